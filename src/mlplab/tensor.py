@@ -1,0 +1,709 @@
+"""Reverse-mode automatic differentiation over NumPy arrays.
+
+A :class:`Tensor` wraps an ``ndarray``. Every primitive below computes its value with NumPy and
+records, next to it, a *vector-Jacobian product* (VJP): given the gradient ``g`` of the final
+scalar with respect to the primitive's output, it returns the gradients with respect to its
+inputs (the chain rule, one link). ``backward()`` sorts the graph topologically and runs the
+VJPs in reverse order, summing the contributions that reach each node.
+
+Second derivatives are exact: every VJP is written with operators and methods that NumPy arrays
+and Tensors share (``*``, ``@``, ``.sum``, ``.reshape``, ...). An ordinary ``backward()`` runs
+them on plain arrays (fast); ``grad(..., create_graph=True)`` runs the *same* code on Tensors,
+so the gradient is itself a differentiable Tensor. :func:`hessian` differentiates each
+component of that gradient once more (Newton's method needs it).
+
+Broadcasting is undone in one place, :func:`unbroadcast`. dtypes are preserved: a float32
+graph stays float32, float64 stays float64, and mixing the two is an error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import numpy as np
+
+__all__ = [
+    "Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "grad", "hessian",
+    "unbroadcast", "matmul", "linear", "relu", "leaky_relu", "sigmoid", "tanh", "exp", "log",
+    "where", "maximum", "log_softmax", "softmax", "softmax_cross_entropy", "cross_entropy",
+]
+
+DEFAULT_DTYPE = np.float32
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    return getattr(_state, "enabled", True)
+
+
+@contextlib.contextmanager
+def _grad_mode(enabled: bool):
+    previous = is_grad_enabled()
+    _state.enabled = enabled
+    try:
+        yield
+    finally:
+        _state.enabled = previous
+
+
+def no_grad():
+    """Context manager: operations inside record no graph (evaluation, optimizer updates)."""
+    return _grad_mode(False)
+
+
+def enable_grad():
+    return _grad_mode(True)
+
+
+# --------------------------------------------------------------------------- helpers shared by VJPs
+# These work on both ndarrays and Tensors, which is what makes the VJPs differentiable.
+
+def _data(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _exp(x):
+    return x.exp() if isinstance(x, Tensor) else np.exp(x)
+
+
+def _broadcast_to(x, shape):
+    return x.broadcast_to(shape) if isinstance(x, Tensor) else np.broadcast_to(x, shape)
+
+
+def _swap(x):
+    """Transpose the last two axes (the matrix transpose of a stack of matrices)."""
+    return x.swapaxes(-1, -2)
+
+
+def unbroadcast(g, shape):
+    """Sum ``g`` down to ``shape``: the adjoint of NumPy broadcasting, used by every binary op.
+
+    Broadcasting copies a value along new leading axes and along axes of length 1; the gradient
+    of a copy is the sum of the copies' gradients.
+    """
+    if g.shape == tuple(shape):
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + lead] != 1
+    )
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    if lead:
+        g = g.reshape(shape)
+    return g
+
+
+def _as_same_dtype(x, dtype, op):
+    """Turn a non-Tensor operand into an array of ``dtype`` (scalars and int/bool arrays only)."""
+    if isinstance(x, (bool, int, float, np.number, np.bool_)):
+        return np.asarray(x, dtype=dtype)
+    arr = np.asarray(x)
+    if arr.dtype.kind == "f" and arr.dtype != dtype:
+        raise TypeError(
+            f"{op}: mixed dtypes {np.dtype(dtype).name} and {arr.dtype.name}; "
+            f"convert one explicitly (e.g. .astype(np.{np.dtype(dtype).name}))"
+        )
+    return arr.astype(dtype, copy=False)
+
+
+class Tensor:
+    """An n-dimensional array that remembers how it was computed.
+
+    ``data`` is the ndarray, ``grad`` the accumulated gradient (an ndarray of the same shape, or
+    None), ``requires_grad`` whether gradients flow to it. Float data keeps its dtype; Python
+    numbers and lists become float32 unless ``dtype`` is given.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_parents", "_vjp", "_op", "_retain", "name")
+    __array_priority__ = 1000  # so ndarray (op) Tensor defers to Tensor's reflected operators
+
+    def __init__(self, data, requires_grad=False, dtype=None, name=None):
+        if isinstance(data, Tensor):
+            data = data.data
+        if dtype is not None:
+            data = np.asarray(data, dtype=dtype)
+        elif isinstance(data, np.ndarray):
+            pass
+        else:
+            arr = np.asarray(data)  # Python floats (and lists of them) become float32
+            data = arr.astype(DEFAULT_DTYPE) if arr.dtype == np.float64 and not isinstance(
+                data, np.generic) else arr
+        if requires_grad and data.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require gradients, got {data.dtype}")
+        self.data = data
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self._parents = ()
+        self._vjp = None
+        self._op = None
+        self._retain = False
+        self.name = name
+
+    # ----------------------------------------------------------------- basic properties
+    shape = property(lambda self: self.data.shape)
+    dtype = property(lambda self: self.data.dtype)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: self.data.size)
+    T = property(lambda self: self.swapaxes(-1, -2))
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        extra = f", grad_fn={self._op}" if self._op else (", requires_grad=True" if self.requires_grad else "")
+        return f"Tensor({np.array2string(self.data, precision=4, threshold=20)}, dtype={self.dtype}{extra})"
+
+    def numpy(self):
+        return self.data
+
+    def item(self):
+        return self.data.item()
+
+    def detach(self):
+        """A new leaf Tensor sharing this data, cut from the graph."""
+        return Tensor(self.data)
+
+    def requires_grad_(self, flag=True):
+        self.requires_grad = bool(flag)
+        return self
+
+    def retain_grad(self):
+        """Keep ``.grad`` on this intermediate result after backward() (for diagnostics)."""
+        self._retain = True
+        return self
+
+    def astype(self, dtype):
+        """A copy in another dtype (an explicit conversion, differentiable)."""
+        dtype = np.dtype(dtype)
+        src = self.dtype
+        return _make(self.data.astype(dtype), (self,), lambda g, out, a: (g.astype(src),), "astype")
+
+    def double(self):
+        return self.astype(np.float64)
+
+    def float(self):
+        return self.astype(np.float32)
+
+    # comparisons give plain boolean arrays: they have no gradient
+    def __gt__(self, other):
+        return self.data > _data(other)
+
+    def __lt__(self, other):
+        return self.data < _data(other)
+
+    def __ge__(self, other):
+        return self.data >= _data(other)
+
+    def __le__(self, other):
+        return self.data <= _data(other)
+
+    __hash__ = object.__hash__
+
+    # ----------------------------------------------------------------- arithmetic
+    def _other(self, other, op):
+        if isinstance(other, Tensor):
+            if other.dtype != self.dtype:
+                raise TypeError(
+                    f"{op}: mixed dtypes {self.dtype} {self.shape} and {other.dtype} {other.shape}; "
+                    "convert one explicitly with .astype()"
+                )
+            return other
+        return Tensor(_as_same_dtype(other, self.dtype, op))
+
+    def __add__(self, other):
+        return add(self, self._other(other, "add"))
+
+    def __radd__(self, other):
+        return add(self._other(other, "add"), self)
+
+    def __sub__(self, other):
+        return sub(self, self._other(other, "sub"))
+
+    def __rsub__(self, other):
+        return sub(self._other(other, "sub"), self)
+
+    def __mul__(self, other):
+        return mul(self, self._other(other, "mul"))
+
+    def __rmul__(self, other):
+        return mul(self._other(other, "mul"), self)
+
+    def __truediv__(self, other):
+        return div(self, self._other(other, "div"))
+
+    def __rtruediv__(self, other):
+        return div(self._other(other, "div"), self)
+
+    def __neg__(self):
+        return _make(-self.data, (self,), lambda g, out, a: (-g,), "neg")
+
+    def __pow__(self, p):
+        if isinstance(p, Tensor):
+            raise TypeError("Tensor ** Tensor is not supported; use exp(b * log(a))")
+        p = float(p)
+        return _make(self.data ** self.dtype.type(p), (self,),
+                     lambda g, out, a: (g * p * a ** (p - 1),), "pow")
+
+    def __matmul__(self, other):
+        return matmul(self, self._other(other, "matmul"))
+
+    def __rmatmul__(self, other):
+        return matmul(self._other(other, "matmul"), self)
+
+    def __getitem__(self, index):
+        if isinstance(index, Tensor):
+            index = index.data
+        shape = self.shape
+        return _make(self.data[index], (self,),
+                     lambda g, out, a: (_scatter(g, index, shape),), "getitem")
+
+    # ----------------------------------------------------------------- elementwise functions
+    def exp(self):
+        return _make(np.exp(self.data), (self,), lambda g, out, a: (g * out,), "exp")
+
+    def log(self):
+        return _make(np.log(self.data), (self,), lambda g, out, a: (g / a,), "log")
+
+    def tanh(self):
+        return _make(np.tanh(self.data), (self,), lambda g, out, a: (g * (1 - out * out),), "tanh")
+
+    def sigmoid(self):
+        # 0.5 * (1 + tanh(x / 2)) equals 1 / (1 + e^-x) and never overflows for large |x|
+        s = np.tanh(self.data * self.dtype.type(0.5))
+        s += 1
+        s *= 0.5
+        return _make(s, (self,), lambda g, out, a: (g * out * (1 - out),), "sigmoid")
+
+    def relu(self):
+        # The mask is taken from the output: out > 0 exactly where x > 0, so the gradient at
+        # x == 0 is 0 (as in PyTorch). Second derivative: 0 almost everywhere (the mask is a constant).
+        return _make(np.maximum(self.data, 0), (self,), lambda g, out, a: (g * (_data(out) > 0),), "relu")
+
+    def leaky_relu(self, negative_slope=0.01):
+        slope = self.dtype.type(negative_slope)
+        factor = np.where(self.data > 0, self.dtype.type(1), slope)
+        return _make(self.data * factor, (self,), lambda g, out, a: (g * factor,), "leaky_relu")
+
+    # ----------------------------------------------------------------- reductions and shapes
+    def sum(self, axis=None, keepdims=False):
+        shape = self.shape
+
+        def vjp(g, out, a):
+            if not keepdims and axis is not None:
+                g = g.reshape(np.expand_dims(np.empty(out.shape, dtype=bool), axis).shape)
+            elif not keepdims:
+                g = g.reshape((1,) * len(shape))
+            return (_broadcast_to(g, shape),)
+
+        return _make(np.sum(self.data, axis=axis, keepdims=keepdims), (self,), vjp, "sum")
+
+    def mean(self, axis=None, keepdims=False):
+        axes = range(self.ndim) if axis is None else np.atleast_1d(axis)
+        n = int(np.prod([self.shape[a] for a in axes]))
+        return self.sum(axis=axis, keepdims=keepdims) * (1.0 / n)
+
+    def max(self, axis=None, keepdims=False):
+        """Maximum; at ties the gradient is shared equally among the maxima (as torch.amax)."""
+        m = np.max(self.data, axis=axis, keepdims=True)
+        mask = (self.data == m).astype(self.dtype)
+        mask /= mask.sum(axis=axis, keepdims=True)
+        shape = self.shape
+
+        def vjp(g, out, a):
+            g = g.reshape(m.shape) if not keepdims else g
+            return (_broadcast_to(g, shape) * mask,)
+
+        val = m if keepdims else (m.reshape(()) if axis is None else np.squeeze(m, axis=axis))
+        return _make(val, (self,), vjp, "max")
+
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        src = self.shape
+        return _make(self.data.reshape(shape), (self,), lambda g, out, a: (g.reshape(src),), "reshape")
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        axes = axes or tuple(reversed(range(self.ndim)))
+        inverse = tuple(np.argsort(axes))
+        return _make(self.data.transpose(axes), (self,), lambda g, out, a: (g.transpose(inverse),),
+                     "transpose")
+
+    def swapaxes(self, a1, a2):
+        return _make(self.data.swapaxes(a1, a2), (self,), lambda g, out, a: (g.swapaxes(a1, a2),),
+                     "swapaxes")
+
+    def broadcast_to(self, shape):
+        src = self.shape
+        return _make(np.broadcast_to(self.data, shape), (self,), lambda g, out, a: (unbroadcast(g, src),),
+                     "broadcast_to")
+
+    # ----------------------------------------------------------------- backward
+    def backward(self, gradient=None):
+        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad."""
+        if not self.requires_grad:
+            raise RuntimeError("backward(): this tensor does not require grad (no parameter reaches it)")
+        seed = _seed(self, gradient)
+        _backprop(self, seed, create_graph=False, inputs=None)
+
+
+def tensor(data, dtype=None, requires_grad=False):
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+def _make(data, parents, vjp, op):
+    """Wrap a primitive's result; record its parents and VJP when a gradient will be needed."""
+    out = Tensor.__new__(Tensor)
+    out.data = data
+    out.grad = None
+    out._retain = False
+    out.name = None
+    if is_grad_enabled() and any(p.requires_grad for p in parents):
+        out.requires_grad = True
+        out._parents = parents
+        out._vjp = vjp
+        out._op = op
+    else:
+        out.requires_grad = False
+        out._parents = ()
+        out._vjp = None
+        out._op = None
+    return out
+
+
+def _check_broadcast(op, a, b):
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
+
+
+# ------------------------------------------------------------------------------ binary primitives
+def add(a, b):
+    _check_broadcast("add", a, b)
+    sa, sb = a.shape, b.shape
+    return _make(a.data + b.data, (a, b), lambda g, out, x, y: (unbroadcast(g, sa), unbroadcast(g, sb)), "add")
+
+
+def sub(a, b):
+    _check_broadcast("sub", a, b)
+    sa, sb = a.shape, b.shape
+    return _make(a.data - b.data, (a, b), lambda g, out, x, y: (unbroadcast(g, sa), unbroadcast(-g, sb)), "sub")
+
+
+def mul(a, b):
+    _check_broadcast("mul", a, b)
+    sa, sb = a.shape, b.shape
+    return _make(a.data * b.data, (a, b),
+                 lambda g, out, x, y: (unbroadcast(g * y, sa), unbroadcast(g * x, sb)), "mul")
+
+
+def div(a, b):
+    _check_broadcast("div", a, b)
+    sa, sb = a.shape, b.shape
+    return _make(a.data / b.data, (a, b),
+                 lambda g, out, x, y: (unbroadcast(g / y, sa), unbroadcast(-g * x / (y * y), sb)), "div")
+
+
+def _as_tensor(x, like=None):
+    if isinstance(x, Tensor):
+        return x
+    if like is not None:
+        return Tensor(_as_same_dtype(x, like.dtype, "op"))
+    return Tensor(x)
+
+
+def matmul(a, b):
+    """``a @ b`` with NumPy's rules: stacks of matrices broadcast over leading axes; 1-D operands
+    are promoted to a row (left) or column (right) vector and the added axis is dropped after."""
+    a, b = _as_tensor(a), _as_tensor(b)
+    if a.dtype != b.dtype:
+        raise TypeError(f"matmul: mixed dtypes {a.dtype} {a.shape} and {b.dtype} {b.shape}")
+    if a.ndim == 0 or b.ndim == 0 or a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align "
+                         f"(inner dimensions {a.shape[-1:]} vs {b.shape[-2:-1] or b.shape})")
+    sa, sb = a.shape, b.shape
+    a2 = sa if len(sa) > 1 else (1,) + sa
+    b2 = sb if len(sb) > 1 else sb + (1,)
+    out2 = np.broadcast_shapes(a2[:-2], b2[:-2]) + (a2[-2], b2[-1])
+    need_a, need_b = a.requires_grad, b.requires_grad
+
+    def vjp(g, out, x, y):
+        g = g.reshape(out2)
+        x, y = x.reshape(a2), y.reshape(b2)
+        ga = unbroadcast(g @ _swap(y), a2).reshape(sa) if need_a else None
+        gb = unbroadcast(_swap(x) @ g, b2).reshape(sb) if need_b else None
+        return ga, gb
+
+    return _make(a.data @ b.data, (a, b), vjp, "matmul")
+
+
+def linear(x, weight, bias=None):
+    """``x @ weight + bias`` as one node (fused for speed: the bias is added in place into the
+    product's fresh buffer, and the backward pass skips the input gradient when x needs none).
+    weight has shape (in, out), or (K, in, out) for a stack of K networks."""
+    x = _as_tensor(x, weight)
+    if x.dtype != weight.dtype:
+        raise TypeError(f"linear: input dtype {x.dtype} does not match weight dtype {weight.dtype}")
+    if x.shape[-1] != weight.shape[-2]:
+        raise ValueError(f"linear: input of shape {x.shape} has {x.shape[-1]} features, "
+                         f"but the weight {weight.shape} expects {weight.shape[-2]}")
+    if bias is None:
+        return matmul(x, weight)
+    out = x.data @ weight.data
+    if out.shape != np.broadcast_shapes(out.shape, bias.shape):
+        raise ValueError(f"linear: bias of shape {bias.shape} does not fit output {out.shape}")
+    out += bias.data
+    sx, sw, sb = x.shape, weight.shape, bias.shape
+    need_x = x.requires_grad
+
+    def vjp(g, out, xv, w, b):
+        gx = unbroadcast(g @ _swap(w), sx) if need_x else None
+        return gx, unbroadcast(_swap(xv) @ g, sw), unbroadcast(g, sb)
+
+    return _make(out, (x, weight, bias), vjp, "linear")
+
+
+def _scatter(g, index, shape):
+    """The adjoint of ``a[index]``: a zero array of ``shape`` with g added at ``index``."""
+    if isinstance(g, Tensor):
+        return _make(_scatter(g.data, index, shape), (g,), lambda h, out, x: (h[index],), "scatter")
+    z = np.zeros(shape, dtype=g.dtype)
+    np.add.at(z, index, g)
+    return z
+
+
+def where(cond, a, b):
+    """Elementwise ``a if cond else b``; cond is a boolean array (no gradient)."""
+    cond = np.asarray(_data(cond), dtype=bool)
+    a = _as_tensor(a, b if isinstance(b, Tensor) else None)
+    b = _as_tensor(b, a)
+    if a.dtype != b.dtype:
+        raise TypeError(f"where: mixed dtypes {a.dtype} and {b.dtype}")
+    sa, sb = a.shape, b.shape
+    ca, cb = cond.astype(a.dtype), (~cond).astype(a.dtype)
+    return _make(np.where(cond, a.data, b.data), (a, b),
+                 lambda g, out, x, y: (unbroadcast(g * ca, sa), unbroadcast(g * cb, sb)), "where")
+
+
+def maximum(a, b):
+    """Elementwise maximum; at ties each side receives half the gradient (as torch.maximum)."""
+    a = _as_tensor(a, b if isinstance(b, Tensor) else None)
+    b = _as_tensor(b, a)
+    _check_broadcast("maximum", a, b)
+    wa = (a.data > b.data).astype(a.dtype) + 0.5 * (a.data == b.data).astype(a.dtype)
+    wb = 1 - wa
+    sa, sb = a.shape, b.shape
+    return _make(np.maximum(a.data, b.data), (a, b),
+                 lambda g, out, x, y: (unbroadcast(g * wa, sa), unbroadcast(g * wb, sb)), "maximum")
+
+
+# ------------------------------------------------------------------------------ functional forms
+def relu(x):
+    return x.relu()
+
+
+def leaky_relu(x, negative_slope=0.01):
+    return x.leaky_relu(negative_slope)
+
+
+def sigmoid(x):
+    return x.sigmoid()
+
+
+def tanh(x):
+    return x.tanh()
+
+
+def exp(x):
+    return x.exp()
+
+
+def log(x):
+    return x.log()
+
+
+def log_softmax(x, axis=-1):
+    """x - logsumexp(x), computed after subtracting the maximum so exp never overflows."""
+    xs = x.data - np.max(x.data, axis=axis, keepdims=True)
+    out = xs - np.log(np.sum(np.exp(xs), axis=axis, keepdims=True))
+    # d/dx: g - softmax(x) * sum(g)
+    return _make(out, (x,), lambda g, o, a: (g - _exp(o) * g.sum(axis=axis, keepdims=True),), "log_softmax")
+
+
+def softmax(x, axis=-1):
+    return log_softmax(x, axis).exp()
+
+
+def softmax_cross_entropy(logits, target):
+    """Per-example loss -log softmax(logits)[target], fused for numerical stability and speed.
+
+    logits has shape (..., C); target holds class indices of shape (...) or any shape that
+    broadcasts to it (a stack of K networks shares one label vector). The gradient with respect
+    to the logits is ``softmax - onehot``: computed from the forward pass's probabilities, with
+    no exp/log round trip.
+    """
+    t = np.asarray(_data(target))
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: targets must be integer class indices, got {t.dtype}")
+    lead = logits.shape[:-1]
+    try:
+        t = np.broadcast_to(t, lead)[..., None]
+    except ValueError:
+        raise ValueError(f"cross_entropy: targets of shape {np.shape(_data(target))} do not match "
+                         f"logits of shape {logits.shape}") from None
+    C = logits.shape[-1]
+    if t.size and (t.min() < 0 or t.max() >= C):
+        raise ValueError(f"cross_entropy: target classes must lie in [0, {C}), got {t.min()}..{t.max()}")
+    z = logits.data - np.max(logits.data, axis=-1, keepdims=True)
+    e = np.exp(z)
+    s = e.sum(axis=-1, keepdims=True)
+    loss = (np.log(s) - np.take_along_axis(z, t, -1))[..., 0]
+
+    def vjp(g, out, x):
+        if isinstance(x, Tensor):  # differentiable form, for second derivatives
+            onehot = np.zeros(x.shape, dtype=x.dtype)
+            np.put_along_axis(onehot, t, 1, -1)
+            return (g.reshape(lead + (1,)) * (softmax(x) - onehot),)
+        p = e / s
+        p *= g[..., None]
+        np.put_along_axis(p, t, np.take_along_axis(p, t, -1) - g[..., None], -1)
+        return (p,)
+
+    return _make(loss, (logits,), vjp, "softmax_cross_entropy")
+
+
+def cross_entropy(logits, target, reduction="mean"):
+    """Softmax cross-entropy; reduction 'mean' (over all examples), 'sum' or 'none'."""
+    loss = softmax_cross_entropy(logits, target)
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+# ------------------------------------------------------------------------------ the backward pass
+def _seed(out, gradient):
+    if gradient is None:
+        if out.data.size != 1:
+            raise RuntimeError(
+                f"backward(): the output has shape {out.shape}; pass a gradient of that shape "
+                "(or reduce it to a scalar first, e.g. loss.sum())")
+        return np.ones_like(out.data)
+    gradient = np.asarray(_data(gradient), dtype=out.dtype)
+    if gradient.shape != out.shape:
+        raise ValueError(f"backward(): gradient of shape {gradient.shape} does not match output {out.shape}")
+    return gradient
+
+
+def _toposort(root):
+    """Nodes that require grad, every node after all of its parents (iterative: deep nets are fine)."""
+    order, seen, stack = [], set(), [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        for p in node._parents:
+            if p.requires_grad and id(p) not in seen:
+                stack.append((p, False))
+    return order
+
+
+def _backprop(root, seed, create_graph, inputs):
+    grads = {id(root): Tensor(seed) if create_graph else seed}
+    wanted = None if inputs is None else {id(t) for t in inputs}
+    found = {}
+    with _grad_mode(create_graph):
+        for node in reversed(_toposort(root)):
+            g = grads.pop(id(node), None)
+            if g is None:
+                continue
+            if wanted is not None and id(node) in wanted:
+                found[id(node)] = g
+            if node._vjp is None or node._retain:
+                if wanted is None:
+                    gd = _data(g)
+                    if not gd.flags.writeable:  # a broadcast view: give the leaf its own array
+                        gd = np.array(gd)
+                    node.grad = gd if node.grad is None else node.grad + gd
+                if node._vjp is None:
+                    continue
+            if create_graph:
+                gs = node._vjp(g, node, *node._parents)
+            else:
+                gs = node._vjp(g, node.data, *(p.data for p in node._parents))
+            for p, gp in zip(node._parents, gs):
+                if gp is None or not p.requires_grad:
+                    continue
+                key = id(p)
+                grads[key] = gp if key not in grads else grads[key] + gp
+    return found
+
+
+def grad(output, inputs, grad_output=None, create_graph=False):
+    """Gradients of ``output`` with respect to each of ``inputs`` (a Tensor or a list of them).
+
+    Returns Tensors; with ``create_graph=True`` they are part of a new graph and can be
+    differentiated again. ``.grad`` attributes are left untouched. An input that the output does
+    not depend on gets a zero gradient.
+    """
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    if not output.requires_grad:
+        raise RuntimeError("grad(): the output does not depend on any input that requires grad")
+    found = _backprop(output, _seed(output, grad_output), create_graph, inputs)
+    res = []
+    for t in inputs:
+        g = found.get(id(t))
+        if g is None:
+            g = Tensor(np.zeros_like(t.data))
+        elif not isinstance(g, Tensor):
+            g = Tensor(np.array(g))
+        res.append(g)
+    return res[0] if single else res
+
+
+def hessian(f, inputs):
+    """The exact Hessian of a scalar function, as an (n, n) ndarray over all inputs flattened.
+
+    ``f`` is called as ``f(x)`` for a single Tensor ``inputs`` or ``f(*inputs)`` for a list.
+    Method: reverse-over-reverse. The gradient is computed with ``create_graph=True`` (a Tensor
+    graph), then row i of the Hessian is the gradient of ``<grad, e_i>``: n extra backward passes,
+    each exact (no finite differences). Cost grows as n times a backward pass and memory as n²,
+    which suits the small problems Newton's method is used on.
+    """
+    single = isinstance(inputs, Tensor)
+    xs = [inputs] if single else list(inputs)
+    for x in xs:
+        if not x.requires_grad:
+            raise ValueError("hessian(): every input must require grad")
+    with enable_grad():
+        out = f(xs[0]) if single else f(*xs)
+        if out.data.size != 1:
+            raise ValueError(f"hessian(): f must return a scalar, got shape {out.shape}")
+        gs = grad(out, xs, create_graph=True)
+        sizes = [x.size for x in xs]
+        n = sum(sizes)
+        H = np.zeros((n, n), dtype=xs[0].dtype)
+        row = 0
+        for gi, x in zip(gs, xs):
+            for j in range(x.size):
+                if gi.requires_grad:
+                    e = np.zeros(x.shape, dtype=x.dtype)
+                    e.flat[j] = 1
+                    parts = grad((gi * e).sum(), xs)
+                    H[row] = np.concatenate([p.data.ravel() for p in parts])
+                row += 1
+    return H

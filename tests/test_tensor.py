@@ -1,0 +1,233 @@
+"""The autodiff engine: every op against finite differences (float64) and against PyTorch."""
+
+import numpy as np
+import pytest
+import torch
+from gradcheck import GradientCheckError, check_grads
+
+import mlplab.tensor as T
+from mlplab import Tensor, grad, hessian, no_grad
+
+RNG = np.random.default_rng(0)
+
+
+def _pos(shape):
+    return RNG.uniform(0.5, 2.0, shape)
+
+
+def _arr(shape):
+    return RNG.standard_normal(shape)
+
+
+LABELS = np.array([0, 2, 1, 2, 0])
+
+# name, mlplab function, torch function, inputs (float64 arrays)
+OPS = [
+    ("add", lambda a, b: a + b, lambda a, b: a + b, [_arr((3, 4)), _arr((4,))]),
+    ("add_bcast_col", lambda a, b: a + b, lambda a, b: a + b, [_arr((2, 3, 4)), _arr((3, 1))]),
+    ("sub", lambda a, b: a - b, lambda a, b: a - b, [_arr((3, 4)), _arr((1, 4))]),
+    ("mul", lambda a, b: a * b, lambda a, b: a * b, [_arr((3, 4)), _arr((3, 4))]),
+    ("div", lambda a, b: a / b, lambda a, b: a / b, [_arr((3, 4)), _pos((4,))]),
+    ("neg", lambda a: -a, lambda a: -a, [_arr((3, 4))]),
+    ("pow", lambda a: a ** 3, lambda a: a ** 3, [_arr((3, 4))]),
+    ("pow_frac", lambda a: a ** 0.5, lambda a: a ** 0.5, [_pos((3, 4))]),
+    ("scalar_ops", lambda a: (2.0 - a) * 3.0 / 1.5 + 1.0, lambda a: (2.0 - a) * 3.0 / 1.5 + 1.0, [_arr((5,))]),
+    ("rdiv", lambda a: 1.0 / a, lambda a: 1.0 / a, [_pos((5,))]),
+    ("exp", T.exp, torch.exp, [_arr((3, 4))]),
+    ("log", T.log, torch.log, [_pos((3, 4))]),
+    ("matmul", lambda a, b: a @ b, lambda a, b: a @ b, [_arr((5, 3)), _arr((3, 4))]),
+    ("matmul_stack", lambda a, b: a @ b, lambda a, b: a @ b, [_arr((5, 3)), _arr((2, 3, 4))]),
+    ("matmul_vec", lambda a, b: a @ b, lambda a, b: a @ b, [_arr((5, 3)), _arr((3,))]),
+    ("vec_matmul", lambda a, b: a @ b, lambda a, b: a @ b, [_arr((3,)), _arr((3, 4))]),
+    ("linear", lambda x, w, b: T.linear(x, w, b), lambda x, w, b: x @ w + b,
+     [_arr((5, 3)), _arr((3, 4)), _arr((4,))]),
+    ("linear_stack", lambda x, w, b: T.linear(x, w, b), lambda x, w, b: x @ w + b,
+     [_arr((5, 3)), _arr((2, 3, 4)), _arr((2, 1, 4))]),
+    ("sum_all", lambda a: a.sum(), lambda a: a.sum(), [_arr((3, 4))]),
+    ("sum_axis", lambda a: a.sum(axis=1), lambda a: a.sum(dim=1), [_arr((3, 4, 2))]),
+    ("sum_keep", lambda a: a.sum(axis=(0, 2), keepdims=True), lambda a: a.sum(dim=(0, 2), keepdim=True),
+     [_arr((3, 4, 2))]),
+    ("mean", lambda a: a.mean(axis=0), lambda a: a.mean(dim=0), [_arr((3, 4))]),
+    ("mean_all", lambda a: a.mean(), lambda a: a.mean(), [_arr((3, 4))]),
+    ("max_axis", lambda a: a.max(axis=1), lambda a: a.amax(dim=1), [_arr((3, 4))]),
+    ("max_all", lambda a: a.max(), lambda a: a.amax(), [_arr((3, 4))]),
+    ("reshape", lambda a: a.reshape(6, 2) * np.arange(12.0).reshape(6, 2),
+     lambda a: a.reshape(6, 2) * torch.arange(12.0, dtype=torch.float64).reshape(6, 2), [_arr((3, 4))]),
+    ("transpose", lambda a: a.transpose(2, 0, 1) @ np.ones((3, 1)),
+     lambda a: a.permute(2, 0, 1) @ torch.ones(3, 1, dtype=torch.float64), [_arr((4, 3, 2))]),
+    ("T", lambda a: a.T @ a, lambda a: a.T @ a, [_arr((3, 4))]),
+    ("getitem", lambda a: a[np.array([0, 2, 2]), 1:3], lambda a: a[[0, 2, 2], 1:3], [_arr((3, 4))]),
+    ("relu", T.relu, torch.relu, [_arr((3, 4))]),
+    ("leaky_relu", lambda a: T.leaky_relu(a, 0.1), lambda a: torch.nn.functional.leaky_relu(a, 0.1),
+     [_arr((3, 4))]),
+    ("sigmoid", T.sigmoid, torch.sigmoid, [_arr((3, 4)) * 3]),
+    ("tanh", T.tanh, torch.tanh, [_arr((3, 4))]),
+    ("where", lambda a, b: T.where(np.arange(12).reshape(3, 4) % 3 == 0, a, b),
+     lambda a, b: torch.where(torch.arange(12).reshape(3, 4) % 3 == 0, a, b), [_arr((3, 4)), _arr((4,))]),
+    ("maximum", T.maximum, torch.maximum, [_arr((3, 4)), _arr((3, 4))]),
+    ("log_softmax", T.log_softmax, lambda a: torch.log_softmax(a, -1), [_arr((5, 3)) * 4]),
+    ("softmax", T.softmax, lambda a: torch.softmax(a, -1), [_arr((5, 3))]),
+    ("cross_entropy", lambda a: T.cross_entropy(a, LABELS),
+     lambda a: torch.nn.functional.cross_entropy(a, torch.tensor(LABELS)), [_arr((5, 3)) * 4]),
+    ("cross_entropy_none", lambda a: T.cross_entropy(a, LABELS, "none"),
+     lambda a: torch.nn.functional.cross_entropy(a, torch.tensor(LABELS), reduction="none"),
+     [_arr((5, 3))]),
+    ("astype_roundtrip", lambda a: a.astype(np.float64) * 2, lambda a: a.double() * 2, [_arr((3,))]),
+]
+
+
+def _weights(shape, seed=1):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+@pytest.mark.parametrize("name,fn,tfn,inputs", OPS, ids=[o[0] for o in OPS])
+def test_op_gradient_matches_finite_differences(name, fn, tfn, inputs):
+    out = fn(*[Tensor(x) for x in inputs])
+    w = _weights(out.shape)  # a random linear functional makes every output component count
+    check_grads(lambda *ts: (fn(*ts) * w).sum(), inputs, rng=1)
+
+
+@pytest.mark.parametrize("name,fn,tfn,inputs", OPS, ids=[o[0] for o in OPS])
+def test_op_matches_torch(name, fn, tfn, inputs):
+    ts = [Tensor(x.copy(), requires_grad=True) for x in inputs]
+    out = fn(*ts)
+    tt = [torch.tensor(x, requires_grad=True) for x in inputs]
+    tout = tfn(*tt)
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-10, atol=1e-12)
+    w = _weights(out.shape)
+    (out * w).sum().backward()
+    (tout * torch.tensor(w)).sum().backward()
+    for t, ref in zip(ts, tt):
+        np.testing.assert_allclose(t.grad, ref.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_checker_rejects_a_planted_wrong_gradient():
+    x = _arr((4,))
+    right = [2 * x]
+    assert check_grads(lambda t: (t * t).sum(), [x], grads=right)
+    wrong = [2 * x + np.array([0, 0, 1e-3, 0])]  # one component off by 1e-3
+    with pytest.raises(GradientCheckError):
+        check_grads(lambda t: (t * t).sum(), [x], grads=wrong, directions=8)
+
+
+def test_checker_rejects_a_wrong_vjp(monkeypatch):
+    """A primitive whose VJP is wrong (tanh with derivative 1 - out instead of 1 - out²) fails."""
+    def bad_tanh(self):
+        return T._make(np.tanh(self.data), (self,), lambda g, out, a: (g * (1 - out),), "tanh")
+    monkeypatch.setattr(Tensor, "tanh", bad_tanh)
+    with pytest.raises(GradientCheckError):
+        check_grads(lambda t: t.tanh().sum(), [_arr((5,))])
+
+
+def test_gradients_accumulate_and_zero():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    (x * x).sum().backward()
+    (x * 3.0).sum().backward()
+    np.testing.assert_allclose(x.grad, 2 * x.data + 3)
+
+
+def test_reused_node_sums_contributions():
+    x = Tensor(np.array([0.3, -1.2]), dtype=np.float64, requires_grad=True)
+    y = x.tanh()
+    (y * y + y).sum().backward()
+    t = np.tanh(x.data)
+    np.testing.assert_allclose(x.grad, (2 * t + 1) * (1 - t * t))
+
+
+def test_no_grad_and_detach_cut_the_graph():
+    x = Tensor(np.ones(3), requires_grad=True)
+    with no_grad():
+        y = x * 2
+    assert not y.requires_grad
+    z = (x * 2).detach()
+    assert not z.requires_grad and z._parents == ()
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        y.sum().backward()
+
+
+def test_dtype_preserved_and_mixing_rejected():
+    a = Tensor(np.ones((2, 3), dtype=np.float32), requires_grad=True)
+    assert Tensor([1.0, 2.0]).dtype == np.float32
+    out = (a * 2.5 + np.float64(1.0)) @ np.ones((3, 2), dtype=np.float32)
+    out = T.cross_entropy(out.tanh().exp(), np.array([0, 1]))
+    assert out.dtype == np.float32
+    out.backward()
+    assert a.grad.dtype == np.float32
+    b = Tensor(np.ones((2, 3), dtype=np.float64))
+    with pytest.raises(TypeError, match="mixed dtypes float32 .* and float64"):
+        a + b
+    with pytest.raises(TypeError, match="mixed dtypes"):
+        a * np.ones(3, dtype=np.float64)
+
+
+def test_clear_errors_for_bad_shapes_and_seeds():
+    a = Tensor(np.ones((2, 3)), requires_grad=True)
+    with pytest.raises(ValueError, match=r"\(2, 3\) and \(4,\)"):
+        a + Tensor(np.ones(4))
+    with pytest.raises(ValueError, match=r"matmul: shapes \(2, 3\) and \(2, 3\) do not align"):
+        a @ Tensor(np.ones((2, 3)))
+    with pytest.raises(RuntimeError, match=r"shape \(2, 3\); pass a gradient"):
+        (a * 2).backward()
+    (a * 2).backward(np.ones((2, 3)))
+    np.testing.assert_allclose(a.grad, 2.0)
+    with pytest.raises(ValueError, match="does not match output"):
+        (a * 2).backward(np.ones(3))
+    with pytest.raises(ValueError, match="target classes"):
+        T.cross_entropy(a, np.array([0, 3]))
+
+
+def test_hessian_matches_analytic():
+    # f(x, y) = x^2 y + sin-free polynomial + exp(x y): H computed by hand
+    def f(v):
+        x, y = v[0], v[1]
+        return x * x * y + (x * y).exp() + y ** 3
+    v0 = np.array([0.3, -0.7])
+    H = hessian(f, Tensor(v0, requires_grad=True))
+    x, y = v0
+    e = np.exp(x * y)
+    expected = np.array([[2 * y + y * y * e, 2 * x + e + x * y * e],
+                         [2 * x + e + x * y * e, x * x * e + 6 * y]])
+    np.testing.assert_allclose(H, expected, rtol=1e-12)
+
+
+def test_hessian_of_quadratic_and_network_loss():
+    P = np.array([[3.0, 1.0], [1.0, 2.0]])
+    q = np.array([1.0, -1.0])
+    H = hessian(lambda t: 0.5 * (t @ (Tensor(P) @ t)) + (t * q).sum(), Tensor(np.zeros(2), requires_grad=True))
+    np.testing.assert_allclose(H, P, atol=1e-14)
+    # a small tanh network with softmax cross-entropy: compare with torch.autograd.functional.hessian
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((6, 3)), np.array([0, 1, 2, 1, 0, 2])
+    W1, W2 = rng.standard_normal((3, 4)), rng.standard_normal((4, 3))
+
+    def loss(w1, w2):
+        return T.cross_entropy((Tensor(X) @ w1).tanh() @ w2, y)
+
+    ours = hessian(loss, [Tensor(W1, requires_grad=True), Tensor(W2, requires_grad=True)])
+
+    def tloss(flat):
+        w1, w2 = flat[:12].reshape(3, 4), flat[12:].reshape(4, 3)
+        return torch.nn.functional.cross_entropy(torch.tanh(torch.tensor(X) @ w1) @ w2, torch.tensor(y))
+
+    ref = torch.autograd.functional.hessian(tloss, torch.tensor(np.concatenate([W1.ravel(), W2.ravel()])))
+    np.testing.assert_allclose(ours, ref.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_create_graph_gradient_is_differentiable():
+    x = Tensor(np.array([0.5, -1.5]), requires_grad=True)
+    (g,) = grad((x.sigmoid() * x).sum(), [x], create_graph=True)
+    (gg,) = grad(g.sum(), [x])
+    s = 1 / (1 + np.exp(-x.data))
+    ds = s * (1 - s)
+    d2 = ds * (1 - 2 * s)
+    np.testing.assert_allclose(gg.data, 2 * ds + x.data * d2, rtol=1e-12)
+    assert x.grad is None  # grad() leaves .grad alone
+
+
+def test_deep_chain_does_not_recurse():
+    x = Tensor(np.array([1.0]), requires_grad=True)
+    y = x
+    for _ in range(3000):
+        y = y * 1.0
+    y.sum().backward()
+    assert x.grad[0] == 1.0
