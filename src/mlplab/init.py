@@ -1,0 +1,449 @@
+"""Weight initializers: plain functions of a shape and an explicit ``numpy.random.Generator``.
+
+Every initializer has the signature ``fn(shape, rng, dtype=np.float32, **params) -> np.ndarray``.
+Our weights are stored ``(in, out)`` (``y = x @ W``), so ``fan_in = shape[-2]`` and ``fan_out = shape[-1]``;
+see :func:`compute_fans`. Random numbers are drawn in float64 and then cast, so one seed gives the same
+values (up to rounding) in every dtype.
+
+Names resolve from strings with :func:`get_initializer` (``"he"``, ``"glorot_uniform"``, ``"std=0.01"``,
+``"normal(0, 1)"``, ``"identity(1.5)"``, ...); :func:`theoretical_std` returns the std a scheme produces.
+This module is pure NumPy and imports nothing else from mlplab.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import re
+from collections.abc import Callable
+from functools import partial
+
+import numpy as np
+
+__all__ = [
+    "INITIALIZERS", "TRUNCATED_STD_2SIGMA", "as_generator", "book", "calculate_gain", "compute_fans",
+    "constant", "get_initializer", "he_normal", "he_uniform", "identity", "lecun_normal", "lecun_uniform",
+    "list_initializers", "normal", "ones", "orthogonal", "small_random", "standard_normal",
+    "theoretical_std", "torch_linear_bias", "torch_linear_weight", "truncated_normal",
+    "truncated_std_factor", "uniform", "uniform_fan_in", "variance_scaling", "xavier_normal",
+    "xavier_uniform", "zeros",
+]
+
+# Std of N(0, 1) truncated to [-2, 2]; Keras' VarianceScaling divides by it so the truncated
+# samples end up with the intended std.
+TRUNCATED_STD_2SIGMA = 0.87962566103423978
+
+
+# ----------------------------------------------------------------------------- helpers
+def as_generator(rng=None) -> np.random.Generator:
+    """A Generator passes through; an int seeds ``np.random.default_rng(int)``; None gives a fresh one."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None:
+        return np.random.default_rng()
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        return np.random.default_rng(int(rng))
+    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
+
+
+def compute_fans(shape) -> tuple[int, int]:
+    """``(fan_in, fan_out) = (shape[-2], shape[-1])`` for a weight stored ``(in, out)``.
+
+    A shape with leading dimensions, e.g. ``(K, in, out)`` for K stacked networks, is a *batch* of
+    matrices: the fans are still ``shape[-2]`` and ``shape[-1]``. (Unlike torch/Keras, leading
+    dimensions are not a convolution's receptive field and do not multiply the fans.) A 1-D shape has no
+    fans: ValueError.
+    """
+    shape = tuple(int(s) for s in shape)
+    if len(shape) < 2:
+        raise ValueError(f"fans need a shape with at least 2 dimensions (in, out), got {shape}")
+    return shape[-2], shape[-1]
+
+
+def _fan(shape, mode: str) -> float:
+    fan_in, fan_out = compute_fans(shape)
+    fans = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}
+    if mode not in fans:
+        raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(fans)}")
+    if fans[mode] <= 0:
+        raise ValueError(f"{mode} of shape {tuple(shape)} is 0")
+    return fans[mode]
+
+
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """Recommended gain for a nonlinearity (the table of ``torch.nn.init.calculate_gain``).
+
+    linear/identity/sigmoid: 1, tanh: 5/3, relu: sqrt(2), leaky_relu: sqrt(2 / (1 + a^2)) with negative
+    slope ``a = param`` (default 0.01), selu: 3/4.
+    """
+    name = str(nonlinearity).lower().replace("-", "_")
+    if name in ("linear", "identity", "sigmoid"):
+        return 1.0
+    if name == "tanh":
+        return 5.0 / 3.0
+    if name == "relu":
+        return math.sqrt(2.0)
+    if name == "leaky_relu":
+        a = 0.01 if param is None else param
+        if isinstance(a, bool) or not isinstance(a, (int, float)):
+            raise ValueError(f"negative slope {a!r} is not a number")
+        return math.sqrt(2.0 / (1.0 + a**2))
+    if name == "selu":
+        return 0.75
+    raise ValueError(f"unknown nonlinearity {nonlinearity!r}; valid: linear, identity, sigmoid, tanh, "
+                     "relu, leaky_relu, selu")
+
+
+def truncated_std_factor(bound: float = 2.0) -> float:
+    """Std of N(0, 1) truncated to [-bound, bound]: sqrt(1 - 2 b phi(b) / (2 Phi(b) - 1))."""
+    pdf = math.exp(-bound**2 / 2) / math.sqrt(2 * math.pi)
+    return math.sqrt(1.0 - 2 * bound * pdf / math.erf(bound / math.sqrt(2)))
+
+
+def _float_dtype(dtype):
+    dt = np.dtype(dtype)
+    if dt.kind != "f":
+        raise ValueError(f"random initializers need a floating dtype, got {dt}")
+    return dt
+
+
+def _check_std(std):
+    if not std >= 0:  # also rejects nan
+        raise ValueError(f"std must be >= 0, got {std}")
+
+
+def _draw(shape, rng, dtype, std: float, distribution: str, bound: float = 2.0) -> np.ndarray:
+    """Zero-mean samples with standard deviation ``std`` from the named distribution.
+
+    "normal": N(0, std^2).  "uniform": U(-sqrt(3) std, sqrt(3) std).  "truncated_normal": N(0, s^2) with
+    values beyond ``bound * s`` re-drawn, s = std / truncated_std_factor(bound) so the result has std ``std``.
+    """
+    dtype, rng, shape = _float_dtype(dtype), as_generator(rng), tuple(shape)
+    if distribution == "normal":
+        x = std * rng.standard_normal(shape)
+    elif distribution == "uniform":
+        limit = math.sqrt(3.0) * std
+        x = rng.uniform(-limit, limit, shape)
+    elif distribution == "truncated_normal":
+        x = std / truncated_std_factor(bound) * _truncated_standard_normal(rng, shape, bound)
+    else:
+        raise ValueError(f"unknown distribution {distribution!r}; valid: normal, uniform, truncated_normal")
+    return x.astype(dtype)
+
+
+def _truncated_standard_normal(rng, shape, bound: float) -> np.ndarray:
+    if not bound > 0:
+        raise ValueError(f"truncation bound must be > 0 (in units of std), got {bound}")
+    x = rng.standard_normal(shape)
+    outside = np.abs(x) > bound
+    while outside.any():  # re-draw only the rejected values (~4.6% per round for bound 2)
+        x[outside] = rng.standard_normal(int(outside.sum()))
+        outside = np.abs(x) > bound
+    return x
+
+
+# ----------------------------------------------------------------------------- constant schemes
+def zeros(shape, rng=None, dtype=np.float32) -> np.ndarray:
+    """All zeros. Fine for biases; for weights it keeps every unit identical (symmetry is never broken)."""
+    return np.zeros(shape, dtype=dtype)
+
+
+def ones(shape, rng=None, dtype=np.float32) -> np.ndarray:
+    """All ones (e.g. a normalization scale). Same symmetry problem as zeros for weights."""
+    return np.ones(shape, dtype=dtype)
+
+
+def constant(shape, rng=None, dtype=np.float32, value: float = 0.0) -> np.ndarray:
+    """Every entry equal to ``value`` (variance 0)."""
+    return np.full(shape, value, dtype=dtype)
+
+
+def identity(shape, rng=None, dtype=np.float32, gain: float = 1.0) -> np.ndarray:
+    """``gain * I``: the 1.5·I (exploding) and 0.5·I (vanishing) demonstration of deeplearning.ai.
+
+    For a non-square (in, out) the scale goes on the main diagonal ``W[i, i]`` and the rest is zero, like
+    ``torch.nn.init.eye_``; leading stack dimensions get one copy each. Deterministic: ``rng`` is unused.
+    """
+    rows, cols = compute_fans(shape)
+    return np.broadcast_to(gain * np.eye(rows, cols), tuple(shape)).astype(dtype)
+
+
+# ----------------------------------------------------------------------------- fixed-std schemes
+def normal(shape, rng, dtype=np.float32, mean: float = 0.0, std: float = 1.0) -> np.ndarray:
+    """N(mean, std^2); variance std^2, independent of the layer size."""
+    _check_std(std)
+    return (mean + _draw(shape, rng, np.float64, std, "normal")).astype(_float_dtype(dtype))
+
+
+def small_random(shape, rng, dtype=np.float32) -> np.ndarray:
+    """N(0, 0.01^2), the texts' "small random numbers" (Saito §6.2; CS231n). With sigmoid the activations
+    of a deep net collapse to 0.5 (little expressiveness); with ReLU they vanish layer after layer."""
+    return normal(shape, rng, dtype, std=0.01)
+
+
+def standard_normal(shape, rng, dtype=np.float32) -> np.ndarray:
+    """N(0, 1): with sigmoid the activations saturate at 0 and 1, so gradients vanish (Saito §6.2)."""
+    return normal(shape, rng, dtype, std=1.0)
+
+
+def uniform(shape, rng, dtype=np.float32, low: float = 0.0, high: float = 1.0) -> np.ndarray:
+    """U(low, high) (torch/NumPy default U(0, 1)); mean (low+high)/2, variance (high-low)^2 / 12."""
+    if not high >= low:
+        raise ValueError(f"uniform needs low <= high, got low={low}, high={high}")
+    return as_generator(rng).uniform(low, high, tuple(shape)).astype(_float_dtype(dtype))
+
+
+def truncated_normal(shape, rng, dtype=np.float32, std: float = 1.0, mean: float = 0.0,
+                     bound: float = 2.0, correct_std: bool = False) -> np.ndarray:
+    """N(mean, s^2) with values farther than ``bound * s`` from the mean re-drawn (tf.truncated_normal).
+
+    The bound is relative to s, the std of the underlying normal. Without correction s = std and the
+    samples' std is ``std * truncated_std_factor(bound)`` (0.8796·std for 2σ). With ``correct_std=True``,
+    s = std / 0.87962566 as in Keras' VarianceScaling, so the samples have std ``std`` (bounds ±2.27·std).
+    """
+    _check_std(std)
+    s = std / truncated_std_factor(bound) if correct_std else std
+    x = mean + s * _truncated_standard_normal(as_generator(rng), tuple(shape), bound)
+    return x.astype(_float_dtype(dtype))
+
+
+def orthogonal(shape, rng, dtype=np.float32, gain: float = 1.0) -> np.ndarray:
+    """``gain * Q`` with Q a (semi-)orthogonal matrix drawn uniformly (Haar), per stacked matrix.
+
+    QR of a Gaussian matrix, columns' signs fixed by diag(R). For in >= out, W^T W = gain^2 I; otherwise
+    W W^T = gain^2 I. Entries have variance gain^2 / max(in, out). Saxe et al. 2014; torch orthogonal_.
+    """
+    rows, cols = compute_fans(shape)
+    rng = as_generator(rng)
+    a = rng.standard_normal((*tuple(shape)[:-2], max(rows, cols), min(rows, cols)))
+    q, r = np.linalg.qr(a)
+    q = q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
+    if rows < cols:
+        q = np.swapaxes(q, -1, -2)
+    return (gain * q).astype(_float_dtype(dtype))
+
+
+# ----------------------------------------------------------------------------- fan-scaled schemes
+def variance_scaling(shape, rng, dtype=np.float32, scale: float = 1.0, mode: str = "fan_in",
+                     distribution: str = "truncated_normal") -> np.ndarray:
+    """Keras' general form: Var(W) = scale / n, n = fan_in, fan_out or (fan_in + fan_out) / 2 (``mode``).
+
+    distribution "normal" (alias "untruncated_normal"): N(0, scale/n); "uniform": U(±sqrt(3 scale / n));
+    "truncated_normal": 2σ-truncated with the std corrected by 0.87962566 (Keras' default).
+    Xavier/Glorot, He/Kaiming, LeCun and the book's scheme are instances (scale 1, gain^2, 1, 2 or 1).
+    """
+    if not scale > 0:
+        raise ValueError(f"scale must be > 0, got {scale}")
+    distribution = {"untruncated_normal": "normal"}.get(distribution, distribution)
+    return _draw(shape, rng, dtype, math.sqrt(scale / _fan(shape, mode)), distribution)
+
+
+def _xavier_std(shape, gain, mode):
+    if not gain >= 0:
+        raise ValueError(f"gain must be >= 0, got {gain}")
+    return gain / math.sqrt(_fan(shape, mode))
+
+
+def xavier_normal(shape, rng, dtype=np.float32, gain: float = 1.0, mode: str = "fan_avg") -> np.ndarray:
+    """Xavier/Glorot normal: N(0, gain^2 · 2 / (fan_in + fan_out)) (mode "fan_avg", Glorot & Bengio 2010,
+    torch xavier_normal_). Mode "fan_in" gives N(0, gain^2 / n_in), the texts' "Xavier" std 1/sqrt(n).
+    For tanh/sigmoid/linear layers (symmetric, near-linear at 0). Keras' glorot_normal truncates instead.
+    """
+    return _draw(shape, rng, dtype, _xavier_std(shape, gain, mode), "normal")
+
+
+def xavier_uniform(shape, rng, dtype=np.float32, gain: float = 1.0, mode: str = "fan_avg") -> np.ndarray:
+    """Xavier/Glorot uniform: U(±gain · sqrt(6 / (fan_in + fan_out))), variance gain^2 · 2/(fan_in+fan_out)
+    (torch xavier_uniform_, Keras glorot_uniform); mode "fan_in": U(±gain · sqrt(3 / n_in))."""
+    return _draw(shape, rng, dtype, _xavier_std(shape, gain, mode), "uniform")
+
+
+def _kaiming_std(shape, a, mode, nonlinearity):
+    return calculate_gain(nonlinearity, a) / math.sqrt(_fan(shape, mode))
+
+
+def he_normal(shape, rng, dtype=np.float32, a: float = 0.0, mode: str = "fan_in",
+              nonlinearity: str = "leaky_relu") -> np.ndarray:
+    """He/Kaiming normal: N(0, gain^2 / fan), gain = calculate_gain(nonlinearity, a); for ReLU 2 / n_in.
+
+    For ReLU-family layers (He et al. 2015). Defaults are torch's kaiming_normal_ (leaky_relu with a = 0,
+    i.e. ReLU); mode "fan_out" preserves the backward-pass variance. Keras' he_normal truncates instead.
+    """
+    return _draw(shape, rng, dtype, _kaiming_std(shape, a, mode, nonlinearity), "normal")
+
+
+def he_uniform(shape, rng, dtype=np.float32, a: float = 0.0, mode: str = "fan_in",
+               nonlinearity: str = "leaky_relu") -> np.ndarray:
+    """He/Kaiming uniform: U(±gain · sqrt(3 / fan)), variance gain^2 / fan; ReLU: U(±sqrt(6 / n_in))."""
+    return _draw(shape, rng, dtype, _kaiming_std(shape, a, mode, nonlinearity), "uniform")
+
+
+def lecun_normal(shape, rng, dtype=np.float32) -> np.ndarray:
+    """LeCun normal: N(0, 1 / n_in) (LeCun et al. 1998; for SELU, Klambauer et al. 2017). Keras truncates."""
+    return _draw(shape, rng, dtype, 1.0 / math.sqrt(_fan(shape, "fan_in")), "normal")
+
+
+def lecun_uniform(shape, rng, dtype=np.float32) -> np.ndarray:
+    """LeCun uniform: U(±sqrt(3 / n_in)), variance 1 / n_in (Keras lecun_uniform)."""
+    return _draw(shape, rng, dtype, 1.0 / math.sqrt(_fan(shape, "fan_in")), "uniform")
+
+
+def uniform_fan_in(shape, rng, dtype=np.float32) -> np.ndarray:
+    """U(±1 / sqrt(n_in)), variance 1 / (3 n_in): the "Xavier" uniform of the deeplearning.ai notes and
+    blog texts. Same distribution as torch's nn.Linear weight (see torch_linear_weight)."""
+    return _draw(shape, rng, dtype, 1.0 / math.sqrt(3.0 * _fan(shape, "fan_in")), "uniform")
+
+
+_BOOK_SCALE = {"relu": 2.0, "he": 2.0, "leaky_relu": 2.0, "elu": 2.0, "gelu": 2.0, "silu": 2.0,
+               "swish": 2.0, "sigmoid": 1.0, "xavier": 1.0, "tanh": 1.0, "linear": 1.0, "identity": 1.0}
+
+
+def _book_std(shape, activation):
+    key = str(activation).lower().replace("-", "_")
+    if key not in _BOOK_SCALE:
+        raise ValueError(f"book init: unknown activation {activation!r}; valid: {', '.join(_BOOK_SCALE)}")
+    return math.sqrt(_BOOK_SCALE[key] / _fan(shape, "fan_in"))
+
+
+def book(shape, rng, dtype=np.float32, activation: str = "relu") -> np.ndarray:
+    """The source book's scheme (Saito, *Deep Learning from Scratch* §6.2, ``weight_init_std``):
+    N(0, 2 / n) for ReLU ("He"), N(0, 1 / n) for sigmoid/tanh ("Xavier"), n = nodes of the previous layer."""
+    return normal(shape, rng, dtype, std=_book_std(shape, activation))
+
+
+def torch_linear_weight(shape, rng, dtype=np.float32) -> np.ndarray:
+    """PyTorch ``nn.Linear`` default: kaiming_uniform with a = sqrt(5), i.e. gain sqrt(1/3) and bound
+    gain · sqrt(3 / n_in) = 1 / sqrt(n_in): U(±1 / sqrt(n_in)), variance 1 / (3 n_in)."""
+    return he_uniform(shape, rng, dtype, a=math.sqrt(5.0))
+
+
+def torch_linear_bias(shape, rng, dtype=np.float32, fan_in: int | None = None) -> np.ndarray:
+    """PyTorch ``nn.Linear`` default bias: U(±1 / sqrt(fan_in)); ``fan_in`` of the weight is required
+    (a bias shape (out,) or (K, 1, out) does not know it)."""
+    if fan_in is None or fan_in <= 0:
+        raise ValueError(f"torch_linear_bias needs fan_in=<weight's fan_in> > 0, got {fan_in}")
+    bound = 1.0 / math.sqrt(fan_in)
+    return uniform(shape, rng, dtype, low=-bound, high=bound)
+
+
+# ----------------------------------------------------------------------------- registry and resolution
+INITIALIZERS: dict[str, Callable] = {
+    "zeros": zeros, "zero": zeros, "ones": ones, "constant": constant,
+    "normal": normal, "small": small_random, "small_random": small_random,
+    "standard_normal": standard_normal, "uniform": uniform, "uniform_fan_in": uniform_fan_in,
+    "truncated_normal": truncated_normal, "orthogonal": orthogonal,
+    "identity": identity, "eye": identity, "scaled_identity": identity,
+    "xavier": partial(xavier_normal, mode="fan_in"), "xavier_normal": xavier_normal,
+    "xavier_uniform": xavier_uniform, "glorot": xavier_normal, "glorot_normal": xavier_normal,
+    "glorot_uniform": xavier_uniform,
+    "he": he_normal, "kaiming": he_normal, "he_normal": he_normal, "kaiming_normal": he_normal,
+    "he_uniform": he_uniform, "kaiming_uniform": he_uniform,
+    "lecun": lecun_normal, "lecun_normal": lecun_normal, "lecun_uniform": lecun_uniform,
+    "variance_scaling": variance_scaling, "book": book,
+    "torch": torch_linear_weight, "torch_default": torch_linear_weight, "torch_bias": torch_linear_bias,
+}
+
+
+def list_initializers() -> list[str]:
+    """All names :func:`get_initializer` accepts (besides "std=<x>" and plain numbers)."""
+    return sorted(INITIALIZERS)
+
+
+def _param_names(fn) -> list[str]:
+    """Parameters after (shape, rng, dtype), in order; those fixed by a preset partial excluded."""
+    func, fixed = (fn.func, fn.keywords) if isinstance(fn, partial) else (fn, {})
+    return [p for p in list(inspect.signature(func).parameters)[3:] if p not in fixed]
+
+
+def _parse_value(text: str):
+    if text in ("true", "false"):
+        return text == "true"
+    try:
+        return float(text)
+    except ValueError:
+        return text.replace("-", "_")  # names such as "fan-out" or "leaky-relu"
+
+
+_CALL = re.compile(r"^([a-z_-]+)(?:\((.*)\))?$")
+
+
+def get_initializer(spec, activation: str | None = None, **params) -> Callable:
+    """Resolve ``spec`` to a callable ``(shape, rng, dtype=np.float32, **params) -> np.ndarray``.
+
+    ``spec`` is a callable (returned as is), a number (constant), or a name, case-insensitive with '-' and
+    '_' equivalent: one of :func:`list_initializers`, optionally called with positional or keyword
+    arguments in the order of the function's parameters ("normal(0, 0.01)", "uniform(-1, 1)",
+    "he_normal(mode=fan_out)", "identity(1.5)"), or "std=<x>" for N(0, x^2). ``activation`` is passed to
+    schemes that depend on it (``"book"``); ``params`` override the parsed ones.
+    """
+    if callable(spec):
+        return partial(spec, **params) if params else spec
+    if isinstance(spec, (int, float, np.number)) and not isinstance(spec, bool):
+        return partial(constant, value=float(spec))
+    if not isinstance(spec, str):
+        raise TypeError(f"initializer spec must be a name, a number or a callable, got {spec!r}")
+    text = re.sub(r"\s+", "", spec).lower()
+    if text.startswith("std="):
+        text = f"normal(std={text[4:]})"
+    if isinstance(_parse_value(text), float):
+        text = f"constant({text})"
+    match = _CALL.match(text)
+    name = match.group(1).replace("-", "_") if match else None
+    if name not in INITIALIZERS:
+        raise ValueError(f"unknown initializer {spec!r}; valid names: {', '.join(list_initializers())}, "
+                         "'std=<x>' or a number")
+    fn = INITIALIZERS[name]
+    names = _param_names(fn)
+    allowed = set(names) | (set(fn.keywords) if isinstance(fn, partial) else set())
+    kwargs: dict = {}
+    args = [a for a in (match.group(2) or "").split(",") if a]
+    for i, arg in enumerate(args):
+        key, value = arg.split("=", 1) if "=" in arg else (names[i] if i < len(names) else None, arg)
+        key = key and key.replace("-", "_")
+        if key not in allowed:
+            raise ValueError(f"{spec!r}: {name} takes ({', '.join(names)}), cannot use {arg!r}")
+        kwargs[key] = _parse_value(value)
+    if activation is not None and "activation" in allowed:
+        kwargs["activation"] = activation
+    kwargs.update(params)
+    return partial(fn, **kwargs) if kwargs else fn
+
+
+def _identity_std(shape, gain):
+    rows, cols = compute_fans(shape)
+    k, n = min(rows, cols), rows * cols  # k entries equal to gain, the rest 0
+    return abs(gain) * math.sqrt(k / n - (k / n) ** 2)
+
+
+# The std of the entries each scheme produces; arguments as bound by the function's own signature.
+_STD: dict[Callable, Callable] = {
+    zeros: lambda p: 0.0, ones: lambda p: 0.0, constant: lambda p: 0.0,
+    identity: lambda p: _identity_std(p["shape"], p["gain"]),
+    normal: lambda p: p["std"], small_random: lambda p: 0.01, standard_normal: lambda p: 1.0,
+    uniform: lambda p: (p["high"] - p["low"]) / math.sqrt(12.0),
+    truncated_normal: lambda p: p["std"] * (1.0 if p["correct_std"] else truncated_std_factor(p["bound"])),
+    orthogonal: lambda p: abs(p["gain"]) / math.sqrt(max(compute_fans(p["shape"]))),
+    variance_scaling: lambda p: math.sqrt(p["scale"] / _fan(p["shape"], p["mode"])),
+    xavier_normal: lambda p: _xavier_std(p["shape"], p["gain"], p["mode"]),
+    xavier_uniform: lambda p: _xavier_std(p["shape"], p["gain"], p["mode"]),
+    he_normal: lambda p: _kaiming_std(p["shape"], p["a"], p["mode"], p["nonlinearity"]),
+    he_uniform: lambda p: _kaiming_std(p["shape"], p["a"], p["mode"], p["nonlinearity"]),
+    lecun_normal: lambda p: 1.0 / math.sqrt(_fan(p["shape"], "fan_in")),
+    lecun_uniform: lambda p: 1.0 / math.sqrt(_fan(p["shape"], "fan_in")),
+    uniform_fan_in: lambda p: 1.0 / math.sqrt(3.0 * _fan(p["shape"], "fan_in")),
+    book: lambda p: _book_std(p["shape"], p["activation"]),
+    torch_linear_weight: lambda p: 1.0 / math.sqrt(3.0 * _fan(p["shape"], "fan_in")),
+    torch_linear_bias: lambda p: 1.0 / math.sqrt(3.0 * p["fan_in"]),
+}
+
+
+def theoretical_std(spec, shape, activation: str | None = None, **params) -> float:
+    """The standard deviation of the entries the scheme ``spec`` produces for ``shape`` (what theory
+    predicts, e.g. sqrt(2 / n_in) for "he"); ``spec`` as in :func:`get_initializer`."""
+    fn = get_initializer(spec, activation=activation, **params)
+    func, kwargs = (fn.func, fn.keywords) if isinstance(fn, partial) else (fn, {})
+    if func not in _STD:
+        raise ValueError(f"no variance formula known for initializer {spec!r}")
+    bound = inspect.signature(func).bind(tuple(shape), None, **kwargs)
+    bound.apply_defaults()
+    return float(_STD[func](bound.arguments))
