@@ -1,0 +1,137 @@
+"""One SGD training step of an MLP with softmax cross-entropy: mlplab vs PyTorch CPU vs a
+hand-written fused NumPy loop, in one process, median over many steps.
+
+    python benchmarks/train_step.py            # batch 128, 784-100-100-100-100-10, float32
+    python benchmarks/train_step.py --quick    # fewer repeats
+
+Prints steps per second and the ratios the foundation issue targets (mlplab >= 2x PyTorch,
+>= 0.8x the NumPy loop), then the large case (batch 1024, width 1024) as a fraction of the
+GFLOP/s a bare float32 matmul reaches in the same run (target >= 60%).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+from _common import header, interleaved_medians, median_time
+
+from mlplab import nn, optim
+from mlplab.tensor import cross_entropy
+
+
+def make_data(batch, n_in=784, n_cls=10, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random((batch, n_in), dtype=np.float32), rng.integers(0, n_cls, batch)
+
+
+def mlplab_step(sizes, X, y, lr=0.01):
+    net = nn.MLP(sizes, activation="relu", weight_init="he", rng=0)
+    opt = optim.SGD(net.parameters(), lr=lr)
+
+    def step():
+        opt.zero_grad()
+        loss = cross_entropy(net(X), y)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def torch_step(sizes, X, y, lr=0.01):
+    torch.manual_seed(0)
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(torch.nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(torch.nn.ReLU())
+    net = torch.nn.Sequential(*layers)
+    opt = torch.optim.SGD(net.parameters(), lr=lr)
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step():
+        opt.zero_grad()
+        loss = loss_fn(net(Xt), yt)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def numpy_step(sizes, X, y, lr=0.01):
+    """The hand-written reference: forward, backward and update fused by hand, float32."""
+    rng = np.random.default_rng(0)
+    Ws = [(rng.standard_normal((a, b)) * np.sqrt(2 / a)).astype(np.float32) for a, b in zip(sizes[:-1], sizes[1:])]
+    bs = [np.zeros(b, np.float32) for b in sizes[1:]]
+    n = len(y)
+    rows = np.arange(n)
+
+    def step():
+        acts = [X]
+        h = X
+        for i, (W, b) in enumerate(zip(Ws, bs)):
+            h = h @ W
+            h += b
+            if i < len(Ws) - 1:
+                np.maximum(h, 0, out=h)
+            acts.append(h)
+        z = acts[-1]
+        z -= z.max(axis=1, keepdims=True)
+        np.exp(z, out=z)
+        z /= z.sum(axis=1, keepdims=True)
+        z[rows, y] -= 1
+        g = z / n
+        for i in range(len(Ws) - 1, -1, -1):
+            a = acts[i]
+            gW = a.T @ g
+            gb = g.sum(axis=0)
+            if i:
+                g = g @ Ws[i].T
+                g *= a > 0
+            Ws[i] -= lr * gW
+            bs[i] -= lr * gb
+    return step
+
+
+def flops_per_step(sizes, batch):
+    mm = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    first = sizes[0] * sizes[1]
+    return 2 * batch * (3 * mm - first)  # forward, weight grads, input grads (none for the data)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    reps = 100 if args.quick else 600
+    header("train_step")
+
+    sizes = [784, 100, 100, 100, 100, 10]
+    X, y = make_data(128)
+    med = interleaved_medians({"mlplab": mlplab_step(sizes, X, y), "pytorch": torch_step(sizes, X, y),
+                               "numpy": numpy_step(sizes, X, y)}, reps)
+    print(f"-- batch 128, {'-'.join(map(str, sizes))}, float32, median of {reps} steps")
+    for k, v in med.items():
+        print(f"   {k:8s} {v * 1e3:7.3f} ms/step  {1 / v:8.0f} steps/s")
+    print(f"   mlplab vs pytorch: {med['pytorch'] / med['mlplab']:.2f}x faster (target >= 2x)")
+    print(f"   mlplab vs numpy loop: {med['numpy'] / med['mlplab']:.2f}x the speed (target >= 0.8x)")
+
+    big = [784, 1024, 1024, 1024, 1024, 10]
+    Xb, yb = make_data(1024)
+    reps_big = 10 if args.quick else 30
+    A = np.random.default_rng(1).random((1024, 1024), dtype=np.float32)
+    t_mm = median_time(lambda: A @ A, reps_big * 3)
+    mm_gflops = 2 * 1024 ** 3 / t_mm / 1e9
+    med_big = interleaved_medians({"mlplab": mlplab_step(big, Xb, yb), "pytorch": torch_step(big, Xb, yb),
+                                   "numpy": numpy_step(big, Xb, yb)}, reps_big, warmup=2)
+    f = flops_per_step(big, 1024)
+    print(f"-- batch 1024, {'-'.join(map(str, big))}, float32, median of {reps_big} steps")
+    print(f"   bare 1024x1024 float32 matmul: {mm_gflops:6.1f} GFLOP/s")
+    for k, v in med_big.items():
+        gf = f / v / 1e9
+        print(f"   {k:8s} {v * 1e3:7.2f} ms/step  {gf:6.1f} GFLOP/s = {gf / mm_gflops:5.0%} of bare matmul")
+    print(f"   mlplab at {f / med_big['mlplab'] / 1e9 / mm_gflops:.0%} of bare matmul (target >= 60%)")
+
+
+if __name__ == "__main__":
+    main()
