@@ -1,0 +1,42 @@
+"""The lab: the source texts' experiments, one command each (``mlplab lab run NAME``).
+
+Each study is a module of this package with a ``STUDY`` object (see :mod:`.base`); the registry
+below lists them in report order. Studies use only the library's public API: the optimizers of
+:mod:`mlplab.optim`, the initializers of :mod:`mlplab.init`, :class:`mlplab.nn.MLP`, the one
+training loop of :mod:`mlplab.train` and the statistics of :mod:`mlplab.diagnostics`.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .base import Context, Figure, Result, Study, run_study
+
+# module names, in the order the report presents them
+_MODULES = ["paths", "quadratic", "optimizers_mnist", "batching",
+            "activations", "init_mnist", "depth", "linear_chain", "symmetry"]
+
+
+def studies() -> dict[str, Study]:
+    """name -> Study for every study module that is present."""
+    found = {}
+    for mod in _MODULES:
+        try:
+            m = importlib.import_module(f"{__name__}.{mod}")
+        except ModuleNotFoundError as e:
+            if e.name == f"{__name__}.{mod}":
+                continue  # not written yet
+            raise
+        found[m.STUDY.name] = m.STUDY
+    return found
+
+
+def get_study(name: str) -> Study:
+    all_ = studies()
+    key = name.lower().replace("_", "-")
+    if key not in all_:
+        raise ValueError(f"unknown study {name!r}; valid: {', '.join(all_)} (or 'all')")
+    return all_[key]
+
+
+__all__ = ["Context", "Figure", "Result", "Study", "run_study", "studies", "get_study"]
