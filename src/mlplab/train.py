@@ -1,0 +1,398 @@
+"""The one training loop: everything that trains a network (the CLI, every lab study) uses it.
+
+A step is the source texts' loop body: draw a mini-batch, forward, loss, ``backward()``, one
+optimizer update. Around it the :class:`Trainer` adds what a finished tool needs: evaluation
+each epoch, per-step metrics, callbacks (the lab and diagnostics hook in here), a progress bar,
+checkpoints that resume bit for bit, a clean stop on Ctrl-C, and a clear stop when the loss
+becomes NaN or infinite.
+
+Resuming is exact because every source of randomness is saved: the batch order of an epoch is
+drawn from the Generator at the epoch's start, so a checkpoint stores the Generator's state at
+that moment, the epoch and how many of its batches were used; resuming replays that epoch's draw
+and skips the used batches, then continues with the same model, optimizer and schedule state.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pickle
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .data import BatchIterator
+from .tensor import Tensor, cross_entropy, no_grad
+
+__all__ = ["Trainer", "History", "Callback", "TrainingDiverged", "evaluate", "load_checkpoint",
+           "CHECKPOINT_FILE", "MODEL_FILE"]
+
+CHECKPOINT_FILE = "checkpoint.pkl"
+MODEL_FILE = "model.npz"
+METRICS_FILE = "metrics.jsonl"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message says at which step and where it started."""
+
+    def __init__(self, message, step):
+        super().__init__(message)
+        self.step = step
+
+
+class Callback:
+    """Hooks into the loop; override any of these. ``trainer.step`` counts completed steps."""
+
+    def on_train_begin(self, trainer): ...
+
+    def on_step_end(self, trainer, step, loss): ...
+
+    def on_epoch_end(self, trainer, epoch, metrics): ...
+
+    def on_train_end(self, trainer): ...
+
+
+@dataclass
+class History:
+    """What a run measured: per-step training loss and one row per evaluation."""
+
+    loss: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    evals: list = field(default_factory=list)
+    steps: int = 0
+    seconds: float = 0.0
+    diverged: dict | None = None  # {"step":..., "message":...} when on_divergence="stop"
+    interrupted: bool = False
+
+    @property
+    def final(self) -> dict:
+        return self.evals[-1] if self.evals else {}
+
+
+def _is_classification(logits, y):
+    return np.asarray(y).dtype.kind in "iu" and logits.ndim >= 2
+
+
+def evaluate(model, X, y, batch_size=2000, loss=None):
+    """Mean loss and accuracy of ``model`` on (X, y), without recording a graph."""
+    loss_fn = loss or cross_entropy
+    total, correct, n = 0.0, 0, len(X)
+    with no_grad():
+        for start in range(0, n, batch_size):
+            xb, yb = X[start:start + batch_size], y[start:start + batch_size]
+            out = model(Tensor(xb))
+            total += float(loss_fn(out, yb).data) * len(xb)
+            if _is_classification(out, yb):
+                correct += int(np.sum(np.argmax(out.data, axis=-1) == yb))
+    return total / n, correct / n
+
+
+def _first_nonfinite(model, xb):
+    """Name where the numbers first stopped being finite: a parameter, a gradient or an activation."""
+    for name, p in model.named_parameters():
+        if not np.all(np.isfinite(p.data)):
+            return f"the weights of {name} (shape {p.shape}) contain NaN/inf"
+    for name, p in model.named_parameters():
+        if p.grad is not None and not np.all(np.isfinite(p.grad)):
+            return f"the gradient of {name} (shape {p.shape}) contains NaN/inf"
+    if hasattr(model, "layers"):
+        h = Tensor(xb)
+        with no_grad(), np.errstate(all="ignore"):
+            for i, layer in enumerate(model.layers):
+                h = layer(h)
+                if not np.all(np.isfinite(h.data)):
+                    return f"the output of layer {i} ({layer!r}) overflowed to inf/NaN"
+                if np.max(np.abs(h.data), initial=0) > 1e30:
+                    big = np.max(np.abs(h.data))
+                    return f"the output of layer {i} ({layer!r}) reaches {big:.3g}, too large to exponentiate"
+    return "the weights and activations are finite; the loss itself overflowed (lower the learning rate)"
+
+
+class _Interrupt:
+    """Turns Ctrl-C into a flag checked between steps, so a checkpoint never holds half a step."""
+
+    def __init__(self):
+        self.hit = False
+        self._old = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.hit:  # second Ctrl-C: give up immediately
+            raise KeyboardInterrupt
+        self.hit = True
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+class Trainer:
+    """Train ``model`` with ``optimizer`` on (X, y).
+
+    * ``loss``: a function (output, target) -> scalar Tensor; default softmax cross-entropy.
+    * ``schedule``: anything with ``step()`` (and ``state_dict``), stepped after each update.
+    * ``callbacks``: :class:`Callback` objects. ``progress=True`` adds a progress bar, shown only
+      when standard error is a terminal.
+    * ``run_dir``: where metrics.jsonl, checkpoints and the final model.npz go (optional).
+    * ``checkpoint_every``: steps between checkpoints (also written at the end and on Ctrl-C).
+    * ``on_divergence``: "raise" (TrainingDiverged) or "stop" (return, with ``history.diverged``).
+    """
+
+    def __init__(self, model, optimizer, loss=None, schedule=None, callbacks=(), progress=False,
+                 run_dir=None, checkpoint_every=None, log_every=1, on_divergence="raise"):
+        if on_divergence not in ("raise", "stop"):
+            raise ValueError(f"on_divergence must be 'raise' or 'stop', got {on_divergence!r}")
+        if checkpoint_every is not None and int(checkpoint_every) < 1:
+            raise ValueError(f"checkpoint_every must be a positive number of steps, got {checkpoint_every}")
+        self.model, self.optimizer, self.schedule = model, optimizer, schedule
+        self.loss_fn = loss or cross_entropy
+        self.callbacks = list(callbacks)
+        if progress:
+            self.callbacks.append(ProgressBar())
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.checkpoint_every = checkpoint_every
+        self.log_every = max(1, int(log_every))
+        self.on_divergence = on_divergence
+        self.step = 0
+        self.epoch = 0
+        self.total_steps = None
+        self.stop_training = False  # a callback may set this to end the run after the current step
+
+    # ----------------------------------------------------------------- one step
+    def train_step(self, xb, yb):
+        """Forward, loss, backward and update on one batch; returns (loss, number correct)."""
+        self.optimizer.zero_grad()
+        with np.errstate(over="ignore", invalid="ignore"):  # a non-finite loss is reported below instead
+            out = self.model(Tensor(xb))
+            loss = self.loss_fn(out, yb)
+        value = float(loss.data)
+        if not math.isfinite(value):
+            return value, 0
+        loss.backward()
+        self.optimizer.step()
+        if self.schedule is not None:
+            self.schedule.step()
+        correct = int(np.sum(np.argmax(out.data, axis=-1) == yb)) if _is_classification(out, yb) else 0
+        return value, correct
+
+    # ----------------------------------------------------------------- the loop
+    def fit(self, X, y, *, epochs=None, iterations=None, batch_size=128, shuffle=True, replacement=False,
+            drop_last=False, rng=0, val=None, resume=False, config=None):
+        """Run until ``epochs`` epochs or ``iterations`` steps (one of them) are done."""
+        if (epochs is None) == (iterations is None):
+            raise ValueError("fit(): give exactly one of epochs= or iterations=")
+        if (epochs is not None and int(epochs) < 1) or (iterations is not None and int(iterations) < 1):
+            raise ValueError(f"fit(): epochs/iterations must be positive, got {epochs or iterations}")
+        if len(X) != len(y):
+            raise ValueError(f"fit(): X has {len(X)} rows but y has {len(y)}")
+        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        it = BatchIterator(X, y, batch_size=batch_size, shuffle=shuffle, rng=rng, drop_last=drop_last,
+                           replacement=replacement)
+        per_epoch = len(it)
+        total = int(iterations) if iterations is not None else int(epochs) * per_epoch
+        self.total_steps, self.per_epoch = total, per_epoch
+        losses, evals, skip, epoch_state, acc = [], [], 0, None, [0.0, 0, 0]
+        history = History()
+        if self.run_dir is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if config is not None and not resume:
+                _write_json(self.run_dir / "config.json", config)
+            if not resume and (self.run_dir / METRICS_FILE).exists():
+                (self.run_dir / METRICS_FILE).unlink()
+        if resume:
+            if self.run_dir is None:
+                raise ValueError("fit(resume=True) needs the run_dir the checkpoint was written to")
+            ck = load_checkpoint(self.run_dir)
+            self.model.load_state_dict(ck["model"])
+            self.optimizer.load_state_dict(ck["optimizer"])
+            if self.schedule is not None and ck.get("schedule") is not None:
+                self.schedule.load_state_dict(ck["schedule"])
+            self.step, self.epoch, skip = ck["step"], ck["epoch"], ck["batch_in_epoch"]
+            epoch_state, acc = ck["epoch_rng_state"], list(ck["epoch_acc"])
+            losses, evals = list(ck["losses"]), list(ck["evals"])
+            self._truncate_metrics(self.step, len(evals))
+        metrics_file = open(self.run_dir / METRICS_FILE, "a") if self.run_dir is not None else None
+        t0 = time.perf_counter()
+        for cb in self.callbacks:
+            cb.on_train_begin(self)
+        try:
+            with _Interrupt() as interrupt:
+                while self.step < total and not self.stop_training:
+                    # the epoch's batch order is drawn from this state: saved so a resume replays it
+                    if epoch_state is None:
+                        epoch_state = rng.bit_generator.state
+                    else:
+                        rng.bit_generator.state = epoch_state
+                    done_in_epoch = skip
+                    for b, (xb, yb) in enumerate(it):
+                        if b < skip:
+                            continue
+                        loss, correct = self.train_step(xb, yb)
+                        if not math.isfinite(loss):
+                            self._diverged(history, loss, xb)
+                            break
+                        self.step += 1
+                        done_in_epoch = b + 1
+                        losses.append(loss)
+                        acc[0] += loss * len(xb)
+                        acc[1] += correct
+                        acc[2] += len(xb)
+                        if metrics_file is not None and self.step % self.log_every == 0:
+                            metrics_file.write(json.dumps({"step": self.step, "epoch": self.epoch + 1,
+                                                           "loss": loss, "lr": self._lr()}) + "\n")
+                        for cb in self.callbacks:
+                            cb.on_step_end(self, self.step, loss)
+                        if interrupt.hit:
+                            history.interrupted = self.stop_training = True
+                        finished = self.step >= total or self.stop_training
+                        if finished or (self.checkpoint_every and self.step % self.checkpoint_every == 0):
+                            self._save_checkpoint(epoch_state, done_in_epoch, acc, losses, evals)
+                        if finished:
+                            break
+                    skip = 0
+                    if history.diverged:
+                        break
+                    epoch_complete = done_in_epoch >= per_epoch
+                    if history.interrupted and not epoch_complete:
+                        break
+                    row = {"epoch": self.epoch + 1, "step": self.step}
+                    if acc[2]:
+                        row["train_loss"], row["train_acc"] = acc[0] / acc[2], acc[1] / acc[2]
+                    if val is not None:
+                        row["val_loss"], row["val_acc"] = evaluate(self.model, val[0], val[1], loss=self.loss_fn)
+                    evals.append(row)
+                    if metrics_file is not None:
+                        metrics_file.write(json.dumps({"kind": "eval", **row}) + "\n")
+                        metrics_file.flush()
+                    for cb in self.callbacks:
+                        cb.on_epoch_end(self, self.epoch + 1, row)
+                    if epoch_complete:
+                        self.epoch += 1
+                        epoch_state, acc = None, [0.0, 0, 0]
+                    # an epoch boundary (or the end): checkpoint with the rng state the next epoch starts from
+                    if self.run_dir is not None and (epoch_complete or self.step >= total):
+                        self._save_checkpoint(epoch_state or rng.bit_generator.state, 0 if epoch_complete
+                                              else done_in_epoch, acc, losses, evals)
+        finally:
+            if metrics_file is not None:
+                metrics_file.close()
+            history.loss = np.asarray(losses, dtype=np.float64)
+            history.evals = evals
+            history.steps = self.step
+            history.seconds = time.perf_counter() - t0
+            for cb in self.callbacks:
+                cb.on_train_end(self)
+        if self.run_dir is not None and not history.interrupted and not history.diverged:
+            self.model.save(self.run_dir / MODEL_FILE)
+            _write_json(self.run_dir / "summary.json", {"steps": self.step, "seconds": history.seconds,
+                                                        "final": history.final})
+        return history
+
+    def _diverged(self, history, loss, xb):
+        message = (f"training diverged at step {self.step + 1} (epoch {self.epoch + 1}): the loss is {loss}; "
+                   f"{_first_nonfinite(self.model, xb)}. Lower the learning rate or use a smaller initialization"
+                   + (f"; the last good checkpoint is kept in {self.run_dir}" if self.run_dir is not None else "")
+                   + ".")
+        history.diverged = {"step": self.step + 1, "message": message}
+        if self.on_divergence == "raise":
+            raise TrainingDiverged(message, self.step + 1)
+        self.stop_training = True
+
+    # ----------------------------------------------------------------- checkpoints
+    def _lr(self):
+        lr = getattr(self.optimizer, "lr", None)
+        return float(lr) if isinstance(lr, (int, float, np.floating)) else None
+
+    def _save_checkpoint(self, epoch_state, batch_in_epoch, acc, losses, evals):
+        """Write everything a resume needs (atomically: temporary file, then rename)."""
+        if self.run_dir is None:
+            return
+        ck = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": batch_in_epoch,
+              "epoch_rng_state": epoch_state, "epoch_acc": list(acc),
+              "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+              "schedule": self.schedule.state_dict() if self.schedule is not None else None,
+              "losses": list(losses), "evals": [dict(r) for r in evals]}
+        path = self.run_dir / CHECKPOINT_FILE
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as f:
+            pickle.dump(ck, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+
+    def _truncate_metrics(self, step, n_evals):
+        """Drop rows written after the checkpoint, so a resumed file equals an uninterrupted one."""
+        path = self.run_dir / METRICS_FILE
+        if not path.exists():
+            return
+        keep, evals_seen = [], 0
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:  # a line cut short by the interruption
+                continue
+            if row.get("kind") == "eval":
+                evals_seen += 1
+                if evals_seen <= n_evals:
+                    keep.append(line)
+            elif row["step"] <= step:
+                keep.append(line)
+        path.write_text("".join(line + "\n" for line in keep))
+
+
+def load_checkpoint(run_dir):
+    """Read a run directory's checkpoint; a clear error if there is none or it is damaged."""
+    path = Path(run_dir) / CHECKPOINT_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint in {run_dir}: nothing to resume (start the run without --resume)")
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f)
+    except Exception as e:  # a truncated or foreign file
+        raise ValueError(f"{path} is damaged ({type(e).__name__}: {e}); delete it to start over") from None
+
+
+def _write_json(path, obj):
+    tmp = Path(str(path) + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=float))
+    os.replace(tmp, path)
+
+
+class ProgressBar(Callback):
+    """A rich progress bar with loss and speed; silent when standard error is not a terminal."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.progress = None
+
+    def on_train_begin(self, trainer):
+        if not self.stream.isatty():
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[speed]:.0f} steps/s"),
+            TimeRemainingColumn(), console=Console(file=self.stream), transient=False)
+        self.progress.start()
+        self.task = self.progress.add_task("train", total=trainer.total_steps, completed=trainer.step,
+                                           epoch=trainer.epoch + 1, loss=float("nan"), speed=0.0)
+        self.t0, self.s0 = time.perf_counter(), trainer.step
+
+    def on_step_end(self, trainer, step, loss):
+        if self.progress is not None and (step % 10 == 0 or step == trainer.total_steps):
+            speed = (step - self.s0) / max(time.perf_counter() - self.t0, 1e-9)
+            self.progress.update(self.task, completed=step, loss=loss, epoch=trainer.epoch + 1, speed=speed)
+
+    def on_train_end(self, trainer):
+        if self.progress is not None:
+            self.progress.update(self.task, completed=trainer.step)
+            self.progress.stop()
