@@ -1,0 +1,228 @@
+"""quadratic: step size, Newton's method and the momentum variants on f(θ) = ½θᵀPθ + qᵀθ (001_).
+
+The quadratic is :func:`mlplab.functions.get_function` ("quadratic"): P = [[5, 4.5], [4.5, 5]]
+(eigenvalues 0.5 and 9.5, condition number 19), q = (1, −2). Every path comes from
+:func:`mlplab.functions.run_optimizer` with the optimizer classes of :mod:`mlplab.optim`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..functions import get_function, run_optimizer
+from .base import Context, Figure, Result, Study
+from .paths import draw_contours
+from .plots import color, save, subplots
+
+START = (1.0, 1.0)
+TOL = 1e-4  # "converged": f(θ) − f* < TOL
+
+# gradient descent step sizes as fractions of the stability limit 2/λ_max
+GD_FRACTIONS = {"slow": 0.1, "good": 0.5, "oscillating": 0.95, "diverging": 1.05}
+
+# the momentum family of 001_, all with the same step size η = 0.1 and β = 0.9 (Adam: η = 0.3)
+MOMENTUM = {
+    "gd": ("gradient descent", "sgd", {"lr": 0.1}),
+    "ema_momentum": ("momentum (EMA)", "ema_momentum", {"lr": 0.1, "momentum": 0.9}),
+    "unbiased_momentum": ("unbiased momentum", "ema_momentum", {"lr": 0.1, "momentum": 0.9, "bias_correction": True}),
+    "nesterov": ("Nesterov (look-ahead)", "nesterov_ema", {"lr": 0.1, "momentum": 0.9}),
+    "adam": ("Adam", "adam", {"lr": 0.3}),
+}
+
+
+def _gap(fn, path):
+    with np.errstate(over="ignore", invalid="ignore"):
+        return fn.f(path) - fn.f_min
+
+
+def _steps_to(gap, tol):
+    below = np.flatnonzero(gap < tol)
+    return int(below[0]) if len(below) else None
+
+
+def _box(fn):
+    c = fn.minimizer
+    return (c[0] - 5, c[0] + 5), (c[1] - 5, c[1] + 5)
+
+
+def _clip_path(path, fn, margin=7.0):
+    """Paths that diverge are drawn until they leave a generous box around the plot."""
+    far = np.flatnonzero(~(np.abs(path - fn.minimizer).max(axis=1) < margin))
+    return path if len(far) == 0 else path[: far[0] + 1]
+
+
+def _gap_axis(ax, title):
+    ax.set_yscale("log")
+    ax.set_xlabel("step t")
+    ax.set_ylabel("f(θ_t) − f*  (log)")
+    ax.set_title(title, fontsize=9)
+    ax.axhline(TOL, color="0.5", ls=":", lw=1)
+
+
+def run(ctx: Context) -> Result:
+    fn = get_function("quadratic")
+    lam_max, lam_min = fn.lambda_max, fn.lambda_min
+    limit = 2.0 / lam_max
+    steps = 60 if ctx.quick else 100
+    xlim, ylim = _box(fn)
+    numbers: dict = {"P": fn.P, "q": fn.q, "theta_star": fn.minimizer, "f_star": fn.f_min, "lambda_min": lam_min,
+                     "lambda_max": lam_max, "condition_number": fn.condition_number, "stability_limit": limit,
+                     "start": START, "steps": steps, "tolerance": TOL}
+    figures = []
+
+    # ---------------------------------------------------------------- gradient descent step sizes
+    gd = {}
+    fig, axes = subplots(1, 5, size=(3.3, 3.3))
+    for ax, (kind, frac) in zip(axes[0], GD_FRACTIONS.items()):
+        lr = frac * limit
+        path = run_optimizer(fn, "sgd", START, steps, lr=lr)
+        gap = _gap(fn, path)
+        diverged = not (np.isfinite(gap[-1]) and gap[-1] < gap[0])
+        gd[kind] = {"lr": lr, "fraction_of_limit": frac, "final_gap": float(gap[-1]), "diverged": diverged,
+                    "steps_to_tol": _steps_to(gap, TOL), "gap": gap}
+        draw_contours(ax, fn, xlim, ylim)
+        shown = _clip_path(path, fn)
+        ax.plot(shown[:, 0], shown[:, 1], "o-", ms=2.5, lw=1, color=f"C{list(GD_FRACTIONS).index(kind)}")
+        ax.plot(*path[0], "s", color="k", ms=4)
+        ax.set_title(f"{kind}: η = {frac:g}·2/λ_max = {lr:.3f}\nf − f* after {steps} steps: {gap[-1]:.2g}",
+                     fontsize=9)
+        axes[0, 4].plot(np.arange(steps + 1), gap, color=f"C{list(GD_FRACTIONS).index(kind)}",
+                        label=f"η = {frac:g}·2/λ_max")
+    _gap_axis(axes[0, 4], "f − f* per step")
+    axes[0, 4].set_ylim(1e-12, 1e6)
+    axes[0, 4].legend(fontsize=7)
+    figures.append(Figure(save(fig, ctx.path("gd_step_sizes.png"),
+                               f"Gradient descent on ½θᵀPθ + qᵀθ (λ = {lam_min:g}, {lam_max:g}): step size vs "
+                               f"2/λ_max = {limit:.3f}"),
+                          "Gradient descent at four step sizes relative to 2/λ_max, and f − f* on a log scale."))
+    numbers["gd"] = {k: {kk: vv for kk, vv in v.items() if kk != "gap"} for k, v in gd.items()}
+
+    # ---------------------------------------------------------------- Newton
+    newton = {}
+    fig, axes = subplots(1, 2, size=(4.2, 3.6))
+    draw_contours(axes[0, 0], fn, xlim, ylim)
+    good = run_optimizer(fn, "sgd", START, steps, lr=GD_FRACTIONS["good"] * limit)
+    axes[0, 0].plot(good[:, 0], good[:, 1], "o-", ms=2, lw=0.8, color="0.6",
+                    label=f"GD η = {GD_FRACTIONS['good'] * limit:.3f}")
+    axes[0, 1].plot(_gap(fn, good), color="0.6", label="GD (good η)")
+    for alpha, style in ((1.0, "-"), (0.5, "--")):
+        path = run_optimizer(fn, "newton", START, 20, lr=alpha)
+        dist = np.linalg.norm(path - fn.minimizer, axis=1)
+        key = "full" if alpha == 1.0 else "damped"
+        newton[key] = {"alpha": alpha, "distance_after_1": float(dist[1]), "distance": dist[:8],
+                       "steps_to_tol": _steps_to(_gap(fn, path), TOL)}
+        axes[0, 0].plot(path[:, 0], path[:, 1], "o" + style, ms=4, lw=1.5,
+                        color="k" if alpha == 1 else "#8c564b", label=f"Newton α = {alpha:g}")
+        axes[0, 1].plot(np.maximum(_gap(fn, path), 1e-17), style, color="k" if alpha == 1 else "#8c564b",
+                        label=f"Newton α = {alpha:g}")
+    axes[0, 0].plot(*START, "s", color="k", ms=4)
+    axes[0, 0].set_title("θ ← θ − α (∇²f)⁻¹ ∇f", fontsize=9)
+    axes[0, 0].legend(fontsize=8, loc="lower left")
+    _gap_axis(axes[0, 1], "f − f* per step (log; 1e-17 = exact)")
+    axes[0, 1].set_xlim(0, 40)
+    axes[0, 1].set_ylim(1e-18, 1e2)
+    axes[0, 1].legend(fontsize=8)
+    figures.append(Figure(save(fig, ctx.path("newton.png"), "Newton's method: full step (α = 1) and damped (α = 0.5)"),
+                          "Newton's method with α = 1 lands on θ* = −P⁻¹q in one step; α = 0.5 halves the error "
+                          "each step along the straight line."))
+    numbers["newton"] = newton
+
+    # ---------------------------------------------------------------- momentum family
+    mom = {}
+    fig, axes = subplots(2, 4, size=(3.4, 3.2))
+    cells = axes.ravel()
+    for ax, (key, (label, name, hp)) in zip(cells, MOMENTUM.items()):
+        path = run_optimizer(fn, name, START, steps, **hp)
+        gap = _gap(fn, path)
+        step_len = np.linalg.norm(np.diff(path, axis=0), axis=1)
+        mom[key] = {"label": label, "optimizer": name, "settings": hp, "first_step": float(step_len[0]),
+                    "step_lengths": step_len[:10], "final_gap": float(gap[-1]), "steps_to_tol": _steps_to(gap, TOL),
+                    "gap": gap, "step_len": step_len}
+        draw_contours(ax, fn, xlim, ylim)
+        c = color(key if key != "gd" else "sgd")
+        ax.plot(path[:, 0], path[:, 1], "o-", ms=2, lw=1, color=c)
+        ax.plot(*START, "s", color="k", ms=4)
+        ax.set_title(f"{label}\n" + ", ".join(f"{k}={v}" for k, v in hp.items()), fontsize=8)
+        cells[5].plot(gap, color=c, label=label)
+        cells[6].plot(np.arange(1, 21), step_len[:20], "o-", ms=3, color=c, label=label)
+    _gap_axis(cells[5], "f − f* per step")
+    cells[5].legend(fontsize=7)
+    cells[6].set_xlabel("step t")
+    cells[6].set_ylabel("step length ‖θ_t − θ_{t−1}‖")
+    cells[6].set_title("the first 20 step lengths", fontsize=9)
+    cells[6].set_xticks([1, 5, 10, 15, 20])
+    cells[6].legend(fontsize=7)
+    beta = MOMENTUM["ema_momentum"][2]["momentum"]
+    t = np.arange(1, 21)
+    cells[7].plot(t, 1 - beta ** t, "o-", ms=3, color=color("ema_momentum"), label="EMA: weight 1 − βᵗ")
+    cells[7].plot(t, np.ones_like(t, dtype=float), "o-", ms=3, color=color("unbiased_momentum"),
+                  label="unbiased: (1 − βᵗ)/(1 − βᵗ) = 1")
+    cells[7].set_ylim(0, 1.1)
+    cells[7].set_xlabel("step t")
+    cells[7].set_ylabel("total weight on past gradients in u")
+    cells[7].set_title(f"why EMA momentum starts small (β = {beta})", fontsize=9)
+    cells[7].set_xticks([1, 5, 10, 15, 20])
+    cells[7].legend(fontsize=7, loc="lower right")
+    figures.append(Figure(save(fig, ctx.path("momentum.png"),
+                               f"Momentum variants on the same quadratic, {steps} steps"),
+                          "Paths of gradient descent, EMA momentum, unbiased momentum, Nesterov and Adam; f − f* "
+                          "(log); the first step lengths; and the bias 1 − βᵗ that unbiased momentum divides out."))
+    numbers["momentum"] = {k: {kk: vv for kk, vv in v.items() if kk not in ("gap", "step_len")} for k, v in mom.items()}
+
+    # ---------------------------------------------------------------- text
+    def s2t(v):
+        return "—" if v is None else str(v)
+
+    gd_rows = "\n".join(
+        f"| GD, {k} | η = {v['fraction_of_limit']:g}·2/λ_max = {v['lr']:.4f} | {v['final_gap']:.3g} "
+        f"| {s2t(v['steps_to_tol'])} |"
+        for k, v in gd.items())
+    nw_rows = "\n".join(
+        f"| Newton, {k} | α = {v['alpha']:g} | dist. after 1 step {v['distance_after_1']:.2g} "
+        f"| {s2t(v['steps_to_tol'])} |"
+        for k, v in newton.items())
+    mo_rows = "\n".join(
+        f"| {v['label']} | {', '.join(f'{a}={b}' for a, b in v['settings'].items())}; first step {v['first_step']:.3g} "
+        f"| {v['final_gap']:.3g} | {s2t(v['steps_to_tol'])} |" for v in mom.values())
+    e, u = mom["ema_momentum"], mom["unbiased_momentum"]
+    md = f"""
+f(θ) = ½θᵀPθ + qᵀθ with P = [[5, 4.5], [4.5, 5]] (eigenvalues λ_min = {lam_min:g}, λ_max = {lam_max:g},
+condition number {fn.condition_number:.0f}) and q = (1, −2), so θ* = −P⁻¹q = ({fn.minimizer[0]:.3f},
+{fn.minimizer[1]:.3f}); every run starts at {START}. Gradient descent θ ← θ − η(Pθ + q) multiplies the
+error along each eigenvector by 1 − ηλ, so it converges exactly when |1 − ηλ_max| < 1, i.e.
+η < 2/λ_max = {limit:.4f} (`gd_step_sizes.png`). At 0.1·2/λ_max the slow direction (λ = {lam_min:g})
+crawls (f − f* = {gd['slow']['final_gap']:.3g} after {steps} steps); at 0.5·2/λ_max = 1/λ_max the steep
+direction is removed in one step without overshoot and f − f* falls below {TOL:g} after
+{s2t(gd['good']['steps_to_tol'])} steps; at 0.95·2/λ_max the iterate bounces across the valley (factor
+{1 - 0.95 * 2:.1f} per step along the steep direction) but still converges, and in fact fastest
+({s2t(gd['oscillating']['steps_to_tol'])} steps), because this η is close to the best fixed step
+2/(λ_min + λ_max) = {2 / (lam_min + lam_max):.3f}, where the slow direction decides the rate; at
+1.05·2/λ_max the factor is −1.1 and f − f* grows to {gd['diverging']['final_gap']:.3g}.
+
+Newton's method θ ← θ − α(∇²f)⁻¹∇f uses ∇²f = P, so with α = 1 the first step is θ − P⁻¹(Pθ + q) = −P⁻¹q = θ*
+exactly (distance after one step {newton['full']['distance_after_1']:.1g}, `newton.png`); the damped α = 0.5 halves the
+error along the straight line each step. The momentum variants (`momentum.png`) share η = 0.1 and β = 0.9. EMA
+momentum u ← βu + (1−β)∇f, θ ← θ − ηu starts from u = 0, so its first step is only (1−β) = 0.1 of a gradient step
+({e['first_step']:.3g} against GD's {mom['gd']['first_step']:.3g}) and it needs about 1/(1−β) steps to build up speed;
+unbiased momentum divides by 1 − βᵗ and takes a full-size first step ({u['first_step']:.3g}). Nesterov evaluates the
+gradient at the look-ahead point θ − ηu, which damps the swings; Adam (u / (√v + ε), η = 0.3) takes steps of about η
+per coordinate whatever the curvature.
+
+| run | settings | f − f* after {steps} steps | steps to f − f* < {TOL:g} |
+|---|---|---|---|
+{gd_rows}
+{nw_rows}
+{mo_rows}
+"""
+    settings = {"P": fn.P, "q": fn.q, "start": START, "steps": steps, "gd_fractions": GD_FRACTIONS,
+                "momentum": {k: {"optimizer": n, **hp} for k, (_, n, hp) in MOMENTUM.items()}}
+    return Result(numbers=numbers, markdown=md, figures=figures, settings=settings)
+
+
+STUDY = Study(
+    name="quadratic",
+    title="Step size, Newton and momentum on a quadratic",
+    description="GD around 2/λ_max, Newton (α = 1 and damped), EMA/unbiased/Nesterov momentum and Adam on ½θᵀPθ + qᵀθ",
+    source="001_e9fe6032f74b02af.txt (CMU Deep Learning Systems, optimization lecture)",
+    run=run,
+)

@@ -1,0 +1,95 @@
+"""The optimizer studies of the lab: each study's claim, checked on the numbers its quick variant
+returns, plus direct checks of the same claims with the library's public API."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mlplab.functions import F2, get_function, run_optimizer
+from mlplab.lab import get_study, run_study
+
+
+def _run(name, tmp_path, seed=0):
+    study = get_study(name)
+    result = run_study(study, tmp_path, quick=True, seed=seed)
+    out = tmp_path / study.name
+    for fig in result.figures:
+        png = out / fig.file
+        assert png.exists(), png
+        assert png.stat().st_size > 20_000, f"{png} looks empty"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert fig.file in result.markdown, f"the section never refers to {fig.file}"
+    for f in ("numbers.json", "section.md", "meta.json"):
+        assert (out / f).exists()
+    assert json.loads((out / "numbers.json").read_text())  # valid JSON
+    assert not result.markdown.lstrip().startswith("#"), "sections are heading-less"
+    assert "|---" in result.markdown, "sections carry a table of the numbers"
+    return result.numbers
+
+
+# --------------------------------------------------------------------------- paths
+@pytest.fixture(scope="module")
+def paths_numbers(tmp_path_factory):
+    return _run("paths", tmp_path_factory.mktemp("lab"))
+
+
+def test_paths_sgd_zigzags_on_f2_and_ends_farther_than_adagrad(paths_numbers):
+    f2 = paths_numbers["F2"]
+    assert f2["sgd"]["y_sign_changes"] >= 20  # lr 0.95: y ← −0.9 y every step
+    assert f2["adagrad"]["y_sign_changes"] <= 2
+    assert f2["sgd"]["final_distance"] > f2["adagrad"]["final_distance"]
+
+
+def test_paths_newton_reaches_minimum_in_one_step(paths_numbers):
+    for fn in ("F1", "F2"):
+        assert paths_numbers[fn]["newton"]["distance_after_1"] < 1e-9
+        assert paths_numbers[fn]["newton"]["steps_to_tol"] == 1
+    path = run_optimizer(F2(), "newton", (-7.0, 2.0), 1)
+    np.testing.assert_allclose(path[1], [0.0, 0.0], atol=1e-12)
+
+
+def test_paths_adagrad_step_shrinks_rmsprop_does_not(paths_numbers):
+    eff = paths_numbers["effective_step"]
+    a, r = eff["adagrad"], eff["rmsprop"]
+    for axis in (0, 1):
+        assert a["final"][axis] < 0.5 * a["step_10"][axis]  # AdaGrad: η/√(Σg²) keeps falling
+        assert r["final"][axis] > 3 * a["final"][axis]  # RMSProp's moving average forgets
+
+
+# --------------------------------------------------------------------------- quadratic
+@pytest.fixture(scope="module")
+def quad_numbers(tmp_path_factory):
+    return _run("quadratic", tmp_path_factory.mktemp("lab"))
+
+
+def test_quadratic_step_size_limit(quad_numbers):
+    gd = quad_numbers["gd"]
+    assert gd["diverging"]["diverged"] and gd["diverging"]["fraction_of_limit"] > 1
+    for kind in ("slow", "good", "oscillating"):
+        assert not gd[kind]["diverged"] and gd[kind]["fraction_of_limit"] < 1
+    # directly, just either side of 2/λ_max
+    fn = get_function("quadratic")
+    limit = 2.0 / fn.lambda_max
+    gap = lambda lr: fn.f(run_optimizer(fn, "sgd", (1.0, 1.0), 300, lr=lr)[-1]) - fn.f_min  # noqa: E731
+    assert gap(0.99 * limit) < 1e-3
+    assert gap(1.01 * limit) > 1e3
+
+
+def test_quadratic_newton_one_step(quad_numbers):
+    assert quad_numbers["newton"]["full"]["distance_after_1"] < 1e-9
+    assert quad_numbers["newton"]["damped"]["distance_after_1"] > 1.0  # α = 0.5 only halves the error
+    fn = get_function("quadratic")
+    start = np.random.default_rng(0).normal(size=2) * 5
+    path = run_optimizer(fn, "newton", start, 1, lr=1.0)
+    np.testing.assert_allclose(path[1], -np.linalg.solve(fn.P, fn.q), atol=1e-10)
+
+
+def test_quadratic_unbiased_momentum_first_step_is_larger(quad_numbers):
+    m = quad_numbers["momentum"]
+    ema, unb = m["ema_momentum"]["first_step"], m["unbiased_momentum"]["first_step"]
+    assert unb > ema
+    np.testing.assert_allclose(unb / ema, 1 / (1 - 0.9), rtol=1e-9)  # bias correction divides by 1 − β
+    np.testing.assert_allclose(unb, m["gd"]["first_step"], rtol=1e-9)  # = a plain gradient step
