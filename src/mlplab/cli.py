@@ -164,9 +164,10 @@ def cmd_train(args):
     trainer = Trainer(model, opt, schedule=schedule, progress=not args.quiet, run_dir=out,
                       checkpoint_every=s["checkpoint_every"])
     if not args.quiet:
+        length = f"{s['epochs']} epochs" if s["epochs"] else f"{s['iterations']} iterations"
         con.print(f"[bold]mlplab train[/]: {s['dataset']} {'-'.join(map(str, sizes))} {s['activation']}, "
                   f"init {s['init']}, {opt_name} {hp or optim.DEFAULT_HPARAMS[opt_name]}, batch {s['batch_size']}, "
-                  f"{'%d epochs' % s['epochs'] if s['epochs'] else '%d iterations' % s['iterations']}, seed {s['seed']}")
+                  f"{length}, seed {s['seed']}")
     try:
         hist = trainer.fit(X, y, epochs=s["epochs"], iterations=s["iterations"] if not s["epochs"] else None,
                            batch_size=s["batch_size"], rng=s["seed"], val=(Xt, yt), resume=args.resume,
