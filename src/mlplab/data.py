@@ -502,7 +502,9 @@ def load(name: str = "mnist", split: str = "train", root: str | os.PathLike | No
             raise DataError(f"{d}: {split} images {images.shape} and labels {labels.shape} do not match; "
                             f"delete the directory and fetch again")
         X = images.reshape(len(images), -1) if flatten else images
-        X = X.astype(np.float32) / np.float32(255.0) if normalize else X
+        if normalize:  # divide in place: one float32 copy, not two (peak memory)
+            X = X.astype(np.float32)
+            X /= np.float32(255.0)
         y = labels.astype(np.int64)
         X.flags.writeable = y.flags.writeable = False
         _CACHE[key] = (X, y)
