@@ -1,0 +1,88 @@
+"""The command line as a user meets it: options checked before work, a real run, resume."""
+
+import json
+
+import numpy as np
+import pytest
+
+from mlplab.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "--optimizer", "adamm"], "unknown optimizer 'adamm' for training a network; valid: sgd, momentum"),
+    (["train", "--init", "hee"], "unknown initializer 'hee'; valid names: book"),
+    (["train", "--layers", "784,100,9"], "must start with 784 and end with 10"),
+    (["train", "--layers", "784,x,10"], "comma-separated integers"),
+    (["train", "--batch-size", "0"], "--batch-size must be a positive integer, got 0"),
+    (["train", "--activation", "swish"], "unknown activation 'swish'; valid: identity"),
+    (["train", "--dataset", "cifar"], "unknown dataset 'cifar'; valid: mnist, fashion-mnist"),
+    (["train", "--optimizer", "sgd", "--lr", "-1"], "lr"),
+    (["train", "--schedule", "bogus"], "unknown schedule 'bogus'"),
+    (["lab", "run", "nosuchstudy"], "unknown study 'nosuchstudy'"),
+    (["data", "fetch", "cifar"], "unknown dataset 'cifar'"),
+])
+def test_bad_options_are_rejected_before_work(capsys, tmp_path, argv, message):
+    code, out, err = run(capsys, *argv, *(["--out", str(tmp_path / "r")] if argv[0] == "train" else []))
+    assert code == 2
+    assert message in err
+    assert not (tmp_path / "r").exists()  # nothing was started
+
+
+def test_config_file_errors(capsys, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("optimiser = 'sgd'\n")
+    code, _, err = run(capsys, "train", "--config", str(bad))
+    assert code == 2 and "unknown keys ['optimiser']" in err
+    code, _, err = run(capsys, "train", "--config", str(tmp_path / "missing.toml"))
+    assert code == 2 and "no such file" in err
+
+
+def test_train_resume_and_config(capsys, tmp_path, mnist_dir):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('layers = [784, 32, 10]\noptimizer = "sgd"\nlr = 0.1\nbatch_size = 100\n'
+                   'iterations = 60\nsubset = 2000\nseed = 3\ncheckpoint_every = 20\n')
+    out = tmp_path / "run"
+    code, stdout, _ = run(capsys, "train", "--config", str(cfg), "--out", str(out), "--quiet")
+    assert code == 0, stdout
+    acc = float(stdout.split("test_acc ")[1].split()[0])
+    assert acc > 0.7  # 60 SGD steps on 2000 images already classify most test digits
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["optimizer"] == "sgd" and saved["lr"] == 0.1 and saved["layers"] == "784,32,10"
+    rows = (out / "metrics.jsonl").read_text().splitlines()
+    assert sum('"kind"' not in r for r in rows) == 60
+    # an existing run is not overwritten by accident
+    code, _, err = run(capsys, "train", "--config", str(cfg), "--out", str(out), "--quiet")
+    assert code == 2 and "--resume" in err
+    # resuming a finished run changes nothing and reports the same result
+    code, stdout2, _ = run(capsys, "train", "--out", str(out), "--resume", "--quiet")
+    assert code == 0 and stdout2 == stdout
+
+
+def test_lab_list_names_every_study(capsys):
+    from mlplab.lab import studies
+
+    code, out, _ = run(capsys, "lab", "list")
+    assert code == 0
+    for name in studies():
+        assert name in out
+
+
+def test_data_info(capsys, mnist_dir):
+    code, out, _ = run(capsys, "data", "info")
+    assert code == 0 and "mnist" in out and "train-images" in out
+
+
+def test_help_reads_well(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for opt in ("--optimizer", "--init", "--resume", "--config", "--batch-size"):
+        assert opt in out
+    assert np.all([main([]) == 2])
