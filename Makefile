@@ -15,14 +15,19 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-# Debian's Chromium renders the HTML report in the browser test.
+# Debian packages the tests use: Chromium renders the HTML report in the browser test, and
+# dataset-fashion-mnist provides Fashion-MNIST offline (/usr/share/datasets/fashion-mnist).
+APT_PACKAGES := chromium dataset-fashion-mnist
 system-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "note: chromium not installed and not root; the browser test will be skipped"; fi; }
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "note: not root, cannot install$$missing; the tests that need them will say so"; fi; fi
 
 demo: $(STAMP)
-	$(BIN)/mlplab demo
+	$(BIN)/mlplab data fetch mnist
+	$(BIN)/mlplab lab run all --out lab-report
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
