@@ -451,3 +451,18 @@ def test_real_mnist(mnist_dir):
         assert X.shape == (n, 784) and X.dtype == np.float32 and y.shape == (n,) and y.dtype == np.int64
         assert X.min() == 0.0 and X.max() == 1.0
         assert np.bincount(y).tolist() == counts
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
+                    reason="Debian's dataset-fashion-mnist is not installed (make test installs it)")
+def test_real_fashion_mnist_from_debian_package(tmp_path):
+    """Fashion-MNIST comes from the Debian package's directory, verified by the same checksums."""
+    d = data.fetch("fashion-mnist", root=tmp_path)
+    X, y = data.load("fashion-mnist", "train", root=tmp_path)
+    Xt, yt = data.load("fashion-mnist", "test", root=tmp_path)
+    assert X.shape == (60000, 784) and Xt.shape == (10000, 784)
+    assert np.bincount(y).tolist() == [6000] * 10 and np.bincount(yt).tolist() == [1000] * 10
+    assert 0.0 <= X.min() and X.max() == 1.0 and X.dtype == np.float32
+    assert all(r["verified"] for r in data.info(root=tmp_path) if r["dataset"] == "fashion-mnist")
+    assert sorted(p.name for p in d.iterdir() if not p.name.startswith(".")) == sorted(
+        fs.filename for fs in data.DATASETS["fashion-mnist"].files.values())
