@@ -307,7 +307,13 @@ class Tensor:
     def mean(self, axis=None, keepdims=False):
         axes = range(self.ndim) if axis is None else np.atleast_1d(axis)
         n = int(np.prod([self.shape[a] for a in axes]))
-        return self.sum(axis=axis, keepdims=keepdims) * (1.0 / n)
+        # one node (not sum then multiply): the loss of every training step ends here
+        return self.sum(axis=axis, keepdims=keepdims)._scale(1.0 / n) if n else self.sum(axis, keepdims)
+
+    def _scale(self, c):
+        """Multiply by a Python constant (no second operand node)."""
+        c = self.dtype.type(c)
+        return _make(self.data * c, (self,), lambda g, out, a: (g * c,), "scale")
 
     def max(self, axis=None, keepdims=False):
         """Maximum; at ties the gradient is shared equally among the maxima (as torch.amax)."""
