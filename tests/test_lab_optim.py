@@ -93,3 +93,62 @@ def test_quadratic_unbiased_momentum_first_step_is_larger(quad_numbers):
     assert unb > ema
     np.testing.assert_allclose(unb / ema, 1 / (1 - 0.9), rtol=1e-9)  # bias correction divides by 1 − β
     np.testing.assert_allclose(unb, m["gd"]["first_step"], rtol=1e-9)  # = a plain gradient step
+
+
+# --------------------------------------------------------------------------- optimizers-mnist
+def test_optimizers_mnist_sgd_is_slowest(mnist_dir, tmp_path):
+    numbers = _run("optimizers-mnist", tmp_path)
+    opts = numbers["optimizers"]
+    assert set(opts) >= {"sgd", "momentum", "adagrad", "adam"}
+    assert all(o["n_seeds"] >= 2 for o in opts.values())  # spread over seeds
+    sgd = opts["sgd"]["final_loss_mean"]
+    for name in ("momentum", "adagrad", "adam"):
+        assert sgd > opts[name]["final_loss_mean"], name
+        # and not by luck of one seed: SGD's best seed is worse than the other's worst
+        assert min(opts["sgd"]["final_loss"]) > max(opts[name]["final_loss"]), name
+    assert numbers["ranking_by_final_loss"][-1] == "sgd"
+    assert all(0.1 < o["test_acc_mean"] <= 1.0 for o in opts.values())  # real MNIST, actually learned
+
+
+def test_optimizers_mnist_same_batches_for_every_optimizer(mnist_dir):
+    """A race seeds the weights and the batch stream per seed, not per optimizer: the same seed gives the
+    same SGD run bit for bit whatever else races, and every optimizer starts on the same loss."""
+    from mlplab.data import load, subset
+    from mlplab.lab.optimizers_mnist import race
+
+    X, y = subset(*load("mnist", "train"), n=2000, rng=0)
+    a = race(X, y, ["sgd", "adam"], 20, seed=3)
+    b = race(X, y, ["sgd"], 20, seed=3)
+    np.testing.assert_array_equal(a["sgd"]["loss"], b["sgd"]["loss"])
+    assert a["sgd"]["loss"][0] == a["adam"]["loss"][0]  # same initial weights, same first batch
+
+
+# --------------------------------------------------------------------------- batching
+@pytest.fixture(scope="module")
+def batching_numbers(tmp_path_factory, mnist_dir):
+    return _run("batching", tmp_path_factory.mktemp("lab"))
+
+
+def test_batching_gradient_noise_falls_with_batch_size(batching_numbers):
+    g = batching_numbers["gradient_noise"]
+    v = np.asarray(g["relative_variance"])
+    assert np.all(np.diff(v) < 0)
+    assert -1.3 < g["fitted_slope"] < -0.7  # σ²/|B|
+
+
+def test_batching_bigger_batches_are_smoother(batching_numbers):
+    b = batching_numbers["batch_sizes"]
+    sizes = sorted(b, key=int)
+    jitter = [b[k]["batch_loss_roughness"] for k in sizes]
+    assert all(x > y for x, y in zip(jitter, jitter[1:]))
+    assert b[sizes[0]]["final_full_loss_mean"] > b[sizes[-1]]["final_full_loss_mean"]  # batch 1: noisiest
+
+
+def test_batching_momentum_passes_the_saddle(batching_numbers):
+    runs = batching_numbers["saddle"]["runs"]
+    assert runs["A/gd"]["ends_in"] == "local minimum"
+    assert runs["A/gd_big"]["ends_in"] == "local minimum"
+    assert runs["A/momentum"]["ends_in"] == "global minimum"
+    assert runs["B/gd"]["ends_in"] == "saddle"  # stalls
+    assert runs["B/momentum"]["ends_in"] != "saddle"
+    assert runs["B/momentum"]["steps_to_leave_saddle"] is not None
