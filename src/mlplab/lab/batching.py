@@ -217,15 +217,15 @@ def run(ctx: Context) -> Result:
         ax.plot(*fn.saddle_point, "x", color="k", ms=8, mew=2)
         ax.plot(*fn.local_minimum, "+", color="k", ms=10, mew=1.5)
         ax.set_title(f"start {key} = ({start[0]:g}, {start[1]:g}), {SADDLE_STEPS} steps", fontsize=9)
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(fontsize=7, loc="lower left")
     ax = axes[0, 2]
     for v, txt in ((fn.global_minimum[0], "global min"), (fn.local_minimum[0], "local min"), (sx, "saddle")):
         ax.axhline(v, color="0.5", ls=":", lw=1)
-        ax.text(SADDLE_STEPS, v, txt, ha="right", va="bottom", fontsize=7, color="0.3")
+        ax.text(0, v, txt, ha="left", va="bottom", fontsize=7, color="0.3")
     ax.set_xlabel("step")
     ax.set_ylabel("x")
     ax.set_title("start B: x over time", fontsize=9)
-    ax.legend(fontsize=7, loc="center right")
+    ax.legend(fontsize=7, loc="lower right", bbox_to_anchor=(1.0, 0.12))
     f2 = save(fig, ctx.path("saddle.png"), "f(x, y) = x⁴/4 − x²/2 + 0.1x + y²/2: saddle (×), local minimum (+), "
                                             "global minimum (+, left)")
 
@@ -254,14 +254,14 @@ def run(ctx: Context) -> Result:
     srows = "\n".join(f"| {k.split('/')[0]} {starts[k.split('/')[0]]} | {v['method']} | ({v['final'][0]:.3f}, "
                       f"{v['final'][1]:.3f}) | {v['ends_in']} |" for k, v in saddle.items())
     A_gd, A_big, A_m = saddle["A/gd"], saddle["A/gd_big"], saddle["A/momentum"]
-    B_gd, B_m = saddle["B/gd"], saddle["B/momentum"]
+    B_gd, B_big, B_m = saddle["B/gd"], saddle["B/gd_big"], saddle["B/momentum"]
     full, one = bs[-1], bs[0]
     md = f"""
 The same loss, the mean cross-entropy over {n} MNIST images for a {'-'.join(map(str, SIZES))} ReLU network, is
 minimised by θ ← θ − (η/|B|) Σ_{{i∈B}} ∇ℓ_i with η = {LR} for {iters} iterations at batch sizes
 {', '.join(map(str, bs))} ({full} = full-batch gradient descent), {len(seeds)} seeds (`batch_sizes.png`, which plots
-the loss on the whole training set). Per iteration, bigger batches give smoother and better steps: after {iters}
-iterations the full loss is {res[full]['final_full_loss_mean']:.3f} for the full batch against
+the loss on the whole training set). Per iteration, bigger batches give smoother and (up to a point) better
+steps: after {iters} iterations the full loss is {res[full]['final_full_loss_mean']:.3f} for the full batch against
 {res[one]['final_full_loss_mean']:.3f} ± {res[one]['final_full_loss_std']:.3f} for batch {one}, whose mini-batch loss
 jumps by {res[one]['batch_loss_roughness']:.3f} from one step to the next (full batch:
 {res[full]['batch_loss_roughness']:.3f}). But a step on B examples costs B gradient evaluations. Per example
@@ -283,8 +283,11 @@ ends in the {A_gd['ends_in']} (with a 10× larger step too: {A_big['ends_in']}),
 Momentum with the same η (v ← μv − η∇f, θ ← θ + v) arrives with velocity, rolls over the saddle and ends in the
 {A_m['ends_in']}. From B, 0.001 to the right of the saddle, the x-gradient is almost zero: gradient descent at
 η = 0.01 is still within {B_gd['final_distance_from_saddle_x']:.3f} of the saddle after {SADDLE_STEPS} steps, while
-momentum accumulates the tiny push and leaves it after {B_m['steps_to_leave_saddle']} steps. (Started exactly on
-the saddle's x, every method stays: the gradient has no x-component at all.)
+momentum accumulates the tiny push and leaves it after {B_m['steps_to_leave_saddle']} steps. Gradient descent with the
+10× step η = 0.1, which equals momentum's long-run step η/(1−μ), leaves after
+{B_big['steps_to_leave_saddle']} steps: near a saddle the effective step size is what counts, whereas from A the
+larger step alone does not help and only momentum's carried velocity crosses the barrier. (Started exactly on the
+saddle's x, every method stays: the gradient has no x-component at all.)
 
 | start | method | end point | ends in |
 |---|---|---|---|
