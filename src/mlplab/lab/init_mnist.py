@@ -58,7 +58,7 @@ def book(ctx: Context) -> dict:
 
 
 def dlai(ctx: Context) -> dict:
-    epochs = 2 if ctx.quick else 5
+    epochs = 2 if ctx.quick else 10
     X, y = load("mnist", "test")
     if ctx.quick:
         X, y = X[:2000], y[:2000]
@@ -126,7 +126,9 @@ def run(ctx: Context) -> Result:
     fig, axes = subplots(1, 2, size=(4.6, 3.4))
     for ax, log in zip(axes[0], (True, False)):
         for key, r in d["runs"].items():
-            ax.plot(np.arange(1, len(r["loss"]) + 1), r["loss"], color=DLAI_COLORS[key], lw=1,
+            steps = np.arange(1, len(r["loss"]) + 1)
+            ax.plot(steps, r["loss"], color=DLAI_COLORS[key], lw=0.6, alpha=0.3)
+            ax.plot(steps, smooth(r["loss"], 20), color=DLAI_COLORS[key], lw=1.8,
                     label=f"{r['label']} ({100 * r['train_acc']:.0f}%)")
         ax.axhline(LN10, color="0.5", ls=":", lw=1)
         ax.set_xlabel(f"iteration (batch 100 in order, {d['epochs']} epochs)")
@@ -134,13 +136,14 @@ def run(ctx: Context) -> Result:
             ax.set_yscale("log")
             ax.set_ylabel("cost (log)")
             ax.set_title("all four")
-            ax.legend(fontsize=7, title="init (accuracy after)", title_fontsize=7)
+            ax.legend(fontsize=7, title="init (accuracy after)", title_fontsize=7, loc="upper right")
         else:
             ax.set_ylim(0, 3)
             ax.set_ylabel("cost")
             ax.set_title("zoom: cost < 3")
     figures.append(Figure(save(fig, ctx.path("init_mnist_dlai_cost.png"),
-                               f"784-300x4-10 tanh, SGD lr 0.1, on the {d['images']} test images"),
+                               f"784-300x4-10 tanh, SGD lr 0.1, on the {d['images']} test images\n"
+                               "(faint: per batch; bold: moving average of 20)"),
                           "Cost per iteration for the four initializations"))
 
     # ---------------------------------------------------------------- numbers and text
