@@ -1,0 +1,679 @@
+"""``mlplab diagnose``: a check-up of a network's initialization, layer by layer, against theory.
+
+For a fresh network (``--layers 784,256,256,10 --activation tanh --init he``) or a trained one
+(``mlplab diagnose RUN_DIR``, a directory written by ``mlplab train``), on one batch of real MNIST
+(default) or of Gaussian input (``--input-std S``), :func:`diagnose_model` measures per layer,
+with :func:`mlplab.diagnostics.probe`:
+
+* the activation mean and std, the fraction saturated (sigmoid/tanh within 0.01 of a bound) or
+  dead (ReLU units zero on every example of the batch), the weight-gradient norm ‖∂L/∂W‖;
+* after a few optimizer steps through the real :class:`~mlplab.train.Trainer` (default 5 SGD
+  steps, ``--optimizer/--lr``), the size of the last update relative to the weights ‖ΔW‖/‖W‖
+  (the :class:`~mlplab.diagnostics.StatsRecorder`), the total change ‖W − W₀‖/‖W₀‖, and how many
+  distinct units each layer still has (:func:`~mlplab.diagnostics.count_distinct_units`);
+
+beside what the mean-field theory of :mod:`mlplab.diagnostics` predicts for that init and
+activation (Var z_l = n σ² E[φ(z_{l-1})²]; the expected activation std and saturated fraction for
+z ~ N(0, Var z_l); the weight-gradient norms anchored at the measured output gradient).
+
+Verdicts, per layer (the first rule that applies, in this order):
+
+========== =========================================================================================
+symmetric  all weights of the layer are equal (e.g. zero init): every unit computes and learns the
+           same thing
+dead       ReLU: more than 50 % of the layer's units output 0 on every example of the batch, or
+           more than 90 % of all its outputs are 0
+symmetric  a hidden layer's units are still all identical after the steps (checked after "dead":
+           units that are all 0 are trivially identical)
+saturating sigmoid/tanh: more than 40 % of the activations lie within 0.01 of the bounds
+exploding  the activation std is more than 10x the input's (signal gain > 10), or the gradient
+           ‖∂L/∂z_l‖ is more than 100x the output layer's (gradient gain > 100), or values are
+           not finite (or training diverged within the steps)
+vanishing  signal gain < 0.1, or gradient gain < 0.01
+healthy    none of the above
+========== =========================================================================================
+
+The overall verdict is "symmetric" if any layer is, else that of the first layer (from the input)
+that is not healthy: problems compound from there (a 50-layer ReLU net with σ² = 3/n explodes from
+the start, and only its last, narrowest layers also lose units); "exploding" if training diverged
+within the steps although every layer looked healthy. The recommendation comes from
+a table keyed by (activation, init family) — e.g. tanh with He: n σ² = 2 doubles the variance per
+layer while tanh is linear; use xavier_normal — or, if the init matches the activation, from the
+verdict (a dead network after training: lower the learning rate, etc.).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+
+from . import diagnostics as dg
+from .init import theoretical_std
+
+__all__ = ["add_arguments", "main", "diagnose_model", "diagnose_config", "diagnose_run", "init_family",
+           "recommendation", "VERDICTS", "THRESHOLDS"]
+
+VERDICTS = ("symmetric", "dead", "saturating", "exploding", "vanishing", "healthy")  # per-layer rule order
+THRESHOLDS = {
+    "dead_units": 0.5,  # fraction of ReLU units zero on the whole batch
+    "zero_outputs": 0.9,  # fraction of ReLU outputs that are zero
+    "saturated": 0.4,  # fraction of sigmoid/tanh activations within SATURATION_EPS of a bound
+    "signal_high": 10.0,  # activation std / input std
+    "signal_low": 0.1,
+    "grad_high": 100.0,  # ‖∂L/∂z_l‖ / ‖∂L/∂z_L‖
+    "grad_low": 0.01,
+}
+DEFAULTS = {"layers": "784,256,256,10", "activation": "relu", "init": "he", "bias_init": "zeros",
+            "dataset": "mnist", "batch_size": 256, "steps": 5, "optimizer": "sgd", "seed": 0}
+
+
+# ------------------------------------------------------------------------------ init families
+def init_family(spec, activation: str | None = None) -> str:
+    """The family of an init spec: he, xavier, lecun, torch, orthogonal, identity, constant, fixed
+    (an explicit std / distribution), or other."""
+    if not isinstance(spec, str):
+        return "constant" if isinstance(spec, (int, float)) else "other"
+    s = re.sub(r"\s+", "", spec).lower().replace("-", "_")
+    name = re.match(r"[a-z_]*", s).group(0)
+    if name == "book":  # the source book: He for ReLU, 1/n ("Xavier" as the texts write it) otherwise
+        return "he" if str(activation).lower() in ("relu", "leaky_relu") else "lecun"
+    table = {"he": "he", "kaiming": "he", "xavier": "xavier", "glorot": "xavier", "lecun": "lecun",
+             "torch": "torch", "orthogonal": "orthogonal", "identity": "identity",
+             "zeros": "constant", "ones": "constant", "constant": "constant", "std": "fixed", "normal": "fixed",
+             "standard_normal": "fixed", "small_random": "fixed", "uniform": "fixed", "truncated_normal": "fixed",
+             "uniform_fan_in": "torch", "variance_scaling": "other"}
+    for prefix, fam in table.items():
+        if name == prefix or name.startswith(prefix + "_"):
+            return "torch" if name == "torch_bias" else fam
+    if not name:  # a bare number: a constant
+        return "constant"
+    return table.get(name, "other")
+
+
+def _matched_init(activation: str) -> str:
+    return "he" if activation in ("relu", "leaky_relu") else "xavier_normal"
+
+
+def _small_signal_factor(activation: str, n_sigma2: float) -> float:
+    """Var z_{l+1} / Var z_l while the activation is in its small-signal regime: n σ² / 2 for ReLU,
+    n σ² for tanh and the identity (slope 1 at 0), n σ² / 16 for sigmoid's fluctuations (slope 1/4)."""
+    return n_sigma2 * {"relu": 0.5, "leaky_relu": 0.5 * (1 + 0.01**2), "sigmoid": 1 / 16}.get(activation, 1.0)
+
+
+# (activation group, family) -> (matched?, template). Templates see: act, init, f (per-layer small-signal
+# factor of the variance), nsig (n σ²), n (a typical fan-in), std_rec (recommended std at that fan-in).
+_TABLE = {
+    ("relu", "he"): (True, "ReLU with He init: n σ² = 2 cancels ReLU's halving, Var z stays constant per layer"),
+    ("relu", "xavier"): (False, "ReLU with Xavier init: ReLU halves E[φ²], so Var z shrinks about {inv:.2g}x per "
+                                "layer (n σ²/2 = {f:.2g}); use he (σ² = 2/n, std {std_rec:.3g} at n = {n})"),
+    ("relu", "lecun"): (False, "ReLU with LeCun/1/n init: n σ²/2 = 0.5, Var z halves every layer; use he "
+                               "(σ² = 2/n, std {std_rec:.3g} at n = {n})"),
+    ("relu", "torch"): (False, "ReLU with torch's default U(±1/√n): n σ²/2 = 1/6, Var z shrinks 6x per layer; "
+                               "use he (std {std_rec:.3g} at n = {n})"),
+    ("relu", "orthogonal"): (None, "ReLU with orthogonal init: use gain √2 (orthogonal(gain=1.414)) so ReLU's "
+                                   "halving is cancelled"),
+    ("tanh", "he"): (False, "tanh with He init: variance grows 2x per layer (n σ² = 2) while tanh is linear, "
+                            "until the units saturate and gradients grow going back; use xavier_normal (n σ² ≈ 1)"),
+    ("tanh", "xavier"): (True, "tanh with Xavier init: n σ² ≈ 1 keeps Var z about constant while tanh is linear"),
+    ("tanh", "lecun"): (True, "tanh with LeCun/1/n init: n σ² = 1 keeps Var z about constant while tanh is linear"),
+    ("tanh", "torch"): (False, "tanh with torch's default U(±1/√n): n σ² = 1/3, Var z shrinks 3x per layer; "
+                               "use xavier_normal (std {std_rec:.3g} at n = {n})"),
+    ("sigmoid", "he"): (False, "sigmoid with He init: n σ² = 2 on inputs with mean 0.5 pushes z into sigmoid's "
+                               "flat tails in deeper layers; use xavier_normal (std {std_rec:.3g} at n = {n})"),
+    ("sigmoid", "xavier"): (True, "sigmoid with Xavier init: the matched choice, though sigmoid's slope ≤ 1/4 still "
+                                  "shrinks gradients about 4x per layer in deep nets (tanh or ReLU avoid it)"),
+    ("sigmoid", "lecun"): (True, "sigmoid with LeCun/1/n init: the matched choice (the source book's Xavier)"),
+    ("sigmoid", "torch"): (True, "sigmoid with torch's default: close to Xavier's scale"),
+    ("identity", "he"): (False, "a linear network with He init: n σ² = 2 doubles the variance every layer; use "
+                                "xavier_normal or lecun (n σ² = 1)"),
+    ("identity", "xavier"): (True, "a linear network with Xavier init: n σ² ≈ 1 keeps the variance"),
+    ("identity", "lecun"): (True, "a linear network with LeCun init: n σ² = 1 keeps the variance"),
+}
+
+
+def recommendation(activation: str, init, fan_in: int, weight_std: float | None = None, depth: int = 0,
+                   label: str | None = None) -> dict:
+    """What the init table says for (activation, init family): ``{"family", "matched", "advice",
+    "factor"}``; ``factor`` is the per-layer small-signal variance factor of the theory
+    (``weight_std`` overrides the init's theoretical std, for trained or custom weights); ``depth``, the
+    number of layers, adds the compounded factor to the advice; ``label`` names the weights in it."""
+    act = str(activation).lower().replace("-", "_")
+    group = "relu" if act in ("relu", "leaky_relu") else act
+    fam = init_family(init, act)
+    n = int(fan_in)
+    try:
+        std = weight_std if weight_std is not None else theoretical_std(init, (n, n), activation=act)
+    except (ValueError, TypeError):
+        std = float("nan")
+    nsig = n * std**2
+    f = _small_signal_factor(act, nsig)
+    rec_init = _matched_init(act)
+    std_rec = theoretical_std(rec_init, (n, n))
+    ctx = {"act": act, "init": init, "f": f, "inv": 1 / f if f > 0 else math.inf, "nsig": nsig, "n": n,
+           "std_rec": std_rec}
+    if fam == "constant":
+        return {"family": fam, "matched": False, "factor": f,
+                "advice": f"{init!r} gives every unit of a layer the same weights, so all units compute the same "
+                          f"output and receive the same gradient: symmetry never breaks; use {rec_init} "
+                          f"(random, std {std_rec:.3g} at n = {n})"}
+    if (group, fam) in _TABLE:
+        matched, text = _TABLE[(group, fam)]
+        if matched is None:
+            matched = abs(math.log(max(f, 1e-300))) < math.log(1.5)
+        return {"family": fam, "matched": bool(matched), "factor": f, "advice": text.format(**ctx)}
+    if not math.isfinite(f):
+        return {"family": fam, "matched": True, "factor": f,
+                "advice": f"no variance formula known for {init!r}; compare the measured std per layer"}
+    act_name = {"relu": "ReLU", "leaky_relu": "leaky ReLU"}.get(act, act)
+    if act == "sigmoid":
+        # sigmoid's outputs have mean 0.5, so Var z_{l+1} ≈ n σ² · 0.25 whatever came before
+        z_std = math.sqrt(nsig * 0.25)
+        if z_std > 2.0:
+            return {"family": fam, "matched": False, "factor": f,
+                    "advice": f"sigmoid with std {std:.3g}: Var z ≈ n σ² E[a²] ≈ {nsig * 0.25:.3g} (std {z_std:.2g}) "
+                              f"puts z in sigmoid's flat tails, where φ' ≈ 0; use xavier_normal "
+                              f"(std {std_rec:.3g} at n = {n})"}
+        if z_std < 0.1:
+            return {"family": fam, "matched": False, "factor": f,
+                    "advice": f"sigmoid with std {std:.3g}: z stays within ±{2 * z_std:.2g}, every output ≈ 0.5 and "
+                              f"carries almost no signal; use xavier_normal (std {std_rec:.3g} at n = {n})"}
+        return {"family": fam, "matched": True, "factor": f,
+                "advice": f"sigmoid with std {std:.3g}: Var z ≈ {nsig * 0.25:.3g}, within sigmoid's useful range"}
+    what = f"{act_name} with {label or init}" + (
+        "" if str(init).startswith("std=") and not label else f" (std {std:.3g} at n = {n})")
+    compound = f", {f ** (depth - 1):.3g}x over the {depth} layers" if depth > 2 else ""
+    if f > 1.25:
+        return {"family": fam, "matched": False, "factor": f,
+                "advice": f"{what}: Var z grows {f:.3g}x per layer (n σ² = {nsig:.3g}){compound}; "
+                          f"use {rec_init} (std {std_rec:.3g} at n = {n})"}
+    if f < 0.8:
+        return {"family": fam, "matched": False, "factor": f,
+                "advice": f"{what}: Var z shrinks {1 / f:.3g}x per layer (factor {f:.3g}){compound}; "
+                          f"use {rec_init} (std {std_rec:.3g} at n = {n})"}
+    return {"family": fam, "matched": True, "factor": f,
+            "advice": f"{what}: Var z changes {f:.3g}x per layer, close to 1"}
+
+
+# ------------------------------------------------------------------------------ theory per layer
+def _theory(plan, X, activation, init, fan_in, fan_out, output_grad_sq, batch):
+    """Predicted act mean/std, saturated fraction and weight-gradient norm per layer."""
+    wv, basis = [], f"init {init}" if init is not None else "measured weight variance"
+    for lay in plan:
+        w = lay.linear.weight.data
+        v = None
+        if init is not None:
+            try:
+                v = theoretical_std(init, w.shape, activation=activation) ** 2
+            except (ValueError, TypeError):
+                basis = "measured weight variance"
+        wv.append(v if v is not None else float(np.mean(w.astype(np.float64) ** 2)))
+    bv = [float(np.mean(lay.linear.bias.data.astype(np.float64) ** 2)) if lay.linear.bias is not None else 0.0
+          for lay in plan]
+    acts = [lay.activation for lay in plan]
+    input_sq = float(np.mean(np.asarray(X, dtype=np.float64) ** 2))
+    with np.errstate(all="ignore"):
+        pred = dg.predict_signal(fan_in, fan_out, wv, acts, input_sq, bv,
+                                 output_grad_sq=output_grad_sq if np.isfinite(output_grad_sq) else None)
+        out = []
+        wgn = pred.weight_grad_norm(batch)
+        pgn = pred.pre_grad_norm(batch)
+        for i, (a, var) in enumerate(zip(acts, pred.pre_var)):
+            if not np.isfinite(var):
+                out.append({"act_mean": float("nan"), "act_std": float("nan"), "saturated": float("nan"),
+                            "pre_var": float(var), "factor": float(pred.factor[i]), "weight_grad_norm": float("nan"),
+                            "grad_gain": float("nan")})
+                continue
+            phi, _ = dg.activation_fn(a)
+            mean = dg.gaussian_expectation(phi, var)
+            sq = float(pred.act_sq[i])
+            sat = float("nan")
+            if a in ("sigmoid", "tanh"):
+                lo, hi = (0.0, 1.0) if a == "sigmoid" else (-1.0, 1.0)
+                eps = dg.SATURATION_EPS
+
+                def near(z, lo=lo, hi=hi, eps=eps, phi=phi):
+                    y = phi(z)
+                    return ((y <= lo + eps) | (y >= hi - eps)).astype(float)
+
+                sat = dg.gaussian_expectation(near, var)
+            out.append({"act_mean": mean, "act_std": math.sqrt(max(sq - mean**2, 0.0)), "saturated": sat,
+                        "pre_var": float(var), "factor": float(pred.factor[i]),
+                        "weight_grad_norm": float(wgn[i]) if wgn is not None else float("nan"),
+                        "grad_gain": float(pgn[i] / pgn[-1]) if pgn is not None and pgn[-1] > 0 else float("nan")})
+    return out, basis, wv
+
+
+# ------------------------------------------------------------------------------ the check-up
+def _finite(x) -> bool:
+    return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def _ratio(x: float) -> str:
+    return "0 (it underflowed)" if x == 0 else f"{x:.2g}" if x < 1 else f"{x:.3g}"
+
+
+def _layer_verdict(row: dict, hidden: bool) -> tuple[str, str, str]:
+    """(verdict, reason, which measure decided it: weights/units/dead/saturated/nonfinite/signal/grad/-)."""
+    t = THRESHOLDS
+    sig, grad = row["signal_gain"], row["grad_gain"]
+    if row["weight_std0"] == 0.0:
+        return "symmetric", (f"all {row['fan_in']}×{row['fan_out']} weights start equal "
+                             f"({row['weight_mean0']:.3g}), so every unit gets the same input weights"), "weights"
+    if _finite(row["dead"]) and row["dead"] > t["dead_units"]:
+        return "dead", f"{row['dead']:.0%} of the ReLU units output 0 on every example of the batch", "dead"
+    if _finite(row["zero"]) and row["zero"] > t["zero_outputs"]:
+        return "dead", (f"{row['zero']:.0%} of the ReLU outputs are 0 ({row['dead']:.0%} of the units on every "
+                        f"example): almost no gradient gets through"), "dead"
+    if hidden and row["fan_out"] > 1 and row.get("distinct_units") == 1:
+        return "symmetric", f"all {row['fan_out']} units are still identical after the steps", "units"
+    if _finite(row["saturated"]) and row["saturated"] > t["saturated"]:
+        return "saturating", (f"{row['saturated']:.0%} of the {row['activation']} outputs are within "
+                              f"{dg.SATURATION_EPS} of a bound, where φ' ≈ 0"), "saturated"
+    if not all(_finite(row[k]) for k in ("act_std", "weight_grad_norm")):
+        return "exploding", "activations or gradients overflowed to inf/NaN", "nonfinite"
+    if _finite(sig) and sig > t["signal_high"]:
+        return "exploding", f"the activation std is {_ratio(sig)}x the input's", "signal"
+    if _finite(grad) and grad > t["grad_high"]:
+        return "exploding", f"the gradient ‖∂L/∂z‖ is {_ratio(grad)}x the output layer's", "grad"
+    if sig == 0:
+        return "vanishing", "the activations are constant (std 0): no signal reaches this layer", "signal"
+    if _finite(sig) and sig < t["signal_low"]:
+        return "vanishing", f"the activation std is only {_ratio(sig)}x the input's", "signal"
+    if _finite(grad) and grad < t["grad_low"]:
+        return "vanishing", f"the gradient ‖∂L/∂z‖ is only {_ratio(grad)}x the output layer's", "grad"
+    return "healthy", "signal and gradient within range", "-"
+
+
+def _nan_to_none(x):
+    if isinstance(x, dict):
+        return {k: _nan_to_none(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_nan_to_none(v) for v in x]
+    if isinstance(x, (float, np.floating)):
+        return float(x) if math.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+def diagnose_model(model, X, y, X_train=None, y_train=None, *, init=None, activation=None, steps: int = 5,
+                   optimizer: str = "sgd", lr: float | None = None, batch_size: int | None = None, seed: int = 0,
+                   config: dict | None = None) -> dict:
+    """Measure ``model`` on the probe batch (X, y), take ``steps`` optimizer steps on (X_train,
+    y_train) (default: the probe batch) through the Trainer, and judge every layer. ``init`` (the
+    spec the model was built with, if known) selects the theory; without it the theory uses the
+    measured weight variance. The model is trained in place. Returns a JSON-ready dict."""
+    from . import optim
+    from .train import Trainer
+
+    plan = dg.layer_plan(model)
+    act = activation or next((lay.activation for lay in plan if lay.activation != "identity"), "identity")
+    X = np.asarray(X)
+    batch = len(X)
+    with np.errstate(all="ignore"):
+        before = dg.probe(model, X, y)
+    fan_in = [lay.linear.in_features for lay in plan]
+    fan_out = [lay.linear.out_features for lay in plan]
+    w0 = dg.weight_arrays(model)
+    last = before.layers[-1]
+    out_grad_sq = last.pre_grad_norm**2 / (batch * last.fan_out) if np.isfinite(last.pre_grad_norm) else float("nan")
+    theory, basis, wv = _theory(plan, X, act, init, fan_in, fan_out, out_grad_sq, batch)
+
+    # a few steps through the real training loop
+    hp = {"lr": lr} if lr is not None else {}
+    opt = optim.get_optimizer(optimizer, model.parameters(), **hp)
+    rec = dg.StatsRecorder(X, y, every=steps)
+    Xt, yt = (X, y) if X_train is None else (X_train, y_train)
+    trainer = Trainer(model, opt, callbacks=[rec], on_divergence="stop")
+    with np.errstate(all="ignore"):
+        hist = trainer.fit(Xt, yt, iterations=steps, batch_size=batch_size or batch, rng=seed)
+        after = dg.probe(model, X, y, keep_activations=True)
+    update = rec.records[-1] if len(rec.records) > 1 else None
+    total_change = dg.relative_change(model, w0)
+
+    in_std = float(np.std(np.asarray(X, dtype=np.float64)))
+    out_pre = last.pre_grad_norm
+    rows = []
+    for i, (s, th) in enumerate(zip(before.layers, theory)):
+        hidden = i < len(plan) - 1
+        w = w0[i].astype(np.float64)
+        row = {
+            "layer": s.layer, "fan_in": s.fan_in, "fan_out": s.fan_out, "activation": s.activation,
+            "weight_std0": 0.0 if np.all(w == w.flat[0]) else float(w.std()),
+            "weight_mean0": float(w.mean()),
+            "act_mean": s.act_mean, "act_std": s.act_std, "saturated": s.saturated, "zero": s.zero, "dead": s.dead,
+            "weight_grad_norm": s.weight_grad_norm, "pre_grad_norm": s.pre_grad_norm,
+            "signal_gain": s.act_std / in_std if in_std > 0 else float("nan"),
+            "grad_gain": s.pre_grad_norm / out_pre if np.isfinite(out_pre) and out_pre > 0 else float("nan"),
+            "update_ratio": float(update[i].update_ratio) if update is not None else float("nan"),
+            "total_change": float(total_change[i]),
+            "distinct_units": int(dg.count_distinct_units(after.activations[i])) if hidden
+            and np.all(np.isfinite(after.activations[i])) else None,
+            "theory": {"act_mean": th["act_mean"], "act_std": th["act_std"], "saturated": th["saturated"],
+                       "dead": 0.0 if s.activation in ("relu", "leaky_relu") else float("nan"),
+                       "variance_factor": th["factor"], "weight_grad_norm": th["weight_grad_norm"],
+                       "grad_gain": th["grad_gain"],
+                       "weight_std": math.sqrt(wv[i])},
+        }
+        row["verdict"], row["reason"], row["decided_by"] = _layer_verdict(row, hidden)
+        rows.append(row)
+
+    unhealthy = [r["verdict"] for r in rows if r["verdict"] != "healthy"]
+    worst = "symmetric" if "symmetric" in unhealthy else unhealthy[0] if unhealthy else "healthy"
+    if hist.diverged and VERDICTS.index(worst) > VERDICTS.index("exploding"):
+        worst = "exploding"
+    bad = [r for r in rows if r["verdict"] == worst]
+    typical_n = int(np.median(fan_in[1:])) if len(fan_in) > 1 else fan_in[0]
+    rec_info = recommendation(act, init if init is not None else f"std={math.sqrt(wv[min(1, len(wv) - 1)]):.3g}",
+                              typical_n, depth=len(plan), label=None if init is not None else "its current weights")
+    overall = _overall(worst, bad, rows, rec_info, hist, act, init)
+    result = {
+        "config": {**(config or {}), "activation": act, "init": init, "layers": [fan_in[0], *fan_out]},
+        "input": {"examples": batch, "std": in_std, "mean_square": float(np.mean(np.asarray(X, np.float64) ** 2))},
+        "theory_basis": basis,
+        "steps": {"optimizer": optimizer, "lr": opt.lr if isinstance(getattr(opt, "lr", None), float) else lr,
+                  "steps": hist.steps, "requested": steps, "loss_before": before.loss, "loss_after": after.loss,
+                  "diverged": hist.diverged["message"] if hist.diverged else None},
+        "layers": rows,
+        "verdict": worst,
+        "reason": overall["reason"],
+        "recommendation": overall["recommendation"],
+        "init_table": rec_info,
+        "thresholds": THRESHOLDS,
+    }
+    return _nan_to_none(result)
+
+
+def _overall(worst, bad, rows, rec_info, hist, act, init) -> dict:
+    layers = ", ".join(str(r["layer"]) for r in bad)
+    which = f"layer {layers}" if len(bad) == 1 else f"layers {layers}"
+    if len(bad) > 6:
+        which = f"{len(bad)} of {len(rows)} layers (from layer {bad[0]['layer']})"
+    first = bad[0] if bad else rows[0]
+    f = rec_info["factor"]
+    theory = ""
+    if worst in ("vanishing", "exploding") and first.get("decided_by") == "signal" and _finite(f):
+        theory = f"; theory: Var z changes {f:.3g}x per layer"
+    elif worst in ("vanishing", "exploding") and first.get("decided_by") == "grad":
+        g0, depth = first["theory"]["grad_gain"], len(rows) - first["layer"]
+        if _finite(g0) and g0 > 0 and depth > 0:
+            theory = (f"; theory: ‖∂L/∂z‖ changes {g0 ** (1 / depth):.3g}x per layer going back "
+                      f"({_ratio(g0)}x over {depth} layers)")
+    if worst == "healthy":
+        reason = (f"every layer's signal and gradient stay within {THRESHOLDS['signal_low']}–"
+                  f"{THRESHOLDS['signal_high']}x of the input's and no units are saturated, dead or identical")
+        if not rec_info["matched"]:
+            reason += " at this depth, but the init does not match the activation"
+    else:
+        reason = f"{which}: {first['reason']}{theory}"
+        if hist.diverged:
+            reason += f" (training diverged at step {hist.diverged['step']})"
+    advice = rec_info["advice"]
+    if rec_info["matched"] and worst != "healthy":
+        generic = {
+            "symmetric": "give the weights random values (the init table's choice for the activation)",
+            "dead": "lower the learning rate, start biases at 0 (or slightly positive), or use leaky_relu",
+            "saturating": "scale the weights down (xavier_normal) or normalise the input",
+            "exploding": "scale the weights down or lower the learning rate" + (
+                "; the network is deep: consider fewer layers or residual connections" if len(rows) > 20 else ""),
+            "vanishing": "scale the weights up to the matched init (he for ReLU, xavier_normal for tanh/sigmoid)"
+            + ("; sigmoid's slope ≤ 1/4 shrinks gradients every layer: use tanh or ReLU" if act == "sigmoid" else ""),
+        }[worst]
+        advice = f"{advice}; measured {worst}: {generic}"
+    return {"reason": reason, "recommendation": advice}
+
+
+# ------------------------------------------------------------------------------ building inputs
+def _parse_layers(text) -> list[int]:
+    try:
+        sizes = [int(v) for v in str(text).replace(" ", "").split(",") if v]
+    except ValueError:
+        raise ValueError(f"--layers {text!r}: give comma-separated integers, e.g. 784,256,256,10") from None
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise ValueError(f"--layers {text!r}: need at least an input and an output size, all positive")
+    return sizes
+
+
+def _inputs(dataset, input_std, n_in, n_out, n, rng, need_train: int):
+    """(probe X, y, train X, y): real images or Gaussian N(0, input_std²) with random labels."""
+    if input_std is not None:
+        if not input_std > 0:
+            raise ValueError(f"--input-std must be positive, got {input_std}")
+        X = rng.normal(0.0, input_std, size=(n + need_train, n_in)).astype(np.float32)
+        y = rng.integers(0, n_out, size=n + need_train)
+        return X[:n], y[:n], X[n:], y[n:]
+    from . import data
+
+    if dataset not in data.DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; valid: {', '.join(data.DATASETS)} (or --input-std S)")
+    Xall, yall = data.load(dataset, "train")
+    if n_in != Xall.shape[1] or n_out != int(yall.max()) + 1:
+        raise ValueError(f"the network {n_in}→…→{n_out} does not fit {dataset} ({Xall.shape[1]} pixels, "
+                         f"{int(yall.max()) + 1} classes): start the layers with {Xall.shape[1]} and end with "
+                         f"{int(yall.max()) + 1}, or use --input-std S for Gaussian input")
+    probe = rng.choice(len(Xall), size=n, replace=False)  # the same probe batch whatever the steps
+    train = rng.choice(len(Xall), size=need_train, replace=False)
+    return np.array(Xall[probe]), np.array(yall[probe]), np.array(Xall[train]), np.array(yall[train])
+
+
+def diagnose_config(layers, activation="relu", init="he", bias_init="zeros", dataset="mnist",
+                    input_std=None, batch_size=256, steps=5, optimizer="sgd", lr=None, seed=0,
+                    dtype="float32") -> dict:
+    """Build a fresh MLP from a configuration and diagnose it (see :func:`diagnose_model`)."""
+    from . import nn
+
+    sizes = _parse_layers(layers) if isinstance(layers, str) else [int(v) for v in layers]
+    model = nn.MLP(sizes, activation=activation, weight_init=init, bias_init=bias_init, rng=seed,
+                   dtype=np.dtype(dtype))
+    rng = np.random.default_rng([seed, 1])
+    X, y, Xt, yt = _inputs(dataset, input_std, sizes[0], sizes[-1], batch_size, rng, steps * batch_size)
+    cfg = {"source": "config", "dataset": None if input_std is not None else dataset, "input_std": input_std,
+           "bias_init": bias_init, "seed": seed}
+    return diagnose_model(model, X, y, Xt, yt, init=init, activation=activation, steps=steps, optimizer=optimizer,
+                          lr=lr, batch_size=batch_size, seed=seed, config=cfg)
+
+
+def diagnose_run(run_dir, input_std=None, dataset=None, batch_size=256, steps=5, optimizer=None, lr=None,
+                 seed=0) -> dict:
+    """Diagnose a trained model from a run directory of ``mlplab train`` (config.json and model.npz
+    or checkpoint.pkl). The theory uses the weights' measured variance (they are no longer the init's)."""
+    from . import nn
+    from .train import CHECKPOINT_FILE, MODEL_FILE, load_checkpoint
+
+    d = Path(run_dir)
+    if not (d / "config.json").exists():
+        raise ValueError(f"{d} holds no config.json: not a run directory written by `mlplab train`")
+    cfg = json.loads((d / "config.json").read_text())
+    sizes = _parse_layers(cfg.get("layers", DEFAULTS["layers"]))
+    activation = cfg.get("activation", "relu")
+    model = nn.MLP(sizes, activation=activation, weight_init="zeros", bias_init="zeros",
+                   dtype=np.dtype(cfg.get("dtype", "float32")))
+    if (d / MODEL_FILE).exists():
+        model.load(d / MODEL_FILE)
+        source = MODEL_FILE
+    elif (d / CHECKPOINT_FILE).exists():
+        model.load_state_dict(load_checkpoint(d)["model"])
+        source = CHECKPOINT_FILE
+    else:
+        raise ValueError(f"{d} holds neither {MODEL_FILE} nor {CHECKPOINT_FILE}: nothing to diagnose")
+    rng = np.random.default_rng([seed, 1])
+    ds = dataset or cfg.get("dataset", "mnist")
+    X, y, Xt, yt = _inputs(ds, input_std, sizes[0], sizes[-1], batch_size, rng, steps * batch_size)
+    opt = optimizer or cfg.get("optimizer", "sgd")
+    lr = lr if lr is not None else cfg.get("lr")
+    conf = {"source": f"{d}/{source}", "dataset": None if input_std is not None else ds, "input_std": input_std,
+            "trained_with": {k: cfg.get(k) for k in ("init", "optimizer", "lr", "epochs", "iterations") if k in cfg}}
+    result = diagnose_model(model, X, y, Xt, yt, init=None, activation=activation, steps=steps, optimizer=opt,
+                            lr=lr, batch_size=batch_size, seed=seed, config=conf)
+    # the init table still speaks about how the run started
+    if cfg.get("init") is not None:
+        fan = sizes[1] if len(sizes) > 2 else sizes[0]
+        result["init_table"] = _nan_to_none(recommendation(activation, cfg["init"], fan, depth=len(sizes) - 1))
+        result["config"]["init"] = cfg["init"]
+    return result
+
+
+# ------------------------------------------------------------------------------ CLI
+def add_arguments(p) -> None:
+    p.description = ("Check a network's initialization layer by layer: activation mean/std, saturated or dead "
+                     "units, gradient norms and update sizes after a few steps, beside what theory predicts; "
+                     "a verdict per layer and a recommended change.")
+    p.add_argument("run_dir", nargs="?", help="a run directory of `mlplab train` (config.json + model.npz); "
+                                              "omit to diagnose a fresh network from --layers/--activation/--init")
+    p.add_argument("--layers", help=f"comma-separated layer sizes (default {DEFAULTS['layers']})")
+    p.add_argument("--activation", help="relu (default), tanh, sigmoid, leaky_relu, identity")
+    p.add_argument("--init", help="weight init: he (default), xavier, lecun, std=0.01, zeros, ... (see mlplab.init)")
+    p.add_argument("--bias-init", help="bias init (default zeros)")
+    p.add_argument("--dataset", help="mnist (default) or fashion-mnist: a batch of real images")
+    p.add_argument("--input-std", type=float, help="use Gaussian input N(0, S²) with random labels instead")
+    p.add_argument("--batch-size", type=int, help="probe/step batch size (default 256)")
+    p.add_argument("--steps", type=int, help="optimizer steps before measuring update sizes (default 5)")
+    p.add_argument("--optimizer", help="optimizer for the steps (default sgd; a run dir: the run's)")
+    p.add_argument("--lr", type=float, help="learning rate for the steps (default: the optimizer's)")
+    p.add_argument("--seed", type=int, help="seed for the weights and the batch (default 0)")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON only")
+
+
+def _usage(msg):
+    from .cli import UsageError
+
+    return UsageError(msg)
+
+
+def _validate(args) -> dict:
+    from . import nn, optim
+    from .init import get_initializer
+
+    g = lambda k: getattr(args, k, None) if getattr(args, k, None) is not None else DEFAULTS.get(k)
+    s = {k: g(k) for k in ("layers", "activation", "init", "bias_init", "dataset", "batch_size", "steps",
+                           "optimizer", "seed")}
+    s["lr"], s["input_std"] = getattr(args, "lr", None), getattr(args, "input_std", None)
+    for key in ("batch_size", "steps"):
+        if not isinstance(s[key], int) or s[key] < 1:
+            raise _usage(f"--{key.replace('_', '-')} must be a positive integer, got {s[key]!r}")
+    if s["input_std"] is not None and not s["input_std"] > 0:
+        raise _usage(f"--input-std must be positive, got {s['input_std']}")
+    if s["lr"] is not None and not s["lr"] > 0:
+        raise _usage(f"--lr must be positive, got {s['lr']}")
+    opt = str(s["optimizer"]).lower().replace("-", "_")
+    if opt not in optim.OPTIMIZERS or opt == "newton":
+        raise _usage(f"unknown optimizer {s['optimizer']!r}; valid: "
+                     f"{', '.join(k for k in optim.OPTIMIZERS if k != 'newton')}")
+    s["optimizer"] = opt
+    if getattr(args, "run_dir", None):
+        return s
+    try:
+        s["sizes"] = _parse_layers(s["layers"])
+    except ValueError as e:
+        raise _usage(str(e)) from None
+    if s["activation"] not in nn.ACTIVATIONS:
+        raise _usage(f"unknown activation {s['activation']!r}; valid: {', '.join(sorted(nn.ACTIVATIONS))}")
+    try:
+        get_initializer(s["init"], activation=s["activation"])((2, 2), np.random.default_rng(0))
+        get_initializer(s["bias_init"])
+    except (ValueError, TypeError) as e:
+        raise _usage(f"--init/--bias-init: {e}") from None
+    return s
+
+
+_STYLE = {"healthy": "green", "vanishing": "yellow", "exploding": "red", "saturating": "magenta",
+          "dead": "red", "symmetric": "red"}
+
+
+def _g(x, pct=False) -> str:
+    if x is None:
+        return "–"
+    if pct:
+        return f"{x:.0%}"
+    if x == 0:
+        return "0"
+    return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.1e}"
+
+
+def _span(layers: list[int]) -> str:
+    """[1, 2, 3, 7] -> "1–3, 7"."""
+    parts, i = [], 0
+    while i < len(layers):
+        j = i
+        while j + 1 < len(layers) and layers[j + 1] == layers[j] + 1:
+            j += 1
+        parts.append(str(layers[i]) if i == j else f"{layers[i]}–{layers[j]}")
+        i = j + 1
+    return ", ".join(parts)
+
+
+def _print(result) -> None:
+    import sys
+
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    con = Console(highlight=False, width=None if sys.stdout.isatty() else 132)
+    cfg = result["config"]
+    arch = "-".join(map(str, cfg["layers"]))
+    src = (f"Gaussian input (std {cfg['input_std']:g})" if cfg.get("input_std") else f"a batch of {cfg.get('dataset')}")
+    st = result["steps"]
+    origin = f" ({cfg['source']})" if cfg.get("source") not in (None, "config") else ""
+    con.print(escape(f"mlplab diagnose: {arch} {cfg['activation']}, init {cfg.get('init')}{origin}; {src}, "
+                     f"{result['input']['examples']} examples (std {result['input']['std']:.3g}); "
+                     f"theory from {result['theory_basis']}"), style="bold")
+    table = Table(caption="measured (theory); sat./dead: sigmoid/tanh outputs within 0.01 of a bound, "
+                          "ReLU units 0 on the whole batch", caption_justify="left")
+    for col in ("layer", "shape", "φ", "act mean", "act std", "sat./dead", "‖∂L/∂W‖", f"‖ΔW‖/‖W‖ @{st['steps']}",
+                "verdict"):
+        table.add_column(col, justify="left" if col in ("φ", "verdict") else "right", no_wrap=True)
+    short = {"identity": "linear", "sigmoid": "sigmoid", "leaky_relu": "leaky"}
+    for r in result["layers"]:
+        th = r["theory"]
+        if r["activation"] in ("sigmoid", "tanh"):
+            sd = f"{_g(r['saturated'], True)} ({_g(th['saturated'], True)})"
+        elif r["activation"] in ("relu", "leaky_relu"):
+            sd = f"{_g(r['dead'], True)} (0%)"
+        else:
+            sd = ""
+        v = r["verdict"]
+        table.add_row(str(r["layer"]), f"{r['fan_in']}→{r['fan_out']}", short.get(r["activation"], r["activation"]),
+                      f"{_g(r['act_mean'])} ({_g(th['act_mean'])})", f"{_g(r['act_std'])} ({_g(th['act_std'])})", sd,
+                      f"{_g(r['weight_grad_norm'])} ({_g(th['weight_grad_norm'])})", _g(r["update_ratio"]),
+                      f"[{_STYLE[v]}]{v}[/]")
+    con.print(table)
+    groups: dict[str, list[dict]] = {}
+    for r in result["layers"]:
+        if r["verdict"] != "healthy":
+            groups.setdefault(r["verdict"], []).append(r)
+    for v, rows in groups.items():
+        n = len(rows)
+        con.print(f"  [{_STYLE[v]}]{v}[/] ({'layer' if n == 1 else 'layers'} {_span([r['layer'] for r in rows])}): "
+                  + escape(f"layer {rows[0]['layer']}: {rows[0]['reason']}" if n > 1 else rows[0]["reason"]))
+    loss = f"loss {_g(st['loss_before'])} → {_g(st['loss_after'])}"
+    con.print(escape(f"{st['steps']} {st['optimizer']} step{'s' if st['steps'] != 1 else ''} (lr {_g(st['lr'])}): "
+                     f"{loss}") + (f"; [red]{escape(st['diverged'])}[/]" if st["diverged"] else ""))
+    v = result["verdict"]
+    con.print(f"[bold]verdict: [{_STYLE[v]}]{v}[/][/] — {escape(result['reason'])}")
+    con.print(f"[bold]recommendation:[/] {escape(result['recommendation'])}")
+
+
+def main(args) -> int:
+    """Run the diagnosis for parsed ``args``; prints a rich table (or JSON with ``--json``)."""
+    s = _validate(args)
+    try:
+        if getattr(args, "run_dir", None):
+            result = diagnose_run(args.run_dir, input_std=s["input_std"], dataset=getattr(args, "dataset", None),
+                                  batch_size=s["batch_size"], steps=s["steps"],
+                                  optimizer=getattr(args, "optimizer", None) and s["optimizer"], lr=s["lr"],
+                                  seed=s["seed"])
+        else:
+            result = diagnose_config(s["sizes"], s["activation"], s["init"], s["bias_init"], s["dataset"],
+                                     s["input_std"], s["batch_size"], s["steps"], s["optimizer"], s["lr"], s["seed"])
+    except ValueError as e:
+        raise _usage(str(e)) from None
+    if getattr(args, "json", False):
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        _print(result)
+    return 0
