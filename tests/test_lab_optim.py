@@ -68,7 +68,7 @@ def quad_numbers(tmp_path_factory):
 def test_quadratic_step_size_limit(quad_numbers):
     gd = quad_numbers["gd"]
     assert gd["diverging"]["diverged"] and gd["diverging"]["fraction_of_limit"] > 1
-    for kind in ("slow", "good", "oscillating"):
+    for kind in ("slow", "no_overshoot", "oscillating"):
         assert not gd[kind]["diverged"] and gd[kind]["fraction_of_limit"] < 1
     # directly, just either side of 2/λ_max
     fn = get_function("quadratic")

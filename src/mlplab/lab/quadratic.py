@@ -18,7 +18,7 @@ START = (1.0, 1.0)
 TOL = 1e-4  # "converged": f(θ) − f* < TOL
 
 # gradient descent step sizes as fractions of the stability limit 2/λ_max
-GD_FRACTIONS = {"slow": 0.1, "good": 0.5, "oscillating": 0.95, "diverging": 1.05}
+GD_FRACTIONS = {"slow": 0.1, "no_overshoot": 0.5, "oscillating": 0.95, "diverging": 1.05}
 
 # the momentum family of 001_, all with the same step size η = 0.1 and β = 0.9 (Adam: η = 0.3)
 MOMENTUM = {
@@ -101,10 +101,10 @@ def run(ctx: Context) -> Result:
     newton = {}
     fig, axes = subplots(1, 2, size=(4.2, 3.6))
     draw_contours(axes[0, 0], fn, xlim, ylim)
-    good = run_optimizer(fn, "sgd", START, steps, lr=GD_FRACTIONS["good"] * limit)
+    good = run_optimizer(fn, "sgd", START, steps, lr=GD_FRACTIONS["no_overshoot"] * limit)
     axes[0, 0].plot(good[:, 0], good[:, 1], "o-", ms=2, lw=0.8, color="0.6",
-                    label=f"GD η = {GD_FRACTIONS['good'] * limit:.3f}")
-    axes[0, 1].plot(_gap(fn, good), color="0.6", label="GD (good η)")
+                    label=f"GD η = {GD_FRACTIONS['no_overshoot'] * limit:.3f}")
+    axes[0, 1].plot(_gap(fn, good), color="0.6", label="GD (η = 1/λ_max)")
     for alpha, style in ((1.0, "-"), (0.5, "--")):
         path = run_optimizer(fn, "newton", START, 20, lr=alpha)
         dist = np.linalg.norm(path - fn.minimizer, axis=1)
@@ -173,6 +173,9 @@ def run(ctx: Context) -> Result:
     def s2t(v):
         return "—" if v is None else str(v)
 
+    def after(v):
+        return f"not within {steps} steps" if v is None else f"after {v} steps"
+
     gd_rows = "\n".join(
         f"| GD, {k} | η = {v['fraction_of_limit']:g}·2/λ_max = {v['lr']:.4f} | {v['final_gap']:.3g} "
         f"| {s2t(v['steps_to_tol'])} |"
@@ -192,10 +195,10 @@ condition number {fn.condition_number:.0f}) and q = (1, −2), so θ* = −P⁻�
 error along each eigenvector by 1 − ηλ, so it converges exactly when |1 − ηλ_max| < 1, i.e.
 η < 2/λ_max = {limit:.4f} (`gd_step_sizes.png`). At 0.1·2/λ_max the slow direction (λ = {lam_min:g})
 crawls (f − f* = {gd['slow']['final_gap']:.3g} after {steps} steps); at 0.5·2/λ_max = 1/λ_max the steep
-direction is removed in one step without overshoot and f − f* falls below {TOL:g} after
-{s2t(gd['good']['steps_to_tol'])} steps; at 0.95·2/λ_max the iterate bounces across the valley (factor
+direction is removed in one step without overshoot and f − f* falls below {TOL:g}
+{after(gd['no_overshoot']['steps_to_tol'])}; at 0.95·2/λ_max the iterate bounces across the valley (factor
 {1 - 0.95 * 2:.1f} per step along the steep direction) but still converges, and in fact fastest
-({s2t(gd['oscillating']['steps_to_tol'])} steps), because this η is close to the best fixed step
+({after(gd['oscillating']['steps_to_tol'])}), because this η is close to the best fixed step
 2/(λ_min + λ_max) = {2 / (lam_min + lam_max):.3f}, where the slow direction decides the rate; at
 1.05·2/λ_max the factor is −1.1 and f − f* grows to {gd['diverging']['final_gap']:.3g}.
 
