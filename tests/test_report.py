@@ -139,6 +139,10 @@ def test_markdown_edge_cases():
     assert out.startswith("<p>intro</p>") and "<td><code>x|y</code></td>" in out
     assert "<hr>" in report.markdown_to_html("a\n\n---\n\nb")
     assert "<blockquote>" in report.markdown_to_html("> quoted **text**")
+    # a number at the start of a wrapped line does not start a list (only "1." interrupts a paragraph)
+    assert report.markdown_to_html("falls to 0.09 at step\n1000. RMSProp forgets") == \
+        "<p>falls to 0.09 at step\n1000. RMSProp forgets</p>"
+    assert "<ol><li>first</li>" in report.markdown_to_html("text\n1. first\n2. second")
 
 
 # ------------------------------------------------------------------------------------ numbers

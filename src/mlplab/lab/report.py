@@ -448,7 +448,8 @@ def markdown_to_html(md: str, heading_offset: int = 2) -> str:
 
     def starts_block(j: int) -> bool:
         s = lines[j]
-        return bool(_HEADING.match(s) or s.lstrip().startswith("```") or _BULLET.match(s) or _NUMBERED.match(s)
+        n = _NUMBERED.match(s)  # only "1." may interrupt a paragraph (CommonMark): "1000. RMSProp ..." may not
+        return bool(_HEADING.match(s) or s.lstrip().startswith("```") or _BULLET.match(s) or (n and n.group(2) == "1")
                     or s.lstrip().startswith(">") or _HR.match(s)
                     or ("|" in s and j + 1 < len(lines) and "|" in lines[j + 1]
                         and bool(_TABLE_SEP.match(lines[j + 1]))))
@@ -493,7 +494,7 @@ def markdown_to_html(md: str, heading_offset: int = 2) -> str:
             out.append("<hr>")
             i += 1
             continue
-        if _BULLET.match(line) or _NUMBERED.match(line):
+        if (_BULLET.match(line) or _NUMBERED.match(line)) and (not para or starts_block(i)):
             flush()
             items: list[tuple[int, bool, str]] = []
             while i < len(lines) and lines[i].strip():
@@ -578,13 +579,18 @@ th, td { padding:5px 10px; border-bottom:1px solid var(--line); vertical-align:t
 th { background:var(--side); font-weight:600; border-bottom:2px solid var(--line); }
 tbody tr:nth-child(even) td { background:#fafbfd; }
 table.numbers td:not(:first-child) { font-variant-numeric: tabular-nums; }
+table.numbers td { white-space:nowrap; }
 table.numbers caption { caption-side:top; text-align:left; font-weight:600; font-size:13.5px; padding:4px 0;
                         color:#30394a; }
 .more { color:var(--muted); font-size:13px; }
+.numbers-grid { display:flex; flex-wrap:wrap; gap:4px 28px; align-items:flex-start; }
+.numbers-grid .table-wrap { margin:6px 0 10px; max-width:100%; }
 .problems { background:var(--warnbg); color:var(--warn); border-radius:6px; padding:8px 12px; font-size:14px; }
 details.numbers > summary { cursor:pointer; font-weight:600; margin:20px 0 8px; font-size:17px; }
 table.appendix td { font-size:13px; }
-table.appendix td.settings { max-width:520px; word-break:break-word; }
+table.appendix td.settings { max-width:520px; word-break:break-word; font-size:12px;
+                             font-family:"DejaVu Sans Mono", Menlo, Consolas, monospace; }
+table.appendix td:first-child, table.appendix td.nowrap { white-space:nowrap; }
 footer { margin-top:60px; color:var(--muted); font-size:13px; border-top:1px solid var(--line); padding-top:12px; }
 @media (max-width: 900px) {
   .layout { display:block; }
@@ -611,14 +617,15 @@ def _data_uri(path: Path) -> str:
 
 
 def _numbers_html(tables: list[NumberTable]) -> str:
-    out = []
+    out = ['<div class="numbers-grid">']
     for t in tables:
         cap = f"<caption>{_esc(t.title)}</caption>" if t.title else ""
         head = "".join(f"<th>{_esc(h)}</th>" for h in t.header)
         body = "\n".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in row) + "</tr>" for row in t.rows)
         more = f'<p class="more">… and {t.hidden} more rows in numbers.json</p>' if t.hidden else ""
         out.append(f'<div class="table-wrap"><table class="numbers">{cap}<thead><tr>{head}</tr></thead>'
-                   f"<tbody>\n{body}\n</tbody></table></div>{more}")
+                   f"<tbody>\n{body}\n</tbody></table>{more}</div>")
+    out.append("</div>")
     return "\n".join(out)
 
 
@@ -689,9 +696,10 @@ def _render_html(studies: list[StudyFiles], anchors: list[str], figure_uris: lis
         m = s.meta
         rows.append(f'<tr><td><a href="#{a}">{_esc(s.name)}</a></td>'
                     f"<td>{'quick' if m.get('quick') else 'reference'}</td>"
-                    f"<td>{_esc(str(m.get('seed', '—')))}</td><td>{_esc(_fmt_seconds(m.get('seconds')))}</td>"
-                    f"<td>{_esc(str(m.get('finished', '—')))}</td>"
-                    f'<td class="settings"><code>{_esc(_settings_text(m.get("settings")))}</code></td>'
+                    f"<td>{_esc(str(m.get('seed', '—')))}</td>"
+                    f'<td class="nowrap">{_esc(_fmt_seconds(m.get("seconds")))}</td>'
+                    f'<td class="nowrap">{_esc(str(m.get("finished", "—")))}</td>'
+                    f'<td class="settings">{_esc(_settings_text(m.get("settings")))}</td>'
                     f"<td>{_esc(_versions_text(m.get('versions')))}</td></tr>")
     appendix = ('<section class="study" id="appendix"><h2>Appendix: settings, seeds, versions, run times</h2>'
                 '<p class="meta-line">Everything needed to repeat a study: <code>mlplab lab run NAME '
