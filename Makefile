@@ -4,15 +4,24 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+HASH   := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+RUN    := $(VENV)/.installed-run-$(HASH)
+DEV    := $(VENV)/.installed-dev-$(HASH)
 
 .PHONY: demo test lint bench system-deps clean
 
-$(STAMP): pyproject.toml
+# the library and its command (numpy, matplotlib, rich, pooch, platformdirs)
+$(RUN): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+	rm -f $(VENV)/.installed-run-*
+	touch $@
+
+# plus pytest, hypothesis, ruff and torch==2.13.0 (CPU build) as the tests' reference oracle
+$(DEV): $(RUN)
 	$(BIN)/python -m pip install -q -e '.[dev]'
-	rm -f $(VENV)/.installed-*
+	rm -f $(VENV)/.installed-dev-*
 	touch $@
 
 # Debian packages the tests use: Chromium renders the HTML report in the browser test, and
@@ -25,18 +34,20 @@ system-deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else echo "note: not root, cannot install$$missing; the tests that need them will say so"; fi; fi
 
-demo: $(STAMP)
+demo: $(RUN)
 	$(BIN)/mlplab data fetch mnist
 	$(BIN)/mlplab lab run all --out lab-report
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check src tests benchmarks
 
-test: $(STAMP) system-deps lint
+test: $(DEV) system-deps lint
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
+bench: $(DEV)
 	$(BIN)/python benchmarks/train_step.py
+	$(BIN)/python benchmarks/mnist_epoch.py
+	$(BIN)/python benchmarks/optimizers_mnist.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
