@@ -74,9 +74,7 @@ def _train_settings(args):
 
 def _validate_train(s):
     """Check every option against the library's registries; returns parsed pieces."""
-    import numpy as np
-
-    from . import data, init, nn, optim
+    from . import data, nn, optim
 
     if s["dataset"] not in data.DATASETS:
         raise UsageError(f"unknown dataset {s['dataset']!r}; valid: {', '.join(data.DATASETS)}")
@@ -92,9 +90,8 @@ def _validate_train(s):
     if s["activation"] not in nn.ACTIVATIONS:
         raise UsageError(f"unknown activation {s['activation']!r}; valid: {', '.join(sorted(nn.ACTIVATIONS))}")
     try:
-        init.get_initializer(s["init"], activation=s["activation"])((2, 2), np.random.default_rng(0))
-        init.get_initializer(s["bias_init"])((2,), np.random.default_rng(0), **(
-            {"fan_in": 2} if "bias" in str(s["bias_init"]) or s["bias_init"] == "torch" else {}))
+        # a 2x2 layer built exactly as the model's layers will be: any bad spec fails here, cheaply
+        nn.Linear(2, 2, weight_init=s["init"], bias_init=s["bias_init"], rng=0, activation=s["activation"])
     except (ValueError, TypeError) as e:
         raise UsageError(f"--init/--bias-init: {e}") from None
     name = str(s["optimizer"]).lower().replace("-", "_")
