@@ -25,6 +25,7 @@ def run(capsys, *argv):
     (["train", "--schedule", "bogus"], "unknown schedule 'bogus'"),
     (["lab", "run", "nosuchstudy"], "unknown study 'nosuchstudy'"),
     (["data", "fetch", "cifar"], "unknown dataset 'cifar'"),
+    (["lab", "run", "paths", "--blas-threads", "-1"], "--blas-threads must be 0"),
 ])
 def test_bad_options_are_rejected_before_work(capsys, tmp_path, argv, message):
     code, out, err = run(capsys, *argv, *(["--out", str(tmp_path / "r")] if argv[0] == "train" else []))
