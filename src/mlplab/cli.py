@@ -268,12 +268,13 @@ def cmd_lab(args):
     out = Path(args.out)
     con = _console()
     t_all = time.perf_counter()
-    for st in chosen:
-        t0 = time.perf_counter()
-        con.print(f"[bold]{st.name}[/]: {st.description} ...", end=" ")
-        with _blas_threads(args.blas_threads):
-            result = lab.run_study(st, out, quick=args.quick, seed=args.seed, quiet=True)
-        con.print(f"done in {time.perf_counter() - t0:.1f} s, {len(result.figures)} figure(s) in {out / st.name}")
+    with _blas_threads(args.blas_threads):
+        for st in chosen:
+            t0 = time.perf_counter()
+            with con.status(f"[bold]{st.name}[/]: {st.description}"):
+                result = lab.run_study(st, out, quick=args.quick, seed=args.seed, quiet=True)
+            con.print(f"[bold]{st.name}[/] done in {time.perf_counter() - t0:.1f} s: {len(result.figures)} "
+                      f"figure(s), numbers and section.md in {out / st.name}")
     con.print(f"all done in {time.perf_counter() - t_all:.1f} s")
     if args.name == "all" or args.report:
         from .lab import report
