@@ -32,8 +32,9 @@ system-deps:
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then echo "installing Debian packages:$$missing"; \
 	    for try in 1 2; do apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	      apt-get install -y -qq $$missing >/dev/null && break; sleep 5; done \
-	    || echo "WARNING: could not install$$missing; the tests that need them are skipped (see pytest -rs)"; \
+	      apt-get install -y -qq $$missing >/dev/null && break; sleep 5; done; \
+	    for p in $$missing; do dpkg -s $$p >/dev/null 2>&1 || \
+	      echo "WARNING: could not install $$p; the tests that need it are skipped (listed by pytest -rs)"; done; \
 	  else echo "note: not root, cannot install$$missing; the tests that need them will say so"; fi; fi
 
 demo: $(RUN)
