@@ -195,19 +195,25 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--iterations", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=1, help="alternate the two contenders this many times")
+    ap.add_argument("--blas-threads", type=int, default=1,
+                    help="BLAS threads for mlplab's race (default 1, as `mlplab lab run`; 0 = BLAS default); "
+                         "the book loop keeps the BLAS default")
     args = ap.parse_args()
+    from mlplab.cli import _blas_threads
 
     X, y = load("mnist", "train")
     X64 = X.astype(np.float64)  # the book's normalize: uint8 / 255.0 -> float64
     print(f"== optimizers-mnist race: 4 optimizers x {args.iterations} iterations, batch {BATCH}, "
           f"{'-'.join(map(str, SIZES))}, real MNIST ({len(X)} images)")
-    print(f"   numpy {np.__version__}, OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, "
+    print(f"   numpy {np.__version__}, mlplab BLAS threads {args.blas_threads or 'default'}, "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
 
     times = {"mlplab": [], "book": []}
     for _ in range(args.rounds):
         t0 = time.perf_counter()
-        ours = race(X, y, list(MAIN), args.iterations, seed=0)
+        with _blas_threads(args.blas_threads):
+            ours = race(X, y, list(MAIN), args.iterations, seed=0)
         times["mlplab"].append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         book = book_race(X64, y, args.iterations, seed=0)
