@@ -198,6 +198,8 @@ def main():
     ap.add_argument("--blas-threads", type=int, default=1,
                     help="BLAS threads for mlplab's race (default 1, as `mlplab lab run`; 0 = BLAS default); "
                          "the book loop keeps the BLAS default")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count(),
+                    help="processes training mlplab's networks side by side (default: the CPU count, as `lab run`)")
     args = ap.parse_args()
     from mlplab.cli import _blas_threads
 
@@ -205,7 +207,8 @@ def main():
     X64 = X.astype(np.float64)  # the book's normalize: uint8 / 255.0 -> float64
     print(f"== optimizers-mnist race: 4 optimizers x {args.iterations} iterations, batch {BATCH}, "
           f"{'-'.join(map(str, SIZES))}, real MNIST ({len(X)} images)")
-    print(f"   numpy {np.__version__}, mlplab BLAS threads {args.blas_threads or 'default'}, "
+    threads = args.blas_threads or "default"
+    print(f"   numpy {np.__version__}, mlplab: {args.jobs} process(es) x {threads} BLAS thread(s), "
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
 
@@ -213,7 +216,7 @@ def main():
     for _ in range(args.rounds):
         t0 = time.perf_counter()
         with _blas_threads(args.blas_threads):
-            ours = race(X, y, list(MAIN), args.iterations, seed=0)
+            ours = race(X, y, list(MAIN), args.iterations, seed=0, workers=args.jobs)
         times["mlplab"].append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         book = book_race(X64, y, args.iterations, seed=0)

@@ -121,6 +121,9 @@ def test_optimizers_mnist_same_batches_for_every_optimizer(mnist_dir):
     b = race(X, y, ["sgd"], 20, seed=3)
     np.testing.assert_array_equal(a["sgd"]["loss"], b["sgd"]["loss"])
     assert a["sgd"]["loss"][0] == a["adam"]["loss"][0]  # same initial weights, same first batch
+    c = race(X, y, ["sgd", "adam"], 20, seed=3, workers=2)  # two worker processes: the same numbers
+    for name in ("sgd", "adam"):
+        np.testing.assert_array_equal(a[name]["loss"], c[name]["loss"])
 
 
 # --------------------------------------------------------------------------- batching
@@ -152,3 +155,19 @@ def test_batching_momentum_passes_the_saddle(batching_numbers):
     assert runs["B/gd"]["ends_in"] == "saddle"  # stalls
     assert runs["B/momentum"]["ends_in"] != "saddle"
     assert runs["B/momentum"]["steps_to_leave_saddle"] is not None
+
+
+def _square_plus_shared(t):
+    from mlplab.lab.base import shared
+
+    return t * t + shared()
+
+
+def test_parallel_map_keeps_order_and_shares_data():
+    import os
+
+    from mlplab.lab.base import parallel_map
+
+    assert parallel_map(_square_plus_shared, range(7), shared=100, workers=2) == [100 + t * t for t in range(7)]
+    assert parallel_map(_square_plus_shared, range(3), shared=1, workers=1) == [1, 2, 5]
+    assert parallel_map(os.getpid, [], workers=2) == []

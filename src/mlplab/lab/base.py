@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -34,14 +36,20 @@ class Result:
     settings: dict = field(default_factory=dict)
 
 
+def default_workers() -> int:
+    return os.cpu_count() or 1
+
+
 @dataclass
 class Context:
-    """What a study's ``run`` receives: where to write, which variant, which seed."""
+    """What a study's ``run`` receives: where to write, which variant, which seed, and how many
+    worker processes independent trainings may use (:func:`parallel_map`)."""
 
     out: Path
     quick: bool = False
     seed: int = 0
     quiet: bool = True
+    workers: int = field(default_factory=default_workers)
 
     def rng(self, offset: int = 0) -> np.random.Generator:
         """A Generator derived from the run's seed (``offset`` gives independent streams)."""
@@ -59,6 +67,50 @@ class Study:
     description: str  # one line, for `mlplab lab list`
     source: str  # which source text / original it reproduces
     run: Callable[[Context], Result]
+
+
+_SHARED = None  # the data of the parallel_map call in progress, inherited by forked workers
+
+
+def shared():
+    """Inside a :func:`parallel_map` task: the ``shared`` object of the call (e.g. the datasets)."""
+    return _SHARED
+
+
+def _one_blas_thread():
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
+
+def parallel_map(fn, tasks, shared=None, workers=1):
+    """``[fn(t) for t in tasks]``, run by ``workers`` forked processes when there are several.
+
+    The studies train many independent networks of small matrices; one process cannot keep two
+    cores busy with them (BLAS threads do not pay at this size, and Python holds the GIL between
+    products), two processes can. Every task seeds itself, so results equal a sequential run, in
+    the same order. ``shared`` (the datasets, say) reaches the workers through fork, without
+    copying or pickling: tasks read it with :func:`shared`. ``fn`` must be a module-level function.
+    Where fork is unavailable (Windows, macOS defaults) or workers <= 1, tasks run here, in order.
+    Tasks always run with one BLAS thread, here as in the workers: a product's rounding depends on
+    how BLAS splits it, so this keeps the numbers independent of ``workers``.
+    """
+    global _SHARED
+    from threadpoolctl import threadpool_limits
+
+    tasks = list(tasks)
+    _SHARED = shared
+    try:
+        if workers <= 1 or len(tasks) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+            with threadpool_limits(limits=1, user_api="blas"):  # as in the workers: same rounding
+                return [fn(t) for t in tasks]
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), initializer=_one_blas_thread,
+                                 mp_context=multiprocessing.get_context("fork")) as pool:
+            return list(pool.map(fn, tasks))
+    finally:
+        _SHARED = None
 
 
 def _jsonable(x):
@@ -93,11 +145,13 @@ def versions() -> dict:
             "matplotlib": matplotlib.__version__}
 
 
-def run_study(study: Study, out_root: Path, quick: bool = False, seed: int = 0, quiet: bool = True) -> Result:
+def run_study(study: Study, out_root: Path, quick: bool = False, seed: int = 0, quiet: bool = True,
+              workers: int | None = None) -> Result:
     """Run one study into ``out_root / study.name`` and write numbers.json, section.md, meta.json."""
     out = Path(out_root) / study.name
     out.mkdir(parents=True, exist_ok=True)
-    ctx = Context(out=out, quick=quick, seed=seed, quiet=quiet)
+    ctx = Context(out=out, quick=quick, seed=seed, quiet=quiet,
+                  workers=default_workers() if workers is None else max(1, int(workers)))
     t0 = time.perf_counter()
     result = study.run(ctx)
     seconds = time.perf_counter() - t0

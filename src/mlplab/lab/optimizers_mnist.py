@@ -16,7 +16,7 @@ from ..data import load, subset
 from ..nn import MLP
 from ..optim import get_optimizer
 from ..train import Trainer, evaluate
-from .base import Context, Figure, Result, Study
+from .base import Context, Figure, Result, Study, parallel_map, shared
 from .plots import color, save, subplots
 
 SIZES = [784, 100, 100, 100, 100, 10]
@@ -53,22 +53,29 @@ def first_below(curve: np.ndarray, level: float) -> int | None:
     return int(idx[0]) + 1 if len(idx) else None
 
 
-def race(X, y, names, iterations, seed, Xt=None, yt=None):
+def _train_one(task):
+    """One optimizer's run (a parallel_map task): fresh network, same initial weights and same
+    batches as the other optimizers of its seed."""
+    name, iterations, seed = task
+    X, y, Xt, yt = shared()
+    model = MLP(SIZES, activation="relu", weight_init="he", bias_init="zeros",
+                rng=np.random.default_rng([seed, 1]))
+    opt = get_optimizer(name, model.parameters(), **ALL[name][1])
+    t0 = time.perf_counter()
+    history = Trainer(model, opt).fit(X, y, iterations=iterations, batch_size=BATCH, replacement=True,
+                                      rng=np.random.default_rng([seed, 2]))
+    row = {"loss": history.loss, "seconds": time.perf_counter() - t0}
+    if Xt is not None:
+        row["test_loss"], row["test_acc"] = evaluate(model, Xt, yt)
+    return row
+
+
+def race(X, y, names, iterations, seed, Xt=None, yt=None, workers=1):
     """Train one fresh network per optimizer from the same initial weights on the same batches.
     Returns name -> {"loss": per-iteration loss, "test_acc", "test_loss", "seconds"}."""
-    out = {}
-    for name in names:
-        model = MLP(SIZES, activation="relu", weight_init="he", bias_init="zeros",
-                    rng=np.random.default_rng([seed, 1]))
-        opt = get_optimizer(name, model.parameters(), **ALL[name][1])
-        t0 = time.perf_counter()
-        history = Trainer(model, opt).fit(X, y, iterations=iterations, batch_size=BATCH, replacement=True,
-                                          rng=np.random.default_rng([seed, 2]))
-        row = {"loss": history.loss, "seconds": time.perf_counter() - t0}
-        if Xt is not None:
-            row["test_loss"], row["test_acc"] = evaluate(model, Xt, yt)
-        out[name] = row
-    return out
+    rows = parallel_map(_train_one, [(name, iterations, seed) for name in names], shared=(X, y, Xt, yt),
+                        workers=workers)
+    return dict(zip(names, rows))
 
 
 def run(ctx: Context) -> Result:
@@ -80,15 +87,15 @@ def run(ctx: Context) -> Result:
         Xt, yt = subset(Xt, yt, n=cfg["test"], rng=ctx.rng(11))
     iters, window = cfg["iterations"], cfg["window"]
     seeds = [ctx.seed * 1000 + i for i in range(cfg["seeds"])]
-    runs: dict[str, list] = {name: [] for name in ALL}
+    tasks = [(name, iters, s) for i, s in enumerate(seeds)
+             for name in list(MAIN) + (list(EXTRAS) if i < cfg["extras_seeds"] else [])]
     t_start = time.perf_counter()
-    for i, s in enumerate(seeds):
-        names = list(MAIN) + (list(EXTRAS) if i < cfg["extras_seeds"] else [])
-        for name, row in race(X, y, names, iters, s, Xt, yt).items():
-            runs[name].append(row)
-        if not ctx.quiet:
-            print(f"  optimizers-mnist: seed {s} done ({time.perf_counter() - t_start:.1f} s)")
+    rows = parallel_map(_train_one, tasks, shared=(X, y, Xt, yt), workers=ctx.workers)
+    runs: dict[str, list] = {name: [] for name in ALL}
+    for (name, _, _), row in zip(tasks, rows):
+        runs[name].append(row)
     runs = {k: v for k, v in runs.items() if v}
+    wall = time.perf_counter() - t_start
 
     # ------------------------------------------------------------------ numbers
     numbers: dict = {"iterations": iters, "batch_size": BATCH, "train_size": len(X), "test_size": len(Xt),
@@ -112,6 +119,8 @@ def run(ctx: Context) -> Result:
     numbers["ranking_by_final_loss"] = main_rank
     numbers["sgd_is_slowest"] = main_rank[-1] == "sgd"
     numbers["train_seconds"] = float(sum(r["seconds"] for rows in runs.values() for r in rows))
+    numbers["wall_seconds"] = wall  # with ctx.workers processes training side by side
+    numbers["workers"] = ctx.workers
 
     # ------------------------------------------------------------------ figure
     fig, axes = subplots(1, 3, size=(4.6, 3.8))
