@@ -18,7 +18,7 @@ from ..data import load, subset
 from ..nn import MLP
 from ..optim import SGD
 from ..train import Trainer, evaluate
-from .base import Context, Figure, Result, Study
+from .base import Context, Figure, Result, Study, parallel_map, shared
 from .plots import save, subplots
 
 LN10 = float(np.log(10))
@@ -40,21 +40,50 @@ def smooth(x, k=50):
     return (c[idx] - c[lo]) / (idx - lo)
 
 
+def _book_run(task):
+    """One initialization of the book setting (a parallel_map task)."""
+    key, rng_seed, iterations, batch_seed = task
+    X, y, Xt, yt = shared()
+    label, spec = BOOK_INITS[key]
+    net = MLP(BOOK_SIZES, activation="relu", weight_init=spec, rng=np.random.default_rng(rng_seed))
+    hist = Trainer(net, SGD(net.parameters(), lr=0.01)).fit(
+        X, y, iterations=iterations, batch_size=128, replacement=True, rng=batch_seed)  # same batches for all
+    test_loss, test_acc = evaluate(net, Xt, yt)
+    return {"label": label, "loss": hist.loss, "final_loss": float(np.mean(hist.loss[-100:])),
+            "test_loss": test_loss, "test_acc": test_acc, "seconds": hist.seconds}
+
+
 def book(ctx: Context) -> dict:
     iterations = 300 if ctx.quick else 2000
     X, y = load("mnist", "train")
     if ctx.quick:
         X, y = subset(X, y, n=5000, rng=ctx.rng(0))
     Xt, yt = load("mnist", "test")
-    out = {}
-    for i, (key, (label, spec)) in enumerate(BOOK_INITS.items()):
-        net = MLP(BOOK_SIZES, activation="relu", weight_init=spec, rng=ctx.rng(10 + i))
-        hist = Trainer(net, SGD(net.parameters(), lr=0.01)).fit(
-            X, y, iterations=iterations, batch_size=128, replacement=True, rng=ctx.seed)  # same batches for all
-        test_loss, test_acc = evaluate(net, Xt, yt)
-        out[key] = {"label": label, "loss": hist.loss, "final_loss": float(np.mean(hist.loss[-100:])),
-                    "test_loss": test_loss, "test_acc": test_acc, "seconds": hist.seconds}
-    return {"iterations": iterations, "train_images": len(X), "runs": out}
+    tasks = [(key, [ctx.seed, 10 + i], iterations, ctx.seed) for i, key in enumerate(BOOK_INITS)]
+    rows = parallel_map(_book_run, tasks, shared=(X, y, Xt, yt), workers=ctx.workers)
+    return {"iterations": iterations, "train_images": len(X), "runs": dict(zip(BOOK_INITS, rows))}
+
+
+def _dlai_run(task):
+    """One initialization of the deeplearning.ai setting (a parallel_map task)."""
+    key, rng_seed, epochs, batch_seed = task
+    X, y = shared()
+    probe_X, probe_y = X[:1000], y[:1000]
+    label, spec = DLAI_INITS[key]
+    net = MLP(DLAI_SIZES, activation="tanh", weight_init=spec, bias_init="zeros", rng=np.random.default_rng(rng_seed))
+    p = D.probe(net, probe_X, probe_y, keep_activations=True)
+    c = D.columns(p.layers)
+    hidden = len(DLAI_SIZES) - 2
+    hists = [np.histogram(a, 30, range=(-1, 1))[0] / a.size for a in p.activations[:hidden]]
+    hist = Trainer(net, SGD(net.parameters(), lr=0.1), on_divergence="stop").fit(
+        X, y, epochs=epochs, batch_size=100, shuffle=False, rng=batch_seed)
+    train_loss, train_acc = evaluate(net, X, y)
+    std = c["act_std"][:hidden]
+    return {"label": label, "initial_loss": p.loss, "loss": hist.loss, "hist": np.array(hists),
+            "act_std": std, "std_ratio": std[1:] / np.where(std[:-1] > 0, std[:-1], np.nan),
+            "saturated": c["saturated"][:hidden], "final_loss": float(np.mean(hist.loss[-10:])),
+            "train_loss": train_loss, "train_acc": train_acc, "seconds": hist.seconds,
+            "diverged": hist.diverged}
 
 
 def dlai(ctx: Context) -> dict:
@@ -62,24 +91,9 @@ def dlai(ctx: Context) -> dict:
     X, y = load("mnist", "test")
     if ctx.quick:
         X, y = X[:2000], y[:2000]
-    probe_X, probe_y = X[:1000], y[:1000]
-    out = {}
-    for i, (key, (label, spec)) in enumerate(DLAI_INITS.items()):
-        net = MLP(DLAI_SIZES, activation="tanh", weight_init=spec, bias_init="zeros", rng=ctx.rng(20 + i))
-        p = D.probe(net, probe_X, probe_y, keep_activations=True)
-        c = D.columns(p.layers)
-        hidden = len(DLAI_SIZES) - 2
-        hists = [np.histogram(a, 30, range=(-1, 1))[0] / a.size for a in p.activations[:hidden]]
-        hist = Trainer(net, SGD(net.parameters(), lr=0.1), on_divergence="stop").fit(
-            X, y, epochs=epochs, batch_size=100, shuffle=False, rng=ctx.seed)
-        train_loss, train_acc = evaluate(net, X, y)
-        std = c["act_std"][:hidden]
-        out[key] = {"label": label, "initial_loss": p.loss, "loss": hist.loss, "hist": np.array(hists),
-                    "act_std": std, "std_ratio": std[1:] / np.where(std[:-1] > 0, std[:-1], np.nan),
-                    "saturated": c["saturated"][:hidden], "final_loss": float(np.mean(hist.loss[-10:])),
-                    "train_loss": train_loss, "train_acc": train_acc, "seconds": hist.seconds,
-                    "diverged": hist.diverged}
-    return {"epochs": epochs, "images": len(X), "runs": out}
+    tasks = [(key, [ctx.seed, 20 + i], epochs, ctx.seed) for i, key in enumerate(DLAI_INITS)]
+    rows = parallel_map(_dlai_run, tasks, shared=(X, y), workers=ctx.workers)
+    return {"epochs": epochs, "images": len(X), "runs": dict(zip(DLAI_INITS, rows))}
 
 
 def run(ctx: Context) -> Result:
