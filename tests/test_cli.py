@@ -26,6 +26,7 @@ def run(capsys, *argv):
     (["lab", "run", "nosuchstudy"], "unknown study 'nosuchstudy'"),
     (["data", "fetch", "cifar"], "unknown dataset 'cifar'"),
     (["lab", "run", "paths", "--blas-threads", "-1"], "--blas-threads must be 0"),
+    (["lab", "run", "paths", "--jobs", "0"], "--jobs must be a positive number"),
 ])
 def test_bad_options_are_rejected_before_work(capsys, tmp_path, argv, message):
     code, out, err = run(capsys, *argv, *(["--out", str(tmp_path / "r")] if argv[0] == "train" else []))

@@ -260,6 +260,8 @@ def cmd_lab(args):
             table.add_row(st.name, st.description, st.source)
         _console().print(table)
         return 0
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs must be a positive number of processes, got {args.jobs}")
     names = list(studies) if args.name == "all" else [args.name]
     try:
         chosen = [lab.get_study(n) for n in names]
@@ -272,7 +274,7 @@ def cmd_lab(args):
         for st in chosen:
             t0 = time.perf_counter()
             with con.status(f"[bold]{st.name}[/]: {st.description}"):
-                result = lab.run_study(st, out, quick=args.quick, seed=args.seed, quiet=True)
+                result = lab.run_study(st, out, quick=args.quick, seed=args.seed, quiet=True, workers=args.jobs)
             con.print(f"[bold]{st.name}[/] done in {time.perf_counter() - t0:.1f} s: {len(result.figures)} "
                       f"figure(s), numbers and section.md in {out / st.name}")
     con.print(f"all done in {time.perf_counter() - t_all:.1f} s")
@@ -376,6 +378,9 @@ def build_parser():
     r.add_argument("--out", default="lab-out", help="output directory (default lab-out)")
     r.add_argument("--report", action="store_true", help="also build the HTML/Markdown report")
     _threads_arg(r, 1, "the studies' matrices are small")
+    r.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="processes training a study's independent networks side by side (default: the CPU "
+                        "count; 1 = all in this process). The numbers do not depend on it")
     lab_p.set_defaults(func=cmd_lab)
 
     rep = sub.add_parser("report", help="rebuild the HTML + Markdown report from saved study results")
