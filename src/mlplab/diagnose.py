@@ -589,7 +589,7 @@ def _g(x, pct=False) -> str:
         return "–"
     if pct:
         return f"{x:.0%}"
-    if x == 0:
+    if abs(x) < 1e-12:  # also the rounding residue of integrals that are 0 by symmetry
         return "0"
     return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.1e}"
 
