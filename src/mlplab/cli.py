@@ -53,7 +53,7 @@ TRAIN_DEFAULTS = {
     "dataset": "mnist", "layers": "784,100,100,100,100,10", "activation": "relu", "init": "he",
     "bias_init": "zeros", "optimizer": "adam", "lr": None, "momentum": None, "weight_decay": 0.0,
     "batch_size": 128, "epochs": 5, "iterations": None, "seed": 0, "schedule": None,
-    "checkpoint_every": 500, "subset": None, "dtype": "float32",
+    "checkpoint_every": 500, "subset": None, "val_split": None, "dtype": "float32",
 }
 
 
@@ -122,7 +122,7 @@ def _validate_train(s):
         valid = [k for k in optim.OPTIMIZERS if k != "newton"]
         raise UsageError(f"unknown optimizer {s['optimizer']!r} for training a network; valid: {', '.join(valid)} "
                          "(Newton's method is for small problems: see `mlplab lab run quadratic`)")
-    for key in ("batch_size", "epochs", "iterations", "checkpoint_every", "subset"):
+    for key in ("batch_size", "epochs", "iterations", "checkpoint_every", "subset", "val_split"):
         v = s.get(key)
         if v is not None and (not isinstance(v, int) or v < 1):
             raise UsageError(f"--{key.replace('_', '-')} must be a positive integer, got {v!r}")
@@ -158,7 +158,7 @@ def cmd_train(args):
     import numpy as np
 
     from . import data, nn, optim
-    from .train import Trainer, TrainingDiverged
+    from .train import Trainer, TrainingDiverged, evaluate
 
     s = _train_settings(args)
     sizes, opt_name, hp = _validate_train(s)
@@ -177,8 +177,13 @@ def cmd_train(args):
     Xt, yt = data.load(s["dataset"], "test")
     if s.get("subset"):
         X, y = data.subset(X, y, n=s["subset"])
+    try:  # per-epoch evaluation on a held-out part of the training set, or else on the test set
+        X, y, Xv, yv = data.train_val_split(X, y, n_val=s["val_split"], rng=s["seed"]) if s.get("val_split") \
+            else (X, y, Xt, yt)
+    except ValueError as e:
+        raise UsageError(f"--val-split: {e}") from None
     if dtype != X.dtype:
-        X, Xt = X.astype(dtype), Xt.astype(dtype)
+        X, Xt, Xv = X.astype(dtype), Xt.astype(dtype), Xv.astype(dtype)
     total = s["iterations"] or s["epochs"] * int(np.ceil(len(X) / s["batch_size"]))
     schedule = _make_schedule(s["schedule"], opt, total) if s.get("schedule") else None
     trainer = Trainer(model, opt, schedule=schedule, progress=not args.quiet, run_dir=out,
@@ -191,7 +196,7 @@ def cmd_train(args):
     try:
         with _blas_threads(args.blas_threads):
             hist = trainer.fit(X, y, epochs=s["epochs"], iterations=s["iterations"] if not s["epochs"] else None,
-                               batch_size=s["batch_size"], rng=s["seed"], val=(Xt, yt), resume=args.resume,
+                               batch_size=s["batch_size"], rng=s["seed"], val=(Xv, yv), resume=args.resume,
                                config={**s, "out": str(out)})
     except TrainingDiverged as e:
         _console(stderr=True).print(f"[red]error:[/] {e}")
@@ -200,21 +205,22 @@ def cmd_train(args):
         _console(stderr=True).print(f"interrupted after step {hist.steps}; checkpoint saved. Continue with:\n"
                                     f"  mlplab train --out {out} --resume")
         return EXIT_INTERRUPTED
-    final = hist.final
+    test_loss, test_acc = evaluate(model, Xt, yt)
     if args.quiet:
-        print(f"test_loss {final['val_loss']:.4f} test_acc {final['val_acc']:.4f} run {out}")
+        print(f"test_loss {test_loss:.4f} test_acc {test_acc:.4f} run {out}")
     else:
         from rich.table import Table
 
+        where = "val" if s.get("val_split") else "test"
         table = Table(title="per-epoch results")
-        for col in ("epoch", "step", "train loss", "train acc", "test loss", "test acc"):
+        for col in ("epoch", "step", "train loss", "train acc", f"{where} loss", f"{where} acc"):
             table.add_column(col, justify="right")
         for r in hist.evals:
             table.add_row(str(r["epoch"]), str(r["step"]), f"{r.get('train_loss', float('nan')):.4f}",
                           f"{r.get('train_acc', 0):.2%}", f"{r['val_loss']:.4f}", f"{r['val_acc']:.2%}")
         con.print(table)
-        con.print(f"final test loss [bold]{final['val_loss']:.4f}[/], test accuracy [bold]{final['val_acc']:.2%}[/] "
-                  f"after {hist.steps} steps in {hist.seconds:.1f} s")
+        con.print(f"final test loss [bold]{test_loss:.4f}[/], test accuracy [bold]{test_acc:.2%}[/] "
+                  f"({len(Xt)} test images) after {hist.steps} steps in {hist.seconds:.1f} s")
         con.print(f"run written to {out}/ (config.json, metrics.jsonl, checkpoint.pkl, model.npz)")
     return 0
 
@@ -349,6 +355,8 @@ def build_parser():
     t.add_argument("--epochs", type=int, help="epochs (default 5)")
     t.add_argument("--iterations", type=int, help="train for this many steps instead of epochs")
     t.add_argument("--subset", type=int, help="use only the first N training images")
+    t.add_argument("--val-split", type=int, metavar="N",
+                   help="hold out N random training images to evaluate each epoch on (default: the test set)")
     t.add_argument("--dtype", help="float32 (default) or float64")
     t.add_argument("--seed", type=int, help="seed for weights and batch order (default 0)")
     t.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 500)")
