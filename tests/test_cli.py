@@ -94,9 +94,7 @@ def test_val_split_evaluates_each_epoch_on_held_out_images(capsys, tmp_path, mni
     code, stdout, _ = run(capsys, "train", "--layers", "784,16,10", "--subset", "1000", "--val-split", "200",
                           "--epochs", "2", "--out", str(out), "--quiet")
     assert code == 0 and "test_acc" in stdout
-    import json as _json
-
-    evals = [_json.loads(r) for r in (out / "metrics.jsonl").read_text().splitlines() if '"eval"' in r]
+    evals = [json.loads(r) for r in (out / "metrics.jsonl").read_text().splitlines() if '"eval"' in r]
     assert [e["step"] for e in evals] == [7, 14]  # 800 training images in batches of 128
     code, _, err = run(capsys, "train", "--subset", "1000", "--val-split", "1000", "--out", str(tmp_path / "w"))
     assert code == 2 and "--val-split" in err
