@@ -294,20 +294,18 @@ class Tensor:
     # ----------------------------------------------------------------- reductions and shapes
     def sum(self, axis=None, keepdims=False):
         shape = self.shape
+        axes = range(self.ndim) if axis is None else [a % self.ndim for a in np.atleast_1d(axis)]
+        kept = tuple(1 if i in axes else n for i, n in enumerate(shape))  # the keepdims shape
 
-        def vjp(g, out, a):
-            if not keepdims and axis is not None:
-                g = g.reshape(np.expand_dims(np.empty(out.shape, dtype=bool), axis).shape)
-            elif not keepdims:
-                g = g.reshape((1,) * len(shape))
-            return (_broadcast_to(g, shape),)
+        def vjp(g, out, a):  # every summed element receives the gradient of the sum
+            return (_broadcast_to(g if keepdims else g.reshape(kept), shape),)
 
         return _make(np.sum(self.data, axis=axis, keepdims=keepdims), (self,), vjp, "sum")
 
     def mean(self, axis=None, keepdims=False):
         axes = range(self.ndim) if axis is None else np.atleast_1d(axis)
         n = int(np.prod([self.shape[a] for a in axes]))
-        # one node (not sum then multiply): the loss of every training step ends here
+        # the sum, then a scale by the constant 1/n (no node for the constant operand)
         return self.sum(axis=axis, keepdims=keepdims)._scale(1.0 / n) if n else self.sum(axis, keepdims)
 
     def _scale(self, c):
@@ -581,7 +579,7 @@ def softmax_cross_entropy(logits, target):
         raise TypeError(f"cross_entropy: targets must be integer class indices, got {t.dtype}")
     lead = logits.shape[:-1]
     try:
-        t = np.broadcast_to(t, lead)[..., None]
+        t = (t if t.shape == lead else np.broadcast_to(t, lead))[..., None]
     except ValueError:
         raise ValueError(f"cross_entropy: targets of shape {np.shape(_data(target))} do not match "
                          f"logits of shape {logits.shape}") from None
