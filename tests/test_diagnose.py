@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import numpy as np
 import pytest
@@ -162,12 +161,9 @@ def test_init_family_and_table():
 
 # ---------------------------------------------------------------------------- real data, run dirs, CLI
 @pytest.mark.mnist
-def test_mnist_example_is_quick_and_complete(mnist_dir, capsys):
-    t0 = time.perf_counter()
+def test_mnist_example_is_complete(mnist_dir, capsys):
     assert cli_main(["diagnose", "--layers", WIDE, "--activation", "tanh", "--init", "he"]) == 0
-    seconds = time.perf_counter() - t0
     out = capsys.readouterr().out
-    assert seconds < 10  # ~1-2 s on an idle machine
     for needle in ("784→256", "act std", "‖∂L/∂W‖", "‖ΔW‖/‖W‖ @5", "verdict: healthy",
                    "recommendation: tanh with He init: variance grows 2x per layer", "5 sgd steps"):
         assert needle in out, needle
