@@ -1,9 +1,8 @@
-"""Shared helpers for the benchmarks: medians of repeated timings, peak memory, a header."""
+"""Shared helpers for the benchmarks: medians of repeated timings and a header."""
 
 from __future__ import annotations
 
 import platform
-import resource
 import statistics
 import time
 
@@ -37,10 +36,6 @@ def interleaved_medians(fns: dict, repeats, warmup=5, rounds=5):
                 fn()
                 samples[k].append(time.perf_counter() - t0)
     return {k: statistics.median(v) for k, v in samples.items()}
-
-
-def peak_rss_mib():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def header(title):

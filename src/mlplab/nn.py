@@ -259,15 +259,6 @@ class MLP(Sequential):
     def linears(self):
         return [m for m in self.layers if isinstance(m, Linear)]
 
-    def forward_with_activations(self, x):
-        """Logits and the list of hidden activations (the output of each activation function)."""
-        acts = []
-        for layer in self.layers:
-            x = layer(x)
-            if not isinstance(layer, Linear):
-                acts.append(x)
-        return x, acts
-
 
 class CrossEntropyLoss(Module):
     """Softmax cross-entropy on logits and integer labels (fused, numerically stable)."""

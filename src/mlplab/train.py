@@ -199,7 +199,7 @@ class Trainer:
                            replacement=replacement)
         per_epoch = len(it)
         total = int(iterations) if iterations is not None else int(epochs) * per_epoch
-        self.total_steps, self.per_epoch = total, per_epoch
+        self.total_steps = total
         losses, evals, skip, epoch_state, acc = [], [], 0, None, [0.0, 0, 0]
         history = History()
         if self.run_dir is not None:
