@@ -150,3 +150,39 @@ def test_mse_loss():
     assert loss.item() == pytest.approx(2.5)
     loss.backward()
     np.testing.assert_allclose(pred.grad, [[1.0, 2.0]])
+
+
+def test_sequential_fuses_linear_relu_without_changing_results():
+    """Sequential runs Linear + ReLU as one fused node; values and gradients are bit-identical
+    to running the two modules one after the other (and a Linear followed by anything else is
+    not fused)."""
+    rng = np.random.default_rng(3)
+    X = rng.random((16, 8), dtype=np.float32)
+    y = rng.integers(0, 3, 16)
+    net = nn.MLP([8, 6, 5, 3], activation="relu", weight_init="he", rng=0)
+    loss = cross_entropy(net(X), y)
+    ops = _op_chain(loss)
+    assert ops.count("linear_relu") == 2 and "relu" not in ops
+    loss.backward()
+    fused = [p.grad.copy() for p in net.parameters()]
+    net.zero_grad()
+    h = Tensor(X)
+    for layer in net.layers:  # one module at a time: unfused
+        h = layer(h)
+    unfused = cross_entropy(h, y)
+    unfused.backward()
+    assert unfused.item() == loss.item()
+    for a, b in zip(fused, net.parameters()):
+        np.testing.assert_array_equal(a, b.grad)
+    tanh_net = nn.MLP([8, 6, 3], activation="tanh", rng=0)
+    ops = _op_chain(cross_entropy(tanh_net(X), y))
+    assert ops.count("linear") == 2 and ops.count("tanh") == 1 and "linear_relu" not in ops
+
+
+def _op_chain(node):
+    """The ops met walking the first-parent chain from ``node`` back to the input."""
+    ops = []
+    while node._parents:
+        ops.append(node._op)
+        node = node._parents[0]
+    return ops

@@ -43,6 +43,12 @@ OPS = [
      [_arr((5, 3)), _arr((3, 4)), _arr((4,))]),
     ("linear_stack", lambda x, w, b: T.linear(x, w, b), lambda x, w, b: x @ w + b,
      [_arr((5, 3)), _arr((2, 3, 4)), _arr((2, 1, 4))]),
+    ("linear_relu", lambda x, w, b: T.linear(x, w, b, activation="relu"),
+     lambda x, w, b: torch.relu(x @ w + b), [_arr((5, 3)), _arr((3, 4)), _arr((4,))]),
+    ("linear_relu_nobias", lambda x, w: T.linear(x, w, activation="relu"),
+     lambda x, w: torch.relu(x @ w), [_arr((5, 3)), _arr((3, 4))]),
+    ("linear_relu_stack", lambda x, w, b: T.linear(x, w, b, activation="relu"),
+     lambda x, w, b: torch.relu(x @ w + b), [_arr((5, 3)), _arr((2, 3, 4)), _arr((2, 1, 4))]),
     ("sum_all", lambda a: a.sum(), lambda a: a.sum(), [_arr((3, 4))]),
     ("sum_axis", lambda a: a.sum(axis=1), lambda a: a.sum(dim=1), [_arr((3, 4, 2))]),
     ("sum_keep", lambda a: a.sum(axis=(0, 2), keepdims=True), lambda a: a.sum(dim=(0, 2), keepdim=True),
@@ -231,3 +237,27 @@ def test_deep_chain_does_not_recurse():
         y = y * 1.0
     y.sum().backward()
     assert x.grad[0] == 1.0
+
+
+def test_fused_linear_relu_second_derivatives_match_the_unfused_graph():
+    """grad(create_graph=True) through the fused node equals the same through linear + relu."""
+    x, w, b = _arr((6, 3)), _arr((3, 4)), _arr((4,))
+    v = _weights((3, 4), seed=5)
+
+    def hvp(fused):
+        W = Tensor(w.copy(), requires_grad=True)
+        h = T.linear(Tensor(x), W, Tensor(b), activation="relu") if fused else T.relu(T.linear(Tensor(x), W, Tensor(b)))
+        loss = (h * h).sum()  # a curved loss, so the Hessian is not zero
+        (g,) = grad(loss, [W], create_graph=True)
+        (g * v).sum().backward()
+        return g.data, W.grad
+
+    (g1, h1), (g0, h0) = hvp(True), hvp(False)
+    np.testing.assert_allclose(g1, g0, rtol=1e-12)
+    np.testing.assert_allclose(h1, h0, rtol=1e-12)
+    assert np.abs(h1).max() > 0
+
+
+def test_linear_rejects_an_unknown_fused_activation():
+    with pytest.raises(ValueError, match="activation must be None or 'relu'"):
+        T.linear(Tensor(_arr((2, 3))), Tensor(_arr((3, 4))), activation="tanh")

@@ -465,31 +465,46 @@ def matmul(a, b):
     return _make(a.data @ b.data, (a, b), vjp, "matmul")
 
 
-def linear(x, weight, bias=None):
-    """``x @ weight + bias`` as one node (fused for speed: the bias is added in place into the
-    product's fresh buffer, and the backward pass skips the input gradient when x needs none).
-    weight has shape (in, out), or (K, in, out) for a stack of K networks."""
+def linear(x, weight, bias=None, activation=None):
+    """``x @ weight + bias`` as one node, optionally followed by ``activation="relu"``.
+
+    Fused for speed: the bias is added and the ReLU applied in place in the product's fresh
+    buffer (one array, one tape node per layer), and the backward pass skips the input gradient
+    when x needs none. The ReLU's derivative is the mask ``out > 0`` of the output, so nothing
+    else is kept. weight has shape (in, out), or (K, in, out) for a stack of K networks.
+    """
     x = _as_tensor(x, weight)
     if x.dtype != weight.dtype:
         raise TypeError(f"linear: input dtype {x.dtype} does not match weight dtype {weight.dtype}")
     if x.shape[-1] != weight.shape[-2]:
         raise ValueError(f"linear: input of shape {x.shape} has {x.shape[-1]} features, "
                          f"but the weight {weight.shape} expects {weight.shape[-2]}")
-    if bias is None:
+    if activation not in (None, "relu"):
+        raise ValueError(f"linear: activation must be None or 'relu', got {activation!r}")
+    relu = activation == "relu"
+    if bias is None and not relu:
         return matmul(x, weight)
     out = x.data @ weight.data
-    try:
-        out += bias.data
-    except ValueError:
-        raise ValueError(f"linear: bias of shape {bias.shape} does not fit output {out.shape}") from None
-    sx, sw, sb = x.shape, weight.shape, bias.shape
+    if bias is not None:
+        try:
+            out += bias.data
+        except ValueError:
+            raise ValueError(f"linear: bias of shape {bias.shape} does not fit output {out.shape}") from None
+    if relu:
+        np.maximum(out, 0, out=out)
+    sx, sw = x.shape, weight.shape
+    sb = None if bias is None else bias.shape
     need_x = x.requires_grad
 
-    def vjp(g, out, xv, w, b):
+    def vjp(g, out, xv, w, b=None):
+        if relu:  # d relu = 1 where the output is positive (0 at 0, as in PyTorch)
+            g = g * (_data(out) > 0)
         gx = unbroadcast(g @ _swap(w), sx) if need_x else None
-        return gx, unbroadcast(_swap(xv) @ g, sw), unbroadcast(g, sb)
+        gw = unbroadcast(_swap(xv) @ g, sw)
+        return (gx, gw) if sb is None else (gx, gw, unbroadcast(g, sb))
 
-    return _make(out, (x, weight, bias), vjp, "linear")
+    parents = (x, weight) if bias is None else (x, weight, bias)
+    return _make(out, parents, vjp, "linear_relu" if relu else "linear")
 
 
 def _scatter(g, index, shape):
