@@ -261,3 +261,12 @@ def test_fused_linear_relu_second_derivatives_match_the_unfused_graph():
 def test_linear_rejects_an_unknown_fused_activation():
     with pytest.raises(ValueError, match="activation must be None or 'relu'"):
         T.linear(Tensor(_arr((2, 3))), Tensor(_arr((3, 4))), activation="tanh")
+
+
+def test_cross_entropy_mean_of_no_examples_is_nan_like_torch():
+    logits = Tensor(np.zeros((0, 3)), requires_grad=True)
+    loss = T.cross_entropy(logits, np.zeros(0, dtype=np.int64))
+    ref = torch.nn.functional.cross_entropy(torch.zeros(0, 3, dtype=torch.float64), torch.zeros(0, dtype=torch.long))
+    assert np.isnan(loss.item()) and torch.isnan(ref)
+    with pytest.raises(ValueError, match="reduction must be"):
+        T.cross_entropy(logits, np.zeros(0, dtype=np.int64), reduction="avg")

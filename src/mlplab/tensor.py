@@ -581,8 +581,9 @@ def softmax(x, axis=-1):
     return log_softmax(x, axis).exp()
 
 
-def softmax_cross_entropy(logits, target):
-    """Per-example loss -log softmax(logits)[target], fused for numerical stability and speed.
+def softmax_cross_entropy(logits, target, mean=False):
+    """Per-example loss -log softmax(logits)[target], fused for numerical stability and speed
+    (``mean=True``: their mean, as the same single node).
 
     logits has shape (..., C); target holds class indices of shape (...) or any shape that
     broadcasts to it (a stack of K networks shares one label vector). The gradient with respect
@@ -607,31 +608,35 @@ def softmax_cross_entropy(logits, target):
     e = np.exp(z)
     s = e.sum(axis=-1, keepdims=True)
     loss = (np.log(s) - z.reshape(-1)[flat])[..., 0]
+    n = t.size
+    inv_n = logits.dtype.type(1.0 / max(n, 1))
+    if mean:  # the mean over no examples is NaN, as in NumPy and PyTorch
+        loss = np.asarray(loss.sum() * inv_n if n else np.nan, dtype=logits.dtype)
 
     def vjp(g, out, x):
+        # d loss_i / d logits_i = softmax_i - onehot_i; the mean divides every row's share by n
         if isinstance(x, Tensor):  # differentiable form, for second derivatives
             onehot = np.zeros(x.shape, dtype=x.dtype)
             onehot.reshape(-1)[flat] = 1
-            return (g.reshape(lead + (1,)) * (softmax(x) - onehot),)
-        g = g[..., None]
+            share = g._scale(inv_n) if mean else g.reshape(lead + (1,))
+            return (share * (softmax(x) - onehot),)
+        g = g * inv_n if mean else g[..., None]
         p = e / s
         p *= g
         p.reshape(-1)[flat] -= g
         return (p,)
 
-    return _make(loss, (logits,), vjp, "softmax_cross_entropy")
+    return _make(loss, (logits,), vjp, "softmax_cross_entropy_mean" if mean else "softmax_cross_entropy")
 
 
 def cross_entropy(logits, target, reduction="mean"):
     """Softmax cross-entropy; reduction 'mean' (over all examples), 'sum' or 'none'."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if reduction == "mean":  # one node: the mean's 1/n is folded into the fused gradient
+        return softmax_cross_entropy(logits, target, mean=True)
     loss = softmax_cross_entropy(logits, target)
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    if reduction == "none":
-        return loss
-    raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return loss.sum() if reduction == "sum" else loss
 
 
 # ------------------------------------------------------------------------------ the backward pass
