@@ -487,19 +487,25 @@ class Adam(Optimizer):
 
     def update(self, g, state, theta):
         (b1, b2), m, v, t = self.betas, state["m"], state["v"], state["t"]
-        np.multiply(m, b1, out=m)
-        m += (1.0 - b1) * g
-        np.multiply(v, b2, out=v)
-        v += (1.0 - b2) * (g * g)
+        # m ← β1 m + (1 − β1) g, written m += (1 − β1)(g − m) (torch's lerp); in place, one temporary
+        d = np.subtract(g, m)
+        d *= 1.0 - b1
+        m += d
+        # v ← β2 v + (1 − β2) g²
+        np.multiply(g, g, out=d)
+        d *= 1.0 - b2
+        v *= b2
+        v += d
         if self.amsgrad:
             v = np.maximum(state["v_max"], v, out=state["v_max"])
-        if self.bias_correction:
-            m_hat_scale, v_hat_scale = 1.0 / (1.0 - b1 ** t), 1.0 / (1.0 - b2 ** t)
-        else:
-            m_hat_scale = v_hat_scale = 1.0
-        denom = np.sqrt(v * v_hat_scale)
-        denom += self.eps
-        return (-self.lr * m_hat_scale) * m / denom
+        # Δθ = −η m̂ / (√v̂ + ε) with m̂ = m / c1, √v̂ = √v / c2 (c1 = 1 − β1ᵗ, c2 = √(1 − β2ᵗ)),
+        # computed as −(η c2 / c1) · m / (√v + ε c2): the same value, one pass over the arrays less
+        c1, c2 = (1.0 - b1 ** t, math.sqrt(1.0 - b2 ** t)) if self.bias_correction else (1.0, 1.0)
+        np.sqrt(v, out=d)
+        d += self.eps * c2
+        np.divide(m, d, out=d)
+        d *= -self.lr * c2 / c1
+        return d
 
 
 class AdamW(Adam):
