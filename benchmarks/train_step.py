@@ -93,6 +93,24 @@ def numpy_step(sizes, X, y, lr=0.01):
     return step
 
 
+def matmuls_only(sizes, X, y):
+    """The step's matrix products alone (forward, weight gradients, input gradients except the
+    data's; same shapes, dtype and threads) and nothing else: a floor for any implementation
+    on this BLAS."""
+    rng = np.random.default_rng(0)
+    Ws = [rng.random((a, b), dtype=np.float32) for a, b in zip(sizes[:-1], sizes[1:])]
+    acts = [X] + [rng.random((len(X), b), dtype=np.float32) for b in sizes[1:]]
+
+    def products():
+        for a, W in zip(acts, Ws):
+            a @ W
+        for i in range(len(Ws) - 1, -1, -1):
+            acts[i].T @ acts[i + 1]
+            if i:
+                acts[i + 1] @ Ws[i].T
+    return products
+
+
 def flops_per_step(sizes, batch):
     mm = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     first = sizes[0] * sizes[1]
@@ -109,12 +127,18 @@ def main():
     sizes = [784, 100, 100, 100, 100, 10]
     X, y = make_data(128)
     med = interleaved_medians({"mlplab": mlplab_step(sizes, X, y), "pytorch": torch_step(sizes, X, y),
-                               "numpy": numpy_step(sizes, X, y)}, reps)
+                               "numpy": numpy_step(sizes, X, y), "matmuls": matmuls_only(sizes, X, y)}, reps)
     print(f"-- batch 128, {'-'.join(map(str, sizes))}, float32, median of {reps} steps")
     for k, v in med.items():
-        print(f"   {k:8s} {v * 1e3:7.3f} ms/step  {1 / v:8.0f} steps/s")
+        what = "  (the 14 matrix products alone)" if k == "matmuls" else ""
+        print(f"   {k:8s} {v * 1e3:7.3f} ms/step  {1 / v:8.0f} steps/s{what}")
     print(f"   mlplab vs pytorch: {med['pytorch'] / med['mlplab']:.2f}x faster (target >= 2x)")
     print(f"   mlplab vs numpy loop: {med['numpy'] / med['mlplab']:.2f}x the speed (target >= 0.8x)")
+    need, mm = med["pytorch"] / 2, med["matmuls"]
+    rest = {k: (med[k] - mm) * 1e6 for k in ("numpy", "mlplab")}
+    print(f"   2x pytorch needs <= {need * 1e3:.3f} ms/step; the products alone take {mm * 1e3:.3f} ms, leaving "
+          f"{(need - mm) * 1e6:.0f} us for all the rest (the NumPy loop spends {rest['numpy']:.0f} us, "
+          f"mlplab {rest['mlplab']:.0f} us)")
 
     big = [784, 1024, 1024, 1024, 1024, 10]
     Xb, yb = make_data(1024)
