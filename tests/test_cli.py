@@ -53,6 +53,9 @@ def test_train_resume_and_config(capsys, tmp_path, mnist_dir):
     assert code == 0, stdout
     acc = float(stdout.split("test_acc ")[1].split()[0])
     assert acc > 0.7  # 60 SGD steps on 2000 images already classify most test digits
+    summary = json.loads((out / "summary.json").read_text())  # the printed test figures are kept with the run
+    assert round(summary["test"]["acc"], 4) == acc and summary["test"]["images"] == 10000
+    assert summary["per_epoch_eval_on"] == "test" and summary["steps"] == 60
     saved = json.loads((out / "config.json").read_text())
     assert saved["optimizer"] == "sgd" and saved["lr"] == 0.1 and saved["layers"] == "784,32,10"
     rows = (out / "metrics.jsonl").read_text().splitlines()

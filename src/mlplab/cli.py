@@ -206,6 +206,11 @@ def cmd_train(args):
                                     f"  mlplab train --out {out} --resume")
         return EXIT_INTERRUPTED
     test_loss, test_acc = evaluate(model, Xt, yt)
+    summary_file = out / "summary.json"  # the Trainer's summary, plus the final test figures
+    summary = json.loads(summary_file.read_text())
+    summary["per_epoch_eval_on"] = "val" if s.get("val_split") else "test"
+    summary["test"] = {"loss": test_loss, "acc": test_acc, "images": len(Xt)}
+    summary_file.write_text(json.dumps(summary, indent=2))
     if args.quiet:
         print(f"test_loss {test_loss:.4f} test_acc {test_acc:.4f} run {out}")
     else:
