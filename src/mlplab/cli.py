@@ -226,7 +226,7 @@ def cmd_train(args):
         con.print(table)
         con.print(f"final test loss [bold]{test_loss:.4f}[/], test accuracy [bold]{test_acc:.2%}[/] "
                   f"({len(Xt)} test images) after {hist.steps} steps in {hist.seconds:.1f} s")
-        con.print(f"run written to {out}/ (config.json, metrics.jsonl, checkpoint.pkl, model.npz)")
+        con.print(f"run written to {out}/ (config.json, metrics.jsonl, checkpoint.pkl, model.npz, summary.json)")
     return 0
 
 
