@@ -38,9 +38,27 @@ def interleaved_medians(fns: dict, repeats, warmup=5, rounds=5):
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
-def header(title):
-    import torch
+def limit_threads(n):
+    """Give NumPy's BLAS and PyTorch the same thread count (n >= 1); n = 0 keeps each default.
+    One thread each is the steadier comparison when other jobs share the machine's two cores."""
+    import contextlib
 
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    if not n:
+        return contextlib.nullcontext()
+    torch.set_num_threads(n)
+    return threadpool_limits(limits=n, user_api="blas")
+
+
+def header(title):
+    import os
+
+    import torch
+    from threadpoolctl import threadpool_info
+
+    blas = ", ".join(f"{i['internal_api']} {i['num_threads']}" for i in threadpool_info() if i["user_api"] == "blas")
     print(f"== {title}")
-    print(f"   python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}, "
-          f"torch threads {torch.get_num_threads()}")
+    print(f"   python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}; threads: "
+          f"torch {torch.get_num_threads()}, numpy's BLAS ({blas}); load average {os.getloadavg()[0]:.1f}")

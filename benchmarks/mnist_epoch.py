@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 import torch
-from _common import header
+from _common import header, limit_threads
 
 from mlplab import data, nn, optim
 from mlplab.train import Trainer
@@ -72,7 +72,14 @@ print(int(re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).gr
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=0, metavar="N",
+                    help="limit numpy's BLAS and torch to N threads each (default 0: each library's default)")
     args = ap.parse_args()
+    with limit_threads(args.threads):
+        run(args)
+
+
+def run(args):
     header("mnist_epoch")
     X, y = data.load("mnist", "train")
     times = {"mlplab": [], "pytorch": []}

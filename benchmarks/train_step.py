@@ -15,7 +15,7 @@ import argparse
 
 import numpy as np
 import torch
-from _common import header, interleaved_medians, median_time
+from _common import header, interleaved_medians, limit_threads, median_time
 
 from mlplab import nn, optim
 from mlplab.tensor import cross_entropy
@@ -120,7 +120,14 @@ def flops_per_step(sizes, batch):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--threads", type=int, default=0, metavar="N",
+                    help="limit numpy's BLAS and torch to N threads each (default 0: each library's default)")
     args = ap.parse_args()
+    with limit_threads(args.threads):
+        run(args)
+
+
+def run(args):
     reps = 100 if args.quick else 600
     header("train_step")
 
