@@ -26,6 +26,7 @@ def run(capsys, *argv):
     (["lab", "run", "nosuchstudy"], "unknown study 'nosuchstudy'"),
     (["data", "fetch", "cifar"], "unknown dataset 'cifar'"),
     (["lab", "run", "paths", "--blas-threads", "-1"], "--blas-threads must be 0"),
+    (["train", "--blas-threads", "-1"], "--blas-threads must be 0"),
     (["lab", "run", "paths", "--jobs", "0"], "--jobs must be a positive number"),
 ])
 def test_bad_options_are_rejected_before_work(capsys, tmp_path, argv, message):
@@ -101,3 +102,26 @@ def test_val_split_evaluates_each_epoch_on_held_out_images(capsys, tmp_path, mni
     assert [e["step"] for e in evals] == [7, 14]  # 800 training images in batches of 128
     code, _, err = run(capsys, "train", "--subset", "1000", "--val-split", "1000", "--out", str(tmp_path / "w"))
     assert code == 2 and "--val-split" in err
+
+
+def test_resume_keeps_the_blas_thread_count_the_run_was_trained_with(capsys, tmp_path, mnist_dir, monkeypatch):
+    """OpenBLAS rounds float32 products differently for another thread count, so config.json
+    records the count and --resume reuses it (bit-identical end) unless told otherwise."""
+    import os
+
+    import mlplab.cli as cli
+
+    out = tmp_path / "t"
+    args = ["train", "--layers", "784,16,10", "--subset", "500", "--iterations", "8", "--out", str(out), "--quiet"]
+    code, _, _ = run(capsys, *args, "--blas-threads", "1")
+    assert code == 0
+    assert json.loads((out / "config.json").read_text())["blas_threads"] == 1
+    used = []
+    real = cli._blas_threads
+    monkeypatch.setattr(cli, "_blas_threads", lambda n: used.append(n) or real(n))
+    code, _, err = run(capsys, "train", "--out", str(out), "--resume", "--quiet")
+    assert code == 0 and used == [1] and "note:" not in err
+    if (os.cpu_count() or 1) >= 2:  # asking for another count is allowed, with a note on what it costs
+        code, _, err = run(capsys, "train", "--out", str(out), "--resume", "--quiet", "--blas-threads", "2")
+        assert code == 0 and used[-1] == 2
+        assert "trained with 1 BLAS threads and continues with 2" in " ".join(err.split())

@@ -34,13 +34,25 @@ def _blas_threads(n):
     """
     import contextlib
 
-    if n is None or n < 0:
-        raise UsageError(f"--blas-threads must be 0 (the default) or a positive number, got {n}")
+    _check_threads(n)
     if not n:
         return contextlib.nullcontext()
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=int(n), user_api="blas")
+
+
+def _check_threads(n):
+    if n is None or n < 0:
+        raise UsageError(f"--blas-threads must be 0 (the default) or a positive number, got {n}")
+
+
+def _blas_threads_in_use():
+    """How many threads NumPy's BLAS uses right now (None if threadpoolctl finds no BLAS)."""
+    from threadpoolctl import threadpool_info
+
+    counts = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
+    return counts[0] if counts else None
 
 
 def _threads_arg(p, default, what):
@@ -165,6 +177,11 @@ def cmd_train(args):
     out = Path(args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{opt_name}")
     if not args.resume and (out / "checkpoint.pkl").exists():
         raise UsageError(f"{out} already holds a run; continue it with --resume or choose another --out")
+    # BLAS threads change float32 rounding (OpenBLAS splits products by thread count), so a resumed
+    # run keeps the count it was trained with unless told otherwise: that keeps resume bit-identical.
+    trained_with = s.get("blas_threads") if args.resume else None
+    threads = args.blas_threads if args.blas_threads is not None else (trained_with or 0)
+    _check_threads(threads)  # before any work
     dtype = np.dtype(s["dtype"])
     model = nn.MLP(sizes, activation=s["activation"], weight_init=s["init"], bias_init=s["bias_init"],
                    rng=s["seed"], dtype=dtype)
@@ -194,10 +211,15 @@ def cmd_train(args):
                   f"init {s['init']}, {opt_name} {hp or optim.DEFAULT_HPARAMS[opt_name]}, batch {s['batch_size']}, "
                   f"{length}, seed {s['seed']}")
     try:
-        with _blas_threads(args.blas_threads):
+        with _blas_threads(threads):
+            in_use = _blas_threads_in_use()
+            if trained_with and in_use and in_use != trained_with:
+                _console(stderr=True).print(
+                    f"note: this run was trained with {trained_with} BLAS threads and continues with {in_use}; "
+                    "float32 rounding differs, so it will not end bit-identical to an uninterrupted run")
             hist = trainer.fit(X, y, epochs=s["epochs"], iterations=s["iterations"] if not s["epochs"] else None,
                                batch_size=s["batch_size"], rng=s["seed"], val=(Xv, yv), resume=args.resume,
-                               config={**s, "out": str(out)})
+                               config={**s, "out": str(out), "blas_threads": in_use})
     except TrainingDiverged as e:
         _console(stderr=True).print(f"[red]error:[/] {e}")
         return EXIT_DIVERGED
@@ -368,7 +390,9 @@ def build_parser():
     t.add_argument("--out", help="run directory (default runs/<time>-<optimizer>)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress bar, one result line")
-    _threads_arg(t, 0, "all cores")
+    t.add_argument("--blas-threads", type=int, metavar="N",
+                   help="BLAS threads (default: the BLAS library's, all cores; --resume keeps the count "
+                        "the run was trained with, which config.json records, so it ends bit-identical)")
     t.set_defaults(func=cmd_train)
 
     d = sub.add_parser("data", help="fetch and inspect datasets")
