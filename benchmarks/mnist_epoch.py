@@ -3,7 +3,7 @@ He init, Adam), data shuffling included: mlplab's Trainer vs the equivalent PyTo
 one process, alternating rounds; then the peak resident memory of an mlplab training run measured
 in a fresh child process (so torch's own footprint is not counted).
 
-    python benchmarks/mnist_epoch.py [--rounds 3]
+    python benchmarks/mnist_epoch.py [--rounds 3] [--threads 1]
 
 Targets (issue 5): mlplab at least 1.5x faster than PyTorch; peak RSS under 600 MiB.
 """

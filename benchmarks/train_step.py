@@ -3,10 +3,13 @@ hand-written fused NumPy loop, in one process, median over many steps.
 
     python benchmarks/train_step.py            # batch 128, 784-100-100-100-100-10, float32
     python benchmarks/train_step.py --quick    # fewer repeats
+    python benchmarks/train_step.py --threads 1  # numpy's BLAS and torch on one thread each
 
 Prints steps per second and the ratios the foundation issue targets (mlplab >= 2x PyTorch,
 >= 0.8x the NumPy loop), then the large case (batch 1024, width 1024) as a fraction of the
-GFLOP/s a bare float32 matmul reaches in the same run (target >= 60%).
+GFLOP/s a bare float32 matmul reaches in the same run (target >= 60%). It also times the step's
+matrix products alone: what is left of half PyTorch's step after them is the budget that 2x
+leaves for everything else.
 """
 
 from __future__ import annotations
