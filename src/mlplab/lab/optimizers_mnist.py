@@ -147,7 +147,7 @@ def run(ctx: Context) -> Result:
         acc = np.asarray(opts[name]["test_acc"]) * 100
         ax.bar(j, acc.mean(), color=color(name), alpha=0.6)
         ax.plot(np.full(len(acc), j), acc, "o", color="k", ms=4)
-        ax.text(j, acc.mean() + 0.15, f"{acc.mean():.2f}", ha="center", va="bottom", fontsize=8)
+        ax.text(j, acc.max() + 0.15, f"{acc.mean():.2f}", ha="center", va="bottom", fontsize=8)  # above every dot
     ax.set_xticks(range(len(names)), [ALL[n][0] for n in names], rotation=30)
     lo = min(min(opts[n]["test_acc"]) for n in names) * 100
     ax.set_ylim(np.floor(lo - 1), 100)
