@@ -4,6 +4,7 @@ hand-written fused NumPy loop, in one process, median over many steps.
     python benchmarks/train_step.py            # batch 128, 784-100-100-100-100-10, float32
     python benchmarks/train_step.py --quick    # fewer repeats
     python benchmarks/train_step.py --threads 1  # numpy's BLAS and torch on one thread each
+    python benchmarks/train_step.py --data-parallel  # also: two threads on half a batch each
 
 Prints steps per second and the ratios the foundation issue targets (mlplab >= 2x PyTorch,
 >= 0.8x the NumPy loop), then the large case (batch 1024, width 1024) as a fraction of the
@@ -96,6 +97,53 @@ def numpy_step(sizes, X, y, lr=0.01):
     return step
 
 
+def numpy_data_parallel_step(sizes, X, y, lr=0.01):
+    """The NumPy loop split over the two cores the other way: two Python threads, each computing
+    the gradients of half the batch with one BLAS thread, then one summed update. (Measured
+    slower than one loop with two BLAS threads: the halves' Python work contends for the GIL.)"""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import ThreadpoolController
+
+    blas = ThreadpoolController().select(user_api="blas")  # found once: limiting it then costs ~10 us
+    rng = np.random.default_rng(0)
+    Ws = [(rng.standard_normal((a, b)) * np.sqrt(2 / a)).astype(np.float32) for a, b in zip(sizes[:-1], sizes[1:])]
+    bs = [np.zeros(b, np.float32) for b in sizes[1:]]
+    n, half = len(y), len(y) // 2
+    parts = [(X[:half], y[:half]), (X[half:], y[half:])]
+    pool = ThreadPoolExecutor(2)
+
+    def grads(Xp, yp):
+        acts, h = [Xp], Xp
+        for i, (W, b) in enumerate(zip(Ws, bs)):
+            h = h @ W
+            h += b
+            if i < len(Ws) - 1:
+                np.maximum(h, 0, out=h)
+            acts.append(h)
+        z = acts[-1]
+        z -= z.max(axis=1, keepdims=True)
+        np.exp(z, out=z)
+        z /= z.sum(axis=1, keepdims=True)
+        z[np.arange(len(yp)), yp] -= 1
+        g, out = z / n, []
+        for i in range(len(Ws) - 1, -1, -1):
+            a = acts[i]
+            out.append((i, a.T @ g, g.sum(axis=0)))
+            if i:
+                g = g @ Ws[i].T
+                g *= a > 0
+        return out
+
+    def step():
+        with blas.limit(limits=1):
+            first, second = (f.result() for f in [pool.submit(grads, *p) for p in parts])
+        for (i, gW, gb), (_, gW2, gb2) in zip(first, second):
+            Ws[i] -= lr * (gW + gW2)
+            bs[i] -= lr * (gb + gb2)
+    return step
+
+
 def matmuls_only(sizes, X, y):
     """The step's matrix products alone (forward, weight gradients, input gradients except the
     data's; same shapes, dtype and threads) and nothing else: a floor for any implementation
@@ -125,6 +173,8 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--threads", type=int, default=0, metavar="N",
                     help="limit numpy's BLAS and torch to N threads each (default 0: each library's default)")
+    ap.add_argument("--data-parallel", action="store_true",
+                    help="also time the NumPy loop as two threads on half a batch each")
     args = ap.parse_args()
     with limit_threads(args.threads):
         run(args)
@@ -136,12 +186,15 @@ def run(args):
 
     sizes = [784, 100, 100, 100, 100, 10]
     X, y = make_data(128)
-    med = interleaved_medians({"mlplab": mlplab_step(sizes, X, y), "pytorch": torch_step(sizes, X, y),
-                               "numpy": numpy_step(sizes, X, y), "matmuls": matmuls_only(sizes, X, y)}, reps)
+    contenders = {"mlplab": mlplab_step(sizes, X, y), "pytorch": torch_step(sizes, X, y),
+                  "numpy": numpy_step(sizes, X, y), "matmuls": matmuls_only(sizes, X, y)}
+    if args.data_parallel:
+        contenders["numpy-dp"] = numpy_data_parallel_step(sizes, X, y)
+    med = interleaved_medians(contenders, reps)
     print(f"-- batch 128, {'-'.join(map(str, sizes))}, float32, median of {reps} steps")
+    notes = {"matmuls": "  (the 14 matrix products alone)", "numpy-dp": "  (2 threads x half a batch)"}
     for k, v in med.items():
-        what = "  (the 14 matrix products alone)" if k == "matmuls" else ""
-        print(f"   {k:8s} {v * 1e3:7.3f} ms/step  {1 / v:8.0f} steps/s{what}")
+        print(f"   {k:8s} {v * 1e3:7.3f} ms/step  {1 / v:8.0f} steps/s{notes.get(k, '')}")
     print(f"   mlplab vs pytorch: {med['pytorch'] / med['mlplab']:.2f}x faster (target >= 2x)")
     print(f"   mlplab vs numpy loop: {med['numpy'] / med['mlplab']:.2f}x the speed (target >= 0.8x)")
     need, mm = med["pytorch"] / 2, med["matmuls"]
