@@ -62,29 +62,35 @@ def torch_step(sizes, X, y, lr=0.01):
     return step
 
 
-def numpy_step(sizes, X, y, lr=0.01):
-    """The hand-written reference: forward, backward and update fused by hand, float32."""
+def _book_weights(sizes):
     rng = np.random.default_rng(0)
     Ws = [(rng.standard_normal((a, b)) * np.sqrt(2 / a)).astype(np.float32) for a, b in zip(sizes[:-1], sizes[1:])]
-    bs = [np.zeros(b, np.float32) for b in sizes[1:]]
-    n = len(y)
-    rows = np.arange(n)
+    return Ws, [np.zeros(b, np.float32) for b in sizes[1:]]
+
+
+def _forward_to_logit_grad(X, y, Ws, bs, n):
+    """Forward through ReLU layers, then d(mean loss over n)/d logits = (softmax − onehot) / n."""
+    acts, h = [X], X
+    for i, (W, b) in enumerate(zip(Ws, bs)):
+        h = h @ W
+        h += b
+        if i < len(Ws) - 1:
+            np.maximum(h, 0, out=h)
+        acts.append(h)
+    z = acts[-1]
+    z -= z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    z[np.arange(len(y)), y] -= 1
+    return acts, z / n
+
+
+def numpy_step(sizes, X, y, lr=0.01):
+    """The hand-written reference: forward, backward and update fused by hand, float32."""
+    Ws, bs = _book_weights(sizes)
 
     def step():
-        acts = [X]
-        h = X
-        for i, (W, b) in enumerate(zip(Ws, bs)):
-            h = h @ W
-            h += b
-            if i < len(Ws) - 1:
-                np.maximum(h, 0, out=h)
-            acts.append(h)
-        z = acts[-1]
-        z -= z.max(axis=1, keepdims=True)
-        np.exp(z, out=z)
-        z /= z.sum(axis=1, keepdims=True)
-        z[rows, y] -= 1
-        g = z / n
+        acts, g = _forward_to_logit_grad(X, y, Ws, bs, len(y))
         for i in range(len(Ws) - 1, -1, -1):
             a = acts[i]
             gW = a.T @ g
@@ -99,34 +105,21 @@ def numpy_step(sizes, X, y, lr=0.01):
 
 def numpy_data_parallel_step(sizes, X, y, lr=0.01):
     """The NumPy loop split over the two cores the other way: two Python threads, each computing
-    the gradients of half the batch with one BLAS thread, then one summed update. (Measured
-    slower than one loop with two BLAS threads: the halves' Python work contends for the GIL.)"""
+    the gradients of half the batch with one BLAS thread, then one summed update. It measures
+    slower than one loop with two BLAS threads (the halves' Python work shares one GIL)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from threadpoolctl import ThreadpoolController
 
     blas = ThreadpoolController().select(user_api="blas")  # found once: limiting it then costs ~10 us
-    rng = np.random.default_rng(0)
-    Ws = [(rng.standard_normal((a, b)) * np.sqrt(2 / a)).astype(np.float32) for a, b in zip(sizes[:-1], sizes[1:])]
-    bs = [np.zeros(b, np.float32) for b in sizes[1:]]
+    Ws, bs = _book_weights(sizes)
     n, half = len(y), len(y) // 2
     parts = [(X[:half], y[:half]), (X[half:], y[half:])]
     pool = ThreadPoolExecutor(2)
 
     def grads(Xp, yp):
-        acts, h = [Xp], Xp
-        for i, (W, b) in enumerate(zip(Ws, bs)):
-            h = h @ W
-            h += b
-            if i < len(Ws) - 1:
-                np.maximum(h, 0, out=h)
-            acts.append(h)
-        z = acts[-1]
-        z -= z.max(axis=1, keepdims=True)
-        np.exp(z, out=z)
-        z /= z.sum(axis=1, keepdims=True)
-        z[np.arange(len(yp)), yp] -= 1
-        g, out = z / n, []
+        acts, g = _forward_to_logit_grad(Xp, yp, Ws, bs, n)
+        out = []
         for i in range(len(Ws) - 1, -1, -1):
             a = acts[i]
             out.append((i, a.T @ g, g.sum(axis=0)))
