@@ -9,26 +9,17 @@ import time
 import numpy as np
 
 
-def median_time(fn, repeats, warmup=5):
-    """Median wall time of one call of ``fn`` over ``repeats`` calls (after ``warmup`` calls)."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def interleaved_medians(fns: dict, repeats, warmup=5, rounds=5):
-    """Median per-call time of each function, alternating between them in rounds so that a
-    noisy neighbour on the shared machine slows every contender alike."""
+def interleaved_medians(fns: dict, repeats, warmup=5, per_round=20):
+    """Median per-call time of each function, alternating between them in short rounds of
+    ``per_round`` calls so that a noisy neighbour on the shared machine slows every contender
+    alike (rounds of 120 calls let the numpy-loop ratio swing 0.76-0.89 between runs; rounds of
+    20 kept it within 0.88-0.90 on the same busy machine)."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
     samples = {k: [] for k in fns}
-    per_round = max(1, repeats // rounds)
+    per_round = max(1, min(per_round, repeats))
+    rounds = max(1, repeats // per_round)
     for _ in range(rounds):
         for k, fn in fns.items():
             for _ in range(per_round):
