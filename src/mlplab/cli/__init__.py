@@ -43,10 +43,11 @@ def main(argv=None):
         parser.print_help()
         return EXIT_USAGE
     from ..data import DataError
+    from ..settings import SettingsError
 
     try:
         return args.func(args)
-    except UsageError as e:
+    except (UsageError, SettingsError) as e:
         print(f"mlplab {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except DataError as e:
