@@ -737,7 +737,7 @@ def _formula(cls) -> str:
                 block.append(" ".join(nxt.split()))
             return "; ".join(block)
     first = lines[0] if lines else cls.__name__
-    return first.split(":", 1)[1].strip() if ":" in first else first.strip()
+    return (first.split(":", 1)[1] if ":" in first else first).strip().rstrip(".")
 
 
 def optimizer_info(name) -> dict:
