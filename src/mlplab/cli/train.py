@@ -8,6 +8,7 @@ import os
 import time
 from pathlib import Path
 
+from ..fileio import write_json
 from ..settings import (
     TRAIN_DEFAULTS,
     SettingsError,
@@ -188,7 +189,7 @@ def cmd_train(args):
     summary = json.loads(summary_file.read_text())
     summary["per_epoch_eval_on"] = "val" if s.get("val_split") else "test"
     summary["test"] = {"loss": test_loss, "acc": test_acc, "images": len(Xt)}
-    summary_file.write_text(json.dumps(summary, indent=2))
+    write_json(summary_file, summary)
     if args.quiet:
         print(f"test_loss {test_loss:.4f} test_acc {test_acc:.4f} run {out}")
     else:
