@@ -123,15 +123,10 @@ def _train_settings(args):
 
 
 def _make_schedule(name, opt, total):
-    """The CLI's schedules, each fitted to the run's length (the library takes any settings)."""
-    from .. import optim
+    """The CLI's schedules, each fitted to the run's length (:func:`mlplab.schedules.schedule_for_run`)."""
+    from ..schedules import schedule_for_run
 
-    settings = {"step": {"step_size": max(1, total // 3), "gamma": 0.1},  # lr / 10 at 1/3 and 2/3
-                "exponential": {"gamma": 0.01 ** (1 / total)},  # lr / 100 by the end
-                "inverse_time": {"k": 10 / total},  # η0 / (1 + 10 t / T)
-                "cosine": {"total_steps": total},
-                "warmup_cosine": {"warmup_steps": max(1, total // 20), "total_steps": total}}
-    return optim.get_schedule(name, opt, **settings[name])
+    return schedule_for_run(name, opt, total)
 
 
 def _shown_hparams(name, hp):
