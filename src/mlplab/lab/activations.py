@@ -12,7 +12,8 @@ import numpy as np
 
 from .. import diagnostics as D
 from ..nn import MLP
-from .base import Context, Figure, Result, Study
+from .base import Figure, Result, Study
+from .base import LegacyContext as Context
 from .plots import color, save, subplots
 
 N_EXAMPLES, WIDTH, LAYERS, BINS = 1000, 100, 5, 30

@@ -19,7 +19,8 @@ from ..nn import MLP
 from ..optim import get_optimizer
 from ..tensor import Tensor, cross_entropy
 from ..train import Callback, Trainer, evaluate
-from .base import Context, Figure, Result, Study
+from .base import Figure, Result, Study
+from .base import LegacyContext as Context
 from .paths import draw_contours
 from .plots import save, subplots
 

@@ -17,7 +17,8 @@ from ..data import load, subset
 from ..nn import MLP
 from ..optim import SGD
 from ..train import Trainer, evaluate
-from .base import Context, Figure, Result, Study
+from .base import Figure, Result, Study
+from .base import LegacyContext as Context
 from .plots import save, subplots
 
 DEPTH, WIDTH = 50, 100

@@ -18,7 +18,8 @@ from ..data import load, subset
 from ..nn import MLP
 from ..optim import SGD
 from ..train import Trainer, evaluate
-from .base import Context, Figure, Result, Study, parallel_map, shared
+from .base import Figure, Result, Study, parallel_map, shared
+from .base import LegacyContext as Context
 from .plots import save, subplots
 
 LN10 = float(np.log(10))

@@ -15,7 +15,8 @@ from .. import diagnostics as D
 from ..nn import MLP, MSELoss
 from ..optim import SGD
 from ..train import Trainer
-from .base import Context, Figure, Result, Study
+from .base import Figure, Result, Study
+from .base import LegacyContext as Context
 from .plots import save, subplots
 
 L, WIDTH, N = 10, 2, 256

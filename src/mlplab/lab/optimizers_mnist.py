@@ -16,7 +16,8 @@ from ..data import load, subset
 from ..nn import MLP
 from ..optim import get_optimizer
 from ..train import Trainer, evaluate
-from .base import Context, Figure, Result, Study, parallel_map, shared
+from .base import Figure, Result, Study, parallel_map, shared
+from .base import LegacyContext as Context
 from .plots import color, save, subplots
 
 SIZES = [784, 100, 100, 100, 100, 10]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..functions import get_function, run_optimizer
-from .base import Context, Figure, Result, Study
+from .base import Figure, Result, Study
+from .base import LegacyContext as Context
 from .paths import draw_contours
 from .plots import color, save, subplots
 

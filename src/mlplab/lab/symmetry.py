@@ -15,7 +15,8 @@ from ..data import load, subset
 from ..nn import MLP
 from ..optim import SGD
 from ..train import Trainer
-from .base import Context, Figure, Result, Study
+from .base import Figure, Result, Study
+from .base import LegacyContext as Context
 from .plots import save, subplots
 
 SIZES = [784, 50, 50, 10]
