@@ -91,13 +91,12 @@ class Study:
     title: str
     description: str  # one line, for `mlplab lab list`
     source: str  # the works it reproduces (see sources.py)
-    measure: Callable[[dict, Context], dict] | None = None
-    draw: Callable[[dict, Path], list[Figure]] | None = None
-    write: Callable[[dict], str] | None = None
+    measure: Callable[[dict, Context], dict]
+    draw: Callable[[dict, Path], list[Figure]]
+    write: Callable[[dict], str]
     reference: dict = field(default_factory=dict)
     quick: dict = field(default_factory=dict)
     claims: tuple[str, ...] = ()  # top-level keys of numbers.json whose tables carry the study's claim
-    run: Callable | None = None  # TRANSITION: a study not yet split into measure/draw/write
 
     def settings(self, quick: bool = False) -> dict:
         return json.loads(json.dumps(self.quick if quick else self.reference))  # a fresh copy
@@ -230,8 +229,6 @@ def run_study(study: Study, out_root: Path, quick: bool = False, seed: int = 0, 
     versions and run time. ``progress(done, total)`` hears about each finished unit of work."""
     out = Path(out_root) / study.name
     out.mkdir(parents=True, exist_ok=True)
-    if study.run is not None:  # TRANSITION
-        return _run_legacy(study, out, quick, seed, workers)
     settings = study.settings(quick)
     ctx = Context(seed=seed, workers=default_workers() if workers is None else max(1, int(workers)),
                   progress=progress)
@@ -263,33 +260,3 @@ def render_study(study: Study, study_dir: Path) -> Result:
     result.settings = meta.get("settings", {})
     return result
 
-
-@dataclass
-class LegacyContext:  # TRANSITION: what a not yet converted study's run(ctx) receives
-    out: Path
-    quick: bool = False
-    seed: int = 0
-    quiet: bool = True
-    workers: int = 1
-
-    def rng(self, offset: int = 0) -> np.random.Generator:
-        return np.random.default_rng([self.seed, offset])
-
-    def path(self, name: str) -> Path:
-        self.out.mkdir(parents=True, exist_ok=True)
-        return self.out / name
-
-
-def _run_legacy(study, out, quick, seed, workers):  # TRANSITION
-    ctx = LegacyContext(out=out, quick=quick, seed=seed, workers=default_workers() if workers is None else workers)
-    t0 = time.perf_counter()
-    result = study.run(ctx)
-    seconds = time.perf_counter() - t0
-    write_json(out / "numbers.json", result.numbers)
-    (out / "section.md").write_text(result.markdown.strip() + "\n")
-    meta = {"name": study.name, "title": study.title, "description": study.description,
-            "source": study.source, "quick": quick, "seed": seed, "seconds": round(seconds, 2),
-            "settings": result.settings, "figures": [f.__dict__ for f in result.figures],
-            "versions": versions(), "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
-    write_json(out / "meta.json", meta)
-    return result

@@ -10,6 +10,8 @@ ReLU a factor σ²n/2 = k/2 per layer). Then each network is trained with SGD th
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from .. import diagnostics as D
@@ -17,8 +19,7 @@ from ..data import load, subset
 from ..nn import MLP
 from ..optim import SGD
 from ..train import Trainer, evaluate
-from .base import Figure, Result, Study
-from .base import LegacyContext as Context
+from .base import Context, Figure, Study, array
 from .plots import save, subplots
 
 DEPTH, WIDTH = 50, 100
@@ -51,15 +52,17 @@ def measure_init(X, y, seed=0) -> dict:
     return out
 
 
-def run(ctx: Context) -> Result:
-    iterations = 40 if ctx.quick else 400
-    n_probe = 256 if ctx.quick else 1000
+def measure(settings: dict, ctx: Context) -> dict:
+    """Norms at initialization (measured and predicted) and a short SGD run for each σ²."""
+    iterations, n_probe = settings["iterations"], settings["probe_images"]
+    ctx.plan(1 + len(SCALES))
     X, y = load("mnist", "train")
-    Xs, ys = subset(X, y, n=2000 if ctx.quick else 20000, rng=ctx.rng(0))
+    Xs, ys = subset(X, y, n=settings["train_images"], rng=ctx.rng(0))
     Xp, yp = Xs[:n_probe], ys[:n_probe]
     res = measure_init(Xp, yp, ctx.seed)
+    ctx.advance()
     Xt, yt = load("mnist", "test")
-    Xt, yt = subset(Xt, yt, n=1000 if ctx.quick else 10000)
+    Xt, yt = subset(Xt, yt, n=settings["test_images"])
     for r in res.values():
         net = r.pop("net")
         W0 = D.weight_arrays(net)
@@ -73,9 +76,33 @@ def run(ctx: Context) -> Result:
                   "final_train_loss": float(np.mean(hist.loss[-20:])) if len(hist.loss) else float("nan")})
         if hist.diverged is None:
             r["test_loss"], r["test_acc"] = evaluate(net, Xt, yt)
-    layers = np.arange(1, len(SIZES))
+        ctx.advance()
 
-    # ---------------------------------------------------------------- figures
+    g1, g2, g3 = (np.asarray(res[k]["weight_grad_norm"]) for k in SCALES)
+    numbers = {k: {kk: vv for kk, vv in r.items() if kk != "loss_curve"} for k, r in res.items()}
+    numbers["claims"] = {
+        "grad_ratio_3n_over_1n_min": float(np.min(g3 / g1)),
+        "grad_ratio_3n_over_1n_median": float(np.median(g3 / g1)),
+        "act_norm_last_over_first": {k: float(r["act_norm"][DEPTH - 1] / r["act_norm"][0]) for k, r in res.items()},
+        "predicted_act_norm_last_over_first": {k: float(r["predicted_act_norm"][DEPTH - 1] / r["predicted_act_norm"][0])
+                                               for k, r in res.items()},
+        "diverged_3n": res["3/n"]["diverged"] is not None,
+        "max_relative_change_2n": float(np.max(res["2/n"]["relative_change"])),
+        "median_relative_change_2n": float(np.median(res["2/n"]["relative_change"])),
+    }
+    numbers["series"] = {"iterations": iterations, "probe_images": n_probe,
+                         "loss_curve": {k: r["loss_curve"] for k, r in res.items()}}  # what the figures draw
+    return numbers
+
+
+def _results(numbers: dict) -> dict:
+    return {k: {**numbers[k], "loss_curve": array(numbers["series"]["loss_curve"][k])} for k in SCALES}
+
+
+def draw(numbers: dict, out: Path) -> list[Figure]:
+    res = _results(numbers)
+    iterations, n_probe = numbers["series"]["iterations"], numbers["series"]["probe_images"]
+    layers = np.arange(1, len(SIZES))
     fig, axes = subplots(1, 3, size=(4.3, 3.5))
     ax = axes[0, 0]
     for key, r in res.items():
@@ -108,7 +135,7 @@ def run(ctx: Context) -> Result:
     ax.set_ylabel("‖W − W₀‖ / ‖W₀‖ (log)")
     ax.set_title(f"after {iterations} SGD steps (lr {LR}); 0 drawn at 1e-12", fontsize=9)
     ax.legend(fontsize=7)
-    figures = [Figure(save(fig, ctx.path("depth.png"),
+    figures = [Figure(save(fig, out / "depth.png",
                            f"50 ReLU layers of 100 units, W ~ N(0, σ²) on MNIST (batch of {n_probe}); lines: theory"),
                       "Activation and weight-gradient norms per layer at initialization (dots measured, lines "
                       "predicted) and how far each layer's weights moved in training")]
@@ -124,21 +151,15 @@ def run(ctx: Context) -> Result:
     ax.set_xlabel("SGD step")
     ax.set_ylabel("training loss (values > 5 off the plot)")
     ax.legend()
-    figures.append(Figure(save(fig, ctx.path("depth_loss.png"), "Training loss of the 50-layer networks"),
+    figures.append(Figure(save(fig, out / "depth_loss.png", "Training loss of the 50-layer networks"),
                           "Training loss: only σ² = 2/n makes progress"))
+    return figures
 
-    g1, g2, g3 = (np.asarray(res[k]["weight_grad_norm"]) for k in SCALES)
-    numbers = {k: {kk: vv for kk, vv in r.items() if kk != "loss_curve"} for k, r in res.items()}
-    numbers["claims"] = {
-        "grad_ratio_3n_over_1n_min": float(np.min(g3 / g1)),
-        "grad_ratio_3n_over_1n_median": float(np.median(g3 / g1)),
-        "act_norm_last_over_first": {k: float(r["act_norm"][DEPTH - 1] / r["act_norm"][0]) for k, r in res.items()},
-        "predicted_act_norm_last_over_first": {k: float(r["predicted_act_norm"][DEPTH - 1] / r["predicted_act_norm"][0])
-                                               for k, r in res.items()},
-        "diverged_3n": res["3/n"]["diverged"] is not None,
-        "max_relative_change_2n": float(np.max(res["2/n"]["relative_change"])),
-        "median_relative_change_2n": float(np.median(res["2/n"]["relative_change"])),
-    }
+
+def write(numbers: dict) -> str:
+    res = _results(numbers)
+    iterations, n_probe = numbers["series"]["iterations"], numbers["series"]["probe_images"]
+    g3 = array(res["3/n"]["weight_grad_norm"])
     cl = numbers["claims"]
 
     def fmt_train(r):
@@ -157,7 +178,7 @@ def run(ctx: Context) -> Result:
         f"| {fmt_train(r)} | {fmt_change(r)} |" for k, r in res.items())
     r2 = res["2/n"]
     an = cl["act_norm_last_over_first"]
-    md = f"""
+    return f"""
 A ReLU unit sums n = {WIDTH} inputs and zeroes half of its outputs, so
 Var z_{{l+1}} = n σ² E[relu(z_l)²] = n σ² Var z_l / 2: each layer multiplies the variance by σ²n/2 and the norm of
 the activations by √(σ²n/2). Over {DEPTH} layers that is (1/2)^{DEPTH // 2} ≈ {0.5 ** (DEPTH / 2):.1g} for σ² = 1/n,
@@ -184,10 +205,6 @@ initialization decides much of what it ends up computing (001_).
 |---|---|---|---|---|---|---|
 {rows}
 """
-    settings = {"sizes": f"784-{WIDTH}x{DEPTH}-10", "activation": "relu", "weights": "N(0, k/n_in), k = 1, 2, 3",
-                "bias": "zeros", "probe_images": n_probe, "train_images": len(Xs), "optimizer": f"SGD lr {LR}",
-                "batch": BATCH, "iterations": iterations, "on_divergence": "stop"}
-    return Result(numbers=numbers, markdown=md, figures=figures, settings=settings)
 
 
 STUDY = Study(
@@ -195,5 +212,8 @@ STUDY = Study(
     title="Signal through 50 ReLU layers: σ² = 1/n, 2/n, 3/n",
     description="per-layer activation/gradient norms against Var z_{l+1} = n σ² E[φ(z_l)²]; ‖W − W₀‖/‖W₀‖ after SGD",
     source="001_e9fe6032f74b02af (CMU Deep Learning Systems, initialization)",
-    run=run,
+    measure=measure, draw=draw, write=write,
+    reference={"iterations": 400, "probe_images": 1000, "train_images": 20000, "test_images": 10000},
+    quick={"iterations": 40, "probe_images": 256, "train_images": 2000, "test_images": 1000},
+    claims=("claims",),
 )

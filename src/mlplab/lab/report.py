@@ -11,7 +11,9 @@
   with the settings, seed, library versions and run time of every study.
 * ``report.md``: the same content as Markdown, figures referenced by paths relative to ``out_dir``.
 
-Nothing is re-run: ``mlplab report RUN_DIR...`` rebuilds both files from disk. Both are written
+Nothing is re-trained: ``mlplab report RUN_DIR...`` first redraws every figure and re-writes every
+section.md from the study's numbers.json (:func:`mlplab.lab.base.render_study`), then builds both
+files from disk. Both are written
 atomically (temporary file, then rename). Everything taken from the study files is HTML-escaped.
 
 The Markdown subset understood by :func:`markdown_to_html`: paragraphs, ``#``-headings (demoted
@@ -617,13 +619,43 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def build_report(study_dirs, out_dir) -> tuple[Path, Path]:
+def redraw(study_dir) -> str | None:
+    """Redraw the figures and re-write section.md of one study directory from its numbers.json, if
+    the study is in the registry; returns a problem to show in the report, or None."""
+    from . import studies as registry
+    from .base import render_study
+
+    d = Path(study_dir)
+    meta = _read_json(d / "meta.json", []) if (d / "meta.json").exists() else None
+    name = (meta or {}).get("name") or d.name
+    study = registry().get(str(name))
+    if study is None:
+        return None  # not a study of this version: its saved figures and section are shown as they are
+    if not (d / "numbers.json").exists():
+        return "numbers.json is missing: figures and section could not be redrawn"
+    try:
+        render_study(study, d)
+    except Exception as e:  # numbers.json from another version of the study, say: keep what is on disk
+        return f"could not redraw from numbers.json ({type(e).__name__}: {e}); showing the saved files"
+    return None
+
+
+def build_report(study_dirs, out_dir, redraw_figures: bool = True) -> tuple[Path, Path]:
     """Build ``report.html`` and ``report.md`` in ``out_dir`` from study directories (each holding
-    meta.json). Returns ``(html_path, md_path)``. Studies appear in the registry's order."""
+    meta.json). Every figure and section.md is first redrawn from the study's numbers.json (nothing
+    is re-trained) unless ``redraw_figures`` is False. Returns ``(html_path, md_path)``. Studies
+    appear in the registry's order."""
     dirs = [Path(d) for d in study_dirs]
     if not dirs:
         raise ValueError("build_report: no study directories given")
-    studies = _order([load_study(d) for d in dirs])
+    redraw_problems = {d: redraw(d) for d in dirs} if redraw_figures else {}
+    loaded = []
+    for d in dirs:
+        s = load_study(d)
+        if redraw_problems.get(d):
+            s.problems.insert(0, redraw_problems[d])
+        loaded.append(s)
+    studies = _order(loaded)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     generated = time.strftime("%Y-%m-%d %H:%M")
