@@ -238,8 +238,7 @@ def run_study(study: Study, out_root: Path, quick: bool = False, seed: int = 0, 
     write_json(out / "numbers.json", numbers)
     result = draw_and_write(study, numbers, out)
     result.settings = settings
-    meta = {"name": study.name, "title": study.title, "description": study.description,
-            "source": study.source, "quick": quick, "seed": seed, "seconds": round(seconds, 2),
+    meta = {"name": study.name, **_names(study), "quick": quick, "seed": seed, "seconds": round(seconds, 2),
             "settings": settings, "figures": [f.__dict__ for f in result.figures],
             "versions": versions(), "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
     write_json(out / "meta.json", meta)
@@ -248,15 +247,29 @@ def run_study(study: Study, out_root: Path, quick: bool = False, seed: int = 0, 
 
 def render_study(study: Study, study_dir: Path) -> Result:
     """Redraw every figure and re-write section.md of a study directory from its numbers.json
-    (nothing is re-run); meta.json's figure list and the study's names are brought up to date."""
+    (nothing is re-run); meta.json's figure list and the study's names are brought up to date.
+    Everything is drawn into a temporary folder first, so a failure leaves the directory as it was."""
+    import shutil
+
     d = Path(study_dir)
     numbers = json.loads((d / "numbers.json").read_text(encoding="utf-8"))
-    result = draw_and_write(study, numbers, d)
+    tmp = d / f".redraw-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        result = draw_and_write(study, numbers, tmp)
+        for f in tmp.iterdir():
+            f.replace(d / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     meta_path = d / "meta.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {"name": study.name}
-    meta.update({"title": study.title, "description": study.description, "source": study.source,
-                 "figures": [f.__dict__ for f in result.figures]})
+    meta.update(_names(study))
+    meta["figures"] = [f.__dict__ for f in result.figures]
     write_json(meta_path, meta)
     result.settings = meta.get("settings", {})
     return result
 
+
+def _names(study: Study) -> dict:
+    return {"title": study.title, "description": study.description, "source": study.source,
+            "claims": list(study.claims)}
