@@ -20,6 +20,7 @@ from ..nn import MLP
 from ..optim import SGD
 from ..train import Trainer, evaluate
 from .base import Context, Figure, Study, array
+from .plots import line as plt_line
 from .plots import save, subplots
 
 DEPTH, WIDTH = 50, 100
@@ -106,51 +107,66 @@ def draw(numbers: dict, out: Path) -> list[Figure]:
     fig, axes = subplots(1, 3, size=(4.3, 3.5))
     ax = axes[0, 0]
     for key, r in res.items():
-        ax.plot(layers, r["act_norm"], "o", ms=3, color=COLORS[key], label=f"σ² = {key} (measured)")
+        ax.plot(layers, r["act_norm"], "o", ms=3, color=COLORS[key])
         ax.plot(layers, r["predicted_act_norm"], "-", lw=1, color=COLORS[key])
-    ax.plot([], [], "k-", lw=1, label="predicted: ×√(σ²n/2) per layer")
     ax.set_yscale("log")
     ax.set_xlabel("layer l")
     ax.set_ylabel("‖a_l‖ over the batch (log)")
     ax.set_title("activation norm at initialization")
-    ax.legend(fontsize=7)
     ax = axes[0, 1]
     for key, r in res.items():
-        ax.plot(layers, r["weight_grad_norm"], "o", ms=3, color=COLORS[key], label=f"σ² = {key}")
+        ax.plot(layers, r["weight_grad_norm"], "o", ms=3, color=COLORS[key])
         ax.plot(layers, r["predicted_weight_grad_norm"], "-", lw=1, color=COLORS[key])
     ax.set_yscale("log")
     ax.set_xlabel("layer l")
     ax.set_ylabel("‖∂L/∂W_l‖ (log)")
     ax.set_title("weight-gradient norm at initialization")
-    ax.legend(fontsize=7)
     ax = axes[0, 2]
+    gone = []
     for key, r in res.items():
-        ch = np.asarray(r["relative_change"], dtype=float)
+        ch = array(r["relative_change"])
         if r["diverged"]:
-            ax.plot([], [], color=COLORS[key], label=f"σ² = {key}: NaN at step {r['diverged']['step']}")
+            gone.append(f"σ² = {key}: not drawn,\nNaN at step {r['diverged']['step']}")
             continue
-        ax.plot(layers, np.maximum(ch, 1e-12), "o-", ms=3, color=COLORS[key], label=f"σ² = {key}")
+        ax.plot(layers, np.maximum(ch, 1e-12), "o-", ms=3, color=COLORS[key])
+    if gone:
+        ax.text(0.5, 0.5, "\n".join(gone), transform=ax.transAxes, ha="center", va="center", fontsize=8,
+                color=COLORS["3/n"], bbox={"boxstyle": "round", "fc": "white", "ec": COLORS["3/n"], "alpha": 0.9})
     ax.set_yscale("log")
     ax.set_xlabel("layer l")
     ax.set_ylabel("‖W − W₀‖ / ‖W₀‖ (log)")
     ax.set_title(f"after {iterations} SGD steps (lr {LR}); 0 drawn at 1e-12", fontsize=9)
-    ax.legend(fontsize=7)
+    # one legend for the three panels, below them: it covers no data
+    handles = [plt_line(COLORS[k], "o", f"σ² = {k}") for k in SCALES]
+    handles += [plt_line("k", "o", "measured (dots)", ls=""), plt_line("k", "", "predicted: ×√(σ²n/2) per layer")]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+    fig.subplots_adjust(bottom=0.2)
     figures = [Figure(save(fig, out / "depth.png",
-                           f"50 ReLU layers of 100 units, W ~ N(0, σ²) on MNIST (batch of {n_probe}); lines: theory"),
+                           f"50 ReLU layers of 100 units, W ~ N(0, σ²) on MNIST (batch of {n_probe}); lines: theory",
+                           rect=(0, 0.07, 1, 1)),
                       "Activation and weight-gradient norms per layer at initialization (dots measured, lines "
                       "predicted) and how far each layer's weights moved in training")]
     fig, axes = subplots(1, 1, size=(5.0, 3.3))
     ax = axes[0, 0]
+    notes = []
     for key, r in res.items():
         lc = r["loss_curve"]
-        if len(lc) > 0:
-            ax.plot(np.arange(1, len(lc) + 1), np.minimum(lc, 20), color=COLORS[key],
-                    label=f"σ² = {key}" + (f" (NaN at step {r['diverged']['step']})" if r["diverged"] else ""))
+        label = f"σ² = {key}"
+        if r["diverged"]:
+            step = r["diverged"]["step"]
+            first = f"loss {lc[0]:.3g} at step 1, " if len(lc) and np.isfinite(lc[0]) else ""
+            notes.append(f"σ² = {key} is missing: {first}NaN at step {step},\nwhere training stopped")
+            label += f" (NaN at step {step}: off the plot)"
+        ax.plot(np.arange(1, len(lc) + 1), np.minimum(lc, 20), color=COLORS[key], label=label)
     ax.axhline(np.log(10), color="0.5", ls=":", lw=1)
+    ax.text(iterations, np.log(10), "ln 10", ha="right", va="bottom", fontsize=8, color="0.3")
+    if notes:
+        ax.text(0.03, 0.06, "\n".join(notes), transform=ax.transAxes, ha="left", va="bottom", fontsize=8,
+                color=COLORS["3/n"], bbox={"boxstyle": "round", "fc": "white", "ec": COLORS["3/n"], "alpha": 0.9})
     ax.set_ylim(0, 5)
     ax.set_xlabel("SGD step")
     ax.set_ylabel("training loss (values > 5 off the plot)")
-    ax.legend()
+    ax.legend(loc="upper right", fontsize=8)
     figures.append(Figure(save(fig, out / "depth_loss.png", "Training loss of the 50-layer networks"),
                           "Training loss: only σ² = 2/n makes progress"))
     return figures

@@ -89,7 +89,7 @@ def _results(numbers: dict):
 
 def draw(numbers: dict, out: Path) -> list[Figure]:
     res, small, zero_cost, steps, x_norm = _results(numbers)
-    fig, axes = subplots(1, 4, size=(3.9, 3.4))
+    fig, axes = subplots(1, 4, size=(3.9, 4.4))  # room for the legends below the panels
     layers = np.arange(1, L + 1)
     ax = axes[0, 0]
     for key, r in res.items():
@@ -99,7 +99,7 @@ def draw(numbers: dict, out: Path) -> list[Figure]:
     ax.set_xlabel("layer l")
     ax.set_ylabel("‖a_l‖ over the batch (log)")
     ax.set_title("forward: ‖a_l‖ = γ^l ‖x‖ (dashed)")
-    ax.legend()
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     ax = axes[0, 1]
     for key, r in res.items():
         ax.plot(layers, r["grad_norm"], "s", color=COLORS[key], label=f"‖∂L/∂a_l‖, {key}·I")
@@ -108,7 +108,7 @@ def draw(numbers: dict, out: Path) -> list[Figure]:
     ax.set_xlabel("layer l")
     ax.set_ylabel("gradient norm (log)")
     ax.set_title("backward: ∂L/∂a_l = γ^(L−l) ∂L/∂a_L")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2))  # below: covers no data
     ax = axes[0, 2]
     for key, r in res.items():
         lab = f"{key}·I, η = {LR:g}" + (f" (inf/NaN at step {r['diverged_at']})" if r["diverged_at"] else "")
@@ -125,7 +125,7 @@ def draw(numbers: dict, out: Path) -> list[Figure]:
     ax.set_xlabel("step (full batch)")
     ax.set_ylabel("cost (MSE, log)")
     ax.set_title(f"training (values > {CLIP:.0e} drawn at the top)", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     ax = axes[0, 3]
     ax.plot(np.arange(1, len(res["0.5"]["loss"]) + 1), res["0.5"]["loss"], "-", color=COLORS["0.5"],
             label=f"0.5·I, η = {LR:g}")
