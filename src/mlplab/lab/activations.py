@@ -1,5 +1,6 @@
 """activations: histograms of the activations of a 5-layer network for four weight scales and three
-activation functions (000_; the source book's ``weight_init_activation_histogram``).
+activation functions (*Deep Learning from Scratch*, ch. 6.2, ``ch06/weight_init_activation_histogram.py``;
+the blog post *A short summary of parameter updates and weight initialization in deep learning*).
 
 Input: 1000 × 100 standard normal; five Linear(100, 100) layers without bias, each followed by the
 activation. The per-layer statistics come from :func:`mlplab.diagnostics.probe`, the prediction
@@ -195,7 +196,9 @@ STUDY = Study(
     title="Activation histograms: weight scale against sigmoid, tanh and ReLU",
     description="5 layers x 100 units on N(0,1) input: std 1, std 0.01, Xavier, He with sigmoid/tanh/ReLU; "
                 "histograms and Var z = n σ² E[φ(z)²]",
-    source="000_3dc64377390e7812 (the source book's weight_init_activation_histogram)",
+    source="Deep Learning from Scratch, ch. 6.2 (weight_init_activation_histogram.py); blog post 'A short summary "
+           "of parameter updates and weight initialization in deep learning'",
+    works=("dlfs", "post-updates-init"),
     measure=measure, draw=draw, write=write,
     claims=("claims",),
 )

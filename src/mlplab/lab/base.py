@@ -90,13 +90,14 @@ class Study:
     name: str
     title: str
     description: str  # one line, for `mlplab lab list`
-    source: str  # the works it reproduces (see sources.py)
+    source: str  # the works it re-creates, in words (titles, chapter, script)
     measure: Callable[[dict, Context], dict]
     draw: Callable[[dict, Path], list[Figure]]
     write: Callable[[dict], str]
     reference: dict = field(default_factory=dict)
     quick: dict = field(default_factory=dict)
     claims: tuple[str, ...] = ()  # top-level keys of numbers.json whose tables carry the study's claim
+    works: tuple[str, ...] = ()  # keys of mlplab.lab.sources.WORKS (docs/sources.md)
 
     def settings(self, quick: bool = False) -> dict:
         return json.loads(json.dumps(self.quick if quick else self.reference))  # a fresh copy

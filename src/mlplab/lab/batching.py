@@ -1,4 +1,5 @@
-"""batching: full-batch, mini-batch and single-sample gradient descent, and momentum at a saddle (002_).
+"""batching: full-batch, mini-batch and single-sample gradient descent, and momentum at a saddle
+(the blog post *2.1 Convolutional neural networks: neural networks, advanced*).
 
 Part 1 trains the same small network on the same MNIST subset with plain SGD (θ ← θ − (η/|B|)Σ∇ℓ)
 at several batch sizes through :class:`mlplab.train.Trainer`, recording the *full* training loss
@@ -342,7 +343,9 @@ STUDY = Study(
     title="Full batch, mini-batch, single sample; momentum at a saddle",
     description="SGD at batch sizes 1…N on an MNIST subset (loss vs iterations/examples/time, gradient noise); "
                 "GD vs momentum on a saddle",
-    source="002_2ee23429faa56acd.txt (mini-batch SGD, local minima and saddle points)",
+    source="blog post '2.1 Convolutional neural networks: neural networks, advanced' (mini-batch SGD, local minima "
+           "and saddle points)",
+    works=("post-nn-advanced",),
     measure=measure, draw=draw, write=write,
     reference=REFERENCE, quick=QUICK,
     claims=("batch_sizes", "gradient_noise", "saddle"),

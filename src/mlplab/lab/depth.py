@@ -1,5 +1,6 @@
-"""depth: the signal through a 50-layer ReLU network for σ² = 1/n, 2/n, 3/n (001_, CMU Deep
-Learning Systems, lecture on initialization).
+"""depth: the signal through a 50-layer ReLU network for σ² = 1/n, 2/n, 3/n (CMU 10-414/714
+*Deep Learning Systems*, lecture 6 on fully-connected networks, optimization and initialization, and the
+blog post *Fully connected neural networks* that follows it).
 
 MNIST, 784 → 50 hidden layers of 100 ReLU units → 10, W ~ N(0, k/n_in), zero biases. At
 initialization :func:`mlplab.diagnostics.probe` measures each layer's activation norm and weight-gradient
@@ -215,7 +216,7 @@ gradients of {np.median(res['1/n']['weight_grad_norm']):.1g} leave the loss at l
 {r2['final_train_loss']:.3f}), and yet its weights move only a little: ‖W − W₀‖/‖W₀‖ is
 {cl['median_relative_change_2n']:.3g} in the median layer and at most {cl['max_relative_change_2n']:.3g} (right
 panel, largest in the first and last layers). The trained network stays close to where it started, so the
-initialization decides much of what it ends up computing (001_).
+initialization decides much of what it ends up computing (CMU *Deep Learning Systems*, lecture 6).
 
 | σ² | σ²n/2 | ‖a_{DEPTH}‖/‖a_1‖ measured | predicted | median ‖∂L/∂W_l‖ | after training | median ‖W − W₀‖/‖W₀‖ |
 |---|---|---|---|---|---|---|
@@ -227,7 +228,9 @@ STUDY = Study(
     name="depth",
     title="Signal through 50 ReLU layers: σ² = 1/n, 2/n, 3/n",
     description="per-layer activation/gradient norms against Var z_{l+1} = n σ² E[φ(z_l)²]; ‖W − W₀‖/‖W₀‖ after SGD",
-    source="001_e9fe6032f74b02af (CMU Deep Learning Systems, initialization)",
+    source="CMU 10-414/714 Deep Learning Systems, lecture 6 (initialization); blog post 'Fully connected neural "
+           "networks'",
+    works=("cmu", "post-fc"),
     measure=measure, draw=draw, write=write,
     reference={"iterations": 400, "probe_images": 1000, "train_images": 20000, "test_images": 10000},
     quick={"iterations": 40, "probe_images": 256, "train_images": 2000, "test_images": 1000},

@@ -1,4 +1,5 @@
-"""init-mnist: initialization races on MNIST (000_ and 003_).
+"""init-mnist: initialization races on MNIST (*Deep Learning from Scratch*, ch. 6.2,
+``ch06/weight_init_compare.py``; deeplearning.ai's note *Initializing neural networks*).
 
 Two settings, both trained by the one training loop (:class:`mlplab.train.Trainer`) with SGD:
 
@@ -246,7 +247,9 @@ STUDY = Study(
     name="init-mnist",
     title="Initialization races on MNIST",
     description="std 0.01 / Xavier / He on the book's ReLU net; zero / uniform / Xavier / N(0,1) on a 300x4 tanh net",
-    source="000_3dc64377390e7812, 003_b9fcf06e264018f9",
+    source="Deep Learning from Scratch, ch. 6.2 (weight_init_compare.py); deeplearning.ai, 'Initializing neural "
+           "networks'",
+    works=("dlfs", "dlai", "post-updates-init", "post-dlai-init"),
     measure=measure, draw=draw, write=write,
     reference={"book_iterations": 2000, "book_train_images": None, "dlai_epochs": 10, "dlai_images": None},
     quick={"book_iterations": 300, "book_train_images": 5000, "dlai_epochs": 2, "dlai_images": 2000},

@@ -1,5 +1,5 @@
-"""linear-chain: exploding and vanishing signals in a 10-layer linear network (003_, the
-deeplearning.ai note on initialization).
+"""linear-chain: exploding and vanishing signals in a 10-layer linear network (deeplearning.ai's
+note *Initializing neural networks*).
 
 L = 10 Linear(2, 2) layers, identity activation, no bias, every W = γ·I with γ ∈ {1.5, 1.0, 0.5}, so
 a_l = γ^l x and ŷ = γ^L x. Task: regression onto y = R x (R a rotation by 36.87°), mean squared
@@ -167,8 +167,8 @@ Trained by full-batch SGD (η = {LR:g}, right panel): I reaches the minimum (cos
 update overshoots so far that the cost overflows at step {b['diverged_at']} (the trainer stops and records
 it). With η ten times smaller it survives but the first step still throws the weights across the valley: the
 cost falls at once to about that of predicting ŷ = 0 ({zero_cost:.2f}) and then crawls ({res_small['final_loss']:.3g}
-after {steps} steps, right-most panel). 003_ describes the cost oscillating around its minimum; in a chain of
-ten layers the oversized gradients do worse, overflowing or wrecking the weights in one step. 0.5·I multiplies
+after {steps} steps, right-most panel). The deeplearning.ai note describes the cost oscillating around its minimum; in a
+chain of ten layers the oversized gradients do worse, overflowing or wrecking the weights in one step. 0.5·I multiplies
 every gradient by 0.5⁹ ≈ {0.5 ** 9:.1g}: the cost sits at {s['final_loss']:.3g}, the cost of predicting 0,
 and learning stalls long before the minimum.
 
@@ -182,7 +182,8 @@ STUDY = Study(
     name="linear-chain",
     title="Exploding and vanishing signals in a 10-layer linear chain",
     description="W = 1.5·I, I, 0.5·I in 10 linear layers of 2 units: a_l = γ^l x, gradients γ^(L−l), cost when trained",
-    source="003_b9fcf06e264018f9 (deeplearning.ai, initialization)",
+    source="deeplearning.ai, 'Initializing neural networks' (the exploding/vanishing linear chain)",
+    works=("dlai", "post-dlai-init"),
     measure=measure, draw=draw, write=write,
     reference={"steps": 300}, quick={"steps": 100},
     claims=(),  # the section's table carries the claim; numbers.json is folded in the report

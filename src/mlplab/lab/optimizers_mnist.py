@@ -1,4 +1,5 @@
-"""optimizers-mnist: the source book's optimizer race on MNIST (000_, ``optimizer_compare_mnist``).
+"""optimizers-mnist: the optimizer race on MNIST of *Deep Learning from Scratch*, ch. 6.1
+(``ch06/optimizer_compare_mnist.py``).
 
 784-100-100-100-100-10 ReLU network, He initialization, zero biases, softmax cross-entropy; every
 step draws a batch of 128 from the 60,000 training images with replacement (the book's
@@ -223,7 +224,8 @@ STUDY = Study(
     name="optimizers-mnist",
     title="Optimizer race on MNIST",
     description="SGD, Momentum, AdaGrad, Adam (+ RMSProp, Nesterov) on a 784-100-100-100-100-10 ReLU net, same batches",
-    source="000_3dc64377390e7812.txt (the book's optimizer_compare_mnist)",
+    source="Deep Learning from Scratch, ch. 6.1 (optimizer_compare_mnist.py)",
+    works=("dlfs", "post-updates-init"),
     measure=measure, draw=draw, write=write,
     reference=REFERENCE, quick=QUICK,
     claims=("optimizers", "ranking_by_final_loss"),

@@ -1,5 +1,5 @@
-"""paths: optimizer paths on F1 = x² + y² and F2 = 0.05x² + y² (000_, the book's
-``optimizer_compare_naive``), and AdaGrad's shrinking step against RMSProp's.
+"""paths: optimizer paths on F1 = x² + y² and F2 = 0.05x² + y² (*Deep Learning from
+Scratch*, ch. 6.1, ``ch06/optimizer_compare_naive.py``), and AdaGrad's shrinking step against RMSProp's.
 
 Every path comes from :func:`mlplab.functions.run_optimizer` with the real optimizer classes of
 :mod:`mlplab.optim`; the long AdaGrad/RMSProp run drives the same classes step by step and reads
@@ -239,7 +239,9 @@ STUDY = Study(
     name="paths",
     title="Optimizer paths on F1 and F2",
     description="SGD, Momentum, Nesterov, AdaGrad, RMSProp, Adam and Newton from (−7, 2) on x²+y² and 0.05x²+y²",
-    source="000_3dc64377390e7812.txt (the book's optimizer_compare_naive)",
+    source="Deep Learning from Scratch, ch. 6.1 (optimizer_compare_naive.py); blog post 'A short summary of "
+           "parameter updates and weight initialization in deep learning'",
+    works=("dlfs", "post-updates-init"),
     measure=measure, draw=draw, write=write,
     reference={"steps": STEPS, "long_run_steps": 1000, "gradient_noise_sigma": 0.5},
     quick={"steps": STEPS, "long_run_steps": 1000, "gradient_noise_sigma": 0.5},  # cheap: the same

@@ -1,4 +1,5 @@
-"""quadratic: step size, Newton's method and the momentum variants on f(θ) = ½θᵀPθ + qᵀθ (001_).
+"""quadratic: step size, Newton's method and the momentum variants on f(θ) = ½θᵀPθ + qᵀθ
+(CMU 10-414/714 *Deep Learning Systems*, lecture 6, and the blog post *Fully connected neural networks*).
 
 The quadratic is :func:`mlplab.functions.get_function` ("quadratic"): P = [[5, 4.5], [4.5, 5]]
 (eigenvalues 0.5 and 9.5, condition number 19), q = (1, −2). Every path comes from
@@ -22,7 +23,7 @@ TOL = 1e-4  # "converged": f(θ) − f* < TOL
 # gradient descent step sizes as fractions of the stability limit 2/λ_max
 GD_FRACTIONS = {"slow": 0.1, "no_overshoot": 0.5, "oscillating": 0.95, "diverging": 1.05}
 
-# the momentum family of 001_, all with the same step size η = 0.1 and β = 0.9 (Adam: η = 0.3)
+# the momentum family of the CMU lecture, all with the same step size η = 0.1 and β = 0.9 (Adam: η = 0.3)
 MOMENTUM = {
     "gd": ("gradient descent", "sgd", {"lr": 0.1}),
     "ema_momentum": ("momentum (EMA)", "ema_momentum", {"lr": 0.1, "momentum": 0.9}),
@@ -260,7 +261,9 @@ STUDY = Study(
     name="quadratic",
     title="Step size, Newton and momentum on a quadratic",
     description="GD around 2/λ_max, Newton (α = 1 and damped), EMA/unbiased/Nesterov momentum and Adam on ½θᵀPθ + qᵀθ",
-    source="001_e9fe6032f74b02af.txt (CMU Deep Learning Systems, optimization lecture)",
+    source="CMU 10-414/714 Deep Learning Systems, lecture 6 (optimization); blog post 'Fully connected neural "
+           "networks'",
+    works=("cmu", "post-fc"),
     measure=measure, draw=draw, write=write,
     reference={"steps": 100}, quick={"steps": 60},
     claims=("gd", "newton", "momentum"),

@@ -22,7 +22,7 @@ class Work:
 
 WORKS: dict[str, Work] = {w.key: w for w in [
     Work("dlfs", "Deep Learning from Scratch (ゼロから作るDeep Learning)", "Koki Saitō", "book",
-         "O'Reilly Japan, 2016; chapter 6, \"Techniques for training\" (6.1 parameter updates, 6.2 initial "
+         "O'Reilly Japan, 2016; chapter 6, \"Training Techniques\" (6.1 parameter updates, 6.2 initial "
          "weight values), and its scripts ch06/optimizer_compare_naive.py, optimizer_compare_mnist.py, "
          "weight_init_activation_histogram.py and weight_init_compare.py",
          "https://github.com/oreilly-japan/deep-learning-from-scratch",
@@ -72,8 +72,9 @@ def sources_markdown(studies) -> str:
              "`python -m mlplab.lab.docs`; do not edit by hand).", ""]
     for w in WORKS.values():
         used = [s.name for s in studies if w.key in s.works]
-        lines += [f"## {w.title}", "", f"- {w.kind}" + (f" by {w.by}" if w.by != "anonymous" else "")
-                  + (f"; {w.where}" if w.where else "")]
+        by = f" by {w.by}" if w.by != "anonymous" else ""
+        lines += [f'<a id="{w.key}"></a>', "", f"## {w.title}", "",
+                  f"- {w.kind}{by}" + (f"; {w.where}" if w.where else "")]
         if w.url:
             lines.append(f"- {w.url}")
         if w.what:

@@ -1,4 +1,5 @@
-"""symmetry: zero and constant initialization (004_, 000_).
+"""symmetry: zero and constant initialization (the blog posts *DL basics (4): initializing weight
+matrices* and *A short summary of parameter updates and weight initialization in deep learning*).
 
 A 784-50-50-10 sigmoid network on an MNIST subset, zero biases, SGD; weights all zero, all equal to a
 constant, or random (Xavier). Gradients at the first step and the activations over training come
@@ -178,7 +179,8 @@ hidden layer every {every} steps: 1 and 1 for the zero and constant networks aft
 {' and '.join(str(int(v)) for v in r_['final_distinct_units'])} for random weights. The heat maps show it directly:
 identical columns for the constant network. Such a network has the capacity of one unit per layer, which is why its
 loss (`symmetry_loss.png`) stalls ({c['final_loss']:.2f}, zero init {z['final_loss']:.2f}) while the random
-network learns ({r_['final_loss']:.2f}). Random initialization exists to break this symmetry (004_, 000_).
+network learns ({r_['final_loss']:.2f}). Random initialization exists to break this
+symmetry (*DL basics (4)*; *Deep Learning from Scratch*, ch. 6.2).
 
 | init | ‖∂L/∂W_l‖ at step 0, layers 1-{L} | distinct units after {steps} steps (layer 1 / 2) | final loss |
 |---|---|---|---|
@@ -190,7 +192,9 @@ STUDY = Study(
     name="symmetry",
     title="Zero and constant initialization: symmetry that training cannot break",
     description="all-zero weights: only the last layer gets a first gradient; constant weights: units stay identical",
-    source="004_f74da04ecd37c214, 000_3dc64377390e7812",
+    source="blog posts 'DL basics (4): initializing weight matrices' and 'A short summary of parameter updates "
+           "and weight initialization in deep learning'; Deep Learning from Scratch, ch. 6.2.1",
+    works=("post-weight-init", "post-updates-init", "dlfs"),
     measure=measure, draw=draw, write=write,
     reference={"steps": 300, "train_images": 5000}, quick={"steps": 100, "train_images": 2000},
     claims=("claims",),
