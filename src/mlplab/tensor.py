@@ -710,7 +710,7 @@ def logsumexp(x, axis=None, keepdims=False):
 
 def log_softmax(x, axis=-1):
     """x - logsumexp(x), computed after subtracting the maximum so exp never overflows."""
-    xs = x.data - np.max(x.data, axis=axis, keepdims=True)
+    xs = x.data - np.max(x.data, axis=axis, keepdims=True, initial=-np.inf)  # initial: an empty axis is fine
     out = xs - np.log(np.sum(np.exp(xs), axis=axis, keepdims=True))
     # d/dx: g - softmax(x) * sum(g)
     return _make(out, (x,), lambda g, o, a: (g - _exp(o) * g.sum(axis=axis, keepdims=True),), "log_softmax")
