@@ -24,7 +24,7 @@ How the forms relate (η = lr; the tests check every equality listed here agains
     EMA momentum      u ← βu + (1−β)g, θ ← θ − ηu  = torch SGD(lr=η(1−β), momentum=β), any η_t
                       and, at constant η, = classic Momentum with lr η(1−β)
     Nesterov          b ← μb + g, θ ← θ − η(g + μb) = torch SGD(momentum=μ, nesterov=True)
-    NesterovEMA       the texts' look-ahead form (gradient at θ − ηu); see its docstring
+    NesterovEMA       the lecture's look-ahead form (gradient at θ − ηu); see its docstring
     Adam with β1 = 0  = RMSProp(alpha=β2, bias_correction=True)
 
 The rules of *Deep Learning from Scratch* (ch. 6, its ``common/optimizer.py``) are reproduced
@@ -224,9 +224,10 @@ class Optimizer:
 
 # ------------------------------------------------------------------------------ first-order methods
 class SGD(Optimizer):
-    """Stochastic gradient descent (000_, 001_):  θ ← θ − η ∇L(θ).
+    """Stochastic gradient descent (*Deep Learning from Scratch*, ch. 6; CMU 10-414/714 *Deep Learning
+    Systems*, the lecture on optimization):  θ ← θ − η ∇L(θ).
 
-    Default lr 0.01 (the source book's). Equals ``torch.optim.SGD(lr)``.
+    Default lr 0.01 (*Deep Learning from Scratch*'s). Equals ``torch.optim.SGD(lr)``.
     """
 
     def __init__(self, params, lr=0.01, **common):
@@ -237,12 +238,12 @@ class SGD(Optimizer):
 
 
 class Momentum(Optimizer):
-    """Classic momentum, the form of 000_ (and of Keras' SGD)::
+    """Classic momentum, the form of *Deep Learning from Scratch*, ch. 6 (and of Keras' SGD)::
 
         v ← μ v − η ∇L(θ)        (v₀ = 0)
         θ ← θ + v
 
-    Defaults lr 0.01, momentum μ 0.9 (the source book's). Relation to torch: ``torch.optim.SGD(
+    Defaults lr 0.01, momentum μ 0.9 (*Deep Learning from Scratch*'s). Relation to torch: ``torch.optim.SGD(
     lr=η, momentum=μ)`` keeps b ← μb + g and steps θ ← θ − ηb, so v = −ηb and the two agree
     exactly **while η is constant**. When a schedule changes η they differ: here the velocity
     keeps the steps taken at the old η, torch rescales the whole buffer by the new η at once.
@@ -266,7 +267,8 @@ class Momentum(Optimizer):
 
 
 class EMAMomentum(Optimizer):
-    """Momentum as a moving average of gradients (001_), optionally "unbiased"::
+    """Momentum as a moving average of gradients, optionally "unbiased" (the form of CMU 10-414/714
+    *Deep Learning Systems*, the lecture on fully-connected networks, optimization and initialization)::
 
         u ← β u + (1 − β) ∇L(θ)          (u₀ = 0)
         û = u / (1 − βᵗ)   if bias_correction, else û = u
@@ -274,7 +276,7 @@ class EMAMomentum(Optimizer):
 
     u is a weighted average of past gradients, so η keeps its meaning as a step size. Starting
     from u₀ = 0 makes the first steps small (u₁ = (1−β)g); bias correction divides that out, so
-    the first step is a full gradient step (001_'s "unbiased momentum"; 001_ writes the divisor
+    the first step is a full gradient step (the lecture's "unbiased momentum"; it writes the divisor
     1 − β^{t+1} with t counted from 0, here t counts from 1).
 
     Defaults lr 0.1, momentum β 0.9: at constant η this equals classic :class:`Momentum` with
@@ -331,7 +333,8 @@ class Nesterov(Optimizer):
 
 
 class NesterovEMA(Optimizer):
-    """Nesterov momentum in the look-ahead form of 001_ (moving-average momentum)::
+    """Nesterov momentum in the look-ahead form of the *Deep Learning Systems* lecture (moving-average
+    momentum)::
 
         u ← β u + (1 − β) ∇L(θ − η u)      (u₀ = 0)
         θ ← θ − η u
@@ -342,9 +345,9 @@ class NesterovEMA(Optimizer):
     u₀ = 0, so φ₀ = θ₀. ``iterates()`` returns θ. With a schedule, the look-ahead uses the lr of
     the previous step (the next one is not known when φ is stored).
 
-    Relation to torch: the texts look ahead by the whole previous step ηu; Sutskever/torch look
+    Relation to torch: the lecture looks ahead by the whole previous step ηu; Sutskever/torch look
     ahead by the momentum part of the *next* step, βηu. With that look-ahead the rule would equal
-    :class:`Nesterov` / torch ``SGD(lr=η(1−β), momentum=β, nesterov=True)``; with the texts'
+    :class:`Nesterov` / torch ``SGD(lr=η(1−β), momentum=β, nesterov=True)``; with the lecture's
     look-ahead it is a (slightly more aggressive) variant with no torch counterpart.
     Defaults lr 0.1, momentum β 0.9.
     """
@@ -373,14 +376,16 @@ class NesterovEMA(Optimizer):
 
 
 class AdaGrad(Optimizer):
-    """AdaGrad (000_): per-component step sizes that shrink with the gradients seen so far::
+    """AdaGrad (*Deep Learning from Scratch*, ch. 6): per-component step sizes that shrink with the
+    gradients seen so far::
 
         h ← h + ∇L ⊙ ∇L            (h₀ = initial_accumulator_value)
         θ ← θ − η ∇L / (√h + ε)
 
     h sums every squared gradient ever seen, so η/√h only shrinks: on a long run the steps go
-    to zero (RMSProp's moving average forgets instead). 000_ writes η/√h without ε.
-    Defaults lr 0.01 (source book), eps 1e-10 and initial accumulator 0 (torch's; equals
+    to zero (RMSProp's moving average forgets instead). The book's formula has η/√h without ε; its
+    code adds ε = 1e-7 (``AdaGrad(lr, eps=1e-7)`` reproduces it step for step).
+    Defaults lr 0.01 (the book's), eps 1e-10 and initial accumulator 0 (torch's; equals
     ``torch.optim.Adagrad``). Keras uses initial_accumulator_value 0.1 and eps 1e-7; the source
     book uses eps 1e-7. Reference: Duchi, Hazan, Singer, JMLR 2011.
     """
@@ -412,7 +417,8 @@ class RMSProp(Optimizer):
 
     Defaults lr 0.01, alpha 0.99, eps 1e-8 (added after the square root), bias_correction off:
     equals ``torch.optim.RMSprop``. Keras (``rho`` 0.9, lr 0.001) adds ε *inside* the square
-    root, √(v + ε); the source book uses eps 1e-7 outside. ``bias_correction=True`` (not in
+    root, √(v + ε); *Deep Learning from Scratch* uses eps 1e-7 outside (``RMSProp(lr, alpha=0.99,
+    eps=1e-7)`` reproduces its RMSprop step for step). ``bias_correction=True`` (not in
     torch) makes RMSProp equal to Adam with β1 = 0. Reference: Hinton, Coursera lecture 6e (2012);
     centered: Graves, arXiv:1308.0850.
     """
@@ -477,8 +483,8 @@ class Adam(Optimizer):
     damps the first steps of parameters whose gradients are comparable to ε. Without bias
     correction the two forms coincide.
 
-    The source blog post on optimization writes Adam without bias correction
-    (``bias_correction=False`` gives that form). Defaults lr 0.001, betas (0.9, 0.999), eps 1e-8,
+    The *Deep Learning Systems* lecture writes Adam without bias correction (``bias_correction=False``
+    gives that form). Defaults lr 0.001, betas (0.9, 0.999), eps 1e-8,
     eps_on "v_hat": equals ``torch.optim.Adam``; the book's optimizer is
     ``Adam(lr=0.001, eps=1e-7, eps_on="v")``. With β1 = 0 this is
     RMSProp(alpha=β2, bias_correction=True). Reference: Kingma & Ba, ICLR 2015; AMSGrad: Reddi,
@@ -585,7 +591,7 @@ class NAdam(Optimizer):
 
 # ------------------------------------------------------------------------------ second order
 class Newton(Optimizer):
-    """Newton's method (001_) with the exact Hessian::
+    """Newton's method (the *Deep Learning Systems* lecture on optimization) with the exact Hessian::
 
         θ ← θ − α (∇²L(θ) + δ I)⁻¹ ∇L(θ)
 

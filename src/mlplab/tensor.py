@@ -12,8 +12,16 @@ them on plain arrays (fast); ``grad(..., create_graph=True)`` runs the *same* co
 so the gradient is itself a differentiable Tensor. :func:`hessian` differentiates each
 component of that gradient once more (Newton's method needs it).
 
-Broadcasting is undone in one place, :func:`unbroadcast`. dtypes are preserved: a float32
-graph stays float32, float64 stays float64, and mixing the two is an error.
+Broadcasting is undone in one place, :func:`unbroadcast`, and axes are normalized in one place,
+:func:`_axes`. dtypes are preserved: a float32 graph stays float32, float64 stays float64, and
+mixing the two is an error. Adding an op (the VJP contract, the helpers, the tests it gets):
+``docs/adding-an-op.md``.
+
+Where mlplab deliberately differs from torch (each op's docstring says so too):
+``transpose`` takes a full permutation, as NumPy (torch's ``permute``), and ``swapaxes`` is
+torch's ``transpose``; ``axis=()`` reduces nothing, as NumPy (torch's ``dim=()`` reduces every
+axis); ``max`` shares the gradient among tied maxima, as ``torch.amax``; Python floats (and lists
+of them) become float32 tensors, not float64 as ``numpy.asarray`` would make them.
 """
 
 from __future__ import annotations
@@ -352,7 +360,8 @@ class Tensor:
 
     # ----------------------------------------------------------------- reductions and shapes
     def sum(self, axis=None, keepdims=False):
-        """Sum over ``axis`` (None: all; an int or a tuple, negative from the end; () sums nothing)."""
+        """Sum over ``axis``: None sums everything; an int or a tuple of axes, negative ones counting
+        from the end; ``()`` sums nothing, as NumPy (torch's ``dim=()`` sums everything)."""
         shape = self.shape
         axes = _axes(axis, self.ndim, "sum")
         kept = tuple(1 if i in axes else n for i, n in enumerate(shape))  # the keepdims shape
