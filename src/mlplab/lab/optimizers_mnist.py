@@ -24,18 +24,46 @@ from .plots import color, save, subplots
 SIZES = [784, 100, 100, 100, 100, 10]
 BATCH = 128
 
-# the book's four, then two extras
+# The book's four, as its common/optimizer.py defines them (ε = 1e-7 after the square root; Adam
+# adds ε to the uncorrected √v and puts the bias corrections into the step size), then two extras.
+BOOK_EPS = 1e-7
 MAIN = {
     "sgd": ("SGD", {"lr": 0.01}),
     "momentum": ("Momentum", {"lr": 0.01, "momentum": 0.9}),
-    "adagrad": ("AdaGrad", {"lr": 0.01}),
-    "adam": ("Adam", {"lr": 0.001}),
+    "adagrad": ("AdaGrad", {"lr": 0.01, "eps": BOOK_EPS}),
+    "adam": ("Adam", {"lr": 0.001, "eps": BOOK_EPS, "eps_on": "v"}),
 }
 EXTRAS = {
-    "rmsprop": ("RMSProp", {"lr": 0.001, "alpha": 0.99}),
+    "rmsprop": ("RMSProp", {"lr": 0.001, "alpha": 0.99, "eps": BOOK_EPS}),
     "nesterov": ("Nesterov", {"lr": 0.01, "momentum": 0.9}),
 }
 ALL = {**MAIN, **EXTRAS}
+# The same rules in torch's forms (mlplab's defaults: AdaGrad ε = 1e-10, Adam ε = 1e-8 on √v̂), run on
+# the first seed next to the book's to show what the choice of form changes.
+TORCH_FORMS = {"adagrad": {"lr": 0.01}, "adam": {"lr": 0.001}}
+
+# name -> the update rule as the race runs it (η = lr, g = ∇L of the batch)
+RULES = {
+    "sgd": "θ ← θ − η g",
+    "momentum": "v ← μ v − η g;  θ ← θ + v",
+    "adagrad": "h ← h + g ⊙ g;  θ ← θ − η g / (√h + ε)",
+    "adam": "m ← m + (1−β₁)(g − m);  v ← v + (1−β₂)(g² − v);  η_t = η √(1−β₂ᵗ) / (1−β₁ᵗ);  "
+            "θ ← θ − η_t m / (√v + ε)",
+    "rmsprop": "v ← α v + (1−α) g²;  θ ← θ − η g / (√v + ε)",
+    "nesterov": "b ← μ b + g;  θ ← θ − η (g + μ b)",
+}
+FORM_NOTES = {
+    "sgd": "the book's form",
+    "momentum": "the book's form",
+    "adagrad": "the book's form (ε = 1e-7; torch's default is 1e-10)",
+    "adam": "the book's form: ε on the uncorrected √v, corrections in η_t (torch: m̂ / (√v̂ + ε), ε = 1e-8)",
+    "rmsprop": "the book's RMSprop rule (ε = 1e-7, α = 0.99), at η = 0.001 (the book's default is 0.01)",
+    "nesterov": "torch's form, not the book's Nesterov class (which tracks the look-ahead point)",
+}
+
+
+def hp_text(hp: dict) -> str:
+    return ", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}" for k, v in hp.items())
 
 REFERENCE = {"iterations": 2000, "seeds": 3, "extras_seeds": 1, "train": None, "test": None, "window": 100}
 QUICK = {"iterations": 300, "seeds": 2, "extras_seeds": 0, "train": 10_000, "test": 2_000, "window": 50}
@@ -62,7 +90,8 @@ def _train_one(task):
     X, y, Xt, yt = shared()
     model = MLP(SIZES, activation="relu", weight_init="he", bias_init="zeros",
                 rng=np.random.default_rng([seed, 1]))
-    opt = get_optimizer(name, model.parameters(), **ALL[name][1])
+    base, _, form = name.partition("/")  # "adam/torch": Adam in torch's form
+    opt = get_optimizer(base, model.parameters(), **(TORCH_FORMS[base] if form == "torch" else ALL[base][1]))
     t0 = time.perf_counter()
     history = Trainer(model, opt).fit(X, y, iterations=iterations, batch_size=BATCH, replacement=True,
                                       rng=np.random.default_rng([seed, 2]))
@@ -92,12 +121,17 @@ def measure(settings: dict, ctx: Context) -> dict:
     seeds = [ctx.seed * 1000 + i for i in range(cfg["seeds"])]
     tasks = [(name, iters, s) for i, s in enumerate(seeds)
              for name in list(MAIN) + (list(EXTRAS) if i < cfg["extras_seeds"] else [])]
+    tasks += [(f"{name}/torch", iters, seeds[0]) for name in TORCH_FORMS]
     ctx.plan(len(tasks))
     t_start = time.perf_counter()
     rows = parallel_map(_train_one, tasks, shared=(X, y, Xt, yt), workers=ctx.workers, on_done=ctx.advance)
     runs: dict[str, list] = {name: [] for name in ALL}
+    torch_rows = {}
     for (name, _, _), row in zip(tasks, rows):
-        runs[name].append(row)
+        if name.endswith("/torch"):
+            torch_rows[name.partition("/")[0]] = row
+        else:
+            runs[name].append(row)
     runs = {k: v for k, v in runs.items() if v}
     wall = time.perf_counter() - t_start
 
@@ -125,6 +159,17 @@ def measure(settings: dict, ctx: Context) -> dict:
     numbers["train_seconds"] = float(sum(r["seconds"] for rows in runs.values() for r in rows))
     numbers["wall_seconds"] = wall  # with ctx.workers processes training side by side
     numbers["workers"] = ctx.workers
+    forms = {}
+    for name, row in torch_rows.items():
+        book, torch_ = np.asarray(runs[name][0]["loss"]), np.asarray(row["loss"])
+        forms[name] = {"book_settings": ALL[name][1], "torch_settings": TORCH_FORMS[name], "seed": seeds[0],
+                       "book_final_loss": float(book[-window:].mean()),
+                       "torch_final_loss": float(torch_[-window:].mean()),
+                       "book_test_acc": float(runs[name][0]["test_acc"]), "torch_test_acc": float(row["test_acc"]),
+                       "max_abs_loss_difference": float(np.max(np.abs(book - torch_))),
+                       "first_differing_iteration": (int(np.flatnonzero(book != torch_)[0]) + 1
+                                                     if np.any(book != torch_) else None)}
+    numbers["forms"] = forms
     numbers["series"] = {"smoothed_loss": curves, "subset": bool(cfg["train"])}  # what the figure draws
     return numbers
 
@@ -137,7 +182,7 @@ def draw(numbers: dict, out: Path) -> list[Figure]:
     fig, axes = subplots(1, 3, size=(4.6, 3.8))
     it = np.arange(1, iters + 1)
     for name, sm in curves.items():
-        lab = f"{ALL[name][0]} ({', '.join(f'{k}={v:g}' for k, v in ALL[name][1].items())})"
+        lab = f"{ALL[name][0]} ({hp_text(ALL[name][1])})"
         extra = name in EXTRAS
         for ax in axes[0, :2]:
             ax.plot(it, sm.mean(axis=0), color=color(name), lw=1.2 if extra else 1.6, ls="--" if extra else "-",
@@ -184,7 +229,7 @@ def write(numbers: dict) -> str:
         return f"{scale * mean:.{digits}f}" + (f" ± {scale * std:.{digits}f}" if n > 1 else "")
 
     rows = "\n".join(
-        f"| {o['label']} | {', '.join(f'{k}={v:g}' for k, v in o['settings'].items())} | {o['n_seeds']} "
+        f"| {o['label']} | {hp_text(o['settings'])} | {o['n_seeds']} "
         f"| {pm(o['final_loss_mean'], o['final_loss_std'], o['n_seeds'])} | {it_text(o['iters_to_0.5'])} "
         f"| {it_text(o['iters_to_0.2'])} | {pm(o['test_acc_mean'], o['test_acc_std'], o['n_seeds'], 100, 2)} |"
         for o in opts.values())
@@ -217,6 +262,33 @@ behind at a fixed budget of steps, which is what the race measures.
     if EXTRAS.keys() & opts.keys():
         md += ("\nRMSProp and Nesterov are extras run on the first seed only (dashed), to keep the reference run "
                "within its time budget.\n")
+    md += ("\n**The update rules as the race runs them** (g = ∇L of the batch, η = lr; every state starts at 0, t "
+           "counts steps from 1). SGD, Momentum, AdaGrad and Adam are run exactly as the book's "
+           "`common/optimizer.py` defines them:\n\n| optimizer | rule | settings | form |\n|---|---|---|---|\n")
+    md += "\n".join(f"| {opts[k]['label']} | {RULES[k]} | {hp_text(opts[k]['settings'])} | {FORM_NOTES[k]} |"
+                     for k in opts) + "\n"
+    forms = numbers.get("forms") or {}
+    if forms:
+        parts = []
+        for k, f in forms.items():
+            if f["first_differing_iteration"] is None:
+                parts.append(f"{opts[k]['label']} in torch's form ({hp_text(f['torch_settings'])}) gives the same "
+                             "loss at every iteration")
+                continue
+            change, spread = abs(f["torch_final_loss"] - f["book_final_loss"]), opts[k]["final_loss_std"]
+            size = ("less than" if change < spread else "more than") + f" the spread between seeds ({spread:.4f})"
+            parts.append(
+                f"{opts[k]['label']} in torch's form ({hp_text(f['torch_settings'])}) follows another trajectory "
+                f"from iteration {f['first_differing_iteration']} on (the per-iteration loss differs by up to "
+                f"{f['max_abs_loss_difference']:.2g}) and ends at {f['torch_final_loss']:.4f} against the book form's "
+                f"{f['book_final_loss']:.4f}, a change of {change:.4f}, {size}; test accuracy "
+                f"{100 * f['torch_test_acc']:.2f}% against {100 * f['book_test_acc']:.2f}%")
+        changed = any(f["first_differing_iteration"] is not None for f in forms.values())
+        md += (f"\nDoes the form change the numbers? {'Yes' if changed else 'No'}: on seed "
+               f"{next(iter(forms.values()))['seed']} the same batches were also run with the torch forms. "
+               + "; ".join(parts) + ". ε sets the step of every weight whose √h or √v is not much larger than ε, "
+               "which from the first steps on includes weights with small gradients, so the trajectories part at "
+               "once even though every formula agrees where the gradients are large.\n")
     return md
 
 
@@ -228,5 +300,5 @@ STUDY = Study(
     works=("dlfs", "post-updates-init"),
     measure=measure, draw=draw, write=write,
     reference=REFERENCE, quick=QUICK,
-    claims=("optimizers", "ranking_by_final_loss"),
+    claims=("optimizers", "ranking_by_final_loss", "forms"),
 )
