@@ -354,7 +354,7 @@ def numbers_blocks(numbers, claims) -> list:
         return _tables(number_tables(numbers))
     numbers = {k: v for k, v in numbers.items() if k != "series"}
     claims = [c for c in (claims or []) if c in numbers]
-    shown = [t for c in claims for t in number_tables({c: numbers[c]})]
+    shown = number_tables({c: numbers[c] for c in claims}) if claims else []
     rest = number_tables({k: v for k, v in numbers.items() if k not in claims})
     blocks: list = []
     if shown or rest:
