@@ -443,7 +443,8 @@ def redraw(study_dir) -> str | None:
     try:
         render_study(study, d)
     except Exception as e:  # numbers.json from another version of the study, say: keep what is on disk
-        return f"could not redraw from numbers.json ({type(e).__name__}: {e}); showing the saved files"
+        return (f"could not redraw from numbers.json ({type(e).__name__}: {e}), probably written by another version "
+                f"of the study; showing the saved files (re-run `mlplab lab run {name}` to refresh them)")
     return None
 
 
