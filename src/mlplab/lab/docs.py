@@ -40,8 +40,9 @@ def studies_markdown(registry=None) -> str:
              "Generated from the study registry (`mlplab.lab`) by `python -m mlplab.lab.docs`; do not edit by "
              "hand. Each study is `measure(settings, ctx) -> numbers` (the only part that trains), "
              "`draw(numbers, out_dir)` and `write(numbers)`: `mlplab report DIR` redraws every figure and "
-             "re-writes every section from the saved `numbers.json`. The works are listed in "
-             "[sources.md](sources.md).", "",
+             "re-writes every section from the saved `numbers.json`; `python -m mlplab.lab.compare BEFORE AFTER` "
+             "lists every measured value that differs between two lab outputs (timing keys skipped). The works "
+             "are listed in [sources.md](sources.md).", "",
              "| study | title | re-creates |", "|---|---|---|"]
     lines += [f"| [`{s.name}`](#{s.name}) | {s.title} | {s.source} |" for s in registry.values()]
     lines.append("")
