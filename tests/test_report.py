@@ -312,3 +312,69 @@ def test_report_in_headless_chromium(two_studies, real_study, tmp_path):
     img = imread(shot)
     assert img.shape[:2] == (2000, 1280) and float(np.std(img[..., :3])) > 0.05
 
+
+
+# ------------------------------------------------------------------------------------ content model
+def test_claim_tables_shown_the_rest_folded(tmp_path):
+    """Tables under the study's claims keys are shown; the others sit in a <details>; series are left out."""
+    numbers = {"per_init": {"he": {"std": 0.82, "loss": 0.3}, "xavier": {"std": 0.41, "loss": 0.35}},
+               "other": {"a": 1.5, "b": 2.5}, "series": {"curve": list(range(500))}}
+    d = _study(tmp_path / "lab", "somestudy", "Some study", 1, numbers=numbers)
+    meta = json.loads((d / "meta.json").read_text())
+    write_json(d / "meta.json", {**meta, "claims": ["per_init"]})
+    html_path, md_path = report.build_report([d], tmp_path / "out")
+    text = html_path.read_text()
+    shown, folded = text.split("<details", 1)
+    assert "<caption>per_init</caption>" in shown and "<caption>other</caption>" not in shown
+    assert "<caption>other</caption>" in folded.split("</details>")[0]
+    assert "curve" not in text and "500 values" not in text  # the figures' series are not tabulated
+    md = md_path.read_text()
+    assert md.index("**per_init**") < md.index("<details>") < md.index("**other**") < md.index("</details>")
+
+
+def test_html_and_markdown_render_the_same_content(two_studies, tmp_path):
+    """One content model: every figure, table caption and heading appears in both renderings."""
+    html_path, md_path = report.build_report(two_studies, tmp_path / "out")
+    page = report.build_page(report._order([report.load_study(d) for d in two_studies]), "now")
+    text, md = html_path.read_text(), md_path.read_text()
+    from mlplab.lab import render
+
+    def walk(blocks):
+        for b in blocks:
+            yield b
+            if isinstance(b, render.Fold):
+                yield from walk(b.blocks)
+
+    n = 0
+    for s in page.sections:
+        assert html.escape(s.title, quote=False) in text and s.title in md
+        for b in walk(s.blocks):
+            if isinstance(b, render.Table) and b.caption:
+                assert f"<caption>{html.escape(b.caption)}</caption>" in text and f"**{b.caption}**" in md
+                n += 1
+            if isinstance(b, render.Fig):
+                assert b.label in text and b.label in md
+                n += 1
+    assert n >= 6
+
+
+def test_wide_figures_span_the_page_and_open_full_size(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    d = _study(tmp_path / "lab", "wide", "Wide", 1)
+    fig, ax = plt.subplots(figsize=(12, 3))
+    ax.plot([0, 1])
+    fig.savefig(d / "fig1.png", dpi=50)
+    plt.close(fig)
+    meta = json.loads((d / "meta.json").read_text())
+    meta["figures"].append({"file": "fig1.png", "caption": "a wide one"})
+    write_json(d / "meta.json", meta)
+    html_path, _ = report.build_report([d], tmp_path / "out")
+    text = html_path.read_text()
+    assert text.count('<figure class="wide">') == 1 and text.count('<figure class="narrow">') == 1
+    assert text.count('type="checkbox" class="zoom"') == 2  # click to open at full size, no script
+    assert '<a href="../lab/wide/fig1.png">fig1.png</a>' in text  # and the PNG itself is linked
+    assert "<script" not in text

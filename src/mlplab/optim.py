@@ -24,8 +24,13 @@ How the forms relate (η = lr; the tests check every equality listed here agains
     EMA momentum      u ← βu + (1−β)g, θ ← θ − ηu  = torch SGD(lr=η(1−β), momentum=β), any η_t
                       and, at constant η, = classic Momentum with lr η(1−β)
     Nesterov          b ← μb + g, θ ← θ − η(g + μb) = torch SGD(momentum=μ, nesterov=True)
-    NesterovEMA       the texts' look-ahead form (gradient at θ − ηu); see its docstring
+    NesterovEMA       the lecture's look-ahead form (gradient at θ − ηu); see its docstring
     Adam with β1 = 0  = RMSProp(alpha=β2, bias_correction=True)
+
+The rules of *Deep Learning from Scratch* (ch. 6, its ``common/optimizer.py``) are reproduced
+exactly, step for step, by: SGD(lr), Momentum(lr, momentum), AdaGrad(lr, eps=1e-7),
+RMSProp(lr, alpha=0.99, eps=1e-7) and Adam(lr, eps=1e-7, eps_on="v") (the book adds ε to the
+uncorrected √v; torch, and Adam's default here, add it to the corrected √v̂).
 """
 
 from __future__ import annotations
@@ -216,7 +221,7 @@ class Optimizer:
         self.state = new_state
 
     def __repr__(self):
-        args = ", ".join(f"{k}={v}" for k, v in self._hparam_dict().items() if v is not None)
+        args = ", ".join(f"{k}={v!r}" for k, v in self._hparam_dict().items() if v is not None)
         return f"{type(self).__name__}({args})"
 
 
@@ -466,27 +471,43 @@ class Adam(Optimizer):
 
         m ← β1 m + (1 − β1) ∇L                     (m₀ = 0)
         v ← β2 v + (1 − β2) ∇L²                    (v₀ = 0)
+        v ← max(v_max, v)                          (amsgrad only; the running maximum)
         m̂ = m / (1 − β1ᵗ),  v̂ = v / (1 − β2ᵗ)      (bias correction; off: m̂ = m, v̂ = v)
-        v̂ ← max(v̂_max, v̂)                         (amsgrad only; the running maximum)
-        θ ← θ − η m̂ / (√v̂ + ε)
 
-    001_ writes it without bias correction (``bias_correction=False`` gives that form).
-    Defaults lr 0.001, betas (0.9, 0.999), eps 1e-8 added after the square root of the
-    *corrected* v̂: equals ``torch.optim.Adam``. Keras adds its eps (1e-7) to √v before the
-    correction, i.e. to √v̂ · √(1 − β2ᵗ), which is larger early on. With β1 = 0 this is
+        eps_on="v_hat" (default):  θ ← θ − η m̂ / (√v̂ + ε)
+        eps_on="v":                θ ← θ − η_t m / (√v + ε),   η_t = η √(1 − β2ᵗ) / (1 − β1ᵗ)
+
+    The two forms differ only in where ε enters. ``"v_hat"`` adds it to the corrected √v̂: the
+    paper's Algorithm 1 and ``torch.optim.Adam`` (equal to it with the defaults). ``"v"`` is the
+    form of *Deep Learning from Scratch* (ch. 6, its ``Adam`` class, with ε = 1e-7) and of Keras:
+    the bias corrections are folded into the step size η_t and ε is added to the *uncorrected*
+    √v. Written in m̂ and v̂ that is θ ← θ − η m̂ / (√v̂ + ε / √(1 − β2ᵗ)): early on, while
+    1 − β2ᵗ is small, the effective ε is much larger (×31.6 at t = 1 with β2 = 0.999), which
+    damps the first steps of parameters whose gradients are comparable to ε. Without bias
+    correction the two forms coincide.
+
+    The *Deep Learning Systems* lecture writes Adam without bias correction (``bias_correction=False``
+    gives that form). Defaults lr 0.001, betas (0.9, 0.999), eps 1e-8,
+    eps_on "v_hat": equals ``torch.optim.Adam``; the book's optimizer is
+    ``Adam(lr=0.001, eps=1e-7, eps_on="v")``. With β1 = 0 this is
     RMSProp(alpha=β2, bias_correction=True). Reference: Kingma & Ba, ICLR 2015; AMSGrad: Reddi,
     Kale, Kumar, ICLR 2018.
     """
 
-    hparams = ("betas", "eps", "amsgrad", "bias_correction")
+    hparams = ("betas", "eps", "amsgrad", "bias_correction", "eps_on")
+    _eps_forms = ("v_hat", "v")
 
     def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-8, amsgrad=False,
-                 bias_correction=True, **common):
+                 bias_correction=True, eps_on="v_hat", **common):
         super().__init__(params, lr, **common)
         self.betas = _betas(betas)
         self.eps = _positive("eps", eps)
         self.amsgrad = bool(amsgrad)
         self.bias_correction = bool(bias_correction)
+        if eps_on not in self._eps_forms:
+            raise ValueError(f"Invalid eps_on: {eps_on!r} (must be 'v_hat', ε added to the corrected √v̂ as in "
+                             "torch, or 'v', ε added to √v as in Deep Learning from Scratch)")
+        self.eps_on = eps_on
 
     def init_state(self, theta):
         state = {"m": np.zeros_like(theta), "v": np.zeros_like(theta)}
@@ -496,25 +517,19 @@ class Adam(Optimizer):
 
     def update(self, g, state, theta):
         (b1, b2), m, v, t = self.betas, state["m"], state["v"], state["t"]
-        # m ← β1 m + (1 − β1) g, written m += (1 − β1)(g − m) (torch's lerp); in place, one temporary
-        d = np.subtract(g, m)
-        d *= 1.0 - b1
-        m += d
-        # v ← β2 v + (1 − β2) g²
-        np.multiply(g, g, out=d)
-        d *= 1.0 - b2
-        v *= b2
-        v += d
+        m *= b1                    # m ← β1 m + (1 − β1) g   (in place: the moments live in the state)
+        m += (1.0 - b1) * g
+        v *= b2                    # v ← β2 v + (1 − β2) g²
+        v += (1.0 - b2) * (g * g)
         if self.amsgrad:
             v = np.maximum(state["v_max"], v, out=state["v_max"])
-        # Δθ = −η m̂ / (√v̂ + ε) with m̂ = m / c1, √v̂ = √v / c2 (c1 = 1 − β1ᵗ, c2 = √(1 − β2ᵗ)),
-        # computed as −(η c2 / c1) · m / (√v + ε c2): the same value, one pass over the arrays less
-        c1, c2 = (1.0 - b1 ** t, math.sqrt(1.0 - b2 ** t)) if self.bias_correction else (1.0, 1.0)
-        np.sqrt(v, out=d)
-        d += self.eps * c2
-        np.divide(m, d, out=d)
-        d *= -self.lr * c2 / c1
-        return d
+        c1, c2 = (1.0 - b1 ** t, 1.0 - b2 ** t) if self.bias_correction else (1.0, 1.0)
+        if self.eps_on == "v":     # the book's form: the corrections go into the step size
+            lr_t = self.lr * math.sqrt(c2) / c1
+            return -lr_t * m / (np.sqrt(v) + self.eps)
+        m_hat = m / c1
+        v_hat = v / c2
+        return -self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
 
 
 class AdamW(Adam):

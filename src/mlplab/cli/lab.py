@@ -38,8 +38,9 @@ def cmd_lab(args):
     with blas_threads(args.blas_threads):
         for st in chosen:
             t0 = time.perf_counter()
-            with con.status(f"[bold]{st.name}[/]: {st.description}"):
-                result = lab.run_study(st, out, quick=args.quick, seed=args.seed, quiet=True, workers=args.jobs)
+            with _study_bar(con, st) as progress:
+                result = lab.run_study(st, out, quick=args.quick, seed=args.seed, quiet=True, workers=args.jobs,
+                                       progress=progress)
             con.print(f"[bold]{st.name}[/] done in {time.perf_counter() - t0:.1f} s: {len(result.figures)} "
                       f"figure(s), numbers and section.md in {out / st.name}")
     con.print(f"all done in {time.perf_counter() - t_all:.1f} s")
@@ -49,6 +50,38 @@ def cmd_lab(args):
         html, md = report.build_report([out / st.name for st in chosen], out)
         con.print(f"report: [bold]{html}[/] (and {md})")
     return 0
+
+
+class _study_bar:
+    """A rich progress bar for one study: units of work done / total (trainings, runs) and the time
+    left, fed by the study's progress callback (``run_study(..., progress=...)``)."""
+
+    def __init__(self, con, study):
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.bar = Progress(SpinnerColumn(), TextColumn(f"[bold]{study.name}[/]"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("done ·"), TimeElapsedColumn(), TextColumn("· left"), TimeRemainingColumn(),
+                            console=con, transient=True)
+        self.task = self.bar.add_task(study.name, total=None)
+
+    def __enter__(self):
+        self.bar.start()
+        return self.update
+
+    def update(self, done: int, total: int) -> None:
+        self.bar.update(self.task, completed=done, total=total)
+
+    def __exit__(self, *exc):
+        self.bar.stop()
+        return False
 
 
 def register(sub):

@@ -1,4 +1,5 @@
-"""optimizers-mnist: the source book's optimizer race on MNIST (000_, ``optimizer_compare_mnist``).
+"""optimizers-mnist: the optimizer race on MNIST of *Deep Learning from Scratch*, ch. 6.1
+(``ch06/optimizer_compare_mnist.py``).
 
 784-100-100-100-100-10 ReLU network, He initialization, zero biases, softmax cross-entropy; every
 step draws a batch of 128 from the 60,000 training images with replacement (the book's
@@ -9,6 +10,7 @@ batch at every iteration: each run is a :class:`mlplab.train.Trainer` given the 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -16,24 +18,52 @@ from ..data import load, subset
 from ..nn import MLP
 from ..optim import get_optimizer
 from ..train import Trainer, evaluate
-from .base import Context, Figure, Result, Study, parallel_map, shared
+from .base import Context, Figure, Study, array, parallel_map, shared
 from .plots import color, save, subplots
 
 SIZES = [784, 100, 100, 100, 100, 10]
 BATCH = 128
 
-# the book's four, then two extras
+# The book's four, as its common/optimizer.py defines them (ε = 1e-7 after the square root; Adam
+# adds ε to the uncorrected √v and puts the bias corrections into the step size), then two extras.
+BOOK_EPS = 1e-7
 MAIN = {
     "sgd": ("SGD", {"lr": 0.01}),
     "momentum": ("Momentum", {"lr": 0.01, "momentum": 0.9}),
-    "adagrad": ("AdaGrad", {"lr": 0.01}),
-    "adam": ("Adam", {"lr": 0.001}),
+    "adagrad": ("AdaGrad", {"lr": 0.01, "eps": BOOK_EPS}),
+    "adam": ("Adam", {"lr": 0.001, "eps": BOOK_EPS, "eps_on": "v"}),
 }
 EXTRAS = {
-    "rmsprop": ("RMSProp", {"lr": 0.001, "alpha": 0.99}),
+    "rmsprop": ("RMSProp", {"lr": 0.001, "alpha": 0.99, "eps": BOOK_EPS}),
     "nesterov": ("Nesterov", {"lr": 0.01, "momentum": 0.9}),
 }
 ALL = {**MAIN, **EXTRAS}
+# The same rules in torch's forms (mlplab's defaults: AdaGrad ε = 1e-10, Adam ε = 1e-8 on √v̂), run on
+# the first seed next to the book's to show what the choice of form changes.
+TORCH_FORMS = {"adagrad": {"lr": 0.01}, "adam": {"lr": 0.001}}
+
+# name -> the update rule as the race runs it (η = lr, g = ∇L of the batch)
+RULES = {
+    "sgd": "θ ← θ − η g",
+    "momentum": "v ← μ v − η g;  θ ← θ + v",
+    "adagrad": "h ← h + g ⊙ g;  θ ← θ − η g / (√h + ε)",
+    "adam": "m ← m + (1−β₁)(g − m);  v ← v + (1−β₂)(g² − v);  η_t = η √(1−β₂ᵗ) / (1−β₁ᵗ);  "
+            "θ ← θ − η_t m / (√v + ε)",
+    "rmsprop": "v ← α v + (1−α) g²;  θ ← θ − η g / (√v + ε)",
+    "nesterov": "b ← μ b + g;  θ ← θ − η (g + μ b)",
+}
+FORM_NOTES = {
+    "sgd": "the book's form",
+    "momentum": "the book's form",
+    "adagrad": "the book's form (ε = 1e-7; torch's default is 1e-10)",
+    "adam": "the book's form: ε on the uncorrected √v, corrections in η_t (torch: m̂ / (√v̂ + ε), ε = 1e-8)",
+    "rmsprop": "the book's RMSprop rule (ε = 1e-7, α = 0.99), at η = 0.001 (the book's default is 0.01)",
+    "nesterov": "torch's form, not the book's Nesterov class (which tracks the look-ahead point)",
+}
+
+
+def hp_text(hp: dict) -> str:
+    return ", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}" for k, v in hp.items())
 
 REFERENCE = {"iterations": 2000, "seeds": 3, "extras_seeds": 1, "train": None, "test": None, "window": 100}
 QUICK = {"iterations": 300, "seeds": 2, "extras_seeds": 0, "train": 10_000, "test": 2_000, "window": 50}
@@ -60,7 +90,8 @@ def _train_one(task):
     X, y, Xt, yt = shared()
     model = MLP(SIZES, activation="relu", weight_init="he", bias_init="zeros",
                 rng=np.random.default_rng([seed, 1]))
-    opt = get_optimizer(name, model.parameters(), **ALL[name][1])
+    base, _, form = name.partition("/")  # "adam/torch": Adam in torch's form
+    opt = get_optimizer(base, model.parameters(), **(TORCH_FORMS[base] if form == "torch" else ALL[base][1]))
     t0 = time.perf_counter()
     history = Trainer(model, opt).fit(X, y, iterations=iterations, batch_size=BATCH, replacement=True,
                                       rng=np.random.default_rng([seed, 2]))
@@ -78,8 +109,9 @@ def race(X, y, names, iterations, seed, Xt=None, yt=None, workers=1):
     return dict(zip(names, rows))
 
 
-def run(ctx: Context) -> Result:
-    cfg = QUICK if ctx.quick else REFERENCE
+def measure(settings: dict, ctx: Context) -> dict:
+    """Every optimizer's training run for each seed: per-iteration loss, test accuracy."""
+    cfg = settings
     X, y = load("mnist", "train")
     Xt, yt = load("mnist", "test")
     if cfg["train"]:
@@ -89,11 +121,17 @@ def run(ctx: Context) -> Result:
     seeds = [ctx.seed * 1000 + i for i in range(cfg["seeds"])]
     tasks = [(name, iters, s) for i, s in enumerate(seeds)
              for name in list(MAIN) + (list(EXTRAS) if i < cfg["extras_seeds"] else [])]
+    tasks += [(f"{name}/torch", iters, seeds[0]) for name in TORCH_FORMS]
+    ctx.plan(len(tasks))
     t_start = time.perf_counter()
-    rows = parallel_map(_train_one, tasks, shared=(X, y, Xt, yt), workers=ctx.workers)
+    rows = parallel_map(_train_one, tasks, shared=(X, y, Xt, yt), workers=ctx.workers, on_done=ctx.advance)
     runs: dict[str, list] = {name: [] for name in ALL}
+    torch_rows = {}
     for (name, _, _), row in zip(tasks, rows):
-        runs[name].append(row)
+        if name.endswith("/torch"):
+            torch_rows[name.partition("/")[0]] = row
+        else:
+            runs[name].append(row)
     runs = {k: v for k, v in runs.items() if v}
     wall = time.perf_counter() - t_start
 
@@ -121,12 +159,30 @@ def run(ctx: Context) -> Result:
     numbers["train_seconds"] = float(sum(r["seconds"] for rows in runs.values() for r in rows))
     numbers["wall_seconds"] = wall  # with ctx.workers processes training side by side
     numbers["workers"] = ctx.workers
+    forms = {}
+    for name, row in torch_rows.items():
+        book, torch_ = np.asarray(runs[name][0]["loss"]), np.asarray(row["loss"])
+        forms[name] = {"book_settings": ALL[name][1], "torch_settings": TORCH_FORMS[name], "seed": seeds[0],
+                       "book_final_loss": float(book[-window:].mean()),
+                       "torch_final_loss": float(torch_[-window:].mean()),
+                       "book_test_acc": float(runs[name][0]["test_acc"]), "torch_test_acc": float(row["test_acc"]),
+                       "max_abs_loss_difference": float(np.max(np.abs(book - torch_))),
+                       "first_differing_iteration": (int(np.flatnonzero(book != torch_)[0]) + 1
+                                                     if np.any(book != torch_) else None)}
+    numbers["forms"] = forms
+    numbers["series"] = {"smoothed_loss": curves, "subset": bool(cfg["train"])}  # what the figure draws
+    return numbers
 
-    # ------------------------------------------------------------------ figure
+
+
+def draw(numbers: dict, out: Path) -> list[Figure]:
+    opts = numbers["optimizers"]
+    curves = {name: array(c) for name, c in numbers["series"]["smoothed_loss"].items()}
+    iters, seeds, test_size = numbers["iterations"], numbers["seeds"], numbers["test_size"]
     fig, axes = subplots(1, 3, size=(4.6, 3.8))
     it = np.arange(1, iters + 1)
     for name, sm in curves.items():
-        lab = f"{ALL[name][0]} ({', '.join(f'{k}={v:g}' for k, v in ALL[name][1].items())})"
+        lab = f"{ALL[name][0]} ({hp_text(ALL[name][1])})"
         extra = name in EXTRAS
         for ax in axes[0, :2]:
             ax.plot(it, sm.mean(axis=0), color=color(name), lw=1.2 if extra else 1.6, ls="--" if extra else "-",
@@ -140,9 +196,10 @@ def run(ctx: Context) -> Result:
     for ax in axes[0, :2]:
         ax.set_xlabel("iteration")
         ax.set_ylabel("training loss (moving average of 25)")
-    axes[0, 0].legend(fontsize=7, loc="upper right")
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=8,
+               frameon=False)  # below the panels: it covers no curve
     ax = axes[0, 2]
-    names = list(runs)
+    names = list(curves)
     for j, name in enumerate(names):
         acc = np.asarray(opts[name]["test_acc"]) * 100
         ax.bar(j, acc.mean(), color=color(name), alpha=0.6)
@@ -151,15 +208,21 @@ def run(ctx: Context) -> Result:
     ax.set_xticks(range(len(names)), [ALL[n][0] for n in names], rotation=30)
     lo = min(min(opts[n]["test_acc"]) for n in names) * 100
     ax.set_ylim(np.floor(lo - 1), 100)
-    ax.set_ylabel(f"test accuracy (%), {len(Xt)} test images")
+    ax.set_ylabel(f"test accuracy (%), {test_size} test images")
     ax.set_title("test accuracy after training (dots: seeds)", fontsize=10)
     spread = f"mean and min–max band over {len(seeds)} seeds" if len(seeds) > 1 else "one seed"
-    file = save(fig, ctx.path("optimizers_mnist.png"),
-                f"MNIST {'-'.join(map(str, SIZES))} ReLU, batch {BATCH}, {iters} iterations ({spread})")
+    file = save(fig, out / "optimizers_mnist.png",
+                f"MNIST {'-'.join(map(str, SIZES))} ReLU, batch {BATCH}, {iters} iterations ({spread})",
+                rect=(0, 0.1 if len(curves) <= 3 else 0.13, 1, 1))
     figures = [Figure(file, "Smoothed training loss of each optimizer (linear 0–1 and log scale) and the test "
                             "accuracy at the end.")]
+    return figures
 
-    # ------------------------------------------------------------------ text
+
+def write(numbers: dict) -> str:
+    opts = numbers["optimizers"]
+    iters, window, seeds, main_rank = (numbers["iterations"], numbers["final_window"], numbers["seeds"],
+                                       numbers["ranking_by_final_loss"])
     def it_text(v):
         v = [x for x in v if x is not None]
         return "—" if not v else f"{int(np.median(v))}" + ("" if len(v) == 1 else f" ({min(v)}–{max(v)})")
@@ -168,16 +231,17 @@ def run(ctx: Context) -> Result:
         return f"{scale * mean:.{digits}f}" + (f" ± {scale * std:.{digits}f}" if n > 1 else "")
 
     rows = "\n".join(
-        f"| {o['label']} | {', '.join(f'{k}={v:g}' for k, v in o['settings'].items())} | {o['n_seeds']} "
+        f"| {o['label']} | {hp_text(o['settings'])} | {o['n_seeds']} "
         f"| {pm(o['final_loss_mean'], o['final_loss_std'], o['n_seeds'])} | {it_text(o['iters_to_0.5'])} "
         f"| {it_text(o['iters_to_0.2'])} | {pm(o['test_acc_mean'], o['test_acc_std'], o['n_seeds'], 100, 2)} |"
         for o in opts.values())
     sgd, mom, ada, adam = (opts[k] for k in ("sgd", "momentum", "adagrad", "adam"))
     lo_acc = 100 * min(o["test_acc_mean"] for o in (mom, ada, adam))
     hi_acc = 100 * max(o["test_acc_mean"] for o in (mom, ada, adam))
-    data_text = ("the 60,000 training images (test accuracy on the 10,000 test images)" if not cfg["train"] else
-                 f"a random subset of {len(X)} training images (test accuracy on {len(Xt)} test images; quick "
-                 "variant)")
+    data_text = ("the 60,000 training images (test accuracy on the 10,000 test images)"
+                 if not numbers["series"]["subset"] else
+                 f"a random subset of {numbers['train_size']} training images (test accuracy on "
+                 f"{numbers['test_size']} test images; quick variant)")
     md = f"""
 The source book's race (`optimizers_mnist.png`): a {'-'.join(map(str, SIZES))} ReLU network with He
 initialization (std √(2/n)) and zero biases, trained for {iters} iterations on batches of {BATCH} drawn with
@@ -186,7 +250,8 @@ and see the same batch at every iteration, so the curves differ only by the upda
 min–max over seeds. SGD (θ ← θ − η∇L, η = 0.01) is clearly the slowest: its final loss (mean over the last
 {window} iterations) is {sgd['final_loss_mean']:.3f}. Momentum (v ← μv − η∇L, θ ← θ + v) accumulates the
 consistent part of the gradient, an effective step up to η/(1−μ) = 10η, and reaches {mom['final_loss_mean']:.3f};
-AdaGrad (h ← h + ∇L ⊙ ∇L, θ ← θ − η∇L/√h) and Adam (m̂/(√v̂ + ε)) give every weight its own step size and
+AdaGrad (h ← h + ∇L ⊙ ∇L, θ ← θ − η∇L/(√h + ε)) and Adam (m/(√v + ε), rules below) give every weight its own
+step size and
 reach {ada['final_loss_mean']:.3f} and {adam['final_loss_mean']:.3f}. Ranked by final loss:
 {' < '.join(opts[k]['label'] for k in main_rank)}. On the test set after {iters} iterations SGD reaches
 {100 * sgd['test_acc_mean']:.2f}% against {lo_acc:.2f}–{hi_acc:.2f}%
@@ -197,19 +262,46 @@ behind at a fixed budget of steps, which is what the race measures.
 |---|---|---|---|---|---|---|
 {rows}
 """
-    if EXTRAS.keys() & runs.keys():
+    if EXTRAS.keys() & opts.keys():
         md += ("\nRMSProp and Nesterov are extras run on the first seed only (dashed), to keep the reference run "
                "within its time budget.\n")
-    settings = {"sizes": SIZES, "activation": "relu", "weight_init": "he", "batch_size": BATCH, "iterations": iters,
-                "seeds": seeds, "optimizers": {k: v[1] for k, v in ALL.items() if k in runs},
-                "train_size": len(X), "test_size": len(Xt)}
-    return Result(numbers=numbers, markdown=md, figures=figures, settings=settings)
+    md += ("\n**The update rules as the race runs them** (g = ∇L of the batch, η = lr; every state starts at 0, t "
+           "counts steps from 1). SGD, Momentum, AdaGrad and Adam are run exactly as the book's "
+           "`common/optimizer.py` defines them:\n\n| optimizer | rule | settings | form |\n|---|---|---|---|\n")
+    md += "\n".join(f"| {opts[k]['label']} | {RULES[k]} | {hp_text(opts[k]['settings'])} | {FORM_NOTES[k]} |"
+                     for k in opts) + "\n"
+    forms = numbers.get("forms") or {}
+    if forms:
+        parts = []
+        for k, f in forms.items():
+            if f["first_differing_iteration"] is None:
+                parts.append(f"{opts[k]['label']} in torch's form ({hp_text(f['torch_settings'])}) gives the same "
+                             "loss at every iteration")
+                continue
+            change, spread = abs(f["torch_final_loss"] - f["book_final_loss"]), opts[k]["final_loss_std"]
+            size = ("less than" if change < spread else "more than") + f" the spread between seeds ({spread:.4f})"
+            parts.append(
+                f"{opts[k]['label']} in torch's form ({hp_text(f['torch_settings'])}) follows another trajectory "
+                f"from iteration {f['first_differing_iteration']} on (the per-iteration loss differs by up to "
+                f"{f['max_abs_loss_difference']:.2g}) and ends at {f['torch_final_loss']:.4f} against the book form's "
+                f"{f['book_final_loss']:.4f}, a change of {change:.4f}, {size}; test accuracy "
+                f"{100 * f['torch_test_acc']:.2f}% against {100 * f['book_test_acc']:.2f}%")
+        changed = any(f["first_differing_iteration"] is not None for f in forms.values())
+        md += (f"\nDoes the form change the numbers? {'Yes' if changed else 'No'}: on seed "
+               f"{next(iter(forms.values()))['seed']} the same batches were also run with the torch forms. "
+               + "; ".join(parts) + ". ε sets the step of every weight whose √h or √v is not much larger than ε, "
+               "which from the first steps on includes weights with small gradients, so the trajectories part at "
+               "once even though every formula agrees where the gradients are large.\n")
+    return md
 
 
 STUDY = Study(
     name="optimizers-mnist",
     title="Optimizer race on MNIST",
     description="SGD, Momentum, AdaGrad, Adam (+ RMSProp, Nesterov) on a 784-100-100-100-100-10 ReLU net, same batches",
-    source="000_3dc64377390e7812.txt (the book's optimizer_compare_mnist)",
-    run=run,
+    source="Deep Learning from Scratch, ch. 6.1 (optimizer_compare_mnist.py)",
+    works=("dlfs", "post-updates-init"),
+    measure=measure, draw=draw, write=write,
+    reference=REFERENCE, quick=QUICK,
+    claims=("ranking_by_final_loss", "sgd_is_slowest", "forms"),  # per optimizer: the section's table
 )
