@@ -5,6 +5,7 @@ hand-written fused NumPy loop, in one process, median over many steps.
     python benchmarks/train_step.py --quick    # fewer repeats
     python benchmarks/train_step.py --threads 1  # numpy's BLAS and torch on one thread each
     python benchmarks/train_step.py --data-parallel  # also: two threads on half a batch each
+    python benchmarks/train_step.py --optimizer adam  # Adam in all three (the NumPy loop's fused in place)
 
 Prints steps per second and the ratios the foundation issue targets (mlplab >= 2x PyTorch,
 >= 0.8x the NumPy loop), then the large case (batch 1024, width 1024) as a fraction of the
@@ -16,6 +17,7 @@ leaves for everything else.
 from __future__ import annotations
 
 import argparse
+import math
 
 import numpy as np
 import torch
@@ -30,9 +32,12 @@ def make_data(batch, n_in=784, n_cls=10, seed=0):
     return rng.random((batch, n_in), dtype=np.float32), rng.integers(0, n_cls, batch)
 
 
+OPTIMIZER = "sgd"  # set by --optimizer: "sgd" (lr 0.01) or "adam" (lr 0.001, torch's defaults)
+
+
 def mlplab_step(sizes, X, y, lr=0.01):
     net = nn.MLP(sizes, activation="relu", weight_init="he", rng=0)
-    opt = optim.SGD(net.parameters(), lr=lr)
+    opt = optim.SGD(net.parameters(), lr=lr) if OPTIMIZER == "sgd" else optim.Adam(net.parameters(), lr=lr / 10)
 
     def step():
         opt.zero_grad()
@@ -50,7 +55,8 @@ def torch_step(sizes, X, y, lr=0.01):
         if i < len(sizes) - 2:
             layers.append(torch.nn.ReLU())
     net = torch.nn.Sequential(*layers)
-    opt = torch.optim.SGD(net.parameters(), lr=lr)
+    opt = torch.optim.SGD(net.parameters(), lr=lr) if OPTIMIZER == "sgd" else torch.optim.Adam(net.parameters(),
+                                                                                               lr=lr / 10)
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
     loss_fn = torch.nn.CrossEntropyLoss()
 
@@ -85,9 +91,38 @@ def _forward_to_logit_grad(X, y, Ws, bs, n):
     return acts, z / n
 
 
+def _numpy_update(lr):
+    """The hand-written update of one array in place: SGD, or Adam fused (β 0.9/0.999, ε 1e-8,
+    one scratch array, the bias corrections folded into the step size and ε)."""
+    if OPTIMIZER == "sgd":
+        def sgd(p, g, key):
+            p -= lr * g
+        return sgd
+    lr, b1, b2, eps, state = lr / 10, 0.9, 0.999, 1e-8, {}
+
+    def adam(p, g, key):
+        m, v, t = state.setdefault(key, [np.zeros_like(p), np.zeros_like(p), 0])
+        state[key][2] = t = t + 1
+        d = np.subtract(g, m)
+        d *= 1 - b1
+        m += d
+        np.multiply(g, g, out=d)
+        d *= 1 - b2
+        v *= b2
+        v += d
+        c1, c2 = 1 - b1 ** t, math.sqrt(1 - b2 ** t)
+        np.sqrt(v, out=d)
+        d += eps * c2
+        np.divide(m, d, out=d)
+        d *= lr * c2 / c1
+        p -= d
+    return adam
+
+
 def numpy_step(sizes, X, y, lr=0.01):
     """The hand-written reference: forward, backward and update fused by hand, float32."""
     Ws, bs = _book_weights(sizes)
+    update = _numpy_update(lr)
 
     def step():
         acts, g = _forward_to_logit_grad(X, y, Ws, bs, len(y))
@@ -98,8 +133,8 @@ def numpy_step(sizes, X, y, lr=0.01):
             if i:
                 g = g @ Ws[i].T
                 g *= a > 0
-            Ws[i] -= lr * gW
-            bs[i] -= lr * gb
+            update(Ws[i], gW, ("W", i))
+            update(bs[i], gb, ("b", i))
     return step
 
 
@@ -113,6 +148,7 @@ def numpy_data_parallel_step(sizes, X, y, lr=0.01):
 
     blas = ThreadpoolController().select(user_api="blas")  # found once: limiting it then costs ~10 us
     Ws, bs = _book_weights(sizes)
+    update = _numpy_update(lr)
     n, half = len(y), len(y) // 2
     parts = [(X[:half], y[:half]), (X[half:], y[half:])]
     pool = ThreadPoolExecutor(2)
@@ -132,8 +168,8 @@ def numpy_data_parallel_step(sizes, X, y, lr=0.01):
         with blas.limit(limits=1):
             first, second = (f.result() for f in [pool.submit(grads, *p) for p in parts])
         for (i, gW, gb), (_, gW2, gb2) in zip(first, second):
-            Ws[i] -= lr * (gW + gW2)
-            bs[i] -= lr * (gb + gb2)
+            update(Ws[i], gW + gW2, ("W", i))
+            update(bs[i], gb + gb2, ("b", i))
     return step
 
 
@@ -168,14 +204,18 @@ def main():
                     help="limit numpy's BLAS and torch to N threads each (default 0: each library's default)")
     ap.add_argument("--data-parallel", action="store_true",
                     help="also time the NumPy loop as two threads on half a batch each")
+    ap.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd",
+                    help="the update in all contenders (default sgd, lr 0.01; adam: lr 0.001)")
     args = ap.parse_args()
+    global OPTIMIZER
+    OPTIMIZER = args.optimizer
     with limit_threads(args.threads):
         run(args)
 
 
 def run(args):
     reps = 100 if args.quick else 600
-    header("train_step")
+    header(f"train_step ({OPTIMIZER})")
 
     sizes = [784, 100, 100, 100, 100, 10]
     X, y = make_data(128)
