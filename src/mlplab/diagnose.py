@@ -192,7 +192,7 @@ def recommendation(activation: str, init, fan_in: int, weight_std: float | None 
                           f"use {rec_init} (std {std_rec:.3g} at n = {n})"}
     if f < 0.8:
         return {"family": fam, "matched": False, "factor": f,
-                "advice": f"{what}: Var z shrinks {1 / f:.3g}x per layer (factor {f:.3g}){compound}; "
+                "advice": f"{what}: Var z shrinks {ctx['inv']:.3g}x per layer (factor {f:.3g}){compound}; "
                           f"use {rec_init} (std {std_rec:.3g} at n = {n})"}
     return {"family": fam, "matched": True, "factor": f,
             "advice": f"{what}: Var z changes {f:.3g}x per layer, close to 1"}

@@ -248,7 +248,7 @@ def _np(t, channel_axis: bool):
 
 def _weight_matrix(w) -> np.ndarray:
     """(fan_in, units): a Linear's (out, in) weight transposed; a conv's (C_out, C_in/g, *k) as (C_in/g·Πk, C_out)."""
-    w = w.detach().cpu().numpy()
+    w = w.detach().cpu().numpy().copy()  # a copy: the optimizer steps later change the parameter in place
     return w.reshape(w.shape[0], -1).T
 
 
@@ -492,7 +492,7 @@ def from_result(result: dict) -> Diagnosis:
 def _as_input(torch, model, x):
     p = next((q for q in model.parameters() if q.is_floating_point()), None)
     dtype, device = (p.dtype, p.device) if p is not None else (torch.float32, "cpu")
-    x = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+    x = x if isinstance(x, torch.Tensor) else torch.tensor(np.asarray(x))
     return x.detach().to(device=device, dtype=dtype)
 
 
