@@ -621,8 +621,8 @@ def diagnose_torch(model, x, y=None, *, steps: int = 3, optimizer: str = "sgd", 
         norms=[lay.norm for lay in layers], diverged=diverged, not_analysed=skipped, notes=notes,
         activation=max(set(acts), key=acts.count) if acts else "identity",
         fan=int(np.median(fans[1:])) if len(fans) > 1 else fans[0],
-        steps={"optimizer": optimizer, "lr": lr, "steps": taken, "requested": steps, "loss_before": float(loss0.detach()),
-               "loss_after": loss_after, "diverged": diverged},
+        steps={"optimizer": optimizer, "lr": lr, "steps": taken, "requested": steps,
+               "loss_before": float(loss0.detach()), "loss_after": loss_after, "diverged": diverged},
         input={"examples": int(x.shape[0]), "shape": list(x.shape[1:]), "std": in_std,
                "mean_square": float(np.mean(x_np.astype(np.float64) ** 2))})
 
