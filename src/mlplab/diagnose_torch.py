@@ -19,10 +19,12 @@ mean square of each weight, started from the measured E[x²]. A normalisation re
 the recursion restarts there (and after anything not analysed, e.g. pooling) from the measured value;
 such layers are never flagged for a signal that grew or shrank before them.
 
-Severity: each verdict becomes ``ok`` (healthy), ``warning`` (trains, but slowly or unevenly) or
-``error`` (will not train as initialised); :data:`SEVERITY` holds the limits beyond which a problem is
-an error. ``benchmarks/diagnose_accuracy.py`` measures how often "error" agrees with one epoch of
-MNIST.
+Severity: each layer becomes ``ok`` (healthy), ``warning`` (a problem, but it trains) or ``error``
+(will not train as initialised): symmetric or non-finite, or beyond a limit of :data:`SEVERITY` —
+signal gain (activation std / input std) outside 0.03-10, gradient gain ‖∂L/∂z_l‖/‖∂L/∂z_L‖ outside
+0.03-10 (a first layer that learns 30x slower than the last; mlplab's verdict waits for 100x), 40 %
+saturated, 50 % dead units. The limits were set on one generated set of networks and checked on
+another: ``benchmarks/diagnose_accuracy.py`` compares "error" with what one epoch of MNIST does.
 
 ``fix_weights(model, "he" | "xavier" | "lsuv", x)`` returns a re-initialised state dict (the model is
 untouched): He N(0, g²/n_in) or Xavier N(0, 2g²/(n_in + n_out)) with the gain g of each layer's own
@@ -694,8 +696,7 @@ def fix_weights(model, method: str, x=None, seed: int = 0) -> dict:
 
 
 # ------------------------------------------------------------------------------ presenting
-_COLUMNS = ("layer", "name", "type", "shape", "φ", "act mean", "act std", "sat./dead", "‖∂L/∂W‖", "‖ΔW‖/‖W‖",
-            "verdict")
+_COLUMNS = ("layer", "name", "shape", "φ", "act mean", "act std", "sat./dead", "‖∂L/∂W‖", "‖ΔW‖/‖W‖", "verdict")
 
 
 def _cells(d: Diagnosis) -> list[list[str]]:
@@ -709,8 +710,8 @@ def _cells(d: Diagnosis) -> list[list[str]]:
             sd = f"{_g(m.get('dead'), True)} (0%)"
         else:
             sd = ""
-        act = lay.activation + (f" after {lay.normalization}" if lay.normalization else "")
-        out.append([str(lay.index), lay.name, lay.kind, lay.shape, act,
+        act = (f"{lay.normalization}+" if lay.normalization else "") + lay.activation
+        out.append([str(lay.index), f"{lay.name} {lay.kind}", lay.shape, act,
                     f"{_g(m.get('act_mean'))} ({_g(p.get('act_mean'))})",
                     f"{_g(m.get('act_std'))} ({_g(p.get('act_std'))})", sd,
                     f"{_g(m.get('weight_grad_norm'))} ({_g(p.get('weight_grad_norm'))})",

@@ -256,7 +256,7 @@ def _print_torch(d, title) -> None:
     table = Table(caption="measured (theory); sat./dead: sigmoid/tanh outputs within 0.01 of a bound, ReLU units 0 "
                           "on the whole batch", caption_justify="left")
     for col in _COLUMNS:
-        table.add_column(col, justify="left" if col in ("name", "type", "φ", "verdict") else "right", no_wrap=True)
+        table.add_column(col, justify="left" if col in ("name", "φ", "verdict") else "right", no_wrap=True)
     for lay, row in zip(d.layers, _cells(d)):
         table.add_row(*map(escape, row[:-1]), f"[{_LEVEL_STYLE[lay.verdict]}]{escape(row[-1])}[/]")
     con.print(table)
