@@ -44,7 +44,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import diagnostics as dg
-from .diagnose import _finite, _layer_verdict, _nan_to_none, _ratio, recommendation
+from .verdicts import _finite, _layer_verdict, _nan_to_none, _ratio, recommendation
 
 __all__ = ["Diagnosis", "LayerDiagnosis", "diagnose_torch", "fix_weights", "from_result", "is_torch_module",
            "SEVERITY", "INSTALL_HINT"]
