@@ -54,8 +54,11 @@ def _sigmoid(z):
 
 
 def activation_fn(name: str, slope: float = 0.01):
-    """``(φ, φ')`` as NumPy functions for an activation name (relu, leaky_relu, tanh, sigmoid, identity)."""
-    key = canonical_activation(name)
+    """``(φ, φ')`` as NumPy functions for an activation name (relu, leaky_relu, tanh, sigmoid, identity; and
+    elu, silu, gelu, which only PyTorch networks have, see mlplab.diagnose_torch)."""
+    key = _key(name)
+    if key in _SMOOTH:
+        return _SMOOTH[key]
     if key == "relu":
         return (lambda z: np.maximum(z, 0.0)), (lambda z: (z > 0).astype(float))
     if key == "leaky_relu":
@@ -67,6 +70,34 @@ def activation_fn(name: str, slope: float = 0.01):
     if key == "identity":
         return (lambda z: z), (lambda z: np.ones_like(z))
     raise AssertionError(key)  # pragma: no cover - the registry and this table list the same activations
+
+
+# smooth ReLU-likes, for diagnosing PyTorch networks (mlplab.diagnose_torch); ELU with α = 1. GELU is z Φ(z) in
+# its tanh form (within 5e-4 of the erf form, 1e-3 in φ′; NumPy has no erf).
+_GELU_C = math.sqrt(2.0 / math.pi)
+
+
+def _gelu(z):
+    return 0.5 * z * (1.0 + np.tanh(_GELU_C * (z + 0.044715 * z**3)))
+
+
+def _gelu_grad(z):
+    t = np.tanh(_GELU_C * (z + 0.044715 * z**3))
+    return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t**2) * _GELU_C * (1.0 + 3 * 0.044715 * z**2)
+
+
+_SMOOTH = {
+    "elu": ((lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0.0)))),
+            (lambda z: np.where(z > 0, 1.0, np.exp(np.minimum(z, 0.0))))),
+    "silu": ((lambda z: z * _sigmoid(z)), (lambda z: _sigmoid(z) * (1.0 + z * (1.0 - _sigmoid(z))))),
+    "gelu": (_gelu, _gelu_grad),
+}
+
+
+def _key(name) -> str:
+    """The canonical activation name; elu/silu/gelu (torch-only, not in mlplab's registry) pass through."""
+    key = str(name).strip().lower().replace("-", "_")
+    return key if key in _SMOOTH else canonical_activation(name)
 
 
 def gaussian_expectation(f, var: float) -> float:
@@ -88,7 +119,7 @@ def gaussian_expectation(f, var: float) -> float:
 
 def second_moment(activation: str, var: float, slope: float = 0.01) -> float:
     """E[φ(z)²] for z ~ N(0, var): var/2 for ReLU, var for the identity, quadrature otherwise."""
-    key = canonical_activation(activation)
+    key = _key(activation)
     if key == "relu":
         return var / 2.0
     if key == "leaky_relu":
@@ -101,7 +132,7 @@ def second_moment(activation: str, var: float, slope: float = 0.01) -> float:
 
 def derivative_moment(activation: str, var: float, slope: float = 0.01) -> float:
     """E[φ'(z)²] for z ~ N(0, var): 1/2 for ReLU, 1 for the identity, quadrature otherwise."""
-    key = canonical_activation(activation)
+    key = _key(activation)
     if key == "relu":
         return 0.5
     if key == "leaky_relu":
@@ -312,12 +343,19 @@ def count_distinct_units(a: np.ndarray, rtol: float = 1e-5) -> int:
     within ``rtol`` × (largest |value| in the batch) count as one (symmetry: identical units)."""
     a = np.asarray(a, dtype=np.float64).reshape(-1, np.shape(a)[-1])
     tol = rtol * max(float(np.max(np.abs(a))), 1e-30)
-    reps: list[np.ndarray] = []
+    reps = np.empty((a.shape[1], a.shape[0]))  # representatives, one per row
+    # columns within tol everywhere have projections on r within tol·‖r‖₁: a necessary condition that leaves
+    # few candidates to compare in full (fast for 512 units; the count is the same)
+    r = np.random.default_rng(0).standard_normal(a.shape[0])
+    proj, rep_proj, bound = a.T @ r, np.empty(a.shape[1]), tol * float(np.sum(np.abs(r))) * (1 + 1e-6)
+    k = 0
     for j in range(a.shape[1]):
         col = a[:, j]
-        if not any(np.max(np.abs(col - r)) <= tol for r in reps):
-            reps.append(col)
-    return len(reps)
+        near = np.flatnonzero(np.abs(rep_proj[:k] - proj[j]) <= bound)
+        if not any(np.max(np.abs(col - reps[i])) <= tol for i in near):
+            reps[k], rep_proj[k] = col, proj[j]
+            k += 1
+    return k
 
 
 # --------------------------------------------------------------------------- theory

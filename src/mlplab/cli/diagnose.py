@@ -30,6 +30,15 @@ def add_arguments(p) -> None:
     p.add_argument("--lr", type=float, help="learning rate for the steps (default: the optimizer's)")
     p.add_argument("--seed", type=int, help="seed for the weights and the batch (default 0)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON only")
+    t = p.add_argument_group("a PyTorch network (needs pip install mlplab[torch])")
+    t.add_argument("--torch", metavar="FILE.py:FACTORY", help="diagnose the torch.nn.Module that FACTORY() returns")
+    t.add_argument("--input-shape", help="one example's shape, e.g. 784 or 1,28,28 (input: N(0, S²), S = "
+                                         "--input-std, default 1)")
+    t.add_argument("--state-dict", metavar="W.pt", help="load these weights (torch.save(model.state_dict(), W))")
+    t.add_argument("--fix", choices=("he", "xavier", "lsuv"), help="re-initialise, save the weights, diagnose again")
+    t.add_argument("--fix-out", metavar="PATH", help="where --fix saves (default FILE_FACTORY_METHOD.pt here)")
+    t.add_argument("--fail-on", choices=("error", "warning"),
+                   help="exit with status 1 if the overall verdict is this bad (for CI)")
 
 
 def _validate(args) -> dict:
@@ -119,6 +128,11 @@ def main(args) -> int:
     """Run the diagnosis for parsed ``args``; prints a rich table (or JSON with ``--json``)."""
     from ..diagnose import diagnose_config, diagnose_run
 
+    if getattr(args, "torch", None):
+        return _main_torch(args)
+    for opt in ("input_shape", "state_dict", "fix", "fix_out"):
+        if getattr(args, opt, None) is not None:
+            raise UsageError(f"--{opt.replace('_', '-')} needs --torch FILE.py:FACTORY")
     s = _validate(args)
     try:
         if getattr(args, "run_dir", None):
@@ -135,7 +149,127 @@ def main(args) -> int:
         print(json.dumps(result, indent=2, ensure_ascii=False))
     else:
         _print(result)
-    return 0
+    return _fail_on(args, result)
+
+
+def _fail_on(args, result) -> int:
+    """1 if ``--fail-on LEVEL`` and the overall verdict (ok < warning < error) is at least LEVEL."""
+    level = getattr(args, "fail_on", None)
+    if not level:
+        return 0
+    from ..diagnose_torch import LEVELS, from_result
+
+    overall = result.overall if hasattr(result, "overall") else from_result(result).overall
+    return 1 if LEVELS.index(overall) >= LEVELS.index(level) else 0
+
+
+def _main_torch(args) -> int:
+    """``--torch FILE.py:FACTORY``: diagnose a user's PyTorch network (mlplab.diagnose_torch)."""
+    from pathlib import Path
+
+    from .. import diagnose_torch as dt
+
+    mlplab_only = [f"--{k.replace('_', '-')}" for k in ("layers", "activation", "init", "bias_init", "dataset")
+                   if getattr(args, k, None) is not None]
+    if getattr(args, "run_dir", None) or mlplab_only:
+        raise UsageError(f"{', '.join((['RUN_DIR'] if getattr(args, 'run_dir', None) else []) + mlplab_only)} "
+                         "describe an mlplab network; with --torch the network comes from FILE.py:FACTORY")
+    if getattr(args, "input_shape", None) is None:
+        raise UsageError("--torch needs --input-shape: one example's shape, e.g. 784 or 1,28,28")
+    if getattr(args, "fix_out", None) and not getattr(args, "fix", None):
+        raise UsageError("--fix-out needs --fix he|xavier|lsuv")
+    batch = 256 if args.batch_size is None else args.batch_size
+    steps = 3 if args.steps is None else args.steps
+    opt = (args.optimizer or "sgd").lower()
+    for flag, value, ok in (("--batch-size", batch, batch >= 1), ("--steps", steps, steps >= 0),
+                            ("--seed", args.seed, args.seed is None or args.seed >= 0),
+                            ("--lr", args.lr, args.lr is None or args.lr > 0),
+                            ("--input-std", args.input_std, args.input_std is None or args.input_std > 0)):
+        if not ok:
+            raise UsageError(f"{flag} {value}: out of range")
+    if opt not in ("sgd", "adam"):
+        raise UsageError(f"--optimizer {args.optimizer!r}: a torch model takes sgd or adam")
+    seed = args.seed or 0
+    kw = {"steps": steps, "optimizer": opt, "lr": args.lr, "seed": seed}
+    try:
+        dt._torch()
+        shape = dt.parse_shape(args.input_shape)
+        model = dt.load_model(args.torch, args.state_dict)
+        x = dt.input_batch(shape, batch, args.input_std or 1.0, seed)
+        d = _torch_run(dt.diagnose_torch, model, x, shape, kw)
+        fixed = None
+        if args.fix:
+            import copy
+
+            import torch
+
+            state = _torch_run(lambda m, xb, **_: dt.fix_weights(m, args.fix, xb, seed), model, x, shape, {})
+            file, _, factory = args.torch.rpartition(":")
+            out = Path(args.fix_out or f"{Path(file).stem}_{factory}_{args.fix}.pt")
+            try:
+                torch.save(state, out)
+            except OSError as e:
+                raise UsageError(f"--fix-out {str(out)!r}: cannot write it ({e.strerror or e})") from None
+            fixed_model = copy.deepcopy(model)
+            fixed_model.load_state_dict(state)
+            fixed = (str(out), _torch_run(dt.diagnose_torch, fixed_model, x, shape, kw))
+    except ImportError as e:
+        raise UsageError(str(e)) from None
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if getattr(args, "json", False):
+        out = {"model": args.torch, "diagnosis": d.to_dict()}
+        if fixed:
+            out["fix"] = {"method": args.fix, "saved_to": fixed[0], "diagnosis": fixed[1].to_dict()}
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+    else:
+        _print_torch(d, f"mlplab diagnose --torch {args.torch}: input N(0, {args.input_std or 1:g}²) of shape "
+                        f"{(batch, *shape)}")
+        if fixed:
+            _print_torch(fixed[1], f"after --fix {args.fix} (weights saved to {fixed[0]}):")
+    return _fail_on(args, d)
+
+
+def _torch_run(fn, model, x, shape, kw):
+    """Run the user's forward; its failure (a shape mismatch, ...) is a one-line usage error."""
+    try:
+        return fn(model, x, **kw)
+    except (RuntimeError, TypeError, IndexError) as e:
+        from ..diagnose_torch import _one_line
+
+        raise UsageError(f"the model's forward pass failed on input of shape {(len(x), *shape)} "
+                         f"({_one_line(e)}); check --input-shape") from None
+
+
+_LEVEL_STYLE = {"ok": "green", "warning": "yellow", "error": "red"}
+
+
+def _print_torch(d, title) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ..diagnose_torch import _COLUMNS, _cells
+
+    con = Console(highlight=False, width=None if sys.stdout.isatty() else 132)
+    con.print(escape(title), style="bold")
+    table = Table(caption="measured (theory); sat./dead: sigmoid/tanh outputs within 0.01 of a bound, ReLU units 0 "
+                          "on the whole batch", caption_justify="left")
+    for col in _COLUMNS:
+        table.add_column(col, justify="left" if col in ("name", "φ", "verdict") else "right", no_wrap=True)
+    for lay, row in zip(d.layers, _cells(d)):
+        table.add_row(*map(escape, row[:-1]), f"[{_LEVEL_STYLE[lay.verdict]}]{escape(row[-1])}[/]")
+    con.print(table)
+    for s in d.not_analysed:
+        con.print(escape(f"  not analysed: {s['what']} in {s['where']}"))
+    for n in d.notes:
+        con.print(escape(f"  note: {n}"))
+    for lay in d.layers:
+        if lay.verdict != "ok":
+            con.print(f"  [{_LEVEL_STYLE[lay.verdict]}]layer {lay.index}[/] ({escape(lay.name)}): "
+                      + escape(lay.sentence))
+    con.print(f"[bold]verdict: [{_LEVEL_STYLE[d.overall]}]{d.overall}[/][/] — {escape(d.summary)}")
+    con.print(f"[bold]recommendation:[/] {escape(d.recommendation)}")
 
 
 def register(sub):
