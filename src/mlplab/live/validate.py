@@ -1,0 +1,97 @@
+"""The training settings a page sends, checked with the command line's own rules and messages.
+
+Every value from the browser goes through :func:`check_settings`, which hands the checks to the
+one validation of ``mlplab train`` (so the page shows the same one-line message the command line
+prints) and adds only what the browser needs on top: the 2-D toy sets (whose networks start with
+2 inputs instead of 784) and limits on size, so a page cannot ask the server for a network that
+does not fit in memory. This is the one function to re-point when the settings module lands.
+"""
+
+from __future__ import annotations
+
+from .. import toydata
+
+DEFAULTS = {
+    "dataset": "spirals", "layers": "2,32,32,3", "activation": "relu", "init": "he", "bias_init": "zeros",
+    "optimizer": "adam", "lr": None, "momentum": None, "weight_decay": 0.0, "batch_size": 32,
+    "epochs": 50, "iterations": None, "seed": 0, "schedule": None, "dtype": "float32",
+}
+INTS = ("batch_size", "epochs", "iterations", "seed")
+FLOATS = ("lr", "momentum", "weight_decay")
+MAX_WIDTH, MAX_LAYERS, MAX_STEPS, MAX_PARAMS = 4096, 16, 2_000_000, 20_000_000
+
+
+class SettingsError(ValueError):
+    """A setting the page sent is not valid: the message is shown in the page as it is."""
+
+
+def _typed(raw: dict) -> dict:
+    s = dict(DEFAULTS)
+    unknown = sorted(set(raw) - set(DEFAULTS))
+    if unknown:
+        raise SettingsError(f"unknown settings {unknown}; valid: {', '.join(DEFAULTS)}")
+    for key, value in raw.items():
+        if value is None or (isinstance(value, str) and value.strip() == ""):
+            s[key] = None if key not in ("weight_decay",) else 0.0
+            continue
+        if key in INTS:
+            try:
+                s[key] = int(str(value).strip())
+            except ValueError:
+                raise SettingsError(f"--{key.replace('_', '-')} must be a whole number, got {value!r}") from None
+        elif key in FLOATS:
+            try:
+                s[key] = float(str(value).strip())
+            except ValueError:
+                raise SettingsError(f"--{key.replace('_', '-')} must be a number, got {value!r}") from None
+        else:
+            s[key] = str(value).strip()
+    if s.get("iterations") is not None and "epochs" not in raw:
+        s["epochs"] = None
+    if s.get("iterations") is not None and s.get("epochs") is not None:
+        raise SettingsError("give --epochs or --iterations, not both")
+    if s["seed"] is None:
+        s["seed"] = 0
+    return s
+
+
+def check_settings(raw: dict):
+    """Typed, checked settings: returns ``(settings, layer_sizes, optimizer_name, hyperparameters)``
+    or raises :class:`SettingsError` with the message to show."""
+    from ..cli import UsageError, _validate_train  # the command line's checks (issue 11: one module)
+
+    s = _typed(raw)
+    toy = s["dataset"] in toydata.TOY_DATASETS
+    probe = dict(s, checkpoint_every=None, subset=None, val_split=None)
+    if toy:  # the CLI knows MNIST-shaped sets only: check the toy layers here, the rest there
+        info = toydata.toy_info(s["dataset"])
+        try:
+            sizes = [int(v) for v in str(s["layers"]).split(",")]
+        except ValueError:
+            raise SettingsError(f"--layers {s['layers']!r}: give comma-separated integers, e.g. 2,32,3") from None
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise SettingsError(f"--layers {s['layers']!r}: need at least an input and an output size, all positive")
+        if sizes[0] != info["inputs"] or sizes[-1] != info["classes"]:
+            raise SettingsError(f"--layers {s['layers']!r} does not fit {s['dataset']}: its points have "
+                                f"{info['inputs']} coordinates and it has {info['classes']} classes, so the sizes "
+                                f"must start with {info['inputs']} and end with {info['classes']}")
+        probe.update(dataset="mnist", layers=",".join(["784", *map(str, sizes[1:-1]), "10"]))
+    try:
+        cli_sizes, name, hp = _validate_train(probe)
+    except UsageError as e:
+        raise SettingsError(str(e)) from None
+    sizes = sizes if toy else cli_sizes
+    if len(sizes) - 1 > MAX_LAYERS or max(sizes) > MAX_WIDTH:
+        raise SettingsError(f"--layers {s['layers']!r}: the live view takes at most {MAX_LAYERS} layers of at most "
+                            f"{MAX_WIDTH} units")
+    params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    if params > MAX_PARAMS:
+        raise SettingsError(f"--layers {s['layers']!r}: {params:,} parameters; the live view takes at most "
+                            f"{MAX_PARAMS:,}")
+    if s.get("iterations") and s["iterations"] > MAX_STEPS:
+        raise SettingsError(f"--iterations {s['iterations']}: at most {MAX_STEPS:,} in the live view")
+    for key in ("lr", "momentum", "weight_decay"):
+        v = s.get(key)
+        if v is not None and (v != v or v < 0 or v == float("inf")):
+            raise SettingsError(f"--{key.replace('_', '-')} must be a finite number >= 0, got {v}")
+    return s, sizes, name, hp
