@@ -17,6 +17,7 @@ the command line reproduces bit for bit: the probe only reads the model.
 from __future__ import annotations
 
 import math
+import shlex
 import shutil
 import tempfile
 import threading
@@ -83,8 +84,13 @@ def _load(settings: dict):
     return (*data.load(name, "train"), *data.load(name, "test"))
 
 
-def _verdict(stats: dg.LayerStats, in_std: float, out_pre: float, hidden: bool, weights) -> dict:
-    """The per-layer verdict of ``mlplab diagnose`` (its rules, on the probe batch's numbers)."""
+def _verdict(stats: dg.LayerStats, in_std: float, out_pre: float, hidden: bool, weights, trained: bool) -> dict:
+    """The per-layer verdict of ``mlplab diagnose`` (its rules, on the probe batch's numbers).
+
+    Two rules are left out: the gradient gain (it needs ‖∂L/∂z_l‖, a backward pass through the
+    probe batch, which the live view skips to stay cheap; ``out_pre`` = 0 turns it off), and,
+    once training has started, the signal gain of the logits layer: training grows the logits
+    on purpose (that is how cross-entropy falls), which is not an exploding initialization."""
     from ..diagnose import _layer_verdict
 
     w = weights.astype(np.float64)
@@ -92,7 +98,7 @@ def _verdict(stats: dg.LayerStats, in_std: float, out_pre: float, hidden: bool, 
            "weight_std0": 0.0 if np.all(w == w.flat[0]) else float(w.std()), "weight_mean0": float(w.mean()),
            "dead": stats.dead, "zero": stats.zero, "saturated": stats.saturated, "act_std": stats.act_std,
            "weight_grad_norm": stats.weight_grad_norm,
-           "signal_gain": stats.act_std / in_std if in_std > 0 else float("nan"),
+           "signal_gain": stats.act_std / in_std if in_std > 0 and (hidden or not trained) else float("nan"),
            "grad_gain": stats.pre_grad_norm / out_pre if out_pre > 0 else float("nan"), "distinct_units": None}
     verdict, reason, _ = _layer_verdict(row, hidden)
     return {"verdict": verdict, "reason": reason}
@@ -161,7 +167,7 @@ class TrainSession:
         if dtype != self.X.dtype:
             self.X, self.Xt = self.X.astype(dtype), self.Xt.astype(dtype)
         self.total = s["iterations"] or s["epochs"] * int(np.ceil(len(self.X) / s["batch_size"]))
-        from ..cli import _make_schedule
+        from ..cli.train import _make_schedule
 
         self.schedule = _make_schedule(s["schedule"], self.optimizer, self.total) if s.get("schedule") else None
         # the probe batch: the first training examples (fixed, so the histograms compare over time)
@@ -216,7 +222,7 @@ class TrainSession:
         """config.json as ``mlplab train`` writes it (its defaults for what the page does not set)."""
         from threadpoolctl import threadpool_info
 
-        from ..cli import TRAIN_DEFAULTS
+        from ..cli.train import TRAIN_DEFAULTS
 
         threads = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
         return {**TRAIN_DEFAULTS, **self.settings, "out": str(self.run_dir),
@@ -312,10 +318,9 @@ class TrainSession:
                     "grad_norm": _num(st.weight_grad_norm) if g is not None else None,
                     "activation": lay.activation, "shape": [st.fan_in, st.fan_out], "_stats": st,
                 })
-        # the verdicts use diagnose's rules without its gradient-gain rule: that needs ‖∂L/∂z_l‖,
-        # a backward pass through the probe batch, which the live view skips to stay cheap
         for i, (lay, row) in enumerate(zip(plan, layers)):
-            row.update(_verdict(row.pop("_stats"), self.in_std, 0.0, i < len(plan) - 1, lay.linear.weight.data))
+            row.update(_verdict(row.pop("_stats"), self.in_std, 0.0, i < len(plan) - 1, lay.linear.weight.data,
+                                trained=trainer.step > 0))
         if loss is not None:
             self.loss_history.add((trainer.step, loss))
         elapsed = time.perf_counter() - self.t_start if self.t_start else 0.0
@@ -363,4 +368,4 @@ class TrainSession:
         for key in ("lr", "momentum", "weight_decay", "schedule"):
             if s.get(key):
                 parts.append(f"--{key.replace('_', '-')} {s[key]}")
-        return " ".join(parts + [f"--out {out}"])
+        return " ".join(parts + [f"--out {shlex.quote(str(out))}"])

@@ -18,6 +18,7 @@ DEFAULTS = {
 }
 INTS = ("batch_size", "epochs", "iterations", "seed")
 FLOATS = ("lr", "momentum", "weight_decay")
+OPTIONAL = ("lr", "momentum", "epochs", "iterations", "schedule")  # empty means "not given"
 MAX_WIDTH, MAX_LAYERS, MAX_STEPS, MAX_PARAMS = 4096, 16, 2_000_000, 20_000_000
 
 
@@ -32,7 +33,7 @@ def _typed(raw: dict) -> dict:
         raise SettingsError(f"unknown settings {unknown}; valid: {', '.join(DEFAULTS)}")
     for key, value in raw.items():
         if value is None or (isinstance(value, str) and value.strip() == ""):
-            s[key] = None if key not in ("weight_decay",) else 0.0
+            s[key] = None if key in OPTIONAL else DEFAULTS[key]
             continue
         if key in INTS:
             try:
@@ -46,7 +47,7 @@ def _typed(raw: dict) -> dict:
                 raise SettingsError(f"--{key.replace('_', '-')} must be a number, got {value!r}") from None
         else:
             s[key] = str(value).strip()
-    if s.get("iterations") is not None and "epochs" not in raw:
+    if s.get("iterations") is not None and raw.get("epochs") in (None, ""):
         s["epochs"] = None
     if s.get("iterations") is not None and s.get("epochs") is not None:
         raise SettingsError("give --epochs or --iterations, not both")
@@ -58,9 +59,15 @@ def _typed(raw: dict) -> dict:
 def check_settings(raw: dict):
     """Typed, checked settings: returns ``(settings, layer_sizes, optimizer_name, hyperparameters)``
     or raises :class:`SettingsError` with the message to show."""
-    from ..cli import UsageError, _validate_train  # the command line's checks (issue 11: one module)
+    from ..cli.options import UsageError
+    from ..cli.train import _validate_train  # the command line's checks (issue 11: one module)
 
     s = _typed(raw)
+    from .. import data
+
+    if s["dataset"] not in toydata.TOY_DATASETS and s["dataset"] not in data.DATASETS:
+        valid = ", ".join([*toydata.TOY_DATASETS, *data.DATASETS])
+        raise SettingsError(f"unknown dataset {s['dataset']!r}; valid: {valid}")
     toy = s["dataset"] in toydata.TOY_DATASETS
     probe = dict(s, checkpoint_every=None, subset=None, val_split=None)
     if toy:  # the CLI knows MNIST-shaped sets only: check the toy layers here, the rest there
