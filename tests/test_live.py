@@ -105,7 +105,7 @@ def test_good_settings_are_typed():
 def test_histogram_counts_everything_once():
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.normal(0, 1, 10_000), [50.0, np.inf, np.nan]])  # an outlier, two non-finite
-    h = histogram(x, bins=16)
+    h = histogram(x, bins=16, cap=20_000)
     assert sum(h["counts"]) == 10_001 and h["nonfinite"] == 2
     assert h["hi"] < 50  # the range is mean ± 4 std, not the outlier's
     assert h["counts"][-1] >= 1  # ... which is counted in the last bin
@@ -113,6 +113,11 @@ def test_histogram_counts_everything_once():
     ref, _ = np.histogram(inside, bins=16, range=(h["lo"], h["hi"]))
     assert np.array_equal(np.array(h["counts"]) - ref, [0] * 15 + [1])
     assert sum(histogram(np.full(7, 3.0))["counts"]) == 7  # a constant still gets a range
+    big = rng.normal(2.0, 0.5, 100_000)  # more than MAX_SAMPLE: a fixed subset stands for it
+    h1, h2 = histogram(big), histogram(big.copy())
+    assert h1 == h2 and sum(h1["counts"]) == h1["sampled"] == 4096 and h1["size"] == 100_000
+    centers = h1["lo"] + (np.arange(32) + 0.5) * (h1["hi"] - h1["lo"]) / 32
+    assert np.average(centers, weights=h1["counts"]) == pytest.approx(2.0, abs=0.03)  # 4 standard errors
 
 
 def test_downsampled_history_stays_bounded():
@@ -164,7 +169,7 @@ def test_watching_does_not_change_the_training():
     """The live run's weights equal a plain Trainer's bit for bit: frames only read the model."""
     raw = {"dataset": "spirals", "layers": "2,16,16,3", "optimizer": "momentum", "lr": "0.05", "epochs": "5",
            "batch_size": "20", "seed": "4"}
-    session = TrainSession(raw, fps=1000)  # a frame after nearly every step
+    session = TrainSession(raw, fps=1000, overhead=1.0)  # a frame after nearly every step
     session.start()
     session.thread.join(60)
     assert session.status == "done", session.message

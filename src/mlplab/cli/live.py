@@ -10,6 +10,8 @@ from .options import UsageError
 def cmd_live(args):
     if not 0 < args.port < 65536:
         raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
+    if args.blas_threads is None or args.blas_threads < 0:
+        raise UsageError(f"--blas-threads must be 0 (the default) or a positive number, got {args.blas_threads}")
     if not 1 <= args.fps <= 60:
         raise UsageError(f"--fps must be between 1 and 60, got {args.fps}")
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
@@ -27,7 +29,7 @@ def cmd_live(args):
         raise UsageError(f"mlplab live needs {e.name}: pip install 'mlplab' (it is a dependency)") from None
     from ..live import serve
 
-    return serve(args.host, args.port, open_browser=not args.no_open, fps=args.fps)
+    return serve(args.host, args.port, open_browser=not args.no_open, fps=args.fps, blas_threads=args.blas_threads)
 
 
 def register(sub):
@@ -37,4 +39,6 @@ def register(sub):
     p.add_argument("--port", type=int, default=8765, help="port (default 8765)")
     p.add_argument("--no-open", action="store_true", help="do not open a browser")
     p.add_argument("--fps", type=float, default=12.0, help="frames per second sent while training (default 12)")
+    p.add_argument("--blas-threads", type=int, default=0, metavar="N",
+                   help="BLAS threads for training (default 0: the BLAS library's; an export's command repeats it)")
     p.set_defaults(func=cmd_live)

@@ -12,6 +12,7 @@ POST /api/export       {sid, out}: write the finished run as ``mlplab train --ou
 GET  /api/stream?sid=  server-sent events: the run's frames, newest first dropped never, at
                        the rate they are made; when the stream closes (the tab is closed) the
                        tab's run is stopped after a short grace (a reload reconnects in time)
+GET  /api/runs         how many runs the server holds and their states (for checks)
 GET  /api/function     the test function's values on a grid (for the contour lines)
 POST /api/paths        every chosen optimizer's path from the start point
 =====================  ====================================================================
@@ -165,10 +166,11 @@ def create_app(fps: float = 12.0) -> Starlette:
                 session.start()
             session.resume()
         elif action == "step":
-            if session.thread is None:
+            if session.thread is None:  # a run not started yet: start it paused, after its first step
                 session.pause()
                 session.start()
-            session.step_once()
+            else:
+                session.step_once()
         elif action == "stop":
             session.stop()
         else:
@@ -224,6 +226,10 @@ def create_app(fps: float = 12.0) -> Starlette:
             runs.streams.pop(sid, None)
             runs.drop(sid)
 
+    async def runs_info(request):
+        return _json({"runs": len(runs.sessions), "states": sorted(s.status for s in runs.sessions.values()),
+                      "streams": sum(runs.streams.values())})
+
     async def function(request):
         q = request.query_params
         try:
@@ -253,7 +259,8 @@ def create_app(fps: float = 12.0) -> Starlette:
     app = Starlette(routes=[
         Route("/", page), Route("/api/meta", meta), Route("/api/train", train, methods=["POST"]),
         Route("/api/control", control, methods=["POST"]), Route("/api/export", export, methods=["POST"]),
-        Route("/api/stream", stream), Route("/api/function", function), Route("/api/paths", paths, methods=["POST"]),
+        Route("/api/stream", stream), Route("/api/runs", runs_info), Route("/api/function", function),
+        Route("/api/paths", paths, methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ], lifespan=lifespan)
     app.state.runs = runs

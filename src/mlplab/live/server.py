@@ -14,9 +14,14 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True, fps: float = 12.0,
-          log_level: str = "warning", ready=None) -> int:
-    """Serve until Ctrl-C (or SIGTERM); stops every tab's run before returning."""
+          log_level: str = "warning", ready=None, blas_threads: int = 0) -> int:
+    """Serve until Ctrl-C (or SIGTERM); stops every tab's run before returning. ``blas_threads``
+    > 0 limits NumPy's BLAS for the whole server (as ``mlplab train --blas-threads``; a run's
+    config.json records the count, and its export's command line repeats it)."""
+    import contextlib
+
     import uvicorn
+    from threadpoolctl import threadpool_limits
 
     from .app import create_app
 
@@ -47,5 +52,11 @@ def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True, 
             on_started()
 
     threading.Thread(target=watch, daemon=True).start()
-    server.run()
+    limit = threadpool_limits(limits=int(blas_threads), user_api="blas") if blas_threads else contextlib.nullcontext()
+    try:
+        with limit:
+            server.run()  # uvicorn shuts down cleanly on Ctrl-C, then re-raises the signal
+    except KeyboardInterrupt:
+        pass
+    print("mlplab live: stopped", flush=True)
     return 0 if server.started else 1

@@ -34,27 +34,50 @@ from ..train import Callback, Trainer
 from .validate import SettingsError, check_settings
 
 BINS = 32
+MAX_SAMPLE = 4096
+OVERHEAD = 0.04  # frames may take at most this share of the training time
 PROBE_BATCH = 128
 MAX_LOSS_POINTS = 2000
 
 
-def histogram(x: np.ndarray, bins: int = BINS) -> dict:
+_SAMPLES: dict[int, np.ndarray] = {}
+
+
+def _sample(x: np.ndarray, cap: int) -> np.ndarray:
+    """At most ``cap`` entries of the flat array ``x``: a fixed random subset per size (Generator
+    seeded 0, so frames compare like with like), sorted for memory order."""
+    if x.size <= cap:
+        return x
+    idx = _SAMPLES.get(x.size)
+    if idx is None or len(idx) != cap:
+        idx = _SAMPLES[x.size] = np.sort(np.random.default_rng(0).choice(x.size, cap, replace=False))
+    return x[idx]
+
+
+def histogram(x: np.ndarray, bins: int = BINS, cap: int = MAX_SAMPLE) -> dict:
     """Counts of ``x`` in ``bins`` equal bins over mean ± 4 std (clipped to [min, max]); values
-    outside the range fall into the end bins. Non-finite values are counted apart."""
-    x = np.asarray(x).ravel()
+    outside the range fall into the end bins; non-finite values are counted apart. Arrays larger
+    than ``cap`` (a 784×100 weight matrix) are represented by a fixed random subset of ``cap``
+    entries: the shape of a histogram needs thousands of values, not all of them, and binning
+    must stay a small share of a step (``sampled`` says how many entries stand for ``size``)."""
+    flat = np.asarray(x).ravel()
+    x = _sample(flat, cap).astype(np.float64)
     finite = np.isfinite(x)
     bad = int(x.size - np.count_nonzero(finite))
     if bad:
         x = x[finite]
+    out = {"lo": 0.0, "hi": 0.0, "counts": [0] * bins, "nonfinite": bad, "size": int(flat.size),
+           "sampled": int(min(flat.size, cap))}
     if x.size == 0:
-        return {"lo": 0.0, "hi": 0.0, "counts": [0] * bins, "nonfinite": bad}
-    x64 = x.astype(np.float64)
-    mean, std = float(x64.mean()), float(x64.std())
-    lo, hi = max(float(x64.min()), mean - 4 * std), min(float(x64.max()), mean + 4 * std)
+        return out
+    mean, std = float(x.mean()), float(x.std())
+    lo, hi = max(float(x.min()), mean - 4 * std), min(float(x.max()), mean + 4 * std)
     if not hi > lo:
         lo, hi = lo - 0.5 * max(abs(lo), 1e-12), hi + 0.5 * max(abs(hi), 1e-12)
-    counts, _ = np.histogram(np.clip(x64, lo, hi), bins=bins, range=(lo, hi))
-    return {"lo": lo, "hi": hi, "counts": counts.tolist(), "nonfinite": bad}
+    idx = ((x - lo) * (bins / (hi - lo))).astype(np.intp)  # bin i holds [lo + i·w, lo + (i+1)·w)
+    np.clip(idx, 0, bins - 1, out=idx)
+    out.update(lo=lo, hi=hi, counts=np.bincount(idx, minlength=bins).tolist())
+    return out
 
 
 class Downsampled:
@@ -112,11 +135,12 @@ def _num(x):
 class LiveCallback(Callback):
     """Makes frames from inside the Trainer; also where the page's pause / step / stop act."""
 
-    def __init__(self, session: TrainSession, fps: float):
-        self.s, self.interval = session, 1.0 / fps
+    def __init__(self, session: TrainSession, fps: float, overhead: float = OVERHEAD):
+        self.s, self.interval, self.overhead = session, 1.0 / fps, overhead
         self.last = 0.0
         self.armed = False
         self.before = None
+        self.snapshot_cost = 0.0
         self.loss_sum, self.loss_n = 0.0, 0
 
     def on_train_begin(self, trainer):
@@ -127,17 +151,31 @@ class LiveCallback(Callback):
         self.loss_sum += loss
         self.loss_n += 1
         s = self.s
+        framed = False
         if self.armed:  # the step after the snapshot: its update is the frame's ‖ΔW‖/‖W‖
-            ratio = dg.relative_change(trainer.model, self.before)
-            s.frame(trainer, self.loss_sum / self.loss_n, ratio)
-            self.loss_sum, self.loss_n, self.armed = 0.0, 0, False
-            self.last = time.perf_counter()
-        elif time.perf_counter() - self.last >= self.interval or s.pause_requested() or step + 1 >= trainer.total_steps:
-            self.before = dg.weight_arrays(trainer.model)
-            self.armed = True
+            self._emit(trainer, dg.relative_change(trainer.model, self.before))
+            framed = True
+        if s.pause_requested() and not s.stop_event.is_set():
+            if not framed:  # show the state the run pauses in
+                self._emit(trainer, None)
+            s.wait_if_paused(trainer)
+            if s.pause_requested():  # single-stepping: snapshot, so the next step's frame has ‖ΔW‖/‖W‖
+                self.before, self.armed = dg.weight_arrays(trainer.model), True
+        elif not framed and (time.perf_counter() - self.last >= self.interval or step + 1 >= trainer.total_steps):
+            t0 = time.perf_counter()
+            self.before, self.armed = dg.weight_arrays(trainer.model), True
+            self.snapshot_cost = time.perf_counter() - t0
         if s.stop_event.is_set():
             trainer.stop_training = True
-        s.wait_if_paused(trainer)
+
+    def _emit(self, trainer, ratio):
+        t0 = time.perf_counter()
+        self.s.frame(trainer, self.loss_sum / self.loss_n if self.loss_n else None, ratio)
+        self.loss_sum, self.loss_n, self.armed = 0.0, 0, False
+        cost = time.perf_counter() - t0 + self.snapshot_cost
+        # the next frame is due 1/fps after this one started, later if frames would take more than
+        # OVERHEAD of the time (a slow machine gets fewer frames, not slower training)
+        self.last = t0 + max(self.interval, cost / self.overhead) - self.interval
 
     def on_epoch_end(self, trainer, epoch, metrics):
         self.s.evals.append({k: _num(v) if isinstance(v, float) else v for k, v in metrics.items()})
@@ -151,7 +189,7 @@ class TrainSession:
     """A run for one browser tab: ``start()``, ``pause()``, ``resume()``, ``step_once()``,
     ``stop()``, frames in ``self.frames`` (a short deque of the newest, each with a ``seq``)."""
 
-    def __init__(self, raw_settings: dict, fps: float = 12.0, keep_frames: int = 64):
+    def __init__(self, raw_settings: dict, fps: float = 12.0, keep_frames: int = 64, overhead: float = OVERHEAD):
         self.settings, self.sizes, self.opt_name, self.hp = check_settings(raw_settings)
         s = self.settings
         from .. import nn
@@ -186,14 +224,14 @@ class TrainSession:
         self._steps_allowed = None  # when paused by "step": how many more steps to take
         self._lock = threading.Lock()
         self.run_dir = Path(tempfile.mkdtemp(prefix="mlplab-live-"))
-        self.fps = fps
+        self.fps, self.overhead = fps, overhead
         self.thread = None
         self.trainer = None
         self.t_start = None
 
     # ------------------------------------------------------------------ control
     def start(self) -> None:
-        callback = LiveCallback(self, self.fps)
+        callback = LiveCallback(self, self.fps, self.overhead)
         self.trainer = Trainer(self.model, self.optimizer, schedule=self.schedule, callbacks=[callback],
                                run_dir=self.run_dir, checkpoint_every=500, on_divergence="stop")
         self.thread = threading.Thread(target=self._train, name="mlplab-live-train", daemon=True)
@@ -365,6 +403,9 @@ class TrainSession:
                  f"--optimizer {s['optimizer']}", f"--batch-size {s['batch_size']}", f"--seed {s['seed']}",
                  f"--epochs {s['epochs']}" if s["epochs"] else f"--iterations {s['iterations']}",
                  f"--dtype {s['dtype']}"]
+        threads = self.config().get("blas_threads")
+        if threads:  # float32 rounding depends on the BLAS thread count: the same count, the same bits
+            parts.append(f"--blas-threads {threads}")
         for key in ("lr", "momentum", "weight_decay", "schedule"):
             if s.get(key):
                 parts.append(f"--{key.replace('_', '-')} {s[key]}")
