@@ -9,6 +9,7 @@ values on a grid (for the contour lines) are sent once per function, not with ev
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 
@@ -101,6 +102,7 @@ def compute_paths(function: str, start, steps: int = 200, methods: dict | None =
                   angle: float = 0.0) -> dict:
     """Paths of the chosen ``methods`` (name -> hyperparameters the page set) from ``start``:
     {"paths": {name: [[x, y], ...]}, "f": {name: [f, ...]}, "f_min": ..., "errors": {name: message}}."""
+    t0 = time.perf_counter()
     fn = make_function(function, eig, angle)
     try:
         x0 = [float(v) for v in start]
@@ -127,7 +129,7 @@ def compute_paths(function: str, start, steps: int = 200, methods: dict | None =
         paths[name], values[name] = _clean(path), [float(v) if math.isfinite(v) else None for v in f]
     f_min = fn.f_min if fn.minima else None
     return {"paths": paths, "f": values, "f_min": f_min, "errors": errors,
-            "minima": _clean(np.array(fn.minima)) if fn.minima else []}
+            "minima": _clean(np.array(fn.minima)) if fn.minima else [], "compute_ms": (time.perf_counter() - t0) * 1e3}
 
 
 def function_grid(function: str, eig=(1.0, 10.0), angle: float = 0.0, n: int = GRID) -> dict:

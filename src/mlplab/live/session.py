@@ -34,9 +34,9 @@ from ..train import Callback, Trainer
 from .validate import SettingsError, check_settings
 
 BINS = 32
-MAX_SAMPLE = 4096
-OVERHEAD = 0.04  # frames may take at most this share of the training time
-PROBE_BATCH = 128
+MAX_SAMPLE = 2048
+OVERHEAD = 0.03  # frames may take at most this share of the training time
+PROBE_BATCH = 64
 MAX_LOSS_POINTS = 2000
 
 
@@ -61,7 +61,7 @@ def histogram(x: np.ndarray, bins: int = BINS, cap: int = MAX_SAMPLE) -> dict:
     entries: the shape of a histogram needs thousands of values, not all of them, and binning
     must stay a small share of a step (``sampled`` says how many entries stand for ``size``)."""
     flat = np.asarray(x).ravel()
-    x = _sample(flat, cap).astype(np.float64)
+    x = _sample(flat, cap).astype(np.float64, copy=False)
     finite = np.isfinite(x)
     bad = int(x.size - np.count_nonzero(finite))
     if bad:
@@ -107,7 +107,30 @@ def _load(settings: dict):
     return (*data.load(name, "train"), *data.load(name, "test"))
 
 
-def _verdict(stats: dg.LayerStats, in_std: float, out_pre: float, hidden: bool, weights, trained: bool) -> dict:
+def _lean_stats(i, lay, z, a, w, g) -> dg.LayerStats:
+    """The few :class:`~mlplab.diagnostics.LayerStats` fields a frame shows and the verdict
+    reads, with ``diagnostics``' definitions (saturated within SATURATION_EPS of a bound; ReLU
+    zero outputs and dead units), computed in single passes: a frame must stay cheap."""
+    nan = float("nan")
+    sat = zero = dead = nan
+    if lay.activation in dg._BOUNDS:
+        lo, hi = dg._BOUNDS[lay.activation]
+        eps = dg.SATURATION_EPS
+        sat = float(np.mean((a <= lo + eps) | (a >= hi - eps)))
+    if lay.activation == "relu":
+        off = a <= 0
+        zero = float(np.mean(off))
+        dead = float(np.mean(np.all(off.reshape(-1, a.shape[-1]), axis=0)))
+    return dg.LayerStats(
+        layer=i + 1, fan_in=int(w.shape[-2]), fan_out=int(w.shape[-1]), activation=lay.activation,
+        weight_mean=nan, weight_std=nan, weight_norm=nan, pre_mean=nan, pre_std=float(z.std(dtype=np.float64)),
+        pre_sq=nan, act_mean=nan, act_std=float(a.std(dtype=np.float64)), act_sq=nan, act_norm=nan,
+        saturated=sat, zero=zero, dead=dead,
+        weight_grad_norm=float(np.linalg.norm(g)) if g is not None else nan)
+
+
+def _verdict(stats: dg.LayerStats, in_std: float, out_pre: float, hidden: bool, equal_weights: bool,
+             trained: bool) -> dict:
     """The per-layer verdict of ``mlplab diagnose`` (its rules, on the probe batch's numbers).
 
     Two rules are left out: the gradient gain (it needs ‖∂L/∂z_l‖, a backward pass through the
@@ -116,14 +139,15 @@ def _verdict(stats: dg.LayerStats, in_std: float, out_pre: float, hidden: bool, 
     on purpose (that is how cross-entropy falls), which is not an exploding initialization."""
     from ..diagnose import _layer_verdict
 
-    w = weights.astype(np.float64)
     row = {"fan_in": stats.fan_in, "fan_out": stats.fan_out, "activation": stats.activation,
-           "weight_std0": 0.0 if np.all(w == w.flat[0]) else float(w.std()), "weight_mean0": float(w.mean()),
+           "weight_std0": 0.0 if equal_weights else 1.0, "weight_mean0": float("nan"),
            "dead": stats.dead, "zero": stats.zero, "saturated": stats.saturated, "act_std": stats.act_std,
            "weight_grad_norm": stats.weight_grad_norm,
            "signal_gain": stats.act_std / in_std if in_std > 0 and (hidden or not trained) else float("nan"),
            "grad_gain": stats.pre_grad_norm / out_pre if out_pre > 0 else float("nan"), "distinct_units": None}
     verdict, reason, _ = _layer_verdict(row, hidden)
+    if verdict == "symmetric" and equal_weights:
+        reason = f"all {stats.fan_in}×{stats.fan_out} weights are equal, so every unit gets the same input weights"
     return {"verdict": verdict, "reason": reason}
 
 
@@ -153,11 +177,11 @@ class LiveCallback(Callback):
         s = self.s
         framed = False
         if self.armed:  # the step after the snapshot: its update is the frame's ‖ΔW‖/‖W‖
-            self._emit(trainer, dg.relative_change(trainer.model, self.before))
+            self._emit(trainer, with_ratio=True)
             framed = True
         if s.pause_requested() and not s.stop_event.is_set():
             if not framed:  # show the state the run pauses in
-                self._emit(trainer, None)
+                self._emit(trainer, with_ratio=False)
             s.wait_if_paused(trainer)
             if s.pause_requested():  # single-stepping: snapshot, so the next step's frame has ‖ΔW‖/‖W‖
                 self.before, self.armed = dg.weight_arrays(trainer.model), True
@@ -168,8 +192,9 @@ class LiveCallback(Callback):
         if s.stop_event.is_set():
             trainer.stop_training = True
 
-    def _emit(self, trainer, ratio):
+    def _emit(self, trainer, with_ratio):
         t0 = time.perf_counter()
+        ratio = dg.relative_change(trainer.model, self.before) if with_ratio else None
         self.s.frame(trainer, self.loss_sum / self.loss_n if self.loss_n else None, ratio)
         self.loss_sum, self.loss_n, self.armed = 0.0, 0, False
         cost = time.perf_counter() - t0 + self.snapshot_cost
@@ -225,6 +250,10 @@ class TrainSession:
         self._lock = threading.Lock()
         self.run_dir = Path(tempfile.mkdtemp(prefix="mlplab-live-"))
         self.fps, self.overhead = fps, overhead
+        from threadpoolctl import threadpool_info  # asked once: it takes ~10 ms
+
+        threads = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
+        self.blas_threads = threads[0] if threads else None
         self.thread = None
         self.trainer = None
         self.t_start = None
@@ -258,13 +287,9 @@ class TrainSession:
 
     def config(self) -> dict:
         """config.json as ``mlplab train`` writes it (its defaults for what the page does not set)."""
-        from threadpoolctl import threadpool_info
-
         from ..cli.train import TRAIN_DEFAULTS
 
-        threads = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
-        return {**TRAIN_DEFAULTS, **self.settings, "out": str(self.run_dir),
-                "blas_threads": threads[0] if threads else None}
+        return {**TRAIN_DEFAULTS, **self.settings, "out": str(self.run_dir), "blas_threads": self.blas_threads}
 
     def pause(self) -> None:
         with self._lock:
@@ -344,21 +369,21 @@ class TrainSession:
             logits = h.data
             probe_acc = float(np.mean(np.argmax(logits, axis=-1) == self.yp))
             for i, (lay, z, a) in enumerate(zip(plan, zs, acts)):
-                st = dg._summary(i, lay, z, a, dg.SATURATION_EPS)
-                g = lay.linear.weight.grad
-                st.weight_grad_norm = _num(np.linalg.norm(g)) if g is not None else float("nan")
+                g, w = lay.linear.weight.grad, lay.linear.weight.data
+                st = _lean_stats(i, lay, z, a, w, g)
+                hw = histogram(w)
                 layers.append({
                     "z": histogram(z), "a": histogram(a) if lay.activation != "identity" else None,
-                    "g": histogram(g) if g is not None else None, "w": histogram(lay.linear.weight.data),
+                    "g": histogram(g) if g is not None else None, "w": hw,
                     "z_std": _num(st.pre_std), "a_std": _num(st.act_std), "pred_z_std": self.predicted_pre_std[i],
                     "dead": _num(st.dead), "zero": _num(st.zero), "saturated": _num(st.saturated),
                     "update_ratio": _num(update_ratio[i]) if update_ratio is not None else None,
                     "grad_norm": _num(st.weight_grad_norm) if g is not None else None,
-                    "activation": lay.activation, "shape": [st.fan_in, st.fan_out], "_stats": st,
+                    "activation": lay.activation, "shape": [st.fan_in, st.fan_out],
                 })
-        for i, (lay, row) in enumerate(zip(plan, layers)):
-            row.update(_verdict(row.pop("_stats"), self.in_std, 0.0, i < len(plan) - 1, lay.linear.weight.data,
-                                trained=trainer.step > 0))
+                # all weights equal (symmetry)? the sampled histogram has one value only if so; then check all
+                equal = max(hw["counts"]) == hw["sampled"] and bool(np.all(w == w.flat[0]))
+                layers[-1].update(_verdict(st, self.in_std, 0.0, i < len(plan) - 1, equal, trained=trainer.step > 0))
         if loss is not None:
             self.loss_history.add((trainer.step, loss))
         elapsed = time.perf_counter() - self.t_start if self.t_start else 0.0

@@ -4,7 +4,7 @@
 
 const live = window.mlplabLive = {
   frames: 0, statusFrames: 0, lastFrame: null, run: null, status: null, errors: 0,
-  pathRequests: 0, pathDraws: 0, pathLatencies: [], lastPaths: null, frameTimes: [],
+  pathRequests: 0, pathDraws: 0, pathLatencies: [], pathServerMs: [], lastPaths: null, frameTimes: [],
 };
 const sid = (window.crypto && crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2) + Date.now())
   .replace(/-/g, '').slice(0, 32);
@@ -434,7 +434,8 @@ const paths = {
         this.draw(r);
         live.pathDraws += 1;
         live.pathLatencies.push(performance.now() - t0);
-        if (live.pathLatencies.length > 1000) live.pathLatencies.shift();
+        live.pathServerMs.push(r.compute_ms);
+        if (live.pathLatencies.length > 1000) { live.pathLatencies.shift(); live.pathServerMs.shift(); }
         live.lastPaths = r;
       }
       this.inflight = false;
