@@ -272,3 +272,29 @@ def test_export_is_reproduced_bit_for_bit_by_the_cli(mnist_dir, tmp_path, capsys
     assert main(other) == 0
     assert (tmp_path / "other" / "metrics.jsonl").read_text() != (cli_dir / "metrics.jsonl").read_text()
     session.close()
+
+
+# ------------------------------------------------------------------------------------ compare
+def test_compared_runs_are_paired():
+    """Same seed, same batches: two learning rates give the same first loss (same weights, same
+    batch), then part; variants may not change what pairs them."""
+    from mlplab.live.compare import CompareGroup
+
+    base = {"dataset": "circles", "layers": "2,16,2", "optimizer": "sgd", "iterations": "30", "batch_size": "25"}
+    group = CompareGroup(base, [{"lr": "0.5"}, {"lr": "0.05"}, {"init": "xavier"}])
+    group.start()
+    for m in group.members:
+        m.thread.join(30)
+    assert group.status == "done"
+    rows = [[json.loads(line) for line in (m.run_dir / "metrics.jsonl").read_text().splitlines()]
+            for m in group.members]
+    assert rows[0][0]["loss"] == rows[1][0]["loss"]  # the same first batch through the same weights
+    assert rows[0][1]["loss"] != rows[1][1]["loss"]  # then the learning rates tell
+    assert rows[2][0]["loss"] != rows[0][0]["loss"]  # another init: other weights
+    group.close()
+    with pytest.raises(SettingsError, match="run 2 sets seed"):
+        CompareGroup(base, [{"lr": "0.5"}, {"seed": "3"}])
+    with pytest.raises(SettingsError, match="run 1: --lr must be a number"):
+        CompareGroup(base, [{"lr": "x"}, {"lr": "0.1"}])
+    with pytest.raises(SettingsError, match="two to 4"):
+        CompareGroup(base, [{"lr": "0.5"}])

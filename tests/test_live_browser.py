@@ -269,3 +269,23 @@ def test_mnist_book_network_frames(mnist_dir, server, browser, tmp_path):
     p.shot(tmp_path, "live-train-mnist")
     p.check_local()
     p.close()
+
+
+def test_compare_two_runs(server, browser, tmp_path):
+    p = Page(browser, server.base)
+    page = p.open("view=compare&dataset=spirals&layers=2,32,32,3&epochs=300")
+    page.click("text=He vs Xavier")
+    page.click("#btn-compare")
+    page.wait_for_function("window.mlplabLive.compareFrames && window.mlplabLive.compareFrames.every(n => n >= 5)",
+                           timeout=30_000)
+    loss = _canvas(page, "#chart-cmp-loss canvas")
+    page.wait_for_function("window.mlplabLive.compareFrames.every(n => n >= 12)", timeout=30_000)
+    assert _canvas(page, "#chart-cmp-loss canvas") != loss
+    assert "v1=init%3Dhe" in page.url and "v2=init%3Dxavier" in page.url
+    assert server.runs()["states"] in (["running"], ["done"])  # one entry: the tab's comparison
+    page.fill(".variant >> nth=1", "seed=4")
+    page.click("#btn-compare")
+    page.wait_for_function("document.querySelector('#compare-error').textContent.includes('run 2 sets seed')")
+    p.shot(tmp_path, "live-compare")
+    p.check_local()
+    p.close()

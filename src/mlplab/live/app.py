@@ -7,7 +7,9 @@ GET  /                 the page (static/index.html); everything it loads comes f
 GET  /api/meta         choices for the forms (datasets, activations, optimizers, ...), defaults
 POST /api/train        {sid, settings}: check the settings, start a run for this tab (the tab's
                        previous run is stopped); a bad setting answers 400 {"error": one line}
-POST /api/control      {sid, action}: pause, resume, step, stop
+POST /api/compare      {sid, settings, variants}: 2-4 runs side by side, paired (same seed, data,
+                       batches); replaces the tab's run like /api/train
+POST /api/control      {sid, action}: pause, resume, step, stop (a comparison: stop)
 POST /api/export       {sid, out}: write the finished run as ``mlplab train --out`` does
 GET  /api/stream?sid=  server-sent events: the run's frames, newest first dropped never, at
                        the rate they are made; when the stream closes (the tab is closed) the
@@ -37,6 +39,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from . import paths as live_paths
+from .compare import CompareGroup
 from .session import TrainSession
 from .validate import DEFAULTS, SettingsError
 
@@ -134,20 +137,39 @@ def create_app(fps: float = 12.0) -> Starlette:
             settings = body.get("settings") or {}
             if not isinstance(settings, dict):
                 raise SettingsError("settings must be a JSON object")
-            await run_in_threadpool(runs.drop, sid)  # one run per tab: the previous one stops first
             session = await run_in_threadpool(TrainSession, settings, fps)
         except SettingsError as e:
             return _error(e)
         except Exception as e:  # e.g. MNIST missing and not fetchable: one line, not a traceback
             return _error(f"{type(e).__name__}: {e}")
         session.run_id = uuid.uuid4().hex[:8]
-        runs.replace(sid, session)
+        await run_in_threadpool(runs.replace, sid, session)  # one run per tab: the previous one stops
         if not body.get("paused"):
             session.start()
         return _json({"run": session.run_id, "settings": session.settings, "sizes": session.sizes,
                       "optimizer": session.opt_name, "hparams": {k: v for k, v in session.optimizer.__dict__.items()
                                                                  if k in ("lr", "momentum", "betas", "alpha")},
                       "total": session.total, "predicted_pre_std": session.predicted_pre_std})
+
+    async def compare(request):
+        try:
+            body = await _body(request)
+            sid = _sid(body.get("sid"))
+            base = body.get("settings") or {}
+            if not isinstance(base, dict):
+                raise SettingsError("settings must be a JSON object")
+            group = await run_in_threadpool(CompareGroup, base, body.get("variants"), fps)
+        except SettingsError as e:
+            return _error(e)
+        except Exception as e:  # one line, not a traceback
+            return _error(f"{type(e).__name__}: {e}")
+        group.run_id = uuid.uuid4().hex[:8]
+        for m in group.members:
+            m.run_id = group.run_id
+        await run_in_threadpool(runs.replace, sid, group)
+        group.start()
+        return _json({"run": group.run_id, "members": [{"settings": m.settings, "sizes": m.sizes}
+                                                       for m in group.members]})
 
     async def control(request):
         try:
@@ -159,6 +181,8 @@ def create_app(fps: float = 12.0) -> Starlette:
         if session is None:
             return _error("no run in this tab: press Start first", 404)
         action = body.get("action")
+        if isinstance(session, CompareGroup) and action != "stop":
+            return _error("a comparison can only be stopped")
         if action == "pause":
             session.pause()
         elif action == "resume":
@@ -182,8 +206,8 @@ def create_app(fps: float = 12.0) -> Starlette:
             body = await _body(request)
             sid = _sid(body.get("sid"))
             session = runs.sessions.get(sid)
-            if session is None:
-                raise SettingsError("no run in this tab: train one first")
+            if session is None or isinstance(session, CompareGroup):
+                raise SettingsError("no Train run in this tab: export works on a run of the Train view")
             out = str(body.get("out") or f"runs/live-{session.run_id}")
             path = await run_in_threadpool(session.export, out)
         except SettingsError as e:
@@ -200,17 +224,18 @@ def create_app(fps: float = 12.0) -> Starlette:
 
         async def events():
             runs.streams[sid] = runs.streams.get(sid, 0) + 1
-            current, last = None, 0
+            current, last = None, []
             try:
                 yield "retry: 1000\n\n"
                 while not runs.closing and not request.app.state.should_exit():
                     session = runs.sessions.get(sid)
+                    members = getattr(session, "members", [session]) if session is not None else []
                     if session is not current:
-                        current, last = session, 0
-                    if session is not None:
-                        for frame in session.frames_after(last):
-                            last = frame["seq"]
-                            payload = dict(frame, run=session.run_id)
+                        current, last = session, [0] * len(members)
+                    for i, member in enumerate(members):
+                        for frame in member.frames_after(last[i]):
+                            last[i] = frame["seq"]
+                            payload = dict(frame, run=session.run_id, member=i)
                             yield f"data: {json.dumps(_finite(payload), separators=(',', ':'))}\n\n"
                     await asyncio.sleep(0.02)
             finally:
@@ -258,7 +283,8 @@ def create_app(fps: float = 12.0) -> Starlette:
 
     app = Starlette(routes=[
         Route("/", page), Route("/api/meta", meta), Route("/api/train", train, methods=["POST"]),
-        Route("/api/control", control, methods=["POST"]), Route("/api/export", export, methods=["POST"]),
+        Route("/api/compare", compare, methods=["POST"]), Route("/api/control", control, methods=["POST"]),
+        Route("/api/export", export, methods=["POST"]),
         Route("/api/stream", stream), Route("/api/runs", runs_info), Route("/api/function", function),
         Route("/api/paths", paths, methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),

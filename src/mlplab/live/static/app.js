@@ -45,6 +45,7 @@ function setURL() {
   const form = $('#train-form');
   for (const k of TRAIN_KEYS) { const v = form.elements[k].value; if (v !== '') p.set(k, v); else p.delete(k); }
   p.delete('autostart');
+  document.querySelectorAll('.variant').forEach((e, k) => { if (e.value) p.set(`v${k + 1}`, e.value); else p.delete(`v${k + 1}`); });
   if (paths.fn) {
     p.set('fn', paths.fn); p.set('sx', paths.start[0].toPrecision(4)); p.set('sy', paths.start[1].toPrecision(4));
     p.set('steps', paths.steps);
@@ -57,12 +58,13 @@ function setURL() {
 }
 
 // ----------------------------------------------------------------------------- views
-let currentView = params.get('view') === 'paths' ? 'paths' : 'train';
+let currentView = ['paths', 'compare'].includes(params.get('view')) ? params.get('view') : 'train';
 function showView(v) {
   currentView = v;
   for (const b of document.querySelectorAll('.tab')) b.classList.toggle('active', b.dataset.view === v);
   $('#view-train').hidden = v !== 'train';
   $('#view-paths').hidden = v !== 'paths';
+  $('#view-compare').hidden = v !== 'compare';
   if (v === 'paths') paths.ensure();
   setURL();
 }
@@ -280,6 +282,7 @@ function connect() {
   es.onerror = () => { $('#status').textContent = 'reconnecting…'; };
 }
 function handle(f) {
+  if (live.mode === 'compare') { cmp.onFrame(f); return; }
   if (f.kind === 'frame') onFrame(f);
   else { live.statusFrames += 1; setStatus(f.status, f.message); }
 }
@@ -294,6 +297,7 @@ async function start(paused = false) {
   const r = await api('/api/train', {sid, settings: settingsFromForm(), paused});
   if (r.error) { live.errors += 1; showError($('#train-error'), r.error); return false; }
   live.run = r.run;
+  live.mode = 'train';
   resetTrain(r.sizes);
   setStatus(paused ? 'ready' : 'running');
   for (const f of pending.get(r.run) || []) handle(f);
@@ -322,6 +326,106 @@ $('#btn-export').addEventListener('click', async () => {
   note.textContent = `written to ${r.out}/ (config.json, metrics.jsonl, model.npz). The same run from the command line: ${r.command}`;
 });
 $('#train-form').addEventListener('change', () => { renderTrainFormulas(); setURL(); });
+
+// ----------------------------------------------------------------------------- compare
+function parseVariant(text) {
+  const out = {};
+  for (const tok of text.trim().split(/\s+/).filter(Boolean)) {
+    const i = tok.indexOf('=');
+    if (i <= 0) throw new Error(`"${tok}": write key=value, e.g. init=xavier`);
+    out[tok.slice(0, i).replace(/-/g, '_')] = tok.slice(i + 1);
+  }
+  return out;
+}
+const cmp = {
+  n: 0, labels: [], pts: [], acc: [], ratio: [], last: [], charts: null, frames: [],
+  reset(labels, sizes) {
+    this.n = labels.length; this.labels = labels;
+    this.pts = labels.map(() => []); this.ratio = labels.map(() => []); this.acc = labels.map(() => new Map());
+    this.last = labels.map(() => null); this.frames = labels.map(() => 0);
+    live.compareFrames = this.frames;
+    for (const id of ['#chart-cmp-loss', '#chart-cmp-acc', '#chart-cmp-z', '#chart-cmp-ratio']) $(id).innerHTML = '';
+    const per = (extra = {}) => labels.map((l, i) => Object.assign({label: l, stroke: COLORS[i], spanGaps: true,
+      points: {show: false}}, extra));
+    this.charts = {
+      loss: chart($('#chart-cmp-loss'), per()),
+      acc: chart($('#chart-cmp-acc'), per({points: {show: true, size: 5}}), {xlabel: 'epoch'}),
+      z: chart($('#chart-cmp-z'), [...per({points: {show: true, size: 6}}),
+        ...labels.map((l, i) => ({label: `${l} (theory)`, stroke: COLORS[i], dash: [6, 4], points: {show: false}}))],
+      {xlabel: 'layer', scales: {y: {distr: 3}}}),
+      ratio: chart($('#chart-cmp-ratio'), per(), {scales: {y: {distr: 3}}}),
+    };
+    $('#compare-progress').textContent = '';
+  },
+  aligned(series) {  // per-run [step, value] lists -> uPlot's columns on the union of steps
+    const rows = [];
+    series.forEach((pts, i) => pts.forEach(([x, v]) => rows.push([x, i, v])));
+    rows.sort((a, b) => a[0] - b[0]);
+    const data = [rows.map((r) => r[0]), ...series.map(() => new Array(rows.length).fill(null))];
+    rows.forEach((r, k) => { data[r[1] + 1][k] = r[2]; });
+    return data;
+  },
+  onFrame(f) {
+    const i = f.member;
+    if (f.kind !== 'frame') { live.statusFrames += 1; this.status(i, f.status, f.message); return; }
+    live.frames += 1;
+    this.frames[i] += 1;
+    this.last[i] = f;
+    if (f.loss !== null) this.pts[i].push([f.step, f.loss]);
+    const r1 = f.layers[0].update_ratio;
+    if (r1) this.ratio[i].push([f.step, r1]);
+    for (const e of f.evals || []) this.acc[i].set(e.epoch, e.val_acc);
+    for (const arr of [this.pts[i], this.ratio[i]]) if (arr.length > 1500) arr.splice(0, arr.length, ...arr.filter((_, k) => k % 2 === 0));
+    this.charts.loss.setData(this.aligned(this.pts));
+    this.charts.ratio.setData(this.aligned(this.ratio));
+    const E = Math.max(0, ...this.acc.map((m) => m.size));
+    this.charts.acc.setData([Array.from({length: E}, (_, k) => k + 1),
+      ...this.acc.map((m) => Array.from({length: E}, (_, k) => m.get(k + 1) ?? null))]);
+    const L = Math.max(...this.last.map((x) => (x ? x.layers.length : 0)));
+    const col = (fn) => this.last.map((x) => Array.from({length: L}, (_, k) => (x && x.layers[k] ? fn(x.layers[k]) : null)));
+    this.charts.z.setData([Array.from({length: L}, (_, k) => k + 1), ...col((l) => l.z_std), ...col((l) => l.pred_z_std)]);
+    $('#compare-progress').textContent = this.last.map((x, k) => (x ? `${this.labels[k]}: step ${x.step}/${x.total}, ` +
+      `loss ${fmt(x.loss, 3)}, eval acc ${pct(x.evals && x.evals.length ? x.evals[x.evals.length - 1].val_acc : null)}` : '')).join(' · ');
+  },
+  status(i, s, message) {
+    if (message) showError($('#compare-error'), `${this.labels[i]}: ${message}`);
+    $('#status').textContent = `comparison ${live.run}: run ${i + 1} ${s}`;
+  },
+};
+async function startCompare() {
+  showError($('#compare-error'), '');
+  const texts = [...document.querySelectorAll('.variant')].map((e) => e.value.trim());
+  let variants;
+  try { variants = texts.filter((x, k) => x || k < 2).map(parseVariant); } catch (e) {
+    showError($('#compare-error'), e.message); return;
+  }
+  const r = await api('/api/compare', {sid, settings: settingsFromForm(), variants});
+  if (r.error) { live.errors += 1; showError($('#compare-error'), r.error); return; }
+  live.run = r.run;
+  live.mode = 'compare';
+  cmp.reset(texts.filter((x, k) => x || k < 2).map((x, k) => x || `run ${k + 1}`), r.members.map((m) => m.sizes));
+  $('#compare-formulas').innerHTML = '';
+  r.members.forEach((m, k) => {
+    const d = document.createElement('div');
+    $('#compare-formulas').appendChild(d);
+    tex(d, `\\text{${k + 1}}:\\; ${initTex(m.settings.init, m.settings.activation)}`);
+  });
+  for (const f of pending.get(r.run) || []) handle(f);
+  pending.clear();
+}
+$('#btn-compare').addEventListener('click', startCompare);
+$('#btn-compare-stop').addEventListener('click', () => control('stop'));
+for (const b of document.querySelectorAll('.preset')) {
+  b.addEventListener('click', () => {
+    const v = document.querySelectorAll('.variant');
+    v[0].value = b.dataset.a; v[1].value = b.dataset.b; v[2].value = ''; v[3].value = '';
+    setURL();
+  });
+}
+document.querySelectorAll('.variant').forEach((e, k) => {
+  e.value = params.get(`v${k + 1}`) ?? (k === 0 ? 'init=he' : k === 1 ? 'init=xavier' : '');
+  e.addEventListener('change', setURL);
+});
 
 // ----------------------------------------------------------------------------- paths
 const paths = {
@@ -547,6 +651,7 @@ async function main() {
   connect();
   showView(currentView);
   if (params.get('autostart') === '1' && currentView === 'train') start();
+  if (params.get('autostart') === '1' && currentView === 'compare') startCompare();
 }
 main();
 })();
