@@ -298,3 +298,26 @@ def test_compared_runs_are_paired():
         CompareGroup(base, [{"lr": "x"}, {"lr": "0.1"}])
     with pytest.raises(SettingsError, match="two to 4"):
         CompareGroup(base, [{"lr": "0.5"}])
+
+
+def test_every_static_file_ships_in_the_package():
+    """pyproject's package-data patterns cover every file the page loads (no CDN, nothing missing)."""
+    import fnmatch
+    from pathlib import Path
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["mlplab.live"]
+    live_dir = root / "src" / "mlplab" / "live"
+    files = [p.relative_to(live_dir).as_posix() for p in (live_dir / "static").rglob("*") if p.is_file()]
+    assert len(files) > 20 and any(f.endswith(".woff2") for f in files)
+    missing = [f for f in files if not any(fnmatch.fnmatch(f, pat) for pat in patterns)]
+    assert not missing, missing
+    for license_file in ("static/vendor/uplot/LICENSE", "static/vendor/katex/LICENSE"):
+        assert license_file in files
+    page = (live_dir / "static" / "index.html").read_text() + (live_dir / "static" / "app.js").read_text()
+    assert "http://" not in page and "https://" not in page  # everything from the local server

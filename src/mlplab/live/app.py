@@ -247,9 +247,9 @@ def create_app(fps: float = 12.0) -> Starlette:
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     def _maybe_drop(sid):
-        if runs.streams.get(sid, 0) == 0:
+        if runs.streams.get(sid, 0) == 0:  # no stream came back within the grace: the tab is gone
             runs.streams.pop(sid, None)
-            runs.drop(sid)
+            asyncio.get_running_loop().run_in_executor(None, runs.drop, sid)  # joining blocks: not in the loop
 
     async def runs_info(request):
         return _json({"runs": len(runs.sessions), "states": sorted(s.status for s in runs.sessions.values()),
