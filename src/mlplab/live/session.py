@@ -205,9 +205,8 @@ class LiveCallback(Callback):
     def on_epoch_end(self, trainer, epoch, metrics):
         self.s.evals.append({k: _num(v) if isinstance(v, float) else v for k, v in metrics.items()})
 
-    def on_train_end(self, trainer):
-        if self.loss_n:
-            self.s.frame(trainer, self.loss_sum / self.loss_n, None)
+    def on_train_end(self, trainer):  # the last word: the final state with the last evaluation
+        self.s.frame(trainer, self.loss_sum / self.loss_n if self.loss_n else None, None)
 
 
 class TrainSession:

@@ -140,7 +140,8 @@ function resetTrain(sizes) {
   T.evalSeen = new Set();
   T.loss = chart($('#chart-loss'), [{label: 'train', stroke: COLORS[0], spanGaps: true, points: {show: false}},
     {label: 'eval', stroke: COLORS[1], width: 0, points: {show: true, size: 6, fill: COLORS[1]}}]);
-  T.acc = chart($('#chart-acc'), [{label: 'train', stroke: COLORS[0]}, {label: 'eval', stroke: COLORS[1]}],
+  T.acc = chart($('#chart-acc'), [{label: 'train', stroke: COLORS[0], points: {show: true, size: 5}},
+    {label: 'eval', stroke: COLORS[1], points: {show: true, size: 5}}],
     {xlabel: 'epoch'});
   T.ratio = chart($('#chart-ratio'), Array.from({length: nl}, (_, i) => ({label: `L${i + 1}`, stroke: COLORS[i % 10],
     spanGaps: true, points: {show: false}})), {scales: {y: {distr: 3}}});
