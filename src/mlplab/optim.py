@@ -30,10 +30,12 @@ How the forms relate (η = lr; the tests check every equality listed here agains
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
 
+from .activations import normalize_name
 from .schedules import SCHEDULES, CosineLR, ExponentialLR, InverseTimeLR, Schedule, StepLR, WarmupCosineLR, get_schedule
 from .tensor import Tensor, enable_grad
 from .tensor import grad as _autograd
@@ -41,7 +43,8 @@ from .tensor import hessian as _hessian
 
 __all__ = [
     "Optimizer", "SGD", "Momentum", "EMAMomentum", "Nesterov", "NesterovEMA", "AdaGrad", "RMSProp",
-    "Adam", "AdamW", "NAdam", "Newton", "OPTIMIZERS", "DEFAULT_HPARAMS", "get_optimizer",
+    "Adam", "AdamW", "NAdam", "Newton", "OPTIMIZERS", "OPTIMIZER_ALIASES", "DEFAULT_HPARAMS", "get_optimizer",
+    "canonical_optimizer", "optimizer_defaults", "optimizer_info", "optimizer_settings",
     # learning-rate schedules (defined in mlplab.schedules)
     "Schedule", "StepLR", "ExponentialLR", "InverseTimeLR", "CosineLR", "WarmupCosineLR", "SCHEDULES",
     "get_schedule",
@@ -219,7 +222,7 @@ class Optimizer:
 
 # ------------------------------------------------------------------------------ first-order methods
 class SGD(Optimizer):
-    """Stochastic gradient descent (000_, 001_):  θ ← θ − η ∇L(θ).
+    """Stochastic gradient descent (*Deep Learning from Scratch* ch. 6; CMU *Deep Learning Systems*):  θ ← θ − η ∇L(θ).
 
     Default lr 0.01 (the source book's). Equals ``torch.optim.SGD(lr)``.
     """
@@ -232,7 +235,7 @@ class SGD(Optimizer):
 
 
 class Momentum(Optimizer):
-    """Classic momentum, the form of 000_ (and of Keras' SGD)::
+    """Classic momentum, the form of *Deep Learning from Scratch* ch. 6 (and of Keras' SGD)::
 
         v ← μ v − η ∇L(θ)        (v₀ = 0)
         θ ← θ + v
@@ -261,7 +264,7 @@ class Momentum(Optimizer):
 
 
 class EMAMomentum(Optimizer):
-    """Momentum as a moving average of gradients (001_), optionally "unbiased"::
+    """Momentum as a moving average of gradients (CMU *Deep Learning Systems*), optionally "unbiased"::
 
         u ← β u + (1 − β) ∇L(θ)          (u₀ = 0)
         û = u / (1 − βᵗ)   if bias_correction, else û = u
@@ -269,7 +272,7 @@ class EMAMomentum(Optimizer):
 
     u is a weighted average of past gradients, so η keeps its meaning as a step size. Starting
     from u₀ = 0 makes the first steps small (u₁ = (1−β)g); bias correction divides that out, so
-    the first step is a full gradient step (001_'s "unbiased momentum"; 001_ writes the divisor
+    the first step is a full gradient step (the lecture's "unbiased momentum"; it writes the divisor
     1 − β^{t+1} with t counted from 0, here t counts from 1).
 
     Defaults lr 0.1, momentum β 0.9: at constant η this equals classic :class:`Momentum` with
@@ -326,7 +329,7 @@ class Nesterov(Optimizer):
 
 
 class NesterovEMA(Optimizer):
-    """Nesterov momentum in the look-ahead form of 001_ (moving-average momentum)::
+    """Nesterov momentum in the look-ahead form of CMU *Deep Learning Systems* (moving-average momentum)::
 
         u ← β u + (1 − β) ∇L(θ − η u)      (u₀ = 0)
         θ ← θ − η u
@@ -368,13 +371,14 @@ class NesterovEMA(Optimizer):
 
 
 class AdaGrad(Optimizer):
-    """AdaGrad (000_): per-component step sizes that shrink with the gradients seen so far::
+    """AdaGrad (*Deep Learning from Scratch* ch. 6): step sizes per component that shrink with the
+    gradients seen so far::
 
         h ← h + ∇L ⊙ ∇L            (h₀ = initial_accumulator_value)
         θ ← θ − η ∇L / (√h + ε)
 
     h sums every squared gradient ever seen, so η/√h only shrinks: on a long run the steps go
-    to zero (RMSProp's moving average forgets instead). 000_ writes η/√h without ε.
+    to zero (RMSProp's moving average forgets instead). The book's blog summary writes η/√h without ε.
     Defaults lr 0.01 (source book), eps 1e-10 and initial accumulator 0 (torch's; equals
     ``torch.optim.Adagrad``). Keras uses initial_accumulator_value 0.1 and eps 1e-7; the source
     book uses eps 1e-7. Reference: Duchi, Hazan, Singer, JMLR 2011.
@@ -570,7 +574,7 @@ class NAdam(Optimizer):
 
 # ------------------------------------------------------------------------------ second order
 class Newton(Optimizer):
-    """Newton's method (001_) with the exact Hessian::
+    """Newton's method (CMU *Deep Learning Systems*) with the exact Hessian::
 
         θ ← θ − α (∇²L(θ) + δ I)⁻¹ ∇L(θ)
 
@@ -682,11 +686,11 @@ def _positive_definite(H):
 
 
 # ------------------------------------------------------------------------------ registry
+#: canonical name -> class. The defaults live in the constructors' signatures only.
 OPTIMIZERS = {
     "sgd": SGD,
     "momentum": Momentum,
     "ema_momentum": EMAMomentum,
-    "momentum_ema": EMAMomentum,
     "nesterov": Nesterov,
     "nesterov_ema": NesterovEMA,
     "adagrad": AdaGrad,
@@ -696,27 +700,84 @@ OPTIMIZERS = {
     "nadam": NAdam,
     "newton": Newton,
 }
+#: other accepted names -> canonical name (names are also case- and dash-insensitive)
+OPTIMIZER_ALIASES = {"momentum_ema": "ema_momentum"}
 
-#: Sensible defaults per name; SGD, Momentum, AdaGrad and Adam are the source book's settings.
-DEFAULT_HPARAMS = {
-    "sgd": {"lr": 0.01},
-    "momentum": {"lr": 0.01, "momentum": 0.9},
-    "ema_momentum": {"lr": 0.1, "momentum": 0.9},
-    "momentum_ema": {"lr": 0.1, "momentum": 0.9},
-    "nesterov": {"lr": 0.01, "momentum": 0.9},
-    "nesterov_ema": {"lr": 0.1, "momentum": 0.9},
-    "adagrad": {"lr": 0.01},
-    "rmsprop": {"lr": 0.01, "alpha": 0.99},
-    "adam": {"lr": 0.001, "betas": (0.9, 0.999)},
-    "adamw": {"lr": 0.001, "betas": (0.9, 0.999), "weight_decay": 0.01},
-    "nadam": {"lr": 0.002, "betas": (0.9, 0.999)},
-    "newton": {"lr": 1.0},
-}
+
+def _signature_defaults(cls) -> dict:
+    """The keyword defaults of ``cls.__init__`` and of the base classes it passes ``**common`` to."""
+    out = {}
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass) or klass is object:
+            continue
+        for p in list(inspect.signature(klass.__init__).parameters.values())[2:]:
+            if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD:
+                out.setdefault(p.name, p.default)
+    return out
+
+
+def optimizer_defaults(name) -> dict:
+    """The hyperparameters ``name``'s constructor sets itself (``lr``, ``momentum``, ``betas``, ...)
+    with their defaults, read from its signature (the shared ``weight_decay``/clipping excluded,
+    except where the class sets its own default, as AdamW's ``weight_decay``)."""
+    cls = OPTIMIZERS[canonical_optimizer(name)]
+    params = list(inspect.signature(cls.__init__).parameters.values())[2:]
+    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+
+
+def optimizer_settings(name) -> list[str]:
+    """Every keyword ``name`` accepts, its own first, then the base class's (weight_decay, clipping)."""
+    return list(_signature_defaults(OPTIMIZERS[canonical_optimizer(name)]))
+
+
+def _formula(cls) -> str:
+    """The update rule from the class docstring: its indented block after "::", or its first line."""
+    lines = (cls.__doc__ or "").splitlines()
+    for i, line in enumerate(lines):
+        if line.rstrip().endswith("::"):
+            block = []
+            for nxt in lines[i + 1:]:
+                if not nxt.strip():
+                    if block:
+                        break
+                    continue
+                block.append(" ".join(nxt.split()))
+            return "; ".join(block)
+    first = lines[0] if lines else cls.__name__
+    return (first.split(":", 1)[1] if ":" in first else first).strip().rstrip(".")
+
+
+def optimizer_info(name) -> dict:
+    """What ``mlplab optim list`` prints: canonical name, class, formula, defaults, settings, aliases."""
+    key = canonical_optimizer(name)
+    cls = OPTIMIZERS[key]
+    return {"name": key, "class": cls.__name__, "formula": _formula(cls), "defaults": optimizer_defaults(key),
+            "settings": optimizer_settings(key), "aliases": [a for a, k in OPTIMIZER_ALIASES.items() if k == key],
+            "summary": (cls.__doc__ or cls.__name__).strip().splitlines()[0].rstrip(":")}
+
+
+def canonical_optimizer(name) -> str:
+    """The registry's name for ``name`` in any spelling ("Adam", "ema-momentum", "momentum_ema")."""
+    key = normalize_name(name)
+    key = OPTIMIZER_ALIASES.get(key, key)
+    if key not in OPTIMIZERS:
+        raise ValueError(f"Unknown optimizer {name!r}; valid names: {', '.join(OPTIMIZERS)}")
+    return key
+
+
+#: Each name's defaults as its constructor's signature gives them (a view, for reading; the
+#: constructors are the only place they are written). SGD, Momentum, AdaGrad and Adam use the
+#: source book's settings (*Deep Learning from Scratch* ch. 6).
+DEFAULT_HPARAMS = {name: optimizer_defaults(name) for name in OPTIMIZERS}
 
 
 def get_optimizer(name, params, **kwargs):
-    """Build the optimizer registered as ``name`` with ``DEFAULT_HPARAMS[name]`` overridden by kwargs."""
-    key = str(name).lower().replace("-", "_")
-    if key not in OPTIMIZERS:
-        raise ValueError(f"Unknown optimizer {name!r}; valid names: {', '.join(OPTIMIZERS)}")
-    return OPTIMIZERS[key](params, **{**DEFAULT_HPARAMS[key], **kwargs})
+    """Build the optimizer registered as ``name`` (any spelling) with its constructor's defaults
+    overridden by ``kwargs``; a keyword it does not take is refused with the ones it does
+    ("adam has no momentum; its settings are lr, betas, ...")."""
+    key = canonical_optimizer(name)
+    settings = optimizer_settings(key)
+    unknown = [k for k in kwargs if k not in settings]
+    if unknown:
+        raise ValueError(f"{key} has no {', '.join(unknown)}; its settings are {', '.join(settings)}")
+    return OPTIMIZERS[key](params, **kwargs)

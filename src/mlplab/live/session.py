@@ -286,7 +286,7 @@ class TrainSession:
 
     def config(self) -> dict:
         """config.json as ``mlplab train`` writes it (its defaults for what the page does not set)."""
-        from ..cli.train import TRAIN_DEFAULTS
+        from ..settings import TRAIN_DEFAULTS
 
         return {**TRAIN_DEFAULTS, **self.settings, "out": str(self.run_dir), "blas_threads": self.blas_threads}
 

@@ -1,10 +1,10 @@
-"""The training settings a page sends, checked with the command line's own rules and messages.
+"""The training settings a page sends, checked by :mod:`mlplab.settings` like every front end's.
 
-Every value from the browser goes through :func:`check_settings`, which hands the checks to the
-one validation of ``mlplab train`` (so the page shows the same one-line message the command line
-prints) and adds only what the browser needs on top: the 2-D toy sets (whose networks start with
-2 inputs instead of 784) and limits on size, so a page cannot ask the server for a network that
-does not fit in memory. This is the one function to re-point when the settings module lands.
+Every value from the browser goes through :func:`check_settings`: the form's text becomes
+numbers here, then :func:`mlplab.settings.validate_train` checks them (so the page shows the
+same one-line message the command line prints), and this module adds only what the browser
+needs on top: the 2-D toy sets (whose networks start with 2 inputs instead of 784) and limits on
+size, so a page cannot ask the server for a network that does not fit in memory.
 """
 
 from __future__ import annotations
@@ -59,46 +59,39 @@ def _typed(raw: dict) -> dict:
 def check_settings(raw: dict):
     """Typed, checked settings: returns ``(settings, layer_sizes, optimizer_name, hyperparameters)``
     or raises :class:`SettingsError` with the message to show."""
-    from ..cli.options import UsageError
-    from ..cli.train import _validate_train  # the command line's checks (issue 11: one module)
+    from .. import data
+    from .. import settings as st
 
     s = _typed(raw)
-    from .. import data
-
     if s["dataset"] not in toydata.TOY_DATASETS and s["dataset"] not in data.DATASETS:
         valid = ", ".join([*toydata.TOY_DATASETS, *data.DATASETS])
         raise SettingsError(f"unknown dataset {s['dataset']!r}; valid: {valid}")
+    if s.get("epochs") is None and s.get("iterations") is None:
+        raise SettingsError("give --epochs or --iterations")
+    given = {k: v for k, v in s.items() if v is not None}
     toy = s["dataset"] in toydata.TOY_DATASETS
-    probe = dict(s, checkpoint_every=None, subset=None, val_split=None)
-    if toy:  # the CLI knows MNIST-shaped sets only: check the toy layers here, the rest there
-        info = toydata.toy_info(s["dataset"])
-        try:
-            sizes = [int(v) for v in str(s["layers"]).split(",")]
-        except ValueError:
-            raise SettingsError(f"--layers {s['layers']!r}: give comma-separated integers, e.g. 2,32,3") from None
-        if len(sizes) < 2 or min(sizes) < 1:
-            raise SettingsError(f"--layers {s['layers']!r}: need at least an input and an output size, all positive")
-        if sizes[0] != info["inputs"] or sizes[-1] != info["classes"]:
-            raise SettingsError(f"--layers {s['layers']!r} does not fit {s['dataset']}: its points have "
-                                f"{info['inputs']} coordinates and it has {info['classes']} classes, so the sizes "
-                                f"must start with {info['inputs']} and end with {info['classes']}")
-        probe.update(dataset="mnist", layers=",".join(["784", *map(str, sizes[1:-1]), "10"]))
     try:
-        cli_sizes, name, hp = _validate_train(probe)
-    except UsageError as e:
+        if toy:  # the settings module knows MNIST-shaped sets only: check the toy layers here, the rest there
+            info = toydata.toy_info(s["dataset"])
+            sizes = st.parse_layers(s["layers"])
+            if sizes[0] != info["inputs"] or sizes[-1] != info["classes"]:
+                raise SettingsError(f"--layers {s['layers']!r} does not fit {s['dataset']}: its points have "
+                                    f"{info['inputs']} coordinates and it has {info['classes']} classes, so the "
+                                    f"sizes must start with {info['inputs']} and end with {info['classes']}")
+            given.update(dataset="mnist", layers=",".join(["784", *map(str, sizes[1:-1]), "10"]))
+        checked = st.validate_train(given)
+    except st.SettingsError as e:
         raise SettingsError(str(e)) from None
-    sizes = sizes if toy else cli_sizes
+    if toy:
+        checked.update(dataset=s["dataset"], layers=",".join(map(str, sizes)))
+    sizes = [int(v) for v in checked["layers"].split(",")]
     if len(sizes) - 1 > MAX_LAYERS or max(sizes) > MAX_WIDTH:
-        raise SettingsError(f"--layers {s['layers']!r}: the live view takes at most {MAX_LAYERS} layers of at most "
-                            f"{MAX_WIDTH} units")
+        raise SettingsError(f"--layers {checked['layers']!r}: the live view takes at most {MAX_LAYERS} layers of "
+                            f"at most {MAX_WIDTH} units")
     params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
     if params > MAX_PARAMS:
-        raise SettingsError(f"--layers {s['layers']!r}: {params:,} parameters; the live view takes at most "
+        raise SettingsError(f"--layers {checked['layers']!r}: {params:,} parameters; the live view takes at most "
                             f"{MAX_PARAMS:,}")
-    if s.get("iterations") and s["iterations"] > MAX_STEPS:
-        raise SettingsError(f"--iterations {s['iterations']}: at most {MAX_STEPS:,} in the live view")
-    for key in ("lr", "momentum", "weight_decay"):
-        v = s.get(key)
-        if v is not None and (v != v or v < 0 or v == float("inf")):
-            raise SettingsError(f"--{key.replace('_', '-')} must be a finite number >= 0, got {v}")
-    return s, sizes, name, hp
+    if checked.get("iterations") and checked["iterations"] > MAX_STEPS:
+        raise SettingsError(f"--iterations {checked['iterations']}: at most {MAX_STEPS:,} in the live view")
+    return checked, sizes, checked["optimizer"], st.optimizer_hparams(checked)
