@@ -95,6 +95,32 @@ def throughput(steps, rounds):
     print(f"     frames made per second          {statistics.median(fps):7.1f}")
 
 
+def frame_cost(repeats=40):
+    """Median time of one frame (probe forward, 19 histograms, statistics, ‖ΔW‖/‖W‖) against one
+    training step, measured alternately on the same model: the frames/s the 4 % budget allows."""
+    from mlplab import diagnostics as dg
+    from mlplab.live.session import OVERHEAD, TrainSession
+
+    session = TrainSession({**BOOK, "iterations": "20"})
+    session.start()
+    session.thread.join()
+    trainer, X, y = session.trainer, session.X[:128], session.y[:128]
+    before = dg.weight_arrays(session.model)
+    frames, steps = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        session.frame(trainer, 1.0, dg.relative_change(session.model, before))
+        t1 = time.perf_counter()
+        trainer.train_step(X, y)
+        t2 = time.perf_counter()
+        frames.append(t1 - t0)
+        steps.append(t2 - t1)
+    f, s = statistics.median(frames), statistics.median(steps)
+    session.close()
+    print(f"   one frame {f * 1e3:.2f} ms, one training step {s * 1e3:.2f} ms (medians, alternating): at the "
+          f"{OVERHEAD:.0%} budget frames can come {min(12.0, OVERHEAD / f):.1f} times per second (cap 12)")
+
+
 def browser(threads):
     import signal
     import socket
@@ -163,6 +189,7 @@ def main():
     with limit_threads(args.threads):
         header("mlplab live: the cost of watching")
         throughput(args.steps, args.rounds)
+        frame_cost()
     if args.browser:
         browser(args.threads)
     np.seterr(all="ignore")
