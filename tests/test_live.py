@@ -264,6 +264,8 @@ def test_export_is_reproduced_bit_for_bit_by_the_cli(mnist_dir, tmp_path, capsys
         assert sorted(a.files) == sorted(b.files)
         for k in a.files:
             assert np.array_equal(a[k], b[k]), k
+    sa, sb = (json.loads((d / "summary.json").read_text()) for d in (live_dir, cli_dir))
+    assert sa["test"] == sb["test"] and sa["final"] == sb["final"] and sa["steps"] == sb["steps"]
     ca, cb = (json.loads((d / "config.json").read_text()) for d in (live_dir, cli_dir))
     assert ca.pop("out") != cb.pop("out") and ca == cb
     # the comparison can fail: another seed gives other metrics

@@ -295,10 +295,24 @@ class TrainSession:
             elif self.stop_event.is_set():
                 self.status = "stopped"
             else:
+                self._write_summary()
                 self.status = "done"
         except Exception as e:  # shown in the page as one line, never a traceback
             self.status, self.message = "error", f"{type(e).__name__}: {e}"
         self._publish_status()
+
+    def _write_summary(self) -> None:
+        """Add the final test figures to summary.json, as ``mlplab train`` does."""
+        import json
+
+        from ..train import evaluate
+
+        path = self.run_dir / "summary.json"
+        summary = json.loads(path.read_text())
+        test_loss, test_acc = evaluate(self.model, self.Xt, self.yt)
+        summary["per_epoch_eval_on"] = "test"
+        summary["test"] = {"loss": test_loss, "acc": test_acc, "images": len(self.Xt)}
+        path.write_text(json.dumps(summary, indent=2))
 
     def config(self) -> dict:
         """config.json as ``mlplab train`` writes it (its defaults for what the page does not set)."""
