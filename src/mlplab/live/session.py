@@ -111,6 +111,17 @@ class Downsampled:
         self.seen += 1
 
 
+def fitted_schedule(name, opt, total):
+    """``mlplab train``'s schedules, each fitted to the run's length (``tests/test_live.py`` checks
+    they equal the command line's step for step; the core may not import the command line)."""
+    settings = {"step": {"step_size": max(1, total // 3), "gamma": 0.1},  # lr / 10 at 1/3 and 2/3
+                "exponential": {"gamma": 0.01 ** (1 / total)},  # lr / 100 by the end
+                "inverse_time": {"k": 10 / total},  # η0 / (1 + 10 t / T)
+                "cosine": {"total_steps": total},
+                "warmup_cosine": {"warmup_steps": max(1, total // 20), "total_steps": total}}
+    return optim.get_schedule(name, opt, **settings[name])
+
+
 def _load(settings: dict):
     """Train and test arrays for the settings' dataset (the toy sets from the run's seed)."""
     name = settings["dataset"]
@@ -245,9 +256,7 @@ class TrainSession:
         if dtype != self.X.dtype:
             self.X, self.Xt = self.X.astype(dtype), self.Xt.astype(dtype)
         self.total = s["iterations"] or s["epochs"] * int(np.ceil(len(self.X) / s["batch_size"]))
-        from ..cli.train import _make_schedule
-
-        self.schedule = _make_schedule(s["schedule"], self.optimizer, self.total) if s.get("schedule") else None
+        self.schedule = fitted_schedule(s["schedule"], self.optimizer, self.total) if s.get("schedule") else None
         # the probe batch: the first training examples (fixed, so the histograms compare over time)
         self.Xp, self.yp = self.X[:PROBE_BATCH], self.y[:PROBE_BATCH]
         self.in_std = float(np.std(self.Xp.astype(np.float64)))
@@ -377,7 +386,7 @@ class TrainSession:
         with self._lock:
             self.seq += 1
             self.frames.append({"seq": self.seq, "kind": "status", "status": self.status, "message": self.message,
-                                "step": self.trainer.step if self.trainer else 0, "evals": self.evals[-5:]})
+                                "step": self.trainer.step if self.trainer else 0, "evals": self.evals[-20:]})
 
     def frame(self, trainer, loss, update_ratio) -> None:
         """Measure the model on the probe batch and append a frame (runs in the training thread)."""
@@ -418,7 +427,7 @@ class TrainSession:
         elapsed = time.perf_counter() - self.t_start if self.t_start else 0.0
         frame = {"kind": "frame", "step": trainer.step, "epoch": trainer.epoch + 1, "total": trainer.total_steps,
                  "loss": _num(loss) if loss is not None else None, "probe_acc": probe_acc,
-                 "lr": trainer._lr(), "elapsed": elapsed, "evals": self.evals[-5:], "layers": layers,
+                 "lr": trainer._lr(), "elapsed": elapsed, "evals": self.evals[-20:], "layers": layers,
                  "status": self.status}
         with self._lock:
             self.seq += 1

@@ -371,6 +371,7 @@ const cmp = {
     if (f.kind !== 'frame') { live.statusFrames += 1; this.status(i, f.status, f.message); return; }
     live.frames += 1;
     this.frames[i] += 1;
+    $('#status').textContent = `comparison ${live.run}: ${this.frames.length} runs`;
     this.last[i] = f;
     if (f.loss !== null) this.pts[i].push([f.step, f.loss]);
     const r1 = f.layers[0].update_ratio;
