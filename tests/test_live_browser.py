@@ -99,6 +99,7 @@ class Page:
 
     def open(self, query):
         self.page.goto(f"{self.base}/?{query}")
+        self.page.wait_for_function("window.mlplabLive && window.mlplabLive.ready", timeout=30_000)
         return self.page
 
     def live(self, expr):

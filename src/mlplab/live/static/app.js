@@ -3,7 +3,7 @@
 'use strict';
 
 const live = window.mlplabLive = {
-  frames: 0, statusFrames: 0, lastFrame: null, run: null, status: null, errors: 0,
+  ready: false, frames: 0, statusFrames: 0, lastFrame: null, run: null, status: null, errors: 0,
   pathRequests: 0, pathDraws: 0, pathLatencies: [], pathServerMs: [], lastPaths: null, frameTimes: [],
 };
 const sid = (window.crypto && crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2) + Date.now())
@@ -652,6 +652,8 @@ async function main() {
   resetTrain(null);
   connect();
   showView(currentView);
+  document.querySelectorAll('button[disabled]').forEach((b) => { b.disabled = false; });  // the forms are filled
+  live.ready = true;
   if (params.get('autostart') === '1' && currentView === 'train') start();
   if (params.get('autostart') === '1' && currentView === 'compare') startCompare();
 }
