@@ -93,23 +93,6 @@ def test_settings_share_the_command_lines_messages():
     assert str(page_error.value) == str(cli_error.value)
 
 
-@pytest.mark.parametrize("name", list(optim.SCHEDULES))
-def test_schedules_are_the_command_lines(name):
-    from mlplab.cli.train import _make_schedule
-    from mlplab.live.session import fitted_schedule
-
-    lrs = []
-    for make in (_make_schedule, fitted_schedule):
-        opt = optim.SGD([nn.Parameter(np.zeros(2))], lr=0.1)
-        sched = make(name, opt, 90)
-        seq = []
-        for _ in range(90):
-            sched.step()
-            seq.append(opt.lr)
-        lrs.append(seq)
-    assert lrs[0] == lrs[1] and lrs[0][0] != lrs[0][-1]
-
-
 def test_good_settings_are_typed():
     s, sizes, name, hp = check_settings({"dataset": "xor", "layers": "2,8,2", "lr": "0.5", "momentum": "0.8",
                                          "optimizer": "momentum", "iterations": "20", "seed": "7"})

@@ -29,6 +29,7 @@ import numpy as np
 
 from .. import diagnostics as dg
 from .. import optim, toydata
+from ..schedules import schedule_for_run
 from ..tensor import Tensor, no_grad
 from ..train import Callback, Trainer
 from .validate import SettingsError, check_settings
@@ -109,17 +110,6 @@ class Downsampled:
                 self.points = self.points[::2]
                 self.stride *= 2
         self.seen += 1
-
-
-def fitted_schedule(name, opt, total):
-    """``mlplab train``'s schedules, each fitted to the run's length (``tests/test_live.py`` checks
-    they equal the command line's step for step; the core may not import the command line)."""
-    settings = {"step": {"step_size": max(1, total // 3), "gamma": 0.1},  # lr / 10 at 1/3 and 2/3
-                "exponential": {"gamma": 0.01 ** (1 / total)},  # lr / 100 by the end
-                "inverse_time": {"k": 10 / total},  # η0 / (1 + 10 t / T)
-                "cosine": {"total_steps": total},
-                "warmup_cosine": {"warmup_steps": max(1, total // 20), "total_steps": total}}
-    return optim.get_schedule(name, opt, **settings[name])
 
 
 def _load(settings: dict):
@@ -256,7 +246,7 @@ class TrainSession:
         if dtype != self.X.dtype:
             self.X, self.Xt = self.X.astype(dtype), self.Xt.astype(dtype)
         self.total = s["iterations"] or s["epochs"] * int(np.ceil(len(self.X) / s["batch_size"]))
-        self.schedule = fitted_schedule(s["schedule"], self.optimizer, self.total) if s.get("schedule") else None
+        self.schedule = schedule_for_run(s["schedule"], self.optimizer, self.total) if s.get("schedule") else None
         # the probe batch: the first training examples (fixed, so the histograms compare over time)
         self.Xp, self.yp = self.X[:PROBE_BATCH], self.y[:PROBE_BATCH]
         self.in_std = float(np.std(self.Xp.astype(np.float64)))
