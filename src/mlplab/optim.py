@@ -651,15 +651,21 @@ class Newton(Optimizer):
             if not p.requires_grad:
                 raise ValueError(f"Newton: params[{i}] does not require grad")
 
-    def step(self, closure=None):
-        if closure is None:
+    def step(self, closure=None, grad_and_hessian=None):
+        """One Newton step. ``grad_and_hessian``, instead of a closure, returns (∇L, ∇²L) at the
+        current parameters in closed form (the 2-D test functions have them): no autodiff."""
+        params = self.params
+        if grad_and_hessian is not None:
+            g, H = (np.array(a, dtype=np.float64) for a in grad_and_hessian())
+            g, H, loss = g.ravel(), H.reshape(g.size, g.size), None
+        elif closure is None:
             raise ValueError("Newton.step() needs a closure that recomputes and returns the scalar loss "
                              "from the current parameters, e.g. opt.step(lambda: loss_fn(model(x), y))")
-        params = self.params
-        with enable_grad():
-            loss = closure()
-            g = np.concatenate([gi.data.ravel() for gi in _autograd(loss, params)]).astype(np.float64)
-            H = _hessian(lambda *ps: closure(), params).astype(np.float64)
+        else:
+            with enable_grad():
+                loss = closure()
+                g = np.concatenate([gi.data.ravel() for gi in _autograd(loss, params)]).astype(np.float64)
+                H = _hessian(lambda *ps: closure(), params).astype(np.float64)
         theta = np.concatenate([p.data.ravel() for p in params]).astype(np.float64)
         n = g.size
         if self.weight_decay:

@@ -1,0 +1,199 @@
+"""What watching costs: `mlplab live` against the plain training loop, and the page's speed.
+
+1. Training throughput on MNIST with the book's network (784-100-100-100-100-10, ReLU, He, Adam,
+   batch 128): the plain Trainer as ``mlplab train`` runs it (run directory, checkpoints,
+   evaluation at the end) against the same run in a live session, with a thread reading its
+   frames and encoding them as the event stream does. Runs alternate, ``--rounds`` each; the
+   medians of their steps/s and the ratio live / plain are printed (target >= 0.95), with the
+   frames per second the live run made.
+2. ``--browser``: the real server and headless Chromium. Frames per second the page receives
+   while training the book's network on MNIST (target >= 10), and the time from a drag of the
+   start point to the redrawn paths of all seven optimizers, 200 steps each (target p95 <= 100 ms).
+
+    python benchmarks/live_overhead.py [--steps 300] [--rounds 5] [--threads 1] [--browser]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import header, limit_threads  # noqa: E402
+
+BOOK = {"dataset": "mnist", "layers": "784,100,100,100,100,10", "activation": "relu", "init": "he",
+        "optimizer": "adam", "batch_size": "128", "seed": "0"}
+
+
+def plain(steps):
+    from mlplab import data, nn, optim
+    from mlplab.train import Trainer
+
+    X, y = data.load("mnist", "train")
+    Xt, yt = data.load("mnist", "test")
+    model = nn.MLP([784, 100, 100, 100, 100, 10], activation="relu", weight_init="he", rng=0)
+    opt = optim.get_optimizer("adam", model.parameters())
+    with tempfile.TemporaryDirectory() as d:
+        trainer = Trainer(model, opt, run_dir=d, checkpoint_every=500)
+        t0 = time.perf_counter()
+        trainer.fit(X, y, iterations=steps, batch_size=128, rng=0, val=(Xt, yt))
+        return steps / (time.perf_counter() - t0), None
+
+
+def live(steps):
+    from mlplab.live.session import TrainSession
+
+    session = TrainSession({**BOOK, "iterations": str(steps)})
+    stop = threading.Event()
+
+    def reader():  # what the event stream does: poll, encode
+        last = 0
+        while not stop.is_set():
+            for f in session.frames_after(last):
+                last = f["seq"]
+                json.dumps(f, separators=(",", ":"))
+            time.sleep(0.02)
+
+    th = threading.Thread(target=reader, daemon=True)
+    th.start()
+    t0 = time.perf_counter()
+    session.start()
+    session.thread.join()
+    seconds = time.perf_counter() - t0
+    stop.set()
+    th.join()
+    frames = session.seq - 1  # the last is the "done" status
+    session.close()
+    assert session.status in ("done", "stopped"), session.message
+    return steps / seconds, frames / seconds
+
+
+def throughput(steps, rounds):
+    rates = {"plain": [], "live": []}
+    fps = []
+    live(20)  # warm-up: data loaded, code paths hot
+    plain(20)
+    for _ in range(rounds):
+        rates["plain"].append(plain(steps)[0])
+        r, f = live(steps)
+        rates["live"].append(r)
+        fps.append(f)
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    print(f"   training {steps} steps x {rounds} rounds, alternating (medians):")
+    for key, label in (("plain", "plain Trainer (as mlplab train)"), ("live", "live session + stream encoding")):
+        print(f"     {label:32s} {med[key]:7.1f} steps/s   {sorted(round(v) for v in rates[key])}")
+    print(f"     ratio live / plain              {med['live'] / med['plain']:7.3f}   (target >= 0.95)")
+    print(f"     frames made per second          {statistics.median(fps):7.1f}")
+
+
+def frame_cost(repeats=40):
+    """Median time of one frame (probe forward, 19 histograms, statistics, ‖ΔW‖/‖W‖) against one
+    training step, measured alternately on the same model: the frames/s the 4 % budget allows."""
+    from mlplab import diagnostics as dg
+    from mlplab.live.session import OVERHEAD, TrainSession
+
+    session = TrainSession({**BOOK, "iterations": "20"})
+    session.start()
+    session.thread.join()
+    trainer, X, y = session.trainer, session.X[:128], session.y[:128]
+    before = dg.weight_arrays(session.model)
+    frames, steps = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        session.frame(trainer, 1.0, dg.relative_change(session.model, before))
+        t1 = time.perf_counter()
+        trainer.train_step(X, y)
+        t2 = time.perf_counter()
+        frames.append(t1 - t0)
+        steps.append(t2 - t1)
+    f, s = statistics.median(frames), statistics.median(steps)
+    session.close()
+    print(f"   one frame {f * 1e3:.2f} ms, one training step {s * 1e3:.2f} ms (medians, alternating): at the "
+          f"{OVERHEAD:.0%} budget frames can come {min(12.0, OVERHEAD / f):.1f} times per second (cap 12)")
+
+
+def browser(threads):
+    import signal
+    import socket
+    import subprocess
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "mlplab", "live", "--no-open", "--port", str(port),
+                             "--blas-threads", str(threads)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(base + "/api/meta", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.1)
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+            page = b.new_page(viewport={"width": 1500, "height": 1300})
+            outside = []
+            page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(base) else None)
+            page.goto(base + "/?autostart=1&" + "&".join(f"{k}={v}" for k, v in BOOK.items()) + "&epochs=20")
+            page.wait_for_function("window.mlplabLive.frames >= 5", timeout=120_000)
+            f0, t0 = page.evaluate("window.mlplabLive.frames"), time.perf_counter()
+            page.wait_for_timeout(10_000)
+            fps = (page.evaluate("window.mlplabLive.frames") - f0) / (time.perf_counter() - t0)
+            print(f"   browser: {fps:.1f} frames/s received while training the book's network on MNIST (target >= 10)")
+            page.close()
+            page = b.new_page(viewport={"width": 1500, "height": 1300})
+            page.goto(base + "/?view=paths&fn=f2&steps=200")
+            page.wait_for_function("window.mlplabLive.pathDraws >= 1", timeout=30_000)
+            box = page.locator("#paths-canvas").bounding_box()
+            page.mouse.move(box["x"] + 100, box["y"] + 150)
+            page.mouse.down()
+            for k in range(150):
+                page.mouse.move(box["x"] + 100 + 2.5 * k, box["y"] + 150 + 1.5 * k)
+                page.wait_for_timeout(16)  # one move per display frame
+            page.mouse.up()
+            page.wait_for_timeout(1000)
+            lat = sorted(page.evaluate("window.mlplabLive.pathLatencies")[1:])
+            server = sorted(page.evaluate("window.mlplabLive.pathServerMs")[1:])
+            p95 = lat[int(0.95 * (len(lat) - 1))]
+            print(f"   browser: drag -> all 7 optimizers recomputed (200 steps) and redrawn: {len(lat)} redraws, "
+                  f"median {statistics.median(lat):.0f} ms, p95 {p95:.0f} ms (target p95 <= 100 ms); of which the "
+                  f"server's computation: median {statistics.median(server):.0f} ms, "
+                  f"p95 {server[int(0.95 * (len(server) - 1))]:.0f} ms")
+            print(f"   requests outside the local server: {len(outside)}")
+            b.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1: steadier on a shared machine)")
+    ap.add_argument("--browser", action="store_true", help="also measure in headless Chromium")
+    args = ap.parse_args()
+    with limit_threads(args.threads):
+        header("mlplab live: the cost of watching")
+        throughput(args.steps, args.rounds)
+        frame_cost()
+    if args.browser:
+        browser(args.threads)
+    np.seterr(all="ignore")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""``mlplab live``: start the lab in the browser (a local web server; see :mod:`mlplab.live`)."""
+
+from __future__ import annotations
+
+import socket
+
+from .options import UsageError
+
+
+def cmd_live(args):
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
+    if args.blas_threads is None or args.blas_threads < 0:
+        raise UsageError(f"--blas-threads must be 0 (the default) or a positive number, got {args.blas_threads}")
+    if not 1 <= args.fps <= 60:
+        raise UsageError(f"--fps must be between 1 and 60, got {args.fps}")
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    try:  # a clear message now rather than uvicorn's log line after start-up
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((args.host, args.port))
+    except OSError as e:
+        raise UsageError(f"cannot listen on {args.host}:{args.port} ({e.strerror or e}); "
+                         "choose another --port or stop what uses it") from None
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as e:
+        raise UsageError(f"mlplab live needs {e.name}: pip install 'mlplab' (it is a dependency)") from None
+    from ..live import serve
+
+    return serve(args.host, args.port, open_browser=not args.no_open, fps=args.fps, blas_threads=args.blas_threads)
+
+
+def register(sub):
+    p = sub.add_parser("live", help="the lab in the browser: train and watch every layer live, drag optimizer paths",
+                       description="Start a local web server with the live lab and open it in the browser.")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    p.add_argument("--no-open", action="store_true", help="do not open a browser")
+    p.add_argument("--fps", type=float, default=12.0, help="frames per second sent while training (default 12)")
+    p.add_argument("--blas-threads", type=int, default=0, metavar="N",
+                   help="BLAS threads for training (default 0: the BLAS library's; an export's command repeats it)")
+    p.set_defaults(func=cmd_live)

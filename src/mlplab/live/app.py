@@ -1,0 +1,294 @@
+"""The ``mlplab live`` web app: a thin Starlette layer over the library (no computation here).
+
+Routes (all JSON except the page, its static files and the event stream):
+
+=====================  ====================================================================
+GET  /                 the page (static/index.html); everything it loads comes from /static
+GET  /api/meta         choices for the forms (datasets, activations, optimizers, ...), defaults
+POST /api/train        {sid, settings}: check the settings, start a run for this tab (the tab's
+                       previous run is stopped); a bad setting answers 400 {"error": one line}
+POST /api/compare      {sid, settings, variants}: 2-4 runs side by side, paired (same seed, data,
+                       batches); replaces the tab's run like /api/train
+POST /api/control      {sid, action}: pause, resume, step, stop (a comparison: stop)
+POST /api/export       {sid, out}: write the finished run as ``mlplab train --out`` does
+GET  /api/stream?sid=  server-sent events: the run's frames, newest first dropped never, at
+                       the rate they are made; when the stream closes (the tab is closed) the
+                       tab's run is stopped after a short grace (a reload reconnects in time)
+GET  /api/runs         how many runs the server holds and their states (for checks)
+GET  /api/function     the test function's values on a grid (for the contour lines)
+POST /api/paths        every chosen optimizer's path from the start point
+=====================  ====================================================================
+
+One run per tab: the page makes a random ``sid`` when it loads and sends it with every call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import uuid
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from . import paths as live_paths
+from .compare import CompareGroup
+from .session import TrainSession
+from .validate import DEFAULTS, SettingsError
+
+STATIC = Path(__file__).parent / "static"
+GRACE_SECONDS = 3.0
+
+
+def _json(obj, status=200):
+    return JSONResponse(_finite(obj), status_code=status)
+
+
+def _finite(x):
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    return x
+
+
+def _error(message, status=400):
+    return JSONResponse({"error": str(message)}, status_code=status)
+
+
+class Runs:
+    """The tabs' runs: sid -> TrainSession, and how many streams each tab has open."""
+
+    def __init__(self):
+        self.sessions: dict[str, TrainSession] = {}
+        self.streams: dict[str, int] = {}
+        self.closing = False
+
+    def replace(self, sid: str, session: TrainSession) -> None:
+        old = self.sessions.get(sid)
+        self.sessions[sid] = session
+        if old is not None and old is not session:
+            old.close(timeout=2.0)
+
+    def drop(self, sid: str) -> None:
+        session = self.sessions.pop(sid, None)
+        if session is not None:
+            session.close(timeout=2.0)
+
+    def close_all(self) -> None:
+        self.closing = True
+        for sid in list(self.sessions):
+            self.drop(sid)
+
+
+async def _body(request: Request) -> dict:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise SettingsError("the request body is not JSON") from None
+    if not isinstance(body, dict):
+        raise SettingsError("the request body must be a JSON object")
+    return body
+
+
+def _sid(value) -> str:
+    sid = str(value or "")
+    if not (1 <= len(sid) <= 64 and sid.replace("-", "").isalnum()):
+        raise SettingsError("missing or malformed tab id (sid)")
+    return sid
+
+
+def create_app(fps: float = 12.0) -> Starlette:
+    runs = Runs()
+
+    async def page(request):
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+    async def meta(request):
+        from .. import nn, optim, toydata
+        from ..data import DATASETS
+
+        return _json({
+            "datasets": [*toydata.TOY_DATASETS, *DATASETS],
+            "toy": {name: toydata.toy_info(name) for name in toydata.TOY_DATASETS},
+            "activations": sorted(nn.ACTIVATIONS),
+            "inits": ["he", "xavier", "lecun", "book", "std=0.01", "std=1", "zeros"],
+            "optimizers": [k for k in optim.OPTIMIZERS if k != "newton"],
+            "schedules": list(optim.SCHEDULES), "defaults": DEFAULTS,
+            "hparams": {k: dict(v) for k, v in optim.DEFAULT_HPARAMS.items()},
+            "functions": list(live_paths.FUNCTIONS),
+            "methods": {k: {"label": v[0], "hp": v[1], "settable": list(v[2])}
+                        for k, v in live_paths.METHODS.items()},
+        })
+
+    async def train(request):
+        try:
+            body = await _body(request)
+            sid = _sid(body.get("sid"))
+            settings = body.get("settings") or {}
+            if not isinstance(settings, dict):
+                raise SettingsError("settings must be a JSON object")
+            session = await run_in_threadpool(TrainSession, settings, fps)
+        except SettingsError as e:
+            return _error(e)
+        except Exception as e:  # e.g. MNIST missing and not fetchable: one line, not a traceback
+            return _error(f"{type(e).__name__}: {e}")
+        session.run_id = uuid.uuid4().hex[:8]
+        await run_in_threadpool(runs.replace, sid, session)  # one run per tab: the previous one stops
+        if not body.get("paused"):
+            session.start()
+        return _json({"run": session.run_id, "settings": session.settings, "sizes": session.sizes,
+                      "optimizer": session.opt_name, "hparams": {k: v for k, v in session.optimizer.__dict__.items()
+                                                                 if k in ("lr", "momentum", "betas", "alpha")},
+                      "total": session.total, "predicted_pre_std": session.predicted_pre_std})
+
+    async def compare(request):
+        try:
+            body = await _body(request)
+            sid = _sid(body.get("sid"))
+            base = body.get("settings") or {}
+            if not isinstance(base, dict):
+                raise SettingsError("settings must be a JSON object")
+            group = await run_in_threadpool(CompareGroup, base, body.get("variants"), fps)
+        except SettingsError as e:
+            return _error(e)
+        except Exception as e:  # one line, not a traceback
+            return _error(f"{type(e).__name__}: {e}")
+        group.run_id = uuid.uuid4().hex[:8]
+        for m in group.members:
+            m.run_id = group.run_id
+        await run_in_threadpool(runs.replace, sid, group)
+        group.start()
+        return _json({"run": group.run_id, "members": [{"settings": m.settings, "sizes": m.sizes}
+                                                       for m in group.members]})
+
+    async def control(request):
+        try:
+            body = await _body(request)
+            sid = _sid(body.get("sid"))
+        except SettingsError as e:
+            return _error(e)
+        session = runs.sessions.get(sid)
+        if session is None:
+            return _error("no run in this tab: press Start first", 404)
+        action = body.get("action")
+        if isinstance(session, CompareGroup) and action != "stop":
+            return _error("a comparison can only be stopped")
+        if action == "pause":
+            session.pause()
+        elif action == "resume":
+            if session.thread is None:
+                session.start()
+            session.resume()
+        elif action == "step":
+            if session.thread is None:  # a run not started yet: start it paused, after its first step
+                session.pause()
+                session.start()
+            else:
+                session.step_once()
+        elif action == "stop":
+            session.stop()
+        else:
+            return _error(f"unknown action {action!r}; valid: pause, resume, step, stop")
+        return _json({"status": session.status})
+
+    async def export(request):
+        try:
+            body = await _body(request)
+            sid = _sid(body.get("sid"))
+            session = runs.sessions.get(sid)
+            if session is None or isinstance(session, CompareGroup):
+                raise SettingsError("no Train run in this tab: export works on a run of the Train view")
+            out = str(body.get("out") or f"runs/live-{session.run_id}")
+            path = await run_in_threadpool(session.export, out)
+        except SettingsError as e:
+            return _error(e)
+        except OSError as e:
+            return _error(f"cannot write the run: {e}")
+        return _json({"out": str(path), "command": session.command(path)})
+
+    async def stream(request):
+        try:
+            sid = _sid(request.query_params.get("sid"))
+        except SettingsError as e:
+            return _error(e)
+
+        async def events():
+            runs.streams[sid] = runs.streams.get(sid, 0) + 1
+            current, last = None, []
+            try:
+                yield "retry: 1000\n\n"
+                while not runs.closing and not request.app.state.should_exit():
+                    session = runs.sessions.get(sid)
+                    members = getattr(session, "members", [session]) if session is not None else []
+                    if session is not current:
+                        current, last = session, [0] * len(members)
+                    for i, member in enumerate(members):
+                        for frame in member.frames_after(last[i]):
+                            last[i] = frame["seq"]
+                            payload = dict(frame, run=session.run_id, member=i)
+                            yield f"data: {json.dumps(_finite(payload), separators=(',', ':'))}\n\n"
+                    await asyncio.sleep(0.02)
+            finally:
+                runs.streams[sid] -= 1
+                if not runs.closing:
+                    asyncio.get_running_loop().call_later(GRACE_SECONDS, _maybe_drop, sid)
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    def _maybe_drop(sid):
+        if runs.streams.get(sid, 0) == 0:  # no stream came back within the grace: the tab is gone
+            runs.streams.pop(sid, None)
+            asyncio.get_running_loop().run_in_executor(None, runs.drop, sid)  # joining blocks: not in the loop
+
+    async def runs_info(request):
+        return _json({"runs": len(runs.sessions), "states": sorted(s.status for s in runs.sessions.values()),
+                      "streams": sum(runs.streams.values())})
+
+    async def function(request):
+        q = request.query_params
+        try:
+            eig = (float(q.get("l1", 1.0)), float(q.get("l2", 10.0)))
+            angle = float(q.get("angle", 0.0))
+            grid = await run_in_threadpool(live_paths.function_grid, q.get("name", "f2"), eig, angle)
+        except ValueError as e:  # SettingsError is a ValueError
+            return _error(e)
+        return _json(grid)
+
+    async def paths(request):
+        try:
+            body = await _body(request)
+            eig = body.get("eig") or (1.0, 10.0)
+            result = await run_in_threadpool(live_paths.compute_paths, body.get("function", "f2"),
+                                             body.get("start", (-7.0, 2.0)), int(body.get("steps", 200)),
+                                             body.get("methods"), eig, float(body.get("angle", 0.0)))
+        except (SettingsError, ValueError, TypeError) as e:
+            return _error(e)
+        return _json(result)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        runs.close_all()
+
+    app = Starlette(routes=[
+        Route("/", page), Route("/api/meta", meta), Route("/api/train", train, methods=["POST"]),
+        Route("/api/compare", compare, methods=["POST"]), Route("/api/control", control, methods=["POST"]),
+        Route("/api/export", export, methods=["POST"]),
+        Route("/api/stream", stream), Route("/api/runs", runs_info), Route("/api/function", function),
+        Route("/api/paths", paths, methods=["POST"]),
+        Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+    ], lifespan=lifespan)
+    app.state.runs = runs
+    app.state.should_exit = lambda: False
+    return app

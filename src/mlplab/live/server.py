@@ -1,0 +1,62 @@
+"""Run the live app with uvicorn: ``serve(host, port, open_browser)``; Ctrl-C stops it cleanly.
+
+The server binds 127.0.0.1 unless told otherwise: the page can start training runs and write
+run directories, so it is not something to offer to a network by accident.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import webbrowser
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True, fps: float = 12.0,
+          log_level: str = "warning", ready=None, blas_threads: int = 0) -> int:
+    """Serve until Ctrl-C (or SIGTERM); stops every tab's run before returning. ``blas_threads``
+    > 0 limits NumPy's BLAS for the whole server (as ``mlplab train --blas-threads``; a run's
+    config.json records the count, and its export's command line repeats it)."""
+    import contextlib
+
+    import uvicorn
+    from threadpoolctl import threadpool_limits
+
+    from .app import create_app
+
+    app = create_app(fps=fps)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=2,
+                            lifespan="on")
+    server = uvicorn.Server(config)
+    app.state.should_exit = lambda: server.should_exit
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+    if host not in LOCAL_HOSTS:
+        print(f"warning: serving on {host}, reachable from other machines: anyone who can reach it can start "
+              "training runs and write run directories here. Use --host 127.0.0.1 unless you mean it.",
+              file=sys.stderr)
+    print(f"mlplab live: {url}  (Ctrl-C stops it)", flush=True)
+
+    def on_started():
+        if open_browser:
+            webbrowser.open(url)
+        if ready is not None:
+            ready()
+
+    def watch():
+        import time
+
+        while not server.started and not server.should_exit:
+            time.sleep(0.05)
+        if server.started:
+            on_started()
+
+    threading.Thread(target=watch, daemon=True).start()
+    limit = threadpool_limits(limits=int(blas_threads), user_api="blas") if blas_threads else contextlib.nullcontext()
+    try:
+        with limit:
+            server.run()  # uvicorn shuts down cleanly on Ctrl-C, then re-raises the signal
+    except KeyboardInterrupt:
+        pass
+    print("mlplab live: stopped", flush=True)
+    return 0 if server.started else 1

@@ -1,0 +1,465 @@
+"""One live training run: the library's Trainer in a thread, observed by a callback that makes frames.
+
+A frame is what the page draws at one moment: the training loss (mean of the steps since the last
+frame), the evaluation rows, and per Linear layer l the histograms of its pre-activations z_l and
+activations a_l on a fixed probe batch of training examples, of its weight gradient ∂L/∂W_l (the
+last training step's) and of its weights W_l, the dead / saturated fractions, ‖ΔW‖/‖W‖ of the
+last update and the per-layer verdict of ``mlplab diagnose``. Frames are made at most
+``1 / fps`` seconds apart, so the cost of observing is a fixed share of the time however fast
+the steps are; histograms are binned here (``BINS`` counts and a range), and the loss history is
+downsampled, so neither the server nor the page grows with the length of a run.
+
+The run itself is exactly what ``mlplab train`` does with the same settings (same model, data,
+batches, evaluation and run directory), so :meth:`TrainSession.export` gives a run directory that
+the command line reproduces bit for bit: the probe only reads the model.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+import shutil
+import tempfile
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+
+from .. import diagnostics as dg
+from .. import optim, toydata
+from ..schedules import schedule_for_run
+from ..tensor import Tensor, no_grad
+from ..train import Callback, Trainer
+from .validate import SettingsError, check_settings
+
+BINS = 32
+MAX_SAMPLE = 2048
+OVERHEAD = 0.04  # frames may take at most this share of the training time (target: >= 0.95x throughput)
+PROBE_BATCH = 64
+MAX_LOSS_POINTS = 2000
+
+
+_SAMPLES: dict[int, np.ndarray] = {}
+
+
+def _sample(x: np.ndarray, cap: int) -> np.ndarray:
+    """At most ``cap`` entries of the flat array ``x``: a fixed random subset per size (Generator
+    seeded 0, so frames compare like with like), sorted for memory order."""
+    if x.size <= cap:
+        return x
+    idx = _SAMPLES.get(x.size)
+    if idx is None or len(idx) != cap:
+        idx = _SAMPLES[x.size] = np.sort(np.random.default_rng(0).choice(x.size, cap, replace=False))
+    return x[idx]
+
+
+def histogram(x: np.ndarray, bins: int = BINS, cap: int = MAX_SAMPLE) -> dict:
+    """Counts of ``x`` in ``bins`` equal bins over mean ± 4 std (clipped to [min, max]); values
+    outside the range fall into the end bins; non-finite values are counted apart. Arrays larger
+    than ``cap`` (a 784×100 weight matrix) are represented by a fixed random subset of ``cap``
+    entries: the shape of a histogram needs thousands of values, not all of them, and binning
+    must stay a small share of a step (``sampled`` says how many entries stand for ``size``)."""
+    flat = np.asarray(x).ravel()
+    x = _sample(flat, cap).astype(np.float64, copy=False)
+    out = {"lo": 0.0, "hi": 0.0, "counts": [0] * bins, "nonfinite": 0, "size": int(flat.size),
+           "sampled": int(min(flat.size, cap))}
+    mean, std = _moments(x)
+    if not (math.isfinite(mean) and math.isfinite(std)):  # the slow path: drop NaN/inf first
+        finite = np.isfinite(x)
+        out["nonfinite"] = int(x.size - np.count_nonzero(finite))
+        x = x[finite]
+        mean, std = _moments(x)
+    if x.size == 0:
+        return out
+    lo, hi = max(float(x.min()), mean - 4 * std), min(float(x.max()), mean + 4 * std)
+    if not hi > lo:
+        lo, hi = lo - 0.5 * max(abs(lo), 1e-12), hi + 0.5 * max(abs(hi), 1e-12)
+    width = hi - lo if math.isfinite(hi - lo) else np.finfo(np.float64).max
+    idx = ((x - lo) * (bins / width)).astype(np.intp)  # bin i holds [lo + i·w, lo + (i+1)·w)
+    np.minimum(idx, bins - 1, out=idx)
+    np.maximum(idx, 0, out=idx)
+    out.update(lo=lo, hi=hi, counts=np.bincount(idx, minlength=bins).tolist())
+    return out
+
+
+def _moments(x: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation of a float64 vector in two passes (a sum and a dot product):
+    cheaper than ``x.std()``; NaN for an empty vector, inf/NaN when ``x`` is not finite."""
+    n = x.size
+    if n == 0:
+        return float("nan"), float("nan")
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = float(x.sum()) / n
+        var = float(x @ x) / n - mean * mean
+    return mean, math.sqrt(var) if var > 0 else (0.0 if var == var else float("nan"))
+
+
+class Downsampled:
+    """A series kept at most ``cap`` points long: when full, every other point is dropped and
+    from then on only every ``stride``-th new point is kept (the stride doubles each time)."""
+
+    def __init__(self, cap: int = MAX_LOSS_POINTS):
+        self.cap, self.stride, self.seen, self.points = cap, 1, 0, []
+
+    def add(self, point) -> None:
+        if self.seen % self.stride == 0:
+            self.points.append(point)
+            if len(self.points) > self.cap:
+                self.points = self.points[::2]
+                self.stride *= 2
+        self.seen += 1
+
+
+def _load(settings: dict):
+    """Train and test arrays for the settings' dataset (the toy sets from the run's seed)."""
+    name = settings["dataset"]
+    if name in toydata.TOY_DATASETS:
+        return (*toydata.load_toy(name, "train", seed=settings["seed"]),
+                *toydata.load_toy(name, "test", seed=settings["seed"]))
+    from .. import data
+
+    return (*data.load(name, "train"), *data.load(name, "test"))
+
+
+def _lean_stats(i, lay, z, a, w, g) -> dg.LayerStats:
+    """The few :class:`~mlplab.diagnostics.LayerStats` fields a frame shows and the verdict
+    reads, with ``diagnostics``' definitions (saturated within SATURATION_EPS of a bound; ReLU
+    zero outputs and dead units), computed in single passes: a frame must stay cheap."""
+    nan = float("nan")
+    sat = zero = dead = nan
+    if lay.activation in dg._BOUNDS:
+        lo, hi = dg._BOUNDS[lay.activation]
+        eps = dg.SATURATION_EPS
+        sat = float(np.mean((a <= lo + eps) | (a >= hi - eps)))
+    if lay.activation == "relu":
+        off = a <= 0
+        zero = float(np.mean(off))
+        dead = float(np.mean(np.all(off.reshape(-1, a.shape[-1]), axis=0)))
+    return dg.LayerStats(
+        layer=i + 1, fan_in=int(w.shape[-2]), fan_out=int(w.shape[-1]), activation=lay.activation,
+        weight_mean=nan, weight_std=nan, weight_norm=nan, pre_mean=nan,
+        pre_std=_moments(z.ravel().astype(np.float64))[1], pre_sq=nan, act_mean=nan,
+        act_std=_moments(a.ravel().astype(np.float64))[1], act_sq=nan, act_norm=nan,
+        saturated=sat, zero=zero, dead=dead,
+        weight_grad_norm=float(np.linalg.norm(g)) if g is not None else nan)
+
+
+def _verdict(stats: dg.LayerStats, in_std: float, out_pre: float, hidden: bool, equal_weights: bool,
+             trained: bool) -> dict:
+    """The per-layer verdict of ``mlplab diagnose`` (its rules, on the probe batch's numbers).
+
+    Two rules are left out: the gradient gain (it needs ‖∂L/∂z_l‖, a backward pass through the
+    probe batch, which the live view skips to stay cheap; ``out_pre`` = 0 turns it off), and,
+    once training has started, the signal gain of the logits layer: training grows the logits
+    on purpose (that is how cross-entropy falls), which is not an exploding initialization."""
+    from ..diagnose import _layer_verdict
+
+    row = {"fan_in": stats.fan_in, "fan_out": stats.fan_out, "activation": stats.activation,
+           "weight_std0": 0.0 if equal_weights else 1.0, "weight_mean0": float("nan"),
+           "dead": stats.dead, "zero": stats.zero, "saturated": stats.saturated, "act_std": stats.act_std,
+           "weight_grad_norm": stats.weight_grad_norm,
+           "signal_gain": stats.act_std / in_std if in_std > 0 and (hidden or not trained) else float("nan"),
+           "grad_gain": stats.pre_grad_norm / out_pre if out_pre > 0 else float("nan"), "distinct_units": None}
+    verdict, reason, _ = _layer_verdict(row, hidden)
+    if verdict == "symmetric" and equal_weights:
+        reason = f"all {stats.fan_in}×{stats.fan_out} weights are equal, so every unit gets the same input weights"
+    return {"verdict": verdict, "reason": reason}
+
+
+def _num(x):
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+class LiveCallback(Callback):
+    """Makes frames from inside the Trainer; also where the page's pause / step / stop act."""
+
+    def __init__(self, session: TrainSession, fps: float, overhead: float = OVERHEAD):
+        self.s, self.interval, self.overhead = session, 1.0 / fps, overhead
+        self.last = 0.0
+        self.armed = False
+        self.before = None
+        self.snapshot_cost = 0.0
+        self.loss_sum, self.loss_n = 0.0, 0
+
+    def on_train_begin(self, trainer):
+        self.s.frame(trainer, None, None)
+        self.last = time.perf_counter()
+
+    def on_step_end(self, trainer, step, loss):
+        self.loss_sum += loss
+        self.loss_n += 1
+        s = self.s
+        framed = False
+        if self.armed:  # the step after the snapshot: its update is the frame's ‖ΔW‖/‖W‖
+            self._emit(trainer, with_ratio=True)
+            framed = True
+        if s.pause_requested() and not s.stop_event.is_set():
+            if not framed:  # show the state the run pauses in
+                self._emit(trainer, with_ratio=False)
+            s.wait_if_paused(trainer)
+            if s.pause_requested():  # single-stepping: snapshot, so the next step's frame has ‖ΔW‖/‖W‖
+                self.before, self.armed = dg.weight_arrays(trainer.model), True
+        elif not framed and (time.perf_counter() - self.last >= self.interval or step + 1 >= trainer.total_steps):
+            t0 = time.perf_counter()
+            self.before, self.armed = dg.weight_arrays(trainer.model), True
+            self.snapshot_cost = time.perf_counter() - t0
+        if s.stop_event.is_set():
+            trainer.stop_training = True
+
+    def _emit(self, trainer, with_ratio):
+        t0 = time.perf_counter()
+        ratio = dg.relative_change(trainer.model, self.before) if with_ratio else None
+        self.s.frame(trainer, self.loss_sum / self.loss_n if self.loss_n else None, ratio)
+        self.loss_sum, self.loss_n, self.armed = 0.0, 0, False
+        cost = time.perf_counter() - t0 + self.snapshot_cost
+        # the next frame is due 1/fps after this one started, later if frames would take more than
+        # OVERHEAD of the time (a slow machine gets fewer frames, not slower training)
+        self.last = t0 + max(self.interval, cost / self.overhead) - self.interval
+
+    def on_epoch_end(self, trainer, epoch, metrics):
+        self.s.evals.append({k: _num(v) if isinstance(v, float) else v for k, v in metrics.items()})
+
+    def on_train_end(self, trainer):  # the last word: the final state with the last evaluation
+        self.s.frame(trainer, self.loss_sum / self.loss_n if self.loss_n else None, None)
+
+
+class TrainSession:
+    """A run for one browser tab: ``start()``, ``pause()``, ``resume()``, ``step_once()``,
+    ``stop()``, frames in ``self.frames`` (a short deque of the newest, each with a ``seq``)."""
+
+    def __init__(self, raw_settings: dict, fps: float = 12.0, keep_frames: int = 64, overhead: float = OVERHEAD):
+        self.settings, self.sizes, self.opt_name, self.hp = check_settings(raw_settings)
+        s = self.settings
+        from .. import nn
+
+        dtype = np.dtype(s["dtype"])
+        self.model = nn.MLP(self.sizes, activation=s["activation"], weight_init=s["init"],
+                            bias_init=s["bias_init"], rng=s["seed"], dtype=dtype)
+        try:
+            self.optimizer = optim.get_optimizer(self.opt_name, self.model.parameters(), **self.hp)
+        except (ValueError, TypeError) as e:
+            raise SettingsError(f"--optimizer {self.opt_name}: {e}") from None
+        self.X, self.y, self.Xt, self.yt = _load(s)
+        if dtype != self.X.dtype:
+            self.X, self.Xt = self.X.astype(dtype), self.Xt.astype(dtype)
+        self.total = s["iterations"] or s["epochs"] * int(np.ceil(len(self.X) / s["batch_size"]))
+        self.schedule = schedule_for_run(s["schedule"], self.optimizer, self.total) if s.get("schedule") else None
+        # the probe batch: the first training examples (fixed, so the histograms compare over time)
+        self.Xp, self.yp = self.X[:PROBE_BATCH], self.y[:PROBE_BATCH]
+        self.in_std = float(np.std(self.Xp.astype(np.float64)))
+        pred = dg.predict_for_model(self.model, self.Xp, init=s["init"] if s["init"] != "zeros" else None)
+        self.predicted_pre_std = [float(math.sqrt(v)) for v in pred.pre_var]
+        self.frames: deque = deque(maxlen=keep_frames)
+        self.seq = 0
+        self.evals: list = []
+        self.loss_history = Downsampled()
+        self.status, self.message = "ready", None
+        self.stop_event = threading.Event()
+        self._run = threading.Event()
+        self._run.set()
+        self._steps_allowed = None  # when paused by "step": how many more steps to take
+        self._lock = threading.Lock()
+        self.run_dir = Path(tempfile.mkdtemp(prefix="mlplab-live-"))
+        self.fps, self.overhead = fps, overhead
+        from threadpoolctl import threadpool_info  # asked once: it takes ~10 ms
+
+        threads = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
+        self.blas_threads = threads[0] if threads else None
+        self.thread = None
+        self.trainer = None
+        self.t_start = None
+
+    # ------------------------------------------------------------------ control
+    def start(self) -> None:
+        callback = LiveCallback(self, self.fps, self.overhead)
+        self.trainer = Trainer(self.model, self.optimizer, schedule=self.schedule, callbacks=[callback],
+                               run_dir=self.run_dir, checkpoint_every=500, on_divergence="stop")
+        self.thread = threading.Thread(target=self._train, name="mlplab-live-train", daemon=True)
+        self.status = "running"
+        self.t_start = time.perf_counter()
+        self.thread.start()
+
+    def _train(self) -> None:
+        s = self.settings
+        try:
+            with np.errstate(all="ignore"):
+                hist = self.trainer.fit(self.X, self.y, epochs=s["epochs"], iterations=None if s["epochs"] else
+                                        s["iterations"], batch_size=s["batch_size"], rng=s["seed"],
+                                        val=(self.Xt, self.yt), config=self.config())
+            if hist.diverged:
+                self.status, self.message = "diverged", hist.diverged["message"]
+            elif self.stop_event.is_set():
+                self.status = "stopped"
+            else:
+                self._write_summary()
+                self.status = "done"
+        except Exception as e:  # shown in the page as one line, never a traceback
+            self.status, self.message = "error", f"{type(e).__name__}: {e}"
+        self._publish_status()
+
+    def _write_summary(self) -> None:
+        """Add the final test figures to summary.json, as ``mlplab train`` does."""
+        import json
+
+        from ..train import evaluate
+
+        path = self.run_dir / "summary.json"
+        summary = json.loads(path.read_text())
+        test_loss, test_acc = evaluate(self.model, self.Xt, self.yt)
+        summary["per_epoch_eval_on"] = "test"
+        summary["test"] = {"loss": test_loss, "acc": test_acc, "images": len(self.Xt)}
+        path.write_text(json.dumps(summary, indent=2))
+
+    def config(self) -> dict:
+        """config.json as ``mlplab train`` writes it (its defaults for what the page does not set)."""
+        from ..settings import TRAIN_DEFAULTS
+
+        return {**TRAIN_DEFAULTS, **self.settings, "out": str(self.run_dir), "blas_threads": self.blas_threads}
+
+    def pause(self) -> None:
+        with self._lock:
+            self._steps_allowed = 0
+            self._run.clear()
+        if self.status == "running":
+            self.status = "paused"
+
+    def resume(self) -> None:
+        with self._lock:
+            self._steps_allowed = None
+            self._run.set()
+        if self.status == "paused":
+            self.status = "running"
+
+    def step_once(self) -> None:
+        with self._lock:
+            self._steps_allowed = 1
+            self._run.set()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self._run.set()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the run, wait for its thread, delete its scratch directory."""
+        self.stop()
+        if self.thread is not None:
+            self.thread.join(timeout)
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def pause_requested(self) -> bool:
+        return self._steps_allowed is not None
+
+    def wait_if_paused(self, trainer) -> None:
+        """Called after every step: returns at once while running; when paused, blocks until
+        resumed, told to take one step (``step_once``) or stopped."""
+        while True:
+            with self._lock:
+                if self._steps_allowed is None:
+                    if self.status == "paused":
+                        self.status = "running"
+                    return
+                if self._steps_allowed > 0:
+                    self._steps_allowed -= 1
+                    return
+                self._run.clear()
+                self.status = "paused"
+            self._publish_status()
+            self._run.wait()
+            if self.stop_event.is_set():
+                return
+
+    # ------------------------------------------------------------------ frames
+    def _publish_status(self) -> None:
+        with self._lock:
+            self.seq += 1
+            self.frames.append({"seq": self.seq, "kind": "status", "status": self.status, "message": self.message,
+                                "step": self.trainer.step if self.trainer else 0, "evals": self.evals[-20:]})
+
+    def frame(self, trainer, loss, update_ratio) -> None:
+        """Measure the model on the probe batch and append a frame (runs in the training thread)."""
+        model = trainer.model
+        plan = dg.layer_plan(model)
+        layers = []
+        with no_grad(), np.errstate(all="ignore"):
+            h = Tensor(self.Xp)
+            zs, acts = [], []
+            for lay in plan:
+                z = lay.linear(h)
+                a = z
+                for m in lay.modules:
+                    a = m(a)
+                zs.append(z.data)
+                acts.append(a.data)
+                h = a
+            logits = h.data
+            probe_acc = float(np.mean(np.argmax(logits, axis=-1) == self.yp))
+            for i, (lay, z, a) in enumerate(zip(plan, zs, acts)):
+                g, w = lay.linear.weight.grad, lay.linear.weight.data
+                st = _lean_stats(i, lay, z, a, w, g)
+                hw = histogram(w)
+                layers.append({
+                    "z": histogram(z), "a": histogram(a) if lay.activation != "identity" else None,
+                    "g": histogram(g) if g is not None else None, "w": hw,
+                    "z_std": _num(st.pre_std), "a_std": _num(st.act_std), "pred_z_std": self.predicted_pre_std[i],
+                    "dead": _num(st.dead), "zero": _num(st.zero), "saturated": _num(st.saturated),
+                    "update_ratio": _num(update_ratio[i]) if update_ratio is not None else None,
+                    "grad_norm": _num(st.weight_grad_norm) if g is not None else None,
+                    "activation": lay.activation, "shape": [st.fan_in, st.fan_out],
+                })
+                # all weights equal (symmetry)? the sampled histogram has one value only if so; then check all
+                equal = max(hw["counts"]) == hw["sampled"] and bool(np.all(w == w.flat[0]))
+                layers[-1].update(_verdict(st, self.in_std, 0.0, i < len(plan) - 1, equal, trained=trainer.step > 0))
+        if loss is not None:
+            self.loss_history.add((trainer.step, loss))
+        elapsed = time.perf_counter() - self.t_start if self.t_start else 0.0
+        frame = {"kind": "frame", "step": trainer.step, "epoch": trainer.epoch + 1, "total": trainer.total_steps,
+                 "loss": _num(loss) if loss is not None else None, "probe_acc": probe_acc,
+                 "lr": trainer._lr(), "elapsed": elapsed, "evals": self.evals[-20:], "layers": layers,
+                 "status": self.status}
+        with self._lock:
+            self.seq += 1
+            frame["seq"] = self.seq
+            self.frames.append(frame)
+
+    def frames_after(self, seq: int) -> list:
+        with self._lock:
+            return [f for f in self.frames if f["seq"] > seq]
+
+    # ------------------------------------------------------------------ export
+    def export(self, out) -> Path:
+        """Copy the finished run (config.json, metrics.jsonl, model.npz, summary.json) to ``out``,
+        with config.json's ``out`` naming it, as ``mlplab train --out out`` writes it."""
+        import json
+
+        if self.status != "done":
+            raise SettingsError(f"export needs a finished run (this one is {self.status})")
+        out = Path(out)
+        if (out / "config.json").exists():
+            raise SettingsError(f"{out} already holds a run; choose another directory")
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("metrics.jsonl", "model.npz", "summary.json", "checkpoint.pkl"):
+            if (self.run_dir / name).exists():
+                shutil.copy2(self.run_dir / name, out / name)
+        config = json.loads((self.run_dir / "config.json").read_text())
+        config["out"] = str(out)
+        (out / "config.json").write_text(json.dumps(config, indent=2, default=float))
+        return out
+
+    def command(self, out) -> str:
+        """The ``mlplab train`` command line that retrains this run (MNIST-family sets only)."""
+        s = self.settings
+        parts = ["mlplab train", f"--dataset {s['dataset']}", f"--layers {s['layers']}",
+                 f"--activation {s['activation']}", f"--init {s['init']}", f"--bias-init {s['bias_init']}",
+                 f"--optimizer {s['optimizer']}", f"--batch-size {s['batch_size']}", f"--seed {s['seed']}",
+                 f"--epochs {s['epochs']}" if s["epochs"] else f"--iterations {s['iterations']}",
+                 f"--dtype {s['dtype']}"]
+        threads = self.config().get("blas_threads")
+        if threads:  # float32 rounding depends on the BLAS thread count: the same count, the same bits
+            parts.append(f"--blas-threads {threads}")
+        for key in ("lr", "momentum", "weight_decay", "schedule"):
+            if s.get(key):
+                parts.append(f"--{key.replace('_', '-')} {s[key]}")
+        return " ".join(parts + [f"--out {shlex.quote(str(out))}"])

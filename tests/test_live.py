@@ -1,0 +1,324 @@
+"""mlplab live without a browser: toy data, settings, histograms, paths, training sessions, export.
+
+The browser half (frames arriving, dragging, errors in the page) is in test_live_browser.py.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+
+import numpy as np
+import pytest
+
+from mlplab import nn, optim, toydata
+from mlplab.functions import run_optimizer
+from mlplab.live import paths as live_paths
+from mlplab.live.session import Downsampled, TrainSession, histogram
+from mlplab.live.validate import SettingsError, check_settings
+from mlplab.train import Trainer
+
+
+# ------------------------------------------------------------------------------------ toy data
+@pytest.mark.parametrize("name", list(toydata.TOY_DATASETS))
+def test_toy_sets_are_seeded_balanced_and_typed(name):
+    X, y = toydata.load_toy(name, "train", seed=3)
+    X2, y2 = toydata.load_toy(name, "train", seed=3)
+    X3, _ = toydata.load_toy(name, "train", seed=4)
+    Xt, _ = toydata.load_toy(name, "test", seed=3)
+    k = toydata.toy_info(name)["classes"]
+    assert X.dtype == np.float32 and X.shape == (1000, 2) and y.dtype == np.int64
+    assert np.array_equal(X, X2) and np.array_equal(y, y2)  # same seed, same numbers
+    assert not np.array_equal(X, X3)  # another seed, other numbers
+    assert not np.array_equal(X[:500], Xt)  # the test split is another draw
+    counts = np.bincount(y, minlength=k)
+    # spirals and circles alternate the classes; xor's labels follow uniform points (binomial, sd ≈ 16)
+    assert len(counts) == k and counts.max() - counts.min() <= (80 if name == "xor" else 1)
+    assert y[:50].tolist() != sorted(y[:50].tolist())  # shuffled: no class order leaks into batches
+
+
+def test_toy_geometry_matches_the_definitions():
+    X, y = toydata.xor(n=2000, margin=0.1, rng=0)
+    assert np.all((X[:, 0] * X[:, 1] < 0) == (y == 1)) and np.min(np.abs(X)) >= 0.1
+    X, y = toydata.circles(n=4000, factor=0.4, noise=0.0, rng=0)
+    r = np.hypot(X[:, 0], X[:, 1])
+    assert np.allclose(r[y == 0], 1.0, atol=1e-6) and np.allclose(r[y == 1], 0.4, atol=1e-6)
+    X, y = toydata.spirals(n=3000, classes=3, noise=0.0, rng=0)
+    r = np.hypot(X[:, 0], X[:, 1])
+    assert r.min() >= 0.05 - 1e-6 and r.max() <= 1.0 + 1e-6
+    # an arm: angle = 2π(turns·r + k/K) (mod 2π), exactly, without noise
+    angle = np.arctan2(X[:, 1], X[:, 0])
+    expected = 2 * np.pi * (0.75 * r + y / 3)
+    assert np.allclose(np.angle(np.exp(1j * (angle - expected))), 0, atol=1e-4)
+    with pytest.raises(ValueError, match="unknown toy dataset"):
+        toydata.load_toy("moons")
+
+
+# ------------------------------------------------------------------------------------ settings
+BAD = [
+    ({"layers": "2,32,10"}, "does not fit spirals: its points have 2 coordinates and it has 3 classes"),
+    ({"layers": "2,x,3"}, "comma-separated integers"),
+    ({"dataset": "cifar"}, "unknown dataset 'cifar'; valid: spirals, circles, xor, mnist"),
+    ({"lr": "fast"}, "--lr must be a number"),
+    ({"lr": "-0.1"}, "--lr must be positive, got -0.1"),
+    ({"batch_size": "0"}, "--batch-size must be a positive integer"),
+    ({"optimizer": "newton"}, "Newton's method is for small problems"),
+    ({"activation": "swish"}, "unknown activation 'swish'"),
+    ({"init": "bogus"}, "--init: unknown initializer 'bogus'"),
+    ({"schedule": "weekly"}, "unknown schedule 'weekly'"),
+    ({"epochs": "", "iterations": ""}, "give --epochs or --iterations"),
+    ({"epochs": "3", "iterations": "10"}, "not both"),
+    ({"layers": "2," + ",".join(["8"] * 20) + ",3"}, "at most 16 layers"),
+    ({"colour": "red"}, "unknown settings ['colour']"),
+]
+
+
+@pytest.mark.parametrize("raw, message", BAD, ids=[m[:30] for _, m in BAD])
+def test_bad_settings_give_one_line(raw, message):
+    with pytest.raises(SettingsError) as e:
+        check_settings(raw)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_settings_share_the_command_lines_messages():
+    """For an MNIST set the page's message is the settings module's, word for word (one validation)."""
+    from mlplab import settings
+
+    raw = {"dataset": "mnist", "layers": "784,100,10", "optimizer": "adamm"}
+    with pytest.raises(settings.SettingsError) as cli_error:
+        settings.validate_train(raw)
+    with pytest.raises(SettingsError) as page_error:
+        check_settings(raw)
+    assert str(page_error.value) == str(cli_error.value)
+
+
+def test_good_settings_are_typed():
+    s, sizes, name, hp = check_settings({"dataset": "xor", "layers": "2,8,2", "lr": "0.5", "momentum": "0.8",
+                                         "optimizer": "momentum", "iterations": "20", "seed": "7"})
+    assert sizes == [2, 8, 2] and name == "momentum" and hp == {"lr": 0.5, "momentum": 0.8}
+    assert s["iterations"] == 20 and s["epochs"] is None and s["seed"] == 7
+
+
+# ------------------------------------------------------------------------------------ binning
+def test_histogram_counts_everything_once():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(0, 1, 10_000), [50.0, np.inf, np.nan]])  # an outlier, two non-finite
+    h = histogram(x, bins=16, cap=20_000)
+    assert sum(h["counts"]) == 10_001 and h["nonfinite"] == 2
+    assert h["hi"] < 50  # the range is mean ± 4 std, not the outlier's
+    assert h["counts"][-1] >= 1  # ... which is counted in the last bin
+    inside = x[np.isfinite(x) & (x >= h["lo"]) & (x <= h["hi"])]
+    ref, _ = np.histogram(inside, bins=16, range=(h["lo"], h["hi"]))
+    assert np.array_equal(np.array(h["counts"]) - ref, [0] * 15 + [1])
+    assert sum(histogram(np.full(7, 3.0))["counts"]) == 7  # a constant still gets a range
+    big = rng.normal(2.0, 0.5, 100_000)  # more than MAX_SAMPLE: a fixed subset stands for it
+    h1, h2 = histogram(big), histogram(big.copy())
+    assert h1 == h2 and sum(h1["counts"]) == h1["sampled"] == 2048 and h1["size"] == 100_000
+    centers = h1["lo"] + (np.arange(32) + 0.5) * (h1["hi"] - h1["lo"]) / 32
+    assert np.average(centers, weights=h1["counts"]) == pytest.approx(2.0, abs=0.045)  # 4 standard errors (0.5 / √2048)
+
+
+def test_downsampled_history_stays_bounded():
+    d = Downsampled(cap=100)
+    for i in range(100_000):
+        d.add(i)
+    assert len(d.points) <= 100 and d.points[0] == 0
+    steps = np.diff(d.points)
+    assert len(set(steps.tolist())) == 1  # evenly spaced over the whole run
+    assert d.points[-1] > 90_000
+
+
+# ------------------------------------------------------------------------------------ paths
+@pytest.mark.parametrize("function", ["f1", "f2", "quadratic", "rosenbrock", "saddle"])
+@pytest.mark.parametrize("lr", [1.0, 0.5])
+def test_newton_with_closed_form_hessian_follows_the_autodiff_path(function, lr):
+    fn = live_paths.make_function(function)
+    for start in ([-1.5, 2.5], [0.3, -0.4]):
+        fast = live_paths.newton_path(fn, start, 60, lr=lr, on_indefinite="regularize")
+        ref = run_optimizer(fn, "newton", start, 60, lr=lr, on_indefinite="regularize")
+        np.testing.assert_allclose(fast, ref, rtol=1e-9, atol=1e-9)
+
+
+def test_paths_are_the_library_optimizers():
+    r = live_paths.compute_paths("f2", [-7, 2], 50, {"sgd": {"lr": 0.9}, "adam": {"lr": 0.2, "beta1": 0.8}})
+    fn = live_paths.make_function("f2")
+    assert np.array_equal(np.array(r["paths"]["sgd"]), run_optimizer(fn, "sgd", [-7, 2], 50, lr=0.9))
+    adam = run_optimizer(fn, "adam", [-7, 2], 50, lr=0.2, betas=(0.8, 0.999))
+    assert np.array_equal(np.array(r["paths"]["adam"]), adam)
+    assert r["f"]["sgd"][0] == pytest.approx(0.05 * 49 + 4)
+    diverged = live_paths.compute_paths("f2", [-7, 2], 400, {"sgd": {"lr": 1.5}})  # 1.5 > 2/λ_max = 1
+    assert diverged["paths"]["sgd"][-1] == [None, None] or abs(diverged["paths"]["sgd"][-1][1]) > 1e10
+    for bad, msg in [(("f9", [0, 0], 10, None), "unknown function"), (("f1", [0], 10, None), "two finite"),
+                     (("f1", [0, 0], 0, None), "steps must be"), (("f1", [0, 0], 5, {"sgd": {"mu": 1}}), "unknown")]:
+        with pytest.raises(SettingsError, match=msg):
+            live_paths.compute_paths(*bad)
+
+
+# ------------------------------------------------------------------------------------ sessions
+def _wait(predicate, timeout=60.0):
+    t0 = time.perf_counter()
+    while not predicate():
+        if time.perf_counter() - t0 > timeout:
+            raise AssertionError("timed out")
+        time.sleep(0.01)
+
+
+def test_watching_does_not_change_the_training():
+    """The live run's weights equal a plain Trainer's bit for bit: frames only read the model."""
+    raw = {"dataset": "spirals", "layers": "2,16,16,3", "optimizer": "momentum", "lr": "0.05", "epochs": "5",
+           "batch_size": "20", "seed": "4"}
+    session = TrainSession(raw, fps=1000, overhead=1.0)  # a frame after nearly every step
+    session.start()
+    session.thread.join(60)
+    assert session.status == "done", session.message
+    s = session.settings
+    model = nn.MLP(session.sizes, activation="relu", weight_init="he", rng=4, dtype=np.float32)
+    opt = optim.get_optimizer("momentum", model.parameters(), lr=0.05)
+    X, y = toydata.load_toy("spirals", "train", seed=4)
+    Xt, yt = toydata.load_toy("spirals", "test", seed=4)
+    hist = Trainer(model, opt).fit(X, y, epochs=5, batch_size=s["batch_size"], rng=4, val=(Xt, yt))
+    for a, b in zip(session.model.parameters(), model.parameters()):
+        assert np.array_equal(a.data, b.data)
+    assert session.evals[-1]["val_acc"] == hist.evals[-1]["val_acc"]
+    frames = [f for f in session.frames if f["kind"] == "frame"]
+    assert len(session.frames) <= 64 and session.seq > 64  # many frames made, few kept
+    last = frames[-1]
+    assert last["step"] == hist.steps == 250
+    for layer, width in zip(last["layers"], session.sizes[1:]):
+        assert sum(layer["z"]["counts"]) == 64 * width  # the probe batch, every unit
+        assert sum(layer["w"]["counts"]) == layer["shape"][0] * width
+        assert layer["update_ratio"] is None or layer["update_ratio"] > 0
+    session.close()
+    assert not session.run_dir.exists()
+
+
+def test_pause_step_and_stop():
+    session = TrainSession({"dataset": "xor", "layers": "2,8,2", "iterations": "1000", "batch_size": "16"})
+    session.pause()
+    session.start()
+    _wait(lambda: session.status == "paused")
+    assert session.trainer.step == 1  # the first step ran, then the pause held
+    session.step_once()
+    _wait(lambda: session.trainer.step == 2)
+    time.sleep(0.2)
+    assert session.trainer.step == 2 and session.status == "paused"
+    session.resume()
+    _wait(lambda: session.trainer.step > 20)
+    session.stop()
+    session.thread.join(10)
+    assert session.status == "stopped" and session.trainer.step < 1000
+    with pytest.raises(SettingsError, match="needs a finished run"):
+        session.export(session.run_dir / "nope")
+    session.close()
+
+
+def test_divergence_is_reported_with_the_layer(tmp_path):
+    session = TrainSession({"dataset": "spirals", "layers": "2,64,64,3", "optimizer": "sgd", "lr": "1e6",
+                            "init": "std=10", "iterations": "200"})
+    session.start()
+    session.thread.join(30)
+    assert session.status == "diverged"
+    assert "training diverged at step" in session.message and "Lower the learning rate" in session.message
+    assert session.frames[-1]["kind"] == "status" and session.frames[-1]["message"] == session.message
+    session.close()
+
+
+def test_export_writes_a_train_run(tmp_path):
+    session = TrainSession({"dataset": "circles", "layers": "2,8,2", "epochs": "2"})
+    session.start()
+    session.thread.join(30)
+    out = session.export(tmp_path / "run")
+    config = json.loads((out / "config.json").read_text())
+    assert config["out"] == str(out) and config["dataset"] == "circles" and config["epochs"] == 2
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "kind" not in r] == list(range(1, session.trainer.step + 1))
+    assert sum(r.get("kind") == "eval" for r in rows) == 2
+    with np.load(out / "model.npz") as f:
+        assert np.array_equal(f["layers.0.weight"], session.model.linears[0].weight.data)
+    with pytest.raises(SettingsError, match="already holds a run"):
+        session.export(out)
+    session.close()
+
+
+@pytest.mark.mnist
+def test_export_is_reproduced_bit_for_bit_by_the_cli(mnist_dir, tmp_path, capsys):
+    """Train on MNIST in the live view, export, run the printed `mlplab train` command: same
+    metrics.jsonl, same model.npz, same config.json (but its out)."""
+    from mlplab.cli import main
+
+    raw = {"dataset": "mnist", "layers": "784,32,32,10", "optimizer": "adam", "lr": "0.002", "iterations": "60",
+           "batch_size": "64", "seed": "5", "schedule": "cosine"}
+    session = TrainSession(raw)
+    session.start()
+    session.thread.join(120)
+    assert session.status == "done", session.message
+    live_dir = session.export(tmp_path / "live")
+    command = session.command(tmp_path / "cli")
+    assert command.startswith("mlplab train ")
+    assert main(shlex.split(command)[1:] + ["--quiet"]) == 0
+    capsys.readouterr()
+    cli_dir = tmp_path / "cli"
+    assert (live_dir / "metrics.jsonl").read_text() == (cli_dir / "metrics.jsonl").read_text()
+    with np.load(live_dir / "model.npz") as a, np.load(cli_dir / "model.npz") as b:
+        assert sorted(a.files) == sorted(b.files)
+        for k in a.files:
+            assert np.array_equal(a[k], b[k]), k
+    sa, sb = (json.loads((d / "summary.json").read_text()) for d in (live_dir, cli_dir))
+    assert sa["test"] == sb["test"] and sa["final"] == sb["final"] and sa["steps"] == sb["steps"]
+    ca, cb = (json.loads((d / "config.json").read_text()) for d in (live_dir, cli_dir))
+    assert ca.pop("out") != cb.pop("out") and ca == cb
+    # the comparison can fail: another seed gives other metrics
+    other = shlex.split(command.replace("--seed 5", "--seed 6"))[1:-2] + ["--out", str(tmp_path / "other"), "--quiet"]
+    assert main(other) == 0
+    assert (tmp_path / "other" / "metrics.jsonl").read_text() != (cli_dir / "metrics.jsonl").read_text()
+    session.close()
+
+
+# ------------------------------------------------------------------------------------ compare
+def test_compared_runs_are_paired():
+    """Same seed, same batches: two learning rates give the same first loss (same weights, same
+    batch), then part; variants may not change what pairs them."""
+    from mlplab.live.compare import CompareGroup
+
+    base = {"dataset": "circles", "layers": "2,16,2", "optimizer": "sgd", "iterations": "30", "batch_size": "25"}
+    group = CompareGroup(base, [{"lr": "0.5"}, {"lr": "0.05"}, {"init": "xavier"}])
+    group.start()
+    for m in group.members:
+        m.thread.join(30)
+    assert group.status == "done"
+    rows = [[json.loads(line) for line in (m.run_dir / "metrics.jsonl").read_text().splitlines()]
+            for m in group.members]
+    assert rows[0][0]["loss"] == rows[1][0]["loss"]  # the same first batch through the same weights
+    assert rows[0][1]["loss"] != rows[1][1]["loss"]  # then the learning rates tell
+    assert rows[2][0]["loss"] != rows[0][0]["loss"]  # another init: other weights
+    group.close()
+    with pytest.raises(SettingsError, match="run 2 sets seed"):
+        CompareGroup(base, [{"lr": "0.5"}, {"seed": "3"}])
+    with pytest.raises(SettingsError, match="run 1: --lr must be a number"):
+        CompareGroup(base, [{"lr": "x"}, {"lr": "0.1"}])
+    with pytest.raises(SettingsError, match="two to 4"):
+        CompareGroup(base, [{"lr": "0.5"}])
+
+
+def test_every_static_file_ships_in_the_package():
+    """pyproject's package-data patterns cover every file the page loads (no CDN, nothing missing)."""
+    import fnmatch
+    from pathlib import Path
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["mlplab.live"]
+    live_dir = root / "src" / "mlplab" / "live"
+    files = [p.relative_to(live_dir).as_posix() for p in (live_dir / "static").rglob("*") if p.is_file()]
+    assert len(files) > 20 and any(f.endswith(".woff2") for f in files)
+    missing = [f for f in files if not any(fnmatch.fnmatch(f, pat) for pat in patterns)]
+    assert not missing, missing
+    for license_file in ("static/vendor/uplot/LICENSE", "static/vendor/katex/LICENSE"):
+        assert license_file in files
+    page = (live_dir / "static" / "index.html").read_text() + (live_dir / "static" / "app.js").read_text()
+    assert "http://" not in page and "https://" not in page  # everything from the local server
