@@ -107,7 +107,8 @@ def test_val_split_evaluates_each_epoch_on_held_out_images(capsys, tmp_path, mni
 def test_resume_keeps_the_blas_thread_count_the_run_was_trained_with(capsys, tmp_path, mnist_dir, monkeypatch):
     """OpenBLAS rounds float32 products differently for another thread count, so config.json
     records the count and --resume reuses it (bit-identical end) unless told otherwise."""
-    import mlplab.cli as cli
+    import mlplab.cli.options as options
+    import mlplab.cli.train as cli_train
 
     out = tmp_path / "t"
     args = ["train", "--layers", "784,16,10", "--subset", "500", "--iterations", "8", "--out", str(out), "--quiet"]
@@ -115,12 +116,12 @@ def test_resume_keeps_the_blas_thread_count_the_run_was_trained_with(capsys, tmp
     assert code == 0
     assert json.loads((out / "config.json").read_text())["blas_threads"] == 1
     used = []
-    real = cli._blas_threads
-    monkeypatch.setattr(cli, "_blas_threads", lambda n: used.append(n) or real(n))
+    real = options.blas_threads
+    monkeypatch.setattr(cli_train, "blas_threads", lambda n: used.append(n) or real(n))
     code, _, err = run(capsys, "train", "--out", str(out), "--resume", "--quiet")
     assert code == 0 and used == [1] and "note:" not in err
     with real(2):
-        two_threads = cli._blas_threads_in_use() == 2  # not on a 1-core machine
+        two_threads = options.blas_threads_in_use() == 2  # not on a 1-core machine
     if two_threads:  # asking for another count is allowed, with a note on what it costs
         code, _, err = run(capsys, "train", "--out", str(out), "--resume", "--quiet", "--blas-threads", "2")
         assert code == 0 and used[-1] == 2

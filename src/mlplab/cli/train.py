@@ -1,66 +1,22 @@
-"""The ``mlplab`` command: train networks, fetch data, run the lab, build reports, diagnose inits.
-
-Every subcommand checks its options before doing any work and answers a bad one with what was
-wrong and the valid choices (exit status 2). rich draws the tables and progress bars.
-"""
+"""``mlplab train`` and ``mlplab demo``: train an MLP on MNIST or Fashion-MNIST from options or a TOML file."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_DATA = 2, 3, 130, 4
+from .options import (
+    EXIT_DIVERGED,
+    EXIT_INTERRUPTED,
+    UsageError,
+    blas_threads,
+    blas_threads_in_use,
+    check_threads,
+    console,
+)
 
-
-class UsageError(Exception):
-    """A bad option: reported in one line with the valid choices, before any work is done."""
-
-
-def _console(stderr=False):
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False)
-
-
-def _blas_threads(n):
-    """Limit BLAS threads for the command (n >= 1), or leave the library's default (n = 0).
-
-    The studies multiply small matrices (batch 128 by 100 units): one BLAS thread per process is
-    as fast there and much steadier when other processes share the two cores (measured: the whole
-    lab in 92 s with one thread, 105-121 s with two); large layers gain from more threads.
-    """
-    import contextlib
-
-    _check_threads(n)
-    if not n:
-        return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=int(n), user_api="blas")
-
-
-def _check_threads(n):
-    if n is None or n < 0:
-        raise UsageError(f"--blas-threads must be 0 (the default) or a positive number, got {n}")
-
-
-def _blas_threads_in_use():
-    """How many threads NumPy's BLAS uses right now (None if threadpoolctl finds no BLAS)."""
-    from threadpoolctl import threadpool_info
-
-    counts = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
-    return counts[0] if counts else None
-
-
-def _threads_arg(p, default, what):
-    p.add_argument("--blas-threads", type=int, default=default, metavar="N",
-                   help=f"BLAS threads (0 = the BLAS library's default; default {default}: {what})")
-
-
-# ------------------------------------------------------------------------------------------- train
 TRAIN_DEFAULTS = {
     "dataset": "mnist", "layers": "784,100,100,100,100,10", "activation": "relu", "init": "he",
     "bias_init": "zeros", "optimizer": "adam", "lr": None, "momentum": None, "weight_decay": 0.0,
@@ -109,7 +65,7 @@ def _train_settings(args):
 
 def _validate_train(s):
     """Check every option against the library's registries; returns parsed pieces."""
-    from . import data, nn, optim
+    from .. import data, nn, optim
 
     if s["dataset"] not in data.DATASETS:
         raise UsageError(f"unknown dataset {s['dataset']!r}; valid: {', '.join(data.DATASETS)}")
@@ -156,7 +112,7 @@ def _validate_train(s):
 
 def _make_schedule(name, opt, total):
     """The CLI's schedules, each fitted to the run's length (the library takes any settings)."""
-    from . import optim
+    from .. import optim
 
     settings = {"step": {"step_size": max(1, total // 3), "gamma": 0.1},  # lr / 10 at 1/3 and 2/3
                 "exponential": {"gamma": 0.01 ** (1 / total)},  # lr / 100 by the end
@@ -169,8 +125,9 @@ def _make_schedule(name, opt, total):
 def cmd_train(args):
     import numpy as np
 
-    from . import data, nn, optim
-    from .train import Trainer, TrainingDiverged, evaluate
+    from .. import data, nn, optim
+    from ..train import Trainer, TrainingDiverged, evaluate
+    from .progress import ProgressBar
 
     s = _train_settings(args)
     sizes, opt_name, hp = _validate_train(s)
@@ -181,7 +138,7 @@ def cmd_train(args):
     # run keeps the count it was trained with unless told otherwise: that keeps resume bit-identical.
     trained_with = s.get("blas_threads") if args.resume else None
     threads = args.blas_threads if args.blas_threads is not None else (trained_with or 0)
-    _check_threads(threads)  # before any work
+    check_threads(threads)  # before any work
     dtype = np.dtype(s["dtype"])
     model = nn.MLP(sizes, activation=s["activation"], weight_init=s["init"], bias_init=s["bias_init"],
                    rng=s["seed"], dtype=dtype)
@@ -189,7 +146,7 @@ def cmd_train(args):
         opt = optim.get_optimizer(opt_name, model.parameters(), **hp)
     except (ValueError, TypeError) as e:
         raise UsageError(f"--optimizer {opt_name}: {e}") from None
-    con = _console()
+    con = console()
     X, y = data.load(s["dataset"], "train")
     Xt, yt = data.load(s["dataset"], "test")
     if s.get("subset"):
@@ -203,7 +160,7 @@ def cmd_train(args):
         X, Xt, Xv = X.astype(dtype), Xt.astype(dtype), Xv.astype(dtype)
     total = s["iterations"] or s["epochs"] * int(np.ceil(len(X) / s["batch_size"]))
     schedule = _make_schedule(s["schedule"], opt, total) if s.get("schedule") else None
-    trainer = Trainer(model, opt, schedule=schedule, progress=not args.quiet, run_dir=out,
+    trainer = Trainer(model, opt, schedule=schedule, callbacks=[] if args.quiet else [ProgressBar()], run_dir=out,
                       checkpoint_every=s["checkpoint_every"])
     if not args.quiet:
         length = f"{s['epochs']} epochs" if s["epochs"] else f"{s['iterations']} iterations"
@@ -211,21 +168,21 @@ def cmd_train(args):
                   f"init {s['init']}, {opt_name} {hp or optim.DEFAULT_HPARAMS[opt_name]}, batch {s['batch_size']}, "
                   f"{length}, seed {s['seed']}")
     try:
-        with _blas_threads(threads):
-            in_use = _blas_threads_in_use()
+        with blas_threads(threads):
+            in_use = blas_threads_in_use()
             if trained_with and in_use and in_use != trained_with:
-                _console(stderr=True).print(
+                console(stderr=True).print(
                     f"note: this run was trained with {trained_with} BLAS threads and continues with {in_use}; "
                     "float32 rounding differs, so it will not end bit-identical to an uninterrupted run")
             hist = trainer.fit(X, y, epochs=s["epochs"], iterations=s["iterations"] if not s["epochs"] else None,
                                batch_size=s["batch_size"], rng=s["seed"], val=(Xv, yv), resume=args.resume,
                                config={**s, "out": str(out), "blas_threads": in_use})
     except TrainingDiverged as e:
-        _console(stderr=True).print(f"[red]error:[/] {e}")
+        console(stderr=True).print(f"[red]error:[/] {e}")
         return EXIT_DIVERGED
     if hist.interrupted:
-        _console(stderr=True).print(f"interrupted after step {hist.steps}; checkpoint saved. Continue with:\n"
-                                    f"  mlplab train --out {out} --resume")
+        console(stderr=True).print(f"interrupted after step {hist.steps}; checkpoint saved. Continue with:\n"
+                                   f"  mlplab train --out {out} --resume")
         return EXIT_INTERRUPTED
     test_loss, test_acc = evaluate(model, Xt, yt)
     summary_file = out / "summary.json"  # the Trainer's summary, plus the final test figures
@@ -252,98 +209,6 @@ def cmd_train(args):
     return 0
 
 
-# -------------------------------------------------------------------------------------------- data
-def cmd_data(args):
-    from . import data
-
-    if args.data_cmd == "fetch":
-        if args.name not in data.DATASETS:
-            raise UsageError(f"unknown dataset {args.name!r}; valid: {', '.join(data.DATASETS)}")
-        t0 = time.perf_counter()
-        path = data.fetch(args.name, mirror=args.mirror, progress=not args.quiet)
-        print(f"{args.name}: verified in {path} ({time.perf_counter() - t0:.1f} s)")
-        return 0
-    from rich.table import Table
-
-    rows = data.info(rehash=args.verify)
-    table = Table(title=f"datasets in {data.data_dir()}")
-    for col in ("dataset", "file", "present", "verified", "size"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(r["dataset"], r["file"], "yes" if r["present"] else "no",
-                      "[green]yes[/]" if r["verified"] else "[red]no[/]",
-                      f"{r['size'] / 1e6:.1f} MB" if r.get("size") else "")
-    _console().print(table)
-    return 0
-
-
-# --------------------------------------------------------------------------------------------- lab
-def cmd_lab(args):
-    from . import lab
-
-    studies = lab.studies()
-    if args.lab_cmd == "list":
-        from rich.table import Table
-
-        table = Table(title="mlplab lab studies (run one with: mlplab lab run NAME [--quick])")
-        table.add_column("name", style="bold")
-        table.add_column("what it shows")
-        table.add_column("source")
-        for st in studies.values():
-            table.add_row(st.name, st.description, st.source)
-        _console().print(table)
-        return 0
-    if args.jobs is not None and args.jobs < 1:
-        raise UsageError(f"--jobs must be a positive number of processes, got {args.jobs}")
-    names = list(studies) if args.name == "all" else [args.name]
-    try:
-        chosen = [lab.get_study(n) for n in names]
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    out = Path(args.out)
-    con = _console()
-    t_all = time.perf_counter()
-    with _blas_threads(args.blas_threads):
-        for st in chosen:
-            t0 = time.perf_counter()
-            with con.status(f"[bold]{st.name}[/]: {st.description}"):
-                result = lab.run_study(st, out, quick=args.quick, seed=args.seed, quiet=True, workers=args.jobs)
-            con.print(f"[bold]{st.name}[/] done in {time.perf_counter() - t0:.1f} s: {len(result.figures)} "
-                      f"figure(s), numbers and section.md in {out / st.name}")
-    con.print(f"all done in {time.perf_counter() - t_all:.1f} s")
-    if args.name == "all" or args.report:
-        from .lab import report
-
-        html, md = report.build_report([out / st.name for st in chosen], out)
-        con.print(f"report: [bold]{html}[/] (and {md})")
-    return 0
-
-
-def cmd_report(args):
-    from .lab import report
-
-    dirs = []
-    for d in args.run_dirs:
-        d = Path(d)
-        if (d / "meta.json").exists():
-            dirs.append(d)
-        elif d.is_dir():
-            dirs.extend(sorted(p.parent for p in d.glob("*/meta.json")))
-    if not dirs:
-        raise UsageError(f"no study results (meta.json) found in {', '.join(args.run_dirs)}; "
-                         "run `mlplab lab run NAME --out DIR` first")
-    out = Path(args.out) if args.out else Path(args.run_dirs[0])
-    html, md = report.build_report(dirs, out)
-    print(f"report: {html} (and {md})")
-    return 0
-
-
-def cmd_diagnose(args):
-    from . import diagnose
-
-    return diagnose.main(args)
-
-
 def cmd_demo(args):
     """A short first run: fetch MNIST, train the book's network for one epoch, print accuracy."""
     ns = argparse.Namespace(**{k: None for k in TRAIN_DEFAULTS}, config=None, resume=False, quiet=args.quiet,
@@ -352,19 +217,7 @@ def cmd_demo(args):
     return cmd_train(ns)
 
 
-# ------------------------------------------------------------------------------------------ parser
-def build_parser():
-    p = argparse.ArgumentParser(
-        prog="mlplab",
-        description="Build and train fully-connected networks from scratch, and see why the optimizer "
-                    "and the weight initialization decide whether they train.",
-        epilog="Examples:\n  mlplab train --optimizer sgd --lr 0.01 --epochs 2\n  mlplab lab list\n"
-               "  mlplab lab run paths --quick\n  mlplab lab run all --out lab-report\n"
-               "  mlplab diagnose --layers 784,256,256,10 --activation tanh --init he",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--version", action="version", version=f"mlplab {__import__('mlplab').__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
-
+def register(sub):
     t = sub.add_parser("train", help="train an MLP on MNIST or Fashion-MNIST",
                        description="Train an MLP. Options override --config (a TOML file with the same keys).")
     t.add_argument("--config", help="TOML file with the same keys as the options (dashes or underscores)")
@@ -395,77 +248,9 @@ def build_parser():
                         "the run was trained with, which config.json records, so it ends bit-identical)")
     t.set_defaults(func=cmd_train)
 
-    d = sub.add_parser("data", help="fetch and inspect datasets")
-    dsub = d.add_subparsers(dest="data_cmd", metavar="ACTION", required=True)
-    f = dsub.add_parser("fetch", help="download (or copy) a dataset into the cache and verify it")
-    f.add_argument("name", nargs="?", default="mnist", help="mnist (default) or fashion-mnist")
-    f.add_argument("--mirror", help="a base URL or a local directory holding the IDX files (.gz or raw)")
-    f.add_argument("--quiet", action="store_true")
-    i = dsub.add_parser("info", help="what is cached, where, and whether it verifies")
-    i.add_argument("--verify", action="store_true", help="re-hash every file instead of trusting the marker")
-    d.set_defaults(func=cmd_data)
 
-    lab_p = sub.add_parser("lab", help="run the source texts' experiments")
-    lsub = lab_p.add_subparsers(dest="lab_cmd", metavar="ACTION", required=True)
-    lsub.add_parser("list", help="list the studies")
-    r = lsub.add_parser("run", help="run a study (or all) and write figures, numbers and Markdown")
-    r.add_argument("name", help="a study name from `mlplab lab list`, or all")
-    r.add_argument("--quick", action="store_true", help="the few-seconds variant")
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--out", default="lab-out", help="output directory (default lab-out)")
-    r.add_argument("--report", action="store_true", help="also build the HTML/Markdown report")
-    _threads_arg(r, 1, "the studies' matrices are small")
-    r.add_argument("--jobs", type=int, default=None, metavar="N",
-                   help="processes training a study's independent networks side by side (default: the CPU "
-                        "count; 1 = all in this process). The numbers do not depend on it")
-    lab_p.set_defaults(func=cmd_lab)
-
-    rep = sub.add_parser("report", help="rebuild the HTML + Markdown report from saved study results")
-    rep.add_argument("run_dirs", nargs="+", help="study directories, or a lab output directory holding them")
-    rep.add_argument("--out", help="where to write report.html / report.md (default: the first directory)")
-    rep.set_defaults(func=cmd_report)
-
-    dg = sub.add_parser("diagnose", help="check a network's initialization layer by layer")
-    try:
-        from . import diagnose as _diag
-
-        _diag.add_arguments(dg)
-    except ImportError:  # pragma: no cover
-        pass
-    dg.set_defaults(func=cmd_diagnose)
-
+def register_demo(sub):
     demo = sub.add_parser("demo", help="fetch MNIST and train the book's network for one epoch")
     demo.add_argument("--out", default=None)
     demo.add_argument("--quiet", action="store_true")
     demo.set_defaults(func=cmd_demo)
-    return p
-
-
-def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return EXIT_USAGE
-    from .data import DataError
-
-    try:
-        return args.func(args)
-    except UsageError as e:
-        print(f"mlplab {args.command}: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    except DataError as e:
-        print(f"mlplab {args.command}: data error: {e}", file=sys.stderr)
-        return EXIT_DATA
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:  # output piped into `head` and the like: not an error
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
