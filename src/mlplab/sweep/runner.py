@@ -247,9 +247,18 @@ def run_sweep(settings, out, executor, log=print, trial_fn=run_group, progress=N
     """Run (or resume) the sweep described by ``settings`` into folder ``out``; returns the summary.
 
     ``log`` receives the few lines a person should see ("120 of 160 trials already done", warnings).
+    The folder is locked against a second writer for the whole run (:class:`mlplab.runlock.RunLock`:
+    raises ``FolderInUse`` naming the other process).
     """
+    from ..runlock import RunLock
+
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with RunLock(out, command="sweep",
+                 on_stale=lambda owner: log(f"note: took over the lock of a process that is gone ({owner})")):
+        return _run_locked(settings, out, executor, log, trial_fn, progress)
+
+
+def _run_locked(settings, out, executor, log, trial_fn, progress):
     stack = _stacking(settings)
     t0 = time.perf_counter()
     with Store(out) as store:
