@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import data, diagnose, lab, report, train
+from . import data, diagnose, lab, report, sweep, train
 from .options import EXIT_DATA, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 
 __all__ = ["main", "build_parser", "UsageError", "EXIT_USAGE", "EXIT_DIVERGED", "EXIT_INTERRUPTED", "EXIT_DATA"]
 
 # the order `mlplab --help` lists them in
-REGISTRARS = [train.register, data.register, lab.register, report.register, diagnose.register, train.register_demo]
+REGISTRARS = [train.register, data.register, lab.register, report.register, diagnose.register, train.register_demo,
+              sweep.register]
 
 
 def build_parser():

@@ -144,11 +144,12 @@ def run_stacked(trials: list[dict]) -> list[dict]:
                         per_example.backward(seed)
                     for k in np.flatnonzero(alive & ~np.isfinite(member_loss)):
                         alive[k], diverged_at[k] = False, step + 1
-                    for opt, (a, b) in zip(opts, segments):
-                        if alive[a:b].any():
-                            for v, pk in zip(opt.params, model.parameters()):
-                                v.grad = pk.grad[a:b]
-                            opt.step()
+                    with np.errstate(all="ignore"):  # a dead member's NaNs stay in its own slices
+                        for opt, (a, b) in zip(opts, segments):
+                            if alive[a:b].any():
+                                for v, pk in zip(opt.params, model.parameters()):
+                                    v.grad = pk.grad[a:b]
+                                opt.step()
                     losses[step] = member_loss
                     step += 1
                     if step >= total or not alive.any():
