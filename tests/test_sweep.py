@@ -195,10 +195,11 @@ def test_a_failing_trial_is_recorded_with_its_message():
 
 def test_stacked_trials_equal_one_at_a_time():
     """K networks in one stacked model: same status, same steps, same scores up to float32 rounding,
-    including a member that diverges while the others train on."""
+    including a member that diverges while the others train on, with members of different seeds
+    (each sees its own seed's weights and batches) in an order that mixes optimizers."""
     p = _problem(epochs=2)
-    trials = [make_trial("select", o, {"lr": lr}, 1, p) for o in ("sgd", "momentum", "adam")
-              for lr in (0.001, 0.03, 0.3)] + [make_trial("select", "sgd", {"lr": 1e30}, 1, p)]
+    trials = [make_trial("select", o, {"lr": lr}, seed, p) for seed in (1, 2) for lr in (0.001, 0.03, 0.3)
+              for o in ("sgd", "momentum", "adam")] + [make_trial("select", "sgd", {"lr": 1e30}, 1, p)]
     stacked = run_stacked(trials)
     for t, s in zip(trials, stacked):
         one = run_trial(t)
@@ -287,7 +288,10 @@ def test_same_summary_whatever_the_worker_count_and_stacking_choice_is_fixed(tmp
     assert (tmp_path / "one" / SUMMARY_FILE).read_text() == (tmp_path / "two" / SUMMARY_FILE).read_text()
 
 
-def test_interrupted_sweep_resumes_and_runs_each_trial_once(tmp_path):
+def test_interrupted_sweep_resumes_and_runs_each_trial_once(tmp_path, monkeypatch):
+    import mlplab.sweep.runner as runner
+
+    monkeypatch.setattr(runner, "STACK_MAX_MEMBERS", 3)  # stacked groups of 3: a group is stored whole
     s = tiny_settings(stack=True)
     ref = tmp_path / "ref"
     run_sweep(s, ref, InlineExecutor(), log=lambda m: None)

@@ -13,8 +13,8 @@
    the ranking with statistical ties, and the book's race beside it. It holds no timings, so the same
    sweep gives the same file whatever the executor or the number of workers.
 
-Trials are handed to the executor in *groups*: one trial each, or, for small networks, every trial of
-a (phase, seed) stacked into one model (:func:`~mlplab.sweep.trial.run_stacked`). Groups depend only
+Trials are handed to the executor in *groups*: one trial each, or, for small networks, up to 96
+trials of a phase stacked into one model (:func:`~mlplab.sweep.trial.run_stacked`). Groups depend only
 on the plan, and a group's rows are stored in one transaction, so an interrupted sweep resumes with
 the same groups and the same numbers.
 """
@@ -38,6 +38,7 @@ __all__ = ["plan_selection", "plan_test", "run_sweep", "execute", "summarize", "
 
 SUMMARY_FILE = "summary.json"
 STACK_MAX_PARAMS = 20_000  # stack="auto": networks up to this many parameters train stacked
+STACK_MAX_MEMBERS = 96  # networks per stacked model (a few such groups keep two workers busy)
 
 
 def plan_selection(settings) -> dict:
@@ -77,15 +78,17 @@ def _stacking(settings) -> bool:
     return bool(settings.stack)
 
 
-def group_trials(trials: list[dict], stack: bool) -> list[list[dict]]:
-    """Unique trials (by key) in groups: one each, or stacked per (phase, seed) in plan order."""
+def group_trials(trials: list[dict], stack: bool, max_stack: int | None = None) -> list[list[dict]]:
+    """Unique trials (by key) in groups: one each, or stacked per phase in chunks of at most
+    ``max_stack``, in plan order (so the groups depend on the plan only, never on the workers)."""
     unique = list({trial_key(t): t for t in trials}.values())
+    max_stack = max_stack or STACK_MAX_MEMBERS
     if not stack:
         return [[t] for t in unique]
     groups: dict = {}
     for t in unique:
-        groups.setdefault((t["phase"], t["seed"]), []).append(t)
-    return list(groups.values())
+        groups.setdefault(t["phase"], []).append(t)
+    return [g[i:i + max_stack] for g in groups.values() for i in range(0, len(g), max_stack)]
 
 
 def execute(groups, store: Store, executor, trial_fn=run_group, progress=None, max_restarts=3) -> int:

@@ -10,9 +10,9 @@ thread count). It trains with the library's :class:`~mlplab.train.Trainer`; a di
 result (``status`` "diverged", with the step), an exception is a result too ("failed", with its
 message), never a crash of the sweep.
 
-:func:`run_stacked` trains several trials that share the problem, phase and seed as **one stacked
+:func:`run_stacked` trains several trials that share the problem and phase as **one stacked
 model** (``MLP(stack=K)``: weights (K, in, out), one batched matmul per layer) with one optimizer
-per member working on views of the stacked weights. For small networks (the 2-D sets) a step's cost
+per run of members of the same rule, working on views of the stacked weights. For small networks (the 2-D sets) a step's cost
 is Python overhead, not arithmetic, so K networks cost little more than one. The loss of the stack
 is Σ_k mean_i ℓ(k, i): member k's gradient is exactly its own mean loss's gradient (the seed of the
 backward pass is 1/B for every example, as the fused mean uses), and a member whose loss becomes
@@ -105,43 +105,58 @@ def run_trial(trial: dict) -> dict:
 
 
 def run_stacked(trials: list[dict]) -> list[dict]:
-    """Train ``trials`` (same problem, phase and seed) as one stacked model; one result per trial,
+    """Train ``trials`` (same problem and phase; any seeds) as one stacked model; one result per trial,
     as :func:`run_trial` would give it (up to float32 rounding: the learning rate multiplies as an
-    array, the final scores are computed in float64). Order the trials by optimizer for speed."""
+    array, the final scores are computed in float64).
+
+    Member k starts from the weights its seed draws and sees its seed's batches: with several seeds
+    the input is a stack of batches (K, B, in) gathered from one batch per seed, so K networks of 32
+    configurations x 5 seeds still cost one batched product per layer and step."""
     from threadpoolctl import threadpool_limits
 
     from ..data import BatchIterator
     from ..nn import MLP
     from ..tensor import Tensor, cross_entropy, no_grad
 
-    if len({json.dumps((t["problem"], t["phase"], t["seed"]), sort_keys=True) for t in trials}) != 1:
-        raise ValueError("run_stacked: the trials must share problem, phase and seed")
+    if len({json.dumps((t["problem"], t["phase"]), sort_keys=True) for t in trials}) != 1:
+        raise ValueError("run_stacked: the trials must share problem and phase")
     t0 = time.perf_counter()
-    first, K = trials[0], len(trials)
+    # members of one optimizer (and the same other hyperparameters) side by side: one optimizer each run
+    order = sorted(range(len(trials)), key=lambda i: _signature(trials[i]))
+    members = [trials[i] for i in order]
+    first, K = members[0], len(members)
     p = first["problem"]
+    seeds = sorted({t["seed"] for t in members})
+    seed_index = np.array([seeds.index(t["seed"]) for t in members])
     try:
         with threadpool_limits(limits=1, user_api="blas"):
             (X, y), (Xe, ye) = _splits(first)
-            single = MLP(p["layers"], activation=p["activation"], weight_init=p["init"], bias_init="zeros",
-                         rng=np.random.default_rng([first["seed"], 1]))
             model = MLP(p["layers"], activation=p["activation"], weight_init="zeros", bias_init="zeros", stack=K)
-            for ps, pk in zip(single.parameters(), model.parameters()):
-                pk.data[...] = ps.data  # every member starts from the weights run_trial would draw
-            opts, segments = _segment_optimizers(trials, model)
+            for s_i, s in enumerate(seeds):
+                single = MLP(p["layers"], activation=p["activation"], weight_init=p["init"], bias_init="zeros",
+                             rng=np.random.default_rng([s, 1]))
+                for ps, pk in zip(single.parameters(), model.parameters()):
+                    pk.data[seed_index == s_i] = ps.data  # the weights run_trial would draw for this seed
+            opts, segments = _segment_optimizers(members, model)
             bs, total = _budget(p, len(X))
-            it = BatchIterator(X, y, batch_size=bs, shuffle=True, rng=np.random.default_rng([first["seed"], 2]))
+            its = [BatchIterator(X, y, batch_size=bs, shuffle=True, rng=np.random.default_rng([s, 2])) for s in seeds]
             losses = np.zeros((total, K))
             alive = np.ones(K, dtype=bool)
             diverged_at = [None] * K
             step = 0
             while step < total and alive.any():
-                for xb, yb in it:
+                for batches in zip(*its):  # one epoch of every seed's batch order, in lockstep
+                    if len(seeds) == 1:
+                        xb, yb = batches[0]  # (B, in), broadcast over the stack
+                    else:
+                        xb = np.stack([b[0] for b in batches])[seed_index]  # (K, B, in)
+                        yb = np.stack([b[1] for b in batches])[seed_index]
                     model.zero_grad()
                     with np.errstate(all="ignore"):
                         per_example = cross_entropy(model(Tensor(xb)), yb, reduction="none")  # (K, B)
                         member_loss = per_example.data.mean(axis=1, dtype=np.float64)
-                        seed = np.full(per_example.shape, 1.0 / len(xb), dtype=per_example.dtype)
-                        per_example.backward(seed)
+                        grad_seed = np.full(per_example.shape, 1.0 / yb.shape[-1], dtype=per_example.dtype)
+                        per_example.backward(grad_seed)
                     for k in np.flatnonzero(alive & ~np.isfinite(member_loss)):
                         alive[k], diverged_at[k] = False, step + 1
                     with np.errstate(all="ignore"):  # a dead member's NaNs stay in its own slices
@@ -154,13 +169,13 @@ def run_stacked(trials: list[dict]) -> list[dict]:
                     step += 1
                     if step >= total or not alive.any():
                         break
-            results = []
             with no_grad(), np.errstate(all="ignore"):
                 logits = np.concatenate([model(Tensor(Xe[i:i + 2000])).data for i in range(0, len(Xe), 2000)], axis=1)
                 z = logits - logits.max(axis=-1, keepdims=True)
                 logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
                 eval_loss = -logp[:, np.arange(len(ye)), ye].mean(axis=1, dtype=np.float64)
                 eval_acc = (logits.argmax(axis=-1) == ye).mean(axis=1)
+            results = [None] * K
             for k in range(K):
                 n_steps = diverged_at[k] - 1 if diverged_at[k] else step
                 res = {"curve": _downsample(losses[:n_steps, k]), "steps": int(n_steps)}
@@ -168,7 +183,7 @@ def run_stacked(trials: list[dict]) -> list[dict]:
                     res.update(status="diverged", metrics={**_nan_metrics(), "diverged_step": diverged_at[k]})
                 else:
                     res.update(status="done", metrics={"loss": float(eval_loss[k]), "accuracy": float(eval_acc[k])})
-                results.append(res)
+                results[order[k]] = res
     except Exception as e:
         msg = f"{type(e).__name__}: {e}"
         results = [{"status": "failed", "metrics": _nan_metrics(), "curve": [], "steps": 0, "error": msg}
@@ -177,6 +192,11 @@ def run_stacked(trials: list[dict]) -> list[dict]:
     for r in results:
         r["seconds"] = seconds
     return results
+
+
+def _signature(trial):
+    hp = {k: v for k, v in trial["hparams"].items() if k != "lr"}
+    return json.dumps([trial["optimizer"], hp], sort_keys=True)
 
 
 def _segment_optimizers(trials, model):
@@ -189,8 +209,7 @@ def _segment_optimizers(trials, model):
     from ..tensor import Tensor
 
     opts, segments, a = [], [], 0
-    sig = [json.dumps([t["optimizer"], {k: v for k, v in t["hparams"].items() if k != "lr"}], sort_keys=True)
-           + (str(i) if "clip_norm" in t["hparams"] else "") for i, t in enumerate(trials)]
+    sig = [_signature(t) + (str(i) if "clip_norm" in t["hparams"] else "") for i, t in enumerate(trials)]
     while a < len(trials):
         b = a + 1
         while b < len(trials) and sig[b] == sig[a]:
