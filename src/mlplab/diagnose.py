@@ -46,13 +46,15 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from pathlib import Path
 
 import numpy as np
 
 from . import diagnostics as dg
+from .activations import canonical_activation
+from .init import init_family as _init_family
 from .init import theoretical_std
+from .settings import DIAGNOSE_DEFAULTS, parse_layers
 
 __all__ = ["diagnose_model", "diagnose_config", "diagnose_run", "init_family",
            "recommendation", "VERDICTS", "THRESHOLDS"]
@@ -67,31 +69,15 @@ THRESHOLDS = {
     "grad_high": 100.0,  # ‖∂L/∂z_l‖ / ‖∂L/∂z_L‖
     "grad_low": 0.01,
 }
-DEFAULTS = {"layers": "784,256,256,10", "activation": "relu", "init": "he", "bias_init": "zeros",
-            "dataset": "mnist", "batch_size": 256, "steps": 5, "optimizer": "sgd", "seed": 0}
+DEFAULTS = DIAGNOSE_DEFAULTS  # mlplab.settings holds them, with the checks of every option
 
 
 # ------------------------------------------------------------------------------ init families
 def init_family(spec, activation: str | None = None) -> str:
-    """The family of an init spec: he, xavier, lecun, torch, orthogonal, identity, constant, fixed
-    (an explicit std / distribution), or other."""
-    if not isinstance(spec, str):
-        return "constant" if isinstance(spec, (int, float)) else "other"
-    s = re.sub(r"\s+", "", spec).lower().replace("-", "_")
-    name = re.match(r"[a-z_]*", s).group(0)
-    if name == "book":  # the source book: He for ReLU, 1/n ("Xavier" as the texts write it) otherwise
-        return "he" if str(activation).lower() in ("relu", "leaky_relu") else "lecun"
-    table = {"he": "he", "kaiming": "he", "xavier": "xavier", "glorot": "xavier", "lecun": "lecun",
-             "torch": "torch", "orthogonal": "orthogonal", "identity": "identity",
-             "zeros": "constant", "ones": "constant", "constant": "constant", "std": "fixed", "normal": "fixed",
-             "standard_normal": "fixed", "small_random": "fixed", "uniform": "fixed", "truncated_normal": "fixed",
-             "uniform_fan_in": "torch", "variance_scaling": "other"}
-    for prefix, fam in table.items():
-        if name == prefix or name.startswith(prefix + "_"):
-            return "torch" if name == "torch_bias" else fam
-    if not name:  # a bare number: a constant
-        return "constant"
-    return table.get(name, "other")
+    """The family of an init spec, from the initializer registry (:func:`mlplab.init.init_family`):
+    he, xavier, lecun, torch, orthogonal, identity, constant, fixed (an explicit std / distribution),
+    or other."""
+    return _init_family(spec, activation)
 
 
 def _matched_init(activation: str) -> str:
@@ -141,7 +127,7 @@ def recommendation(activation: str, init, fan_in: int, weight_std: float | None 
     "factor"}``; ``factor`` is the per-layer small-signal variance factor of the theory
     (``weight_std`` overrides the init's theoretical std, for trained or custom weights); ``depth``, the
     number of layers, adds the compounded factor to the advice; ``label`` names the weights in it."""
-    act = str(activation).lower().replace("-", "_")
+    act = canonical_activation(activation)
     group = "relu" if act in ("relu", "leaky_relu") else act
     fam = init_family(init, act)
     n = int(fan_in)
@@ -429,13 +415,7 @@ def _overall(worst, bad, rows, rec_info, hist, act, init) -> dict:
 
 # ------------------------------------------------------------------------------ building inputs
 def _parse_layers(text) -> list[int]:
-    try:
-        sizes = [int(v) for v in str(text).replace(" ", "").split(",") if v]
-    except ValueError:
-        raise ValueError(f"--layers {text!r}: give comma-separated integers, e.g. 784,256,256,10") from None
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise ValueError(f"--layers {text!r}: need at least an input and an output size, all positive")
-    return sizes
+    return parse_layers(text)
 
 
 def _inputs(dataset, input_std, n_in, n_out, n, rng, need_train: int):

@@ -24,16 +24,23 @@ How the forms relate (η = lr; the tests check every equality listed here agains
     EMA momentum      u ← βu + (1−β)g, θ ← θ − ηu  = torch SGD(lr=η(1−β), momentum=β), any η_t
                       and, at constant η, = classic Momentum with lr η(1−β)
     Nesterov          b ← μb + g, θ ← θ − η(g + μb) = torch SGD(momentum=μ, nesterov=True)
-    NesterovEMA       the texts' look-ahead form (gradient at θ − ηu); see its docstring
+    NesterovEMA       the lecture's look-ahead form (gradient at θ − ηu); see its docstring
     Adam with β1 = 0  = RMSProp(alpha=β2, bias_correction=True)
+
+The rules of *Deep Learning from Scratch* (ch. 6, its ``common/optimizer.py``) are reproduced
+exactly, step for step, by: SGD(lr), Momentum(lr, momentum), AdaGrad(lr, eps=1e-7),
+RMSProp(lr, alpha=0.99, eps=1e-7) and Adam(lr, eps=1e-7, eps_on="v") (the book adds ε to the
+uncorrected √v; torch, and Adam's default here, add it to the corrected √v̂).
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
 
+from .activations import normalize_name
 from .schedules import SCHEDULES, CosineLR, ExponentialLR, InverseTimeLR, Schedule, StepLR, WarmupCosineLR, get_schedule
 from .tensor import Tensor, enable_grad
 from .tensor import grad as _autograd
@@ -41,7 +48,8 @@ from .tensor import hessian as _hessian
 
 __all__ = [
     "Optimizer", "SGD", "Momentum", "EMAMomentum", "Nesterov", "NesterovEMA", "AdaGrad", "RMSProp",
-    "Adam", "AdamW", "NAdam", "Newton", "OPTIMIZERS", "DEFAULT_HPARAMS", "get_optimizer",
+    "Adam", "AdamW", "NAdam", "Newton", "OPTIMIZERS", "OPTIMIZER_ALIASES", "DEFAULT_HPARAMS", "get_optimizer",
+    "canonical_optimizer", "optimizer_defaults", "optimizer_info", "optimizer_settings",
     # learning-rate schedules (defined in mlplab.schedules)
     "Schedule", "StepLR", "ExponentialLR", "InverseTimeLR", "CosineLR", "WarmupCosineLR", "SCHEDULES",
     "get_schedule",
@@ -213,15 +221,16 @@ class Optimizer:
         self.state = new_state
 
     def __repr__(self):
-        args = ", ".join(f"{k}={v}" for k, v in self._hparam_dict().items() if v is not None)
+        args = ", ".join(f"{k}={v!r}" for k, v in self._hparam_dict().items() if v is not None)
         return f"{type(self).__name__}({args})"
 
 
 # ------------------------------------------------------------------------------ first-order methods
 class SGD(Optimizer):
-    """Stochastic gradient descent (000_, 001_):  θ ← θ − η ∇L(θ).
+    """Stochastic gradient descent (*Deep Learning from Scratch*, ch. 6; CMU 10-414/714 *Deep Learning
+    Systems*, the lecture on optimization):  θ ← θ − η ∇L(θ).
 
-    Default lr 0.01 (the source book's). Equals ``torch.optim.SGD(lr)``.
+    Default lr 0.01 (*Deep Learning from Scratch*'s). Equals ``torch.optim.SGD(lr)``.
     """
 
     def __init__(self, params, lr=0.01, **common):
@@ -232,12 +241,12 @@ class SGD(Optimizer):
 
 
 class Momentum(Optimizer):
-    """Classic momentum, the form of 000_ (and of Keras' SGD)::
+    """Classic momentum, the form of *Deep Learning from Scratch*, ch. 6 (and of Keras' SGD)::
 
         v ← μ v − η ∇L(θ)        (v₀ = 0)
         θ ← θ + v
 
-    Defaults lr 0.01, momentum μ 0.9 (the source book's). Relation to torch: ``torch.optim.SGD(
+    Defaults lr 0.01, momentum μ 0.9 (*Deep Learning from Scratch*'s). Relation to torch: ``torch.optim.SGD(
     lr=η, momentum=μ)`` keeps b ← μb + g and steps θ ← θ − ηb, so v = −ηb and the two agree
     exactly **while η is constant**. When a schedule changes η they differ: here the velocity
     keeps the steps taken at the old η, torch rescales the whole buffer by the new η at once.
@@ -261,7 +270,8 @@ class Momentum(Optimizer):
 
 
 class EMAMomentum(Optimizer):
-    """Momentum as a moving average of gradients (001_), optionally "unbiased"::
+    """Momentum as a moving average of gradients, optionally "unbiased" (the form of CMU 10-414/714
+    *Deep Learning Systems*, the lecture on fully-connected networks, optimization and initialization)::
 
         u ← β u + (1 − β) ∇L(θ)          (u₀ = 0)
         û = u / (1 − βᵗ)   if bias_correction, else û = u
@@ -269,7 +279,7 @@ class EMAMomentum(Optimizer):
 
     u is a weighted average of past gradients, so η keeps its meaning as a step size. Starting
     from u₀ = 0 makes the first steps small (u₁ = (1−β)g); bias correction divides that out, so
-    the first step is a full gradient step (001_'s "unbiased momentum"; 001_ writes the divisor
+    the first step is a full gradient step (the lecture's "unbiased momentum"; it writes the divisor
     1 − β^{t+1} with t counted from 0, here t counts from 1).
 
     Defaults lr 0.1, momentum β 0.9: at constant η this equals classic :class:`Momentum` with
@@ -326,7 +336,8 @@ class Nesterov(Optimizer):
 
 
 class NesterovEMA(Optimizer):
-    """Nesterov momentum in the look-ahead form of 001_ (moving-average momentum)::
+    """Nesterov momentum in the look-ahead form of the *Deep Learning Systems* lecture (moving-average
+    momentum)::
 
         u ← β u + (1 − β) ∇L(θ − η u)      (u₀ = 0)
         θ ← θ − η u
@@ -337,9 +348,9 @@ class NesterovEMA(Optimizer):
     u₀ = 0, so φ₀ = θ₀. ``iterates()`` returns θ. With a schedule, the look-ahead uses the lr of
     the previous step (the next one is not known when φ is stored).
 
-    Relation to torch: the texts look ahead by the whole previous step ηu; Sutskever/torch look
+    Relation to torch: the lecture looks ahead by the whole previous step ηu; Sutskever/torch look
     ahead by the momentum part of the *next* step, βηu. With that look-ahead the rule would equal
-    :class:`Nesterov` / torch ``SGD(lr=η(1−β), momentum=β, nesterov=True)``; with the texts'
+    :class:`Nesterov` / torch ``SGD(lr=η(1−β), momentum=β, nesterov=True)``; with the lecture's
     look-ahead it is a (slightly more aggressive) variant with no torch counterpart.
     Defaults lr 0.1, momentum β 0.9.
     """
@@ -368,14 +379,16 @@ class NesterovEMA(Optimizer):
 
 
 class AdaGrad(Optimizer):
-    """AdaGrad (000_): per-component step sizes that shrink with the gradients seen so far::
+    """AdaGrad (*Deep Learning from Scratch*, ch. 6): per-component step sizes that shrink with the
+    gradients seen so far::
 
         h ← h + ∇L ⊙ ∇L            (h₀ = initial_accumulator_value)
         θ ← θ − η ∇L / (√h + ε)
 
     h sums every squared gradient ever seen, so η/√h only shrinks: on a long run the steps go
-    to zero (RMSProp's moving average forgets instead). 000_ writes η/√h without ε.
-    Defaults lr 0.01 (source book), eps 1e-10 and initial accumulator 0 (torch's; equals
+    to zero (RMSProp's moving average forgets instead). The book's formula has η/√h without ε; its
+    code adds ε = 1e-7 (``AdaGrad(lr, eps=1e-7)`` reproduces it step for step).
+    Defaults lr 0.01 (the book's), eps 1e-10 and initial accumulator 0 (torch's; equals
     ``torch.optim.Adagrad``). Keras uses initial_accumulator_value 0.1 and eps 1e-7; the source
     book uses eps 1e-7. Reference: Duchi, Hazan, Singer, JMLR 2011.
     """
@@ -407,7 +420,8 @@ class RMSProp(Optimizer):
 
     Defaults lr 0.01, alpha 0.99, eps 1e-8 (added after the square root), bias_correction off:
     equals ``torch.optim.RMSprop``. Keras (``rho`` 0.9, lr 0.001) adds ε *inside* the square
-    root, √(v + ε); the source book uses eps 1e-7 outside. ``bias_correction=True`` (not in
+    root, √(v + ε); *Deep Learning from Scratch* uses eps 1e-7 outside (``RMSProp(lr, alpha=0.99,
+    eps=1e-7)`` reproduces its RMSprop step for step). ``bias_correction=True`` (not in
     torch) makes RMSProp equal to Adam with β1 = 0. Reference: Hinton, Coursera lecture 6e (2012);
     centered: Graves, arXiv:1308.0850.
     """
@@ -457,27 +471,43 @@ class Adam(Optimizer):
 
         m ← β1 m + (1 − β1) ∇L                     (m₀ = 0)
         v ← β2 v + (1 − β2) ∇L²                    (v₀ = 0)
+        v ← max(v_max, v)                          (amsgrad only; the running maximum)
         m̂ = m / (1 − β1ᵗ),  v̂ = v / (1 − β2ᵗ)      (bias correction; off: m̂ = m, v̂ = v)
-        v̂ ← max(v̂_max, v̂)                         (amsgrad only; the running maximum)
-        θ ← θ − η m̂ / (√v̂ + ε)
 
-    001_ writes it without bias correction (``bias_correction=False`` gives that form).
-    Defaults lr 0.001, betas (0.9, 0.999), eps 1e-8 added after the square root of the
-    *corrected* v̂: equals ``torch.optim.Adam``. Keras adds its eps (1e-7) to √v before the
-    correction, i.e. to √v̂ · √(1 − β2ᵗ), which is larger early on. With β1 = 0 this is
+        eps_on="v_hat" (default):  θ ← θ − η m̂ / (√v̂ + ε)
+        eps_on="v":                θ ← θ − η_t m / (√v + ε),   η_t = η √(1 − β2ᵗ) / (1 − β1ᵗ)
+
+    The two forms differ only in where ε enters. ``"v_hat"`` adds it to the corrected √v̂: the
+    paper's Algorithm 1 and ``torch.optim.Adam`` (equal to it with the defaults). ``"v"`` is the
+    form of *Deep Learning from Scratch* (ch. 6, its ``Adam`` class, with ε = 1e-7) and of Keras:
+    the bias corrections are folded into the step size η_t and ε is added to the *uncorrected*
+    √v. Written in m̂ and v̂ that is θ ← θ − η m̂ / (√v̂ + ε / √(1 − β2ᵗ)): early on, while
+    1 − β2ᵗ is small, the effective ε is much larger (×31.6 at t = 1 with β2 = 0.999), which
+    damps the first steps of parameters whose gradients are comparable to ε. Without bias
+    correction the two forms coincide.
+
+    The *Deep Learning Systems* lecture writes Adam without bias correction (``bias_correction=False``
+    gives that form). Defaults lr 0.001, betas (0.9, 0.999), eps 1e-8,
+    eps_on "v_hat": equals ``torch.optim.Adam``; the book's optimizer is
+    ``Adam(lr=0.001, eps=1e-7, eps_on="v")``. With β1 = 0 this is
     RMSProp(alpha=β2, bias_correction=True). Reference: Kingma & Ba, ICLR 2015; AMSGrad: Reddi,
     Kale, Kumar, ICLR 2018.
     """
 
-    hparams = ("betas", "eps", "amsgrad", "bias_correction")
+    hparams = ("betas", "eps", "amsgrad", "bias_correction", "eps_on")
+    _eps_forms = ("v_hat", "v")
 
     def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-8, amsgrad=False,
-                 bias_correction=True, **common):
+                 bias_correction=True, eps_on="v_hat", **common):
         super().__init__(params, lr, **common)
         self.betas = _betas(betas)
         self.eps = _positive("eps", eps)
         self.amsgrad = bool(amsgrad)
         self.bias_correction = bool(bias_correction)
+        if eps_on not in self._eps_forms:
+            raise ValueError(f"Invalid eps_on: {eps_on!r} (must be 'v_hat', ε added to the corrected √v̂ as in "
+                             "torch, or 'v', ε added to √v as in Deep Learning from Scratch)")
+        self.eps_on = eps_on
 
     def init_state(self, theta):
         state = {"m": np.zeros_like(theta), "v": np.zeros_like(theta)}
@@ -487,25 +517,19 @@ class Adam(Optimizer):
 
     def update(self, g, state, theta):
         (b1, b2), m, v, t = self.betas, state["m"], state["v"], state["t"]
-        # m ← β1 m + (1 − β1) g, written m += (1 − β1)(g − m) (torch's lerp); in place, one temporary
-        d = np.subtract(g, m)
-        d *= 1.0 - b1
-        m += d
-        # v ← β2 v + (1 − β2) g²
-        np.multiply(g, g, out=d)
-        d *= 1.0 - b2
-        v *= b2
-        v += d
+        m *= b1                    # m ← β1 m + (1 − β1) g   (in place: the moments live in the state)
+        m += (1.0 - b1) * g
+        v *= b2                    # v ← β2 v + (1 − β2) g²
+        v += (1.0 - b2) * (g * g)
         if self.amsgrad:
             v = np.maximum(state["v_max"], v, out=state["v_max"])
-        # Δθ = −η m̂ / (√v̂ + ε) with m̂ = m / c1, √v̂ = √v / c2 (c1 = 1 − β1ᵗ, c2 = √(1 − β2ᵗ)),
-        # computed as −(η c2 / c1) · m / (√v + ε c2): the same value, one pass over the arrays less
-        c1, c2 = (1.0 - b1 ** t, math.sqrt(1.0 - b2 ** t)) if self.bias_correction else (1.0, 1.0)
-        np.sqrt(v, out=d)
-        d += self.eps * c2
-        np.divide(m, d, out=d)
-        d *= -self.lr * c2 / c1
-        return d
+        c1, c2 = (1.0 - b1 ** t, 1.0 - b2 ** t) if self.bias_correction else (1.0, 1.0)
+        if self.eps_on == "v":     # the book's form: the corrections go into the step size
+            lr_t = self.lr * math.sqrt(c2) / c1
+            return -lr_t * m / (np.sqrt(v) + self.eps)
+        m_hat = m / c1
+        v_hat = v / c2
+        return -self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
 
 
 class AdamW(Adam):
@@ -570,7 +594,7 @@ class NAdam(Optimizer):
 
 # ------------------------------------------------------------------------------ second order
 class Newton(Optimizer):
-    """Newton's method (001_) with the exact Hessian::
+    """Newton's method (the *Deep Learning Systems* lecture on optimization) with the exact Hessian::
 
         θ ← θ − α (∇²L(θ) + δ I)⁻¹ ∇L(θ)
 
@@ -676,11 +700,11 @@ def _positive_definite(H):
 
 
 # ------------------------------------------------------------------------------ registry
+#: canonical name -> class. The defaults live in the constructors' signatures only.
 OPTIMIZERS = {
     "sgd": SGD,
     "momentum": Momentum,
     "ema_momentum": EMAMomentum,
-    "momentum_ema": EMAMomentum,
     "nesterov": Nesterov,
     "nesterov_ema": NesterovEMA,
     "adagrad": AdaGrad,
@@ -690,27 +714,84 @@ OPTIMIZERS = {
     "nadam": NAdam,
     "newton": Newton,
 }
+#: other accepted names -> canonical name (names are also case- and dash-insensitive)
+OPTIMIZER_ALIASES = {"momentum_ema": "ema_momentum"}
 
-#: Sensible defaults per name; SGD, Momentum, AdaGrad and Adam are the source book's settings.
-DEFAULT_HPARAMS = {
-    "sgd": {"lr": 0.01},
-    "momentum": {"lr": 0.01, "momentum": 0.9},
-    "ema_momentum": {"lr": 0.1, "momentum": 0.9},
-    "momentum_ema": {"lr": 0.1, "momentum": 0.9},
-    "nesterov": {"lr": 0.01, "momentum": 0.9},
-    "nesterov_ema": {"lr": 0.1, "momentum": 0.9},
-    "adagrad": {"lr": 0.01},
-    "rmsprop": {"lr": 0.01, "alpha": 0.99},
-    "adam": {"lr": 0.001, "betas": (0.9, 0.999)},
-    "adamw": {"lr": 0.001, "betas": (0.9, 0.999), "weight_decay": 0.01},
-    "nadam": {"lr": 0.002, "betas": (0.9, 0.999)},
-    "newton": {"lr": 1.0},
-}
+
+def _signature_defaults(cls) -> dict:
+    """The keyword defaults of ``cls.__init__`` and of the base classes it passes ``**common`` to."""
+    out = {}
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass) or klass is object:
+            continue
+        for p in list(inspect.signature(klass.__init__).parameters.values())[2:]:
+            if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD:
+                out.setdefault(p.name, p.default)
+    return out
+
+
+def optimizer_defaults(name) -> dict:
+    """The hyperparameters ``name``'s constructor sets itself (``lr``, ``momentum``, ``betas``, ...)
+    with their defaults, read from its signature (the shared ``weight_decay``/clipping excluded,
+    except where the class sets its own default, as AdamW's ``weight_decay``)."""
+    cls = OPTIMIZERS[canonical_optimizer(name)]
+    params = list(inspect.signature(cls.__init__).parameters.values())[2:]
+    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+
+
+def optimizer_settings(name) -> list[str]:
+    """Every keyword ``name`` accepts, its own first, then the base class's (weight_decay, clipping)."""
+    return list(_signature_defaults(OPTIMIZERS[canonical_optimizer(name)]))
+
+
+def _formula(cls) -> str:
+    """The update rule from the class docstring: its indented block after "::", or its first line."""
+    lines = (cls.__doc__ or "").splitlines()
+    for i, line in enumerate(lines):
+        if line.rstrip().endswith("::"):
+            block = []
+            for nxt in lines[i + 1:]:
+                if not nxt.strip():
+                    if block:
+                        break
+                    continue
+                block.append(" ".join(nxt.split()))
+            return "; ".join(block)
+    first = lines[0] if lines else cls.__name__
+    return (first.split(":", 1)[1] if ":" in first else first).strip().rstrip(".")
+
+
+def optimizer_info(name) -> dict:
+    """What ``mlplab optim list`` prints: canonical name, class, formula, defaults, settings, aliases."""
+    key = canonical_optimizer(name)
+    cls = OPTIMIZERS[key]
+    return {"name": key, "class": cls.__name__, "formula": _formula(cls), "defaults": optimizer_defaults(key),
+            "settings": optimizer_settings(key), "aliases": [a for a, k in OPTIMIZER_ALIASES.items() if k == key],
+            "summary": (cls.__doc__ or cls.__name__).strip().splitlines()[0].rstrip(":")}
+
+
+def canonical_optimizer(name) -> str:
+    """The registry's name for ``name`` in any spelling ("Adam", "ema-momentum", "momentum_ema")."""
+    key = normalize_name(name)
+    key = OPTIMIZER_ALIASES.get(key, key)
+    if key not in OPTIMIZERS:
+        raise ValueError(f"Unknown optimizer {name!r}; valid names: {', '.join(OPTIMIZERS)}")
+    return key
+
+
+#: Each name's defaults as its constructor's signature gives them (a view, for reading; the
+#: constructors are the only place they are written). SGD, Momentum, AdaGrad and Adam use the
+#: source book's settings (*Deep Learning from Scratch* ch. 6).
+DEFAULT_HPARAMS = {name: optimizer_defaults(name) for name in OPTIMIZERS}
 
 
 def get_optimizer(name, params, **kwargs):
-    """Build the optimizer registered as ``name`` with ``DEFAULT_HPARAMS[name]`` overridden by kwargs."""
-    key = str(name).lower().replace("-", "_")
-    if key not in OPTIMIZERS:
-        raise ValueError(f"Unknown optimizer {name!r}; valid names: {', '.join(OPTIMIZERS)}")
-    return OPTIMIZERS[key](params, **{**DEFAULT_HPARAMS[key], **kwargs})
+    """Build the optimizer registered as ``name`` (any spelling) with its constructor's defaults
+    overridden by ``kwargs``; a keyword it does not take is refused with the ones it does
+    ("adam has no momentum; its settings are lr, betas, ...")."""
+    key = canonical_optimizer(name)
+    settings = optimizer_settings(key)
+    unknown = [k for k in kwargs if k not in settings]
+    if unknown:
+        raise ValueError(f"{key} has no {', '.join(unknown)}; its settings are {', '.join(settings)}")
+    return OPTIMIZERS[key](params, **kwargs)

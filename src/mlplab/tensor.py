@@ -12,8 +12,16 @@ them on plain arrays (fast); ``grad(..., create_graph=True)`` runs the *same* co
 so the gradient is itself a differentiable Tensor. :func:`hessian` differentiates each
 component of that gradient once more (Newton's method needs it).
 
-Broadcasting is undone in one place, :func:`unbroadcast`. dtypes are preserved: a float32
-graph stays float32, float64 stays float64, and mixing the two is an error.
+Broadcasting is undone in one place, :func:`unbroadcast`, and axes are normalized in one place,
+:func:`_axes`. dtypes are preserved: a float32 graph stays float32, float64 stays float64, and
+mixing the two is an error. Adding an op (the VJP contract, the helpers, the tests it gets):
+``docs/adding-an-op.md``.
+
+Where mlplab deliberately differs from torch (each op's docstring says so too):
+``transpose`` takes a full permutation, as NumPy (torch's ``permute``), and ``swapaxes`` is
+torch's ``transpose``; ``axis=()`` reduces nothing, as NumPy (torch's ``dim=()`` reduces every
+axis); ``max`` shares the gradient among tied maxima, as ``torch.amax``; Python floats (and lists
+of them) become float32 tensors, not float64 as ``numpy.asarray`` would make them.
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import math
+import operator
 import threading
 
 import numpy as np
@@ -28,7 +38,8 @@ import numpy as np
 __all__ = [
     "Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "grad", "hessian",
     "unbroadcast", "matmul", "linear", "relu", "leaky_relu", "sigmoid", "tanh", "exp", "log",
-    "where", "maximum", "log_softmax", "softmax", "softmax_cross_entropy", "cross_entropy",
+    "where", "maximum", "power", "logsumexp", "log_softmax", "softmax", "softmax_cross_entropy",
+    "cross_entropy",
 ]
 
 DEFAULT_DTYPE = np.float32
@@ -71,6 +82,18 @@ def _exp(x):
     return x.exp() if isinstance(x, Tensor) else np.exp(x)
 
 
+def _log(x):
+    return x.log() if isinstance(x, Tensor) else np.log(x)
+
+
+def _where(cond, x, y):
+    return where(cond, x, y) if isinstance(x, Tensor) or isinstance(y, Tensor) else np.where(cond, x, y)
+
+
+def _zeros_like(x):
+    return Tensor(np.zeros(x.shape, dtype=x.dtype)) if isinstance(x, Tensor) else np.zeros(x.shape, dtype=x.dtype)
+
+
 def _broadcast_to(x, shape):
     return x.broadcast_to(shape) if isinstance(x, Tensor) else np.broadcast_to(x, shape)
 
@@ -78,6 +101,25 @@ def _broadcast_to(x, shape):
 def _swap(x):
     """Transpose the last two axes (the matrix transpose of a stack of matrices)."""
     return x.swapaxes(-1, -2)
+
+
+def _axes(axis, ndim, op):
+    """``axis`` (None: all; an int or a sequence; negative counts from the end) as a tuple of
+    non-negative axes, in the order given. Every op that takes axes goes through here, so a VJP
+    never sees a negative axis (inverting the permutation (-1, 0, 1) as given is wrong)."""
+    if axis is None:
+        return tuple(range(ndim))
+    given = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = []
+    for a in given:
+        a = operator.index(a)
+        if not -ndim <= a < ndim:
+            raise ValueError(f"{op}: axis {a} is out of bounds for a tensor with {ndim} dimensions")
+        a %= ndim
+        if a in axes:
+            raise ValueError(f"{op}: repeated axis in {axis}")
+        axes.append(a)
+    return tuple(axes)
 
 
 def unbroadcast(g, shape):
@@ -245,11 +287,21 @@ class Tensor:
         return _make(-self.data, (self,), lambda g, out, a: (-g,), "neg")
 
     def __pow__(self, p):
-        if isinstance(p, Tensor):
-            raise TypeError("Tensor ** Tensor is not supported; use exp(b * log(a))")
+        """``self ** p``. A number p is a constant exponent: d/dx xᵖ = p xᵖ⁻¹, and for p = 0 the
+        gradient is 0 everywhere, x = 0 included (p xᵖ⁻¹ would be 0·∞ = NaN there; torch gives 0).
+        A Tensor or array p is differentiated too: see :func:`power`."""
+        if isinstance(p, Tensor) or np.ndim(p) > 0:
+            return power(self, self._other(p, "pow"))
         p = float(p)
-        return _make(self.data ** self.dtype.type(p), (self,),
-                     lambda g, out, a: (g * p * a ** (p - 1),), "pow")
+        if p == 0:  # x⁰ = 1 is a constant
+            vjp = lambda g, out, a: (_zeros_like(g),)
+        else:
+            vjp = lambda g, out, a: (g * p * a ** (p - 1),)
+        return _make(self.data ** self.dtype.type(p), (self,), vjp, "pow")
+
+    def __rpow__(self, base):
+        """``base ** self`` for a number or array base: see :func:`power`."""
+        return power(self._other(base, "pow"), self)
 
     def __matmul__(self, other):
         return matmul(self, self._other(other, "matmul"))
@@ -275,11 +327,26 @@ class Tensor:
         return _make(np.tanh(self.data), (self,), lambda g, out, a: (g * (1 - out * out),), "tanh")
 
     def sigmoid(self):
-        # 0.5 * (1 + tanh(x / 2)) equals 1 / (1 + e^-x) and never overflows for large |x|
-        s = np.tanh(self.data * self.dtype.type(0.5))
-        s += 1
-        s *= 0.5
-        return _make(s, (self,), lambda g, out, a: (g * out * (1 - out),), "sigmoid")
+        """σ(x) = 1 / (1 + e⁻ˣ), accurate to the last bit on both tails.
+
+        With e = e^−|x| ∈ (0, 1] (never overflows): σ(x) = 1/(1 + e) for x ≥ 0 and e/(1 + e) for
+        x < 0, so the left tail keeps its relative accuracy (σ(−40) ≈ 4e−18, not 0, in float64; the
+        form ½(1 + tanh(x/2)) rounds it to 0 and log σ(x) to −inf). The derivative is written
+        σ'(x) = σ(x) σ(−x) rather than σ(1 − σ): on the right tail 1 − σ(x) cancels to 0 while
+        σ(−x) keeps its digits. In first order σ(−x) comes from the forward pass; in second order
+        it is the node ``(−x).sigmoid()``, so it is differentiated too.
+        """
+        x = self.data
+        e = np.exp(-np.abs(x))
+        pos = x >= 0
+        d = 1 + e
+        s = np.where(pos, 1, e) / d
+        s_neg = np.where(pos, e, 1) / d  # σ(−x) = 1 − σ(x), without the cancellation
+
+        def vjp(g, out, a):
+            return (g * out * ((-a).sigmoid() if isinstance(a, Tensor) else s_neg),)
+
+        return _make(s, (self,), vjp, "sigmoid")
 
     def relu(self):
         # The mask is taken from the output: out > 0 exactly where x > 0, so the gradient at
@@ -293,20 +360,23 @@ class Tensor:
 
     # ----------------------------------------------------------------- reductions and shapes
     def sum(self, axis=None, keepdims=False):
+        """Sum over ``axis``: None sums everything; an int or a tuple of axes, negative ones counting
+        from the end; ``()`` sums nothing, as NumPy (torch's ``dim=()`` sums everything)."""
         shape = self.shape
-        axes = range(self.ndim) if axis is None else [a % self.ndim for a in np.atleast_1d(axis)]
+        axes = _axes(axis, self.ndim, "sum")
         kept = tuple(1 if i in axes else n for i, n in enumerate(shape))  # the keepdims shape
 
         def vjp(g, out, a):  # every summed element receives the gradient of the sum
             return (_broadcast_to(g if keepdims else g.reshape(kept), shape),)
 
-        return _make(np.sum(self.data, axis=axis, keepdims=keepdims), (self,), vjp, "sum")
+        return _make(np.sum(self.data, axis=axes, keepdims=keepdims), (self,), vjp, "sum")
 
     def mean(self, axis=None, keepdims=False):
-        axes = range(self.ndim) if axis is None else np.atleast_1d(axis)
-        n = int(np.prod([self.shape[a] for a in axes]))
-        # the sum, then a scale by the constant 1/n (no node for the constant operand)
-        return self.sum(axis=axis, keepdims=keepdims)._scale(1.0 / n) if n else self.sum(axis, keepdims)
+        """Mean over ``axis`` (as :meth:`sum`). Over no elements it is NaN, as in NumPy and torch."""
+        axes = _axes(axis, self.ndim, "mean")
+        n = math.prod(self.shape[a] for a in axes)
+        # the sum, then a scale by the constant 1/n (no node for the constant operand); 0·NaN = NaN
+        return self.sum(axis=axes, keepdims=keepdims)._scale(1.0 / n if n else math.nan)
 
     def _scale(self, c):
         """Multiply by a Python constant (no second operand node)."""
@@ -314,18 +384,49 @@ class Tensor:
         return _make(self.data * c, (self,), lambda g, out, a: (g * c,), "scale")
 
     def max(self, axis=None, keepdims=False):
-        """Maximum; at ties the gradient is shared equally among the maxima (as torch.amax)."""
-        m = np.max(self.data, axis=axis, keepdims=True)
+        """Maximum over ``axis`` (as :meth:`sum`). At ties the gradient is shared equally among the
+        maxima, as ``torch.amax`` does (``torch.max(x, dim)`` instead gives it all to one index)."""
+        axes = _axes(axis, self.ndim, "max")
+        m = np.max(self.data, axis=axes, keepdims=True)
         mask = (self.data == m).astype(self.dtype)
-        mask /= mask.sum(axis=axis, keepdims=True)
+        mask /= mask.sum(axis=axes, keepdims=True)
         shape = self.shape
 
         def vjp(g, out, a):
             g = g.reshape(m.shape) if not keepdims else g
             return (_broadcast_to(g, shape) * mask,)
 
-        val = m if keepdims else (m.reshape(()) if axis is None else np.squeeze(m, axis=axis))
+        val = m if keepdims else m.reshape(tuple(n for i, n in enumerate(shape) if i not in axes))
         return _make(val, (self,), vjp, "max")
+
+    def logsumexp(self, axis=None, keepdims=False):
+        """log Σ exp(x) over ``axis`` (as :meth:`sum`), computed as m + log Σ exp(x − m) with m the
+        maximum, so nothing overflows or underflows (inputs of size 1e10 are fine). Its gradient
+        is the softmax over the same axes, exp(x − logsumexp): in first order taken from the
+        forward pass (exact), in second order differentiated as that expression. Over no
+        elements it is −inf (log 0), as in torch.
+        """
+        x, shape = self.data, self.shape
+        axes = _axes(axis, self.ndim, "logsumexp")
+        kept = tuple(1 if i in axes else n for i, n in enumerate(shape))
+        if x.size:
+            m = np.max(x, axis=axes, keepdims=True)
+            m = np.where(np.isfinite(m), m, 0)  # all −inf (or an inf): no shift, the sum says it
+        else:
+            m = np.zeros(kept, dtype=x.dtype)
+        e = np.exp(x - m)
+        s = e.sum(axis=axes, keepdims=True)
+        with np.errstate(divide="ignore"):  # log 0 = −inf over no elements
+            lse = np.log(s) + m
+
+        def vjp(g, out, a):
+            g = g if keepdims else g.reshape(kept)
+            if isinstance(a, Tensor):
+                return (g * (a - (out if keepdims else out.reshape(kept))).exp(),)
+            return (g * (e / s),)
+
+        return _make(lse if keepdims else lse.reshape(tuple(n for i, n in enumerate(shape) if i not in axes)),
+                     (self,), vjp, "logsumexp")
 
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -334,14 +435,22 @@ class Tensor:
         return _make(self.data.reshape(shape), (self,), lambda g, out, a: (g.reshape(src),), "reshape")
 
     def transpose(self, *axes):
+        """Permute the axes, as ``numpy.transpose``: ``axes`` is a full permutation (negative
+        entries count from the end, none reverses the axes), like torch's ``permute``. torch's
+        ``transpose(a, b)``, which swaps two axes, is :meth:`swapaxes` here. The gradient is
+        transposed back by the inverse permutation, taken of the normalized axes."""
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
-        axes = axes or tuple(reversed(range(self.ndim)))
-        inverse = tuple(np.argsort(axes))
-        return _make(self.data.transpose(axes), (self,), lambda g, out, a: (g.transpose(inverse),),
+        perm = _axes(axes, self.ndim, "transpose") if axes else tuple(reversed(range(self.ndim)))
+        if len(perm) != self.ndim:
+            raise ValueError(f"transpose: axes {axes} are not a permutation of the tensor's {self.ndim} axes "
+                             "(use swapaxes(a, b) to swap two axes, as torch's transpose)")
+        inverse = tuple(np.argsort(perm))
+        return _make(self.data.transpose(perm), (self,), lambda g, out, a: (g.transpose(inverse),),
                      "transpose")
 
     def swapaxes(self, a1, a2):
+        """Swap two axes (torch's ``transpose(a1, a2)``); its own inverse, negative axes included."""
         return _make(self.data.swapaxes(a1, a2), (self,), lambda g, out, a: (g.swapaxes(a1, a2),),
                      "swapaxes")
 
@@ -432,6 +541,35 @@ def div(a, b):
                  lambda g, out, x, y: (unbroadcast(g / y, sa), unbroadcast(-g * x / (y * y), sb)), "div")
 
 
+def power(a, b):
+    """``a ** b`` elementwise with broadcasting (``Tensor ** Tensor``, ``number ** Tensor``).
+
+    ∂/∂a = b a^(b−1) and ∂/∂b = a^b ln a, with torch's conventions at the edges: ∂/∂a = 0 where
+    b = 0 (a⁰ = 1 for every a, a = 0 included) and ∂/∂b = 0 where a = 0 and b ≥ 0 (the limit of
+    a^b ln a as a → 0⁺). To get those without 0·∞ the VJP evaluates the formulas at a = 1 where
+    they are masked, which keeps second derivatives free of NaN too. A negative base has no real
+    logarithm: its ∂/∂b is NaN, as in torch.
+    """
+    a = _as_tensor(a, b if isinstance(b, Tensor) else None)
+    b = _as_tensor(b, a)
+    if a.dtype != b.dtype:
+        raise TypeError(f"pow: mixed dtypes {a.dtype} and {b.dtype}")
+    try:
+        value = a.data ** b.data
+    except ValueError:
+        raise _broadcast_error("pow", a, b) from None
+    sa, sb = a.shape, b.shape
+    need_a, need_b = a.requires_grad, b.requires_grad
+
+    def vjp(g, out, x, y):
+        xd, yd = _data(x), _data(y)
+        ga = unbroadcast(g * y * _where(yd == 0, 1, x) ** (y - 1), sa) if need_a else None
+        gb = unbroadcast(g * out * _log(_where((xd == 0) & (yd >= 0), 1, x)), sb) if need_b else None
+        return ga, gb
+
+    return _make(value, (a, b), vjp, "pow")
+
+
 def _as_tensor(x, like=None):
     if isinstance(x, Tensor):
         return x
@@ -471,16 +609,22 @@ def linear(x, weight, bias=None, activation=None):
     Fused for speed: the bias is added and the ReLU applied in place in the product's fresh
     buffer (one array, one tape node per layer), and the backward pass skips the input gradient
     when x needs none. The ReLU's derivative is the mask ``out > 0`` of the output, so nothing
-    else is kept. weight has shape (in, out), or (K, in, out) for a stack of K networks.
+    else is kept. weight has shape (in, out), or (K, in, out) for a stack of K networks; x has shape
+    (..., in), or (in,) for one unbatched example (the output then has no batch axis, as torch's).
     """
     x = _as_tensor(x, weight)
     if x.dtype != weight.dtype:
         raise TypeError(f"linear: input dtype {x.dtype} does not match weight dtype {weight.dtype}")
+    if x.ndim == 0:
+        raise ValueError("linear: the input is a scalar; it needs at least one axis (the features)")
     if x.shape[-1] != weight.shape[-2]:
         raise ValueError(f"linear: input of shape {x.shape} has {x.shape[-1]} features, "
                          f"but the weight {weight.shape} expects {weight.shape[-2]}")
     if activation not in (None, "relu"):
         raise ValueError(f"linear: activation must be None or 'relu', got {activation!r}")
+    if x.ndim == 1:  # one unbatched example (as torch): a batch of one row, that axis dropped after
+        y = linear(x.reshape(1, -1), weight, bias, activation)
+        return y.reshape(y.shape[:-2] + y.shape[-1:])
     relu = activation == "relu"
     if bias is None and not relu:
         return matmul(x, weight)
@@ -569,9 +713,13 @@ def log(x):
     return x.log()
 
 
+def logsumexp(x, axis=None, keepdims=False):
+    return x.logsumexp(axis, keepdims)
+
+
 def log_softmax(x, axis=-1):
     """x - logsumexp(x), computed after subtracting the maximum so exp never overflows."""
-    xs = x.data - np.max(x.data, axis=axis, keepdims=True)
+    xs = x.data - np.max(x.data, axis=axis, keepdims=True, initial=-np.inf)  # initial: an empty axis is fine
     out = xs - np.log(np.sum(np.exp(xs), axis=axis, keepdims=True))
     # d/dx: g - softmax(x) * sum(g)
     return _make(out, (x,), lambda g, o, a: (g - _exp(o) * g.sum(axis=axis, keepdims=True),), "log_softmax")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
-import numpy as np
-
-from ..diagnose import DEFAULTS, _parse_layers
+from ..settings import DIAGNOSE_DEFAULTS as DEFAULTS
+from ..settings import validate_diagnose
 from .options import UsageError
 
 
@@ -19,8 +18,9 @@ def add_arguments(p) -> None:
     p.add_argument("run_dir", nargs="?", help="a run directory of `mlplab train` (config.json + model.npz); "
                                               "omit to diagnose a fresh network from --layers/--activation/--init")
     p.add_argument("--layers", help=f"comma-separated layer sizes (default {DEFAULTS['layers']})")
-    p.add_argument("--activation", help="relu (default), tanh, sigmoid, leaky_relu, identity")
-    p.add_argument("--init", help="weight init: he (default), xavier, lecun, std=0.01, zeros, ... (see mlplab.init)")
+    p.add_argument("--activation", help="relu (default), leaky_relu, tanh, sigmoid, identity (any case, - or _)")
+    p.add_argument("--init", help="weight init: he (default), xavier, lecun, std=0.01, zeros, ... "
+                                  "(see `mlplab init list`)")
     p.add_argument("--bias-init", help="bias init (default zeros)")
     p.add_argument("--dataset", help="mnist (default) or fashion-mnist: a batch of real images")
     p.add_argument("--input-std", type=float, help="use Gaussian input N(0, S²) with random labels instead")
@@ -33,39 +33,10 @@ def add_arguments(p) -> None:
 
 
 def _validate(args) -> dict:
-    from .. import nn, optim
-    from ..init import get_initializer
-
-    g = lambda k: getattr(args, k, None) if getattr(args, k, None) is not None else DEFAULTS.get(k)
-    s = {k: g(k) for k in ("layers", "activation", "init", "bias_init", "dataset", "batch_size", "steps",
-                           "optimizer", "seed")}
-    s["lr"], s["input_std"] = getattr(args, "lr", None), getattr(args, "input_std", None)
-    for key in ("batch_size", "steps"):
-        if not isinstance(s[key], int) or s[key] < 1:
-            raise UsageError(f"--{key.replace('_', '-')} must be a positive integer, got {s[key]!r}")
-    if s["input_std"] is not None and not s["input_std"] > 0:
-        raise UsageError(f"--input-std must be positive, got {s['input_std']}")
-    if s["lr"] is not None and not s["lr"] > 0:
-        raise UsageError(f"--lr must be positive, got {s['lr']}")
-    opt = str(s["optimizer"]).lower().replace("-", "_")
-    if opt not in optim.OPTIMIZERS or opt == "newton":
-        raise UsageError(f"unknown optimizer {s['optimizer']!r}; valid: "
-                         f"{', '.join(k for k in optim.OPTIMIZERS if k != 'newton')}")
-    s["optimizer"] = opt
-    if getattr(args, "run_dir", None):
-        return s
-    try:
-        s["sizes"] = _parse_layers(s["layers"])
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    if s["activation"] not in nn.ACTIVATIONS:
-        raise UsageError(f"unknown activation {s['activation']!r}; valid: {', '.join(sorted(nn.ACTIVATIONS))}")
-    try:
-        get_initializer(s["init"], activation=s["activation"])((2, 2), np.random.default_rng(0))
-        get_initializer(s["bias_init"])
-    except (ValueError, TypeError) as e:
-        raise UsageError(f"--init/--bias-init: {e}") from None
-    return s
+    """The options, checked by :func:`mlplab.settings.validate_diagnose` (the messages train gives too)."""
+    keys = ("layers", "activation", "init", "bias_init", "dataset", "batch_size", "steps", "optimizer", "seed", "lr",
+            "input_std")
+    return validate_diagnose({k: getattr(args, k, None) for k in keys}, run_dir=bool(getattr(args, "run_dir", None)))
 
 
 _STYLE = {"healthy": "green", "vanishing": "yellow", "exploding": "red", "saturating": "magenta",

@@ -1,4 +1,6 @@
-"""``mlplab lab list|run``: the source texts' experiments, one study or all of them."""
+"""``mlplab lab list|run``: the experiments of the source texts (*Deep Learning from Scratch* ch. 6,
+CMU 10-414/714 *Deep Learning Systems*, deeplearning.ai's *Initializing neural networks* and the
+blog posts built on them), one study or all of them."""
 
 from __future__ import annotations
 
@@ -36,8 +38,9 @@ def cmd_lab(args):
     with blas_threads(args.blas_threads):
         for st in chosen:
             t0 = time.perf_counter()
-            with con.status(f"[bold]{st.name}[/]: {st.description}"):
-                result = lab.run_study(st, out, quick=args.quick, seed=args.seed, quiet=True, workers=args.jobs)
+            with _study_bar(con, st) as progress:
+                result = lab.run_study(st, out, quick=args.quick, seed=args.seed, quiet=True, workers=args.jobs,
+                                       progress=progress)
             con.print(f"[bold]{st.name}[/] done in {time.perf_counter() - t0:.1f} s: {len(result.figures)} "
                       f"figure(s), numbers and section.md in {out / st.name}")
     con.print(f"all done in {time.perf_counter() - t_all:.1f} s")
@@ -49,8 +52,41 @@ def cmd_lab(args):
     return 0
 
 
+class _study_bar:
+    """A rich progress bar for one study: units of work done / total (trainings, runs) and the time
+    left, fed by the study's progress callback (``run_study(..., progress=...)``)."""
+
+    def __init__(self, con, study):
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.bar = Progress(SpinnerColumn(), TextColumn(f"[bold]{study.name}[/]"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("done ·"), TimeElapsedColumn(), TextColumn("· left"), TimeRemainingColumn(),
+                            console=con, transient=True)
+        self.task = self.bar.add_task(study.name, total=None)
+
+    def __enter__(self):
+        self.bar.start()
+        return self.update
+
+    def update(self, done: int, total: int) -> None:
+        self.bar.update(self.task, completed=done, total=total)
+
+    def __exit__(self, *exc):
+        self.bar.stop()
+        return False
+
+
 def register(sub):
-    lab_p = sub.add_parser("lab", help="run the source texts' experiments")
+    lab_p = sub.add_parser("lab", help="run the experiments of Deep Learning from Scratch ch. 6, CMU Deep Learning "
+                                       "Systems and deeplearning.ai's Initializing neural networks")
     lsub = lab_p.add_subparsers(dest="lab_cmd", metavar="ACTION", required=True)
     lsub.add_parser("list", help="list the studies")
     r = lsub.add_parser("run", help="run a study (or all) and write figures, numbers and Markdown")

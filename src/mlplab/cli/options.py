@@ -30,7 +30,7 @@ def blas_threads(n):
     as fast there and much steadier when other processes share the two cores (measured: the whole
     lab in 92 s with one thread, 105-121 s with two); large layers gain from more threads.
     """
-    check_threads(n)
+    n = check_threads(n)
     if not n:
         return contextlib.nullcontext()
     from threadpoolctl import threadpool_limits
@@ -39,8 +39,10 @@ def blas_threads(n):
 
 
 def check_threads(n):
-    if n is None or n < 0:
-        raise UsageError(f"--blas-threads must be 0 (the default) or a positive number, got {n}")
+    """0 (the BLAS library's default) or 1 to the CPU count (:func:`mlplab.settings.check_blas_threads`)."""
+    from ..settings import check_blas_threads
+
+    return check_blas_threads(n)
 
 
 def blas_threads_in_use():
@@ -53,4 +55,5 @@ def blas_threads_in_use():
 
 def add_threads_arg(p, default, what):
     p.add_argument("--blas-threads", type=int, default=default, metavar="N",
-                   help=f"BLAS threads (0 = the BLAS library's default; default {default}: {what})")
+                   help=f"BLAS threads, 1 to the CPU count, or 0 for the BLAS library's default (default {default}: "
+                        f"{what})")

@@ -4,28 +4,33 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
+from ..fileio import write_json
+from ..settings import (
+    TRAIN_DEFAULTS,
+    SettingsError,
+    check_blas_threads,
+    check_keys,
+    flag,
+    optimizer_hparams,
+    resume_differences,
+    validate_train,
+)
 from .options import (
     EXIT_DIVERGED,
     EXIT_INTERRUPTED,
     UsageError,
     blas_threads,
     blas_threads_in_use,
-    check_threads,
     console,
 )
 
-TRAIN_DEFAULTS = {
-    "dataset": "mnist", "layers": "784,100,100,100,100,10", "activation": "relu", "init": "he",
-    "bias_init": "zeros", "optimizer": "adam", "lr": None, "momentum": None, "weight_decay": 0.0,
-    "batch_size": 128, "epochs": 5, "iterations": None, "seed": 0, "schedule": None,
-    "checkpoint_every": 500, "subset": None, "val_split": None, "dtype": "float32",
-}
 
-
-def _load_config(path):
+def _load_config(path) -> dict:
+    """The ``[train]`` table (or the top level) of a TOML file, keys checked against the settings."""
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
@@ -36,78 +41,68 @@ def _load_config(path):
             raw = tomllib.load(f)
     except FileNotFoundError:
         raise UsageError(f"--config {path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"--config {path} is a folder; give a TOML file") from None
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"--config {path}: not valid TOML ({e})") from None
-    cfg = {str(k).replace("-", "_"): v for k, v in raw.get("train", raw).items()}
-    unknown = sorted(set(cfg) - set(TRAIN_DEFAULTS) - {"out"})
-    if unknown:
-        raise UsageError(f"--config {path}: unknown keys {unknown}; valid: {', '.join(sorted(TRAIN_DEFAULTS))}, out")
-    if isinstance(cfg.get("layers"), list):
-        cfg["layers"] = ",".join(str(v) for v in cfg["layers"])
-    return cfg
+    table = raw.get("train", raw)
+    if not isinstance(table, dict):
+        raise UsageError(f"--config {path}: [train] must be a table of settings")
+    return check_keys(table, [*TRAIN_DEFAULTS, "out"], f"--config {path}")
 
 
 def _train_settings(args):
-    """Defaults < config file (or the run's saved config when resuming) < explicit options."""
-    settings = dict(TRAIN_DEFAULTS)
-    if args.resume and args.out and (Path(args.out) / "config.json").exists():
-        settings.update(json.loads((Path(args.out) / "config.json").read_text()))
-    if args.config:
-        settings.update(_load_config(args.config))
+    """The run's settings and folder: defaults < TOML file < flags; when resuming, the run's saved
+    config.json, which the given settings must agree with (a resumed run continues bit for bit).
+
+    Returns ``(settings, out, saved)``; ``saved`` is the run's config.json when resuming, else None.
+    """
+    given, label = {}, {}
+    cfg = _load_config(args.config) if args.config else {}
+    for key, value in cfg.items():
+        if key != "out":
+            given[key], label[key] = value, f"{key} in {args.config}"
     for key in TRAIN_DEFAULTS:
         value = getattr(args, key, None)
         if value is not None:
-            settings[key] = value
-    if settings.get("iterations") is not None and getattr(args, "epochs", None) is None:
-        settings["epochs"] = None
-    return settings
-
-
-def _validate_train(s):
-    """Check every option against the library's registries; returns parsed pieces."""
-    from .. import data, nn, optim
-
-    if s["dataset"] not in data.DATASETS:
-        raise UsageError(f"unknown dataset {s['dataset']!r}; valid: {', '.join(data.DATASETS)}")
+            given[key], label[key] = value, flag(key)
+    if "epochs" in given and "iterations" in given and label["epochs"] != label["iterations"]:
+        # a flag overrides the file's key of the same name; epochs vs iterations is a conflict, not an override
+        raise UsageError(f"give {label['epochs']} or {label['iterations']}, not both: an epoch count and a "
+                         "step count cannot both decide when training ends")
+    namer = lambda k: label.get(k, flag(k))  # noqa: E731
+    out = args.out or cfg.get("out")
+    if out is not None and not isinstance(out, str):
+        raise UsageError(f"out in {args.config} must be a folder name, got {out!r}")
+    if not args.resume:
+        return validate_train(given, namer), Path(out) if out else None, None
+    if not out:
+        raise UsageError("--resume needs --out: the folder of the run to continue")
+    out = Path(out)
+    config_file = out / "config.json"
+    if not config_file.is_file():
+        raise UsageError(f"--resume: {config_file} is missing, so the run's settings are unknown; "
+                         f"{out} is not a run folder of `mlplab train` (start a new run without --resume)")
     try:
-        sizes = [int(v) for v in str(s["layers"]).split(",")]
-    except ValueError:
-        raise UsageError(f"--layers {s['layers']!r}: give comma-separated integers, e.g. 784,100,10") from None
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise UsageError(f"--layers {s['layers']!r}: need at least an input and an output size, all positive")
-    if sizes[0] != 784 or sizes[-1] != 10:
-        raise UsageError(f"--layers {s['layers']!r} does not fit {s['dataset']}: its images have 784 pixels "
-                         f"and it has 10 classes, so the sizes must start with 784 and end with 10")
-    if s["activation"] not in nn.ACTIVATIONS:
-        raise UsageError(f"unknown activation {s['activation']!r}; valid: {', '.join(sorted(nn.ACTIVATIONS))}")
+        saved = json.loads(config_file.read_text())
+        if not isinstance(saved, dict):
+            raise ValueError("not a JSON object")
+    except (ValueError, OSError) as e:
+        raise UsageError(f"--resume: {config_file} is damaged ({e}); start a new run with another --out") from None
     try:
-        # a 2x2 layer built exactly as the model's layers will be: any bad spec fails here, cheaply
-        nn.Linear(2, 2, weight_init=s["init"], bias_init=s["bias_init"], rng=0, activation=s["activation"])
-    except (ValueError, TypeError) as e:
-        raise UsageError(f"--init/--bias-init: {e}") from None
-    name = str(s["optimizer"]).lower().replace("-", "_")
-    if name not in optim.OPTIMIZERS or name == "newton":
-        valid = [k for k in optim.OPTIMIZERS if k != "newton"]
-        raise UsageError(f"unknown optimizer {s['optimizer']!r} for training a network; valid: {', '.join(valid)} "
-                         "(Newton's method is for small problems: see `mlplab lab run quadratic`)")
-    for key in ("batch_size", "epochs", "iterations", "checkpoint_every", "subset", "val_split"):
-        v = s.get(key)
-        if v is not None and (not isinstance(v, int) or v < 1):
-            raise UsageError(f"--{key.replace('_', '-')} must be a positive integer, got {v!r}")
-    if s.get("epochs") is None and s.get("iterations") is None:
-        raise UsageError("give --epochs or --iterations")
-    if s["dtype"] not in ("float32", "float64"):
-        raise UsageError(f"--dtype must be float32 or float64, got {s['dtype']!r}")
-    if s.get("schedule") and s["schedule"] not in optim.SCHEDULES:
-        raise UsageError(f"unknown schedule {s['schedule']!r}; valid: {', '.join(optim.SCHEDULES)}")
-    hp = {}
-    if s.get("lr") is not None:
-        hp["lr"] = s["lr"]
-    if s.get("momentum") is not None:
-        hp["momentum"] = s["momentum"]
-    if s.get("weight_decay"):
-        hp["weight_decay"] = s["weight_decay"]
-    return sizes, name, hp
+        s = validate_train({k: saved.get(k) for k in TRAIN_DEFAULTS}, lambda k: f"{k} in {config_file}")
+    except SettingsError as e:
+        raise UsageError(f"--resume: {e}") from None
+    wanted = validate_train(given, namer) if given else {}
+    diffs = resume_differences(s, {k: wanted[k] for k in given})
+    if "iterations" in given and s["epochs"] is not None:
+        diffs.append(("epochs", s["epochs"], None))
+    if diffs:
+        told = "; ".join(f"{namer(k)} {new!r} (the run has {old!r})" for k, old, new in diffs)
+        raise UsageError(f"--resume continues {out} with the settings it was trained with; this command asks for "
+                         f"{told}. Resume without these options, or start a new run with another --out")
+    s["blas_threads"] = saved.get("blas_threads")
+    return s, out, saved
 
 
 def _make_schedule(name, opt, total):
@@ -122,6 +117,12 @@ def _make_schedule(name, opt, total):
     return optim.get_schedule(name, opt, **settings[name])
 
 
+def _shown_hparams(name, hp):
+    from ..optim import optimizer_defaults
+
+    return ", ".join(f"{k} {v}" for k, v in {**optimizer_defaults(name), **hp}.items())
+
+
 def cmd_train(args):
     import numpy as np
 
@@ -129,23 +130,22 @@ def cmd_train(args):
     from ..train import Trainer, TrainingDiverged, evaluate
     from .progress import ProgressBar
 
-    s = _train_settings(args)
-    sizes, opt_name, hp = _validate_train(s)
-    out = Path(args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{opt_name}")
+    s, out, saved = _train_settings(args)
+    sizes, opt_name, hp = [int(v) for v in s["layers"].split(",")], s["optimizer"], optimizer_hparams(s)
+    out = out or Path(f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{opt_name}")
     if not args.resume and (out / "checkpoint.pkl").exists():
         raise UsageError(f"{out} already holds a run; continue it with --resume or choose another --out")
     # BLAS threads change float32 rounding (OpenBLAS splits products by thread count), so a resumed
     # run keeps the count it was trained with unless told otherwise: that keeps resume bit-identical.
     trained_with = s.get("blas_threads") if args.resume else None
-    threads = args.blas_threads if args.blas_threads is not None else (trained_with or 0)
-    check_threads(threads)  # before any work
+    if args.blas_threads is not None:
+        threads = check_blas_threads(args.blas_threads)
+    else:
+        threads = min(trained_with or 0, os.cpu_count() or 1)
     dtype = np.dtype(s["dtype"])
     model = nn.MLP(sizes, activation=s["activation"], weight_init=s["init"], bias_init=s["bias_init"],
                    rng=s["seed"], dtype=dtype)
-    try:
-        opt = optim.get_optimizer(opt_name, model.parameters(), **hp)
-    except (ValueError, TypeError) as e:
-        raise UsageError(f"--optimizer {opt_name}: {e}") from None
+    opt = optim.get_optimizer(opt_name, model.parameters(), **hp)  # settings checked the names and values
     con = console()
     X, y = data.load(s["dataset"], "train")
     Xt, yt = data.load(s["dataset"], "test")
@@ -165,7 +165,7 @@ def cmd_train(args):
     if not args.quiet:
         length = f"{s['epochs']} epochs" if s["epochs"] else f"{s['iterations']} iterations"
         con.print(f"[bold]mlplab train[/]: {s['dataset']} {'-'.join(map(str, sizes))} {s['activation']}, "
-                  f"init {s['init']}, {opt_name} {hp or optim.DEFAULT_HPARAMS[opt_name]}, batch {s['batch_size']}, "
+                  f"init {s['init']}, {opt_name} {_shown_hparams(opt_name, hp)}, batch {s['batch_size']}, "
                   f"{length}, seed {s['seed']}")
     try:
         with blas_threads(threads):
@@ -189,7 +189,7 @@ def cmd_train(args):
     summary = json.loads(summary_file.read_text())
     summary["per_epoch_eval_on"] = "val" if s.get("val_split") else "test"
     summary["test"] = {"loss": test_loss, "acc": test_acc, "images": len(Xt)}
-    summary_file.write_text(json.dumps(summary, indent=2))
+    write_json(summary_file, summary)
     if args.quiet:
         print(f"test_loss {test_loss:.4f} test_acc {test_acc:.4f} run {out}")
     else:
@@ -210,7 +210,8 @@ def cmd_train(args):
 
 
 def cmd_demo(args):
-    """A short first run: fetch MNIST, train the book's network for one epoch, print accuracy."""
+    """A short first run: fetch MNIST, train the network of *Deep Learning from Scratch* ch. 6 for one
+    epoch, print the accuracy."""
     ns = argparse.Namespace(**{k: None for k in TRAIN_DEFAULTS}, config=None, resume=False, quiet=args.quiet,
                             out=args.out, blas_threads=0)
     ns.epochs, ns.optimizer = 1, "adam"
@@ -223,12 +224,13 @@ def register(sub):
     t.add_argument("--config", help="TOML file with the same keys as the options (dashes or underscores)")
     t.add_argument("--dataset", help="mnist (default) or fashion-mnist")
     t.add_argument("--layers", help="comma-separated layer sizes (default 784,100,100,100,100,10)")
-    t.add_argument("--activation", help="relu (default), tanh, sigmoid, leaky_relu, identity")
-    t.add_argument("--init", help="weight initializer: he (default), xavier, std=0.01, ... (see mlplab.init)")
+    t.add_argument("--activation", help="relu (default), leaky_relu, tanh, sigmoid, identity (any case, - or _)")
+    t.add_argument("--init", help="weight initializer: he (default), xavier, std=0.01, ... (see `mlplab init list`)")
     t.add_argument("--bias-init", help="bias initializer (default zeros)")
-    t.add_argument("--optimizer", help="sgd, momentum, nesterov, adagrad, rmsprop, adam (default), adamw, nadam, ...")
+    t.add_argument("--optimizer", help="sgd, momentum, nesterov, adagrad, rmsprop, adam (default), adamw, nadam, ... "
+                                       "(see `mlplab optim list`)")
     t.add_argument("--lr", type=float, help="learning rate (default: the optimizer's, e.g. adam 0.001)")
-    t.add_argument("--momentum", type=float, help="momentum coefficient (momentum/nesterov)")
+    t.add_argument("--momentum", type=float, help="momentum coefficient (momentum, nesterov: default 0.9; rmsprop: 0)")
     t.add_argument("--weight-decay", type=float, help="L2 weight decay (default 0)")
     t.add_argument("--schedule", help="learning-rate schedule: step, exponential, inverse_time, cosine, warmup_cosine")
     t.add_argument("--batch-size", type=int, help="mini-batch size (default 128; 1 = single-sample SGD)")
@@ -244,13 +246,15 @@ def register(sub):
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress bar, one result line")
     t.add_argument("--blas-threads", type=int, metavar="N",
-                   help="BLAS threads (default: the BLAS library's, all cores; --resume keeps the count "
+                   help="BLAS threads, 1 to the CPU count, or 0 for the BLAS library's default (default: 0, "
+                        "all cores; --resume keeps the count "
                         "the run was trained with, which config.json records, so it ends bit-identical)")
     t.set_defaults(func=cmd_train)
 
 
 def register_demo(sub):
-    demo = sub.add_parser("demo", help="fetch MNIST and train the book's network for one epoch")
+    demo = sub.add_parser("demo", help="fetch MNIST and train Deep Learning from Scratch's 784-100x4-10 network "
+                                       "for one epoch")
     demo.add_argument("--out", default=None)
     demo.add_argument("--quiet", action="store_true")
     demo.set_defaults(func=cmd_demo)

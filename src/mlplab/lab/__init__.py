@@ -1,7 +1,10 @@
 """The lab: the source texts' experiments, one command each (``mlplab lab run NAME``).
 
-Each study is a module of this package with a ``STUDY`` object (see :mod:`.base`); the registry
-below lists them in report order. Studies use only the library's public API: the optimizers of
+Each study is a module of this package with a ``STUDY`` object (see :mod:`.base`): its
+``measure(settings, ctx) -> numbers`` is the only part that trains, ``draw(numbers, out_dir)`` and
+``write(numbers)`` make the figures and the section from the numbers alone. The registry below lists
+the modules in report order; adding a study means adding its module name there.
+Studies use only the library's public API: the optimizers of
 :mod:`mlplab.optim`, the initializers of :mod:`mlplab.init`, :class:`mlplab.nn.MLP`, the one
 training loop of :mod:`mlplab.train` and the statistics of :mod:`mlplab.diagnostics`.
 """
@@ -10,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 
-from .base import Context, Figure, Result, Study, run_study
+from .base import Context, Figure, Result, Study, render_study, run_study
 
 # module names, in the order the report presents them
 _MODULES = ["paths", "quadratic", "optimizers_mnist", "batching",
@@ -39,4 +42,4 @@ def get_study(name: str) -> Study:
     return all_[key]
 
 
-__all__ = ["Context", "Figure", "Result", "Study", "run_study", "studies", "get_study"]
+__all__ = ["Context", "Figure", "Result", "Study", "render_study", "run_study", "studies", "get_study"]

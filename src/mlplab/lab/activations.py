@@ -1,5 +1,6 @@
 """activations: histograms of the activations of a 5-layer network for four weight scales and three
-activation functions (000_; the source book's ``weight_init_activation_histogram``).
+activation functions (*Deep Learning from Scratch*, ch. 6.2, ``ch06/weight_init_activation_histogram.py``;
+the blog post *A short summary of parameter updates and weight initialization in deep learning*).
 
 Input: 1000 × 100 standard normal; five Linear(100, 100) layers without bias, each followed by the
 activation. The per-layer statistics come from :func:`mlplab.diagnostics.probe`, the prediction
@@ -8,11 +9,13 @@ from :func:`mlplab.diagnostics.predict_for_model` (Var z_{l+1} = n σ² E[φ(z_l
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from .. import diagnostics as D
 from ..nn import MLP
-from .base import Context, Figure, Result, Study
+from .base import Context, Figure, Study, array
 from .plots import color, save, subplots
 
 N_EXAMPLES, WIDTH, LAYERS, BINS = 1000, 100, 5, 30
@@ -36,7 +39,7 @@ def _predicted_mean_std(act: str, pre_var: np.ndarray) -> tuple[np.ndarray, np.n
     return mean, np.sqrt(np.maximum(sq - mean**2, 0.0))
 
 
-def measure(seed: int = 0) -> dict:
+def _measure(seed: int = 0) -> dict:
     """act -> init key -> per-layer statistics, histogram counts and the theory's prediction."""
     X = np.random.default_rng([seed, 0]).standard_normal((N_EXAMPLES, WIDTH)).astype(np.float32)
     out: dict = {}
@@ -63,15 +66,16 @@ def measure(seed: int = 0) -> dict:
     return out
 
 
-def _histogram_figure(ctx, act, res):
+def _histogram_figure(out, act, res):
     fig, axes = subplots(len(INITS), LAYERS, size=(2.3, 1.75), sharex=act != "relu")
     for r, (key, (label, _)) in enumerate(INITS.items()):
         s = res[key]
         lo, hi = s["range"]
+        hist = array(s["hist"])
         edges = np.linspace(lo, hi, BINS + 1)
         for layer in range(LAYERS):
             ax = axes[r, layer]
-            ax.bar(edges[:-1], s["hist"][layer], width=np.diff(edges), align="edge",
+            ax.bar(edges[:-1], hist[layer], width=np.diff(edges), align="edge",
                    color=color(key, r), edgecolor="white", linewidth=0.3)
             note = f"std {s['std'][layer]:.2g}"
             if act == "relu":
@@ -91,19 +95,19 @@ def _histogram_figure(ctx, act, res):
     title = f"{act}: activations of layers 1-5 (rows: weight init; 1000 × 100 N(0,1) input, 30 bins)"
     if act == "relu":
         title += "\nzeros left out (share in the titles); values beyond the range pile into the last bin"
-    return Figure(save(fig, ctx.path(name), title),
+    return Figure(save(fig, out / name, title),
                   f"{act}: per-layer activation histograms; rows are the four weight scales")
 
 
-def _std_figure(ctx, res):
+def _std_figure(out, res):
     fig, axes = subplots(1, len(ACTIVATIONS), size=(3.9, 3.2))
     layers = np.arange(1, LAYERS + 1)
     for ax, act in zip(axes[0], ACTIVATIONS):
         for r, (key, (label, _)) in enumerate(INITS.items()):
             s = res[act][key]
             c = color(key, r)
-            ax.plot(layers, np.maximum(s["std"], 1e-12), "o", color=c, label=f"{label}")
-            ax.plot(layers, np.maximum(s["predicted_std"], 1e-12), "--", color=c, lw=1.2)
+            ax.plot(layers, np.maximum(array(s["std"]), 1e-12), "o", color=c, label=f"{label}")
+            ax.plot(layers, np.maximum(array(s["predicted_std"]), 1e-12), "--", color=c, lw=1.2)
         ax.set_yscale("log")
         ax.set_xticks(layers)
         ax.set_xlabel("layer")
@@ -111,20 +115,19 @@ def _std_figure(ctx, res):
     axes[0, 0].set_ylabel("std of activations (log)")
     axes[0, 1].plot([], [], "k--", lw=1.2, label="predicted")
     axes[0, 1].legend(fontsize=7, loc="lower left")
-    return Figure(save(fig, ctx.path("activation_std.png"),
+    return Figure(save(fig, out / "activation_std.png",
                        "Std of each layer's activations: measured (dots) and Var z = n σ² E[φ(z)²] (dashed)"),
                   "Measured per-layer activation std against the mean-field prediction")
 
 
-def run(ctx: Context) -> Result:
-    res = measure(ctx.seed)
-    figures = [_histogram_figure(ctx, act, res[act]) for act in ACTIVATIONS]
-    figures.append(_std_figure(ctx, res))
+def measure(settings: dict, ctx: Context) -> dict:
+    """Per-layer statistics, histograms and predictions for every (activation, init) pair."""
+    ctx.plan(1)
+    res = _measure(ctx.seed)
     numbers = {act: {key: {k: v for k, v in s.items() if k != "hist"} for key, s in r.items()}
                for act, r in res.items()}
     sig1, sig01 = res["sigmoid"]["std_1"], res["sigmoid"]["std_0.01"]
     rx, rh = res["relu"]["xavier"], res["relu"]["he"]
-    tx = res["tanh"]["xavier"]
     numbers["claims"] = {
         "sigmoid_std1_last_saturated": sig1["saturated"][-1],
         "sigmoid_std001_max_std": float(np.max(sig01["std"])),
@@ -132,6 +135,29 @@ def run(ctx: Context) -> Result:
         "relu_xavier_std_ratios": rx["std"][1:] / rx["std"][:-1],
         "relu_xavier_shrinks": bool(np.all(np.diff(rx["std"]) < 0)),
     }
+    numbers["series"] = {"hist": {act: {key: s["hist"] for key, s in r.items()} for act, r in res.items()}}
+    ctx.advance()
+    return numbers
+
+
+def _with_hist(numbers: dict) -> dict:
+    return {act: {key: {**numbers[act][key], "hist": numbers["series"]["hist"][act][key]} for key in INITS}
+            for act in ACTIVATIONS}
+
+
+def draw(numbers: dict, out: Path) -> list[Figure]:
+    res = _with_hist(numbers)
+    figures = [_histogram_figure(out, act, res[act]) for act in ACTIVATIONS]
+    figures.append(_std_figure(out, res))
+    return figures
+
+
+def write(numbers: dict) -> str:
+    res = {act: {key: {k: (array(v) if isinstance(v, list) and k != "range" else v) for k, v in s.items()}
+                 for key, s in numbers[act].items()} for act in ACTIVATIONS}
+    sig1, sig01 = res["sigmoid"]["std_1"], res["sigmoid"]["std_0.01"]
+    rx, rh = res["relu"]["xavier"], res["relu"]["he"]
+    tx = res["tanh"]["xavier"]
 
     def row(act, key):
         s = res[act][key]
@@ -141,7 +167,7 @@ def run(ctx: Context) -> Result:
                 f"| {s['predicted_std'][0]:.3g} → {s['predicted_std'][-1]:.3g} | {extra} |")
 
     rows = "\n".join(row(a, k) for a in ACTIVATIONS for k in INITS)
-    md = f"""
+    return f"""
 Each panel of `hist_sigmoid.png`, `hist_tanh.png` and `hist_relu.png` is the histogram of one layer's
 activations (columns: layers 1-5) for one weight scale (rows), with {N_EXAMPLES} × {WIDTH} standard normal
 inputs and {LAYERS} bias-free layers of {WIDTH} units (ReLU panels leave out the zeros and span 0 to 3 × the
@@ -163,10 +189,6 @@ std next to the prediction from Var z_{{l+1}} = n σ² E[φ(z_l)²] (dashed): th
 |---|---|---|---|---|
 {rows}
 """
-    settings = {"input": f"{N_EXAMPLES} x {WIDTH} N(0, 1)", "layers": LAYERS, "width": WIDTH, "bias": False,
-                "inits": {k: v[1] for k, v in INITS.items()}, "activations": ACTIVATIONS, "bins": BINS,
-                "saturated": f"within {D.SATURATION_EPS} of the activation's bounds"}
-    return Result(numbers=numbers, markdown=md, figures=figures, settings=settings)
 
 
 STUDY = Study(
@@ -174,6 +196,9 @@ STUDY = Study(
     title="Activation histograms: weight scale against sigmoid, tanh and ReLU",
     description="5 layers x 100 units on N(0,1) input: std 1, std 0.01, Xavier, He with sigmoid/tanh/ReLU; "
                 "histograms and Var z = n σ² E[φ(z)²]",
-    source="000_3dc64377390e7812 (the source book's weight_init_activation_histogram)",
-    run=run,
+    source="Deep Learning from Scratch, ch. 6.2 (weight_init_activation_histogram.py); blog post 'A short summary "
+           "of parameter updates and weight initialization in deep learning'",
+    works=("dlfs", "post-updates-init"),
+    measure=measure, draw=draw, write=write,
+    claims=("claims",),
 )

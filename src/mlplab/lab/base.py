@@ -1,10 +1,19 @@
 """What every study is made of, and the runner that writes its results to disk.
 
-A study is a module with a ``STUDY = Study(...)`` whose ``run(ctx)`` does the experiment with the
-library's public API and returns a :class:`Result`: the measured numbers (JSON), the figures it
-saved, and a Markdown section that explains the figure and quotes the numbers. The runner gives
-each study its own directory and records settings, seed, versions and run time beside them, so
-``mlplab report`` can rebuild the report from disk without re-running anything.
+A study is one module with a ``STUDY = Study(...)`` made of three functions::
+
+    measure(settings, ctx) -> numbers     # the only part that trains or computes; JSON-able result
+    draw(numbers, out_dir) -> [Figure]    # figures, from the numbers alone
+    write(numbers) -> str                 # the Markdown section, from the numbers alone
+
+``settings`` is the study's ``quick`` or ``reference`` dict (what the variant changes); ``ctx`` is the
+run's :class:`Context`: its seed and the independent random streams derived from it
+(``ctx.rng(k) = default_rng([seed, k])``), how many worker processes :func:`parallel_map` may use, and a
+progress hook. The runner turns the numbers into JSON *before* drawing and writing (NaN and inf become
+the strings "nan"/"inf"), so a figure or a sentence is the same whether it is made right after
+``measure`` or later from the saved ``numbers.json`` by ``mlplab report``: :func:`render_study` redraws
+a study directory without re-running anything. Drawing code reads arrays with :func:`array`, which
+turns those strings back into floats.
 """
 
 from __future__ import annotations
@@ -40,33 +49,73 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
+Progress = Callable[[int, int], None]  # progress(done, total): units of work (trainings, runs) finished
+
+
 @dataclass
 class Context:
-    """What a study's ``run`` receives: where to write, which variant, which seed, and how many
-    worker processes independent trainings may use (:func:`parallel_map`)."""
+    """What a study's ``measure`` receives besides its settings: the seed and the random streams
+    derived from it, how many worker processes independent trainings may use (:func:`parallel_map`),
+    and a progress hook the runner listens to (``ctx.plan(total)`` then ``ctx.advance()`` per unit)."""
 
-    out: Path
-    quick: bool = False
     seed: int = 0
-    quiet: bool = True
     workers: int = field(default_factory=default_workers)
+    progress: Progress | None = None
+    _done: int = 0
+    _total: int = 0
 
     def rng(self, offset: int = 0) -> np.random.Generator:
         """A Generator derived from the run's seed (``offset`` gives independent streams)."""
         return np.random.default_rng([self.seed, offset])
 
-    def path(self, name: str) -> Path:
-        self.out.mkdir(parents=True, exist_ok=True)
-        return self.out / name
+    def plan(self, total: int) -> None:
+        """Announce how many units of work ``measure`` will do (may be called again to add more)."""
+        self._total = int(total)
+        self._emit()
+
+    def advance(self, n: int = 1) -> None:
+        """Count ``n`` units of work as finished."""
+        self._done += n
+        self._emit()
+
+    def _emit(self):
+        if self.progress is not None and self._total > 0:
+            self.progress(min(self._done, self._total), self._total)
 
 
 @dataclass
 class Study:
+    """A study of the lab: its names and sources, its two variants' settings, and its three functions."""
+
     name: str
     title: str
     description: str  # one line, for `mlplab lab list`
-    source: str  # which source text / original it reproduces
-    run: Callable[[Context], Result]
+    source: str  # the works it re-creates, in words (titles, chapter, script)
+    measure: Callable[[dict, Context], dict]
+    draw: Callable[[dict, Path], list[Figure]]
+    write: Callable[[dict], str]
+    reference: dict = field(default_factory=dict)
+    quick: dict = field(default_factory=dict)
+    claims: tuple[str, ...] = ()  # top-level keys of numbers.json whose tables carry the study's claim
+    works: tuple[str, ...] = ()  # keys of mlplab.lab.sources.WORKS (docs/sources.md)
+
+    def settings(self, quick: bool = False) -> dict:
+        return json.loads(json.dumps(self.quick if quick else self.reference))  # a fresh copy
+
+
+def array(x, dtype=float) -> np.ndarray:
+    """A numbers.json list back as an array ("nan"/"inf" strings and None become floats)."""
+    if dtype is float:
+        return np.array(_unstring(x), dtype=float)
+    return np.asarray(x, dtype=dtype)
+
+
+def _unstring(x):
+    if isinstance(x, list):
+        return [_unstring(v) for v in x]
+    if isinstance(x, str):
+        return float(x)
+    return np.nan if x is None else x
 
 
 _SHARED = None  # the data of the parallel_map call in progress, inherited by forked workers
@@ -83,7 +132,7 @@ def _one_blas_thread():
     threadpool_limits(limits=1, user_api="blas")
 
 
-def parallel_map(fn, tasks, shared=None, workers=1):
+def parallel_map(fn, tasks, shared=None, workers=1, on_done: Callable[[], None] | None = None):
     """``[fn(t) for t in tasks]``, run by ``workers`` forked processes when there are several.
 
     The studies train many independent networks of small matrices; one process cannot keep two
@@ -93,22 +142,31 @@ def parallel_map(fn, tasks, shared=None, workers=1):
     copying or pickling: tasks read it with :func:`shared`. ``fn`` must be a module-level function.
     Where fork is unavailable (Windows, macOS defaults) or workers <= 1, tasks run here, in order.
     Tasks always run with one BLAS thread, here as in the workers: a product's rounding depends on
-    how BLAS splits it, so this keeps the numbers independent of ``workers``.
+    how BLAS splits it, so this keeps the numbers independent of ``workers``. ``on_done()`` is
+    called here after each finished task (e.g. :meth:`Context.advance`).
     """
     global _SHARED
     from threadpoolctl import threadpool_limits
 
     tasks = list(tasks)
     _SHARED = shared
+    tick = on_done or (lambda: None)
     try:
         if workers <= 1 or len(tasks) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+            out = []
             with threadpool_limits(limits=1, user_api="blas"):  # as in the workers: same rounding
-                return [fn(t) for t in tasks]
-        from concurrent.futures import ProcessPoolExecutor
+                for t in tasks:
+                    out.append(fn(t))
+                    tick()
+            return out
+        from concurrent.futures import ProcessPoolExecutor, as_completed
 
         with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), initializer=_one_blas_thread,
                                  mp_context=multiprocessing.get_context("fork")) as pool:
-            return list(pool.map(fn, tasks))
+            futures = [pool.submit(fn, t) for t in tasks]
+            for _ in as_completed(futures):
+                tick()
+            return [f.result() for f in futures]
     finally:
         _SHARED = None
 
@@ -130,9 +188,20 @@ def _jsonable(x):
     return x
 
 
+def as_json(obj):
+    """``obj`` exactly as it reads back from numbers.json (a deep copy made of JSON types)."""
+    return json.loads(json.dumps(_jsonable(obj)))
+
+
 def write_json(path: Path, obj) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(_jsonable(obj), indent=2))
+    tmp.replace(path)
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
 
 
@@ -145,21 +214,63 @@ def versions() -> dict:
             "matplotlib": matplotlib.__version__}
 
 
+def draw_and_write(study: Study, numbers: dict, out: Path) -> Result:
+    """The figures (saved into ``out``) and the section of ``numbers``; section.md is written too."""
+    out.mkdir(parents=True, exist_ok=True)
+    figures = study.draw(numbers, out)
+    markdown = study.write(numbers).strip() + "\n"
+    _write_text(out / "section.md", markdown)
+    return Result(numbers=numbers, markdown=markdown, figures=figures)
+
+
 def run_study(study: Study, out_root: Path, quick: bool = False, seed: int = 0, quiet: bool = True,
-              workers: int | None = None) -> Result:
-    """Run one study into ``out_root / study.name`` and write numbers.json, section.md, meta.json."""
+              workers: int | None = None, progress: Progress | None = None) -> Result:
+    """Run one study into ``out_root / study.name``: measure, save numbers.json, then draw the
+    figures and write section.md from the saved numbers; meta.json records settings, seed,
+    versions and run time. ``progress(done, total)`` hears about each finished unit of work."""
     out = Path(out_root) / study.name
     out.mkdir(parents=True, exist_ok=True)
-    ctx = Context(out=out, quick=quick, seed=seed, quiet=quiet,
-                  workers=default_workers() if workers is None else max(1, int(workers)))
+    settings = study.settings(quick)
+    ctx = Context(seed=seed, workers=default_workers() if workers is None else max(1, int(workers)),
+                  progress=progress)
     t0 = time.perf_counter()
-    result = study.run(ctx)
+    numbers = as_json(study.measure(settings, ctx))
     seconds = time.perf_counter() - t0
-    write_json(out / "numbers.json", result.numbers)
-    (out / "section.md").write_text(result.markdown.strip() + "\n")
-    meta = {"name": study.name, "title": study.title, "description": study.description,
-            "source": study.source, "quick": quick, "seed": seed, "seconds": round(seconds, 2),
-            "settings": result.settings, "figures": [f.__dict__ for f in result.figures],
+    write_json(out / "numbers.json", numbers)
+    result = draw_and_write(study, numbers, out)
+    result.settings = settings
+    meta = {"name": study.name, **_names(study), "quick": quick, "seed": seed, "seconds": round(seconds, 2),
+            "settings": settings, "figures": [f.__dict__ for f in result.figures],
             "versions": versions(), "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
     write_json(out / "meta.json", meta)
     return result
+
+
+def render_study(study: Study, study_dir: Path) -> Result:
+    """Redraw every figure and re-write section.md of a study directory from its numbers.json
+    (nothing is re-run); meta.json's figure list and the study's names are brought up to date.
+    Everything is drawn into a temporary folder first, so a failure leaves the directory as it was."""
+    import shutil
+
+    d = Path(study_dir)
+    numbers = json.loads((d / "numbers.json").read_text(encoding="utf-8"))
+    tmp = d / f".redraw-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        result = draw_and_write(study, numbers, tmp)
+        for f in tmp.iterdir():
+            f.replace(d / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    meta_path = d / "meta.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {"name": study.name}
+    meta.update(_names(study))
+    meta["figures"] = [f.__dict__ for f in result.figures]
+    write_json(meta_path, meta)
+    result.settings = meta.get("settings", {})
+    return result
+
+
+def _names(study: Study) -> dict:
+    return {"title": study.title, "description": study.description, "source": study.source,
+            "claims": list(study.claims)}

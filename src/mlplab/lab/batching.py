@@ -1,4 +1,5 @@
-"""batching: full-batch, mini-batch and single-sample gradient descent, and momentum at a saddle (002_).
+"""batching: full-batch, mini-batch and single-sample gradient descent, and momentum at a saddle
+(the blog post *2.1 Convolutional neural networks: neural networks, advanced*).
 
 Part 1 trains the same small network on the same MNIST subset with plain SGD (θ ← θ − (η/|B|)Σ∇ℓ)
 at several batch sizes through :class:`mlplab.train.Trainer`, recording the *full* training loss
@@ -10,6 +11,7 @@ size at a fixed point. Part 2 runs gradient descent and momentum on the tilted d
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -19,7 +21,7 @@ from ..nn import MLP
 from ..optim import get_optimizer
 from ..tensor import Tensor, cross_entropy
 from ..train import Callback, Trainer, evaluate
-from .base import Context, Figure, Result, Study
+from .base import Context, Figure, Study, array
 from .paths import draw_contours
 from .plots import save, subplots
 
@@ -94,13 +96,16 @@ def _basin(fn, p):
     return name if d < 0.15 else "in between"
 
 
-def run(ctx: Context) -> Result:
-    cfg = QUICK if ctx.quick else REFERENCE
+def measure(settings: dict, ctx: Context) -> dict:
+    """SGD at each batch size for each seed (full training loss along the way), the gradient noise
+    against the batch size, and GD/momentum paths on the saddle function."""
+    cfg = settings
     X, y = load("mnist", "train")
     X, y = subset(X, y, n=cfg["n_train"], rng=ctx.rng(20))
     n, iters = len(X), cfg["iterations"]
     at = np.unique(np.geomspace(1, iters, 40).astype(int))
     seeds = [ctx.seed * 1000 + i for i in range(cfg["seeds"])]
+    ctx.plan(len(seeds) * len(cfg["batch_sizes"]) + 2)
 
     # ---------------------------------------------------------------- part 1: batch sizes
     runs: dict[int, list] = {b: [] for b in cfg["batch_sizes"]}
@@ -112,8 +117,7 @@ def run(ctx: Context) -> Result:
                 X, y, iterations=iters, batch_size=b, shuffle=True, rng=np.random.default_rng([s, 2]))
             runs[b].append({"steps": np.array(rec.steps), "full_loss": np.array(rec.loss),
                             "seconds": np.array(rec.seconds), "batch_loss": hist.loss})
-        if not ctx.quiet:
-            print(f"  batching: seed {s} done")
+            ctx.advance()
     steps = runs[cfg["batch_sizes"][0]][0]["steps"]
     res = {}
     for b, rows in runs.items():
@@ -137,19 +141,56 @@ def run(ctx: Context) -> Result:
     nb = np.array(list(noise), dtype=float)
     nv = np.array(list(noise.values()))
     slope = float(np.polyfit(np.log(nb), np.log(nv), 1)[0])
+    ctx.advance()
 
+    # ---------------------------------------------------------------- part 2: saddle
+    fn = Saddle()
+    sx = float(fn.saddle_point[0])
+    starts = {"A": (2.0, 1.0), "B": (round(sx + 1e-3, 6), 1.5)}
+    saddle, saddle_paths = {}, {}
+    for key, start in starts.items():
+        for name, (lab, opt, hp, _) in SADDLE_METHODS.items():
+            path = run_optimizer(fn, opt, start, SADDLE_STEPS, **hp)
+            far = np.flatnonzero(np.abs(path[:, 0] - sx) > 0.3)
+            saddle[f"{key}/{name}"] = {"start": start, "method": lab, "final": path[-1],
+                                       "final_f": float(fn.f(path[-1])), "ends_in": _basin(fn, path[-1]),
+                                       "steps_to_leave_saddle": int(far[0]) if len(far) else None,
+                                       "final_distance_from_saddle_x": abs(float(path[-1, 0]) - sx)}
+            saddle_paths[f"{key}/{name}"] = path
+    ctx.advance()
+    series = {"steps": steps, "saddle_starts": starts, "saddle_paths": saddle_paths,
+              "runs": {str(b): {"full_loss": np.array([r["full_loss"] for r in rows]),
+                                "batch_loss_first_seed": rows[0]["batch_loss"],
+                                "seconds_mean": np.mean([r["seconds"] for r in rows], axis=0)}
+                       for b, rows in runs.items()}}
+    return {"n_train": n, "sizes": SIZES, "lr": LR, "iterations": iters, "seeds": seeds,
+            "batch_sizes": {str(b): v for b, v in res.items()},
+            "gradient_noise": {"batch_sizes": nb, "relative_variance": nv, "fitted_slope": slope,
+                               "full_gradient_norm2": gnorm2},
+            "saddle": {"function": "x^4/4 - x^2/2 + 0.1x + y^2/2", "saddle_point": fn.saddle_point,
+                       "local_minimum": fn.local_minimum, "global_minimum": fn.global_minimum,
+                       "steps": SADDLE_STEPS, "runs": saddle},
+            "series": series}  # what the figures draw
+
+
+def _label(b, n):
+    return f"batch {b}" + (" (full)" if b == n else "")
+
+
+def draw(numbers: dict, out: Path) -> list[Figure]:
+    series = numbers["series"]
+    n, iters, seeds = numbers["n_train"], numbers["iterations"], numbers["seeds"]
+    steps = array(series["steps"])
+    bs = [int(b) for b in series["runs"]]
+    cmap = {b: f"C{i}" for i, b in enumerate(bs)}
+    full = {b: array(series["runs"][str(b)]["full_loss"]) for b in bs}
     fig, axes = subplots(2, 2, size=(5.0, 3.8))
-    cmap = {b: f"C{i}" for i, b in enumerate(cfg["batch_sizes"])}
-
-    def label(b):
-        return f"batch {b}" + (" (full)" if b == n else "")
-
     ax = axes[0, 0]
-    for b, rows in runs.items():
-        bl = np.array([r["batch_loss"] for r in rows])
-        ax.plot(np.arange(1, iters + 1), bl[0], color=cmap[b], alpha=0.2, lw=0.5)
-        fl = np.array([r["full_loss"] for r in rows])
-        ax.plot(steps, fl.mean(axis=0), "o-", ms=2.5, color=cmap[b], label=label(b))
+    for b in bs:
+        ax.plot(np.arange(1, iters + 1), array(series["runs"][str(b)]["batch_loss_first_seed"]), color=cmap[b],
+                alpha=0.2, lw=0.5)
+        fl = full[b]
+        ax.plot(steps, fl.mean(axis=0), "o-", ms=2.5, color=cmap[b], label=_label(b, n))
         ax.fill_between(steps, fl.min(axis=0), fl.max(axis=0), color=cmap[b], alpha=0.2, lw=0)
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -160,10 +201,10 @@ def run(ctx: Context) -> Result:
                  fontsize=9)
     ax.legend(fontsize=8)
     ax = axes[0, 1]
-    for b, rows in runs.items():
-        fl = np.array([r["full_loss"] for r in rows])
+    for b in bs:
+        fl = full[b]
         ex = steps[1:] * b  # step 0 (no examples yet) has no place on a log axis
-        ax.plot(ex, fl.mean(axis=0)[1:], "o-", ms=2.5, color=cmap[b], label=label(b))
+        ax.plot(ex, fl.mean(axis=0)[1:], "o-", ms=2.5, color=cmap[b], label=_label(b, n))
         ax.fill_between(ex, fl.min(axis=0)[1:], fl.max(axis=0)[1:], color=cmap[b], alpha=0.2, lw=0)
     ax.axhline(TARGET, color="0.5", ls=":", lw=1)
     ax.set_xscale("log")
@@ -173,10 +214,9 @@ def run(ctx: Context) -> Result:
     ax.set_title("the same against the work done: examples seen", fontsize=9)
     ax.legend(fontsize=8)
     ax = axes[1, 0]
-    for b, rows in runs.items():
-        t = np.mean([r["seconds"] for r in rows], axis=0)
-        fl = np.array([r["full_loss"] for r in rows])
-        ax.plot(t[1:], fl.mean(axis=0)[1:], "o-", ms=2.5, color=cmap[b], label=label(b))
+    for b in bs:
+        t = array(series["runs"][str(b)]["seconds_mean"])
+        ax.plot(t[1:], full[b].mean(axis=0)[1:], "o-", ms=2.5, color=cmap[b], label=_label(b, n))
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("training wall time, s (log)")
@@ -184,6 +224,8 @@ def run(ctx: Context) -> Result:
     ax.set_title("... and against wall time", fontsize=9)
     ax.legend(fontsize=8)
     ax = axes[1, 1]
+    nb, nv = array(numbers["gradient_noise"]["batch_sizes"]), array(numbers["gradient_noise"]["relative_variance"])
+    slope = numbers["gradient_noise"]["fitted_slope"]
     ax.loglog(nb, nv, "o-", color="k", label="measured E‖g_B − g‖² / ‖g‖²")
     ax.loglog(nb, nv[0] / nb, ":", color="0.5", label="σ²/|B| (slope −1)")
     ax.set_xlabel("batch size |B| (log)")
@@ -191,24 +233,17 @@ def run(ctx: Context) -> Result:
     ax.set_title(f"noise of the mini-batch gradient at initialization\n(fitted slope {slope:.2f})", fontsize=9)
     ax.legend(fontsize=8)
     spread = f"mean and min–max over {len(seeds)} seeds" if len(seeds) > 1 else "one seed"
-    f1 = save(fig, ctx.path("batch_sizes.png"),
+    f1 = save(fig, out / "batch_sizes.png",
               f"SGD η = {LR}, batch 1 to {n} (full), {'-'.join(map(str, SIZES))} on {n} MNIST images\n{spread}")
 
-    # ---------------------------------------------------------------- part 2: saddle
     fn = Saddle()
     sx = float(fn.saddle_point[0])
-    starts = {"A": (2.0, 1.0), "B": (round(sx + 1e-3, 6), 1.5)}
-    saddle = {}
+    starts = series["saddle_starts"]
     fig, axes = subplots(1, 3, size=(4.2, 3.8))
     for ax, (key, start) in zip(axes[0, :2], starts.items()):
         draw_contours(ax, fn, (-2, 2.5), (-1.2, 2), levels=14)
-        for name, (lab, opt, hp, col) in SADDLE_METHODS.items():
-            path = run_optimizer(fn, opt, start, SADDLE_STEPS, **hp)
-            far = np.flatnonzero(np.abs(path[:, 0] - sx) > 0.3)
-            saddle[f"{key}/{name}"] = {"start": start, "method": lab, "final": path[-1],
-                                       "final_f": float(fn.f(path[-1])), "ends_in": _basin(fn, path[-1]),
-                                       "steps_to_leave_saddle": int(far[0]) if len(far) else None,
-                                       "final_distance_from_saddle_x": abs(float(path[-1, 0]) - sx)}
+        for name, (lab, _, _, col) in SADDLE_METHODS.items():
+            path = array(series["saddle_paths"][f"{key}/{name}"])
             ax.plot(path[:, 0], path[:, 1], "-", lw=1.4, color=col, label=lab)
             ax.plot(*path[-1], "o", color=col, ms=5)
             if key == "B":
@@ -226,18 +261,26 @@ def run(ctx: Context) -> Result:
     ax.set_ylabel("x")
     ax.set_title("start B: x over time", fontsize=9)
     ax.legend(fontsize=7, loc="lower right", bbox_to_anchor=(1.0, 0.12))
-    f2 = save(fig, ctx.path("saddle.png"), "f(x, y) = x⁴/4 − x²/2 + 0.1x + y²/2: saddle (×), local minimum (+), "
-                                            "global minimum (+, left)")
+    f2 = save(fig, out / "saddle.png", "f(x, y) = x⁴/4 − x²/2 + 0.1x + y²/2: saddle (×), local minimum (+), "
+                                       "global minimum (+, left)")
+    return [Figure(f1, "Full training loss against iterations, examples seen and wall time for each batch size, and "
+                       "the mini-batch gradient's noise against the batch size."),
+            Figure(f2, "Gradient descent and momentum on a tilted double well from two starts.")]
 
-    # ---------------------------------------------------------------- numbers and text
-    numbers = {"n_train": n, "sizes": SIZES, "lr": LR, "iterations": iters, "seeds": seeds,
-               "batch_sizes": {str(b): v for b, v in res.items()},
-               "gradient_noise": {"batch_sizes": nb, "relative_variance": nv, "fitted_slope": slope,
-                                  "full_gradient_norm2": gnorm2},
-               "saddle": {"function": "x^4/4 - x^2/2 + 0.1x + y^2/2", "saddle_point": fn.saddle_point,
-                          "local_minimum": fn.local_minimum, "global_minimum": fn.global_minimum,
-                          "steps": SADDLE_STEPS, "runs": saddle}}
-    bs = cfg["batch_sizes"]
+
+def write(numbers: dict) -> str:
+    n, iters, seeds = numbers["n_train"], numbers["iterations"], numbers["seeds"]
+    res = {int(b): v for b, v in numbers["batch_sizes"].items()}
+    bs = list(res)
+    nb, nv = numbers["gradient_noise"]["batch_sizes"], numbers["gradient_noise"]["relative_variance"]
+    slope = numbers["gradient_noise"]["fitted_slope"]
+    saddle = numbers["saddle"]["runs"]
+    starts = {k: tuple(v) for k, v in numbers["series"]["saddle_starts"].items()}
+    fn = Saddle()
+    sx = float(fn.saddle_point[0])
+
+    def label(b):
+        return _label(b, n)
 
     def ex_text(b):
         v = res[b]["examples_to_target_median"]
@@ -256,7 +299,7 @@ def run(ctx: Context) -> Result:
     A_gd, A_big, A_m = saddle["A/gd"], saddle["A/gd_big"], saddle["A/momentum"]
     B_gd, B_big, B_m = saddle["B/gd"], saddle["B/gd_big"], saddle["B/momentum"]
     full, one = bs[-1], bs[0]
-    md = f"""
+    return f"""
 The same loss, the mean cross-entropy over {n} MNIST images for a {'-'.join(map(str, SIZES))} ReLU network, is
 minimised by θ ← θ − (η/|B|) Σ_{{i∈B}} ∇ℓ_i with η = {LR} for {iters} iterations at batch sizes
 {', '.join(map(str, bs))} ({full} = full-batch gradient descent), {len(seeds)} seeds (`batch_sizes.png`, which plots
@@ -293,14 +336,6 @@ saddle's x, every method stays: the gradient has no x-component at all.)
 |---|---|---|---|
 {srows}
 """
-    settings = {"n_train": n, "sizes": SIZES, "lr": LR, "iterations": iters, "batch_sizes": bs, "seeds": seeds,
-                "noise_batches": cfg["noise_batches"], "noise_draws": cfg["noise_draws"],
-                "saddle_methods": {k: {"optimizer": v[1], **v[2]} for k, v in SADDLE_METHODS.items()},
-                "saddle_steps": SADDLE_STEPS, "saddle_starts": starts}
-    figures = [Figure(f1, "Full training loss against iterations, examples seen and wall time for each batch size, and "
-                          "the mini-batch gradient's noise against the batch size."),
-               Figure(f2, "Gradient descent and momentum on a tilted double well from two starts.")]
-    return Result(numbers=numbers, markdown=md, figures=figures, settings=settings)
 
 
 STUDY = Study(
@@ -308,6 +343,10 @@ STUDY = Study(
     title="Full batch, mini-batch, single sample; momentum at a saddle",
     description="SGD at batch sizes 1…N on an MNIST subset (loss vs iterations/examples/time, gradient noise); "
                 "GD vs momentum on a saddle",
-    source="002_2ee23429faa56acd.txt (mini-batch SGD, local minima and saddle points)",
-    run=run,
+    source="blog post '2.1 Convolutional neural networks: neural networks, advanced' (mini-batch SGD, local minima "
+           "and saddle points)",
+    works=("post-nn-advanced",),
+    measure=measure, draw=draw, write=write,
+    reference=REFERENCE, quick=QUICK,
+    claims=("batch_sizes", "gradient_noise", "saddle"),
 )

@@ -1,5 +1,6 @@
-"""depth: the signal through a 50-layer ReLU network for σ² = 1/n, 2/n, 3/n (001_, CMU Deep
-Learning Systems, lecture on initialization).
+"""depth: the signal through a 50-layer ReLU network for σ² = 1/n, 2/n, 3/n (CMU 10-414/714
+*Deep Learning Systems*, lecture 6 on fully-connected networks, optimization and initialization, and the
+blog post *Fully connected neural networks* that follows it).
 
 MNIST, 784 → 50 hidden layers of 100 ReLU units → 10, W ~ N(0, k/n_in), zero biases. At
 initialization :func:`mlplab.diagnostics.probe` measures each layer's activation norm and weight-gradient
@@ -10,6 +11,8 @@ ReLU a factor σ²n/2 = k/2 per layer). Then each network is trained with SGD th
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from .. import diagnostics as D
@@ -17,7 +20,8 @@ from ..data import load, subset
 from ..nn import MLP
 from ..optim import SGD
 from ..train import Trainer, evaluate
-from .base import Context, Figure, Result, Study
+from .base import Context, Figure, Study, array
+from .plots import line as plt_line
 from .plots import save, subplots
 
 DEPTH, WIDTH = 50, 100
@@ -50,15 +54,17 @@ def measure_init(X, y, seed=0) -> dict:
     return out
 
 
-def run(ctx: Context) -> Result:
-    iterations = 40 if ctx.quick else 400
-    n_probe = 256 if ctx.quick else 1000
+def measure(settings: dict, ctx: Context) -> dict:
+    """Norms at initialization (measured and predicted) and a short SGD run for each σ²."""
+    iterations, n_probe = settings["iterations"], settings["probe_images"]
+    ctx.plan(1 + len(SCALES))
     X, y = load("mnist", "train")
-    Xs, ys = subset(X, y, n=2000 if ctx.quick else 20000, rng=ctx.rng(0))
+    Xs, ys = subset(X, y, n=settings["train_images"], rng=ctx.rng(0))
     Xp, yp = Xs[:n_probe], ys[:n_probe]
     res = measure_init(Xp, yp, ctx.seed)
+    ctx.advance()
     Xt, yt = load("mnist", "test")
-    Xt, yt = subset(Xt, yt, n=1000 if ctx.quick else 10000)
+    Xt, yt = subset(Xt, yt, n=settings["test_images"])
     for r in res.values():
         net = r.pop("net")
         W0 = D.weight_arrays(net)
@@ -72,59 +78,7 @@ def run(ctx: Context) -> Result:
                   "final_train_loss": float(np.mean(hist.loss[-20:])) if len(hist.loss) else float("nan")})
         if hist.diverged is None:
             r["test_loss"], r["test_acc"] = evaluate(net, Xt, yt)
-    layers = np.arange(1, len(SIZES))
-
-    # ---------------------------------------------------------------- figures
-    fig, axes = subplots(1, 3, size=(4.3, 3.5))
-    ax = axes[0, 0]
-    for key, r in res.items():
-        ax.plot(layers, r["act_norm"], "o", ms=3, color=COLORS[key], label=f"σ² = {key} (measured)")
-        ax.plot(layers, r["predicted_act_norm"], "-", lw=1, color=COLORS[key])
-    ax.plot([], [], "k-", lw=1, label="predicted: ×√(σ²n/2) per layer")
-    ax.set_yscale("log")
-    ax.set_xlabel("layer l")
-    ax.set_ylabel("‖a_l‖ over the batch (log)")
-    ax.set_title("activation norm at initialization")
-    ax.legend(fontsize=7)
-    ax = axes[0, 1]
-    for key, r in res.items():
-        ax.plot(layers, r["weight_grad_norm"], "o", ms=3, color=COLORS[key], label=f"σ² = {key}")
-        ax.plot(layers, r["predicted_weight_grad_norm"], "-", lw=1, color=COLORS[key])
-    ax.set_yscale("log")
-    ax.set_xlabel("layer l")
-    ax.set_ylabel("‖∂L/∂W_l‖ (log)")
-    ax.set_title("weight-gradient norm at initialization")
-    ax.legend(fontsize=7)
-    ax = axes[0, 2]
-    for key, r in res.items():
-        ch = np.asarray(r["relative_change"], dtype=float)
-        if r["diverged"]:
-            ax.plot([], [], color=COLORS[key], label=f"σ² = {key}: NaN at step {r['diverged']['step']}")
-            continue
-        ax.plot(layers, np.maximum(ch, 1e-12), "o-", ms=3, color=COLORS[key], label=f"σ² = {key}")
-    ax.set_yscale("log")
-    ax.set_xlabel("layer l")
-    ax.set_ylabel("‖W − W₀‖ / ‖W₀‖ (log)")
-    ax.set_title(f"after {iterations} SGD steps (lr {LR}); 0 drawn at 1e-12", fontsize=9)
-    ax.legend(fontsize=7)
-    figures = [Figure(save(fig, ctx.path("depth.png"),
-                           f"50 ReLU layers of 100 units, W ~ N(0, σ²) on MNIST (batch of {n_probe}); lines: theory"),
-                      "Activation and weight-gradient norms per layer at initialization (dots measured, lines "
-                      "predicted) and how far each layer's weights moved in training")]
-    fig, axes = subplots(1, 1, size=(5.0, 3.3))
-    ax = axes[0, 0]
-    for key, r in res.items():
-        lc = r["loss_curve"]
-        if len(lc) > 0:
-            ax.plot(np.arange(1, len(lc) + 1), np.minimum(lc, 20), color=COLORS[key],
-                    label=f"σ² = {key}" + (f" (NaN at step {r['diverged']['step']})" if r["diverged"] else ""))
-    ax.axhline(np.log(10), color="0.5", ls=":", lw=1)
-    ax.set_ylim(0, 5)
-    ax.set_xlabel("SGD step")
-    ax.set_ylabel("training loss (values > 5 off the plot)")
-    ax.legend()
-    figures.append(Figure(save(fig, ctx.path("depth_loss.png"), "Training loss of the 50-layer networks"),
-                          "Training loss: only σ² = 2/n makes progress"))
+        ctx.advance()
 
     g1, g2, g3 = (np.asarray(res[k]["weight_grad_norm"]) for k in SCALES)
     numbers = {k: {kk: vv for kk, vv in r.items() if kk != "loss_curve"} for k, r in res.items()}
@@ -138,6 +92,91 @@ def run(ctx: Context) -> Result:
         "max_relative_change_2n": float(np.max(res["2/n"]["relative_change"])),
         "median_relative_change_2n": float(np.median(res["2/n"]["relative_change"])),
     }
+    numbers["series"] = {"iterations": iterations, "probe_images": n_probe,
+                         "loss_curve": {k: r["loss_curve"] for k, r in res.items()}}  # what the figures draw
+    return numbers
+
+
+def _results(numbers: dict) -> dict:
+    return {k: {**numbers[k], "loss_curve": array(numbers["series"]["loss_curve"][k])} for k in SCALES}
+
+
+def draw(numbers: dict, out: Path) -> list[Figure]:
+    res = _results(numbers)
+    iterations, n_probe = numbers["series"]["iterations"], numbers["series"]["probe_images"]
+    layers = np.arange(1, len(SIZES))
+    fig, axes = subplots(1, 3, size=(4.3, 3.5))
+    ax = axes[0, 0]
+    for key, r in res.items():
+        ax.plot(layers, r["act_norm"], "o", ms=3, color=COLORS[key])
+        ax.plot(layers, r["predicted_act_norm"], "-", lw=1, color=COLORS[key])
+    ax.set_yscale("log")
+    ax.set_xlabel("layer l")
+    ax.set_ylabel("‖a_l‖ over the batch (log)")
+    ax.set_title("activation norm at initialization")
+    ax = axes[0, 1]
+    for key, r in res.items():
+        ax.plot(layers, r["weight_grad_norm"], "o", ms=3, color=COLORS[key])
+        ax.plot(layers, r["predicted_weight_grad_norm"], "-", lw=1, color=COLORS[key])
+    ax.set_yscale("log")
+    ax.set_xlabel("layer l")
+    ax.set_ylabel("‖∂L/∂W_l‖ (log)")
+    ax.set_title("weight-gradient norm at initialization")
+    ax = axes[0, 2]
+    gone = []
+    for key, r in res.items():
+        ch = array(r["relative_change"])
+        if r["diverged"]:
+            gone.append(f"σ² = {key}: not drawn,\nNaN at step {r['diverged']['step']}")
+            continue
+        ax.plot(layers, np.maximum(ch, 1e-12), "o-", ms=3, color=COLORS[key])
+    if gone:
+        ax.text(0.5, 0.5, "\n".join(gone), transform=ax.transAxes, ha="center", va="center", fontsize=8,
+                color=COLORS["3/n"], bbox={"boxstyle": "round", "fc": "white", "ec": COLORS["3/n"], "alpha": 0.9})
+    ax.set_yscale("log")
+    ax.set_xlabel("layer l")
+    ax.set_ylabel("‖W − W₀‖ / ‖W₀‖ (log)")
+    ax.set_title(f"after {iterations} SGD steps (lr {LR}); 0 drawn at 1e-12", fontsize=9)
+    # one legend for the three panels, below them: it covers no data
+    handles = [plt_line(COLORS[k], "o", f"σ² = {k}") for k in SCALES]
+    handles += [plt_line("k", "o", "measured (dots)", ls=""), plt_line("k", "", "predicted: ×√(σ²n/2) per layer")]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+    fig.subplots_adjust(bottom=0.2)
+    figures = [Figure(save(fig, out / "depth.png",
+                           f"50 ReLU layers of 100 units, W ~ N(0, σ²) on MNIST (batch of {n_probe}); lines: theory",
+                           rect=(0, 0.07, 1, 1)),
+                      "Activation and weight-gradient norms per layer at initialization (dots measured, lines "
+                      "predicted) and how far each layer's weights moved in training")]
+    fig, axes = subplots(1, 1, size=(5.0, 3.3))
+    ax = axes[0, 0]
+    notes = []
+    for key, r in res.items():
+        lc = r["loss_curve"]
+        label = f"σ² = {key}"
+        if r["diverged"]:
+            step = r["diverged"]["step"]
+            first = f"loss {lc[0]:.3g} at step 1, " if len(lc) and np.isfinite(lc[0]) else ""
+            notes.append(f"σ² = {key} is missing: {first}NaN at step {step},\nwhere training stopped")
+            label += f" (NaN at step {step}: off the plot)"
+        ax.plot(np.arange(1, len(lc) + 1), np.minimum(lc, 20), color=COLORS[key], label=label)
+    ax.axhline(np.log(10), color="0.5", ls=":", lw=1)
+    ax.text(iterations, np.log(10), "ln 10", ha="right", va="bottom", fontsize=8, color="0.3")
+    if notes:
+        ax.text(0.03, 0.06, "\n".join(notes), transform=ax.transAxes, ha="left", va="bottom", fontsize=8,
+                color=COLORS["3/n"], bbox={"boxstyle": "round", "fc": "white", "ec": COLORS["3/n"], "alpha": 0.9})
+    ax.set_ylim(0, 5)
+    ax.set_xlabel("SGD step")
+    ax.set_ylabel("training loss (values > 5 off the plot)")
+    ax.legend(loc="upper right", fontsize=8)
+    figures.append(Figure(save(fig, out / "depth_loss.png", "Training loss of the 50-layer networks"),
+                          "Training loss: only σ² = 2/n makes progress"))
+    return figures
+
+
+def write(numbers: dict) -> str:
+    res = _results(numbers)
+    iterations, n_probe = numbers["series"]["iterations"], numbers["series"]["probe_images"]
+    g3 = array(res["3/n"]["weight_grad_norm"])
     cl = numbers["claims"]
 
     def fmt_train(r):
@@ -156,7 +195,7 @@ def run(ctx: Context) -> Result:
         f"| {fmt_train(r)} | {fmt_change(r)} |" for k, r in res.items())
     r2 = res["2/n"]
     an = cl["act_norm_last_over_first"]
-    md = f"""
+    return f"""
 A ReLU unit sums n = {WIDTH} inputs and zeroes half of its outputs, so
 Var z_{{l+1}} = n σ² E[relu(z_l)²] = n σ² Var z_l / 2: each layer multiplies the variance by σ²n/2 and the norm of
 the activations by √(σ²n/2). Over {DEPTH} layers that is (1/2)^{DEPTH // 2} ≈ {0.5 ** (DEPTH / 2):.1g} for σ² = 1/n,
@@ -177,22 +216,23 @@ gradients of {np.median(res['1/n']['weight_grad_norm']):.1g} leave the loss at l
 {r2['final_train_loss']:.3f}), and yet its weights move only a little: ‖W − W₀‖/‖W₀‖ is
 {cl['median_relative_change_2n']:.3g} in the median layer and at most {cl['max_relative_change_2n']:.3g} (right
 panel, largest in the first and last layers). The trained network stays close to where it started, so the
-initialization decides much of what it ends up computing (001_).
+initialization decides much of what it ends up computing (CMU *Deep Learning Systems*, lecture 6).
 
 | σ² | σ²n/2 | ‖a_{DEPTH}‖/‖a_1‖ measured | predicted | median ‖∂L/∂W_l‖ | after training | median ‖W − W₀‖/‖W₀‖ |
 |---|---|---|---|---|---|---|
 {rows}
 """
-    settings = {"sizes": f"784-{WIDTH}x{DEPTH}-10", "activation": "relu", "weights": "N(0, k/n_in), k = 1, 2, 3",
-                "bias": "zeros", "probe_images": n_probe, "train_images": len(Xs), "optimizer": f"SGD lr {LR}",
-                "batch": BATCH, "iterations": iterations, "on_divergence": "stop"}
-    return Result(numbers=numbers, markdown=md, figures=figures, settings=settings)
 
 
 STUDY = Study(
     name="depth",
     title="Signal through 50 ReLU layers: σ² = 1/n, 2/n, 3/n",
     description="per-layer activation/gradient norms against Var z_{l+1} = n σ² E[φ(z_l)²]; ‖W − W₀‖/‖W₀‖ after SGD",
-    source="001_e9fe6032f74b02af (CMU Deep Learning Systems, initialization)",
-    run=run,
+    source="CMU 10-414/714 Deep Learning Systems, lecture 6 (initialization); blog post 'Fully connected neural "
+           "networks'",
+    works=("cmu", "post-fc"),
+    measure=measure, draw=draw, write=write,
+    reference={"iterations": 400, "probe_images": 1000, "train_images": 20000, "test_images": 10000},
+    quick={"iterations": 40, "probe_images": 256, "train_images": 2000, "test_images": 1000},
+    claims=("claims",),
 )

@@ -1,4 +1,5 @@
-"""init-mnist: initialization races on MNIST (000_ and 003_).
+"""init-mnist: initialization races on MNIST (*Deep Learning from Scratch*, ch. 6.2,
+``ch06/weight_init_compare.py``; deeplearning.ai's note *Initializing neural networks*).
 
 Two settings, both trained by the one training loop (:class:`mlplab.train.Trainer`) with SGD:
 
@@ -11,6 +12,8 @@ Two settings, both trained by the one training loop (:class:`mlplab.train.Traine
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from .. import diagnostics as D
@@ -18,7 +21,7 @@ from ..data import load, subset
 from ..nn import MLP
 from ..optim import SGD
 from ..train import Trainer, evaluate
-from .base import Context, Figure, Result, Study, parallel_map, shared
+from .base import Context, Figure, Study, array, parallel_map, shared
 from .plots import save, subplots
 
 LN10 = float(np.log(10))
@@ -53,14 +56,14 @@ def _book_run(task):
             "test_loss": test_loss, "test_acc": test_acc, "seconds": hist.seconds}
 
 
-def book(ctx: Context) -> dict:
-    iterations = 300 if ctx.quick else 2000
+def book(settings: dict, ctx: Context) -> dict:
+    iterations = settings["book_iterations"]
     X, y = load("mnist", "train")
-    if ctx.quick:
-        X, y = subset(X, y, n=5000, rng=ctx.rng(0))
+    if settings["book_train_images"]:
+        X, y = subset(X, y, n=settings["book_train_images"], rng=ctx.rng(0))
     Xt, yt = load("mnist", "test")
     tasks = [(key, [ctx.seed, 10 + i], iterations, ctx.seed) for i, key in enumerate(BOOK_INITS)]
-    rows = parallel_map(_book_run, tasks, shared=(X, y, Xt, yt), workers=ctx.workers)
+    rows = parallel_map(_book_run, tasks, shared=(X, y, Xt, yt), workers=ctx.workers, on_done=ctx.advance)
     return {"iterations": iterations, "train_images": len(X), "runs": dict(zip(BOOK_INITS, rows))}
 
 
@@ -86,18 +89,56 @@ def _dlai_run(task):
             "diverged": hist.diverged}
 
 
-def dlai(ctx: Context) -> dict:
-    epochs = 2 if ctx.quick else 10
+def dlai(settings: dict, ctx: Context) -> dict:
+    epochs = settings["dlai_epochs"]
     X, y = load("mnist", "test")
-    if ctx.quick:
-        X, y = X[:2000], y[:2000]
+    if settings["dlai_images"]:
+        X, y = X[:settings["dlai_images"]], y[:settings["dlai_images"]]
     tasks = [(key, [ctx.seed, 20 + i], epochs, ctx.seed) for i, key in enumerate(DLAI_INITS)]
-    rows = parallel_map(_dlai_run, tasks, shared=(X, y), workers=ctx.workers)
+    rows = parallel_map(_dlai_run, tasks, shared=(X, y), workers=ctx.workers, on_done=ctx.advance)
     return {"epochs": epochs, "images": len(X), "runs": dict(zip(DLAI_INITS, rows))}
 
 
-def run(ctx: Context) -> Result:
-    b, d = book(ctx), dlai(ctx)
+def measure(settings: dict, ctx: Context) -> dict:
+    """Both races: per-iteration losses, test accuracy, and the tanh net's activations at initialization."""
+    ctx.plan(len(BOOK_INITS) + len(DLAI_INITS))
+    b, d = book(settings, ctx), dlai(settings, ctx)
+
+    def strip(runs, drop=("loss", "hist")):
+        return {k: {kk: vv for kk, vv in r.items() if kk not in drop} for k, r in runs.items()}
+
+    numbers = {"book": {"iterations": b["iterations"], "train_images": b["train_images"], "runs": strip(b["runs"])},
+               "dlai": {"epochs": d["epochs"], "images": d["images"], "runs": strip(d["runs"])}}
+    br, dr = b["runs"], d["runs"]
+    numbers["claims"] = {
+        "book_std001_final_minus_ln10": br["std_0.01"]["final_loss"] - LN10,
+        "book_he_final": br["he"]["final_loss"], "book_xavier_final": br["xavier"]["final_loss"],
+        "dlai_zero_final_minus_ln10": dr["zeros"]["final_loss"] - LN10,
+        "dlai_zero_max_abs_dev_from_ln10": float(np.max(np.abs(dr["zeros"]["loss"] - LN10))),
+        "dlai_uniform_std_ratio": dr["uniform"]["std_ratio"],
+        "dlai_normal_initial_loss": dr["normal"]["initial_loss"],
+        "dlai_best": min(dr, key=lambda k: dr[k]["final_loss"]),
+    }
+    numbers["series"] = {"book_loss": {k: r["loss"] for k, r in br.items()},
+                         "dlai_loss": {k: r["loss"] for k, r in dr.items()},
+                         "dlai_hist": {k: r["hist"] for k, r in dr.items()}}  # what the figures draw
+    return numbers
+
+
+def _with_series(numbers: dict) -> tuple[dict, dict]:
+    """The two settings' results as measure had them (losses and histograms put back as arrays)."""
+    ser = numbers["series"]
+    b = {**numbers["book"], "runs": {k: {**r, "loss": array(ser["book_loss"][k])}
+                                     for k, r in numbers["book"]["runs"].items()}}
+    d = {**numbers["dlai"], "runs": {k: {**r, "loss": array(ser["dlai_loss"][k]), "hist": array(ser["dlai_hist"][k]),
+                                         "act_std": array(r["act_std"]), "std_ratio": array(r["std_ratio"]),
+                                         "saturated": array(r["saturated"])}
+                                     for k, r in numbers["dlai"]["runs"].items()}}
+    return b, d
+
+
+def draw(numbers: dict, out: Path) -> list[Figure]:
+    b, d = _with_series(numbers)
     figures = []
 
     # ---------------------------------------------------------------- book: loss race
@@ -112,7 +153,7 @@ def run(ctx: Context) -> Result:
     ax.set_xlabel("iteration")
     ax.set_ylabel("training loss (moving average of 50)")
     ax.legend()
-    figures.append(Figure(save(fig, ctx.path("init_mnist_book.png"),
+    figures.append(Figure(save(fig, out / "init_mnist_book.png",
                                "784-100x4-10 ReLU, SGD lr 0.01, batch 128: three initializations"),
                           "The source book's race: training loss per iteration for std 0.01, Xavier and He"))
 
@@ -132,7 +173,7 @@ def run(ctx: Context) -> Result:
                 ax.set_ylabel(f"{r['label']}\nfraction", fontsize=8, fontweight="bold")
             if r_i == len(DLAI_INITS) - 1:
                 ax.set_xlabel("tanh(z)", fontsize=8)
-    figures.append(Figure(save(fig, ctx.path("init_mnist_dlai_hist.png"),
+    figures.append(Figure(save(fig, out / "init_mnist_dlai_hist.png",
                                "784-300x4-10 tanh at initialization: hidden activations on 1000 MNIST images"),
                           "Histograms of the four hidden layers' activations at initialization, one row per init"))
 
@@ -155,27 +196,16 @@ def run(ctx: Context) -> Result:
             ax.set_ylim(0, 3)
             ax.set_ylabel("cost")
             ax.set_title("zoom: cost < 3")
-    figures.append(Figure(save(fig, ctx.path("init_mnist_dlai_cost.png"),
+    figures.append(Figure(save(fig, out / "init_mnist_dlai_cost.png",
                                f"784-300x4-10 tanh, SGD lr 0.1, on the {d['images']} test images\n"
                                "(faint: per batch; bold: moving average of 20)"),
                           "Cost per iteration for the four initializations"))
+    return figures
 
-    # ---------------------------------------------------------------- numbers and text
-    def strip(runs, drop=("loss", "hist")):
-        return {k: {kk: vv for kk, vv in r.items() if kk not in drop} for k, r in runs.items()}
 
-    numbers = {"book": {"iterations": b["iterations"], "train_images": b["train_images"], "runs": strip(b["runs"])},
-               "dlai": {"epochs": d["epochs"], "images": d["images"], "runs": strip(d["runs"])}}
+def write(numbers: dict) -> str:
+    b, d = _with_series(numbers)
     br, dr = b["runs"], d["runs"]
-    numbers["claims"] = {
-        "book_std001_final_minus_ln10": br["std_0.01"]["final_loss"] - LN10,
-        "book_he_final": br["he"]["final_loss"], "book_xavier_final": br["xavier"]["final_loss"],
-        "dlai_zero_final_minus_ln10": dr["zeros"]["final_loss"] - LN10,
-        "dlai_zero_max_abs_dev_from_ln10": float(np.max(np.abs(dr["zeros"]["loss"] - LN10))),
-        "dlai_uniform_std_ratio": dr["uniform"]["std_ratio"],
-        "dlai_normal_initial_loss": dr["normal"]["initial_loss"],
-        "dlai_best": min(dr, key=lambda k: dr[k]["final_loss"]),
-    }
     cl = numbers["claims"]
     brows = "\n".join(f"| {r['label']} | {r['loss'][0]:.3f} | {r['final_loss']:.3f} | {100 * r['test_acc']:.1f}% |"
                       for r in br.values())
@@ -183,7 +213,7 @@ def run(ctx: Context) -> Result:
         f"| {r['label']} | {' → '.join(f'{s:.2g}' for s in r['act_std'])} | {r['initial_loss']:.3g} "
         f"| {r['final_loss']:.3f} | {100 * r['train_acc']:.1f}% |" for r in dr.values())
     u = dr["uniform"]["std_ratio"]
-    md = f"""
+    return f"""
 **The source book's race** (`init_mnist_book.png`; 784-100x4-10 ReLU, SGD lr 0.01, batch 128 drawn at random from
 {b['train_images']} training images, the same batches for each init, {b['iterations']} iterations). With std 0.01
 each layer multiplies the variance by n σ²/2 = 100 × 10⁻⁴ / 2 = 0.005 (784 × 10⁻⁴ / 2 ≈ 0.04 at the input layer),
@@ -211,19 +241,17 @@ Xavier's N(0, 1/n) keeps Var z ≈ E[tanh²] of the layer before and trains best
 |---|---|---|---|---|
 {drows}
 """
-    settings = {"book": {"sizes": BOOK_SIZES, "activation": "relu", "inits": {k: v[1] for k, v in BOOK_INITS.items()},
-                         "optimizer": "SGD lr 0.01", "batch": "128 drawn at random (with replacement)",
-                         "iterations": b["iterations"], "train_images": b["train_images"]},
-                "dlai": {"sizes": DLAI_SIZES, "activation": "tanh", "bias": "zeros",
-                         "inits": {k: v[1] for k, v in DLAI_INITS.items()}, "optimizer": "SGD lr 0.1",
-                         "batch": "100 in order", "epochs": d["epochs"], "images": f"first {d['images']} test images"}}
-    return Result(numbers=numbers, markdown=md, figures=figures, settings=settings)
 
 
 STUDY = Study(
     name="init-mnist",
     title="Initialization races on MNIST",
     description="std 0.01 / Xavier / He on the book's ReLU net; zero / uniform / Xavier / N(0,1) on a 300x4 tanh net",
-    source="000_3dc64377390e7812, 003_b9fcf06e264018f9",
-    run=run,
+    source="Deep Learning from Scratch, ch. 6.2 (weight_init_compare.py); deeplearning.ai, 'Initializing neural "
+           "networks'",
+    works=("dlfs", "dlai", "post-updates-init", "post-dlai-init"),
+    measure=measure, draw=draw, write=write,
+    reference={"book_iterations": 2000, "book_train_images": None, "dlai_epochs": 10, "dlai_images": None},
+    quick={"book_iterations": 300, "book_train_images": 5000, "dlai_epochs": 2, "dlai_images": 2000},
+    claims=("claims",),
 )

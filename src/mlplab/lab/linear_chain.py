@@ -1,5 +1,5 @@
-"""linear-chain: exploding and vanishing signals in a 10-layer linear network (003_, the
-deeplearning.ai note on initialization).
+"""linear-chain: exploding and vanishing signals in a 10-layer linear network (deeplearning.ai's
+note *Initializing neural networks*).
 
 L = 10 Linear(2, 2) layers, identity activation, no bias, every W = γ·I with γ ∈ {1.5, 1.0, 0.5}, so
 a_l = γ^l x and ŷ = γ^L x. Task: regression onto y = R x (R a rotation by 36.87°), mean squared
@@ -9,13 +9,15 @@ from :func:`mlplab.diagnostics.probe`.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from .. import diagnostics as D
 from ..nn import MLP, MSELoss
 from ..optim import SGD
 from ..train import Trainer
-from .base import Context, Figure, Result, Study
+from .base import Context, Figure, Study, array
 from .plots import save, subplots
 
 L, WIDTH, N = 10, 2, 256
@@ -30,8 +32,10 @@ def _net(gamma):
     return MLP([WIDTH] * (L + 1), activation="identity", weight_init=f"identity({gamma})", bias=False, rng=0)
 
 
-def run(ctx: Context) -> Result:
-    steps = 100 if ctx.quick else 300
+def measure(settings: dict, ctx: Context) -> dict:
+    """Per-layer norms at initialization and the cost under full-batch SGD for each γ."""
+    steps = settings["steps"]
+    ctx.plan(len(GAMMAS) + 1)
     rng = ctx.rng(0)
     X = rng.standard_normal((N, WIDTH)).astype(np.float32)
     Y = X @ R.T
@@ -53,6 +57,7 @@ def run(ctx: Context) -> Result:
             "weight_grad_norm": c["weight_grad_norm"], "loss": hist.loss,
             "initial_loss": float(p.loss), "final_loss": float(hist.loss[-1]) if len(hist.loss) else float("nan"),
             "diverged_at": None if hist.diverged is None else hist.diverged["step"], "steps": int(hist.steps)}
+        ctx.advance()
     # the exploding chain once more with a 10 times smaller step: it no longer overflows, but the
     # first update is still huge
     net = _net(1.5)
@@ -62,19 +67,39 @@ def run(ctx: Context) -> Result:
                  "diverged_at": None if small.diverged is None else small.diverged["step"],
                  "product_norm_after": float(np.linalg.norm(np.linalg.multi_dot(D.weight_arrays(net))))}
     zero_cost = float(np.mean(Y.astype(np.float64) ** 2))  # the cost of predicting ŷ = 0
+    ctx.advance()
 
-    # ---------------------------------------------------------------- figure
-    fig, axes = subplots(1, 4, size=(3.9, 3.4))
+    numbers = {k: {kk: vv for kk, vv in r.items() if kk != "loss"} for k, r in res.items()}
+    numbers["1.5_small_lr"] = {k: v for k, v in res_small.items() if k != "loss"}
+    numbers["zero_prediction_cost"] = zero_cost
+    numbers["lr"] = LR
+    numbers["series"] = {"steps": steps, "x_norm": float(np.linalg.norm(X)),
+                         "loss": {k: r["loss"] for k, r in res.items()}, "small_lr_loss": small.loss}
+    return numbers
+
+
+def _results(numbers: dict):
+    ser = numbers["series"]
+    res = {k: {kk: (array(v) if isinstance(v, list) else v) for kk, v in numbers[k].items()} for k in GAMMAS}
+    for k in GAMMAS:
+        res[k]["loss"] = array(ser["loss"][k])
+    small = {**numbers["1.5_small_lr"], "loss": array(ser["small_lr_loss"])}
+    return res, small, numbers["zero_prediction_cost"], ser["steps"], ser["x_norm"]
+
+
+def draw(numbers: dict, out: Path) -> list[Figure]:
+    res, small, zero_cost, steps, x_norm = _results(numbers)
+    fig, axes = subplots(1, 4, size=(3.9, 4.4))  # room for the legends below the panels
     layers = np.arange(1, L + 1)
     ax = axes[0, 0]
     for key, r in res.items():
         ax.plot(layers, r["act_norm"], "o", color=COLORS[key], label=f"W = {key}·I")
-        ax.plot(layers, np.linalg.norm(X) * r["gamma"] ** layers, "--", color=COLORS[key], lw=1)
+        ax.plot(layers, x_norm * r["gamma"] ** layers, "--", color=COLORS[key], lw=1)
     ax.set_yscale("log")
     ax.set_xlabel("layer l")
     ax.set_ylabel("‖a_l‖ over the batch (log)")
     ax.set_title("forward: ‖a_l‖ = γ^l ‖x‖ (dashed)")
-    ax.legend()
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     ax = axes[0, 1]
     for key, r in res.items():
         ax.plot(layers, r["grad_norm"], "s", color=COLORS[key], label=f"‖∂L/∂a_l‖, {key}·I")
@@ -83,7 +108,7 @@ def run(ctx: Context) -> Result:
     ax.set_xlabel("layer l")
     ax.set_ylabel("gradient norm (log)")
     ax.set_title("backward: ∂L/∂a_l = γ^(L−l) ∂L/∂a_L")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2))  # below: covers no data
     ax = axes[0, 2]
     for key, r in res.items():
         lab = f"{key}·I, η = {LR:g}" + (f" (inf/NaN at step {r['diverged_at']})" if r["diverged_at"] else "")
@@ -91,7 +116,7 @@ def run(ctx: Context) -> Result:
         ax.plot(np.arange(1, len(loss) + 1), loss, "-", color=COLORS[key], label=lab)
         if r["diverged_at"]:
             ax.plot([r["diverged_at"]], [CLIP], "x", color=COLORS[key], ms=9, mew=2)
-    ax.plot(np.arange(1, len(small.loss) + 1), small.loss, ":", color=COLORS["1.5"], lw=2,
+    ax.plot(np.arange(1, len(small["loss"]) + 1), small["loss"], ":", color=COLORS["1.5"], lw=2,
             label=f"1.5·I, η = {LR / 10:g}")
     ax.axhline(zero_cost, color="0.4", lw=0.8, ls="--")
     ax.text(steps, zero_cost, "cost of ŷ = 0", ha="right", va="bottom", fontsize=7, color="0.3")
@@ -100,25 +125,25 @@ def run(ctx: Context) -> Result:
     ax.set_xlabel("step (full batch)")
     ax.set_ylabel("cost (MSE, log)")
     ax.set_title(f"training (values > {CLIP:.0e} drawn at the top)", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     ax = axes[0, 3]
     ax.plot(np.arange(1, len(res["0.5"]["loss"]) + 1), res["0.5"]["loss"], "-", color=COLORS["0.5"],
             label=f"0.5·I, η = {LR:g}")
-    ax.plot(np.arange(2, len(small.loss) + 1), small.loss[1:], ":", color=COLORS["1.5"], lw=2,
+    ax.plot(np.arange(2, len(small["loss"]) + 1), small["loss"][1:], ":", color=COLORS["1.5"], lw=2,
             label=f"1.5·I, η = {LR / 10:g} (from step 2)")
     ax.axhline(zero_cost, color="0.4", lw=0.8, ls="--", label="cost of ŷ = 0")
     ax.set_xlabel("step (full batch)")
     ax.set_ylabel("cost (MSE)")
     ax.set_title("zoom: stalled near the cost of ŷ = 0", fontsize=9)
     ax.legend(fontsize=7)
-    figures = [Figure(save(fig, ctx.path("linear_chain.png"),
+    figures = [Figure(save(fig, out / "linear_chain.png",
                            "10-layer linear network, W = γ·I: exploding (1.5), stable (1.0), vanishing (0.5)"),
                       "Activation and gradient norms per layer at initialization, and the cost when trained")]
+    return figures
 
-    numbers = {k: {kk: vv for kk, vv in r.items() if kk != "loss"} for k, r in res.items()}
-    numbers["1.5_small_lr"] = {k: v for k, v in res_small.items() if k != "loss"}
-    numbers["zero_prediction_cost"] = zero_cost
-    numbers["lr"] = LR
+
+def write(numbers: dict) -> str:
+    res, res_small, zero_cost, steps, x_norm = _results(numbers)
     b, s, o = res["1.5"], res["0.5"], res["1.0"]
 
     def loss_s(r):
@@ -126,9 +151,9 @@ def run(ctx: Context) -> Result:
 
     rows = "\n".join(
         f"| {k}·I | {r['act_ratio'].mean():.4f} (max error {100 * r['act_ratio_max_rel_error']:.2g}%) "
-        f"| {r['act_norm'][-1] / np.linalg.norm(X):.3g} | {r['grad_norm'][0] / r['grad_norm'][-1]:.3g} "
+        f"| {r['act_norm'][-1] / x_norm:.3g} | {r['grad_norm'][0] / r['grad_norm'][-1]:.3g} "
         f"| {r['initial_loss']:.3g} | {loss_s(r)} |" for k, r in res.items())
-    md = f"""
+    return f"""
 With identity activations and every W = γ·I the forward pass is a_l = W a_{{l−1}} = γ^l x, so ŷ = γ^{L} x:
 γ^{L} = {1.5 ** L:.1f} for 1.5·I and {0.5 ** L:.2g} for 0.5·I. The left panel of `linear_chain.png` shows it
 exactly: the ratio ‖a_l‖ / ‖a_{{l−1}}‖ is {b['act_ratio'].mean():.4f} and {s['act_ratio'].mean():.4f} at every
@@ -142,8 +167,8 @@ Trained by full-batch SGD (η = {LR:g}, right panel): I reaches the minimum (cos
 update overshoots so far that the cost overflows at step {b['diverged_at']} (the trainer stops and records
 it). With η ten times smaller it survives but the first step still throws the weights across the valley: the
 cost falls at once to about that of predicting ŷ = 0 ({zero_cost:.2f}) and then crawls ({res_small['final_loss']:.3g}
-after {steps} steps, right-most panel). 003_ describes the cost oscillating around its minimum; in a chain of
-ten layers the oversized gradients do worse, overflowing or wrecking the weights in one step. 0.5·I multiplies
+after {steps} steps, right-most panel). The deeplearning.ai note describes the cost oscillating around its minimum; in a
+chain of ten layers the oversized gradients do worse, overflowing or wrecking the weights in one step. 0.5·I multiplies
 every gradient by 0.5⁹ ≈ {0.5 ** 9:.1g}: the cost sits at {s['final_loss']:.3g}, the cost of predicting 0,
 and learning stalls long before the minimum.
 
@@ -151,16 +176,15 @@ and learning stalls long before the minimum.
 |---|---|---|---|---|---|
 {rows}
 """
-    settings = {"layers": L, "width": WIDTH, "activation": "identity", "bias": False, "gammas": list(GAMMAS.values()),
-                "target": "y = R x, R = [[0.8, -0.6], [0.6, 0.8]]", "examples": N, "loss": "MSE (mean)",
-                "optimizer": f"SGD lr {LR}, full batch", "steps": steps, "extra": f"1.5·I with lr {LR / 10}"}
-    return Result(numbers=numbers, markdown=md, figures=figures, settings=settings)
 
 
 STUDY = Study(
     name="linear-chain",
     title="Exploding and vanishing signals in a 10-layer linear chain",
     description="W = 1.5·I, I, 0.5·I in 10 linear layers of 2 units: a_l = γ^l x, gradients γ^(L−l), cost when trained",
-    source="003_b9fcf06e264018f9 (deeplearning.ai, initialization)",
-    run=run,
+    source="deeplearning.ai, 'Initializing neural networks' (the exploding/vanishing linear chain)",
+    works=("dlai", "post-dlai-init"),
+    measure=measure, draw=draw, write=write,
+    reference={"steps": 300}, quick={"steps": 100},
+    claims=(),  # the section's table carries the claim; numbers.json is folded in the report
 )

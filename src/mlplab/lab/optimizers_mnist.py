@@ -1,4 +1,5 @@
-"""optimizers-mnist: the source book's optimizer race on MNIST (000_, ``optimizer_compare_mnist``).
+"""optimizers-mnist: the optimizer race on MNIST of *Deep Learning from Scratch*, ch. 6.1
+(``ch06/optimizer_compare_mnist.py``).
 
 784-100-100-100-100-10 ReLU network, He initialization, zero biases, softmax cross-entropy; every
 step draws a batch of 128 from the 60,000 training images with replacement (the book's
@@ -9,6 +10,7 @@ batch at every iteration: each run is a :class:`mlplab.train.Trainer` given the 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -16,7 +18,7 @@ from ..data import load, subset
 from ..nn import MLP
 from ..optim import get_optimizer
 from ..train import Trainer, evaluate
-from .base import Context, Figure, Result, Study, parallel_map, shared
+from .base import Context, Figure, Study, array, parallel_map, shared
 from .plots import color, save, subplots
 
 SIZES = [784, 100, 100, 100, 100, 10]
@@ -78,8 +80,9 @@ def race(X, y, names, iterations, seed, Xt=None, yt=None, workers=1):
     return dict(zip(names, rows))
 
 
-def run(ctx: Context) -> Result:
-    cfg = QUICK if ctx.quick else REFERENCE
+def measure(settings: dict, ctx: Context) -> dict:
+    """Every optimizer's training run for each seed: per-iteration loss, test accuracy."""
+    cfg = settings
     X, y = load("mnist", "train")
     Xt, yt = load("mnist", "test")
     if cfg["train"]:
@@ -89,8 +92,9 @@ def run(ctx: Context) -> Result:
     seeds = [ctx.seed * 1000 + i for i in range(cfg["seeds"])]
     tasks = [(name, iters, s) for i, s in enumerate(seeds)
              for name in list(MAIN) + (list(EXTRAS) if i < cfg["extras_seeds"] else [])]
+    ctx.plan(len(tasks))
     t_start = time.perf_counter()
-    rows = parallel_map(_train_one, tasks, shared=(X, y, Xt, yt), workers=ctx.workers)
+    rows = parallel_map(_train_one, tasks, shared=(X, y, Xt, yt), workers=ctx.workers, on_done=ctx.advance)
     runs: dict[str, list] = {name: [] for name in ALL}
     for (name, _, _), row in zip(tasks, rows):
         runs[name].append(row)
@@ -121,8 +125,15 @@ def run(ctx: Context) -> Result:
     numbers["train_seconds"] = float(sum(r["seconds"] for rows in runs.values() for r in rows))
     numbers["wall_seconds"] = wall  # with ctx.workers processes training side by side
     numbers["workers"] = ctx.workers
+    numbers["series"] = {"smoothed_loss": curves, "subset": bool(cfg["train"])}  # what the figure draws
+    return numbers
 
-    # ------------------------------------------------------------------ figure
+
+
+def draw(numbers: dict, out: Path) -> list[Figure]:
+    opts = numbers["optimizers"]
+    curves = {name: array(c) for name, c in numbers["series"]["smoothed_loss"].items()}
+    iters, seeds, test_size = numbers["iterations"], numbers["seeds"], numbers["test_size"]
     fig, axes = subplots(1, 3, size=(4.6, 3.8))
     it = np.arange(1, iters + 1)
     for name, sm in curves.items():
@@ -142,7 +153,7 @@ def run(ctx: Context) -> Result:
         ax.set_ylabel("training loss (moving average of 25)")
     axes[0, 0].legend(fontsize=7, loc="upper right")
     ax = axes[0, 2]
-    names = list(runs)
+    names = list(curves)
     for j, name in enumerate(names):
         acc = np.asarray(opts[name]["test_acc"]) * 100
         ax.bar(j, acc.mean(), color=color(name), alpha=0.6)
@@ -151,15 +162,20 @@ def run(ctx: Context) -> Result:
     ax.set_xticks(range(len(names)), [ALL[n][0] for n in names], rotation=30)
     lo = min(min(opts[n]["test_acc"]) for n in names) * 100
     ax.set_ylim(np.floor(lo - 1), 100)
-    ax.set_ylabel(f"test accuracy (%), {len(Xt)} test images")
+    ax.set_ylabel(f"test accuracy (%), {test_size} test images")
     ax.set_title("test accuracy after training (dots: seeds)", fontsize=10)
     spread = f"mean and min–max band over {len(seeds)} seeds" if len(seeds) > 1 else "one seed"
-    file = save(fig, ctx.path("optimizers_mnist.png"),
+    file = save(fig, out / "optimizers_mnist.png",
                 f"MNIST {'-'.join(map(str, SIZES))} ReLU, batch {BATCH}, {iters} iterations ({spread})")
     figures = [Figure(file, "Smoothed training loss of each optimizer (linear 0–1 and log scale) and the test "
                             "accuracy at the end.")]
+    return figures
 
-    # ------------------------------------------------------------------ text
+
+def write(numbers: dict) -> str:
+    opts = numbers["optimizers"]
+    iters, window, seeds, main_rank = (numbers["iterations"], numbers["final_window"], numbers["seeds"],
+                                       numbers["ranking_by_final_loss"])
     def it_text(v):
         v = [x for x in v if x is not None]
         return "—" if not v else f"{int(np.median(v))}" + ("" if len(v) == 1 else f" ({min(v)}–{max(v)})")
@@ -175,9 +191,10 @@ def run(ctx: Context) -> Result:
     sgd, mom, ada, adam = (opts[k] for k in ("sgd", "momentum", "adagrad", "adam"))
     lo_acc = 100 * min(o["test_acc_mean"] for o in (mom, ada, adam))
     hi_acc = 100 * max(o["test_acc_mean"] for o in (mom, ada, adam))
-    data_text = ("the 60,000 training images (test accuracy on the 10,000 test images)" if not cfg["train"] else
-                 f"a random subset of {len(X)} training images (test accuracy on {len(Xt)} test images; quick "
-                 "variant)")
+    data_text = ("the 60,000 training images (test accuracy on the 10,000 test images)"
+                 if not numbers["series"]["subset"] else
+                 f"a random subset of {numbers['train_size']} training images (test accuracy on "
+                 f"{numbers['test_size']} test images; quick variant)")
     md = f"""
 The source book's race (`optimizers_mnist.png`): a {'-'.join(map(str, SIZES))} ReLU network with He
 initialization (std √(2/n)) and zero biases, trained for {iters} iterations on batches of {BATCH} drawn with
@@ -197,19 +214,19 @@ behind at a fixed budget of steps, which is what the race measures.
 |---|---|---|---|---|---|---|
 {rows}
 """
-    if EXTRAS.keys() & runs.keys():
+    if EXTRAS.keys() & opts.keys():
         md += ("\nRMSProp and Nesterov are extras run on the first seed only (dashed), to keep the reference run "
                "within its time budget.\n")
-    settings = {"sizes": SIZES, "activation": "relu", "weight_init": "he", "batch_size": BATCH, "iterations": iters,
-                "seeds": seeds, "optimizers": {k: v[1] for k, v in ALL.items() if k in runs},
-                "train_size": len(X), "test_size": len(Xt)}
-    return Result(numbers=numbers, markdown=md, figures=figures, settings=settings)
+    return md
 
 
 STUDY = Study(
     name="optimizers-mnist",
     title="Optimizer race on MNIST",
     description="SGD, Momentum, AdaGrad, Adam (+ RMSProp, Nesterov) on a 784-100-100-100-100-10 ReLU net, same batches",
-    source="000_3dc64377390e7812.txt (the book's optimizer_compare_mnist)",
-    run=run,
+    source="Deep Learning from Scratch, ch. 6.1 (optimizer_compare_mnist.py)",
+    works=("dlfs", "post-updates-init"),
+    measure=measure, draw=draw, write=write,
+    reference=REFERENCE, quick=QUICK,
+    claims=("optimizers", "ranking_by_final_loss"),
 )

@@ -1,5 +1,5 @@
-"""paths: optimizer paths on F1 = x² + y² and F2 = 0.05x² + y² (000_, the book's
-``optimizer_compare_naive``), and AdaGrad's shrinking step against RMSProp's.
+"""paths: optimizer paths on F1 = x² + y² and F2 = 0.05x² + y² (*Deep Learning from
+Scratch*, ch. 6.1, ``ch06/optimizer_compare_naive.py``), and AdaGrad's shrinking step against RMSProp's.
 
 Every path comes from :func:`mlplab.functions.run_optimizer` with the real optimizer classes of
 :mod:`mlplab.optim`; the long AdaGrad/RMSProp run drives the same classes step by step and reads
@@ -8,12 +8,14 @@ their accumulators (``state['h']``, ``state['v']``) to plot the effective step s
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from ..functions import F1, F2, run_optimizer
 from ..optim import get_optimizer
 from ..tensor import Tensor
-from .base import Context, Figure, Result, Study
+from .base import Context, Figure, Study, array
 from .plots import color, save, subplots
 
 START = (-7.0, 2.0)
@@ -67,7 +69,7 @@ def draw_contours(ax, fn, xlim, ylim, n=200, levels=12):
     ax.set_ylabel("y")
 
 
-def _paths_figure(ctx, fn, paths, file):
+def _paths_figure(out, fn, paths, file):
     fig, axes = subplots(2, 4, size=(3.4, 3.0))
     ax_all = axes.ravel()
     for ax, (name, path) in zip(ax_all, paths.items()):
@@ -87,11 +89,11 @@ def _paths_figure(ctx, fn, paths, file):
     ax.set_ylabel("distance to minimum ‖θ − θ*‖")
     ax.set_title("distance to the minimum (log)", fontsize=9)
     ax.legend(fontsize=7, ncol=2)
-    return save(fig, ctx.path(file), f"{fn.name}: {fn.name == 'F1' and 'x² + y²' or '0.05x² + y²'}, "
-                f"start {START}, {STEPS} steps")
+    return save(fig, out / file, f"{fn.name}: {fn.name == 'F1' and 'x² + y²' or '0.05x² + y²'}, "
+                f"start {START}, {len(path) - 1} steps")
 
 
-def _gradient_figure(ctx, fns):
+def _gradient_figure(out, fns):
     fig, axes = subplots(1, 2, size=(4.6, 4.2))
     for ax, fn in zip(axes[0], fns):
         draw_contours(ax, fn, (-10, 10), (-10, 10))
@@ -101,7 +103,7 @@ def _gradient_figure(ctx, fns):
         ax.quiver(X, Y, -G[..., 0], -G[..., 1], color="#1f77b4", angles="xy", scale_units="xy", scale=12,
                   width=0.005)
         ax.set_title(f"{fn.name}: arrows = −∇f (same scale in both)")
-    return save(fig, ctx.path("gradient_fields.png"),
+    return save(fig, out / "gradient_fields.png",
                 "Gradient fields: F1's −∇f points at the minimum, F2's points almost straight along y")
 
 
@@ -122,14 +124,16 @@ def _effective_steps(fn, steps, sigma, rng):
     return out
 
 
-def run(ctx: Context) -> Result:
+def measure(settings: dict, ctx: Context) -> dict:
+    """Every optimizer's path on F1 and F2, and the long noisy AdaGrad/RMSProp run on F2."""
+    steps, long_steps, sigma = settings["steps"], settings["long_run_steps"], settings["gradient_noise_sigma"]
     fns = [F1(), F2()]
-    numbers: dict = {"start": list(START), "steps": STEPS, "tolerance": TOL,
+    ctx.plan(len(fns) + 1)
+    numbers: dict = {"start": list(START), "steps": steps, "tolerance": TOL,
                      "settings": {k: hp for k, (_, hp) in METHODS.items()}}
-    figures = [Figure(_gradient_figure(ctx, fns),
-                      "Gradient fields (−∇f) of F1 and F2: on F2 the x-component is 20× weaker.")]
+    series: dict = {}
     for fn in fns:
-        paths = {name: run_optimizer(fn, name, START, STEPS, **hp) for name, (_, hp) in METHODS.items()}
+        paths = {name: run_optimizer(fn, name, START, steps, **hp) for name, (_, hp) in METHODS.items()}
         res = {}
         for name, path in paths.items():
             d = np.linalg.norm(path - fn.minimum, axis=1)
@@ -137,21 +141,36 @@ def run(ctx: Context) -> Result:
                          "y_sign_changes": sign_changes(path[:, 1]), "x_sign_changes": sign_changes(path[:, 0]),
                          "steps_to_tol": steps_to(d, TOL), "distance_after_1": float(d[1])}
         numbers[fn.name] = res
-        file = _paths_figure(ctx, fn, paths, f"paths_{fn.name}.png")
-        figures.append(Figure(file, f"Paths of seven optimizers on {fn.name} from {START} over contour lines, and "
-                                    "the distance to the minimum per step (log scale)."))
-
-    long_steps = 1000  # cheap (no figure per step): the same in the quick variant
-    sigma = 0.5
+        series[fn.name] = paths
+        ctx.advance()
     eff = _effective_steps(fns[1], long_steps, sigma, ctx.rng(1))
     numbers["effective_step"] = {
         "steps": long_steps, "gradient_noise_sigma": sigma,
         **{name: {"step_1": e[0], "step_10": e[9], "step_100": e[99], "final": e[-1],
                   "mean_distance_last_100": float(np.linalg.norm(p[-100:], axis=1).mean())}
            for name, (e, p) in eff.items()}}
+    series["effective_step"] = {name: {"step": e, "position": p} for name, (e, p) in eff.items()}
+    numbers["series"] = series  # what the figures draw
+    ctx.advance()
+    return numbers
+
+
+def draw(numbers: dict, out: Path) -> list[Figure]:
+    fns = [F1(), F2()]
+    series = numbers["series"]
+    figures = [Figure(_gradient_figure(out, fns),
+                      "Gradient fields (−∇f) of F1 and F2: on F2 the x-component is 20× weaker.")]
+    for fn in fns:
+        paths = {name: array(p) for name, p in series[fn.name].items()}
+        file = _paths_figure(out, fn, paths, f"paths_{fn.name}.png")
+        figures.append(Figure(file, f"Paths of seven optimizers on {fn.name} from {START} over contour lines, and "
+                                    "the distance to the minimum per step (log scale)."))
+    long_steps = numbers["effective_step"]["steps"]
+    sigma = numbers["effective_step"]["gradient_noise_sigma"]
     fig, axes = subplots(1, 2, size=(4.8, 3.6))
     t = np.arange(1, long_steps + 1)
-    for name, (e, p) in eff.items():
+    for name, s in series["effective_step"].items():
+        e, p = array(s["step"]), array(s["position"])
         lab = f"{METHODS[name][0]} ({_hp_text(METHODS[name][1])})"
         axes[0, 0].loglog(t, e[:, 0], color=color(name), label=f"{lab}, x")
         axes[0, 0].loglog(t, e[:, 1], color=color(name), ls="--", label=f"{lab}, y")
@@ -167,23 +186,28 @@ def run(ctx: Context) -> Result:
     axes[0, 1].set_ylabel("x coordinate")
     axes[0, 1].set_title("x over time (minimum at x = 0)")
     axes[0, 1].legend(fontsize=7)
-    figures.append(Figure(save(fig, ctx.path("adagrad_vs_rmsprop.png"),
+    figures.append(Figure(save(fig, out / "adagrad_vs_rmsprop.png",
                                f"F2 with noisy gradients (σ = {sigma}), {long_steps} steps"),
                           "Effective per-coordinate step size of AdaGrad and RMSProp over a long noisy run."))
+    return figures
 
+
+def write(numbers: dict) -> str:
     f2, f1 = numbers["F2"], numbers["F1"]
+    steps = numbers["steps"]
     e_a, e_r = numbers["effective_step"]["adagrad"], numbers["effective_step"]["rmsprop"]
+    long_steps, sigma = numbers["effective_step"]["steps"], numbers["effective_step"]["gradient_noise_sigma"]
     rows = "\n".join(
         f"| {METHODS[k][0]} | {_hp_text(METHODS[k][1])} | {f1[k]['final_distance']:.3g} "
         f"| {f2[k]['final_distance']:.3g} | {f2[k]['y_sign_changes']} "
         f"| {f2[k]['steps_to_tol'] if f2[k]['steps_to_tol'] is not None else '—'} |"
         for k in METHODS)
-    md = f"""
-Seven optimizers start at {START} and take {STEPS} steps on F1 = x² + y² and F2 = 0.05x² + y²
+    return f"""
+Seven optimizers start at {START} and take {steps} steps on F1 = x² + y² and F2 = 0.05x² + y²
 (`paths_F1.png`, `paths_F2.png`). `gradient_fields.png` shows why F2 is hard: ∇F2 = (0.1x, 2y), so the
 arrows point almost straight along y, and a step size that is safe for y (η < 2/2 = 1) is tiny for x.
 Plain SGD, θ ← θ − η∇f with η = 0.95, multiplies y by 1 − 2η = −0.9 every step: on F2 y changes sign
-{f2['sgd']['y_sign_changes']} times in {STEPS} steps while x only shrinks by 1 − 0.1η = 0.905 per step, ending
+{f2['sgd']['y_sign_changes']} times in {steps} steps while x only shrinks by 1 − 0.1η = 0.905 per step, ending
 {f2['sgd']['final_distance']:.3g} from the minimum. On F1 (`paths_F1.png`) −∇f points at the minimum from
 everywhere, so SGD, Momentum, Nesterov and Newton head straight in along the line through the start (SGD
 and Momentum overshoot along it); AdaGrad, RMSProp and Adam rescale each coordinate separately, so they
@@ -209,15 +233,17 @@ annealing schedule (mean distance over the last 100 steps {e_a['mean_distance_la
 landscape keeps changing, the same decay means AdaGrad eventually stops learning. With exact gradients h stops
 growing once ∇f → 0, so the shrinkage is driven by the noise.
 """
-    settings = {"start": START, "steps": STEPS, "methods": {k: hp for k, (_, hp) in METHODS.items()},
-                "long_run_steps": long_steps, "gradient_noise_sigma": sigma}
-    return Result(numbers=numbers, markdown=md, figures=figures, settings=settings)
 
 
 STUDY = Study(
     name="paths",
     title="Optimizer paths on F1 and F2",
     description="SGD, Momentum, Nesterov, AdaGrad, RMSProp, Adam and Newton from (−7, 2) on x²+y² and 0.05x²+y²",
-    source="000_3dc64377390e7812.txt (the book's optimizer_compare_naive)",
-    run=run,
+    source="Deep Learning from Scratch, ch. 6.1 (optimizer_compare_naive.py); blog post 'A short summary of "
+           "parameter updates and weight initialization in deep learning'",
+    works=("dlfs", "post-updates-init"),
+    measure=measure, draw=draw, write=write,
+    reference={"steps": STEPS, "long_run_steps": 1000, "gradient_noise_sigma": 0.5},
+    quick={"steps": STEPS, "long_run_steps": 1000, "gradient_noise_sigma": 0.5},  # cheap: the same
+    claims=("F1", "F2", "effective_step"),
 )

@@ -33,11 +33,13 @@ def subplots(nrows=1, ncols=1, size=(4.0, 3.2), **kw):
     return fig, axes
 
 
-def save(fig, path: Path, title: str | None = None) -> str:
-    """Save ``fig`` as PNG (temporary name, then rename) and close it; returns the file name."""
+def save(fig, path: Path, title: str | None = None, rect=None) -> str:
+    """Save ``fig`` as PNG (temporary name, then rename) and close it; returns the file name.
+    ``rect`` (left, bottom, right, top in figure fractions) keeps room outside the panels, e.g. for a
+    legend placed below them with ``fig.legend``."""
     if title:
         fig.suptitle(title, fontsize=12, fontweight="bold")
-    fig.tight_layout()
+    fig.tight_layout(rect=rect)
     path = Path(path)
     tmp = path.with_name(path.stem + ".tmp.png")
     fig.savefig(tmp)
@@ -48,3 +50,10 @@ def save(fig, path: Path, title: str | None = None) -> str:
 
 def color(name: str, i: int = 0) -> str:
     return COLORS.get(name.lower(), f"C{i % 10}")
+
+
+def line(color: str, marker: str = "", label: str = "", ls: str = "-"):
+    """A legend entry drawn nowhere (for a legend shared by several panels)."""
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], color=color, marker=marker, ls=ls, ms=4, lw=1.2, label=label)

@@ -1,4 +1,5 @@
-"""quadratic: step size, Newton's method and the momentum variants on f(θ) = ½θᵀPθ + qᵀθ (001_).
+"""quadratic: step size, Newton's method and the momentum variants on f(θ) = ½θᵀPθ + qᵀθ
+(CMU 10-414/714 *Deep Learning Systems*, lecture 6, and the blog post *Fully connected neural networks*).
 
 The quadratic is :func:`mlplab.functions.get_function` ("quadratic"): P = [[5, 4.5], [4.5, 5]]
 (eigenvalues 0.5 and 9.5, condition number 19), q = (1, −2). Every path comes from
@@ -7,10 +8,12 @@ The quadratic is :func:`mlplab.functions.get_function` ("quadratic"): P = [[5, 4
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from ..functions import get_function, run_optimizer
-from .base import Context, Figure, Result, Study
+from .base import Context, Figure, Study, array
 from .paths import draw_contours
 from .plots import color, save, subplots
 
@@ -20,7 +23,7 @@ TOL = 1e-4  # "converged": f(θ) − f* < TOL
 # gradient descent step sizes as fractions of the stability limit 2/λ_max
 GD_FRACTIONS = {"slow": 0.1, "no_overshoot": 0.5, "oscillating": 0.95, "diverging": 1.05}
 
-# the momentum family of 001_, all with the same step size η = 0.1 and β = 0.9 (Adam: η = 0.3)
+# the momentum family of the CMU lecture, all with the same step size η = 0.1 and β = 0.9 (Adam: η = 0.3)
 MOMENTUM = {
     "gd": ("gradient descent", "sgd", {"lr": 0.1}),
     "ema_momentum": ("momentum (EMA)", "ema_momentum", {"lr": 0.1, "momentum": 0.9}),
@@ -59,31 +62,72 @@ def _gap_axis(ax, title):
     ax.axhline(TOL, color="0.5", ls=":", lw=1)
 
 
-def run(ctx: Context) -> Result:
+def measure(settings: dict, ctx: Context) -> dict:
+    """Gradient descent at four step sizes, Newton (α = 1 and 0.5) and the momentum family."""
     fn = get_function("quadratic")
     lam_max, lam_min = fn.lambda_max, fn.lambda_min
     limit = 2.0 / lam_max
-    steps = 60 if ctx.quick else 100
-    xlim, ylim = _box(fn)
+    steps = settings["steps"]
+    ctx.plan(3)
     numbers: dict = {"P": fn.P, "q": fn.q, "theta_star": fn.minimizer, "f_star": fn.f_min, "lambda_min": lam_min,
                      "lambda_max": lam_max, "condition_number": fn.condition_number, "stability_limit": limit,
                      "start": START, "steps": steps, "tolerance": TOL}
-    figures = []
-
-    # ---------------------------------------------------------------- gradient descent step sizes
+    series: dict = {"gd": {}, "newton": {}, "momentum": {}}
     gd = {}
-    fig, axes = subplots(1, 5, size=(3.3, 3.3))
-    for ax, (kind, frac) in zip(axes[0], GD_FRACTIONS.items()):
+    for kind, frac in GD_FRACTIONS.items():
         lr = frac * limit
         path = run_optimizer(fn, "sgd", START, steps, lr=lr)
         gap = _gap(fn, path)
         diverged = not (np.isfinite(gap[-1]) and gap[-1] < gap[0])
         gd[kind] = {"lr": lr, "fraction_of_limit": frac, "final_gap": float(gap[-1]), "diverged": diverged,
-                    "steps_to_tol": _steps_to(gap, TOL), "gap": gap}
+                    "steps_to_tol": _steps_to(gap, TOL)}
+        series["gd"][kind] = {"path": _clip_path(path, fn), "gap": gap}
+    numbers["gd"] = gd
+    ctx.advance()
+
+    good = run_optimizer(fn, "sgd", START, steps, lr=GD_FRACTIONS["no_overshoot"] * limit)
+    series["newton"]["gd"] = {"path": good, "gap": _gap(fn, good)}
+    newton = {}
+    for alpha in (1.0, 0.5):
+        path = run_optimizer(fn, "newton", START, 20, lr=alpha)
+        dist = np.linalg.norm(path - fn.minimizer, axis=1)
+        key = "full" if alpha == 1.0 else "damped"
+        newton[key] = {"alpha": alpha, "distance_after_1": float(dist[1]), "distance": dist[:8],
+                       "steps_to_tol": _steps_to(_gap(fn, path), TOL)}
+        series["newton"][key] = {"path": path, "gap": _gap(fn, path)}
+    numbers["newton"] = newton
+    ctx.advance()
+
+    mom = {}
+    for key, (label, name, hp) in MOMENTUM.items():
+        path = run_optimizer(fn, name, START, steps, **hp)
+        gap = _gap(fn, path)
+        step_len = np.linalg.norm(np.diff(path, axis=0), axis=1)
+        mom[key] = {"label": label, "optimizer": name, "settings": hp, "first_step": float(step_len[0]),
+                    "step_lengths": step_len[:10], "final_gap": float(gap[-1]), "steps_to_tol": _steps_to(gap, TOL)}
+        series["momentum"][key] = {"path": path, "gap": gap, "step_len": step_len[:20]}
+    numbers["momentum"] = mom
+    numbers["series"] = series  # what the figures draw
+    ctx.advance()
+    return numbers
+
+
+def draw(numbers: dict, out: Path) -> list[Figure]:
+    fn = get_function("quadratic")
+    lam_max, lam_min = fn.lambda_max, fn.lambda_min
+    limit = 2.0 / lam_max
+    steps = numbers["steps"]
+    xlim, ylim = _box(fn)
+    series = numbers["series"]
+    figures = []
+
+    fig, axes = subplots(1, 5, size=(3.3, 3.3))
+    for ax, (kind, frac) in zip(axes[0], GD_FRACTIONS.items()):
+        lr = numbers["gd"][kind]["lr"]
+        shown, gap = array(series["gd"][kind]["path"]), array(series["gd"][kind]["gap"])
         draw_contours(ax, fn, xlim, ylim)
-        shown = _clip_path(path, fn)
         ax.plot(shown[:, 0], shown[:, 1], "o-", ms=2.5, lw=1, color=f"C{list(GD_FRACTIONS).index(kind)}")
-        ax.plot(*path[0], "s", color="k", ms=4)
+        ax.plot(*shown[0], "s", color="k", ms=4)
         ax.set_title(f"{kind}: η = {frac:g}·2/λ_max = {lr:.3f}\nf − f* after {steps} steps: {gap[-1]:.2g}",
                      fontsize=9)
         axes[0, 4].plot(np.arange(steps + 1), gap, color=f"C{list(GD_FRACTIONS).index(kind)}",
@@ -91,29 +135,23 @@ def run(ctx: Context) -> Result:
     _gap_axis(axes[0, 4], "f − f* per step")
     axes[0, 4].set_ylim(1e-12, 1e6)
     axes[0, 4].legend(fontsize=7)
-    figures.append(Figure(save(fig, ctx.path("gd_step_sizes.png"),
+    figures.append(Figure(save(fig, out / "gd_step_sizes.png",
                                f"Gradient descent on ½θᵀPθ + qᵀθ (λ = {lam_min:g}, {lam_max:g}): step size vs "
                                f"2/λ_max = {limit:.3f}"),
                           "Gradient descent at four step sizes relative to 2/λ_max, and f − f* on a log scale."))
-    numbers["gd"] = {k: {kk: vv for kk, vv in v.items() if kk != "gap"} for k, v in gd.items()}
 
-    # ---------------------------------------------------------------- Newton
-    newton = {}
     fig, axes = subplots(1, 2, size=(4.2, 3.6))
     draw_contours(axes[0, 0], fn, xlim, ylim)
-    good = run_optimizer(fn, "sgd", START, steps, lr=GD_FRACTIONS["no_overshoot"] * limit)
+    good = array(series["newton"]["gd"]["path"])
     axes[0, 0].plot(good[:, 0], good[:, 1], "o-", ms=2, lw=0.8, color="0.6",
                     label=f"GD η = {GD_FRACTIONS['no_overshoot'] * limit:.3f}")
-    axes[0, 1].plot(_gap(fn, good), color="0.6", label="GD (η = 1/λ_max)")
-    for alpha, style in ((1.0, "-"), (0.5, "--")):
-        path = run_optimizer(fn, "newton", START, 20, lr=alpha)
-        dist = np.linalg.norm(path - fn.minimizer, axis=1)
-        key = "full" if alpha == 1.0 else "damped"
-        newton[key] = {"alpha": alpha, "distance_after_1": float(dist[1]), "distance": dist[:8],
-                       "steps_to_tol": _steps_to(_gap(fn, path), TOL)}
+    axes[0, 1].plot(array(series["newton"]["gd"]["gap"]), color="0.6", label="GD (η = 1/λ_max)")
+    for key, style in (("full", "-"), ("damped", "--")):
+        alpha = numbers["newton"][key]["alpha"]
+        path, gap = array(series["newton"][key]["path"]), array(series["newton"][key]["gap"])
         axes[0, 0].plot(path[:, 0], path[:, 1], "o" + style, ms=4, lw=1.5,
                         color="k" if alpha == 1 else "#8c564b", label=f"Newton α = {alpha:g}")
-        axes[0, 1].plot(np.maximum(_gap(fn, path), 1e-17), style, color="k" if alpha == 1 else "#8c564b",
+        axes[0, 1].plot(np.maximum(gap, 1e-17), style, color="k" if alpha == 1 else "#8c564b",
                         label=f"Newton α = {alpha:g}")
     axes[0, 0].plot(*START, "s", color="k", ms=4)
     axes[0, 0].set_title("θ ← θ − α (∇²f)⁻¹ ∇f", fontsize=9)
@@ -122,22 +160,15 @@ def run(ctx: Context) -> Result:
     axes[0, 1].set_xlim(0, 40)
     axes[0, 1].set_ylim(1e-18, 1e2)
     axes[0, 1].legend(fontsize=8)
-    figures.append(Figure(save(fig, ctx.path("newton.png"), "Newton's method: full step (α = 1) and damped (α = 0.5)"),
+    figures.append(Figure(save(fig, out / "newton.png", "Newton's method: full step (α = 1) and damped (α = 0.5)"),
                           "Newton's method with α = 1 lands on θ* = −P⁻¹q in one step; α = 0.5 halves the error "
                           "each step along the straight line."))
-    numbers["newton"] = newton
 
-    # ---------------------------------------------------------------- momentum family
-    mom = {}
     fig, axes = subplots(2, 4, size=(3.4, 3.2))
     cells = axes.ravel()
-    for ax, (key, (label, name, hp)) in zip(cells, MOMENTUM.items()):
-        path = run_optimizer(fn, name, START, steps, **hp)
-        gap = _gap(fn, path)
-        step_len = np.linalg.norm(np.diff(path, axis=0), axis=1)
-        mom[key] = {"label": label, "optimizer": name, "settings": hp, "first_step": float(step_len[0]),
-                    "step_lengths": step_len[:10], "final_gap": float(gap[-1]), "steps_to_tol": _steps_to(gap, TOL),
-                    "gap": gap, "step_len": step_len}
+    for ax, (key, (label, _, hp)) in zip(cells, MOMENTUM.items()):
+        path, gap = array(series["momentum"][key]["path"]), array(series["momentum"][key]["gap"])
+        step_len = array(series["momentum"][key]["step_len"])
         draw_contours(ax, fn, xlim, ylim)
         c = color(key if key != "gd" else "sgd")
         ax.plot(path[:, 0], path[:, 1], "o-", ms=2, lw=1, color=c)
@@ -163,13 +194,20 @@ def run(ctx: Context) -> Result:
     cells[7].set_title(f"why EMA momentum starts small (β = {beta})", fontsize=9)
     cells[7].set_xticks([1, 5, 10, 15, 20])
     cells[7].legend(fontsize=7, loc="lower right")
-    figures.append(Figure(save(fig, ctx.path("momentum.png"),
+    figures.append(Figure(save(fig, out / "momentum.png",
                                f"Momentum variants on the same quadratic, {steps} steps"),
                           "Paths of gradient descent, EMA momentum, unbiased momentum, Nesterov and Adam; f − f* "
                           "(log); the first step lengths; and the bias 1 − βᵗ that unbiased momentum divides out."))
-    numbers["momentum"] = {k: {kk: vv for kk, vv in v.items() if kk not in ("gap", "step_len")} for k, v in mom.items()}
+    return figures
 
-    # ---------------------------------------------------------------- text
+
+def write(numbers: dict) -> str:
+    fn = get_function("quadratic")
+    lam_max, lam_min = fn.lambda_max, fn.lambda_min
+    limit = 2.0 / lam_max
+    steps = numbers["steps"]
+    gd, newton, mom = numbers["gd"], numbers["newton"], numbers["momentum"]
+
     def s2t(v):
         return "—" if v is None else str(v)
 
@@ -188,7 +226,7 @@ def run(ctx: Context) -> Result:
         f"| {v['label']} | {', '.join(f'{a}={b}' for a, b in v['settings'].items())}; first step {v['first_step']:.3g} "
         f"| {v['final_gap']:.3g} | {s2t(v['steps_to_tol'])} |" for v in mom.values())
     e, u = mom["ema_momentum"], mom["unbiased_momentum"]
-    md = f"""
+    return f"""
 f(θ) = ½θᵀPθ + qᵀθ with P = [[5, 4.5], [4.5, 5]] (eigenvalues λ_min = {lam_min:g}, λ_max = {lam_max:g},
 condition number {fn.condition_number:.0f}) and q = (1, −2), so θ* = −P⁻¹q = ({fn.minimizer[0]:.3f},
 {fn.minimizer[1]:.3f}); every run starts at {START}. Gradient descent θ ← θ − η(Pθ + q) multiplies the
@@ -217,15 +255,16 @@ per coordinate whatever the curvature.
 {nw_rows}
 {mo_rows}
 """
-    settings = {"P": fn.P, "q": fn.q, "start": START, "steps": steps, "gd_fractions": GD_FRACTIONS,
-                "momentum": {k: {"optimizer": n, **hp} for k, (_, n, hp) in MOMENTUM.items()}}
-    return Result(numbers=numbers, markdown=md, figures=figures, settings=settings)
 
 
 STUDY = Study(
     name="quadratic",
     title="Step size, Newton and momentum on a quadratic",
     description="GD around 2/λ_max, Newton (α = 1 and damped), EMA/unbiased/Nesterov momentum and Adam on ½θᵀPθ + qᵀθ",
-    source="001_e9fe6032f74b02af.txt (CMU Deep Learning Systems, optimization lecture)",
-    run=run,
+    source="CMU 10-414/714 Deep Learning Systems, lecture 6 (optimization); blog post 'Fully connected neural "
+           "networks'",
+    works=("cmu", "post-fc"),
+    measure=measure, draw=draw, write=write,
+    reference={"steps": 100}, quick={"steps": 60},
+    claims=("gd", "newton", "momentum"),
 )

@@ -1,4 +1,5 @@
-"""symmetry: zero and constant initialization (004_, 000_).
+"""symmetry: zero and constant initialization (the blog posts *DL basics (4): initializing weight
+matrices* and *A short summary of parameter updates and weight initialization in deep learning*).
 
 A 784-50-50-10 sigmoid network on an MNIST subset, zero biases, SGD; weights all zero, all equal to a
 constant, or random (Xavier). Gradients at the first step and the activations over training come
@@ -8,6 +9,8 @@ activations kept, so the distinct units of each layer can be counted).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from .. import diagnostics as D
@@ -15,7 +18,7 @@ from ..data import load, subset
 from ..nn import MLP
 from ..optim import SGD
 from ..train import Trainer
-from .base import Context, Figure, Result, Study
+from .base import Context, Figure, Study, array
 from .plots import save, subplots
 
 SIZES = [784, 50, 50, 10]
@@ -25,13 +28,15 @@ INITS = {"zeros": ("all zero", "zeros"), "constant": (f"all {CONSTANT}", str(CON
          "random": ("random (Xavier)", "xavier")}
 COLORS = {"zeros": "#7f7f7f", "constant": "#ff7f0e", "random": "#1f77b4"}
 LR, BATCH = 0.5, 100
+EVERY = 10  # record the distinct units every EVERY steps
 
 
-def run(ctx: Context) -> Result:
-    steps = 100 if ctx.quick else 300
-    every = 10
+def measure(settings: dict, ctx: Context) -> dict:
+    """First-step gradients, distinct units during training and the loss for each initialization."""
+    steps, every = settings["steps"], EVERY
+    ctx.plan(len(INITS) + 1)
     X, y = load("mnist", "train")
-    X, y = subset(X, y, n=2000 if ctx.quick else 5000, rng=ctx.rng(0))
+    X, y = subset(X, y, n=settings["train_images"], rng=ctx.rng(0))
     probe_X, probe_y = X[:200], y[:200]
     res = {}
     for i, (key, (label, spec)) in enumerate(INITS.items()):
@@ -56,6 +61,7 @@ def run(ctx: Context) -> Result:
             "weight_norm_final": [float(np.linalg.norm(w)) for w in D.weight_arrays(net)],
             "first_step_moved": {},
             "layer1_acts": rec.activations[-1][0][:30]}
+        ctx.advance()
         # when does each layer of the zero-initialized net first receive a non-zero gradient?
     zero_net = MLP(SIZES, activation=ACTIVATION, weight_init="zeros", rng=0)
     first_nonzero = {}
@@ -66,8 +72,32 @@ def run(ctx: Context) -> Result:
                 first_nonzero[s.layer] = step
         tr.train_step(X[step * BATCH:(step + 1) * BATCH], y[step * BATCH:(step + 1) * BATCH])
     res["zeros"]["first_nonzero_gradient_step"] = first_nonzero
+    ctx.advance()
 
-    # ---------------------------------------------------------------- figure
+    numbers = {k: {kk: vv for kk, vv in r.items() if kk not in ("loss", "layer1_acts", "first_step_moved")}
+               for k, r in res.items()}
+    z, c, r_ = res["zeros"], res["constant"], res["random"]
+    numbers["claims"] = {
+        "zeros_step0_nonzero_layers": z["nonzero_grad_layers_step0"],
+        "zeros_step0_hidden_grads_exactly_zero": bool(all(g == 0 for g in z["grad_norm_step0"][:-1])),
+        "constant_distinct_units_final": [int(v) for v in c["final_distinct_units"]],
+        "zeros_distinct_units_final": [int(v) for v in z["final_distinct_units"]],
+        "random_distinct_units_final": [int(v) for v in r_["final_distinct_units"]],
+    }
+    numbers["series"] = {"steps": steps, "loss": {k: r["loss"] for k, r in res.items()},
+                         "layer1_acts": {k: r["layer1_acts"] for k, r in res.items()}}  # what the figures draw
+    return numbers
+
+
+def _results(numbers: dict):
+    ser = numbers["series"]
+    res = {k: {**numbers[k], "loss": array(ser["loss"][k]), "layer1_acts": array(ser["layer1_acts"][k]),
+               "distinct_units": array(numbers[k]["distinct_units"])} for k in INITS}
+    return res, ser["steps"]
+
+
+def draw(numbers: dict, out: Path) -> list[Figure]:
+    res, steps = _results(numbers)
     fig, axes = subplots(1, 4, size=(3.7, 3.3))
     L = len(SIZES) - 1
     ax = axes[0, 0]
@@ -105,7 +135,7 @@ def run(ctx: Context) -> Result:
         ax.grid(False)
         ax.set_title(f"layer-1 activations after {steps} steps:\n{res[key]['label']}", fontsize=9)
     fig.colorbar(im, ax=axes[0, 3], fraction=0.05)
-    figures = [Figure(save(fig, ctx.path("symmetry.png"),
+    figures = [Figure(save(fig, out / "symmetry.png",
                            f"Symmetry: {'-'.join(map(str, SIZES))} {ACTIVATION} network, SGD lr {LR}, batch {BATCH}"),
                       "Zero and constant initialization: gradients at step 0, distinct units over training, "
                       "and the activations of hidden layer 1")]
@@ -117,25 +147,21 @@ def run(ctx: Context) -> Result:
     ax.set_xlabel("training step")
     ax.set_ylabel("training loss (cross-entropy)")
     ax.legend()
-    figures.append(Figure(save(fig, ctx.path("symmetry_loss.png"), "Training loss by initialization"),
+    figures.append(Figure(save(fig, out / "symmetry_loss.png", "Training loss by initialization"),
                           "Training loss: the symmetric networks learn only what one unit per layer can"))
+    return figures
 
-    numbers = {k: {kk: vv for kk, vv in r.items() if kk not in ("loss", "layer1_acts", "first_step_moved")}
-               for k, r in res.items()}
+
+def write(numbers: dict) -> str:
+    res, steps = _results(numbers)
+    every, L = EVERY, len(SIZES) - 1
     z, c, r_ = res["zeros"], res["constant"], res["random"]
-    fz = z["first_nonzero_gradient_step"]
-    numbers["claims"] = {
-        "zeros_step0_nonzero_layers": z["nonzero_grad_layers_step0"],
-        "zeros_step0_hidden_grads_exactly_zero": bool(all(g == 0 for g in z["grad_norm_step0"][:-1])),
-        "constant_distinct_units_final": [int(v) for v in c["final_distinct_units"]],
-        "zeros_distinct_units_final": [int(v) for v in z["final_distinct_units"]],
-        "random_distinct_units_final": [int(v) for v in r_["final_distinct_units"]],
-    }
+    fz = {int(k): v for k, v in z["first_nonzero_gradient_step"].items()}
     rows = "\n".join(
         f"| {r['label']} | {', '.join(f'{g:.2g}' for g in r['grad_norm_step0'])} "
         f"| {' / '.join(str(int(v)) for v in r['final_distinct_units'])} | {r['final_loss']:.3f} |"
         for r in (z, c, r_))
-    md = f"""
+    return f"""
 A {'-'.join(map(str, SIZES))} {ACTIVATION} network (zero biases) trained with SGD (η = {LR}, batch {BATCH}) on
 MNIST, from three initializations (`symmetry.png`). Backpropagation gives ∂L/∂W_l = a_{{l−1}}ᵀ δ_l with
 δ_l = (δ_{{l+1}} W_{{l+1}}ᵀ) ⊙ φ'(z_l). With all weights zero every W_{{l+1}} is 0, so δ_l = 0 and the weight gradient
@@ -153,22 +179,23 @@ hidden layer every {every} steps: 1 and 1 for the zero and constant networks aft
 {' and '.join(str(int(v)) for v in r_['final_distinct_units'])} for random weights. The heat maps show it directly:
 identical columns for the constant network. Such a network has the capacity of one unit per layer, which is why its
 loss (`symmetry_loss.png`) stalls ({c['final_loss']:.2f}, zero init {z['final_loss']:.2f}) while the random
-network learns ({r_['final_loss']:.2f}). Random initialization exists to break this symmetry (004_, 000_).
+network learns ({r_['final_loss']:.2f}). Random initialization exists to break this
+symmetry (*DL basics (4)*; *Deep Learning from Scratch*, ch. 6.2).
 
 | init | ‖∂L/∂W_l‖ at step 0, layers 1-{L} | distinct units after {steps} steps (layer 1 / 2) | final loss |
 |---|---|---|---|
 {rows}
 """
-    settings = {"sizes": SIZES, "activation": ACTIVATION, "bias": "zeros", "inits": {k: v[1] for k, v in INITS.items()},
-                "optimizer": f"SGD lr {LR}", "batch": BATCH, "steps": steps, "record_every": every,
-                "train_images": len(X), "probe_images": len(probe_X), "distinct_tolerance": "1e-5 x max |a|"}
-    return Result(numbers=numbers, markdown=md, figures=figures, settings=settings)
 
 
 STUDY = Study(
     name="symmetry",
     title="Zero and constant initialization: symmetry that training cannot break",
     description="all-zero weights: only the last layer gets a first gradient; constant weights: units stay identical",
-    source="004_f74da04ecd37c214, 000_3dc64377390e7812",
-    run=run,
+    source="blog posts 'DL basics (4): initializing weight matrices' and 'A short summary of parameter updates "
+           "and weight initialization in deep learning'; Deep Learning from Scratch, ch. 6.2.1",
+    works=("post-weight-init", "post-updates-init", "dlfs"),
+    measure=measure, draw=draw, write=write,
+    reference={"steps": 300, "train_images": 5000}, quick={"steps": 100, "train_images": 2000},
+    claims=("claims",),
 )

@@ -12,8 +12,9 @@ message), never a crash of the sweep.
 
 :func:`run_stacked` trains several trials that share the problem and phase as **one stacked
 model** (``MLP(stack=K)``: weights (K, in, out), one batched matmul per layer) with one optimizer
-per run of members of the same rule, working on views of the stacked weights. For small networks (the 2-D sets) a step's cost
-is Python overhead, not arithmetic, so K networks cost little more than one. The loss of the stack
+per run of members of the same rule, working on views of the stacked weights. For small networks
+(the 2-D sets) a step's cost is Python overhead, not arithmetic, so K networks cost little more
+than one. The loss of the stack
 is Σ_k mean_i ℓ(k, i): member k's gradient is exactly its own mean loss's gradient (the seed of the
 backward pass is 1/B for every example, as the fused mean uses), and a member whose loss becomes
 NaN is marked diverged and no longer updated while the others go on.
