@@ -30,8 +30,6 @@ def _problem(args):
     p = {k: getattr(args, k) for k in PROBLEM_OPTIONS if getattr(args, k) is not None}
     if "val_split" in p:
         p["val_size"] = p.pop("val_split")
-    if "iterations" in p and "epochs" not in p:
-        p["epochs"] = None
     return p
 
 

@@ -32,8 +32,10 @@ def _label(name):
     return ALL[name][0] if name in ALL else name
 
 
-def _fmt_hp(hp):
-    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in hp.items())
+def _fmt_hp(hp, searched=()):
+    """The hyperparameters that were searched, plus lr and momentum (the book's settings)."""
+    keep = [k for k in hp if k in ("lr", "momentum") or k in searched]
+    return ", ".join(f"{k}={hp[k]:.3g}" if isinstance(hp[k], float) else f"{k}={hp[k]}" for k in keep)
 
 
 def draw(summary: dict, out: Path) -> list[tuple[str, str]]:
@@ -169,16 +171,18 @@ def write(summary: dict) -> str:
     ]
     for o, e in opts.items():
         book, tuned = e.get("book_test"), e.get("test")
-        lines.append(f"| {_label(o)} | {_fmt_hp(book['hparams']) if book else '—'} | "
-                     f"{_ci(book['accuracy']) if book else '—'} | {_fmt_hp(e['best']) if e.get('best') else '—'} | "
+        searched = list(s["space"].get(o, {}))
+        lines.append(f"| {_label(o)} | {_fmt_hp(book['hparams'], searched) if book else '—'} | "
+                     f"{_ci(book['accuracy']) if book else '—'} | "
+                     f"{_fmt_hp(e['best'], searched) if e.get('best') else '—'} | "
                      f"{_ci(tuned['accuracy']) if tuned else '—'} | {100 * e['diverged_fraction']:.0f} % | "
                      f"{'yes: widen the range' if e.get('best_on_grid_edge') else 'no'} |")
     if summary.get("ranking"):
         def order(rows):
             out, k = [], 0
-            while k < len(rows):
+            while k < len(rows):  # a group: consecutive optimizers each tied with every other of the group
                 group = [rows[k]["optimizer"]]
-                while k + 1 < len(rows) and rows[k + 1]["optimizer"] in rows[k]["tied_with"]:
+                while k + 1 < len(rows) and all(g in rows[k + 1]["tied_with"] for g in group):
                     k += 1
                     group.append(rows[k]["optimizer"])
                 out.append(" ≈ ".join(_label(g) for g in group))

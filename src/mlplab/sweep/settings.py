@@ -58,6 +58,14 @@ def _dim(opt, name, spec):
     return None
 
 
+def _budget(problem: dict) -> dict:
+    """Unset values dropped (the defaults apply); iterations given without epochs replace the epochs."""
+    p = {k: v for k, v in problem.items() if v is not None}
+    if p.get("iterations") is not None and "epochs" not in p:
+        p["epochs"] = None
+    return p
+
+
 @dataclass
 class SweepSettings:
     optimizers: list = field(default_factory=lambda: list(BOOK_FOUR))
@@ -129,8 +137,7 @@ class SweepSettings:
             lo, hi = lr_range
             spaces = {o: default_space(o, (lo, hi)) for o in opts}
         return cls(optimizers=opts, spaces=spaces, seeds=seeds, method=method, points=lr_grid,
-                   search_seed=search_seed, metric=metric, book=book, stack=stack,
-                   problem={k: v for k, v in problem.items() if v is not None})
+                   search_seed=search_seed, metric=metric, book=book, stack=stack, problem=_budget(problem))
 
     @classmethod
     def from_toml(cls, path, overrides: dict | None = None, problem_overrides: dict | None = None):
@@ -184,6 +191,7 @@ class SweepSettings:
             raise ValueError(f"{path}: [problem] must be a table")
         problem = {str(k).replace("-", "_"): v for k, v in problem.items()}
         problem.update({k: v for k, v in (problem_overrides or {}).items() if v is not None})
+        problem = _budget(problem)
         return cls(optimizers=opts, spaces=spaces, seeds=raw.get("seeds", 5), method=raw.get("method", "grid"),
                    points=raw.get("points", 8), search_seed=raw.get("search_seed", 0),
                    metric=raw.get("metric", "accuracy"), book=raw.get("book", True), stack=raw.get("stack", "auto"),
