@@ -4,7 +4,8 @@ Everything drawn is re-derived from ``summary.json`` (no trial is re-run):
 
 * ``lr_sensitivity.png``: the selection metric on the validation split against the learning rate,
   one curve per optimizer (mean over seeds, band = 95 % t-interval), the chosen point starred, a
-  learning rate at which some seed diverged marked ✕ at the top of the panel with the count.
+  learning rate at which some seed diverged marked ✕ at the top of the panel with the count (and the
+  mean of the seeds that did not, as a hollow circle off the curve).
 * ``tuned_vs_book.png``: test accuracy of each optimizer at the source book's learning rate and at
   its tuned one, with 95 % intervals: the book's race beside the tuned race.
 * ``ranking.png``: the tuned optimizers ranked by mean test accuracy with their intervals; optimizers
@@ -62,6 +63,10 @@ def draw(summary: dict, out: Path) -> list[tuple[str, str]]:
             hi = [scale * (c["ci"][1] if c["ci"] else c["mean"]) for c in ok]
             ax.fill_between(x, lo, hi, color=color(o, i), alpha=0.18, lw=0)
             top = max(top, max(hi))
+        part = [c for c in pts if c["mean"] is not None and (c["diverged"] or c["failed"])]
+        if part:  # some seeds diverged: the mean of the others, hollow and unconnected (not a candidate)
+            ax.plot([c["hparams"]["lr"] for c in part], [scale * c["mean"] for c in part], "o", mfc="white",
+                    color=color(o, i), ms=5)
         if e.get("best"):
             b = next(c for c in pts if c["hparams"] == e["best"])
             ax.plot([b["hparams"]["lr"]], [scale * b["mean"]], "*", color=color(o, i), ms=15, mec="k", zorder=5)
@@ -73,7 +78,7 @@ def draw(summary: dict, out: Path) -> list[tuple[str, str]]:
     decades = math.log10(max(lrs) / min(lrs)) if lrs else 1.0
     for i, (o, e) in enumerate(opts.items()):
         # side by side when optimizers share a learning rate: 2 % of the axis apart
-        shift = 10 ** (0.02 * max(decades, 1.0) * (i - (n_opt - 1) / 2))
+        shift = 10 ** (0.008 * max(decades, 1.0) * (i - (n_opt - 1) / 2))
         for c in e["lr_curve"]:
             if c["diverged"]:
                 x = c["hparams"]["lr"] * shift
@@ -86,7 +91,8 @@ def draw(summary: dict, out: Path) -> list[tuple[str, str]]:
     ax.set_xlabel("learning rate η (log scale)")
     what = "accuracy" if metric == "accuracy" else "loss"
     ax.set_ylabel(f"validation {what}{unit}, mean over seeds")
-    ax.set_title("mean and 95 % t-interval over seeds; ★ chosen; ✕ some seed diverged (how many, below)", fontsize=9)
+    ax.set_title("mean and 95 % t-interval over seeds; ★ chosen; ✕ some seed diverged (how many, below; ○ the mean "
+                 "of the others)", fontsize=8)
     ax.legend(fontsize=8, loc="best")
     file = save(fig, out / "lr_sensitivity.png", "Learning-rate sensitivity, on the validation split")
     figs.append((file, f"Validation {what} against the learning rate for each optimizer: the mean over seeds with "
@@ -95,10 +101,10 @@ def draw(summary: dict, out: Path) -> list[tuple[str, str]]:
     # ------------------------------------------------------------ tuned race vs book race
     names = [o for o in opts if "test" in opts[o] or "book_test" in opts[o]]
     if names:
-        fig, axes = subplots(1, 1, size=(max(5.0, 1.6 * len(names)), 4.2))
+        fig, axes = subplots(1, 1, size=(max(5.0, 2.0 * len(names)), 4.2))
         ax = axes[0, 0]
         for j, o in enumerate(names):
-            for dx, role, marker, tag in ((-0.15, "book_test", "s", "book"), (0.15, "test", "o", "tuned")):
+            for dx, role, marker, tag in ((-0.12, "book_test", "s", "book"), (0.12, "test", "o", "tuned")):
                 st = opts[o].get(role)
                 if not st or st["accuracy"]["mean"] is None:
                     continue
@@ -108,7 +114,8 @@ def draw(summary: dict, out: Path) -> list[tuple[str, str]]:
                 ax.errorbar([j + dx], [m], yerr=err, fmt=marker, color=color(o, j), ms=7, capsize=4,
                             mfc="white" if tag == "book" else color(o, j))
                 ax.annotate(f"{tag}\nη={st['hparams']['lr']:.3g}", (j + dx, m), textcoords="offset points",
-                            xytext=(0, -26), ha="center", fontsize=7)
+                            xytext=(-8 if tag == "book" else 8, -4), ha="right" if tag == "book" else "left",
+                            va="center", fontsize=7)
         ax.set_xticks(range(len(names)), [_label(o) for o in names])
         ax.set_xlim(-0.6, len(names) - 0.4)
         ax.set_ylabel("test accuracy (%), mean and 95 % interval")
