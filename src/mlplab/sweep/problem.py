@@ -94,41 +94,29 @@ def n_params(layers) -> int:
 
 
 def validate_problem(problem: dict) -> dict:
-    """A complete, checked copy of ``problem`` (defaults filled in); ValueError with one line if wrong."""
-    from .. import nn
+    """A complete, checked copy of ``problem`` (defaults filled in); ValueError with one line if wrong.
+
+    Names and numbers go through :mod:`mlplab.settings`, the checks every front end shares (so
+    ``--layers``, ``--activation`` and ``--init`` read as they do for ``mlplab train``)."""
+    from ..settings import check_activation, check_init, check_int, check_name, parse_layers
 
     p = {**DEFAULT_PROBLEM, **problem}
     unknown = sorted(set(p) - set(DEFAULT_PROBLEM))
     if unknown:
         raise ValueError(f"unknown problem settings {unknown}; valid: {', '.join(DEFAULT_PROBLEM)}")
-    if p["dataset"] not in DATASETS:
-        raise ValueError(f"unknown dataset {p['dataset']!r}; valid: {', '.join(DATASETS)}")
-    layers = p["layers"]
-    if isinstance(layers, str):
-        try:
-            layers = [int(v) for v in layers.split(",")]
-        except ValueError:
-            raise ValueError(f"layers {p['layers']!r}: give comma-separated integers, e.g. 784,100,10") from None
-    layers = [int(v) for v in layers]
-    if len(layers) < 2 or min(layers) < 1:
-        raise ValueError(f"layers {layers}: need at least an input and an output size, all positive")
+    check_name("dataset", p["dataset"], list(DATASETS))
+    layers = parse_layers(p["layers"])
     n_in, n_out = (2, 2) if p["dataset"] == "spirals" else (784, 10)
     if layers[0] != n_in or layers[-1] != n_out:
-        raise ValueError(f"layers {','.join(map(str, layers))} do not fit {p['dataset']}: the sizes must start "
+        raise ValueError(f"--layers {','.join(map(str, layers))} does not fit {p['dataset']}: the sizes must start "
                          f"with {n_in} and end with {n_out}")
     p["layers"] = layers
-    if p["activation"] not in nn.ACTIVATIONS:
-        raise ValueError(f"unknown activation {p['activation']!r}; valid: {', '.join(sorted(nn.ACTIVATIONS))}")
-    try:
-        nn.Linear(2, 2, weight_init=p["init"], rng=0, activation=p["activation"])
-    except (ValueError, TypeError) as e:
-        raise ValueError(f"init {p['init']!r}: {e}") from None
+    p["activation"] = check_activation(p["activation"])
+    check_init(p["init"], activation=p["activation"])
     if (p["epochs"] is None) == (p["iterations"] is None):
-        raise ValueError("give exactly one budget: epochs or iterations")
+        raise ValueError("give exactly one budget: --epochs or --iterations")
     for k in ("batch_size", "epochs", "iterations", "train_size", "val_size", "test_size"):
-        v = p[k]
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-            raise ValueError(f"{k.replace('_', '-')} must be a positive integer, got {v!r}")
-    if not isinstance(p["data_seed"], int):
-        raise ValueError(f"data-seed must be an integer, got {p['data_seed']!r}")
+        if p[k] is not None:
+            p[k] = check_int("val_split" if k == "val_size" else k, p[k])
+    p["data_seed"] = check_int("data_seed", p["data_seed"], minimum=0)
     return p

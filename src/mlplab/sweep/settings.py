@@ -37,12 +37,6 @@ _KEYS = {"optimizers", "seeds", "method", "points", "search_seed", "metric", "bo
          "lr_range"}
 
 
-def _optimizer_names():
-    from ..optim import OPTIMIZERS
-
-    return [k for k in OPTIMIZERS if k != "newton"]
-
-
 def _dim(opt, name, spec):
     if isinstance(spec, dict):
         if len(spec) != 1 or next(iter(spec)) not in ("log", "range", "choice"):
@@ -84,12 +78,11 @@ class SweepSettings:
 
     # ------------------------------------------------------------------ checks
     def validate(self):
-        valid = _optimizer_names()
+        from ..settings import check_optimizer
+
         if not self.optimizers:
             raise ValueError("give at least one optimizer")
-        for o in self.optimizers:
-            if o not in valid:
-                raise ValueError(f"unknown optimizer {o!r}; valid: {', '.join(valid)}")
+        self.optimizers = [check_optimizer(o, {}, key="optimizers")[0] for o in self.optimizers]
         if len(set(self.optimizers)) != len(self.optimizers):
             raise ValueError(f"an optimizer is listed twice: {self.optimizers}")
         extra = sorted(set(self.spaces) - set(self.optimizers))
