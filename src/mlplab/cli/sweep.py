@@ -133,13 +133,33 @@ def cmd_sweep(args):
     return 0
 
 
-def _cmd_report(folder):
-    from ..sweep.report import render
+def render(folder) -> list[Path]:
+    """Draw a sweep's figures and write section.md, numbers.json and meta.json into ``folder`` (the
+    files of a lab study, so ``mlplab report DIR`` can put the sweep in the HTML report)."""
+    import json
 
-    try:
-        files = render(folder)
-    except FileNotFoundError as e:
-        raise UsageError(str(e)) from None
+    from ..lab.optimizers_tuned import draw_sweep, write
+    from ..sweep.runner import SUMMARY_FILE
+
+    folder = Path(folder)
+    path = folder / SUMMARY_FILE
+    if not path.exists():
+        raise UsageError(f"no {SUMMARY_FILE} in {folder}: run `mlplab sweep --out {folder}` first")
+    summary = json.loads(path.read_text())
+    figs = draw_sweep(summary, folder)
+    (folder / "section.md").write_text(write(summary))
+    (folder / "numbers.json").write_text(json.dumps(summary, indent=2) + "\n")
+    meta = {"name": "sweep", "title": "Tuned optimizer comparison (mlplab sweep)",
+            "description": "each optimizer at its own tuned learning rate, over seeds, with confidence intervals",
+            "source": "mlplab sweep", "quick": False, "seed": summary["settings"]["seeds"][0], "seconds": 0,
+            "settings": summary["settings"], "figures": [{"file": f, "caption": c} for f, c in figs],
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+    (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return [folder / f for f, _ in figs]
+
+
+def _cmd_report(folder):
+    files = render(folder)
     print(f"figures: {', '.join(str(f) for f in files)}; section: {folder / 'section.md'}")
     return 0
 

@@ -11,7 +11,8 @@ through a Crowded Valley* (no optimizer dominates once tuned) are the background
 One concept per module: :mod:`.space` (grid, random and Sobol points), :mod:`.problem` (data,
 network, budget), :mod:`.trial` (a pure function of (config, seed), and stacked trials),
 :mod:`.store` (SQLite, one row per trial), :mod:`.executor` (forked workers or Dask),
-:mod:`.stats` (t-intervals, paired ties), :mod:`.settings`, :mod:`.runner` and :mod:`.report`.
+:mod:`.stats` (t-intervals, paired ties), :mod:`.settings` and :mod:`.runner`. The figures and
+the section live with the lab (:mod:`mlplab.lab.optimizers_tuned`), which draws; the core does not.
 """
 
 from .executor import make_executor
