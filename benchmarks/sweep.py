@@ -122,11 +122,13 @@ def part_sweep(args):
         times["mlplab"].append(time.perf_counter() - t0)
         ex.shutdown()
         assert n == n_trials, n
+        print(f"   round {r + 1}: mlplab {times['mlplab'][-1]:.1f} s", flush=True)
         if not args.skip_torch:
             t0 = time.perf_counter()
             trows = torch_sweep(plan_selection(settings), data, args.jobs, settings.problem["layers"],
                                 settings.problem["batch_size"])
             times["pytorch"].append(time.perf_counter() - t0)
+            print(f"   round {r + 1}: PyTorch {times['pytorch'][-1]:.1f} s", flush=True)
         if not args.skip_dask:
             t0 = time.perf_counter()
             dex = DaskExecutor(args.jobs)
