@@ -94,7 +94,7 @@ class DaskExecutor(cf.Executor):
                 self.client = Client(scheduler, timeout="10s")
             else:
                 self.cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
-                                            dashboard_address=None, host="127.0.0.1", silence_logs=40)
+                                            dashboard_address="127.0.0.1:0", host="127.0.0.1", silence_logs=40)
                 self.client = Client(self.cluster)
         except (OSError, TimeoutError) as e:
             where = f"the Dask scheduler at {scheduler}" if scheduler else "a Dask LocalCluster"
