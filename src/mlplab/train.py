@@ -199,6 +199,8 @@ class Trainer:
         self.epoch = 0
         self.total_steps = None
         self.stop_training = False  # a callback may set this to end the run after the current step
+        self._seconds_before = 0.0  # training time of earlier sessions of a resumed run
+        self._t0 = time.perf_counter()
 
     # ----------------------------------------------------------------- one step
     def train_step(self, xb, yb):
@@ -231,8 +233,9 @@ class Trainer:
         it, rng, run = self._start(X, y, epochs, iterations, batch_size, shuffle, replacement, drop_last, rng,
                                    resume, config)
         history = History()
+        finished_before = resume and self.step >= self.total_steps  # resuming a finished run: nothing to rewrite
         metrics = open(self.run_dir / METRICS_FILE, "a") if self.run_dir is not None else None
-        t0 = time.perf_counter()
+        t0 = self._t0 = time.perf_counter()
         for cb in self.callbacks:
             cb.on_train_begin(self)
         try:
@@ -252,10 +255,10 @@ class Trainer:
             history.loss = np.asarray(run.losses, dtype=np.float64)
             history.evals = run.evals
             history.steps = self.step
-            history.seconds = time.perf_counter() - t0
+            history.seconds = self._seconds_before + time.perf_counter() - t0  # over all sessions of the run
             for cb in self.callbacks:
                 cb.on_train_end(self)
-        if self.run_dir is not None and not history.interrupted and not history.diverged:
+        if self.run_dir is not None and not history.interrupted and not history.diverged and not finished_before:
             self._write_results(history)
         return history
 
@@ -289,6 +292,7 @@ class Trainer:
         if self.schedule is not None and ck.get("schedule") is not None:
             self.schedule.load_state_dict(ck["schedule"])
         self.step, self.epoch = ck["step"], ck["epoch"]
+        self._seconds_before = float(ck.get("seconds", 0.0))
         run = _RunState(losses=list(ck["losses"]), evals=list(ck["evals"]), skip=ck["batch_in_epoch"],
                         epoch_state=ck["epoch_rng_state"], totals=EpochTotals.from_list(ck["epoch_acc"]))
         self._truncate_metrics(self.step, len(run.evals))
@@ -361,12 +365,20 @@ class Trainer:
     def _diverged(self, history, loss, xb):
         message = (f"training diverged at step {self.step + 1} (epoch {self.epoch + 1}): the loss is {loss}; "
                    f"{_first_nonfinite(self.model, xb)}. Lower the learning rate or use a smaller initialization"
-                   + (f"; the last good checkpoint is kept in {self.run_dir}" if self.run_dir is not None else "")
-                   + ".")
+                   + self._checkpoint_note() + ".")
         history.diverged = {"step": self.step + 1, "message": message}
         if self.on_divergence == "raise":
             raise TrainingDiverged(message, self.step + 1)
         self.stop_training = True
+
+    def _checkpoint_note(self):
+        """Where a diverged run can be continued from: only a checkpoint that exists is named."""
+        if self.run_dir is None:
+            return ""
+        ck = self.run_dir / CHECKPOINT_FILE
+        if ck.exists():
+            return f"; the last good checkpoint (before the divergence) is kept in {ck}"
+        return f"; it diverged before its first checkpoint, so {self.run_dir} holds nothing to resume: start it again"
 
     # ----------------------------------------------------------------- checkpoints
     def _lr(self):
@@ -381,7 +393,8 @@ class Trainer:
               "epoch_rng_state": epoch_state, "epoch_acc": list(acc),
               "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
               "schedule": self.schedule.state_dict() if self.schedule is not None else None,
-              "losses": list(losses), "evals": [dict(r) for r in evals]}
+              "losses": list(losses), "evals": [dict(r) for r in evals],
+              "seconds": self._seconds_before + time.perf_counter() - self._t0}
         with atomic_write(self.run_dir / CHECKPOINT_FILE, "wb") as f:
             pickle.dump(ck, f, protocol=pickle.HIGHEST_PROTOCOL)
 

@@ -1,0 +1,138 @@
+"""Where trials run: one ``concurrent.futures``-style interface, three back ends.
+
+``make_executor("local", workers)``   the lab's way (see :func:`mlplab.lab.base.parallel_map`):
+    ``workers`` forked processes with one BLAS thread each; the data loaded in this process
+    reaches them through fork, without pickling. ``workers=1`` runs trials here, in order.
+``make_executor("dask", workers)``    a Dask ``LocalCluster`` of ``workers`` processes with one
+    thread each (``pip install mlplab[dask]``).
+``make_executor("dask", scheduler="tcp://HOST:PORT")``  an existing Dask cluster (started with
+    ``dask scheduler`` / ``dask worker``, or on SLURM through dask-jobqueue). Its workers need
+    mlplab installed and reach the dataset through mlplab's own verified fetch.
+
+Every executor offers ``submit(fn, *args) -> concurrent.futures.Future`` and ``shutdown()``.
+:class:`LocalExecutor` also offers ``restart()``: a killed worker breaks a process pool
+(``BrokenProcessPool``), and the runner then starts a fresh pool and resubmits the trials that had
+not come back. Dask re-runs a dead worker's tasks on another worker by itself. Since a trial is a
+pure function of its description and always runs with one BLAS thread, the numbers do not depend
+on the executor or the number of workers.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import signal
+
+__all__ = ["make_executor", "LocalExecutor", "InlineExecutor", "DaskExecutor", "EXECUTORS", "ExecutorError"]
+
+EXECUTORS = ("local", "dask")
+
+
+class ExecutorError(RuntimeError):
+    """The executor could not start (Dask missing, scheduler unreachable): one line for the user."""
+
+
+def _worker_init():
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's business
+
+
+class InlineExecutor(cf.Executor):
+    """Runs each task at submit time, in this process (one worker, or no fork on this platform)."""
+
+    workers = 1
+
+    def submit(self, fn, /, *args, **kwargs):
+        f = cf.Future()
+        try:
+            f.set_result(fn(*args, **kwargs))
+        except BaseException as e:  # noqa: B036 - handed to the caller through the future
+            if isinstance(e, KeyboardInterrupt):
+                raise
+            f.set_exception(e)
+        return f
+
+    def restart(self):
+        pass
+
+
+class LocalExecutor(cf.Executor):
+    """Forked worker processes, one BLAS thread each (restartable after a worker dies)."""
+
+    def __init__(self, workers: int):
+        self.workers = int(workers)
+        self._pool = None
+        self.restart()
+
+    def restart(self):
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = cf.ProcessPoolExecutor(max_workers=self.workers, initializer=_worker_init,
+                                            mp_context=multiprocessing.get_context("fork"))
+
+    def submit(self, fn, /, *args, **kwargs):
+        return self._pool.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+class DaskExecutor(cf.Executor):
+    """A Dask client's ``concurrent.futures`` executor (``Client.get_executor``); owns the
+    LocalCluster it started, if any."""
+
+    def __init__(self, workers: int = 2, scheduler: str | None = None):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise ExecutorError("--executor dask needs Dask: pip install 'mlplab[dask]'") from None
+        self.cluster = None
+        try:
+            if scheduler:
+                self.client = Client(scheduler, timeout="10s")
+            else:
+                self.cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
+                                            dashboard_address="127.0.0.1:0", host="127.0.0.1", silence_logs=40)
+                self.client = Client(self.cluster)
+        except (OSError, TimeoutError) as e:
+            where = f"the Dask scheduler at {scheduler}" if scheduler else "a Dask LocalCluster"
+            raise ExecutorError(f"could not reach {where} ({type(e).__name__}: {e}); check the address "
+                                "and that `dask scheduler` is running") from None
+        self.workers = len(self.client.scheduler_info().get("workers", {})) or int(workers)
+        self._ex = self.client.get_executor(pure=False)
+
+    def submit(self, fn, /, *args, **kwargs):
+        return self._ex.submit(fn, *args, **kwargs)
+
+    def restart(self):
+        pass  # the scheduler re-runs a dead worker's tasks elsewhere
+
+    def worker_pids(self) -> dict:
+        import os
+
+        return self.client.run(os.getpid)
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        try:
+            self._ex.shutdown(wait=wait)
+        finally:
+            self.client.close()
+            if self.cluster is not None:
+                self.cluster.close()
+
+
+def make_executor(kind: str = "local", workers: int = 1, scheduler: str | None = None):
+    """The executor for ``kind`` ("local" or "dask"); ``scheduler`` implies Dask."""
+    if scheduler:
+        kind = "dask"
+    if kind not in EXECUTORS:
+        raise ExecutorError(f"unknown executor {kind!r}; valid: {', '.join(EXECUTORS)}")
+    if int(workers) < 1:
+        raise ExecutorError(f"the number of workers must be at least 1, got {workers}")
+    if kind == "dask":
+        return DaskExecutor(workers, scheduler)
+    if int(workers) == 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return InlineExecutor()
+    return LocalExecutor(workers)

@@ -1,0 +1,62 @@
+"""`mlplab sweep` and `mlplab sweep report`: one-line errors, a tiny sweep end to end, resume, figures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mlplab.cli import main
+
+TINY = ["--dataset", "spirals", "--layers", "2,8,2", "--train-size", "300", "--val-split", "100",
+        "--test-size", "200", "--batch-size", "32", "--jobs", "1"]
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["--optimizers", "sgd,lbfgs"], "unknown optimizer 'lbfgs'"),
+    (["--seeds", "0"], "seeds must be at least 1"),
+    (["--lr-grid", "0"], "positive integer"),
+    (["--lr-range", "1,x"], "--lr-range '1,x': give two numbers"),
+    (["--layers", "784,10,3"], "must start with 784 and end with 10"),
+    (["--activation", "swish"], "unknown activation"),
+    (["--method", "bayes"], "unknown search method"),
+    (["--jobs", "0"], "--jobs must be a positive number"),
+    (["--executor", "local", "--scheduler", "tcp://127.0.0.1:1"], "--scheduler needs the Dask executor"),
+    (["--config", "/nonexistent/sweep.toml"], "no such file"),
+    (["report"], "use `mlplab sweep [options]`"),
+    (["report", "/nonexistent/dir"], "no summary.json in /nonexistent/dir"),
+])
+def test_bad_options_are_one_line_errors(capsys, argv, msg):
+    assert main(["sweep", *argv]) == 2
+    err = capsys.readouterr().err
+    assert msg in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_bad_toml_key_is_one_line(tmp_path, capsys):
+    cfg = tmp_path / "s.toml"
+    cfg.write_text("optimizers = ['sgd']\nlearning_rate = 0.1\n")
+    assert main(["sweep", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown keys ['learning_rate']" in err and err.count("\n") == 1
+    cfg.write_text("[problem]\nepoch = 1\n")
+    assert main(["sweep", "--config", str(cfg)]) == 2
+    assert "unknown problem settings ['epoch']" in capsys.readouterr().err
+
+
+def test_sweep_end_to_end_resume_and_report(tmp_path, capsys):
+    out = tmp_path / "sw"
+    argv = ["sweep", "--optimizers", "sgd,adam", "--lr-grid", "2", "--seeds", "2", "--iterations", "5", *TINY,
+            "--out", str(out)]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "selection: 8 trials" in text
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["trials"]["select"] == 8 and set(summary["optimizers"]) == {"sgd", "adam"}
+    assert summary["settings"]["problem"]["iterations"] == 5 and summary["settings"]["problem"]["epochs"] is None
+    assert main(argv) == 0  # the same command again: everything is there
+    assert "selection: 8 of 8 trials already done" in capsys.readouterr().out
+    assert main(["sweep", "report", str(out)]) == 0
+    for f in ("lr_sensitivity.png", "tuned_vs_book.png", "ranking.png", "section.md", "meta.json"):
+        assert (out / f).exists(), f
+    section = (out / "section.md").read_text()
+    assert "| SGD |" in section and "Ranking by test accuracy" in section
