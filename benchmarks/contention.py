@@ -1,0 +1,112 @@
+"""BLAS threads under contention: mlplab train's default choice vs 1 and 2 fixed threads, on the
+machine as it is and with one extra CPU-bound process competing for the cores.
+
+Each timing is a fresh process (so every BLAS starts from its own default) that trains the README's
+network (784-100-100-100-100-10, ReLU, He init, Adam, batch 128) for ``--steps`` steps on
+MNIST-shaped random data (the cost of a step does not depend on the pixel values). "default"
+includes the 0.15 s sample of /proc/stat it chooses from (mlplab.threads.auto_blas_threads).
+The contenders take turns within each round, in a rotating order, and the medians over
+``--rounds`` rounds are compared.
+
+    python benchmarks/contention.py [--steps 1000] [--rounds 5]
+
+Targets (issue 12): with one competing process the default reaches >= 0.8x the better fixed
+choice; on an idle machine >= 0.95x. "x" is speed: (time of the better fixed count) / (time of
+the default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+MODES = ("default", "1", "2")
+
+WORKER = """
+import json, sys, time
+t0 = time.perf_counter()
+import numpy as np
+from threadpoolctl import threadpool_limits
+from mlplab import nn, optim
+from mlplab.threads import auto_blas_threads
+from mlplab.train import Trainer
+mode, steps = sys.argv[1], int(sys.argv[2])
+t1 = time.perf_counter()
+n, why = auto_blas_threads() if mode == "default" else (int(mode), "fixed")
+rng = np.random.default_rng(0)
+X = rng.random((steps * 128, 784), dtype=np.float32)
+y = rng.integers(0, 10, steps * 128)
+with threadpool_limits(limits=n, user_api="blas"):
+    net = nn.MLP([784, 100, 100, 100, 100, 10], activation="relu", weight_init="he", rng=0)
+    t2 = time.perf_counter()
+    Trainer(net, optim.Adam(net.parameters(), lr=1e-3)).fit(X, y, epochs=1, batch_size=128, rng=0)
+    t3 = time.perf_counter()
+print(json.dumps({"threads": n, "why": why, "seconds": (t3 - t2) + (t2 - t1 if mode == "default" else 0)}))
+"""
+
+
+def run_worker(mode, steps):
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (src, os.environ.get("PYTHONPATH"))))}
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.pop(var, None)  # each BLAS starts from its own default
+    r = subprocess.run([sys.executable, "-c", WORKER, mode, str(steps)], capture_output=True, text=True, env=env)
+    if r.returncode:
+        sys.exit(f"worker failed:\n{r.stderr}")
+    return json.loads(r.stdout)
+
+
+def scenario(name, steps, rounds, competitors):
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(competitors)]
+    try:
+        time.sleep(0.5 if competitors else 0)
+        load = os.getloadavg()[0]
+        times = {m: [] for m in MODES}
+        chosen = []
+        for r in range(rounds):
+            order = MODES[r % len(MODES):] + MODES[:r % len(MODES)]
+            for m in order:
+                res = run_worker(m, steps)
+                times[m].append(res["seconds"])
+                if m == "default":
+                    chosen.append(res["threads"])
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    med = {m: statistics.median(v) for m, v in times.items()}
+    best = min(med["1"], med["2"])
+    ratio = best / med["default"]
+    print(f"\n{name} ({competitors} competing process{'es' if competitors != 1 else ''}; load average "
+          f"{load:.1f} at the start; {rounds} rounds of {steps} steps)")
+    for m in MODES:
+        print(f"  {m:>8} threads: median {med[m]:6.2f} s  ({', '.join(f'{t:.2f}' for t in times[m])})")
+    print(f"  default chose {chosen}; default reaches {ratio:.2f}x the better fixed count "
+          f"({'1' if med['1'] <= med['2'] else '2'} thread{'s' if med['2'] < med['1'] else ''}); "
+          f"2 threads / 1 thread time: {med['2'] / med['1']:.2f}")
+    return ratio
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    from mlplab.threads import usable_cores
+
+    print(f"== BLAS threads under contention: python {sys.version.split()[0]}, {usable_cores()} usable cores, "
+          f"{os.cpu_count()} CPUs")
+    idle = scenario("as the machine is", args.steps, args.rounds, 0)
+    busy = scenario("one competing CPU-bound process", args.steps, args.rounds, 1)
+    print(f"\nratios: machine as is {idle:.2f}x (target >= 0.95x on an idle machine), "
+          f"one competitor {busy:.2f}x (target >= 0.8x)")
+
+
+if __name__ == "__main__":
+    main()
