@@ -201,7 +201,7 @@ def main():
     ap.add_argument("--jobs", type=int, default=os.cpu_count(),
                     help="processes training mlplab's networks side by side (default: the CPU count, as `lab run`)")
     args = ap.parse_args()
-    from mlplab.cli import _blas_threads
+    from mlplab.cli.options import blas_threads
 
     X, y = load("mnist", "train")
     X64 = X.astype(np.float64)  # the book's normalize: uint8 / 255.0 -> float64
@@ -215,7 +215,7 @@ def main():
     times = {"mlplab": [], "book": []}
     for _ in range(args.rounds):
         t0 = time.perf_counter()
-        with _blas_threads(args.blas_threads):
+        with blas_threads(args.blas_threads):
             ours = race(X, y, list(MAIN), args.iterations, seed=0, workers=args.jobs)
         times["mlplab"].append(time.perf_counter() - t0)
         t0 = time.perf_counter()

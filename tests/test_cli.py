@@ -19,7 +19,7 @@ def run(capsys, *argv):
     (["train", "--layers", "784,100,9"], "must start with 784 and end with 10"),
     (["train", "--layers", "784,x,10"], "comma-separated integers"),
     (["train", "--batch-size", "0"], "--batch-size must be a positive integer, got 0"),
-    (["train", "--activation", "swish"], "unknown activation 'swish'; valid: identity"),
+    (["train", "--activation", "swish"], "--activation: unknown activation 'swish'; valid: relu, leaky_relu"),
     (["train", "--dataset", "cifar"], "unknown dataset 'cifar'; valid: mnist, fashion-mnist"),
     (["train", "--optimizer", "sgd", "--lr", "-1"], "lr"),
     (["train", "--schedule", "bogus"], "unknown schedule 'bogus'"),
@@ -107,7 +107,8 @@ def test_val_split_evaluates_each_epoch_on_held_out_images(capsys, tmp_path, mni
 def test_resume_keeps_the_blas_thread_count_the_run_was_trained_with(capsys, tmp_path, mnist_dir, monkeypatch):
     """OpenBLAS rounds float32 products differently for another thread count, so config.json
     records the count and --resume reuses it (bit-identical end) unless told otherwise."""
-    import mlplab.cli as cli
+    import mlplab.cli.options as options
+    import mlplab.cli.train as cli_train
 
     out = tmp_path / "t"
     args = ["train", "--layers", "784,16,10", "--subset", "500", "--iterations", "8", "--out", str(out), "--quiet"]
@@ -115,13 +116,62 @@ def test_resume_keeps_the_blas_thread_count_the_run_was_trained_with(capsys, tmp
     assert code == 0
     assert json.loads((out / "config.json").read_text())["blas_threads"] == 1
     used = []
-    real = cli._blas_threads
-    monkeypatch.setattr(cli, "_blas_threads", lambda n: used.append(n) or real(n))
+    real = options.blas_threads
+    monkeypatch.setattr(cli_train, "blas_threads", lambda n: used.append(n) or real(n))
     code, _, err = run(capsys, "train", "--out", str(out), "--resume", "--quiet")
     assert code == 0 and used == [1] and "note:" not in err
     with real(2):
-        two_threads = cli._blas_threads_in_use() == 2  # not on a 1-core machine
+        two_threads = options.blas_threads_in_use() == 2  # not on a 1-core machine
     if two_threads:  # asking for another count is allowed, with a note on what it costs
         code, _, err = run(capsys, "train", "--out", str(out), "--resume", "--quiet", "--blas-threads", "2")
         assert code == 0 and used[-1] == 2
         assert "trained with 1 BLAS threads and continues with 2" in " ".join(err.split())
+
+
+@pytest.mark.parametrize("toml,message", [
+    ("batch_size = true\n", "batch_size in {cfg} must be a whole number, got the boolean true"),
+    ('lr = "0.1"\n', "lr in {cfg} must be a number, got the string '0.1'"),
+    ("epochs = 2\niterations = 10\n", "give epochs in {cfg} or iterations in {cfg}, not both"),
+    ('optimizer = "adam"\nmomentum = 0.9\n', "adam has no momentum (momentum in {cfg}); its settings are lr, betas"),
+    ("out = 3\n", "out in {cfg} must be a folder name"),
+])
+def test_toml_types_are_checked_and_named(capsys, tmp_path, toml, message):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(toml)
+    code, _, err = run(capsys, "train", "--config", str(cfg))
+    assert code == 2 and message.format(cfg=cfg) in err, err
+    assert "Traceback" not in err
+
+
+def test_flag_and_file_conflict_and_bad_flags(capsys, tmp_path):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text("epochs = 2\n")
+    code, _, err = run(capsys, "train", "--config", str(cfg), "--iterations", "5")
+    assert code == 2 and f"give epochs in {cfg} or --iterations, not both" in err
+    code, _, err = run(capsys, "train", "--epochs", "2", "--iterations", "5")
+    assert code == 2 and "give --epochs or --iterations, not both" in err
+    code, _, err = run(capsys, "train", "--optimizer", "adam", "--momentum", "0.9")
+    assert code == 2 and "adam has no momentum (--momentum); its settings are lr, betas, eps" in err
+    code, _, err = run(capsys, "train", "--blas-threads", "999")
+    assert code == 2 and "--blas-threads must be 0 (the BLAS library's default) or a thread count from 1 to" in err
+    code, _, err = run(capsys, "train", "--config", str(tmp_path))
+    assert code == 2 and "is a folder" in err
+
+
+def test_resume_refuses_other_settings_and_a_folder_without_config(capsys, tmp_path, mnist_dir):
+    out = tmp_path / "r"
+    cfg = tmp_path / "run.toml"  # the file's `out` is where the run goes
+    cfg.write_text(f'out = "{out}"\nlayers = "784,16,10"\nsubset = 500\niterations = 8\noptimizer = "sgd"\n'
+                   "lr = 0.1\n")
+    code, _, err = run(capsys, "train", "--config", str(cfg), "--quiet")
+    assert code == 0, err
+    assert (out / "model.npz").exists()
+    code, _, err = run(capsys, "train", "--out", str(out), "--resume", "--lr", "0.01", "--quiet")
+    assert code == 2 and "--lr 0.01 (the run has 0.1)" in err and "Resume without these options" in err
+    code, _, err = run(capsys, "train", "--out", str(out), "--resume", "--epochs", "2", "--quiet")
+    assert code == 2 and "--epochs 2 (the run has None)" in err
+    code, _, err = run(capsys, "train", "--out", str(out), "--resume", "--lr", "0.1", "--optimizer", "SGD", "--quiet")
+    assert code == 0, err  # the same settings, spelled differently, are not a difference
+    (out / "config.json").unlink()
+    code, _, err = run(capsys, "train", "--out", str(out), "--resume", "--quiet")
+    assert code == 2 and "config.json is missing" in err

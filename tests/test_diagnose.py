@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from mlplab import diagnose
+from mlplab.cli import diagnose as cli_diagnose
 from mlplab.cli import main as cli_main
 
 WIDE = "784,256,256,10"  # the example, on MNIST
@@ -215,6 +216,6 @@ def test_main_with_namespace(capsys):
     ns = argparse.Namespace(run_dir=None, layers="784,64,10", activation="relu", init="std=0.01", bias_init=None,
                             dataset=None, input_std=1.0, batch_size=64, steps=2, optimizer=None, lr=None, seed=3,
                             json=True)
-    assert diagnose.main(ns) == 0
+    assert cli_diagnose.main(ns) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["verdict"] == "vanishing" and r["config"]["seed"] == 3 and r["config"]["input_std"] == 1.0

@@ -1,4 +1,4 @@
-"""``mlplab diagnose``: a check-up of a network's initialization, layer by layer, against theory.
+"""A check-up of a network's initialization, layer by layer, against theory.
 
 For a fresh network (``--layers 784,256,256,10 --activation tanh --init he``) or a trained one
 (``mlplab diagnose RUN_DIR``, a directory written by ``mlplab train``), on one batch of real MNIST
@@ -46,15 +46,17 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from pathlib import Path
 
 import numpy as np
 
 from . import diagnostics as dg
+from .activations import canonical_activation
+from .init import init_family as _init_family
 from .init import theoretical_std
+from .settings import DIAGNOSE_DEFAULTS, parse_layers
 
-__all__ = ["add_arguments", "main", "diagnose_model", "diagnose_config", "diagnose_run", "init_family",
+__all__ = ["diagnose_model", "diagnose_config", "diagnose_run", "init_family",
            "recommendation", "VERDICTS", "THRESHOLDS"]
 
 VERDICTS = ("symmetric", "dead", "saturating", "exploding", "vanishing", "healthy")  # per-layer rule order
@@ -67,31 +69,15 @@ THRESHOLDS = {
     "grad_high": 100.0,  # ‖∂L/∂z_l‖ / ‖∂L/∂z_L‖
     "grad_low": 0.01,
 }
-DEFAULTS = {"layers": "784,256,256,10", "activation": "relu", "init": "he", "bias_init": "zeros",
-            "dataset": "mnist", "batch_size": 256, "steps": 5, "optimizer": "sgd", "seed": 0}
+DEFAULTS = DIAGNOSE_DEFAULTS  # mlplab.settings holds them, with the checks of every option
 
 
 # ------------------------------------------------------------------------------ init families
 def init_family(spec, activation: str | None = None) -> str:
-    """The family of an init spec: he, xavier, lecun, torch, orthogonal, identity, constant, fixed
-    (an explicit std / distribution), or other."""
-    if not isinstance(spec, str):
-        return "constant" if isinstance(spec, (int, float)) else "other"
-    s = re.sub(r"\s+", "", spec).lower().replace("-", "_")
-    name = re.match(r"[a-z_]*", s).group(0)
-    if name == "book":  # the source book: He for ReLU, 1/n ("Xavier" as the texts write it) otherwise
-        return "he" if str(activation).lower() in ("relu", "leaky_relu") else "lecun"
-    table = {"he": "he", "kaiming": "he", "xavier": "xavier", "glorot": "xavier", "lecun": "lecun",
-             "torch": "torch", "orthogonal": "orthogonal", "identity": "identity",
-             "zeros": "constant", "ones": "constant", "constant": "constant", "std": "fixed", "normal": "fixed",
-             "standard_normal": "fixed", "small_random": "fixed", "uniform": "fixed", "truncated_normal": "fixed",
-             "uniform_fan_in": "torch", "variance_scaling": "other"}
-    for prefix, fam in table.items():
-        if name == prefix or name.startswith(prefix + "_"):
-            return "torch" if name == "torch_bias" else fam
-    if not name:  # a bare number: a constant
-        return "constant"
-    return table.get(name, "other")
+    """The family of an init spec, from the initializer registry (:func:`mlplab.init.init_family`):
+    he, xavier, lecun, torch, orthogonal, identity, constant, fixed (an explicit std / distribution),
+    or other."""
+    return _init_family(spec, activation)
 
 
 def _matched_init(activation: str) -> str:
@@ -141,7 +127,7 @@ def recommendation(activation: str, init, fan_in: int, weight_std: float | None 
     "factor"}``; ``factor`` is the per-layer small-signal variance factor of the theory
     (``weight_std`` overrides the init's theoretical std, for trained or custom weights); ``depth``, the
     number of layers, adds the compounded factor to the advice; ``label`` names the weights in it."""
-    act = str(activation).lower().replace("-", "_")
+    act = canonical_activation(activation)
     group = "relu" if act in ("relu", "leaky_relu") else act
     fam = init_family(init, act)
     n = int(fan_in)
@@ -429,13 +415,7 @@ def _overall(worst, bad, rows, rec_info, hist, act, init) -> dict:
 
 # ------------------------------------------------------------------------------ building inputs
 def _parse_layers(text) -> list[int]:
-    try:
-        sizes = [int(v) for v in str(text).replace(" ", "").split(",") if v]
-    except ValueError:
-        raise ValueError(f"--layers {text!r}: give comma-separated integers, e.g. 784,256,256,10") from None
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise ValueError(f"--layers {text!r}: need at least an input and an output size, all positive")
-    return sizes
+    return parse_layers(text)
 
 
 def _inputs(dataset, input_std, n_in, n_out, n, rng, need_train: int):
@@ -515,165 +495,3 @@ def diagnose_run(run_dir, input_std=None, dataset=None, batch_size=256, steps=5,
         result["init_table"] = _nan_to_none(recommendation(activation, cfg["init"], fan, depth=len(sizes) - 1))
         result["config"]["init"] = cfg["init"]
     return result
-
-
-# ------------------------------------------------------------------------------ CLI
-def add_arguments(p) -> None:
-    p.description = ("Check a network's initialization layer by layer: activation mean/std, saturated or dead "
-                     "units, gradient norms and update sizes after a few steps, beside what theory predicts; "
-                     "a verdict per layer and a recommended change.")
-    p.add_argument("run_dir", nargs="?", help="a run directory of `mlplab train` (config.json + model.npz); "
-                                              "omit to diagnose a fresh network from --layers/--activation/--init")
-    p.add_argument("--layers", help=f"comma-separated layer sizes (default {DEFAULTS['layers']})")
-    p.add_argument("--activation", help="relu (default), tanh, sigmoid, leaky_relu, identity")
-    p.add_argument("--init", help="weight init: he (default), xavier, lecun, std=0.01, zeros, ... (see mlplab.init)")
-    p.add_argument("--bias-init", help="bias init (default zeros)")
-    p.add_argument("--dataset", help="mnist (default) or fashion-mnist: a batch of real images")
-    p.add_argument("--input-std", type=float, help="use Gaussian input N(0, S²) with random labels instead")
-    p.add_argument("--batch-size", type=int, help="probe/step batch size (default 256)")
-    p.add_argument("--steps", type=int, help="optimizer steps before measuring update sizes (default 5)")
-    p.add_argument("--optimizer", help="optimizer for the steps (default sgd; a run dir: the run's)")
-    p.add_argument("--lr", type=float, help="learning rate for the steps (default: the optimizer's)")
-    p.add_argument("--seed", type=int, help="seed for the weights and the batch (default 0)")
-    p.add_argument("--json", action="store_true", help="print machine-readable JSON only")
-
-
-def _usage(msg):
-    from .cli import UsageError
-
-    return UsageError(msg)
-
-
-def _validate(args) -> dict:
-    from . import nn, optim
-    from .init import get_initializer
-
-    g = lambda k: getattr(args, k, None) if getattr(args, k, None) is not None else DEFAULTS.get(k)
-    s = {k: g(k) for k in ("layers", "activation", "init", "bias_init", "dataset", "batch_size", "steps",
-                           "optimizer", "seed")}
-    s["lr"], s["input_std"] = getattr(args, "lr", None), getattr(args, "input_std", None)
-    for key in ("batch_size", "steps"):
-        if not isinstance(s[key], int) or s[key] < 1:
-            raise _usage(f"--{key.replace('_', '-')} must be a positive integer, got {s[key]!r}")
-    if s["input_std"] is not None and not s["input_std"] > 0:
-        raise _usage(f"--input-std must be positive, got {s['input_std']}")
-    if s["lr"] is not None and not s["lr"] > 0:
-        raise _usage(f"--lr must be positive, got {s['lr']}")
-    opt = str(s["optimizer"]).lower().replace("-", "_")
-    if opt not in optim.OPTIMIZERS or opt == "newton":
-        raise _usage(f"unknown optimizer {s['optimizer']!r}; valid: "
-                     f"{', '.join(k for k in optim.OPTIMIZERS if k != 'newton')}")
-    s["optimizer"] = opt
-    if getattr(args, "run_dir", None):
-        return s
-    try:
-        s["sizes"] = _parse_layers(s["layers"])
-    except ValueError as e:
-        raise _usage(str(e)) from None
-    if s["activation"] not in nn.ACTIVATIONS:
-        raise _usage(f"unknown activation {s['activation']!r}; valid: {', '.join(sorted(nn.ACTIVATIONS))}")
-    try:
-        get_initializer(s["init"], activation=s["activation"])((2, 2), np.random.default_rng(0))
-        get_initializer(s["bias_init"])
-    except (ValueError, TypeError) as e:
-        raise _usage(f"--init/--bias-init: {e}") from None
-    return s
-
-
-_STYLE = {"healthy": "green", "vanishing": "yellow", "exploding": "red", "saturating": "magenta",
-          "dead": "red", "symmetric": "red"}
-
-
-def _g(x, pct=False) -> str:
-    if x is None:
-        return "–"
-    if pct:
-        return f"{x:.0%}"
-    if abs(x) < 1e-12:  # also the rounding residue of integrals that are 0 by symmetry
-        return "0"
-    return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.1e}"
-
-
-def _span(layers: list[int]) -> str:
-    """[1, 2, 3, 7] -> "1–3, 7"."""
-    parts, i = [], 0
-    while i < len(layers):
-        j = i
-        while j + 1 < len(layers) and layers[j + 1] == layers[j] + 1:
-            j += 1
-        parts.append(str(layers[i]) if i == j else f"{layers[i]}–{layers[j]}")
-        i = j + 1
-    return ", ".join(parts)
-
-
-def _print(result) -> None:
-    import sys
-
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    con = Console(highlight=False, width=None if sys.stdout.isatty() else 132)
-    cfg = result["config"]
-    arch = "-".join(map(str, cfg["layers"]))
-    src = (f"Gaussian input (std {cfg['input_std']:g})" if cfg.get("input_std") else f"a batch of {cfg.get('dataset')}")
-    st = result["steps"]
-    origin = f" ({cfg['source']})" if cfg.get("source") not in (None, "config") else ""
-    con.print(escape(f"mlplab diagnose: {arch} {cfg['activation']}, init {cfg.get('init')}{origin}; {src}, "
-                     f"{result['input']['examples']} examples (std {result['input']['std']:.3g}); "
-                     f"theory from {result['theory_basis']}"), style="bold")
-    table = Table(caption="measured (theory); sat./dead: sigmoid/tanh outputs within 0.01 of a bound, "
-                          "ReLU units 0 on the whole batch", caption_justify="left")
-    for col in ("layer", "shape", "φ", "act mean", "act std", "sat./dead", "‖∂L/∂W‖", f"‖ΔW‖/‖W‖ @{st['steps']}",
-                "verdict"):
-        table.add_column(col, justify="left" if col in ("φ", "verdict") else "right", no_wrap=True)
-    short = {"identity": "linear", "sigmoid": "sigmoid", "leaky_relu": "leaky"}
-    for r in result["layers"]:
-        th = r["theory"]
-        if r["activation"] in ("sigmoid", "tanh"):
-            sd = f"{_g(r['saturated'], True)} ({_g(th['saturated'], True)})"
-        elif r["activation"] in ("relu", "leaky_relu"):
-            sd = f"{_g(r['dead'], True)} (0%)"
-        else:
-            sd = ""
-        v = r["verdict"]
-        table.add_row(str(r["layer"]), f"{r['fan_in']}→{r['fan_out']}", short.get(r["activation"], r["activation"]),
-                      f"{_g(r['act_mean'])} ({_g(th['act_mean'])})", f"{_g(r['act_std'])} ({_g(th['act_std'])})", sd,
-                      f"{_g(r['weight_grad_norm'])} ({_g(th['weight_grad_norm'])})", _g(r["update_ratio"]),
-                      f"[{_STYLE[v]}]{v}[/]")
-    con.print(table)
-    groups: dict[str, list[dict]] = {}
-    for r in result["layers"]:
-        if r["verdict"] != "healthy":
-            groups.setdefault(r["verdict"], []).append(r)
-    for v, rows in groups.items():
-        n = len(rows)
-        con.print(f"  [{_STYLE[v]}]{v}[/] ({'layer' if n == 1 else 'layers'} {_span([r['layer'] for r in rows])}): "
-                  + escape(f"layer {rows[0]['layer']}: {rows[0]['reason']}" if n > 1 else rows[0]["reason"]))
-    loss = f"loss {_g(st['loss_before'])} → {_g(st['loss_after'])}"
-    con.print(escape(f"{st['steps']} {st['optimizer']} step{'s' if st['steps'] != 1 else ''} (lr {_g(st['lr'])}): "
-                     f"{loss}") + (f"; [red]{escape(st['diverged'])}[/]" if st["diverged"] else ""))
-    v = result["verdict"]
-    con.print(f"[bold]verdict: [{_STYLE[v]}]{v}[/][/] — {escape(result['reason'])}")
-    con.print(f"[bold]recommendation:[/] {escape(result['recommendation'])}")
-
-
-def main(args) -> int:
-    """Run the diagnosis for parsed ``args``; prints a rich table (or JSON with ``--json``)."""
-    s = _validate(args)
-    try:
-        if getattr(args, "run_dir", None):
-            result = diagnose_run(args.run_dir, input_std=s["input_std"], dataset=getattr(args, "dataset", None),
-                                  batch_size=s["batch_size"], steps=s["steps"],
-                                  optimizer=getattr(args, "optimizer", None) and s["optimizer"], lr=s["lr"],
-                                  seed=s["seed"])
-        else:
-            result = diagnose_config(s["sizes"], s["activation"], s["init"], s["bias_init"], s["dataset"],
-                                     s["input_std"], s["batch_size"], s["steps"], s["optimizer"], s["lr"], s["seed"])
-    except ValueError as e:
-        raise _usage(str(e)) from None
-    if getattr(args, "json", False):
-        print(json.dumps(result, indent=2, ensure_ascii=False))
-    else:
-        _print(result)
-    return 0

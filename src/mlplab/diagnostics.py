@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
+from .activations import canonical_activation
 from .init import theoretical_std
 from .tensor import Tensor, cross_entropy, no_grad
 
@@ -53,7 +54,7 @@ def _sigmoid(z):
 
 def activation_fn(name: str, slope: float = 0.01):
     """``(φ, φ')`` as NumPy functions for an activation name (relu, leaky_relu, tanh, sigmoid, identity)."""
-    key = str(name).lower().replace("-", "_")
+    key = canonical_activation(name)
     if key == "relu":
         return (lambda z: np.maximum(z, 0.0)), (lambda z: (z > 0).astype(float))
     if key == "leaky_relu":
@@ -62,9 +63,9 @@ def activation_fn(name: str, slope: float = 0.01):
         return np.tanh, (lambda z: 1.0 - np.tanh(z) ** 2)
     if key == "sigmoid":
         return _sigmoid, (lambda z: _sigmoid(z) * (1.0 - _sigmoid(z)))
-    if key in ("identity", "linear"):
+    if key == "identity":
         return (lambda z: z), (lambda z: np.ones_like(z))
-    raise ValueError(f"unknown activation {name!r}; valid: relu, leaky_relu, tanh, sigmoid, identity")
+    raise AssertionError(key)  # pragma: no cover - the registry and this table list the same activations
 
 
 def gaussian_expectation(f, var: float) -> float:
@@ -86,12 +87,12 @@ def gaussian_expectation(f, var: float) -> float:
 
 def second_moment(activation: str, var: float, slope: float = 0.01) -> float:
     """E[φ(z)²] for z ~ N(0, var): var/2 for ReLU, var for the identity, quadrature otherwise."""
-    key = str(activation).lower().replace("-", "_")
+    key = canonical_activation(activation)
     if key == "relu":
         return var / 2.0
     if key == "leaky_relu":
         return var * (1.0 + slope**2) / 2.0
-    if key in ("identity", "linear"):
+    if key == "identity":
         return float(var)
     phi, _ = activation_fn(key, slope)
     return gaussian_expectation(lambda z: phi(z) ** 2, var)
@@ -99,12 +100,12 @@ def second_moment(activation: str, var: float, slope: float = 0.01) -> float:
 
 def derivative_moment(activation: str, var: float, slope: float = 0.01) -> float:
     """E[φ'(z)²] for z ~ N(0, var): 1/2 for ReLU, 1 for the identity, quadrature otherwise."""
-    key = str(activation).lower().replace("-", "_")
+    key = canonical_activation(activation)
     if key == "relu":
         return 0.5
     if key == "leaky_relu":
         return (1.0 + slope**2) / 2.0
-    if key in ("identity", "linear"):
+    if key == "identity":
         return 1.0
     _, dphi = activation_fn(key, slope)
     return gaussian_expectation(lambda z: dphi(z) ** 2, var)
@@ -120,11 +121,10 @@ class _Layer:
 
 
 def _activation_name(module) -> tuple[str, float]:
-    name = type(module).__name__.lower()
-    key = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "identity": "identity",
-           "leakyrelu": "leaky_relu"}.get(name)
-    if key is None:
-        raise ValueError(f"diagnostics: do not know the activation module {type(module).__name__}")
+    try:
+        key = canonical_activation(module)
+    except ValueError:
+        raise ValueError(f"diagnostics: do not know the activation module {type(module).__name__}") from None
     return key, float(getattr(module, "negative_slope", 0.01))
 
 

@@ -16,6 +16,7 @@ from functools import partial
 import numpy as np
 
 from . import init as _init
+from .activations import canonical_activation
 from .tensor import Tensor, cross_entropy, linear
 
 __all__ = [
@@ -148,17 +149,16 @@ class LeakyReLU(Module):
         return f"LeakyReLU({self.negative_slope})"
 
 
-ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "identity": Identity,
-               "linear": Identity, "leaky_relu": LeakyReLU}
+#: canonical name (see :mod:`mlplab.activations`) -> module class
+ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "tanh": Tanh, "sigmoid": Sigmoid, "identity": Identity}
 
 
 def get_activation(name):
+    """An activation module from a name in any spelling (``"ReLU"``, ``"leaky-relu"``, ``"linear"``);
+    a module passes through."""
     if isinstance(name, Module):
         return name
-    key = str(name).lower().replace("-", "_")
-    if key not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; valid: {', '.join(sorted(ACTIVATIONS))}")
-    return ACTIVATIONS[key]()
+    return ACTIVATIONS[canonical_activation(name)]()
 
 
 def _takes_fan_in(fn):
@@ -251,7 +251,7 @@ class MLP(Sequential):
             raise ValueError(f"MLP: sizes must list at least two positive layer widths, got {sizes}")
         rng = _init.as_generator(rng)
         self.sizes = sizes
-        self.activation = activation if isinstance(activation, str) else type(activation).__name__.lower()
+        self.activation = canonical_activation(activation)  # "leaky_relu" for "LeakyReLU" or LeakyReLU(0.1)
         layers = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             layers.append(Linear(n_in, n_out, bias=bias, weight_init=weight_init, bias_init=bias_init,

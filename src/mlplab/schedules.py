@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import math
 
+from .activations import normalize_name
+
 __all__ = ["Schedule", "StepLR", "ExponentialLR", "InverseTimeLR", "CosineLR", "WarmupCosineLR",
            "SCHEDULES", "get_schedule"]
 
@@ -166,7 +168,7 @@ SCHEDULES = {
 def get_schedule(name, optimizer, **kwargs):
     """Build the schedule registered as ``name`` (step, exponential, inverse_time, cosine,
     warmup_cosine) on ``optimizer``."""
-    key = str(name).lower().replace("-", "_")
+    key = normalize_name(name)
     if key in ("1/t", "inverse"):
         key = "inverse_time"
     if key not in SCHEDULES:

@@ -2,8 +2,8 @@
 
 A step is the source texts' loop body: draw a mini-batch, forward, loss, ``backward()``, one
 optimizer update. Around it the :class:`Trainer` adds what a finished tool needs: evaluation
-each epoch, per-step metrics, callbacks (the lab and diagnostics hook in here), a progress bar,
-checkpoints that resume bit for bit, a clean stop on Ctrl-C, and a clear stop when the loss
+each epoch, per-step metrics, callbacks (the lab, diagnostics and the CLI's progress bar hook in
+here), checkpoints that resume bit for bit, a clean stop on Ctrl-C, and a clear stop when the loss
 becomes NaN or infinite.
 
 Resuming is exact because every source of randomness is saved: the batch order of an epoch is
@@ -19,7 +19,6 @@ import math
 import os
 import pickle
 import signal
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -140,15 +139,14 @@ class Trainer:
 
     * ``loss``: a function (output, target) -> scalar Tensor; default softmax cross-entropy.
     * ``schedule``: anything with ``step()`` (and ``state_dict``), stepped after each update.
-    * ``callbacks``: :class:`Callback` objects. ``progress=True`` adds a progress bar, shown only
-      when standard error is a terminal.
+    * ``callbacks``: :class:`Callback` objects (progress bars, recorders, early stopping).
     * ``run_dir``: where metrics.jsonl, checkpoints and the final model.npz go (optional).
     * ``checkpoint_every``: steps between checkpoints (also written at the end and on Ctrl-C).
     * ``on_divergence``: "raise" (TrainingDiverged) or "stop" (return, with ``history.diverged``).
     """
 
-    def __init__(self, model, optimizer, loss=None, schedule=None, callbacks=(), progress=False,
-                 run_dir=None, checkpoint_every=None, log_every=1, on_divergence="raise"):
+    def __init__(self, model, optimizer, loss=None, schedule=None, callbacks=(), run_dir=None,
+                 checkpoint_every=None, log_every=1, on_divergence="raise"):
         if on_divergence not in ("raise", "stop"):
             raise ValueError(f"on_divergence must be 'raise' or 'stop', got {on_divergence!r}")
         if checkpoint_every is not None and int(checkpoint_every) < 1:
@@ -156,8 +154,6 @@ class Trainer:
         self.model, self.optimizer, self.schedule = model, optimizer, schedule
         self.loss_fn = loss or cross_entropy
         self.callbacks = list(callbacks)
-        if progress:
-            self.callbacks.append(ProgressBar())
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.checkpoint_every = checkpoint_every
         self.log_every = max(1, int(log_every))
@@ -376,36 +372,3 @@ def _write_json(path, obj):
     tmp = Path(str(path) + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2, default=float))
     os.replace(tmp, path)
-
-
-class ProgressBar(Callback):
-    """A rich progress bar with loss and speed; silent when standard error is not a terminal."""
-
-    def __init__(self, stream=None):
-        self.stream = stream or sys.stderr
-        self.progress = None
-
-    def on_train_begin(self, trainer):
-        if not self.stream.isatty():
-            return
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self.progress = Progress(
-            TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[speed]:.0f} steps/s"),
-            TimeRemainingColumn(), console=Console(file=self.stream), transient=False)
-        self.progress.start()
-        self.task = self.progress.add_task("train", total=trainer.total_steps, completed=trainer.step,
-                                           epoch=trainer.epoch + 1, loss=float("nan"), speed=0.0)
-        self.t0, self.s0 = time.perf_counter(), trainer.step
-
-    def on_step_end(self, trainer, step, loss):
-        if self.progress is not None and (step % 10 == 0 or step == trainer.total_steps):
-            speed = (step - self.s0) / max(time.perf_counter() - self.t0, 1e-9)
-            self.progress.update(self.task, completed=step, loss=loss, epoch=trainer.epoch + 1, speed=speed)
-
-    def on_train_end(self, trainer):
-        if self.progress is not None:
-            self.progress.update(self.task, completed=trainer.step)
-            self.progress.stop()

@@ -1,0 +1,67 @@
+"""The ``mlplab`` command: train networks, fetch data, run the lab, build reports, diagnose inits.
+
+One module per subcommand (``train``, ``data``, ``lab``, ``report``, ``diagnose``), each with a
+``register(subparsers)`` that adds its parser; ``options`` holds what they share. Every
+subcommand checks its options before doing any work and answers a bad one with what was wrong
+and the valid choices (exit status 2). rich draws the tables and progress bars, only here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import data, diagnose, lab, report, train
+from .options import EXIT_DATA, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
+
+__all__ = ["main", "build_parser", "UsageError", "EXIT_USAGE", "EXIT_DIVERGED", "EXIT_INTERRUPTED", "EXIT_DATA"]
+
+# the order `mlplab --help` lists them in
+REGISTRARS = [train.register, data.register, lab.register, report.register, diagnose.register, train.register_demo]
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="mlplab",
+        description="Build and train fully-connected networks from scratch, and see why the optimizer "
+                    "and the weight initialization decide whether they train.",
+        epilog="Examples:\n  mlplab train --optimizer sgd --lr 0.01 --epochs 2\n  mlplab lab list\n"
+               "  mlplab lab run paths --quick\n  mlplab lab run all --out lab-report\n"
+               "  mlplab diagnose --layers 784,256,256,10 --activation tanh --init he",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"mlplab {__import__('mlplab').__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for register in REGISTRARS:
+        register(sub)
+    return p
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    from ..data import DataError
+    from ..settings import SettingsError
+
+    try:
+        return args.func(args)
+    except (UsageError, SettingsError) as e:
+        print(f"mlplab {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except DataError as e:
+        print(f"mlplab {args.command}: data error: {e}", file=sys.stderr)
+        return EXIT_DATA
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # output piped into `head` and the like: not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""``mlplab lab list|run``: the source texts' experiments, one study or all of them."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from .options import UsageError, add_threads_arg, blas_threads, console
+
+
+def cmd_lab(args):
+    from .. import lab
+
+    studies = lab.studies()
+    if args.lab_cmd == "list":
+        from rich.table import Table
+
+        table = Table(title="mlplab lab studies (run one with: mlplab lab run NAME [--quick])")
+        table.add_column("name", style="bold")
+        table.add_column("what it shows")
+        table.add_column("source")
+        for st in studies.values():
+            table.add_row(st.name, st.description, st.source)
+        console().print(table)
+        return 0
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs must be a positive number of processes, got {args.jobs}")
+    names = list(studies) if args.name == "all" else [args.name]
+    try:
+        chosen = [lab.get_study(n) for n in names]
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    out = Path(args.out)
+    con = console()
+    t_all = time.perf_counter()
+    with blas_threads(args.blas_threads):
+        for st in chosen:
+            t0 = time.perf_counter()
+            with con.status(f"[bold]{st.name}[/]: {st.description}"):
+                result = lab.run_study(st, out, quick=args.quick, seed=args.seed, quiet=True, workers=args.jobs)
+            con.print(f"[bold]{st.name}[/] done in {time.perf_counter() - t0:.1f} s: {len(result.figures)} "
+                      f"figure(s), numbers and section.md in {out / st.name}")
+    con.print(f"all done in {time.perf_counter() - t_all:.1f} s")
+    if args.name == "all" or args.report:
+        from ..lab import report
+
+        html, md = report.build_report([out / st.name for st in chosen], out)
+        con.print(f"report: [bold]{html}[/] (and {md})")
+    return 0
+
+
+def register(sub):
+    lab_p = sub.add_parser("lab", help="run the source texts' experiments")
+    lsub = lab_p.add_subparsers(dest="lab_cmd", metavar="ACTION", required=True)
+    lsub.add_parser("list", help="list the studies")
+    r = lsub.add_parser("run", help="run a study (or all) and write figures, numbers and Markdown")
+    r.add_argument("name", help="a study name from `mlplab lab list`, or all")
+    r.add_argument("--quick", action="store_true", help="the few-seconds variant")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--out", default="lab-out", help="output directory (default lab-out)")
+    r.add_argument("--report", action="store_true", help="also build the HTML/Markdown report")
+    add_threads_arg(r, 1, "the studies' matrices are small")
+    r.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="processes training a study's independent networks side by side (default: the CPU "
+                        "count; 1 = all in this process). The numbers do not depend on it")
+    lab_p.set_defaults(func=cmd_lab)

@@ -1,0 +1,33 @@
+"""``mlplab report DIR``: rebuild the HTML + Markdown report from saved study results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .options import UsageError
+
+
+def cmd_report(args):
+    from ..lab import report
+
+    dirs = []
+    for d in args.run_dirs:
+        d = Path(d)
+        if (d / "meta.json").exists():
+            dirs.append(d)
+        elif d.is_dir():
+            dirs.extend(sorted(p.parent for p in d.glob("*/meta.json")))
+    if not dirs:
+        raise UsageError(f"no study results (meta.json) found in {', '.join(args.run_dirs)}; "
+                         "run `mlplab lab run NAME --out DIR` first")
+    out = Path(args.out) if args.out else Path(args.run_dirs[0])
+    html, md = report.build_report(dirs, out)
+    print(f"report: {html} (and {md})")
+    return 0
+
+
+def register(sub):
+    rep = sub.add_parser("report", help="rebuild the HTML + Markdown report from saved study results")
+    rep.add_argument("run_dirs", nargs="+", help="study directories, or a lab output directory holding them")
+    rep.add_argument("--out", help="where to write report.html / report.md (default: the first directory)")
+    rep.set_defaults(func=cmd_report)
