@@ -239,14 +239,14 @@ def _finite(x) -> bool:
 
 
 def _ratio(x: float) -> str:
-    return "0 (it underflowed)" if x == 0 else f"{x:.2g}" if x < 1 else f"{x:.3g}"
+    return "0" if x == 0 else f"{x:.2g}" if x < 1 else f"{x:.3g}"
 
 
 def _layer_verdict(row: dict, hidden: bool) -> tuple[str, str, str]:
     """(verdict, reason, which measure decided it: weights/units/dead/saturated/nonfinite/signal/grad/-)."""
     t = THRESHOLDS
     sig, grad = row["signal_gain"], row["grad_gain"]
-    if row["weight_std0"] == 0.0:
+    if row["weight_std0"] == 0.0 and row["fan_out"] > 1:  # symmetry is between units: one unit has none
         return "symmetric", (f"all {row['fan_in']}×{row['fan_out']} weights start equal "
                              f"({row['weight_mean0']:.3g}), so every unit gets the same input weights"), "weights"
     if _finite(row["dead"]) and row["dead"] > t["dead_units"]:
@@ -269,6 +269,9 @@ def _layer_verdict(row: dict, hidden: bool) -> tuple[str, str, str]:
         return "vanishing", "the activations are constant (std 0): no signal reaches this layer", "signal"
     if _finite(sig) and sig < t["signal_low"]:
         return "vanishing", f"the activation std is only {_ratio(sig)}x the input's", "signal"
+    if grad == 0:
+        return "vanishing", ("no gradient reaches this layer (‖∂L/∂z‖ = 0: it underflowed, or every path back "
+                             "is blocked)"), "grad"
     if _finite(grad) and grad < t["grad_low"]:
         return "vanishing", f"the gradient ‖∂L/∂z‖ is only {_ratio(grad)}x the output layer's", "grad"
     return "healthy", "signal and gradient within range", "-"
@@ -465,15 +468,25 @@ def diagnose_run(run_dir, input_std=None, dataset=None, batch_size=256, steps=5,
     from .train import CHECKPOINT_FILE, MODEL_FILE, load_checkpoint
 
     d = Path(run_dir)
-    if not (d / "config.json").exists():
+    if not (d / "config.json").is_file():
         raise ValueError(f"{d} holds no config.json: not a run directory written by `mlplab train`")
-    cfg = json.loads((d / "config.json").read_text())
+    try:
+        cfg = json.loads((d / "config.json").read_text())
+        if not isinstance(cfg, dict):
+            raise ValueError("not a JSON object")
+    except (ValueError, OSError) as e:
+        raise ValueError(f"{d / 'config.json'} is damaged ({e}); it cannot say which network to build") from None
     sizes = _parse_layers(cfg.get("layers", DEFAULTS["layers"]))
     activation = cfg.get("activation", "relu")
     model = nn.MLP(sizes, activation=activation, weight_init="zeros", bias_init="zeros",
                    dtype=np.dtype(cfg.get("dtype", "float32")))
     if (d / MODEL_FILE).exists():
-        model.load(d / MODEL_FILE)
+        try:
+            model.load(d / MODEL_FILE)
+        except Exception as e:  # not a zip, cut short, foreign arrays: numpy's message would talk about pickles
+            raise ValueError(f"{d / MODEL_FILE} cannot be read as this run's network ({type(e).__name__}); it is "
+                             f"damaged or from another run: delete it to diagnose {CHECKPOINT_FILE}, or train "
+                             "again") from None
         source = MODEL_FILE
     elif (d / CHECKPOINT_FILE).exists():
         model.load_state_dict(load_checkpoint(d)["model"])
@@ -494,4 +507,43 @@ def diagnose_run(run_dir, input_std=None, dataset=None, batch_size=256, steps=5,
         fan = sizes[1] if len(sizes) > 2 else sizes[0]
         result["init_table"] = _nan_to_none(recommendation(activation, cfg["init"], fan, depth=len(sizes) - 1))
         result["config"]["init"] = cfg["init"]
+    return _as_trained(result, cfg)
+
+
+#: What still means something in a trained network: units that are dead, identical or saturated, and
+#: values that are not finite. The signal and gradient gains are judged against what an
+#: initialization should give (0.1-10x); trained weights set their own scale, so those get no verdict.
+TRAINED_VERDICTS = ("symmetric", "dead", "saturating", "exploding")
+
+
+def _as_trained(result: dict, cfg: dict) -> dict:
+    """Re-word a diagnosis of trained weights: measurements, with verdicts only where they mean something."""
+    for r in result["layers"]:
+        init_only = r["decided_by"] in ("signal", "grad", "-") or r["verdict"] not in TRAINED_VERDICTS
+        if init_only and r["decided_by"] != "nonfinite":
+            gains = ", ".join(f"{k} {_ratio(r[key])}x" for k, key in (("signal gain", "signal_gain"),
+                                                                       ("gradient gain", "grad_gain"))
+                              if _finite(r.get(key)))
+            r["verdict"], r["decided_by"] = "measured", "-"
+            r["reason"] = (f"trained weights ({gains}): an initialization's 0.1-10x range does not apply"
+                           if gains else "trained weights")
+    bad = [r for r in result["layers"] if r["verdict"] != "measured"]
+    ran = cfg.get("epochs") or cfg.get("iterations")
+    what = f"network trained for {ran} {'epochs' if cfg.get('epochs') else 'steps'}" if ran else "trained network"
+    if bad:
+        first = bad[0]
+        result["verdict"] = first["verdict"]
+        result["reason"] = (f"a {what}: layer {first['layer']}: {first['reason']}"
+                            + (f" ({len(bad)} layers in all)" if len(bad) > 1 else ""))
+    else:
+        result["verdict"] = "measured"
+        result["reason"] = (f"a {what}: the table gives its statistics on this batch; no unit is dead, "
+                            "saturated or identical and all values are finite. Signal and gradient gains of learned "
+                            "weights are not judged (they are an initialization's check)")
+        init = cfg.get("init")
+        result["recommendation"] = (
+            "nothing to change from these statistics; to check the initialization this run started from, run "
+            f"`mlplab diagnose --layers {cfg.get('layers')} --activation {cfg.get('activation', 'relu')}"
+            + (f" --init {init}`" if init else "`"))
+    result["trained"] = True
     return result
