@@ -3,8 +3,10 @@ machine as it is and with one extra CPU-bound process competing for the cores.
 
 Each timing is a fresh process (so every BLAS starts from its own default) that trains the README's
 network (784-100-100-100-100-10, ReLU, He init, Adam, batch 128) for ``--steps`` steps on
-MNIST-shaped random data (the cost of a step does not depend on the pixel values). "default"
-includes the 0.15 s sample of /proc/stat it chooses from (mlplab.threads.auto_blas_threads).
+MNIST-shaped random data (the cost of a step does not depend on the pixel values). A run's time is
+its median step time x the steps (steadier than the wall time on a shared machine, where other
+jobs come and go), plus for "default" the 0.15 s sample of /proc/stat it chooses from
+(mlplab.threads.auto_blas_threads).
 The contenders take turns within each round, in a rotating order, and the medians over
 ``--rounds`` rounds are compared.
 
@@ -29,25 +31,34 @@ from pathlib import Path
 MODES = ("default", "1", "2")
 
 WORKER = """
-import json, sys, time
-t0 = time.perf_counter()
+import json, statistics, sys, time
 import numpy as np
 from threadpoolctl import threadpool_limits
 from mlplab import nn, optim
 from mlplab.threads import auto_blas_threads
-from mlplab.train import Trainer
+from mlplab.train import Callback, Trainer
 mode, steps = sys.argv[1], int(sys.argv[2])
-t1 = time.perf_counter()
+t0 = time.perf_counter()
 n, why = auto_blas_threads() if mode == "default" else (int(mode), "fixed")
+choose = time.perf_counter() - t0 if mode == "default" else 0.0
 rng = np.random.default_rng(0)
 X = rng.random((steps * 128, 784), dtype=np.float32)
 y = rng.integers(0, 10, steps * 128)
+
+class Clock(Callback):
+    def __init__(self):
+        self.stamps = []
+
+    def on_step_end(self, trainer, step, loss):
+        self.stamps.append(time.perf_counter())
+
+clock = Clock()
 with threadpool_limits(limits=n, user_api="blas"):
     net = nn.MLP([784, 100, 100, 100, 100, 10], activation="relu", weight_init="he", rng=0)
-    t2 = time.perf_counter()
-    Trainer(net, optim.Adam(net.parameters(), lr=1e-3)).fit(X, y, epochs=1, batch_size=128, rng=0)
-    t3 = time.perf_counter()
-print(json.dumps({"threads": n, "why": why, "seconds": (t3 - t2) + (t2 - t1 if mode == "default" else 0)}))
+    t1 = time.perf_counter()
+    Trainer(net, optim.Adam(net.parameters(), lr=1e-3), callbacks=[clock]).fit(X, y, epochs=1, batch_size=128, rng=0)
+step = statistics.median(np.diff([t1] + clock.stamps))
+print(json.dumps({"threads": n, "why": why, "seconds": choose + step * steps, "wall": choose + clock.stamps[-1] - t1}))
 """
 
 
