@@ -175,3 +175,19 @@ def test_resume_refuses_other_settings_and_a_folder_without_config(capsys, tmp_p
     (out / "config.json").unlink()
     code, _, err = run(capsys, "train", "--out", str(out), "--resume", "--quiet")
     assert code == 2 and "config.json is missing" in err
+
+
+def test_init_and_optim_lists_print_the_registries(capsys):
+    from mlplab.init import SCHEMES
+    from mlplab.optim import OPTIMIZER_ALIASES, OPTIMIZERS, optimizer_defaults
+
+    code, out, _ = run(capsys, "init", "list")
+    flat = " ".join(out.replace("│", " ").split())
+    assert code == 0 and "N(0, 1/n_in)" in flat and "2/(n_in + n_out)" in flat and "\"Xavier\" means two things" in flat
+    for s in SCHEMES.values():
+        assert s.name in out and all(a in out for a in s.aliases)
+    code, out, _ = run(capsys, "optim", "list")
+    assert code == 0
+    for name in [*OPTIMIZERS, *OPTIMIZER_ALIASES]:
+        assert name in out
+    assert f"lr={optimizer_defaults('adam')['lr']}" in out and "β1" in out

@@ -15,7 +15,8 @@ callback that does it every N steps on a fixed probe batch and also records the 
 update relative to the weights; :func:`relative_change` gives ‖W − W₀‖ / ‖W₀‖ per layer.
 
 The theory (:func:`predict_signal`, :func:`predict_for_model`) is the mean-field recursion of the
-source texts (001_, 003_): with iid zero-mean weights of variance σ_l² and fan-in n_l,
+source texts (CMU *Deep Learning Systems*; deeplearning.ai's *Initializing neural networks*):
+with iid zero-mean weights of variance σ_l² and fan-in n_l,
 
     Var z_{l+1} = n_{l+1} σ_{l+1}² E[φ(z_l)²]  (+ Var b),      z_l ~ N(0, Var z_l)
 

@@ -45,7 +45,7 @@ class TestFunction:
 
 
 class Quadratic(TestFunction):
-    """f(θ) = ½ θᵀPθ + qᵀθ in any dimension n (001_).
+    """f(θ) = ½ θᵀPθ + qᵀθ in any dimension n (CMU *Deep Learning Systems*, the optimization lecture).
 
     ∇f = Pθ + q (P symmetric), ∇²f = P. If P is positive definite, the unique minimizer is
     θ* = −P⁻¹q, and gradient descent converges iff 0 < η < 2/λ_max (``lambda_max``), fastest near
@@ -94,13 +94,15 @@ class Quadratic(TestFunction):
 
 
 def F1():
-    """F1(x, y) = x² + y² (000_): round bowl, every gradient points at the minimum (0, 0)."""
+    """F1(x, y) = x² + y² (*Deep Learning from Scratch* ch. 6): round bowl, every gradient points at
+    the minimum (0, 0)."""
     return Quadratic(2.0 * np.eye(2), name="F1", xlim=(-10.0, 10.0), ylim=(-10.0, 10.0))
 
 
 def F2():
-    """F2(x, y) = 0.05 x² + y² = x²/20 + y² (000_): an elongated bowl; the gradient barely points
-    along x (curvatures 0.1 and 2, condition number 20), so SGD zig-zags in y and crawls in x."""
+    """F2(x, y) = 0.05 x² + y² = x²/20 + y² (*Deep Learning from Scratch* ch. 6): an elongated bowl;
+    the gradient barely points along x (curvatures 0.1 and 2, condition number 20), so SGD zig-zags
+    in y and crawls in x."""
     return Quadratic(np.diag([0.1, 2.0]), name="F2", xlim=(-10.0, 10.0), ylim=(-10.0, 10.0))
 
 

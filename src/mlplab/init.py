@@ -43,14 +43,24 @@ TRUNCATED_STD_2SIGMA = 0.87962566103423978
 
 # ----------------------------------------------------------------------------- helpers
 def as_generator(rng=None) -> np.random.Generator:
-    """A Generator passes through; an int seeds ``np.random.default_rng(int)``; None gives a fresh one."""
+    """The one conversion of a ``rng`` argument, used by every module that draws.
+
+    A Generator passes through; an int seed, a sequence of ints (``[seed, k]``) or a SeedSequence
+    seeds ``np.random.default_rng``; None gives a fresh, unseeded one. Anything else (a string, a
+    bool, a float) is a TypeError rather than a silently different stream.
+    """
     if isinstance(rng, np.random.Generator):
         return rng
     if rng is None:
         return np.random.default_rng()
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, (bool, np.bool_)):
         return np.random.default_rng(int(rng))
-    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
+    if isinstance(rng, np.random.SeedSequence) or (
+            isinstance(rng, (list, tuple)) and rng
+            and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in rng)):
+        return np.random.default_rng(rng)
+    raise TypeError(f"rng must be a numpy.random.Generator, an int seed (or a sequence of them) or None, "
+                    f"got {type(rng).__name__}")
 
 
 def compute_fans(shape) -> tuple[int, int]:

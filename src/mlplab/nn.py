@@ -93,14 +93,11 @@ class Module:
             p.data[...] = np.asarray(state[k], dtype=p.dtype)
 
     def save(self, path):
-        """Write the parameters to an ``.npz`` file (written to a temporary name, then renamed)."""
-        import os
-        from pathlib import Path
+        """Write the parameters to an ``.npz`` file (atomically: a temporary file, then renamed)."""
+        from .fileio import atomic_write
 
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, **self.state_dict())
-        os.replace(tmp, path)
+        with atomic_write(path, "wb") as f:
+            np.savez(f, **self.state_dict())
 
     def load(self, path):
         with np.load(path) as f:

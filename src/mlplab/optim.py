@@ -222,7 +222,7 @@ class Optimizer:
 
 # ------------------------------------------------------------------------------ first-order methods
 class SGD(Optimizer):
-    """Stochastic gradient descent (000_, 001_):  θ ← θ − η ∇L(θ).
+    """Stochastic gradient descent (*Deep Learning from Scratch* ch. 6; CMU *Deep Learning Systems*):  θ ← θ − η ∇L(θ).
 
     Default lr 0.01 (the source book's). Equals ``torch.optim.SGD(lr)``.
     """
@@ -235,7 +235,7 @@ class SGD(Optimizer):
 
 
 class Momentum(Optimizer):
-    """Classic momentum, the form of 000_ (and of Keras' SGD)::
+    """Classic momentum, the form of *Deep Learning from Scratch* ch. 6 (and of Keras' SGD)::
 
         v ← μ v − η ∇L(θ)        (v₀ = 0)
         θ ← θ + v
@@ -264,7 +264,7 @@ class Momentum(Optimizer):
 
 
 class EMAMomentum(Optimizer):
-    """Momentum as a moving average of gradients (001_), optionally "unbiased"::
+    """Momentum as a moving average of gradients (CMU *Deep Learning Systems*), optionally "unbiased"::
 
         u ← β u + (1 − β) ∇L(θ)          (u₀ = 0)
         û = u / (1 − βᵗ)   if bias_correction, else û = u
@@ -272,7 +272,7 @@ class EMAMomentum(Optimizer):
 
     u is a weighted average of past gradients, so η keeps its meaning as a step size. Starting
     from u₀ = 0 makes the first steps small (u₁ = (1−β)g); bias correction divides that out, so
-    the first step is a full gradient step (001_'s "unbiased momentum"; 001_ writes the divisor
+    the first step is a full gradient step (the lecture's "unbiased momentum"; it writes the divisor
     1 − β^{t+1} with t counted from 0, here t counts from 1).
 
     Defaults lr 0.1, momentum β 0.9: at constant η this equals classic :class:`Momentum` with
@@ -329,7 +329,7 @@ class Nesterov(Optimizer):
 
 
 class NesterovEMA(Optimizer):
-    """Nesterov momentum in the look-ahead form of 001_ (moving-average momentum)::
+    """Nesterov momentum in the look-ahead form of CMU *Deep Learning Systems* (moving-average momentum)::
 
         u ← β u + (1 − β) ∇L(θ − η u)      (u₀ = 0)
         θ ← θ − η u
@@ -371,13 +371,14 @@ class NesterovEMA(Optimizer):
 
 
 class AdaGrad(Optimizer):
-    """AdaGrad (000_): per-component step sizes that shrink with the gradients seen so far::
+    """AdaGrad (*Deep Learning from Scratch* ch. 6): step sizes per component that shrink with the
+    gradients seen so far::
 
         h ← h + ∇L ⊙ ∇L            (h₀ = initial_accumulator_value)
         θ ← θ − η ∇L / (√h + ε)
 
     h sums every squared gradient ever seen, so η/√h only shrinks: on a long run the steps go
-    to zero (RMSProp's moving average forgets instead). 000_ writes η/√h without ε.
+    to zero (RMSProp's moving average forgets instead). The book's blog summary writes η/√h without ε.
     Defaults lr 0.01 (source book), eps 1e-10 and initial accumulator 0 (torch's; equals
     ``torch.optim.Adagrad``). Keras uses initial_accumulator_value 0.1 and eps 1e-7; the source
     book uses eps 1e-7. Reference: Duchi, Hazan, Singer, JMLR 2011.
@@ -573,7 +574,7 @@ class NAdam(Optimizer):
 
 # ------------------------------------------------------------------------------ second order
 class Newton(Optimizer):
-    """Newton's method (001_) with the exact Hessian::
+    """Newton's method (CMU *Deep Learning Systems*) with the exact Hessian::
 
         θ ← θ − α (∇²L(θ) + δ I)⁻¹ ∇L(θ)
 
@@ -737,7 +738,7 @@ def _formula(cls) -> str:
                 block.append(" ".join(nxt.split()))
             return "; ".join(block)
     first = lines[0] if lines else cls.__name__
-    return first.split(":", 1)[1].strip() if ":" in first else first.strip()
+    return (first.split(":", 1)[1] if ":" in first else first).strip().rstrip(".")
 
 
 def optimizer_info(name) -> dict:

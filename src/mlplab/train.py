@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import pickle
 import signal
 import threading
@@ -27,6 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from .data import BatchIterator
+from .fileio import atomic_write, write_json
+from .init import as_generator
 from .tensor import Tensor, cross_entropy, no_grad
 
 __all__ = ["Trainer", "History", "Callback", "TrainingDiverged", "evaluate", "load_checkpoint",
@@ -55,6 +56,42 @@ class Callback:
     def on_epoch_end(self, trainer, epoch, metrics): ...
 
     def on_train_end(self, trainer): ...
+
+
+@dataclass
+class EpochTotals:
+    """Running sums over the current epoch's steps, for its mean training loss and accuracy."""
+
+    loss_sum: float = 0.0
+    correct: int = 0
+    seen: int = 0
+
+    def add(self, loss: float, correct: int, n: int) -> None:
+        self.loss_sum += loss * n
+        self.correct += correct
+        self.seen += n
+
+    def row(self) -> dict:
+        return {"train_loss": self.loss_sum / self.seen, "train_acc": self.correct / self.seen} if self.seen else {}
+
+    def as_list(self) -> list:  # the checkpoint's "epoch_acc" format
+        return [self.loss_sum, self.correct, self.seen]
+
+    @classmethod
+    def from_list(cls, values) -> EpochTotals:
+        return cls(*values)
+
+
+@dataclass
+class _RunState:
+    """Where the loop stands: what a checkpoint saves and a resume restores."""
+
+    losses: list = field(default_factory=list)
+    evals: list = field(default_factory=list)
+    skip: int = 0  # batches of the current epoch done before a resume
+    epoch_state: dict | None = None  # the Generator's state at the start of the current epoch
+    totals: EpochTotals = field(default_factory=EpochTotals)
+    done_in_epoch: int = 0
 
 
 @dataclass
@@ -203,117 +240,145 @@ class Trainer:
     # ----------------------------------------------------------------- the loop
     def fit(self, X, y, *, epochs=None, iterations=None, batch_size=128, shuffle=True, replacement=False,
             drop_last=False, rng=0, val=None, resume=False, config=None):
-        """Run until ``epochs`` epochs or ``iterations`` steps (one of them) are done."""
+        """Run until ``epochs`` epochs or ``iterations`` steps (one of them) are done.
+
+        The loop in named steps: :meth:`_start` (arguments, batches, run folder, resume), then per
+        epoch :meth:`_replay_epoch_order`, :meth:`_run_batches` (steps, metrics, callbacks, periodic
+        checkpoints) and :meth:`_end_epoch` (the evaluation row, the epoch-boundary checkpoint), and
+        :meth:`_write_results` (model.npz and summary.json). Progress reaches a front end through
+        the callbacks only.
+        """
+        it, rng, run = self._start(X, y, epochs, iterations, batch_size, shuffle, replacement, drop_last, rng,
+                                   resume, config)
+        history = History()
+        finished_before = resume and self.step >= self.total_steps  # a finished run: nothing to train or rewrite
+        metrics = open(self.run_dir / METRICS_FILE, "a") if self.run_dir is not None else None
+        t0 = self._t0 = time.perf_counter()
+        for cb in self.callbacks:
+            cb.on_train_begin(self)
+        try:
+            with _Interrupt() as interrupt:
+                while self.step < self.total_steps and not self.stop_training:
+                    self._replay_epoch_order(run, rng)
+                    self._run_batches(it, run, history, interrupt, metrics)
+                    if history.diverged:
+                        break
+                    epoch_complete = run.done_in_epoch >= len(it)
+                    if history.interrupted and not epoch_complete:
+                        break
+                    self._end_epoch(run, rng, epoch_complete, val, metrics)
+        finally:
+            if metrics is not None:
+                metrics.close()
+            history.loss = np.asarray(run.losses, dtype=np.float64)
+            history.evals = run.evals
+            history.steps = self.step
+            history.seconds = self._seconds_before + time.perf_counter() - t0  # over all sessions of the run
+            for cb in self.callbacks:
+                cb.on_train_end(self)
+        if self.run_dir is not None and not history.interrupted and not history.diverged and not finished_before:
+            self._write_results(history)
+        return history
+
+    def _start(self, X, y, epochs, iterations, batch_size, shuffle, replacement, drop_last, rng, resume, config):
+        """Check the arguments, build the batch iterator, prepare the run folder, restore a checkpoint."""
         if (epochs is None) == (iterations is None):
             raise ValueError("fit(): give exactly one of epochs= or iterations=")
         if (epochs is not None and int(epochs) < 1) or (iterations is not None and int(iterations) < 1):
             raise ValueError(f"fit(): epochs/iterations must be positive, got {epochs or iterations}")
         if len(X) != len(y):
             raise ValueError(f"fit(): X has {len(X)} rows but y has {len(y)}")
-        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        if resume and self.run_dir is None:
+            raise ValueError("fit(resume=True) needs the run_dir the checkpoint was written to")
+        rng = as_generator(rng)
         it = BatchIterator(X, y, batch_size=batch_size, shuffle=shuffle, rng=rng, drop_last=drop_last,
                            replacement=replacement)
-        per_epoch = len(it)
-        total = int(iterations) if iterations is not None else int(epochs) * per_epoch
-        self.total_steps = total
-        losses, evals, skip, epoch_state, acc = [], [], 0, None, [0.0, 0, 0]
-        history = History()
+        self.total_steps = int(iterations) if iterations is not None else int(epochs) * len(it)
         if self.run_dir is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             if config is not None and not resume:
-                _write_json(self.run_dir / "config.json", config)
+                write_json(self.run_dir / "config.json", config)
             if not resume and (self.run_dir / METRICS_FILE).exists():
                 (self.run_dir / METRICS_FILE).unlink()
-        if resume:
-            if self.run_dir is None:
-                raise ValueError("fit(resume=True) needs the run_dir the checkpoint was written to")
-            ck = load_checkpoint(self.run_dir)
-            self.model.load_state_dict(ck["model"])
-            self.optimizer.load_state_dict(ck["optimizer"])
-            if self.schedule is not None and ck.get("schedule") is not None:
-                self.schedule.load_state_dict(ck["schedule"])
-            self.step, self.epoch, skip = ck["step"], ck["epoch"], ck["batch_in_epoch"]
-            epoch_state, acc = ck["epoch_rng_state"], list(ck["epoch_acc"])
-            losses, evals = list(ck["losses"]), list(ck["evals"])
-            self._seconds_before = float(ck.get("seconds", 0.0))
-            self._truncate_metrics(self.step, len(evals))
-        finished_before = resume and self.step >= total  # resuming a finished run: nothing to train or rewrite
-        metrics_file = open(self.run_dir / METRICS_FILE, "a") if self.run_dir is not None else None
-        t0 = self._t0 = time.perf_counter()
-        for cb in self.callbacks:
-            cb.on_train_begin(self)
-        try:
-            with _Interrupt() as interrupt:
-                while self.step < total and not self.stop_training:
-                    # the epoch's batch order is drawn from this state: saved so a resume replays it
-                    if epoch_state is None:
-                        epoch_state = rng.bit_generator.state
-                    else:
-                        rng.bit_generator.state = epoch_state
-                    done_in_epoch = skip
-                    for b, (xb, yb) in enumerate(it):
-                        if b < skip:
-                            continue
-                        loss, correct = self.train_step(xb, yb)
-                        if not math.isfinite(loss):
-                            self._diverged(history, loss, xb)
-                            break
-                        self.step += 1
-                        done_in_epoch = b + 1
-                        losses.append(loss)
-                        acc[0] += loss * len(xb)
-                        acc[1] += correct
-                        acc[2] += len(xb)
-                        if metrics_file is not None and self.step % self.log_every == 0:
-                            metrics_file.write(json.dumps({"step": self.step, "epoch": self.epoch + 1,
-                                                           "loss": loss, "lr": self._lr()}) + "\n")
-                        for cb in self.callbacks:
-                            cb.on_step_end(self, self.step, loss)
-                        if interrupt.hit:
-                            history.interrupted = self.stop_training = True
-                        finished = self.step >= total or self.stop_training
-                        if finished or (self.checkpoint_every and self.step % self.checkpoint_every == 0):
-                            self._save_checkpoint(epoch_state, done_in_epoch, acc, losses, evals)
-                        if finished:
-                            break
-                    skip = 0
-                    if history.diverged:
-                        break
-                    epoch_complete = done_in_epoch >= per_epoch
-                    if history.interrupted and not epoch_complete:
-                        break
-                    row = {"epoch": self.epoch + 1, "step": self.step}
-                    if acc[2]:
-                        row["train_loss"], row["train_acc"] = acc[0] / acc[2], acc[1] / acc[2]
-                    if val is not None:
-                        row["val_loss"], row["val_acc"] = evaluate(self.model, val[0], val[1], loss=self.loss_fn)
-                    evals.append(row)
-                    if metrics_file is not None:
-                        metrics_file.write(json.dumps({"kind": "eval", **row}) + "\n")
-                        metrics_file.flush()
-                    for cb in self.callbacks:
-                        cb.on_epoch_end(self, self.epoch + 1, row)
-                    if epoch_complete:
-                        self.epoch += 1
-                        epoch_state, acc = None, [0.0, 0, 0]
-                    # an epoch boundary (or the end): checkpoint with the rng state the next epoch starts from
-                    if self.run_dir is not None and (epoch_complete or self.step >= total):
-                        self._save_checkpoint(epoch_state or rng.bit_generator.state, 0 if epoch_complete
-                                              else done_in_epoch, acc, losses, evals)
-        finally:
-            if metrics_file is not None:
-                metrics_file.close()
-            history.loss = np.asarray(losses, dtype=np.float64)
-            history.evals = evals
-            history.steps = self.step
-            history.seconds = self._seconds_before + time.perf_counter() - t0  # over all sessions of the run
+        return it, rng, self._restore() if resume else _RunState()
+
+    def _restore(self) -> _RunState:
+        """Load model, optimizer, schedule and loop position from the run folder's checkpoint."""
+        ck = load_checkpoint(self.run_dir)
+        self.model.load_state_dict(ck["model"])
+        self.optimizer.load_state_dict(ck["optimizer"])
+        if self.schedule is not None and ck.get("schedule") is not None:
+            self.schedule.load_state_dict(ck["schedule"])
+        self.step, self.epoch = ck["step"], ck["epoch"]
+        self._seconds_before = float(ck.get("seconds", 0.0))
+        run = _RunState(losses=list(ck["losses"]), evals=list(ck["evals"]), skip=ck["batch_in_epoch"],
+                        epoch_state=ck["epoch_rng_state"], totals=EpochTotals.from_list(ck["epoch_acc"]))
+        self._truncate_metrics(self.step, len(run.evals))
+        return run
+
+    @staticmethod
+    def _replay_epoch_order(run, rng):
+        """The epoch's batch order is drawn from the Generator's state at its start: remember that
+        state (a checkpoint saves it) or, resuming mid-epoch, put it back so the same order comes."""
+        if run.epoch_state is None:
+            run.epoch_state = rng.bit_generator.state
+        else:
+            rng.bit_generator.state = run.epoch_state
+        run.done_in_epoch = run.skip
+
+    def _run_batches(self, it, run, history, interrupt, metrics):
+        """The epoch's steps (skipping those done before a resume), each logged and shown to the
+        callbacks; a checkpoint every ``checkpoint_every`` steps and at the end."""
+        for b, (xb, yb) in enumerate(it):
+            if b < run.skip:
+                continue
+            loss, correct = self.train_step(xb, yb)
+            if not math.isfinite(loss):
+                self._diverged(history, loss, xb)
+                break
+            self.step += 1
+            run.done_in_epoch = b + 1
+            run.losses.append(loss)
+            run.totals.add(loss, correct, len(xb))
+            if metrics is not None and self.step % self.log_every == 0:
+                metrics.write(json.dumps({"step": self.step, "epoch": self.epoch + 1, "loss": loss,
+                                          "lr": self._lr()}) + "\n")
             for cb in self.callbacks:
-                cb.on_train_end(self)
-        if self.run_dir is not None and not history.interrupted and not history.diverged and not finished_before:
-            self.model.save(self.run_dir / MODEL_FILE)
-            _write_json(self.run_dir / "summary.json", {"steps": self.step, "seconds": history.seconds,
-                                                        "final": history.final})
-        return history
+                cb.on_step_end(self, self.step, loss)
+            if interrupt.hit:
+                history.interrupted = self.stop_training = True
+            finished = self.step >= self.total_steps or self.stop_training
+            if finished or (self.checkpoint_every and self.step % self.checkpoint_every == 0):
+                self._save_checkpoint(run.epoch_state, run.done_in_epoch, run.totals.as_list(), run.losses,
+                                      run.evals)
+            if finished:
+                break
+        run.skip = 0
+
+    def _end_epoch(self, run, rng, epoch_complete, val, metrics):
+        """One evaluation row (train loss/accuracy of the epoch so far, validation if given), then
+        the checkpoint at an epoch boundary or at the end, with the state the next epoch starts from."""
+        row = {"epoch": self.epoch + 1, "step": self.step, **run.totals.row()}
+        if val is not None:
+            row["val_loss"], row["val_acc"] = evaluate(self.model, val[0], val[1], loss=self.loss_fn)
+        run.evals.append(row)
+        if metrics is not None:
+            metrics.write(json.dumps({"kind": "eval", **row}) + "\n")
+            metrics.flush()
+        for cb in self.callbacks:
+            cb.on_epoch_end(self, self.epoch + 1, row)
+        if epoch_complete:
+            self.epoch += 1
+            run.epoch_state, run.totals = None, EpochTotals()
+        if self.run_dir is not None and (epoch_complete or self.step >= self.total_steps):
+            self._save_checkpoint(run.epoch_state or rng.bit_generator.state,
+                                  0 if epoch_complete else run.done_in_epoch, run.totals.as_list(), run.losses,
+                                  run.evals)
+
+    def _write_results(self, history):
+        self.model.save(self.run_dir / MODEL_FILE)
+        write_json(self.run_dir / "summary.json", {"steps": self.step, "seconds": history.seconds,
+                                                   "final": history.final})
 
     def _diverged(self, history, loss, xb):
         message = (f"training diverged at step {self.step + 1} (epoch {self.epoch + 1}): the loss is {loss}; "
@@ -348,11 +413,8 @@ class Trainer:
               "schedule": self.schedule.state_dict() if self.schedule is not None else None,
               "losses": list(losses), "evals": [dict(r) for r in evals],
               "seconds": self._seconds_before + time.perf_counter() - self._t0}
-        path = self.run_dir / CHECKPOINT_FILE
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
+        with atomic_write(self.run_dir / CHECKPOINT_FILE, "wb") as f:
             pickle.dump(ck, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
 
     def _truncate_metrics(self, step, n_evals):
         """Drop rows written after the checkpoint, so a resumed file equals an uninterrupted one."""
@@ -384,9 +446,3 @@ def load_checkpoint(run_dir):
             return pickle.load(f)
     except Exception as e:  # a truncated or foreign file
         raise ValueError(f"{path} is damaged ({type(e).__name__}: {e}); delete it to start over") from None
-
-
-def _write_json(path, obj):
-    tmp = Path(str(path) + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=float))
-    os.replace(tmp, path)

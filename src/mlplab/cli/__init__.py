@@ -1,6 +1,7 @@
 """The ``mlplab`` command: train networks, fetch data, run the lab, build reports, diagnose inits.
 
-One module per subcommand (``train``, ``data``, ``lab``, ``report``, ``diagnose``), each with a
+One module per subcommand (``train``, ``data``, ``lab``, ``report``, ``diagnose``; ``registry``
+for ``init list`` and ``optim list``), each with a
 ``register(subparsers)`` that adds its parser; ``options`` holds what they share. Every
 subcommand checks its options before doing any work and answers a bad one with what was wrong
 and the valid choices (exit status 2); cli/errors.py turns anything else into one line too
@@ -12,13 +13,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import data, diagnose, errors, lab, report, train
+from . import data, diagnose, errors, lab, registry, report, train
 from .options import EXIT_DATA, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 
 __all__ = ["main", "build_parser", "UsageError", "EXIT_USAGE", "EXIT_DIVERGED", "EXIT_INTERRUPTED", "EXIT_DATA"]
 
 # the order `mlplab --help` lists them in
-REGISTRARS = [train.register, data.register, lab.register, report.register, diagnose.register, train.register_demo]
+REGISTRARS = [train.register, data.register, lab.register, report.register, diagnose.register, registry.register,
+              train.register_demo]
 
 
 def build_parser():
@@ -28,7 +30,8 @@ def build_parser():
                     "and the weight initialization decide whether they train.",
         epilog="Examples:\n  mlplab train --optimizer sgd --lr 0.01 --epochs 2\n  mlplab lab list\n"
                "  mlplab lab run paths --quick\n  mlplab lab run all --out lab-report\n"
-               "  mlplab diagnose --layers 784,256,256,10 --activation tanh --init he",
+               "  mlplab diagnose --layers 784,256,256,10 --activation tanh --init he\n"
+               "  mlplab init list\n  mlplab optim list",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"mlplab {__import__('mlplab').__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")

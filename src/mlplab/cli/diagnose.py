@@ -18,8 +18,9 @@ def add_arguments(p) -> None:
     p.add_argument("run_dir", nargs="?", help="a run directory of `mlplab train` (config.json + model.npz); "
                                               "omit to diagnose a fresh network from --layers/--activation/--init")
     p.add_argument("--layers", help=f"comma-separated layer sizes (default {DEFAULTS['layers']})")
-    p.add_argument("--activation", help="relu (default), tanh, sigmoid, leaky_relu, identity")
-    p.add_argument("--init", help="weight init: he (default), xavier, lecun, std=0.01, zeros, ... (see mlplab.init)")
+    p.add_argument("--activation", help="relu (default), leaky_relu, tanh, sigmoid, identity (any case, - or _)")
+    p.add_argument("--init", help="weight init: he (default), xavier, lecun, std=0.01, zeros, ... "
+                                  "(see `mlplab init list`)")
     p.add_argument("--bias-init", help="bias init (default zeros)")
     p.add_argument("--dataset", help="mnist (default) or fashion-mnist: a batch of real images")
     p.add_argument("--input-std", type=float, help="use Gaussian input N(0, S²) with random labels instead")

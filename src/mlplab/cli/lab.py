@@ -1,4 +1,6 @@
-"""``mlplab lab list|run``: the source texts' experiments, one study or all of them."""
+"""``mlplab lab list|run``: the experiments of the source texts (*Deep Learning from Scratch* ch. 6,
+CMU 10-414/714 *Deep Learning Systems*, deeplearning.ai's *Initializing neural networks* and the
+blog posts built on them), one study or all of them."""
 
 from __future__ import annotations
 
@@ -53,7 +55,8 @@ def cmd_lab(args):
 
 
 def register(sub):
-    lab_p = sub.add_parser("lab", help="run the source texts' experiments")
+    lab_p = sub.add_parser("lab", help="run the experiments of Deep Learning from Scratch ch. 6, CMU Deep Learning "
+                                       "Systems and deeplearning.ai's Initializing neural networks")
     lsub = lab_p.add_subparsers(dest="lab_cmd", metavar="ACTION", required=True)
     lsub.add_parser("list", help="list the studies")
     r = lsub.add_parser("run", help="run a study (or all) and write figures, numbers and Markdown")

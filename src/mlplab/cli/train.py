@@ -8,6 +8,7 @@ import os
 import time
 from pathlib import Path
 
+from ..fileio import write_json
 from ..settings import (
     TRAIN_DEFAULTS,
     SettingsError,
@@ -246,7 +247,7 @@ def _train_in(args, s, out, saved):
     summary = json.loads(summary_file.read_text())
     summary["per_epoch_eval_on"] = "val" if s.get("val_split") else "test"
     summary["test"] = {"loss": test_loss, "acc": test_acc, "images": len(Xt)}
-    summary_file.write_text(json.dumps(summary, indent=2))
+    write_json(summary_file, summary)
     if args.quiet:
         print(f"test_loss {test_loss:.4f} test_acc {test_acc:.4f} run {out}")
     else:
@@ -267,7 +268,8 @@ def _train_in(args, s, out, saved):
 
 
 def cmd_demo(args):
-    """A short first run: fetch MNIST, train the book's network for one epoch, print accuracy."""
+    """A short first run: fetch MNIST, train the network of *Deep Learning from Scratch* ch. 6 for one
+    epoch, print the accuracy."""
     ns = argparse.Namespace(**{k: None for k in TRAIN_DEFAULTS}, config=None, resume=False, quiet=args.quiet,
                             out=args.out, blas_threads=0)
     ns.epochs, ns.optimizer = 1, "adam"
@@ -280,12 +282,13 @@ def register(sub):
     t.add_argument("--config", help="TOML file with the same keys as the options (dashes or underscores)")
     t.add_argument("--dataset", help="mnist (default) or fashion-mnist")
     t.add_argument("--layers", help="comma-separated layer sizes (default 784,100,100,100,100,10)")
-    t.add_argument("--activation", help="relu (default), tanh, sigmoid, leaky_relu, identity")
-    t.add_argument("--init", help="weight initializer: he (default), xavier, std=0.01, ... (see mlplab.init)")
+    t.add_argument("--activation", help="relu (default), leaky_relu, tanh, sigmoid, identity (any case, - or _)")
+    t.add_argument("--init", help="weight initializer: he (default), xavier, std=0.01, ... (see `mlplab init list`)")
     t.add_argument("--bias-init", help="bias initializer (default zeros)")
-    t.add_argument("--optimizer", help="sgd, momentum, nesterov, adagrad, rmsprop, adam (default), adamw, nadam, ...")
+    t.add_argument("--optimizer", help="sgd, momentum, nesterov, adagrad, rmsprop, adam (default), adamw, nadam, ... "
+                                       "(see `mlplab optim list`)")
     t.add_argument("--lr", type=float, help="learning rate (default: the optimizer's, e.g. adam 0.001)")
-    t.add_argument("--momentum", type=float, help="momentum coefficient (momentum/nesterov)")
+    t.add_argument("--momentum", type=float, help="momentum coefficient (momentum, nesterov: default 0.9; rmsprop: 0)")
     t.add_argument("--weight-decay", type=float, help="L2 weight decay (default 0)")
     t.add_argument("--schedule", help="learning-rate schedule: step, exponential, inverse_time, cosine, warmup_cosine")
     t.add_argument("--batch-size", type=int, help="mini-batch size (default 128; 1 = single-sample SGD)")
@@ -308,7 +311,8 @@ def register(sub):
 
 
 def register_demo(sub):
-    demo = sub.add_parser("demo", help="fetch MNIST and train the book's network for one epoch")
+    demo = sub.add_parser("demo", help="fetch MNIST and train Deep Learning from Scratch's 784-100x4-10 network "
+                                       "for one epoch")
     demo.add_argument("--out", default=None)
     demo.add_argument("--quiet", action="store_true")
     demo.set_defaults(func=cmd_demo)
