@@ -530,3 +530,24 @@ def test_each_skipped_source_is_reported_with_its_reason(server, tmp_path, capsy
     data.fetch(spec=fake_spec(dead, server.url), root=tmp_path / "cache2", progress=True)
     err = capsys.readouterr().err
     assert f"skipped url source {dead}" in err and "cannot connect" in err  # unreachable, with progress on
+
+
+def test_cli_data_info_says_what_it_checked_and_fetch_repairs(server, tmp_path, monkeypatch, capsys):
+    from mlplab.cli import main as cli_main
+
+    server.serve_dataset()
+    monkeypatch.setitem(data.DATASETS, "fake", fake_spec(server.url))
+    monkeypatch.setenv("MLPLAB_DATA", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "200")
+    assert cli_main(["data", "fetch", "fake", "--quiet"]) == 0
+    _flip_keep_time(tmp_path / "fake" / "t10k-images-idx3-ubyte")
+    capsys.readouterr()
+    assert cli_main(["data", "info"]) == 0
+    out = capsys.readouterr().out
+    assert "unchanged since verified" in out and "verified: yes" not in out and "--verify" in out
+    assert cli_main(["data", "info", "--verify"]) == 0
+    assert "SHA-256 mismatch" in capsys.readouterr().out
+    assert cli_main(["data", "fetch", "fake", "--quiet"]) == 0  # repairs what --verify rejected
+    assert cli_main(["data", "info", "--verify"]) == 0
+    rows = [ln for ln in capsys.readouterr().out.splitlines() if "fake" in ln]
+    assert len(rows) == 4 and all("SHA-256 ok" in ln for ln in rows)
