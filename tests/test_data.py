@@ -549,5 +549,5 @@ def test_cli_data_info_says_what_it_checked_and_fetch_repairs(server, tmp_path, 
     assert "SHA-256 mismatch" in capsys.readouterr().out
     assert cli_main(["data", "fetch", "fake", "--quiet"]) == 0  # repairs what --verify rejected
     assert cli_main(["data", "info", "--verify"]) == 0
-    rows = [ln for ln in capsys.readouterr().out.splitlines() if "fake" in ln]
+    rows = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("│ fake")]
     assert len(rows) == 4 and all("SHA-256 ok" in ln for ln in rows)
