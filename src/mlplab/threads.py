@@ -9,7 +9,7 @@ two threads are faster (about 0.74 ms a step against 1.0 ms). So the count is ch
 1. ``usable_cores()``: the CPUs this process may run on (``sched_getaffinity``: taskset,
    container cpusets), capped by a cgroup CPU quota (``cpu.max``: ``docker --cpus``).
 2. ``idle_cores()``: for those CPUs, how much of them was idle over a short sample of
-   ``/proc/stat`` (0.15 s): 2.0 = two idle cores, 1.0 = one core's worth busy.
+   ``/proc/stat`` (0.1 s): 2.0 = two idle cores, 1.0 = one core's worth busy.
 3. ``choose_blas_threads(cores, idle)``: ``floor(idle + 0.3)`` clipped to ``[1, cores]``: a core
    counts as free when it was at least 70 % idle, so background noise (a shell, an editor) does not
    cost the second thread, while one competing process does.
@@ -75,7 +75,7 @@ def _cpu_times(cpus) -> dict:
     return out
 
 
-def idle_cores(interval: float = 0.15, cpus=None) -> float | None:
+def idle_cores(interval: float = 0.1, cpus=None) -> float | None:
     """Idle capacity of ``cpus`` (default: this process's affinity) over ``interval`` seconds, in cores.
 
     None where /proc/stat is not available (not Linux).
@@ -103,7 +103,7 @@ def choose_blas_threads(cores: int, idle: float | None) -> int:
     return max(1, min(cores, math.floor(idle + 1 - FREE_THRESHOLD)))
 
 
-def auto_blas_threads(interval: float = 0.15) -> tuple[int, str]:
+def auto_blas_threads(interval: float = 0.1) -> tuple[int, str]:
     """The count for this machine now, and a few words on why (for the run's log and config)."""
     cores = usable_cores()
     if cores == 1:
