@@ -78,7 +78,8 @@ def run(args) -> int:
     from ..settings import SettingsError
     from .options import EXIT_DATA, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 
-    name = f"mlplab {args.command}" if getattr(args, "command", None) else "mlplab"
+    name = " ".join(["mlplab", *(str(v) for v in (getattr(args, "command", None), getattr(args, "lab_cmd", None),
+                                                   getattr(args, "data_cmd", None)) if v)])
     if debug_wanted(args):
         return args.func(args)
     try:

@@ -271,7 +271,7 @@ def cmd_demo(args):
     """A short first run: fetch MNIST, train the network of *Deep Learning from Scratch* ch. 6 for one
     epoch, print the accuracy."""
     ns = argparse.Namespace(**{k: None for k in TRAIN_DEFAULTS}, config=None, resume=False, quiet=args.quiet,
-                            out=args.out, blas_threads=0)
+                            out=args.out, blas_threads=None)  # the free cores
     ns.epochs, ns.optimizer = 1, "adam"
     return cmd_train(ns)
 
