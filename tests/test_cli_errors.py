@@ -303,3 +303,24 @@ def test_a_bug_is_one_line_too(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "internal error: RuntimeError: planted bug with a second line" in err
     assert "--debug" in err and parser_func["ok"]
+
+
+@pytest.mark.parametrize("exc, status", [(RuntimeError("planted failure"), 1), (KeyboardInterrupt(), 130)])
+def test_a_study_that_fails_half_way_leaves_nothing(tmp_path, monkeypatch, capsys, exc, status):
+    from mlplab import lab
+
+    def half_then_fail(st, out, **kw):
+        (out / st.name).mkdir()
+        (out / st.name / "numbers.json").write_text('{"half": ')  # half-written
+        raise exc
+
+    monkeypatch.setattr(lab, "run_study", half_then_fail)
+    (tmp_path / "keep").mkdir()
+    (tmp_path / "keep" / "mine.txt").write_text("was here before")
+    for out, left in ((tmp_path / "new", None), (tmp_path / "keep", ["mine.txt"])):
+        assert cli_main(["lab", "run", "paths", "--quick", "--out", str(out)]) == status
+        assert "Traceback" not in capsys.readouterr().err
+        if left is None:
+            assert not out.exists()
+        else:
+            assert sorted(p.name for p in out.iterdir()) == left

@@ -51,12 +51,13 @@ def _note_stale(owner):
 
 
 @contextlib.contextmanager
-def run_folder(path, command: str, option: str = "--out", keep=None):
+def run_folder(path, command: str, option: str = "--out", keep=None, resumable: bool = False):
     """Check ``path``, lock it for ``command``, and clean up after a failure.
 
     On an exception, entries this command created in the folder are removed, unless ``keep()``
     says the folder now holds something worth keeping (e.g. a checkpoint to resume from); a
-    folder the lock created is removed if it ends empty. Ctrl-C keeps everything.
+    folder the lock created is removed if it ends empty. Ctrl-C keeps everything of a
+    ``resumable`` command (train: its checkpoint continues the run) and cleans up after the others.
     """
     path = check_out_folder(path, option)
     try:
@@ -70,8 +71,9 @@ def run_folder(path, command: str, option: str = "--out", keep=None):
         raise UsageError(f"{option} {path}: cannot create or lock the folder ({os_error_line(e)})") from None
     try:
         yield path
-    except Exception:
-        if keep is None or not keep():
+    except BaseException as e:
+        interrupted = not isinstance(e, Exception)  # Ctrl-C, SystemExit
+        if not (interrupted and resumable) and (keep is None or not keep()):
             _remove_new(path, before)
         raise
     finally:

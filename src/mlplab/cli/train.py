@@ -169,7 +169,7 @@ def cmd_train(args):
     s, out, saved = _train_settings(args)
     out = out or Path(f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{s['optimizer']}")
     check_fits(s)  # before the folder is made or anything allocated
-    with run_folder(out, "train", keep=lambda: (out / CHECKPOINT_FILE).exists()):
+    with run_folder(out, "train", keep=lambda: (out / CHECKPOINT_FILE).exists(), resumable=True):
         return _train_in(args, s, out, saved)
 
 
