@@ -169,7 +169,11 @@ def test_resume_refuses_other_settings_and_a_folder_without_config(capsys, tmp_p
     code, _, err = run(capsys, "train", "--out", str(out), "--resume", "--lr", "0.01", "--quiet")
     assert code == 2 and "--lr 0.01 (the run has 0.1)" in err and "Resume without these options" in err
     code, _, err = run(capsys, "train", "--out", str(out), "--resume", "--epochs", "2", "--quiet")
-    assert code == 2 and "--epochs 2 (the run has None)" in err
+    assert code == 2 and "--epochs 2 (the run has no epoch count: it trains for 8 iterations)" in err
+    code, _, err = run(capsys, "train", "--out", str(out), "--resume", "--momentum", "0.5", "--quiet")
+    assert code == 2 and "sgd has no momentum (--momentum)" in err
+    code, _, err = run(capsys, "train", "--out", str(out), "--resume", "--optimizer", "momentum", "--quiet")
+    assert code == 2 and "--optimizer 'momentum' (the run has 'sgd')" in err
     code, _, err = run(capsys, "train", "--out", str(out), "--resume", "--lr", "0.1", "--optimizer", "SGD", "--quiet")
     assert code == 0, err  # the same settings, spelled differently, are not a difference
     (out / "config.json").unlink()

@@ -12,6 +12,9 @@ import mlplab
 SRC = Path(mlplab.__file__).parent
 PRESENTATION = ("rich", "matplotlib")
 FRONT_ENDS = ("cli", "lab")  # sub-packages allowed to draw and print
+# what the core (tensor, nn, init, optim, data, train, diagnostics, diagnose, settings, ...) must not import:
+# the presentation packages and the front ends built on the core (the live lab in the browser, sweeps)
+ABOVE_THE_CORE = (*FRONT_ENDS, "live", "sweep")
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -89,9 +92,9 @@ def cycles(g: dict[str, set[str]]) -> list[list[str]]:
 
 
 def core_imports_of_front_ends(g, top="mlplab"):
+    above = lambda mod: mod.split(".")[1:2] in ([f] for f in ABOVE_THE_CORE)  # noqa: E731
     return [f"{m} imports {d}" for m, ds in g.items() for d in ds
-            if m.split(".")[1:2] not in ([f] for f in FRONT_ENDS) and d.split(".")[1:2] in ([f] for f in FRONT_ENDS)
-            and m not in (top, f"{top}.__main__")]
+            if not above(m) and above(d) and m not in (top, f"{top}.__main__")]
 
 
 def test_rich_and_matplotlib_only_in_cli_and_lab():

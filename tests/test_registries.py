@@ -106,3 +106,42 @@ def test_schedule_names_any_spelling():
     opt = optim.SGD([Tensor(np.zeros(2), requires_grad=True)], lr=0.1)
     assert isinstance(optim.get_schedule("Warmup-Cosine", opt, warmup_steps=1, total_steps=5), optim.WarmupCosineLR)
     assert isinstance(optim.get_schedule("1/t", opt, k=0.1), optim.InverseTimeLR)
+
+
+def test_formula_is_read_from_the_docstring():
+    class Wrapped(optim.SGD):
+        """Stochastic gradient descent (*Deep Learning from Scratch*, ch. 6; CMU 10-414/714 *Deep Learning
+        Systems*, the lecture on optimization):  θ ← θ − η ∇L(θ).
+
+        More text."""
+
+    class Block(optim.SGD):
+        """Momentum::
+
+            v ← μ v − η g
+            θ ← θ + v
+        """
+
+    assert optim._formula(Wrapped) == "θ ← θ − η ∇L(θ)"
+    assert optim._formula(Block) == "v ← μ v − η g; θ ← θ + v"
+    for name in optim.OPTIMIZERS:
+        assert "←" in optim.optimizer_info(name)["formula"]
+
+
+def test_schedule_for_run_fits_the_run_length():
+    from mlplab.schedules import schedule_for_run
+
+    opt = optim.SGD([Tensor(np.zeros(2), requires_grad=True)], lr=1.0)
+    sched = schedule_for_run("exponential", opt, 100)
+    for _ in range(100):
+        sched.step()
+    assert opt.lr == pytest.approx(0.01)  # lr / 100 at the end of the run
+    opt.lr = 1.0
+    sched = schedule_for_run("Step", opt, 9)
+    lrs = []
+    for _ in range(9):
+        sched.step()
+        lrs.append(opt.lr)
+    assert lrs[2] == pytest.approx(0.1) and lrs[5] == pytest.approx(0.01)  # lr / 10 at 1/3 and 2/3
+    with pytest.raises(ValueError, match="Unknown schedule"):
+        schedule_for_run("bogus", opt, 9)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .activations import normalize_name
 from .optim import Newton, get_optimizer
 from .tensor import Tensor
 
@@ -195,7 +196,7 @@ FUNCTIONS = {"f1": F1, "f2": F2, "quadratic": _example_quadratic, "rosenbrock": 
 
 def get_function(name, **kwargs):
     """A fresh test function by name: f1, f2, quadratic, rosenbrock, saddle."""
-    key = str(name).lower()
+    key = normalize_name(name)
     if key not in FUNCTIONS:
         raise ValueError(f"Unknown function {name!r}; valid names: {', '.join(FUNCTIONS)}")
     return FUNCTIONS[key](**kwargs)

@@ -222,9 +222,10 @@ class Optimizer:
 
 # ------------------------------------------------------------------------------ first-order methods
 class SGD(Optimizer):
-    """Stochastic gradient descent (*Deep Learning from Scratch* ch. 6; CMU *Deep Learning Systems*):  θ ← θ − η ∇L(θ).
+    """Stochastic gradient descent (*Deep Learning from Scratch*, ch. 6; CMU 10-414/714 *Deep Learning
+    Systems*, the lecture on optimization):  θ ← θ − η ∇L(θ).
 
-    Default lr 0.01 (the source book's). Equals ``torch.optim.SGD(lr)``.
+    Default lr 0.01 (*Deep Learning from Scratch*'s). Equals ``torch.optim.SGD(lr)``.
     """
 
     def __init__(self, params, lr=0.01, **common):
@@ -235,12 +236,12 @@ class SGD(Optimizer):
 
 
 class Momentum(Optimizer):
-    """Classic momentum, the form of *Deep Learning from Scratch* ch. 6 (and of Keras' SGD)::
+    """Classic momentum, the form of *Deep Learning from Scratch*, ch. 6 (and of Keras' SGD)::
 
         v ← μ v − η ∇L(θ)        (v₀ = 0)
         θ ← θ + v
 
-    Defaults lr 0.01, momentum μ 0.9 (the source book's). Relation to torch: ``torch.optim.SGD(
+    Defaults lr 0.01, momentum μ 0.9 (*Deep Learning from Scratch*'s). Relation to torch: ``torch.optim.SGD(
     lr=η, momentum=μ)`` keeps b ← μb + g and steps θ ← θ − ηb, so v = −ηb and the two agree
     exactly **while η is constant**. When a schedule changes η they differ: here the velocity
     keeps the steps taken at the old η, torch rescales the whole buffer by the new η at once.
@@ -264,7 +265,8 @@ class Momentum(Optimizer):
 
 
 class EMAMomentum(Optimizer):
-    """Momentum as a moving average of gradients (CMU *Deep Learning Systems*), optionally "unbiased"::
+    """Momentum as a moving average of gradients, optionally "unbiased" (the form of CMU 10-414/714
+    *Deep Learning Systems*, the lecture on fully-connected networks, optimization and initialization)::
 
         u ← β u + (1 − β) ∇L(θ)          (u₀ = 0)
         û = u / (1 − βᵗ)   if bias_correction, else û = u
@@ -329,7 +331,8 @@ class Nesterov(Optimizer):
 
 
 class NesterovEMA(Optimizer):
-    """Nesterov momentum in the look-ahead form of CMU *Deep Learning Systems* (moving-average momentum)::
+    """Nesterov momentum in the look-ahead form of the *Deep Learning Systems* lecture (moving-average
+    momentum)::
 
         u ← β u + (1 − β) ∇L(θ − η u)      (u₀ = 0)
         θ ← θ − η u
@@ -340,9 +343,9 @@ class NesterovEMA(Optimizer):
     u₀ = 0, so φ₀ = θ₀. ``iterates()`` returns θ. With a schedule, the look-ahead uses the lr of
     the previous step (the next one is not known when φ is stored).
 
-    Relation to torch: the texts look ahead by the whole previous step ηu; Sutskever/torch look
+    Relation to torch: the lecture looks ahead by the whole previous step ηu; Sutskever/torch look
     ahead by the momentum part of the *next* step, βηu. With that look-ahead the rule would equal
-    :class:`Nesterov` / torch ``SGD(lr=η(1−β), momentum=β, nesterov=True)``; with the texts'
+    :class:`Nesterov` / torch ``SGD(lr=η(1−β), momentum=β, nesterov=True)``; with the lecture's
     look-ahead it is a (slightly more aggressive) variant with no torch counterpart.
     Defaults lr 0.1, momentum β 0.9.
     """
@@ -371,15 +374,16 @@ class NesterovEMA(Optimizer):
 
 
 class AdaGrad(Optimizer):
-    """AdaGrad (*Deep Learning from Scratch* ch. 6): step sizes per component that shrink with the
+    """AdaGrad (*Deep Learning from Scratch*, ch. 6): per-component step sizes that shrink with the
     gradients seen so far::
 
         h ← h + ∇L ⊙ ∇L            (h₀ = initial_accumulator_value)
         θ ← θ − η ∇L / (√h + ε)
 
     h sums every squared gradient ever seen, so η/√h only shrinks: on a long run the steps go
-    to zero (RMSProp's moving average forgets instead). The book's blog summary writes η/√h without ε.
-    Defaults lr 0.01 (source book), eps 1e-10 and initial accumulator 0 (torch's; equals
+    to zero (RMSProp's moving average forgets instead). The book's formula has η/√h without ε; its
+    code adds ε = 1e-7 (``AdaGrad(lr, eps=1e-7)`` reproduces it step for step).
+    Defaults lr 0.01 (the book's), eps 1e-10 and initial accumulator 0 (torch's; equals
     ``torch.optim.Adagrad``). Keras uses initial_accumulator_value 0.1 and eps 1e-7; the source
     book uses eps 1e-7. Reference: Duchi, Hazan, Singer, JMLR 2011.
     """
@@ -411,7 +415,8 @@ class RMSProp(Optimizer):
 
     Defaults lr 0.01, alpha 0.99, eps 1e-8 (added after the square root), bias_correction off:
     equals ``torch.optim.RMSprop``. Keras (``rho`` 0.9, lr 0.001) adds ε *inside* the square
-    root, √(v + ε); the source book uses eps 1e-7 outside. ``bias_correction=True`` (not in
+    root, √(v + ε); *Deep Learning from Scratch* uses eps 1e-7 outside (``RMSProp(lr, alpha=0.99,
+    eps=1e-7)`` reproduces its RMSprop step for step). ``bias_correction=True`` (not in
     torch) makes RMSProp equal to Adam with β1 = 0. Reference: Hinton, Coursera lecture 6e (2012);
     centered: Graves, arXiv:1308.0850.
     """
@@ -574,7 +579,7 @@ class NAdam(Optimizer):
 
 # ------------------------------------------------------------------------------ second order
 class Newton(Optimizer):
-    """Newton's method (CMU *Deep Learning Systems*) with the exact Hessian::
+    """Newton's method (the *Deep Learning Systems* lecture on optimization) with the exact Hessian::
 
         θ ← θ − α (∇²L(θ) + δ I)⁻¹ ∇L(θ)
 
@@ -725,7 +730,8 @@ def optimizer_settings(name) -> list[str]:
 
 
 def _formula(cls) -> str:
-    """The update rule from the class docstring: its indented block after "::", or its first line."""
+    """The update rule from the class docstring: its indented block after "::", or else what follows
+    the first colon outside parentheses in its first paragraph ("SGD (ch. 6):  θ ← θ − η ∇L(θ).")."""
     lines = (cls.__doc__ or "").splitlines()
     for i, line in enumerate(lines):
         if line.rstrip().endswith("::"):
@@ -737,8 +743,13 @@ def _formula(cls) -> str:
                     continue
                 block.append(" ".join(nxt.split()))
             return "; ".join(block)
-    first = lines[0] if lines else cls.__name__
-    return (first.split(":", 1)[1] if ":" in first else first).strip().rstrip(".")
+    para = " ".join((cls.__doc__ or cls.__name__).strip().split("\n\n")[0].split())
+    depth = 0
+    for j, ch in enumerate(para):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == ":" and depth == 0:
+            return para[j + 1:].strip().rstrip(".")
+    return para.rstrip(".")
 
 
 def optimizer_info(name) -> dict:
@@ -747,7 +758,7 @@ def optimizer_info(name) -> dict:
     cls = OPTIMIZERS[key]
     return {"name": key, "class": cls.__name__, "formula": _formula(cls), "defaults": optimizer_defaults(key),
             "settings": optimizer_settings(key), "aliases": [a for a, k in OPTIMIZER_ALIASES.items() if k == key],
-            "summary": (cls.__doc__ or cls.__name__).strip().splitlines()[0].rstrip(":")}
+            "summary": " ".join((cls.__doc__ or cls.__name__).strip().split("\n\n")[0].split()).rstrip(":")}
 
 
 def canonical_optimizer(name) -> str:

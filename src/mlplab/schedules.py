@@ -19,7 +19,7 @@ import math
 from .activations import normalize_name
 
 __all__ = ["Schedule", "StepLR", "ExponentialLR", "InverseTimeLR", "CosineLR", "WarmupCosineLR",
-           "SCHEDULES", "get_schedule"]
+           "SCHEDULES", "get_schedule", "schedule_for_run"]
 
 
 def _check(name, ok, value, rule):
@@ -174,3 +174,21 @@ def get_schedule(name, optimizer, **kwargs):
     if key not in SCHEDULES:
         raise ValueError(f"Unknown schedule {name!r}; valid names: {', '.join(SCHEDULES)}")
     return SCHEDULES[key](optimizer, **kwargs)
+
+
+def schedule_for_run(name, optimizer, total_steps: int):
+    """The schedule ``name`` fitted to a run of ``total_steps`` steps, as ``mlplab train --schedule``
+    and the live lab use it: step divides lr by 10 at 1/3 and 2/3 of the run; exponential reaches
+    lr/100 at the end; inverse_time η0 / (1 + 10 t / T); cosine over the whole run; warmup_cosine
+    warms up over the first 5 %."""
+    total = max(1, int(total_steps))
+    settings = {"step": {"step_size": max(1, total // 3), "gamma": 0.1},
+                "exponential": {"gamma": 0.01 ** (1 / total)},
+                "inverse_time": {"k": 10 / total},
+                "cosine": {"total_steps": total},
+                "warmup_cosine": {"warmup_steps": max(1, total // 20), "total_steps": total}}
+    key = normalize_name(name)
+    key = "inverse_time" if key in ("1/t", "inverse") else key
+    if key not in settings:
+        raise ValueError(f"Unknown schedule {name!r}; valid names: {', '.join(SCHEDULES)}")
+    return get_schedule(key, optimizer, **settings[key])

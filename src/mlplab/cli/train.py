@@ -54,6 +54,22 @@ def _load_config(path) -> dict:
     return check_keys(table, [*TRAIN_DEFAULTS, "out"], f"--config {path}")
 
 
+def _run_value(key, value, s):
+    """A saved setting as the message shows it: None means the optimizer's default, or the other length."""
+    if value is not None:
+        return repr(value)
+    if key in ("lr", "momentum"):
+        from ..optim import optimizer_defaults
+
+        default = optimizer_defaults(s["optimizer"]).get(key)
+        return f"{s['optimizer']}'s default, {default}" if default is not None else "none"
+    if key == "epochs":
+        return f"no epoch count: it trains for {s['iterations']} iterations"
+    if key == "iterations":
+        return f"no iteration count: it trains for {s['epochs']} epochs"
+    return "none"
+
+
 def _train_settings(args):
     """The run's settings and folder: defaults < TOML file < flags; when resuming, the run's saved
     config.json, which the given settings must agree with (a resumed run continues bit for bit).
@@ -96,12 +112,13 @@ def _train_settings(args):
         s = validate_train({k: saved.get(k) for k in TRAIN_DEFAULTS}, lambda k: f"{k} in {config_file}")
     except SettingsError as e:
         raise UsageError(f"--resume: {e}") from None
-    wanted = validate_train(given, namer) if given else {}
+    # the given settings on top of the run's, checked together (momentum for an sgd run is refused as such)
+    merged = {k: v for k, v in s.items() if k in TRAIN_DEFAULTS and v is not None}
+    merged.pop("iterations" if "epochs" in given else "epochs" if "iterations" in given else "", None)
+    wanted = validate_train({**merged, **given}, lambda k: label.get(k, f"{k} in {config_file}"))
     diffs = resume_differences(s, {k: wanted[k] for k in given})
-    if "iterations" in given and s["epochs"] is not None:
-        diffs.append(("epochs", s["epochs"], None))
     if diffs:
-        told = "; ".join(f"{namer(k)} {new!r} (the run has {old!r})" for k, old, new in diffs)
+        told = "; ".join(f"{namer(k)} {new!r} (the run has {_run_value(k, old, s)})" for k, old, new in diffs)
         raise UsageError(f"--resume continues {out} with the settings it was trained with; this command asks for "
                          f"{told}. Resume without these options, or start a new run with another --out")
     s["blas_threads"] = saved.get("blas_threads")
@@ -148,15 +165,10 @@ def check_checkpoint(out, s):
 
 
 def _make_schedule(name, opt, total):
-    """The CLI's schedules, each fitted to the run's length (the library takes any settings)."""
-    from .. import optim
+    """The CLI's schedules, each fitted to the run's length (:func:`mlplab.schedules.schedule_for_run`)."""
+    from ..schedules import schedule_for_run
 
-    settings = {"step": {"step_size": max(1, total // 3), "gamma": 0.1},  # lr / 10 at 1/3 and 2/3
-                "exponential": {"gamma": 0.01 ** (1 / total)},  # lr / 100 by the end
-                "inverse_time": {"k": 10 / total},  # η0 / (1 + 10 t / T)
-                "cosine": {"total_steps": total},
-                "warmup_cosine": {"warmup_steps": max(1, total // 20), "total_steps": total}}
-    return optim.get_schedule(name, opt, **settings[name])
+    return schedule_for_run(name, opt, total)
 
 
 def _shown_hparams(name, hp):
