@@ -15,8 +15,8 @@ from mlplab.memory import MemoryEstimate, NotEnoughMemory, check_fits, estimate_
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
-# Trains a few steps (with a checkpoint and an evaluation) and prints the growth of its peak RSS
-# over a warmed-up baseline: what the estimate claims to predict (without the data).
+# Trains a few steps (with a checkpoint and an evaluation) and prints how far its peak RSS rose
+# above the resident memory of the warmed-up process: what the estimate predicts (without the data).
 MEASURE = """
 import json, resource, sys, tempfile
 import numpy as np
@@ -30,7 +30,7 @@ y = rng.integers(0, sizes[-1], 2000)
 net = nn.MLP([sizes[0], 8, sizes[-1]], activation=act, rng=0)  # warm-up: BLAS buffers, code paths
 Trainer(net, optim.get_optimizer(opt_name, net.parameters()), run_dir=tempfile.mkdtemp()).fit(
     X, y, iterations=2, batch_size=batch, val=(X, y))
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+base = int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize()  # resident now
 net = nn.MLP(sizes, activation=act, weight_init="he", rng=0)
 opt = optim.get_optimizer(opt_name, net.parameters())
 Trainer(net, opt, run_dir=tempfile.mkdtemp(), checkpoint_every=2).fit(X, y, iterations=3, batch_size=batch,

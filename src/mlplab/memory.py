@@ -16,13 +16,14 @@ optimizer state             ``k·P·s``; ``k`` arrays per parameter, counted by 
 data                        the images and labels, given by the caller
 plus the largest of these phases (they do not overlap)
 activations of one batch    ``B·s·(n_0 + Σ n_i)`` kept for backward (``2×`` for
-                            activations other than the fused ReLU), ``2·B·max(n_i)·s``
-                            for a gradient and its mask in backward, ``W·s`` for an
-                            update temporary
+                            activations other than the fused ReLU), ``3·B·max(n_i)·s``
+                            for the gradients and the mask in backward, ``W·s`` for
+                            an update temporary
 evaluation batch            ``2000·s·max(n_i + n_{i+1})``: evaluation runs 2000 rows at
                             a time without a graph, one layer's input and output alive
-checkpoint copy             ``(1 + k)·P·s``: the checkpoint copies the weights and the
-                            state before pickling them
+checkpoint copy             ``((1 + k)·P + W)·s``: the checkpoint copies the weights and
+                            the state before pickling them, and pickling serializes the
+                            largest array once more
 initialization              ``16·W`` bytes: a layer's weights are drawn as float64
                             (two 8-byte arrays) before the cast, when gradients and
                             state do not exist yet (so ``16·W - (1 + k)·P·s`` more)
@@ -113,10 +114,10 @@ def estimate_training(sizes, batch_size, optimizer="adam", hparams=None, dtype="
     parts = {"parameters": P * s, "gradients": P * s, f"{optimizer} state": k * P * s, "data": int(data_bytes)}
     # the phases of a step do not overlap: only the largest of them adds to the arrays above
     phases = {
-        "activations of one batch": b * s * (sizes[0] + per_node * sum(sizes[1:])) + 2 * b * max(sizes) * s
-        + W * s,  # forward outputs kept for backward; backward's gradient and mask; an update temporary
+        "activations of one batch": b * s * (sizes[0] + per_node * sum(sizes[1:])) + 3 * b * max(sizes) * s
+        + W * s,  # forward outputs kept for backward; backward's gradients and mask; an update temporary
         "evaluation batch": int(eval_rows) * s * max(a + per_node * c for a, c in zip(sizes[:-1], sizes[1:])),
-        "checkpoint copy": (1 + k) * P * s if checkpoints else 0,
+        "checkpoint copy": ((1 + k) * P + W) * s if checkpoints else 0,
         # float64 draws (two arrays of 8 bytes) before the cast, while gradients and state do not exist yet
         "initialization": 16 * W - (1 + k) * P * s,
     }
