@@ -17,8 +17,10 @@ SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 # Trains a few steps (with a checkpoint and an evaluation) and prints how far its peak RSS rose
 # above the resident memory of the warmed-up process: what the estimate predicts (without the data).
+# The peak is VmHWM, not getrusage's ru_maxrss: that one keeps the parent's peak across fork + exec,
+# so a child of a large pytest process would report the parent's size.
 MEASURE = """
-import json, resource, sys, tempfile
+import json, sys, tempfile
 import numpy as np
 from mlplab import nn, optim
 from mlplab.train import Trainer
@@ -30,12 +32,19 @@ y = rng.integers(0, sizes[-1], 2000)
 net = nn.MLP([sizes[0], 8, sizes[-1]], activation=act, rng=0)  # warm-up: BLAS buffers, code paths
 Trainer(net, optim.get_optimizer(opt_name, net.parameters()), run_dir=tempfile.mkdtemp()).fit(
     X, y, iterations=2, batch_size=batch, val=(X, y))
-base = int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize()  # resident now
+def status(key):  # VmRSS / VmHWM of this process in bytes (VmHWM: its peak, which exec does not inherit)
+    line = next(ln for ln in open("/proc/self/status") if ln.startswith(key + ":"))
+    return int(line.split()[1]) * 1024
+try:  # reset the peak to the resident memory now (Linux >= 4.0)
+    open("/proc/self/clear_refs", "w").write("5")
+except OSError:
+    pass
+base = status("VmRSS")
 net = nn.MLP(sizes, activation=act, weight_init="he", rng=0)
 opt = optim.get_optimizer(opt_name, net.parameters())
 Trainer(net, opt, run_dir=tempfile.mkdtemp(), checkpoint_every=2).fit(X, y, iterations=3, batch_size=batch,
                                                                        val=(X, y))
-print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base))
+print(json.dumps(status("VmHWM") - base))
 """
 
 # (sizes, optimizer, batch, activation): each case has a different largest phase
