@@ -466,3 +466,88 @@ def test_real_fashion_mnist_from_debian_package(tmp_path):
     assert all(r["verified"] for r in data.info(root=tmp_path) if r["dataset"] == "fashion-mnist")
     assert sorted(p.name for p in d.iterdir() if not p.name.startswith(".")) == sorted(
         fs.filename for fs in data.DATASETS["fashion-mnist"].files.values())
+
+
+# ------------------------------------------------------------- damage in place, skipped sources (issue 12)
+def _flip_keep_time(path: Path, at: int = 20) -> None:
+    """Flip one byte of ``path`` in place and restore its modification time (the marker's blind spot)."""
+    st = path.stat()
+    raw = bytearray(path.read_bytes())
+    raw[at] ^= 0x01
+    path.write_bytes(bytes(raw))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_flipped_byte_with_time_kept_is_caught_and_repaired(server, tmp_path, monkeypatch, capsys):
+    server.serve_dataset()
+    monkeypatch.setitem(data.DATASETS, "fake", fake_spec(server.url))
+    d = data.fetch("fake", root=tmp_path)
+    target = d / "train-labels-idx1-ubyte"
+    _flip_keep_time(target)
+    row = next(r for r in data.info(root=tmp_path) if r["dataset"] == "fake" and r["file"] == target.name)
+    assert row["check"] == "unchanged since verified"  # the cheap check says what it compared, no more
+    row = next(r for r in data.info(root=tmp_path, rehash=True) if r["dataset"] == "fake" and r["file"] == target.name)
+    assert row["check"] == "SHA-256 mismatch" and not row["verified"]
+    hits = server.total_hits
+    data.clear_cache()
+    X, y = data.load("fake", "train", root=tmp_path)  # caught before use, fetched again
+    assert server.total_hits == hits + 1 and "fails its SHA-256 check" in capsys.readouterr().err
+    np.testing.assert_array_equal(y, data.parse_idx(FILES["train-labels-idx1-ubyte"]))
+    assert target.read_bytes() == FILES["train-labels-idx1-ubyte"]
+    _flip_keep_time(target)
+    data.fetch("fake", root=tmp_path)  # fetch re-hashes by default: it repairs what --verify rejects
+    assert target.read_bytes() == FILES["train-labels-idx1-ubyte"] and server.total_hits == hits + 2
+    assert {r["check"] for r in data.info(root=tmp_path, rehash=True) if r["dataset"] == "fake"} == {"SHA-256 ok"}
+    data.clear_cache()
+
+
+def test_planted_bug_trusting_the_marker_would_use_the_flipped_file(server, tmp_path, monkeypatch):
+    """The test above can fail: with fetch(verify=False) and no hash of the bytes read, the flip survives."""
+    server.serve_dataset()
+    d = data.fetch(spec=fake_spec(server.url), root=tmp_path)
+    _flip_keep_time(d / "train-labels-idx1-ubyte")
+    data.fetch(spec=fake_spec(server.url), root=tmp_path, verify=False)
+    assert (d / "train-labels-idx1-ubyte").read_bytes() != FILES["train-labels-idx1-ubyte"]
+
+
+def test_each_skipped_source_is_reported_with_its_reason(server, tmp_path, capsys):
+    src = tmp_path / "src"
+    src.mkdir()
+    for name, raw in FILES.items():
+        (src / (name + ".gz")).write_bytes(gzip.compress(raw))
+    (src / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(b"not the labels"))  # checksum mismatch
+    body = gzip.compress(FILES["train-labels-idx1-ubyte"])
+    (src / "train-labels-idx1-ubyte.gz").write_bytes(body[: len(body) // 2])  # truncated gzip
+    server.serve_dataset()
+    dead = dead_url()
+    d = data.fetch(spec=fake_spec(dead, server.url), mirror=str(src), root=tmp_path / "cache")  # progress off
+    assert all((d / n).read_bytes() == b for n, b in FILES.items())
+    err = capsys.readouterr().err.splitlines()
+    mine = [ln for ln in err if f"skipped dir source {src}" in ln]
+    assert len(mine) == 2  # one line per file the user's mirror could not give, even without progress
+    assert any("t10k-labels-idx1-ubyte" in ln and "SHA-256 mismatch" in ln for ln in mine)
+    assert any("train-labels-idx1-ubyte" in ln and "truncated gzip" in ln for ln in mine)
+    data.fetch(spec=fake_spec(dead, server.url), root=tmp_path / "cache2", progress=True)
+    err = capsys.readouterr().err
+    assert f"skipped url source {dead}" in err and "cannot connect" in err  # unreachable, with progress on
+
+
+def test_cli_data_info_says_what_it_checked_and_fetch_repairs(server, tmp_path, monkeypatch, capsys):
+    from mlplab.cli import main as cli_main
+
+    server.serve_dataset()
+    monkeypatch.setitem(data.DATASETS, "fake", fake_spec(server.url))
+    monkeypatch.setenv("MLPLAB_DATA", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "200")
+    assert cli_main(["data", "fetch", "fake", "--quiet"]) == 0
+    _flip_keep_time(tmp_path / "fake" / "t10k-images-idx3-ubyte")
+    capsys.readouterr()
+    assert cli_main(["data", "info"]) == 0
+    out = capsys.readouterr().out
+    assert "unchanged since verified" in out and "verified: yes" not in out and "--verify" in out
+    assert cli_main(["data", "info", "--verify"]) == 0
+    assert "SHA-256 mismatch" in capsys.readouterr().out
+    assert cli_main(["data", "fetch", "fake", "--quiet"]) == 0  # repairs what --verify rejected
+    assert cli_main(["data", "info", "--verify"]) == 0
+    rows = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("│ fake")]
+    assert len(rows) == 4 and all("SHA-256 ok" in ln for ln in rows)

@@ -190,7 +190,10 @@ def test_run_dir_of_mlplab_train(mnist_dir, tmp_path, capsys):
     r = json.loads(capsys.readouterr().out)
     assert r["config"]["source"].endswith("model.npz") and r["config"]["init"] == "he"
     assert r["theory_basis"] == "measured weight variance" and r["steps"]["optimizer"] == "adam"
-    assert r["verdict"] == "healthy" and r["init_table"]["matched"]
+    # a trained network is measured, not judged as an initialization (issue 12)
+    assert r["trained"] and r["verdict"] == "measured" and r["init_table"]["matched"]
+    assert {row["verdict"] for row in r["layers"]} == {"measured"} and "not judged" in r["reason"]
+    assert "mlplab diagnose --layers 784,32,32,10 --activation relu --init he" in r["recommendation"]
     (run_dir / "model.npz").unlink()  # only the checkpoint left
     r2 = diagnose.diagnose_run(run_dir, steps=1)
     assert r2["config"]["source"].endswith("checkpoint.pkl")

@@ -186,3 +186,36 @@ def test_owner_description():
     text = describe_owner({"pid": 4321, "command": "train", "started": t})
     assert text == "process 4321 (mlplab train since 2026-11-25 19:58:03)"
     assert " on other-host " in describe_owner({"pid": 1, "host": "other-host", "command": "x", "started": t})
+
+
+def test_two_mlplab_train_commands_on_one_folder(tmp_path, mnist_dir):
+    """The real command: a second `mlplab train --out X` is refused while the first runs; after the
+    first is killed (kill -9), its stale lock is taken over with a note and the run goes ahead."""
+    run = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": SRC}
+    env.pop("MLPLAB_DEBUG", None)
+    # batch size 1: the first epoch (60000 steps) ends long after the test is done with the first run,
+    # so it writes no checkpoint before it is killed and the third command may start a new run there
+    cmd = [sys.executable, "-m", "mlplab", "train", "--out", str(run), "--quiet", "--batch-size", "1"]
+    first = subprocess.Popen([*cmd, "--iterations", "1000000", "--checkpoint-every", "1000000"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 300
+        while not (run / "metrics.jsonl").exists() or (run / "metrics.jsonl").stat().st_size == 0:
+            assert first.poll() is None, first.stderr.read()
+            assert time.time() < deadline
+            time.sleep(0.2)
+        second = subprocess.run([*cmd, "--iterations", "3"], env=env, capture_output=True, text=True, timeout=300)
+        assert second.returncode == 5 and "Traceback" not in second.stderr
+        assert f"{run} is in use by process {first.pid} (mlplab train since " in second.stderr
+        assert len(second.stderr.strip().splitlines()) == 1
+        assert first.poll() is None and not (run / "checkpoint.pkl").exists()
+    finally:
+        first.kill()
+        first.wait(timeout=60)
+    assert read_lock(run)["pid"] == first.pid  # kill -9 leaves the lock file
+    third = subprocess.run([*cmd, "--iterations", "3"], env=env, capture_output=True, text=True, timeout=300)
+    assert third.returncode == 0, third.stderr
+    assert f"took over the lock of a run folder left by process {first.pid}" in third.stderr
+    assert "no longer running" in third.stderr
+    assert not (run / LOCK_FILE).exists() and (run / "model.npz").exists()

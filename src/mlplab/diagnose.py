@@ -312,15 +312,25 @@ def diagnose_run(run_dir, input_std=None, dataset=None, batch_size=256, steps=5,
     from .train import CHECKPOINT_FILE, MODEL_FILE, load_checkpoint
 
     d = Path(run_dir)
-    if not (d / "config.json").exists():
+    if not (d / "config.json").is_file():
         raise ValueError(f"{d} holds no config.json: not a run directory written by `mlplab train`")
-    cfg = json.loads((d / "config.json").read_text())
+    try:
+        cfg = json.loads((d / "config.json").read_text())
+        if not isinstance(cfg, dict):
+            raise ValueError("not a JSON object")
+    except (ValueError, OSError) as e:
+        raise ValueError(f"{d / 'config.json'} is damaged ({e}); it cannot say which network to build") from None
     sizes = _parse_layers(cfg.get("layers", DEFAULTS["layers"]))
     activation = cfg.get("activation", "relu")
     model = nn.MLP(sizes, activation=activation, weight_init="zeros", bias_init="zeros",
                    dtype=np.dtype(cfg.get("dtype", "float32")))
     if (d / MODEL_FILE).exists():
-        model.load(d / MODEL_FILE)
+        try:
+            model.load(d / MODEL_FILE)
+        except Exception as e:  # not a zip, cut short, foreign arrays: numpy's message would talk about pickles
+            raise ValueError(f"{d / MODEL_FILE} cannot be read as this run's network ({type(e).__name__}); it is "
+                             f"damaged or from another run: delete it to diagnose {CHECKPOINT_FILE}, or train "
+                             "again") from None
         source = MODEL_FILE
     elif (d / CHECKPOINT_FILE).exists():
         model.load_state_dict(load_checkpoint(d)["model"])
@@ -341,4 +351,43 @@ def diagnose_run(run_dir, input_std=None, dataset=None, batch_size=256, steps=5,
         fan = sizes[1] if len(sizes) > 2 else sizes[0]
         result["init_table"] = _nan_to_none(recommendation(activation, cfg["init"], fan, depth=len(sizes) - 1))
         result["config"]["init"] = cfg["init"]
+    return _as_trained(result, cfg)
+
+
+#: What still means something in a trained network: units that are dead, identical or saturated, and
+#: values that are not finite. The signal and gradient gains are judged against what an
+#: initialization should give (0.1-10x); trained weights set their own scale, so those get no verdict.
+TRAINED_VERDICTS = ("symmetric", "dead", "saturating", "exploding")
+
+
+def _as_trained(result: dict, cfg: dict) -> dict:
+    """Re-word a diagnosis of trained weights: measurements, with verdicts only where they mean something."""
+    for r in result["layers"]:
+        init_only = r["decided_by"] in ("signal", "grad", "-") or r["verdict"] not in TRAINED_VERDICTS
+        if init_only and r["decided_by"] != "nonfinite":
+            gains = ", ".join(f"{k} {_ratio(r[key])}x" for k, key in (("signal gain", "signal_gain"),
+                                                                       ("gradient gain", "grad_gain"))
+                              if _finite(r.get(key)))
+            r["verdict"], r["decided_by"] = "measured", "-"
+            r["reason"] = (f"trained weights ({gains}): an initialization's 0.1-10x range does not apply"
+                           if gains else "trained weights")
+    bad = [r for r in result["layers"] if r["verdict"] != "measured"]
+    ran = cfg.get("epochs") or cfg.get("iterations")
+    what = f"network trained for {ran} {'epochs' if cfg.get('epochs') else 'steps'}" if ran else "trained network"
+    if bad:
+        first = bad[0]
+        result["verdict"] = first["verdict"]
+        result["reason"] = (f"a {what}: layer {first['layer']}: {first['reason']}"
+                            + (f" ({len(bad)} layers in all)" if len(bad) > 1 else ""))
+    else:
+        result["verdict"] = "measured"
+        result["reason"] = (f"a {what}: the table gives its statistics on this batch; no unit is dead, "
+                            "saturated or identical and all values are finite. Signal and gradient gains of learned "
+                            "weights are not judged (they are an initialization's check)")
+        init = cfg.get("init")
+        result["recommendation"] = (
+            "nothing to change from these statistics; to check the initialization this run started from, run "
+            f"`mlplab diagnose --layers {cfg.get('layers')} --activation {cfg.get('activation', 'relu')}"
+            + (f" --init {init}`" if init else "`"))
+    result["trained"] = True
     return result

@@ -128,24 +128,42 @@ def evaluate(model, X, y, batch_size=2000, loss=None):
     return total / n, correct / n
 
 
+def _layer_names(model) -> dict:
+    """Module index and parameter name -> "layer k (784→100)": the Linear layers counted from 1, as in
+    ``--layers`` and ``mlplab diagnose``; an activation is named after the Linear layer it follows."""
+    names, k, shape = {}, 0, ""
+    for i, m in enumerate(getattr(model, "layers", [])):
+        w = getattr(m, "weight", None)
+        if w is not None and getattr(w, "ndim", 0) >= 2:
+            k += 1
+            shape = f"{w.shape[-2]}→{w.shape[-1]}"
+            names[i] = f"layer {k} ({shape})"
+            for pname, _ in m.named_parameters():
+                names[f"layers.{i}.{pname}"] = f"layer {k}'s {'weights' if pname == 'weight' else pname}"
+        else:
+            names[i] = f"the {type(m).__name__} after layer {k} ({shape})" if k else f"module {i} ({m!r})"
+    return names
+
+
 def _first_nonfinite(model, xb):
     """Name where the numbers first stopped being finite: a parameter, a gradient or an activation."""
+    names = _layer_names(model)
     for name, p in model.named_parameters():
         if not np.all(np.isfinite(p.data)):
-            return f"the weights of {name} (shape {p.shape}) contain NaN/inf"
+            return f"{names.get(name, name)} (shape {p.shape}) contain NaN/inf"
     for name, p in model.named_parameters():
         if p.grad is not None and not np.all(np.isfinite(p.grad)):
-            return f"the gradient of {name} (shape {p.shape}) contains NaN/inf"
+            return f"the gradient of {names.get(name, name)} (shape {p.shape}) contains NaN/inf"
     if hasattr(model, "layers"):
         h = Tensor(xb)
         with no_grad(), np.errstate(all="ignore"):
             for i, layer in enumerate(model.layers):
                 h = layer(h)
                 if not np.all(np.isfinite(h.data)):
-                    return f"the output of layer {i} ({layer!r}) overflowed to inf/NaN"
+                    return f"the output of {names[i]} overflowed to inf/NaN"
                 if np.max(np.abs(h.data), initial=0) > 1e30:
                     big = np.max(np.abs(h.data))
-                    return f"the output of layer {i} ({layer!r}) reaches {big:.3g}, too large to exponentiate"
+                    return f"the output of {names[i]} reaches {big:.3g}, too large to exponentiate"
     return "the weights and activations are finite; the loss itself overflowed (lower the learning rate)"
 
 
@@ -233,7 +251,7 @@ class Trainer:
         it, rng, run = self._start(X, y, epochs, iterations, batch_size, shuffle, replacement, drop_last, rng,
                                    resume, config)
         history = History()
-        finished_before = resume and self.step >= self.total_steps  # resuming a finished run: nothing to rewrite
+        finished_before = resume and self.step >= self.total_steps  # a finished run: nothing to train or rewrite
         metrics = open(self.run_dir / METRICS_FILE, "a") if self.run_dir is not None else None
         t0 = self._t0 = time.perf_counter()
         for cb in self.callbacks:

@@ -145,14 +145,14 @@ def _finite(x) -> bool:
 
 
 def _ratio(x: float) -> str:
-    return "0 (it underflowed)" if x == 0 else f"{x:.2g}" if x < 1 else f"{x:.3g}"
+    return "0" if x == 0 else f"{x:.2g}" if x < 1 else f"{x:.3g}"
 
 
 def _layer_verdict(row: dict, hidden: bool) -> tuple[str, str, str]:
     """(verdict, reason, which measure decided it: weights/units/dead/saturated/nonfinite/signal/grad/-)."""
     t = THRESHOLDS
     sig, grad = row["signal_gain"], row["grad_gain"]
-    if row["weight_std0"] == 0.0:
+    if row["weight_std0"] == 0.0 and row["fan_out"] > 1:  # symmetry is between units: one unit has none
         return "symmetric", (f"all {row['fan_in']}×{row['fan_out']} weights start equal "
                              f"({row['weight_mean0']:.3g}), so every unit gets the same input weights"), "weights"
     if _finite(row["dead"]) and row["dead"] > t["dead_units"]:
@@ -175,6 +175,9 @@ def _layer_verdict(row: dict, hidden: bool) -> tuple[str, str, str]:
         return "vanishing", "the activations are constant (std 0): no signal reaches this layer", "signal"
     if _finite(sig) and sig < t["signal_low"]:
         return "vanishing", f"the activation std is only {_ratio(sig)}x the input's", "signal"
+    if grad == 0:
+        return "vanishing", ("no gradient reaches this layer (‖∂L/∂z‖ = 0: it underflowed, or every path back "
+                             "is blocked)"), "grad"
     if _finite(grad) and grad < t["grad_low"]:
         return "vanishing", f"the gradient ‖∂L/∂z‖ is only {_ratio(grad)}x the output layer's", "grad"
     return "healthy", "signal and gradient within range", "-"

@@ -4,7 +4,8 @@ One module per subcommand (``train``, ``data``, ``lab``, ``report``, ``diagnose`
 for ``init list`` and ``optim list``), each with a
 ``register(subparsers)`` that adds its parser; ``options`` holds what they share. Every
 subcommand checks its options before doing any work and answers a bad one with what was wrong
-and the valid choices (exit status 2). rich draws the tables and progress bars, only here.
+and the valid choices (exit status 2); cli/errors.py turns anything else into one line too
+(``--debug`` shows the traceback). rich draws the tables and progress bars, only here.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import data, diagnose, lab, live, registry, report, sweep, train
+from . import data, diagnose, errors, lab, live, registry, report, sweep, train
 from .options import EXIT_DATA, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 
 __all__ = ["main", "build_parser", "UsageError", "EXIT_USAGE", "EXIT_DIVERGED", "EXIT_INTERRUPTED", "EXIT_DATA"]
@@ -36,6 +37,7 @@ def build_parser():
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for register in REGISTRARS:
         register(sub)
+    errors.add_debug_flag(p)
     return p
 
 
@@ -45,25 +47,7 @@ def main(argv=None):
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
-    from ..data import DataError
-    from ..settings import SettingsError
-
-    try:
-        return args.func(args)
-    except (UsageError, SettingsError) as e:
-        print(f"mlplab {args.command}: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    except DataError as e:
-        print(f"mlplab {args.command}: data error: {e}", file=sys.stderr)
-        return EXIT_DATA
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:  # output piped into `head` and the like: not an error
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    return errors.run(args)  # the error rule: one line per problem, --debug for the traceback
 
 
 if __name__ == "__main__":

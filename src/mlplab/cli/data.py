@@ -21,12 +21,16 @@ def cmd_data(args):
 
     rows = data.info(rehash=args.verify)
     table = Table(title=f"datasets in {data.data_dir()}")
-    for col in ("dataset", "file", "present", "verified", "size"):
+    for col in ("dataset", "file", "present", "check", "size"):
         table.add_column(col)
+    colour = {"SHA-256 ok": "green", "unchanged since verified": "yellow", "SHA-256 mismatch": "red", "missing": "dim"}
     for r in rows:
+        check = r["check"]
         table.add_row(r["dataset"], r["file"], "yes" if r["present"] else "no",
-                      "[green]yes[/]" if r["verified"] else "[red]no[/]",
-                      f"{r['size'] / 1e6:.1f} MB" if r.get("size") else "")
+                      f"[{colour.get(check, 'red')}]{check}[/]", f"{r['size'] / 1e6:.1f} MB" if r.get("size") else "")
+    if any(r["check"] == "unchanged since verified" for r in rows):  # say what was (not) checked
+        table.caption = ("unchanged since verified: size and modification time are those of the last SHA-256 "
+                         "check; `mlplab data info --verify` re-hashes, `mlplab data fetch` re-hashes and repairs")
     console().print(table)
     return 0
 
@@ -34,10 +38,12 @@ def cmd_data(args):
 def register(sub):
     d = sub.add_parser("data", help="fetch and inspect datasets")
     dsub = d.add_subparsers(dest="data_cmd", metavar="ACTION", required=True)
-    f = dsub.add_parser("fetch", help="download (or copy) a dataset into the cache and verify it")
+    f = dsub.add_parser("fetch", help="download (or copy) a dataset into the cache and verify it (cached files "
+                                      "are re-hashed; a damaged one is fetched again)")
     f.add_argument("name", nargs="?", default="mnist", help="mnist (default) or fashion-mnist")
     f.add_argument("--mirror", help="a base URL or a local directory holding the IDX files (.gz or raw)")
     f.add_argument("--quiet", action="store_true")
-    i = dsub.add_parser("info", help="what is cached, where, and whether it verifies")
-    i.add_argument("--verify", action="store_true", help="re-hash every file instead of trusting the marker")
+    i = dsub.add_parser("info", help="what is cached, where, and what was checked")
+    i.add_argument("--verify", action="store_true",
+                   help="re-hash every file (without it: size and modification time against the last hash)")
     d.set_defaults(func=cmd_data)

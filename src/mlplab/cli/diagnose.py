@@ -48,7 +48,7 @@ def _validate(args) -> dict:
     return validate_diagnose({k: getattr(args, k, None) for k in keys}, run_dir=bool(getattr(args, "run_dir", None)))
 
 
-_STYLE = {"healthy": "green", "vanishing": "yellow", "exploding": "red", "saturating": "magenta",
+_STYLE = {"measured": "cyan", "healthy": "green", "vanishing": "yellow", "exploding": "red", "saturating": "magenta",
           "dead": "red", "symmetric": "red"}
 
 
@@ -110,7 +110,7 @@ def _print(result) -> None:
     con.print(table)
     groups: dict[str, list[dict]] = {}
     for r in result["layers"]:
-        if r["verdict"] != "healthy":
+        if r["verdict"] not in ("healthy", "measured"):  # a trained run's measurements are no problem
             groups.setdefault(r["verdict"], []).append(r)
     for v, rows in groups.items():
         n = len(rows)
@@ -141,6 +141,12 @@ def main(args) -> int:
                                   optimizer=getattr(args, "optimizer", None) and s["optimizer"], lr=s["lr"],
                                   seed=s["seed"])
         else:
+            from .. import memory
+
+            est = memory.estimate_training(s["sizes"], s["batch_size"], s["optimizer"], {"lr": s["lr"]} if s["lr"]
+                                           else None, activation=s["activation"], checkpoints=False,
+                                           eval_rows=s["batch_size"])
+            memory.check_fits(est, f"--layers {','.join(map(str, s['sizes']))} with --batch-size {s['batch_size']}")
             result = diagnose_config(s["sizes"], s["activation"], s["init"], s["bias_init"], s["dataset"],
                                      s["input_std"], s["batch_size"], s["steps"], s["optimizer"], s["lr"], s["seed"])
     except ValueError as e:

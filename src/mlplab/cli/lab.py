@@ -5,9 +5,10 @@ blog posts built on them), one study or all of them."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
-from .options import UsageError, add_threads_arg, blas_threads, console
+from ..settings import check_int
+from .folders import run_folder
+from .options import UsageError, add_threads_arg, blas_threads, check_threads, console
 
 
 def cmd_lab(args):
@@ -32,10 +33,12 @@ def cmd_lab(args):
         chosen = [lab.get_study(n) for n in names]
     except ValueError as e:
         raise UsageError(str(e)) from None
-    out = Path(args.out)
+    check_int("seed", args.seed, 0, what="a whole number >= 0")
+    threads = check_threads(args.blas_threads)
     con = console()
     t_all = time.perf_counter()
-    with blas_threads(args.blas_threads):
+    # the folder is locked for the whole command; a failed study leaves no half-written folder behind
+    with run_folder(args.out, "lab run") as out, blas_threads(threads):
         for st in chosen:
             t0 = time.perf_counter()
             with _study_bar(con, st) as progress:
@@ -43,12 +46,12 @@ def cmd_lab(args):
                                        progress=progress)
             con.print(f"[bold]{st.name}[/] done in {time.perf_counter() - t0:.1f} s: {len(result.figures)} "
                       f"figure(s), numbers and section.md in {out / st.name}")
-    con.print(f"all done in {time.perf_counter() - t_all:.1f} s")
-    if args.name == "all" or args.report:
-        from ..lab import report
+        con.print(f"all done in {time.perf_counter() - t_all:.1f} s")
+        if args.name == "all" or args.report:
+            from ..lab import report
 
-        html, md = report.build_report([out / st.name for st in chosen], out)
-        con.print(f"report: [bold]{html}[/] (and {md})")
+            html, md = report.build_report([out / st.name for st in chosen], out)
+            con.print(f"report: [bold]{html}[/] (and {md})")
     return 0
 
 

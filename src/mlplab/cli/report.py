@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .folders import run_folder
 from .options import UsageError
 
 
@@ -21,7 +22,8 @@ def cmd_report(args):
         raise UsageError(f"no study results (meta.json) found in {', '.join(args.run_dirs)}; "
                          "run `mlplab lab run NAME --out DIR` first")
     out = Path(args.out) if args.out else Path(args.run_dirs[0])
-    html, md = report.build_report(dirs, out)
+    with run_folder(out, "report"):  # one writer; a failed build leaves nothing half-written
+        html, md = report.build_report(dirs, out)
     print(f"report: {html} (and {md})")
     return 0
 

@@ -19,6 +19,9 @@ from ..settings import (
     resume_differences,
     validate_train,
 )
+from ..threads import auto_blas_threads
+from ..train import CHECKPOINT_FILE
+from .folders import run_folder
 from .options import (
     EXIT_DIVERGED,
     EXIT_INTERRUPTED,
@@ -122,6 +125,45 @@ def _train_settings(args):
     return s, out, saved
 
 
+def check_fits(s):
+    """Refuse layer sizes whose run cannot fit in memory, with the estimate next to what is available."""
+    from .. import memory
+
+    n_images = 70_000  # MNIST and Fashion-MNIST: 60 000 + 10 000 images of 784 pixels, float32
+    data_bytes = n_images * 784 * 4 * (3 if s["dtype"] == "float64" else 1)
+    est = memory.estimate_training([int(v) for v in s["layers"].split(",")], s["batch_size"], s["optimizer"],
+                                   optimizer_hparams(s), s["dtype"], s["activation"], data_bytes=data_bytes)
+    memory.check_fits(est, f"--layers {s['layers']} with --batch-size {s['batch_size']} and {s['optimizer']}")
+
+
+def check_checkpoint(out, s):
+    """Before resuming: the checkpoint exists, reads, and fits the network the settings build."""
+    from ..train import load_checkpoint
+
+    try:
+        ck = load_checkpoint(out)
+    except FileNotFoundError:
+        raise UsageError(f"--resume: {out} has no {CHECKPOINT_FILE} (the run stopped before its first checkpoint); "
+                         "start it again without --resume, with another --out or after deleting the folder") from None
+    except ValueError as e:
+        raise UsageError(f"--resume: {e}") from None
+    sizes = [int(v) for v in s["layers"].split(",")]
+    want = {f"layers.{2 * i}.{k}": shape for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))
+            for k, shape in (("weight", (a, b)), ("bias", (b,)))}
+    model = ck.get("model") if isinstance(ck, dict) else None
+    shapes = {k: tuple(getattr(v, "shape", ())) for k, v in model.items()} if isinstance(model, dict) else None
+    keys = ("step", "epoch", "optimizer", "epoch_rng_state")
+    if shapes != want or not all(k in ck for k in keys):
+        raise UsageError(f"--resume: {out / CHECKPOINT_FILE} does not hold a checkpoint of this run's network "
+                         f"({s['layers']}); it is damaged or from another run: delete it to start over")
+    from .. import optim
+
+    saved_opt = ck["optimizer"].get("optimizer") if isinstance(ck["optimizer"], dict) else None
+    if saved_opt is not None and saved_opt != optim.OPTIMIZERS[s["optimizer"]].__name__:
+        raise UsageError(f"--resume: {out / CHECKPOINT_FILE} holds {saved_opt} state but config.json says "
+                         f"{s['optimizer']}; the folder mixes two runs: delete it to start over")
+
+
 def _make_schedule(name, opt, total):
     """The CLI's schedules, each fitted to the run's length (:func:`mlplab.schedules.schedule_for_run`)."""
     from ..schedules import schedule_for_run
@@ -136,24 +178,36 @@ def _shown_hparams(name, hp):
 
 
 def cmd_train(args):
+    s, out, saved = _train_settings(args)
+    out = out or Path(f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{s['optimizer']}")
+    check_fits(s)  # before the folder is made or anything allocated
+    with run_folder(out, "train", keep=lambda: (out / CHECKPOINT_FILE).exists(), resumable=True):
+        return _train_in(args, s, out, saved)
+
+
+def _train_in(args, s, out, saved):
+    """The run itself, with ``out`` locked for this process."""
     import numpy as np
 
     from .. import data, nn, optim
     from ..train import Trainer, TrainingDiverged, evaluate
     from .progress import ProgressBar
 
-    s, out, saved = _train_settings(args)
     sizes, opt_name, hp = [int(v) for v in s["layers"].split(",")], s["optimizer"], optimizer_hparams(s)
-    out = out or Path(f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{opt_name}")
-    if not args.resume and (out / "checkpoint.pkl").exists():
+    if not args.resume and (out / CHECKPOINT_FILE).exists():
         raise UsageError(f"{out} already holds a run; continue it with --resume or choose another --out")
+    if args.resume:
+        check_checkpoint(out, s)
     # BLAS threads change float32 rounding (OpenBLAS splits products by thread count), so a resumed
     # run keeps the count it was trained with unless told otherwise: that keeps resume bit-identical.
     trained_with = s.get("blas_threads") if args.resume else None
+    why = None
     if args.blas_threads is not None:
         threads = check_blas_threads(args.blas_threads)
-    else:
-        threads = min(trained_with or 0, os.cpu_count() or 1)
+    elif trained_with:
+        threads = min(trained_with, os.cpu_count() or 1)
+    else:  # the cores that are free now (another CPU-bound process makes a second thread 3x slower)
+        threads, why = auto_blas_threads()
     dtype = np.dtype(s["dtype"])
     model = nn.MLP(sizes, activation=s["activation"], weight_init=s["init"], bias_init=s["bias_init"],
                    rng=s["seed"], dtype=dtype)
@@ -162,6 +216,9 @@ def cmd_train(args):
     X, y = data.load(s["dataset"], "train")
     Xt, yt = data.load(s["dataset"], "test")
     if s.get("subset"):
+        if s["subset"] > len(X):
+            raise UsageError(f"--subset {s['subset']}: {s['dataset']} has only {len(X)} training images; "
+                             f"give at most {len(X)}")
         X, y = data.subset(X, y, n=s["subset"])
     try:  # per-epoch evaluation on a held-out part of the training set, or else on the test set
         X, y, Xv, yv = data.train_val_split(X, y, n_val=s["val_split"], rng=s["seed"]) if s.get("val_split") \
@@ -178,7 +235,8 @@ def cmd_train(args):
         length = f"{s['epochs']} epochs" if s["epochs"] else f"{s['iterations']} iterations"
         con.print(f"[bold]mlplab train[/]: {s['dataset']} {'-'.join(map(str, sizes))} {s['activation']}, "
                   f"init {s['init']}, {opt_name} {_shown_hparams(opt_name, hp)}, batch {s['batch_size']}, "
-                  f"{length}, seed {s['seed']}")
+                  f"{length}, seed {s['seed']}" + (f"; {threads} BLAS thread{'s' if threads > 1 else ''} "
+                                                    f"({why})" if why else ""))
     try:
         with blas_threads(threads):
             in_use = blas_threads_in_use()
@@ -225,7 +283,7 @@ def cmd_demo(args):
     """A short first run: fetch MNIST, train the network of *Deep Learning from Scratch* ch. 6 for one
     epoch, print the accuracy."""
     ns = argparse.Namespace(**{k: None for k in TRAIN_DEFAULTS}, config=None, resume=False, quiet=args.quiet,
-                            out=args.out, blas_threads=0)
+                            out=args.out, blas_threads=None)  # the free cores
     ns.epochs, ns.optimizer = 1, "adam"
     return cmd_train(ns)
 

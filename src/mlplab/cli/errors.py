@@ -1,0 +1,112 @@
+"""The error rule of the ``mlplab`` command: one line that says what is wrong and what to do.
+
+No user mistake and no machine problem ends in a Python traceback. Whatever escapes a
+subcommand is turned into one line on standard error and an exit status:
+
+=====================================  ======  ==============================================
+what                                   status  the line
+=====================================  ======  ==============================================
+a bad option or setting                2       ``mlplab train: error: --seed must be ...``
+a dataset that cannot be fetched/read  4       ``mlplab train: data error: ...``
+a folder in use, not enough memory,    5       ``mlplab train: error: runs/x is in use by
+a file that cannot be written                  process 123 (mlplab train since ...)``
+Ctrl-C                                 130     ``interrupted``
+anything else (a bug in mlplab)        1       ``mlplab train: internal error: ...; run again
+                                               with --debug (or MLPLAB_DEBUG=1) ...``
+=====================================  ======  ==============================================
+
+``--debug`` (accepted before or after the subcommand) or ``MLPLAB_DEBUG=1`` lets the exception
+through, with its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import os
+import sys
+
+EXIT_INTERNAL, EXIT_ENVIRONMENT = 1, 5
+
+_OS_HINTS = {
+    errno.EACCES: "permission denied: choose a folder you can write to",
+    errno.EPERM: "not permitted (an immutable or protected file?): choose another folder",
+    errno.EROFS: "the file system is read-only: choose a folder on a writable disk",
+    errno.ENOSPC: "the disk is full: free some space or choose another folder",
+    errno.EDQUOT: "the disk quota is exhausted: free some space or choose another folder",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EISDIR: "it is a folder, not a file",
+    errno.ENAMETOOLONG: "the name is too long",
+}
+
+
+def debug_wanted(args=None) -> bool:
+    return bool(getattr(args, "debug", False)) or os.environ.get("MLPLAB_DEBUG", "") not in ("", "0")
+
+
+def add_debug_flag(parser: argparse.ArgumentParser) -> None:
+    """``--debug`` on the main parser and on every subcommand's parser (so it can come anywhere)."""
+    help_text = "show the Python traceback of an error (also MLPLAB_DEBUG=1)"
+    parser.add_argument("--debug", action="store_true", help=help_text)
+    todo = [parser]
+    while todo:
+        p = todo.pop()
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for child in action.choices.values():
+                    if not any("--debug" in a.option_strings for a in child._actions):
+                        child.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=help_text)
+                    todo.append(child)
+
+
+def os_error_line(e: OSError) -> str:
+    """'cannot write runs/x/config.json: the file system is read-only: choose a folder on a writable disk'."""
+    where = e.filename if e.filename is not None else ""
+    hint = _OS_HINTS.get(e.errno, e.strerror or str(e))
+    return f"{where}: {hint}" if where else hint
+
+
+def one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def run(args) -> int:
+    """Run ``args.func(args)`` under the error rule; returns the exit status."""
+    from ..data import DataError
+    from ..memory import NotEnoughMemory
+    from ..runlock import FolderInUse
+    from ..settings import SettingsError
+    from .options import EXIT_DATA, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
+
+    name = " ".join(["mlplab", *(str(v) for v in (getattr(args, "command", None), getattr(args, "lab_cmd", None),
+                                                   getattr(args, "data_cmd", None)) if v)])
+    if debug_wanted(args):
+        return args.func(args)
+    try:
+        return args.func(args)
+    except (UsageError, SettingsError) as e:
+        print(f"{name}: error: {one_line(e)}", file=sys.stderr)
+        return EXIT_USAGE
+    except DataError as e:  # may list several sources, one per line: kept as written
+        print(f"{name}: data error: {e}", file=sys.stderr)
+        return EXIT_DATA
+    except (FolderInUse, NotEnoughMemory) as e:
+        print(f"{name}: error: {one_line(e)}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    except MemoryError:
+        print(f"{name}: error: out of memory; use narrower or fewer layers or a smaller --batch-size",
+              file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    except OSError as e:
+        if isinstance(e, BrokenPipeError):  # output piped into `head` and the like: not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+        print(f"{name}: error: {one_line(os_error_line(e))}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as e:  # a bug: still one line, and how to see more
+        print(f"{name}: internal error: {type(e).__name__}: {one_line(e)[:300]}; run again with --debug (or "
+              "MLPLAB_DEBUG=1) for the traceback, and please report it", file=sys.stderr)
+        return EXIT_INTERNAL

@@ -1,0 +1,326 @@
+"""Every subcommand against a table of bad inputs (issue 12): files and permissions, resume states,
+TOML types, sizes, seeds, names, a folder in use. Each must end with a non-zero exit status, one
+line naming the option or file, no traceback, and nothing half-written left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlplab.cli import main as cli_main
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+ROOT = os.geteuid() == 0 if hasattr(os, "geteuid") else False
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, mnist_dir):
+    """A finished small run, and the checkpoint of a run of another network."""
+    base = tmp_path_factory.mktemp("runs")
+    common = ["--iterations", "3", "--subset", "300", "--quiet", "--checkpoint-every", "1"]
+    assert cli_main(["train", "--layers", "784,16,10", "--out", str(base / "run"), *common]) == 0
+    assert cli_main(["train", "--layers", "784,8,10", "--out", str(base / "other"), *common]) == 0
+    return base
+
+
+@pytest.fixture(scope="module")
+def holder(tmp_path_factory):
+    """A folder locked by another live process (mlplab train), for the 'in use' rows."""
+    folder = tmp_path_factory.mktemp("locked")
+    code = ("import sys; from mlplab.runlock import RunLock\n"
+            "with RunLock(sys.argv[1], command='train'):\n    print('held', flush=True); sys.stdin.read()")
+    p = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True, env={**os.environ, "PYTHONPATH": SRC})
+    assert p.stdout.readline().strip() == "held"
+    yield folder, p.pid
+    p.stdin.close()
+    p.wait(timeout=60)
+
+
+def unwritable(ws: Path) -> Path:
+    """A folder nobody may create files in: a chmod 555 folder, or for root (who ignores mode bits) sysfs."""
+    if not ROOT:
+        d = ws / "ro"
+        d.mkdir(exist_ok=True)
+        d.chmod(0o555)
+        return d
+    d = Path("/sys/kernel")
+    if not d.is_dir() or os.access(d, os.W_OK) and _can_write(d):
+        pytest.skip("no unwritable folder available to root here")
+    return d
+
+
+def _can_write(d: Path) -> bool:
+    try:
+        (d / ".mlplab-probe").touch()
+    except OSError:
+        return False
+    (d / ".mlplab-probe").unlink()
+    return True
+
+
+def toml(ws, text):
+    (ws / "run.toml").write_text(text)
+    return str(ws / "run.toml")
+
+
+def study(ws):
+    (ws / "study").mkdir(exist_ok=True)
+    (ws / "study" / "meta.json").write_text("{}")
+    return str(ws / "study")
+
+
+def copy_run(ws, trained, name="r", damage=None):
+    d = ws / name
+    shutil.copytree(trained / "run", d)
+    if damage:
+        damage(d)
+    return str(d)
+
+
+def _truncate(path, keep=100):
+    path.write_bytes(path.read_bytes()[:keep])
+
+
+# (id, needs: a tuple of fixtures, argv builder, expected exit status, words the message must hold,
+#  paths (relative to ws) that must not exist afterwards)
+W = "ws"
+CASES = [
+    # --- files and permissions: train, lab run, report, demo
+    ("train-out-is-file", (), lambda ws, f: ["train", "--out", str(ws / "afile")], 2,
+     ["--out", "afile", "is a file"], []),
+    ("train-out-under-file", (), lambda ws, f: ["train", "--out", str(ws / "afile" / "run")], 2,
+     ["--out", "is a file, so no folder"], []),
+    ("train-out-unwritable", (), lambda ws, f: ["train", "--out", str(unwritable(ws) / "run")], 2,
+     ["--out", "cannot write"], []),
+    ("lab-out-is-file", (), lambda ws, f: ["lab", "run", "paths", "--quick", "--out", str(ws / "afile")], 2,
+     ["--out", "is a file"], []),
+    ("lab-out-unwritable", (), lambda ws, f: ["lab", "run", "paths", "--quick", "--out", str(unwritable(ws) / "x")],
+     2, ["--out", "cannot write"], []),
+    ("report-out-is-file", (), lambda ws, f: ["report", study(ws), "--out", str(ws / "afile")], 2,
+     ["--out", "is a file"], []),
+    ("report-out-unwritable", (), lambda ws, f: ["report", study(ws), "--out", str(unwritable(ws) / "rep")], 2,
+     ["--out", "cannot write"], []),
+    ("demo-out-is-file", (), lambda ws, f: ["demo", "--out", str(ws / "afile")], 2, ["--out", "is a file"], []),
+    ("data-cache-unwritable", (), lambda ws, f: ["data", "fetch", "mnist"], 4,
+     ["cannot create cache directory", "MLPLAB_DATA"], []),
+    # --- resume states
+    ("resume-empty-folder", (), lambda ws, f: ["train", "--resume", "--out", str(ws / "empty")], 2,
+     ["--resume", "config.json is missing"], []),
+    ("resume-missing-folder", (), lambda ws, f: ["train", "--resume", "--out", str(ws / "nothere")], 2,
+     ["--resume", "config.json is missing"], ["nothere"]),
+    ("resume-without-out", (), lambda ws, f: ["train", "--resume"], 2, ["--resume needs --out"], []),
+    ("resume-truncated-checkpoint", ("trained",), lambda ws, f: ["train", "--resume", "--out", copy_run(
+        ws, f["trained"], damage=lambda d: _truncate(d / "checkpoint.pkl"))], 2, ["checkpoint.pkl is damaged"], []),
+    ("resume-garbage-checkpoint", ("trained",), lambda ws, f: ["train", "--resume", "--out", copy_run(
+        ws, f["trained"], damage=lambda d: (d / "checkpoint.pkl").write_text("garbage"))], 2,
+     ["checkpoint.pkl is damaged"], []),
+    ("resume-checkpoint-of-another-network", ("trained",), lambda ws, f: ["train", "--resume", "--out", copy_run(
+        ws, f["trained"], damage=lambda d: shutil.copy(f["trained"] / "other" / "checkpoint.pkl", d))], 2,
+     ["checkpoint.pkl does not hold a checkpoint of this run's network"], []),
+    ("resume-no-checkpoint", ("trained",), lambda ws, f: ["train", "--resume", "--out", copy_run(
+        ws, f["trained"], damage=lambda d: (d / "checkpoint.pkl").unlink())], 2, ["has no checkpoint.pkl"], []),
+    ("resume-half-written-config", ("trained",), lambda ws, f: ["train", "--resume", "--out", copy_run(
+        ws, f["trained"], damage=lambda d: _truncate(d / "config.json", 40))], 2, ["config.json is damaged"], []),
+    ("resume-missing-config", ("trained",), lambda ws, f: ["train", "--resume", "--out", copy_run(
+        ws, f["trained"], damage=lambda d: (d / "config.json").unlink())], 2, ["config.json is missing"], []),
+    ("resume-other-optimizer", ("trained",), lambda ws, f: ["train", "--resume", "--optimizer", "sgd", "--out",
+                                                            copy_run(ws, f["trained"])], 2,
+     ["--optimizer 'sgd'", "the run has 'adam'"], []),
+    ("resume-other-lr", ("trained",), lambda ws, f: ["train", "--resume", "--lr", "0.5", "--out",
+                                                     copy_run(ws, f["trained"])], 2, ["--lr 0.5"], []),
+    ("new-run-over-a-run", ("trained",), lambda ws, f: ["train", "--iterations", "2", "--out",
+                                                        copy_run(ws, f["trained"])], 2, ["already holds a run"], []),
+    # --- config files and their TOML types
+    ("config-is-folder", (), lambda ws, f: ["train", "--config", str(ws)], 2, ["--config", "is a folder"], []),
+    ("config-missing", (), lambda ws, f: ["train", "--config", str(ws / "no.toml")], 2,
+     ["--config", "no such file"], []),
+    ("config-not-toml", (), lambda ws, f: ["train", "--config", toml(ws, "lr = = 1")], 2, ["not valid TOML"], []),
+    ("config-batch-size-bool", (), lambda ws, f: ["train", "--config", toml(ws, "batch_size = true")], 2,
+     ["batch_size in", "whole number", "boolean true"], []),
+    ("config-lr-string", (), lambda ws, f: ["train", "--config", toml(ws, 'lr = "0.1"')], 2,
+     ["lr in", "number", "'0.1'"], []),
+    ("config-unknown-key", (), lambda ws, f: ["train", "--config", toml(ws, "learning_rate = 0.1")], 2,
+     ["unknown keys", "learning_rate"], []),
+    ("config-out-is-file", (), lambda ws, f: ["train", "--config", toml(ws, f'out = "{ws / "afile"}"')], 2,
+     ["is a file"], []),
+    # --- sizes
+    ("layers-300-million", (), lambda ws, f: ["train", "--layers", "784,300000000,10", "--out", str(ws / "big")], 5,
+     ["--layers 784,300000000,10", "needs about", "TB", "available"], ["big"]),
+    ("layers-3-million", (), lambda ws, f: ["train", "--layers", "784,3000000,10", "--out", str(ws / "big")], 5,
+     ["--layers 784,3000000,10", "needs about", "GB", "available"], ["big"]),
+    ("diagnose-layers-300-million", (), lambda ws, f: ["diagnose", "--layers", "784,300000000,10"], 5,
+     ["--layers 784,300000000,10", "needs about"], []),
+    ("layers-not-numbers", (), lambda ws, f: ["train", "--layers", "784,x,10"], 2, ["--layers"], []),
+    ("layers-wrong-ends", (), lambda ws, f: ["train", "--layers", "100,10"], 2, ["--layers", "784"], []),
+    ("layers-zero-width", (), lambda ws, f: ["train", "--layers", "784,0,10"], 2, ["--layers", "positive"], []),
+    ("subset-too-big", ("mnist_dir",), lambda ws, f: ["train", "--subset", "70000", "--iterations", "2", "--out",
+                                                      str(ws / "sub")], 2, ["--subset 70000", "60000"], ["sub"]),
+    ("batch-size-zero", (), lambda ws, f: ["train", "--batch-size", "0"], 2, ["--batch-size"], []),
+    ("epochs-and-iterations", (), lambda ws, f: ["train", "--epochs", "2", "--iterations", "5"], 2,
+     ["--epochs", "--iterations"], []),
+    ("blas-threads-too-many", (), lambda ws, f: ["train", "--blas-threads", "999"], 2, ["--blas-threads"], []),
+    ("blas-threads-negative", (), lambda ws, f: ["train", "--blas-threads", "-1"], 2, ["--blas-threads"], []),
+    # --- seeds
+    ("train-negative-seed", (), lambda ws, f: ["train", "--seed", "-1", "--out", str(ws / "s")], 2, ["--seed"],
+     ["s"]),
+    ("lab-negative-seed", (), lambda ws, f: ["lab", "run", "paths", "--quick", "--seed", "-1", "--out",
+                                             str(ws / "lab")], 2, ["--seed"], ["lab"]),
+    ("diagnose-negative-seed", (), lambda ws, f: ["diagnose", "--seed", "-1"], 2, ["--seed"], []),
+    # --- names and values
+    ("optimizer-unknown", (), lambda ws, f: ["train", "--optimizer", "adamx"], 2, ["--optimizer", "adamx"], []),
+    ("adam-with-momentum", (), lambda ws, f: ["train", "--optimizer", "adam", "--momentum", "0.9"], 2,
+     ["adam has no momentum"], []),
+    ("activation-unknown", (), lambda ws, f: ["train", "--activation", "swish"], 2, ["activation", "swish"], []),
+    ("init-unknown", (), lambda ws, f: ["train", "--init", "nonsense"], 2, ["--init", "nonsense"], []),
+    ("dataset-unknown", (), lambda ws, f: ["train", "--dataset", "cifar"], 2, ["--dataset", "cifar"], []),
+    ("dtype-unknown", (), lambda ws, f: ["train", "--dtype", "float16"], 2, ["--dtype", "float16"], []),
+    ("schedule-unknown", (), lambda ws, f: ["train", "--schedule", "linear"], 2, ["--schedule", "linear"], []),
+    ("lr-negative", (), lambda ws, f: ["train", "--lr", "-1"], 2, ["--lr"], []),
+    ("lab-study-unknown", (), lambda ws, f: ["lab", "run", "nosuch", "--out", str(ws / "lab")], 2, ["nosuch"],
+     ["lab"]),
+    ("lab-jobs-zero", (), lambda ws, f: ["lab", "run", "paths", "--jobs", "0", "--out", str(ws / "lab")], 2,
+     ["--jobs"], ["lab"]),
+    ("lab-blas-threads-negative", (), lambda ws, f: ["lab", "run", "paths", "--blas-threads", "-1", "--out",
+                                                     str(ws / "lab")], 2, ["--blas-threads"], ["lab"]),
+    ("report-nothing-there", (), lambda ws, f: ["report", str(ws / "empty")], 2, ["no study results"], []),
+    ("data-fetch-unknown", (), lambda ws, f: ["data", "fetch", "cifar"], 2, ["cifar"], []),
+    ("diagnose-missing-run", (), lambda ws, f: ["diagnose", str(ws / "nothere")], 2, ["no config.json"], []),
+    ("diagnose-damaged-model", ("trained",), lambda ws, f: ["diagnose", copy_run(
+        ws, f["trained"], damage=lambda d: (d / "model.npz").write_text("junk")), "--input-std", "1"], 2,
+     ["model.npz cannot be read"], []),
+    ("diagnose-steps-zero", (), lambda ws, f: ["diagnose", "--steps", "0"], 2, ["--steps"], []),
+    # --- a folder in use by another process
+    ("train-folder-in-use", ("holder",), lambda ws, f: ["train", "--iterations", "2", "--out", str(f["holder"][0])],
+     5, ["is in use by process", "mlplab train since"], []),
+    ("lab-folder-in-use", ("holder",), lambda ws, f: ["lab", "run", "paths", "--quick", "--out",
+                                                      str(f["holder"][0])], 5, ["is in use by process"], []),
+    ("report-folder-in-use", ("holder",), lambda ws, f: ["report", study(ws), "--out", str(f["holder"][0])], 5,
+     ["is in use by process"], []),
+]
+
+
+def _snapshot(root: Path) -> dict:
+    out = {}
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            p = Path(dirpath) / name
+            out[str(p.relative_to(root))] = p.stat().st_size
+    return out
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input(case, tmp_path, monkeypatch, capsys, request):
+    name, needs, argv, status, words, absent = case
+    fixtures = {n: request.getfixturevalue(n) for n in needs}
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "afile").write_text("a file, not a folder")
+    (ws / "empty").mkdir()
+    monkeypatch.chdir(ws)
+    if name == "data-cache-unwritable":
+        monkeypatch.setenv("MLPLAB_DATA", str(unwritable(ws) / "cache"))
+    monkeypatch.delenv("MLPLAB_DEBUG", raising=False)
+    args = argv(ws, fixtures)
+    before = _snapshot(ws)
+    locked_before = _snapshot(fixtures["holder"][0]) if "holder" in fixtures else None
+    capsys.readouterr()
+    code = cli_main(args)
+    err = capsys.readouterr().err
+    assert code == status, (args, code, err)
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("note:")]
+    assert len(lines) == 1 or status == 4, err  # one line (a data error may list its sources below)
+    assert lines[0].startswith("mlplab "), err
+    for w in words:
+        assert w in err, (w, err)
+    if "holder" in fixtures:
+        assert f"process {fixtures['holder'][1]} " in err
+        assert _snapshot(fixtures["holder"][0]) == locked_before  # the owner's folder untouched
+    for rel in absent:
+        assert not (ws / rel).exists(), f"{rel} was left behind"
+    after = _snapshot(ws)
+    assert after == before, "files were added, removed or changed: " + str(set(after) ^ set(before))
+
+
+def test_the_table_is_long_enough_and_walks_every_subcommand(tmp_path):
+    fake = tmp_path / "t"
+    for d in ("run", "other"):
+        (fake / d).mkdir(parents=True)
+        for name in ("checkpoint.pkl", "config.json", "model.npz"):
+            (fake / d / name).write_text("{}")
+    commands = set()
+    for i, c in enumerate(CASES):
+        (tmp_path / f"w{i}").mkdir()
+        commands.add(c[2](tmp_path / f"w{i}", {"trained": fake, "holder": (tmp_path, 1)})[0])
+    assert len(CASES) >= 40
+    assert commands == {"train", "lab", "report", "diagnose", "data", "demo"}
+
+
+@pytest.mark.parametrize("argv", [["train", "--seed", "-1"], ["lab", "run", "paths", "--seed", "-1"],
+                                  ["diagnose", "--layers", "784,x,10"]])
+def test_real_command_one_line_and_debug_shows_the_traceback(argv, tmp_path):
+    env = {**os.environ, "PYTHONPATH": SRC}
+    env.pop("MLPLAB_DEBUG", None)
+    run = lambda extra, e: subprocess.run([sys.executable, "-m", "mlplab", *argv, *extra], cwd=tmp_path,  # noqa: E731
+                                          capture_output=True, text=True, env=e, timeout=300)
+    r = run([], env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    r = run(["--debug"], env)
+    assert r.returncode != 0 and "Traceback" in r.stderr
+    r = run([], {**env, "MLPLAB_DEBUG": "1"})
+    assert r.returncode != 0 and "Traceback" in r.stderr
+    assert list(tmp_path.iterdir()) == []  # lab run's folder was not even started
+
+
+def test_a_bug_is_one_line_too(monkeypatch, capsys):
+    from mlplab.cli import train as cli_train
+
+    def broken(args):
+        raise RuntimeError("planted bug\nwith a second line")
+
+    monkeypatch.setattr(cli_train, "cmd_train", broken)
+    parser_func = {}
+    import mlplab.cli as cli
+
+    real_build = cli.build_parser
+
+    def build():
+        p = real_build()
+        sub = next(a for a in p._actions if a.__class__.__name__ == "_SubParsersAction")
+        sub.choices["train"].set_defaults(func=broken)
+        parser_func["ok"] = True
+        return p
+
+    monkeypatch.setattr(cli, "build_parser", build)
+    assert cli.main(["train"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error: RuntimeError: planted bug with a second line" in err
+    assert "--debug" in err and parser_func["ok"]
+
+
+@pytest.mark.parametrize("exc, status", [(RuntimeError("planted failure"), 1), (KeyboardInterrupt(), 130)])
+def test_a_study_that_fails_half_way_leaves_nothing(tmp_path, monkeypatch, capsys, exc, status):
+    from mlplab import lab
+
+    def half_then_fail(st, out, **kw):
+        (out / st.name).mkdir()
+        (out / st.name / "numbers.json").write_text('{"half": ')  # half-written
+        raise exc
+
+    monkeypatch.setattr(lab, "run_study", half_then_fail)
+    (tmp_path / "keep").mkdir()
+    (tmp_path / "keep" / "mine.txt").write_text("was here before")
+    for out, left in ((tmp_path / "new", None), (tmp_path / "keep", ["mine.txt"])):
+        assert cli_main(["lab", "run", "paths", "--quick", "--out", str(out)]) == status
+        assert "Traceback" not in capsys.readouterr().err
+        if left is None:
+            assert not out.exists()
+        else:
+            assert sorted(p.name for p in out.iterdir()) == left
