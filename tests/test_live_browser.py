@@ -132,8 +132,9 @@ def test_a_run_started_from_the_url_streams_frames(server, browser, tmp_path):
     hist = _canvas(page, "#layers .layer .hist canvas")
     loss = _canvas(page, "#chart-loss canvas")
     page.wait_for_function(f"window.mlplabLive.lastFrame.step > {first_step} + 500", timeout=30_000)
-    page.wait_for_timeout(300)
-    assert p.live("frames") >= 10
+    # frames are rationed to a share of the training time, so on a busy machine they come slower:
+    # wait for them rather than assuming a rate (the rate is measured in benchmarks/live_overhead.py)
+    page.wait_for_function("window.mlplabLive.frames >= 10", timeout=60_000)
     assert _canvas(page, "#layers .layer .hist canvas") != hist  # the histograms move
     assert _canvas(page, "#chart-loss canvas") != loss  # and the curves
     frame = p.live("lastFrame")
