@@ -113,6 +113,11 @@ def draw_sweep(summary: dict, out: Path) -> list[tuple[str, str]]:
     unit = " (%)" if metric == "accuracy" else ""
     figs = []
 
+    def clip(v):
+        """An accuracy lies in [0, 100] %: a t-interval over few seeds can reach past it, so it is drawn cut
+        there (the numbers in summary.json are not cut)."""
+        return min(max(v, 0.0), 100.0) if metric == "accuracy" else v
+
     # ------------------------------------------------------------ learning-rate sensitivity
     fig, axes = subplots(1, 1, size=(7.5, 4.6))
     ax = axes[0, 0]
@@ -123,8 +128,8 @@ def draw_sweep(summary: dict, out: Path) -> list[tuple[str, str]]:
         if ok:
             x = [c["hparams"]["lr"] for c in ok]
             ax.plot(x, [scale * c["mean"] for c in ok], "o-", color=color(o, i), label=_label(o), ms=4)
-            lo = [scale * (c["ci"][0] if c["ci"] else c["mean"]) for c in ok]
-            hi = [scale * (c["ci"][1] if c["ci"] else c["mean"]) for c in ok]
+            lo = [clip(scale * (c["ci"][0] if c["ci"] else c["mean"])) for c in ok]
+            hi = [clip(scale * (c["ci"][1] if c["ci"] else c["mean"])) for c in ok]
             ax.fill_between(x, lo, hi, color=color(o, i), alpha=0.18, lw=0)
             top = max(top, max(hi))
         part = [c for c in pts if c["mean"] is not None and (c["diverged"] or c["failed"])]
@@ -155,8 +160,8 @@ def draw_sweep(summary: dict, out: Path) -> list[tuple[str, str]]:
     ax.set_xlabel("learning rate η (log scale)")
     what = "accuracy" if metric == "accuracy" else "loss"
     ax.set_ylabel(f"validation {what}{unit}, mean over seeds")
-    ax.set_title("mean and 95 % t-interval over seeds; ★ chosen; ✕ some seed diverged (how many, below; ○ the mean "
-                 "of the others)", fontsize=8)
+    ax.set_title("mean and 95 % t-interval over seeds (cut at 0 and 100 %); ★ chosen; ✕ some seed diverged\n"
+                 "(how many, below; ○ the mean of the others)", fontsize=8)
     ax.legend(fontsize=8, loc="best")
     file = save(fig, out / "lr_sensitivity.png", "Learning-rate sensitivity, on the validation split")
     figs.append((file, f"Validation {what} against the learning rate for each optimizer: the mean over seeds with "
@@ -174,7 +179,7 @@ def draw_sweep(summary: dict, out: Path) -> list[tuple[str, str]]:
                     continue
                 a = st["accuracy"]
                 m = 100 * a["mean"]
-                err = [[m - 100 * a["ci"][0]], [100 * a["ci"][1] - m]] if a["ci"] else None
+                err = [[m - clip(100 * a["ci"][0])], [clip(100 * a["ci"][1]) - m]] if a["ci"] else None
                 ax.errorbar([j + dx], [m], yerr=err, fmt=marker, color=color(o, j), ms=7, capsize=4,
                             mfc="white" if tag == "book" else color(o, j))
                 ax.annotate(f"{tag}\nη={st['hparams']['lr']:.3g}", (j + dx, m), textcoords="offset points",
@@ -182,7 +187,7 @@ def draw_sweep(summary: dict, out: Path) -> list[tuple[str, str]]:
                             va="center", fontsize=7)
         ax.set_xticks(range(len(names)), [_label(o) for o in names])
         ax.set_xlim(-0.6, len(names) - 0.4)
-        ax.set_ylabel("test accuracy (%), mean and 95 % interval")
+        ax.set_ylabel("test accuracy (%), mean and 95 % interval\n(intervals cut at 0 and 100 %)")
         ax.set_title("open squares: the book's learning rate; filled circles: tuned on validation", fontsize=9)
         file = save(fig, out / "tuned_vs_book.png", "The book's race and the tuned race")
         figs.append((file, "Test accuracy of each optimizer at the source book's learning rate and at the learning "
@@ -198,6 +203,7 @@ def draw_sweep(summary: dict, out: Path) -> list[tuple[str, str]]:
             a = opts[o]["test"]["accuracy"]
             y = len(rows) - 1 - k
             lo, hi = (a["ci"] if a["ci"] else (a["mean"], a["mean"]))
+            lo, hi = clip(100 * lo) / 100, clip(100 * hi) / 100
             ax.plot([100 * lo, 100 * hi], [y, y], "-", color=color(o, k), lw=4, alpha=0.6)
             ax.plot([100 * a["mean"]], [y], "o", color=color(o, k), ms=8)
             tie = f"  tied with {', '.join(_label(t) for t in r['tied_with'])}" if r["tied_with"] else ""
