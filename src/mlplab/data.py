@@ -35,6 +35,9 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from .fileio import atomic_write
+from .init import as_generator
+
 __all__ = [
     "DataError", "FetchError", "FileSpec", "DatasetSpec", "DATASETS", "read_idx", "parse_idx",
     "data_dir", "fetch", "info", "load", "clear_cache", "train_val_split", "subset", "one_hot",
@@ -204,10 +207,8 @@ def _read_marker(d: Path) -> dict:
 
 
 def _write_marker(d: Path, marker: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".marker-")
-    with os.fdopen(fd, "w") as f:
+    with atomic_write(d / _MARKER) as f:
         json.dump(marker, f, indent=1)
-    os.replace(tmp, d / _MARKER)
 
 
 def _verified(path: Path, fs: FileSpec, rehash: bool = False) -> bool:
@@ -567,7 +568,7 @@ def _read_checked(d: Path, fs: FileSpec, name: str, mirror, base) -> np.ndarray:
 
 
 def _rng(rng: np.random.Generator | int | None) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    return as_generator(rng)
 
 
 def train_val_split(X: np.ndarray, y: np.ndarray, val_fraction: float | None = None,

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .init import as_generator
+
 __all__ = ["TOY_DATASETS", "spirals", "circles", "xor", "load_toy", "toy_info"]
 
 
 def _gen(rng) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    return as_generator(rng)
 
 
 def _finish(X, y, rng):

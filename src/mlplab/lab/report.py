@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..fileio import atomic_write
 from .markdown import markdown_to_html
 from .render import Fig, Fold, Heading, Note, Page, Prose, Section, Table, png_size, to_html, to_markdown
 
@@ -421,9 +422,8 @@ def build_page(studies: list[StudyFiles], generated: str) -> Page:
 
 # ------------------------------------------------------------------------------------ entry point
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_write(path) as f:
+        f.write(text)
 
 
 def redraw(study_dir) -> str | None:
