@@ -69,7 +69,8 @@ BAD = [
     ({"schedule": "weekly"}, "unknown schedule 'weekly'"),
     ({"epochs": "", "iterations": ""}, "give --epochs or --iterations"),
     ({"epochs": "3", "iterations": "10"}, "not both"),
-    ({"layers": "2," + ",".join(["8"] * 20) + ",3"}, "at most 16 layers"),
+    ({"layers": "2,10000000000,3"}, "needs about"),  # ~10^11 bytes of parameters alone: no machine here has it
+    ({"iterations": "10000000000000"}, "10,000,000,000,000 steps) needs about"),  # 40 bytes a step: 400 TB
     ({"colour": "red"}, "unknown settings ['colour']"),
 ]
 
@@ -91,6 +92,25 @@ def test_settings_share_the_command_lines_messages():
     with pytest.raises(SettingsError) as page_error:
         check_settings(raw)
     assert str(page_error.value) == str(cli_error.value)
+
+
+def test_memory_limits_come_from_the_estimate():
+    """The limit on widths, depth and steps is the memory estimate, not a fixed number: a run fits
+    exactly when its estimate (the Trainer's peak plus 40 bytes per step) is at most what is
+    available, so a deep, a wide and a long run are refused at the same byte."""
+    from mlplab import memory
+    from mlplab.live.validate import PER_STEP_BYTES, check_memory
+
+    for layers, iters in (("2," + ",".join(["64"] * 40) + ",3", 10), ("2,50000,3", 10), ("2,8,3", 10 ** 7)):
+        s, sizes, name, hp = check_settings({"layers": layers, "iterations": str(iters)})
+        est = memory.estimate_training(sizes, s["batch_size"], name, hp, s["dtype"], s["activation"],
+                                       data_bytes=1500 * 2 * 4 + 1500 * 8)
+        need = est.total + iters * PER_STEP_BYTES
+        check_memory(s, sizes, available=(need, "a test"))  # fits exactly
+        with pytest.raises(SettingsError) as e:
+            check_memory(s, sizes, available=(need - 1, "a test"))
+        assert f"{iters:,} steps) needs about" in str(e.value) and "only" in str(e.value) and "a test" in str(e.value)
+        assert "fewer steps" in str(e.value) and "\n" not in str(e.value)
 
 
 def test_good_settings_are_typed():

@@ -178,6 +178,19 @@ function makeLayer(i, info) {
   $('#layers').appendChild(el);
   return {el, hists, verdict: el.querySelector('.verdict'), stats: el.querySelector('.stats')};
 }
+// the verdicts of `mlplab diagnose` and their colour; any other string (a verdict added later, such as
+// "measured" for trained networks) is shown as it is in a neutral colour, a missing one as "—"
+const VERDICT_TONE = {healthy: 'good', dead: 'bad', exploding: 'bad', symmetric: 'bad', saturating: 'warn',
+  vanishing: 'warn', measured: 'info'};
+function verdictTone(v) {
+  return typeof v === 'string' && Object.prototype.hasOwnProperty.call(VERDICT_TONE, v) ? VERDICT_TONE[v] : 'other';
+}
+function showVerdict(el, v, reason) {
+  el.textContent = v === null || v === undefined || String(v).trim() === '' ? '—' : String(v);
+  el.className = `verdict ${verdictTone(v)}`;
+  el.title = typeof reason === 'string' ? reason : '';
+}
+live.showVerdict = showVerdict;  // for the browser tests: any verdict string must display
 function drawHist(h, overlay) {
   const cols = h.cols, c = h.canvas, ctx = c.getContext('2d'), W = c.width, H = c.height;
   ctx.clearRect(0, 0, W, H);
@@ -247,11 +260,10 @@ function onFrame(f) {
       if (l[q]) { h.cols.push(l[q]); if (h.cols.length > HIST_COLS) h.cols.shift(); }
       drawHist(h, q === 'z' ? l.pred_z_std : null);
     }
-    L.verdict.textContent = l.verdict;
-    L.verdict.className = `verdict ${l.verdict}`;
-    L.verdict.title = l.reason;
+    showVerdict(L.verdict, l.verdict, l.reason);
     L.stats.textContent = `std z ${fmt(l.z_std)} (theory at init ${fmt(l.pred_z_std)}) · dead ${pct(l.dead)} · ` +
-      `saturated ${pct(l.saturated)} · ‖ΔW‖/‖W‖ ${fmt(l.update_ratio)} · ‖∂L/∂W‖ ${fmt(l.grad_norm)} — ${l.reason}`;
+      `saturated ${pct(l.saturated)} · ‖ΔW‖/‖W‖ ${fmt(l.update_ratio)} · ‖∂L/∂W‖ ${fmt(l.grad_norm)}` +
+      (l.reason ? ` — ${l.reason}` : '');
   });
   const fps = live.frameTimes.length > 1 ? (live.frameTimes.length - 1) / ((now - live.frameTimes[0]) / 1000) : 0;
   const speed = f.elapsed > 0 ? f.step / f.elapsed : 0;
