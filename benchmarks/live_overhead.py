@@ -97,9 +97,9 @@ def throughput(steps, rounds):
 
 def frame_cost(repeats=40):
     """Median time of one frame (probe forward, 19 histograms, statistics, ‖ΔW‖/‖W‖) against one
-    training step, measured alternately on the same model: the frames/s the 4 % budget allows."""
+    training step, measured alternately on the same model: the frames/s the budget (OVERHEAD) allows."""
     from mlplab import diagnostics as dg
-    from mlplab.live.session import OVERHEAD, TrainSession
+    from mlplab.live.session import OVERHEAD, TrainSession, update_ratios
 
     session = TrainSession({**BOOK, "iterations": "20"})
     session.start()
@@ -109,7 +109,7 @@ def frame_cost(repeats=40):
     frames, steps = [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        session.frame(trainer, 1.0, dg.relative_change(session.model, before))
+        session.frame(trainer, 1.0, update_ratios(session.weights, before))
         t1 = time.perf_counter()
         trainer.train_step(X, y)
         t2 = time.perf_counter()

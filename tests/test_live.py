@@ -6,6 +6,7 @@ The browser half (frames arriving, dragging, errors in the page) is in test_live
 from __future__ import annotations
 
 import json
+import math
 import shlex
 import time
 
@@ -342,3 +343,23 @@ def test_every_static_file_ships_in_the_package():
         assert license_file in files
     page = (live_dir / "static" / "index.html").read_text() + (live_dir / "static" / "app.js").read_text()
     assert "http://" not in page and "https://" not in page  # everything from the local server
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_update_ratios_match_diagnostics(dtype):
+    """The frame's ‖ΔW‖/‖W‖ (dot products in the weights' dtype) equals diagnostics.relative_change
+    (float64 norms) to float32 precision, for small and large updates, and 0 / inf at a zero reference."""
+    from mlplab import diagnostics as dg
+    from mlplab.live.session import update_ratios
+
+    rng = np.random.default_rng(5)
+    model = nn.MLP([784, 100, 30, 10], rng=0, dtype=np.dtype(dtype))
+    before = dg.weight_arrays(model)
+    for scale, p in zip((1e-4, 1e-2, 1.0), model.parameters()[::2]):
+        p.data = p.data + (scale * rng.standard_normal(p.data.shape)).astype(dtype)
+    ours = update_ratios([p.data for p in model.parameters()[::2]], before)
+    want = dg.relative_change(model, before)
+    np.testing.assert_allclose(ours, want, rtol=1e-5 if dtype == np.float32 else 1e-12)
+    assert np.all(np.diff(np.log10(ours)) > 1.5)  # 1e-4, 1e-2, 1 apart: the check sees which layer is which
+    zero = np.zeros((3, 2), dtype)
+    assert update_ratios([zero, zero + 1], [zero, zero]) == [0.0, math.inf]
