@@ -363,3 +363,12 @@ def test_update_ratios_match_diagnostics(dtype):
     assert np.all(np.diff(np.log10(ours)) > 1.5)  # 1e-4, 1e-2, 1 apart: the check sees which layer is which
     zero = np.zeros((3, 2), dtype)
     assert update_ratios([zero, zero + 1], [zero, zero]) == [0.0, math.inf]
+
+
+def test_a_diverging_path_is_sent_as_nulls_and_encodes_as_strict_json():
+    """SGD with lr 50 on F2 overflows: the non-finite points become None (the fast ``tolist`` path
+    is taken only when every number is finite), so the server's strict encoding accepts it."""
+    r = live_paths.compute_paths("f2", (-7.0, 2.0), 200, methods={"sgd": {"lr": 50}, "adam": {}})
+    assert r["paths"]["sgd"][-1] == [None, None] and r["f"]["sgd"][-1] is None
+    assert r["paths"]["sgd"][0] == [-7.0, 2.0] and all(v is not None for v in r["f"]["adam"])
+    json.loads(json.dumps(r, allow_nan=False))

@@ -34,7 +34,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, StreamingResponse
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -274,7 +274,10 @@ def create_app(fps: float = 12.0) -> Starlette:
                                              body.get("methods"), eig, float(body.get("angle", 0.0)))
         except (SettingsError, ValueError, TypeError) as e:
             return _error(e)
-        return _json(result)
+        try:  # compute_paths sends no inf/NaN: encode at once, without _finite's walk over every number
+            return Response(json.dumps(result, allow_nan=False, separators=(",", ":")), media_type="application/json")
+        except ValueError:  # pragma: no cover - a non-finite number slipped through
+            return _json(result)
 
     @asynccontextmanager
     async def lifespan(app):
