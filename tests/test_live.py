@@ -322,6 +322,32 @@ def test_compared_runs_are_paired():
         CompareGroup(base, [{"lr": "0.5"}])
 
 
+def test_compare_over_several_seeds_pairs_seed_by_seed():
+    """seeds=3: each configuration runs from seeds s, s+1, s+2 (member j·3 + k has seed s+k); the
+    k-th runs of the two configurations start from the same weights and batches, runs of one
+    configuration from different ones (else the spread over seeds would be zero)."""
+    from mlplab.live.compare import CompareGroup
+
+    base = {"dataset": "circles", "layers": "2,16,2", "optimizer": "sgd", "iterations": "5", "batch_size": "25",
+            "seed": "7"}
+    group = CompareGroup(base, [{"lr": "0.5"}, {"lr": "0.05"}], seeds="3")
+    assert [m.settings["seed"] for m in group.members] == [7, 8, 9, 7, 8, 9]
+    w = [m.model.parameters()[0].data.copy() for m in group.members]
+    for k in range(3):
+        assert np.array_equal(w[k], w[3 + k])  # paired: same seed, same initial weights
+    assert not np.array_equal(w[0], w[1]) and not np.array_equal(w[1], w[2])
+    group.start()
+    for m in group.members:
+        m.thread.join(30)
+    rows = [[json.loads(line) for line in (m.run_dir / "metrics.jsonl").read_text().splitlines()]
+            for m in group.members]
+    assert rows[1][0]["loss"] == rows[4][0]["loss"] and rows[1][0]["loss"] != rows[2][0]["loss"]
+    group.close()
+    for bad, message in (("0", "between 1 and 5"), ("6", "between 1 and 5"), ("two", "whole number")):
+        with pytest.raises(SettingsError, match=message):
+            CompareGroup(base, [{"lr": "0.5"}, {"lr": "0.1"}], seeds=bad)
+
+
 def test_every_static_file_ships_in_the_package():
     """pyproject's package-data patterns cover every file the page loads (no CDN, nothing missing)."""
     import fnmatch

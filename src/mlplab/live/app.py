@@ -158,7 +158,7 @@ def create_app(fps: float = 12.0) -> Starlette:
             base = body.get("settings") or {}
             if not isinstance(base, dict):
                 raise SettingsError("settings must be a JSON object")
-            group = await run_in_threadpool(CompareGroup, base, body.get("variants"), fps)
+            group = await run_in_threadpool(CompareGroup, base, body.get("variants"), fps, body.get("seeds", 1))
         except SettingsError as e:
             return _error(e)
         except Exception as e:  # one line, not a traceback
@@ -168,8 +168,8 @@ def create_app(fps: float = 12.0) -> Starlette:
             m.run_id = group.run_id
         await run_in_threadpool(runs.replace, sid, group)
         group.start()
-        return _json({"run": group.run_id, "members": [{"settings": m.settings, "sizes": m.sizes}
-                                                       for m in group.members]})
+        return _json({"run": group.run_id, "seeds": group.seeds,
+                      "members": [{"settings": m.settings, "sizes": m.sizes} for m in group.members]})
 
     async def control(request):
         try:
