@@ -318,3 +318,33 @@ def test_compare_two_runs(server, browser, tmp_path):
     p.shot(tmp_path, "live-compare")
     p.check_local()
     p.close()
+
+
+def test_compare_over_seeds_draws_bands_and_overlaid_histograms(server, browser, tmp_path):
+    """seeds=3 from the URL: six runs; each configuration's loss is a mean with a band from the
+    smallest to the largest of its three seeds (the band has width: the seeds differ), and every
+    layer's histograms of the two configurations are drawn overlaid, changing as training moves."""
+    p = Page(browser, server.base)
+    page = p.open("view=compare&dataset=spirals&layers=2,16,16,3&epochs=300&v1=init%3Dhe&v2=init%3Dstd%3D0.01&seeds=3")
+    assert page.input_value("#cmp-seeds") == "3"
+    page.click("#btn-compare")
+    page.wait_for_function("window.mlplabLive.compareFrames && window.mlplabLive.compareFrames.length === 6 && "
+                           "window.mlplabLive.compareFrames.every(n => n >= 4)", timeout=60_000)
+    hist = _canvas(page, "#cmp-hists .cmp-hist-row canvas")
+    draws = p.live("compareHistDraws")
+    page.wait_for_function(f"window.mlplabLive.compareHistDraws > {draws} + 3", timeout=30_000)
+    assert _canvas(page, "#cmp-hists .cmp-hist-row canvas") != hist
+    assert page.locator("#cmp-hists .cmp-hist-row").count() == 3  # one row per layer
+    bands = p.live("compareBands")
+    assert len(bands) == 1 + 2 * 3  # x, then mean / smallest / largest per configuration
+    widths = []
+    for j in range(2):
+        mean, lo, hi = bands[1 + 3 * j:4 + 3 * j]
+        rows = [(m, a, b) for m, a, b in zip(mean, lo, hi) if m is not None]
+        assert rows and all(a <= m + 1e-12 and m <= b + 1e-12 for m, a, b in rows)
+        widths.append(max(b - a for _, a, b in rows))
+    assert min(widths) > 0  # three seeds, three different runs
+    assert "seeds=3" in page.url
+    p.shot(tmp_path, "live-compare-seeds")
+    p.check_local()
+    p.close()

@@ -437,7 +437,8 @@ class TrainSession:
         if loss is not None:
             self.loss_history.add((trainer.step, loss))
         elapsed = time.perf_counter() - self.t_start if self.t_start else 0.0
-        frame = {"kind": "frame", "step": trainer.step, "epoch": trainer.epoch + 1, "total": trainer.total_steps,
+        frame = {"kind": "frame", "seed": self.settings["seed"], "step": trainer.step, "epoch": trainer.epoch + 1,
+                 "total": trainer.total_steps,
                  "loss": _num(loss) if loss is not None else None, "probe_acc": probe_acc,
                  "lr": trainer._lr(), "elapsed": elapsed, "evals": self.evals[-20:], "layers": layers,
                  "status": self.status}
