@@ -398,3 +398,27 @@ def test_a_diverging_path_is_sent_as_nulls_and_encodes_as_strict_json():
     assert r["paths"]["sgd"][-1] == [None, None] and r["f"]["sgd"][-1] is None
     assert r["paths"]["sgd"][0] == [-7.0, 2.0] and all(v is not None for v in r["f"]["adam"])
     json.loads(json.dumps(r, allow_nan=False))
+
+
+def test_compared_runs_are_refused_together_when_they_do_not_fit(monkeypatch):
+    """Each member fits alone, but the group's summed estimate does not: refused in one line,
+    and the members built so far are closed (their scratch directories gone)."""
+    from mlplab import memory
+    from mlplab.live import compare, validate
+
+    base = {"dataset": "circles", "layers": "2,64,2", "iterations": "5"}
+    s, sizes, _, _ = check_settings(base)
+    one = validate.estimate(s, sizes).total
+    made = []
+    real = compare.TrainSession
+
+    def spy(*a, **k):
+        made.append(real(*a, **k))
+        return made[-1]
+
+    monkeypatch.setattr(compare, "TrainSession", spy)
+    monkeypatch.setattr(memory, "available_memory", lambda: (int(3.5 * one), "a test"))
+    compare.CompareGroup(base, [{"lr": "0.1"}, {"lr": "0.2"}], seeds=1).close()  # 2 runs: fit
+    with pytest.raises(SettingsError, match=r"6 runs of --layers 2,64,2-like networks .* needs about .*\(a test\)"):
+        compare.CompareGroup(base, [{"lr": "0.1"}, {"lr": "0.2"}], seeds=3)
+    assert all(not m.run_dir.exists() for m in made[2:])

@@ -57,6 +57,31 @@ class CompareGroup:
             self.close()
             raise
         self.run_id = None
+        self._check_memory()
+
+    def _check_memory(self) -> None:
+        """The members train at once: their estimates together must fit, beside what the members
+        built so far hold (each was checked alone as it was made; their peaks come later, together)."""
+        from .. import memory
+        from .validate import check_memory, estimate
+
+        parts: dict = {}
+        for m in self.members:
+            for key, value in estimate(m.settings, m.sizes).parts.items():
+                parts[key] = parts.get(key, 0) + value
+        held = {}  # already allocated, so already missing from the available memory (shared arrays once)
+        for m in self.members:
+            for a in [p.data for p in m.model.parameters()] + [m.X, m.y, m.Xt, m.yt]:
+                base = a if a.base is None else a.base
+                held[id(base)] = base.nbytes
+        parts["already held"] = -sum(held.values())
+        s = self.members[0].settings
+        try:
+            check_memory(s, self.members[0].sizes, est=memory.MemoryEstimate(parts),
+                         what=f"{len(self.members)} runs of --layers {s['layers']}-like networks side by side")
+        except SettingsError:
+            self.close()
+            raise
 
     @property
     def status(self) -> str:

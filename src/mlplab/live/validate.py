@@ -103,9 +103,9 @@ def total_steps(s: dict) -> int:
     return int(s["epochs"]) * -(-rows // int(s["batch_size"]))
 
 
-def check_memory(s: dict, sizes: list, available=None) -> None:
-    """Refuse a run whose memory estimate exceeds what is available (``available`` as
-    :func:`mlplab.memory.available_memory` returns it; read now when None), in one line."""
+def estimate(s: dict, sizes: list):
+    """The run's :class:`~mlplab.memory.MemoryEstimate`: the Trainer's peak for these settings, the
+    data as loaded, and ``PER_STEP_BYTES`` per step in a part of its own."""
     from .. import memory
     from .. import settings as st
 
@@ -113,14 +113,24 @@ def check_memory(s: dict, sizes: list, available=None) -> None:
     rows = TOY_TRAIN + TOY_TEST if s["dataset"] in toydata.TOY_DATASETS else sum(MNIST_IMAGES)
     # the images as loaded (float32) and, for float64 runs, their float64 copy; labels as int64
     data_bytes = rows * sizes[0] * (4 + (item if item != 4 else 0)) + rows * 8
-    steps = total_steps(s)
     est = memory.estimate_training(sizes, s["batch_size"], s["optimizer"], st.optimizer_hparams(s), s["dtype"],
                                    s["activation"], data_bytes=data_bytes)
-    est.parts["loss per step"] = steps * PER_STEP_BYTES
+    est.parts["loss per step"] = total_steps(s) * PER_STEP_BYTES
+    return est
+
+
+def check_memory(s: dict, sizes: list, available=None, what: str | None = None, est=None) -> None:
+    """Refuse a run whose memory estimate (``est``, or :func:`estimate` of the settings) exceeds what
+    is available (``available`` as :func:`mlplab.memory.available_memory` returns it; read now when
+    None), in one line."""
+    from .. import memory
+
+    est = est if est is not None else estimate(s, sizes)
     length = f"--iterations {s['iterations']}" if s.get("iterations") else f"--epochs {s['epochs']}"
+    what = what or (f"--layers {s['layers']} with --batch-size {s['batch_size']}, {s['optimizer']} and {length} "
+                    f"({total_steps(s):,} steps)")
     try:
-        memory.check_fits(est, f"--layers {s['layers']} with --batch-size {s['batch_size']}, {s['optimizer']} and "
-                               f"{length} ({steps:,} steps)", available)
+        memory.check_fits(est, what, available)
     except memory.NotEnoughMemory as e:
         raise SettingsError(str(e).replace("use narrower or fewer layers", "use narrower or fewer layers, fewer "
                                            "steps")) from None
