@@ -44,9 +44,9 @@ def plain(steps):
     opt = optim.get_optimizer("adam", model.parameters())
     with tempfile.TemporaryDirectory() as d:
         trainer = Trainer(model, opt, run_dir=d, checkpoint_every=500)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         trainer.fit(X, y, iterations=steps, batch_size=128, rng=0, val=(Xt, yt))
-        return steps / (time.perf_counter() - t0), None
+        return steps / (time.perf_counter() - t0), None, steps / (time.thread_time() - c0)
 
 
 def live(steps):
@@ -63,6 +63,15 @@ def live(steps):
                 json.dumps(f, separators=(",", ":"))
             time.sleep(0.02)
 
+    cpu = []
+    train = session._train
+
+    def timed_train():  # the training thread's CPU time (what load on the machine inflates least)
+        c0 = time.thread_time()
+        train()
+        cpu.append(time.thread_time() - c0)
+
+    session._train = timed_train
     th = threading.Thread(target=reader, daemon=True)
     th.start()
     t0 = time.perf_counter()
@@ -74,32 +83,41 @@ def live(steps):
     frames = session.seq - 1  # the last is the "done" status
     session.close()
     assert session.status in ("done", "stopped"), session.message
-    return steps / seconds, frames / seconds
+    return steps / seconds, frames / seconds, steps / cpu[0]
 
 
 def throughput(steps, rounds):
     rates = {"plain": [], "live": []}
-    fps = []
+    cpu = {"plain": [], "live": []}
+    fps, paired = [], []
     live(20)  # warm-up: data loaded, code paths hot
     plain(20)
     for _ in range(rounds):
-        rates["plain"].append(plain(steps)[0])
-        r, f = live(steps)
-        rates["live"].append(r)
+        r0, _, c0 = plain(steps)
+        r, f, c = live(steps)
+        for key, rate, c_rate in (("plain", r0, c0), ("live", r, c)):
+            rates[key].append(rate)
+            cpu[key].append(c_rate)
         fps.append(f)
+        paired.append(r / r0)  # neighbours in time share the machine's load
     med = {k: statistics.median(v) for k, v in rates.items()}
     print(f"   training {steps} steps x {rounds} rounds, alternating (medians):")
     for key, label in (("plain", "plain Trainer (as mlplab train)"), ("live", "live session + stream encoding")):
         print(f"     {label:32s} {med[key]:7.1f} steps/s   {sorted(round(v) for v in rates[key])}")
     print(f"     ratio live / plain              {med['live'] / med['plain']:7.3f}   (target >= 0.95)")
+    print(f"     median of the rounds' ratios    {statistics.median(paired):7.3f}   "
+          f"{sorted(round(v, 2) for v in paired)}")
+    c = {k: statistics.median(v) for k, v in cpu.items()}
+    print(f"     training thread's CPU time      {c['live'] / c['plain']:7.3f}   (steps per CPU-second, live / plain: "
+          f"{c['live']:.0f} / {c['plain']:.0f})")
     print(f"     frames made per second          {statistics.median(fps):7.1f}")
 
 
 def frame_cost(repeats=40):
     """Median time of one frame (probe forward, 19 histograms, statistics, ‖ΔW‖/‖W‖) against one
-    training step, measured alternately on the same model: the frames/s the 4 % budget allows."""
+    training step, measured alternately on the same model: the frames/s the budget (OVERHEAD) allows."""
     from mlplab import diagnostics as dg
-    from mlplab.live.session import OVERHEAD, TrainSession
+    from mlplab.live.session import OVERHEAD, TrainSession, update_ratios
 
     session = TrainSession({**BOOK, "iterations": "20"})
     session.start()
@@ -109,7 +127,7 @@ def frame_cost(repeats=40):
     frames, steps = [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        session.frame(trainer, 1.0, dg.relative_change(session.model, before))
+        session.frame(trainer, 1.0, update_ratios(session.weights, before))
         t1 = time.perf_counter()
         trainer.train_step(X, y)
         t2 = time.perf_counter()

@@ -6,6 +6,7 @@ The browser half (frames arriving, dragging, errors in the page) is in test_live
 from __future__ import annotations
 
 import json
+import math
 import shlex
 import time
 
@@ -69,7 +70,8 @@ BAD = [
     ({"schedule": "weekly"}, "unknown schedule 'weekly'"),
     ({"epochs": "", "iterations": ""}, "give --epochs or --iterations"),
     ({"epochs": "3", "iterations": "10"}, "not both"),
-    ({"layers": "2," + ",".join(["8"] * 20) + ",3"}, "at most 16 layers"),
+    ({"layers": "2,10000000000,3"}, "needs about"),  # ~10^11 bytes of parameters alone: no machine here has it
+    ({"iterations": "10000000000000"}, "10,000,000,000,000 steps) needs about"),  # 40 bytes a step: 400 TB
     ({"colour": "red"}, "unknown settings ['colour']"),
 ]
 
@@ -91,6 +93,25 @@ def test_settings_share_the_command_lines_messages():
     with pytest.raises(SettingsError) as page_error:
         check_settings(raw)
     assert str(page_error.value) == str(cli_error.value)
+
+
+def test_memory_limits_come_from_the_estimate():
+    """The limit on widths, depth and steps is the memory estimate, not a fixed number: a run fits
+    exactly when its estimate (the Trainer's peak plus 40 bytes per step) is at most what is
+    available, so a deep, a wide and a long run are refused at the same byte."""
+    from mlplab import memory
+    from mlplab.live.validate import PER_STEP_BYTES, check_memory
+
+    for layers, iters in (("2," + ",".join(["64"] * 40) + ",3", 10), ("2,50000,3", 10), ("2,8,3", 10 ** 7)):
+        s, sizes, name, hp = check_settings({"layers": layers, "iterations": str(iters)})
+        est = memory.estimate_training(sizes, s["batch_size"], name, hp, s["dtype"], s["activation"],
+                                       data_bytes=1500 * 2 * 4 + 1500 * 8)
+        need = est.total + iters * PER_STEP_BYTES
+        check_memory(s, sizes, available=(need, "a test"))  # fits exactly
+        with pytest.raises(SettingsError) as e:
+            check_memory(s, sizes, available=(need - 1, "a test"))
+        assert f"{iters:,} steps) needs about" in str(e.value) and "only" in str(e.value) and "a test" in str(e.value)
+        assert "fewer steps" in str(e.value) and "\n" not in str(e.value)
 
 
 def test_good_settings_are_typed():
@@ -301,6 +322,32 @@ def test_compared_runs_are_paired():
         CompareGroup(base, [{"lr": "0.5"}])
 
 
+def test_compare_over_several_seeds_pairs_seed_by_seed():
+    """seeds=3: each configuration runs from seeds s, s+1, s+2 (member j·3 + k has seed s+k); the
+    k-th runs of the two configurations start from the same weights and batches, runs of one
+    configuration from different ones (else the spread over seeds would be zero)."""
+    from mlplab.live.compare import CompareGroup
+
+    base = {"dataset": "circles", "layers": "2,16,2", "optimizer": "sgd", "iterations": "5", "batch_size": "25",
+            "seed": "7"}
+    group = CompareGroup(base, [{"lr": "0.5"}, {"lr": "0.05"}], seeds="3")
+    assert [m.settings["seed"] for m in group.members] == [7, 8, 9, 7, 8, 9]
+    w = [m.model.parameters()[0].data.copy() for m in group.members]
+    for k in range(3):
+        assert np.array_equal(w[k], w[3 + k])  # paired: same seed, same initial weights
+    assert not np.array_equal(w[0], w[1]) and not np.array_equal(w[1], w[2])
+    group.start()
+    for m in group.members:
+        m.thread.join(30)
+    rows = [[json.loads(line) for line in (m.run_dir / "metrics.jsonl").read_text().splitlines()]
+            for m in group.members]
+    assert rows[1][0]["loss"] == rows[4][0]["loss"] and rows[1][0]["loss"] != rows[2][0]["loss"]
+    group.close()
+    for bad, message in (("0", "between 1 and 5"), ("6", "between 1 and 5"), ("two", "whole number")):
+        with pytest.raises(SettingsError, match=message):
+            CompareGroup(base, [{"lr": "0.5"}, {"lr": "0.1"}], seeds=bad)
+
+
 def test_every_static_file_ships_in_the_package():
     """pyproject's package-data patterns cover every file the page loads (no CDN, nothing missing)."""
     import fnmatch
@@ -322,3 +369,56 @@ def test_every_static_file_ships_in_the_package():
         assert license_file in files
     page = (live_dir / "static" / "index.html").read_text() + (live_dir / "static" / "app.js").read_text()
     assert "http://" not in page and "https://" not in page  # everything from the local server
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_update_ratios_match_diagnostics(dtype):
+    """The frame's ‖ΔW‖/‖W‖ (dot products in the weights' dtype) equals diagnostics.relative_change
+    (float64 norms) to float32 precision, for small and large updates, and 0 / inf at a zero reference."""
+    from mlplab import diagnostics as dg
+    from mlplab.live.session import update_ratios
+
+    rng = np.random.default_rng(5)
+    model = nn.MLP([784, 100, 30, 10], rng=0, dtype=np.dtype(dtype))
+    before = dg.weight_arrays(model)
+    for scale, p in zip((1e-4, 1e-2, 1.0), model.parameters()[::2]):
+        p.data = p.data + (scale * rng.standard_normal(p.data.shape)).astype(dtype)
+    ours = update_ratios([p.data for p in model.parameters()[::2]], before)
+    want = dg.relative_change(model, before)
+    np.testing.assert_allclose(ours, want, rtol=1e-5 if dtype == np.float32 else 1e-12)
+    assert np.all(np.diff(np.log10(ours)) > 1.5)  # 1e-4, 1e-2, 1 apart: the check sees which layer is which
+    zero = np.zeros((3, 2), dtype)
+    assert update_ratios([zero, zero + 1], [zero, zero]) == [0.0, math.inf]
+
+
+def test_a_diverging_path_is_sent_as_nulls_and_encodes_as_strict_json():
+    """SGD with lr 50 on F2 overflows: the non-finite points become None (the fast ``tolist`` path
+    is taken only when every number is finite), so the server's strict encoding accepts it."""
+    r = live_paths.compute_paths("f2", (-7.0, 2.0), 200, methods={"sgd": {"lr": 50}, "adam": {}})
+    assert r["paths"]["sgd"][-1] == [None, None] and r["f"]["sgd"][-1] is None
+    assert r["paths"]["sgd"][0] == [-7.0, 2.0] and all(v is not None for v in r["f"]["adam"])
+    json.loads(json.dumps(r, allow_nan=False))
+
+
+def test_compared_runs_are_refused_together_when_they_do_not_fit(monkeypatch):
+    """Each member fits alone, but the group's summed estimate does not: refused in one line,
+    and the members built so far are closed (their scratch directories gone)."""
+    from mlplab import memory
+    from mlplab.live import compare, validate
+
+    base = {"dataset": "circles", "layers": "2,64,2", "iterations": "5"}
+    s, sizes, _, _ = check_settings(base)
+    one = validate.estimate(s, sizes).total
+    made = []
+    real = compare.TrainSession
+
+    def spy(*a, **k):
+        made.append(real(*a, **k))
+        return made[-1]
+
+    monkeypatch.setattr(compare, "TrainSession", spy)
+    monkeypatch.setattr(memory, "available_memory", lambda: (int(3.5 * one), "a test"))
+    compare.CompareGroup(base, [{"lr": "0.1"}, {"lr": "0.2"}], seeds=1).close()  # 2 runs: fit
+    with pytest.raises(SettingsError, match=r"6 runs of --layers 2,64,2-like networks .* needs about .*\(a test\)"):
+        compare.CompareGroup(base, [{"lr": "0.1"}, {"lr": "0.2"}], seeds=3)
+    assert all(not m.run_dir.exists() for m in made[2:])

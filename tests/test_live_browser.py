@@ -141,6 +141,7 @@ def test_a_run_started_from_the_url_streams_frames(server, browser, tmp_path):
     assert [len(layer["z"]["counts"]) for layer in frame["layers"]] == [32, 32, 32]
     assert page.locator(".verdict").first.inner_text() in ("healthy", "dead", "saturating", "exploding",
                                                            "vanishing", "symmetric")
+    assert page.locator(".verdict").first.get_attribute("class") in ("verdict good", "verdict bad", "verdict warn")
     assert "autostart" not in page.url and "layers=2%2C32%2C32%2C3" in page.url  # the state is in the URL
     assert page.locator("#formula-update .katex").count() == 1  # the update rule, typeset
     p.shot(tmp_path, "live-train")
@@ -148,7 +149,7 @@ def test_a_run_started_from_the_url_streams_frames(server, browser, tmp_path):
     p.close()
 
 
-def test_invalid_settings_show_one_line_in_the_page(server, browser):
+def test_invalid_settings_show_one_line_in_the_page(server, browser, tmp_path):
     p = Page(browser, server.base)
     page = p.open("dataset=circles&layers=2,16,3")
     page.click("#btn-start")
@@ -159,7 +160,33 @@ def test_invalid_settings_show_one_line_in_the_page(server, browser):
     page.fill("input[name=lr]", "fast")
     page.click("#btn-start")
     page.wait_for_function("document.querySelector('#train-error').textContent.includes('--lr must be a number')")
+    page.fill("input[name=lr]", "")
+    page.fill("input[name=layers]", "2,10000000000,2")  # refused by the memory estimate, in one line
+    page.click("#btn-start")
+    page.wait_for_function("document.querySelector('#train-error').textContent.includes('needs about')")
+    text = err.inner_text()
+    assert "--layers 2,10000000000,2" in text and "is available" in text and "\n" not in text
+    assert "Traceback" not in text and "MemoryError" not in text
     assert p.live("frames") == 0
+    p.shot(tmp_path, "live-memory-refusal")
+    p.check_local()
+    p.close()
+
+
+def test_any_verdict_string_displays(server, browser):
+    """diagnose's verdicts grow (\"measured\" for trained networks): the page shows any string it is
+    given, colours the ones it knows, and never fails on a missing one."""
+    p = Page(browser, server.base)
+    page = p.open("dataset=xor&layers=2,8,2")
+    table = [("healthy", "good"), ("dead", "bad"), ("measured", "info"), ("some future verdict", "other"),
+             (None, "other"), ("", "other"), (3, "other")]
+    for verdict, tone in table:
+        text, cls, title = page.evaluate("""([v]) => { const el = document.createElement('span');
+            window.mlplabLive.showVerdict(el, v, v === 'measured' ? 'trained: measured, not predicted' : undefined);
+            return [el.textContent, el.className, el.title]; }""", [verdict])
+        assert cls == f"verdict {tone}", (verdict, cls)
+        assert text == (verdict if isinstance(verdict, str) and verdict else "3" if verdict == 3 else "—")
+        assert title == ("trained: measured, not predicted" if verdict == "measured" else "")
     p.check_local()
     p.close()
 
@@ -290,5 +317,35 @@ def test_compare_two_runs(server, browser, tmp_path):
     page.click("#btn-compare")
     page.wait_for_function("document.querySelector('#compare-error').textContent.includes('run 2 sets seed')")
     p.shot(tmp_path, "live-compare")
+    p.check_local()
+    p.close()
+
+
+def test_compare_over_seeds_draws_bands_and_overlaid_histograms(server, browser, tmp_path):
+    """seeds=3 from the URL: six runs; each configuration's loss is a mean with a band from the
+    smallest to the largest of its three seeds (the band has width: the seeds differ), and every
+    layer's histograms of the two configurations are drawn overlaid, changing as training moves."""
+    p = Page(browser, server.base)
+    page = p.open("view=compare&dataset=spirals&layers=2,16,16,3&epochs=300&v1=init%3Dhe&v2=init%3Dstd%3D0.01&seeds=3")
+    assert page.input_value("#cmp-seeds") == "3"
+    page.click("#btn-compare")
+    page.wait_for_function("window.mlplabLive.compareFrames && window.mlplabLive.compareFrames.length === 6 && "
+                           "window.mlplabLive.compareFrames.every(n => n >= 4)", timeout=60_000)
+    hist = _canvas(page, "#cmp-hists .cmp-hist-row canvas")
+    draws = p.live("compareHistDraws")
+    page.wait_for_function(f"window.mlplabLive.compareHistDraws > {draws} + 3", timeout=30_000)
+    assert _canvas(page, "#cmp-hists .cmp-hist-row canvas") != hist
+    assert page.locator("#cmp-hists .cmp-hist-row").count() == 3  # one row per layer
+    bands = p.live("compareBands")
+    assert len(bands) == 1 + 2 * 3  # x, then mean / smallest / largest per configuration
+    widths = []
+    for j in range(2):
+        mean, lo, hi = bands[1 + 3 * j:4 + 3 * j]
+        rows = [(m, a, b) for m, a, b in zip(mean, lo, hi) if m is not None]
+        assert rows and all(a <= m + 1e-12 and m <= b + 1e-12 for m, a, b in rows)
+        widths.append(max(b - a for _, a, b in rows))
+    assert min(widths) > 0  # three seeds, three different runs
+    assert "seeds=3" in page.url
+    p.shot(tmp_path, "live-compare-seeds")
     p.check_local()
     p.close()

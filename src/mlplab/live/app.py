@@ -34,7 +34,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, StreamingResponse
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -158,7 +158,7 @@ def create_app(fps: float = 12.0) -> Starlette:
             base = body.get("settings") or {}
             if not isinstance(base, dict):
                 raise SettingsError("settings must be a JSON object")
-            group = await run_in_threadpool(CompareGroup, base, body.get("variants"), fps)
+            group = await run_in_threadpool(CompareGroup, base, body.get("variants"), fps, body.get("seeds", 1))
         except SettingsError as e:
             return _error(e)
         except Exception as e:  # one line, not a traceback
@@ -168,8 +168,8 @@ def create_app(fps: float = 12.0) -> Starlette:
             m.run_id = group.run_id
         await run_in_threadpool(runs.replace, sid, group)
         group.start()
-        return _json({"run": group.run_id, "members": [{"settings": m.settings, "sizes": m.sizes}
-                                                       for m in group.members]})
+        return _json({"run": group.run_id, "seeds": group.seeds,
+                      "members": [{"settings": m.settings, "sizes": m.sizes} for m in group.members]})
 
     async def control(request):
         try:
@@ -274,7 +274,10 @@ def create_app(fps: float = 12.0) -> Starlette:
                                              body.get("methods"), eig, float(body.get("angle", 0.0)))
         except (SettingsError, ValueError, TypeError) as e:
             return _error(e)
-        return _json(result)
+        try:  # compute_paths sends no inf/NaN: encode at once, without _finite's walk over every number
+            return Response(json.dumps(result, allow_nan=False, separators=(",", ":")), media_type="application/json")
+        except ValueError:  # pragma: no cover - a non-finite number slipped through
+            return _json(result)
 
     @asynccontextmanager
     async def lifespan(app):

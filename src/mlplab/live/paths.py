@@ -94,8 +94,12 @@ def newton_path(fn, start, steps: int, **hp) -> np.ndarray:
 
 
 def _clean(a: np.ndarray) -> list:
-    """Rows as lists, non-finite numbers as None (JSON has no inf)."""
-    return [[float(v) if math.isfinite(v) else None for v in row] for row in np.atleast_2d(a)]
+    """Rows as lists, non-finite numbers as None (JSON has no inf). ``tolist`` when all are finite
+    (the usual case: 10x faster than a Python loop, which a drag pays 14 times)."""
+    a = np.atleast_2d(np.asarray(a, dtype=np.float64))
+    if np.isfinite(a).all():
+        return a.tolist()
+    return [[float(v) if math.isfinite(v) else None for v in row] for row in a]
 
 
 def compute_paths(function: str, start, steps: int = 200, methods: dict | None = None, eig=(1.0, 10.0),
@@ -126,7 +130,7 @@ def compute_paths(function: str, start, steps: int = 200, methods: dict | None =
             continue
         with np.errstate(all="ignore"):
             f = fn.f(path)
-        paths[name], values[name] = _clean(path), [float(v) if math.isfinite(v) else None for v in f]
+        paths[name], values[name] = _clean(path), _clean(f)[0]
     f_min = fn.f_min if fn.minima else None
     return {"paths": paths, "f": values, "f_min": f_min, "errors": errors,
             "minima": _clean(np.array(fn.minima)) if fn.minima else [], "compute_ms": (time.perf_counter() - t0) * 1e3}

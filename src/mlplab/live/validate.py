@@ -3,8 +3,13 @@
 Every value from the browser goes through :func:`check_settings`: the form's text becomes
 numbers here, then :func:`mlplab.settings.validate_train` checks them (so the page shows the
 same one-line message the command line prints), and this module adds only what the browser
-needs on top: the 2-D toy sets (whose networks start with 2 inputs instead of 784) and limits on
-size, so a page cannot ask the server for a network that does not fit in memory.
+needs on top: the 2-D toy sets (whose networks start with 2 inputs instead of 784) and the limits
+on layer widths, depth and steps, which are not fixed numbers but the memory estimate of
+:mod:`mlplab.memory` (as ``mlplab train`` refuses a run that cannot fit): the run's peak
+(parameters, gradients, optimizer state, the data, the largest phase of a step) plus what grows
+with its length, ``PER_STEP_BYTES`` per step (the Trainer keeps every step's loss: a float object
+and a list slot while training, a float64 in the history afterwards), must fit in the memory
+available when the page asks.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ DEFAULTS = {
 INTS = ("batch_size", "epochs", "iterations", "seed")
 FLOATS = ("lr", "momentum", "weight_decay")
 OPTIONAL = ("lr", "momentum", "epochs", "iterations", "schedule")  # empty means "not given"
-MAX_WIDTH, MAX_LAYERS, MAX_STEPS, MAX_PARAMS = 4096, 16, 2_000_000, 20_000_000
+PER_STEP_BYTES = 24 + 8 + 8  # one step's loss: a Python float, its list slot, then a float64
+MNIST_IMAGES, TOY_TRAIN, TOY_TEST = (60_000, 10_000), 1000, 500  # rows of the train and test splits
 
 
 class SettingsError(ValueError):
@@ -85,13 +91,46 @@ def check_settings(raw: dict):
     if toy:
         checked.update(dataset=s["dataset"], layers=",".join(map(str, sizes)))
     sizes = [int(v) for v in checked["layers"].split(",")]
-    if len(sizes) - 1 > MAX_LAYERS or max(sizes) > MAX_WIDTH:
-        raise SettingsError(f"--layers {checked['layers']!r}: the live view takes at most {MAX_LAYERS} layers of "
-                            f"at most {MAX_WIDTH} units")
-    params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-    if params > MAX_PARAMS:
-        raise SettingsError(f"--layers {checked['layers']!r}: {params:,} parameters; the live view takes at most "
-                            f"{MAX_PARAMS:,}")
-    if checked.get("iterations") and checked["iterations"] > MAX_STEPS:
-        raise SettingsError(f"--iterations {checked['iterations']}: at most {MAX_STEPS:,} in the live view")
+    check_memory(checked, sizes)
     return checked, sizes, checked["optimizer"], st.optimizer_hparams(checked)
+
+
+def total_steps(s: dict) -> int:
+    """The steps a run takes: ``iterations``, or ``epochs`` × the batches of the training split."""
+    if s.get("iterations"):
+        return int(s["iterations"])
+    rows = TOY_TRAIN if s["dataset"] in toydata.TOY_DATASETS else MNIST_IMAGES[0]
+    return int(s["epochs"]) * -(-rows // int(s["batch_size"]))
+
+
+def estimate(s: dict, sizes: list):
+    """The run's :class:`~mlplab.memory.MemoryEstimate`: the Trainer's peak for these settings, the
+    data as loaded, and ``PER_STEP_BYTES`` per step in a part of its own."""
+    from .. import memory
+    from .. import settings as st
+
+    item = 8 if s["dtype"] == "float64" else 4
+    rows = TOY_TRAIN + TOY_TEST if s["dataset"] in toydata.TOY_DATASETS else sum(MNIST_IMAGES)
+    # the images as loaded (float32) and, for float64 runs, their float64 copy; labels as int64
+    data_bytes = rows * sizes[0] * (4 + (item if item != 4 else 0)) + rows * 8
+    est = memory.estimate_training(sizes, s["batch_size"], s["optimizer"], st.optimizer_hparams(s), s["dtype"],
+                                   s["activation"], data_bytes=data_bytes)
+    est.parts["loss per step"] = total_steps(s) * PER_STEP_BYTES
+    return est
+
+
+def check_memory(s: dict, sizes: list, available=None, what: str | None = None, est=None) -> None:
+    """Refuse a run whose memory estimate (``est``, or :func:`estimate` of the settings) exceeds what
+    is available (``available`` as :func:`mlplab.memory.available_memory` returns it; read now when
+    None), in one line."""
+    from .. import memory
+
+    est = est if est is not None else estimate(s, sizes)
+    length = f"--iterations {s['iterations']}" if s.get("iterations") else f"--epochs {s['epochs']}"
+    what = what or (f"--layers {s['layers']} with --batch-size {s['batch_size']}, {s['optimizer']} and {length} "
+                    f"({total_steps(s):,} steps)")
+    try:
+        memory.check_fits(est, what, available)
+    except memory.NotEnoughMemory as e:
+        raise SettingsError(str(e).replace("use narrower or fewer layers", "use narrower or fewer layers, fewer "
+                                           "steps")) from None

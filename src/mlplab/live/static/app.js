@@ -45,7 +45,11 @@ function setURL() {
   const form = $('#train-form');
   for (const k of TRAIN_KEYS) { const v = form.elements[k].value; if (v !== '') p.set(k, v); else p.delete(k); }
   p.delete('autostart');
-  document.querySelectorAll('.variant').forEach((e, k) => { if (e.value) p.set(`v${k + 1}`, e.value); else p.delete(`v${k + 1}`); });
+  $('#cmp-seeds').value = params.get('seeds') || '1';
+$('#cmp-seeds').addEventListener('change', setURL);
+document.querySelectorAll('.variant').forEach((e, k) => { if (e.value) p.set(`v${k + 1}`, e.value); else p.delete(`v${k + 1}`); });
+  const seeds = $('#cmp-seeds').value;
+  if (seeds && seeds !== '1') p.set('seeds', seeds); else p.delete('seeds');
   if (paths.fn) {
     p.set('fn', paths.fn); p.set('sx', paths.start[0].toPrecision(4)); p.set('sy', paths.start[1].toPrecision(4));
     p.set('steps', paths.steps);
@@ -123,7 +127,7 @@ function renderTrainFormulas() {
 // ----------------------------------------------------------------------------- train: charts
 function chart(el, series, opts = {}) {
   const w = Math.max(300, el.clientWidth || 420);
-  return new uPlot({width: w, height: opts.height || 170, legend: {show: true, live: false},
+  return new uPlot({width: w, height: opts.height || 170, legend: {show: true, live: false}, bands: opts.bands || [],
     cursor: {show: false}, scales: Object.assign({x: {time: false}}, opts.scales || {}),
     axes: [{size: 30, incrs: opts.xlabel === 'layer' || opts.xlabel === 'epoch' ? [1, 2, 5, 10, 20, 50, 100, 200, 500] : undefined},
       {size: 50, values: opts.scales && opts.scales.y && opts.scales.y.distr === 3 ? logTicks : (u, vs) => vs.map((v) => fmt(v, 2))}],
@@ -178,6 +182,19 @@ function makeLayer(i, info) {
   $('#layers').appendChild(el);
   return {el, hists, verdict: el.querySelector('.verdict'), stats: el.querySelector('.stats')};
 }
+// the verdicts of `mlplab diagnose` and their colour; any other string (a verdict added later, such as
+// "measured" for trained networks) is shown as it is in a neutral colour, a missing one as "—"
+const VERDICT_TONE = {healthy: 'good', dead: 'bad', exploding: 'bad', symmetric: 'bad', saturating: 'warn',
+  vanishing: 'warn', measured: 'info'};
+function verdictTone(v) {
+  return typeof v === 'string' && Object.prototype.hasOwnProperty.call(VERDICT_TONE, v) ? VERDICT_TONE[v] : 'other';
+}
+function showVerdict(el, v, reason) {
+  el.textContent = v === null || v === undefined || String(v).trim() === '' ? '—' : String(v);
+  el.className = `verdict ${verdictTone(v)}`;
+  el.title = typeof reason === 'string' ? reason : '';
+}
+live.showVerdict = showVerdict;  // for the browser tests: any verdict string must display
 function drawHist(h, overlay) {
   const cols = h.cols, c = h.canvas, ctx = c.getContext('2d'), W = c.width, H = c.height;
   ctx.clearRect(0, 0, W, H);
@@ -247,11 +264,10 @@ function onFrame(f) {
       if (l[q]) { h.cols.push(l[q]); if (h.cols.length > HIST_COLS) h.cols.shift(); }
       drawHist(h, q === 'z' ? l.pred_z_std : null);
     }
-    L.verdict.textContent = l.verdict;
-    L.verdict.className = `verdict ${l.verdict}`;
-    L.verdict.title = l.reason;
+    showVerdict(L.verdict, l.verdict, l.reason);
     L.stats.textContent = `std z ${fmt(l.z_std)} (theory at init ${fmt(l.pred_z_std)}) · dead ${pct(l.dead)} · ` +
-      `saturated ${pct(l.saturated)} · ‖ΔW‖/‖W‖ ${fmt(l.update_ratio)} · ‖∂L/∂W‖ ${fmt(l.grad_norm)} — ${l.reason}`;
+      `saturated ${pct(l.saturated)} · ‖ΔW‖/‖W‖ ${fmt(l.update_ratio)} · ‖∂L/∂W‖ ${fmt(l.grad_norm)}` +
+      (l.reason ? ` — ${l.reason}` : '');
   });
   const fps = live.frameTimes.length > 1 ? (live.frameTimes.length - 1) / ((now - live.frameTimes[0]) / 1000) : 0;
   const speed = f.elapsed > 0 ? f.step / f.elapsed : 0;
@@ -338,24 +354,69 @@ function parseVariant(text) {
   }
   return out;
 }
+// colour with alpha, for the bands of mean ± spread over seeds
+function alpha(hex, a) {
+  const n = parseInt(hex.slice(1), 16);
+  return `rgba(${(n >> 16) & 255},${(n >> 8) & 255},${n & 255},${a})`;
+}
+// per-seed [x, value] lists of one configuration -> [xs, mean, lo, hi] on buckets of x (steps are
+// not the same across seeds: each run frames when its own clock says so); a bucket's value per
+// seed is the last one in it, and the mean / smallest / largest are over the seeds that have one
+function spread(series, width) {
+  const per = series.map((pts) => { const m = new Map(); for (const [x, v] of pts) if (v !== null) m.set(Math.floor(x / width), v); return m; });
+  const keys = [...new Set(per.flatMap((m) => [...m.keys()]))].sort((a, b) => a - b);
+  const out = [[], [], [], []];
+  for (const k of keys) {
+    const vs = per.map((m) => m.get(k)).filter((v) => v !== undefined && Number.isFinite(v));
+    if (!vs.length) continue;
+    out[0].push((k + 0.5) * width); out[1].push(vs.reduce((a, b) => a + b, 0) / vs.length);
+    out[2].push(Math.min(...vs)); out[3].push(Math.max(...vs));
+  }
+  return out;
+}
 const cmp = {
-  n: 0, labels: [], pts: [], acc: [], ratio: [], last: [], charts: null, frames: [],
-  reset(labels, sizes) {
-    this.n = labels.length; this.labels = labels;
-    this.pts = labels.map(() => []); this.ratio = labels.map(() => []); this.acc = labels.map(() => new Map());
-    this.last = labels.map(() => null); this.frames = labels.map(() => 0);
-    live.compareFrames = this.frames;
-    for (const id of ['#chart-cmp-loss', '#chart-cmp-acc', '#chart-cmp-z', '#chart-cmp-ratio']) $(id).innerHTML = '';
+  n: 0, seeds: 1, labels: [], pts: [], acc: [], ratio: [], last: [], charts: null, frames: [], total: 1,
+  reset(labels, sizes, seeds = 1) {
+    this.n = labels.length; this.labels = labels; this.seeds = seeds;
+    const members = labels.length * seeds;
+    this.pts = Array.from({length: members}, () => []); this.ratio = labels.map(() => []);
+    this.acc = Array.from({length: members}, () => new Map());
+    this.last = Array.from({length: members}, () => null); this.frames = Array.from({length: members}, () => 0);
+    live.compareFrames = this.frames; live.compareSeeds = seeds; live.compareHistDraws = 0; live.compareBands = null;
+    for (const id of ['#chart-cmp-loss', '#chart-cmp-acc', '#chart-cmp-z', '#chart-cmp-ratio', '#cmp-hists']) $(id).innerHTML = '';
     const per = (extra = {}) => labels.map((l, i) => Object.assign({label: l, stroke: COLORS[i], spanGaps: true,
       points: {show: false}}, extra));
+    // with several seeds each configuration has three series: mean, smallest, largest (a band between them)
+    const banded = (extra = {}) => (seeds === 1 ? per(extra) : labels.flatMap((l, i) => [
+      Object.assign({label: `${l} (mean of ${seeds})`, stroke: COLORS[i], width: 2, spanGaps: true, points: {show: false}}, extra),
+      {label: 'min', stroke: alpha(COLORS[i], 0.35), width: 1, spanGaps: true, points: {show: false}},
+      {label: 'max', stroke: alpha(COLORS[i], 0.35), width: 1, spanGaps: true, points: {show: false}}]));
+    const bands = seeds === 1 ? [] : labels.map((_, i) => ({series: [3 * i + 3, 3 * i + 2], fill: alpha(COLORS[i], 0.15)}));
     this.charts = {
-      loss: chart($('#chart-cmp-loss'), per()),
-      acc: chart($('#chart-cmp-acc'), per({points: {show: true, size: 5}}), {xlabel: 'epoch'}),
+      loss: chart($('#chart-cmp-loss'), banded(), {bands}),
+      acc: chart($('#chart-cmp-acc'), banded({points: {show: true, size: 5}}), {xlabel: 'epoch', bands}),
       z: chart($('#chart-cmp-z'), [...per({points: {show: true, size: 6}}),
         ...labels.map((l, i) => ({label: `${l} (theory)`, stroke: COLORS[i], dash: [6, 4], points: {show: false}}))],
       {xlabel: 'layer', scales: {y: {distr: 3}}}),
       ratio: chart($('#chart-cmp-ratio'), per(), {scales: {y: {distr: 3}}}),
     };
+    this.hists = [];
+    const L = Math.max(...sizes.map((s) => s.length - 1));
+    for (let l = 0; l < L; l++) {
+      const row = document.createElement('div');
+      row.className = 'cmp-hist-row';
+      row.innerHTML = `<span class="label">layer ${l + 1}</span>`;
+      const cells = {};
+      for (const [q, name] of [['z', 'pre-activation z'], ['a', 'activation φ(z)'], ['g', 'gradient ∂L/∂W'], ['w', 'weights W']]) {
+        const fig = document.createElement('div');
+        fig.className = 'hist';
+        fig.innerHTML = `<div class="label"><span>${name}</span><span class="range"></span></div><canvas width="300" height="80"></canvas>`;
+        row.appendChild(fig);
+        cells[q] = {canvas: fig.querySelector('canvas'), range: fig.querySelector('.range')};
+      }
+      $('#cmp-hists').appendChild(row);
+      this.hists.push(cells);
+    }
     $('#compare-progress').textContent = '';
   },
   aligned(series) {  // per-run [step, value] lists -> uPlot's columns on the union of steps
@@ -366,31 +427,93 @@ const cmp = {
     rows.forEach((r, k) => { data[r[1] + 1][k] = r[2]; });
     return data;
   },
+  bandData(series, width) {  // per-member lists -> [x, mean_1, lo_1, hi_1, mean_2, ...] on one x axis
+    const S = this.seeds;
+    const groups = this.labels.map((_, j) => spread(series.slice(j * S, (j + 1) * S), width));
+    const xs = [...new Set(groups.flatMap((g) => g[0]))].sort((a, b) => a - b);
+    const index = new Map(xs.map((x, k) => [x, k]));
+    const cols = [xs];
+    for (const g of groups) {
+      const c = [1, 2, 3].map(() => new Array(xs.length).fill(null));
+      g[0].forEach((x, k) => { for (let q = 0; q < 3; q++) c[q][index.get(x)] = g[q + 1][k]; });
+      cols.push(...c);
+    }
+    return cols;
+  },
   onFrame(f) {
     const i = f.member;
     if (f.kind !== 'frame') { live.statusFrames += 1; this.status(i, f.status, f.message); return; }
     live.frames += 1;
     this.frames[i] += 1;
+    this.total = f.total || this.total;
     $('#status').textContent = `comparison ${live.run}: ${this.frames.length} runs`;
     this.last[i] = f;
     if (f.loss !== null) this.pts[i].push([f.step, f.loss]);
-    const r1 = f.layers[0].update_ratio;
-    if (r1) this.ratio[i].push([f.step, r1]);
     for (const e of f.evals || []) this.acc[i].set(e.epoch, e.val_acc);
-    for (const arr of [this.pts[i], this.ratio[i]]) if (arr.length > 1500) arr.splice(0, arr.length, ...arr.filter((_, k) => k % 2 === 0));
-    this.charts.loss.setData(this.aligned(this.pts));
-    this.charts.ratio.setData(this.aligned(this.ratio));
+    for (const arr of [this.pts[i]]) if (arr.length > 1500) arr.splice(0, arr.length, ...arr.filter((_, k) => k % 2 === 0));
+    const S = this.seeds, j = Math.floor(i / S);
+    if (i % S === 0) {  // the per-layer views show each configuration's first seed
+      const r1 = f.layers[0].update_ratio;
+      if (r1) this.ratio[j].push([f.step, r1]);
+      if (this.ratio[j].length > 1500) this.ratio[j] = this.ratio[j].filter((_, k) => k % 2 === 0);
+      this.charts.ratio.setData(this.aligned(this.ratio));
+      this.drawHists();
+    }
     const E = Math.max(0, ...this.acc.map((m) => m.size));
-    this.charts.acc.setData([Array.from({length: E}, (_, k) => k + 1),
-      ...this.acc.map((m) => Array.from({length: E}, (_, k) => m.get(k + 1) ?? null))]);
-    const L = Math.max(...this.last.map((x) => (x ? x.layers.length : 0)));
-    const col = (fn) => this.last.map((x) => Array.from({length: L}, (_, k) => (x && x.layers[k] ? fn(x.layers[k]) : null)));
+    const epochs = Array.from({length: E}, (_, k) => k + 1);
+    if (S === 1) {
+      this.charts.loss.setData(this.aligned(this.pts));
+      this.charts.acc.setData([epochs, ...this.acc.map((m) => epochs.map((e) => m.get(e) ?? null))]);
+    } else {
+      const loss = this.bandData(this.pts, Math.max(1, Math.round(this.total / 200)));
+      live.compareBands = loss;
+      this.charts.loss.setData(loss);
+      this.charts.acc.setData(this.bandData(this.acc.map((m) => [...m.entries()]), 1).map((c, q) => (q === 0 ? c.map((x) => x - 0.5) : c)));
+    }
+    const firsts = this.labels.map((_, k) => this.last[k * S]);
+    const L = Math.max(...firsts.map((x) => (x ? x.layers.length : 0)));
+    const col = (fn) => firsts.map((x) => Array.from({length: L}, (_, k) => (x && x.layers[k] ? fn(x.layers[k]) : null)));
     this.charts.z.setData([Array.from({length: L}, (_, k) => k + 1), ...col((l) => l.z_std), ...col((l) => l.pred_z_std)]);
-    $('#compare-progress').textContent = this.last.map((x, k) => (x ? `${this.labels[k]}: step ${x.step}/${x.total}, ` +
-      `loss ${fmt(x.loss, 3)}, eval acc ${pct(x.evals && x.evals.length ? x.evals[x.evals.length - 1].val_acc : null)}` : '')).join(' · ');
+    $('#compare-progress').textContent = firsts.map((x, k) => (x ? `${this.labels[k]}: step ${x.step}/${x.total}, ` +
+      `loss ${fmt(x.loss, 3)}, eval acc ${pct(x.evals && x.evals.length ? x.evals[x.evals.length - 1].val_acc : null)}` +
+      (S > 1 ? ` (seed ${x.seed ?? '?'}, the first of ${S})` : '') : '')).join(' · ');
+  },
+  // every configuration's newest histogram of each quantity, overlaid as outlines on one axis per layer
+  drawHists() {
+    const firsts = this.labels.map((_, k) => this.last[k * this.seeds]);
+    this.hists.forEach((cells, l) => {
+      for (const [q, cell] of Object.entries(cells)) {
+        const hs = firsts.map((f) => (f && f.layers[l] ? f.layers[l][q] : null));
+        const ctx = cell.canvas.getContext('2d');
+        const W = cell.canvas.width, H = cell.canvas.height;
+        ctx.clearRect(0, 0, W, H);
+        const have = hs.filter((h) => h && h.hi > h.lo);
+        if (!have.length) { cell.range.textContent = ''; continue; }
+        const lo = Math.min(...have.map((h) => h.lo)), hi = Math.max(...have.map((h) => h.hi));
+        const dens = (h) => h.counts.map((c) => c / Math.max(1, h.sampled) / ((h.hi - h.lo) / h.counts.length));
+        const top = Math.max(...have.map((h) => Math.max(...dens(h)))) || 1;
+        hs.forEach((h, k) => {
+          if (!h || !(h.hi > h.lo)) return;
+          const d = dens(h), bw = (h.hi - h.lo) / h.counts.length;
+          ctx.beginPath();
+          ctx.moveTo(((h.lo - lo) / (hi - lo)) * W, H);
+          d.forEach((v, b) => {
+            const x0 = ((h.lo + b * bw - lo) / (hi - lo)) * W, x1 = ((h.lo + (b + 1) * bw - lo) / (hi - lo)) * W;
+            const y = H - 2 - (v / top) * (H - 6);
+            ctx.lineTo(x0, y); ctx.lineTo(x1, y);
+          });
+          ctx.lineTo(((h.hi - lo) / (hi - lo)) * W, H);
+          ctx.fillStyle = alpha(COLORS[k], 0.12); ctx.fill();
+          ctx.strokeStyle = COLORS[k]; ctx.lineWidth = 1.5; ctx.stroke();
+        });
+        cell.range.textContent = `${fmt(lo, 2)} … ${fmt(hi, 2)}`;
+      }
+    });
+    live.compareHistDraws += 1;
   },
   status(i, s, message) {
-    if (message) showError($('#compare-error'), `${this.labels[i]}: ${message}`);
+    const label = this.labels[Math.floor(i / this.seeds)] + (this.seeds > 1 ? ` (seed ${i % this.seeds + 1} of ${this.seeds})` : '');
+    if (message) showError($('#compare-error'), `${label}: ${message}`);
     $('#status').textContent = `comparison ${live.run}: run ${i + 1} ${s}`;
   },
 };
@@ -401,13 +524,13 @@ async function startCompare() {
   try { variants = texts.filter((x, k) => x || k < 2).map(parseVariant); } catch (e) {
     showError($('#compare-error'), e.message); return;
   }
-  const r = await api('/api/compare', {sid, settings: settingsFromForm(), variants});
+  const r = await api('/api/compare', {sid, settings: settingsFromForm(), variants, seeds: $('#cmp-seeds').value || '1'});
   if (r.error) { live.errors += 1; showError($('#compare-error'), r.error); return; }
   live.run = r.run;
   live.mode = 'compare';
-  cmp.reset(texts.filter((x, k) => x || k < 2).map((x, k) => x || `run ${k + 1}`), r.members.map((m) => m.sizes));
+  cmp.reset(texts.filter((x, k) => x || k < 2).map((x, k) => x || `run ${k + 1}`), r.members.map((m) => m.sizes), r.seeds || 1);
   $('#compare-formulas').innerHTML = '';
-  r.members.forEach((m, k) => {
+  r.members.filter((_, k) => k % (r.seeds || 1) === 0).forEach((m, k) => {
     const d = document.createElement('div');
     $('#compare-formulas').appendChild(d);
     tex(d, `\\text{${k + 1}}:\\; ${initTex(m.settings.init, m.settings.activation)}`);
@@ -424,6 +547,8 @@ for (const b of document.querySelectorAll('.preset')) {
     setURL();
   });
 }
+$('#cmp-seeds').value = params.get('seeds') || '1';
+$('#cmp-seeds').addEventListener('change', setURL);
 document.querySelectorAll('.variant').forEach((e, k) => {
   e.value = params.get(`v${k + 1}`) ?? (k === 0 ? 'init=he' : k === 1 ? 'init=xavier' : '');
   e.addEventListener('change', setURL);
