@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import re
 import subprocess
 import sys
@@ -71,9 +72,27 @@ def test_study_result_is_its_report_section(tmp_path):
     shown = images(page)
     left_out = re.search(r"(\d+) figure\(s\) left out", page)
     assert len(shown) + (int(left_out.group(1)) if left_out else 0) == len(r.figures) > 0
-    # the same blocks as in the report: each shown figure is the PNG file of the study folder
-    files = {(tmp_path / "paths" / f.file).read_bytes() for f in r.figures}
-    assert set(shown) <= files
+    # the report's figures, in order, scaled to at most display.MAX_WIDTH with their aspect ratio kept
+    for png, f in zip(shown, r.figures):
+        w, h = render.png_size(tmp_path / "paths" / f.file)
+        w2, h2 = display.png_size_bytes(png)
+        assert w2 == min(w, display.MAX_WIDTH) and abs(h2 - h * w2 / w) <= 1
+    assert not left_out  # four figures fit once shrunk
+
+
+def test_shrink_keeps_a_plot_readable():
+    from PIL import Image
+
+    from mlplab.lab.plots import plt
+
+    fig, ax = plt.subplots(figsize=(12, 4), dpi=100)
+    ax.plot(np.linspace(0, 1, 50) ** 2, color="#ff0000", lw=6)
+    png = display._png(fig)
+    small = display.shrink(png, max_width=300)
+    im = np.asarray(Image.open(io.BytesIO(small)).convert("RGB")).astype(int)
+    assert im.shape[1] == 300 and len(small) < len(png)
+    reds = (im[..., 0] > 200) & (im[..., 1] < 60) & (im[..., 2] < 60)
+    assert reds.sum() > 100  # the line is still there, still red
 
 
 def test_budget_drops_figures_and_names_them(tmp_path):

@@ -7,8 +7,10 @@ which neither draws nor imports the lab; their ``_repr_html_`` asks :func:`mlpla
 finds :func:`html` here by name only when a notebook asks for HTML. What a section holds is decided
 here once; how it looks is decided by :mod:`.render` for the report and the notebook alike.
 
-Size: a fragment stays under :data:`MAX_BYTES` (200 KB); figures are drawn at :data:`DPI` and a
-study's figures are left out (with a note naming the files) once the budget is spent.
+Size: a fragment stays under :data:`MAX_BYTES` (200 KB). The report's PNGs are drawn for print (100-250 KB
+each), so a cell shows them scaled to at most :data:`MAX_WIDTH` pixels and reduced to a 64-colour palette
+(:func:`shrink`: flat-coloured plots lose nothing visible); if a study's figures still do not fit, the last
+ones are left out with a note naming their files.
 """
 
 from __future__ import annotations
@@ -22,7 +24,22 @@ import numpy as np
 from .render import Fig, Heading, Note, Prose, Section, Table, fragment_html, png_size
 
 MAX_BYTES = 200_000
+MAX_WIDTH = 640
 DPI = 72
+
+
+def shrink(png: bytes, max_width: int = MAX_WIDTH) -> bytes:
+    """``png`` at most ``max_width`` pixels wide, as a palette PNG (64 colours)."""
+    from PIL import Image
+
+    im = Image.open(io.BytesIO(png))
+    im.load()
+    if im.width > max_width:
+        im = im.resize((max_width, round(im.height * max_width / im.width)), Image.LANCZOS)
+    im = im.convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT)
+    out = io.BytesIO()
+    im.save(out, format="PNG", optimize=True)
+    return out.getvalue() if len(out.getvalue()) < len(png) else png
 
 
 def _png(fig) -> bytes:
@@ -104,6 +121,9 @@ def result_section(result) -> Section:
     s = load_study(result.directory)
     sec = _section(1, s, s.name)
     sec.number = ""
+    for b in sec.blocks:
+        if isinstance(b, Fig) and b.path is not None and b.png is None:
+            b.png = shrink(b.path.read_bytes())
     return _within_budget(sec)
 
 
@@ -147,7 +167,7 @@ def sweep_section(summary: dict) -> Section:
             p = Path(d) / f
             size = png_size(p)
             blocks.append(Fig(f"Figure {j}", f, cap, None, wide=bool(size and size[0] >= 2 * size[1]),
-                              png=p.read_bytes()))
+                              png=shrink(p.read_bytes())))
     blocks += [Heading("What it shows"), Prose(write_sweep(summary))]
     t = summary.get("trials", {})
     meta = [f"metric: {summary.get('metric')}", f"{t.get('total', '—')} trials",
@@ -171,7 +191,7 @@ def html(obj) -> str:
         sec = sweep_section(obj)
     else:
         raise TypeError(f"no HTML view for {type(obj).__name__}")
-    return fragment_html(sec, getattr(obj, "directory", None))
+    return fragment_html(sec, Path.cwd())  # a figure's file is linked relative to the notebook's folder
 
 
 __all__ = ["html", "history_section", "result_section", "diagnosis_section", "sweep_section"]
