@@ -98,8 +98,8 @@ def history_section(h) -> Section:
     if h.evals:
         keys = list(dict.fromkeys(k for e in h.evals for k in e))
         rows = [[_g(e.get(k)) for k in keys] for e in h.evals[-20:]]
-        blocks.append(Table("evaluations" + (" (last 20)" if len(h.evals) > 20 else ""), keys, rows,
-                            hidden=max(0, len(h.evals) - 20)))
+        blocks.append(Table("evaluations" + (f" (the last 20 of {len(h.evals)})" if len(h.evals) > 20 else ""),
+                            keys, rows))
     if loss.size:
         meta.append(f"final loss {_g(loss[-1])}")
     return Section("history", "", "Training history", meta=meta, blocks=blocks)
@@ -146,7 +146,7 @@ def _within_budget(sec: Section) -> Section:
 def diagnosis_section(d) -> Section:
     from ..diagnose_torch import _COLUMNS, _cells
 
-    blocks: list = [Prose(f"**{d.overall}**: {d.summary}"),
+    blocks: list = [Prose(d.summary),
                     Table("measured (theory)", list(_COLUMNS), _cells(d))]
     notes = [f"not analysed: {s['what']} in {s['where']}" for s in d.not_analysed] + list(d.notes)
     notes += [f"layer {lay.index} ({lay.name}): {lay.sentence}" for lay in d.layers if lay.verdict != "ok"]
