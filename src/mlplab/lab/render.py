@@ -10,6 +10,10 @@ PNG is at least twice as wide as tall (:attr:`Fig.wide`) is laid out over the fu
 window; a click on any figure opens it at full size over the page (a CSS-only toggle: a hidden
 checkbox and its label), and its caption links the PNG file itself. Everything taken from study
 files is HTML-escaped.
+
+Notebooks: :func:`fragment_html` renders one section with the same :func:`section_html` and the same CSS,
+scoped to ``div.mlplab-view`` so a cell does not restyle the notebook (``_repr_html_`` of a History, a
+study's Result, a Diagnosis and a sweep's summary, see :mod:`mlplab.lab.display`).
 """
 
 from __future__ import annotations
