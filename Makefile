@@ -8,7 +8,7 @@ HASH   := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 RUN    := $(VENV)/.installed-run-$(HASH)
 DEV    := $(VENV)/.installed-dev-$(HASH)
 
-.PHONY: demo test lint bench system-deps clean
+.PHONY: demo test lint bench notebooks system-deps clean
 
 # the library and its command (numpy, matplotlib, rich, pooch, platformdirs)
 $(RUN): pyproject.toml
@@ -46,6 +46,11 @@ lint: $(DEV)
 
 test: $(DEV) system-deps lint
 	$(BIN)/python -m pytest -q -rs
+
+# every notebook of notebooks/ (jupytext py:percent), run headless in a fresh kernel; each asserts on its numbers
+notebooks: $(DEV)
+	$(BIN)/mlplab data fetch mnist
+	$(BIN)/python scripts/run_notebooks.py
 
 bench: $(DEV)
 	$(BIN)/python benchmarks/train_step.py

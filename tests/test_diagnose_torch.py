@@ -332,7 +332,7 @@ def test_result_formats_and_dispatch():
     assert back["overall"] == d.overall and len(back["layers"]) == 2
     assert {"act_std", "grad_gain", "update_ratio"} <= back["layers"][0]["measured"].keys()
     page = d._repr_html_()
-    assert page.count("<tr title=") == 2 and "<table>" in page
+    assert page.count("<tr><td>") == 2 and "<table class=\"numbers\">" in page and d.overall in page
     assert str(d).splitlines()[0].startswith("layer")
     assert d.steps["steps"] == 3 and d.layers[0].measured["update_ratio"] > 0
 

@@ -35,7 +35,6 @@ weights, then each layer in turn rescaled on the batch until its output variance
 from __future__ import annotations
 
 import copy
-import html
 import math
 import sys
 from dataclasses import asdict, dataclass, field
@@ -215,7 +214,10 @@ class Diagnosis:
         return _nan_to_none(asdict(self))
 
     def _repr_html_(self) -> str:
-        return _html(self)
+        """Jupyter's view: the table and the sentences, by the report's renderer."""
+        from .display import html
+
+        return html(self)
 
     def __str__(self) -> str:
         return _text(self)
@@ -560,27 +562,6 @@ def _text(d: Diagnosis) -> str:
     lines += [f"layer {lay.index} ({lay.name}): {lay.sentence}" for lay in d.layers if lay.verdict != "ok"]
     lines += [f"verdict: {d.summary}", f"recommendation: {d.recommendation}"]
     return "\n".join(lines)
-
-
-_COLOUR = {"ok": "#1a7f37", "warning": "#9a6700", "error": "#cf222e"}
-
-
-def _html(d: Diagnosis) -> str:
-    e = html.escape
-    head = "".join(f"<th>{e(c)}</th>" for c in _COLUMNS)
-    body = []
-    for lay, row in zip(d.layers, _cells(d)):
-        tds = "".join(f"<td>{e(c)}</td>" for c in row[:-1])
-        body.append(f"<tr title=\"{e(lay.sentence)}\">{tds}<td style=\"color:{_COLOUR[lay.verdict]};"
-                    f"font-weight:bold\">{e(row[-1])}</td></tr>")
-    extra = "".join(f"<li>not analysed: {e(s['what'])} in {e(s['where'])}</li>" for s in d.not_analysed)
-    extra += "".join(f"<li>{e(n)}</li>" for n in d.notes)
-    extra += "".join(f"<li>layer {lay.index} ({e(lay.name)}): {e(lay.sentence)}</li>"
-                     for lay in d.layers if lay.verdict != "ok")
-    return (f"<div class=\"mlplab-diagnosis\"><p><b style=\"color:{_COLOUR[d.overall]}\">{e(d.overall)}</b> — "
-            f"{e(d.summary)}</p><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-            f"<p><small>measured (theory)</small></p><ul>{extra}</ul><p><b>recommendation:</b> "
-            f"{e(d.recommendation)}</p></div>")
 
 
 # ------------------------------------------------------------------------------ loading a user's model

@@ -109,6 +109,12 @@ class History:
     def final(self) -> dict:
         return self.evals[-1] if self.evals else {}
 
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the loss curve and the evaluations, by the report's renderer."""
+        from .display import html
+
+        return html(self)
+
 
 def _is_classification(logits, y):
     return np.asarray(y).dtype.kind in "iu" and logits.ndim >= 2

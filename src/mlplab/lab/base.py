@@ -43,6 +43,13 @@ class Result:
     markdown: str
     figures: list[Figure] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
+    directory: Path | None = None  # the study's folder (numbers.json, meta.json, figures), once run
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the study's section of the report (figures inline)."""
+        from ..display import html  # by name, as the core's results: lab.display reads this module
+
+        return html(self)
 
 
 def default_workers() -> int:
@@ -239,6 +246,7 @@ def run_study(study: Study, out_root: Path, quick: bool = False, seed: int = 0, 
     write_json(out / "numbers.json", numbers)
     result = draw_and_write(study, numbers, out)
     result.settings = settings
+    result.directory = out
     meta = {"name": study.name, **_names(study), "quick": quick, "seed": seed, "seconds": round(seconds, 2),
             "settings": settings, "figures": [f.__dict__ for f in result.figures],
             "versions": versions(), "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -268,6 +276,7 @@ def render_study(study: Study, study_dir: Path) -> Result:
     meta["figures"] = [f.__dict__ for f in result.figures]
     write_json(meta_path, meta)
     result.settings = meta.get("settings", {})
+    result.directory = d
     return result
 
 

@@ -10,6 +10,10 @@ PNG is at least twice as wide as tall (:attr:`Fig.wide`) is laid out over the fu
 window; a click on any figure opens it at full size over the page (a CSS-only toggle: a hidden
 checkbox and its label), and its caption links the PNG file itself. Everything taken from study
 files is HTML-escaped.
+
+Notebooks: :func:`fragment_html` renders one section with the same :func:`section_html` and the same CSS,
+scoped to ``div.mlplab-view`` so a cell does not restyle the notebook (``_repr_html_`` of a History, a
+study's Result, a Diagnosis and a sweep's summary, see :mod:`mlplab.lab.display`).
 """
 
 from __future__ import annotations
@@ -47,8 +51,9 @@ class Fig:
     label: str  # "Figure 2.1"
     file: str  # name in the study folder
     caption: str  # inline Markdown
-    path: Path
+    path: Path | None
     wide: bool = False
+    png: bytes | None = None  # the image itself, when it has no file (a notebook's figure)
 
 
 @dataclass
@@ -190,6 +195,12 @@ def _data_uri(path: Path) -> str:
     return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
+def _fig_uri(b: Fig) -> str:
+    if b.png is not None:
+        return "data:image/png;base64," + base64.b64encode(b.png).decode("ascii")
+    return _data_uri(b.path)
+
+
 def _rel(path: Path, out_dir: Path) -> str:
     return Path(os.path.relpath(path, out_dir)).as_posix()
 
@@ -215,11 +226,11 @@ def _html_block(b, out_dir: Path, ids: list[int]) -> str:
         zid = f"zoom-{ids[0]}"
         return (f'<figure class="{"wide" if b.wide else "narrow"}">'
                 f'<input type="checkbox" class="zoom" id="{zid}" hidden>'
-                f'<label for="{zid}" title="click: full size"><img src="{_data_uri(b.path)}" '
+                f'<label for="{zid}" title="click: full size"><img src="{_fig_uri(b)}" '
                 f'alt="{_esc(b.caption or b.file)}"></label>'
                 f'<figcaption><span class="fig-no">{_esc(b.label)}</span> '
-                f'(<a href="{_esc(_rel(b.path, out_dir))}">{_esc(b.file)}</a>) {inline_html(b.caption)}'
-                "</figcaption></figure>")
+                + (f'(<a href="{_esc(_rel(b.path, out_dir))}">{_esc(b.file)}</a>) ' if b.path is not None else "")
+                + f"{inline_html(b.caption)}</figcaption></figure>")
     if isinstance(b, Table):
         return _html_table(b)
     if isinstance(b, Fold):
@@ -228,25 +239,50 @@ def _html_block(b, out_dir: Path, ids: list[int]) -> str:
     raise TypeError(f"unknown report block {type(b).__name__}")
 
 
+def section_html(s: Section, out_dir: Path, ids: list[int] | None = None) -> str:
+    """One section as HTML (``ids`` numbers the figures' zoom toggles across a page)."""
+    ids = [0] if ids is None else ids
+    badge = ""
+    if s.badge:
+        badge = f'<span class="badge{" quick" if s.badge == "quick" else ""}">{_esc(s.badge)}</span>'
+    num = f'<span class="num">{_esc(s.number)}</span>' if s.number else ""
+    parts = [f'<section class="study" id="{s.anchor}">', f"<h2>{num}{_esc(s.title)}{badge}</h2>"]
+    if s.description:
+        parts.append(f'<p class="desc">{_esc(s.description)}</p>')
+    if s.meta:
+        parts.append(f'<p class="meta-line">{" · ".join(inline_html(m) for m in s.meta)}</p>')
+    parts += [_html_block(b, out_dir, ids) for b in s.blocks]
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _scoped_css(scope: str) -> str:
+    """The page's CSS limited to ``scope`` (a notebook cell must not restyle the notebook): the rules of
+    the page layout (body, html, the table of contents) are left out, every other selector is prefixed."""
+    out = []
+    for rule in re.findall(r"([^{}]+)\{([^{}]*)\}", CSS.split("@media")[0]):
+        sel, body = rule[0].strip(), rule[1]
+        if sel.startswith((":root", "html", "body", ".layout", "nav", "main", "*", "header", "footer")):
+            continue
+        out.append(", ".join(f"{scope} {x.strip()}" for x in sel.split(",")) + " {" + body + "}")
+    root = re.search(r":root \{([^}]*)\}", CSS).group(1)
+    return f"{scope} {{{root} color:var(--fg); line-height:1.5;}}\n" + "\n".join(out)
+
+
+def fragment_html(section: Section, out_dir: Path | None = None) -> str:
+    """One section as a self-contained HTML fragment for a notebook cell (``_repr_html_``): the
+    report's own block rendering and CSS, scoped to ``div.mlplab-view``, figures inline."""
+    scope = "div.mlplab-view"
+    body = section_html(section, Path(out_dir) if out_dir is not None else Path.cwd(), [0])
+    return f'<div class="mlplab-view"><style>{_scoped_css(scope)}</style>{body}</div>'
+
+
 def to_html(page: Page, out_dir: Path) -> str:
     ids = [0]
     toc = [f'<li><a href="#{s.anchor}">{_esc(s.title)}</a>'
            + (f'<span class="toc-desc">{_esc(s.toc_note)}</span>' if s.toc_note else "") + "</li>"
            for s in page.sections]
-    body = []
-    for s in page.sections:
-        badge = ""
-        if s.badge:
-            badge = f'<span class="badge{" quick" if s.badge == "quick" else ""}">{_esc(s.badge)}</span>'
-        num = f'<span class="num">{_esc(s.number)}</span>' if s.number else ""
-        parts = [f'<section class="study" id="{s.anchor}">', f"<h2>{num}{_esc(s.title)}{badge}</h2>"]
-        if s.description:
-            parts.append(f'<p class="desc">{_esc(s.description)}</p>')
-        if s.meta:
-            parts.append(f'<p class="meta-line">{" · ".join(inline_html(m) for m in s.meta)}</p>')
-        parts += [_html_block(b, out_dir, ids) for b in s.blocks]
-        parts.append("</section>")
-        body.append("\n".join(parts))
+    body = [section_html(s, out_dir, ids) for s in page.sections]
     summary = "\n".join(f"<li><b>{_esc(v)}</b>{_esc(label)}</li>" for v, label in page.summary)
     return f"""<!DOCTYPE html>
 <html lang="en">

@@ -164,6 +164,15 @@ def choose(settings, sel_plan, rows_by_key) -> dict:
     return best
 
 
+class Summary(dict):
+    """A sweep's summary (the content of summary.json, a plain dict) that Jupyter shows with its figures."""
+
+    def _repr_html_(self) -> str:
+        from ..display import html
+
+        return html(self)
+
+
 def summarize(settings, sel_plan, test_plan, best, rows_by_key) -> dict:
     """The content of summary.json (see the module docstring); no timings."""
     m = settings.metric
@@ -281,7 +290,7 @@ def _run_locked(settings, out, executor, log, trial_fn, progress):
         log(f"warning: {w}")
     log(f"{summary['trials']['total']} trials in {out} ({time.perf_counter() - t0:.1f} s); summary in "
         f"{out / SUMMARY_FILE}")
-    return summary
+    return Summary(summary)
 
 
 def _phase(store, executor, groups, name, log, trial_fn, progress):

@@ -1,0 +1,84 @@
+"""Every notebook of notebooks/ runs top to bottom in a fresh kernel (each asserts on its own numbers), and
+the live lab can be shown inside a notebook cell."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
+MNIST = {"optimizers_mnist", "init_mnist", "depth", "symmetry"}  # the studies that train on MNIST
+
+
+def _runner():
+    spec = importlib.util.spec_from_file_location("run_notebooks", ROOT / "scripts" / "run_notebooks.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_every_study_has_a_notebook():
+    from mlplab.lab import studies
+
+    stems = {p.stem for p in NOTEBOOKS}
+    missing = {n.replace("-", "_") for n in studies() if n != "optimizers-tuned"} - stems
+    assert not missing and {"tour", "diagnose_torch", "sweep"} <= stems
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs(path, request, monkeypatch):
+    pytest.importorskip("nbclient")
+    pytest.importorskip("jupytext")
+    if path.stem in MNIST:
+        mnist = request.getfixturevalue("mnist_dir")  # fetched through mlplab's own verified fetch
+        monkeypatch.setenv("MLPLAB_DATA", str(mnist.parent))  # the kernel inherits where it is
+    if path.stem == "diagnose_torch":
+        pytest.importorskip("torch")
+    nb = _runner().run_notebook(path, timeout=300)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and all(c.execution_count for c in code)  # every cell ran
+    assert any(c.metadata.get("tags") == ["parameters"] for c in code)  # a parameter cell to edit
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and "Source" in first.source and "$" in first.source  # source, formula
+
+
+def test_a_failing_notebook_fails(tmp_path):
+    """The check can fail: a notebook whose assertion does not hold raises."""
+    pytest.importorskip("nbclient")
+    from nbclient.exceptions import CellExecutionError
+
+    bad = tmp_path / "bad.py"
+    bad.write_text("# %%\nx = 1 + 1\n\n# %%\nassert x == 3, 'planted'\n")
+    with pytest.raises(CellExecutionError, match="planted"):
+        _runner().run_notebook(bad, timeout=60)
+
+
+def _get(url: str, timeout: float = 10) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 (a local server we started)
+        return r.status, r.read().decode("utf-8")
+
+
+def test_live_view_in_a_notebook_starts_serves_and_stops():
+    pytest.importorskip("IPython")
+    from mlplab.live import notebook
+
+    frame = notebook.show(height=500)
+    try:
+        server = notebook.start()  # the same server is reused
+        assert server is notebook._SERVER and frame.src == server.url
+        assert server.url.startswith("http://127.0.0.1:") and f'src="{server.url}"' in frame._repr_html_()
+        status, page = _get(server.url)
+        assert status == 200 and "<title>mlplab live</title>" in page
+        status, meta = _get(server.url + "api/meta")
+        assert status == 200 and isinstance(json.loads(meta), dict)
+    finally:
+        notebook.stop()
+    assert not server.running and notebook._SERVER is None
+    with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
+        _get(server.url, timeout=2)
