@@ -69,14 +69,25 @@ def _splits(trial):
     return (data["train"], data["val"]) if trial["phase"] == "select" else (data["full"], data["test"])
 
 
+_CONTROLLER = []
+
+
+def _one_blas_thread():
+    """A context with BLAS at one thread. The process's ``ThreadpoolController`` is built once:
+    ``threadpool_limits()`` walks every loaded library anew on each call (4 ms)."""
+    if not _CONTROLLER:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=1, user_api="blas")
+
+
 def _nan_metrics():
     return {"loss": math.nan, "accuracy": math.nan}
 
 
 def run_trial(trial: dict) -> dict:
     """Train and score one trial; returns ``{"status", "metrics", "curve", "steps", "seconds"}``."""
-    from threadpoolctl import threadpool_limits
-
     from ..nn import MLP
     from ..optim import get_optimizer
     from ..train import Trainer, evaluate
@@ -84,7 +95,7 @@ def run_trial(trial: dict) -> dict:
     t0 = time.perf_counter()
     p = trial["problem"]
     try:
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _one_blas_thread():
             (X, y), (Xe, ye) = _splits(trial)
             model = MLP(p["layers"], activation=p["activation"], weight_init=p["init"], bias_init="zeros",
                         rng=np.random.default_rng([trial["seed"], 1]))
@@ -113,8 +124,6 @@ def run_stacked(trials: list[dict]) -> list[dict]:
     Member k starts from the weights its seed draws and sees its seed's batches: with several seeds
     the input is a stack of batches (K, B, in) gathered from one batch per seed, so K networks of 32
     configurations x 5 seeds still cost one batched product per layer and step."""
-    from threadpoolctl import threadpool_limits
-
     from ..data import BatchIterator
     from ..nn import MLP
     from ..tensor import Tensor, cross_entropy, no_grad
@@ -130,7 +139,7 @@ def run_stacked(trials: list[dict]) -> list[dict]:
     seeds = sorted({t["seed"] for t in members})
     seed_index = np.array([seeds.index(t["seed"]) for t in members])
     try:
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _one_blas_thread():
             (X, y), (Xe, ye) = _splits(first)
             model = MLP(p["layers"], activation=p["activation"], weight_init="zeros", bias_init="zeros", stack=K)
             for s_i, s in enumerate(seeds):
