@@ -11,7 +11,10 @@ same trials written with PyTorch and a process pool of the same size (one thread
 converted to tensors once per worker, torch.optim's SGD / SGD(momentum) / Adagrad / Adam, He init).
 Then the same mlplab sweep on a Dask LocalCluster with as many single-thread worker processes (its
 start-up timed apart). The contenders run one after the other in rounds (``--rounds``) so a busy
-neighbour slows each alike; medians and ratios are printed.
+neighbour slows each alike; medians and ratios are printed, of wall time and of the CPU seconds of
+every process involved (this one and its joined children: pools, Dask workers with their start-up),
+which a loaded machine inflates much less. ``--dask-defaults`` adds a LocalCluster with Dask's own
+worker settings (its malloc trim threshold, profiler and ticks; the trial still undoes the trim).
 
 *Stack.* The 2-D spirals and a 2-8-8-2 network (two epochs of 1,500 points, batch 32): 4 optimizers x
 8 learning rates x ``--seeds`` seeds trained as the sweep groups them into stacked models
