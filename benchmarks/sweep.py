@@ -11,7 +11,10 @@ same trials written with PyTorch and a process pool of the same size (one thread
 converted to tensors once per worker, torch.optim's SGD / SGD(momentum) / Adagrad / Adam, He init).
 Then the same mlplab sweep on a Dask LocalCluster with as many single-thread worker processes (its
 start-up timed apart). The contenders run one after the other in rounds (``--rounds``) so a busy
-neighbour slows each alike; medians and ratios are printed.
+neighbour slows each alike; medians and ratios are printed, of wall time and of the CPU seconds of
+every process involved (this one and its joined children: pools, Dask workers with their start-up),
+which a loaded machine inflates much less. ``--dask-defaults`` adds a LocalCluster with Dask's own
+worker settings (its malloc trim threshold, profiler and ticks; the trial still undoes the trim).
 
 *Stack.* The 2-D spirals and a 2-8-8-2 network (two epochs of 1,500 points, batch 32): 4 optimizers x
 8 learning rates x ``--seeds`` seeds trained as the sweep groups them into stacked models
@@ -36,6 +39,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 from _common import header  # noqa: E402
 
+from mlplab.sweep import executor as executor_module  # noqa: E402
 from mlplab.sweep.executor import DaskExecutor, LocalExecutor  # noqa: E402
 from mlplab.sweep.problem import problem_data, validate_problem  # noqa: E402
 from mlplab.sweep.runner import execute, group_trials, plan_selection  # noqa: E402
@@ -99,6 +103,17 @@ def torch_sweep(sel_plan, data, workers, sizes, batch):
 
 
 # ------------------------------------------------------------------------------ mlplab contenders
+DASK_DEFAULTS = "dask, Dask's defaults"
+
+
+def _cpu():
+    """User + system CPU seconds of this process and of its finished (joined) child processes."""
+    import resource
+
+    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+
 def mlplab_sweep(settings, executor):
     plan = plan_selection(settings)
     groups = group_trials([t for cs in plan.values() for _, ts in cs for t in ts], stack=False)
@@ -115,29 +130,46 @@ def part_sweep(args):
     data = problem_data(settings.problem)  # loaded before the workers fork: they inherit it
     print(f"   {n_trials} trials: {len(data['train'][0])} training images, {len(data['val'][0])} validation, "
           f"{args.jobs} worker processes x 1 thread")
-    times = {"mlplab": [], "pytorch": [], "dask": [], "dask start": []}
+    times = {"mlplab": [], "pytorch": [], "dask": [], "dask start": [], DASK_DEFAULTS: []}
+    cpu = {k: [] for k in times if k != "dask start"}
     for r in range(args.rounds):
+        c0 = _cpu()
         ex = LocalExecutor(args.jobs)
         t0 = time.perf_counter()
         n, rows = mlplab_sweep(settings, ex)
         times["mlplab"].append(time.perf_counter() - t0)
         ex.shutdown()
+        cpu["mlplab"].append(_cpu() - c0)
         assert n == n_trials, n
         print(f"   round {r + 1}: mlplab {times['mlplab'][-1]:.1f} s", flush=True)
         if not args.skip_torch:
-            t0 = time.perf_counter()
+            c0, t0 = _cpu(), time.perf_counter()
             trows = torch_sweep(plan_selection(settings), data, args.jobs, settings.problem["layers"],
                                 settings.problem["batch_size"])
             times["pytorch"].append(time.perf_counter() - t0)
+            cpu["pytorch"].append(_cpu() - c0)
             print(f"   round {r + 1}: PyTorch {times['pytorch'][-1]:.1f} s", flush=True)
-        if not args.skip_dask:
+        if args.dask_defaults:  # the same cluster with Dask's own defaults (see executor._LOCAL_CLUSTER_CONFIG)
+            c0 = _cpu()
+            saved, executor_module._LOCAL_CLUSTER_CONFIG = executor_module._LOCAL_CLUSTER_CONFIG, {}
+            try:
+                dex = DaskExecutor(args.jobs)
+            finally:
+                executor_module._LOCAL_CLUSTER_CONFIG = saved
             t0 = time.perf_counter()
+            mlplab_sweep(settings, dex)
+            times[DASK_DEFAULTS].append(time.perf_counter() - t0)
+            dex.shutdown()
+            cpu[DASK_DEFAULTS].append(_cpu() - c0)
+        if not args.skip_dask:
+            c0, t0 = _cpu(), time.perf_counter()
             dex = DaskExecutor(args.jobs)
             times["dask start"].append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             n2, rows2 = mlplab_sweep(settings, dex)
             times["dask"].append(time.perf_counter() - t0)
             dex.shutdown()
+            cpu["dask"].append(_cpu() - c0)
             def table(rs):  # as JSON text: a diverged trial's NaN loss must compare equal to itself
                 return json.dumps({r["key"]: [r["status"], r["metrics"]] for r in rs}, sort_keys=True)
 
@@ -145,7 +177,12 @@ def part_sweep(args):
             print(f"   round {r + 1}: Dask results identical to the default executor's: {same}")
         line = ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items() if v)
         print(f"   round {r + 1}: {line}; load average {os.getloadavg()[0]:.1f}")
+        line = ", ".join(f"{k} {v[-1]:.1f}" for k, v in cpu.items() if v)
+        print(f"   round {r + 1}: CPU seconds {line}", flush=True)
     med = {k: statistics.median(v) for k, v in times.items() if v}
+    mcpu = {k: statistics.median(v) for k, v in cpu.items() if v}
+    print("   CPU seconds of every process (workers, pools, scheduler; Dask's with its start-up), medians: "
+          + ", ".join(f"{k} {v:.1f} ({v / mcpu['mlplab']:.3f}x mlplab)" for k, v in mcpu.items()))
     acc = [r["metrics"]["accuracy"] for r in rows if r["status"] == "done"]
     print(f"   medians over {args.rounds} round(s): " + ", ".join(f"{k} {v:.1f} s" for k, v in med.items()))
     print(f"   mlplab: {med['mlplab'] / n_trials * args.jobs:.2f} s per trial per worker; best validation accuracy "
@@ -157,6 +194,9 @@ def part_sweep(args):
     if "dask" in med:
         print(f"   Dask / default = {med['dask'] / med['mlplab']:.3f} (target <= 1.15); with the cluster's start-up "
               f"{(med['dask'] + med['dask start']) / med['mlplab']:.3f}")
+    if DASK_DEFAULTS in med:
+        print(f"   Dask with Dask's defaults (MALLOC_TRIM_THRESHOLD_=65536, profiler on) / default = "
+              f"{med[DASK_DEFAULTS] / med['mlplab']:.3f}")
 
 
 def part_stack(args):
@@ -195,6 +235,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--skip-torch", action="store_true")
     ap.add_argument("--skip-dask", action="store_true")
+    ap.add_argument("--dask-defaults", action="store_true",
+                    help="also time a LocalCluster with Dask's default worker settings (what the executor turns off)")
     args = ap.parse_args()
     header("mlplab sweep")
     if args.part in ("stack", "all"):

@@ -22,6 +22,7 @@ from mlplab.sweep.trial import run_group, trial_key  # noqa: E402
 
 TINY = dict(dataset="spirals", layers="2,8,2", train_size=300, val_size=100, test_size=200, epochs=1, batch_size=32)
 QUIET = dict(log=lambda m: None)
+_EXPORTED_TRIM = "MALLOC_TRIM_THRESHOLD_" in os.environ  # before any nanny writes it into this process
 
 
 def settings(**kw):
@@ -107,3 +108,42 @@ def test_a_planted_divergence_is_recorded_as_diverged(dask_ex, tmp_path):
     entry = summary["optimizers"]["sgd"]
     assert entry["diverged_fraction"] == 0.5 and entry["best"] == {"lr": 0.1}
     assert json.loads((tmp_path / SUMMARY_FILE).read_text())["optimizers"]["sgd"]["lr_curve"][1]["mean"] is None
+
+
+def _page_faults_of_big_arrays(n=100, size=1 << 20):
+    """Minor page faults while allocating, filling and freeing ``n`` arrays of ``size`` bytes, the
+    pattern of a training step (a batch of 128 MNIST images is 401 KB). With glibc's dynamic mmap
+    threshold each is reused from the heap (a few hundred faults in all); with MALLOC_TRIM_THRESHOLD_
+    set (Dask's nanny default) each is a fresh mmap: size / 4096 faults every time."""
+    import resource
+
+    import numpy as np
+
+    np.ones(size // 8).sum()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(n):
+        np.ones(size // 8).sum()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
+def test_the_local_cluster_workers_allocate_without_page_fault_churn(dask_ex):
+    if _EXPORTED_TRIM:
+        pytest.skip("MALLOC_TRIM_THRESHOLD_ is exported here; the workers inherit it on purpose")
+    faults = dask_ex.client.run(_page_faults_of_big_arrays)
+    assert len(faults) == 2 and all(f < 2000 for f in faults.values()), faults  # 100 x 256 pages with churn
+
+
+def test_tune_malloc_undoes_dask_s_trim_threshold_in_a_worker_process():
+    """A worker of an existing cluster (``dask worker``) starts with MALLOC_TRIM_THRESHOLD_=65536;
+    the first trial in that process sets glibc's thresholds so arrays are reused again."""
+    import subprocess
+
+    code = ("import sys; sys.path[:0] = {path!r}; from tests.test_sweep_dask import _page_faults_of_big_arrays as f; "
+            "from mlplab.sweep.trial import _tune_malloc; a = f(); _tune_malloc(); print(a, f())")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = [root, os.path.join(root, "src")]
+    out = subprocess.run([sys.executable, "-c", code.format(path=path)], capture_output=True, text=True, check=True,
+                         env={**os.environ, "MALLOC_TRIM_THRESHOLD_": "65536"}, timeout=120)
+    churn, tuned = map(int, out.stdout.split())
+    assert churn > 100 * 200, churn  # the trim threshold alone: every array is fresh pages
+    assert tuned < 2000, tuned

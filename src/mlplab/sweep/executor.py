@@ -79,6 +79,26 @@ class LocalExecutor(cf.Executor):
         self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
+# Dask's defaults cost a NumPy trial dearly; a LocalCluster of mlplab's starts without them:
+# - ``MALLOC_TRIM_THRESHOLD_=65536`` (set in every worker's environment before it starts, to hand memory
+#   back to the OS): setting it switches off glibc's dynamic mmap threshold, so every array above
+#   128 KiB (a batch of 128 images is 401 KB, the first layer's weight gradient 314 KB) is a fresh
+#   mmap, page-faulted and zeroed, then unmapped: 229,000 page faults and 0.5-0.8 s of system time in
+#   one MNIST trial of 0.9 s, which took twice as long. ``None`` removes the variable; one the user
+#   exported still reaches the workers (and a trial then undoes it: ``trial._tune_malloc``).
+# - the statistical profiler, which wakes every 10 ms in each worker to walk the task thread's stack
+#   (taking the GIL from it), and the event loop's 20 ms tick and 0.5 s system monitor, slowed down:
+#   together they took ~10 % of a trial's CPU time in other threads. BLAS stays at one thread
+#   (Dask's OMP/OPENBLAS_NUM_THREADS=1 and the trial's own threadpool limit).
+_LOCAL_CLUSTER_CONFIG = {
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.admin.system-monitor.gil.enabled": False,
+}
+
+
 class DaskExecutor(cf.Executor):
     """A Dask client's ``concurrent.futures`` executor (``Client.get_executor``); owns the
     LocalCluster it started, if any."""
@@ -93,8 +113,11 @@ class DaskExecutor(cf.Executor):
             if scheduler:
                 self.client = Client(scheduler, timeout="10s")
             else:
-                self.cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
-                                            dashboard_address="127.0.0.1:0", host="127.0.0.1", silence_logs=40)
+                import dask
+
+                with dask.config.set(_LOCAL_CLUSTER_CONFIG):
+                    self.cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
+                                                dashboard_address="127.0.0.1:0", host="127.0.0.1", silence_logs=40)
                 self.client = Client(self.cluster)
         except (OSError, TimeoutError) as e:
             where = f"the Dask scheduler at {scheduler}" if scheduler else "a Dask LocalCluster"

@@ -69,14 +69,50 @@ def _splits(trial):
     return (data["train"], data["val"]) if trial["phase"] == "select" else (data["full"], data["test"])
 
 
+_CONTROLLER = []
+
+
+def _one_blas_thread():
+    """A context with BLAS at one thread. The process's ``ThreadpoolController`` is built once:
+    ``threadpool_limits()`` walks every loaded library anew on each call (4 ms)."""
+    if not _CONTROLLER:
+        from threadpoolctl import ThreadpoolController
+
+        _tune_malloc()
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=1, user_api="blas")
+
+
+def _tune_malloc() -> bool:
+    """Undo ``MALLOC_TRIM_THRESHOLD_`` in this process (glibc only); True if it did.
+
+    Dask's nanny starts every worker with ``MALLOC_TRIM_THRESHOLD_=65536``. Setting any malloc
+    threshold switches off glibc's dynamic mmap threshold, so each array above 128 KiB (a batch of
+    MNIST images, a weight gradient) becomes a fresh mmap, page-faulted, zeroed and unmapped again:
+    229,000 page faults and 0.5-0.8 s of system time in a 0.9 s trial. mlplab's own LocalCluster
+    starts without the variable (see :mod:`.executor`); workers of an existing cluster get their
+    thresholds raised here on their first trial (mmap from 32 MiB, trim above 128 MiB), which
+    changes speed only, never a number."""
+    import os
+
+    if "MALLOC_TRIM_THRESHOLD_" not in os.environ:
+        return False
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 128 << 20))
+
+
 def _nan_metrics():
     return {"loss": math.nan, "accuracy": math.nan}
 
 
 def run_trial(trial: dict) -> dict:
     """Train and score one trial; returns ``{"status", "metrics", "curve", "steps", "seconds"}``."""
-    from threadpoolctl import threadpool_limits
-
     from ..nn import MLP
     from ..optim import get_optimizer
     from ..train import Trainer, evaluate
@@ -84,7 +120,7 @@ def run_trial(trial: dict) -> dict:
     t0 = time.perf_counter()
     p = trial["problem"]
     try:
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _one_blas_thread():
             (X, y), (Xe, ye) = _splits(trial)
             model = MLP(p["layers"], activation=p["activation"], weight_init=p["init"], bias_init="zeros",
                         rng=np.random.default_rng([trial["seed"], 1]))
@@ -113,8 +149,6 @@ def run_stacked(trials: list[dict]) -> list[dict]:
     Member k starts from the weights its seed draws and sees its seed's batches: with several seeds
     the input is a stack of batches (K, B, in) gathered from one batch per seed, so K networks of 32
     configurations x 5 seeds still cost one batched product per layer and step."""
-    from threadpoolctl import threadpool_limits
-
     from ..data import BatchIterator
     from ..nn import MLP
     from ..tensor import Tensor, cross_entropy, no_grad
@@ -130,7 +164,7 @@ def run_stacked(trials: list[dict]) -> list[dict]:
     seeds = sorted({t["seed"] for t in members})
     seed_index = np.array([seeds.index(t["seed"]) for t in members])
     try:
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _one_blas_thread():
             (X, y), (Xe, ye) = _splits(first)
             model = MLP(p["layers"], activation=p["activation"], weight_init="zeros", bias_init="zeros", stack=K)
             for s_i, s in enumerate(seeds):
