@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 
 import numpy as np
 
 from .activations import canonical_activation
 
-__all__ = ["SettingsError", "TRAIN_DEFAULTS", "DIAGNOSE_DEFAULTS", "flag", "check_int", "check_number",
+__all__ = ["SettingsError", "read_toml", "TRAIN_DEFAULTS", "DIAGNOSE_DEFAULTS", "flag", "check_int", "check_number",
            "check_name", "parse_layers", "check_activation", "check_init", "check_optimizer", "check_blas_threads",
            "check_keys", "validate_train", "validate_diagnose", "resume_differences", "optimizer_hparams"]
 
@@ -223,6 +224,26 @@ def check_blas_threads(value, namer=flag, key="blas_threads", cores=None) -> int
     return check_int(key, value, minimum=0, maximum=cores, namer=namer,
                      what=f"0 (the BLAS library's default) or a thread count from 1 to {cores} "
                           f"(this machine's CPU count)")
+
+
+def read_toml(path, label: str | None = None) -> dict:
+    """The contents of the TOML file ``path``; a missing file, a folder or bad TOML is a one-line
+    ``ValueError`` starting with ``label`` (default: the path), e.g. ``--config run.toml``."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    path = Path(path)
+    label = label or str(path)
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ValueError(f"{label}: no such file") from None
+    except IsADirectoryError:
+        raise ValueError(f"{label} is a folder; give a TOML file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{label}: not valid TOML ({e})") from None
 
 
 def check_keys(cfg: dict, valid, where: str) -> dict:

@@ -16,6 +16,7 @@ from ..settings import (
     check_keys,
     flag,
     optimizer_hparams,
+    read_toml,
     resume_differences,
     validate_train,
 )
@@ -34,20 +35,11 @@ from .options import (
 
 def _load_config(path) -> dict:
     """The ``[train]`` table (or the top level) of a TOML file, keys checked against the settings."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
     path = Path(path)
     try:
-        with open(path, "rb") as f:
-            raw = tomllib.load(f)
-    except FileNotFoundError:
-        raise UsageError(f"--config {path}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"--config {path} is a folder; give a TOML file") from None
-    except tomllib.TOMLDecodeError as e:
-        raise UsageError(f"--config {path}: not valid TOML ({e})") from None
+        raw = read_toml(path, f"--config {path}")
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     table = raw.get("train", raw)
     if not isinstance(table, dict):
         raise UsageError(f"--config {path}: [train] must be a table of settings")

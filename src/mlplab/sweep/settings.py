@@ -135,18 +135,10 @@ class SweepSettings:
     @classmethod
     def from_toml(cls, path, overrides: dict | None = None, problem_overrides: dict | None = None):
         """Read ``path``; ``overrides`` (top-level keys) and ``problem_overrides`` win over the file."""
-        try:
-            import tomllib
-        except ModuleNotFoundError:  # Python 3.10
-            import tomli as tomllib
+        from ..settings import read_toml
+
         path = Path(path)
-        try:
-            with open(path, "rb") as f:
-                raw = tomllib.load(f)
-        except FileNotFoundError:
-            raise ValueError(f"{path}: no such file") from None
-        except tomllib.TOMLDecodeError as e:
-            raise ValueError(f"{path}: not valid TOML ({e})") from None
+        raw = read_toml(path)
         raw = raw.get("sweep", raw)
         raw = {str(k).replace("-", "_"): v for k, v in raw.items()}
         unknown = sorted(set(raw) - _KEYS)
