@@ -40,14 +40,19 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from mlplab import nn, optim
 from mlplab.threads import auto_blas_threads
-from mlplab.train import Callback, Trainer
+from mlplab.train import Callback, Trainer, twin_step
 mode, steps, measure = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-t0 = time.perf_counter()
-n, why = auto_blas_threads() if mode == "default" else (int(mode), "fixed")
-choose = time.perf_counter() - t0 if mode == "default" else 0.0
 rng = np.random.default_rng(0)
 X = rng.random((measure * 128, 784), dtype=np.float32)
 y = rng.integers(0, 10, measure * 128)
+make_net = lambda: nn.MLP([784, 100, 100, 100, 100, 10], activation="relu", weight_init="he", rng=0)
+t0 = time.perf_counter()
+if mode == "default":  # as mlplab train chooses: free cores, then a step timed on a twin of the network
+    twin = twin_step(make_net(), lambda params: optim.Adam(params, lr=1e-3), X, y, 128) if steps >= 300 else None
+    n, why = auto_blas_threads(step=twin)
+else:
+    n, why = int(mode), "fixed"
+choose = time.perf_counter() - t0 if mode == "default" else 0.0
 
 class Clock(Callback):
     def __init__(self):
@@ -58,13 +63,13 @@ class Clock(Callback):
 
 clock = Clock()
 with threadpool_limits(limits=n, user_api="blas"):
-    net = nn.MLP([784, 100, 100, 100, 100, 10], activation="relu", weight_init="he", rng=0)
+    net = make_net()
     t1 = time.perf_counter()
     Trainer(net, optim.Adam(net.parameters(), lr=1e-3), callbacks=[clock]).fit(X, y, epochs=1, batch_size=128, rng=0)
 # the run of `steps` steps: its median step (steadier than the wall time of a shared machine) times
 # the steps, plus the default's choice
 step = statistics.median(np.diff([t1] + clock.stamps))
-print(json.dumps({"threads": n, "why": why, "seconds": choose + step * steps}))
+print(json.dumps({"threads": n, "why": why, "seconds": choose + step * steps, "choose": choose}))
 """
 
 
@@ -86,7 +91,7 @@ def scenario(name, steps, measure, rounds, competitors):
         time.sleep(0.5 if competitors else 0)
         load = os.getloadavg()[0]
         times = {m: [] for m in MODES}
-        chosen = []
+        chosen, choose = [], []
         for r in range(rounds):
             order = MODES[r % len(MODES):] + MODES[:r % len(MODES)]
             for m in order:
@@ -94,6 +99,7 @@ def scenario(name, steps, measure, rounds, competitors):
                 times[m].append(res["seconds"])
                 if m == "default":
                     chosen.append(res["threads"])
+                    choose.append(res["choose"])
     finally:
         for p in procs:
             p.kill()
@@ -105,7 +111,8 @@ def scenario(name, steps, measure, rounds, competitors):
           f"{load:.1f} at the start; {rounds} rounds; runs of {steps} steps, each timed over {measure})")
     for m in MODES:
         print(f"  {m:>8} threads: median {med[m]:7.2f} s  ({', '.join(f'{t:.2f}' for t in times[m])})")
-    print(f"  default chose {chosen}; the better fixed count: {better}; 2 threads / 1 thread: "
+    print(f"  default chose {chosen} (choosing took a median {statistics.median(choose):.3f} s)")
+    print(f"  the better fixed count: {better}; 2 threads / 1 thread: "
           f"{med['2'] / med['1']:.2f}x the time")
     print(f"  default reaches {med[better] / med['default']:.2f}x the better fixed count (ratio of medians), "
           f"{paired:.2f}x (median of the rounds' paired ratios)")

@@ -4,7 +4,7 @@ OpenBLAS splits a matrix product into equal parts, one per thread, and waits for
 When another CPU-bound process shares a core with one of those threads, every product waits for
 the descheduled thread: on a 2-core machine with one competing process, the README's command took
 154 s with two threads instead of 4 s (two threads were 3x slower than one). On a quiet machine
-two threads are faster (about 0.74 ms a step against 1.0 ms). So the count is chosen at start:
+two threads are usually faster. So the count is chosen at start:
 
 1. ``usable_cores()``: the CPUs this process may run on (``sched_getaffinity``: taskset,
    container cpusets), capped by a cgroup CPU quota (``cpu.max``: ``docker --cpus``).
@@ -13,6 +13,15 @@ two threads are faster (about 0.74 ms a step against 1.0 ms). So the count is ch
 3. ``choose_blas_threads(cores, idle)``: ``floor(idle + 0.3)`` clipped to ``[1, cores]``: a core
    counts as free when it was at least 70 % idle, so background noise (a shell, an editor) does not
    cost the second thread, while one competing process does.
+4. When more than one core is free and the caller hands over a training step (``step``, run on
+   throwaway copies of the network and optimizer), ``measure_threads`` times that step at one
+   thread and at the free count, in alternating rounds, and ``pick_fastest`` keeps the fewest
+   threads within 3 % of the fastest. Free cores are not the whole story: OpenBLAS's second thread
+   halves a 128×784 @ 784×100 product, but a step is also NumPy's single-threaded elementwise
+   work, and on the test machine the book network with Adam was faster on one thread (2.0 against
+   2.2 ms a step) while the same network with SGD was faster on two (1.1 against 1.4 ms). The
+   measurement costs about 1 % of a run of a few thousand steps; ``mlplab train`` skips it for runs
+   of fewer than 300 steps.
 
 The count is recorded in the run's ``config.json`` and a resumed run keeps it (BLAS thread counts
 change float32 rounding); ``--blas-threads N`` overrides the choice. benchmarks/contention.py
@@ -23,12 +32,15 @@ from __future__ import annotations
 
 import math
 import os
+import statistics
 import time
 from pathlib import Path
 
-__all__ = ["usable_cores", "idle_cores", "choose_blas_threads", "auto_blas_threads", "FREE_THRESHOLD"]
+__all__ = ["usable_cores", "idle_cores", "choose_blas_threads", "measure_threads", "pick_fastest", "auto_blas_threads",
+           "FREE_THRESHOLD", "TOLERANCE"]
 
 FREE_THRESHOLD = 0.7  # a core counts as free when at least this much of it was idle during the sample
+TOLERANCE = 0.03  # pick_fastest: more threads only when they are more than this much faster
 
 
 def _cgroup_cpu_limit() -> float | None:
@@ -103,12 +115,54 @@ def choose_blas_threads(cores: int, idle: float | None) -> int:
     return max(1, min(cores, math.floor(idle + 1 - FREE_THRESHOLD)))
 
 
-def auto_blas_threads(interval: float = 0.1) -> tuple[int, str]:
-    """The count for this machine now, and a few words on why (for the run's log and config)."""
+def measure_threads(step, candidates, *, rounds: int = 2, steps: int = 5, warmup: int = 1) -> dict:
+    """Median seconds of ``step()`` at each BLAS thread count in ``candidates``.
+
+    The counts take turns in ``rounds`` rounds (the order reversed every other round, so a
+    neighbour that comes or goes slows both alike); each turn runs ``warmup`` untimed calls (the
+    new thread count's first product wakes or parks OpenBLAS's threads) and then ``steps`` timed
+    ones.
+    """
+    from threadpoolctl import ThreadpoolController
+
+    candidates = sorted({max(1, int(n)) for n in candidates})
+    controller = ThreadpoolController()
+    samples = {n: [] for n in candidates}
+    for r in range(max(1, rounds)):
+        for n in (candidates if r % 2 == 0 else candidates[::-1]):
+            with controller.limit(limits=n, user_api="blas"):
+                for _ in range(warmup):
+                    step()
+                for _ in range(max(1, steps)):
+                    t0 = time.perf_counter()
+                    step()
+                    samples[n].append(time.perf_counter() - t0)
+    return {n: statistics.median(v) for n, v in samples.items()}
+
+
+def pick_fastest(timings: dict, tolerance: float = TOLERANCE) -> int:
+    """The fewest threads whose time is within ``tolerance`` of the fastest (fewer threads leave
+    a core to the rest of the machine when they gain nothing)."""
+    best = min(timings.values())
+    return min(n for n, t in timings.items() if t <= best * (1.0 + tolerance))
+
+
+def auto_blas_threads(interval: float = 0.1, step=None, rounds: int = 2, steps: int = 5) -> tuple[int, str]:
+    """The count for this machine now, and a few words on why (for the run's log and config).
+
+    ``step``: a callable running one training step on throwaway copies; when given and more than
+    one core is free, the step is timed at 1 thread and at the free count (:func:`measure_threads`)
+    and the faster is kept (:func:`pick_fastest`).
+    """
     cores = usable_cores()
     if cores == 1:
         return 1, "1 usable core"
     idle = idle_cores(interval)
     n = choose_blas_threads(cores, idle)
     why = f"{cores} usable cores" + ("" if idle is None else f", {idle:.1f} of them idle")
+    if step is None or n == 1:
+        return n, why
+    timings = measure_threads(step, (1, n), rounds=rounds, steps=steps)
+    n = pick_fastest(timings)
+    why += "; a step took " + ", ".join(f"{t * 1e3:.2f} ms on {k}" for k, t in sorted(timings.items()))
     return n, why

@@ -25,13 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .allocator import keep_freed_memory
 from .data import BatchIterator
 from .fileio import atomic_write, write_json
 from .init import as_generator
 from .tensor import Tensor, cross_entropy, no_grad
 
 __all__ = ["Trainer", "History", "Callback", "TrainingDiverged", "evaluate", "load_checkpoint",
-           "CHECKPOINT_FILE", "MODEL_FILE"]
+           "CHECKPOINT_FILE", "MODEL_FILE", "twin_step"]
 
 CHECKPOINT_FILE = "checkpoint.pkl"
 MODEL_FILE = "model.npz"
@@ -254,6 +255,7 @@ class Trainer:
         :meth:`_write_results` (model.npz and summary.json). Progress reaches a front end through
         the callbacks only.
         """
+        keep_freed_memory()  # fresh arrays reuse the heap's pages instead of faulting new ones in
         it, rng, run = self._start(X, y, epochs, iterations, batch_size, shuffle, replacement, drop_last, rng,
                                    resume, config)
         history = History()
@@ -452,3 +454,22 @@ def load_checkpoint(run_dir):
             return pickle.load(f)
     except Exception as e:  # a truncated or foreign file
         raise ValueError(f"{path} is damaged ({type(e).__name__}: {e}); delete it to start over") from None
+
+
+def twin_step(model, make_optimizer, X, y, batch_size):
+    """A callable running one training step on a copy of ``model`` with ``make_optimizer(params)``,
+    cycling through the first four batches of ``X``: something to time (how many BLAS threads a
+    step of this network runs fastest on, :func:`mlplab.threads.auto_blas_threads`) without
+    touching the run's own network, optimizer state or random streams."""
+    import copy
+
+    twin = copy.deepcopy(model)
+    trainer = Trainer(twin, make_optimizer(twin.parameters()))
+    batches = [(X[i:i + batch_size], y[i:i + batch_size]) for i in range(0, min(len(X), 4 * batch_size), batch_size)]
+    calls = [0]
+
+    def step():
+        xb, yb = batches[calls[0] % len(batches)]
+        calls[0] += 1
+        trainer.train_step(xb, yb)
+    return step

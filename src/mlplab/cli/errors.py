@@ -70,6 +70,17 @@ def one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def _prepare_process() -> None:
+    """What the command sets for its whole process: glibc keeps freed memory (:mod:`mlplab.allocator`)."""
+    from ..allocator import keep_freed_memory
+    from ..settings import SettingsError
+
+    try:
+        keep_freed_memory()
+    except ValueError as e:
+        raise SettingsError("MLPLAB_MALLOC_PAD", str(e)) from None
+
+
 def run(args) -> int:
     """Run ``args.func(args)`` under the error rule; returns the exit status."""
     from ..data import DataError
@@ -81,8 +92,10 @@ def run(args) -> int:
     name = " ".join(["mlplab", *(str(v) for v in (getattr(args, "command", None), getattr(args, "lab_cmd", None),
                                                    getattr(args, "data_cmd", None)) if v)])
     if debug_wanted(args):
+        _prepare_process()
         return args.func(args)
     try:
+        _prepare_process()
         return args.func(args)
     except (UsageError, SettingsError) as e:
         print(f"{name}: error: {one_line(e)}", file=sys.stderr)

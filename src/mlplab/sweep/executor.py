@@ -85,7 +85,7 @@ class LocalExecutor(cf.Executor):
 #   128 KiB (a batch of 128 images is 401 KB, the first layer's weight gradient 314 KB) is a fresh
 #   mmap, page-faulted and zeroed, then unmapped: 229,000 page faults and 0.5-0.8 s of system time in
 #   one MNIST trial of 0.9 s, which took twice as long. ``None`` removes the variable; one the user
-#   exported still reaches the workers (and a trial then undoes it: ``trial._tune_malloc``).
+#   exported still reaches the workers (and a trial then undoes it: ``mlplab.allocator.keep_freed_memory``).
 # - the statistical profiler, which wakes every 10 ms in each worker to walk the task thread's stack
 #   (taking the GIL from it), and the event loop's 20 ms tick and 0.5 s system monitor, slowed down:
 #   together they took ~10 % of a trial's CPU time in other threads. BLAS stays at one thread

@@ -30,6 +30,8 @@ import traceback
 
 import numpy as np
 
+from ..allocator import keep_freed_memory
+
 __all__ = ["make_trial", "trial_key", "run_trial", "run_stacked", "run_group", "CURVE_POINTS"]
 
 CURVE_POINTS = 100  # the per-step training loss is stored as at most this many means of consecutive steps
@@ -78,33 +80,9 @@ def _one_blas_thread():
     if not _CONTROLLER:
         from threadpoolctl import ThreadpoolController
 
-        _tune_malloc()
+        keep_freed_memory()  # also undoes Dask's MALLOC_TRIM_THRESHOLD_ (see mlplab.allocator)
         _CONTROLLER.append(ThreadpoolController())
     return _CONTROLLER[0].limit(limits=1, user_api="blas")
-
-
-def _tune_malloc() -> bool:
-    """Undo ``MALLOC_TRIM_THRESHOLD_`` in this process (glibc only); True if it did.
-
-    Dask's nanny starts every worker with ``MALLOC_TRIM_THRESHOLD_=65536``. Setting any malloc
-    threshold switches off glibc's dynamic mmap threshold, so each array above 128 KiB (a batch of
-    MNIST images, a weight gradient) becomes a fresh mmap, page-faulted, zeroed and unmapped again:
-    229,000 page faults and 0.5-0.8 s of system time in a 0.9 s trial. mlplab's own LocalCluster
-    starts without the variable (see :mod:`.executor`); workers of an existing cluster get their
-    thresholds raised here on their first trial (mmap from 32 MiB, trim above 128 MiB), which
-    changes speed only, never a number."""
-    import os
-
-    if "MALLOC_TRIM_THRESHOLD_" not in os.environ:
-        return False
-    try:
-        import ctypes
-
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 128 << 20))
 
 
 def _nan_metrics():
