@@ -32,69 +32,13 @@ from .. import optim, toydata
 from ..schedules import schedule_for_run
 from ..tensor import Tensor, no_grad
 from ..train import Callback, Trainer
+from .histograms import BINS, histogram, histograms  # noqa: F401 - histogram: what the tests bin
 from .validate import SettingsError, check_settings
 
-BINS = 32
-MAX_SAMPLE = 2048
 OVERHEAD = 0.03  # frames may take at most this share of the training time (target: >= 0.95x throughput;
 #                  the rest of the 5 % goes to the thread, the per-step callback and the first and last frames)
 PROBE_BATCH = 64
 MAX_LOSS_POINTS = 2000
-
-
-_SAMPLES: dict[int, np.ndarray] = {}
-
-
-def _sample(x: np.ndarray, cap: int) -> np.ndarray:
-    """At most ``cap`` entries of the flat array ``x``: a fixed random subset per size (Generator
-    seeded 0, so frames compare like with like), sorted for memory order."""
-    if x.size <= cap:
-        return x
-    idx = _SAMPLES.get(x.size)
-    if idx is None or len(idx) != cap:
-        idx = _SAMPLES[x.size] = np.sort(np.random.default_rng(0).choice(x.size, cap, replace=False))
-    return x[idx]
-
-
-def histogram(x: np.ndarray, bins: int = BINS, cap: int = MAX_SAMPLE) -> dict:
-    """Counts of ``x`` in ``bins`` equal bins over mean ± 4 std (clipped to [min, max]); values
-    outside the range fall into the end bins; non-finite values are counted apart. Arrays larger
-    than ``cap`` (a 784×100 weight matrix) are represented by a fixed random subset of ``cap``
-    entries: the shape of a histogram needs thousands of values, not all of them, and binning
-    must stay a small share of a step (``sampled`` says how many entries stand for ``size``)."""
-    flat = np.asarray(x).ravel()
-    x = _sample(flat, cap).astype(np.float64, copy=False)
-    out = {"lo": 0.0, "hi": 0.0, "counts": [0] * bins, "nonfinite": 0, "size": int(flat.size),
-           "sampled": int(min(flat.size, cap))}
-    mean, std = _moments(x)
-    if not (math.isfinite(mean) and math.isfinite(std)):  # the slow path: drop NaN/inf first
-        finite = np.isfinite(x)
-        out["nonfinite"] = int(x.size - np.count_nonzero(finite))
-        x = x[finite]
-        mean, std = _moments(x)
-    if x.size == 0:
-        return out
-    lo, hi = max(float(x.min()), mean - 4 * std), min(float(x.max()), mean + 4 * std)
-    if not hi > lo:
-        lo, hi = lo - 0.5 * max(abs(lo), 1e-12), hi + 0.5 * max(abs(hi), 1e-12)
-    width = hi - lo if math.isfinite(hi - lo) else np.finfo(np.float64).max
-    idx = ((x - lo) * (bins / width)).astype(np.intp)  # bin i holds [lo + i·w, lo + (i+1)·w)
-    np.minimum(idx, bins - 1, out=idx)
-    np.maximum(idx, 0, out=idx)
-    out.update(lo=lo, hi=hi, counts=np.bincount(idx, minlength=bins).tolist())
-    return out
-
-
-def _moments(x: np.ndarray) -> tuple[float, float]:
-    """Mean and standard deviation of a float64 vector in two passes (a sum and a dot product):
-    cheaper than ``x.std()``; NaN for an empty vector, inf/NaN when ``x`` is not finite."""
-    n = x.size
-    if n == 0:
-        return float("nan"), float("nan")
-    with np.errstate(over="ignore", invalid="ignore"):
-        mean = float(x.sum()) / n
-        var = float(x @ x) / n - mean * mean
-    return mean, math.sqrt(var) if var > 0 else (0.0 if var == var else float("nan"))
 
 
 class Downsampled:
@@ -124,7 +68,19 @@ def _load(settings: dict):
     return (*data.load(name, "train"), *data.load(name, "test"))
 
 
-def _lean_stats(i, lay, z, a, w, g) -> dg.LayerStats:
+def _std(x: np.ndarray) -> float:
+    """Standard deviation of all of ``x`` in float64, in two passes (a sum and a dot product):
+    cheaper than ``x.std()``; NaN when ``x`` is empty or not finite."""
+    v = x.ravel().astype(np.float64)
+    if v.size == 0:
+        return float("nan")
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = float(v.sum()) / v.size
+        var = float(v @ v) / v.size - mean * mean
+    return math.sqrt(var) if var > 0 else (0.0 if var == var else float("nan"))
+
+
+def _lean_stats(i, lay, a, w, g, pre_std, act_std) -> dg.LayerStats:
     """The few :class:`~mlplab.diagnostics.LayerStats` fields a frame shows and the verdict
     reads, with ``diagnostics``' definitions (saturated within SATURATION_EPS of a bound; ReLU
     zero outputs and dead units), computed in single passes: a frame must stay cheap."""
@@ -140,10 +96,8 @@ def _lean_stats(i, lay, z, a, w, g) -> dg.LayerStats:
         dead = float(np.mean(np.all(off.reshape(-1, a.shape[-1]), axis=0)))
     return dg.LayerStats(
         layer=i + 1, fan_in=int(w.shape[-2]), fan_out=int(w.shape[-1]), activation=lay.activation,
-        weight_mean=nan, weight_std=nan, weight_norm=nan, pre_mean=nan,
-        pre_std=_moments(z.ravel().astype(np.float64))[1], pre_sq=nan, act_mean=nan,
-        act_std=_moments(a.ravel().astype(np.float64))[1], act_sq=nan, act_norm=nan,
-        saturated=sat, zero=zero, dead=dead,
+        weight_mean=nan, weight_std=nan, weight_norm=nan, pre_mean=nan, pre_std=float(pre_std), pre_sq=nan,
+        act_mean=nan, act_std=float(act_std), act_sq=nan, act_norm=nan, saturated=sat, zero=zero, dead=dead,
         weight_grad_norm=float(np.linalg.norm(g)) if g is not None else nan)
 
 
@@ -418,13 +372,22 @@ class TrainSession:
                 h = a
             logits = h.data
             probe_acc = float(np.mean(np.argmax(logits, axis=-1) == self.yp))
+            # all of the frame's histograms in one pass (:func:`histograms`)
+            arrays, where = [], []
             for i, (lay, z, a) in enumerate(zip(plan, zs, acts)):
-                g, w = lay.linear.weight.grad, lay.linear.weight.data
-                st = _lean_stats(i, lay, z, a, w, g)
-                hw = histogram(w)
+                for key, arr in (("z", z), ("a", a if lay.activation != "identity" else None),
+                                 ("g", lay.linear.weight.grad), ("w", lay.linear.weight.data)):
+                    if arr is not None:
+                        where.append((i, key))
+                        arrays.append(arr)
+            per_layer = [{"z": None, "a": None, "g": None, "w": None} for _ in plan]
+            for (i, key), h in zip(where, histograms(arrays, BINS)):
+                per_layer[i][key] = h
+            for i, (lay, z, a) in enumerate(zip(plan, zs, acts)):
+                g, w, h = lay.linear.weight.grad, lay.linear.weight.data, per_layer[i]
+                st = _lean_stats(i, lay, a, w, g, _std(z), _std(a))
                 layers.append({
-                    "z": histogram(z), "a": histogram(a) if lay.activation != "identity" else None,
-                    "g": histogram(g) if g is not None else None, "w": hw,
+                    **h,
                     "z_std": _num(st.pre_std), "a_std": _num(st.act_std), "pred_z_std": self.predicted_pre_std[i],
                     "dead": _num(st.dead), "zero": _num(st.zero), "saturated": _num(st.saturated),
                     "update_ratio": _num(update_ratio[i]) if update_ratio is not None else None,
@@ -432,6 +395,7 @@ class TrainSession:
                     "activation": lay.activation, "shape": [st.fan_in, st.fan_out],
                 })
                 # all weights equal (symmetry)? the sampled histogram has one value only if so; then check all
+                hw = h["w"]
                 equal = max(hw["counts"]) == hw["sampled"] and bool(np.all(w == w.flat[0]))
                 layers[-1].update(_verdict(st, self.in_std, 0.0, i < len(plan) - 1, equal, trained=trainer.step > 0))
         if loss is not None:
