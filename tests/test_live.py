@@ -450,3 +450,14 @@ def test_compared_runs_are_refused_together_when_they_do_not_fit(monkeypatch):
     with pytest.raises(SettingsError, match=r"6 runs of --layers 2,64,2-like networks .* needs about .*\(a test\)"):
         compare.CompareGroup(base, [{"lr": "0.1"}, {"lr": "0.2"}], seeds=3)
     assert all(not m.run_dir.exists() for m in made[2:])
+
+
+def test_events_are_strict_json_even_when_a_value_is_not_finite():
+    from mlplab.live.app import _event_json
+
+    ok = {"loss": 0.5, "layers": [{"counts": [1, 2]}]}
+    assert json.loads(_event_json(ok)) == ok
+    bad = {"loss": float("nan"), "layers": [{"pred_z_std": float("inf"), "counts": [1]}]}
+    text = _event_json(bad)
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"loss": None, "layers": [{"pred_z_std": None, "counts": [1]}]}
