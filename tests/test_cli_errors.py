@@ -167,6 +167,8 @@ CASES = [
      ["--epochs", "--iterations"], []),
     ("blas-threads-too-many", (), lambda ws, f: ["train", "--blas-threads", "999"], 2, ["--blas-threads"], []),
     ("blas-threads-negative", (), lambda ws, f: ["train", "--blas-threads", "-1"], 2, ["--blas-threads"], []),
+    ("live-blas-threads-negative", (), lambda ws, f: ["live", "--no-open", "--port", "1", "--blas-threads", "-1"], 2,
+     ["--blas-threads"], []),
     # --- seeds
     ("train-negative-seed", (), lambda ws, f: ["train", "--seed", "-1", "--out", str(ws / "s")], 2, ["--seed"],
      ["s"]),

@@ -10,8 +10,15 @@ from .options import UsageError
 def cmd_live(args):
     if not 0 < args.port < 65536:
         raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
-    if args.blas_threads is None or args.blas_threads < 0:
-        raise UsageError(f"--blas-threads must be 0 (the default) or a positive number, got {args.blas_threads}")
+    if args.blas_threads is None:  # one core is left to the browser, the server and the page's drawing
+        from ..threads import usable_cores
+
+        args.blas_threads = max(1, usable_cores() - 1)
+        print(f"mlplab live: training on {args.blas_threads} BLAS thread{'s' if args.blas_threads > 1 else ''} "
+              "(one core is left to the browser; --blas-threads N to change it)", flush=True)
+    elif args.blas_threads < 0:
+        raise UsageError(f"--blas-threads must be 0 (the BLAS library's default) or a positive number, "
+                         f"got {args.blas_threads}")
     if not 1 <= args.fps <= 60:
         raise UsageError(f"--fps must be between 1 and 60, got {args.fps}")
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
@@ -39,6 +46,7 @@ def register(sub):
     p.add_argument("--port", type=int, default=8765, help="port (default 8765)")
     p.add_argument("--no-open", action="store_true", help="do not open a browser")
     p.add_argument("--fps", type=float, default=12.0, help="frames per second sent while training (default 12)")
-    p.add_argument("--blas-threads", type=int, default=0, metavar="N",
-                   help="BLAS threads for training (default 0: the BLAS library's; an export's command repeats it)")
+    p.add_argument("--blas-threads", type=int, default=None, metavar="N",
+                   help="BLAS threads for training (default: the usable cores but one, which the browser gets; "
+                        "0: the BLAS library's own count; an export's command repeats it)")
     p.set_defaults(func=cmd_live)
