@@ -27,6 +27,7 @@ BINS = 32
 MAX_SAMPLE = 2048
 
 _SAMPLES: dict[tuple[int, int], np.ndarray] = {}
+_HUGE = float(np.finfo(np.float64).max)  # the width of a range that overflowed
 
 
 def _sample(x: np.ndarray, cap: int | None) -> np.ndarray:
@@ -85,7 +86,7 @@ def histograms(arrays, bins: int = BINS, caps=None) -> list[dict]:
         var = (np.einsum("ij,ij->i", X, X) - pad * first * first) / n - mean * mean
         std = np.sqrt(np.maximum(var, 0.0))
         lo, hi = _range(X.min(axis=1), X.max(axis=1), mean, std)
-        scale = bins / np.where(np.isfinite(hi - lo), hi - lo, np.finfo(np.float64).max)
+        scale = bins / np.where(np.isfinite(hi - lo), hi - lo, _HUGE)
         idx = ((X - lo[:, None]) * scale[:, None]).astype(np.intp)  # bin i holds [lo + i·w, lo + (i+1)·w)
     np.clip(idx, 0, bins - 1, out=idx)
     idx += (np.arange(len(rows)) * bins)[:, None]
@@ -118,7 +119,7 @@ def _one(x: np.ndarray, bins: int) -> dict:
     std = np.sqrt(max(float(x @ x) / x.size - mean * mean, 0.0))
     lo, hi = (float(v[0]) for v in _range(np.array([x.min()]), np.array([x.max()]), np.array([mean]),
                                             np.array([std])))
-    width = hi - lo if np.isfinite(hi - lo) else np.finfo(np.float64).max
+    width = hi - lo if np.isfinite(hi - lo) else _HUGE
     idx = np.clip(((x - lo) * (bins / width)).astype(np.intp), 0, bins - 1)
     res.update(lo=lo, hi=hi, counts=np.bincount(idx, minlength=bins).tolist())
     return res

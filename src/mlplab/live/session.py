@@ -86,14 +86,14 @@ def _lean_stats(i, lay, a, w, g, pre_std, act_std) -> dg.LayerStats:
     zero outputs and dead units), computed in single passes: a frame must stay cheap."""
     nan = float("nan")
     sat = zero = dead = nan
-    if lay.activation in dg._BOUNDS:
+    if a.size and lay.activation in dg._BOUNDS:
         lo, hi = dg._BOUNDS[lay.activation]
         eps = dg.SATURATION_EPS
-        sat = float(np.mean((a <= lo + eps) | (a >= hi - eps)))
-    if lay.activation == "relu":
+        sat = np.count_nonzero((a <= lo + eps) | (a >= hi - eps)) / a.size
+    if a.size and lay.activation == "relu":
         off = a <= 0
-        zero = float(np.mean(off))
-        dead = float(np.mean(np.all(off.reshape(-1, a.shape[-1]), axis=0)))
+        zero = np.count_nonzero(off) / a.size
+        dead = np.count_nonzero(off.reshape(-1, a.shape[-1]).all(axis=0)) / a.shape[-1]
     return dg.LayerStats(
         layer=i + 1, fan_in=int(w.shape[-2]), fan_out=int(w.shape[-1]), activation=lay.activation,
         weight_mean=nan, weight_std=nan, weight_norm=nan, pre_mean=nan, pre_std=float(pre_std), pre_sq=nan,
