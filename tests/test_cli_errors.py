@@ -150,6 +150,11 @@ CASES = [
      ["unknown keys", "learning_rate"], []),
     ("config-out-is-file", (), lambda ws, f: ["train", "--config", toml(ws, f'out = "{ws / "afile"}"')], 2,
      ["is a file"], []),
+    ("sweep-config-missing", (), lambda ws, f: ["sweep", "--config", str(ws / "no.toml"), "--out", str(ws / "sw")],
+     2, ["--config", "no.toml", "no such file"], ["sw"]),
+    ("sweep-config-unknown-key", (), lambda ws, f: ["sweep", "--config", toml(ws, "learning_rate = 0.1"), "--out",
+                                                    str(ws / "sw")], 2, ["--config", "unknown keys", "learning_rate"],
+     ["sw"]),
     # --- sizes
     ("layers-300-million", (), lambda ws, f: ["train", "--layers", "784,300000000,10", "--out", str(ws / "big")], 5,
      ["--layers 784,300000000,10", "needs about", "TB", "available"], ["big"]),
