@@ -150,6 +150,11 @@ CASES = [
      ["unknown keys", "learning_rate"], []),
     ("config-out-is-file", (), lambda ws, f: ["train", "--config", toml(ws, f'out = "{ws / "afile"}"')], 2,
      ["is a file"], []),
+    ("sweep-config-missing", (), lambda ws, f: ["sweep", "--config", str(ws / "no.toml"), "--out", str(ws / "sw")],
+     2, ["--config", "no.toml", "no such file"], ["sw"]),
+    ("sweep-config-unknown-key", (), lambda ws, f: ["sweep", "--config", toml(ws, "learning_rate = 0.1"), "--out",
+                                                    str(ws / "sw")], 2, ["--config", "unknown keys", "learning_rate"],
+     ["sw"]),
     # --- sizes
     ("layers-300-million", (), lambda ws, f: ["train", "--layers", "784,300000000,10", "--out", str(ws / "big")], 5,
      ["--layers 784,300000000,10", "needs about", "TB", "available"], ["big"]),
@@ -262,7 +267,7 @@ def test_the_table_is_long_enough_and_walks_every_subcommand(tmp_path):
         (tmp_path / f"w{i}").mkdir()
         commands.add(c[2](tmp_path / f"w{i}", {"trained": fake, "holder": (tmp_path, 1)})[0])
     assert len(CASES) >= 40
-    assert commands == {"train", "lab", "report", "diagnose", "data", "demo"}
+    assert commands == {"train", "lab", "report", "diagnose", "data", "demo", "sweep"}
 
 
 @pytest.mark.parametrize("argv", [["train", "--seed", "-1"], ["lab", "run", "paths", "--seed", "-1"],

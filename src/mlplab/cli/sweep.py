@@ -47,7 +47,8 @@ def _settings(args):
            "lr_range": list(_lr_range(args.lr_range)) if args.lr_range else None}
     try:
         if args.config:
-            return SweepSettings.from_toml(args.config, overrides=top, problem_overrides=_problem(args))
+            return SweepSettings.from_toml(args.config, overrides=top, problem_overrides=_problem(args),
+                                           label=f"--config {args.config}")
         return SweepSettings.from_options(
             optimizers=args.optimizers, lr_grid=_default(args.lr_grid, 8),
             lr_range=_lr_range(args.lr_range) if args.lr_range else None, seeds=_default(args.seeds, 5),

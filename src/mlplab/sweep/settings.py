@@ -133,17 +133,20 @@ class SweepSettings:
                    search_seed=search_seed, metric=metric, book=book, stack=stack, problem=_budget(problem))
 
     @classmethod
-    def from_toml(cls, path, overrides: dict | None = None, problem_overrides: dict | None = None):
-        """Read ``path``; ``overrides`` (top-level keys) and ``problem_overrides`` win over the file."""
+    def from_toml(cls, path, overrides: dict | None = None, problem_overrides: dict | None = None,
+                  label: str | None = None):
+        """Read ``path``; ``overrides`` (top-level keys) and ``problem_overrides`` win over the file.
+        Messages start with ``label`` (default: the path; the CLI passes ``--config PATH``)."""
         from ..settings import read_toml
 
         path = Path(path)
-        raw = read_toml(path)
+        where = label or str(path)
+        raw = read_toml(path, where)
         raw = raw.get("sweep", raw)
         raw = {str(k).replace("-", "_"): v for k, v in raw.items()}
         unknown = sorted(set(raw) - _KEYS)
         if unknown:
-            raise ValueError(f"{path}: unknown keys {unknown}; valid: {', '.join(sorted(_KEYS))}")
+            raise ValueError(f"{where}: unknown keys {unknown}; valid: {', '.join(sorted(_KEYS))}")
         raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
         opts = raw.get("optimizers", list(BOOK_FOUR))
         if isinstance(opts, str):
@@ -153,7 +156,7 @@ class SweepSettings:
         spaces = {}
         for o, spec in (raw.get("space") or {}).items():
             if not isinstance(spec, dict):
-                raise ValueError(f"{path}: [space.{o}] must be a table of hyperparameters")
+                raise ValueError(f"{where}: [space.{o}] must be a table of hyperparameters")
             dims, fixed = {}, {}
             for name, v in spec.items():
                 d = _dim(o, name, v)
@@ -167,13 +170,13 @@ class SweepSettings:
             try:
                 spaces[o] = Space(o, dims, fixed)
             except ValueError as e:
-                raise ValueError(f"{path}: {e}") from None
+                raise ValueError(f"{where}: {e}") from None
         if lr_range:
             for o in opts:
                 spaces.setdefault(o, default_space(o, tuple(lr_range)))
         problem = raw.get("problem") or {}
         if not isinstance(problem, dict):
-            raise ValueError(f"{path}: [problem] must be a table")
+            raise ValueError(f"{where}: [problem] must be a table")
         problem = {str(k).replace("-", "_"): v for k, v in problem.items()}
         problem.update({k: v for k, v in (problem_overrides or {}).items() if v is not None})
         problem = _budget(problem)

@@ -1,0 +1,42 @@
+"""Diagnose a user's own PyTorch network: per-layer signal statistics against mean-field theory,
+a verdict per layer, and a re-initialisation that fixes it.
+
+``diagnose_model(model, x, y=None)`` (``mlplab.diagnose`` dispatches here for a ``torch.nn.Module``)
+runs one forward and one backward pass on a *deep copy* of the model, so the user's model keeps its
+parameters bit for bit, its train/eval flags, ``requires_grad`` and hooks. The forward is traced with
+a ``TorchFunctionMode`` (every ``F.linear``/``F.conv1d``/``F.conv2d``, activation, normalisation and
+dropout call, whether a module or functional code made it) plus forward hooks that name the module
+each call came from. Each ``Linear``/``Conv1d``/``Conv2d`` is one *layer*: its output z (or, if a
+BatchNorm/LayerNorm/GroupNorm follows, the normalised z) and the activation φ that follows (ReLU,
+LeakyReLU, ELU, GELU, SiLU, Tanh, Sigmoid, or none). Fan-in is C·k·k for a convolution; its "units"
+are the channels, so a dead ReLU channel is one that is 0 at every position of every example.
+
+The measures and the verdict rules are those of :mod:`mlplab.diagnose` (``_layer_verdict``: symmetric,
+dead, saturating, exploding, vanishing, healthy) on the same statistics (:func:`mlplab.diagnostics._summary`),
+so a torch network and the mlplab network with the same weights get the same verdicts. The theory is
+:func:`mlplab.diagnostics.predict_signal`, Var z_{l+1} = n σ² E[φ(z_l)²] + Var b with σ² the measured
+mean square of each weight, started from the measured E[x²]. A normalisation resets the variance, so
+the recursion restarts there (and after anything not analysed, e.g. pooling) from the measured value;
+such layers are never flagged for a signal that grew or shrank before them.
+
+Severity: each layer becomes ``ok`` (healthy), ``warning`` (a problem, but it trains) or ``error``
+(will not train as initialised): symmetric or non-finite, or beyond a limit of :data:`SEVERITY` —
+signal gain (activation std / input std) outside 0.03-10, gradient gain ‖∂L/∂z_l‖/‖∂L/∂z_L‖ outside
+0.03-10 (a first layer that learns 30x slower than the last; mlplab's verdict waits for 100x), 40 %
+saturated, 50 % dead units. The limits were set on one generated set of networks and checked on
+another: ``benchmarks/diagnose_accuracy.py`` compares "error" with what one epoch of MNIST does.
+
+``fix_weights(model, "he" | "xavier" | "lsuv", x)`` returns a re-initialised state dict (the model is
+untouched): He N(0, g²/n_in) or Xavier N(0, 2g²/(n_in + n_out)) with the gain g of each layer's own
+activation, biases 0; or LSUV (Mishkin & Matas, *All you need is a good init*, 2016): orthonormal
+weights, then each layer in turn rescaled on the batch until its output variance is 1.
+"""
+
+# the public names, and the helpers the CLI, the lab's display and the tests use (noqa: re-exported)
+from .checkup import INSTALL_HINT, _torch, diagnose_torch, is_torch_module  # noqa: F401
+from .fix import fix_weights
+from .result import _COLUMNS, LEVELS, SEVERITY, Diagnosis, LayerDiagnosis, _cells, _severity, from_result  # noqa: F401
+from .user_model import _one_line, input_batch, load_model, parse_shape  # noqa: F401
+
+__all__ = ["Diagnosis", "LayerDiagnosis", "diagnose_torch", "fix_weights", "from_result", "is_torch_module",
+           "SEVERITY", "INSTALL_HINT"]

@@ -1,0 +1,209 @@
+"""What a check-up of a torch network returns: :class:`Diagnosis` and :class:`LayerDiagnosis`, the
+severity limits (:data:`SEVERITY`) that make a row ok/warning/error, the sentences, the summary and
+recommendation, and the table printed for it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from ..verdicts import _finite, _nan_to_none, _ratio, recommendation
+
+SEVERITY = {  # beyond these a layer is an "error" (will not train); set on benchmarks/diagnose_accuracy.py, seed 0
+    "signal_high": 10.0, "signal_low": 0.03,  # activation std / input std
+    "grad_high": 10.0, "grad_low": 0.03,  # ‖∂L/∂z_l‖ / ‖∂L/∂z_L‖
+    "saturated": 0.4, "dead": 0.5,  # fraction saturated; fraction of dead units
+}
+LEVELS = ("ok", "warning", "error")
+
+
+# ------------------------------------------------------------------------------ the result
+@dataclass
+class LayerDiagnosis:
+    """One analysed layer: ``verdict`` ok|warning|error, ``problem`` (mlplab.diagnose's verdict: healthy,
+    vanishing, exploding, saturating, dead, symmetric), the measured and predicted statistics, a sentence."""
+
+    index: int
+    name: str
+    kind: str
+    shape: str
+    activation: str
+    normalization: str | None
+    verdict: str
+    problem: str
+    sentence: str
+    measured: dict = field(default_factory=dict)
+    predicted: dict = field(default_factory=dict)
+
+
+@dataclass
+class Diagnosis:
+    """The check-up of a network: ``overall`` ok|warning|error, ``problem`` (the first problem from the input,
+    "symmetric" if any layer is), ``summary`` and ``recommendation`` in plain words, the ``layers``, what was
+    ``not_analysed``, ``notes`` (normalisations, dropout), the optimizer ``steps`` taken on a copy."""
+
+    overall: str
+    problem: str
+    summary: str
+    recommendation: str
+    layers: list[LayerDiagnosis]
+    not_analysed: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    steps: dict = field(default_factory=dict)
+    input: dict = field(default_factory=dict)
+
+    @property
+    def will_train(self) -> bool:
+        return self.overall != "error"
+
+    def to_dict(self) -> dict:
+        return _nan_to_none(asdict(self))
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the table and the sentences, by the report's renderer."""
+        from ..display import html
+
+        return html(self)
+
+    def __str__(self) -> str:
+        return _text(self)
+
+
+def _severity(row: dict) -> tuple[str, str, str]:
+    """(level, problem, reason) for one row of mlplab.diagnose: ``error`` if the row is symmetric or not
+    finite, or breaks one of :data:`SEVERITY`'s limits (its gradient more than 10x off the output layer's counts
+    even where mlplab's verdict, at 100x, still says healthy); else ``warning`` for any other problem."""
+    v, t, reason = row["verdict"], SEVERITY, row.get("reason", "")
+    if v == "symmetric" or row.get("decided_by") == "nonfinite":
+        return "error", v, reason
+    sig, grad, sat, dead = (row.get(k) for k in ("signal_gain", "grad_gain", "saturated", "dead"))
+    if (_finite(dead) and dead >= t["dead"]) or (_finite(sat) and sat >= t["saturated"]) or \
+            (_finite(sig) and not t["signal_low"] <= sig <= t["signal_high"]):
+        return "error", v, reason
+    if _finite(grad) and not t["grad_low"] <= grad <= t["grad_high"]:
+        if v == "healthy":  # mlplab's verdict waits for 100x; a 10x slower (or faster) layer already fails
+            v = "vanishing" if grad < t["grad_low"] else "exploding"
+            reason = (f"the gradient ‖∂L/∂z‖ is {_ratio(grad)}x the output layer's: this layer learns about "
+                      f"{max(grad, 1 / grad):.3g}x {'slower' if grad < 1 else 'faster'} than the last")
+        return "error", v, reason
+    return ("ok" if v == "healthy" else "warning"), v, reason
+
+
+_CONSEQUENCE = {"ok": "", "warning": "; it will train, but slowly or unevenly",
+                "error": "; as initialised, this stops the network from training"}
+
+
+def _sentence(row: dict, level: str) -> str:
+    th = row.get("theory") or {}
+    meas = f"activation std {_g(row.get('act_std'))} (theory {_g(th.get('act_std'))})"
+    if row.get("normalization"):
+        meas += f"; {row['normalization']} resets the variance here, so what came before does not compound"
+    f = th.get("variance_factor")
+    if _finite(f) and row["verdict"] in ("vanishing", "exploding"):
+        meas += f"; theory: Var z changes {f:.3g}x at this layer (n σ² E[φ²] / Var z)"
+    head = "healthy: signal and gradient within range" if row["verdict"] == "healthy" else \
+        f"{row['verdict']}: {row['reason']}"
+    return f"{head}{_CONSEQUENCE[level]} — {meas}"
+
+
+def _g(x, pct=False) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    if pct:
+        return f"{x:.0%}"
+    if abs(x) < 1e-12:
+        return "0"
+    return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.1e}"
+
+
+_MEASURED = ("act_mean", "act_std", "saturated", "zero", "dead", "weight_grad_norm", "pre_grad_norm", "signal_gain",
+             "grad_gain", "update_ratio", "total_change", "distinct_units", "weight_std0", "weight_mean0")
+
+
+def _from_rows(rows: list[dict], *, names=None, kinds=None, norms=None, diverged=None, steps=None, input=None,
+               not_analysed=(), notes=(), activation=None, fan=None) -> Diagnosis:
+    """A Diagnosis from mlplab.diagnose-style rows (each with its verdict/reason/decided_by)."""
+    out = []
+    for i, r in enumerate(rows):
+        level, problem, reason = _severity(r)
+        r = {**r, "verdict": problem, "reason": reason, "normalization": (norms or [None] * len(rows))[i]}
+        out.append(LayerDiagnosis(
+            index=r["layer"], name=(names or [f"layer {r['layer']}"] * len(rows))[i],
+            kind=(kinds or ["Linear"] * len(rows))[i], shape=f"{r['fan_in']}→{r['fan_out']}",
+            activation=r["activation"], normalization=r["normalization"], verdict=level, problem=r["verdict"],
+            sentence=_sentence(r, level), measured={k: r.get(k) for k in _MEASURED},
+            predicted=dict(r.get("theory") or {})))
+    problems = [x.problem for x in out if x.problem != "healthy"]
+    problem = "symmetric" if "symmetric" in problems else problems[0] if problems else "healthy"
+    overall = max((x.verdict for x in out), key=LEVELS.index, default="ok")
+    if diverged:
+        overall = "error"
+        if problem == "healthy" or problem == "vanishing":
+            problem = "exploding"
+    bad = [x for x in out if x.problem == problem]
+    where = f"layer {bad[0].index} ({bad[0].name})" if len(bad) == 1 else \
+        f"{len(bad)} layers from layer {bad[0].index} ({bad[0].name})" if bad else ""
+    if overall == "ok":
+        summary = "ok: every analysed layer keeps its signal and gradient within range; it should train"
+    else:
+        first = bad[0].sentence.split(" — ")[0] if bad else ""
+        summary = (f"{overall}: {'will not train as initialised' if overall == 'error' else 'trains, with a problem'}"
+                   f"; {problem} in {where}: {first}" if bad else f"{overall}: {problem}")
+        if diverged:
+            summary += f"; {diverged}"
+    act = activation or next((x.activation for x in out if x.activation != "identity"), "identity")
+    act_key = act if act in ("relu", "leaky_relu", "tanh", "sigmoid", "identity") else "relu"
+    ws = [x.predicted.get("weight_std") for x in out if _finite(x.predicted.get("weight_std"))]
+    rec = recommendation(act_key, f"std={ws[min(1, len(ws) - 1)]:.3g}" if ws else "std=1", fan or rows[0]["fan_in"],
+                         depth=len(rows), label="its current weights")["advice"]
+    if overall != "ok":
+        method = "he" if act_key in ("relu", "leaky_relu") else "xavier"
+        rec += (f". Fix: fix_weights(model, {method!r}) or {'lsuv'!r} (CLI: --fix {method}) re-initialises every "
+                "layer with the gain of its own activation")
+    return Diagnosis(overall, problem, summary, rec, out, list(not_analysed), list(notes), dict(steps or {}),
+                     dict(input or {}))
+
+
+def from_result(result: dict) -> Diagnosis:
+    """The ok/warning/error Diagnosis of an mlplab network, from ``mlplab.diagnose.diagnose_model``'s dict."""
+    st = result.get("steps") or {}
+    return _from_rows(result["layers"], diverged=st.get("diverged"), steps=st, input=result.get("input"),
+                      activation=(result.get("config") or {}).get("activation"))
+
+
+# ------------------------------------------------------------------------------ presenting
+_COLUMNS = ("layer", "name", "shape", "φ", "act mean", "act std", "sat./dead", "‖∂L/∂W‖", "‖ΔW‖/‖W‖", "verdict")
+
+
+def _cells(d: Diagnosis) -> list[list[str]]:
+    """The table rows: measured (theory)."""
+    out = []
+    for lay in d.layers:
+        m, p = lay.measured, lay.predicted
+        if lay.activation in ("sigmoid", "tanh"):
+            sd = f"{_g(m.get('saturated'), True)} ({_g(p.get('saturated'), True)})"
+        elif lay.activation == "relu":
+            sd = f"{_g(m.get('dead'), True)} (0%)"
+        else:
+            sd = ""
+        act = (f"{lay.normalization}+" if lay.normalization else "") + lay.activation
+        out.append([str(lay.index), f"{lay.name} {lay.kind}", lay.shape, act,
+                    f"{_g(m.get('act_mean'))} ({_g(p.get('act_mean'))})",
+                    f"{_g(m.get('act_std'))} ({_g(p.get('act_std'))})", sd,
+                    f"{_g(m.get('weight_grad_norm'))} ({_g(p.get('weight_grad_norm'))})",
+                    _g(m.get("update_ratio")), f"{lay.verdict} ({lay.problem})" if lay.verdict != "ok" else "ok"])
+    return out
+
+
+def _text(d: Diagnosis) -> str:
+    cells = [list(_COLUMNS), *_cells(d)]
+    widths = [max(len(r[j]) for r in cells) for j in range(len(_COLUMNS))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines += ["measured (theory)"]
+    lines += [f"not analysed: {s['what']} in {s['where']}" for s in d.not_analysed]
+    lines += [f"note: {n}" for n in d.notes]
+    lines += [f"layer {lay.index} ({lay.name}): {lay.sentence}" for lay in d.layers if lay.verdict != "ok"]
+    lines += [f"verdict: {d.summary}", f"recommendation: {d.recommendation}"]
+    return "\n".join(lines)
