@@ -349,3 +349,18 @@ def test_compare_over_seeds_draws_bands_and_overlaid_histograms(server, browser,
     p.shot(tmp_path, "live-compare-seeds")
     p.check_local()
     p.close()
+
+
+def test_the_seeds_box_keeps_what_is_typed(server, browser):
+    """Changing "seeds per run" in the page (not from the URL) goes into the URL and stays in the box
+    when anything else rewrites the URL afterwards, so the comparison runs with the seeds shown."""
+    p = Page(browser, server.base)
+    page = p.open("view=compare&dataset=xor&layers=2,8,2")
+    page.fill("#cmp-seeds", "2")
+    page.dispatch_event("#cmp-seeds", "change")
+    assert page.input_value("#cmp-seeds") == "2" and "seeds=2" in page.url
+    page.fill(".variant >> nth=0", "lr=0.2")
+    page.dispatch_event(".variant >> nth=0", "change")  # another control rewrites the URL
+    assert page.input_value("#cmp-seeds") == "2" and "seeds=2" in page.url and "v1=lr%3D0.2" in page.url
+    p.check_local()
+    p.close()

@@ -45,9 +45,7 @@ function setURL() {
   const form = $('#train-form');
   for (const k of TRAIN_KEYS) { const v = form.elements[k].value; if (v !== '') p.set(k, v); else p.delete(k); }
   p.delete('autostart');
-  $('#cmp-seeds').value = params.get('seeds') || '1';
-$('#cmp-seeds').addEventListener('change', setURL);
-document.querySelectorAll('.variant').forEach((e, k) => { if (e.value) p.set(`v${k + 1}`, e.value); else p.delete(`v${k + 1}`); });
+  document.querySelectorAll('.variant').forEach((e, k) => { if (e.value) p.set(`v${k + 1}`, e.value); else p.delete(`v${k + 1}`); });
   const seeds = $('#cmp-seeds').value;
   if (seeds && seeds !== '1') p.set('seeds', seeds); else p.delete('seeds');
   if (paths.fn) {
