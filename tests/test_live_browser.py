@@ -364,3 +364,20 @@ def test_the_seeds_box_keeps_what_is_typed(server, browser):
     assert page.input_value("#cmp-seeds") == "2" and "seeds=2" in page.url and "v1=lr%3D0.2" in page.url
     p.check_local()
     p.close()
+
+
+def test_every_module_is_served_as_javascript(server):
+    """The page is ES modules (static/app.js imports the others): a browser refuses a module served
+    with any type but JavaScript, so each one the page loads comes from the server with that type."""
+    import re
+
+    static = Path(__file__).resolve().parents[1] / "src" / "mlplab" / "live" / "static"
+    html = (static / "index.html").read_text()
+    assert '<script type="module" src="/static/app.js">' in html
+    modules = sorted(p.name for p in static.glob("*.js"))
+    imported = {m for p in static.glob("*.js") for m in re.findall(r"from '\./([\w-]+\.js)'", p.read_text())}
+    assert imported == set(modules) - {"app.js"}  # every module is reachable from the entry, none is missing
+    for name in modules:
+        with urllib.request.urlopen(f"{server.base}/static/{name}", timeout=10) as r:
+            assert r.status == 200 and r.headers["Content-Type"].split(";")[0] == "text/javascript", name
+            assert r.read() == (static / name).read_bytes()
