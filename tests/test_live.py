@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shlex
 import time
 
@@ -395,8 +396,12 @@ def test_every_static_file_ships_in_the_package():
     assert not missing, missing
     for license_file in ("static/vendor/uplot/LICENSE", "static/vendor/katex/LICENSE"):
         assert license_file in files
-    page = (live_dir / "static" / "index.html").read_text() + (live_dir / "static" / "app.js").read_text()
+    scripts = sorted((live_dir / "static").glob("*.js"))  # the page's modules (app.js imports the others)
+    assert len(scripts) > 5 and "app.js" in [p.name for p in scripts]
+    page = (live_dir / "static" / "index.html").read_text() + "".join(p.read_text() for p in scripts)
     assert "http://" not in page and "https://" not in page  # everything from the local server
+    imported = set(re.findall(r"from '\./([\w-]+\.js)'", page))
+    assert imported and imported <= {p.name for p in scripts}  # every module a module imports is shipped
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -349,3 +349,35 @@ def test_compare_over_seeds_draws_bands_and_overlaid_histograms(server, browser,
     p.shot(tmp_path, "live-compare-seeds")
     p.check_local()
     p.close()
+
+
+def test_the_seeds_box_keeps_what_is_typed(server, browser):
+    """Changing "seeds per run" in the page (not from the URL) goes into the URL and stays in the box
+    when anything else rewrites the URL afterwards, so the comparison runs with the seeds shown."""
+    p = Page(browser, server.base)
+    page = p.open("view=compare&dataset=xor&layers=2,8,2")
+    page.fill("#cmp-seeds", "2")
+    page.dispatch_event("#cmp-seeds", "change")
+    assert page.input_value("#cmp-seeds") == "2" and "seeds=2" in page.url
+    page.fill(".variant >> nth=0", "lr=0.2")
+    page.dispatch_event(".variant >> nth=0", "change")  # another control rewrites the URL
+    assert page.input_value("#cmp-seeds") == "2" and "seeds=2" in page.url and "v1=lr%3D0.2" in page.url
+    p.check_local()
+    p.close()
+
+
+def test_every_module_is_served_as_javascript(server):
+    """The page is ES modules (static/app.js imports the others): a browser refuses a module served
+    with any type but JavaScript, so each one the page loads comes from the server with that type."""
+    import re
+
+    static = Path(__file__).resolve().parents[1] / "src" / "mlplab" / "live" / "static"
+    html = (static / "index.html").read_text()
+    assert '<script type="module" src="/static/app.js">' in html
+    modules = sorted(p.name for p in static.glob("*.js"))
+    imported = {m for p in static.glob("*.js") for m in re.findall(r"from '\./([\w-]+\.js)'", p.read_text())}
+    assert imported == set(modules) - {"app.js"}  # every module is reachable from the entry, none is missing
+    for name in modules:
+        with urllib.request.urlopen(f"{server.base}/static/{name}", timeout=10) as r:
+            assert r.status == 200 and r.headers["Content-Type"].split(";")[0] == "text/javascript", name
+            assert r.read() == (static / name).read_bytes()

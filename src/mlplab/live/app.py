@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import mimetypes
 import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -44,6 +45,9 @@ from .session import TrainSession
 from .validate import DEFAULTS, SettingsError
 
 STATIC = Path(__file__).parent / "static"
+# the page's scripts are ES modules, which a browser runs only when they come with a JavaScript type; some
+# systems' MIME tables (the Windows registry) map .js to text/plain, so the type is not left to them
+mimetypes.add_type("text/javascript", ".js")
 GRACE_SECONDS = 3.0
 
 

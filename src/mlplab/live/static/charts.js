@@ -1,0 +1,143 @@
+// Drawing, and only drawing: uPlot line charts (linear or log y), the Train view's histograms over time
+// (one column per frame, shade = count), the Compare view's overlaid densities, the Paths view's contour
+// lines. The views keep the data; these functions put it on a canvas.
+import {COLORS, fmt} from './common.js';
+
+// the four quantities histogrammed per layer, with their labels
+export const HIST_QUANTITIES = [['z', 'pre-activation z'], ['a', 'activation φ(z)'], ['g', 'gradient ∂L/∂W'],
+  ['w', 'weights W']];
+
+// colour with alpha, for the bands of mean ± spread over seeds
+export function alpha(hex, a) {
+  const n = parseInt(hex.slice(1), 16);
+  return `rgba(${(n >> 16) & 255},${(n >> 8) & 255},${n & 255},${a})`;
+}
+
+function logTicks(u, vs) {  // a log axis: label the powers of ten only (0.01 .. 100 as numbers, else 1eN)
+  return vs.map((v) => {
+    const e = Math.log10(v);
+    if (Math.abs(e - Math.round(e)) >= 1e-9) return '';
+    return Math.abs(e) < 3 ? String(+v.toPrecision(1)) : `1e${Math.round(e)}`;
+  });
+}
+
+// a uPlot line chart filling el's width; opts: height, xlabel ('step', 'epoch', 'layer'), scales, bands
+export function chart(el, series, opts = {}) {
+  const w = Math.max(300, el.clientWidth || 420);
+  return new uPlot({width: w, height: opts.height || 170, legend: {show: true, live: false}, bands: opts.bands || [],
+    cursor: {show: false}, scales: Object.assign({x: {time: false}}, opts.scales || {}),
+    axes: [{size: 30, incrs: opts.xlabel === 'layer' || opts.xlabel === 'epoch' ? [1, 2, 5, 10, 20, 50, 100, 200, 500] : undefined},
+      {size: 50, values: opts.scales && opts.scales.y && opts.scales.y.distr === 3 ? logTicks : (u, vs) => vs.map((v) => fmt(v, 2))}],
+    series: [{label: opts.xlabel || 'step'}, ...series]},
+    [[], ...series.map(() => [])], el);
+}
+
+// f(θ_k) − f* per step on a log axis (the Paths view), with the data it starts from
+export function stepLogChart(el, series, data) {
+  return new uPlot({width: 420, height: 300, legend: {show: true, live: false}, cursor: {show: false},
+    scales: {x: {time: false}, y: {distr: 3}}, axes: [{size: 30}, {size: 60, values: logTicks}],
+    series: [{label: 'step'}, ...series]}, data, el);
+}
+
+// h = {canvas, range, cols}: cols are server-binned histograms {lo, hi, counts}, oldest first; one pixel
+// column per histogram (stretched), shade ∝ √(count / the column's largest count); overlay: ±σ predicted
+export function drawHist(h, overlay) {
+  const cols = h.cols, c = h.canvas, ctx = c.getContext('2d'), W = c.width, H = c.height;
+  ctx.clearRect(0, 0, W, H);
+  if (!cols.length) { ctx.fillStyle = '#999'; ctx.fillText('— (logits: no activation)', 8, H / 2); return; }
+  let lo = Infinity, hi = -Infinity;
+  for (const col of cols) { lo = Math.min(lo, col.lo); hi = Math.max(hi, col.hi); }
+  if (overlay) { lo = Math.min(lo, -1.05 * overlay); hi = Math.max(hi, 1.05 * overlay); }
+  if (!(hi > lo)) { hi = lo + 1; }
+  ctx.putImageData(histImage(ctx, cols, lo, hi, W, H), 0, 0);
+  const yOf = (v) => (hi - v) / (hi - lo) * H;
+  ctx.strokeStyle = '#999'; ctx.setLineDash([2, 3]); ctx.beginPath();
+  ctx.moveTo(0, yOf(0)); ctx.lineTo(W, yOf(0)); ctx.stroke();
+  if (overlay) {  // the mean-field prediction at init: ±σ of z
+    ctx.strokeStyle = '#e8590c'; ctx.setLineDash([6, 4]); ctx.lineWidth = 1.5; ctx.beginPath();
+    for (const s of [overlay, -overlay]) { ctx.moveTo(0, yOf(s)); ctx.lineTo(W, yOf(s)); }
+    ctx.stroke(); ctx.lineWidth = 1;
+  }
+  ctx.setLineDash([]);
+  h.range.textContent = `${fmt(lo)} … ${fmt(hi)}`;
+}
+function histImage(ctx, cols, lo, hi, W, H) {
+  const img = ctx.createImageData(W, H), px = img.data, n = cols.length;
+  for (let x = 0; x < W; x++) {
+    const col = cols[Math.min(n - 1, Math.floor(x * n / W))];
+    const B = col.counts.length, width = (col.hi - col.lo) / B;
+    let max = 1;
+    for (const v of col.counts) if (v > max) max = v;
+    for (let y = 0; y < H; y++) {
+      const v = hi - (y + 0.5) / H * (hi - lo);
+      const b = Math.floor((v - col.lo) / width);
+      if (b < 0 || b >= B || width <= 0) continue;
+      const t = Math.sqrt(col.counts[b] / max);
+      const o = 4 * (y * W + x);
+      px[o] = 255 - 225 * t; px[o + 1] = 255 - 150 * t; px[o + 2] = 255 - 40 * t; px[o + 3] = 255;
+    }
+  }
+  return img;
+}
+
+// cell = {canvas, range}; hs: one histogram per run (or null), each drawn as a density (count / sampled /
+// bin width) outline in the run's colour on one shared x axis
+export function drawDensities(cell, hs) {
+  const ctx = cell.canvas.getContext('2d');
+  const W = cell.canvas.width, H = cell.canvas.height;
+  ctx.clearRect(0, 0, W, H);
+  const have = hs.filter((h) => h && h.hi > h.lo);
+  if (!have.length) { cell.range.textContent = ''; return; }
+  const lo = Math.min(...have.map((h) => h.lo)), hi = Math.max(...have.map((h) => h.hi));
+  const dens = (h) => h.counts.map((c) => c / Math.max(1, h.sampled) / ((h.hi - h.lo) / h.counts.length));
+  const top = Math.max(...have.map((h) => Math.max(...dens(h)))) || 1;
+  hs.forEach((h, k) => {
+    if (!h || !(h.hi > h.lo)) return;
+    const d = dens(h), bw = (h.hi - h.lo) / h.counts.length;
+    ctx.beginPath();
+    ctx.moveTo(((h.lo - lo) / (hi - lo)) * W, H);
+    d.forEach((v, b) => {
+      const x0 = ((h.lo + b * bw - lo) / (hi - lo)) * W, x1 = ((h.lo + (b + 1) * bw - lo) / (hi - lo)) * W;
+      const y = H - 2 - (v / top) * (H - 6);
+      ctx.lineTo(x0, y); ctx.lineTo(x1, y);
+    });
+    ctx.lineTo(((h.hi - lo) / (hi - lo)) * W, H);
+    ctx.fillStyle = alpha(COLORS[k], 0.12); ctx.fill();
+    ctx.strokeStyle = COLORS[k]; ctx.lineWidth = 1.5; ctx.stroke();
+  });
+  cell.range.textContent = `${fmt(lo, 2)} … ${fmt(hi, 2)}`;
+}
+
+export function drawStar(ctx, x, y) {
+  ctx.fillStyle = '#111'; ctx.font = '16px sans-serif'; ctx.textAlign = 'center'; ctx.textBaseline = 'middle';
+  ctx.fillText('★', x, y);
+}
+
+// g = {n, values}: f on an n×n grid, row by row from the bottom; returns a 600×600 canvas of contour lines
+// (marching squares) at levels spread by the grid values' quantiles
+export function drawContours(g) {
+  const c = document.createElement('canvas'); c.width = 600; c.height = 600;
+  const ctx = c.getContext('2d'), n = g.n, v = g.values;
+  const sorted = v.filter(Number.isFinite).slice().sort((a, b) => a - b);
+  const levels = [];
+  for (let i = 1; i < 18; i++) levels.push(sorted[Math.floor(sorted.length * Math.pow(i / 18, 2.2))]);
+  const sx = c.width / (n - 1), sy = c.height / (n - 1);
+  const at = (i, j) => v[j * n + i];
+  levels.forEach((lev, li) => {
+    ctx.strokeStyle = `hsl(${210 - 150 * li / levels.length}, 45%, ${70 - 15 * li / levels.length}%)`;
+    ctx.beginPath();
+    for (let j = 0; j < n - 1; j++) {
+      for (let i = 0; i < n - 1; i++) {
+        const a = at(i, j), b = at(i + 1, j), cc = at(i + 1, j + 1), d = at(i, j + 1);
+        const pts = [];
+        const edge = (p, q, x0, y0, x1, y1) => {
+          if ((p < lev) !== (q < lev)) { const t = (lev - p) / (q - p); pts.push([(x0 + t * (x1 - x0)) * sx, c.height - (y0 + t * (y1 - y0)) * sy]); }
+        };
+        edge(a, b, i, j, i + 1, j); edge(b, cc, i + 1, j, i + 1, j + 1); edge(d, cc, i, j + 1, i + 1, j + 1); edge(a, d, i, j, i, j + 1);
+        for (let k = 0; k + 1 < pts.length; k += 2) { ctx.moveTo(...pts[k]); ctx.lineTo(...pts[k + 1]); }
+      }
+    }
+    ctx.stroke();
+  });
+  return c;
+}

@@ -1,0 +1,196 @@
+// The Paths view: a 2-D test function (F1, F2, Rosenbrock, the saddle, a quadratic with chosen
+// eigenvalues) as contour lines. Drag the start point or move a slider and every optimizer, Newton's
+// method too, is recomputed by the server (the library's own optimizers) and redrawn at once, with
+// f(θ_k) − f* per step. One request at a time: changes made meanwhile are sent together when it returns.
+import {api} from './api.js';
+import {drawContours, drawStar, stepLogChart} from './charts.js';
+import {$, COLORS, fmt, live, params, showError} from './common.js';
+import {ETA, MU, tex, updateTex} from './formulas.js';
+import {setURL} from './url.js';
+
+const SLIDERS = ['lr', 'momentum', 'alpha', 'beta1'];  // the hyperparameters with a slider, when settable
+
+const paths = {
+  fn: null, grid: null, start: [-7, 2], steps: 200, methods: {}, inflight: false, queued: false, contour: null,
+  ready: false, fchart: null, meta: null,
+  async ensure(meta) { if (!this.ready) { this.ready = true; this.meta = meta; await this.setup(); } },
+  async setup() {
+    const sel = $('#fn-select');
+    for (const f of this.meta.functions) sel.add(new Option(f === 'eigen' ? 'quadratic with chosen eigenvalues' : f, f));
+    sel.value = params.get('fn') || 'f2';
+    this.steps = +(params.get('steps') || 200);
+    $('#steps').value = this.steps;
+    Object.entries(this.meta.methods).forEach(([name, m], i) => {
+      $('#methods').appendChild(this.methodRow(name, m, COLORS[i % 10]));
+    });
+    for (const [n, m] of Object.entries(this.meta.methods)) {
+      const d = document.createElement('div');
+      $('#paths-formulas').appendChild(d);
+      tex(d, updateTex(n, m.label));
+    }
+    sel.addEventListener('change', () => this.loadFunction(true));
+    for (const id of ['#eig1', '#eig2']) $(id).addEventListener('input', () => this.loadFunction(false));
+    $('#eig1').value = Math.log10(+(params.get('l1') || 1)); $('#eig2').value = Math.log10(+(params.get('l2') || 10));
+    $('#steps-out').textContent = this.steps;
+    $('#steps').addEventListener('input', () => {
+      this.steps = +$('#steps').value; $('#steps-out').textContent = this.steps; this.request();
+    });
+    this.bindDrag($('#paths-canvas'));
+    const sx = params.get('sx'), sy = params.get('sy');
+    await this.loadFunction(!(sx && sy));
+    if (sx && sy) { this.start = [+sx, +sy]; this.request(); }
+  },
+  // one optimizer: an on/off box in its colour and a slider per hyperparameter (values from the URL)
+  methodRow(name, m, color) {
+    const hp = {};
+    for (const k of m.settable) {
+      const def = k === 'beta1' ? 0.9 : k === 'beta2' ? 0.999 : k === 'damping' ? 0 : (m.hp[k] ?? 0.9);
+      hp[k] = +(params.get(`${name}.${k}`) ?? def);
+    }
+    this.methods[name] = {on: params.get(`${name}.off`) !== '1', hp, color, label: m.label};
+    const row = document.createElement('div');
+    row.className = 'method';
+    row.innerHTML = `<span class="swatch" style="background:${color}"></span><label><input type="checkbox"> <b>${m.label}</b></label>`;
+    const cb = row.querySelector('input');
+    cb.checked = this.methods[name].on;
+    cb.addEventListener('change', () => { this.methods[name].on = cb.checked; this.request(); });
+    for (const k of SLIDERS) if (k in hp) row.appendChild(this.slider(name, k, hp));
+    return row;
+  },
+  // the step size on a log scale (10^-3 .. 10), the others linear in [0, 0.999]; the symbol in its formula colour
+  slider(name, k, hp) {
+    const log = k === 'lr';
+    const sym = {lr: name === 'newton' ? 'α' : 'η', momentum: 'μ', alpha: 'ρ', beta1: 'β₁'}[k];
+    const lab = document.createElement('label');
+    lab.dataset.key = `${name}.${k}`;
+    lab.innerHTML = `<span class="sym" style="color:${k === 'lr' ? ETA : MU}">${sym}</span>
+      <input type="range" min="${log ? -3 : 0}" max="${log ? 1 : 0.999}" step="${log ? 0.01 : 0.001}"><output></output>`;
+    const input = lab.querySelector('input'), out = lab.querySelector('output');
+    input.value = log ? Math.log10(hp[k]) : hp[k];
+    out.textContent = fmt(hp[k]);
+    input.addEventListener('input', () => {
+      hp[k] = log ? +Math.pow(10, +input.value).toPrecision(3) : +input.value;
+      out.textContent = fmt(hp[k]);
+      this.request();
+    });
+    return lab;
+  },
+  bindDrag(c) {  // press, drag or click on the canvas: the start point follows
+    let dragging = false;
+    const move = (ev) => {
+      const r = c.getBoundingClientRect();
+      const [x0, x1] = this.grid.xlim, [y0, y1] = this.grid.ylim;
+      this.start = [x0 + (ev.clientX - r.left) / r.width * (x1 - x0), y1 - (ev.clientY - r.top) / r.height * (y1 - y0)];
+      this.request();
+    };
+    c.addEventListener('pointerdown', (ev) => { dragging = true; c.setPointerCapture(ev.pointerId); move(ev); });
+    c.addEventListener('pointermove', (ev) => { if (dragging) move(ev); });
+    c.addEventListener('pointerup', () => { dragging = false; });
+  },
+  eig() { return [+Math.pow(10, +$('#eig1').value).toPrecision(3), +Math.pow(10, +$('#eig2').value).toPrecision(3)]; },
+  async loadFunction(resetStart) {  // the function's grid (contour lines) and, if asked, its usual start
+    this.fn = $('#fn-select').value;
+    $('#eig-controls').hidden = this.fn !== 'eigen';
+    const [l1, l2] = this.eig();
+    $('#eig1-out').textContent = fmt(l1); $('#eig2-out').textContent = fmt(l2);
+    const g = await api(`/api/function?name=${this.fn}&l1=${l1}&l2=${l2}`);
+    if (g.error) { showError($('#paths-error'), g.error); return; }
+    this.grid = g;
+    this.contour = drawContours(g);
+    if (resetStart) {
+      const [x0, x1] = g.xlim, [y0, y1] = g.ylim;
+      this.start = this.fn === 'f1' || this.fn === 'f2' || this.fn === 'eigen' ? [-7, 2]
+        : [x0 + 0.15 * (x1 - x0), y0 + 0.85 * (y1 - y0)];
+    }
+    this.request();
+  },
+  request() {  // every optimizer that is on, from this.start; live.pathLatencies: request to drawn, in ms
+    if (!this.grid) return;
+    if (this.inflight) { this.queued = true; return; }
+    this.inflight = true;
+    const t0 = performance.now();
+    const methods = {};
+    for (const [n, m] of Object.entries(this.methods)) {
+      if (!m.on) continue;
+      const hp = Object.assign({}, m.hp);
+      if ('beta1' in hp) hp.beta2 = 0.999;
+      methods[n] = hp;
+    }
+    live.pathRequests += 1;
+    api('/api/paths', {function: this.fn, start: this.start, steps: this.steps, methods, eig: this.eig()}).then((r) => {
+      if (r.error) showError($('#paths-error'), r.error);
+      else {
+        showError($('#paths-error'), Object.values(r.errors || {}).join('; '));
+        this.draw(r);
+        live.pathDraws += 1;
+        live.pathLatencies.push(performance.now() - t0);
+        live.pathServerMs.push(r.compute_ms);
+        if (live.pathLatencies.length > 1000) { live.pathLatencies.shift(); live.pathServerMs.shift(); }
+        live.lastPaths = r;
+      }
+      this.inflight = false;
+      if (this.queued) { this.queued = false; this.request(); }
+      setURL();
+    });
+  },
+  draw(r) {
+    this.drawPaths(r);
+    this.drawValues(r);
+  },
+  drawPaths(r) {  // contours, minima (★), each path (its first 60 steps as dots), the start point (white)
+    const c = $('#paths-canvas'), ctx = c.getContext('2d'), g = this.grid, W = c.width, H = c.height;
+    const [x0, x1] = g.xlim, [y0, y1] = g.ylim;
+    const px = (x) => (x - x0) / (x1 - x0) * W, py = (y) => (y1 - y) / (y1 - y0) * H;
+    ctx.clearRect(0, 0, W, H);
+    ctx.drawImage(this.contour, 0, 0);
+    for (const m of g.minima) drawStar(ctx, px(m[0]), py(m[1]));
+    const lim = 1e6;
+    for (const [name, path] of Object.entries(r.paths)) {
+      ctx.strokeStyle = this.methods[name].color; ctx.fillStyle = ctx.strokeStyle; ctx.lineWidth = 1.6;
+      ctx.beginPath();
+      let pen = false;
+      for (const p of path) {
+        if (p[0] === null || p[1] === null || Math.abs(p[0]) > lim || Math.abs(p[1]) > lim) { pen = false; continue; }
+        const X = px(p[0]), Y = py(p[1]);
+        if (pen) ctx.lineTo(X, Y); else ctx.moveTo(X, Y);
+        pen = true;
+      }
+      ctx.stroke();
+      for (const p of path.slice(0, 60)) {
+        if (p[0] === null || p[1] === null || Math.abs(p[0]) > lim || Math.abs(p[1]) > lim) continue;
+        ctx.beginPath(); ctx.arc(px(p[0]), py(p[1]), 2, 0, 2 * Math.PI); ctx.fill();
+      }
+    }
+    ctx.lineWidth = 2; ctx.fillStyle = '#fff'; ctx.strokeStyle = '#000';
+    ctx.beginPath(); ctx.arc(px(this.start[0]), py(this.start[1]), 7, 0, 2 * Math.PI); ctx.fill(); ctx.stroke();
+    ctx.lineWidth = 1;
+  },
+  drawValues(r) {  // f − f* per step (log scale; diverged steps left out) and the last values in words
+    const names = Object.keys(r.f), fmin = r.f_min ?? 0;
+    const n = Math.max(0, ...names.map((k) => r.f[k].length));
+    const data = [Array.from({length: n}, (_, i) => i),
+      ...names.map((k) => r.f[k].map((v) => (v === null || v - fmin > 1e12 ? null : Math.max(v - fmin, 1e-16))))];
+    const key = names.join(',');
+    if (!this.fchart || this.fchartKey !== key) {  // a new chart when the set of optimizers changes
+      $('#chart-f').innerHTML = '';
+      this.fchart = stepLogChart($('#chart-f'), names.map((k) => ({label: this.methods[k].label,
+        stroke: this.methods[k].color, points: {show: false}})), data);
+      this.fchartKey = key;
+    } else this.fchart.setData(data);
+    const last = names.map((k) => `${this.methods[k].label} ${fmt(r.f[k][r.f[k].length - 1])}`).join(' · ');
+    $('#paths-info').textContent = `start (${fmt(this.start[0])}, ${fmt(this.start[1])}) · ${this.grid.name} · f after ` +
+      `${this.steps} steps: ${last}`;
+  },
+};
+
+export function ensurePaths(meta) { return paths.ensure(meta); }
+
+export function writePathsURL(p) {
+  if (!paths.fn) return;
+  p.set('fn', paths.fn); p.set('sx', paths.start[0].toPrecision(4)); p.set('sy', paths.start[1].toPrecision(4));
+  p.set('steps', paths.steps);
+  for (const [name, m] of Object.entries(paths.methods)) {
+    if (!m.on) p.set(`${name}.off`, '1'); else p.delete(`${name}.off`);
+    for (const [k, v] of Object.entries(m.hp)) p.set(`${name}.${k}`, String(v));
+  }
+}
