@@ -13,7 +13,12 @@ median over rounds of (the better fixed count's time / the default's time) withi
 cancels most of the load that other jobs put on the machine (the ratio of the medians is printed
 too).
 
-    python benchmarks/contention.py [--steps 2345] [--measure 150] [--rounds 7]
+    python benchmarks/contention.py [--steps 2345] [--measure 150] [--rounds 7] [--part all|runs|networks]
+
+``--part networks`` answers why the choice is "the free cores" and nothing finer: it times one
+training step at 1 and at 2 threads for six networks (small to large, SGD and Adam), the counts
+taking turns in one process, once with glibc's default malloc thresholds (``MLPLAB_MALLOC_PAD=0``)
+and once with freed memory kept (mlplab.allocator, what ``mlplab train`` does).
 
 Targets (issue 12): with one competing process the default reaches >= 0.8x the better fixed
 choice; on an idle machine >= 0.95x. "x" is speed: (time of the better fixed count) / (time of
@@ -40,19 +45,14 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from mlplab import nn, optim
 from mlplab.threads import auto_blas_threads
-from mlplab.train import Callback, Trainer, twin_step
+from mlplab.train import Callback, Trainer
 mode, steps, measure = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+t0 = time.perf_counter()
+n, why = auto_blas_threads() if mode == "default" else (int(mode), "fixed")
+choose = time.perf_counter() - t0 if mode == "default" else 0.0
 rng = np.random.default_rng(0)
 X = rng.random((measure * 128, 784), dtype=np.float32)
 y = rng.integers(0, 10, measure * 128)
-make_net = lambda: nn.MLP([784, 100, 100, 100, 100, 10], activation="relu", weight_init="he", rng=0)
-t0 = time.perf_counter()
-if mode == "default":  # as mlplab train chooses: free cores, then a step timed on a twin of the network
-    twin = twin_step(make_net(), lambda params: optim.Adam(params, lr=1e-3), X, y, 128) if steps >= 300 else None
-    n, why = auto_blas_threads(step=twin)
-else:
-    n, why = int(mode), "fixed"
-choose = time.perf_counter() - t0 if mode == "default" else 0.0
 
 class Clock(Callback):
     def __init__(self):
@@ -63,7 +63,7 @@ class Clock(Callback):
 
 clock = Clock()
 with threadpool_limits(limits=n, user_api="blas"):
-    net = make_net()
+    net = nn.MLP([784, 100, 100, 100, 100, 10], activation="relu", weight_init="he", rng=0)
     t1 = time.perf_counter()
     Trainer(net, optim.Adam(net.parameters(), lr=1e-3), callbacks=[clock]).fit(X, y, epochs=1, batch_size=128, rng=0)
 # the run of `steps` steps: its median step (steadier than the wall time of a shared machine) times
@@ -71,6 +71,62 @@ with threadpool_limits(limits=n, user_api="blas"):
 step = statistics.median(np.diff([t1] + clock.stamps))
 print(json.dumps({"threads": n, "why": why, "seconds": choose + step * steps, "choose": choose}))
 """
+
+
+NETWORKS = r"""
+import json, statistics, sys, time
+import numpy as np
+from threadpoolctl import ThreadpoolController
+from mlplab import nn, optim
+from mlplab.allocator import keep_freed_memory
+from mlplab.train import Trainer
+pad = keep_freed_memory()
+rounds = int(sys.argv[1])
+rng = np.random.default_rng(0)
+X = rng.random((4096, 784), dtype=np.float32)
+y = rng.integers(0, 10, 4096)
+controller = ThreadpoolController()
+rows = []
+for sizes, batch, opt in [([784, 16, 10], 128, "adam"), ([784, 100, 10], 32, "adam"),
+                          ([784, 100, 100, 100, 100, 10], 128, "sgd"), ([784, 100, 100, 100, 100, 10], 128, "adam"),
+                          ([784, 512, 512, 10], 128, "adam"), ([784, 100, 100, 100, 100, 10], 1000, "adam")]:
+    net = nn.MLP(sizes, activation="relu", weight_init="he", rng=0)
+    o = optim.Adam(net.parameters()) if opt == "adam" else optim.SGD(net.parameters(), lr=0.01)
+    tr = Trainer(net, o)
+    batches = [(X[i:i + batch], y[i:i + batch]) for i in range(0, 4 * batch, batch)]
+    times = {1: [], 2: []}
+    for r in range(rounds):
+        for n in ((1, 2) if r % 2 == 0 else (2, 1)):
+            with controller.limit(limits=n, user_api="blas"):
+                for k in range(12):
+                    t0 = time.perf_counter()
+                    tr.train_step(*batches[k % 4])
+                    if k >= 2:  # the first steps after a change of count wake or park the threads
+                        times[n].append(time.perf_counter() - t0)
+    rows.append({"net": "-".join(map(str, sizes)), "batch": batch, "opt": opt,
+                 "ms": {n: statistics.median(v) * 1e3 for n, v in times.items()}})
+print(json.dumps({"pad": pad, "rows": rows}))
+"""
+
+
+def networks(rounds):
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    out = {}
+    for mode in ("glibc", "kept"):
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (src, os.environ.get("PYTHONPATH")))),
+               "MLPLAB_MALLOC_PAD": "0" if mode == "glibc" else ""}
+        r = subprocess.run([sys.executable, "-c", NETWORKS, str(rounds)], capture_output=True, text=True, env=env)
+        if r.returncode:
+            sys.exit(f"worker failed:\n{r.stderr}")
+        out[mode] = json.loads(r.stdout)["rows"]
+    print(f"\none training step at 1 and 2 BLAS threads, taking turns in one process ({rounds} rounds x 10 "
+          f"steps each; medians in ms); load average {os.getloadavg()[0]:.1f}")
+    print(f"  {'network':28s} {'batch':>5s} {'opt':>4s} | {'glibc defaults: 1':>17s} {'2':>6s} {'2/1':>5s} | "
+          f"{'memory kept: 1':>14s} {'2':>6s} {'2/1':>5s}")
+    for g, k in zip(out["glibc"], out["kept"]):
+        print(f"  {g['net']:28s} {g['batch']:5d} {g['opt']:>4s} | {g['ms']['1']:17.3f} {g['ms']['2']:6.3f} "
+              f"{g['ms']['2'] / g['ms']['1']:5.2f} | {k['ms']['1']:14.3f} {k['ms']['2']:6.3f} "
+              f"{k['ms']['2'] / k['ms']['1']:5.2f}")
 
 
 def run_worker(mode, steps, measure):
@@ -126,11 +182,16 @@ def main():
                                                              "command, 5 epochs of batch 128)")
     ap.add_argument("--measure", type=int, default=150, help="steps actually timed per run (their median step)")
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--part", choices=["all", "runs", "networks"], default="all")
     args = ap.parse_args()
     from mlplab.threads import usable_cores
 
     print(f"== BLAS threads under contention: python {sys.version.split()[0]}, {usable_cores()} usable cores, "
           f"{os.cpu_count()} CPUs")
+    if args.part in ("all", "networks"):
+        networks(args.rounds)
+    if args.part == "networks":
+        return
     idle = scenario("as the machine is", args.steps, args.measure, args.rounds, 0)
     busy = scenario("one competing CPU-bound process", args.steps, args.measure, args.rounds, 1)
     print(f"\nratios: machine as is {idle:.2f}x (target >= 0.95x on an idle machine), "

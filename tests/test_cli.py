@@ -196,28 +196,3 @@ def test_init_and_optim_lists_print_the_registries(capsys):
         assert name in out
     assert f"lr={optimizer_defaults('adam')['lr']}" in out and "β1" in out
 
-
-def test_the_thread_count_is_timed_on_a_twin_of_the_network_for_runs_of_300_steps_or_more(capsys, tmp_path, mnist_dir,
-                                                                                         monkeypatch):
-    """A long enough run times its own step at 1 and at the free count of threads, on a copy of the
-    network (the run itself is bit-identical to one given that count with --blas-threads); a short
-    run takes the free cores without timing."""
-    import numpy as np
-
-    import mlplab.threads as th
-
-    seen = []
-    monkeypatch.setattr(th, "usable_cores", lambda: 2)
-    monkeypatch.setattr(th, "idle_cores", lambda interval=0.1: 2.0)
-    real = th.measure_threads
-    monkeypatch.setattr(th, "measure_threads", lambda step, cands, **kw: seen.append(cands) or real(step, cands, **kw))
-    args = ["train", "--layers", "784,16,10", "--subset", "600", "--batch-size", "2", "--quiet"]
-    code, _, _ = run(capsys, *args, "--iterations", "300", "--out", str(tmp_path / "a"))
-    assert code == 0 and seen == [(1, 2)]
-    chosen = json.loads((tmp_path / "a" / "config.json").read_text())["blas_threads"]
-    code, _, _ = run(capsys, *args, "--iterations", "300", "--out", str(tmp_path / "b"), "--blas-threads", str(chosen))
-    assert code == 0 and len(seen) == 1
-    a, b = (np.load(tmp_path / d / "model.npz") for d in "ab")
-    assert all(np.array_equal(a[k], b[k]) for k in a.files)  # the timing did not touch the run
-    code, _, _ = run(capsys, *args, "--iterations", "299", "--out", str(tmp_path / "c"))
-    assert code == 0 and len(seen) == 1

@@ -13,15 +13,12 @@ two threads are usually faster. So the count is chosen at start:
 3. ``choose_blas_threads(cores, idle)``: ``floor(idle + 0.3)`` clipped to ``[1, cores]``: a core
    counts as free when it was at least 70 % idle, so background noise (a shell, an editor) does not
    cost the second thread, while one competing process does.
-4. When more than one core is free and the caller hands over a training step (``step``, run on
-   throwaway copies of the network and optimizer), ``measure_threads`` times that step at one
-   thread and at the free count, in alternating rounds, and ``pick_fastest`` keeps the free count
-   unless one thread is more than 5 % faster. Free cores are not the whole story: a step is
-   also NumPy's single-threaded elementwise work and Python, and a second thread gains only as
-   far as the products dominate, which depends on the widths, the batch, the optimizer and the
-   machine (a small network can lose: the threads' hand-off costs more than they save). The
-   measurement costs about 2 % of a run of a few thousand steps; ``mlplab train`` skips it for runs
-   of fewer than 300 steps.
+Two threads on two free cores is right for every network measured here, small ones included
+(``python benchmarks/contention.py`` also times a step at 1 and 2 threads for six networks, side
+by side in one process): once freed memory stays in the process (:mod:`mlplab.allocator`), a
+second thread never cost time on an idle machine. Before that fix, the book network with Adam ran
+slower on two threads than on one over a whole run (4.80 against 4.37 s): each step unmapped and
+re-faulted its temporaries, and a process with two running threads pays more for that.
 
 The count is recorded in the run's ``config.json`` and a resumed run keeps it (BLAS thread counts
 change float32 rounding); ``--blas-threads N`` overrides the choice. benchmarks/contention.py
@@ -32,15 +29,12 @@ from __future__ import annotations
 
 import math
 import os
-import statistics
 import time
 from pathlib import Path
 
-__all__ = ["usable_cores", "idle_cores", "choose_blas_threads", "measure_threads", "pick_fastest", "auto_blas_threads",
-           "FREE_THRESHOLD", "TOLERANCE"]
+__all__ = ["usable_cores", "idle_cores", "choose_blas_threads", "auto_blas_threads", "FREE_THRESHOLD"]
 
 FREE_THRESHOLD = 0.7  # a core counts as free when at least this much of it was idle during the sample
-TOLERANCE = 0.05  # pick_fastest: another count than the free cores' only when it is this much faster
 
 
 def _cgroup_cpu_limit() -> float | None:
@@ -115,54 +109,12 @@ def choose_blas_threads(cores: int, idle: float | None) -> int:
     return max(1, min(cores, math.floor(idle + 1 - FREE_THRESHOLD)))
 
 
-def measure_threads(step, candidates, *, rounds: int = 2, steps: int = 5, warmup: int = 1) -> dict:
-    """Median seconds of ``step()`` at each BLAS thread count in ``candidates``.
-
-    The counts take turns in ``rounds`` rounds (the order reversed every other round, so a
-    neighbour that comes or goes slows both alike); each turn runs ``warmup`` untimed calls (the
-    new thread count's first product wakes or parks OpenBLAS's threads) and then ``steps`` timed
-    ones.
-    """
-    from threadpoolctl import ThreadpoolController
-
-    candidates = sorted({max(1, int(n)) for n in candidates})
-    controller = ThreadpoolController()
-    samples = {n: [] for n in candidates}
-    for r in range(max(1, rounds)):
-        for n in (candidates if r % 2 == 0 else candidates[::-1]):
-            with controller.limit(limits=n, user_api="blas"):
-                for _ in range(warmup):
-                    step()
-                for _ in range(max(1, steps)):
-                    t0 = time.perf_counter()
-                    step()
-                    samples[n].append(time.perf_counter() - t0)
-    return {n: statistics.median(v) for n, v in samples.items()}
-
-
-def pick_fastest(timings: dict, prefer: int, tolerance: float = TOLERANCE) -> int:
-    """``prefer`` (the free-core count) unless another count is faster by more than ``tolerance``;
-    then the fastest. Timing a few steps is noisy, so a count is only given up for a clear gain."""
-    best = min(timings, key=timings.get)
-    return prefer if timings[prefer] <= timings[best] * (1.0 + tolerance) else best
-
-
-def auto_blas_threads(interval: float = 0.1, step=None, rounds: int = 2, steps: int = 5) -> tuple[int, str]:
-    """The count for this machine now, and a few words on why (for the run's log and config).
-
-    ``step``: a callable running one training step on throwaway copies; when given and more than
-    one core is free, the step is timed at 1 thread and at the free count (:func:`measure_threads`)
-    and the faster is kept (:func:`pick_fastest`).
-    """
+def auto_blas_threads(interval: float = 0.1) -> tuple[int, str]:
+    """The count for this machine now, and a few words on why (for the run's log and config)."""
     cores = usable_cores()
     if cores == 1:
         return 1, "1 usable core"
     idle = idle_cores(interval)
     n = choose_blas_threads(cores, idle)
     why = f"{cores} usable cores" + ("" if idle is None else f", {idle:.1f} of them idle")
-    if step is None or n == 1:
-        return n, why
-    timings = measure_threads(step, (1, n), rounds=rounds, steps=steps)
-    n = pick_fastest(timings, prefer=n)
-    why += "; a step took " + ", ".join(f"{t * 1e3:.2f} ms on {k}" for k, t in sorted(timings.items()))
     return n, why

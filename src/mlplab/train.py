@@ -32,7 +32,7 @@ from .init import as_generator
 from .tensor import Tensor, cross_entropy, no_grad
 
 __all__ = ["Trainer", "History", "Callback", "TrainingDiverged", "evaluate", "load_checkpoint",
-           "CHECKPOINT_FILE", "MODEL_FILE", "twin_step"]
+           "CHECKPOINT_FILE", "MODEL_FILE"]
 
 CHECKPOINT_FILE = "checkpoint.pkl"
 MODEL_FILE = "model.npz"
@@ -455,21 +455,3 @@ def load_checkpoint(run_dir):
     except Exception as e:  # a truncated or foreign file
         raise ValueError(f"{path} is damaged ({type(e).__name__}: {e}); delete it to start over") from None
 
-
-def twin_step(model, make_optimizer, X, y, batch_size):
-    """A callable running one training step on a copy of ``model`` with ``make_optimizer(params)``,
-    cycling through the first four batches of ``X``: something to time (how many BLAS threads a
-    step of this network runs fastest on, :func:`mlplab.threads.auto_blas_threads`) without
-    touching the run's own network, optimizer state or random streams."""
-    import copy
-
-    twin = copy.deepcopy(model)
-    trainer = Trainer(twin, make_optimizer(twin.parameters()))
-    batches = [(X[i:i + batch_size], y[i:i + batch_size]) for i in range(0, min(len(X), 4 * batch_size), batch_size)]
-    calls = [0]
-
-    def step():
-        xb, yb = batches[calls[0] % len(batches)]
-        calls[0] += 1
-        trainer.train_step(xb, yb)
-    return step

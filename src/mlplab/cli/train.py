@@ -191,7 +191,7 @@ def _train_in(args, s, out, saved):
     import numpy as np
 
     from .. import data, nn, optim
-    from ..train import Trainer, TrainingDiverged, evaluate, twin_step
+    from ..train import Trainer, TrainingDiverged, evaluate
     from .progress import ProgressBar
 
     sizes, opt_name, hp = [int(v) for v in s["layers"].split(",")], s["optimizer"], optimizer_hparams(s)
@@ -202,11 +202,13 @@ def _train_in(args, s, out, saved):
     # BLAS threads change float32 rounding (OpenBLAS splits products by thread count), so a resumed
     # run keeps the count it was trained with unless told otherwise: that keeps resume bit-identical.
     trained_with = s.get("blas_threads") if args.resume else None
-    why = threads = None
+    why = None
     if args.blas_threads is not None:
         threads = check_blas_threads(args.blas_threads)
     elif trained_with:
         threads = min(trained_with, os.cpu_count() or 1)
+    else:  # the cores that are free now (another CPU-bound process makes a second thread 3x slower)
+        threads, why = auto_blas_threads()
     dtype = np.dtype(s["dtype"])
     model = nn.MLP(sizes, activation=s["activation"], weight_init=s["init"], bias_init=s["bias_init"],
                    rng=s["seed"], dtype=dtype)
@@ -229,10 +231,6 @@ def _train_in(args, s, out, saved):
         Xv = Xv.astype(dtype) if s.get("val_split") else Xt  # evaluating on the test set: one array
     total = s["iterations"] or s["epochs"] * int(np.ceil(len(X) / s["batch_size"]))
     schedule = _make_schedule(s["schedule"], opt, total) if s.get("schedule") else None
-    if threads is None:  # the cores that are free now, and on them the faster count for this network
-        step = twin_step(model, lambda params: optim.get_optimizer(opt_name, params, **hp), X, y, s["batch_size"]) \
-            if total >= MEASURE_FROM_STEPS else None
-        threads, why = auto_blas_threads(step=step)
     last = _LastEval()
     trainer = Trainer(model, opt, schedule=schedule, callbacks=[last] + ([] if args.quiet else [ProgressBar()]),
                       run_dir=out, checkpoint_every=s["checkpoint_every"])
@@ -288,9 +286,6 @@ def _train_in(args, s, out, saved):
                   f"({len(Xt)} test images) after {hist.steps} steps in {hist.seconds:.1f} s")
         con.print(f"run written to {out}/ (config.json, metrics.jsonl, checkpoint.pkl, model.npz, summary.json)")
     return 0
-
-
-MEASURE_FROM_STEPS = 300  # shorter runs take the free-core count without timing a step at each count
 
 
 def cmd_demo(args):
