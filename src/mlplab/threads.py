@@ -13,12 +13,12 @@ two threads are usually faster. So the count is chosen at start:
 3. ``choose_blas_threads(cores, idle)``: ``floor(idle + 0.3)`` clipped to ``[1, cores]``: a core
    counts as free when it was at least 70 % idle, so background noise (a shell, an editor) does not
    cost the second thread, while one competing process does.
-Two threads on two free cores is right for every network measured here, small ones included
-(``python benchmarks/contention.py`` also times a step at 1 and 2 threads for six networks, side
-by side in one process): once freed memory stays in the process (:mod:`mlplab.allocator`), a
-second thread never cost time on an idle machine. Before that fix, the book network with Adam ran
-slower on two threads than on one over a whole run (4.80 against 4.37 s): each step unmapped and
-re-faulted its temporaries, and a process with two running threads pays more for that.
+
+Two threads on two free cores is right for every network measured here, small ones included:
+``python benchmarks/contention.py --part networks`` times a step at 1 and 2 threads for six
+networks (784-16-10 to 784-512-512-10, batch 32 to 1000, SGD and Adam), the counts taking turns
+in one process, and two threads were at most 4 % slower (a 784-100-10 network at batch 32) and
+up to 35 % faster. So the rule looks at free cores only, not at the network.
 
 The count is recorded in the run's ``config.json`` and a resumed run keeps it (BLAS thread counts
 change float32 rounding); ``--blas-threads N`` overrides the choice. benchmarks/contention.py
