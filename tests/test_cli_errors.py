@@ -267,7 +267,7 @@ def test_the_table_is_long_enough_and_walks_every_subcommand(tmp_path):
         (tmp_path / f"w{i}").mkdir()
         commands.add(c[2](tmp_path / f"w{i}", {"trained": fake, "holder": (tmp_path, 1)})[0])
     assert len(CASES) >= 40
-    assert commands == {"train", "lab", "report", "diagnose", "data", "demo", "sweep"}
+    assert commands == {"train", "lab", "report", "diagnose", "data", "demo", "sweep", "live"}
 
 
 @pytest.mark.parametrize("argv", [["train", "--seed", "-1"], ["lab", "run", "paths", "--seed", "-1"],
