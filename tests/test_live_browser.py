@@ -297,6 +297,12 @@ def test_mnist_book_network_frames(mnist_dir, server, browser, tmp_path):
     # the training time): benchmarks/live_overhead.py --browser measures the >= 10 target
     assert fps >= 1
     assert len(p.live("lastFrame.layers")) == 5
+    page.wait_for_function("window.mlplabLive.lastFrame.step >= 20", timeout=60_000)
+    page.wait_for_timeout(300)  # a few redraws with the update ratios and the spread of every layer
+    ticks = {c: page.get_attribute(c, "data-yticks") for c in ("#chart-ratio", "#chart-meanfield", "#chart-loss")}
+    assert all(ticks.values()), ticks  # uPlot draws the labels on a canvas; the page keeps the last ones drawn
+    assert "1e-3" in ticks["#chart-ratio"].split() or "0.001" in ticks["#chart-ratio"].split(), ticks  # ‖ΔW‖/‖W‖
+    assert not any("Infinity" in t or "NaN" in t for t in ticks.values()), ticks
     p.shot(tmp_path, "live-train-mnist")
     p.check_local()
     p.close()
@@ -346,6 +352,8 @@ def test_compare_over_seeds_draws_bands_and_overlaid_histograms(server, browser,
         widths.append(max(b - a for _, a, b in rows))
     assert min(widths) > 0  # three seeds, three different runs
     assert "seeds=3" in page.url
+    ticks = {c: page.get_attribute(c, "data-yticks") for c in ("#chart-cmp-ratio", "#chart-cmp-z")}
+    assert all(ticks.values()) and not any("Infinity" in t or "NaN" in t for t in ticks.values()), ticks
     p.shot(tmp_path, "live-compare-seeds")
     p.check_local()
     p.close()

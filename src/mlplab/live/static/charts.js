@@ -15,19 +15,45 @@ export function alpha(hex, a) {
 
 function logTicks(u, vs) {  // a log axis: label the powers of ten only (0.01 .. 100 as numbers, else 1eN)
   return vs.map((v) => {
+    if (!(v > 0 && Number.isFinite(v))) return '';
     const e = Math.log10(v);
     if (Math.abs(e - Math.round(e)) >= 1e-9) return '';
     return Math.abs(e) < 3 ? String(+v.toPrecision(1)) : `1e${Math.round(e)}`;
   });
 }
 
+// a log axis' range: whole powers of ten around the positive data (uPlot's own range for a constant
+// series, or one with zeros, runs to 0 or infinity and labels its ticks "Infinity")
+export function logRange(u, min, max) {
+  const lo = Number.isFinite(min) && min > 0 ? min : (Number.isFinite(max) && max > 0 ? max / 10 : 1e-3);
+  const hi = Number.isFinite(max) && max > 0 ? max : lo * 10;
+  let a = Math.floor(Math.log10(lo)), b = Math.ceil(Math.log10(hi));
+  if (b <= a) b = a + 1;
+  return [10 ** a, 10 ** b];
+}
+
+function withLogRanges(scales) {
+  const out = {};
+  for (const [k, sc] of Object.entries(scales)) out[k] = sc.distr === 3 && !sc.range ? {...sc, range: logRange} : sc;
+  return out;
+}
+
+// the y axis' labels; the last ones drawn are kept in el.dataset.yticks (uPlot draws them on a canvas)
+function yTicks(el, log) {
+  return (u, vs) => {
+    const labels = log ? logTicks(u, vs) : vs.map((v) => fmt(v, 2));
+    el.dataset.yticks = labels.filter(Boolean).join(' ');
+    return labels;
+  };
+}
+
 // a uPlot line chart filling el's width; opts: height, xlabel ('step', 'epoch', 'layer'), scales, bands
 export function chart(el, series, opts = {}) {
   const w = Math.max(300, el.clientWidth || 420);
   return new uPlot({width: w, height: opts.height || 170, legend: {show: true, live: false}, bands: opts.bands || [],
-    cursor: {show: false}, scales: Object.assign({x: {time: false}}, opts.scales || {}),
+    cursor: {show: false}, scales: withLogRanges(Object.assign({x: {time: false}}, opts.scales || {})),
     axes: [{size: 30, incrs: opts.xlabel === 'layer' || opts.xlabel === 'epoch' ? [1, 2, 5, 10, 20, 50, 100, 200, 500] : undefined},
-      {size: 50, values: opts.scales && opts.scales.y && opts.scales.y.distr === 3 ? logTicks : (u, vs) => vs.map((v) => fmt(v, 2))}],
+      {size: 50, values: yTicks(el, opts.scales && opts.scales.y && opts.scales.y.distr === 3)}],
     series: [{label: opts.xlabel || 'step'}, ...series]},
     [[], ...series.map(() => [])], el);
 }
@@ -35,7 +61,7 @@ export function chart(el, series, opts = {}) {
 // f(θ_k) − f* per step on a log axis (the Paths view), with the data it starts from
 export function stepLogChart(el, series, data) {
   return new uPlot({width: 420, height: 300, legend: {show: true, live: false}, cursor: {show: false},
-    scales: {x: {time: false}, y: {distr: 3}}, axes: [{size: 30}, {size: 60, values: logTicks}],
+    scales: {x: {time: false}, y: {distr: 3, range: logRange}}, axes: [{size: 30}, {size: 60, values: logTicks}],
     series: [{label: 'step'}, ...series]}, data, el);
 }
 
@@ -87,7 +113,13 @@ export function drawDensities(cell, hs) {
   const W = cell.canvas.width, H = cell.canvas.height;
   ctx.clearRect(0, 0, W, H);
   const have = hs.filter((h) => h && h.hi > h.lo);
-  if (!have.length) { cell.range.textContent = ''; return; }
+  if (!have.length) {
+    cell.range.textContent = '';
+    if (hs.length && hs.every((h) => h === null)) {  // the logits layer has no activation to draw
+      ctx.fillStyle = '#999'; ctx.fillText('— (logits: no activation)', 8, H / 2);
+    }
+    return;
+  }
   const lo = Math.min(...have.map((h) => h.lo)), hi = Math.max(...have.map((h) => h.hi));
   const dens = (h) => h.counts.map((c) => c / Math.max(1, h.sampled) / ((h.hi - h.lo) / h.counts.length));
   const top = Math.max(...have.map((h) => Math.max(...dens(h)))) || 1;
