@@ -115,9 +115,9 @@ def throughput(steps, rounds):
 
 def frame_cost(repeats=40):
     """Median time of one frame (probe forward, 19 histograms, statistics, ‖ΔW‖/‖W‖) against one
-    training step, measured alternately on the same model: the frames/s the budget (OVERHEAD) allows."""
+    training step, measured alternately on the same model: the frames/s the session's budget allows."""
     from mlplab import diagnostics as dg
-    from mlplab.live.session import OVERHEAD, TrainSession, update_ratios
+    from mlplab.live.session import TrainSession, update_ratios
 
     session = TrainSession({**BOOK, "iterations": "20"})
     session.start()
@@ -134,9 +134,11 @@ def frame_cost(repeats=40):
         frames.append(t1 - t0)
         steps.append(t2 - t1)
     f, s = statistics.median(frames), statistics.median(steps)
+    budget = session.overhead
     session.close()
     print(f"   one frame {f * 1e3:.2f} ms, one training step {s * 1e3:.2f} ms (medians, alternating): at the "
-          f"{OVERHEAD:.0%} budget frames can come {min(12.0, OVERHEAD / f):.1f} times per second (cap 12)")
+          f"{budget:.0%} budget (frames in a thread on the spare core) frames can come "
+          f"{min(12.0, budget / f):.1f} times per second (cap 12)")
 
 
 def browser(threads):

@@ -16,6 +16,7 @@ the command line reproduces bit for bit: the probe only reads the model.
 
 from __future__ import annotations
 
+import copy
 import math
 import shlex
 import shutil
@@ -31,12 +32,14 @@ from .. import diagnostics as dg
 from .. import optim, toydata
 from ..schedules import schedule_for_run
 from ..tensor import Tensor, no_grad
-from ..train import Callback, Trainer
+from ..train import Trainer
+from .framer import FrameWorker, InlineFrames, LiveCallback
 from .histograms import BINS, histogram, histograms  # noqa: F401 - histogram: what the tests bin
 from .validate import SettingsError, check_settings
 
-OVERHEAD = 0.03  # frames may take at most this share of the training time (target: >= 0.95x throughput;
-#                  the rest of the 5 % goes to the thread, the per-step callback and the first and last frames)
+OVERHEAD = 0.03  # frames may take at most this share of the training time when they share its core ...
+OVERHEAD_SPARE_CORE = 0.10  # ... and this share when a core is left over (BLAS threads < usable cores):
+#                             the frame thread runs there (live.framer), beside the browser drawing them
 PROBE_BATCH = 64
 MAX_LOSS_POINTS = 2000
 
@@ -141,64 +144,12 @@ def _num(x):
     return x if math.isfinite(x) else None
 
 
-class LiveCallback(Callback):
-    """Makes frames from inside the Trainer; also where the page's pause / step / stop act."""
-
-    def __init__(self, session: TrainSession, fps: float, overhead: float = OVERHEAD):
-        self.s, self.interval, self.overhead = session, 1.0 / fps, overhead
-        self.last = 0.0
-        self.armed = False
-        self.before = None
-        self.snapshot_cost = 0.0
-        self.loss_sum, self.loss_n = 0.0, 0
-
-    def on_train_begin(self, trainer):
-        self.s.frame(trainer, None, None)
-        self.last = time.perf_counter()
-
-    def on_step_end(self, trainer, step, loss):
-        self.loss_sum += loss
-        self.loss_n += 1
-        s = self.s
-        framed = False
-        if self.armed:  # the step after the snapshot: its update is the frame's ‖ΔW‖/‖W‖
-            self._emit(trainer, with_ratio=True)
-            framed = True
-        if s.pause_requested() and not s.stop_event.is_set():
-            if not framed:  # show the state the run pauses in
-                self._emit(trainer, with_ratio=False)
-            s.wait_if_paused(trainer)
-            if s.pause_requested():  # single-stepping: snapshot, so the next step's frame has ‖ΔW‖/‖W‖
-                self.before, self.armed = [w.copy() for w in s.weights], True
-        elif not framed and (time.perf_counter() - self.last >= self.interval or step + 1 >= trainer.total_steps):
-            t0 = time.perf_counter()
-            self.before, self.armed = [w.copy() for w in s.weights], True
-            self.snapshot_cost = time.perf_counter() - t0
-        if s.stop_event.is_set():
-            trainer.stop_training = True
-
-    def _emit(self, trainer, with_ratio):
-        t0 = time.perf_counter()
-        ratio = update_ratios(self.s.weights, self.before) if with_ratio else None
-        self.s.frame(trainer, self.loss_sum / self.loss_n if self.loss_n else None, ratio)
-        self.loss_sum, self.loss_n, self.armed = 0.0, 0, False
-        cost = time.perf_counter() - t0 + self.snapshot_cost
-        # the next frame is due 1/fps after this one started, later if frames would take more than
-        # OVERHEAD of the time (a slow machine gets fewer frames, not slower training)
-        self.last = t0 + max(self.interval, cost / self.overhead) - self.interval
-
-    def on_epoch_end(self, trainer, epoch, metrics):
-        self.s.evals.append({k: _num(v) if isinstance(v, float) else v for k, v in metrics.items()})
-
-    def on_train_end(self, trainer):  # the last word: the final state with the last evaluation
-        self.s.frame(trainer, self.loss_sum / self.loss_n if self.loss_n else None, None)
-
-
 class TrainSession:
     """A run for one browser tab: ``start()``, ``pause()``, ``resume()``, ``step_once()``,
     ``stop()``, frames in ``self.frames`` (a short deque of the newest, each with a ``seq``)."""
 
-    def __init__(self, raw_settings: dict, fps: float = 12.0, keep_frames: int = 64, overhead: float = OVERHEAD):
+    def __init__(self, raw_settings: dict, fps: float = 12.0, keep_frames: int = 64, overhead: float | None = None,
+                 frames_in_thread: bool | None = None):
         self.settings, self.sizes, self.opt_name, self.hp = check_settings(raw_settings)
         s = self.settings
         from .. import nn
@@ -218,6 +169,9 @@ class TrainSession:
         # the probe batch: the first training examples (fixed, so the histograms compare over time)
         self.Xp, self.yp = self.X[:PROBE_BATCH], self.y[:PROBE_BATCH]
         self.plan = dg.layer_plan(self.model)  # the (Linear, activation) pairs: fixed for the run
+        # the frames' copy of the network: snapshots are copied into it, frames are made from it
+        self.twin = copy.deepcopy(self.model)
+        self.twin_plan = dg.layer_plan(self.twin)
         self.in_std = float(np.std(self.Xp.astype(np.float64)))
         pred = dg.predict_for_model(self.model, self.Xp, init=s["init"] if s["init"] != "zeros" else None)
         self.predicted_pre_std = [float(math.sqrt(v)) for v in pred.pre_var]
@@ -232,11 +186,18 @@ class TrainSession:
         self._steps_allowed = None  # when paused by "step": how many more steps to take
         self._lock = threading.Lock()
         self.run_dir = Path(tempfile.mkdtemp(prefix="mlplab-live-"))
-        self.fps, self.overhead = fps, overhead
         from threadpoolctl import threadpool_info  # asked once: it takes ~10 ms
+
+        from ..threads import usable_cores
 
         threads = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
         self.blas_threads = threads[0] if threads else None
+        spare = usable_cores() > (self.blas_threads or usable_cores())  # a core the training leaves free
+        if overhead is None:  # the frames' CPU share: more of it when they have a core of their own
+            overhead = OVERHEAD_SPARE_CORE if spare else OVERHEAD
+        self.fps, self.overhead = fps, overhead
+        self.worker = (FrameWorker if (spare if frames_in_thread is None else frames_in_thread) else
+                       InlineFrames)(self._make_frame)
         self.thread = None
         self.trainer = None
         self.t_start = None
@@ -258,6 +219,8 @@ class TrainSession:
                 hist = self.trainer.fit(self.X, self.y, epochs=s["epochs"], iterations=None if s["epochs"] else
                                         s["iterations"], batch_size=s["batch_size"], rng=s["seed"],
                                         val=(self.Xt, self.yt), config=self.config())
+            if self.worker.error:  # a frame that failed is said, not hidden (training went on without it)
+                self.message = f"a frame could not be made: {self.worker.error}"
             if hist.diverged:
                 self.status, self.message = "diverged", hist.diverged["message"]
             elif self.stop_event.is_set():
@@ -320,10 +283,13 @@ class TrainSession:
         self._run.set()
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop the run, wait for its thread, delete its scratch directory."""
+        """Stop the run, wait for its thread and its frame thread, delete its scratch directory."""
         self.stop()
         if self.thread is not None:
             self.thread.join(timeout)
+        self.worker.close()
+        if self.worker.thread is not None:
+            self.worker.thread.join(timeout)
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def pause_requested(self) -> bool:
@@ -355,9 +321,28 @@ class TrainSession:
             self.frames.append({"seq": self.seq, "kind": "status", "status": self.status, "message": self.message,
                                 "step": self.trainer.step if self.trainer else 0, "evals": self.evals[-20:]})
 
+    def snapshot(self, trainer, loss, before=None, update_ratio=None) -> dict:
+        """Copy what a frame reads into the twin network (weights, biases, weight gradients) and
+        take the run's numbers of this moment; ``before``: the weights before the last update (for
+        ‖ΔW‖/‖W‖, computed with the frame). Runs in the training thread; the worker must be idle."""
+        for p, q in zip(self.model.parameters(), self.twin.parameters()):
+            np.copyto(q.data, p.data)
+            q.grad = None if p.grad is None else p.grad.copy()
+        return {"step": trainer.step, "epoch": trainer.epoch + 1, "total": trainer.total_steps, "loss": loss,
+                "lr": trainer._lr(), "evals": self.evals[-20:], "status": self.status, "before": before,
+                "update_ratio": update_ratio,
+                "elapsed": time.perf_counter() - self.t_start if self.t_start else 0.0}
+
     def frame(self, trainer, loss, update_ratio) -> None:
-        """Measure the model on the probe batch and append a frame (runs in the training thread)."""
-        plan = self.plan
+        """Make a frame now, in the calling thread (the first and last frames, a paused run's)."""
+        self._make_frame(self.snapshot(trainer, loss, update_ratio=update_ratio))
+
+    def _make_frame(self, snap: dict) -> None:
+        """Measure the twin network on the probe batch and append a frame (the frame worker's job)."""
+        plan = self.twin_plan
+        update_ratio = snap["update_ratio"]
+        if snap["before"] is not None:
+            update_ratio = update_ratios([lay.linear.weight.data for lay in plan], snap["before"])
         layers = []
         with no_grad(), np.errstate(all="ignore"):
             h = Tensor(self.Xp)
@@ -397,15 +382,14 @@ class TrainSession:
                 # all weights equal (symmetry)? the sampled histogram has one value only if so; then check all
                 hw = h["w"]
                 equal = max(hw["counts"]) == hw["sampled"] and bool(np.all(w == w.flat[0]))
-                layers[-1].update(_verdict(st, self.in_std, 0.0, i < len(plan) - 1, equal, trained=trainer.step > 0))
+                layers[-1].update(_verdict(st, self.in_std, 0.0, i < len(plan) - 1, equal, trained=snap["step"] > 0))
+        loss = snap["loss"]
         if loss is not None:
-            self.loss_history.add((trainer.step, loss))
-        elapsed = time.perf_counter() - self.t_start if self.t_start else 0.0
-        frame = {"kind": "frame", "seed": self.settings["seed"], "step": trainer.step, "epoch": trainer.epoch + 1,
-                 "total": trainer.total_steps,
-                 "loss": _num(loss) if loss is not None else None, "probe_acc": probe_acc,
-                 "lr": trainer._lr(), "elapsed": elapsed, "evals": self.evals[-20:], "layers": layers,
-                 "status": self.status}
+            self.loss_history.add((snap["step"], loss))
+        frame = {"kind": "frame", "seed": self.settings["seed"], "step": snap["step"], "epoch": snap["epoch"],
+                 "total": snap["total"], "loss": _num(loss) if loss is not None else None, "probe_acc": probe_acc,
+                 "lr": snap["lr"], "elapsed": snap["elapsed"], "evals": snap["evals"], "layers": layers,
+                 "status": snap["status"]}
         with self._lock:
             self.seq += 1
             frame["seq"] = self.seq
