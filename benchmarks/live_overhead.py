@@ -11,6 +11,7 @@
    start point to the redrawn paths of all seven optimizers, 200 steps each (target p95 <= 100 ms).
 
     python benchmarks/live_overhead.py [--steps 300] [--rounds 5] [--threads 1] [--browser]
+                                       [--frames auto|thread|inline] [--budget 0.03]
 """
 
 from __future__ import annotations
@@ -49,10 +50,13 @@ def plain(steps):
         return steps / (time.perf_counter() - t0), None, steps / (time.thread_time() - c0)
 
 
+SESSION_OPTIONS: dict = {}  # --frames / --budget: how the live session makes frames (default: its own choice)
+
+
 def live(steps):
     from mlplab.live.session import TrainSession
 
-    session = TrainSession({**BOOK, "iterations": str(steps)})
+    session = TrainSession({**BOOK, "iterations": str(steps)}, **SESSION_OPTIONS)
     stop = threading.Event()
 
     def reader():  # what the event stream does: poll, encode
@@ -205,7 +209,16 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1: steadier on a shared machine)")
     ap.add_argument("--browser", action="store_true", help="also measure in headless Chromium")
+    ap.add_argument("--frames", choices=["auto", "thread", "inline"], default="auto",
+                    help="throughput part: frames in a thread of their own or in the training thread "
+                         "(default: the session's choice, a thread when a core is spare)")
+    ap.add_argument("--budget", type=float, default=None,
+                    help="throughput part: the share of the time frames may take (default: the session's)")
     args = ap.parse_args()
+    if args.frames != "auto":
+        SESSION_OPTIONS["frames_in_thread"] = args.frames == "thread"
+    if args.budget is not None:
+        SESSION_OPTIONS["overhead"] = args.budget
     with limit_threads(args.threads):
         header("mlplab live: the cost of watching")
         throughput(args.steps, args.rounds)

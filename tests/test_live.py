@@ -229,8 +229,9 @@ def test_frames_from_the_twin_network_show_the_run_in_order(frames_in_thread):
     seen = []
     make = session.worker._make
 
-    def checked(job):  # the twin holds exactly the weights of the snapshot's step
-        seen.append((job["step"], [lay.linear.weight.data.copy() for lay in session.twin_plan]))
+    def checked(job):  # the network a frame reads holds exactly the weights of the snapshot's step
+        assert job["plan"] is (session.twin_plan if frames_in_thread else session.plan)
+        seen.append((job["step"], [lay.linear.weight.data.copy() for lay in job["plan"]]))
         make(job)
     session.worker._make = checked
     weights_at = {}

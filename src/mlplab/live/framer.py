@@ -1,24 +1,27 @@
-"""When frames are made, and where: the Trainer callback of a live run and its frame thread.
+"""When frames are made, and where: the Trainer callback of a live run and its frame makers.
 
 Making a frame (a forward pass of the probe batch, 19 histograms, the statistics and verdicts)
-takes about as long as a training step of the book's network. Made in the training thread, it
-also stalled the next steps (their data had left the core's caches), so watching cost more than
-the frame's own time. So the training thread only takes a **snapshot**: the weights, biases and
-weight gradients are copied into a twin of the network (``np.copyto``, ~0.1 ms for the book's
-network), with the step, the loss since the last frame and the learning rate; the frame itself
-is made from the twin in a thread of its own (:class:`FrameWorker`), on another core where one
-is free. NumPy releases the GIL inside its loops and products, so the two threads overlap.
-Without a core to spare (as many BLAS threads as usable cores) the frame is made at once in the
-training thread instead (:class:`InlineFrames`). Measured with ``benchmarks/live_overhead.py``,
-the same process alternating plain, inline and threaded runs of 1000 steps at 12 frames/s, the
-threaded frames kept 3-6 % more of the plain Trainer's throughput than inline ones.
+takes about as long as a training step of the book's network, 1.3-2.6 ms. By default it is made
+at once in the training thread (:class:`InlineFrames`), reading the live network, and the budget
+keeps it to ``overhead`` (3 %) of the time: a frame is due ``1 / fps`` after the last one, later
+if frames would take more than that share, so a slow machine gets fewer frames, not slower
+training.
 
-The budget still counts the frame's whole cost: a frame is due ``1 / fps`` after the last one,
-later if the frames (the snapshot and the worker's time) would take more than ``overhead`` of
-the time, so a machine with one core gets fewer frames, not slower training. A snapshot is only
-taken when the worker is idle, so at most one frame is in the making and the twin is never read
-while it is written. The first frame, the last one and the frame a paused run shows are made in
-the training thread, after the worker has finished, so frames keep their order.
+``TrainSession(frames_in_thread=True)`` makes them in a thread of their own
+(:class:`FrameWorker`): the training thread only takes a **snapshot**, copying the weights,
+biases and weight gradients into a twin of the network (``np.copyto``, ~0.1 ms for the book's
+network) with the step, the loss since the last frame and the learning rate, and the frame is
+made from the twin while training goes on; the budget then counts the worker's CPU time (10 %).
+A snapshot is only taken when the worker is idle, so at most one frame is in the making and the
+twin is never read while it is written; the first frame, the last one and a paused run's are
+made in the training thread after the worker has finished, so frames keep their order.
+
+Why the thread is not the default: on the 2-core test machine it did not pay. Frames still cost
+the training thread through the GIL (a frame's Python work holds it) and the shared caches, and
+``benchmarks/live_overhead.py --steps 1000 --rounds 16`` measured the median paired ratio of
+throughput live / plain at 0.966 inline (3 %, 10.6 frames/s), 0.931 in a thread at a 4 % budget
+(10.1 frames/s) and 0.918 at 10 % (11.8 frames/s); runs on this VM vary by ±15 % from round to
+round, so these overlap. On a machine with cores to spare it may; ``--frames thread`` measures it.
 """
 
 from __future__ import annotations

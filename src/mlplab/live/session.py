@@ -37,9 +37,8 @@ from .framer import FrameWorker, InlineFrames, LiveCallback
 from .histograms import BINS, histogram, histograms  # noqa: F401 - histogram: what the tests bin
 from .validate import SettingsError, check_settings
 
-OVERHEAD = 0.03  # frames may take at most this share of the training time when they share its core ...
-OVERHEAD_SPARE_CORE = 0.10  # ... and this share when a core is left over (BLAS threads < usable cores):
-#                             the frame thread runs there (live.framer), beside the browser drawing them
+OVERHEAD = 0.03  # frames may take at most this share of the training time when made in its thread ...
+OVERHEAD_SPARE_CORE = 0.10  # ... and this share when they are made in a thread of their own (live.framer)
 PROBE_BATCH = 64
 MAX_LOSS_POINTS = 2000
 
@@ -149,7 +148,7 @@ class TrainSession:
     ``stop()``, frames in ``self.frames`` (a short deque of the newest, each with a ``seq``)."""
 
     def __init__(self, raw_settings: dict, fps: float = 12.0, keep_frames: int = 64, overhead: float | None = None,
-                 frames_in_thread: bool | None = None):
+                 frames_in_thread: bool = False):
         self.settings, self.sizes, self.opt_name, self.hp = check_settings(raw_settings)
         s = self.settings
         from .. import nn
@@ -188,16 +187,13 @@ class TrainSession:
         self.run_dir = Path(tempfile.mkdtemp(prefix="mlplab-live-"))
         from threadpoolctl import threadpool_info  # asked once: it takes ~10 ms
 
-        from ..threads import usable_cores
-
         threads = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
         self.blas_threads = threads[0] if threads else None
-        spare = usable_cores() > (self.blas_threads or usable_cores())  # a core the training leaves free
+        in_thread = bool(frames_in_thread)  # made in a thread of their own from a copy (see live.framer)
         if overhead is None:  # the frames' CPU share: more of it when they have a core of their own
-            overhead = OVERHEAD_SPARE_CORE if spare else OVERHEAD
+            overhead = OVERHEAD_SPARE_CORE if in_thread else OVERHEAD
         self.fps, self.overhead = fps, overhead
-        self.worker = (FrameWorker if (spare if frames_in_thread is None else frames_in_thread) else
-                       InlineFrames)(self._make_frame)
+        self.worker = (FrameWorker if in_thread else InlineFrames)(self._make_frame)
         self.thread = None
         self.trainer = None
         self.t_start = None
@@ -321,25 +317,31 @@ class TrainSession:
             self.frames.append({"seq": self.seq, "kind": "status", "status": self.status, "message": self.message,
                                 "step": self.trainer.step if self.trainer else 0, "evals": self.evals[-20:]})
 
-    def snapshot(self, trainer, loss, before=None, update_ratio=None) -> dict:
-        """Copy what a frame reads into the twin network (weights, biases, weight gradients) and
-        take the run's numbers of this moment; ``before``: the weights before the last update (for
+    def snapshot(self, trainer, loss, before=None, update_ratio=None, copy=None) -> dict:
+        """The run's numbers of this moment, and the network a frame is made from: with ``copy``
+        (default: when frames are made in their own thread) the weights, biases and weight
+        gradients are copied into the twin network, else the frame reads the live network (it is
+        made at once, in the training thread). ``before``: the weights before the last update (for
         ‖ΔW‖/‖W‖, computed with the frame). Runs in the training thread; the worker must be idle."""
-        for p, q in zip(self.model.parameters(), self.twin.parameters()):
-            np.copyto(q.data, p.data)
-            q.grad = None if p.grad is None else p.grad.copy()
-        return {"step": trainer.step, "epoch": trainer.epoch + 1, "total": trainer.total_steps, "loss": loss,
+        copy = isinstance(self.worker, FrameWorker) if copy is None else copy
+        if copy:
+            for p, q in zip(self.model.parameters(), self.twin.parameters()):
+                np.copyto(q.data, p.data)
+                q.grad = None if p.grad is None else p.grad.copy()
+        return {"plan": self.twin_plan if copy else self.plan,
+                "step": trainer.step, "epoch": trainer.epoch + 1, "total": trainer.total_steps, "loss": loss,
                 "lr": trainer._lr(), "evals": self.evals[-20:], "status": self.status, "before": before,
                 "update_ratio": update_ratio,
                 "elapsed": time.perf_counter() - self.t_start if self.t_start else 0.0}
 
     def frame(self, trainer, loss, update_ratio) -> None:
-        """Make a frame now, in the calling thread (the first and last frames, a paused run's)."""
-        self._make_frame(self.snapshot(trainer, loss, update_ratio=update_ratio))
+        """Make a frame now, in the calling thread, from the live network (the first and last
+        frames, a paused run's; the worker must be idle)."""
+        self._make_frame(self.snapshot(trainer, loss, update_ratio=update_ratio, copy=False))
 
     def _make_frame(self, snap: dict) -> None:
         """Measure the twin network on the probe batch and append a frame (the frame worker's job)."""
-        plan = self.twin_plan
+        plan = snap["plan"]
         update_ratio = snap["update_ratio"]
         if snap["before"] is not None:
             update_ratio = update_ratios([lay.linear.weight.data for lay in plan], snap["before"])
