@@ -123,7 +123,7 @@ def frame_cost(repeats=40):
     from mlplab import diagnostics as dg
     from mlplab.live.session import TrainSession, update_ratios
 
-    session = TrainSession({**BOOK, "iterations": "20"})
+    session = TrainSession({**BOOK, "iterations": "20"}, **SESSION_OPTIONS)
     session.start()
     session.thread.join()
     trainer, X, y = session.trainer, session.X[:128], session.y[:128]
@@ -138,11 +138,10 @@ def frame_cost(repeats=40):
         frames.append(t1 - t0)
         steps.append(t2 - t1)
     f, s = statistics.median(frames), statistics.median(steps)
-    budget = session.overhead
+    budget, where = session.overhead, type(session.worker).__name__
     session.close()
     print(f"   one frame {f * 1e3:.2f} ms, one training step {s * 1e3:.2f} ms (medians, alternating): at the "
-          f"{budget:.0%} budget (frames in a thread on the spare core) frames can come "
-          f"{min(12.0, budget / f):.1f} times per second (cap 12)")
+          f"{budget:.0%} budget ({where}) frames can come {min(12.0, budget / f):.1f} times per second (cap 12)")
 
 
 def browser(threads):
