@@ -162,9 +162,7 @@ class LiveCallback(Callback):
         self.last = t0 + max(self.interval, cost / self.overhead) - self.interval
 
     def on_epoch_end(self, trainer, epoch, metrics):
-        from .session import _num
-
-        self.s.evals.append({k: _num(v) if isinstance(v, float) else v for k, v in metrics.items()})
+        self.s.add_eval(metrics)
 
     def on_train_end(self, trainer):  # the last word: the final state with the last evaluation
         self.s.worker.wait_idle()

@@ -168,9 +168,6 @@ class TrainSession:
         # the probe batch: the first training examples (fixed, so the histograms compare over time)
         self.Xp, self.yp = self.X[:PROBE_BATCH], self.y[:PROBE_BATCH]
         self.plan = dg.layer_plan(self.model)  # the (Linear, activation) pairs: fixed for the run
-        # the frames' copy of the network: snapshots are copied into it, frames are made from it
-        self.twin = copy.deepcopy(self.model)
-        self.twin_plan = dg.layer_plan(self.twin)
         self.in_std = float(np.std(self.Xp.astype(np.float64)))
         pred = dg.predict_for_model(self.model, self.Xp, init=s["init"] if s["init"] != "zeros" else None)
         self.predicted_pre_std = [float(math.sqrt(v)) for v in pred.pre_var]
@@ -193,6 +190,9 @@ class TrainSession:
         if overhead is None:  # the frames' CPU share: more of it when they have a core of their own
             overhead = OVERHEAD_SPARE_CORE if in_thread else OVERHEAD
         self.fps, self.overhead = fps, overhead
+        # frames made in their own thread read a copy of the network, which snapshots are copied into
+        self.twin = copy.deepcopy(self.model) if in_thread else None
+        self.twin_plan = dg.layer_plan(self.twin) if in_thread else None
         self.worker = (FrameWorker if in_thread else InlineFrames)(self._make_frame)
         self.thread = None
         self.trainer = None
@@ -311,24 +311,28 @@ class TrainSession:
                 return
 
     # ------------------------------------------------------------------ frames
+    def add_eval(self, metrics: dict) -> None:
+        """An epoch's evaluation row, for the frames (NaN and inf as None: the page's JSON is strict)."""
+        self.evals.append({k: _num(v) if isinstance(v, float) else v for k, v in metrics.items()})
+
     def _publish_status(self) -> None:
         with self._lock:
             self.seq += 1
             self.frames.append({"seq": self.seq, "kind": "status", "status": self.status, "message": self.message,
                                 "step": self.trainer.step if self.trainer else 0, "evals": self.evals[-20:]})
 
-    def snapshot(self, trainer, loss, before=None, update_ratio=None, copy=None) -> dict:
-        """The run's numbers of this moment, and the network a frame is made from: with ``copy``
+    def snapshot(self, trainer, loss, before=None, update_ratio=None, to_twin=None) -> dict:
+        """The run's numbers of this moment, and the network a frame is made from: with ``to_twin``
         (default: when frames are made in their own thread) the weights, biases and weight
         gradients are copied into the twin network, else the frame reads the live network (it is
         made at once, in the training thread). ``before``: the weights before the last update (for
         ‖ΔW‖/‖W‖, computed with the frame). Runs in the training thread; the worker must be idle."""
-        copy = isinstance(self.worker, FrameWorker) if copy is None else copy
-        if copy:
+        to_twin = isinstance(self.worker, FrameWorker) if to_twin is None else to_twin
+        if to_twin:
             for p, q in zip(self.model.parameters(), self.twin.parameters()):
                 np.copyto(q.data, p.data)
                 q.grad = None if p.grad is None else p.grad.copy()
-        return {"plan": self.twin_plan if copy else self.plan,
+        return {"plan": self.twin_plan if to_twin else self.plan,
                 "step": trainer.step, "epoch": trainer.epoch + 1, "total": trainer.total_steps, "loss": loss,
                 "lr": trainer._lr(), "evals": self.evals[-20:], "status": self.status, "before": before,
                 "update_ratio": update_ratio,
@@ -337,7 +341,7 @@ class TrainSession:
     def frame(self, trainer, loss, update_ratio) -> None:
         """Make a frame now, in the calling thread, from the live network (the first and last
         frames, a paused run's; the worker must be idle)."""
-        self._make_frame(self.snapshot(trainer, loss, update_ratio=update_ratio, copy=False))
+        self._make_frame(self.snapshot(trainer, loss, update_ratio=update_ratio, to_twin=False))
 
     def _make_frame(self, snap: dict) -> None:
         """Measure the twin network on the probe batch and append a frame (the frame worker's job)."""

@@ -122,8 +122,9 @@ def estimate(s: dict, sizes: list):
 
 
 def frame_copy_bytes(sizes: list, item: int) -> int:
-    """The twin network the frames are made from: every parameter twice (its value and, for the
-    weights and biases, its gradient), ``item`` bytes each."""
+    """The twin network frames made in a thread of their own read (``frames_in_thread``; counted
+    always, so a setting never fits in one mode and not the other): every parameter twice (its
+    value and its gradient), ``item`` bytes each."""
     return 2 * item * sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
 
 
