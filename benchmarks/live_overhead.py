@@ -11,7 +11,6 @@
    start point to the redrawn paths of all seven optimizers, 200 steps each (target p95 <= 100 ms).
 
     python benchmarks/live_overhead.py [--steps 300] [--rounds 5] [--threads 1] [--browser]
-                                       [--frames auto|thread|inline] [--budget 0.03]
 """
 
 from __future__ import annotations
@@ -50,13 +49,10 @@ def plain(steps):
         return steps / (time.perf_counter() - t0), None, steps / (time.thread_time() - c0)
 
 
-SESSION_OPTIONS: dict = {}  # --frames / --budget: how the live session makes frames (default: its own choice)
-
-
 def live(steps):
     from mlplab.live.session import TrainSession
 
-    session = TrainSession({**BOOK, "iterations": str(steps)}, **SESSION_OPTIONS)
+    session = TrainSession({**BOOK, "iterations": str(steps)})
     stop = threading.Event()
 
     def reader():  # what the event stream does: poll, encode
@@ -119,11 +115,11 @@ def throughput(steps, rounds):
 
 def frame_cost(repeats=40):
     """Median time of one frame (probe forward, 19 histograms, statistics, ‖ΔW‖/‖W‖) against one
-    training step, measured alternately on the same model: the frames/s the session's budget allows."""
+    training step, measured alternately on the same model: the frames/s the budget (OVERHEAD) allows."""
     from mlplab import diagnostics as dg
-    from mlplab.live.session import TrainSession, update_ratios
+    from mlplab.live.session import OVERHEAD, TrainSession, update_ratios
 
-    session = TrainSession({**BOOK, "iterations": "20"}, **SESSION_OPTIONS)
+    session = TrainSession({**BOOK, "iterations": "20"})
     session.start()
     session.thread.join()
     trainer, X, y = session.trainer, session.X[:128], session.y[:128]
@@ -138,10 +134,9 @@ def frame_cost(repeats=40):
         frames.append(t1 - t0)
         steps.append(t2 - t1)
     f, s = statistics.median(frames), statistics.median(steps)
-    budget, where = session.overhead, type(session.worker).__name__
     session.close()
     print(f"   one frame {f * 1e3:.2f} ms, one training step {s * 1e3:.2f} ms (medians, alternating): at the "
-          f"{budget:.0%} budget ({where}) frames can come {min(12.0, budget / f):.1f} times per second (cap 12)")
+          f"{OVERHEAD:.0%} budget frames can come {min(12.0, OVERHEAD / f):.1f} times per second (cap 12)")
 
 
 def browser(threads):
@@ -208,16 +203,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1: steadier on a shared machine)")
     ap.add_argument("--browser", action="store_true", help="also measure in headless Chromium")
-    ap.add_argument("--frames", choices=["auto", "thread", "inline"], default="auto",
-                    help="throughput part: frames in a thread of their own or in the training thread "
-                         "(default: the session's choice, a thread when a core is spare)")
-    ap.add_argument("--budget", type=float, default=None,
-                    help="throughput part: the share of the time frames may take (default: the session's)")
     args = ap.parse_args()
-    if args.frames != "auto":
-        SESSION_OPTIONS["frames_in_thread"] = args.frames == "thread"
-    if args.budget is not None:
-        SESSION_OPTIONS["overhead"] = args.budget
     with limit_threads(args.threads):
         header("mlplab live: the cost of watching")
         throughput(args.steps, args.rounds)

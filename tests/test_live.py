@@ -17,10 +17,10 @@ import pytest
 from mlplab import nn, optim, toydata
 from mlplab.functions import run_optimizer
 from mlplab.live import paths as live_paths
-from mlplab.live.histograms import histograms
-from mlplab.live.session import Downsampled, TrainSession, histogram
+from mlplab.live.histograms import histogram, histograms
+from mlplab.live.session import Downsampled, TrainSession
 from mlplab.live.validate import SettingsError, check_settings
-from mlplab.train import Callback, Trainer
+from mlplab.train import Trainer
 
 
 # ------------------------------------------------------------------------------------ toy data
@@ -99,18 +99,16 @@ def test_settings_share_the_command_lines_messages():
 
 def test_memory_limits_come_from_the_estimate():
     """The limit on widths, depth and steps is the memory estimate, not a fixed number: a run fits
-    exactly when its estimate (the Trainer's peak plus 40 bytes per step plus the frames' copy of
-    the network) is at most what is available, so a deep, a wide and a long run are refused at the
-    same byte."""
+    exactly when its estimate (the Trainer's peak plus 40 bytes per step) is at most what is
+    available, so a deep, a wide and a long run are refused at the same byte."""
     from mlplab import memory
-    from mlplab.live.validate import PER_STEP_BYTES, check_memory, frame_copy_bytes
+    from mlplab.live.validate import PER_STEP_BYTES, check_memory
 
     for layers, iters in (("2," + ",".join(["64"] * 40) + ",3", 10), ("2,50000,3", 10), ("2,8,3", 10 ** 7)):
         s, sizes, name, hp = check_settings({"layers": layers, "iterations": str(iters)})
         est = memory.estimate_training(sizes, s["batch_size"], name, hp, s["dtype"], s["activation"],
                                        data_bytes=1500 * 2 * 4 + 1500 * 8)
-        need = est.total + iters * PER_STEP_BYTES + frame_copy_bytes(sizes, 4)
-        assert frame_copy_bytes([2, 8, 3], 4) == 2 * 4 * (2 * 8 + 8 + 8 * 3 + 3)
+        need = est.total + iters * PER_STEP_BYTES
         check_memory(s, sizes, available=(need, "a test"))  # fits exactly
         with pytest.raises(SettingsError) as e:
             check_memory(s, sizes, available=(need - 1, "a test"))
@@ -216,73 +214,11 @@ def _wait(predicate, timeout=60.0):
         time.sleep(0.01)
 
 
-@pytest.mark.parametrize("frames_in_thread", [True, False])
-def test_frames_from_the_twin_network_show_the_run_in_order(frames_in_thread):
-    """Frames made in their own thread from snapshots (or inline) leave the run bit-identical to an
-    unwatched one and come in order; each frame's histograms and update ratios describe the weights
-    of its own step, and the last frame is the last step's."""
-    raw = {"dataset": "spirals", "layers": "2,16,16,3", "optimizer": "adam", "iterations": "2000",
-           "batch_size": "20", "seed": "2"}
-    session = TrainSession(raw, fps=200, overhead=1.0, frames_in_thread=frames_in_thread)
-    kind = "FrameWorker" if frames_in_thread else "InlineFrames"
-    assert type(session.worker).__name__ == kind
-    seen = []
-    make = session.worker._make
-
-    def checked(job):  # the network a frame reads holds exactly the weights of the snapshot's step
-        assert job["plan"] is (session.twin_plan if frames_in_thread else session.plan)
-        seen.append((job["step"], [lay.linear.weight.data.copy() for lay in job["plan"]]))
-        make(job)
-    session.worker._make = checked
-    weights_at = {}
-
-    class Record(Callback):  # the live model's weights at every step, from the training thread
-        def on_step_end(self, trainer, step, loss):
-            weights_at[trainer.step] = [lay.linear.weight.data.copy() for lay in session.plan]
-    session.start()
-    session.trainer.callbacks.append(Record())
-    session.thread.join(60)
-    assert session.status == "done" and session.message is None, session.message
-    model = nn.MLP(session.sizes, activation="relu", weight_init="he", rng=2, dtype=np.float32)
-    X, y = toydata.load_toy("spirals", "train", seed=2)
-    Trainer(model, optim.get_optimizer("adam", model.parameters())).fit(X, y, iterations=2000, batch_size=20, rng=2)
-    assert all(np.array_equal(a.data, b.data) for a, b in zip(session.model.parameters(), model.parameters()))
-    assert len(seen) >= 3
-    for step, ws in seen:
-        if step in weights_at:
-            assert all(np.array_equal(a, b) for a, b in zip(ws, weights_at[step])), step
-    frames = [f for f in session.frames if f["kind"] == "frame"]
-    assert [f["seq"] for f in frames] == sorted(f["seq"] for f in frames)
-    assert [f["step"] for f in frames] == sorted(f["step"] for f in frames) and frames[-1]["step"] == 2000
-    assert any(lay["update_ratio"] for f in frames for lay in f["layers"])  # ‖ΔW‖/‖W‖ came with frames
-    session.close()
-    if frames_in_thread:
-        assert not session.worker.thread.is_alive()
-
-
-def test_a_frame_that_fails_is_said_and_training_goes_on():
-    raw = {"dataset": "xor", "layers": "2,8,2", "iterations": "200", "batch_size": "20", "seed": "0"}
-    session = TrainSession(raw, fps=200, overhead=1.0, frames_in_thread=True)
-    make, calls = session.worker._make, []
-
-    def flaky(job):
-        calls.append(job["step"])
-        if len(calls) == 1:
-            raise FloatingPointError("planted")
-        make(job)
-    session.worker._make = flaky
-    session.start()
-    session.thread.join(60)
-    assert session.status == "done" and session.trainer.step == 200
-    assert session.message == "a frame could not be made: FloatingPointError: planted"
-    session.close()
-
-
 def test_watching_does_not_change_the_training():
     """The live run's weights equal a plain Trainer's bit for bit: frames only read the model."""
     raw = {"dataset": "spirals", "layers": "2,16,16,3", "optimizer": "momentum", "lr": "0.05", "epochs": "5",
            "batch_size": "20", "seed": "4"}
-    session = TrainSession(raw, fps=1000, overhead=1.0, frames_in_thread=False)  # a frame after nearly every step
+    session = TrainSession(raw, fps=1000, overhead=1.0)  # a frame after nearly every step
     session.start()
     session.thread.join(60)
     assert session.status == "done", session.message

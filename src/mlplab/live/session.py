@@ -6,7 +6,7 @@ activations a_l on a fixed probe batch of training examples, of its weight gradi
 last training step's) and of its weights W_l, the dead / saturated fractions, ‖ΔW‖/‖W‖ of the
 last update and the per-layer verdict of ``mlplab diagnose``. Frames are made at most
 ``1 / fps`` seconds apart, so the cost of observing is a fixed share of the time however fast
-the steps are; histograms are binned here (``BINS`` counts and a range), and the loss history is
+the steps are; histograms are binned here (``live.histograms``: ``BINS`` counts and a range), and the loss history is
 downsampled, so neither the server nor the page grows with the length of a run.
 
 The run itself is exactly what ``mlplab train`` does with the same settings (same model, data,
@@ -16,7 +16,6 @@ the command line reproduces bit for bit: the probe only reads the model.
 
 from __future__ import annotations
 
-import copy
 import math
 import shlex
 import shutil
@@ -32,13 +31,12 @@ from .. import diagnostics as dg
 from .. import optim, toydata
 from ..schedules import schedule_for_run
 from ..tensor import Tensor, no_grad
-from ..train import Trainer
-from .framer import FrameWorker, InlineFrames, LiveCallback
-from .histograms import BINS, histogram, histograms  # noqa: F401 - histogram: what the tests bin
+from ..train import Callback, Trainer
+from .histograms import BINS, histograms
 from .validate import SettingsError, check_settings
 
-OVERHEAD = 0.03  # frames may take at most this share of the training time when made in its thread ...
-OVERHEAD_SPARE_CORE = 0.10  # ... and this share when they are made in a thread of their own (live.framer)
+OVERHEAD = 0.03  # frames may take at most this share of the training time (target: >= 0.95x throughput;
+#                  the rest of the 5 % goes to the thread, the per-step callback and the first and last frames)
 PROBE_BATCH = 64
 MAX_LOSS_POINTS = 2000
 
@@ -143,12 +141,64 @@ def _num(x):
     return x if math.isfinite(x) else None
 
 
+class LiveCallback(Callback):
+    """Makes frames from inside the Trainer; also where the page's pause / step / stop act."""
+
+    def __init__(self, session: TrainSession, fps: float, overhead: float = OVERHEAD):
+        self.s, self.interval, self.overhead = session, 1.0 / fps, overhead
+        self.last = 0.0
+        self.armed = False
+        self.before = None
+        self.snapshot_cost = 0.0
+        self.loss_sum, self.loss_n = 0.0, 0
+
+    def on_train_begin(self, trainer):
+        self.s.frame(trainer, None, None)
+        self.last = time.perf_counter()
+
+    def on_step_end(self, trainer, step, loss):
+        self.loss_sum += loss
+        self.loss_n += 1
+        s = self.s
+        framed = False
+        if self.armed:  # the step after the snapshot: its update is the frame's ‖ΔW‖/‖W‖
+            self._emit(trainer, with_ratio=True)
+            framed = True
+        if s.pause_requested() and not s.stop_event.is_set():
+            if not framed:  # show the state the run pauses in
+                self._emit(trainer, with_ratio=False)
+            s.wait_if_paused(trainer)
+            if s.pause_requested():  # single-stepping: snapshot, so the next step's frame has ‖ΔW‖/‖W‖
+                self.before, self.armed = [w.copy() for w in s.weights], True
+        elif not framed and (time.perf_counter() - self.last >= self.interval or step + 1 >= trainer.total_steps):
+            t0 = time.perf_counter()
+            self.before, self.armed = [w.copy() for w in s.weights], True
+            self.snapshot_cost = time.perf_counter() - t0
+        if s.stop_event.is_set():
+            trainer.stop_training = True
+
+    def _emit(self, trainer, with_ratio):
+        t0 = time.perf_counter()
+        ratio = update_ratios(self.s.weights, self.before) if with_ratio else None
+        self.s.frame(trainer, self.loss_sum / self.loss_n if self.loss_n else None, ratio)
+        self.loss_sum, self.loss_n, self.armed = 0.0, 0, False
+        cost = time.perf_counter() - t0 + self.snapshot_cost
+        # the next frame is due 1/fps after this one started, later if frames would take more than
+        # OVERHEAD of the time (a slow machine gets fewer frames, not slower training)
+        self.last = t0 + max(self.interval, cost / self.overhead) - self.interval
+
+    def on_epoch_end(self, trainer, epoch, metrics):
+        self.s.evals.append({k: _num(v) if isinstance(v, float) else v for k, v in metrics.items()})
+
+    def on_train_end(self, trainer):  # the last word: the final state with the last evaluation
+        self.s.frame(trainer, self.loss_sum / self.loss_n if self.loss_n else None, None)
+
+
 class TrainSession:
     """A run for one browser tab: ``start()``, ``pause()``, ``resume()``, ``step_once()``,
     ``stop()``, frames in ``self.frames`` (a short deque of the newest, each with a ``seq``)."""
 
-    def __init__(self, raw_settings: dict, fps: float = 12.0, keep_frames: int = 64, overhead: float | None = None,
-                 frames_in_thread: bool = False):
+    def __init__(self, raw_settings: dict, fps: float = 12.0, keep_frames: int = 64, overhead: float = OVERHEAD):
         self.settings, self.sizes, self.opt_name, self.hp = check_settings(raw_settings)
         s = self.settings
         from .. import nn
@@ -182,18 +232,11 @@ class TrainSession:
         self._steps_allowed = None  # when paused by "step": how many more steps to take
         self._lock = threading.Lock()
         self.run_dir = Path(tempfile.mkdtemp(prefix="mlplab-live-"))
+        self.fps, self.overhead = fps, overhead
         from threadpoolctl import threadpool_info  # asked once: it takes ~10 ms
 
         threads = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
         self.blas_threads = threads[0] if threads else None
-        in_thread = bool(frames_in_thread)  # made in a thread of their own from a copy (see live.framer)
-        if overhead is None:  # the frames' CPU share: more of it when they have a core of their own
-            overhead = OVERHEAD_SPARE_CORE if in_thread else OVERHEAD
-        self.fps, self.overhead = fps, overhead
-        # frames made in their own thread read a copy of the network, which snapshots are copied into
-        self.twin = copy.deepcopy(self.model) if in_thread else None
-        self.twin_plan = dg.layer_plan(self.twin) if in_thread else None
-        self.worker = (FrameWorker if in_thread else InlineFrames)(self._make_frame)
         self.thread = None
         self.trainer = None
         self.t_start = None
@@ -215,8 +258,6 @@ class TrainSession:
                 hist = self.trainer.fit(self.X, self.y, epochs=s["epochs"], iterations=None if s["epochs"] else
                                         s["iterations"], batch_size=s["batch_size"], rng=s["seed"],
                                         val=(self.Xt, self.yt), config=self.config())
-            if self.worker.error:  # a frame that failed is said, not hidden (training went on without it)
-                self.message = f"a frame could not be made: {self.worker.error}"
             if hist.diverged:
                 self.status, self.message = "diverged", hist.diverged["message"]
             elif self.stop_event.is_set():
@@ -279,13 +320,10 @@ class TrainSession:
         self._run.set()
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop the run, wait for its thread and its frame thread, delete its scratch directory."""
+        """Stop the run, wait for its thread, delete its scratch directory."""
         self.stop()
         if self.thread is not None:
             self.thread.join(timeout)
-        self.worker.close()
-        if self.worker.thread is not None:
-            self.worker.thread.join(timeout)
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def pause_requested(self) -> bool:
@@ -311,44 +349,15 @@ class TrainSession:
                 return
 
     # ------------------------------------------------------------------ frames
-    def add_eval(self, metrics: dict) -> None:
-        """An epoch's evaluation row, for the frames (NaN and inf as None: the page's JSON is strict)."""
-        self.evals.append({k: _num(v) if isinstance(v, float) else v for k, v in metrics.items()})
-
     def _publish_status(self) -> None:
         with self._lock:
             self.seq += 1
             self.frames.append({"seq": self.seq, "kind": "status", "status": self.status, "message": self.message,
                                 "step": self.trainer.step if self.trainer else 0, "evals": self.evals[-20:]})
 
-    def snapshot(self, trainer, loss, before=None, update_ratio=None, to_twin=None) -> dict:
-        """The run's numbers of this moment, and the network a frame is made from: with ``to_twin``
-        (default: when frames are made in their own thread) the weights, biases and weight
-        gradients are copied into the twin network, else the frame reads the live network (it is
-        made at once, in the training thread). ``before``: the weights before the last update (for
-        ‖ΔW‖/‖W‖, computed with the frame). Runs in the training thread; the worker must be idle."""
-        to_twin = isinstance(self.worker, FrameWorker) if to_twin is None else to_twin
-        if to_twin:
-            for p, q in zip(self.model.parameters(), self.twin.parameters()):
-                np.copyto(q.data, p.data)
-                q.grad = None if p.grad is None else p.grad.copy()
-        return {"plan": self.twin_plan if to_twin else self.plan,
-                "step": trainer.step, "epoch": trainer.epoch + 1, "total": trainer.total_steps, "loss": loss,
-                "lr": trainer._lr(), "evals": self.evals[-20:], "status": self.status, "before": before,
-                "update_ratio": update_ratio,
-                "elapsed": time.perf_counter() - self.t_start if self.t_start else 0.0}
-
     def frame(self, trainer, loss, update_ratio) -> None:
-        """Make a frame now, in the calling thread, from the live network (the first and last
-        frames, a paused run's; the worker must be idle)."""
-        self._make_frame(self.snapshot(trainer, loss, update_ratio=update_ratio, to_twin=False))
-
-    def _make_frame(self, snap: dict) -> None:
-        """Measure the twin network on the probe batch and append a frame (the frame worker's job)."""
-        plan = snap["plan"]
-        update_ratio = snap["update_ratio"]
-        if snap["before"] is not None:
-            update_ratio = update_ratios([lay.linear.weight.data for lay in plan], snap["before"])
+        """Measure the model on the probe batch and append a frame (runs in the training thread)."""
+        plan = self.plan
         layers = []
         with no_grad(), np.errstate(all="ignore"):
             h = Tensor(self.Xp)
@@ -388,14 +397,15 @@ class TrainSession:
                 # all weights equal (symmetry)? the sampled histogram has one value only if so; then check all
                 hw = h["w"]
                 equal = max(hw["counts"]) == hw["sampled"] and bool(np.all(w == w.flat[0]))
-                layers[-1].update(_verdict(st, self.in_std, 0.0, i < len(plan) - 1, equal, trained=snap["step"] > 0))
-        loss = snap["loss"]
+                layers[-1].update(_verdict(st, self.in_std, 0.0, i < len(plan) - 1, equal, trained=trainer.step > 0))
         if loss is not None:
-            self.loss_history.add((snap["step"], loss))
-        frame = {"kind": "frame", "seed": self.settings["seed"], "step": snap["step"], "epoch": snap["epoch"],
-                 "total": snap["total"], "loss": _num(loss) if loss is not None else None, "probe_acc": probe_acc,
-                 "lr": snap["lr"], "elapsed": snap["elapsed"], "evals": snap["evals"], "layers": layers,
-                 "status": snap["status"]}
+            self.loss_history.add((trainer.step, loss))
+        elapsed = time.perf_counter() - self.t_start if self.t_start else 0.0
+        frame = {"kind": "frame", "seed": self.settings["seed"], "step": trainer.step, "epoch": trainer.epoch + 1,
+                 "total": trainer.total_steps,
+                 "loss": _num(loss) if loss is not None else None, "probe_acc": probe_acc,
+                 "lr": trainer._lr(), "elapsed": elapsed, "evals": self.evals[-20:], "layers": layers,
+                 "status": self.status}
         with self._lock:
             self.seq += 1
             frame["seq"] = self.seq

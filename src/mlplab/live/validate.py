@@ -105,8 +105,7 @@ def total_steps(s: dict) -> int:
 
 def estimate(s: dict, sizes: list):
     """The run's :class:`~mlplab.memory.MemoryEstimate`: the Trainer's peak for these settings, the
-    data as loaded, ``PER_STEP_BYTES`` per step in a part of its own, and the twin network the
-    frames are made from (:mod:`.framer`)."""
+    data as loaded, and ``PER_STEP_BYTES`` per step in a part of its own."""
     from .. import memory
     from .. import settings as st
 
@@ -117,15 +116,7 @@ def estimate(s: dict, sizes: list):
     est = memory.estimate_training(sizes, s["batch_size"], s["optimizer"], st.optimizer_hparams(s), s["dtype"],
                                    s["activation"], data_bytes=data_bytes)
     est.parts["loss per step"] = total_steps(s) * PER_STEP_BYTES
-    est.parts["the frames' copy of the network (weights and gradients)"] = frame_copy_bytes(sizes, item)
     return est
-
-
-def frame_copy_bytes(sizes: list, item: int) -> int:
-    """The twin network frames made in a thread of their own read (``frames_in_thread``; counted
-    always, so a setting never fits in one mode and not the other): every parameter twice (its
-    value and its gradient), ``item`` bytes each."""
-    return 2 * item * sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
 
 
 def check_memory(s: dict, sizes: list, available=None, what: str | None = None, est=None) -> None:
