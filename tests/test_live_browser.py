@@ -34,6 +34,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _alive(pid: int) -> bool:
+    """Whether the process runs (a zombie, ended but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _get(url):
     with urllib.request.urlopen(url, timeout=10) as r:
         return json.loads(r.read())
@@ -139,6 +148,8 @@ def test_a_run_started_from_the_url_streams_frames(server, browser, tmp_path):
     assert _canvas(page, "#chart-loss canvas") != loss  # and the curves
     frame = p.live("lastFrame")
     assert [len(layer["z"]["counts"]) for layer in frame["layers"]] == [32, 32, 32]
+    info = server.runs()  # on two cores or more, the frames are made by a process of their own
+    assert frame["worker"] == info["frame_workers"] and len(info["worker_pids"]) == int(info["frame_workers"])
     assert page.locator(".verdict").first.inner_text() in ("healthy", "dead", "saturating", "exploding",
                                                            "vanishing", "symmetric")
     assert page.locator(".verdict").first.get_attribute("class") in ("verdict good", "verdict bad", "verdict warn")
@@ -263,7 +274,10 @@ def test_a_closed_tab_stops_its_run_and_ctrl_c_stops_the_server(browser):
         q = Page(browser, s.base)  # a second tab with its own run
         q.open("autostart=1&dataset=xor&layers=2,8,2&iterations=1000000").wait_for_function(
             "window.mlplabLive.frames >= 3", timeout=30_000)
-        assert s.runs()["runs"] == 2 and s.runs()["states"] == ["running", "running"]
+        info = s.runs()
+        assert info["runs"] == 2 and info["states"] == ["running", "running"]
+        workers = info["worker_pids"]  # one frame worker per running tab
+        assert len(workers) == (2 if info["frame_workers"] else 0) and all(_alive(pid) for pid in workers)
         p.close()
         t0 = time.time()
         while s.runs()["runs"] != 1:
@@ -272,6 +286,7 @@ def test_a_closed_tab_stops_its_run_and_ctrl_c_stops_the_server(browser):
         code, seconds, out, err = s.interrupt()  # with a run going and its stream open
         assert code == 0 and seconds < 8, (code, seconds, err)
         assert "Traceback" not in err
+        assert not any(_alive(pid) for pid in workers)  # the frame workers went with the server
         q.close()
     finally:
         if s.proc.poll() is None:

@@ -14,7 +14,7 @@ POST /api/export       {sid, out}: write the finished run as ``mlplab train --ou
 GET  /api/stream?sid=  server-sent events: the run's frames, newest first dropped never, at
                        the rate they are made; when the stream closes (the tab is closed) the
                        tab's run is stopped after a short grace (a reload reconnects in time)
-GET  /api/runs         how many runs the server holds and their states (for checks)
+GET  /api/runs         how many runs the server holds, their states, the frame workers' pids (for checks)
 GET  /api/function     the test function's values on a grid (for the contour lines)
 POST /api/paths        every chosen optimizer's path from the start point
 =====================  ====================================================================
@@ -28,6 +28,7 @@ import asyncio
 import json
 import math
 import mimetypes
+import threading
 import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -41,6 +42,7 @@ from starlette.staticfiles import StaticFiles
 
 from . import paths as live_paths
 from .compare import CompareGroup
+from .framer import FrameWorker
 from .session import TrainSession
 from .validate import DEFAULTS, SettingsError
 
@@ -80,28 +82,65 @@ def _error(message, status=400):
 
 
 class Runs:
-    """The tabs' runs: sid -> TrainSession, and how many streams each tab has open."""
+    """The tabs' runs: sid -> TrainSession, and how many streams each tab has open.
 
-    def __init__(self):
+    With ``frame_workers``, a Train run's frames are made in a process of its own
+    (:mod:`mlplab.live.framer`): one worker is started with the server (``warm``) and handed to the
+    next run, and a finished run hands its worker back, so a run does not wait for one to start."""
+
+    def __init__(self, frame_workers: bool = True):
         self.sessions: dict[str, TrainSession] = {}
         self.streams: dict[str, int] = {}
         self.closing = False
+        self.frame_workers = frame_workers
+        self.spare: FrameWorker | None = None
+        self._lock = threading.Lock()
+
+    def warm(self) -> None:
+        if self.frame_workers and self.spare is None and not self.closing:
+            self.spare = FrameWorker()
+
+    def take_worker(self) -> FrameWorker | None:
+        if not self.frame_workers or self.closing:
+            return None
+        with self._lock:
+            w, self.spare = self.spare, None
+        if w is not None and w.broken is not None:
+            w.close()
+            w = None
+        return w if w is not None else FrameWorker()
+
+    def _retire(self, session) -> None:
+        if not isinstance(session, TrainSession):
+            session.close(timeout=2.0)
+            return
+        w = session.close(timeout=2.0, keep_worker=self.frame_workers and not self.closing)
+        if w is not None:
+            with self._lock:
+                if self.spare is None:
+                    self.spare, w = w, None
+            if w is not None:
+                w.close()
 
     def replace(self, sid: str, session: TrainSession) -> None:
         old = self.sessions.get(sid)
         self.sessions[sid] = session
         if old is not None and old is not session:
-            old.close(timeout=2.0)
+            self._retire(old)
 
     def drop(self, sid: str) -> None:
         session = self.sessions.pop(sid, None)
         if session is not None:
-            session.close(timeout=2.0)
+            self._retire(session)
 
     def close_all(self) -> None:
         self.closing = True
         for sid in list(self.sessions):
             self.drop(sid)
+        with self._lock:
+            w, self.spare = self.spare, None
+        if w is not None:
+            w.close()
 
 
 async def _body(request: Request) -> dict:
@@ -121,8 +160,14 @@ def _sid(value) -> str:
     return sid
 
 
-def create_app(fps: float = 12.0) -> Starlette:
-    runs = Runs()
+def create_app(fps: float = 12.0, frame_workers: bool | None = None) -> Starlette:
+    """The app. ``frame_workers``: make a Train run's frames in a process of their own (default:
+    when this process may use two cores or more; on one core a second process only competes)."""
+    if frame_workers is None:
+        from ..threads import usable_cores
+
+        frame_workers = usable_cores() >= 2
+    runs = Runs(frame_workers)
 
     async def page(request):
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
@@ -158,6 +203,7 @@ def create_app(fps: float = 12.0) -> Starlette:
             return _error(f"{type(e).__name__}: {e}")
         session.run_id = uuid.uuid4().hex[:8]
         await run_in_threadpool(runs.replace, sid, session)  # one run per tab: the previous one stops
+        session.worker = await run_in_threadpool(runs.take_worker)  # (the previous run's, if it had one)
         if not body.get("paused"):
             session.start()
         return _json({"run": session.run_id, "settings": session.settings, "sizes": session.sizes,
@@ -266,8 +312,10 @@ def create_app(fps: float = 12.0) -> Starlette:
             asyncio.get_running_loop().run_in_executor(None, runs.drop, sid)  # joining blocks: not in the loop
 
     async def runs_info(request):
+        workers = [getattr(s, "worker", None) for s in runs.sessions.values()] + [runs.spare]
         return _json({"runs": len(runs.sessions), "states": sorted(s.status for s in runs.sessions.values()),
-                      "streams": sum(runs.streams.values())})
+                      "streams": sum(runs.streams.values()), "frame_workers": runs.frame_workers,
+                      "worker_pids": sorted(w.proc.pid for w in workers if w is not None and w.proc is not None)})
 
     async def function(request):
         q = request.query_params
@@ -295,6 +343,7 @@ def create_app(fps: float = 12.0) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app):
+        await run_in_threadpool(runs.warm)
         yield
         runs.close_all()
 

@@ -30,10 +30,11 @@ import numpy as np
 from .. import diagnostics as dg
 from .. import optim, toydata
 from ..schedules import schedule_for_run
-from ..tensor import Tensor, no_grad
 from ..train import Callback, Trainer
-from .histograms import BINS, histograms
+from .frames import Probe, _num, measure, update_ratios
 from .validate import SettingsError, check_settings
+
+__all__ = ["TrainSession", "LiveCallback", "Downsampled", "update_ratios"]
 
 OVERHEAD = 0.03  # frames may take at most this share of the training time (target: >= 0.95x throughput;
 #                  the rest of the 5 % goes to the thread, the per-step callback and the first and last frames)
@@ -68,89 +69,46 @@ def _load(settings: dict):
     return (*data.load(name, "train"), *data.load(name, "test"))
 
 
-def _std(x: np.ndarray) -> float:
-    """Standard deviation of all of ``x`` in float64, in two passes (a sum and a dot product):
-    cheaper than ``x.std()``; NaN when ``x`` is empty or not finite."""
-    v = x.ravel().astype(np.float64)
-    if v.size == 0:
-        return float("nan")
-    with np.errstate(over="ignore", invalid="ignore"):
-        mean = float(v.sum()) / v.size
-        var = float(v @ v) / v.size - mean * mean
-    return math.sqrt(var) if var > 0 else (0.0 if var == var else float("nan"))
-
-
-def _lean_stats(i, lay, a, w, g, pre_std, act_std) -> dg.LayerStats:
-    """The few :class:`~mlplab.diagnostics.LayerStats` fields a frame shows and the verdict
-    reads, with ``diagnostics``' definitions (saturated within SATURATION_EPS of a bound; ReLU
-    zero outputs and dead units), computed in single passes: a frame must stay cheap."""
-    nan = float("nan")
-    sat = zero = dead = nan
-    if a.size and lay.activation in dg._BOUNDS:
-        lo, hi = dg._BOUNDS[lay.activation]
-        eps = dg.SATURATION_EPS
-        sat = np.count_nonzero((a <= lo + eps) | (a >= hi - eps)) / a.size
-    if a.size and lay.activation == "relu":
-        off = a <= 0
-        zero = np.count_nonzero(off) / a.size
-        dead = np.count_nonzero(off.reshape(-1, a.shape[-1]).all(axis=0)) / a.shape[-1]
-    return dg.LayerStats(
-        layer=i + 1, fan_in=int(w.shape[-2]), fan_out=int(w.shape[-1]), activation=lay.activation,
-        weight_mean=nan, weight_std=nan, weight_norm=nan, pre_mean=nan, pre_std=float(pre_std), pre_sq=nan,
-        act_mean=nan, act_std=float(act_std), act_sq=nan, act_norm=nan, saturated=sat, zero=zero, dead=dead,
-        weight_grad_norm=float(np.linalg.norm(g)) if g is not None else nan)
-
-
-def _verdict(stats: dg.LayerStats, in_std: float, out_pre: float, hidden: bool, equal_weights: bool,
-             trained: bool) -> dict:
-    """The per-layer verdict of ``mlplab diagnose`` (its rules, on the probe batch's numbers).
-
-    Two rules are left out: the gradient gain (it needs ‖∂L/∂z_l‖, a backward pass through the
-    probe batch, which the live view skips to stay cheap; ``out_pre`` = 0 turns it off), and,
-    once training has started, the signal gain of the logits layer: training grows the logits
-    on purpose (that is how cross-entropy falls), which is not an exploding initialization."""
-    from ..diagnose import _layer_verdict
-
-    row = {"fan_in": stats.fan_in, "fan_out": stats.fan_out, "activation": stats.activation,
-           "weight_std0": 0.0 if equal_weights else 1.0, "weight_mean0": float("nan"),
-           "dead": stats.dead, "zero": stats.zero, "saturated": stats.saturated, "act_std": stats.act_std,
-           "weight_grad_norm": stats.weight_grad_norm,
-           "signal_gain": stats.act_std / in_std if in_std > 0 and (hidden or not trained) else float("nan"),
-           "grad_gain": stats.pre_grad_norm / out_pre if out_pre > 0 else float("nan"), "distinct_units": None}
-    verdict, reason, _ = _layer_verdict(row, hidden)
-    if verdict == "symmetric" and equal_weights:
-        reason = f"all {stats.fan_in}×{stats.fan_out} weights are equal, so every unit gets the same input weights"
-    return {"verdict": verdict, "reason": reason}
-
-
-def update_ratios(weights: list, before: list) -> list:
-    """‖W_l − W_l'‖ / ‖W_l'‖ per layer (Frobenius), W' the snapshot before the last update: the
-    value of :func:`mlplab.diagnostics.relative_change`, in the weights' own dtype with BLAS dot
-    products instead of float64 copies (57 µs instead of 2.1 ms for a 784×100 float32 layer; the
-    float32 sums agree to ~1e-7 relative, far below the three digits the page shows)."""
-    out = []
-    for w, ref in zip(weights, before):
-        d, r = (w - ref).ravel(), ref.ravel()
-        den = float(np.dot(r, r))
-        out.append(math.sqrt(float(np.dot(d, d)) / den) if den > 0 else (math.inf if np.any(d) else 0.0))
-    return out
-
-
-def _num(x):
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
 class LiveCallback(Callback):
-    """Makes frames from inside the Trainer; also where the page's pause / step / stop act."""
+    """Makes frames from inside the Trainer; also where the page's pause / step / stop act.
+
+    A frame due after a step is prepared in two steps: W is snapshot before the next update
+    ("armed"), and the frame is made after it, so it carries that update's ‖ΔW‖/‖W‖. With a
+    ready frame worker (:mod:`mlplab.live.framer`) both are copies into shared memory and the
+    frame is made in the worker and collected after a later step; otherwise it is made here."""
 
     def __init__(self, session: TrainSession, fps: float, overhead: float = OVERHEAD):
         self.s, self.interval, self.overhead = session, 1.0 / fps, overhead
         self.last = 0.0
-        self.armed = False
+        self.armed = None  # None, "inline" or "worker": where the armed frame will be made
         self.before = None
         self.snapshot_cost = 0.0
         self.loss_sum, self.loss_n = 0.0, 0
+        self.pending = None  # the meta of the frame the worker is making
+        self.attached = False
+
+    def _worker(self):
+        """The session's frame worker if it is usable now (attaching it when it has just started)."""
+        w = self.s.worker
+        if w is None or w.broken is not None:
+            return None
+        if not self.attached:
+            if not w.ready():
+                return None
+            w.attach(self.s.plan, self.s.probe, self.s.sizes, self.s.settings["activation"])
+            self.attached = True
+        return w
+
+    def _collect(self, wait: bool = False) -> None:
+        """Append the frame the worker has finished (waiting for it if ``wait``)."""
+        w = self.s.worker
+        if self.pending is None or w is None:
+            return
+        done = w.drain() if wait else w.collect()
+        for _, layers, acc in done:
+            self.s._append(self.pending, layers, acc, by_worker=True)
+        if done or w.broken is not None:
+            self.pending = None
 
     def on_train_begin(self, trainer):
         self.s.frame(trainer, None, None)
@@ -160,29 +118,45 @@ class LiveCallback(Callback):
         self.loss_sum += loss
         self.loss_n += 1
         s = self.s
+        t0 = time.perf_counter()
+        self._collect()
+        collect_cost = time.perf_counter() - t0
         framed = False
         if self.armed:  # the step after the snapshot: its update is the frame's ‖ΔW‖/‖W‖
-            self._emit(trainer, with_ratio=True)
+            self._emit(trainer, with_ratio=True, extra=collect_cost)
             framed = True
         if s.pause_requested() and not s.stop_event.is_set():
+            self._collect(wait=True)
             if not framed:  # show the state the run pauses in
                 self._emit(trainer, with_ratio=False)
             s.wait_if_paused(trainer)
             if s.pause_requested():  # single-stepping: snapshot, so the next step's frame has ‖ΔW‖/‖W‖
-                self.before, self.armed = [w.copy() for w in s.weights], True
-        elif not framed and (time.perf_counter() - self.last >= self.interval or step + 1 >= trainer.total_steps):
+                self.before, self.armed = [w.copy() for w in s.weights], "inline"
+        elif not framed and self.pending is None and (time.perf_counter() - self.last >= self.interval
+                                                      or step + 1 >= trainer.total_steps):
             t0 = time.perf_counter()
-            self.before, self.armed = [w.copy() for w in s.weights], True
+            w = self._worker()
+            if w is not None and w.idle:
+                w.snapshot_before(s.plan)
+                self.armed = "worker"
+            else:
+                self.before, self.armed = [w.copy() for w in s.weights], "inline"
             self.snapshot_cost = time.perf_counter() - t0
         if s.stop_event.is_set():
             trainer.stop_training = True
 
-    def _emit(self, trainer, with_ratio):
+    def _emit(self, trainer, with_ratio, extra=0.0):
         t0 = time.perf_counter()
-        ratio = update_ratios(self.s.weights, self.before) if with_ratio else None
-        self.s.frame(trainer, self.loss_sum / self.loss_n if self.loss_n else None, ratio)
-        self.loss_sum, self.loss_n, self.armed = 0.0, 0, False
-        cost = time.perf_counter() - t0 + self.snapshot_cost
+        loss = self.loss_sum / self.loss_n if self.loss_n else None
+        w = self.s.worker
+        if self.armed == "worker" and w is not None and w.idle:
+            self.pending = self.s._meta(trainer, loss)
+            w.request(self.pending["step"], self.s.plan, with_ratio, trained=trainer.step > 0)
+        else:  # inline; a worker given up since the snapshot leaves no ‖ΔW‖/‖W‖ for this frame
+            ratio = update_ratios(self.s.weights, self.before) if with_ratio and self.armed == "inline" else None
+            self.s.frame(trainer, loss, ratio)
+        self.loss_sum, self.loss_n, self.armed = 0.0, 0, None
+        cost = time.perf_counter() - t0 + self.snapshot_cost + extra
         # the next frame is due 1/fps after this one started, later if frames would take more than
         # OVERHEAD of the time (a slow machine gets fewer frames, not slower training)
         self.last = t0 + max(self.interval, cost / self.overhead) - self.interval
@@ -191,6 +165,7 @@ class LiveCallback(Callback):
         self.s.evals.append({k: _num(v) if isinstance(v, float) else v for k, v in metrics.items()})
 
     def on_train_end(self, trainer):  # the last word: the final state with the last evaluation
+        self._collect(wait=True)
         self.s.frame(trainer, self.loss_sum / self.loss_n if self.loss_n else None, None)
 
 
@@ -198,7 +173,8 @@ class TrainSession:
     """A run for one browser tab: ``start()``, ``pause()``, ``resume()``, ``step_once()``,
     ``stop()``, frames in ``self.frames`` (a short deque of the newest, each with a ``seq``)."""
 
-    def __init__(self, raw_settings: dict, fps: float = 12.0, keep_frames: int = 64, overhead: float = OVERHEAD):
+    def __init__(self, raw_settings: dict, fps: float = 12.0, keep_frames: int = 64, overhead: float = OVERHEAD,
+                 worker=None):
         self.settings, self.sizes, self.opt_name, self.hp = check_settings(raw_settings)
         s = self.settings
         from .. import nn
@@ -218,9 +194,10 @@ class TrainSession:
         # the probe batch: the first training examples (fixed, so the histograms compare over time)
         self.Xp, self.yp = self.X[:PROBE_BATCH], self.y[:PROBE_BATCH]
         self.plan = dg.layer_plan(self.model)  # the (Linear, activation) pairs: fixed for the run
-        self.in_std = float(np.std(self.Xp.astype(np.float64)))
         pred = dg.predict_for_model(self.model, self.Xp, init=s["init"] if s["init"] != "zeros" else None)
-        self.predicted_pre_std = [float(math.sqrt(v)) for v in pred.pre_var]
+        self.probe = Probe(self.Xp, self.yp, [float(math.sqrt(v)) for v in pred.pre_var])
+        self.predicted_pre_std = self.probe.predicted_pre_std
+        self.worker = worker  # a FrameWorker (frames made in a process of their own) or None (inline)
         self.frames: deque = deque(maxlen=keep_frames)
         self.seq = 0
         self.evals: list = []
@@ -319,12 +296,22 @@ class TrainSession:
         self.stop_event.set()
         self._run.set()
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Stop the run, wait for its thread, delete its scratch directory."""
+    def close(self, timeout: float = 5.0, keep_worker: bool = False):
+        """Stop the run, wait for its thread, delete its scratch directory. The frame worker is
+        closed, or with ``keep_worker`` detached and returned, to make the next run's frames."""
         self.stop()
         if self.thread is not None:
             self.thread.join(timeout)
         shutil.rmtree(self.run_dir, ignore_errors=True)
+        w, self.worker = self.worker, None
+        if w is None:
+            return None
+        if keep_worker and w.broken is None and not (self.thread is not None and self.thread.is_alive()):
+            w.detach()
+            if w.broken is None:
+                return w
+        w.close()
+        return None
 
     def pause_requested(self) -> bool:
         return self._steps_allowed is not None
@@ -357,55 +344,20 @@ class TrainSession:
 
     def frame(self, trainer, loss, update_ratio) -> None:
         """Measure the model on the probe batch and append a frame (runs in the training thread)."""
-        plan = self.plan
-        layers = []
-        with no_grad(), np.errstate(all="ignore"):
-            h = Tensor(self.Xp)
-            zs, acts = [], []
-            for lay in plan:
-                z = lay.linear(h)
-                a = z
-                for m in lay.modules:
-                    a = m(a)
-                zs.append(z.data)
-                acts.append(a.data)
-                h = a
-            logits = h.data
-            probe_acc = float(np.mean(np.argmax(logits, axis=-1) == self.yp))
-            # all of the frame's histograms in one pass (:func:`histograms`)
-            arrays, where = [], []
-            for i, (lay, z, a) in enumerate(zip(plan, zs, acts)):
-                for key, arr in (("z", z), ("a", a if lay.activation != "identity" else None),
-                                 ("g", lay.linear.weight.grad), ("w", lay.linear.weight.data)):
-                    if arr is not None:
-                        where.append((i, key))
-                        arrays.append(arr)
-            per_layer = [{"z": None, "a": None, "g": None, "w": None} for _ in plan]
-            for (i, key), h in zip(where, histograms(arrays, BINS)):
-                per_layer[i][key] = h
-            for i, (lay, z, a) in enumerate(zip(plan, zs, acts)):
-                g, w, h = lay.linear.weight.grad, lay.linear.weight.data, per_layer[i]
-                st = _lean_stats(i, lay, a, w, g, _std(z), _std(a))
-                layers.append({
-                    **h,
-                    "z_std": _num(st.pre_std), "a_std": _num(st.act_std), "pred_z_std": self.predicted_pre_std[i],
-                    "dead": _num(st.dead), "zero": _num(st.zero), "saturated": _num(st.saturated),
-                    "update_ratio": _num(update_ratio[i]) if update_ratio is not None else None,
-                    "grad_norm": _num(st.weight_grad_norm) if g is not None else None,
-                    "activation": lay.activation, "shape": [st.fan_in, st.fan_out],
-                })
-                # all weights equal (symmetry)? the sampled histogram has one value only if so; then check all
-                hw = h["w"]
-                equal = max(hw["counts"]) == hw["sampled"] and bool(np.all(w == w.flat[0]))
-                layers[-1].update(_verdict(st, self.in_std, 0.0, i < len(plan) - 1, equal, trained=trainer.step > 0))
+        meta = self._meta(trainer, loss)
+        self._append(meta, *measure(self.plan, self.probe, update_ratio, trained=trainer.step > 0))
+
+    def _meta(self, trainer, loss) -> dict:
+        """A frame's run-level fields, taken when it is made (the loss is recorded in the history)."""
         if loss is not None:
             self.loss_history.add((trainer.step, loss))
         elapsed = time.perf_counter() - self.t_start if self.t_start else 0.0
-        frame = {"kind": "frame", "seed": self.settings["seed"], "step": trainer.step, "epoch": trainer.epoch + 1,
-                 "total": trainer.total_steps,
-                 "loss": _num(loss) if loss is not None else None, "probe_acc": probe_acc,
-                 "lr": trainer._lr(), "elapsed": elapsed, "evals": self.evals[-20:], "layers": layers,
-                 "status": self.status}
+        return {"kind": "frame", "seed": self.settings["seed"], "step": trainer.step, "epoch": trainer.epoch + 1,
+                "total": trainer.total_steps, "loss": _num(loss) if loss is not None else None,
+                "lr": trainer._lr(), "elapsed": elapsed, "evals": self.evals[-20:], "status": self.status}
+
+    def _append(self, meta: dict, layers: list, probe_acc: float, by_worker: bool = False) -> None:
+        frame = {**meta, "probe_acc": probe_acc, "layers": layers, "worker": by_worker}
         with self._lock:
             self.seq += 1
             frame["seq"] = self.seq

@@ -1,0 +1,344 @@
+"""Frames made in a process of their own, from the training model's arrays in shared memory.
+
+Made inline, a frame (:func:`mlplab.live.frames.measure`: a probe forward pass, 19 histograms,
+statistics) takes the training thread 1.7-2.5 ms against a 2.0-2.9 ms step of the book's
+network, and cost the step about three times that, so 12 frames a second took 5-17 % of the
+throughput (``benchmarks/live_overhead.py``). Made in a thread of its own it did no better: a
+frame's Python work holds the GIL. A process shares neither the GIL nor the core; the training
+thread's part of a frame is three ``memcpy`` of the weights (before the step, W, b and ∂L/∂W
+after it) into shared memory and one short message.
+
+The worker (:class:`FrameWorker`) is a fresh interpreter (``python -m mlplab.live.framer FD``, in
+its own session so a Ctrl-C meant for the server does not reach it, with one BLAS thread), which
+takes about a second to import NumPy and mlplab; ``mlplab live`` keeps one started ahead of the
+next run, and frames are made inline until it is ready. :meth:`FrameWorker.attach` hands it one
+run: the layout of a shared file (``/dev/shm``: memory, not disk) holding per Linear layer W, b,
+∂L/∂W and W before the last update, the network's sizes and activation, and the probe batch; the
+worker builds a mirror network whose parameters are views of that file, so ``measure`` runs on it
+unchanged and its numbers are the training model's.
+
+Protocol over a socket pair (pickled tuples): worker → ``("ready",)``; ``("attach", path, layout,
+spec)`` → ``("attached",)``; ``("frame", token, has_grad, with_ratio, trained)`` →
+``("frame", token, layers, probe_acc)`` or ``("error", message)``; ``("detach",)``; ``("close",)``.
+The parent writes the shared arrays only while no frame is pending, so the worker never reads
+them mid-write. A worker that dies, errs or takes longer than ``REPLY_TIMEOUT`` is given up and
+frames are made inline again: watching never stops a run.
+"""
+
+from __future__ import annotations
+
+import math
+import mmap
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["FrameWorker", "REPLY_TIMEOUT"]
+
+REPLY_TIMEOUT = 5.0  # seconds a frame may take before the worker is given up
+_ALIGN = 64
+_SLOTS = ("w", "b", "g", "before")
+
+
+def _shm_dir() -> str:
+    d = "/dev/shm"
+    return d if os.path.isdir(d) and os.access(d, os.W_OK) else tempfile.gettempdir()
+
+
+def _layout(plan) -> tuple[list, int]:
+    """Per layer, ``{slot: (offset, shape)}`` for W, b (if any), ∂L/∂W and W before; the total size."""
+    out, off = [], 0
+    for lay in plan:
+        w, b = lay.linear.weight.data, lay.linear.bias
+        shapes = {"w": w.shape, "g": w.shape, "before": w.shape}
+        if b is not None:
+            shapes["b"] = b.data.shape
+        row = {}
+        for slot in _SLOTS:
+            if slot in shapes:
+                row[slot] = (off, tuple(shapes[slot]))
+                off += math.ceil(math.prod(shapes[slot]) * w.dtype.itemsize / _ALIGN) * _ALIGN
+        out.append(row)
+    return out, max(off, _ALIGN)
+
+
+def _views(buf, layout, dtype) -> list[dict]:
+    return [{slot: np.ndarray(shape, dtype=dtype, buffer=buf, offset=off) for slot, (off, shape) in row.items()}
+            for row in layout]
+
+
+class FrameWorker:
+    """A frame-making process. ``ready()`` / ``wait_ready()``; ``attach(plan, probe, sizes,
+    activation)`` for one run; then ``collect()``, ``idle``, ``snapshot_before()``, ``request()``,
+    ``drain()``; ``detach()`` to hand it to another run; ``close()``. ``broken`` holds why it was
+    given up (None while usable)."""
+
+    def __init__(self):
+        import mlplab
+
+        ours, theirs = socket.socketpair()
+        root = str(Path(mlplab.__file__).resolve().parents[1])  # the worker imports this mlplab
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p),
+               "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        env.pop("PYTHONSTARTUP", None)
+        self.broken: str | None = None
+        self._ready = self._attached = False
+        self.pending = None  # (token, time sent) of the frame asked for
+        self._views = self._mm = self._path = None
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-m", "mlplab.live.framer", str(theirs.fileno())],
+                                         pass_fds=(theirs.fileno(),), start_new_session=True, env=env,
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL)
+        except OSError as e:
+            self.proc, self.broken = None, f"could not start the frame worker: {e}"
+        theirs.close()
+        self.conn = Connection(ours.detach())
+
+    # ------------------------------------------------------------------ state
+    def _give_up(self, why: str) -> None:
+        if self.broken is None:
+            self.broken = why
+        self.pending = None
+        self._kill()
+
+    def _recv_ready(self, timeout: float) -> list:
+        """Every message that has come, waiting up to ``timeout`` for the first."""
+        got = []
+        try:
+            while self.conn.poll(timeout):
+                got.append(self.conn.recv())
+                timeout = 0
+        except (EOFError, OSError) as e:  # after what it said last (an error message, say)
+            got.append(("ended", f"the frame worker ended ({type(e).__name__})"))
+        return got
+
+    def _handle(self, messages) -> list:
+        frames = []
+        for msg in messages:
+            if msg[0] == "ready":
+                self._ready = True
+            elif msg[0] == "attached":
+                self._attached = True
+                self._unlink()
+            elif msg[0] == "frame":
+                if self.pending is not None and msg[1] == self.pending[0]:
+                    self.pending = None
+                    frames.append(msg[1:])
+            elif msg[0] == "error":
+                self._give_up(f"the frame worker failed: {msg[1]}")
+            elif msg[0] == "ended":
+                self._give_up(msg[1])
+        return frames
+
+    def ready(self) -> bool:
+        """Whether the worker has started (non-blocking)."""
+        if not self._ready and self.broken is None:
+            self._handle(self._recv_ready(0))
+        return self._ready and self.broken is None
+
+    def wait_ready(self, timeout: float = 30.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self.ready() and self.broken is None and time.monotonic() < deadline:
+            self._handle(self._recv_ready(min(0.1, max(0.0, deadline - time.monotonic()))))
+        return self.ready()
+
+    @property
+    def idle(self) -> bool:
+        """Attached, started, and no frame pending: the shared arrays may be written."""
+        if self.broken is None and self._mm is not None and not self._attached:
+            self._handle(self._recv_ready(0))  # the answer to attach (no frame can be pending before it)
+        return self._attached and self._ready and self.pending is None and self.broken is None
+
+    # ------------------------------------------------------------------ one run
+    def attach(self, plan, probe, sizes, activation) -> None:
+        """Share this run's arrays with the worker (it builds a mirror of the network on them)."""
+        if self.broken is not None:
+            return
+        dtype = plan[0].linear.weight.data.dtype
+        layout, size = _layout(plan)
+        fd, self._path = tempfile.mkstemp(prefix="mlplab-live-", dir=_shm_dir())
+        try:
+            os.ftruncate(fd, size)
+            self._mm = mmap.mmap(fd, size)
+        finally:
+            os.close(fd)
+        self._views = _views(self._mm, layout, dtype)
+        spec = {"sizes": list(sizes), "activation": activation, "dtype": dtype.str, "bias": "b" in layout[0],
+                "X": probe.X, "y": probe.y, "predicted_pre_std": probe.predicted_pre_std}
+        self._attached = False
+        self._send(("attach", self._path, layout, spec))
+
+    def _send(self, msg) -> None:
+        try:
+            self.conn.send(msg)
+        except OSError as e:
+            self._give_up(f"the frame worker ended ({type(e).__name__})")
+
+    def collect(self) -> list:
+        """The frames finished since the last call, as ``(token, layers, probe_acc)`` (non-blocking)."""
+        if self.broken is not None:
+            return []
+        frames = self._handle(self._recv_ready(0))
+        if self.pending is not None and time.monotonic() - self.pending[1] > REPLY_TIMEOUT:
+            self._give_up(f"the frame worker took more than {REPLY_TIMEOUT:g} s for a frame")
+        return frames
+
+    def drain(self, timeout: float = REPLY_TIMEOUT) -> list:
+        """Wait for the pending frame, if any (up to ``timeout``; then the worker is given up)."""
+        frames = []
+        deadline = time.monotonic() + timeout
+        while self.pending is not None and self.broken is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self._give_up(f"the frame worker took more than {timeout:g} s for a frame")
+                break
+            frames += self._handle(self._recv_ready(left))
+        return frames
+
+    def snapshot_before(self, plan) -> None:
+        """W before the coming update (for the frame's ‖ΔW‖/‖W‖)."""
+        for lay, v in zip(plan, self._views):
+            np.copyto(v["before"], lay.linear.weight.data)
+
+    def request(self, token, plan, with_ratio: bool, trained: bool) -> None:
+        """Copy W, b and ∂L/∂W into the shared arrays and ask for a frame of them."""
+        has_grad = []
+        for lay, v in zip(plan, self._views):
+            np.copyto(v["w"], lay.linear.weight.data)
+            if "b" in v:
+                np.copyto(v["b"], lay.linear.bias.data)
+            g = lay.linear.weight.grad
+            has_grad.append(g is not None)
+            if g is not None:
+                np.copyto(v["g"], g)
+        self.pending = (token, time.monotonic())
+        self._send(("frame", token, has_grad, with_ratio, trained))
+
+    def detach(self) -> None:
+        """End the run's sharing (the worker stays, ready for another run)."""
+        if self.pending is not None:
+            self.drain(1.0)
+        self._send(("detach",))
+        self._attached = False
+        self._views = None
+        if self._mm is not None:
+            try:
+                self._mm.close()
+            except BufferError:  # a view is still referenced somewhere: the mapping goes with it
+                pass
+            self._mm = None
+        self._unlink()
+
+    def _unlink(self) -> None:
+        if self._path is not None:
+            try:
+                os.unlink(self._path)
+            except OSError:
+                pass
+            self._path = None
+
+    def _kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._unlink()
+
+    def close(self) -> None:
+        """Stop the worker (politely: it exits when told, or when its socket closes)."""
+        if self.broken is None and self.proc is not None:
+            self._send(("close",))
+        try:
+            self.conn.close()
+        except OSError:
+            pass
+        if self.proc is not None:
+            try:
+                self.proc.wait(2.0)
+            except subprocess.TimeoutExpired:
+                self._kill()
+        self._views = None
+        self._unlink()
+        if self.broken is None:
+            self.broken = "closed"
+
+
+# ---------------------------------------------------------------------- the worker's side
+class _Mirror:
+    """The run's network rebuilt on the shared arrays (W, b, ∂L/∂W) in the worker."""
+
+    def __init__(self, path, layout, spec):
+        from .. import diagnostics as dg
+        from .. import nn
+        from .frames import Probe
+
+        dtype = np.dtype(spec["dtype"])
+        with open(path, "r+b") as f:
+            self.mm = mmap.mmap(f.fileno(), 0)
+        self.views = _views(self.mm, layout, dtype)
+        model = nn.MLP(spec["sizes"], activation=spec["activation"], weight_init="zeros", bias_init="zeros",
+                       bias=spec["bias"], dtype=dtype)
+        self.plan = dg.layer_plan(model)
+        if len(self.plan) != len(self.views):
+            raise ValueError(f"the mirror has {len(self.plan)} layers, the shared arrays {len(self.views)}")
+        for lay, v in zip(self.plan, self.views):
+            lay.linear.weight.data = v["w"]
+            if "b" in v:
+                lay.linear.bias.data = v["b"]
+        self.probe = Probe(spec["X"], spec["y"], spec["predicted_pre_std"])
+
+    def frame(self, has_grad, with_ratio, trained):
+        from .frames import measure, update_ratios
+
+        for lay, v, g in zip(self.plan, self.views, has_grad):
+            lay.linear.weight.grad = v["g"] if g else None
+        ratio = update_ratios([v["w"] for v in self.views], [v["before"] for v in self.views]) if with_ratio else None
+        return measure(self.plan, self.probe, ratio, trained)
+
+    def close(self):
+        self.plan = self.views = None
+        try:
+            self.mm.close()
+        except BufferError:
+            pass
+
+
+def _serve(conn: Connection) -> None:
+    try:
+        from .frames import measure  # noqa: F401  (the imports are the start-up: say ready after them)
+
+        np.seterr(all="ignore")
+        conn.send(("ready",))
+        mirror = None
+        while True:
+            msg = conn.recv()
+            if msg[0] == "attach":
+                mirror = _Mirror(*msg[1:])
+                conn.send(("attached",))
+            elif msg[0] == "frame":
+                layers, acc = mirror.frame(*msg[2:])
+                conn.send(("frame", msg[1], layers, acc))
+            elif msg[0] == "detach":
+                if mirror is not None:
+                    mirror.close()
+                mirror = None
+            elif msg[0] == "close":
+                return
+    except (EOFError, OSError, KeyboardInterrupt):  # the server went away: so do we
+        return
+    except Exception as e:  # told to the parent, which makes its frames inline from then on
+        try:
+            conn.send(("error", f"{type(e).__name__}: {e}"))
+        except OSError:
+            pass
+
+
+if __name__ == "__main__":
+    _serve(Connection(int(sys.argv[1])))
