@@ -10,7 +10,7 @@
    while training the book's network on MNIST (target >= 10), and the time from a drag of the
    start point to the redrawn paths of all seven optimizers, 200 steps each (target p95 <= 100 ms).
 
-    python benchmarks/live_overhead.py [--steps 300] [--rounds 5] [--threads 1] [--browser]
+    python benchmarks/live_overhead.py [--steps 300] [--rounds 5] [--threads 1] [--frames both] [--browser]
 """
 
 from __future__ import annotations
@@ -49,17 +49,22 @@ def plain(steps):
         return steps / (time.perf_counter() - t0), None, steps / (time.thread_time() - c0)
 
 
-def live(steps):
+def live(steps, worker=None):
+    """One live run; ``worker``: a started FrameWorker (as ``mlplab live`` hands each run one) or None
+    (frames inline). Returns steps/s, frames/s, steps per CPU-second of the training thread, and the
+    worker to hand to the next run."""
     from mlplab.live.session import TrainSession
 
-    session = TrainSession({**BOOK, "iterations": str(steps)})
+    session = TrainSession({**BOOK, "iterations": str(steps)}, worker=worker)
     stop = threading.Event()
+    by_worker = []
 
     def reader():  # what the event stream does: poll, encode
         last = 0
         while not stop.is_set():
             for f in session.frames_after(last):
                 last = f["seq"]
+                by_worker.append(bool(f.get("worker")))
                 json.dumps(f, separators=(",", ":"))
             time.sleep(0.02)
 
@@ -81,42 +86,63 @@ def live(steps):
     stop.set()
     th.join()
     frames = session.seq - 1  # the last is the "done" status
-    session.close()
+    worker = session.close(keep_worker=True)
     assert session.status in ("done", "stopped"), session.message
-    return steps / seconds, frames / seconds, steps / cpu[0]
+    return steps / seconds, frames / seconds, steps / cpu[0], worker, sum(by_worker) / max(1, len(by_worker))
 
 
-def throughput(steps, rounds):
-    rates = {"plain": [], "live": []}
-    cpu = {"plain": [], "live": []}
-    fps, paired = [], []
-    live(20)  # warm-up: data loaded, code paths hot
+def throughput(steps, rounds, modes):
+    from mlplab.live.framer import FrameWorker
+
+    rates = {"plain": [], **{m: [] for m in modes}}
+    cpu = {k: [] for k in rates}
+    fps = {m: [] for m in modes}
+    share = {m: [] for m in modes}
+    paired = {m: [] for m in modes}
+    worker = FrameWorker() if "worker" in modes else None  # started ahead, as `mlplab live` does
+    if worker is not None and not worker.wait_ready(60):
+        raise SystemExit(f"the frame worker did not start: {worker.broken}")
+    _, _, _, worker, _ = live(20, worker)  # warm-up: data loaded, code paths hot
     plain(20)
     for _ in range(rounds):
         r0, _, c0 = plain(steps)
-        r, f, c = live(steps)
-        for key, rate, c_rate in (("plain", r0, c0), ("live", r, c)):
-            rates[key].append(rate)
-            cpu[key].append(c_rate)
-        fps.append(f)
-        paired.append(r / r0)  # neighbours in time share the machine's load
+        rates["plain"].append(r0)
+        cpu["plain"].append(c0)
+        for m in modes:
+            r, f, c, w, sh = live(steps, worker if m == "worker" else None)
+            if m == "worker":
+                worker = w
+            rates[m].append(r)
+            cpu[m].append(c)
+            fps[m].append(f)
+            share[m].append(sh)
+            paired[m].append(r / r0)  # neighbours in time share the machine's load
+    if worker is not None:
+        worker.close()
     med = {k: statistics.median(v) for k, v in rates.items()}
-    print(f"   training {steps} steps x {rounds} rounds, alternating (medians):")
-    for key, label in (("plain", "plain Trainer (as mlplab train)"), ("live", "live session + stream encoding")):
-        print(f"     {label:32s} {med[key]:7.1f} steps/s   {sorted(round(v) for v in rates[key])}")
-    print(f"     ratio live / plain              {med['live'] / med['plain']:7.3f}   (target >= 0.95)")
-    print(f"     median of the rounds' ratios    {statistics.median(paired):7.3f}   "
-          f"{sorted(round(v, 2) for v in paired)}")
     c = {k: statistics.median(v) for k, v in cpu.items()}
-    print(f"     training thread's CPU time      {c['live'] / c['plain']:7.3f}   (steps per CPU-second, live / plain: "
-          f"{c['live']:.0f} / {c['plain']:.0f})")
-    print(f"     frames made per second          {statistics.median(fps):7.1f}")
+    print(f"   training {steps} steps x {rounds} rounds, alternating (medians):")
+    print(f"     {'plain Trainer (as mlplab train)':44s} {med['plain']:7.1f} steps/s   "
+          f"{sorted(round(v) for v in rates['plain'])}")
+    for m in modes:
+        label = {"worker": "live, frames by a worker process (default)", "inline": "live, frames made inline"}[m]
+        print(f"     {label:44s} {med[m]:7.1f} steps/s   {sorted(round(v) for v in rates[m])}")
+        print(f"       median of the rounds' ratios live / plain   {statistics.median(paired[m]):7.3f}   "
+              f"(target >= 0.95)  {sorted(round(v, 2) for v in paired[m])}")
+        print(f"       ratio of the medians                        {med[m] / med['plain']:7.3f}")
+        print(f"       training thread's CPU time                  {c[m] / c['plain']:7.3f}   (steps per CPU-second, "
+              f"live / plain: {c[m]:.0f} / {c['plain']:.0f})")
+        print(f"       frames made per second                      {statistics.median(fps[m]):7.1f}   "
+              f"({statistics.median(share[m]):.0%} of them by the worker)")
 
 
 def frame_cost(repeats=40):
     """Median time of one frame (probe forward, 19 histograms, statistics, ‖ΔW‖/‖W‖) against one
-    training step, measured alternately on the same model: the frames/s the budget (OVERHEAD) allows."""
+    training step, measured alternately on the same model: the frames/s the budget (OVERHEAD)
+    allows; and the training thread's part of a frame made by the worker (copies into shared
+    memory, the request, collecting the answer)."""
     from mlplab import diagnostics as dg
+    from mlplab.live.framer import FrameWorker
     from mlplab.live.session import OVERHEAD, TrainSession, update_ratios
 
     session = TrainSession({**BOOK, "iterations": "20"})
@@ -124,7 +150,10 @@ def frame_cost(repeats=40):
     session.thread.join()
     trainer, X, y = session.trainer, session.X[:128], session.y[:128]
     before = dg.weight_arrays(session.model)
-    frames, steps = [], []
+    worker = FrameWorker()
+    worker.wait_ready(60)
+    worker.attach(session.plan, session.probe, session.sizes, session.settings["activation"])
+    frames, steps, ours, theirs = [], [], [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
         session.frame(trainer, 1.0, update_ratios(session.weights, before))
@@ -133,10 +162,25 @@ def frame_cost(repeats=40):
         t2 = time.perf_counter()
         frames.append(t1 - t0)
         steps.append(t2 - t1)
+        while not worker.idle:
+            time.sleep(0.001)
+        t0 = time.perf_counter()
+        worker.snapshot_before(session.plan)
+        worker.request(0, session.plan, True, True)
+        t1 = time.perf_counter()
+        while not worker.collect():
+            time.sleep(0.0002)
+        t2 = time.perf_counter()
+        worker.collect()
+        ours.append(t1 - t0 + time.perf_counter() - t2)
+        theirs.append(t2 - t1)
     f, s = statistics.median(frames), statistics.median(steps)
+    worker.close()
     session.close()
     print(f"   one frame {f * 1e3:.2f} ms, one training step {s * 1e3:.2f} ms (medians, alternating): at the "
-          f"{OVERHEAD:.0%} budget frames can come {min(12.0, OVERHEAD / f):.1f} times per second (cap 12)")
+          f"{OVERHEAD:.0%} budget frames inline can come {min(12.0, OVERHEAD / f):.1f} times per second (cap 12)")
+    print(f"   a frame by the worker: {statistics.median(ours) * 1e3:.2f} ms of the training thread (copies, request), "
+          f"answered {statistics.median(theirs) * 1e3:.2f} ms later")
 
 
 def browser(threads):
@@ -203,10 +247,13 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1: steadier on a shared machine)")
     ap.add_argument("--browser", action="store_true", help="also measure in headless Chromium")
+    ap.add_argument("--frames", choices=("worker", "inline", "both"), default="worker",
+                    help="where the live runs make their frames (default: a worker process, as mlplab live does "
+                         "on two cores or more)")
     args = ap.parse_args()
     with limit_threads(args.threads):
         header("mlplab live: the cost of watching")
-        throughput(args.steps, args.rounds)
+        throughput(args.steps, args.rounds, ["worker", "inline"] if args.frames == "both" else [args.frames])
         frame_cost()
     if args.browser:
         browser(args.threads)

@@ -207,3 +207,15 @@ def test_the_server_hands_a_finished_runs_worker_to_the_next():
     assert b.status == "done" and any(f["worker"] for f in b.frames)
     runs.close_all()
     assert spare.proc.poll() is not None and runs.spare is None
+
+
+def test_a_run_too_short_to_see_the_worker_attach_leaves_it_usable(worker):
+    """Detaching before the worker has answered attach waits for the answer: the next run's shared
+    file is not confused with the last one's (a 20-step run used to break the worker this way)."""
+    _, plan, before, X, y = _trained("relu", np.float32)
+    for _ in range(3):
+        worker.attach(plan, Probe(X, y, [1.0] * 3), [12, 9, 7, 4], "relu")
+        worker.detach()
+    worker.attach(plan, Probe(X, y, [1.0] * 3), [12, 9, 7, 4], "relu")
+    _request(worker, plan, before)
+    assert worker.broken is None

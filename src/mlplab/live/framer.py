@@ -226,6 +226,12 @@ class FrameWorker:
         """End the run's sharing (the worker stays, ready for another run)."""
         if self.pending is not None:
             self.drain(1.0)
+        deadline = time.monotonic() + REPLY_TIMEOUT
+        while self._mm is not None and not self._attached and self.broken is None:  # let it map the file first
+            if time.monotonic() > deadline:
+                self._give_up(f"the frame worker took more than {REPLY_TIMEOUT:g} s to attach")
+                break
+            self._handle(self._recv_ready(0.05))
         self._send(("detach",))
         self._attached = False
         self._views = None
