@@ -219,3 +219,15 @@ def test_a_run_too_short_to_see_the_worker_attach_leaves_it_usable(worker):
     worker.attach(plan, Probe(X, y, [1.0] * 3), [12, 9, 7, 4], "relu")
     _request(worker, plan, before)
     assert worker.broken is None
+
+
+@pytest.mark.parametrize("cores,expected", [(1, False), (2, True)])
+def test_frame_workers_only_where_there_is_a_core_for_them(monkeypatch, cores, expected):
+    """On one core a second process would only take turns with training: frames stay inline there."""
+    from mlplab import threads
+    from mlplab.live.app import create_app
+
+    monkeypatch.setattr(threads, "usable_cores", lambda: cores)
+    app = create_app()
+    assert app.state.runs.frame_workers is expected
+    assert create_app(frame_workers=False).state.runs.frame_workers is False

@@ -97,7 +97,7 @@ class FrameWorker:
                                          pass_fds=(theirs.fileno(),), start_new_session=True, env=env,
                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL)
-        except OSError as e:
+        except (OSError, ValueError) as e:  # (ValueError: a platform without pass_fds)
             self.proc, self.broken = None, f"could not start the frame worker: {e}"
         theirs.close()
         self.conn = Connection(ours.detach())
