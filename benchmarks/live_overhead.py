@@ -10,7 +10,7 @@
    while training the book's network on MNIST (target >= 10), and the time from a drag of the
    start point to the redrawn paths of all seven optimizers, 200 steps each (target p95 <= 100 ms).
 
-    python benchmarks/live_overhead.py [--steps 300] [--rounds 5] [--threads 1] [--frames both] [--browser]
+    python benchmarks/live_overhead.py [--steps 300] [--rounds 5] [--threads 1] [--frames all] [--browser]
 """
 
 from __future__ import annotations
@@ -49,13 +49,14 @@ def plain(steps):
         return steps / (time.perf_counter() - t0), None, steps / (time.thread_time() - c0)
 
 
-def live(steps, worker=None):
+def live(steps, worker=None, fps=12.0):
     """One live run; ``worker``: a started FrameWorker (as ``mlplab live`` hands each run one) or None
-    (frames inline). Returns steps/s, frames/s, steps per CPU-second of the training thread, and the
-    worker to hand to the next run."""
+    (frames inline); ``fps`` ~ 0: no frames but the first and last (the control). Returns steps/s,
+    frames/s, steps per CPU-second of the training thread, the worker to hand to the next run and
+    the share of frames the worker made."""
     from mlplab.live.session import TrainSession
 
-    session = TrainSession({**BOOK, "iterations": str(steps)}, worker=worker)
+    session = TrainSession({**BOOK, "iterations": str(steps)}, worker=worker, fps=fps)
     stop = threading.Event()
     by_worker = []
 
@@ -109,7 +110,7 @@ def throughput(steps, rounds, modes):
         rates["plain"].append(r0)
         cpu["plain"].append(c0)
         for m in modes:
-            r, f, c, w, sh = live(steps, worker if m == "worker" else None)
+            r, f, c, w, sh = live(steps, worker if m == "worker" else None, 1e-9 if m == "off" else 12.0)
             if m == "worker":
                 worker = w
             rates[m].append(r)
@@ -125,7 +126,8 @@ def throughput(steps, rounds, modes):
     print(f"     {'plain Trainer (as mlplab train)':44s} {med['plain']:7.1f} steps/s   "
           f"{sorted(round(v) for v in rates['plain'])}")
     for m in modes:
-        label = {"worker": "live, frames by a worker process (default)", "inline": "live, frames made inline"}[m]
+        label = {"worker": "live, frames by a worker process (default)", "inline": "live, frames made inline",
+                 "off": "live, no frames but the first and last"}[m]
         print(f"     {label:44s} {med[m]:7.1f} steps/s   {sorted(round(v) for v in rates[m])}")
         print(f"       median of the rounds' ratios live / plain   {statistics.median(paired[m]):7.3f}   "
               f"(target >= 0.95)  {sorted(round(v, 2) for v in paired[m])}")
@@ -247,13 +249,14 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1: steadier on a shared machine)")
     ap.add_argument("--browser", action="store_true", help="also measure in headless Chromium")
-    ap.add_argument("--frames", choices=("worker", "inline", "both"), default="worker",
+    ap.add_argument("--frames", choices=("worker", "inline", "off", "all"), default="worker",
                     help="where the live runs make their frames (default: a worker process, as mlplab live does "
-                         "on two cores or more)")
+                         "on two cores or more); off: none but the first and last (a control); all: each round "
+                         "runs worker, inline and off")
     args = ap.parse_args()
     with limit_threads(args.threads):
         header("mlplab live: the cost of watching")
-        throughput(args.steps, args.rounds, ["worker", "inline"] if args.frames == "both" else [args.frames])
+        throughput(args.steps, args.rounds, ["worker", "inline", "off"] if args.frames == "all" else [args.frames])
         frame_cost()
     if args.browser:
         browser(args.threads)

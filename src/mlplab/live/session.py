@@ -4,10 +4,14 @@ A frame is what the page draws at one moment: the training loss (mean of the ste
 frame), the evaluation rows, and per Linear layer l the histograms of its pre-activations z_l and
 activations a_l on a fixed probe batch of training examples, of its weight gradient ∂L/∂W_l (the
 last training step's) and of its weights W_l, the dead / saturated fractions, ‖ΔW‖/‖W‖ of the
-last update and the per-layer verdict of ``mlplab diagnose``. Frames are made at most
-``1 / fps`` seconds apart, so the cost of observing is a fixed share of the time however fast
-the steps are; histograms are binned here (``live.histograms``: ``BINS`` counts and a range), and the loss history is
-downsampled, so neither the server nor the page grows with the length of a run.
+last update and the per-layer verdict of ``mlplab diagnose`` (:func:`mlplab.live.frames.measure`).
+Frames are made at most ``1 / fps`` seconds apart, so the cost of observing is a fixed share of
+the time however fast the steps are; histograms are binned on the server (``live.histograms``:
+``BINS`` counts and a range), and the loss history is downsampled, so neither the server nor the
+page grows with the length of a run. Given a ``worker`` (:class:`mlplab.live.framer.FrameWorker`,
+as ``mlplab live`` gives each Train run on two cores or more), the frames are made in that process
+from copies of the arrays in shared memory, and the training thread only copies; without one,
+before it has started, or once it has failed, they are made here, in the training thread.
 
 The run itself is exactly what ``mlplab train`` does with the same settings (same model, data,
 batches, evaluation and run directory), so :meth:`TrainSession.export` gives a run directory that
