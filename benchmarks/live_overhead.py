@@ -5,7 +5,8 @@
    evaluation at the end) against the same run in a live session, with a thread reading its
    frames and encoding them as the event stream does. Runs alternate, ``--rounds`` each; the
    medians of their steps/s and the ratio live / plain are printed (target >= 0.95), with the
-   frames per second the live run made.
+   frames per second the live run made. Each round runs every kind once, each kind first in turn,
+   so no kind gains from its place in the round.
 2. ``--browser``: the real server and headless Chromium. Frames per second the page receives
    while training the book's network on MNIST (target >= 10), and the time from a drag of the
    start point to the redrawn paths of all seven optimizers, 200 steps each (target p95 <= 100 ms).
@@ -105,24 +106,30 @@ def throughput(steps, rounds, modes):
         raise SystemExit(f"the frame worker did not start: {worker.broken}")
     _, _, _, worker, _ = live(20, worker)  # warm-up: data loaded, code paths hot
     plain(20)
-    for _ in range(rounds):
-        r0, _, c0 = plain(steps)
-        rates["plain"].append(r0)
-        cpu["plain"].append(c0)
+    kinds = ["plain", *modes]
+    for r in range(rounds):
+        got = {}
+        for k in kinds[r % len(kinds):] + kinds[:r % len(kinds)]:  # each kind takes each place in turn
+            if k == "plain":
+                got[k] = plain(steps)
+                continue
+            got[k] = live(steps, worker if k == "worker" else None, 1e-9 if k == "off" else 12.0)
+            if k == "worker":
+                worker = got[k][3]
+        rates["plain"].append(got["plain"][0])
+        cpu["plain"].append(got["plain"][2])
         for m in modes:
-            r, f, c, w, sh = live(steps, worker if m == "worker" else None, 1e-9 if m == "off" else 12.0)
-            if m == "worker":
-                worker = w
-            rates[m].append(r)
+            rate, f, c, _, sh = got[m]
+            rates[m].append(rate)
             cpu[m].append(c)
             fps[m].append(f)
             share[m].append(sh)
-            paired[m].append(r / r0)  # neighbours in time share the machine's load
+            paired[m].append(rate / got["plain"][0])  # neighbours in time share the machine's load
     if worker is not None:
         worker.close()
     med = {k: statistics.median(v) for k, v in rates.items()}
     c = {k: statistics.median(v) for k, v in cpu.items()}
-    print(f"   training {steps} steps x {rounds} rounds, alternating (medians):")
+    print(f"   training {steps} steps x {rounds} rounds, alternating, each kind first in turn (medians):")
     print(f"     {'plain Trainer (as mlplab train)':44s} {med['plain']:7.1f} steps/s   "
           f"{sorted(round(v) for v in rates['plain'])}")
     for m in modes:
