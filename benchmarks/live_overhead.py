@@ -7,11 +7,14 @@
    medians of their steps/s and the ratio live / plain are printed (target >= 0.95), with the
    frames per second the live run made. Each round runs every kind once, each kind first in turn,
    so no kind gains from its place in the round.
-2. ``--browser``: the real server and headless Chromium. Frames per second the page receives
+2. ``--blocks PAIRS``: one long live run whose frames are switched on and off in alternating
+   blocks of steps; the median of each on-block's time against its off neighbours is the cost of
+   the frames alone, far less noisy than separate runs (see :func:`blocks`).
+3. ``--browser``: the real server and headless Chromium. Frames per second the page receives
    while training the book's network on MNIST (target >= 10), and the time from a drag of the
    start point to the redrawn paths of all seven optimizers, 200 steps each (target p95 <= 100 ms).
 
-    python benchmarks/live_overhead.py [--steps 300] [--rounds 5] [--threads 1] [--frames all] [--browser]
+    python benchmarks/live_overhead.py [--steps 300] [--rounds 5] [--threads 1] [--frames all] [--blocks 60] [--browser]
 """
 
 from __future__ import annotations
@@ -145,6 +148,55 @@ def throughput(steps, rounds, modes):
               f"({statistics.median(share[m]):.0%} of them by the worker)")
 
 
+def blocks(pairs, block_steps, modes):
+    """Frames on and off in alternating blocks of one long live run: the cost of the frames alone.
+
+    A run of ``2 * pairs * block_steps`` steps makes frames at 12/s in every other block of
+    ``block_steps`` steps and none in the blocks between (the callback's interval is switched at
+    each block's first step). Blocks half a second apart share the machine's state far better than
+    separate runs seconds apart, so each on-block's time against the mean of its two off
+    neighbours is a much steadier paired ratio; their median is printed per mode. Blocks holding
+    an epoch's end (and so the test set's evaluation) are left out."""
+    from mlplab.live.framer import FrameWorker
+    from mlplab.live.session import LiveCallback, TrainSession
+
+    for mode in modes:
+        worker = None
+        if mode == "worker":
+            worker = FrameWorker()
+            worker.wait_ready(60)
+        marks = []  # (block, perf_counter at its first step, frames made so far)
+        original = LiveCallback.on_step_end
+
+        def switched(self, trainer, step, loss, original=original, marks=marks):
+            if step % block_steps == 0:
+                block = step // block_steps
+                marks.append((block, time.perf_counter(), self.s.seq, len(self.s.evals)))
+                self.interval = 1 / 12 if block % 2 else 1e9  # odd blocks: frames on
+            original(self, trainer, step, loss)
+
+        LiveCallback.on_step_end = switched
+        try:
+            session = TrainSession({**BOOK, "iterations": str(2 * pairs * block_steps + block_steps)}, worker=worker)
+            session.start()
+            session.thread.join()
+            session.close()
+        finally:
+            LiveCallback.on_step_end = original
+        # a block holding an epoch's end also holds its evaluation of the test set: left out
+        times = {b: (t1 - t0, f1 - f0) for (b, t0, f0, e0), (_, t1, f1, e1) in zip(marks, marks[1:]) if e0 == e1}
+        ratios = [(times[b - 1][0] + times[b + 1][0]) / 2 / times[b][0]
+                  for b in times if b % 2 and b - 1 in times and b + 1 in times]
+        fps = statistics.median(times[b][1] / times[b][0] for b in times if b % 2)
+        label = {"worker": "frames by a worker process", "inline": "frames made inline"}[mode]
+        print(f"   blocks of {block_steps} steps, frames on / off alternating, {len(ratios)} on-blocks, {label}:")
+        q = statistics.quantiles(ratios, n=4)
+        print(f"     throughput on / off: median {statistics.median(ratios):.3f} (quartiles {q[0]:.3f}-{q[2]:.3f}), "
+              f"{fps:.1f} frames/s in the on-blocks")
+        if worker is not None:
+            worker.close()
+
+
 def frame_cost(repeats=40):
     """Median time of one frame (probe forward, 19 histograms, statistics, ‖ΔW‖/‖W‖) against one
     training step, measured alternately on the same model: the frames/s the budget (OVERHEAD)
@@ -260,10 +312,17 @@ def main():
                     help="where the live runs make their frames (default: a worker process, as mlplab live does "
                          "on two cores or more); off: none but the first and last (a control); all: each round "
                          "runs worker, inline and off")
+    ap.add_argument("--blocks", type=int, default=0, metavar="PAIRS",
+                    help="also time frames on and off in PAIRS alternating block pairs of one run (--block-steps each)")
+    ap.add_argument("--block-steps", type=int, default=200)
     args = ap.parse_args()
+    modes = ["worker", "inline", "off"] if args.frames == "all" else [args.frames]
     with limit_threads(args.threads):
         header("mlplab live: the cost of watching")
-        throughput(args.steps, args.rounds, ["worker", "inline", "off"] if args.frames == "all" else [args.frames])
+        if args.rounds:
+            throughput(args.steps, args.rounds, modes)
+        if args.blocks:
+            blocks(args.blocks, args.block_steps, [m for m in modes if m != "off"])
         frame_cost()
     if args.browser:
         browser(args.threads)
