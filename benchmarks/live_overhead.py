@@ -154,8 +154,8 @@ def blocks(pairs, block_steps, modes):
     A run of ``2 * pairs * block_steps`` steps makes frames at 12/s in every other block of
     ``block_steps`` steps and none in the blocks between (the callback's interval is switched at
     each block's first step). Blocks half a second apart share the machine's state far better than
-    separate runs seconds apart, so each on-block's time against the mean of its two off
-    neighbours is a much steadier paired ratio; their median is printed per mode. Blocks holding
+    separate runs seconds apart, so each on-block's time against the mean of its off neighbours
+    is a much steadier paired ratio; their median is printed per mode. Blocks holding
     an epoch's end (and so the test set's evaluation) are left out."""
     from mlplab.live.framer import FrameWorker
     from mlplab.live.session import LiveCallback, TrainSession
@@ -185,8 +185,11 @@ def blocks(pairs, block_steps, modes):
             LiveCallback.on_step_end = original
         # a block holding an epoch's end also holds its evaluation of the test set: left out
         times = {b: (t1 - t0, f1 - f0) for (b, t0, f0, e0), (_, t1, f1, e1) in zip(marks, marks[1:]) if e0 == e1}
-        ratios = [(times[b - 1][0] + times[b + 1][0]) / 2 / times[b][0]
-                  for b in times if b % 2 and b - 1 in times and b + 1 in times]
+        ratios = []
+        for b in times:
+            off = [times[n][0] for n in (b - 1, b + 1) if n in times]
+            if b % 2 and off:
+                ratios.append(statistics.mean(off) / times[b][0])
         fps = statistics.median(times[b][1] / times[b][0] for b in times if b % 2)
         label = {"worker": "frames by a worker process", "inline": "frames made inline"}[mode]
         print(f"   blocks of {block_steps} steps, frames on / off alternating, {len(ratios)} on-blocks, {label}:")
@@ -314,7 +317,7 @@ def main():
                          "runs worker, inline and off")
     ap.add_argument("--blocks", type=int, default=0, metavar="PAIRS",
                     help="also time frames on and off in PAIRS alternating block pairs of one run (--block-steps each)")
-    ap.add_argument("--block-steps", type=int, default=200)
+    ap.add_argument("--block-steps", type=int, default=100)
     args = ap.parse_args()
     modes = ["worker", "inline", "off"] if args.frames == "all" else [args.frames]
     with limit_threads(args.threads):
