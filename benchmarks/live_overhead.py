@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -305,6 +306,16 @@ def browser(threads):
         proc.wait(10)
 
 
+@contextlib.contextmanager
+def _killing(procs):
+    try:
+        yield
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=300)
@@ -318,10 +329,15 @@ def main():
     ap.add_argument("--blocks", type=int, default=0, metavar="PAIRS",
                     help="also time frames on and off in PAIRS alternating block pairs of one run (--block-steps each)")
     ap.add_argument("--block-steps", type=int, default=100)
+    ap.add_argument("--competitors", type=int, default=0,
+                    help="CPU-bound processes running meanwhile (1 on a 2-core machine: no core left for frames)")
     args = ap.parse_args()
     modes = ["worker", "inline", "off"] if args.frames == "all" else [args.frames]
-    with limit_threads(args.threads):
-        header("mlplab live: the cost of watching")
+    import subprocess
+
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.competitors)]
+    with limit_threads(args.threads), _killing(burners):
+        header(f"mlplab live: the cost of watching ({args.competitors} competing processes)")
         if args.rounds:
             throughput(args.steps, args.rounds, modes)
         if args.blocks:

@@ -102,9 +102,12 @@ def test_shared_memory_is_released(worker):
     assert worker.proc.returncode == 0
 
 
-def test_the_worker_does_not_get_the_servers_ctrl_c(worker):
-    """It runs in a session of its own: a Ctrl-C in the terminal goes to the server, which closes it."""
+def test_the_worker_does_not_get_the_servers_ctrl_c_and_yields_the_cpu_to_training(worker):
+    """It runs in a session of its own: a Ctrl-C in the terminal goes to the server, which closes it;
+    and it is niced, so on a machine with no free core training gets the CPU first."""
     assert os.getsid(worker.proc.pid) != os.getsid(0)
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, worker.proc.pid) == min(19, ours + fr.NICE)
 
 
 def test_a_worker_that_errs_is_given_up(worker):
