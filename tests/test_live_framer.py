@@ -108,6 +108,7 @@ def test_the_worker_does_not_get_the_servers_ctrl_c_and_yields_the_cpu_to_traini
     assert os.getsid(worker.proc.pid) != os.getsid(0)
     ours = os.getpriority(os.PRIO_PROCESS, 0)
     assert os.getpriority(os.PRIO_PROCESS, worker.proc.pid) == min(19, ours + fr.NICE)
+    assert os.sched_getscheduler(worker.proc.pid) == os.SCHED_BATCH  # it does not preempt training on waking
 
 
 def test_a_worker_that_errs_is_given_up(worker):

@@ -9,8 +9,8 @@ thread's part of a frame is three ``memcpy`` of the weights (before the step, W,
 after it) into shared memory and one short message.
 
 The worker (:class:`FrameWorker`) is a fresh interpreter (``python -m mlplab.live.framer FD``, in
-its own session so a Ctrl-C meant for the server does not reach it, with one BLAS thread, at
-niceness ``NICE`` so that when no core is free the training thread gets the CPU first), which
+its own session so a Ctrl-C meant for the server does not reach it, with one BLAS thread, niced
+and SCHED_BATCH so that when no core is free the training thread gets the CPU first), which
 takes about a second to import NumPy and mlplab; ``mlplab live`` keeps one started ahead of the
 next run, and frames are made inline until it is ready. :meth:`FrameWorker.attach` hands it one
 run: the layout of a shared file (``/dev/shm``: memory, not disk) holding per Linear layer W, b,
@@ -318,15 +318,29 @@ class _Mirror:
             pass
 
 
+def _yield_to_training() -> None:
+    """When the cores are all busy, training goes first: a late frame is better than a slow step.
+
+    Niceness ``NICE`` gives the worker about a tenth of the CPU when it competes for a core, so
+    frames still come, fewer; the SCHED_BATCH policy keeps it from preempting a running task when
+    it wakes up (Linux lets only SCHED_NORMAL tasks preempt on wake-up): woken by a request, it
+    waits for a free core or its turn instead of taking the training thread's core at once."""
+    try:
+        os.nice(NICE)
+    except OSError:
+        pass
+    try:
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    except (AttributeError, OSError):  # not Linux: niceness alone
+        pass
+
+
 def _serve(conn: Connection) -> None:
     try:
         from .frames import measure  # noqa: F401  (the imports are the start-up: say ready after them)
 
         np.seterr(all="ignore")
-        try:  # when the cores are all busy, training goes first: a late frame is better than a slow step
-            os.nice(NICE)
-        except OSError:
-            pass
+        _yield_to_training()
         conn.send(("ready",))
         mirror = None
         while True:
