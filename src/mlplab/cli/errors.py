@@ -100,8 +100,8 @@ def run(args) -> int:
     except (UsageError, SettingsError) as e:
         print(f"{name}: error: {one_line(e)}", file=sys.stderr)
         return EXIT_USAGE
-    except DataError as e:  # may list several sources, one per line: kept as written
-        print(f"{name}: data error: {e}", file=sys.stderr)
+    except DataError as e:  # a FetchError's summary: every source's reason in one line (--debug: one per line)
+        print(f"{name}: data error: {one_line(getattr(e, 'summary', None) or e)}", file=sys.stderr)
         return EXIT_DATA
     except (FolderInUse, NotEnoughMemory) as e:
         print(f"{name}: error: {one_line(e)}", file=sys.stderr)
