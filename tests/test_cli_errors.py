@@ -209,6 +209,16 @@ CASES = [
         ws, f["trained"], damage=lambda d: (d / "model.npz").write_text("junk")), "--input-std", "1"], 2,
      ["model.npz cannot be read"], []),
     ("diagnose-steps-zero", (), lambda ws, f: ["diagnose", "--steps", "0"], 2, ["--steps"], []),
+    # --- what argparse refuses: also one line (not the usage), named after the subcommand
+    ("train-lr-not-a-number", (), lambda ws, f: ["train", "--lr", "abc"], 2,
+     ["mlplab train: error: argument --lr: invalid float value: 'abc'", "mlplab train --help"], []),
+    ("train-unknown-option", (), lambda ws, f: ["train", "--learning-rate", "0.1"], 2,
+     ["mlplab train: error: unrecognized arguments: --learning-rate 0.1"], []),
+    ("lab-run-without-a-name", (), lambda ws, f: ["lab", "run"], 2, ["mlplab lab run: error:", "name"], []),
+    ("live-port-not-a-number", (), lambda ws, f: ["live", "--port", "http"], 2, ["argument --port", "'http'"], []),
+    ("init-unknown-action", (), lambda ws, f: ["init", "show"], 2, ["mlplab init: error:", "'show'", "list"], []),
+    ("optim-list-extra-word", (), lambda ws, f: ["optim", "list", "adam"], 2,
+     ["mlplab optim list: error: unrecognized arguments: adam"], []),
     # --- a folder in use by another process
     ("train-folder-in-use", ("holder",), lambda ws, f: ["train", "--iterations", "2", "--out", str(f["holder"][0])],
      5, ["is in use by process", "mlplab train since"], []),
@@ -294,7 +304,7 @@ def test_the_table_is_long_enough_and_walks_every_subcommand(tmp_path):
         (tmp_path / f"w{i}").mkdir()
         commands.add(c[2](tmp_path / f"w{i}", {"trained": fake, "holder": (tmp_path, 1)})[0])
     assert len(CASES) >= 40
-    assert commands == {"train", "lab", "report", "diagnose", "data", "demo", "sweep", "live"}
+    assert commands == {"train", "lab", "report", "diagnose", "data", "demo", "sweep", "live", "init", "optim"}
 
 
 @pytest.mark.parametrize("argv", [["train", "--seed", "-1"], ["lab", "run", "paths", "--seed", "-1"],

@@ -23,8 +23,25 @@ REGISTRARS = [train.register, data.register, lab.register, report.register, diag
               live.register, sweep.register, train.register_demo]
 
 
+class _BadArguments(Exception):
+    """argparse's complaint about the command line (an unknown option, a value of the wrong type)."""
+
+    def __init__(self, prog: str, message: str):
+        super().__init__(message)
+        self.prog = prog
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line, like every other mistake (argparse's own would print
+    the whole usage, a dozen lines for ``train``, above the error); ``--help`` shows the usage. The
+    subcommands' parsers are of this class too (``add_subparsers`` uses the parent's class)."""
+
+    def error(self, message):
+        raise _BadArguments(self.prog, message)
+
+
 def build_parser():
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="mlplab",
         description="Build and train fully-connected networks from scratch, and see why the optimizer "
                     "and the weight initialization decide whether they train.",
@@ -43,7 +60,15 @@ def build_parser():
 
 def main(argv=None):
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # named after the subcommand they were given to, not the top-level parser
+            words = [args.command, *(v for k, v in vars(args).items() if k.endswith("_cmd"))]
+            raise _BadArguments(" ".join(["mlplab", *(str(w) for w in words if w)]),
+                                f"unrecognized arguments: {' '.join(extra)}")
+    except _BadArguments as e:
+        print(f"{e.prog}: error: {errors.one_line(e)}; see `{e.prog} --help`", file=sys.stderr)
+        return EXIT_USAGE
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
