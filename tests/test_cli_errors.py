@@ -212,6 +212,9 @@ CASES = [
     ("diagnose-damaged-model", ("trained",), lambda ws, f: ["diagnose", copy_run(
         ws, f["trained"], damage=lambda d: (d / "model.npz").write_text("junk")), "--input-std", "1"], 2,
      ["model.npz cannot be read"], []),
+    ("diagnose-run-with-layers", ("trained",), lambda ws, f: ["diagnose", copy_run(ws, f["trained"]), "--layers",
+                                                              "784,32,10", "--init", "xavier"], 2,
+     ["--layers, --init describe a fresh network", "drop --layers, --init"], []),
     ("diagnose-steps-zero", (), lambda ws, f: ["diagnose", "--steps", "0"], 2, ["--steps"], []),
     # --- what argparse refuses: also one line (not the usage), named after the subcommand
     ("train-lr-not-a-number", (), lambda ws, f: ["train", "--lr", "abc"], 2,

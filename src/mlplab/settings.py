@@ -301,10 +301,17 @@ def validate_train(given: dict, namer=flag) -> dict:
 
 def validate_diagnose(given: dict, namer=flag, run_dir: bool = False) -> dict:
     """The settings of ``mlplab diagnose`` (defaults filled in); for a run directory (``run_dir``)
-    the network's own settings come from the run, so layers/activation/init are not checked."""
+    the network's own settings come from the run, so layers/activation/init are refused, not ignored."""
     from . import data
 
     given = {k: v for k, v in given.items() if v is not None}
+    network = [k for k in ("layers", "activation", "init", "bias_init") if k in given]
+    if run_dir and network:
+        names = ", ".join(namer(k) for k in network)
+        raise SettingsError(network[0], f"{names} describe{'s' if len(network) == 1 else ''} a fresh network, but "
+                                        "a run directory's network is the trained one in its config.json and "
+                                        f"model.npz; drop {names}, or omit the run directory to diagnose a fresh "
+                                        "network")
     s = {**DIAGNOSE_DEFAULTS, **given}
     for key in ("batch_size", "steps"):
         s[key] = check_int(key, s[key], 1, namer)
