@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .activations import canonical_activation
+from .activations import canonical_activation, normalize_name
 
 __all__ = ["SettingsError", "read_toml", "TRAIN_DEFAULTS", "DIAGNOSE_DEFAULTS", "flag", "check_int", "check_number",
            "check_name", "parse_layers", "check_activation", "check_init", "check_optimizer", "check_blas_threads",
@@ -105,12 +105,14 @@ def check_number(key, value, namer=flag, low=None, high=None, low_open=False, hi
 
 
 def check_name(key, value, valid, namer=flag):
-    """A string that is one of ``valid`` (compared as typed); the valid ones listed otherwise."""
+    """The one of ``valid`` that ``value`` names, case- and dash-insensitive like every other name
+    (``"Fashion_MNIST"`` -> ``"fashion-mnist"``, ``"Cosine"`` -> ``"cosine"``); the valid ones listed otherwise."""
     if not isinstance(value, str):
         raise SettingsError(key, f"{namer(key)} must be a name, got {_describe(value)}; valid: {', '.join(valid)}")
-    if value not in valid:
+    canonical = {normalize_name(v): v for v in valid}.get(normalize_name(value))
+    if canonical is None:
         raise SettingsError(key, f"{namer(key)}: unknown {key.replace('_', ' ')} {value!r}; valid: {', '.join(valid)}")
-    return value
+    return canonical
 
 
 def parse_layers(value, namer=flag, key="layers") -> list[int]:

@@ -104,7 +104,7 @@ def validate_problem(problem: dict) -> dict:
     unknown = sorted(set(p) - set(DEFAULT_PROBLEM))
     if unknown:
         raise ValueError(f"unknown problem settings {unknown}; valid: {', '.join(DEFAULT_PROBLEM)}")
-    check_name("dataset", p["dataset"], list(DATASETS))
+    p["dataset"] = check_name("dataset", p["dataset"], list(DATASETS))
     layers = parse_layers(p["layers"])
     n_in, n_out = (2, 2) if p["dataset"] == "spirals" else (784, 10)
     if layers[0] != n_in or layers[-1] != n_out:
