@@ -25,6 +25,7 @@ TINY = ["--dataset", "spirals", "--layers", "2,8,2", "--train-size", "300", "--v
     (["--config", "/nonexistent/sweep.toml"], "no such file"),
     (["report"], "use `mlplab sweep [options]`"),
     (["report", "/nonexistent/dir"], "no summary.json in /nonexistent/dir"),
+    (["--train-size", "100", "--val-split", "200"], "--val-split 200 must be smaller than --train-size 100"),
 ])
 def test_bad_options_are_one_line_errors(capsys, argv, msg):
     assert main(["sweep", *argv]) == 2
@@ -41,6 +42,21 @@ def test_bad_toml_key_is_one_line(tmp_path, capsys):
     cfg.write_text("[problem]\nepoch = 1\n")
     assert main(["sweep", "--config", str(cfg)]) == 2
     assert "unknown problem settings ['epoch']" in capsys.readouterr().err
+
+
+def test_a_failed_trial_says_why(tmp_path, capsys, monkeypatch):
+    """A trial that raises is recorded as failed; the command prints the reason once (not just "failed")."""
+    from mlplab.sweep import trial
+
+    def planted(t):
+        raise ValueError("planted failure of the data split")
+
+    monkeypatch.setattr(trial, "_splits", planted)
+    argv = ["sweep", "--optimizers", "sgd", "--lr-grid", "2", "--seeds", "1", "--iterations", "2", "--stack", "off",
+            *TINY, "--out", str(tmp_path / "sw")]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert err.count("ValueError: planted failure of the data split") == 1, err
 
 
 def test_sweep_end_to_end_resume_and_report(tmp_path, capsys):

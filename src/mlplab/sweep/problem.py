@@ -119,4 +119,7 @@ def validate_problem(problem: dict) -> dict:
         if p[k] is not None:
             p[k] = check_int("val_split" if k == "val_size" else k, p[k])
     p["data_seed"] = check_int("data_seed", p["data_seed"], minimum=0)
+    if p["train_size"] is not None and p["val_size"] is not None and p["val_size"] >= p["train_size"]:
+        raise ValueError(f"--val-split {p['val_size']} must be smaller than --train-size {p['train_size']}: the "
+                         "validation examples are taken out of the training examples")
     return p
