@@ -216,6 +216,17 @@ CASES = [
                                                               "784,32,10", "--init", "xavier"], 2,
      ["--layers, --init describe a fresh network", "drop --layers, --init"], []),
     ("diagnose-steps-zero", (), lambda ws, f: ["diagnose", "--steps", "0"], 2, ["--steps"], []),
+    # --- an empty value (an unset shell variable) is not "not given": no default folder, file or interface
+    ("train-out-empty", (), lambda ws, f: ["train", "--iterations", "2", "--out", ""], 2,
+     ["--out is empty", "omit --out"], ["runs"]),
+    ("lab-out-empty", (), lambda ws, f: ["lab", "run", "paths", "--quick", "--out", " "], 2, ["--out is empty"],
+     ["paths"]),
+    ("train-config-empty", (), lambda ws, f: ["train", "--config", ""], 2, ["--config is empty"], []),
+    # --- a --mirror that is not there is refused, even when the cache needs no mirror
+    ("data-mirror-missing", (), lambda ws, f: ["data", "fetch", "mnist", "--mirror", str(ws / "nothere")], 2,
+     ["--mirror", "nothere does not exist", "IDX files"], []),
+    ("data-mirror-is-file", (), lambda ws, f: ["data", "fetch", "mnist", "--mirror", str(ws / "afile")], 2,
+     ["--mirror", "afile is a file, not a folder"], []),
     # --- what argparse refuses: also one line (not the usage), named after the subcommand
     ("train-lr-not-a-number", (), lambda ws, f: ["train", "--lr", "abc"], 2,
      ["mlplab train: error: argument --lr: invalid float value: 'abc'", "mlplab train --help"], []),

@@ -23,6 +23,10 @@ REGISTRARS = [train.register, data.register, lab.register, report.register, diag
               live.register, sweep.register, train.register_demo]
 
 
+# options whose empty value would silently mean "not given" (a default folder, no file, every interface)
+_FALLBACK_OPTIONS = ("out", "config", "mirror", "state_dict", "fix_out", "scheduler", "host")
+
+
 class _BadArguments(Exception):
     """argparse's complaint about the command line (an unknown option, a value of the wrong type)."""
 
@@ -63,14 +67,18 @@ def main(argv=None):
     try:
         args, extra = parser.parse_known_args(argv)
         if extra:  # named after the subcommand they were given to, not the top-level parser
-            words = [args.command, *(v for k, v in vars(args).items() if k.endswith("_cmd"))]
-            raise _BadArguments(" ".join(["mlplab", *(str(w) for w in words if w)]),
-                                f"unrecognized arguments: {' '.join(extra)}")
+            raise _BadArguments(errors.command_name(args), f"unrecognized arguments: {' '.join(extra)}")
     except _BadArguments as e:
         print(f"{e.prog}: error: {errors.one_line(e)}; see `{e.prog} --help`", file=sys.stderr)
         return EXIT_USAGE
     if not getattr(args, "func", None):
         parser.print_help()
+        return EXIT_USAGE
+    empty = [k for k in _FALLBACK_OPTIONS if isinstance(getattr(args, k, None), str) and not getattr(args, k).strip()]
+    if empty:  # `--out "$DIR"` with DIR unset would otherwise write to the default folder
+        opt = "--" + empty[0].replace("_", "-")
+        print(f"{errors.command_name(args)}: error: {opt} is empty (an unset shell variable?); give a value, or "
+              f"omit {opt} to use its default", file=sys.stderr)
         return EXIT_USAGE
     return errors.run(args)  # the error rule: one line per problem, --debug for the traceback
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
+from urllib.parse import urlparse
 
 from .options import UsageError, console
 
@@ -13,6 +15,12 @@ def cmd_data(args):
     if args.data_cmd == "fetch":
         if args.name not in data.DATASETS:
             raise UsageError(f"unknown dataset {args.name!r}; valid: {', '.join(data.DATASETS)}")
+        mirror = args.mirror
+        local = mirror[7:] if mirror and mirror.startswith("file://") else mirror
+        if mirror and urlparse(mirror).scheme not in ("http", "https") and not Path(local).expanduser().is_dir():
+            what = "is a file, not a folder" if Path(local).expanduser().exists() else "does not exist"
+            raise UsageError(f"--mirror {mirror} {what}; give the folder that holds the IDX files "
+                             "(train-images-idx3-ubyte[.gz], ...) or an http(s) URL")
         t0 = time.perf_counter()
         path = data.fetch(args.name, mirror=args.mirror, progress=not args.quiet)
         print(f"{args.name}: verified in {path} ({time.perf_counter() - t0:.1f} s)")
