@@ -93,6 +93,33 @@ def test_help_reads_well(capsys):
     assert main([]) == 2  # no subcommand: help and a usage exit status
 
 
+def _parsers(parser, prog="mlplab"):
+    import argparse
+
+    yield prog, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from _parsers(child, f"{prog} {name}")
+
+
+def test_every_option_of_every_subcommand_says_what_it_does():
+    """`mlplab X --help` has a line for every option (demo's --out, lab run's --seed, data fetch's --quiet had none)."""
+    from mlplab.cli import build_parser
+
+    missing = [f"{prog} {action.option_strings[0]}" for prog, p in _parsers(build_parser()) for action in p._actions
+               if action.option_strings and not action.help]
+    assert missing == []
+
+
+def test_train_blas_threads_help_says_what_the_default_does(capsys):
+    """Without --blas-threads a new run takes the free cores (mlplab.threads), not the BLAS library's own count."""
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "default: as many as there are free cores" in text and "default: 0" not in text
+
+
 def test_val_split_evaluates_each_epoch_on_held_out_images(capsys, tmp_path, mnist_dir):
     out = tmp_path / "v"
     code, stdout, _ = run(capsys, "train", "--layers", "784,16,10", "--subset", "1000", "--val-split", "200",

@@ -50,7 +50,8 @@ def register(sub):
                                       "are re-hashed; a damaged one is fetched again)")
     f.add_argument("name", nargs="?", default="mnist", help="mnist (default) or fashion-mnist")
     f.add_argument("--mirror", help="a base URL or a local directory holding the IDX files (.gz or raw)")
-    f.add_argument("--quiet", action="store_true")
+    f.add_argument("--quiet", action="store_true", help="say only the result, or the one line of what went wrong "
+                                                        "(not each source tried)")
     i = dsub.add_parser("info", help="what is cached, where, and what was checked")
     i.add_argument("--verify", action="store_true",
                    help="re-hash every file (without it: size and modification time against the last hash)")

@@ -95,7 +95,7 @@ def register(sub):
     r = lsub.add_parser("run", help="run a study (or all) and write figures, numbers and Markdown")
     r.add_argument("name", help="a study name from `mlplab lab list`, or all")
     r.add_argument("--quick", action="store_true", help="the few-seconds variant")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=int, default=0, help="seed of every random draw of the study (default 0)")
     r.add_argument("--out", default="lab-out", help="output directory (default lab-out)")
     r.add_argument("--report", action="store_true", help="also build the HTML/Markdown report")
     add_threads_arg(r, 1, "the studies' matrices are small")

@@ -325,15 +325,17 @@ def register(sub):
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress bar, one result line")
     t.add_argument("--blas-threads", type=int, metavar="N",
-                   help="BLAS threads, 1 to the CPU count, or 0 for the BLAS library's default (default: 0, "
-                        "all cores; --resume keeps the count "
-                        "the run was trained with, which config.json records, so it ends bit-identical)")
+                   help="BLAS threads, 1 to the CPU count, or 0 for the BLAS library's default (default: as many "
+                        "as there are free cores at start, a core counting when it was at least 70%% idle; "
+                        "--resume keeps the count the run was trained with, which config.json records, so it ends "
+                        "bit-identical)")
     t.set_defaults(func=cmd_train)
 
 
 def register_demo(sub):
-    demo = sub.add_parser("demo", help="fetch MNIST and train Deep Learning from Scratch's 784-100x4-10 network "
-                                       "for one epoch")
-    demo.add_argument("--out", default=None)
-    demo.add_argument("--quiet", action="store_true")
+    what = "fetch MNIST and train Deep Learning from Scratch's 784-100x4-10 network for one epoch"
+    demo = sub.add_parser("demo", help=what, description=f"A first run: {what} (ReLU, He init, Adam); the same as "
+                                                         "`mlplab train --epochs 1`.")
+    demo.add_argument("--out", default=None, help="run directory (default runs/<time>-adam)")
+    demo.add_argument("--quiet", action="store_true", help="no progress bar, one result line")
     demo.set_defaults(func=cmd_demo)
