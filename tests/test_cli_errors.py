@@ -180,6 +180,11 @@ CASES = [
     ("blas-threads-negative", (), lambda ws, f: ["train", "--blas-threads", "-1"], 2, ["--blas-threads"], []),
     ("live-blas-threads-negative", (), lambda ws, f: ["live", "--no-open", "--port", "1", "--blas-threads", "-1"], 2,
      ["--blas-threads"], []),
+    # (--fps 0 as well: were the check missing, the command must fail, not serve)
+    ("live-blas-threads-too-many", (), lambda ws, f: ["live", "--no-open", "--blas-threads", "999", "--fps", "0"], 2,
+     ["--blas-threads", "from 1 to"], []),
+    ("live-host-not-an-address", (), lambda ws, f: ["live", "--no-open", "--host", "192.0.2.1"], 2,
+     ["--host 192.0.2.1: not an address to listen on", "127.0.0.1"], []),
     # --- seeds
     ("train-negative-seed", (), lambda ws, f: ["train", "--seed", "-1", "--out", str(ws / "s")], 2, ["--seed"],
      ["s"]),
