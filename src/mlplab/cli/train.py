@@ -221,6 +221,10 @@ def _train_in(args, s, out, saved):
             raise UsageError(f"--subset {s['subset']}: {s['dataset']} has only {len(X)} training images; "
                              f"give at most {len(X)}")
         X, y = data.subset(X, y, n=s["subset"])
+    if s.get("val_split") and s["val_split"] >= len(X):
+        of = f"--subset {s['subset']} keeps" if s.get("subset") else f"{s['dataset']} has"
+        raise UsageError(f"--val-split {s['val_split']} would leave no images to train on: {of} {len(X)} training "
+                         f"images; give at most {len(X) - 1}")
     try:  # per-epoch evaluation on a held-out part of the training set, or else on the test set
         X, y, Xv, yv = data.train_val_split(X, y, n_val=s["val_split"], rng=s["seed"]) if s.get("val_split") \
             else (X, y, Xt, yt)
