@@ -132,6 +132,15 @@ def test_train_blas_threads_help_says_what_the_default_does(capsys):
     assert "default: as many as there are free cores" in text and "default: 0" not in text
 
 
+def test_the_first_line_names_every_setting_that_is_not_the_default(capsys, tmp_path, mnist_dir):
+    code, out, _ = run(capsys, "train", "--layers", "784,8,10", "--subset", "400", "--val-split", "100",
+                       "--iterations", "2", "--schedule", "Cosine", "--dtype", "float64", "--out", str(tmp_path / "r"))
+    first = " ".join(out.split("per-epoch results")[0].split())
+    assert code == 0
+    for words in ("schedule cosine", "first 400 training images", "100 held out for validation", "float64"):
+        assert words in first, (words, first)
+
+
 def test_val_split_evaluates_each_epoch_on_held_out_images(capsys, tmp_path, mnist_dir):
     out = tmp_path / "v"
     code, stdout, _ = run(capsys, "train", "--layers", "784,16,10", "--subset", "1000", "--val-split", "200",

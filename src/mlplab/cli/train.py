@@ -186,6 +186,15 @@ class _LastEval(Callback):
         self.row = metrics
 
 
+def _extras(s) -> list[str]:
+    """The settings the first line also names when they are not the defaults."""
+    return [text for key, text in (("schedule", f"schedule {s.get('schedule')}"),
+                                   ("subset", f"first {s.get('subset')} training images"),
+                                   ("val_split", f"{s.get('val_split')} held out for validation"),
+                                   ("dtype", s.get("dtype")), ("bias_init", f"bias init {s.get('bias_init')}"))
+            if s.get(key) is not None and s.get(key) != TRAIN_DEFAULTS[key]]
+
+
 def _train_in(args, s, out, saved):
     """The run itself, with ``out`` locked for this process."""
     import numpy as np
@@ -230,6 +239,10 @@ def _train_in(args, s, out, saved):
             else (X, y, Xt, yt)
     except ValueError as e:
         raise UsageError(f"--val-split: {e}") from None
+    if s["batch_size"] > len(X):  # a batch cannot hold more images than there are: not silently len(X)
+        held = f" after --val-split {s['val_split']}" if s.get("val_split") else ""
+        raise UsageError(f"--batch-size {s['batch_size']} is more than the {len(X)} training images{held}; give at "
+                         f"most {len(X)} (that many is full-batch gradient descent)")
     if dtype != X.dtype:
         X, Xt = X.astype(dtype), Xt.astype(dtype)
         Xv = Xv.astype(dtype) if s.get("val_split") else Xt  # evaluating on the test set: one array
@@ -242,7 +255,8 @@ def _train_in(args, s, out, saved):
         length = f"{s['epochs']} epochs" if s["epochs"] else f"{s['iterations']} iterations"
         con.print(f"[bold]mlplab train[/]: {s['dataset']} {'-'.join(map(str, sizes))} {s['activation']}, "
                   f"init {s['init']}, {opt_name} {_shown_hparams(opt_name, hp)}, batch {s['batch_size']}, "
-                  f"{length}, seed {s['seed']}" + (f"; {threads} BLAS thread{'s' if threads > 1 else ''} "
+                  f"{length}, seed {s['seed']}" + "".join(f", {v}" for v in _extras(s))
+                  + (f"; {threads} BLAS thread{'s' if threads > 1 else ''} "
                                                     f"({why})" if why else ""))
     try:
         with blas_threads(threads):
