@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -67,8 +68,19 @@ def test_linear_chain(tmp_path):
     assert n["0.5"]["final_loss"] > 0.9 * n["zero_prediction_cost"]
 
 
-def test_symmetry(tmp_path, mnist_dir):
+def test_symmetry(tmp_path, mnist_dir, monkeypatch):
+    from mlplab.lab import symmetry
+
+    labels = {}
+    real_save = symmetry.save
+
+    def save(fig, path, *a, **kw):  # every axis label of the figures, colour bars included
+        labels[Path(path).name] = [ax.get_ylabel() for ax in fig.axes]
+        return real_save(fig, path, *a, **kw)
+
+    monkeypatch.setattr(symmetry, "save", save)
     n = _run("symmetry", tmp_path)
+    assert "activation sigmoid(z)" in labels["symmetry.png"]  # the heat maps' colour says what it measures
     z = n["zeros"]
     assert all(g == 0.0 for g in z["grad_norm_step0"][:-1]) and z["grad_norm_step0"][-1] > 0
     assert n["claims"]["zeros_step0_nonzero_layers"] == [3]
