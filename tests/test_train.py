@@ -134,3 +134,14 @@ def test_bad_arguments():
         t.fit(X, y, epochs=1, batch_size=0)
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
         Trainer(net, opt, run_dir="/nonexistent-dir-for-test").fit(X, y, epochs=1, resume=True)
+
+
+def test_history_prints_as_one_short_line():
+    """`print(history)` after the README's example: the steps, time, loss and last evaluation, not 469 losses."""
+    from mlplab.train import History
+
+    h = History(loss=np.linspace(2.3, 0.1, 469), evals=[{"epoch": 1, "step": 469, "train_loss": 0.1575,
+                                                         "train_acc": 0.9523}], steps=469, seconds=10.6)
+    text = repr(h)
+    assert "\n" not in text and len(text) < 200, text
+    assert text == "History(469 steps in 10.6 s, loss 2.3 → 0.1, train_loss 0.1575, train_acc 0.9523)"

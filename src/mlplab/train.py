@@ -110,6 +110,15 @@ class History:
     def final(self) -> dict:
         return self.evals[-1] if self.evals else {}
 
+    def __repr__(self) -> str:
+        """One line a person can read (the dataclass's own repr printed every step's loss)."""
+        last = f", loss {self.loss[0]:.4g} → {self.loss[-1]:.4g}" if len(self.loss) else ""
+        ev = ", " + ", ".join(f"{k} {v:.4g}" for k, v in self.final.items() if k not in ("epoch", "step")
+                              and isinstance(v, (int, float))) if self.final else ""
+        end = (f", diverged at step {self.diverged.get('step')}" if self.diverged else "") + \
+            (", interrupted" if self.interrupted else "")
+        return f"History({self.steps} steps in {self.seconds:.1f} s{last}{ev}{end})"
+
     def _repr_html_(self) -> str:
         """Jupyter's view: the loss curve and the evaluations, by the report's renderer."""
         from .display import html
