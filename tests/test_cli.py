@@ -93,6 +93,7 @@ def test_lab_list_names_every_study(capsys):
 def test_data_info(capsys, mnist_dir):
     code, out, _ = run(capsys, "data", "info")
     assert code == 0 and "mnist" in out and "train-images" in out
+    assert "train-images-idx3-ubyte" in out and "…" not in out  # piped: file names whole, not cut to 80 columns
 
 
 def test_help_reads_well(capsys):
@@ -243,4 +244,9 @@ def test_init_and_optim_lists_print_the_registries(capsys):
     for name in [*OPTIMIZERS, *OPTIMIZER_ALIASES]:
         assert name in out
     assert f"lr={optimizer_defaults('adam')['lr']}" in out and "β1" in out
+    # piped (as here), no setting is cut short: every default reads whole, nothing ends in "…"
+    assert "…" not in out
+    for name in OPTIMIZERS:
+        for k, v in optimizer_defaults(name).items():
+            assert f"{k}={v}" in out, (name, k)
 

@@ -39,7 +39,7 @@ def cmd_data(args):
     if any(r["check"] == "unchanged since verified" for r in rows):  # say what was (not) checked
         table.caption = ("unchanged since verified: size and modification time are those of the last SHA-256 "
                          "check; `mlplab data info --verify` re-hashes, `mlplab data fetch` re-hashes and repairs")
-    console().print(table)
+    console(wide=True).print(table)
     return 0
 
 
