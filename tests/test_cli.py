@@ -65,8 +65,9 @@ def test_train_resume_and_config(capsys, tmp_path, mnist_dir):
     code, _, err = run(capsys, "train", "--config", str(cfg), "--out", str(out), "--quiet")
     assert code == 2 and "--resume" in err
     # resuming a finished run changes nothing and reports the same result
-    code, stdout2, _ = run(capsys, "train", "--out", str(out), "--resume", "--quiet")
+    code, stdout2, err = run(capsys, "train", "--out", str(out), "--resume", "--quiet")
     assert code == 0 and stdout2 == stdout
+    assert f"note: {out} had already finished (60 of 60 steps); nothing is trained" in " ".join(err.split())
 
 
 def test_lab_run_report_does_not_draw_the_figures_twice(capsys, tmp_path, monkeypatch):
@@ -168,7 +169,7 @@ def test_resume_keeps_the_blas_thread_count_the_run_was_trained_with(capsys, tmp
     real = options.blas_threads
     monkeypatch.setattr(cli_train, "blas_threads", lambda n: used.append(n) or real(n))
     code, _, err = run(capsys, "train", "--out", str(out), "--resume", "--quiet")
-    assert code == 0 and used == [1] and "note:" not in err
+    assert code == 0 and used == [1] and "continues with" not in err  # no note on another thread count
     with real(2):
         two_threads = options.blas_threads_in_use() == 2  # not on a 1-core machine
     if two_threads:  # asking for another count is allowed, with a note on what it costs

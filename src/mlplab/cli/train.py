@@ -154,6 +154,7 @@ def check_checkpoint(out, s):
     if saved_opt is not None and saved_opt != optim.OPTIMIZERS[s["optimizer"]].__name__:
         raise UsageError(f"--resume: {out / CHECKPOINT_FILE} holds {saved_opt} state but config.json says "
                          f"{s['optimizer']}; the folder mixes two runs: delete it to start over")
+    return ck
 
 
 def _make_schedule(name, opt, total):
@@ -206,8 +207,7 @@ def _train_in(args, s, out, saved):
     sizes, opt_name, hp = [int(v) for v in s["layers"].split(",")], s["optimizer"], optimizer_hparams(s)
     if not args.resume and (out / CHECKPOINT_FILE).exists():
         raise UsageError(f"{out} already holds a run; continue it with --resume or choose another --out")
-    if args.resume:
-        check_checkpoint(out, s)
+    checkpoint_step = int(check_checkpoint(out, s)["step"]) if args.resume else None
     # BLAS threads change float32 rounding (OpenBLAS splits products by thread count), so a resumed
     # run keeps the count it was trained with unless told otherwise: that keeps resume bit-identical.
     trained_with = s.get("blas_threads") if args.resume else None
@@ -247,6 +247,9 @@ def _train_in(args, s, out, saved):
         X, Xt = X.astype(dtype), Xt.astype(dtype)
         Xv = Xv.astype(dtype) if s.get("val_split") else Xt  # evaluating on the test set: one array
     total = s["iterations"] or s["epochs"] * int(np.ceil(len(X) / s["batch_size"]))
+    if checkpoint_step is not None and checkpoint_step >= total:  # say so: the command returns at once
+        console(stderr=True).print(f"note: {out} had already finished ({checkpoint_step} of {total} steps); nothing "
+                                   "is trained, these are its results")
     schedule = _make_schedule(s["schedule"], opt, total) if s.get("schedule") else None
     last = _LastEval()
     trainer = Trainer(model, opt, schedule=schedule, callbacks=[last] + ([] if args.quiet else [ProgressBar()]),
