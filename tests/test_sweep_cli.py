@@ -76,3 +76,21 @@ def test_sweep_end_to_end_resume_and_report(tmp_path, capsys):
         assert (out / f).exists(), f
     section = (out / "section.md").read_text()
     assert "| SGD |" in section and "Ranking by test accuracy" in section
+    # the folder now holds this sweep: another one there is refused (it mixed trials and overwrote the summary)
+    other = ["sweep", "--optimizers", "sgd", "--lr-grid", "2", "--seeds", "2", "--iterations", "6", *TINY,
+             "--out", str(out)]
+    before = (out / "settings.json").read_text()
+    assert main(other) == 2
+    err = capsys.readouterr().err
+    assert "holds a sweep with other settings (they differ in optimizers, space, problem.iterations)" in err, err
+    assert err.count("\n") == 1 and (out / "settings.json").read_text() == before
+    # a tuned setting that diverged on every test seed has no accuracy: the figures say so instead of failing
+    lost = tmp_path / "lost"
+    lost.mkdir()
+    for f in ("settings.json", "summary.json", "trials.sqlite"):
+        (lost / f).write_bytes((out / f).read_bytes())
+    s = json.loads((lost / "summary.json").read_text())
+    s["optimizers"]["sgd"]["test"]["accuracy"] = {"n": 0, "mean": None, "sd": None, "ci": None}
+    (lost / "summary.json").write_text(json.dumps(s))
+    assert main(["sweep", "report", str(lost)]) == 0, capsys.readouterr().err
+    assert (lost / "ranking.png").exists() and (lost / "tuned_vs_book.png").exists()

@@ -95,7 +95,7 @@ def cmd_sweep(args):
         return _cmd_report(Path(args.target[1]))
     from ..runlock import FolderInUse
     from ..sweep.executor import ExecutorError, make_executor
-    from ..sweep.runner import run_sweep
+    from ..sweep.runner import OtherSweep, run_sweep
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs must be a positive number of processes, got {args.jobs}")
@@ -125,7 +125,7 @@ def cmd_sweep(args):
 
     try:
         summary = run_sweep(settings, out, executor, log=lambda m: con.print(m, highlight=False), progress=progress)
-    except FolderInUse as e:
+    except (FolderInUse, OtherSweep) as e:
         raise UsageError(str(e)) from None
     except KeyboardInterrupt:
         con.print(f"interrupted: every finished trial is kept in {out}; run the same command again to resume")
