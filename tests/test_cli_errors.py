@@ -143,6 +143,8 @@ CASES = [
                                                      copy_run(ws, f["trained"])], 2, ["--lr 0.5"], []),
     ("new-run-over-a-run", ("trained",), lambda ws, f: ["train", "--iterations", "2", "--out",
                                                         copy_run(ws, f["trained"])], 2, ["already holds a run"], []),
+    ("demo-over-a-run", ("trained",), lambda ws, f: ["demo", "--out", copy_run(ws, f["trained"])], 2,
+     ["already holds a run; continue it with `mlplab train --out", "--resume`"], []),  # demo has no --resume
     # --- config files and their TOML types
     ("config-is-folder", (), lambda ws, f: ["train", "--config", str(ws)], 2, ["--config", "is a folder"], []),
     ("config-missing", (), lambda ws, f: ["train", "--config", str(ws / "no.toml")], 2,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -206,7 +207,8 @@ def _train_in(args, s, out, saved):
 
     sizes, opt_name, hp = [int(v) for v in s["layers"].split(",")], s["optimizer"], optimizer_hparams(s)
     if not args.resume and (out / CHECKPOINT_FILE).exists():
-        raise UsageError(f"{out} already holds a run; continue it with --resume or choose another --out")
+        resume = f"`mlplab train --out {out} --resume`" if getattr(args, "demo", False) else "--resume"
+        raise UsageError(f"{out} already holds a run; continue it with {resume} or choose another --out")
     checkpoint_step = int(check_checkpoint(out, s)["step"]) if args.resume else None
     # BLAS threads change float32 rounding (OpenBLAS splits products by thread count), so a resumed
     # run keeps the count it was trained with unless told otherwise: that keeps resume bit-identical.
@@ -248,8 +250,8 @@ def _train_in(args, s, out, saved):
         Xv = Xv.astype(dtype) if s.get("val_split") else Xt  # evaluating on the test set: one array
     total = s["iterations"] or s["epochs"] * int(np.ceil(len(X) / s["batch_size"]))
     if checkpoint_step is not None and checkpoint_step >= total:  # say so: the command returns at once
-        console(stderr=True).print(f"note: {out} had already finished ({checkpoint_step} of {total} steps); nothing "
-                                   "is trained, these are its results")
+        print(f"note: {out} had already finished ({checkpoint_step} of {total} steps); nothing is trained, these "
+              "are its results", file=sys.stderr, flush=True)
     schedule = _make_schedule(s["schedule"], opt, total) if s.get("schedule") else None
     last = _LastEval()
     trainer = Trainer(model, opt, schedule=schedule, callbacks=[last] + ([] if args.quiet else [ProgressBar()]),
@@ -314,7 +316,7 @@ def cmd_demo(args):
     epoch, print the accuracy."""
     ns = argparse.Namespace(**{k: None for k in TRAIN_DEFAULTS}, config=None, resume=False, quiet=args.quiet,
                             out=args.out, blas_threads=None)  # the free cores
-    ns.epochs, ns.optimizer = 1, "adam"
+    ns.epochs, ns.optimizer, ns.demo = 1, "adam", True  # demo has no --resume: its messages say `mlplab train`
     return cmd_train(ns)
 
 
