@@ -82,6 +82,18 @@ def test_lab_run_report_does_not_draw_the_figures_twice(capsys, tmp_path, monkey
     assert redrawn == []
 
 
+def test_report_says_on_the_terminal_what_it_could_not_redraw(capsys, tmp_path):
+    """A damaged numbers.json: the report still builds from the saved figures, and the command says so in one
+    warning line with what to do (before, only a note inside report.md said it, as "another version")."""
+    out = tmp_path / "lab"
+    assert run(capsys, "lab", "run", "linear-chain", "--quick", "--out", str(out))[0] == 0
+    (out / "linear-chain" / "numbers.json").write_text('{"half": ')
+    code, stdout, err = run(capsys, "report", str(out))
+    assert code == 0 and "report:" in stdout
+    assert err.count("\n") == 1 and err.startswith("warning: linear-chain: numbers.json is damaged"), err
+    assert "`mlplab lab run linear-chain`" in err
+
+
 def test_lab_list_names_every_study(capsys):
     from mlplab.lab import studies
 
