@@ -59,6 +59,30 @@ def test_a_failed_trial_says_why(tmp_path, capsys, monkeypatch):
     assert err.count("ValueError: planted failure of the data split") == 1, err
 
 
+def test_ctrl_c_during_a_trial_stops_the_sweep(tmp_path, capsys, monkeypatch):
+    """The Trainer answers Ctrl-C by stopping early; a trial cut short must not be stored as done (the sweep
+    went on to the end, with the cut trial's numbers among the results)."""
+    from mlplab import train
+
+    real_fit = train.Trainer.fit
+
+    def interrupted_fit(self, *a, **kw):
+        history = real_fit(self, *a, **kw)
+        history.interrupted = True  # as if Ctrl-C came during this trial
+        return history
+
+    monkeypatch.setattr(train.Trainer, "fit", interrupted_fit)
+    out = tmp_path / "sw"
+    argv = ["sweep", "--optimizers", "sgd", "--lr-grid", "2", "--seeds", "1", "--iterations", "2", "--stack", "off",
+            *TINY, "--out", str(out)]
+    assert main(argv) == 130
+    assert "interrupted" in capsys.readouterr().out
+    from mlplab.sweep.store import Store
+
+    with Store(out) as store:
+        assert not any(r["status"] == "done" for r in store.rows())
+
+
 def test_sweep_end_to_end_resume_and_report(tmp_path, capsys):
     out = tmp_path / "sw"
     argv = ["sweep", "--optimizers", "sgd,adam", "--lr-grid", "2", "--seeds", "2", "--iterations", "5", *TINY,
