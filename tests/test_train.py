@@ -95,6 +95,24 @@ def test_ctrl_c_writes_checkpoint_and_stops_cleanly(tmp_path):
     assert not (tmp_path / "model.npz").exists()  # the final model is only written by a finished run
 
 
+def test_ctrl_c_without_a_run_folder_stops_after_the_step(tmp_path):
+    """No checkpoint to resume from: Ctrl-C raises after the current step, so a lab study or a sweep trial
+    does not go on with a history cut short (`lab run optimizers-mnist` then failed on uneven arrays)."""
+    X, y = blobs()
+    net, opt = make()
+    steps = []
+
+    class SendSigint(Callback):
+        def on_step_end(self, trainer, step, loss):
+            steps.append(step)
+            if step == 4:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(net, opt, callbacks=[SendSigint()]).fit(X, y, epochs=2, batch_size=30, rng=0)
+    assert steps == [1, 2, 3, 4]  # the step under way was finished, no further one started
+
+
 def test_divergence_is_reported_and_last_good_checkpoint_kept(tmp_path):
     X, y = blobs()
     net = nn.MLP([5, 16, 16, 3], activation="relu", weight_init="std=1", rng=0)
