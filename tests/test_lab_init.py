@@ -22,8 +22,20 @@ def _run(name, tmp_path):
     return result.numbers
 
 
-def test_activations(tmp_path):
+def test_activations(tmp_path, monkeypatch):
+    from mlplab.lab import activations
+
+    patches = {}
+    real_save = activations.save
+
+    def save(fig, path, *a, **kw):
+        patches[Path(path).name] = max(len(ax.patches) for ax in fig.axes)
+        return real_save(fig, path, *a, **kw)
+
+    monkeypatch.setattr(activations, "save", save)
     n = _run("activations", tmp_path)
+    # a histogram is one filled outline per panel: 30 bars a panel, 1800 a figure, made the quick run's drawing slow
+    assert all(patches[f"hist_{act}.png"] == 1 for act in ("sigmoid", "tanh", "relu")), patches
     assert n["sigmoid"]["std_1"]["saturated"][-1] > 0.40  # piles at 0 and 1
     assert np.max(n["sigmoid"]["std_0.01"]["std"]) < 0.05  # collapses around 0.5
     he = n["relu"]["he"]["std"]
