@@ -228,6 +228,9 @@ CASES = [
     ("diagnose-run-with-layers", ("trained",), lambda ws, f: ["diagnose", copy_run(ws, f["trained"]), "--layers",
                                                               "784,32,10", "--init", "xavier"], 2,
      ["--layers, --init describe a fresh network", "drop --layers, --init"], []),
+    ("diagnose-steps-beyond-the-images", ("mnist_dir",), lambda ws, f: ["diagnose", "--layers", "784,8,10",
+                                                                      "--batch-size", "8", "--steps", "10000"], 2,
+     ["--batch-size 8 and --steps 10000 need 80000 mnist training images", "there are 60000", "lower --steps"], []),
     ("diagnose-steps-zero", (), lambda ws, f: ["diagnose", "--steps", "0"], 2, ["--steps"], []),
     # --- an empty value (an unset shell variable) is not "not given": no default folder, file or interface
     ("train-out-empty", (), lambda ws, f: ["train", "--iterations", "2", "--out", ""], 2,
