@@ -25,6 +25,15 @@ def notebook_files(names=()) -> list[Path]:
     return files
 
 
+NEEDS = ("jupytext", "nbclient", "nbformat", "jupyter_client", "ipykernel")  # the dev extra installs them
+
+
+def missing_packages() -> list[str]:
+    import importlib.util
+
+    return [name for name in NEEDS if importlib.util.find_spec(name) is None]
+
+
 def run_notebook(path: Path, timeout: int = 600, out: Path | None = None):
     """Run one notebook in a fresh kernel (working directory: notebooks/); returns the executed notebook.
     Raises nbclient's CellExecutionError (with the cell and its traceback) if a cell fails."""
@@ -56,7 +65,13 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     files = notebook_files(a.names)
     if not files:
-        print(f"no notebooks matching {a.names} in {NOTEBOOKS}", file=sys.stderr)
+        print(f"no notebooks matching {a.names} in {NOTEBOOKS}; there are "
+              f"{', '.join(f.stem for f in notebook_files())}", file=sys.stderr)
+        return 2
+    missing = missing_packages()
+    if missing:  # one line, not a notebook-by-notebook "No module named ..."
+        print(f"running the notebooks needs {', '.join(missing)}, not installed in {sys.executable}: "
+              "`.venv/bin/pip install -e '.[dev]'` (as `make notebooks` does)", file=sys.stderr)
         return 2
     failed, t_all = [], time.perf_counter()
     for f in files:

@@ -94,5 +94,5 @@ def test_the_command_reports_a_bad_setting_in_one_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "mlplab", "init", "list"], capture_output=True, text=True, timeout=120,
                        env={**os.environ, "PYTHONPATH": SRC, "MLPLAB_MALLOC_PAD": "lots"})
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert r.stderr.strip().splitlines() == ["mlplab init: error: MLPLAB_MALLOC_PAD must be a whole number of MiB "
+    assert r.stderr.strip().splitlines() == ["mlplab init list: error: MLPLAB_MALLOC_PAD must be a whole number of MiB "
                                              "(0 turns this off), got 'lots'"]

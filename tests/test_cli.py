@@ -65,8 +65,33 @@ def test_train_resume_and_config(capsys, tmp_path, mnist_dir):
     code, _, err = run(capsys, "train", "--config", str(cfg), "--out", str(out), "--quiet")
     assert code == 2 and "--resume" in err
     # resuming a finished run changes nothing and reports the same result
-    code, stdout2, _ = run(capsys, "train", "--out", str(out), "--resume", "--quiet")
+    code, stdout2, err = run(capsys, "train", "--out", str(out), "--resume", "--quiet")
     assert code == 0 and stdout2 == stdout
+    assert f"note: {out} had already finished (60 of 60 steps); nothing is trained" in err and err.count("\n") == 1
+
+
+def test_lab_run_report_does_not_draw_the_figures_twice(capsys, tmp_path, monkeypatch):
+    """`lab run ... --report` (and `lab run all`) builds the report from the figures the study just drew from its
+    saved numbers; redrawing them all again took 30 s of `lab run all --quick`'s 110 s."""
+    from mlplab.lab import report
+
+    redrawn = []
+    monkeypatch.setattr(report, "redraw", lambda d: redrawn.append(d))
+    code, out, _ = run(capsys, "lab", "run", "linear-chain", "--quick", "--report", "--out", str(tmp_path / "lab"))
+    assert code == 0 and (tmp_path / "lab" / "report.html").exists() and "report:" in out
+    assert redrawn == []
+
+
+def test_report_says_on_the_terminal_what_it_could_not_redraw(capsys, tmp_path):
+    """A damaged numbers.json: the report still builds from the saved figures, and the command says so in one
+    warning line with what to do (before, only a note inside report.md said it, as "another version")."""
+    out = tmp_path / "lab"
+    assert run(capsys, "lab", "run", "linear-chain", "--quick", "--out", str(out))[0] == 0
+    (out / "linear-chain" / "numbers.json").write_text('{"half": ')
+    code, stdout, err = run(capsys, "report", str(out))
+    assert code == 0 and "report:" in stdout
+    assert err.count("\n") == 1 and err.startswith("warning: linear-chain: numbers.json is damaged"), err
+    assert "`mlplab lab run linear-chain`" in err
 
 
 def test_lab_list_names_every_study(capsys):
@@ -81,6 +106,7 @@ def test_lab_list_names_every_study(capsys):
 def test_data_info(capsys, mnist_dir):
     code, out, _ = run(capsys, "data", "info")
     assert code == 0 and "mnist" in out and "train-images" in out
+    assert "train-images-idx3-ubyte" in out and "…" not in out  # piped: file names whole, not cut to 80 columns
 
 
 def test_help_reads_well(capsys):
@@ -91,6 +117,42 @@ def test_help_reads_well(capsys):
     for opt in ("--optimizer", "--init", "--resume", "--config", "--batch-size"):
         assert opt in out
     assert main([]) == 2  # no subcommand: help and a usage exit status
+
+
+def _parsers(parser, prog="mlplab"):
+    import argparse
+
+    yield prog, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from _parsers(child, f"{prog} {name}")
+
+
+def test_every_option_of_every_subcommand_says_what_it_does():
+    """`mlplab X --help` has a line for every option (demo's --out, lab run's --seed, data fetch's --quiet had none)."""
+    from mlplab.cli import build_parser
+
+    missing = [f"{prog} {action.option_strings[0]}" for prog, p in _parsers(build_parser()) for action in p._actions
+               if action.option_strings and not action.help]
+    assert missing == []
+
+
+def test_train_blas_threads_help_says_what_the_default_does(capsys):
+    """Without --blas-threads a new run takes the free cores (mlplab.threads), not the BLAS library's own count."""
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "default: as many as there are free cores" in text and "default: 0" not in text
+
+
+def test_the_first_line_names_every_setting_that_is_not_the_default(capsys, tmp_path, mnist_dir):
+    code, out, _ = run(capsys, "train", "--layers", "784,8,10", "--subset", "400", "--val-split", "100",
+                       "--iterations", "2", "--schedule", "Cosine", "--dtype", "float64", "--out", str(tmp_path / "r"))
+    first = " ".join(out.split("per-epoch results")[0].split())
+    assert code == 0
+    for words in ("schedule cosine", "first 400 training images", "100 held out for validation", "float64"):
+        assert words in first, (words, first)
 
 
 def test_val_split_evaluates_each_epoch_on_held_out_images(capsys, tmp_path, mnist_dir):
@@ -119,7 +181,7 @@ def test_resume_keeps_the_blas_thread_count_the_run_was_trained_with(capsys, tmp
     real = options.blas_threads
     monkeypatch.setattr(cli_train, "blas_threads", lambda n: used.append(n) or real(n))
     code, _, err = run(capsys, "train", "--out", str(out), "--resume", "--quiet")
-    assert code == 0 and used == [1] and "note:" not in err
+    assert code == 0 and used == [1] and "continues with" not in err  # no note on another thread count
     with real(2):
         two_threads = options.blas_threads_in_use() == 2  # not on a 1-core machine
     if two_threads:  # asking for another count is allowed, with a note on what it costs
@@ -195,4 +257,9 @@ def test_init_and_optim_lists_print_the_registries(capsys):
     for name in [*OPTIMIZERS, *OPTIMIZER_ALIASES]:
         assert name in out
     assert f"lr={optimizer_defaults('adam')['lr']}" in out and "β1" in out
+    # piped (as here), no setting is cut short: every default reads whole, nothing ends in "…"
+    assert "…" not in out
+    for name in OPTIMIZERS:
+        for k, v in optimizer_defaults(name).items():
+            assert f"{k}={v}" in out, (name, k)
 

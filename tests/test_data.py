@@ -265,17 +265,28 @@ def test_fallback_to_second_mirror(server, tmp_path):
     assert server.hits["/first/train-images-idx3-ubyte.gz"] == 1  # a 404 is not retried
 
 
-def test_all_sources_fail_quickly_with_clear_message(tmp_path, monkeypatch):
+def test_all_sources_fail_quickly_with_clear_message(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PATH", str(tmp_path))  # no npm here
+    dead = dead_url()
     t0 = time.perf_counter()
     with pytest.raises(FetchError) as exc:
-        data.fetch(spec=fake_spec(dead_url(), npm="some-pkg@1.0.0"), root=tmp_path)
+        data.fetch(spec=fake_spec(dead, npm="some-pkg@1.0.0"), root=tmp_path, progress=True)
     assert time.perf_counter() - t0 < 5
     msg = str(exc.value)
     assert "cannot connect" in msg and "skipped, host failed above" in msg  # dead host tried once
     assert "npm is not on PATH" in msg
     assert "mlplab data fetch fake --mirror DIR" in msg and "MLPLAB_MIRROR" in msg
     assert list((tmp_path / "fake").iterdir()) == []
+    # the progress says each dead source once, not once per file
+    err = capsys.readouterr().err
+    assert err.count("cannot connect") == 1 and err.count("npm is not on PATH") == 1, err
+    assert "host failed above" not in err
+    # the one line the command prints: each source's reason once, and what to do
+    summary = exc.value.summary
+    host = dead.split("/")[2]
+    assert "\n" not in summary and summary.count(host) == 1 and summary.count("npm is not on PATH") == 1, summary
+    assert f"cannot connect to {host}" in summary and "4 files missing" in summary
+    assert "mlplab data fetch fake --mirror DIR" in summary
 
 
 def test_local_dir_mirror_gz_raw_and_bad(tmp_path, monkeypatch):

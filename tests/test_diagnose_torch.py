@@ -390,6 +390,11 @@ def model_py(tmp_path, monkeypatch):
     (["--torch", "model.py:good", "--input-shape", "21"], "forward pass failed on input of shape (256, 21)"),
     (["--torch", "model.py:good", "--input-shape", "twenty"], "--input-shape 'twenty'"),
     (["--torch", "model.py:good", "--state-dict", "other.pt"], "--state-dict 'other.pt' does not fit good()"),
+    (["--torch", "model.py:good", "--state-dict", "model.py"], "--state-dict 'model.py' cannot be read as weights "
+                                                               "saved by torch.save"),
+    (["--torch", "model.py:good", "--fix", "he", "--fix-out", "no/such/dir/w.pt"],
+     "--fix-out 'no/such/dir/w.pt': the folder 'no/such/dir' does not exist"),
+    (["--torch", "model.py:good", "--steps", "-1"], "--steps must be a whole number >= 0, got -1"),
     (["--torch", "model.py:good", "--layers", "3,4"], "--layers describe an mlplab network"),
     (["--torch", "model.py:good", "--optimizer", "newton"], "a torch model takes sgd or adam"),
     (["--fix", "he"], "--fix needs --torch")])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,8 +22,20 @@ def _run(name, tmp_path):
     return result.numbers
 
 
-def test_activations(tmp_path):
+def test_activations(tmp_path, monkeypatch):
+    from mlplab.lab import activations
+
+    patches = {}
+    real_save = activations.save
+
+    def save(fig, path, *a, **kw):
+        patches[Path(path).name] = max(len(ax.patches) for ax in fig.axes)
+        return real_save(fig, path, *a, **kw)
+
+    monkeypatch.setattr(activations, "save", save)
     n = _run("activations", tmp_path)
+    # a histogram is one filled outline per panel: 30 bars a panel, 1800 a figure, made the quick run's drawing slow
+    assert all(patches[f"hist_{act}.png"] == 1 for act in ("sigmoid", "tanh", "relu")), patches
     assert n["sigmoid"]["std_1"]["saturated"][-1] > 0.40  # piles at 0 and 1
     assert np.max(n["sigmoid"]["std_0.01"]["std"]) < 0.05  # collapses around 0.5
     he = n["relu"]["he"]["std"]
@@ -67,8 +80,19 @@ def test_linear_chain(tmp_path):
     assert n["0.5"]["final_loss"] > 0.9 * n["zero_prediction_cost"]
 
 
-def test_symmetry(tmp_path, mnist_dir):
+def test_symmetry(tmp_path, mnist_dir, monkeypatch):
+    from mlplab.lab import symmetry
+
+    labels = {}
+    real_save = symmetry.save
+
+    def save(fig, path, *a, **kw):  # every axis label of the figures, colour bars included
+        labels[Path(path).name] = [ax.get_ylabel() for ax in fig.axes]
+        return real_save(fig, path, *a, **kw)
+
+    monkeypatch.setattr(symmetry, "save", save)
     n = _run("symmetry", tmp_path)
+    assert "activation sigmoid(z)" in labels["symmetry.png"]  # the heat maps' colour says what it measures
     z = n["zeros"]
     assert all(g == 0.0 for g in z["grad_norm_step0"][:-1]) and z["grad_norm_step0"][-1] > 0
     assert n["claims"]["zeros_step0_nonzero_layers"] == [3]

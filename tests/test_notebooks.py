@@ -59,6 +59,19 @@ def test_a_failing_notebook_fails(tmp_path):
         _runner().run_notebook(bad, timeout=60)
 
 
+def test_the_runner_without_jupyter_says_what_to_install(monkeypatch, capsys):
+    """`scripts/run_notebooks.py` in a venv made by `make demo` (no dev extra): one line naming the missing
+    packages and the install command, before any notebook is tried (it printed "No module named 'jupytext'"
+    under each notebook)."""
+    runner = _runner()
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "jupytext" else real(name, *a))
+    assert runner.main(["depth"]) == 2
+    out = capsys.readouterr()
+    assert "needs jupytext" in out.err and "pip install -e '.[dev]'" in out.err and out.err.count("\n") == 1
+    assert "depth" not in out.out
+
+
 def _get(url: str, timeout: float = 10) -> tuple[int, str]:
     with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 (a local server we started)
         return r.status, r.read().decode("utf-8")

@@ -151,3 +151,23 @@ def test_importing_the_core_loads_no_presentation():
             "print(sorted(m for m in ('matplotlib', 'rich', 'mlplab.lab') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_live_notebook_show_without_ipython_says_what_it_needs(monkeypatch):
+    """`notebook.show()` run where IPython is missing (a plain script, `make demo`'s venv): an ImportError
+    that says what it needs and what to run instead, and no server started for nothing."""
+    import builtins
+
+    from mlplab.live import notebook
+
+    real_import = builtins.__import__
+
+    def no_ipython(name, *a, **kw):
+        if name.startswith("IPython"):
+            raise ModuleNotFoundError("No module named 'IPython'")
+        return real_import(name, *a, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", no_ipython)
+    with pytest.raises(ImportError, match=r"needs IPython .*mlplab\[notebook\].*`mlplab live`"):
+        notebook.show()
+    assert notebook._SERVER is None

@@ -92,6 +92,22 @@ def test_every_name_accepted_before_is_accepted(key, name):
     validate_diagnose({key: name})
 
 
+@pytest.mark.parametrize("key,typed,canonical", [
+    ("dataset", "MNIST", "mnist"), ("dataset", "Fashion_MNIST", "fashion-mnist"), ("dtype", "Float64", "float64"),
+    ("schedule", "Cosine", "cosine"), ("schedule", "warmup-cosine", "warmup_cosine"),
+    ("schedule", "Inverse-Time", "inverse_time")])
+def test_every_name_is_case_and_dash_insensitive(key, typed, canonical):
+    """As the README promises for names: the dataset, dtype and schedule too, stored canonical (so a resume
+    with the canonical spelling finds no difference)."""
+    assert validate_train({key: typed})[key] == canonical
+    if key == "dataset":
+        assert validate_diagnose({key: typed})[key] == canonical
+        from mlplab.sweep.problem import validate_problem
+
+        layers = "784,10"
+        assert validate_problem({key: typed, "layers": layers})[key] == canonical
+
+
 def test_optimizer_settings_come_from_the_constructor():
     with pytest.raises(SettingsError, match="sgd has no momentum .*; its settings are lr, weight_decay, clip_value"):
         check_optimizer("sgd", {"momentum": 0.9})

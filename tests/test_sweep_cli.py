@@ -25,6 +25,7 @@ TINY = ["--dataset", "spirals", "--layers", "2,8,2", "--train-size", "300", "--v
     (["--config", "/nonexistent/sweep.toml"], "no such file"),
     (["report"], "use `mlplab sweep [options]`"),
     (["report", "/nonexistent/dir"], "no summary.json in /nonexistent/dir"),
+    (["--train-size", "100", "--val-split", "200"], "--val-split 200 must be smaller than --train-size 100"),
 ])
 def test_bad_options_are_one_line_errors(capsys, argv, msg):
     assert main(["sweep", *argv]) == 2
@@ -41,6 +42,45 @@ def test_bad_toml_key_is_one_line(tmp_path, capsys):
     cfg.write_text("[problem]\nepoch = 1\n")
     assert main(["sweep", "--config", str(cfg)]) == 2
     assert "unknown problem settings ['epoch']" in capsys.readouterr().err
+
+
+def test_a_failed_trial_says_why(tmp_path, capsys, monkeypatch):
+    """A trial that raises is recorded as failed; the command prints the reason once (not just "failed")."""
+    from mlplab.sweep import trial
+
+    def planted(t):
+        raise ValueError("planted failure of the data split")
+
+    monkeypatch.setattr(trial, "_splits", planted)
+    argv = ["sweep", "--optimizers", "sgd", "--lr-grid", "2", "--seeds", "1", "--iterations", "2", "--stack", "off",
+            *TINY, "--out", str(tmp_path / "sw")]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert err.count("ValueError: planted failure of the data split") == 1, err
+
+
+def test_ctrl_c_during_a_trial_stops_the_sweep(tmp_path, capsys, monkeypatch):
+    """The Trainer answers Ctrl-C by stopping early; a trial cut short must not be stored as done (the sweep
+    went on to the end, with the cut trial's numbers among the results)."""
+    from mlplab import train
+
+    real_fit = train.Trainer.fit
+
+    def interrupted_fit(self, *a, **kw):
+        history = real_fit(self, *a, **kw)
+        history.interrupted = True  # as if Ctrl-C came during this trial
+        return history
+
+    monkeypatch.setattr(train.Trainer, "fit", interrupted_fit)
+    out = tmp_path / "sw"
+    argv = ["sweep", "--optimizers", "sgd", "--lr-grid", "2", "--seeds", "1", "--iterations", "2", "--stack", "off",
+            *TINY, "--out", str(out)]
+    assert main(argv) == 130
+    assert "interrupted" in capsys.readouterr().out
+    from mlplab.sweep.store import Store
+
+    with Store(out) as store:
+        assert not any(r["status"] == "done" for r in store.rows())
 
 
 def test_sweep_end_to_end_resume_and_report(tmp_path, capsys):
@@ -60,3 +100,21 @@ def test_sweep_end_to_end_resume_and_report(tmp_path, capsys):
         assert (out / f).exists(), f
     section = (out / "section.md").read_text()
     assert "| SGD |" in section and "Ranking by test accuracy" in section
+    # the folder now holds this sweep: another one there is refused (it mixed trials and overwrote the summary)
+    other = ["sweep", "--optimizers", "sgd", "--lr-grid", "2", "--seeds", "2", "--iterations", "6", *TINY,
+             "--out", str(out)]
+    before = (out / "settings.json").read_text()
+    assert main(other) == 2
+    err = capsys.readouterr().err
+    assert "holds a sweep with other settings (they differ in optimizers, space, problem.iterations)" in err, err
+    assert err.count("\n") == 1 and (out / "settings.json").read_text() == before
+    # a tuned setting that diverged on every test seed has no accuracy: the figures say so instead of failing
+    lost = tmp_path / "lost"
+    lost.mkdir()
+    for f in ("settings.json", "summary.json", "trials.sqlite"):
+        (lost / f).write_bytes((out / f).read_bytes())
+    s = json.loads((lost / "summary.json").read_text())
+    s["optimizers"]["sgd"]["test"]["accuracy"] = {"n": 0, "mean": None, "sd": None, "ci": None}
+    (lost / "summary.json").write_text(json.dumps(s))
+    assert main(["sweep", "report", str(lost)]) == 0, capsys.readouterr().err
+    assert (lost / "ranking.png").exists() and (lost / "tuned_vs_book.png").exists()

@@ -95,6 +95,24 @@ def test_ctrl_c_writes_checkpoint_and_stops_cleanly(tmp_path):
     assert not (tmp_path / "model.npz").exists()  # the final model is only written by a finished run
 
 
+def test_ctrl_c_without_a_run_folder_stops_after_the_step(tmp_path):
+    """No checkpoint to resume from: Ctrl-C raises after the current step, so a lab study or a sweep trial
+    does not go on with a history cut short (`lab run optimizers-mnist` then failed on uneven arrays)."""
+    X, y = blobs()
+    net, opt = make()
+    steps = []
+
+    class SendSigint(Callback):
+        def on_step_end(self, trainer, step, loss):
+            steps.append(step)
+            if step == 4:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(net, opt, callbacks=[SendSigint()]).fit(X, y, epochs=2, batch_size=30, rng=0)
+    assert steps == [1, 2, 3, 4]  # the step under way was finished, no further one started
+
+
 def test_divergence_is_reported_and_last_good_checkpoint_kept(tmp_path):
     X, y = blobs()
     net = nn.MLP([5, 16, 16, 3], activation="relu", weight_init="std=1", rng=0)
@@ -134,3 +152,14 @@ def test_bad_arguments():
         t.fit(X, y, epochs=1, batch_size=0)
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
         Trainer(net, opt, run_dir="/nonexistent-dir-for-test").fit(X, y, epochs=1, resume=True)
+
+
+def test_history_prints_as_one_short_line():
+    """`print(history)` after the README's example: the steps, time, loss and last evaluation, not 469 losses."""
+    from mlplab.train import History
+
+    h = History(loss=np.linspace(2.3, 0.1, 469), evals=[{"epoch": 1, "step": 469, "train_loss": 0.1575,
+                                                         "train_acc": 0.9523}], steps=469, seconds=10.6)
+    text = repr(h)
+    assert "\n" not in text and len(text) < 200, text
+    assert text == "History(469 steps in 10.6 s, loss 2.3 → 0.1, train_loss 0.1575, train_acc 0.9523)"

@@ -282,6 +282,10 @@ def _inputs(dataset, input_std, n_in, n_out, n, rng, need_train: int):
         raise ValueError(f"the network {n_in}→…→{n_out} does not fit {dataset} ({Xall.shape[1]} pixels, "
                          f"{int(yall.max()) + 1} classes): start the layers with {Xall.shape[1]} and end with "
                          f"{int(yall.max()) + 1}, or use --input-std S for Gaussian input")
+    if n > len(Xall) or need_train > len(Xall):  # each drawn without replacement from the training images
+        raise ValueError(f"--batch-size {n} and --steps {need_train // n} need {max(n, need_train)} {dataset} "
+                         f"training images ({'the batch' if n > len(Xall) else 'batch size × steps'}), but there "
+                         f"are {len(Xall)}; lower --steps or --batch-size, or use --input-std S for Gaussian input")
     probe = rng.choice(len(Xall), size=n, replace=False)  # the same probe batch whatever the steps
     train = rng.choice(len(Xall), size=need_train, replace=False)
     return np.array(Xall[probe]), np.array(yall[probe]), np.array(Xall[train]), np.array(yall[train])

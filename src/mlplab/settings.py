@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .activations import canonical_activation
+from .activations import canonical_activation, normalize_name
 
 __all__ = ["SettingsError", "read_toml", "TRAIN_DEFAULTS", "DIAGNOSE_DEFAULTS", "flag", "check_int", "check_number",
            "check_name", "parse_layers", "check_activation", "check_init", "check_optimizer", "check_blas_threads",
@@ -105,12 +105,14 @@ def check_number(key, value, namer=flag, low=None, high=None, low_open=False, hi
 
 
 def check_name(key, value, valid, namer=flag):
-    """A string that is one of ``valid`` (compared as typed); the valid ones listed otherwise."""
+    """The one of ``valid`` that ``value`` names, case- and dash-insensitive like every other name
+    (``"Fashion_MNIST"`` -> ``"fashion-mnist"``, ``"Cosine"`` -> ``"cosine"``); the valid ones listed otherwise."""
     if not isinstance(value, str):
         raise SettingsError(key, f"{namer(key)} must be a name, got {_describe(value)}; valid: {', '.join(valid)}")
-    if value not in valid:
+    canonical = {normalize_name(v): v for v in valid}.get(normalize_name(value))
+    if canonical is None:
         raise SettingsError(key, f"{namer(key)}: unknown {key.replace('_', ' ')} {value!r}; valid: {', '.join(valid)}")
-    return value
+    return canonical
 
 
 def parse_layers(value, namer=flag, key="layers") -> list[int]:
@@ -301,10 +303,17 @@ def validate_train(given: dict, namer=flag) -> dict:
 
 def validate_diagnose(given: dict, namer=flag, run_dir: bool = False) -> dict:
     """The settings of ``mlplab diagnose`` (defaults filled in); for a run directory (``run_dir``)
-    the network's own settings come from the run, so layers/activation/init are not checked."""
+    the network's own settings come from the run, so layers/activation/init are refused, not ignored."""
     from . import data
 
     given = {k: v for k, v in given.items() if v is not None}
+    network = [k for k in ("layers", "activation", "init", "bias_init") if k in given]
+    if run_dir and network:
+        names = ", ".join(namer(k) for k in network)
+        raise SettingsError(network[0], f"{names} describe{'s' if len(network) == 1 else ''} a fresh network, but "
+                                        "a run directory's network is the trained one in its config.json and "
+                                        f"model.npz; drop {names}, or omit the run directory to diagnose a fresh "
+                                        "network")
     s = {**DIAGNOSE_DEFAULTS, **given}
     for key in ("batch_size", "steps"):
         s[key] = check_int(key, s[key], 1, namer)

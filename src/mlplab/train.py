@@ -110,6 +110,15 @@ class History:
     def final(self) -> dict:
         return self.evals[-1] if self.evals else {}
 
+    def __repr__(self) -> str:
+        """One line a person can read (the dataclass's own repr printed every step's loss)."""
+        last = f", loss {self.loss[0]:.4g} → {self.loss[-1]:.4g}" if len(self.loss) else ""
+        ev = ", " + ", ".join(f"{k} {v:.4g}" for k, v in self.final.items() if k not in ("epoch", "step")
+                              and isinstance(v, (int, float))) if self.final else ""
+        end = (f", diverged at step {self.diverged.get('step')}" if self.diverged else "") + \
+            (", interrupted" if self.interrupted else "")
+        return f"History({self.steps} steps in {self.seconds:.1f} s{last}{ev}{end})"
+
     def _repr_html_(self) -> str:
         """Jupyter's view: the loss curve and the evaluations, by the report's renderer."""
         from .display import html
@@ -253,7 +262,9 @@ class Trainer:
         epoch :meth:`_replay_epoch_order`, :meth:`_run_batches` (steps, metrics, callbacks, periodic
         checkpoints) and :meth:`_end_epoch` (the evaluation row, the epoch-boundary checkpoint), and
         :meth:`_write_results` (model.npz and summary.json). Progress reaches a front end through
-        the callbacks only.
+        the callbacks only. Ctrl-C ends the run after the current step: with a ``run_dir`` the
+        checkpoint is written and the history returned with ``interrupted`` set (``mlplab train
+        --resume`` continues it); without one, ``KeyboardInterrupt`` is raised after that step.
         """
         keep_freed_memory()  # fresh arrays reuse the heap's pages instead of faulting new ones in
         it, rng, run = self._start(X, y, epochs, iterations, batch_size, shuffle, replacement, drop_last, rng,
@@ -284,6 +295,10 @@ class Trainer:
             history.seconds = self._seconds_before + time.perf_counter() - t0  # over all sessions of the run
             for cb in self.callbacks:
                 cb.on_train_end(self)
+        if history.interrupted and self.run_dir is None:
+            # Without a run folder there is no checkpoint to continue from, so a history cut short at Ctrl-C
+            # would pass for a finished run (a lab study or a sweep trial went on with it): stop, as Python does.
+            raise KeyboardInterrupt
         if self.run_dir is not None and not history.interrupted and not history.diverged and not finished_before:
             self._write_results(history)
         return history

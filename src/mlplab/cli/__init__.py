@@ -23,8 +23,29 @@ REGISTRARS = [train.register, data.register, lab.register, report.register, diag
               live.register, sweep.register, train.register_demo]
 
 
+# options whose empty value would silently mean "not given" (a default folder, no file, every interface)
+_FALLBACK_OPTIONS = ("out", "config", "mirror", "state_dict", "fix_out", "scheduler", "host")
+
+
+class _BadArguments(Exception):
+    """argparse's complaint about the command line (an unknown option, a value of the wrong type)."""
+
+    def __init__(self, prog: str, message: str):
+        super().__init__(message)
+        self.prog = prog
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line, like every other mistake (argparse's own would print
+    the whole usage, a dozen lines for ``train``, above the error); ``--help`` shows the usage. The
+    subcommands' parsers are of this class too (``add_subparsers`` uses the parent's class)."""
+
+    def error(self, message):
+        raise _BadArguments(self.prog, message)
+
+
 def build_parser():
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="mlplab",
         description="Build and train fully-connected networks from scratch, and see why the optimizer "
                     "and the weight initialization decide whether they train.",
@@ -43,9 +64,21 @@ def build_parser():
 
 def main(argv=None):
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # named after the subcommand they were given to, not the top-level parser
+            raise _BadArguments(errors.command_name(args), f"unrecognized arguments: {' '.join(extra)}")
+    except _BadArguments as e:
+        print(f"{e.prog}: error: {errors.one_line(e)}; see `{e.prog} --help`", file=sys.stderr)
+        return EXIT_USAGE
     if not getattr(args, "func", None):
         parser.print_help()
+        return EXIT_USAGE
+    empty = [k for k in _FALLBACK_OPTIONS if isinstance(getattr(args, k, None), str) and not getattr(args, k).strip()]
+    if empty:  # `--out "$DIR"` with DIR unset would otherwise write to the default folder
+        opt = "--" + empty[0].replace("_", "-")
+        print(f"{errors.command_name(args)}: error: {opt} is empty (an unset shell variable?); give a value, or "
+              f"omit {opt} to use its default", file=sys.stderr)
         return EXIT_USAGE
     return errors.run(args)  # the error rule: one line per problem, --debug for the traceback
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
+from urllib.parse import urlparse
 
 from .options import UsageError, console
 
@@ -13,6 +15,12 @@ def cmd_data(args):
     if args.data_cmd == "fetch":
         if args.name not in data.DATASETS:
             raise UsageError(f"unknown dataset {args.name!r}; valid: {', '.join(data.DATASETS)}")
+        mirror = args.mirror
+        local = mirror[7:] if mirror and mirror.startswith("file://") else mirror
+        if mirror and urlparse(mirror).scheme not in ("http", "https") and not Path(local).expanduser().is_dir():
+            what = "is a file, not a folder" if Path(local).expanduser().exists() else "does not exist"
+            raise UsageError(f"--mirror {mirror} {what}; give the folder that holds the IDX files "
+                             "(train-images-idx3-ubyte[.gz], ...) or an http(s) URL")
         t0 = time.perf_counter()
         path = data.fetch(args.name, mirror=args.mirror, progress=not args.quiet)
         print(f"{args.name}: verified in {path} ({time.perf_counter() - t0:.1f} s)")
@@ -31,7 +39,7 @@ def cmd_data(args):
     if any(r["check"] == "unchanged since verified" for r in rows):  # say what was (not) checked
         table.caption = ("unchanged since verified: size and modification time are those of the last SHA-256 "
                          "check; `mlplab data info --verify` re-hashes, `mlplab data fetch` re-hashes and repairs")
-    console().print(table)
+    console(wide=True).print(table)
     return 0
 
 
@@ -42,7 +50,8 @@ def register(sub):
                                       "are re-hashed; a damaged one is fetched again)")
     f.add_argument("name", nargs="?", default="mnist", help="mnist (default) or fashion-mnist")
     f.add_argument("--mirror", help="a base URL or a local directory holding the IDX files (.gz or raw)")
-    f.add_argument("--quiet", action="store_true")
+    f.add_argument("--quiet", action="store_true", help="say only the result, or the one line of what went wrong "
+                                                        "(not each source tried)")
     i = dsub.add_parser("info", help="what is cached, where, and what was checked")
     i.add_argument("--verify", action="store_true",
                    help="re-hash every file (without it: size and modification time against the last hash)")

@@ -187,12 +187,14 @@ def _main_torch(args) -> int:
     batch = 256 if args.batch_size is None else args.batch_size
     steps = 3 if args.steps is None else args.steps
     opt = (args.optimizer or "sgd").lower()
-    for flag, value, ok in (("--batch-size", batch, batch >= 1), ("--steps", steps, steps >= 0),
-                            ("--seed", args.seed, args.seed is None or args.seed >= 0),
-                            ("--lr", args.lr, args.lr is None or args.lr > 0),
-                            ("--input-std", args.input_std, args.input_std is None or args.input_std > 0)):
+    for flag, value, ok, what in (("--batch-size", batch, batch >= 1, "a whole number >= 1"),
+                                  ("--steps", steps, steps >= 0, "a whole number >= 0"),
+                                  ("--seed", args.seed, args.seed is None or args.seed >= 0, "a whole number >= 0"),
+                                  ("--lr", args.lr, args.lr is None or args.lr > 0, "a number > 0"),
+                                  ("--input-std", args.input_std, args.input_std is None or args.input_std > 0,
+                                   "a number > 0")):
         if not ok:
-            raise UsageError(f"{flag} {value}: out of range")
+            raise UsageError(f"{flag} must be {what}, got {value:g}")
     if opt not in ("sgd", "adam"):
         raise UsageError(f"--optimizer {args.optimizer!r}: a torch model takes sgd or adam")
     seed = args.seed or 0
@@ -212,6 +214,8 @@ def _main_torch(args) -> int:
             state = _torch_run(lambda m, xb, **_: dt.fix_weights(m, args.fix, xb, seed), model, x, shape, {})
             file, _, factory = args.torch.rpartition(":")
             out = Path(args.fix_out or f"{Path(file).stem}_{factory}_{args.fix}.pt")
+            if not out.parent.is_dir():  # torch.save says so with a RuntimeError
+                raise UsageError(f"--fix-out {str(out)!r}: the folder {str(out.parent)!r} does not exist")
             try:
                 torch.save(state, out)
             except OSError as e:

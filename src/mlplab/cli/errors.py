@@ -81,6 +81,12 @@ def _prepare_process() -> None:
         raise SettingsError("MLPLAB_MALLOC_PAD", str(e)) from None
 
 
+def command_name(args) -> str:
+    """``mlplab train``, ``mlplab lab run``, ``mlplab init list``: how a message names the command."""
+    words = [getattr(args, "command", None), *(v for k, v in vars(args).items() if k.endswith("_cmd"))]
+    return " ".join(["mlplab", *(str(w) for w in words if w)])
+
+
 def run(args) -> int:
     """Run ``args.func(args)`` under the error rule; returns the exit status."""
     from ..data import DataError
@@ -89,8 +95,7 @@ def run(args) -> int:
     from ..settings import SettingsError
     from .options import EXIT_DATA, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 
-    name = " ".join(["mlplab", *(str(v) for v in (getattr(args, "command", None), getattr(args, "lab_cmd", None),
-                                                   getattr(args, "data_cmd", None)) if v)])
+    name = command_name(args)
     if debug_wanted(args):
         _prepare_process()
         return args.func(args)
@@ -100,8 +105,8 @@ def run(args) -> int:
     except (UsageError, SettingsError) as e:
         print(f"{name}: error: {one_line(e)}", file=sys.stderr)
         return EXIT_USAGE
-    except DataError as e:  # may list several sources, one per line: kept as written
-        print(f"{name}: data error: {e}", file=sys.stderr)
+    except DataError as e:  # a FetchError's summary: every source's reason in one line (--debug: one per line)
+        print(f"{name}: data error: {one_line(getattr(e, 'summary', None) or e)}", file=sys.stderr)
         return EXIT_DATA
     except (FolderInUse, NotEnoughMemory) as e:
         print(f"{name}: error: {one_line(e)}", file=sys.stderr)

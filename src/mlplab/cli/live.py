@@ -2,33 +2,36 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 
-from .options import UsageError
+from .options import UsageError, check_threads
 
 
 def cmd_live(args):
     if not 0 < args.port < 65536:
         raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
-    if args.blas_threads is None:  # one core is left to the browser, the server and the page's drawing
-        from ..threads import usable_cores
-
-        args.blas_threads = max(1, usable_cores() - 1)
-        print(f"mlplab live: training on {args.blas_threads} BLAS thread{'s' if args.blas_threads > 1 else ''} "
-              "(one core is left to the browser; --blas-threads N to change it)", flush=True)
-    elif args.blas_threads < 0:
-        raise UsageError(f"--blas-threads must be 0 (the BLAS library's default) or a positive number, "
-                         f"got {args.blas_threads}")
+    if args.blas_threads is not None:  # the check `train` and `lab run` make: 0, or 1 to the CPU count
+        check_threads(args.blas_threads)
     if not 1 <= args.fps <= 60:
-        raise UsageError(f"--fps must be between 1 and 60, got {args.fps}")
+        raise UsageError(f"--fps must be between 1 and 60, got {args.fps:g}")
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     try:  # a clear message now rather than uvicorn's log line after start-up
         with socket.socket(family, socket.SOCK_STREAM) as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind((args.host, args.port))
     except OSError as e:
+        if isinstance(e, socket.gaierror) or e.errno == errno.EADDRNOTAVAIL:  # not an address of this machine
+            raise UsageError(f"--host {args.host}: not an address to listen on ({e.strerror or e}); give an address "
+                             "of this machine, e.g. 127.0.0.1 (the default) or 0.0.0.0 for every interface") from None
         raise UsageError(f"cannot listen on {args.host}:{args.port} ({e.strerror or e}); "
                          "choose another --port or stop what uses it") from None
+    if args.blas_threads is None:  # one core is left to the browser, the server and the page's drawing
+        from ..threads import usable_cores
+
+        args.blas_threads = max(1, usable_cores() - 1)
+        print(f"mlplab live: training on {args.blas_threads} BLAS thread{'s' if args.blas_threads > 1 else ''} "
+              "(one core is left to the browser; --blas-threads N to change it)", flush=True)
     try:
         import starlette  # noqa: F401
         import uvicorn  # noqa: F401

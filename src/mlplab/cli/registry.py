@@ -22,12 +22,13 @@ def cmd_init_list(args):
     table = Table(title="weight initializers (use with --init / --bias-init; any case, '-' or '_')",
                   caption=XAVIER_NOTE, caption_justify="left")
     for col in ("name", "family", "distribution and variance", "aliases"):
-        table.add_column(col, style="bold" if col == "name" else None)
+        table.add_column(col, style="bold" if col == "name" else None, overflow="fold")
     for s in SCHEMES.values():
         formula = s.formula + (f" [dim]— {s.note}[/]" if s.note else "")
         table.add_row(s.name, s.family, formula, ", ".join(s.aliases))
-    console().print(table)
-    console().print("Also: 'std=0.01' (N(0, 0.01²)), a bare number (a constant), and arguments in the "
+    con = console(wide=True)
+    con.print(table)
+    con.print("Also: 'std=0.01' (N(0, 0.01²)), a bare number (a constant), and arguments in the "
                     "function's order: 'normal(0, 0.01)', 'identity(1.5)', 'he_normal(mode=fan_out)'.")
     return 0
 
@@ -39,14 +40,15 @@ def cmd_optim_list(args):
 
     table = Table(title="optimizers (use with --optimizer; any case, '-' or '_')")
     for col in ("name", "update", "defaults", "other settings", "aliases"):
-        table.add_column(col, style="bold" if col == "name" else None)
+        table.add_column(col, style="bold" if col == "name" else None, overflow="fold")
     for name in OPTIMIZERS:
         info = optimizer_info(name)
         defaults = ", ".join(f"{k}={v}" for k, v in info["defaults"].items())
         other = ", ".join(k for k in info["settings"] if k not in info["defaults"])
         table.add_row(name, info["formula"], defaults, other, ", ".join(info["aliases"]))
-    console().print(table)
-    console().print("newton is for small problems (`mlplab lab run quadratic`), not for training a network.")
+    con = console(wide=True)
+    con.print(table)
+    con.print("newton is for small problems (`mlplab lab run quadratic`), not for training a network.")
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from .folders import run_folder
@@ -22,8 +23,11 @@ def cmd_report(args):
         raise UsageError(f"no study results (meta.json) found in {', '.join(args.run_dirs)}; "
                          "run `mlplab lab run NAME --out DIR` first")
     out = Path(args.out) if args.out else Path(args.run_dirs[0])
+    problems: list[str] = []
     with run_folder(out, "report"):  # one writer; a failed build leaves nothing half-written
-        html, md = report.build_report(dirs, out)
+        html, md = report.build_report(dirs, out, problems=problems)
+    for p in problems:  # noted in the report too; said here so that nobody has to find them there
+        print(f"warning: {p}", file=sys.stderr)
     print(f"report: {html} (and {md})")
     return 0
 

@@ -9,6 +9,7 @@ the section. Every bad option or TOML key is one line and exit status 2.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -94,7 +95,7 @@ def cmd_sweep(args):
         return _cmd_report(Path(args.target[1]))
     from ..runlock import FolderInUse
     from ..sweep.executor import ExecutorError, make_executor
-    from ..sweep.runner import run_sweep
+    from ..sweep.runner import OtherSweep, run_sweep
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs must be a positive number of processes, got {args.jobs}")
@@ -108,10 +109,15 @@ def cmd_sweep(args):
         executor = make_executor(args.executor or "local", jobs, args.scheduler)
     except ExecutorError as e:
         raise UsageError(str(e)) from None
-    state = {"t": time.perf_counter(), "last": 0.0}
+    state = {"t": time.perf_counter(), "last": 0.0, "errors": set()}
 
     def progress(trial, result, done, total):
         now = time.perf_counter()
+        error = result.get("error") if result["status"] == "failed" else None
+        if error and error not in state["errors"]:  # why a trial failed, once per distinct reason
+            state["errors"].add(error)
+            print(f"  a trial failed ({trial['optimizer']} {trial['hparams']} seed {trial['seed']}): {error}",
+                  file=sys.stderr, flush=True)
         if done == total or now - state["last"] > 2.0:
             state["last"] = now
             con.print(f"  {done}/{total} trials, {now - state['t']:.0f} s; last: {trial['optimizer']} "
@@ -119,7 +125,7 @@ def cmd_sweep(args):
 
     try:
         summary = run_sweep(settings, out, executor, log=lambda m: con.print(m, highlight=False), progress=progress)
-    except FolderInUse as e:
+    except (FolderInUse, OtherSweep) as e:
         raise UsageError(str(e)) from None
     except KeyboardInterrupt:
         con.print(f"interrupted: every finished trial is kept in {out}; run the same command again to resume")

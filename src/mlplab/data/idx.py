@@ -18,7 +18,15 @@ class DataError(Exception):
 
 
 class FetchError(DataError):
-    """No source could supply a verified copy of a dataset file."""
+    """No source could supply a verified copy of a dataset file.
+
+    ``str(e)`` lists every source's failure for every file, one per line; ``e.summary`` says the
+    same in one line (the reasons grouped by source, and what to do), which the command prints.
+    """
+
+    def __init__(self, message: str, summary: str | None = None):
+        super().__init__(message)
+        self.summary = summary or " ".join(message.split())
 
 
 # --------------------------------------------------------------------------------------------- IDX

@@ -54,6 +54,10 @@ def load_model(spec: str, state_dict: str | None = None):
             raise ValueError(f"--state-dict: no such file {str(w)!r}")
         try:
             state = torch.load(w, map_location="cpu", weights_only=True)
+        except Exception as e:  # not a file torch.save wrote (or one that needs code to unpickle)
+            raise ValueError(f"--state-dict {str(w)!r} cannot be read as weights saved by torch.save "
+                             f"({_one_line(e)[:150]}); give the file of torch.save(model.state_dict(), W)") from None
+        try:
             if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
                 state = state["state_dict"]
             model.load_state_dict(state)

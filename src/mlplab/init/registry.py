@@ -155,6 +155,18 @@ def _param_names(fn) -> list[str]:
     return [p for p in list(inspect.signature(func).parameters)[3:] if p not in fixed]
 
 
+def _numeric_params(fn) -> set[str]:
+    """The parameters that take a number (a float or int default or annotation): "std=abc" is refused by name."""
+    func = fn.func if isinstance(fn, partial) else fn
+    out = set()
+    for name, p in inspect.signature(func).parameters.items():
+        annotation = p.annotation if isinstance(p.annotation, str) else getattr(p.annotation, "__name__", "")
+        number_default = isinstance(p.default, (int, float)) and not isinstance(p.default, bool)
+        if number_default or annotation.split(" | ")[0] in ("float", "int"):
+            out.add(name)
+    return out
+
+
 def _split(fn):
     return (fn.func, dict(fn.keywords)) if isinstance(fn, partial) else (fn, {})
 
@@ -199,6 +211,8 @@ def resolve_initializer(spec, activation: str | None = None, **params) -> tuple[
         if key not in allowed:
             raise ValueError(f"{spec!r}: {scheme.name} takes ({', '.join(names)}), cannot use {arg!r}")
         kwargs[key] = _parse_value(value)
+        if key in _numeric_params(fn) and not isinstance(kwargs[key], float):
+            raise ValueError(f"{spec!r}: {key} of {scheme.name} must be a number, got {value!r}")
     if activation is not None and "activation" in allowed:
         kwargs["activation"] = activation
     kwargs.update(params)

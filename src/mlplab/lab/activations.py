@@ -75,8 +75,8 @@ def _histogram_figure(out, act, res):
         edges = np.linspace(lo, hi, BINS + 1)
         for layer in range(LAYERS):
             ax = axes[r, layer]
-            ax.bar(edges[:-1], hist[layer], width=np.diff(edges), align="edge",
-                   color=color(key, r), edgecolor="white", linewidth=0.3)
+            # one filled outline per panel (ax.bar drew 30 patches each, 1800 a figure: most of the drawing time)
+            ax.stairs(hist[layer], edges, fill=True, color=color(key, r), linewidth=0)
             note = f"std {s['std'][layer]:.2g}"
             if act == "relu":
                 note += f", {100 * s['zero'][layer]:.0f}% zero"

@@ -175,6 +175,10 @@ def draw_sweep(summary: dict, out: Path) -> list[tuple[str, str]]:
         for j, o in enumerate(names):
             for dx, role, marker, tag in ((-0.12, "book_test", "s", "book"), (0.12, "test", "o", "tuned")):
                 st = opts[o].get(role)
+                if st and st["accuracy"]["mean"] is None:  # said where the point would be, not left out silently
+                    ax.annotate(f"{tag} η={st['hparams']['lr']:.3g}:\ndiverged on\nevery seed", (j + dx, 0.5),
+                                xycoords=("data", "axes fraction"), ha="center", va="center", fontsize=7,
+                                color=color(o, j))
                 if not st or st["accuracy"]["mean"] is None:
                     continue
                 a = st["accuracy"]
@@ -188,7 +192,7 @@ def draw_sweep(summary: dict, out: Path) -> list[tuple[str, str]]:
         ax.set_xticks(range(len(names)), [_label(o) for o in names])
         ax.set_xlim(-0.6, len(names) - 0.4)
         ax.set_ylabel("test accuracy (%), mean and 95 % interval\n(intervals cut at 0 and 100 %)")
-        ax.set_title("open squares: the book's learning rate; filled circles: tuned on validation", fontsize=9)
+        ax.set_title("open squares: the book's learning rate;\nfilled circles: tuned on validation", fontsize=9)
         file = save(fig, out / "tuned_vs_book.png", "The book's race and the tuned race")
         figs.append((file, "Test accuracy of each optimizer at the source book's learning rate and at the learning "
                            "rate chosen on the validation split (re-trained on every seed, scored once on test)."))
@@ -198,10 +202,14 @@ def draw_sweep(summary: dict, out: Path) -> list[tuple[str, str]]:
         rows = summary["ranking"]
         fig, axes = subplots(1, 1, size=(7.0, 0.6 * len(rows) + 1.6))
         ax = axes[0, 0]
+        lost = []  # optimizers whose tuned setting diverged on every test seed: no accuracy to draw
         for k, r in enumerate(rows):
             o = r["optimizer"]
             a = opts[o]["test"]["accuracy"]
             y = len(rows) - 1 - k
+            if a["mean"] is None:
+                lost.append((y, o, k))
+                continue
             lo, hi = (a["ci"] if a["ci"] else (a["mean"], a["mean"]))
             lo, hi = clip(100 * lo) / 100, clip(100 * hi) / 100
             ax.plot([100 * lo, 100 * hi], [y, y], "-", color=color(o, k), lw=4, alpha=0.6)
@@ -211,8 +219,11 @@ def draw_sweep(summary: dict, out: Path) -> list[tuple[str, str]]:
         ax.set_yticks(range(len(rows)), [_label(r["optimizer"]) for r in reversed(rows)])
         ax.set_xlabel("test accuracy (%) at the tuned setting: mean and 95 % t-interval")
         ax.set_title("tied = the paired difference's 95 % interval contains 0 (same seeds, same batches)", fontsize=9)
-        xl = ax.get_xlim()
+        xl = ax.get_xlim() if len(lost) < len(rows) else (0.0, 100.0)
         ax.set_xlim(xl[0], xl[1] + 0.35 * (xl[1] - xl[0]))
+        for y, o, k in lost:
+            ax.annotate("diverged on every test seed: no accuracy", (xl[0], y), xytext=(4, 4),
+                        textcoords="offset points", fontsize=8, color=color(o, k))
         file = save(fig, out / "ranking.png", "Ranking of the tuned optimizers")
         figs.append((file, "Tuned optimizers by mean test accuracy; a shared rank or a 'tied with' means the data "
                            "cannot tell them apart at the 5 % level."))

@@ -426,6 +426,9 @@ def _write_atomic(path: Path, text: str) -> None:
         f.write(text)
 
 
+_DAMAGED = "numbers.json is damaged"
+
+
 def redraw(study_dir) -> str | None:
     """Redraw the figures and re-write section.md of one study directory from its numbers.json, if
     the study is in the registry; returns a problem to show in the report, or None."""
@@ -441,6 +444,11 @@ def redraw(study_dir) -> str | None:
     if not (d / "numbers.json").exists():
         return "numbers.json is missing: figures and section could not be redrawn"
     try:
+        json.loads((d / "numbers.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        return (f"{_DAMAGED} ({type(e).__name__}: {e}): figures and section could not be redrawn; showing the saved "
+                f"files (re-run `mlplab lab run {name}` to refresh them)")
+    try:
         render_study(study, d)
     except Exception as e:  # numbers.json from another version of the study, say: keep what is on disk
         return (f"could not redraw from numbers.json ({type(e).__name__}: {e}), probably written by another version "
@@ -448,7 +456,7 @@ def redraw(study_dir) -> str | None:
     return None
 
 
-def build_report(study_dirs, out_dir, redraw_figures: bool = True) -> tuple[Path, Path]:
+def build_report(study_dirs, out_dir, redraw_figures: bool = True, problems: list | None = None) -> tuple[Path, Path]:
     """Build ``report.html`` and ``report.md`` in ``out_dir`` from study directories (each holding
     meta.json). Every figure and section.md is first redrawn from the study's numbers.json (nothing
     is re-trained) unless ``redraw_figures`` is False. Returns ``(html_path, md_path)``. Studies
@@ -461,6 +469,8 @@ def build_report(study_dirs, out_dir, redraw_figures: bool = True) -> tuple[Path
     for d in dirs:
         s = load_study(d)
         if redraw_problems.get(d):
+            if redraw_problems[d].startswith(_DAMAGED):  # says it, with what to do: not twice
+                s.problems = [p for p in s.problems if not p.startswith("numbers.json could not be read")]
             s.problems.insert(0, redraw_problems[d])
         loaded.append(s)
     studies = _order(loaded)
@@ -471,6 +481,8 @@ def build_report(study_dirs, out_dir, redraw_figures: bool = True) -> tuple[Path
             if fig["path"] is not None and not os.access(fig["path"], os.R_OK):
                 s.problems.append(f"figure {fig['file']} could not be read")
                 fig["path"] = None
+    if problems is not None:  # what the report notes, for the command to say too
+        problems += [f"{s.name}: {p}" for s in studies for p in s.problems]
     page = build_page(studies, time.strftime("%Y-%m-%d %H:%M"))
     html, md = to_html(page, out_dir), to_markdown(page, out_dir)
     html_path, md_path = out_dir / REPORT_HTML, out_dir / REPORT_MD

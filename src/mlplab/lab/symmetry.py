@@ -134,7 +134,7 @@ def draw(numbers: dict, out: Path) -> list[Figure]:
         ax.set_ylabel("example")
         ax.grid(False)
         ax.set_title(f"layer-1 activations after {steps} steps:\n{res[key]['label']}", fontsize=9)
-    fig.colorbar(im, ax=axes[0, 3], fraction=0.05)
+    fig.colorbar(im, ax=axes[0, 3], fraction=0.05).set_label(f"activation {ACTIVATION}(z)")
     figures = [Figure(save(fig, out / "symmetry.png",
                            f"Symmetry: {'-'.join(map(str, SIZES))} {ACTIVATION} network, SGD lr {LR}, batch {BATCH}"),
                       "Zero and constant initialization: gradients at step 0, distinct units over training, "

@@ -70,8 +70,12 @@ def start(port: int = 0) -> LiveServer:
 def show(width: str | int = "100%", height: int = 720, port: int = 0):
     """Start (or reuse) the live lab and return an ``IPython.display.IFrame`` of its page; the last
     expression of a cell displays it."""
-    from IPython.display import IFrame
-
+    try:
+        from IPython.display import IFrame
+    except ImportError:
+        raise ImportError("mlplab.live.notebook.show() draws the page in a Jupyter cell and needs IPython "
+                          "(pip install 'mlplab[notebook]'); outside a notebook run `mlplab live`, or "
+                          "notebook.start().url for the server alone") from None
     return IFrame(start(port).url, width=width, height=height)
 
 

@@ -104,7 +104,7 @@ def validate_problem(problem: dict) -> dict:
     unknown = sorted(set(p) - set(DEFAULT_PROBLEM))
     if unknown:
         raise ValueError(f"unknown problem settings {unknown}; valid: {', '.join(DEFAULT_PROBLEM)}")
-    check_name("dataset", p["dataset"], list(DATASETS))
+    p["dataset"] = check_name("dataset", p["dataset"], list(DATASETS))
     layers = parse_layers(p["layers"])
     n_in, n_out = (2, 2) if p["dataset"] == "spirals" else (784, 10)
     if layers[0] != n_in or layers[-1] != n_out:
@@ -119,4 +119,7 @@ def validate_problem(problem: dict) -> dict:
         if p[k] is not None:
             p[k] = check_int("val_split" if k == "val_size" else k, p[k])
     p["data_seed"] = check_int("data_seed", p["data_seed"], minimum=0)
+    if p["train_size"] is not None and p["val_size"] is not None and p["val_size"] >= p["train_size"]:
+        raise ValueError(f"--val-split {p['val_size']} must be smaller than --train-size {p['train_size']}: the "
+                         "validation examples are taken out of the training examples")
     return p

@@ -34,7 +34,7 @@ from .store import Store
 from .trial import make_trial, run_group, trial_key
 
 __all__ = ["plan_selection", "plan_test", "run_sweep", "execute", "summarize", "group_trials", "SUMMARY_FILE",
-           "STACK_MAX_PARAMS"]
+           "STACK_MAX_PARAMS", "OtherSweep"]
 
 SUMMARY_FILE = "summary.json"
 STACK_MAX_PARAMS = 20_000  # stack="auto": networks up to this many parameters train stacked
@@ -164,6 +164,29 @@ def choose(settings, sel_plan, rows_by_key) -> dict:
     return best
 
 
+class OtherSweep(ValueError):
+    """The folder holds a sweep with other settings: resuming it with these would mix two sweeps."""
+
+
+def _check_same_sweep(out: Path, wanted: dict) -> None:
+    """Refuse a folder whose settings.json describes another sweep, naming what differs."""
+    path = out / "settings.json"
+    if not path.exists():
+        return
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        saved = {}
+    if saved == wanted:
+        return
+    keys = sorted(set(saved) | set(wanted))
+    differ = [f"problem.{k}" for k in sorted(set(saved.get("problem", {})) | set(wanted.get("problem", {})))
+              if saved.get("problem", {}).get(k) != wanted.get("problem", {}).get(k)] if "problem" in keys else []
+    differ = [k for k in keys if k != "problem" and saved.get(k) != wanted.get(k)] + differ
+    raise OtherSweep(f"{out} holds a sweep with other settings (they differ in {', '.join(differ) or 'format'}); "
+                     "the same command resumes a sweep: give its settings again, or choose another --out")
+
+
 class Summary(dict):
     """A sweep's summary (the content of summary.json, a plain dict) that Jupyter shows with its figures."""
 
@@ -273,8 +296,10 @@ def run_sweep(settings, out, executor, log=print, trial_fn=run_group, progress=N
 def _run_locked(settings, out, executor, log, trial_fn, progress):
     stack = _stacking(settings)
     t0 = time.perf_counter()
+    wanted = json.loads(json.dumps(_json_clean(settings.to_dict())))
+    _check_same_sweep(out, wanted)
     with Store(out) as store:
-        (out / "settings.json").write_text(json.dumps(_json_clean(settings.to_dict()), indent=2) + "\n")
+        (out / "settings.json").write_text(json.dumps(wanted, indent=2) + "\n")
         sel_plan = plan_selection(settings)
         sel_trials = [t for cs in sel_plan.values() for _, ts in cs for t in ts]
         _phase(store, executor, group_trials(sel_trials, stack), "selection", log, trial_fn, progress)

@@ -106,6 +106,8 @@ def run_trial(trial: dict) -> dict:
             budget = {"iterations": p["iterations"]} if p.get("iterations") else {"epochs": p["epochs"]}
             history = Trainer(model, opt, on_divergence="stop").fit(
                 X, y, batch_size=p["batch_size"], rng=np.random.default_rng([trial["seed"], 2]), **budget)
+            if history.interrupted:  # the Trainer stops at Ctrl-C; a shortened trial is not a result
+                raise KeyboardInterrupt
             result = {"curve": _downsample(history.loss), "steps": int(history.steps)}
             if history.diverged:
                 result.update(status="diverged", metrics={**_nan_metrics(), "diverged_step": history.diverged["step"]})
