@@ -177,12 +177,25 @@ def blocks(pairs, block_steps, modes):
             original(self, trainer, step, loss)
 
         LiveCallback.on_step_end = switched
+        stop = threading.Event()
         try:
             session = TrainSession({**BOOK, "iterations": str(2 * pairs * block_steps + block_steps)}, worker=worker)
+
+            def reader(session=session, stop=stop):  # what the event stream does: poll, encode
+                last = 0
+                while not stop.is_set():
+                    for f in session.frames_after(last):
+                        last = f["seq"]
+                        json.dumps(f, separators=(",", ":"))
+                    time.sleep(0.02)
+
+            th = threading.Thread(target=reader, daemon=True)
+            th.start()
             session.start()
             session.thread.join()
             session.close()
         finally:
+            stop.set()
             LiveCallback.on_step_end = original
         # a block holding an epoch's end also holds its evaluation of the test set: left out
         times = {b: (t1 - t0, f1 - f0) for (b, t0, f0, e0), (_, t1, f1, e1) in zip(marks, marks[1:]) if e0 == e1}
