@@ -129,6 +129,8 @@ def _page_faults_of_big_arrays(n=100, size=1 << 20):
 def test_the_local_cluster_workers_allocate_without_page_fault_churn(dask_ex):
     if _EXPORTED_TRIM:
         pytest.skip("MALLOC_TRIM_THRESHOLD_ is exported here; the workers inherit it on purpose")
+    # the nanny restarts the worker an earlier test killed; on a busy machine that can take a while
+    dask_ex.client.wait_for_workers(2, timeout=120)
     faults = dask_ex.client.run(_page_faults_of_big_arrays)
     assert len(faults) == 2 and all(f < 2000 for f in faults.values()), faults  # 100 x 256 pages with churn
 
