@@ -8,7 +8,7 @@ frame's Python work holds the GIL. A process shares neither the GIL nor the core
 thread's part of a frame is three ``memcpy`` of the weights (before the step, W, b and ∂L/∂W
 after it) into shared memory and one short message.
 
-The worker (:class:`FrameWorker`) is a fresh interpreter (``python -m mlplab.live.framer FD``, in
+The worker (:class:`FrameWorker`) is a fresh interpreter (:func:`main`, given its socket's FD, in
 its own session so a Ctrl-C meant for the server does not reach it, with one BLAS thread, niced
 and SCHED_BATCH so that when no core is free the training thread gets the CPU first), which
 takes about a second to import NumPy and mlplab; ``mlplab live`` keeps one started ahead of the
@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FrameWorker", "REPLY_TIMEOUT"]
+__all__ = ["FrameWorker", "REPLY_TIMEOUT", "main"]
 
 REPLY_TIMEOUT = 5.0  # seconds a frame may take before the worker is given up
 NICE = 10  # the worker's niceness: CPU time goes to training first (about 10:1 under contention)
@@ -86,16 +86,17 @@ class FrameWorker:
         import mlplab
 
         ours, theirs = socket.socketpair()
-        root = str(Path(mlplab.__file__).resolve().parents[1])  # the worker imports this mlplab
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p),
-               "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        env.pop("PYTHONSTARTUP", None)
+        # the worker imports the mlplab this process runs: found as here (the same PYTHONPATH), or else
+        # from its folder, put last on the path so that it shadows nothing
+        root = str(Path(mlplab.__file__).resolve().parents[1])
+        start = f"import sys; sys.path.append({root!r}); from mlplab.live.framer import main; main()"
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         self.broken: str | None = None
         self._ready = self._attached = False
         self.pending = None  # (token, time sent) of the frame asked for
         self._views = self._mm = self._path = None
         try:
-            self.proc = subprocess.Popen([sys.executable, "-m", "mlplab.live.framer", str(theirs.fileno())],
+            self.proc = subprocess.Popen([sys.executable, "-c", start, str(theirs.fileno())],
                                          pass_fds=(theirs.fileno(),), start_new_session=True, env=env,
                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL)
@@ -366,5 +367,6 @@ def _serve(conn: Connection) -> None:
             pass
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """The worker's entry point: ``python -c "...; main()" FD``, FD its end of the socket pair."""
     _serve(Connection(int(sys.argv[1])))
