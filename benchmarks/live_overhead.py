@@ -349,15 +349,16 @@ def main():
     import subprocess
 
     burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.competitors)]
-    with limit_threads(args.threads), _killing(burners):
-        header(f"mlplab live: the cost of watching ({args.competitors} competing processes)")
-        if args.rounds:
-            throughput(args.steps, args.rounds, modes)
-        if args.blocks:
-            blocks(args.blocks, args.block_steps, [m for m in modes if m != "off"])
-        frame_cost()
-    if args.browser:
-        browser(args.threads)
+    with _killing(burners):  # the competitors run through every part, the browser's included
+        with limit_threads(args.threads):
+            header(f"mlplab live: the cost of watching ({args.competitors} competing processes)")
+            if args.rounds:
+                throughput(args.steps, args.rounds, modes)
+            if args.blocks:
+                blocks(args.blocks, args.block_steps, [m for m in modes if m != "off"])
+            frame_cost()
+        if args.browser:
+            browser(args.threads)
     np.seterr(all="ignore")
 
 
