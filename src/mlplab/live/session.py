@@ -93,25 +93,25 @@ class LiveCallback(Callback):
 
     def _worker(self):
         """The session's frame worker if it is usable now (attaching it when it has just started)."""
-        w = self.s.worker
-        if w is None or w.broken is not None:
+        worker = self.s.worker
+        if worker is None or worker.broken is not None:
             return None
         if not self.attached:
-            if not w.ready():
+            if not worker.ready():
                 return None
-            w.attach(self.s.plan, self.s.probe, self.s.sizes, self.s.settings["activation"])
+            worker.attach(self.s.plan, self.s.probe, self.s.sizes, self.s.settings["activation"])
             self.attached = True
-        return w
+        return worker
 
     def _collect(self, wait: bool = False) -> None:
         """Append the frame the worker has finished (waiting for it if ``wait``)."""
-        w = self.s.worker
-        if self.pending is None or w is None:
+        worker = self.s.worker
+        if self.pending is None or worker is None:
             return
-        done = w.drain() if wait else w.collect()
+        done = worker.drain() if wait else worker.collect()
         for _, layers, acc in done:
             self.s._append(self.pending, layers, acc, by_worker=True)
-        if done or w.broken is not None:
+        if done or worker.broken is not None:
             self.pending = None
 
     def on_train_begin(self, trainer):
@@ -139,9 +139,9 @@ class LiveCallback(Callback):
         elif not framed and self.pending is None and (time.perf_counter() - self.last >= self.interval
                                                       or step + 1 >= trainer.total_steps):
             t0 = time.perf_counter()
-            w = self._worker()
-            if w is not None and w.idle:
-                w.snapshot_before(s.plan)
+            worker = self._worker()
+            if worker is not None and worker.idle:
+                worker.snapshot_before(s.plan)
                 self.armed = "worker"
             else:
                 self.before, self.armed = [w.copy() for w in s.weights], "inline"
@@ -152,10 +152,10 @@ class LiveCallback(Callback):
     def _emit(self, trainer, with_ratio, extra=0.0):
         t0 = time.perf_counter()
         loss = self.loss_sum / self.loss_n if self.loss_n else None
-        w = self.s.worker
-        if self.armed == "worker" and w is not None and w.idle:
+        worker = self.s.worker
+        if self.armed == "worker" and worker is not None and worker.idle:
             self.pending = self.s._meta(trainer, loss)
-            w.request(self.pending["step"], self.s.plan, with_ratio, trained=trainer.step > 0)
+            worker.request(self.pending["step"], self.s.plan, with_ratio, trained=trainer.step > 0)
         else:  # inline; a worker given up since the snapshot leaves no ‖ΔW‖/‖W‖ for this frame
             ratio = update_ratios(self.s.weights, self.before) if with_ratio and self.armed == "inline" else None
             self.s.frame(trainer, loss, ratio)
