@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import shutil
 import statistics
@@ -54,6 +53,20 @@ def plain(steps):
         return steps / (time.perf_counter() - t0), None, steps / (time.thread_time() - c0)
 
 
+def _stream(session, stop, by_worker: list) -> None:
+    """What the event stream does (``live.app``): poll the session's frames every 20 ms and encode
+    each as an event; ``by_worker`` gets, per frame, whether the worker made it."""
+    from mlplab.live.app import _event_json
+
+    last = 0
+    while not stop.is_set():
+        for f in session.frames_after(last):
+            last = f["seq"]
+            by_worker.append(bool(f.get("worker")))
+            _event_json(dict(f, run="bench", member=0))
+        time.sleep(0.02)
+
+
 def live(steps, worker=None, fps=12.0):
     """One live run; ``worker``: a started FrameWorker (as ``mlplab live`` hands each run one) or None
     (frames inline); ``fps`` ~ 0: no frames but the first and last (the control). Returns steps/s,
@@ -65,15 +78,6 @@ def live(steps, worker=None, fps=12.0):
     stop = threading.Event()
     by_worker = []
 
-    def reader():  # what the event stream does: poll, encode
-        last = 0
-        while not stop.is_set():
-            for f in session.frames_after(last):
-                last = f["seq"]
-                by_worker.append(bool(f.get("worker")))
-                json.dumps(f, separators=(",", ":"))
-            time.sleep(0.02)
-
     cpu = []
     train = session._train
 
@@ -83,7 +87,7 @@ def live(steps, worker=None, fps=12.0):
         cpu.append(time.thread_time() - c0)
 
     session._train = timed_train
-    th = threading.Thread(target=reader, daemon=True)
+    th = threading.Thread(target=_stream, args=(session, stop, by_worker), daemon=True)
     th.start()
     t0 = time.perf_counter()
     session.start()
@@ -180,16 +184,7 @@ def blocks(pairs, block_steps, modes):
         stop = threading.Event()
         try:
             session = TrainSession({**BOOK, "iterations": str(2 * pairs * block_steps + block_steps)}, worker=worker)
-
-            def reader(session=session, stop=stop):  # what the event stream does: poll, encode
-                last = 0
-                while not stop.is_set():
-                    for f in session.frames_after(last):
-                        last = f["seq"]
-                        json.dumps(f, separators=(",", ":"))
-                    time.sleep(0.02)
-
-            th = threading.Thread(target=reader, daemon=True)
+            th = threading.Thread(target=_stream, args=(session, stop, []), daemon=True)
             th.start()
             session.start()
             session.thread.join()
