@@ -1,0 +1,183 @@
+"""The activations the theory knows: φ and φ′ as float64 NumPy functions, and the closed-form Gaussian
+kernels where they exist.
+
+Nine activations: the five that :mod:`mlplab.nn` builds (``identity`` a.k.a. linear, ``relu``,
+``leaky_relu``, ``tanh``, ``sigmoid``, resolved through :func:`mlplab.activations.canonical_activation`)
+and four that only PyTorch networks have (``erf``, ``gelu``, ``silu`` a.k.a. swish, ``elu``), which the
+theory needs for ``diagnose``'s PyTorch check-up. They are listed here, not in the activation registry,
+because that registry is what :class:`mlplab.nn.MLP` can build.
+
+====================== ===================================== ===================================
+name                   φ(x)                                  φ′(x)
+====================== ===================================== ===================================
+``identity``           x                                     1
+``relu``               max(0, x)                             1{x > 0}
+``leaky_relu``         x if x > 0 else a·x (a = 0.01)        1 if x > 0 else a
+``tanh``               tanh x                                1 − tanh² x
+``sigmoid``            1/(1 + e^(−x))                        σ(x)(1 − σ(x))
+``erf``                erf x                                 (2/√π) e^(−x²)
+``gelu``               x Φ(x) (the exact, erf form)          Φ(x) + x ϕ(x)
+``silu``               x σ(x)                                σ(x)(1 + x(1 − σ(x)))
+``elu``                x if x > 0 else e^x − 1 (α = 1)       1 if x > 0 else e^x
+====================== ===================================== ===================================
+
+Closed forms (:attr:`TheoryActivation.kernel`, ``dkernel``) for u ~ N(0, [[q₁, q₁₂], [q₁₂, q₂]]),
+c = q₁₂/√(q₁q₂):
+
+* relu, the arc-cosine kernel of degree 1 (Cho & Saul 2009, *Kernel methods for deep learning*):
+  E[φ(u₁)φ(u₂)] = √(q₁q₂)/(2π) · (√(1 − c²) + (π − arccos c) c), E[φ′(u₁)φ′(u₂)] = (π − arccos c)/(2π);
+* leaky relu = (1 − a)·relu + a·identity: (1 − a)² K_relu + a q₁₂ and (1 − a)² K′_relu + a;
+* erf (Williams 1997, *Computing with infinite networks*):
+  E[φ(u₁)φ(u₂)] = (2/π) arcsin(2q₁₂/√((1 + 2q₁)(1 + 2q₂))),
+  E[φ′(u₁)φ′(u₂)] = (4/π)/√((1 + 2q₁)(1 + 2q₂) − 4q₁₂²);
+* identity: q₁₂ and 1.
+
+Every other expectation is Gauss–Hermite quadrature (:mod:`.gauss`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import erf as _erf
+from scipy.special import expit, ndtr
+
+from ..activations import canonical_activation, normalize_name
+
+LEAKY_SLOPE = 0.01  # the registry's default negative slope
+_SQRT_2PI = math.sqrt(2.0 * math.pi)
+
+
+@dataclass(frozen=True)
+class TheoryActivation:
+    """φ and φ′ of one activation, and what the theory may shortcut.
+
+    ``homogeneous``: φ(λx) = λφ(x) for λ > 0 (identity, relu, leaky relu), so E[φ(√q z)²] = m·q and
+    E[φ′²] is the same at every q (``slope2`` = m, ``dslope2`` = E[φ′²]); ``kernel`` / ``dkernel`` are
+    closed forms of E[φ(u₁)φ(u₂)] and E[φ′(u₁)φ′(u₂)] as functions of (q₁, q₂, q₁₂), or None (quadrature).
+    """
+
+    name: str
+    phi: Callable
+    dphi: Callable
+    formula: str
+    kernel: Callable | None = None
+    dkernel: Callable | None = None
+    homogeneous: bool = False
+    slope2: float | None = None  # E[φ(z)²] for z ~ N(0, 1) when homogeneous
+    dslope2: float | None = None  # E[φ′(z)²] when homogeneous
+    bounded: bool = False  # |φ| bounded: the length map always has a finite fixed point
+    odd: bool = False  # φ(−x) = −φ(x): the kernels' integrands are symmetric under u → −u (half the nodes)
+    both: Callable | None = None  # x ↦ (φ(x), φ′(x)) sharing work (tanh's φ′ = 1 − φ²)
+
+    def phi_dphi(self, x):
+        """(φ(x), φ′(x)) in one call."""
+        return self.both(x) if self.both is not None else (self.phi(x), self.dphi(x))
+
+
+def _cos(q1, q2, q12):
+    return np.clip(q12 / np.sqrt(q1 * q2), -1.0, 1.0)
+
+
+def _relu_kernel(q1, q2, q12):
+    c = _cos(q1, q2, q12)
+    return np.sqrt(q1 * q2) / (2 * math.pi) * (np.sqrt(1.0 - c * c) + (math.pi - np.arccos(c)) * c)
+
+
+def _relu_dkernel(q1, q2, q12):
+    return (math.pi - np.arccos(_cos(q1, q2, q12))) / (2 * math.pi)
+
+
+def _leaky(a: float) -> TheoryActivation:
+    return TheoryActivation(
+        "leaky_relu", lambda x: np.where(x > 0, x, a * x), lambda x: np.where(x > 0, 1.0, a),
+        f"x if x > 0 else {a:g}·x",
+        kernel=lambda q1, q2, q12: (1 - a) ** 2 * _relu_kernel(q1, q2, q12) + a * q12,
+        dkernel=lambda q1, q2, q12: (1 - a) ** 2 * _relu_dkernel(q1, q2, q12) + a,
+        homogeneous=True, slope2=(1 + a * a) / 2, dslope2=(1 + a * a) / 2)
+
+
+def _erf_kernel(q1, q2, q12):
+    return 2 / math.pi * np.arcsin(np.clip(2 * q12 / np.sqrt((1 + 2 * q1) * (1 + 2 * q2)), -1.0, 1.0))
+
+
+def _erf_dkernel(q1, q2, q12):
+    return 4 / math.pi / np.sqrt((1 + 2 * q1) * (1 + 2 * q2) - 4 * q12 * q12)
+
+
+def _tanh_d(x):
+    t = np.tanh(x)
+    return 1.0 - t * t
+
+
+def _tanh_both(x):
+    t = np.tanh(x)
+    return t, 1.0 - t * t
+
+
+def _sigmoid_d(x):
+    s = expit(x)
+    return s * (1.0 - s)
+
+
+def _gelu(x):
+    return x * ndtr(x)
+
+
+def _gelu_d(x):
+    return ndtr(x) + x * np.exp(-0.5 * x * x) / _SQRT_2PI
+
+
+def _silu_d(x):
+    s = expit(x)
+    return s * (1.0 + x * (1.0 - s))
+
+
+THEORY_ACTIVATIONS: dict[str, TheoryActivation] = {a.name: a for a in (
+    TheoryActivation("identity", lambda x: np.asarray(x, dtype=float), lambda x: np.ones_like(x, dtype=float), "x",
+                     kernel=lambda q1, q2, q12: q12 + 0.0 * q1, dkernel=lambda q1, q2, q12: 1.0 + 0.0 * q12,
+                     homogeneous=True, slope2=1.0, dslope2=1.0),
+    TheoryActivation("relu", lambda x: np.maximum(x, 0.0), lambda x: (x > 0).astype(float), "max(0, x)",
+                     kernel=_relu_kernel, dkernel=_relu_dkernel, homogeneous=True, slope2=0.5, dslope2=0.5),
+    _leaky(LEAKY_SLOPE),
+    TheoryActivation("tanh", np.tanh, _tanh_d, "tanh x", bounded=True, odd=True, both=_tanh_both),
+    TheoryActivation("sigmoid", expit, _sigmoid_d, "1/(1 + exp(−x))", bounded=True),
+    TheoryActivation("erf", _erf, lambda x: 2 / math.sqrt(math.pi) * np.exp(-x * x), "erf x",
+                     kernel=_erf_kernel, dkernel=_erf_dkernel, bounded=True, odd=True),
+    TheoryActivation("gelu", _gelu, _gelu_d, "x Φ(x)"),
+    TheoryActivation("silu", lambda x: x * expit(x), _silu_d, "x σ(x)"),
+    TheoryActivation("elu", lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0.0))),
+                     lambda x: np.where(x > 0, 1.0, np.exp(np.minimum(x, 0.0))), "x if x > 0 else exp(x) − 1"),
+)}
+
+_EXTRA_ALIASES = {"swish": "silu", "gaussian_error": "gelu"}
+
+
+def theory_activation(activation, slope: float | None = None) -> TheoryActivation:
+    """The :class:`TheoryActivation` of a name in any spelling (``"ReLU"``, ``"linear"``, ``"Swish"``) or a
+    module (``nn.Tanh()``); ``slope`` is leaky relu's negative slope (default 0.01). ValueError names the valid
+    choices."""
+    if isinstance(activation, TheoryActivation):
+        return activation
+    key = normalize_name(activation) if isinstance(activation, str) else normalize_name(type(activation).__name__)
+    key = _EXTRA_ALIASES.get(key, key)
+    if key not in THEORY_ACTIVATIONS:
+        try:
+            key = canonical_activation(activation)
+        except ValueError:
+            raise ValueError(f"the theory does not know activation {activation!r}; valid: "
+                             f"{', '.join(theory_activation_names())} (or linear, swish)") from None
+    if key == "leaky_relu":
+        if slope is None and not isinstance(activation, str):
+            slope = getattr(activation, "negative_slope", None)
+        if slope is not None and slope != LEAKY_SLOPE:
+            return _leaky(float(slope))
+    return THEORY_ACTIVATIONS[key]
+
+
+def theory_activation_names() -> list[str]:
+    """The nine activations the theory covers."""
+    return list(THEORY_ACTIVATIONS)
