@@ -30,7 +30,9 @@ c = q₁₂/√(q₁q₂):
 * erf (Williams 1997, *Computing with infinite networks*):
   E[φ(u₁)φ(u₂)] = (2/π) arcsin(2q₁₂/√((1 + 2q₁)(1 + 2q₂))),
   E[φ′(u₁)φ′(u₂)] = (4/π)/√((1 + 2q₁)(1 + 2q₂) − 4q₁₂²);
-* identity: q₁₂ and 1.
+* identity: q₁₂ and 1;
+* elu, one variable only: E[φ(√q z)²], E[φ′(√q z)²] and d/dq E[φ²] from E[e^{az}1{z < 0}] = e^{a²/2}Φ(−a)
+  (its φ′ has a kink at 0, where Gauss–Hermite converges only algebraically).
 
 Every other expectation is Gauss–Hermite quadrature (:mod:`.gauss`).
 """
@@ -43,7 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import erf as _erf
-from scipy.special import expit, ndtr
+from scipy.special import erfcx, expit, ndtr
 
 from ..activations import canonical_activation, normalize_name
 
@@ -72,6 +74,7 @@ class TheoryActivation:
     bounded: bool = False  # |φ| bounded: the length map always has a finite fixed point
     odd: bool = False  # φ(−x) = −φ(x): the kernels' integrands are symmetric under u → −u (half the nodes)
     both: Callable | None = None  # x ↦ (φ(x), φ′(x)) sharing work (tanh's φ′ = 1 − φ²)
+    square: tuple | None = None  # closed forms q ↦ (E[φ(√q z)²], E[φ′(√q z)²], d/dq E[φ(√q z)²]), if any
 
     def phi_dphi(self, x):
         """(φ(x), φ′(x)) in one call."""
@@ -106,6 +109,14 @@ def _erf_kernel(q1, q2, q12):
 
 def _erf_dkernel(q1, q2, q12):
     return 4 / math.pi / np.sqrt((1 + 2 * q1) * (1 + 2 * q2) - 4 * q12 * q12)
+
+
+def _elu_square(q):
+    """ELU (α = 1), from E[e^{az} 1{z < 0}] = e^{a²/2} Φ(−a) written with erfcx (no overflow):
+    E[φ²] = q/2 + ½ erfcx(√(2q)) − erfcx(√(q/2)) + ½, E[φ′²] = ½ + ½ erfcx(√(2q)),
+    d/dq E[φ²] = ½ + erfcx(√(2q)) − ½ erfcx(√(q/2))."""
+    a, b = erfcx(np.sqrt(2 * q)), erfcx(np.sqrt(q / 2))
+    return q / 2 + a / 2 - b + 0.5, 0.5 + a / 2, 0.5 + a - b / 2
 
 
 def _tanh_d(x):
@@ -150,7 +161,8 @@ THEORY_ACTIVATIONS: dict[str, TheoryActivation] = {a.name: a for a in (
     TheoryActivation("gelu", _gelu, _gelu_d, "x Φ(x)"),
     TheoryActivation("silu", lambda x: x * expit(x), _silu_d, "x σ(x)"),
     TheoryActivation("elu", lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0.0))),
-                     lambda x: np.where(x > 0, 1.0, np.exp(np.minimum(x, 0.0))), "x if x > 0 else exp(x) − 1"),
+                     lambda x: np.where(x > 0, 1.0, np.exp(np.minimum(x, 0.0))), "x if x > 0 else exp(x) − 1",
+                     square=_elu_square),
 )}
 
 _EXTRA_ALIASES = {"swish": "silu", "gaussian_error": "gelu"}

@@ -50,7 +50,7 @@ def _f(x) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- Gaussian expectations
-def mean_square(activation, q, order: int = gauss.ORDER_1D) -> np.ndarray:
+def mean_square(activation, q, order: int | None = None) -> np.ndarray:
     """E[φ(√q z)²], z ~ N(0, 1)."""
     act = theory_activation(activation)
     q = _f(q)
@@ -58,10 +58,12 @@ def mean_square(activation, q, order: int = gauss.ORDER_1D) -> np.ndarray:
         return act.slope2 * q
     if act.kernel is not None:
         return act.kernel(q, q, q)
+    if act.square is not None:
+        return act.square(q)[0]
     return gauss.expect(lambda u: act.phi(u) ** 2, q, order)
 
 
-def mean_square_slope(activation, q, order: int = gauss.ORDER_1D) -> np.ndarray:
+def mean_square_slope(activation, q, order: int | None = None) -> np.ndarray:
     """d/dq E[φ(√q z)²] = E[φ′² + φφ″] (by Stein's lemma, from φ alone; the closed form for erf)."""
     act = theory_activation(activation)
     q = _f(q)
@@ -69,10 +71,12 @@ def mean_square_slope(activation, q, order: int = gauss.ORDER_1D) -> np.ndarray:
         return act.slope2 + 0.0 * q
     if act.name == "erf":
         return 4 / np.pi / ((1 + 2 * q) * np.sqrt(1 + 4 * q))
+    if act.square is not None:
+        return act.square(q)[2]
     return gauss.expect_stein(lambda u: act.phi(u) ** 2, np.maximum(q, _Q_TINY), order)
 
 
-def derivative_mean_square(activation, q, order: int = gauss.ORDER_1D) -> np.ndarray:
+def derivative_mean_square(activation, q, order: int | None = None) -> np.ndarray:
     """E[φ′(√q z)²], z ~ N(0, 1)."""
     act = theory_activation(activation)
     q = _f(q)
@@ -80,10 +84,12 @@ def derivative_mean_square(activation, q, order: int = gauss.ORDER_1D) -> np.nda
         return act.dslope2 + 0.0 * q
     if act.dkernel is not None:
         return act.dkernel(q, q, q)
+    if act.square is not None:
+        return act.square(q)[1]
     return gauss.expect(lambda u: act.dphi(u) ** 2, q, order)
 
 
-def kernel(activation, q1, q2, q12, order: int = gauss.ORDER_2D) -> np.ndarray:
+def kernel(activation, q1, q2, q12, order: int | None = None) -> np.ndarray:
     """E[φ(u₁)φ(u₂)] for (u₁, u₂) ~ N(0, [[q₁, q₁₂], [q₁₂, q₂]])."""
     act = theory_activation(activation)
     if act.kernel is not None:
@@ -92,7 +98,7 @@ def kernel(activation, q1, q2, q12, order: int = gauss.ORDER_2D) -> np.ndarray:
                               symmetric=act.odd)[0]
 
 
-def derivative_kernel(activation, q1, q2, q12, order: int = gauss.ORDER_2D) -> np.ndarray:
+def derivative_kernel(activation, q1, q2, q12, order: int | None = None) -> np.ndarray:
     """E[φ′(u₁)φ′(u₂)] for (u₁, u₂) ~ N(0, [[q₁, q₁₂], [q₁₂, q₂]])."""
     act = theory_activation(activation)
     if act.dkernel is not None:
@@ -101,7 +107,7 @@ def derivative_kernel(activation, q1, q2, q12, order: int = gauss.ORDER_2D) -> n
                               symmetric=act.odd)[0]
 
 
-def kernels(activation, q1, q2, q12, order: int = gauss.ORDER_2D) -> tuple[np.ndarray, np.ndarray]:
+def kernels(activation, q1, q2, q12, order: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(E[φ(u₁)φ(u₂)], E[φ′(u₁)φ′(u₂)]) at once: one set of quadrature nodes and one φ evaluation for both."""
     act = theory_activation(activation)
     if act.kernel is not None:
