@@ -31,8 +31,10 @@ c = q₁₂/√(q₁q₂):
   E[φ(u₁)φ(u₂)] = (2/π) arcsin(2q₁₂/√((1 + 2q₁)(1 + 2q₂))),
   E[φ′(u₁)φ′(u₂)] = (4/π)/√((1 + 2q₁)(1 + 2q₂) − 4q₁₂²);
 * identity: q₁₂ and 1;
-* elu, one variable only: E[φ(√q z)²], E[φ′(√q z)²] and d/dq E[φ²] from E[e^{az}1{z < 0}] = e^{a²/2}Φ(−a)
-  (its φ′ has a kink at 0, where Gauss–Hermite converges only algebraically).
+* elu: E[φ(√q z)²], E[φ′(√q z)²] and d/dq E[φ²] from E[e^{az}1{z < 0}] = e^{a²/2}Φ(−a); for two variables
+  the inner expectation E[φ(a + bz)] in closed form and the outer one by Gauss–Legendre on each side of the
+  kink (:func:`.gauss.expect_pairs_smoothed`): its φ′ has a kink at 0, where Gauss–Hermite converges only
+  algebraically.
 
 Every other expectation is Gauss–Hermite quadrature (:mod:`.gauss`).
 """
@@ -74,7 +76,8 @@ class TheoryActivation:
     bounded: bool = False  # |φ| bounded: the length map always has a finite fixed point
     odd: bool = False  # φ(−x) = −φ(x): the kernels' integrands are symmetric under u → −u (half the nodes)
     both: Callable | None = None  # x ↦ (φ(x), φ′(x)) sharing work (tanh's φ′ = 1 − φ²)
-    square: tuple | None = None  # closed forms q ↦ (E[φ(√q z)²], E[φ′(√q z)²], d/dq E[φ(√q z)²]), if any
+    square: Callable | None = None  # closed forms q ↦ (E[φ(√q z)²], E[φ′(√q z)²], d/dq E[φ(√q z)²]), if any
+    smoothed: Callable | None = None  # closed forms (a, b) ↦ (E[φ(a + b z)], E[φ′(a + b z)]), if any
 
     def phi_dphi(self, x):
         """(φ(x), φ′(x)) in one call."""
@@ -117,6 +120,20 @@ def _elu_square(q):
     d/dq E[φ²] = ½ + erfcx(√(2q)) − ½ erfcx(√(q/2))."""
     a, b = erfcx(np.sqrt(2 * q)), erfcx(np.sqrt(q / 2))
     return q / 2 + a / 2 - b + 0.5, 0.5 + a / 2, 0.5 + a - b / 2
+
+
+def _elu_smoothed(a, b):
+    """E[φ(a + bz)] and E[φ′(a + bz)] for ELU: with t = a/b, E[(a + bz)1{a + bz > 0}] = aΦ(t) + bϕ(t) and
+    E[e^{a+bz} 1{a + bz < 0}] = e^{a + b²/2} Φ(−t − b) (for t + b ≥ 0 written ½ e^{−t²/2} erfcx((t + b)/√2),
+    which neither overflows nor underflows to 0·inf)."""
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        t = a / b
+        y = t + b
+        e = np.where(y < 0, np.exp(a + 0.5 * b * b) * ndtr(-y),
+                     0.5 * np.exp(-0.5 * t * t) * erfcx(np.maximum(y, 0.0) / math.sqrt(2.0)))
+        pos = ndtr(t)
+        gauss_t = np.where(np.isfinite(t), b * np.exp(-0.5 * t * t) / _SQRT_2PI, 0.0)
+    return a * pos + gauss_t + e - (1.0 - pos), pos + e
 
 
 def _tanh_d(x):
@@ -162,7 +179,7 @@ THEORY_ACTIVATIONS: dict[str, TheoryActivation] = {a.name: a for a in (
     TheoryActivation("silu", lambda x: x * expit(x), _silu_d, "x σ(x)"),
     TheoryActivation("elu", lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0.0))),
                      lambda x: np.where(x > 0, 1.0, np.exp(np.minimum(x, 0.0))), "x if x > 0 else exp(x) − 1",
-                     square=_elu_square),
+                     square=_elu_square, smoothed=_elu_smoothed),
 )}
 
 _EXTRA_ALIASES = {"swish": "silu", "gaussian_error": "gelu"}

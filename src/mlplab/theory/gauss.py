@@ -122,3 +122,32 @@ def _pairs(fs, gs, q1, q2, q12, order, symmetric):
         for o, fv, gv in zip(outs, fu, gu):
             o[s:s + block] = (fv * gv) @ w1
     return outs
+
+
+SPLIT_ORDER = 64  # Gauss–Legendre nodes on each half [−Z, 0] and [0, Z] of z₁ (expect_pairs_smoothed)
+_Z = 12.0  # e^(−Z²/2) ≈ 5e-32: nothing beyond
+
+
+@lru_cache(maxsize=4)
+def split_nodes(order: int = SPLIT_ORDER) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights for E[f(z)], z ~ N(0, 1), exact across a kink of f at 0: Gauss–Legendre on each of
+    [−Z, 0] and [0, Z] (Z = 12) times the Gaussian density. Each half's integrand is smooth, so the rule
+    converges exponentially where Gauss–Hermite over the kink converges only algebraically."""
+    t, v = np.polynomial.legendre.leggauss(int(order))
+    x = np.concatenate([(t - 1.0) * _Z / 2, (t + 1.0) * _Z / 2])
+    w = np.concatenate([v, v]) * _Z / 2 * np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+    return x, w
+
+
+def expect_pairs_smoothed(fs, inner, q1, q2, q12) -> list[np.ndarray]:
+    """[E[f_k(u₁) g_k(u₂)]] when E[g_k(a + b z)] has a closed form ``inner(a, b)`` (a tuple over k): one
+    variable remains, u₂ given z₁ being N(√q₂ c z₁, q₂(1 − c²)), integrated by :func:`split_nodes` (f_k may
+    have a kink at 0)."""
+    x, w = split_nodes()
+    q1, q2, q12 = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (q1, q2, q12)))
+    r1, r2 = np.sqrt(q1), np.sqrt(q2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = np.where(r1 * r2 > 0, np.clip(q12 / (r1 * r2), -1.0, 1.0), 0.0)
+    a = (r2 * c)[..., None] * x
+    b = np.maximum(r2 * np.sqrt(1.0 - c * c), 1e-300)[..., None]
+    return [(fv * gv) @ w for fv, gv in zip(fs(r1[..., None] * x), inner(a, b))]

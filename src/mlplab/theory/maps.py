@@ -94,6 +94,8 @@ def kernel(activation, q1, q2, q12, order: int | None = None) -> np.ndarray:
     act = theory_activation(activation)
     if act.kernel is not None:
         return act.kernel(*np.broadcast_arrays(_f(q1), _f(q2), _f(q12)))
+    if act.smoothed is not None:
+        return kernels(act, q1, q2, q12)[0]
     return gauss.expect_pairs(lambda u: (act.phi(u),), lambda u: (act.phi(u),), q1, q2, q12, order,
                               symmetric=act.odd)[0]
 
@@ -103,6 +105,8 @@ def derivative_kernel(activation, q1, q2, q12, order: int | None = None) -> np.n
     act = theory_activation(activation)
     if act.dkernel is not None:
         return act.dkernel(*np.broadcast_arrays(_f(q1), _f(q2), _f(q12)))
+    if act.smoothed is not None:
+        return kernels(act, q1, q2, q12)[1]
     return gauss.expect_pairs(lambda u: (act.dphi(u),), lambda u: (act.dphi(u),), q1, q2, q12, order,
                               symmetric=act.odd)[0]
 
@@ -112,6 +116,9 @@ def kernels(activation, q1, q2, q12, order: int | None = None) -> tuple[np.ndarr
     act = theory_activation(activation)
     if act.kernel is not None:
         return kernel(act, q1, q2, q12), derivative_kernel(act, q1, q2, q12)
+    if act.smoothed is not None:
+        k, dk = gauss.expect_pairs_smoothed(act.phi_dphi, act.smoothed, q1, q2, q12)
+        return k, dk
     k, dk = gauss.expect_pairs(act.phi_dphi, act.phi_dphi, q1, q2, q12, order, symmetric=act.odd)
     return k, dk
 
