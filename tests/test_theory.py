@@ -84,8 +84,8 @@ def _quad(f, q):
 
 def _dblquad(f, q, c):
     r, s = math.sqrt(q), math.sqrt(1 - c * c)
-    return integrate.dblquad(lambda z2, z1: f(r * z1) * f(r * (c * z1 + s * z2)) * _PDF**2 * math.exp(-(z1 * z1 + z2 * z2) / 2),
-                             -12, 12, -12, 12, epsabs=1e-12)[0]
+    g = lambda z2, z1: f(r * z1) * f(r * (c * z1 + s * z2)) * _PDF**2 * math.exp(-(z1 * z1 + z2 * z2) / 2)
+    return integrate.dblquad(g, -12, 12, -12, 12, epsabs=1e-12)[0]
 
 
 def _dblquad_split(f, q, c):

@@ -5,14 +5,15 @@ weights wᵢ/√(2π) of order n (exact for f a polynomial of degree ≤ 2n − 
 pre-activations of two inputs with covariance [[q₁, q₁₂], [q₁₂, q₂]]: u₁ = √q₁ z₁, u₂ = √q₂ (c z₁ + √(1 − c²) z₂),
 c = q₁₂/√(q₁q₂), on the n × n product rule.
 
-Orders: one variable, :data:`ORDER_1D` = 101 nodes, raised to ≈ 80 q for large variances (:func:`order_for`,
-at most :data:`MAX_ORDER_1D`); two variables, the smallest of :data:`ORDERS_2D` (48 … 160 per axis) at or above
-30 q. For a smooth φ the error falls like exp(−2d√(2n)), d the distance of the nearest singularity of
-z ↦ φ(√q z) from the real axis (tanh: d = π/(2√q)), hence orders that grow with q. ``tests/test_theory.py``
-measures the error against adaptive quadrature (scipy's QUADPACK): ≤ 1e-7 in one variable for every smooth
-activation up to q = 200, ≤ 1e-4 in two for tanh up to q = 5. Kinks (relu, leaky relu, elu's φ′) converge only
-algebraically, which is why those activations use closed forms where they exist (:mod:`.functions`); elu's
-two-variable kernels stay quadrature (≈ 1e-3).
+Orders: one variable, :data:`ORDER_1D` = 101 nodes, raised to the next of :data:`ORDERS_1D` at or above 80 q
+for large variances (:func:`order_for`, at most :data:`MAX_ORDER_1D` = 8001); two variables, the smallest of
+:data:`ORDERS_2D` (48 … 160 per axis) at or above 30 q. Each point of a grid gets its own order. For a smooth
+φ the error falls like exp(−2d√(2n)), d the distance of the nearest singularity of z ↦ φ(√q z) from the real
+axis (tanh: d = π/(2√q)), hence orders that grow with q. ``tests/test_theory.py`` measures the error against
+adaptive quadrature (scipy's QUADPACK): ≤ 1e-7 in one variable for every smooth activation up to q = 50, ≤ 1e-4
+in two for tanh up to q = 5. Kinks (relu, leaky relu, elu's φ′) converge only algebraically, which is why
+those activations use closed forms (:mod:`.functions`); elu's two-variable kernels integrate a closed-form
+inner expectation by Gauss–Legendre on each side of the kink (:func:`expect_pairs_smoothed`).
 
 Arrays broadcast: every argument may be an array, the nodes sit on new trailing axes, and large grids are
 evaluated in blocks of :data:`BLOCK` points so memory stays bounded.
@@ -28,6 +29,7 @@ from scipy.special import roots_hermitenorm
 
 ORDER_1D = 101
 MAX_ORDER_1D = 8001
+ORDERS_1D = (ORDER_1D, 201, 401, 801, 1601, 3201, MAX_ORDER_1D)  # the 1-D orders a point may get
 ORDERS_2D = (48, 64, 96, 128, 160)  # the 2-D orders a point may get, by its variance (see expect_pairs)
 ORDER_2D = 48
 BLOCK = 2048  # grid points per block of a 2-D evaluation (ORDER_2D² nodes each)
@@ -42,30 +44,39 @@ def nodes(order: int) -> tuple[np.ndarray, np.ndarray]:
     return x, w / w.sum()
 
 
-def order_for(q, order: int | None = None) -> int:
-    """The 1-D order used for variances ``q``: ``order`` if given, else ORDER_1D, raised to ⌈80 q_max⌉ (odd, at
-    most :data:`MAX_ORDER_1D`) so that a φ bending at |x| ≈ 1 stays resolved when √q ≫ 1: tanh's φ′² needs
-    n ≈ 80 q for 1e-8 (measured against adaptive quadrature at q = 1, 5, 50)."""
-    if order is not None:
-        return int(order)
+def order_for(q) -> np.ndarray:
+    """The 1-D order for each variance of ``q``: ORDER_1D, raised for large variances to the next of 201, 401, …
+    (at most :data:`MAX_ORDER_1D`) at or above 80 q, so that a φ bending at |x| ≈ 1 stays resolved when √q ≫ 1:
+    tanh's φ′² needs n ≈ 80 q for 1e-8 (measured against adaptive quadrature at q = 1, 5, 50)."""
+    q = np.nan_to_num(np.asarray(q, dtype=float), nan=0.0, posinf=0.0)
+    levels = np.asarray(ORDERS_1D)
+    return levels[np.minimum(np.searchsorted(levels, 80.0 * q), len(levels) - 1)]
+
+
+def _by_order(rule, f, q, order):
+    """Σ_i w_i f(√q x_i) · rule(x_i) on each point's own order (points grouped by order)."""
     q = np.asarray(q, dtype=float)
-    finite = q[np.isfinite(q)]
-    top = float(finite.max()) if finite.size else 0.0
-    return int(min(MAX_ORDER_1D, max(ORDER_1D, 2 * math.ceil(40.0 * top) + 1)))
+    if order is not None:
+        x, w = nodes(int(order))
+        return f(np.sqrt(q)[..., None] * x) @ (w * rule(x))
+    flat = q.ravel()
+    levels = order_for(flat)
+    out = np.empty(flat.size)
+    for n in np.unique(levels):
+        idx = np.flatnonzero(levels == n)
+        x, w = nodes(int(n))
+        out[idx] = f(np.sqrt(flat[idx])[:, None] * x) @ (w * rule(x))
+    return out.reshape(q.shape)
 
 
 def expect(f, q, order: int | None = None) -> np.ndarray:
-    """E[f(√q z)] for z ~ N(0, 1), elementwise over the array ``q`` (float64); order by :func:`order_for`."""
-    x, w = nodes(order_for(q, order))
-    q = np.asarray(q, dtype=float)
-    return f(np.sqrt(q)[..., None] * x) @ w
+    """E[f(√q z)] for z ~ N(0, 1), elementwise over the array ``q`` (float64); orders by :func:`order_for`."""
+    return _by_order(np.ones_like, f, q, order)
 
 
 def expect_stein(f, q, order: int | None = None) -> np.ndarray:
     """d/dq E[f(√q z)] = E[(z² − 1) f(√q z)] / (2q) (Stein's lemma twice; no f″ needed). q > 0."""
-    x, w = nodes(order_for(q, order))
-    q = np.asarray(q, dtype=float)
-    return f(np.sqrt(q)[..., None] * x) @ (w * (x * x - 1.0)) / (2.0 * q)
+    return _by_order(lambda x: x * x - 1.0, f, q, order) / (2.0 * np.asarray(q, dtype=float))
 
 
 def expect_pair(f, g, q1, q2, q12, order: int | None = None) -> np.ndarray:
