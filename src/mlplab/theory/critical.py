@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .functions import theory_activation
-from .maps import chi_1, derivative_mean_square, mean_square, q_star
+from .maps import chi_1, derivative_mean_square, mean_square, phase_names, q_star
 
 __all__ = ["PHASES", "critical_line", "critical_point", "phase", "phase_names"]
 
@@ -66,16 +66,6 @@ def critical_line(sigma_b2, activation) -> tuple[np.ndarray, np.ndarray]:
     qs = np.where(exact_zero, 0.0, qs)
     w = np.where(np.isnan(qs), np.nan, 1.0 / derivative_mean_square(act, np.nan_to_num(qs)))
     return w.reshape(sb2.shape), qs.reshape(sb2.shape)
-
-
-def phase_names(chi, q, tol: float = 1e-9) -> np.ndarray:
-    """Names of the phases for arrays of χ₁ and q*: 'unbounded' where q* = inf, else 'critical' within ``tol``
-    of χ₁ = 1, 'ordered' below, 'chaotic' above."""
-    chi, q = np.broadcast_arrays(np.asarray(chi, dtype=float), np.asarray(q, dtype=float))
-    out = np.where(chi < 1.0, "ordered", "chaotic").astype(object)
-    out[np.abs(chi - 1.0) <= tol] = "critical"
-    out[np.isposinf(q)] = "unbounded"
-    return out.astype(str)
 
 
 def phase(sigma_w2, sigma_b2, activation, tol: float = 1e-9) -> np.ndarray:

@@ -39,7 +39,7 @@ from .functions import TheoryActivation, theory_activation
 
 __all__ = ["Propagation", "c_star", "chi_1", "correlation_map", "correlation_slope", "covariance_map",
            "derivative_kernel", "derivative_mean_square", "iterates", "kernel", "kernels", "length_map", "mean_square",
-           "mean_square_slope", "propagation", "q_star", "xi_c", "xi_q"]
+           "mean_square_slope", "phase_names", "propagation", "q_star", "xi_c", "xi_q"]
 
 Q_MAX = 1e12  # beyond this the length map is taken to have no fixed point (q* = inf)
 _Q_TINY = 1e-14
@@ -251,9 +251,17 @@ class Propagation:
 
     def phase(self, tol: float = 1e-9) -> np.ndarray:
         """'ordered', 'critical', 'chaotic' by χ₁; 'unbounded' where q* = inf (no fixed length)."""
-        from .critical import phase_names
-
         return phase_names(self.chi_1, self.q_star, tol)
+
+
+def phase_names(chi, q, tol: float = 1e-9) -> np.ndarray:
+    """Names of the phases for arrays of χ₁ and q*: 'unbounded' where q* = inf, else 'critical' within ``tol``
+    of χ₁ = 1, 'ordered' below, 'chaotic' above."""
+    chi, q = np.broadcast_arrays(np.asarray(chi, dtype=float), np.asarray(q, dtype=float))
+    out = np.where(chi < 1.0, "ordered", "chaotic").astype(object)
+    out[np.abs(chi - 1.0) <= tol] = "critical"
+    out[np.isposinf(q)] = "unbounded"
+    return out.astype(str)
 
 
 def propagation(sigma_w2, sigma_b2, activation, q=None) -> Propagation:
