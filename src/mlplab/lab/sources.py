@@ -55,6 +55,25 @@ WORKS: dict[str, Work] = {w.key: w for w in [
          "exploding and vanishing signals, and the initialization race"),
     Work("post-weight-init", "DL基本知识(四)权重矩阵初始化 (DL basics (4): initializing weight matrices)", "anonymous",
          "blog post", "", "", "zero initialization and the symmetry it cannot break; Xavier; small random numbers"),
+    Work("schoenholz2017", "Deep Information Propagation", "Samuel S. Schoenholz, Justin Gilmer, Surya Ganguli and "
+         "Jascha Sohl-Dickstein", "paper", "ICLR 2017 (arXiv:1611.01232); §2–3, the tanh phase diagram",
+         "https://arxiv.org/abs/1611.01232",
+         "the length and correlation maps, χ₁, the depth scales ξ_q and ξ_c, the critical line of tanh (σ_w² = 1.761 "
+         "at σ_b² = 0.05) and the ordered and chaotic phases"),
+    Work("poole2016", "Exponential expressivity in deep neural networks through transient chaos", "Ben Poole, "
+         "Subhaneil Lahiri, Maithra Raghu, Jascha Sohl-Dickstein and Surya Ganguli", "paper",
+         "NeurIPS 2016 (arXiv:1606.05340)", "https://arxiv.org/abs/1606.05340",
+         "the mean-field length and correlation maps of wide random networks, checked against finite networks"),
+    Work("xiao2018", "Dynamical Isometry and a Mean Field Theory of CNNs: How to Train 10,000-Layer Vanilla "
+         "Convolutional Neural Networks", "Lechao Xiao, Yasaman Bahri, Jascha Sohl-Dickstein, Samuel S. Schoenholz "
+         "and Jeffrey Pennington", "paper", "ICML 2018 (arXiv:1806.05393)", "https://arxiv.org/abs/1806.05393",
+         "the critical point σ_w² = 1.05, σ_b² = 2.01e-5 of tanh (q* ≈ 0.0259)"),
+    Work("pennington2017", "Resurrecting the sigmoid in deep learning through dynamical isometry: theory and "
+         "practice", "Jeffrey Pennington, Samuel S. Schoenholz and Surya Ganguli", "paper",
+         "NeurIPS 2017 (arXiv:1711.04735); §2–3, the spectrum of the input–output Jacobian",
+         "https://arxiv.org/abs/1711.04735",
+         "the variance of JJᵀ's spectrum L(μ₂/μ₁² − 1 − s₁) for Gaussian and orthogonal weights, and "
+         "orthogonal tanh at small q* as near-isometric"),
 ]}
 
 

@@ -295,9 +295,13 @@ def _solve_c(act, sw2, sb2, q) -> tuple[np.ndarray, np.ndarray]:
         g = (sw2[todo] * k + sb2[todo]) / q[todo] - c[todo]
         s = sw2[todo] * dk
         slope[todo] = s
-        step = g / np.where(s < 1.0, 1.0 - s, np.nan)
+        # s ≥ 1 left of c* happens only when χ₁ exceeds 1 by less than the quadrature resolves: c* is 1 to
+        # within that accuracy, and ξ_c is infinite
+        unresolved = s >= 1.0
+        c[todo[unresolved]], slope[todo[unresolved]] = 1.0, 1.0
+        step = g / np.where(unresolved, np.nan, 1.0 - s)
         new = np.clip(c[todo] + step, -1.0, 1.0)
-        done = ~np.isfinite(step) | (np.abs(step) <= 1e-12)  # the slope was taken at this c: keep c, not new
+        done = unresolved | (np.abs(step) <= 1e-12)  # the slope was taken at this c: keep c, not new
         c[todo] = np.where(done, c[todo], new)
         todo = todo[~done]
         if todo.size == 0:
