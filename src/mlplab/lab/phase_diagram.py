@@ -239,8 +239,8 @@ errors over the networks plus 2/N for the finite width).
 STUDY = Study(
     name="phase-diagram",
     title="Ordered and chaotic phases: the critical line, ξ_c, and signals through random networks",
-    description="tanh/relu (σ_w², σ_b²) plane: χ₁ = 1 line, ξ_c heat map; measured c^l, q^l through width-N networks vs "
-                "the maps",
+    description="tanh/relu (σ_w², σ_b²) plane: χ₁ = 1 line, ξ_c heat map; measured c^l, q^l through width-N "
+                "networks vs the maps",
     source="Schoenholz et al. 2017, Deep Information Propagation (§2–3, the tanh phase diagram); Poole et al. 2016",
     works=("schoenholz2017", "poole2016"),
     measure=measure, draw=draw, write=write,
