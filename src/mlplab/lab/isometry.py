@@ -12,7 +12,8 @@ Theory (`mlplab.theory.isometry`): mean of λ = χ₁^L = 1 at criticality, vari
 μ_k = E[φ′(√q* z)^{2k}] and s₁ = −1 (Gaussian) or 0 (orthogonal): 0 for orthogonal linear (exactly isometric),
 L for Gaussian linear, 2L and L for relu, ≈ 0.0017 L for orthogonal tanh at q* = 1/64, and for Gaussian linear the
 Fuss–Catalan law with largest λ at (L + 1)^{L+1}/L^L. The theory is for N → ∞ at fixed L; at L comparable to N
-the measured spread falls below it (finite width), which the study shows rather than hides.
+the measured spread of the heavy-tailed kinds departs from it (finite width), which the study shows rather than
+hides; its checks of those kinds are made at a depth L ≪ N.
 """
 
 from __future__ import annotations
@@ -181,7 +182,7 @@ def draw(numbers: dict, out: Path) -> list[Figure]:
     ax.set_title("markers measured (filled Gaussian, open orthogonal), lines theory;\northogonal linear: "
                  f"0 in theory, {max(res['linear orthogonal']['depths'][str(L)]['var'] for L in depths):.1g} "
                  "measured (not drawn)", fontsize=9)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="lower right")
     figures.append(Figure(save(fig, out / "isometry_variance.png",
                                f"Variance of JJᵀ's spectrum against depth (width {numbers['width']})"),
                           "Variance of the squared singular values against depth: measured against "
@@ -224,8 +225,10 @@ tanh at q* = 1/64, where φ′ ≈ 1 over the inputs it sees, is almost isometri
 {to['var']:.3g} at depth {deepest}, theory {to['theory_var']:.3g}; {100 * to['within_2x_of_1']:.0f} % of the
 singular values within a factor 2 of 1) but not with Gaussian ones (variance {tg['var']:.3g}, theory
 {tg['theory_var']:.3g}; {100 * tg['within_2x_of_1']:.0f} % within a factor 2). The theory holds for N → ∞ at
-fixed L: where L is a sizeable fraction of N the measured variance of the Gaussian kinds falls below L (its
-largest values, which carry the variance, need N ≫ L to appear).
+fixed L: where L is a sizeable fraction of N the measured variance of the Gaussian and relu kinds departs from it
+in either direction, because it is carried by the few largest singular values, which a network of width N samples
+poorly once L is not ≪ N; the checks are therefore made at depth {numbers['check_depth']} (and orthogonal tanh, whose
+spectrum has no such tail, at the deepest L).
 
 Variance of λ, measured (theory):
 

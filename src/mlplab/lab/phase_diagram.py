@@ -189,7 +189,7 @@ def draw(numbers: dict, out: Path) -> list[Figure]:
     ax.set_xlabel("layer l")
     ax.set_ylabel("correlation c^l of the two inputs")
     ax.set_title("c^l: networks (dots ± 2 SE) vs the c-map (lines)", fontsize=10)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="center right")
     ax = axes[0, 1]
     ax.set_yscale("log")
     ax.set_xlabel("layer l")
