@@ -79,3 +79,16 @@ def test_isometry_matches_pennington_et_al(isometry):
     # the theory's ordering of the spreads at the checked depth: relu Gaussian ≈ 2L > relu orthogonal ≈ L
     L = str(isometry["check_depth"])
     assert r["relu gaussian"]["depths"][L]["var"] > r["relu orthogonal"]["depths"][L]["var"]
+
+
+def test_deep_linear_modes_follow_saxe_et_al(tmp_path):
+    n = _run("deep-linear", tmp_path)
+    c = n["claims"]
+    checks = {k: v for k, v in c.items() if "holds" in v}
+    assert all(v["holds"] for v in checks.values()), [k for k, v in checks.items() if not v["holds"]]
+    for key in ("D=2 decoupled", "D=4 decoupled"):
+        got, want = array(n["half_times"][key]), array(n["half_time_theory"][key])
+        np.testing.assert_allclose(got, want, rtol=0.02)
+        assert np.all(np.diff(got) > 0)  # the strongest mode first
+    # a deeper network waits longer on its plateau for the same mode from the same u₀
+    assert np.all(array(n["half_times"]["D=4 decoupled"]) > array(n["half_times"]["D=2 decoupled"]))

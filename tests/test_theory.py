@@ -304,3 +304,20 @@ def test_gauss_nodes_are_normalized():
     for n in (gauss.ORDER_1D, 48, 4001):
         x, w = gauss.nodes(n)
         assert w.sum() == pytest.approx(1.0) and (w * x * x).sum() == pytest.approx(1.0, rel=1e-10)
+
+
+# --------------------------------------------------------------------------- deep linear networks
+def test_deep_linear_closed_form_solves_the_mode_ode():
+    """Saxe et al. 2014: u(t) = s e^{2st/τ}/(e^{2st/τ} − 1 + s/u₀) solves τ du/dt = 2u(s − u); the D = 4 solution
+    (integrated) solves τ du/dt = 4u^{3/2}(s − u); half times agree with both."""
+    from mlplab.theory import deep_linear as dl
+
+    s, u0, tau, h = 1.5, 0.01, 100.0, 1e-3
+    t = np.linspace(1.0, 600.0, 50)
+    for depth in (2, 4):
+        u = dl.mode_strength(t, s, u0, tau, depth)
+        du = (dl.mode_strength(t + h, s, u0, tau, depth) - dl.mode_strength(t - h, s, u0, tau, depth)) / (2 * h)
+        np.testing.assert_allclose(tau * du, depth * u ** (2 - 2 / depth) * (s - u), rtol=1e-5, atol=1e-7)
+        t_half = float(dl.half_time(s, u0, tau, depth))
+        assert float(dl.mode_strength(t_half, s, u0, tau, depth)) == pytest.approx(s / 2, rel=1e-6)
+    assert float(dl.half_time(s, u0, tau)) == pytest.approx(tau / (2 * s) * math.log(s / u0 - 1))

@@ -74,6 +74,10 @@ WORKS: dict[str, Work] = {w.key: w for w in [
          "https://arxiv.org/abs/1711.04735",
          "the variance of JJᵀ's spectrum L(μ₂/μ₁² − 1 − s₁) for Gaussian and orthogonal weights, and "
          "orthogonal tanh at small q* as near-isometric"),
+    Work("saxe2014", "Exact solutions to the nonlinear dynamics of learning in deep linear neural networks",
+         "Andrew M. Saxe, James L. McClelland and Surya Ganguli", "paper", "ICLR 2014 (arXiv:1312.6120); §1–3",
+         "https://arxiv.org/abs/1312.6120",
+         "the mode-by-mode learning dynamics u(t) of deep linear networks from decoupled initial conditions"),
 ]}
 
 
