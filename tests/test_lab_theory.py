@@ -92,3 +92,13 @@ def test_deep_linear_modes_follow_saxe_et_al(tmp_path):
         assert np.all(np.diff(got) > 0)  # the strongest mode first
     # a deeper network waits longer on its plateau for the same mode from the same u₀
     assert np.all(array(n["half_times"]["D=4 decoupled"]) > array(n["half_times"]["D=2 decoupled"]))
+
+
+def test_width_spread_is_5_beta(tmp_path):
+    n = _run("width", tmp_path)
+    c = n["claims"]
+    assert all(_holds(v) == v["holds"] for v in c.values())
+    assert all(v["holds"] for v in c.values()), [k for k, v in c.items() if not v["holds"]]
+    r = n["results"]
+    # narrower networks spread more: constant 40 (β = 0.225) well above constant 100 (β = 0.09)
+    assert r["constant 40"]["var_log_M"] > 2 * r["constant 100"]["var_log_M"]

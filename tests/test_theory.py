@@ -321,3 +321,22 @@ def test_deep_linear_closed_form_solves_the_mode_ode():
         t_half = float(dl.half_time(s, u0, tau, depth))
         assert float(dl.mode_strength(t_half, s, u0, tau, depth)) == pytest.approx(s / 2, rel=1e-6)
     assert float(dl.half_time(s, u0, tau)) == pytest.approx(tau / (2 * s) * math.log(s / u0 - 1))
+
+
+# --------------------------------------------------------------------------- finite width
+def test_log_length_variance_is_the_exact_sum_and_about_5_beta():
+    """Hanin & Rolnick 2018: Var log M_L ≈ 5β; the exact sum against a direct simulation of the per-layer factors
+    (2/n)·χ²_K, K ~ Binomial(n, ½), and the last layer's χ²_n/n."""
+    from mlplab.theory import width as tw
+
+    widths = [30, 50, 20, 40]
+    rng = np.random.default_rng(3)
+    draws = 400_000
+    logm = np.zeros(draws)
+    for n in widths[:-1]:
+        k = rng.binomial(n, 0.5, draws)
+        logm += np.log(rng.chisquare(np.maximum(k, 1)))  # K = 0 (probability 2^-n ≤ 1e-6) counted as 1
+    logm += np.log(rng.chisquare(widths[-1], draws))
+    assert tw.log_length_variance(widths) == pytest.approx(np.var(logm), rel=0.01)
+    assert tw.log_length_variance([1000] * 20) == pytest.approx(5 * tw.beta([1000] * 19) + 2 / 1000, rel=0.01)
+    assert tw.log_length_variance([24, 60, 120, 40]) == pytest.approx(tw.log_length_variance([120, 60, 24, 40]))

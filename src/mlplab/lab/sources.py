@@ -78,6 +78,9 @@ WORKS: dict[str, Work] = {w.key: w for w in [
          "Andrew M. Saxe, James L. McClelland and Surya Ganguli", "paper", "ICLR 2014 (arXiv:1312.6120); §1–3",
          "https://arxiv.org/abs/1312.6120",
          "the mode-by-mode learning dynamics u(t) of deep linear networks from decoupled initial conditions"),
+    Work("hanin2018", "How to start training: the effect of initialization and architecture", "Boris Hanin and "
+         "David Rolnick", "paper", "NeurIPS 2018 (arXiv:1803.01719)", "https://arxiv.org/abs/1803.01719",
+         "the spread of a relu network's output length at He initialization, ≈ 5β with β = Σ 1/n_j"),
 ]}
 
 

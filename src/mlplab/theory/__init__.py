@@ -10,7 +10,10 @@ grid is one call, and everything is float64. Modules:
 * :mod:`.maps` — the length and correlation maps, q*, c*, χ₁, ξ_q, ξ_c (Schoenholz et al. 2017);
 * :mod:`.critical` — the critical line χ₁ = 1 and the phases;
 * :mod:`.isometry` — the input–output Jacobian's spectrum at initialization (Pennington, Schoenholz,
-  Ganguli 2017; the Fuss–Catalan law of products of Gaussian matrices).
+  Ganguli 2017; the Fuss–Catalan law of products of Gaussian matrices);
+* :mod:`.deep_linear` — the mode-by-mode learning dynamics of deep linear networks (Saxe, McClelland,
+  Ganguli 2014);
+* :mod:`.width` — the spread of a relu network's output length at finite width (Hanin & Rolnick 2018).
 
 The core's :mod:`mlplab.init` (the ``critical`` initializer) and the lab's studies call these functions and
 never re-derive a formula. This package imports only NumPy, SciPy and :mod:`mlplab.activations`.
