@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import pickle
 import signal
 import threading
 import time
@@ -26,15 +25,23 @@ from pathlib import Path
 import numpy as np
 
 from .allocator import keep_freed_memory
+from .checkpoint import (
+    CheckpointError,
+    PickleCheckpoint,
+    convert_pickle_checkpoint,
+    read_checkpoint,
+    write_checkpoint,
+)
 from .data import BatchIterator
-from .fileio import atomic_write, write_json
+from .fileio import write_json
 from .init import as_generator
 from .tensor import Tensor, cross_entropy, no_grad
 
 __all__ = ["Trainer", "History", "Callback", "TrainingDiverged", "evaluate", "load_checkpoint",
-           "CHECKPOINT_FILE", "MODEL_FILE"]
+           "convert_legacy_checkpoint", "has_checkpoint", "CHECKPOINT_FILE", "LEGACY_CHECKPOINT_FILE", "MODEL_FILE"]
 
-CHECKPOINT_FILE = "checkpoint.pkl"
+CHECKPOINT_FILE = "checkpoint.npz"  # arrays as .npy members, the rest JSON: see mlplab.checkpoint
+LEGACY_CHECKPOINT_FILE = "checkpoint.pkl"  # the pickle of mlplab before 2026-12: never read unless trusted
 MODEL_FILE = "model.npz"
 METRICS_FILE = "metrics.jsonl"
 
@@ -427,17 +434,17 @@ class Trainer:
         return float(lr) if isinstance(lr, (int, float, np.floating)) else None
 
     def _save_checkpoint(self, epoch_state, batch_in_epoch, acc, losses, evals):
-        """Write everything a resume needs (atomically: temporary file, then rename)."""
+        """Write everything a resume needs (atomically: temporary file, then rename), in the format of
+        :mod:`mlplab.checkpoint`: arrays in an .npz, the rest JSON; nothing in it can run code when read."""
         if self.run_dir is None:
             return
         ck = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": batch_in_epoch,
               "epoch_rng_state": epoch_state, "epoch_acc": list(acc),
-              "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+              "model": dict(self.model.state_dict()), "optimizer": self.optimizer.state_dict(),
               "schedule": self.schedule.state_dict() if self.schedule is not None else None,
-              "losses": list(losses), "evals": [dict(r) for r in evals],
+              "losses": np.asarray(losses, dtype=np.float64), "evals": [dict(r) for r in evals],
               "seconds": self._seconds_before + time.perf_counter() - self._t0}
-        with atomic_write(self.run_dir / CHECKPOINT_FILE, "wb") as f:
-            pickle.dump(ck, f, protocol=pickle.HIGHEST_PROTOCOL)
+        write_checkpoint(self.run_dir / CHECKPOINT_FILE, ck)
 
     def _truncate_metrics(self, step, n_evals):
         """Drop rows written after the checkpoint, so a resumed file equals an uninterrupted one."""
@@ -459,14 +466,45 @@ class Trainer:
         path.write_text("".join(line + "\n" for line in keep))
 
 
+def has_checkpoint(run_dir) -> bool:
+    """Whether ``run_dir`` holds a checkpoint, in the current format or the old pickle one."""
+    return (Path(run_dir) / CHECKPOINT_FILE).exists() or (Path(run_dir) / LEGACY_CHECKPOINT_FILE).exists()
+
+
+def _pickle_message(run_dir) -> str:
+    return (f"{Path(run_dir) / LEGACY_CHECKPOINT_FILE} is a checkpoint in mlplab's old pickle format, which can run "
+            "any code when it is read, so it is not read; if you trust where this folder came from, convert it once "
+            f"with `mlplab train --out {run_dir} --resume --trust-pickle`")
+
+
 def load_checkpoint(run_dir):
-    """Read a run directory's checkpoint; a clear error if there is none or it is damaged."""
+    """Read a run directory's checkpoint (a dict; ``losses`` a list of floats); a one-line error if there is none
+    (FileNotFoundError), it is damaged (:class:`~mlplab.checkpoint.CheckpointError`, a ValueError) or it is an old
+    pickle (:class:`~mlplab.checkpoint.PickleCheckpoint`, never unpickled here)."""
     path = Path(run_dir) / CHECKPOINT_FILE
     if not path.exists():
+        if (Path(run_dir) / LEGACY_CHECKPOINT_FILE).exists():
+            raise PickleCheckpoint(_pickle_message(run_dir))
         raise FileNotFoundError(f"no checkpoint in {run_dir}: nothing to resume (start the run without --resume)")
-    try:
-        with open(path, "rb") as f:
-            return pickle.load(f)
-    except Exception as e:  # a truncated or foreign file
-        raise ValueError(f"{path} is damaged ({type(e).__name__}: {e}); delete it to start over") from None
+    ck = read_checkpoint(path)
+    if not isinstance(ck, dict) or not isinstance(ck.get("losses"), np.ndarray | list):
+        raise CheckpointError(f"{path} is damaged (it does not hold a training checkpoint); delete it to start over")
+    ck["losses"] = np.asarray(ck["losses"], dtype=np.float64).tolist()
+    return ck
 
+
+def convert_legacy_checkpoint(run_dir) -> Path:
+    """Convert ``run_dir``'s old ``checkpoint.pkl`` to ``checkpoint.npz`` and remove the pickle. This UNPICKLES the
+    file, which runs any code it names: only on the user's explicit word (``--trust-pickle``)."""
+    old = Path(run_dir) / LEGACY_CHECKPOINT_FILE
+    if not old.exists():
+        raise FileNotFoundError(f"{run_dir} holds no {LEGACY_CHECKPOINT_FILE} to convert")
+
+    def prepare(ck):
+        if isinstance(ck, dict):
+            ck = {**ck, "model": dict(ck["model"]) if isinstance(ck.get("model"), dict) else ck.get("model")}
+            if isinstance(ck.get("losses"), list):
+                ck["losses"] = np.asarray(ck["losses"], dtype=np.float64)
+        return ck
+
+    return convert_pickle_checkpoint(old, Path(run_dir) / CHECKPOINT_FILE, prepare=prepare)
