@@ -245,3 +245,31 @@ def test_hostile_checkpoints_are_one_line_refusals(tmp_path, make, words):
     assert words in str(e.value) and "\n" not in str(e.value) and str(tmp_path / CHECKPOINT_FILE) in str(e.value)
     assert (tmp_path / CHECKPOINT_FILE).exists()  # nothing lost: the user decides what to do with it
     assert not (tmp_path / "x").exists()
+
+
+def test_the_command_refuses_the_pickle_and_converts_it_only_when_trusted(tmp_path, mnist_dir, capsys):
+    """`mlplab train --resume` on a folder with a hostile checkpoint.pkl: one line, exit 2, nothing run; with
+    --trust-pickle it is unpickled once (the planted file appears), converted, and the run continues."""
+    from mlplab.cli import main as cli_main
+
+    run, marker = tmp_path / "run", tmp_path / "PWNED"
+    common = ["--layers", "784,8,10", "--subset", "300", "--iterations", "6", "--quiet", "--out", str(run)]
+    assert cli_main(["train", *common, "--checkpoint-every", "2"]) == 0
+    ck = load_checkpoint(run)
+    with open(run / LEGACY_CHECKPOINT_FILE, "wb") as f:
+        pickle.dump(_Payload(str(marker), ck), f)
+    (run / CHECKPOINT_FILE).unlink()
+    before = sorted(p.name for p in run.iterdir())
+    capsys.readouterr()
+    for extra, words in (([], "old pickle format"), (["--trust-pickle", "--epochs", "1"], "--epochs")):
+        assert cli_main(["train", *common, "--resume", *extra]) == 2
+        err = capsys.readouterr().err
+        assert words in err and len(err.strip().splitlines()) == 1, err
+        assert not marker.exists() and sorted(p.name for p in run.iterdir()) == before
+    assert cli_main(["train", "--trust-pickle", *common]) == 2  # without --resume: refused, nothing read
+    assert "give it with --resume" in capsys.readouterr().err and not marker.exists()
+    assert cli_main(["train", *common, "--resume", "--trust-pickle"]) == 0
+    assert marker.exists() and "converted" in capsys.readouterr().err
+    assert not (run / LEGACY_CHECKPOINT_FILE).exists() and load_checkpoint(run)["step"] == 6
+    assert cli_main(["train", *common, "--resume", "--trust-pickle"]) == 2  # nothing left to convert: said
+    assert "already checkpoint.npz" in capsys.readouterr().err

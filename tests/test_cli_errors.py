@@ -88,6 +88,28 @@ def _truncate(path, keep=100):
     path.write_bytes(path.read_bytes()[:keep])
 
 
+def _as_old_pickle(d):
+    """Turn the run's checkpoint into the old format, a pickle, one whose unpickling would create PWNED."""
+    import pickle
+
+    from mlplab.train import load_checkpoint
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(d.parent / "PWNED"), "w"))
+
+    with open(d / "checkpoint.pkl", "wb") as fh:
+        pickle.dump({"ck": load_checkpoint(d), "payload": Payload()}, fh)
+    (d / "checkpoint.npz").unlink()
+
+
+def _object_array_model(d):
+    """A model.npz whose arrays are objects: numpy would unpickle them if allowed."""
+    import numpy as np
+
+    np.savez(d / "model.npz", **{"layers.0.weight": np.array([print], dtype=object)})
+
+
 # (id, needs: a tuple of fixtures, argv builder, expected exit status, words the message must hold,
 #  paths (relative to ws) that must not exist afterwards)
 W = "ws"
@@ -123,15 +145,24 @@ CASES = [
      ["--resume", "config.json is missing"], ["nothere"]),
     ("resume-without-out", (), lambda ws, f: ["train", "--resume"], 2, ["--resume needs --out"], []),
     ("resume-truncated-checkpoint", ("trained",), lambda ws, f: ["train", "--resume", "--out", copy_run(
-        ws, f["trained"], damage=lambda d: _truncate(d / "checkpoint.pkl"))], 2, ["checkpoint.pkl is damaged"], []),
+        ws, f["trained"], damage=lambda d: _truncate(d / "checkpoint.npz"))], 2, ["checkpoint.npz is damaged"], []),
     ("resume-garbage-checkpoint", ("trained",), lambda ws, f: ["train", "--resume", "--out", copy_run(
-        ws, f["trained"], damage=lambda d: (d / "checkpoint.pkl").write_text("garbage"))], 2,
-     ["checkpoint.pkl is damaged"], []),
+        ws, f["trained"], damage=lambda d: (d / "checkpoint.npz").write_text("garbage"))], 2,
+     ["checkpoint.npz is damaged"], []),
     ("resume-checkpoint-of-another-network", ("trained",), lambda ws, f: ["train", "--resume", "--out", copy_run(
-        ws, f["trained"], damage=lambda d: shutil.copy(f["trained"] / "other" / "checkpoint.pkl", d))], 2,
-     ["checkpoint.pkl does not hold a checkpoint of this run's network"], []),
+        ws, f["trained"], damage=lambda d: shutil.copy(f["trained"] / "other" / "checkpoint.npz", d))], 2,
+     ["checkpoint.npz does not hold a checkpoint of this run's network"], []),
     ("resume-no-checkpoint", ("trained",), lambda ws, f: ["train", "--resume", "--out", copy_run(
-        ws, f["trained"], damage=lambda d: (d / "checkpoint.pkl").unlink())], 2, ["has no checkpoint.pkl"], []),
+        ws, f["trained"], damage=lambda d: (d / "checkpoint.npz").unlink())], 2, ["has no checkpoint.npz"], []),
+    # --- an old pickle checkpoint (issue 23 §2): never unpickled, one line saying how to convert it knowingly
+    ("resume-old-pickle-checkpoint", ("trained",), lambda ws, f: ["train", "--resume", "--out", copy_run(
+        ws, f["trained"], damage=_as_old_pickle)], 2, ["checkpoint.pkl is a checkpoint in mlplab's old pickle format",
+                                                        "--resume --trust-pickle"], []),
+    ("diagnose-old-pickle-checkpoint", ("trained",), lambda ws, f: ["diagnose", copy_run(
+        ws, f["trained"], damage=lambda d: (_as_old_pickle(d), (d / "model.npz").unlink())), "--input-std", "1"], 2,
+     ["old pickle format", "--trust-pickle"], []),
+    ("diagnose-object-array-model", ("trained",), lambda ws, f: ["diagnose", copy_run(
+        ws, f["trained"], damage=_object_array_model), "--input-std", "1"], 2, ["model.npz cannot be read"], []),
     ("resume-half-written-config", ("trained",), lambda ws, f: ["train", "--resume", "--out", copy_run(
         ws, f["trained"], damage=lambda d: _truncate(d / "config.json", 40))], 2, ["config.json is damaged"], []),
     ("resume-missing-config", ("trained",), lambda ws, f: ["train", "--resume", "--out", copy_run(
@@ -331,7 +362,7 @@ def test_the_table_is_long_enough_and_walks_every_subcommand(tmp_path):
     fake = tmp_path / "t"
     for d in ("run", "other"):
         (fake / d).mkdir(parents=True)
-        for name in ("checkpoint.pkl", "config.json", "model.npz"):
+        for name in ("checkpoint.npz", "config.json", "model.npz"):
             (fake / d / name).write_text("{}")
     commands = set()
     for i, c in enumerate(CASES):
