@@ -312,10 +312,11 @@ def diagnose_run(run_dir, input_std=None, dataset=None, batch_size=256, steps=5,
                  seed=0) -> dict:
     """Diagnose a trained model from a run directory of ``mlplab train`` (config.json and model.npz
     or checkpoint.npz). The theory uses the weights' measured variance (they are no longer the init's)."""
-    from . import nn
+    from . import folderkind, nn
     from .train import CHECKPOINT_FILE, LEGACY_CHECKPOINT_FILE, MODEL_FILE, load_checkpoint
 
     d = Path(run_dir)
+    folderkind.check(d, "run", "mlplab diagnose", reads=True)  # a sweep's or lab's folder: say what it holds
     if not (d / "config.json").is_file():
         raise ValueError(f"{d} holds no config.json: not a run directory written by `mlplab train`")
     try:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import folderkind
 from .allocator import keep_freed_memory
 from .checkpoint import (
     CheckpointError,
@@ -325,7 +326,8 @@ class Trainer:
                            replacement=replacement)
         self.total_steps = int(iterations) if iterations is not None else int(epochs) * len(it)
         if self.run_dir is not None:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            # a run folder, marked as one; a sweep's or lab's folder is refused (their summary.json would be lost)
+            folderkind.claim(self.run_dir, "run", "a Trainer", "run_dir")
             if config is not None and not resume:
                 write_json(self.run_dir / "config.json", config)
             if not resume and (self.run_dir / METRICS_FILE).exists():

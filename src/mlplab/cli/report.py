@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .folders import run_folder
+from .folders import check_kind, run_folder
 from .options import UsageError
 
 
@@ -15,6 +15,7 @@ def cmd_report(args):
     dirs = []
     for d in args.run_dirs:
         d = Path(d)
+        check_kind(d, ("lab", "sweep"), "mlplab report", reads=True)
         if (d / "meta.json").exists():
             dirs.append(d)
         elif d.is_dir():
@@ -24,7 +25,7 @@ def cmd_report(args):
                          "run `mlplab lab run NAME --out DIR` first")
     out = Path(args.out) if args.out else Path(args.run_dirs[0])
     problems: list[str] = []
-    with run_folder(out, "report"):  # one writer; a failed build leaves nothing half-written
+    with run_folder(out, "report", kind=("lab", "sweep")):  # one writer; a failed build leaves nothing half-written
         html, md = report.build_report(dirs, out, problems=problems)
     for p in problems:  # noted in the report too; said here so that nobody has to find them there
         print(f"warning: {p}", file=sys.stderr)

@@ -103,6 +103,9 @@ def cmd_sweep(args):
         raise UsageError("--scheduler needs the Dask executor (leave out --executor local)")
     settings = _settings(args)
     out = Path(args.out or time.strftime("sweeps/%Y%m%d-%H%M%S"))
+    from .folders import check_kind
+
+    check_kind(out, "sweep", "mlplab sweep")  # before any worker starts: a run or lab folder is refused
     con = console()
     jobs = args.jobs or os.cpu_count() or 1
     try:
@@ -147,8 +150,10 @@ def render(folder) -> list[Path]:
 
     from ..lab.optimizers_tuned import draw_sweep, write
     from ..sweep.runner import SUMMARY_FILE
+    from .folders import check_kind
 
     folder = Path(folder)
+    check_kind(folder, "sweep", "mlplab sweep report", reads=True)  # a run's summary.json is not a sweep's
     path = folder / SUMMARY_FILE
     if not path.exists():
         raise UsageError(f"no {SUMMARY_FILE} in {folder}: run `mlplab sweep --out {folder}` first")

@@ -23,7 +23,7 @@ from ..settings import (
 )
 from ..threads import auto_blas_threads
 from ..train import CHECKPOINT_FILE, LEGACY_CHECKPOINT_FILE, Callback, has_checkpoint
-from .folders import run_folder
+from .folders import check_kind, run_folder
 from .options import (
     EXIT_DIVERGED,
     EXIT_INTERRUPTED,
@@ -94,6 +94,7 @@ def _train_settings(args):
     if not out:
         raise UsageError("--resume needs --out: the folder of the run to continue")
     out = Path(out)
+    check_kind(out, "run", "mlplab train --resume")  # a sweep or lab folder: say what it holds, not "config.json"
     config_file = out / "config.json"
     if not config_file.is_file():
         raise UsageError(f"--resume: {config_file} is missing, so the run's settings are unknown; "
@@ -197,7 +198,8 @@ def cmd_train(args):
     s, out, saved = _train_settings(args)
     out = out or Path(f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{s['optimizer']}")
     check_fits(s)  # before the folder is made or anything allocated
-    with run_folder(out, "train", keep=lambda: has_checkpoint(out), resumable=True):
+    with run_folder(out, "demo" if getattr(args, "demo", False) else "train", keep=lambda: has_checkpoint(out),
+                    resumable=True, kind="run"):
         return _train_in(args, s, out, saved)
 
 

@@ -387,8 +387,14 @@ class TrainSession:
         out = Path(out)
         if (out / "config.json").exists():
             raise SettingsError(f"{out} already holds a run; choose another directory")
-        out.mkdir(parents=True, exist_ok=True)
-        for name in ("metrics.jsonl", "model.npz", "summary.json", "checkpoint.pkl"):
+        from .. import folderkind
+        from ..train import CHECKPOINT_FILE
+
+        try:  # a run folder, marked as the Trainer marks one; a sweep's or lab's folder is refused
+            folderkind.claim(out, "run", "the live page's export", "out")
+        except folderkind.WrongFolderKind as e:
+            raise SettingsError(str(e)) from None
+        for name in ("metrics.jsonl", "model.npz", "summary.json", CHECKPOINT_FILE):
             if (self.run_dir / name).exists():
                 shutil.copy2(self.run_dir / name, out / name)
         config = json.loads((self.run_dir / "config.json").read_text())

@@ -28,6 +28,7 @@ import time
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from .. import folderkind
 from .space import points
 from .stats import describe, on_edge, ranking
 from .store import Store
@@ -298,6 +299,7 @@ def _run_locked(settings, out, executor, log, trial_fn, progress):
     t0 = time.perf_counter()
     wanted = json.loads(json.dumps(_json_clean(settings.to_dict())))
     _check_same_sweep(out, wanted)
+    folderkind.claim(out, "sweep", "mlplab sweep")  # a run's or lab's folder is refused (issue 23 §3), then marked
     with Store(out) as store:
         (out / "settings.json").write_text(json.dumps(wanted, indent=2) + "\n")
         sel_plan = plan_selection(settings)
