@@ -337,10 +337,15 @@ class Trainer:
     def _restore(self) -> _RunState:
         """Load model, optimizer, schedule and loop position from the run folder's checkpoint."""
         ck = load_checkpoint(self.run_dir)
-        self.model.load_state_dict(ck["model"])
-        self.optimizer.load_state_dict(ck["optimizer"])
-        if self.schedule is not None and ck.get("schedule") is not None:
-            self.schedule.load_state_dict(ck["schedule"])
+        try:
+            self.model.load_state_dict(ck["model"])
+            self.optimizer.load_state_dict(ck["optimizer"])
+            if self.schedule is not None and ck.get("schedule") is not None:
+                self.schedule.load_state_dict(ck["schedule"])
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise CheckpointError(f"{self.run_dir / CHECKPOINT_FILE} does not fit this run's network, optimizer and "
+                                  f"schedule ({type(e).__name__}: {' '.join(str(e).split())[:150]}); it is damaged or "
+                                  "from another run: delete it to start over") from None
         self.step, self.epoch = ck["step"], ck["epoch"]
         self._seconds_before = float(ck.get("seconds", 0.0))
         run = _RunState(losses=list(ck["losses"]), evals=list(ck["evals"]), skip=ck["batch_in_epoch"],
@@ -459,6 +464,8 @@ class Trainer:
                 row = json.loads(line)
             except json.JSONDecodeError:  # a line cut short by the interruption
                 continue
+            if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+                continue  # not a row the Trainer wrote: a damaged line, dropped like a cut-short one
             if row.get("kind") == "eval":
                 evals_seen += 1
                 if evals_seen <= n_evals:
@@ -489,10 +496,35 @@ def load_checkpoint(run_dir):
             raise PickleCheckpoint(_pickle_message(run_dir))
         raise FileNotFoundError(f"no checkpoint in {run_dir}: nothing to resume (start the run without --resume)")
     ck = read_checkpoint(path)
-    if not isinstance(ck, dict) or not isinstance(ck.get("losses"), np.ndarray | list):
-        raise CheckpointError(f"{path} is damaged (it does not hold a training checkpoint); delete it to start over")
+    wrong = _wrong_entry(ck)
+    if wrong:
+        raise CheckpointError(f"{path} is damaged (it does not hold a training checkpoint: {wrong}); delete it to start "
+                              "over")
     ck["losses"] = np.asarray(ck["losses"], dtype=np.float64).tolist()
     return ck
+
+
+_CHECKPOINT_TYPES = {"step": int, "epoch": int, "batch_in_epoch": int, "epoch_rng_state": dict | None,
+                     "epoch_acc": list, "model": dict, "optimizer": dict, "schedule": dict | None,
+                     "losses": np.ndarray, "evals": list, "seconds": float | int}
+
+
+def _wrong_entry(ck) -> str | None:
+    """What is missing or of the wrong type in a checkpoint read from disk (None: it has the Trainer's layout)."""
+    if not isinstance(ck, dict):
+        return f"a {type(ck).__name__}, not a dict"
+    for key, kind in _CHECKPOINT_TYPES.items():
+        if key not in ck:
+            return f"no {key}"
+        if not isinstance(ck[key], kind) or isinstance(ck[key], bool):
+            return f"{key} is a {type(ck[key]).__name__}"
+    if not all(isinstance(v, np.ndarray) for v in ck["model"].values()):
+        return "the model holds something else than arrays"
+    if ck["losses"].ndim != 1 or ck["losses"].dtype.kind != "f":
+        return "losses is not a list of numbers"
+    if not all(isinstance(r, dict) for r in ck["evals"]) or len(ck["epoch_acc"]) != 3:
+        return "evals or epoch_acc has the wrong shape"
+    return None
 
 
 def convert_legacy_checkpoint(run_dir) -> Path:

@@ -226,6 +226,7 @@ def _train_in(args, s, out, saved):
     import numpy as np
 
     from .. import data, nn, optim
+    from ..checkpoint import CheckpointError
     from ..train import Trainer, TrainingDiverged, evaluate
     from .progress import ProgressBar
 
@@ -302,6 +303,8 @@ def _train_in(args, s, out, saved):
     except TrainingDiverged as e:
         console(stderr=True).print(f"[red]error:[/] {e}")
         return EXIT_DIVERGED
+    except CheckpointError as e:  # it read, but does not fit this network and optimizer: one line
+        raise UsageError(f"--resume: {e}") from None
     if hist.interrupted:
         console(stderr=True).print(f"interrupted after step {hist.steps}; checkpoint saved. Continue with:\n"
                                    f"  mlplab train --out {out} --resume")
@@ -314,7 +317,14 @@ def _train_in(args, s, out, saved):
     else:
         test_loss, test_acc = evaluate(model, Xt, yt)
     summary_file = out / "summary.json"  # the Trainer's summary, plus the final test figures
-    summary = json.loads(summary_file.read_text())
+    try:
+        summary = json.loads(summary_file.read_text())
+        if not isinstance(summary, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as e:  # a finished run's own file, damaged since: say so, change nothing
+        raise UsageError(f"{summary_file} is damaged or missing ({' '.join(str(e).split())[:100]}); the run's "
+                         "model.npz and metrics.jsonl are kept; train again with another --out for a new summary"
+                         ) from None
     summary["per_epoch_eval_on"] = "val" if s.get("val_split") else "test"
     summary["test"] = {"loss": test_loss, "acc": test_acc, "images": len(Xt)}
     write_json(summary_file, summary)
