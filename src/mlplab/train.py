@@ -498,8 +498,8 @@ def load_checkpoint(run_dir):
     ck = read_checkpoint(path)
     wrong = _wrong_entry(ck)
     if wrong:
-        raise CheckpointError(f"{path} is damaged (it does not hold a training checkpoint: {wrong}); delete it to start "
-                              "over")
+        raise CheckpointError(f"{path} is damaged (it does not hold a training checkpoint: {wrong}); delete it to "
+                              "start over")
     ck["losses"] = np.asarray(ck["losses"], dtype=np.float64).tolist()
     return ck
 
