@@ -253,3 +253,23 @@ def test_the_payload_is_real(tmp_path):
     with np.load(__import__("io").BytesIO(object_npz(tmp_path)), allow_pickle=True) as f:
         f["layers.0.weight"]
     assert (tmp_path / "PWNED").exists()
+
+
+def test_a_malicious_state_dict_is_not_unpickled(tmp_path, capsys, monkeypatch):
+    """`diagnose --torch FILE.py:FACTORY --state-dict W.pt` reads W.pt with torch.load(weights_only=True): a .pt
+    whose unpickling would create a file is refused in one line, and the file does not appear."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.delenv("MLPLAB_DEBUG", raising=False)
+    (tmp_path / "model.py").write_text("import torch\n\n\ndef make():\n"
+                                       "    return torch.nn.Sequential(torch.nn.Linear(4, 3))\n")
+    pt = tmp_path / "w.pt"
+    torch.save({"0.weight": Payload(tmp_path / "PWNED"), "0.bias": torch.zeros(3)}, pt)
+    capsys.readouterr()
+    code = cli_main(["diagnose", "--torch", f"{tmp_path / 'model.py'}:make", "--state-dict", str(pt),
+                     "--input-shape", "4"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert "--state-dict" in err and "cannot be read as weights saved by torch.save" in err
+    assert not (tmp_path / "PWNED").exists()
+    torch.load(pt, weights_only=False)  # the proof that the file is hostile: a full unpickle runs the payload
+    assert (tmp_path / "PWNED").exists()
