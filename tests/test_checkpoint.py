@@ -273,3 +273,33 @@ def test_the_command_refuses_the_pickle_and_converts_it_only_when_trusted(tmp_pa
     assert not (run / LEGACY_CHECKPOINT_FILE).exists() and load_checkpoint(run)["step"] == 6
     assert cli_main(["train", *common, "--resume", "--trust-pickle"]) == 2  # nothing left to convert: said
     assert "already checkpoint.npz" in capsys.readouterr().err
+
+
+def test_no_loader_in_the_source_can_unpickle_a_file():
+    """A guard over the source: pickle is read only by the --trust-pickle conversion, np.load always has
+    allow_pickle=False, torch.load always weights_only=True, and no shelve/marshal/yaml loader exists."""
+    import ast
+    from pathlib import Path
+
+    import mlplab
+
+    found = []
+    for path in sorted(Path(mlplab.__file__).parent.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        for fn in [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]:
+            for node in ast.walk(fn):
+                if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                        and isinstance(node.func.value, ast.Name)):
+                    continue
+                mod, attr = node.func.value.id, node.func.attr
+                kw = {k.arg: getattr(k.value, "value", None) for k in node.keywords}
+                where = f"{path.name}:{node.lineno} {mod}.{attr}"
+                if mod in ("pickle", "cPickle", "dill", "cloudpickle", "shelve", "marshal", "yaml") and \
+                        attr.startswith(("load", "Unpickler", "open")):
+                    if (path.name, fn.name) != ("checkpoint.py", "convert_pickle_checkpoint"):
+                        found.append(where)
+                elif mod == "np" and attr == "load" and kw.get("allow_pickle") is not False:
+                    found.append(where)
+                elif mod == "torch" and attr == "load" and kw.get("weights_only") is not True:
+                    found.append(where)
+    assert found == []
