@@ -273,3 +273,26 @@ def test_a_malicious_state_dict_is_not_unpickled(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "PWNED").exists()
     torch.load(pt, weights_only=False)  # the proof that the file is hostile: a full unpickle runs the payload
     assert (tmp_path / "PWNED").exists()
+
+
+def test_the_live_export_is_a_marked_run_folder_and_refuses_a_sweep(made, tmp_path):
+    from mlplab.live.session import SettingsError, TrainSession
+    from mlplab.train import load_checkpoint
+
+    session = TrainSession({"dataset": "circles", "layers": "2,8,2", "epochs": "1"})
+    try:
+        session.start()
+        session.thread.join(60)
+        assert session.status == "done", session.message
+        out = session.export(tmp_path / "exported")
+        assert detect(out).name == "run" and json.loads((out / MARKER).read_text())["kind"] == "run"
+        assert load_checkpoint(out)["step"] == session.trainer.step  # the safe checkpoint travels with it
+        sweep = tmp_path / "sweep"
+        shutil.copytree(made / "sweep", sweep)
+        before = _snapshot(sweep)
+        with pytest.raises(SettingsError, match=r"holds a sweep \(trials.sqlite\); the live page's export writes run "
+                                                r"folders"):
+            session.export(sweep)
+        assert _snapshot(sweep) == before
+    finally:
+        session.close()
