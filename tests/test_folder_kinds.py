@@ -296,3 +296,26 @@ def test_the_live_export_is_a_marked_run_folder_and_refuses_a_sweep(made, tmp_pa
         assert _snapshot(sweep) == before
     finally:
         session.close()
+
+
+def test_a_sweep_store_with_pickled_blobs_runs_nothing(made, tmp_path):
+    """trials.sqlite holds JSON text; a row whose columns were replaced by pickle bytes is never unpickled
+    (no sqlite3 converters are registered): reading it fails or gives bytes, and the payload does not run."""
+    import sqlite3
+
+    from mlplab.sweep.store import Store
+
+    folder = tmp_path / "sweep"
+    shutil.copytree(made / "sweep", folder)
+    blob = pickled(tmp_path)
+    db = sqlite3.connect(folder / "trials.sqlite")
+    n = db.execute("UPDATE trials SET metrics = ?, curve = ?, hparams = ?", (blob, blob, blob)).rowcount
+    db.commit()
+    db.close()
+    assert n > 0
+    try:
+        with Store(folder) as store:
+            store.rows()
+    except Exception as e:  # how a damaged row is worded is the sweep's; here: it is refused, not run
+        assert isinstance(e, ValueError | TypeError), e
+    assert not (tmp_path / "PWNED").exists()
