@@ -197,9 +197,8 @@ HOSTILE = [
      ["holds a sweep (trials.sqlite); mlplab train writes run folders"], []),
     # lab results: the report reads them (it notes a damaged study and goes on; its exit status is the report's)
     ("lab-numbers-is-a-pickle", "lab/linear-chain/numbers.json", pickled, REPORT, None,
-     ["linear-chain: numbers.json", "damaged"], []),
-    ("lab-meta-is-a-pickle", "lab/linear-chain/meta.json", pickled, REPORT, None,
-     ["linear-chain: meta.json could not be read"], []),
+     ["linear-chain", "numbers.json"], []),
+    ("lab-meta-is-a-pickle", "lab/linear-chain/meta.json", pickled, REPORT, None, ["linear-chain", "meta.json"], []),
 ]
 
 

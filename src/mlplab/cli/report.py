@@ -24,8 +24,9 @@ def cmd_report(args):
         raise UsageError(f"no study results (meta.json) found in {', '.join(args.run_dirs)}; "
                          "run `mlplab lab run NAME --out DIR` first")
     out = Path(args.out) if args.out else Path(args.run_dirs[0])
+    check_kind(out, ("lab", "sweep"), "mlplab report")  # never into a run folder
     problems: list[str] = []
-    with run_folder(out, "report", kind=("lab", "sweep")):  # one writer; a failed build leaves nothing half-written
+    with run_folder(out, "report"):  # one writer; a failed build leaves nothing half-written
         html, md = report.build_report(dirs, out, problems=problems)
     for p in problems:  # noted in the report too; said here so that nobody has to find them there
         print(f"warning: {p}", file=sys.stderr)
