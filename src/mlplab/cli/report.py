@@ -5,12 +5,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .folders import check_kind, run_folder
+from .folders import run_folder
 from .options import UsageError
 
 
 def cmd_report(args):
     from ..lab import report
+    from .folders import check_kind
 
     dirs = []
     for d in args.run_dirs:
