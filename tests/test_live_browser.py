@@ -43,23 +43,32 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _get(url):
-    with urllib.request.urlopen(url, timeout=10) as r:
+def _get(url, token=None):
+    request = urllib.request.Request(url, headers={"Authorization": f"token {token}"} if token else {})
+    with urllib.request.urlopen(request, timeout=10) as r:
         return json.loads(r.read())
 
 
 class Server:
-    def __init__(self, *extra):
+    """``mlplab live`` in a subprocess; ``token`` is read from the URL it prints (None with --no-token)."""
+
+    def __init__(self, *extra, cwd=None, preexec_fn=None):
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen([sys.executable, "-m", "mlplab", "live", "--no-open", "--port", str(self.port),
                                       "--blas-threads", "1",
-                                      *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                                      *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                     cwd=cwd, preexec_fn=preexec_fn)
+        self.printed = self.proc.stdout.readline()  # "mlplab live: http://127.0.0.1:P/?token=...  (Ctrl-C ...)"
+        if not self.printed.startswith("mlplab live: http"):
+            raise RuntimeError(f"the server did not start: {self.printed!r} {self.proc.communicate()}")
+        url = self.printed.split()[2]
+        self.token = url.split("?token=", 1)[1] if "?token=" in url else None
         t0 = time.time()
         while True:
             try:
-                _get(self.base + "/api/meta")
+                _get(self.base + "/api/meta", self.token)
                 break
             except OSError:
                 if self.proc.poll() is not None or time.time() - t0 > 30:
@@ -67,7 +76,7 @@ class Server:
                 time.sleep(0.1)
 
     def runs(self):
-        return _get(self.base + "/api/runs")
+        return _get(self.base + "/api/runs", self.token)
 
     def interrupt(self, timeout=10.0):
         """Ctrl-C: returns (exit code, seconds to exit, stdout, stderr)."""
@@ -97,17 +106,17 @@ def browser():
 
 
 class Page:
-    """A page with every request recorded."""
+    """A page with every request recorded; opened as `mlplab live` opens it, with the server's token."""
 
-    def __init__(self, browser, base):
-        self.base = base
+    def __init__(self, browser, server):
+        self.base, self.token = server.base, server.token
         self.page = browser.new_page(viewport={"width": 1500, "height": 1300})
         self.requests, self.errors = [], []
         self.page.on("request", lambda r: self.requests.append(r.url))
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
 
-    def open(self, query):
-        self.page.goto(f"{self.base}/?{query}")
+    def open(self, query, token=True):
+        self.page.goto(f"{self.base}/?{query}" + (f"&token={self.token}" if token and self.token else ""))
         self.page.wait_for_function("window.mlplabLive && window.mlplabLive.ready", timeout=30_000)
         return self.page
 
@@ -134,7 +143,7 @@ def _canvas(page, selector):
 
 
 def test_a_run_started_from_the_url_streams_frames(server, browser, tmp_path):
-    p = Page(browser, server.base)
+    p = Page(browser, server)
     page = p.open("autostart=1&dataset=spirals&layers=2,32,32,3&epochs=400&optimizer=adam&seed=1")
     page.wait_for_function("window.mlplabLive.frames >= 5", timeout=30_000)
     first_step = p.live("lastFrame.step")
@@ -154,6 +163,7 @@ def test_a_run_started_from_the_url_streams_frames(server, browser, tmp_path):
                                                            "vanishing", "symmetric")
     assert page.locator(".verdict").first.get_attribute("class") in ("verdict good", "verdict bad", "verdict warn")
     assert "autostart" not in page.url and "layers=2%2C32%2C32%2C3" in page.url  # the state is in the URL
+    assert "token" not in page.url  # ... but never the token: the URL is what a user shares
     assert page.locator("#formula-update .katex").count() == 1  # the update rule, typeset
     p.shot(tmp_path, "live-train")
     p.check_local()
@@ -161,7 +171,7 @@ def test_a_run_started_from_the_url_streams_frames(server, browser, tmp_path):
 
 
 def test_invalid_settings_show_one_line_in_the_page(server, browser, tmp_path):
-    p = Page(browser, server.base)
+    p = Page(browser, server)
     page = p.open("dataset=circles&layers=2,16,3")
     page.click("#btn-start")
     err = page.locator("#train-error")
@@ -187,7 +197,7 @@ def test_invalid_settings_show_one_line_in_the_page(server, browser, tmp_path):
 def test_any_verdict_string_displays(server, browser):
     """diagnose's verdicts grow (\"measured\" for trained networks): the page shows any string it is
     given, colours the ones it knows, and never fails on a missing one."""
-    p = Page(browser, server.base)
+    p = Page(browser, server)
     page = p.open("dataset=xor&layers=2,8,2")
     table = [("healthy", "good"), ("dead", "bad"), ("measured", "info"), ("some future verdict", "other"),
              (None, "other"), ("", "other"), (3, "other")]
@@ -203,7 +213,7 @@ def test_any_verdict_string_displays(server, browser):
 
 
 def test_pause_and_single_step(server, browser):
-    p = Page(browser, server.base)
+    p = Page(browser, server)
     page = p.open("dataset=xor&layers=2,8,2&iterations=100000&batch_size=8")
     page.click("#btn-step")
     page.wait_for_function("window.mlplabLive.lastFrame && window.mlplabLive.lastFrame.step >= 1", timeout=15_000)
@@ -220,7 +230,7 @@ def test_pause_and_single_step(server, browser):
 
 
 def test_dragging_the_start_point_moves_every_path(server, browser, tmp_path):
-    p = Page(browser, server.base)
+    p = Page(browser, server)
     page = p.open("view=paths&fn=f2")
     page.wait_for_function("window.mlplabLive.pathDraws >= 1", timeout=15_000)
     before = p.live("lastPaths.paths")
@@ -255,7 +265,7 @@ def test_dragging_the_start_point_moves_every_path(server, browser, tmp_path):
 
 
 def test_teacher_flags_hide_controls(server, browser):
-    p = Page(browser, server.base)
+    p = Page(browser, server)
     page = p.open("hide=optimizer,lr,buttons&optimizer=sgd")
     page.wait_for_function("document.querySelector('select[name=optimizer]').options.length > 3")
     assert not page.locator('[data-key="optimizer"]').is_visible()
@@ -268,10 +278,10 @@ def test_teacher_flags_hide_controls(server, browser):
 def test_a_closed_tab_stops_its_run_and_ctrl_c_stops_the_server(browser):
     s = Server()
     try:
-        p = Page(browser, s.base)
+        p = Page(browser, s)
         page = p.open("autostart=1&dataset=spirals&iterations=1000000")
         page.wait_for_function("window.mlplabLive.frames >= 3", timeout=30_000)
-        q = Page(browser, s.base)  # a second tab with its own run
+        q = Page(browser, s)  # a second tab with its own run
         q.open("autostart=1&dataset=xor&layers=2,8,2&iterations=1000000").wait_for_function(
             "window.mlplabLive.frames >= 3", timeout=30_000)
         info = s.runs()
@@ -301,7 +311,7 @@ def test_binding_beyond_this_machine_warns():
 
 @pytest.mark.mnist
 def test_mnist_book_network_frames(mnist_dir, server, browser, tmp_path):
-    p = Page(browser, server.base)
+    p = Page(browser, server)
     page = p.open("autostart=1&dataset=mnist&layers=784,100,100,100,100,10&batch_size=128&epochs=1")
     page.wait_for_function("window.mlplabLive.frames >= 3", timeout=60_000)
     f0, t0 = p.live("frames"), time.time()
@@ -324,7 +334,7 @@ def test_mnist_book_network_frames(mnist_dir, server, browser, tmp_path):
 
 
 def test_compare_two_runs(server, browser, tmp_path):
-    p = Page(browser, server.base)
+    p = Page(browser, server)
     page = p.open("view=compare&dataset=spirals&layers=2,32,32,3&epochs=300")
     page.click("text=He vs Xavier")
     page.click("#btn-compare")
@@ -346,7 +356,7 @@ def test_compare_over_seeds_draws_bands_and_overlaid_histograms(server, browser,
     """seeds=3 from the URL: six runs; each configuration's loss is a mean with a band from the
     smallest to the largest of its three seeds (the band has width: the seeds differ), and every
     layer's histograms of the two configurations are drawn overlaid, changing as training moves."""
-    p = Page(browser, server.base)
+    p = Page(browser, server)
     page = p.open("view=compare&dataset=spirals&layers=2,16,16,3&epochs=300&v1=init%3Dhe&v2=init%3Dstd%3D0.01&seeds=3")
     assert page.input_value("#cmp-seeds") == "3"
     page.click("#btn-compare")
@@ -377,7 +387,7 @@ def test_compare_over_seeds_draws_bands_and_overlaid_histograms(server, browser,
 def test_the_seeds_box_keeps_what_is_typed(server, browser):
     """Changing "seeds per run" in the page (not from the URL) goes into the URL and stays in the box
     when anything else rewrites the URL afterwards, so the comparison runs with the seeds shown."""
-    p = Page(browser, server.base)
+    p = Page(browser, server)
     page = p.open("view=compare&dataset=xor&layers=2,8,2")
     page.fill("#cmp-seeds", "2")
     page.dispatch_event("#cmp-seeds", "change")
