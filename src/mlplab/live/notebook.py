@@ -20,7 +20,7 @@ class LiveServer:
     """A running live-lab server in a daemon thread: ``url`` (the page, with the token), ``base``,
     ``token``, ``stop()``."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, fps: float = 12.0):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, fps: float = 12.0, **options):
         import uvicorn
 
         from .app import create_app
@@ -30,8 +30,8 @@ class LiveServer:
                 s.bind((host, 0))
                 port = s.getsockname()[1]
         self.host, self.port = host, port
-        app = create_app(fps=fps, host=host, port=port)
-        self.token = app.state.token
+        app = create_app(fps=fps, host=host, port=port, **options)  # options: those of create_app
+        self.app, self.token = app, app.state.token
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2,
                                 lifespan="on")
         self._server = uvicorn.Server(config)

@@ -5,6 +5,7 @@ import {$, live, token} from './common.js';
 
 export const sid = (window.crypto && crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2) + Date.now())
   .replace(/-/g, '').slice(0, 32);
+live.sid = sid;  // (for the browser tests)
 
 export async function api(path, body) {
   const headers = {Authorization: `token ${token}`};  // the server answers only with its token (common.js)
