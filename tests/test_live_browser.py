@@ -414,3 +414,112 @@ def test_every_module_is_served_as_javascript(server):
         with urllib.request.urlopen(f"{server.base}/static/{name}", timeout=10) as r:
             assert r.status == 200 and r.headers["Content-Type"].split(";")[0] == "text/javascript", name
             assert r.read() == (static / name).read_bytes()
+
+
+# ------------------------------------------------------------------------------------ only its own page
+EVIL_PAGE = """<!doctype html><title>another site</title><script>
+window.results = {};
+async function attempt(name, url, init) {
+  try { const r = await fetch(url, init); results[name] = `answered ${r.status} (${r.type})`; }
+  catch (e) { results[name] = `failed: ${e.name}`; }
+}
+async function main() {
+  const victim = VICTIM, token = TOKEN, sid = SID;  // the worst case: this page knows the token and the tab id
+  const plain = (body) => ({method: 'POST', mode: 'no-cors', headers: {'Content-Type': 'text/plain'},
+                            body: JSON.stringify(body)});
+  const train = {sid: 'evil', settings: {dataset: 'xor', layers: '2,8,2', iterations: '100000'}};
+  await attempt('train-no-cors', `${victim}/api/train?token=${token}`, plain(train));
+  await attempt('train-json', `${victim}/api/train`, {method: 'POST', body: JSON.stringify(train),
+    headers: {'Content-Type': 'application/json', Authorization: `token ${token}`}});
+  await attempt('export-no-cors', `${victim}/api/export?token=${token}`, plain({sid, out: 'evil-export'}));
+  await attempt('export-json', `${victim}/api/export`, {method: 'POST', body: JSON.stringify({sid, out: 'evil-json'}),
+    headers: {'Content-Type': 'application/json', Authorization: `token ${token}`}});
+  await attempt('control-no-cors', `${victim}/api/control?token=${token}`, plain({sid, action: 'stop'}));
+  await attempt('runs', `${victim}/api/runs?token=${token}`, {});
+  results.events = 0;
+  const es = new EventSource(`${victim}/api/stream?sid=${sid}&token=${token}`);
+  es.onmessage = () => { results.events += 1; };
+  es.onerror = () => { results.streamError = true; es.close(); };
+  setTimeout(() => { es.close(); results.done = true; }, 1500);
+}
+main();
+</script>"""
+
+
+def test_a_page_of_another_origin_cannot_drive_the_server(browser, tmp_path):
+    """A page served by a second local HTTP server (another port: another origin) tries what the
+    issue measured, knowing even the token and the tab's id: start a run (text/plain, no preflight;
+    and JSON, with one), export the tab's finished run, stop it, read the runs, open its stream.
+    Nothing reaches a route: no run is made, nothing is written, the stream sends nothing. The
+    server's own page, beside it, works, and shows Export's refusal in one line."""
+    import http.server
+    import threading
+
+    root = tmp_path / "root"
+    root.mkdir()
+    s = Server(cwd=root)
+    site = tmp_path / "site"
+    site.mkdir()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: http.server.SimpleHTTPRequestHandler(
+        *a, directory=str(site)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        p = Page(browser, s)
+        page = p.open("dataset=xor&layers=2,8,2&iterations=40")
+        page.click("#btn-start")
+        page.wait_for_function("window.mlplabLive.status === 'done'", timeout=30_000)
+        sid = p.live("sid")
+        page.click("#btn-export")
+        page.wait_for_function("!document.querySelector('#train-note').hidden", timeout=10_000)
+        assert "written to" in page.inner_text("#train-note")
+        exported = os.listdir(root / "runs")
+        page.click("#btn-export")  # again: the folder holds a run now, refused in one line in the page
+        page.wait_for_function("document.querySelector('#train-error').textContent.includes('already holds a run')",
+                               timeout=10_000)
+        assert "\n" not in page.inner_text("#train-error")
+        before = s.runs()
+        assert before["runs"] == 1 and before["states"] == ["done"]
+
+        (site / "evil.html").write_text(EVIL_PAGE.replace("VICTIM", json.dumps(s.base))
+                                        .replace("TOKEN", json.dumps(s.token)).replace("SID", json.dumps(sid)))
+        evil = browser.new_page()
+        evil.goto(f"http://127.0.0.1:{httpd.server_address[1]}/evil.html")
+        evil.wait_for_function("window.results && window.results.done", timeout=30_000)
+        results = evil.evaluate("window.results")
+        evil.close()
+        # the no-cors requests are sent but their answers are opaque to the page; the JSON ones need a
+        # preflight, which the server never grants, so they are not sent at all
+        assert results["train-json"].startswith("failed") and results["export-json"].startswith("failed"), results
+        assert results["runs"].startswith("failed") and results["events"] == 0 and results.get("streamError"), results
+        after = s.runs()
+        assert after["runs"] == 1 and after["states"] == ["done"], after  # no run made, the tab's not stopped
+        assert os.listdir(root / "runs") == exported and sorted(os.listdir(root)) == ["runs"]  # nothing written
+        assert p.live("status") == "done"
+        p.check_local()
+        p.close()
+    finally:
+        httpd.shutdown()
+        s.proc.kill()
+        s.proc.communicate()
+
+
+def test_the_page_without_its_token_says_what_to_do_and_keeps_it_out_of_links(server, browser):
+    p = Page(browser, server)
+    page = p.page  # opened without the token: `ready` never comes
+    page.goto(f"{server.base}/?dataset=xor&layers=2,8,2")
+    page.wait_for_function("window.mlplabLive && window.mlplabLive.blocked", timeout=30_000)
+    alert = page.locator("#page-error")
+    assert alert.is_visible() and "no token" in alert.inner_text() and "?token=" in alert.inner_text()
+    assert not p.live("ready") and not any("/api/stream" in u for u in p.requests)
+    # opened as `mlplab live` opens it: the token leaves the address bar at once and is kept for the page
+    p.open("dataset=xor&layers=2,8,2")
+    assert "token" not in page.url and "layers=2%2C8%2C2" in page.url
+    page.select_option("select[name=activation]", "tanh")  # the page rewrites its URL: still no token
+    assert "activation=tanh" in page.url and "token" not in page.url
+    page.reload()  # the kept token still works, and a stale one is refused in the page
+    page.wait_for_function("window.mlplabLive && window.mlplabLive.ready", timeout=30_000)
+    page.evaluate("localStorage.setItem('mlplab-live-token', 'stale')")
+    page.reload()
+    page.wait_for_function("window.mlplabLive && window.mlplabLive.blocked", timeout=30_000)
+    assert "wrong token" in page.inner_text("#page-error")
+    p.close()

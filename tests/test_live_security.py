@@ -97,7 +97,7 @@ def test_a_foreign_host_is_refused_as_a_dns_rebinding_page_sends_it(live):
             status, _ = _request(s.port, "GET", path, token=s.token, headers={"Host": host % s.port})
             assert status == 200, (path, host)
     # ... and a POST: no run is made
-    status, answer = s.call("POST", "/api/train", {"sid": "a", "settings": XOR}, headers={"Host": f"evil.example:{s.port}"})
+    status, _ = s.call("POST", "/api/train", {"sid": "a", "settings": XOR}, headers={"Host": f"evil.example:{s.port}"})
     assert status == 403 and s.call("GET", "/api/runs")[1]["runs"] == 0
 
 
