@@ -324,7 +324,11 @@ class _Mirror:
         from .frames import Probe
 
         dtype = np.dtype(spec["dtype"])
-        fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))  # never through a symbolic link
+        try:  # never through a symbolic link
+            fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+        except OSError as e:  # (an OSError here is not the socket's: said to the parent, not taken for an end)
+            raise ValueError(f"the shared file {path} cannot be opened without following a link ({e.strerror}): "
+                             "refused") from None
         try:
             check_private(os.fstat(fd), path, _needed(layout, dtype))  # what is mapped is what was checked
             self.mm = mmap.mmap(fd, 0)
