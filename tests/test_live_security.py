@@ -277,3 +277,52 @@ def test_the_run_cap_and_the_grace_free_abandoned_runs():
     finally:
         s.proc.kill()
         s.proc.communicate()
+
+
+# ------------------------------------------------------------------------------------ the command
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: d / "missing", "no such folder; create it first"),
+    (lambda d: (d / "f").write_text("x") and d / "f", "is a file, not a folder"),
+    (lambda d: "", "--runs-dir is empty"),
+    (lambda d: (d / "ro").mkdir(mode=0o500) or d / "ro", "cannot write in"),
+], ids=["missing", "file", "empty", "read-only"])
+def test_runs_dir_is_checked_in_one_line(tmp_path, capsys, make, message):
+    from mlplab.cli import main
+
+    path = make(tmp_path)
+    if message == "cannot write in" and os.access(path, os.W_OK):
+        pytest.skip("running as root: a mode does not stop writing")
+    code = main(["live", "--no-open", "--port", str(_free_port()), "--runs-dir", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_the_command_prints_the_url_with_a_new_token_and_no_token_warns(tmp_path):
+    """`mlplab live` prints its URL with the token (a new one each start); `--no-token` prints it
+    without, warns, and answers without one; `--runs-dir` is where the exports go."""
+    from test_live_browser import Server
+
+    tokens = []
+    for _ in range(2):
+        s = LiveServer(frame_workers=False)
+        tokens.append(s.token)
+        assert s.url == f"http://127.0.0.1:{s.port}/?token={s.token}"
+    assert tokens[0] != tokens[1] and min(map(len, tokens)) >= 40
+    s = Server("--no-token", "--runs-dir", str(tmp_path))
+    try:
+        assert s.token is None and s.printed.startswith(f"mlplab live: {s.base}/  (")
+        assert f"exports go below {tmp_path.resolve()}" in s.printed
+        assert _request(s.port, "GET", "/api/meta")[0] == 200
+        code, _, _, err = s.interrupt()
+        assert code == 0 and "warning: --no-token" in err and "Traceback" not in err
+    finally:
+        if s.proc.poll() is None:
+            s.proc.kill()
