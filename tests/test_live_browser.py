@@ -523,3 +523,30 @@ def test_the_page_without_its_token_says_what_to_do_and_keeps_it_out_of_links(se
     page.wait_for_function("window.mlplabLive && window.mlplabLive.blocked", timeout=30_000)
     assert "wrong token" in page.inner_text("#page-error")
     p.close()
+
+
+def test_a_run_over_the_servers_limit_is_refused_in_one_line_in_the_page(browser, tmp_path):
+    """A server holding its limit of runs (one, here) refuses the page's Start, and the page says why."""
+    from types import SimpleNamespace
+
+    from mlplab.live.notebook import LiveServer
+
+    ls = LiveServer(frame_workers=False, max_runs=1, grace=60, root=tmp_path).start()
+    try:
+        other = urllib.request.Request(f"{ls.base}api/train", method="POST", headers={
+            "Authorization": f"token {ls.token}", "Content-Type": "application/json"},
+            data=json.dumps({"sid": "another-tab", "settings": {"dataset": "xor", "layers": "2,8,2"},
+                             "paused": True}).encode())
+        urllib.request.urlopen(other, timeout=30).close()
+        p = Page(browser, SimpleNamespace(base=ls.base.rstrip("/"), token=ls.token))
+        page = p.open("dataset=xor&layers=2,8,2")
+        page.click("#btn-start")
+        page.wait_for_function("document.querySelector('#train-error').textContent.includes('refused')",
+                               timeout=10_000)
+        text = page.inner_text("#train-error")
+        assert "holds 1 run already" in text and "close a tab" in text and "\n" not in text
+        assert p.live("run") is None and p.live("frames") == 0
+        p.check_local()
+        p.close()
+    finally:
+        ls.stop()

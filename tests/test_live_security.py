@@ -223,6 +223,26 @@ def test_a_run_is_refused_when_the_held_runs_may_take_the_memory(live, monkeypat
     assert status == 400 and "needs about" in _one_line(answer)
 
 
+def test_the_count_limit_comes_from_the_cores():
+    assert [limits.max_runs(c)[0] for c in (1, 2, 3, 16)] == [4, 8, 12, 64]
+    assert limits.max_runs(2)[1] == "4 per core on 2 cores, at least 4"
+
+
+def test_the_count_limit_holds_for_comparisons_and_frees_room_when_a_tab_goes(live):
+    """A comparison counts as one run; a tab's new run replaces its own (no room needed); a run whose
+    tab never streamed is freed after the grace, and its place with it."""
+    s = live(max_runs=2, grace=1.0)
+    for sid in ("a", "b"):
+        assert s.call("POST", "/api/train", {"sid": sid, "settings": XOR, "paused": True})[0] == 200
+    compare = {"sid": "c", "settings": XOR, "variants": [{"lr": "0.1"}, {"lr": "0.01"}]}
+    status, answer = s.call("POST", "/api/compare", compare)
+    assert status == 429 and "holds 2 runs already" in _one_line(answer)
+    assert s.call("POST", "/api/train", {"sid": "a", "settings": XOR, "paused": True})[0] == 200  # its own place
+    _wait(lambda: s.call("GET", "/api/runs")[1]["runs"] == 0, timeout=20, what="the unwatched runs to be freed")
+    assert s.call("POST", "/api/compare", compare)[0] == 200
+    assert s.call("GET", "/api/runs")[1]["runs"] == 1
+
+
 def _rss(pid) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):

@@ -104,7 +104,7 @@ class Runs:
     next run, and a finished run hands its worker back, so a run does not wait for one to start."""
 
     def __init__(self, frame_workers: bool = True, max_runs: int | None = None):
-        self.max_runs = limits.max_runs() if max_runs is None else int(max_runs)
+        self.max_runs, self.why_max = limits.max_runs() if max_runs is None else (int(max_runs), "set by its caller")
         self.sessions: dict[str, TrainSession] = {}
         self.streams: dict[str, int] = {}
         self.closing = False
@@ -146,7 +146,7 @@ class Runs:
         """Refuse (:class:`~mlplab.live.limits.RunRefused`) a new run for tab ``sid`` that is over the
         count limit, or, with ``need`` (bytes it may take), over the memory available beside the others'."""
         others = self.others(sid)
-        limits.check_count(len(others), self.max_runs)
+        limits.check_count(len(others), self.max_runs, self.why_max)
         if need is not None:
             limits.check_memory(others, need)
 

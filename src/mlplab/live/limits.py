@@ -36,13 +36,15 @@ class RunRefused(SettingsError):
     """A run refused by a limit of the server (not by its settings): answered with status 429."""
 
 
-def max_runs(cores: int | None = None) -> int:
-    """The count limit for this machine: ``RUNS_PER_CORE`` per usable core, at least ``MIN_RUNS``."""
+def max_runs(cores: int | None = None) -> tuple[int, str]:
+    """The count limit for this machine, ``RUNS_PER_CORE`` per usable core, at least ``MIN_RUNS``;
+    and how it was reached, for the refusal's message."""
     if cores is None:
         from ..threads import usable_cores
 
         cores = usable_cores()
-    return max(MIN_RUNS, RUNS_PER_CORE * cores)
+    return max(MIN_RUNS, RUNS_PER_CORE * cores), (f"{RUNS_PER_CORE} per core on {cores} core{'s' if cores != 1 else ''}"
+                                                  f", at least {MIN_RUNS}")
 
 
 def _members(run) -> list:
@@ -78,15 +80,11 @@ def still_to_take(run) -> int:
     return total
 
 
-def check_count(held: int, limit: int, cores: int | None = None) -> None:
-    """Refuse a new run when ``held`` runs (other tabs') are at the ``limit``."""
+def check_count(held: int, limit: int, why: str) -> None:
+    """Refuse a new run when ``held`` runs (other tabs') are at the ``limit`` (``why``: how it was set)."""
     if held >= limit:
-        from ..threads import usable_cores
-
-        cores = usable_cores() if cores is None else cores
-        raise RunRefused(f"refused: this server holds {held} runs already, its limit ({RUNS_PER_CORE} per core on "
-                         f"{cores} core{'s' if cores != 1 else ''}, at least {MIN_RUNS}); stop a run or close a tab "
-                         "that has one, then start again")
+        raise RunRefused(f"refused: this server holds {held} run{'s' if held != 1 else ''} already, its limit "
+                         f"({why}); stop a run or close a tab that has one, then start again")
 
 
 def check_memory(others: list, need: int, available=None) -> None:
