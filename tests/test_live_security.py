@@ -101,6 +101,24 @@ def test_a_foreign_host_is_refused_as_a_dns_rebinding_page_sends_it(live):
     assert status == 403 and s.call("GET", "/api/runs")[1]["runs"] == 0
 
 
+def test_bound_to_every_interface_ip_addresses_are_accepted_names_are_not():
+    """With --host 0.0.0.0 the page may be opened at any of the machine's addresses; a domain name (what
+    DNS rebinding needs) is still refused. With a given address, that address and the loopback names."""
+    import socket
+
+    from mlplab.live.guard import Guard
+
+    wild = Guard(None, host="0.0.0.0", port=8765)
+    for host in ("192.168.1.20:8765", "10.0.0.1:8765", "[fe80::1]:8765", "127.0.0.1:8765",
+                 f"{socket.gethostname()}:8765"):
+        assert wild._host_ok(host, 8765), host
+    for host in ("evil.example:8765", "192.168.1.20:8766", "192.168.1.20", "192.168.1.20:x"):
+        assert not wild._host_ok(host, 8765), host
+    given = Guard(None, host="192.168.1.20", port=8765)
+    assert given._host_ok("192.168.1.20:8765", 8765) and given._host_ok("localhost:8765", 8765)
+    assert not given._host_ok("10.0.0.1:8765", 8765) and not given._host_ok("evil.example:8765", 8765)
+
+
 def test_a_foreign_origin_is_refused(live):
     s = live()
     for origin in ("http://evil.example", f"http://evil.example:{s.port}", f"http://localhost:{s.port}",
@@ -162,6 +180,15 @@ def test_posts_must_be_json_and_small(live):
     assert s.call("GET", "/api/runs")[1]["runs"] == 0
     status, answer = s.call("POST", "/api/paths", raw=b'{"pad": "' + b"x" * MAX_BODY + b'"}')
     assert status == 413 and "larger than" in _one_line(answer)
+    conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)  # chunked: no Content-Length to check
+    try:
+        chunks = (b'{"pad": "', *[b"x" * 4096] * (MAX_BODY // 4096 + 1), b'"}')
+        conn.request("POST", "/api/paths", body=iter(chunks), encode_chunked=True,
+                     headers={"Authorization": f"token {s.token}", "Content-Type": "application/json"})
+        r = conn.getresponse()
+        assert r.status == 413 and "larger than" in json.loads(r.read())["error"]
+    finally:
+        conn.close()
     assert s.call("POST", "/api/paths", {"function": "f2", "steps": 5})[0] == 200
     assert s.call("POST", "/api/train", raw=body, headers={"Content-Type": "application/json; charset=utf-8"})[0] == 200
 
