@@ -89,6 +89,7 @@ class Guard:
                  max_body: int = MAX_BODY):
         self.app, self.port, self.token, self.max_body = app, port, token, max_body
         host = host.strip("[]").lower()
+        self.shown = "127.0.0.1" if host in WILDCARDS else f"[{host}]" if ":" in host else host  # for messages
         self.names = {*LOCAL_NAMES, host} - {""}
         self.any_ip = host in WILDCARDS
         if self.any_ip:
@@ -129,7 +130,7 @@ class Guard:
         host = headers.get("host", "")
         if not self._host_ok(host, port):
             return 403, (f"refused: the request is addressed to {host or '(no Host)'!s}, not to this server "
-                         f"(127.0.0.1:{port}); open the page at the address `mlplab live` printed")
+                         f"({self.shown}:{port}); open the page at the address `mlplab live` printed")
         if not scope["path"].startswith("/api/"):
             return None
         origin = headers.get("origin")
