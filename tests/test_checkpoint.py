@@ -232,6 +232,7 @@ HOSTILE = [
                                             "a.npy": _npy(np.zeros(100))[:150]}), "damaged"),
     ("unknown tag", lambda p: _zip(p, {"checkpoint.json": _meta({"a": {"$pickle": "gASV"}})}), "unknown entry"),
     ("missing array", lambda p: _zip(p, {"checkpoint.json": _meta({"a": {"$array": "nope"}})}), "no array 'nope'"),
+    ("huge json member", lambda p: _zip(p, {"checkpoint.json": " " * (65 << 20)}), "not a checkpoint's"),
     ("foreign member", lambda p: _zip(p, {"checkpoint.json": _meta({}), "evil.pkl": b"x"}), "unexpected member"),
     ("not a training checkpoint", lambda p: _zip(p, {"checkpoint.json": _meta([1, 2])}), "not hold a training"),
 ]

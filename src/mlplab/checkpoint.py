@@ -44,6 +44,7 @@ META_MEMBER = "checkpoint.json"
 FORMAT = "mlplab-checkpoint"
 VERSION = 1
 _TAGS = ("$array", "$scalar", "$tuple", "$dict", "$float")
+_MAX_META = 64 << 20  # bytes: the evaluations of a very long run are kilobytes
 
 
 class CheckpointError(ValueError):
@@ -60,6 +61,8 @@ def _join(path: str, key) -> str:
 
 
 def _encode(x, path: str, arrays: dict):
+    if isinstance(x, np.str_ | np.bytes_):  # text, not numbers: JSON holds it (as a str)
+        x = str(x) if isinstance(x, np.str_) else x.decode("latin-1")
     if isinstance(x, np.ndarray | np.generic):
         arr = np.asarray(x)
         if arr.dtype.hasobject or arr.dtype.kind not in "biufc":
@@ -158,6 +161,8 @@ def read_checkpoint(path):
             names = z.namelist()
             if META_MEMBER not in names:
                 raise _damaged(path, f"no {META_MEMBER} in it: not a checkpoint of mlplab")
+            if z.getinfo(META_MEMBER).file_size > _MAX_META:  # the arrays are members; the JSON part is small
+                raise _damaged(path, f"{META_MEMBER} is {z.getinfo(META_MEMBER).file_size} bytes, not a checkpoint's")
             meta = json.loads(z.read(META_MEMBER).decode("utf-8"), parse_constant=_parse_constant)
             if not isinstance(meta, dict) or meta.get("format") != FORMAT or "state" not in meta:
                 raise _damaged(path, f"{META_MEMBER} does not describe an mlplab checkpoint")
