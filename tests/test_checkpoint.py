@@ -197,7 +197,7 @@ def test_an_old_pickle_is_never_unpickled_without_trust(tmp_path):
 
 # ------------------------------------------------------------------------------ hostile checkpoint files
 def _zip(path, members: dict):
-    with zipfile.ZipFile(path, "w") as z:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:  # deflated: the huge member is a small file
         for name, data in members.items():
             z.writestr(name, data)
 
