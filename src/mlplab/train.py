@@ -10,6 +10,9 @@ Resuming is exact because every source of randomness is saved: the batch order o
 drawn from the Generator at the epoch's start, so a checkpoint stores the Generator's state at
 that moment, the epoch and how many of its batches were used; resuming replays that epoch's draw
 and skips the used batches, then continues with the same model, optimizer and schedule state.
+The checkpoint is ``checkpoint.npz`` (:mod:`mlplab.checkpoint`: arrays and JSON, nothing in it can
+run code when read); the run folder is marked as one (:mod:`mlplab.folderkind`), and a folder of
+another kind (a sweep, lab results) is refused rather than overwritten.
 """
 
 from __future__ import annotations
