@@ -66,9 +66,12 @@ def load_model(spec: str, state_dict: str | None = None):
     return model
 
 
-def input_batch(shape, batch_size: int = 256, std: float = 1.0, seed: int = 0) -> np.ndarray:
-    """A Gaussian N(0, std²) batch of shape (batch_size, *shape), float32, from ``seed``."""
+def input_batch(shape, batch_size: int = 256, std: float = 1.0, seed: int = 0, vocab: int | None = None) -> np.ndarray:
+    """A Gaussian N(0, std²) batch of shape (batch_size, *shape), float32, from ``seed``; with ``vocab`` N,
+    token ids drawn uniformly from [0, N) (int64), the input of an Embedding/EmbeddingBag model."""
     rng = np.random.default_rng([seed, 3])
+    if vocab is not None:
+        return rng.integers(0, int(vocab), size=(int(batch_size), *shape), dtype=np.int64)
     return (rng.standard_normal((int(batch_size), *shape)) * std).astype(np.float32)
 
 
