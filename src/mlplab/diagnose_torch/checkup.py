@@ -240,8 +240,10 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
         raise ValueError("no Linear/Conv1d/Conv2d layer was called in the forward pass: nothing to diagnose")
     loss = Loss(torch, chosen, y, seed, inputs.tokens)
     loss0 = loss(chosen)
-    if loss0.requires_grad:
-        loss0.backward()
+    if not loss0.requires_grad:
+        raise ValueError(f"the loss on {out_words} does not depend on the model's parameters (no gradient "
+                         "reaches them): choose the output to train on with --output / output=")
+    loss0.backward()
     meas = _measure(layers, inputs.batch)
     theory = _theory(layers, meas)
     cov = coverage(torch, model, work, layers, called)

@@ -13,11 +13,12 @@ from .checkup import _torch
 
 # ------------------------------------------------------------------------------ the fix
 def _gain(act: str, slope: float) -> float:
-    """The init gain for an activation: torch's table (calculate_gain); √2 for ELU/GELU/SiLU, ReLU-like."""
+    """The init gain for an activation: torch's table (calculate_gain); √2 for ELU/GELU/SiLU/ReLU6, ReLU-like."""
     from ..init import calculate_gain
 
-    return math.sqrt(2.0) if act in ("elu", "gelu", "silu") else calculate_gain(act, slope if act == "leaky_relu"
-                                                                                 else None)
+    if act in ("elu", "gelu", "silu", "relu6"):
+        return math.sqrt(2.0)
+    return calculate_gain(act, slope if act == "leaky_relu" else None)
 
 
 class FixedState(dict):
@@ -71,9 +72,7 @@ def fix_weights(model, method: str, x=None, seed: int = 0) -> FixedState:
     weight (weight_norm, parametrize) is written through its parametrization: weight_norm's g and v are
     set so that g·v/‖v‖ is the new weight; a parametrization that cannot give the new weight back
     (spectral_norm) is left as it was, and ``.skipped`` says so, as for weights that are not parameters."""
-    from .coverage import reparametrized, unregistered
-    from .hygiene import working_copy
-    from .io import as_inputs
+    from . import hygiene
 
     torch = _torch()
     method = str(method).lower()
@@ -81,6 +80,17 @@ def fix_weights(model, method: str, x=None, seed: int = 0) -> FixedState:
         raise ValueError(f"unknown fix {method!r}; valid: he, xavier, lsuv")
     if x is None:
         raise ValueError("fix_weights needs an input batch x (it traces the forward to find each layer's activation)")
+    model, _ = hygiene.unwrap_compiled(model)
+    hygiene.refuse_meta(model)
+    with hygiene.no_global_hooks(), torch.random.fork_rng(devices=[]):  # the user's RNG state stays as it was
+        return _fix(torch, model, method, x, seed)
+
+
+def _fix(torch, model, method, x, seed) -> FixedState:
+    from .coverage import reparametrized, unregistered
+    from .hygiene import working_copy
+    from .io import as_inputs
+
     rng = np.random.default_rng(seed)
     work = working_copy(torch, model)
     xt = as_inputs(torch, work, x)
