@@ -15,7 +15,7 @@ import numpy as np
 from .. import diagnostics as dg
 from ..torch_trace import layers as layers_of
 from ..torch_trace import trace
-from ..verdicts import _layer_verdict
+from ..verdicts import judge_rows
 from .result import Diagnosis, _from_rows
 
 INSTALL_HINT = "this needs PyTorch, which is not installed: pip install mlplab[torch]"
@@ -160,6 +160,14 @@ def _labels(torch, out, y, seed):
     return torch.as_tensor(rng.standard_normal(out.shape), dtype=out.dtype, device=out.device)
 
 
+def _registered(weight, params) -> bool | None:
+    """Whether a layer's weight is one of the parameters the optimizer updates (None: not a leaf tensor, e.g.
+    computed by a parametrization, so the question does not apply)."""
+    if not getattr(weight, "is_leaf", False):
+        return None
+    return any(weight is p for p in params)
+
+
 def _working_copy(torch, model):
     """A deep copy in train mode (BatchNorm normalises by the batch), dropout off, every float parameter
     trainable so every layer gets a gradient. The user's model is never touched."""
@@ -227,6 +235,9 @@ def diagnose_torch(model, x, y=None, *, steps: int = 3, optimizer: str = "sgd", 
         return float(torch.linalg.norm(a - b)) / den if den > 0 else (math.inf if bool((a != b).any()) else 0.0)
 
     in_std = float(np.std(x_np.astype(np.float64)))
+    uses: dict[int, int] = {}
+    for lay in layers:  # a weight called by several layers (tied, reused): one parameter, one update, k uses
+        uses[id(lay.op.weight)] = uses.get(id(lay.op.weight), 0) + 1
     last = meas[-1]
     out_pre = last["stats"].pre_grad_norm
     rows = []
@@ -249,9 +260,10 @@ def diagnose_torch(model, x, y=None, *, steps: int = 3, optimizer: str = "sgd", 
             else float("nan"),
             "total_change": rel(lay.op.weight.detach(), w0[i]),
             "distinct_units": distinct, "theory": th,
+            "registered": _registered(lay.op.weight, params), "shared_uses": uses[id(lay.op.weight)],
         }
-        row["verdict"], row["reason"], row["decided_by"] = _layer_verdict(row, hidden)
         rows.append(row)
+    judge_rows(rows, optimizer)
     notes = [f"{lay.norm} after layer {i + 1} ({lay.label}) resets the variance: the theory restarts from it"
              for i, lay in enumerate(layers) if lay.norm]
     notes += [f"{op.name} in {op.where or 'forward'} was switched off (the signal is measured without it)"
