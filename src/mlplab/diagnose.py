@@ -233,7 +233,7 @@ def _overall(worst, bad, rows, rec_info, hist, act, init) -> dict:
     theory = ""
     if worst in ("vanishing", "exploding") and first.get("decided_by") == "signal" and _finite(f):
         theory = f"; theory: Var z changes {f:.3g}x per layer"
-    elif worst in ("vanishing", "exploding") and first.get("decided_by") == "grad":
+    elif worst in ("vanishing", "exploding") and first.get("decided_by") in ("grad", "update"):
         g0, depth = first["theory"]["grad_gain"], len(rows) - first["layer"]
         if _finite(g0) and g0 > 0 and depth > 0:
             theory = (f"; theory: ‖∂L/∂z‖ changes {g0 ** (1 / depth):.3g}x per layer going back "

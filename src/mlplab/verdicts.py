@@ -274,7 +274,8 @@ def judge(row: dict, last: bool = False, fastest: float | None = None, optimizer
     """The verdict of one layer by :data:`RULES`: ``{"problem", "level" (ok|warning|error), "reason",
     "decided_by", "rule", "assumes", "broken"}``; ``last``: the output layer; ``fastest``: the largest update
     ratio among the network's layers; ``optimizer``: the one the steps used (an SGD-only error is a warning
-    with another). The problem is that of the first rule (in :data:`RULES`' order) of the worst level broken."""
+    with another). The problem is that of the first rule broken (in :data:`RULES`' order), the level the worst
+    of the rules broken, and the reason names both rules if they differ."""
     m = _measures(row, last, fastest)
     broken = []
     for rule in RULES:
@@ -287,14 +288,20 @@ def judge(row: dict, last: bool = False, fastest: float | None = None, optimizer
         return {"problem": "healthy", "level": "ok", "reason": "signal and gradient within range", "decided_by": "-",
                 "rule": None, "assumes": None, "broken": []}
     worst = "error" if any(lvl == "error" for _, lvl, _ in broken) else "warning"
-    rule, lvl, value = next(b for b in broken if b[1] == worst)
+    rule, lvl, value = broken[0]  # the first rule broken names the problem (dead before the low signal it causes)
     reason = _REASON[rule.name](row, value)
+    if lvl != worst:  # a later rule makes it an error: say which
+        other, _, other_value = next(b for b in broken if b[1] == worst)
+        rule_err, lvl = other, worst
+        reason += f"; and {_REASON[other.name](row, other_value)}"
+    else:
+        rule_err, other_value = rule, value
     assumes = None
-    if rule.error_with and rule.error is not None and rule.level(value) == "error":
-        assumes = rule.error_with
+    if rule_err.error_with and rule_err.error is not None and rule_err.level(other_value) == "error":
+        assumes = rule_err.error_with
         reason += f" ({_ASSUMES[assumes]})" if lvl == "error" else (
-            f" (an error with {rule.error_with.upper()}; with {optimizer} a warning: its per-parameter scaling may "
-            "compensate)")
+            f" (an error with {rule_err.error_with.upper()}; with {optimizer} a warning: its per-parameter scaling "
+            "may compensate)")
     return {"problem": rule.problem, "level": lvl, "reason": reason, "decided_by": rule.decided_by,
             "rule": rule.name, "assumes": assumes, "broken": [b[0].name for b in broken]}
 
@@ -302,7 +309,10 @@ def judge(row: dict, last: bool = False, fastest: float | None = None, optimizer
 def judge_rows(rows: list[dict], optimizer: str | None = None) -> list[dict]:
     """Judge every layer of a check-up in place (``verdict``, ``reason``, ``decided_by``, ``level``, ``rule``,
     ``assumes``): the network-level reference (the fastest layer's update ratio) comes from all rows."""
-    urs = [r.get("update_ratio") for r in rows if _finite(r.get("update_ratio"))]
+    # a layer followed by a normalisation is scale-invariant: its tiny weights get huge relative updates (the
+    # gradient grows as 1/‖W‖), which is no measure of how fast the network learns; the reference excludes it
+    urs = [r.get("update_ratio") for r in rows if _finite(r.get("update_ratio")) and not r.get("normalization")]
+    urs = urs or [r.get("update_ratio") for r in rows if _finite(r.get("update_ratio"))]
     fastest = max(urs) if urs else None
     for i, r in enumerate(rows):
         j = judge(r, last=i == len(rows) - 1, fastest=fastest, optimizer=optimizer)

@@ -261,6 +261,7 @@ def diagnose_torch(model, x, y=None, *, steps: int = 3, optimizer: str = "sgd", 
             "total_change": rel(lay.op.weight.detach(), w0[i]),
             "distinct_units": distinct, "theory": th,
             "registered": _registered(lay.op.weight, params), "shared_uses": uses[id(lay.op.weight)],
+            "normalization": lay.norm,
         }
         rows.append(row)
     judge_rows(rows, optimizer)
