@@ -204,10 +204,10 @@ class ListMixer(torch.nn.Module):
 
 def test_unregistered_layers_are_errors_that_never_train():
     d = diag(ListMixer(), gauss(64, 12))
-    loose = [lay for lay in d.layers if lay.problem == "unregistered"]
+    loose = [lay for lay in d.layers if lay.rule == "not_registered"]
     assert [lay.name for lay in loose] == ["blocks[0]", "blocks[1]", "blocks[2]"]
     assert all(lay.verdict == "error" and lay.measured["update_ratio"] == 0 for lay in loose)
-    assert d.overall == "error" and "never train" in d.summary
+    assert d.overall == "error" and "not registered with the model" in d.summary
     assert {u["path"] for u in d.coverage["unregistered"]} == {"blocks[0]", "blocks[1]", "blocks[2]", "scale"}
     registered = ListMixer()
     registered.blocks = torch.nn.ModuleList(registered.blocks)

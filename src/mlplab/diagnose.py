@@ -54,6 +54,7 @@ from . import diagnostics as dg
 from .init import theoretical_std
 from .settings import DIAGNOSE_DEFAULTS, parse_layers
 from .verdicts import (  # noqa: F401 - the rules live in verdicts.py (shared with diagnose_torch); names kept here
+    RULE,
     THRESHOLDS,
     VERDICTS,
     _finite,
@@ -63,6 +64,7 @@ from .verdicts import (  # noqa: F401 - the rules live in verdicts.py (shared wi
     _ratio,
     _small_signal_factor,
     init_family,
+    judge_rows,
     recommendation,
 )
 
@@ -192,8 +194,8 @@ def diagnose_model(model, X, y=None, X_train=None, y_train=None, *, init=None, a
                        "grad_gain": th["grad_gain"],
                        "weight_std": math.sqrt(wv[i])},
         }
-        row["verdict"], row["reason"], row["decided_by"] = _layer_verdict(row, hidden)
         rows.append(row)
+    judge_rows(rows, optimizer)
 
     unhealthy = [r["verdict"] for r in rows if r["verdict"] != "healthy"]
     worst = "symmetric" if "symmetric" in unhealthy else unhealthy[0] if unhealthy else "healthy"
@@ -231,14 +233,14 @@ def _overall(worst, bad, rows, rec_info, hist, act, init) -> dict:
     theory = ""
     if worst in ("vanishing", "exploding") and first.get("decided_by") == "signal" and _finite(f):
         theory = f"; theory: Var z changes {f:.3g}x per layer"
-    elif worst in ("vanishing", "exploding") and first.get("decided_by") == "grad":
+    elif worst in ("vanishing", "exploding") and first.get("decided_by") in ("grad", "update"):
         g0, depth = first["theory"]["grad_gain"], len(rows) - first["layer"]
         if _finite(g0) and g0 > 0 and depth > 0:
             theory = (f"; theory: ‖∂L/∂z‖ changes {g0 ** (1 / depth):.3g}x per layer going back "
                       f"({_ratio(g0)}x over {depth} layers)")
     if worst == "healthy":
-        reason = (f"every layer's signal and gradient stay within {THRESHOLDS['signal_low']}–"
-                  f"{THRESHOLDS['signal_high']}x of the input's and no units are saturated, dead or identical")
+        reason = (f"every layer's signal and gradient stay within {RULE['signal_low'].warning}–"
+                  f"{RULE['signal_high'].error}x of the input's and no units are saturated, dead or identical")
         if not rec_info["matched"]:
             reason += " at this depth, but the init does not match the activation"
     else:

@@ -14,7 +14,7 @@ import numpy as np
 from .. import diagnostics as dg
 from ..torch_trace import layers as layers_of
 from ..torch_trace import trace
-from ..verdicts import _layer_verdict
+from ..verdicts import judge_rows
 from .result import Diagnosis, _from_rows
 
 INSTALL_HINT = "this needs PyTorch, which is not installed: pip install mlplab[torch]"
@@ -173,6 +173,14 @@ def _typical_fan(fans: list[int]) -> int:
     return int(hidden[(len(hidden) - 1) // 2])
 
 
+def _registered(weight, params) -> bool | None:
+    """Whether a layer's weight is one of the parameters the optimizer updates (None: not a leaf tensor, e.g.
+    computed by a parametrization, so the question does not apply)."""
+    if not getattr(weight, "is_leaf", False):
+        return None
+    return any(weight is p for p in params)
+
+
 def diagnose_torch(model, x, y=None, *, steps: int = 3, optimizer: str = "sgd", lr: float | None = None,
                    seed: int = 0, output=None, overfit_batch: int = 0, max_memory=None,
                    threads: int | None = None) -> Diagnosis:
@@ -287,6 +295,9 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
 
     in_std = float(inputs.float_input.detach().double().std()) if inputs.float_input is not None \
         else meas[0]["in_std"]
+    uses: dict[int, int] = {}
+    for lay in layers:  # a weight called by several layers (tied, reused): one parameter, one update, k uses
+        uses[id(lay.op.weight)] = uses.get(id(lay.op.weight), 0) + 1
     last = meas[-1]
     out_pre = last["stats"].pre_grad_norm
     rows = []
@@ -309,9 +320,11 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
             else float("nan"),
             "total_change": rel(now[i], w0[i]) if now is not None else float("nan"),
             "distinct_units": distinct, "theory": th,
+            "registered": _registered(lay.op.weight, params), "shared_uses": uses[id(lay.op.weight)],
+            "normalization": lay.norm,
         }
-        row["verdict"], row["reason"], row["decided_by"] = _layer_verdict(row, hidden)
         rows.append(row)
+    judge_rows(rows, optimizer)
     notes = [f"diagnosed on {out_words}; loss: {loss.words}"] if not isinstance(out, torch.Tensor) else \
         [f"loss: {loss.words}"]
     notes += [f"{lay.norm} after layer {i + 1} ({lay.label}) resets the variance: the theory restarts from it"
@@ -351,18 +364,11 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
 
 
 def _apply_coverage(d: Diagnosis, cov: dict, bad_weights: list[str]) -> None:
-    """Coverage into the result: layers whose weights are not registered never train ("error"); weights that
-    are not finite are named (NaN is not an overflow); the summary counts what was not covered."""
+    """Coverage into the result: weights that are not finite are named (NaN is not an overflow); the summary
+    counts what was not covered."""
     from .coverage import complete
 
-    d.coverage = cov
-    for lay, e in zip(d.layers, cov["layer_weights"]):
-        if e["weights"] == "unregistered":
-            lay.verdict, lay.problem = "error", "unregistered"
-            lay.sentence = (f"never trains: its weights ({e['parameter']}) are not parameters of the model (a plain "
-                            "Python list or attribute): model.parameters() does not hold them, so an optimizer never "
-                            "updates them; hold the layers in nn.ModuleList/nn.ModuleDict — " + lay.sentence)
-    loose = [lay for lay in d.layers if lay.problem == "unregistered"]
+    d.coverage = cov  # a layer whose weights are not registered is judged by verdicts' not_registered rule
     if bad_weights:
         d.overall, d.problem = "error", "nonfinite"
         for lay in d.layers:
@@ -373,14 +379,6 @@ def _apply_coverage(d: Diagnosis, cov: dict, bad_weights: list[str]) -> None:
         d.summary = (f"error: the weights are not finite: {', '.join(bad_weights[:4])}"
                      f"{', …' if len(bad_weights) > 4 else ''}; load finite weights or re-initialise them "
                      "(fix_weights / --fix he); no optimizer steps were taken")
-    elif loose:
-        first = loose[0]
-        d.overall = "error"
-        if d.problem == "healthy":
-            d.problem = "unregistered"
-        d.summary = (f"error: will not train as built; {len(loose)} layer{'s' if len(loose) != 1 else ''} from layer "
-                     f"{first.index} ({first.name}) never train: their weights are not parameters of the model"
-                     + ("" if d.summary.startswith("ok") else f"; {d.summary.split(': ', 1)[-1]}"))
     if not complete(cov) or cov["frozen"] or cov["shared"] or cov["reparametrized"]:
         d.summary += f"; coverage: {cov['summary']}"
 
