@@ -539,3 +539,42 @@ def test_user_model_left_exactly_as_it_was_on_the_new_paths():
     assert len(d.layers) == 4 and state.keys() == model.state_dict().keys()
     assert same(before, snapshot(model)) and torch.equal(rng, torch.get_rng_state())
     assert torch.equal(model.loose[0].weight, loose_before) and model.loose[0].weight.grad is None
+
+
+RSS_SCRIPT = """
+import resource, sys
+import numpy as np, torch
+from mlplab.diagnose_torch import diagnose_torch, hygiene, io
+torch.manual_seed(0)
+w, depth, opt = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+layers = []
+for _ in range(depth):
+    layers += [torch.nn.Linear(w, w), torch.nn.ReLU()]
+model = torch.nn.Sequential(*layers, torch.nn.Linear(w, 10))
+x = np.random.default_rng(0).standard_normal((256, w)).astype(np.float32)
+est, _ = hygiene.estimate_memory(torch, model, io.as_inputs(torch, model, x), opt)
+diagnose_torch(torch.nn.Sequential(torch.nn.Linear(4, 3)), x[:8, :4], optimizer=opt, threads=1)  # imports done
+base = int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize()
+diagnose_torch(model, x, optimizer=opt, threads=1)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(est.total, peak - base)
+"""
+
+
+@pytest.mark.parametrize("width,depth,opt", [(768, 3, "adam"), (256, 16, "sgd")])
+def test_memory_estimate_against_a_real_process(tmp_path, width, depth, opt):
+    """The estimate against the peak RSS growth of a process that runs the check-up (activations dominate in
+    the deep narrow net, weights in the wide one)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "rss.py"
+    script.write_text(RSS_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(Path(dt.__file__).parents[2])}
+    out = subprocess.run([sys.executable, str(script), str(width), str(depth), opt], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-500:]
+    est, grown = map(int, out.stdout.split())
+    assert 0.75 <= est / grown <= 1.35, (est, grown)

@@ -268,7 +268,10 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
     diverged, taken, prev = None, 0, None
     for s in range(0 if bad_weights else steps):
         opt.zero_grad()
-        if s == steps - 1:
+        if s == steps - 1 and all(lay.op.weight.is_leaf for lay in layers):  # parameters: read them directly
+            prev = [lay.op.weight.detach().clone() for lay in layers]
+            loss_t = loss(forward())
+        elif s == steps - 1:
             ops_s, o = trace(work, inputs)
             lay_s, _ = layers_of(ops_s)
             prev = [lay.op.weight.detach().clone() for lay in lay_s] if len(lay_s) == len(layers) else None
@@ -289,7 +292,8 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
     now = [lay.op.weight.detach() for lay in after] if len(after) == len(layers) else None
 
     def rel(a, b):
-        a, b = a.double(), b.double()
+        if a.dtype not in (torch.float32, torch.float64):  # bfloat16/float16: the norms in float32
+            a, b = a.float(), b.float()
         den = float(torch.linalg.norm(b))
         return float(torch.linalg.norm(a - b)) / den if den > 0 else (math.inf if bool((a != b).any()) else 0.0)
 
