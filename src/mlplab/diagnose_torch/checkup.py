@@ -239,7 +239,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
     try:
         ops, out = trace(work, inputs, called=called)
     except Exception as e:  # the user's forward on this input: one line, said to be theirs
-        from .user_model import _one_line
+        from .io import _one_line
 
         raise ForwardFailed(f"the model's forward pass failed on {inputs.description} ({_one_line(e)})") from None
     chosen, out_words = select_output(torch, out, output)

@@ -24,6 +24,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+def _one_line(e: BaseException) -> str:
+    """An exception of the user's code as "Type: message" on one line (300 characters at most)."""
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text[:300]}" + ("…" if len(text) > 300 else "")
+
+
 @dataclass
 class Inputs:
     """The forward's arguments and what is known about them."""

@@ -7,14 +7,10 @@ from __future__ import annotations
 import numpy as np
 
 from .checkup import _torch
+from .io import _one_line
 
 
 # ------------------------------------------------------------------------------ loading a user's model
-def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split())
-    return f"{type(e).__name__}: {text[:300]}" + ("…" if len(text) > 300 else "")
-
-
 def load_model(spec: str, state_dict: str | None = None):
     """The module returned by FACTORY() in ``FILE.py:FACTORY``, with the weights of ``state_dict`` (a file
     written by ``torch.save(model.state_dict(), W)``) if given. Every failure is a one-line ValueError."""
