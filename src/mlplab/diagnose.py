@@ -202,7 +202,8 @@ def diagnose_model(model, X, y=None, X_train=None, y_train=None, *, init=None, a
     if hist.diverged and VERDICTS.index(worst) > VERDICTS.index("exploding"):
         worst = "exploding"
     bad = [r for r in rows if r["verdict"] == worst]
-    typical_n = int(np.median(fan_in[1:])) if len(fan_in) > 1 else fan_in[0]
+    # a fan-in the network has: the lower middle one (np.median of 128 and 64 is 96, which no layer has)
+    typical_n = sorted(fan_in[1:])[(len(fan_in) - 2) // 2] if len(fan_in) > 1 else fan_in[0]
     rec_info = recommendation(act, init if init is not None else f"std={math.sqrt(wv[min(1, len(wv) - 1)]):.3g}",
                               typical_n, depth=len(plan), label=None if init is not None else "its current weights")
     overall = _overall(worst, bad, rows, rec_info, hist, act, init)
