@@ -193,9 +193,10 @@ RULES = (
          "sigmoid/tanh: more than 40 % of the outputs within 0.01 of a bound, where φ' ≈ 0"),
     Rule("nonfinite", "exploding", "nonfinite", "is", None, True, "nonfinite",
          "activations or gradients are inf/NaN"),
-    Rule("not_registered", "not_updated", "unregistered", "is", None, True, "update",
-         "the weight is not among model.parameters(), so no optimizer ever updates it"),
-    Rule("not_moving", "not_updated", "moved", "==", None, 0.0, "update",
+    Rule("not_registered", "not_updated", "unregistered", "is", True, None, "update",
+         "the weight is not among model.parameters(), so no optimizer ever updates it (a warning, not an error: "
+         "the rest of the network may still learn on its random features)"),
+    Rule("not_moving", "not_updated", "moved", "==", 0.0, None, "update",
          "the layer receives a gradient but its weights did not change in the steps"),
     Rule("signal_high", "exploding", "signal_gain", ">", None, 10.0, "signal",
          "the activation std is more than 10x the input's"),

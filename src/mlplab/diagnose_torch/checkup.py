@@ -48,7 +48,11 @@ def _weight_matrix(w) -> np.ndarray:
 
 
 def _norm(t) -> float:
-    return float(np.linalg.norm(t.detach().cpu().double().numpy())) if t is not None else float("nan")
+    if t is None:
+        return float("nan")
+    import torch
+
+    return float(torch.linalg.vector_norm(t.detach(), dtype=torch.float64))  # no float64 copy through NumPy
 
 
 def _measure(layers, x_np, eps=dg.SATURATION_EPS):
