@@ -223,6 +223,10 @@ def _measures(row: dict, last: bool, fastest: float | None) -> dict:
     sig, grad, ur = g("signal_gain"), g("grad_gain"), g("update_ratio")
     fan_out = g("fan_out") or 0
     rel = ur / fastest if _finite(ur) and _finite(fastest) and fastest > 0 else None
+    moved = (ur if _finite(ur) and _finite(g("weight_grad_norm")) and g("weight_grad_norm") > 0 and rel is not None
+             and not (_finite(grad) and grad < 0.03) else None)
+    if g("registered") is False or moved == 0:  # not moved although its gradient is fine: not_registered/not_moving
+        rel = None
     return {
         "equal_weights": g("weight_std0") == 0.0 and fan_out > 1,
         "dead": g("dead") if _finite(g("dead")) else None,
@@ -233,10 +237,10 @@ def _measures(row: dict, last: bool, fastest: float | None) -> dict:
         "unregistered": g("registered") is False,
         "signal_gain": sig if _finite(sig) else None,
         "grad_gain": grad if _finite(grad) else None,
-        "learning_speed": rel if rel is not None else (grad if _finite(grad) and not _finite(ur) else None),
+        "learning_speed": rel if rel is not None else (grad if _finite(grad) and not _finite(ur) and not moved == 0
+                                                       and g("registered") is not False else None),
         "weak_gradient": grad if _finite(grad) and (rel is None or rel < 0.1) else None,
-        "moved": ur if _finite(ur) and _finite(g("weight_grad_norm")) and g("weight_grad_norm") > 0
-        and _finite(fastest) and fastest > 0 and not (_finite(grad) and grad < 0.03) else None,
+        "moved": moved,
     }
 
 
