@@ -404,7 +404,7 @@ def model_py(tmp_path, monkeypatch):
     (["--torch", "model.py:boom"], "boom() raised RuntimeError: needs a GPU"),
     (["--torch", "model.py:not_a_module"], "returned a int, not a torch.nn.Module"),
     (["--torch", "broken.py:good"], "importing 'broken.py' raised SyntaxError"),
-    (["--torch", "model.py:good", "--input-shape", "21"], "forward pass failed on input of shape (256, 21)"),
+    (["--torch", "model.py:good", "--input-shape", "21"], "forward pass failed on a tensor: (256, 21) float32"),
     (["--torch", "model.py:good", "--input-shape", "twenty"], "--input-shape 'twenty'"),
     (["--torch", "model.py:good", "--state-dict", "other.pt"], "--state-dict 'other.pt' does not fit good()"),
     (["--torch", "model.py:good", "--state-dict", "model.py"], "--state-dict 'model.py' cannot be read as weights "

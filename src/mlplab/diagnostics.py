@@ -91,6 +91,7 @@ _SMOOTH = {
             (lambda z: np.where(z > 0, 1.0, np.exp(np.minimum(z, 0.0))))),
     "silu": ((lambda z: z * _sigmoid(z)), (lambda z: _sigmoid(z) * (1.0 + z * (1.0 - _sigmoid(z))))),
     "gelu": (_gelu, _gelu_grad),
+    "relu6": ((lambda z: np.clip(z, 0.0, 6.0)), (lambda z: ((z > 0) & (z < 6)).astype(float))),  # ReLU capped at 6
 }
 
 

@@ -33,10 +33,12 @@ weights, then each layer in turn rescaled on the batch until its output variance
 """
 
 # the public names, and the helpers the CLI, the lab's display and the tests use (noqa: re-exported)
-from .checkup import INSTALL_HINT, _torch, diagnose_torch, is_torch_module  # noqa: F401
-from .fix import fix_weights
+from .checkup import INSTALL_HINT, ForwardFailed, _torch, diagnose_torch, is_torch_module  # noqa: F401
+from .fix import FixedState, fix_weights  # noqa: F401
+from .hygiene import parse_bytes  # noqa: F401
+from .io import parse_output  # noqa: F401
 from .result import _COLUMNS, LEVELS, SEVERITY, Diagnosis, LayerDiagnosis, _cells, _severity, from_result  # noqa: F401
 from .user_model import _one_line, input_batch, load_model, parse_shape  # noqa: F401
 
 __all__ = ["Diagnosis", "LayerDiagnosis", "diagnose_torch", "fix_weights", "from_result", "is_torch_module",
-           "SEVERITY", "INSTALL_HINT"]
+           "SEVERITY", "INSTALL_HINT", "ForwardFailed", "FixedState"]

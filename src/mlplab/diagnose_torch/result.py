@@ -40,7 +40,9 @@ class LayerDiagnosis:
 class Diagnosis:
     """The check-up of a network: ``overall`` ok|warning|error, ``problem`` (the first problem from the input,
     "symmetric" if any layer is), ``summary`` and ``recommendation`` in plain words, the ``layers``, what was
-    ``not_analysed``, ``notes`` (normalisations, dropout), the optimizer ``steps`` taken on a copy."""
+    ``not_analysed``, ``notes`` (normalisations, dropout), the optimizer ``steps`` taken on a copy, the
+    ``coverage`` (torch: what was traced, never reached, unregistered, frozen, shared, re-parametrized;
+    :mod:`mlplab.diagnose_torch.coverage`) and the expert's first ``checks`` (initial loss, overfit one batch)."""
 
     overall: str
     problem: str
@@ -51,6 +53,8 @@ class Diagnosis:
     notes: list[str] = field(default_factory=list)
     steps: dict = field(default_factory=dict)
     input: dict = field(default_factory=dict)
+    coverage: dict = field(default_factory=dict)
+    checks: dict = field(default_factory=dict)
 
     @property
     def will_train(self) -> bool:
@@ -198,5 +202,7 @@ def _text(d: Diagnosis) -> str:
     lines += [f"not analysed: {s['what']} in {s['where']}" for s in d.not_analysed]
     lines += [f"note: {n}" for n in d.notes]
     lines += [f"layer {lay.index} ({lay.name}): {lay.sentence}" for lay in d.layers if lay.verdict != "ok"]
+    lines += [f"coverage: {d.coverage['summary']}"] if d.coverage else []
+    lines += [f"check: {c['sentence']}" for c in d.checks.values()]
     lines += [f"verdict: {d.summary}", f"recommendation: {d.recommendation}"]
     return "\n".join(lines)

@@ -7,14 +7,10 @@ from __future__ import annotations
 import numpy as np
 
 from .checkup import _torch
+from .io import _one_line
 
 
 # ------------------------------------------------------------------------------ loading a user's model
-def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split())
-    return f"{type(e).__name__}: {text[:300]}" + ("…" if len(text) > 300 else "")
-
-
 def load_model(spec: str, state_dict: str | None = None):
     """The module returned by FACTORY() in ``FILE.py:FACTORY``, with the weights of ``state_dict`` (a file
     written by ``torch.save(model.state_dict(), W)``) if given. Every failure is a one-line ValueError."""
@@ -66,9 +62,12 @@ def load_model(spec: str, state_dict: str | None = None):
     return model
 
 
-def input_batch(shape, batch_size: int = 256, std: float = 1.0, seed: int = 0) -> np.ndarray:
-    """A Gaussian N(0, std²) batch of shape (batch_size, *shape), float32, from ``seed``."""
+def input_batch(shape, batch_size: int = 256, std: float = 1.0, seed: int = 0, vocab: int | None = None) -> np.ndarray:
+    """A Gaussian N(0, std²) batch of shape (batch_size, *shape), float32, from ``seed``; with ``vocab`` N,
+    token ids drawn uniformly from [0, N) (int64), the input of an Embedding/EmbeddingBag model."""
     rng = np.random.default_rng([seed, 3])
+    if vocab is not None:
+        return rng.integers(0, int(vocab), size=(int(batch_size), *shape), dtype=np.int64)
     return (rng.standard_normal((int(batch_size), *shape)) * std).astype(np.float32)
 
 
