@@ -83,6 +83,11 @@ def test_error_says_which_optimizer_it_assumes():
     assert (sgd["level"], sgd["assumes"]) == ("error", "sgd") and "Adam's per-parameter scaling" in sgd["reason"]
     assert (adam["level"], adam["assumes"]) == ("warning", "sgd") and "with adam a warning" in adam["reason"]
     assert judge(healthy(dead=0.9), fastest=1e-3, optimizer="adam")["level"] == "error"  # not optimizer-dependent
+    # an error read from the update ratios holds for the optimizer whose steps measured them
+    slow = healthy(update_ratio=1e-6)
+    assert judge(slow, fastest=1e-3, optimizer="sgd")["assumes"] == "sgd"
+    assert judge(slow, fastest=1e-3, optimizer="adam")["assumes"] == "adam"
+    assert judge(healthy(update_ratio=float("nan"), grad_gain=0.01))["assumes"] == "sgd"  # the gradient-gain proxy
 
 
 def test_not_registered_and_not_moving():

@@ -31,7 +31,7 @@ def diagnose(name, init="default", optimizer="sgd", n=128, steps=3, seed=0):
     entry = BY_NAME[name]
     x, y = batch(entry.task, n, seed + 100)
     model, xd, _ = diagnosable(build(entry, init, seed), x)
-    return diagnose_torch(model, xd, y, steps=steps, optimizer=optimizer)
+    return diagnose_torch(model, xd, y, steps=steps, optimizer=optimizer, threads=1)
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +50,7 @@ def test_every_zoo_model_diagnoses(entry):
     model = build(entry)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     m, xd, _ = diagnosable(model, x)
-    d = diagnose_torch(m, xd, y, steps=1)
+    d = diagnose_torch(m, xd, y, steps=1, threads=1)
     assert d.overall in LEVELS and d.layers and all(lay.verdict in LEVELS for lay in d.layers)
     assert all((lay.verdict == "ok") == (lay.problem == "healthy") for lay in d.layers)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
