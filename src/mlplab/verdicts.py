@@ -195,9 +195,10 @@ RULES = (
          "sigmoid/tanh: more than 40 % of the outputs within 0.01 of a bound, where φ' ≈ 0"),
     Rule("nonfinite", "exploding", "nonfinite", "is", None, True, "nonfinite",
          "activations or gradients are inf/NaN"),
-    Rule("not_registered", "not_updated", "unregistered", "is", True, None, "update",
-         "the weight is not among model.parameters(), so no optimizer ever updates it (a warning, not an error: "
-         "the rest of the network may still learn on its random features)"),
+    Rule("not_registered", "not_updated", "unregistered", "is", None, True, "update",
+         "the weight is not among model.parameters(): no optimizer ever updates it and state_dict does not save it "
+         "(an error although the rest may still learn on its random features: the saved model is not the trained "
+         "one)"),
     Rule("not_moving", "not_updated", "moved", "==", 0.0, None, "update",
          "the layer receives a gradient but its weights did not change in the steps"),
     Rule("signal_high", "exploding", "signal_gain", ">", None, 10.0, "signal",
@@ -262,7 +263,7 @@ _REASON = {
     "nonfinite": lambda r, v: "activations or gradients overflowed to inf/NaN",
     "not_registered": lambda r, v: ("its weight is not a registered parameter (not in model.parameters(): a "
                                     "plain Python list instead of nn.ModuleList?), so the optimizer never updates "
-                                    "it; its update ‖ΔW‖/‖W‖ is exactly 0"),
+                                    "it (its update ‖ΔW‖/‖W‖ is exactly 0) and state_dict does not save it"),
     "signal_high": lambda r, v: f"the activation std is {_ratio(v)}x the input's",
     "grad_high": lambda r, v: f"the gradient ‖∂L/∂z‖ is {_ratio(v)}x the output layer's",
     "signal_low": lambda r, v: f"the activation std is only {_ratio(v)}x the input's",
