@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -145,7 +146,7 @@ def test_pure_function_on_any_model():
     model = nn.MLP([20, 16, 16, 3], activation="tanh", weight_init="xavier", rng=1)
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(64, 20)).astype(np.float32), rng.integers(0, 3, 64)
-    r = diagnose.diagnose_model(model, X, y, steps=2, optimizer="adam", lr=1e-3)
+    r = diagnose.checkup(model, X, y, steps=2, optimizer="adam", lr=1e-3)
     assert r["theory_basis"] == "measured weight variance" and r["steps"]["optimizer"] == "adam"
     assert [x["fan_out"] for x in r["layers"]] == [16, 16, 3] and r["verdict"] in diagnose.VERDICTS
     json.dumps(r, allow_nan=False)  # JSON-ready: NaN became null
@@ -197,6 +198,10 @@ def test_run_dir_of_mlplab_train(mnist_dir, tmp_path, capsys):
     assert r["trained"] and r["verdict"] == "measured" and r["init_table"]["matched"]
     assert {row["verdict"] for row in r["layers"]} == {"measured"} and "not judged" in r["reason"]
     assert "mlplab diagnose --layers 784,32,32,10 --activation relu --init he" in r["recommendation"]
+    assert r["diagnosis"]["overall"] == "ok" and {x["problem"] for x in r["diagnosis"]["layers"]} == {"measured"}
+    jsonschema = pytest.importorskip("jsonschema")  # the same schema as a fresh network's and a torch model's
+    schema = json.loads((Path(__file__).resolve().parents[1] / "docs" / "diagnosis.schema.json").read_text())
+    jsonschema.validate(r["diagnosis"], schema)
     (run_dir / "model.npz").unlink()  # only the checkpoint left
     r2 = diagnose.diagnose_run(run_dir, steps=1)
     assert r2["config"]["source"].endswith("checkpoint.pkl")

@@ -83,16 +83,24 @@ def test_error_says_which_optimizer_it_assumes():
     assert (sgd["level"], sgd["assumes"]) == ("error", "sgd") and "Adam's per-parameter scaling" in sgd["reason"]
     assert (adam["level"], adam["assumes"]) == ("warning", "sgd") and "with adam a warning" in adam["reason"]
     assert judge(healthy(dead=0.9), fastest=1e-3, optimizer="adam")["level"] == "error"  # not optimizer-dependent
+    # an error read from the update ratios holds for the optimizer whose steps measured them
+    slow = healthy(update_ratio=1e-6)
+    assert judge(slow, fastest=1e-3, optimizer="sgd")["assumes"] == "sgd"
+    assert judge(slow, fastest=1e-3, optimizer="adam")["assumes"] == "adam"
+    assert judge(healthy(update_ratio=float("nan"), grad_gain=0.01))["assumes"] == "sgd"  # the gradient-gain proxy
 
 
 def test_not_registered_and_not_moving():
-    """A layer measured not to move is never ok: unregistered weights, or a gradient but no change."""
+    """A layer measured not to move is never ok. Unregistered weights are an error (never updated, and state_dict
+    does not save them: the saved model is not the trained one) even where the rest of the network still learns
+    on their random features (a 6-layer MLP with 4 unregistered layers reaches 84 % with Adam); a registered
+    weight with a gradient that did not change is a warning."""
     j = judge(healthy(registered=False, update_ratio=0.0), fastest=1e-3)
     assert (j["problem"], j["level"], j["rule"]) == ("not_updated", "error", "not_registered")
     assert judge(healthy(registered=True), fastest=1e-3)["level"] == "ok"
     assert judge(healthy(registered=None), fastest=1e-3)["level"] == "ok"  # not a leaf: not asked
     j = judge(healthy(update_ratio=0.0), fastest=1e-3)
-    assert (j["problem"], j["level"], j["rule"]) == ("not_updated", "error", "not_moving")
+    assert (j["problem"], j["level"], j["rule"]) == ("not_updated", "warning", "not_moving")
     # no gradient at all is the vanishing rule's, not "not updated"
     assert judge(healthy(update_ratio=0.0, grad_gain=0.0, weight_grad_norm=0.0), fastest=1e-3)["rule"] == "no_gradient"
 

@@ -68,7 +68,7 @@ from .verdicts import (  # noqa: F401 - the rules live in verdicts.py (shared wi
     recommendation,
 )
 
-__all__ = ["diagnose_model", "diagnose_config", "diagnose_run", "init_family",
+__all__ = ["diagnose_model", "checkup", "diagnose_config", "diagnose_run", "init_family",
            "recommendation", "VERDICTS", "THRESHOLDS"]
 
 DEFAULTS = DIAGNOSE_DEFAULTS  # mlplab.settings holds them, with the checks of every option
@@ -126,21 +126,43 @@ def _theory(plan, X, activation, init, fan_in, fan_out, output_grad_sq, batch):
 # ------------------------------------------------------------------------------ the check-up
 def diagnose_model(model, X, y=None, X_train=None, y_train=None, *, init=None, activation=None,
                    steps: int | None = None, optimizer: str = "sgd", lr: float | None = None,
-                   batch_size: int | None = None, seed: int = 0, config: dict | None = None) -> dict:
-    """Measure ``model`` on the probe batch (X, y), take ``steps`` (default 5) optimizer steps on (X_train,
-    y_train) (default: the probe batch) through the Trainer, and judge every layer. ``init`` (the
-    spec the model was built with, if known) selects the theory; without it the theory uses the
-    measured weight variance. The model is trained in place. Returns a JSON-ready dict.
+                   batch_size: int | None = None, seed: int = 0):
+    """The check-up of a network, one contract for both kinds: an mlplab network (``nn.MLP``/``Sequential``)
+    or a ``torch.nn.Module``. Either way it works on a copy (the model keeps its weights, gradients and flags
+    bit for bit), takes ``steps`` (default 3) ``optimizer`` steps on that copy, judges every layer by
+    :data:`mlplab.verdicts.RULES` and returns a :class:`mlplab.diagnose_torch.Diagnosis` (``overall``
+    ok|warning|error, ``problem``, the layers, ``to_dict()`` in the versioned JSON schema
+    ``docs/diagnosis.schema.json``). Without labels ``y``, random labels are drawn from ``seed``.
 
-    A ``torch.nn.Module`` goes to :func:`mlplab.diagnose_torch.diagnose_torch` (``y`` optional, default 3
-    steps on a copy; the user's model is left as it was) and gives a ``Diagnosis``."""
+    The mlplab-specific table (theory per layer, init-table advice) is :func:`checkup`'s dict."""
     from .diagnose_torch import is_torch_module
 
+    steps = 3 if steps is None else steps
     if is_torch_module(model):
         from .diagnose_torch import diagnose_torch
 
-        return diagnose_torch(model, X, y, optimizer=optimizer, lr=lr, seed=seed,
-                              **({} if steps is None else {"steps": steps}))
+        return diagnose_torch(model, X, y, optimizer=optimizer, lr=lr, seed=seed, steps=steps)
+    from .diagnose_torch.result import from_result
+
+    return from_result(checkup(model, X, y, X_train, y_train, init=init, activation=activation, steps=steps,
+                               optimizer=optimizer, lr=lr, batch_size=batch_size, seed=seed))
+
+
+def checkup(model, X, y=None, X_train=None, y_train=None, *, init=None, activation=None,
+            steps: int | None = None, optimizer: str = "sgd", lr: float | None = None,
+            batch_size: int | None = None, seed: int = 0, config: dict | None = None) -> dict:
+    """Measure an mlplab ``model`` on the probe batch (X, y), take ``steps`` (default 5) optimizer steps on
+    (X_train, y_train) (default: the probe batch) through the Trainer, and judge every layer. ``init`` (the
+    spec the model was built with, if known) selects the theory; without it the theory uses the
+    measured weight variance. It works on a deep copy: the model is left as it was. Without ``y``, random
+    labels from ``seed``. Returns a JSON-ready dict (the CLI's table; :func:`diagnose_model` makes it a
+    ``Diagnosis``)."""
+    import copy
+
+    model = copy.deepcopy(model)  # the user's network is not trained in place
+    if y is None:
+        n_out = dg.layer_plan(model)[-1].linear.out_features
+        y = np.random.default_rng([seed, 2]).integers(0, max(n_out, 2), size=len(X))
     steps = 5 if steps is None else steps
     from . import optim
     from .train import Trainer
@@ -307,7 +329,7 @@ def diagnose_config(layers, activation="relu", init="he", bias_init="zeros", dat
     X, y, Xt, yt = _inputs(dataset, input_std, sizes[0], sizes[-1], batch_size, rng, steps * batch_size)
     cfg = {"source": "config", "dataset": None if input_std is not None else dataset, "input_std": input_std,
            "bias_init": bias_init, "seed": seed}
-    return diagnose_model(model, X, y, Xt, yt, init=init, activation=activation, steps=steps, optimizer=optimizer,
+    return checkup(model, X, y, Xt, yt, init=init, activation=activation, steps=steps, optimizer=optimizer,
                           lr=lr, batch_size=batch_size, seed=seed, config=cfg)
 
 
@@ -351,7 +373,7 @@ def diagnose_run(run_dir, input_std=None, dataset=None, batch_size=256, steps=5,
     lr = lr if lr is not None else cfg.get("lr")
     conf = {"source": f"{d}/{source}", "dataset": None if input_std is not None else ds, "input_std": input_std,
             "trained_with": {k: cfg.get(k) for k in ("init", "optimizer", "lr", "epochs", "iterations") if k in cfg}}
-    result = diagnose_model(model, X, y, Xt, yt, init=None, activation=activation, steps=steps, optimizer=opt,
+    result = checkup(model, X, y, Xt, yt, init=None, activation=activation, steps=steps, optimizer=opt,
                             lr=lr, batch_size=batch_size, seed=seed, config=conf)
     # the init table still speaks about how the run started
     if cfg.get("init") is not None:
@@ -375,7 +397,7 @@ def _as_trained(result: dict, cfg: dict) -> dict:
             gains = ", ".join(f"{k} {_ratio(r[key])}x" for k, key in (("signal gain", "signal_gain"),
                                                                        ("gradient gain", "grad_gain"))
                               if _finite(r.get(key)))
-            r["verdict"], r["decided_by"] = "measured", "-"
+            r["verdict"], r["decided_by"], r["level"], r["rule"], r["assumes"] = "measured", "-", "ok", None, None
             r["reason"] = (f"trained weights ({gains}): an initialization's 0.1-10x range does not apply"
                            if gains else "trained weights")
     bad = [r for r in result["layers"] if r["verdict"] != "measured"]

@@ -149,7 +149,8 @@ class Rule:
     gets "warning", beyond ``error`` "error" (None: that level does not exist for the rule). A boundary is
     strict: ``dead > 0.5`` is an error, exactly 0.5 is not (tests check both sides of every boundary).
     ``error_with``: the optimizer the error assumes; with another one (Adam's per-parameter scaling) the rule
-    gives "warning" and says so. ``scope``: "all", "hidden" (not the output layer) or "not_output" (same)."""
+    gives "warning" and says so. ``scope``: "all" or "not_output" (not the output layer). ``on_steps``: the
+    rule reads the update ratios measured on the steps, so its error assumes the optimizer of those steps."""
 
     name: str
     problem: str
@@ -161,6 +162,7 @@ class Rule:
     meaning: str
     error_with: str | None = None
     scope: str = "all"
+    on_steps: bool = False  # reads the update ratios of the steps: its error holds for the optimizer they used
 
     def level(self, value, optimizer: str | None = None) -> str | None:
         """"error", "warning" or None for a measured ``value``."""
@@ -194,8 +196,10 @@ RULES = (
     Rule("nonfinite", "exploding", "nonfinite", "is", None, True, "nonfinite",
          "activations or gradients are inf/NaN"),
     Rule("not_registered", "not_updated", "unregistered", "is", None, True, "update",
-         "the weight is not among model.parameters(), so no optimizer ever updates it"),
-    Rule("not_moving", "not_updated", "moved", "==", None, 0.0, "update",
+         "the weight is not among model.parameters(): no optimizer ever updates it and state_dict does not save it "
+         "(an error although the rest may still learn on its random features: the saved model is not the trained "
+         "one)"),
+    Rule("not_moving", "not_updated", "moved", "==", 0.0, None, "update",
          "the layer receives a gradient but its weights did not change in the steps"),
     Rule("signal_high", "exploding", "signal_gain", ">", None, 10.0, "signal",
          "the activation std is more than 10x the input's"),
@@ -208,9 +212,11 @@ RULES = (
     Rule("no_gradient", "vanishing", "grad_gain", "==", None, 0.0, "grad",
          "no gradient reaches the layer (it underflowed, or every path back is blocked)"),
     Rule("slow_learning", "vanishing", "learning_speed", "<", None, 1 / 30, "update",
-         "the layer's update ‖ΔW‖/‖W‖ is under 1/30 of the fastest layer's: it learns 30x slower"),
+         "the layer's update ‖ΔW‖/‖W‖ (on the steps, with the chosen optimizer) is under 1/30 of the fastest "
+         "layer's: it learns 30x slower", on_steps=True),
     Rule("weak_gradient", "vanishing", "weak_gradient", "<", None, 0.03, "grad",
-         "‖∂L/∂z‖ under 0.03x the output layer's, confirmed by an update under 0.1x the fastest layer's"),
+         "‖∂L/∂z‖ under 0.03x the output layer's, confirmed by an update under 0.1x the fastest layer's",
+         on_steps=True),
 )
 RULE = {r.name: r for r in RULES}
 THRESHOLDS = {r.name: {"warning": r.warning, "error": r.error, "op": r.op} for r in RULES}
@@ -222,6 +228,10 @@ def _measures(row: dict, last: bool, fastest: float | None) -> dict:
     sig, grad, ur = g("signal_gain"), g("grad_gain"), g("update_ratio")
     fan_out = g("fan_out") or 0
     rel = ur / fastest if _finite(ur) and _finite(fastest) and fastest > 0 else None
+    moved = (ur if _finite(ur) and _finite(g("weight_grad_norm")) and g("weight_grad_norm") > 0 and rel is not None
+             and not (_finite(grad) and grad < 0.03) else None)
+    if g("registered") is False or moved == 0:  # not moved although its gradient is fine: not_registered/not_moving
+        rel = None
     return {
         "equal_weights": g("weight_std0") == 0.0 and fan_out > 1,
         "dead": g("dead") if _finite(g("dead")) else None,
@@ -232,10 +242,11 @@ def _measures(row: dict, last: bool, fastest: float | None) -> dict:
         "unregistered": g("registered") is False,
         "signal_gain": sig if _finite(sig) else None,
         "grad_gain": grad if _finite(grad) else None,
-        "learning_speed": rel if rel is not None else (grad if _finite(grad) and not _finite(ur) else None),
+        "learning_speed": rel if rel is not None else (grad if _finite(grad) and not _finite(ur) and not moved == 0
+                                                       and g("registered") is not False else None),
         "weak_gradient": grad if _finite(grad) and (rel is None or rel < 0.1) else None,
-        "moved": ur if _finite(ur) and _finite(g("weight_grad_norm")) and g("weight_grad_norm") > 0
-        and _finite(fastest) and fastest > 0 and not (_finite(grad) and grad < 0.03) else None,
+        "moved": moved,
+        "rel_measured": rel is not None,
     }
 
 
@@ -252,7 +263,7 @@ _REASON = {
     "nonfinite": lambda r, v: "activations or gradients overflowed to inf/NaN",
     "not_registered": lambda r, v: ("its weight is not a registered parameter (not in model.parameters(): a "
                                     "plain Python list instead of nn.ModuleList?), so the optimizer never updates "
-                                    "it; its update ‖ΔW‖/‖W‖ is exactly 0"),
+                                    "it (its update ‖ΔW‖/‖W‖ is exactly 0) and state_dict does not save it"),
     "signal_high": lambda r, v: f"the activation std is {_ratio(v)}x the input's",
     "grad_high": lambda r, v: f"the gradient ‖∂L/∂z‖ is {_ratio(v)}x the output layer's",
     "signal_low": lambda r, v: f"the activation std is only {_ratio(v)}x the input's",
@@ -297,7 +308,14 @@ def judge(row: dict, last: bool = False, fastest: float | None = None, optimizer
     else:
         rule_err, other_value = rule, value
     assumes = None
-    if rule_err.error_with and rule_err.error is not None and rule_err.level(other_value) == "error":
+    if rule_err.on_steps and lvl == "error":
+        # measured on the steps: it holds for their optimizer; without steps the gradient gain is SGD's proxy
+        assumes = (optimizer or "sgd") if m["rel_measured"] else "sgd"
+        reason += (f" (measured on {assumes.upper() if assumes == 'sgd' else assumes}'s steps" if m["rel_measured"]
+                   else " (the gradient gain standing in for SGD's update ratios") + (
+            "; Adam's per-parameter scaling may compensate: diagnose with optimizer='adam' to check)"
+            if assumes == "sgd" else ")")
+    elif rule_err.error_with and rule_err.error is not None and rule_err.level(other_value) == "error":
         assumes = rule_err.error_with
         reason += f" ({_ASSUMES[assumes]})" if lvl == "error" else (
             f" (an error with {rule_err.error_with.upper()}; with {optimizer} a warning: its per-parameter scaling "

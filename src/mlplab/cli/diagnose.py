@@ -62,7 +62,7 @@ def _validate(args) -> dict:
 
 
 _STYLE = {"measured": "cyan", "healthy": "green", "vanishing": "yellow", "exploding": "red", "saturating": "magenta",
-          "dead": "red", "symmetric": "red"}
+          "dead": "red", "symmetric": "red", "not_updated": "red"}
 
 
 def _g(x, pct=False) -> str:
@@ -166,7 +166,9 @@ def main(args) -> int:
     except ValueError as e:
         raise UsageError(str(e)) from None
     if getattr(args, "json", False):
-        print(json.dumps(result, indent=2, ensure_ascii=False))
+        from ..diagnose_torch import from_result  # the same Diagnosis (and JSON schema) as --torch gives
+
+        print(json.dumps({**result, "diagnosis": from_result(result).to_dict()}, indent=2, ensure_ascii=False))
     else:
         _print(result)
     return _fail_on(args, result)

@@ -53,7 +53,11 @@ def _weight_matrix(w) -> np.ndarray:
 
 
 def _norm(t) -> float:
-    return float(np.linalg.norm(t.detach().cpu().double().numpy())) if t is not None else float("nan")
+    if t is None:
+        return float("nan")
+    import torch
+
+    return float(torch.linalg.vector_norm(t.detach(), dtype=torch.float64))  # no float64 copy through NumPy
 
 
 RELU6_TOP = 6.0
@@ -173,9 +177,17 @@ def _typical_fan(fans: list[int]) -> int:
     return int(hidden[(len(hidden) - 1) // 2])
 
 
+def _base(weight):
+    """The tensor a layer's weight is a view of (a tied decoder's ``W.t()`` is the encoder's W), else itself."""
+    while getattr(weight, "_base", None) is not None:
+        weight = weight._base
+    return weight
+
+
 def _registered(weight, params) -> bool | None:
-    """Whether a layer's weight is one of the parameters the optimizer updates (None: not a leaf tensor, e.g.
-    computed by a parametrization, so the question does not apply)."""
+    """Whether a layer's weight (or the tensor it is a view of) is one of the parameters the optimizer updates
+    (None: not a leaf tensor, e.g. computed by a parametrization, so the question does not apply)."""
+    weight = _base(weight)
     if not getattr(weight, "is_leaf", False):
         return None
     return any(weight is p for p in params)
@@ -301,7 +313,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
         else meas[0]["in_std"]
     uses: dict[int, int] = {}
     for lay in layers:  # a weight called by several layers (tied, reused): one parameter, one update, k uses
-        uses[id(lay.op.weight)] = uses.get(id(lay.op.weight), 0) + 1
+        uses[id(_base(lay.op.weight))] = uses.get(id(_base(lay.op.weight)), 0) + 1
     last = meas[-1]
     out_pre = last["stats"].pre_grad_norm
     rows = []
@@ -324,7 +336,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
             else float("nan"),
             "total_change": rel(now[i], w0[i]) if now is not None else float("nan"),
             "distinct_units": distinct, "theory": th,
-            "registered": _registered(lay.op.weight, params), "shared_uses": uses[id(lay.op.weight)],
+            "registered": _registered(lay.op.weight, params), "shared_uses": uses[id(_base(lay.op.weight))],
             "normalization": lay.norm,
         }
         rows.append(row)

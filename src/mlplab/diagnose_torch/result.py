@@ -160,7 +160,10 @@ def _from_rows(rows: list[dict], *, names=None, kinds=None, norms=None, diverged
 
 
 def from_result(result: dict) -> Diagnosis:
-    """The ok/warning/error Diagnosis of an mlplab network, from ``mlplab.diagnose.diagnose_model``'s dict."""
+    """The ok/warning/error Diagnosis of an mlplab network, from ``mlplab.diagnose.checkup``'s dict (a Diagnosis,
+    as ``mlplab.diagnose.diagnose_model`` returns, is returned as it is)."""
+    if isinstance(result, Diagnosis):
+        return result
     st = result.get("steps") or {}
     return _from_rows(result["layers"], diverged=st.get("diverged"), steps=st, input=result.get("input"),
                       activation=(result.get("config") or {}).get("activation"))
