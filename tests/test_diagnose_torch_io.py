@@ -403,6 +403,16 @@ def test_initial_loss_against_ln_classes():
     assert reg["verdict"] == "not applicable"
 
 
+def test_one_entry_point_takes_the_torch_options():
+    from mlplab import nn
+    from mlplab.diagnose import diagnose_model
+
+    d = diagnose_model(DictOut(), gauss(32, 10), output="logits", overfit_batch=2, threads=1)
+    assert d.checks["overfit_batch"]["steps"] == 2 and "'logits'" in d.notes[0]
+    with pytest.raises(TypeError, match="output: options of a torch model"):
+        diagnose_model(nn.MLP([10, 4]), gauss(32, 10), output="logits")
+
+
 def test_overfit_one_batch():
     good = diag(mlp([32, 64, 64, 10]), gauss(32, 32), optimizer="adam", lr=0.01, overfit_batch=60)
     probe = good.checks["overfit_batch"]

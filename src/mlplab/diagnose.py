@@ -126,7 +126,7 @@ def _theory(plan, X, activation, init, fan_in, fan_out, output_grad_sq, batch):
 # ------------------------------------------------------------------------------ the check-up
 def diagnose_model(model, X, y=None, X_train=None, y_train=None, *, init=None, activation=None,
                    steps: int | None = None, optimizer: str = "sgd", lr: float | None = None,
-                   batch_size: int | None = None, seed: int = 0):
+                   batch_size: int | None = None, seed: int = 0, **torch_options):
     """The check-up of a network, one contract for both kinds: an mlplab network (``nn.MLP``/``Sequential``)
     or a ``torch.nn.Module``. Either way it works on a copy (the model keeps its weights, gradients and flags
     bit for bit), takes ``steps`` (default 3) ``optimizer`` steps on that copy, judges every layer by
@@ -134,14 +134,19 @@ def diagnose_model(model, X, y=None, X_train=None, y_train=None, *, init=None, a
     ok|warning|error, ``problem``, the layers, ``to_dict()`` in the versioned JSON schema
     ``docs/diagnosis.schema.json``). Without labels ``y``, random labels are drawn from ``seed``.
 
-    The mlplab-specific table (theory per layer, init-table advice) is :func:`checkup`'s dict."""
+    The mlplab-specific table (theory per layer, init-table advice) is :func:`checkup`'s dict. ``torch_options``
+    (``output``, ``overfit_batch``, ``max_memory``, ``threads``) go to
+    :func:`mlplab.diagnose_torch.diagnose_torch`; an mlplab network refuses them."""
     from .diagnose_torch import is_torch_module
 
     steps = 3 if steps is None else steps
     if is_torch_module(model):
         from .diagnose_torch import diagnose_torch
 
-        return diagnose_torch(model, X, y, optimizer=optimizer, lr=lr, seed=seed, steps=steps)
+        return diagnose_torch(model, X, y, optimizer=optimizer, lr=lr, seed=seed, steps=steps, **torch_options)
+    if torch_options:
+        raise TypeError(f"{', '.join(sorted(torch_options))}: options of a torch model's check-up, not of an mlplab "
+                        "network's")
     from .diagnose_torch.result import from_result
 
     return from_result(checkup(model, X, y, X_train, y_train, init=init, activation=activation, steps=steps,
