@@ -601,3 +601,20 @@ def test_memory_estimate_against_a_real_process(tmp_path, width, depth, opt):
     assert out.returncode == 0, out.stderr[-500:]
     est, grown = map(int, out.stdout.split())
     assert 0.75 <= est / grown <= 1.35, (est, grown)
+
+
+def test_new_paths_fit_the_json_schema():
+    """Coverage, checks and the NaN case in the versioned schema (docs/diagnosis.schema.json)."""
+    from pathlib import Path
+
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((Path(__file__).resolve().parents[1] / "docs" / "diagnosis.schema.json").read_text())
+    nan = mlp([20, 16, 3])
+    with torch.no_grad():
+        nan[0].weight[0, 0] = float("nan")
+    for d in (diag(ListMixer(), gauss(32, 12), overfit_batch=2), diag(TokenLM(), tokens(16, 6, vocab=27)),
+              diag(nan, gauss(16, 20))):
+        blob = json.loads(json.dumps(d.to_dict(), allow_nan=False))
+        jsonschema.validate(blob, schema)
+        assert blob["coverage"]["layers_traced"] == len(blob["layers"]) and "initial_loss" in blob["checks"]
+
