@@ -447,6 +447,8 @@ def test_recommendation_quotes_a_fan_in_the_network_has():
 
 # ---------------------------------------------------------------------------- the CLI
 MODELS_PY = '''
+import warnings
+
 import torch
 import torch.nn.functional as F
 
@@ -456,6 +458,7 @@ class Bag(torch.nn.Module):
         self.emb, self.fc = torch.nn.EmbeddingBag(100, 16), torch.nn.Linear(16, 4)
     def forward(self, x):
         print("forward of a batch", x.shape)  # a user's print
+        warnings.warn("forward(x) is deprecated", DeprecationWarning)
         return {"logits": self.fc(self.emb(x)), "n": x.shape[0]}
 
 def bag():
@@ -491,6 +494,7 @@ def test_cli_tokens_dict_output_prints_kept_out_of_json(models_py, capsys):
     assert "int64" in d["input"]["description"] and "'logits' of a dict" in d["notes"][0]
     assert d["checks"]["overfit_batch"]["steps"] == 5 and d["coverage"]["layers_traced"] == 1
     assert "forward of a batch" in cap.err and "note: the model's code printed" in cap.err
+    assert cap.err.count("DeprecationWarning: forward(x) is deprecated") == 1 and "models.py" not in cap.err
 
 
 def test_cli_text_output_verdict_and_checks(models_py, capsys):
