@@ -101,17 +101,18 @@ class TwoInputs(torch.nn.Module):
         super().__init__()
         self.a, self.b, self.out = torch.nn.Linear(6, 8), torch.nn.Linear(4, 8), torch.nn.Linear(8, 3)
 
-    def forward(self, x, side, mask=None):
-        h = F.relu(self.a(x) + self.b(side))
+    def forward(self, x, side, mask=None, scale=1.0):
+        h = F.relu(self.a(x) * scale + self.b(side))
         return self.out(h if mask is None else h * mask)
 
 
 def test_tuple_and_dict_inputs():
     x, side = gauss(32, 6), gauss(32, 4, seed=1)
     d1 = diag(TwoInputs(), (x, side))  # before: np.asarray of a tuple of arrays, a NumPy error
-    d2 = diag(TwoInputs(), {"x": torch.from_numpy(x), "side": side, "mask": torch.ones(32, 8, dtype=torch.bool)})
+    d2 = diag(TwoInputs(), {"x": torch.from_numpy(x), "side": side, "mask": torch.ones(32, 8, dtype=torch.bool),
+                            "scale": 1.0})  # a plain number stays a number
     assert [lay.name for lay in d1.layers] == ["a", "b", "out"] == [lay.name for lay in d2.layers]
-    assert "a dict (x, side, mask)" in d2.input["description"] and "bool" in d2.input["description"]
+    assert "a dict (x, side, mask, scale)" in d2.input["description"] and "bool" in d2.input["description"]
     with pytest.raises(ValueError, match="holds <U1 values"):
         diag(TwoInputs(), (x, np.array(["a"])))
 
