@@ -466,6 +466,10 @@ def bag():
     torch.manual_seed(0)
     return Bag()
 
+def compiled():
+    torch.manual_seed(0)
+    return torch.compile(torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3)))
+
 def pair():
     torch.manual_seed(0)
     class Pair(torch.nn.Module):
@@ -521,6 +525,17 @@ def test_cli_new_options_one_line(models_py, capsys, args, message):
     assert cli_main(["diagnose", *args]) == 2
     err = capsys.readouterr().err.splitlines()
     assert [line for line in err if not line.startswith(("forward of", "note:"))] == [err[-1]] and message in err[-1]
+
+
+def test_cli_compiled_model_takes_either_state_dict(models_py, capsys):
+    plain = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+    torch.save(plain.state_dict(), models_py / "plain.pt")
+    torch.save(torch.compile(plain).state_dict(), models_py / "compiled.pt")  # keys _orig_mod.0.weight, ...
+    for w in ("plain.pt", "compiled.pt"):
+        assert cli_main(["diagnose", "--torch", "models.py:compiled", "--input-shape", "8", "--state-dict", w,
+                         "--json", "--blas-threads", "1"]) == 0, capsys.readouterr().err
+        d = json.loads(capsys.readouterr().out)["diagnosis"]
+        assert [lay["name"] for lay in d["layers"]] == ["0", "2"] and "torch.compile" in d["notes"][0]
 
 
 def test_cli_max_memory_exit_5(models_py, capsys):
