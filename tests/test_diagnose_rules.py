@@ -88,6 +88,11 @@ def test_error_says_which_optimizer_it_assumes():
     assert judge(slow, fastest=1e-3, optimizer="sgd")["assumes"] == "sgd"
     assert judge(slow, fastest=1e-3, optimizer="adam")["assumes"] == "adam"
     assert judge(healthy(update_ratio=float("nan"), grad_gain=0.01))["assumes"] == "sgd"  # the gradient-gain proxy
+    # a weak gradient (VGG-11-BN's N(0, 0.01) classifier starves the convolutions) stops SGD, not Adam
+    weak = healthy(grad_gain=0.0005, update_ratio=0.057e-3)
+    assert judge(weak, fastest=1e-3, optimizer="sgd")["level"] == "error"
+    j = judge(weak, fastest=1e-3, optimizer="adam")
+    assert (j["level"], j["rule"], j["assumes"]) == ("warning", "weak_gradient", "sgd")
 
 
 def test_not_registered_and_not_moving():

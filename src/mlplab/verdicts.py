@@ -215,8 +215,8 @@ RULES = (
          "the layer's update ‖ΔW‖/‖W‖ (on the steps, with the chosen optimizer) is under 1/30 of the fastest "
          "layer's: it learns 30x slower", on_steps=True),
     Rule("weak_gradient", "vanishing", "weak_gradient", "<", None, 0.03, "grad",
-         "‖∂L/∂z‖ under 0.03x the output layer's, confirmed by an update under 0.1x the fastest layer's",
-         on_steps=True),
+         "‖∂L/∂z‖ under 0.03x the output layer's, confirmed by an update under 0.1x the fastest layer's (with SGD: "
+         "Adam's steps do not scale with the gradient, so with Adam a warning)", error_with="sgd", on_steps=True),
 )
 RULE = {r.name: r for r in RULES}
 THRESHOLDS = {r.name: {"warning": r.warning, "error": r.error, "op": r.op} for r in RULES}
