@@ -205,8 +205,8 @@ RULES = (
          "the activation std is more than 10x the input's"),
     Rule("grad_high", "exploding", "grad_gain", ">", 100.0, None, "grad",
          "‖∂L/∂z‖ is more than 100x the output layer's (a divergence within the steps is an error)"),
-    Rule("signal_low", "vanishing", "signal_gain", "<", 0.1, 0.03, "signal",
-         "the activation std is under 0.1x the input's (warning), under 0.03x (error with SGD); not judged for "
+    Rule("signal_low", "vanishing", "signal_gain", "<", 0.1, 0.02, "signal",
+         "the activation std is under 0.1x the input's (warning), under 0.02x (error with SGD); not judged for "
          "the output layer, whose small logits at initialisation are desirable", error_with="sgd",
          scope="not_output"),
     Rule("no_gradient", "vanishing", "grad_gain", "==", None, 0.0, "grad",
