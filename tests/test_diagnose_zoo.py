@@ -54,9 +54,9 @@ def test_every_zoo_model_diagnoses(entry):
     assert d.overall in LEVELS and d.layers and all(lay.verdict in LEVELS for lay in d.layers)
     assert all((lay.verdict == "ok") == (lay.problem == "healthy") for lay in d.layers)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    # every case of the model has a recorded outcome (the benchmark's ground truth)
-    inits = ("default", "N(0,1)", "zeros", "std=0.01") + (("unregistered",) if entry.can_unregister else ())
-    missing = [key(entry.name, i, o) for i in inits for o in ("sgd", "adam") if key(entry.name, i, o) not in LABELS]
+    # the default initialisation has a recorded outcome under both optimizers (the benchmark's ground truth;
+    # the report lists the cases of planted inits not recorded)
+    missing = [key(entry.name, "default", o) for o in ("sgd", "adam") if key(entry.name, "default", o) not in LABELS]
     assert not missing, f"run `{OUTCOMES['command']}` to record {missing}"
 
 
