@@ -114,10 +114,11 @@ def test_mixer_blocks_in_a_plain_list_are_not_ok():
     assert not any(lay.problem == "not_updated" for lay in registered.layers)
 
 
-# the cases of the issue, and the default and planted inits of the cheap models: verdict against the record
+# the default and N(0, 0.01²) cases of the cheap models (the borderline ones: small signals that SGD or Adam may
+# still train): verdict against the record; every case is in the benchmark
 CHEAP = ("tutorial_mlp", "mlp6_relu", "mlp5_sigmoid", "tied_autoencoder", "shared_linear_x4", "makemore_mlp",
          "text_embeddingbag", "lenet5_tanh_avgpool")
-CASES = [(n, i, o) for n in CHEAP for i in ("default", "N(0,1)", "zeros", "std=0.01") for o in ("sgd", "adam")]
+CASES = [(n, i, o) for n in CHEAP for i in ("default", "std=0.01") for o in ("sgd", "adam")]
 
 
 @pytest.mark.parametrize("name,init,optimizer", CASES, ids=["|".join(c) for c in CASES])
