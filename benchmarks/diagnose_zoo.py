@@ -162,9 +162,11 @@ def report(args) -> dict:
     data = load_outcomes(args.outcomes)
     labels = classify(data)
     rows, ratio = [], {}
+    missing = []
     for e, init, opt in cases(args.models, args.inits):
         k = key(e.name, init, opt)
         if k not in labels:
+            missing.append(k)
             continue
         d, secs, wrapped = diagnose_case(e, init, opt, args.seed)
         if e.name not in ratio:
@@ -190,7 +192,8 @@ def report(args) -> dict:
         worst = max(ratio, key=ratio.get)
         print(f"diagnosis time / one forward+backward (batch 256, 1 thread): median {statistics.median(ratios):.1f}, "
               f"max {ratios[-1]:.1f} ({worst}); load average {os.getloadavg()[0]:.1f}")
-    for what, lst in (("false error", false_error), ("false ok", false_ok), ("warning, trains", warned)):
+    for what, lst in (("false error", false_error), ("false ok", false_ok), ("warning, trains", warned),
+                      ("no recorded outcome (not diagnosed)", missing)):
         if lst:
             print(f"  {what}: {', '.join(lst)}")
     return {"rows": rows, "ratio": ratio, "agreement": agree / max(n, 1), "false_error": false_error,

@@ -54,9 +54,9 @@ def test_every_zoo_model_diagnoses(entry):
     assert d.overall in LEVELS and d.layers and all(lay.verdict in LEVELS for lay in d.layers)
     assert all((lay.verdict == "ok") == (lay.problem == "healthy") for lay in d.layers)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    # every case of the model has a recorded outcome (the benchmark's ground truth)
-    inits = ("default", "N(0,1)", "zeros", "std=0.01") + (("unregistered",) if entry.can_unregister else ())
-    missing = [key(entry.name, i, o) for i in inits for o in ("sgd", "adam") if key(entry.name, i, o) not in LABELS]
+    # the default initialisation has a recorded outcome under both optimizers (the benchmark's ground truth;
+    # the report lists the cases of planted inits not recorded)
+    missing = [key(entry.name, "default", o) for o in ("sgd", "adam") if key(entry.name, "default", o) not in LABELS]
     assert not missing, f"run `{OUTCOMES['command']}` to record {missing}"
 
 
@@ -114,10 +114,11 @@ def test_mixer_blocks_in_a_plain_list_are_not_ok():
     assert not any(lay.problem == "not_updated" for lay in registered.layers)
 
 
-# the cases of the issue, and the default and planted inits of the cheap models: verdict against the record
+# the default and N(0, 0.01²) cases of the cheap models (the borderline ones: small signals that SGD or Adam may
+# still train): verdict against the record; every case is in the benchmark
 CHEAP = ("tutorial_mlp", "mlp6_relu", "mlp5_sigmoid", "tied_autoencoder", "shared_linear_x4", "makemore_mlp",
          "text_embeddingbag", "lenet5_tanh_avgpool")
-CASES = [(n, i, o) for n in CHEAP for i in ("default", "N(0,1)", "zeros", "std=0.01") for o in ("sgd", "adam")]
+CASES = [(n, i, o) for n in CHEAP for i in ("default", "std=0.01") for o in ("sgd", "adam")]
 
 
 @pytest.mark.parametrize("name,init,optimizer", CASES, ids=["|".join(c) for c in CASES])

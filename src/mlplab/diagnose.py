@@ -54,6 +54,7 @@ from . import diagnostics as dg
 from .init import theoretical_std
 from .settings import DIAGNOSE_DEFAULTS, parse_layers
 from .verdicts import (  # noqa: F401 - the rules live in verdicts.py (shared with diagnose_torch); names kept here
+    LEVELS,
     RULE,
     THRESHOLDS,
     VERDICTS,
@@ -224,7 +225,8 @@ def checkup(model, X, y=None, X_train=None, y_train=None, *, init=None, activati
         rows.append(row)
     judge_rows(rows, optimizer)
 
-    unhealthy = [r["verdict"] for r in rows if r["verdict"] != "healthy"]
+    top = max((LEVELS.index(r["level"]) for r in rows), default=0)  # the problem of the worst level, as Diagnosis
+    unhealthy = [r["verdict"] for r in rows if r["verdict"] != "healthy" and LEVELS.index(r["level"]) == top]
     worst = "symmetric" if "symmetric" in unhealthy else unhealthy[0] if unhealthy else "healthy"
     if hist.diverged and VERDICTS.index(worst) > VERDICTS.index("exploding"):
         worst = "exploding"

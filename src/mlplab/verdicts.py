@@ -205,8 +205,8 @@ RULES = (
          "the activation std is more than 10x the input's"),
     Rule("grad_high", "exploding", "grad_gain", ">", 100.0, None, "grad",
          "‖∂L/∂z‖ is more than 100x the output layer's (a divergence within the steps is an error)"),
-    Rule("signal_low", "vanishing", "signal_gain", "<", 0.1, 0.03, "signal",
-         "the activation std is under 0.1x the input's (warning), under 0.03x (error with SGD); not judged for "
+    Rule("signal_low", "vanishing", "signal_gain", "<", 0.1, 0.02, "signal",
+         "the activation std is under 0.1x the input's (warning), under 0.02x (error with SGD); not judged for "
          "the output layer, whose small logits at initialisation are desirable", error_with="sgd",
          scope="not_output"),
     Rule("no_gradient", "vanishing", "grad_gain", "==", None, 0.0, "grad",
@@ -215,8 +215,8 @@ RULES = (
          "the layer's update ‖ΔW‖/‖W‖ (on the steps, with the chosen optimizer) is under 1/30 of the fastest "
          "layer's: it learns 30x slower", on_steps=True),
     Rule("weak_gradient", "vanishing", "weak_gradient", "<", None, 0.03, "grad",
-         "‖∂L/∂z‖ under 0.03x the output layer's, confirmed by an update under 0.1x the fastest layer's",
-         on_steps=True),
+         "‖∂L/∂z‖ under 0.03x the output layer's, confirmed by an update under 0.1x the fastest layer's (with SGD: "
+         "Adam's steps do not scale with the gradient, so with Adam a warning)", error_with="sgd", on_steps=True),
 )
 RULE = {r.name: r for r in RULES}
 THRESHOLDS = {r.name: {"warning": r.warning, "error": r.error, "op": r.op} for r in RULES}

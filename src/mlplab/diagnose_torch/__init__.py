@@ -20,11 +20,13 @@ the recursion restarts there (and after anything not analysed, e.g. pooling) fro
 such layers are never flagged for a signal that grew or shrank before them.
 
 Severity: each layer becomes ``ok`` (healthy), ``warning`` (a problem, but it trains) or ``error``
-(will not train as initialised): symmetric or non-finite, or beyond a limit of :data:`SEVERITY` —
-signal gain (activation std / input std) outside 0.03-10, gradient gain ‖∂L/∂z_l‖/‖∂L/∂z_L‖ outside
-0.03-10 (a first layer that learns 30x slower than the last; mlplab's verdict waits for 100x), 40 %
-saturated, 50 % dead units. The limits were set on one generated set of networks and checked on
-another: ``benchmarks/diagnose_accuracy.py`` compares "error" with what one epoch of MNIST does.
+(will not train as initialised, with the optimizer of the steps), by the one table of rules
+:data:`mlplab.verdicts.RULES` (:data:`SEVERITY` lists their boundaries): symmetric or non-finite weights,
+more than 50 % dead units, 40 % saturated, weights not registered, a signal gain (activation std / input
+std) above 10 or below 0.02 (with SGD; the output layer's small logits are not judged), a layer whose
+update ‖ΔW‖/‖W‖ on the steps is under 1/30 of the fastest layer's. The limits were set on generated
+networks (``benchmarks/diagnose_accuracy.py``: "error" against one epoch of MNIST) and checked on the
+public model zoo (``benchmarks/diagnose_zoo.py``).
 
 ``fix_weights(model, "he" | "xavier" | "lsuv", x)`` returns a re-initialised state dict (the model is
 untouched): He N(0, g²/n_in) or Xavier N(0, 2g²/(n_in + n_out)) with the gain g of each layer's own
