@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import warnings
 
 import numpy as np
@@ -100,17 +101,18 @@ class TwoInputs(torch.nn.Module):
         super().__init__()
         self.a, self.b, self.out = torch.nn.Linear(6, 8), torch.nn.Linear(4, 8), torch.nn.Linear(8, 3)
 
-    def forward(self, x, side, mask=None):
-        h = F.relu(self.a(x) + self.b(side))
+    def forward(self, x, side, mask=None, scale=1.0):
+        h = F.relu(self.a(x) * scale + self.b(side))
         return self.out(h if mask is None else h * mask)
 
 
 def test_tuple_and_dict_inputs():
     x, side = gauss(32, 6), gauss(32, 4, seed=1)
     d1 = diag(TwoInputs(), (x, side))  # before: np.asarray of a tuple of arrays, a NumPy error
-    d2 = diag(TwoInputs(), {"x": torch.from_numpy(x), "side": side, "mask": torch.ones(32, 8, dtype=torch.bool)})
+    d2 = diag(TwoInputs(), {"x": torch.from_numpy(x), "side": side, "mask": torch.ones(32, 8, dtype=torch.bool),
+                            "scale": 1.0})  # a plain number stays a number
     assert [lay.name for lay in d1.layers] == ["a", "b", "out"] == [lay.name for lay in d2.layers]
-    assert "a dict (x, side, mask)" in d2.input["description"] and "bool" in d2.input["description"]
+    assert "a dict (x, side, mask, scale)" in d2.input["description"] and "bool" in d2.input["description"]
     with pytest.raises(ValueError, match="holds <U1 values"):
         diag(TwoInputs(), (x, np.array(["a"])))
 
@@ -361,7 +363,12 @@ def test_threads_from_the_free_cores(monkeypatch):
 def test_compiled_model_diagnosed_through_its_module():
     model = mlp([20, 32, 5])
     compiled = torch.compile(model)  # nothing compiles until it is called
+    t0 = time.perf_counter()
+    diag(model, gauss(32, 20))
+    t1 = time.perf_counter()
     d = diag(compiled, gauss(32, 20))
+    t2 = time.perf_counter()
+    assert t2 - t1 < 3 * (t1 - t0) + 1.0  # before: every traced call recompiled (88 s instead of 1.2 s)
     assert [lay.name for lay in d.layers] == ["0", "2"]  # before: "_orig_mod.0", traced through dynamo
     assert "torch.compile" in d.notes[0]
     assert [lay.measured["act_std"] for lay in d.layers] == [lay.measured["act_std"]
@@ -397,6 +404,16 @@ def test_initial_loss_against_ln_classes():
     assert reg["verdict"] == "not applicable"
 
 
+def test_one_entry_point_takes_the_torch_options():
+    from mlplab import nn
+    from mlplab.diagnose import diagnose_model
+
+    d = diagnose_model(DictOut(), gauss(32, 10), output="logits", overfit_batch=2, threads=1)
+    assert d.checks["overfit_batch"]["steps"] == 2 and "'logits'" in d.notes[0]
+    with pytest.raises(TypeError, match="output: options of a torch model"):
+        diagnose_model(nn.MLP([10, 4]), gauss(32, 10), output="logits")
+
+
 def test_overfit_one_batch():
     good = diag(mlp([32, 64, 64, 10]), gauss(32, 32), optimizer="adam", lr=0.01, overfit_batch=60)
     probe = good.checks["overfit_batch"]
@@ -423,10 +440,16 @@ def test_nan_weights_named_without_warnings():
 def test_recommendation_quotes_a_fan_in_the_network_has():
     d = diag(mlp([784, 128, 64, 10]), gauss(64, 784))  # np.median(128, 64) = 96 was quoted before
     assert "n = 96" not in d.recommendation and ("n = 128" in d.recommendation or "n = 64" in d.recommendation)
+    from mlplab.diagnose import diagnose_config
+
+    own = diagnose_config([784, 128, 64, 10], "relu", "xavier", input_std=1.0, batch_size=64, steps=1)
+    assert "n = 96" not in own["recommendation"] and "n = 64" in own["recommendation"]
 
 
 # ---------------------------------------------------------------------------- the CLI
 MODELS_PY = '''
+import warnings
+
 import torch
 import torch.nn.functional as F
 
@@ -436,11 +459,16 @@ class Bag(torch.nn.Module):
         self.emb, self.fc = torch.nn.EmbeddingBag(100, 16), torch.nn.Linear(16, 4)
     def forward(self, x):
         print("forward of a batch", x.shape)  # a user's print
+        warnings.warn("forward(x) is deprecated", DeprecationWarning)
         return {"logits": self.fc(self.emb(x)), "n": x.shape[0]}
 
 def bag():
     torch.manual_seed(0)
     return Bag()
+
+def compiled():
+    torch.manual_seed(0)
+    return torch.compile(torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3)))
 
 def pair():
     torch.manual_seed(0)
@@ -471,6 +499,7 @@ def test_cli_tokens_dict_output_prints_kept_out_of_json(models_py, capsys):
     assert "int64" in d["input"]["description"] and "'logits' of a dict" in d["notes"][0]
     assert d["checks"]["overfit_batch"]["steps"] == 5 and d["coverage"]["layers_traced"] == 1
     assert "forward of a batch" in cap.err and "note: the model's code printed" in cap.err
+    assert cap.err.count("DeprecationWarning: forward(x) is deprecated") == 1 and "models.py" not in cap.err
 
 
 def test_cli_text_output_verdict_and_checks(models_py, capsys):
@@ -496,6 +525,17 @@ def test_cli_new_options_one_line(models_py, capsys, args, message):
     assert cli_main(["diagnose", *args]) == 2
     err = capsys.readouterr().err.splitlines()
     assert [line for line in err if not line.startswith(("forward of", "note:"))] == [err[-1]] and message in err[-1]
+
+
+def test_cli_compiled_model_takes_either_state_dict(models_py, capsys):
+    plain = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+    torch.save(plain.state_dict(), models_py / "plain.pt")
+    torch.save(torch.compile(plain).state_dict(), models_py / "compiled.pt")  # keys _orig_mod.0.weight, ...
+    for w in ("plain.pt", "compiled.pt"):
+        assert cli_main(["diagnose", "--torch", "models.py:compiled", "--input-shape", "8", "--state-dict", w,
+                         "--json", "--blas-threads", "1"]) == 0, capsys.readouterr().err
+        d = json.loads(capsys.readouterr().out)["diagnosis"]
+        assert [lay["name"] for lay in d["layers"]] == ["0", "2"] and "torch.compile" in d["notes"][0]
 
 
 def test_cli_max_memory_exit_5(models_py, capsys):
@@ -542,9 +582,13 @@ def test_user_model_left_exactly_as_it_was_on_the_new_paths():
 
 
 RSS_SCRIPT = """
-import resource, sys
+import sys
 import numpy as np, torch
 from mlplab.diagnose_torch import diagnose_torch, hygiene, io
+
+def status(key):  # VmHWM is this process's own peak: ru_maxrss would keep the forking parent's size after exec
+    return next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith(key))
+
 torch.manual_seed(0)
 w, depth, opt = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 layers = []
@@ -554,10 +598,9 @@ model = torch.nn.Sequential(*layers, torch.nn.Linear(w, 10))
 x = np.random.default_rng(0).standard_normal((256, w)).astype(np.float32)
 est, _ = hygiene.estimate_memory(torch, model, io.as_inputs(torch, model, x), opt)
 diagnose_torch(torch.nn.Sequential(torch.nn.Linear(4, 3)), x[:8, :4], optimizer=opt, threads=1)  # imports done
-base = int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize()
+base = status("VmRSS:")
 diagnose_torch(model, x, optimizer=opt, threads=1)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(est.total, peak - base)
+print(est.total, status("VmHWM:") - base)
 """
 
 
@@ -578,3 +621,20 @@ def test_memory_estimate_against_a_real_process(tmp_path, width, depth, opt):
     assert out.returncode == 0, out.stderr[-500:]
     est, grown = map(int, out.stdout.split())
     assert 0.75 <= est / grown <= 1.35, (est, grown)
+
+
+def test_new_paths_fit_the_json_schema():
+    """Coverage, checks and the NaN case in the versioned schema (docs/diagnosis.schema.json)."""
+    from pathlib import Path
+
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((Path(__file__).resolve().parents[1] / "docs" / "diagnosis.schema.json").read_text())
+    nan = mlp([20, 16, 3])
+    with torch.no_grad():
+        nan[0].weight[0, 0] = float("nan")
+    for d in (diag(ListMixer(), gauss(32, 12), overfit_batch=2), diag(TokenLM(), tokens(16, 6, vocab=27)),
+              diag(nan, gauss(16, 20))):
+        blob = json.loads(json.dumps(d.to_dict(), allow_nan=False))
+        jsonschema.validate(blob, schema)
+        assert blob["coverage"]["layers_traced"] == len(blob["layers"]) and "initial_loss" in blob["checks"]
+

@@ -127,7 +127,7 @@ def _theory(plan, X, activation, init, fan_in, fan_out, output_grad_sq, batch):
 # ------------------------------------------------------------------------------ the check-up
 def diagnose_model(model, X, y=None, X_train=None, y_train=None, *, init=None, activation=None,
                    steps: int | None = None, optimizer: str = "sgd", lr: float | None = None,
-                   batch_size: int | None = None, seed: int = 0):
+                   batch_size: int | None = None, seed: int = 0, **torch_options):
     """The check-up of a network, one contract for both kinds: an mlplab network (``nn.MLP``/``Sequential``)
     or a ``torch.nn.Module``. Either way it works on a copy (the model keeps its weights, gradients and flags
     bit for bit), takes ``steps`` (default 3) ``optimizer`` steps on that copy, judges every layer by
@@ -135,14 +135,19 @@ def diagnose_model(model, X, y=None, X_train=None, y_train=None, *, init=None, a
     ok|warning|error, ``problem``, the layers, ``to_dict()`` in the versioned JSON schema
     ``docs/diagnosis.schema.json``). Without labels ``y``, random labels are drawn from ``seed``.
 
-    The mlplab-specific table (theory per layer, init-table advice) is :func:`checkup`'s dict."""
+    The mlplab-specific table (theory per layer, init-table advice) is :func:`checkup`'s dict. ``torch_options``
+    (``output``, ``overfit_batch``, ``max_memory``, ``threads``) go to
+    :func:`mlplab.diagnose_torch.diagnose_torch`; an mlplab network refuses them."""
     from .diagnose_torch import is_torch_module
 
     steps = 3 if steps is None else steps
     if is_torch_module(model):
         from .diagnose_torch import diagnose_torch
 
-        return diagnose_torch(model, X, y, optimizer=optimizer, lr=lr, seed=seed, steps=steps)
+        return diagnose_torch(model, X, y, optimizer=optimizer, lr=lr, seed=seed, steps=steps, **torch_options)
+    if torch_options:
+        raise TypeError(f"{', '.join(sorted(torch_options))}: options of a torch model's check-up, not of an mlplab "
+                        "network's")
     from .diagnose_torch.result import from_result
 
     return from_result(checkup(model, X, y, X_train, y_train, init=init, activation=activation, steps=steps,
@@ -226,7 +231,8 @@ def checkup(model, X, y=None, X_train=None, y_train=None, *, init=None, activati
     if hist.diverged and VERDICTS.index(worst) > VERDICTS.index("exploding"):
         worst = "exploding"
     bad = [r for r in rows if r["verdict"] == worst]
-    typical_n = int(np.median(fan_in[1:])) if len(fan_in) > 1 else fan_in[0]
+    # a fan-in the network has: the lower middle one (np.median of 128 and 64 is 96, which no layer has)
+    typical_n = sorted(fan_in[1:])[(len(fan_in) - 2) // 2] if len(fan_in) > 1 else fan_in[0]
     rec_info = recommendation(act, init if init is not None else f"std={math.sqrt(wv[min(1, len(wv) - 1)]):.3g}",
                               typical_n, depth=len(plan), label=None if init is not None else "its current weights")
     overall = _overall(worst, bad, rows, rec_info, hist, act, init)

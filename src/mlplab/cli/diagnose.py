@@ -275,7 +275,8 @@ def _main_torch(args) -> int:
         except ValueError as e:
             raise UsageError(str(e)) from None
     for w in {(str(w.category.__name__), " ".join(str(w.message).split())) for w in caught}:
-        print(f"note: the model's code warned: {w[0]}: {w[1][:300]}", file=sys.stderr)
+        print(f"note: a warning during the check-up (one line, without its source path): {w[0]}: {w[1][:300]}",
+              file=sys.stderr)
     if prints.lines:
         print(f"note: the model's code printed {prints.lines} line{'s' if prints.lines != 1 else ''} (above, on "
               "standard error, kept out of the report)", file=sys.stderr)

@@ -152,6 +152,8 @@ def coverage(torch, user_model, work, layers, called: set) -> dict:
     uses: dict[int, list[int]] = {}
     for i, lay in enumerate(layers):
         w = lay.op.weight
+        while getattr(w, "_base", None) is not None:  # a view (a tied decoder's W.t()) is its base's weight
+            w = w._base
         entry = {"layer": i + 1, "module": lay.op.where or None}
         if id(w) in names:
             entry.update(parameter=names[id(w)][0], weights="parameter")

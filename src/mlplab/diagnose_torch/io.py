@@ -42,14 +42,6 @@ class Inputs:
     description: str = ""
     dtypes: list = field(default_factory=list)
 
-    def slice(self, n: int) -> Inputs:
-        """The first ``n`` examples of every input with a batch axis."""
-        def cut(t):
-            return t[:n] if hasattr(t, "shape") and t.dim() > 0 and t.shape[0] == self.batch else t
-        fi = cut(self.float_input) if self.float_input is not None else None
-        return Inputs(tuple(cut(a) for a in self.args), {k: cut(v) for k, v in self.kwargs.items()},
-                      min(n, self.batch), self.tokens, fi, self.description, self.dtypes)
-
     def map(self, fn) -> Inputs:
         """The same inputs with ``fn`` applied to every tensor (e.g. moved to the meta device)."""
         def f(t):
@@ -86,24 +78,28 @@ def _tensor(torch, v, dtype, device, where):
 def as_inputs(torch, model, x) -> Inputs:
     """``x`` (tensor/array, tuple/list of them, or dict) as the forward's arguments."""
     dtype, device = model_dtype_device(torch, model)
+    def value(v, where):  # flags and sizes (return_dict=True, n=3) stay what they are
+        return v if v is None or isinstance(v, (bool, int, float, str)) else _tensor(torch, v, dtype, device, where)
+
     if isinstance(x, dict):
         if not x:
             raise ValueError("the input dict is empty")
-        kwargs = {str(k): _tensor(torch, v, dtype, device, f"{k!r}") for k, v in x.items()}
+        kwargs = {str(k): value(v, f"{k!r}") for k, v in x.items()}
         args, what = (), "a dict (" + ", ".join(kwargs) + ")"
     elif isinstance(x, (tuple, list)) and x and all(isinstance(v, (torch.Tensor, np.ndarray)) for v in x):
         args = tuple(_tensor(torch, v, dtype, device, f"[{i}]") for i, v in enumerate(x))
         kwargs, what = {}, f"a tuple of {len(args)}"
     else:
         args, kwargs, what = (_tensor(torch, x, dtype, device, "x"),), {}, "a tensor"
-    tensors = [t for t in (*args, *kwargs.values())]
+    tensors = [t for t in (*args, *kwargs.values()) if isinstance(t, torch.Tensor)]
     if not tensors or tensors[0].dim() == 0:
         raise ValueError("the input needs a batch axis: give a batch of examples (shape (B, ...))")
     batch = int(tensors[0].shape[0])
     tokens = any(not t.is_floating_point() and t.dtype != torch.bool for t in tensors)
     floats = [t for t in tensors if t.is_floating_point()]
     single = floats[0] if len(tensors) == 1 and floats else None
-    desc = what + ": " + ", ".join(f"{tuple(t.shape)} {str(t.dtype).replace('torch.', '')}" for t in tensors)
+    desc = what + ": " + ", ".join(f"{tuple(t.shape)} {str(t.dtype).replace('torch.', '')}"
+                                   if isinstance(t, torch.Tensor) else repr(t) for t in (*args, *kwargs.values()))
     return Inputs(args, kwargs, batch, tokens, single, desc, [str(t.dtype).replace("torch.", "") for t in tensors])
 
 

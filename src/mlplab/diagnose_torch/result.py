@@ -182,6 +182,8 @@ def _cells(d: Diagnosis) -> list[list[str]]:
             sd = f"{_g(m.get('saturated'), True)} ({_g(p.get('saturated'), True)})"
         elif lay.activation == "relu":
             sd = f"{_g(m.get('dead'), True)} (0%)"
+        elif lay.activation == "relu6":  # a ReLU that saturates: dead units, and outputs at 6
+            sd = f"{_g(m.get('dead'), True)} / {_g(m.get('saturated'), True)} ({_g(p.get('saturated'), True)})"
         else:
             sd = ""
         act = (f"{lay.normalization}+" if lay.normalization else "") + lay.activation

@@ -56,7 +56,11 @@ def load_model(spec: str, state_dict: str | None = None):
         try:
             if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
                 state = state["state_dict"]
-            model.load_state_dict(state)
+            from .hygiene import unwrap_compiled
+
+            if isinstance(state, dict):  # a compiled module's state dict names its keys _orig_mod.*
+                state = {k.removeprefix("_orig_mod."): v for k, v in state.items()}
+            unwrap_compiled(model)[0].load_state_dict(state)
         except Exception as e:
             raise ValueError(f"--state-dict {str(w)!r} does not fit {name}(): {_one_line(e)}") from None
     return model
