@@ -81,7 +81,8 @@ def test_describe_matches_the_formulas():
     sd = math.sqrt(sum((v - 3.5) ** 2 for v in x) / 3)
     half = 3.1824463 * sd / 2
     assert d["mean"] == 3.5 and d["sd"] == pytest.approx(sd) and d["ci"] == pytest.approx([3.5 - half, 3.5 + half])
-    assert stats.describe([5.0, float("nan")]) == {"n": 1, "mean": 5.0, "sd": None, "ci": None}
+    assert stats.describe([5.0, float("nan")]) == {"n": 1, "mean": 5.0, "sd": None, "ci": None,
+                                                   "note": "n = 1: too few seeds for a seed interval"}
 
 
 def _coverage(ci_fn, n, trials=4000, seed=0):
