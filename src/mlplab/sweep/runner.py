@@ -295,6 +295,7 @@ def summarize(settings, sel_plan, test_plan, best, rows_by_key, splits=None) -> 
     if tuned_seed:
         out["ranking"] = ranking(tuned_seed, higher_is_better=True)
         out["ranking_groups"] = stats.tie_groups(out["ranking"])
+        out["inclusion"] = stats.inclusion(tuned_seed, out["settings"]["space"])
     if book_seed:
         out["book_ranking"] = ranking(book_seed, higher_is_better=True)
         out["book_ranking_groups"] = stats.tie_groups(out["book_ranking"])
