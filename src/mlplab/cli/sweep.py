@@ -64,17 +64,18 @@ def _settings(args):
 def _print_summary(con, summary):
     from rich.table import Table
 
-    from ..sweep.stats import interval_text
+    from ..sweep.stats import SEED_INTERVAL_MIN, interval_text, too_few_seeds
 
-    table = Table(title=f"tuned on validation {summary['metric']}; test accuracy over "
-                        f"{len(summary['settings']['seeds'])} seeds: mean [95 % t-interval over seeds] "
-                        "and the 95 % Wilson interval of the pooled test answers")
+    n = len(summary["settings"]["seeds"])
+    table = Table(title=f"tuned on validation {summary['metric']}; test accuracy over {n} seeds: mean "
+                        "[95 % t-interval over seeds, cut at 0 and 100 %], W: 95 % Wilson interval of every seed's "
+                        "test answers pooled")
     for col in ("optimizer", "best", "val", "test accuracy (%)", "book setting: test (%)", "diverged", "rank"):
         table.add_column(col)
     ranks = {r["optimizer"]: r for r in summary.get("ranking", [])}
 
     def ci(entry):
-        return interval_text(entry.get("accuracy"), entry.get("pooled")) if entry else "—"
+        return interval_text(entry.get("accuracy"), entry.get("pooled"), compact=True) if entry else "—"
 
     for o, e in summary["optimizers"].items():
         r = ranks.get(o)
@@ -88,6 +89,8 @@ def _print_summary(con, summary):
                       "—" if not r else f"{r['rank']}" + (f" (tied: {', '.join(r['tied_with'])})" if r["tied_with"]
                                                           else ""))
     con.print(table)
+    if n < SEED_INTERVAL_MIN:
+        con.print(f"{too_few_seeds(n)} (W still says how precisely the test set scored them)", highlight=False)
     if summary.get("ranking_verdict"):
         con.print(f"verdict: {summary['ranking_verdict']['text']}", highlight=False)
     inc = summary.get("inclusion")

@@ -39,11 +39,12 @@ overlap when ties are not transitive (A ≈ B, B ≈ C, A > C).
 **Does a ranking survive?** :func:`compare_rankings` compares the significant, ordered pairs of two
 races over the same optimizers (the book's settings and the tuned ones): *changes* when some pair is
 significantly ordered one way in one race and the other way in the other; *survives* when both races
-separate the same pairs the same way (the same tie groups); otherwise the races *cannot be told apart
-with n seeds*, and :func:`seeds_for_power` says how many seeds a paired t-test would need, at the
-difference and spread observed, to separate each pair that one race separates and the other does
-not: the smallest n with power ≥ 80 % at α = 0.05 (two-sided), power(n) = P(|T| > t₀.₉₇₅,ₙ₋₁) for T
-non-central t with n − 1 degrees of freedom and non-centrality √n · d̄/s_d. It is an estimate from few
+separate the same pairs the same way (the same tie groups, with at least one pair told apart); otherwise
+the races *cannot be told apart with n seeds*, and :func:`seeds_for_power` says how many seeds a paired
+t-test would need, at the difference and spread observed, to separate each pair that one race separates
+and the other does not (or, when neither separates any, each pair of the tuned race): the smallest n
+with power ≥ 80 % at α = 0.05 (two-sided), power(n) = P(|T| > t₀.₉₇₅,ₙ₋₁) for T non-central t with
+n − 1 degrees of freedom and non-centrality √n · d̄/s_d. It is an estimate from few
 seeds (the observed effect is noisy) and for one test, before Holm's correction, so a lower bound.
 
 **Chance level.** :func:`at_chance`: a setting learned nothing when its accuracy is not significantly
@@ -312,6 +313,11 @@ def compare_rankings(book_seed: dict, tuned_seed: dict, higher_is_better: bool =
                 unresolved.append({"pair": [a, b], "separated_in": "book" if ob else "tuned", "tied_in": tied_in,
                                    "diff": t["diff"], "sd": t["sd"], "p_holm": t["p_holm"],
                                    "seeds_needed": seeds_for_power(t["diff"], t["sd"], alpha)})
+    if not reversed_ and not unresolved and not any(t["significant"] for r in races.values() for t in r.values()):
+        for (a, b), t in races["tuned"].items():  # neither race tells any pair apart: nothing "survives"
+            unresolved.append({"pair": [a, b], "separated_in": None, "tied_in": "both", "diff": t["diff"],
+                               "sd": t["sd"], "p_holm": t["p_holm"], "seeds_needed": seeds_for_power(t["diff"], t["sd"],
+                                                                                                     alpha)})
     needed = [u["seeds_needed"] for u in unresolved]
     seeds_needed = None if (not needed or None in needed) else max(needed)
     n = len(seeds)
@@ -332,8 +338,9 @@ def compare_rankings(book_seed: dict, tuned_seed: dict, higher_is_better: bool =
                     f"α = 0.05 for the difference and spread observed in the race where they are tied)")
         else:
             more = "no number of seeds would tell some of them apart at the difference observed (about 0)"
-        text = (f"the book's ranking and the tuned one cannot be told apart with {n} seeds: separated in one race "
-                f"and tied in the other are {pairs}; {more}")
+        where = ("neither race tells any pair apart:" if unresolved[0]["tied_in"] == "both"
+                 else "separated in one race and tied in the other are")
+        text = f"the book's ranking and the tuned one cannot be told apart with {n} seeds: {where} {pairs}; {more}"
     return {"verdict": verdict, "seeds": n, "reversed": reversed_, "unresolved": unresolved,
             "seeds_needed": seeds_needed, "alpha": alpha, "correction": "holm", "text": text}
 
@@ -353,21 +360,26 @@ def on_edge(best: float, tried) -> bool:
     return len(tried) > 1 and (best == tried[0] or best == tried[-1])
 
 
-def interval_text(st: dict | None, pooled: dict | None = None, scale: float = 100, digits: int = 2) -> str:
+def interval_text(st: dict | None, pooled: dict | None = None, scale: float = 100, digits: int = 2,
+                  compact: bool = False) -> str:
     """"95.64 [95.20, 96.08] t" — the mean over seeds with its seed t-interval (marked "cut" when cut at a
-    bound), or the reason there is none, then the pooled test-set Wilson interval when given."""
+    bound), or the reason there is none, then the pooled test-set Wilson interval when given. ``compact``
+    (a terminal table whose title explains the marks): "95.64 [95.20, 96.08] W [95.4, 95.8]", and "too few
+    seeds" in place of the seed interval."""
     if not st or st.get("mean") is None:
         return "—"
     f = f"{{:.{digits}f}}"
     text = f.format(scale * st["mean"])
     if st.get("ci"):
         lo, hi = st["ci"]
-        text += f" [{f.format(scale * lo)}, {f.format(scale * hi)}] t" + (" cut" if st.get("ci_cut") else "")
+        text += f" [{f.format(scale * lo)}, {f.format(scale * hi)}]" + ("" if compact else " t") + \
+            (" cut" if st.get("ci_cut") else "")
     elif st.get("note"):
-        text += f" ({st['note']})"
+        text += " (too few seeds)" if compact else f" ({st['note']})"
     if pooled and pooled.get("ci"):
         lo, hi = pooled["ci"]
-        text += f"; test set [{f.format(scale * lo)}, {f.format(scale * hi)}] Wilson"
+        text += (f" W [{scale * lo:.1f}, {scale * hi:.1f}]" if compact
+                 else f"; test set [{f.format(scale * lo)}, {f.format(scale * hi)}] Wilson")
     return text
 
 
