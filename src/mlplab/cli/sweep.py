@@ -103,10 +103,13 @@ def _workers(args, settings, con) -> int:
     wanted = args.jobs or cores
     jobs = max(1, min(wanted, cores, tasks))
     if args.jobs and jobs < args.jobs:
-        why = [f"{tasks} task{'s' if tasks != 1 else ''} to run at once" if tasks < args.jobs else None,
-               f"{cores} usable core{'s' if cores != 1 else ''}" if cores < args.jobs else None]
+        why = []
+        if tasks < args.jobs:
+            why.append(f"the sweep has {tasks} task{'s' if tasks != 1 else ''} to run at a time")
+        if cores < args.jobs:
+            why.append(f"this machine has {cores} usable core{'s' if cores != 1 else ''}")
         con.print(f"note: --jobs {args.jobs}: using {jobs} worker process{'es' if jobs != 1 else ''} "
-                  f"({' and '.join(w for w in why if w)})", highlight=False)
+                  f"({'; '.join(why)})", highlight=False, soft_wrap=True)
     return jobs
 
 
@@ -174,7 +177,7 @@ def cmd_sweep(args):
     except KeyboardInterrupt:
         quiet_dask_logs()
         con.print(f"interrupted: every finished trial is kept in {out}; run the same command again to resume",
-                  highlight=False)
+                  highlight=False, soft_wrap=True)
         return EXIT_INTERRUPTED
     finally:
         if executor is not None:

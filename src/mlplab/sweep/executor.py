@@ -128,6 +128,14 @@ class LocalExecutor(cf.Executor):
         return self._pool.submit(fn, *args, **kwargs)
 
     def shutdown(self, wait=True, *, cancel_futures=False):
+        """``cancel_futures``: also end the trials running now (SIGTERM to the workers), so Ctrl-C or a
+        stopped sweep does not wait for them: their results would not be stored anyway."""
+        if cancel_futures:
+            for proc in list((getattr(self._pool, "_processes", None) or {}).values()):
+                try:
+                    proc.terminate()
+                except OSError:
+                    pass
         self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
@@ -170,7 +178,8 @@ class DaskExecutor(cf.Executor):
 
                 with dask.config.set(_LOCAL_CLUSTER_CONFIG):
                     self.cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
-                                                dashboard_address="127.0.0.1:0", host="127.0.0.1", silence_logs=40)
+                                                dashboard_address="127.0.0.1:0", host="127.0.0.1", silence_logs=40,
+                                                preload=[__name__])  # dask_setup below, in every worker
                 self.client = Client(self.cluster)
         except (OSError, TimeoutError) as e:
             where = f"the Dask scheduler at {scheduler}" if scheduler else "a Dask LocalCluster"
@@ -211,6 +220,17 @@ class DaskExecutor(cf.Executor):
                     self.cluster.close(timeout=10)
                 except Exception:  # noqa: S110
                     pass
+
+
+def dask_setup(worker) -> None:
+    """Run by Dask in every worker process of mlplab's ``LocalCluster`` as it starts (``preload``): Ctrl-C
+    is the main process's business. A terminal sends SIGINT to the whole foreground process group,
+    workers included, and each worker would print its own KeyboardInterrupt traceback (about 70 lines
+    for two workers); the main process closes the cluster, which ends them."""
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def quiet_dask_logs() -> None:
