@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -44,19 +45,48 @@ def test_bad_toml_key_is_one_line(tmp_path, capsys):
     assert "unknown problem settings ['epoch']" in capsys.readouterr().err
 
 
-def test_a_failed_trial_says_why(tmp_path, capsys, monkeypatch):
-    """A trial that raises is recorded as failed; the command prints the reason once (not just "failed")."""
-    from mlplab.sweep import trial
+def test_a_failed_trial_says_why_and_retry_failed_runs_it_again(tmp_path, capsys, monkeypatch):
+    """A trial whose training raises is a result (stored as failed); the command prints the reason once
+    (not just "failed") and exits 0. `--retry-failed` runs the stored failures again."""
+    from mlplab import train
+    from mlplab.sweep.store import Store
 
-    def planted(t):
-        raise ValueError("planted failure of the data split")
+    real_fit = train.Trainer.fit
 
-    monkeypatch.setattr(trial, "_splits", planted)
+    def planted(self, *a, **kw):
+        raise ValueError("planted failure of the training")
+
+    monkeypatch.setattr(train.Trainer, "fit", planted)
+    out = tmp_path / "sw"
     argv = ["sweep", "--optimizers", "sgd", "--lr-grid", "2", "--seeds", "1", "--iterations", "2", "--stack", "off",
-            *TINY, "--out", str(tmp_path / "sw")]
+            *TINY, "--out", str(out)]
     assert main(argv) == 0
-    err = capsys.readouterr().err
-    assert err.count("ValueError: planted failure of the data split") == 1, err
+    captured = capsys.readouterr()
+    assert captured.err.count("ValueError: planted failure of the training") == 1, captured.err
+    assert "lr=0.01" in captured.err or "lr=" in captured.err and "{" not in captured.err  # settings, not a dict
+    assert "3 trials failed" in captured.out and "--retry-failed" in captured.out
+    monkeypatch.setattr(train.Trainer, "fit", real_fit)
+    assert main(argv) == 0  # a failed trial is a result: the same command keeps it
+    assert "note: 3 stored trials failed; `--retry-failed` runs them again" in capsys.readouterr().out
+    assert main([*argv, "--retry-failed"]) == 0
+    assert "--retry-failed: 3 stored failed trials will run again" in capsys.readouterr().out
+    with Store(out) as store:
+        assert {r["status"] for r in store.rows()} == {"done"}
+
+
+def test_progress_lines_show_settings_not_dicts(tmp_path, capsys):
+    argv = ["sweep", "--optimizers", "momentum", "--lr-grid", "2", "--seeds", "1", "--iterations", "2", "--stack",
+            "off", *TINY, "--out", str(tmp_path / "sw")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    lines = [ln for ln in out.splitlines() if "trials," in ln and "last:" in ln]
+    assert lines, out
+    assert all("{" not in ln and "'" not in ln for ln in lines), lines
+    assert re.search(r"last: momentum lr=[0-9.e+-]+(, momentum=0.9)? seed 0 → done", lines[-1]), lines[-1]
+    from mlplab.cli.sweep import _hparams_text
+
+    assert _hparams_text({"lr": 0.01, "momentum": 0.9, "betas": [0.9, 0.999]}) == \
+        "lr=0.01, momentum=0.9, betas=[0.9, 0.999]"
 
 
 def test_ctrl_c_during_a_trial_stops_the_sweep(tmp_path, capsys, monkeypatch):

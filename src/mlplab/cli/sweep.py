@@ -8,11 +8,11 @@ the section. Every bad option or TOML key is one line and exit status 2.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
 
+from .errors import one_line
 from .options import EXIT_INTERRUPTED, UsageError, console
 
 PROBLEM_OPTIONS = ("dataset", "layers", "activation", "init", "batch_size", "epochs", "iterations", "train_size",
@@ -79,7 +79,7 @@ def _print_summary(con, summary):
 
     for o, e in summary["optimizers"].items():
         r = ranks.get(o)
-        best = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in (e["best"] or {}).items())
+        best = _hparams_text(e["best"])
         sel = e.get("selection")
         table.add_row(o, (best or ("— (nothing learned)" if e.get("nothing_learned") else "—"))
                       + (" (edge!)" if e.get("best_on_grid_edge") else ""),
@@ -98,54 +98,138 @@ def _print_summary(con, summary):
         con.print(f"inclusion (Choi et al. 2019): {inc['verdict']}: {inc['text']}", highlight=False)
 
 
+def _hparams_text(hp: dict) -> str:
+    """``lr=0.01, momentum=0.9``: settings as a person writes them, not a Python dict."""
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in (hp or {}).items())
+
+
+def _workers(args, settings, con) -> int:
+    """--jobs capped at the trials that can run at once and the usable cores, said in one line when it bites."""
+    from ..sweep.executor import usable_cores
+    from ..sweep.runner import _stacking, group_trials, plan_selection
+
+    cores = usable_cores()
+    trials = [t for cs in plan_selection(settings).values() for _, ts in cs for t in ts]
+    tasks = len(group_trials(trials, _stacking(settings)))
+    wanted = args.jobs or cores
+    jobs = max(1, min(wanted, cores, tasks))
+    if args.jobs and jobs < args.jobs:
+        why = []
+        if tasks < args.jobs:
+            why.append(f"the sweep has {tasks} task{'s' if tasks != 1 else ''} to run at a time")
+        if cores < args.jobs:
+            why.append(f"this machine has {cores} usable core{'s' if cores != 1 else ''}")
+        con.print(f"note: --jobs {args.jobs}: using {jobs} worker process{'es' if jobs != 1 else ''} "
+                  f"({'; '.join(why)})", highlight=False, soft_wrap=True)
+    return jobs
+
+
+def _quiet_sigterm():
+    """SIGTERM stops the sweep as Ctrl-C does (every finished trial kept, the executor closed, the lock
+    released) instead of ending the process where it stands; returns the previous handler."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, stop)
+
+
 def cmd_sweep(args):
     if args.target:
         if args.target[0] != "report" or len(args.target) != 2:
             raise UsageError(f"unexpected {' '.join(args.target)!r}: use `mlplab sweep [options]` or "
                              "`mlplab sweep report DIR`")
         return _cmd_report(Path(args.target[1]))
-    from ..runlock import FolderInUse
-    from ..sweep.executor import ExecutorError, make_executor
-    from ..sweep.runner import OtherSweep, run_sweep
+    import signal
+
+    from ..sweep.executor import BadSchedulerAddress, ExecutorError, make_executor, quiet_dask_logs
+    from ..sweep.runner import OtherSweep, TrialsNotRun, run_sweep
+    from ..sweep.store import DamagedStore
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs must be a positive number of processes, got {args.jobs}")
     if args.scheduler and args.executor == "local":
         raise UsageError("--scheduler needs the Dask executor (leave out --executor local)")
+    if args.scheduler and args.jobs is not None:
+        raise UsageError("--jobs does not apply to --scheduler: the cluster's own workers run the trials (start more "
+                         "with `dask worker`)")
     settings = _settings(args)
     out = Path(args.out or time.strftime("sweeps/%Y%m%d-%H%M%S"))
     con = console()
-    jobs = args.jobs or os.cpu_count() or 1
+    jobs = 1 if args.scheduler else _workers(args, settings, con)
+    previous = _quiet_sigterm()
+    executor = None
     try:
-        executor = make_executor(args.executor or "local", jobs, args.scheduler)
-    except ExecutorError as e:
+        try:
+            executor = make_executor(args.executor or "local", jobs, args.scheduler)
+        except BadSchedulerAddress as e:
+            raise UsageError(str(e)) from None
+        except ExecutorError as e:
+            if type(e) is ExecutorError:  # Dask missing, a bad worker count
+                raise UsageError(str(e)) from None
+            raise _Environment(str(e)) from None
+        return _run(args, settings, out, executor, con, run_sweep)
+    except (OtherSweep, DamagedStore) as e:
         raise UsageError(str(e)) from None
+    except TrialsNotRun as e:
+        from ..data import DataError
+
+        if isinstance(e.cause, DataError):
+            raise DataError(f"{e.missing} of {e.total} {e.phase} trials did not run: a worker cannot read the "
+                            f"data ({one_line(getattr(e.cause, 'summary', None) or e.cause)[:300]}); nothing was "
+                            "stored for them: fix the worker's data (`mlplab data fetch` there, or MLPLAB_DATA) and "
+                            "run the same command again") from None
+        raise _Environment(f"{e}; summary.json is marked partial") from None
+    except KeyboardInterrupt:
+        quiet_dask_logs()
+        con.print(f"interrupted: every finished trial is kept in {out}; run the same command again to resume",
+                  highlight=False, soft_wrap=True)
+        return EXIT_INTERRUPTED
+    finally:
+        if executor is not None:
+            if hasattr(executor, "_pool"):
+                executor.shutdown(wait=False, cancel_futures=True)
+            else:
+                executor.shutdown()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class _Environment(OSError):
+    """A machine problem that is not one file's (the executor lost): one line, exit status 5."""
+
+    def __init__(self, text):
+        super().__init__(text)
+        self.errno, self.strerror, self.filename = None, text, None
+
+
+def _run(args, settings, out, executor, con, run_sweep):
     state = {"t": time.perf_counter(), "last": 0.0, "errors": set()}
 
     def progress(trial, result, done, total):
         now = time.perf_counter()
+        what = f"{trial['optimizer']} {_hparams_text(trial['hparams'])} seed {trial['seed']}"
         error = result.get("error") if result["status"] == "failed" else None
         if error and error not in state["errors"]:  # why a trial failed, once per distinct reason
             state["errors"].add(error)
-            print(f"  a trial failed ({trial['optimizer']} {trial['hparams']} seed {trial['seed']}): {error}",
-                  file=sys.stderr, flush=True)
+            print(f"  a trial failed ({what}): {error}", file=sys.stderr, flush=True)
         if done == total or now - state["last"] > 2.0:
             state["last"] = now
-            con.print(f"  {done}/{total} trials, {now - state['t']:.0f} s; last: {trial['optimizer']} "
-                      f"{trial['hparams']} seed {trial['seed']} → {result['status']}", highlight=False)
+            con.print(f"  {done}/{total} trials, {now - state['t']:.0f} s; last: {what} → {result['status']}",
+                      highlight=False, soft_wrap=True)
 
-    try:
-        summary = run_sweep(settings, out, executor, log=lambda m: con.print(m, highlight=False), progress=progress)
-    except (FolderInUse, OtherSweep) as e:
-        raise UsageError(str(e)) from None
-    except KeyboardInterrupt:
-        con.print(f"interrupted: every finished trial is kept in {out}; run the same command again to resume")
-        return EXIT_INTERRUPTED
-    except OSError as e:
-        raise UsageError(f"cannot write to {out}: {e.strerror or e}") from None
-    finally:
-        executor.shutdown(wait=False, cancel_futures=True) if hasattr(executor, "_pool") else executor.shutdown()
+    summary = run_sweep(settings, out, executor, log=lambda m: con.print(m, highlight=False, soft_wrap=True),
+                        progress=progress, retry_failed=args.retry_failed)
     _print_summary(con, summary)
+    failed = summary["trials"].get("failed", 0)
+    if failed:
+        con.print(f"note: {failed} trial{'s' if failed != 1 else ''} failed (see trials.sqlite's error column); "
+                  "`--retry-failed` runs them again", highlight=False, soft_wrap=True)
     if args.report:
         _cmd_report(out)
     return 0
@@ -164,6 +248,9 @@ def render(folder) -> list[Path]:
     if not path.exists():
         raise UsageError(f"no {SUMMARY_FILE} in {folder}: run `mlplab sweep --out {folder}` first")
     summary = json.loads(path.read_text())
+    if summary.get("partial"):
+        raise UsageError(f"{path} is partial ({summary.get('missing', {}).get('reason', 'trials are missing')}); "
+                         f"run the sweep again to complete it, then `mlplab sweep report {folder}`")
     figs = draw_sweep(summary, folder)
     (folder / "section.md").write_text(write(summary))
     (folder / "numbers.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -219,4 +306,6 @@ def register(sub):
     s.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="an existing Dask cluster's scheduler")
     s.add_argument("--out", help="the sweep's folder (default sweeps/<time>); the same folder resumes")
     s.add_argument("--report", action="store_true", help="also draw the figures when done")
+    s.add_argument("--retry-failed", action="store_true",
+                   help="run the stored failed trials again (a trial whose training raised is stored as failed)")
     s.set_defaults(func=cmd_sweep)

@@ -92,12 +92,17 @@ def problem_data(problem: dict) -> dict:
 def split_facts(problem: dict) -> dict:
     """``{"val": {"n", "chance"}, "test": {"n", "chance"}}``: how many examples each scoring split has and
     its chance level, the accuracy of always answering its commonest class (what a network that learned
-    nothing scores: 11.35 % on MNIST's test set, not 10 %)."""
+    nothing scores: 11.35 % on MNIST's test set, not 10 %). The main process of a sweep calls it once; it
+    does not keep the images cached there unless they already were (the workers hold their own)."""
+    keys = ("dataset", "train_size", "val_size", "test_size", "data_seed")
+    cached = json.dumps({k: problem.get(k) for k in keys}, sort_keys=True) in _CACHE
     data = problem_data(problem)
     out = {}
     for name in ("val", "test"):
         y = np.asarray(data[name][1])
         out[name] = {"n": int(len(y)), "chance": float(np.bincount(y).max() / len(y)) if len(y) else 0.0}
+    if not cached:
+        _CACHE.clear()
     return out
 
 

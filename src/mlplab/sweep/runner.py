@@ -31,11 +31,11 @@ from pathlib import Path
 from . import stats
 from .space import canonical_hparams, points
 from .stats import describe, on_edge, ranking
-from .store import Store
+from .store import INFRASTRUCTURE_ERRORS, STORE_FILE, Store
 from .trial import make_trial, run_group, trial_key
 
 __all__ = ["plan_selection", "plan_test", "run_sweep", "execute", "summarize", "group_trials", "SUMMARY_FILE",
-           "STACK_MAX_PARAMS", "OtherSweep"]
+           "STACK_MAX_PARAMS", "OtherSweep", "TrialsNotRun"]
 
 SUMMARY_FILE = "summary.json"
 STACK_MAX_PARAMS = 20_000  # stack="auto": networks up to this many parameters train stacked
@@ -98,22 +98,62 @@ def group_trials(trials: list[dict], stack: bool, max_stack: int | None = None) 
     return [g[i:i + max_stack] for g in groups.values() for i in range(0, len(g), max_stack)]
 
 
-def execute(groups, store: Store, executor, trial_fn=run_group, progress=None, max_restarts=3) -> int:
+class TrialsNotRun(RuntimeError):
+    """Trials the *infrastructure* could not run: the executor was lost (a Dask scheduler gone, the
+    client cancelled) or a task raised instead of returning a result (a worker killed past Dask's
+    retry limit, data unreadable on a worker). None of them is a result: nothing is stored for them,
+    and the same command runs them again. ``lost`` says the executor itself is gone."""
+
+    def __init__(self, phase: str, missing: int, total: int, cause: BaseException, lost: bool):
+        self.phase, self.missing, self.total, self.cause, self.lost = phase, missing, total, cause, lost
+        what = "the executor was lost" if lost else "the executor could not run them"
+        super().__init__(f"{missing} of {total} {phase} trials did not run ({what}: {describe_failure(cause)}); "
+                         "nothing was stored for them: run the same command again to run them")
+
+
+def describe_failure(e: BaseException) -> str:
+    """One line for an infrastructure failure: its type and the first line of its message."""
+    name = type(e).__name__
+    if isinstance(e, cf.CancelledError):
+        return f"{name}: the tasks were cancelled (the Dask scheduler is gone, or the client lost it)"
+    text = " ".join(str(e).split())[:200]
+    return f"{name}: {text}" if text else name
+
+
+def is_lost(executor) -> bool:
+    """True when the executor can no longer run anything (a Dask client without its scheduler)."""
+    alive = getattr(executor, "alive", None)
+    return alive is not None and not alive()
+
+
+def execute(groups, store: Store, executor, trial_fn=run_group, progress=None, max_restarts=3,
+            phase="trials") -> int:
     """Run ``groups`` whose trials are not all stored yet; store each group's results as it returns.
 
-    A ``BrokenProcessPool`` (a forked worker was killed) restarts the pool and resubmits the groups
-    that had not returned; after ``max_restarts`` restarts without any group finishing in between it
-    gives up with a RuntimeError. Any other exception of a task is recorded as a failed trial.
-    Ctrl-C cancels what has not started and re-raises: every stored trial stays. Returns how many
-    trials ran."""
+    What a task *returns* is a result and is stored: done, diverged, or failed (the training itself
+    raised; :func:`~mlplab.sweep.trial.run_trial` turns that into a result). What a task *raises* is
+    never a result: the infrastructure failed (a Dask ``KilledWorker`` after its own retries, a
+    ``CancelledError`` when the scheduler is gone, ``CommClosedError``, an ``OSError`` or a data error
+    on the worker). Such a group is not stored; the others still running are awaited and stored
+    unless the executor itself is lost, and then :class:`TrialsNotRun` is raised, so the same command
+    runs the missing trials again. A ``BrokenProcessPool`` (a forked worker was killed) restarts the
+    pool and resubmits the groups that had not returned; after ``max_restarts`` restarts without any
+    group finishing in between that is a :class:`TrialsNotRun` too. Ctrl-C cancels what has not
+    started and re-raises: every stored trial stays. Returns how many trials ran."""
     done = store.done_keys()
     todo = [g for g in groups if not all(trial_key(t) in done for t in g)]
     total = sum(len(g) for g in todo)
     ran, restarts = 0, 0
+    failed: list = []  # (group, exception) of groups the infrastructure could not run
     pending = {executor.submit(trial_fn, g): g for g in todo}
     try:
         while pending:
-            finished, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            finished, _ = cf.wait(pending, timeout=2.0, return_when=cf.FIRST_COMPLETED)
+            if not finished:
+                if is_lost(executor):
+                    raise _not_run(phase, failed, pending, total, ran, RuntimeError("the Dask scheduler stopped "
+                                                                                    "answering"), lost=True)
+                continue
             lost = []
             for f in finished:
                 g = pending.pop(f)
@@ -122,23 +162,24 @@ def execute(groups, store: Store, executor, trial_fn=run_group, progress=None, m
                 except BrokenProcessPool:
                     lost.append(g)
                     continue
-                except Exception as e:  # e.g. Dask's KilledWorker after its own retries
-                    results = [{"status": "failed", "metrics": {"loss": math.nan, "accuracy": math.nan},
-                                "curve": [], "steps": 0, "error": f"{type(e).__name__}: {e}"} for _ in g]
-                with store.db:
-                    store.db.execute("BEGIN")
-                    for t, r in zip(g, results):
-                        store.put(trial_key(t), t, r)
+                except Exception as e:  # the infrastructure, not the trial: nothing stored
+                    failed.append((g, e))
+                    continue
+                store.put_many((trial_key(t), t, r) for t, r in zip(g, results))
                 ran += len(g)
                 restarts = 0
                 if progress is not None:
                     for t, r in zip(g, results):
                         progress(t, r, ran, total)
+            if failed and (isinstance(failed[-1][1], cf.CancelledError) or is_lost(executor)):
+                raise _not_run(phase, failed, pending, total, ran, failed[-1][1], lost=True)
             if lost:
                 restarts += 1
                 if restarts > max_restarts:
-                    raise RuntimeError(f"the worker processes died {restarts} times in a row without finishing a "
-                                       "trial; see the system log (out of memory?)")
+                    cause = RuntimeError(f"the worker processes died {restarts} times in a row without finishing "
+                                         "a trial; see the system log (out of memory?)")
+                    failed.append((lost, cause))
+                    raise _not_run(phase, failed, pending, total, ran, cause, lost=True)
                 lost += list(pending.values())
                 for f in pending:
                     f.cancel()
@@ -148,7 +189,15 @@ def execute(groups, store: Store, executor, trial_fn=run_group, progress=None, m
         for f in pending:
             f.cancel()
         raise
+    if failed:
+        raise _not_run(phase, failed, {}, total, ran, failed[0][1], lost=False)
     return ran
+
+
+def _not_run(phase, failed, pending, total, ran, cause, lost) -> TrialsNotRun:
+    for f in pending:
+        f.cancel()
+    return TrialsNotRun(phase, total - ran, total, cause, lost)
 
 
 def _metric(row, metric):
@@ -316,28 +365,65 @@ def _json_clean(x):
     return x
 
 
-def write_summary(path: Path, summary: dict) -> None:
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all: a temporary file beside it, then a rename (a full disk leaves
+    the old file, or none, and no temporary file)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(_json_clean(summary), indent=2, sort_keys=False) + "\n")
-    tmp.replace(path)
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
-def run_sweep(settings, out, executor, log=print, trial_fn=run_group, progress=None) -> dict:
+def write_summary(path: Path, summary: dict) -> None:
+    _write_atomic(path, json.dumps(_json_clean(summary), indent=2, sort_keys=False) + "\n")
+
+
+def run_sweep(settings, out, executor, log=print, trial_fn=run_group, progress=None, retry_failed=False) -> dict:
     """Run (or resume) the sweep described by ``settings`` into folder ``out``; returns the summary.
 
     ``log`` receives the few lines a person should see ("120 of 160 trials already done", warnings).
     The folder is locked against a second writer for the whole run (:class:`mlplab.runlock.RunLock`:
-    raises ``FolderInUse`` naming the other process).
+    raises ``FolderInUse`` naming the other process). ``retry_failed`` first deletes the stored failed
+    trials, so they run again.
+
+    Raises :class:`TrialsNotRun` when the infrastructure could not run some trials; ``summary.json``
+    is then written marked ``"partial": true`` with what is missing (a partial summary chooses nothing
+    from an incomplete selection). A sweep that fails before storing any trial in a folder it created
+    leaves nothing behind (no ``settings.json`` or empty store).
     """
     from ..runlock import RunLock
 
     out = Path(out)
     with RunLock(out, command="sweep",
                  on_stale=lambda owner: log(f"note: took over the lock of a process that is gone ({owner})")):
-        return _run_locked(settings, out, executor, log, trial_fn, progress)
+        fresh = not (out / "settings.json").exists() and not (out / STORE_FILE).exists()
+        try:
+            return _run_locked(settings, out, executor, log, trial_fn, progress, retry_failed)
+        except BaseException:
+            if fresh:
+                _remove_if_empty(out)
+            raise
 
 
-def _run_locked(settings, out, executor, log, trial_fn, progress):
+def _remove_if_empty(out: Path) -> None:
+    """After a failure in a folder this run started: remove its files if no trial was stored."""
+    try:
+        with Store(out) as store:
+            if store.count():
+                return
+    except (OSError, ValueError):
+        pass
+    for name in (STORE_FILE, STORE_FILE + "-journal", "settings.json", "settings.json.tmp"):
+        try:
+            (out / name).unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def _run_locked(settings, out, executor, log, trial_fn, progress, retry_failed=False):
     from .problem import split_facts
 
     stack = _stacking(settings)
@@ -345,16 +431,34 @@ def _run_locked(settings, out, executor, log, trial_fn, progress):
     wanted = json.loads(json.dumps(_json_clean(settings.to_dict())))
     _check_same_sweep(out, wanted)
     with Store(out) as store:
-        (out / "settings.json").write_text(json.dumps(wanted, indent=2) + "\n")
+        if not (out / "settings.json").exists():
+            _write_atomic(out / "settings.json", json.dumps(wanted, indent=2) + "\n")
+        failures = store.failures()
+        if retry_failed:
+            n = store.forget_failed()
+            log(f"--retry-failed: {n} stored failed trial{'s' if n != 1 else ''} will run again")
+        elif failures:
+            infra = sorted(k for k in failures if k in INFRASTRUCTURE_ERRORS)
+            n = sum(failures.values())
+            log(f"note: {n} stored trial{'s' if n != 1 else ''} failed" +
+                (f", {sum(failures[k] for k in infra)} of them with {', '.join(infra)} (the executor's failure, not "
+                 "the training's, stored by an older mlplab)" if infra else "") +
+                "; `--retry-failed` runs them again")
         sel_plan = plan_selection(settings)
         sel_trials = [t for cs in sel_plan.values() for _, ts in cs for t in ts]
-        _phase(store, executor, group_trials(sel_trials, stack), "selection", log, trial_fn, progress)
-        rows = {r["key"]: r for r in store.rows()}
-        splits = split_facts(settings.problem)
-        best = choose(settings, sel_plan, rows, splits)
-        test_plan = plan_test(settings, best)
-        test_trials = [t for ts in test_plan.values() for t in ts]
-        _phase(store, executor, group_trials(test_trials, stack), "test", log, trial_fn, progress)
+        test_plan, best, splits = {}, {}, None
+        try:
+            _phase(store, executor, group_trials(sel_trials, stack), "selection", log, trial_fn, progress)
+            rows = {r["key"]: r for r in store.rows()}
+            splits = split_facts(settings.problem)
+            best = choose(settings, sel_plan, rows, splits)
+            test_plan = plan_test(settings, best)
+            test_trials = [t for ts in test_plan.values() for t in ts]
+            _phase(store, executor, group_trials(test_trials, stack), "test", log, trial_fn, progress)
+        except TrialsNotRun as e:
+            rows = {r["key"]: r for r in store.rows()}
+            _write_partial(out, settings, sel_plan, test_plan, best, rows, e, splits)
+            raise
         rows = {r["key"]: r for r in store.rows()}
     summary = summarize(settings, sel_plan, test_plan, best, rows, splits)
     write_summary(out / SUMMARY_FILE, summary)
@@ -365,6 +469,32 @@ def _run_locked(settings, out, executor, log, trial_fn, progress):
     return Summary(summary)
 
 
+def _write_partial(out, settings, sel_plan, test_plan, best, rows, error, splits=None) -> None:
+    """summary.json for a sweep the infrastructure left incomplete: what is there, marked ``"partial": true``
+    with the missing trials per phase and the reason; nothing is chosen from an incomplete selection."""
+    def missing(trials):
+        return sorted({trial_key(t) for t in trials} - set(rows))
+
+    sel_missing = missing([t for cs in sel_plan.values() for _, ts in cs for t in ts])
+    if sel_missing:
+        best, test_plan = {}, {}
+    try:
+        summary = summarize(settings, sel_plan, test_plan, best, rows, splits)
+    except (OSError, ValueError):  # the data cannot be read here either: no partial summary
+        return
+    test_missing = missing([t for ts in test_plan.values() for t in ts])
+    incomplete = [o for o, cs in sel_plan.items() if any(trial_key(t) not in rows for _, ts in cs for t in ts)]
+    summary["warnings"] = [f"partial: {error}"] + [w for w in summary["warnings"]
+                                                   if not any(w.startswith(f"{o}:") for o in incomplete)]
+    summary["partial"] = True
+    summary["missing"] = {"select": len(sel_missing), "test": len(test_missing) if not sel_missing else None,
+                          "reason": str(error)}
+    try:
+        write_summary(out / SUMMARY_FILE, summary)
+    except OSError:
+        pass  # the partial summary is a courtesy; the error being raised says what is wrong
+
+
 def _phase(store, executor, groups, name, log, trial_fn, progress):
     keys = [trial_key(t) for g in groups for t in g]
     done = store.done_keys()
@@ -373,4 +503,4 @@ def _phase(store, executor, groups, name, log, trial_fn, progress):
         log(f"{name}: {already} of {len(keys)} trials already done")
     else:
         log(f"{name}: {len(keys)} trials")
-    execute(groups, store, executor, trial_fn=trial_fn, progress=progress)
+    execute(groups, store, executor, trial_fn=trial_fn, progress=progress, phase=name)

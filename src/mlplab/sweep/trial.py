@@ -7,8 +7,10 @@ seed (initial weights from ``default_rng([seed, 1])``, batch order from ``defaul
 so every optimizer of a seed starts from the same weights and sees the same batches: comparisons
 are paired) and runs with one BLAS thread (OpenBLAS rounds a product differently for another
 thread count). It trains with the library's :class:`~mlplab.train.Trainer`; a diverging loss is a
-result (``status`` "diverged", with the step), an exception is a result too ("failed", with its
-message), never a crash of the sweep.
+result (``status`` "diverged", with the step), an exception of the training is a result too
+("failed", with its message), never a crash of the sweep. Reading the data is not part of the
+trial's result: an error there (a worker without the dataset, an unreadable cache) is raised, and
+the runner treats it as the infrastructure's failure (nothing stored, the trial runs again next time).
 
 :func:`run_stacked` trains several trials that share the problem and phase as **one stacked
 model** (``MLP(stack=K)``: weights (K, in, out), one batched matmul per layer) with one optimizer
@@ -97,9 +99,9 @@ def run_trial(trial: dict) -> dict:
 
     t0 = time.perf_counter()
     p = trial["problem"]
+    (X, y), (Xe, ye) = _splits(trial)  # raises if the data cannot be read here: not a result of the trial
     try:
         with _one_blas_thread():
-            (X, y), (Xe, ye) = _splits(trial)
             model = MLP(p["layers"], activation=p["activation"], weight_init=p["init"], bias_init="zeros",
                         rng=np.random.default_rng([trial["seed"], 1]))
             opt = get_optimizer(trial["optimizer"], model.parameters(), **trial["hparams"])
@@ -143,9 +145,9 @@ def run_stacked(trials: list[dict]) -> list[dict]:
     p = first["problem"]
     seeds = sorted({t["seed"] for t in members})
     seed_index = np.array([seeds.index(t["seed"]) for t in members])
+    (X, y), (Xe, ye) = _splits(first)  # raises if the data cannot be read here: not a result of the trials
     try:
         with _one_blas_thread():
-            (X, y), (Xe, ye) = _splits(first)
             model = MLP(p["layers"], activation=p["activation"], weight_init="zeros", bias_init="zeros", stack=K)
             for s_i, s in enumerate(seeds):
                 single = MLP(p["layers"], activation=p["activation"], weight_init=p["init"], bias_init="zeros",
