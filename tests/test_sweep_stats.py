@@ -268,3 +268,47 @@ def test_inclusion_claim_is_checked_only_inside_spaces_that_contain_the_special_
     assert stats.inclusion(general_loses, lr_only["space"])["verdict"] == "not tested"
     fine = _race({"sgd": 0.0, "momentum": 0.02, "adam": 0.021})
     assert stats.inclusion(fine, choi["space"])["verdict"] == "holds"
+
+
+# ----------------------------------------------------------------------------------------- time to target
+LEARNS = dict(TINY, layers="2,32,2", epochs=5, batch_size=16)
+
+
+def test_time_to_target_from_the_validation_checks(tmp_path):
+    """With a target each selection trial scores itself on the validation split at evenly spaced steps; the
+    summary's steps to the target are the first check at or above it (median over seeds), for the chosen
+    setting and for the fastest one; a stacked model records the same checks as one-at-a-time trials."""
+    from mlplab.sweep.store import Store
+    from mlplab.sweep.trial import make_trial, run_stacked, run_trial
+
+    assert "eval_points" not in SweepSettings.from_options(**TINY).problem  # no target: trial keys as before
+    assert "target" not in SweepSettings.from_options(**TINY).to_dict()
+    s = SweepSettings.from_options(optimizers="sgd,adam", lr_grid=2, seeds=3, target=0.6, stack=False, **LEARNS)
+    assert s.problem["eval_points"] == 20 and s.problem["eval_size"] == 100
+    summary = run_sweep(s, tmp_path, InlineExecutor(), log=lambda m: None)
+    with Store(tmp_path) as st:
+        rows = {(r["optimizer"], r["hparams"]["lr"], r["seed"]): r for r in st.rows() if r["phase"] == "select"}
+    for o in ("sgd", "adam"):
+        tt = summary["optimizers"][o]["time_to_target"]
+        chosen = summary["optimizers"][o]["best"]
+        firsts = []
+        for seed in s.seeds:
+            row = rows[(o, chosen["lr"], seed)]
+            curve = row["metrics"]["val_curve"]
+            assert row["steps"] == 65  # 200 training examples in batches of 16, 5 epochs: 20 evenly spaced checks
+            assert [c[0] for c in curve] == [round(65 * (i + 1) / 20) for i in range(20)]
+            hit = [st_ for st_, acc in curve if acc >= 0.6]
+            if hit:
+                firsts.append(hit[0])
+        c = tt["chosen"]
+        assert c["reached"] == len(firsts) and (not firsts or c["median_steps"] == float(np.median(firsts)))
+        if tt["fastest"]:
+            assert tt["fastest"]["median_steps"] <= (c["median_steps"] if c["reached"] == 3 else math.inf)
+    assert "steps (s) to 60.0 % val." in __import__("mlplab.lab.optimizers_tuned", fromlist=["x"]).write_sweep(summary)
+    p = s.problem
+    trials = [make_trial("select", o, {"lr": lr}, seed, p) for o, lr in (("sgd", 0.3), ("adam", 0.03))
+              for seed in (0, 1)]
+    for t, st_ in zip(trials, run_stacked(trials)):
+        one = run_trial(t)["metrics"]["val_curve"]
+        assert [c[0] for c in st_["metrics"]["val_curve"]] == [c[0] for c in one]
+        np.testing.assert_allclose([c[1] for c in st_["metrics"]["val_curve"]], [c[1] for c in one], atol=0.011)

@@ -43,7 +43,7 @@ def _settings(args):
 
     stack = {"auto": "auto", "on": True, "off": False}[args.stack] if args.stack else None
     top = {"optimizers": args.optimizers, "points": args.lr_grid, "seeds": args.seeds, "method": args.method,
-           "search_space": args.space, "budget": args.budget,
+           "search_space": args.space, "budget": args.budget, "target": args.target_accuracy,
            "search_seed": args.search_seed, "metric": args.metric, "stack": stack,
            "book": False if args.no_book else None,
            "lr_range": list(_lr_range(args.lr_range)) if args.lr_range else None}
@@ -53,6 +53,7 @@ def _settings(args):
                                            label=f"--config {args.config}")
         return SweepSettings.from_options(
             optimizers=args.optimizers, lr_grid=args.lr_grid, space=args.space, budget=args.budget,
+            target=args.target_accuracy,
             lr_range=_lr_range(args.lr_range) if args.lr_range else None, seeds=_default(args.seeds, 5),
             method=args.method, search_seed=_default(args.search_seed, 0),
             metric=_default(args.metric, "accuracy"), book=not args.no_book, stack=_default(stack, "auto"),
@@ -64,7 +65,7 @@ def _settings(args):
 def _print_summary(con, summary):
     from rich.table import Table
 
-    from ..sweep.stats import SEED_INTERVAL_MIN, interval_text, too_few_seeds
+    from ..sweep.stats import SEED_INTERVAL_MIN, interval_text, time_to_target_text, too_few_seeds
 
     n = len(summary["settings"]["seeds"])
     table = Table(title=f"tuned on validation {summary['metric']}; test accuracy over {n} seeds: mean "
@@ -91,6 +92,10 @@ def _print_summary(con, summary):
     con.print(table)
     if n < SEED_INTERVAL_MIN:
         con.print(f"{too_few_seeds(n)} (W still says how precisely the test set scored them)", highlight=False)
+    for o, e in summary["optimizers"].items():
+        tt = e.get("time_to_target")
+        if tt:
+            con.print(f"{o}: {time_to_target_text(tt)}", highlight=False)
     if summary.get("ranking_verdict"):
         con.print(f"verdict: {summary['ranking_verdict']['text']}", highlight=False)
     inc = summary.get("inclusion")
@@ -281,6 +286,9 @@ def register(sub):
     s.add_argument("--method", help="grid (default), random or sobol")
     s.add_argument("--space", help="what is searched: lr (default), lr+momentum (and β₁), or choi (lr, 1 − momentum "
                                    "or 1 − β₁, 1 − β₂, ε on log scales, as Choi et al. 2019)")
+    s.add_argument("--target", type=float, metavar="ACC", dest="target_accuracy",
+                   help="also report the steps and seconds each optimizer takes to this validation accuracy "
+                        "(e.g. 0.95)")
     s.add_argument("--budget", type=int, metavar="N", help="N quasi-random (Sobol) settings per optimizer, each on "
                                                             "every seed, instead of a grid")
     s.add_argument("--search-seed", type=int, help="seed of the random/sobol points (default 0)")

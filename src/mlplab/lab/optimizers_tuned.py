@@ -269,6 +269,14 @@ def _ci(st, pooled=None, scale=100, digits=2):
     return interval_text(st, pooled, scale, digits)
 
 
+def _steps_to(tt) -> str:
+    c = (tt or {}).get("chosen")
+    if not c or not c["reached"]:
+        return "not reached"
+    sec = f" ({c['median_seconds']:.3g} s)" if c.get("median_seconds") is not None else ""
+    return f"{c['median_steps']:,.0f}{sec}" + ("" if c["reached"] == c["of"] else f", {c['reached']}/{c['of']} seeds")
+
+
 def _search_text(s) -> str:
     """How the settings were searched: grid points per dimension, or the Sobol/random budget, and what."""
     dims = sorted({k for sp in s["space"].values() for k, v in sp.items() if isinstance(v, dict)})
@@ -302,10 +310,11 @@ def write_sweep(summary: dict) -> str:
         "Wilson interval of every seed's test answers pooled (marked Wilson): how precisely these networks "
         "were scored, not how much another seed would move them.",
         "",
-        "| optimizer | book setting | test acc. (%) at book setting | tuned setting | test acc. (%) tuned | "
-        "diverged trials | best on edge |",
-        "|---|---|---|---|---|---|---|",
     ]
+    target = s.get("target")
+    ttt = f" steps (s) to {100 * target:.1f} % val. |" if target is not None else ""
+    lines += ["| optimizer | book setting | test acc. (%) at book setting | tuned setting | test acc. (%) tuned | "
+              "diverged trials | best on edge |" + ttt, "|---|---|---|---|---|---|---|" + ("---|" if ttt else "")]
     for o, e in opts.items():
         book, tuned = e.get("book_test"), e.get("test")
         searched = list(s["space"].get(o, {}))
@@ -316,7 +325,8 @@ def write_sweep(summary: dict) -> str:
                      f"{_ci(book['accuracy'], book.get('pooled')) if book else '—'} | {best} | "
                      f"{_ci(tuned['accuracy'], tuned.get('pooled')) if tuned else '—'} | "
                      f"{100 * e['diverged_fraction']:.0f} % | "
-                     f"{'yes: widen the range' if e.get('best_on_grid_edge') else 'no'} |")
+                     f"{'yes: widen the range' if e.get('best_on_grid_edge') else 'no'} |"
+                     + (f" {_steps_to(e.get('time_to_target'))} |" if ttt else ""))
     if summary.get("ranking"):
         lines += ["", f"Tie groups by test accuracy, tuned: **{groups_text(summary['ranking'], _label)}** (≈: not "
                       "told apart by paired t-tests over seeds, Holm-corrected over all pairs at the 5 % level; "
@@ -331,6 +341,13 @@ def write_sweep(summary: dict) -> str:
         if inc and inc.get("pairs"):
             lines.append(f"Choi et al.'s inclusion claim (a more general optimizer never loses once its extra "
                          f"hyperparameters are tuned): **{inc['verdict']}** with this budget — {inc['text']}.")
+    if ttt:
+        from ..sweep.stats import time_to_target_text
+
+        lines += ["", "Time to target (as AlgoPerf scores: how soon the validation target is reached, beside how "
+                      "good the end is; seconds of training on this machine, medians over seeds):"]
+        lines += [f"- {_label(o)}: {time_to_target_text(e['time_to_target'])}" for o, e in opts.items()
+                  if e.get("time_to_target")]
     if summary.get("warnings"):
         lines += ["", *[f"- warning: {w}" for w in summary["warnings"]]]
     return "\n".join(lines) + "\n"

@@ -10,6 +10,7 @@ Built from command-line options (:meth:`SweepSettings.from_options`) or from a T
     points = 8                # grid: values per searched dimension; random/sobol: points in all
     search_space = "lr"       # lr | lr+momentum | choi: the spaces of unlisted optimizers (mlplab.sweep.space)
     budget = 32               # instead of method/points: 32 Sobol points per optimizer (each on every seed)
+    target = 0.95             # time-to-target: steps and seconds to this validation accuracy (AlgoPerf-style)
     search_seed = 0           # the random/sobol draw
     metric = "accuracy"       # selection metric on the validation split: accuracy | loss
     book = true               # also test each optimizer at the source book's setting
@@ -36,7 +37,9 @@ __all__ = ["SweepSettings", "BOOK_FOUR"]
 
 BOOK_FOUR = ["sgd", "momentum", "adagrad", "adam"]  # the source book's race
 _KEYS = {"optimizers", "seeds", "method", "points", "search_seed", "metric", "book", "problem", "space", "stack",
-         "lr_range", "search_space", "budget"}
+         "lr_range", "search_space", "budget", "target"}
+EVAL_POINTS = 20  # with a target: validation checks per selection trial
+EVAL_SIZE = 2000  # ... each on this many validation examples
 
 
 def _dim(opt, name, spec):
@@ -92,6 +95,7 @@ class SweepSettings:
     book: bool = True
     stack: str | bool = "auto"
     problem: dict = field(default_factory=dict)
+    target: float | None = None  # a validation accuracy: time-to-target reported beside final accuracy
 
     def __post_init__(self):
         self.validate()
@@ -126,6 +130,12 @@ class SweepSettings:
             raise ValueError(f"metric must be accuracy or loss, got {self.metric!r}")
         if self.stack not in ("auto", True, False):
             raise ValueError(f"stack must be auto, true or false, got {self.stack!r}")
+        if self.target is not None:
+            if isinstance(self.target, bool) or not isinstance(self.target, (int, float)) or not 0 < self.target < 1:
+                raise ValueError(f"--target is a validation accuracy between 0 and 1 (e.g. 0.95), got {self.target!r}")
+            self.target = float(self.target)
+            self.problem.setdefault("eval_points", EVAL_POINTS)
+            self.problem.setdefault("eval_size", min(EVAL_SIZE, int(self.problem.get("val_size") or EVAL_SIZE)))
         self.problem = validate_problem(self.problem)
         from ..optim import get_optimizer
         from ..tensor import Tensor
@@ -142,7 +152,7 @@ class SweepSettings:
     # ------------------------------------------------------------------ builders
     @classmethod
     def from_options(cls, optimizers=None, lr_grid=None, lr_range=None, seeds=5, method=None, search_seed=0,
-                     metric="accuracy", book=True, stack="auto", space=None, budget=None, **problem):
+                     metric="accuracy", book=True, stack="auto", space=None, budget=None, target=None, **problem):
         """``space``: lr | lr+momentum | choi (every optimizer's search space); ``budget``: that many Sobol
         points per optimizer instead of a grid of ``lr_grid`` points per dimension."""
         opts = list(BOOK_FOUR) if optimizers is None else [o.strip().lower().replace("-", "_")
@@ -159,7 +169,8 @@ class SweepSettings:
                     continue  # an unknown optimizer: validate() says so in its words
                 spaces[o] = named_space(o, space, tuple(lr_range) if lr_range else None)
         return cls(optimizers=opts, spaces=spaces, seeds=seeds, method=method, points=lr_grid,
-                   search_seed=search_seed, metric=metric, book=book, stack=stack, problem=_budget(problem))
+                   search_seed=search_seed, metric=metric, book=book, stack=stack, problem=_budget(problem),
+                   target=target)
 
     @classmethod
     def from_toml(cls, path, overrides: dict | None = None, problem_overrides: dict | None = None,
@@ -221,7 +232,7 @@ class SweepSettings:
         return cls(optimizers=opts, spaces=spaces, seeds=raw.get("seeds", 5), method=method,
                    points=n_points, search_seed=raw.get("search_seed", 0),
                    metric=raw.get("metric", "accuracy"), book=raw.get("book", True), stack=raw.get("stack", "auto"),
-                   problem=problem)
+                   problem=problem, target=raw.get("target"))
 
     def to_dict(self) -> dict:
         def dim(d):
@@ -230,9 +241,10 @@ class SweepSettings:
             kind = "log" if isinstance(d, LogRange) else "log1m" if isinstance(d, LogComplement) else "range"
             return {kind: [d.low, d.high]}
 
-        return {"optimizers": self.optimizers, "seeds": self.seeds, "method": self.method, "points": self.points,
-                "search_seed": self.search_seed, "metric": self.metric, "book": self.book, "stack": self.stack,
-                "problem": self.problem,
+        extra = {"target": self.target} if self.target is not None else {}  # absent: older folders still resume
+        return {**extra, "optimizers": self.optimizers, "seeds": self.seeds, "method": self.method,
+                "points": self.points, "search_seed": self.search_seed, "metric": self.metric, "book": self.book,
+                "stack": self.stack, "problem": self.problem,
                 "space": {o: {**{k: dim(d) for k, d in s.dims.items()},
                               **{k: list(v) if isinstance(v, tuple) else v for k, v in s.fixed.items()}}
                           for o, s in self.spaces.items()}}
