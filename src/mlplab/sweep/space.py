@@ -158,8 +158,9 @@ def default_space(optimizer: str, lr_range: tuple[float, float] | None = None, *
 
 #: the learning-rate ranges of the ``choi`` space where they differ from ``DEFAULT_LR_RANGE``: Adam with
 #: ε = 1 steps η·m̂ (a momentum method), which needs the momentum's learning rates.
+#: Momentum's reaches SGD's (1e-3 to 1), so momentum 0 with any of SGD's learning rates is inside it.
 CHOI_LR_RANGE = {"adam": (1e-5, 1.0), "adamw": (1e-5, 1.0), "nadam": (1e-5, 1.0), "rmsprop": (1e-5, 1.0),
-                 "adagrad": (1e-3, 3.0)}
+                 "adagrad": (1e-3, 3.0), "momentum": (1e-4, 1.0), "nesterov": (1e-4, 1.0)}
 _MOMENTUM = ("momentum", "nesterov", "ema_momentum", "nesterov_ema")
 _ADAM = ("adam", "adamw", "nadam")
 
