@@ -3,21 +3,30 @@
 The race of *Deep Learning from Scratch*, ch. 6.1 runs SGD, Momentum and AdaGrad at η = 0.01 and Adam at
 η = 0.001, so "SGD is slowest" partly measures those choices. Here each optimizer's learning rate is
 tuned on a validation split (a log-spaced grid, several seeds), and the chosen setting and the book's are
-both re-trained on every seed and scored once on the test set (:mod:`mlplab.sweep`). The section states
-whether the ranking of the book's race survives tuning, and where the optimizers are statistically tied.
-The quick variant tunes on a 3-point grid over a subset.
+both re-trained on every seed and scored once on the test set (:mod:`mlplab.sweep`). The section answers
+whether the ranking of the book's race survives tuning by *tie groups* (paired t-tests over seeds,
+Holm-corrected): it survives, changes, or cannot be told apart with the seeds used, and then says how
+many seeds would tell the races apart (80 % power at the observed differences). A second sweep follows
+Choi et al. (2019, *On Empirical Comparisons of Optimizers for Deep Learning*): SGD, Momentum and Adam
+with every hyperparameter of their rule tuned on log scales (learning rate, 1 − momentum or 1 − β₁,
+1 − β₂, ε), a budget of quasi-random (Sobol) settings each, and the verdict on their inclusion claim
+(SGD ⊆ Momentum ⊆ Adam: the more general optimizer never loses once tuned) with that budget, beside
+the steps and seconds each takes to a validation accuracy (time-to-target, as AlgoPerf scores). The
+quick variant tunes on a 3-point grid and 4 Sobol settings over a subset.
 
 :func:`draw_sweep` and :func:`write_sweep` make the figures and the section of any sweep's
 ``summary.json`` (``mlplab sweep report DIR`` uses them too), all from the summary alone:
 
 * ``lr_sensitivity.png``: the selection metric on the validation split against the learning rate,
-  one curve per optimizer (mean over seeds, band = 95 % t-interval), the chosen point starred, a
+  one curve per optimizer (mean over seeds, band = 95 % t-interval over seeds, or with fewer than 3
+  seeds the Wilson interval of the pooled answers, as the title says), the chosen point starred, a
   learning rate at which some seed diverged marked ✕ at the top of the panel with the count (and the
-  mean of the seeds that did not, as a hollow circle off the curve).
+  mean of the seeds that did not, as a hollow circle off the curve); points without a curve when
+  several hyperparameters were searched.
 * ``tuned_vs_book.png``: test accuracy of each optimizer at the source book's learning rate and at
-  its tuned one, with 95 % intervals: the book's race beside the tuned race.
-* ``ranking.png``: the tuned optimizers ranked by mean test accuracy with their intervals; optimizers
-  tied with each other (paired t-test over seeds, 5 % level) are named.
+  its tuned one, with 95 % intervals (which one, on the axis): the book's race beside the tuned race.
+* ``ranking.png``: the tuned optimizers ranked by mean test accuracy with their intervals; ranks follow
+  the means, tied optimizers (Holm-corrected paired t-tests over seeds, 5 % level) share one and are named.
 """
 
 from __future__ import annotations
@@ -386,9 +395,11 @@ def write_sweep(summary: dict) -> str:
 STUDY = Study(
     name="optimizers-tuned",
     title="The optimizer race at tuned learning rates",
-    description="the book's MNIST race with each optimizer at its own tuned lr (validation grid, seeds, 95 % CIs)",
-    source="Deep Learning from Scratch, ch. 6.1 (optimizer_compare_mnist.py), re-run with tuned learning rates",
-    works=("dlfs",),
+    description="the book's MNIST race with each optimizer at its own tuned lr (validation grid, seeds, tie groups), "
+                "and Choi et al.'s protocol (every hyperparameter tuned) on SGD ⊆ Momentum ⊆ Adam",
+    source="Deep Learning from Scratch, ch. 6.1 (optimizer_compare_mnist.py), re-run with tuned learning rates; "
+           "Choi et al. 2019, On Empirical Comparisons of Optimizers for Deep Learning (the inclusion claim)",
+    works=("dlfs", "choi2019"),
     measure=measure, draw=draw, write=write,
     reference=REFERENCE, quick=QUICK,
     claims=("ranking", "book_ranking", "ranking_verdict", "choi_inclusion"),
