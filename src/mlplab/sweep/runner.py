@@ -325,7 +325,7 @@ def summarize(settings, sel_plan, test_plan, best, rows_by_key, splits=None) -> 
             entry["best_on_grid_edge"] = False
             out["warnings"].append(f"{o}: every configuration diverged or failed on some seed; nothing chosen")
         if settings.target is not None:
-            entry["time_to_target"] = time_to_target(configs, rows_by_key, settings.target, best.get(o))
+            entry["time_to_target"] = stats.time_to_target(configs, rows_by_key, settings.target, best.get(o))
         for role, store_to in (("tuned", tuned_seed), ("book", book_seed)):
             trials = test_plan.get((role, o))
             if not trials:
@@ -355,49 +355,6 @@ def summarize(settings, sel_plan, test_plan, best, rows_by_key, splits=None) -> 
         out["ranking_verdict"] = cmp
         out["ranking_survives"] = {"survives": True, "changes": False}.get(cmp["verdict"])
     return out
-
-
-def _to_target(row, target):
-    """(steps, seconds) at the first validation check with accuracy ≥ ``target`` (None if never): seconds of
-    training only, the trial's own time per step (its validation checks left out)."""
-    if row is None or row["status"] != "done":
-        return None
-    m = row["metrics"]
-    for step, acc in m.get("val_curve") or []:
-        if acc is not None and acc >= target:
-            train = (row["seconds"] or 0.0) - (m.get("eval_seconds") or 0.0)
-            return int(step), train * step / row["steps"] if row["steps"] else None
-    return None
-
-
-def time_to_target(configs, rows_by_key, target, chosen) -> dict:
-    """Time-to-target of one optimizer (AlgoPerf's measure: how soon a validation target is reached, beside
-    how good the end is): for the chosen setting and for the fastest setting that reached ``target`` on every
-    seed, the steps (median and t-interval over seeds) and seconds (median; measured, so they vary from run
-    to run, unlike everything else in the summary) to the first validation check at or above the target."""
-    from statistics import median
-
-    def one(hp, trials):
-        hits = [_to_target(rows_by_key.get(trial_key(t)), target) for t in trials]
-        ok = [h for h in hits if h is not None]
-        steps = [h[0] for h in ok]
-        secs = [h[1] for h in ok if h[1] is not None]
-        return {"hparams": hp, "reached": len(ok), "of": len(trials), "steps": describe(steps) if steps else None,
-                "median_steps": float(median(steps)) if steps else None,
-                "median_seconds": float(median(secs)) if secs else None}
-
-    every = [one(hp, trials) for hp, trials in configs]
-    full = [e for e in every if e["reached"] == e["of"] and e["of"]]
-    fastest = min(full, key=lambda e: e["median_steps"]) if full else None
-    chosen_entry = next((e for e in every if e["hparams"] == chosen), None) if chosen is not None else None
-    checks = []
-    for _, trials in configs:
-        row = rows_by_key.get(trial_key(trials[0]))
-        if row and row["metrics"].get("val_curve"):
-            checks = [s for s, _ in row["metrics"]["val_curve"]]
-            break
-    return {"target": target, "chosen": chosen_entry, "fastest": fastest,
-            "check_every": (checks[1] - checks[0]) if len(checks) > 1 else None}
 
 
 def _json_clean(x):

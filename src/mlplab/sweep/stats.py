@@ -55,6 +55,10 @@ pooled answers reaches down to that rate).
 its special case once its extra hyperparameters are tuned (SGD ⊆ Momentum ⊆ Adam): a violation is a
 general optimizer significantly behind its special case while its searched space contains that case.
 
+**Time to target.** :func:`time_to_target`: with a target validation accuracy, the steps (and seconds
+of training, measured) to the first of a trial's evenly spaced validation checks at or above it, as
+AlgoPerf scores training speed, for the chosen setting and the fastest one.
+
 ``on_edge``: the chosen learning rate is the smallest or largest one tried, so a better one may lie
 outside the range; widen it.
 """
@@ -67,8 +71,8 @@ import numpy as np
 
 __all__ = ["t_quantile", "describe", "wilson", "paired_test", "paired_tie", "holm", "ranking", "tie_groups",
            "groups_text", "compare_rankings", "seeds_for_power", "at_chance", "on_edge", "interval_text",
-           "SEED_INTERVAL_MIN", "ALPHA", "POWER", "time_to_target_text", "inclusion", "space_includes",
-           "pooled_accuracy"]
+           "SEED_INTERVAL_MIN", "ALPHA", "POWER", "time_to_target", "time_to_target_text", "inclusion",
+           "space_includes", "pooled_accuracy"]
 
 SEED_INTERVAL_MIN = 3  # fewer seeds: no seed interval (with 2, t₀.₉₇₅,₁ = 12.7 makes it meaningless)
 ALPHA = 0.05
@@ -382,6 +386,51 @@ def interval_text(st: dict | None, pooled: dict | None = None, scale: float = 10
         text += (f" W [{scale * lo:.1f}, {scale * hi:.1f}]" if compact
                  else f"; test set [{f.format(scale * lo)}, {f.format(scale * hi)}] Wilson")
     return text
+
+
+def _to_target(row, target):
+    """(steps, seconds) at the first validation check with accuracy ≥ ``target`` (None if never): seconds of
+    training only, the trial's own time per step (its validation checks left out)."""
+    if row is None or row["status"] != "done":
+        return None
+    m = row["metrics"]
+    for step, acc in m.get("val_curve") or []:
+        if acc is not None and acc >= target:
+            train = (row["seconds"] or 0.0) - (m.get("eval_seconds") or 0.0)
+            return int(step), train * step / row["steps"] if row["steps"] else None
+    return None
+
+
+def time_to_target(configs, rows_by_key, target, chosen) -> dict:
+    """Time-to-target of one optimizer (AlgoPerf's measure: how soon a validation target is reached, beside
+    how good the end is): for the chosen setting and for the fastest setting that reached ``target`` on every
+    seed, the steps (median and t-interval over seeds) and seconds (median; measured, so they vary from run
+    to run, unlike everything else in the summary) to the first validation check at or above the target."""
+    from statistics import median
+
+    from .trial import trial_key
+
+    def one(hp, trials):
+        hits = [_to_target(rows_by_key.get(trial_key(t)), target) for t in trials]
+        ok = [h for h in hits if h is not None]
+        steps = [h[0] for h in ok]
+        secs = [h[1] for h in ok if h[1] is not None]
+        return {"hparams": hp, "reached": len(ok), "of": len(trials), "steps": describe(steps) if steps else None,
+                "median_steps": float(median(steps)) if steps else None,
+                "median_seconds": float(median(secs)) if secs else None}
+
+    every = [one(hp, trials) for hp, trials in configs]
+    full = [e for e in every if e["reached"] == e["of"] and e["of"]]
+    fastest = min(full, key=lambda e: e["median_steps"]) if full else None
+    chosen_entry = next((e for e in every if e["hparams"] == chosen), None) if chosen is not None else None
+    checks = []
+    for _, trials in configs:
+        row = rows_by_key.get(trial_key(trials[0]))
+        if row and row["metrics"].get("val_curve"):
+            checks = [s for s, _ in row["metrics"]["val_curve"]]
+            break
+    return {"target": target, "chosen": chosen_entry, "fastest": fastest,
+            "check_every": (checks[1] - checks[0]) if len(checks) > 1 else None}
 
 
 def time_to_target_text(tt: dict) -> str:
