@@ -258,15 +258,27 @@ class Summary(dict):
         return html(self)
 
 
-def summarize(settings, sel_plan, test_plan, best, rows_by_key, splits=None) -> dict:
-    """The content of summary.json (see the module docstring); no timings. ``splits``: the sizes and
-    chance levels of the validation and test splits (:func:`~mlplab.sweep.problem.split_facts`; computed
-    here when not given), for the intervals over pooled examples and the chance-level check."""
+def split_facts_here(problem):
+    """:func:`~mlplab.sweep.problem.split_facts` in this process, or None when the data cannot be read here
+    (a cluster's workers may have data this machine lacks): then no pooled intervals and no chance check."""
+    from ..data.idx import DataError
     from .problem import split_facts
 
-    splits = splits or split_facts(settings.problem)
+    try:
+        return split_facts(problem)
+    except (OSError, ValueError, DataError):
+        return None
+
+
+def summarize(settings, sel_plan, test_plan, best, rows_by_key, splits="here") -> dict:
+    """The content of summary.json (see the module docstring); no timings. ``splits``: the sizes and
+    chance levels of the validation and test splits (:func:`~mlplab.sweep.problem.split_facts`; computed
+    here by default), for the intervals over pooled examples and the chance-level check; None: unknown."""
+    splits = split_facts_here(settings.problem) if splits == "here" else splits
     m = settings.metric
     bounds = (0.0, 1.0) if m == "accuracy" else (0.0, math.inf)
+    if splits is None:
+        splits = {"val": {"n": 0, "chance": 0.0}, "test": {"n": 0, "chance": 0.0}}  # no pooled interval, no chance
     out = {"settings": settings.to_dict(), "metric": m, "optimizers": {}, "warnings": [], "splits": splits,
            "intervals": {"seeds": f"Student t over seeds (at least {stats.SEED_INTERVAL_MIN} seeds), cut at 0 and "
                                   "100 % for an accuracy",
@@ -426,8 +438,6 @@ def _remove_if_empty(out: Path) -> None:
 
 
 def _run_locked(settings, out, executor, log, trial_fn, progress, retry_failed=False):
-    from .problem import split_facts
-
     stack = _stacking(settings)
     t0 = time.perf_counter()
     wanted = json.loads(json.dumps(_json_clean(settings.to_dict())))
@@ -448,11 +458,11 @@ def _run_locked(settings, out, executor, log, trial_fn, progress, retry_failed=F
                 "; `--retry-failed` runs them again")
         sel_plan = plan_selection(settings)
         sel_trials = [t for cs in sel_plan.values() for _, ts in cs for t in ts]
-        test_plan, best, splits = {}, {}, None
+        test_plan, best, splits = {}, {}, "here"
         try:
             _phase(store, executor, group_trials(sel_trials, stack), "selection", log, trial_fn, progress)
             rows = {r["key"]: r for r in store.rows()}
-            splits = split_facts(settings.problem)
+            splits = split_facts_here(settings.problem)
             best = choose(settings, sel_plan, rows, splits)
             test_plan = plan_test(settings, best)
             test_trials = [t for ts in test_plan.values() for t in ts]
@@ -482,7 +492,7 @@ def _write_partial(out, settings, sel_plan, test_plan, best, rows, error, splits
         best, test_plan = {}, {}
     try:
         summary = summarize(settings, sel_plan, test_plan, best, rows, splits)
-    except (OSError, ValueError):  # the data cannot be read here either: no partial summary
+    except Exception:  # noqa: BLE001  the partial summary is a courtesy; the error being raised says what is wrong
         return
     test_missing = missing([t for ts in test_plan.values() for t in ts])
     incomplete = [o for o, cs in sel_plan.items() if any(trial_key(t) not in rows for _, ts in cs for t in ts)]
