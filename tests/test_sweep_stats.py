@@ -312,3 +312,19 @@ def test_time_to_target_from_the_validation_checks(tmp_path):
         one = run_trial(t)["metrics"]["val_curve"]
         assert [c[0] for c in st_["metrics"]["val_curve"]] == [c[0] for c in one]
         np.testing.assert_allclose([c[1] for c in st_["metrics"]["val_curve"]], [c[1] for c in one], atol=0.011)
+
+
+def test_a_main_process_without_the_data_still_summarizes(tmp_path, monkeypatch):
+    """The workers of a cluster may read data the machine running `mlplab sweep` lacks: the summary then has
+    no pooled interval and no chance check (said by null splits), instead of failing after the trials ran."""
+    from mlplab.data.idx import DataError
+    from mlplab.sweep import problem
+
+    def no_data(p):
+        raise DataError("MNIST is not on this machine")
+
+    monkeypatch.setattr(problem, "split_facts", no_data)
+    s = SweepSettings.from_options(optimizers="sgd", lr_grid=2, seeds=3, stack=False, **LEARNS)
+    summary = run_sweep(s, tmp_path, InlineExecutor(), log=lambda m: None)
+    e = summary["optimizers"]["sgd"]
+    assert e["best"] is not None and e["test"]["pooled"] is None and summary["splits"]["val"]["n"] == 0
