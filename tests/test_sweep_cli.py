@@ -137,6 +137,8 @@ def test_sweep_end_to_end_resume_and_report(tmp_path, capsys):
 
     numbers = [float(v) for lo_hi in re.findall(r"\[(-?[\d.]+), (-?[\d.]+)\]", section) for v in lo_hi]
     assert numbers and all(0 <= v <= 100 for v in numbers), numbers
+    captions = " ".join(f["caption"] for f in json.loads((out / "meta.json").read_text())["figures"])
+    assert "Wilson interval of the pooled answers (n = 2: too few seeds for a seed interval)" in captions
     # the folder now holds this sweep: another one there is refused (it mixed trials and overwrote the summary)
     other = ["sweep", "--optimizers", "sgd", "--lr-grid", "2", "--seeds", "2", "--iterations", "6", *TINY,
              "--out", str(out)]
