@@ -115,7 +115,9 @@ def run_trial(trial: dict) -> dict:
     p = trial["problem"]
     (X, y), (Xe, ye) = _splits(trial)  # raises if the data cannot be read here: not a result of the trial
     try:
-        with _one_blas_thread():
+        # a diverging run overflows on its way to NaN: the Trainer stops it and the trial says "diverged";
+        # NumPy's warnings about it would only reach the terminal
+        with _one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):
             model = MLP(p["layers"], activation=p["activation"], weight_init=p["init"], bias_init="zeros",
                         rng=np.random.default_rng([trial["seed"], 1]))
             opt = get_optimizer(trial["optimizer"], model.parameters(), **trial["hparams"])
