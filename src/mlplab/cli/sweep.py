@@ -154,6 +154,8 @@ def cmd_sweep(args):
     previous = _quiet_sigterm()
     executor = None
     try:
+        if args.scheduler or args.executor == "dask":
+            quiet_dask_logs()  # the command says what went wrong in its own line (Dask logs each retry)
         try:
             executor = make_executor(args.executor or "local", jobs, args.scheduler)
         except BadSchedulerAddress as e:
