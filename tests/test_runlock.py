@@ -219,3 +219,35 @@ def test_two_mlplab_train_commands_on_one_folder(tmp_path, mnist_dir):
     assert f"took over the lock of a run folder left by process {first.pid}" in third.stderr
     assert "no longer running" in third.stderr
     assert not (run / LOCK_FILE).exists() and (run / "model.npz").exists()
+
+
+# Takes the lock, forks a child that outlives it (as a worker pool would), then waits to be killed.
+FORKER = """
+import os, sys, time
+from mlplab.runlock import RunLock
+with RunLock(sys.argv[1], command="sweep"):
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(60)  # a worker that missed its parent's death
+        os._exit(0)
+    print("won", pid, flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_a_forked_child_does_not_keep_a_dead_owner_s_lock(tmp_path):
+    """A flock is held by every descriptor of the file: a child forked while the lock was held kept it
+    after its parent was killed, and the folder stayed "in use by process <dead pid>"."""
+    run = tmp_path / "run"
+    owner = _spawn(FORKER, run)
+    words = owner.stdout.readline().split()
+    assert words[0] == "won", words
+    child = int(words[1])
+    try:
+        owner.kill()
+        owner.wait(timeout=60)
+        assert Path(f"/proc/{child}").exists()  # the child lives on
+        with RunLock(run, command="sweep") as lk:  # and yet the dead owner's lock is taken over
+            assert lk.stale["pid"] == owner.pid
+    finally:
+        os.kill(child, signal.SIGKILL)
