@@ -120,6 +120,7 @@ def test_sweep_end_to_end_resume_and_report(tmp_path, capsys):
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert "selection: 8 trials" in text
+    assert "n = 2: too few seeds for a seed interval" in " ".join(text.split())  # the table says why, no [-46, 206]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["trials"]["select"] == 8 and set(summary["optimizers"]) == {"sgd", "adam"}
     assert summary["settings"]["problem"]["iterations"] == 5 and summary["settings"]["problem"]["epochs"] is None
@@ -129,7 +130,13 @@ def test_sweep_end_to_end_resume_and_report(tmp_path, capsys):
     for f in ("lr_sensitivity.png", "tuned_vs_book.png", "ranking.png", "section.md", "meta.json"):
         assert (out / f).exists(), f
     section = (out / "section.md").read_text()
-    assert "| SGD |" in section and "Ranking by test accuracy" in section
+    assert "| SGD |" in section and "Tie groups by test accuracy" in section
+    # two seeds: no t-interval (t₀.₉₇₅,₁ = 12.7 gave [-46.27, 206.07]) but the reason, and the Wilson interval
+    assert "n = 2: too few seeds for a seed interval" in section and "Wilson" in section
+    import re
+
+    numbers = [float(v) for lo_hi in re.findall(r"\[(-?[\d.]+), (-?[\d.]+)\]", section) for v in lo_hi]
+    assert numbers and all(0 <= v <= 100 for v in numbers), numbers
     # the folder now holds this sweep: another one there is refused (it mixed trials and overwrote the summary)
     other = ["sweep", "--optimizers", "sgd", "--lr-grid", "2", "--seeds", "2", "--iterations", "6", *TINY,
              "--out", str(out)]

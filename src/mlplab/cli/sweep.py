@@ -43,6 +43,7 @@ def _settings(args):
 
     stack = {"auto": "auto", "on": True, "off": False}[args.stack] if args.stack else None
     top = {"optimizers": args.optimizers, "points": args.lr_grid, "seeds": args.seeds, "method": args.method,
+           "search_space": args.space, "budget": args.budget, "target": args.target_accuracy,
            "search_seed": args.search_seed, "metric": args.metric, "stack": stack,
            "book": False if args.no_book else None,
            "lr_range": list(_lr_range(args.lr_range)) if args.lr_range else None}
@@ -51,9 +52,10 @@ def _settings(args):
             return SweepSettings.from_toml(args.config, overrides=top, problem_overrides=_problem(args),
                                            label=f"--config {args.config}")
         return SweepSettings.from_options(
-            optimizers=args.optimizers, lr_grid=_default(args.lr_grid, 8),
+            optimizers=args.optimizers, lr_grid=args.lr_grid, space=args.space, budget=args.budget,
+            target=args.target_accuracy,
             lr_range=_lr_range(args.lr_range) if args.lr_range else None, seeds=_default(args.seeds, 5),
-            method=_default(args.method, "grid"), search_seed=_default(args.search_seed, 0),
+            method=args.method, search_seed=_default(args.search_seed, 0),
             metric=_default(args.metric, "accuracy"), book=not args.no_book, stack=_default(stack, "auto"),
             **_problem(args))
     except ValueError as e:
@@ -63,28 +65,42 @@ def _settings(args):
 def _print_summary(con, summary):
     from rich.table import Table
 
-    table = Table(title=f"tuned on validation {summary['metric']}; test accuracy over "
-                        f"{len(summary['settings']['seeds'])} seeds (mean [95 % CI])")
-    for col in ("optimizer", "best", "val", "test accuracy (%)", "book η: test (%)", "diverged", "rank"):
+    from ..sweep.stats import SEED_INTERVAL_MIN, interval_text, time_to_target_text, too_few_seeds
+
+    n = len(summary["settings"]["seeds"])
+    table = Table(title=f"tuned on validation {summary['metric']}; test accuracy over {n} seeds: mean "
+                        "[95 % t-interval over seeds, cut at 0 and 100 %], W: 95 % Wilson interval of every seed's "
+                        "test answers pooled")
+    for col in ("optimizer", "best", "val", "test accuracy (%)", "book setting: test (%)", "diverged", "rank"):
         table.add_column(col)
     ranks = {r["optimizer"]: r for r in summary.get("ranking", [])}
 
-    def ci(st):
-        if not st or st["mean"] is None:
-            return "—"
-        return f"{100 * st['mean']:.2f}" + (f" [{100 * st['ci'][0]:.2f}, {100 * st['ci'][1]:.2f}]" if st["ci"] else "")
+    def ci(entry):
+        return interval_text(entry.get("accuracy"), entry.get("pooled"), compact=True) if entry else "—"
 
     for o, e in summary["optimizers"].items():
         r = ranks.get(o)
         best = _hparams_text(e["best"])
         sel = e.get("selection")
-        table.add_row(o, (best or "—") + (" (edge!)" if e.get("best_on_grid_edge") else ""),
+        table.add_row(o, (best or ("— (nothing learned)" if e.get("nothing_learned") else "—"))
+                      + (" (edge!)" if e.get("best_on_grid_edge") else ""),
                       f"{100 * sel['mean']:.2f}" if sel and sel["mean"] is not None else "—",
-                      ci(e.get("test", {}).get("accuracy")), ci(e.get("book_test", {}).get("accuracy")),
+                      ci(e.get("test")), ci(e.get("book_test")),
                       f"{100 * e['diverged_fraction']:.0f} %",
                       "—" if not r else f"{r['rank']}" + (f" (tied: {', '.join(r['tied_with'])})" if r["tied_with"]
                                                           else ""))
     con.print(table)
+    if n < SEED_INTERVAL_MIN:
+        con.print(f"{too_few_seeds(n)} (W still says how precisely the test set scored them)", highlight=False)
+    for o, e in summary["optimizers"].items():
+        tt = e.get("time_to_target")
+        if tt:
+            con.print(f"{o}: {time_to_target_text(tt)}", highlight=False)
+    if summary.get("ranking_verdict"):
+        con.print(f"verdict: {summary['ranking_verdict']['text']}", highlight=False)
+    inc = summary.get("inclusion")
+    if inc and inc.get("pairs"):
+        con.print(f"inclusion (Choi et al. 2019): {inc['verdict']}: {inc['text']}", highlight=False)
 
 
 def _hparams_text(hp: dict) -> str:
@@ -270,6 +286,13 @@ def register(sub):
     s.add_argument("--lr-grid", type=int, metavar="N", help="learning rates per optimizer (default 8)")
     s.add_argument("--lr-range", metavar="LO,HI", help="one log range for every optimizer (default: per optimizer)")
     s.add_argument("--method", help="grid (default), random or sobol")
+    s.add_argument("--space", help="what is searched: lr (default), lr+momentum (and β₁), or choi (lr, 1 − momentum "
+                                   "or 1 − β₁, 1 − β₂, ε on log scales, as Choi et al. 2019)")
+    s.add_argument("--target", type=float, metavar="ACC", dest="target_accuracy",
+                   help="also report the steps and seconds each optimizer takes to this validation accuracy "
+                        "(e.g. 0.95)")
+    s.add_argument("--budget", type=int, metavar="N", help="N quasi-random (Sobol) settings per optimizer, each on "
+                                                            "every seed, instead of a grid")
     s.add_argument("--search-seed", type=int, help="seed of the random/sobol points (default 0)")
     s.add_argument("--seeds", type=int, help="seeds per configuration (default 5)")
     s.add_argument("--metric", help="selection metric on validation: accuracy (default) or loss")

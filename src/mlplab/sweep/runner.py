@@ -28,7 +28,8 @@ import time
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from .space import points
+from . import stats
+from .space import canonical_hparams, points
 from .stats import describe, on_edge, ranking
 from .store import INFRASTRUCTURE_ERRORS, STORE_FILE, Store
 from .trial import make_trial, run_group, trial_key
@@ -59,14 +60,20 @@ def book_hparams(settings, optimizer) -> dict:
 
 
 def plan_test(settings, best: dict) -> dict:
-    """(role, optimizer) -> list of trials over seeds; role "tuned" or "book"."""
+    """(role, optimizer) -> list of trials over seeds; role "tuned" or "book". When the book's setting is
+    the tuned one by value (AdaGrad's {"lr": 0.01} and {"lr": 0.01, "eps": 1e-10, ...}, or a log grid's
+    0.0099999999 and 0.01: :func:`~mlplab.sweep.space.canonical_hparams`), the book's trials are the
+    tuned ones: trained once."""
     plan = {}
     for o in settings.optimizers:
         if best.get(o) is not None:
             plan[("tuned", o)] = [make_trial("test", o, best[o], s, settings.problem) for s in settings.seeds]
         if settings.book:
-            plan[("book", o)] = [make_trial("test", o, book_hparams(settings, o), s, settings.problem)
-                                 for s in settings.seeds]
+            book = book_hparams(settings, o)
+            if best.get(o) is not None and canonical_hparams(o, book) == canonical_hparams(o, best[o]):
+                plan[("book", o)] = plan[("tuned", o)]
+            else:
+                plan[("book", o)] = [make_trial("test", o, book, s, settings.problem) for s in settings.seeds]
     return plan
 
 
@@ -197,19 +204,25 @@ def _metric(row, metric):
     return row["metrics"].get(metric, math.nan) if row is not None and row["status"] == "done" else math.nan
 
 
-def choose(settings, sel_plan, rows_by_key) -> dict:
-    """optimizer -> the best qualifying hparams (or None when every configuration diverged/failed)."""
+def choose(settings, sel_plan, rows_by_key, splits=None) -> dict:
+    """optimizer -> the best qualifying hparams (or None when every configuration diverged/failed, or,
+    given ``splits`` (:func:`~mlplab.sweep.problem.split_facts`), when every qualifying one scored at
+    chance on the validation split: nothing learned, so no "best" to pick among ties)."""
     best = {}
     sign = 1 if settings.metric == "accuracy" else -1
     for o, configs in sel_plan.items():
-        top, top_score = None, -math.inf
+        top, top_score, learned = None, -math.inf, False
         for hp, trials in configs:
-            vals = [_metric(rows_by_key.get(trial_key(t)), settings.metric) for t in trials]
+            rows = [rows_by_key.get(trial_key(t)) for t in trials]
+            vals = [_metric(r, settings.metric) for r in rows]
             if all(math.isfinite(v) for v in vals):
                 score = sign * sum(vals) / len(vals)
                 if score > top_score:
                     top, top_score = hp, score
-        best[o] = top
+                if splits is None or not stats.at_chance([_metric(r, "accuracy") for r in rows], splits["val"]["n"],
+                                                   splits["val"]["chance"]):
+                    learned = True
+        best[o] = top if learned else None
     return best
 
 
@@ -245,10 +258,20 @@ class Summary(dict):
         return html(self)
 
 
-def summarize(settings, sel_plan, test_plan, best, rows_by_key) -> dict:
-    """The content of summary.json (see the module docstring); no timings."""
+def summarize(settings, sel_plan, test_plan, best, rows_by_key, splits=None) -> dict:
+    """The content of summary.json (see the module docstring); no timings. ``splits``: the sizes and
+    chance levels of the validation and test splits (:func:`~mlplab.sweep.problem.split_facts`; computed
+    here when not given), for the intervals over pooled examples and the chance-level check."""
+    from .problem import split_facts
+
+    splits = splits or split_facts(settings.problem)
     m = settings.metric
-    out = {"settings": settings.to_dict(), "metric": m, "optimizers": {}, "warnings": []}
+    bounds = (0.0, 1.0) if m == "accuracy" else (0.0, math.inf)
+    out = {"settings": settings.to_dict(), "metric": m, "optimizers": {}, "warnings": [], "splits": splits,
+           "intervals": {"seeds": f"Student t over seeds (at least {stats.SEED_INTERVAL_MIN} seeds), cut at 0 and "
+                                  "100 % for an accuracy",
+                         "pooled": "Wilson score interval of the answers of every seed pooled (seeds × examples): "
+                                   "how precisely the trained networks were scored, not the seed-to-seed spread"}}
     counts = {"select": 0, "test": 0, "done": 0, "diverged": 0, "failed": 0}
     seen = set()
     for trials in [t for _, ts in (c for cs in sel_plan.values() for c in cs) for t in ts] + \
@@ -272,11 +295,17 @@ def summarize(settings, sel_plan, test_plan, best, rows_by_key) -> dict:
             n_div += status.count("diverged")
             n_all += len(rows)
             vals = [_metric(r, m) for r in rows]
+            acc = [_metric(r, "accuracy") for r in rows]
             curve.append({"hparams": hp, "values": [v if math.isfinite(v) else None for v in vals],
                           "diverged": status.count("diverged"), "failed": status.count("failed"),
-                          **{k: v for k, v in describe(vals).items() if k != "n"}, "n": len(vals)})
+                          **{k: v for k, v in describe(vals, bounds=bounds).items() if k != "n"}, "n": len(vals),
+                          "pooled": stats.pooled_accuracy(acc, splits["val"]["n"]) if m == "accuracy" else None,
+                          "at_chance": all(math.isfinite(a) for a in acc)
+                          and stats.at_chance(acc, splits["val"]["n"], splits["val"]["chance"])})
         entry = {"trials": n_all, "diverged_fraction": n_div / n_all if n_all else 0.0, "best": best.get(o),
                  "lr_curve": curve}
+        finished = [c for c in curve if c["diverged"] == 0 and c["failed"] == 0 and None not in c["values"]]
+        entry["nothing_learned"] = bool(finished) and all(c["at_chance"] for c in finished)
         if best.get(o) is not None:
             entry["selection"] = next(c for c in curve if c["hparams"] == best[o])
             entry["best_on_grid_edge"] = on_edge(best[o]["lr"], [hp["lr"] for hp, _ in configs])
@@ -285,9 +314,18 @@ def summarize(settings, sel_plan, test_plan, best, rows_by_key) -> dict:
                 side = "smallest" if best[o]["lr"] == lrs[0] else "largest"
                 out["warnings"].append(f"{o}: the best learning rate {best[o]['lr']:g} is the {side} one tried "
                                        f"({lrs[0]:g} to {lrs[-1]:g}); widen the range")
+        elif entry["nothing_learned"]:
+            entry["best_on_grid_edge"] = False
+            lrs = sorted(hp["lr"] for hp, _ in configs)
+            out["warnings"].append(
+                f"{o}: nothing learned in this range: every setting tried (learning rates {lrs[0]:g} to {lrs[-1]:g}) "
+                f"scored at chance on the validation split (not above {100 * splits['val']['chance']:.1f} %, "
+                "always answering the commonest class); nothing chosen: move the range or train longer")
         else:
             entry["best_on_grid_edge"] = False
             out["warnings"].append(f"{o}: every configuration diverged or failed on some seed; nothing chosen")
+        if settings.target is not None:
+            entry["time_to_target"] = time_to_target(configs, rows_by_key, settings.target, best.get(o))
         for role, store_to in (("tuned", tuned_seed), ("book", book_seed)):
             trials = test_plan.get((role, o))
             if not trials:
@@ -296,19 +334,70 @@ def summarize(settings, sel_plan, test_plan, best, rows_by_key) -> dict:
             acc = [_metric(r, "accuracy") for r in rows]
             loss = [_metric(r, "loss") for r in rows]
             entry["test" if role == "tuned" else "book_test"] = {
-                "hparams": trials[0]["hparams"], "accuracy": describe(acc), "loss": describe(loss),
+                "hparams": trials[0]["hparams"], "accuracy": describe(acc, bounds=(0.0, 1.0)),
+                "loss": describe(loss, bounds=(0.0, math.inf)),
+                "pooled": stats.pooled_accuracy(acc, splits["test"]["n"]),
                 "per_seed": {str(t["seed"]): (a if math.isfinite(a) else None) for t, a in zip(trials, acc)},
                 "diverged": sum(1 for r in rows if r and r["status"] == "diverged")}
+            if role == "book" and trials is test_plan.get(("tuned", o)):
+                entry["book_test"]["same_as_tuned"] = True  # the same setting by value: trained once
             store_to[o] = {t["seed"]: a for t, a in zip(trials, acc)}
         out["optimizers"][o] = entry
     if tuned_seed:
         out["ranking"] = ranking(tuned_seed, higher_is_better=True)
+        out["ranking_groups"] = stats.tie_groups(out["ranking"])
+        out["inclusion"] = stats.inclusion(tuned_seed, out["settings"]["space"])
     if book_seed:
         out["book_ranking"] = ranking(book_seed, higher_is_better=True)
+        out["book_ranking_groups"] = stats.tie_groups(out["book_ranking"])
     if tuned_seed and book_seed:
-        out["ranking_survives"] = ([r["optimizer"] for r in out["ranking"]]
-                                   == [r["optimizer"] for r in out["book_ranking"]])
+        cmp = stats.compare_rankings(book_seed, tuned_seed, higher_is_better=True)
+        out["ranking_verdict"] = cmp
+        out["ranking_survives"] = {"survives": True, "changes": False}.get(cmp["verdict"])
     return out
+
+
+def _to_target(row, target):
+    """(steps, seconds) at the first validation check with accuracy ≥ ``target`` (None if never): seconds of
+    training only, the trial's own time per step (its validation checks left out)."""
+    if row is None or row["status"] != "done":
+        return None
+    m = row["metrics"]
+    for step, acc in m.get("val_curve") or []:
+        if acc is not None and acc >= target:
+            train = (row["seconds"] or 0.0) - (m.get("eval_seconds") or 0.0)
+            return int(step), train * step / row["steps"] if row["steps"] else None
+    return None
+
+
+def time_to_target(configs, rows_by_key, target, chosen) -> dict:
+    """Time-to-target of one optimizer (AlgoPerf's measure: how soon a validation target is reached, beside
+    how good the end is): for the chosen setting and for the fastest setting that reached ``target`` on every
+    seed, the steps (median and t-interval over seeds) and seconds (median; measured, so they vary from run
+    to run, unlike everything else in the summary) to the first validation check at or above the target."""
+    from statistics import median
+
+    def one(hp, trials):
+        hits = [_to_target(rows_by_key.get(trial_key(t)), target) for t in trials]
+        ok = [h for h in hits if h is not None]
+        steps = [h[0] for h in ok]
+        secs = [h[1] for h in ok if h[1] is not None]
+        return {"hparams": hp, "reached": len(ok), "of": len(trials), "steps": describe(steps) if steps else None,
+                "median_steps": float(median(steps)) if steps else None,
+                "median_seconds": float(median(secs)) if secs else None}
+
+    every = [one(hp, trials) for hp, trials in configs]
+    full = [e for e in every if e["reached"] == e["of"] and e["of"]]
+    fastest = min(full, key=lambda e: e["median_steps"]) if full else None
+    chosen_entry = next((e for e in every if e["hparams"] == chosen), None) if chosen is not None else None
+    checks = []
+    for _, trials in configs:
+        row = rows_by_key.get(trial_key(trials[0]))
+        if row and row["metrics"].get("val_curve"):
+            checks = [s for s, _ in row["metrics"]["val_curve"]]
+            break
+    return {"target": target, "chosen": chosen_entry, "fastest": fastest,
+            "check_every": (checks[1] - checks[0]) if len(checks) > 1 else None}
 
 
 def _json_clean(x):
@@ -380,6 +469,8 @@ def _remove_if_empty(out: Path) -> None:
 
 
 def _run_locked(settings, out, executor, log, trial_fn, progress, retry_failed=False):
+    from .problem import split_facts
+
     stack = _stacking(settings)
     t0 = time.perf_counter()
     wanted = json.loads(json.dumps(_json_clean(settings.to_dict())))
@@ -400,20 +491,21 @@ def _run_locked(settings, out, executor, log, trial_fn, progress, retry_failed=F
                 "; `--retry-failed` runs them again")
         sel_plan = plan_selection(settings)
         sel_trials = [t for cs in sel_plan.values() for _, ts in cs for t in ts]
-        test_plan, best = {}, {}
+        test_plan, best, splits = {}, {}, None
         try:
             _phase(store, executor, group_trials(sel_trials, stack), "selection", log, trial_fn, progress)
             rows = {r["key"]: r for r in store.rows()}
-            best = choose(settings, sel_plan, rows)
+            splits = split_facts(settings.problem)
+            best = choose(settings, sel_plan, rows, splits)
             test_plan = plan_test(settings, best)
             test_trials = [t for ts in test_plan.values() for t in ts]
             _phase(store, executor, group_trials(test_trials, stack), "test", log, trial_fn, progress)
         except TrialsNotRun as e:
             rows = {r["key"]: r for r in store.rows()}
-            _write_partial(out, settings, sel_plan, test_plan, best, rows, e)
+            _write_partial(out, settings, sel_plan, test_plan, best, rows, e, splits)
             raise
         rows = {r["key"]: r for r in store.rows()}
-    summary = summarize(settings, sel_plan, test_plan, best, rows)
+    summary = summarize(settings, sel_plan, test_plan, best, rows, splits)
     write_summary(out / SUMMARY_FILE, summary)
     for w in summary["warnings"]:
         log(f"warning: {w}")
@@ -422,7 +514,7 @@ def _run_locked(settings, out, executor, log, trial_fn, progress, retry_failed=F
     return Summary(summary)
 
 
-def _write_partial(out, settings, sel_plan, test_plan, best, rows, error) -> None:
+def _write_partial(out, settings, sel_plan, test_plan, best, rows, error, splits=None) -> None:
     """summary.json for a sweep the infrastructure left incomplete: what is there, marked ``"partial": true``
     with the missing trials per phase and the reason; nothing is chosen from an incomplete selection."""
     def missing(trials):
@@ -431,7 +523,10 @@ def _write_partial(out, settings, sel_plan, test_plan, best, rows, error) -> Non
     sel_missing = missing([t for cs in sel_plan.values() for _, ts in cs for t in ts])
     if sel_missing:
         best, test_plan = {}, {}
-    summary = summarize(settings, sel_plan, test_plan, best, rows)
+    try:
+        summary = summarize(settings, sel_plan, test_plan, best, rows, splits)
+    except (OSError, ValueError):  # the data cannot be read here either: no partial summary
+        return
     test_missing = missing([t for ts in test_plan.values() for t in ts])
     incomplete = [o for o, cs in sel_plan.items() if any(trial_key(t) not in rows for _, ts in cs for t in ts)]
     summary["warnings"] = [f"partial: {error}"] + [w for w in summary["warnings"]
