@@ -145,7 +145,26 @@ def execute(groups, store: Store, executor, trial_fn=run_group, progress=None, m
     total = sum(len(g) for g in todo)
     ran, restarts = 0, 0
     failed: list = []  # (group, exception) of groups the infrastructure could not run
-    pending = {executor.submit(trial_fn, g): g for g in todo}
+
+    def submit_all(gs):
+        """Submit ``gs``; a pool that breaks while they are being handed over (a worker killed by an early
+        task) is restarted and they are handed over again, at most ``max_restarts`` times."""
+        for attempt in range(max_restarts + 1):
+            futures = {}
+            try:
+                for g in gs:
+                    futures[executor.submit(trial_fn, g)] = g
+                return futures
+            except BrokenProcessPool:
+                for f in futures:
+                    f.cancel()
+                if attempt == max_restarts:
+                    raise TrialsNotRun(phase, total - ran, total, RuntimeError(
+                        "the worker processes kept dying while trials were handed to them; see the system log "
+                        "(out of memory?)"), lost=True) from None
+                executor.restart()
+
+    pending = submit_all(todo)
     try:
         while pending:
             finished, _ = cf.wait(pending, timeout=2.0, return_when=cf.FIRST_COMPLETED)
@@ -184,7 +203,7 @@ def execute(groups, store: Store, executor, trial_fn=run_group, progress=None, m
                 for f in pending:
                     f.cancel()
                 executor.restart()
-                pending = {executor.submit(trial_fn, g): g for g in lost}
+                pending = submit_all(lost)
     except BaseException:
         for f in pending:
             f.cancel()
