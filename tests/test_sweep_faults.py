@@ -9,7 +9,8 @@ a result, and the same command run again either ends with the results of an unin
 by trial and byte by byte in summary.json, or refuses with one line.
 
 The sweeps are tiny (a 2-8-2 network on the spirals); "slow" ones train 1,500 steps a trial so there
-is time to break something mid-sweep.
+is time to break something mid-sweep. The tests that start a Dask scheduler and workers, or race three
+commands, are marked slow (`-m "not slow"` leaves them out of a quick loop; `make test` runs them).
 """
 
 from __future__ import annotations
@@ -232,11 +233,12 @@ def test_full_disk_says_so_and_leaves_nothing_half_written(tmp_path, reference, 
         rerun_matches(out, FAST, reference)
 
 
+@pytest.mark.slow
 def test_two_sweeps_racing_for_a_new_folder(tmp_path, reference):
     """The losers said "File exists" or "Directory not empty"; now "in use", exit 5, and the winner's
     results are those of an uninterrupted run."""
     out = tmp_path / "new" / "sw"
-    procs = [start([*SLOW, "--jobs", "1", "--out", str(out)]) for _ in range(4)]
+    procs = [start([*SLOW, "--jobs", "1", "--out", str(out)]) for _ in range(3)]
     results = [(p.wait(timeout=300), p.stdout.read(), p.stderr.read()) for p in procs]
     for code, _, err in results:
         if code != 0:
@@ -302,6 +304,7 @@ def cluster(tmp_path):
         c.close()
 
 
+@pytest.mark.slow
 def test_scheduler_killed_mid_sweep_stops_with_one_line_and_stores_nothing_wrong(tmp_path, reference, cluster):
     """kill -9 of the scheduler stored every pending trial as failed, chose learning rates from the few
     finished ones, wrote that summary and exited 0; the re-run kept it ("48 of 48 already done")."""
@@ -329,6 +332,7 @@ def test_scheduler_killed_mid_sweep_stops_with_one_line_and_stores_nothing_wrong
     assert (out / SUMMARY_FILE).read_bytes() == reference(SLOW)
 
 
+@pytest.mark.slow
 def test_a_worker_without_data_stores_nothing_and_says_so(tmp_path, reference, cluster, mnist_dir):
     """A worker whose MLPLAB_DATA points nowhere: every trial it took was stored as failed. Now: a data
     error (exit 4) in one line, nothing stored for those trials, and a good worker completes the sweep."""
@@ -361,6 +365,7 @@ def _kill_if(group, poison, marker):
     return run_group(group)
 
 
+@pytest.mark.slow
 def test_a_worker_killed_past_the_retry_limit_is_not_a_result(tmp_path):
     """Dask gives up on a task after `distributed.scheduler.allowed-failures` workers died running it
     (KilledWorker). That trial was stored as failed; now it is not stored, the others are, the sweep
