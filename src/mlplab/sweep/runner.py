@@ -106,6 +106,7 @@ class TrialsNotRun(RuntimeError):
 
     def __init__(self, phase: str, missing: int, total: int, cause: BaseException, lost: bool):
         self.phase, self.missing, self.total, self.cause, self.lost = phase, missing, total, cause, lost
+        self.partial_written = False  # set when summary.json marked partial was written
         what = "the executor was lost" if lost else "the executor could not run them"
         super().__init__(f"{missing} of {total} {phase} trials did not run ({what}: {describe_failure(cause)}); "
                          "nothing was stored for them: run the same command again to run them")
@@ -521,7 +522,7 @@ def _run_locked(settings, out, executor, log, trial_fn, progress, retry_failed=F
             _phase(store, executor, group_trials(test_trials, stack), "test", log, trial_fn, progress)
         except TrialsNotRun as e:
             rows = {r["key"]: r for r in store.rows()}
-            _write_partial(out, settings, sel_plan, test_plan, best, rows, e, splits)
+            e.partial_written = _write_partial(out, settings, sel_plan, test_plan, best, rows, e, splits)
             raise
         rows = {r["key"]: r for r in store.rows()}
     summary = summarize(settings, sel_plan, test_plan, best, rows, splits)
@@ -533,7 +534,7 @@ def _run_locked(settings, out, executor, log, trial_fn, progress, retry_failed=F
     return Summary(summary)
 
 
-def _write_partial(out, settings, sel_plan, test_plan, best, rows, error, splits=None) -> None:
+def _write_partial(out, settings, sel_plan, test_plan, best, rows, error, splits=None) -> bool:
     """summary.json for a sweep the infrastructure left incomplete: what is there, marked ``"partial": true``
     with the missing trials per phase and the reason; nothing is chosen from an incomplete selection."""
     def missing(trials):
@@ -545,7 +546,7 @@ def _write_partial(out, settings, sel_plan, test_plan, best, rows, error, splits
     try:
         summary = summarize(settings, sel_plan, test_plan, best, rows, splits)
     except (OSError, ValueError):  # the data cannot be read here either: no partial summary
-        return
+        return False
     test_missing = missing([t for ts in test_plan.values() for t in ts])
     incomplete = [o for o, cs in sel_plan.items() if any(trial_key(t) not in rows for _, ts in cs for t in ts)]
     summary["warnings"] = [f"partial: {error}"] + [w for w in summary["warnings"]
@@ -556,7 +557,8 @@ def _write_partial(out, settings, sel_plan, test_plan, best, rows, error, splits
     try:
         write_summary(out / SUMMARY_FILE, summary)
     except OSError:
-        pass  # the partial summary is a courtesy; the error being raised says what is wrong
+        return False  # the partial summary is a courtesy; the error being raised says what is wrong
+    return True
 
 
 def _phase(store, executor, groups, name, log, trial_fn, progress):
