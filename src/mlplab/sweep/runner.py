@@ -545,8 +545,8 @@ def _write_partial(out, settings, sel_plan, test_plan, best, rows, error, splits
         best, test_plan = {}, {}
     try:
         summary = summarize(settings, sel_plan, test_plan, best, rows, splits)
-    except (OSError, ValueError):  # the data cannot be read here either: no partial summary
-        return False
+    except Exception:  # noqa: BLE001 - e.g. the data cannot be read here either: no partial summary, the
+        return False  # error being raised says what is wrong
     test_missing = missing([t for ts in test_plan.values() for t in ts])
     incomplete = [o for o, cs in sel_plan.items() if any(trial_key(t) not in rows for _, ts in cs for t in ts)]
     summary["warnings"] = [f"partial: {error}"] + [w for w in summary["warnings"]
