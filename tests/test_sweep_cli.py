@@ -157,3 +157,38 @@ def test_sweep_end_to_end_resume_and_report(tmp_path, capsys):
     (lost / "summary.json").write_text(json.dumps(s))
     assert main(["sweep", "report", str(lost)]) == 0, capsys.readouterr().err
     assert (lost / "ranking.png").exists() and (lost / "tuned_vs_book.png").exists()
+
+
+def test_jobs_is_capped_at_the_tasks_and_the_cores_and_says_so(tmp_path, capsys, monkeypatch):
+    """`--jobs 40` for two trials forked 40 workers on 2 cores."""
+    from mlplab.sweep import executor
+    from mlplab.sweep.executor import usable_cores
+
+    made = []
+    real = executor.make_executor
+    monkeypatch.setattr(executor, "make_executor", lambda kind, workers, scheduler=None: made.append(workers) or
+                        real(kind, workers, scheduler))
+    argv = ["sweep", "--optimizers", "sgd", "--lr-grid", "2", "--seeds", "1", "--iterations", "2", "--stack", "off",
+            *[a for a in TINY if a not in ("--jobs", "1")], "--jobs", "40", "--out", str(tmp_path / "sw")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    cores = usable_cores()
+    jobs = min(2, cores)
+    assert made == [jobs]
+    assert f"note: --jobs 40: using {jobs} worker process{'es' if jobs > 1 else ''} (the sweep has 2 tasks to run " \
+           f"at a time; this machine has {cores} usable core{'s' if cores > 1 else ''})" in out, out
+
+
+def test_a_scheduler_where_nothing_listens_is_one_line_within_seconds(capsys):
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{s.getsockname()[1]}"  # bound, not listening: refused at once
+        t0 = time.monotonic()
+        code = main(["sweep", *TINY[:-2], "--iterations", "2", "--scheduler", address, "--out", "/nonexistent/x"])
+        took = time.monotonic() - t0
+    err = capsys.readouterr().err
+    assert code == 5 and err.count("\n") == 1 and "cannot connect (nothing listens there)" in err, err
+    assert took < 5, took  # Dask's own client retried for 10 s

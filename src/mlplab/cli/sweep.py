@@ -3,7 +3,11 @@
 ``mlplab sweep --optimizers sgd,momentum,adagrad,adam --lr-grid 8 --seeds 5 --epochs 1 --out DIR``
 runs (or resumes) a sweep; ``mlplab sweep --config sweep.toml`` takes the full settings from a file
 (options given on the command line win); ``mlplab sweep report DIR`` draws the figures and writes
-the section. Every bad option or TOML key is one line and exit status 2.
+the section. Every bad option or TOML key is one line and exit status 2, as is a damaged
+``trials.sqlite`` or a malformed ``--scheduler``. A machine problem is one line and status 5: the
+folder in use, read-only or on a full disk, a scheduler where nothing listens, an executor lost
+mid-sweep (trials the infrastructure could not run are never stored: the same command runs them);
+a worker that cannot read the data is status 4. Ctrl-C and SIGTERM keep every finished trial (130).
 """
 
 from __future__ import annotations
@@ -170,6 +174,8 @@ def cmd_sweep(args):
     previous = _quiet_sigterm()
     executor = None
     try:
+        if args.scheduler or args.executor == "dask":
+            quiet_dask_logs()  # the command says what went wrong in its own line (Dask logs each retry)
         try:
             executor = make_executor(args.executor or "local", jobs, args.scheduler)
         except BadSchedulerAddress as e:
@@ -189,9 +195,10 @@ def cmd_sweep(args):
                             f"data ({one_line(getattr(e.cause, 'summary', None) or e.cause)[:300]}); nothing was "
                             "stored for them: fix the worker's data (`mlplab data fetch` there, or MLPLAB_DATA) and "
                             "run the same command again") from None
-        raise _Environment(f"{e}; summary.json is marked partial") from None
+        raise _Environment(f"{e}; summary.json is marked partial" if e.partial_written else str(e)) from None
     except KeyboardInterrupt:
-        quiet_dask_logs()
+        if executor is not None and not hasattr(executor, "_pool"):
+            quiet_dask_logs()
         con.print(f"interrupted: every finished trial is kept in {out}; run the same command again to resume",
                   highlight=False, soft_wrap=True)
         return EXIT_INTERRUPTED

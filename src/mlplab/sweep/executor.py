@@ -234,8 +234,15 @@ def dask_setup(worker) -> None:
 
 
 def quiet_dask_logs() -> None:
-    """Silence Dask's loggers (distributed, tornado, asyncio) for the rest of the process."""
-    for name in ("distributed", "tornado", "asyncio", "dask"):
+    """Silence Dask's loggers (distributed, tornado, asyncio) for the rest of the process (after importing
+    distributed, whose import configures its loggers)."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        pass
+    prefixes = ("distributed", "tornado", "asyncio", "dask")
+    names = [n for n in list(logging.root.manager.loggerDict) if n.split(".")[0] in prefixes]
+    for name in {*prefixes, *names}:  # each of Dask's loggers has its own level (distributed.client: warning)
         log = logging.getLogger(name)
         log.setLevel(logging.CRITICAL + 10)
         log.propagate = False

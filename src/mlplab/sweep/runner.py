@@ -106,6 +106,7 @@ class TrialsNotRun(RuntimeError):
 
     def __init__(self, phase: str, missing: int, total: int, cause: BaseException, lost: bool):
         self.phase, self.missing, self.total, self.cause, self.lost = phase, missing, total, cause, lost
+        self.partial_written = False  # set when summary.json marked partial was written
         what = "the executor was lost" if lost else "the executor could not run them"
         super().__init__(f"{missing} of {total} {phase} trials did not run ({what}: {describe_failure(cause)}); "
                          "nothing was stored for them: run the same command again to run them")
@@ -145,7 +146,26 @@ def execute(groups, store: Store, executor, trial_fn=run_group, progress=None, m
     total = sum(len(g) for g in todo)
     ran, restarts = 0, 0
     failed: list = []  # (group, exception) of groups the infrastructure could not run
-    pending = {executor.submit(trial_fn, g): g for g in todo}
+
+    def submit_all(gs):
+        """Submit ``gs``; a pool that breaks while they are being handed over (a worker killed by an early
+        task) is restarted and they are handed over again, at most ``max_restarts`` times."""
+        for attempt in range(max_restarts + 1):
+            futures = {}
+            try:
+                for g in gs:
+                    futures[executor.submit(trial_fn, g)] = g
+                return futures
+            except BrokenProcessPool:
+                for f in futures:
+                    f.cancel()
+                if attempt == max_restarts:
+                    raise TrialsNotRun(phase, total - ran, total, RuntimeError(
+                        "the worker processes kept dying while trials were handed to them; see the system log "
+                        "(out of memory?)"), lost=True) from None
+                executor.restart()
+
+    pending = submit_all(todo)
     try:
         while pending:
             finished, _ = cf.wait(pending, timeout=2.0, return_when=cf.FIRST_COMPLETED)
@@ -184,7 +204,7 @@ def execute(groups, store: Store, executor, trial_fn=run_group, progress=None, m
                 for f in pending:
                     f.cancel()
                 executor.restart()
-                pending = {executor.submit(trial_fn, g): g for g in lost}
+                pending = submit_all(lost)
     except BaseException:
         for f in pending:
             f.cancel()
@@ -469,7 +489,7 @@ def _run_locked(settings, out, executor, log, trial_fn, progress, retry_failed=F
             _phase(store, executor, group_trials(test_trials, stack), "test", log, trial_fn, progress)
         except TrialsNotRun as e:
             rows = {r["key"]: r for r in store.rows()}
-            _write_partial(out, settings, sel_plan, test_plan, best, rows, e, splits)
+            e.partial_written = _write_partial(out, settings, sel_plan, test_plan, best, rows, e, splits)
             raise
         rows = {r["key"]: r for r in store.rows()}
     summary = summarize(settings, sel_plan, test_plan, best, rows, splits)
@@ -481,7 +501,7 @@ def _run_locked(settings, out, executor, log, trial_fn, progress, retry_failed=F
     return Summary(summary)
 
 
-def _write_partial(out, settings, sel_plan, test_plan, best, rows, error, splits=None) -> None:
+def _write_partial(out, settings, sel_plan, test_plan, best, rows, error, splits="here") -> bool:
     """summary.json for a sweep the infrastructure left incomplete: what is there, marked ``"partial": true``
     with the missing trials per phase and the reason; nothing is chosen from an incomplete selection."""
     def missing(trials):
@@ -492,8 +512,8 @@ def _write_partial(out, settings, sel_plan, test_plan, best, rows, error, splits
         best, test_plan = {}, {}
     try:
         summary = summarize(settings, sel_plan, test_plan, best, rows, splits)
-    except Exception:  # noqa: BLE001  the partial summary is a courtesy; the error being raised says what is wrong
-        return
+    except Exception:  # noqa: BLE001 - e.g. the data cannot be read here either: no partial summary, the
+        return False  # error being raised says what is wrong
     test_missing = missing([t for ts in test_plan.values() for t in ts])
     incomplete = [o for o, cs in sel_plan.items() if any(trial_key(t) not in rows for _, ts in cs for t in ts)]
     summary["warnings"] = [f"partial: {error}"] + [w for w in summary["warnings"]
@@ -504,7 +524,8 @@ def _write_partial(out, settings, sel_plan, test_plan, best, rows, error, splits
     try:
         write_summary(out / SUMMARY_FILE, summary)
     except OSError:
-        pass  # the partial summary is a courtesy; the error being raised says what is wrong
+        return False  # the partial summary is a courtesy; the error being raised says what is wrong
+    return True
 
 
 def _phase(store, executor, groups, name, log, trial_fn, progress):
