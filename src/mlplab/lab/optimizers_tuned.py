@@ -119,16 +119,19 @@ def write(numbers: dict) -> str:
         inc = choi.get("inclusion") or {}
         s = choi["settings"]
         n_trials = s["points"] * len(s["seeds"])
+        verdict = inc.get("verdict", "not measured")
+        if verdict == "holds":
+            verdict += " (not contradicted: no general optimizer significantly behind its special case)"
         text += ("\n### Choi et al.'s protocol: every hyperparameter tuned\n\n"
-                 f"Choi et al. (2019, *On Empirical Comparisons of Optimizers for Deep Learning*) argue that a more "
+                 "Choi et al. (2019, *On Empirical Comparisons of Optimizers for Deep Learning*) argue that a more "
                  "general optimizer never loses to its special case once its extra hyperparameters are tuned (SGD ⊆ "
                  "Momentum ⊆ Adam), and that rankings which say otherwise come from search spaces that exclude the "
                  f"special case. Here SGD, Momentum and Adam were each given **{s['points']} quasi-random settings** "
                  f"({n_trials} selection trials per optimizer over {len(s['seeds'])} seeds), on log scales of the "
                  "learning rate, 1 − momentum, 1 − β₁, 1 − β₂ and ε (ranges that contain momentum 0, β₁ = 0 and "
-                 f"ε = 1). **Verdict on MNIST with this budget: {inc.get('verdict', 'not measured')}** — "
-                 f"{inc.get('text', '')}. A budget this small for four dimensions may miss Adam's best region: "
-                 "the verdict says what this budget found, not what unlimited tuning would.\n\n" + write_sweep(choi))
+                 f"ε = 1). **Verdict on MNIST with this budget: {verdict}** — {inc.get('text', '')}. A budget this "
+                 "small for four dimensions may miss Adam's best region: the verdict says what this budget found, "
+                 "not what unlimited tuning would.\n\n" + write_sweep(choi))
     return text
 
 
@@ -378,8 +381,10 @@ def write_sweep(summary: dict) -> str:
             lines.append(f"Verdict: {v['text']}.")
         inc = summary.get("inclusion")
         if inc and inc.get("pairs"):
+            what = {"holds": "holds (not contradicted: no general optimizer significantly behind its special case)",
+                    "violated": "violated"}.get(inc["verdict"], inc["verdict"])
             lines.append(f"Choi et al.'s inclusion claim (a more general optimizer never loses once its extra "
-                         f"hyperparameters are tuned): **{inc['verdict']}** with this budget — {inc['text']}.")
+                         f"hyperparameters are tuned): **{what}** with this budget — {inc['text']}.")
     if ttt:
         from ..sweep.stats import time_to_target_text
 
