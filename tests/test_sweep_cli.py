@@ -27,6 +27,11 @@ TINY = ["--dataset", "spirals", "--layers", "2,8,2", "--train-size", "300", "--v
     (["report"], "use `mlplab sweep [options]`"),
     (["report", "/nonexistent/dir"], "no summary.json in /nonexistent/dir"),
     (["--train-size", "100", "--val-split", "200"], "--val-split 200 must be smaller than --train-size 100"),
+    (["--space", "bayes"], "unknown search space 'bayes'; valid: lr, lr+momentum, choi"),
+    (["--budget", "0"], "--budget must be a positive number of settings per optimizer"),
+    (["--budget", "4", "--method", "grid"], "it does not go with --method grid"),
+    (["--budget", "4", "--lr-grid", "3"], "give --budget or --lr-grid/points, not both"),
+    (["--target", "2"], "--target is a validation accuracy between 0 and 1"),
 ])
 def test_bad_options_are_one_line_errors(capsys, argv, msg):
     assert main(["sweep", *argv]) == 2
