@@ -388,14 +388,17 @@ def test_a_worker_killed_past_the_retry_limit_is_not_a_result(tmp_path):
     with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
         ex = DaskExecutor(workers=2)
     try:
-        with pytest.raises(TrialsNotRun, match=r"1 of 12 selection trials did not run .*KilledWorker") as info:
+        # a task that was on the dying worker beside the poisoned one may reach the limit too (Dask counts
+        # every task a dead worker held as suspicious): at least the poisoned one is missing
+        with pytest.raises(TrialsNotRun, match=r"\d+ of 12 selection trials did not run .*KilledWorker") as info:
             run_sweep(s, out, ex, log=lambda m: None,
                       trial_fn=partial(_kill_if, poison=poison, marker=str(tmp_path / "killed")))
         assert not info.value.lost and (tmp_path / "killed").exists()
         rows = stored(out)
-        assert len(rows) == 11 and poison not in {r["key"] for r in rows}
+        assert 0 < len(rows) < 12 and poison not in {r["key"] for r in rows}
+        assert info.value.missing == 12 - len(rows)
         assert all(r["status"] == "done" for r in rows)
-        assert json.loads((out / SUMMARY_FILE).read_text())["missing"]["select"] == 1
+        assert json.loads((out / SUMMARY_FILE).read_text())["missing"]["select"] == 12 - len(rows)
         ex.client.wait_for_workers(2, timeout=120)
         run_sweep(s, out, ex, log=lambda m: None)
     finally:

@@ -133,19 +133,25 @@ def _workers(args, settings, con) -> int:
     return jobs
 
 
-def _quiet_sigterm():
-    """SIGTERM stops the sweep as Ctrl-C does (every finished trial kept, the executor closed, the lock
-    released) instead of ending the process where it stands; returns the previous handler."""
+def _stop_signals():
+    """Ctrl-C (SIGINT) and SIGTERM stop the sweep alike: every finished trial kept, the executor closed,
+    the lock released. Besides raising KeyboardInterrupt, the handler asks the runner to stop
+    (:func:`~mlplab.sweep.runner.request_stop`), since Python may deliver the exception inside a
+    finalizer, where it is ignored. Returns the previous handlers (None off the main thread)."""
     import signal
     import threading
 
+    from ..sweep.runner import clear_stop, request_stop
+
     if threading.current_thread() is not threading.main_thread():
         return None
+    clear_stop()
 
     def stop(signum, frame):
+        request_stop()
         raise KeyboardInterrupt
 
-    return signal.signal(signal.SIGTERM, stop)
+    return {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
 
 
 def cmd_sweep(args):
@@ -171,7 +177,7 @@ def cmd_sweep(args):
     out = Path(args.out or time.strftime("sweeps/%Y%m%d-%H%M%S"))
     con = console()
     jobs = 1 if args.scheduler else _workers(args, settings, con)
-    previous = _quiet_sigterm()
+    previous = _stop_signals()
     executor = None
     try:
         if args.scheduler or args.executor == "dask":
@@ -208,8 +214,8 @@ def cmd_sweep(args):
                 executor.shutdown(wait=False, cancel_futures=True)
             else:
                 executor.shutdown()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in (previous or {}).items():
+            signal.signal(sig, handler)
 
 
 class _Environment(OSError):

@@ -131,11 +131,16 @@ class LocalExecutor(cf.Executor):
         """``cancel_futures``: also end the trials running now (SIGTERM to the workers), so Ctrl-C or a
         stopped sweep does not wait for them: their results would not be stored anyway."""
         if cancel_futures:
-            for proc in list((getattr(self._pool, "_processes", None) or {}).values()):
+            procs = list((getattr(self._pool, "_processes", None) or {}).values())
+            for proc in procs:
                 try:
                     proc.terminate()
                 except OSError:
                     pass
+            for proc in procs:
+                proc.join(timeout=5)
+            wait = True  # the workers are gone: waiting is quick, and leaving the pool's thread running would
+            # have it write to a closed pipe at exit ("Exception ignored ... Bad file descriptor")
         self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import json
 import math
+import threading
 import time
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -98,6 +99,21 @@ def group_trials(trials: list[dict], stack: bool, max_stack: int | None = None) 
     return [g[i:i + max_stack] for g in groups.values() for i in range(0, len(g), max_stack)]
 
 
+_STOP = threading.Event()
+
+
+def request_stop() -> None:
+    """Ask :func:`execute` to stop as at Ctrl-C (KeyboardInterrupt) at its next look, within 2 s. The
+    command's signal handlers call it beside raising KeyboardInterrupt: Python may deliver that exception
+    inside a finalizer (a Dask future's ``__del__``), where it is printed and ignored, and the sweep would
+    go on to the end."""
+    _STOP.set()
+
+
+def clear_stop() -> None:
+    _STOP.clear()
+
+
 class TrialsNotRun(RuntimeError):
     """Trials the *infrastructure* could not run: the executor was lost (a Dask scheduler gone, the
     client cancelled) or a task raised instead of returning a result (a worker killed past Dask's
@@ -168,6 +184,8 @@ def execute(groups, store: Store, executor, trial_fn=run_group, progress=None, m
     pending = submit_all(todo)
     try:
         while pending:
+            if _STOP.is_set():
+                raise KeyboardInterrupt
             finished, _ = cf.wait(pending, timeout=2.0, return_when=cf.FIRST_COMPLETED)
             if not finished:
                 if is_lost(executor):
