@@ -127,21 +127,34 @@ class LocalExecutor(cf.Executor):
     def submit(self, fn, /, *args, **kwargs):
         return self._pool.submit(fn, *args, **kwargs)
 
+    def cancel(self, futures) -> None:
+        """Nothing: the pool cancels what has not started itself, at :meth:`shutdown` or :meth:`restart`.
+        A future cancelled by hand stays in the pool's books, and when the pool then breaks (its workers
+        ended) Python 3.11's pool sets an exception on it and dies of ``InvalidStateError``."""
+
     def shutdown(self, wait=True, *, cancel_futures=False):
         """``cancel_futures``: also end the trials running now (SIGTERM to the workers), so Ctrl-C or a
-        stopped sweep does not wait for them: their results would not be stored anyway."""
-        if cancel_futures:
-            procs = list((getattr(self._pool, "_processes", None) or {}).values())
-            for proc in procs:
-                try:
-                    proc.terminate()
-                except OSError:
-                    pass
-            for proc in procs:
+        stopped sweep does not wait for them: their results would not be stored anyway. The pool's own
+        thread is then joined: left running, it writes to a closed pipe at exit ("Exception ignored ...
+        Bad file descriptor")."""
+        if not cancel_futures:
+            self._pool.shutdown(wait=wait)
+            return
+        thread = getattr(self._pool, "_executor_manager_thread", None)
+        procs = list((getattr(self._pool, "_processes", None) or {}).values())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            try:
+                proc.terminate()
+            except (OSError, ValueError):
+                pass
+        for proc in procs:
+            try:
                 proc.join(timeout=5)
-            wait = True  # the workers are gone: waiting is quick, and leaving the pool's thread running would
-            # have it write to a closed pipe at exit ("Exception ignored ... Bad file descriptor")
-        self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+            except (OSError, ValueError, AssertionError):
+                pass
+        if thread is not None:
+            thread.join(timeout=10)
 
 
 # Dask's defaults cost a NumPy trial dearly; a LocalCluster of mlplab's starts without them:

@@ -173,8 +173,7 @@ def execute(groups, store: Store, executor, trial_fn=run_group, progress=None, m
                     futures[executor.submit(trial_fn, g)] = g
                 return futures
             except BrokenProcessPool:
-                for f in futures:
-                    f.cancel()
+                _cancel(executor, futures)
                 if attempt == max_restarts:
                     raise TrialsNotRun(phase, total - ran, total, RuntimeError(
                         "the worker processes kept dying while trials were handed to them; see the system log "
@@ -190,7 +189,8 @@ def execute(groups, store: Store, executor, trial_fn=run_group, progress=None, m
             if not finished:
                 if is_lost(executor):
                     raise _not_run(phase, failed, pending, total, ran, RuntimeError("the Dask scheduler stopped "
-                                                                                    "answering"), lost=True)
+                                                                                    "answering"), lost=True,
+                                   executor=executor)
                 continue
             lost = []
             for f in finished:
@@ -210,32 +210,39 @@ def execute(groups, store: Store, executor, trial_fn=run_group, progress=None, m
                     for t, r in zip(g, results):
                         progress(t, r, ran, total)
             if failed and (isinstance(failed[-1][1], cf.CancelledError) or is_lost(executor)):
-                raise _not_run(phase, failed, pending, total, ran, failed[-1][1], lost=True)
+                raise _not_run(phase, failed, pending, total, ran, failed[-1][1], lost=True, executor=executor)
             if lost:
                 restarts += 1
                 if restarts > max_restarts:
                     cause = RuntimeError(f"the worker processes died {restarts} times in a row without finishing "
                                          "a trial; see the system log (out of memory?)")
                     failed.append((lost, cause))
-                    raise _not_run(phase, failed, pending, total, ran, cause, lost=True)
+                    raise _not_run(phase, failed, pending, total, ran, cause, lost=True, executor=executor)
                 lost += list(pending.values())
-                for f in pending:
-                    f.cancel()
+                _cancel(executor, pending)
                 executor.restart()
                 pending = submit_all(lost)
     except BaseException:
-        for f in pending:
-            f.cancel()
+        _cancel(executor, pending)
         raise
     if failed:
-        raise _not_run(phase, failed, {}, total, ran, failed[0][1], lost=False)
+        raise _not_run(phase, failed, {}, total, ran, failed[0][1], lost=False, executor=executor)
     return ran
 
 
-def _not_run(phase, failed, pending, total, ran, cause, lost) -> TrialsNotRun:
-    for f in pending:
-        f.cancel()
+def _not_run(phase, failed, pending, total, ran, cause, lost, executor=None) -> TrialsNotRun:
+    _cancel(executor, pending)
     return TrialsNotRun(phase, total - ran, total, cause, lost)
+
+
+def _cancel(executor, futures) -> None:
+    """Cancel what has not started, the executor's way (a process pool cancels its own at shutdown)."""
+    cancel = getattr(executor, "cancel", None)
+    if cancel is not None:
+        cancel(futures)
+        return
+    for f in futures:
+        f.cancel()
 
 
 def _metric(row, metric):
