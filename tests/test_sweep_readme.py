@@ -68,3 +68,28 @@ def test_one_trial_of_the_race_retrained_now_gives_the_recorded_accuracy(mnist_d
     r = run_trial(make_trial("test", "adam", e["best"], seed, s["settings"]["problem"]))
     assert r["status"] == "done" and not math.isnan(r["metrics"]["accuracy"])
     assert r["metrics"]["accuracy"] == e["test"]["per_seed"][str(seed)]
+
+
+def test_the_readme_coverage_and_error_rates_are_the_tests_own():
+    """The README quotes the simulations of tests/test_sweep_stats.py (seeded): computed again here."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_sweep_stats import _exact_coverage, _seeds, _wald
+
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    ps = np.linspace(0.80, 0.995, 40)
+    wil = [_exact_coverage(stats.wilson, 60, p) for p in ps]
+    wald = [_exact_coverage(_wald, 60, p) for p in ps]
+    assert (f"Wilson covers at least {100 * min(wil):.1f} % ({100 * np.mean(wil):.1f} % on average), a planted Wald "
+            f"interval {100 * min(wald):.0f} % at worst ({100 * np.mean(wald):.1f} % on average)") in readme
+    rng, reps, holm, raw = np.random.default_rng(0), 800, 0, 0
+    for _ in range(reps):
+        x = rng.normal(0.95, 0.01, (4, 5))
+        per_seed = {f"o{i}": _seeds(x[i]) for i in range(4)}
+        holm += any(len(r["tied_with"]) < 3 for r in stats.ranking(per_seed))
+        names = list(per_seed)
+        raw += min(stats.paired_test(per_seed[a], per_seed[b])["p"] for i, a in enumerate(names)
+                   for b in names[i + 1:]) <= 0.05
+    assert (f"{100 * holm / reps:.1f} % in {reps} simulated races of four equal optimizers over 5 seeds, where six "
+            f"uncorrected tests do it {100 * raw / reps:.0f} % of the time") in readme

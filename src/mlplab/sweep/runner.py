@@ -4,14 +4,18 @@
    on the training split, scored on the validation split. A configuration's score is its mean
    metric over seeds; only configurations that finished on every seed qualify (one diverged seed
    disqualifies: a setting that sometimes explodes is not a tuned setting). Best: highest mean
-   accuracy (or lowest mean loss), the first listed on a tie.
+   accuracy (or lowest mean loss), the first listed on a tie; none when every qualifying setting
+   scored at chance (nothing learned in the range: no tie to break).
 2. **Test.** The chosen configuration of each optimizer (and, with ``book``, the source book's own
    setting) is re-trained on every seed on training + validation examples and scored once on the
-   test set. Nothing on the test set influences a choice.
-3. **Summary.** ``summary.json`` (:func:`summarize`): per optimizer the best configuration, mean, sd
-   and 95 % t-interval over seeds (validation and test), the divergence fraction, ``best_on_grid_edge``,
-   the ranking with statistical ties, and the book's race beside it. It holds no timings, so the same
-   sweep gives the same file whatever the executor or the number of workers.
+   test set (once when the two are the same setting by value). Nothing on the test set influences
+   a choice.
+3. **Summary.** ``summary.json`` (:func:`summarize`): per optimizer the best configuration, mean, sd,
+   the 95 % t-interval over seeds and the Wilson interval of the pooled answers (validation and
+   test), the divergence fraction, ``best_on_grid_edge``, the ranking with its tie groups, the book's
+   race beside it and the verdict (:mod:`.stats`). It holds no timings (except the seconds to a
+   ``target``, when one is asked for), so the same sweep gives the same file whatever the executor
+   or the number of workers.
 
 Trials are handed to the executor in *groups*: one trial each, or, for small networks, up to 96
 trials of a phase stacked into one model (:func:`~mlplab.sweep.trial.run_stacked`). Groups depend only
