@@ -133,13 +133,17 @@ def _state(pid) -> str:
 
 
 # --------------------------------------------------------------------------------------- the main process dies
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
-def test_main_process_killed_leaves_no_worker_and_no_lock(tmp_path, reference, sig):
+@pytest.mark.parametrize("sig, executor", [
+    (signal.SIGKILL, "local"), (signal.SIGTERM, "local"),
+    pytest.param(signal.SIGKILL, "dask", marks=pytest.mark.slow)], ids=["SIGKILL", "SIGTERM", "SIGKILL-dask"])
+def test_main_process_killed_leaves_no_worker_and_no_lock(tmp_path, reference, sig, executor):
     """kill -9 used to leave the forked workers alive, holding the folder's flock: the same command was
-    then refused as "in use by process <dead pid>". Now workers die with their parent, and SIGTERM stops
-    the sweep as Ctrl-C does."""
+    then refused as "in use by process <dead pid>". Now workers die with their parent (a LocalCluster's
+    too), and SIGTERM stops the sweep as Ctrl-C does."""
+    if executor == "dask":
+        pytest.importorskip("distributed", reason="Dask is the optional extra mlplab[dask]")
     out = tmp_path / "sw"
-    p = start([*SLOW, "--jobs", "2", "--out", str(out)])
+    p = start([*SLOW, "--jobs", "2", "--executor", executor, "--out", str(out)])
     wait_for_progress(p)
     workers = children(p.pid)
     assert workers, "no forked workers"
