@@ -442,3 +442,41 @@ def test_old_stores_with_infrastructure_failures_are_fixed_by_retry_failed(tmp_p
     assert (out / SUMMARY_FILE).read_bytes() != reference(FAST)
     assert main(["sweep", *FAST, "--jobs", "1", "--out", str(out), "--retry-failed"]) == 0
     assert (out / SUMMARY_FILE).read_bytes() == reference(FAST)
+
+
+# --------------------------------------------------------------------------------------- the rule, in one process
+def _groups():
+    from mlplab.sweep.runner import group_trials, plan_selection
+    from mlplab.sweep.settings import SweepSettings
+
+    s = SweepSettings.from_options(optimizers="sgd", lr_grid=2, seeds=2, stack=False, dataset="spirals",
+                                   layers="2,8,2", train_size=300, val_size=100, test_size=200, batch_size=32,
+                                   iterations=5)
+    return group_trials([t for cs in plan_selection(s).values() for _, ts in cs for t in ts], False)
+
+
+def _raise_for_seed_1(group, exc):
+    from mlplab.sweep.trial import run_group
+
+    if group[0]["seed"] == 1:
+        raise exc
+    return run_group(group)
+
+
+@pytest.mark.parametrize("exc, lost", [(OSError(5, "Input/output error"), False), (RuntimeError("KilledWorker"), False),
+                                       (__import__("asyncio").CancelledError(), True)],
+                         ids=["OSError", "raised", "asyncio-CancelledError"])
+def test_what_a_task_raises_is_never_stored(tmp_path, exc, lost):
+    """The old runner stored any exception of a task as a failed trial: a result. What a task raises is the
+    infrastructure's failure: not stored, TrialsNotRun (lost when it is a cancellation), the rest stored."""
+    from mlplab.sweep.executor import InlineExecutor
+    from mlplab.sweep.runner import execute
+
+    groups = _groups()
+    with Store(tmp_path) as store:
+        with pytest.raises(TrialsNotRun) as info:
+            execute(groups, store, InlineExecutor(), trial_fn=partial(_raise_for_seed_1, exc=exc), phase="selection")
+        rows = store.rows()
+    assert info.value.lost is lost
+    assert {r["seed"] for r in rows} <= {0} and all(r["status"] == "done" for r in rows)
+    assert info.value.missing == 4 - len(rows) and (lost or len(rows) == 2)

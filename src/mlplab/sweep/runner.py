@@ -25,6 +25,7 @@ the same groups and the same numbers.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures as cf
 import json
 import math
@@ -104,6 +105,7 @@ def group_trials(trials: list[dict], stack: bool, max_stack: int | None = None) 
 
 
 _STOP = threading.Event()
+_CANCELLED = (cf.CancelledError, asyncio.CancelledError)  # the second is a BaseException since Python 3.8
 
 
 def request_stop() -> None:
@@ -135,7 +137,7 @@ class TrialsNotRun(RuntimeError):
 def describe_failure(e: BaseException) -> str:
     """One line for an infrastructure failure: its type and the first line of its message."""
     name = type(e).__name__
-    if isinstance(e, cf.CancelledError):
+    if isinstance(e, _CANCELLED):
         return f"{name}: the tasks were cancelled (the Dask scheduler is gone, or the client lost it)"
     text = " ".join(str(e).split())[:200]
     return f"{name}: {text}" if text else name
@@ -204,7 +206,9 @@ def execute(groups, store: Store, executor, trial_fn=run_group, progress=None, m
                 except BrokenProcessPool:
                     lost.append(g)
                     continue
-                except Exception as e:  # the infrastructure, not the trial: nothing stored
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except BaseException as e:  # noqa: B036 - the infrastructure, not the trial: nothing stored
                     failed.append((g, e))
                     continue
                 store.put_many((trial_key(t), t, r) for t, r in zip(g, results))
@@ -213,7 +217,7 @@ def execute(groups, store: Store, executor, trial_fn=run_group, progress=None, m
                 if progress is not None:
                     for t, r in zip(g, results):
                         progress(t, r, ran, total)
-            if failed and (isinstance(failed[-1][1], cf.CancelledError) or is_lost(executor)):
+            if failed and (isinstance(failed[-1][1], _CANCELLED) or is_lost(executor)):
                 raise _not_run(phase, failed, pending, total, ran, failed[-1][1], lost=True, executor=executor)
             if lost:
                 restarts += 1
