@@ -167,6 +167,29 @@ def _object_array_model(d):
     np.savez(d / "model.npz", **{"layers.0.weight": np.array([print], dtype=object)})
 
 
+SWEEP = ["--dataset", "spirals", "--layers", "2,8,2", "--train-size", "300", "--val-split", "100", "--test-size", "200",
+         "--iterations", "2", "--optimizers", "sgd", "--lr-grid", "2", "--seeds", "1"]
+
+
+def damaged_store(ws, how) -> str:
+    """A sweep folder whose trials.sqlite is not a database, or a real store cut short."""
+    import sqlite3
+
+    d = ws / "sw"
+    d.mkdir()
+    path = d / "trials.sqlite"
+    if how == "garbage":
+        path.write_text("not a database\n" * 100)
+    else:
+        db = sqlite3.connect(path)
+        db.execute("CREATE TABLE trials (key TEXT PRIMARY KEY, curve TEXT)")
+        db.executemany("INSERT INTO trials VALUES (?, ?)", [(str(i), "x" * 3000) for i in range(200)])
+        db.commit()
+        db.close()
+        _truncate(path, keep=path.stat().st_size // 3)
+    return str(d)
+
+
 # (id, needs: a tuple of fixtures, argv builder, expected exit status, words the message must hold,
 #  paths (relative to ws) that must not exist afterwards)
 W = "ws"
@@ -286,6 +309,23 @@ CASES = [
     ("sweep-config-unknown-key", (), lambda ws, f: ["sweep", "--config", toml(ws, "learning_rate = 0.1"), "--out",
                                                     str(ws / "sw")], 2, ["--config", "unknown keys", "learning_rate"],
      ["sw"]),
+    # --- sweeps: a damaged store, a bad or dead --scheduler (one line within seconds, not Dask's 10 s retries)
+    ("sweep-store-not-a-database", (), lambda ws, f: ["sweep", *SWEEP, "--out", damaged_store(ws, "garbage")], 2,
+     ["trials.sqlite is damaged or not a results store", "file is not a database", "move it away"], []),
+    ("sweep-store-truncated", (), lambda ws, f: ["sweep", *SWEEP, "--out", damaged_store(ws, "truncated")], 2,
+     ["trials.sqlite is damaged or not a results store", "malformed", "move it away"], []),
+    ("sweep-scheduler-no-scheme-no-port", (), lambda ws, f: ["sweep", *SWEEP, "--scheduler", "localhost", "--out",
+                                                             str(ws / "sw")], 2,
+     ["--scheduler 'localhost'", "tcp://HOST:PORT"], ["sw"]),
+    ("sweep-scheduler-http", (), lambda ws, f: ["sweep", *SWEEP, "--scheduler", "http://127.0.0.1:8786", "--out",
+                                                str(ws / "sw")], 2, ["unknown scheme 'http'", "tcp://HOST:PORT"],
+     ["sw"]),
+    ("sweep-scheduler-nothing-listens", (), lambda ws, f: ["sweep", *SWEEP, "--scheduler", _dead_url().replace(
+        "http", "tcp").rstrip("/"), "--out", str(ws / "sw")], 5, ["cannot connect (nothing listens there)",
+                                                                   "dask scheduler"], ["sw"]),
+    ("sweep-jobs-with-scheduler", (), lambda ws, f: ["sweep", *SWEEP, "--jobs", "4", "--scheduler",
+                                                     "tcp://127.0.0.1:8786", "--out", str(ws / "sw")], 2,
+     ["--jobs does not apply to --scheduler"], ["sw"]),
     # --- sizes
     ("layers-300-million", (), lambda ws, f: ["train", "--layers", "784,300000000,10", "--out", str(ws / "big")], 5,
      ["--layers 784,300000000,10", "needs about", "TB", "available"], ["big"]),

@@ -53,6 +53,12 @@ WORKS: dict[str, Work] = {w.key: w for w in [
          "initialization in one article: deeplearning.ai's latest)", "新智元 / 数据派THU (translation)",
          "blog post", "a Chinese translation of deeplearning.ai's note Initializing neural networks", "",
          "exploding and vanishing signals, and the initialization race"),
+    Work("choi2019", "On Empirical Comparisons of Optimizers for Deep Learning", "Dami Choi, Christopher J. Shallue, "
+         "Zachary Nado, Jaehoon Lee, Chris J. Maddison and George E. Dahl", "paper", "arXiv:1910.05446, 2019",
+         "https://arxiv.org/abs/1910.05446",
+         "the inclusion claim (SGD ⊆ Momentum ⊆ Adam: a more general optimizer never loses once its extra "
+         "hyperparameters are tuned) and its protocol: learning rate, 1 − momentum, 1 − β₁, 1 − β₂ and ε searched "
+         "on log scales, quasi-random points"),
     Work("post-weight-init", "DL基本知识(四)权重矩阵初始化 (DL basics (4): initializing weight matrices)", "anonymous",
          "blog post", "", "", "zero initialization and the symmetry it cannot break; Xavier; small random numbers"),
     Work("schoenholz2017", "Deep Information Propagation", "Samuel S. Schoenholz, Justin Gilmer, Surya Ganguli and "
