@@ -3,6 +3,7 @@
 // view's state, the teacher's URL flags (hide=...), autostart=1, and each streamed message handed to the
 // view whose run it is. window.mlplabLive (common.js) counts what arrives, for the browser tests.
 import {api, connect} from './api.js';
+import {fitCharts} from './charts.js';
 import {$, live, params, showError} from './common.js';
 import {bindCompareControls, onCompareMessage, startCompare, writeCompareURL} from './compare.js';
 import {ensurePaths, writePathsURL} from './paths.js';
@@ -19,6 +20,7 @@ function showView(v) {
   $('#view-paths').hidden = v !== 'paths';
   $('#view-compare').hidden = v !== 'compare';
   if (v === 'paths') ensurePaths(meta);
+  fitCharts();  // a chart made while its view was hidden takes its width now
   setURL();
 }
 

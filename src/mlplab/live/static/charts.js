@@ -1,7 +1,7 @@
 // Drawing, and only drawing: uPlot line charts (linear or log y), the Train view's histograms over time
 // (one column per frame, shade = count), the Compare view's overlaid densities, the Paths view's contour
 // lines. The views keep the data; these functions put it on a canvas.
-import {COLORS, fmt} from './common.js';
+import {fmt, live, seriesStyle} from './common.js';
 
 // the four quantities histogrammed per layer, with their labels
 export const HIST_QUANTITIES = [['z', 'pre-activation z'], ['a', 'activation φ(z)'], ['g', 'gradient ∂L/∂W'],
@@ -47,22 +47,50 @@ function yTicks(el, log) {
   };
 }
 
+// Every chart on the page, so that they follow the width of their box: when the window is resized
+// (once it has settled, not per frame) and when a view is shown (a chart made in a hidden view has no
+// width to take). live.chartSeries() lists each chart's series and their colour and dash, for the
+// browser tests (tests/test_live_layout.py).
+const CHARTS = new Map();  // uPlot -> {el, series}
+function widthOf(el) {
+  return el.clientWidth || Math.min(420, Math.max(200, window.innerWidth - 48));
+}
+export function fitCharts() {
+  for (const [u, c] of CHARTS) {
+    if (!c.el.isConnected || !u.root.isConnected) { CHARTS.delete(u); continue; }
+    const w = c.el.clientWidth;
+    if (w > 0 && Math.abs(w - u.width) > 1) u.setSize({width: w, height: u.height});
+  }
+}
+let resizeTimer = null;
+window.addEventListener('resize', () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(fitCharts, 120); });
+live.chartSeries = () => [...CHARTS.entries()].filter(([u, c]) => c.el.isConnected && c.el.offsetParent !== null)
+  .map(([u, c]) => ({id: c.el.id, series: c.series.map((s) => ({label: s.label, stroke: s.stroke,
+    dash: s.dash || [], band: !!s.band, points: !!(s.points && s.points.show && s.width === 0)}))}));
+function keep(u, el, series) { CHARTS.set(u, {el, series}); return u; }
+
+// the style of series i of a chart (colour and dash, common.js), merged into a uPlot series
+export function styled(i, extra = {}) {
+  const st = seriesStyle(i);
+  return Object.assign({stroke: st.stroke, dash: st.dash.length ? st.dash : undefined}, extra);
+}
+
 // a uPlot line chart filling el's width; opts: height, xlabel ('step', 'epoch', 'layer'), scales, bands
 export function chart(el, series, opts = {}) {
-  const w = Math.max(300, el.clientWidth || 420);
-  return new uPlot({width: w, height: opts.height || 170, legend: {show: true, live: false}, bands: opts.bands || [],
+  const w = widthOf(el);
+  return keep(new uPlot({width: w, height: opts.height || 170, legend: {show: true, live: false}, bands: opts.bands || [],
     cursor: {show: false}, scales: withLogRanges(Object.assign({x: {time: false}}, opts.scales || {})),
     axes: [{size: 30, incrs: opts.xlabel === 'layer' || opts.xlabel === 'epoch' ? [1, 2, 5, 10, 20, 50, 100, 200, 500] : undefined},
       {size: 50, values: yTicks(el, opts.scales && opts.scales.y && opts.scales.y.distr === 3)}],
     series: [{label: opts.xlabel || 'step'}, ...series]},
-    [[], ...series.map(() => [])], el);
+    [[], ...series.map(() => [])], el), el, series);
 }
 
 // f(θ_k) − f* per step on a log axis (the Paths view), with the data it starts from
 export function stepLogChart(el, series, data) {
-  return new uPlot({width: 420, height: 300, legend: {show: true, live: false}, cursor: {show: false},
+  return keep(new uPlot({width: widthOf(el), height: 300, legend: {show: true, live: false}, cursor: {show: false},
     scales: {x: {time: false}, y: {distr: 3, range: logRange}}, axes: [{size: 30}, {size: 60, values: logTicks}],
-    series: [{label: 'step'}, ...series]}, data, el);
+    series: [{label: 'step'}, ...series]}, data, el), el, series);
 }
 
 // h = {canvas, range, cols}: cols are server-binned histograms {lo, hi, counts}, oldest first; one pixel
@@ -134,8 +162,9 @@ export function drawDensities(cell, hs) {
       ctx.lineTo(x0, y); ctx.lineTo(x1, y);
     });
     ctx.lineTo(((h.hi - lo) / (hi - lo)) * W, H);
-    ctx.fillStyle = alpha(COLORS[k], 0.12); ctx.fill();
-    ctx.strokeStyle = COLORS[k]; ctx.lineWidth = 1.5; ctx.stroke();
+    const st = seriesStyle(k);
+    ctx.fillStyle = alpha(st.stroke, 0.12); ctx.fill();
+    ctx.strokeStyle = st.stroke; ctx.setLineDash(st.dash); ctx.lineWidth = 1.5; ctx.stroke(); ctx.setLineDash([]);
   });
   cell.range.textContent = `${fmt(lo, 2)} … ${fmt(hi, 2)}`;
 }

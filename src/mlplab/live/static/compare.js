@@ -3,8 +3,8 @@
 // each curve is the mean with a band from the smallest to the largest seed; per layer, every
 // configuration's newest histograms overlaid as densities (first seed).
 import {api, replayPending, sid} from './api.js';
-import {HIST_QUANTITIES, alpha, chart, drawDensities} from './charts.js';
-import {$, COLORS, fmt, live, params, pct, showError} from './common.js';
+import {HIST_QUANTITIES, alpha, chart, drawDensities, styled} from './charts.js';
+import {$, COLORS, fmt, live, params, pct, seriesStyle, showError} from './common.js';
 import {initTex, tex} from './formulas.js';
 import {control, settingsFromForm} from './train.js';
 import {setURL} from './url.js';
@@ -51,19 +51,20 @@ const cmp = {
     $('#compare-progress').textContent = '';
   },
   makeCharts(labels, seeds) {
-    const per = (extra = {}) => labels.map((l, i) => Object.assign({label: l, stroke: COLORS[i], spanGaps: true,
-      points: {show: false}}, extra));
+    const per = (extra = {}) => labels.map((l, i) => styled(i, Object.assign({label: l, spanGaps: true,
+      points: {show: false}}, extra)));
     // with several seeds each configuration has three series: mean, smallest, largest (a band between them)
     const banded = (extra = {}) => (seeds === 1 ? per(extra) : labels.flatMap((l, i) => [
-      Object.assign({label: `${l} (mean of ${seeds})`, stroke: COLORS[i], width: 2, spanGaps: true, points: {show: false}}, extra),
-      {label: 'min', stroke: alpha(COLORS[i], 0.35), width: 1, spanGaps: true, points: {show: false}},
-      {label: 'max', stroke: alpha(COLORS[i], 0.35), width: 1, spanGaps: true, points: {show: false}}]));
+      styled(i, Object.assign({label: `${l} (mean of ${seeds})`, width: 2, spanGaps: true, points: {show: false}}, extra)),
+      {label: 'min', stroke: alpha(COLORS[i], 0.35), width: 1, spanGaps: true, points: {show: false}, band: true},
+      {label: 'max', stroke: alpha(COLORS[i], 0.35), width: 1, spanGaps: true, points: {show: false}, band: true}]));
     const bands = seeds === 1 ? [] : labels.map((_, i) => ({series: [3 * i + 3, 3 * i + 2], fill: alpha(COLORS[i], 0.15)}));
     return {
       loss: chart($('#chart-cmp-loss'), banded(), {bands}),
       acc: chart($('#chart-cmp-acc'), banded({points: {show: true, size: 5}}), {xlabel: 'epoch', bands}),
       z: chart($('#chart-cmp-z'), [...per({points: {show: true, size: 6}}),
-        ...labels.map((l, i) => ({label: `${l} (theory)`, stroke: COLORS[i], dash: [6, 4], points: {show: false}}))],
+        ...labels.map((l, i) => styled(i, {label: `${l} (theory)`, dash: [...seriesStyle(i).dash, 1, 4], width: 2,
+          points: {show: false}}))],
       {xlabel: 'layer', scales: {y: {distr: 3}}}),
       ratio: chart($('#chart-cmp-ratio'), per(), {scales: {y: {distr: 3}}}),
     };
@@ -188,6 +189,7 @@ export async function startCompare() {
   $('#compare-formulas').innerHTML = '';
   r.members.filter((_, k) => k % (r.seeds || 1) === 0).forEach((m, k) => {
     const d = document.createElement('div');
+    d.className = 'formula';
     $('#compare-formulas').appendChild(d);
     tex(d, `\\text{${k + 1}}:\\; ${initTex(m.settings.init, m.settings.activation)}`);
   });

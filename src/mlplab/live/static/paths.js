@@ -4,11 +4,12 @@
 // f(θ_k) − f* per step. One request at a time: changes made meanwhile are sent together when it returns.
 import {api} from './api.js';
 import {drawContours, drawStar, stepLogChart} from './charts.js';
-import {$, COLORS, fmt, live, params, showError} from './common.js';
+import {$, fmt, live, params, seriesStyle, showError} from './common.js';
 import {ETA, MU, tex, updateTex} from './formulas.js';
 import {setURL} from './url.js';
 
 const SLIDERS = ['lr', 'momentum', 'alpha', 'beta1'];  // the hyperparameters with a slider, when settable
+const SLIDER_NAMES = {lr: 'learning rate', momentum: 'momentum', alpha: 'decay rate rho', beta1: 'beta 1'};
 
 const paths = {
   fn: null, grid: null, start: [-7, 2], steps: 200, methods: {}, inflight: false, queued: false, contour: null,
@@ -21,7 +22,7 @@ const paths = {
     this.steps = +(params.get('steps') || 200);
     $('#steps').value = this.steps;
     Object.entries(this.meta.methods).forEach(([name, m], i) => {
-      $('#methods').appendChild(this.methodRow(name, m, COLORS[i % 10]));
+      $('#methods').appendChild(this.methodRow(name, m, seriesStyle(i)));
     });
     for (const [n, m] of Object.entries(this.meta.methods)) {
       const d = document.createElement('div');
@@ -41,16 +42,18 @@ const paths = {
     if (sx && sy) { this.start = [+sx, +sy]; this.request(); }
   },
   // one optimizer: an on/off box in its colour and a slider per hyperparameter (values from the URL)
-  methodRow(name, m, color) {
+  methodRow(name, m, style) {
+    const color = style.stroke;
     const hp = {};
     for (const k of m.settable) {
       const def = k === 'beta1' ? 0.9 : k === 'beta2' ? 0.999 : k === 'damping' ? 0 : (m.hp[k] ?? 0.9);
       hp[k] = +(params.get(`${name}.${k}`) ?? def);
     }
-    this.methods[name] = {on: params.get(`${name}.off`) !== '1', hp, color, label: m.label};
+    this.methods[name] = {on: params.get(`${name}.off`) !== '1', hp, color, dash: style.dash, label: m.label};
     const row = document.createElement('div');
     row.className = 'method';
-    row.innerHTML = `<span class="swatch" style="background:${color}"></span><label><input type="checkbox"> <b>${m.label}</b></label>`;
+    row.innerHTML = `<svg class="swatch" width="18" height="10" aria-hidden="true"><line x1="0" y1="5" x2="18" y2="5"
+      stroke="${color}" stroke-width="3" stroke-dasharray="${style.dash.join(' ')}"/></svg><label><input type="checkbox"> <b>${m.label}</b></label>`;
     const cb = row.querySelector('input');
     cb.checked = this.methods[name].on;
     cb.addEventListener('change', () => { this.methods[name].on = cb.checked; this.request(); });
@@ -67,15 +70,18 @@ const paths = {
       <input type="range" min="${log ? -3 : 0}" max="${log ? 1 : 0.999}" step="${log ? 0.01 : 0.001}"><output></output>`;
     const input = lab.querySelector('input'), out = lab.querySelector('output');
     input.value = log ? Math.log10(hp[k]) : hp[k];
-    out.textContent = fmt(hp[k]);
+    // a screen reader reads the value itself ("SGD learning rate 0.1"), not the slider's log10
+    input.setAttribute('aria-label', `${this.methods[name].label} ${SLIDER_NAMES[k]}`);
+    const show = () => { out.textContent = fmt(hp[k]); input.setAttribute('aria-valuetext', fmt(hp[k])); };
+    show();
     input.addEventListener('input', () => {
       hp[k] = log ? +Math.pow(10, +input.value).toPrecision(3) : +input.value;
-      out.textContent = fmt(hp[k]);
+      show();
       this.request();
     });
     return lab;
   },
-  bindDrag(c) {  // press, drag or click on the canvas: the start point follows
+  bindDrag(c) {  // press, drag or click on the canvas: the start point follows; or the arrow keys move it
     let dragging = false;
     const move = (ev) => {
       const r = c.getBoundingClientRect();
@@ -86,6 +92,16 @@ const paths = {
     c.addEventListener('pointerdown', (ev) => { dragging = true; c.setPointerCapture(ev.pointerId); move(ev); });
     c.addEventListener('pointermove', (ev) => { if (dragging) move(ev); });
     c.addEventListener('pointerup', () => { dragging = false; });
+    // arrow keys: 2 % of the plotted range per press (Shift: 10 %), kept inside the range
+    const KEYS = {ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1]};
+    c.addEventListener('keydown', (ev) => {
+      const d = KEYS[ev.key];
+      if (!d || !this.grid) return;
+      ev.preventDefault();
+      const f = ev.shiftKey ? 0.1 : 0.02, lims = [this.grid.xlim, this.grid.ylim];
+      this.start = this.start.map((v, i) => Math.min(lims[i][1], Math.max(lims[i][0], v + d[i] * f * (lims[i][1] - lims[i][0]))));
+      this.request();
+    });
   },
   eig() { return [+Math.pow(10, +$('#eig1').value).toPrecision(3), +Math.pow(10, +$('#eig2').value).toPrecision(3)]; },
   async loadFunction(resetStart) {  // the function's grid (contour lines) and, if asked, its usual start
@@ -93,6 +109,7 @@ const paths = {
     $('#eig-controls').hidden = this.fn !== 'eigen';
     const [l1, l2] = this.eig();
     $('#eig1-out').textContent = fmt(l1); $('#eig2-out').textContent = fmt(l2);
+    $('#eig1').setAttribute('aria-valuetext', fmt(l1)); $('#eig2').setAttribute('aria-valuetext', fmt(l2));
     const g = await api(`/api/function?name=${this.fn}&l1=${l1}&l2=${l2}`);
     if (g.error) { showError($('#paths-error'), g.error); return; }
     this.grid = g;
@@ -146,7 +163,8 @@ const paths = {
     for (const m of g.minima) drawStar(ctx, px(m[0]), py(m[1]));
     const lim = 1e6;
     for (const [name, path] of Object.entries(r.paths)) {
-      ctx.strokeStyle = this.methods[name].color; ctx.fillStyle = ctx.strokeStyle; ctx.lineWidth = 1.6;
+      ctx.strokeStyle = this.methods[name].color; ctx.fillStyle = ctx.strokeStyle; ctx.lineWidth = 1.8;
+      ctx.setLineDash(this.methods[name].dash);
       ctx.beginPath();
       let pen = false;
       for (const p of path) {
@@ -156,6 +174,7 @@ const paths = {
         pen = true;
       }
       ctx.stroke();
+      ctx.setLineDash([]);
       for (const p of path.slice(0, 60)) {
         if (p[0] === null || p[1] === null || Math.abs(p[0]) > lim || Math.abs(p[1]) > lim) continue;
         ctx.beginPath(); ctx.arc(px(p[0]), py(p[1]), 2, 0, 2 * Math.PI); ctx.fill();
@@ -174,9 +193,11 @@ const paths = {
     if (!this.fchart || this.fchartKey !== key) {  // a new chart when the set of optimizers changes
       $('#chart-f').innerHTML = '';
       this.fchart = stepLogChart($('#chart-f'), names.map((k) => ({label: this.methods[k].label,
-        stroke: this.methods[k].color, points: {show: false}})), data);
+        stroke: this.methods[k].color, dash: this.methods[k].dash.length ? this.methods[k].dash : undefined, points: {show: false}})), data);
       this.fchartKey = key;
     } else this.fchart.setData(data);
+    $('#paths-canvas').setAttribute('aria-label', `start point x ${fmt(this.start[0])}, y ${fmt(this.start[1])}: ` +
+      'the arrow keys move it (Shift: farther)');
     const last = names.map((k) => `${this.methods[k].label} ${fmt(r.f[k][r.f[k].length - 1])}`).join(' · ');
     $('#paths-info').textContent = `start (${fmt(this.start[0])}, ${fmt(this.start[1])}) · ${this.grid.name} · f after ` +
       `${this.steps} steps: ${last}`;

@@ -3,7 +3,7 @@
 // against the mean-field prediction, and per layer the histograms over time of z, φ(z), ∂L/∂W and W
 // with the verdict `mlplab diagnose` gives.
 import {api, replayPending, sid} from './api.js';
-import {HIST_QUANTITIES, chart, drawHist} from './charts.js';
+import {HIST_QUANTITIES, chart, drawHist, styled} from './charts.js';
 import {$, COLORS, fmt, live, params, pct, showError} from './common.js';
 import {MEAN_FIELD_TEX, initTex, tex, updateTex} from './formulas.js';
 import {setURL} from './url.js';
@@ -59,15 +59,15 @@ export function resetTrain(sizes) {
   T.accData = [[], [], []];
   T.ratioData = [[], ...Array.from({length: nl}, () => [])];
   T.evalSeen = new Set();
-  T.loss = chart($('#chart-loss'), [{label: 'train', stroke: COLORS[0], spanGaps: true, points: {show: false}},
-    {label: 'eval', stroke: COLORS[1], width: 0, points: {show: true, size: 6, fill: COLORS[1]}}]);
-  T.acc = chart($('#chart-acc'), [{label: 'train', stroke: COLORS[0], points: {show: true, size: 5}},
-    {label: 'eval', stroke: COLORS[1], points: {show: true, size: 5}}],
+  T.loss = chart($('#chart-loss'), [styled(0, {label: 'train', spanGaps: true, points: {show: false}}),
+    styled(1, {label: 'eval', width: 0, points: {show: true, size: 6, fill: COLORS[1]}})]);
+  T.acc = chart($('#chart-acc'), [styled(0, {label: 'train', points: {show: true, size: 5}}),
+    styled(1, {label: 'eval', points: {show: true, size: 5}})],
     {xlabel: 'epoch'});
-  T.ratio = chart($('#chart-ratio'), Array.from({length: nl}, (_, i) => ({label: `L${i + 1}`, stroke: COLORS[i % 10],
+  T.ratio = chart($('#chart-ratio'), Array.from({length: nl}, (_, i) => styled(i, {label: `L${i + 1}`,
     spanGaps: true, points: {show: false}})), {scales: {y: {distr: 3}}});
-  T.mf = chart($('#chart-meanfield'), [{label: 'measured std z', stroke: COLORS[0], points: {show: true, size: 7}},
-    {label: 'mean-field at init', stroke: COLORS[4], dash: [6, 4], points: {show: true, size: 7}}],
+  T.mf = chart($('#chart-meanfield'), [styled(0, {label: 'measured std z', points: {show: true, size: 7}}),
+    styled(4, {label: 'mean-field at init', dash: [6, 4], points: {show: true, size: 7}})],
     {xlabel: 'layer', scales: {y: {distr: 3}}});
   $('#layers').innerHTML = '';
   T.layers = [];
