@@ -264,6 +264,35 @@ def test_dragging_the_start_point_moves_every_path(server, browser, tmp_path):
     p.close()
 
 
+def test_paths_explains_the_function_and_each_opens_with_its_own_settings(server, browser, tmp_path):
+    """Rosenbrock opens with settings that converge (it used to open with three optimizers diverged),
+    its formula, the Hessian's eigenvalues at the start and each method's bound marked on its η slider;
+    choosing F2 brings F2's own settings; a step size past the bound is said to diverge, in words."""
+    p = Page(browser, server)
+    page = p.open("view=paths&fn=rosenbrock")
+    page.wait_for_function("window.mlplabLive.pathDraws >= 1", timeout=30_000)
+    r = p.live("lastPaths")
+    assert all(k is None for k in r["diverged"].values()) and len(r["paths"]["sgd"]) == 501
+    assert "diverged" not in page.locator("#paths-info").inner_text()
+    assert page.locator("#fn-formula .katex").count() == 1
+    explain = page.locator("#paths-explain").inner_text()
+    assert "Hessian eigenvalues at the start point" in explain and "stable for η < 2/λmax = 0.00124" in explain
+    marker = page.locator('[data-key="sgd.lr"] .bound')
+    assert marker.is_visible() and marker.get_attribute("title") == "stable below 0.00124"
+    p.shot(tmp_path, "live-paths-rosenbrock")
+    page.select_option("#fn-select", "f2")
+    page.wait_for_function("window.mlplabLive.lastPaths.paths.sgd.length === 201", timeout=15_000)
+    assert page.locator('[data-key="sgd.lr"] output').inner_text() == "0.950"
+    assert "λ = 0.100, 2.00 (exact" in page.locator("#paths-explain").inner_text()
+    page.locator('[data-key="sgd.lr"] input').fill("0.2")  # 10^0.2 ≈ 1.58 > 2/λ_max = 1
+    page.wait_for_function("document.querySelector('#paths-info').textContent.includes('SGD diverged (step')",
+                           timeout=10_000)
+    assert "SGD: diverged at step" in page.locator("#paths-explain").inner_text()
+    assert "fn=f2" in page.url and "sgd.lr=1.58" in page.url
+    p.check_local()
+    p.close()
+
+
 def test_teacher_flags_hide_controls(server, browser):
     p = Page(browser, server)
     page = p.open("hide=optimizer,lr,buttons&optimizer=sgd")

@@ -224,6 +224,7 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
             "schedules": list(optim.SCHEDULES), "defaults": DEFAULTS,
             "hparams": {k: dict(v) for k, v in optim.DEFAULT_HPARAMS.items()},
             "functions": list(live_paths.FUNCTIONS),
+            "function_defaults": {f: live_paths.function_defaults(f) for f in live_paths.FUNCTIONS},
             "methods": {k: {"label": v[0], "hp": v[1], "settable": list(v[2])}
                         for k, v in live_paths.METHODS.items()},
         })

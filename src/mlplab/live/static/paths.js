@@ -19,7 +19,7 @@ const paths = {
     const sel = $('#fn-select');
     for (const f of this.meta.functions) sel.add(new Option(f === 'eigen' ? 'quadratic with chosen eigenvalues' : f, f));
     sel.value = params.get('fn') || 'f2';
-    this.steps = +(params.get('steps') || 200);
+    this.steps = +(params.get('steps') || this.defaults(sel.value).steps);
     $('#steps').value = this.steps;
     Object.entries(this.meta.methods).forEach(([name, m], i) => {
       $('#methods').appendChild(this.methodRow(name, m, seriesStyle(i)));
@@ -29,8 +29,8 @@ const paths = {
       $('#paths-formulas').appendChild(d);
       tex(d, updateTex(n, m.label));
     }
-    sel.addEventListener('change', () => this.loadFunction(true));
-    for (const id of ['#eig1', '#eig2']) $(id).addEventListener('input', () => this.loadFunction(false));
+    sel.addEventListener('change', () => this.loadFunction(true, true));
+    for (const id of ['#eig1', '#eig2']) $(id).addEventListener('input', () => this.loadFunction(false, false));
     $('#eig1').value = Math.log10(+(params.get('l1') || 1)); $('#eig2').value = Math.log10(+(params.get('l2') || 10));
     $('#steps-out').textContent = this.steps;
     $('#steps').addEventListener('input', () => {
@@ -38,7 +38,7 @@ const paths = {
     });
     this.bindDrag($('#paths-canvas'));
     const sx = params.get('sx'), sy = params.get('sy');
-    await this.loadFunction(!(sx && sy));
+    await this.loadFunction(!(sx && sy), false);
     if (sx && sy) { this.start = [+sx, +sy]; this.request(); }
   },
   // one optimizer: an on/off box in its colour and a slider per hyperparameter (values from the URL)
@@ -47,9 +47,9 @@ const paths = {
     const hp = {};
     for (const k of m.settable) {
       const def = k === 'beta1' ? 0.9 : k === 'beta2' ? 0.999 : k === 'damping' ? 0 : (m.hp[k] ?? 0.9);
-      hp[k] = +(params.get(`${name}.${k}`) ?? def);
+      hp[k] = +(params.get(`${name}.${k}`) ?? this.defaults($('#fn-select').value).hp[name][k] ?? def);
     }
-    this.methods[name] = {on: params.get(`${name}.off`) !== '1', hp, color, dash: style.dash, label: m.label};
+    this.methods[name] = {on: params.get(`${name}.off`) !== '1', hp, color, dash: style.dash, label: m.label, set: {}};
     const row = document.createElement('div');
     row.className = 'method';
     row.innerHTML = `<svg class="swatch" width="18" height="10" aria-hidden="true"><line x1="0" y1="5" x2="18" y2="5"
@@ -67,7 +67,8 @@ const paths = {
     const lab = document.createElement('label');
     lab.dataset.key = `${name}.${k}`;
     lab.innerHTML = `<span class="sym" style="color:${k === 'lr' ? ETA : MU}">${sym}</span>
-      <input type="range" min="${log ? -3 : 0}" max="${log ? 1 : 0.999}" step="${log ? 0.01 : 0.001}"><output></output>`;
+      <span class="slot"><input type="range" min="${log ? -3 : 0}" max="${log ? 1 : 0.999}" step="${log ? 0.01 : 0.001}">` +
+      `${log ? '<span class="bound" hidden></span>' : ''}</span><output></output>`;
     const input = lab.querySelector('input'), out = lab.querySelector('output');
     input.value = log ? Math.log10(hp[k]) : hp[k];
     // a screen reader reads the value itself ("SGD learning rate 0.1"), not the slider's log10
@@ -79,6 +80,8 @@ const paths = {
       show();
       this.request();
     });
+    // the function's own setting, when another function is chosen
+    this.methods[name].set[k] = (v) => { hp[k] = v; input.value = log ? Math.log10(v) : v; show(); };
     return lab;
   },
   bindDrag(c) {  // press, drag or click on the canvas: the start point follows; or the arrow keys move it
@@ -104,8 +107,18 @@ const paths = {
     });
   },
   eig() { return [+Math.pow(10, +$('#eig1').value).toPrecision(3), +Math.pow(10, +$('#eig2').value).toPrecision(3)]; },
-  async loadFunction(resetStart) {  // the function's grid (contour lines) and, if asked, its usual start
+  defaults(fn) { return this.meta.function_defaults[fn]; },
+  // the function's grid (contour lines); if asked, its usual start, and its own steps and settings
+  async loadFunction(resetStart, resetSettings) {
     this.fn = $('#fn-select').value;
+    const d = this.defaults(this.fn);
+    tex($('#fn-formula'), d.formula);
+    if (resetSettings) {
+      this.steps = d.steps; $('#steps').value = d.steps; $('#steps-out').textContent = d.steps;
+      for (const [name, m] of Object.entries(this.methods)) {
+        for (const [k, v] of Object.entries(d.hp[name] || {})) if (m.set[k]) m.set[k](v);
+      }
+    }
     $('#eig-controls').hidden = this.fn !== 'eigen';
     const [l1, l2] = this.eig();
     $('#eig1-out').textContent = fmt(l1); $('#eig2-out').textContent = fmt(l2);
@@ -114,11 +127,7 @@ const paths = {
     if (g.error) { showError($('#paths-error'), g.error); return; }
     this.grid = g;
     this.contour = drawContours(g);
-    if (resetStart) {
-      const [x0, x1] = g.xlim, [y0, y1] = g.ylim;
-      this.start = this.fn === 'f1' || this.fn === 'f2' || this.fn === 'eigen' ? [-7, 2]
-        : [x0 + 0.15 * (x1 - x0), y0 + 0.85 * (y1 - y0)];
-    }
+    if (resetStart) this.start = d.start.slice();
     this.request();
   },
   request() {  // every optimizer that is on, from this.start; live.pathLatencies: request to drawn, in ms
@@ -153,6 +162,34 @@ const paths = {
   draw(r) {
     this.drawPaths(r);
     this.drawValues(r);
+    this.drawExplain(r);
+  },
+  // the Hessian where the start is, each method's stable step-size limit (marked on its η slider) and
+  // what each method did, in words (all computed by the server: paths.explain)
+  drawExplain(r) {
+    const ev = r.hessian.eigenvalues.map((v) => fmt(v)).join(', ');
+    const lines = [`Hessian eigenvalues ${r.hessian.exact ? '' : 'at the start point '}λ = ${ev}` +
+      (r.hessian.exact ? ' (exact: the same everywhere on a quadratic)' : ' (they change along the path: the limits below hold near the start)')];
+    for (const [name, m] of Object.entries(this.methods)) {
+      const b = r.bounds[name], marker = document.querySelector(`[data-key="${name}.lr"] .bound`);
+      if (marker) {
+        marker.hidden = !(b && m.on);
+        if (b) {
+          const t = Math.min(1, Math.max(0, (Math.log10(b.lr) + 3) / 4));
+          marker.style.left = `calc(8px + (100% - 16px) * ${t})`;
+          marker.title = `stable below ${fmt(b.lr)}`;
+        }
+      }
+      if (!(name in r.words)) continue;
+      const sym = name === 'newton' ? 'α' : 'η';
+      lines.push(r.words[name] + (b ? ` · stable for ${sym} < ${b.formula.replace(/\\lambda_\{\\max\}/g, 'λmax')
+        .replace(/\\mu/g, 'μ')} = ${fmt(b.lr)}` : ''));
+    }
+    const el = $('#paths-explain');
+    el.innerHTML = '';
+    const ul = document.createElement('ul');
+    for (const line of lines) { const li = document.createElement('li'); li.textContent = line; ul.appendChild(li); }
+    el.appendChild(ul);
   },
   drawPaths(r) {  // contours, minima (★), each path (its first 60 steps as dots), the start point (white)
     const c = $('#paths-canvas'), ctx = c.getContext('2d'), g = this.grid, W = c.width, H = c.height;
@@ -180,9 +217,31 @@ const paths = {
         ctx.beginPath(); ctx.arc(px(p[0]), py(p[1]), 2, 0, 2 * Math.PI); ctx.fill();
       }
     }
+    this.drawAxes(ctx, W, H);
     ctx.lineWidth = 2; ctx.fillStyle = '#fff'; ctx.strokeStyle = '#000';
     ctx.beginPath(); ctx.arc(px(this.start[0]), py(this.start[1]), 7, 0, 2 * Math.PI); ctx.fill(); ctx.stroke();
     ctx.lineWidth = 1;
+  },
+  drawAxes(ctx, W, H) {  // ticks and numbers on the bottom and left edges, at steps of 1, 2 or 5 × 10^k
+    const g = this.grid;
+    ctx.fillStyle = '#333'; ctx.strokeStyle = '#555'; ctx.font = '15px sans-serif'; ctx.lineWidth = 1;
+    for (const [axis, [a, b]] of [['x', g.xlim], ['y', g.ylim]]) {
+      const raw = (b - a) / 5, p = Math.pow(10, Math.floor(Math.log10(raw)));
+      const step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw);
+      for (let v = Math.ceil(a / step) * step; v <= b + 1e-9; v += step) {
+        const t = (v - a) / (b - a), label = String(+v.toFixed(6));
+        ctx.beginPath();
+        if (axis === 'x') {
+          ctx.moveTo(t * W, H); ctx.lineTo(t * W, H - 8); ctx.stroke();
+          ctx.textAlign = 'center'; ctx.textBaseline = 'bottom'; ctx.fillText(label, Math.min(W - 12, Math.max(12, t * W)), H - 10);
+        } else {
+          ctx.moveTo(0, H - t * H); ctx.lineTo(8, H - t * H); ctx.stroke();
+          ctx.textAlign = 'left'; ctx.textBaseline = 'middle'; ctx.fillText(label, 11, Math.min(H - 30, Math.max(10, H - t * H)));
+        }
+      }
+    }
+    ctx.textAlign = 'right'; ctx.textBaseline = 'bottom'; ctx.fillText('x →', W - 6, H - 28);
+    ctx.textAlign = 'left'; ctx.textBaseline = 'top'; ctx.fillText('↑ y', 40, 6);
   },
   drawValues(r) {  // f − f* per step (log scale; diverged steps left out) and the last values in words
     const names = Object.keys(r.f), fmin = r.f_min ?? 0;
@@ -198,7 +257,8 @@ const paths = {
     } else this.fchart.setData(data);
     $('#paths-canvas').setAttribute('aria-label', `start point x ${fmt(this.start[0])}, y ${fmt(this.start[1])}: ` +
       'the arrow keys move it (Shift: farther)');
-    const last = names.map((k) => `${this.methods[k].label} ${fmt(r.f[k][r.f[k].length - 1])}`).join(' · ');
+    const last = names.map((k) => `${this.methods[k].label} ` +
+      (r.diverged[k] !== null ? `diverged (step ${r.diverged[k]})` : fmt(r.f[k][r.f[k].length - 1]))).join(' · ');
     $('#paths-info').textContent = `start (${fmt(this.start[0])}, ${fmt(this.start[1])}) · ${this.grid.name} · f after ` +
       `${this.steps} steps: ${last}`;
   },
