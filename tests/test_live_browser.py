@@ -293,6 +293,33 @@ def test_paths_explains_the_function_and_each_opens_with_its_own_settings(server
     p.close()
 
 
+def test_what_to_look_for_follows_the_setting_and_the_run(server, browser, tmp_path):
+    """The Train view's sentences change with the form (before any run), then come from the run's
+    readings: a deep sigmoid network is told its first layers' updates vanish."""
+    p = Page(browser, server)
+    page = p.open("dataset=spirals&activation=tanh&init=xavier&layers=2," + "64," * 8 + "3&iterations=100000"
+                  "&optimizer=sgd&lr=0.1")
+    page.wait_for_function("document.querySelector('#train-explain').textContent.includes('Why Xavier suits tanh')",
+                           timeout=15_000)
+    page.fill("input[name=init]", "he")
+    page.dispatch_event("input[name=init]", "change")
+    page.wait_for_function("document.querySelector('#train-explain').textContent.includes('made for ReLU')",
+                           timeout=15_000)
+    assert "Why Xavier" not in page.locator("#train-explain").inner_text()
+    page.select_option("select[name=activation]", "sigmoid")
+    page.fill("input[name=init]", "xavier")
+    page.dispatch_event("input[name=init]", "change")
+    page.click("#btn-start")
+    page.wait_for_function("document.querySelector('#train-explain').textContent"
+                           ".includes('Vanishing updates: layer 1')", timeout=30_000)
+    text = page.locator("#train-explain").inner_text()
+    assert "Sigmoid saturates" in text and "Mean-field prediction at initialization" in text
+    p.shot(tmp_path, "live-train-explain")
+    page.click("#btn-reset")
+    p.check_local()
+    p.close()
+
+
 def test_teacher_flags_hide_controls(server, browser):
     p = Page(browser, server)
     page = p.open("hide=optimizer,lr,buttons&optimizer=sgd")
@@ -373,6 +400,9 @@ def test_compare_two_runs(server, browser, tmp_path):
     page.wait_for_function("window.mlplabLive.compareFrames.every(n => n >= 12)", timeout=30_000)
     assert _canvas(page, "#chart-cmp-loss canvas") != loss
     assert "v1=init%3Dhe" in page.url and "v2=init%3Dxavier" in page.url
+    page.wait_for_function("(window.mlplabLive.compareExplain || []).length >= 2", timeout=15_000)
+    said = page.locator("#compare-explain").inner_text()  # the He-vs-Xavier spread, from the runs' numbers
+    assert "for init=he vs" in said and "for init=xavier: a spread of ×2" in said and "Measured now" in said
     page.fill(".variant >> nth=1", "seed=4")
     page.click("#btn-compare")
     page.wait_for_function("document.querySelector('#compare-error').textContent.includes('run 2 sets seed')")

@@ -1,5 +1,9 @@
 """What the live page says about what it shows, checked against the library's own runs.
 
+Train and Compare: the "what to look for" sentences (mlplab.live.explain) from real runs, each
+naming the number the run measured (saturation, vanishing and uneven updates, the mean-field
+prediction, the He-vs-Xavier spread at initialization and now).
+
 Paths: the Hessian's eigenvalues (exact on the quadratics), each method's stable step-size bound
 (against the library's optimizers run just below and just above it), the contraction rate per step,
 "diverged" in words, and every function's own default settings converging from its start.
@@ -11,7 +15,10 @@ import numpy as np
 import pytest
 
 from mlplab.functions import run_optimizer
+from mlplab.live import explain
 from mlplab.live import paths as live_paths
+from mlplab.live.compare import CompareGroup
+from mlplab.live.session import TrainSession
 
 
 # ------------------------------------------------------------------------------------ paths
@@ -81,3 +88,81 @@ def test_each_function_opens_with_settings_that_converge(function):
         assert f[-1] < f[0], (name, f[0], f[-1])
     for name, b in r["bounds"].items():  # and, where a bound applies at the start, below it
         assert d["hp"][name]["lr"] < b["lr"], (function, name, d["hp"][name]["lr"], b)
+
+
+# ------------------------------------------------------------------------------------ train and compare
+def _run(fps=50, **settings):
+    """A real live run to its end; its last frame and its newest frame with ‖ΔW‖/‖W‖."""
+    s = TrainSession({"dataset": "spirals", "iterations": 200, "batch_size": 16, "seed": 1, "optimizer": "sgd",
+                      "lr": 0.1, **settings}, fps=fps)
+    try:
+        s.start()
+        s.thread.join(120)
+        frames = [f for f in s.frames if f["kind"] == "frame"]
+        with_ratio = [f for f in frames if any(lay["update_ratio"] for lay in f["layers"])]
+        return s, frames[-1], with_ratio[-1]
+    finally:
+        s.close()
+
+
+def test_a_deep_sigmoid_network_is_told_its_first_layers_barely_learn():
+    s, frame, rf = _run(layers="2," + "64," * 8 + "3", activation="sigmoid", init="xavier")
+    notes = explain.train_notes(s.settings, s.predicted_pre_std, frame, rf)
+    assert notes[0].startswith("Sigmoid saturates: its slope σ′(z) is at most 1/4")
+    ratios = [lay["update_ratio"] for lay in rf["layers"]]
+    lo = min((r, i) for i, r in enumerate(ratios) if r)
+    assert ratios[-1] / lo[0] > 1e3  # the readings themselves: the first layers' updates vanish
+    vanishing = next(n for n in notes if n.startswith("Vanishing updates"))
+    assert f"layer {lo[1] + 1} changes by ‖ΔW‖/‖W‖ = {explain._f(lo[0])} per step" in vanishing
+    assert any(n.startswith(f"Uneven updates: layer {lo[1] + 1} moves") and f"than layer {len(ratios)}" in n
+               for n in notes)
+
+
+def test_saturation_and_the_mean_field_prediction_are_the_runs_numbers():
+    s, frame, rf = _run(layers="2,64,64,64,3", activation="tanh", init="std=1")
+    notes = explain.train_notes(s.settings, s.predicted_pre_std, frame, rf)
+    sat = [lay["saturated"] for lay in frame["layers"][:-1]]
+    k = int(np.argmax(sat))
+    assert sat[k] > 0.5  # N(0, 1) weights on 64 inputs: z of std ~8 in the hidden layers, tanh pinned at ±1
+    assert f"Saturation now: {sat[k]:.0%} of layer {k + 1}'s units sit on the flat ends of tanh" in " ".join(notes)
+    pred = s.predicted_pre_std
+    assert (f"std of z grows from {explain._f(pred[0])} in layer 1 to {explain._f(pred[-2])} in layer 3, the last "
+            "hidden layer") in " ".join(notes)
+    assert any(n.startswith("A fixed std (std=1) ignores the width") for n in notes)
+    assert "saturating" in next(n for n in notes if n.startswith("mlplab diagnose says"))
+
+
+@pytest.mark.parametrize("activation, init, says, not_says", [
+    ("tanh", "xavier", "Why Xavier suits tanh: tanh′(0) = 1", "Sigmoid"),
+    ("tanh", "he", "He's Var W = 2/n_in is made for ReLU", "Why Xavier"),
+    ("relu", "he", "He's Var W = 2/n_in doubles it back", "shrinks by about 1/√2"),
+    ("relu", "xavier", "the spread of z shrinks by about 1/√2 per layer", "doubles it back"),
+])
+def test_the_setting_decides_what_is_said(activation, init, says, not_says):
+    notes = " ".join(explain.setting_notes({"activation": activation, "init": init}))
+    assert says in notes and not_says not in notes
+
+
+def test_a_comparison_says_how_the_he_xavier_spread_moved_since_initialization():
+    group = CompareGroup({"dataset": "spirals", "layers": "2,64,64,64,64,3", "iterations": 150, "batch_size": 16,
+                          "seed": 1, "activation": "relu"}, [{"init": "he"}, {"init": "xavier"}], fps=50)
+    try:
+        group.start()
+        for m in group.members:
+            m.thread.join(120)
+        members = [(label, m.settings, m.predicted_pre_std, [f for f in m.frames if f["kind"] == "frame"][-1])
+                   for label, m in zip(["He", "Xavier"], group.members)]
+    finally:
+        group.close()
+    notes = explain.compare_notes(members)
+    he, xa = members[0][2][-2], members[1][2][-2]
+    assert he / xa == pytest.approx(4.0)  # Var W twice Xavier's: ×√2 in std per layer, 4 layers deep
+    assert notes[0] == (f"At initialization the mean-field prediction puts the std of z in layer 4 (the last hidden "
+                        f"layer) at {explain._f(he)} for He vs {explain._f(xa)} for Xavier: a spread of "
+                        f"×{explain._f(he / xa)}.")
+    now = [m[3]["layers"][3]["z_std"] for m in members]
+    ratio = now[0] / now[1]
+    assert notes[1].startswith(f"Measured now: {explain._f(now[0])} vs {explain._f(now[1])}, ×{explain._f(ratio)}")
+    trend = "grown" if ratio > 1.25 * he / xa else "shrunk" if ratio < he / xa / 1.25 else "about"
+    assert trend in notes[1]
+    assert any(n.startswith("Xavier: With ReLU") for n in notes) and any(n.startswith("He: ReLU zeroes") for n in notes)

@@ -15,6 +15,8 @@ GET  /api/stream?sid=  server-sent events: the run's frames, newest first droppe
                        the rate they are made; when the stream closes (the tab is closed) the
                        tab's run is stopped after a short grace (a reload reconnects in time)
 GET  /api/runs         how many runs the server holds, their states, the frame workers' pids (for checks)
+POST /api/explain      {sid, view, settings}: "what to look for" sentences for the tab's run (its setting
+                       and newest readings), or for the form's settings when there is no run yet
 GET  /api/function     the test function's values on a grid (for the contour lines)
 POST /api/paths        every chosen optimizer's path from the start point
 =====================  ====================================================================
@@ -47,6 +49,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from . import explain as live_explain
 from . import limits
 from . import paths as live_paths
 from .compare import CompareGroup
@@ -279,6 +282,8 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
                     await run_in_threadpool(group.close)
                     raise
                 group.run_id = uuid.uuid4().hex[:8]
+                group.labels = [" ".join(f"{k}={v}" for k, v in (v or {}).items()) or f"run {i + 1}"
+                                for i, v in enumerate(body.get("variants"))]
                 for m in group.members:
                     m.run_id = group.run_id
                 await run_in_threadpool(runs.replace, sid, group)
@@ -336,6 +341,38 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
         except OSError as e:
             return _error(f"cannot write the run: {e}")
         return _json({"out": str(path), "command": session.command(path)})
+
+    def _newest_frames(session):
+        """The newest frame, and the newest that carries ‖ΔW‖/‖W‖ (a run's first and last frames do not)."""
+        frames = [f for f in session.frames_after(0) if f.get("kind") == "frame"]
+        with_ratio = [f for f in frames if any(lay.get("update_ratio") for lay in f.get("layers", []))]
+        return (frames[-1] if frames else None), (with_ratio[-1] if with_ratio else None)
+
+    async def explain(request):
+        """The view's "what to look for" (mlplab.live.explain): from the tab's run when it is of that
+        view, else from the settings sent (a Train form not started yet)."""
+        try:
+            body = await _body(request)
+            sid = _sid(body.get("sid"))
+        except SettingsError as e:
+            return _error(e)
+        session, view = runs.sessions.get(sid), body.get("view")
+        if view == "compare":
+            if not isinstance(session, CompareGroup):
+                return _json({"lines": [], "run": None})
+            firsts = session.members[::session.seeds]
+            members = [(label, m.settings, m.predicted_pre_std, _newest_frames(m)[0])
+                       for label, m in zip(getattr(session, "labels", []), firsts)]
+            return _json({"lines": live_explain.compare_notes(members), "run": session.run_id})
+        if isinstance(session, TrainSession):
+            return _json({"lines": live_explain.train_notes(session.settings, session.predicted_pre_std,
+                                                            *_newest_frames(session)), "run": session.run_id})
+        settings = body.get("settings")
+        try:
+            s = check_settings(settings)[0] if isinstance(settings, dict) else None
+        except SettingsError:
+            s = None  # the Start button says what is wrong with it
+        return _json({"lines": live_explain.train_notes(s) if s else [], "run": None})
 
     async def stream(request):
         try:
@@ -415,6 +452,7 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
         Route("/", page), Route("/api/meta", meta), Route("/api/train", train, methods=["POST"]),
         Route("/api/compare", compare, methods=["POST"]), Route("/api/control", control, methods=["POST"]),
         Route("/api/export", export, methods=["POST"]),
+        Route("/api/explain", explain, methods=["POST"]),
         Route("/api/stream", stream), Route("/api/runs", runs_info), Route("/api/function", function),
         Route("/api/paths", paths, methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),

@@ -7,7 +7,7 @@ import {fitCharts} from './charts.js';
 import {$, live, params, showError} from './common.js';
 import {bindCompareControls, onCompareMessage, startCompare, writeCompareURL} from './compare.js';
 import {ensurePaths, writePathsURL} from './paths.js';
-import {bindTrainControls, fillTrainForm, onTrainMessage, renderTrainFormulas, resetTrain, start,
+import {bindTrainControls, fillTrainForm, onTrainMessage, refreshExplain, renderTrainFormulas, resetTrain, start,
   writeTrainURL} from './train.js';
 import {addURLWriter, currentView, setCurrentView, setURL} from './url.js';
 
@@ -51,6 +51,7 @@ async function main() {
   applyTeacherFlags();
   renderTrainFormulas();
   resetTrain(null);
+  refreshExplain();
   connect(handle);
   showView(currentView());
   document.querySelectorAll('button[disabled]').forEach((b) => { b.disabled = false; });  // the forms are filled

@@ -48,3 +48,9 @@ export function pct(x) { return x === null || x === undefined ? '—' : `${(100 
 
 // one readable line in the page (the server's message; never a traceback); an empty message hides it
 export function showError(el, msg) { el.textContent = msg || ''; el.hidden = !msg; }
+
+// sentences as the items of a list (textContent: the server's words are never parsed as HTML)
+export function showLines(ul, lines) {
+  ul.innerHTML = '';
+  for (const line of lines || []) { const li = document.createElement('li'); li.textContent = line; ul.appendChild(li); }
+}

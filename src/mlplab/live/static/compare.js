@@ -4,7 +4,7 @@
 // configuration's newest histograms overlaid as densities (first seed).
 import {api, replayPending, sid} from './api.js';
 import {HIST_QUANTITIES, alpha, chart, drawDensities, styled} from './charts.js';
-import {$, COLORS, fmt, live, params, pct, seriesStyle, showError} from './common.js';
+import {$, COLORS, fmt, live, params, pct, seriesStyle, showError, showLines} from './common.js';
 import {initTex, tex} from './formulas.js';
 import {control, settingsFromForm} from './train.js';
 import {setURL} from './url.js';
@@ -111,7 +111,7 @@ const cmp = {
   },
   onFrame(f) {
     const i = f.member;
-    if (f.kind !== 'frame') { live.statusFrames += 1; this.status(i, f.status, f.message); return; }
+    if (f.kind !== 'frame') { live.statusFrames += 1; this.status(i, f.status, f.message); refreshCompareExplain(); return; }
     live.frames += 1;
     this.frames[i] += 1;
     this.total = f.total || this.total;
@@ -171,6 +171,18 @@ const cmp = {
     $('#status').textContent = `comparison ${live.run}: run ${i + 1} ${s}`;
   },
 };
+// the server's sentences on the comparison (mlplab.live.explain.compare_notes): at the start, on a
+// member's change of state and every 3 s while it runs
+let explaining = false;
+async function refreshCompareExplain() {
+  if (explaining || live.mode !== 'compare') return;
+  explaining = true;
+  const r = await api('/api/explain', {sid, view: 'compare'});
+  explaining = false;
+  if (!r.error) { showLines($('#compare-explain'), r.lines); live.compareExplain = r.lines; }
+}
+setInterval(() => { if (live.mode === 'compare' && live.ready && !document.hidden) refreshCompareExplain(); }, 3000);
+
 // a message of the tab's comparison: a frame or a status change of one member
 export function onCompareMessage(f) { cmp.onFrame(f); }
 
@@ -194,6 +206,7 @@ export async function startCompare() {
     tex(d, `\\text{${k + 1}}:\\; ${initTex(m.settings.init, m.settings.activation)}`);
   });
   replayPending(r.run);
+  refreshCompareExplain();
 }
 
 export function writeCompareURL(p) {

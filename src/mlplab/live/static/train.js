@@ -4,7 +4,7 @@
 // with the verdict `mlplab diagnose` gives.
 import {api, replayPending, sid} from './api.js';
 import {HIST_QUANTITIES, chart, drawHist, styled} from './charts.js';
-import {$, COLORS, fmt, live, params, pct, showError} from './common.js';
+import {$, COLORS, fmt, live, params, pct, showError, showLines} from './common.js';
 import {MEAN_FIELD_TEX, initTex, tex, updateTex} from './formulas.js';
 import {setURL} from './url.js';
 
@@ -167,6 +167,7 @@ function onFrame(f) {
   setStatus(f.status);
 }
 function setStatus(s, message) {
+  if (s !== live.status && live.mode !== 'compare') refreshExplain();
   live.status = s;
   $('#status').textContent = s ? `run ${live.run || ''}: ${s}` : 'ready';
   $('#btn-pause').textContent = s === 'paused' ? 'Resume' : 'Pause';
@@ -176,6 +177,18 @@ function setStatus(s, message) {
 export function onTrainMessage(f) {
   if (f.kind === 'frame') onFrame(f);
   else { live.statusFrames += 1; setStatus(f.status, f.message); }
+}
+
+// ----------------------------------------------------------------------------- what to look for
+// the server's sentences for this setting and the run's newest readings (mlplab.live.explain): asked
+// when the form changes, a run starts or changes state, and every 3 s while it runs (not per frame)
+let explaining = false;
+export async function refreshExplain() {
+  if (explaining) return;
+  explaining = true;
+  const r = await api('/api/explain', {sid, view: 'train', settings: settingsFromForm()});
+  explaining = false;
+  if (!r.error) { showLines($('#train-explain'), r.lines); live.trainExplain = r.lines; }
 }
 
 // ----------------------------------------------------------------------------- buttons
@@ -214,5 +227,6 @@ export function bindTrainControls() {
     live.run = null; resetTrain(null); setStatus(null);
   });
   $('#btn-export').addEventListener('click', exportRun);
-  $('#train-form').addEventListener('change', () => { renderTrainFormulas(); setURL(); });
+  $('#train-form').addEventListener('change', () => { renderTrainFormulas(); setURL(); refreshExplain(); });
+  setInterval(() => { if (live.status === 'running' && live.mode !== 'compare' && live.ready) refreshExplain(); }, 3000);
 }
