@@ -258,9 +258,13 @@ def test_pause_step_and_stop():
     session.stop()
     session.thread.join(10)
     assert session.status == "stopped" and session.trainer.step < 1000
-    with pytest.raises(SettingsError, match="needs a finished run"):
-        session.export(session.run_dir / "nope")
+    with pytest.raises(SettingsError, match="already holds a run"):  # a stopped run exports (not over itself)
+        session.export(session.run_dir)
     session.close()
+    never = TrainSession({"dataset": "xor", "layers": "2,8,2", "iterations": "10"})
+    with pytest.raises(SettingsError, match="needs a finished, stopped or paused run"):  # nothing trained yet
+        never.export(never.run_dir / "nope")
+    never.close()
 
 
 def test_divergence_is_reported_with_the_layer(tmp_path):
@@ -304,11 +308,12 @@ def test_export_is_reproduced_bit_for_bit_by_the_cli(mnist_dir, tmp_path, capsys
     session.thread.join(120)
     assert session.status == "done", session.message
     live_dir = session.export(tmp_path / "live")
-    command = session.command(tmp_path / "cli")
+    command = session.command(live_dir)
     assert command.startswith("mlplab train ")
+    assert command.endswith(f"--out {tmp_path / 'live-again'}")  # beside the export, never over it
     assert main(shlex.split(command)[1:] + ["--quiet"]) == 0
     capsys.readouterr()
-    cli_dir = tmp_path / "cli"
+    cli_dir = tmp_path / "live-again"
     assert (live_dir / "metrics.jsonl").read_text() == (cli_dir / "metrics.jsonl").read_text()
     with np.load(live_dir / "model.npz") as a, np.load(cli_dir / "model.npz") as b:
         assert sorted(a.files) == sorted(b.files)

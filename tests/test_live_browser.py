@@ -52,8 +52,8 @@ def _get(url, token=None):
 class Server:
     """``mlplab live`` in a subprocess; ``token`` is read from the URL it prints (None with --no-token)."""
 
-    def __init__(self, *extra, cwd=None, preexec_fn=None):
-        self.port = _free_port()
+    def __init__(self, *extra, cwd=None, preexec_fn=None, port=None):
+        self.port = port or _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen([sys.executable, "-m", "mlplab", "live", "--no-open", "--port", str(self.port),

@@ -10,7 +10,9 @@ POST /api/train        {sid, settings}: check the settings, start a run for this
 POST /api/compare      {sid, settings, variants}: 2-4 runs side by side, paired (same seed, data,
                        batches); replaces the tab's run like /api/train
 POST /api/control      {sid, action}: pause, resume, step, stop (a comparison: stop)
-POST /api/export       {sid, out}: write the finished run as ``mlplab train --out`` does
+POST /api/export       {sid, out}: write the run (finished, stopped or paused) as ``mlplab train --out``
+                       does; answers the folder, the files written and a command that retrains it
+GET  /api/state?sid=   the tab's run, if it has one (a reloaded page reattaches to it)
 GET  /api/stream?sid=  server-sent events: the run's frames, newest first dropped never, at
                        the rate they are made; when the stream closes (the tab is closed) the
                        tab's run is stopped after a short grace (a reload reconnects in time)
@@ -340,7 +342,25 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
             return _error(e)
         except OSError as e:
             return _error(f"cannot write the run: {e}")
-        return _json({"out": str(path), "command": session.command(path)})
+        files = sorted(p.name for p in Path(path).iterdir() if p.is_file())
+        return _json({"out": str(path), "root": str(root), "files": files, "step": session.trainer.step,
+                      "status": session.status, "command": session.command(path)})
+
+    async def state(request):
+        """The tab's run, so that a reloaded page (same tab, same sid) draws it again."""
+        try:
+            sid = _sid(request.query_params.get("sid"))
+        except SettingsError as e:
+            return _error(e)
+        session = runs.sessions.get(sid)
+        if session is None:
+            return _json({"run": None})
+        if isinstance(session, CompareGroup):
+            return _json({"run": session.run_id, "kind": "compare", "status": session.status, "seeds": session.seeds,
+                          "labels": getattr(session, "labels", []),
+                          "members": [{"settings": m.settings, "sizes": m.sizes} for m in session.members]})
+        return _json({"run": session.run_id, "kind": "train", "status": session.status,
+                      "settings": session.settings, "sizes": session.sizes})
 
     def _newest_frames(session):
         """The newest frame, and the newest that carries ‖ΔW‖/‖W‖ (a run's first and last frames do not)."""
@@ -451,7 +471,7 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
     app = Starlette(routes=[
         Route("/", page), Route("/api/meta", meta), Route("/api/train", train, methods=["POST"]),
         Route("/api/compare", compare, methods=["POST"]), Route("/api/control", control, methods=["POST"]),
-        Route("/api/export", export, methods=["POST"]),
+        Route("/api/export", export, methods=["POST"]), Route("/api/state", state),
         Route("/api/explain", explain, methods=["POST"]),
         Route("/api/stream", stream), Route("/api/runs", runs_info), Route("/api/function", function),
         Route("/api/paths", paths, methods=["POST"]),

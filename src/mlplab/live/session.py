@@ -218,6 +218,7 @@ class TrainSession:
         self._run = threading.Event()
         self._run.set()
         self._steps_allowed = None  # when paused by "step": how many more steps to take
+        self.held = threading.Event()  # set while the training thread waits in a pause (the model is still)
         self._lock = threading.Lock()
         self.run_dir = Path(tempfile.mkdtemp(prefix="mlplab-live-"))
         self.fps, self.overhead = fps, overhead
@@ -342,7 +343,9 @@ class TrainSession:
                 self._run.clear()
                 self.status = "paused"
             self._publish_status()
+            self.held.set()
             self._run.wait()
+            self.held.clear()
             if self.stop_event.is_set():
                 return
 
@@ -385,8 +388,13 @@ class TrainSession:
 
     # ------------------------------------------------------------------ export
     def export(self, out, root=None) -> Path:
-        """Copy the finished run (config.json, metrics.jsonl, model.npz, summary.json, its checkpoint)
-        to ``out``, with config.json's ``out`` naming it, as ``mlplab train --out out`` writes it.
+        """Copy the run (config.json, metrics.jsonl, model.npz, summary.json, its checkpoint) to ``out``,
+        with config.json's ``out`` naming it, as ``mlplab train --out out`` writes it.
+
+        A finished or stopped run has all of these (a stopped run is one of ``trainer.step`` steps).
+        A paused run is written as it stands: the training thread waits in the pause, so the model
+        is saved now (model.npz) with a summary.json of the steps so far; its metrics.jsonl holds the
+        lines written so far (the Trainer writes them buffered, so the newest may be missing).
 
         ``out`` must be new or empty (:func:`mlplab.live.runsdir.check_empty`); with ``root`` (the
         server's runs folder) it must also lie below it once made, links followed. Each file is created
@@ -395,8 +403,11 @@ class TrainSession:
 
         from .runsdir import check_below, check_empty
 
-        if self.status != "done":
-            raise SettingsError(f"export needs a finished run (this one is {self.status})")
+        if self.status not in ("done", "stopped", "paused") or self.trainer is None:
+            raise SettingsError(f"export needs a finished, stopped or paused run (this one is {self.status})")
+        paused = self.status == "paused"
+        if paused and not self.held.wait(10.0):  # "paused" is said at once; the thread ends its step first
+            raise SettingsError("the run has not reached its pause yet: export again in a moment")
         out = Path(out)
         check_empty(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -405,21 +416,39 @@ class TrainSession:
         check_empty(out)
         config = json.loads((self.run_dir / "config.json").read_text())
         config["out"] = str(out)
+        skip = {"config.json"} | ({"model.npz", "summary.json"} if paused else set())
         sources = [p for p in sorted(self.run_dir.iterdir()) if p.is_file() and not p.is_symlink()
-                   and p.name != "config.json" and not p.name.startswith(".")]
+                   and p.name not in skip and not p.name.startswith(".")]
         for src in sources:
             with open(src, "rb") as f, _create(out / src.name) as g:
                 shutil.copyfileobj(f, g, 1 << 20)
+        if paused:  # the model as it stands (saved beside, then copied in without following links)
+            scratch = Path(tempfile.mkdtemp(prefix="mlplab-live-export-"))
+            try:
+                self.model.save(scratch / "model.npz")
+                with open(scratch / "model.npz", "rb") as f, _create(out / "model.npz") as g:
+                    shutil.copyfileobj(f, g, 1 << 20)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+            with _create(out / "summary.json") as g:
+                g.write(json.dumps({"steps": self.trainer.step, "paused": True,
+                                    "final": self.evals[-1] if self.evals else {}}, indent=2, default=float).encode())
         with _create(out / "config.json") as g:
             g.write(json.dumps(config, indent=2, default=float).encode())
         return out
 
     def command(self, out) -> str:
-        """The ``mlplab train`` command line that retrains this run (MNIST-family sets only)."""
+        """The ``mlplab train`` command line that retrains this run (MNIST-family sets only), into a
+        folder beside ``out`` (``out``-again, -again2, ...: never the export itself). A run stopped
+        or paused at step k is retrained for k steps (``--iterations k``: the same batches, the same
+        k updates; with a schedule, whose shape depends on the run's length, not the same rates)."""
         s = self.settings
+        step = self.trainer.step if self.trainer is not None else 0
+        cut = self.status in ("stopped", "paused") and 0 < step < self.total
         parts = ["mlplab train", f"--dataset {s['dataset']}", f"--layers {s['layers']}",
                  f"--activation {s['activation']}", f"--init {s['init']}", f"--bias-init {s['bias_init']}",
                  f"--optimizer {s['optimizer']}", f"--batch-size {s['batch_size']}", f"--seed {s['seed']}",
+                 f"--iterations {step}" if cut else
                  f"--epochs {s['epochs']}" if s["epochs"] else f"--iterations {s['iterations']}",
                  f"--dtype {s['dtype']}"]
         threads = self.config().get("blas_threads")
@@ -428,4 +457,9 @@ class TrainSession:
         for key in ("lr", "momentum", "weight_decay", "schedule"):
             if s.get(key):
                 parts.append(f"--{key.replace('_', '-')} {s[key]}")
-        return " ".join(parts + [f"--out {shlex.quote(str(out))}"])
+        out = Path(out)
+        again = out.with_name(f"{out.name}-again")
+        k = 2
+        while again.exists():
+            again, k = out.with_name(f"{out.name}-again{k}"), k + 1
+        return " ".join(parts + [f"--out {shlex.quote(str(again))}"])

@@ -188,11 +188,16 @@ export function onCompareMessage(f) { cmp.onFrame(f); }
 
 export async function startCompare() {
   showError($('#compare-error'), '');
+  $('#btn-compare').disabled = true;
+  try { await startComparison(); } finally { $('#btn-compare').disabled = false; }
+}
+async function startComparison() {
   const texts = [...document.querySelectorAll('.variant')].map((e) => e.value.trim());
   let variants;
   try { variants = texts.filter((x, k) => x || k < 2).map(parseVariant); } catch (e) {
     showError($('#compare-error'), e.message); return;
   }
+  $('#status').textContent = 'starting…';
   const r = await api('/api/compare', {sid, settings: settingsFromForm(), variants, seeds: $('#cmp-seeds').value || '1'});
   if (r.error) { live.errors += 1; showError($('#compare-error'), r.error); return; }
   live.run = r.run;
@@ -206,6 +211,13 @@ export async function startCompare() {
     tex(d, `\\text{${k + 1}}:\\; ${initTex(m.settings.init, m.settings.activation)}`);
   });
   replayPending(r.run);
+  refreshCompareExplain();
+}
+
+// a reloaded page: the tab's comparison, as /api/state describes it (its frames follow on the stream)
+export function reattachCompare(r) {
+  cmp.reset(r.labels.length ? r.labels : r.members.filter((_, k) => k % r.seeds === 0).map((_, k) => `run ${k + 1}`),
+    r.members.map((m) => m.sizes), r.seeds || 1);
   refreshCompareExplain();
 }
 

@@ -166,7 +166,7 @@ function onFrame(f) {
     `probe-batch accuracy ${pct(f.probe_acc)} · ${speed.toFixed(0)} steps/s · ${fps.toFixed(1)} frames/s`;
   setStatus(f.status);
 }
-function setStatus(s, message) {
+export function setStatus(s, message) {
   if (s !== live.status && live.mode !== 'compare') refreshExplain();
   live.status = s;
   $('#status').textContent = s ? `run ${live.run || ''}: ${s}` : 'ready';
@@ -195,8 +195,14 @@ export async function refreshExplain() {
 export async function start(paused = false) {
   showError($('#train-error'), '');
   $('#train-note').hidden = true;
+  // a large network takes a while to build: say so, and take no second Start meanwhile
+  $('#btn-start').disabled = true;
+  $('#status').textContent = 'starting…';
+  live.starting = true;
   const r = await api('/api/train', {sid, settings: settingsFromForm(), paused});
-  if (r.error) { live.errors += 1; showError($('#train-error'), r.error); return false; }
+  $('#btn-start').disabled = false;
+  live.starting = false;
+  if (r.error) { live.errors += 1; showError($('#train-error'), r.error); setStatus(live.status); return false; }
   live.run = r.run;
   live.mode = 'train';
   resetTrain(r.sizes);
@@ -208,12 +214,20 @@ export async function control(action) {
   const r = await api('/api/control', {sid, action});
   if (r.error) showError($('#train-error'), r.error); else setStatus(r.status);
 }
+// a reloaded page: the tab's run, as /api/state describes it (its frames follow on the stream)
+export function reattachTrain(r) {
+  resetTrain(r.sizes);
+  setStatus(r.status);
+}
 async function exportRun() {
   const r = await api('/api/export', {sid});
   if (r.error) { showError($('#train-error'), r.error); return; }
   const note = $('#train-note');
   note.hidden = false;
-  note.textContent = `written to ${r.out}/ (config.json, metrics.jsonl, model.npz). The same run from the command line: ${r.command}`;
+  live.exported = r;
+  note.textContent = `${r.status === 'done' ? 'The run' : `The ${r.status} run (step ${r.step})`} is written to ${r.out}/ ` +
+    `(the server's folder is ${r.root}): ${r.files.join(', ')}. The same run from the command line, into a new ` +
+    `folder: ${r.command}`;
 }
 export function bindTrainControls() {
   $('#btn-start').addEventListener('click', () => start());
