@@ -136,6 +136,23 @@ def test_each_view_is_a_history_entry(server, browser):
 
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+def test_the_chosen_eigenvalues_are_in_the_url(server, browser):
+    p = Page(browser, server)
+    page = p.open("view=paths&fn=eigen&l1=2&l2=20")
+    page.wait_for_function("window.mlplabLive.pathDraws >= 1", timeout=30_000)
+    assert p.live("lastPaths.hessian.eigenvalues") == [2, 20]
+    assert "l1=2&l2=20" in page.url
+    page.locator("#eig2").fill("0.5")  # 10^0.5 ≈ 3.16
+    page.wait_for_function("window.mlplabLive.lastPaths.hessian.eigenvalues[1] === 3.16", timeout=10_000)
+    assert "l2=3.16" in page.url
+    page.reload()  # the link reproduces it
+    page.wait_for_function("window.mlplabLive.ready && window.mlplabLive.pathDraws >= 1", timeout=30_000)
+    assert p.live("lastPaths.hessian.eigenvalues") == [2, 3.16]
+    p.close()
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
 def test_export_of_a_stopped_run_from_the_page_lists_its_files_and_a_command_beside_it(browser, tmp_path):
     s = Server(cwd=tmp_path)
     try:

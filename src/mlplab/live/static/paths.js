@@ -270,6 +270,7 @@ export function writePathsURL(p) {
   if (!paths.fn) return;
   p.set('fn', paths.fn); p.set('sx', paths.start[0].toPrecision(4)); p.set('sy', paths.start[1].toPrecision(4));
   p.set('steps', paths.steps);
+  if (paths.fn === 'eigen') { const [l1, l2] = paths.eig(); p.set('l1', l1); p.set('l2', l2); } else { p.delete('l1'); p.delete('l2'); }
   for (const [name, m] of Object.entries(paths.methods)) {
     if (!m.on) p.set(`${name}.off`, '1'); else p.delete(`${name}.off`);
     for (const [k, v] of Object.entries(m.hp)) p.set(`${name}.${k}`, String(v));
