@@ -229,6 +229,38 @@ def test_pause_and_single_step(server, browser):
     p.close()
 
 
+def test_a_learning_rate_changed_mid_run_takes_hold_and_is_marked(server, browser, tmp_path):
+    """η set anew in the form while the run trains: the run goes on (the same run), the frames carry
+    the new rate and the step it took hold at, the update sizes ‖ΔW‖/‖W‖ fall with it (SGD: ∝ η),
+    the loss and update charts mark the step (Export's command repeats it: tests/test_changes.py)."""
+    p = Page(browser, server)
+    page = p.open("autostart=1&dataset=spirals&layers=2,32,32,3&iterations=10000000&batch_size=16"
+                  "&optimizer=sgd&lr=0.1")
+    page.wait_for_function("window.mlplabLive.frames >= 8 && "
+                           "window.mlplabLive.lastFrame.layers[0].update_ratio", timeout=30_000)
+    run = p.live("run")
+    before = page.evaluate("window.mlplabLive.lastFrame.layers.map((l) => l.update_ratio)")
+    page.fill("input[name=lr]", "0.005")
+    page.dispatch_event("input[name=lr]", "change")
+    page.wait_for_function("window.mlplabLive.lastFrame.lr === 0.005 && "
+                           "(window.mlplabLive.changes || []).length === 1", timeout=15_000)
+    frames = p.live("frames")
+    page.wait_for_function(f"window.mlplabLive.frames > {frames} + 5 && "
+                           "window.mlplabLive.lastFrame.layers[0].update_ratio", timeout=30_000)
+    after = page.evaluate("window.mlplabLive.lastFrame.layers.map((l) => l.update_ratio)")
+    assert all(a < b / 3 for a, b in zip(after, before)), (before, after)  # 20x smaller steps
+    change = p.live("changes[0]")
+    assert change["key"] == "lr" and change["value"] == 0.005 and change["step"] > 0
+    assert p.live("run") == run and p.live("marksDrawn") > 0
+    assert "η → 0.005 from the next step" in page.locator("#train-note").inner_text()
+    page.click("#btn-pause")
+    page.wait_for_function("window.mlplabLive.status === 'paused'", timeout=10_000)
+    p.shot(tmp_path, "live-train-lr-change")
+    page.click("#btn-reset")
+    p.check_local()
+    p.close()
+
+
 def test_dragging_the_start_point_moves_every_path(server, browser, tmp_path):
     p = Page(browser, server)
     page = p.open("view=paths&fn=f2")

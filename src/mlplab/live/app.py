@@ -10,6 +10,8 @@ POST /api/train        {sid, settings}: check the settings, start a run for this
 POST /api/compare      {sid, settings, variants}: 2-4 runs side by side, paired (same seed, data,
                        batches); replaces the tab's run like /api/train
 POST /api/control      {sid, action}: pause, resume, step, stop (a comparison: stop)
+POST /api/set          {sid, key, value}: change lr, momentum or weight_decay of the tab's running or
+                       paused Train run from its next step on (recorded at that step, exported)
 POST /api/export       {sid, out}: write the run (finished, stopped or paused) as ``mlplab train --out``
                        does; answers the folder, the files written and a command that retrains it
 GET  /api/state?sid=   the tab's run, if it has one (a reloaded page reattaches to it)
@@ -328,6 +330,18 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
             return _error(f"unknown action {action!r}; valid: pause, resume, step, stop")
         return _json({"status": session.status})
 
+    async def set_value(request):
+        try:
+            body = await _body(request)
+            sid = _sid(body.get("sid"))
+            session = runs.sessions.get(sid)
+            if session is None or isinstance(session, CompareGroup):
+                raise SettingsError("no Train run in this tab: a setting changes during a run of the Train view")
+            session.request_change(str(body.get("key")), body.get("value"))
+        except SettingsError as e:
+            return _error(e)
+        return _json({"status": session.status, "step": session.trainer.step if session.trainer else 0})
+
     async def export(request):
         try:
             body = await _body(request)
@@ -472,6 +486,7 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
         Route("/", page), Route("/api/meta", meta), Route("/api/train", train, methods=["POST"]),
         Route("/api/compare", compare, methods=["POST"]), Route("/api/control", control, methods=["POST"]),
         Route("/api/export", export, methods=["POST"]), Route("/api/state", state),
+        Route("/api/set", set_value, methods=["POST"]),
         Route("/api/explain", explain, methods=["POST"]),
         Route("/api/stream", stream), Route("/api/runs", runs_info), Route("/api/function", function),
         Route("/api/paths", paths, methods=["POST"]),

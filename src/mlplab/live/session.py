@@ -34,6 +34,7 @@ import numpy as np
 
 from .. import diagnostics as dg
 from .. import optim, toydata
+from ..changes import CHANGEABLE, SettingChanges
 from ..schedules import schedule_for_run
 from ..train import Callback, Trainer
 from .frames import Probe, _num, measure, update_ratios
@@ -229,11 +230,12 @@ class TrainSession:
         self.thread = None
         self.trainer = None
         self.t_start = None
+        self.changes = SettingChanges()  # η, μ, weight decay changed while it trains (request_change)
 
     # ------------------------------------------------------------------ control
     def start(self) -> None:
         callback = LiveCallback(self, self.fps, self.overhead)
-        self.trainer = Trainer(self.model, self.optimizer, schedule=self.schedule, callbacks=[callback],
+        self.trainer = Trainer(self.model, self.optimizer, schedule=self.schedule, callbacks=[self.changes, callback],
                                run_dir=self.run_dir, checkpoint_every=500, on_divergence="stop")
         self.thread = threading.Thread(target=self._train, name="mlplab-live-train", daemon=True)
         self.status = "running"
@@ -284,6 +286,40 @@ class TrainSession:
         from ..settings import TRAIN_DEFAULTS
 
         return {**TRAIN_DEFAULTS, **self.settings, "out": str(self.run_dir), "blas_threads": self.blas_threads}
+
+    def request_change(self, key: str, value) -> None:
+        """Set ``key`` (lr, momentum, weight_decay) to ``value`` from the next step on; the step it
+        takes hold at is recorded (config.json's ``lr_changes`` ..., the frames' ``changes``)."""
+        from .. import settings as st
+
+        if key not in CHANGEABLE:
+            raise SettingsError(f"only {', '.join(CHANGEABLE)} can change during a run, not {key!r}")
+        if self.thread is None or self.status not in ("running", "paused"):
+            raise SettingsError(f"a setting changes during a run: this one is {self.status}; set it in the form "
+                                "and press Start")
+        if key == "lr" and self.schedule is not None:
+            raise SettingsError(f"the schedule {self.settings['schedule']} sets the learning rate at every step; "
+                                "start a run without a schedule to change it by hand")
+        label = f"--{key.replace('_', '-')}"
+        try:  # the form's text, as check_settings reads it
+            value = float(str(value).strip())
+        except ValueError:
+            raise SettingsError(f"{label} must be a number, got {value!r}") from None
+        try:
+            if key != "weight_decay" and key not in optim.optimizer_settings(self.opt_name):
+                raise st.SettingsError(key, f"{self.opt_name} has no {key}")
+            _, hp = st.check_optimizer(self.opt_name, {key: value}, lambda k: label)
+        except st.SettingsError as e:
+            raise SettingsError(str(e)) from None
+        pending = [v for k, v in self.changes.pending if k == key]
+        if (pending[-1] if pending else getattr(self.optimizer, key, None)) == hp[key]:
+            return  # already so (a form's change event repeated): nothing to record
+        self.changes.request(key, hp[key])
+
+    def change_list(self) -> list:
+        """Every change so far: [{"step", "key", "value"}], by step."""
+        return sorted(({"step": k, "key": key, "value": v} for key, steps in list(self.changes.changes.items())
+                       for k, v in steps), key=lambda c: c["step"])
 
     def pause(self) -> None:
         with self._lock:
@@ -368,7 +404,8 @@ class TrainSession:
         elapsed = time.perf_counter() - self.t_start if self.t_start else 0.0
         return {"kind": "frame", "seed": self.settings["seed"], "step": trainer.step, "epoch": trainer.epoch + 1,
                 "total": trainer.total_steps, "loss": _num(loss) if loss is not None else None,
-                "lr": trainer._lr(), "elapsed": elapsed, "evals": self.evals[-20:], "status": self.status}
+                "lr": trainer._lr(), "elapsed": elapsed, "evals": self.evals[-20:], "status": self.status,
+                "changes": self.change_list() if self.changes.changes else []}
 
     def _append(self, meta: dict, layers: list, probe_acc: float, by_worker: bool = False) -> None:
         frame = {**meta, "probe_acc": probe_acc, "layers": layers, "worker": by_worker}
@@ -416,6 +453,7 @@ class TrainSession:
         check_empty(out)
         config = json.loads((self.run_dir / "config.json").read_text())
         config["out"] = str(out)
+        config.update(self.changes.settings())  # the changes made while it trained, at their steps
         skip = {"config.json"} | ({"model.npz", "summary.json"} if paused else set())
         sources = [p for p in sorted(self.run_dir.iterdir()) if p.is_file() and not p.is_symlink()
                    and p.name not in skip and not p.name.startswith(".")]
@@ -457,6 +495,9 @@ class TrainSession:
         for key in ("lr", "momentum", "weight_decay", "schedule"):
             if s.get(key):
                 parts.append(f"--{key.replace('_', '-')} {s[key]}")
+        for name, value in self.changes.settings().items():
+            if value:
+                parts.append(f"--{name.replace('_', '-')} {value}")
         out = Path(out)
         again = out.with_name(f"{out.name}-again")
         k = 2

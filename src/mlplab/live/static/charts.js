@@ -75,10 +75,31 @@ export function styled(i, extra = {}) {
   return Object.assign({stroke: st.stroke, dash: st.dash.length ? st.dash : undefined}, extra);
 }
 
-// a uPlot line chart filling el's width; opts: height, xlabel ('step', 'epoch', 'layer'), scales, bands
+// opts.marks(): [{x, label}] drawn as dashed vertical lines with their label (a setting changed at step x)
+function markHook(marks) {
+  return (u) => {
+    const ms = marks();
+    if (!ms.length) return;
+    const ctx = u.ctx, top = u.bbox.top, h = u.bbox.height, dpr = devicePixelRatio || 1;
+    ctx.save();
+    ctx.strokeStyle = '#444'; ctx.fillStyle = '#222'; ctx.setLineDash([4 * dpr, 3 * dpr]); ctx.lineWidth = dpr;
+    ctx.font = `${10 * dpr}px sans-serif`; ctx.textBaseline = 'top';
+    for (const m of ms) {
+      const x = u.valToPos(m.x, 'x', true);
+      if (!(x >= u.bbox.left && x <= u.bbox.left + u.bbox.width)) continue;
+      ctx.beginPath(); ctx.moveTo(x, top); ctx.lineTo(x, top + h); ctx.stroke();
+      ctx.fillText(m.label, x + 3 * dpr, top + 2 * dpr);
+      live.marksDrawn = (live.marksDrawn || 0) + 1;  // (for the browser tests)
+    }
+    ctx.restore();
+  };
+}
+
+// a uPlot line chart filling el's width; opts: height, xlabel ('step', 'epoch', 'layer'), scales, bands, marks
 export function chart(el, series, opts = {}) {
   const w = widthOf(el);
   return keep(new uPlot({width: w, height: opts.height || 170, legend: {show: true, live: false}, bands: opts.bands || [],
+    hooks: opts.marks ? {draw: [markHook(opts.marks)]} : {},
     cursor: {show: false}, scales: withLogRanges(Object.assign({x: {time: false}}, opts.scales || {})),
     axes: [{size: 30, incrs: opts.xlabel === 'layer' || opts.xlabel === 'epoch' ? [1, 2, 5, 10, 20, 50, 100, 200, 500] : undefined},
       {size: 50, values: yTicks(el, opts.scales && opts.scales.y && opts.scales.y.distr === 3)}],

@@ -8,10 +8,13 @@ import {$, COLORS, fmt, live, params, pct, showError, showLines} from './common.
 import {MEAN_FIELD_TEX, initTex, tex, updateTex} from './formulas.js';
 import {setURL} from './url.js';
 
-const TRAIN_KEYS = ['dataset', 'layers', 'activation', 'init', 'optimizer', 'lr', 'momentum', 'batch_size',
+const TRAIN_KEYS = ['dataset', 'layers', 'activation', 'init', 'optimizer', 'lr', 'momentum', 'weight_decay', 'batch_size',
   'epochs', 'iterations', 'schedule', 'seed'];
 const HIST_COLS = 120;  // frames kept per histogram strip
-const T = {layers: [], evalSeen: new Set()};  // the charts, their data and the layers' strips (resetTrain)
+const T = {layers: [], evalSeen: new Set(), changes: []};  // the charts, their data and the layers' strips (resetTrain)
+const SYM = {lr: 'η', momentum: 'μ', weight_decay: 'wd'};
+// the changes of η, μ, weight decay made during the run, as marks on the step charts
+const marks = () => T.changes.map((c) => ({x: c.step, label: `${SYM[c.key]} ${fmt(c.value)}`}));
 
 export function settingsFromForm() {
   const form = $('#train-form'), s = {};
@@ -59,13 +62,14 @@ export function resetTrain(sizes) {
   T.accData = [[], [], []];
   T.ratioData = [[], ...Array.from({length: nl}, () => [])];
   T.evalSeen = new Set();
+  T.changes = [];
   T.loss = chart($('#chart-loss'), [styled(0, {label: 'train', spanGaps: true, points: {show: false}}),
-    styled(1, {label: 'eval', width: 0, points: {show: true, size: 6, fill: COLORS[1]}})]);
+    styled(1, {label: 'eval', width: 0, points: {show: true, size: 6, fill: COLORS[1]}})], {marks});
   T.acc = chart($('#chart-acc'), [styled(0, {label: 'train', points: {show: true, size: 5}}),
     styled(1, {label: 'eval', points: {show: true, size: 5}})],
     {xlabel: 'epoch'});
   T.ratio = chart($('#chart-ratio'), Array.from({length: nl}, (_, i) => styled(i, {label: `L${i + 1}`,
-    spanGaps: true, points: {show: false}})), {scales: {y: {distr: 3}}});
+    spanGaps: true, points: {show: false}})), {scales: {y: {distr: 3}}, marks});
   T.mf = chart($('#chart-meanfield'), [styled(0, {label: 'measured std z', points: {show: true, size: 7}}),
     styled(4, {label: 'mean-field at init', dash: [6, 4], points: {show: true, size: 7}})],
     {xlabel: 'layer', scales: {y: {distr: 3}}});
@@ -119,6 +123,7 @@ function countFrame() {  // returns now; live.frameTimes keeps the last 2 s of a
   return now;
 }
 function drawCurves(f) {
+  if (f.changes && f.changes.length !== T.changes.length) { T.changes = f.changes; live.changes = f.changes; }
   if (f.loss !== null && f.loss !== undefined) {
     T.lossData[0].push(f.step); T.lossData[1].push(f.loss); T.lossData[2].push(null);
   }
@@ -214,6 +219,16 @@ export async function control(action) {
   const r = await api('/api/control', {sid, action});
   if (r.error) showError($('#train-error'), r.error); else setStatus(r.status);
 }
+// a new η, μ or weight decay for the run going on: it takes hold after its next step (the server says which)
+async function changeSetting(key, value) {
+  const r = await api('/api/set', {sid, key, value});
+  if (r.error) { showError($('#train-error'), r.error); return; }
+  showError($('#train-error'), '');
+  const note = $('#train-note');
+  note.hidden = false;
+  note.textContent = `${SYM[key]} → ${value} from the next step (after step ${r.step} or so; the charts mark where).`;
+}
+
 // a reloaded page: the tab's run, as /api/state describes it (its frames follow on the stream)
 export function reattachTrain(r) {
   resetTrain(r.sizes);
@@ -241,6 +256,11 @@ export function bindTrainControls() {
     live.run = null; resetTrain(null); setStatus(null);
   });
   $('#btn-export').addEventListener('click', exportRun);
-  $('#train-form').addEventListener('change', () => { renderTrainFormulas(); setURL(); refreshExplain(); });
+  $('#train-form').addEventListener('change', (ev) => {
+    renderTrainFormulas(); setURL(); refreshExplain();
+    const key = ev.target && ev.target.name;
+    if (['lr', 'momentum', 'weight_decay'].includes(key) && live.run && live.mode !== 'compare'
+        && ['running', 'paused'].includes(live.status) && ev.target.value.trim() !== '') changeSetting(key, ev.target.value);
+  });
   setInterval(() => { if (live.status === 'running' && live.mode !== 'compare' && live.ready) refreshExplain(); }, 3000);
 }
