@@ -471,3 +471,21 @@ def test_events_are_strict_json_even_when_a_value_is_not_finite():
     text = _event_json(bad)
     assert "NaN" not in text and "Infinity" not in text
     assert json.loads(text) == {"loss": None, "layers": [{"pred_z_std": None, "counts": [1]}]}
+
+
+def test_a_variant_naming_another_optimizer_uses_its_own_default_rate():
+    """"Adam vs Momentum" from a Train form set for momentum (η 0.1, μ 0.8): Adam runs at its own
+    default η (0.001), not at momentum's 0.1; a variant keeping the optimizer keeps the form's values."""
+    from mlplab.live.compare import CompareGroup
+
+    base = {"dataset": "xor", "layers": "2,8,2", "iterations": "10", "optimizer": "momentum", "lr": "0.1",
+            "momentum": "0.8"}
+    group = CompareGroup(base, [{"optimizer": "adam"}, {"optimizer": "momentum", "lr": "0.01"}, {"init": "xavier"},
+                                {"optimizer": "nesterov", "lr": "0.05"}])
+    try:
+        (adam, mom, same, nest) = (m.optimizer for m in group.members)
+        assert type(adam).__name__ == "Adam" and adam.lr == optim.DEFAULT_HPARAMS["adam"]["lr"] == 0.001
+        assert (mom.lr, mom.momentum) == (0.01, 0.8) and (same.lr, same.momentum) == (0.1, 0.8)
+        assert nest.lr == 0.05 and nest.momentum == optim.DEFAULT_HPARAMS["nesterov"]["momentum"]
+    finally:
+        group.close()
