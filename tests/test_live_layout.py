@@ -151,6 +151,15 @@ def test_every_view_fits_the_screen_without_overlaps(server, browser, tmp_path, 
         # every chart keeps a usable width: at least 80 % of the screen on a phone, 250 px elsewhere
         least = 0.8 * width - 40 if viewport == "phone" else 250
         assert m["charts"] and min(m["charts"]) >= least, (view, m["charts"])
+        if view == "paths":  # each stable-step marker sits on its slider's track, where its value is
+            marks = page.evaluate("""() => [...document.querySelectorAll('.bound')].filter((b) => !b.hidden)
+              .map((b) => {
+                const i = b.parentElement.querySelector('input').getBoundingClientRect(), r = b.getBoundingClientRect();
+                const t = (Math.log10(+b.title.split(' ').pop()) - (+b.parentElement.querySelector('input').min)) / 4;
+                return [r.left + r.width / 2, i.left, i.right, i.left + 8 + t * (i.width - 16)]; })""")
+            assert len(marks) == 4  # SGD, Momentum, Nesterov, Newton
+            for x, lo, hi, where in marks:
+                assert lo <= x <= hi and abs(x - where) < 3, (viewport, x, lo, hi, where)
         if viewport != "desktop":  # narrow: the controls above the charts, not beside them
             assert m["controls"][1] <= m["main"][0] + 1 and abs(m["controls"][2] - m["main"][1]) < 2, (view, m)
         p.shot(tmp_path, f"live-{view}-{viewport}")
