@@ -221,3 +221,23 @@ def test_sliders_read_as_values_and_the_start_point_moves_with_the_arrow_keys(se
     assert label.startswith("start point x -6.60, y 4.00") and "arrow keys" in label
     p.check_local()
     p.close()
+
+
+def test_each_chart_has_its_numbers_as_a_table(server, browser):
+    """The text alternative of a chart: "numbers" opens a table of its series (made on opening,
+    not per frame), the same numbers the chart draws."""
+    p = Page(browser, server)
+    page = p.open(VIEWS["train"])
+    page.wait_for_function("window.mlplabLive.frames >= 5", timeout=60_000)
+    assert page.locator("#view-train figure details.numbers").count() == 4  # one per chart
+    fig = page.locator("figure:has(#chart-mf), figure:has(#chart-meanfield)").first
+    fig.locator("summary").click()
+    heads = fig.locator("details.numbers thead th").all_inner_texts()
+    assert heads == ["layer", "measured std z", "mean-field at init"]
+    rows = [r.split("\t") for r in fig.locator("details.numbers tbody tr").all_inner_texts()]
+    layers = p.live("lastFrame.layers")
+    assert [r[0] for r in rows] == [str(i + 1) for i in range(len(layers))]
+    for r, layer in zip(rows, layers):  # the frame's numbers, to 4 significant digits
+        assert float(r[2]) == pytest.approx(layer["pred_z_std"], rel=1e-3)
+    p.check_local()
+    p.close()

@@ -67,7 +67,36 @@ window.addEventListener('resize', () => { clearTimeout(resizeTimer); resizeTimer
 live.chartSeries = () => [...CHARTS.entries()].filter(([u, c]) => c.el.isConnected && c.el.offsetParent !== null)
   .map(([u, c]) => ({id: c.el.id, series: c.series.map((s) => ({label: s.label, stroke: s.stroke,
     dash: s.dash || [], band: !!s.band, points: !!(s.points && s.points.show && s.width === 0)}))}));
-function keep(u, el, series) { CHARTS.set(u, {el, series}); return u; }
+function keep(u, el, series) { CHARTS.set(u, {el, series}); numbers(u, el, series); return u; }
+
+// a chart's text alternative: its numbers as a table (the newest 40 rows), made when "numbers" is opened,
+// so it costs nothing per frame; a screen reader reaches it after the figure's caption
+function numbers(u, el, series) {
+  const fig = el.parentElement;
+  if (!fig || fig.tagName !== 'FIGURE') return;
+  let d = fig.querySelector(':scope > details.numbers');
+  if (!d) {
+    d = document.createElement('details');
+    d.className = 'numbers';
+    d.innerHTML = '<summary>numbers</summary><div class="table-wrap"></div>';
+    fig.appendChild(d);
+  }
+  const fill = () => {
+    if (!d.open) return;
+    const cols = [0, ...series.map((s, i) => (s.band ? -1 : i + 1)).filter((i) => i > 0)];
+    const heads = [u.series[0].label, ...cols.slice(1).map((i) => series[i - 1].label)];
+    const n = u.data[0].length, rows = [];
+    for (let r = Math.max(0, n - 40); r < n; r++) {
+      rows.push(`<tr>${cols.map((c, k) => (k ? `<td>${fmt(u.data[c][r], 4)}</td>` : `<th scope="row">${u.data[c][r]}</th>`))
+        .join('')}</tr>`);
+    }
+    const esc = (t) => String(t).replace(/[&<>"]/g, (ch) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;'}[ch]));
+    d.querySelector('.table-wrap').innerHTML = `<table><thead><tr>${heads.map((h) => `<th scope="col">${esc(h)}</th>`).join('')}` +
+      `</tr></thead><tbody>${rows.join('') || '<tr><td>no data yet</td></tr>'}</tbody></table>`;
+  };
+  d.ontoggle = fill;
+  fill();
+}
 
 // the style of series i of a chart (colour and dash, common.js), merged into a uPlot series
 export function styled(i, extra = {}) {
