@@ -346,6 +346,8 @@ def test_what_to_look_for_follows_the_setting_and_the_run(server, browser, tmp_p
                            ".includes('Vanishing updates: layer 1')", timeout=30_000)
     text = page.locator("#train-explain").inner_text()
     assert "Sigmoid saturates" in text and "Mean-field prediction at initialization" in text
+    # a sigmoid layer's activations are drawn on all of [0, 1]: a collapse onto a bound looks like one
+    assert page.locator("#layers .layer .hist >> nth=1").locator(".range").inner_text() == "0.00 … 1.00"
     p.shot(tmp_path, "live-train-explain")
     page.click("#btn-reset")
     p.check_local()

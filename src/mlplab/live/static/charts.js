@@ -145,12 +145,15 @@ export function stepLogChart(el, series, data) {
 
 // h = {canvas, range, cols}: cols are server-binned histograms {lo, hi, counts}, oldest first; one pixel
 // column per histogram (stretched), shade ∝ √(count / the column's largest count); overlay: ±σ predicted
-export function drawHist(h, overlay) {
+// fixed: [lo, hi] to draw on (a bounded activation's range: [0, 1] for sigmoid, [−1, 1] for tanh, so a
+// collapse onto a bound looks like one) instead of the columns' own range
+export function drawHist(h, overlay, fixed = null) {
   const cols = h.cols, c = h.canvas, ctx = c.getContext('2d'), W = c.width, H = c.height;
   ctx.clearRect(0, 0, W, H);
   if (!cols.length) { ctx.fillStyle = '#999'; ctx.fillText('— (logits: no activation)', 8, H / 2); return; }
   let lo = Infinity, hi = -Infinity;
   for (const col of cols) { lo = Math.min(lo, col.lo); hi = Math.max(hi, col.hi); }
+  if (fixed) { lo = Math.min(lo, fixed[0]); hi = Math.max(hi, fixed[1]); }
   if (overlay) { lo = Math.min(lo, -1.05 * overlay); hi = Math.max(hi, 1.05 * overlay); }
   if (!(hi > lo)) { hi = lo + 1; }
   ctx.putImageData(histImage(ctx, cols, lo, hi, W, H), 0, 0);

@@ -145,6 +145,7 @@ function drawCurves(f) {
   }
   T.mf.setData([f.layers.map((_, i) => i + 1), f.layers.map((l) => l.z_std), f.layers.map((l) => l.pred_z_std)]);
 }
+const BOUNDED = {sigmoid: [0, 1], tanh: [-1, 1]};  // activations drawn on their whole range
 function drawLayers(f) {
   f.layers.forEach((l, i) => {
     if (!T.layers[i]) T.layers[i] = makeLayer(i, l);
@@ -152,7 +153,7 @@ function drawLayers(f) {
     for (const [q] of HIST_QUANTITIES) {
       const h = L.hists[q];
       if (l[q]) { h.cols.push(l[q]); if (h.cols.length > HIST_COLS) h.cols.shift(); }
-      drawHist(h, q === 'z' ? l.pred_z_std : null);
+      drawHist(h, q === 'z' ? l.pred_z_std : null, q === 'a' ? BOUNDED[l.activation] : null);
     }
     showVerdict(L.verdict, l.verdict, l.reason);
     L.stats.textContent = `std z ${fmt(l.z_std)} (theory at init ${fmt(l.pred_z_std)}) · dead ${pct(l.dead)} · ` +
