@@ -241,3 +241,21 @@ def test_each_chart_has_its_numbers_as_a_table(server, browser):
         assert float(r[2]) == pytest.approx(layer["pred_z_std"], rel=1e-3)
     p.check_local()
     p.close()
+
+
+def test_ticks_tell_close_values_apart_and_hovering_reads_the_values(server, browser):
+    p = Page(browser, server)
+    page = p.open(VIEWS["train"])
+    page.wait_for_function("window.mlplabLive.frames >= 5", timeout=60_000)
+    ticks = page.evaluate("import('/static/charts.js').then((m) => [m.linearTicks([2.301, 2.302, 2.303, 2.304]),"
+                          " m.linearTicks([0, 0.25, 0.5, 0.75]), m.linearTicks([0, 200, 400])])")
+    assert ticks == [["2.301", "2.302", "2.303", "2.304"], ["0", "0.25", "0.50", "0.75"], ["0", "200", "400"]]
+    over = page.locator("#chart-loss .u-over")
+    legend = page.locator("#chart-loss .u-legend .u-series >> nth=1").locator(".u-value")
+    box = over.bounding_box()
+    page.mouse.move(box["x"] + 0.9 * box["width"], box["y"] + 0.5 * box["height"])
+    page.wait_for_function("document.querySelector('#chart-loss .u-legend .u-series:nth-child(2) .u-value')"
+                           ".textContent.trim() !== '--'", timeout=5_000)
+    assert float(legend.inner_text().replace(",", "")) > 0  # the training loss under the pointer
+    p.check_local()
+    p.close()

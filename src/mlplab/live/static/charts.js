@@ -38,10 +38,20 @@ function withLogRanges(scales) {
   return out;
 }
 
+// a linear axis' labels with as many decimals as the tick spacing needs (2.301 and 2.304 apart)
+export function linearTicks(vs) {
+  const step = vs.length > 1 ? Math.abs(vs[1] - vs[0]) : 0;
+  const big = Math.max(...vs.map((v) => Math.abs(v)));
+  if (!(step > 0) || big >= 1e5 || big < 1e-4) return vs.map((v) => fmt(v, 2));
+  let decimals = 0;  // the fewest that write the step exactly (0.25: 2, 0.5: 1, 200: 0)
+  while (decimals < 8 && Math.abs(step * 10 ** decimals - Math.round(step * 10 ** decimals)) > 1e-6 * 10 ** decimals) decimals++;
+  return vs.map((v) => (Math.abs(v) < step / 2 ? '0' : v.toFixed(decimals)));
+}
+
 // the y axis' labels; the last ones drawn are kept in el.dataset.yticks (uPlot draws them on a canvas)
 function yTicks(el, log) {
   return (u, vs) => {
-    const labels = log ? logTicks(u, vs) : vs.map((v) => fmt(v, 2));
+    const labels = log ? logTicks(u, vs) : linearTicks(vs);
     el.dataset.yticks = labels.filter(Boolean).join(' ');
     return labels;
   };
@@ -127,9 +137,11 @@ function markHook(marks) {
 // a uPlot line chart filling el's width; opts: height, xlabel ('step', 'epoch', 'layer'), scales, bands, marks
 export function chart(el, series, opts = {}) {
   const w = widthOf(el);
-  return keep(new uPlot({width: w, height: opts.height || 170, legend: {show: true, live: false}, bands: opts.bands || [],
+  return keep(new uPlot({width: w, height: opts.height || 170, legend: {show: true, live: true}, bands: opts.bands || [],
     hooks: opts.marks ? {draw: [markHook(opts.marks)]} : {},
-    cursor: {show: false}, scales: withLogRanges(Object.assign({x: {time: false}}, opts.scales || {})),
+    // hover: the legend reads the series' values at the pointer
+    cursor: {show: true, drag: {x: false, y: false}, points: {show: false}},
+    scales: withLogRanges(Object.assign({x: {time: false}}, opts.scales || {})),
     axes: [{size: 30, incrs: opts.xlabel === 'layer' || opts.xlabel === 'epoch' ? [1, 2, 5, 10, 20, 50, 100, 200, 500] : undefined},
       {size: 50, values: yTicks(el, opts.scales && opts.scales.y && opts.scales.y.distr === 3)}],
     series: [{label: opts.xlabel || 'step'}, ...series]},
