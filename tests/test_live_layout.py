@@ -32,6 +32,7 @@ VIEWS = {
                "&v4=init=std%3D1",
     "paths": "view=paths&fn=f2",
 }
+LONG = VIEWS["train"].replace("iterations=400", "iterations=10000000")  # frames for as long as a test needs
 
 # Machado et al. (2009), severity 1.0, applied to linear RGB
 PROTANOPIA = np.array([[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216],
@@ -227,8 +228,11 @@ def test_each_chart_has_its_numbers_as_a_table(server, browser):
     """The text alternative of a chart: "numbers" opens a table of its series (made on opening,
     not per frame), the same numbers the chart draws."""
     p = Page(browser, server)
-    page = p.open(VIEWS["train"])
+    page = p.open(LONG)
     page.wait_for_function("window.mlplabLive.frames >= 5", timeout=60_000)
+    page.click("#btn-pause")
+    page.wait_for_function("window.mlplabLive.status === 'paused'", timeout=10_000)
+    page.wait_for_timeout(300)
     assert page.locator("#view-train figure details.numbers").count() == 4  # one per chart
     fig = page.locator("figure:has(#chart-mf), figure:has(#chart-meanfield)").first
     fig.locator("summary").click()
@@ -245,8 +249,10 @@ def test_each_chart_has_its_numbers_as_a_table(server, browser):
 
 def test_ticks_tell_close_values_apart_and_hovering_reads_the_values(server, browser):
     p = Page(browser, server)
-    page = p.open(VIEWS["train"])
+    page = p.open(LONG)
     page.wait_for_function("window.mlplabLive.frames >= 5", timeout=60_000)
+    page.click("#btn-pause")
+    page.wait_for_function("window.mlplabLive.status === 'paused'", timeout=10_000)
     ticks = page.evaluate("import('/static/charts.js').then((m) => [m.linearTicks([2.301, 2.302, 2.303, 2.304]),"
                           " m.linearTicks([0, 0.25, 0.5, 0.75]), m.linearTicks([0, 200, 400])])")
     assert ticks == [["2.301", "2.302", "2.303", "2.304"], ["0", "0.25", "0.50", "0.75"], ["0", "200", "400"]]

@@ -115,6 +115,7 @@ class Runs:
         self.sessions: dict[str, TrainSession] = {}
         self.streams: dict[str, int] = {}
         self.closing = False
+        self.building = 0  # runs being built now (not yet in sessions): a large network takes seconds
         self.frame_workers = frame_workers
         self.spare: FrameWorker | None = None
         self._lock = threading.Lock()
@@ -255,7 +256,11 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
                 runs.check_room(sid)
                 s, sizes, _, _ = await run_in_threadpool(check_settings, settings)  # alone: refused before building
                 runs.check_room(sid, need=estimate(s, sizes).total)
-                session = await run_in_threadpool(TrainSession, settings, fps)
+                runs.building += 1
+                try:
+                    session = await run_in_threadpool(TrainSession, settings, fps)
+                finally:
+                    runs.building -= 1
                 session.run_id = uuid.uuid4().hex[:8]
                 await run_in_threadpool(runs.replace, sid, session)  # one run per tab: the previous one stops
         except SettingsError as e:
@@ -447,7 +452,7 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
 
     async def runs_info(request):
         workers = [getattr(s, "worker", None) for s in runs.sessions.values()] + [runs.spare]
-        return _json({"runs": len(runs.sessions), "max_runs": runs.max_runs,
+        return _json({"runs": len(runs.sessions), "building": runs.building, "max_runs": runs.max_runs,
                       "states": sorted(s.status for s in runs.sessions.values()),
                       "streams": sum(runs.streams.values()), "frame_workers": runs.frame_workers,
                       "worker_pids": sorted(w.proc.pid for w in workers if w is not None and w.proc is not None)})
