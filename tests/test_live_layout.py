@@ -236,6 +236,7 @@ def test_each_chart_has_its_numbers_as_a_table(server, browser):
     assert page.locator("#view-train figure details.numbers").count() == 4  # one per chart
     fig = page.locator("figure:has(#chart-mf), figure:has(#chart-meanfield)").first
     fig.locator("summary").click()
+    fig.locator("details.numbers thead th").first.wait_for(timeout=5_000)  # (the toggle event comes a task later)
     heads = fig.locator("details.numbers thead th").all_inner_texts()
     assert heads == ["layer", "measured std z", "mean-field at init"]
     rows = [r.split("\t") for r in fig.locator("details.numbers tbody tr").all_inner_texts()]
@@ -263,5 +264,31 @@ def test_ticks_tell_close_values_apart_and_hovering_reads_the_values(server, bro
     page.wait_for_function("document.querySelector('#chart-loss .u-legend .u-series:nth-child(2) .u-value')"
                            ".textContent.trim() !== '--'", timeout=5_000)
     assert float(legend.inner_text().replace(",", "")) > 0  # the training loss under the pointer
+    p.check_local()
+    p.close()
+
+
+def test_the_loss_has_a_log_scale_and_an_exploding_run_is_clipped(server, browser):
+    p = Page(browser, server)
+    page = p.open(LONG)
+    page.wait_for_function("window.mlplabLive.frames >= 5", timeout=60_000)
+    page.click("#btn-pause")
+    page.wait_for_function("window.mlplabLive.status === 'paused'", timeout=10_000)
+    linear = page.locator("#chart-loss").get_attribute("data-yticks").split()
+    page.check("#loss-log")
+    page.wait_for_function("document.querySelector('#chart-loss').dataset.yticks !== " + repr(" ".join(linear)))
+    logged = page.locator("#chart-loss").get_attribute("data-yticks").split()
+    assert logged and all(float(t) > 0 and abs(np.log10(float(t)) - round(np.log10(float(t)))) < 1e-9 for t in logged)
+    # the scale itself: a series exploding to 1e9 is clipped at the cap (4 x the first loss), linear and log
+    ranges = page.evaluate("""async () => { const m = await import('/static/charts.js'); const out = [];
+      for (const log of [false, true]) {
+        const div = document.createElement('div'); document.querySelector('#view-train main').appendChild(div);
+        const u = m.chart(div, [{label: 'a'}, {label: 'b'}], {scales: m.lossScales(() => log, () => 8)});
+        u.setData([[1, 2, 3], [2, 1.5, 1], [2, 50, 1e9]]);
+        await new Promise((done) => setTimeout(done, 50));  // uPlot sets its scales after the call
+        out.push([u.scales.y.min, u.scales.y.max]); u.destroy(); div.remove();
+      }
+      return out; }""")
+    assert ranges[0] == [0, pytest.approx(8 * 1.05)] and ranges[1] == [pytest.approx(1), pytest.approx(10)]
     p.check_local()
     p.close()

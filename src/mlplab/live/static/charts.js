@@ -148,6 +148,18 @@ export function chart(el, series, opts = {}) {
     [[], ...series.map(() => [])], el), el, series);
 }
 
+// the loss axis, linear or log (`log()`); a run whose loss explodes is drawn clipped at `cap()` (4 × the
+// largest first loss) instead of squashing the others into a flat line at the bottom
+export function lossScales(log, cap) {
+  return {y: {distr: log() ? 3 : 1, range: (u, min, max) => {
+    const c = cap();
+    const hi = Number.isFinite(c) && c > 0 && Number.isFinite(max) ? Math.min(max, c) : max;
+    if (log()) return logRange(u, min, hi);
+    const lo = Number.isFinite(min) ? Math.min(0, min) : 0;
+    return [lo, Number.isFinite(hi) && hi > lo ? hi * 1.05 : lo + 1];
+  }}};
+}
+
 // f(θ_k) − f* per step on a log axis (the Paths view), with the data it starts from
 export function stepLogChart(el, series, data) {
   return keep(new uPlot({width: widthOf(el), height: 300, legend: {show: true, live: false}, cursor: {show: false},

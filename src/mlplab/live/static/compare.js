@@ -3,7 +3,7 @@
 // each curve is the mean with a band from the smallest to the largest seed; per layer, every
 // configuration's newest histograms overlaid as densities (first seed).
 import {api, replayPending, sid} from './api.js';
-import {HIST_QUANTITIES, alpha, chart, drawDensities, styled} from './charts.js';
+import {HIST_QUANTITIES, alpha, chart, drawDensities, lossScales, styled} from './charts.js';
 import {$, COLORS, fmt, live, params, pct, seriesStyle, showError, showLines} from './common.js';
 import {initTex, tex} from './formulas.js';
 import {control, settingsFromForm} from './train.js';
@@ -60,7 +60,7 @@ const cmp = {
       {label: 'max', stroke: alpha(COLORS[i], 0.35), width: 1, spanGaps: true, points: {show: false}, band: true}]));
     const bands = seeds === 1 ? [] : labels.map((_, i) => ({series: [3 * i + 3, 3 * i + 2], fill: alpha(COLORS[i], 0.15)}));
     return {
-      loss: chart($('#chart-cmp-loss'), banded(), {bands}),
+      loss: this.lossChart(banded(), bands),
       acc: chart($('#chart-cmp-acc'), banded({points: {show: true, size: 5}}), {xlabel: 'epoch', bands}),
       z: chart($('#chart-cmp-z'), [...per({points: {show: true, size: 6}}),
         ...labels.map((l, i) => styled(i, {label: `${l} (theory)`, dash: [...seriesStyle(i).dash, 1, 4], width: 2,
@@ -68,6 +68,18 @@ const cmp = {
       {xlabel: 'layer', scales: {y: {distr: 3}}}),
       ratio: chart($('#chart-cmp-ratio'), per(), {scales: {y: {distr: 3}}}),
     };
+  },
+  // the loss per run, linear or log; a run whose loss explodes is clipped at 4 × the largest first loss
+  lossChart(series, bands) {
+    this.lossSpec = [series, bands];
+    const cap = () => 4 * Math.max(...this.pts.map((p) => (p.length && Number.isFinite(p[0][1]) ? p[0][1] : 0)));
+    return chart($('#chart-cmp-loss'), series, {bands, scales: lossScales(() => $('#cmp-loss-log').checked, cap)});
+  },
+  relog() {
+    if (!this.charts) return;
+    this.charts.loss.destroy(); $('#chart-cmp-loss').innerHTML = '';
+    this.charts.loss = this.lossChart(...this.lossSpec);
+    this.drawCurves();
   },
   makeHistRows(layers) {  // one row per layer, one canvas per quantity
     const rows = [];
@@ -238,6 +250,7 @@ export function bindCompareControls() {
       setURL();
     });
   }
+  $('#cmp-loss-log').addEventListener('change', () => cmp.relog());
   $('#cmp-seeds').value = params.get('seeds') || '1';
   $('#cmp-seeds').addEventListener('change', setURL);
   document.querySelectorAll('.variant').forEach((e, k) => {

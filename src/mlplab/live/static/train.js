@@ -3,7 +3,7 @@
 // against the mean-field prediction, and per layer the histograms over time of z, φ(z), ∂L/∂W and W
 // with the verdict `mlplab diagnose` gives.
 import {api, replayPending, sid} from './api.js';
-import {HIST_QUANTITIES, chart, drawHist, styled} from './charts.js';
+import {HIST_QUANTITIES, chart, drawHist, lossScales, styled} from './charts.js';
 import {$, COLORS, fmt, live, params, pct, showError, showLines} from './common.js';
 import {MEAN_FIELD_TEX, initTex, tex, updateTex} from './formulas.js';
 import {setURL} from './url.js';
@@ -63,8 +63,7 @@ export function resetTrain(sizes) {
   T.ratioData = [[], ...Array.from({length: nl}, () => [])];
   T.evalSeen = new Set();
   T.changes = [];
-  T.loss = chart($('#chart-loss'), [styled(0, {label: 'train', spanGaps: true, points: {show: false}}),
-    styled(1, {label: 'eval', width: 0, points: {show: true, size: 6, fill: COLORS[1]}})], {marks});
+  T.loss = lossChart();
   T.acc = chart($('#chart-acc'), [styled(0, {label: 'train', points: {show: true, size: 5}}),
     styled(1, {label: 'eval', points: {show: true, size: 5}})],
     {xlabel: 'epoch'});
@@ -77,6 +76,13 @@ export function resetTrain(sizes) {
   T.layers = [];
   showError($('#divergence'), '');
   $('#progress').textContent = '';
+}
+// the loss chart (linear or log, the box above it); clipped at 4 × the first training loss
+function lossChart() {
+  const first = () => { const v = T.lossData[1].find((x) => x !== null && Number.isFinite(x)); return v ? 4 * v : NaN; };
+  return chart($('#chart-loss'), [styled(0, {label: 'train', spanGaps: true, points: {show: false}}),
+    styled(1, {label: 'eval', width: 0, points: {show: true, size: 6, fill: COLORS[1]}})],
+  {marks, scales: lossScales(() => $('#loss-log').checked, first)});
 }
 function decimate(data) {
   // keep the page's history bounded: drop every other training point, keep every evaluation point
@@ -257,6 +263,9 @@ export function bindTrainControls() {
     live.run = null; resetTrain(null); setStatus(null);
   });
   $('#btn-export').addEventListener('click', exportRun);
+  $('#loss-log').addEventListener('change', () => {  // a new chart on the other scale, with the same data
+    T.loss.destroy(); $('#chart-loss').innerHTML = ''; T.loss = lossChart(); T.loss.setData(T.lossData);
+  });
   $('#train-form').addEventListener('change', (ev) => {
     renderTrainFormulas(); setURL(); refreshExplain();
     const key = ev.target && ev.target.name;
