@@ -489,3 +489,27 @@ def test_a_variant_naming_another_optimizer_uses_its_own_default_rate():
         assert nest.lr == 0.05 and nest.momentum == optim.DEFAULT_HPARAMS["nesterov"]["momentum"]
     finally:
         group.close()
+
+
+def test_a_comparison_pauses_and_steps_all_its_runs_together():
+    """Frozen at initialization (started paused), one step at a time: every run of the comparison
+    takes the same steps, so He and Xavier are compared step for step."""
+    from mlplab.live.compare import CompareGroup
+
+    group = CompareGroup({"dataset": "spirals", "layers": "2,16,16,3", "iterations": "100000", "batch_size": "16"},
+                         [{"init": "he"}, {"init": "xavier"}], seeds=2)
+    try:
+        assert group.thread is None
+        group.pause()
+        group.start()
+        _wait(lambda: all(m.held.is_set() for m in group.members))
+        assert [m.trainer.step for m in group.members] == [1, 1, 1, 1]  # the first step, then the pause
+        for k in (2, 3):
+            group.step_once()
+            _wait(lambda k=k: all(m.trainer.step == k and m.held.is_set() for m in group.members))
+        time.sleep(0.2)
+        assert [m.trainer.step for m in group.members] == [3] * 4 and group.status == "paused"
+        group.resume()
+        _wait(lambda: all(m.trainer.step > 50 for m in group.members))
+    finally:
+        group.close()

@@ -445,6 +445,34 @@ def test_compare_two_runs(server, browser, tmp_path):
     p.close()
 
 
+def test_compare_steps_he_and_xavier_from_initialization(server, browser):
+    """Step on no comparison starts one frozen at initialization; each Step moves every run one step;
+    Resume lets them all go on."""
+    p = Page(browser, server)
+    page = p.open("view=compare&dataset=spirals&layers=2,32,32,3&iterations=1000000&v1=init%3Dhe&v2=init%3Dxavier")
+    page.click("#btn-compare-step")
+    page.wait_for_function("window.mlplabLive.comparePaused === true && window.mlplabLive.compareFrames"
+                           " && window.mlplabLive.compareFrames.every((n) => n >= 1)", timeout=30_000)
+    page.wait_for_timeout(800)
+    assert page.locator("#btn-compare-pause").inner_text() == "Resume"
+    steps = page.evaluate("fetch('/api/runs', {headers: {Authorization: 'token ' + "
+                          "localStorage.getItem('mlplab-live-token')}}).then((r) => r.json())")
+    assert "paused" in steps["states"]  # the comparison, paused (earlier tests' runs may still be in their grace)
+    text = page.locator("#compare-progress").inner_text()
+    first = [int(t.split("step ")[1].split("/")[0]) for t in text.split(" · ")]
+    page.click("#btn-compare-step")
+    page.wait_for_function(f"document.querySelector('#compare-progress').textContent.split(' · ')"
+                           f".every((t) => t.includes('step {first[0] + 1}/'))", timeout=15_000)
+    assert first[0] == first[1]  # paired: the runs are at the same step
+    page.click("#btn-compare-pause")  # Resume
+    page.wait_for_function("!window.mlplabLive.comparePaused && document.querySelector('#compare-progress')"
+                           ".textContent.split(' · ').every((t) => +t.split('step ')[1].split('/')[0] > 50)",
+                           timeout=30_000)
+    page.click("#btn-compare-stop")
+    p.check_local()
+    p.close()
+
+
 def test_compare_over_seeds_draws_bands_and_overlaid_histograms(server, browser, tmp_path):
     """seeds=3 from the URL: six runs; each configuration's loss is a mean with a band from the
     smallest to the largest of its three seeds (the band has width: the seeds differ), and every

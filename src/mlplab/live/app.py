@@ -300,7 +300,8 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
             return _refusal(e)
         except Exception as e:  # one line, not a traceback
             return _error(f"{type(e).__name__}: {e}")
-        group.start()
+        if not body.get("paused"):  # paused: frozen at initialization until Step or Resume
+            group.start()
         _watch_for(sid, group)
         return _json({"run": group.run_id, "seeds": group.seeds,
                       "members": [{"settings": m.settings, "sizes": m.sizes} for m in group.members]})
@@ -315,18 +316,17 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
         if session is None:
             return _error("no run in this tab: press Start first", 404)
         action = body.get("action")
-        if isinstance(session, CompareGroup) and action != "stop":
-            return _error("a comparison can only be stopped")
+        start = _start if isinstance(session, TrainSession) else (lambda group: group.start())
         if action == "pause":
             session.pause()
         elif action == "resume":
             if session.thread is None:
-                await run_in_threadpool(_start, session)
+                await run_in_threadpool(start, session)
             session.resume()
         elif action == "step":
             if session.thread is None:  # a run not started yet: start it paused, after its first step
                 session.pause()
-                await run_in_threadpool(_start, session)
+                await run_in_threadpool(start, session)
             else:
                 session.step_once()
         elif action == "stop":

@@ -102,6 +102,24 @@ class CompareGroup:
         for m in self.members:
             m.start()
 
+    @property
+    def thread(self):
+        """The first member's training thread (None before the comparison starts)."""
+        return self.members[0].thread if self.members else None
+
+    # pause, resume and single steps act on every member at once: the runs stay step for step paired
+    def pause(self) -> None:
+        for m in self.members:
+            m.pause()
+
+    def resume(self) -> None:
+        for m in self.members:
+            m.resume()
+
+    def step_once(self) -> None:
+        for m in self.members:
+            m.step_once()
+
     def stop(self) -> None:
         for m in self.members:
             m.stop()

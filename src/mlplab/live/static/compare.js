@@ -198,20 +198,21 @@ setInterval(() => { if (live.mode === 'compare' && live.ready && !document.hidde
 // a message of the tab's comparison: a frame or a status change of one member
 export function onCompareMessage(f) { cmp.onFrame(f); }
 
-export async function startCompare() {
+export async function startCompare(paused = false) {
   showError($('#compare-error'), '');
   $('#btn-compare').disabled = true;
-  try { await startComparison(); } finally { $('#btn-compare').disabled = false; }
+  try { return await startComparison(paused); } finally { $('#btn-compare').disabled = false; }
 }
-async function startComparison() {
+async function startComparison(paused) {
   const texts = [...document.querySelectorAll('.variant')].map((e) => e.value.trim());
   let variants;
   try { variants = texts.filter((x, k) => x || k < 2).map(parseVariant); } catch (e) {
     showError($('#compare-error'), e.message); return;
   }
   $('#status').textContent = 'starting…';
-  const r = await api('/api/compare', {sid, settings: settingsFromForm(), variants, seeds: $('#cmp-seeds').value || '1'});
-  if (r.error) { live.errors += 1; showError($('#compare-error'), r.error); return; }
+  const r = await api('/api/compare', {sid, settings: settingsFromForm(), variants, seeds: $('#cmp-seeds').value || '1',
+    paused});
+  if (r.error) { live.errors += 1; showError($('#compare-error'), r.error); return false; }
   live.run = r.run;
   live.mode = 'compare';
   cmp.reset(texts.filter((x, k) => x || k < 2).map((x, k) => x || `run ${k + 1}`), r.members.map((m) => m.sizes), r.seeds || 1);
@@ -224,6 +225,17 @@ async function startComparison() {
   });
   replayPending(r.run);
   refreshCompareExplain();
+  setPaused(paused);
+  return true;
+}
+
+// Pause / Resume and Step act on every run of the comparison at once, so they stay step for step paired
+// (Step on no comparison starts one frozen at initialization, then takes one step)
+function setPaused(p) { cmp.paused = p; live.comparePaused = p; $('#btn-compare-pause').textContent = p ? 'Resume' : 'Pause'; }
+async function compareStep() {
+  if (!live.run || live.mode !== 'compare') { if (!(await startCompare(true))) return; }
+  setPaused(true);
+  await control('step');
 }
 
 // a reloaded page: the tab's comparison, as /api/state describes it (its frames follow on the stream)
@@ -241,8 +253,15 @@ export function writeCompareURL(p) {
 
 // the variants and seeds from the URL (else He vs Xavier, one seed), the presets and buttons
 export function bindCompareControls() {
-  $('#btn-compare').addEventListener('click', startCompare);
+  $('#btn-compare').addEventListener('click', () => startCompare());
   $('#btn-compare-stop').addEventListener('click', () => control('stop'));
+  $('#btn-compare-pause').addEventListener('click', async () => {
+    if (!live.run || live.mode !== 'compare') return;
+    const resume = cmp.paused;
+    await control(resume ? 'resume' : 'pause');
+    setPaused(!resume);
+  });
+  $('#btn-compare-step').addEventListener('click', compareStep);
   for (const b of document.querySelectorAll('.preset')) {
     b.addEventListener('click', () => {
       const v = document.querySelectorAll('.variant');
