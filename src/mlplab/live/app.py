@@ -9,7 +9,7 @@ POST /api/train        {sid, settings}: check the settings, start a run for this
                        previous run is stopped); a bad setting answers 400 {"error": one line}
 POST /api/compare      {sid, settings, variants}: 2-4 runs side by side, paired (same seed, data,
                        batches); replaces the tab's run like /api/train
-POST /api/control      {sid, action}: pause, resume, step, stop (a comparison: stop)
+POST /api/control      {sid, action}: pause, resume, step, stop (a comparison: all its runs at once)
 POST /api/set          {sid, key, value}: change lr, momentum or weight_decay of the tab's running or
                        paused Train run from its next step on (recorded at that step, exported)
 POST /api/export       {sid, out}: write the run (finished, stopped or paused) as ``mlplab train --out``
