@@ -307,6 +307,7 @@ def test_paths_explains_the_function_and_each_opens_with_its_own_settings(server
     assert all(k is None for k in r["diverged"].values()) and len(r["paths"]["sgd"]) == 501
     assert "diverged" not in page.locator("#paths-info").inner_text()
     assert page.locator("#fn-formula .katex").count() == 1
+    assert not page.locator("#rate-fig").is_visible()  # Rosenbrock: its Hessian changes along the path
     explain = page.locator("#paths-explain").inner_text()
     assert "Hessian eigenvalues at the start point" in explain and "stable for η < 2/λmax = 0.00124" in explain
     marker = page.locator('[data-key="sgd.lr"] .bound')
@@ -316,6 +317,13 @@ def test_paths_explains_the_function_and_each_opens_with_its_own_settings(server
     page.wait_for_function("window.mlplabLive.lastPaths.paths.sgd.length === 201", timeout=15_000)
     assert page.locator('[data-key="sgd.lr"] output').inner_text() == "0.950"
     assert "λ = 0.100, 2.00 (exact" in page.locator("#paths-explain").inner_text()
+    # on a quadratic, the (η, μ) rate map with the sliders' point on it (not on Rosenbrock: not exact)
+    assert page.locator("#rate-fig").is_visible()
+    marker = p.live("rateMarker")
+    assert (marker["method"], marker["eta"], marker["mu"]) == ("momentum", 0.1, 0.9)
+    page.locator('[data-key="momentum.momentum"] input').fill("0.5")
+    page.wait_for_function("window.mlplabLive.rateMarker.mu === 0.5", timeout=10_000)
+    assert p.live("rateMarker.y") > marker["y"]  # lower μ: lower on the map (larger y on the canvas)
     page.locator('[data-key="sgd.lr"] input').fill("0.2")  # 10^0.2 ≈ 1.58 > 2/λ_max = 1
     page.wait_for_function("document.querySelector('#paths-info').textContent.includes('SGD diverged (step')",
                            timeout=10_000)

@@ -166,3 +166,33 @@ def test_a_comparison_says_how_the_he_xavier_spread_moved_since_initialization()
     trend = "grown" if ratio > 1.25 * he / xa else "shrunk" if ratio < he / xa / 1.25 else "about"
     assert trend in notes[1]
     assert any(n.startswith("Xavier: With ReLU") for n in notes) and any(n.startswith("He: ReLU zeroes") for n in notes)
+
+
+@pytest.mark.parametrize("method", ["momentum", "nesterov"])
+def test_the_rate_map_over_eta_and_mu_is_the_per_step_rate_and_its_bound(method):
+    """Distill's (η, μ) picture on F2: each cell is :func:`rate` (checked itself against the library's
+    runs above), worst over F2's eigenvalues 0.1 and 2; the divergent region is exactly past the
+    stable bound (2 + 2μ)/λ_max (Nesterov: over (1 + 2μ) more); oscillation (complex roots) for
+    heavy-ball momentum between the critical-damping curves (1 ∓ √μ)²/λ of the slow direction."""
+    grid = live_paths.function_grid("f2")
+    assert grid["eigenvalues"] == pytest.approx([0.1, 2.0])
+    m = grid["rate_maps"][method]
+    rng = np.random.default_rng(0)
+    for i, j in zip(rng.integers(0, len(m["mu"]), 40), rng.integers(0, len(m["eta"]), 40)):
+        hp = {"lr": m["eta"][j], "momentum": m["mu"][i]}
+        assert m["rate"][i][j] == pytest.approx(max(live_paths.rate(method, hp, lam) for lam in (0.1, 2.0)), abs=1e-6)
+    for i, mu in enumerate(m["mu"]):
+        bound = live_paths.lr_bound(method, {"momentum": mu}, 2.0)[0]
+        for j, eta in enumerate(m["eta"]):
+            if abs(eta / bound - 1) > 0.02:
+                assert (m["kind"][i][j] == 2) == (eta > bound), (mu, eta, bound)
+    if method == "momentum":  # μ = 0.81: the slow direction (λ = 0.1) oscillates for 0.1 < η < 36.1
+        i = min(range(len(m["mu"])), key=lambda k: abs(m["mu"][k] - 0.81))
+        mu = m["mu"][i]
+        lo, hi = (1 - mu ** 0.5) ** 2 / 0.1, (1 + mu ** 0.5) ** 2 / 2.0  # hi: the fast direction diverges first
+        for j, eta in enumerate(m["eta"]):
+            if 1.05 * lo < eta < 0.95 * min(hi, live_paths.lr_bound(method, {"momentum": mu}, 2.0)[0]):
+                assert m["kind"][i][j] == 1, eta
+            elif eta < 0.95 * lo and eta < (1 - mu ** 0.5) ** 2 / 2.0:
+                assert m["kind"][i][j] == 0, eta
+    assert "rate_maps" not in live_paths.function_grid("rosenbrock")  # exact for quadratics only

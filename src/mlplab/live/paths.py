@@ -145,6 +145,39 @@ def rate(method: str, hp: dict, lam: float) -> float | None:
     return float(max(abs(np.linalg.eigvals(m))))
 
 
+def rate_map(method: str, eigenvalues, n_eta: int = 72, n_mu: int = 50) -> dict:
+    """Distill's picture ("Why Momentum Really Works") for ``method`` (momentum or nesterov) on a
+    quadratic with Hessian eigenvalues ``eigenvalues``: over step sizes η (log-spaced, the slider's
+    10⁻³..10) and momenta μ (0..0.99), the factor the error shrinks by per step (the largest root
+    modulus over the eigen-directions; >= 1: divergent) and the kind of the slowest direction's
+    decay: 0 monotone (a positive real root), 1 oscillating (complex or negative roots), 2
+    divergent. The roots are those of z² − T z + D with T, D the trace and determinant of the
+    method's 2×2 recursion (see :func:`lr_bound`). Rows are μ, columns η."""
+    eta = np.logspace(-3, 1, n_eta)
+    mu = np.linspace(0.0, 0.99, n_mu)
+    E, M = np.meshgrid(eta, mu)
+    worst = np.zeros_like(E)
+    kind = np.zeros(E.shape, dtype=int)
+    for lam in np.asarray(eigenvalues, dtype=np.float64):
+        h = E * lam
+        if method == "momentum":
+            T, D = 1 + M - h, M
+        elif method == "nesterov":
+            T, D = 1 + M - h * (1 + M), M * (1 - h)
+        else:
+            raise SettingsError(f"a rate map is drawn for momentum and nesterov, not {method!r}")
+        disc = T * T - 4 * D
+        sq = np.sqrt(disc.astype(complex))
+        roots = np.stack([(T + sq) / 2, (T - sq) / 2])
+        r = np.abs(roots).max(axis=0)
+        dominant = np.take_along_axis(roots, np.abs(roots).argmax(axis=0)[None], 0)[0]
+        k = np.where((disc < 0) | (dominant.real < 0), 1, 0)
+        kind = np.where(r > worst, k, kind)
+        worst = np.maximum(worst, r)
+    kind = np.where(worst >= 1, 2, kind)
+    return {"eta": eta.tolist(), "mu": mu.tolist(), "rate": worst.round(6).tolist(), "kind": kind.tolist()}
+
+
 def diverged_at(path: np.ndarray) -> int | None:
     """The first step at which the path left the plane (a coordinate not finite or past DIVERGED)."""
     bad = ~np.isfinite(path).all(axis=1) | (np.abs(np.nan_to_num(path, nan=np.inf)) > DIVERGED).any(axis=1)
@@ -268,6 +301,12 @@ def function_grid(function: str, eig=(1.0, 10.0), angle: float = 0.0, n: int = G
     ys = np.linspace(*fn.ylim, n)
     X, Y = np.meshgrid(xs, ys)
     F = fn.f(np.stack([X, Y], -1))
-    return {"name": fn.name, "xlim": list(fn.xlim), "ylim": list(fn.ylim), "n": n,
-            "values": [float(v) for v in F.ravel()], "f_min": fn.f_min if fn.minima else float(F.min()),
-            "minima": _clean(np.array(fn.minima)) if fn.minima else []}
+    out = {"name": fn.name, "xlim": list(fn.xlim), "ylim": list(fn.ylim), "n": n,
+           "values": [float(v) for v in F.ravel()], "f_min": fn.f_min if fn.minima else float(F.min()),
+           "minima": _clean(np.array(fn.minima)) if fn.minima else []}
+    if isinstance(fn, Quadratic):  # the Hessian is the same everywhere: the (η, μ) picture is exact
+        lam = np.linalg.eigvalsh(fn.P)
+        if lam[0] > 0:
+            out["eigenvalues"] = lam.tolist()
+            out["rate_maps"] = {m: rate_map(m, lam) for m in ("momentum", "nesterov")}
+    return out

@@ -37,6 +37,7 @@ const paths = {
       this.steps = +$('#steps').value; $('#steps-out').textContent = this.steps; this.request();
     });
     this.bindDrag($('#paths-canvas'));
+    $('#rate-method').addEventListener('change', () => this.drawRateMap());
     const sx = params.get('sx'), sy = params.get('sy');
     await this.loadFunction(!(sx && sy), false);
     if (sx && sy) { this.start = [+sx, +sy]; this.request(); }
@@ -127,6 +128,8 @@ const paths = {
     if (g.error) { showError($('#paths-error'), g.error); return; }
     this.grid = g;
     this.contour = drawContours(g);
+    this.rateImage = null;
+    $('#rate-fig').hidden = !g.rate_maps;
     if (resetStart) this.start = d.start.slice();
     this.request();
   },
@@ -163,6 +166,59 @@ const paths = {
     this.drawPaths(r);
     this.drawValues(r);
     this.drawExplain(r);
+    this.drawRateMap();
+  },
+  // Distill's (η, μ) picture on a quadratic (paths.rate_map, exact): the map is made once per function
+  // and method, then each redraw puts it back and marks the sliders' (η, μ)
+  drawRateMap() {
+    const g = this.grid, method = $('#rate-method').value;
+    if (!g || !g.rate_maps) return;
+    const c = $('#rate-canvas'), ctx = c.getContext('2d'), W = c.width, H = c.height, L = 44, B = 30;
+    const map = g.rate_maps[method], w = W - L, h = H - B;
+    const X = (eta) => L + (Math.log10(eta) + 3) / 4 * w, Y = (mu) => h - mu / 0.99 * h;
+    if (!this.rateImage || this.rateImageKey !== method) {
+      const img = ctx.createImageData(w, h), nx = map.eta.length, ny = map.mu.length;
+      for (let y = 0; y < h; y++) {
+        const i = Math.min(ny - 1, Math.floor((1 - (y + 0.5) / h) * ny));
+        for (let x = 0; x < w; x++) {
+          const j = Math.min(nx - 1, Math.floor((x + 0.5) / w * nx));
+          const k = map.kind[i][j], t = Math.min(1, map.rate[i][j]), o = 4 * (y * w + x);
+          const rgb = k === 2 ? [225, 225, 225] : k === 1 ? [255, 200 - 120 * t, 120 - 110 * t] : [210 - 190 * t, 230 - 150 * t, 255];
+          img.data[o] = rgb[0]; img.data[o + 1] = rgb[1]; img.data[o + 2] = rgb[2]; img.data[o + 3] = 255;
+        }
+      }
+      this.rateImage = img; this.rateImageKey = method;
+    }
+    ctx.clearRect(0, 0, W, H);
+    ctx.putImageData(this.rateImage, L, 0);
+    ctx.strokeStyle = '#222'; ctx.setLineDash([5, 4]); ctx.lineWidth = 1.2;
+    // heavy-ball momentum: complex roots (oscillation) for (1 − √μ)² < ηλ < (1 + √μ)², critical damping on
+    // the edges (Goh 2017); drawn for the smallest and the largest eigenvalue
+    const lams = method === 'momentum' ? [g.eigenvalues[0], g.eigenvalues[g.eigenvalues.length - 1]] : [];
+    for (const lam of lams) {
+      for (const sgn of [-1, 1]) {
+        ctx.beginPath();
+        for (let q = 0; q <= 60; q++) {
+          const mu = 0.99 * q / 60, x = X((1 + sgn * Math.sqrt(mu)) ** 2 / lam), y = Y(mu);
+          if (q === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+        }
+        ctx.stroke();
+      }
+    }
+    ctx.setLineDash([]);
+    ctx.fillStyle = '#333'; ctx.font = '12px sans-serif'; ctx.textAlign = 'center'; ctx.textBaseline = 'top';
+    for (let e = -3; e <= 1; e++) ctx.fillText(e === 0 ? '1' : `1e${e}`, X(10 ** e), h + 4);
+    ctx.fillText('η (log scale)', L + w / 2, h + 16);
+    ctx.textAlign = 'right'; ctx.textBaseline = 'middle';
+    for (const mu of [0, 0.5, 0.9]) ctx.fillText(String(mu), L - 4, Y(mu));
+    ctx.save(); ctx.translate(10, h / 2); ctx.rotate(-Math.PI / 2); ctx.textAlign = 'center'; ctx.fillText('μ', 0, 0); ctx.restore();
+    const m = this.methods[method];
+    if (m) {
+      const x = X(m.hp.lr), y = Y(Math.min(0.99, m.hp.momentum));
+      ctx.lineWidth = 2.5; ctx.strokeStyle = '#000'; ctx.beginPath(); ctx.arc(x, y, 6, 0, 2 * Math.PI); ctx.stroke();
+      ctx.lineWidth = 1;
+      live.rateMarker = {method, eta: m.hp.lr, mu: m.hp.momentum, x, y};
+    }
   },
   // the Hessian where the start is, each method's stable step-size limit (marked on its η slider) and
   // what each method did, in words (all computed by the server: paths.explain)
