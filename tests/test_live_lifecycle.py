@@ -57,7 +57,10 @@ def test_a_reload_reattaches_to_its_run(server, browser):
     page.reload()
     page.wait_for_function("window.mlplabLive.ready && window.mlplabLive.frames >= 3", timeout=30_000)
     assert p.live("sid") == sid and p.live("run") == run and p.live("reattached") == run
-    assert p.live("lastFrame.step") > step  # the same run, further on: not a new one
+    # the same run, further on, not a new one (the stream first sends the newest frames it holds,
+    # some from before the reload)
+    page.wait_for_function(f"window.mlplabLive.lastFrame.step > {step}", timeout=30_000)
+    assert p.live("run") == run
     time.sleep(4)  # past the grace: the reloaded page's stream holds the run
     info = server.runs()
     assert info["runs"] == 1 and info["states"] == ["running"]
