@@ -63,7 +63,7 @@ def test_a_reload_reattaches_to_its_run(server, browser):
     assert p.live("run") == run
     time.sleep(4)  # past the grace: the reloaded page's stream holds the run
     info = server.runs()
-    assert info["runs"] == 1 and info["states"] == ["running"]
+    assert info["runs"] == 1 and info["states"] == ["running"], info
     assert "run " + run in page.locator("#status").inner_text()
     p.check_local()
     p.close()
