@@ -9,6 +9,6 @@ wrong variant's. The command is ``mlplab exercises list|start|check`` (docs/exer
 
 from .catalog import REGISTRY, Exercise, get
 from .grader import Grade, grade_callable, grade_file
-#S
+from .skeleton import write_skeletons
 
-__all__ = ["REGISTRY", "Exercise", "Grade", "get", "grade_callable", "grade_file"]
+__all__ = ["REGISTRY", "Exercise", "Grade", "get", "grade_callable", "grade_file", "write_skeletons"]

@@ -26,7 +26,8 @@ from ..theory import gauss, maps
 from ..theory.critical import critical_line
 
 SAITO = "Deep Learning from Scratch (Saito), ch. 6"
-SAITO5 = "Deep Learning from Scratch (Saito), ch. 5 (backpropagation) and ch. 4 (numerical gradient)"
+SAITO5 = "Deep Learning from Scratch (Saito), ch. 5 (backpropagation)"
+SAITO4 = "Deep Learning from Scratch (Saito), ch. 4 (the numerical gradient) and ch. 5 (gradient check)"
 DLSYS = "CMU 10-414/714 Deep Learning Systems, the lecture on fully-connected networks, optimization and initialization"
 DLAI = "deeplearning.ai, Initializing neural networks"
 SCHOENHOLZ = "Schoenholz et al. 2017, Deep Information Propagation (and deeplearning.ai, Initializing neural networks)"
@@ -291,7 +292,7 @@ def _numgrad_cases(rng, hidden):
 
 
 register(Exercise(
-    "numerical_gradient", "function", "gradient check: central differences", SAITO5,
+    "numerical_gradient", "function", "gradient check: central differences", SAITO4,
     "def numerical_gradient(f, x, h=1e-4):",
     """The numerical gradient of a scalar function f at x (float64 array, any shape), by central differences:
 

@@ -270,7 +270,7 @@ def student_file(folder, name) -> Path:
 def grade_file(folder, name: str, seed: int, timeout: float = EXERCISE_SECONDS) -> Grade:
     """Grade ``folder/name.py`` in a subprocess; never raises for anything the student's code does."""
     ex = REGISTRY[name]
-    path = student_file(folder, name)
+    path = student_file(folder, name).resolve()
     if not path.is_file():
         return Grade(name, ex.points, problem=f"no file {path} (write it with `mlplab exercises start {name} "
                                                 f"--dir {folder}`)")
