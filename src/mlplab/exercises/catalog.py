@@ -425,7 +425,7 @@ register(Exercise(
      "(1 − β) factor missing: u ← β u + ∇θ": _variant(optim.EMAMomentum, _ema_update(damp=False), "NoDamp"),
      "β and 1 − β swapped": _variant(optim.EMAMomentum, _ema_update(swap=True), "Swap")},
     _opt_cases(lambda rng, hidden, k: {"lr": _lr(rng, hidden), "momentum": _mom(rng, hidden),
-                                       "bias_correction": bool(k % 2 == 0) if not hidden else bool(rng.random() < 0.7)}),
+                                       "bias_correction": bool(rng.random() < 0.7) if hidden else k % 2 == 0}),
     call=run_optimizer))
 
 
@@ -667,7 +667,8 @@ register(Exercise(
     Draw from the Generator ``rng`` (not np.random), return an array of ``shape`` and ``dtype``.""",
     lambda shape, rng, dtype=np.float32: schemes.he_normal(shape, rng, dtype),
     {"fan-out instead of fan-in": lambda shape, rng, dtype: schemes.he_normal(shape, rng, dtype, mode="fan_out"),
-     "the 2 missing: N(0, 1 / fan_in) (LeCun/Xavier)": lambda shape, rng, dtype: schemes.lecun_normal(shape, rng, dtype),
+     "the 2 missing: N(0, 1 / fan_in) (LeCun/Xavier)":
+         lambda shape, rng, dtype: schemes.lecun_normal(shape, rng, dtype),
      "variance used as the std: N(0, (2 / fan_in)²)": lambda shape, rng, dtype: schemes.normal(
          shape, rng, dtype, std=2.0 / shape[0]),
      "uniform instead of normal": lambda shape, rng, dtype: schemes.he_uniform(shape, rng, dtype)},
@@ -791,7 +792,7 @@ register(Exercise(
     {"σ_b² ignored (σ_w² = 1, right only at σ_b² = 0)": _crit_wrong("one"),
      "χ₁ taken at q = σ_b² instead of the fixed point q*": _crit_wrong("qb"),
      "χ₁ taken at q = 1 instead of the fixed point q*": _crit_wrong("q1")},
-    lambda rng, hidden: [(f"{'hidden' if hidden else 'public'}-1",
-                          {"sigma_b2": np.round(rng.uniform(0.01, 0.3, int(rng.integers(2, 6))), 4) if hidden
-                           else np.array([0.0, 0.05, 0.2])})],
+    lambda rng, hidden: [(f"hidden-{k + 1}", {"sigma_b2": np.round(rng.uniform(0.01, 0.3, int(rng.integers(2, 6))), 4)})
+                         for k in range(2)] if hidden else [("public-1", {"sigma_b2": np.array([0.0, 0.05, 0.2])}),
+                                                            ("public-2", {"sigma_b2": np.array([0.01, 0.5])})],
     tol={"rtol": 1e-5, "atol": 1e-8}))

@@ -95,7 +95,13 @@ class _CappedText(io.TextIOBase):
 
     def write(self, s):
         self.count += len(s)
+        if self.count > PRINT_LIMIT:   # stop the test at once: printing more would only cost time
+            raise PrintLimit()
         return len(s)
+
+
+class PrintLimit(BaseException):
+    """Raised by the counting stdout when a test has printed more than :data:`PRINT_LIMIT` characters."""
 
 
 def _as_list(out):
@@ -132,7 +138,7 @@ def compare(ex, got, want) -> str | None:
             rtol = ex.tol.get("rtol", 0.025)           # the scale: relative
             atol = np.asarray(ex.tol.get("atol", [0.0, 0.01]))   # the shape statistic: absolute
             if not np.all(np.abs(gs - ws) <= rtol * np.abs(ws) + atol):
-                return f"{what}wrong statistics {np.array2string(gs, precision=4)}, expected " \
+                return f"{what}wrong values: statistics {np.array2string(gs, precision=4)}, expected " \
                        f"{np.array2string(ws, precision=4)} ({_summary_names(ex)})"
             continue
         rtol, atol = _tolerance(ex, [w.dtype])
@@ -180,6 +186,8 @@ def run_case(ex, impl, label, args, seconds=TEST_SECONDS) -> CaseResult:
     try:
         with redirect_stdout(sink), redirect_stderr(sink), np.errstate(all="ignore"):
             got = ex.run(impl, given)
+    except PrintLimit:
+        return CaseResult(label, False, f"printed more than {PRINT_LIMIT:,} characters; remove the print calls")
     except _TimeLimit:
         return CaseResult(label, False, f"did not finish within {seconds:g} s (an endless loop?)")
     except NotReproducible:
@@ -197,9 +205,6 @@ def run_case(ex, impl, label, args, seconds=TEST_SECONDS) -> CaseResult:
         if use_alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, old)
-    if sink.count > PRINT_LIMIT:
-        return CaseResult(label, False, f"printed {sink.count:,} characters (the limit is {PRINT_LIMIT:,}); "
-                                        "remove the print calls")
     if ex.kind != "optimizer":
         changed = _changed(args, given)
         if changed:

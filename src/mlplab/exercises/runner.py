@@ -22,9 +22,6 @@ def _write(out, row):
 def main(argv):
     path, name, seed, out = argv[0], argv[1], int(argv[2]), argv[3]
     from . import grader
-    from .catalog import REGISTRY
-
-    ex = REGISTRY[name]
     sink = grader._CappedText()
     try:
         spec = importlib.util.spec_from_file_location(f"student_{name}", path)
@@ -33,6 +30,10 @@ def main(argv):
             spec.loader.exec_module(module)
     except SyntaxError as e:
         _write(out, {"type": "problem", "line": f"{path} line {e.lineno}: syntax error: {e.msg}"})
+        return 0
+    except grader.PrintLimit:
+        _write(out, {"type": "problem", "line": f"importing {path} printed more than {grader.PRINT_LIMIT:,} "
+                                                "characters; remove the print calls"})
         return 0
     except BaseException as e:  # noqa: BLE001 - anything the student's module does at import
         _write(out, {"type": "problem", "line": f"importing {path} {grader._exception_line(e)}"})

@@ -10,7 +10,8 @@ import numpy as np
 
 from .catalog import REGISTRY
 
-HEADER = "# mlplab exercise {name}: {title}\n# Source: {source}\n# Grade it with: mlplab exercises check {folder} {name}\n\n"
+HEADER = ("# mlplab exercise {name}: {title}\n# Source: {source}\n"
+          "# Grade it with: mlplab exercises check {folder} {name}\n\n")
 
 
 def _fmt(v) -> str:
@@ -42,7 +43,8 @@ def public_checks(ex) -> str:
         if ex.kind == "optimizer":
             lines.append("  θ after each step (rows) =")
         elif ex.kind == "random":
-            lines.append(f"  statistics of the draw ({'std, fraction beyond 2 std' if ex.summary.__name__ == '_draw_summary' else 'gain, orthogonal'}) =")
+            what = "std, fraction beyond 2 std" if ex.summary.__name__ == "_draw_summary" else "gain, orthogonal"
+            lines.append(f"  statistics of the draw ({what}) =")
             want = ex.summary(want)
         else:
             lines.append("  expected =")
