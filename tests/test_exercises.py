@@ -251,3 +251,72 @@ def test_skeletons_are_python_with_the_formula_source_and_public_values(tmp_path
     assert shown in skeleton(REGISTRY["tanh"]).replace("\n# ", "\n")
     with pytest.raises(FileExistsError):
         write_skeletons(["tanh"], tmp_path)
+
+
+# ----------------------------------------------------------------------------- the student's optimizer trains
+STUDENT_RULES = {
+    "SGD": ("class SGD(Optimizer):\n    def __init__(self, params, lr=0.01, **common):\n"
+            "        super().__init__(params, lr, **common)\n\n    def update(self, g, state, theta):\n"
+            "        return -self.lr * g\n", {"lr": 0.1}),
+    "Momentum": ("class Momentum(Optimizer):\n    def __init__(self, params, lr=0.01, momentum=0.9, **common):\n"
+                 "        super().__init__(params, lr, **common)\n        self.momentum = momentum\n\n"
+                 "    def init_state(self, theta):\n        return {'v': np.zeros_like(theta)}\n\n"
+                 "    def update(self, g, state, theta):\n"
+                 "        state['v'] = self.momentum * state['v'] - self.lr * g\n        return state['v']\n",
+                 {"lr": 0.05, "momentum": 0.9}),
+}
+
+
+@pytest.mark.parametrize("name", list(STUDENT_RULES))
+def test_a_students_optimizer_trains_bit_identically_to_the_librarys(name, tmp_path):
+    from mlplab import nn, optim
+    from mlplab.exercises.student import load_optimizer
+    from mlplab.toydata import load_toy
+    from mlplab.train import Trainer
+
+    code, hp = STUDENT_RULES[name]
+    (tmp_path / f"{name}.py").write_text("import numpy as np\nfrom mlplab.optim import Optimizer\n\n\n" + code)
+    student = load_optimizer(f"{tmp_path}:{name}")
+    assert grade_callable(name, student, seed=2).passed == grade_callable(name, student, seed=2).total
+    X, y = load_toy("spirals", "train", seed=0, n_train=300)
+    finals = []
+    for cls in (getattr(optim, name), student):
+        model = nn.MLP([2, 16, 16, 3], activation="tanh", rng=0)
+        Trainer(model, cls(model.parameters(), **hp)).fit(X, y, iterations=40, batch_size=32, rng=1)
+        finals.append([p.data.copy() for p in model.parameters()])
+    assert all(np.array_equal(a, b) for a, b in zip(*finals))          # bit for bit, every parameter
+    assert not np.array_equal(finals[0][0], nn.MLP([2, 16, 16, 3], activation="tanh", rng=0).parameters()[0].data)
+
+
+@pytest.mark.parametrize("spec,words", [("hw1Adam", "is not FOLDER:NAME"), ("{d}:tanh", "not an optimizer exercise"),
+                                        ("{d}:Adam", "no file"), ("{d}:SGD", "defines no class SGD")])
+def test_loading_a_students_optimizer_says_what_is_wrong(spec, words, tmp_path):
+    from mlplab.exercises.student import StudentCodeError, load_optimizer
+
+    (tmp_path / "SGD.py").write_text("def SGD():\n    pass\n")
+    with pytest.raises(StudentCodeError, match=words):
+        load_optimizer(spec.format(d=tmp_path))
+
+
+def test_the_readme_example_is_what_check_prints():
+    """The README's `mlplab exercises check` lines come from this Adam without bias correction."""
+    from pathlib import Path
+
+    from mlplab.optim import Optimizer
+
+    class Adam(Optimizer):
+        def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-8, **common):
+            super().__init__(params, lr, **common)
+            self.betas, self.eps = betas, eps
+
+        def init_state(self, theta):
+            return {"m": np.zeros_like(theta), "v": np.zeros_like(theta)}
+
+        def update(self, g, state, theta):
+            b1, b2 = self.betas
+            state["m"] = b1 * state["m"] + (1 - b1) * g
+            state["v"] = b2 * state["v"] + (1 - b2) * g * g
+            return -self.lr * state["m"] / (np.sqrt(state["v"]) + self.eps)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for line in grade_callable("Adam", Adam, seed=3).lines():
+        assert line in readme, line
