@@ -320,3 +320,30 @@ def test_the_readme_example_is_what_check_prints():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     for line in grade_callable("Adam", Adam, seed=3).lines():
         assert line in readme, line
+
+
+def test_mlplab_train_runs_a_students_momentum_bit_identically(tmp_path, mnist_dir):
+    """`mlplab train --optimizer hw1:Momentum` (after its checks pass) lands on the library's numbers."""
+    hw = tmp_path / "hw1"
+    hw.mkdir()
+    code, _ = STUDENT_RULES["Momentum"]
+    (hw / "Momentum.py").write_text("import numpy as np\nfrom mlplab.optim import Optimizer\n\n\n" + code)
+    common = ["--layers", "784,16,10", "--iterations", "6", "--subset", "300", "--quiet", "--blas-threads", "1",
+              "--lr", "0.05", "--momentum", "0.9", "--seed", "3"]
+    assert cli_main(["train", "--optimizer", "momentum", "--out", str(tmp_path / "lib"), *common]) == 0
+    assert cli_main(["train", "--optimizer", f"{hw}:Momentum", "--out", str(tmp_path / "mine"), *common]) == 0
+    a, b = np.load(tmp_path / "lib" / "model.npz"), np.load(tmp_path / "mine" / "model.npz")
+    assert sorted(a.files) == sorted(b.files) and all(np.array_equal(a[k], b[k]) for k in a.files)
+
+
+def test_mlplab_train_refuses_a_student_optimizer_that_fails_its_checks(tmp_path, capsys):
+    hw = tmp_path / "hw1"
+    hw.mkdir()
+    (hw / "SGD.py").write_text("from mlplab.optim import Optimizer\n\n\nclass SGD(Optimizer):\n"
+                               "    def __init__(self, params, lr=0.01, **common):\n"
+                               "        super().__init__(params, lr, **common)\n\n"
+                               "    def update(self, g, state, theta):\n        return self.lr * g\n")
+    assert cli_main(["train", "--optimizer", f"{hw}:SGD", "--iterations", "2", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "does not pass its checks yet" in err and "likely mistake: sign flipped" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "r").exists()

@@ -9,6 +9,7 @@ momentum), the training run is bit-identical to the library's (tests/test_exerci
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from pathlib import Path
 
@@ -41,4 +42,20 @@ def load_optimizer(spec: str):
     cls = getattr(module, name, None)
     if not (isinstance(cls, type) and issubclass(cls, Optimizer)):
         raise StudentCodeError(f"{path} defines no class {name} derived from mlplab.optim.Optimizer")
+    return cls
+
+
+@functools.lru_cache(maxsize=None)
+def load_checked_optimizer(spec: str):
+    """:func:`load_optimizer`, but only once the file passes all its tests (public and hidden, seed 0) in the
+    grader's subprocess: a student's optimizer enters a training run after ``check`` passes, not before."""
+    from .grader import grade_file
+
+    cls = load_optimizer(spec)
+    folder, _, name = spec.rpartition(":")
+    grade = grade_file(folder, name, seed=0)
+    if grade.passed != grade.total:
+        why = "; ".join(line.strip() for line in grade.lines()[1:])
+        raise StudentCodeError(f"{folder}/{name}.py does not pass its checks yet ({grade.passed}/{grade.total}: "
+                               f"{why}); run `mlplab exercises check {folder} {name}`")
     return cls
