@@ -45,7 +45,7 @@ def load_optimizer(spec: str):
     return cls
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_checked_optimizer(spec: str):
     """:func:`load_optimizer`, but only once the file passes all its tests (public and hidden, seed 0) in the
     grader's subprocess: a student's optimizer enters a training run after ``check`` passes, not before."""
