@@ -84,6 +84,10 @@ MISTAKES = [
     ('critical_sigma_w2', 'σ_b² ignored (σ_w² = 1, right only at σ_b² = 0)'),
     ('critical_sigma_w2', 'χ₁ taken at q = σ_b² instead of the fixed point q*'),
     ('critical_sigma_w2', 'χ₁ taken at q = 1 instead of the fixed point q*'),
+    ('train_step', 'gradient ascent: θ ← θ + η dθ'),
+    ('train_step', "ReLU's mask [a > 0] missing in the backward pass"),
+    ('train_step', 'loss gradient not divided by the batch size N'),
+    ('train_step', 'loss returned after the step instead of before'),
 ]
 
 

@@ -796,3 +796,77 @@ register(Exercise(
                          for k in range(2)] if hidden else [("public-1", {"sigma_b2": np.array([0.0, 0.05, 0.2])}),
                                                             ("public-2", {"sigma_b2": np.array([0.01, 0.5])})],
     tol={"rtol": 1e-5, "atol": 1e-8}))
+
+
+# ----------------------------------------------------------------------------- one training step
+def train_step(W1, b1, W2, b2, x, labels, lr):
+    """One SGD step of the two-layer ReLU network with mlplab's own pieces: ``linear`` (fused ReLU),
+    ``cross_entropy`` and :class:`mlplab.optim.SGD`."""
+    from ..optim import SGD
+
+    ps = [Tensor(a.copy(), requires_grad=True) for a in (W1, b1, W2, b2)]
+    hidden = linear(Tensor(x), ps[0], ps[1], activation="relu")
+    loss = cross_entropy(linear(hidden, ps[2], ps[3]), labels)
+    loss.backward()
+    SGD(ps, lr=lr).step()
+    return (loss.data, *(p.data for p in ps))
+
+
+def _step_wrong(sign=-1.0, mask=True, mean=True, loss_after=False):
+    def f(W1, b1, W2, b2, x, labels, lr):
+        n = x.shape[0]
+
+        def forward(W1, b1, W2, b2):
+            a = x @ W1 + b1
+            h = np.maximum(a, 0)
+            z = h @ W2 + b2
+            z = z - z.max(axis=1, keepdims=True)
+            p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+            return a, h, p, -np.log(p[np.arange(n), labels]).mean()
+        a, h, p, loss = forward(W1, b1, W2, b2)
+        dz = p.copy()
+        dz[np.arange(n), labels] -= 1
+        if mean:
+            dz /= n
+        dW2, db2 = h.T @ dz, dz.sum(axis=0)
+        dh = dz @ W2.T
+        da = dh * (a > 0) if mask else dh
+        dW1, db1 = x.T @ da, da.sum(axis=0)
+        new = [w + sign * lr * d for w, d in ((W1, dW1), (b1, db1), (W2, dW2), (b2, db2))]
+        if loss_after:
+            loss = forward(*new)[3]
+        return (np.asarray(loss, dtype=x.dtype), *(w.astype(x.dtype) for w in new))
+    return f
+
+
+def _step_cases(rng, hidden):
+    out = []
+    for k in range(3 if hidden else 2):
+        dt = _dtype(rng, hidden)
+        n, i, m, c = (int(v) for v in rng.integers(2, 7, 4)) if hidden else [(4, 3, 5, 3), (6, 2, 4, 2)][k]
+        c = max(c, 2)
+        out.append((f"{'hidden' if hidden else 'public'}-{k + 1}",
+                    {"W1": rng.standard_normal((i, m)).astype(dt), "b1": (0.5 * rng.standard_normal(m)).astype(dt),
+                     "W2": rng.standard_normal((m, c)).astype(dt), "b2": (0.5 * rng.standard_normal(c)).astype(dt),
+                     "x": rng.standard_normal((n, i)).astype(dt), "labels": rng.integers(0, c, n),
+                     "lr": round(float(rng.uniform(0.05, 0.5)), 3) if hidden else 0.1}))
+    return out
+
+
+register(Exercise(
+    "train_step", "function", "one training step of a two-layer network", SAITO5 + "; " + DLSYS,
+    "def train_step(W1, b1, W2, b2, x, labels, lr):",
+    """One step of SGD on the two-layer network (the book's TwoLayerNet with ReLU, ch. 5):
+
+        a = x W1 + b1,   h = relu(a),   z = h W2 + b2,   L = mean cross-entropy(softmax(z), labels)
+        backward: dz = (softmax(z) − onehot) / N,  dW2 = hᵀ dz,  db2 = Σ_n dz,  dh = dz W2ᵀ,
+                  da = dh ⊙ [a > 0],  dW1 = xᵀ da,  db1 = Σ_n da
+        θ ← θ − η dθ  for θ in W1, b1, W2, b2      (η = lr)
+
+    Return (L before the step as a 0-d array, W1', b1', W2', b2'): new arrays, the inputs left unchanged.""",
+    train_step,
+    {"gradient ascent: θ ← θ + η dθ": _step_wrong(sign=1.0),
+     "ReLU's mask [a > 0] missing in the backward pass": _step_wrong(mask=False),
+     "loss gradient not divided by the batch size N": _step_wrong(mean=False),
+     "loss returned after the step instead of before": _step_wrong(loss_after=True)},
+    _step_cases))
