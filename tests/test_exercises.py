@@ -6,6 +6,7 @@ turns whatever a student's code does (raise, loop, print, change its inputs, exi
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -97,6 +98,9 @@ def test_the_tables_are_long_enough():
     per = {n: sum(e == n for e, _ in MISTAKES) for n in REGISTRY}
     assert min(per.values()) >= 3, per
     assert {(n, m) for n, e in REGISTRY.items() for m in e.mistakes} == set(MISTAKES)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert f"one of the {len(MISTAKES)} implemented wrong variants" in readme    # the README's counts
+    assert "Nineteen exercises" in readme and len(REGISTRY) == 19
 
 
 @pytest.mark.parametrize("name", list(REGISTRY))
@@ -182,6 +186,7 @@ BAD_FILES = {
                  "    return x, g\n", "modified its input 'x' in place"),
     "syntax-error": ("tanh", "def tanh(x, g)\n    return x\n", "syntax error"),
     "wrong-name": ("tanh", "def my_tanh(x, g):\n    return x, g\n", "defines no 'tanh'"),
+    "loops-at-import": ("tanh", "while True:\n    pass\n", "(an endless loop at the top level of the file?)"),
     "exit-at-import": ("tanh", "import sys\nsys.exit(3)\n", "raised SystemExit"),
     "exit-in-call": ("tanh", "def tanh(x, g):\n    exit()\n", "called SystemExit"),
     "hard-crash": ("tanh", "import os\ndef tanh(x, g):\n    os._exit(9)\n", "ended with status 9"),
@@ -304,8 +309,6 @@ def test_loading_a_students_optimizer_says_what_is_wrong(spec, words, tmp_path):
 
 def test_the_readme_example_is_what_check_prints():
     """The README's `mlplab exercises check` lines come from this Adam without bias correction."""
-    from pathlib import Path
-
     from mlplab.optim import Optimizer
 
     class Adam(Optimizer):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import signal
 import sys
 from contextlib import redirect_stderr, redirect_stdout
 
@@ -26,10 +27,19 @@ def main(argv):
     try:
         spec = importlib.util.spec_from_file_location(f"student_{name}", path)
         module = importlib.util.module_from_spec(spec)
-        with redirect_stdout(sink), redirect_stderr(sink):
-            spec.loader.exec_module(module)
+        signal.signal(signal.SIGALRM, grader._raise_time_limit)
+        signal.setitimer(signal.ITIMER_REAL, grader.TEST_SECONDS)
+        try:
+            with redirect_stdout(sink), redirect_stderr(sink):
+                spec.loader.exec_module(module)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
     except SyntaxError as e:
         _write(out, {"type": "problem", "line": f"{path} line {e.lineno}: syntax error: {e.msg}"})
+        return 0
+    except grader._TimeLimit:
+        _write(out, {"type": "problem", "line": f"importing {path} took more than {grader.TEST_SECONDS:g} s "
+                                                "(an endless loop at the top level of the file?)"})
         return 0
     except grader.PrintLimit:
         _write(out, {"type": "problem", "line": f"importing {path} printed more than {grader.PRINT_LIMIT:,} "
