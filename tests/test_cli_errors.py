@@ -92,6 +92,37 @@ def toml(ws, text):
     return str(ws / "run.toml")
 
 
+TORCH_MODELS = """
+import torch
+
+def bag():  # an EmbeddingBag text classifier: its input is token ids
+    return torch.nn.Sequential(torch.nn.EmbeddingBag(100, 16), torch.nn.Linear(16, 4))
+
+def on_meta():
+    with torch.device("meta"):
+        return torch.nn.Sequential(torch.nn.Linear(20, 3))
+
+class _Dict(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(20, 3)
+    def forward(self, x):
+        return {"logits": self.fc(x), "aux": self.fc(x).sum()}
+
+def dict_out():
+    return _Dict()
+"""
+
+
+def torch_model(ws, factory):
+    """FILE.py:FACTORY of a small torch model, written beside the workspace (importing it may write a
+    __pycache__ there, which is no part of what the command leaves behind)."""
+    pytest.importorskip("torch")
+    f = ws.parent / "torch_models.py"
+    f.write_text(TORCH_MODELS)
+    return f"{f}:{factory}"
+
+
 def study(ws):
     (ws / "study").mkdir(exist_ok=True)
     (ws / "study" / "meta.json").write_text("{}")
@@ -331,6 +362,21 @@ CASES = [
                                                                       "--batch-size", "8", "--steps", "10000"], 2,
      ["--batch-size 8 and --steps 10000 need 80000 mnist training images", "there are 60000", "lower --steps"], []),
     ("diagnose-steps-zero", (), lambda ws, f: ["diagnose", "--steps", "0"], 2, ["--steps"], []),
+    # --- diagnose --torch (issue 30): tokens, the meta device, outputs, memory
+    ("diagnose-torch-tokens-without-vocab", (), lambda ws, f: ["diagnose", "--torch", torch_model(ws, "bag"),
+                                                              "--input-shape", "8"], 2,
+     ["forward pass failed", "--input-vocab N for token ids"], []),
+    ("diagnose-torch-vocab-and-std", (), lambda ws, f: ["diagnose", "--torch", torch_model(ws, "bag"),
+                                                       "--input-shape", "8", "--input-vocab", "100", "--input-std",
+                                                       "2"], 2, ["--input-vocab", "--input-std"], []),
+    ("diagnose-torch-meta-device", (), lambda ws, f: ["diagnose", "--torch", torch_model(ws, "on_meta"),
+                                                     "--input-shape", "20"], 2, ["meta device", "to_empty"], []),
+    ("diagnose-torch-output-missing", (), lambda ws, f: ["diagnose", "--torch", torch_model(ws, "dict_out"),
+                                                        "--input-shape", "20", "--output", "loss"], 2,
+     ["output 'loss'", "'logits', 'aux'"], []),
+    ("diagnose-torch-max-memory", (), lambda ws, f: ["diagnose", "--torch", torch_model(ws, "dict_out"),
+                                                    "--input-shape", "20", "--max-memory", "1KB"], 5,
+     ["needs about", "--max-memory"], []),
     # --- an empty value (an unset shell variable) is not "not given": no default folder, file or interface
     ("train-out-empty", (), lambda ws, f: ["train", "--iterations", "2", "--out", ""], 2,
      ["--out is empty", "omit --out"], ["runs"]),
