@@ -354,3 +354,11 @@ def test_mlplab_train_refuses_a_student_optimizer_that_fails_its_checks(tmp_path
     err = capsys.readouterr().err
     assert "does not pass its checks yet" in err and "likely mistake: sign flipped" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
+
+
+def test_a_student_who_patches_numpy_cannot_change_the_reference(tmp_path):
+    """The solution's outputs are computed before the student's file is imported."""
+    (tmp_path / "tanh.py").write_text("import numpy as np\nnp.tanh = lambda x, *a, **k: x * 0\n"
+                                      "def tanh(x, g):\n    return x * 0, g * 1\n")
+    grade = grade_file(tmp_path, "tanh", seed=1)
+    assert grade.passed == 0 and "wrong values" in grade.lines()[1], grade.lines()

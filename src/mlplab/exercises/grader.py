@@ -173,10 +173,36 @@ def _exception_line(e: BaseException) -> str:
     return f"raised {type(e).__name__}" + (f": {msg}" if msg else "")
 
 
-def run_case(ex, impl, label, args, seconds=TEST_SECONDS) -> CaseResult:
-    """One test: the implementation on ``args`` under a time limit, with stdout/stderr counted, the
+@dataclass
+class Planned:
+    """One test computed before any of the student's code runs: its inputs, the solution's output and each
+    wrong variant's (None where it raises). So a student's code that changes numpy or mlplab (``np.tanh =
+    ...``) cannot change what it is compared with."""
+
+    label: str
+    args: dict
+    want: object
+    variants: dict
+
+
+def plan(ex, seed: int) -> list[Planned]:
+    out = []
+    for label, args in cases_for(ex, seed):
+        variants = {}
+        for name, wrong in ex.mistakes.items():
+            try:
+                with np.errstate(all="ignore"), redirect_stdout(io.StringIO()):
+                    variants[name] = ex.run(wrong, _copy_args(args))
+            except Exception:
+                variants[name] = None
+        out.append(Planned(label, args, ex.run(ex.solution, _copy_args(args)), variants))
+    return out
+
+
+def run_case(ex, impl, planned: Planned, seconds=TEST_SECONDS) -> CaseResult:
+    """One test: the implementation on the planned inputs under a time limit, with stdout/stderr counted, the
     inputs checked for in-place changes, then compared with the solution and the wrong variants."""
-    want = ex.run(ex.solution, _copy_args(args))
+    label, args, want = planned.label, planned.args, planned.want
     given = _copy_args(args)
     sink = _CappedText()
     use_alarm = seconds and hasattr(signal, "setitimer") and os.name == "posix" and _main_thread()
@@ -213,17 +239,12 @@ def run_case(ex, impl, label, args, seconds=TEST_SECONDS) -> CaseResult:
     line = compare(ex, got, want)
     if line is None:
         return CaseResult(label, True)
-    return CaseResult(label, False, line, _which_mistake(ex, args, got, want))
+    return CaseResult(label, False, line, _which_mistake(ex, planned.variants, got, want))
 
 
-def _which_mistake(ex, args, got, want):
-    for name, wrong in ex.mistakes.items():
-        try:
-            with np.errstate(all="ignore"), redirect_stdout(io.StringIO()):
-                out = ex.run(wrong, _copy_args(args))
-        except Exception:
-            continue
-        if compare(ex, out, want) is not None and compare(ex, got, out) is None:
+def _which_mistake(ex, variants, got, want):
+    for name, out in variants.items():
+        if out is not None and compare(ex, out, want) is not None and compare(ex, got, out) is None:
             return name
     return None
 
@@ -242,18 +263,20 @@ def cases_for(ex, seed: int):
     return ex.cases(np.random.default_rng([0, 29]), False) + ex.cases(np.random.default_rng([seed, 29]), True)
 
 
-def grade_callable(name: str, impl, seed: int = 0, seconds=TEST_SECONDS, on_case=None) -> Grade:
-    """Grade ``impl`` (a function or an optimizer class) on exercise ``name`` in this process."""
+def grade_callable(name: str, impl, seed: int = 0, seconds=TEST_SECONDS, on_case=None, planned=None) -> Grade:
+    """Grade ``impl`` (a function or an optimizer class) on exercise ``name`` in this process (``planned``:
+    the tests of :func:`plan`, computed before the student's code was imported)."""
     ex = REGISTRY[name]
+    planned = planned if planned is not None else plan(ex, seed)
     grade = Grade(name, ex.points)
-    for label, args in cases_for(ex, seed):
-        r = run_case(ex, impl, label, args, seconds)
+    for i, case in enumerate(planned):
+        r = run_case(ex, impl, case, seconds)
         grade.results.append(r)
         if on_case:
             on_case(r)
         if "did not finish" in r.line:  # one endless loop is enough: the rest would each wait too
-            for lab, _ in cases_for(ex, seed)[len(grade.results):]:
-                grade.results.append(CaseResult(lab, False, "not run (an earlier test timed out)"))
+            for later in planned[i + 1:]:
+                grade.results.append(CaseResult(later.label, False, "not run (an earlier test timed out)"))
             break
     grade.mistake = _name_mistake(grade.results)
     return grade

@@ -23,6 +23,9 @@ def _write(out, row):
 def main(argv):
     path, name, seed, out = argv[0], argv[1], int(argv[2]), argv[3]
     from . import grader
+    from .catalog import REGISTRY
+
+    planned = grader.plan(REGISTRY[name], seed)  # before the student's code can touch numpy or mlplab
     sink = grader._CappedText()
     try:
         spec = importlib.util.spec_from_file_location(f"student_{name}", path)
@@ -56,7 +59,7 @@ def main(argv):
     def report(r):
         _write(out, {"type": "case", "case": r.case, "ok": r.ok, "line": r.line, "mistake": r.mistake})
 
-    grader.grade_callable(name, impl, seed=seed, on_case=report)
+    grader.grade_callable(name, impl, seed=seed, on_case=report, planned=planned)
     return 0
 
 
