@@ -129,6 +129,13 @@ def study(ws):
     return str(ws / "study")
 
 
+def _student_file(ws):
+    """A folder holding a student's own tanh.py (the work `exercises start` must not overwrite)."""
+    (ws / "hw").mkdir(exist_ok=True)
+    (ws / "hw" / "tanh.py").write_text("def tanh(x, g):\n    return x, g  # my work\n")
+    return str(ws / "hw")
+
+
 def copy_run(ws, trained, name="r", damage=None):
     d = ws / name
     shutil.copytree(trained / "run", d)
@@ -431,6 +438,22 @@ CASES = [
     ("init-unknown-action", (), lambda ws, f: ["init", "show"], 2, ["mlplab init: error:", "'show'", "list"], []),
     ("optim-list-extra-word", (), lambda ws, f: ["optim", "list", "adam"], 2,
      ["mlplab optim list: error: unrecognized arguments: adam"], []),
+    # --- exercises (issue 29): names, folders, files the student already wrote
+    ("exercises-start-unknown-name", (), lambda ws, f: ["exercises", "start", "tanhh", "--dir", str(ws / "hw")], 2,
+     ["mlplab exercises start: error: unknown exercise 'tanhh'", "valid:", "tanh"], ["hw"]),
+    ("exercises-start-dir-is-file", (), lambda ws, f: ["exercises", "start", "tanh", "--dir", str(ws / "afile")], 2,
+     ["--dir", "is a file"], []),
+    ("exercises-start-over-student-work", (), lambda ws, f: ["exercises", "start", "sigmoid", "tanh", "--dir",
+                                                             _student_file(ws)], 2,
+     ["tanh.py already exists", "nothing was written", "--force"], ["hw/sigmoid.py"]),
+    ("exercises-check-missing-folder", (), lambda ws, f: ["exercises", "check", str(ws / "nothere")], 2,
+     ["nothere is not a folder"], []),
+    ("exercises-check-no-exercise-files", (), lambda ws, f: ["exercises", "check", str(ws / "empty")], 2,
+     ["holds no exercise file", "mlplab exercises start"], []),
+    ("exercises-check-unknown-name", (), lambda ws, f: ["exercises", "check", _student_file(ws), "adam"], 2,
+     ["unknown exercise 'adam'", "Adam"], []),
+    ("exercises-check-negative-seed", (), lambda ws, f: ["exercises", "check", _student_file(ws), "--seed", "-3"], 2,
+     ["--seed must be >= 0"], []),
     # --- a folder in use by another process
     ("train-folder-in-use", ("holder",), lambda ws, f: ["train", "--iterations", "2", "--out", str(f["holder"][0])],
      5, ["is in use by process", "mlplab train since"], []),
@@ -516,7 +539,8 @@ def test_the_table_is_long_enough_and_walks_every_subcommand(tmp_path):
         (tmp_path / f"w{i}").mkdir()
         commands.add(c[2](tmp_path / f"w{i}", {"trained": fake, "holder": (tmp_path, 1), "kinds": fake})[0])
     assert len(CASES) >= 40
-    assert commands == {"train", "lab", "report", "diagnose", "data", "demo", "sweep", "live", "init", "optim"}
+    assert commands == {"train", "lab", "report", "diagnose", "data", "demo", "sweep", "live", "init", "optim",
+                        "exercises"}
 
 
 @pytest.mark.parametrize("argv", [["train", "--seed", "-1"], ["lab", "run", "paths", "--seed", "-1"],

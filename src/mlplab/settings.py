@@ -192,7 +192,7 @@ def check_optimizer(name, hparams: dict, namer=flag, key="optimizer", allow_newt
         canon = optim.canonical_optimizer(name)
     except ValueError:
         canon = None
-    if canon is None or canon not in valid:
+    if canon is None or (canon not in valid and ":" not in canon):  # "hw1:Adam": a student's (optim.EXTERNAL_LOADER)
         why = "" if allow_newton else " for training a network"
         hint = "" if allow_newton else " (Newton's method is for small problems: see `mlplab lab run quadratic`)"
         raise SettingsError(key, f"{namer(key)}: unknown optimizer {name!r}{why}; valid: {', '.join(valid)}{hint}")
@@ -208,7 +208,10 @@ def check_optimizer(name, hparams: dict, namer=flag, key="optimizer", allow_newt
             checked[k] = check_number(k, v, namer, low=0)
         else:
             checked[k] = v
-    settings = optim.optimizer_settings(canon)
+    try:
+        settings = optim.optimizer_settings(canon)
+    except ValueError as e:  # a student's file that cannot be used (FOLDER:NAME)
+        raise SettingsError(key, f"{namer(key)} {name}: {e}") from None
     unknown = [k for k in checked if k not in settings]
     if unknown:
         opts = " or ".join(namer(k) for k in unknown)

@@ -175,7 +175,7 @@ def check_checkpoint(out, s):
     from .. import optim
 
     saved_opt = ck["optimizer"].get("optimizer") if isinstance(ck["optimizer"], dict) else None
-    if saved_opt is not None and saved_opt != optim.OPTIMIZERS[s["optimizer"]].__name__:
+    if saved_opt is not None and saved_opt != optim.registry.optimizer_class(s["optimizer"]).__name__:
         raise UsageError(f"--resume: {out / CHECKPOINT_FILE} holds {saved_opt} state but config.json says "
                          f"{s['optimizer']}; the folder mixes two runs: delete it to start over")
     return ck
@@ -195,8 +195,12 @@ def _shown_hparams(name, hp):
 
 
 def cmd_train(args):
+    from .. import optim
+    from ..exercises.student import load_checked_optimizer
+
+    optim.registry.EXTERNAL_LOADER = load_checked_optimizer  # --optimizer hw1:Adam: a student's class
     s, out, saved = _train_settings(args)
-    out = out or Path(f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{s['optimizer']}")
+    out = out or Path(f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{Path(s['optimizer']).name.replace(':', '-')}")
     check_fits(s)  # before the folder is made or anything allocated
     with run_folder(out, "demo" if getattr(args, "demo", False) else "train", keep=lambda: has_checkpoint(out),
                     resumable=True, kind="run"):

@@ -29,6 +29,18 @@ OPTIMIZERS = {
 #: other accepted names -> canonical name (names are also case- and dash-insensitive)
 OPTIMIZER_ALIASES = {"momentum_ema": "ema_momentum"}
 
+#: How a name "FOLDER:NAME" (a student's exercise file, ``mlplab train --optimizer hw1:Adam``) becomes a
+#: class: None until a front end that means to run a student's code sets it (the CLI sets
+#: :func:`mlplab.exercises.student.load_checked_optimizer`); the library itself never imports such a file.
+EXTERNAL_LOADER = None
+
+
+def optimizer_class(name):
+    """The class of a registry name (any spelling), or of a "FOLDER:NAME" through :data:`EXTERNAL_LOADER`."""
+    if isinstance(name, str) and ":" in name and EXTERNAL_LOADER is not None:
+        return EXTERNAL_LOADER(name)
+    return OPTIMIZERS[canonical_optimizer(name)]
+
 
 def _signature_defaults(cls) -> dict:
     """The keyword defaults of ``cls.__init__`` and of the base classes it passes ``**common`` to."""
@@ -46,14 +58,14 @@ def optimizer_defaults(name) -> dict:
     """The hyperparameters ``name``'s constructor sets itself (``lr``, ``momentum``, ``betas``, ...)
     with their defaults, read from its signature (the shared ``weight_decay``/clipping excluded,
     except where the class sets its own default, as AdamW's ``weight_decay``)."""
-    cls = OPTIMIZERS[canonical_optimizer(name)]
+    cls = optimizer_class(name)
     params = list(inspect.signature(cls.__init__).parameters.values())[2:]
     return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
 
 
 def optimizer_settings(name) -> list[str]:
     """Every keyword ``name`` accepts, its own first, then the base class's (weight_decay, clipping)."""
-    return list(_signature_defaults(OPTIMIZERS[canonical_optimizer(name)]))
+    return list(_signature_defaults(optimizer_class(name)))
 
 
 def _formula(cls) -> str:
@@ -90,6 +102,8 @@ def optimizer_info(name) -> dict:
 
 def canonical_optimizer(name) -> str:
     """The registry's name for ``name`` in any spelling ("Adam", "ema-momentum", "momentum_ema")."""
+    if isinstance(name, str) and ":" in name and EXTERNAL_LOADER is not None:
+        return name  # a student's class: its own name
     key = normalize_name(name)
     key = OPTIMIZER_ALIASES.get(key, key)
     if key not in OPTIMIZERS:
@@ -112,4 +126,4 @@ def get_optimizer(name, params, **kwargs):
     unknown = [k for k in kwargs if k not in settings]
     if unknown:
         raise ValueError(f"{key} has no {', '.join(unknown)}; its settings are {', '.join(settings)}")
-    return OPTIMIZERS[key](params, **kwargs)
+    return optimizer_class(key)(params, **kwargs)

@@ -1,0 +1,100 @@
+"""``mlplab exercises list|start|check``: the lessons as graded exercises (:mod:`mlplab.exercises`).
+
+``start NAME... --dir hw1`` writes plain ``.py`` skeletons (never over an existing file without ``--force``);
+``check hw1 [NAME...]`` grades each file in its own subprocess (a time limit per test and per exercise) and
+prints a score per exercise and, for a failure, one line naming the likely mistake.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from .options import UsageError
+
+
+def _names(given):
+    from ..exercises import REGISTRY
+
+    if not given or given == ["all"]:
+        return list(REGISTRY)
+    unknown = [n for n in given if n not in REGISTRY]
+    if unknown:
+        raise UsageError(f"unknown exercise {unknown[0]!r}; valid: {', '.join(REGISTRY)} (or all); "
+                         "see `mlplab exercises list`")
+    return list(dict.fromkeys(given))
+
+
+def cmd_list(args):
+    from ..exercises import REGISTRY
+
+    width = max(len(n) for n in REGISTRY)
+    print(f"{'name':<{width}}  {'kind':<9}  {'mistakes':>8}  title — source")
+    for ex in REGISTRY.values():
+        print(f"{ex.name:<{width}}  {ex.kind:<9}  {len(ex.mistakes):>8}  {ex.title} — {ex.source}")
+    print(f"{len(REGISTRY)} exercises. Start: mlplab exercises start tanh Adam --dir hw1; "
+          "grade: mlplab exercises check hw1")
+    return 0
+
+
+def cmd_start(args):
+    from ..exercises import write_skeletons
+
+    names = _names(args.names)
+    folder = Path(args.dir)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--dir {folder} is a file, not a folder; choose a folder for the exercises")
+    try:
+        paths = write_skeletons(names, folder, force=args.force)
+    except FileExistsError as e:
+        raise UsageError(f"{e} already exists (your work?); nothing was written: give another --dir, "
+                         "or --force to overwrite") from None
+    for p in paths:
+        print(f"wrote {p}")
+    print(f"Fill in the bodies, then: mlplab exercises check {folder}")
+    return 0
+
+
+def cmd_check(args):
+    from ..exercises import REGISTRY, grade_file
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise UsageError(f"{folder} is not a folder; give the folder `mlplab exercises start ... --dir` wrote")
+    if args.names:
+        names = _names(args.names)
+    else:
+        names = [n for n in REGISTRY if (folder / f"{n}.py").is_file()]
+        if not names:
+            raise UsageError(f"{folder} holds no exercise file (NAME.py for a NAME of `mlplab exercises list`); "
+                             f"write them with `mlplab exercises start NAME --dir {folder}`")
+    if args.seed is not None and args.seed < 0:
+        raise UsageError(f"--seed must be >= 0, got {args.seed}")
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    print(f"hidden tests drawn with seed {seed} (`--seed {seed}` draws the same ones again)")
+    total = points = 0.0
+    for name in names:
+        grade = grade_file(folder, name, seed)
+        for line in grade.lines():
+            print(line, flush=True)
+        total += grade.score
+        points += grade.points
+    print(f"total: {total:.1f}/{points:.0f}")
+    return 0
+
+
+def register(sub):
+    e = sub.add_parser("exercises", help="graded exercises: list them, write skeletons, check your solutions")
+    esub = e.add_subparsers(dest="exercises_cmd", metavar="ACTION", required=True)
+    lst = esub.add_parser("list", help="the exercises, their sources and how many known mistakes each names")
+    lst.set_defaults(func=cmd_list)
+    s = esub.add_parser("start", help="write the skeleton NAME.py of each exercise into --dir")
+    s.add_argument("names", nargs="+", metavar="NAME", help="exercise names (see `mlplab exercises list`) or all")
+    s.add_argument("--dir", required=True, help="the folder to write into (created if missing)")
+    s.add_argument("--force", action="store_true", help="overwrite existing files")
+    s.set_defaults(func=cmd_start)
+    c = esub.add_parser("check", help="grade the exercise files in FOLDER (public, then hidden tests)")
+    c.add_argument("folder", help="the folder holding NAME.py files")
+    c.add_argument("names", nargs="*", metavar="NAME", help="only these exercises (default: every file present)")
+    c.add_argument("--seed", type=int, help="seed of the hidden tests (default: drawn now)")
+    c.set_defaults(func=cmd_check)

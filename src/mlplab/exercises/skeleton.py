@@ -1,0 +1,87 @@
+"""The files a student fills in: one plain ``NAME.py`` per exercise with the signature, the formula, the
+source, an empty body, and the public checks' inputs and expected outputs printed to 8 digits (CS231n style)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+from .catalog import REGISTRY
+
+HEADER = ("# mlplab exercise {name}: {title}\n# Source: {source}\n"
+          "# Grade it with: mlplab exercises check {folder} {name}\n\n")
+
+
+def _fmt(v) -> str:
+    if isinstance(v, np.ndarray):
+        return f"np.array({np.array2string(v, precision=8, separator=', ', floatmode='fixed', max_line_width=100)}" \
+               f", dtype=np.{v.dtype})"
+    if isinstance(v, list):
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    if isinstance(v, tuple) and v and all(isinstance(x, np.ndarray) for x in v):
+        return "(" + ", ".join(_fmt(x) for x in v) + ")"
+    if isinstance(v, type):
+        return f"np.{v.__name__}"
+    return repr(v)
+
+
+def public_checks(ex) -> str:
+    """The public cases as comments: the arguments and the expected result, values to 8 digits."""
+    from .grader import cases_for
+
+    lines = []
+    for label, args in cases_for(ex, 0):
+        if not label.startswith("public"):
+            continue
+        want = ex.run(ex.solution, {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in args.items()})
+        lines.append(f"{label}:")
+        shown = {k: v for k, v in args.items() if ex.kind != "random" or k != "seed"}
+        for k, v in shown.items():
+            lines.append(f"    {k} = {_fmt(v)}")
+        if ex.kind == "optimizer":
+            lines.append("  θ after each step (rows) =")
+        elif ex.kind == "random":
+            what = "std, fraction beyond 2 std" if ex.summary.__name__ == "_draw_summary" else "gain, orthogonal"
+            lines.append(f"  statistics of the draw ({what}) =")
+            want = ex.summary(want)
+        else:
+            lines.append("  expected =")
+        lines.append("    " + _fmt(want if not isinstance(want, tuple) else tuple(np.asarray(w) for w in want)))
+    text = "\n".join(lines)
+    return textwrap.indent(text, "# ", lambda s: True)
+
+
+def skeleton(ex, folder="hw1") -> str:
+    head = HEADER.format(name=ex.name, title=ex.title, source=ex.source, folder=folder)
+    imports = "import numpy as np\n" + ("from mlplab.optim import Optimizer\n" if ex.kind == "optimizer" else "")
+    first, _, rest = ex.doc.partition("\n")
+    doc = f'"""{first}\n{textwrap.dedent(rest)}\n\nSource: {ex.source}.\n"""'
+    if ex.kind == "optimizer":
+        cls, init = ex.signature.split("\n", 1)
+        body = (f"{cls}\n{textwrap.indent(doc, '    ')}\n\n{init}\n\n"
+                "    def init_state(self, theta):\n        \"\"\"The state of one parameter θ: a dict of arrays "
+                "(state[\"t\"], the step count from 1, is added by the base class).\"\"\"\n"
+                "        raise NotImplementedError\n\n"
+                "    def update(self, g, state, theta):\n        \"\"\"Advance the state in place and return the "
+                "change Δθ (the base class adds it to θ).\"\"\"\n        raise NotImplementedError\n")
+    else:
+        body = f"{ex.signature}\n{textwrap.indent(doc, '    ')}\n    raise NotImplementedError\n"
+    checks = "\n\n# Public checks (the grader adds hidden ones with other shapes, dtypes and hyperparameters):\n" + \
+             public_checks(ex) + "\n"
+    return head + imports + "\n\n" + body + checks
+
+
+def write_skeletons(names, folder, force=False) -> list[Path]:
+    """Write ``folder/NAME.py`` for each name; an existing file is kept unless ``force`` (FileExistsError)."""
+    folder = Path(folder)
+    paths = [folder / f"{n}.py" for n in names]
+    if not force:
+        for p in paths:
+            if p.exists():
+                raise FileExistsError(str(p))
+    folder.mkdir(parents=True, exist_ok=True)
+    for n, p in zip(names, paths):
+        p.write_text(skeleton(REGISTRY[n], folder=str(folder)), encoding="utf-8")
+    return paths
