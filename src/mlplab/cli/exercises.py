@@ -80,7 +80,7 @@ def cmd_check(args):
         total += grade.score
         points += grade.points
     print(f"total: {total:.1f}/{points:.0f}")
-    return 0
+    return 0 if total >= points else 1  # like pytest and `diagnose --fail-on`: a CI or a class script can gate on it
 
 
 def register(sub):
