@@ -18,7 +18,8 @@ from .init import theoretical_std
 __all__ = ["VERDICTS", "LEVELS", "RULES", "Rule", "THRESHOLDS", "init_family", "recommendation", "judge", "judge_rows",
            "layer_verdict"]
 
-VERDICTS = ("symmetric", "dead", "saturating", "nonfinite", "exploding", "not_updated", "vanishing", "healthy")  # problems
+# the problems a layer can have, in rule order
+VERDICTS = ("symmetric", "dead", "saturating", "nonfinite", "exploding", "not_updated", "vanishing", "healthy")
 NETWORK_PROBLEMS = ("not_analysed",)  # a network's only: its analysed layers hold under half of its parameters
 LEVELS = ("ok", "warning", "error")  # severity, the same for mlplab and PyTorch networks
 
