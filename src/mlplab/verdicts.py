@@ -228,6 +228,8 @@ def _measures(row: dict, last: bool, fastest: float | None) -> dict:
     """The values :data:`RULES` read, from one row of the check-up (missing fields: the rule is not judged)."""
     g = row.get
     sig, grad, ur = g("signal_gain"), g("grad_gain"), g("update_ratio")
+    if (g("shared_uses") or 1) > 1:  # one use of a shared weight: the parameter learns from the sum of the uses'
+        grad = None                  # gradients (a GRU cell's first step, where h = 0, gets none on its own)
     fan_out = g("fan_out") or 0
     rel = ur / fastest if _finite(ur) and _finite(fastest) and fastest > 0 else None
     moved = (ur if _finite(ur) and _finite(g("weight_grad_norm")) and g("weight_grad_norm") > 0 and rel is not None
