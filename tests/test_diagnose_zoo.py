@@ -143,3 +143,24 @@ def test_verdict_against_recorded_outcome(name, init, optimizer):
         assert d.overall != "error", d.summary
     elif label == "stuck":
         assert d.overall != "ok", d.summary
+
+
+def test_readme_quotes_the_recorded_report():
+    """The README's zoo table is the recorded report's (benchmarks/zoo/report.json, written by
+    `python benchmarks/diagnose_zoo.py --out ...`), whose outcomes are those of outcomes.json."""
+    import json
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    rows = json.loads((root / "benchmarks" / "zoo" / "report.json").read_text())["rows"]
+    assert all(LABELS[r["case"]] == r["outcome"] for r in rows)
+    readme = (root / "README.md").read_text()
+    counts = {o: sum(r["outcome"] == o for r in rows) for o in ("trains", "impaired", "stuck")}
+    assert (f"| {len(rows)} cases, {len({r['case'].split('|')[0] for r in rows})} models | trains ({counts['trains']}) "
+            f"| impaired ({counts['impaired']}) | does not move ({counts['stuck']}) |") in readme
+    for level in ("ok", "warning", "error"):
+        cells = [sum(r["outcome"] == o and r["overall"] == level for r in rows) for o in ("trains", "impaired", "stuck")]
+        line = next(x for x in readme.splitlines() if x.startswith(f'| "{level}" |'))
+        assert [int(v) for v in re.findall(r"\d+", line)] == cells, line
+    agree = sum(r["agrees"] for r in rows)
+    assert f"agreement {agree}/{len(rows)} = {agree / len(rows):.1%}".replace("%", " %") in readme
