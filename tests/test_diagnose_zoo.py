@@ -159,7 +159,8 @@ def test_readme_quotes_the_recorded_report():
     assert (f"| {len(rows)} cases, {len({r['case'].split('|')[0] for r in rows})} models | trains ({counts['trains']}) "
             f"| impaired ({counts['impaired']}) | does not move ({counts['stuck']}) |") in readme
     for level in ("ok", "warning", "error"):
-        cells = [sum(r["outcome"] == o and r["overall"] == level for r in rows) for o in ("trains", "impaired", "stuck")]
+        cells = [sum(r["outcome"] == o and r["overall"] == level for r in rows)
+                 for o in ("trains", "impaired", "stuck")]
         line = next(x for x in readme.splitlines() if x.startswith(f'| "{level}" |'))
         assert [int(v) for v in re.findall(r"\d+", line)] == cells, line
     agree = sum(r["agrees"] for r in rows)
