@@ -275,6 +275,14 @@ def test_reparametrized_weights_are_measured_and_fixed_through(wrap):
     else:  # weight_norm: g·v/‖v‖ is now He's N(0, 2/64)
         assert state.skipped == [] and float(w.std()) == pytest.approx(math.sqrt(2 / 64), rel=0.06)
         assert float(fixed[2].bias.abs().max()) == 0
+        lsuv = make()
+        lsuv.load_state_dict(dt.fix_weights(model, "lsuv", x))  # rescaled through g and v: Var z = 1 per layer
+        h = torch.from_numpy(x)
+        with torch.no_grad():
+            for m in lsuv:
+                h = m(h)
+                if isinstance(m, torch.nn.Linear):
+                    assert float(h.var()) == pytest.approx(1.0, rel=0.02)
 
 
 def test_relu6_is_a_saturating_relu():

@@ -2,13 +2,19 @@
 a verdict per layer, and a re-initialisation that fixes it.
 
 ``diagnose_model(model, x, y=None)`` (``mlplab.diagnose`` dispatches here for a ``torch.nn.Module``)
-runs one forward and one backward pass on a *deep copy* of the model, so the user's model keeps its
-parameters bit for bit, its train/eval flags, ``requires_grad`` and hooks. The forward is traced with
+runs one forward and one backward pass on a *deep copy* of the model (without the user's hooks), so the
+user's model keeps its parameters bit for bit, its buffers, train/eval flags, ``requires_grad``, hooks and
+torch's RNG state. The files, one concept each: :mod:`.io` (inputs as users have them: tokens, tuples,
+dicts, any float dtype; outputs: tensors, tuples, dicts, ``(logits, loss)``; the loss), :mod:`.hygiene`
+(the copy, hooks, torch.compile, threads, the meta device, the memory estimate), :mod:`.checkup` (the
+measurements), :mod:`.coverage` (what was traced, never reached, unregistered, frozen, shared,
+re-parametrized), :mod:`.checks` (the initial loss against ln C, overfit one batch), :mod:`.fix`,
+:mod:`.result`, :mod:`.user_model` (``--torch FILE.py:FACTORY``). The forward is traced with
 a ``TorchFunctionMode`` (every ``F.linear``/``F.conv1d``/``F.conv2d``, activation, normalisation and
 dropout call, whether a module or functional code made it) plus forward hooks that name the module
 each call came from. Each ``Linear``/``Conv1d``/``Conv2d`` is one *layer*: its output z (or, if a
 BatchNorm/LayerNorm/GroupNorm follows, the normalised z) and the activation φ that follows (ReLU,
-LeakyReLU, ELU, GELU, SiLU, Tanh, Sigmoid, or none). Fan-in is C·k·k for a convolution; its "units"
+ReLU6, LeakyReLU, ELU, GELU, SiLU, Tanh, Sigmoid, or none). Fan-in is C·k·k for a convolution; its "units"
 are the channels, so a dead ReLU channel is one that is 0 at every position of every example.
 
 The measures and the verdict rules are those of :mod:`mlplab.diagnose` (``_layer_verdict``: symmetric,
