@@ -146,3 +146,12 @@ def test_reference_excludes_normalised_layers():
     rows.append(healthy(layer=4, update_ratio=1e-3, activation="identity"))
     judge_rows(rows, "sgd")
     assert [r["level"] for r in rows] == ["ok"] * 4
+
+
+def test_one_use_of_a_shared_weight_is_not_judged_by_its_own_gradient():
+    """A weight used by several layers (makemore's GRU cell over 8 steps) learns from the sum of its uses'
+    gradients: the first step's use, where h = 0 and the reset gate gets no gradient, is not "no gradient"."""
+    row = healthy(grad_gain=0.0, shared_uses=8)
+    assert judge(row, fastest=1e-3)["level"] == "ok"
+    assert judge(healthy(grad_gain=0.0), fastest=1e-3)["rule"] == "no_gradient"
+    assert judge(healthy(update_ratio=1e-6, shared_uses=8), fastest=1e-3)["rule"] == "slow_learning"  # still read

@@ -190,3 +190,23 @@ def test_count_distinct_units_fast_path_agrees():
     c = a.copy()
     c[:, 1] = c[:, 0] + 1e-3 * np.abs(c).max()  # beyond rtol: a distinct unit
     assert D.count_distinct_units(c) == 50
+
+
+def test_count_distinct_units_with_dead_columns_matches_the_plain_loop():
+    """Distinct columns plus groups of identical ones (dead ReLU units, copies): the same count as comparing
+    every column with every representative."""
+    rng = np.random.default_rng(4)
+    a = np.maximum(rng.standard_normal((32, 40)), 0)
+    a[:, :6] = 0.0  # six dead units: one distinct "unit"
+    a[:, 10] = a[:, 11]  # a copy
+    a[:, 20] = a[:, 21] = a[:, 22]  # two more copies of one column
+
+    def plain(m, rtol=1e-5):
+        tol = rtol * max(float(np.max(np.abs(m))), 1e-30)
+        reps = []
+        for j in range(m.shape[1]):
+            if not any(np.max(np.abs(m[:, j] - r)) <= tol for r in reps):
+                reps.append(m[:, j])
+        return len(reps)
+
+    assert D.count_distinct_units(a) == plain(a) == 40 - 5 - 1 - 2

@@ -349,16 +349,24 @@ def count_distinct_units(a: np.ndarray, rtol: float = 1e-5) -> int:
     # few candidates to compare in full (fast for 512 units; the count is the same)
     r = np.random.default_rng(0).standard_normal(a.shape[0])
     proj, rep_proj, bound = a.T @ r, np.empty(a.shape[1]), tol * float(np.sum(np.abs(r))) * (1 + 1e-6)
-    if a.shape[1] < 2 or np.min(np.diff(np.sort(proj))) > bound:  # no two projections close: all distinct
+    if a.shape[1] < 2:
         return int(a.shape[1])
+    # a column whose projection has no neighbour within the bound can match no other column: it is a unit of its
+    # own, and only the others (e.g. a ReLU layer's all-zero units) go through the loop
+    order = np.argsort(proj)
+    close = np.diff(proj[order]) <= bound
+    cand = np.zeros(a.shape[1], dtype=bool)
+    cand[order[1:][close]] = True
+    cand[order[:-1][close]] = True
+    k0 = int(np.count_nonzero(~cand))
     k = 0
-    for j in range(a.shape[1]):
+    for j in np.flatnonzero(cand):
         col = a[:, j]
         near = np.flatnonzero(np.abs(rep_proj[:k] - proj[j]) <= bound)
         if not any(np.max(np.abs(col - reps[i])) <= tol for i in near):
             reps[k], rep_proj[k] = col, proj[j]
             k += 1
-    return k
+    return k0 + k
 
 
 # --------------------------------------------------------------------------- theory

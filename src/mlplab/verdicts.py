@@ -18,7 +18,9 @@ from .init import theoretical_std
 __all__ = ["VERDICTS", "LEVELS", "RULES", "Rule", "THRESHOLDS", "init_family", "recommendation", "judge", "judge_rows",
            "layer_verdict"]
 
-VERDICTS = ("symmetric", "dead", "saturating", "exploding", "not_updated", "vanishing", "healthy")  # problems
+# the problems a layer can have, in rule order
+VERDICTS = ("symmetric", "dead", "saturating", "nonfinite", "exploding", "not_updated", "vanishing", "healthy")
+NETWORK_PROBLEMS = ("not_analysed",)  # a network's only: its analysed layers hold under half of its parameters
 LEVELS = ("ok", "warning", "error")  # severity, the same for mlplab and PyTorch networks
 
 # ------------------------------------------------------------------------------ init families
@@ -226,6 +228,8 @@ def _measures(row: dict, last: bool, fastest: float | None) -> dict:
     """The values :data:`RULES` read, from one row of the check-up (missing fields: the rule is not judged)."""
     g = row.get
     sig, grad, ur = g("signal_gain"), g("grad_gain"), g("update_ratio")
+    if (g("shared_uses") or 1) > 1:  # one use of a shared weight: the parameter learns from the sum of the uses'
+        grad = None                  # gradients (a GRU cell's first step, where h = 0, gets none on its own)
     fan_out = g("fan_out") or 0
     rel = ur / fastest if _finite(ur) and _finite(fastest) and fastest > 0 else None
     moved = (ur if _finite(ur) and _finite(g("weight_grad_norm")) and g("weight_grad_norm") > 0 and rel is not None

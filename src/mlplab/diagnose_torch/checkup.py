@@ -15,7 +15,7 @@ from .. import diagnostics as dg
 from ..torch_trace import layers as layers_of
 from ..torch_trace import trace
 from ..verdicts import judge_rows
-from .result import Diagnosis, _from_rows
+from .result import Diagnosis, _from_rows, _judge_coverage
 
 INSTALL_HINT = "this needs PyTorch, which is not installed: pip install mlplab[torch]"
 
@@ -182,6 +182,19 @@ def _base(weight):
     while getattr(weight, "_base", None) is not None:
         weight = weight._base
     return weight
+
+
+def _analysed_fraction(work, layers) -> float:
+    """The share of the model's trainable parameters that the analysed layers hold (weights and biases)."""
+    seen, analysed = set(), 0
+    for lay in layers:
+        for t in (_base(lay.op.weight), lay.op.bias):
+            t = _base(t) if t is not None else None
+            if t is not None and id(t) not in seen:
+                seen.add(id(t))
+                analysed += t.numel()
+    total = sum(p.numel() for p in work.parameters() if p.is_floating_point() and id(p) not in seen) + analysed
+    return analysed / total if total else 1.0
 
 
 def _registered(weight, params) -> bool | None:
@@ -368,6 +381,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
                "std": in_std, "mean_square": float(in_std ** 2) if inputs.float_input is None else
                float(inputs.float_input.detach().double().pow(2).mean()), "description": inputs.description,
                "output": out_words, "loss": loss.words})
+    _judge_coverage(d, _analysed_fraction(work, layers))
     work = ops = after_ops = layers = after = opt = params = None  # freed before the overfit probe's copy
     _apply_coverage(d, cov, bad_weights)
     d.checks["initial_loss"] = first_check

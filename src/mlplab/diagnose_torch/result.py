@@ -159,6 +159,23 @@ def _from_rows(rows: list[dict], *, names=None, kinds=None, norms=None, diverged
                      dict(input or {}))
 
 
+#: Below this share of the model's parameters in analysed layers, "ok" cannot speak for the network.
+MIN_ANALYSED = 0.5
+
+
+def _judge_coverage(d: Diagnosis, fraction: float) -> None:
+    """A network whose analysed layers hold under :data:`MIN_ANALYSED` of its parameters (recurrent modules,
+    embeddings, attention kernels: not traced as layers) is not "ok" on their word: it becomes a "warning",
+    problem ``not_analysed``, saying what to run to check the rest."""
+    d.input["analysed_parameters"] = fraction
+    if d.overall == "ok" and fraction < MIN_ANALYSED:
+        d.overall, d.problem = "warning", "not_analysed"
+        d.summary = (f"warning: the analysed layers are healthy, but they hold only {fraction:.0%} of the "
+                     "parameters (the rest are in modules not analysed, listed below): this says nothing about "
+                     "them; run the overfit-one-batch probe (overfit_batch=N, --overfit-batch N) to check the "
+                     "whole network trains")
+
+
 def from_result(result: dict) -> Diagnosis:
     """The ok/warning/error Diagnosis of an mlplab network, from ``mlplab.diagnose.checkup``'s dict (a Diagnosis,
     as ``mlplab.diagnose.diagnose_model`` returns, is returned as it is)."""
