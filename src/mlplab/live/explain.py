@@ -237,7 +237,8 @@ def _theory_sentence(t: dict) -> str:
     crit = t["critical_sigma_w2"]
     tip = (f"; the critical σ_w² for this σ_b² is {_f(crit)}" if crit is not None and phase != "critical" else "")
     if phase == "critical":
-        line = f"{head}: signals neither vanish nor explode, and correlations between inputs survive every layer (ξ_c = ∞)"
+        line = (f"{head}: signals neither vanish nor explode, and correlations between inputs survive every "
+                "layer (ξ_c = ∞)")
         if t["q_star"] == 0:
             line += "; with q* = 0 the signal's length still shrinks toward 0, slowly (σ_b² > 0 moves q* away from 0)"
         return line + "."
