@@ -455,6 +455,14 @@ def test_compare_two_runs(server, browser, tmp_path):
     page.click("#btn-compare")
     page.wait_for_function("document.querySelector('#compare-error').textContent.includes('run 2 sets seed')")
     p.shot(tmp_path, "live-compare")
+    # the three-way preset: the critical initializer (σ_b² = 0.05, biases drawn to match) against He and Xavier
+    page.click("text=critical vs He vs Xavier")
+    page.click("#btn-compare")
+    page.wait_for_function("window.mlplabLive.compareFrames && window.mlplabLive.compareFrames.length === 3"
+                           " && window.mlplabLive.compareFrames.every(n => n >= 2)", timeout=30_000)
+    assert page.locator("#compare-formulas .formula").count() == 3
+    assert "v1=init%3Dcritical" in page.url and "v3=init%3Dxavier" in page.url
+    page.click("#btn-compare-stop")
     p.check_local()
     p.close()
 
