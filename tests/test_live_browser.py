@@ -341,11 +341,15 @@ def test_what_to_look_for_follows_the_setting_and_the_run(server, browser, tmp_p
                   "&optimizer=sgd&lr=0.1")
     page.wait_for_function("document.querySelector('#train-explain').textContent.includes('Why Xavier suits tanh')",
                            timeout=15_000)
+    # beside the histograms, the setting's place in signal-propagation theory (mlplab.theory's numbers):
+    # tanh at σ_w² = 1, σ_b² = 0 is critical; at He's σ_w² = 2 chaotic, correlations lasting ξ_c ≈ 21.7 layers
+    assert page.locator("#train-theory").inner_text().startswith("χ₁ = 1.00 · critical · ξ_c = ∞ — tanh at σ_w² = 1")
     page.fill("input[name=init]", "he")
     page.dispatch_event("input[name=init]", "change")
     page.wait_for_function("document.querySelector('#train-explain').textContent.includes('made for ReLU')",
                            timeout=15_000)
     assert "Why Xavier" not in page.locator("#train-explain").inner_text()
+    assert page.locator("#train-theory").inner_text().startswith("χ₁ = 1.11 · chaotic · ξ_c = 21.7")
     page.select_option("select[name=activation]", "sigmoid")
     page.fill("input[name=init]", "xavier")
     page.dispatch_event("input[name=init]", "change")
@@ -354,6 +358,8 @@ def test_what_to_look_for_follows_the_setting_and_the_run(server, browser, tmp_p
                            ".includes('Vanishing updates: layer 1')", timeout=30_000)
     text = page.locator("#train-explain").inner_text()
     assert "Sigmoid saturates" in text and "Mean-field prediction at initialization" in text
+    assert ("these 9 layers are beyond 6 ξ_c ≈ 2.08: correlations between inputs are lost"
+            in page.locator("#train-theory").inner_text())  # sigmoid at σ_w² = 1: ξ_c = 0.346
     # a sigmoid layer's activations are drawn on all of [0, 1]: a collapse onto a bound looks like one
     assert page.locator("#layers .layer .hist >> nth=1").locator(".range").inner_text() == "0.00 … 1.00"
     p.shot(tmp_path, "live-train-explain")
@@ -449,6 +455,14 @@ def test_compare_two_runs(server, browser, tmp_path):
     page.click("#btn-compare")
     page.wait_for_function("document.querySelector('#compare-error').textContent.includes('run 2 sets seed')")
     p.shot(tmp_path, "live-compare")
+    # the three-way preset: the critical initializer (σ_b² = 0.05, biases drawn to match) against He and Xavier
+    page.click("text=critical vs He vs Xavier")
+    page.click("#btn-compare")
+    page.wait_for_function("window.mlplabLive.compareFrames && window.mlplabLive.compareFrames.length === 3"
+                           " && window.mlplabLive.compareFrames.every(n => n >= 2)", timeout=30_000)
+    assert page.locator("#compare-formulas .formula").count() == 3
+    assert "v1=init%3Dcritical" in page.url and "v3=init%3Dxavier" in page.url
+    page.click("#btn-compare-stop")
     p.check_local()
     p.close()
 

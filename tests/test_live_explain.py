@@ -196,3 +196,71 @@ def test_the_rate_map_over_eta_and_mu_is_the_per_step_rate_and_its_bound(method)
             elif eta < 0.95 * lo and eta < (1 - mu ** 0.5) ** 2 / 2.0:
                 assert m["kind"][i][j] == 0, eta
     assert "rate_maps" not in live_paths.function_grid("rosenbrock")  # exact for quadratics only
+
+
+# ------------------------------------------------------------------------------------ theory
+def _explain_over_http(server, settings):
+    """POST /api/explain with a form's settings (no run yet), as the page sends it; the answer's JSON."""
+    import http.client
+    import json
+
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        conn.request("POST", "/api/explain", json.dumps({"sid": "t" * 16, "view": "train", "settings": settings}),
+                     {"Host": f"127.0.0.1:{server.port}", "Authorization": f"token {server.token}",
+                      "Content-Type": "application/json"})
+        r = conn.getresponse()
+        assert r.status == 200
+        return json.loads(r.read())
+    finally:
+        conn.close()
+
+
+SQRT_005 = "normal(std=0.223606797749979)"  # bias N(0, 0.05): σ_b² = 0.05, the paper's
+
+
+@pytest.fixture(scope="module")
+def live_server():
+    from mlplab.live.notebook import LiveServer
+
+    server = LiveServer(frame_workers=False).start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("activation, init, bias, sw2, sb2, phase", [
+    ("relu", "he", "zeros", 2.0, 0.0, "critical"),  # He et al.'s 2/n_in: ReLU's critical point (2, 0)
+    ("tanh", "xavier", SQRT_005, 1.0, 0.05, "ordered"),  # Schoenholz et al.: ξ_c = 3.63 at (1.0, 0.05)
+    ("tanh", "critical(bias_var=0.05)", SQRT_005, 1.761, 0.05, "critical"),  # the critical line at σ_b² = 0.05
+    ("tanh", "he", "zeros", 2.0, 0.0, "chaotic"),
+    ("relu", "xavier", "zeros", 1.0, 0.0, "ordered"),
+])
+def test_the_served_theory_is_mlplab_theorys(live_server, activation, init, bias, sw2, sb2, phase):
+    """χ₁, the phase and ξ_c the Train view shows are mlplab.theory's for the setting's σ_w² = n_in·Var W
+    and σ_b² = Var b, served by the live server for the form's settings; and the paper's numbers hold."""
+    from mlplab import theory
+
+    settings = {"dataset": "spirals", "layers": "2," + "100," * 30 + "3", "activation": activation, "init": init,
+                "bias_init": bias}
+    t = _explain_over_http(live_server, settings)["theory"]
+    assert (t["sigma_w2"], t["sigma_b2"], t["depth"]) == (pytest.approx(sw2, rel=1e-3), pytest.approx(sb2), 31)
+    p = theory.propagation(t["sigma_w2"], t["sigma_b2"], activation)
+    assert t["phase"] == phase == str(theory.phase(t["sigma_w2"], t["sigma_b2"], activation, tol=explain.PHASE_TOL))
+    assert t["chi_1"] == pytest.approx(float(p.chi_1), rel=1e-12)
+    assert t["critical_sigma_w2"] == pytest.approx(float(theory.critical_line(sb2, activation)[0]), rel=1e-12)
+    if phase == "critical":
+        assert t["chi_1"] == pytest.approx(1.0, abs=1e-9) and t["xi_c"] is None
+        assert "signals neither vanish nor explode" in t["text"]
+    else:
+        assert t["xi_c"] == pytest.approx(float(p.xi_c), rel=1e-12)
+        assert f"these 31 layers are {'beyond' if 31 > 6 * t['xi_c'] else 'within'} 6 ξ_c" in t["text"]
+    if (activation, init) == ("tanh", "xavier"):  # Schoenholz et al. 2017: ξ_c = 3.63 at σ_w² = 1, σ_b² = 0.05
+        assert t["xi_c"] == pytest.approx(3.63, rel=1e-2) and t["critical_sigma_w2"] == pytest.approx(1.761, abs=1e-3)
+        assert "beyond 6 ξ_c ≈ 21.8: correlations between inputs are lost" in t["text"]
+
+
+def test_no_theory_where_it_does_not_apply():
+    """Weights all zero (symmetry decides, σ_w² = 0) and an initializer without a variance: no numbers."""
+    sizes = [2, 32, 32, 3]
+    assert explain.theory_of({"activation": "relu", "init": "zeros", "bias_init": "zeros"}, sizes) is None
+    assert explain.theory_of({"activation": "relu", "init": "he", "bias_init": "zeros"}, sizes)["phase"] == "critical"

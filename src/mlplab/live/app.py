@@ -20,7 +20,8 @@ GET  /api/stream?sid=  server-sent events: the run's frames, newest first droppe
                        tab's run is stopped after a short grace (a reload reconnects in time)
 GET  /api/runs         how many runs the server holds, their states, the frame workers' pids (for checks)
 POST /api/explain      {sid, view, settings}: "what to look for" sentences for the tab's run (its setting
-                       and newest readings), or for the form's settings when there is no run yet
+                       and newest readings), or for the form's settings when there is no run yet; in
+                       Train also ``theory``: χ₁, the phase, ξ_c of the setting (mlplab.theory) and a sentence
 GET  /api/function     the test function's values on a grid (for the contour lines)
 POST /api/paths        every chosen optimizer's path from the start point
 =====================  ====================================================================
@@ -405,13 +406,15 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
             return _json({"lines": live_explain.compare_notes(members), "run": session.run_id})
         if isinstance(session, TrainSession):
             return _json({"lines": live_explain.train_notes(session.settings, session.predicted_pre_std,
-                                                            *_newest_frames(session)), "run": session.run_id})
+                                                            *_newest_frames(session)), "run": session.run_id,
+                          "theory": live_explain.theory_of(session.settings, session.sizes)})
         settings = body.get("settings")
         try:
-            s = check_settings(settings)[0] if isinstance(settings, dict) else None
+            s, sizes = check_settings(settings)[:2] if isinstance(settings, dict) else (None, None)
         except SettingsError:
             s = None  # the Start button says what is wrong with it
-        return _json({"lines": live_explain.train_notes(s) if s else [], "run": None})
+        return _json({"lines": live_explain.train_notes(s) if s else [], "run": None,
+                      "theory": live_explain.theory_of(s, sizes) if s else None})
 
     async def stream(request):
         try:

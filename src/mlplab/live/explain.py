@@ -11,15 +11,27 @@ CS231n notes), a unit "saturated" as ``mlplab diagnose`` counts it.
 Sources: Glorot & Bengio, "Understanding the difficulty of training deep feedforward neural
 networks" (2010) for Xavier and tanh/sigmoid; He et al., "Delving Deep into Rectifiers" (2015) for
 ReLU's factor 2.
+
+The setting's place in signal-propagation theory (:func:`theory_of`): χ₁, the phase and the depth scale
+ξ_c of the (σ_w², σ_b², φ) the run starts from, all computed by :mod:`mlplab.theory` (Schoenholz et al.,
+"Deep Information Propagation", 2017), with the paper's rule of thumb that a network trains when its
+depth is within about 6 ξ_c.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
+
+from .. import init as _init
+from .. import theory
+
 SATURATED = 0.2  # a fifth of the units saturated or dead: worth a sentence
 DEAD = 0.2
 SMALL_RATIO, LARGE_RATIO, UNEVEN = 1e-4, 1e-1, 10.0
+PHASE_TOL = 1e-6  # |χ₁ − 1| within this is "critical": the critical initializer's σ_w² is found to ~1e-8
+TRAINABLE_XI = 6  # Schoenholz et al. 2017: trainable iff depth ≲ 6 ξ_c
 
 
 def _f(x) -> str:
@@ -167,3 +179,80 @@ def compare_notes(members: list) -> list[str]:
         notes.append("Training loss now: " + ", ".join(f"{label} {_f(v)}" for label, v in losses) +
                      f" — lowest: {best[0]} (same seed and batches, so the difference is the setting's).")
     return notes
+
+
+# ----------------------------------------------------------------------------- signal-propagation theory
+def _number(x) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _variances(settings: dict, sizes) -> tuple[float, float]:
+    """(σ_w², σ_b²) of the setting: σ_w² = n_in · Var W from the init registry's variance (the mean over
+    the hidden-to-hidden layers, the ones the theory's recursion is about; the first layer if there are
+    none), σ_b² = the bias initializer's variance."""
+    act = settings.get("activation")
+    pairs = [(sizes[i], sizes[i + 1]) for i in range(1, len(sizes) - 2)] or [(sizes[0], sizes[1])]
+    sw2 = [n_in * _init.theoretical_std(settings["init"], (n_in, n_out), activation=act) ** 2
+           for n_in, n_out in pairs]
+    n_in, n_out = pairs[0]
+    binit = settings.get("bias_init") or "zeros"
+    try:
+        sb = _init.theoretical_std(binit, (n_out,), activation=act)
+    except TypeError:  # a bias scaled by the weight's fan-in (PyTorch's default)
+        sb = _init.theoretical_std(binit, (n_out,), activation=act, fan_in=n_in)
+    return float(np.mean(sw2)), float(sb) ** 2
+
+
+def theory_of(settings: dict, sizes) -> dict | None:
+    """χ₁, the phase, ξ_c, q*, c* and the critical σ_w² of the setting's (σ_w², σ_b², φ), from
+    :mod:`mlplab.theory`, and one sentence on what they mean at this depth (``depth`` = the number of
+    weight layers). None where the theory does not apply: an activation it does not cover, an
+    initializer without a variance formula, or weights all equal (σ_w² = 0: symmetry, not the mean
+    field, decides). Numbers that are not finite are None (ξ_c in the critical phase: infinite)."""
+    act = str(settings.get("activation", ""))
+    try:
+        sw2, sb2 = _variances(settings, sizes)
+        t = theory.theory_activation(act)
+    except (ValueError, TypeError, KeyError):
+        return None
+    if not sw2 > 0 or not math.isfinite(sw2) or not math.isfinite(sb2):
+        return None
+    with np.errstate(all="ignore"):
+        p = theory.propagation(sw2, sb2, t)
+        crit_w2 = theory.critical_line(sb2, t)[0]
+    out = {"activation": t.name, "sigma_w2": sw2, "sigma_b2": sb2, "depth": len(sizes) - 1,
+           "q_star": _number(p.q_star), "chi_1": _number(p.chi_1), "c_star": _number(p.c_star),
+           "xi_c": _number(p.xi_c), "phase": str(p.phase(PHASE_TOL)[()]), "critical_sigma_w2": _number(crit_w2)}
+    if out["phase"] == "critical":
+        out["xi_c"] = None  # infinite (χ_c = 1 up to rounding, which can make −1/ln χ_c any huge number)
+    out["text"] = _theory_sentence(out)
+    return out
+
+
+def _theory_sentence(t: dict) -> str:
+    depth, xi, phase = t["depth"], t["xi_c"], t["phase"]
+    head = (f"{t['activation']} at σ_w² = {_f(t['sigma_w2'])}, σ_b² = {_f(t['sigma_b2'])}: "
+            f"{phase} phase (χ₁ = {_f(t['chi_1'])})")
+    crit = t["critical_sigma_w2"]
+    tip = (f"; the critical σ_w² for this σ_b² is {_f(crit)}" if crit is not None and phase != "critical" else "")
+    if phase == "critical":
+        line = (f"{head}: signals neither vanish nor explode, and correlations between inputs survive every "
+                "layer (ξ_c = ∞)")
+        if t["q_star"] == 0:
+            line += "; with q* = 0 the signal's length still shrinks toward 0, slowly (σ_b² > 0 moves q* away from 0)"
+        return line + "."
+    if phase == "unbounded":
+        return (f"{head}: there is no fixed length q* — the signal's length grows layer after layer, so the "
+                f"activations blow up with depth{tip}.")
+    if xi is None:
+        return f"{head}{tip}."
+    lost = ("correlations between inputs are lost — every input ends up with the same representation and the "
+            "gradients vanish" if phase == "ordered" else
+            f"nearby inputs decorrelate (c → c* = {_f(t['c_star'])}) and the gradients explode")
+    if depth > TRAINABLE_XI * xi:
+        return (f"{head}: correlations survive about ξ_c ≈ {_f(xi)} layers, and these {depth} layers are beyond "
+                f"{TRAINABLE_XI} ξ_c ≈ {_f(TRAINABLE_XI * xi)}: {lost}{tip}.")
+    return (f"{head}: correlations survive about ξ_c ≈ {_f(xi)} layers, and these {depth} layers are within "
+            f"{TRAINABLE_XI} ξ_c ≈ {_f(TRAINABLE_XI * xi)}, the depth to which Schoenholz et al. (2017) found networks "
+            f"trainable{tip}.")

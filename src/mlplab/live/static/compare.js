@@ -265,7 +265,7 @@ export function bindCompareControls() {
   for (const b of document.querySelectorAll('.preset')) {
     b.addEventListener('click', () => {
       const v = document.querySelectorAll('.variant');
-      v[0].value = b.dataset.a; v[1].value = b.dataset.b; v[2].value = ''; v[3].value = '';
+      v[0].value = b.dataset.a; v[1].value = b.dataset.b; v[2].value = b.dataset.c || ''; v[3].value = '';
       setURL();
     });
   }

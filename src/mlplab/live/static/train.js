@@ -200,7 +200,20 @@ export async function refreshExplain() {
   explaining = true;
   const r = await api('/api/explain', {sid, view: 'train', settings: settingsFromForm()});
   explaining = false;
-  if (!r.error) { showLines($('#train-explain'), r.lines); live.trainExplain = r.lines; }
+  if (!r.error) { showLines($('#train-explain'), r.lines); live.trainExplain = r.lines; showTheory(r.theory); }
+}
+// χ₁, the phase and ξ_c of the setting, beside the layers' histograms (computed by mlplab.theory on the server)
+function showTheory(t) {
+  const el = $('#train-theory');
+  live.theory = t || null;
+  el.hidden = !t;
+  if (!t) { el.textContent = ''; return; }
+  const xi = t.phase === 'critical' ? '∞' : t.xi_c === null ? '—' : fmt(t.xi_c);
+  el.innerHTML = '';
+  const head = document.createElement('strong');
+  head.className = `phase ${t.phase}`;
+  head.textContent = `χ₁ = ${fmt(t.chi_1 ?? NaN)} · ${t.phase} · ξ_c = ${xi}`;
+  el.append(head, ` — ${t.text}`);
 }
 
 // ----------------------------------------------------------------------------- buttons
