@@ -15,7 +15,8 @@ def test_torch_factory_json_exact_and_figure(tmp_path, capsys):
                                    "Sequential(torch.nn.Linear(12, 10), torch.nn.Tanh(), torch.nn.Linear(10, 4))\n")
     fig = tmp_path / "density.png"
     code = cli_main(["curvature", "--torch", f"{tmp_path / 'm.py'}:make", "--input-shape", "12", "--examples", "200",
-                     "--samples", "12", "--probes", "1", "--steps", "20", "--exact", "--json", "--figure", str(fig), "--lr", "0.5"])
+                     "--samples", "12", "--probes", "1", "--steps", "20", "--exact", "--json", "--figure", str(fig),
+                     "--lr", "0.5"])
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["n_params"] == 12 * 10 + 10 + 10 * 4 + 4
@@ -32,6 +33,7 @@ def test_a_trained_run(tmp_path, capsys, mnist_dir):
     assert cli_main(["train", "--layers", "784,8,10", "--iterations", "5", "--subset", "300", "--quiet", "--lr", "0.1",
                      "--out", str(run)]) == 0
     capsys.readouterr()
-    assert cli_main(["curvature", str(run), "--examples", "200", "--samples", "4", "--k", "2", "--no-layers", "--probes", "1", "--steps", "10"]) == 0
+    assert cli_main(["curvature", str(run), "--examples", "200", "--samples", "4", "--k", "2", "--no-layers",
+                    "--probes", "1", "--steps", "10"]) == 0
     text = capsys.readouterr().out
     assert "top-2 eigenvalues" in text and "trace:" in text and "sharpness / (2/η)" in text
