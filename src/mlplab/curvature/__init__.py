@@ -21,6 +21,7 @@ from .spectrum import (
     density,
     hutchinson_trace,
     power_iteration,
+    sharpness,
     slq,
     top_eigen,
 )
@@ -28,6 +29,6 @@ from .stability import adam_limit, gd_limit, heavy_ball_limit, preconditioned_hv
 
 __all__ = [
     "LOSSES", "AutodiffHVP", "NetworkCurvature", "as_operator", "param_blocks", "SLQ", "Trace", "block_hvp",
-    "dense_matrix", "density", "hutchinson_trace", "power_iteration", "slq", "top_eigen", "adam_limit",
+    "dense_matrix", "density", "hutchinson_trace", "power_iteration", "sharpness", "slq", "top_eigen", "adam_limit",
     "gd_limit", "heavy_ball_limit", "preconditioned_hvp", "preconditioner",
 ]

@@ -31,8 +31,8 @@ import numpy as np
 
 from .hvp import as_operator
 
-__all__ = ["top_eigen", "power_iteration", "hutchinson_trace", "slq", "density", "block_hvp", "Trace", "SLQ",
-           "dense_matrix"]
+__all__ = ["top_eigen", "sharpness", "power_iteration", "hutchinson_trace", "slq", "density", "block_hvp", "Trace",
+           "SLQ", "dense_matrix"]
 
 
 def _rng(rng):
@@ -208,3 +208,33 @@ def dense_matrix(hvp, n, symmetrize=True) -> np.ndarray:
         H[:, i] = hvp(e)
         e[i] = 0.0
     return (H + H.T) / 2 if symmetrize else H
+
+
+def sharpness(hvp, n, v0=None, steps=12, rng=0):
+    """λ_max(H) and its unit eigenvector from ``steps`` Lanczos steps (full reorthogonalization) started at
+    ``v0`` (the previous eigenvector, when H changes a little between calls: training tracks its sharpness
+    this way at ~12 products a time). The top Ritz value is a lower bound of λ_max that converges from below."""
+    from scipy.linalg import eigh_tridiagonal
+
+    q = _rng(rng).standard_normal(n) if v0 is None else np.asarray(v0, dtype=np.float64).copy()
+    q /= np.linalg.norm(q)
+    n_steps = min(int(steps), n)
+    Q = np.zeros((n_steps, n))
+    alpha, beta = [], []
+    Q[0] = q
+    for j in range(n_steps):
+        w = hvp(Q[j])
+        alpha.append(float(Q[j] @ w))
+        for _ in range(2):
+            w -= Q[:j + 1].T @ (Q[:j + 1] @ w)
+        b = float(np.linalg.norm(w))
+        if j + 1 == n_steps or b < 1e-12 * max(1.0, abs(alpha[-1])):
+            break
+        beta.append(b)
+        Q[j + 1] = w / b
+    m = len(alpha)
+    if m == 1:
+        return alpha[0], Q[0]
+    theta, S = eigh_tridiagonal(np.array(alpha), np.array(beta[:m - 1]))
+    vec = S[:, -1] @ Q[:m]
+    return float(theta[-1]), vec / np.linalg.norm(vec)
