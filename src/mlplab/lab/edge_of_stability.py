@@ -289,6 +289,7 @@ STUDY = Study(
                 "(2+2β)/η",
     source="Cohen, Kaur, Li, Kolter, Talwalkar 2021, Gradient Descent on Neural Networks Typically Occurs at the "
            "Edge of Stability",
+    works=("cohen-eos",),
     measure=measure, draw=draw, write=write,
     reference={"dataset": "mnist", "examples": 5000, "sizes": [784, 200, 200, 10],
                "limit_over_initial": [1.25, 1.5, 2.0],

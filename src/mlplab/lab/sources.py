@@ -55,6 +55,12 @@ WORKS: dict[str, Work] = {w.key: w for w in [
          "exploding and vanishing signals, and the initialization race"),
     Work("post-weight-init", "DL基本知识(四)权重矩阵初始化 (DL basics (4): initializing weight matrices)", "anonymous",
          "blog post", "", "", "zero initialization and the symmetry it cannot break; Xavier; small random numbers"),
+    Work("cohen-eos", "Gradient Descent on Neural Networks Typically Occurs at the Edge of Stability",
+         "Jeremy Cohen, Simran Kaur, Yuanzhi Li, J. Zico Kolter, Ameet Talwalkar", "paper",
+         "ICLR 2021; Figure 1 (fc-tanh, MSE, full-batch GD at several η), the gradient-flow comparison and the "
+         "heavy-ball limit (2 + 2β)/η", "https://arxiv.org/abs/2103.00065",
+         "the edge-of-stability study: progressive sharpening, the sharpness hovering at 2/η while the loss falls "
+         "non-monotonically, GD leaving gradient flow once it gets there"),
 ]}
 
 
