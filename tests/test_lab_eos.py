@@ -55,10 +55,10 @@ def test_a_small_real_run(mnist_dir, tmp_path):
     assert abs(X.mean(axis=0)).max() < 1e-5 and np.all((np.abs(X.std(axis=0) - 1) < 1e-4) | (X.std(axis=0) == 0))
     curv = NetworkCurvature(model, X, y, loss="half_mse")
     lam0 = top_eigen(curv.hvp, curv.n_params, k=1, rng=0)[0][0]
-    assert numbers["initial_sharpness"] == np.float64(lam0) or abs(numbers["initial_sharpness"] / lam0 - 1) < 1e-4
-    for key, r in numbers["series"]["gd"].items():
+    assert abs(numbers["initial_sharpness"] / lam0 - 1) < 1e-4  # 30 Lanczos steps against ARPACK
+    for r in numbers["series"]["gd"].values():
         assert r["limit"] > lam0  # every 2/η above the initial sharpness (the paper's protocol)
-        assert r["sharpness"][0] == np.float64(r["sharpness"][0]) and abs(r["sharpness"][0] / lam0 - 1) < 1e-3
+        assert abs(r["sharpness"][0] / lam0 - 1) < 1e-3  # the tracker's first, cold-started, 10-step estimate
         # at the start GD and the flow coincide; the distance is small next to the distance travelled
         d, t = np.asarray(r["flow_distance"]), np.asarray(r["flow_travel"])
         assert d[0] == 0 and np.all(d[1:3] <= 0.1 * t[1:3])
