@@ -321,3 +321,19 @@ def test_preconditioner_refuses_sgd():
     model, *_ = _problem()
     with pytest.raises(ValueError, match="Adam or RMSProp"):
         preconditioner(optim.SGD(model.parameters(), lr=0.1))
+
+
+def test_sharpness_by_a_few_lanczos_steps():
+    from mlplab.curvature import sharpness
+
+    model, X, y, curv = _problem()
+    w, U = np.linalg.eigh(_exact(model, X, y))
+    lam, vec = sharpness(curv.hvp, curv.n_params, steps=60, rng=0)
+    assert lam == pytest.approx(w[-1], rel=1e-8)
+    assert abs(vec @ U[:, -1]) == pytest.approx(1, abs=1e-6)
+    # warm-started from (nearly) the eigenvector, two steps suffice; a Ritz value never exceeds λ_max
+    near = U[:, -1] + 1e-4 * np.random.default_rng(0).standard_normal(curv.n_params)
+    lam2, _ = sharpness(curv.hvp, curv.n_params, v0=near, steps=2)
+    assert lam2 == pytest.approx(w[-1], rel=1e-6) and lam2 <= w[-1] * (1 + 1e-12)
+    cold, _ = sharpness(curv.hvp, curv.n_params, steps=2, rng=0)
+    assert cold < 0.9 * w[-1]  # and from a random start two steps are far off: the warm start is what helps
