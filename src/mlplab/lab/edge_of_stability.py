@@ -106,6 +106,47 @@ def _flow(curv, theta0, times, dt_frac, every, seed):
     return out, k
 
 
+def _adam(curv, model, theta0, settings, ctx):
+    """Full-batch Adam (β₁ = 0.9, β₂ = 0.999, ε = 1e-8); its preconditioned sharpness λ₁(P⁻¹H) every
+    ``eig_every`` steps against 38/η. η is set from λ₁(P⁻¹H) after the first step (P needs one step):
+    38/η = c·λ₁(P₁⁻¹H₁), c = ``adam_limit_over_initial``."""
+    from .. import optim
+    from ..curvature import preconditioned_hvp, preconditioner
+    from ..curvature.stability import adam_limit
+
+    curv.set_theta(theta0)
+    params = model.parameters()
+    sizes = np.cumsum([p.size for p in params])[:-1]
+
+    def step(opt):
+        loss, g = curv.loss_and_grad()
+        for p, gi in zip(params, np.split(g, sizes)):
+            p.grad = gi.reshape(p.shape).astype(p.dtype)
+        opt.step()
+        return loss
+
+    probe = optim.Adam(params, lr=1e-12, betas=(0.9, 0.999), eps=1e-8)
+    step(probe)  # a negligible step: only to set the preconditioner P₁
+    lam1 = sharpness(preconditioned_hvp(curv.hvp, preconditioner(probe)), curv.n_params, steps=30,
+                     rng=ctx.rng(6))[0]
+    lr = 38.0 / (settings["adam_limit_over_initial"] * lam1)
+    curv.set_theta(theta0)
+    opt = optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=1e-8)
+    v = ctx.rng(7).standard_normal(curv.n_params)
+    losses, ks, lams = [], [], []
+    for s in range(1, settings["steps"] + 1):
+        losses.append(step(opt))
+        if s % settings["eig_every"] == 0:
+            lam, v = sharpness(preconditioned_hvp(curv.hvp, preconditioner(opt)), curv.n_params, v0=v,
+                               steps=settings["lanczos_steps"])
+            ks.append(s)
+            lams.append(lam)
+    curv.set_theta(theta0)
+    ctx.advance()
+    return {"lr": lr, "beta1": 0.9, "limit": adam_limit(lr, 0.9), "initial_preconditioned": lam1,
+            "loss": np.array(losses), "sharpness_steps": ks, "sharpness": np.array(lams)}
+
+
 def measure(settings: dict, ctx: Context) -> dict:
     from .. import nn
 
@@ -117,7 +158,7 @@ def measure(settings: dict, ctx: Context) -> dict:
     every, steps = settings["eig_every"], settings["steps"]
     lam0 = sharpness(curv.hvp, curv.n_params, steps=30, rng=ctx.rng(2))[0]
     lrs = [2.0 / (c * lam0) for c in settings["limit_over_initial"]]
-    ctx.plan(len(lrs) + 2)
+    ctx.plan(len(lrs) + 2 + bool(settings.get("adam_limit_over_initial")))
     runs = {}
     for i, lr in enumerate(lrs):
         tr = _Tracker(curv, every, settings["lanczos_steps"], [ctx.seed, 3, i])
@@ -132,6 +173,7 @@ def measure(settings: dict, ctx: Context) -> dict:
     heavy = {"lr": lr_hb, "beta": beta, "limit": heavy_ball_limit(lr_hb, beta), "loss": losses,
              "sharpness_steps": tr.steps, "sharpness": np.array(tr.values)}
     ctx.advance()
+    adam = _adam(curv, model, theta0, settings, ctx) if settings.get("adam_limit_over_initial") else None
     # gradient flow up to the time the smallest step size reaches at the end
     horizon = settings["flow_fraction"] * steps * min(lrs)
     times = sorted({s * r["lr"] for r in runs.values() for s in r["sharpness_steps"] if s * r["lr"] <= horizon})
@@ -150,6 +192,8 @@ def measure(settings: dict, ctx: Context) -> dict:
     numbers = {"examples": settings["examples"], "sizes": settings["sizes"], "dataset": settings["dataset"],
                "steps": steps, "eig_every": every, "initial_sharpness": lam0, "flow_horizon": horizon,
                "flow_rk4_steps": rk_steps, "series": {"gd": runs, "heavy_ball": heavy}}
+    if adam is not None:
+        numbers["series"]["adam"] = adam
     numbers["claims"] = claims(numbers)
     return numbers
 
@@ -191,6 +235,17 @@ def claims(numbers) -> dict:
     out["heavy_ball"] = {"lr": hb["lr"], "beta": hb["beta"], "limit": hb["limit"], "first_crossing_step": cross,
                          "after_crossing_min": float(after.min()) if len(after) else None,
                          "after_crossing_max": float(after.max()) if len(after) else None}
+    out["heavy_ball"]["last_over_limit"] = float(lam[-1] / hb["limit"]) if len(lam) else None
+    out["heavy_ball"]["last_over_two_over_lr"] = float(lam[-1] * hb["lr"] / 2) if len(lam) else None
+    ad = numbers["series"].get("adam")
+    if ad is not None:
+        steps, lam = list(ad["sharpness_steps"]), array(ad["sharpness"])
+        cross = _crossing(steps, lam, ad["limit"])
+        after = lam[[i for i, s in enumerate(steps) if cross is not None and s > cross]] / ad["limit"]
+        out["adam"] = {"lr": ad["lr"], "limit": ad["limit"], "first_crossing_step": cross,
+                       "initial_over_limit": float(ad["initial_preconditioned"] / ad["limit"]),
+                       "after_crossing_min": float(after.min()) if len(after) else None,
+                       "after_crossing_max": float(after.max()) if len(after) else None}
     rows = out["per_lr"].values()
     out["all_cross"] = all(r["first_crossing_step"] is not None for r in rows)
     out["all_hover"] = all(r["after_crossing_within_0.9_1.15"] for r in rows)
@@ -237,6 +292,18 @@ def draw(numbers: dict, out: Path) -> list[Figure]:
     ax.set_ylabel("sharpness λ₁(H)")
     ax.set_title(f"heavy ball β = {hb['beta']:g}, η = {hb['lr']:.3g}")
     ax.legend(fontsize=8)
+    ad = numbers["series"].get("adam")
+    if ad is not None:
+        fig2, axes2 = subplots(1, 1, size=(5.0, 3.6))
+        ax = axes2[0, 0]
+        ax.plot(ad["sharpness_steps"], array(ad["sharpness"]), color="C5", lw=1.2)
+        ax.axhline(ad["limit"], color="C5", ls="--", lw=0.8, label="38/η")
+        ax.set_xlabel("step")
+        ax.set_ylabel("preconditioned sharpness λ₁(P⁻¹H)")
+        ax.set_title(f"Adam, η = {ad['lr']:.3g}")
+        ax.legend(fontsize=8)
+        figures.append(Figure(save(fig2, out / "eos_adam.png"), "Full-batch Adam: the preconditioned sharpness "
+                              "λ₁(P⁻¹H) against 38/η (Cohen et al. 2022)."))
     figures.append(Figure(save(fig, out / "eos_flow_momentum.png"),
                           "Left: distance between GD and gradient flow at equal time sη; it stays small until the "
                           "sharpness reaches 2/η (dotted) and grows after. Right: heavy-ball momentum hovers at "
@@ -277,9 +344,19 @@ Heavy ball (β = {hb['beta']:g}, η = {hb['lr']:.3g}): its limit (2 + 2β)/η = 
 {_g(hb['first_crossing_step'], 'd')}, then λ₁ divided by the limit between {_g(hb['after_crossing_min'])} and
 {_g(hb['after_crossing_max'])}. Every η crossed: {cl['all_cross']}; every η stayed within [0.9, 1.15]·2/η after:
 {cl['all_hover']}; every loss fell overall but not monotonically: {cl['all_loss_decreased_non_monotone']}.
-Adam's preconditioned sharpness (38/η, Cohen et al. 2022) is measurable with
-`mlplab.curvature.preconditioned_hvp` but not yet part of this study.
+At the end of the heavy-ball run λ₁ is {_g(hb.get('last_over_limit'))} of (2 + 2β)/η and
+{_g(hb.get('last_over_two_over_lr'))} of 2/η.{_adam_text(cl)}
 """
+
+
+def _adam_text(cl):
+    a = cl.get("adam")
+    if a is None:
+        return ""
+    return (f" Adam (η = {a['lr']:.3g}, β₁ = 0.9): the preconditioned sharpness λ₁(P⁻¹H) starts at "
+            f"{a['initial_over_limit']:.2f} of 38/η (Cohen et al. 2022, *Adaptive Gradient Methods at the Edge of "
+            f"Stability*), first reaches it at step {_g(a['first_crossing_step'], 'd')}, and then lies between "
+            f"{_g(a['after_crossing_min'])} and {_g(a['after_crossing_max'])} of it.")
 
 
 STUDY = Study(
@@ -294,9 +371,9 @@ STUDY = Study(
     reference={"dataset": "mnist", "examples": 5000, "sizes": [784, 200, 200, 10],
                "limit_over_initial": [1.25, 1.5, 2.0],
                "hb_limit_over_initial": 1.25, "beta": 0.9, "steps": 600, "eig_every": 20, "lanczos_steps": 12,
-               "flow_fraction": 0.5, "flow_dt": 1.0, "flow_eig_every": 10},
+               "flow_fraction": 0.5, "flow_dt": 1.0, "flow_eig_every": 10, "adam_limit_over_initial": 1.25},
     quick={"dataset": "mnist", "examples": 300, "sizes": [784, 32, 32, 10], "limit_over_initial": [1.25, 1.5, 2.0],
            "hb_limit_over_initial": 1.25, "beta": 0.9, "steps": 800, "eig_every": 10, "lanczos_steps": 10,
-           "flow_fraction": 0.6, "flow_dt": 1.0, "flow_eig_every": 10},
+           "flow_fraction": 0.6, "flow_dt": 1.0, "flow_eig_every": 10, "adam_limit_over_initial": 1.25},
     claims=("claims",),
 )
