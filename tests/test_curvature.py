@@ -337,3 +337,14 @@ def test_sharpness_by_a_few_lanczos_steps():
     assert lam2 == pytest.approx(w[-1], rel=1e-6) and lam2 <= w[-1] * (1 + 1e-12)
     cold, _ = sharpness(curv.hvp, curv.n_params, steps=2, rng=0)
     assert cold < 0.9 * w[-1]  # and from a random start two steps are far off: the warm start is what helps
+
+
+def test_the_exact_check_is_refused_when_it_cannot_fit():
+    from mlplab.curvature.summary import check_dense_fits
+    from mlplab.memory import NotEnoughMemory
+
+    check_dense_fits(1000, available=(10**9, "test"))  # 24 MB: fits
+    with pytest.raises(NotEnoughMemory, match="10000×10000 Hessian, 2.4 GB, but only 1 GB"):
+        check_dense_fits(10_000, available=(10**9, "test"))
+    with pytest.raises(NotEnoughMemory, match="8 GB is assumed"):
+        check_dense_fits(10**6, available=(None, "unknown"))

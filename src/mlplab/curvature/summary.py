@@ -62,7 +62,9 @@ def check_dense_fits(n, available=None) -> None:
 
     need = dense_bytes(n)
     room, source = available if available is not None else available_memory()
-    if room is not None and need > room:
+    if room is None:  # nothing says how much there is: assume a modest machine rather than try terabytes
+        room, source = 8 * 10**9, "no memory figure could be read, so 8 GB is assumed"
+    if need > room:
         raise NotEnoughMemory(f"--exact builds the {n}×{n} Hessian, {format_bytes(need)}, but only "
                               f"{format_bytes(room)} is available ({source}); drop --exact, or check a smaller model")
 
