@@ -31,9 +31,17 @@ def test_torch_factory_json_exact_and_figure(tmp_path, capsys):
 def test_a_trained_run(tmp_path, capsys, mnist_dir):
     run = tmp_path / "run"
     assert cli_main(["train", "--layers", "784,8,10", "--iterations", "5", "--subset", "300", "--quiet", "--lr", "0.1",
+                     "--optimizer", "sgd",
                      "--out", str(run)]) == 0
     capsys.readouterr()
     assert cli_main(["curvature", str(run), "--examples", "200", "--samples", "4", "--k", "2", "--no-layers",
                     "--probes", "1", "--steps", "10"]) == 0
     text = capsys.readouterr().out
-    assert "top-2 eigenvalues" in text and "trace:" in text and "sharpness / (2/η)" in text
+    assert "top-2 eigenvalues" in text and "trace:" in text and "at η = 0.1 " in text  # the run's own lr
+    adam = tmp_path / "adam"
+    assert cli_main(["train", "--layers", "784,8,10", "--iterations", "2", "--subset", "300", "--quiet",
+                     "--optimizer", "adam", "--out", str(adam)]) == 0
+    capsys.readouterr()
+    assert cli_main(["curvature", str(adam), "--examples", "50", "--samples", "2", "--k", "1", "--no-layers",
+                     "--probes", "1", "--steps", "5"]) == 0
+    assert "2/η" not in capsys.readouterr().out  # Adam's limit is not 2/η: no such line

@@ -71,8 +71,25 @@ def _run_curvature(args):
         raise ValueError(f"--examples {args.examples}: {dataset} has {len(X)} training images")
     rows = np.random.default_rng([args.seed, 7]).choice(len(X), size=args.examples, replace=False)
     X, y = np.asarray(X[rows]), np.asarray(y[rows])
-    lr = args.lr if args.lr is not None else cfg.get("lr")
-    return NetworkCurvature(model, X, y, loss=args.loss), (float(lr) if lr else None), f"{args.run_dir}"
+    return NetworkCurvature(model, X, y, loss=args.loss), _run_lr(args, cfg), f"{args.run_dir}"
+
+
+def _run_lr(args, cfg):
+    """The learning rate the sharpness is compared with: --lr, else the run's own when it trained with plain
+    gradient steps (SGD: 2/η is its limit); an adaptive or momentum run's limit is another (see
+    mlplab.curvature.stability), so no 2/η line is printed for it unless --lr asks."""
+    from ..optim.registry import canonical_optimizer, optimizer_defaults
+
+    if args.lr is not None:
+        return args.lr
+    try:
+        opt = canonical_optimizer(cfg.get("optimizer") or "sgd")
+    except (ValueError, KeyError):
+        return None
+    if opt != "sgd" or cfg.get("momentum"):
+        return None
+    lr = cfg.get("lr") if cfg.get("lr") is not None else optimizer_defaults(opt).get("lr")
+    return float(lr) if lr else None
 
 
 def _torch_curvature(args):
@@ -170,7 +187,7 @@ def _print(result) -> None:
     if result.get("gd_limit"):
         ratio = result["top"][0] / result["gd_limit"]
         con.print(f"sharpness / (2/η) = {ratio:.3g} at η = {result['lr']:g} "
-                  f"({'unstable for gradient descent' if ratio > 1 else 'stable for gradient descent'})")
+                  f"({'unstable' if ratio > 1 else 'stable'} for gradient descent, whose limit 2/η is)")
     if result.get("layers"):
         t = Table(title="per layer (diagonal blocks)")
         for c in ("parameter", "size", "top eigenvalue", "trace ± s.e."):
