@@ -199,6 +199,21 @@ def damaged_store(ws, how) -> str:
 
 # (id, needs: a tuple of fixtures, argv builder, expected exit status, words the message must hold,
 #  paths (relative to ws) that must not exist afterwards)
+def torch_factory(ws, body="return torch.nn.Sequential(torch.nn.Linear(20, 16), torch.nn.Tanh(), "
+                                "torch.nn.Linear(16, 5))"):
+    """FILE.py:make for `mlplab curvature --torch`, written beside the workspace (Python may cache its bytecode)."""
+    d = ws.parent / "models"
+    d.mkdir(exist_ok=True)
+    (d / "m.py").write_text(f"import torch\n\n\ndef make():\n    {body}\n")
+    return f"{d / 'm.py'}:make"
+
+
+def run_without_model(ws):
+    (ws / "nomodel").mkdir()
+    (ws / "nomodel" / "config.json").write_text('{"layers": "784,16,10"}')
+    return str(ws / "nomodel")
+
+
 W = "ws"
 CASES = [
     # --- files and permissions: train, lab run, report, demo
@@ -461,6 +476,19 @@ CASES = [
                                                       str(f["holder"][0])], 5, ["is in use by process"], []),
     ("report-folder-in-use", ("holder",), lambda ws, f: ["report", study(ws), "--out", str(f["holder"][0])], 5,
      ["is in use by process"], []),
+    # --- curvature: a folder without a model, a factory that fails, k too large, the exact check too big
+    ("curvature-run-without-model", (), lambda ws, f: ["curvature", run_without_model(ws)], 2,
+     ["holds neither model.npz nor checkpoint.npz", "mlplab train --out"], []),
+    ("curvature-nothing-given", (), lambda ws, f: ["curvature"], 2, ["give either a run folder or --torch"], []),
+    ("curvature-factory-fails", (), lambda ws, f: ["curvature", "--torch", torch_factory(ws, "raise RuntimeError("
+                                                   "'no weights here')"), "--input-shape", "20"], 2,
+     ["--torch: make() raised RuntimeError: no weights here"], []),
+    ("curvature-k-above-parameter-count", (), lambda ws, f: ["curvature", "--torch", torch_factory(ws),
+                                                             "--input-shape", "20", "--k", "500"], 2,
+     ["--k 500", "421 parameters", "1..421"], []),
+    ("curvature-exact-too-big", (), lambda ws, f: ["curvature", "--torch", torch_factory(
+        ws, "return torch.nn.Linear(2000, 1000)"), "--input-shape", "2000", "--examples", "2", "--exact"], 5,
+     ["--exact builds the 2001000×2001000 Hessian", "drop --exact"], []),
 ]
 
 
@@ -540,7 +568,7 @@ def test_the_table_is_long_enough_and_walks_every_subcommand(tmp_path):
         commands.add(c[2](tmp_path / f"w{i}", {"trained": fake, "holder": (tmp_path, 1), "kinds": fake})[0])
     assert len(CASES) >= 40
     assert commands == {"train", "lab", "report", "diagnose", "data", "demo", "sweep", "live", "init", "optim",
-                        "exercises"}
+                        "exercises", "curvature"}
 
 
 @pytest.mark.parametrize("argv", [["train", "--seed", "-1"], ["lab", "run", "paths", "--seed", "-1"],

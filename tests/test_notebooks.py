@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
-MNIST = {"optimizers_mnist", "init_mnist", "depth", "symmetry"}  # the studies that train on MNIST
+MNIST = {"optimizers_mnist", "init_mnist", "depth", "symmetry", "edge_of_stability"}  # the studies that train on MNIST
 
 
 def _runner():

@@ -13,14 +13,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import data, diagnose, errors, exercises, lab, live, registry, report, sweep, train
+from . import curvature, data, diagnose, errors, exercises, lab, live, registry, report, sweep, train
 from .options import EXIT_DATA, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 
 __all__ = ["main", "build_parser", "UsageError", "EXIT_USAGE", "EXIT_DIVERGED", "EXIT_INTERRUPTED", "EXIT_DATA"]
 
 # the order `mlplab --help` lists them in
 REGISTRARS = [train.register, data.register, lab.register, report.register, diagnose.register, registry.register,
-              live.register, sweep.register, train.register_demo, exercises.register]
+              live.register, sweep.register, train.register_demo, exercises.register,
+              curvature.register]
 
 
 # options whose empty value would silently mean "not given" (a default folder, no file, every interface)

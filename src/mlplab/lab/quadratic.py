@@ -4,6 +4,9 @@
 The quadratic is :func:`mlplab.functions.get_function` ("quadratic"): P = [[5, 4.5], [4.5, 5]]
 (eigenvalues 0.5 and 9.5, condition number 19), q = (1, −2). Every path comes from
 :func:`mlplab.functions.run_optimizer` with the optimizer classes of :mod:`mlplab.optim`.
+
+The same 2/λ limit on a real network, where λ_max moves during training: the
+[`edge-of-stability`](#edge-of-stability) study.
 """
 
 from __future__ import annotations
@@ -248,6 +251,9 @@ momentum u ← βu + (1−β)∇f, θ ← θ − ηu starts from u = 0, so its f
 unbiased momentum divides by 1 − βᵗ and takes a full-size first step ({u['first_step']:.3g}). Nesterov evaluates the
 gradient at the look-ahead point θ − ηu, which damps the swings; Adam (u / (√v + ε), η = 0.3) takes steps of about η
 per coordinate whatever the curvature.
+
+The same 2/λ limit on a real network, where λ_max itself moves during training: the `edge-of-stability` study
+(full-batch GD on MNIST drives the sharpness up to 2/η and holds it there).
 
 | run | settings | f − f* after {steps} steps | steps to f − f* < {TOL:g} |
 |---|---|---|---|

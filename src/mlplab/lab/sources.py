@@ -87,6 +87,12 @@ WORKS: dict[str, Work] = {w.key: w for w in [
     Work("hanin2018", "How to start training: the effect of initialization and architecture", "Boris Hanin and "
          "David Rolnick", "paper", "NeurIPS 2018 (arXiv:1803.01719)", "https://arxiv.org/abs/1803.01719",
          "the spread of a relu network's output length at He initialization, ≈ 5β with β = Σ 1/n_j"),
+    Work("cohen-eos", "Gradient Descent on Neural Networks Typically Occurs at the Edge of Stability",
+         "Jeremy Cohen, Simran Kaur, Yuanzhi Li, J. Zico Kolter, Ameet Talwalkar", "paper",
+         "ICLR 2021; Figure 1 (fc-tanh, MSE, full-batch GD at several η), the gradient-flow comparison and the "
+         "heavy-ball limit (2 + 2β)/η", "https://arxiv.org/abs/2103.00065",
+         "the edge-of-stability study: progressive sharpening, the sharpness hovering at 2/η while the loss falls "
+         "non-monotonically, GD leaving gradient flow once it gets there"),
 ]}
 
 
