@@ -402,3 +402,55 @@ def test_a_study_that_fails_half_way_leaves_nothing(tmp_path, monkeypatch, capsy
             assert not out.exists()
         else:
             assert sorted(p.name for p in out.iterdir()) == left
+
+
+def test_divergence_is_one_line_with_the_command_and_its_status(tmp_path, mnist_dir, capsys):
+    """A run that diverges ends with one line naming the command (not four wrapped lines of rich),
+    and with status 3, which the README's exit codes list."""
+    out = tmp_path / "div"
+    capsys.readouterr()
+    code = cli_main(["train", "--layers", "784,16,10", "--subset", "300", "--iterations", "5", "--optimizer", "sgd",
+                     "--lr", "1e30", "--quiet", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 3, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("mlplab train: error: training diverged at step "), err
+    assert "Lower the learning rate" in lines[0] and "Traceback" not in err
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert "3 for a training run that diverged" in " ".join(readme.split())
+
+
+def test_a_runs_files_share_one_mode_from_the_umask(tmp_path, mnist_dir):
+    """Every file of a run gets 0o666 & ~umask, as open() gives it (the atomic writes' mkstemp made 0600)."""
+    old = os.umask(0o027)
+    try:
+        assert cli_main(["train", "--layers", "784,8,10", "--subset", "300", "--iterations", "3", "--quiet",
+                         "--checkpoint-every", "1", "--out", str(tmp_path / "run")]) == 0
+    finally:
+        os.umask(old)
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in (tmp_path / "run").iterdir() if p.is_file()
+             and not p.name.startswith(".")}
+    assert {"config.json", "metrics.jsonl", "model.npz", "summary.json"} <= set(modes)
+    assert set(modes.values()) == {oct(0o640)}, modes
+
+
+def test_gitignore_covers_what_the_commands_write_in_a_checkout(tmp_path):
+    """`sweeps/` (the README's sweep commands) and every `--fix` method's FILE_FACTORY_METHOD.pt are ignored
+    by git, as runs/ and lab-report/ are: asked of git itself, in a repository with the project's .gitignore."""
+    import argparse
+
+    from mlplab.cli import build_parser
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    fix = next(a for a in sub.choices["diagnose"]._actions if "--fix" in a.option_strings)
+    shutil.copy(Path(__file__).resolve().parents[1] / ".gitignore", tmp_path / ".gitignore")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    paths = ["sweeps/race/summary.json", "runs/adam/model.npz", "lab-report/report.html",
+             *(f"model_make_model_{m}.pt" for m in fix.choices)]
+    r = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=tmp_path, capture_output=True, text=True)
+    assert sorted(r.stdout.split()) == sorted(paths), r.stdout
+    r = subprocess.run(["git", "check-ignore", "--no-index", "model.py", "weights.pt"], cwd=tmp_path,
+                       capture_output=True, text=True)
+    assert r.stdout == ""  # the user's own files are not hidden

@@ -273,8 +273,10 @@ def _train_in(args, s, out, saved):
             hist = trainer.fit(X, y, epochs=s["epochs"], iterations=s["iterations"] if not s["epochs"] else None,
                                batch_size=s["batch_size"], rng=s["seed"], val=(Xv, yv), resume=args.resume,
                                config={**s, "out": str(out), "blas_threads": in_use})
-    except TrainingDiverged as e:
-        console(stderr=True).print(f"[red]error:[/] {e}")
+    except TrainingDiverged as e:  # one line with the command's name, as every error; its own status (3)
+        from .errors import one_line
+
+        print(f"mlplab train: error: {one_line(e)}", file=sys.stderr, flush=True)
         return EXIT_DIVERGED
     if hist.interrupted:
         console(stderr=True).print(f"interrupted after step {hist.steps}; checkpoint saved. Continue with:\n"
