@@ -30,6 +30,26 @@ def trained(tmp_path_factory, mnist_dir):
 
 
 @pytest.fixture(scope="module")
+def lab_study(tmp_path_factory):
+    """A real study folder (linear-chain, quick: seconds) written by `mlplab lab run`."""
+    base = tmp_path_factory.mktemp("lab")
+    assert cli_main(["lab", "run", "linear-chain", "--quick", "--out", str(base)]) == 0
+    return base / "linear-chain"
+
+
+def damaged_study(ws, study, drop="series"):
+    """A copy of a study whose numbers.json lost one entry (valid JSON: only drawing it finds out)."""
+    import json
+
+    d = ws / "lab" / study.name
+    shutil.copytree(study, d)
+    numbers = json.loads((d / "numbers.json").read_text())
+    del numbers[drop]
+    (d / "numbers.json").write_text(json.dumps(numbers))
+    return str(ws / "lab")
+
+
+@pytest.fixture(scope="module")
 def holder(tmp_path_factory):
     """A folder locked by another live process (mlplab train), for the 'in use' rows."""
     folder = tmp_path_factory.mktemp("locked")
@@ -221,6 +241,9 @@ CASES = [
     ("lab-blas-threads-negative", (), lambda ws, f: ["lab", "run", "paths", "--blas-threads", "-1", "--out",
                                                      str(ws / "lab")], 2, ["--blas-threads"], ["lab"]),
     ("report-nothing-there", (), lambda ws, f: ["report", str(ws / "empty")], 2, ["no study results"], []),
+    ("report-damaged-numbers", ("lab_study",), lambda ws, f: ["report", damaged_study(ws, f["lab_study"])], 2,
+     ["study linear-chain", "numbers.json is damaged", "lacks the entry 'series'", "mlplab lab run linear-chain",
+      "--keep-going"], ["lab/report.html", "lab/report.md"]),
     ("data-fetch-unknown", (), lambda ws, f: ["data", "fetch", "cifar"], 2, ["cifar"], []),
     ("diagnose-missing-run", (), lambda ws, f: ["diagnose", str(ws / "nothere")], 2, ["no config.json"], []),
     ("diagnose-damaged-model", ("trained",), lambda ws, f: ["diagnose", copy_run(
@@ -336,10 +359,13 @@ def test_the_table_is_long_enough_and_walks_every_subcommand(tmp_path):
         (fake / d).mkdir(parents=True)
         for name in ("checkpoint.pkl", "config.json", "model.npz"):
             (fake / d / name).write_text("{}")
+    study = tmp_path / "linear-chain"
+    study.mkdir()
+    (study / "numbers.json").write_text('{"series": 1}')
     commands = set()
     for i, c in enumerate(CASES):
         (tmp_path / f"w{i}").mkdir()
-        commands.add(c[2](tmp_path / f"w{i}", {"trained": fake, "holder": (tmp_path, 1)})[0])
+        commands.add(c[2](tmp_path / f"w{i}", {"trained": fake, "holder": (tmp_path, 1), "lab_study": study})[0])
     assert len(CASES) >= 40
     assert commands == {"train", "lab", "report", "diagnose", "data", "demo", "sweep", "live", "init", "optim"}
 
