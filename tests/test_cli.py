@@ -77,6 +77,7 @@ def test_lab_run_report_does_not_draw_the_figures_twice(capsys, tmp_path, monkey
 
     redrawn = []
     monkeypatch.setattr(report, "redraw", lambda d: redrawn.append(d))
+    monkeypatch.setattr(report, "_redraw", lambda d: redrawn.append(d))
     code, out, _ = run(capsys, "lab", "run", "linear-chain", "--quick", "--report", "--out", str(tmp_path / "lab"))
     assert code == 0 and (tmp_path / "lab" / "report.html").exists() and "report:" in out
     assert redrawn == []
