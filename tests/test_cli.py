@@ -313,3 +313,34 @@ def test_report_shows_progress_on_a_terminal(capsys, tmp_path):
     assert "report: redrawing linear-chain" in shown and "1/2" in shown and "2/2" in shown, shown[-2000:]
     code, _, err = run(capsys, "report", *dirs, "--out", str(tmp_path / "rep2"))
     assert code == 0 and err == ""
+
+
+def test_study_time_left_moves_with_the_clock_and_uses_every_completed_unit():
+    """The time-left column of `lab run`'s bar, on a fake clock: ten units of 10 s each. After the first unit it
+    says 1:30; while the second one runs 40 s over, it grows (rich's column stood still at 1:30: the estimate
+    'froze'); after five units at t = 50 s, it says 0:50."""
+    import io
+
+    from rich.console import Console
+
+    from mlplab.cli.lab import _study_bar, time_left
+    from mlplab.lab import get_study
+
+    now = [0.0]
+    bar = _study_bar(Console(file=io.StringIO()), get_study("paths"), get_time=lambda: now[0])
+    task = bar.bar.tasks[0]
+    column = bar.bar.columns[-1]
+
+    def shown(t):
+        now[0] = t
+        return str(column.render(task))
+
+    bar.update(0, 10)
+    assert shown(0.0) == "-:--:--"  # nothing done yet: no guess
+    now[0] = 10.0
+    bar.update(1, 10)
+    assert shown(10.0) == "0:01:30"
+    assert shown(30.0) == "0:04:30" and shown(50.0) == "0:07:30"  # a slow unit: the estimate grows
+    bar.update(5, 10)
+    assert shown(51.0) == "0:00:51"  # 51 s for 5 units: 51 s for the other 5
+    assert time_left(51.0, 10, 10) == 0.0 and time_left(5.0, 0, None) is None
