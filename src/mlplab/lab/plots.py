@@ -81,7 +81,7 @@ _INSIDE = ("upper right", "upper left", "lower left", "lower right", "center rig
 def data_points(ax, renderer=None, step: float = 2.0):
     """The drawn data of ``ax`` as points in display pixels, inside the axes: every line sampled every
     ``step`` px along its segments (so a line crossing a legend counts, not only its vertices), scatter
-    points, and the top edge of bars. Grid lines, contours, images and filled bands are left out."""
+    points, and the top edge and middle of bars. Grid lines, contours, images and filled bands are left out."""
     import numpy as np
     from matplotlib.collections import PathCollection
     from matplotlib.patches import Rectangle
@@ -109,7 +109,9 @@ def data_points(ax, renderer=None, step: float = 2.0):
             (x0, y0), (x1, y1) = p.get_transform().transform([(p.get_x(), p.get_y()),
                                                                (p.get_x() + p.get_width(), p.get_y() + p.get_height())])
             top = y1 if abs(y1 - box.y0) > abs(y0 - box.y0) else y0
-            out.append(np.column_stack([np.linspace(x0, x1, 5), np.full(5, top)]))
+            out.append(np.column_stack([np.linspace(x0, x1, 5), np.full(5, top)]))  # its top edge, and its body
+            k = max(2, min(500, int(abs(y1 - y0) / 4)))
+            out.append(np.column_stack([np.full(k, (x0 + x1) / 2), np.linspace(y0, y1, k)]))
     if not out:
         return np.zeros((0, 2))
     pts = np.concatenate(out)

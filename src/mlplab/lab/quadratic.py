@@ -193,7 +193,7 @@ def draw(numbers: dict, out: Path) -> list[Figure]:
     cells[7].set_ylim(0, 1.1)
     cells[7].set_xlabel("step t")
     cells[7].set_ylabel("total weight on past gradients in u")
-    cells[7].set_title(f"why EMA momentum starts small (β = {beta})", fontsize=9)
+    cells[7].set_title(f"why EMA momentum starts small\n(β = {beta})", fontsize=9)
     cells[7].set_xticks([1, 5, 10, 15, 20])
     cells[7].legend(fontsize=7, loc="lower right")
     figures.append(Figure(save(fig, out / "momentum.png",
