@@ -269,11 +269,16 @@ def browser(threads):
         port = s.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen([sys.executable, "-m", "mlplab", "live", "--no-open", "--port", str(port),
-                             "--blas-threads", str(threads)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             "--blas-threads", str(threads)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
+        line = ""
+        while not line.startswith("mlplab live: http") and proc.poll() is None:
+            line = proc.stdout.readline()  # the URL it prints carries the server's token
+        token = line.split()[2].split("?token=")[1]
         for _ in range(300):
             try:
-                urllib.request.urlopen(base + "/api/meta", timeout=2)
+                urllib.request.urlopen(urllib.request.Request(base + "/api/meta",
+                                                              headers={"Authorization": f"token {token}"}), timeout=2)
                 break
             except OSError:
                 time.sleep(0.1)
@@ -282,7 +287,8 @@ def browser(threads):
             page = b.new_page(viewport={"width": 1500, "height": 1300})
             outside = []
             page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(base) else None)
-            page.goto(base + "/?autostart=1&" + "&".join(f"{k}={v}" for k, v in BOOK.items()) + "&epochs=20")
+            page.goto(base + f"/?token={token}&autostart=1&" + "&".join(f"{k}={v}" for k, v in BOOK.items())
+                      + "&epochs=20")
             page.wait_for_function("window.mlplabLive.frames >= 5", timeout=120_000)
             f0, t0 = page.evaluate("window.mlplabLive.frames"), time.perf_counter()
             page.wait_for_timeout(10_000)
@@ -290,7 +296,7 @@ def browser(threads):
             print(f"   browser: {fps:.1f} frames/s received while training the book's network on MNIST (target >= 10)")
             page.close()
             page = b.new_page(viewport={"width": 1500, "height": 1300})
-            page.goto(base + "/?view=paths&fn=f2&steps=200")
+            page.goto(base + f"/?token={token}&view=paths&fn=f2&steps=200")
             page.wait_for_function("window.mlplabLive.pathDraws >= 1", timeout=30_000)
             box = page.locator("#paths-canvas").bounding_box()
             page.mouse.move(box["x"] + 100, box["y"] + 150)

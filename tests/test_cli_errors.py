@@ -29,6 +29,28 @@ def trained(tmp_path_factory, mnist_dir):
     return base
 
 
+# a tiny real sweep: spirals, one optimizer, two learning rates, two seeds, five steps
+SWEEP = ["--dataset", "spirals", "--layers", "2,8,2", "--optimizers", "sgd", "--lr-grid", "2", "--seeds", "2",
+         "--iterations", "5", "--val-split", "500", "--jobs", "1", "--executor", "local", "--no-book"]
+
+
+@pytest.fixture(scope="module")
+def kinds(tmp_path_factory):
+    """A folder of each other kind, written by the real commands: a sweep (reported) and lab results."""
+    base = tmp_path_factory.mktemp("kinds")
+    assert cli_main(["sweep", *SWEEP, "--out", str(base / "sweep"), "--report"]) == 0
+    assert cli_main(["lab", "run", "linear-chain", "--quick", "--jobs", "1", "--out", str(base / "lab")]) == 0
+    return base
+
+
+def copy_kind(ws, f, kind):
+    """A copy in the workspace (so that the table sees any file the command adds or changes)."""
+    if kind == "run":
+        return copy_run(ws, f["trained"], name="a-run")
+    shutil.copytree(f["kinds"] / kind, ws / f"a-{kind}")
+    return str(ws / f"a-{kind}")
+
+
 @pytest.fixture(scope="module")
 def lab_study(tmp_path_factory):
     """A real study folder (linear-chain, quick: seconds) written by `mlplab lab run`."""
@@ -108,6 +130,32 @@ def _truncate(path, keep=100):
     path.write_bytes(path.read_bytes()[:keep])
 
 
+def _as_old_pickle(d):
+    """Turn the run's checkpoint into the old format, a pickle, one whose unpickling would create PWNED."""
+    import pickle
+
+    from mlplab.train import load_checkpoint
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(d.parent / "PWNED"), "w"))
+
+    try:
+        ck = load_checkpoint(d)
+    except ValueError:  # the table's own check below walks the rows with fake files
+        ck = {}
+    with open(d / "checkpoint.pkl", "wb") as fh:
+        pickle.dump({"ck": ck, "payload": Payload()}, fh)
+    (d / "checkpoint.npz").unlink()
+
+
+def _object_array_model(d):
+    """A model.npz whose arrays are objects: numpy would unpickle them if allowed."""
+    import numpy as np
+
+    np.savez(d / "model.npz", **{"layers.0.weight": np.array([print], dtype=object)})
+
+
 # (id, needs: a tuple of fixtures, argv builder, expected exit status, words the message must hold,
 #  paths (relative to ws) that must not exist afterwards)
 W = "ws"
@@ -144,15 +192,24 @@ CASES = [
      ["--resume", "config.json is missing"], ["nothere"]),
     ("resume-without-out", (), lambda ws, f: ["train", "--resume"], 2, ["--resume needs --out"], []),
     ("resume-truncated-checkpoint", ("trained",), lambda ws, f: ["train", "--resume", "--out", copy_run(
-        ws, f["trained"], damage=lambda d: _truncate(d / "checkpoint.pkl"))], 2, ["checkpoint.pkl is damaged"], []),
+        ws, f["trained"], damage=lambda d: _truncate(d / "checkpoint.npz"))], 2, ["checkpoint.npz is damaged"], []),
     ("resume-garbage-checkpoint", ("trained",), lambda ws, f: ["train", "--resume", "--out", copy_run(
-        ws, f["trained"], damage=lambda d: (d / "checkpoint.pkl").write_text("garbage"))], 2,
-     ["checkpoint.pkl is damaged"], []),
+        ws, f["trained"], damage=lambda d: (d / "checkpoint.npz").write_text("garbage"))], 2,
+     ["checkpoint.npz is damaged"], []),
     ("resume-checkpoint-of-another-network", ("trained",), lambda ws, f: ["train", "--resume", "--out", copy_run(
-        ws, f["trained"], damage=lambda d: shutil.copy(f["trained"] / "other" / "checkpoint.pkl", d))], 2,
-     ["checkpoint.pkl does not hold a checkpoint of this run's network"], []),
+        ws, f["trained"], damage=lambda d: shutil.copy(f["trained"] / "other" / "checkpoint.npz", d))], 2,
+     ["checkpoint.npz does not hold a checkpoint of this run's network"], []),
     ("resume-no-checkpoint", ("trained",), lambda ws, f: ["train", "--resume", "--out", copy_run(
-        ws, f["trained"], damage=lambda d: (d / "checkpoint.pkl").unlink())], 2, ["has no checkpoint.pkl"], []),
+        ws, f["trained"], damage=lambda d: (d / "checkpoint.npz").unlink())], 2, ["has no checkpoint.npz"], []),
+    # --- an old pickle checkpoint (issue 23 §2): never unpickled, one line saying how to convert it knowingly
+    ("resume-old-pickle-checkpoint", ("trained",), lambda ws, f: ["train", "--resume", "--out", copy_run(
+        ws, f["trained"], damage=_as_old_pickle)], 2, ["checkpoint.pkl is a checkpoint in mlplab's old pickle format",
+                                                        "--resume --trust-pickle"], []),
+    ("diagnose-old-pickle-checkpoint", ("trained",), lambda ws, f: ["diagnose", copy_run(
+        ws, f["trained"], damage=lambda d: (_as_old_pickle(d), (d / "model.npz").unlink())), "--input-std", "1"], 2,
+     ["old pickle format", "--trust-pickle"], []),
+    ("diagnose-object-array-model", ("trained",), lambda ws, f: ["diagnose", copy_run(
+        ws, f["trained"], damage=_object_array_model), "--input-std", "1"], 2, ["model.npz cannot be read"], []),
     ("resume-half-written-config", ("trained",), lambda ws, f: ["train", "--resume", "--out", copy_run(
         ws, f["trained"], damage=lambda d: _truncate(d / "config.json", 40))], 2, ["config.json is damaged"], []),
     ("resume-missing-config", ("trained",), lambda ws, f: ["train", "--resume", "--out", copy_run(
@@ -166,6 +223,41 @@ CASES = [
                                                         copy_run(ws, f["trained"])], 2, ["already holds a run"], []),
     ("demo-over-a-run", ("trained",), lambda ws, f: ["demo", "--out", copy_run(ws, f["trained"])], 2,
      ["already holds a run; continue it with `mlplab train --out", "--resume`"], []),  # demo has no --resume
+    # --- a folder of another kind (issue 23 §3): `sweep --out RUN` and `train --out SWEEP` each overwrote the
+    # other's summary.json; every command that writes or reads a folder now refuses another kind, in one line
+    ("sweep-out-is-a-run", ("trained",), lambda ws, f: ["sweep", *SWEEP, "--out", copy_kind(ws, f, "run")], 2,
+     ["a-run holds a training run (config.json, checkpoint.npz, model.npz)", "mlplab sweep writes sweep folders",
+      "choose another --out"], []),
+    ("train-out-is-a-sweep", ("kinds",), lambda ws, f: ["train", "--iterations", "2", "--out",
+                                                        copy_kind(ws, f, "sweep")], 2,
+     ["a-sweep holds a sweep (trials.sqlite); mlplab train writes run folders: choose another --out"], []),
+    ("resume-out-is-a-sweep", ("kinds",), lambda ws, f: ["train", "--resume", "--out", copy_kind(ws, f, "sweep")], 2,
+     ["holds a sweep (trials.sqlite); mlplab train --resume writes run folders"], []),
+    ("demo-out-is-a-sweep", ("kinds",), lambda ws, f: ["demo", "--out", copy_kind(ws, f, "sweep")], 2,
+     ["holds a sweep (trials.sqlite); mlplab demo writes run folders"], []),
+    ("train-out-is-lab-results", ("kinds",), lambda ws, f: ["train", "--iterations", "2", "--out",
+                                                            copy_kind(ws, f, "lab")], 2,
+     ["a-lab holds lab results (linear-chain/numbers.json)", "mlplab train writes run folders"], []),
+    ("sweep-out-is-lab-results", ("kinds",), lambda ws, f: ["sweep", *SWEEP, "--out", copy_kind(ws, f, "lab")], 2,
+     ["holds lab results", "mlplab sweep writes sweep folders"], []),
+    ("lab-out-is-a-run", ("trained",), lambda ws, f: ["lab", "run", "linear-chain", "--quick", "--out",
+                                                      copy_kind(ws, f, "run")], 2,
+     ["holds a training run", "mlplab lab run writes lab results"], []),
+    ("lab-out-is-a-sweep", ("kinds",), lambda ws, f: ["lab", "run", "linear-chain", "--quick", "--out",
+                                                      copy_kind(ws, f, "sweep")], 2,
+     ["holds a sweep (trials.sqlite)", "mlplab lab run writes lab results"], []),
+    ("sweep-report-of-a-run", ("trained",), lambda ws, f: ["sweep", "report", copy_kind(ws, f, "run")], 2,
+     ["holds a training run", "mlplab sweep report reads sweep folders: give another folder"], []),
+    ("sweep-report-of-lab-results", ("kinds",), lambda ws, f: ["sweep", "report", copy_kind(ws, f, "lab")], 2,
+     ["holds lab results", "mlplab sweep report reads sweep folders"], []),
+    ("report-of-a-run", ("trained",), lambda ws, f: ["report", copy_kind(ws, f, "run")], 2,
+     ["holds a training run", "mlplab report reads lab results and sweep folders"], []),
+    ("report-out-is-a-run", ("trained",), lambda ws, f: ["report", study(ws), "--out", copy_kind(ws, f, "run")], 2,
+     ["holds a training run", "mlplab report writes lab results and sweep folders"], []),
+    ("diagnose-a-sweep", ("kinds",), lambda ws, f: ["diagnose", copy_kind(ws, f, "sweep")], 2,
+     ["holds a sweep (trials.sqlite); mlplab diagnose reads run folders"], []),
+    ("diagnose-lab-results", ("kinds",), lambda ws, f: ["diagnose", copy_kind(ws, f, "lab")], 2,
+     ["holds lab results", "mlplab diagnose reads run folders"], []),
     # --- config files and their TOML types
     ("config-is-folder", (), lambda ws, f: ["train", "--config", str(ws)], 2, ["--config", "is a folder"], []),
     ("config-missing", (), lambda ws, f: ["train", "--config", str(ws / "no.toml")], 2,
@@ -355,9 +447,9 @@ def test_bad_input(case, tmp_path, monkeypatch, capsys, request):
 
 def test_the_table_is_long_enough_and_walks_every_subcommand(tmp_path):
     fake = tmp_path / "t"
-    for d in ("run", "other"):
+    for d in ("run", "other", "sweep", "lab"):
         (fake / d).mkdir(parents=True)
-        for name in ("checkpoint.pkl", "config.json", "model.npz"):
+        for name in ("checkpoint.npz", "config.json", "model.npz"):
             (fake / d / name).write_text("{}")
     study = tmp_path / "linear-chain"
     study.mkdir()
@@ -365,7 +457,8 @@ def test_the_table_is_long_enough_and_walks_every_subcommand(tmp_path):
     commands = set()
     for i, c in enumerate(CASES):
         (tmp_path / f"w{i}").mkdir()
-        commands.add(c[2](tmp_path / f"w{i}", {"trained": fake, "holder": (tmp_path, 1), "lab_study": study})[0])
+        commands.add(c[2](tmp_path / f"w{i}", {"trained": fake, "holder": (tmp_path, 1), "kinds": fake,
+                                              "lab_study": study})[0])
     assert len(CASES) >= 40
     assert commands == {"train", "lab", "report", "diagnose", "data", "demo", "sweep", "live", "init", "optim"}
 

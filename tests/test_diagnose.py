@@ -196,7 +196,7 @@ def test_run_dir_of_mlplab_train(mnist_dir, tmp_path, capsys):
     assert "mlplab diagnose --layers 784,32,32,10 --activation relu --init he" in r["recommendation"]
     (run_dir / "model.npz").unlink()  # only the checkpoint left
     r2 = diagnose.diagnose_run(run_dir, steps=1)
-    assert r2["config"]["source"].endswith("checkpoint.pkl")
+    assert r2["config"]["source"].endswith("checkpoint.npz")
     assert r2["layers"][0]["act_std"] == pytest.approx(r["layers"][0]["act_std"])
 
 

@@ -43,23 +43,32 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _get(url):
-    with urllib.request.urlopen(url, timeout=10) as r:
+def _get(url, token=None):
+    request = urllib.request.Request(url, headers={"Authorization": f"token {token}"} if token else {})
+    with urllib.request.urlopen(request, timeout=10) as r:
         return json.loads(r.read())
 
 
 class Server:
-    def __init__(self, *extra):
+    """``mlplab live`` in a subprocess; ``token`` is read from the URL it prints (None with --no-token)."""
+
+    def __init__(self, *extra, cwd=None, preexec_fn=None):
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen([sys.executable, "-m", "mlplab", "live", "--no-open", "--port", str(self.port),
                                       "--blas-threads", "1",
-                                      *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                                      *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                     cwd=cwd, preexec_fn=preexec_fn)
+        self.printed = self.proc.stdout.readline()  # "mlplab live: http://127.0.0.1:P/?token=...  (Ctrl-C ...)"
+        if not self.printed.startswith("mlplab live: http"):
+            raise RuntimeError(f"the server did not start: {self.printed!r} {self.proc.communicate()}")
+        url = self.printed.split()[2]
+        self.token = url.split("?token=", 1)[1] if "?token=" in url else None
         t0 = time.time()
         while True:
             try:
-                _get(self.base + "/api/meta")
+                _get(self.base + "/api/meta", self.token)
                 break
             except OSError:
                 if self.proc.poll() is not None or time.time() - t0 > 30:
@@ -67,7 +76,7 @@ class Server:
                 time.sleep(0.1)
 
     def runs(self):
-        return _get(self.base + "/api/runs")
+        return _get(self.base + "/api/runs", self.token)
 
     def interrupt(self, timeout=10.0):
         """Ctrl-C: returns (exit code, seconds to exit, stdout, stderr)."""
@@ -97,17 +106,17 @@ def browser():
 
 
 class Page:
-    """A page with every request recorded."""
+    """A page with every request recorded; opened as `mlplab live` opens it, with the server's token."""
 
-    def __init__(self, browser, base):
-        self.base = base
+    def __init__(self, browser, server):
+        self.base, self.token = server.base, server.token
         self.page = browser.new_page(viewport={"width": 1500, "height": 1300})
         self.requests, self.errors = [], []
         self.page.on("request", lambda r: self.requests.append(r.url))
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
 
-    def open(self, query):
-        self.page.goto(f"{self.base}/?{query}")
+    def open(self, query, token=True):
+        self.page.goto(f"{self.base}/?{query}" + (f"&token={self.token}" if token and self.token else ""))
         self.page.wait_for_function("window.mlplabLive && window.mlplabLive.ready", timeout=30_000)
         return self.page
 
@@ -134,7 +143,7 @@ def _canvas(page, selector):
 
 
 def test_a_run_started_from_the_url_streams_frames(server, browser, tmp_path):
-    p = Page(browser, server.base)
+    p = Page(browser, server)
     page = p.open("autostart=1&dataset=spirals&layers=2,32,32,3&epochs=400&optimizer=adam&seed=1")
     page.wait_for_function("window.mlplabLive.frames >= 5", timeout=30_000)
     first_step = p.live("lastFrame.step")
@@ -154,6 +163,7 @@ def test_a_run_started_from_the_url_streams_frames(server, browser, tmp_path):
                                                            "vanishing", "symmetric")
     assert page.locator(".verdict").first.get_attribute("class") in ("verdict good", "verdict bad", "verdict warn")
     assert "autostart" not in page.url and "layers=2%2C32%2C32%2C3" in page.url  # the state is in the URL
+    assert "token" not in page.url  # ... but never the token: the URL is what a user shares
     assert page.locator("#formula-update .katex").count() == 1  # the update rule, typeset
     p.shot(tmp_path, "live-train")
     p.check_local()
@@ -161,7 +171,7 @@ def test_a_run_started_from_the_url_streams_frames(server, browser, tmp_path):
 
 
 def test_invalid_settings_show_one_line_in_the_page(server, browser, tmp_path):
-    p = Page(browser, server.base)
+    p = Page(browser, server)
     page = p.open("dataset=circles&layers=2,16,3")
     page.click("#btn-start")
     err = page.locator("#train-error")
@@ -187,7 +197,7 @@ def test_invalid_settings_show_one_line_in_the_page(server, browser, tmp_path):
 def test_any_verdict_string_displays(server, browser):
     """diagnose's verdicts grow (\"measured\" for trained networks): the page shows any string it is
     given, colours the ones it knows, and never fails on a missing one."""
-    p = Page(browser, server.base)
+    p = Page(browser, server)
     page = p.open("dataset=xor&layers=2,8,2")
     table = [("healthy", "good"), ("dead", "bad"), ("measured", "info"), ("some future verdict", "other"),
              (None, "other"), ("", "other"), (3, "other")]
@@ -203,7 +213,7 @@ def test_any_verdict_string_displays(server, browser):
 
 
 def test_pause_and_single_step(server, browser):
-    p = Page(browser, server.base)
+    p = Page(browser, server)
     page = p.open("dataset=xor&layers=2,8,2&iterations=100000&batch_size=8")
     page.click("#btn-step")
     page.wait_for_function("window.mlplabLive.lastFrame && window.mlplabLive.lastFrame.step >= 1", timeout=15_000)
@@ -220,7 +230,7 @@ def test_pause_and_single_step(server, browser):
 
 
 def test_dragging_the_start_point_moves_every_path(server, browser, tmp_path):
-    p = Page(browser, server.base)
+    p = Page(browser, server)
     page = p.open("view=paths&fn=f2")
     page.wait_for_function("window.mlplabLive.pathDraws >= 1", timeout=15_000)
     before = p.live("lastPaths.paths")
@@ -255,7 +265,7 @@ def test_dragging_the_start_point_moves_every_path(server, browser, tmp_path):
 
 
 def test_teacher_flags_hide_controls(server, browser):
-    p = Page(browser, server.base)
+    p = Page(browser, server)
     page = p.open("hide=optimizer,lr,buttons&optimizer=sgd")
     page.wait_for_function("document.querySelector('select[name=optimizer]').options.length > 3")
     assert not page.locator('[data-key="optimizer"]').is_visible()
@@ -268,10 +278,10 @@ def test_teacher_flags_hide_controls(server, browser):
 def test_a_closed_tab_stops_its_run_and_ctrl_c_stops_the_server(browser):
     s = Server()
     try:
-        p = Page(browser, s.base)
+        p = Page(browser, s)
         page = p.open("autostart=1&dataset=spirals&iterations=1000000")
         page.wait_for_function("window.mlplabLive.frames >= 3", timeout=30_000)
-        q = Page(browser, s.base)  # a second tab with its own run
+        q = Page(browser, s)  # a second tab with its own run
         q.open("autostart=1&dataset=xor&layers=2,8,2&iterations=1000000").wait_for_function(
             "window.mlplabLive.frames >= 3", timeout=30_000)
         info = s.runs()
@@ -301,7 +311,7 @@ def test_binding_beyond_this_machine_warns():
 
 @pytest.mark.mnist
 def test_mnist_book_network_frames(mnist_dir, server, browser, tmp_path):
-    p = Page(browser, server.base)
+    p = Page(browser, server)
     page = p.open("autostart=1&dataset=mnist&layers=784,100,100,100,100,10&batch_size=128&epochs=1")
     page.wait_for_function("window.mlplabLive.frames >= 3", timeout=60_000)
     f0, t0 = p.live("frames"), time.time()
@@ -324,7 +334,7 @@ def test_mnist_book_network_frames(mnist_dir, server, browser, tmp_path):
 
 
 def test_compare_two_runs(server, browser, tmp_path):
-    p = Page(browser, server.base)
+    p = Page(browser, server)
     page = p.open("view=compare&dataset=spirals&layers=2,32,32,3&epochs=300")
     page.click("text=He vs Xavier")
     page.click("#btn-compare")
@@ -346,7 +356,7 @@ def test_compare_over_seeds_draws_bands_and_overlaid_histograms(server, browser,
     """seeds=3 from the URL: six runs; each configuration's loss is a mean with a band from the
     smallest to the largest of its three seeds (the band has width: the seeds differ), and every
     layer's histograms of the two configurations are drawn overlaid, changing as training moves."""
-    p = Page(browser, server.base)
+    p = Page(browser, server)
     page = p.open("view=compare&dataset=spirals&layers=2,16,16,3&epochs=300&v1=init%3Dhe&v2=init%3Dstd%3D0.01&seeds=3")
     assert page.input_value("#cmp-seeds") == "3"
     page.click("#btn-compare")
@@ -377,7 +387,7 @@ def test_compare_over_seeds_draws_bands_and_overlaid_histograms(server, browser,
 def test_the_seeds_box_keeps_what_is_typed(server, browser):
     """Changing "seeds per run" in the page (not from the URL) goes into the URL and stays in the box
     when anything else rewrites the URL afterwards, so the comparison runs with the seeds shown."""
-    p = Page(browser, server.base)
+    p = Page(browser, server)
     page = p.open("view=compare&dataset=xor&layers=2,8,2")
     page.fill("#cmp-seeds", "2")
     page.dispatch_event("#cmp-seeds", "change")
@@ -404,3 +414,139 @@ def test_every_module_is_served_as_javascript(server):
         with urllib.request.urlopen(f"{server.base}/static/{name}", timeout=10) as r:
             assert r.status == 200 and r.headers["Content-Type"].split(";")[0] == "text/javascript", name
             assert r.read() == (static / name).read_bytes()
+
+
+# ------------------------------------------------------------------------------------ only its own page
+EVIL_PAGE = """<!doctype html><title>another site</title><script>
+window.results = {};
+async function attempt(name, url, init) {
+  try { const r = await fetch(url, init); results[name] = `answered ${r.status} (${r.type})`; }
+  catch (e) { results[name] = `failed: ${e.name}`; }
+}
+async function main() {
+  const victim = VICTIM, token = TOKEN, sid = SID;  // the worst case: this page knows the token and the tab id
+  const plain = (body) => ({method: 'POST', mode: 'no-cors', headers: {'Content-Type': 'text/plain'},
+                            body: JSON.stringify(body)});
+  const train = {sid: 'evil', settings: {dataset: 'xor', layers: '2,8,2', iterations: '100000'}};
+  await attempt('train-no-cors', `${victim}/api/train?token=${token}`, plain(train));
+  await attempt('train-json', `${victim}/api/train`, {method: 'POST', body: JSON.stringify(train),
+    headers: {'Content-Type': 'application/json', Authorization: `token ${token}`}});
+  await attempt('export-no-cors', `${victim}/api/export?token=${token}`, plain({sid, out: 'evil-export'}));
+  await attempt('export-json', `${victim}/api/export`, {method: 'POST', body: JSON.stringify({sid, out: 'evil-json'}),
+    headers: {'Content-Type': 'application/json', Authorization: `token ${token}`}});
+  await attempt('control-no-cors', `${victim}/api/control?token=${token}`, plain({sid, action: 'stop'}));
+  await attempt('runs', `${victim}/api/runs?token=${token}`, {});
+  results.events = 0;
+  const es = new EventSource(`${victim}/api/stream?sid=${sid}&token=${token}`);
+  es.onmessage = () => { results.events += 1; };
+  es.onerror = () => { results.streamError = true; es.close(); };
+  setTimeout(() => { es.close(); results.done = true; }, 1500);
+}
+main();
+</script>"""
+
+
+def test_a_page_of_another_origin_cannot_drive_the_server(browser, tmp_path):
+    """A page served by a second local HTTP server (another port: another origin) tries what the
+    issue measured, knowing even the token and the tab's id: start a run (text/plain, no preflight;
+    and JSON, with one), export the tab's finished run, stop it, read the runs, open its stream.
+    Nothing reaches a route: no run is made, nothing is written, the stream sends nothing. The
+    server's own page, beside it, works, and shows Export's refusal in one line."""
+    import http.server
+    import threading
+
+    root = tmp_path / "root"
+    root.mkdir()
+    s = Server(cwd=root)
+    site = tmp_path / "site"
+    site.mkdir()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: http.server.SimpleHTTPRequestHandler(
+        *a, directory=str(site)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        p = Page(browser, s)
+        page = p.open("dataset=xor&layers=2,8,2&iterations=40")
+        page.click("#btn-start")
+        page.wait_for_function("window.mlplabLive.status === 'done'", timeout=30_000)
+        sid = p.live("sid")
+        page.click("#btn-export")
+        page.wait_for_function("!document.querySelector('#train-note').hidden", timeout=10_000)
+        assert "written to" in page.inner_text("#train-note")
+        exported = os.listdir(root / "runs")
+        page.click("#btn-export")  # again: the folder holds a run now, refused in one line in the page
+        page.wait_for_function("document.querySelector('#train-error').textContent.includes('already holds a run')",
+                               timeout=10_000)
+        assert "\n" not in page.inner_text("#train-error")
+        before = s.runs()
+        assert before["runs"] == 1 and before["states"] == ["done"]
+
+        (site / "evil.html").write_text(EVIL_PAGE.replace("VICTIM", json.dumps(s.base))
+                                        .replace("TOKEN", json.dumps(s.token)).replace("SID", json.dumps(sid)))
+        evil = browser.new_page()
+        evil.goto(f"http://127.0.0.1:{httpd.server_address[1]}/evil.html")
+        evil.wait_for_function("window.results && window.results.done", timeout=30_000)
+        results = evil.evaluate("window.results")
+        evil.close()
+        # the no-cors requests are sent but their answers are opaque to the page; the JSON ones need a
+        # preflight, which the server never grants, so they are not sent at all
+        assert results["train-json"].startswith("failed") and results["export-json"].startswith("failed"), results
+        assert results["runs"].startswith("failed") and results["events"] == 0 and results.get("streamError"), results
+        after = s.runs()
+        assert after["runs"] == 1 and after["states"] == ["done"], after  # no run made, the tab's not stopped
+        assert os.listdir(root / "runs") == exported and sorted(os.listdir(root)) == ["runs"]  # nothing written
+        assert p.live("status") == "done"
+        p.check_local()
+        p.close()
+    finally:
+        httpd.shutdown()
+        s.proc.kill()
+        s.proc.communicate()
+
+
+def test_the_page_without_its_token_says_what_to_do_and_keeps_it_out_of_links(server, browser):
+    p = Page(browser, server)
+    page = p.page  # opened without the token: `ready` never comes
+    page.goto(f"{server.base}/?dataset=xor&layers=2,8,2")
+    page.wait_for_function("window.mlplabLive && window.mlplabLive.blocked", timeout=30_000)
+    alert = page.locator("#page-error")
+    assert alert.is_visible() and "no token" in alert.inner_text() and "?token=" in alert.inner_text()
+    assert not p.live("ready") and not any("/api/stream" in u for u in p.requests)
+    # opened as `mlplab live` opens it: the token leaves the address bar at once and is kept for the page
+    p.open("dataset=xor&layers=2,8,2")
+    assert "token" not in page.url and "layers=2%2C8%2C2" in page.url
+    page.select_option("select[name=activation]", "tanh")  # the page rewrites its URL: still no token
+    assert "activation=tanh" in page.url and "token" not in page.url
+    page.reload()  # the kept token still works, and a stale one is refused in the page
+    page.wait_for_function("window.mlplabLive && window.mlplabLive.ready", timeout=30_000)
+    page.evaluate("localStorage.setItem('mlplab-live-token', 'stale')")
+    page.reload()
+    page.wait_for_function("window.mlplabLive && window.mlplabLive.blocked", timeout=30_000)
+    assert "wrong token" in page.inner_text("#page-error")
+    p.close()
+
+
+def test_a_run_over_the_servers_limit_is_refused_in_one_line_in_the_page(browser, tmp_path):
+    """A server holding its limit of runs (one, here) refuses the page's Start, and the page says why."""
+    from types import SimpleNamespace
+
+    from mlplab.live.notebook import LiveServer
+
+    ls = LiveServer(frame_workers=False, max_runs=1, grace=60, root=tmp_path).start()
+    try:
+        other = urllib.request.Request(f"{ls.base}api/train", method="POST", headers={
+            "Authorization": f"token {ls.token}", "Content-Type": "application/json"},
+            data=json.dumps({"sid": "another-tab", "settings": {"dataset": "xor", "layers": "2,8,2"},
+                             "paused": True}).encode())
+        urllib.request.urlopen(other, timeout=30).close()
+        p = Page(browser, SimpleNamespace(base=ls.base.rstrip("/"), token=ls.token))
+        page = p.open("dataset=xor&layers=2,8,2")
+        page.click("#btn-start")
+        page.wait_for_function("document.querySelector('#train-error').textContent.includes('refused')",
+                               timeout=10_000)
+        text = page.inner_text("#train-error")
+        assert "holds 1 run already" in text and "close a tab" in text and "\n" not in text
+        assert p.live("run") is None and p.live("frames") == 0
+        p.check_local()
+        p.close()
+    finally:
+        ls.stop()

@@ -102,6 +102,48 @@ def test_shared_memory_is_released(worker):
     assert worker.proc.returncode == 0
 
 
+def test_the_shared_file_is_private_to_the_user_even_with_an_open_umask(worker):
+    """Made 0600 and owned by this user whatever the umask (0o000 here: a file would be 0666 by default)."""
+    import stat
+
+    _, plan, before, X, y = _trained("relu", np.float32)
+    old = os.umask(0)
+    try:
+        worker.attach(plan, Probe(X, y, [1.0] * 3), [12, 9, 7, 4], "relu")
+    finally:
+        os.umask(old)
+    st = os.stat(worker._path)  # (unlinked when the worker's "attached" is read: not yet)
+    assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == os.getuid() and stat.S_ISREG(st.st_mode)
+    _request(worker, plan, before)
+
+
+@pytest.mark.parametrize("kind", ["mode 0644", "a symbolic link", "too short"])
+def test_the_worker_maps_only_a_private_file_of_this_user(worker, tmp_path, kind):
+    """Told to attach a file another user could read or write (or a link, or a file shorter than the
+    layout): the worker refuses it before mapping, says why, and the run's frames are made inline."""
+    _, plan, _, X, y = _trained("relu", np.float32)
+    layout, size = fr._layout(plan)
+    real = tmp_path / "shared"
+    real.write_bytes(b"\0" * (size // 2 if kind == "too short" else size))
+    real.chmod(0o644 if kind == "mode 0644" else 0o600)
+    path = real
+    if kind == "a symbolic link":
+        path = tmp_path / "link"
+        path.symlink_to(real)
+    spec = {"sizes": [12, 9, 7, 4], "activation": "relu", "dtype": "<f4", "bias": True, "X": X, "y": y,
+            "predicted_pre_std": [1.0] * 3}
+    worker._send(("attach", str(path), layout, spec))
+    t0 = time.monotonic()
+    while worker.broken is None:
+        worker._handle(worker._recv_ready(0.1))
+        assert time.monotonic() - t0 < 30
+    want = {"mode 0644": "is not private (mode 0644, not 0600): refused",
+            "a symbolic link": "cannot be opened without following a link",
+            "too short": f"holds {size // 2} bytes, the layout needs"}[kind]
+    assert "the frame worker failed" in worker.broken and want in worker.broken, worker.broken
+    assert not worker._attached
+
+
 def test_the_worker_does_not_get_the_servers_ctrl_c_and_yields_the_cpu_to_training(worker):
     """It runs in a session of its own: a Ctrl-C in the terminal goes to the server, which closes it;
     and it is niced, so on a machine with no free core training gets the CPU first."""

@@ -88,8 +88,11 @@ def test_live_view_in_a_notebook_starts_serves_and_stops():
         assert server.url.startswith("http://127.0.0.1:") and f'src="{server.url}"' in frame._repr_html_()
         status, page = _get(server.url)
         assert status == 200 and "<title>mlplab live</title>" in page
-        status, meta = _get(server.url + "api/meta")
+        assert server.url == f"{server.base}?token={server.token}"  # the embed carries the server's token
+        status, meta = _get(server.base + f"api/meta?token={server.token}")
         assert status == 200 and isinstance(json.loads(meta), dict)
+        with pytest.raises(urllib.error.HTTPError, match="403"):
+            _get(server.base + "api/meta")
     finally:
         notebook.stop()
     assert not server.running and notebook._SERVER is None

@@ -209,7 +209,7 @@ def test_two_mlplab_train_commands_on_one_folder(tmp_path, mnist_dir):
         assert second.returncode == 5 and "Traceback" not in second.stderr
         assert f"{run} is in use by process {first.pid} (mlplab train since " in second.stderr
         assert len(second.stderr.strip().splitlines()) == 1
-        assert first.poll() is None and not (run / "checkpoint.pkl").exists()
+        assert first.poll() is None and not (run / "checkpoint.npz").exists()
     finally:
         first.kill()
         first.wait(timeout=60)

@@ -311,11 +311,12 @@ def diagnose_config(layers, activation="relu", init="he", bias_init="zeros", dat
 def diagnose_run(run_dir, input_std=None, dataset=None, batch_size=256, steps=5, optimizer=None, lr=None,
                  seed=0) -> dict:
     """Diagnose a trained model from a run directory of ``mlplab train`` (config.json and model.npz
-    or checkpoint.pkl). The theory uses the weights' measured variance (they are no longer the init's)."""
-    from . import nn
-    from .train import CHECKPOINT_FILE, MODEL_FILE, load_checkpoint
+    or checkpoint.npz). The theory uses the weights' measured variance (they are no longer the init's)."""
+    from . import folderkind, nn
+    from .train import CHECKPOINT_FILE, LEGACY_CHECKPOINT_FILE, MODEL_FILE, load_checkpoint
 
     d = Path(run_dir)
+    folderkind.check(d, "run", "mlplab diagnose", reads=True)  # a sweep's or lab's folder: say what it holds
     if not (d / "config.json").is_file():
         raise ValueError(f"{d} holds no config.json: not a run directory written by `mlplab train`")
     try:
@@ -336,8 +337,12 @@ def diagnose_run(run_dir, input_std=None, dataset=None, batch_size=256, steps=5,
                              f"damaged or from another run: delete it to diagnose {CHECKPOINT_FILE}, or train "
                              "again") from None
         source = MODEL_FILE
-    elif (d / CHECKPOINT_FILE).exists():
-        model.load_state_dict(load_checkpoint(d)["model"])
+    elif (d / CHECKPOINT_FILE).exists() or (d / LEGACY_CHECKPOINT_FILE).exists():  # an old pickle: refused, one line
+        try:
+            model.load_state_dict(load_checkpoint(d)["model"])
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"{d / CHECKPOINT_FILE} does not hold this run's network ({type(e).__name__}); it is "
+                             "damaged or from another run") from None
         source = CHECKPOINT_FILE
     else:
         raise ValueError(f"{d} holds neither {MODEL_FILE} nor {CHECKPOINT_FILE}: nothing to diagnose")

@@ -97,10 +97,11 @@ class Module:
         from .fileio import atomic_write
 
         with atomic_write(path, "wb") as f:
-            np.savez(f, **self.state_dict())
+            np.savez(f, allow_pickle=False, **self.state_dict())
 
     def load(self, path):
-        with np.load(path) as f:
+        """Read parameters written by :meth:`save`; never unpickles (an object array is refused)."""
+        with np.load(path, allow_pickle=False) as f:
             self.load_state_dict({k: f[k] for k in f.files})
         return self
 

@@ -10,13 +10,15 @@ Resuming is exact because every source of randomness is saved: the batch order o
 drawn from the Generator at the epoch's start, so a checkpoint stores the Generator's state at
 that moment, the epoch and how many of its batches were used; resuming replays that epoch's draw
 and skips the used batches, then continues with the same model, optimizer and schedule state.
+The checkpoint is ``checkpoint.npz`` (:mod:`mlplab.checkpoint`: arrays and JSON, nothing in it can
+run code when read); the run folder is marked as one (:mod:`mlplab.folderkind`), and a folder of
+another kind (a sweep, lab results) is refused rather than overwritten.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import pickle
 import signal
 import threading
 import time
@@ -25,16 +27,25 @@ from pathlib import Path
 
 import numpy as np
 
+from . import folderkind
 from .allocator import keep_freed_memory
+from .checkpoint import (
+    CheckpointError,
+    PickleCheckpoint,
+    convert_pickle_checkpoint,
+    read_checkpoint,
+    write_checkpoint,
+)
 from .data import BatchIterator
-from .fileio import atomic_write, write_json
+from .fileio import write_json
 from .init import as_generator
 from .tensor import Tensor, cross_entropy, no_grad
 
 __all__ = ["Trainer", "History", "Callback", "TrainingDiverged", "evaluate", "load_checkpoint",
-           "CHECKPOINT_FILE", "MODEL_FILE"]
+           "convert_legacy_checkpoint", "has_checkpoint", "CHECKPOINT_FILE", "LEGACY_CHECKPOINT_FILE", "MODEL_FILE"]
 
-CHECKPOINT_FILE = "checkpoint.pkl"
+CHECKPOINT_FILE = "checkpoint.npz"  # arrays as .npy members, the rest JSON: see mlplab.checkpoint
+LEGACY_CHECKPOINT_FILE = "checkpoint.pkl"  # the pickle of mlplab before 2026-12: never read unless trusted
 MODEL_FILE = "model.npz"
 METRICS_FILE = "metrics.jsonl"
 
@@ -318,7 +329,8 @@ class Trainer:
                            replacement=replacement)
         self.total_steps = int(iterations) if iterations is not None else int(epochs) * len(it)
         if self.run_dir is not None:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            # a run folder, marked as one; a sweep's or lab's folder is refused (their summary.json would be lost)
+            folderkind.claim(self.run_dir, "run", "a Trainer", "run_dir")
             if config is not None and not resume:
                 write_json(self.run_dir / "config.json", config)
             if not resume and (self.run_dir / METRICS_FILE).exists():
@@ -328,10 +340,15 @@ class Trainer:
     def _restore(self) -> _RunState:
         """Load model, optimizer, schedule and loop position from the run folder's checkpoint."""
         ck = load_checkpoint(self.run_dir)
-        self.model.load_state_dict(ck["model"])
-        self.optimizer.load_state_dict(ck["optimizer"])
-        if self.schedule is not None and ck.get("schedule") is not None:
-            self.schedule.load_state_dict(ck["schedule"])
+        try:
+            self.model.load_state_dict(ck["model"])
+            self.optimizer.load_state_dict(ck["optimizer"])
+            if self.schedule is not None and ck.get("schedule") is not None:
+                self.schedule.load_state_dict(ck["schedule"])
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise CheckpointError(f"{self.run_dir / CHECKPOINT_FILE} does not fit this run's network, optimizer and "
+                                  f"schedule ({type(e).__name__}: {' '.join(str(e).split())[:150]}); it is damaged or "
+                                  "from another run: delete it to start over") from None
         self.step, self.epoch = ck["step"], ck["epoch"]
         self._seconds_before = float(ck.get("seconds", 0.0))
         run = _RunState(losses=list(ck["losses"]), evals=list(ck["evals"]), skip=ck["batch_in_epoch"],
@@ -427,17 +444,17 @@ class Trainer:
         return float(lr) if isinstance(lr, (int, float, np.floating)) else None
 
     def _save_checkpoint(self, epoch_state, batch_in_epoch, acc, losses, evals):
-        """Write everything a resume needs (atomically: temporary file, then rename)."""
+        """Write everything a resume needs (atomically: temporary file, then rename), in the format of
+        :mod:`mlplab.checkpoint`: arrays in an .npz, the rest JSON; nothing in it can run code when read."""
         if self.run_dir is None:
             return
         ck = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": batch_in_epoch,
               "epoch_rng_state": epoch_state, "epoch_acc": list(acc),
-              "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+              "model": dict(self.model.state_dict()), "optimizer": self.optimizer.state_dict(),
               "schedule": self.schedule.state_dict() if self.schedule is not None else None,
-              "losses": list(losses), "evals": [dict(r) for r in evals],
+              "losses": np.asarray(losses, dtype=np.float64), "evals": [dict(r) for r in evals],
               "seconds": self._seconds_before + time.perf_counter() - self._t0}
-        with atomic_write(self.run_dir / CHECKPOINT_FILE, "wb") as f:
-            pickle.dump(ck, f, protocol=pickle.HIGHEST_PROTOCOL)
+        write_checkpoint(self.run_dir / CHECKPOINT_FILE, ck)
 
     def _truncate_metrics(self, step, n_evals):
         """Drop rows written after the checkpoint, so a resumed file equals an uninterrupted one."""
@@ -450,6 +467,8 @@ class Trainer:
                 row = json.loads(line)
             except json.JSONDecodeError:  # a line cut short by the interruption
                 continue
+            if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+                continue  # not a row the Trainer wrote: a damaged line, dropped like a cut-short one
             if row.get("kind") == "eval":
                 evals_seen += 1
                 if evals_seen <= n_evals:
@@ -459,14 +478,70 @@ class Trainer:
         path.write_text("".join(line + "\n" for line in keep))
 
 
+def has_checkpoint(run_dir) -> bool:
+    """Whether ``run_dir`` holds a checkpoint, in the current format or the old pickle one."""
+    return (Path(run_dir) / CHECKPOINT_FILE).exists() or (Path(run_dir) / LEGACY_CHECKPOINT_FILE).exists()
+
+
+def _pickle_message(run_dir) -> str:
+    return (f"{Path(run_dir) / LEGACY_CHECKPOINT_FILE} is a checkpoint in mlplab's old pickle format, which can run "
+            "any code when it is read, so it is not read; if you trust where this folder came from, convert it once "
+            f"with `mlplab train --out {run_dir} --resume --trust-pickle`")
+
+
 def load_checkpoint(run_dir):
-    """Read a run directory's checkpoint; a clear error if there is none or it is damaged."""
+    """Read a run directory's checkpoint (a dict; ``losses`` a list of floats); a one-line error if there is none
+    (FileNotFoundError), it is damaged (:class:`~mlplab.checkpoint.CheckpointError`, a ValueError) or it is an old
+    pickle (:class:`~mlplab.checkpoint.PickleCheckpoint`, never unpickled here)."""
     path = Path(run_dir) / CHECKPOINT_FILE
     if not path.exists():
+        if (Path(run_dir) / LEGACY_CHECKPOINT_FILE).exists():
+            raise PickleCheckpoint(_pickle_message(run_dir))
         raise FileNotFoundError(f"no checkpoint in {run_dir}: nothing to resume (start the run without --resume)")
-    try:
-        with open(path, "rb") as f:
-            return pickle.load(f)
-    except Exception as e:  # a truncated or foreign file
-        raise ValueError(f"{path} is damaged ({type(e).__name__}: {e}); delete it to start over") from None
+    ck = read_checkpoint(path)
+    wrong = _wrong_entry(ck)
+    if wrong:
+        raise CheckpointError(f"{path} is damaged (it does not hold a training checkpoint: {wrong}); delete it to "
+                              "start over")
+    ck["losses"] = np.asarray(ck["losses"], dtype=np.float64).tolist()
+    return ck
 
+
+_CHECKPOINT_TYPES = {"step": int, "epoch": int, "batch_in_epoch": int, "epoch_rng_state": dict | None,
+                     "epoch_acc": list, "model": dict, "optimizer": dict, "schedule": dict | None,
+                     "losses": np.ndarray, "evals": list, "seconds": float | int}
+
+
+def _wrong_entry(ck) -> str | None:
+    """What is missing or of the wrong type in a checkpoint read from disk (None: it has the Trainer's layout)."""
+    if not isinstance(ck, dict):
+        return f"a {type(ck).__name__}, not a dict"
+    for key, kind in _CHECKPOINT_TYPES.items():
+        if key not in ck:
+            return f"no {key}"
+        if not isinstance(ck[key], kind) or isinstance(ck[key], bool):
+            return f"{key} is a {type(ck[key]).__name__}"
+    if not all(isinstance(v, np.ndarray) for v in ck["model"].values()):
+        return "the model holds something else than arrays"
+    if ck["losses"].ndim != 1 or ck["losses"].dtype.kind != "f":
+        return "losses is not a list of numbers"
+    if not all(isinstance(r, dict) for r in ck["evals"]) or len(ck["epoch_acc"]) != 3:
+        return "evals or epoch_acc has the wrong shape"
+    return None
+
+
+def convert_legacy_checkpoint(run_dir) -> Path:
+    """Convert ``run_dir``'s old ``checkpoint.pkl`` to ``checkpoint.npz`` and remove the pickle. This UNPICKLES the
+    file, which runs any code it names: only on the user's explicit word (``--trust-pickle``)."""
+    old = Path(run_dir) / LEGACY_CHECKPOINT_FILE
+    if not old.exists():
+        raise FileNotFoundError(f"{run_dir} holds no {LEGACY_CHECKPOINT_FILE} to convert")
+
+    def prepare(ck):
+        if isinstance(ck, dict):
+            ck = {**ck, "model": dict(ck["model"]) if isinstance(ck.get("model"), dict) else ck.get("model")}
+            if isinstance(ck.get("losses"), list):
+                ck["losses"] = np.asarray(ck["losses"], dtype=np.float64)
+        return ck
+
+    return convert_pickle_checkpoint(old, Path(run_dir) / CHECKPOINT_FILE, prepare=prepare)

@@ -1,4 +1,4 @@
-"""Output folders of the commands that write one (train, demo, lab run, report).
+"""Output folders of the commands that write one (train, demo, lab run, report, sweep).
 
 :func:`check_out_folder` refuses, before any work, an ``--out`` that is a file, lies under a file,
 or cannot be written (permissions, a read-only or immutable place): it tries to create a file
@@ -8,6 +8,9 @@ there rather than trusting permission bits, which say nothing about read-only mo
 folder, a stale lock of a killed process taken over with a note) for the whole command, and
 if the command fails it removes what the command itself created there, so nothing half-written
 stays behind; what was there before is never touched, nor a run that can be resumed.
+
+:func:`check_kind` (and ``run_folder(..., kind=...)``) refuses a folder that holds another kind of
+results (:mod:`mlplab.folderkind`): a sweep given to ``mlplab train``, a run given to ``mlplab sweep``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ..folderkind import WrongFolderKind, check
 from ..runlock import RunLock, describe_owner
 from .errors import os_error_line
 from .options import UsageError
@@ -45,14 +49,24 @@ def check_out_folder(path, option: str = "--out") -> Path:
     return path
 
 
+def check_kind(path, kinds, command: str, option: str = "--out", reads: bool = False):
+    """:func:`mlplab.folderkind.check` as a one-line :class:`UsageError`: ``path`` must hold ``kinds`` or nothing
+    of any kind (``command`` is how the message names the command, e.g. "mlplab train")."""
+    try:
+        return check(path, kinds, command, option, reads=reads)
+    except WrongFolderKind as e:
+        raise UsageError(str(e)) from None
+
+
 def _note_stale(owner):
     print(f"note: took over the lock of a run folder left by {describe_owner(owner)}, which is no longer running",
           file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
-def run_folder(path, command: str, option: str = "--out", keep=None, resumable: bool = False):
-    """Check ``path``, lock it for ``command``, and clean up after a failure.
+def run_folder(path, command: str, option: str = "--out", keep=None, resumable: bool = False, kind=None):
+    """Check ``path`` (and that it holds no results of another ``kind`` than this command writes), lock it
+    for ``command``, and clean up after a failure.
 
     On an exception, entries this command created in the folder are removed, unless ``keep()``
     says the folder now holds something worth keeping (e.g. a checkpoint to resume from); a
@@ -60,6 +74,8 @@ def run_folder(path, command: str, option: str = "--out", keep=None, resumable: 
     ``resumable`` command (train: its checkpoint continues the run) and cleans up after the others.
     """
     path = check_out_folder(path, option)
+    if kind is not None:
+        check_kind(path, kind, f"mlplab {command}", option)
     try:
         before = set(os.listdir(path)) if path.is_dir() else set()
     except OSError as e:

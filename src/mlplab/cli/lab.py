@@ -38,7 +38,7 @@ def cmd_lab(args):
     con = console()
     t_all = time.perf_counter()
     # the folder is locked for the whole command; a failed study leaves no half-written folder behind
-    with run_folder(args.out, "lab run") as out, blas_threads(threads):
+    with run_folder(args.out, "lab run", kind="lab") as out, blas_threads(threads):
         for st in chosen:
             t0 = time.perf_counter()
             with _study_bar(con, st) as progress:

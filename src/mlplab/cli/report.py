@@ -11,10 +11,12 @@ from .options import UsageError, console
 
 def cmd_report(args):
     from ..lab import report
+    from .folders import check_kind
 
     dirs = []
     for d in args.run_dirs:
         d = Path(d)
+        check_kind(d, ("lab", "sweep"), "mlplab report", reads=True)
         if (d / "meta.json").exists():
             dirs.append(d)
         elif d.is_dir():
@@ -23,6 +25,7 @@ def cmd_report(args):
         raise UsageError(f"no study results (meta.json) found in {', '.join(args.run_dirs)}; "
                          "run `mlplab lab run NAME --out DIR` first")
     out = Path(args.out) if args.out else Path(args.run_dirs[0])
+    check_kind(out, ("lab", "sweep"), "mlplab report")  # never into a run folder
     problems: list[str] = []
     with run_folder(out, "report"), _Progress() as progress:  # one writer; a failed build leaves nothing
         try:

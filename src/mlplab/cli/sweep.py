@@ -103,6 +103,9 @@ def cmd_sweep(args):
         raise UsageError("--scheduler needs the Dask executor (leave out --executor local)")
     settings = _settings(args)
     out = Path(args.out or time.strftime("sweeps/%Y%m%d-%H%M%S"))
+    from .folders import check_kind
+
+    check_kind(out, "sweep", "mlplab sweep")  # before any worker starts: a run or lab folder is refused
     con = console()
     jobs = args.jobs or os.cpu_count() or 1
     try:
@@ -147,12 +150,23 @@ def render(folder) -> list[Path]:
 
     from ..lab.optimizers_tuned import draw_sweep, write
     from ..sweep.runner import SUMMARY_FILE
+    from .folders import check_kind
 
     folder = Path(folder)
+    check_kind(folder, "sweep", "mlplab sweep report", reads=True)  # a run's summary.json is not a sweep's
     path = folder / SUMMARY_FILE
     if not path.exists():
         raise UsageError(f"no {SUMMARY_FILE} in {folder}: run `mlplab sweep --out {folder}` first")
-    summary = json.loads(path.read_text())
+    try:  # JSON only; a damaged or foreign file is one line, not a KeyError from the drawing code
+        summary = json.loads(path.read_text())
+        if not isinstance(summary, dict):
+            raise ValueError("not a JSON object")
+        missing = [k for k in ("settings", "optimizers", "metric") if k not in summary]
+        if missing or not isinstance(summary["optimizers"], dict) or not isinstance(summary["settings"], dict):
+            raise ValueError(f"it has no {', '.join(missing) or 'optimizers and settings tables'}")
+    except (OSError, ValueError) as e:
+        raise UsageError(f"{path} is damaged ({' '.join(str(e).split())[:120]}); run the same `mlplab sweep` again "
+                         "to rewrite it (its finished trials are kept in trials.sqlite)") from None
     figs = draw_sweep(summary, folder)
     (folder / "section.md").write_text(write(summary))
     (folder / "numbers.json").write_text(json.dumps(summary, indent=2) + "\n")

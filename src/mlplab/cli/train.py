@@ -22,8 +22,8 @@ from ..settings import (
     validate_train,
 )
 from ..threads import auto_blas_threads
-from ..train import CHECKPOINT_FILE, Callback
-from .folders import run_folder
+from ..train import CHECKPOINT_FILE, LEGACY_CHECKPOINT_FILE, Callback, has_checkpoint
+from .folders import check_kind, run_folder
 from .options import (
     EXIT_DIVERGED,
     EXIT_INTERRUPTED,
@@ -86,11 +86,15 @@ def _train_settings(args):
     out = args.out or cfg.get("out")
     if out is not None and not isinstance(out, str):
         raise UsageError(f"out in {args.config} must be a folder name, got {out!r}")
+    if getattr(args, "trust_pickle", False) and not args.resume:
+        raise UsageError("--trust-pickle converts the old checkpoint of a run being resumed: give it with --resume "
+                         "--out DIR")
     if not args.resume:
         return validate_train(given, namer), Path(out) if out else None, None
     if not out:
         raise UsageError("--resume needs --out: the folder of the run to continue")
     out = Path(out)
+    check_kind(out, "run", "mlplab train --resume")  # a sweep or lab folder: say what it holds, not "config.json"
     config_file = out / "config.json"
     if not config_file.is_file():
         raise UsageError(f"--resume: {config_file} is missing, so the run's settings are unknown; "
@@ -140,6 +144,25 @@ def check_fits(s):
     memory.check_fits(est, f"--layers {s['layers']} with --batch-size {s['batch_size']} and {s['optimizer']}")
 
 
+def convert_pickle(out):
+    """``--trust-pickle``: the user vouches for the folder's old checkpoint.pkl; unpickle it once (this runs any
+    code it names), write checkpoint.npz and remove the pickle."""
+    from ..checkpoint import CheckpointError
+    from ..train import convert_legacy_checkpoint
+
+    if not (out / LEGACY_CHECKPOINT_FILE).exists():
+        held = (f"its checkpoint is already {CHECKPOINT_FILE}, which needs no trust"
+                if (out / CHECKPOINT_FILE).exists() else "it has no checkpoint")
+        raise UsageError(f"--trust-pickle: {out} holds no {LEGACY_CHECKPOINT_FILE} to convert ({held}); resume "
+                         "without --trust-pickle")
+    try:
+        convert_legacy_checkpoint(out)
+    except CheckpointError as e:
+        raise UsageError(f"--trust-pickle: {e}") from None
+    print(f"note: converted {out / LEGACY_CHECKPOINT_FILE} to {out / CHECKPOINT_FILE} (arrays and JSON, nothing in it "
+          "runs code) and removed the pickle", file=sys.stderr, flush=True)
+
+
 def check_checkpoint(out, s):
     """Before resuming: the checkpoint exists, reads, and fits the network the settings build."""
     from ..train import load_checkpoint
@@ -186,7 +209,8 @@ def cmd_train(args):
     s, out, saved = _train_settings(args)
     out = out or Path(f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{s['optimizer']}")
     check_fits(s)  # before the folder is made or anything allocated
-    with run_folder(out, "train", keep=lambda: (out / CHECKPOINT_FILE).exists(), resumable=True):
+    with run_folder(out, "demo" if getattr(args, "demo", False) else "train", keep=lambda: has_checkpoint(out),
+                    resumable=True, kind="run"):
         return _train_in(args, s, out, saved)
 
 
@@ -213,13 +237,16 @@ def _train_in(args, s, out, saved):
     import numpy as np
 
     from .. import data, nn, optim
+    from ..checkpoint import CheckpointError
     from ..train import Trainer, TrainingDiverged, evaluate
     from .progress import ProgressBar
 
     sizes, opt_name, hp = [int(v) for v in s["layers"].split(",")], s["optimizer"], optimizer_hparams(s)
-    if not args.resume and (out / CHECKPOINT_FILE).exists():
+    if not args.resume and has_checkpoint(out):
         resume = f"`mlplab train --out {out} --resume`" if getattr(args, "demo", False) else "--resume"
         raise UsageError(f"{out} already holds a run; continue it with {resume} or choose another --out")
+    if args.resume and getattr(args, "trust_pickle", False):
+        convert_pickle(out)
     checkpoint_step = int(check_checkpoint(out, s)["step"]) if args.resume else None
     # BLAS threads change float32 rounding (OpenBLAS splits products by thread count), so a resumed
     # run keeps the count it was trained with unless told otherwise: that keeps resume bit-identical.
@@ -301,6 +328,8 @@ def _train_in(args, s, out, saved):
 
         print(f"mlplab train: error: {one_line(e)}", file=sys.stderr, flush=True)
         return EXIT_DIVERGED
+    except CheckpointError as e:  # it read, but does not fit this network and optimizer: one line
+        raise UsageError(f"--resume: {e}") from None
     if hist.interrupted:
         console(stderr=True).print(f"interrupted after step {hist.steps}; checkpoint saved. Continue with:\n"
                                    f"  mlplab train --out {out} --resume")
@@ -313,7 +342,14 @@ def _train_in(args, s, out, saved):
     else:
         test_loss, test_acc = evaluate(model, Xt, yt)
     summary_file = out / "summary.json"  # the Trainer's summary, plus the final test figures
-    summary = json.loads(summary_file.read_text())
+    try:
+        summary = json.loads(summary_file.read_text())
+        if not isinstance(summary, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as e:  # a finished run's own file, damaged since: say so, change nothing
+        raise UsageError(f"{summary_file} is damaged or missing ({' '.join(str(e).split())[:100]}); the run's "
+                         "model.npz and metrics.jsonl are kept; train again with another --out for a new summary"
+                         ) from None
     summary["per_epoch_eval_on"] = "val" if s.get("val_split") else "test"
     summary["test"] = {"loss": test_loss, "acc": test_acc, "images": len(Xt)}
     write_json(summary_file, summary)
@@ -332,7 +368,7 @@ def _train_in(args, s, out, saved):
         con.print(table)
         con.print(f"final test loss [bold]{test_loss:.4f}[/], test accuracy [bold]{test_acc:.2%}[/] "
                   f"({len(Xt)} test images) after {hist.steps} steps in {hist.seconds:.1f} s")
-        con.print(f"run written to {out}/ (config.json, metrics.jsonl, checkpoint.pkl, model.npz, summary.json)")
+        con.print(f"run written to {out}/ (config.json, metrics.jsonl, {CHECKPOINT_FILE}, model.npz, summary.json)")
     return 0
 
 
@@ -371,6 +407,9 @@ def register(sub):
     t.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 500)")
     t.add_argument("--out", help="run directory (default runs/<time>-<optimizer>)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    t.add_argument("--trust-pickle", action="store_true",
+                   help="with --resume: convert the run's old checkpoint.pkl (which can run any code when read) to "
+                        "checkpoint.npz once; only for a folder whose origin you trust")
     t.add_argument("--quiet", action="store_true", help="no progress bar, one result line")
     t.add_argument("--blas-threads", type=int, metavar="N",
                    help="BLAS threads, 1 to the CPU count, or 0 for the BLAS library's default (default: as many "

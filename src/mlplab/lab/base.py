@@ -235,6 +235,9 @@ def run_study(study: Study, out_root: Path, quick: bool = False, seed: int = 0, 
     """Run one study into ``out_root / study.name``: measure, save numbers.json, then draw the
     figures and write section.md from the saved numbers; meta.json records settings, seed,
     versions and run time. ``progress(done, total)`` hears about each finished unit of work."""
+    from .. import folderkind
+
+    folderkind.claim(out_root, "lab", "mlplab lab run")  # lab results, marked as such; a run or sweep is refused
     out = Path(out_root) / study.name
     out.mkdir(parents=True, exist_ok=True)
     settings = study.settings(quick)

@@ -20,6 +20,12 @@ POST /api/paths        every chosen optimizer's path from the start point
 =====================  ====================================================================
 
 One run per tab: the page makes a random ``sid`` when it loads and sends it with every call.
+
+Only the server's own page may call these routes (:mod:`mlplab.live.guard`: the Host and Origin
+headers, the token, JSON bodies of limited size); how many runs it holds and in how much memory is
+:mod:`mlplab.live.limits`; where Export may write is :mod:`mlplab.live.runsdir`. A run no stream
+has come for within the grace period (a page that sent ``/api/train`` and went away) is freed,
+as is a run whose tab's stream closed and did not come back within it.
 """
 
 from __future__ import annotations
@@ -35,16 +41,20 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from . import limits
 from . import paths as live_paths
 from .compare import CompareGroup
 from .framer import FrameWorker
+from .guard import Guard, new_token
+from .runsdir import export_folder
 from .session import TrainSession
-from .validate import DEFAULTS, SettingsError
+from .validate import DEFAULTS, SettingsError, check_settings, estimate
 
 STATIC = Path(__file__).parent / "static"
 # the page's scripts are ES modules, which a browser runs only when they come with a JavaScript type; some
@@ -81,6 +91,11 @@ def _error(message, status=400):
     return JSONResponse({"error": str(message)}, status_code=status)
 
 
+def _refusal(e: SettingsError):
+    """A refused setting answers 400, a run refused by a limit of the server 429."""
+    return _error(e, 429 if isinstance(e, limits.RunRefused) else 400)
+
+
 class Runs:
     """The tabs' runs: sid -> TrainSession, and how many streams each tab has open.
 
@@ -88,7 +103,8 @@ class Runs:
     (:mod:`mlplab.live.framer`): one worker is started with the server (``warm``) and handed to the
     next run, and a finished run hands its worker back, so a run does not wait for one to start."""
 
-    def __init__(self, frame_workers: bool = True):
+    def __init__(self, frame_workers: bool = True, max_runs: int | None = None):
+        self.max_runs, self.why_max = limits.max_runs() if max_runs is None else (int(max_runs), "set by its caller")
         self.sessions: dict[str, TrainSession] = {}
         self.streams: dict[str, int] = {}
         self.closing = False
@@ -121,6 +137,18 @@ class Runs:
                     self.spare, w = w, None
             if w is not None:
                 w.close()
+
+    def others(self, sid: str) -> list:
+        """The runs of the other tabs (a tab's new run replaces its own)."""
+        return [s for k, s in list(self.sessions.items()) if k != sid]
+
+    def check_room(self, sid: str, need: int | None = None) -> None:
+        """Refuse (:class:`~mlplab.live.limits.RunRefused`) a new run for tab ``sid`` that is over the
+        count limit, or, with ``need`` (bytes it may take), over the memory available beside the others'."""
+        others = self.others(sid)
+        limits.check_count(len(others), self.max_runs, self.why_max)
+        if need is not None:
+            limits.check_memory(others, need)
 
     def replace(self, sid: str, session: TrainSession) -> None:
         old = self.sessions.get(sid)
@@ -160,17 +188,28 @@ def _sid(value) -> str:
     return sid
 
 
-def create_app(fps: float = 12.0, frame_workers: bool | None = None) -> Starlette:
+def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: str | None = None,
+               no_token: bool = False, host: str = "127.0.0.1", port: int | None = None, root=None,
+               max_runs: int | None = None, grace: float = GRACE_SECONDS) -> Starlette:
     """The app. ``frame_workers``: make a Train run's frames in a process of their own (default:
-    when this process may use two cores or more; on one core a second process only competes)."""
+    when this process may use two cores or more; on one core a second process only competes).
+    ``token``: the one the page must send (default: a new one; ``app.state.token``), none with
+    ``no_token``; ``host`` and ``port``: the address the server listens on (the Host header must name
+    it; port None: the one the request came in on); ``root``: where Export may write (default: the
+    current folder); ``max_runs``: default :func:`mlplab.live.limits.max_runs`; ``grace``: seconds a
+    run waits for its tab's stream to (re)connect before it is freed."""
     if frame_workers is None:
         from ..threads import usable_cores
 
         frame_workers = usable_cores() >= 2
-    runs = Runs(frame_workers)
+    token = None if no_token else (token or new_token())
+    root = Path(root if root is not None else Path.cwd()).resolve()
+    runs = Runs(frame_workers, max_runs)
+    admission = asyncio.Lock()  # one new run at a time, so two requests cannot both take the last place
 
     async def page(request):
-        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store",
+                                                            "Referrer-Policy": "no-referrer"})
 
     async def meta(request):
         from .. import nn, optim, toydata
@@ -189,6 +228,14 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None) -> Starlett
                         for k, v in live_paths.METHODS.items()},
         })
 
+    def _watch_for(sid, session):
+        """Free the run if no stream for its tab has come within the grace (a page that went away)."""
+        asyncio.get_running_loop().call_later(grace, _maybe_drop, sid, session)
+
+    def _start(session):
+        session.worker = runs.take_worker()  # (the tab's previous run's, if it had one)
+        session.start()
+
     async def train(request):
         try:
             body = await _body(request)
@@ -196,16 +243,20 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None) -> Starlett
             settings = body.get("settings") or {}
             if not isinstance(settings, dict):
                 raise SettingsError("settings must be a JSON object")
-            session = await run_in_threadpool(TrainSession, settings, fps)
+            async with admission:
+                runs.check_room(sid)
+                s, sizes, _, _ = await run_in_threadpool(check_settings, settings)  # alone: refused before building
+                runs.check_room(sid, need=estimate(s, sizes).total)
+                session = await run_in_threadpool(TrainSession, settings, fps)
+                session.run_id = uuid.uuid4().hex[:8]
+                await run_in_threadpool(runs.replace, sid, session)  # one run per tab: the previous one stops
         except SettingsError as e:
-            return _error(e)
+            return _refusal(e)
         except Exception as e:  # e.g. MNIST missing and not fetchable: one line, not a traceback
             return _error(f"{type(e).__name__}: {e}")
-        session.run_id = uuid.uuid4().hex[:8]
-        await run_in_threadpool(runs.replace, sid, session)  # one run per tab: the previous one stops
-        session.worker = await run_in_threadpool(runs.take_worker)  # (the previous run's, if it had one)
-        if not body.get("paused"):
-            session.start()
+        if not body.get("paused"):  # a paused run takes its frame worker when it starts
+            await run_in_threadpool(_start, session)
+        _watch_for(sid, session)
         return _json({"run": session.run_id, "settings": session.settings, "sizes": session.sizes,
                       "optimizer": session.opt_name, "hparams": {k: v for k, v in session.optimizer.__dict__.items()
                                                                  if k in ("lr", "momentum", "betas", "alpha")},
@@ -218,16 +269,24 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None) -> Starlett
             base = body.get("settings") or {}
             if not isinstance(base, dict):
                 raise SettingsError("settings must be a JSON object")
-            group = await run_in_threadpool(CompareGroup, base, body.get("variants"), fps, body.get("seeds", 1))
+            async with admission:
+                runs.check_room(sid)
+                group = await run_in_threadpool(CompareGroup, base, body.get("variants"), fps, body.get("seeds", 1))
+                try:  # the members are built (each checked alone, and together): what they may still take
+                    runs.check_room(sid, need=limits.still_to_take(group))
+                except SettingsError:
+                    await run_in_threadpool(group.close)
+                    raise
+                group.run_id = uuid.uuid4().hex[:8]
+                for m in group.members:
+                    m.run_id = group.run_id
+                await run_in_threadpool(runs.replace, sid, group)
         except SettingsError as e:
-            return _error(e)
+            return _refusal(e)
         except Exception as e:  # one line, not a traceback
             return _error(f"{type(e).__name__}: {e}")
-        group.run_id = uuid.uuid4().hex[:8]
-        for m in group.members:
-            m.run_id = group.run_id
-        await run_in_threadpool(runs.replace, sid, group)
         group.start()
+        _watch_for(sid, group)
         return _json({"run": group.run_id, "seeds": group.seeds,
                       "members": [{"settings": m.settings, "sizes": m.sizes} for m in group.members]})
 
@@ -247,12 +306,12 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None) -> Starlett
             session.pause()
         elif action == "resume":
             if session.thread is None:
-                session.start()
+                await run_in_threadpool(_start, session)
             session.resume()
         elif action == "step":
             if session.thread is None:  # a run not started yet: start it paused, after its first step
                 session.pause()
-                session.start()
+                await run_in_threadpool(_start, session)
             else:
                 session.step_once()
         elif action == "stop":
@@ -268,8 +327,9 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None) -> Starlett
             session = runs.sessions.get(sid)
             if session is None or isinstance(session, CompareGroup):
                 raise SettingsError("no Train run in this tab: export works on a run of the Train view")
-            out = str(body.get("out") or f"runs/live-{session.run_id}")
-            path = await run_in_threadpool(session.export, out)
+            out = body.get("out")
+            out = await run_in_threadpool(export_folder, root, f"runs/live-{session.run_id}" if out is None else out)
+            path = await run_in_threadpool(session.export, out, root)
         except SettingsError as e:
             return _error(e)
         except OSError as e:
@@ -301,19 +361,22 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None) -> Starlett
             finally:
                 runs.streams[sid] -= 1
                 if not runs.closing:
-                    asyncio.get_running_loop().call_later(GRACE_SECONDS, _maybe_drop, sid)
+                    asyncio.get_running_loop().call_later(grace, _maybe_drop, sid)
 
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
-    def _maybe_drop(sid):
-        if runs.streams.get(sid, 0) == 0:  # no stream came back within the grace: the tab is gone
-            runs.streams.pop(sid, None)
-            asyncio.get_running_loop().run_in_executor(None, runs.drop, sid)  # joining blocks: not in the loop
+    def _maybe_drop(sid, session=None):
+        """Free the tab's run (``session``: only if it is still that one) when no stream is open for it."""
+        if runs.closing or runs.streams.get(sid, 0) or (session is not None and runs.sessions.get(sid) is not session):
+            return
+        runs.streams.pop(sid, None)  # no stream came (back) within the grace: the tab is gone
+        asyncio.get_running_loop().run_in_executor(None, runs.drop, sid)  # joining blocks: not in the loop
 
     async def runs_info(request):
         workers = [getattr(s, "worker", None) for s in runs.sessions.values()] + [runs.spare]
-        return _json({"runs": len(runs.sessions), "states": sorted(s.status for s in runs.sessions.values()),
+        return _json({"runs": len(runs.sessions), "max_runs": runs.max_runs,
+                      "states": sorted(s.status for s in runs.sessions.values()),
                       "streams": sum(runs.streams.values()), "frame_workers": runs.frame_workers,
                       "worker_pids": sorted(w.proc.pid for w in workers if w is not None and w.proc is not None)})
 
@@ -354,7 +417,7 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None) -> Starlett
         Route("/api/stream", stream), Route("/api/runs", runs_info), Route("/api/function", function),
         Route("/api/paths", paths, methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
-    ], lifespan=lifespan)
-    app.state.runs = runs
+    ], lifespan=lifespan, middleware=[Middleware(Guard, host=host, port=port, token=token)])
+    app.state.runs, app.state.token, app.state.root = runs, token, root
     app.state.should_exit = lambda: False
     return app

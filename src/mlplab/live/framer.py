@@ -24,6 +24,20 @@ spec)`` → ``("attached",)``; ``("frame", token, has_grad, with_ratio, trained)
 The parent writes the shared arrays only while no frame is pending, so the worker never reads
 them mid-write. A worker that dies, errs or takes longer than ``REPLY_TIMEOUT`` is given up and
 frames are made inline again: watching never stops a run.
+
+**Who can read or write what.** The shared file is made by :func:`tempfile.mkstemp` (``O_EXCL``,
+mode 0600, then ``fchmod`` 0600 again, whatever the umask), in ``/dev/shm``, whose sticky bit
+keeps other users from renaming or replacing it, and it is unlinked as soon as the worker has
+mapped it. The worker opens it without following a symbolic link and, before mapping it, checks
+that it is a regular file owned by this user, readable and writable by nobody else, and as large as
+the layout says (:func:`check_private`); otherwise it answers an error and the run's frames are
+made inline. The file holds only raw numbers, read through ``np.ndarray`` views: nothing in it is
+ever decoded as an object. The messages are pickled (multiprocessing's ``Connection``), and that
+is kept on purpose: they travel over an anonymous ``socket.socketpair()`` made by the server,
+whose one other end is inherited by the worker it starts (``pass_fds``); it has no name in the
+file system, so no other process, of this user or another, can connect to it or write into it
+(only one that could already read this process's memory). Were any message ever read from a
+socket file, a pipe or a file another user could open, it would have to be JSON and raw arrays.
 """
 
 from __future__ import annotations
@@ -32,6 +46,7 @@ import math
 import mmap
 import os
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -41,7 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FrameWorker", "REPLY_TIMEOUT", "main"]
+__all__ = ["FrameWorker", "REPLY_TIMEOUT", "main", "check_private"]
 
 REPLY_TIMEOUT = 5.0  # seconds a frame may take before the worker is given up
 NICE = 10  # the worker's niceness: CPU time goes to training first (about 10:1 under contention)
@@ -69,6 +84,25 @@ def _layout(plan) -> tuple[list, int]:
                 off += math.ceil(math.prod(shapes[slot]) * w.dtype.itemsize / _ALIGN) * _ALIGN
         out.append(row)
     return out, max(off, _ALIGN)
+
+
+def check_private(st: os.stat_result, path, need: int) -> None:
+    """Refuse (ValueError) a shared file that is not a regular file of this user's, private to it
+    (no permission bit for the group or others), and at least ``need`` bytes long."""
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"the shared file {path} is not a regular file: refused")
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        raise ValueError(f"the shared file {path} belongs to user {st.st_uid}, not to this one: refused")
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        raise ValueError(f"the shared file {path} is not private (mode {stat.S_IMODE(st.st_mode):04o}, "
+                         "not 0600): refused")
+    if st.st_size < need:
+        raise ValueError(f"the shared file {path} holds {st.st_size} bytes, the layout needs {need}: refused")
+
+
+def _needed(layout, dtype) -> int:
+    """Bytes the layout's arrays reach to."""
+    return max((off + math.prod(shape) * dtype.itemsize for row in layout for off, shape in row.values()), default=0)
 
 
 def _views(buf, layout, dtype) -> list[dict]:
@@ -167,8 +201,9 @@ class FrameWorker:
             return
         dtype = plan[0].linear.weight.data.dtype
         layout, size = _layout(plan)
-        fd, self._path = tempfile.mkstemp(prefix="mlplab-live-", dir=_shm_dir())
+        fd, self._path = tempfile.mkstemp(prefix="mlplab-live-", dir=_shm_dir())  # O_EXCL, 0600
         try:
+            os.fchmod(fd, 0o600)  # (mkstemp's mode already; said here, where it matters)
             os.ftruncate(fd, size)
             self._mm = mmap.mmap(fd, size)
         finally:
@@ -289,8 +324,16 @@ class _Mirror:
         from .frames import Probe
 
         dtype = np.dtype(spec["dtype"])
-        with open(path, "r+b") as f:
-            self.mm = mmap.mmap(f.fileno(), 0)
+        try:  # never through a symbolic link
+            fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+        except OSError as e:  # (an OSError here is not the socket's: said to the parent, not taken for an end)
+            raise ValueError(f"the shared file {path} cannot be opened without following a link ({e.strerror}): "
+                             "refused") from None
+        try:
+            check_private(os.fstat(fd), path, _needed(layout, dtype))  # what is mapped is what was checked
+            self.mm = mmap.mmap(fd, 0)
+        finally:
+            os.close(fd)
         self.views = _views(self.mm, layout, dtype)
         model = nn.MLP(spec["sizes"], activation=spec["activation"], weight_init="zeros", bias_init="zeros",
                        bias=spec["bias"], dtype=dtype)

@@ -2,9 +2,11 @@
 ``mlplab live`` in a background thread and returns an IFrame of its page, so a course notebook can train
 and watch in place.
 
-The server binds 127.0.0.1 (the page can start training runs and write run directories); one server per
-kernel is kept and reused by later calls, :func:`stop` ends it (its runs are stopped first, as when
-``mlplab live`` gets Ctrl-C). Port 0 asks the system for a free port.
+The server binds 127.0.0.1 (the page can start training runs and write run directories) and, as ``mlplab
+live``, answers only its own page: the IFrame's address carries the server's token (``?token=...``), which
+the page keeps. One server per kernel is kept and reused by later calls, :func:`stop` ends it (its runs
+are stopped first, as when ``mlplab live`` gets Ctrl-C). Port 0 asks the system for a free port. Exports
+go below the kernel's current folder.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import time
 
 
 class LiveServer:
-    """A running live-lab server in a daemon thread: ``url``, ``stop()``."""
+    """A running live-lab server in a daemon thread: ``url`` (the page, with the token), ``base``,
+    ``token``, ``stop()``."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, fps: float = 12.0):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, fps: float = 12.0, **options):
         import uvicorn
 
         from .app import create_app
@@ -27,7 +30,8 @@ class LiveServer:
                 s.bind((host, 0))
                 port = s.getsockname()[1]
         self.host, self.port = host, port
-        app = create_app(fps=fps)
+        app = create_app(fps=fps, host=host, port=port, **options)  # options: those of create_app
+        self.app, self.token = app, app.state.token
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2,
                                 lifespan="on")
         self._server = uvicorn.Server(config)
@@ -35,15 +39,21 @@ class LiveServer:
         self._thread = threading.Thread(target=self._server.run, name="mlplab-live", daemon=True)
 
     @property
-    def url(self) -> str:
+    def base(self) -> str:
         return f"http://{self.host}:{self.port}/"
+
+    @property
+    def url(self) -> str:
+        from .server import page_url
+
+        return page_url(self.host, self.port, self.token)
 
     def start(self, timeout: float = 20.0) -> LiveServer:
         self._thread.start()
         t0 = time.monotonic()
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() - t0 > timeout:
-                raise RuntimeError(f"the live lab did not start on {self.url} (is the port in use?)")
+                raise RuntimeError(f"the live lab did not start on {self.base} (is the port in use?)")
             time.sleep(0.05)
         return self
 

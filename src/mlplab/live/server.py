@@ -1,7 +1,10 @@
 """Run the live app with uvicorn: ``serve(host, port, open_browser)``; Ctrl-C stops it cleanly.
 
 The server binds 127.0.0.1 unless told otherwise: the page can start training runs and write
-run directories, so it is not something to offer to a network by accident.
+run directories, so it is not something to offer to a network by accident. It answers only its
+own page (:mod:`mlplab.live.guard`): the URL it prints and opens carries a token made for this
+start (``?token=...``), which the page keeps and sends; ``no_token`` drops that check (for a
+trusted setting, with a warning), the Host and Origin checks stay.
 """
 
 from __future__ import annotations
@@ -13,11 +16,19 @@ import webbrowser
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
+def page_url(host: str, port: int, token: str | None) -> str:
+    """The page's address, with the token when there is one."""
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+    return url + (f"?token={token}" if token else "")
+
+
 def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True, fps: float = 12.0,
-          log_level: str = "warning", ready=None, blas_threads: int = 0) -> int:
+          log_level: str = "warning", ready=None, blas_threads: int = 0, no_token: bool = False,
+          runs_dir=None) -> int:
     """Serve until Ctrl-C (or SIGTERM); stops every tab's run before returning. ``blas_threads``
     > 0 limits NumPy's BLAS for the whole server (as ``mlplab train --blas-threads``; a run's
-    config.json records the count, and its export's command line repeats it)."""
+    config.json records the count, and its export's command line repeats it). ``runs_dir``: where
+    Export may write (default: the current folder)."""
     import contextlib
 
     import uvicorn
@@ -25,17 +36,21 @@ def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True, 
 
     from .app import create_app
 
-    app = create_app(fps=fps)
+    app = create_app(fps=fps, host=host, port=port, no_token=no_token, root=runs_dir)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=2,
                             lifespan="on")
     server = uvicorn.Server(config)
     app.state.should_exit = lambda: server.should_exit
-    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+    url = page_url("127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host, port, app.state.token)
     if host not in LOCAL_HOSTS:
         print(f"warning: serving on {host}, reachable from other machines: anyone who can reach it can start "
               "training runs and write run directories here. Use --host 127.0.0.1 unless you mean it.",
               file=sys.stderr)
-    print(f"mlplab live: {url}  (Ctrl-C stops it)", flush=True)
+    if no_token:
+        print("warning: --no-token: any program that can reach this server (another user's on this machine, or on "
+              "the network with --host) can start runs and export them; use it only where all of them are trusted",
+              file=sys.stderr)
+    print(f"mlplab live: {url}  (Ctrl-C stops it; exports go below {app.state.root})", flush=True)
 
     def on_started():
         if open_browser:

@@ -21,6 +21,7 @@ the command line reproduces bit for bit: the probe only reads the model.
 from __future__ import annotations
 
 import math
+import os
 import shlex
 import shutil
 import tempfile
@@ -44,6 +45,12 @@ OVERHEAD = 0.03  # frames may take at most this share of the training time (targ
 #                  the rest of the 5 % goes to the thread, the per-step callback and the first and last frames)
 PROBE_BATCH = 64
 MAX_LOSS_POINTS = 2000
+
+
+def _create(path: Path):
+    """A new file opened for writing: never an existing one, never through a symbolic link."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    return os.fdopen(fd, "wb")
 
 
 class Downsampled:
@@ -377,23 +384,37 @@ class TrainSession:
             return [f for f in self.frames if f["seq"] > seq]
 
     # ------------------------------------------------------------------ export
-    def export(self, out) -> Path:
-        """Copy the finished run (config.json, metrics.jsonl, model.npz, summary.json) to ``out``,
-        with config.json's ``out`` naming it, as ``mlplab train --out out`` writes it."""
+    def export(self, out, root=None) -> Path:
+        """Copy the finished run (config.json, metrics.jsonl, model.npz, summary.json, its checkpoint)
+        to ``out``, with config.json's ``out`` naming it, as ``mlplab train --out out`` writes it.
+
+        ``out`` must be new or empty (:func:`mlplab.live.runsdir.check_empty`); with ``root`` (the
+        server's runs folder) it must also lie below it once made, links followed. Each file is created
+        exclusively, so nothing is written through a link or over a file that appeared meanwhile."""
         import json
+
+        from .runsdir import check_below, check_empty
 
         if self.status != "done":
             raise SettingsError(f"export needs a finished run (this one is {self.status})")
         out = Path(out)
-        if (out / "config.json").exists():
-            raise SettingsError(f"{out} already holds a run; choose another directory")
+        check_empty(out)
         out.mkdir(parents=True, exist_ok=True)
-        for name in ("metrics.jsonl", "model.npz", "summary.json", "checkpoint.pkl"):
-            if (self.run_dir / name).exists():
-                shutil.copy2(self.run_dir / name, out / name)
+        if root is not None:
+            check_below(root, out, str(out))
+        check_empty(out)
         config = json.loads((self.run_dir / "config.json").read_text())
         config["out"] = str(out)
-        (out / "config.json").write_text(json.dumps(config, indent=2, default=float))
+        sources = [p for p in sorted(self.run_dir.iterdir()) if p.is_file() and not p.is_symlink()
+                   and p.name != "config.json" and not p.name.startswith(".")]
+        for src in sources:
+            with open(src, "rb") as f, _create(out / src.name) as g:
+                shutil.copyfileobj(f, g, 1 << 20)
+        with _create(out / "config.json") as g:
+            g.write(json.dumps(config, indent=2, default=float).encode())
+        from .. import folderkind
+
+        folderkind.mark(out, "run")  # a run folder, marked as the Trainer marks one (mlplab.folderkind)
         return out
 
     def command(self, out) -> str:

@@ -298,6 +298,9 @@ def _run_locked(settings, out, executor, log, trial_fn, progress):
     t0 = time.perf_counter()
     wanted = json.loads(json.dumps(_json_clean(settings.to_dict())))
     _check_same_sweep(out, wanted)
+    from .. import folderkind
+
+    folderkind.check(out, "sweep", "mlplab sweep")  # a run's or lab's folder is refused (issue 23 §3)
     with Store(out) as store:
         (out / "settings.json").write_text(json.dumps(wanted, indent=2) + "\n")
         sel_plan = plan_selection(settings)
@@ -311,6 +314,7 @@ def _run_locked(settings, out, executor, log, trial_fn, progress):
         rows = {r["key"]: r for r in store.rows()}
     summary = summarize(settings, sel_plan, test_plan, best, rows)
     write_summary(out / SUMMARY_FILE, summary)
+    folderkind.mark(out, "sweep")  # (trials.sqlite tells a sweep from its first trial on; the marker names it too)
     for w in summary["warnings"]:
         log(f"warning: {w}")
     log(f"{summary['trials']['total']} trials in {out} ({time.perf_counter() - t0:.1f} s); summary in "

@@ -3,7 +3,7 @@
 // view's state, the teacher's URL flags (hide=...), autostart=1, and each streamed message handed to the
 // view whose run it is. window.mlplabLive (common.js) counts what arrives, for the browser tests.
 import {api, connect} from './api.js';
-import {$, live, params} from './common.js';
+import {$, live, params, showError} from './common.js';
 import {bindCompareControls, onCompareMessage, startCompare, writeCompareURL} from './compare.js';
 import {ensurePaths, writePathsURL} from './paths.js';
 import {bindTrainControls, fillTrainForm, onTrainMessage, renderTrainFormulas, resetTrain, start,
@@ -39,6 +39,12 @@ function handle(f) {  // the tab runs one thing at a time: a training or a compa
 
 async function main() {
   meta = await api('/api/meta');
+  if (meta.error) {  // no token, a stale one, or a server that is gone: say so, and start nothing
+    showError($('#page-error'), meta.error);
+    $('#status').textContent = 'not connected';
+    live.blocked = meta.error;
+    return;
+  }
   fillTrainForm(meta);
   applyTeacherFlags();
   renderTrainFormulas();
