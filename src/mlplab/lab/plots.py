@@ -106,8 +106,9 @@ def data_points(ax, renderer=None, step: float = 2.0):
             out.append(c.get_offset_transform().transform(np.asarray(c.get_offsets(), dtype=float)))
     for p in ax.patches:
         if isinstance(p, Rectangle) and p.get_visible() and p.get_height() and p.get_width():
-            (x0, y0), (x1, y1) = p.get_transform().transform([(p.get_x(), p.get_y()),
-                                                               (p.get_x() + p.get_width(), p.get_y() + p.get_height())])
+            (x0, y0), (x1, y1) = p.get_transform().transform([(0, 0), (1, 1)])  # its unit square, drawn
+            # within the axes (a log axis puts a bar's 0 far below it, or at -inf)
+            y0, y1 = (float(np.clip(v, box.y0, box.y1)) if np.isfinite(v) else box.y0 for v in (y0, y1))
             top = y1 if abs(y1 - box.y0) > abs(y0 - box.y0) else y0
             out.append(np.column_stack([np.linspace(x0, x1, 5), np.full(5, top)]))  # its top edge, and its body
             k = max(2, min(500, int(abs(y1 - y0) / 4)))
