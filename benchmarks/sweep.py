@@ -3,6 +3,7 @@
     python benchmarks/sweep.py                        # 4 optimizers x 8 lrs x 5 seeds, one MNIST epoch
     python benchmarks/sweep.py --lr-grid 2 --seeds 2  # the smaller grid
     python benchmarks/sweep.py --part stack           # small nets: stacked vs one at a time
+    python benchmarks/sweep.py --part choi            # Choi et al.'s space (Sobol budget): time per trial
 
 *Sweep.* The trials of `mlplab sweep`'s selection phase (one epoch of the book's 784-100-100-100-100-10
 ReLU network on the 50,000 training images left after the 10,000-image validation split, batch 128,
@@ -15,6 +16,12 @@ neighbour slows each alike; medians and ratios are printed, of wall time and of 
 every process involved (this one and its joined children: pools, Dask workers with their start-up),
 which a loaded machine inflates much less. ``--dask-defaults`` adds a LocalCluster with Dask's own
 worker settings (its malloc trim threshold, profiler and ticks; the trial still undoes the trim).
+
+*Choi.* The selection phase of ``mlplab sweep --space choi --budget N`` (SGD, Momentum, Adam; learning
+rate, 1 − momentum or 1 − β₁, 1 − β₂ and ε on log scales, N Sobol settings each, ``--seeds`` seeds, one
+MNIST epoch) against the learning-rate-only sweep with the same number of trials (``--lr-grid N``), in
+alternated rounds: the time per trial of each, their paired ratio, and the same Choi sweep with a
+time-to-target (``--target``: 20 validation checks of 2,000 examples per trial) to price those checks.
 
 *Stack.* The 2-D spirals and a 2-8-8-2 network (two epochs of 1,500 points, batch 32): 4 optimizers x
 8 learning rates x ``--seeds`` seeds trained as the sweep groups them into stacked models
@@ -199,6 +206,38 @@ def part_sweep(args):
               f"{med[DASK_DEFAULTS] / med['mlplab']:.3f}")
 
 
+def part_choi(args):
+    common = dict(seeds=args.seeds, epochs=1, train_size=args.train_size, stack=False)
+    runs = {"lr only": SweepSettings.from_options("sgd,momentum,adam", lr_grid=args.budget, **common),
+            "choi": SweepSettings.from_options("sgd,momentum,adam", space="choi", budget=args.budget, **common),
+            "choi + target": SweepSettings.from_options("sgd,momentum,adam", space="choi", budget=args.budget,
+                                                        target=0.95, **common)}
+    n_trials = 3 * args.budget * args.seeds
+    problem_data(runs["lr only"].problem)  # loaded before the workers fork: they inherit it
+    print(f"   {n_trials} selection trials each (3 optimizers x {args.budget} settings x {args.seeds} seeds, one "
+          f"MNIST epoch), {args.jobs} worker processes x 1 thread")
+    per_trial = {k: [] for k in runs}
+    diverged = {}
+    for r in range(args.rounds):
+        for name, settings in runs.items():
+            ex = LocalExecutor(args.jobs)
+            t0 = time.perf_counter()
+            n, rows = mlplab_sweep(settings, ex)
+            per_trial[name].append((time.perf_counter() - t0) * args.jobs / n)
+            ex.shutdown()
+            diverged[name] = sum(r_["status"] == "diverged" for r_ in rows)
+        print(f"   round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in per_trial.items())
+              + f" per trial per worker; load average {os.getloadavg()[0]:.1f}", flush=True)
+    med = {k: statistics.median(v) for k, v in per_trial.items()}
+    ratio = statistics.median([c / lr for c, lr in zip(per_trial["choi"], per_trial["lr only"])])
+    tgt = statistics.median([t / c for t, c in zip(per_trial["choi + target"], per_trial["choi"])])
+    print(f"   medians over {args.rounds} round(s), s per trial per worker: "
+          + ", ".join(f"{k} {v:.2f}" for k, v in med.items())
+          + "; diverged trials: " + ", ".join(f"{k} {v}" for k, v in diverged.items()))
+    print(f"   choi / lr only = {ratio:.2f}x (paired by round; a diverged trial stops early, so a space with more "
+          f"divergences is cheaper); the time-to-target checks cost {tgt:.2f}x")
+
+
 def part_stack(args):
     from mlplab.sweep.trial import make_trial, run_stacked, run_trial
 
@@ -226,7 +265,8 @@ def part_stack(args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", choices=("sweep", "stack", "all"), default="all")
+    ap.add_argument("--part", choices=("sweep", "stack", "choi", "all"), default="all")
+    ap.add_argument("--budget", type=int, default=8, help="--part choi: Sobol settings per optimizer (default 8)")
     ap.add_argument("--optimizers", default="sgd,momentum,adagrad,adam")
     ap.add_argument("--lr-grid", type=int, default=8)
     ap.add_argument("--seeds", type=int, default=5)
@@ -243,6 +283,8 @@ def main():
         part_stack(args)
     if args.part in ("sweep", "all"):
         part_sweep(args)
+    if args.part in ("choi", "all"):
+        part_choi(args)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,9 @@
 # Schmidt, Schneider and Hennig's *Descending through a Crowded Valley* finds no optimizer dominates once tuned.
 #
 # Each optimizer's learning rate is chosen on a validation split, then re-trained on every seed and scored on
-# the test set; means come with 95 % $t$-intervals $\bar x \pm t_{0.975, k-1}\, s/\sqrt{k}$, and two optimizers
-# are tied when the paired interval of their per-seed differences contains 0.
+# the test set; means come with 95 % $t$-intervals $\bar x \pm t_{0.975, k-1}\, s/\sqrt{k}$ (from 3 seeds on) and
+# a Wilson interval of the pooled test answers, and two optimizers are tied when a paired $t$-test of their
+# per-seed differences, Holm-corrected over all pairs, does not separate them.
 
 # %% tags=["parameters"]
 optimizers = "sgd,momentum,adam"

@@ -112,6 +112,37 @@ def toml(ws, text):
     return str(ws / "run.toml")
 
 
+TORCH_MODELS = """
+import torch
+
+def bag():  # an EmbeddingBag text classifier: its input is token ids
+    return torch.nn.Sequential(torch.nn.EmbeddingBag(100, 16), torch.nn.Linear(16, 4))
+
+def on_meta():
+    with torch.device("meta"):
+        return torch.nn.Sequential(torch.nn.Linear(20, 3))
+
+class _Dict(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(20, 3)
+    def forward(self, x):
+        return {"logits": self.fc(x), "aux": self.fc(x).sum()}
+
+def dict_out():
+    return _Dict()
+"""
+
+
+def torch_model(ws, factory):
+    """FILE.py:FACTORY of a small torch model, written beside the workspace (importing it may write a
+    __pycache__ there, which is no part of what the command leaves behind)."""
+    pytest.importorskip("torch")
+    f = ws.parent / "torch_models.py"
+    f.write_text(TORCH_MODELS)
+    return f"{f}:{factory}"
+
+
 def study(ws):
     (ws / "study").mkdir(exist_ok=True)
     (ws / "study" / "meta.json").write_text("{}")
@@ -154,6 +185,29 @@ def _object_array_model(d):
     import numpy as np
 
     np.savez(d / "model.npz", **{"layers.0.weight": np.array([print], dtype=object)})
+
+
+SWEEP = ["--dataset", "spirals", "--layers", "2,8,2", "--train-size", "300", "--val-split", "100", "--test-size", "200",
+         "--iterations", "2", "--optimizers", "sgd", "--lr-grid", "2", "--seeds", "1"]
+
+
+def damaged_store(ws, how) -> str:
+    """A sweep folder whose trials.sqlite is not a database, or a real store cut short."""
+    import sqlite3
+
+    d = ws / "sw"
+    d.mkdir()
+    path = d / "trials.sqlite"
+    if how == "garbage":
+        path.write_text("not a database\n" * 100)
+    else:
+        db = sqlite3.connect(path)
+        db.execute("CREATE TABLE trials (key TEXT PRIMARY KEY, curve TEXT)")
+        db.executemany("INSERT INTO trials VALUES (?, ?)", [(str(i), "x" * 3000) for i in range(200)])
+        db.commit()
+        db.close()
+        _truncate(path, keep=path.stat().st_size // 3)
+    return str(d)
 
 
 # (id, needs: a tuple of fixtures, argv builder, expected exit status, words the message must hold,
@@ -276,6 +330,23 @@ CASES = [
     ("sweep-config-unknown-key", (), lambda ws, f: ["sweep", "--config", toml(ws, "learning_rate = 0.1"), "--out",
                                                     str(ws / "sw")], 2, ["--config", "unknown keys", "learning_rate"],
      ["sw"]),
+    # --- sweeps: a damaged store, a bad or dead --scheduler (one line within seconds, not Dask's 10 s retries)
+    ("sweep-store-not-a-database", (), lambda ws, f: ["sweep", *SWEEP, "--out", damaged_store(ws, "garbage")], 2,
+     ["trials.sqlite is damaged or not a results store", "file is not a database", "move it away"], []),
+    ("sweep-store-truncated", (), lambda ws, f: ["sweep", *SWEEP, "--out", damaged_store(ws, "truncated")], 2,
+     ["trials.sqlite is damaged or not a results store", "malformed", "move it away"], []),
+    ("sweep-scheduler-no-scheme-no-port", (), lambda ws, f: ["sweep", *SWEEP, "--scheduler", "localhost", "--out",
+                                                             str(ws / "sw")], 2,
+     ["--scheduler 'localhost'", "tcp://HOST:PORT"], ["sw"]),
+    ("sweep-scheduler-http", (), lambda ws, f: ["sweep", *SWEEP, "--scheduler", "http://127.0.0.1:8786", "--out",
+                                                str(ws / "sw")], 2, ["unknown scheme 'http'", "tcp://HOST:PORT"],
+     ["sw"]),
+    ("sweep-scheduler-nothing-listens", (), lambda ws, f: ["sweep", *SWEEP, "--scheduler", _dead_url().replace(
+        "http", "tcp").rstrip("/"), "--out", str(ws / "sw")], 5, ["cannot connect (nothing listens there)",
+                                                                   "dask scheduler"], ["sw"]),
+    ("sweep-jobs-with-scheduler", (), lambda ws, f: ["sweep", *SWEEP, "--jobs", "4", "--scheduler",
+                                                     "tcp://127.0.0.1:8786", "--out", str(ws / "sw")], 2,
+     ["--jobs does not apply to --scheduler"], ["sw"]),
     # --- sizes
     ("layers-300-million", (), lambda ws, f: ["train", "--layers", "784,300000000,10", "--out", str(ws / "big")], 5,
      ["--layers 784,300000000,10", "needs about", "TB", "available"], ["big"]),
@@ -348,6 +419,21 @@ CASES = [
                                                                       "--batch-size", "8", "--steps", "10000"], 2,
      ["--batch-size 8 and --steps 10000 need 80000 mnist training images", "there are 60000", "lower --steps"], []),
     ("diagnose-steps-zero", (), lambda ws, f: ["diagnose", "--steps", "0"], 2, ["--steps"], []),
+    # --- diagnose --torch (issue 30): tokens, the meta device, outputs, memory
+    ("diagnose-torch-tokens-without-vocab", (), lambda ws, f: ["diagnose", "--torch", torch_model(ws, "bag"),
+                                                              "--input-shape", "8"], 2,
+     ["forward pass failed", "--input-vocab N for token ids"], []),
+    ("diagnose-torch-vocab-and-std", (), lambda ws, f: ["diagnose", "--torch", torch_model(ws, "bag"),
+                                                       "--input-shape", "8", "--input-vocab", "100", "--input-std",
+                                                       "2"], 2, ["--input-vocab", "--input-std"], []),
+    ("diagnose-torch-meta-device", (), lambda ws, f: ["diagnose", "--torch", torch_model(ws, "on_meta"),
+                                                     "--input-shape", "20"], 2, ["meta device", "to_empty"], []),
+    ("diagnose-torch-output-missing", (), lambda ws, f: ["diagnose", "--torch", torch_model(ws, "dict_out"),
+                                                        "--input-shape", "20", "--output", "loss"], 2,
+     ["output 'loss'", "'logits', 'aux'"], []),
+    ("diagnose-torch-max-memory", (), lambda ws, f: ["diagnose", "--torch", torch_model(ws, "dict_out"),
+                                                    "--input-shape", "20", "--max-memory", "1KB"], 5,
+     ["needs about", "--max-memory"], []),
     # --- an empty value (an unset shell variable) is not "not given": no default folder, file or interface
     ("train-out-empty", (), lambda ws, f: ["train", "--iterations", "2", "--out", ""], 2,
      ["--out is empty", "omit --out"], ["runs"]),

@@ -178,3 +178,15 @@ def test_stats_recorder_records_every_n_steps_and_update_ratios():
     expect = [np.linalg.norm(b - a) / np.linalg.norm(a) for a, b in zip(W5, W6)]
     np.testing.assert_allclose(rec.series("update_ratio")[2], expect, rtol=1e-5)
     assert rec.losses[2] < rec.losses[0]
+
+
+def test_count_distinct_units_fast_path_agrees():
+    """All projections far apart: every unit distinct at once; a duplicated column still found (slow path)."""
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((64, 50))
+    assert D.count_distinct_units(a) == 50
+    b = np.concatenate([a, a[:, :5] * (1 + 1e-7)], axis=1)  # 5 near-copies: within rtol of their originals
+    assert D.count_distinct_units(b) == 50
+    c = a.copy()
+    c[:, 1] = c[:, 0] + 1e-3 * np.abs(c).max()  # beyond rtol: a distinct unit
+    assert D.count_distinct_units(c) == 50

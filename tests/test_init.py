@@ -21,6 +21,8 @@ from mlplab.init import (
     calculate_gain,
     compute_fans,
     constant,
+    critical,
+    critical_variances,
     get_initializer,
     he_normal,
     he_uniform,
@@ -114,6 +116,11 @@ STATS = [
     row("torch_linear_bias", partial(torch_linear_bias, fan_in=400), 0, 1 / math.sqrt(1200), "uniform",
         sym(1 / 20), shape=(N,)),
     row("he_normal_stacked", he_normal, 0, math.sqrt(2 / 100), "normal", shape=(24, 100, 50)),
+    # σ_w² from mlplab.theory's critical line (tanh at σ_b² = 0.05: 1.761, checked against the paper below)
+    row("critical_tanh", partial(critical, bias_var=0.05), 0, math.sqrt(critical_variances("tanh", 0.05)[0] / 400),
+        "normal"),
+    row("critical_relu_orthogonal", partial(critical, activation="relu", weights="orthogonal"), 0,
+        math.sqrt(2 / 400), "normal"),
 ]
 DETERMINISTIC = {init.zeros, init.ones, init.constant, init.identity}
 
@@ -415,3 +422,38 @@ INVALID = [
 def test_invalid_arguments_raise_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_critical_init_sits_on_the_papers_critical_line():
+    """Schoenholz et al. 2017: tanh at σ_b² = 0.05 is critical at σ_w² = 1.761; relu at (2, 0); Pennington et al.
+    2017's tanh at q* = 1/64 needs σ_w² ≈ 1.03 (and a tiny σ_b² ≈ 4.7e-6)."""
+    assert critical_variances("tanh", 0.05)[0] == pytest.approx(1.761, abs=1e-3)
+    assert critical_variances("relu") == (2.0, 0.0)
+    assert critical_variances("leaky_relu")[0] == pytest.approx(2 / (1 + 0.01**2))
+    w, b = critical_variances("tanh", q_star=1 / 64)
+    assert 1.02 < w < 1.04 and 0 < b < 1e-5
+    fn = get_initializer("critical(bias_var=0.05)", activation="tanh")
+    assert theoretical_std(fn, SHAPE) == pytest.approx(math.sqrt(1.761 / N_IN), rel=1e-3)
+
+
+@pytest.mark.parametrize("shape", [(400, 300), (300, 400)])
+def test_critical_orthogonal_is_gain_times_orthogonal(shape):
+    w = critical(shape, SEED, np.float64, activation="tanh", q_star=1 / 64, weights="orthogonal")
+    sw2, _ = critical_variances("tanh", q_star=1 / 64)
+    n_in, n_out = shape
+    gram = w.T @ w if n_in >= n_out else w @ w.T
+    np.testing.assert_allclose(gram, sw2 * max(shape) / n_in * np.eye(min(shape)), atol=1e-10)
+    assert w.var() * n_in == pytest.approx(sw2, rel=1e-3)  # Var(W) = σ_w²/n_in as for the normal draw
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"bias_var": 0.1, "q_star": 0.5}, "not both"),
+    ({"activation": "sigmoid", "q_star": 1.0}, "no critical point of sigmoid has q"),  # needs σ_b² ≈ −4
+    ({"activation": "relu", "q_star": 0.5}, "for every q"),
+    ({"weights": "uniform"}, "normal or orthogonal"),
+    ({"bias_var": -1.0}, ">= 0"),
+    ({"activation": "softplus"}, "does not know activation"),
+])
+def test_critical_init_refuses_what_it_cannot_do(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        critical((20, 10), SEED, **kwargs)

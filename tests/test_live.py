@@ -258,9 +258,13 @@ def test_pause_step_and_stop():
     session.stop()
     session.thread.join(10)
     assert session.status == "stopped" and session.trainer.step < 1000
-    with pytest.raises(SettingsError, match="needs a finished run"):
-        session.export(session.run_dir / "nope")
+    with pytest.raises(SettingsError, match="already holds a run"):  # a stopped run exports (not over itself)
+        session.export(session.run_dir)
     session.close()
+    never = TrainSession({"dataset": "xor", "layers": "2,8,2", "iterations": "10"})
+    with pytest.raises(SettingsError, match="needs a finished, stopped or paused run"):  # nothing trained yet
+        never.export(never.run_dir / "nope")
+    never.close()
 
 
 def test_divergence_is_reported_with_the_layer(tmp_path):
@@ -304,11 +308,12 @@ def test_export_is_reproduced_bit_for_bit_by_the_cli(mnist_dir, tmp_path, capsys
     session.thread.join(120)
     assert session.status == "done", session.message
     live_dir = session.export(tmp_path / "live")
-    command = session.command(tmp_path / "cli")
+    command = session.command(live_dir)
     assert command.startswith("mlplab train ")
+    assert command.endswith(f"--out {tmp_path / 'live-again'}")  # beside the export, never over it
     assert main(shlex.split(command)[1:] + ["--quiet"]) == 0
     capsys.readouterr()
-    cli_dir = tmp_path / "cli"
+    cli_dir = tmp_path / "live-again"
     assert (live_dir / "metrics.jsonl").read_text() == (cli_dir / "metrics.jsonl").read_text()
     with np.load(live_dir / "model.npz") as a, np.load(cli_dir / "model.npz") as b:
         assert sorted(a.files) == sorted(b.files)
@@ -466,3 +471,45 @@ def test_events_are_strict_json_even_when_a_value_is_not_finite():
     text = _event_json(bad)
     assert "NaN" not in text and "Infinity" not in text
     assert json.loads(text) == {"loss": None, "layers": [{"pred_z_std": None, "counts": [1]}]}
+
+
+def test_a_variant_naming_another_optimizer_uses_its_own_default_rate():
+    """"Adam vs Momentum" from a Train form set for momentum (η 0.1, μ 0.8): Adam runs at its own
+    default η (0.001), not at momentum's 0.1; a variant keeping the optimizer keeps the form's values."""
+    from mlplab.live.compare import CompareGroup
+
+    base = {"dataset": "xor", "layers": "2,8,2", "iterations": "10", "optimizer": "momentum", "lr": "0.1",
+            "momentum": "0.8"}
+    group = CompareGroup(base, [{"optimizer": "adam"}, {"optimizer": "momentum", "lr": "0.01"}, {"init": "xavier"},
+                                {"optimizer": "nesterov", "lr": "0.05"}])
+    try:
+        (adam, mom, same, nest) = (m.optimizer for m in group.members)
+        assert type(adam).__name__ == "Adam" and adam.lr == optim.DEFAULT_HPARAMS["adam"]["lr"] == 0.001
+        assert (mom.lr, mom.momentum) == (0.01, 0.8) and (same.lr, same.momentum) == (0.1, 0.8)
+        assert nest.lr == 0.05 and nest.momentum == optim.DEFAULT_HPARAMS["nesterov"]["momentum"]
+    finally:
+        group.close()
+
+
+def test_a_comparison_pauses_and_steps_all_its_runs_together():
+    """Frozen at initialization (started paused), one step at a time: every run of the comparison
+    takes the same steps, so He and Xavier are compared step for step."""
+    from mlplab.live.compare import CompareGroup
+
+    group = CompareGroup({"dataset": "spirals", "layers": "2,16,16,3", "iterations": "100000", "batch_size": "16"},
+                         [{"init": "he"}, {"init": "xavier"}], seeds=2)
+    try:
+        assert group.thread is None
+        group.pause()
+        group.start()
+        _wait(lambda: all(m.held.is_set() for m in group.members))
+        assert [m.trainer.step for m in group.members] == [1, 1, 1, 1]  # the first step, then the pause
+        for k in (2, 3):
+            group.step_once()
+            _wait(lambda k=k: all(m.trainer.step == k and m.held.is_set() for m in group.members))
+        time.sleep(0.2)
+        assert [m.trainer.step for m in group.members] == [3] * 4 and group.status == "paused"
+        group.resume()
+        _wait(lambda: all(m.trainer.step > 50 for m in group.members))
+    finally:
+        group.close()

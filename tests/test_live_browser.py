@@ -52,8 +52,8 @@ def _get(url, token=None):
 class Server:
     """``mlplab live`` in a subprocess; ``token`` is read from the URL it prints (None with --no-token)."""
 
-    def __init__(self, *extra, cwd=None, preexec_fn=None):
-        self.port = _free_port()
+    def __init__(self, *extra, cwd=None, preexec_fn=None, port=None):
+        self.port = port or _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen([sys.executable, "-m", "mlplab", "live", "--no-open", "--port", str(self.port),
@@ -229,6 +229,38 @@ def test_pause_and_single_step(server, browser):
     p.close()
 
 
+def test_a_learning_rate_changed_mid_run_takes_hold_and_is_marked(server, browser, tmp_path):
+    """η set anew in the form while the run trains: the run goes on (the same run), the frames carry
+    the new rate and the step it took hold at, the update sizes ‖ΔW‖/‖W‖ fall with it (SGD: ∝ η),
+    the loss and update charts mark the step (Export's command repeats it: tests/test_changes.py)."""
+    p = Page(browser, server)
+    page = p.open("autostart=1&dataset=spirals&layers=2,32,32,3&iterations=10000000&batch_size=16"
+                  "&optimizer=sgd&lr=0.1")
+    page.wait_for_function("window.mlplabLive.frames >= 8 && "
+                           "window.mlplabLive.lastFrame.layers[0].update_ratio", timeout=30_000)
+    run = p.live("run")
+    before = page.evaluate("window.mlplabLive.lastFrame.layers.map((l) => l.update_ratio)")
+    page.fill("input[name=lr]", "0.005")
+    page.dispatch_event("input[name=lr]", "change")
+    page.wait_for_function("window.mlplabLive.lastFrame.lr === 0.005 && "
+                           "(window.mlplabLive.changes || []).length === 1", timeout=15_000)
+    frames = p.live("frames")
+    page.wait_for_function(f"window.mlplabLive.frames > {frames} + 5 && "
+                           "window.mlplabLive.lastFrame.layers[0].update_ratio", timeout=30_000)
+    after = page.evaluate("window.mlplabLive.lastFrame.layers.map((l) => l.update_ratio)")
+    assert all(a < b / 3 for a, b in zip(after, before)), (before, after)  # 20x smaller steps
+    change = p.live("changes[0]")
+    assert change["key"] == "lr" and change["value"] == 0.005 and change["step"] > 0
+    assert p.live("run") == run and p.live("marksDrawn") > 0
+    assert "η → 0.005 from the next step" in page.locator("#train-note").inner_text()
+    page.click("#btn-pause")
+    page.wait_for_function("window.mlplabLive.status === 'paused'", timeout=10_000)
+    p.shot(tmp_path, "live-train-lr-change")
+    page.click("#btn-reset")
+    p.check_local()
+    p.close()
+
+
 def test_dragging_the_start_point_moves_every_path(server, browser, tmp_path):
     p = Page(browser, server)
     page = p.open("view=paths&fn=f2")
@@ -260,6 +292,72 @@ def test_dragging_the_start_point_moves_every_path(server, browser, tmp_path):
     page.wait_for_function("window.mlplabLive.lastPaths.paths.sgd[200][1] === null || "
                            "Math.abs(window.mlplabLive.lastPaths.paths.sgd[200][1]) > 1e6", timeout=10_000)
     p.shot(tmp_path, "live-paths")
+    p.check_local()
+    p.close()
+
+
+def test_paths_explains_the_function_and_each_opens_with_its_own_settings(server, browser, tmp_path):
+    """Rosenbrock opens with settings that converge (it used to open with three optimizers diverged),
+    its formula, the Hessian's eigenvalues at the start and each method's bound marked on its η slider;
+    choosing F2 brings F2's own settings; a step size past the bound is said to diverge, in words."""
+    p = Page(browser, server)
+    page = p.open("view=paths&fn=rosenbrock")
+    page.wait_for_function("window.mlplabLive.pathDraws >= 1", timeout=30_000)
+    r = p.live("lastPaths")
+    assert all(k is None for k in r["diverged"].values()) and len(r["paths"]["sgd"]) == 501
+    assert "diverged" not in page.locator("#paths-info").inner_text()
+    assert page.locator("#fn-formula .katex").count() == 1
+    assert not page.locator("#rate-fig").is_visible()  # Rosenbrock: its Hessian changes along the path
+    explain = page.locator("#paths-explain").inner_text()
+    assert "Hessian eigenvalues at the start point" in explain and "stable for η < 2/λmax = 0.00124" in explain
+    marker = page.locator('[data-key="sgd.lr"] .bound')
+    assert marker.is_visible() and marker.get_attribute("title") == "stable below 0.00124"
+    p.shot(tmp_path, "live-paths-rosenbrock")
+    page.select_option("#fn-select", "f2")
+    page.wait_for_function("window.mlplabLive.lastPaths.paths.sgd.length === 201", timeout=15_000)
+    assert page.locator('[data-key="sgd.lr"] output').inner_text() == "0.950"
+    assert "λ = 0.100, 2.00 (exact" in page.locator("#paths-explain").inner_text()
+    # on a quadratic, the (η, μ) rate map with the sliders' point on it (not on Rosenbrock: not exact)
+    assert page.locator("#rate-fig").is_visible()
+    marker = p.live("rateMarker")
+    assert (marker["method"], marker["eta"], marker["mu"]) == ("momentum", 0.1, 0.9)
+    page.locator('[data-key="momentum.momentum"] input').fill("0.5")
+    page.wait_for_function("window.mlplabLive.rateMarker.mu === 0.5", timeout=10_000)
+    assert p.live("rateMarker.y") > marker["y"]  # lower μ: lower on the map (larger y on the canvas)
+    page.locator('[data-key="sgd.lr"] input').fill("0.2")  # 10^0.2 ≈ 1.58 > 2/λ_max = 1
+    page.wait_for_function("document.querySelector('#paths-info').textContent.includes('SGD diverged (step')",
+                           timeout=10_000)
+    assert "SGD: diverged at step" in page.locator("#paths-explain").inner_text()
+    assert "fn=f2" in page.url and "sgd.lr=1.58" in page.url
+    p.check_local()
+    p.close()
+
+
+def test_what_to_look_for_follows_the_setting_and_the_run(server, browser, tmp_path):
+    """The Train view's sentences change with the form (before any run), then come from the run's
+    readings: a deep sigmoid network is told its first layers' updates vanish."""
+    p = Page(browser, server)
+    page = p.open("dataset=spirals&activation=tanh&init=xavier&layers=2," + "64," * 8 + "3&iterations=100000"
+                  "&optimizer=sgd&lr=0.1")
+    page.wait_for_function("document.querySelector('#train-explain').textContent.includes('Why Xavier suits tanh')",
+                           timeout=15_000)
+    page.fill("input[name=init]", "he")
+    page.dispatch_event("input[name=init]", "change")
+    page.wait_for_function("document.querySelector('#train-explain').textContent.includes('made for ReLU')",
+                           timeout=15_000)
+    assert "Why Xavier" not in page.locator("#train-explain").inner_text()
+    page.select_option("select[name=activation]", "sigmoid")
+    page.fill("input[name=init]", "xavier")
+    page.dispatch_event("input[name=init]", "change")
+    page.click("#btn-start")
+    page.wait_for_function("document.querySelector('#train-explain').textContent"
+                           ".includes('Vanishing updates: layer 1')", timeout=30_000)
+    text = page.locator("#train-explain").inner_text()
+    assert "Sigmoid saturates" in text and "Mean-field prediction at initialization" in text
+    # a sigmoid layer's activations are drawn on all of [0, 1]: a collapse onto a bound looks like one
+    assert page.locator("#layers .layer .hist >> nth=1").locator(".range").inner_text() == "0.00 … 1.00"
+    p.shot(tmp_path, "live-train-explain")
+    page.click("#btn-reset")
     p.check_local()
     p.close()
 
@@ -344,10 +442,41 @@ def test_compare_two_runs(server, browser, tmp_path):
     page.wait_for_function("window.mlplabLive.compareFrames.every(n => n >= 12)", timeout=30_000)
     assert _canvas(page, "#chart-cmp-loss canvas") != loss
     assert "v1=init%3Dhe" in page.url and "v2=init%3Dxavier" in page.url
+    page.wait_for_function("(window.mlplabLive.compareExplain || []).length >= 2", timeout=15_000)
+    said = page.locator("#compare-explain").inner_text()  # the He-vs-Xavier spread, from the runs' numbers
+    assert "for init=he vs" in said and "for init=xavier: a spread of ×2" in said and "Measured now" in said
     page.fill(".variant >> nth=1", "seed=4")
     page.click("#btn-compare")
     page.wait_for_function("document.querySelector('#compare-error').textContent.includes('run 2 sets seed')")
     p.shot(tmp_path, "live-compare")
+    p.check_local()
+    p.close()
+
+
+def test_compare_steps_he_and_xavier_from_initialization(server, browser):
+    """Step on no comparison starts one frozen at initialization; each Step moves every run one step;
+    Resume lets them all go on."""
+    p = Page(browser, server)
+    page = p.open("view=compare&dataset=spirals&layers=2,32,32,3&iterations=1000000&v1=init%3Dhe&v2=init%3Dxavier")
+    page.click("#btn-compare-step")
+    page.wait_for_function("window.mlplabLive.comparePaused === true && window.mlplabLive.compareFrames"
+                           " && window.mlplabLive.compareFrames.every((n) => n >= 1)", timeout=30_000)
+    page.wait_for_timeout(800)
+    assert page.locator("#btn-compare-pause").inner_text() == "Resume"
+    steps = page.evaluate("fetch('/api/runs', {headers: {Authorization: 'token ' + "
+                          "localStorage.getItem('mlplab-live-token')}}).then((r) => r.json())")
+    assert "paused" in steps["states"]  # the comparison, paused (earlier tests' runs may still be in their grace)
+    text = page.locator("#compare-progress").inner_text()
+    first = [int(t.split("step ")[1].split("/")[0]) for t in text.split(" · ")]
+    page.click("#btn-compare-step")
+    page.wait_for_function(f"document.querySelector('#compare-progress').textContent.split(' · ')"
+                           f".every((t) => t.includes('step {first[0] + 1}/'))", timeout=15_000)
+    assert first[0] == first[1]  # paired: the runs are at the same step
+    page.click("#btn-compare-pause")  # Resume
+    page.wait_for_function("!window.mlplabLive.comparePaused && document.querySelector('#compare-progress')"
+                           ".textContent.split(' · ').every((t) => +t.split('step ')[1].split('/')[0] > 50)",
+                           timeout=30_000)
+    page.click("#btn-compare-stop")
     p.check_local()
     p.close()
 

@@ -55,7 +55,7 @@ def test_initializer_registry_has_one_entry_per_scheme():
     assert len(names) == len(set(names)) == len(init.INITIALIZERS)  # every name belongs to exactly one scheme
     for s in init.SCHEMES.values():
         assert s.family in ("he", "xavier", "lecun", "torch", "orthogonal", "identity", "constant", "fixed", "other",
-                            "book") and s.formula
+                            "book", "critical") and s.formula
 
 
 def sample_agrees_with_registry(name) -> bool:

@@ -134,8 +134,8 @@ def test_sweep_summary_shows_figures_and_ranking(tmp_path):
     from mlplab.sweep.settings import SweepSettings
 
     s = SweepSettings.from_options(optimizers="sgd,adam", lr_grid=2, seeds=2, stack=False, dataset="spirals",
-                                   layers="2,8,2", train_size=200, val_size=100, test_size=100, epochs=1,
-                                   batch_size=50)
+                                   layers="2,32,2", train_size=300, val_size=100, test_size=200, epochs=5,
+                                   batch_size=16)  # a net that learns (a chance-level grid chooses nothing)
     summary = run_sweep(s, tmp_path, InlineExecutor(), log=lambda m: None)
     assert isinstance(summary, Summary) and isinstance(summary, dict)
     page = summary._repr_html_()

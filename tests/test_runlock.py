@@ -151,9 +151,14 @@ def test_a_folder_the_lock_created_is_removed_only_if_empty(tmp_path):
     assert [p.name for p in (tmp_path / "c").iterdir()] == ["config.json"]
 
 
-def test_race_has_exactly_one_winner(tmp_path):
-    run, go = tmp_path / "run", tmp_path / "go"
-    run.mkdir()
+@pytest.mark.parametrize("exists", [True, False], ids=["folder-exists", "new-folder"])
+def test_race_has_exactly_one_winner(tmp_path, exists):
+    """Six processes race for one folder. For a folder that does not exist yet, the losers used to fail with
+    "File exists" (creating it after another did) or "Directory not empty" (removing the folder they had
+    created, now holding the winner's lock) instead of naming the owner."""
+    run, go = tmp_path / "new" / "run", tmp_path / "go"
+    if exists:
+        run.mkdir(parents=True)
     racers = [_spawn(RACER, run, "train", go) for _ in range(6)]
     time.sleep(1.0)  # let them start (each polls for the start file)
     go.touch()
@@ -219,3 +224,59 @@ def test_two_mlplab_train_commands_on_one_folder(tmp_path, mnist_dir):
     assert f"took over the lock of a run folder left by process {first.pid}" in third.stderr
     assert "no longer running" in third.stderr
     assert not (run / LOCK_FILE).exists() and (run / "model.npz").exists()
+
+
+# Takes the lock, forks a child that outlives it (as a worker pool would), then waits to be killed.
+FORKER = """
+import os, sys, time
+from mlplab.runlock import RunLock
+with RunLock(sys.argv[1], command="sweep"):
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(60)  # a worker that missed its parent's death
+        os._exit(0)
+    print("won", pid, flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_a_forked_child_does_not_keep_a_dead_owner_s_lock(tmp_path):
+    """A flock is held by every descriptor of the file: a child forked while the lock was held kept it
+    after its parent was killed, and the folder stayed "in use by process <dead pid>"."""
+    run = tmp_path / "run"
+    owner = _spawn(FORKER, run)
+    words = owner.stdout.readline().split()
+    assert words[0] == "won", words
+    child = int(words[1])
+    try:
+        owner.kill()
+        owner.wait(timeout=60)
+        assert Path(f"/proc/{child}").exists()  # the child lives on
+        with RunLock(run, command="sweep") as lk:  # and yet the dead owner's lock is taken over
+            assert lk.stale["pid"] == owner.pid
+    finally:
+        os.kill(child, signal.SIGKILL)
+
+
+def test_a_folder_created_by_another_process_meanwhile_is_in_use_not_file_exists(tmp_path, monkeypatch):
+    """The deterministic form of the new-folder race: the folder appears (another process made it and
+    holds its lock) between our check and our mkdir. That was "File exists"; it is "in use"."""
+    run = tmp_path / "run"
+    a = _holder(run, command="sweep")
+    try:
+        real = Path.is_dir
+        first = {"call": True}
+
+        def not_yet(self):
+            if self == run and first["call"]:  # as seen just before the other process created it
+                first["call"] = False
+                return False
+            return real(self)
+
+        monkeypatch.setattr(Path, "is_dir", not_yet)
+        with pytest.raises(FolderInUse, match=f"in use by process {a.pid} \\(mlplab sweep since"):
+            RunLock(run, command="sweep").acquire()
+        assert not first["call"]
+    finally:
+        a.stdin.close()
+        a.wait(timeout=60)

@@ -99,14 +99,14 @@ def test_an_interrupted_sweep_completes_every_trial_exactly_once(dask_ex, refere
 
 
 def test_a_planted_divergence_is_recorded_as_diverged(dask_ex, tmp_path):
-    s = settings(optimizers="sgd")
-    s.spaces["sgd"] = Space("sgd", {"lr": Choice((0.1, 1e30))})
+    s = settings(optimizers="sgd", layers="2,32,2", epochs=5, batch_size=16)  # learns: a choice is made
+    s.spaces["sgd"] = Space("sgd", {"lr": Choice((0.3, 1e30))})
     summary = run_sweep(s, tmp_path, dask_ex, **QUIET)
     with Store(tmp_path) as st:
         rows = [r for r in st.rows() if r["hparams"]["lr"] == 1e30]
     assert len(rows) == 3 and all(r["status"] == "diverged" and math.isnan(r["metrics"]["loss"]) for r in rows)
     entry = summary["optimizers"]["sgd"]
-    assert entry["diverged_fraction"] == 0.5 and entry["best"] == {"lr": 0.1}
+    assert entry["diverged_fraction"] == 0.5 and entry["best"] == {"lr": 0.3}
     assert json.loads((tmp_path / SUMMARY_FILE).read_text())["optimizers"]["sgd"]["lr_curve"][1]["mean"] is None
 
 

@@ -54,6 +54,8 @@ from . import diagnostics as dg
 from .init import theoretical_std
 from .settings import DIAGNOSE_DEFAULTS, parse_layers
 from .verdicts import (  # noqa: F401 - the rules live in verdicts.py (shared with diagnose_torch); names kept here
+    LEVELS,
+    RULE,
     THRESHOLDS,
     VERDICTS,
     _finite,
@@ -63,10 +65,11 @@ from .verdicts import (  # noqa: F401 - the rules live in verdicts.py (shared wi
     _ratio,
     _small_signal_factor,
     init_family,
+    judge_rows,
     recommendation,
 )
 
-__all__ = ["diagnose_model", "diagnose_config", "diagnose_run", "init_family",
+__all__ = ["diagnose_model", "checkup", "diagnose_config", "diagnose_run", "init_family",
            "recommendation", "VERDICTS", "THRESHOLDS"]
 
 DEFAULTS = DIAGNOSE_DEFAULTS  # mlplab.settings holds them, with the checks of every option
@@ -124,21 +127,48 @@ def _theory(plan, X, activation, init, fan_in, fan_out, output_grad_sq, batch):
 # ------------------------------------------------------------------------------ the check-up
 def diagnose_model(model, X, y=None, X_train=None, y_train=None, *, init=None, activation=None,
                    steps: int | None = None, optimizer: str = "sgd", lr: float | None = None,
-                   batch_size: int | None = None, seed: int = 0, config: dict | None = None) -> dict:
-    """Measure ``model`` on the probe batch (X, y), take ``steps`` (default 5) optimizer steps on (X_train,
-    y_train) (default: the probe batch) through the Trainer, and judge every layer. ``init`` (the
-    spec the model was built with, if known) selects the theory; without it the theory uses the
-    measured weight variance. The model is trained in place. Returns a JSON-ready dict.
+                   batch_size: int | None = None, seed: int = 0, **torch_options):
+    """The check-up of a network, one contract for both kinds: an mlplab network (``nn.MLP``/``Sequential``)
+    or a ``torch.nn.Module``. Either way it works on a copy (the model keeps its weights, gradients and flags
+    bit for bit), takes ``steps`` (default 3) ``optimizer`` steps on that copy, judges every layer by
+    :data:`mlplab.verdicts.RULES` and returns a :class:`mlplab.diagnose_torch.Diagnosis` (``overall``
+    ok|warning|error, ``problem``, the layers, ``to_dict()`` in the versioned JSON schema
+    ``docs/diagnosis.schema.json``). Without labels ``y``, random labels are drawn from ``seed``.
 
-    A ``torch.nn.Module`` goes to :func:`mlplab.diagnose_torch.diagnose_torch` (``y`` optional, default 3
-    steps on a copy; the user's model is left as it was) and gives a ``Diagnosis``."""
+    The mlplab-specific table (theory per layer, init-table advice) is :func:`checkup`'s dict. ``torch_options``
+    (``output``, ``overfit_batch``, ``max_memory``, ``threads``) go to
+    :func:`mlplab.diagnose_torch.diagnose_torch`; an mlplab network refuses them."""
     from .diagnose_torch import is_torch_module
 
+    steps = 3 if steps is None else steps
     if is_torch_module(model):
         from .diagnose_torch import diagnose_torch
 
-        return diagnose_torch(model, X, y, optimizer=optimizer, lr=lr, seed=seed,
-                              **({} if steps is None else {"steps": steps}))
+        return diagnose_torch(model, X, y, optimizer=optimizer, lr=lr, seed=seed, steps=steps, **torch_options)
+    if torch_options:
+        raise TypeError(f"{', '.join(sorted(torch_options))}: options of a torch model's check-up, not of an mlplab "
+                        "network's")
+    from .diagnose_torch.result import from_result
+
+    return from_result(checkup(model, X, y, X_train, y_train, init=init, activation=activation, steps=steps,
+                               optimizer=optimizer, lr=lr, batch_size=batch_size, seed=seed))
+
+
+def checkup(model, X, y=None, X_train=None, y_train=None, *, init=None, activation=None,
+            steps: int | None = None, optimizer: str = "sgd", lr: float | None = None,
+            batch_size: int | None = None, seed: int = 0, config: dict | None = None) -> dict:
+    """Measure an mlplab ``model`` on the probe batch (X, y), take ``steps`` (default 5) optimizer steps on
+    (X_train, y_train) (default: the probe batch) through the Trainer, and judge every layer. ``init`` (the
+    spec the model was built with, if known) selects the theory; without it the theory uses the
+    measured weight variance. It works on a deep copy: the model is left as it was. Without ``y``, random
+    labels from ``seed``. Returns a JSON-ready dict (the CLI's table; :func:`diagnose_model` makes it a
+    ``Diagnosis``)."""
+    import copy
+
+    model = copy.deepcopy(model)  # the user's network is not trained in place
+    if y is None:
+        n_out = dg.layer_plan(model)[-1].linear.out_features
+        y = np.random.default_rng([seed, 2]).integers(0, max(n_out, 2), size=len(X))
     steps = 5 if steps is None else steps
     from . import optim
     from .train import Trainer
@@ -192,15 +222,17 @@ def diagnose_model(model, X, y=None, X_train=None, y_train=None, *, init=None, a
                        "grad_gain": th["grad_gain"],
                        "weight_std": math.sqrt(wv[i])},
         }
-        row["verdict"], row["reason"], row["decided_by"] = _layer_verdict(row, hidden)
         rows.append(row)
+    judge_rows(rows, optimizer)
 
-    unhealthy = [r["verdict"] for r in rows if r["verdict"] != "healthy"]
+    top = max((LEVELS.index(r["level"]) for r in rows), default=0)  # the problem of the worst level, as Diagnosis
+    unhealthy = [r["verdict"] for r in rows if r["verdict"] != "healthy" and LEVELS.index(r["level"]) == top]
     worst = "symmetric" if "symmetric" in unhealthy else unhealthy[0] if unhealthy else "healthy"
     if hist.diverged and VERDICTS.index(worst) > VERDICTS.index("exploding"):
         worst = "exploding"
     bad = [r for r in rows if r["verdict"] == worst]
-    typical_n = int(np.median(fan_in[1:])) if len(fan_in) > 1 else fan_in[0]
+    # a fan-in the network has: the lower middle one (np.median of 128 and 64 is 96, which no layer has)
+    typical_n = sorted(fan_in[1:])[(len(fan_in) - 2) // 2] if len(fan_in) > 1 else fan_in[0]
     rec_info = recommendation(act, init if init is not None else f"std={math.sqrt(wv[min(1, len(wv) - 1)]):.3g}",
                               typical_n, depth=len(plan), label=None if init is not None else "its current weights")
     overall = _overall(worst, bad, rows, rec_info, hist, act, init)
@@ -231,14 +263,14 @@ def _overall(worst, bad, rows, rec_info, hist, act, init) -> dict:
     theory = ""
     if worst in ("vanishing", "exploding") and first.get("decided_by") == "signal" and _finite(f):
         theory = f"; theory: Var z changes {f:.3g}x per layer"
-    elif worst in ("vanishing", "exploding") and first.get("decided_by") == "grad":
+    elif worst in ("vanishing", "exploding") and first.get("decided_by") in ("grad", "update"):
         g0, depth = first["theory"]["grad_gain"], len(rows) - first["layer"]
         if _finite(g0) and g0 > 0 and depth > 0:
             theory = (f"; theory: ‖∂L/∂z‖ changes {g0 ** (1 / depth):.3g}x per layer going back "
                       f"({_ratio(g0)}x over {depth} layers)")
     if worst == "healthy":
-        reason = (f"every layer's signal and gradient stay within {THRESHOLDS['signal_low']}–"
-                  f"{THRESHOLDS['signal_high']}x of the input's and no units are saturated, dead or identical")
+        reason = (f"every layer's signal and gradient stay within {RULE['signal_low'].warning}–"
+                  f"{RULE['signal_high'].error}x of the input's and no units are saturated, dead or identical")
         if not rec_info["matched"]:
             reason += " at this depth, but the init does not match the activation"
     else:
@@ -304,7 +336,7 @@ def diagnose_config(layers, activation="relu", init="he", bias_init="zeros", dat
     X, y, Xt, yt = _inputs(dataset, input_std, sizes[0], sizes[-1], batch_size, rng, steps * batch_size)
     cfg = {"source": "config", "dataset": None if input_std is not None else dataset, "input_std": input_std,
            "bias_init": bias_init, "seed": seed}
-    return diagnose_model(model, X, y, Xt, yt, init=init, activation=activation, steps=steps, optimizer=optimizer,
+    return checkup(model, X, y, Xt, yt, init=init, activation=activation, steps=steps, optimizer=optimizer,
                           lr=lr, batch_size=batch_size, seed=seed, config=cfg)
 
 
@@ -353,7 +385,7 @@ def diagnose_run(run_dir, input_std=None, dataset=None, batch_size=256, steps=5,
     lr = lr if lr is not None else cfg.get("lr")
     conf = {"source": f"{d}/{source}", "dataset": None if input_std is not None else ds, "input_std": input_std,
             "trained_with": {k: cfg.get(k) for k in ("init", "optimizer", "lr", "epochs", "iterations") if k in cfg}}
-    result = diagnose_model(model, X, y, Xt, yt, init=None, activation=activation, steps=steps, optimizer=opt,
+    result = checkup(model, X, y, Xt, yt, init=None, activation=activation, steps=steps, optimizer=opt,
                             lr=lr, batch_size=batch_size, seed=seed, config=conf)
     # the init table still speaks about how the run started
     if cfg.get("init") is not None:
@@ -377,7 +409,7 @@ def _as_trained(result: dict, cfg: dict) -> dict:
             gains = ", ".join(f"{k} {_ratio(r[key])}x" for k, key in (("signal gain", "signal_gain"),
                                                                        ("gradient gain", "grad_gain"))
                               if _finite(r.get(key)))
-            r["verdict"], r["decided_by"] = "measured", "-"
+            r["verdict"], r["decided_by"], r["level"], r["rule"], r["assumes"] = "measured", "-", "ok", None, None
             r["reason"] = (f"trained weights ({gains}): an initialization's 0.1-10x range does not apply"
                            if gains else "trained weights")
     bad = [r for r in result["layers"] if r["verdict"] != "measured"]

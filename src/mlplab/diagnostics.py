@@ -91,6 +91,7 @@ _SMOOTH = {
             (lambda z: np.where(z > 0, 1.0, np.exp(np.minimum(z, 0.0))))),
     "silu": ((lambda z: z * _sigmoid(z)), (lambda z: _sigmoid(z) * (1.0 + z * (1.0 - _sigmoid(z))))),
     "gelu": (_gelu, _gelu_grad),
+    "relu6": ((lambda z: np.clip(z, 0.0, 6.0)), (lambda z: ((z > 0) & (z < 6)).astype(float))),  # ReLU capped at 6
 }
 
 
@@ -348,6 +349,8 @@ def count_distinct_units(a: np.ndarray, rtol: float = 1e-5) -> int:
     # few candidates to compare in full (fast for 512 units; the count is the same)
     r = np.random.default_rng(0).standard_normal(a.shape[0])
     proj, rep_proj, bound = a.T @ r, np.empty(a.shape[1]), tol * float(np.sum(np.abs(r))) * (1 + 1e-6)
+    if a.shape[1] < 2 or np.min(np.diff(np.sort(proj))) > bound:  # no two projections close: all distinct
+        return int(a.shape[1])
     k = 0
     for j in range(a.shape[1]):
         col = a[:, j]

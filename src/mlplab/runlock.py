@@ -18,7 +18,14 @@ How the lock works (Linux/macOS, local file systems):
   record over it, so two newcomers cannot both take over. The takeover is reported
   (:attr:`RunLock.stale`, and the ``on_stale`` callback the CLI uses to print a note).
 * Without ``fcntl`` (Windows) the PID in the record decides: a lock whose process is gone is stale.
+* A ``flock`` belongs to the open file, shared by every process that holds a descriptor of it: a
+  worker forked while the lock is held would keep it held after its parent died, and the next run
+  would be refused with "in use by process <the dead PID>". The descriptor is opened
+  non-inheritable (``O_CLOEXEC``: nothing started through ``exec`` gets it), and a forked child
+  closes it at once (``os.register_at_fork``), so the lock lives exactly as long as its owner.
 * Release (normal exit, an exception, Ctrl-C) removes the file while still holding the ``flock``.
+  Where the file cannot be removed (the folder was made read-only or immutable meanwhile) the
+  ``flock`` is still dropped, so the next command takes the leftover file over with a note.
   A folder the lock itself created is removed again if it is empty at release, so a command that
   fails before writing anything leaves nothing behind.
 
@@ -48,6 +55,25 @@ LOCK_FILE = ".mlplab.lock"
 
 _held: dict[str, list] = {}  # resolved folder -> [count, RunLock]; re-entrancy within this process
 _held_guard = threading.Lock()
+
+
+def _drop_in_forked_child():
+    """In a child just forked: close the inherited lock descriptors (the parent keeps its locks) and
+    forget them, so the child neither holds nor releases the parent's folders."""
+    for _, lock in list(_held.values()):
+        if lock._fd is not None:
+            try:
+                os.close(lock._fd)
+            except OSError:
+                pass
+            lock._fd = None
+    _held.clear()
+    global _held_guard
+    _held_guard = threading.Lock()  # in case the fork happened while another thread held it
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_drop_in_forked_child)
 
 
 class FolderInUse(Exception):
@@ -132,8 +158,12 @@ class RunLock:
     # --- acquire -----------------------------------------------------------------------------
     def acquire(self):
         if not self.folder.is_dir():
-            self.folder.mkdir(parents=True)
-            self.created = True
+            try:
+                self.folder.mkdir(parents=True)
+                self.created = True
+            except FileExistsError:  # another process created it just now: then the lock decides
+                if not self.folder.is_dir():
+                    raise
         self._key = os.path.realpath(self.folder)
         with _held_guard:
             if self._key in _held:  # re-entrant within this process
@@ -145,7 +175,10 @@ class RunLock:
             self._fd = self._publish(record)
         except BaseException:
             if self.created:
-                self.folder.rmdir()
+                try:
+                    self.folder.rmdir()  # only if empty: a racing process may be writing there now
+                except OSError:
+                    pass
                 self.created = False
             raise
         with _held_guard:
@@ -157,7 +190,7 @@ class RunLock:
     def _publish(self, record) -> int:
         data = (json.dumps(record) + "\n").encode()
         tmp = self.folder / f"{LOCK_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
         try:
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -183,13 +216,13 @@ class RunLock:
             if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
                 raise
             try:
-                fd2 = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+                fd2 = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
             except FileExistsError:
                 return False
             if fcntl is not None:
                 fcntl.flock(fd2, fcntl.LOCK_EX | fcntl.LOCK_NB)
             os.write(fd2, data)
-            os.dup2(fd2, fd)
+            os.dup2(fd2, fd, inheritable=False)
             os.close(fd2)
         tmp.unlink(missing_ok=True)
         return True
@@ -239,7 +272,7 @@ class RunLock:
         try:
             if os.fstat(self._fd).st_ino == os.stat(self.path).st_ino:
                 os.unlink(self.path)
-        except FileNotFoundError:
+        except OSError:  # gone, or the folder became read-only: closing still drops the flock
             pass
         finally:
             os.close(self._fd)

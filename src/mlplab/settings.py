@@ -36,6 +36,7 @@ TRAIN_DEFAULTS = {
     "bias_init": "zeros", "optimizer": "adam", "lr": None, "momentum": None, "weight_decay": 0.0,
     "batch_size": 128, "epochs": 5, "iterations": None, "seed": 0, "schedule": None,
     "checkpoint_every": 500, "subset": None, "val_split": None, "dtype": "float32",
+    "lr_changes": None, "momentum_changes": None, "weight_decay_changes": None,  # mlplab.changes: "300:0.01,..."
 }
 #: Defaults of ``mlplab diagnose``.
 DIAGNOSE_DEFAULTS = {"layers": "784,256,256,10", "activation": "relu", "init": "he", "bias_init": "zeros",
@@ -298,7 +299,36 @@ def validate_train(given: dict, namer=flag) -> dict:
         s["weight_decay"] = check_number("weight_decay", s["weight_decay"], namer, low=0)
     s["optimizer"], hp = check_optimizer(s["optimizer"], optimizer_hparams(s), namer)
     s.update({k: hp[k] for k in ("lr", "momentum") if k in hp})
+    _check_changes(s, hp, namer)
     return s
+
+
+def _check_changes(s: dict, hp: dict, namer) -> None:
+    """``lr_changes`` and the like (:mod:`mlplab.changes`): readable, each value one the optimizer
+    takes (checked as that setting would be), none for a setting the optimizer does not have, and no
+    learning-rate change beside a schedule; stored in the canonical "step:value,..." form."""
+    from . import optim
+    from .changes import KEYS, ChangeError, format_changes, parse_changes
+
+    for name, key in KEYS.items():
+        if s.get(name) is None:
+            continue
+        try:
+            changes = parse_changes(s[name], namer(name))
+        except ChangeError as e:
+            raise SettingsError(name, str(e)) from None
+        if key == "lr" and s.get("schedule") is not None:
+            raise SettingsError(name, f"{namer(name)} and {namer('schedule')} both set the learning rate; give one")
+        for step, value in changes:
+            if key == "weight_decay":
+                check_number(name, value, lambda k, at=step: f"{namer(k)} at step {at}", low=0)
+                continue
+            allowed = optim.optimizer_settings(s["optimizer"])
+            if key not in allowed:
+                raise SettingsError(name, f"{namer(name)}: {s['optimizer']} has no {key}; its settings are "
+                                          f"{', '.join(allowed)}")
+            check_optimizer(s["optimizer"], {**hp, key: value}, lambda k, n=name, at=step: f"{namer(n)} at step {at}")
+        s[name] = format_changes(changes)
 
 
 def validate_diagnose(given: dict, namer=flag, run_dir: bool = False) -> dict:

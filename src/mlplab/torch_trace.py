@@ -1,10 +1,13 @@
 """Tracing a PyTorch forward pass into layers, for :mod:`mlplab.diagnose_torch`.
 
 A ``TorchFunctionMode`` sees every call of ``F.linear``/``F.conv1d``/``F.conv2d``, of an activation
-(ReLU, LeakyReLU, ELU, GELU, SiLU, Tanh, Sigmoid: module, function or tensor method), of a
-normalisation, dropout or reshape, whichever code made it; forward hooks name the module each call came
-from, and list leaf modules of other types as not analysed. In-place activations run out of place (so z
-is kept) and dropout runs switched off. :func:`layers` then groups the calls: each weight call is one
+(ReLU, ReLU6 = ``hardtanh(0, 6)``, LeakyReLU, ELU, GELU, SiLU, Tanh, Sigmoid: module, function or
+tensor method), of a normalisation, dropout or reshape, whichever code made it; forward hooks name the
+module each call came from (and record which modules ran), and list leaf modules of other types as not
+analysed. Activations asked to run in place with ``inplace=True`` run out of place (so z is kept); a
+tensor method such as ``h.relu_()`` still changes h in place, through a differentiable copy z of h
+that keeps its own gradient (h ← φ(z), z = clone(h)), so the layer's gradient statistics exist.
+Dropout runs switched off. :func:`layers` then groups the calls: each weight call is one
 layer, with the normalisation and the activation that consume its output (through reshapes), and a
 flag saying whether its input is the previous layer's output.
 """
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 __all__ = ["trace", "layers"]
 
 _ACT = {"relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid", "gelu": "gelu", "silu": "silu", "elu": "elu",
-        "leaky_relu": "leaky_relu"}
+        "leaky_relu": "leaky_relu", "relu6": "relu6"}
 _KIND = {"linear": "weight", "conv1d": "weight", "conv2d": "weight",
          "batch_norm": "norm", "layer_norm": "norm", "group_norm": "norm", "instance_norm": "norm",
          "dropout": "dropout", "dropout1d": "dropout", "dropout2d": "dropout", "dropout3d": "dropout",
@@ -24,11 +27,11 @@ _KIND = {"linear": "weight", "conv1d": "weight", "conv2d": "weight",
          "flatten": "reshape", "view": "reshape", "reshape": "reshape", "contiguous": "reshape",
          "squeeze": "reshape", "unsqueeze": "reshape"}
 _KIND.update({k: "act" for k in _ACT} | {k + "_": "act" for k in _ACT})
-_SKIP = ("max_pool", "avg_pool", "adaptive_", "lp_pool", "softmax", "log_softmax", "softplus", "relu6", "hardtanh",
+_SKIP = ("max_pool", "avg_pool", "adaptive_", "lp_pool", "softmax", "log_softmax", "softplus",
          "selu", "celu", "mish", "hardswish", "hardsigmoid", "softsign", "prelu", "rrelu", "glu", "logsigmoid",
          "conv3d", "conv_transpose", "embedding", "bilinear", "multi_head_attention", "scaled_dot_product",
          "lstm", "gru", "rnn_")
-_MODULES = {"Linear", "Conv1d", "Conv2d", "ReLU", "LeakyReLU", "ELU", "GELU", "SiLU", "Tanh", "Sigmoid",
+_MODULES = {"Linear", "Conv1d", "Conv2d", "ReLU", "ReLU6", "LeakyReLU", "ELU", "GELU", "SiLU", "Tanh", "Sigmoid",
             "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "Dropout",
             "Dropout1d", "Dropout2d", "AlphaDropout", "Flatten", "Unflatten", "Identity"}
 
@@ -42,7 +45,7 @@ class _Op:
     out: object = None
     weight: object = None
     bias: object = None
-    pre: object = None  # an in-place activation's input values
+    pre: object = None  # an in-place activation's input z (a differentiable copy that keeps its gradient)
     slope: float = 0.01
 
 
@@ -59,6 +62,13 @@ def _recorder(on_weight=None):
         def __torch_function__(self, func, types, args=(), kwargs=None):
             kwargs = dict(kwargs or {})
             name = getattr(func, "__name__", "")
+            if name.rstrip("_") == "hardtanh":  # ReLU6 is hardtanh(0, 6): a ReLU that saturates at 6
+                lo = args[1] if len(args) > 1 else kwargs.get("min_val", -1.0)
+                hi = args[2] if len(args) > 2 else kwargs.get("max_val", 1.0)
+                if (float(lo), float(hi)) == (0.0, 6.0):
+                    if len(args) > 3 and args[3]:
+                        args = (*args[:3], False, *args[4:])
+                    name = "relu6_" if name.endswith("_") else "relu6"
             kind = _KIND.get(name) or ("skip" if name.startswith(_SKIP) else None)
             if kind is None:
                 return func(*args, **kwargs)
@@ -66,8 +76,23 @@ def _recorder(on_weight=None):
             op = _Op(kind, name.rstrip("_"), self.where[-1], x)
             if kind == "act" and kwargs.get("inplace"):
                 kwargs["inplace"] = False  # keep z: the activation writes a new tensor
-            elif kind == "act" and name.endswith("_"):  # Tensor.relu_(): stays in place, remember z
-                op.pre = x.detach().clone()
+            elif kind == "act" and name.endswith("_"):
+                # Tensor.relu_(): the caller may rely on x changing in place, so it still does, but through
+                # a differentiable copy z of x that keeps its own gradient: x <- φ(z), z = clone(x)
+                op.pre = x.clone()
+                if op.pre.requires_grad:
+                    op.pre.retain_grad()
+                import torch
+
+                fname = name.rstrip("_")
+                base = getattr(torch.nn.functional, fname, None) or getattr(torch, fname)
+                extra = args[1:] if fname != "relu6" else ()
+                if fname == "leaky_relu":
+                    op.slope = float(args[1] if len(args) > 1 else kwargs.get("negative_slope", 0.01))
+                x.copy_(base(op.pre, *extra, **{k: v for k, v in kwargs.items() if k != "inplace"}))
+                op.out = x
+                self.ops.append(op)
+                return x
             if kind == "act" and op.name == "leaky_relu":
                 op.slope = float(args[1] if len(args) > 1 else kwargs.get("negative_slope", 0.01))
             if kind == "dropout":  # the deterministic signal: dropout off
@@ -93,13 +118,18 @@ def _recorder(on_weight=None):
     return Recorder()
 
 
-def trace(model, x, on_weight=None):
-    """Run ``model(x)`` recording ops; returns (ops, output). Hooks live only during the call."""
+def trace(model, x, on_weight=None, called: set | None = None):
+    """Run ``model(x)`` recording ops; returns (ops, output). Hooks live only during the call. ``x`` is a
+    tensor or has ``args`` and ``kwargs`` (``model(*x.args, **x.kwargs)``); ``called`` collects the names
+    of the modules whose forward ran."""
     rec = _recorder(on_weight)
     handles = []
+    args, kwargs = (x.args, x.kwargs) if hasattr(x, "args") and hasattr(x, "kwargs") else ((x,), {})
 
     def pre_hook(name):
         def hook(module, args):
+            if called is not None:
+                called.add(name)
             rec.where.append(name)
             module._mlplab_ops = len(rec.ops)
         return hook
@@ -120,7 +150,7 @@ def trace(model, x, on_weight=None):
             handles.append(m.register_forward_hook(post_hook(name)))
     try:
         with rec:
-            out = model(x)
+            out = model(*args, **kwargs)
     finally:
         for h in handles:
             h.remove()

@@ -6,6 +6,7 @@ init table's recommendation keyed by (activation, init family). Pure Python and 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -14,18 +15,11 @@ from .activations import canonical_activation
 from .init import init_family as _init_family
 from .init import theoretical_std
 
-__all__ = ["VERDICTS", "THRESHOLDS", "init_family", "recommendation", "layer_verdict"]
+__all__ = ["VERDICTS", "LEVELS", "RULES", "Rule", "THRESHOLDS", "init_family", "recommendation", "judge", "judge_rows",
+           "layer_verdict"]
 
-VERDICTS = ("symmetric", "dead", "saturating", "exploding", "vanishing", "healthy")  # per-layer rule order
-THRESHOLDS = {
-    "dead_units": 0.5,  # fraction of ReLU units zero on the whole batch
-    "zero_outputs": 0.9,  # fraction of ReLU outputs that are zero
-    "saturated": 0.4,  # fraction of sigmoid/tanh activations within SATURATION_EPS of a bound
-    "signal_high": 10.0,  # activation std / input std
-    "signal_low": 0.1,
-    "grad_high": 100.0,  # ‖∂L/∂z_l‖ / ‖∂L/∂z_L‖
-    "grad_low": 0.01,
-}
+VERDICTS = ("symmetric", "dead", "saturating", "exploding", "not_updated", "vanishing", "healthy")  # problems
+LEVELS = ("ok", "warning", "error")  # severity, the same for mlplab and PyTorch networks
 
 # ------------------------------------------------------------------------------ init families
 def init_family(spec, activation: str | None = None) -> str:
@@ -141,46 +135,215 @@ def recommendation(activation: str, init, fan_in: int, weight_std: float | None 
 
 # ------------------------------------------------------------------------------ verdicts
 def _finite(x) -> bool:
-    return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
+    return x is not None and isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def _ratio(x: float) -> str:
     return "0" if x == 0 else f"{x:.2g}" if x < 1 else f"{x:.3g}"
 
 
+@dataclass(frozen=True)
+class Rule:
+    """One verdict rule: the ``problem`` it names (one of :data:`VERDICTS`), the ``measure`` it reads from a
+    layer's row, the comparison ``op`` ("<", ">", "==", "is"), and its boundaries: beyond ``warning`` the layer
+    gets "warning", beyond ``error`` "error" (None: that level does not exist for the rule). A boundary is
+    strict: ``dead > 0.5`` is an error, exactly 0.5 is not (tests check both sides of every boundary).
+    ``error_with``: the optimizer the error assumes; with another one (Adam's per-parameter scaling) the rule
+    gives "warning" and says so. ``scope``: "all" or "not_output" (not the output layer). ``on_steps``: the
+    rule reads the update ratios measured on the steps, so its error assumes the optimizer of those steps."""
+
+    name: str
+    problem: str
+    measure: str
+    op: str
+    warning: float | bool | None
+    error: float | bool | None
+    decided_by: str
+    meaning: str
+    error_with: str | None = None
+    scope: str = "all"
+    on_steps: bool = False  # reads the update ratios of the steps: its error holds for the optimizer they used
+
+    def level(self, value, optimizer: str | None = None) -> str | None:
+        """"error", "warning" or None for a measured ``value``."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return None
+        for lvl, bound in (("error", self.error), ("warning", self.warning)):
+            if bound is None:
+                continue
+            hit = (value < bound if self.op == "<" else value > bound if self.op == ">" else value == bound)
+            if hit:
+                if lvl == "error" and self.error_with and optimizer and optimizer != self.error_with:
+                    return "warning"
+                return lvl
+        return None
+
+
+#: The verdict rules, in the order that names a layer's problem (the first rule of the worst level it breaks).
+#: ``rel_update`` is a layer's ‖ΔW‖/‖W‖ over the fastest layer's, measured on the steps with the chosen
+#: optimizer: what "learns N× slower" means. ``learning_speed`` is that, or (no steps taken) the gradient gain.
+RULES = (
+    Rule("equal_weights", "symmetric", "equal_weights", "is", None, True, "weights",
+         "all weights of the layer are equal (e.g. zero init): every unit computes and learns the same thing"),
+    Rule("dead_units", "dead", "dead", ">", None, 0.5, "dead",
+         "ReLU: more than half of the units output 0 on every example of the batch"),
+    Rule("zero_outputs", "dead", "zero", ">", 0.9, None, "dead",
+         "ReLU: more than 90 % of all outputs are 0 (fewer units dead on every example)"),
+    Rule("identical_units", "symmetric", "identical_units", "is", None, True, "units",
+         "a hidden layer's units are still all identical after the steps"),
+    Rule("saturated", "saturating", "saturated", ">", None, 0.4, "saturated",
+         "sigmoid/tanh: more than 40 % of the outputs within 0.01 of a bound, where φ' ≈ 0"),
+    Rule("nonfinite", "exploding", "nonfinite", "is", None, True, "nonfinite",
+         "activations or gradients are inf/NaN"),
+    Rule("not_registered", "not_updated", "unregistered", "is", None, True, "update",
+         "the weight is not among model.parameters(): no optimizer ever updates it and state_dict does not save it "
+         "(an error although the rest may still learn on its random features: the saved model is not the trained "
+         "one)"),
+    Rule("not_moving", "not_updated", "moved", "==", 0.0, None, "update",
+         "the layer receives a gradient but its weights did not change in the steps"),
+    Rule("signal_high", "exploding", "signal_gain", ">", None, 10.0, "signal",
+         "the activation std is more than 10x the input's"),
+    Rule("grad_high", "exploding", "grad_gain", ">", 100.0, None, "grad",
+         "‖∂L/∂z‖ is more than 100x the output layer's (a divergence within the steps is an error)"),
+    Rule("signal_low", "vanishing", "signal_gain", "<", 0.1, 0.02, "signal",
+         "the activation std is under 0.1x the input's (warning), under 0.02x (error with SGD); not judged for "
+         "the output layer, whose small logits at initialisation are desirable", error_with="sgd",
+         scope="not_output"),
+    Rule("no_gradient", "vanishing", "grad_gain", "==", None, 0.0, "grad",
+         "no gradient reaches the layer (it underflowed, or every path back is blocked)"),
+    Rule("slow_learning", "vanishing", "learning_speed", "<", None, 1 / 30, "update",
+         "the layer's update ‖ΔW‖/‖W‖ (on the steps, with the chosen optimizer) is under 1/30 of the fastest "
+         "layer's: it learns 30x slower", on_steps=True),
+    Rule("weak_gradient", "vanishing", "weak_gradient", "<", None, 0.03, "grad",
+         "‖∂L/∂z‖ under 0.03x the output layer's, confirmed by an update under 0.1x the fastest layer's (with SGD: "
+         "Adam's steps do not scale with the gradient, so with Adam a warning)", error_with="sgd", on_steps=True),
+)
+RULE = {r.name: r for r in RULES}
+THRESHOLDS = {r.name: {"warning": r.warning, "error": r.error, "op": r.op} for r in RULES}
+
+
+def _measures(row: dict, last: bool, fastest: float | None) -> dict:
+    """The values :data:`RULES` read, from one row of the check-up (missing fields: the rule is not judged)."""
+    g = row.get
+    sig, grad, ur = g("signal_gain"), g("grad_gain"), g("update_ratio")
+    fan_out = g("fan_out") or 0
+    rel = ur / fastest if _finite(ur) and _finite(fastest) and fastest > 0 else None
+    moved = (ur if _finite(ur) and _finite(g("weight_grad_norm")) and g("weight_grad_norm") > 0 and rel is not None
+             and not (_finite(grad) and grad < 0.03) else None)
+    if g("registered") is False or moved == 0:  # not moved although its gradient is fine: not_registered/not_moving
+        rel = None
+    return {
+        "equal_weights": g("weight_std0") == 0.0 and fan_out > 1,
+        "dead": g("dead") if _finite(g("dead")) else None,
+        "zero": g("zero") if _finite(g("zero")) else None,
+        "identical_units": (not last) and fan_out > 1 and g("distinct_units") == 1,
+        "saturated": g("saturated") if _finite(g("saturated")) else None,
+        "nonfinite": any(k in row and not _finite(row[k]) for k in ("act_std", "weight_grad_norm")),
+        "unregistered": g("registered") is False,
+        "signal_gain": sig if _finite(sig) else None,
+        "grad_gain": grad if _finite(grad) else None,
+        "learning_speed": rel if rel is not None else (grad if _finite(grad) and not _finite(ur) and not moved == 0
+                                                       and g("registered") is not False else None),
+        "weak_gradient": grad if _finite(grad) and (rel is None or rel < 0.1) else None,
+        "moved": moved,
+        "rel_measured": rel is not None,
+    }
+
+
+_REASON = {
+    "equal_weights": lambda r, v: (f"all {r.get('fan_in')}×{r.get('fan_out')} weights start equal "
+                                   f"({r.get('weight_mean0', float('nan')):.3g}), so every unit gets the same input "
+                                   "weights"),
+    "dead_units": lambda r, v: f"{v:.0%} of the ReLU units output 0 on every example of the batch",
+    "zero_outputs": lambda r, v: (f"{v:.0%} of the ReLU outputs are 0 ({r.get('dead') or 0:.0%} of the units on "
+                                  "every example): little gradient gets through"),
+    "identical_units": lambda r, v: f"all {r.get('fan_out')} units are still identical after the steps",
+    "saturated": lambda r, v: (f"{v:.0%} of the {r.get('activation')} outputs are within {dg.SATURATION_EPS} of a "
+                               "bound, where φ' ≈ 0"),
+    "nonfinite": lambda r, v: "activations or gradients overflowed to inf/NaN",
+    "not_registered": lambda r, v: ("its weight is not a registered parameter (not in model.parameters(): a "
+                                    "plain Python list instead of nn.ModuleList?), so the optimizer never updates "
+                                    "it (its update ‖ΔW‖/‖W‖ is exactly 0) and state_dict does not save it"),
+    "signal_high": lambda r, v: f"the activation std is {_ratio(v)}x the input's",
+    "grad_high": lambda r, v: f"the gradient ‖∂L/∂z‖ is {_ratio(v)}x the output layer's",
+    "signal_low": lambda r, v: f"the activation std is only {_ratio(v)}x the input's",
+    "no_gradient": lambda r, v: ("no gradient reaches this layer (‖∂L/∂z‖ = 0: it underflowed, or every path back "
+                                 "is blocked)"),
+    "slow_learning": lambda r, v: (f"its update ‖ΔW‖/‖W‖ is {_ratio(v)}x the fastest layer's: it learns about "
+                                   f"{1 / v:.3g}x slower" if v > 0 else
+                                   "its weights did not change in the steps while other layers' did"),
+    "weak_gradient": lambda r, v: (f"the gradient ‖∂L/∂z‖ is only {_ratio(v)}x the output layer's, and its update "
+                                   "is under 0.1x the fastest layer's"),
+    "not_moving": lambda r, v: "it receives a gradient, but its weights did not change in the steps",
+}
+
+_ASSUMES = {"sgd": "error with SGD; Adam's per-parameter scaling may compensate (diagnose with optimizer='adam' "
+                   "to check)"}
+
+
+def judge(row: dict, last: bool = False, fastest: float | None = None, optimizer: str | None = None) -> dict:
+    """The verdict of one layer by :data:`RULES`: ``{"problem", "level" (ok|warning|error), "reason",
+    "decided_by", "rule", "assumes", "broken"}``; ``last``: the output layer; ``fastest``: the largest update
+    ratio among the network's layers; ``optimizer``: the one the steps used (an SGD-only error is a warning
+    with another). The problem is that of the first rule broken (in :data:`RULES`' order), the level the worst
+    of the rules broken, and the reason names both rules if they differ."""
+    m = _measures(row, last, fastest)
+    broken = []
+    for rule in RULES:
+        if rule.scope != "all" and last:
+            continue
+        lvl = rule.level(m[rule.measure], optimizer)
+        if lvl:
+            broken.append((rule, lvl, m[rule.measure]))
+    if not broken:
+        return {"problem": "healthy", "level": "ok", "reason": "signal and gradient within range", "decided_by": "-",
+                "rule": None, "assumes": None, "broken": []}
+    worst = "error" if any(lvl == "error" for _, lvl, _ in broken) else "warning"
+    rule, lvl, value = broken[0]  # the first rule broken names the problem (dead before the low signal it causes)
+    reason = _REASON[rule.name](row, value)
+    if lvl != worst:  # a later rule makes it an error: say which
+        other, _, other_value = next(b for b in broken if b[1] == worst)
+        rule_err, lvl = other, worst
+        reason += f"; and {_REASON[other.name](row, other_value)}"
+    else:
+        rule_err, other_value = rule, value
+    assumes = None
+    if rule_err.on_steps and lvl == "error":
+        # measured on the steps: it holds for their optimizer; without steps the gradient gain is SGD's proxy
+        assumes = (optimizer or "sgd") if m["rel_measured"] else "sgd"
+        reason += (f" (measured on {assumes.upper() if assumes == 'sgd' else assumes}'s steps" if m["rel_measured"]
+                   else " (the gradient gain standing in for SGD's update ratios") + (
+            "; Adam's per-parameter scaling may compensate: diagnose with optimizer='adam' to check)"
+            if assumes == "sgd" else ")")
+    elif rule_err.error_with and rule_err.error is not None and rule_err.level(other_value) == "error":
+        assumes = rule_err.error_with
+        reason += f" ({_ASSUMES[assumes]})" if lvl == "error" else (
+            f" (an error with {rule_err.error_with.upper()}; with {optimizer} a warning: its per-parameter scaling "
+            "may compensate)")
+    return {"problem": rule.problem, "level": lvl, "reason": reason, "decided_by": rule.decided_by,
+            "rule": rule.name, "assumes": assumes, "broken": [b[0].name for b in broken]}
+
+
+def judge_rows(rows: list[dict], optimizer: str | None = None) -> list[dict]:
+    """Judge every layer of a check-up in place (``verdict``, ``reason``, ``decided_by``, ``level``, ``rule``,
+    ``assumes``): the network-level reference (the fastest layer's update ratio) comes from all rows."""
+    # a layer followed by a normalisation is scale-invariant: its tiny weights get huge relative updates (the
+    # gradient grows as 1/‖W‖), which is no measure of how fast the network learns; the reference excludes it
+    urs = [r.get("update_ratio") for r in rows if _finite(r.get("update_ratio")) and not r.get("normalization")]
+    urs = urs or [r.get("update_ratio") for r in rows if _finite(r.get("update_ratio"))]
+    fastest = max(urs) if urs else None
+    for i, r in enumerate(rows):
+        j = judge(r, last=i == len(rows) - 1, fastest=fastest, optimizer=optimizer)
+        r["verdict"], r["reason"], r["decided_by"] = j["problem"], j["reason"], j["decided_by"]
+        r["level"], r["rule"], r["assumes"] = j["level"], j["rule"], j["assumes"]
+    return rows
+
+
 def _layer_verdict(row: dict, hidden: bool) -> tuple[str, str, str]:
-    """(verdict, reason, which measure decided it: weights/units/dead/saturated/nonfinite/signal/grad/-)."""
-    t = THRESHOLDS
-    sig, grad = row["signal_gain"], row["grad_gain"]
-    if row["weight_std0"] == 0.0 and row["fan_out"] > 1:  # symmetry is between units: one unit has none
-        return "symmetric", (f"all {row['fan_in']}×{row['fan_out']} weights start equal "
-                             f"({row['weight_mean0']:.3g}), so every unit gets the same input weights"), "weights"
-    if _finite(row["dead"]) and row["dead"] > t["dead_units"]:
-        return "dead", f"{row['dead']:.0%} of the ReLU units output 0 on every example of the batch", "dead"
-    if _finite(row["zero"]) and row["zero"] > t["zero_outputs"]:
-        return "dead", (f"{row['zero']:.0%} of the ReLU outputs are 0 ({row['dead']:.0%} of the units on every "
-                        f"example): almost no gradient gets through"), "dead"
-    if hidden and row["fan_out"] > 1 and row.get("distinct_units") == 1:
-        return "symmetric", f"all {row['fan_out']} units are still identical after the steps", "units"
-    if _finite(row["saturated"]) and row["saturated"] > t["saturated"]:
-        return "saturating", (f"{row['saturated']:.0%} of the {row['activation']} outputs are within "
-                              f"{dg.SATURATION_EPS} of a bound, where φ' ≈ 0"), "saturated"
-    if not all(_finite(row[k]) for k in ("act_std", "weight_grad_norm")):
-        return "exploding", "activations or gradients overflowed to inf/NaN", "nonfinite"
-    if _finite(sig) and sig > t["signal_high"]:
-        return "exploding", f"the activation std is {_ratio(sig)}x the input's", "signal"
-    if _finite(grad) and grad > t["grad_high"]:
-        return "exploding", f"the gradient ‖∂L/∂z‖ is {_ratio(grad)}x the output layer's", "grad"
-    if sig == 0:
-        return "vanishing", "the activations are constant (std 0): no signal reaches this layer", "signal"
-    if _finite(sig) and sig < t["signal_low"]:
-        return "vanishing", f"the activation std is only {_ratio(sig)}x the input's", "signal"
-    if grad == 0:
-        return "vanishing", ("no gradient reaches this layer (‖∂L/∂z‖ = 0: it underflowed, or every path back "
-                             "is blocked)"), "grad"
-    if _finite(grad) and grad < t["grad_low"]:
-        return "vanishing", f"the gradient ‖∂L/∂z‖ is only {_ratio(grad)}x the output layer's", "grad"
-    return "healthy", "signal and gradient within range", "-"
+    """(verdict, reason, decided_by) of one row alone (no network-level reference: the update-ratio rules fall
+    back to the gradient gain); :func:`judge_rows` judges a whole check-up."""
+    j = judge(row, last=not hidden)
+    return j["problem"], j["reason"], j["decided_by"]
 
 
 def _nan_to_none(x):

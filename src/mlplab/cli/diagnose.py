@@ -33,7 +33,20 @@ def add_arguments(p) -> None:
     t = p.add_argument_group("a PyTorch network (needs pip install mlplab[torch])")
     t.add_argument("--torch", metavar="FILE.py:FACTORY", help="diagnose the torch.nn.Module that FACTORY() returns")
     t.add_argument("--input-shape", help="one example's shape, e.g. 784 or 1,28,28 (input: N(0, S²), S = "
-                                         "--input-std, default 1)")
+                                         "--input-std, default 1); with --input-vocab the shape of the token ids")
+    t.add_argument("--input-vocab", type=int, metavar="N",
+                   help="the input is integer token ids drawn uniformly from [0, N) (an Embedding's input)")
+    t.add_argument("--output", metavar="KEY|INDEX",
+                   help="which part of the forward's result to train on when it returns a tuple or a dict "
+                        "(default: the first tensor, or the 'logits' key)")
+    t.add_argument("--overfit-batch", type=int, metavar="N",
+                   help="also take N optimizer steps on the one batch and say whether its loss is driven down "
+                        "(below 10%% of its start)")
+    t.add_argument("--max-memory", metavar="SIZE",
+                   help="refuse (exit 5) if the check-up's memory estimate exceeds SIZE, e.g. 4GB (it is always "
+                        "refused beyond what the machine has available)")
+    t.add_argument("--blas-threads", type=int, metavar="N",
+                   help="torch's thread count for the check-up (default: the free cores)")
     t.add_argument("--state-dict", metavar="W.pt", help="load these weights (torch.save(model.state_dict(), W))")
     t.add_argument("--fix", choices=("he", "xavier", "lsuv"), help="re-initialise, save the weights, diagnose again")
     t.add_argument("--fix-out", metavar="PATH", help="where --fix saves (default FILE_FACTORY_METHOD.pt here)")
@@ -49,7 +62,7 @@ def _validate(args) -> dict:
 
 
 _STYLE = {"measured": "cyan", "healthy": "green", "vanishing": "yellow", "exploding": "red", "saturating": "magenta",
-          "dead": "red", "symmetric": "red"}
+          "dead": "red", "symmetric": "red", "not_updated": "red"}
 
 
 def _g(x, pct=False) -> str:
@@ -130,7 +143,8 @@ def main(args) -> int:
 
     if getattr(args, "torch", None):
         return _main_torch(args)
-    for opt in ("input_shape", "state_dict", "fix", "fix_out"):
+    for opt in ("input_shape", "state_dict", "fix", "fix_out", "input_vocab", "output", "overfit_batch", "max_memory",
+                "blas_threads"):
         if getattr(args, opt, None) is not None:
             raise UsageError(f"--{opt.replace('_', '-')} needs --torch FILE.py:FACTORY")
     s = _validate(args)
@@ -152,7 +166,9 @@ def main(args) -> int:
     except ValueError as e:
         raise UsageError(str(e)) from None
     if getattr(args, "json", False):
-        print(json.dumps(result, indent=2, ensure_ascii=False))
+        from ..diagnose_torch import from_result  # the same Diagnosis (and JSON schema) as --torch gives
+
+        print(json.dumps({**result, "diagnosis": from_result(result).to_dict()}, indent=2, ensure_ascii=False))
     else:
         _print(result)
     return _fail_on(args, result)
@@ -169,8 +185,24 @@ def _fail_on(args, result) -> int:
     return 1 if LEVELS.index(overall) >= LEVELS.index(level) else 0
 
 
+class _UserPrints:
+    """stdout while the user's code runs: its prints go to standard error (never into --json), counted."""
+
+    def __init__(self):
+        self.lines = 0
+
+    def write(self, text):
+        self.lines += str(text).count("\n")
+        return sys.stderr.write(text)
+
+    def flush(self):
+        sys.stderr.flush()
+
+
 def _main_torch(args) -> int:
     """``--torch FILE.py:FACTORY``: diagnose a user's PyTorch network (mlplab.diagnose_torch)."""
+    import contextlib
+    import warnings
     from pathlib import Path
 
     from .. import diagnose_torch as dt
@@ -181,9 +213,12 @@ def _main_torch(args) -> int:
         raise UsageError(f"{', '.join((['RUN_DIR'] if getattr(args, 'run_dir', None) else []) + mlplab_only)} "
                          "describe an mlplab network; with --torch the network comes from FILE.py:FACTORY")
     if getattr(args, "input_shape", None) is None:
-        raise UsageError("--torch needs --input-shape: one example's shape, e.g. 784 or 1,28,28")
+        raise UsageError("--torch needs --input-shape: one example's shape, e.g. 784 or 1,28,28"
+                         + (" (for token ids: the sequence length, e.g. 32)" if args.input_vocab else ""))
     if getattr(args, "fix_out", None) and not getattr(args, "fix", None):
         raise UsageError("--fix-out needs --fix he|xavier|lsuv")
+    if args.input_vocab is not None and args.input_std is not None:
+        raise UsageError("--input-vocab draws integer token ids; --input-std sets a Gaussian input: give one of them")
     batch = 256 if args.batch_size is None else args.batch_size
     steps = 3 if args.steps is None else args.steps
     opt = (args.optimizer or "sgd").lower()
@@ -192,63 +227,87 @@ def _main_torch(args) -> int:
                                   ("--seed", args.seed, args.seed is None or args.seed >= 0, "a whole number >= 0"),
                                   ("--lr", args.lr, args.lr is None or args.lr > 0, "a number > 0"),
                                   ("--input-std", args.input_std, args.input_std is None or args.input_std > 0,
-                                   "a number > 0")):
+                                   "a number > 0"),
+                                  ("--input-vocab", args.input_vocab, args.input_vocab is None or args.input_vocab >= 1,
+                                   "a whole number >= 1 (the vocabulary size)"),
+                                  ("--overfit-batch", args.overfit_batch,
+                                   args.overfit_batch is None or args.overfit_batch >= 1, "a whole number >= 1"),
+                                  ("--blas-threads", args.blas_threads,
+                                   args.blas_threads is None or args.blas_threads >= 1, "a whole number >= 1")):
         if not ok:
             raise UsageError(f"{flag} must be {what}, got {value:g}")
     if opt not in ("sgd", "adam"):
         raise UsageError(f"--optimizer {args.optimizer!r}: a torch model takes sgd or adam")
     seed = args.seed or 0
-    kw = {"steps": steps, "optimizer": opt, "lr": args.lr, "seed": seed}
-    try:
-        dt._torch()
-        shape = dt.parse_shape(args.input_shape)
-        model = dt.load_model(args.torch, args.state_dict)
-        x = dt.input_batch(shape, batch, args.input_std or 1.0, seed)
-        d = _torch_run(dt.diagnose_torch, model, x, shape, kw)
-        fixed = None
-        if args.fix:
-            import copy
+    prints = _UserPrints()
+    with contextlib.redirect_stdout(prints), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            output = dt.parse_output(args.output)
+            max_memory = None if args.max_memory is None else dt.parse_bytes(args.max_memory)
+            kw = {"steps": steps, "optimizer": opt, "lr": args.lr, "seed": seed, "output": output,
+                  "overfit_batch": args.overfit_batch or 0, "max_memory": max_memory, "threads": args.blas_threads}
+            dt._torch()
+            shape = dt.parse_shape(args.input_shape)
+            model = dt.load_model(args.torch, args.state_dict)
+            x = dt.input_batch(shape, batch, args.input_std or 1.0, seed, vocab=args.input_vocab)
+            d = _torch_run(dt.diagnose_torch, model, x, args, kw)
+            fixed = None
+            if args.fix:
+                import copy
 
-            import torch
+                import torch
 
-            state = _torch_run(lambda m, xb, **_: dt.fix_weights(m, args.fix, xb, seed), model, x, shape, {})
-            file, _, factory = args.torch.rpartition(":")
-            out = Path(args.fix_out or f"{Path(file).stem}_{factory}_{args.fix}.pt")
-            if not out.parent.is_dir():  # torch.save says so with a RuntimeError
-                raise UsageError(f"--fix-out {str(out)!r}: the folder {str(out.parent)!r} does not exist")
-            try:
-                torch.save(state, out)
-            except OSError as e:
-                raise UsageError(f"--fix-out {str(out)!r}: cannot write it ({e.strerror or e})") from None
-            fixed_model = copy.deepcopy(model)
-            fixed_model.load_state_dict(state)
-            fixed = (str(out), _torch_run(dt.diagnose_torch, fixed_model, x, shape, kw))
-    except ImportError as e:
-        raise UsageError(str(e)) from None
-    except ValueError as e:
-        raise UsageError(str(e)) from None
+                state = _torch_run(lambda m, xb, **_: dt.fix_weights(m, args.fix, xb, seed), model, x, args, {})
+                file, _, factory = args.torch.rpartition(":")
+                out = Path(args.fix_out or f"{Path(file).stem}_{factory}_{args.fix}.pt")
+                if not out.parent.is_dir():  # torch.save says so with a RuntimeError
+                    raise UsageError(f"--fix-out {str(out)!r}: the folder {str(out.parent)!r} does not exist")
+                try:
+                    torch.save(dict(state), out)
+                except OSError as e:
+                    raise UsageError(f"--fix-out {str(out)!r}: cannot write it ({e.strerror or e})") from None
+                fixed_model = copy.deepcopy(model)
+                fixed_model.load_state_dict(dict(state))
+                fixed = (str(out), _torch_run(dt.diagnose_torch, fixed_model, x, args, kw), state.skipped)
+        except ImportError as e:
+            raise UsageError(str(e)) from None
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    for w in {(str(w.category.__name__), " ".join(str(w.message).split())) for w in caught}:
+        print(f"note: a warning during the check-up (one line, without its source path): {w[0]}: {w[1][:300]}",
+              file=sys.stderr)
+    if prints.lines:
+        print(f"note: the model's code printed {prints.lines} line{'s' if prints.lines != 1 else ''} (above, on "
+              "standard error, kept out of the report)", file=sys.stderr)
     if getattr(args, "json", False):
         out = {"model": args.torch, "diagnosis": d.to_dict()}
         if fixed:
-            out["fix"] = {"method": args.fix, "saved_to": fixed[0], "diagnosis": fixed[1].to_dict()}
+            out["fix"] = {"method": args.fix, "saved_to": fixed[0], "skipped": fixed[2],
+                          "diagnosis": fixed[1].to_dict()}
         print(json.dumps(out, indent=2, ensure_ascii=False))
     else:
-        _print_torch(d, f"mlplab diagnose --torch {args.torch}: input N(0, {args.input_std or 1:g}²) of shape "
-                        f"{(batch, *shape)}")
+        what = (f"token ids in [0, {args.input_vocab})" if args.input_vocab
+                else f"input N(0, {args.input_std or 1:g}²)")
+        _print_torch(d, f"mlplab diagnose --torch {args.torch}: {what} of shape {(batch, *shape)}")
         if fixed:
             _print_torch(fixed[1], f"after --fix {args.fix} (weights saved to {fixed[0]}):")
+            for line in fixed[2]:
+                print(f"  --fix {args.fix}: {line}")
     return _fail_on(args, d)
 
 
-def _torch_run(fn, model, x, shape, kw):
-    """Run the user's forward; its failure (a shape mismatch, ...) is a one-line usage error."""
+def _torch_run(fn, model, x, args, kw):
+    """Run the user's forward; its failure on the input (a shape or dtype mismatch) is a one-line usage error
+    that names the options that made the input."""
+    from ..diagnose_torch import ForwardFailed
+
     try:
         return fn(model, x, **kw)
-    except (RuntimeError, TypeError, IndexError) as e:
-        from ..diagnose_torch import _one_line
-
-        raise UsageError(f"the model's forward pass failed on input of shape {(len(x), *shape)} "
-                         f"({_one_line(e)}); check --input-shape") from None
+    except ForwardFailed as e:
+        opts = "--input-shape and --input-vocab" if args.input_vocab else "--input-shape (or --input-vocab N for " \
+            "token ids)"
+        raise UsageError(f"{e}; check {opts}") from None
 
 
 _LEVEL_STYLE = {"ok": "green", "warning": "yellow", "error": "red"}
@@ -278,7 +337,12 @@ def _print_torch(d, title) -> None:
         if lay.verdict != "ok":
             con.print(f"  [{_LEVEL_STYLE[lay.verdict]}]layer {lay.index}[/] ({escape(lay.name)}): "
                       + escape(lay.sentence))
-    con.print(f"[bold]verdict: [{_LEVEL_STYLE[d.overall]}]{d.overall}[/][/] — {escape(d.summary)}")
+    if d.coverage:
+        con.print(escape(f"coverage: {d.coverage['summary']}"))
+    for c in d.checks.values():
+        con.print(escape(f"check: {c['sentence']}"))
+    summary = d.summary[len(d.overall) + 1:].lstrip() if d.summary.startswith(d.overall + ":") else d.summary
+    con.print(f"[bold]verdict: [{_LEVEL_STYLE[d.overall]}]{d.overall}[/][/] — {escape(summary)}")
     con.print(f"[bold]recommendation:[/] {escape(d.recommendation)}")
 
 

@@ -237,6 +237,7 @@ def _train_in(args, s, out, saved):
     import numpy as np
 
     from .. import data, nn, optim
+    from ..changes import SettingChanges
     from ..checkpoint import CheckpointError
     from ..train import Trainer, TrainingDiverged, evaluate
     from .progress import ProgressBar
@@ -304,7 +305,9 @@ def _train_in(args, s, out, saved):
               "are its results", file=sys.stderr, flush=True)
     schedule = _make_schedule(s["schedule"], opt, total) if s.get("schedule") else None
     last = _LastEval()
-    trainer = Trainer(model, opt, schedule=schedule, callbacks=[last] + ([] if args.quiet else [ProgressBar()]),
+    changes = SettingChanges.from_settings(s)  # --lr-changes and the like: applied after their steps
+    trainer = Trainer(model, opt, schedule=schedule, callbacks=[last] + ([changes] if changes else [])
+                      + ([] if args.quiet else [ProgressBar()]),
                       run_dir=out, checkpoint_every=s["checkpoint_every"])
     if not args.quiet:
         length = f"{s['epochs']} epochs" if s["epochs"] else f"{s['iterations']} iterations"
@@ -396,6 +399,10 @@ def register(sub):
     t.add_argument("--momentum", type=float, help="momentum coefficient (momentum, nesterov: default 0.9; rmsprop: 0)")
     t.add_argument("--weight-decay", type=float, help="L2 weight decay (default 0)")
     t.add_argument("--schedule", help="learning-rate schedule: step, exponential, inverse_time, cosine, warmup_cosine")
+    for key, what in (("lr", "learning rate"), ("momentum", "momentum"), ("weight-decay", "weight decay")):
+        t.add_argument(f"--{key}-changes", metavar="STEP:VALUE,...",
+                       help=f"set the {what} anew after these steps, e.g. 300:0.01,800:0.001 (as mlplab live "
+                            "records a change made while training)")
     t.add_argument("--batch-size", type=int, help="mini-batch size (default 128; 1 = single-sample SGD)")
     t.add_argument("--epochs", type=int, help="epochs (default 5)")
     t.add_argument("--iterations", type=int, help="train for this many steps instead of epochs")

@@ -5,7 +5,6 @@ optimizer steps for the update sizes: :func:`diagnose_torch`.
 
 from __future__ import annotations
 
-import copy
 import math
 import sys
 from types import SimpleNamespace
@@ -15,7 +14,7 @@ import numpy as np
 from .. import diagnostics as dg
 from ..torch_trace import layers as layers_of
 from ..torch_trace import trace
-from ..verdicts import _layer_verdict
+from ..verdicts import judge_rows
 from .result import Diagnosis, _from_rows
 
 INSTALL_HINT = "this needs PyTorch, which is not installed: pip install mlplab[torch]"
@@ -37,44 +36,64 @@ def is_torch_module(obj) -> bool:
 
 # ------------------------------------------------------------------------------ measuring
 def _np(t, channel_axis: bool):
-    a = t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
+    """A tensor as a NumPy array (float32 for bfloat16/float16: statistics are taken in float32 or wider)."""
+    if hasattr(t, "detach"):
+        t = t.detach()
+        a = (t.float() if t.is_floating_point() and t.dtype not in (_torch().float32, _torch().float64) else t
+             ).cpu().numpy()
+    else:
+        a = np.asarray(t)
     return np.moveaxis(a, 1, -1) if channel_axis and a.ndim > 2 else a
 
 
 def _weight_matrix(w) -> np.ndarray:
     """(fan_in, units): a Linear's (out, in) weight transposed; a conv's (C_out, C_in/g, *k) as (C_in/g·Πk, C_out)."""
-    w = w.detach().cpu().numpy().copy()  # a copy: the optimizer steps later change the parameter in place
+    w = w.detach().float().cpu().numpy().copy()  # a copy: the optimizer steps later change the parameter in place
     return w.reshape(w.shape[0], -1).T
 
 
 def _norm(t) -> float:
-    return float(np.linalg.norm(t.detach().cpu().double().numpy())) if t is not None else float("nan")
+    if t is None:
+        return float("nan")
+    import torch
+
+    return float(torch.linalg.vector_norm(t.detach(), dtype=torch.float64))  # no float64 copy through NumPy
 
 
-def _measure(layers, x_np, eps=dg.SATURATION_EPS):
-    """Per layer: mlplab's LayerStats (dg._summary) plus gradient norms and shapes."""
+RELU6_TOP = 6.0
+
+
+def _measure(layers, batch: int, eps=dg.SATURATION_EPS):
+    """Per layer: mlplab's LayerStats (dg._summary) plus gradient norms and shapes. ReLU6 counts as a ReLU
+    (dead and zero units) that also saturates: outputs within ``eps`` of 6, where φ' = 0."""
     out = []
     for i, lay in enumerate(layers):
         conv = lay.kind != "Linear"
         wm = _weight_matrix(lay.op.weight)
-        z = _np(lay.z_values if lay.z_values is not None else lay.z, conv)
+        zsrc = lay.z_values if lay.z_values is not None else lay.z
+        z = _np(zsrc, conv)
         a = _np(lay.a, conv)
+        act = "relu" if lay.activation == "relu6" else lay.activation
         s = dg._summary(i, SimpleNamespace(linear=SimpleNamespace(weight=SimpleNamespace(data=wm)),
-                                           activation=lay.activation), z, a, eps)
+                                           activation=act), z, a, eps)
+        if lay.activation == "relu6":
+            s.activation = "relu6"
+            s.saturated = float(np.mean(a >= RELU6_TOP - eps))
         units = wm.shape[1]
         positions = max(1, z[0].size // units) if z.ndim > 1 else 1
-        zg = getattr(lay.z, "grad", None) if lay.z_values is None else None
+        zg = getattr(zsrc, "grad", None)
         wg = lay.op.weight.grad
         s.pre_grad_norm = _norm(zg) if zg is not None else float("nan")
         s.weight_grad_norm = _norm(wg) if wg is not None else float("nan")
-        xin = _np(lay.op.x, conv).astype(np.float64)
+        xin = _np(lay.op.x, conv).astype(np.float64) if lay.op.x is not None and lay.op.x.is_floating_point() \
+            else np.zeros(1)
         b = lay.op.bias
         out.append({"stats": s, "weight": wm, "positions": positions, "elements": z.size,
                     "in_sq": float(np.mean(xin**2)), "pre_sq": s.pre_sq,
                     "bias_sq": float(np.mean(b.detach().cpu().double().numpy() ** 2)) if b is not None else 0.0,
                     "grad_sq": float(np.mean(zg.detach().cpu().double().numpy() ** 2)) if zg is not None else None,
                     "bwd_fan": units * int(np.prod(lay.op.weight.shape[2:])),
-                    "batch": int(x_np.shape[0])})
+                    "batch": int(batch), "in_std": float(np.std(xin))})
     return out
 
 
@@ -106,7 +125,7 @@ def _theory(layers, meas) -> list[dict]:
                 act = layers[i].activation
                 row = {"pre_std": math.sqrt(var) if var >= 0 else float("nan"), "act_mean": float("nan"),
                        "act_std": float("nan"), "saturated": float("nan"),
-                       "dead": 0.0 if act == "relu" else float("nan"),
+                       "dead": 0.0 if act in ("relu", "relu6") else float("nan"),
                        "variance_factor": float("nan") if (k == 0 and (first.norm or not first.continues))
                        else float(pred.factor[k]),
                        "weight_grad_norm": float("nan"), "pre_grad_norm": float("nan"),
@@ -118,7 +137,10 @@ def _theory(layers, meas) -> list[dict]:
                     mean = dg.gaussian_expectation(phi, var)
                     row["act_mean"] = mean
                     row["act_std"] = math.sqrt(max(float(pred.act_sq[k]) - mean**2, 0.0))
-                    if act in dg._BOUNDS:
+                    if act == "relu6":  # the top bound only (0 is a ReLU's dead side, counted as dead)
+                        row["saturated"] = dg.gaussian_expectation(
+                            lambda z, phi=phi: (phi(z) >= RELU6_TOP - dg.SATURATION_EPS).astype(float), var)
+                    elif act in dg._BOUNDS:
                         lo, hi = dg._BOUNDS[act]
                         row["saturated"] = dg.gaussian_expectation(
                             lambda z, phi=phi, lo=lo, hi=hi: ((phi(z) <= lo + dg.SATURATION_EPS)
@@ -134,99 +156,164 @@ def _theory(layers, meas) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------ diagnose
-def _as_input(torch, model, x):
-    p = next((q for q in model.parameters() if q.is_floating_point()), None)
-    dtype, device = (p.dtype, p.device) if p is not None else (torch.float32, "cpu")
-    x = x if isinstance(x, torch.Tensor) else torch.tensor(np.asarray(x))
-    return x.detach().to(device=device, dtype=dtype)
+class ForwardFailed(ValueError):
+    """The user's forward pass raised on the check-up's input (a shape or dtype that does not fit)."""
 
 
-def _loss_fn(torch, out, y):
-    out = out.reshape(out.shape[0], -1)
-    if y.dtype.is_floating_point:
-        return 0.5 * torch.mean((out - y.reshape(out.shape)) ** 2)
-    return torch.nn.functional.cross_entropy(out, y)
+def _nonfinite(work) -> list[str]:
+    """'0.weight (3 NaN, 1 inf)' for each parameter or buffer of ``work`` with values that are not finite."""
+    out = []
+    for n, t in (*work.named_parameters(), *work.named_buffers()):
+        if t.is_floating_point() and not bool(_torch().isfinite(t).all()):
+            nan, inf = int(_torch().isnan(t).sum()), int(_torch().isinf(t).sum())
+            out.append(f"{n} ({', '.join(x for x in (f'{nan} NaN' if nan else '', f'{inf} inf' if inf else '') if x)})")
+    return out
 
 
-def _labels(torch, out, y, seed):
-    """y as a tensor; without it random labels (classification) or N(0, 1) targets (one output)."""
-    rng = np.random.default_rng([seed, 2])
-    out = out.reshape(out.shape[0], -1)
-    if y is not None:
-        y = y if isinstance(y, torch.Tensor) else torch.as_tensor(np.asarray(y))
-        return y.to(out.device).long() if not y.dtype.is_floating_point else y.to(out.device, out.dtype)
-    if out.shape[1] >= 2:
-        return torch.as_tensor(rng.integers(0, out.shape[1], size=out.shape[0]), device=out.device)
-    return torch.as_tensor(rng.standard_normal(out.shape), dtype=out.dtype, device=out.device)
+def _typical_fan(fans: list[int]) -> int:
+    """The fan-in the recommendation quotes: the median of the hidden layers' fan-ins, taken as one of them
+    (the lower middle value: np.median of 128 and 64 is 96, which no layer has)."""
+    hidden = sorted(fans[1:]) if len(fans) > 1 else list(fans)
+    return int(hidden[(len(hidden) - 1) // 2])
 
 
-def _working_copy(torch, model):
-    """A deep copy in train mode (BatchNorm normalises by the batch), dropout off, every float parameter
-    trainable so every layer gets a gradient. The user's model is never touched."""
-    work = copy.deepcopy(model)
-    work.train()
-    for m in work.modules():
-        if isinstance(m, torch.nn.modules.dropout._DropoutNd):
-            m.eval()
-    for p in work.parameters():
-        if p.is_floating_point():
-            p.requires_grad_(True)
-            p.grad = None
-    return work
+def _base(weight):
+    """The tensor a layer's weight is a view of (a tied decoder's ``W.t()`` is the encoder's W), else itself."""
+    while getattr(weight, "_base", None) is not None:
+        weight = weight._base
+    return weight
+
+
+def _registered(weight, params) -> bool | None:
+    """Whether a layer's weight (or the tensor it is a view of) is one of the parameters the optimizer updates
+    (None: not a leaf tensor, e.g. computed by a parametrization, so the question does not apply)."""
+    weight = _base(weight)
+    if not getattr(weight, "is_leaf", False):
+        return None
+    return any(weight is p for p in params)
 
 
 def diagnose_torch(model, x, y=None, *, steps: int = 3, optimizer: str = "sgd", lr: float | None = None,
-                   seed: int = 0) -> Diagnosis:
+                   seed: int = 0, output=None, overfit_batch: int = 0, max_memory=None,
+                   threads: int | None = None) -> Diagnosis:
     """Diagnose a ``torch.nn.Module`` on an input batch ``x`` (labels ``y`` optional: random labels drawn
     from ``seed``), then take ``steps`` full-batch ``optimizer`` steps (sgd or adam, mlplab's default
-    learning rates) on a copy for the update sizes ‖ΔW‖/‖W‖ and whether units stay identical."""
+    learning rates) on a copy for the update sizes ‖ΔW‖/‖W‖ and whether units stay identical.
+
+    ``x``: a tensor/array (integer token ids stay integers), a tuple of them (``model(*x)``) or a dict
+    (``model(**x)``); ``output``: the key or index of the forward's result to train on (default its
+    tensor, first tensor or ``'logits'``; see :mod:`mlplab.diagnose_torch.io`); ``overfit_batch`` N > 0
+    adds the overfit-one-batch probe of N steps; ``max_memory`` (bytes or "4GB") caps the memory the
+    check-up may take (:class:`mlplab.memory.NotEnoughMemory` before anything runs when its estimate is
+    larger, or larger than what is available); ``threads``: torch's thread count (None: the free cores)."""
     torch = _torch()
+    from ..memory import available_memory
     from ..optim import DEFAULT_HPARAMS
+    from . import hygiene
+    from .io import as_inputs
 
     if not is_torch_module(model):
         raise TypeError(f"diagnose_torch needs a torch.nn.Module, got {type(model).__name__}")
     if optimizer not in ("sgd", "adam"):
         raise ValueError(f"optimizer must be 'sgd' or 'adam' for a torch model, got {optimizer!r}")
-    steps = int(steps)
-    work = _working_copy(torch, model)
-    x = _as_input(torch, work, x)
-    ops, out = trace(work, x)
+    model, compiled = hygiene.unwrap_compiled(model)
+    hygiene.refuse_meta(model)
+    inputs = as_inputs(torch, model, x)
+    lr = float(lr if lr is not None else DEFAULT_HPARAMS[optimizer]["lr"])
+    with hygiene.no_global_hooks(), hygiene.torch_threads(torch, threads) as (n_threads, why), \
+            torch.random.fork_rng(devices=[]):
+        est, how = hygiene.estimate_memory(torch, model, inputs, optimizer)
+        room = available_memory()
+        if max_memory is not None:
+            cap = hygiene.parse_bytes(max_memory) if isinstance(max_memory, str) else int(max_memory)
+            if room[0] is None or cap < room[0]:
+                room = (cap, "--max-memory / max_memory")
+        n_par = sum(p.numel() for p in model.parameters())
+        hygiene.check_fits(est, f"diagnosing this model ({n_par:,} parameters) on a batch of {inputs.batch}"
+                           + ("" if "activations" in est.parts else f" ({how}; activations not counted)"), room)
+        d = _diagnose(torch, model, inputs, y, steps=int(steps), optimizer=optimizer, lr=lr, seed=seed,
+                      output=output, overfit=int(overfit_batch or 0))
+    d.notes[:0] = [n for n in (compiled,) if n]
+    d.input["threads"] = f"{n_threads} ({why})"
+    d.input["memory_estimate"] = est.total
+    return d
+
+
+def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, overfit) -> Diagnosis:
+    from . import checks
+    from .coverage import coverage
+    from .hygiene import working_copy
+    from .io import Loss, select_output
+
+    work = working_copy(torch, model)
+    bad_weights = _nonfinite(work)
+    called: set = set()
+    try:
+        ops, out = trace(work, inputs, called=called)
+    except Exception as e:  # the user's forward on this input: one line, said to be theirs
+        from .io import _one_line
+
+        raise ForwardFailed(f"the model's forward pass failed on {inputs.description} ({_one_line(e)})") from None
+    chosen, out_words = select_output(torch, out, output)
     layers, skipped = layers_of(ops)
     if not layers:
         raise ValueError("no Linear/Conv1d/Conv2d layer was called in the forward pass: nothing to diagnose")
-    yt = _labels(torch, out, y, seed)
-    loss0 = _loss_fn(torch, out, yt)
+    loss = Loss(torch, chosen, y, seed, inputs.tokens)
+    loss0 = loss(chosen)
+    if not loss0.requires_grad:
+        raise ValueError(f"the loss on {out_words} does not depend on the model's parameters (no gradient "
+                         "reaches them): choose the output to train on with --output / output=")
     loss0.backward()
-    x_np = x.detach().cpu().numpy()
-    meas = _measure(layers, x_np)
+    meas = _measure(layers, inputs.batch)
     theory = _theory(layers, meas)
+    cov = coverage(torch, model, work, layers, called)
+    first_check = checks.initial_loss(float(loss0.detach()), loss, chosen)
     w0 = [lay.op.weight.detach().clone() for lay in layers]
 
-    # a few steps on the copy
-    lr = float(lr if lr is not None else DEFAULT_HPARAMS[optimizer]["lr"])
+    def forward():
+        return select_output(torch, work(*inputs.args, **inputs.kwargs), output)[0]
+
+    # a few steps on the copy; the weights a layer uses are read from a trace (a re-parametrized layer's
+    # weight is computed in the forward, so the parameter itself is not it)
     params = [p for p in work.parameters() if p.requires_grad]
     opt = (torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam)(params, lr=lr)
     diverged, taken, prev = None, 0, None
-    for s in range(steps):
+    for s in range(0 if bad_weights else steps):
         opt.zero_grad()
-        loss_t = _loss_fn(torch, work(x), yt)
-        if not torch.isfinite(loss_t):
-            diverged = f"training diverged at step {s + 1}: the loss is {float(loss_t)}"
+        if s == steps - 1 and all(lay.op.weight.is_leaf for lay in layers):  # parameters: read them directly
+            prev = [lay.op.weight.detach().clone() for lay in layers]
+            loss_t = loss(forward())
+        elif s == steps - 1:
+            ops_s, o = trace(work, inputs)
+            lay_s, _ = layers_of(ops_s)
+            prev = [lay.op.weight.detach().clone() for lay in lay_s] if len(lay_s) == len(layers) else None
+            del ops_s, lay_s
+            loss_t = loss(select_output(torch, o, output)[0])
+        else:
+            loss_t = loss(forward())
+        if not torch.isfinite(loss_t.detach()):
+            diverged = f"training diverged at step {s + 1}: the loss is {float(loss_t.detach())}"
             break
         loss_t.backward()
-        prev = [lay.op.weight.detach().clone() for lay in layers] if s == steps - 1 else prev
         opt.step()
         taken += 1
     with torch.no_grad():
-        after_ops, after_out = trace(work, x)
-        loss_after = float(_loss_fn(torch, after_out, yt))
+        after_ops, after_out = trace(work, inputs)
+        loss_after = float(loss(select_output(torch, after_out, output)[0]))
     after, _ = layers_of(after_ops)
+    now = [lay.op.weight.detach() for lay in after] if len(after) == len(layers) else None
 
     def rel(a, b):
+        if a.dtype not in (torch.float32, torch.float64):  # bfloat16/float16: the norms in float32
+            a, b = a.float(), b.float()
         den = float(torch.linalg.norm(b))
         return float(torch.linalg.norm(a - b)) / den if den > 0 else (math.inf if bool((a != b).any()) else 0.0)
 
-    in_std = float(np.std(x_np.astype(np.float64)))
+    in_std = float(inputs.float_input.detach().double().std()) if inputs.float_input is not None \
+        else meas[0]["in_std"]
+    uses: dict[int, int] = {}
+    for lay in layers:  # a weight called by several layers (tied, reused): one parameter, one update, k uses
+        uses[id(_base(lay.op.weight))] = uses.get(id(_base(lay.op.weight)), 0) + 1
     last = meas[-1]
     out_pre = last["stats"].pre_grad_norm
     rows = []
@@ -245,28 +332,72 @@ def diagnose_torch(model, x, y=None, *, steps: int = 3, optimizer: str = "sgd", 
             "weight_grad_norm": s.weight_grad_norm, "pre_grad_norm": s.pre_grad_norm,
             "signal_gain": s.act_std / in_std if in_std > 0 else float("nan"),
             "grad_gain": s.pre_grad_norm / out_pre if math.isfinite(out_pre) and out_pre > 0 else float("nan"),
-            "update_ratio": rel(lay.op.weight.detach(), prev[i]) if prev is not None and not diverged
+            "update_ratio": rel(now[i], prev[i]) if prev is not None and now is not None and not diverged
             else float("nan"),
-            "total_change": rel(lay.op.weight.detach(), w0[i]),
+            "total_change": rel(now[i], w0[i]) if now is not None else float("nan"),
             "distinct_units": distinct, "theory": th,
+            "registered": _registered(lay.op.weight, params), "shared_uses": uses[id(_base(lay.op.weight))],
+            "normalization": lay.norm,
         }
-        row["verdict"], row["reason"], row["decided_by"] = _layer_verdict(row, hidden)
         rows.append(row)
-    notes = [f"{lay.norm} after layer {i + 1} ({lay.label}) resets the variance: the theory restarts from it"
-             for i, lay in enumerate(layers) if lay.norm]
+    judge_rows(rows, optimizer)
+    notes = [f"diagnosed on {out_words}; loss: {loss.words}"] if not isinstance(out, torch.Tensor) else \
+        [f"loss: {loss.words}"]
+    notes += [f"{lay.norm} after layer {i + 1} ({lay.label}) resets the variance: the theory restarts from it"
+              for i, lay in enumerate(layers) if lay.norm]
     notes += [f"{op.name} in {op.where or 'forward'} was switched off (the signal is measured without it)"
               for op in ops if op.kind == "dropout"]
     notes += [f"the input of layer {i + 1} ({lay.label}) is not the previous layer's output (pooling, a residual "
               "sum, ...): the theory restarts from its measured E[x²]"
               for i, lay in enumerate(layers) if i and not lay.continues and not lay.norm]
+    if inputs.float_input is None:
+        notes.append(f"the input is {inputs.description}: signal gains are relative to layer 1's input "
+                     f"(std {in_std:.3g})")
     acts = [lay.activation for lay in layers if lay.activation != "identity"]
     fans = [m["weight"].shape[0] for m in meas]
-    return _from_rows(
-        rows, names=[lay.label for lay in layers], kinds=[lay.kind for lay in layers],
+    d = _from_rows(
+        rows, names=[e["parameter"].rsplit(".", 1)[0] if e["weights"] == "unregistered" else lay.label
+                     for lay, e in zip(layers, cov["layer_weights"])],
+        kinds=[lay.kind for lay in layers],
         norms=[lay.norm for lay in layers], diverged=diverged, not_analysed=skipped, notes=notes,
         activation=max(set(acts), key=acts.count) if acts else "identity",
-        fan=int(np.median(fans[1:])) if len(fans) > 1 else fans[0],
+        fan=_typical_fan(fans),
         steps={"optimizer": optimizer, "lr": lr, "steps": taken, "requested": steps,
                "loss_before": float(loss0.detach()), "loss_after": loss_after, "diverged": diverged},
-        input={"examples": int(x.shape[0]), "shape": list(x.shape[1:]), "std": in_std,
-               "mean_square": float(np.mean(x_np.astype(np.float64) ** 2))})
+        input={"examples": inputs.batch, "shape": list(inputs.args[0].shape[1:]) if inputs.args else None,
+               "std": in_std, "mean_square": float(in_std ** 2) if inputs.float_input is None else
+               float(inputs.float_input.detach().double().pow(2).mean()), "description": inputs.description,
+               "output": out_words, "loss": loss.words})
+    work = ops = after_ops = layers = after = opt = params = None  # freed before the overfit probe's copy
+    _apply_coverage(d, cov, bad_weights)
+    d.checks["initial_loss"] = first_check
+    if overfit > 0:
+        fresh = working_copy(torch, model)
+        d.checks["overfit_batch"] = checks.overfit_batch(
+            torch, fresh, lambda: select_output(torch, fresh(*inputs.args, **inputs.kwargs), output)[0], loss,
+            optimizer, lr, overfit)
+    return d
+
+
+def _apply_coverage(d: Diagnosis, cov: dict, bad_weights: list[str]) -> None:
+    """Coverage into the result: weights that are not finite are named (NaN is not an overflow); the summary
+    counts what was not covered."""
+    from .coverage import complete
+
+    d.coverage = cov  # a layer whose weights are not registered is judged by verdicts' not_registered rule
+    if bad_weights:
+        d.overall, d.problem = "error", "nonfinite"
+        for lay in d.layers:
+            if not all(_finite_or_none(lay.measured.get(k)) for k in ("act_std", "weight_grad_norm")):
+                lay.verdict, lay.problem = "error", "nonfinite"
+                lay.sentence = ("not finite: the weights hold values that are not finite, so nothing after them can "
+                                "be measured")
+        d.summary = (f"error: the weights are not finite: {', '.join(bad_weights[:4])}"
+                     f"{', …' if len(bad_weights) > 4 else ''}; load finite weights or re-initialise them "
+                     "(fix_weights / --fix he); no optimizer steps were taken")
+    if not complete(cov) or cov["frozen"] or cov["shared"] or cov["reparametrized"]:
+        d.summary += f"; coverage: {cov['summary']}"
+
+
+def _finite_or_none(v) -> bool:
+    return v is None or (isinstance(v, (int, float)) and math.isfinite(v))

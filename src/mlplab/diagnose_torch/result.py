@@ -8,14 +8,11 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from ..verdicts import _finite, _nan_to_none, _ratio, recommendation
+from ..verdicts import LEVELS, RULES, _finite, _nan_to_none, judge, recommendation
 
-SEVERITY = {  # beyond these a layer is an "error" (will not train); set on benchmarks/diagnose_accuracy.py, seed 0
-    "signal_high": 10.0, "signal_low": 0.03,  # activation std / input std
-    "grad_high": 10.0, "grad_low": 0.03,  # ‖∂L/∂z_l‖ / ‖∂L/∂z_L‖
-    "saturated": 0.4, "dead": 0.5,  # fraction saturated; fraction of dead units
-}
-LEVELS = ("ok", "warning", "error")
+#: The boundaries of every rule (mlplab.verdicts.RULES, the one definition), by rule name.
+SEVERITY = {r.name: {"warning": r.warning, "error": r.error, "op": r.op, "error_with": r.error_with} for r in RULES}
+SCHEMA = "mlplab.diagnosis/2"  # the JSON of Diagnosis.to_dict(); docs/diagnosis.schema.json describes it
 
 
 # ------------------------------------------------------------------------------ the result
@@ -35,13 +32,17 @@ class LayerDiagnosis:
     sentence: str
     measured: dict = field(default_factory=dict)
     predicted: dict = field(default_factory=dict)
+    rule: str | None = None  # the rule of mlplab.verdicts.RULES that decided it (None: healthy)
+    assumes: str | None = None  # the optimizer its "error" assumes (e.g. "sgd"), if it depends on one
 
 
 @dataclass
 class Diagnosis:
     """The check-up of a network: ``overall`` ok|warning|error, ``problem`` (the first problem from the input,
     "symmetric" if any layer is), ``summary`` and ``recommendation`` in plain words, the ``layers``, what was
-    ``not_analysed``, ``notes`` (normalisations, dropout), the optimizer ``steps`` taken on a copy."""
+    ``not_analysed``, ``notes`` (normalisations, dropout), the optimizer ``steps`` taken on a copy, the
+    ``coverage`` (torch: what was traced, never reached, unregistered, frozen, shared, re-parametrized;
+    :mod:`mlplab.diagnose_torch.coverage`) and the expert's first ``checks`` (initial loss, overfit one batch)."""
 
     overall: str
     problem: str
@@ -52,13 +53,16 @@ class Diagnosis:
     notes: list[str] = field(default_factory=list)
     steps: dict = field(default_factory=dict)
     input: dict = field(default_factory=dict)
+    coverage: dict = field(default_factory=dict)
+    checks: dict = field(default_factory=dict)
 
     @property
     def will_train(self) -> bool:
         return self.overall != "error"
 
     def to_dict(self) -> dict:
-        return _nan_to_none(asdict(self))
+        """JSON-ready (NaN as null), with ``schema`` naming the version of the documented layout."""
+        return {"schema": SCHEMA, **_nan_to_none(asdict(self))}
 
     def _repr_html_(self) -> str:
         """Jupyter's view: the table and the sentences, by the report's renderer."""
@@ -71,23 +75,12 @@ class Diagnosis:
 
 
 def _severity(row: dict) -> tuple[str, str, str]:
-    """(level, problem, reason) for one row of mlplab.diagnose: ``error`` if the row is symmetric or not
-    finite, or breaks one of :data:`SEVERITY`'s limits (its gradient more than 10x off the output layer's counts
-    even where mlplab's verdict, at 100x, still says healthy); else ``warning`` for any other problem."""
-    v, t, reason = row["verdict"], SEVERITY, row.get("reason", "")
-    if v == "symmetric" or row.get("decided_by") == "nonfinite":
-        return "error", v, reason
-    sig, grad, sat, dead = (row.get(k) for k in ("signal_gain", "grad_gain", "saturated", "dead"))
-    if (_finite(dead) and dead >= t["dead"]) or (_finite(sat) and sat >= t["saturated"]) or \
-            (_finite(sig) and not t["signal_low"] <= sig <= t["signal_high"]):
-        return "error", v, reason
-    if _finite(grad) and not t["grad_low"] <= grad <= t["grad_high"]:
-        if v == "healthy":  # mlplab's verdict waits for 100x; a 10x slower (or faster) layer already fails
-            v = "vanishing" if grad < t["grad_low"] else "exploding"
-            reason = (f"the gradient ‖∂L/∂z‖ is {_ratio(grad)}x the output layer's: this layer learns about "
-                      f"{max(grad, 1 / grad):.3g}x {'slower' if grad < 1 else 'faster'} than the last")
-        return "error", v, reason
-    return ("ok" if v == "healthy" else "warning"), v, reason
+    """(level, problem, reason) of one row: the row's own judgement if :func:`mlplab.verdicts.judge_rows` made
+    it, else :func:`mlplab.verdicts.judge` of the row alone."""
+    if "level" in row:
+        return row["level"], row["verdict"], row.get("reason", "")
+    j = judge(row)
+    return j["level"], j["problem"], j["reason"]
 
 
 _CONSEQUENCE = {"ok": "", "warning": "; it will train, but slowly or unevenly",
@@ -118,7 +111,8 @@ def _g(x, pct=False) -> str:
 
 
 _MEASURED = ("act_mean", "act_std", "saturated", "zero", "dead", "weight_grad_norm", "pre_grad_norm", "signal_gain",
-             "grad_gain", "update_ratio", "total_change", "distinct_units", "weight_std0", "weight_mean0")
+             "grad_gain", "update_ratio", "total_change", "distinct_units", "weight_std0", "weight_mean0", "registered",
+             "shared_uses")
 
 
 def _from_rows(rows: list[dict], *, names=None, kinds=None, norms=None, diverged=None, steps=None, input=None,
@@ -133,15 +127,15 @@ def _from_rows(rows: list[dict], *, names=None, kinds=None, norms=None, diverged
             kind=(kinds or ["Linear"] * len(rows))[i], shape=f"{r['fan_in']}→{r['fan_out']}",
             activation=r["activation"], normalization=r["normalization"], verdict=level, problem=r["verdict"],
             sentence=_sentence(r, level), measured={k: r.get(k) for k in _MEASURED},
-            predicted=dict(r.get("theory") or {})))
-    problems = [x.problem for x in out if x.problem != "healthy"]
-    problem = "symmetric" if "symmetric" in problems else problems[0] if problems else "healthy"
+            predicted=dict(r.get("theory") or {}), rule=r.get("rule"), assumes=r.get("assumes")))
     overall = max((x.verdict for x in out), key=LEVELS.index, default="ok")
+    problems = [x.problem for x in out if x.problem != "healthy" and x.verdict == overall]
+    problem = "symmetric" if "symmetric" in problems else problems[0] if problems else "healthy"
     if diverged:
         overall = "error"
         if problem == "healthy" or problem == "vanishing":
             problem = "exploding"
-    bad = [x for x in out if x.problem == problem]
+    bad = [x for x in out if x.problem == problem and x.verdict == overall] or [x for x in out if x.problem == problem]
     where = f"layer {bad[0].index} ({bad[0].name})" if len(bad) == 1 else \
         f"{len(bad)} layers from layer {bad[0].index} ({bad[0].name})" if bad else ""
     if overall == "ok":
@@ -166,7 +160,10 @@ def _from_rows(rows: list[dict], *, names=None, kinds=None, norms=None, diverged
 
 
 def from_result(result: dict) -> Diagnosis:
-    """The ok/warning/error Diagnosis of an mlplab network, from ``mlplab.diagnose.diagnose_model``'s dict."""
+    """The ok/warning/error Diagnosis of an mlplab network, from ``mlplab.diagnose.checkup``'s dict (a Diagnosis,
+    as ``mlplab.diagnose.diagnose_model`` returns, is returned as it is)."""
+    if isinstance(result, Diagnosis):
+        return result
     st = result.get("steps") or {}
     return _from_rows(result["layers"], diverged=st.get("diverged"), steps=st, input=result.get("input"),
                       activation=(result.get("config") or {}).get("activation"))
@@ -185,6 +182,8 @@ def _cells(d: Diagnosis) -> list[list[str]]:
             sd = f"{_g(m.get('saturated'), True)} ({_g(p.get('saturated'), True)})"
         elif lay.activation == "relu":
             sd = f"{_g(m.get('dead'), True)} (0%)"
+        elif lay.activation == "relu6":  # a ReLU that saturates: dead units, and outputs at 6
+            sd = f"{_g(m.get('dead'), True)} / {_g(m.get('saturated'), True)} ({_g(p.get('saturated'), True)})"
         else:
             sd = ""
         act = (f"{lay.normalization}+" if lay.normalization else "") + lay.activation
@@ -205,5 +204,7 @@ def _text(d: Diagnosis) -> str:
     lines += [f"not analysed: {s['what']} in {s['where']}" for s in d.not_analysed]
     lines += [f"note: {n}" for n in d.notes]
     lines += [f"layer {lay.index} ({lay.name}): {lay.sentence}" for lay in d.layers if lay.verdict != "ok"]
+    lines += [f"coverage: {d.coverage['summary']}"] if d.coverage else []
+    lines += [f"check: {c['sentence']}" for c in d.checks.values()]
     lines += [f"verdict: {d.summary}", f"recommendation: {d.recommendation}"]
     return "\n".join(lines)

@@ -7,14 +7,10 @@ from __future__ import annotations
 import numpy as np
 
 from .checkup import _torch
+from .io import _one_line
 
 
 # ------------------------------------------------------------------------------ loading a user's model
-def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split())
-    return f"{type(e).__name__}: {text[:300]}" + ("…" if len(text) > 300 else "")
-
-
 def load_model(spec: str, state_dict: str | None = None):
     """The module returned by FACTORY() in ``FILE.py:FACTORY``, with the weights of ``state_dict`` (a file
     written by ``torch.save(model.state_dict(), W)``) if given. Every failure is a one-line ValueError."""
@@ -60,15 +56,22 @@ def load_model(spec: str, state_dict: str | None = None):
         try:
             if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
                 state = state["state_dict"]
-            model.load_state_dict(state)
+            from .hygiene import unwrap_compiled
+
+            if isinstance(state, dict):  # a compiled module's state dict names its keys _orig_mod.*
+                state = {k.removeprefix("_orig_mod."): v for k, v in state.items()}
+            unwrap_compiled(model)[0].load_state_dict(state)
         except Exception as e:
             raise ValueError(f"--state-dict {str(w)!r} does not fit {name}(): {_one_line(e)}") from None
     return model
 
 
-def input_batch(shape, batch_size: int = 256, std: float = 1.0, seed: int = 0) -> np.ndarray:
-    """A Gaussian N(0, std²) batch of shape (batch_size, *shape), float32, from ``seed``."""
+def input_batch(shape, batch_size: int = 256, std: float = 1.0, seed: int = 0, vocab: int | None = None) -> np.ndarray:
+    """A Gaussian N(0, std²) batch of shape (batch_size, *shape), float32, from ``seed``; with ``vocab`` N,
+    token ids drawn uniformly from [0, N) (int64), the input of an Embedding/EmbeddingBag model."""
     rng = np.random.default_rng([seed, 3])
+    if vocab is not None:
+        return rng.integers(0, int(vocab), size=(int(batch_size), *shape), dtype=np.int64)
     return (rng.standard_normal((int(batch_size), *shape)) * std).astype(np.float32)
 
 

@@ -10,7 +10,8 @@ Names resolve from strings with :func:`get_initializer` (``"he"``, ``"glorot_uni
 Every scheme is registered once in :data:`SCHEMES` (an :class:`InitScheme`: canonical name, family,
 the variance as a function of the fans and as text, aliases); :func:`get_initializer`,
 :func:`theoretical_std`, :func:`init_family`, ``mlplab init list`` and the diagnosis all read it.
-This module is pure NumPy and imports only :mod:`mlplab.activations` from mlplab.
+This module is pure NumPy and imports only :mod:`mlplab.activations` from mlplab, and :mod:`mlplab.theory`
+for the ``critical`` scheme (σ_w² on the critical line χ₁ = 1).
 """
 
 from .registry import (
@@ -30,6 +31,8 @@ from .schemes import (
     calculate_gain,
     compute_fans,
     constant,
+    critical,
+    critical_variances,
     he_normal,
     he_uniform,
     identity,
@@ -55,7 +58,8 @@ from .schemes import (
 __all__ = [
     "INITIALIZERS", "SCHEMES", "InitScheme", "init_family", "resolve_initializer",
     "TRUNCATED_STD_2SIGMA", "as_generator", "book", "calculate_gain", "compute_fans",
-    "constant", "get_initializer", "he_normal", "he_uniform", "identity", "lecun_normal", "lecun_uniform",
+    "constant", "critical", "critical_variances",
+    "get_initializer", "he_normal", "he_uniform", "identity", "lecun_normal", "lecun_uniform",
     "list_initializers", "normal", "ones", "orthogonal", "small_random", "standard_normal",
     "theoretical_std", "torch_linear_bias", "torch_linear_weight", "truncated_normal",
     "truncated_std_factor", "uniform", "uniform_fan_in", "variance_scaling", "xavier_normal",

@@ -18,12 +18,14 @@ from ..activations import canonical_activation, normalize_name
 from .schemes import (
     _BOOK_EXTRA,
     _book_std,
+    _critical_std,
     _fan,
     _kaiming_std,
     _xavier_std,
     book,
     compute_fans,
     constant,
+    critical,
     he_normal,
     he_uniform,
     identity,
@@ -136,6 +138,10 @@ SCHEMES: dict[str, InitScheme] = {s.name: s for s in (
        "scale/n, n = fan_in, fan_out or their mean (Keras VarianceScaling)"),
     _S("book", book, "book", lambda p: _book_std(p["shape"], p["activation"]),
        "N(0, 2/n_in) for ReLU, N(0, 1/n_in) otherwise (Deep Learning from Scratch ch. 6)"),
+    _S("critical", critical, "critical", _critical_std,
+       "σ_w²/n_in with σ_w² on the critical line χ₁ = 1 for the activation and σ_b² (bias_var) or q*; normal or "
+       "orthogonal (Schoenholz et al. 2017; Pennington et al. 2017)", ("edge_of_chaos",),
+       note="'critical(bias_var=0.05)' is σ_w² = 1.761 for tanh; draw biases N(0, σ_b²) to match"),
 )}
 del _S
 

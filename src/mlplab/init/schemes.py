@@ -299,6 +299,60 @@ def book(shape, rng, dtype=np.float32, activation: str = "relu") -> np.ndarray:
     return normal(shape, rng, dtype, std=_book_std(shape, activation))
 
 
+# ----------------------------------------------------------------------------- the critical line
+def critical_variances(activation: str = "tanh", bias_var: float | None = None,
+                       q_star: float | None = None) -> tuple[float, float]:
+    """(σ_w², σ_b²) on the critical line χ₁ = σ_w² E[φ′(√q* z)²] = 1 (Schoenholz et al. 2017, *Deep Information
+    Propagation*), from :mod:`mlplab.theory`: for the given σ_b² (``bias_var``, default 0), or for the given fixed
+    length ``q_star`` (which sets σ_b² too: Pennington et al. 2017 use q* = 1/64 for tanh). Not both."""
+    from ..theory import critical_line, critical_point, theory_activation
+
+    if bias_var is not None and q_star is not None:
+        raise ValueError("critical init: give bias_var (σ_b²) or q_star, not both (q_star sets σ_b²)")
+    act = theory_activation(activation)
+    if q_star is not None:
+        if not q_star > 0:
+            raise ValueError(f"critical init: q_star must be > 0, got {q_star}")
+        if act.homogeneous:
+            raise ValueError(f"critical init: {act.name} is critical at σ_w² = {1 / act.dslope2:g} for every q*; "
+                             "give bias_var instead")
+        w, b = critical_point(float(q_star), act)
+        if not b >= 0:
+            raise ValueError(f"critical init: no critical point of {act.name} has q* = {q_star:g} "
+                             f"(it would need σ_b² = {float(b):.3g} < 0); choose a larger q_star")
+        return float(w), float(b)
+    b = 0.0 if bias_var is None else float(bias_var)
+    if not b >= 0:
+        raise ValueError(f"critical init: bias_var (σ_b²) must be >= 0, got {bias_var}")
+    w, _ = critical_line(b, act)
+    if not np.isfinite(w):
+        raise ValueError(f"critical init: {act.name} has no critical point at σ_b² = {b:g} (q* up to 1e6 "
+                         "searched); choose a larger bias_var or give q_star")
+    return float(w), b
+
+
+def critical(shape, rng, dtype=np.float32, activation: str = "tanh", bias_var: float | None = None,
+             q_star: float | None = None, weights: str = "normal") -> np.ndarray:
+    """Weights on the critical line (edge of chaos): Var(W) = σ_w² / n_in with σ_w² from
+    :func:`critical_variances` (χ₁ = 1 for this activation and σ_b² or q*), so that correlations between inputs
+    neither collapse nor decorrelate over depth (Schoenholz et al. 2017). ``weights="orthogonal"`` draws gain·Q
+    with gain² = σ_w² · max(n_in, n_out)/n_in (the same variance; W Wᵀ or Wᵀ W a multiple of I): with tanh at a
+    small q* that is dynamical isometry (Pennington, Schoenholz, Ganguli 2017). Draw the biases from N(0, σ_b²)
+    to match (``critical_variances`` gives σ_b²); tanh at σ_b² = 0 gives σ_w² = 1."""
+    sw2, _ = critical_variances(activation, bias_var, q_star)
+    n_in, n_out = compute_fans(shape)
+    if weights == "normal":
+        return normal(shape, rng, dtype, std=math.sqrt(sw2 / n_in))
+    if weights == "orthogonal":
+        return orthogonal(shape, rng, dtype, gain=math.sqrt(sw2 * max(n_in, n_out) / n_in))
+    raise ValueError(f"critical init: weights must be normal or orthogonal, got {weights!r}")
+
+
+def _critical_std(p) -> float:
+    sw2, _ = critical_variances(p["activation"], p["bias_var"], p["q_star"])
+    return math.sqrt(sw2 / _fan(p["shape"], "fan_in"))
+
+
 def torch_linear_weight(shape, rng, dtype=np.float32) -> np.ndarray:
     """PyTorch ``nn.Linear`` default: kaiming_uniform with a = sqrt(5), i.e. gain sqrt(1/3) and bound
     gain · sqrt(3 / n_in) = 1 / sqrt(n_in): U(±1 / sqrt(n_in)), variance 1 / (3 n_in)."""

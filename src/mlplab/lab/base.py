@@ -105,6 +105,7 @@ class Study:
     quick: dict = field(default_factory=dict)
     claims: tuple[str, ...] = ()  # top-level keys of numbers.json whose tables carry the study's claim
     works: tuple[str, ...] = ()  # keys of mlplab.lab.sources.WORKS (docs/sources.md)
+    reproduces: tuple[str, ...] = ()  # the papers' numbers it checks, in words (docs/studies.md lists them)
 
     def settings(self, quick: bool = False) -> dict:
         return json.loads(json.dumps(self.quick if quick else self.reference))  # a fresh copy

@@ -55,6 +55,9 @@ def studies_markdown(registry=None) -> str:
         lines += [f"- **Run:** `mlplab lab run {s.name}` (reference), `mlplab lab run {s.name} --quick` (seconds)",
                   f"- **Reference settings:** {_settings(s.reference)}",
                   f"- **Quick settings:** {_settings(s.quick)}"]
+        if s.reproduces:
+            lines.append("- **Reproduces** (each a claim `{measured, paper, tolerance, source}` in numbers.json): "
+                         + "; ".join(s.reproduces))
         if s.claims:
             lines.append("- **Numbers that carry the claim** (shown in the report; the rest is folded): "
                          + ", ".join(f"`{c}`" for c in s.claims))

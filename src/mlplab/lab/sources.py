@@ -53,8 +53,40 @@ WORKS: dict[str, Work] = {w.key: w for w in [
          "initialization in one article: deeplearning.ai's latest)", "新智元 / 数据派THU (translation)",
          "blog post", "a Chinese translation of deeplearning.ai's note Initializing neural networks", "",
          "exploding and vanishing signals, and the initialization race"),
+    Work("choi2019", "On Empirical Comparisons of Optimizers for Deep Learning", "Dami Choi, Christopher J. Shallue, "
+         "Zachary Nado, Jaehoon Lee, Chris J. Maddison and George E. Dahl", "paper", "arXiv:1910.05446, 2019",
+         "https://arxiv.org/abs/1910.05446",
+         "the inclusion claim (SGD ⊆ Momentum ⊆ Adam: a more general optimizer never loses once its extra "
+         "hyperparameters are tuned) and its protocol: learning rate, 1 − momentum, 1 − β₁, 1 − β₂ and ε searched "
+         "on log scales, quasi-random points"),
     Work("post-weight-init", "DL基本知识(四)权重矩阵初始化 (DL basics (4): initializing weight matrices)", "anonymous",
          "blog post", "", "", "zero initialization and the symmetry it cannot break; Xavier; small random numbers"),
+    Work("schoenholz2017", "Deep Information Propagation", "Samuel S. Schoenholz, Justin Gilmer, Surya Ganguli and "
+         "Jascha Sohl-Dickstein", "paper", "ICLR 2017 (arXiv:1611.01232); §2–3, the tanh phase diagram",
+         "https://arxiv.org/abs/1611.01232",
+         "the length and correlation maps, χ₁, the depth scales ξ_q and ξ_c, the critical line of tanh (σ_w² = 1.761 "
+         "at σ_b² = 0.05) and the ordered and chaotic phases"),
+    Work("poole2016", "Exponential expressivity in deep neural networks through transient chaos", "Ben Poole, "
+         "Subhaneil Lahiri, Maithra Raghu, Jascha Sohl-Dickstein and Surya Ganguli", "paper",
+         "NeurIPS 2016 (arXiv:1606.05340)", "https://arxiv.org/abs/1606.05340",
+         "the mean-field length and correlation maps of wide random networks, checked against finite networks"),
+    Work("xiao2018", "Dynamical Isometry and a Mean Field Theory of CNNs: How to Train 10,000-Layer Vanilla "
+         "Convolutional Neural Networks", "Lechao Xiao, Yasaman Bahri, Jascha Sohl-Dickstein, Samuel S. Schoenholz "
+         "and Jeffrey Pennington", "paper", "ICML 2018 (arXiv:1806.05393)", "https://arxiv.org/abs/1806.05393",
+         "the critical point σ_w² = 1.05, σ_b² = 2.01e-5 of tanh (q* ≈ 0.0259)"),
+    Work("pennington2017", "Resurrecting the sigmoid in deep learning through dynamical isometry: theory and "
+         "practice", "Jeffrey Pennington, Samuel S. Schoenholz and Surya Ganguli", "paper",
+         "NeurIPS 2017 (arXiv:1711.04735); §2–3, the spectrum of the input–output Jacobian",
+         "https://arxiv.org/abs/1711.04735",
+         "the variance of JJᵀ's spectrum L(μ₂/μ₁² − 1 − s₁) for Gaussian and orthogonal weights, and "
+         "orthogonal tanh at small q* as near-isometric"),
+    Work("saxe2014", "Exact solutions to the nonlinear dynamics of learning in deep linear neural networks",
+         "Andrew M. Saxe, James L. McClelland and Surya Ganguli", "paper", "ICLR 2014 (arXiv:1312.6120); §1–3",
+         "https://arxiv.org/abs/1312.6120",
+         "the mode-by-mode learning dynamics u(t) of deep linear networks from decoupled initial conditions"),
+    Work("hanin2018", "How to start training: the effect of initialization and architecture", "Boris Hanin and "
+         "David Rolnick", "paper", "NeurIPS 2018 (arXiv:1803.01719)", "https://arxiv.org/abs/1803.01719",
+         "the spread of a relu network's output length at He initialization, ≈ 5β with β = Σ 1/n_j"),
 ]}
 
 

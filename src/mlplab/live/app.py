@@ -9,12 +9,18 @@ POST /api/train        {sid, settings}: check the settings, start a run for this
                        previous run is stopped); a bad setting answers 400 {"error": one line}
 POST /api/compare      {sid, settings, variants}: 2-4 runs side by side, paired (same seed, data,
                        batches); replaces the tab's run like /api/train
-POST /api/control      {sid, action}: pause, resume, step, stop (a comparison: stop)
-POST /api/export       {sid, out}: write the finished run as ``mlplab train --out`` does
+POST /api/control      {sid, action}: pause, resume, step, stop (a comparison: all its runs at once)
+POST /api/set          {sid, key, value}: change lr, momentum or weight_decay of the tab's running or
+                       paused Train run from its next step on (recorded at that step, exported)
+POST /api/export       {sid, out}: write the run (finished, stopped or paused) as ``mlplab train --out``
+                       does; answers the folder, the files written and a command that retrains it
+GET  /api/state?sid=   the tab's run, if it has one (a reloaded page reattaches to it)
 GET  /api/stream?sid=  server-sent events: the run's frames, newest first dropped never, at
                        the rate they are made; when the stream closes (the tab is closed) the
                        tab's run is stopped after a short grace (a reload reconnects in time)
 GET  /api/runs         how many runs the server holds, their states, the frame workers' pids (for checks)
+POST /api/explain      {sid, view, settings}: "what to look for" sentences for the tab's run (its setting
+                       and newest readings), or for the form's settings when there is no run yet
 GET  /api/function     the test function's values on a grid (for the contour lines)
 POST /api/paths        every chosen optimizer's path from the start point
 =====================  ====================================================================
@@ -47,6 +53,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from . import explain as live_explain
 from . import limits
 from . import paths as live_paths
 from .compare import CompareGroup
@@ -108,6 +115,7 @@ class Runs:
         self.sessions: dict[str, TrainSession] = {}
         self.streams: dict[str, int] = {}
         self.closing = False
+        self.building = 0  # runs being built now (not yet in sessions): a large network takes seconds
         self.frame_workers = frame_workers
         self.spare: FrameWorker | None = None
         self._lock = threading.Lock()
@@ -224,6 +232,7 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
             "schedules": list(optim.SCHEDULES), "defaults": DEFAULTS,
             "hparams": {k: dict(v) for k, v in optim.DEFAULT_HPARAMS.items()},
             "functions": list(live_paths.FUNCTIONS),
+            "function_defaults": {f: live_paths.function_defaults(f) for f in live_paths.FUNCTIONS},
             "methods": {k: {"label": v[0], "hp": v[1], "settable": list(v[2])}
                         for k, v in live_paths.METHODS.items()},
         })
@@ -247,7 +256,11 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
                 runs.check_room(sid)
                 s, sizes, _, _ = await run_in_threadpool(check_settings, settings)  # alone: refused before building
                 runs.check_room(sid, need=estimate(s, sizes).total)
-                session = await run_in_threadpool(TrainSession, settings, fps)
+                runs.building += 1
+                try:
+                    session = await run_in_threadpool(TrainSession, settings, fps)
+                finally:
+                    runs.building -= 1
                 session.run_id = uuid.uuid4().hex[:8]
                 await run_in_threadpool(runs.replace, sid, session)  # one run per tab: the previous one stops
         except SettingsError as e:
@@ -278,6 +291,8 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
                     await run_in_threadpool(group.close)
                     raise
                 group.run_id = uuid.uuid4().hex[:8]
+                group.labels = [" ".join(f"{k}={v}" for k, v in (v or {}).items()) or f"run {i + 1}"
+                                for i, v in enumerate(body.get("variants"))]
                 for m in group.members:
                     m.run_id = group.run_id
                 await run_in_threadpool(runs.replace, sid, group)
@@ -285,7 +300,8 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
             return _refusal(e)
         except Exception as e:  # one line, not a traceback
             return _error(f"{type(e).__name__}: {e}")
-        group.start()
+        if not body.get("paused"):  # paused: frozen at initialization until Step or Resume
+            group.start()
         _watch_for(sid, group)
         return _json({"run": group.run_id, "seeds": group.seeds,
                       "members": [{"settings": m.settings, "sizes": m.sizes} for m in group.members]})
@@ -300,18 +316,17 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
         if session is None:
             return _error("no run in this tab: press Start first", 404)
         action = body.get("action")
-        if isinstance(session, CompareGroup) and action != "stop":
-            return _error("a comparison can only be stopped")
+        start = _start if isinstance(session, TrainSession) else (lambda group: group.start())
         if action == "pause":
             session.pause()
         elif action == "resume":
             if session.thread is None:
-                await run_in_threadpool(_start, session)
+                await run_in_threadpool(start, session)
             session.resume()
         elif action == "step":
             if session.thread is None:  # a run not started yet: start it paused, after its first step
                 session.pause()
-                await run_in_threadpool(_start, session)
+                await run_in_threadpool(start, session)
             else:
                 session.step_once()
         elif action == "stop":
@@ -319,6 +334,18 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
         else:
             return _error(f"unknown action {action!r}; valid: pause, resume, step, stop")
         return _json({"status": session.status})
+
+    async def set_value(request):
+        try:
+            body = await _body(request)
+            sid = _sid(body.get("sid"))
+            session = runs.sessions.get(sid)
+            if session is None or isinstance(session, CompareGroup):
+                raise SettingsError("no Train run in this tab: a setting changes during a run of the Train view")
+            session.request_change(str(body.get("key")), body.get("value"))
+        except SettingsError as e:
+            return _error(e)
+        return _json({"status": session.status, "step": session.trainer.step if session.trainer else 0})
 
     async def export(request):
         try:
@@ -334,7 +361,57 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
             return _error(e)
         except OSError as e:
             return _error(f"cannot write the run: {e}")
-        return _json({"out": str(path), "command": session.command(path)})
+        files = sorted(p.name for p in Path(path).iterdir() if p.is_file())
+        return _json({"out": str(path), "root": str(root), "files": files, "step": session.trainer.step,
+                      "status": session.status, "command": session.command(path)})
+
+    async def state(request):
+        """The tab's run, so that a reloaded page (same tab, same sid) draws it again."""
+        try:
+            sid = _sid(request.query_params.get("sid"))
+        except SettingsError as e:
+            return _error(e)
+        session = runs.sessions.get(sid)
+        if session is None:
+            return _json({"run": None})
+        if isinstance(session, CompareGroup):
+            return _json({"run": session.run_id, "kind": "compare", "status": session.status, "seeds": session.seeds,
+                          "labels": getattr(session, "labels", []),
+                          "members": [{"settings": m.settings, "sizes": m.sizes} for m in session.members]})
+        return _json({"run": session.run_id, "kind": "train", "status": session.status,
+                      "settings": session.settings, "sizes": session.sizes})
+
+    def _newest_frames(session):
+        """The newest frame, and the newest that carries ‖ΔW‖/‖W‖ (a run's first and last frames do not)."""
+        frames = [f for f in session.frames_after(0) if f.get("kind") == "frame"]
+        with_ratio = [f for f in frames if any(lay.get("update_ratio") for lay in f.get("layers", []))]
+        return (frames[-1] if frames else None), (with_ratio[-1] if with_ratio else None)
+
+    async def explain(request):
+        """The view's "what to look for" (mlplab.live.explain): from the tab's run when it is of that
+        view, else from the settings sent (a Train form not started yet)."""
+        try:
+            body = await _body(request)
+            sid = _sid(body.get("sid"))
+        except SettingsError as e:
+            return _error(e)
+        session, view = runs.sessions.get(sid), body.get("view")
+        if view == "compare":
+            if not isinstance(session, CompareGroup):
+                return _json({"lines": [], "run": None})
+            firsts = session.members[::session.seeds]
+            members = [(label, m.settings, m.predicted_pre_std, _newest_frames(m)[0])
+                       for label, m in zip(getattr(session, "labels", []), firsts)]
+            return _json({"lines": live_explain.compare_notes(members), "run": session.run_id})
+        if isinstance(session, TrainSession):
+            return _json({"lines": live_explain.train_notes(session.settings, session.predicted_pre_std,
+                                                            *_newest_frames(session)), "run": session.run_id})
+        settings = body.get("settings")
+        try:
+            s = check_settings(settings)[0] if isinstance(settings, dict) else None
+        except SettingsError:
+            s = None  # the Start button says what is wrong with it
+        return _json({"lines": live_explain.train_notes(s) if s else [], "run": None})
 
     async def stream(request):
         try:
@@ -375,7 +452,7 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
 
     async def runs_info(request):
         workers = [getattr(s, "worker", None) for s in runs.sessions.values()] + [runs.spare]
-        return _json({"runs": len(runs.sessions), "max_runs": runs.max_runs,
+        return _json({"runs": len(runs.sessions), "building": runs.building, "max_runs": runs.max_runs,
                       "states": sorted(s.status for s in runs.sessions.values()),
                       "streams": sum(runs.streams.values()), "frame_workers": runs.frame_workers,
                       "worker_pids": sorted(w.proc.pid for w in workers if w is not None and w.proc is not None)})
@@ -413,7 +490,9 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
     app = Starlette(routes=[
         Route("/", page), Route("/api/meta", meta), Route("/api/train", train, methods=["POST"]),
         Route("/api/compare", compare, methods=["POST"]), Route("/api/control", control, methods=["POST"]),
-        Route("/api/export", export, methods=["POST"]),
+        Route("/api/export", export, methods=["POST"]), Route("/api/state", state),
+        Route("/api/set", set_value, methods=["POST"]),
+        Route("/api/explain", explain, methods=["POST"]),
         Route("/api/stream", stream), Route("/api/runs", runs_info), Route("/api/function", function),
         Route("/api/paths", paths, methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),

@@ -22,6 +22,15 @@ MAX_RUNS = 4
 MAX_SEEDS = 5
 
 
+def _own_optimizer_settings(base: dict, variant: dict) -> dict:
+    """A variant that names another optimizer than the base's, and not its η (μ), runs with that
+    optimizer's own defaults, not the base form's values (Adam at a momentum rate of 0.1 would
+    compare a setting nobody uses): {"lr": None, "momentum": None} for what it does not set."""
+    if "optimizer" not in variant or str(variant["optimizer"]).strip() == str(base.get("optimizer", "")).strip():
+        return {}
+    return {k: None for k in ("lr", "momentum") if k not in variant}
+
+
 class CompareGroup:
     """Runs ``base`` settings overridden by each of ``variants`` (2 to 4 dicts)."""
 
@@ -47,9 +56,10 @@ class CompareGroup:
                 if shared:
                     raise SettingsError(f"run {i + 1} sets {', '.join(shared)}: runs are compared on the same data, "
                                         f"seed, batches and length; set these in the base settings")
+                own = _own_optimizer_settings(base, v)
                 for k in range(self.seeds):
                     try:
-                        self.members.append(TrainSession({**base, **v, "seed": seed0 + k},
+                        self.members.append(TrainSession({**base, **own, **v, "seed": seed0 + k},
                                                          fps=fps / (len(variants) * self.seeds)))
                     except SettingsError as e:
                         raise SettingsError(f"run {i + 1}: {e}") from None
@@ -91,6 +101,24 @@ class CompareGroup:
     def start(self) -> None:
         for m in self.members:
             m.start()
+
+    @property
+    def thread(self):
+        """The first member's training thread (None before the comparison starts)."""
+        return self.members[0].thread if self.members else None
+
+    # pause, resume and single steps act on every member at once: the runs stay step for step paired
+    def pause(self) -> None:
+        for m in self.members:
+            m.pause()
+
+    def resume(self) -> None:
+        for m in self.members:
+            m.resume()
+
+    def step_once(self) -> None:
+        for m in self.members:
+            m.step_once()
 
     def stop(self) -> None:
         for m in self.members:

@@ -32,6 +32,41 @@ FUNCTIONS = ("f1", "f2", "quadratic", "rosenbrock", "saddle", "eigen")
 MAX_STEPS = 1000
 GRID = 90
 
+# each function's formula (TeX), where it starts, how many steps and the settings its optimizers open
+# with: the lab's, except SGD kept below 2/λ_max at the start (0.18 < 2/9.5 and 2/10; 0.3 < 2/4.88 on
+# the saddle); on
+# Rosenbrock (λ_max ≈ 1400 at the start, ≈ 1000 at the minimum) step sizes that converge, and more
+# steps along its flat valley (tests/test_live.py runs each from its start: none diverges)
+FORMULAS = {
+    "f1": r"f(x, y) = x^2 + y^2",
+    "f2": r"f(x, y) = \tfrac{1}{20}x^2 + y^2",
+    "quadratic": r"f(\theta) = \tfrac12\theta^\top\!\begin{pmatrix}5 & 4.5\\ 4.5 & 5\end{pmatrix}\!\theta"
+                 r" + \begin{pmatrix}1\\ -2\end{pmatrix}^{\!\top}\!\theta",
+    "rosenbrock": r"f(x, y) = (1 - x)^2 + 100\,(y - x^2)^2",
+    "saddle": r"f(x, y) = \tfrac14x^4 - \tfrac12x^2 + 0.1\,x + \tfrac12y^2",
+    "eigen": r"f(x, y) = \tfrac12(\lambda_1 x^2 + \lambda_2 y^2)",
+}
+FUNCTION_HP = {
+    "quadratic": {"sgd": {"lr": 0.18}},
+    "eigen": {"sgd": {"lr": 0.18}},
+    "saddle": {"sgd": {"lr": 0.3}},
+    "rosenbrock": {"sgd": {"lr": 0.001}, "momentum": {"lr": 0.001}, "nesterov": {"lr": 0.0008},
+                   "adagrad": {"lr": 0.5}, "rmsprop": {"lr": 0.03}, "adam": {"lr": 0.1}},
+}
+FUNCTION_STEPS = {"rosenbrock": 500}
+DIVERGED = 1e6  # a coordinate past this (or not finite): the path has diverged, as the page draws it
+
+
+def function_defaults(name: str) -> dict:
+    """What the page opens ``name`` with: formula, start point, steps, each optimizer's settings."""
+    fn = make_function(name)
+    (x0, x1), (y0, y1) = fn.xlim, fn.ylim
+    start = [-7.0, 2.0] if name in ("f1", "f2", "eigen") else [x0 + 0.15 * (x1 - x0), y0 + 0.85 * (y1 - y0)]
+    hp = {m: {k: v for k, v in {**METHODS[m][1], **FUNCTION_HP.get(name, {}).get(m, {})}.items()
+              if k in METHODS[m][2]} for m in METHODS}
+    return {"formula": FORMULAS[name], "start": start, "steps": FUNCTION_STEPS.get(name, 200), "hp": hp,
+            "quadratic": isinstance(fn, Quadratic)}
+
 
 def make_function(name: str, eig=(1.0, 10.0), angle: float = 0.0):
     """A test function by name; ``eigen`` is ½θᵀPθ with P's eigenvalues ``eig`` along axes turned by ``angle``."""
@@ -65,6 +100,122 @@ def hyperparameters(name: str, given: dict) -> dict:
     if "beta1" in hp or "beta2" in hp:
         hp["betas"] = (hp.pop("beta1", 0.9), hp.pop("beta2", 0.999))
     return hp
+
+
+def lr_bound(method: str, hp: dict, lam_max: float):
+    """The largest stable step size for gradient steps on a quadratic whose Hessian's largest
+    eigenvalue is ``lam_max``, with its formula; None for the adaptive methods (their step is
+    divided by a running gradient size, so no fixed η bound applies).
+
+    Along an eigenvector with eigenvalue λ each method is a linear recursion; with h = ηλ:
+    SGD θ' = (1 − h)θ is stable for h < 2; heavy-ball momentum (v ← μv − ηg, θ ← θ + v) has
+    characteristic polynomial z² − (1 + μ − h)z + μ, stable (Jury: 1 + T + D > 0) for h < 2 + 2μ;
+    Nesterov (b ← μb + g, θ ← θ − η(g + μb)) has trace 1 + μ − h(1 + μ) and determinant μ(1 − h),
+    stable for h < (2 + 2μ)/(1 + 2μ); Newton's step α·H⁻¹g scales every direction by 1 − α, stable
+    for α < 2 whatever λ is (Goh, "Why Momentum Really Works", Distill 2017, for the first two)."""
+    if not (lam_max > 0):
+        return None
+    mu = float(hp.get("momentum", 0.9))
+    if method == "sgd":
+        return 2 / lam_max, r"2/\lambda_{\max}"
+    if method == "momentum":
+        return (2 + 2 * mu) / lam_max, r"(2+2\mu)/\lambda_{\max}"
+    if method == "nesterov":
+        return (2 + 2 * mu) / ((1 + 2 * mu) * lam_max), r"(2+2\mu)/((1+2\mu)\lambda_{\max})"
+    if method == "newton":
+        return 2.0, "2"
+    return None
+
+
+def rate(method: str, hp: dict, lam: float) -> float | None:
+    """The factor by which the error along an eigen-direction of eigenvalue ``lam`` shrinks per step
+    (the spectral radius of the method's 2×2 recursion; > 1: it grows), None for adaptive methods."""
+    eta, mu = float(hp.get("lr", 0.0)), float(hp.get("momentum", 0.9))
+    h = eta * lam
+    if method == "sgd":
+        return abs(1 - h)
+    if method == "newton":
+        return abs(1 - eta)
+    if method == "momentum":
+        m = np.array([[1 + mu - h, -mu], [1.0, 0.0]])
+    elif method == "nesterov":
+        m = np.array([[1 - h * (1 + mu), -eta * mu * mu], [lam, mu]])
+    else:
+        return None
+    return float(max(abs(np.linalg.eigvals(m))))
+
+
+def rate_map(method: str, eigenvalues, n_eta: int = 72, n_mu: int = 50) -> dict:
+    """Distill's picture ("Why Momentum Really Works") for ``method`` (momentum or nesterov) on a
+    quadratic with Hessian eigenvalues ``eigenvalues``: over step sizes η (log-spaced, the slider's
+    10⁻³..10) and momenta μ (0..0.99), the factor the error shrinks by per step (the largest root
+    modulus over the eigen-directions; >= 1: divergent) and the kind of the slowest direction's
+    decay: 0 monotone (a positive real root), 1 oscillating (complex or negative roots), 2
+    divergent. The roots are those of z² − T z + D with T, D the trace and determinant of the
+    method's 2×2 recursion (see :func:`lr_bound`). Rows are μ, columns η."""
+    eta = np.logspace(-3, 1, n_eta)
+    mu = np.linspace(0.0, 0.99, n_mu)
+    E, M = np.meshgrid(eta, mu)
+    worst = np.zeros_like(E)
+    kind = np.zeros(E.shape, dtype=int)
+    for lam in np.asarray(eigenvalues, dtype=np.float64):
+        h = E * lam
+        if method == "momentum":
+            T, D = 1 + M - h, M
+        elif method == "nesterov":
+            T, D = 1 + M - h * (1 + M), M * (1 - h)
+        else:
+            raise SettingsError(f"a rate map is drawn for momentum and nesterov, not {method!r}")
+        disc = T * T - 4 * D
+        sq = np.sqrt(disc.astype(complex))
+        roots = np.stack([(T + sq) / 2, (T - sq) / 2])
+        r = np.abs(roots).max(axis=0)
+        dominant = np.take_along_axis(roots, np.abs(roots).argmax(axis=0)[None], 0)[0]
+        k = np.where((disc < 0) | (dominant.real < 0), 1, 0)
+        kind = np.where(r > worst, k, kind)
+        worst = np.maximum(worst, r)
+    kind = np.where(worst >= 1, 2, kind)
+    return {"eta": eta.tolist(), "mu": mu.tolist(), "rate": worst.round(6).tolist(), "kind": kind.tolist()}
+
+
+def diverged_at(path: np.ndarray) -> int | None:
+    """The first step at which the path left the plane (a coordinate not finite or past DIVERGED)."""
+    bad = ~np.isfinite(path).all(axis=1) | (np.abs(np.nan_to_num(path, nan=np.inf)) > DIVERGED).any(axis=1)
+    return int(np.argmax(bad)) if bad.any() else None
+
+
+def explain(fn, name: str, start, hp: dict, results: dict, steps: int) -> dict:
+    """The Hessian at the start point, each method's step-size bound, and what happened, in words.
+
+    Exact for the quadratics (the Hessian is the same everywhere); elsewhere the eigenvalues, and
+    so the bounds, hold near the start only."""
+    H = np.asarray(fn.hessian(np.asarray(start, dtype=np.float64)), dtype=np.float64)
+    lam = np.linalg.eigvalsh((H + H.T) / 2)
+    exact = isinstance(fn, Quadratic)
+    lam_max = float(lam[-1])
+    words, bounds = {}, {}
+    for m, r in results.items():
+        label = METHODS[m][0]
+        b = lr_bound(m, hp[m], lam_max)
+        if b is not None:
+            bounds[m] = {"lr": b[0], "formula": b[1]}
+        k = r["diverged"]
+        if k is not None:
+            words[m] = f"{label}: diverged at step {k}" + (f" (η = {hp[m]['lr']:.3g} > {b[0]:.3g}, the stable limit)"
+                                                          if b is not None and hp[m]["lr"] > b[0] else "")
+            continue
+        line = f"{label}: f − f* = {r['gap']:.2g} after {steps} steps"
+        if exact and b is not None:
+            rates = [rate(m, hp[m], float(v)) for v in lam]
+            worst = max(rates)
+            if worst < 1:
+                line += f"; the error shrinks ×{worst:.3g} per step along the slowest direction"
+                if m == "sgd" and hp[m]["lr"] * lam_max > 1:
+                    line += " and oscillates along the steepest (ηλ_max > 1)"
+            else:
+                line += "; unstable (η past the bound): it will diverge given more steps"
+        words[m] = line
+    return {"eigenvalues": [float(v) for v in lam], "exact": exact, "bounds": bounds, "words": words}
 
 
 def newton_path(fn, start, steps: int, **hp) -> np.ndarray:
@@ -117,7 +268,7 @@ def compute_paths(function: str, start, steps: int = 200, methods: dict | None =
     if not 1 <= int(steps) <= MAX_STEPS:
         raise SettingsError(f"steps must be between 1 and {MAX_STEPS}, got {steps}")
     methods = {k: {} for k in METHODS} if methods is None else methods
-    paths, values, errors = {}, {}, {}
+    paths, values, errors, results, used = {}, {}, {}, {}, {}
     for name, given in methods.items():
         if name not in METHODS:
             raise SettingsError(f"unknown optimizer {name!r}; valid: {', '.join(METHODS)}")
@@ -131,9 +282,16 @@ def compute_paths(function: str, start, steps: int = 200, methods: dict | None =
         with np.errstate(all="ignore"):
             f = fn.f(path)
         paths[name], values[name] = _clean(path), _clean(f)[0]
+        k = diverged_at(path)
+        gap = float(f[-1] - fn.f_min) if fn.minima and k is None else (float(f[-1]) if k is None else None)
+        results[name], used[name] = {"diverged": k, "gap": gap}, hp
     f_min = fn.f_min if fn.minima else None
+    info = explain(fn, function, x0, used, results, int(steps))
     return {"paths": paths, "f": values, "f_min": f_min, "errors": errors,
-            "minima": _clean(np.array(fn.minima)) if fn.minima else [], "compute_ms": (time.perf_counter() - t0) * 1e3}
+            "minima": _clean(np.array(fn.minima)) if fn.minima else [], "diverged": {k: r["diverged"]
+                                                                                   for k, r in results.items()},
+            "hessian": {"eigenvalues": info["eigenvalues"], "exact": info["exact"]}, "bounds": info["bounds"],
+            "words": info["words"], "compute_ms": (time.perf_counter() - t0) * 1e3}
 
 
 def function_grid(function: str, eig=(1.0, 10.0), angle: float = 0.0, n: int = GRID) -> dict:
@@ -143,6 +301,12 @@ def function_grid(function: str, eig=(1.0, 10.0), angle: float = 0.0, n: int = G
     ys = np.linspace(*fn.ylim, n)
     X, Y = np.meshgrid(xs, ys)
     F = fn.f(np.stack([X, Y], -1))
-    return {"name": fn.name, "xlim": list(fn.xlim), "ylim": list(fn.ylim), "n": n,
-            "values": [float(v) for v in F.ravel()], "f_min": fn.f_min if fn.minima else float(F.min()),
-            "minima": _clean(np.array(fn.minima)) if fn.minima else []}
+    out = {"name": fn.name, "xlim": list(fn.xlim), "ylim": list(fn.ylim), "n": n,
+           "values": [float(v) for v in F.ravel()], "f_min": fn.f_min if fn.minima else float(F.min()),
+           "minima": _clean(np.array(fn.minima)) if fn.minima else []}
+    if isinstance(fn, Quadratic):  # the Hessian is the same everywhere: the (η, μ) picture is exact
+        lam = np.linalg.eigvalsh(fn.P)
+        if lam[0] > 0:
+            out["eigenvalues"] = lam.tolist()
+            out["rate_maps"] = {m: rate_map(m, lam) for m in ("momentum", "nesterov")}
+    return out

@@ -34,6 +34,7 @@ import numpy as np
 
 from .. import diagnostics as dg
 from .. import optim, toydata
+from ..changes import CHANGEABLE, SettingChanges
 from ..schedules import schedule_for_run
 from ..train import Callback, Trainer
 from .frames import Probe, _num, measure, update_ratios
@@ -218,6 +219,7 @@ class TrainSession:
         self._run = threading.Event()
         self._run.set()
         self._steps_allowed = None  # when paused by "step": how many more steps to take
+        self.held = threading.Event()  # set while the training thread waits in a pause (the model is still)
         self._lock = threading.Lock()
         self.run_dir = Path(tempfile.mkdtemp(prefix="mlplab-live-"))
         self.fps, self.overhead = fps, overhead
@@ -228,11 +230,12 @@ class TrainSession:
         self.thread = None
         self.trainer = None
         self.t_start = None
+        self.changes = SettingChanges()  # η, μ, weight decay changed while it trains (request_change)
 
     # ------------------------------------------------------------------ control
     def start(self) -> None:
         callback = LiveCallback(self, self.fps, self.overhead)
-        self.trainer = Trainer(self.model, self.optimizer, schedule=self.schedule, callbacks=[callback],
+        self.trainer = Trainer(self.model, self.optimizer, schedule=self.schedule, callbacks=[self.changes, callback],
                                run_dir=self.run_dir, checkpoint_every=500, on_divergence="stop")
         self.thread = threading.Thread(target=self._train, name="mlplab-live-train", daemon=True)
         self.status = "running"
@@ -283,6 +286,40 @@ class TrainSession:
         from ..settings import TRAIN_DEFAULTS
 
         return {**TRAIN_DEFAULTS, **self.settings, "out": str(self.run_dir), "blas_threads": self.blas_threads}
+
+    def request_change(self, key: str, value) -> None:
+        """Set ``key`` (lr, momentum, weight_decay) to ``value`` from the next step on; the step it
+        takes hold at is recorded (config.json's ``lr_changes`` ..., the frames' ``changes``)."""
+        from .. import settings as st
+
+        if key not in CHANGEABLE:
+            raise SettingsError(f"only {', '.join(CHANGEABLE)} can change during a run, not {key!r}")
+        if self.thread is None or self.status not in ("running", "paused"):
+            raise SettingsError(f"a setting changes during a run: this one is {self.status}; set it in the form "
+                                "and press Start")
+        if key == "lr" and self.schedule is not None:
+            raise SettingsError(f"the schedule {self.settings['schedule']} sets the learning rate at every step; "
+                                "start a run without a schedule to change it by hand")
+        label = f"--{key.replace('_', '-')}"
+        try:  # the form's text, as check_settings reads it
+            value = float(str(value).strip())
+        except ValueError:
+            raise SettingsError(f"{label} must be a number, got {value!r}") from None
+        try:
+            if key != "weight_decay" and key not in optim.optimizer_settings(self.opt_name):
+                raise st.SettingsError(key, f"{self.opt_name} has no {key}")
+            _, hp = st.check_optimizer(self.opt_name, {key: value}, lambda k: label)
+        except st.SettingsError as e:
+            raise SettingsError(str(e)) from None
+        pending = [v for k, v in self.changes.pending if k == key]
+        if (pending[-1] if pending else getattr(self.optimizer, key, None)) == hp[key]:
+            return  # already so (a form's change event repeated): nothing to record
+        self.changes.request(key, hp[key])
+
+    def change_list(self) -> list:
+        """Every change so far: [{"step", "key", "value"}], by step."""
+        return sorted(({"step": k, "key": key, "value": v} for key, steps in list(self.changes.changes.items())
+                       for k, v in steps), key=lambda c: c["step"])
 
     def pause(self) -> None:
         with self._lock:
@@ -342,7 +379,9 @@ class TrainSession:
                 self._run.clear()
                 self.status = "paused"
             self._publish_status()
+            self.held.set()
             self._run.wait()
+            self.held.clear()
             if self.stop_event.is_set():
                 return
 
@@ -365,7 +404,8 @@ class TrainSession:
         elapsed = time.perf_counter() - self.t_start if self.t_start else 0.0
         return {"kind": "frame", "seed": self.settings["seed"], "step": trainer.step, "epoch": trainer.epoch + 1,
                 "total": trainer.total_steps, "loss": _num(loss) if loss is not None else None,
-                "lr": trainer._lr(), "elapsed": elapsed, "evals": self.evals[-20:], "status": self.status}
+                "lr": trainer._lr(), "elapsed": elapsed, "evals": self.evals[-20:], "status": self.status,
+                "changes": self.change_list() if self.changes.changes else []}
 
     def _append(self, meta: dict, layers: list, probe_acc: float, by_worker: bool = False) -> None:
         frame = {**meta, "probe_acc": probe_acc, "layers": layers, "worker": by_worker}
@@ -385,8 +425,13 @@ class TrainSession:
 
     # ------------------------------------------------------------------ export
     def export(self, out, root=None) -> Path:
-        """Copy the finished run (config.json, metrics.jsonl, model.npz, summary.json, its checkpoint)
-        to ``out``, with config.json's ``out`` naming it, as ``mlplab train --out out`` writes it.
+        """Copy the run (config.json, metrics.jsonl, model.npz, summary.json, its checkpoint) to ``out``,
+        with config.json's ``out`` naming it, as ``mlplab train --out out`` writes it.
+
+        A finished or stopped run has all of these (a stopped run is one of ``trainer.step`` steps).
+        A paused run is written as it stands: the training thread waits in the pause, so the model
+        is saved now (model.npz) with a summary.json of the steps so far; its metrics.jsonl holds the
+        lines written so far (the Trainer writes them buffered, so the newest may be missing).
 
         ``out`` must be new or empty (:func:`mlplab.live.runsdir.check_empty`); with ``root`` (the
         server's runs folder) it must also lie below it once made, links followed. Each file is created
@@ -395,8 +440,11 @@ class TrainSession:
 
         from .runsdir import check_below, check_empty
 
-        if self.status != "done":
-            raise SettingsError(f"export needs a finished run (this one is {self.status})")
+        if self.status not in ("done", "stopped", "paused") or self.trainer is None:
+            raise SettingsError(f"export needs a finished, stopped or paused run (this one is {self.status})")
+        paused = self.status == "paused"
+        if paused and not self.held.wait(10.0):  # "paused" is said at once; the thread ends its step first
+            raise SettingsError("the run has not reached its pause yet: export again in a moment")
         out = Path(out)
         check_empty(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -405,11 +453,24 @@ class TrainSession:
         check_empty(out)
         config = json.loads((self.run_dir / "config.json").read_text())
         config["out"] = str(out)
+        config.update(self.changes.settings())  # the changes made while it trained, at their steps
+        skip = {"config.json"} | ({"model.npz", "summary.json"} if paused else set())
         sources = [p for p in sorted(self.run_dir.iterdir()) if p.is_file() and not p.is_symlink()
-                   and p.name != "config.json" and not p.name.startswith(".")]
+                   and p.name not in skip and not p.name.startswith(".")]
         for src in sources:
             with open(src, "rb") as f, _create(out / src.name) as g:
                 shutil.copyfileobj(f, g, 1 << 20)
+        if paused:  # the model as it stands (saved beside, then copied in without following links)
+            scratch = Path(tempfile.mkdtemp(prefix="mlplab-live-export-"))
+            try:
+                self.model.save(scratch / "model.npz")
+                with open(scratch / "model.npz", "rb") as f, _create(out / "model.npz") as g:
+                    shutil.copyfileobj(f, g, 1 << 20)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+            with _create(out / "summary.json") as g:
+                g.write(json.dumps({"steps": self.trainer.step, "paused": True,
+                                    "final": self.evals[-1] if self.evals else {}}, indent=2, default=float).encode())
         with _create(out / "config.json") as g:
             g.write(json.dumps(config, indent=2, default=float).encode())
         from .. import folderkind
@@ -418,11 +479,17 @@ class TrainSession:
         return out
 
     def command(self, out) -> str:
-        """The ``mlplab train`` command line that retrains this run (MNIST-family sets only)."""
+        """The ``mlplab train`` command line that retrains this run (MNIST-family sets only), into a
+        folder beside ``out`` (``out``-again, -again2, ...: never the export itself). A run stopped
+        or paused at step k is retrained for k steps (``--iterations k``: the same batches, the same
+        k updates; with a schedule, whose shape depends on the run's length, not the same rates)."""
         s = self.settings
+        step = self.trainer.step if self.trainer is not None else 0
+        cut = self.status in ("stopped", "paused") and 0 < step < self.total
         parts = ["mlplab train", f"--dataset {s['dataset']}", f"--layers {s['layers']}",
                  f"--activation {s['activation']}", f"--init {s['init']}", f"--bias-init {s['bias_init']}",
                  f"--optimizer {s['optimizer']}", f"--batch-size {s['batch_size']}", f"--seed {s['seed']}",
+                 f"--iterations {step}" if cut else
                  f"--epochs {s['epochs']}" if s["epochs"] else f"--iterations {s['iterations']}",
                  f"--dtype {s['dtype']}"]
         threads = self.config().get("blas_threads")
@@ -431,4 +498,12 @@ class TrainSession:
         for key in ("lr", "momentum", "weight_decay", "schedule"):
             if s.get(key):
                 parts.append(f"--{key.replace('_', '-')} {s[key]}")
-        return " ".join(parts + [f"--out {shlex.quote(str(out))}"])
+        for name, value in self.changes.settings().items():
+            if value:
+                parts.append(f"--{name.replace('_', '-')} {value}")
+        out = Path(out)
+        again = out.with_name(f"{out.name}-again")
+        k = 2
+        while again.exists():
+            again, k = out.with_name(f"{out.name}-again{k}"), k + 1
+        return " ".join(parts + [f"--out {shlex.quote(str(again))}"])

@@ -15,15 +15,29 @@ Every executor offers ``submit(fn, *args) -> concurrent.futures.Future`` and ``s
 not come back. Dask re-runs a dead worker's tasks on another worker by itself. Since a trial is a
 pure function of its description and always runs with one BLAS thread, the numbers do not depend
 on the executor or the number of workers.
+
+Workers die with the process that started them. A forked worker asks the kernel for SIGKILL when
+its parent dies (``prctl(PR_SET_PDEATHSIG)``, Linux) and checks that the parent it was forked from is
+still its parent (the parent may have died between the fork and the ``prctl``), so ``kill -9`` of
+``mlplab sweep`` leaves no worker behind; forked children also drop the folder lock's descriptor at
+once (:mod:`mlplab.runlock`), so a dead sweep's lock is free for the next run to take over. Dask's
+``LocalCluster`` workers are children of this process that exit when the pipe to it closes. A
+Dask client whose scheduler is gone is :meth:`DaskExecutor.alive` ``False``; its shutdown is quiet
+(Dask's loggers are silenced first: a lost scheduler or Ctrl-C otherwise prints dozens of lines of
+reconnection tracebacks).
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import logging
 import multiprocessing
+import os
 import signal
+import sys
 
-__all__ = ["make_executor", "LocalExecutor", "InlineExecutor", "DaskExecutor", "EXECUTORS", "ExecutorError"]
+__all__ = ["make_executor", "LocalExecutor", "InlineExecutor", "DaskExecutor", "EXECUTORS", "ExecutorError",
+           "BadSchedulerAddress", "SchedulerUnreachable", "usable_cores"]
 
 EXECUTORS = ("local", "dask")
 
@@ -32,11 +46,46 @@ class ExecutorError(RuntimeError):
     """The executor could not start (Dask missing, scheduler unreachable): one line for the user."""
 
 
-def _worker_init():
+class BadSchedulerAddress(ExecutorError):
+    """``--scheduler`` is not an address (a usage error)."""
+
+
+class SchedulerUnreachable(ExecutorError):
+    """Nothing answers at the ``--scheduler`` address (a machine problem)."""
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which containers and ``taskset`` narrow)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """In a worker process: be killed (SIGKILL) when the parent dies; exit now if it already has."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the getppid check below remains
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the prctl took effect
+        os._exit(1)
+
+
+def _worker_init(parent_pid=None):
     from threadpoolctl import threadpool_limits
 
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
     threadpool_limits(limits=1, user_api="blas")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's business
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's handler (a graceful stop) is not the worker's
 
 
 class InlineExecutor(cf.Executor):
@@ -70,13 +119,42 @@ class LocalExecutor(cf.Executor):
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
         self._pool = cf.ProcessPoolExecutor(max_workers=self.workers, initializer=_worker_init,
-                                            mp_context=multiprocessing.get_context("fork"))
+                                            initargs=(os.getpid(),), mp_context=multiprocessing.get_context("fork"))
+
+    def alive(self) -> bool:
+        return True  # a broken pool is restarted (the runner's BrokenProcessPool handling)
 
     def submit(self, fn, /, *args, **kwargs):
         return self._pool.submit(fn, *args, **kwargs)
 
+    def cancel(self, futures) -> None:
+        """Nothing: the pool cancels what has not started itself, at :meth:`shutdown` or :meth:`restart`.
+        A future cancelled by hand stays in the pool's books, and when the pool then breaks (its workers
+        ended) Python 3.11's pool sets an exception on it and dies of ``InvalidStateError``."""
+
     def shutdown(self, wait=True, *, cancel_futures=False):
-        self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+        """``cancel_futures``: also end the trials running now (SIGTERM to the workers), so Ctrl-C or a
+        stopped sweep does not wait for them: their results would not be stored anyway. The pool's own
+        thread is then joined: left running, it writes to a closed pipe at exit ("Exception ignored ...
+        Bad file descriptor")."""
+        if not cancel_futures:
+            self._pool.shutdown(wait=wait)
+            return
+        thread = getattr(self._pool, "_executor_manager_thread", None)
+        procs = list((getattr(self._pool, "_processes", None) or {}).values())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            try:
+                proc.terminate()
+            except (OSError, ValueError):
+                pass
+        for proc in procs:
+            try:
+                proc.join(timeout=5)
+            except (OSError, ValueError, AssertionError):
+                pass
+        if thread is not None:
+            thread.join(timeout=10)
 
 
 # Dask's defaults cost a NumPy trial dearly; a LocalCluster of mlplab's starts without them:
@@ -103,7 +181,7 @@ class DaskExecutor(cf.Executor):
     """A Dask client's ``concurrent.futures`` executor (``Client.get_executor``); owns the
     LocalCluster it started, if any."""
 
-    def __init__(self, workers: int = 2, scheduler: str | None = None):
+    def __init__(self, workers: int = 2, scheduler: str | None = None, timeout: float = 5.0):
         try:
             from distributed import Client, LocalCluster
         except ImportError:
@@ -111,18 +189,20 @@ class DaskExecutor(cf.Executor):
         self.cluster = None
         try:
             if scheduler:
-                self.client = Client(scheduler, timeout="10s")
+                address = check_scheduler(scheduler, timeout)
+                self.client = Client(address, timeout=f"{timeout}s")
             else:
                 import dask
 
                 with dask.config.set(_LOCAL_CLUSTER_CONFIG):
                     self.cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
-                                                dashboard_address="127.0.0.1:0", host="127.0.0.1", silence_logs=40)
+                                                dashboard_address="127.0.0.1:0", host="127.0.0.1", silence_logs=40,
+                                                preload=[__name__])  # dask_setup below, in every worker
                 self.client = Client(self.cluster)
         except (OSError, TimeoutError) as e:
             where = f"the Dask scheduler at {scheduler}" if scheduler else "a Dask LocalCluster"
-            raise ExecutorError(f"could not reach {where} ({type(e).__name__}: {e}); check the address "
-                                "and that `dask scheduler` is running") from None
+            raise SchedulerUnreachable(f"could not reach {where} ({type(e).__name__}: {e}); check the address "
+                                       "and that `dask scheduler` is running") from None
         self.workers = len(self.client.scheduler_info().get("workers", {})) or int(workers)
         self._ex = self.client.get_executor(pure=False)
 
@@ -132,18 +212,88 @@ class DaskExecutor(cf.Executor):
     def restart(self):
         pass  # the scheduler re-runs a dead worker's tasks elsewhere
 
-    def worker_pids(self) -> dict:
-        import os
+    def alive(self) -> bool:
+        """False once the client has lost its scheduler (it is then "connecting" or closed)."""
+        return self.client.status == "running"
 
+    def worker_pids(self) -> dict:
         return self.client.run(os.getpid)
 
     def shutdown(self, wait=True, *, cancel_futures=False):
+        """Close the client (and the LocalCluster it started), quietly: with the scheduler gone, or at
+        Ctrl-C, Dask logs its reconnection attempts and each worker's end as tracebacks."""
+        quiet_dask_logs()
         try:
-            self._ex.shutdown(wait=wait)
+            if self.alive():
+                self._ex.shutdown(wait=wait)
+        except Exception:  # noqa: S110 - a client that lost its scheduler cannot wait for anything
+            pass
         finally:
-            self.client.close()
+            try:
+                self.client.close(timeout=5)
+            except Exception:  # noqa: S110 - closing what is already gone
+                pass
             if self.cluster is not None:
-                self.cluster.close()
+                try:
+                    self.cluster.close(timeout=10)
+                except Exception:  # noqa: S110
+                    pass
+
+
+def dask_setup(worker) -> None:
+    """Run by Dask in every worker process of mlplab's ``LocalCluster`` as it starts (``preload``): Ctrl-C
+    is the main process's business. A terminal sends SIGINT to the whole foreground process group,
+    workers included, and each worker would print its own KeyboardInterrupt traceback (about 70 lines
+    for two workers); the main process closes the cluster, which ends them."""
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def quiet_dask_logs() -> None:
+    """Silence Dask's loggers (distributed, tornado, asyncio) for the rest of the process (after importing
+    distributed, whose import configures its loggers)."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        pass
+    prefixes = ("distributed", "tornado", "asyncio", "dask")
+    names = [n for n in list(logging.root.manager.loggerDict) if n.split(".")[0] in prefixes]
+    for name in {*prefixes, *names}:  # each of Dask's loggers has its own level (distributed.client: warning)
+        log = logging.getLogger(name)
+        log.setLevel(logging.CRITICAL + 10)
+        log.propagate = False
+
+
+def check_scheduler(scheduler: str, timeout: float = 5.0) -> str:
+    """``tcp://HOST:PORT`` (``HOST:PORT`` means tcp), checked: a malformed address is
+    :class:`BadSchedulerAddress`; a host that does not resolve or a port where nothing listens is
+    :class:`SchedulerUnreachable` at once (Dask's own client would retry for its whole timeout)."""
+    import socket
+
+    text = scheduler.strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "tcp", text
+    if scheme not in ("tcp", "tls"):
+        raise BadSchedulerAddress(f"--scheduler {scheduler!r}: unknown scheme {scheme!r}; give tcp://HOST:PORT "
+                                  "(or tls://HOST:PORT), as `dask scheduler` prints it")
+    host, colon, port = rest.rstrip("/").rpartition(":")
+    host = host.strip("[]")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise BadSchedulerAddress(f"--scheduler {scheduler!r}: give tcp://HOST:PORT with a port from 1 to 65535, "
+                                  "as `dask scheduler` prints it (e.g. tcp://127.0.0.1:8786)")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except socket.gaierror as e:
+        raise SchedulerUnreachable(f"--scheduler {scheduler}: the host {host!r} is unknown ({e.strerror}); check "
+                                   "the address") from None
+    except OSError as e:
+        reason = "nothing listens there" if isinstance(e, ConnectionRefusedError) else (e.strerror or str(e))
+        raise SchedulerUnreachable(f"--scheduler {scheduler}: cannot connect ({reason}); start it with `dask "
+                                   "scheduler` or check the address") from None
+    return f"{scheme}://{rest.rstrip('/')}"
 
 
 def make_executor(kind: str = "local", workers: int = 1, scheduler: str | None = None):

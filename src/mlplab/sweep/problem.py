@@ -9,6 +9,9 @@ does):
 ``test_size`` how many test examples the final evaluation uses (None: all)
 ``layers``, ``activation``, ``init``    the network, as in ``mlplab train``
 ``batch_size``, ``epochs`` or ``iterations``  the budget of every trial
+``eval_points``, ``eval_size``  only for a time-to-target (``--target``): a selection trial scores
+              itself this many times during training, evenly spaced, on the first ``eval_size``
+              validation examples (absent otherwise, so other sweeps' trial keys do not change)
 
 :func:`problem_data` builds the arrays once per process and caches them: a forked worker inherits
 the parent's cache, a Dask worker builds its own on its first trial ("data converted once per
@@ -22,7 +25,7 @@ import json
 
 import numpy as np
 
-__all__ = ["DEFAULT_PROBLEM", "DATASETS", "problem_data", "spirals", "validate_problem", "n_params"]
+__all__ = ["DEFAULT_PROBLEM", "DATASETS", "problem_data", "spirals", "validate_problem", "n_params", "split_facts"]
 
 DATASETS = ("mnist", "fashion-mnist", "spirals")
 
@@ -31,6 +34,9 @@ DEFAULT_PROBLEM = {
     "layers": [784, 100, 100, 100, 100, 10], "activation": "relu", "init": "he",
     "batch_size": 128, "epochs": 1, "iterations": None,
 }
+
+#: optional settings, present in a problem only when set (see the module docstring)
+OPTIONAL_PROBLEM = {"eval_points": None, "eval_size": None}
 
 _CACHE: dict = {}
 
@@ -89,6 +95,23 @@ def problem_data(problem: dict) -> dict:
     return _CACHE[key]
 
 
+def split_facts(problem: dict) -> dict:
+    """``{"val": {"n", "chance"}, "test": {"n", "chance"}}``: how many examples each scoring split has and
+    its chance level, the accuracy of always answering its commonest class (what a network that learned
+    nothing scores: 11.35 % on MNIST's test set, not 10 %). The main process of a sweep calls it once; it
+    does not keep the images cached there unless they already were (the workers hold their own)."""
+    keys = ("dataset", "train_size", "val_size", "test_size", "data_seed")
+    cached = json.dumps({k: problem.get(k) for k in keys}, sort_keys=True) in _CACHE
+    data = problem_data(problem)
+    out = {}
+    for name in ("val", "test"):
+        y = np.asarray(data[name][1])
+        out[name] = {"n": int(len(y)), "chance": float(np.bincount(y).max() / len(y)) if len(y) else 0.0}
+    if not cached:
+        _CACHE.clear()
+    return out
+
+
 def n_params(layers) -> int:
     return sum((a + 1) * b for a, b in zip(layers[:-1], layers[1:]))
 
@@ -100,8 +123,8 @@ def validate_problem(problem: dict) -> dict:
     ``--layers``, ``--activation`` and ``--init`` read as they do for ``mlplab train``)."""
     from ..settings import check_activation, check_init, check_int, check_name, parse_layers
 
-    p = {**DEFAULT_PROBLEM, **problem}
-    unknown = sorted(set(p) - set(DEFAULT_PROBLEM))
+    p = {**DEFAULT_PROBLEM, **{k: v for k, v in problem.items() if not (k in OPTIONAL_PROBLEM and v is None)}}
+    unknown = sorted(set(p) - set(DEFAULT_PROBLEM) - set(OPTIONAL_PROBLEM))
     if unknown:
         raise ValueError(f"unknown problem settings {unknown}; valid: {', '.join(DEFAULT_PROBLEM)}")
     p["dataset"] = check_name("dataset", p["dataset"], list(DATASETS))
@@ -119,6 +142,9 @@ def validate_problem(problem: dict) -> dict:
         if p[k] is not None:
             p[k] = check_int("val_split" if k == "val_size" else k, p[k])
     p["data_seed"] = check_int("data_seed", p["data_seed"], minimum=0)
+    for k in OPTIONAL_PROBLEM:
+        if k in p:
+            p[k] = check_int(k, p[k])
     if p["train_size"] is not None and p["val_size"] is not None and p["val_size"] >= p["train_size"]:
         raise ValueError(f"--val-split {p['val_size']} must be smaller than --train-size {p['train_size']}: the "
                          "validation examples are taken out of the training examples")

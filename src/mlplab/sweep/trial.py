@@ -7,8 +7,10 @@ seed (initial weights from ``default_rng([seed, 1])``, batch order from ``defaul
 so every optimizer of a seed starts from the same weights and sees the same batches: comparisons
 are paired) and runs with one BLAS thread (OpenBLAS rounds a product differently for another
 thread count). It trains with the library's :class:`~mlplab.train.Trainer`; a diverging loss is a
-result (``status`` "diverged", with the step), an exception is a result too ("failed", with its
-message), never a crash of the sweep.
+result (``status`` "diverged", with the step), an exception of the training is a result too
+("failed", with its message), never a crash of the sweep. Reading the data is not part of the
+trial's result: an error there (a worker without the dataset, an unreadable cache) is raised, and
+the runner treats it as the infrastructure's failure (nothing stored, the trial runs again next time).
 
 :func:`run_stacked` trains several trials that share the problem and phase as **one stacked
 model** (``MLP(stack=K)``: weights (K, in, out), one batched matmul per layer) with one optimizer
@@ -89,6 +91,20 @@ def _nan_metrics():
     return {"loss": math.nan, "accuracy": math.nan}
 
 
+def eval_steps(problem: dict, total: int) -> list[int]:
+    """The steps after which a selection trial scores itself on the validation split, for time-to-target:
+    ``eval_points`` evenly spaced steps ending at the last (none unless the problem asks)."""
+    k = int(problem.get("eval_points") or 0)
+    if k <= 0 or total <= 0:
+        return []
+    return sorted({max(1, round(total * (i + 1) / k)) for i in range(k)})
+
+
+def _eval_subset(problem, Xe, ye):
+    n = int(problem.get("eval_size") or len(Xe))
+    return Xe[:n], ye[:n]
+
+
 def run_trial(trial: dict) -> dict:
     """Train and score one trial; returns ``{"status", "metrics", "curve", "steps", "seconds"}``."""
     from ..nn import MLP
@@ -97,14 +113,18 @@ def run_trial(trial: dict) -> dict:
 
     t0 = time.perf_counter()
     p = trial["problem"]
+    (X, y), (Xe, ye) = _splits(trial)  # raises if the data cannot be read here: not a result of the trial
     try:
-        with _one_blas_thread():
-            (X, y), (Xe, ye) = _splits(trial)
+        # a diverging run overflows on its way to NaN: the Trainer stops it and the trial says "diverged";
+        # NumPy's warnings about it would only reach the terminal
+        with _one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):
             model = MLP(p["layers"], activation=p["activation"], weight_init=p["init"], bias_init="zeros",
                         rng=np.random.default_rng([trial["seed"], 1]))
             opt = get_optimizer(trial["optimizer"], model.parameters(), **trial["hparams"])
             budget = {"iterations": p["iterations"]} if p.get("iterations") else {"epochs": p["epochs"]}
-            history = Trainer(model, opt, on_divergence="stop").fit(
+            checks = _ValCurve(model, *_eval_subset(p, Xe, ye), eval_steps(p, _budget(p, len(X))[1])) \
+                if trial["phase"] == "select" and p.get("eval_points") else None
+            history = Trainer(model, opt, on_divergence="stop", callbacks=[checks] if checks else ()).fit(
                 X, y, batch_size=p["batch_size"], rng=np.random.default_rng([trial["seed"], 2]), **budget)
             if history.interrupted:  # the Trainer stops at Ctrl-C; a shortened trial is not a result
                 raise KeyboardInterrupt
@@ -114,11 +134,38 @@ def run_trial(trial: dict) -> dict:
             else:
                 loss, acc = evaluate(model, Xe, ye)
                 result.update(status="done", metrics={"loss": float(loss), "accuracy": float(acc)})
+            if checks:
+                result["metrics"].update(val_curve=checks.curve, eval_seconds=checks.seconds)
     except Exception as e:  # a result, not a crash of the sweep: recorded with its message
         result = {"status": "failed", "metrics": _nan_metrics(), "curve": [], "steps": 0,
                   "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc(limit=5)}
     result["seconds"] = time.perf_counter() - t0
     return result
+
+
+class _ValCurve:
+    """A Trainer callback: validation accuracy (on the first ``eval_size`` examples) after the given steps,
+    as [[step, accuracy], ...], and the seconds spent on it (left out of the time to a target)."""
+
+    def __init__(self, model, X, y, steps):
+        self.model, self.X, self.y, self.steps = model, X, y, set(steps)
+        self.curve, self.seconds = [], 0.0
+
+    def on_train_begin(self, trainer): ...
+
+    def on_epoch_end(self, trainer, epoch, metrics): ...
+
+    def on_train_end(self, trainer): ...
+
+    def on_step_end(self, trainer, step, loss):
+        if step in self.steps:
+            from ..train import evaluate
+
+            t0 = time.perf_counter()
+            with np.errstate(all="ignore"):
+                acc = evaluate(self.model, self.X, self.y)[1] if math.isfinite(loss) else math.nan
+            self.curve.append([int(step), float(acc)])
+            self.seconds += time.perf_counter() - t0
 
 
 def run_stacked(trials: list[dict]) -> list[dict]:
@@ -143,9 +190,9 @@ def run_stacked(trials: list[dict]) -> list[dict]:
     p = first["problem"]
     seeds = sorted({t["seed"] for t in members})
     seed_index = np.array([seeds.index(t["seed"]) for t in members])
+    (X, y), (Xe, ye) = _splits(first)  # raises if the data cannot be read here: not a result of the trials
     try:
         with _one_blas_thread():
-            (X, y), (Xe, ye) = _splits(first)
             model = MLP(p["layers"], activation=p["activation"], weight_init="zeros", bias_init="zeros", stack=K)
             for s_i, s in enumerate(seeds):
                 single = MLP(p["layers"], activation=p["activation"], weight_init=p["init"], bias_init="zeros",
@@ -156,6 +203,9 @@ def run_stacked(trials: list[dict]) -> list[dict]:
             bs, total = _budget(p, len(X))
             its = [BatchIterator(X, y, batch_size=bs, shuffle=True, rng=np.random.default_rng([s, 2])) for s in seeds]
             losses = np.zeros((total, K))
+            checks = set(eval_steps(p, total)) if first["phase"] == "select" else set()
+            Xc, yc = _eval_subset(p, Xe, ye)
+            val_curves, eval_seconds = [[] for _ in range(K)], 0.0
             alive = np.ones(K, dtype=bool)
             diverged_at = [None] * K
             step = 0
@@ -182,6 +232,13 @@ def run_stacked(trials: list[dict]) -> list[dict]:
                                 opt.step()
                     losses[step] = member_loss
                     step += 1
+                    if step in checks:
+                        t1 = time.perf_counter()
+                        with no_grad(), np.errstate(all="ignore"):
+                            acc = (model(Tensor(Xc)).data.argmax(axis=-1) == yc).mean(axis=-1)
+                        for k in np.flatnonzero(alive):
+                            val_curves[k].append([step, float(acc[k])])
+                        eval_seconds += time.perf_counter() - t1
                     if step >= total or not alive.any():
                         break
             with no_grad(), np.errstate(all="ignore"):
@@ -198,6 +255,8 @@ def run_stacked(trials: list[dict]) -> list[dict]:
                     res.update(status="diverged", metrics={**_nan_metrics(), "diverged_step": diverged_at[k]})
                 else:
                     res.update(status="done", metrics={"loss": float(eval_loss[k]), "accuracy": float(eval_acc[k])})
+                if checks:
+                    res["metrics"].update(val_curve=val_curves[k], eval_seconds=eval_seconds / K)
                 results[order[k]] = res
     except Exception as e:
         msg = f"{type(e).__name__}: {e}"

@@ -3,8 +3,20 @@
 // (at most 200 per run) and replayed once the page knows the run.
 import {$, live, token} from './common.js';
 
-export const sid = (window.crypto && crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2) + Date.now())
-  .replace(/-/g, '').slice(0, 32);
+// the tab's id: kept for the tab's session (sessionStorage: a reload keeps it, another tab gets its own),
+// so a reloaded page finds its run again (/api/state) within the server's grace
+function tabId() {
+  const fresh = () => (window.crypto && crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2) + Date.now())
+    .replace(/-/g, '').slice(0, 32);
+  try {
+    const kept = sessionStorage.getItem('mlplab-live-sid');
+    if (kept && /^[0-9a-z]{1,64}$/i.test(kept)) return kept;
+    const id = fresh();
+    sessionStorage.setItem('mlplab-live-sid', id);
+    return id;
+  } catch (e) { return fresh(); }  // storage blocked: a reload starts afresh
+}
+export const sid = tabId();
 live.sid = sid;  // (for the browser tests)
 
 export async function api(path, body) {
@@ -22,11 +34,15 @@ export async function api(path, body) {
 const pending = new Map();
 let handler = () => {};
 
-// open the tab's stream; `handle` gets every message of the tab's current run
-export function connect(handle) {
+// open the tab's stream; `handle` gets every message of the tab's current run. When the stream fails (the
+// server stopped or restarting) a banner says so until it is back; then `onBack` checks the tab's run
+export function connect(handle, onBack = () => {}) {
   handler = handle;
   const es = new EventSource(`/api/stream?sid=${sid}&token=${encodeURIComponent(token)}`);  // (no headers here)
-  es.onopen = () => { if (!live.run) $('#status').textContent = 'ready'; };
+  es.onopen = () => {
+    if (!live.run) $('#status').textContent = 'ready';
+    if (!$('#banner').hidden) { $('#banner').hidden = true; live.banner = null; onBack(); }
+  };
   es.onmessage = (ev) => {
     const f = JSON.parse(ev.data);
     if (f.run !== live.run) {  // frames of a run whose start request has not come back yet
@@ -36,7 +52,12 @@ export function connect(handle) {
     }
     handler(f);
   };
-  es.onerror = () => { $('#status').textContent = 'reconnecting…'; };
+  es.onerror = () => {
+    $('#status').textContent = 'reconnecting…';
+    live.banner = 'The server is not answering: is `mlplab live` still running? Trying again every second…';
+    $('#banner').textContent = live.banner;
+    $('#banner').hidden = false;
+  };
 }
 
 // the run is now live.run: hand over what arrived before, drop what is held for any other run

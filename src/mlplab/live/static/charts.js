@@ -1,7 +1,7 @@
 // Drawing, and only drawing: uPlot line charts (linear or log y), the Train view's histograms over time
 // (one column per frame, shade = count), the Compare view's overlaid densities, the Paths view's contour
 // lines. The views keep the data; these functions put it on a canvas.
-import {COLORS, fmt} from './common.js';
+import {fmt, live, seriesStyle} from './common.js';
 
 // the four quantities histogrammed per layer, with their labels
 export const HIST_QUANTITIES = [['z', 'pre-activation z'], ['a', 'activation φ(z)'], ['g', 'gradient ∂L/∂W'],
@@ -38,41 +38,146 @@ function withLogRanges(scales) {
   return out;
 }
 
+// a linear axis' labels with as many decimals as the tick spacing needs (2.301 and 2.304 apart)
+export function linearTicks(vs) {
+  const step = vs.length > 1 ? Math.abs(vs[1] - vs[0]) : 0;
+  const big = Math.max(...vs.map((v) => Math.abs(v)));
+  if (!(step > 0) || big >= 1e5 || big < 1e-4) return vs.map((v) => fmt(v, 2));
+  let decimals = 0;  // the fewest that write the step exactly (0.25: 2, 0.5: 1, 200: 0)
+  while (decimals < 8 && Math.abs(step * 10 ** decimals - Math.round(step * 10 ** decimals)) > 1e-6 * 10 ** decimals) decimals++;
+  return vs.map((v) => (Math.abs(v) < step / 2 ? '0' : v.toFixed(decimals)));
+}
+
 // the y axis' labels; the last ones drawn are kept in el.dataset.yticks (uPlot draws them on a canvas)
 function yTicks(el, log) {
   return (u, vs) => {
-    const labels = log ? logTicks(u, vs) : vs.map((v) => fmt(v, 2));
+    const labels = log ? logTicks(u, vs) : linearTicks(vs);
     el.dataset.yticks = labels.filter(Boolean).join(' ');
     return labels;
   };
 }
 
-// a uPlot line chart filling el's width; opts: height, xlabel ('step', 'epoch', 'layer'), scales, bands
+// Every chart on the page, so that they follow the width of their box: when the window is resized
+// (once it has settled, not per frame) and when a view is shown (a chart made in a hidden view has no
+// width to take). live.chartSeries() lists each chart's series and their colour and dash, for the
+// browser tests (tests/test_live_layout.py).
+const CHARTS = new Map();  // uPlot -> {el, series}
+function widthOf(el) {
+  return el.clientWidth || Math.min(420, Math.max(200, window.innerWidth - 48));
+}
+export function fitCharts() {
+  for (const [u, c] of CHARTS) {
+    if (!c.el.isConnected || !u.root.isConnected) { CHARTS.delete(u); continue; }
+    const w = c.el.clientWidth;
+    if (w > 0 && Math.abs(w - u.width) > 1) u.setSize({width: w, height: u.height});
+  }
+}
+let resizeTimer = null;
+window.addEventListener('resize', () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(fitCharts, 120); });
+live.chartSeries = () => [...CHARTS.entries()].filter(([u, c]) => c.el.isConnected && c.el.offsetParent !== null)
+  .map(([u, c]) => ({id: c.el.id, series: c.series.map((s) => ({label: s.label, stroke: s.stroke,
+    dash: s.dash || [], band: !!s.band, points: !!(s.points && s.points.show && s.width === 0)}))}));
+function keep(u, el, series) { CHARTS.set(u, {el, series}); numbers(u, el, series); return u; }
+
+// a chart's text alternative: its numbers as a table (the newest 40 rows), made when "numbers" is opened,
+// so it costs nothing per frame; a screen reader reaches it after the figure's caption
+function numbers(u, el, series) {
+  const fig = el.parentElement;
+  if (!fig || fig.tagName !== 'FIGURE') return;
+  let d = fig.querySelector(':scope > details.numbers');
+  if (!d) {
+    d = document.createElement('details');
+    d.className = 'numbers';
+    d.innerHTML = '<summary>numbers</summary><div class="table-wrap"></div>';
+    fig.appendChild(d);
+  }
+  const fill = () => {
+    if (!d.open) return;
+    const cols = [0, ...series.map((s, i) => (s.band ? -1 : i + 1)).filter((i) => i > 0)];
+    const heads = [u.series[0].label, ...cols.slice(1).map((i) => series[i - 1].label)];
+    const n = u.data[0].length, rows = [];
+    for (let r = Math.max(0, n - 40); r < n; r++) {
+      rows.push(`<tr>${cols.map((c, k) => (k ? `<td>${fmt(u.data[c][r], 4)}</td>` : `<th scope="row">${u.data[c][r]}</th>`))
+        .join('')}</tr>`);
+    }
+    const esc = (t) => String(t).replace(/[&<>"]/g, (ch) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;'}[ch]));
+    d.querySelector('.table-wrap').innerHTML = `<table><thead><tr>${heads.map((h) => `<th scope="col">${esc(h)}</th>`).join('')}` +
+      `</tr></thead><tbody>${rows.join('') || '<tr><td>no data yet</td></tr>'}</tbody></table>`;
+  };
+  d.ontoggle = fill;
+  fill();
+}
+
+// the style of series i of a chart (colour and dash, common.js), merged into a uPlot series
+export function styled(i, extra = {}) {
+  const st = seriesStyle(i);
+  return Object.assign({stroke: st.stroke, dash: st.dash.length ? st.dash : undefined}, extra);
+}
+
+// opts.marks(): [{x, label}] drawn as dashed vertical lines with their label (a setting changed at step x)
+function markHook(marks) {
+  return (u) => {
+    const ms = marks();
+    if (!ms.length) return;
+    const ctx = u.ctx, top = u.bbox.top, h = u.bbox.height, dpr = devicePixelRatio || 1;
+    ctx.save();
+    ctx.strokeStyle = '#444'; ctx.fillStyle = '#222'; ctx.setLineDash([4 * dpr, 3 * dpr]); ctx.lineWidth = dpr;
+    ctx.font = `${10 * dpr}px sans-serif`; ctx.textBaseline = 'top';
+    for (const m of ms) {
+      const x = u.valToPos(m.x, 'x', true);
+      if (!(x >= u.bbox.left && x <= u.bbox.left + u.bbox.width)) continue;
+      ctx.beginPath(); ctx.moveTo(x, top); ctx.lineTo(x, top + h); ctx.stroke();
+      ctx.fillText(m.label, x + 3 * dpr, top + 2 * dpr);
+      live.marksDrawn = (live.marksDrawn || 0) + 1;  // (for the browser tests)
+    }
+    ctx.restore();
+  };
+}
+
+// a uPlot line chart filling el's width; opts: height, xlabel ('step', 'epoch', 'layer'), scales, bands, marks
 export function chart(el, series, opts = {}) {
-  const w = Math.max(300, el.clientWidth || 420);
-  return new uPlot({width: w, height: opts.height || 170, legend: {show: true, live: false}, bands: opts.bands || [],
-    cursor: {show: false}, scales: withLogRanges(Object.assign({x: {time: false}}, opts.scales || {})),
+  const w = widthOf(el);
+  return keep(new uPlot({width: w, height: opts.height || 170, legend: {show: true, live: true}, bands: opts.bands || [],
+    hooks: opts.marks ? {draw: [markHook(opts.marks)]} : {},
+    // hover: the legend reads the series' values at the pointer
+    cursor: {show: true, drag: {x: false, y: false}, points: {show: false}},
+    scales: withLogRanges(Object.assign({x: {time: false}}, opts.scales || {})),
     axes: [{size: 30, incrs: opts.xlabel === 'layer' || opts.xlabel === 'epoch' ? [1, 2, 5, 10, 20, 50, 100, 200, 500] : undefined},
       {size: 50, values: yTicks(el, opts.scales && opts.scales.y && opts.scales.y.distr === 3)}],
     series: [{label: opts.xlabel || 'step'}, ...series]},
-    [[], ...series.map(() => [])], el);
+    [[], ...series.map(() => [])], el), el, series);
+}
+
+// the loss axis, linear or log (`log()`); a run whose loss explodes is drawn clipped at `cap()` (4 × the
+// largest first loss) instead of squashing the others into a flat line at the bottom
+export function lossScales(log, cap) {
+  return {y: {distr: log() ? 3 : 1, range: (u, min, max) => {
+    const c = cap();
+    const hi = Number.isFinite(c) && c > 0 && Number.isFinite(max) ? Math.min(max, c) : max;
+    if (log()) return logRange(u, min, hi);
+    const lo = Number.isFinite(min) ? Math.min(0, min) : 0;
+    return [lo, Number.isFinite(hi) && hi > lo ? hi * 1.05 : lo + 1];
+  }}};
 }
 
 // f(θ_k) − f* per step on a log axis (the Paths view), with the data it starts from
 export function stepLogChart(el, series, data) {
-  return new uPlot({width: 420, height: 300, legend: {show: true, live: false}, cursor: {show: false},
+  return keep(new uPlot({width: widthOf(el), height: 300, legend: {show: true, live: false}, cursor: {show: false},
     scales: {x: {time: false}, y: {distr: 3, range: logRange}}, axes: [{size: 30}, {size: 60, values: logTicks}],
-    series: [{label: 'step'}, ...series]}, data, el);
+    series: [{label: 'step'}, ...series]}, data, el), el, series);
 }
 
 // h = {canvas, range, cols}: cols are server-binned histograms {lo, hi, counts}, oldest first; one pixel
 // column per histogram (stretched), shade ∝ √(count / the column's largest count); overlay: ±σ predicted
-export function drawHist(h, overlay) {
+// fixed: [lo, hi] to draw on (a bounded activation's range: [0, 1] for sigmoid, [−1, 1] for tanh, so a
+// collapse onto a bound looks like one) instead of the columns' own range
+export function drawHist(h, overlay, fixed = null) {
   const cols = h.cols, c = h.canvas, ctx = c.getContext('2d'), W = c.width, H = c.height;
   ctx.clearRect(0, 0, W, H);
   if (!cols.length) { ctx.fillStyle = '#999'; ctx.fillText('— (logits: no activation)', 8, H / 2); return; }
   let lo = Infinity, hi = -Infinity;
   for (const col of cols) { lo = Math.min(lo, col.lo); hi = Math.max(hi, col.hi); }
+  if (fixed) { lo = Math.min(lo, fixed[0]); hi = Math.max(hi, fixed[1]); }
   if (overlay) { lo = Math.min(lo, -1.05 * overlay); hi = Math.max(hi, 1.05 * overlay); }
   if (!(hi > lo)) { hi = lo + 1; }
   ctx.putImageData(histImage(ctx, cols, lo, hi, W, H), 0, 0);
@@ -134,8 +239,9 @@ export function drawDensities(cell, hs) {
       ctx.lineTo(x0, y); ctx.lineTo(x1, y);
     });
     ctx.lineTo(((h.hi - lo) / (hi - lo)) * W, H);
-    ctx.fillStyle = alpha(COLORS[k], 0.12); ctx.fill();
-    ctx.strokeStyle = COLORS[k]; ctx.lineWidth = 1.5; ctx.stroke();
+    const st = seriesStyle(k);
+    ctx.fillStyle = alpha(st.stroke, 0.12); ctx.fill();
+    ctx.strokeStyle = st.stroke; ctx.setLineDash(st.dash); ctx.lineWidth = 1.5; ctx.stroke(); ctx.setLineDash([]);
   });
   cell.range.textContent = `${fmt(lo, 2)} … ${fmt(hi, 2)}`;
 }

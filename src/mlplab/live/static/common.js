@@ -25,8 +25,18 @@ function takeToken() {
 }
 export const token = takeToken();
 export const $ = (sel) => document.querySelector(sel);
-export const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#8c564b', '#e377c2',
-  '#7f7f7f', '#bcbd22'];
+// Okabe & Ito's colour-blind-safe palette ("Color Universal Design", 2008), with black and yellow last.
+// Hue alone does not tell every pair apart under a colour-vision deficiency: orange/yellow,
+// vermillion/orange and green/reddish purple come within ΔE 20 under a deuteranopia simulation
+// (Machado et al. 2009), so series i also gets a dash pattern, DASH_OF[i], chosen so that any two
+// series of the first 16 whose colours are that close, or equal, are drawn with different dashes
+// (tests/test_live_layout.py checks every pair on every chart).
+export const COLORS = ['#0072B2', '#D55E00', '#009E73', '#E69F00', '#CC79A7', '#56B4E9', '#000000', '#F0E442'];
+export const DASHES = [[], [8, 4], [2, 3], [10, 3, 2, 3]];
+const DASH_OF = [0, 0, 0, 1, 1, 0, 0, 0, 1, 2, 2, 3, 3, 1, 1, 2];
+export function seriesStyle(i) {  // {stroke, dash} of the i-th series of a chart
+  return {stroke: COLORS[i % COLORS.length], dash: DASHES[DASH_OF[i % DASH_OF.length]]};
+}
 
 // a number in 3 significant digits, or in exponent form when it is very small or large; "—" when missing
 export function fmt(x, d = 3) {
@@ -38,3 +48,9 @@ export function pct(x) { return x === null || x === undefined ? '—' : `${(100 
 
 // one readable line in the page (the server's message; never a traceback); an empty message hides it
 export function showError(el, msg) { el.textContent = msg || ''; el.hidden = !msg; }
+
+// sentences as the items of a list (textContent: the server's words are never parsed as HTML)
+export function showLines(ul, lines) {
+  ul.innerHTML = '';
+  for (const line of lines || []) { const li = document.createElement('li'); li.textContent = line; ul.appendChild(li); }
+}

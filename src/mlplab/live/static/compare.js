@@ -3,8 +3,8 @@
 // each curve is the mean with a band from the smallest to the largest seed; per layer, every
 // configuration's newest histograms overlaid as densities (first seed).
 import {api, replayPending, sid} from './api.js';
-import {HIST_QUANTITIES, alpha, chart, drawDensities} from './charts.js';
-import {$, COLORS, fmt, live, params, pct, showError} from './common.js';
+import {HIST_QUANTITIES, alpha, chart, drawDensities, lossScales, styled} from './charts.js';
+import {$, COLORS, fmt, live, params, pct, seriesStyle, showError, showLines} from './common.js';
 import {initTex, tex} from './formulas.js';
 import {control, settingsFromForm} from './train.js';
 import {setURL} from './url.js';
@@ -51,22 +51,35 @@ const cmp = {
     $('#compare-progress').textContent = '';
   },
   makeCharts(labels, seeds) {
-    const per = (extra = {}) => labels.map((l, i) => Object.assign({label: l, stroke: COLORS[i], spanGaps: true,
-      points: {show: false}}, extra));
+    const per = (extra = {}) => labels.map((l, i) => styled(i, Object.assign({label: l, spanGaps: true,
+      points: {show: false}}, extra)));
     // with several seeds each configuration has three series: mean, smallest, largest (a band between them)
     const banded = (extra = {}) => (seeds === 1 ? per(extra) : labels.flatMap((l, i) => [
-      Object.assign({label: `${l} (mean of ${seeds})`, stroke: COLORS[i], width: 2, spanGaps: true, points: {show: false}}, extra),
-      {label: 'min', stroke: alpha(COLORS[i], 0.35), width: 1, spanGaps: true, points: {show: false}},
-      {label: 'max', stroke: alpha(COLORS[i], 0.35), width: 1, spanGaps: true, points: {show: false}}]));
+      styled(i, Object.assign({label: `${l} (mean of ${seeds})`, width: 2, spanGaps: true, points: {show: false}}, extra)),
+      {label: 'min', stroke: alpha(COLORS[i], 0.35), width: 1, spanGaps: true, points: {show: false}, band: true},
+      {label: 'max', stroke: alpha(COLORS[i], 0.35), width: 1, spanGaps: true, points: {show: false}, band: true}]));
     const bands = seeds === 1 ? [] : labels.map((_, i) => ({series: [3 * i + 3, 3 * i + 2], fill: alpha(COLORS[i], 0.15)}));
     return {
-      loss: chart($('#chart-cmp-loss'), banded(), {bands}),
+      loss: this.lossChart(banded(), bands),
       acc: chart($('#chart-cmp-acc'), banded({points: {show: true, size: 5}}), {xlabel: 'epoch', bands}),
       z: chart($('#chart-cmp-z'), [...per({points: {show: true, size: 6}}),
-        ...labels.map((l, i) => ({label: `${l} (theory)`, stroke: COLORS[i], dash: [6, 4], points: {show: false}}))],
+        ...labels.map((l, i) => styled(i, {label: `${l} (theory)`, dash: [...seriesStyle(i).dash, 1, 4], width: 2,
+          points: {show: false}}))],
       {xlabel: 'layer', scales: {y: {distr: 3}}}),
       ratio: chart($('#chart-cmp-ratio'), per(), {scales: {y: {distr: 3}}}),
     };
+  },
+  // the loss per run, linear or log; a run whose loss explodes is clipped at 4 × the largest first loss
+  lossChart(series, bands) {
+    this.lossSpec = [series, bands];
+    const cap = () => 4 * Math.max(...this.pts.map((p) => (p.length && Number.isFinite(p[0][1]) ? p[0][1] : 0)));
+    return chart($('#chart-cmp-loss'), series, {bands, scales: lossScales(() => $('#cmp-loss-log').checked, cap)});
+  },
+  relog() {
+    if (!this.charts) return;
+    this.charts.loss.destroy(); $('#chart-cmp-loss').innerHTML = '';
+    this.charts.loss = this.lossChart(...this.lossSpec);
+    this.drawCurves();
   },
   makeHistRows(layers) {  // one row per layer, one canvas per quantity
     const rows = [];
@@ -110,7 +123,7 @@ const cmp = {
   },
   onFrame(f) {
     const i = f.member;
-    if (f.kind !== 'frame') { live.statusFrames += 1; this.status(i, f.status, f.message); return; }
+    if (f.kind !== 'frame') { live.statusFrames += 1; this.status(i, f.status, f.message); refreshCompareExplain(); return; }
     live.frames += 1;
     this.frames[i] += 1;
     this.total = f.total || this.total;
@@ -170,28 +183,66 @@ const cmp = {
     $('#status').textContent = `comparison ${live.run}: run ${i + 1} ${s}`;
   },
 };
+// the server's sentences on the comparison (mlplab.live.explain.compare_notes): at the start, on a
+// member's change of state and every 3 s while it runs
+let explaining = false;
+async function refreshCompareExplain() {
+  if (explaining || live.mode !== 'compare') return;
+  explaining = true;
+  const r = await api('/api/explain', {sid, view: 'compare'});
+  explaining = false;
+  if (!r.error) { showLines($('#compare-explain'), r.lines); live.compareExplain = r.lines; }
+}
+setInterval(() => { if (live.mode === 'compare' && live.ready && !document.hidden) refreshCompareExplain(); }, 3000);
+
 // a message of the tab's comparison: a frame or a status change of one member
 export function onCompareMessage(f) { cmp.onFrame(f); }
 
-export async function startCompare() {
+export async function startCompare(paused = false) {
   showError($('#compare-error'), '');
+  $('#btn-compare').disabled = true;
+  try { return await startComparison(paused); } finally { $('#btn-compare').disabled = false; }
+}
+async function startComparison(paused) {
   const texts = [...document.querySelectorAll('.variant')].map((e) => e.value.trim());
   let variants;
   try { variants = texts.filter((x, k) => x || k < 2).map(parseVariant); } catch (e) {
     showError($('#compare-error'), e.message); return;
   }
-  const r = await api('/api/compare', {sid, settings: settingsFromForm(), variants, seeds: $('#cmp-seeds').value || '1'});
-  if (r.error) { live.errors += 1; showError($('#compare-error'), r.error); return; }
+  $('#status').textContent = 'starting…';
+  const r = await api('/api/compare', {sid, settings: settingsFromForm(), variants, seeds: $('#cmp-seeds').value || '1',
+    paused});
+  if (r.error) { live.errors += 1; showError($('#compare-error'), r.error); return false; }
   live.run = r.run;
   live.mode = 'compare';
   cmp.reset(texts.filter((x, k) => x || k < 2).map((x, k) => x || `run ${k + 1}`), r.members.map((m) => m.sizes), r.seeds || 1);
   $('#compare-formulas').innerHTML = '';
   r.members.filter((_, k) => k % (r.seeds || 1) === 0).forEach((m, k) => {
     const d = document.createElement('div');
+    d.className = 'formula';
     $('#compare-formulas').appendChild(d);
     tex(d, `\\text{${k + 1}}:\\; ${initTex(m.settings.init, m.settings.activation)}`);
   });
   replayPending(r.run);
+  refreshCompareExplain();
+  setPaused(paused);
+  return true;
+}
+
+// Pause / Resume and Step act on every run of the comparison at once, so they stay step for step paired
+// (Step on no comparison starts one frozen at initialization, then takes one step)
+function setPaused(p) { cmp.paused = p; live.comparePaused = p; $('#btn-compare-pause').textContent = p ? 'Resume' : 'Pause'; }
+async function compareStep() {
+  if (!live.run || live.mode !== 'compare') { if (!(await startCompare(true))) return; }
+  setPaused(true);
+  await control('step');
+}
+
+// a reloaded page: the tab's comparison, as /api/state describes it (its frames follow on the stream)
+export function reattachCompare(r) {
+  cmp.reset(r.labels.length ? r.labels : r.members.filter((_, k) => k % r.seeds === 0).map((_, k) => `run ${k + 1}`),
+    r.members.map((m) => m.sizes), r.seeds || 1);
+  refreshCompareExplain();
 }
 
 export function writeCompareURL(p) {
@@ -202,8 +253,15 @@ export function writeCompareURL(p) {
 
 // the variants and seeds from the URL (else He vs Xavier, one seed), the presets and buttons
 export function bindCompareControls() {
-  $('#btn-compare').addEventListener('click', startCompare);
+  $('#btn-compare').addEventListener('click', () => startCompare());
   $('#btn-compare-stop').addEventListener('click', () => control('stop'));
+  $('#btn-compare-pause').addEventListener('click', async () => {
+    if (!live.run || live.mode !== 'compare') return;
+    const resume = cmp.paused;
+    await control(resume ? 'resume' : 'pause');
+    setPaused(!resume);
+  });
+  $('#btn-compare-step').addEventListener('click', compareStep);
   for (const b of document.querySelectorAll('.preset')) {
     b.addEventListener('click', () => {
       const v = document.querySelectorAll('.variant');
@@ -211,6 +269,7 @@ export function bindCompareControls() {
       setURL();
     });
   }
+  $('#cmp-loss-log').addEventListener('change', () => cmp.relog());
   $('#cmp-seeds').value = params.get('seeds') || '1';
   $('#cmp-seeds').addEventListener('change', setURL);
   document.querySelectorAll('.variant').forEach((e, k) => {

@@ -4,11 +4,12 @@
 // f(θ_k) − f* per step. One request at a time: changes made meanwhile are sent together when it returns.
 import {api} from './api.js';
 import {drawContours, drawStar, stepLogChart} from './charts.js';
-import {$, COLORS, fmt, live, params, showError} from './common.js';
+import {$, fmt, live, params, seriesStyle, showError} from './common.js';
 import {ETA, MU, tex, updateTex} from './formulas.js';
 import {setURL} from './url.js';
 
 const SLIDERS = ['lr', 'momentum', 'alpha', 'beta1'];  // the hyperparameters with a slider, when settable
+const SLIDER_NAMES = {lr: 'learning rate', momentum: 'momentum', alpha: 'decay rate rho', beta1: 'beta 1'};
 
 const paths = {
   fn: null, grid: null, start: [-7, 2], steps: 200, methods: {}, inflight: false, queued: false, contour: null,
@@ -18,39 +19,42 @@ const paths = {
     const sel = $('#fn-select');
     for (const f of this.meta.functions) sel.add(new Option(f === 'eigen' ? 'quadratic with chosen eigenvalues' : f, f));
     sel.value = params.get('fn') || 'f2';
-    this.steps = +(params.get('steps') || 200);
+    this.steps = +(params.get('steps') || this.defaults(sel.value).steps);
     $('#steps').value = this.steps;
     Object.entries(this.meta.methods).forEach(([name, m], i) => {
-      $('#methods').appendChild(this.methodRow(name, m, COLORS[i % 10]));
+      $('#methods').appendChild(this.methodRow(name, m, seriesStyle(i)));
     });
     for (const [n, m] of Object.entries(this.meta.methods)) {
       const d = document.createElement('div');
       $('#paths-formulas').appendChild(d);
       tex(d, updateTex(n, m.label));
     }
-    sel.addEventListener('change', () => this.loadFunction(true));
-    for (const id of ['#eig1', '#eig2']) $(id).addEventListener('input', () => this.loadFunction(false));
+    sel.addEventListener('change', () => this.loadFunction(true, true));
+    for (const id of ['#eig1', '#eig2']) $(id).addEventListener('input', () => this.loadFunction(false, false));
     $('#eig1').value = Math.log10(+(params.get('l1') || 1)); $('#eig2').value = Math.log10(+(params.get('l2') || 10));
     $('#steps-out').textContent = this.steps;
     $('#steps').addEventListener('input', () => {
       this.steps = +$('#steps').value; $('#steps-out').textContent = this.steps; this.request();
     });
     this.bindDrag($('#paths-canvas'));
+    $('#rate-method').addEventListener('change', () => this.drawRateMap());
     const sx = params.get('sx'), sy = params.get('sy');
-    await this.loadFunction(!(sx && sy));
+    await this.loadFunction(!(sx && sy), false);
     if (sx && sy) { this.start = [+sx, +sy]; this.request(); }
   },
   // one optimizer: an on/off box in its colour and a slider per hyperparameter (values from the URL)
-  methodRow(name, m, color) {
+  methodRow(name, m, style) {
+    const color = style.stroke;
     const hp = {};
     for (const k of m.settable) {
       const def = k === 'beta1' ? 0.9 : k === 'beta2' ? 0.999 : k === 'damping' ? 0 : (m.hp[k] ?? 0.9);
-      hp[k] = +(params.get(`${name}.${k}`) ?? def);
+      hp[k] = +(params.get(`${name}.${k}`) ?? this.defaults($('#fn-select').value).hp[name][k] ?? def);
     }
-    this.methods[name] = {on: params.get(`${name}.off`) !== '1', hp, color, label: m.label};
+    this.methods[name] = {on: params.get(`${name}.off`) !== '1', hp, color, dash: style.dash, label: m.label, set: {}};
     const row = document.createElement('div');
     row.className = 'method';
-    row.innerHTML = `<span class="swatch" style="background:${color}"></span><label><input type="checkbox"> <b>${m.label}</b></label>`;
+    row.innerHTML = `<svg class="swatch" width="18" height="10" aria-hidden="true"><line x1="0" y1="5" x2="18" y2="5"
+      stroke="${color}" stroke-width="3" stroke-dasharray="${style.dash.join(' ')}"/></svg><label><input type="checkbox"> <b>${m.label}</b></label>`;
     const cb = row.querySelector('input');
     cb.checked = this.methods[name].on;
     cb.addEventListener('change', () => { this.methods[name].on = cb.checked; this.request(); });
@@ -64,18 +68,24 @@ const paths = {
     const lab = document.createElement('label');
     lab.dataset.key = `${name}.${k}`;
     lab.innerHTML = `<span class="sym" style="color:${k === 'lr' ? ETA : MU}">${sym}</span>
-      <input type="range" min="${log ? -3 : 0}" max="${log ? 1 : 0.999}" step="${log ? 0.01 : 0.001}"><output></output>`;
+      <span class="slot"><input type="range" min="${log ? -3 : 0}" max="${log ? 1 : 0.999}" step="${log ? 0.01 : 0.001}">` +
+      `${log ? '<span class="bound" hidden></span>' : ''}</span><output></output>`;
     const input = lab.querySelector('input'), out = lab.querySelector('output');
     input.value = log ? Math.log10(hp[k]) : hp[k];
-    out.textContent = fmt(hp[k]);
+    // a screen reader reads the value itself ("SGD learning rate 0.1"), not the slider's log10
+    input.setAttribute('aria-label', `${this.methods[name].label} ${SLIDER_NAMES[k]}`);
+    const show = () => { out.textContent = fmt(hp[k]); input.setAttribute('aria-valuetext', fmt(hp[k])); };
+    show();
     input.addEventListener('input', () => {
       hp[k] = log ? +Math.pow(10, +input.value).toPrecision(3) : +input.value;
-      out.textContent = fmt(hp[k]);
+      show();
       this.request();
     });
+    // the function's own setting, when another function is chosen
+    this.methods[name].set[k] = (v) => { hp[k] = v; input.value = log ? Math.log10(v) : v; show(); };
     return lab;
   },
-  bindDrag(c) {  // press, drag or click on the canvas: the start point follows
+  bindDrag(c) {  // press, drag or click on the canvas: the start point follows; or the arrow keys move it
     let dragging = false;
     const move = (ev) => {
       const r = c.getBoundingClientRect();
@@ -86,22 +96,41 @@ const paths = {
     c.addEventListener('pointerdown', (ev) => { dragging = true; c.setPointerCapture(ev.pointerId); move(ev); });
     c.addEventListener('pointermove', (ev) => { if (dragging) move(ev); });
     c.addEventListener('pointerup', () => { dragging = false; });
+    // arrow keys: 2 % of the plotted range per press (Shift: 10 %), kept inside the range
+    const KEYS = {ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1]};
+    c.addEventListener('keydown', (ev) => {
+      const d = KEYS[ev.key];
+      if (!d || !this.grid) return;
+      ev.preventDefault();
+      const f = ev.shiftKey ? 0.1 : 0.02, lims = [this.grid.xlim, this.grid.ylim];
+      this.start = this.start.map((v, i) => Math.min(lims[i][1], Math.max(lims[i][0], v + d[i] * f * (lims[i][1] - lims[i][0]))));
+      this.request();
+    });
   },
   eig() { return [+Math.pow(10, +$('#eig1').value).toPrecision(3), +Math.pow(10, +$('#eig2').value).toPrecision(3)]; },
-  async loadFunction(resetStart) {  // the function's grid (contour lines) and, if asked, its usual start
+  defaults(fn) { return this.meta.function_defaults[fn]; },
+  // the function's grid (contour lines); if asked, its usual start, and its own steps and settings
+  async loadFunction(resetStart, resetSettings) {
     this.fn = $('#fn-select').value;
+    const d = this.defaults(this.fn);
+    tex($('#fn-formula'), d.formula);
+    if (resetSettings) {
+      this.steps = d.steps; $('#steps').value = d.steps; $('#steps-out').textContent = d.steps;
+      for (const [name, m] of Object.entries(this.methods)) {
+        for (const [k, v] of Object.entries(d.hp[name] || {})) if (m.set[k]) m.set[k](v);
+      }
+    }
     $('#eig-controls').hidden = this.fn !== 'eigen';
     const [l1, l2] = this.eig();
     $('#eig1-out').textContent = fmt(l1); $('#eig2-out').textContent = fmt(l2);
+    $('#eig1').setAttribute('aria-valuetext', fmt(l1)); $('#eig2').setAttribute('aria-valuetext', fmt(l2));
     const g = await api(`/api/function?name=${this.fn}&l1=${l1}&l2=${l2}`);
     if (g.error) { showError($('#paths-error'), g.error); return; }
     this.grid = g;
     this.contour = drawContours(g);
-    if (resetStart) {
-      const [x0, x1] = g.xlim, [y0, y1] = g.ylim;
-      this.start = this.fn === 'f1' || this.fn === 'f2' || this.fn === 'eigen' ? [-7, 2]
-        : [x0 + 0.15 * (x1 - x0), y0 + 0.85 * (y1 - y0)];
-    }
+    this.rateImage = null;
+    $('#rate-fig').hidden = !g.rate_maps;
+    if (resetStart) this.start = d.start.slice();
     this.request();
   },
   request() {  // every optimizer that is on, from this.start; live.pathLatencies: request to drawn, in ms
@@ -136,6 +165,87 @@ const paths = {
   draw(r) {
     this.drawPaths(r);
     this.drawValues(r);
+    this.drawExplain(r);
+    this.drawRateMap();
+  },
+  // Distill's (η, μ) picture on a quadratic (paths.rate_map, exact): the map is made once per function
+  // and method, then each redraw puts it back and marks the sliders' (η, μ)
+  drawRateMap() {
+    const g = this.grid, method = $('#rate-method').value;
+    if (!g || !g.rate_maps) return;
+    const c = $('#rate-canvas'), ctx = c.getContext('2d'), W = c.width, H = c.height, L = 44, B = 30;
+    const map = g.rate_maps[method], w = W - L, h = H - B;
+    const X = (eta) => L + (Math.log10(eta) + 3) / 4 * w, Y = (mu) => h - mu / 0.99 * h;
+    if (!this.rateImage || this.rateImageKey !== method) {
+      const img = ctx.createImageData(w, h), nx = map.eta.length, ny = map.mu.length;
+      for (let y = 0; y < h; y++) {
+        const i = Math.min(ny - 1, Math.floor((1 - (y + 0.5) / h) * ny));
+        for (let x = 0; x < w; x++) {
+          const j = Math.min(nx - 1, Math.floor((x + 0.5) / w * nx));
+          const k = map.kind[i][j], t = Math.min(1, map.rate[i][j]), o = 4 * (y * w + x);
+          const rgb = k === 2 ? [225, 225, 225] : k === 1 ? [255, 200 - 120 * t, 120 - 110 * t] : [210 - 190 * t, 230 - 150 * t, 255];
+          img.data[o] = rgb[0]; img.data[o + 1] = rgb[1]; img.data[o + 2] = rgb[2]; img.data[o + 3] = 255;
+        }
+      }
+      this.rateImage = img; this.rateImageKey = method;
+    }
+    ctx.clearRect(0, 0, W, H);
+    ctx.putImageData(this.rateImage, L, 0);
+    ctx.strokeStyle = '#222'; ctx.setLineDash([5, 4]); ctx.lineWidth = 1.2;
+    // heavy-ball momentum: complex roots (oscillation) for (1 − √μ)² < ηλ < (1 + √μ)², critical damping on
+    // the edges (Goh 2017); drawn for the smallest and the largest eigenvalue
+    const lams = method === 'momentum' ? [g.eigenvalues[0], g.eigenvalues[g.eigenvalues.length - 1]] : [];
+    for (const lam of lams) {
+      for (const sgn of [-1, 1]) {
+        ctx.beginPath();
+        for (let q = 0; q <= 60; q++) {
+          const mu = 0.99 * q / 60, x = X((1 + sgn * Math.sqrt(mu)) ** 2 / lam), y = Y(mu);
+          if (q === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+        }
+        ctx.stroke();
+      }
+    }
+    ctx.setLineDash([]);
+    ctx.fillStyle = '#333'; ctx.font = '12px sans-serif'; ctx.textAlign = 'center'; ctx.textBaseline = 'top';
+    for (let e = -3; e <= 1; e++) ctx.fillText(e === 0 ? '1' : `1e${e}`, X(10 ** e), h + 4);
+    ctx.fillText('η (log scale)', L + w / 2, h + 16);
+    ctx.textAlign = 'right'; ctx.textBaseline = 'middle';
+    for (const mu of [0, 0.5, 0.9]) ctx.fillText(String(mu), L - 4, Y(mu));
+    ctx.save(); ctx.translate(10, h / 2); ctx.rotate(-Math.PI / 2); ctx.textAlign = 'center'; ctx.fillText('μ', 0, 0); ctx.restore();
+    const m = this.methods[method];
+    if (m) {
+      const x = X(m.hp.lr), y = Y(Math.min(0.99, m.hp.momentum));
+      ctx.lineWidth = 2.5; ctx.strokeStyle = '#000'; ctx.beginPath(); ctx.arc(x, y, 6, 0, 2 * Math.PI); ctx.stroke();
+      ctx.lineWidth = 1;
+      live.rateMarker = {method, eta: m.hp.lr, mu: m.hp.momentum, x, y};
+    }
+  },
+  // the Hessian where the start is, each method's stable step-size limit (marked on its η slider) and
+  // what each method did, in words (all computed by the server: paths.explain)
+  drawExplain(r) {
+    const ev = r.hessian.eigenvalues.map((v) => fmt(v)).join(', ');
+    const lines = [`Hessian eigenvalues ${r.hessian.exact ? '' : 'at the start point '}λ = ${ev}` +
+      (r.hessian.exact ? ' (exact: the same everywhere on a quadratic)' : ' (they change along the path: the limits below hold near the start)')];
+    for (const [name, m] of Object.entries(this.methods)) {
+      const b = r.bounds[name], marker = document.querySelector(`[data-key="${name}.lr"] .bound`);
+      if (marker) {
+        marker.hidden = !(b && m.on);
+        if (b) {
+          const t = Math.min(1, Math.max(0, (Math.log10(b.lr) + 3) / 4));
+          marker.style.left = `calc(8px + (100% - 16px) * ${t})`;
+          marker.title = `stable below ${fmt(b.lr)}`;
+        }
+      }
+      if (!(name in r.words)) continue;
+      const sym = name === 'newton' ? 'α' : 'η';
+      lines.push(r.words[name] + (b ? ` · stable for ${sym} < ${b.formula.replace(/\\lambda_\{\\max\}/g, 'λmax')
+        .replace(/\\mu/g, 'μ')} = ${fmt(b.lr)}` : ''));
+    }
+    const el = $('#paths-explain');
+    el.innerHTML = '';
+    const ul = document.createElement('ul');
+    for (const line of lines) { const li = document.createElement('li'); li.textContent = line; ul.appendChild(li); }
+    el.appendChild(ul);
   },
   drawPaths(r) {  // contours, minima (★), each path (its first 60 steps as dots), the start point (white)
     const c = $('#paths-canvas'), ctx = c.getContext('2d'), g = this.grid, W = c.width, H = c.height;
@@ -146,7 +256,8 @@ const paths = {
     for (const m of g.minima) drawStar(ctx, px(m[0]), py(m[1]));
     const lim = 1e6;
     for (const [name, path] of Object.entries(r.paths)) {
-      ctx.strokeStyle = this.methods[name].color; ctx.fillStyle = ctx.strokeStyle; ctx.lineWidth = 1.6;
+      ctx.strokeStyle = this.methods[name].color; ctx.fillStyle = ctx.strokeStyle; ctx.lineWidth = 1.8;
+      ctx.setLineDash(this.methods[name].dash);
       ctx.beginPath();
       let pen = false;
       for (const p of path) {
@@ -156,14 +267,37 @@ const paths = {
         pen = true;
       }
       ctx.stroke();
+      ctx.setLineDash([]);
       for (const p of path.slice(0, 60)) {
         if (p[0] === null || p[1] === null || Math.abs(p[0]) > lim || Math.abs(p[1]) > lim) continue;
         ctx.beginPath(); ctx.arc(px(p[0]), py(p[1]), 2, 0, 2 * Math.PI); ctx.fill();
       }
     }
+    this.drawAxes(ctx, W, H);
     ctx.lineWidth = 2; ctx.fillStyle = '#fff'; ctx.strokeStyle = '#000';
     ctx.beginPath(); ctx.arc(px(this.start[0]), py(this.start[1]), 7, 0, 2 * Math.PI); ctx.fill(); ctx.stroke();
     ctx.lineWidth = 1;
+  },
+  drawAxes(ctx, W, H) {  // ticks and numbers on the bottom and left edges, at steps of 1, 2 or 5 × 10^k
+    const g = this.grid;
+    ctx.fillStyle = '#333'; ctx.strokeStyle = '#555'; ctx.font = '15px sans-serif'; ctx.lineWidth = 1;
+    for (const [axis, [a, b]] of [['x', g.xlim], ['y', g.ylim]]) {
+      const raw = (b - a) / 5, p = Math.pow(10, Math.floor(Math.log10(raw)));
+      const step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw);
+      for (let v = Math.ceil(a / step) * step; v <= b + 1e-9; v += step) {
+        const t = (v - a) / (b - a), label = String(+v.toFixed(6));
+        ctx.beginPath();
+        if (axis === 'x') {
+          ctx.moveTo(t * W, H); ctx.lineTo(t * W, H - 8); ctx.stroke();
+          ctx.textAlign = 'center'; ctx.textBaseline = 'bottom'; ctx.fillText(label, Math.min(W - 12, Math.max(12, t * W)), H - 10);
+        } else {
+          ctx.moveTo(0, H - t * H); ctx.lineTo(8, H - t * H); ctx.stroke();
+          ctx.textAlign = 'left'; ctx.textBaseline = 'middle'; ctx.fillText(label, 11, Math.min(H - 30, Math.max(10, H - t * H)));
+        }
+      }
+    }
+    ctx.textAlign = 'right'; ctx.textBaseline = 'bottom'; ctx.fillText('x →', W - 6, H - 28);
+    ctx.textAlign = 'left'; ctx.textBaseline = 'top'; ctx.fillText('↑ y', 40, 6);
   },
   drawValues(r) {  // f − f* per step (log scale; diverged steps left out) and the last values in words
     const names = Object.keys(r.f), fmin = r.f_min ?? 0;
@@ -174,10 +308,13 @@ const paths = {
     if (!this.fchart || this.fchartKey !== key) {  // a new chart when the set of optimizers changes
       $('#chart-f').innerHTML = '';
       this.fchart = stepLogChart($('#chart-f'), names.map((k) => ({label: this.methods[k].label,
-        stroke: this.methods[k].color, points: {show: false}})), data);
+        stroke: this.methods[k].color, dash: this.methods[k].dash.length ? this.methods[k].dash : undefined, points: {show: false}})), data);
       this.fchartKey = key;
     } else this.fchart.setData(data);
-    const last = names.map((k) => `${this.methods[k].label} ${fmt(r.f[k][r.f[k].length - 1])}`).join(' · ');
+    $('#paths-canvas').setAttribute('aria-label', `start point x ${fmt(this.start[0])}, y ${fmt(this.start[1])}: ` +
+      'the arrow keys move it (Shift: farther)');
+    const last = names.map((k) => `${this.methods[k].label} ` +
+      (r.diverged[k] !== null ? `diverged (step ${r.diverged[k]})` : fmt(r.f[k][r.f[k].length - 1]))).join(' · ');
     $('#paths-info').textContent = `start (${fmt(this.start[0])}, ${fmt(this.start[1])}) · ${this.grid.name} · f after ` +
       `${this.steps} steps: ${last}`;
   },
@@ -189,6 +326,7 @@ export function writePathsURL(p) {
   if (!paths.fn) return;
   p.set('fn', paths.fn); p.set('sx', paths.start[0].toPrecision(4)); p.set('sy', paths.start[1].toPrecision(4));
   p.set('steps', paths.steps);
+  if (paths.fn === 'eigen') { const [l1, l2] = paths.eig(); p.set('l1', l1); p.set('l2', l2); } else { p.delete('l1'); p.delete('l2'); }
   for (const [name, m] of Object.entries(paths.methods)) {
     if (!m.on) p.set(`${name}.off`, '1'); else p.delete(`${name}.off`);
     for (const [k, v] of Object.entries(m.hp)) p.set(`${name}.${k}`, String(v));

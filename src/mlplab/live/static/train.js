@@ -3,15 +3,18 @@
 // against the mean-field prediction, and per layer the histograms over time of z, φ(z), ∂L/∂W and W
 // with the verdict `mlplab diagnose` gives.
 import {api, replayPending, sid} from './api.js';
-import {HIST_QUANTITIES, chart, drawHist} from './charts.js';
-import {$, COLORS, fmt, live, params, pct, showError} from './common.js';
+import {HIST_QUANTITIES, chart, drawHist, lossScales, styled} from './charts.js';
+import {$, COLORS, fmt, live, params, pct, showError, showLines} from './common.js';
 import {MEAN_FIELD_TEX, initTex, tex, updateTex} from './formulas.js';
 import {setURL} from './url.js';
 
-const TRAIN_KEYS = ['dataset', 'layers', 'activation', 'init', 'optimizer', 'lr', 'momentum', 'batch_size',
+const TRAIN_KEYS = ['dataset', 'layers', 'activation', 'init', 'optimizer', 'lr', 'momentum', 'weight_decay', 'batch_size',
   'epochs', 'iterations', 'schedule', 'seed'];
 const HIST_COLS = 120;  // frames kept per histogram strip
-const T = {layers: [], evalSeen: new Set()};  // the charts, their data and the layers' strips (resetTrain)
+const T = {layers: [], evalSeen: new Set(), changes: []};  // the charts, their data and the layers' strips (resetTrain)
+const SYM = {lr: 'η', momentum: 'μ', weight_decay: 'wd'};
+// the changes of η, μ, weight decay made during the run, as marks on the step charts
+const marks = () => T.changes.map((c) => ({x: c.step, label: `${SYM[c.key]} ${fmt(c.value)}`}));
 
 export function settingsFromForm() {
   const form = $('#train-form'), s = {};
@@ -59,20 +62,27 @@ export function resetTrain(sizes) {
   T.accData = [[], [], []];
   T.ratioData = [[], ...Array.from({length: nl}, () => [])];
   T.evalSeen = new Set();
-  T.loss = chart($('#chart-loss'), [{label: 'train', stroke: COLORS[0], spanGaps: true, points: {show: false}},
-    {label: 'eval', stroke: COLORS[1], width: 0, points: {show: true, size: 6, fill: COLORS[1]}}]);
-  T.acc = chart($('#chart-acc'), [{label: 'train', stroke: COLORS[0], points: {show: true, size: 5}},
-    {label: 'eval', stroke: COLORS[1], points: {show: true, size: 5}}],
+  T.changes = [];
+  T.loss = lossChart();
+  T.acc = chart($('#chart-acc'), [styled(0, {label: 'train', points: {show: true, size: 5}}),
+    styled(1, {label: 'eval', points: {show: true, size: 5}})],
     {xlabel: 'epoch'});
-  T.ratio = chart($('#chart-ratio'), Array.from({length: nl}, (_, i) => ({label: `L${i + 1}`, stroke: COLORS[i % 10],
-    spanGaps: true, points: {show: false}})), {scales: {y: {distr: 3}}});
-  T.mf = chart($('#chart-meanfield'), [{label: 'measured std z', stroke: COLORS[0], points: {show: true, size: 7}},
-    {label: 'mean-field at init', stroke: COLORS[4], dash: [6, 4], points: {show: true, size: 7}}],
+  T.ratio = chart($('#chart-ratio'), Array.from({length: nl}, (_, i) => styled(i, {label: `L${i + 1}`,
+    spanGaps: true, points: {show: false}})), {scales: {y: {distr: 3}}, marks});
+  T.mf = chart($('#chart-meanfield'), [styled(0, {label: 'measured std z', points: {show: true, size: 7}}),
+    styled(4, {label: 'mean-field at init', dash: [6, 4], points: {show: true, size: 7}})],
     {xlabel: 'layer', scales: {y: {distr: 3}}});
   $('#layers').innerHTML = '';
   T.layers = [];
   showError($('#divergence'), '');
   $('#progress').textContent = '';
+}
+// the loss chart (linear or log, the box above it); clipped at 4 × the first training loss
+function lossChart() {
+  const first = () => { const v = T.lossData[1].find((x) => x !== null && Number.isFinite(x)); return v ? 4 * v : NaN; };
+  return chart($('#chart-loss'), [styled(0, {label: 'train', spanGaps: true, points: {show: false}}),
+    styled(1, {label: 'eval', width: 0, points: {show: true, size: 6, fill: COLORS[1]}})],
+  {marks, scales: lossScales(() => $('#loss-log').checked, first)});
 }
 function decimate(data) {
   // keep the page's history bounded: drop every other training point, keep every evaluation point
@@ -119,6 +129,7 @@ function countFrame() {  // returns now; live.frameTimes keeps the last 2 s of a
   return now;
 }
 function drawCurves(f) {
+  if (f.changes && f.changes.length !== T.changes.length) { T.changes = f.changes; live.changes = f.changes; }
   if (f.loss !== null && f.loss !== undefined) {
     T.lossData[0].push(f.step); T.lossData[1].push(f.loss); T.lossData[2].push(null);
   }
@@ -140,6 +151,7 @@ function drawCurves(f) {
   }
   T.mf.setData([f.layers.map((_, i) => i + 1), f.layers.map((l) => l.z_std), f.layers.map((l) => l.pred_z_std)]);
 }
+const BOUNDED = {sigmoid: [0, 1], tanh: [-1, 1]};  // activations drawn on their whole range
 function drawLayers(f) {
   f.layers.forEach((l, i) => {
     if (!T.layers[i]) T.layers[i] = makeLayer(i, l);
@@ -147,7 +159,7 @@ function drawLayers(f) {
     for (const [q] of HIST_QUANTITIES) {
       const h = L.hists[q];
       if (l[q]) { h.cols.push(l[q]); if (h.cols.length > HIST_COLS) h.cols.shift(); }
-      drawHist(h, q === 'z' ? l.pred_z_std : null);
+      drawHist(h, q === 'z' ? l.pred_z_std : null, q === 'a' ? BOUNDED[l.activation] : null);
     }
     showVerdict(L.verdict, l.verdict, l.reason);
     L.stats.textContent = `std z ${fmt(l.z_std)} (theory at init ${fmt(l.pred_z_std)}) · dead ${pct(l.dead)} · ` +
@@ -166,7 +178,8 @@ function onFrame(f) {
     `probe-batch accuracy ${pct(f.probe_acc)} · ${speed.toFixed(0)} steps/s · ${fps.toFixed(1)} frames/s`;
   setStatus(f.status);
 }
-function setStatus(s, message) {
+export function setStatus(s, message) {
+  if (s !== live.status && live.mode !== 'compare') refreshExplain();
   live.status = s;
   $('#status').textContent = s ? `run ${live.run || ''}: ${s}` : 'ready';
   $('#btn-pause').textContent = s === 'paused' ? 'Resume' : 'Pause';
@@ -178,12 +191,30 @@ export function onTrainMessage(f) {
   else { live.statusFrames += 1; setStatus(f.status, f.message); }
 }
 
+// ----------------------------------------------------------------------------- what to look for
+// the server's sentences for this setting and the run's newest readings (mlplab.live.explain): asked
+// when the form changes, a run starts or changes state, and every 3 s while it runs (not per frame)
+let explaining = false;
+export async function refreshExplain() {
+  if (explaining) return;
+  explaining = true;
+  const r = await api('/api/explain', {sid, view: 'train', settings: settingsFromForm()});
+  explaining = false;
+  if (!r.error) { showLines($('#train-explain'), r.lines); live.trainExplain = r.lines; }
+}
+
 // ----------------------------------------------------------------------------- buttons
 export async function start(paused = false) {
   showError($('#train-error'), '');
   $('#train-note').hidden = true;
+  // a large network takes a while to build: say so, and take no second Start meanwhile
+  $('#btn-start').disabled = true;
+  $('#status').textContent = 'starting…';
+  live.starting = true;
   const r = await api('/api/train', {sid, settings: settingsFromForm(), paused});
-  if (r.error) { live.errors += 1; showError($('#train-error'), r.error); return false; }
+  $('#btn-start').disabled = false;
+  live.starting = false;
+  if (r.error) { live.errors += 1; showError($('#train-error'), r.error); setStatus(live.status); return false; }
   live.run = r.run;
   live.mode = 'train';
   resetTrain(r.sizes);
@@ -195,12 +226,30 @@ export async function control(action) {
   const r = await api('/api/control', {sid, action});
   if (r.error) showError($('#train-error'), r.error); else setStatus(r.status);
 }
+// a new η, μ or weight decay for the run going on: it takes hold after its next step (the server says which)
+async function changeSetting(key, value) {
+  const r = await api('/api/set', {sid, key, value});
+  if (r.error) { showError($('#train-error'), r.error); return; }
+  showError($('#train-error'), '');
+  const note = $('#train-note');
+  note.hidden = false;
+  note.textContent = `${SYM[key]} → ${value} from the next step (after step ${r.step} or so; the charts mark where).`;
+}
+
+// a reloaded page: the tab's run, as /api/state describes it (its frames follow on the stream)
+export function reattachTrain(r) {
+  resetTrain(r.sizes);
+  setStatus(r.status);
+}
 async function exportRun() {
   const r = await api('/api/export', {sid});
   if (r.error) { showError($('#train-error'), r.error); return; }
   const note = $('#train-note');
   note.hidden = false;
-  note.textContent = `written to ${r.out}/ (config.json, metrics.jsonl, model.npz). The same run from the command line: ${r.command}`;
+  live.exported = r;
+  note.textContent = `${r.status === 'done' ? 'The run' : `The ${r.status} run (step ${r.step})`} is written to ${r.out}/ ` +
+    `(the server's folder is ${r.root}): ${r.files.join(', ')}. The same run from the command line, into a new ` +
+    `folder: ${r.command}`;
 }
 export function bindTrainControls() {
   $('#btn-start').addEventListener('click', () => start());
@@ -214,5 +263,14 @@ export function bindTrainControls() {
     live.run = null; resetTrain(null); setStatus(null);
   });
   $('#btn-export').addEventListener('click', exportRun);
-  $('#train-form').addEventListener('change', () => { renderTrainFormulas(); setURL(); });
+  $('#loss-log').addEventListener('change', () => {  // a new chart on the other scale, with the same data
+    T.loss.destroy(); $('#chart-loss').innerHTML = ''; T.loss = lossChart(); T.loss.setData(T.lossData);
+  });
+  $('#train-form').addEventListener('change', (ev) => {
+    renderTrainFormulas(); setURL(); refreshExplain();
+    const key = ev.target && ev.target.name;
+    if (['lr', 'momentum', 'weight_decay'].includes(key) && live.run && live.mode !== 'compare'
+        && ['running', 'paused'].includes(live.status) && ev.target.value.trim() !== '') changeSetting(key, ev.target.value);
+  });
+  setInterval(() => { if (live.status === 'running' && live.mode !== 'compare' && live.ready) refreshExplain(); }, 3000);
 }

@@ -1,0 +1,227 @@
+"""Does the diagnosis of public model definitions agree with what a short training run does?
+
+    python benchmarks/diagnose_zoo.py --train        # train the cases missing from the outcomes file (slow)
+    python benchmarks/diagnose_zoo.py                # diagnose every case, compare with the recorded outcomes
+    python benchmarks/diagnose_zoo.py --models lenet5_tanh_avgpool,mlp_mixer --inits default
+
+The zoo (``benchmarks/zoo/models.py``): 21 architectures written from public repositories (MLPs, CNNs
+with BatchNorm and pooling, residual nets, a Mixer, a ViT, GRUs, embedding text and makemore-style
+character models, tied and shared weights). Each is a *case* at its default initialization and at
+planted bad ones — every weight matrix N(0, 1), zero, or N(0, 0.01²), and (for models with a stack of
+blocks) its blocks kept in a plain Python list, so the optimizer never sees them — under each of two
+optimizers: SGD with momentum (lr 0.01, μ 0.9) and Adam (lr 1e-3).
+
+The ground truth (``--train``; ``benchmarks/zoo/tasks.py``): 150 steps of batch 64 on MNIST or a synthetic
+token task, then the accuracy on 1000 held-out examples; written to ``benchmarks/zoo/outcomes.json`` with
+the command that made it, one case at a time (an interrupted run resumes). A case *trains* if its accuracy
+gets within 90 % of the way from chance to the best accuracy any case of that model reached; it *does not
+move* if it gets less than 10 % of the way, ends within 5 points of chance, or diverges; otherwise it is
+*impaired*.
+
+The diagnosis: ``mlplab.diagnose_torch.diagnose_torch`` on 256 examples with their labels, 3 steps of the
+case's optimizer (plain SGD lr 0.01 for "sgd", Adam lr 1e-3). It agrees when it says "ok" or "warning" on a
+case that trains, "error" on one that does not move, and "warning" or "error" on an impaired one. Reported:
+agreement, false "error" (on a case that trains), false "ok" (on one that does not move), warnings on cases
+that train, and the diagnosis time per model as a multiple of one forward+backward pass on the same batch
+(median of 3, one thread).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from zoo.models import BY_NAME, INITS, ZOO, build  # noqa: E402
+from zoo.tasks import batch, train  # noqa: E402
+
+OUTCOMES = Path(__file__).resolve().parent / "zoo" / "outcomes.json"
+OPTIMIZERS = ("sgd", "adam")
+STEPS = 150
+COMMAND = "python benchmarks/diagnose_zoo.py --train"
+
+
+def cases(models=None, inits=None, optimizers=OPTIMIZERS):
+    """(entry, init, optimizer) for every case of the zoo (restricted to the given names)."""
+    for e in ZOO:
+        if models and e.name not in models:
+            continue
+        for init in INITS:
+            if (inits and init not in inits) or (init == "unregistered" and not e.can_unregister):
+                continue
+            for opt in optimizers:
+                yield e, init, opt
+
+
+def key(name, init, opt) -> str:
+    return f"{name}|{init}|{opt}"
+
+
+def load_outcomes(path=OUTCOMES) -> dict:
+    return json.loads(Path(path).read_text()) if Path(path).exists() else {"command": COMMAND, "steps": STEPS,
+                                                                           "cases": {}}
+
+
+def classify(outcomes: dict) -> dict:
+    """key -> "trains" | "impaired" | "stuck" (does not move), from the accuracies relative to each model's best."""
+    best: dict[str, float] = {}
+    for k, r in outcomes["cases"].items():
+        name = k.split("|")[0]
+        if r["accuracy"] is not None:
+            best[name] = max(best.get(name, 0.0), r["accuracy"])
+    out = {}
+    for k, r in outcomes["cases"].items():
+        name = k.split("|")[0]
+        chance = 1.0 / BY_NAME[name].classes
+        span = best.get(name, chance) - chance
+        acc = r["accuracy"]
+        prog = 0.0 if acc is None or span <= 0 else (acc - chance) / span
+        # "does not move": under 10 % of the way, or within 5 points of chance whatever the best (a model no case
+        # of which trains: MNIST's most common class alone gives 11 %)
+        stuck = prog < 0.1 or acc is None or acc - chance < 0.05
+        out[k] = "stuck" if stuck else "trains" if prog >= 0.9 else "impaired"
+    return out
+
+
+def agrees(outcome: str, overall: str) -> bool:
+    return {"trains": overall in ("ok", "warning"), "stuck": overall == "error",
+            "impaired": overall in ("warning", "error")}[outcome]
+
+
+class Tokens(torch.nn.Module):
+    """Feeds integer tokens to a model through a float input (for a diagnosis that casts its input to the
+    parameters' dtype, as before issue 30's input handling): rounds back to int64 first."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(x.round().long())
+
+
+def diagnosable(model, x):
+    """(model, x, wrapped): the model as the diagnosis can take it — integer tokens natively if the
+    diagnosis accepts them, else through :class:`Tokens`."""
+    if x.dtype.is_floating_point:
+        return model, x, False
+    import importlib.util
+
+    if importlib.util.find_spec("mlplab.diagnose_torch.io") is not None:  # token ids taken as they are
+        return model, x, False
+    return Tokens(model), x.float(), True
+
+
+def diagnose_case(entry, init, opt, seed=0, n=256, steps=3):
+    from mlplab.diagnose_torch import diagnose_torch
+
+    model = build(entry, init, seed)
+    x, y = batch(entry.task, n, seed + 100)
+    m, xd, wrapped = diagnosable(model, x)
+    t0 = time.perf_counter()
+    d = diagnose_torch(m, xd, y, steps=steps, optimizer=opt, threads=1)
+    return d, time.perf_counter() - t0, wrapped
+
+
+def fwd_bwd_time(entry, seed=0, n=256, repeats=3):
+    model = build(entry, "default", seed)
+    x, y = batch(entry.task, n, seed + 100)
+    times = []
+    for _ in range(repeats + 1):
+        model.zero_grad()
+        t0 = time.perf_counter()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times[1:])
+
+
+def run_training(args):
+    data = load_outcomes(args.outcomes)
+    data.update({"command": COMMAND, "steps": args.steps, "torch": torch.__version__})
+    for e, init, opt in cases(args.models, args.inits):
+        k = key(e.name, init, opt)
+        if k in data["cases"] and not args.retrain:
+            continue
+        r = train(build(e, init, args.seed), e.task, opt, steps=args.steps, seed=args.seed)
+        data["cases"][k] = r
+        print(f"{k:45s} acc {r['accuracy'] if r['accuracy'] is not None else float('nan'):.3f}  "
+              f"loss {r['loss_first']:.3g} -> {r['loss_last']:.3g}  {r['seconds']:.1f}s", flush=True)
+        tmp = Path(str(args.outcomes) + ".tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+        os.replace(tmp, args.outcomes)
+
+
+def report(args) -> dict:
+    data = load_outcomes(args.outcomes)
+    labels = classify(data)
+    rows, ratio = [], {}
+    missing = []
+    for e, init, opt in cases(args.models, args.inits):
+        k = key(e.name, init, opt)
+        if k not in labels:
+            missing.append(k)
+            continue
+        d, secs, wrapped = diagnose_case(e, init, opt, args.seed)
+        if e.name not in ratio:
+            ratio[e.name] = secs / fwd_bwd_time(e, args.seed)
+        r = data["cases"][k]
+        row = {"case": k, "outcome": labels[k], "accuracy": r["accuracy"], "overall": d.overall,
+               "problem": d.problem, "agrees": agrees(labels[k], d.overall), "wrapped": wrapped,
+               "summary": d.summary}
+        rows.append(row)
+        acc = f"{r['accuracy']:.3f}" if r["accuracy"] is not None else "div."
+        print(f"{k:42s} acc {acc}  {labels[k]:8s}  {d.overall:7s} {d.problem:10s}"
+              f"{'' if row['agrees'] else '  <- disagree: ' + d.summary[:150]}", flush=True)
+    n = len(rows)
+    agree = sum(r["agrees"] for r in rows)
+    false_error = [r["case"] for r in rows if r["outcome"] == "trains" and r["overall"] == "error"]
+    false_ok = [r["case"] for r in rows if r["outcome"] == "stuck" and r["overall"] == "ok"]
+    warned = [r["case"] for r in rows if r["outcome"] == "trains" and r["overall"] == "warning"]
+    ratios = sorted(ratio.values())
+    print(f"\n{n} cases of {len(ratio)} models; agreement {agree}/{n} = {agree / max(n, 1):.1%}; "
+          f"false 'error' {len(false_error)}, false 'ok' {len(false_ok)}, 'warning' on cases that train "
+          f"{len(warned)}")
+    if ratios:
+        worst = max(ratio, key=ratio.get)
+        print(f"diagnosis time / one forward+backward (batch 256, 1 thread): median {statistics.median(ratios):.1f}, "
+              f"max {ratios[-1]:.1f} ({worst}); load average {os.getloadavg()[0]:.1f}")
+    for what, lst in (("false error", false_error), ("false ok", false_ok), ("warning, trains", warned),
+                      ("no recorded outcome (not diagnosed)", missing)):
+        if lst:
+            print(f"  {what}: {', '.join(lst)}")
+    return {"rows": rows, "ratio": ratio, "agreement": agree / max(n, 1), "false_error": false_error,
+            "false_ok": false_ok}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--train", action="store_true", help="record the outcomes missing from the file")
+    ap.add_argument("--retrain", action="store_true", help="with --train: also the cases already recorded")
+    ap.add_argument("--models", type=lambda s: s.split(","), help="comma-separated zoo names")
+    ap.add_argument("--inits", type=lambda s: s.split(","), help=f"comma-separated, of {', '.join(INITS)}")
+    ap.add_argument("--steps", type=int, default=STEPS)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--outcomes", type=Path, default=OUTCOMES)
+    ap.add_argument("--out", type=Path, help="write the report's rows as JSON")
+    args = ap.parse_args()
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    with threadpool_limits(limits=1, user_api="blas"):
+        if args.train:
+            run_training(args)
+            return
+        res = report(args)
+    if args.out:
+        args.out.write_text(json.dumps(res, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+"""How the check-up treats the user's process: the copy it works on, the user's hooks, torch.compile,
+threads, the meta device and memory.
+
+* :func:`working_copy`: a deep copy in train mode, dropout off, every float parameter trainable, and
+  none of the user's forward/backward hooks (they would fire on the copy: a logging hook, a hook that
+  changes an output). The hooks that *are* the model, those of the old ``weight_norm`` and
+  ``spectral_norm`` (which compute the weight before each forward), are kept. A weight those compute
+  is not a graph leaf and cannot be deep-copied; the copy gets a detached placeholder, which its own
+  hook recomputes at the first forward (the user's module is not touched).
+* :func:`no_global_hooks`: hooks registered for every module (``register_module_forward_hook``)
+  are set aside while the check-up runs and put back after.
+* :func:`unwrap_compiled`: a ``torch.compile``d module is diagnosed through ``_orig_mod``, the
+  module it wraps; tracing the compiled one would recompile the graph for each traced call.
+* :func:`torch_threads`: torch's intra-op thread count from the cores that are free now
+  (:func:`mlplab.threads.auto_blas_threads`: on a busy 2-core machine one thread was 4x faster than
+  torch's default two), set for the check-up and restored after.
+* :func:`refuse_meta`: parameters on the meta device have shapes and no values: one line.
+* :func:`estimate_memory`: the check-up's peak, before anything is copied or run (see its docstring).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import re
+
+from ..memory import MemoryEstimate, check_fits, format_bytes  # noqa: F401  (re-exported for the CLI)
+
+_REPARAM_HOOKS = ("WeightNorm", "SpectralNorm", "SpectralNormLoadStateDictPreHook", "SpectralNormStateDictHook")
+_HOOK_DICTS = ("_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_forward_pre_hooks",
+               "_forward_pre_hooks_with_kwargs", "_backward_hooks", "_backward_pre_hooks")
+
+
+def unwrap_compiled(model):
+    """(the module to diagnose, a note or None): ``torch.compile(m)`` gives an OptimizedModule around m."""
+    inner = getattr(model, "_orig_mod", None)
+    if inner is not None and type(model).__name__ == "OptimizedModule":
+        return inner, ("the model was compiled with torch.compile: it is diagnosed through the module it wraps "
+                       "(_orig_mod), which computes the same function")
+    return model, None
+
+
+def refuse_meta(model) -> None:
+    meta = [n for n, t in (*model.named_parameters(), *model.named_buffers()) if t.is_meta]
+    if meta:
+        raise ValueError(f"the model's weights are on the meta device (shapes without values: {', '.join(meta[:3])}"
+                         f"{', …' if len(meta) > 3 else ''}): materialise them first, e.g. "
+                         "model.to_empty(device='cpu') then model.load_state_dict(...)")
+
+
+def _is_reparam_hook(h) -> bool:
+    return type(h).__name__ in _REPARAM_HOOKS
+
+
+def strip_hooks(model) -> int:
+    """Remove the user's forward/backward hooks from (a copy of) ``model``; the count removed."""
+    removed = 0
+    for m in model.modules():
+        keep: set = set()
+        for attr in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks"):
+            d = getattr(m, attr, None)
+            if d:
+                for k in list(d):
+                    if _is_reparam_hook(d[k]):
+                        keep.add(k)
+                    else:
+                        del d[k]
+                        removed += 1
+        for attr in ("_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_forward_pre_hooks_with_kwargs"):
+            d = getattr(m, attr, None)
+            if d:
+                for k in [k for k in d if k not in keep]:
+                    del d[k]
+    return removed
+
+
+def _placeholders(torch, model, make) -> dict:
+    """deepcopy's memo: each non-leaf tensor held as a module attribute (a weight_norm weight) -> ``make(t)``."""
+    memo = {}
+    for m in model.modules():
+        for v in vars(m).values():
+            if isinstance(v, torch.Tensor) and not v.is_leaf:
+                memo[id(v)] = make(v)
+    return memo
+
+
+def working_copy(torch, model):
+    """A deep copy in train mode (BatchNorm normalises by the batch), dropout off, every float parameter
+    trainable so every layer gets a gradient, without the user's hooks. The user's model is never touched."""
+    memo = _placeholders(torch, model, lambda t: t.detach().clone())
+    work = copy.deepcopy(model, memo)
+    _recompute_reparam(work)
+    strip_hooks(work)
+    work.train()
+    for m in work.modules():
+        if isinstance(m, torch.nn.modules.dropout._DropoutNd):
+            m.eval()
+    for p in work.parameters():
+        if p.is_floating_point():
+            p.requires_grad_(True)
+            p.grad = None
+    return work
+
+
+def _recompute_reparam(work) -> None:
+    """The old weight_norm/spectral_norm weights of the copy, from the copy's own parameters."""
+    for m in work.modules():
+        for h in list(m._forward_pre_hooks.values()):
+            if type(h).__name__ == "WeightNorm":
+                setattr(m, h.name, h.compute_weight(m))
+            elif type(h).__name__ == "SpectralNorm":
+                setattr(m, h.name, h.compute_weight(m, do_power_iteration=False))
+
+
+@contextlib.contextmanager
+def no_global_hooks():
+    """Set aside the hooks registered for every module while the check-up runs."""
+    from torch.nn.modules import module as mm
+
+    saved = {n: dict(getattr(mm, n)) for n in dir(mm)
+             if n.startswith("_global_") and "hook" in n and isinstance(getattr(mm, n), dict)}
+    for n in saved:
+        getattr(mm, n).clear()
+    try:
+        yield
+    finally:
+        for n, d in saved.items():
+            getattr(mm, n).clear()
+            getattr(mm, n).update(d)
+
+
+@contextlib.contextmanager
+def torch_threads(torch, threads: int | None = None):
+    """torch's thread count for the check-up (None: from the free cores), restored after; yields (n, why)."""
+    before = torch.get_num_threads()
+    if threads is None or threads == 0:
+        from ..threads import auto_blas_threads
+
+        n, why = auto_blas_threads()
+    else:
+        n, why = int(threads), "as asked"
+    torch.set_num_threads(max(1, n))
+    try:
+        yield n, why
+    finally:
+        torch.set_num_threads(before)
+
+
+# ------------------------------------------------------------------------------ memory
+def parse_bytes(text) -> int:
+    """"4GB" -> 4e9, "512M" -> 512e6, "1e9" -> 1e9 (powers of 1000, as memory.format_bytes prints)."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([kmgt]?)i?b?\s*", str(text), flags=re.I)
+    if not m or float(m.group(1)) <= 0:
+        raise ValueError(f"--max-memory {text!r}: give a size such as 4GB, 500MB or 2e9 (bytes)")
+    return int(float(m.group(1)) * 1000 ** "_kmgt".index((m.group(2) or "_").lower()))
+
+
+def _nbytes(t) -> int:
+    return int(t.numel()) * int(t.element_size())
+
+
+def activation_bytes(torch, model, inputs) -> tuple[int | None, str]:
+    """(bytes, how) the traced forward and backward keep for the whole batch, measured on the meta device:
+    a copy of the model whose tensors have shapes and no storage runs the traced forward and the backward,
+    and the tensors autograd saves, the traced outputs and the retained gradients are added up (each once).
+    None when the forward cannot run on the meta device (code that reads values, e.g. ``.item()``)."""
+    from ..torch_trace import trace
+    from .io import select_output
+
+    def meta(t):
+        m = torch.empty_like(t, device="meta")
+        return torch.nn.Parameter(m, requires_grad=t.requires_grad) if isinstance(t, torch.nn.Parameter) else m
+
+    memo = {id(t): meta(t) for t in (*model.parameters(), *model.buffers())}
+    memo.update(_placeholders(torch, model, lambda t: torch.empty_like(t, device="meta")))
+    seen: dict[int, int] = {}
+    params = set()
+
+    def count(t):
+        if isinstance(t, torch.Tensor) and id(t) not in params:
+            base = t._base if t._base is not None else t
+            seen.setdefault(id(base), _nbytes(base))
+        return t
+
+    try:
+        mm = copy.deepcopy(model, memo)
+        _recompute_reparam(mm)
+        strip_hooks(mm)
+        mm.train()
+        params.update(id(p) for p in mm.parameters())
+        with torch.autograd.graph.saved_tensors_hooks(count, lambda t: t):
+            ops, out = trace(mm, inputs.map(lambda t: t.to("meta")))
+            chosen, _ = select_output(torch, out, None)
+            loss = chosen.float().square().mean()  # the loss itself keeps next to nothing
+        for op in ops:
+            count(op.out)
+        forward = sum(seen.values())
+        loss.backward()
+        grads = sum(_nbytes(op.out.grad) for op in ops if isinstance(op.out, torch.Tensor)
+                    and op.out.retains_grad and op.out.grad is not None)
+    except Exception as e:  # any failure of the user's code on meta tensors: no activation figure
+        return None, f"the forward cannot run on the meta device ({type(e).__name__})"
+    return forward + grads, "measured on the meta device"
+
+
+def estimate_memory(torch, model, inputs, optimizer: str) -> tuple[MemoryEstimate, str]:
+    """The check-up's peak in bytes, with P the bytes of the model's floating parameters:
+
+    ==============================  ============================================================
+    working copy                    ``P`` (the deep copy the check-up trains)
+    gradients                       ``P``
+    optimizer state                 ``P`` per array the optimizer keeps (SGD 0, Adam 2)
+    weights kept for update sizes   ``3·P``: the weights before the steps and before the last
+                                    step (torch), and the statistics' NumPy copy
+    activations                     ``2·A``: A, what the traced forward and backward keep for
+                                    the batch (:func:`activation_bytes`), held by the first
+                                    trace while the steps build their own graph
+    ==============================  ============================================================
+
+    The overfit probe (``--overfit-batch``) runs on a second copy after the first is freed: no more.
+    Returns (estimate, a few words on how the activations were found)."""
+    p = sum(_nbytes(t) for t in model.parameters() if t.is_floating_point())
+    k = {"sgd": 0, "adam": 2}.get(optimizer, 2)
+    parts = {"working copy": p, "gradients": p, f"{optimizer} state": k * p, "weights kept for update sizes": 3 * p}
+    act, how = activation_bytes(torch, model, inputs)
+    if act is not None:
+        parts["activations"] = 2 * act
+    return MemoryEstimate({k: int(v) for k, v in parts.items() if v}), how

@@ -1,0 +1,74 @@
+"""The critical line χ₁ = 1 and the phases of the (σ_w², σ_b²) plane.
+
+Schoenholz et al. 2017 (*Deep Information Propagation*, §3, Fig. 1): a point of the critical line is easiest
+found from its q*: at criticality σ_w² E[φ′(√q* z)²] = 1 and q* = σ_w² E[φ(√q* z)²] + σ_b², so
+
+    σ_w²(q*) = 1 / E[φ′(√q* z)²],        σ_b²(q*) = q* − E[φ(√q* z)²] / E[φ′(√q* z)²].
+
+:func:`critical_point` is that map; :func:`critical_line` inverts the second equation for given σ_b² (on a
+table of q* shared by every σ_b², refined by bisection in log q*). For tanh σ_b²(q*) rises from 0, so every
+σ_b² ≥ 0 has one critical σ_w² (1 at σ_b² = 0, 1.761 at σ_b² = 0.05). For the homogeneous activations
+(identity, relu, leaky relu) χ₁ = σ_w² E[φ′²] does not depend on q*, so the critical σ_w² is 1/E[φ′²]
+(1, 2, 2/(1 + a²)) for every σ_b², but only σ_b² = 0 gives a fixed length (the paper's ReLU critical point
+(2, 0)); with σ_b² > 0 the length grows by σ_b² a layer (q* = inf).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .functions import theory_activation
+from .maps import chi_1, derivative_mean_square, mean_square, phase_names, q_star
+
+__all__ = ["PHASES", "critical_line", "critical_point", "phase", "phase_names"]
+
+PHASES = ("ordered", "critical", "chaotic", "unbounded")
+_LOG_Q = np.linspace(np.log(1e-8), np.log(1e6), 400)  # the table of q* the line is found on
+
+
+def critical_point(q, activation) -> tuple[np.ndarray, np.ndarray]:
+    """(σ_w², σ_b²) of the critical point whose fixed length is q* = ``q`` (σ_b² < 0: no such point)."""
+    act = theory_activation(activation)
+    q = np.asarray(q, dtype=float)
+    d = derivative_mean_square(act, q)
+    return 1.0 / d, q - mean_square(act, q) / d
+
+
+def critical_line(sigma_b2, activation) -> tuple[np.ndarray, np.ndarray]:
+    """(σ_w², q*) on the critical line χ₁ = 1 for each σ_b² of the array ``sigma_b2``.
+
+    The first q* (from small to large) with σ_b²(q*) = the target: a table of 400 log-spaced q* in
+    [1e-8, 1e6] locates the crossing, 60 bisection steps in ln q* refine it (to ~1e-16 relative). Where no
+    q* in that range gives the target, nan. Homogeneous φ: σ_w² = 1/E[φ′²], q* nan at σ_b² = 0, else inf.
+    """
+    act = theory_activation(activation)
+    sb2 = np.asarray(sigma_b2, dtype=float)
+    if np.any(sb2 < 0) or not np.all(np.isfinite(sb2)):
+        raise ValueError("σ_b² must be finite and >= 0")
+    if act.homogeneous:
+        return np.full(sb2.shape, 1.0 / act.dslope2), np.where(sb2 == 0, np.nan, np.inf)
+    flat = sb2.ravel()
+    _, table = critical_point(np.exp(_LOG_Q), act)
+    above = table[None, :] >= flat[:, None]  # (targets, table)
+    first = np.argmax(above, axis=1)
+    found = above[np.arange(flat.size), first] & (first > 0)
+    lo = _LOG_Q[np.maximum(first - 1, 0)]
+    hi = _LOG_Q[first]
+    exact_zero = (flat == 0) & (table[0] >= 0)
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        _, b = critical_point(np.exp(mid), act)
+        up = b >= flat
+        hi = np.where(up, mid, hi)
+        lo = np.where(up, lo, mid)
+    qs = np.exp(0.5 * (lo + hi))
+    qs = np.where(found, qs, np.nan)
+    qs = np.where(exact_zero, 0.0, qs)
+    w = np.where(np.isnan(qs), np.nan, 1.0 / derivative_mean_square(act, np.nan_to_num(qs)))
+    return w.reshape(sb2.shape), qs.reshape(sb2.shape)
+
+
+def phase(sigma_w2, sigma_b2, activation, tol: float = 1e-9) -> np.ndarray:
+    """The phase of each (σ_w², σ_b²): ordered (χ₁ < 1), critical, chaotic (χ₁ > 1), unbounded (no q*)."""
+    q = q_star(sigma_w2, sigma_b2, activation)
+    return phase_names(chi_1(sigma_w2, sigma_b2, activation, q=q), q, tol)
