@@ -48,6 +48,13 @@ def save(fig, path: Path, title: str | None = None, rect=None) -> str:
     readable(fig)
     fig.tight_layout(rect=rect)
     below = place_legends(fig)
+    if below:  # the figure grows by the legends' height (per row of panels), so the panels keep theirs
+        renderer, rows = fig.canvas.get_renderer(), {}
+        for ax in below:
+            row = round(ax.get_position().y0, 2)
+            rows[row] = max(rows.get(row, 0.0), ax.get_legend().get_window_extent(renderer).height / fig.dpi)
+        w, h = fig.get_size_inches()
+        fig.set_size_inches(w, h + sum(rows.values()))
     for _ in range(2 if below else 0):  # the layout makes room for them, then they follow their axes' labels
         fig.tight_layout(rect=rect)
         for ax in below:
