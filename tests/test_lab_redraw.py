@@ -82,3 +82,82 @@ def test_studies_measure_json_numbers_and_report_progress():
     assert as_json(numbers) == numbers
     assert seen[-1][0] == seen[-1][1] and seen[0][0] == 0
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+# ------------------------------------------------------- the report in Chromium: figure sizes and legends
+MIN_TEXT_PX = 8.0  # the smallest text of a figure, as shown in the report in a 1280 px wide window
+
+
+@pytest.mark.browser
+def test_report_figures_are_readable_and_legends_hide_no_data(quick_lab, tmp_path):
+    """Every figure of the report, in headless Chromium at 1280 x 900: its smallest text is shown >= 8 px
+    (its width as displayed against its natural width, the PNG's pixels per inch, and the smallest font
+    matplotlib drew it with); and no legend box covers a drawn data point (lines sampled every 2 px, in the
+    pixels of the saved PNG, from the figure matplotlib saved). Before: five panels in a row were shown at
+    half size (5-6 px text), and legends sat on curves."""
+    import os
+    from pathlib import Path
+
+    from matplotlib.text import Text
+
+    from mlplab.lab import plots
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("chromium not installed (run `make system-deps` or `apt-get install chromium`)")
+    drawn = {}
+
+    def record(fig, path):
+        renderer = fig.canvas.get_renderer()
+        fonts = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+        legends = []
+        for i, ax in enumerate(fig.axes):
+            leg = ax.get_legend()
+            if leg is not None and leg.get_visible():
+                pts = plots.data_points(ax, renderer)
+                legends.append((i, plots.covered(leg, pts, renderer), len(pts)))
+        study = path.parent.parent.name if path.parent.name.startswith(".redraw") else path.parent.name
+        drawn[f"{study}/{path.name}"] = {"width_in": float(fig.get_size_inches()[0]),
+                                                    "min_font_pt": min(fonts), "legends": legends}
+
+    copy = tmp_path / "lab"
+    shutil.copytree(quick_lab, copy)
+    plots.LAYOUT_HOOKS.append(record)
+    try:
+        html_path, _ = report.build_report(sorted(p.parent for p in copy.glob("*/meta.json")), copy)
+    finally:
+        plots.LAYOUT_HOOKS.remove(record)
+    assert len(drawn) >= 20
+    hidden = {name: [leg for leg in d["legends"] if leg[1]] for name, d in drawn.items()}
+    assert not {k: v for k, v in hidden.items() if v}, "legends covering data (axes, points covered, of): " \
+        + str({k: v for k, v in hidden.items() if v})
+    assert sum(len(d["legends"]) for d in drawn.values()) >= 15  # the check saw the legends
+
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(html_path.as_uri())
+        page.wait_for_load_state("load")
+        shown = page.evaluate("""() => Array.from(document.querySelectorAll('figure')).map(f => {
+            const img = f.querySelector('img'), a = f.querySelector('figcaption a');
+            return {file: a ? a.getAttribute('href') : null, natural: img.naturalWidth,
+                    displayed: img.getBoundingClientRect().width,
+                    container: f.getBoundingClientRect().width - 26};
+        })""")
+        shots = Path(os.environ.get("MLPLAB_ARTIFACTS", tmp_path))
+        shots.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shots / "report_1280.png"), full_page=False)
+        browser.close()
+    assert len(shown) == len(drawn)
+    small = []
+    for f in shown:
+        name = "/".join(Path(f["file"]).parts[-2:])
+        d = drawn[name]
+        px_per_pt = f["natural"] / d["width_in"] / 72  # the PNG's pixels per point
+        text_px = d["min_font_pt"] * px_per_pt * f["displayed"] / f["natural"]
+        if text_px < MIN_TEXT_PX:
+            small.append((name, round(text_px, 1), f["natural"], round(f["displayed"])))
+        assert f["displayed"] >= 0.9 * f["natural"] or f["displayed"] >= 0.95 * f["container"], f
+    assert not small, f"text shown below {MIN_TEXT_PX} px (figure, px, natural width, displayed width): {small}"

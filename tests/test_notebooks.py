@@ -98,3 +98,83 @@ def test_live_view_in_a_notebook_starts_serves_and_stops():
     assert not server.running and notebook._SERVER is None
     with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
         _get(server.url, timeout=2)
+
+
+def _kernel_spec(root: Path, name: str, argv: list[str]) -> None:
+    d = root / "kernels" / name
+    d.mkdir(parents=True)
+    (d / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": name, "language": "python"}))
+
+
+def _script(args, env, **kw):
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, str(ROOT / "scripts" / "run_notebooks.py"), *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie has ended
+        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.parametrize("kind", ["dies", "mute", "unknown"])
+def test_a_kernel_that_does_not_start_ends_the_runner_within_30_s(kind, tmp_path):
+    """`make notebooks` with a broken kernel spec (MLPLAB_KERNEL names it): status 2 and one line in well
+    under 30 s, and a kernel that never answers is killed (before: an unknown kernel name hung for ever in
+    nbclient's exit handler; a dying one printed a traceback from it)."""
+    import os
+    import time
+
+    pytest.importorskip("nbclient")
+    pidfile = tmp_path / "kernel.pid"
+    _kernel_spec(tmp_path, "dies", ["/bin/false"])
+    _kernel_spec(tmp_path, "mute", ["/bin/sh", "-c", f"echo $$ > {pidfile}; exec sleep 600", "{connection_file}"])
+    env = {**os.environ, "JUPYTER_PATH": str(tmp_path), "MLPLAB_KERNEL": {"unknown": "nosuch"}.get(kind, kind)}
+    t0 = time.monotonic()
+    p = _script(["linear_chain", "--startup-timeout", "8"], env)
+    out, err = p.communicate(timeout=60)
+    assert time.monotonic() - t0 < 30, err
+    assert p.returncode == 2, (out, err)
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert {"dies": "did not start", "mute": "did not start", "unknown": "no kernel named 'nosuch'"}[kind] in err
+    if kind == "mute":
+        assert not _alive(int(pidfile.read_text()))
+
+
+@pytest.mark.parametrize("sig, status", [("SIGTERM", 143), ("SIGINT", 130)])
+def test_the_runner_stops_on_a_signal_and_kills_the_kernel(sig, status, tmp_path):
+    """SIGTERM / Ctrl-C during a cell: the kernel's process is killed and the runner exits 143 / 130 at once
+    (before: nbclient's handlers shut the kernel down and kept waiting)."""
+    import os
+    import signal
+    import time
+
+    pytest.importorskip("nbclient")
+    pidfile = tmp_path / "kernel.pid"
+    nb = tmp_path / "slow.py"
+    nb.write_text(f"# %%\nimport os, time\nopen({str(pidfile)!r}, 'w').write(str(os.getpid()))\n\n"
+                  "# %%\ntime.sleep(600)\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("MLPLAB_KERNEL", "JUPYTER_PATH")}
+    p = _script([str(nb)], env)
+    deadline = time.monotonic() + 60
+    while not (pidfile.exists() and pidfile.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    kernel = int(pidfile.read_text())
+    time.sleep(0.5)  # inside the sleeping cell
+    t0 = time.monotonic()
+    p.send_signal(getattr(signal, sig))
+    out, err = p.communicate(timeout=30)
+    assert time.monotonic() - t0 < 10 and p.returncode == status, (p.returncode, out, err)
+    assert f"{sig}: stopped" in err and "Traceback" not in err
+    deadline = time.monotonic() + 5
+    while _alive(kernel) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(kernel)

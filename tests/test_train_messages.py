@@ -99,3 +99,62 @@ def test_layer_numbers_are_the_linear_layers_of_layers_counted_from_one():
     net.layers[2].weight.data[:] = 1e38
     msg = _first_nonfinite(net, np.ones((2, 5), np.float32) * 1e3)
     assert msg.startswith("the output of layer 2 (4→4)") or msg.startswith("the output of the ReLU after layer 2")
+
+
+# --------------------------------------------------------------- extending a finished run (issue 23 §4)
+def _train_cli(capsys, *argv):
+    from mlplab.cli import main
+
+    capsys.readouterr()
+    code = main(list(argv))
+    return code, capsys.readouterr().err
+
+
+COMMON = ("--layers", "784,16,10", "--subset", "600", "--batch-size", "100", "--optimizer", "momentum",
+          "--blas-threads", "1", "--quiet")
+
+
+def _same_run(a, b, extra_row_at=None):
+    ma, mb = np.load(a / "model.npz"), np.load(b / "model.npz")
+    assert ma.files == mb.files and all(np.array_equal(ma[k], mb[k]) for k in ma.files)
+    rows = (a / "metrics.jsonl").read_text().splitlines(keepends=True)
+    if extra_row_at is not None:  # the first run's evaluation when it ended inside an epoch: said in the note
+        ends = [r for r in rows if json.loads(r) == {**json.loads(r), "kind": "eval", "step": extra_row_at}]
+        assert len(ends) == 1
+        rows.remove(ends[0])
+    assert "".join(rows) == (b / "metrics.jsonl").read_text()
+    ca, cb = (json.loads((d / "config.json").read_text()) for d in (a, b))
+    assert {**ca, "out": ""} == {**cb, "out": ""}
+
+
+@pytest.mark.parametrize("key, short, long", [("--epochs", "1", "2"), ("--iterations", "4", "9")])
+def test_a_finished_run_extended_equals_the_longer_run_uninterrupted(key, short, long, tmp_path, capsys, mnist_dir):
+    """`--resume --epochs 2` on a 1-epoch run without a schedule: allowed, said, and bit for bit the 2-epoch run
+    (model.npz, metrics.jsonl, config.json); the same with iterations, from a checkpoint inside an epoch."""
+    ext, whole = tmp_path / "ext", tmp_path / "whole"
+    assert _train_cli(capsys, "train", *COMMON, key, short, "--out", str(ext))[0] == 0
+    code, err = _train_cli(capsys, "train", "--out", str(ext), "--resume", key, long, "--quiet")
+    assert code == 0, err
+    assert f"continues to {key[2:]} {long} (it had {key[2:]} {short})" in err and "exactly" in err
+    inside = key == "--iterations"  # 4 steps of an epoch of 6: the run ended with an evaluation inside the epoch
+    assert ("keeps the evaluation made when the run ended at step 4" in err) == inside
+    assert _train_cli(capsys, "train", *COMMON, key, long, "--out", str(whole))[0] == 0
+    _same_run(ext, whole, extra_row_at=4 if inside else None)
+    code, err = _train_cli(capsys, "train", "--out", str(ext), "--resume", "--quiet")  # its new length is kept
+    assert code == 0 and "had already finished" in err
+
+
+def test_extending_refuses_what_would_change_the_result(tmp_path, capsys, mnist_dir):
+    """A cosine schedule is fitted to the run's length: a longer run would change every step's learning rate, so
+    that is refused with the reason; so is a length shorter than what was trained. Nothing is touched."""
+    run = tmp_path / "cos"
+    assert _train_cli(capsys, "train", *COMMON, "--epochs", "1", "--schedule", "cosine", "--out", str(run))[0] == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    code, err = _train_cli(capsys, "train", "--out", str(run), "--resume", "--epochs", "2", "--quiet")
+    assert code == 2 and err.count("\n") == 1 and "--epochs 2 would change" in err and "cosine schedule" in err
+    plain = tmp_path / "plain"
+    assert _train_cli(capsys, "train", *COMMON, "--iterations", "5", "--out", str(plain))[0] == 0
+    code, err = _train_cli(capsys, "train", "--out", str(plain), "--resume", "--iterations", "3", "--quiet")
+    assert code == 2 and "has trained 5 steps, more than the 3 of --iterations 3" in err
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+    assert json.loads((plain / "config.json").read_text())["iterations"] == 5

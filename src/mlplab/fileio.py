@@ -15,7 +15,23 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write", "write_json"]
+__all__ = ["atomic_write", "write_json", "current_umask"]
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it (``/proc/self/status`` on Linux ≥ 4.7); elsewhere
+    set and restored at once. A file written atomically gets ``0o666 & ~umask``, as ``open()`` would
+    give it, so every file of a run has the same mode (mkstemp alone makes 0600)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -27,6 +43,7 @@ def atomic_write(path, mode: str = "w", encoding: str | None = "utf-8"):
         raise ValueError(f"atomic_write: mode must be 'w' or 'wb', got {mode!r}")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600; the file gets open()'s mode
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
             yield f
             f.flush()

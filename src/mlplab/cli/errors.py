@@ -7,6 +7,8 @@ subcommand is turned into one line on standard error and an exit status:
 what                                   status  the line
 =====================================  ======  ==============================================
 a bad option or setting                2       ``mlplab train: error: --seed must be ...``
+a training run that diverged           3       ``mlplab train: error: training diverged at step
+                                               2 (epoch 1): the loss is nan; ...``
 a dataset that cannot be fetched/read  4       ``mlplab train: data error: ...``
 a folder in use, not enough memory,    5       ``mlplab train: error: runs/x is in use by
 a file that cannot be written                  process 123 (mlplab train since ...)``

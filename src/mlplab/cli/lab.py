@@ -56,11 +56,42 @@ def cmd_lab(args):
     return 0
 
 
+def time_left(elapsed: float, done: int, total: int | None) -> float | None:
+    """Seconds left, from the units of work completed: elapsed · (total − done) / done, where elapsed is the
+    time since the study started, read when the bar is drawn (None before the first unit).
+
+    The rate is the whole run's so far, not the last few units' (rich's estimate averages the updates of the
+    last 30 s and is drawn unchanged until the next update: it stood still while a long unit ran and was 6x
+    too short after a fast first unit). Reading the clock at each redraw makes the estimate grow while a unit
+    takes longer than the average, instead of standing still."""
+    if not total or done <= 0:
+        return None
+    return max(0.0, elapsed * (total - min(done, total)) / done)
+
+
+def _time_left_column():
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class TimeLeft(ProgressColumn):
+        max_refresh = 0.5  # the estimate moves with the clock: redraw it twice a second, not at every frame
+
+        def render(self, task):
+            left = time_left(task.elapsed or 0.0, int(task.completed), task.total)
+            if left is None:
+                return Text("-:--:--", style="progress.remaining")
+            s = int(round(left))
+            return Text(f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}", style="progress.remaining")
+
+    return TimeLeft()
+
+
 class _study_bar:
     """A rich progress bar for one study: units of work done / total (trainings, runs) and the time
-    left, fed by the study's progress callback (``run_study(..., progress=...)``)."""
+    left (:func:`time_left`), fed by the study's progress callback (``run_study(..., progress=...)``).
+    ``get_time`` is the clock (a fake one in the tests)."""
 
-    def __init__(self, con, study):
+    def __init__(self, con, study, get_time=None):
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -68,12 +99,11 @@ class _study_bar:
             SpinnerColumn,
             TextColumn,
             TimeElapsedColumn,
-            TimeRemainingColumn,
         )
 
         self.bar = Progress(SpinnerColumn(), TextColumn(f"[bold]{study.name}[/]"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("done ·"), TimeElapsedColumn(), TextColumn("· left"), TimeRemainingColumn(),
-                            console=con, transient=True)
+                            TextColumn("done ·"), TimeElapsedColumn(), TextColumn("· left"), _time_left_column(),
+                            console=con, transient=True, get_time=get_time)
         self.task = self.bar.add_task(study.name, total=None)
 
     def __enter__(self):

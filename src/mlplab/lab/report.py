@@ -427,44 +427,87 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 _DAMAGED = "numbers.json is damaged"
+_STALE = ("its section shows the saved figures and text, not redrawn, so they may be stale; re-run "
+          "`mlplab lab run {name}` to refresh them")
+
+
+class StudyNotRedrawn(ValueError):
+    """A study's numbers.json is missing, damaged or does not fit its figures (``build_report(strict=True)``);
+    ``studies`` lists ``(name, directory)`` of each."""
+
+    def __init__(self, message: str, studies: list[tuple[str, Path]]):
+        super().__init__(message)
+        self.studies = studies
+
+
+def _why_not_drawn(e: Exception) -> str:
+    """What a study's draw/write said about its numbers, in words (not ``KeyError: 'series'``)."""
+    if isinstance(e, KeyError):
+        return f"it lacks the entry {e.args[0]!r} that the study's figures are drawn from"
+    if isinstance(e, (TypeError, ValueError, IndexError, AttributeError)):
+        return f"a value has the wrong type or shape for the study's figures ({' '.join(str(e).split())[:160]})"
+    return f"the study's figures could not be drawn from it ({type(e).__name__}: {' '.join(str(e).split())[:160]})"
 
 
 def redraw(study_dir) -> str | None:
     """Redraw the figures and re-write section.md of one study directory from its numbers.json, if
     the study is in the registry; returns a problem to show in the report, or None."""
+    what, name = _redraw(Path(study_dir))
+    return f"{what}: {_STALE.format(name=name)}" if what else None
+
+
+def _redraw(d: Path) -> tuple[str | None, str]:
+    """(what is wrong with the study's numbers.json, or None; the study's name)."""
     from . import studies as registry
     from .base import render_study
 
-    d = Path(study_dir)
     meta = _read_json(d / "meta.json", []) if (d / "meta.json").exists() else None
-    name = (meta or {}).get("name") or d.name
-    study = registry().get(str(name))
+    name = str((meta or {}).get("name") or d.name)
+    study = registry().get(name)
     if study is None:
-        return None  # not a study of this version: its saved figures and section are shown as they are
+        return None, name  # not a study of this version: its saved figures and section are shown as they are
     if not (d / "numbers.json").exists():
-        return "numbers.json is missing: figures and section could not be redrawn"
+        return "numbers.json is missing", name
     try:
         json.loads((d / "numbers.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        return (f"{_DAMAGED} ({type(e).__name__}: {e}): figures and section could not be redrawn; showing the saved "
-                f"files (re-run `mlplab lab run {name}` to refresh them)")
+    except ValueError as e:
+        return f"{_DAMAGED} (not valid JSON: {e})", name
+    except OSError as e:
+        return f"{_DAMAGED} (cannot be read: {e.strerror or e})", name
     try:
         render_study(study, d)
-    except Exception as e:  # numbers.json from another version of the study, say: keep what is on disk
-        return (f"could not redraw from numbers.json ({type(e).__name__}: {e}), probably written by another version "
-                f"of the study; showing the saved files (re-run `mlplab lab run {name}` to refresh them)")
-    return None
+    except Exception as e:  # noqa: BLE001 (damaged, or from another version of the study: keep what is on disk)
+        return f"{_DAMAGED} ({_why_not_drawn(e)}; or written by another version of mlplab)", name
+    return None, name
 
 
-def build_report(study_dirs, out_dir, redraw_figures: bool = True, problems: list | None = None) -> tuple[Path, Path]:
+def build_report(study_dirs, out_dir, redraw_figures: bool = True, problems: list | None = None,
+                 strict: bool = False, progress=None) -> tuple[Path, Path]:
     """Build ``report.html`` and ``report.md`` in ``out_dir`` from study directories (each holding
     meta.json). Every figure and section.md is first redrawn from the study's numbers.json (nothing
     is re-trained) unless ``redraw_figures`` is False. Returns ``(html_path, md_path)``. Studies
-    appear in the registry's order."""
+    appear in the registry's order.
+
+    A study whose numbers.json is missing, damaged or does not fit its figures keeps its saved files,
+    and its section opens with a note saying so; with ``strict`` it raises :class:`StudyNotRedrawn`
+    instead, naming each such study, before anything is written into ``out_dir``.
+    ``progress(done, total, name)`` hears about each study before (done = its index) and after it is redrawn."""
     dirs = [Path(d) for d in study_dirs]
     if not dirs:
         raise ValueError("build_report: no study directories given")
-    redraw_problems = {d: redraw(d) for d in dirs} if redraw_figures else {}
+    redraw_problems, wrong, names = {}, [], []
+    for i, d in enumerate(dirs if redraw_figures else []):
+        if progress is not None:
+            progress(i, len(dirs), d.name)
+        what, name = _redraw(d)
+        if what:
+            redraw_problems[d] = f"{what}: {_STALE.format(name=name)}"
+            wrong.append(f"study {name} ({d}): {what}")
+            names.append((name, d))
+        if progress is not None:
+            progress(i + 1, len(dirs), d.name)
+    if strict and wrong:
+        raise StudyNotRedrawn("; ".join(wrong), names)
     loaded = []
     for d in dirs:
         s = load_study(d)

@@ -98,7 +98,8 @@ def _results(numbers: dict):
 
 def draw(numbers: dict, out: Path) -> list[Figure]:
     res, steps = _results(numbers)
-    fig, axes = subplots(1, 4, size=(3.7, 3.3))
+    fig, grid = subplots(2, 2, size=(4.8, 3.6))  # two rows: four panels in a row were shown at half size
+    axes = grid.reshape(1, 4)
     L = len(SIZES) - 1
     ax = axes[0, 0]
     width = 0.27
@@ -141,8 +142,14 @@ def draw(numbers: dict, out: Path) -> list[Figure]:
                       "and the activations of hidden layer 1")]
     fig, axes = subplots(1, 1, size=(5.0, 3.3))
     ax = axes[0, 0]
-    for key in INITS:
-        ax.plot(np.arange(1, len(res[key]["loss"]) + 1), res[key]["loss"], color=COLORS[key], label=res[key]["label"])
+    zero, const = (np.asarray(res[k]["loss"], dtype=float) for k in ("zeros", "constant"))
+    n = min(len(zero), len(const))
+    gap = float(np.max(np.abs(zero[:n] - const[:n]))) if n else float("nan")
+    for key in INITS:  # the zero network's curve lies on the constant one's: drawn thick underneath, and said
+        wide = key == "zeros"
+        label = res[key]["label"] + (f" (under {res['constant']['label']}, ≤ {gap:.2g} apart)" if wide else "")
+        ax.plot(np.arange(1, len(res[key]["loss"]) + 1), res[key]["loss"], color=COLORS[key], label=label,
+                lw=5 if wide else 1.5, alpha=0.45 if wide else 1, zorder=1 if wide else 2)
     ax.axhline(np.log(10), color="0.5", ls=":", lw=1)
     ax.set_xlabel("training step")
     ax.set_ylabel("training loss (cross-entropy)")
