@@ -597,6 +597,8 @@ def test_the_table_is_long_enough_and_walks_every_subcommand(tmp_path):
         commands.add(c[2](tmp_path / f"w{i}", {"trained": fake, "holder": (tmp_path, 1), "kinds": fake,
                                               "lab_study": study})[0])
     assert len(CASES) >= 40
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert f"through {len(CASES)} bad inputs" in " ".join(readme.split()), "update the README's count of bad inputs"
     assert commands == {"train", "lab", "report", "diagnose", "data", "demo", "sweep", "live", "init", "optim",
                         "exercises", "curvature"}
 

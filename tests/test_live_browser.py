@@ -449,6 +449,9 @@ def test_compare_two_runs(server, browser, tmp_path):
     assert _canvas(page, "#chart-cmp-loss canvas") != loss
     assert "v1=init%3Dhe" in page.url and "v2=init%3Dxavier" in page.url
     page.wait_for_function("(window.mlplabLive.compareExplain || []).length >= 2", timeout=15_000)
+    # the measured spread needs the runs' newest frames, which the next explanation (every 3 s) reads
+    page.wait_for_function("document.querySelector('#compare-explain').textContent.includes('Measured now')",
+                           timeout=20_000)
     said = page.locator("#compare-explain").inner_text()  # the He-vs-Xavier spread, from the runs' numbers
     assert "for init=he vs" in said and "for init=xavier: a spread of ×2" in said and "Measured now" in said
     page.fill(".variant >> nth=1", "seed=4")

@@ -461,8 +461,12 @@ def _redraw(d: Path) -> tuple[str | None, str]:
     from . import studies as registry
     from .base import render_study
 
-    meta = _read_json(d / "meta.json", []) if (d / "meta.json").exists() else None
-    name = str((meta or {}).get("name") or d.name)
+    meta_problems: list[str] = []
+    meta = _read_json(d / "meta.json", meta_problems) if (d / "meta.json").exists() else None
+    name = str((meta if isinstance(meta, dict) else {}).get("name") or d.name)
+    if (d / "meta.json").exists() and not isinstance(meta, dict):  # JSON only: a pickle or garbage is named
+        why = meta_problems[0] if meta_problems else "meta.json is not a JSON object"
+        return f"{why.split(' (')[0]} (not the JSON object `mlplab lab run` writes)", name
     study = registry().get(name)
     if study is None:
         return None, name  # not a study of this version: its saved figures and section are shown as they are
