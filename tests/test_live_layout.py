@@ -264,7 +264,10 @@ def test_ticks_tell_close_values_apart_and_hovering_reads_the_values(server, bro
     read = []
     for x in (0.9, 0.7, 0.5, 0.3):  # (a step that has an evaluation row has no training point: '--')
         page.mouse.move(box["x"] + x * box["width"], box["y"] + 0.5 * box["height"])
-        page.wait_for_timeout(200)
+        try:  # the legend follows the pointer on the next animation frame
+            page.wait_for_function("(el) => el.textContent.trim() !== ''", arg=legend.element_handle(), timeout=2_000)
+        except Exception:  # noqa: BLE001 (read what is there: the assertion below says what went wrong)
+            pass
         read.append(legend.inner_text().strip().replace(",", ""))
     print("hover read:", read)
     numbers = [float(t) for t in read if re.fullmatch(r"[0-9.]+(e[-+]?[0-9]+)?", t)]

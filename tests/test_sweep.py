@@ -372,3 +372,16 @@ def test_the_folder_is_locked_against_a_second_writer(tmp_path):
         child.kill()
         child.wait()
     time.sleep(0.05)
+
+
+def test_spirals_default_validation_split_fits_the_spirals():
+    """MNIST's default 10,000 validation images used to be taken out of the 2,000 spirals, and every
+    trial failed; the spirals hold out a fifth of their training points unless --val-split says otherwise."""
+    from mlplab.sweep.problem import SPIRALS_TRAIN
+
+    assert validate_problem({"dataset": "spirals", "layers": "2,8,2"})["val_size"] == SPIRALS_TRAIN // 5
+    assert validate_problem({"dataset": "spirals", "layers": "2,8,2", "train_size": 500})["val_size"] == 100
+    assert validate_problem({"dataset": "spirals", "layers": "2,8,2", "val_size": 300})["val_size"] == 300
+    assert validate_problem({"dataset": "mnist"})["val_size"] == 10_000
+    with pytest.raises(ValueError, match="--val-split 2000 must be smaller than --train-size 2000"):
+        validate_problem({"dataset": "spirals", "layers": "2,8,2", "val_size": 2000})

@@ -336,7 +336,8 @@ def register(sub):
     s.add_argument("--epochs", type=int, help="epochs per trial (default 1)")
     s.add_argument("--iterations", type=int, help="steps per trial instead of epochs")
     s.add_argument("--train-size", type=int, metavar="N", help="use N training examples (default all)")
-    s.add_argument("--val-split", type=int, metavar="N", help="of which N are the validation split (default 10000)")
+    s.add_argument("--val-split", type=int, metavar="N",
+                   help="of which N are the validation split (default 10000; spirals: a fifth of --train-size)")
     s.add_argument("--test-size", type=int, metavar="N", help="test examples (default all)")
     s.add_argument("--data-seed", type=int, help="seed of the subsets and the split (default 0)")
     s.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: one per core)")

@@ -35,6 +35,9 @@ DEFAULT_PROBLEM = {
     "batch_size": 128, "epochs": 1, "iterations": None,
 }
 
+#: the spirals' training points when --train-size is not given (a fifth of them validate, unless --val-split)
+SPIRALS_TRAIN = 2000
+
 #: optional settings, present in a problem only when set (see the module docstring)
 OPTIONAL_PROBLEM = {"eval_points": None, "eval_size": None}
 
@@ -58,7 +61,7 @@ def spirals(n: int, rng: np.random.Generator | int = 0, noise: float = 0.2, turn
 def _raw(problem):
     name = problem["dataset"]
     if name == "spirals":
-        n_train = problem.get("train_size") or 2000
+        n_train = problem.get("train_size") or SPIRALS_TRAIN
         X, y = spirals(n_train, np.random.default_rng([problem.get("data_seed", 0), 7]))
         Xt, yt = spirals(problem.get("test_size") or 2000, np.random.default_rng([problem.get("data_seed", 0), 8]))
         return X, y, Xt, yt
@@ -124,6 +127,8 @@ def validate_problem(problem: dict) -> dict:
     from ..settings import check_activation, check_init, check_int, check_name, parse_layers
 
     p = {**DEFAULT_PROBLEM, **{k: v for k, v in problem.items() if not (k in OPTIONAL_PROBLEM and v is None)}}
+    if p["dataset"] == "spirals" and problem.get("val_size") is None:  # MNIST's 10,000 is more than the spirals
+        p["val_size"] = (p["train_size"] or SPIRALS_TRAIN) // 5  # hold out a fifth of the training points
     unknown = sorted(set(p) - set(DEFAULT_PROBLEM) - set(OPTIONAL_PROBLEM))
     if unknown:
         raise ValueError(f"unknown problem settings {unknown}; valid: {', '.join(DEFAULT_PROBLEM)}")
@@ -145,7 +150,8 @@ def validate_problem(problem: dict) -> dict:
     for k in OPTIONAL_PROBLEM:
         if k in p:
             p[k] = check_int(k, p[k])
-    if p["train_size"] is not None and p["val_size"] is not None and p["val_size"] >= p["train_size"]:
-        raise ValueError(f"--val-split {p['val_size']} must be smaller than --train-size {p['train_size']}: the "
+    n_train = p["train_size"] if p["train_size"] is not None else SPIRALS_TRAIN if p["dataset"] == "spirals" else None
+    if n_train is not None and p["val_size"] is not None and p["val_size"] >= n_train:
+        raise ValueError(f"--val-split {p['val_size']} must be smaller than --train-size {n_train}: the "
                          "validation examples are taken out of the training examples")
     return p

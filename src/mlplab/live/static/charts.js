@@ -134,13 +134,26 @@ function markHook(marks) {
   };
 }
 
+// the index of series sidx's value nearest to idx (idx itself when it has one)
+function nearestValue(u, sidx, idx) {
+  const ys = u.data[sidx];
+  if (!ys || ys[idx] != null) return idx;
+  for (let d = 1; d < ys.length; d++) {
+    if (idx + d < ys.length && ys[idx + d] != null) return idx + d;
+    if (idx - d >= 0 && ys[idx - d] != null) return idx - d;
+  }
+  return idx;
+}
+
 // a uPlot line chart filling el's width; opts: height, xlabel ('step', 'epoch', 'layer'), scales, bands, marks
 export function chart(el, series, opts = {}) {
   const w = widthOf(el);
   return keep(new uPlot({width: w, height: opts.height || 170, legend: {show: true, live: true}, bands: opts.bands || [],
     hooks: opts.marks ? {draw: [markHook(opts.marks)]} : {},
     // hover: the legend reads the series' values at the pointer
-    cursor: {show: true, drag: {x: false, y: false}, points: {show: false}},
+    // (each series at its nearest point that has a value: training and evaluation rows share the x axis,
+    // so the step under the pointer is often one the other series has no value at)
+    cursor: {show: true, drag: {x: false, y: false}, points: {show: false}, dataIdx: nearestValue},
     scales: withLogRanges(Object.assign({x: {time: false}}, opts.scales || {})),
     axes: [{size: 30, incrs: opts.xlabel === 'layer' || opts.xlabel === 'epoch' ? [1, 2, 5, 10, 20, 50, 100, 200, 500] : undefined},
       {size: 50, values: yTicks(el, opts.scales && opts.scales.y && opts.scales.y.distr === 3)}],
