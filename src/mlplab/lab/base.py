@@ -134,9 +134,15 @@ def shared():
     return _SHARED
 
 
-def _one_blas_thread():
+def _one_blas_thread(parent_pid=None):
+    """A pool worker's start: one BLAS thread, and (given ``parent_pid``) killed with the study's process,
+    so ``kill -9`` of ``mlplab lab run`` leaves no worker training networks nobody will read."""
     from threadpoolctl import threadpool_limits
 
+    from ..runtime.children import die_with_parent
+
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
     threadpool_limits(limits=1, user_api="blas")
 
 
@@ -170,7 +176,7 @@ def parallel_map(fn, tasks, shared=None, workers=1, on_done: Callable[[], None] 
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), initializer=_one_blas_thread,
-                                 mp_context=multiprocessing.get_context("fork")) as pool:
+                                 initargs=(os.getpid(),), mp_context=multiprocessing.get_context("fork")) as pool:
             futures = [pool.submit(fn, t) for t in tasks]
             for _ in as_completed(futures):
                 tick()

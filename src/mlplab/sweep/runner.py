@@ -187,6 +187,7 @@ def execute(groups, store: Store, executor, trial_fn=run_group, progress=None, m
                 executor.restart()
 
     pending = submit_all(todo)
+    idle_since = None  # when the executor was first seen without any worker (a Dask scheduler whose workers left)
     try:
         while pending:
             if _STOP.is_set():
@@ -197,7 +198,9 @@ def execute(groups, store: Store, executor, trial_fn=run_group, progress=None, m
                     raise _not_run(phase, failed, pending, total, ran, RuntimeError("the Dask scheduler stopped "
                                                                                     "answering"), lost=True,
                                    executor=executor)
+                idle_since = _check_workers(executor, idle_since, phase, failed, pending, total, ran)
                 continue
+            idle_since = None
             lost = []
             for f in finished:
                 g = pending.pop(f)
@@ -236,6 +239,23 @@ def execute(groups, store: Store, executor, trial_fn=run_group, progress=None, m
     if failed:
         raise _not_run(phase, failed, {}, total, ran, failed[0][1], lost=False, executor=executor)
     return ran
+
+
+def _check_workers(executor, idle_since, phase, failed, pending, total, ran):
+    """A Dask scheduler whose workers all left keeps the trials queued forever: after the executor's
+    ``worker_wait`` seconds without a worker, stop (nothing wrong is stored; the same command resumes)."""
+    count = getattr(executor, "worker_count", None)
+    if count is None or count():
+        return None
+    now = time.monotonic()
+    if idle_since is None:
+        return now
+    wait = getattr(executor, "worker_wait", 60.0)
+    if now - idle_since >= wait:
+        raise _not_run(phase, failed, pending, total, ran, RuntimeError(
+            f"the Dask scheduler has had no workers for {wait:g} s; start some with `dask worker ADDRESS`"),
+            lost=True, executor=executor)
+    return idle_since
 
 
 def _not_run(phase, failed, pending, total, ran, cause, lost, executor=None) -> TrialsNotRun:
