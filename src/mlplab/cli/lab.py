@@ -21,16 +21,17 @@ def cmd_lab(args):
         table = Table(title="mlplab lab studies (run one with: mlplab lab run NAME [--quick])")
         table.add_column("name", style="bold")
         table.add_column("what it shows")
+        table.add_column("group")
         table.add_column("source")
         for st in studies.values():
-            table.add_row(st.name, st.description, st.source)
+            table.add_row(st.name, st.description, lab.group_of(st.name), st.source)
         console().print(table)
         return 0
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs must be a positive number of processes, got {args.jobs}")
-    names = list(studies) if args.name == "all" else [args.name]
+    group = args.name.lower() in lab.GROUPS
     try:
-        chosen = [lab.get_study(n) for n in names]
+        chosen = lab.select(args.name)
     except ValueError as e:
         raise UsageError(str(e)) from None
     check_int("seed", args.seed, 0, what="a whole number >= 0")
@@ -47,7 +48,7 @@ def cmd_lab(args):
             con.print(f"[bold]{st.name}[/] done in {time.perf_counter() - t0:.1f} s: {len(result.figures)} "
                       f"figure(s), numbers and section.md in {out / st.name}")
         con.print(f"all done in {time.perf_counter() - t_all:.1f} s")
-        if args.name == "all" or args.report:
+        if group or args.report:
             from ..lab import report
 
             # the figures and sections were just drawn from the saved numbers: no need to redraw them (30 s for all)
@@ -124,7 +125,8 @@ def register(sub):
     lsub = lab_p.add_subparsers(dest="lab_cmd", metavar="ACTION", required=True)
     lsub.add_parser("list", help="list the studies")
     r = lsub.add_parser("run", help="run a study (or all) and write figures, numbers and Markdown")
-    r.add_argument("name", help="a study name from `mlplab lab list`, or all")
+    r.add_argument("name", help="a study name from `mlplab lab list`, or a group: all, textbook (the source texts' "
+                                "experiments, what `make demo` runs) or frontier (the papers beyond them)")
     r.add_argument("--quick", action="store_true", help="the few-seconds variant")
     r.add_argument("--seed", type=int, default=0, help="seed of every random draw of the study (default 0)")
     r.add_argument("--out", default="lab-out", help="output directory (default lab-out)")
