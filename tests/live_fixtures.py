@@ -58,7 +58,11 @@ class Server:
                                       "--blas-threads", "1",
                                       *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                                      cwd=cwd, preexec_fn=preexec_fn)
+        self.before = []  # what it printed before its address (e.g. the lessons it read)
         self.printed = self.proc.stdout.readline()  # "mlplab live: http://127.0.0.1:P/?token=...  (Ctrl-C ...)"
+        while self.printed.startswith("mlplab live: ") and not self.printed.startswith("mlplab live: http"):
+            self.before.append(self.printed)
+            self.printed = self.proc.stdout.readline()
         if not self.printed.startswith("mlplab live: http"):
             raise RuntimeError(f"the server did not start: {self.printed!r} {self.proc.communicate()}")
         url = self.printed.split()[2]
