@@ -339,3 +339,75 @@ def test_a_teachers_lesson_is_offered_and_a_bad_link_is_said(lesson_server, brow
     assert "has steps 1 to 1, not 7" in page.inner_text("#lesson-error")
     p.check_local()
     p.close()
+
+
+PANEL_BOXES = """() => {
+  const sel = '#lesson .lesson-head > *, #lesson h2, #lesson-source, #lesson-text > *, #lesson .lesson-part > *,'
+    + ' #lesson-answer-box > *, #lesson .lesson-nav button';
+  const boxes = [...document.querySelectorAll(sel)].filter((e) => e.offsetParent !== null).map((e) => {
+    const r = e.getBoundingClientRect();
+    return {name: e.id || e.tagName + ':' + e.textContent.trim().slice(0, 20), x: r.left, y: r.top + scrollY,
+            w: r.width, h: r.height};
+  });
+  const panel = document.querySelector('#lesson').getBoundingClientRect();
+  return {boxes, panel: [panel.left, panel.right], innerWidth, scrollWidth: document.documentElement.scrollWidth};
+}"""
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+@pytest.mark.parametrize("viewport", [(390, 844), (768, 1024), (1500, 1000)], ids=["phone", "tablet", "desktop"])
+def test_the_lesson_panel_fits_every_screen(lesson_server, browser, tmp_path, viewport):
+    from test_live_layout import _overlaps
+
+    le = next(x for x in lessons.builtin() if x.id == "cmu-dlsys-depth-and-init")
+    p = Page(browser, lesson_server)
+    p.page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
+    query = f"lesson={le.id}&step=4&" + "&".join(f"{k}={v}" for k, v in le.steps[3].setting.items())
+    page = _open_step(p, query.replace("=init=", "=init%3D").replace("(", "%28").replace(")", "%29"))
+    page.click("#lesson-answer-box summary")
+    got = page.evaluate(PANEL_BOXES)
+    assert got["scrollWidth"] <= got["innerWidth"], got  # nothing leaves the screen sideways
+    assert 0 <= got["panel"][0] and got["panel"][1] <= got["innerWidth"]
+    assert len(got["boxes"]) >= 8 and not _overlaps(got["boxes"]), _overlaps(got["boxes"])
+    buttons = [b for b in got["boxes"] if b["name"] in ("lesson-prev", "lesson-next", "lesson-close")]
+    assert len(buttons) == 3 and all(b["h"] >= 24 for b in buttons), buttons  # WCAG 2.2's smallest target
+    p.shot(tmp_path, f"live-lesson-{viewport[0]}x{viewport[1]}")
+    p.check_local()
+    p.close()
+
+
+AXE_VIEWS = {  # each view with its charts drawn, and the lesson panel open on a step
+    "train": "view=train&autostart=1&dataset=spirals&layers=2,16,16,3&iterations=300&batch_size=16&seed=1",
+    "compare": "view=compare&autostart=1&dataset=xor&layers=2,8,8,2&iterations=200&batch_size=8&v3=init%3Dlecun",
+    "paths": "view=paths&fn=eigen&l1=1&l2=10",
+    "lesson": "lesson=dlfs-ch6-optimizers-and-init&step=2&view=paths&fn=f2",
+}
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+def test_axe_finds_no_serious_or_critical_violation_on_any_view(lesson_server, browser):
+    """axe-core (tests/vendor, injected here as an inline script: the page itself never loads it and
+    the server does not serve it) on every view with its charts drawn and on the lesson panel."""
+    assert "axe" not in (Path(lessons.__file__).parent / "static" / "index.html").read_text()
+    axe = AXE.read_text(encoding="utf-8")
+    p = Page(browser, lesson_server)
+    found = {}
+    for name, query in AXE_VIEWS.items():
+        page = p.open(query)
+        if name in ("train", "compare"):
+            page.wait_for_function("window.mlplabLive.frames >= 3", timeout=60_000)
+        else:
+            page.wait_for_function("window.mlplabLive.pathDraws >= 1", timeout=30_000)
+        if name == "lesson":
+            page.click("#lesson-answer-box summary")
+        page.add_script_tag(content=axe)
+        found[name] = page.evaluate("""async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+            .filter((v) => ['serious', 'critical'].includes(v.impact))
+            .map((v) => `${v.impact} ${v.id}: ${v.help} at ${v.nodes.slice(0, 3).map((n) => n.target.join(' '))}`)""")
+        assert page.evaluate("typeof axe") == "object"  # it ran in this page
+    assert found == {name: [] for name in AXE_VIEWS}, found
+    assert not any("axe" in u for u in p.requests)
+    p.check_local()
+    p.close()
