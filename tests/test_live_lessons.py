@@ -411,3 +411,17 @@ def test_axe_finds_no_serious_or_critical_violation_on_any_view(lesson_server, b
     assert not any("axe" in u for u in p.requests)
     p.check_local()
     p.close()
+
+
+def test_the_examples_of_docs_lessons_md_load(tmp_path):
+    """docs/lessons.md's two example files are lessons the loader takes, and say the same."""
+    import re
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "lessons.md").read_text(encoding="utf-8")
+    md = re.search(r"````markdown\n(.*?)````", doc, re.DOTALL).group(1)
+    toml = re.search(r"```toml\n(title = .*?)```", doc, re.DOTALL).group(1)
+    a = lessons.load_file(_write(tmp_path, "example.md", md))
+    b = lessons.load_file(_write(tmp_path, "example2.toml", toml))
+    assert [s.title for s in a.steps] == ["Ten ReLU layers", "Paths: the step-size limit"]
+    assert (a.title, a.source) == (b.title, b.source) and b.steps[0].title == a.steps[0].title
+    assert a.steps[1].setting["sgd.lr"] == "0.18" and a.steps[1].setting["adam.off"] == "1"
