@@ -309,6 +309,10 @@ def test_each_built_in_lesson_runs_end_to_end(lesson_server, browser, lesson_id)
         _applied(page, st.setting)
         assert p.live("run") is None  # each step starts afresh: no run carried over from the step before
         assert page.is_disabled("#lesson-next") == (i == len(le.steps) - 1)
+    if lesson_id != "deeplearning-ai-initialization":  # (Back and Previous once: they work alike for every lesson)
+        p.check_local()
+        p.close()
+        return
     page.go_back()  # Back: the step before, with its own setting
     page.wait_for_function(f"window.mlplabLive.ready && window.mlplabLive.lessonStep.step === {len(le.steps) - 1}",
                            timeout=30_000)
@@ -378,7 +382,7 @@ def test_the_lesson_panel_fits_every_screen(lesson_server, browser, tmp_path, vi
 
 
 AXE_VIEWS = {  # each view with its charts drawn, and the lesson panel open on a step
-    "train": "view=train&autostart=1&dataset=spirals&layers=2,16,16,3&iterations=300&batch_size=16&seed=1",
+    "train": "view=train&autostart=1&dataset=xor&layers=2,8,8,2&iterations=200&batch_size=8&seed=1",
     "compare": "view=compare&autostart=1&dataset=xor&layers=2,8,8,2&iterations=200&batch_size=8&v3=init%3Dlecun",
     "paths": "view=paths&fn=eigen&l1=1&l2=10",
     "lesson": "lesson=dlfs-ch6-optimizers-and-init&step=2&view=paths&fn=f2",
@@ -396,8 +400,8 @@ def test_axe_finds_no_serious_or_critical_violation_on_any_view(lesson_server, b
     found = {}
     for name, query in AXE_VIEWS.items():
         page = p.open(query)
-        if name in ("train", "compare"):
-            page.wait_for_function("window.mlplabLive.frames >= 3", timeout=60_000)
+        if name in ("train", "compare"):  # its charts drawn from frames
+            page.wait_for_function("window.mlplabLive.frames >= 2", timeout=60_000)
         else:
             page.wait_for_function("window.mlplabLive.pathDraws >= 1", timeout=30_000)
         if name == "lesson":
