@@ -429,3 +429,18 @@ def test_the_examples_of_docs_lessons_md_load(tmp_path):
     assert [s.title for s in a.steps] == ["Ten ReLU layers", "Paths: the step-size limit"]
     assert (a.title, a.source) == (b.title, b.source) and b.steps[0].title == a.steps[0].title
     assert a.steps[1].setting["sgd.lr"] == "0.18" and a.steps[1].setting["adam.off"] == "1"
+
+
+def test_a_lesson_is_not_refused_for_the_memory_free_at_start_up(tmp_path, monkeypatch):
+    """Whether a run fits is a question of the moment it starts (the page's Start says so in one
+    line); a lesson whose network is large is still a valid lesson on a busy machine."""
+    from mlplab import memory
+
+    monkeypatch.setattr(memory, "available_memory", lambda *a, **k: (1, "planted: 1 byte free"))
+    le = lessons.load_file(_write(tmp_path, "big.md", _step('view = "train"\ndataset = "mnist"\n'
+                                                           'layers = "784,4000,4000,10"')))
+    assert le.steps[0].setting["layers"] == "784,4000,4000,10"
+    with pytest.raises(Exception, match="needs about"):  # while Start would refuse it now
+        from mlplab.live.validate import check_settings
+
+        check_settings({"dataset": "mnist", "layers": "784,4000,4000,10"})

@@ -173,7 +173,7 @@ def _check_train(raw: dict, choices: dict, what: str) -> None:
             raise ValueError(f"{what}{key} = {raw[key]!r} is not one of the page's choices: "
                              f"{', '.join(v or '(none)' for v in valid)}")
     try:
-        check_settings(raw)
+        check_settings(raw, memory=False)  # (whether a run fits is checked when it starts, as for any run)
     except SettingsError as e:
         raise ValueError(f"{what}{e}") from None
 
