@@ -341,6 +341,12 @@ def test_a_teachers_lesson_is_offered_and_a_bad_link_is_said(lesson_server, brow
     assert page.is_visible("#lesson-error") and 'There is no lesson "nope"' in page.inner_text("#lesson-error")
     page = p.open("lesson=teacher-compare&step=7")
     assert "has steps 1 to 1, not 7" in page.inner_text("#lesson-error")
+    # what the loader refuses is what the page cannot show: a steps value or an eigenvalue between
+    # its slider's stops comes back as another value (the slider snaps to a stop)
+    page = p.open("view=paths&fn=eigen&l1=3&steps=15")
+    page.wait_for_function("window.mlplabLive.pathDraws >= 1", timeout=30_000)
+    assert page.input_value("#steps") != "15"
+    assert float(page.evaluate("new URLSearchParams(location.search).get('l1')")) != 3.0
     p.check_local()
     p.close()
 
