@@ -28,6 +28,17 @@ def cmd_live(args):
         from .folders import check_out_folder
 
         runs_dir = check_out_folder(runs_dir, "--runs-dir").resolve()  # one that can be written
+    lessons = None
+    if args.lessons is not None:  # every file read and every step's setting checked before the server starts
+        from ..live.lessons import LessonError, all_lessons
+
+        try:
+            lessons = all_lessons(Path(args.lessons).expanduser())
+        except LessonError as e:
+            raise UsageError(str(e)) from None
+        own = [le.id for le in lessons if le.origin != "built-in"]
+        print(f"mlplab live: {len(own)} lesson{'s' if len(own) != 1 else ''} from {args.lessons} "
+              f"({', '.join(own)}) beside the built-in ones", flush=True)
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     try:  # a clear message now rather than uvicorn's log line after start-up
         with socket.socket(family, socket.SOCK_STREAM) as s:
@@ -53,7 +64,7 @@ def cmd_live(args):
     from ..live import serve
 
     return serve(args.host, args.port, open_browser=not args.no_open, fps=args.fps, blas_threads=args.blas_threads,
-                 no_token=args.no_token, runs_dir=runs_dir)
+                 no_token=args.no_token, runs_dir=runs_dir, lessons=lessons)
 
 
 def register(sub):
@@ -69,6 +80,9 @@ def register(sub):
                         "0: the BLAS library's own count; an export's command repeats it)")
     p.add_argument("--runs-dir", default=None, metavar="DIR",
                    help="the folder the page's Export writes below (default: the current folder)")
+    p.add_argument("--lessons", default=None, metavar="DIR",
+                   help="a folder of lesson files (*.md with TOML front matter, or *.toml; docs/lessons.md) the "
+                        "page offers beside the built-in lessons; every file is checked at start-up")
     p.add_argument("--no-token", action="store_true",
                    help="answer requests without the token the printed URL carries (a trusted setting only; warns)")
     p.set_defaults(func=cmd_live)
