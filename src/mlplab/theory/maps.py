@@ -164,7 +164,9 @@ def q_star(sigma_w2, sigma_b2, activation) -> np.ndarray:
         gain = sw2 * act.slope2
         with np.errstate(divide="ignore", invalid="ignore"):
             q = np.where(gain < 1, sb2 / (1 - gain), np.inf)
-        return np.where((gain == 1) & (sb2 == 0), np.nan, q)
+        # gain 1 within a few ulps: σ_w² = n · (2/n) for He carries a rounding of an ulp, which made a He-initialised
+        # relu network "unbounded" (q* = inf) on the live page instead of critical
+        return np.where((np.abs(gain - 1) <= 8 * np.finfo(float).eps) & (sb2 == 0), np.nan, q)
     return _solve_q(act, sw2.astype(float), sb2.astype(float))
 
 
