@@ -28,6 +28,8 @@ def cmd_live(args):
         from .folders import check_out_folder
 
         runs_dir = check_out_folder(runs_dir, "--runs-dir").resolve()  # one that can be written
+    if args.grace is not None and not (0 < args.grace <= 3600):
+        raise UsageError(f"--grace must be a number of seconds above 0 and at most 3600, got {args.grace:g}")
     lessons = None
     if args.lessons is not None:  # every file read and every step's setting checked before the server starts
         from ..live.lessons import LessonError, all_lessons
@@ -64,7 +66,7 @@ def cmd_live(args):
     from ..live import serve
 
     return serve(args.host, args.port, open_browser=not args.no_open, fps=args.fps, blas_threads=args.blas_threads,
-                 no_token=args.no_token, runs_dir=runs_dir, lessons=lessons)
+                 no_token=args.no_token, runs_dir=runs_dir, lessons=lessons, grace=args.grace)
 
 
 def register(sub):
@@ -74,6 +76,9 @@ def register(sub):
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8765, help="port (default 8765)")
     p.add_argument("--no-open", action="store_true", help="do not open a browser")
+    p.add_argument("--grace", type=float, default=None, metavar="S",
+                   help="seconds a run is kept after its tab closed (or its stream never came), so a reload "
+                        "reattaches (default 3); longer on a slow machine or connection")
     p.add_argument("--fps", type=float, default=12.0, help="frames per second sent while training (default 12)")
     p.add_argument("--blas-threads", type=int, default=None, metavar="N",
                    help="BLAS threads for training (default: the usable cores but one, which the browser gets; "
