@@ -199,14 +199,15 @@ def _sid(value) -> str:
 
 def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: str | None = None,
                no_token: bool = False, host: str = "127.0.0.1", port: int | None = None, root=None,
-               max_runs: int | None = None, grace: float = GRACE_SECONDS) -> Starlette:
+               max_runs: int | None = None, grace: float = GRACE_SECONDS, exercises: dict | None = None) -> Starlette:
     """The app. ``frame_workers``: make a Train run's frames in a process of their own (default:
     when this process may use two cores or more; on one core a second process only competes).
     ``token``: the one the page must send (default: a new one; ``app.state.token``), none with
     ``no_token``; ``host`` and ``port``: the address the server listens on (the Host header must name
     it; port None: the one the request came in on); ``root``: where Export may write (default: the
     current folder); ``max_runs``: default :func:`mlplab.live.limits.max_runs`; ``grace``: seconds a
-    run waits for its tab's stream to (re)connect before it is freed."""
+    run waits for its tab's stream to (re)connect before it is freed. ``exercises``: a student's optimizers,
+    checked, offered after the library's (``{"FOLDER:NAME": label}``; ``mlplab live --exercises``)."""
     if frame_workers is None:
         from ..threads import usable_cores
 
@@ -229,7 +230,8 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
             "toy": {name: toydata.toy_info(name) for name in toydata.TOY_DATASETS},
             "activations": sorted(nn.ACTIVATIONS),
             "inits": ["he", "xavier", "lecun", "book", "std=0.01", "std=1", "zeros"],
-            "optimizers": [k for k in optim.OPTIMIZERS if k != "newton"],
+            "optimizers": [k for k in optim.OPTIMIZERS if k != "newton"] + list(exercises or {}),
+            "optimizer_labels": dict(exercises or {}),  # a student's optimizers: "my Adam (hw1/Adam.py)"
             "schedules": list(optim.SCHEDULES), "defaults": DEFAULTS,
             "hparams": {k: dict(v) for k, v in optim.DEFAULT_HPARAMS.items()},
             "functions": list(live_paths.FUNCTIONS),
