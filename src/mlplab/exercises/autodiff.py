@@ -166,6 +166,87 @@ register(Exercise(
     _linear_cases))
 
 
+# ----------------------------------------------------------------------------- the Linear layer, as a class
+class LinearLayer:
+    """The book's Affine layer (ch. 5.6) computed by mlplab's own :class:`mlplab.nn.Linear`: ``forward`` through
+    the module, ``backward`` by the library's autodiff; ``dW`` and ``db`` are the module's gradients."""
+
+    def __init__(self, W, b):
+        from ..nn import Linear
+
+        self.W, self.b = W, b
+        self._module = Linear(W.shape[0], W.shape[1], rng=0, dtype=W.dtype)
+        self._module.weight.data = np.array(W, copy=True)
+        self._module.bias.data = np.array(b, copy=True)
+
+    def forward(self, x):
+        self._x = Tensor(x, requires_grad=True)
+        self._y = self._module(self._x)
+        return self._y.data
+
+    def backward(self, dy):
+        self._y.backward(dy)
+        self.dW, self.db = self._module.weight.grad, self._module.bias.grad
+        return self._x.grad
+
+
+def _layer_call(impl, args):
+    """Build the layer on (W, b), run forward on x and backward on g: (y, dx, layer.dW, layer.db)."""
+    layer = impl(args["W"], args["b"])
+    y = layer.forward(args["x"])
+    dx = layer.backward(args["g"])
+    return y, dx, getattr(layer, "dW", None), getattr(layer, "db", None)
+
+
+def _layer_wrong(bias=True, sum_db=True, mean_dw=False, transpose=True):
+    class Wrong:
+        def __init__(self, W, b):
+            self.W, self.b = W, b
+
+        def forward(self, x):
+            self.x = x
+            return x @ self.W + self.b if bias else x @ self.W
+
+        def backward(self, dy):
+            self.dW = self.x.T @ dy / (len(dy) if mean_dw else 1)
+            self.db = dy.sum(axis=0) if sum_db else dy
+            return dy @ (self.W.T if transpose else self.W)
+    return Wrong
+
+
+LINEAR_TEMPLATE = '''class Linear:
+    DOC
+
+    def __init__(self, W, b):
+        self.W, self.b = W, b    # W: (in, out), b: (out,)
+
+    def forward(self, x):
+        """y = x W + b for x of shape (N, in); keep what backward needs."""
+        raise NotImplementedError
+
+    def backward(self, dy):
+        """dy = dL/dy of shape (N, out): store self.dW and self.db, return dx."""
+        raise NotImplementedError
+'''
+
+
+register(Exercise(
+    "Linear", "layer", "the Linear (Affine) layer as a class: forward and backward", SAITO5 + "; " + DLSYS,
+    "class Linear:",
+    """The book's Affine layer: y = x W + b with the bias b broadcast over the N rows of x.
+
+        forward(x):   y = x W + b                   x: (N, in), W: (in, out), b: (out,), y: (N, out)
+        backward(dy): dx = dy Wᵀ,  self.dW = xᵀ dy,  self.db = Σ_n dy[n, :]   (summed over the broadcast axis)
+
+    backward needs the x of the last forward: keep it. Return arrays of x's dtype; do not modify W, b, x or dy.""",
+    LinearLayer,
+    {"forward without the bias: y = x W": _layer_wrong(bias=False),
+     "db not summed over the batch (the broadcast axis): db = dy": _layer_wrong(sum_db=False),
+     "dW averaged over the batch: xᵀ dy / N": _layer_wrong(mean_dw=True),
+     "dx without the transpose: dy W instead of dy Wᵀ": _layer_wrong(transpose=False)},
+    _linear_cases, call=_layer_call, template=LINEAR_TEMPLATE))
+
+
 # ----------------------------------------------------------------------------- gradient check
 def _coordinatewise(f, x, h, combine):
     """grad_i = combine(f(x + h e_i), f(x − h e_i), f(x)) for each coordinate i of x, perturbed in place and put

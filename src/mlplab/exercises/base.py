@@ -19,8 +19,9 @@ SCHOENHOLZ = "Schoenholz et al. 2017, Deep Information Propagation (and deeplear
 
 @dataclass
 class Exercise:
-    """One exercise. ``kind``: "function" (compare values), "random" (compare summary statistics of a draw)
-    or "optimizer" (compare the trajectory of θ over a few steps on given gradients)."""
+    """One exercise. ``kind``: "function" (compare values), "layer" (a class with forward and backward methods;
+    compare what they return and the gradients they store), "random" (compare summary statistics of a draw) or
+    "optimizer" (compare the trajectory of θ over a few steps on given gradients)."""
 
     name: str
     kind: str
@@ -35,6 +36,7 @@ class Exercise:
     summary: object = None   # random kind: output → vector of statistics
     tol: dict = field(default_factory=dict)
     points: int = 10
+    template: str | None = None  # "layer" kind: the class skeleton, DOC where the docstring goes
 
     def run(self, impl, args):
         return (self.call or _call_kwargs)(impl, args)

@@ -98,6 +98,15 @@ def solution_code(ex, begin="### BEGIN SOLUTION", end="### END SOLUTION") -> str
             code = (head + sep + doc + f"        {begin}\n        from mlplab.exercises.export import library_method\n"
                     f"        {call}  # the library's {ex.solution.__name__}\n        {end}\n" + rest)
         return code
+    if ex.kind == "layer":  # forward builds the library's layer on (W, b); backward reads its gradients
+        fwd = (f"        {begin}\n        from mlplab.exercises import REGISTRY\n"
+               f"        self._library = REGISTRY[{ex.name!r}].solution(self.W, self.b)  # the library's nn.Linear\n"
+               f"        return self._library.forward(x)\n        {end}\n")
+        bwd = (f"        {begin}\n        dx = self._library.backward(dy)\n"
+               f"        self.dW, self.db = self._library.dW, self._library.db\n        return dx\n        {end}\n")
+        first, _, rest = code.partition("        raise NotImplementedError\n")
+        second, _, tail = rest.partition("        raise NotImplementedError\n")
+        return first + fwd + second + bwd + tail
     call = f"REGISTRY[{ex.name!r}].solution({', '.join(_arg_names(ex))})"
     return code.replace("    raise NotImplementedError\n",
                         f"    {begin}\n    from mlplab.exercises import REGISTRY  # the grader's reference: "

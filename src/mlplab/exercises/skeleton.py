@@ -57,6 +57,8 @@ def body(ex) -> str:
     """The def/class of the exercise with its docstring and ``raise NotImplementedError`` bodies."""
     first, _, rest = ex.doc.partition("\n")
     doc = f'"""{first}\n{textwrap.dedent(rest)}\n\nSource: {ex.source}.\n"""'
+    if ex.template:  # a class with several methods (the Linear layer)
+        return ex.template.replace("    DOC", textwrap.indent(doc, "    "))
     if ex.kind == "optimizer":
         cls, init = ex.signature.split("\n", 1)
         return (f"{cls}\n{textwrap.indent(doc, '    ')}\n\n{init}\n\n"
