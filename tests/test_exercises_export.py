@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -48,12 +47,6 @@ def _env():
             "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 
-def _run(args, cwd):
-    proc = subprocess.run(args, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    return proc
-
-
 @pytest.fixture(scope="module")
 def checked(tmp_path_factory):
     """`mlplab exercises check`'s score of each student file (the hidden tests of SEED)."""
@@ -74,7 +67,21 @@ def _fill(nb, is_answer, name_of):
     return nb
 
 
-def test_nbgrader_autogrades_the_export_as_check_does(tmp_path, checked, capsys):
+def _nbgrader_api(course, monkeypatch):
+    """nbgrader's own API on the course folder, in this process (its command line does the same, but starts a
+    Python and imports nbgrader twice more); the notebooks still run in a kernel of their own."""
+    from nbgrader.apps import NbGraderAPI
+    from traitlets.config import Config
+
+    for k, v in _env().items():       # the kernel runs this mlplab; nbgrader calls `alembic` from PATH
+        monkeypatch.setenv(k, v)
+    c = Config()
+    c.CourseDirectory.root = str(course)
+    c.CourseDirectory.course_id = "mlplab"
+    return NbGraderAPI(config=c)
+
+
+def test_nbgrader_autogrades_the_export_as_check_does(tmp_path, checked, capsys, monkeypatch):
     pytest.importorskip("nbgrader")
     course = tmp_path / "course"
     assert cli_main(["exercises", "export", *STUDENT, "--nbgrader", str(course), "--seed", str(SEED)]) == 0
@@ -83,7 +90,8 @@ def test_nbgrader_autogrades_the_export_as_check_does(tmp_path, checked, capsys)
     hidden = [c for c in source["cells"] if "### BEGIN HIDDEN TESTS" in c["source"]]
     assert len(hidden) == sum(len(n) for n in ("1234", "1234", "123"))   # tanh, Adam: 4 hidden; he_normal: 3
     assert all(c["metadata"]["nbgrader"]["grade"] for c in hidden)
-    _run([sys.executable, "-m", "nbgrader", "generate_assignment", "hw1"], course)
+    api = _nbgrader_api(course, monkeypatch)
+    assert api.generate_assignment("hw1")["success"]
     release = json.loads((course / "release" / "hw1" / "hw1.ipynb").read_text())
     text = json.dumps(release)
     assert "BEGIN SOLUTION" not in text and "library_method" not in text and "HIDDEN" not in text
@@ -93,7 +101,7 @@ def test_nbgrader_autogrades_the_export_as_check_does(tmp_path, checked, capsys)
     filled = _fill(release, lambda c: c["metadata"].get("nbgrader", {}).get("solution"),
                    lambda c: c["metadata"]["nbgrader"]["grade_id"])
     (sub / "hw1.ipynb").write_text(json.dumps(filled))
-    _run([sys.executable, "-m", "nbgrader", "autograde", "hw1"], course)
+    assert api.autograde("hw1", "student1")["success"]
 
     from nbgrader.api import Gradebook
 
@@ -110,17 +118,23 @@ def test_nbgrader_autogrades_the_export_as_check_does(tmp_path, checked, capsys)
     assert "likely mistake: bias correction missing" in graded
 
 
-def test_otter_grades_the_export_as_check_does(tmp_path, checked, capsys):
+def test_otter_grades_the_export_as_check_does(tmp_path, checked, capsys, monkeypatch):
     pytest.importorskip("otter")
+    from otter.assign import main as otter_assign
+    from otter.run import main as otter_run
+
     assert cli_main(["exercises", "export", *STUDENT, "--otter", str(tmp_path / "master"), "--seed", str(SEED)]) == 0
-    _run([sys.executable, "-m", "otter", "assign", str(tmp_path / "master" / "hw1.ipynb"), "dist"], tmp_path)
+    for k, v in _env().items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.chdir(tmp_path)
+    otter_assign(str(tmp_path / "master" / "hw1.ipynb"), "dist")          # what `otter assign` runs
     student = json.loads((tmp_path / "dist" / "student" / "hw1.ipynb").read_text())
     assert f"seed={SEED}" not in json.dumps(student)
     filled = _fill(student, lambda c: "otter_answer_cell" in c["metadata"].get("tags", []),
                    lambda c: next(n for n in STUDENT if f" {n}(" in "".join(c["source"])))
     (tmp_path / "submission.ipynb").write_text(json.dumps(filled))
     (zipped,) = (tmp_path / "dist" / "autograder").glob("*.zip")
-    _run([sys.executable, "-m", "otter", "run", "-a", str(zipped), "-o", str(tmp_path), "submission.ipynb"], tmp_path)
+    otter_run("submission.ipynb", autograder=str(zipped), output_dir=str(tmp_path), no_logo=True)  # `otter run`
     results = {t["name"]: t for t in json.loads((tmp_path / "results.json").read_text())["tests"]}
     for name in STUDENT:
         assert results[name]["max_score"] == pytest.approx(REGISTRY[name].points)
