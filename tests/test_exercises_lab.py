@@ -40,7 +40,7 @@ def tiny_race(monkeypatch):
 
 
 def test_a_students_sgd_and_momentum_land_bit_identical_to_the_librarys_rows(tmp_path, mnist_dir, tiny_race,
-                                                                            capsys):
+                                                                            monkeypatch):
     hw = tmp_path / "hw1"
     hw.mkdir()
     (hw / "SGD.py").write_text(SGD)
@@ -66,6 +66,21 @@ def test_a_students_sgd_and_momentum_land_bit_identical_to_the_librarys_rows(tmp
     assert f"**Your SGD ({hw / 'SGD'}.py)** (a student's optimizer)" in section
     assert "equals the library's SGD row at every one of the 25 iterations" in section
     assert "Against the library's AdaGrad row" in section
+    # the figure: the student's curve in the legend, dotted black, labelled as theirs; its bar named "your SGD"
+    from mlplab.lab import optimizers_mnist
+
+    seen = {}
+    real_save = optimizers_mnist.save
+
+    def spy(fig, path, *a, **k):
+        ax = fig.axes[0]
+        seen["lines"] = {ln.get_label(): (ln.get_linestyle(), ln.get_color()) for ln in ax.get_lines()}
+        seen["ticks"] = [t.get_text() for t in fig.axes[2].get_xticklabels()]
+        return real_save(fig, path, *a, **k)
+    monkeypatch.setattr(optimizers_mnist, "save", spy)
+    optimizers_mnist.draw(numbers, tmp_path)
+    assert seen["lines"][f"your SGD ({hw / 'SGD'}.py) (lr=0.01)"] == (":", "k")
+    assert "SGD (lr=0.01)" in seen["lines"] and "your SGD" in seen["ticks"] and "your Momentum" in seen["ticks"]
     assert json.loads((d / "meta.json").read_text())["settings"]["extra"] == [f"{hw}:{n}"
                                                                              for n in ("SGD", "Momentum", "AdaGrad")]
 
