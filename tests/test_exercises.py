@@ -34,6 +34,10 @@ MISTAKES = [
     ('linear_backward', 'missing transpose in dW: gᵀ x instead of xᵀ g'),
     ('linear_backward', 'missing transpose in dx: g W instead of g Wᵀ'),
     ('linear_backward', 'bias gradient averaged instead of summed'),
+    ('Linear', 'forward without the bias: y = x W'),
+    ('Linear', 'db not summed over the batch (the broadcast axis): db = dy'),
+    ('Linear', 'dW averaged over the batch: xᵀ dy / N'),
+    ('Linear', 'dx without the transpose: dy W instead of dy Wᵀ'),
     ('numerical_gradient', 'forward difference (f(x + h) − f(x)) / h instead of the central one'),
     ('numerical_gradient', 'central difference divided by h instead of 2h'),
     ('numerical_gradient', 'sign flipped: (f(x − h) − f(x + h)) / 2h'),
@@ -100,7 +104,7 @@ def test_the_tables_are_long_enough():
     assert {(n, m) for n, e in REGISTRY.items() for m in e.mistakes} == set(MISTAKES)
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert f"one of the {len(MISTAKES)} implemented wrong variants" in readme    # the README's counts
-    assert "Nineteen exercises" in readme and len(REGISTRY) == 19
+    assert "Twenty exercises" in readme and len(REGISTRY) == 20
 
 
 @pytest.mark.parametrize("name", list(REGISTRY))
@@ -139,6 +143,9 @@ WRONG_BODIES = [
     ("layer_variances", "returns zeros", _zeros_like_solution_output("layer_variances")),
     ("critical_sigma_w2", "returns the input", lambda sigma_b2: np.array(sigma_b2, dtype=float)),
     ("he_normal", "returns zeros", lambda shape, rng, dtype=np.float32: np.zeros(shape, dtype)),
+    ("Linear", "returns zeros", type("Zeros", (), {"__init__": lambda s, W, b: None,
+                                                   "forward": lambda s, x: np.zeros((len(x), 3), x.dtype),
+                                                   "backward": lambda s, dy: np.zeros_like(dy)})),
 ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import sys
 from pathlib import Path
 
 from .options import UsageError, check_threads
@@ -63,10 +64,34 @@ def cmd_live(args):
         import uvicorn  # noqa: F401
     except ImportError as e:
         raise UsageError(f"mlplab live needs {e.name}: pip install 'mlplab' (it is a dependency)") from None
+    exercises = _offer_exercises(args.exercises) if args.exercises is not None else None
     from ..live import serve
 
     return serve(args.host, args.port, open_browser=not args.no_open, fps=args.fps, blas_threads=args.blas_threads,
-                 no_token=args.no_token, runs_dir=runs_dir, lessons=lessons, grace=args.grace)
+                 no_token=args.no_token, runs_dir=runs_dir, lessons=lessons, grace=args.grace,
+                 exercises=exercises)
+
+
+def _offer_exercises(folder):
+    """``--exercises FOLDER``: the optimizer exercises there that pass their checks become "my optimizer" choices
+    (``{"FOLDER:NAME": label}``); the server then runs the student's code, and only that code (issue 29)."""
+    from .. import optim
+    from ..exercises.student import offer_folder, restricted_loader
+
+    if not Path(folder).is_dir():
+        raise UsageError(f"--exercises {folder}: no such folder; give the folder `mlplab exercises start ... --dir` "
+                         "wrote")
+    offered, refused = offer_folder(folder)
+    for line in refused:
+        print(f"mlplab live: {line}", file=sys.stderr, flush=True)
+    if not offered:
+        raise UsageError(f"--exercises {folder}: no optimizer exercise there passes its checks (SGD.py, Adam.py, ...); "
+                         f"run `mlplab exercises check {folder}` and fix what it says")
+    optim.registry.EXTERNAL_LOADER = restricted_loader(offered)
+    labels = {spec: f"my {spec.rpartition(':')[2]} ({Path(folder) / spec.rpartition(':')[2]}.py)" for spec in offered}
+    print(f"mlplab live: offering {', '.join(labels.values())} in the Train view (checks passed)", file=sys.stderr,
+          flush=True)
+    return labels
 
 
 def register(sub):
@@ -90,4 +115,7 @@ def register(sub):
                         "page offers beside the built-in lessons; every file is checked at start-up")
     p.add_argument("--no-token", action="store_true",
                    help="answer requests without the token the printed URL carries (a trusted setting only; warns)")
+    p.add_argument("--exercises", default=None, metavar="FOLDER",
+                   help="offer the optimizer exercises in FOLDER that pass `mlplab exercises check` as \"my "
+                        "optimizer\" choices in the Train view (the server runs that code; see the README)")
     p.set_defaults(func=cmd_live)

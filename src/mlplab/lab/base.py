@@ -238,16 +238,19 @@ def draw_and_write(study: Study, numbers: dict, out: Path) -> Result:
 
 
 def run_study(study: Study, out_root: Path, quick: bool = False, seed: int = 0, quiet: bool = True,
-              workers: int | None = None, progress: Progress | None = None) -> Result:
+              workers: int | None = None, progress: Progress | None = None, extra=()) -> Result:
     """Run one study into ``out_root / study.name``: measure, save numbers.json, then draw the
     figures and write section.md from the saved numbers; meta.json records settings, seed,
-    versions and run time. ``progress(done, total)`` hears about each finished unit of work."""
+    versions and run time. ``progress(done, total)`` hears about each finished unit of work. ``extra``: a
+    student's optimizers ("hw1:Adam") for optimizers-mnist, recorded in the settings."""
     from .. import folderkind
 
     folderkind.claim(out_root, "lab", "mlplab lab run")  # lab results, marked as such; a run or sweep is refused
     out = Path(out_root) / study.name
     out.mkdir(parents=True, exist_ok=True)
     settings = study.settings(quick)
+    if extra:
+        settings["extra"] = list(extra)
     ctx = Context(seed=seed, workers=default_workers() if workers is None else max(1, int(workers)),
                   progress=progress)
     t0 = time.perf_counter()

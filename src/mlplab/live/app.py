@@ -200,7 +200,8 @@ def _sid(value) -> str:
 
 def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: str | None = None,
                no_token: bool = False, host: str = "127.0.0.1", port: int | None = None, root=None,
-               max_runs: int | None = None, grace: float = GRACE_SECONDS, lessons: list | None = None) -> Starlette:
+               max_runs: int | None = None, grace: float = GRACE_SECONDS, lessons: list | None = None,
+               exercises: dict | None = None) -> Starlette:
     """The app. ``frame_workers``: make a Train run's frames in a process of their own (default:
     when this process may use two cores or more; on one core a second process only competes).
     ``token``: the one the page must send (default: a new one; ``app.state.token``), none with
@@ -208,7 +209,9 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
     it; port None: the one the request came in on); ``root``: where Export may write (default: the
     current folder); ``max_runs``: default :func:`mlplab.live.limits.max_runs`; ``grace``: seconds a
     run waits for its tab's stream to (re)connect before it is freed; ``lessons``: the lessons the page
-    offers (:mod:`mlplab.live.lessons`; default: the built-in ones), checked before the server starts."""
+    offers (:mod:`mlplab.live.lessons`; default: the built-in ones), checked before the server starts;
+    ``exercises``: a student's optimizers, checked, offered after the library's (``{"FOLDER:NAME": label}``;
+    ``mlplab live --exercises``)."""
     if frame_workers is None:
         from ..runtime.threads import usable_cores
 
@@ -236,7 +239,8 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
             "toy": {name: toydata.toy_info(name) for name in toydata.TOY_DATASETS},
             "activations": sorted(nn.ACTIVATIONS),
             "inits": ["he", "xavier", "lecun", "book", "std=0.01", "std=1", "zeros"],
-            "optimizers": [k for k in optim.OPTIMIZERS if k != "newton"],
+            "optimizers": [k for k in optim.OPTIMIZERS if k != "newton"] + list(exercises or {}),
+            "optimizer_labels": dict(exercises or {}),  # a student's optimizers: "my Adam (hw1/Adam.py)"
             "schedules": list(optim.SCHEDULES), "defaults": DEFAULTS,
             "hparams": {k: dict(v) for k, v in optim.DEFAULT_HPARAMS.items()},
             "functions": list(live_paths.FUNCTIONS),
