@@ -233,22 +233,20 @@ def _solution_file(folder, name):
 CLI_NAMES = ["softmax_cross_entropy", "Adam", "orthogonal", "critical_sigma_w2"]
 
 
-def test_cli_start_then_check_the_librarys_solutions_within_5_s_each(tmp_path, capsys):
+def test_cli_start_then_check_the_librarys_solutions(tmp_path, capsys):
+    """The time per exercise (≤ 5 s) is measured by benchmarks/exercises_check.py, not asserted here."""
     hw = tmp_path / "hw1"
     assert cli_main(["exercises", "start", *CLI_NAMES, "tanh", "--dir", str(hw)]) == 0
     for name in CLI_NAMES:
         _solution_file(hw, name)
     capsys.readouterr()
-    t0 = time.monotonic()
     assert cli_main(["exercises", "check", str(hw), "--seed", "4"]) == 1  # tanh is still empty: not full marks
-    elapsed = time.monotonic() - t0
     out = capsys.readouterr().out
     for name in CLI_NAMES:
         ex = REGISTRY[name]
         assert f"{name}: {ex.points:.1f}/{ex.points} " in out, out
     assert "tanh: 0.0/10" in out and "not implemented yet" in out
     assert f"total: {4 * 10:.1f}/50" in out
-    assert elapsed < 5 * (len(CLI_NAMES) + 1), elapsed
     assert cli_main(["exercises", "check", str(hw), *CLI_NAMES, "--seed", "4"]) == 0  # full marks: exit 0
 
 
