@@ -2,6 +2,7 @@
 whose sharpness, flow and step sizes are checked against independent computations."""
 
 import numpy as np
+import pytest
 
 from mlplab.curvature import NetworkCurvature, top_eigen
 from mlplab.lab import edge_of_stability as eos
@@ -16,9 +17,10 @@ def _series(lam, limit=10.0, loss=None, lr=0.2):
             "flow_travel": np.ones(4)}
 
 
-def _numbers(gd, hb=None):
-    hb = hb or {"lr": 0.3, "beta": 0.9, "limit": 12.0, "sharpness_steps": [0, 10, 20], "sharpness": [5, 12.5, 11]}
-    return {"initial_sharpness": 5.0, "series": {"gd": gd, "heavy_ball": hb}}
+def _numbers(gd, hb=None, settle=0):
+    hb = hb or {"lr": 0.3, "beta": 0.9, "limit": 12.0, "sharpness_steps": [0, 10, 20], "sharpness": [5, 12.5, 11],
+                "loss": [1.0, 0.5, 0.4]}
+    return {"initial_sharpness": 5.0, "settle_steps": settle, "series": {"gd": gd, "heavy_ball": hb}}
 
 
 def test_claims_read_the_series_and_can_fail():
@@ -36,6 +38,17 @@ def test_claims_read_the_series_and_can_fail():
     # an overshoot beyond 1.15·2/η, a run that never crosses, a monotone loss: each claim turns false
     over = eos.claims(_numbers({"a": _series([5, 9, 10.5, 12.0])}))
     assert not over["per_lr"]["a"]["after_crossing_within_0.9_1.15"] and not over["all_hover"]
+    # the band statistics: an overshoot right after the crossing, then inside the band
+    settled = _series([5, 9, 10.2, 12.5, 11.0, 10.5, 9.8, 10.9])  # crossing at step 20
+    row = eos.claims(_numbers({"a": settled}, settle=20))["per_lr"]["a"]
+    a, b = row["after_crossing"], row["after_settling"]
+    assert a["measurements"] == 5 and a["inside_band_fraction"] == 4 / 5 and a["peak"] == 1.25
+    assert a["median"] == pytest.approx(1.09) and not row["after_crossing_within_0.9_1.15"]
+    assert b["after_step"] == 40 and b["measurements"] == 3 and b["inside_band_fraction"] == 1.0
+    assert b["peak"] == pytest.approx(1.09) and row["hovers_after_settling"]
+    assert not eos.claims(_numbers({"a": settled}, settle=0))["per_lr"]["a"]["hovers_after_settling"]
+    # nothing measured after the settling window: no claim that it hovers
+    assert not eos.claims(_numbers({"a": settled}, settle=60))["per_lr"]["a"]["hovers_after_settling"]
     never = eos.claims(_numbers({"a": _series([5, 6, 7, 8])}))
     assert never["per_lr"]["a"]["first_crossing_step"] is None and not never["all_cross"]
     assert not never["per_lr"]["a"]["non_monotone"] and not never["all_loss_decreased_non_monotone"]
