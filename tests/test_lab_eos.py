@@ -57,7 +57,7 @@ def test_claims_read_the_series_and_can_fail():
 def test_a_small_real_run(mnist_dir, tmp_path):
     settings = {"dataset": "mnist", "examples": 60, "sizes": [784, 12, 12, 10], "limit_over_initial": [1.2, 1.5, 2.0],
                 "hb_limit_over_initial": 1.2, "beta": 0.9, "steps": 60, "eig_every": 10, "lanczos_steps": 10,
-                "flow_fraction": 0.5, "flow_dt": 0.5, "flow_eig_every": 5}
+                "settle_steps": 20, "flow_past_crossing": 1.5, "flow_every": 5, "flow_dt": 0.5, "flow_eig_every": 5}
     numbers = eos.measure(settings, Context(seed=0))
     # the initial sharpness against ARPACK on the same standardized data and initial network
     X, y = eos._data(settings, Context(seed=0))
@@ -77,5 +77,29 @@ def test_a_small_real_run(mnist_dir, tmp_path):
         assert d[0] == 0 and np.all(d[1:3] <= 0.1 * t[1:3])
     assert set(numbers["claims"]["per_lr"]) == set(numbers["series"]["gd"])
     figures = eos.draw(numbers, tmp_path)
-    assert [f.file for f in figures] == ["eos_gd.png", "eos_flow_momentum.png"]
+    assert [f.file for f in figures] == ["eos_gd.png", "eos_flow_momentum.png", "eos_momentum_adam.png"]
     assert "2/η" in eos.write(numbers)
+
+
+def test_the_quick_variant_holds_the_claims_it_can(mnist_dir):
+    """The quick variant (300 images, 784-32-32-10): every η crosses 2/η after progressive sharpening and, past
+    the settling window, sits in the band; Adam's preconditioned sharpness starts below 38/η and reaches it;
+    before the crossing GD stays close to gradient flow. (Heavy ball at this size drives the loss to ~0 before
+    any sharpening, so its crossing is the reference variant's claim, not asserted here.)"""
+    settings = eos.STUDY.settings(quick=True)
+    numbers = eos.measure(settings, Context(seed=0))
+    cl = numbers["claims"]
+    assert cl["all_cross"]
+    for r in cl["per_lr"].values():
+        assert r["initial_below_limit"] and r["progressive_sharpening"] > 1.2 and r["loss_end"] < r["loss_start"]
+        b = r["after_settling"]
+        assert b["measurements"] >= 5 and eos.BAND[0] <= b["median"] <= eos.BAND[1]
+        assert b["inside_band_fraction"] >= 0.9
+    largest = max(cl["per_lr"].values(), key=lambda r: r["lr"])
+    assert largest["non_monotone"] and largest["flow_relative_distance_before_crossing"] <= 0.1
+    d = largest["flow_departure"]
+    assert d["end_step"] > d["crossing_step"] == max(s for s in numbers["series"]["gd"][f"{largest['lr']:.4g}"]
+                                                     ["flow_steps"] if s <= largest["first_crossing_step"])
+    ad = cl["adam"]
+    assert ad["initial_below_limit"] and ad["first_crossing_step"] is not None
+    assert ad["after_settling"]["inside_band_fraction"] >= 0.9
