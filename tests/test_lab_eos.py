@@ -57,7 +57,7 @@ def test_claims_read_the_series_and_can_fail():
 def test_a_small_real_run(mnist_dir, tmp_path):
     settings = {"dataset": "mnist", "examples": 60, "sizes": [784, 12, 12, 10], "limit_over_initial": [1.2, 1.5, 2.0],
                 "hb_limit_over_initial": 1.2, "beta": 0.9, "steps": 60, "eig_every": 10, "lanczos_steps": 10,
-                "settle_steps": 20, "flow_past_crossing": 1.5, "flow_every": 5, "flow_dt": 0.5, "flow_eig_every": 5}
+                "settle_steps": 20, "flow_until_step": 40, "flow_every": 5, "flow_dt": 0.5, "flow_eig_every": 5}
     numbers = eos.measure(settings, Context(seed=0))
     # the initial sharpness against ARPACK on the same standardized data and initial network
     X, y = eos._data(settings, Context(seed=0))

@@ -19,8 +19,8 @@ component is large enough to pull it back). Both statistics are recorded; the cl
 
 Gradient flow dθ/dt = −∇L (Runge–Kutta 4 with steps dt = ``flow_dt``/λ₁, ``flow_dt`` < 1, below RK4's
 stability limit 2.78/λ₁, λ₁ re-measured every ``flow_eig_every`` RK steps) from the same θ₀ is the reference
-path: GD at step s is compared with the flow at time t = sη, up to ``flow_past_crossing`` times the time at
-which the largest η's sharpness first reached 2/η (the earliest crossing in flow time), every ``flow_every``
+path: GD at step s is compared with the flow at time t = sη, up to the time the largest η reaches at step
+``flow_until_step`` (chosen past that η's crossing of 2/η, the earliest in flow time), every ``flow_every``
 steps for that η. Heavy-ball momentum v ← βv − η∇L, θ ← θ + v (β = 0.9) has the limit (2 + 2β)/η, full-batch
 Adam (β₁ = 0.9) the limit 38/η on its preconditioned sharpness λ₁(P⁻¹H) (Cohen et al. 2022, *Adaptive
 Gradient Methods at the Edge of Stability*; :mod:`mlplab.curvature.stability`).
@@ -41,7 +41,7 @@ import numpy as np
 
 from ..curvature import NetworkCurvature, sharpness
 from ..curvature.stability import gd_limit, heavy_ball_limit
-from .base import Context, Figure, Study, array
+from .base import Context, Figure, Study, array, parallel_map, shared
 from .plots import save, subplots
 
 
@@ -160,58 +160,76 @@ def _adam(curv, model, theta0, settings, ctx):
             ks.append(s)
             lams.append(lam)
     curv.set_theta(theta0)
-    ctx.advance()
     return {"lr": lr, "beta1": 0.9, "limit": adam_limit(lr, 0.9), "step1_preconditioned": lam1,
             "loss": np.array(losses), "sharpness_steps": ks, "sharpness": np.array(lams)}
 
 
-def measure(settings: dict, ctx: Context) -> dict:
+def _setup(settings, seed):
+    """The data, the network at θ₀ and its curvature operator; the same in every worker (seeded)."""
     from .. import nn
 
+    ctx = Context(seed=seed)
     X, y = _data(settings, ctx)
     model = nn.MLP(settings["sizes"], activation="tanh", weight_init="torch", bias_init="torch_bias",
                    rng=ctx.rng(1), dtype=np.float32)
-    curv = NetworkCurvature(model, X, y, loss="half_mse", chunk_size=settings["examples"])
+    return ctx, model, NetworkCurvature(model, X, y, loss="half_mse", chunk_size=settings["examples"])
+
+
+def _task(job):
+    """One independent run (a worker process may take it): GD at the i-th η, heavy ball, Adam, or the flow."""
+    kind, i = job
+    settings, seed, lam0, lrs, horizon, times = shared()
+    ctx, model, curv = _setup(settings, seed)
     theta0 = curv.theta()
     every, steps = settings["eig_every"], settings["steps"]
-    lam0 = sharpness(curv.hvp, curv.n_params, steps=30, rng=ctx.rng(2))[0]
-    lrs = [2.0 / (c * lam0) for c in settings["limit_over_initial"]]
-    ctx.plan(len(lrs) + 2 + bool(settings.get("adam_lr")))
-    runs, snaps = {}, {}
-    for i, lr in enumerate(lrs):
-        tr = _Tracker(curv, every, settings["lanczos_steps"], [ctx.seed, 3, i])
+    if kind == "gd":
+        lr = lrs[i]
+        tr = _Tracker(curv, every, settings["lanczos_steps"], [seed, 3, i])
         # θ every flow_every steps for the largest η (the flow comparison's main series), every eig_every else
-        losses, snaps[i] = _run(curv, theta0, lr, steps, tr, snap_every=settings["flow_every"] if lr == max(lrs)
-                                else every)
-        runs[f"{lr:.4g}"] = {"lr": lr, "limit": gd_limit(lr), "loss": losses, "sharpness_steps": tr.steps,
-                             "sharpness": np.array(tr.values)}
-        ctx.advance()
-    beta = settings["beta"]
-    lr_hb = 2.0 / (settings["hb_limit_over_initial"] * lam0) * (1 + beta)  # (2+2β)/η = c·λ₀
-    tr = _Tracker(curv, every, settings["lanczos_steps"], [ctx.seed, 4])
-    losses, _ = _run(curv, theta0, lr_hb, steps, tr, beta=beta)
-    heavy = {"lr": lr_hb, "beta": beta, "limit": heavy_ball_limit(lr_hb, beta), "loss": losses,
-             "sharpness_steps": tr.steps, "sharpness": np.array(tr.values)}
-    ctx.advance()
-    adam = _adam(curv, model, theta0, settings, ctx) if settings.get("adam_lr") else None
-    # gradient flow up to flow_past_crossing × the time sη at which the largest η's sharpness first reached 2/η
-    # (the earliest crossing in flow time); without a crossing, to the end of the largest η's run
-    big = runs[f"{max(lrs):.4g}"]
-    cross = _crossing(big["sharpness_steps"], big["sharpness"], big["limit"])
-    horizon = min(settings["flow_past_crossing"] * cross if cross is not None else steps, steps) * big["lr"]
-    times = sorted({s * r["lr"] for i, r in enumerate(runs.values()) for s in snaps[i]
-                    if s * r["lr"] <= horizon + 1e-9})
-    states, rk_steps, flow_lam = _flow(curv, theta0, times, settings["flow_dt"], settings["flow_eig_every"],
-                                       [ctx.seed, 5])
+        losses, snaps = _run(curv, theta0, lr, steps, tr, snap_every=settings["flow_every"] if lr == max(lrs)
+                             else every)
+        return ({"lr": lr, "limit": gd_limit(lr), "loss": losses, "sharpness_steps": tr.steps,
+                 "sharpness": np.array(tr.values)}, {s: th for s, th in snaps.items() if s * lr <= horizon + 1e-9})
+    if kind == "hb":
+        beta = settings["beta"]
+        lr = 2.0 / (settings["hb_limit_over_initial"] * lam0) * (1 + beta)  # (2+2β)/η = c·λ₀
+        tr = _Tracker(curv, every, settings["lanczos_steps"], [seed, 4])
+        losses, _ = _run(curv, theta0, lr, steps, tr, beta=beta)
+        return {"lr": lr, "beta": beta, "limit": heavy_ball_limit(lr, beta), "loss": losses,
+                "sharpness_steps": tr.steps, "sharpness": np.array(tr.values)}
+    if kind == "adam":
+        return _adam(curv, model, theta0, settings, ctx)
+    return _flow(curv, theta0, times, settings["flow_dt"], settings["flow_eig_every"], [seed, 5])
+
+
+def measure(settings: dict, ctx: Context) -> dict:
+    ctx0, model, curv = _setup(settings, ctx.seed)
+    theta0 = curv.theta()
+    every, steps = settings["eig_every"], settings["steps"]
+    lam0 = sharpness(curv.hvp, curv.n_params, steps=30, rng=ctx0.rng(2))[0]
+    lrs = [2.0 / (c * lam0) for c in settings["limit_over_initial"]]
+    # gradient flow up to the time the largest η reaches at step flow_until_step; it is compared with every
+    # η's GD at the steps s whose time sη lies within (every flow_every steps for the largest, else eig_every)
+    big = max(lrs)
+    horizon = min(settings["flow_until_step"], steps) * big
+    times = sorted({s * lr for lr in lrs for s in range(0, steps + 1, settings["flow_every"] if lr == big else every)
+                    if s * lr <= horizon + 1e-9})
+    jobs = [("flow", None)] + [("gd", i) for i in range(len(lrs))] + [("hb", None)]
+    if settings.get("adam_lr"):
+        jobs.append(("adam", None))
+    ctx.plan(len(jobs))
+    out = parallel_map(_task, jobs, shared=(settings, ctx.seed, lam0, lrs, horizon, times), workers=ctx.workers,
+                       on_done=ctx.advance)
+    (states, rk_steps, flow_lam), gd = out[0], out[1:1 + len(lrs)]
+    heavy, adam = out[1 + len(lrs)], (out[2 + len(lrs)] if settings.get("adam_lr") else None)
     at = dict(zip(times, states))
-    for i, r in enumerate(runs.values()):
-        ts = [s for s in sorted(snaps[i]) if s * r["lr"] <= horizon + 1e-9]
+    runs = {}
+    for r, snaps in gd:
+        ts = sorted(snaps)
         r["flow_steps"] = ts
-        r["flow_distance"] = np.array([float(np.linalg.norm(snaps[i][s] - at[s * r["lr"]])) for s in ts])
+        r["flow_distance"] = np.array([float(np.linalg.norm(snaps[s] - at[s * r["lr"]])) for s in ts])
         r["flow_travel"] = np.array([float(np.linalg.norm(at[s * r["lr"]] - theta0)) for s in ts])
-    snaps.clear()
-    ctx.advance()
-    curv.set_theta(theta0)
+        runs[f"{r['lr']:.4g}"] = r
     numbers = {"examples": settings["examples"], "sizes": settings["sizes"], "dataset": settings["dataset"],
                "steps": steps, "eig_every": every, "initial_sharpness": lam0, "flow_horizon": horizon,
                "flow_rk4_steps": rk_steps, "flow_max_sharpness": flow_lam, "flow_dt": settings["flow_dt"],
@@ -510,10 +528,10 @@ STUDY = Study(
     reference={"dataset": "mnist", "examples": 5000, "sizes": [784, 200, 200, 10],
                "limit_over_initial": [1.25, 1.5, 2.0], "hb_limit_over_initial": 2.0, "beta": 0.9, "adam_lr": 0.002,
                "steps": 400, "eig_every": 25, "lanczos_steps": 10, "settle_steps": 50,
-               "flow_past_crossing": 1.5, "flow_every": 5, "flow_dt": 0.9, "flow_eig_every": 20},
+               "flow_until_step": 200, "flow_every": 5, "flow_dt": 0.9, "flow_eig_every": 20},
     quick={"dataset": "mnist", "examples": 300, "sizes": [784, 32, 32, 10], "limit_over_initial": [1.25, 1.5, 1.75],
            "hb_limit_over_initial": 1.25, "beta": 0.9, "adam_lr": 0.003, "steps": 800, "eig_every": 10,
-           "lanczos_steps": 10, "settle_steps": 50, "flow_past_crossing": 1.5, "flow_every": 5, "flow_dt": 0.9,
+           "lanczos_steps": 10, "settle_steps": 50, "flow_until_step": 240, "flow_every": 5, "flow_dt": 0.9,
            "flow_eig_every": 20},
     claims=("claims",),
 )
