@@ -527,11 +527,11 @@ STUDY = Study(
     measure=measure, draw=draw, write=write,
     reference={"dataset": "mnist", "examples": 5000, "sizes": [784, 200, 200, 10],
                "limit_over_initial": [1.25, 1.5, 2.0], "hb_limit_over_initial": 2.0, "beta": 0.9, "adam_lr": 0.002,
-               "steps": 400, "eig_every": 25, "lanczos_steps": 10, "settle_steps": 50,
+               "steps": 400, "eig_every": 25, "lanczos_steps": 10, "settle_steps": 75,
                "flow_until_step": 200, "flow_every": 5, "flow_dt": 0.9, "flow_eig_every": 20},
     quick={"dataset": "mnist", "examples": 300, "sizes": [784, 32, 32, 10], "limit_over_initial": [1.25, 1.5, 1.75],
            "hb_limit_over_initial": 1.25, "beta": 0.9, "adam_lr": 0.003, "steps": 800, "eig_every": 10,
-           "lanczos_steps": 10, "settle_steps": 50, "flow_until_step": 240, "flow_every": 5, "flow_dt": 0.9,
+           "lanczos_steps": 10, "settle_steps": 75, "flow_until_step": 240, "flow_every": 5, "flow_dt": 0.9,
            "flow_eig_every": 20},
     claims=("claims",),
 )
