@@ -70,7 +70,8 @@ def main():
     print(f"{time.perf_counter() - t0:.0f} s; first λ₁ ≥ 2/η at step {cross}")
     if cross is None:
         return
-    print("λ₁·η/2 around it:", ", ".join(f"{s}: {r:.3f}" for s, r in zip(steps, ratio) if cross - 20 <= s <= cross + 120))
+    near = [f"{s}: {r:.3f}" for s, r in zip(steps, ratio) if cross - 20 <= s <= cross + 120]
+    print("λ₁·η/2 around it:", ", ".join(near))
     for every in sorted({a.every, 25}):
         keep = steps % every == 0
         s, r = steps[keep], ratio[keep]
