@@ -23,7 +23,7 @@ import argparse
 import time
 
 import numpy as np
-from _common import header
+from _common import header, limit_threads
 
 from mlplab.curvature import NetworkCurvature, sharpness
 from mlplab.lab import edge_of_stability as eos
@@ -36,6 +36,11 @@ def main():
     ap.add_argument("--every", type=int, default=5)
     ap.add_argument("--float64", action="store_true")
     a = ap.parse_args()
+    with limit_threads(1):
+        run(a)
+
+
+def run(a):
     header("edge-of-stability overshoot")
     settings = dict(eos.STUDY.settings(quick=False))
     ctx, model, curv = eos._setup(settings, 0)
