@@ -411,8 +411,9 @@ def draw(numbers: dict, out: Path) -> list[Figure]:
     _band_axes(ax, settle, "sharpness / its limit")
     ax.set_title("momentum and Adam at their own limits")
     figures.append(Figure(save(fig, out / "eos_flow_momentum.png"),
-                          "Left: distance between GD and gradient flow (RK4) at equal time t = sη; it stays small "
-                          "until the sharpness reaches 2/η (dotted) and grows after. Right: heavy-ball momentum's "
+                          "Left: distance between GD and gradient flow (RK4) at equal time t = sη, the time at which "
+                          "λ₁ first reached 2/η dotted (the paper: small before, growing after). Right: heavy-ball "
+                          "momentum's "
                           "sharpness over (2 + 2β)/η and Adam's preconditioned sharpness over 38/η from their first "
                           "crossings on (Cohen et al. 2021, appendix; Cohen et al. 2022)."))
     fig, axes = subplots(1, 2, size=(5.0, 3.6))
@@ -481,8 +482,9 @@ The same 2/λ limit as the `quadratic` study, on a real network: full-batch GD o
 {numbers['dataset']} images (standardized per pixel), loss ½‖f − onehot‖² averaged over the examples, a
 {'-'.join(map(str, numbers['sizes']))} tanh network with PyTorch's default initialization, float32. The initial
 sharpness is λ₀ = {numbers['initial_sharpness']:.3g}; each η puts 2/η above it. The sharpness λ₁(H), measured by
-Lanczos every {numbers['eig_every']} steps, rises (progressive sharpening), reaches 2/η, overshoots it for a few
-measurements and then hovers near it while the loss keeps falling, with rises along the way (Cohen et al. 2021).
+Lanczos every {numbers['eig_every']} steps, is expected to rise (progressive sharpening), reach 2/η, overshoot it
+briefly and then hover near it while the loss keeps falling, with rises along the way (Cohen et al. 2021); the
+table gives what this run did.
 
 How closely it hovers is stated at the measurements after the first one with λ₁ ≥ limit: how many, the share
 inside the band [{BAND[0]:g}, {BAND[1]:g}]·limit, the median and the peak of λ₁/limit; once with all of them, once
