@@ -473,7 +473,7 @@ def write(numbers: dict) -> str:
     flow = [(r, r["flow_departure"]) for r in cl["per_lr"].values() if r.get("flow_departure")]
     flow_text = "".join(
         f" For η = {r['lr']:.3g} the distance is {f['distance_at_crossing']:.3g} at step {f['crossing_step']} (the "
-        f"last comparison before λ₁ reached 2/η, the flow having travelled {f['travel_at_crossing']:.3g}) and "
+        f"crossing: the first tracked step with λ₁ ≥ 2/η; the flow had travelled {f['travel_at_crossing']:.3g}) and "
         f"{f['distance_at_end']:.3g} at step {f['end_step']}: {f['growth_after_crossing']:.1f} times larger, while "
         f"the flow's own travel grew {f['growth_of_travel_after_crossing']:.2f} times."
         for r, f in flow)
@@ -514,8 +514,11 @@ def _adam_text(cl):
         return ""
     return (f" Adam (η = {a['lr']:.3g}): its preconditioned sharpness λ₁(P⁻¹H) is {_g(a['initial_over_limit'], '.2f')} "
             f"of 38/η at step {_g(a['initial_step'], 'd')} (after the first step, with P = |g₁| + ε, it was "
-            f"{a['step1_over_limit']:.3g} of it) and rises to 38/η (Cohen et al. 2022, *Adaptive Gradient Methods at "
-            f"the Edge of Stability*).")
+            f"{a['step1_over_limit']:.3g} of it); "
+            + (f"it first reaches 38/η at step {a['first_crossing_step']}" if a["first_crossing_step"] is not None
+               else "it never reaches 38/η")
+            + " (Cohen et al. 2022, *Adaptive Gradient Methods at the Edge of Stability*, find it rising to 38/η and "
+              "hovering there).")
 
 
 STUDY = Study(
