@@ -98,6 +98,8 @@ def test_the_quick_variant_holds_the_claims_it_can(mnist_dir):
     largest = max(cl["per_lr"].values(), key=lambda r: r["lr"])
     assert largest["non_monotone"] and largest["flow_relative_distance_before_crossing"] <= 0.1
     d = largest["flow_departure"]
+    # after the crossing GD leaves the flow: the distance grows faster than the flow's own travel
+    assert d["growth_after_crossing"] > d["growth_of_travel_after_crossing"] > 1
     assert d["end_step"] > d["crossing_step"] == max(s for s in numbers["series"]["gd"][f"{largest['lr']:.4g}"]
                                                      ["flow_steps"] if s <= largest["first_crossing_step"])
     ad = cl["adam"]
