@@ -21,6 +21,11 @@ $(RUN): pyproject.toml
 # plus pytest, hypothesis, ruff and torch==2.13.0 (CPU build) as the tests' reference oracle
 $(DEV): $(RUN)
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	# curvlinops-for-pytorch, the reference of tests/test_curvature_curvlinops.py, without its dependency
+	# backpack-for-pytorch: that pulls a torchvision which wants another torch (a CUDA build of several GB);
+	# curvlinops' HessianLinearOperator does not use it
+	$(BIN)/python -m pip install -q --no-deps curvlinops-for-pytorch==3.0.1 einconv==0.1.0 einops==0.8.2 \
+	  linear_operator==0.6.1 opt_einsum==3.4.0 tqdm==4.70.1
 	rm -f $(VENV)/.installed-dev-*
 	touch $@
 
