@@ -33,7 +33,8 @@ VERSION = 1
 #: kind -> (what a message calls a folder of it, what a message calls such folders)
 KINDS = {"run": ("a training run", "run folders"),
          "lab": ("lab results", "lab results"),
-         "sweep": ("a sweep", "sweep folders")}
+         "sweep": ("a sweep", "sweep folders"),
+         "watch": ("a watch recording", "watch recordings")}
 
 
 class WrongFolderKind(ValueError):
@@ -68,6 +69,8 @@ def _by_contents(folder: Path) -> Kind | None:
 
     if has("trials.sqlite"):
         return Kind("sweep", ("trials.sqlite",))
+    if has("frames.jsonl"):  # mlplab.watch's recording (its meta.json is not a study's)
+        return Kind("watch", ("frames.jsonl",))
     run_files = [n for n in ("checkpoint.npz", "checkpoint.pkl", "model.npz") if has(n)]
     if has("config.json") and run_files:
         return Kind("run", ("config.json", *run_files))
