@@ -5,8 +5,9 @@ What it does to the loop, step by step (k = optimizer steps done):
 * The model's first forward (a pre-hook, removed at once) shows which layers there are
   (:func:`mlplab.watch.layers.find_layers`, on a working copy with torch's random state restored), writes
   meta.json and shares one block of memory with the frame worker (:mod:`mlplab.watch.worker`).
-* A frame is *armed* after a step when one is due (``every`` = N: for every N-th step; else when 1/``fps``
-  seconds have passed since the last) and the worker has taken the previous one: the weights W are copied
+* A frame is *armed* after a step when one is due (``every`` = N: for every N-th step, waiting for the worker
+  if it is behind; else when 1/``fps`` seconds have passed since the last and the worker has taken the
+  previous one, never waiting): the weights W are copied
   (the "before" of the update to come) and forward hooks are put on the watched modules.
 * In the next forward (with gradients on: an evaluation under ``no_grad`` is not taken), each hook copies the
   first rows of its module's output z (at most ``sample`` values), and of the normalisation's output, into the
@@ -92,7 +93,7 @@ class Watch:
         self._views = None
         from .worker import Worker
 
-        self._worker = Worker()
+        self._worker = Worker(yield_cpu=every is None)
         self._pre = model.register_forward_pre_hook(self._first_forward, with_kwargs=True)
         self._post = optimizer.register_step_post_hook(lambda opt, a, k: self._after_step()) if optimizer else None
         if port is not None:
@@ -268,7 +269,8 @@ class Watch:
                 self._stop(self._worker.broken)
                 return
         if not self._armed and self._due():
-            if self._worker.free:
+            # every=N is exact: the loop waits for the worker if it is behind; at fps a frame is skipped instead
+            if self._worker.free or (self.every is not None and self._worker.wait_free()):
                 self._arm()
             elif self._worker.broken is not None:
                 self._stop(self._worker.broken)

@@ -6,14 +6,15 @@ worker does) and one short message. The worker copies the arrays out at once and
 the loop may write the next frame's tensors while this one is computed; then it computes the histograms,
 statistics and verdicts (:mod:`mlplab.watch.stats`, NumPy only: it never imports torch) and appends the
 frame to ``frames.jsonl`` (:class:`mlplab.watch.record.LineWriter`). It runs niced and ``SCHED_BATCH``
-(:func:`mlplab.live.framer._yield_to_training`): when no core is free, the training loop gets the CPU first
+(:func:`mlplab.live.framer._yield_to_training`, at ``fps``): when no core is free, the training loop gets the CPU first
 and frames come later, not the steps.
 
 Protocol over an anonymous socket pair (multiprocessing's ``Connection``; why pickled messages are safe there
 is said in :mod:`mlplab.live.framer`): worker → ``("ready",)``; ``("attach", path, layout, meta, frames_path)``
 → ``("attached",)``; ``("frame", info)`` → ``("free",)`` (or ``("error", line)``); ``("end", info)`` →
 ``("ended",)`` after writing the end line. A worker whose parent goes away (a killed run) finishes the frame
-it holds and exits: the recording keeps every frame it completed.
+it holds and exits: the recording keeps every frame it completed. With ``every=N`` the loop waits for each
+frame, so the worker is not niced then.
 """
 
 from __future__ import annotations
@@ -57,18 +58,21 @@ class Worker:
     """The parent's handle: ``attach``, ``send_frame``, ``free`` (whether the shared arrays may be written),
     ``end``. ``broken`` holds why it was given up (None while usable)."""
 
-    def __init__(self):
+    def __init__(self, yield_cpu: bool = True):
         import mlplab
 
         ours, theirs = socket.socketpair()
         root = str(Path(mlplab.__file__).resolve().parents[1])
         start = f"import sys; sys.path.append({root!r}); from mlplab.watch.worker import main; main()"
+        # yield_cpu: niced and SCHED_BATCH (frames at a rate: the loop never waits for them, so they go last);
+        # not with every=N, where the loop waits for each frame and a starved worker would slow it down
         env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         self.broken: str | None = None
         self.pending = False
         self.ready = self.attached = False
         try:
-            self.proc = subprocess.Popen([sys.executable, "-c", start, str(theirs.fileno())],
+            self.proc = subprocess.Popen([sys.executable, "-c", start, str(theirs.fileno()),
+                                          "1" if yield_cpu else "0"],
                                          pass_fds=(theirs.fileno(),), start_new_session=True, env=env,
                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         except (OSError, ValueError) as e:
@@ -260,14 +264,15 @@ class _Recorder:
             pass
 
 
-def _serve(conn: Connection) -> None:
+def _serve(conn: Connection, yield_cpu: bool = True) -> None:
     rec = None
     try:
-        from . import stats  # noqa: F401  (the imports are the start-up: say ready after them)
         from ..live.framer import _yield_to_training
+        from . import stats  # noqa: F401  (the imports are the start-up: say ready after them)
 
         np.seterr(all="ignore")
-        _yield_to_training()
+        if yield_cpu:
+            _yield_to_training()
         conn.send(("ready",))
         while True:
             try:
@@ -303,4 +308,4 @@ def _serve(conn: Connection) -> None:
 
 def main() -> None:
     """The worker's entry point: ``python -c "...; main()" FD``."""
-    _serve(Connection(int(sys.argv[1])))
+    _serve(Connection(int(sys.argv[1])), yield_cpu=len(sys.argv) < 3 or sys.argv[2] != "0")
