@@ -16,6 +16,14 @@ def cmd_live(args):
         check_threads(args.blas_threads)
     if not 1 <= args.fps <= 60:
         raise UsageError(f"--fps must be between 1 and 60, got {args.fps:g}")
+    replay = None
+    if getattr(args, "replay", None) is not None:  # a watch recording (mlplab.watch), not the lab
+        from ..watch.record import RecordingError, check_folder
+
+        try:
+            replay = check_folder(args.replay)
+        except RecordingError as e:
+            raise UsageError(str(e)) from None
     runs_dir = None
     if args.runs_dir is not None:
         if not args.runs_dir.strip():
@@ -39,6 +47,10 @@ def cmd_live(args):
                              "of this machine, e.g. 127.0.0.1 (the default) or 0.0.0.0 for every interface") from None
         raise UsageError(f"cannot listen on {args.host}:{args.port} ({e.strerror or e}); "
                          "choose another --port or stop what uses it") from None
+    if replay is not None:
+        from ..watch.server import serve as serve_recording
+
+        return serve_recording(replay, args.host, args.port, open_browser=not args.no_open, no_token=args.no_token)
     if args.blas_threads is None:  # one core is left to the browser, the server and the page's drawing
         from ..threads import usable_cores
 
@@ -71,4 +83,7 @@ def register(sub):
                    help="the folder the page's Export writes below (default: the current folder)")
     p.add_argument("--no-token", action="store_true",
                    help="answer requests without the token the printed URL carries (a trusted setting only; warns)")
+    p.add_argument("--replay", default=None, metavar="DIR",
+                   help="show a recording of mlplab.watch (your own PyTorch loop) instead of the lab: live while it "
+                        "grows, with a time slider once it has ended")
     p.set_defaults(func=cmd_live)

@@ -105,8 +105,22 @@ def check_folder(folder, command: str = "mlplab live --replay") -> Path:
     if kind is not None and kind.name != "watch":
         raise RecordingError(f"{folder} holds {kind.describe()}; {command} reads watch recordings "
                              "(the folder watch(record=...) wrote): give another folder")
-    read_meta(folder)
+    if not waiting(folder):
+        read_meta(folder)
     return folder
+
+
+def waiting(folder) -> bool:
+    """A recording watch() has begun whose model has not yet run its first batch: marked, frames.jsonl empty,
+    no meta.json yet. It is followed (the page waits for meta.json); anything else must have meta.json."""
+    from ..folderkind import MARKER, _read_marker
+
+    folder = Path(folder)
+    try:
+        return (_read_marker(folder) == "watch" and not (folder / META).exists()
+                and (folder / FRAMES).stat().st_size == 0 and (folder / MARKER).is_file())
+    except OSError:
+        return False
 
 
 def read_meta(folder) -> dict:
@@ -143,12 +157,13 @@ def read_meta(folder) -> dict:
 
 
 class Recording:
-    """A recording read so far, and read further as it grows (:meth:`poll`): ``meta``, ``frames`` (the
-    frame lines), ``end`` (the end line, None while running or after a crash)."""
+    """A recording read so far, and read further as it grows (:meth:`poll`): ``meta`` (None while the run has
+    not passed its first batch), ``frames`` (the frame lines), ``end`` (the end line, None while running or
+    after a crash)."""
 
     def __init__(self, folder):
         self.folder = check_folder(folder)
-        self.meta = read_meta(self.folder)
+        self.meta = None if waiting(self.folder) else read_meta(self.folder)
         self.frames: list[dict] = []
         self.end: dict | None = None
         self._offset = 0
@@ -158,6 +173,10 @@ class Recording:
     def poll(self) -> int:
         """Read the complete lines added since the last call; the number of new frames. A damaged line that is
         followed by others is an error (a crash leaves at most the last line partial)."""
+        if self.meta is None:  # a run before its first batch: meta.json comes first
+            if waiting(self.folder):
+                return 0
+            self.meta = read_meta(self.folder)
         path = self.folder / FRAMES
         try:
             with open(path, "rb") as f:
