@@ -37,6 +37,7 @@ from pathlib import Path
 
 __all__ = ["watch", "Watch"]
 
+EXACT_WAIT = 120.0  # seconds every=N waits for the worker to take the previous frame (a loaded machine, its start)
 SAMPLE = 65536  # values of z (and ∂L/∂z) captured per layer and frame: the first rows of the batch up to this
 
 
@@ -82,7 +83,7 @@ class Watch:
         self.layers: list[dict] | None = None
         self.not_watched: list[dict] = []
         self.broken: str | None = None
-        self.closed = False
+        self.closed = self.paused = False
         self.url: str | None = None
         self._server = None
         self._handles: list = []
@@ -127,7 +128,7 @@ class Watch:
             lay["rows"] = max(1, min(batch, self.sample // per_row))
             dt = _np_dtype(m.weight.dtype)
             row = {"z": ([lay["rows"], *lay["out_shape"]], dt), "gz": ([lay["rows"], *lay["out_shape"]], dt),
-                   "w": (lay["shape"], dt), "before": (lay["shape"], "f8"), "gw": (lay["shape"], dt)}
+                   "w": (lay["shape"], dt), "before": (lay["shape"], dt), "gw": (lay["shape"], dt)}
             if lay["norm_module"]:
                 row["zn"] = ([lay["rows"], *lay["out_shape"]], dt)
             if i == 0 and lay.get("in_shape") is not None:
@@ -164,7 +165,16 @@ class Watch:
         return meta
 
     # ------------------------------------------------------------------ frames
+    def pause(self) -> None:
+        """No new frames until :meth:`resume` (the step hook stays: a Python call per step)."""
+        self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
+
     def _due(self) -> bool:
+        if self.paused:
+            return False
         if self.every is not None:
             return (self.steps + 1) % self.every == 0
         return time.monotonic() - self._last >= 1.0 / self.fps
@@ -270,7 +280,7 @@ class Watch:
                 return
         if not self._armed and self._due():
             # every=N is exact: the loop waits for the worker if it is behind; at fps a frame is skipped instead
-            if self._worker.free or (self.every is not None and self._worker.wait_free()):
+            if self._worker.free or (self.every is not None and self._worker.wait_free(EXACT_WAIT)):
                 self._arm()
             elif self._worker.broken is not None:
                 self._stop(self._worker.broken)

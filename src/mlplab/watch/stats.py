@@ -112,7 +112,7 @@ def activate(name: str, z: np.ndarray, slope: float = 0.01):
 
 def _norm(x) -> float:
     v = np.asarray(x, dtype=np.float64).ravel()
-    return math.sqrt(float(v @ v)) if v.size else float("nan")
+    return math.sqrt(float(np.einsum("i,i->", v, v))) if v.size else float("nan")  # (no BLAS threads)
 
 
 def _units_last(a: np.ndarray, conv: bool) -> np.ndarray:
