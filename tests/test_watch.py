@@ -195,6 +195,18 @@ def test_each_frame_matches_the_models_tensors_at_that_step(recorded, kind, kill
             assert row["update_ratio"] == pytest.approx(ratio, rel=1e-9)
             assert row["grad_norm"] == pytest.approx(float(np.linalg.norm(cap[f"{s}/{i}/gw"].astype(np.float64))),
                                                      rel=1e-9)
+    # the mean-field view at init (meta.json): σ_w² = fan_in·Var W, and the recursion through ReLU,
+    # E[relu(z)²] = q/2, beside the spread the first frame measured
+    th = [lay["theory"] for lay in layers]
+    for i, lay in enumerate(layers):
+        fan_in = int(np.prod(lay["shape"][1:]))
+        assert th[i]["sigma_w2"] == pytest.approx(fan_in * cap[f"1/{i}/before"].astype(np.float64).var(), rel=1e-9)
+    if kind == "mlp":
+        q1 = th[0]["pred_z_std"] ** 2
+        assert th[1]["pred_z_std"] ** 2 == pytest.approx(th[1]["sigma_w2"] * q1 / 2 + th[1]["sigma_b2"], rel=1e-6)
+        assert th[0]["phase"] == "ordered" and th[0]["chi1"] == pytest.approx(th[0]["sigma_w2"] / 2, rel=1e-6)
+        for i in range(3):  # the prediction holds at init to within the sampling of 64 examples
+            assert rec.frames[0]["layers"][i]["z_std"] == pytest.approx(th[i]["pred_z_std"], rel=0.2)
     # the killed layer: dead in the first frame after step 10 (at most two frames later), and said so
     verdicts = [(f["step"], f["layers"][kill_layer]["verdict"]) for f in rec.frames]
     first_dead = next(s for s, v in verdicts if v == "dead")

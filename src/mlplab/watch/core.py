@@ -137,6 +137,14 @@ class Watch:
             lay["registered"] = id(m.weight) in params
             slots.append(row)
         self.layers = found
+        try:
+            from .layers import theory
+
+            for lay, t in zip(found, theory(torch, self.model, found)):
+                lay["theory"] = t
+        except Exception as e:  # the theory is a reading beside the frames: said, never fatal
+            for lay in found:
+                lay["theory"] = {"error": f"{type(e).__name__}: {e}"}
         meta = self._write_meta(found)
         try:
             views = self._worker.attach(slots, meta, self.folder / "frames.jsonl")

@@ -88,7 +88,7 @@ function show(k) {
   W.shown = k;
   const f = W.frames[k];
   W.meta.layers.forEach((lay, i) => {
-    const P = W.panels[i], l = f.layers[i];
+    const P = W.panels[i], l = f.layers[i], th = lay.theory && !lay.theory.error ? lay.theory : null;
     for (const [q] of QUANTITIES) {
       const h = P.hists[q];
       h.cols = [];
@@ -96,13 +96,15 @@ function show(k) {
         const c = W.frames[j].layers[i][q];
         if (c && c.lo !== null) h.cols.push(c);
       }
-      drawHist(h, null, q === 'a' ? BOUNDED[lay.activation] : null);
+      drawHist(h, q === 'z' && th ? th.pred_z_std : null, q === 'a' ? BOUNDED[lay.activation] : null);
     }
     P.verdict.textContent = l.verdict || '—';
     P.verdict.className = `verdict ${TONE[l.verdict] || 'other'}`;
     P.verdict.title = l.reason || '';
     P.stats.textContent = `std z ${fmt(l.z_std)} · std φ(z) ${fmt(l.a_std)} · dead ${pct(l.dead)} · saturated ` +
       `${pct(l.saturated)} · ‖ΔW‖/‖W‖ ${fmt(l.update_ratio)} · ‖∂L/∂W‖ ${fmt(l.grad_norm)}` +
+      (th ? ` · theory at init: std z ${fmt(th.pred_z_std)} (dashed ±)` +
+        (th.chi1 !== null ? `, χ₁ ${fmt(th.chi1)} (${th.phase})` : '') : '') +
       (l.verdict !== 'healthy' && l.reason ? ` — ${l.reason}` : '');
   });
   live.panelsDrawn += 1;
