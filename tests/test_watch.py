@@ -242,6 +242,35 @@ def test_a_run_killed_mid_write_reads_to_its_last_complete_frame(recorded, tmp_p
         read(lab)
 
 
+def test_a_diverging_run_ended_by_an_exception_is_recorded_to_its_end(tmp_path):
+    """NaN weights are counted and judged "exploding", and the exception that ends a `with` block is the end
+    line's reason; without an optimizer, w.step(loss) drives the frames."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 2))
+    X, y = torch.randn(32, 10), torch.randint(0, 2, (32,))
+    with pytest.raises(RuntimeError, match="planted"):
+        with watch(model, every=1, record=tmp_path / "nan") as w:
+            for s in range(6):
+                loss = nn.functional.cross_entropy(model(X), y)
+                model.zero_grad()
+                loss.backward()
+                with torch.no_grad():
+                    for p in model.parameters():
+                        p -= 1e30 * p.grad  # a learning rate that diverges at once
+                w.step(loss)
+                if s == 4:
+                    raise RuntimeError("planted")
+    rec = read(tmp_path / "nan")
+    assert [f["step"] for f in rec.frames] == [1, 2, 3, 4, 5]
+    assert rec.end["reason"] == "an exception: RuntimeError: planted" and rec.end["step"] == 5
+    last = rec.frames[-1]["layers"]
+    assert any(lay["nonfinite"] > 0 for lay in last) and any(lay["verdict"] == "exploding" for lay in last)
+    torch.manual_seed(0)
+    fresh = nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 2))
+    with torch.no_grad():  # the first frame's loss is the loss given at step 1: that of the initial weights
+        assert rec.frames[0]["loss"] == pytest.approx(float(nn.functional.cross_entropy(fresh(X), y)), rel=1e-6)
+
+
 def test_bad_arguments_are_one_line(tmp_path):
     model = nn.Linear(3, 2)
     with pytest.raises(TypeError, match="torch.nn.Module"):

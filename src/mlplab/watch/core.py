@@ -97,8 +97,16 @@ class Watch:
         self._worker = Worker(yield_cpu=every is None)
         self._pre = model.register_forward_pre_hook(self._first_forward, with_kwargs=True)
         self._post = optimizer.register_step_post_hook(lambda opt, a, k: self._after_step()) if optimizer else None
+        atexit.register(self._at_exit)
         if port is not None:
             self.serve(port)
+
+    def _at_exit(self) -> None:
+        """A script that ends without close(): the end line says how (an uncaught exception, or none)."""
+        if not self.closed:
+            exc = getattr(sys, "last_value", None)
+            self.close(f"an exception: {type(exc).__name__}: {exc}" if exc is not None
+                       else "the process ended without w.close()")
 
     # ------------------------------------------------------------------ the first batch
     def _first_forward(self, module, args, kwargs):
@@ -323,6 +331,7 @@ class Watch:
         if self.closed:
             return
         self.closed = True
+        atexit.unregister(self._at_exit)
         for h in (self._pre, self._post):
             if h is not None:
                 h.remove()
