@@ -8,6 +8,7 @@
   :func:`mlplab.lab.run_study` and ``mlplab report`` (lab results), :func:`mlplab.sweep.run_sweep` (sweeps).
 * :func:`detect` tells what a folder holds. Its files decide first, so folders made before the marker
   existed keep working and a marker cannot hide what is really there: ``trials.sqlite`` is a sweep,
+  ``frames.jsonl`` a recording of :mod:`mlplab.watch` (kind ``watch``, marked by ``watch()``),
   ``config.json`` with a checkpoint or model is a run, ``numbers.json`` or ``meta.json`` (of a study, or
   in study folders) or ``report.html`` are lab results. A folder whose files say nothing yet (a run
   before its first checkpoint) is what its marker says. A damaged or foreign marker is ignored; it is
