@@ -88,4 +88,6 @@ if kill_at is not None:
     assert rec.frames[-1]["layers"][1]["dead"] == 1.0
 
 # %%
+print(w.url.split("?")[0])  # the page's address (with its token, w.url) while the kernel runs
+assert w.url.startswith("http://127.0.0.1:") and "token=" in w.url
 w.stop_page()  # the page's server (started when `w` was shown)
