@@ -38,16 +38,21 @@ def _bins(x, lo, hi, bins=32):
 
 
 def _check_hist(h, x):
-    x = np.asarray(x, dtype=np.float64)
-    counts, below, above = _bins(x, h["lo"], h["hi"])
-    assert h["size"] == x.size
+    x = np.asarray(x, dtype=np.float64).ravel()
+    x = x[np.isfinite(x)]
+    n, cap = x.size, wstats.SAMPLE
+    # the documented subset of a large array: sorted default_rng(0).choice(n, SAMPLE, replace=False)
+    s = x[np.sort(np.random.default_rng(0).choice(n, cap, replace=False))] if n > cap else x
+    counts, below, above = _bins(s, h["lo"], h["hi"])
+    assert h["size"] == n and h["sampled"] == s.size
     assert h["counts"] == counts.tolist() and h["below"] == below and h["above"] == above
     assert h["mean"] == pytest.approx(float(x.mean()), rel=1e-6, abs=1e-9)
     assert h["std"] == pytest.approx(float(x.std()), rel=1e-6, abs=1e-9)
     assert h["min"] == pytest.approx(float(x.min()), rel=1e-7, abs=1e-12)
     assert h["max"] == pytest.approx(float(x.max()), rel=1e-7, abs=1e-12)
-    if x.size <= wstats.QUANTILE_SAMPLE:  # the range is the 0.1 % and 99.9 % quantiles of the values
-        assert h["lo"] == pytest.approx(float(np.quantile(x, 0.001)), rel=1e-9, abs=1e-12)
+    # the range is the 0.1 % and 99.9 % quantiles of the (sampled) values
+    assert h["lo"] == pytest.approx(float(np.quantile(s, 0.001)), rel=1e-9, abs=1e-12)
+    assert h["hi"] == pytest.approx(float(np.quantile(s, 0.999)), rel=1e-9, abs=1e-12)
 
 
 def test_a_histogram_survives_an_outlier_and_a_narrow_distribution_gets_every_bin():
@@ -67,6 +72,10 @@ def test_a_histogram_survives_an_outlier_and_a_narrow_distribution_gets_every_bi
     assert hc["lo"] < 3.0 < hc["hi"] and sum(hc["counts"]) == 10
     hnan = wstats.histogram(np.array([1.0, np.nan, np.inf, 2.0]))
     assert hnan["nonfinite"] == 2 and sum(hnan["counts"]) + hnan["below"] + hnan["above"] == 2
+    big = rng.normal(size=50_000)  # binned on the fixed subset of SAMPLE values, the same for every frame
+    hb = wstats.histogram(big)
+    _check_hist(hb, big)
+    assert hb["sampled"] == wstats.SAMPLE and hb == wstats.histogram(big.copy())
     assert wstats.SATURATION_EPS == __import__("mlplab.diagnostics", fromlist=["x"]).SATURATION_EPS
 
 

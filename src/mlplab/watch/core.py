@@ -38,6 +38,7 @@ from pathlib import Path
 __all__ = ["watch", "Watch"]
 
 EXACT_WAIT = 120.0  # seconds every=N waits for the worker to take the previous frame (a loaded machine, its start)
+INPUT_SAMPLE = 8192  # values of the network's input captured per frame (for the signal gain's input spread)
 SAMPLE = 65536  # values of z (and ∂L/∂z) captured per layer and frame: the first rows of the batch up to this
 
 
@@ -140,7 +141,7 @@ class Watch:
             if lay["norm_module"]:
                 row["zn"] = ([lay["rows"], *lay["out_shape"]], dt)
             if i == 0 and lay.get("in_shape") is not None:
-                lay["in_rows"] = max(1, min(batch, self.sample // max(1, math.prod(lay["in_shape"]))))
+                lay["in_rows"] = max(1, min(batch, INPUT_SAMPLE // max(1, math.prod(lay["in_shape"]))))
                 row["x"] = ([lay["in_rows"], *lay["in_shape"]], dt)
             lay["registered"] = id(m.weight) in params
             slots.append(row)
@@ -217,13 +218,13 @@ class Watch:
             n = min(int(out.shape[0]), v["z"].shape[0])
             if tuple(out.shape[1:]) != tuple(v["z"].shape[1:]):
                 return None  # another input size than the first batch's: this layer sits this frame out
-            with torch.no_grad():
-                v["z"][:n].copy_(out.detach()[:n])
-                if "x" in v and args and isinstance(args[0], torch.Tensor) \
-                        and tuple(args[0].shape[1:]) == tuple(v["x"].shape[1:]):
-                    k = min(int(args[0].shape[0]), v["x"].shape[0])
-                    v["x"][:k].copy_(args[0].detach()[:k])
-                    have[i]["x"] = k
+            # (copies of detached tensors into tensors that need no gradient: nothing is recorded for autograd)
+            v["z"][:n].copy_(out.detach()[:n])
+            if "x" in v and args and isinstance(args[0], torch.Tensor) \
+                    and tuple(args[0].shape[1:]) == tuple(v["x"].shape[1:]):
+                k = min(int(args[0].shape[0]), v["x"].shape[0])
+                v["x"][:k].copy_(args[0].detach()[:k])
+                have[i]["x"] = k
             self._rows[i] = n
             have[i]["z"] = True
             self._captured = True
@@ -233,11 +234,10 @@ class Watch:
         return hook
 
     def _grad_hook(self, i, n):
-        torch, v = self._torch, self._views[i]
+        v = self._views[i]
 
         def hook(g):
-            with torch.no_grad():
-                v["gz"][:n].copy_(g.detach()[:n])
+            v["gz"][:n].copy_(g.detach()[:n])
             self._have[i]["gz"] = True
             return None
         return hook
@@ -250,8 +250,7 @@ class Watch:
                     or tuple(out.shape[1:]) != tuple(v["zn"].shape[1:]):
                 return None
             n = min(int(out.shape[0]), v["zn"].shape[0])
-            with torch.no_grad():
-                v["zn"][:n].copy_(out.detach()[:n])
+            v["zn"][:n].copy_(out.detach()[:n])
             self._have[i]["zn"] = True
             return None
         return hook
