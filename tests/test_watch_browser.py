@@ -69,6 +69,21 @@ class Page:
         assert not self.errors, self.errors
 
 
+def _replay_servers(folder) -> list[int]:
+    """The pids of `mlplab live --replay FOLDER` processes (read from /proc)."""
+    found = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                cmd = (d / "cmdline").read_bytes().split(b"\0")
+                state = (d / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if b"--replay" in cmd and str(folder).encode() in cmd and state != "Z":
+                found.append(int(d.name))
+    return found
+
+
 def _canvas(page, i):
     return page.evaluate(f"document.querySelectorAll('#layers .hist canvas')[{i}].toDataURL()")
 
@@ -97,28 +112,24 @@ def test_a_watched_loop_live_then_killed_then_replayed(browser, tmp_path):
         assert p.page.locator("#layers .layer").nth(1).locator(".verdict").inner_text() == "dead"
         assert "→ dead" in p.page.locator("#events").inner_text()
         p.check_local()
-        # kill -9 mid-run: the page keeps what was recorded, and says no end line came
+        # kill -9 mid-run: the recording keeps every complete frame, without an end line, and the page's
+        # server, started by watch(port=0), goes with the process that trained
+        server_pids = _replay_servers(rec_dir)
+        assert len(server_pids) == 1
         os.kill(loop.pid, signal.SIGKILL)
         loop.wait()
-        time.sleep(2.0)  # the worker writes the frame it holds and ends
+        deadline = time.time() + 15
+        while _replay_servers(rec_dir) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not _replay_servers(rec_dir)
+        time.sleep(1.0)  # the worker writes the frame it holds and ends
         rec = read(rec_dir)
         assert rec.end is None and len(rec.frames) >= 8
-        p.wait(f"window.mlplabLive.frames === {len(rec.frames)}", timeout=20_000)
         p.page.close()
     finally:
         if loop.poll() is None:
             loop.kill()
         loop.communicate()
-    # the page server watch() started goes with the killed loop's session? It was started in a session of its
-    # own; find it by the folder it serves and stop it (only that process)
-    for proc_dir in Path("/proc").iterdir():
-        if proc_dir.name.isdigit():
-            try:
-                cmd = (proc_dir / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"--replay" in cmd and str(rec_dir).encode() in cmd:
-                os.kill(int(proc_dir.name), signal.SIGTERM)
     # replayed afterwards by the command: every complete frame, and the time slider moves through them
     port = _free_port()
     srv = subprocess.Popen([sys.executable, "-m", "mlplab", "live", "--replay", str(rec_dir), "--no-open", "--port",

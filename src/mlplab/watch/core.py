@@ -369,7 +369,8 @@ class Watch:
     # ------------------------------------------------------------------ the page
     def serve(self, port: int = 0) -> str:
         """Start the page (``mlplab live --replay FOLDER`` in a process of its own, following the recording as
-        it grows) on 127.0.0.1:``port`` (0: a free one); returns its address, with the token."""
+        it grows; it stops when this process ends, even killed) on 127.0.0.1:``port`` (0: a free one); returns
+        its address, with the token."""
         if self._server is not None and self._server.poll() is None:
             return self.url
         if port == 0:
@@ -380,7 +381,7 @@ class Watch:
 
         root = str(Path(mlplab.__file__).resolve().parents[1])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])]),
-               "PYTHONUNBUFFERED": "1"}
+               "PYTHONUNBUFFERED": "1", "MLPLAB_WATCH_PARENT": str(os.getpid())}
         self._server = subprocess.Popen([sys.executable, "-m", "mlplab", "live", "--replay", str(self.folder),
                                          "--no-open", "--port", str(port)], stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env,

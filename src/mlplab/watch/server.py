@@ -15,12 +15,15 @@ GET  /api/frames      ``?from=N``: the frames from N on (at most ``PAGE`` of the
                       line follows (a run killed mid-write); the page asks every 0.5 s while it runs
 ===================  ====================================================================
 
-The server only reads the folder, as JSON: it never writes there and never unpickles anything.
+The server only reads the folder, as JSON: it never writes there and never unpickles anything. Started by
+``watch(port=...)`` (the environment variable ``MLPLAB_WATCH_PARENT`` holds the training process's id), it
+stops when that process is gone, even killed: ``mlplab live --replay DIR`` shows the recording afterwards.
 """
 
 from __future__ import annotations
 
 import mimetypes
+import os
 import sys
 import threading
 import webbrowser
@@ -33,6 +36,24 @@ __all__ = ["create_app", "serve", "PAGE"]
 STATIC = Path(__file__).parent / "static"
 PAGE = 200
 mimetypes.add_type("text/javascript", ".js")
+
+
+PARENT_ENV = "MLPLAB_WATCH_PARENT"
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, ended but not reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except OSError:
+            return True
+        return not os.path.exists("/proc/self")  # no /proc entry, yet it answers: not Linux
 
 
 def create_app(folder, host: str = "127.0.0.1", port: int | None = None, no_token: bool = False):
@@ -120,6 +141,17 @@ def serve(folder, host: str = "127.0.0.1", port: int = 8765, open_browser: bool 
             webbrowser.open(url)
 
     threading.Thread(target=opener, daemon=True).start()
+    parent = os.environ.get(PARENT_ENV, "")
+    if parent.isdigit():  # started by watch(port=...): the page goes with the process that trains
+        def orphaned():
+            import time
+
+            while not server.should_exit:
+                if not _alive(int(parent)):
+                    server.should_exit = True
+                time.sleep(0.5)
+
+        threading.Thread(target=orphaned, daemon=True).start()
     try:
         server.run()
     except KeyboardInterrupt:
