@@ -5,6 +5,7 @@ in one line."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -12,6 +13,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -84,6 +87,31 @@ def _replay_servers(folder) -> list[int]:
     return found
 
 
+def _http(url, headers=None):
+    """(status, JSON body) of a GET."""
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:  # noqa: S310 (the local server under test)
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def _check_guard(base, token, rec):
+    """The live page's guard on the replay server (the token, the Host and Origin checks); the frames paged."""
+    auth = {"Authorization": f"token {token}"}
+    status, body = _http(base + "/api/meta")
+    assert status == 403 and "no token" in body["error"]
+    assert _http(base + "/api/meta", {"Authorization": "token wrong"})[0] == 403
+    port = base.rsplit(":", 1)[1]
+    assert _http(base + "/api/meta", {**auth, "Host": f"evil.example:{port}"})[0] == 403  # DNS rebinding
+    assert _http(base + "/api/frames", {**auth, "Origin": "http://evil.example"})[0] == 403
+    status, got = _http(base + "/api/frames?from=2", auth)
+    assert status == 200 and got["total"] == len(rec.frames) and got["frames"] == rec.frames[2:]
+    assert got["end"] is None
+    assert _http(base + "/api/frames?from=x", auth)[0] == 400
+
+
 def _canvas(page, i):
     return page.evaluate(f"document.querySelectorAll('#layers .hist canvas')[{i}].toDataURL()")
 
@@ -122,8 +150,12 @@ def test_a_watched_loop_live_then_killed_then_replayed(browser, tmp_path):
         while _replay_servers(rec_dir) and time.time() < deadline:
             time.sleep(0.2)
         assert not _replay_servers(rec_dir)
-        time.sleep(1.0)  # the worker writes the frame it holds and ends
-        rec = read(rec_dir)
+        rec, stable_since = read(rec_dir), time.time()  # the worker writes the frame it holds, then ends
+        while time.time() - stable_since < 2.0 and time.time() < deadline + 20:
+            time.sleep(0.25)
+            again = read(rec_dir)
+            if len(again.frames) != len(rec.frames):
+                rec, stable_since = again, time.time()
         assert rec.end is None and len(rec.frames) >= 8
         p.page.close()
     finally:
@@ -153,6 +185,7 @@ def test_a_watched_loop_live_then_killed_then_replayed(browser, tmp_path):
         assert "step " + str(rec.frames[2]["step"]) in p.page.locator("#readout").inner_text()
         assert not p.page.locator("#follow").is_checked()
         assert p.page.locator("#layers .layer").nth(1).locator(".verdict").inner_text() in ("healthy", "vanishing")
+        _check_guard(p.base, printed.split("?token=")[1].split()[0], rec)
         p.page.screenshot(path=str(tmp_path / "watch-replay.png"), full_page=True)
         if os.environ.get("MLPLAB_LIVE_SHOTS"):
             shutil.copy(tmp_path / "watch-replay.png", Path(os.environ["MLPLAB_LIVE_SHOTS"]) / "watch-replay.png")
