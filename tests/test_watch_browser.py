@@ -202,11 +202,13 @@ def test_a_watched_loop_live_then_killed_then_replayed(browser, tmp_path):
     (lambda d: (d.mkdir(), (d / "numbers.json").write_text("{}")), "holds lab results"),
     (lambda d: (d.mkdir(), (d / "frames.jsonl").write_text(""), (d / "meta.json").write_text("{not json")),
      "meta.json is not valid JSON"),
+    (lambda d: d.mkdir(), "--blas-threads does not apply"),  # a setting of the lab's training: never ignored
 ])
 def test_a_damaged_or_foreign_folder_is_one_line_exit_2(tmp_path, setup, expected):
     d = tmp_path / "x"
     setup(d)
-    r = subprocess.run([sys.executable, "-m", "mlplab", "live", "--replay", str(d), "--no-open"], env=_env(),
-                       capture_output=True, text=True, timeout=60)
+    extra = ["--blas-threads", "1"] if "does not apply" in expected else []
+    r = subprocess.run([sys.executable, "-m", "mlplab", "live", "--replay", str(d), "--no-open", *extra],
+                       env=_env(), capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and expected in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "Traceback" not in r.stderr and r.stdout == ""

@@ -20,6 +20,12 @@ def cmd_live(args):
     if getattr(args, "replay", None) is not None:  # a watch recording (mlplab.watch), not the lab
         from ..watch.record import RecordingError, check_folder
 
+        given = [flag for flag, on in (("--runs-dir", args.runs_dir is not None),
+                                       ("--blas-threads", args.blas_threads is not None),
+                                       ("--fps", args.fps != 12.0)) if on]
+        if given:  # they set the lab's training; a recording is only shown
+            raise UsageError(f"--replay shows a recording and trains nothing: {', '.join(given)} does not apply; "
+                             "drop it")
         try:
             replay = check_folder(args.replay)
         except RecordingError as e:
