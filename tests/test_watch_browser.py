@@ -202,6 +202,9 @@ def test_a_watched_loop_live_then_killed_then_replayed(browser, tmp_path):
     (lambda d: (d.mkdir(), (d / "numbers.json").write_text("{}")), "holds lab results"),
     (lambda d: (d.mkdir(), (d / "frames.jsonl").write_text(""), (d / "meta.json").write_text("{not json")),
      "meta.json is not valid JSON"),
+    (lambda d: (d.mkdir(), (d / "meta.json").write_text('{"format": "mlplab-watch", "version": 1, "layers": []}'),
+                (d / "frames.jsonl").write_text('{"type": "frame"}\n{damaged\n{"type": "frame"}\n')),
+     "line 2: damaged"),
     (lambda d: d.mkdir(), "--blas-threads does not apply"),  # a setting of the lab's training: never ignored
 ])
 def test_a_damaged_or_foreign_folder_is_one_line_exit_2(tmp_path, setup, expected):

@@ -18,7 +18,7 @@ def cmd_live(args):
         raise UsageError(f"--fps must be between 1 and 60, got {args.fps:g}")
     replay = None
     if getattr(args, "replay", None) is not None:  # a watch recording (mlplab.watch), not the lab
-        from ..watch.record import RecordingError, check_folder
+        from ..watch.record import RecordingError, read
 
         given = [flag for flag, on in (("--runs-dir", args.runs_dir is not None),
                                        ("--blas-threads", args.blas_threads is not None),
@@ -27,7 +27,7 @@ def cmd_live(args):
             raise UsageError(f"--replay shows a recording and trains nothing: {', '.join(given)} does not apply; "
                              "drop it")
         try:
-            replay = check_folder(args.replay)
+            replay = read(args.replay).folder  # every line read once: a damaged one is said now, not in the page
         except RecordingError as e:
             raise UsageError(str(e)) from None
     runs_dir = None
