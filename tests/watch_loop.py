@@ -4,7 +4,7 @@
                                [--capture] [--port]
 
 ``--capture``: the script also records, with hooks of its own registered before watch()'s, what watch() should
-have seen at every step that is a multiple of K (and step 1): each watched module's output z and ∂L/∂z (first 16
+have seen at every step that is a multiple of K (and step 1): each watched module's output z and ∂L/∂z (first 64
 rows), the activation module's output, the weights before and after the step and ∂L/∂W; saved to
 OUT/../capture-<model>.npz for the test to compare with the recording. ``--kill-at S``: after step S the bias of
 layer ``--kill-layer`` (default 1) is set to -1000, so its ReLU units die. ``--slow``: sleep between steps
@@ -26,7 +26,7 @@ from mlplab.data import load
 from mlplab.threads import auto_blas_threads
 from mlplab.watch import watch
 
-ROWS = 16
+ROWS = 64
 
 
 def make(kind):
