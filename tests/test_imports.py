@@ -13,8 +13,8 @@ SRC = Path(mlplab.__file__).parent
 PRESENTATION = ("rich", "matplotlib")
 FRONT_ENDS = ("cli", "lab")  # sub-packages allowed to draw and print
 # what the core (tensor, nn, init, optim, data, train, diagnostics, diagnose, settings, ...) must not import:
-# the presentation packages and the front ends built on the core (the live lab in the browser, sweeps)
-ABOVE_THE_CORE = (*FRONT_ENDS, "live", "sweep")
+# the presentation packages and the front ends built on the core (the live lab in the browser, sweeps, watch)
+ABOVE_THE_CORE = (*FRONT_ENDS, "live", "sweep", "watch")
 
 
 def module_name(path: Path, root: Path) -> str:

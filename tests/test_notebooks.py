@@ -13,7 +13,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
-MNIST = {"optimizers_mnist", "init_mnist", "depth", "symmetry", "edge_of_stability"}  # the studies that train on MNIST
+# the notebooks that train on MNIST
+MNIST = {"optimizers_mnist", "init_mnist", "depth", "symmetry", "edge_of_stability", "watch"}
 
 
 def _runner():
@@ -38,7 +39,7 @@ def test_notebook_runs(path, request, monkeypatch):
     if path.stem in MNIST:
         mnist = request.getfixturevalue("mnist_dir")  # fetched through mlplab's own verified fetch
         monkeypatch.setenv("MLPLAB_DATA", str(mnist.parent))  # the kernel inherits where it is
-    if path.stem == "diagnose_torch":
+    if path.stem in ("diagnose_torch", "watch"):
         pytest.importorskip("torch")
     nb = _runner().run_notebook(path, timeout=300)
     code = [c for c in nb.cells if c.cell_type == "code"]

@@ -8,6 +8,7 @@
   :func:`mlplab.lab.run_study` and ``mlplab report`` (lab results), :func:`mlplab.sweep.run_sweep` (sweeps).
 * :func:`detect` tells what a folder holds. Its files decide first, so folders made before the marker
   existed keep working and a marker cannot hide what is really there: ``trials.sqlite`` is a sweep,
+  ``frames.jsonl`` a recording of :mod:`mlplab.watch` (kind ``watch``, marked by ``watch()``),
   ``config.json`` with a checkpoint or model is a run, ``numbers.json`` or ``meta.json`` (of a study, or
   in study folders) or ``report.html`` are lab results. A folder whose files say nothing yet (a run
   before its first checkpoint) is what its marker says. A damaged or foreign marker is ignored; it is
@@ -33,7 +34,8 @@ VERSION = 1
 #: kind -> (what a message calls a folder of it, what a message calls such folders)
 KINDS = {"run": ("a training run", "run folders"),
          "lab": ("lab results", "lab results"),
-         "sweep": ("a sweep", "sweep folders")}
+         "sweep": ("a sweep", "sweep folders"),
+         "watch": ("a watch recording", "watch recordings")}
 
 
 class WrongFolderKind(ValueError):
@@ -68,6 +70,8 @@ def _by_contents(folder: Path) -> Kind | None:
 
     if has("trials.sqlite"):
         return Kind("sweep", ("trials.sqlite",))
+    if has("frames.jsonl"):  # mlplab.watch's recording (its meta.json is not a study's)
+        return Kind("watch", ("frames.jsonl",))
     run_files = [n for n in ("checkpoint.npz", "checkpoint.pkl", "model.npz") if has(n)]
     if has("config.json") and run_files:
         return Kind("run", ("config.json", *run_files))

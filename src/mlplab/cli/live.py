@@ -17,6 +17,23 @@ def cmd_live(args):
         check_threads(args.blas_threads)
     if not 1 <= args.fps <= 60:
         raise UsageError(f"--fps must be between 1 and 60, got {args.fps:g}")
+    replay = None
+    if getattr(args, "replay", None) is not None:  # a watch recording (mlplab.watch), not the lab
+        from ..watch.record import RecordingError, read
+
+        given = [flag for flag, on in (("--runs-dir", args.runs_dir is not None),
+                                       ("--blas-threads", args.blas_threads is not None),
+                                       ("--fps", args.fps != 12.0),
+                                       ("--lessons", args.lessons is not None),
+                                       ("--exercises", args.exercises is not None),
+                                       ("--grace", args.grace is not None)) if on]
+        if given:  # they set the lab's training; a recording is only shown
+            raise UsageError(f"--replay shows a recording and trains nothing: {', '.join(given)} does not apply; "
+                             "drop it")
+        try:
+            replay = read(args.replay).folder  # every line read once: a damaged one is said now, not in the page
+        except RecordingError as e:
+            raise UsageError(str(e)) from None
     runs_dir = None
     if args.runs_dir is not None:
         if not args.runs_dir.strip():
@@ -53,6 +70,10 @@ def cmd_live(args):
                              "of this machine, e.g. 127.0.0.1 (the default) or 0.0.0.0 for every interface") from None
         raise UsageError(f"cannot listen on {args.host}:{args.port} ({e.strerror or e}); "
                          "choose another --port or stop what uses it") from None
+    if replay is not None:
+        from ..watch.server import serve as serve_recording
+
+        return serve_recording(replay, args.host, args.port, open_browser=not args.no_open, no_token=args.no_token)
     if args.blas_threads is None:  # one core is left to the browser, the server and the page's drawing
         from ..runtime.threads import usable_cores
 
@@ -118,4 +139,7 @@ def register(sub):
     p.add_argument("--exercises", default=None, metavar="FOLDER",
                    help="offer the optimizer exercises in FOLDER that pass `mlplab exercises check` as \"my "
                         "optimizer\" choices in the Train view (the server runs that code; see the README)")
+    p.add_argument("--replay", default=None, metavar="DIR",
+                   help="show a recording of mlplab.watch (your own PyTorch loop) instead of the lab: live while it "
+                        "grows, with a time slider once it has ended")
     p.set_defaults(func=cmd_live)

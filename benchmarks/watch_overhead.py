@@ -1,0 +1,215 @@
+"""What watching costs a user's own PyTorch loop: ``mlplab.watch`` at its default 12 frames/s.
+
+Two models on MNIST, batch 128, SGD with momentum, torch's thread count from the free cores
+(``mlplab.threads``, as the tests and ``diagnose`` choose it): the 784-100×4-10 ReLU MLP and a small CNN
+(conv 1→8 3×3, ReLU, max-pool, conv 8→16 3×3, ReLU, max-pool, linear 784→10). Two measurements:
+
+1. **Blocks** (``--blocks PAIRS``): one long watched run whose frames are paused and resumed in alternating
+   blocks of ``--block-seconds`` worth of steps (:meth:`mlplab.watch.Watch.pause`); each on-block's steps/s is divided
+   by the mean of its two off neighbours', which ran a fraction of a second before and after, so the
+   machine's load drifts out. The median and quartiles of those ratios are the frames' cost. (The off
+   blocks keep the step hook, one Python call per step, measured by 2.)
+2. **Paired runs** (``--rounds R``): per round a plain run and a watched run of ``--run-seconds`` worth of steps
+   from the
+   same initial weights, each first in turn; the median of the rounds' ratios watched / plain. Separate
+   runs are noisier on a shared machine: the spread is printed with them.
+
+Printed per model: steps/s, the ratios (target ≥ 0.95), the same ratio by the training thread's CPU time per
+step (less sensitive to other processes taking the core), the frames per second the watched run made, the
+CPU a frame costs the training thread and the worker, and the load average before and after (the VM's two
+cores are shared: say so with the figures).
+
+    python benchmarks/watch_overhead.py [--blocks 20] [--block-seconds 1] [--rounds 5] [--run-seconds 4]
+                                        [--models mlp,cnn]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import header  # noqa: E402
+
+
+def _models(torch):
+    nn = torch.nn
+    return {
+        "mlp": lambda: nn.Sequential(nn.Linear(784, 100), nn.ReLU(), nn.Linear(100, 100), nn.ReLU(),
+                                     nn.Linear(100, 100), nn.ReLU(), nn.Linear(100, 100), nn.ReLU(),
+                                     nn.Linear(100, 10)),
+        "cnn": lambda: nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                     nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                                     nn.Linear(16 * 7 * 7, 10)),
+    }
+
+
+def _data(torch, kind, n=60000):
+    import numpy as np
+
+    from mlplab.data import load
+
+    X, y = load("mnist")
+    X = torch.from_numpy(np.array(X[:n]))
+    if kind == "cnn":
+        X = X.reshape(-1, 1, 28, 28)
+    return X, torch.from_numpy(np.array(y[:n]))
+
+
+class Loop:
+    """The user's loop: forward, cross-entropy, zero_grad, backward, step (and w.step(loss) when watched)."""
+
+    def __init__(self, torch, model, X, y, w=None):
+        self.torch, self.model, self.X, self.y, self.w = torch, model, X, y, w
+        self.opt = w.optimizer if w is not None else torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        self.i = 0
+
+    def run(self, steps):
+        F = self.torch.nn.functional
+        n = len(self.X) // 128
+        t0, c0 = time.perf_counter(), time.thread_time()
+        for _ in range(steps):
+            k = self.i % n
+            self.i += 1
+            loss = F.cross_entropy(self.model(self.X[k * 128:(k + 1) * 128]), self.y[k * 128:(k + 1) * 128])
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+            if self.w is not None:
+                self.w.step(loss)
+        self.cpu = (time.thread_time() - c0) / steps  # the training thread's CPU seconds per step
+        return steps / (time.perf_counter() - t0)
+
+
+def _watched(torch, make, X, y, d):
+    from mlplab.watch import watch
+
+    model = make()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    w = watch(model, opt, record=os.path.join(d, f"rec{time.perf_counter_ns()}"))
+    loop = Loop(torch, model, X, y, w)
+    loop.run(30)  # the first batch (layers found, meta.json) and the worker's start-up
+    deadline = time.monotonic() + 30
+    while w._worker.proc is not None and not w._worker.ready and time.monotonic() < deadline:
+        w._worker._handle(0.1)
+        loop.run(5)
+    return loop, w
+
+
+def _q(xs):
+    qs = statistics.quantiles(xs, n=4) if len(xs) >= 2 else [xs[0]] * 3
+    return f"{statistics.median(xs):.3f} ({qs[0]:.3f}–{qs[2]:.3f})"
+
+
+def _cpu(pid) -> float:
+    """User + system CPU seconds of a process so far (/proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            v = f.read().rsplit(")", 1)[1].split()
+        return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+def blocks(torch, make, X, y, pairs, seconds):
+    with tempfile.TemporaryDirectory() as d:
+        loop, w = _watched(torch, make, X, y, d)
+        w.pause()
+        rate = loop.run(20)
+        steps = max(10, round(seconds * rate))
+        on, off, fps, cpu_on, cpu_off = [], [], [], [], []
+        off.append(loop.run(steps))
+        cpu_off.append(loop.cpu)
+        frames0, worker0 = w.frames, _cpu(w._worker.proc.pid)
+        for _ in range(pairs):
+            w.resume()
+            f0, t0 = w.frames, time.perf_counter()
+            on.append(loop.run(steps))
+            cpu_on.append(loop.cpu)
+            fps.append((w.frames - f0) / (time.perf_counter() - t0))
+            w.pause()
+            off.append(loop.run(steps))
+            cpu_off.append(loop.cpu)
+        w._worker.wait_free()
+        worker_ms = 1000 * (_cpu(w._worker.proc.pid) - worker0) / max(1, w.frames - frames0)
+        w.close()
+    ratios = [on[i] / ((off[i] + off[i + 1]) / 2) for i in range(len(on))]
+    cpu_ratios = [((cpu_off[i] + cpu_off[i + 1]) / 2) / cpu_on[i] for i in range(len(on))]
+    # the training thread's CPU per frame: the extra CPU of an on-block over its neighbours, per frame made
+    extra = [(cpu_on[i] - (cpu_off[i] + cpu_off[i + 1]) / 2) * steps / max(1e-9, fps[i] * steps / on[i])
+             for i in range(len(on))]
+    return {"ratios": ratios, "cpu_ratios": cpu_ratios, "on": statistics.median(on), "off": statistics.median(off),
+            "fps": statistics.median(fps), "frames": w.frames, "broken": w.broken, "steps": steps,
+            "thread_ms": 1000 * statistics.median(extra), "worker_ms": worker_ms,
+            "step_ms": 1000 * statistics.median(cpu_off)}
+
+
+def paired(torch, make, X, y, rounds, seconds):
+    ratios, plain_s, watched_s, fps = [], [], [], []
+    steps = None
+    with tempfile.TemporaryDirectory() as d:
+        for r in range(rounds):
+            torch.manual_seed(r)
+            base = make()
+            res = {}
+            for kind in (("plain", "watched") if r % 2 == 0 else ("watched", "plain")):
+                if kind == "plain":
+                    loop = Loop(torch, copy.deepcopy(base), X, y)
+                    rate = loop.run(30)
+                else:
+                    loop, w = _watched(torch, lambda b=base: copy.deepcopy(b), X, y, d)
+                    rate = loop.run(10)
+                steps = steps or max(30, round(seconds * rate))
+                f0, t0 = (w.frames, time.perf_counter()) if kind == "watched" else (0, 0)
+                res[kind] = loop.run(steps)
+                if kind == "watched":
+                    fps.append((w.frames - f0) / (time.perf_counter() - t0))
+                    w.close()
+            ratios.append(res["watched"] / res["plain"])
+            plain_s.append(res["plain"])
+            watched_s.append(res["watched"])
+    return ratios, statistics.median(plain_s), statistics.median(watched_s), statistics.median(fps), steps
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--blocks", type=int, default=20, help="on/off block pairs (0: skip)")
+    ap.add_argument("--block-seconds", type=float, default=1.0, help="length of a block (steps: from the speed)")
+    ap.add_argument("--rounds", type=int, default=5, help="paired separate runs (0: skip)")
+    ap.add_argument("--run-seconds", type=float, default=4.0, help="length of a paired run (steps: from the speed)")
+    ap.add_argument("--models", default="mlp,cnn")
+    args = ap.parse_args()
+    import torch
+
+    from mlplab.threads import auto_blas_threads
+
+    n, why = auto_blas_threads()
+    torch.set_num_threads(n)
+    header(f"mlplab.watch overhead (torch threads {n}: {why})")
+    for kind in args.models.split(","):
+        make = _models(torch)[kind]
+        X, y = _data(torch, kind)
+        load0 = os.getloadavg()[0]
+        print(f"-- {kind}: batch 128, SGD momentum 0.9, watch at 12 frames/s")
+        if args.blocks:
+            b = blocks(torch, make, X, y, args.blocks, args.block_seconds)
+            print(f"   blocks of {b['steps']} steps: on/off steps/s ratio, median (quartiles) of {len(b['ratios'])}: "
+                  f"{_q(b['ratios'])}; by the training thread's CPU time per step: {_q(b['cpu_ratios'])}")
+            print(f"      steps/s on {b['on']:.0f}, off {b['off']:.0f}; frames/s while on {b['fps']:.1f} "
+                  f"({b['frames']} frames); per frame: training thread {b['thread_ms']:.2f} ms CPU, worker "
+                  f"{b['worker_ms']:.1f} ms CPU; a step: {b['step_ms']:.2f} ms CPU"
+                  + (f"; frames stopped: {b['broken']}" if b["broken"] and b["broken"] != "closed" else ""))
+        if args.rounds:
+            ratios, p, wch, fps, steps = paired(torch, make, X, y, args.rounds, args.run_seconds)
+            print(f"   paired runs of {steps} steps: watched/plain, median (quartiles) of {len(ratios)}: {_q(ratios)}; "
+                  f"steps/s plain {p:.0f}, watched {wch:.0f}; frames/s {fps:.1f}")
+        print(f"   load average: {load0:.1f} before, {os.getloadavg()[0]:.1f} after (2 shared cores)")
+
+
+if __name__ == "__main__":
+    main()

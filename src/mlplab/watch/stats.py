@@ -1,0 +1,226 @@
+"""What a watch frame says about one layer, from plain arrays (NumPy only: the frame worker imports no torch).
+
+**Histograms that survive outliers.** TensorBoard bins a histogram over the values' whole range, so one
+outlier (a single 1e6) squeezes everything else into one bucket (tensorboard#1571), and its fixed ~30
+exponential buckets make a narrow distribution look flat (#1803). Here the range is the central part of the
+values, found by quantiles:
+
+    [lo, hi] = [q_τ(x), q_{1−τ}(x)],   τ = TAIL = 0.001,
+
+cut into ``BINS`` equal bins (bin i holds lo + i·w ≤ x < lo + (i+1)·w, w = (hi − lo)/BINS, the last bin also
+holds x = hi); the values below lo and above hi are counted apart (``below``, ``above``) with the true
+``min`` and ``max``, and non-finite values apart again (``nonfinite``). So an outlier moves ``max`` and
+``above`` by one and leaves the shape alone, and a narrow distribution gets all 32 bins over its own range.
+
+An array of more than ``SAMPLE`` finite values (a 784×100 weight matrix, a convolution's activations) is
+binned on a fixed random subset of ``SAMPLE`` of them, as the live page does (``mlplab.live.histograms``:
+the shape of a histogram needs thousands of values, not all of them): the subset is the sorted
+``default_rng(0).choice(n, SAMPLE, replace=False)`` of the flattened finite values, the same for every frame,
+so frames compare like with like; ``sampled`` says how many were binned. min, max, mean and std are taken
+over all values. (Binning all 78,400 weights of the first layer made the MLP's frame cost the worker
+15-34 ms; the worker shares the two cores with training.)
+
+**Per-layer statistics** (:func:`layer_row`), with ``mlplab diagnose``'s definitions
+(:mod:`mlplab.diagnostics`): the spread of z and a = φ(z); for ReLU the fraction of outputs that are 0 and of
+*dead* units (0 on every captured example and position; a unit is a Linear's output feature, a
+convolution's channel); for sigmoid/tanh the fraction within ``SATURATION_EPS`` of a bound; ‖∂L/∂W‖, the
+update ratio ‖W_t − W_{t−1}‖/‖W_{t−1}‖ and ‖∂L/∂z‖. :func:`judge` hands the rows to
+:func:`mlplab.verdicts.judge_rows`, the rules ``diagnose`` uses, so a layer reads "dead" here when diagnose
+would call it dead.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["BINS", "TAIL", "SAMPLE", "histogram", "activate", "layer_row", "judge", "ACTIVATIONS"]
+
+BINS = 32
+TAIL = 0.001
+SAMPLE = 8192
+SATURATION_EPS = 0.01  # mlplab.diagnostics.SATURATION_EPS (checked by the tests)
+_BOUNDS = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
+_SAMPLES: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _sample(x: np.ndarray, cap: int) -> np.ndarray:
+    if x.size <= cap:
+        return x
+    idx = _SAMPLES.get((x.size, cap))
+    if idx is None:
+        idx = _SAMPLES[(x.size, cap)] = np.sort(np.random.default_rng(0).choice(x.size, cap, replace=False))
+    return x[idx]
+
+
+def _num(v):
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def _quantiles(s: np.ndarray, tail: float) -> tuple[float, float]:
+    """The ``tail`` and ``1 − tail`` quantiles of ``s`` as ``np.quantile`` computes them (linear between the order
+    statistics at (n−1)·p), with one ``np.partition`` instead of its general machinery (a frame asks for 20)."""
+    n = s.size
+    pos = [tail * (n - 1), (1.0 - tail) * (n - 1)]
+    ks = sorted({min(n - 1, int(math.floor(p)) + j) for p in pos for j in (0, 1)})
+    part = np.partition(s, ks)
+    out = []
+    for p in pos:
+        f = int(math.floor(p))
+        a, b = float(part[f]), float(part[min(n - 1, f + 1)])
+        g = p - f
+        out.append(a + (b - a) * g if g < 0.5 else b - (b - a) * (1.0 - g))  # numpy's _lerp
+    return out[0], out[1]
+
+
+def histogram(x, bins: int = BINS, tail: float = TAIL, cap: int = SAMPLE) -> dict:
+    """``{"lo", "hi", "counts", "below", "above", "min", "max", "mean", "std", "nonfinite", "size", "sampled"}``
+    of the flattened ``x`` (see the module's docstring): the range and the counts from the fixed subset of at
+    most ``cap`` finite values (``sampled`` of them), min, max, mean and std from all of them; an empty or
+    all-non-finite array has no range (None)."""
+    flat = np.asarray(x).ravel()
+    finite = np.isfinite(flat)
+    nonfinite = int(flat.size - np.count_nonzero(finite))
+    v = flat[finite] if nonfinite else flat
+    out = {"lo": None, "hi": None, "counts": [0] * bins, "below": 0, "above": 0, "min": None, "max": None,
+           "mean": None, "std": None, "nonfinite": nonfinite, "size": int(flat.size), "sampled": 0}
+    if v.size == 0:
+        return out
+    n = v.size
+    mean = float(v.sum(dtype=np.float64)) / n
+    d = v.astype(np.float64) - mean  # two passes: a narrow distribution far from 0 keeps its digits
+    var = float(np.einsum("i,i->", d, d)) / n
+    s64 = _sample(v, cap).astype(np.float64)
+    lo, hi = _quantiles(s64, tail)
+    if not hi > lo:  # a constant (or nearly): a range around it
+        pad = 0.5 * max(abs(lo), 1e-12)
+        lo, hi = lo - pad, hi + pad
+    w = (hi - lo) / bins
+    idx = np.floor((s64 - lo) / w)
+    idx[s64 == hi] = bins - 1  # the top edge belongs to the last bin
+    np.clip(idx, -1, bins, out=idx)
+    full = np.bincount((idx + 1).astype(np.intp), minlength=bins + 2)  # [below, bin 0 … bin 31, above]
+    out.update(lo=lo, hi=hi, counts=full[1:-1].tolist(), below=int(full[0]), above=int(full[-1]),
+               min=float(v.min()), max=float(v.max()), mean=mean, std=math.sqrt(max(var, 0.0)), sampled=int(s64.size))
+    return out
+
+
+def _gelu(z):
+    from scipy.special import erf
+
+    return 0.5 * z * (1.0 + erf(z / math.sqrt(2.0)))
+
+
+#: the activations the tracer names, as NumPy functions of z (a Leaky ReLU's slope is passed)
+ACTIVATIONS = {
+    "relu": lambda z, s: np.maximum(z, 0),
+    "relu6": lambda z, s: np.clip(z, 0, 6),
+    "leaky_relu": lambda z, s: np.where(z > 0, z, z * np.asarray(s, z.dtype)),
+    "elu": lambda z, s: np.where(z > 0, z, np.expm1(np.minimum(z, 0))),
+    "gelu": lambda z, s: _gelu(z.astype(np.float64)).astype(z.dtype),
+    "silu": lambda z, s: z / (1 + np.exp(-z)),
+    "tanh": lambda z, s: np.tanh(z),
+    "sigmoid": lambda z, s: 1 / (1 + np.exp(-z)),
+}
+
+
+def activate(name: str, z: np.ndarray, slope: float = 0.01):
+    """φ(z) for the layer's activation (None for ``identity``, a logits layer)."""
+    f = ACTIVATIONS.get(name)
+    if f is None:
+        return None
+    with np.errstate(all="ignore"):
+        return f(z, slope)
+
+
+def _norm(x) -> float:
+    v = np.asarray(x, dtype=np.float64).ravel()
+    return math.sqrt(float(np.einsum("i,i->", v, v))) if v.size else float("nan")  # (no BLAS threads)
+
+
+def _units_last(a: np.ndarray, conv: bool) -> np.ndarray:
+    """(examples·positions, units): a Linear's units are its last axis, a convolution's its channels (axis 1)."""
+    if conv and a.ndim > 2:
+        a = np.moveaxis(a, 1, -1)
+    return a.reshape(-1, a.shape[-1]) if a.ndim > 1 else a.reshape(-1, 1)
+
+
+def layer_row(info: dict, z, zn, gz, w, before, gw, in_std: float | None) -> dict:
+    """One layer's frame row. ``info``: the layer as meta.json describes it (activation, kind, slope);
+    ``z``: its output (the captured examples), ``zn``: what the activation sees (the normalisation's output,
+    or z; None when it could not be captured), ``gz``: ∂L/∂z, ``w``/``before``: the weight now and before the
+    last update, ``gw``: ∂L/∂W; any may be None. ``in_std``: the network input's spread (for the signal gain)."""
+    conv = info["kind"] != "Linear"
+    act = info["activation"]
+    a = activate(act, zn, info.get("slope", 0.01)) if zn is not None else None
+    row = {"z": histogram(z) if z is not None else None,
+           "a": histogram(a) if a is not None else None,
+           "gz": histogram(gz) if gz is not None else None,
+           "w": histogram(w) if w is not None else None}
+    dw = (w.astype(np.float64) - before) if w is not None and before is not None else None
+    row["dw"] = histogram(dw) if dw is not None else None
+    nan = float("nan")
+    zero = dead = sat = nan
+    if a is not None and a.size and act in ("relu", "relu6"):
+        off = _units_last(a, conv) <= 0
+        zero = np.count_nonzero(off) / off.size
+        dead = np.count_nonzero(off.all(axis=0)) / off.shape[1]
+    if a is not None and a.size and act in _BOUNDS:
+        lo, hi = _BOUNDS[act]
+        sat = np.count_nonzero((a <= lo + SATURATION_EPS) | (a >= hi - SATURATION_EPS)) / a.size
+    elif a is not None and a.size and act == "relu6":
+        sat = np.count_nonzero(a >= 6 - SATURATION_EPS) / a.size
+    a_std = float(np.std(a, dtype=np.float64)) if a is not None and a.size else (
+        float(np.std(z, dtype=np.float64)) if z is not None and z.size else nan)
+    ratio = nan
+    if dw is not None:
+        den = _norm(before)
+        ratio = _norm(dw) / den if den > 0 else (math.inf if np.any(dw) else 0.0)
+    shape = info["shape"]
+    row.update({
+        "z_std": _num(np.std(z, dtype=np.float64)) if z is not None and z.size else None,
+        "a_std": _num(a_std), "dead": _num(dead), "zero": _num(zero), "saturated": _num(sat),
+        "update_ratio": _num(ratio), "grad_norm": _num(_norm(gw)) if gw is not None else None,
+        "gz_norm": _num(_norm(gz)) if gz is not None else None,
+        "fan_in": int(np.prod(shape[1:])), "fan_out": int(shape[0]),
+        "signal_gain": _num(a_std / in_std) if in_std and in_std > 0 else None,
+        "weight_equal": bool(w is not None and w.size > 1 and np.all(w == w.flat[0])),
+        "nonfinite": sum(h["nonfinite"] for h in (row[k] for k in ("z", "a", "gz", "w")) if h is not None),
+    })
+    return row
+
+
+def judge(rows: list[dict], activations: list[str], norms: list, optimizer: str | None) -> list[dict]:
+    """``{"verdict", "level", "reason"}`` per layer by ``mlplab diagnose``'s rules (:mod:`mlplab.verdicts`),
+    on the frame's numbers: the gradient gain is ‖∂L/∂z_l‖/‖∂L/∂z_out‖ over the captured examples, the update
+    ratio that of the last step; the signal gain of the logits layer is not judged (training grows the
+    logits on purpose)."""
+    from ..verdicts import judge_rows
+
+    last_gz = rows[-1].get("gz_norm") if rows else None
+    judged = []
+    for r, act, norm in zip(rows, activations, norms):
+        j = {
+            "fan_in": r["fan_in"], "fan_out": r["fan_out"], "activation": act, "normalization": norm,
+            "weight_std0": 0.0 if r["weight_equal"] else 1.0, "weight_mean0": float("nan"),
+            "dead": r["dead"] if r["dead"] is not None else float("nan"),
+            "zero": r["zero"] if r["zero"] is not None else float("nan"),
+            "saturated": r["saturated"] if r["saturated"] is not None else float("nan"),
+            "signal_gain": r["signal_gain"] if r["signal_gain"] is not None else float("nan"),
+            "grad_gain": (r["gz_norm"] / last_gz if r["gz_norm"] is not None and last_gz else float("nan")),
+            "update_ratio": r["update_ratio"] if r["update_ratio"] is not None else float("nan"),
+            "distinct_units": None,
+        }
+        # inf/NaN anywhere is diagnose's "exploding"; a number not captured is left out (not judged)
+        for key, value in (("act_std", r["a_std"]), ("weight_grad_norm", r["grad_norm"])):
+            if r["nonfinite"]:
+                j[key] = float("nan")
+            elif value is not None:
+                j[key] = value
+        judged.append(j)
+    if judged:
+        judged[-1]["signal_gain"] = float("nan")
+    judge_rows(judged, optimizer=optimizer)
+    return [{"verdict": j["verdict"], "level": j["level"], "reason": j["reason"]} for j in judged]

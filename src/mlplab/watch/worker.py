@@ -1,0 +1,312 @@
+"""The frame worker of :mod:`mlplab.watch`: a process that turns the copied tensors into frames and records them.
+
+The watched loop's part of a frame is a few ``copy_`` calls into shared memory (a file in ``/dev/shm``,
+private to this user, unlinked once mapped: :func:`mlplab.live.framer.check_private`, as the live page's
+worker does) and one short message. The worker copies the arrays out at once and answers ``("free",)``, so
+the loop may write the next frame's tensors while this one is computed; then it computes the histograms,
+statistics and verdicts (:mod:`mlplab.watch.stats`, NumPy only: it never imports torch) and appends the
+frame to ``frames.jsonl`` (:class:`mlplab.watch.record.LineWriter`). It runs niced and ``SCHED_BATCH``
+(:func:`mlplab.live.framer._yield_to_training`, at ``fps``): when no core is free, the training loop gets the CPU first
+and frames come later, not the steps.
+
+Protocol over an anonymous socket pair (multiprocessing's ``Connection``; why pickled messages are safe there
+is said in :mod:`mlplab.live.framer`): worker → ``("ready",)``; ``("attach", path, layout, meta, frames_path)``
+→ ``("attached",)``; ``("frame", info)`` → ``("free",)`` (or ``("error", line)``); ``("end", info)`` →
+``("ended",)`` after writing the end line. A worker whose parent goes away (a killed run) finishes the frame
+it holds and exits: the recording keeps every frame it completed. With ``every=N`` the loop waits for each
+frame, so the worker is not niced then.
+"""
+
+from __future__ import annotations
+
+import math
+import mmap
+import os
+import socket
+import subprocess
+import sys
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["Worker", "layout_for", "main"]
+
+_ALIGN = 64
+TIMEOUT = 10.0  # seconds to wait for the worker at the end of a run
+
+
+def layout_for(slots: list[dict]) -> tuple[list[dict], int]:
+    """``slots``: per layer ``{name: (shape, dtype str)}`` → per layer ``{name: (offset, shape, dtype)}``."""
+    out, off = [], 0
+    for row in slots:
+        r = {}
+        for name, (shape, dt) in row.items():
+            r[name] = (off, tuple(int(s) for s in shape), dt)
+            off += math.ceil(math.prod(shape) * np.dtype(dt).itemsize / _ALIGN) * _ALIGN
+        out.append(r)
+    return out, max(off, _ALIGN)
+
+
+def views(buf, layout) -> list[dict]:
+    return [{k: np.ndarray(shape, dtype=np.dtype(dt), buffer=buf, offset=off) for k, (off, shape, dt) in row.items()}
+            for row in layout]
+
+
+class Worker:
+    """The parent's handle: ``attach``, ``send_frame``, ``free`` (whether the shared arrays may be written),
+    ``end``. ``broken`` holds why it was given up (None while usable)."""
+
+    def __init__(self, yield_cpu: bool = True):
+        import mlplab
+
+        ours, theirs = socket.socketpair()
+        root = str(Path(mlplab.__file__).resolve().parents[1])
+        start = f"import sys; sys.path.append({root!r}); from mlplab.watch.worker import main; main()"
+        # yield_cpu: niced and SCHED_BATCH (frames at a rate: the loop never waits for them, so they go last);
+        # not with every=N, where the loop waits for each frame and a starved worker would slow it down
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        self.broken: str | None = None
+        self.pending = False
+        self.ready = self.attached = False
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-c", start, str(theirs.fileno()),
+                                          "1" if yield_cpu else "0"],
+                                         pass_fds=(theirs.fileno(),), start_new_session=True, env=env,
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except (OSError, ValueError) as e:
+            self.proc, self.broken = None, f"could not start the frame worker: {e}"
+        theirs.close()
+        self.conn = Connection(ours.detach())
+        self.path = self.mm = None
+
+    def _give_up(self, why):
+        if self.broken is None:
+            self.broken = why
+        self.pending = False
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+        self._unlink()
+
+    def _handle(self, timeout: float = 0.0) -> None:
+        try:
+            while self.broken is None and self.conn.poll(timeout):
+                msg = self.conn.recv()
+                timeout = 0
+                if msg[0] == "ready":
+                    self.ready = True
+                elif msg[0] == "attached":
+                    self.attached = True
+                    self._unlink()
+                elif msg[0] == "free":
+                    self.pending = False
+                elif msg[0] == "error":
+                    self._give_up(f"the frame worker failed: {msg[1]}")
+                elif msg[0] == "ended":
+                    return
+        except (EOFError, OSError) as e:
+            self._give_up(f"the frame worker ended ({type(e).__name__})")
+
+    def _send(self, msg) -> None:
+        try:
+            self.conn.send(msg)
+        except OSError as e:
+            self._give_up(f"the frame worker ended ({type(e).__name__})")
+
+    def attach(self, slots, meta, frames_path):
+        """Make the shared file for ``slots`` (see :func:`layout_for`); the views the parent writes into."""
+        import tempfile
+
+        from ..live.framer import _shm_dir
+
+        layout, size = layout_for(slots)
+        fd, self.path = tempfile.mkstemp(prefix="mlplab-watch-", dir=_shm_dir())  # O_EXCL, mode 0600
+        try:
+            os.fchmod(fd, 0o600)
+            os.ftruncate(fd, size)
+            self.mm = mmap.mmap(fd, size)
+        finally:
+            os.close(fd)
+        self._send(("attach", self.path, layout, meta, str(frames_path)))
+        return views(self.mm, layout)
+
+    @property
+    def free(self) -> bool:
+        """No frame waiting to be copied out: the shared arrays may be written. (Messages queue on the socket, so
+        the first frame may be written and sent before the worker has started: it attaches, then takes it.)"""
+        if self.broken is None and self.pending:
+            self._handle(0)
+        return self.broken is None and not self.pending
+
+    def send_frame(self, info: dict) -> None:
+        self.pending = True
+        self._send(("frame", info))
+
+    def wait_free(self, timeout: float = TIMEOUT) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.broken is None and self.pending and time.monotonic() < deadline:
+            self._handle(min(0.1, max(0.0, deadline - time.monotonic())))
+        return self.free
+
+    def end(self, info: dict, timeout: float = TIMEOUT) -> bool:
+        """Write the end line (after the frame in hand) and stop the worker; whether it did."""
+        ok = False
+        if self.broken is None and self.mm is not None:
+            self._send(("end", info))
+            deadline = time.monotonic() + timeout
+            try:
+                while self.broken is None and time.monotonic() < deadline:
+                    if self.conn.poll(0.1):
+                        msg = self.conn.recv()
+                        if msg[0] == "ended":
+                            ok = True
+                            break
+                        if msg[0] == "error":
+                            self.broken = f"the frame worker failed: {msg[1]}"
+            except (EOFError, OSError):
+                pass
+        self.close()
+        return ok
+
+    def _unlink(self):
+        if self.path is not None:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+            self.path = None
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except OSError:
+            pass
+        if self.proc is not None:
+            try:
+                self.proc.wait(TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._unlink()
+        if self.broken is None:
+            self.broken = "closed"
+
+
+# ---------------------------------------------------------------------- the worker's side
+class _Recorder:
+    def __init__(self, path, layout, meta, frames_path):
+        from ..live.framer import check_private
+        from .record import LineWriter
+
+        need = max((off + math.prod(shape) * np.dtype(dt).itemsize for row in layout
+                    for off, shape, dt in row.values()), default=0)
+        fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+        try:
+            check_private(os.fstat(fd), path, need)
+            self.mm = mmap.mmap(fd, 0)
+        finally:
+            os.close(fd)
+        self.views = views(self.mm, layout)
+        self.meta = meta
+        self.out = LineWriter(frames_path)
+        self.frames = 0
+        self.verdicts: list | None = None
+
+    def take(self, info) -> list[dict]:
+        """Copies of the frame's arrays (the parent may write the next frame's as soon as this returns)."""
+        got = []
+        for v, n, have in zip(self.views, info["rows"], info["have"]):
+            row = {}
+            for k, arr in v.items():
+                if not have.get(k):
+                    continue
+                rows = info.get("x_rows", 0) if k == "x" else n
+                row[k] = np.array(arr[:rows] if k in ("z", "zn", "gz", "x") else arr)
+            got.append(row)
+        return got
+
+    def frame(self, info, arrays) -> None:
+        from .stats import judge, layer_row
+
+        layers = self.meta["layers"]
+        x = arrays[0].get("x") if arrays else None
+        in_std = float(np.std(x, dtype=np.float64)) if x is not None and x.size else None
+        rows = []
+        for lay, a in zip(layers, arrays):
+            zn = a.get("zn") if lay.get("norm_module") else a.get("z")
+            if lay.get("norm") and not lay.get("norm_module"):
+                zn = None
+            rows.append(layer_row(lay, a.get("z"), zn, a.get("gz"), a.get("w"),
+                                  a.get("before") if "w" in a else None, a.get("gw"), in_std))
+        verdicts = judge(rows, [lay["activation"] for lay in layers], [lay.get("norm") for lay in layers],
+                         self.meta.get("optimizer_rules"))
+        events = []
+        for i, (r, v) in enumerate(zip(rows, verdicts)):
+            r.update(v)
+            r.pop("weight_equal", None)
+            if self.verdicts is None or self.verdicts[i] != v["verdict"]:
+                events.append({"layer": i, "name": layers[i]["name"],
+                               "from": None if self.verdicts is None else self.verdicts[i],
+                               "to": v["verdict"], "reason": v["reason"]})
+        self.verdicts = [v["verdict"] for v in verdicts]
+        self.out.write({"type": "frame", "frame": self.frames, "step": info["step"], "time": info["time"],
+                        "loss": info.get("loss"), "losses": info.get("losses", 0),
+                        "in_std": in_std, "layers": rows, "events": events})
+        self.frames += 1
+
+    def close(self):
+        self.out.close()
+        self.views = None
+        try:
+            self.mm.close()
+        except BufferError:
+            pass
+
+
+def _serve(conn: Connection, yield_cpu: bool = True) -> None:
+    rec = None
+    try:
+        from .. import verdicts  # noqa: F401  (the imports are the start-up: say ready after them)
+        from ..live.framer import _yield_to_training
+        from . import stats  # noqa: F401
+
+        np.seterr(all="ignore")
+        if yield_cpu:
+            _yield_to_training()
+        conn.send(("ready",))
+        while True:
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):  # the watched process is gone: what is written stays
+                return
+            if msg[0] == "attach":
+                rec = _Recorder(*msg[1:])
+                conn.send(("attached",))
+            elif msg[0] == "frame":
+                arrays = rec.take(msg[1])
+                try:
+                    conn.send(("free",))
+                except OSError:
+                    pass
+                rec.frame(msg[1], arrays)
+            elif msg[0] == "end":
+                if rec is not None:
+                    rec.out.write({"type": "end", **msg[1], "frames": rec.frames})
+                conn.send(("ended",))
+                return
+    except KeyboardInterrupt:
+        return
+    except Exception as e:  # said to the parent, which stops asking for frames
+        try:
+            conn.send(("error", f"{type(e).__name__}: {e}"))
+        except OSError:
+            pass
+    finally:
+        if rec is not None:
+            rec.close()
+
+
+def main() -> None:
+    """The worker's entry point: ``python -c "...; main()" FD``."""
+    _serve(Connection(int(sys.argv[1])), yield_cpu=len(sys.argv) < 3 or sys.argv[2] != "0")
