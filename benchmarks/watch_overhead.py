@@ -1,7 +1,7 @@
 """What watching costs a user's own PyTorch loop: ``mlplab.watch`` at its default 12 frames/s.
 
 Two models on MNIST, batch 128, SGD with momentum, torch's thread count from the free cores
-(``mlplab.threads``, as the tests and ``diagnose`` choose it): the 784-100×4-10 ReLU MLP and a small CNN
+(``mlplab.runtime.threads``, as the tests and ``diagnose`` choose it): the 784-100×4-10 ReLU MLP and a small CNN
 (conv 1→8 3×3, ReLU, max-pool, conv 8→16 3×3, ReLU, max-pool, linear 784→10). Two measurements:
 
 1. **Blocks** (``--blocks PAIRS``): one long watched run whose frames are paused and resumed in alternating
@@ -186,7 +186,7 @@ def main():
     args = ap.parse_args()
     import torch
 
-    from mlplab.threads import auto_blas_threads
+    from mlplab.runtime.threads import auto_blas_threads
 
     n, why = auto_blas_threads()
     torch.set_num_threads(n)

@@ -38,7 +38,7 @@ import torch
 import torch.nn as nn
 
 from mlplab.data import load
-from mlplab.threads import auto_blas_threads
+from mlplab.runtime.threads import auto_blas_threads
 from mlplab.watch import read, watch
 
 torch.set_num_threads(auto_blas_threads()[0])

@@ -87,7 +87,7 @@ def test_a_histogram_survives_an_outlier_and_a_narrow_distribution_gets_every_bi
     hb = wstats.histogram(big)
     _check_hist(hb, big)
     assert hb["sampled"] == wstats.SAMPLE and hb == wstats.histogram(big.copy())
-    assert wstats.SATURATION_EPS == __import__("mlplab.diagnostics", fromlist=["x"]).SATURATION_EPS
+    assert wstats.SATURATION_EPS == __import__("mlplab.diagnose.statistics", fromlist=["x"]).SATURATION_EPS
 
 
 def test_activations_match_torch():

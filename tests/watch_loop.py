@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 
 from mlplab.data import load
-from mlplab.threads import auto_blas_threads
+from mlplab.runtime.threads import auto_blas_threads
 from mlplab.watch import watch
 
 ROWS = 64

@@ -168,7 +168,7 @@ class Watch:
         self._arm()  # the first frame is of the first step (the worker takes it once it has started)
 
     def _write_meta(self, found) -> dict:
-        from ..fileio import write_json
+        from ..runtime.fileio import write_json
         from .record import FORMAT, VERSION
 
         opt = type(self.optimizer).__name__ if self.optimizer is not None else None

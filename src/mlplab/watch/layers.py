@@ -1,8 +1,8 @@
 """Which layers of a torch model can be watched, found by ``diagnose``'s tracer on the first batch.
 
-:func:`find_layers` runs the model's forward once on a working copy (:func:`mlplab.diagnose_torch.hygiene.
+:func:`find_layers` runs the model's forward once on a working copy (:func:`mlplab.diagnose.pytorch.hygiene.
 working_copy`: a deep copy without the user's hooks, dropout off; torch's random state saved and restored
-around it, gradients off) under :func:`mlplab.torch_trace.trace`, which sees every ``F.linear``/``conv1d``/
+around it, gradients off) under :func:`mlplab.diagnose.pytorch.trace.trace`, which sees every ``F.linear``/``conv1d``/
 ``conv2d`` and activation whether a module, a function or a tensor method calls it, and groups them into
 layers (the weight call, the normalisation and activation consuming its output).
 
@@ -34,8 +34,8 @@ def find_layers(torch, model, args, kwargs) -> tuple[list[dict], list[dict]]:
     """(watched, not_watched): per watched layer ``{"name", "kind", "shape", "activation", "slope", "norm",
     "norm_module", "out_shape", "in_shape"}`` (z's and the input's shape for one example); per other item ``{"where",
     "what", "why"}``."""
-    from ..diagnose_torch import hygiene
-    from ..torch_trace import layers, trace
+    from ..diagnose.pytorch import hygiene
+    from ..diagnose.pytorch.trace import layers, trace
 
     class _Call:
         def __init__(self, a, k):

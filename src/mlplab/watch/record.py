@@ -22,7 +22,7 @@ Format ``mlplab-watch`` version 1 (``FORMAT``, ``VERSION``)::
                              "events": [{"layer", "name", "from", "to", "reason"}: verdicts that changed]}
                             {"type": "end", "step", "frames", "reason": "closed" | "an exception: ..."}
 
-meta.json is written once, atomically (:func:`mlplab.fileio.write_json`), when the first batch has shown
+meta.json is written once, atomically (:func:`mlplab.runtime.fileio.write_json`), when the first batch has shown
 which layers there are. Each line of frames.jsonl is written by one ``write`` call on a file opened for
 appending, so a run killed at any moment (``kill -9``) leaves whole lines followed by at most one partial
 last line, which the reader drops: the recording reads up to its last complete frame. No line is ever

@@ -21,11 +21,11 @@ over all values. (Binning all 78,400 weights of the first layer made the MLP's f
 15-34 ms; the worker shares the two cores with training.)
 
 **Per-layer statistics** (:func:`layer_row`), with ``mlplab diagnose``'s definitions
-(:mod:`mlplab.diagnostics`): the spread of z and a = φ(z); for ReLU the fraction of outputs that are 0 and of
+(:mod:`mlplab.diagnose.statistics`): the spread of z and a = φ(z); for ReLU the fraction of outputs that are 0 and of
 *dead* units (0 on every captured example and position; a unit is a Linear's output feature, a
 convolution's channel); for sigmoid/tanh the fraction within ``SATURATION_EPS`` of a bound; ‖∂L/∂W‖, the
 update ratio ‖W_t − W_{t−1}‖/‖W_{t−1}‖ and ‖∂L/∂z‖. :func:`judge` hands the rows to
-:func:`mlplab.verdicts.judge_rows`, the rules ``diagnose`` uses, so a layer reads "dead" here when diagnose
+:func:`mlplab.diagnose.verdicts.judge_rows`, the rules ``diagnose`` uses, so a layer reads "dead" here when diagnose
 would call it dead.
 """
 
@@ -40,7 +40,7 @@ __all__ = ["BINS", "TAIL", "SAMPLE", "histogram", "activate", "layer_row", "judg
 BINS = 32
 TAIL = 0.001
 SAMPLE = 8192
-SATURATION_EPS = 0.01  # mlplab.diagnostics.SATURATION_EPS (checked by the tests)
+SATURATION_EPS = 0.01  # mlplab.diagnose.statistics.SATURATION_EPS (checked by the tests)
 _BOUNDS = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
 _SAMPLES: dict[tuple[int, int], np.ndarray] = {}
 
@@ -193,11 +193,11 @@ def layer_row(info: dict, z, zn, gz, w, before, gw, in_std: float | None) -> dic
 
 
 def judge(rows: list[dict], activations: list[str], norms: list, optimizer: str | None) -> list[dict]:
-    """``{"verdict", "level", "reason"}`` per layer by ``mlplab diagnose``'s rules (:mod:`mlplab.verdicts`),
+    """``{"verdict", "level", "reason"}`` per layer by ``mlplab diagnose``'s rules (:mod:`mlplab.diagnose.verdicts`),
     on the frame's numbers: the gradient gain is ‖∂L/∂z_l‖/‖∂L/∂z_out‖ over the captured examples, the update
     ratio that of the last step; the signal gain of the logits layer is not judged (training grows the
     logits on purpose)."""
-    from ..verdicts import judge_rows
+    from ..diagnose.verdicts import judge_rows
 
     last_gz = rows[-1].get("gz_norm") if rows else None
     judged = []

@@ -267,7 +267,7 @@ class _Recorder:
 def _serve(conn: Connection, yield_cpu: bool = True) -> None:
     rec = None
     try:
-        from .. import verdicts  # noqa: F401  (the imports are the start-up: say ready after them)
+        from ..diagnose import verdicts  # noqa: F401  (the imports are the start-up: say ready after them)
         from ..live.framer import _yield_to_training
         from . import stats  # noqa: F401
 
