@@ -251,3 +251,70 @@ def test_grid_points_are_the_cell_centres():
     assert np.allclose(pts[4::4, 1], [0.75, 1.25, 1.75]) and grid_for(np.zeros((3, 5))) is None
     with no_grad():
         assert Tensor(pts).shape == (16, 2)
+
+
+# ----------------------------------------------------------------------------- Paths: eigen-components
+@pytest.mark.parametrize("function,eig,angle", [("quadratic", (1.0, 10.0), 0.0), ("eigen", (0.5, 8.0), 0.6)])
+def test_the_eigen_components_are_the_error_projected_on_the_hessians_eigenvectors(function, eig, angle):
+    """|u_iᵀ(θ_k − θ*)| from the server against NumPy: P built here, its eigenvectors by eigh, θ* by solve."""
+    from mlplab.live.paths import compute_paths
+
+    r = compute_paths(function, [-3.0, 2.5], 60, eig=eig, angle=angle)
+    if function == "quadratic":
+        P, q = np.array([[5.0, 4.5], [4.5, 5.0]]), np.array([1.0, -2.0])
+    else:
+        c, s = np.cos(angle), np.sin(angle)
+        R = np.array([[c, -s], [s, c]])
+        P, q = R @ np.diag(eig) @ R.T, np.zeros(2)
+    lam, U = np.linalg.eigh(P)
+    x_star = np.linalg.solve(P, -q)
+    assert r["eigen"]["eigenvalues"] == pytest.approx(lam.tolist(), rel=1e-12) and r["eigen_absent"] is None
+    for name, path in r["paths"].items():
+        want = np.abs((np.array(path, dtype=np.float64) - x_star) @ U)
+        got = np.array(r["eigen"]["components"][name], dtype=np.float64).T
+        finite = np.isfinite(want) & (want < 1e6)
+        assert np.allclose(got[finite], want[finite], rtol=1e-12, atol=1e-12), name
+        assert np.isnan(got[~finite]).all(), name
+    # the words follow the recursion's roots: SGD at ηλ₂ = 0.95·10 > 2 diverges along λ₂ only; heavy-ball
+    # momentum with complex roots ((1 − √μ)² < ηλ < (1 + √μ)²) oscillates along both; Newton is monotone
+    if function == "quadratic":
+        b = r["eigen"]["behaviour"]
+        assert b["sgd"][1] == "diverges" and b["momentum"] == ["oscillates", "oscillates"]
+        assert b["newton"] == ["monotone", "monotone"]
+
+
+def test_a_non_quadratic_has_no_eigen_split_and_says_why():
+    from mlplab.live.paths import compute_paths
+
+    r = compute_paths("rosenbrock", [-1.5, 2.0], 20)
+    assert r["eigen"] is None and "not a quadratic" in r["eigen_absent"]
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+def test_the_paths_view_draws_the_eigen_components_for_a_quadratic_only(server, browser, tmp_path):
+    p = Page(browser, server)
+    page = p.open("view=paths&fn=quadratic")
+    page.wait_for_function("window.mlplabLive.eigen && window.mlplabLive.pathDraws >= 1", timeout=30_000)
+    assert page.locator("#eigen-box").is_visible() and page.locator("#eigen-absent").is_hidden()
+    for i in (0, 1):
+        # drawn: the canvas holds Momentum's line (its colour, #D55E00 = 213, 94, 0) and SGD's (#0072B2)
+        colours = page.evaluate(f"""() => {{ const c = document.querySelector('#chart-eig{i} canvas');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; const seen = new Set();
+            for (let k = 0; k < d.length; k += 4) seen.add(d[k] + ',' + d[k + 1] + ',' + d[k + 2]);
+            return [...seen]; }}""")
+        assert {"213,94,0", "0,114,178"} <= set(colours), i
+        assert f"λ{i + 1} = " in page.locator(f"#eig-cap-{i}").inner_text()
+    eig = p.live("eigen")
+    assert eig["components"].keys() == p.live("lastPaths.paths").keys()
+    assert "Momentum: along λ1 " in page.locator("#eigen-words").inner_text()
+    p.shot(tmp_path, "live-paths-eigen")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(300)
+    p.shot(tmp_path, "live-paths-eigen-390")
+    page.select_option("#fn-select", "rosenbrock")
+    page.wait_for_function("window.mlplabLive.eigen === null", timeout=30_000)
+    assert page.locator("#eigen-box").is_hidden()
+    assert "not a quadratic" in page.locator("#eigen-absent").inner_text()
+    p.check_local()
+    p.close()
