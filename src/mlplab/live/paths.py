@@ -225,8 +225,8 @@ def eigen_split(fn, paths: dict) -> dict:
     |c_i| over the steps shows which direction converges slowly (small λ: small steps), which
     oscillates (ηλ > 1 for SGD; complex roots for momentum) and which diverges. Returns the
     eigenvalues (ascending), the eigenvectors (rows), per method the |c_i| per step (None where the
-    path left the plane) and each component's behaviour in a word: "diverges" (|c| grows past its
-    start), "oscillates" (its sign flips twice or more before it reaches rounding: a sum of two
+    path left the plane) and each component's behaviour in a word: "diverges" (it leaves the plane),
+    "grows" (it ends larger than it started: an adaptive method's steps that do not shrink), "oscillates" (its sign flips twice or more before it reaches rounding: a sum of two
     decaying real powers a·r₁ᵏ + b·r₂ᵏ with r₁, r₂ > 0 changes sign at most once, so two flips mean a
     negative or complex root), "monotone" (otherwise)."""
     lam, U = np.linalg.eigh(fn.P)
@@ -243,8 +243,10 @@ def eigen_split(fn, paths: dict) -> dict:
             c = C[:, i]
             above = np.isfinite(c) & (np.abs(c) > 1e-12 * max(1.0, abs(c[0]) if np.isfinite(c[0]) else 1.0))
             signs = np.sign(c[above])  # (steps at rounding level, or exactly 0, have no sign to flip)
-            if not np.isfinite(c).all() or (abs(c[-1]) > abs(c[0]) and abs(c[-1]) > 1e-9):
+            if not np.isfinite(c).all() or (np.abs(c) > DIVERGED).any():
                 kinds.append("diverges")
+            elif abs(c[-1]) > abs(c[0]) and abs(c[-1]) > 1e-9:
+                kinds.append("grows")
             elif np.count_nonzero(signs[1:] != signs[:-1]) >= 2:
                 kinds.append("oscillates")
             else:
