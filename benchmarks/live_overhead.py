@@ -34,6 +34,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 from _common import header, limit_threads  # noqa: E402
 
+SHARPNESS: list = []  # per live run, the sharpness measurements it made
 BOOK = {"dataset": "mnist", "layers": "784,100,100,100,100,10", "activation": "relu", "init": "he",
         "optimizer": "adam", "batch_size": "128", "seed": "0"}
 
@@ -96,6 +97,7 @@ def live(steps, worker=None, fps=12.0):
     stop.set()
     th.join()
     frames = session.seq - 1  # the last is the "done" status
+    SHARPNESS.append(list(session.sharpness))  # (measured by the worker: live.sharpness)
     worker = session.close(keep_worker=True)
     assert session.status in ("done", "stopped"), session.message
     return steps / seconds, frames / seconds, steps / cpu[0], worker, sum(by_worker) / max(1, len(by_worker))
@@ -151,6 +153,10 @@ def throughput(steps, rounds, modes):
               f"live / plain: {c[m]:.0f} / {c['plain']:.0f})")
         print(f"       frames made per second                      {statistics.median(fps[m]):7.1f}   "
               f"({statistics.median(share[m]):.0%} of them by the worker)")
+    made = [s for run in SHARPNESS for s in run]
+    if made:
+        print(f"   sharpness: {len(made)} measurements over {len(SHARPNESS)} live runs (inline and control runs "
+              f"make none), median {statistics.median(s['ms'] for s in made):.0f} ms each in the frame worker")
 
 
 def blocks(pairs, block_steps, modes):
@@ -205,6 +211,9 @@ def blocks(pairs, block_steps, modes):
         q = statistics.quantiles(ratios, n=4)
         print(f"     throughput on / off: median {statistics.median(ratios):.3f} (quartiles {q[0]:.3f}-{q[2]:.3f}), "
               f"{fps:.1f} frames/s in the on-blocks")
+        if session.sharpness:  # (the worker's; they come with frames, so in the on-blocks only)
+            print(f"     sharpness: {len(session.sharpness)} measurements in the frame worker, median "
+                  f"{statistics.median(s['ms'] for s in session.sharpness):.0f} ms each")
         if worker is not None:
             worker.close()
 
@@ -294,6 +303,10 @@ def browser(threads):
             page.wait_for_timeout(10_000)
             fps = (page.evaluate("window.mlplabLive.frames") - f0) / (time.perf_counter() - t0)
             print(f"   browser: {fps:.1f} frames/s received while training the book's network on MNIST (target >= 10)")
+            sh = page.evaluate("window.mlplabLive.viz.sharpness")
+            print(f"   browser: {len(sh)} sharpness measurements drawn by then (steps "
+                  f"{', '.join(str(s['step']) for s in sh)}), median "
+                  f"{statistics.median([s['ms'] for s in sh]) if sh else float('nan'):.0f} ms each in the frame worker")
             page.close()
             page = b.new_page(viewport={"width": 1500, "height": 1300})
             page.goto(base + f"/?token={token}&view=paths&fn=f2&steps=200")

@@ -223,11 +223,13 @@ def eigen_split(fn, paths: dict) -> dict:
     Really Works*, Goh 2017): on a quadratic ½θᵀPθ + qᵀθ with P = U diag(λ) Uᵀ, every method that is a
     linear recursion in the gradient acts on each coordinate c_i = u_iᵀ(θ − θ*) on its own, so
     |c_i| over the steps shows which direction converges slowly (small λ: small steps), which
-    oscillates (ηλ > 1 for SGD; complex roots for momentum) and which diverges. Returns the
+    oscillates (ηλ > 1 for SGD; complex roots for momentum) and which diverges (AdaGrad, RMSProp and
+    Adam divide by a running gradient size, so for them the coordinates are the same but interact). Returns the
     eigenvalues (ascending), the eigenvectors (rows), per method the |c_i| per step (None where the
     path left the plane) and each component's behaviour in a word: "diverges" (it leaves the plane),
-    "grows" (it ends larger than it started: an adaptive method's steps that do not shrink), "oscillates" (its sign flips twice or more before it reaches rounding: a sum of two
-    decaying real powers a·r₁ᵏ + b·r₂ᵏ with r₁, r₂ > 0 changes sign at most once, so two flips mean a
+    "grows" (it ends larger than it started: an adaptive method's steps that do not shrink),
+    "oscillates" (its sign flips twice or more before it reaches rounding: a sum of two decaying
+    real powers a·r₁ᵏ + b·r₂ᵏ with r₁, r₂ > 0 changes sign at most once, so two flips mean a
     negative or complex root), "monotone" (otherwise)."""
     lam, U = np.linalg.eigh(fn.P)
     x_star = np.asarray(fn.minima[0], dtype=np.float64)
