@@ -124,6 +124,15 @@ def test_the_decision_boundary_is_the_networks_prediction_and_the_pairs_are_init
     assert [int(v) for v in axis] == sorted(int(v) for v in axis) and int(axis[-1]) == frame["step"]
     assert page.locator("#layers .pair-box").first.is_visible()
     p.shot(tmp_path, f"live-boundary-{viewport['width']}")
+    if viewport["width"] > 1000:  # a reload draws it all again: the points, the step-0 histograms, the sharpness
+        measured = p.live("viz.sharpness.length")
+        page.reload()
+        page.wait_for_function("window.mlplabLive.ready && window.mlplabLive.reattached", timeout=30_000)
+        assert p.live("viz.points") == len(X) and p.live("viz.sharpness.length") == measured
+        page.wait_for_function("window.mlplabLive.viz.boundaryDraws >= 1", timeout=30_000)  # (the pause's frame)
+        page.check("#hist-init")
+        again = p.live("histPair(0, 'w')")
+        assert again["init"] == pair["init"] and again["now"] == pair["now"]
     p.check_local()
     p.close()
 

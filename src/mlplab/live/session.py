@@ -214,7 +214,7 @@ class TrainSession:
     ``stop()``, frames in ``self.frames`` (a short deque of the newest, each with a ``seq``)."""
 
     def __init__(self, raw_settings: dict, fps: float = 12.0, keep_frames: int = 64, overhead: float = OVERHEAD,
-                 worker=None):
+                 worker=None, boundary: bool = True):
         self.settings, self.sizes, self.opt_name, self.hp = check_settings(raw_settings)
         s = self.settings
         from .. import nn
@@ -235,7 +235,8 @@ class TrainSession:
         self.Xp, self.yp = self.X[:PROBE_BATCH], self.y[:PROBE_BATCH]
         self.plan = dg.layer_plan(self.model)  # the (Linear, activation) pairs: fixed for the run
         pred = dg.predict_for_model(self.model, self.Xp, init=s["init"] if s["init"] != "zeros" else None)
-        grid = grid_for(self.X) if s["dataset"] in toydata.TOY_DATASETS else None  # the decision boundary's
+        # the decision boundary's grid (a toy set's Train run; Compare draws none: boundary=False)
+        grid = grid_for(self.X) if boundary and s["dataset"] in toydata.TOY_DATASETS else None
         self.probe = Probe(self.Xp, self.yp, [float(math.sqrt(v)) for v in pred.pre_var], grid)
         # the sharpness' fixed batch (live.sharpness): the first training examples, measured in the frame worker
         self.curv_batch = (self.X[:sharp.BATCH], self.y[:sharp.BATCH])

@@ -101,7 +101,7 @@ function makeLayer(i, info) {
     const h = document.createElement('div');
     h.className = 'hist';
     h.innerHTML = `<div class="label"><span>${label}</span><span class="range"></span></div><canvas width="240" height="80"></canvas>
-      <div class="step-axis" aria-label="steps of the oldest, middle and newest column"><span></span><span></span><span></span></div>
+      <div class="step-axis" title="steps of the oldest, middle and newest column"><span></span><span></span><span></span></div>
       <div class="pair-box" hidden><div class="label"><span>init vs now</span><span class="pair-legend"></span></div>
       <canvas class="pair" width="240" height="80"></canvas></div>`;
     el.querySelector('.hists').appendChild(h);
