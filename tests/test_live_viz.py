@@ -327,3 +327,19 @@ def test_the_paths_view_draws_the_eigen_components_for_a_quadratic_only(server, 
     assert "not a quadratic" in page.locator("#eigen-absent").inner_text()
     p.check_local()
     p.close()
+
+
+def test_a_measurement_past_its_budget_stops_and_a_large_network_has_none():
+    """A frame waiting more than 5 s gives the worker up: a measurement stops at its budget (and says
+    why), and a network whose products would take seconds is not measured at all."""
+    from mlplab.live.session import TrainSession
+
+    model, _, X, y = _small_run("sgd", steps=1)
+    with pytest.raises(sharp.TooSlow, match="took more than 0 s"):
+        sharp.Tracker(model, X[:64], y[:64]).measure(budget=0.0)
+    big = TrainSession({"dataset": "circles", "layers": "2,1200,1000,2", "iterations": "10", "seed": "0"})
+    small = TrainSession({"dataset": "circles", "layers": "2,16,2", "iterations": "10", "seed": "0"})
+    assert big.curv_batch is None and "1,206,602 parameters" in big.drawing()["sharpness_off"]
+    assert small.curv_batch is not None and small.drawing()["sharpness_off"] is None
+    big.close()
+    small.close()

@@ -369,13 +369,13 @@ class _Mirror:
     def sharpness(self, P) -> dict:
         """λ₁ (:class:`mlplab.live.sharpness.Tracker`); a network it cannot take is said, not raised
         (the frames go on)."""
-        from .sharpness import Tracker
+        from .sharpness import TooSlow, Tracker
 
         try:
             if self.tracker is None:
                 self.tracker = Tracker(self.model, *self.curv_batch)
             return self.tracker.measure(P)
-        except (ValueError, np.linalg.LinAlgError) as e:
+        except (ValueError, np.linalg.LinAlgError, TooSlow) as e:
             self.curv_batch = None  # not again for this run
             return {"value": None, "error": str(e)}
 

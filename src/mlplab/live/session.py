@@ -239,7 +239,9 @@ class TrainSession:
         grid = grid_for(self.X) if boundary and s["dataset"] in toydata.TOY_DATASETS else None
         self.probe = Probe(self.Xp, self.yp, [float(math.sqrt(v)) for v in pred.pre_var], grid)
         # the sharpness' fixed batch (live.sharpness): the first training examples, measured in the frame worker
-        self.curv_batch = (self.X[:sharp.BATCH], self.y[:sharp.BATCH])
+        n_params = sum(p.size for p in self.model.parameters())
+        self.curv_batch = (self.X[:sharp.BATCH], self.y[:sharp.BATCH]) if n_params * sharp.BATCH <= sharp.MAX_WORK \
+            else None  # (a product would take seconds: no sharpness for so large a network)
         self.sharpness: list = []  # every sharpness measured, {"step", "value", "limit", ...}
         self.first_layers = None  # the step-0 frame's layers (the histograms' "at initialization")
         self.predicted_pre_std = self.probe.predicted_pre_std
@@ -462,7 +464,10 @@ class TrainSession:
         """What the page draws beside the frames: a toy set's training points (under which the decision
         boundary goes), the step-0 histograms (the "at initialization" of the histogram pairs) and the
         sharpness measured so far (a reloaded page draws them again)."""
-        out = {"init_layers": self.first_layers, "sharpness": list(self.sharpness)}
+        out = {"init_layers": self.first_layers, "sharpness": list(self.sharpness),
+               "sharpness_off": None if self.curv_batch is not None else
+               f"this network's {sum(p.size for p in self.model.parameters()):,} parameters make one Hessian-vector "
+               "product too slow for the live view; `mlplab curvature RUN_DIR` on the exported run computes it"}
         if self.probe.grid is not None:
             out["points"] = {"x": np.round(self.X[:, 0].astype(np.float64), 4).tolist(),
                              "y": np.round(self.X[:, 1].astype(np.float64), 4).tolist(), "label": self.y.tolist()}

@@ -34,7 +34,11 @@ preconditioner P (one elementwise pass over the parameters). The worker makes th
 measures, so the frame waits for it and the next frames come that much later: ``SHARE`` bounds the
 frames lost to 5 %. For the book's network (784-100-100-100-100-10) a warm measurement is 9
 products on 256 examples, about 0.1 s on a free core, so one comes every 2 s or so (some 700
-steps); a toy network's takes a few ms and comes every ``EVERY`` steps. Runs whose frames are made inline (one
+steps); a toy network's takes a few ms and comes every ``EVERY`` steps. A frame that waits more than
+5 s gets the worker given up (:data:`mlplab.live.framer.REPLY_TIMEOUT`), so a network with more than
+``MAX_WORK`` / ``BATCH`` parameters (about 1.2 million) gets no sharpness, and a measurement that
+takes more than ``BUDGET`` seconds all the same (a busy machine) is stopped after its current
+product and the run measures no more (the chart says why). Runs whose frames are made inline (one
 core, or the worker not started or given up) have no sharpness chart.
 """
 
@@ -45,12 +49,15 @@ import time
 
 import numpy as np
 
-__all__ = ["EVERY", "BATCH", "STEPS_COLD", "STEPS_WARM", "SHARE", "limit_for", "preconditioner_of", "Tracker"]
+__all__ = ["EVERY", "BATCH", "STEPS_COLD", "STEPS_WARM", "SHARE", "BUDGET", "MAX_WORK", "TooSlow", "limit_for",
+           "preconditioner_of", "Tracker"]
 
 EVERY = 200  # steps between two measurements (at least)
 BATCH = 256  # examples in the fixed curvature batch
 STEPS_COLD, STEPS_WARM = 20, 8  # Lanczos steps (Hessian-vector products): the first time, warm-started after
 SHARE = 0.05  # a measurement is due no sooner than its last cost / SHARE seconds after the last one
+BUDGET = 2.0  # seconds a measurement may take in the worker; past it, the run's sharpness is given up
+MAX_WORK = 3e8  # parameters × batch above which no sharpness is measured (a product would take seconds)
 
 
 def limit_for(optimizer, lr) -> dict:
@@ -92,6 +99,10 @@ def preconditioner_of(optimizer, params):
         return None
 
 
+class TooSlow(RuntimeError):
+    """A measurement past its time budget."""
+
+
 class Tracker:
     """λ₁ of the loss over a fixed batch, warm-started from the last eigenvector (in the worker).
 
@@ -107,15 +118,24 @@ class Tracker:
         self.v0 = None
         self.preconditioned = None
 
-    def measure(self, P=None) -> dict:
-        """``{"value", "residual", "products", "ms", "preconditioned"}``; with ``P``, λ₁(P⁻¹H)."""
+    def measure(self, P=None, budget: float = BUDGET) -> dict:
+        """``{"value", "residual", "products", "ms", "preconditioned"}``; with ``P``, λ₁(P⁻¹H).
+        Raises :class:`TooSlow` once the products have taken more than ``budget`` seconds."""
         from ..curvature import preconditioned_hvp, sharpness
 
         t0 = time.perf_counter()
         pre = P is not None
         if pre != self.preconditioned:  # another operator: its old eigenvector is no start for it
             self.v0, self.preconditioned = None, pre
-        hvp = preconditioned_hvp(self.curv.hvp, np.asarray(P, dtype=np.float64)) if pre else self.curv.hvp
+
+        def timed(v):
+            if time.perf_counter() - t0 > budget:
+                raise TooSlow(f"a sharpness measurement took more than {budget:g} s here ({self.curv.n_params:,} "
+                              f"parameters, {self.curv.n} examples); the live view measures no more of it: "
+                              "`mlplab curvature RUN_DIR` on the exported run computes it")
+            return self.curv.hvp(v)
+
+        hvp = preconditioned_hvp(timed, np.asarray(P, dtype=np.float64)) if pre else timed
         steps = STEPS_COLD if self.v0 is None else STEPS_WARM
         with np.errstate(all="ignore"):
             value, vec = sharpness(hvp, self.curv.n_params, v0=self.v0, steps=steps, rng=0)

@@ -32,6 +32,7 @@ export function setDrawing(r) {
   V.points = r.points || null;
   if (r.init_layers) { V.init = r.init_layers; V.initStep = 0; }
   for (const s of r.sharpness || []) addSharp(s);
+  if (r.sharpness_off) $('#sharp-note').textContent = `No sharpness: ${r.sharpness_off}.`;
   $('#boundary-fig').hidden = !V.points;
   live.viz.points = V.points ? V.points.x.length : 0;
 }
