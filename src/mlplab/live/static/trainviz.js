@@ -120,12 +120,13 @@ function addSharp(s) {
   setSharpData(s.step);
   V.last = s;
   live.viz.sharpness.push(s);
-  const what = s.preconditioned ? 'λ₁(P⁻¹H), the sharpness the optimizer feels through its preconditioner P,' : 'λ₁(H)';
-  const limit = s.limit ? `its stability limit ${s.formula} = ${fmt(s.limit)}` : 'no stability limit known for this optimizer';
-  const where = s.value && s.limit ? (s.value >= 0.9 * s.limit ? ' — at the edge of stability' : ` — ${fmt(s.value / s.limit)} of the limit`) : '';
+  const what = s.preconditioned ? 'λ₁(P⁻¹H)' : 'λ₁(H)';
+  const felt = s.preconditioned ? ' (the sharpness the optimizer feels through its preconditioner P)' : '';
+  const limit = s.limit ? `the stability limit ${s.formula} = ${fmt(s.limit)}` : 'no stability limit known for this optimizer';
+  const where = s.value && s.limit ? (s.value >= 0.9 * s.limit ? ': at the edge of stability' : `: ${fmt(s.value / s.limit)} of it`) : '';
   $('#sharp-note').textContent = s.value === null || s.value === undefined
     ? `No sharpness: ${s.error || 'the measurement did not converge'}`
-    : `Step ${s.step}: ${what} = ${fmt(s.value)}; ${limit}${where}. (±${fmt(s.residual)}, ${s.products} ` +
+    : `Step ${s.step}: ${what} = ${fmt(s.value)}${felt}; ${limit}${where}. (±${fmt(s.residual)}, ${s.products} ` +
       `Hessian-vector products on 256 training examples, ${fmt(s.ms)} ms in the frame worker.)`;
 }
 
