@@ -1,4 +1,4 @@
-"""What keeping freed memory (mlplab.allocator) buys, against glibc's default malloc thresholds
+"""What keeping freed memory (mlplab.runtime.allocator) buys, against glibc's default malloc thresholds
 (``MLPLAB_MALLOC_PAD=0``), in fresh processes taking turns (the setting is process-wide):
 
 1. the README's ``mlplab train`` command (book network, Adam, batch 128; ``--epochs``, one BLAS
@@ -37,7 +37,7 @@ WORKER = r"""
 import json, resource, statistics, sys, time
 sys.path[:0] = [sys.argv[1]]
 import numpy as np
-from mlplab.allocator import keep_freed_memory
+from mlplab.runtime.allocator import keep_freed_memory
 
 pad = keep_freed_memory()  # MLPLAB_MALLOC_PAD=0: nothing, glibc's defaults
 # first, before anything else has made and freed large arrays: the update of tests/test_allocator.py
@@ -160,7 +160,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help="BLAS and torch threads (0: each library's default)")
     ap.add_argument("--part", choices=["all", "train", "step"], default="all")
     args = ap.parse_args()
-    print(f"== allocator: glibc's defaults vs freed memory kept (mlplab.allocator); load average "
+    print(f"== allocator: glibc's defaults vs freed memory kept (mlplab.runtime.allocator); load average "
           f"{os.getloadavg()[0]:.1f}")
     if args.part in ("all", "train"):
         train_runs(args.rounds, args.epochs, args.threads)

@@ -7,7 +7,7 @@ MNIST-shaped random data (the cost of a step does not depend on the pixel values
 ``--steps`` steps (default: the README's command, 5 epochs) is timed as its median step over
 ``--measure`` steps times ``--steps`` (steadier than wall time on a shared machine where other jobs
 come and go, and it keeps two-thread runs under contention from taking many minutes), plus for
-"default" the 0.1 s sample of /proc/stat it chooses from (mlplab.threads.auto_blas_threads).
+"default" the 0.1 s sample of /proc/stat it chooses from (mlplab.runtime.threads.auto_blas_threads).
 The contenders take turns within each round, in a rotating order; the ratio reported is the
 median over rounds of (the better fixed count's time / the default's time) within a round, which
 cancels most of the load that other jobs put on the machine (the ratio of the medians is printed
@@ -18,7 +18,7 @@ too).
 ``--part networks`` answers why the choice is "the free cores" and nothing finer: it times one
 training step at 1 and at 2 threads for six networks (small to large, SGD and Adam), the counts
 taking turns in one process, once with glibc's default malloc thresholds (``MLPLAB_MALLOC_PAD=0``)
-and once with freed memory kept (mlplab.allocator, what ``mlplab train`` does).
+and once with freed memory kept (mlplab.runtime.allocator, what ``mlplab train`` does).
 
 Targets (issue 12): with one competing process the default reaches >= 0.8x the better fixed
 choice; on an idle machine >= 0.95x. "x" is speed: (time of the better fixed count) / (time of
@@ -44,7 +44,7 @@ import json, statistics, sys, time
 import numpy as np
 from threadpoolctl import threadpool_limits
 from mlplab import nn, optim
-from mlplab.threads import auto_blas_threads
+from mlplab.runtime.threads import auto_blas_threads
 from mlplab.train import Callback, Trainer
 mode, steps, measure = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 t0 = time.perf_counter()
@@ -78,7 +78,7 @@ import json, statistics, sys, time
 import numpy as np
 from threadpoolctl import ThreadpoolController
 from mlplab import nn, optim
-from mlplab.allocator import keep_freed_memory
+from mlplab.runtime.allocator import keep_freed_memory
 from mlplab.train import Trainer
 pad = keep_freed_memory()
 rounds = int(sys.argv[1])
@@ -184,7 +184,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--part", choices=["all", "runs", "networks"], default="all")
     args = ap.parse_args()
-    from mlplab.threads import usable_cores
+    from mlplab.runtime.threads import usable_cores
 
     print(f"== BLAS threads under contention: python {sys.version.split()[0]}, {usable_cores()} usable cores, "
           f"{os.cpu_count()} CPUs")

@@ -16,7 +16,7 @@ their labels and takes 3 SGD steps (lr 0.01) on a copy. The ground truth is one 
 SGD (lr 0.01, μ 0.9); the network *trains* if its accuracy on 2000 test images is then ≥ 50 %
 (chance is 10 %; healthy nets of this set reach 80-95 %). A diverged run does not train.
 
-The severity limits (``mlplab.verdicts.RULES``) were first set on the networks of ``--seed 0``; the
+The severity limits (``mlplab.diagnose.verdicts.RULES``) were first set on the networks of ``--seed 0``; the
 figure to quote is for another seed. The same script times a 50-layer, 512-wide ReLU MLP diagnosis
 beside one plain forward+backward pass of that network (the machine is shared: the ratio is the stable
 number).
@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from mlplab import data, diagnose, nn, optim
-from mlplab.diagnose_torch import diagnose_torch
+from mlplab.diagnose.pytorch import diagnose_torch
 from mlplab.train import Trainer, evaluate
 
 DEPTHS = (2, 3, 4, 6, 10, 20, 50)

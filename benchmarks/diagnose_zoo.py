@@ -18,7 +18,7 @@ gets within 90 % of the way from chance to the best accuracy any case of that mo
 move* if it gets less than 10 % of the way, ends within 5 points of chance, or diverges; otherwise it is
 *impaired*.
 
-The diagnosis: ``mlplab.diagnose_torch.diagnose_torch`` on 256 examples with their labels, 3 steps of the
+The diagnosis: ``mlplab.diagnose.pytorch.diagnose_torch`` on 256 examples with their labels, 3 steps of the
 case's optimizer (plain SGD lr 0.01 for "sgd", Adam lr 1e-3). It agrees when it says "ok" or "warning" on a
 case that trains, "error" on one that does not move, and "warning" or "error" on an impaired one. Reported:
 agreement, false "error" (on a case that trains), false "ok" (on one that does not move), warnings on cases
@@ -114,13 +114,13 @@ def diagnosable(model, x):
         return model, x, False
     import importlib.util
 
-    if importlib.util.find_spec("mlplab.diagnose_torch.io") is not None:  # token ids taken as they are
+    if importlib.util.find_spec("mlplab.diagnose.pytorch.io") is not None:  # token ids taken as they are
         return model, x, False
     return Tokens(model), x.float(), True
 
 
 def diagnose_case(entry, init, opt, seed=0, n=256, steps=3):
-    from mlplab.diagnose_torch import diagnose_torch
+    from mlplab.diagnose.pytorch import diagnose_torch
 
     model = build(entry, init, seed)
     x, y = batch(entry.task, n, seed + 100)

@@ -223,7 +223,7 @@ def frame_cost(repeats=40):
     training step, measured alternately on the same model: the frames/s the budget (OVERHEAD)
     allows; and the training thread's part of a frame made by the worker (copies into shared
     memory, the request, collecting the answer)."""
-    from mlplab import diagnostics as dg
+    from mlplab.diagnose import statistics as dg
     from mlplab.live.framer import FrameWorker
     from mlplab.live.session import OVERHEAD, TrainSession, update_ratios
 

@@ -32,7 +32,7 @@ seed = 0
 # %%
 import torch
 
-from mlplab.diagnose_torch import diagnose_torch
+from mlplab.diagnose.pytorch import diagnose_torch
 
 torch.manual_seed(seed)
 

@@ -1,4 +1,4 @@
-"""mlplab.allocator: freed memory stays in the process, so a step's fresh arrays fault no pages in.
+"""mlplab.runtime.allocator: freed memory stays in the process, so a step's fresh arrays fault no pages in.
 
 Each check runs in a fresh process (malloc settings are process-wide and cannot be undone) and
 counts minor page faults (getrusage) over an Adam-like update: four 313 KB temporaries alive at
@@ -46,7 +46,7 @@ def faults_per_update(setup="", env=None, thread=False):
     return float(r.stdout)
 
 
-KEEP = "from mlplab.allocator import keep_freed_memory; assert keep_freed_memory() == 64 << 20"
+KEEP = "from mlplab.runtime.allocator import keep_freed_memory; assert keep_freed_memory() == 64 << 20"
 
 
 @glibc
@@ -64,9 +64,9 @@ def test_it_also_undoes_dask_s_trim_threshold():
 
 @glibc
 def test_zero_turns_it_off_and_n_sets_the_pad():
-    off = "from mlplab.allocator import keep_freed_memory; assert keep_freed_memory() == 0"
+    off = "from mlplab.runtime.allocator import keep_freed_memory; assert keep_freed_memory() == 0"
     assert faults_per_update(off, env={"MLPLAB_MALLOC_PAD": "0"}) > 150
-    eight = "from mlplab.allocator import keep_freed_memory; assert keep_freed_memory() == 8 << 20"
+    eight = "from mlplab.runtime.allocator import keep_freed_memory; assert keep_freed_memory() == 8 << 20"
     assert faults_per_update(eight, env={"MLPLAB_MALLOC_PAD": "8"}) < 5
 
 
@@ -82,7 +82,7 @@ def test_trainer_fit_keeps_freed_memory():
 
 @pytest.mark.parametrize("value, message", [("abc", "whole number of MiB"), ("-1", r"0 \(off\) or a positive")])
 def test_a_bad_setting_is_refused_by_name(monkeypatch, value, message):
-    from mlplab import allocator
+    from mlplab.runtime import allocator
 
     monkeypatch.setenv("MLPLAB_MALLOC_PAD", value)
     with pytest.raises(ValueError, match=message) as e:

@@ -146,7 +146,8 @@ def test_every_option_of_every_subcommand_says_what_it_does():
 
 
 def test_train_blas_threads_help_says_what_the_default_does(capsys):
-    """Without --blas-threads a new run takes the free cores (mlplab.threads), not the BLAS library's own count."""
+    """Without --blas-threads a new run takes the free cores (mlplab.runtime.threads), not the BLAS
+    library's own count."""
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())

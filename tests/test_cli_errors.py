@@ -75,7 +75,7 @@ def damaged_study(ws, study, drop="series"):
 def holder(tmp_path_factory):
     """A folder locked by another live process (mlplab train), for the 'in use' rows."""
     folder = tmp_path_factory.mktemp("locked")
-    code = ("import sys; from mlplab.runlock import RunLock\n"
+    code = ("import sys; from mlplab.runtime.runlock import RunLock\n"
             "with RunLock(sys.argv[1], command='train'):\n    print('held', flush=True); sys.stdin.read()")
     p = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          text=True, env={**os.environ, "PYTHONPATH": SRC})

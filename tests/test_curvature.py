@@ -341,7 +341,7 @@ def test_sharpness_by_a_few_lanczos_steps():
 
 def test_the_exact_check_is_refused_when_it_cannot_fit():
     from mlplab.curvature.summary import check_dense_fits
-    from mlplab.memory import NotEnoughMemory
+    from mlplab.runtime.memory import NotEnoughMemory
 
     check_dense_fits(1000, available=(10**9, "test"))  # 24 MB: fits
     with pytest.raises(NotEnoughMemory, match="10000×10000 Hessian, 2.4 GB, but only 1 GB"):

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from mlplab import diagnose, nn
-from mlplab.diagnose_torch import Diagnosis
-from mlplab.verdicts import LEVELS, VERDICTS
+from mlplab.diagnose.pytorch import Diagnosis
+from mlplab.diagnose.verdicts import LEVELS, VERDICTS
 
 jsonschema = pytest.importorskip("jsonschema")
 torch = pytest.importorskip("torch")

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from mlplab import diagnose, nn
-from mlplab.diagnose import _as_trained, _layer_verdict
+from mlplab.diagnose.network import _as_trained, _layer_verdict
 
 
 def row(**kw):

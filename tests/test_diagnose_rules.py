@@ -1,4 +1,4 @@
-"""The verdict rules (mlplab.verdicts.RULES): one definition each, every boundary tested on both sides, the
+"""The verdict rules (mlplab.diagnose.verdicts.RULES): one definition each, every boundary tested on both sides, the
 layer's problem and its level from the same table (no "healthy" layer in an "error" network), the output
 layer's small logits not judged, and the optimizer an error assumes said."""
 
@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from mlplab.verdicts import LEVELS, RULE, RULES, VERDICTS, judge, judge_rows
+from mlplab.diagnose.verdicts import LEVELS, RULE, RULES, VERDICTS, judge, judge_rows
 
 
 def healthy(**kw):

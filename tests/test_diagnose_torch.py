@@ -218,7 +218,7 @@ def test_theory_matches_measurement_and_verdicts():
     ({"signal_gain": 1, "grad_gain": 20}, "ok", "healthy"),  # 20x: SGD survives it (3/n tanh nets train)
     ({"dead": 0.5, "signal_gain": 1, "grad_gain": 1}, "ok", "healthy")])  # was "error" with problem "healthy"
 def test_severity_of_a_lone_row(row, level, problem):
-    """dt._severity of a row judged alone (no network-level update ratios): mlplab.verdicts.RULES decides."""
+    """dt._severity of a row judged alone (no network-level update ratios): mlplab.diagnose.verdicts.RULES decides."""
     got = dt._severity(row)
     assert got[:2] == (level, problem)
 

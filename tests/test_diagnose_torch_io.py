@@ -358,7 +358,7 @@ class CountThreads(torch.nn.Module):
 
 
 def test_threads_from_the_free_cores(monkeypatch):
-    from mlplab import threads
+    from mlplab.runtime import threads
 
     monkeypatch.setattr(threads, "auto_blas_threads", lambda interval=0.1: (1, "1 of 2 cores idle"))
     before = torch.get_num_threads()
@@ -384,7 +384,7 @@ def test_compiled_model_diagnosed_through_its_module():
 
 
 def test_memory_estimate_and_refusal(monkeypatch):
-    from mlplab.memory import NotEnoughMemory
+    from mlplab.runtime.memory import NotEnoughMemory
 
     model = mlp([256, 512, 512, 10])
     with pytest.raises(NotEnoughMemory, match=r"diagnosing this model \(399,370 parameters\) on a batch of 64 needs "
@@ -592,7 +592,7 @@ def test_user_model_left_exactly_as_it_was_on_the_new_paths():
 RSS_SCRIPT = """
 import sys
 import numpy as np, torch
-from mlplab.diagnose_torch import diagnose_torch, hygiene, io
+from mlplab.diagnose.pytorch import diagnose_torch, hygiene, io
 
 def status(key):  # VmHWM is this process's own peak: ru_maxrss would keep the forking parent's size after exec
     return next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith(key))

@@ -21,7 +21,7 @@ from diagnose_zoo import classify, diagnosable, key, load_outcomes  # noqa: E402
 from zoo.models import BY_NAME, ZOO, build  # noqa: E402
 from zoo.tasks import batch  # noqa: E402
 
-from mlplab.diagnose_torch import LEVELS, diagnose_torch  # noqa: E402
+from mlplab.diagnose.pytorch import LEVELS, diagnose_torch  # noqa: E402
 
 OUTCOMES = load_outcomes()
 LABELS = classify(OUTCOMES)

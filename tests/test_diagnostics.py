@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlplab import diagnostics as D
+from mlplab.diagnose import statistics as D
 from mlplab.init import theoretical_std
 from mlplab.nn import MLP
 from mlplab.optim import SGD

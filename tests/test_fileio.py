@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from mlplab.fileio import atomic_write, write_json
 from mlplab.init import as_generator
+from mlplab.runtime.fileio import atomic_write, write_json
 
 
 def test_atomic_write_replaces_only_on_success(tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlplab import diagnostics as D
+from mlplab.diagnose import statistics as D
 from mlplab.lab import get_study, run_study
 from mlplab.nn import MLP
 

@@ -101,8 +101,8 @@ def test_memory_limits_come_from_the_estimate():
     """The limit on widths, depth and steps is the memory estimate, not a fixed number: a run fits
     exactly when its estimate (the Trainer's peak plus 40 bytes per step) is at most what is
     available, so a deep, a wide and a long run are refused at the same byte."""
-    from mlplab import memory
     from mlplab.live.validate import PER_STEP_BYTES, check_memory
+    from mlplab.runtime import memory
 
     for layers, iters in (("2," + ",".join(["64"] * 40) + ",3", 10), ("2,50000,3", 10), ("2,8,3", 10 ** 7)):
         s, sizes, name, hp = check_settings({"layers": layers, "iterations": str(iters)})
@@ -413,7 +413,7 @@ def test_every_static_file_ships_in_the_package():
 def test_update_ratios_match_diagnostics(dtype):
     """The frame's ‖ΔW‖/‖W‖ (dot products in the weights' dtype) equals diagnostics.relative_change
     (float64 norms) to float32 precision, for small and large updates, and 0 / inf at a zero reference."""
-    from mlplab import diagnostics as dg
+    from mlplab.diagnose import statistics as dg
     from mlplab.live.session import update_ratios
 
     rng = np.random.default_rng(5)
@@ -441,8 +441,8 @@ def test_a_diverging_path_is_sent_as_nulls_and_encodes_as_strict_json():
 def test_compared_runs_are_refused_together_when_they_do_not_fit(monkeypatch):
     """Each member fits alone, but the group's summed estimate does not: refused in one line,
     and the members built so far are closed (their scratch directories gone)."""
-    from mlplab import memory
     from mlplab.live import compare, validate
+    from mlplab.runtime import memory
 
     base = {"dataset": "circles", "layers": "2,64,2", "iterations": "5"}
     s, sizes, _, _ = check_settings(base)

@@ -11,8 +11,8 @@ import time
 import numpy as np
 import pytest
 
-from mlplab import diagnostics as dg
 from mlplab import nn, optim
+from mlplab.diagnose import statistics as dg
 from mlplab.live import framer as fr
 from mlplab.live.frames import Probe, measure, update_ratios
 from mlplab.live.session import TrainSession
@@ -270,8 +270,8 @@ def test_a_run_too_short_to_see_the_worker_attach_leaves_it_usable(worker):
 @pytest.mark.parametrize("cores,expected", [(1, False), (2, True)])
 def test_frame_workers_only_where_there_is_a_core_for_them(monkeypatch, cores, expected):
     """On one core a second process would only take turns with training: frames stay inline there."""
-    from mlplab import threads
     from mlplab.live.app import create_app
+    from mlplab.runtime import threads
 
     monkeypatch.setattr(threads, "usable_cores", lambda: cores)
     app = create_app()

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from mlplab.allocator import DEFAULT_PAD_MIB
 from mlplab.live import limits
 from mlplab.live.guard import MAX_BODY
 from mlplab.live.notebook import LiveServer
 from mlplab.live.validate import check_settings, estimate
+from mlplab.runtime.allocator import DEFAULT_PAD_MIB
 
 XOR = {"dataset": "xor", "layers": "2,8,2", "iterations": "30", "batch_size": "16"}
 
@@ -228,7 +228,7 @@ def test_export_writes_only_into_a_new_or_empty_folder_below_the_root(live, tmp_
 def test_a_run_is_refused_when_the_held_runs_may_take_the_memory(live, monkeypatch):
     """A paused run not yet started holds its weights and data; it may still take the rest of its
     estimate when resumed. A second run fits only if both fit in what is available."""
-    from mlplab import memory
+    from mlplab.runtime import memory
 
     s = live(grace=60)
     big = {"dataset": "spirals", "layers": "2,512,512,3", "iterations": "100"}
@@ -285,7 +285,7 @@ def test_the_run_cap_and_the_grace_free_abandoned_runs():
     stream coming, the runs are freed after the grace, and the server's RSS (measured) falls back.
 
     The runs' weight matrices are 36 MB: the mlplab process keeps freed blocks under 32 MiB for reuse
-    (:mod:`mlplab.allocator`), so only larger ones show in the RSS when freed; smaller ones are freed
+    (:mod:`mlplab.runtime.allocator`), so only larger ones show in the RSS when freed; smaller ones are freed
     to the process's allocator, not to the kernel."""
     from test_live_browser import Server
 

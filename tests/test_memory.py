@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mlplab import memory
-from mlplab.memory import MemoryEstimate, NotEnoughMemory, check_fits, estimate_training
+from mlplab.runtime import memory
+from mlplab.runtime.memory import MemoryEstimate, NotEnoughMemory, check_fits, estimate_training
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -120,7 +120,7 @@ def test_a_300_million_wide_layer_is_refused_here():
 
 
 def test_available_memory_follows_ulimit_v():
-    code = ("import resource; from mlplab.memory import available_memory;"
+    code = ("import resource; from mlplab.runtime.memory import available_memory;"
             "resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, resource.RLIM_INFINITY));"
             "print(*available_memory(), sep='|')")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,

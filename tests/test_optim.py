@@ -753,3 +753,19 @@ def test_eps_on_is_saved_restored_and_shown():
     fresh.load_state_dict(opt.state_dict())
     assert fresh.eps_on == "v" and fresh.eps == 1e-7
     assert AdamW(make_params(), eps_on="v").eps_on == "v"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_centered_rmsprop_with_bias_correction_stays_finite_on_a_constant_gradient(dtype):
+    """v̂ − m̂² is 0 for a constant gradient; rounding made it −1 ulp and the step NaN (a bug found in
+    session 6). Values where the variance is positive are unchanged (the torch tests above)."""
+    rng = np.random.default_rng(0)
+    g = rng.normal(size=200).astype(dtype) * dtype(0.37)
+    p = Tensor(np.zeros(200, dtype=dtype))
+    opt = RMSProp([p], lr=0.01, alpha=0.9, centered=True, bias_correction=True)
+    for _ in range(50):
+        p.grad = g.copy()
+        opt.step()
+    assert np.isfinite(p.data).all()
+    # the variance is 0, so each step is −η g / ε (clamped at 0 + ε): finite and in the gradient's direction
+    assert (np.sign(p.data) == -np.sign(g)).all()

@@ -20,7 +20,7 @@ ACTIVATION_SPELLINGS = {
 
 @pytest.mark.parametrize("canonical,spelling", [(c, s) for c, ss in ACTIVATION_SPELLINGS.items() for s in ss])
 def test_every_activation_spelling_resolves_everywhere(canonical, spelling):
-    from mlplab import diagnostics
+    from mlplab.diagnose import statistics as diagnostics
 
     assert canonical_activation(spelling) == canonical
     net = nn.MLP([6, 5, 3], activation=spelling, rng=0)

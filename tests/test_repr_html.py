@@ -108,7 +108,7 @@ def test_budget_drops_figures_and_names_them(tmp_path):
 
 def test_diagnosis_uses_the_report_renderer():
     torch = pytest.importorskip("torch")
-    from mlplab.diagnose_torch import diagnose_torch
+    from mlplab.diagnose.pytorch import diagnose_torch
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(20, 30), torch.nn.Sigmoid(), torch.nn.Linear(30, 30),
@@ -147,7 +147,7 @@ def test_sweep_summary_shows_figures_and_ranking(tmp_path):
 
 
 def test_importing_the_core_loads_no_presentation():
-    code = ("import sys, mlplab.train, mlplab.display, mlplab.sweep.runner, mlplab.diagnose_torch; "
+    code = ("import sys, mlplab.train, mlplab.display, mlplab.sweep.runner, mlplab.diagnose.pytorch; "
             "print(sorted(m for m in ('matplotlib', 'rich', 'mlplab.lab') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -12,14 +12,22 @@ from pathlib import Path
 
 import pytest
 
-from mlplab.runlock import LOCK_FILE, FolderInUse, RunLock, _pid_alive, _proc_start_ticks, describe_owner, read_lock
+from mlplab.runtime.runlock import (
+    LOCK_FILE,
+    FolderInUse,
+    RunLock,
+    _pid_alive,
+    _proc_start_ticks,
+    describe_owner,
+    read_lock,
+)
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 # Takes the lock, says so on stdout, holds it until stdin closes (or is killed).
 HOLDER = """
 import sys
-from mlplab.runlock import RunLock, FolderInUse
+from mlplab.runtime.runlock import RunLock, FolderInUse
 try:
     with RunLock(sys.argv[1], command=sys.argv[2]) as lk:
         print("won", (lk.stale or {}).get("pid"), flush=True)
@@ -31,7 +39,7 @@ except FolderInUse as e:
 # Waits for a start signal (a file), then tries the lock: the racing contenders of test_race.
 RACER = """
 import os, sys, time
-from mlplab.runlock import RunLock, FolderInUse
+from mlplab.runtime.runlock import RunLock, FolderInUse
 while not os.path.exists(sys.argv[3]):
     time.sleep(0.001)
 try:
@@ -111,7 +119,7 @@ def test_hand_written_lock_of_a_dead_pid_is_stale_and_a_second_process_takes_it(
 
 def test_planted_bug_a_lock_that_ignores_flock_lets_a_second_writer_in(tmp_path, monkeypatch):
     """The refusal checks above can fail: a lock that trusts a dead-looking PID over flock lets B in."""
-    import mlplab.runlock as runlock
+    import mlplab.runtime.runlock as runlock
 
     a = _holder(tmp_path)
     try:
@@ -229,7 +237,7 @@ def test_two_mlplab_train_commands_on_one_folder(tmp_path, mnist_dir):
 # Takes the lock, forks a child that outlives it (as a worker pool would), then waits to be killed.
 FORKER = """
 import os, sys, time
-from mlplab.runlock import RunLock
+from mlplab.runtime.runlock import RunLock
 with RunLock(sys.argv[1], command="sweep"):
     pid = os.fork()
     if pid == 0:

@@ -352,7 +352,7 @@ def test_a_killed_local_worker_loses_nothing(tmp_path):
 
 
 def test_the_folder_is_locked_against_a_second_writer(tmp_path):
-    from mlplab.runlock import FolderInUse, RunLock
+    from mlplab.runtime.runlock import FolderInUse, RunLock
 
     with RunLock(tmp_path, command="other"):
         pass  # re-entrant within a process: use a child to hold it
@@ -360,7 +360,7 @@ def test_the_folder_is_locked_against_a_second_writer(tmp_path):
     import sys
     import time
 
-    code = ("import sys, time; from mlplab.runlock import RunLock\n"
+    code = ("import sys, time; from mlplab.runtime.runlock import RunLock\n"
             f"with RunLock({str(tmp_path)!r}, command='sweep'):\n    print('held', flush=True); time.sleep(30)\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)

@@ -137,11 +137,11 @@ def test_the_local_cluster_workers_allocate_without_page_fault_churn(dask_ex):
 
 def test_keep_freed_memory_undoes_dask_s_trim_threshold_in_a_worker_process():
     """A worker of an existing cluster (``dask worker``) starts with MALLOC_TRIM_THRESHOLD_=65536;
-    the first trial in that process keeps freed memory (mlplab.allocator) so arrays are reused again."""
+    the first trial in that process keeps freed memory (mlplab.runtime.allocator) so arrays are reused again."""
     import subprocess
 
     code = ("import sys; sys.path[:0] = {path!r}; from tests.test_sweep_dask import _page_faults_of_big_arrays as f; "
-            "from mlplab.allocator import keep_freed_memory; a = f(); keep_freed_memory(); print(a, f())")
+            "from mlplab.runtime.allocator import keep_freed_memory; a = f(); keep_freed_memory(); print(a, f())")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     path = [root, os.path.join(root, "src")]
     out = subprocess.run([sys.executable, "-c", code.format(path=path)], capture_output=True, text=True, check=True,

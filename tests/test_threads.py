@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mlplab.threads import choose_blas_threads, idle_cores, usable_cores
+from mlplab.runtime.threads import choose_blas_threads, idle_cores, usable_cores
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 linux = pytest.mark.skipif(not Path("/proc/stat").exists() or not hasattr(os, "sched_setaffinity"),
@@ -50,7 +50,8 @@ def test_idle_is_within_the_cores_sampled():
 @linux
 def test_affinity_limits_the_usable_cores_and_the_choice():
     code = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))});"
-            "from mlplab.threads import auto_blas_threads, usable_cores; print(usable_cores(), *auto_blas_threads())")
+            "from mlplab.runtime.threads import auto_blas_threads, usable_cores;"
+            "print(usable_cores(), *auto_blas_threads())")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                        env={**os.environ, "PYTHONPATH": SRC})
     assert r.stdout.split()[:2] == ["1", "1"], r.stdout + r.stderr

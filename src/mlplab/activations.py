@@ -1,7 +1,7 @@
 """The activation registry: one canonical name per activation and one normalizer of names.
 
 Every module that takes an activation by name (:mod:`mlplab.nn`, :mod:`mlplab.init`,
-:mod:`mlplab.diagnostics`, :mod:`mlplab.diagnose`, :mod:`mlplab.settings` and the CLI) asks
+:mod:`mlplab.diagnose.statistics`, :mod:`mlplab.diagnose`, :mod:`mlplab.settings` and the CLI) asks
 :func:`canonical_activation`, so ``"ReLU"``, ``"relu"``, ``"leaky-relu"``, ``"LeakyReLU"`` and a
 ``nn.LeakyReLU(0.1)`` module all resolve the same way. Each entry carries what the theory needs:
 

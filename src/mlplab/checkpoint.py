@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .fileio import atomic_write
+from .runtime.fileio import atomic_write
 
 __all__ = ["write_checkpoint", "read_checkpoint", "convert_pickle_checkpoint", "CheckpointError",
            "PickleCheckpoint", "META_MEMBER", "FORMAT", "VERSION"]

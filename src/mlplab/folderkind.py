@@ -113,7 +113,7 @@ def check(folder, kinds, command: str, option: str = "--out", reads: bool = Fals
 
 def mark(folder, kind: str) -> None:
     """Write the marker of ``kind`` into the existing ``folder`` (atomically), unless it is there already."""
-    from .fileio import write_json
+    from .runtime.fileio import write_json
 
     if kind not in KINDS:
         raise ValueError(f"unknown folder kind {kind!r}; one of {', '.join(KINDS)}")

@@ -94,7 +94,7 @@ class Module:
 
     def save(self, path):
         """Write the parameters to an ``.npz`` file (atomically: a temporary file, then renamed)."""
-        from .fileio import atomic_write
+        from .runtime.fileio import atomic_write
 
         with atomic_write(path, "wb") as f:
             np.savez(f, allow_pickle=False, **self.state_dict())

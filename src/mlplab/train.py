@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 
 from . import folderkind
-from .allocator import keep_freed_memory
 from .checkpoint import (
     CheckpointError,
     PickleCheckpoint,
@@ -37,8 +36,9 @@ from .checkpoint import (
     write_checkpoint,
 )
 from .data import BatchIterator
-from .fileio import write_json
 from .init import as_generator
+from .runtime.allocator import keep_freed_memory
+from .runtime.fileio import write_json
 from .tensor import Tensor, cross_entropy, no_grad
 
 __all__ = ["Trainer", "History", "Callback", "TrainingDiverged", "evaluate", "load_checkpoint",

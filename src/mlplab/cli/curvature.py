@@ -94,7 +94,7 @@ def _run_lr(args, cfg):
 
 def _torch_curvature(args):
     from ..curvature.torch_hvp import TorchCurvature
-    from ..diagnose_torch.user_model import input_batch, load_model, parse_shape
+    from ..diagnose.pytorch.user_model import input_batch, load_model, parse_shape
 
     model = load_model(args.torch, args.state_dict)
     shape = parse_shape(args.input_shape)

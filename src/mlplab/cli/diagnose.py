@@ -139,7 +139,7 @@ def _print(result) -> None:
 
 def main(args) -> int:
     """Run the diagnosis for parsed ``args``; prints a rich table (or JSON with ``--json``)."""
-    from ..diagnose import diagnose_config, diagnose_run
+    from ..diagnose.network import diagnose_config, diagnose_run
 
     if getattr(args, "torch", None):
         return _main_torch(args)
@@ -155,7 +155,7 @@ def main(args) -> int:
                                   optimizer=getattr(args, "optimizer", None) and s["optimizer"], lr=s["lr"],
                                   seed=s["seed"])
         else:
-            from .. import memory
+            from ..runtime import memory
 
             est = memory.estimate_training(s["sizes"], s["batch_size"], s["optimizer"], {"lr": s["lr"]} if s["lr"]
                                            else None, activation=s["activation"], checkpoints=False,
@@ -166,7 +166,7 @@ def main(args) -> int:
     except ValueError as e:
         raise UsageError(str(e)) from None
     if getattr(args, "json", False):
-        from ..diagnose_torch import from_result  # the same Diagnosis (and JSON schema) as --torch gives
+        from ..diagnose.pytorch import from_result  # the same Diagnosis (and JSON schema) as --torch gives
 
         print(json.dumps({**result, "diagnosis": from_result(result).to_dict()}, indent=2, ensure_ascii=False))
     else:
@@ -179,7 +179,7 @@ def _fail_on(args, result) -> int:
     level = getattr(args, "fail_on", None)
     if not level:
         return 0
-    from ..diagnose_torch import LEVELS, from_result
+    from ..diagnose.pytorch import LEVELS, from_result
 
     overall = result.overall if hasattr(result, "overall") else from_result(result).overall
     return 1 if LEVELS.index(overall) >= LEVELS.index(level) else 0
@@ -200,12 +200,12 @@ class _UserPrints:
 
 
 def _main_torch(args) -> int:
-    """``--torch FILE.py:FACTORY``: diagnose a user's PyTorch network (mlplab.diagnose_torch)."""
+    """``--torch FILE.py:FACTORY``: diagnose a user's PyTorch network (mlplab.diagnose.pytorch)."""
     import contextlib
     import warnings
     from pathlib import Path
 
-    from .. import diagnose_torch as dt
+    from ..diagnose import pytorch as dt
 
     mlplab_only = [f"--{k.replace('_', '-')}" for k in ("layers", "activation", "init", "bias_init", "dataset")
                    if getattr(args, k, None) is not None]
@@ -300,7 +300,7 @@ def _main_torch(args) -> int:
 def _torch_run(fn, model, x, args, kw):
     """Run the user's forward; its failure on the input (a shape or dtype mismatch) is a one-line usage error
     that names the options that made the input."""
-    from ..diagnose_torch import ForwardFailed
+    from ..diagnose.pytorch import ForwardFailed
 
     try:
         return fn(model, x, **kw)
@@ -318,7 +318,7 @@ def _print_torch(d, title) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from ..diagnose_torch import _COLUMNS, _cells
+    from ..diagnose.pytorch import _COLUMNS, _cells
 
     con = Console(highlight=False, width=None if sys.stdout.isatty() else 132)
     con.print(escape(title), style="bold")

@@ -73,8 +73,8 @@ def one_line(text: str) -> str:
 
 
 def _prepare_process() -> None:
-    """What the command sets for its whole process: glibc keeps freed memory (:mod:`mlplab.allocator`)."""
-    from ..allocator import keep_freed_memory
+    """What the command sets for its whole process: glibc keeps freed memory (:mod:`mlplab.runtime.allocator`)."""
+    from ..runtime.allocator import keep_freed_memory
     from ..settings import SettingsError
 
     try:
@@ -92,8 +92,8 @@ def command_name(args) -> str:
 def run(args) -> int:
     """Run ``args.func(args)`` under the error rule; returns the exit status."""
     from ..data import DataError
-    from ..memory import NotEnoughMemory
-    from ..runlock import FolderInUse
+    from ..runtime.memory import NotEnoughMemory
+    from ..runtime.runlock import FolderInUse
     from ..settings import SettingsError
     from .options import EXIT_DATA, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 

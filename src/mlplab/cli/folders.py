@@ -4,7 +4,7 @@
 or cannot be written (permissions, a read-only or immutable place): it tries to create a file
 there rather than trusting permission bits, which say nothing about read-only mounts or root.
 
-:func:`run_folder` then holds the folder's lock (:class:`mlplab.runlock.RunLock`: one writer per
+:func:`run_folder` then holds the folder's lock (:class:`mlplab.runtime.runlock.RunLock`: one writer per
 folder, a stale lock of a killed process taken over with a note) for the whole command, and
 if the command fails it removes what the command itself created there, so nothing half-written
 stays behind; what was there before is never touched, nor a run that can be resumed.
@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 from ..folderkind import WrongFolderKind, check
-from ..runlock import RunLock, describe_owner
+from ..runtime.runlock import RunLock, describe_owner
 from .errors import os_error_line
 from .options import UsageError
 

@@ -40,7 +40,7 @@ def cmd_live(args):
         raise UsageError(f"cannot listen on {args.host}:{args.port} ({e.strerror or e}); "
                          "choose another --port or stop what uses it") from None
     if args.blas_threads is None:  # one core is left to the browser, the server and the page's drawing
-        from ..threads import usable_cores
+        from ..runtime.threads import usable_cores
 
         args.blas_threads = max(1, usable_cores() - 1)
         print(f"mlplab live: training on {args.blas_threads} BLAS thread{'s' if args.blas_threads > 1 else ''} "

@@ -9,7 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from ..fileio import write_json
+from ..runtime.fileio import write_json
+from ..runtime.threads import auto_blas_threads
 from ..settings import (
     TRAIN_DEFAULTS,
     SettingsError,
@@ -21,7 +22,6 @@ from ..settings import (
     resume_differences,
     validate_train,
 )
-from ..threads import auto_blas_threads
 from ..train import CHECKPOINT_FILE, LEGACY_CHECKPOINT_FILE, Callback, has_checkpoint
 from .folders import check_kind, run_folder
 from .options import (
@@ -135,7 +135,7 @@ def _train_settings(args):
 
 def check_fits(s):
     """Refuse layer sizes whose run cannot fit in memory, with the estimate next to what is available."""
-    from .. import memory
+    from ..runtime import memory
 
     n_images = 70_000  # MNIST and Fashion-MNIST: 60 000 + 10 000 images of 784 pixels, float32
     data_bytes = n_images * 784 * 4 * (3 if s["dtype"] == "float64" else 1)

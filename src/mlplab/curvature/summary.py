@@ -57,8 +57,9 @@ def dense_bytes(n_params) -> int:
 
 
 def check_dense_fits(n, available=None) -> None:
-    """Raise :class:`mlplab.memory.NotEnoughMemory` (one line, both numbers) when the dense n×n check cannot fit."""
-    from ..memory import NotEnoughMemory, available_memory, format_bytes
+    """Raise :class:`mlplab.runtime.memory.NotEnoughMemory` (one line, both numbers) when the dense n×n check
+    cannot fit."""
+    from ..runtime.memory import NotEnoughMemory, available_memory, format_bytes
 
     need = dense_bytes(n)
     room, source = available if available is not None else available_memory()
@@ -71,7 +72,7 @@ def check_dense_fits(n, available=None) -> None:
 
 def exact_check(curv, result, available=None) -> dict:
     """The dense Hessian's eigenvalues and trace beside the matrix-free ones (raises
-    :class:`mlplab.memory.NotEnoughMemory` when n² does not fit)."""
+    :class:`mlplab.runtime.memory.NotEnoughMemory` when n² does not fit)."""
     check_dense_fits(curv.n_params, available)
     n = curv.n_params
     w = np.linalg.eigvalsh(dense_matrix(curv.hvp, n))

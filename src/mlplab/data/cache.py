@@ -20,7 +20,7 @@ import zlib
 from pathlib import Path
 from urllib.parse import urlparse
 
-from ..fileio import atomic_write
+from ..runtime.fileio import atomic_write
 from .idx import _GZIP_MAGIC, DataError, FetchError
 from .registry import DATASETS, DatasetSpec, FileSpec, _spec, data_dir
 

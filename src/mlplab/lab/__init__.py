@@ -6,7 +6,7 @@ Each study is a module of this package with a ``STUDY`` object (see :mod:`.base`
 the modules in report order; adding a study means adding its module name there.
 Studies use only the library's public API: the optimizers of
 :mod:`mlplab.optim`, the initializers of :mod:`mlplab.init`, :class:`mlplab.nn.MLP`, the one
-training loop of :mod:`mlplab.train` and the statistics of :mod:`mlplab.diagnostics`.
+training loop of :mod:`mlplab.train` and the statistics of :mod:`mlplab.diagnose.statistics`.
 """
 
 from __future__ import annotations

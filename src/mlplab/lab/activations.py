@@ -3,8 +3,8 @@ activation functions (*Deep Learning from Scratch*, ch. 6.2, ``ch06/weight_init_
 the blog post *A short summary of parameter updates and weight initialization in deep learning*).
 
 Input: 1000 × 100 standard normal; five Linear(100, 100) layers without bias, each followed by the
-activation. The per-layer statistics come from :func:`mlplab.diagnostics.probe`, the prediction
-from :func:`mlplab.diagnostics.predict_for_model` (Var z_{l+1} = n σ² E[φ(z_l)²]).
+activation. The per-layer statistics come from :func:`mlplab.diagnose.statistics.probe`, the prediction
+from :func:`mlplab.diagnose.statistics.predict_for_model` (Var z_{l+1} = n σ² E[φ(z_l)²]).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import diagnostics as D
+from ..diagnose import statistics as D
 from ..nn import MLP
 from .base import Context, Figure, Study, array
 from .plots import color, save, subplots

@@ -3,8 +3,8 @@
 blog post *Fully connected neural networks* that follows it).
 
 MNIST, 784 → 50 hidden layers of 100 ReLU units → 10, W ~ N(0, k/n_in), zero biases. At
-initialization :func:`mlplab.diagnostics.probe` measures each layer's activation norm and weight-gradient
-norm on a batch, next to :func:`mlplab.diagnostics.predict_for_model` (Var z_{l+1} = n σ² E[φ(z_l)²], for
+initialization :func:`mlplab.diagnose.statistics.probe` measures each layer's activation norm and weight-gradient
+norm on a batch, next to :func:`mlplab.diagnose.statistics.predict_for_model` (Var z_{l+1} = n σ² E[φ(z_l)²], for
 ReLU a factor σ²n/2 = k/2 per layer). Then each network is trained with SGD through the one training loop
 (divergence is recorded, not raised) and ‖W − W₀‖ / ‖W₀‖ is measured per layer.
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import diagnostics as D
 from ..data import load, subset
+from ..diagnose import statistics as D
 from ..nn import MLP
 from ..optim import SGD
 from ..train import Trainer, evaluate

@@ -2,7 +2,7 @@
 summary, each as one section of the report's content model rendered by the report's own renderer
 (:func:`mlplab.lab.render.fragment_html`), figures inline as PNG ``data:`` URIs.
 
-The objects live in the core (:mod:`mlplab.train`, :mod:`mlplab.diagnose_torch`, :mod:`mlplab.sweep`),
+The objects live in the core (:mod:`mlplab.train`, :mod:`mlplab.diagnose.pytorch`, :mod:`mlplab.sweep`),
 which neither draws nor imports the lab; their ``_repr_html_`` asks :func:`mlplab.display.html`, which
 finds :func:`html` here by name only when a notebook asks for HTML. What a section holds is decided
 here once; how it looks is decided by :mod:`.render` for the report and the notebook alike.
@@ -144,7 +144,7 @@ def _within_budget(sec: Section) -> Section:
 
 # ------------------------------------------------------------------------------ diagnosis of a torch model
 def diagnosis_section(d) -> Section:
-    from ..diagnose_torch import _COLUMNS, _cells
+    from ..diagnose.pytorch import _COLUMNS, _cells
 
     blocks: list = [Prose(d.summary),
                     Table("measured (theory)", list(_COLUMNS), _cells(d))]
@@ -177,7 +177,7 @@ def sweep_section(summary: dict) -> Section:
 
 def html(obj) -> str:
     """The HTML fragment of a History, Result, Diagnosis or sweep summary."""
-    from ..diagnose_torch import Diagnosis
+    from ..diagnose.pytorch import Diagnosis
     from ..train import History
     from .base import Result
 

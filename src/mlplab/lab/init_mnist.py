@@ -7,7 +7,7 @@ Two settings, both trained by the one training loop (:class:`mlplab.train.Traine
   training images (the same batches for every init), 2000 iterations; inits std 0.01, Xavier, He;
 * deeplearning.ai's: 784-300-300-300-300-10 tanh, zero biases, lr 0.1, batch 100 in order over the
   10,000 test images; inits zero, uniform U(±1/√n), Xavier N(0, 1/n), standard normal. The hidden
-  activations at initialization come from :func:`mlplab.diagnostics.probe`.
+  activations at initialization come from :func:`mlplab.diagnose.statistics.probe`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import diagnostics as D
 from ..data import load, subset
+from ..diagnose import statistics as D
 from ..nn import MLP
 from ..optim import SGD
 from ..train import Trainer, evaluate

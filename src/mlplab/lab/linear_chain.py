@@ -4,7 +4,7 @@ note *Initializing neural networks*).
 L = 10 Linear(2, 2) layers, identity activation, no bias, every W = γ·I with γ ∈ {1.5, 1.0, 0.5}, so
 a_l = γ^l x and ŷ = γ^L x. Task: regression onto y = R x (R a rotation by 36.87°), mean squared
 error, full-batch SGD through the one training loop (:class:`mlplab.train.Trainer`); per-layer norms
-from :func:`mlplab.diagnostics.probe`.
+from :func:`mlplab.diagnose.statistics.probe`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import diagnostics as D
+from ..diagnose import statistics as D
 from ..nn import MLP, MSELoss
 from ..optim import SGD
 from ..train import Trainer

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..fileio import atomic_write
+from ..runtime.fileio import atomic_write
 from .markdown import markdown_to_html
 from .render import Fig, Fold, Heading, Note, Page, Prose, Section, Table, png_size, to_html, to_markdown
 

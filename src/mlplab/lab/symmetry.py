@@ -3,7 +3,7 @@ matrices* and *A short summary of parameter updates and weight initialization in
 
 A 784-50-50-10 sigmoid network on an MNIST subset, zero biases, SGD; weights all zero, all equal to a
 constant, or random (Xavier). Gradients at the first step and the activations over training come
-from :func:`mlplab.diagnostics.probe` and :class:`mlplab.diagnostics.StatsRecorder` (with the
+from :func:`mlplab.diagnose.statistics.probe` and :class:`mlplab.diagnose.statistics.StatsRecorder` (with the
 activations kept, so the distinct units of each layer can be counted).
 """
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import diagnostics as D
 from ..data import load, subset
+from ..diagnose import statistics as D
 from ..nn import MLP
 from ..optim import SGD
 from ..train import Trainer

@@ -208,7 +208,7 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
     current folder); ``max_runs``: default :func:`mlplab.live.limits.max_runs`; ``grace``: seconds a
     run waits for its tab's stream to (re)connect before it is freed."""
     if frame_workers is None:
-        from ..threads import usable_cores
+        from ..runtime.threads import usable_cores
 
         frame_workers = usable_cores() >= 2
     token = None if no_token else (token or new_token())

@@ -72,7 +72,7 @@ class CompareGroup:
     def _check_memory(self) -> None:
         """The members train at once: their estimates together must fit, beside what the members
         built so far hold (each was checked alone as it was made; their peaks come later, together)."""
-        from .. import memory
+        from ..runtime import memory
         from .validate import check_memory, estimate
 
         parts: dict = {}

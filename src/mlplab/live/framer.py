@@ -325,8 +325,8 @@ class _Mirror:
     """The run's network rebuilt on the shared arrays (W, b, ∂L/∂W) in the worker."""
 
     def __init__(self, path, layout, spec):
-        from .. import diagnostics as dg
         from .. import nn
+        from ..diagnose import statistics as dg
         from .frames import Probe
 
         dtype = np.dtype(spec["dtype"])

@@ -1,6 +1,6 @@
 """What a frame of the live view measures, as a function of the model's arrays alone.
 
-Given the network's (Linear, activation) plan (:func:`mlplab.diagnostics.layer_plan`) and a fixed
+Given the network's (Linear, activation) plan (:func:`mlplab.diagnose.statistics.layer_plan`) and a fixed
 probe batch, :func:`measure` runs the probe forward and returns per layer l the histograms of its
 pre-activations z_l and activations a_l, of its weight gradient ∂L/∂W_l (the last training step's)
 and of its weights W_l, the spread of z_l beside the mean-field prediction, the dead / saturated
@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from .. import diagnostics as dg
+from ..diagnose import statistics as dg
 from ..tensor import Tensor, no_grad
 from .histograms import BINS, histograms
 
@@ -48,7 +48,7 @@ def _std(x: np.ndarray) -> float:
 
 
 def _lean_stats(i, lay, a, w, g, pre_std, act_std) -> dg.LayerStats:
-    """The few :class:`~mlplab.diagnostics.LayerStats` fields a frame shows and the verdict
+    """The few :class:`~mlplab.diagnose.statistics.LayerStats` fields a frame shows and the verdict
     reads, with ``diagnostics``' definitions (saturated within SATURATION_EPS of a bound; ReLU
     zero outputs and dead units), computed in single passes: a frame must stay cheap."""
     nan = float("nan")
@@ -76,7 +76,7 @@ def _verdict(stats: dg.LayerStats, in_std: float, out_pre: float, hidden: bool, 
     probe batch, which the live view skips to stay cheap; ``out_pre`` = 0 turns it off), and,
     once training has started, the signal gain of the logits layer: training grows the logits
     on purpose (that is how cross-entropy falls), which is not an exploding initialization."""
-    from ..diagnose import _layer_verdict
+    from ..diagnose.network import _layer_verdict
 
     row = {"fan_in": stats.fan_in, "fan_out": stats.fan_out, "activation": stats.activation,
            "weight_std0": 0.0 if equal_weights else 1.0, "weight_mean0": float("nan"),
@@ -92,7 +92,7 @@ def _verdict(stats: dg.LayerStats, in_std: float, out_pre: float, hidden: bool, 
 
 def update_ratios(weights: list, before: list) -> list:
     """‖W_l − W_l'‖ / ‖W_l'‖ per layer (Frobenius), W' the snapshot before the last update: the
-    value of :func:`mlplab.diagnostics.relative_change`, in the weights' own dtype with BLAS dot
+    value of :func:`mlplab.diagnose.statistics.relative_change`, in the weights' own dtype with BLAS dot
     products instead of float64 copies (57 µs instead of 2.1 ms for a 784×100 float32 layer; the
     float32 sums agree to ~1e-7 relative, far below the three digits the page shows)."""
     out = []

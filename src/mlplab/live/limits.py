@@ -40,7 +40,7 @@ def max_runs(cores: int | None = None) -> tuple[int, str]:
     """The count limit for this machine, ``RUNS_PER_CORE`` per usable core, at least ``MIN_RUNS``;
     and how it was reached, for the refusal's message."""
     if cores is None:
-        from ..threads import usable_cores
+        from ..runtime.threads import usable_cores
 
         cores = usable_cores()
     return max(MIN_RUNS, RUNS_PER_CORE * cores), (f"{RUNS_PER_CORE} per core on {cores} core{'s' if cores != 1 else ''}"
@@ -89,8 +89,8 @@ def check_count(held: int, limit: int, why: str) -> None:
 
 def check_memory(others: list, need: int, available=None) -> None:
     """Refuse a run needing ``need`` more bytes when, with what the ``others`` (the runs held) may still
-    take, it exceeds the memory available (``available``: as :func:`mlplab.memory.available_memory`)."""
-    from .. import memory
+    take, it exceeds the memory available (``available``: as :func:`mlplab.runtime.memory.available_memory`)."""
+    from ..runtime import memory
 
     room, source = available if available is not None else memory.available_memory()
     pending = sum(still_to_take(r) for r in others)

@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import diagnostics as dg
 from .. import optim, toydata
 from ..changes import CHANGEABLE, SettingChanges
+from ..diagnose import statistics as dg
 from ..schedules import schedule_for_run
 from ..train import Callback, Trainer
 from . import sharpness as sharp

@@ -5,7 +5,7 @@ numbers here, then :func:`mlplab.settings.validate_train` checks them (so the pa
 same one-line message the command line prints), and this module adds only what the browser
 needs on top: the 2-D toy sets (whose networks start with 2 inputs instead of 784) and the limits
 on layer widths, depth and steps, which are not fixed numbers but the memory estimate of
-:mod:`mlplab.memory` (as ``mlplab train`` refuses a run that cannot fit): the run's peak
+:mod:`mlplab.runtime.memory` (as ``mlplab train`` refuses a run that cannot fit): the run's peak
 (parameters, gradients, optimizer state, the data, the largest phase of a step) plus what grows
 with its length, ``PER_STEP_BYTES`` per step (the Trainer keeps every step's loss: a float object
 and a list slot while training, a float64 in the history afterwards), must fit in the memory
@@ -104,10 +104,10 @@ def total_steps(s: dict) -> int:
 
 
 def estimate(s: dict, sizes: list):
-    """The run's :class:`~mlplab.memory.MemoryEstimate`: the Trainer's peak for these settings, the
+    """The run's :class:`~mlplab.runtime.memory.MemoryEstimate`: the Trainer's peak for these settings, the
     data as loaded, and ``PER_STEP_BYTES`` per step in a part of its own."""
-    from .. import memory
     from .. import settings as st
+    from ..runtime import memory
 
     item = 8 if s["dtype"] == "float64" else 4
     rows = TOY_TRAIN + TOY_TEST if s["dataset"] in toydata.TOY_DATASETS else sum(MNIST_IMAGES)
@@ -121,9 +121,9 @@ def estimate(s: dict, sizes: list):
 
 def check_memory(s: dict, sizes: list, available=None, what: str | None = None, est=None) -> None:
     """Refuse a run whose memory estimate (``est``, or :func:`estimate` of the settings) exceeds what
-    is available (``available`` as :func:`mlplab.memory.available_memory` returns it; read now when
+    is available (``available`` as :func:`mlplab.runtime.memory.available_memory` returns it; read now when
     None), in one line."""
-    from .. import memory
+    from ..runtime import memory
 
     est = est if est is not None else estimate(s, sizes)
     length = f"--iterations {s['iterations']}" if s.get("iterations") else f"--epochs {s['epochs']}"

@@ -87,7 +87,9 @@ class RMSProp(Optimizer):
             m = state["m"]
             np.multiply(m, alpha, out=m)
             m += (1.0 - alpha) * g
-            s = np.sqrt(v * c - (m * c) ** 2)
+            # v̂ − m̂² is a variance, ≥ 0 in exact arithmetic; with bias correction and a near-constant
+            # gradient both terms equal g² and rounding can leave −1 ulp, whose square root is NaN
+            s = np.sqrt(np.maximum(v * c - (m * c) ** 2, 0.0))
         else:
             s = np.sqrt(v * c) if c != 1.0 else np.sqrt(v)
         s += self.eps

@@ -20,7 +20,7 @@ Workers die with the process that started them. A forked worker asks the kernel 
 its parent dies (``prctl(PR_SET_PDEATHSIG)``, Linux) and checks that the parent it was forked from is
 still its parent (the parent may have died between the fork and the ``prctl``), so ``kill -9`` of
 ``mlplab sweep`` leaves no worker behind; forked children also drop the folder lock's descriptor at
-once (:mod:`mlplab.runlock`), so a dead sweep's lock is free for the next run to take over. Dask's
+once (:mod:`mlplab.runtime.runlock`), so a dead sweep's lock is free for the next run to take over. Dask's
 ``LocalCluster`` workers are children of this process that exit when the pipe to it closes. A
 Dask client whose scheduler is gone is :meth:`DaskExecutor.alive` ``False``; its shutdown is quiet
 (Dask's loggers are silenced first: a lost scheduler or Ctrl-C otherwise prints dozens of lines of
@@ -163,7 +163,7 @@ class LocalExecutor(cf.Executor):
 #   128 KiB (a batch of 128 images is 401 KB, the first layer's weight gradient 314 KB) is a fresh
 #   mmap, page-faulted and zeroed, then unmapped: 229,000 page faults and 0.5-0.8 s of system time in
 #   one MNIST trial of 0.9 s, which took twice as long. ``None`` removes the variable; one the user
-#   exported still reaches the workers (and a trial then undoes it: ``mlplab.allocator.keep_freed_memory``).
+#   exported still reaches the workers (and a trial then undoes it: ``mlplab.runtime.allocator.keep_freed_memory``).
 # - the statistical profiler, which wakes every 10 ms in each worker to walk the task thread's stack
 #   (taking the GIL from it), and the event loop's 20 ms tick and 0.5 s system monitor, slowed down:
 #   together they took ~10 % of a trial's CPU time in other threads. BLAS stays at one thread

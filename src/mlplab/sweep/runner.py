@@ -452,7 +452,7 @@ def run_sweep(settings, out, executor, log=print, trial_fn=run_group, progress=N
     """Run (or resume) the sweep described by ``settings`` into folder ``out``; returns the summary.
 
     ``log`` receives the few lines a person should see ("120 of 160 trials already done", warnings).
-    The folder is locked against a second writer for the whole run (:class:`mlplab.runlock.RunLock`:
+    The folder is locked against a second writer for the whole run (:class:`mlplab.runtime.runlock.RunLock`:
     raises ``FolderInUse`` naming the other process). ``retry_failed`` first deletes the stored failed
     trials, so they run again.
 
@@ -461,7 +461,7 @@ def run_sweep(settings, out, executor, log=print, trial_fn=run_group, progress=N
     from an incomplete selection). A sweep that fails before storing any trial in a folder it created
     leaves nothing behind (no ``settings.json`` or empty store).
     """
-    from ..runlock import RunLock
+    from ..runtime.runlock import RunLock
 
     out = Path(out)
     with RunLock(out, command="sweep",

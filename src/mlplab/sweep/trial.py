@@ -32,7 +32,7 @@ import traceback
 
 import numpy as np
 
-from ..allocator import keep_freed_memory
+from ..runtime.allocator import keep_freed_memory
 
 __all__ = ["make_trial", "trial_key", "run_trial", "run_stacked", "run_group", "CURVE_POINTS"]
 
@@ -82,7 +82,7 @@ def _one_blas_thread():
     if not _CONTROLLER:
         from threadpoolctl import ThreadpoolController
 
-        keep_freed_memory()  # also undoes Dask's MALLOC_TRIM_THRESHOLD_ (see mlplab.allocator)
+        keep_freed_memory()  # also undoes Dask's MALLOC_TRIM_THRESHOLD_ (see mlplab.runtime.allocator)
         _CONTROLLER.append(ThreadpoolController())
     return _CONTROLLER[0].limit(limits=1, user_api="blas")
 

@@ -17,7 +17,7 @@ A check-up only sees what one forward pass calls, so it says:
 * **re-parametrized**: ``torch.nn.utils.parametrize`` (``parametrizations.weight_norm``,
   ``spectral_norm``, ``orthogonal``) and the old hook-based ``weight_norm``/``spectral_norm``: the
   weight a layer uses is computed from other parameters. Statistics and update sizes are those of the
-  computed weight; :func:`mlplab.diagnose_torch.fix_weights` writes through the parametrization where
+  computed weight; :func:`mlplab.diagnose.pytorch.fix_weights` writes through the parametrization where
   it can be inverted and says where not.
 """
 

@@ -12,7 +12,7 @@ threads, the meta device and memory.
 * :func:`unwrap_compiled`: a ``torch.compile``d module is diagnosed through ``_orig_mod``, the
   module it wraps; tracing the compiled one would recompile the graph for each traced call.
 * :func:`torch_threads`: torch's intra-op thread count from the cores that are free now
-  (:func:`mlplab.threads.auto_blas_threads`: on a busy 2-core machine one thread was 4x faster than
+  (:func:`mlplab.runtime.threads.auto_blas_threads`: on a busy 2-core machine one thread was 4x faster than
   torch's default two), set for the check-up and restored after.
 * :func:`refuse_meta`: parameters on the meta device have shapes and no values: one line.
 * :func:`estimate_memory`: the check-up's peak, before anything is copied or run (see its docstring).
@@ -24,7 +24,7 @@ import contextlib
 import copy
 import re
 
-from ..memory import MemoryEstimate, check_fits, format_bytes  # noqa: F401  (re-exported for the CLI)
+from ...runtime.memory import MemoryEstimate, check_fits, format_bytes  # noqa: F401  (re-exported for the CLI)
 
 _REPARAM_HOOKS = ("WeightNorm", "SpectralNorm", "SpectralNormLoadStateDictPreHook", "SpectralNormStateDictHook")
 _HOOK_DICTS = ("_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_forward_pre_hooks",
@@ -134,7 +134,7 @@ def torch_threads(torch, threads: int | None = None):
     """torch's thread count for the check-up (None: from the free cores), restored after; yields (n, why)."""
     before = torch.get_num_threads()
     if threads is None or threads == 0:
-        from ..threads import auto_blas_threads
+        from ...runtime.threads import auto_blas_threads
 
         n, why = auto_blas_threads()
     else:
@@ -164,8 +164,8 @@ def activation_bytes(torch, model, inputs) -> tuple[int | None, str]:
     a copy of the model whose tensors have shapes and no storage runs the traced forward and the backward,
     and the tensors autograd saves, the traced outputs and the retained gradients are added up (each once).
     None when the forward cannot run on the meta device (code that reads values, e.g. ``.item()``)."""
-    from ..torch_trace import trace
     from .io import select_output
+    from .trace import trace
 
     def meta(t):
         m = torch.empty_like(t, device="meta")

@@ -1,5 +1,5 @@
 """The check-up itself: one traced forward and backward pass on a deep copy of the user's model, the
-per-layer statistics (:func:`mlplab.diagnostics._summary`) beside the mean-field theory, and a few
+per-layer statistics (:func:`mlplab.diagnose.statistics._summary`) beside the mean-field theory, and a few
 optimizer steps for the update sizes: :func:`diagnose_torch`.
 """
 
@@ -11,11 +11,11 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from .. import diagnostics as dg
-from ..torch_trace import layers as layers_of
-from ..torch_trace import trace
+from .. import statistics as dg
 from ..verdicts import judge_rows
 from .result import Diagnosis, _from_rows, _judge_coverage
+from .trace import layers as layers_of
+from .trace import trace
 
 INSTALL_HINT = "this needs PyTorch, which is not installed: pip install mlplab[torch]"
 
@@ -215,13 +215,13 @@ def diagnose_torch(model, x, y=None, *, steps: int = 3, optimizer: str = "sgd", 
 
     ``x``: a tensor/array (integer token ids stay integers), a tuple of them (``model(*x)``) or a dict
     (``model(**x)``); ``output``: the key or index of the forward's result to train on (default its
-    tensor, first tensor or ``'logits'``; see :mod:`mlplab.diagnose_torch.io`); ``overfit_batch`` N > 0
+    tensor, first tensor or ``'logits'``; see :mod:`mlplab.diagnose.pytorch.io`); ``overfit_batch`` N > 0
     adds the overfit-one-batch probe of N steps; ``max_memory`` (bytes or "4GB") caps the memory the
-    check-up may take (:class:`mlplab.memory.NotEnoughMemory` before anything runs when its estimate is
+    check-up may take (:class:`mlplab.runtime.memory.NotEnoughMemory` before anything runs when its estimate is
     larger, or larger than what is available); ``threads``: torch's thread count (None: the free cores)."""
     torch = _torch()
-    from ..memory import available_memory
-    from ..optim import DEFAULT_HPARAMS
+    from ...optim import DEFAULT_HPARAMS
+    from ...runtime.memory import available_memory
     from . import hygiene
     from .io import as_inputs
 

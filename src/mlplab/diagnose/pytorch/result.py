@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..verdicts import LEVELS, RULES, _finite, _nan_to_none, judge, recommendation
 
-#: The boundaries of every rule (mlplab.verdicts.RULES, the one definition), by rule name.
+#: The boundaries of every rule (mlplab.diagnose.verdicts.RULES, the one definition), by rule name.
 SEVERITY = {r.name: {"warning": r.warning, "error": r.error, "op": r.op, "error_with": r.error_with} for r in RULES}
 SCHEMA = "mlplab.diagnosis/2"  # the JSON of Diagnosis.to_dict(); docs/diagnosis.schema.json describes it
 
@@ -32,7 +32,7 @@ class LayerDiagnosis:
     sentence: str
     measured: dict = field(default_factory=dict)
     predicted: dict = field(default_factory=dict)
-    rule: str | None = None  # the rule of mlplab.verdicts.RULES that decided it (None: healthy)
+    rule: str | None = None  # the rule of mlplab.diagnose.verdicts.RULES that decided it (None: healthy)
     assumes: str | None = None  # the optimizer its "error" assumes (e.g. "sgd"), if it depends on one
 
 
@@ -42,7 +42,7 @@ class Diagnosis:
     "symmetric" if any layer is), ``summary`` and ``recommendation`` in plain words, the ``layers``, what was
     ``not_analysed``, ``notes`` (normalisations, dropout), the optimizer ``steps`` taken on a copy, the
     ``coverage`` (torch: what was traced, never reached, unregistered, frozen, shared, re-parametrized;
-    :mod:`mlplab.diagnose_torch.coverage`) and the expert's first ``checks`` (initial loss, overfit one batch)."""
+    :mod:`mlplab.diagnose.pytorch.coverage`) and the expert's first ``checks`` (initial loss, overfit one batch)."""
 
     overall: str
     problem: str
@@ -66,7 +66,7 @@ class Diagnosis:
 
     def _repr_html_(self) -> str:
         """Jupyter's view: the table and the sentences, by the report's renderer."""
-        from ..display import html
+        from ...display import html
 
         return html(self)
 
@@ -75,8 +75,8 @@ class Diagnosis:
 
 
 def _severity(row: dict) -> tuple[str, str, str]:
-    """(level, problem, reason) of one row: the row's own judgement if :func:`mlplab.verdicts.judge_rows` made
-    it, else :func:`mlplab.verdicts.judge` of the row alone."""
+    """(level, problem, reason) of one row: the row's own judgement if :func:`mlplab.diagnose.verdicts.judge_rows` made
+    it, else :func:`mlplab.diagnose.verdicts.judge` of the row alone."""
     if "level" in row:
         return row["level"], row["verdict"], row.get("reason", "")
     j = judge(row)

@@ -6,15 +6,15 @@ import math
 
 import numpy as np
 
-from ..torch_trace import layers as layers_of
-from ..torch_trace import trace
 from .checkup import _torch
+from .trace import layers as layers_of
+from .trace import trace
 
 
 # ------------------------------------------------------------------------------ the fix
 def _gain(act: str, slope: float) -> float:
     """The init gain for an activation: torch's table (calculate_gain); √2 for ELU/GELU/SiLU/ReLU6, ReLU-like."""
-    from ..init import calculate_gain
+    from ...init import calculate_gain
 
     if act in ("elu", "gelu", "silu", "relu6"):
         return math.sqrt(2.0)

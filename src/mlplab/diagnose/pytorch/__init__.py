@@ -18,16 +18,16 @@ ReLU6, LeakyReLU, ELU, GELU, SiLU, Tanh, Sigmoid, or none). Fan-in is C·k·k fo
 are the channels, so a dead ReLU channel is one that is 0 at every position of every example.
 
 The measures and the verdict rules are those of :mod:`mlplab.diagnose` (``_layer_verdict``: symmetric,
-dead, saturating, exploding, vanishing, healthy) on the same statistics (:func:`mlplab.diagnostics._summary`),
+dead, saturating, exploding, vanishing, healthy) on the same statistics (:func:`mlplab.diagnose.statistics._summary`),
 so a torch network and the mlplab network with the same weights get the same verdicts. The theory is
-:func:`mlplab.diagnostics.predict_signal`, Var z_{l+1} = n σ² E[φ(z_l)²] + Var b with σ² the measured
+:func:`mlplab.diagnose.statistics.predict_signal`, Var z_{l+1} = n σ² E[φ(z_l)²] + Var b with σ² the measured
 mean square of each weight, started from the measured E[x²]. A normalisation resets the variance, so
 the recursion restarts there (and after anything not analysed, e.g. pooling) from the measured value;
 such layers are never flagged for a signal that grew or shrank before them.
 
 Severity: each layer becomes ``ok`` (healthy), ``warning`` (a problem, but it trains) or ``error``
 (will not train as initialised, with the optimizer of the steps), by the one table of rules
-:data:`mlplab.verdicts.RULES` (:data:`SEVERITY` lists their boundaries): symmetric or non-finite weights,
+:data:`mlplab.diagnose.verdicts.RULES` (:data:`SEVERITY` lists their boundaries): symmetric or non-finite weights,
 more than 50 % dead units, 40 % saturated, weights not registered, a signal gain (activation std / input
 std) above 10 or below 0.02 (with SGD; the output layer's small logits are not judged), a layer whose
 update ‖ΔW‖/‖W‖ on the steps is under 1/30 of the fastest layer's. The limits were set on generated

@@ -25,7 +25,7 @@ OVERFIT_PARTLY = 0.5
 
 
 def initial_loss(loss0: float, loss, logits=None) -> dict:
-    """The initial-loss check for a loss ``loss0`` of a :class:`~mlplab.diagnose_torch.io.Loss`."""
+    """The initial-loss check for a loss ``loss0`` of a :class:`~mlplab.diagnose.pytorch.io.Loss`."""
     chance = loss.chance
     if chance is None:
         return {"loss": loss0, "classes": None, "expected": None, "ratio": None, "verdict": "not applicable",

@@ -3,16 +3,16 @@
 For a fresh network (``--layers 784,256,256,10 --activation tanh --init he``) or a trained one
 (``mlplab diagnose RUN_DIR``, a directory written by ``mlplab train``), on one batch of real MNIST
 (default) or of Gaussian input (``--input-std S``), :func:`diagnose_model` measures per layer,
-with :func:`mlplab.diagnostics.probe`:
+with :func:`mlplab.diagnose.statistics.probe`:
 
 * the activation mean and std, the fraction saturated (sigmoid/tanh within 0.01 of a bound) or
   dead (ReLU units zero on every example of the batch), the weight-gradient norm ‖∂L/∂W‖;
 * after a few optimizer steps through the real :class:`~mlplab.train.Trainer` (default 5 SGD
   steps, ``--optimizer/--lr``), the size of the last update relative to the weights ‖ΔW‖/‖W‖
-  (the :class:`~mlplab.diagnostics.StatsRecorder`), the total change ‖W − W₀‖/‖W₀‖, and how many
-  distinct units each layer still has (:func:`~mlplab.diagnostics.count_distinct_units`);
+  (the :class:`~mlplab.diagnose.statistics.StatsRecorder`), the total change ‖W − W₀‖/‖W₀‖, and how many
+  distinct units each layer still has (:func:`~mlplab.diagnose.statistics.count_distinct_units`);
 
-beside what the mean-field theory of :mod:`mlplab.diagnostics` predicts for that init and
+beside what the mean-field theory of :mod:`mlplab.diagnose.statistics` predicts for that init and
 activation (Var z_l = n σ² E[φ(z_{l-1})²]; the expected activation std and saturated fraction for
 z ~ N(0, Var z_l); the weight-gradient norms anchored at the measured output gradient).
 
@@ -50,9 +50,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import diagnostics as dg
-from .init import theoretical_std
-from .settings import DIAGNOSE_DEFAULTS, parse_layers
+from ..init import theoretical_std
+from ..settings import DIAGNOSE_DEFAULTS, parse_layers
+from . import statistics as dg
 from .verdicts import (  # noqa: F401 - the rules live in verdicts.py (shared with diagnose_torch); names kept here
     LEVELS,
     RULE,
@@ -131,24 +131,24 @@ def diagnose_model(model, X, y=None, X_train=None, y_train=None, *, init=None, a
     """The check-up of a network, one contract for both kinds: an mlplab network (``nn.MLP``/``Sequential``)
     or a ``torch.nn.Module``. Either way it works on a copy (the model keeps its weights, gradients and flags
     bit for bit), takes ``steps`` (default 3) ``optimizer`` steps on that copy, judges every layer by
-    :data:`mlplab.verdicts.RULES` and returns a :class:`mlplab.diagnose_torch.Diagnosis` (``overall``
+    :data:`mlplab.diagnose.verdicts.RULES` and returns a :class:`mlplab.diagnose.pytorch.Diagnosis` (``overall``
     ok|warning|error, ``problem``, the layers, ``to_dict()`` in the versioned JSON schema
     ``docs/diagnosis.schema.json``). Without labels ``y``, random labels are drawn from ``seed``.
 
     The mlplab-specific table (theory per layer, init-table advice) is :func:`checkup`'s dict. ``torch_options``
     (``output``, ``overfit_batch``, ``max_memory``, ``threads``) go to
-    :func:`mlplab.diagnose_torch.diagnose_torch`; an mlplab network refuses them."""
-    from .diagnose_torch import is_torch_module
+    :func:`mlplab.diagnose.pytorch.diagnose_torch`; an mlplab network refuses them."""
+    from .pytorch import is_torch_module
 
     steps = 3 if steps is None else steps
     if is_torch_module(model):
-        from .diagnose_torch import diagnose_torch
+        from .pytorch import diagnose_torch
 
         return diagnose_torch(model, X, y, optimizer=optimizer, lr=lr, seed=seed, steps=steps, **torch_options)
     if torch_options:
         raise TypeError(f"{', '.join(sorted(torch_options))}: options of a torch model's check-up, not of an mlplab "
                         "network's")
-    from .diagnose_torch.result import from_result
+    from .pytorch.result import from_result
 
     return from_result(checkup(model, X, y, X_train, y_train, init=init, activation=activation, steps=steps,
                                optimizer=optimizer, lr=lr, batch_size=batch_size, seed=seed))
@@ -170,8 +170,8 @@ def checkup(model, X, y=None, X_train=None, y_train=None, *, init=None, activati
         n_out = dg.layer_plan(model)[-1].linear.out_features
         y = np.random.default_rng([seed, 2]).integers(0, max(n_out, 2), size=len(X))
     steps = 5 if steps is None else steps
-    from . import optim
-    from .train import Trainer
+    from .. import optim
+    from ..train import Trainer
 
     plan = dg.layer_plan(model)
     act = activation or next((lay.activation for lay in plan if lay.activation != "identity"), "identity")
@@ -305,7 +305,7 @@ def _inputs(dataset, input_std, n_in, n_out, n, rng, need_train: int):
         X = rng.normal(0.0, input_std, size=(n + need_train, n_in)).astype(np.float32)
         y = rng.integers(0, n_out, size=n + need_train)
         return X[:n], y[:n], X[n:], y[n:]
-    from . import data
+    from .. import data
 
     if dataset not in data.DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; valid: {', '.join(data.DATASETS)} (or --input-std S)")
@@ -327,7 +327,7 @@ def diagnose_config(layers, activation="relu", init="he", bias_init="zeros", dat
                     input_std=None, batch_size=256, steps=5, optimizer="sgd", lr=None, seed=0,
                     dtype="float32") -> dict:
     """Build a fresh MLP from a configuration and diagnose it (see :func:`diagnose_model`)."""
-    from . import nn
+    from .. import nn
 
     sizes = _parse_layers(layers) if isinstance(layers, str) else [int(v) for v in layers]
     model = nn.MLP(sizes, activation=activation, weight_init=init, bias_init=bias_init, rng=seed,
@@ -344,8 +344,8 @@ def diagnose_run(run_dir, input_std=None, dataset=None, batch_size=256, steps=5,
                  seed=0) -> dict:
     """Diagnose a trained model from a run directory of ``mlplab train`` (config.json and model.npz
     or checkpoint.npz). The theory uses the weights' measured variance (they are no longer the init's)."""
-    from . import folderkind, nn
-    from .train import CHECKPOINT_FILE, LEGACY_CHECKPOINT_FILE, MODEL_FILE, load_checkpoint
+    from .. import folderkind, nn
+    from ..train import CHECKPOINT_FILE, LEGACY_CHECKPOINT_FILE, MODEL_FILE, load_checkpoint
 
     d = Path(run_dir)
     folderkind.check(d, "run", "mlplab diagnose", reads=True)  # a sweep's or lab's folder: say what it holds

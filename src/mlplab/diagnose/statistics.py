@@ -1,0 +1,516 @@
+"""Per-layer statistics of a network, and what signal-propagation theory predicts for them.
+
+One forward pass (and, given labels, one backward pass) through a fully-connected network measures
+for every Linear layer l and the activation φ_l that follows it:
+
+* the pre-activations ``z_l = a_{l-1} W_l + b_l`` and activations ``a_l = φ_l(z_l)``: mean, std,
+  second moment, Frobenius norm of the batch matrix;
+* the fraction of activations saturated (sigmoid/tanh within ``eps`` of their bounds) and, for
+  ReLU, the fraction of zero outputs and of dead units (zero on every example of the batch);
+* with labels: the norms of the weight gradient ∂L/∂W_l and of the activation gradients ∂L/∂z_l,
+  ∂L/∂a_l (kept on the intermediate tensors with ``retain_grad``).
+
+:func:`probe` / :func:`layer_stats` do this for any model; :class:`StatsRecorder` is a training-loop
+callback that does it every N steps on a fixed probe batch and also records the size of each
+update relative to the weights; :func:`relative_change` gives ‖W − W₀‖ / ‖W₀‖ per layer.
+
+The theory (:func:`predict_signal`, :func:`predict_for_model`) is the mean-field recursion of the
+source texts (CMU *Deep Learning Systems*; deeplearning.ai's *Initializing neural networks*):
+with iid zero-mean weights of variance σ_l² and fan-in n_l,
+
+    Var z_{l+1} = n_{l+1} σ_{l+1}² E[φ(z_l)²]  (+ Var b),      z_l ~ N(0, Var z_l)
+
+For ReLU E[φ(z)²] = Var z / 2, so each layer multiplies the variance by σ² n / 2 (1 for He's 2/n);
+for the identity by σ² n; for tanh and sigmoid the expectation is computed numerically
+(:func:`gaussian_expectation`). Backwards, E[(∂L/∂z_l)²] = E[φ'(z_l)²] · n_out σ_{l+1}² ·
+E[(∂L/∂z_{l+1})²]. Pure NumPy: the lab draws the figures, a ``diagnose`` command can print verdicts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
+
+from ..activations import canonical_activation
+from ..init import theoretical_std
+from ..tensor import Tensor, cross_entropy, no_grad
+
+__all__ = [
+    "LayerStats", "Probe", "SignalPrediction", "StatsRecorder", "activation_fn", "columns",
+    "count_distinct_units", "derivative_moment", "gaussian_expectation", "layer_plan", "layer_stats",
+    "predict_for_model", "predict_signal", "probe", "relative_change", "second_moment", "weight_arrays",
+]
+
+SATURATION_EPS = 0.01  # sigmoid below 0.01 / above 0.99, tanh beyond ±0.99
+
+# --------------------------------------------------------------------------- activation functions
+_BOUNDS = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
+
+
+def _sigmoid(z):
+    return 0.5 * (1.0 + np.tanh(0.5 * z))  # no overflow warnings for large |z|
+
+
+def activation_fn(name: str, slope: float = 0.01):
+    """``(φ, φ')`` as NumPy functions for an activation name (relu, leaky_relu, tanh, sigmoid, identity; and
+    elu, silu, gelu, which only PyTorch networks have, see mlplab.diagnose.pytorch)."""
+    key = _key(name)
+    if key in _SMOOTH:
+        return _SMOOTH[key]
+    if key == "relu":
+        return (lambda z: np.maximum(z, 0.0)), (lambda z: (z > 0).astype(float))
+    if key == "leaky_relu":
+        return (lambda z: np.where(z > 0, z, slope * z)), (lambda z: np.where(z > 0, 1.0, slope))
+    if key == "tanh":
+        return np.tanh, (lambda z: 1.0 - np.tanh(z) ** 2)
+    if key == "sigmoid":
+        return _sigmoid, (lambda z: _sigmoid(z) * (1.0 - _sigmoid(z)))
+    if key == "identity":
+        return (lambda z: z), (lambda z: np.ones_like(z))
+    raise AssertionError(key)  # pragma: no cover - the registry and this table list the same activations
+
+
+# smooth ReLU-likes, for diagnosing PyTorch networks (mlplab.diagnose.pytorch); ELU with α = 1. GELU is z Φ(z) in
+# its tanh form (within 5e-4 of the erf form, 1e-3 in φ′; NumPy has no erf).
+_GELU_C = math.sqrt(2.0 / math.pi)
+
+
+def _gelu(z):
+    return 0.5 * z * (1.0 + np.tanh(_GELU_C * (z + 0.044715 * z**3)))
+
+
+def _gelu_grad(z):
+    t = np.tanh(_GELU_C * (z + 0.044715 * z**3))
+    return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t**2) * _GELU_C * (1.0 + 3 * 0.044715 * z**2)
+
+
+_SMOOTH = {
+    "elu": ((lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0.0)))),
+            (lambda z: np.where(z > 0, 1.0, np.exp(np.minimum(z, 0.0))))),
+    "silu": ((lambda z: z * _sigmoid(z)), (lambda z: _sigmoid(z) * (1.0 + z * (1.0 - _sigmoid(z))))),
+    "gelu": (_gelu, _gelu_grad),
+    "relu6": ((lambda z: np.clip(z, 0.0, 6.0)), (lambda z: ((z > 0) & (z < 6)).astype(float))),  # ReLU capped at 6
+}
+
+
+def _key(name) -> str:
+    """The canonical activation name; elu/silu/gelu (torch-only, not in mlplab's registry) pass through."""
+    key = str(name).strip().lower().replace("-", "_")
+    return key if key in _SMOOTH else canonical_activation(name)
+
+
+def gaussian_expectation(f, var: float) -> float:
+    """E[f(z)] for z ~ N(0, var), by the trapezoid rule on a grid that resolves both the
+    Gaussian's scale (√var · [-12, 12]) and the activation's own (z in [-20, 20], where tanh and
+    sigmoid bend). Gauss-Hermite alone misses the bend once √var ≫ 1; this is accurate to ~1e-6
+    for bounded smooth or piecewise-linear f at every variance."""
+    var = float(var)
+    if not var >= 0:
+        raise ValueError(f"variance must be >= 0, got {var}")
+    if var == 0:
+        return float(f(np.zeros(1))[0])
+    sd = math.sqrt(var)
+    z = np.union1d(sd * np.linspace(-12.0, 12.0, 4001), np.linspace(-20.0, 20.0, 4001))
+    z = z[np.abs(z) <= 12.0 * sd]
+    pdf = np.exp(-0.5 * z * z / var) / (sd * math.sqrt(2.0 * math.pi))
+    return float(np.trapezoid(f(z) * pdf, z))
+
+
+def second_moment(activation: str, var: float, slope: float = 0.01) -> float:
+    """E[φ(z)²] for z ~ N(0, var): var/2 for ReLU, var for the identity, quadrature otherwise."""
+    key = _key(activation)
+    if key == "relu":
+        return var / 2.0
+    if key == "leaky_relu":
+        return var * (1.0 + slope**2) / 2.0
+    if key == "identity":
+        return float(var)
+    phi, _ = activation_fn(key, slope)
+    return gaussian_expectation(lambda z: phi(z) ** 2, var)
+
+
+def derivative_moment(activation: str, var: float, slope: float = 0.01) -> float:
+    """E[φ'(z)²] for z ~ N(0, var): 1/2 for ReLU, 1 for the identity, quadrature otherwise."""
+    key = _key(activation)
+    if key == "relu":
+        return 0.5
+    if key == "leaky_relu":
+        return (1.0 + slope**2) / 2.0
+    if key == "identity":
+        return 1.0
+    _, dphi = activation_fn(key, slope)
+    return gaussian_expectation(lambda z: dphi(z) ** 2, var)
+
+
+# --------------------------------------------------------------------------- the network's layers
+@dataclass
+class _Layer:
+    linear: object  # a mlplab.nn.Linear
+    modules: list  # activation modules that follow it (empty for a logits layer)
+    activation: str  # "identity" if none
+    slope: float = 0.01
+
+
+def _activation_name(module) -> tuple[str, float]:
+    try:
+        key = canonical_activation(module)
+    except ValueError:
+        raise ValueError(f"diagnostics: do not know the activation module {type(module).__name__}") from None
+    return key, float(getattr(module, "negative_slope", 0.01))
+
+
+def layer_plan(model) -> list[_Layer]:
+    """Split a Sequential/MLP into (Linear, following activation) pairs, input to output."""
+    from ..nn import Linear  # nn imports init/tensor only; kept local so this module stays light
+
+    layers = getattr(model, "layers", None)
+    if layers is None:
+        raise TypeError("diagnostics needs a Sequential / MLP (a model with a .layers list)")
+    plan: list[_Layer] = []
+    for m in layers:
+        if isinstance(m, Linear):
+            plan.append(_Layer(m, [], "identity"))
+        elif not plan:
+            raise ValueError("diagnostics: the model must start with a Linear layer")
+        else:
+            plan[-1].modules.append(m)
+            name, slope = _activation_name(m)
+            if name != "identity":
+                plan[-1].activation, plan[-1].slope = name, slope
+    return plan
+
+
+def weight_arrays(model) -> list[np.ndarray]:
+    """Copies of every Linear layer's weight, input to output (e.g. W₀ before training)."""
+    return [lay.linear.weight.data.copy() for lay in layer_plan(model)]
+
+
+def relative_change(model, reference: list[np.ndarray]) -> np.ndarray:
+    """‖W_l − R_l‖ / ‖R_l‖ per layer (Frobenius); R = W₀ gives how far training moved each layer."""
+    out = []
+    for lay, ref in zip(layer_plan(model), reference):
+        w = lay.linear.weight.data.astype(np.float64)
+        ref = np.asarray(ref, dtype=np.float64)
+        den = np.linalg.norm(ref)
+        out.append(np.linalg.norm(w - ref) / den if den > 0 else np.inf if np.any(w != ref) else 0.0)
+    return np.array(out)
+
+
+# --------------------------------------------------------------------------- measurement
+@dataclass
+class LayerStats:
+    """What one Linear layer and its activation look like on a batch. Norms are Frobenius norms
+    of the whole batch matrix (examples × units); gradient fields are NaN without labels."""
+
+    layer: int  # 1-based
+    fan_in: int
+    fan_out: int
+    activation: str  # "identity" for the logits layer
+    weight_mean: float
+    weight_std: float
+    weight_norm: float
+    pre_mean: float  # z = a_{l-1} W + b
+    pre_std: float
+    pre_sq: float  # mean of z², what Var z_l of the theory predicts
+    act_mean: float  # a = φ(z)
+    act_std: float
+    act_sq: float  # mean of a², E[φ(z)²]
+    act_norm: float
+    saturated: float  # fraction within SATURATION_EPS of sigmoid/tanh bounds; NaN for unbounded φ
+    zero: float  # fraction of exactly-zero outputs (ReLU); NaN otherwise
+    dead: float  # fraction of units that are zero on every example (ReLU); NaN otherwise
+    weight_grad_norm: float = float("nan")
+    bias_grad_norm: float = float("nan")
+    pre_grad_norm: float = float("nan")  # ‖∂L/∂z_l‖
+    act_grad_norm: float = float("nan")  # ‖∂L/∂a_l‖
+    update_ratio: float = float("nan")  # ‖ΔW‖ / ‖W‖ of the last optimizer step (StatsRecorder)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Probe:
+    """The result of one :func:`probe`: the loss (NaN without labels), the per-layer statistics,
+    and (if asked for) the activations a_l themselves, for histograms."""
+
+    loss: float
+    layers: list[LayerStats]
+    activations: list[np.ndarray] = field(default_factory=list)
+
+
+def _f(x) -> float:
+    return float(x)
+
+
+def _summary(i, lay, z, a, eps):
+    w = lay.linear.weight.data
+    z64, a64 = z.astype(np.float64), a.astype(np.float64)
+    n_units = a.shape[-1]
+    sat = zero = dead = float("nan")
+    if lay.activation in _BOUNDS:
+        lo, hi = _BOUNDS[lay.activation]
+        sat = _f(np.mean((a64 <= lo + eps) | (a64 >= hi - eps)))
+    if lay.activation == "relu":
+        off = a <= 0
+        zero = _f(np.mean(off))
+        dead = _f(np.mean(np.all(off.reshape(-1, n_units), axis=0)))
+    return LayerStats(
+        layer=i + 1, fan_in=int(w.shape[-2]), fan_out=int(w.shape[-1]), activation=lay.activation,
+        weight_mean=_f(w.mean()), weight_std=_f(w.std()), weight_norm=_f(np.linalg.norm(w)),
+        pre_mean=_f(z64.mean()), pre_std=_f(z64.std()), pre_sq=_f(np.mean(z64**2)),
+        act_mean=_f(a64.mean()), act_std=_f(a64.std()), act_sq=_f(np.mean(a64**2)),
+        act_norm=_f(np.linalg.norm(a64)), saturated=sat, zero=zero, dead=dead)
+
+
+def probe(model, X, y=None, loss=None, keep_activations: bool = False,
+          eps: float = SATURATION_EPS) -> Probe:
+    """Forward ``X`` through ``model`` layer by layer and measure every layer; with labels ``y``
+    also backpropagate ``loss(logits, y)`` (default softmax cross-entropy) for the gradient norms.
+
+    The model's parameter ``.grad`` values are left as they were (saved and restored), so a probe
+    can run inside a training loop.
+    """
+    plan = layer_plan(model)
+    X = X.data if isinstance(X, Tensor) else np.asarray(X)
+    dtype = plan[0].linear.weight.dtype
+    x = Tensor(np.asarray(X, dtype=dtype))
+    want_grad = y is not None
+    params = [p for lay in plan for p in (lay.linear.weight, lay.linear.bias) if p is not None]
+    saved = [p.grad for p in params]
+    zs, acts = [], []
+    try:
+        if want_grad:
+            for p in params:
+                p.grad = None
+            h = x
+            for lay in plan:
+                z = lay.linear(h).retain_grad()
+                a = z
+                for m in lay.modules:
+                    a = m(a)
+                if a is not z:
+                    a.retain_grad()
+                zs.append(z)
+                acts.append(a)
+                h = a
+            out = (loss or cross_entropy)(h, y)
+            value = _f(out.data)
+            if out.requires_grad:
+                out.backward()
+        else:
+            with no_grad():
+                h = x
+                for lay in plan:
+                    z = lay.linear(h)
+                    a = z
+                    for m in lay.modules:
+                        a = m(a)
+                    zs.append(z)
+                    acts.append(a)
+                    h = a
+            value = float("nan")
+        stats = []
+        for i, (lay, z, a) in enumerate(zip(plan, zs, acts)):
+            s = _summary(i, lay, z.data, a.data, eps)
+            if want_grad:
+                def norm(t):
+                    return _f(np.linalg.norm(t.grad)) if t.grad is not None else 0.0
+                s.weight_grad_norm = norm(lay.linear.weight)
+                s.bias_grad_norm = norm(lay.linear.bias) if lay.linear.bias is not None else float("nan")
+                s.pre_grad_norm = norm(z)
+                s.act_grad_norm = norm(a)
+            stats.append(s)
+    finally:
+        for p, g in zip(params, saved):
+            p.grad = g
+    return Probe(value, stats, [a.data for a in acts] if keep_activations else [])
+
+
+def layer_stats(model, X, y=None, loss=None, eps: float = SATURATION_EPS) -> list[LayerStats]:
+    """Per-layer :class:`LayerStats` of ``model`` on ``X`` (gradient norms too if ``y`` is given)."""
+    return probe(model, X, y, loss=loss, eps=eps).layers
+
+
+def columns(stats: list[LayerStats]) -> dict[str, np.ndarray]:
+    """A list of LayerStats as columns: ``columns(s)["act_std"]`` is the per-layer array."""
+    return {f.name: np.array([getattr(s, f.name) for s in stats]) for f in fields(LayerStats)}
+
+
+def count_distinct_units(a: np.ndarray, rtol: float = 1e-5) -> int:
+    """How many different units a layer really has: columns of ``a`` (examples × units) that agree
+    within ``rtol`` × (largest |value| in the batch) count as one (symmetry: identical units)."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, np.shape(a)[-1])
+    tol = rtol * max(float(np.max(np.abs(a))), 1e-30)
+    reps = np.empty((a.shape[1], a.shape[0]))  # representatives, one per row
+    # columns within tol everywhere have projections on r within tol·‖r‖₁: a necessary condition that leaves
+    # few candidates to compare in full (fast for 512 units; the count is the same)
+    r = np.random.default_rng(0).standard_normal(a.shape[0])
+    proj, rep_proj, bound = a.T @ r, np.empty(a.shape[1]), tol * float(np.sum(np.abs(r))) * (1 + 1e-6)
+    if a.shape[1] < 2:
+        return int(a.shape[1])
+    # a column whose projection has no neighbour within the bound can match no other column: it is a unit of its
+    # own, and only the others (e.g. a ReLU layer's all-zero units) go through the loop
+    order = np.argsort(proj)
+    close = np.diff(proj[order]) <= bound
+    cand = np.zeros(a.shape[1], dtype=bool)
+    cand[order[1:][close]] = True
+    cand[order[:-1][close]] = True
+    k0 = int(np.count_nonzero(~cand))
+    k = 0
+    for j in np.flatnonzero(cand):
+        col = a[:, j]
+        near = np.flatnonzero(np.abs(rep_proj[:k] - proj[j]) <= bound)
+        if not any(np.max(np.abs(col - reps[i])) <= tol for i in near):
+            reps[k], rep_proj[k] = col, proj[j]
+            k += 1
+    return k0 + k
+
+
+# --------------------------------------------------------------------------- theory
+@dataclass
+class SignalPrediction:
+    """The mean-field prediction for each layer l = 1..L (arrays of length L).
+
+    ``pre_var`` Var z_l; ``act_sq`` E[φ_l(z_l)²]; ``factor`` Var z_l / Var z_{l-1} (for l = 1:
+    Var z_1 / E[x²]); ``grad_sq`` E[(∂L/∂z_l)²] if an output gradient was given (else None).
+    """
+
+    fan_in: np.ndarray
+    fan_out: np.ndarray
+    weight_var: np.ndarray
+    activation: list[str]
+    input_sq: float
+    pre_var: np.ndarray
+    act_sq: np.ndarray
+    factor: np.ndarray
+    grad_sq: np.ndarray | None = None
+
+    def act_norm(self, batch: int) -> np.ndarray:
+        """Predicted Frobenius norm of a batch of activations: sqrt(batch · n_out · E[φ(z)²])."""
+        return np.sqrt(batch * self.fan_out * self.act_sq)
+
+    def pre_grad_norm(self, batch: int) -> np.ndarray | None:
+        """Predicted ‖∂L/∂z_l‖ over a batch: sqrt(batch · n_out · E[(∂L/∂z_l)²])."""
+        return None if self.grad_sq is None else np.sqrt(batch * self.fan_out * self.grad_sq)
+
+    def weight_grad_norm(self, batch: int) -> np.ndarray | None:
+        """Predicted ‖∂L/∂W_l‖ = ‖a_{l-1}‖ ‖∂L/∂z_l‖ / sqrt(batch) (examples' terms independent)."""
+        if self.grad_sq is None:
+            return None
+        prev_sq = np.concatenate([[self.input_sq], self.act_sq[:-1]])
+        return np.sqrt(batch * self.fan_in * self.fan_out * prev_sq * self.grad_sq)
+
+
+def predict_signal(fan_in, fan_out, weight_var, activations, input_sq: float, bias_var=0.0,
+                   output_grad_sq: float | None = None, slope: float = 0.01) -> SignalPrediction:
+    """Propagate variances through L layers: Var z_l = n_l σ_l² E[φ_{l-1}(z_{l-1})²] + Var b_l,
+    starting from E[x²] = ``input_sq``; backwards from E[(∂L/∂z_L)²] = ``output_grad_sq`` with
+    E[(∂L/∂z_l)²] = E[φ_l'(z_l)²] · n_{l+1}' σ_{l+1}² · E[(∂L/∂z_{l+1})²] (n' = fan-out).
+
+    ``weight_var``, ``bias_var`` are per layer (or one number for all), ``activations`` the names
+    of φ_1..φ_L ("identity" for the logits layer).
+    """
+    fan_in = np.asarray(fan_in, dtype=float)
+    fan_out = np.asarray(fan_out, dtype=float)
+    L = len(fan_in)
+    wv = np.broadcast_to(np.asarray(weight_var, dtype=float), (L,))
+    bv = np.broadcast_to(np.asarray(bias_var, dtype=float), (L,))
+    acts = list(activations)
+    if len(acts) != L or len(fan_out) != L:
+        raise ValueError(f"predict_signal: {L} layers but {len(fan_out)} fan-outs and {len(acts)} activations")
+    pre, act, factor = np.zeros(L), np.zeros(L), np.zeros(L)
+    prev = float(input_sq)
+    prev_var = prev
+    for l in range(L):
+        pre[l] = fan_in[l] * wv[l] * prev + bv[l]
+        act[l] = second_moment(acts[l], pre[l], slope)
+        factor[l] = pre[l] / prev_var if prev_var > 0 else np.inf
+        prev, prev_var = act[l], pre[l]
+    grad = None
+    if output_grad_sq is not None:
+        grad = np.zeros(L)
+        grad[-1] = float(output_grad_sq) * derivative_moment(acts[-1], pre[-1], slope)
+        for l in range(L - 2, -1, -1):
+            back = fan_out[l + 1] * wv[l + 1] * grad[l + 1]  # E[(∂L/∂a_l)²]
+            grad[l] = derivative_moment(acts[l], pre[l], slope) * back
+    return SignalPrediction(fan_in, fan_out, np.array(wv), acts, float(input_sq), pre, act, factor, grad)
+
+
+def predict_for_model(model, X, init=None, output_grad_sq: float | None = None) -> SignalPrediction:
+    """:func:`predict_signal` for ``model`` on inputs ``X``: fans and activations from the model,
+    E[x²] from ``X``, σ_l² from the initializer ``init`` (``theoretical_std``; a zero-mean iid
+    scheme) or, without it, the measured mean square of each weight matrix (exact for orthogonal
+    and scaled-identity weights too). Biases count with their measured mean square."""
+    plan = layer_plan(model)
+    fan_in = [lay.linear.in_features for lay in plan]
+    fan_out = [lay.linear.out_features for lay in plan]
+    acts = [lay.activation for lay in plan]
+    if init is None:
+        wv = [float(np.mean(lay.linear.weight.data.astype(np.float64) ** 2)) for lay in plan]
+    else:
+        wv = [theoretical_std(init, lay.linear.weight.shape, activation=lay.activation) ** 2 for lay in plan]
+    bv = [float(np.mean(lay.linear.bias.data.astype(np.float64) ** 2)) if lay.linear.bias is not None
+          else 0.0 for lay in plan]
+    X = np.asarray(X.data if isinstance(X, Tensor) else X, dtype=np.float64)
+    return predict_signal(fan_in, fan_out, wv, acts, float(np.mean(X**2)), bv, output_grad_sq,
+                          slope=plan[0].slope)
+
+
+# --------------------------------------------------------------------------- training callback
+class StatsRecorder:
+    """Trainer callback: every ``every`` steps, :func:`probe` the model on a fixed batch
+    (``X``, ``y``) and record the per-layer statistics, plus ‖ΔW‖/‖W‖ of that step's update.
+
+    After training: ``steps`` (the steps recorded), ``losses`` (probe loss), ``records`` (a list of
+    lists of LayerStats), ``series("act_std")`` → array (records × layers). Step 0 (before any
+    update) is recorded at ``on_train_begin``.
+    """
+
+    def __init__(self, X, y=None, every: int = 10, loss=None, keep_activations: bool = False):
+        if int(every) < 1:
+            raise ValueError(f"StatsRecorder: every must be >= 1, got {every}")
+        self.X, self.y, self.every, self.loss = X, y, int(every), loss
+        self.keep_activations = keep_activations
+        self.steps: list[int] = []
+        self.losses: list[float] = []
+        self.records: list[list[LayerStats]] = []
+        self.activations: list[list[np.ndarray]] = []
+        self._before: list[np.ndarray] | None = None
+
+    def record(self, model, step: int, update_ratio=None) -> None:
+        p = probe(model, self.X, self.y, loss=self.loss, keep_activations=self.keep_activations)
+        if update_ratio is not None:
+            for s, r in zip(p.layers, update_ratio):
+                s.update_ratio = float(r)
+        self.steps.append(int(step))
+        self.losses.append(p.loss)
+        self.records.append(p.layers)
+        if self.keep_activations:
+            self.activations.append(p.activations)
+
+    # the Trainer's hooks (any object with these methods is a callback)
+    def on_train_begin(self, trainer) -> None:
+        self.record(trainer.model, trainer.step)
+        self._before = weight_arrays(trainer.model) if (trainer.step + 1) % self.every == 0 else None
+
+    def on_step_end(self, trainer, step, loss) -> None:
+        # steps are counted from 1 after the first update; snapshot weights one step early so
+        # the recorded step's own update size can be measured.
+        step = int(step)
+        if step % self.every == 0:
+            ratio = relative_change(trainer.model, self._before) if self._before is not None else None
+            self.record(trainer.model, step, ratio)
+        self._before = weight_arrays(trainer.model) if (step + 1) % self.every == 0 else None
+
+    def on_epoch_end(self, trainer, epoch, metrics) -> None:
+        pass
+
+    def on_train_end(self, trainer) -> None:
+        pass
+
+    def series(self, name: str) -> np.ndarray:
+        """One statistic over time: array of shape (records, layers)."""
+        return np.array([[getattr(s, name) for s in rec] for rec in self.records])

@@ -1,0 +1,61 @@
+"""Writing files so that a reader never sees half of one: :func:`atomic_write` and :func:`write_json`.
+
+The content goes to a temporary file in the same folder (same file system, so the final rename
+is atomic), is flushed to disk, and replaces the target with ``os.replace``; if writing fails the
+temporary file is removed and the old target, if any, is untouched. Checkpoints, models,
+summaries and configs of a run are written this way, so Ctrl-C or ``kill -9`` at any moment
+leaves either the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+__all__ = ["atomic_write", "write_json", "current_umask"]
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it (``/proc/self/status`` on Linux ≥ 4.7); elsewhere
+    set and restored at once. A file written atomically gets ``0o666 & ~umask``, as ``open()`` would
+    give it, so every file of a run has the same mode (mkstemp alone makes 0600)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode: str = "w", encoding: str | None = "utf-8"):
+    """``with atomic_write(path, "wb") as f: ...``: ``f`` is a temporary file that becomes ``path``
+    when the block ends without an exception (and disappears otherwise)."""
+    path = Path(path)
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_write: mode must be 'w' or 'wb', got {mode!r}")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600; the file gets open()'s mode
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path, obj, indent: int = 2) -> None:
+    """``obj`` as JSON (NumPy scalars as floats), written atomically."""
+    with atomic_write(path) as f:
+        f.write(json.dumps(obj, indent=indent, default=float))
