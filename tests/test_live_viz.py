@@ -73,13 +73,8 @@ def _paused_page(browser, server, query, steps):
 TOY = "autostart=1&dataset=circles&layers=2,16,16,2&activation=tanh&optimizer=adam&lr=0.02&iterations=100000&seed=3"
 
 
-@pytest.mark.parametrize("viewport", [{"width": 1400, "height": 1000}, {"width": 390, "height": 844}],
-                         ids=["desktop", "phone"])
-def test_the_decision_boundary_is_the_networks_prediction_and_the_pairs_are_init_and_now(
-        server, browser, tmp_path, viewport):
-    pytest.importorskip("playwright")
+def test_the_decision_boundary_is_the_networks_prediction_and_the_pairs_are_init_and_now(server, browser, tmp_path):
     p, page = _paused_page(browser, server, TOY, 600)
-    page.set_viewport_size(viewport)
     frame = p.live("lastFrame")
     b = frame["boundary"]
     assert b["n"] == 48 and len(b["classes"]) == len(b["conf"]) == 48 * 48
@@ -109,8 +104,12 @@ def test_the_decision_boundary_is_the_networks_prediction_and_the_pairs_are_init
         for (let i = 0; i < d.length; i += 4 * 7) seen.add(d[i] + ',' + d[i + 1] + ',' + d[i + 2]);
         return seen.size; }""")
     assert pixels > 50 and page.locator("#boundary-fig").is_visible()
-    box = page.locator("#boundary-canvas").bounding_box()
-    assert box["width"] > 200 and box["x"] + box["width"] <= viewport["width"]
+    for viewport in ({"width": 390, "height": 844}, {"width": 1400, "height": 1000}):  # a phone, a desktop
+        page.set_viewport_size(viewport)
+        page.wait_for_timeout(200)
+        box = page.locator("#boundary-canvas").bounding_box()
+        assert box["width"] > 200 and box["x"] + box["width"] <= viewport["width"], (viewport, box)
+        p.shot(tmp_path, f"live-boundary-{viewport['width']}")
     # the histograms' pair: the step-0 frame's histogram beside the newest; the step axis under each strip
     page.check("#hist-init")
     pair = p.live("histPair(0, 'w')")
@@ -123,16 +122,16 @@ def test_the_decision_boundary_is_the_networks_prediction_and_the_pairs_are_init
     axis = page.locator("#layers .layer .hist .step-axis").first.inner_text().split()
     assert [int(v) for v in axis] == sorted(int(v) for v in axis) and int(axis[-1]) == frame["step"]
     assert page.locator("#layers .pair-box").first.is_visible()
-    p.shot(tmp_path, f"live-boundary-{viewport['width']}")
-    if viewport["width"] > 1000:  # a reload draws it all again: the points, the step-0 histograms, the sharpness
-        measured = p.live("viz.sharpness.length")
-        page.reload()
-        page.wait_for_function("window.mlplabLive.ready && window.mlplabLive.reattached", timeout=30_000)
-        assert p.live("viz.points") == len(X) and p.live("viz.sharpness.length") == measured
-        page.wait_for_function("window.mlplabLive.viz.boundaryDraws >= 1", timeout=30_000)  # (the pause's frame)
-        page.check("#hist-init")
-        again = p.live("histPair(0, 'w')")
-        assert again["init"] == pair["init"] and again["now"] == pair["now"]
+    p.shot(tmp_path, "live-boundary-pairs")
+    # a reload draws it all again: the points, the step-0 histograms, the sharpness so far
+    measured = p.live("viz.sharpness.length")
+    page.reload()
+    page.wait_for_function("window.mlplabLive.ready && window.mlplabLive.reattached", timeout=30_000)
+    assert p.live("viz.points") == len(X) and p.live("viz.sharpness.length") == measured
+    page.wait_for_function("window.mlplabLive.viz.boundaryDraws >= 1", timeout=30_000)  # (the pause's frame)
+    page.check("#hist-init")
+    again = p.live("histPair(0, 'w')")
+    assert again["init"] == pair["init"] and again["now"] == pair["now"]
     p.check_local()
     p.close()
 
