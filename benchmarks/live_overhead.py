@@ -15,6 +15,8 @@
    start point to the redrawn paths of all seven optimizers, 200 steps each (target p95 <= 100 ms).
 
     python benchmarks/live_overhead.py [--steps 300] [--rounds 5] [--threads 1] [--frames all] [--blocks 60] [--browser]
+                                       [--sharpness-ab]   (with --blocks: the worker's blocks with and without the
+                                                            Train view's sharpness, live/sharpness.py)
 """
 
 from __future__ import annotations
@@ -168,12 +170,15 @@ def blocks(pairs, block_steps, modes):
     separate runs seconds apart, so each on-block's time against the mean of its off neighbours
     is a much steadier paired ratio; their median is printed per mode. Blocks holding
     an epoch's end (and so the test set's evaluation) are left out."""
+    from mlplab.live import sharpness as sharp
     from mlplab.live.framer import FrameWorker
     from mlplab.live.session import LiveCallback, TrainSession
 
+    every = sharp.EVERY
     for mode in modes:
         worker = None
-        if mode == "worker":
+        sharp.EVERY = 10**12 if mode == "worker-no-sharpness" else every  # (the worker's frames without it)
+        if mode.startswith("worker"):
             worker = FrameWorker()
             worker.wait_ready(60)
         marks = []  # (block, perf_counter at its first step, frames made so far)
@@ -206,7 +211,8 @@ def blocks(pairs, block_steps, modes):
             if b % 2 and off:
                 ratios.append(statistics.mean(off) / times[b][0])
         fps = statistics.median(times[b][1] / times[b][0] for b in times if b % 2)
-        label = {"worker": "frames by a worker process", "inline": "frames made inline"}[mode]
+        label = {"worker": "frames by a worker process", "inline": "frames made inline",
+                 "worker-no-sharpness": "frames by a worker process, no sharpness"}[mode]
         print(f"   blocks of {block_steps} steps, frames on / off alternating, {len(ratios)} on-blocks, {label}:")
         q = statistics.quantiles(ratios, n=4)
         print(f"     throughput on / off: median {statistics.median(ratios):.3f} (quartiles {q[0]:.3f}-{q[2]:.3f}), "
@@ -216,6 +222,7 @@ def blocks(pairs, block_steps, modes):
                   f"{statistics.median(s['ms'] for s in session.sharpness):.0f} ms each")
         if worker is not None:
             worker.close()
+    sharp.EVERY = every
 
 
 def frame_cost(repeats=40):
@@ -356,6 +363,9 @@ def main():
     ap.add_argument("--blocks", type=int, default=0, metavar="PAIRS",
                     help="also time frames on and off in PAIRS alternating block pairs of one run (--block-steps each)")
     ap.add_argument("--block-steps", type=int, default=100)
+    ap.add_argument("--sharpness-ab", action="store_true",
+                    help="with --blocks: the worker's blocks run twice, with the sharpness (default) and without, "
+                         "each first in turn (the sharpness' cost in throughput and frames per second)")
     ap.add_argument("--competitors", type=int, default=0,
                     help="CPU-bound processes running meanwhile (1 on a 2-core machine: no core left for frames)")
     args = ap.parse_args()
@@ -369,7 +379,11 @@ def main():
             if args.rounds:
                 throughput(args.steps, args.rounds, modes)
             if args.blocks:
-                blocks(args.blocks, args.block_steps, [m for m in modes if m != "off"])
+                bm = [m for m in modes if m != "off"]
+                if args.sharpness_ab and "worker" in bm:
+                    bm = ["worker", "worker-no-sharpness", "worker-no-sharpness", "worker"] + \
+                        [m for m in bm if m != "worker"]
+                blocks(args.blocks, args.block_steps, bm)
             frame_cost()
         if args.browser:
             browser(args.threads)
