@@ -330,7 +330,7 @@ def test_the_paths_view_draws_the_eigen_components_for_a_quadratic_only(server, 
     p.close()
 
 
-def test_a_measurement_past_its_budget_stops_and_a_large_network_has_none():
+def test_a_measurement_past_its_budget_stops_and_a_large_network_has_none(monkeypatch):
     """A frame waiting more than 5 s gives the worker up: a measurement stops at its budget (and says
     why), and a network whose products would take seconds is not measured at all."""
     from mlplab.live.session import TrainSession
@@ -338,6 +338,15 @@ def test_a_measurement_past_its_budget_stops_and_a_large_network_has_none():
     model, _, X, y = _small_run("sgd", steps=1)
     with pytest.raises(sharp.TooSlow, match="took more than 0 s"):
         sharp.Tracker(model, X[:64], y[:64]).measure(budget=0.0)
+    # in the worker's mirror: dropped twice (the next one 40 s later), given up the third time in a row
+    mirror = fr._Mirror.__new__(fr._Mirror)
+    mirror.model, mirror.curv_batch, mirror.tracker = model, (X[:64], y[:64]), None
+    assert mirror.sharpness(None)["value"] > 0
+    monkeypatch.setattr(sharp, "BUDGET", 0.0)
+    got = [mirror.sharpness(None) for _ in range(sharp.TRIES)]
+    assert all(g["value"] is None for g in got) and mirror.curv_batch is None
+    assert [g.get("ms") for g in got] == [0.0] * (sharp.TRIES - 1) + [None]
+    assert "dropped" in got[0]["error"] and "measures no more" in got[-1]["error"]
     big = TrainSession({"dataset": "circles", "layers": "2,1200,1000,2", "iterations": "10", "seed": "0"})
     small = TrainSession({"dataset": "circles", "layers": "2,16,2", "iterations": "10", "seed": "0"})
     assert big.curv_batch is None and "1,206,602 parameters" in big.drawing()["sharpness_off"]

@@ -369,13 +369,22 @@ class _Mirror:
     def sharpness(self, P) -> dict:
         """λ₁ (:class:`mlplab.live.sharpness.Tracker`); a network it cannot take is said, not raised
         (the frames go on)."""
-        from .sharpness import TooSlow, Tracker
+        from .sharpness import BUDGET, SHARE, TRIES, TooSlow, Tracker
 
         try:
             if self.tracker is None:
                 self.tracker = Tracker(self.model, *self.curv_batch)
-            return self.tracker.measure(P)
-        except (ValueError, np.linalg.LinAlgError, TooSlow) as e:
+            got = self.tracker.measure(P)
+            self.too_slow = 0
+            return got
+        except TooSlow as e:  # dropped; after TRIES in a row, given up (ms: the next waits BUDGET / SHARE)
+            self.too_slow = getattr(self, "too_slow", 0) + 1
+            if self.too_slow < TRIES:
+                return {"value": None, "ms": BUDGET * 1e3, "error": f"{e}: dropped, the next in {BUDGET / SHARE:.0f} s"}
+            self.curv_batch = None
+            return {"value": None, "error": f"{e}, {TRIES} times in a row: the live view measures no more of it; "
+                                            "`mlplab curvature RUN_DIR` on the exported run computes it"}
+        except (ValueError, np.linalg.LinAlgError) as e:
             self.curv_batch = None  # not again for this run
             return {"value": None, "error": str(e)}
 

@@ -38,7 +38,8 @@ steps); a toy network's takes a few ms and comes every ``EVERY`` steps. A frame 
 5 s gets the worker given up (:data:`mlplab.live.framer.REPLY_TIMEOUT`), so a network with more than
 ``MAX_WORK`` / ``BATCH`` parameters (about 1.2 million) gets no sharpness, and a measurement that
 takes more than ``BUDGET`` seconds all the same (a busy machine) is stopped after its current
-product and the run measures no more (the chart says why). Runs whose frames are made inline (one
+product and dropped; the next comes no sooner than ``BUDGET`` / ``SHARE`` = 40 s later, and after
+``TRIES`` in a row the run measures no more (the chart says why). Runs whose frames are made inline (one
 core, or the worker not started or given up) have no sharpness chart.
 """
 
@@ -49,14 +50,15 @@ import time
 
 import numpy as np
 
-__all__ = ["EVERY", "BATCH", "STEPS_COLD", "STEPS_WARM", "SHARE", "BUDGET", "MAX_WORK", "TooSlow", "limit_for",
+__all__ = ["EVERY", "BATCH", "STEPS_COLD", "STEPS_WARM", "SHARE", "BUDGET", "TRIES", "MAX_WORK", "TooSlow", "limit_for",
            "preconditioner_of", "Tracker"]
 
 EVERY = 200  # steps between two measurements (at least)
 BATCH = 256  # examples in the fixed curvature batch
 STEPS_COLD, STEPS_WARM = 20, 8  # Lanczos steps (Hessian-vector products): the first time, warm-started after
 SHARE = 0.05  # a measurement is due no sooner than its last cost / SHARE seconds after the last one
-BUDGET = 2.0  # seconds a measurement may take in the worker; past it, the run's sharpness is given up
+BUDGET = 2.0  # seconds a measurement may take in the worker; past it, it is dropped (retried TRIES times)
+TRIES = 3  # measurements in a row past BUDGET after which the run measures no more
 MAX_WORK = 3e8  # parameters × batch above which no sharpness is measured (a product would take seconds)
 
 
@@ -118,11 +120,12 @@ class Tracker:
         self.v0 = None
         self.preconditioned = None
 
-    def measure(self, P=None, budget: float = BUDGET) -> dict:
+    def measure(self, P=None, budget: float | None = None) -> dict:
         """``{"value", "residual", "products", "ms", "preconditioned"}``; with ``P``, λ₁(P⁻¹H).
-        Raises :class:`TooSlow` once the products have taken more than ``budget`` seconds."""
+        Raises :class:`TooSlow` once the products have taken more than ``budget`` (``BUDGET``) seconds."""
         from ..curvature import preconditioned_hvp, sharpness
 
+        budget = BUDGET if budget is None else budget
         t0 = time.perf_counter()
         pre = P is not None
         if pre != self.preconditioned:  # another operator: its old eigenvector is no start for it
@@ -131,8 +134,7 @@ class Tracker:
         def timed(v):
             if time.perf_counter() - t0 > budget:
                 raise TooSlow(f"a sharpness measurement took more than {budget:g} s here ({self.curv.n_params:,} "
-                              f"parameters, {self.curv.n} examples); the live view measures no more of it: "
-                              "`mlplab curvature RUN_DIR` on the exported run computes it")
+                              f"parameters, {self.curv.n} examples; a busy machine?)")
             return self.curv.hvp(v)
 
         hvp = preconditioned_hvp(timed, np.asarray(P, dtype=np.float64)) if pre else timed
