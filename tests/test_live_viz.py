@@ -206,10 +206,17 @@ def test_the_workers_sharpness_is_the_top_eigenvalue_of_the_same_weights_and_bat
             done = w.drain()
             assert w.broken is None and len(done) == 1, w.broken
             got.append(done[0][3])
+            # measured meanwhile, on a copy of this frame's weights: it rides on a later frame
+            for later in range(100, 400):
+                w.request(later, plan, False, True)
+                (frame,) = w.drain()
+                if "sharpness" in frame[3]:
+                    break
             hvp = curvature.NetworkCurvature(model, Xc, yc).hvp
             op = curvature.preconditioned_hvp(hvp, P.astype(np.float64)) if P is not None else hvp
             want = curvature.top_eigen(op, sum(p.size for p in model.parameters()), k=1)[0][0]
-            s = done[0][3]["sharpness"]
+            s = frame[3]["sharpness"]
+            assert s["token"] == token and frame[0] == later  # (the frame that asked, the frame it rode on)
             assert s["value"] == pytest.approx(want, rel=1e-3), (token, s, want)
             assert s["preconditioned"] == (P is not None) and s["products"] == (21 if token == 1 else 9)
             for p_ in model.parameters():  # a few more steps: the second measurement is of new weights
@@ -340,7 +347,7 @@ def test_a_measurement_past_its_budget_stops_and_a_large_network_has_none(monkey
         sharp.Tracker(model, X[:64], y[:64]).measure(budget=0.0)
     # in the worker's mirror: dropped twice (the next one 40 s later), given up the third time in a row
     mirror = fr._Mirror.__new__(fr._Mirror)
-    mirror.model, mirror.curv_batch, mirror.tracker = model, (X[:64], y[:64]), None
+    mirror.copy, mirror.curv_batch, mirror.tracker = model, (X[:64], y[:64]), None
     assert mirror.sharpness(None)["value"] > 0
     monkeypatch.setattr(sharp, "BUDGET", 0.0)
     got = [mirror.sharpness(None) for _ in range(sharp.TRIES)]

@@ -21,9 +21,12 @@ unchanged and its numbers are the training model's.
 Protocol over a socket pair (pickled tuples): worker → ``("ready",)``; ``("attach", path, layout,
 spec)`` → ``("attached",)``; ``("frame", token, has_grad, with_ratio, trained, curv)`` →
 ``("frame", token, layers, probe_acc, extras)`` or ``("error", message)``; ``("detach",)``; ``("close",)``.
-``extras`` holds a toy 2-D set's decision boundary (:mod:`mlplab.live.boundary`) and, when ``curv``
-asked for it (``{"P": preconditioner or None}``), the sharpness (:mod:`mlplab.live.sharpness`, on
-the spec's fixed curvature batch): both are computed here, so they cost the training thread nothing.
+``extras`` holds a toy 2-D set's decision boundary (:mod:`mlplab.live.boundary`) and, once a
+measurement asked for by ``curv`` (``{"P": preconditioner or None}``) is done, the sharpness
+(:mod:`mlplab.live.sharpness`, on the spec's fixed curvature batch) with the ``token`` of the frame
+that asked: the worker copies that frame's W and b into a network of its own and measures in a
+thread, while the frames go on (its products are BLAS calls that release the GIL); the result
+rides on the next frame after it is done. Both cost the training thread nothing.
 The parent writes the shared arrays only while no frame is pending, so the worker never reads
 them mid-write. A worker that dies, errs or takes longer than ``REPLY_TIMEOUT`` is given up and
 frames are made inline again: watching never stops a run.
@@ -353,8 +356,11 @@ class _Mirror:
                 lay.linear.bias.data = v["b"]
         self.probe = Probe(spec["X"], spec["y"], spec["predicted_pre_std"], spec.get("grid"))
         self.curv_batch, self.tracker = spec.get("curv_batch"), None
+        self.spec = spec
+        self.copy = None  # the network the sharpness is measured on: the asking frame's W and b, copied
+        self.job = self.job_token = self.job_result = None  # the measurement's thread, its frame, its answer
 
-    def frame(self, has_grad, with_ratio, trained, curv=None):
+    def frame(self, has_grad, with_ratio, trained, curv=None, token=None):
         from .frames import extras, measure, update_ratios
 
         for lay, v, g in zip(self.plan, self.views, has_grad):
@@ -362,9 +368,33 @@ class _Mirror:
         ratio = update_ratios([v["w"] for v in self.views], [v["before"] for v in self.views]) if with_ratio else None
         layers, acc = measure(self.plan, self.probe, ratio, trained)
         more = extras(self.plan, self.probe)
-        if curv is not None and self.curv_batch is not None:
-            more["sharpness"] = self.sharpness(curv.get("P"))
+        if self.job is not None and not self.job.is_alive():  # a measurement done: it rides on this frame
+            more["sharpness"] = {**(self.job_result or {"value": None, "error": "the measurement failed"}),
+                                 "token": self.job_token}
+            self.job = None
+        if curv is not None and self.curv_batch is not None and self.job is None:
+            self._measure_meanwhile(curv.get("P"), token)
         return layers, acc, more
+
+    def _measure_meanwhile(self, P, token) -> None:
+        """Copy W and b as they are now and measure λ₁ of them in a thread (:meth:`sharpness`)."""
+        import threading
+
+        from .. import nn
+
+        if self.copy is None:
+            s = self.spec
+            self.copy = nn.MLP(s["sizes"], activation=s["activation"], weight_init="zeros", bias_init="zeros",
+                               bias=s["bias"], dtype=np.dtype(s["dtype"]))
+        for src, dst in zip(self.model.parameters(), self.copy.parameters()):
+            np.copyto(dst.data, src.data)
+        self.job_token, self.job_result = token, None
+
+        def run():
+            self.job_result = self.sharpness(P)
+
+        self.job = threading.Thread(target=run, name="mlplab-live-sharpness", daemon=True)
+        self.job.start()
 
     def sharpness(self, P) -> dict:
         """λ₁ (:class:`mlplab.live.sharpness.Tracker`); a network it cannot take is said, not raised
@@ -373,7 +403,7 @@ class _Mirror:
 
         try:
             if self.tracker is None:
-                self.tracker = Tracker(self.model, *self.curv_batch)
+                self.tracker = Tracker(self.copy, *self.curv_batch)
             got = self.tracker.measure(P)
             self.too_slow = 0
             return got
@@ -389,7 +419,7 @@ class _Mirror:
             return {"value": None, "error": str(e)}
 
     def close(self):
-        self.plan = self.views = self.model = self.tracker = None
+        self.plan = self.views = self.model = None  # (a measurement under way ends with its own copy)
         try:
             self.mm.close()
         except BufferError:
@@ -427,7 +457,7 @@ def _serve(conn: Connection) -> None:
                 mirror = _Mirror(*msg[1:])
                 conn.send(("attached",))
             elif msg[0] == "frame":
-                layers, acc, more = mirror.frame(*msg[2:])
+                layers, acc, more = mirror.frame(*msg[2:], token=msg[1])
                 conn.send(("frame", msg[1], layers, acc, more))
             elif msg[0] == "detach":
                 if mirror is not None:

@@ -103,6 +103,7 @@ class LiveCallback(Callback):
         # the sharpness (live.sharpness): measured by the worker, due at this step and time at the earliest;
         # sharp_cost: the training thread's own time spent asking for it (the limit, Adam's P)
         self.sharp_step, self.sharp_time, self.sharp_cost = sharp.EVERY, 0.0, 0.0
+        self.sharp_info = None  # what the measurement asked for is drawn against (live.sharpness.limit_for)
 
     def _worker(self):
         """The session's frame worker if it is usable now (attaching it when it has just started)."""
@@ -125,8 +126,11 @@ class LiveCallback(Callback):
         for _, layers, acc, *more in done:
             got = more[0] if more else {}
             if "sharpness" in got:  # the next one no sooner than its cost allows (SHARE of the time)
-                ms = got["sharpness"].get("ms") or 0.0
+                sh = dict(got["sharpness"])
+                ms = sh.get("ms") or 0.0
                 self.sharp_time = time.perf_counter() + ms / 1e3 / sharp.SHARE
+                # measured on the weights of the frame that asked (its step), drawn against that step's limit
+                got = {**got, "sharpness": {**(self.sharp_info or {}), **sh, "step": sh.pop("token", None)}}
             self.s._append(self.pending, layers, acc, by_worker=True, more=got)
         if done or worker.broken is not None:
             self.pending = None
@@ -185,8 +189,8 @@ class LiveCallback(Callback):
 
     def _sharpness_due(self, trainer):
         """A sharpness request for the worker when one is due (every ``sharp.EVERY`` steps, no more
-        than ``sharp.SHARE`` of the time), else None; the limit it is drawn against goes in the
-        pending frame's meta (the current step size: a schedule or a change moves it)."""
+        than ``sharp.SHARE`` of the time), else None; the limit it is drawn against is kept until its
+        answer comes (the current step size: a schedule or a change moves it)."""
         if self.s.curv_batch is None or trainer.step < self.sharp_step or time.perf_counter() < self.sharp_time:
             return None
         t0 = time.perf_counter()
@@ -195,7 +199,7 @@ class LiveCallback(Callback):
         P = sharp.preconditioner_of(opt, self.s.model.parameters()) if info["preconditioned"] else None
         if info["preconditioned"] and P is None:
             return None
-        self.pending["_sharp"] = info
+        self.sharp_info = info
         self.sharp_step = trainer.step + sharp.EVERY
         self.sharp_time = math.inf  # until its answer says what it cost
         self.sharp_cost += time.perf_counter() - t0
@@ -446,11 +450,11 @@ class TrainSession:
 
     def _append(self, meta: dict, layers: list, probe_acc: float, by_worker: bool = False, more=None) -> None:
         """A frame of ``meta`` and what was measured: layers, probe accuracy and ``more`` (a toy set's
-        decision boundary, the sharpness with the limit asked for in ``meta["_sharp"]``)."""
-        meta, more = dict(meta), dict(more or {})
-        limit = meta.pop("_sharp", None)
+        decision boundary; a sharpness measurement, of the weights at its own ``step``)."""
+        more = dict(more or {})
         if "sharpness" in more:
-            more["sharpness"] = {**(limit or {}), **more["sharpness"], "step": meta["step"]}
+            if more["sharpness"].get("step") is None:
+                more["sharpness"] = {**more["sharpness"], "step": meta["step"]}
             self.sharpness.append(more["sharpness"])
         frame = {**meta, "probe_acc": probe_acc, "layers": layers, "worker": by_worker, **more}
         if self.first_layers is None and meta["step"] == 0:

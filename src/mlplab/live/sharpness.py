@@ -30,11 +30,13 @@ eigenvalue λ_i of the symmetric H).
 It runs in the frame worker (:mod:`mlplab.live.framer`), never in the training thread: the training
 thread's part is to decide that a measurement is due (every ``EVERY`` steps, and no more than
 ``SHARE`` of the wall time as the last one took) and, for Adam and RMSProp, to copy the
-preconditioner P (one elementwise pass over the parameters). The worker makes the frame and then
-measures, so the frame waits for it and the next frames come that much later: ``SHARE`` bounds the
-frames lost to 5 %. For the book's network (784-100-100-100-100-10) a warm measurement is 9
-products on 256 examples, about 0.1 s on a free core, so one comes every 2 s or so (some 700
-steps); a toy network's takes a few ms and comes every ``EVERY`` steps. A frame that waits more than
+preconditioner P (one elementwise pass over the parameters). The worker copies the asking frame's
+W and b into a network of its own and measures in a thread of its own while it goes on making
+frames (the products are BLAS calls, which release the GIL); the value rides on the first frame
+after it is done, labelled with the step it was measured at. ``SHARE`` keeps the worker's time
+on it to 5 %: for the book's network (784-100-100-100-100-10) a warm measurement is 9 products
+on 256 examples, about 0.1 s on a free core, so one comes every 2 s or so (some 700 steps); a toy
+network's takes a few ms and comes every ``EVERY`` steps. A frame that waits more than
 5 s gets the worker given up (:data:`mlplab.live.framer.REPLY_TIMEOUT`), so a network with more than
 ``MAX_WORK`` / ``BATCH`` parameters (about 1.2 million) gets no sharpness, and a measurement that
 takes more than ``BUDGET`` seconds all the same (a busy machine) is stopped after its current
