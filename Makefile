@@ -1,5 +1,5 @@
 # Two commands for a fresh machine (see README):
-#   make demo   set everything up, fetch MNIST, run the main job
+#   make demo   set everything up, fetch MNIST, run the source texts' studies
 #   make test   set everything up, run the linter and the whole test suite
 PYTHON ?= python3
 VENV   ?= .venv
@@ -39,7 +39,7 @@ system-deps:
 
 demo: $(RUN)
 	$(BIN)/mlplab data fetch mnist
-	$(BIN)/mlplab lab run all --out lab-report
+	$(BIN)/mlplab lab run textbook --out lab-report
 	@echo "mlplab is installed in $(BIN); to use it as \`mlplab ...\` (README, \"Using it\"), run: . $(VENV)/bin/activate"
 
 lint: $(DEV)

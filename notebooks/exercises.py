@@ -62,3 +62,23 @@ for name, wrong in ex.mistakes.items():
 g = grade_file(folder, exercise, seed=seed)
 print("\n".join(g.lines()))
 assert g.passed == 0 and "not implemented yet" in g.lines()[1]
+
+# %% [markdown]
+# For an nbgrader course: `mlplab exercises export --nbgrader DIR` writes the assignment's source notebook. Each
+# exercise has a solution cell (the library's code between `### BEGIN SOLUTION` and `### END SOLUTION`) and one
+# autograded cell per test of `check`, worth points/tests; the hidden ones sit between `### BEGIN HIDDEN TESTS`
+# and `### END HIDDEN TESTS`, drawn from the teacher's seed. (`--otter DIR` writes the same for Otter-Grader.)
+
+# %%
+import json
+
+from mlplab.exercises.export import case_labels, export_nbgrader
+
+course = tempfile.mkdtemp(prefix="mlplab-course-")
+(nb_path, *_) = export_nbgrader(course, [exercise, "Linear"], seed=seed)
+cells = json.loads(nb_path.read_text())["cells"]
+graded = [c for c in cells if c["metadata"].get("nbgrader", {}).get("grade")]
+print(f"{nb_path}: {len(cells)} cells, {len(graded)} autograded, "
+      f"{sum('### BEGIN HIDDEN TESTS' in c['source'] for c in graded)} of them hidden")
+print(next(c["source"] for c in cells if c["metadata"].get("nbgrader", {}).get("grade_id") == "Linear"))
+assert len(graded) == len(case_labels(exercise, seed)) + len(case_labels("Linear", seed))

@@ -1,10 +1,12 @@
 #!/bin/sh
 # Re-vendor the browser assets of `mlplab live` (charts: uPlot; typeset formulas: KaTeX) into the
-# package, so the page never fetches anything from outside the local server.
+# package, so the page never fetches anything from outside the local server; and axe-core, the
+# accessibility checker the browser tests inject into the page (tests/vendor: never shipped or served).
 # Usage: scripts/vendor_live_assets.sh    (needs npm; run from the repository root)
 set -eu
 UPLOT=uplot@1.6.32
 KATEX=katex@0.19.1
+AXE=axe-core@4.14.1
 DEST=src/mlplab/live/static/vendor
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -25,3 +27,13 @@ cp "$TMP"/katex/package/dist/fonts/*.woff2 "$DEST/katex/fonts/"
 sed -i -E 's/,url\(fonts\/[^)]*\.(woff|ttf)\) format\("(woff|truetype)"\)//g' "$DEST/katex/katex.min.css"
 printf '%s\n%s\n' "$UPLOT" "$KATEX" > "$DEST/VERSIONS"
 echo "vendored $UPLOT and $KATEX into $DEST"
+
+TESTS=tests/vendor
+(cd "$TMP" && npm pack --silent "$AXE" >/dev/null)
+mkdir -p "$TMP/axe"
+tar -xzf "$TMP"/axe-core-*.tgz -C "$TMP/axe"
+rm -rf "$TESTS/axe-core"
+mkdir -p "$TESTS/axe-core"
+cp "$TMP/axe/package/axe.min.js" "$TMP/axe/package/LICENSE" "$TMP/axe/package/LICENSE-3RD-PARTY.txt" "$TESTS/axe-core/"
+printf '%s\n' "$AXE" > "$TESTS/VERSIONS"
+echo "vendored $AXE into $TESTS (for the browser tests only)"

@@ -21,3 +21,7 @@ def mnist_dir() -> Path:
         return fetch("mnist", progress=True)
     except FetchError as e:
         pytest.fail(f"real MNIST is needed and could not be fetched:\n{e}", pytrace=False)
+
+
+# the live page's browser fixtures (`browser`, `server`, `fresh_server`) and its Server / Page helpers
+pytest_plugins = ["live_fixtures"]

@@ -1,6 +1,7 @@
 """The command line as a user meets it: options checked before work, a real run, resume."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -345,3 +346,20 @@ def test_study_time_left_moves_with_the_clock_and_uses_every_completed_unit():
     bar.update(5, 10)
     assert shown(51.0) == "0:00:51"  # 51 s for 5 units: 51 s for the other 5
     assert time_left(51.0, 10, 10) == 0.0 and time_left(5.0, 0, None) is None
+
+
+def test_lab_groups_select_the_textbook_and_the_frontier_studies(tmp_path, capsys):
+    """`make demo` runs `lab run textbook` (the source texts' experiments); `frontier` is every other study, so a
+    new study is frontier unless listed; the two groups together are `all`, in report order."""
+    from mlplab import lab
+
+    every = list(lab.studies())
+    textbook = [s.name for s in lab.select("textbook")]
+    frontier = [s.name for s in lab.select("Frontier")]
+    assert textbook == [n for n in every if n in lab.TEXTBOOK] and len(textbook) == len(lab.TEXTBOOK)
+    assert sorted(textbook + frontier) == sorted(every) and not set(textbook) & set(frontier)
+    assert [s.name for s in lab.select("all")] == every
+    assert {"paths", "symmetry"} <= set(textbook) and {"phase-diagram", "edge-of-stability"} <= set(frontier)
+    assert main(["lab", "run", "nonsense", "--out", str(tmp_path / "o")]) == 2
+    assert "or a group: all, textbook, frontier" in capsys.readouterr().err
+    assert "lab run textbook --out lab-report" in (Path(__file__).parents[1] / "Makefile").read_text()

@@ -399,6 +399,12 @@ CASES = [
      ["--blas-threads", "from 1 to"], []),
     ("live-host-not-an-address", (), lambda ws, f: ["live", "--no-open", "--host", "192.0.2.1"], 2,
      ["--host 192.0.2.1: not an address to listen on", "127.0.0.1"], []),
+    ("live-lessons-no-such-folder", (), lambda ws, f: ["live", "--no-open", "--lessons", str(ws / "lessons")], 2,
+     ["--lessons", "lessons: no such folder"], []),
+    ("live-grace-zero", (), lambda ws, f: ["live", "--no-open", "--grace", "0"], 2,
+     ["--grace must be a number of seconds above 0"], []),
+    ("sweep-worker-wait-without-scheduler", (), lambda ws, f: ["sweep", "--worker-wait", "5", "--out", str(ws / "sw")],
+     2, ["--worker-wait applies to --scheduler only"], []),
     # --- seeds
     ("train-negative-seed", (), lambda ws, f: ["train", "--seed", "-1", "--out", str(ws / "s")], 2, ["--seed"],
      ["s"]),

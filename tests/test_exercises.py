@@ -34,6 +34,10 @@ MISTAKES = [
     ('linear_backward', 'missing transpose in dW: gᵀ x instead of xᵀ g'),
     ('linear_backward', 'missing transpose in dx: g W instead of g Wᵀ'),
     ('linear_backward', 'bias gradient averaged instead of summed'),
+    ('Linear', 'forward without the bias: y = x W'),
+    ('Linear', 'db not summed over the batch (the broadcast axis): db = dy'),
+    ('Linear', 'dW averaged over the batch: xᵀ dy / N'),
+    ('Linear', 'dx without the transpose: dy W instead of dy Wᵀ'),
     ('numerical_gradient', 'forward difference (f(x + h) − f(x)) / h instead of the central one'),
     ('numerical_gradient', 'central difference divided by h instead of 2h'),
     ('numerical_gradient', 'sign flipped: (f(x − h) − f(x + h)) / 2h'),
@@ -100,7 +104,7 @@ def test_the_tables_are_long_enough():
     assert {(n, m) for n, e in REGISTRY.items() for m in e.mistakes} == set(MISTAKES)
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert f"one of the {len(MISTAKES)} implemented wrong variants" in readme    # the README's counts
-    assert "Nineteen exercises" in readme and len(REGISTRY) == 19
+    assert "Twenty exercises" in readme and len(REGISTRY) == 20
 
 
 @pytest.mark.parametrize("name", list(REGISTRY))
@@ -139,6 +143,9 @@ WRONG_BODIES = [
     ("layer_variances", "returns zeros", _zeros_like_solution_output("layer_variances")),
     ("critical_sigma_w2", "returns the input", lambda sigma_b2: np.array(sigma_b2, dtype=float)),
     ("he_normal", "returns zeros", lambda shape, rng, dtype=np.float32: np.zeros(shape, dtype)),
+    ("Linear", "returns zeros", type("Zeros", (), {"__init__": lambda s, W, b: None,
+                                                   "forward": lambda s, x: np.zeros((len(x), 3), x.dtype),
+                                                   "backward": lambda s, dy: np.zeros_like(dy)})),
 ]
 
 
@@ -226,22 +233,20 @@ def _solution_file(folder, name):
 CLI_NAMES = ["softmax_cross_entropy", "Adam", "orthogonal", "critical_sigma_w2"]
 
 
-def test_cli_start_then_check_the_librarys_solutions_within_5_s_each(tmp_path, capsys):
+def test_cli_start_then_check_the_librarys_solutions(tmp_path, capsys):
+    """The time per exercise (≤ 5 s) is measured by benchmarks/exercises_check.py, not asserted here."""
     hw = tmp_path / "hw1"
     assert cli_main(["exercises", "start", *CLI_NAMES, "tanh", "--dir", str(hw)]) == 0
     for name in CLI_NAMES:
         _solution_file(hw, name)
     capsys.readouterr()
-    t0 = time.monotonic()
     assert cli_main(["exercises", "check", str(hw), "--seed", "4"]) == 1  # tanh is still empty: not full marks
-    elapsed = time.monotonic() - t0
     out = capsys.readouterr().out
     for name in CLI_NAMES:
         ex = REGISTRY[name]
         assert f"{name}: {ex.points:.1f}/{ex.points} " in out, out
     assert "tanh: 0.0/10" in out and "not implemented yet" in out
     assert f"total: {4 * 10:.1f}/50" in out
-    assert elapsed < 5 * (len(CLI_NAMES) + 1), elapsed
     assert cli_main(["exercises", "check", str(hw), *CLI_NAMES, "--seed", "4"]) == 0  # full marks: exit 0
 
 

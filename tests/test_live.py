@@ -513,3 +513,23 @@ def test_a_comparison_pauses_and_steps_all_its_runs_together():
         _wait(lambda: all(m.trainer.step > 50 for m in group.members))
     finally:
         group.close()
+
+
+def test_the_frame_at_initialization_has_no_gradient_yet_and_is_not_called_exploding():
+    """The step-0 frame comes before any backward pass: no gradient is not a NaN gradient. It used to
+    read as "exploding: activations or gradients overflowed to inf/NaN" in every layer of a healthy
+    network (a paused comparison, frozen at initialization, showed it on every run)."""
+    s = TrainSession({"dataset": "spirals", "layers": "2,16,16,3", "iterations": "30", "batch_size": "16",
+                      "seed": "1"}, fps=12)
+    try:
+        s.start()
+        t0 = time.time()
+        while s.status not in ("done", "diverged", "error") and time.time() - t0 < 60:
+            time.sleep(0.05)
+        frames = [f for f in s.frames_after(0) if f.get("kind") == "frame"]
+    finally:
+        s.close(timeout=2)
+    first, last = frames[0], frames[-1]
+    assert first["step"] == 0 and all(lay["grad_norm"] is None for lay in first["layers"])
+    assert [lay["verdict"] for lay in first["layers"]] == ["healthy"] * 3, [lay["reason"] for lay in first["layers"]]
+    assert last["step"] == 30 and [lay["verdict"] for lay in last["layers"]] == ["healthy"] * 3

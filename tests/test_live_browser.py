@@ -9,133 +9,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from live_fixtures import CHROMIUM, Page, Server, _alive, _free_port, _get  # noqa: F401 (re-exported)
 
-CHROMIUM = shutil.which("chromium")
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (run `make system-deps` or "
                                                 "`apt-get install chromium`)"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _alive(pid: int) -> bool:
-    """Whether the process runs (a zombie, ended but not yet reaped, does not)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _get(url, token=None):
-    request = urllib.request.Request(url, headers={"Authorization": f"token {token}"} if token else {})
-    with urllib.request.urlopen(request, timeout=10) as r:
-        return json.loads(r.read())
-
-
-class Server:
-    """``mlplab live`` in a subprocess; ``token`` is read from the URL it prints (None with --no-token)."""
-
-    def __init__(self, *extra, cwd=None, preexec_fn=None, port=None):
-        self.port = port or _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen([sys.executable, "-m", "mlplab", "live", "--no-open", "--port", str(self.port),
-                                      "--blas-threads", "1",
-                                      *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                                     cwd=cwd, preexec_fn=preexec_fn)
-        self.printed = self.proc.stdout.readline()  # "mlplab live: http://127.0.0.1:P/?token=...  (Ctrl-C ...)"
-        if not self.printed.startswith("mlplab live: http"):
-            raise RuntimeError(f"the server did not start: {self.printed!r} {self.proc.communicate()}")
-        url = self.printed.split()[2]
-        self.token = url.split("?token=", 1)[1] if "?token=" in url else None
-        t0 = time.time()
-        while True:
-            try:
-                _get(self.base + "/api/meta", self.token)
-                break
-            except OSError:
-                if self.proc.poll() is not None or time.time() - t0 > 30:
-                    raise RuntimeError(f"the server did not start: {self.proc.communicate()}") from None
-                time.sleep(0.1)
-
-    def runs(self):
-        return _get(self.base + "/api/runs", self.token)
-
-    def interrupt(self, timeout=10.0):
-        """Ctrl-C: returns (exit code, seconds to exit, stdout, stderr)."""
-        t0 = time.time()
-        self.proc.send_signal(signal.SIGINT)
-        out, err = self.proc.communicate(timeout=timeout)
-        return self.proc.returncode, time.time() - t0, out, err
-
-
-@pytest.fixture(scope="module")
-def server():
-    s = Server()
-    yield s
-    if s.proc.poll() is None:
-        s.proc.kill()
-        s.proc.communicate()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
-
-
-class Page:
-    """A page with every request recorded; opened as `mlplab live` opens it, with the server's token."""
-
-    def __init__(self, browser, server):
-        self.base, self.token = server.base, server.token
-        self.page = browser.new_page(viewport={"width": 1500, "height": 1300})
-        self.requests, self.errors = [], []
-        self.page.on("request", lambda r: self.requests.append(r.url))
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-
-    def open(self, query, token=True):
-        self.page.goto(f"{self.base}/?{query}" + (f"&token={self.token}" if token and self.token else ""))
-        self.page.wait_for_function("window.mlplabLive && window.mlplabLive.ready", timeout=30_000)
-        return self.page
-
-    def live(self, expr):
-        return self.page.evaluate(f"window.mlplabLive.{expr}")
-
-    def check_local(self):
-        outside = [u for u in self.requests if not u.startswith(self.base + "/") and not u.startswith("data:")]
-        assert self.requests and not outside, f"requests left the local server: {outside}"
-        assert not self.errors, self.errors
-
-    def shot(self, tmp_path, name):
-        path = tmp_path / f"{name}.png"
-        self.page.screenshot(path=str(path), full_page=True)
-        if os.environ.get("MLPLAB_LIVE_SHOTS"):
-            shutil.copy(path, Path(os.environ["MLPLAB_LIVE_SHOTS"]) / path.name)
-
-    def close(self):
-        self.page.close()
 
 
 def _canvas(page, selector):

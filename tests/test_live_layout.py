@@ -19,7 +19,7 @@ import re
 
 import numpy as np
 import pytest
-from test_live_browser import CHROMIUM, Page, Server
+from live_fixtures import CHROMIUM, Page
 
 pytestmark = [
     pytest.mark.browser,
@@ -67,25 +67,6 @@ def test_the_simulation_matches_the_known_confusions():
     assert colour_distance("#d62728", "#2ca02c", DEUTERANOPIA) < 25  # the old palette's red vs green
     assert colour_distance("#0072B2", "#D55E00", DEUTERANOPIA) > 40
     assert colour_distance("#0072B2", "#D55E00", PROTANOPIA) > 40
-
-
-@pytest.fixture(scope="module")
-def server():
-    s = Server()
-    yield s
-    if s.proc.poll() is None:
-        s.proc.kill()
-        s.proc.communicate()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 BOXES = """() => {

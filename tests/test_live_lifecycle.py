@@ -13,30 +13,11 @@ import time
 
 import numpy as np
 import pytest
-from test_live_browser import CHROMIUM, Page, Server
+from live_fixtures import CHROMIUM, Page, Server
 
 from mlplab.live.session import TrainSession
 
 browser_only = [pytest.mark.browser, pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def server():
-    s = Server()
-    yield s
-    if s.proc.poll() is None:
-        s.proc.kill()
-        s.proc.communicate()
 
 
 def _until(predicate, timeout, what):
@@ -49,8 +30,8 @@ def _until(predicate, timeout, what):
 
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
-def test_a_reload_reattaches_to_its_run(server, browser):
-    p = Page(browser, server)
+def test_a_reload_reattaches_to_its_run(fresh_server, browser):
+    p = Page(browser, fresh_server)
     page = p.open("autostart=1&dataset=xor&layers=2,8,2&iterations=10000000&batch_size=8")
     page.wait_for_function("window.mlplabLive.frames >= 3", timeout=30_000)
     run, sid, step = p.live("run"), p.live("sid"), p.live("lastFrame.step")
@@ -62,7 +43,7 @@ def test_a_reload_reattaches_to_its_run(server, browser):
     page.wait_for_function(f"window.mlplabLive.lastFrame.step > {step}", timeout=30_000)
     assert p.live("run") == run
     time.sleep(4)  # past the grace: the reloaded page's stream holds the run
-    info = server.runs()
+    info = fresh_server.runs()
     assert info["runs"] == 1 and info["states"] == ["running"], info
     assert "run " + run in page.locator("#status").inner_text()
     p.check_local()
@@ -71,18 +52,19 @@ def test_a_reload_reattaches_to_its_run(server, browser):
 
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
-def test_a_run_being_built_says_starting_and_is_freed_when_its_tab_closes(server, browser):
+def test_a_run_being_built_says_starting_and_is_freed_when_its_tab_closes(fresh_server, browser):
     """A large network takes a while to build: the page says "starting…" and Start is disabled;
     closing the tab meanwhile leaves nothing behind once the build ends and the grace passes."""
-    p = Page(browser, server)
+    p = Page(browser, fresh_server)
     page = p.open("dataset=spirals&layers=2," + "2000," * 8 + "3&iterations=1000000&batch_size=16")
     page.click("#btn-start", no_wait_after=True)
     page.wait_for_function("window.mlplabLive.starting === true", timeout=5_000)
     assert page.locator("#btn-start").is_disabled() and page.locator("#status").inner_text() == "starting…"
-    assert server.runs()["building"] == 1
+    assert fresh_server.runs()["building"] == 1
     p.close()  # the tab goes while the server builds its run
-    built = _until(lambda: server.runs()["building"] == 0, 60, server.runs())
-    freed = _until(lambda: server.runs()["runs"] == 0 and server.runs()["streams"] == 0, 10, server.runs())
+    built = _until(lambda: fresh_server.runs()["building"] == 0, 60, fresh_server.runs())
+    runs = fresh_server.runs
+    freed = _until(lambda: runs()["runs"] == 0 and runs()["streams"] == 0, 10, runs())
     print(f"built {built:.1f} s after the tab closed, freed {freed:.1f} s later (grace 3 s)")
     assert freed <= 3 + 2
 
@@ -120,8 +102,8 @@ def test_a_restarted_server_shows_a_banner_the_run_is_said_lost_and_the_page_rec
 
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
-def test_each_view_is_a_history_entry(server, browser):
-    p = Page(browser, server)
+def test_each_view_is_a_history_entry(fresh_server, browser):
+    p = Page(browser, fresh_server)
     page = p.open("view=train")
     page.click(".tab[data-view=compare]")
     page.click(".tab[data-view=paths]")
@@ -140,8 +122,8 @@ def test_each_view_is_a_history_entry(server, browser):
 
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
-def test_the_chosen_eigenvalues_are_in_the_url(server, browser):
-    p = Page(browser, server)
+def test_the_chosen_eigenvalues_are_in_the_url(fresh_server, browser):
+    p = Page(browser, fresh_server)
     page = p.open("view=paths&fn=eigen&l1=2&l2=20")
     page.wait_for_function("window.mlplabLive.pathDraws >= 1", timeout=30_000)
     assert p.live("lastPaths.hessian.eigenvalues") == [2, 20]

@@ -287,7 +287,8 @@ class Cluster:
         from distributed import Client
 
         with Client(self.address, timeout="60s") as c:
-            c.wait_for_workers(n, timeout=120)
+            if n:  # else only that the scheduler answers
+                c.wait_for_workers(n, timeout=120)
 
     def close(self):
         for p in [*self.workers, self.scheduler]:
@@ -481,3 +482,42 @@ def test_what_a_task_raises_is_never_stored(tmp_path, exc, lost):
     assert info.value.lost is lost
     assert {r["seed"] for r in rows} <= {0} and all(r["status"] == "done" for r in rows)
     assert info.value.missing == 4 - len(rows) and (lost or len(rows) == 2)
+
+
+@pytest.mark.slow
+def test_a_scheduler_without_workers_is_one_line_not_a_wait_forever(tmp_path, cluster):
+    """A scheduler with no worker kept the sweep waiting forever (left alone in session 6)."""
+    c = cluster(workers=0)
+    out = tmp_path / "sw"
+    t0 = time.monotonic()
+    r = subprocess.run(cli(*SLOW, "--scheduler", c.address, "--worker-wait", "2", "--out", str(out)),
+                       capture_output=True, text=True, env=ENV, timeout=120)
+    assert r.returncode == 5, r.stderr
+    line = one_line_error(r.stderr)
+    assert f"the Dask scheduler at {c.address} has no workers (waited 2 s)" in line, line
+    assert f"dask worker {c.address}" in line, line
+    assert time.monotonic() - t0 < 60
+
+
+@pytest.mark.slow
+def test_all_workers_gone_mid_sweep_stops_after_the_wait(tmp_path, reference, cluster):
+    """The only worker killed mid-sweep (no nanny to restart it): the trials stayed queued forever."""
+    c = cluster(workers=1)
+    out = tmp_path / "sw"
+    p = start([*SLOW, "--scheduler", c.address, "--worker-wait", "3", "--out", str(out)])
+    wait_for_progress(p)
+    c.workers[0].kill()
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 5, err
+    line = one_line_error(err)
+    assert "the Dask scheduler has had no workers for 3 s" in line and "run the same command again" in line, line
+    rows = stored(out)
+    assert rows and all(r["status"] == "done" for r in rows)
+
+
+@pytest.mark.parametrize("extra,needle", [(["--worker-wait", "5"], "applies to --scheduler only"),
+                                          (["--scheduler", "tcp://127.0.0.1:1", "--worker-wait", "0"],
+                                           "must be a positive number")])
+def test_worker_wait_is_checked(tmp_path, capsys, extra, needle):
+    assert main(["sweep", *FAST, *extra, "--out", str(tmp_path / "sw")]) == 2
+    assert needle in capsys.readouterr().err

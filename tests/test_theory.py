@@ -340,3 +340,12 @@ def test_log_length_variance_is_the_exact_sum_and_about_5_beta():
     assert tw.log_length_variance(widths) == pytest.approx(np.var(logm), rel=0.01)
     assert tw.log_length_variance([1000] * 20) == pytest.approx(5 * tw.beta([1000] * 19) + 2 / 1000, rel=0.01)
     assert tw.log_length_variance([24, 60, 120, 40]) == pytest.approx(tw.log_length_variance([120, 60, 24, 40]))
+
+
+def test_he_relu_is_critical_whatever_the_rounding_of_n_times_2_over_n():
+    """σ_w² = n·(2/n) is 2 ± 1 ulp for some n; at σ_b² = 0 that made q* = inf and the phase "unbounded" (the live
+    page then said the activations blow up with depth, for He with ReLU)."""
+    for sw2 in (2.0, np.nextafter(2.0, 3.0), np.nextafter(2.0, 1.0)):
+        assert T.phase(sw2, 0.0, "relu") == "critical", sw2
+        assert not np.isposinf(T.q_star(sw2, 0.0, "relu"))
+    assert T.phase(2.0 * (1 + 1e-9), 0.0, "relu") == "unbounded"  # a real gain above 1 still grows without bound

@@ -1,8 +1,9 @@
-"""``mlplab exercises list|start|check``: the lessons as graded exercises (:mod:`mlplab.exercises`).
+"""``mlplab exercises list|start|check|export``: the lessons as graded exercises (:mod:`mlplab.exercises`).
 
 ``start NAME... --dir hw1`` writes plain ``.py`` skeletons (never over an existing file without ``--force``);
 ``check hw1 [NAME...]`` grades each file in its own subprocess (a time limit per test and per exercise) and
-prints a score per exercise and, for a failure, one line naming the likely mistake.
+prints a score per exercise and, for a failure, one line naming the likely mistake; ``export --nbgrader DIR`` /
+``--otter DIR`` writes the same tests as an nbgrader or Otter-Grader assignment for a teacher.
 """
 
 from __future__ import annotations
@@ -83,6 +84,42 @@ def cmd_check(args):
     return 0 if total >= points else 1  # like pytest and `diagnose --fail-on`: a CI or a class script can gate on it
 
 
+def cmd_export(args):
+    from ..exercises import export
+
+    if not args.nbgrader and not args.otter:
+        raise UsageError("give --nbgrader DIR (an nbgrader course folder) and/or --otter DIR (a master notebook for "
+                         "`otter assign`)")
+    if not args.assignment.isidentifier():
+        raise UsageError(f"--assignment must be a plain name such as hw1 (letters, digits, _), got {args.assignment!r}")
+    names = _names(args.names)
+    if args.seed is not None and args.seed < 0:
+        raise UsageError(f"--seed must be >= 0, got {args.seed}")
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    targets = []
+    if args.nbgrader:
+        targets.append((export.export_nbgrader, Path(args.nbgrader),
+                        Path(args.nbgrader) / "source" / args.assignment / f"{args.assignment}.ipynb"))
+    if args.otter:
+        targets.append((export.export_otter, Path(args.otter), Path(args.otter) / f"{args.assignment}.ipynb"))
+    for _, folder, nb in targets:  # check every target before writing any
+        if folder.exists() and not folder.is_dir():
+            raise UsageError(f"{folder} is a file, not a folder; choose a folder for the export")
+        if nb.exists() and not args.force:
+            raise UsageError(f"{nb} already exists; nothing was written: give another folder or --assignment, "
+                             "or --force to overwrite")
+    for write, folder, _ in targets:
+        for p in write(folder, names, seed, args.assignment):
+            print(f"wrote {p}")
+    print(f"hidden tests drawn with seed {seed}: `mlplab exercises check FOLDER --seed {seed}` grades a student's "
+          "files with the same tests (keep the seed from the students)")
+    if args.nbgrader:
+        print(f"next: cd {args.nbgrader} && nbgrader generate_assignment {args.assignment}")
+    if args.otter:
+        print(f"next: otter assign {Path(args.otter) / (args.assignment + '.ipynb')} DIST")
+    return 0
+
+
 def register(sub):
     e = sub.add_parser("exercises", help="graded exercises: list them, write skeletons, check your solutions")
     esub = e.add_subparsers(dest="exercises_cmd", metavar="ACTION", required=True)
@@ -98,3 +135,12 @@ def register(sub):
     c.add_argument("names", nargs="*", metavar="NAME", help="only these exercises (default: every file present)")
     c.add_argument("--seed", type=int, help="seed of the hidden tests (default: drawn now)")
     c.set_defaults(func=cmd_check)
+    x = esub.add_parser("export", help="for teachers: an nbgrader assignment (--nbgrader DIR) and/or an Otter-Grader "
+                                       "one (--otter DIR), graded by the same tests as check")
+    x.add_argument("names", nargs="*", metavar="NAME", help="exercise names (default: all)")
+    x.add_argument("--nbgrader", metavar="DIR", help="write an nbgrader course folder: DIR/source/ASSIGNMENT/")
+    x.add_argument("--otter", metavar="DIR", help="write DIR/ASSIGNMENT.ipynb, the master notebook for otter assign")
+    x.add_argument("--assignment", default="hw1", help="the assignment's name (default hw1)")
+    x.add_argument("--seed", type=int, help="seed of the hidden tests (default: drawn now and printed)")
+    x.add_argument("--force", action="store_true", help="overwrite an existing assignment notebook")
+    x.set_defaults(func=cmd_export)

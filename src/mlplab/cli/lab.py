@@ -21,19 +21,21 @@ def cmd_lab(args):
         table = Table(title="mlplab lab studies (run one with: mlplab lab run NAME [--quick])")
         table.add_column("name", style="bold")
         table.add_column("what it shows")
+        table.add_column("group")
         table.add_column("source")
         for st in studies.values():
-            table.add_row(st.name, st.description, st.source)
+            table.add_row(st.name, st.description, lab.group_of(st.name), st.source)
         console().print(table)
         return 0
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs must be a positive number of processes, got {args.jobs}")
-    names = list(studies) if args.name == "all" else [args.name]
+    group = args.name.lower() in lab.GROUPS
     try:
-        chosen = [lab.get_study(n) for n in names]
+        chosen = lab.select(args.name)
     except ValueError as e:
         raise UsageError(str(e)) from None
     check_int("seed", args.seed, 0, what="a whole number >= 0")
+    extra = _check_extra(args.extra or [], [st.name for st in chosen])
     threads = check_threads(args.blas_threads)
     con = console()
     t_all = time.perf_counter()
@@ -43,17 +45,41 @@ def cmd_lab(args):
             t0 = time.perf_counter()
             with _study_bar(con, st) as progress:
                 result = lab.run_study(st, out, quick=args.quick, seed=args.seed, quiet=True, workers=args.jobs,
-                                       progress=progress)
+                                       progress=progress, extra=extra if st.name == "optimizers-mnist" else ())
             con.print(f"[bold]{st.name}[/] done in {time.perf_counter() - t0:.1f} s: {len(result.figures)} "
                       f"figure(s), numbers and section.md in {out / st.name}")
         con.print(f"all done in {time.perf_counter() - t_all:.1f} s")
-        if args.name == "all" or args.report:
+        if group or args.report:
             from ..lab import report
 
             # the figures and sections were just drawn from the saved numbers: no need to redraw them (30 s for all)
             html, md = report.build_report([out / st.name for st in chosen], out, redraw_figures=False)
             con.print(f"report: [bold]{html}[/] (and {md})")
     return 0
+
+
+def _check_extra(specs, names):
+    """``--extra FOLDER:NAME``: a student's optimizer for optimizers-mnist, refused in one line unless its file
+    exists and passes its checks (``mlplab exercises check``), before any folder is written."""
+    if not specs:
+        return []
+    if "optimizers-mnist" not in names:
+        raise UsageError("--extra adds a student's optimizer to the optimizers-mnist race; run "
+                         "`mlplab lab run optimizers-mnist --extra hw1:Adam`")
+    from pathlib import Path
+
+    from ..exercises.student import StudentCodeError, load_checked_optimizer
+
+    for spec in specs:
+        folder = spec.rpartition(":")[0]
+        if folder and not Path(folder).is_dir():
+            raise UsageError(f"--extra {spec}: no folder {folder}; write the exercise with `mlplab exercises start "
+                             f"{spec.rpartition(':')[2]} --dir {folder}`")
+        try:
+            load_checked_optimizer(spec)
+        except StudentCodeError as e:
+            raise UsageError(f"--extra {spec}: {e}") from None
+    return list(dict.fromkeys(specs))
 
 
 def time_left(elapsed: float, done: int, total: int | None) -> float | None:
@@ -124,11 +150,15 @@ def register(sub):
     lsub = lab_p.add_subparsers(dest="lab_cmd", metavar="ACTION", required=True)
     lsub.add_parser("list", help="list the studies")
     r = lsub.add_parser("run", help="run a study (or all) and write figures, numbers and Markdown")
-    r.add_argument("name", help="a study name from `mlplab lab list`, or all")
+    r.add_argument("name", help="a study name from `mlplab lab list`, or a group: all, textbook (the source texts' "
+                                "experiments, what `make demo` runs) or frontier (the papers beyond them)")
     r.add_argument("--quick", action="store_true", help="the few-seconds variant")
     r.add_argument("--seed", type=int, default=0, help="seed of every random draw of the study (default 0)")
     r.add_argument("--out", default="lab-out", help="output directory (default lab-out)")
     r.add_argument("--report", action="store_true", help="also build the HTML/Markdown report")
+    r.add_argument("--extra", action="append", metavar="FOLDER:NAME",
+                   help="optimizers-mnist: add your optimizer exercise (e.g. hw1:Adam, once `mlplab exercises check` "
+                        "passes) to the race, same seeds and batches; repeatable")
     add_threads_arg(r, 1, "the studies' matrices are small")
     r.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="processes training a study's independent networks side by side (default: the CPU "

@@ -173,6 +173,10 @@ def cmd_sweep(args):
     if args.scheduler and args.jobs is not None:
         raise UsageError("--jobs does not apply to --scheduler: the cluster's own workers run the trials (start more "
                          "with `dask worker`)")
+    if args.worker_wait is not None and not args.scheduler:
+        raise UsageError("--worker-wait applies to --scheduler only (a LocalCluster starts its own workers)")
+    if args.worker_wait is not None and not (0 < args.worker_wait < float("inf")):
+        raise UsageError(f"--worker-wait must be a positive number of seconds, got {args.worker_wait:g}")
     settings = _settings(args)
     out = Path(args.out or time.strftime("sweeps/%Y%m%d-%H%M%S"))
     from .folders import check_kind
@@ -186,7 +190,8 @@ def cmd_sweep(args):
         if args.scheduler or args.executor == "dask":
             quiet_dask_logs()  # the command says what went wrong in its own line (Dask logs each retry)
         try:
-            executor = make_executor(args.executor or "local", jobs, args.scheduler)
+            executor = make_executor(args.executor or "local", jobs, args.scheduler,
+                                     **({"worker_wait": args.worker_wait} if args.worker_wait is not None else {}))
         except BadSchedulerAddress as e:
             raise UsageError(str(e)) from None
         except ExecutorError as e:
@@ -344,6 +349,9 @@ def register(sub):
     s.add_argument("--executor", choices=("local", "dask"), help="local forked workers (default) or a Dask "
                                                                   "LocalCluster")
     s.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="an existing Dask cluster's scheduler")
+    s.add_argument("--worker-wait", type=float, metavar="S",
+                   help="with --scheduler: how long to wait for a worker when the cluster has none, at the start or "
+                        "after all left (default 60 s), before stopping with what is stored kept")
     s.add_argument("--out", help="the sweep's folder (default sweeps/<time>); the same folder resumes")
     s.add_argument("--report", action="store_true", help="also draw the figures when done")
     s.add_argument("--retry-failed", action="store_true",

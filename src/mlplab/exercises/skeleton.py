@@ -53,24 +53,29 @@ def public_checks(ex) -> str:
     return textwrap.indent(text, "# ", lambda s: True)
 
 
-def skeleton(ex, folder="hw1") -> str:
-    head = HEADER.format(name=ex.name, title=ex.title, source=ex.source, folder=folder)
-    imports = "import numpy as np\n" + ("from mlplab.optim import Optimizer\n" if ex.kind == "optimizer" else "")
+def body(ex) -> str:
+    """The def/class of the exercise with its docstring and ``raise NotImplementedError`` bodies."""
     first, _, rest = ex.doc.partition("\n")
     doc = f'"""{first}\n{textwrap.dedent(rest)}\n\nSource: {ex.source}.\n"""'
+    if ex.template:  # a class with several methods (the Linear layer)
+        return ex.template.replace("    DOC", textwrap.indent(doc, "    "))
     if ex.kind == "optimizer":
         cls, init = ex.signature.split("\n", 1)
-        body = (f"{cls}\n{textwrap.indent(doc, '    ')}\n\n{init}\n\n"
+        return (f"{cls}\n{textwrap.indent(doc, '    ')}\n\n{init}\n\n"
                 "    def init_state(self, theta):\n        \"\"\"The state of one parameter θ: a dict of arrays "
                 "(state[\"t\"], the step count from 1, is added by the base class).\"\"\"\n"
                 "        raise NotImplementedError\n\n"
                 "    def update(self, g, state, theta):\n        \"\"\"Advance the state in place and return the "
                 "change Δθ (the base class adds it to θ).\"\"\"\n        raise NotImplementedError\n")
-    else:
-        body = f"{ex.signature}\n{textwrap.indent(doc, '    ')}\n    raise NotImplementedError\n"
+    return f"{ex.signature}\n{textwrap.indent(doc, '    ')}\n    raise NotImplementedError\n"
+
+
+def skeleton(ex, folder="hw1") -> str:
+    head = HEADER.format(name=ex.name, title=ex.title, source=ex.source, folder=folder)
+    imports = "import numpy as np\n" + ("from mlplab.optim import Optimizer\n" if ex.kind == "optimizer" else "")
     checks = "\n\n# Public checks (the grader adds hidden ones with other shapes, dtypes and hyperparameters):\n" + \
              public_checks(ex) + "\n"
-    return head + imports + "\n\n" + body + checks
+    return head + imports + "\n\n" + body(ex) + checks
 
 
 def write_skeletons(names, folder, force=False) -> list[Path]:

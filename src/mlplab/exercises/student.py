@@ -59,3 +59,30 @@ def load_checked_optimizer(spec: str):
         raise StudentCodeError(f"{folder}/{name}.py does not pass its checks yet ({grade.passed}/{grade.total}: "
                                f"{why}); run `mlplab exercises check {folder} {name}`")
     return cls
+
+
+def offer_folder(folder) -> tuple[dict, list[str]]:
+    """The optimizer exercises of ``folder`` that pass their checks, for ``mlplab live --exercises FOLDER``:
+    ``({"FOLDER:NAME": class}, [one line per file refused])``. Each file is graded in the grader's subprocess
+    first; only a file that passes is then imported here."""
+    offered, refused = {}, []
+    for name, ex in REGISTRY.items():
+        if ex.kind != "optimizer" or not (Path(folder) / f"{name}.py").is_file():
+            continue
+        spec = f"{folder}:{name}"
+        try:
+            offered[spec] = load_checked_optimizer(spec)
+        except StudentCodeError as e:
+            refused.append(f"{Path(folder) / name}.py is not offered: {e}")
+    return offered, refused
+
+
+def restricted_loader(offered: dict):
+    """An :data:`mlplab.optim.registry.EXTERNAL_LOADER` that knows only the classes already checked and loaded
+    (:func:`offer_folder`): a web page naming another ``FOLDER:NAME`` gets a ValueError, and no file is read."""
+    def load(spec):
+        if spec not in offered:
+            raise ValueError(f"{spec!r} is not one of the exercises this server offers "
+                             f"({', '.join(offered) or 'none'})")
+        return offered[spec]
+    return load

@@ -21,6 +21,27 @@ _MODULES = ["paths", "quadratic", "optimizers_mnist", "optimizers_tuned", "batch
             "deep_linear", "width", "edge_of_stability"]
 
 
+# the source texts' own experiments: what `make demo` runs (about 2 minutes of studies on a quiet 2-core
+# machine). Every other study is "frontier": the signal-propagation and curvature papers beyond the source
+# texts, minutes each at reference settings.
+TEXTBOOK = ("paths", "quadratic", "optimizers-mnist", "optimizers-tuned", "batching", "activations", "init-mnist",
+            "depth", "linear-chain", "symmetry")
+GROUPS = ("all", "textbook", "frontier")
+
+
+def group_of(name: str) -> str:
+    """"textbook" or "frontier"."""
+    return "textbook" if name in TEXTBOOK else "frontier"
+
+
+def select(name: str) -> list[Study]:
+    """The studies a name stands for: a group (all, textbook, frontier), in report order, or one study."""
+    key = name.lower().replace("_", "-")
+    if key in GROUPS:
+        return [s for n, s in studies().items() if key == "all" or group_of(n) == key]
+    return [get_study(name)]
+
+
 def studies() -> dict[str, Study]:
     """name -> Study for every study module that is present."""
     found = {}
@@ -39,8 +60,9 @@ def get_study(name: str) -> Study:
     all_ = studies()
     key = name.lower().replace("_", "-")
     if key not in all_:
-        raise ValueError(f"unknown study {name!r}; valid: {', '.join(all_)} (or 'all')")
+        raise ValueError(f"unknown study {name!r}; valid: {', '.join(all_)} (or a group: {', '.join(GROUPS)})")
     return all_[key]
 
 
-__all__ = ["Context", "Figure", "Result", "Study", "render_study", "run_study", "studies", "get_study"]
+__all__ = ["Context", "Figure", "Result", "Study", "render_study", "run_study", "studies", "get_study", "select",
+           "group_of", "GROUPS", "TEXTBOOK"]

@@ -134,9 +134,15 @@ def shared():
     return _SHARED
 
 
-def _one_blas_thread():
+def _one_blas_thread(parent_pid=None):
+    """A pool worker's start: one BLAS thread, and (given ``parent_pid``) killed with the study's process,
+    so ``kill -9`` of ``mlplab lab run`` leaves no worker training networks nobody will read."""
     from threadpoolctl import threadpool_limits
 
+    from ..runtime.children import die_with_parent
+
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
     threadpool_limits(limits=1, user_api="blas")
 
 
@@ -170,7 +176,7 @@ def parallel_map(fn, tasks, shared=None, workers=1, on_done: Callable[[], None] 
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), initializer=_one_blas_thread,
-                                 mp_context=multiprocessing.get_context("fork")) as pool:
+                                 initargs=(os.getpid(),), mp_context=multiprocessing.get_context("fork")) as pool:
             futures = [pool.submit(fn, t) for t in tasks]
             for _ in as_completed(futures):
                 tick()
@@ -232,16 +238,19 @@ def draw_and_write(study: Study, numbers: dict, out: Path) -> Result:
 
 
 def run_study(study: Study, out_root: Path, quick: bool = False, seed: int = 0, quiet: bool = True,
-              workers: int | None = None, progress: Progress | None = None) -> Result:
+              workers: int | None = None, progress: Progress | None = None, extra=()) -> Result:
     """Run one study into ``out_root / study.name``: measure, save numbers.json, then draw the
     figures and write section.md from the saved numbers; meta.json records settings, seed,
-    versions and run time. ``progress(done, total)`` hears about each finished unit of work."""
+    versions and run time. ``progress(done, total)`` hears about each finished unit of work. ``extra``: a
+    student's optimizers ("hw1:Adam") for optimizers-mnist, recorded in the settings."""
     from .. import folderkind
 
     folderkind.claim(out_root, "lab", "mlplab lab run")  # lab results, marked as such; a run or sweep is refused
     out = Path(out_root) / study.name
     out.mkdir(parents=True, exist_ok=True)
     settings = study.settings(quick)
+    if extra:
+        settings["extra"] = list(extra)
     ctx = Context(seed=seed, workers=default_workers() if workers is None else max(1, int(workers)),
                   progress=progress)
     t0 = time.perf_counter()

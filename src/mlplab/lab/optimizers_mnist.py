@@ -62,6 +62,42 @@ FORM_NOTES = {
 }
 
 
+# A student's optimizer (``lab run optimizers-mnist --extra hw1:Adam``, issue 29): the exercise's class runs in the
+# race with the settings of the race's row of the same rule (those its constructor takes), on the same seeds,
+# initial weights and batches; it is compared with that row. Exercises without a row run at their defaults.
+STUDENT_ROW = {"SGD": "sgd", "Momentum": "momentum", "AdaGrad": "adagrad", "AdamBook": "adam", "Adam": "adam",
+               "RMSProp": "rmsprop", "Nesterov": "nesterov"}
+STUDENT = "student:"  # the prefix of a student's row in the race's names
+
+
+def student_settings(exercise: str, cls) -> dict:
+    """The race's settings of the row this exercise's rule is compared with, limited to what ``cls`` takes."""
+    import inspect
+
+    row = STUDENT_ROW.get(exercise)
+    takes = inspect.signature(cls.__init__).parameters
+    return {k: v for k, v in (ALL[row][1] if row else {}).items() if k in takes}
+
+
+def _student(name: str):
+    """(class, settings, label, the race row it is compared with) of a ``student:FOLDER:NAME`` row."""
+    from pathlib import PurePath
+
+    from ..exercises.student import load_optimizer
+
+    spec = name[len(STUDENT):]
+    folder, _, exercise = spec.rpartition(":")
+    cls = load_optimizer(spec)
+    return cls, student_settings(exercise, cls), f"your {exercise} ({PurePath(folder) / exercise}.py)", \
+        STUDENT_ROW.get(exercise)
+
+
+def label_of(name: str, numbers: dict | None = None) -> str:
+    if name.startswith(STUDENT):
+        return (numbers or {}).get("optimizers", {}).get(name, {}).get("label") or name[len(STUDENT):]
+    return ALL[name][0]
+
+
 def hp_text(hp: dict) -> str:
     return ", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}" for k, v in hp.items())
 
@@ -90,8 +126,12 @@ def _train_one(task):
     X, y, Xt, yt = shared()
     model = MLP(SIZES, activation="relu", weight_init="he", bias_init="zeros",
                 rng=np.random.default_rng([seed, 1]))
-    base, _, form = name.partition("/")  # "adam/torch": Adam in torch's form
-    opt = get_optimizer(base, model.parameters(), **(TORCH_FORMS[base] if form == "torch" else ALL[base][1]))
+    if name.startswith(STUDENT):  # a student's class, checked before the race (measure)
+        cls, hp, _, _ = _student(name)
+        opt = cls(model.parameters(), **hp)
+    else:
+        base, _, form = name.partition("/")  # "adam/torch": Adam in torch's form
+        opt = get_optimizer(base, model.parameters(), **(TORCH_FORMS[base] if form == "torch" else ALL[base][1]))
     t0 = time.perf_counter()
     history = Trainer(model, opt).fit(X, y, iterations=iterations, batch_size=BATCH, replacement=True,
                                       rng=np.random.default_rng([seed, 2]))
@@ -119,13 +159,19 @@ def measure(settings: dict, ctx: Context) -> dict:
         Xt, yt = subset(Xt, yt, n=cfg["test"], rng=ctx.rng(11))
     iters, window = cfg["iterations"], cfg["window"]
     seeds = [ctx.seed * 1000 + i for i in range(cfg["seeds"])]
+    students = [STUDENT + spec for spec in cfg.get("extra", [])]
+    if students:
+        from ..exercises.student import load_checked_optimizer
+
+        for name in students:  # refused (StudentCodeError) unless it passes its checks; cached: checked once
+            load_checked_optimizer(name[len(STUDENT):])
     tasks = [(name, iters, s) for i, s in enumerate(seeds)
-             for name in list(MAIN) + (list(EXTRAS) if i < cfg["extras_seeds"] else [])]
+             for name in list(MAIN) + (list(EXTRAS) if i < cfg["extras_seeds"] else []) + students]
     tasks += [(f"{name}/torch", iters, seeds[0]) for name in TORCH_FORMS]
     ctx.plan(len(tasks))
     t_start = time.perf_counter()
     rows = parallel_map(_train_one, tasks, shared=(X, y, Xt, yt), workers=ctx.workers, on_done=ctx.advance)
-    runs: dict[str, list] = {name: [] for name in ALL}
+    runs: dict[str, list] = {name: [] for name in [*ALL, *students]}
     torch_rows = {}
     for (name, _, _), row in zip(tasks, rows):
         if name.endswith("/torch"):
@@ -145,8 +191,12 @@ def measure(settings: dict, ctx: Context) -> dict:
         curves[name] = sm
         final = losses[:, -window:].mean(axis=1)
         acc = np.array([r["test_acc"] for r in rows])
+        if name.startswith(STUDENT):
+            _, hp, label, _ = _student(name)
+        else:
+            label, hp = ALL[name]
         numbers["optimizers"][name] = {
-            "label": ALL[name][0], "settings": ALL[name][1], "n_seeds": len(rows),
+            "label": label, "settings": hp, "n_seeds": len(rows),
             "final_loss": final, "final_loss_mean": float(final.mean()), "final_loss_std": float(final.std()),
             "test_acc": acc, "test_acc_mean": float(acc.mean()), "test_acc_std": float(acc.std()),
             "iters_to_0.5": [first_below(c, 0.5) for c in sm], "iters_to_0.2": [first_below(c, 0.2) for c in sm],
@@ -170,6 +220,20 @@ def measure(settings: dict, ctx: Context) -> dict:
                        "first_differing_iteration": (int(np.flatnonzero(book != torch_)[0]) + 1
                                                      if np.any(book != torch_) else None)}
     numbers["forms"] = forms
+    numbers["students"] = {}
+    for name in students:
+        _, hp, label, row = _student(name)
+        entry = {"spec": name[len(STUDENT):], "label": label, "settings": hp, "compared_with": row}
+        if row in runs:
+            mine = np.array([r["loss"] for r in runs[name]])
+            lib = np.array([r["loss"] for r in runs[row]])
+            n = min(len(mine), len(lib))
+            differ = np.flatnonzero(np.any(mine[:n] != lib[:n], axis=0))
+            entry.update(seeds_compared=n, identical=bool(len(differ) == 0),
+                         first_differing_iteration=int(differ[0]) + 1 if len(differ) else None,
+                         max_abs_loss_difference=float(np.max(np.abs(mine[:n] - lib[:n]))),
+                         same_settings=hp == ALL[row][1])
+        numbers["students"][name] = entry
     numbers["series"] = {"smoothed_loss": curves, "subset": bool(cfg["train"])}  # what the figure draws
     return numbers
 
@@ -182,13 +246,16 @@ def draw(numbers: dict, out: Path) -> list[Figure]:
     fig, axes = subplots(1, 3, size=(4.6, 3.8))
     it = np.arange(1, iters + 1)
     for name, sm in curves.items():
-        lab = f"{ALL[name][0]} ({hp_text(ALL[name][1])})"
+        mine = name.startswith(STUDENT)  # a student's optimizer: black dots over the library's curves
+        lab = f"{label_of(name, numbers)} ({hp_text(opts[name]['settings'])})"
         extra = name in EXTRAS
+        col = "k" if mine else color(name)
         for ax in axes[0, :2]:
-            ax.plot(it, sm.mean(axis=0), color=color(name), lw=1.2 if extra else 1.6, ls="--" if extra else "-",
-                    label=lab + (f", {len(sm)} seed" if extra else ""))
-            if len(sm) > 1:
-                ax.fill_between(it, sm.min(axis=0), sm.max(axis=0), color=color(name), alpha=0.2, lw=0)
+            ax.plot(it, sm.mean(axis=0), color=col, lw=1.2 if extra else 1.6,
+                    ls=":" if mine else "--" if extra else "-", label=lab + (f", {len(sm)} seed" if extra else ""),
+                    zorder=3 if mine else 2)
+            if len(sm) > 1 and not mine:
+                ax.fill_between(it, sm.min(axis=0), sm.max(axis=0), color=col, alpha=0.2, lw=0)
     axes[0, 0].set_ylim(0, 1)
     axes[0, 0].set_title("training loss, smoothed (as in the book: y 0–1)", fontsize=10)
     axes[0, 1].set_yscale("log")
@@ -202,10 +269,11 @@ def draw(numbers: dict, out: Path) -> list[Figure]:
     names = list(curves)
     for j, name in enumerate(names):
         acc = np.asarray(opts[name]["test_acc"]) * 100
-        ax.bar(j, acc.mean(), color=color(name), alpha=0.6)
+        ax.bar(j, acc.mean(), color="k" if name.startswith(STUDENT) else color(name), alpha=0.6)
         ax.plot(np.full(len(acc), j), acc, "o", color="k", ms=4)
         ax.text(j, acc.max() + 0.15, f"{acc.mean():.2f}", ha="center", va="bottom", fontsize=8)  # above every dot
-    ax.set_xticks(range(len(names)), [ALL[n][0] for n in names], rotation=30)
+    ax.set_xticks(range(len(names)), [("your " + n.rpartition(":")[2]) if n.startswith(STUDENT) else ALL[n][0]
+                                      for n in names], rotation=30)
     lo = min(min(opts[n]["test_acc"]) for n in names) * 100
     ax.set_ylim(np.floor(lo - 1), 100)
     ax.set_ylabel(f"test accuracy (%), {test_size} test images")
@@ -269,7 +337,8 @@ behind at a fixed budget of steps, which is what the race measures.
            "counts steps from 1). SGD, Momentum, AdaGrad and Adam are run exactly as the book's "
            "`common/optimizer.py` defines them:\n\n| optimizer | rule | settings | form |\n|---|---|---|---|\n")
     md += "\n".join(f"| {opts[k]['label']} | {RULES[k]} | {hp_text(opts[k]['settings'])} | {FORM_NOTES[k]} |"
-                     for k in opts) + "\n"
+                     for k in opts if k in RULES) + "\n"
+    md += _students_text(numbers)
     forms = numbers.get("forms") or {}
     if forms:
         parts = []
@@ -293,6 +362,37 @@ behind at a fixed budget of steps, which is what the race measures.
                "which from the first steps on includes weights with small gradients, so the trajectories part at "
                "once even though every formula agrees where the gradients are large.\n")
     return md
+
+
+def _students_text(numbers: dict) -> str:
+    """The section's paragraph on a student's optimizer (``--extra``): which row it is compared with, and whether
+    it landed on the library's numbers."""
+    opts, out = numbers["optimizers"], []
+    for name, st in (numbers.get("students") or {}).items():
+        o = opts[name]
+        text = (f"\n**{st['label'][0].upper() + st['label'][1:]}** (a student's optimizer) ran in the race after "
+                f"passing its checks (`mlplab exercises check`), on the same {o['n_seeds']} seed(s), initial "
+                f"weights and batches as the library's optimizers, with "
+                f"{hp_text(st['settings']) or 'its own defaults'} (the black dotted curve). Its "
+                f"final loss is {o['final_loss_mean']:.4f} and its test accuracy "
+                f"{100 * o['test_acc_mean']:.2f}%.")
+        row = st.get("compared_with")
+        if row and row in opts and "identical" in st:
+            lib = opts[row]
+            if st["identical"]:
+                text += (f" Its loss equals the library's {lib['label']} row at every one of the "
+                         f"{numbers['iterations']} iterations on every seed, bit for bit: the same rule, written "
+                         "with the same floating-point operations.")
+            else:
+                why = "" if st["same_settings"] else (f" (its settings differ from the row's "
+                                                      f"{hp_text(lib['settings'])})")
+                text += (f" Against the library's {lib['label']} row{why} (final loss {lib['final_loss_mean']:.4f}) "
+                         f"it first differs at iteration {st['first_differing_iteration']} (the per-iteration loss "
+                         f"differs by up to {st['max_abs_loss_difference']:.2g}): another rule, another form of it "
+                         "(ε's placement, say), or the same rule with its floating-point operations in another "
+                         "order, which changes the last bits and from there the trajectory.")
+        out.append(text + "\n")
+    return "".join(out)
 
 
 STUDY = Study(

@@ -93,6 +93,11 @@ WORKS: dict[str, Work] = {w.key: w for w in [
          "heavy-ball limit (2 + 2β)/η", "https://arxiv.org/abs/2103.00065",
          "the edge-of-stability study: progressive sharpening, the sharpness hovering at 2/η while the loss falls "
          "non-monotonically, GD leaving gradient flow once it gets there"),
+    Work("cohen-adaptive-eos", "Adaptive Gradient Methods at the Edge of Stability", "Jeremy M. Cohen, Behrooz "
+         "Ghorbani, Shankar Krishnan, Naman Agarwal, Sourabh Medapati, Michal Badura, Daniel Suo, David Cardoze, "
+         "Zachary Nado, George E. Dahl, Justin Gilmer", "paper", "arXiv 2022; the preconditioned sharpness "
+         "λ₁(P⁻¹H) of full-batch Adam and its limit (2 + 2β₁)/((1 − β₁)η) = 38/η", "https://arxiv.org/abs/2207.14484",
+         "the edge-of-stability study's Adam run: the preconditioned sharpness rising to 38/η and hovering there"),
 ]}
 
 

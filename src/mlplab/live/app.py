@@ -23,6 +23,7 @@ POST /api/explain      {sid, view, settings}: "what to look for" sentences for t
                        and newest readings), or for the form's settings when there is no run yet; in
                        Train also ``theory``: χ₁, the phase, ξ_c of the setting (mlplab.theory) and a sentence
 GET  /api/function     the test function's values on a grid (for the contour lines)
+GET  /api/lessons      the lessons (built-in and ``--lessons DIR``'s), each step's setting as URL keys
 POST /api/paths        every chosen optimizer's path from the start point
 =====================  ====================================================================
 
@@ -199,14 +200,18 @@ def _sid(value) -> str:
 
 def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: str | None = None,
                no_token: bool = False, host: str = "127.0.0.1", port: int | None = None, root=None,
-               max_runs: int | None = None, grace: float = GRACE_SECONDS) -> Starlette:
+               max_runs: int | None = None, grace: float = GRACE_SECONDS, lessons: list | None = None,
+               exercises: dict | None = None) -> Starlette:
     """The app. ``frame_workers``: make a Train run's frames in a process of their own (default:
     when this process may use two cores or more; on one core a second process only competes).
     ``token``: the one the page must send (default: a new one; ``app.state.token``), none with
     ``no_token``; ``host`` and ``port``: the address the server listens on (the Host header must name
     it; port None: the one the request came in on); ``root``: where Export may write (default: the
     current folder); ``max_runs``: default :func:`mlplab.live.limits.max_runs`; ``grace``: seconds a
-    run waits for its tab's stream to (re)connect before it is freed."""
+    run waits for its tab's stream to (re)connect before it is freed; ``lessons``: the lessons the page
+    offers (:mod:`mlplab.live.lessons`; default: the built-in ones), checked before the server starts;
+    ``exercises``: a student's optimizers, checked, offered after the library's (``{"FOLDER:NAME": label}``;
+    ``mlplab live --exercises``)."""
     if frame_workers is None:
         from ..runtime.threads import usable_cores
 
@@ -215,6 +220,11 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
     root = Path(root if root is not None else Path.cwd()).resolve()
     runs = Runs(frame_workers, max_runs)
     admission = asyncio.Lock()  # one new run at a time, so two requests cannot both take the last place
+    if lessons is None:
+        from .lessons import builtin
+
+        lessons = builtin()
+    lessons_json = {"lessons": [le.to_json() for le in lessons]}
 
     async def page(request):
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store",
@@ -229,7 +239,8 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
             "toy": {name: toydata.toy_info(name) for name in toydata.TOY_DATASETS},
             "activations": sorted(nn.ACTIVATIONS),
             "inits": ["he", "xavier", "lecun", "book", "std=0.01", "std=1", "zeros"],
-            "optimizers": [k for k in optim.OPTIMIZERS if k != "newton"],
+            "optimizers": [k for k in optim.OPTIMIZERS if k != "newton"] + list(exercises or {}),
+            "optimizer_labels": dict(exercises or {}),  # a student's optimizers: "my Adam (hw1/Adam.py)"
             "schedules": list(optim.SCHEDULES), "defaults": DEFAULTS,
             "hparams": {k: dict(v) for k, v in optim.DEFAULT_HPARAMS.items()},
             "functions": list(live_paths.FUNCTIONS),
@@ -485,6 +496,9 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
         except ValueError:  # pragma: no cover - a non-finite number slipped through
             return _json(result)
 
+    async def lessons_list(request):
+        return _json(lessons_json)
+
     @asynccontextmanager
     async def lifespan(app):
         await run_in_threadpool(runs.warm)
@@ -498,7 +512,7 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
         Route("/api/set", set_value, methods=["POST"]),
         Route("/api/explain", explain, methods=["POST"]),
         Route("/api/stream", stream), Route("/api/runs", runs_info), Route("/api/function", function),
-        Route("/api/paths", paths, methods=["POST"]),
+        Route("/api/paths", paths, methods=["POST"]), Route("/api/lessons", lessons_list),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ], lifespan=lifespan, middleware=[Middleware(Guard, host=host, port=port, token=token)])
     app.state.runs, app.state.token, app.state.root = runs, token, root

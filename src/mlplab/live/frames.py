@@ -69,7 +69,7 @@ def _lean_stats(i, lay, a, w, g, pre_std, act_std) -> dg.LayerStats:
 
 
 def _verdict(stats: dg.LayerStats, in_std: float, out_pre: float, hidden: bool, equal_weights: bool,
-             trained: bool) -> dict:
+             trained: bool, has_grad: bool = True) -> dict:
     """The per-layer verdict of ``mlplab diagnose`` (its rules, on the probe batch's numbers).
 
     Two rules are left out: the gradient gain (it needs ‖∂L/∂z_l‖, a backward pass through the
@@ -84,6 +84,8 @@ def _verdict(stats: dg.LayerStats, in_std: float, out_pre: float, hidden: bool, 
            "weight_grad_norm": stats.weight_grad_norm,
            "signal_gain": stats.act_std / in_std if in_std > 0 and (hidden or not trained) else float("nan"),
            "grad_gain": stats.pre_grad_norm / out_pre if out_pre > 0 else float("nan"), "distinct_units": None}
+    if not has_grad:  # a frame before the first backward pass (step 0) has no gradient, not a NaN one
+        del row["weight_grad_norm"]
     verdict, reason, _ = _layer_verdict(row, hidden)
     if verdict == "symmetric" and equal_weights:
         reason = f"all {stats.fan_in}×{stats.fan_out} weights are equal, so every unit gets the same input weights"
@@ -164,5 +166,6 @@ def measure(plan, probe: Probe, update_ratio, trained: bool) -> tuple[list, floa
             # all weights equal (symmetry)? the sampled histogram has one value only if so; then check all
             hw = hist["w"]
             equal = max(hw["counts"]) == hw["sampled"] and bool(np.all(w == w.flat[0]))
-            layers[-1].update(_verdict(st, probe.in_std, 0.0, i < len(plan) - 1, equal, trained=trained))
+            layers[-1].update(_verdict(st, probe.in_std, 0.0, i < len(plan) - 1, equal, trained=trained,
+                                       has_grad=g is not None))
     return layers, probe_acc

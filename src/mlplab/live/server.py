@@ -24,11 +24,16 @@ def page_url(host: str, port: int, token: str | None) -> str:
 
 def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True, fps: float = 12.0,
           log_level: str = "warning", ready=None, blas_threads: int = 0, no_token: bool = False,
-          runs_dir=None) -> int:
+          runs_dir=None, lessons: list | None = None, grace: float | None = None,
+          exercises=None) -> int:
     """Serve until Ctrl-C (or SIGTERM); stops every tab's run before returning. ``blas_threads``
     > 0 limits NumPy's BLAS for the whole server (as ``mlplab train --blas-threads``; a run's
     config.json records the count, and its export's command line repeats it). ``runs_dir``: where
-    Export may write (default: the current folder)."""
+    Export may write (default: the current folder). ``lessons``: the lessons offered (default: the
+    built-in ones; :func:`mlplab.live.lessons.all_lessons` loads a teacher's folder too). ``grace``: seconds
+    a run whose tab went away (or whose stream never came) is kept for a reload (default
+    :data:`mlplab.live.app.GRACE_SECONDS`). ``exercises``: a student's checked optimizers offered in the
+    Train view (``{"FOLDER:NAME": label}``, ``mlplab live --exercises``)."""
     import contextlib
 
     import uvicorn
@@ -36,7 +41,9 @@ def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True, 
 
     from .app import create_app
 
-    app = create_app(fps=fps, host=host, port=port, no_token=no_token, root=runs_dir)
+    app = create_app(fps=fps, host=host, port=port, no_token=no_token, root=runs_dir, lessons=lessons,
+                     exercises=exercises,
+                     **({"grace": grace} if grace is not None else {}))
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=2,
                             lifespan="on")
     server = uvicorn.Server(config)

@@ -34,10 +34,11 @@ import logging
 import multiprocessing
 import os
 import signal
-import sys
+
+from ..runtime.children import die_with_parent  # noqa: F401 - used by the workers, and tests import it here
 
 __all__ = ["make_executor", "LocalExecutor", "InlineExecutor", "DaskExecutor", "EXECUTORS", "ExecutorError",
-           "BadSchedulerAddress", "SchedulerUnreachable", "usable_cores"]
+           "BadSchedulerAddress", "SchedulerUnreachable", "NoWorkers", "usable_cores"]
 
 EXECUTORS = ("local", "dask")
 
@@ -54,28 +55,20 @@ class SchedulerUnreachable(ExecutorError):
     """Nothing answers at the ``--scheduler`` address (a machine problem)."""
 
 
+class NoWorkers(ExecutorError):
+    """The ``--scheduler`` answers but has no worker to run anything (a machine problem): without this a
+    sweep would wait forever for trials nobody runs."""
+
+
+WORKER_WAIT_S = 60.0  # how long a sweep waits for a scheduler's first worker, or for one after all left
+
+
 def usable_cores() -> int:
     """The cores this process may run on (its CPU affinity, which containers and ``taskset`` narrow)."""
     try:
         return len(os.sched_getaffinity(0)) or 1
     except (AttributeError, OSError):  # pragma: no cover - not Linux
         return os.cpu_count() or 1
-
-
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """In a worker process: be killed (SIGKILL) when the parent dies; exit now if it already has."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):  # pragma: no cover - no prctl: the getppid check below remains
-            pass
-    if os.getppid() != parent_pid:  # the parent died before the prctl took effect
-        os._exit(1)
 
 
 def _worker_init(parent_pid=None):
@@ -181,7 +174,8 @@ class DaskExecutor(cf.Executor):
     """A Dask client's ``concurrent.futures`` executor (``Client.get_executor``); owns the
     LocalCluster it started, if any."""
 
-    def __init__(self, workers: int = 2, scheduler: str | None = None, timeout: float = 5.0):
+    def __init__(self, workers: int = 2, scheduler: str | None = None, timeout: float = 5.0,
+                 worker_wait: float = WORKER_WAIT_S):
         try:
             from distributed import Client, LocalCluster
         except ImportError:
@@ -203,8 +197,23 @@ class DaskExecutor(cf.Executor):
             where = f"the Dask scheduler at {scheduler}" if scheduler else "a Dask LocalCluster"
             raise SchedulerUnreachable(f"could not reach {where} ({type(e).__name__}: {e}); check the address "
                                        "and that `dask scheduler` is running") from None
-        self.workers = len(self.client.scheduler_info().get("workers", {})) or int(workers)
+        self.worker_wait = float(worker_wait)
+        if scheduler and not self.worker_count():
+            try:  # workers may still be starting (`dask worker` started with the sweep)
+                self.client.wait_for_workers(1, timeout=self.worker_wait)
+            except (TimeoutError, OSError):
+                self.shutdown()
+                raise NoWorkers(f"the Dask scheduler at {scheduler} has no workers (waited {self.worker_wait:g} s); "
+                                f"start some with `dask worker {scheduler}`, then run the same command again") from None
+        self.workers = self.worker_count() or int(workers)
         self._ex = self.client.get_executor(pure=False)
+
+    def worker_count(self) -> int:
+        """How many workers the scheduler has now (0 if it cannot say)."""
+        try:
+            return len(self.client.scheduler_info().get("workers", {}))
+        except Exception:  # noqa: BLE001 - a scheduler that does not answer has no usable workers
+            return 0
 
     def submit(self, fn, /, *args, **kwargs):
         return self._ex.submit(fn, *args, **kwargs)
@@ -224,8 +233,8 @@ class DaskExecutor(cf.Executor):
         Ctrl-C, Dask logs its reconnection attempts and each worker's end as tracebacks."""
         quiet_dask_logs()
         try:
-            if self.alive():
-                self._ex.shutdown(wait=wait)
+            if self.alive():  # waiting needs a worker: with none, the queued futures would be awaited forever
+                self._ex.shutdown(wait=wait and not cancel_futures and self.worker_count() > 0)
         except Exception:  # noqa: S110 - a client that lost its scheduler cannot wait for anything
             pass
         finally:
@@ -296,7 +305,8 @@ def check_scheduler(scheduler: str, timeout: float = 5.0) -> str:
     return f"{scheme}://{rest.rstrip('/')}"
 
 
-def make_executor(kind: str = "local", workers: int = 1, scheduler: str | None = None):
+def make_executor(kind: str = "local", workers: int = 1, scheduler: str | None = None,
+                  worker_wait: float = WORKER_WAIT_S):
     """The executor for ``kind`` ("local" or "dask"); ``scheduler`` implies Dask."""
     if scheduler:
         kind = "dask"
@@ -305,7 +315,7 @@ def make_executor(kind: str = "local", workers: int = 1, scheduler: str | None =
     if int(workers) < 1:
         raise ExecutorError(f"the number of workers must be at least 1, got {workers}")
     if kind == "dask":
-        return DaskExecutor(workers, scheduler)
+        return DaskExecutor(workers, scheduler, worker_wait=worker_wait)
     if int(workers) == 1 or "fork" not in multiprocessing.get_all_start_methods():
         return InlineExecutor()
     return LocalExecutor(workers)

@@ -91,24 +91,25 @@ def derivative_mean_square(activation, q, order: int | None = None) -> np.ndarra
 
 def kernel(activation, q1, q2, q12, order: int | None = None) -> np.ndarray:
     """E[φ(u₁)φ(u₂)] for (u₁, u₂) ~ N(0, [[q₁, q₁₂], [q₁₂, q₂]])."""
-    act = theory_activation(activation)
-    if act.kernel is not None:
-        return act.kernel(*np.broadcast_arrays(_f(q1), _f(q2), _f(q12)))
-    if act.smoothed is not None:
-        return kernels(act, q1, q2, q12)[0]
-    return gauss.expect_pairs(lambda u: (act.phi(u),), lambda u: (act.phi(u),), q1, q2, q12, order,
-                              symmetric=act.odd)[0]
+    return _pair(activation, q1, q2, q12, order, derivative=False)
 
 
 def derivative_kernel(activation, q1, q2, q12, order: int | None = None) -> np.ndarray:
     """E[φ′(u₁)φ′(u₂)] for (u₁, u₂) ~ N(0, [[q₁, q₁₂], [q₁₂, q₂]])."""
+    return _pair(activation, q1, q2, q12, order, derivative=True)
+
+
+def _pair(activation, q1, q2, q12, order, derivative: bool) -> np.ndarray:
+    """E[f(u₁)f(u₂)] with f = φ′ (``derivative``) or φ: the activation's closed form where it has one,
+    else its smoothed pair quadrature, else Gauss–Hermite over the pair."""
     act = theory_activation(activation)
-    if act.dkernel is not None:
-        return act.dkernel(*np.broadcast_arrays(_f(q1), _f(q2), _f(q12)))
+    closed = act.dkernel if derivative else act.kernel
+    if closed is not None:
+        return closed(*np.broadcast_arrays(_f(q1), _f(q2), _f(q12)))
     if act.smoothed is not None:
-        return kernels(act, q1, q2, q12)[1]
-    return gauss.expect_pairs(lambda u: (act.dphi(u),), lambda u: (act.dphi(u),), q1, q2, q12, order,
-                              symmetric=act.odd)[0]
+        return kernels(act, q1, q2, q12)[int(derivative)]
+    f = act.dphi if derivative else act.phi
+    return gauss.expect_pairs(lambda u: (f(u),), lambda u: (f(u),), q1, q2, q12, order, symmetric=act.odd)[0]
 
 
 def kernels(activation, q1, q2, q12, order: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -163,7 +164,9 @@ def q_star(sigma_w2, sigma_b2, activation) -> np.ndarray:
         gain = sw2 * act.slope2
         with np.errstate(divide="ignore", invalid="ignore"):
             q = np.where(gain < 1, sb2 / (1 - gain), np.inf)
-        return np.where((gain == 1) & (sb2 == 0), np.nan, q)
+        # gain 1 within a few ulps: σ_w² = n · (2/n) for He carries a rounding of an ulp, which made a He-initialised
+        # relu network "unbounded" (q* = inf) on the live page instead of critical
+        return np.where((np.abs(gain - 1) <= 8 * np.finfo(float).eps) & (sb2 == 0), np.nan, q)
     return _solve_q(act, sw2.astype(float), sb2.astype(float))
 
 

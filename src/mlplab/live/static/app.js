@@ -6,6 +6,7 @@ import {api, connect, replayPending, sid} from './api.js';
 import {fitCharts} from './charts.js';
 import {$, live, params, showError} from './common.js';
 import {bindCompareControls, onCompareMessage, reattachCompare, startCompare, writeCompareURL} from './compare.js';
+import {bindLessonControls, initLessons, writeLessonURL} from './lessons.js';
 import {ensurePaths, writePathsURL} from './paths.js';
 import {bindTrainControls, fillTrainForm, onTrainMessage, reattachTrain, refreshExplain, renderTrainFormulas,
   resetTrain, setStatus, start, writeTrainURL} from './train.js';
@@ -81,12 +82,13 @@ async function main() {
   await reattach();
   showView(currentView());
   document.querySelectorAll('button[disabled]').forEach((b) => { b.disabled = false; });  // the forms are filled
+  await initLessons();  // the lesson panel (lessons.js): a URL with lesson=ID&step=N opens that step
   live.ready = true;
   if (params.get('autostart') === '1' && currentView() === 'train') start();
   if (params.get('autostart') === '1' && currentView() === 'compare') startCompare();
 }
 
-for (const write of [writeTrainURL, writeCompareURL, writePathsURL]) addURLWriter(write);
+for (const write of [writeTrainURL, writeCompareURL, writePathsURL, writeLessonURL]) addURLWriter(write);
 for (const b of document.querySelectorAll('.tab')) b.addEventListener('click', () => showView(b.dataset.view, true));
 window.addEventListener('popstate', () => {  // Back / Forward between views
   const v = new URLSearchParams(location.search).get('view');
@@ -94,4 +96,5 @@ window.addEventListener('popstate', () => {  // Back / Forward between views
 });
 bindTrainControls();
 bindCompareControls();
+bindLessonControls();
 main();

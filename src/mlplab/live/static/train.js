@@ -32,7 +32,7 @@ export function fillTrainForm(meta) {
   const form = $('#train-form');
   for (const d of meta.datasets) form.elements.dataset.add(new Option(d, d));
   for (const a of meta.activations) form.elements.activation.add(new Option(a, a));
-  for (const o of meta.optimizers) form.elements.optimizer.add(new Option(o, o));
+  for (const o of meta.optimizers) form.elements.optimizer.add(new Option((meta.optimizer_labels || {})[o] || o, o));
   for (const s of meta.schedules) form.elements.schedule.add(new Option(s, s));
   for (const i of meta.inits) $('#init-list').appendChild(new Option(i, i));
   for (const k of TRAIN_KEYS) {
