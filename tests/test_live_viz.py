@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_live_browser import CHROMIUM, Page, Server
+from live_fixtures import CHROMIUM, Page, Server
 
 from mlplab import diagnostics as dg
 from mlplab import nn, optim, toydata
@@ -28,22 +28,14 @@ browser_only = [pytest.mark.browser, pytest.mark.skipif(CHROMIUM is None, reason
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    s = Server(cwd=tmp_path_factory.mktemp("live-viz"))  # (exports land there)
+def viz_server(tmp_path_factory):
+    """``mlplab live`` started in a scratch folder (the boundary test exports its run there); the
+    ``browser`` fixture is the shared one (tests/live_fixtures.py)."""
+    s = Server(cwd=tmp_path_factory.mktemp("live-viz"))
     yield s
     if s.proc.poll() is None:
         s.proc.kill()
         s.proc.communicate()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 def _predict(W, b, activation, points):
@@ -73,8 +65,8 @@ def _paused_page(browser, server, query, steps):
 TOY = "autostart=1&dataset=circles&layers=2,16,16,2&activation=tanh&optimizer=adam&lr=0.02&iterations=100000&seed=3"
 
 
-def test_the_decision_boundary_is_the_networks_prediction_and_the_pairs_are_init_and_now(server, browser, tmp_path):
-    p, page = _paused_page(browser, server, TOY, 600)
+def test_the_decision_boundary_is_the_networks_prediction_and_the_pairs_are_init_and_now(viz_server, browser, tmp_path):
+    p, page = _paused_page(browser, viz_server, TOY, 600)
     frame = p.live("lastFrame")
     b = frame["boundary"]
     assert b["n"] == 48 and len(b["classes"]) == len(b["conf"]) == 48 * 48
@@ -136,14 +128,14 @@ def test_the_decision_boundary_is_the_networks_prediction_and_the_pairs_are_init
     p.close()
 
 
-def test_mnist_has_no_boundary_and_its_sharpness_comes_from_the_worker(mnist_dir, server, browser, tmp_path):
-    p = Page(browser, server)
+def test_mnist_has_no_boundary_and_its_sharpness_comes_from_the_worker(mnist_dir, viz_server, browser, tmp_path):
+    p = Page(browser, viz_server)
     page = p.open("autostart=1&dataset=mnist&layers=784,64,10&optimizer=sgd&lr=0.1&batch_size=64&iterations=5000"
                   "&seed=0")
     page.wait_for_function("window.mlplabLive.lastFrame && window.mlplabLive.lastFrame.step >= 250", timeout=60_000)
     assert page.locator("#boundary-fig").is_hidden()
     assert "boundary" not in p.live("lastFrame")
-    info = server.runs()
+    info = viz_server.runs()
     if info["frame_workers"]:  # (measured every 200 steps or more once the worker has started: the run goes on)
         page.wait_for_function("window.mlplabLive.viz.sharpness.length >= 1", timeout=60_000)
         s = p.live("viz.sharpness[0]")
@@ -309,8 +301,8 @@ def test_a_non_quadratic_has_no_eigen_split_and_says_why():
 
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
-def test_the_paths_view_draws_the_eigen_components_for_a_quadratic_only(server, browser, tmp_path):
-    p = Page(browser, server)
+def test_the_paths_view_draws_the_eigen_components_for_a_quadratic_only(viz_server, browser, tmp_path):
+    p = Page(browser, viz_server)
     page = p.open("view=paths&fn=quadratic")
     page.wait_for_function("window.mlplabLive.eigen && window.mlplabLive.pathDraws >= 1", timeout=30_000)
     assert page.locator("#eigen-box").is_visible() and page.locator("#eigen-absent").is_hidden()
