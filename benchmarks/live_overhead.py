@@ -15,6 +15,8 @@
    start point to the redrawn paths of all seven optimizers, 200 steps each (target p95 <= 100 ms).
 
     python benchmarks/live_overhead.py [--steps 300] [--rounds 5] [--threads 1] [--frames all] [--blocks 60] [--browser]
+                                       [--sharpness-ab]   (with --blocks: the worker's blocks with and without the
+                                                            Train view's sharpness, live/sharpness.py)
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 from _common import header, limit_threads  # noqa: E402
 
+SHARPNESS: list = []  # per live run, the sharpness measurements it made
 BOOK = {"dataset": "mnist", "layers": "784,100,100,100,100,10", "activation": "relu", "init": "he",
         "optimizer": "adam", "batch_size": "128", "seed": "0"}
 
@@ -96,6 +99,7 @@ def live(steps, worker=None, fps=12.0):
     stop.set()
     th.join()
     frames = session.seq - 1  # the last is the "done" status
+    SHARPNESS.append(list(session.sharpness))  # (measured by the worker: live.sharpness)
     worker = session.close(keep_worker=True)
     assert session.status in ("done", "stopped"), session.message
     return steps / seconds, frames / seconds, steps / cpu[0], worker, sum(by_worker) / max(1, len(by_worker))
@@ -151,6 +155,10 @@ def throughput(steps, rounds, modes):
               f"live / plain: {c[m]:.0f} / {c['plain']:.0f})")
         print(f"       frames made per second                      {statistics.median(fps[m]):7.1f}   "
               f"({statistics.median(share[m]):.0%} of them by the worker)")
+    made = [s for run in SHARPNESS for s in run]
+    if made:
+        print(f"   sharpness: {len(made)} measurements over {len(SHARPNESS)} live runs (inline and control runs "
+              f"make none), median {statistics.median(s['ms'] for s in made):.0f} ms each in the frame worker")
 
 
 def blocks(pairs, block_steps, modes):
@@ -162,12 +170,15 @@ def blocks(pairs, block_steps, modes):
     separate runs seconds apart, so each on-block's time against the mean of its off neighbours
     is a much steadier paired ratio; their median is printed per mode. Blocks holding
     an epoch's end (and so the test set's evaluation) are left out."""
+    from mlplab.live import sharpness as sharp
     from mlplab.live.framer import FrameWorker
     from mlplab.live.session import LiveCallback, TrainSession
 
+    every = sharp.EVERY
     for mode in modes:
         worker = None
-        if mode == "worker":
+        sharp.EVERY = 10**12 if mode == "worker-no-sharpness" else every  # (the worker's frames without it)
+        if mode.startswith("worker"):
             worker = FrameWorker()
             worker.wait_ready(60)
         marks = []  # (block, perf_counter at its first step, frames made so far)
@@ -200,13 +211,18 @@ def blocks(pairs, block_steps, modes):
             if b % 2 and off:
                 ratios.append(statistics.mean(off) / times[b][0])
         fps = statistics.median(times[b][1] / times[b][0] for b in times if b % 2)
-        label = {"worker": "frames by a worker process", "inline": "frames made inline"}[mode]
+        label = {"worker": "frames by a worker process", "inline": "frames made inline",
+                 "worker-no-sharpness": "frames by a worker process, no sharpness"}[mode]
         print(f"   blocks of {block_steps} steps, frames on / off alternating, {len(ratios)} on-blocks, {label}:")
         q = statistics.quantiles(ratios, n=4)
         print(f"     throughput on / off: median {statistics.median(ratios):.3f} (quartiles {q[0]:.3f}-{q[2]:.3f}), "
               f"{fps:.1f} frames/s in the on-blocks")
+        if session.sharpness:  # (the worker's; they come with frames, so in the on-blocks only)
+            print(f"     sharpness: {len(session.sharpness)} measurements in the frame worker, median "
+                  f"{statistics.median(s['ms'] for s in session.sharpness):.0f} ms each")
         if worker is not None:
             worker.close()
+    sharp.EVERY = every
 
 
 def frame_cost(repeats=40):
@@ -294,6 +310,10 @@ def browser(threads):
             page.wait_for_timeout(10_000)
             fps = (page.evaluate("window.mlplabLive.frames") - f0) / (time.perf_counter() - t0)
             print(f"   browser: {fps:.1f} frames/s received while training the book's network on MNIST (target >= 10)")
+            sh = page.evaluate("window.mlplabLive.viz.sharpness")
+            print(f"   browser: {len(sh)} sharpness measurements drawn by then (steps "
+                  f"{', '.join(str(s['step']) for s in sh)}), median "
+                  f"{statistics.median([s['ms'] for s in sh]) if sh else float('nan'):.0f} ms each in the frame worker")
             page.close()
             page = b.new_page(viewport={"width": 1500, "height": 1300})
             page.goto(base + f"/?token={token}&view=paths&fn=f2&steps=200")
@@ -343,6 +363,9 @@ def main():
     ap.add_argument("--blocks", type=int, default=0, metavar="PAIRS",
                     help="also time frames on and off in PAIRS alternating block pairs of one run (--block-steps each)")
     ap.add_argument("--block-steps", type=int, default=100)
+    ap.add_argument("--sharpness-ab", action="store_true",
+                    help="with --blocks: the worker's blocks run twice, with the sharpness (default) and without, "
+                         "each first in turn (the sharpness' cost in throughput and frames per second)")
     ap.add_argument("--competitors", type=int, default=0,
                     help="CPU-bound processes running meanwhile (1 on a 2-core machine: no core left for frames)")
     args = ap.parse_args()
@@ -356,7 +379,11 @@ def main():
             if args.rounds:
                 throughput(args.steps, args.rounds, modes)
             if args.blocks:
-                blocks(args.blocks, args.block_steps, [m for m in modes if m != "off"])
+                bm = [m for m in modes if m != "off"]
+                if args.sharpness_ab and "worker" in bm:
+                    bm = ["worker", "worker-no-sharpness", "worker-no-sharpness", "worker"] + \
+                        [m for m in bm if m != "worker"]
+                blocks(args.blocks, args.block_steps, bm)
             frame_cost()
         if args.browser:
             browser(args.threads)

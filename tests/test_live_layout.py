@@ -215,7 +215,7 @@ def test_each_chart_has_its_numbers_as_a_table(server, browser):
     page.click("#btn-pause")
     page.wait_for_function("window.mlplabLive.status === 'paused'", timeout=10_000)
     page.wait_for_timeout(300)
-    assert page.locator("#view-train figure details.numbers").count() == 4  # one per chart
+    assert page.locator("#view-train figure details.numbers").count() == 5  # one per chart (and the sharpness)
     fig = page.locator("figure:has(#chart-mf), figure:has(#chart-meanfield)").first
     fig.locator("summary").click()
     fig.locator("details.numbers thead th").first.wait_for(timeout=5_000)  # (the toggle event comes a task later)

@@ -285,7 +285,8 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
         return _json({"run": session.run_id, "settings": session.settings, "sizes": session.sizes,
                       "optimizer": session.opt_name, "hparams": {k: v for k, v in session.optimizer.__dict__.items()
                                                                  if k in ("lr", "momentum", "betas", "alpha")},
-                      "total": session.total, "predicted_pre_std": session.predicted_pre_std})
+                      "total": session.total, "predicted_pre_std": session.predicted_pre_std,
+                      **session.drawing()})
 
     async def compare(request):
         try:
@@ -391,7 +392,7 @@ def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: s
                           "labels": getattr(session, "labels", []),
                           "members": [{"settings": m.settings, "sizes": m.sizes} for m in session.members]})
         return _json({"run": session.run_id, "kind": "train", "status": session.status,
-                      "settings": session.settings, "sizes": session.sizes})
+                      "settings": session.settings, "sizes": session.sizes, **session.drawing()})
 
     def _newest_frames(session):
         """The newest frame, and the newest that carries ‖ΔW‖/‖W‖ (a run's first and last frames do not)."""

@@ -60,7 +60,7 @@ class CompareGroup:
                 for k in range(self.seeds):
                     try:
                         self.members.append(TrainSession({**base, **own, **v, "seed": seed0 + k},
-                                                         fps=fps / (len(variants) * self.seeds)))
+                                                         fps=fps / (len(variants) * self.seeds), boundary=False))
                     except SettingsError as e:
                         raise SettingsError(f"run {i + 1}: {e}") from None
         except SettingsError:

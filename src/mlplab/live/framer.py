@@ -19,8 +19,14 @@ worker builds a mirror network whose parameters are views of that file, so ``mea
 unchanged and its numbers are the training model's.
 
 Protocol over a socket pair (pickled tuples): worker → ``("ready",)``; ``("attach", path, layout,
-spec)`` → ``("attached",)``; ``("frame", token, has_grad, with_ratio, trained)`` →
-``("frame", token, layers, probe_acc)`` or ``("error", message)``; ``("detach",)``; ``("close",)``.
+spec)`` → ``("attached",)``; ``("frame", token, has_grad, with_ratio, trained, curv)`` →
+``("frame", token, layers, probe_acc, extras)`` or ``("error", message)``; ``("detach",)``; ``("close",)``.
+``extras`` holds a toy 2-D set's decision boundary (:mod:`mlplab.live.boundary`) and, once a
+measurement asked for by ``curv`` (``{"P": preconditioner or None}``) is done, the sharpness
+(:mod:`mlplab.live.sharpness`, on the spec's fixed curvature batch) with the ``token`` of the frame
+that asked: the worker copies that frame's W and b into a network of its own and measures in a
+thread, while the frames go on (its products are BLAS calls that release the GIL); the result
+rides on the next frame after it is done. Both cost the training thread nothing.
 The parent writes the shared arrays only while no frame is pending, so the worker never reads
 them mid-write. A worker that dies, errs or takes longer than ``REPLY_TIMEOUT`` is given up and
 frames are made inline again: watching never stops a run.
@@ -195,8 +201,9 @@ class FrameWorker:
         return self._attached and self._ready and self.pending is None and self.broken is None
 
     # ------------------------------------------------------------------ one run
-    def attach(self, plan, probe, sizes, activation) -> None:
-        """Share this run's arrays with the worker (it builds a mirror of the network on them)."""
+    def attach(self, plan, probe, sizes, activation, curv_batch=None) -> None:
+        """Share this run's arrays with the worker (it builds a mirror of the network on them);
+        ``curv_batch``: the (X, y) the sharpness is measured on, or None (no sharpness)."""
         if self.broken is not None:
             return
         dtype = plan[0].linear.weight.data.dtype
@@ -210,7 +217,8 @@ class FrameWorker:
             os.close(fd)
         self._views = _views(self._mm, layout, dtype)
         spec = {"sizes": list(sizes), "activation": activation, "dtype": dtype.str, "bias": "b" in layout[0],
-                "X": probe.X, "y": probe.y, "predicted_pre_std": probe.predicted_pre_std}
+                "X": probe.X, "y": probe.y, "predicted_pre_std": probe.predicted_pre_std, "grid": probe.grid,
+                "curv_batch": curv_batch}
         self._attached = False
         self._send(("attach", self._path, layout, spec))
 
@@ -221,7 +229,7 @@ class FrameWorker:
             self._give_up(f"the frame worker ended ({type(e).__name__})")
 
     def collect(self) -> list:
-        """The frames finished since the last call, as ``(token, layers, probe_acc)`` (non-blocking)."""
+        """The frames finished since the last call, as ``(token, layers, probe_acc, extras)`` (non-blocking)."""
         if self.broken is not None:
             return []
         frames = self._handle(self._recv_ready(0))
@@ -246,8 +254,9 @@ class FrameWorker:
         for lay, v in zip(plan, self._views):
             np.copyto(v["before"], lay.linear.weight.data)
 
-    def request(self, token, plan, with_ratio: bool, trained: bool) -> None:
-        """Copy W, b and ∂L/∂W into the shared arrays and ask for a frame of them."""
+    def request(self, token, plan, with_ratio: bool, trained: bool, curv=None) -> None:
+        """Copy W, b and ∂L/∂W into the shared arrays and ask for a frame of them (``curv``: a
+        sharpness measurement too, ``{"P": Adam's or RMSProp's preconditioner, or None}``)."""
         has_grad = []
         for lay, v in zip(plan, self._views):
             np.copyto(v["w"], lay.linear.weight.data)
@@ -258,7 +267,7 @@ class FrameWorker:
             if g is not None:
                 np.copyto(v["g"], g)
         self.pending = (token, time.monotonic())
-        self._send(("frame", token, has_grad, with_ratio, trained))
+        self._send(("frame", token, has_grad, with_ratio, trained, curv))
 
     def detach(self) -> None:
         """End the run's sharing (the worker stays, ready for another run)."""
@@ -337,6 +346,7 @@ class _Mirror:
         self.views = _views(self.mm, layout, dtype)
         model = nn.MLP(spec["sizes"], activation=spec["activation"], weight_init="zeros", bias_init="zeros",
                        bias=spec["bias"], dtype=dtype)
+        self.model = model
         self.plan = dg.layer_plan(model)
         if len(self.plan) != len(self.views):
             raise ValueError(f"the mirror has {len(self.plan)} layers, the shared arrays {len(self.views)}")
@@ -344,18 +354,72 @@ class _Mirror:
             lay.linear.weight.data = v["w"]
             if "b" in v:
                 lay.linear.bias.data = v["b"]
-        self.probe = Probe(spec["X"], spec["y"], spec["predicted_pre_std"])
+        self.probe = Probe(spec["X"], spec["y"], spec["predicted_pre_std"], spec.get("grid"))
+        self.curv_batch, self.tracker = spec.get("curv_batch"), None
+        self.spec = spec
+        self.copy = None  # the network the sharpness is measured on: the asking frame's W and b, copied
+        self.job = self.job_token = self.job_result = None  # the measurement's thread, its frame, its answer
 
-    def frame(self, has_grad, with_ratio, trained):
-        from .frames import measure, update_ratios
+    def frame(self, has_grad, with_ratio, trained, curv=None, token=None):
+        from .frames import extras, measure, update_ratios
 
         for lay, v, g in zip(self.plan, self.views, has_grad):
             lay.linear.weight.grad = v["g"] if g else None
         ratio = update_ratios([v["w"] for v in self.views], [v["before"] for v in self.views]) if with_ratio else None
-        return measure(self.plan, self.probe, ratio, trained)
+        layers, acc = measure(self.plan, self.probe, ratio, trained)
+        more = extras(self.plan, self.probe)
+        if self.job is not None and not self.job.is_alive():  # a measurement done: it rides on this frame
+            more["sharpness"] = {**(self.job_result or {"value": None, "error": "the measurement failed"}),
+                                 "token": self.job_token}
+            self.job = None
+        if curv is not None and self.curv_batch is not None and self.job is None:
+            self._measure_meanwhile(curv.get("P"), token)
+        return layers, acc, more
+
+    def _measure_meanwhile(self, P, token) -> None:
+        """Copy W and b as they are now and measure λ₁ of them in a thread (:meth:`sharpness`)."""
+        import threading
+
+        from .. import nn
+
+        if self.copy is None:
+            s = self.spec
+            self.copy = nn.MLP(s["sizes"], activation=s["activation"], weight_init="zeros", bias_init="zeros",
+                               bias=s["bias"], dtype=np.dtype(s["dtype"]))
+        for src, dst in zip(self.model.parameters(), self.copy.parameters()):
+            np.copyto(dst.data, src.data)
+        self.job_token, self.job_result = token, None
+
+        def run():
+            self.job_result = self.sharpness(P)
+
+        self.job = threading.Thread(target=run, name="mlplab-live-sharpness", daemon=True)
+        self.job.start()
+
+    def sharpness(self, P) -> dict:
+        """λ₁ (:class:`mlplab.live.sharpness.Tracker`); a network it cannot take is said, not raised
+        (the frames go on)."""
+        from .sharpness import BUDGET, SHARE, TRIES, TooSlow, Tracker
+
+        try:
+            if self.tracker is None:
+                self.tracker = Tracker(self.copy, *self.curv_batch)
+            got = self.tracker.measure(P)
+            self.too_slow = 0
+            return got
+        except TooSlow as e:  # dropped; after TRIES in a row, given up (ms: the next waits BUDGET / SHARE)
+            self.too_slow = getattr(self, "too_slow", 0) + 1
+            if self.too_slow < TRIES:
+                return {"value": None, "ms": BUDGET * 1e3, "error": f"{e}: dropped, the next in {BUDGET / SHARE:.0f} s"}
+            self.curv_batch = None
+            return {"value": None, "error": f"{e}, {TRIES} times in a row: the live view measures no more of it; "
+                                            "`mlplab curvature RUN_DIR` on the exported run computes it"}
+        except (ValueError, np.linalg.LinAlgError) as e:
+            self.curv_batch = None  # not again for this run
+            return {"value": None, "error": str(e)}
 
     def close(self):
-        self.plan = self.views = None
+        self.plan = self.views = self.model = None  # (a measurement under way ends with its own copy)
         try:
             self.mm.close()
         except BufferError:
@@ -393,8 +457,8 @@ def _serve(conn: Connection) -> None:
                 mirror = _Mirror(*msg[1:])
                 conn.send(("attached",))
             elif msg[0] == "frame":
-                layers, acc = mirror.frame(*msg[2:])
-                conn.send(("frame", msg[1], layers, acc))
+                layers, acc, more = mirror.frame(*msg[2:], token=msg[1])
+                conn.send(("frame", msg[1], layers, acc, more))
             elif msg[0] == "detach":
                 if mirror is not None:
                     mirror.close()

@@ -21,17 +21,18 @@ from ..diagnose import statistics as dg
 from ..tensor import Tensor, no_grad
 from .histograms import BINS, histograms
 
-__all__ = ["Probe", "measure", "update_ratios"]
+__all__ = ["Probe", "measure", "extras", "update_ratios"]
 
 
 class Probe:
     """The fixed probe batch and what is known of it before training: the input's spread and the
     mean-field prediction of every layer's pre-activation spread (``predicted_pre_std``)."""
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, predicted_pre_std: list):
+    def __init__(self, X: np.ndarray, y: np.ndarray, predicted_pre_std: list, grid: dict | None = None):
         self.X, self.y = X, y
         self.in_std = float(np.std(X.astype(np.float64)))
         self.predicted_pre_std = list(predicted_pre_std)
+        self.grid = grid  # a toy 2-D set's decision-boundary grid (:mod:`mlplab.live.boundary`), or None
 
 
 def _std(x: np.ndarray) -> float:
@@ -109,6 +110,16 @@ def _num(x):
     return x if math.isfinite(x) else None
 
 
+
+
+def extras(plan, probe: Probe) -> dict:
+    """What a frame carries beside its layers: for a toy 2-D set, the decision boundary over its
+    grid (:func:`mlplab.live.boundary.boundary`)."""
+    if probe.grid is None:
+        return {}
+    from .boundary import boundary
+
+    return {"boundary": boundary(plan, probe.grid, probe.X.dtype)}
 
 
 def measure(plan, probe: Probe, update_ratio, trained: bool) -> tuple[list, float]:

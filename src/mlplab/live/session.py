@@ -37,7 +37,9 @@ from ..changes import CHANGEABLE, SettingChanges
 from ..diagnose import statistics as dg
 from ..schedules import schedule_for_run
 from ..train import Callback, Trainer
-from .frames import Probe, _num, measure, update_ratios
+from . import sharpness as sharp
+from .boundary import grid_for
+from .frames import Probe, _num, extras, measure, update_ratios
 from .validate import SettingsError, check_settings
 
 __all__ = ["TrainSession", "LiveCallback", "Downsampled", "update_ratios"]
@@ -98,6 +100,10 @@ class LiveCallback(Callback):
         self.loss_sum, self.loss_n = 0.0, 0
         self.pending = None  # the meta of the frame the worker is making
         self.attached = False
+        # the sharpness (live.sharpness): measured by the worker, due at this step and time at the earliest;
+        # sharp_cost: the training thread's own time spent asking for it (the limit, Adam's P)
+        self.sharp_step, self.sharp_time, self.sharp_cost = sharp.EVERY, 0.0, 0.0
+        self.sharp_info = None  # what the measurement asked for is drawn against (live.sharpness.limit_for)
 
     def _worker(self):
         """The session's frame worker if it is usable now (attaching it when it has just started)."""
@@ -107,7 +113,7 @@ class LiveCallback(Callback):
         if not self.attached:
             if not worker.ready():
                 return None
-            worker.attach(self.s.plan, self.s.probe, self.s.sizes, self.s.settings["activation"])
+            worker.attach(self.s.plan, self.s.probe, self.s.sizes, self.s.settings["activation"], self.s.curv_batch)
             self.attached = True
         return worker
 
@@ -117,8 +123,15 @@ class LiveCallback(Callback):
         if self.pending is None or worker is None:
             return
         done = worker.drain() if wait else worker.collect()
-        for _, layers, acc in done:
-            self.s._append(self.pending, layers, acc, by_worker=True)
+        for _, layers, acc, *more in done:
+            got = more[0] if more else {}
+            if "sharpness" in got:  # the next one no sooner than its cost allows (SHARE of the time)
+                sh = dict(got["sharpness"])
+                ms = sh.get("ms") or 0.0
+                self.sharp_time = time.perf_counter() + ms / 1e3 / sharp.SHARE
+                # measured on the weights of the frame that asked (its step), drawn against that step's limit
+                got = {**got, "sharpness": {**(self.sharp_info or {}), **sh, "step": sh.pop("token", None)}}
+            self.s._append(self.pending, layers, acc, by_worker=True, more=got)
         if done or worker.broken is not None:
             self.pending = None
 
@@ -163,7 +176,8 @@ class LiveCallback(Callback):
         worker = self.s.worker
         if self.armed == "worker" and worker is not None and worker.idle:
             self.pending = self.s._meta(trainer, loss)
-            worker.request(self.pending["step"], self.s.plan, with_ratio, trained=trainer.step > 0)
+            curv = self._sharpness_due(trainer)
+            worker.request(self.pending["step"], self.s.plan, with_ratio, trained=trainer.step > 0, curv=curv)
         else:  # inline; a worker given up since the snapshot leaves no ‖ΔW‖/‖W‖ for this frame
             ratio = update_ratios(self.s.weights, self.before) if with_ratio and self.armed == "inline" else None
             self.s.frame(trainer, loss, ratio)
@@ -172,6 +186,24 @@ class LiveCallback(Callback):
         # the next frame is due 1/fps after this one started, later if frames would take more than
         # OVERHEAD of the time (a slow machine gets fewer frames, not slower training)
         self.last = t0 + max(self.interval, cost / self.overhead) - self.interval
+
+    def _sharpness_due(self, trainer):
+        """A sharpness request for the worker when one is due (every ``sharp.EVERY`` steps, no more
+        than ``sharp.SHARE`` of the time), else None; the limit it is drawn against is kept until its
+        answer comes (the current step size: a schedule or a change moves it)."""
+        if self.s.curv_batch is None or trainer.step < self.sharp_step or time.perf_counter() < self.sharp_time:
+            return None
+        t0 = time.perf_counter()
+        opt = self.s.optimizer
+        info = sharp.limit_for(opt, trainer._lr())
+        P = sharp.preconditioner_of(opt, self.s.model.parameters()) if info["preconditioned"] else None
+        if info["preconditioned"] and P is None:
+            return None
+        self.sharp_info = info
+        self.sharp_step = trainer.step + sharp.EVERY
+        self.sharp_time = math.inf  # until its answer says what it cost
+        self.sharp_cost += time.perf_counter() - t0
+        return {"P": P}
 
     def on_epoch_end(self, trainer, epoch, metrics):
         self.s.evals.append({k: _num(v) if isinstance(v, float) else v for k, v in metrics.items()})
@@ -186,7 +218,7 @@ class TrainSession:
     ``stop()``, frames in ``self.frames`` (a short deque of the newest, each with a ``seq``)."""
 
     def __init__(self, raw_settings: dict, fps: float = 12.0, keep_frames: int = 64, overhead: float = OVERHEAD,
-                 worker=None):
+                 worker=None, boundary: bool = True):
         self.settings, self.sizes, self.opt_name, self.hp = check_settings(raw_settings)
         s = self.settings
         from .. import nn
@@ -207,7 +239,15 @@ class TrainSession:
         self.Xp, self.yp = self.X[:PROBE_BATCH], self.y[:PROBE_BATCH]
         self.plan = dg.layer_plan(self.model)  # the (Linear, activation) pairs: fixed for the run
         pred = dg.predict_for_model(self.model, self.Xp, init=s["init"] if s["init"] != "zeros" else None)
-        self.probe = Probe(self.Xp, self.yp, [float(math.sqrt(v)) for v in pred.pre_var])
+        # the decision boundary's grid (a toy set's Train run; Compare draws none: boundary=False)
+        grid = grid_for(self.X) if boundary and s["dataset"] in toydata.TOY_DATASETS else None
+        self.probe = Probe(self.Xp, self.yp, [float(math.sqrt(v)) for v in pred.pre_var], grid)
+        # the sharpness' fixed batch (live.sharpness): the first training examples, measured in the frame worker
+        n_params = sum(p.size for p in self.model.parameters())
+        self.curv_batch = (self.X[:sharp.BATCH], self.y[:sharp.BATCH]) if n_params * sharp.BATCH <= sharp.MAX_WORK \
+            else None  # (a product would take seconds: no sharpness for so large a network)
+        self.sharpness: list = []  # every sharpness measured, {"step", "value", "limit", ...}
+        self.first_layers = None  # the step-0 frame's layers (the histograms' "at initialization")
         self.predicted_pre_std = self.probe.predicted_pre_std
         self.worker = worker  # a FrameWorker (frames made in a process of their own) or None (inline)
         self.frames: deque = deque(maxlen=keep_frames)
@@ -395,7 +435,8 @@ class TrainSession:
     def frame(self, trainer, loss, update_ratio) -> None:
         """Measure the model on the probe batch and append a frame (runs in the training thread)."""
         meta = self._meta(trainer, loss)
-        self._append(meta, *measure(self.plan, self.probe, update_ratio, trained=trainer.step > 0))
+        self._append(meta, *measure(self.plan, self.probe, update_ratio, trained=trainer.step > 0),
+                     more=extras(self.plan, self.probe))
 
     def _meta(self, trainer, loss) -> dict:
         """A frame's run-level fields, taken when it is made (the loss is recorded in the history)."""
@@ -407,12 +448,34 @@ class TrainSession:
                 "lr": trainer._lr(), "elapsed": elapsed, "evals": self.evals[-20:], "status": self.status,
                 "changes": self.change_list() if self.changes.changes else []}
 
-    def _append(self, meta: dict, layers: list, probe_acc: float, by_worker: bool = False) -> None:
-        frame = {**meta, "probe_acc": probe_acc, "layers": layers, "worker": by_worker}
+    def _append(self, meta: dict, layers: list, probe_acc: float, by_worker: bool = False, more=None) -> None:
+        """A frame of ``meta`` and what was measured: layers, probe accuracy and ``more`` (a toy set's
+        decision boundary; a sharpness measurement, of the weights at its own ``step``)."""
+        more = dict(more or {})
+        if "sharpness" in more:
+            if more["sharpness"].get("step") is None:
+                more["sharpness"] = {**more["sharpness"], "step": meta["step"]}
+            self.sharpness.append(more["sharpness"])
+        frame = {**meta, "probe_acc": probe_acc, "layers": layers, "worker": by_worker, **more}
+        if self.first_layers is None and meta["step"] == 0:
+            self.first_layers = layers
         with self._lock:
             self.seq += 1
             frame["seq"] = self.seq
             self.frames.append(frame)
+
+    def drawing(self) -> dict:
+        """What the page draws beside the frames: a toy set's training points (under which the decision
+        boundary goes), the step-0 histograms (the "at initialization" of the histogram pairs) and the
+        sharpness measured so far (a reloaded page draws them again)."""
+        out = {"init_layers": self.first_layers, "sharpness": list(self.sharpness),
+               "sharpness_off": None if self.curv_batch is not None else
+               f"this network's {sum(p.size for p in self.model.parameters()):,} parameters make one Hessian-vector "
+               "product too slow for the live view; `mlplab curvature RUN_DIR` on the exported run computes it"}
+        if self.probe.grid is not None:
+            out["points"] = {"x": np.round(self.X[:, 0].astype(np.float64), 4).tolist(),
+                             "y": np.round(self.X[:, 1].astype(np.float64), 4).tolist(), "label": self.y.tolist()}
+        return out
 
     @property
     def weights(self) -> list:

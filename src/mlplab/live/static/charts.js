@@ -174,8 +174,8 @@ export function lossScales(log, cap) {
 }
 
 // f(θ_k) − f* per step on a log axis (the Paths view), with the data it starts from
-export function stepLogChart(el, series, data) {
-  return keep(new uPlot({width: widthOf(el), height: 300, legend: {show: true, live: false}, cursor: {show: false},
+export function stepLogChart(el, series, data, height = 300) {
+  return keep(new uPlot({width: widthOf(el), height, legend: {show: true, live: false}, cursor: {show: false},
     scales: {x: {time: false}, y: {distr: 3, range: logRange}}, axes: [{size: 30}, {size: 60, values: logTicks}],
     series: [{label: 'step'}, ...series]}, data, el), el, series);
 }

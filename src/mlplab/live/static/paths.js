@@ -167,6 +167,37 @@ const paths = {
     this.drawValues(r);
     this.drawExplain(r);
     this.drawRateMap();
+    this.drawEigen(r);
+  },
+  // Distill's eigen-components (paths.eigen_split, exact on a quadratic): |u_iᵀ(θ_k − θ*)| per step, one chart
+  // per eigenvalue, each optimizer in its colour; elsewhere a line says why there is none
+  drawEigen(r) {
+    const box = $('#eigen-box'), absent = $('#eigen-absent'), e = r.eigen;
+    live.eigen = e || null;
+    if (!e) {
+      box.hidden = true; absent.hidden = false;
+      absent.textContent = `The error split into eigen-components is not drawn: ${r.eigen_absent}.`;
+      return;
+    }
+    box.hidden = false; absent.hidden = true;
+    const names = Object.keys(e.components), lam = e.eigenvalues, key = names.join(',');
+    const n = Math.max(0, ...names.map((k) => e.components[k][0].length));
+    const WHY = ['the flattest direction: plain gradient steps are slowest here', 'the steepest direction: the first to oscillate or diverge'];
+    if (this.eigKey !== key) { this.eigCharts = []; this.eigKey = key; }
+    lam.forEach((l, i) => {
+      $(`#eig-cap-${i}`).textContent = `|u${i + 1}ᵀ(θ_k − θ*)|, the error along the eigenvector of λ${i + 1} = ${fmt(l)} ` +
+        `(${WHY[i] || ''}), per step, log scale`;
+      const data = [Array.from({length: n}, (_, k) => k),
+        ...names.map((k) => e.components[k][i].map((v) => (v === null ? null : Math.max(v, 1e-16))))];
+      if (!this.eigCharts[i]) {
+        $(`#chart-eig${i}`).innerHTML = '';
+        this.eigCharts[i] = stepLogChart($(`#chart-eig${i}`), names.map((k) => ({label: this.methods[k].label,
+          stroke: this.methods[k].color, dash: this.methods[k].dash.length ? this.methods[k].dash : undefined,
+          points: {show: false}})), data, 220);
+      } else this.eigCharts[i].setData(data);
+    });
+    $('#eigen-words').textContent = names.map((k) => `${this.methods[k].label}: ` +
+      e.behaviour[k].map((b, i) => `along λ${i + 1} ${b}`).join(', ')).join(' · ');
   },
   // Distill's (η, μ) picture on a quadratic (paths.rate_map, exact): the map is made once per function
   // and method, then each redraw puts it back and marks the sliders' (η, μ)

@@ -7,6 +7,7 @@ import {HIST_QUANTITIES, chart, drawHist, lossScales, styled} from './charts.js'
 import {$, COLORS, fmt, live, params, pct, showError, showLines} from './common.js';
 import {MEAN_FIELD_TEX, initTex, tex, updateTex} from './formulas.js';
 import {setURL} from './url.js';
+import {drawPair, drawStepAxis, resetViz, setDrawing, vizFrame} from './trainviz.js';
 
 const TRAIN_KEYS = ['dataset', 'layers', 'activation', 'init', 'optimizer', 'lr', 'momentum', 'weight_decay', 'batch_size',
   'epochs', 'iterations', 'schedule', 'seed'];
@@ -74,6 +75,7 @@ export function resetTrain(sizes) {
     {xlabel: 'layer', scales: {y: {distr: 3}}});
   $('#layers').innerHTML = '';
   T.layers = [];
+  resetViz();
   showError($('#divergence'), '');
   $('#progress').textContent = '';
 }
@@ -98,10 +100,16 @@ function makeLayer(i, info) {
   for (const [q, label] of HIST_QUANTITIES) {
     const h = document.createElement('div');
     h.className = 'hist';
-    h.innerHTML = `<div class="label"><span>${label}</span><span class="range"></span></div><canvas width="240" height="80"></canvas>`;
+    h.innerHTML = `<div class="label"><span>${label}</span><span class="range"></span></div><canvas width="240" height="80"></canvas>
+      <div class="step-axis" title="steps of the oldest, middle and newest column"><span></span><span></span><span></span></div>
+      <div class="pair-box" hidden><div class="label"><span>init vs now</span><span class="pair-legend"></span></div>
+      <canvas class="pair" width="240" height="80"></canvas></div>`;
     el.querySelector('.hists').appendChild(h);
-    hists[q] = {canvas: h.querySelector('canvas'), range: h.querySelector('.range'), cols: []};
+    hists[q] = {canvas: h.querySelector('canvas'), range: h.querySelector('.range'), cols: [], steps: [],
+      axis: h.querySelector('.step-axis'), pair: h.querySelector('canvas.pair'), pairBox: h.querySelector('.pair-box'),
+      pairLegend: h.querySelector('.pair-legend')};
   }
+  el.hists = hists;
   $('#layers').appendChild(el);
   return {el, hists, verdict: el.querySelector('.verdict'), stats: el.querySelector('.stats')};
 }
@@ -158,8 +166,13 @@ function drawLayers(f) {
     const L = T.layers[i];
     for (const [q] of HIST_QUANTITIES) {
       const h = L.hists[q];
-      if (l[q]) { h.cols.push(l[q]); if (h.cols.length > HIST_COLS) h.cols.shift(); }
+      if (l[q]) {
+        h.cols.push(l[q]); h.steps.push(f.step);
+        if (h.cols.length > HIST_COLS) { h.cols.shift(); h.steps.shift(); }
+      }
       drawHist(h, q === 'z' ? l.pred_z_std : null, q === 'a' ? BOUNDED[l.activation] : null);
+      drawStepAxis(h);
+      drawPair(h, i, q, l[q], f.step);
     }
     showVerdict(L.verdict, l.verdict, l.reason);
     L.stats.textContent = `std z ${fmt(l.z_std)} (theory at init ${fmt(l.pred_z_std)}) · dead ${pct(l.dead)} · ` +
@@ -170,6 +183,7 @@ function drawLayers(f) {
 function onFrame(f) {
   const now = countFrame();
   live.lastFrame = f;
+  vizFrame(f);
   drawCurves(f);
   drawLayers(f);
   const fps = live.frameTimes.length > 1 ? (live.frameTimes.length - 1) / ((now - live.frameTimes[0]) / 1000) : 0;
@@ -231,6 +245,7 @@ export async function start(paused = false) {
   live.run = r.run;
   live.mode = 'train';
   resetTrain(r.sizes);
+  setDrawing(r);
   setStatus(paused ? 'ready' : 'running');
   replayPending(r.run);
   return true;
@@ -252,6 +267,7 @@ async function changeSetting(key, value) {
 // a reloaded page: the tab's run, as /api/state describes it (its frames follow on the stream)
 export function reattachTrain(r) {
   resetTrain(r.sizes);
+  setDrawing(r);
   setStatus(r.status);
 }
 async function exportRun() {
@@ -276,6 +292,11 @@ export function bindTrainControls() {
     live.run = null; resetTrain(null); setStatus(null);
   });
   $('#btn-export').addEventListener('click', exportRun);
+  $('#hist-init').addEventListener('change', () => {  // the pairs alone are redrawn (the strips have this frame already)
+    const f = live.lastFrame;
+    if (!f || live.mode === 'compare') return;
+    f.layers.forEach((l, i) => { if (T.layers[i]) for (const [q] of HIST_QUANTITIES) drawPair(T.layers[i].hists[q], i, q, l[q], f.step); });
+  });
   $('#loss-log').addEventListener('change', () => {  // a new chart on the other scale, with the same data
     T.loss.destroy(); $('#chart-loss').innerHTML = ''; T.loss = lossChart(); T.loss.setData(T.lossData);
   });
