@@ -132,6 +132,9 @@ def _print(result) -> None:
     loss = f"loss {_g(st['loss_before'])} → {_g(st['loss_after'])}"
     con.print(escape(f"{st['steps']} {st['optimizer']} step{'s' if st['steps'] != 1 else ''} (lr {_g(st['lr'])}): "
                      f"{loss}") + (f"; [red]{escape(st['diverged'])}[/]" if st["diverged"] else ""))
+    th = result.get("theory") or {}
+    if th.get("applies"):
+        con.print(escape(f"theory: {th['sentence']}"))
     v = result["verdict"]
     con.print(f"[bold]verdict: [{_STYLE[v]}]{v}[/][/] — {escape(result['reason'])}")
     con.print(f"[bold]recommendation:[/] {escape(result['recommendation'])}")
@@ -341,6 +344,8 @@ def _print_torch(d, title) -> None:
         con.print(escape(f"coverage: {d.coverage['summary']}"))
     for c in d.checks.values():
         con.print(escape(f"check: {c['sentence']}"))
+    if d.theory.get("applies"):
+        con.print(escape(f"theory: {d.theory['sentence']}"))
     summary = d.summary[len(d.overall) + 1:].lstrip() if d.summary.startswith(d.overall + ":") else d.summary
     con.print(f"[bold]verdict: [{_LEVEL_STYLE[d.overall]}]{d.overall}[/][/] — {escape(summary)}")
     con.print(f"[bold]recommendation:[/] {escape(d.recommendation)}")

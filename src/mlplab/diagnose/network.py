@@ -53,6 +53,7 @@ import numpy as np
 from ..init import theoretical_std
 from ..settings import DIAGNOSE_DEFAULTS, parse_layers
 from . import statistics as dg
+from .theory_note import note_for_chain
 from .verdicts import (  # noqa: F401 - the rules live in verdicts.py (shared with diagnose_torch); names kept here
     LEVELS,
     RULE,
@@ -182,6 +183,7 @@ def checkup(model, X, y=None, X_train=None, y_train=None, *, init=None, activati
     fan_in = [lay.linear.in_features for lay in plan]
     fan_out = [lay.linear.out_features for lay in plan]
     w0 = dg.weight_arrays(model)
+    b0 = [None if lay.linear.bias is None else lay.linear.bias.data.copy() for lay in plan]
     last = before.layers[-1]
     out_grad_sq = last.pre_grad_norm**2 / (batch * last.fan_out) if np.isfinite(last.pre_grad_norm) else float("nan")
     theory, basis, wv = _theory(plan, X, act, init, fan_in, fan_out, out_grad_sq, batch)
@@ -249,6 +251,7 @@ def checkup(model, X, y=None, X_train=None, y_train=None, *, init=None, activati
         "recommendation": overall["recommendation"],
         "init_table": rec_info,
         "thresholds": THRESHOLDS,
+        "theory": note_for_chain([lay.activation for lay in plan], w0, b0),  # the weights as they started
     }
     return _nan_to_none(result)
 
