@@ -53,7 +53,7 @@ import numpy as np
 from ..init import theoretical_std
 from ..settings import DIAGNOSE_DEFAULTS, parse_layers
 from . import statistics as dg
-from .theory_note import note_for_chain
+from .theory_note import critical_advice, note_for_chain
 from .verdicts import (  # noqa: F401 - the rules live in verdicts.py (shared with diagnose_torch); names kept here
     LEVELS,
     RULE,
@@ -237,6 +237,9 @@ def checkup(model, X, y=None, X_train=None, y_train=None, *, init=None, activati
     typical_n = sorted(fan_in[1:])[(len(fan_in) - 2) // 2] if len(fan_in) > 1 else fan_in[0]
     rec_info = recommendation(act, init if init is not None else f"std={math.sqrt(wv[min(1, len(wv) - 1)]):.3g}",
                               typical_n, depth=len(plan), label=None if init is not None else "its current weights")
+    note = note_for_chain([lay.activation for lay in plan], w0, b0)  # the weights as they started
+    if critical_advice(note) and not rec_info["matched"]:  # the table knows n σ² only: 1.76 is right for tanh here
+        rec_info = {**rec_info, "matched": True, "advice": critical_advice(note)}
     overall = _overall(worst, bad, rows, rec_info, hist, act, init)
     result = {
         "config": {**(config or {}), "activation": act, "init": init, "layers": [fan_in[0], *fan_out]},
@@ -251,7 +254,7 @@ def checkup(model, X, y=None, X_train=None, y_train=None, *, init=None, activati
         "recommendation": overall["recommendation"],
         "init_table": rec_info,
         "thresholds": THRESHOLDS,
-        "theory": note_for_chain([lay.activation for lay in plan], w0, b0),  # the weights as they started
+        "theory": note,
     }
     return _nan_to_none(result)
 
@@ -326,10 +329,26 @@ def _inputs(dataset, input_std, n_in, n_out, n, rng, need_train: int):
     return np.array(Xall[probe]), np.array(yall[probe]), np.array(Xall[train]), np.array(yall[train])
 
 
+def _with_fix(result, model, fix, fix_weights, seed, X, y, Xt, yt, kw) -> dict:
+    """``result`` with ``result["fix"]``: the check-up of a re-initialised copy (:func:`.fix.fix_network`) on the
+    same batches: ``{"method", "weights", "critical" (per layer σ_w², σ_b²), "model", "result"}`` (``model``: the
+    fixed network, for the caller to save; not JSON)."""
+    if not fix:
+        return result
+    from .fix import fix_network
+
+    fixed, notes = fix_network(model, fix, fix_weights, seed)
+    after = checkup(fixed, X, y, Xt, yt, init=None, **kw)
+    result["fix"] = {"method": fix, "weights": fix_weights if fix == "critical" else None,
+                     "critical": _nan_to_none(notes), "model": fixed, "result": after}
+    return result
+
+
 def diagnose_config(layers, activation="relu", init="he", bias_init="zeros", dataset="mnist",
                     input_std=None, batch_size=256, steps=5, optimizer="sgd", lr=None, seed=0,
-                    dtype="float32") -> dict:
-    """Build a fresh MLP from a configuration and diagnose it (see :func:`diagnose_model`)."""
+                    dtype="float32", fix=None, fix_weights="normal") -> dict:
+    """Build a fresh MLP from a configuration and diagnose it (see :func:`diagnose_model`); ``fix``
+    (critical, he, xavier) also diagnoses a re-initialised copy (``result["fix"]``)."""
     from .. import nn
 
     sizes = _parse_layers(layers) if isinstance(layers, str) else [int(v) for v in layers]
@@ -339,12 +358,14 @@ def diagnose_config(layers, activation="relu", init="he", bias_init="zeros", dat
     X, y, Xt, yt = _inputs(dataset, input_std, sizes[0], sizes[-1], batch_size, rng, steps * batch_size)
     cfg = {"source": "config", "dataset": None if input_std is not None else dataset, "input_std": input_std,
            "bias_init": bias_init, "seed": seed}
-    return checkup(model, X, y, Xt, yt, init=init, activation=activation, steps=steps, optimizer=optimizer,
-                          lr=lr, batch_size=batch_size, seed=seed, config=cfg)
+    kw = {"activation": activation, "steps": steps, "optimizer": optimizer, "lr": lr, "batch_size": batch_size,
+          "seed": seed}
+    return _with_fix(checkup(model, X, y, Xt, yt, init=init, config=cfg, **kw), model, fix, fix_weights, seed,
+                     X, y, Xt, yt, {**kw, "config": {**cfg, "fix": fix}})
 
 
 def diagnose_run(run_dir, input_std=None, dataset=None, batch_size=256, steps=5, optimizer=None, lr=None,
-                 seed=0) -> dict:
+                 seed=0, fix=None, fix_weights="normal") -> dict:
     """Diagnose a trained model from a run directory of ``mlplab train`` (config.json and model.npz
     or checkpoint.npz). The theory uses the weights' measured variance (they are no longer the init's)."""
     from .. import folderkind, nn
@@ -395,7 +416,9 @@ def diagnose_run(run_dir, input_std=None, dataset=None, batch_size=256, steps=5,
         fan = sizes[1] if len(sizes) > 2 else sizes[0]
         result["init_table"] = _nan_to_none(recommendation(activation, cfg["init"], fan, depth=len(sizes) - 1))
         result["config"]["init"] = cfg["init"]
-    return _as_trained(result, cfg)
+    return _with_fix(_as_trained(result, cfg), model, fix, fix_weights, seed, X, y, Xt, yt,
+                     {"activation": activation, "steps": steps, "optimizer": opt, "lr": lr, "batch_size": batch_size,
+                      "seed": seed, "config": {**conf, "fix": fix}})
 
 
 #: What still means something in a trained network: units that are dead, identical or saturated, and

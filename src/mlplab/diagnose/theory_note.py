@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-__all__ = ["CRITICAL_TOL", "DEPTH_FACTOR", "MAX_WIDTH_RATIO", "note", "note_for_chain"]
+__all__ = ["CRITICAL_TOL", "DEPTH_FACTOR", "MAX_WIDTH_RATIO", "critical_sigma_w2", "note", "note_for_chain"]
 
 MAX_WIDTH_RATIO = 2.0  # "one width or close": widest / narrowest hidden layer
 CRITICAL_TOL = 0.01  # |χ₁ − 1| this small is called critical (σ_w² measured from finite weights is ~1 % noisy)
@@ -120,3 +120,21 @@ def note(activation: str, sigma_w2: float, sigma_b2: float, depth: int, spread=N
             "q_star": num(q), "chi_1": num(chi), "phase": phase, "xi_c": num(xi), "depth": int(depth),
             "depth_over_xi_c": num(depth / xi) if xi > 0 else None, "beyond": bool(beyond),
             "critical_sigma_w2": num(crit), "sentence": sentence, "advice": advice if beyond else None}
+
+
+def critical_sigma_w2(activation: str, sigma_b2: float) -> float:
+    """σ_w² on the critical line χ₁ = 1 for ``activation`` at the bias variance ``sigma_b2`` (what ``--fix
+    critical`` sets, by :func:`mlplab.init.critical_variances`); relu6 is taken as relu (the same below 6)."""
+    from ..init import critical_variances
+
+    act = "relu" if activation == "relu6" else activation
+    return critical_variances(act, bias_var=max(float(sigma_b2), 0.0))[0]
+
+
+def critical_advice(n: dict | None) -> str | None:
+    """The init table's advice for weights the theory finds critical (σ_w² measured on χ₁ = 1): keep them, where
+    the table, which knows only n σ², would call σ_w² = 1.76 too large for tanh. None otherwise."""
+    if not n or not n.get("applies") or n.get("phase") != "critical":
+        return None
+    return (f"{n['activation']} with its current weights: σ_w² = {n['sigma_w2']:.3g} sits on the critical line "
+            f"χ₁ = 1 for σ_b² = {n['sigma_b2']:.3g} (Schoenholz et al. 2017): keep them")

@@ -149,16 +149,19 @@ def _from_rows(rows: list[dict], *, names=None, kinds=None, norms=None, diverged
                    f"; {problem} in {where}: {first}" if bad else f"{overall}: {problem}")
         if diverged:
             summary += f"; {diverged}"
+    theory = dict(theory or {})
     act = activation or next((x.activation for x in out if x.activation != "identity"), "identity")
     act_key = act if act in ("relu", "leaky_relu", "tanh", "sigmoid", "identity") else "relu"
     ws = [x.predicted.get("weight_std") for x in out if _finite(x.predicted.get("weight_std"))]
     rec = recommendation(act_key, f"std={ws[min(1, len(ws) - 1)]:.3g}" if ws else "std=1", fan or rows[0]["fan_in"],
                          depth=len(rows), label="its current weights")["advice"]
+    from ..theory_note import critical_advice
+
+    rec = critical_advice(theory) or rec  # σ_w² on the critical line: the table's n σ² rule does not apply
     if overall != "ok":
         method = "he" if act_key in ("relu", "leaky_relu") else "xavier"
         rec += (f". Fix: fix_weights(model, {method!r}) or {'lsuv'!r} (CLI: --fix {method}) re-initialises every "
                 "layer with the gain of its own activation")
-    theory = dict(theory or {})
     if theory.get("applies"):  # the why cites the theory; beyond 6ξ_c its advice joins the recommendation
         summary += f"; theory: {theory['sentence']}"
         if theory.get("advice"):
