@@ -153,3 +153,119 @@ def test_torch_mlp_diagnosis_cites_the_theory():
     assert d.theory["applies"] and d.theory["phase"] == "chaotic"
     assert d.theory["sigma_w2"] == pytest.approx(4.0, rel=0.03)
     assert "chaotic phase" in d.summary
+
+
+# ---------------------------------------------------------------------------- --fix critical
+def _pair_correlations(layers, c0=0.5, pairs=200, n=96):
+    """Two inputs at correlation c0 through a torch chain: their mean cosine after every Linear layer."""
+    import torch
+
+    g = torch.Generator().manual_seed(5)
+    h1 = torch.randn(pairs, n, generator=g)
+    h2 = c0 * h1 + math.sqrt(1 - c0**2) * torch.randn(pairs, n, generator=g)
+    out = []
+    with torch.no_grad():
+        for mod in layers:
+            h1, h2 = mod(h1), mod(h2)
+            if isinstance(mod, torch.nn.Linear):
+                out.append(float(((h1 * h2).sum(1) / (h1.norm(dim=1) * h2.norm(dim=1))).mean()))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("weights", ("normal", "orthogonal"))
+def test_fix_critical_torch(weights):
+    """torch's default init of a 30-layer tanh chain is deep in the ordered phase (σ_w² = 1/3): correlations merge
+    to 1 and the gradient vanishes. --fix critical puts σ_w² on χ₁ = 1 for the measured σ_b² (theory), leaves the
+    model as it was, and then (measured) two inputs' correlation follows the theory's c-map over the 30 layers and
+    the gradient reaches layer 1."""
+    torch = pytest.importorskip("torch")
+    from mlplab.diagnose.pytorch import diagnose_torch, fix_weights
+
+    torch.manual_seed(0)
+    L, n = 30, 96
+
+    def make():
+        mods = []
+        for _ in range(L - 1):
+            mods += [torch.nn.Linear(n, n), torch.nn.Tanh()]
+        return torch.nn.Sequential(*mods, torch.nn.Linear(n, 10))
+
+    model = make()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.randn(64, n)
+    state = fix_weights(model, "critical", x, seed=1, weights=weights)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # untouched
+    fixed = make()
+    fixed.load_state_dict(state)
+    linear = [m for m in model if isinstance(m, torch.nn.Linear)]
+    sb2 = float(np.median([float(m.bias.detach().double().var(unbiased=False)) for m in linear[:-1]]))
+    assert len(state.critical) == L
+    for c, m, m0 in zip(state.critical[:-1], [m for m in fixed if isinstance(m, torch.nn.Linear)], linear):
+        assert c["sigma_b2"] == pytest.approx(sb2, rel=1e-12)
+        assert float(theory.chi_1(c["sigma_w2"], c["sigma_b2"], "tanh")) == pytest.approx(1.0, abs=1e-9)
+        tol = 0.06 if weights == "normal" else 1e-3
+        assert n * float(m.weight.detach().double().var()) == pytest.approx(c["sigma_w2"], rel=tol)
+        assert torch.equal(m.bias, m0.bias)  # the biases are kept: their σ_b² chose σ_w²
+    if weights == "orthogonal":
+        w = fixed[2].weight.double()
+        assert torch.allclose(w @ w.T, torch.eye(n, dtype=torch.float64) * state.critical[1]["sigma_w2"], atol=1e-5)
+    c_before, c_after = _pair_correlations(model), _pair_correlations(fixed)
+    sw2 = state.critical[1]["sigma_w2"]
+    q1 = sw2 + sb2  # the first pre-activations: unit-variance inputs, correlation 0.5
+    _, c_theory = theory.iterates(q1, (0.5 * sw2 + sb2) / q1, sw2, sb2, "tanh", L - 2)
+    assert c_before[-2] > 0.999  # ordered: the two inputs have merged
+    # width 96 lags the infinite-width c-map by up to ~0.12 at depth 30 (measured): the claim is the survival
+    assert np.max(np.abs(c_after[:10] - c_theory[:10])) < 0.05 and np.max(np.abs(c_after[:-1] - c_theory)) < 0.15
+    assert c_after[-2] < 0.8
+    d = diagnose_torch(fixed, x, steps=1)
+    assert d.theory["phase"] == "critical" and 0.1 < d.layers[0].measured["grad_gain"] < 10
+    xg = x.clone()
+    model(xg).square().sum().backward()  # the default init's gradient at layer 1 against the last layer's
+    first, last = linear[0], linear[-1]
+    assert float(first.weight.grad.norm()) < 1e-6 * float(last.weight.grad.norm())
+
+
+def test_fix_critical_mlplab_network_and_cli(tmp_path, capsys):
+    """An mlplab tanh network at σ_w² = 1, σ_b² = 0.05: fix_network gives χ₁ = 1 at its measured σ_b² (theory), the
+    network is untouched, and `mlplab diagnose --fix critical --fix-out` prints JSON (schema-valid) whose fixed
+    diagnosis is critical and saves weights that load."""
+    jsonschema = pytest.importorskip("jsonschema")
+    from mlplab.cli import main as cli_main
+    from mlplab.diagnose.fix import fix_network
+
+    model = nn.MLP([32] + [128] * 6 + [10], activation="tanh", weight_init="lecun",
+                   bias_init=f"std={math.sqrt(0.05)}", rng=3)
+    w_before = [p.data.copy() for p in model.parameters()]
+    fixed, notes = fix_network(model, "critical")
+    assert all(np.array_equal(a, p.data) for a, p in zip(w_before, model.parameters()))
+    for c in notes[:-1]:
+        assert float(theory.chi_1(c["sigma_w2"], c["sigma_b2"], "tanh")) == pytest.approx(1.0, abs=1e-9)
+        assert c["sigma_w2"] == pytest.approx(1.761, rel=0.05)  # σ_b² ≈ 0.05 measured
+    assert notes[-1]["activation"] == "identity" and notes[-1]["sigma_w2"] == 1.0
+    out = tmp_path / "fixed.npz"
+    argv = ["diagnose", "--layers", "32," + ",".join(["128"] * 6) + ",10", "--activation", "tanh", "--init", "lecun",
+            "--bias-init", f"std={math.sqrt(0.05)}", "--input-std", "1", "--batch-size", "32", "--steps", "1",
+            "--fix", "critical", "--fix-weights", "orthogonal", "--fix-out", str(out), "--json"]
+    assert cli_main(argv) == 0
+    r = json.loads(capsys.readouterr().out)
+    jsonschema.validate(r["fix"]["diagnosis"], SCHEMA)
+    assert r["diagnosis"]["theory"]["phase"] == "ordered" and r["fix"]["diagnosis"]["theory"]["phase"] == "critical"
+    assert r["fix"]["weights"] == "orthogonal" and out.is_file()
+    back = nn.MLP([32] + [128] * 6 + [10], activation="tanh", weight_init="zeros")
+    back.load(out)
+    w = back.parameters()[2].data.astype(np.float64)
+    sw2 = r["fix"]["critical"][1]["sigma_w2"]
+    assert np.allclose(w.T @ w, sw2 * np.eye(128), atol=1e-4)  # gain·Q: the same variance σ_w²/n, W Wᵀ = σ_w² I
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--fix", "lsuv"], "needs --torch"),
+    (["--fix-weights", "orthogonal"], "--fix-weights goes with --fix critical"),
+    (["--fix-out", "x.npz"], "--fix-out needs --fix"),
+])
+def test_fix_options_refused_in_one_line(argv, words, capsys):
+    from mlplab.cli import main as cli_main
+
+    assert cli_main(["diagnose", "--input-std", "1", *argv]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
