@@ -31,6 +31,9 @@ def add_arguments(p) -> None:
     p.add_argument("--lr", type=float, help="learning rate for the steps (default: the optimizer's)")
     p.add_argument("--seed", type=int, help="seed for the weights and the batch (default 0)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON only")
+    p.add_argument("--sharpness", action="store_true",
+                   help="add the sharpness line: the loss's top Hessian eigenvalue on the batch against 2/η for the "
+                        "learning rate (10 Hessian-vector products: ~30 forward+backward passes)")
     t = p.add_argument_group("a PyTorch network (needs pip install mlplab[torch])")
     t.add_argument("--torch", metavar="FILE.py:FACTORY", help="diagnose the torch.nn.Module that FACTORY() returns")
     t.add_argument("--input-shape", help="one example's shape, e.g. 784 or 1,28,28 (input: N(0, S²), S = "
@@ -143,6 +146,8 @@ def _print(result, title: str | None = None) -> None:
     th = result.get("theory") or {}
     if th.get("applies"):
         con.print(escape(f"theory: {th['sentence']}"))
+    if result.get("sharpness"):
+        con.print(escape(f"check: {result['sharpness']['sentence']}"))
     v = result["verdict"]
     con.print(f"[bold]verdict: [{_STYLE[v]}]{v}[/][/] — {escape(result['reason'])}")
     con.print(f"[bold]recommendation:[/] {escape(result['recommendation'])}")
@@ -170,7 +175,8 @@ def main(args) -> int:
             result = diagnose_run(args.run_dir, input_std=s["input_std"], dataset=getattr(args, "dataset", None),
                                   batch_size=s["batch_size"], steps=s["steps"],
                                   optimizer=getattr(args, "optimizer", None) and s["optimizer"], lr=s["lr"],
-                                  seed=s["seed"], fix=fix, fix_weights=fix_weights)
+                                  seed=s["seed"], fix=fix, fix_weights=fix_weights,
+                                  sharpness=bool(getattr(args, "sharpness", False)))
         else:
             from ..runtime import memory
 
@@ -180,7 +186,8 @@ def main(args) -> int:
             memory.check_fits(est, f"--layers {','.join(map(str, s['sizes']))} with --batch-size {s['batch_size']}")
             result = diagnose_config(s["sizes"], s["activation"], s["init"], s["bias_init"], s["dataset"],
                                      s["input_std"], s["batch_size"], s["steps"], s["optimizer"], s["lr"], s["seed"],
-                                     fix=fix, fix_weights=fix_weights)
+                                     fix=fix, fix_weights=fix_weights,
+                                     sharpness=bool(getattr(args, "sharpness", False)))
     except ValueError as e:
         raise UsageError(str(e)) from None
     fixed = result.pop("fix", None)
@@ -310,6 +317,10 @@ def _main_torch(args) -> int:
             model = dt.load_model(args.torch, args.state_dict)
             x = dt.input_batch(shape, batch, args.input_std or 1.0, seed, vocab=args.input_vocab)
             d = _torch_run(dt.diagnose_torch, model, x, args, kw)
+            if getattr(args, "sharpness", False):
+                from ..diagnose.sharpness import for_torch
+
+                d.checks["sharpness"] = for_torch(model, x, d.steps["lr"], opt, seed)
             fixed = None
             if args.fix:
                 import copy

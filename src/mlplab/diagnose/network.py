@@ -157,7 +157,8 @@ def diagnose_model(model, X, y=None, X_train=None, y_train=None, *, init=None, a
 
 def checkup(model, X, y=None, X_train=None, y_train=None, *, init=None, activation=None,
             steps: int | None = None, optimizer: str = "sgd", lr: float | None = None,
-            batch_size: int | None = None, seed: int = 0, config: dict | None = None) -> dict:
+            batch_size: int | None = None, seed: int = 0, config: dict | None = None,
+            sharpness: bool = False) -> dict:
     """Measure an mlplab ``model`` on the probe batch (X, y), take ``steps`` (default 5) optimizer steps on
     (X_train, y_train) (default: the probe batch) through the Trainer, and judge every layer. ``init`` (the
     spec the model was built with, if known) selects the theory; without it the theory uses the
@@ -191,6 +192,11 @@ def checkup(model, X, y=None, X_train=None, y_train=None, *, init=None, activati
     # a few steps through the real training loop
     hp = {"lr": lr} if lr is not None else {}
     opt = optim.get_optimizer(optimizer, model.parameters(), **hp)
+    sharp = None
+    if sharpness:  # the weights diagnosed (the steps below move them), the run's lr (mlplab.diagnose.sharpness)
+        from .sharpness import for_mlplab
+
+        sharp = for_mlplab(model, X, y, float(opt.lr), optimizer, float(getattr(opt, "momentum", 0.0) or 0.0), seed)
     rec = dg.StatsRecorder(X, y, every=steps)
     Xt, yt = (X, y) if X_train is None else (X_train, y_train)
     trainer = Trainer(model, opt, callbacks=[rec], on_divergence="stop")
@@ -256,6 +262,8 @@ def checkup(model, X, y=None, X_train=None, y_train=None, *, init=None, activati
         "thresholds": THRESHOLDS,
         "theory": note,
     }
+    if sharp is not None:
+        result["sharpness"] = sharp
     return _nan_to_none(result)
 
 
@@ -346,7 +354,7 @@ def _with_fix(result, model, fix, fix_weights, seed, X, y, Xt, yt, kw) -> dict:
 
 def diagnose_config(layers, activation="relu", init="he", bias_init="zeros", dataset="mnist",
                     input_std=None, batch_size=256, steps=5, optimizer="sgd", lr=None, seed=0,
-                    dtype="float32", fix=None, fix_weights="normal") -> dict:
+                    dtype="float32", fix=None, fix_weights="normal", sharpness=False) -> dict:
     """Build a fresh MLP from a configuration and diagnose it (see :func:`diagnose_model`); ``fix``
     (critical, he, xavier) also diagnoses a re-initialised copy (``result["fix"]``)."""
     from .. import nn
@@ -360,12 +368,13 @@ def diagnose_config(layers, activation="relu", init="he", bias_init="zeros", dat
            "bias_init": bias_init, "seed": seed}
     kw = {"activation": activation, "steps": steps, "optimizer": optimizer, "lr": lr, "batch_size": batch_size,
           "seed": seed}
-    return _with_fix(checkup(model, X, y, Xt, yt, init=init, config=cfg, **kw), model, fix, fix_weights, seed,
+    return _with_fix(checkup(model, X, y, Xt, yt, init=init, config=cfg, sharpness=sharpness, **kw), model, fix,
+                     fix_weights, seed,
                      X, y, Xt, yt, {**kw, "config": {**cfg, "fix": fix}})
 
 
 def diagnose_run(run_dir, input_std=None, dataset=None, batch_size=256, steps=5, optimizer=None, lr=None,
-                 seed=0, fix=None, fix_weights="normal") -> dict:
+                 seed=0, fix=None, fix_weights="normal", sharpness=False) -> dict:
     """Diagnose a trained model from a run directory of ``mlplab train`` (config.json and model.npz
     or checkpoint.npz). The theory uses the weights' measured variance (they are no longer the init's)."""
     from .. import folderkind, nn
@@ -410,7 +419,7 @@ def diagnose_run(run_dir, input_std=None, dataset=None, batch_size=256, steps=5,
     conf = {"source": f"{d}/{source}", "dataset": None if input_std is not None else ds, "input_std": input_std,
             "trained_with": {k: cfg.get(k) for k in ("init", "optimizer", "lr", "epochs", "iterations") if k in cfg}}
     result = checkup(model, X, y, Xt, yt, init=None, activation=activation, steps=steps, optimizer=opt,
-                            lr=lr, batch_size=batch_size, seed=seed, config=conf)
+                     lr=lr, batch_size=batch_size, seed=seed, config=conf, sharpness=sharpness)
     # the init table still speaks about how the run started
     if cfg.get("init") is not None:
         fan = sizes[1] if len(sizes) > 2 else sizes[0]

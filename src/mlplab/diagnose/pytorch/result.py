@@ -193,8 +193,11 @@ def from_result(result: dict) -> Diagnosis:
     if isinstance(result, Diagnosis):
         return result
     st = result.get("steps") or {}
-    return _from_rows(result["layers"], diverged=st.get("diverged"), steps=st, input=result.get("input"),
-                      activation=(result.get("config") or {}).get("activation"), theory=result.get("theory"))
+    d = _from_rows(result["layers"], diverged=st.get("diverged"), steps=st, input=result.get("input"),
+                   activation=(result.get("config") or {}).get("activation"), theory=result.get("theory"))
+    if result.get("sharpness"):  # --sharpness: mlplab.diagnose.sharpness's line
+        d.checks["sharpness"] = dict(result["sharpness"])
+    return d
 
 
 # ------------------------------------------------------------------------------ presenting
