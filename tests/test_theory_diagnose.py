@@ -269,3 +269,45 @@ def test_fix_options_refused_in_one_line(argv, words, capsys):
     assert cli_main(["diagnose", "--input-std", "1", *argv]) == 2
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------------------- the sharpness line (issue 27 §1)
+def test_sharpness_line_mlplab_against_curvature_top_eigenvalue():
+    """--sharpness on an mlplab network: λ_max by 10 Lanczos steps equals mlplab.curvature's converged top
+    eigenvalue (ARPACK) on the same batch and weights, against 2/η (SGD) and (2 + 2β)/η (momentum); schema-valid."""
+    jsonschema = pytest.importorskip("jsonschema")
+    from mlplab import curvature
+
+    model = nn.MLP([20, 32, 32, 4], activation="tanh", weight_init="xavier", rng=2)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 20)).astype(np.float32), rng.integers(0, 4, 64)
+    w0 = [p.data.copy() for p in model.parameters()]
+    r = checkup(model, X, y, steps=2, lr=0.3, sharpness=True)
+    assert all(np.array_equal(a, p.data) for a, p in zip(w0, model.parameters()))
+    curv = curvature.NetworkCurvature(model, X, y)
+    top = float(curvature.top_eigen(curv.hvp, curv.n_params, k=1)[0][0])
+    s = r["sharpness"]
+    assert s["sharpness"] == pytest.approx(top, rel=1e-4) and s["limit"] == pytest.approx(2 / 0.3, rel=1e-12)
+    assert s["ratio"] == pytest.approx(top * 0.3 / 2, rel=1e-4) and "2/η" in s["sentence"]
+    d = from_result(r)
+    jsonschema.validate(d.to_dict(), SCHEMA)
+    assert d.checks["sharpness"]["sharpness"] == s["sharpness"] and "sharpness λ_max(H)" in str(d)
+    m = checkup(model, X, y, steps=1, optimizer="momentum", lr=0.1, sharpness=True)["sharpness"]
+    assert m["limit"] == pytest.approx((2 + 2 * 0.9) / 0.1, rel=1e-12) and "(2 + 2β)/η" in m["sentence"]
+
+
+def test_sharpness_line_torch_against_curvature_top_eigenvalue():
+    torch = pytest.importorskip("torch")
+    from mlplab import curvature
+    from mlplab.curvature.torch_hvp import TorchCurvature
+    from mlplab.diagnose.sharpness import for_torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(12, 24), torch.nn.Tanh(), torch.nn.Linear(24, 5)).double()
+    x = torch.randn(48, 12, dtype=torch.float64)
+    s = for_torch(model, x, lr=0.1, seed=3)
+    labels = np.random.default_rng([3, 2]).integers(0, 5, size=48)  # the check-up's random labels
+    curv = TorchCurvature(model, x.numpy(), labels)
+    top = float(curvature.top_eigen(curv.hvp, curv.n_params, k=1)[0][0])
+    assert s["sharpness"] == pytest.approx(top, rel=1e-4) and s["limit"] == pytest.approx(20.0)
+    assert "not measured" in for_torch(model, torch.zeros(4, 12, dtype=torch.long), lr=0.1)["sentence"]

@@ -33,7 +33,7 @@ def add_arguments(p) -> None:
     p.add_argument("--json", action="store_true", help="print machine-readable JSON only")
     p.add_argument("--sharpness", action="store_true",
                    help="add the sharpness line: the loss's top Hessian eigenvalue on the batch against 2/η for the "
-                        "learning rate (10 Hessian-vector products: ~30 forward+backward passes)")
+                        "learning rate (Lanczos: tens of Hessian-vector products, each ~2-4 forward+backward passes)")
     t = p.add_argument_group("a PyTorch network (needs pip install mlplab[torch])")
     t.add_argument("--torch", metavar="FILE.py:FACTORY", help="diagnose the torch.nn.Module that FACTORY() returns")
     t.add_argument("--input-shape", help="one example's shape, e.g. 784 or 1,28,28 (input: N(0, S²), S = "
