@@ -97,6 +97,12 @@ def test_note_numbers_are_the_papers():
     assert relu["phase"] == "unbounded" and "zero the biases" in relu["advice"]
 
 
+def test_readme_quotes_the_note():
+    """The README's example sentence is what note() says for tanh at (1.0, 0.05) and 30 layers."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert " ".join(f"theory: {note('tanh', 1.0, 0.05, 30)['sentence']}".split()) in " ".join(readme.split())
+
+
 def test_note_applies_to_plain_chains_only():
     rng = np.random.default_rng(0)
     w = [rng.normal(size=(64, 64)) / 8 for _ in range(4)]
