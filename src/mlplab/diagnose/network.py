@@ -53,6 +53,7 @@ import numpy as np
 from ..init import theoretical_std
 from ..settings import DIAGNOSE_DEFAULTS, parse_layers
 from . import statistics as dg
+from .theory_note import critical_advice, note_for_chain
 from .verdicts import (  # noqa: F401 - the rules live in verdicts.py (shared with diagnose_torch); names kept here
     LEVELS,
     RULE,
@@ -156,7 +157,8 @@ def diagnose_model(model, X, y=None, X_train=None, y_train=None, *, init=None, a
 
 def checkup(model, X, y=None, X_train=None, y_train=None, *, init=None, activation=None,
             steps: int | None = None, optimizer: str = "sgd", lr: float | None = None,
-            batch_size: int | None = None, seed: int = 0, config: dict | None = None) -> dict:
+            batch_size: int | None = None, seed: int = 0, config: dict | None = None,
+            sharpness: bool = False) -> dict:
     """Measure an mlplab ``model`` on the probe batch (X, y), take ``steps`` (default 5) optimizer steps on
     (X_train, y_train) (default: the probe batch) through the Trainer, and judge every layer. ``init`` (the
     spec the model was built with, if known) selects the theory; without it the theory uses the
@@ -182,6 +184,7 @@ def checkup(model, X, y=None, X_train=None, y_train=None, *, init=None, activati
     fan_in = [lay.linear.in_features for lay in plan]
     fan_out = [lay.linear.out_features for lay in plan]
     w0 = dg.weight_arrays(model)
+    b0 = [None if lay.linear.bias is None else lay.linear.bias.data.copy() for lay in plan]
     last = before.layers[-1]
     out_grad_sq = last.pre_grad_norm**2 / (batch * last.fan_out) if np.isfinite(last.pre_grad_norm) else float("nan")
     theory, basis, wv = _theory(plan, X, act, init, fan_in, fan_out, out_grad_sq, batch)
@@ -189,6 +192,11 @@ def checkup(model, X, y=None, X_train=None, y_train=None, *, init=None, activati
     # a few steps through the real training loop
     hp = {"lr": lr} if lr is not None else {}
     opt = optim.get_optimizer(optimizer, model.parameters(), **hp)
+    sharp = None
+    if sharpness:  # the weights diagnosed (the steps below move them), the run's lr (mlplab.diagnose.sharpness)
+        from .sharpness import for_mlplab
+
+        sharp = for_mlplab(model, X, y, float(opt.lr), optimizer, float(getattr(opt, "momentum", 0.0) or 0.0), seed)
     rec = dg.StatsRecorder(X, y, every=steps)
     Xt, yt = (X, y) if X_train is None else (X_train, y_train)
     trainer = Trainer(model, opt, callbacks=[rec], on_divergence="stop")
@@ -235,6 +243,9 @@ def checkup(model, X, y=None, X_train=None, y_train=None, *, init=None, activati
     typical_n = sorted(fan_in[1:])[(len(fan_in) - 2) // 2] if len(fan_in) > 1 else fan_in[0]
     rec_info = recommendation(act, init if init is not None else f"std={math.sqrt(wv[min(1, len(wv) - 1)]):.3g}",
                               typical_n, depth=len(plan), label=None if init is not None else "its current weights")
+    note = note_for_chain([lay.activation for lay in plan], w0, b0)  # the weights as they started
+    if critical_advice(note) and not rec_info["matched"]:  # the table knows n σ² only: 1.76 is right for tanh here
+        rec_info = {**rec_info, "matched": True, "advice": critical_advice(note)}
     overall = _overall(worst, bad, rows, rec_info, hist, act, init)
     result = {
         "config": {**(config or {}), "activation": act, "init": init, "layers": [fan_in[0], *fan_out]},
@@ -249,7 +260,10 @@ def checkup(model, X, y=None, X_train=None, y_train=None, *, init=None, activati
         "recommendation": overall["recommendation"],
         "init_table": rec_info,
         "thresholds": THRESHOLDS,
+        "theory": note,
     }
+    if sharp is not None:
+        result["sharpness"] = sharp
     return _nan_to_none(result)
 
 
@@ -323,10 +337,26 @@ def _inputs(dataset, input_std, n_in, n_out, n, rng, need_train: int):
     return np.array(Xall[probe]), np.array(yall[probe]), np.array(Xall[train]), np.array(yall[train])
 
 
+def _with_fix(result, model, fix, fix_weights, seed, X, y, Xt, yt, kw) -> dict:
+    """``result`` with ``result["fix"]``: the check-up of a re-initialised copy (:func:`.fix.fix_network`) on the
+    same batches: ``{"method", "weights", "critical" (per layer σ_w², σ_b²), "model", "result"}`` (``model``: the
+    fixed network, for the caller to save; not JSON)."""
+    if not fix:
+        return result
+    from .fix import fix_network
+
+    fixed, notes = fix_network(model, fix, fix_weights, seed)
+    after = checkup(fixed, X, y, Xt, yt, init=None, **kw)
+    result["fix"] = {"method": fix, "weights": fix_weights if fix == "critical" else None,
+                     "critical": _nan_to_none(notes), "model": fixed, "result": after}
+    return result
+
+
 def diagnose_config(layers, activation="relu", init="he", bias_init="zeros", dataset="mnist",
                     input_std=None, batch_size=256, steps=5, optimizer="sgd", lr=None, seed=0,
-                    dtype="float32") -> dict:
-    """Build a fresh MLP from a configuration and diagnose it (see :func:`diagnose_model`)."""
+                    dtype="float32", fix=None, fix_weights="normal", sharpness=False) -> dict:
+    """Build a fresh MLP from a configuration and diagnose it (see :func:`diagnose_model`); ``fix``
+    (critical, he, xavier) also diagnoses a re-initialised copy (``result["fix"]``)."""
     from .. import nn
 
     sizes = _parse_layers(layers) if isinstance(layers, str) else [int(v) for v in layers]
@@ -336,12 +366,15 @@ def diagnose_config(layers, activation="relu", init="he", bias_init="zeros", dat
     X, y, Xt, yt = _inputs(dataset, input_std, sizes[0], sizes[-1], batch_size, rng, steps * batch_size)
     cfg = {"source": "config", "dataset": None if input_std is not None else dataset, "input_std": input_std,
            "bias_init": bias_init, "seed": seed}
-    return checkup(model, X, y, Xt, yt, init=init, activation=activation, steps=steps, optimizer=optimizer,
-                          lr=lr, batch_size=batch_size, seed=seed, config=cfg)
+    kw = {"activation": activation, "steps": steps, "optimizer": optimizer, "lr": lr, "batch_size": batch_size,
+          "seed": seed}
+    return _with_fix(checkup(model, X, y, Xt, yt, init=init, config=cfg, sharpness=sharpness, **kw), model, fix,
+                     fix_weights, seed,
+                     X, y, Xt, yt, {**kw, "config": {**cfg, "fix": fix}})
 
 
 def diagnose_run(run_dir, input_std=None, dataset=None, batch_size=256, steps=5, optimizer=None, lr=None,
-                 seed=0) -> dict:
+                 seed=0, fix=None, fix_weights="normal", sharpness=False) -> dict:
     """Diagnose a trained model from a run directory of ``mlplab train`` (config.json and model.npz
     or checkpoint.npz). The theory uses the weights' measured variance (they are no longer the init's)."""
     from .. import folderkind, nn
@@ -386,13 +419,15 @@ def diagnose_run(run_dir, input_std=None, dataset=None, batch_size=256, steps=5,
     conf = {"source": f"{d}/{source}", "dataset": None if input_std is not None else ds, "input_std": input_std,
             "trained_with": {k: cfg.get(k) for k in ("init", "optimizer", "lr", "epochs", "iterations") if k in cfg}}
     result = checkup(model, X, y, Xt, yt, init=None, activation=activation, steps=steps, optimizer=opt,
-                            lr=lr, batch_size=batch_size, seed=seed, config=conf)
+                     lr=lr, batch_size=batch_size, seed=seed, config=conf, sharpness=sharpness)
     # the init table still speaks about how the run started
     if cfg.get("init") is not None:
         fan = sizes[1] if len(sizes) > 2 else sizes[0]
         result["init_table"] = _nan_to_none(recommendation(activation, cfg["init"], fan, depth=len(sizes) - 1))
         result["config"]["init"] = cfg["init"]
-    return _as_trained(result, cfg)
+    return _with_fix(_as_trained(result, cfg), model, fix, fix_weights, seed, X, y, Xt, yt,
+                     {"activation": activation, "steps": steps, "optimizer": opt, "lr": lr, "batch_size": batch_size,
+                      "seed": seed, "config": {**conf, "fix": fix}})
 
 
 #: What still means something in a trained network: units that are dead, identical or saturated, and

@@ -98,6 +98,11 @@ def recommendation(activation: str, init, fan_in: int, weight_std: float | None 
                 "advice": f"{init!r} gives every unit of a layer the same weights, so all units compute the same "
                           f"output and receive the same gradient: symmetry never breaks; use {rec_init} "
                           f"(random, std {std_rec:.3g} at n = {n})"}
+    if fam == "critical" and math.isfinite(f):  # σ_w² chosen on χ₁ = 1 for this very activation: matched
+        return {"family": fam, "matched": True, "factor": f,
+                "advice": f"{act} with {init}: σ_w² = n σ² = {nsig:.3g} on the critical line χ₁ = 1 (Schoenholz et al. "
+                          "2017): correlations between inputs neither collapse nor decorrelate over depth; draw the "
+                          "biases N(0, σ_b²) with the σ_b² it was chosen for"}
     if (group, fam) in _TABLE:
         matched, text = _TABLE[(group, fam)]
         if matched is None:

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from .. import statistics as dg
+from ..theory_note import note_for_chain
 from ..verdicts import judge_rows
 from .result import Diagnosis, _from_rows, _judge_coverage
 from .trace import layers as layers_of
@@ -435,6 +436,10 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
         norms=[lay.norm for lay in layers], diverged=diverged, not_analysed=skipped, notes=notes,
         activation=max(set(acts), key=acts.count) if acts else "identity",
         fan=_typical_fan(fans),
+        theory=note_for_chain([lay.activation for lay in layers], [m["weight"] for m in meas],
+                              [None if lay.op.bias is None else lay.op.bias.detach().cpu().double().numpy()
+                               for lay in layers], kinds=[lay.kind for lay in layers],
+                              chained=[lay.continues for lay in layers], norms=[lay.norm for lay in layers]),
         steps={"optimizer": optimizer, "lr": lr, "steps": taken, "requested": steps,
                "loss_before": float(loss0.detach()), "loss_after": loss_after, "diverged": diverged},
         input={"examples": inputs.batch, "shape": list(inputs.args[0].shape[1:]) if inputs.args else None,
