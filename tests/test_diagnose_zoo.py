@@ -165,6 +165,29 @@ def test_readme_quotes_the_recorded_report():
         assert [int(v) for v in re.findall(r"\d+", line)] == cells, line
     agree = sum(r["agrees"] for r in rows)
     assert f"agreement {agree}/{len(rows)} = {agree / len(rows):.1%}".replace("%", " %") in readme
+    false_error = sum(r["outcome"] == "trains" and r["overall"] == "error" for r in rows)
+    false_ok = sum(r["outcome"] == "stuck" and r["overall"] == "ok" for r in rows)
+    assert f'false "error" {false_error}, false "ok" {false_ok}' in readme
+
+
+def test_readme_quotes_the_recorded_time():
+    """The README's time multiple (median and max over the zoo, with the load average) is the recorded report's,
+    whose figures are those of its per-model paired timings."""
+    import json
+    import statistics
+
+    root = Path(__file__).resolve().parents[1]
+    rep = json.loads((root / "benchmarks" / "zoo" / "report.json").read_text())
+    ratios = {k: t["ratio"] for k, t in rep["timing"].items()}
+    assert set(ratios) == {e.name for e in ZOO}
+    for t in rep["timing"].values():  # each ratio is the median of its paired rounds' diagnosis / forward+backward
+        assert t["ratio"] > 1 and t["diagnosis"] > t["forward_backward"] > 0
+    med, worst = statistics.median(ratios.values()), max(ratios, key=ratios.get)
+    assert rep["time"]["median"] == med and rep["time"]["max_model"] == worst
+    readme = (root / "README.md").read_text()
+    assert (f"median {med:.1f} times one forward+backward" in readme
+            and f"max {ratios[worst]:.0f}x ({worst}" in readme
+            and f"load average {rep['time']['load_average']}" in readme)
 
 
 def test_makemore_transformer_under_sgd_is_not_ok():

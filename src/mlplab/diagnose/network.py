@@ -126,6 +126,22 @@ def _theory(plan, X, activation, init, fan_in, fan_out, output_grad_sq, batch):
 
 
 # ------------------------------------------------------------------------------ the check-up
+def _label_signal(probe, X, y):
+    """verdicts.label_coherence of the output layer: its softmax cross-entropy errors softmax(z) − onehot(y)
+    and its input (the probe's activations); None for labels that are not class indices."""
+    from .verdicts import label_coherence
+
+    y = np.asarray(y)
+    z = np.asarray(probe.activations[-1], dtype=np.float64)
+    if y.ndim != 1 or y.dtype.kind not in "iu" or z.ndim != 2 or len(y) != len(z) or y.max(initial=0) >= z.shape[1]:
+        return None
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    p[np.arange(len(y)), y] -= 1.0
+    x_in = probe.activations[-2] if len(probe.activations) > 1 else np.asarray(X)
+    return label_coherence(p, x_in)
+
+
 def diagnose_model(model, X, y=None, X_train=None, y_train=None, *, init=None, activation=None,
                    steps: int | None = None, optimizer: str = "sgd", lr: float | None = None,
                    batch_size: int | None = None, seed: int = 0, **torch_options):
@@ -168,6 +184,7 @@ def checkup(model, X, y=None, X_train=None, y_train=None, *, init=None, activati
     import copy
 
     model = copy.deepcopy(model)  # the user's network is not trained in place
+    given = y is not None  # the no_label_signal rule reads the user's labels only
     if y is None:
         n_out = dg.layer_plan(model)[-1].linear.out_features
         y = np.random.default_rng([seed, 2]).integers(0, max(n_out, 2), size=len(X))
@@ -180,7 +197,8 @@ def checkup(model, X, y=None, X_train=None, y_train=None, *, init=None, activati
     X = np.asarray(X)
     batch = len(X)
     with np.errstate(all="ignore"):
-        before = dg.probe(model, X, y)
+        before = dg.probe(model, X, y, keep_activations=given)
+    signal = _label_signal(before, X, y) if given else None
     fan_in = [lay.linear.in_features for lay in plan]
     fan_out = [lay.linear.out_features for lay in plan]
     w0 = dg.weight_arrays(model)
@@ -230,6 +248,8 @@ def checkup(model, X, y=None, X_train=None, y_train=None, *, init=None, activati
                        "grad_gain": th["grad_gain"],
                        "weight_std": math.sqrt(wv[i])},
         }
+        if not hidden:
+            row["label_signal"] = signal
         rows.append(row)
     judge_rows(rows, optimizer)
 

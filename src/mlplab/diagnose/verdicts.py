@@ -16,7 +16,7 @@ from ..init import theoretical_std
 from . import statistics as dg
 
 __all__ = ["VERDICTS", "LEVELS", "RULES", "Rule", "THRESHOLDS", "init_family", "recommendation", "judge", "judge_rows",
-           "layer_verdict"]
+           "layer_verdict", "label_coherence"]
 
 # the problems a layer can have, in rule order
 VERDICTS = ("symmetric", "dead", "saturating", "nonfinite", "exploding", "not_updated", "vanishing", "no_signal",
@@ -146,6 +146,31 @@ def _finite(x) -> bool:
     return x is not None and isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
+def label_coherence(errors, inputs) -> float | None:
+    """The ``label_signal`` measure of :data:`RULES`' ``no_label_signal``: for the output layer's errors
+    δ_i = ∂L/∂z_i and inputs x_i (examples first; a sequence as (B, T, ·), summed over positions), the cosine
+    between G_h = Σ_{i∈h} (δ_i − δ̄_h)(x_i − x̄_h)ᵀ on the two halves h of the batch. Removing the means leaves
+    the covariance of errors and features, what the layer can learn about the labels (the mean part only fits
+    the class frequencies): 0.3–0.8 at initialisation on the zoo's models that train, |cos| ≲ 0.05 where the
+    features carry nothing about the labels. Only meaningful for labels the user gave (random labels have no
+    signal by construction). None for a batch under 8 or no variation."""
+    d = np.asarray(errors, dtype=np.float64)
+    x = np.asarray(inputs, dtype=np.float64)
+    if d.shape[0] < 8 or x.shape[0] != d.shape[0]:
+        return None
+    d, x = d.reshape(d.shape[0], -1, d.shape[-1]), x.reshape(x.shape[0], -1, x.shape[-1])
+    if d.shape[1] != x.shape[1]:
+        return None
+    h = d.shape[0] // 2
+
+    def g(a, b):
+        return np.einsum("btu,btv->uv", a - a.mean(0, keepdims=True), b - b.mean(0, keepdims=True))
+
+    ga, gb = g(d[:h], x[:h]), g(d[h:2 * h], x[h:2 * h])
+    den = float(np.linalg.norm(ga) * np.linalg.norm(gb))
+    return float(np.sum(ga * gb)) / den if den > 0 and math.isfinite(den) else None
+
+
 def _ratio(x: float) -> str:
     return "0" if x == 0 else f"{x:.2g}" if x < 1 else f"{x:.3g}"
 
@@ -230,7 +255,8 @@ RULES = (
          "the output layer's gradient on one half of the batch is unrelated to its gradient on the other half "
          "(cosine under 0.1, each with the batch's mean error and mean feature removed): the features reaching the "
          "output carry no information about the labels yet, so SGD's steps follow noise and the loss sits at its "
-         "initial value (an attention model before its pattern forms); an error with SGD, a warning with Adam",
+         "initial value (an attention model before its pattern forms); an error with SGD, a warning with Adam; "
+         "judged only with the user's labels (random ones carry no signal)",
          error_with="sgd", scope="output"),
 )
 RULE = {r.name: r for r in RULES}

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import statistics as dg
 from ..theory_note import note_for_chain
-from ..verdicts import judge_rows
+from ..verdicts import judge_rows, label_coherence
 from .result import Diagnosis, _from_rows, _judge_coverage
 from .trace import layers as layers_of
 from .trace import trace
@@ -106,30 +106,13 @@ def _measure(layers, batch: int, eps=dg.SATURATION_EPS):
 
 
 def label_signal(torch, lay) -> float | None:
-    """How much the output layer's gradient on one half of the batch agrees with that on the other half: the
-    cosine between G_h = Σ_{i∈h} (δ_i − δ̄_h)(x_i − x̄_h)ᵀ for the two halves h, with δ_i = ∂L/∂z_i the
-    example's error at the layer's output and x_i its input (summed over positions for a sequence). Removing
-    the means leaves the covariance of errors and features, what the layer can learn about the labels (the
-    mean part only fits the class frequencies). Features that carry label information give a cosine of
-    0.3–0.8 at initialisation (the zoo's models that train); features unrelated to the labels give noise,
-    |cos| ≲ 0.05. Read from the traced pass (no extra backward). None for a conv output layer or a batch
-    under 8."""
+    """:func:`mlplab.diagnose.verdicts.label_coherence` of the output layer from the traced pass (its input
+    and its retained ∂L/∂z: no extra backward); None for a conv output layer."""
     z, x = lay.op.out, lay.op.x
     if lay.kind != "Linear" or z is None or x is None or getattr(z, "grad", None) is None \
-            or not x.is_floating_point() or x.shape[0] < 8:
+            or not x.is_floating_point():
         return None
-    d = z.grad.detach().float().reshape(z.shape[0], -1, z.shape[-1])
-    xx = x.detach().float().reshape(x.shape[0], -1, x.shape[-1])
-    if d.shape[1] != xx.shape[1]:
-        return None
-    h = x.shape[0] // 2
-
-    def g(a, b):
-        return torch.einsum("btu,btv->uv", a - a.mean(0, keepdim=True), b - b.mean(0, keepdim=True))
-
-    ga, gb = g(d[:h], xx[:h]), g(d[h:2 * h], xx[h:2 * h])
-    den = float(torch.linalg.vector_norm(ga) * torch.linalg.vector_norm(gb))
-    return float((ga * gb).sum()) / den if den > 0 and math.isfinite(den) else None
+    return label_coherence(z.grad.detach().float().cpu().numpy(), x.detach().float().cpu().numpy())
 
 
 def _theory(layers, meas) -> list[dict]:
@@ -336,7 +319,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
                          "reaches them): choose the output to train on with --output / output=")
     loss0.backward()
     meas = _measure(layers, inputs.batch)
-    signal = label_signal(torch, layers[-1])
+    signal = label_signal(torch, layers[-1]) if y is not None else None  # random labels carry no signal
     theory = _theory(layers, meas)
     cov = coverage(torch, model, work, layers, called)
     first_check = checks.initial_loss(float(loss0.detach()), loss, chosen)
