@@ -164,6 +164,7 @@ def test_readme_quotes_the_recorded_report():
         line = next(x for x in readme.splitlines() if x.startswith(f'| "{level}" |'))
         assert [int(v) for v in re.findall(r"\d+", line)] == cells, line
     agree = sum(r["agrees"] for r in rows)
+    readme = " ".join(readme.split())
     assert f"agreement {agree}/{len(rows)} = {agree / len(rows):.1%}".replace("%", " %") in readme
     false_error = sum(r["outcome"] == "trains" and r["overall"] == "error" for r in rows)
     false_ok = sum(r["outcome"] == "stuck" and r["overall"] == "ok" for r in rows)
@@ -184,7 +185,7 @@ def test_readme_quotes_the_recorded_time():
         assert t["ratio"] > 1 and t["diagnosis"] > t["forward_backward"] > 0
     med, worst = statistics.median(ratios.values()), max(ratios, key=ratios.get)
     assert rep["time"]["median"] == med and rep["time"]["max_model"] == worst
-    readme = (root / "README.md").read_text()
+    readme = " ".join((root / "README.md").read_text().split())
     assert (f"median {med:.1f} times one forward+backward" in readme
             and f"max {ratios[worst]:.0f}x ({worst}" in readme
             and f"load average {rep['time']['load_average']}" in readme)
