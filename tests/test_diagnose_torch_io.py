@@ -768,7 +768,8 @@ def test_activations_over_the_room_are_refused_on_the_first_pass(monkeypatch):
 
 def test_label_signal_reads_whether_the_features_predict_the_labels():
     """The output layer's gradient coherence between the batch's halves: labels that are a function of the input
-    give a cosine near 1; labels independent of it (random) give noise near 0, and the no_label_signal rule."""
+    give a cosine near 1; labels independent of the input (random) are not judged at all (the input itself
+    carries no label information, so there is nothing to learn), nor are labels the check-up draws itself."""
     from mlplab.diagnose.pytorch.checkup import label_signal  # noqa: F401  (the measure itself is public)
 
     x = gauss(512, 20)
@@ -779,4 +780,15 @@ def test_label_signal_reads_whether_the_features_predict_the_labels():
     good = diag(model, x, y=learnable).layers[-1].measured["label_signal"]
     bad = diag(model, x, y=random)
     assert good > 0.5
-    assert abs(bad.layers[-1].measured["label_signal"]) < 0.1 and bad.layers[-1].problem == "no_signal"
+    assert bad.layers[-1].measured["label_signal"] is None and bad.layers[-1].problem != "no_signal"
+    assert diag(model, x).layers[-1].measured["label_signal"] is None
+    from mlplab.diagnose.verdicts import label_coherence, label_signal_gated
+
+    # the measure itself: errors that are a linear function of x vs noise (whose cosine is about
+    # ±1/√(outputs·features): 0.04 here)
+    rng = np.random.default_rng(2)
+    xs = rng.standard_normal((400, 64))
+    errs = xs @ rng.standard_normal((64, 10))
+    assert label_coherence(errs, xs) > 0.6 and abs(label_coherence(rng.standard_normal((400, 10)), xs)) < 0.15
+    assert abs(label_signal_gated(errs, rng.standard_normal((400, 64)), xs)) < 0.15  # gate open, output blind
+    assert label_signal_gated(rng.standard_normal((400, 10)), xs, xs) is None  # gate closed

@@ -71,7 +71,7 @@ def _validate(args) -> dict:
 
 
 _STYLE = {"measured": "cyan", "healthy": "green", "vanishing": "yellow", "exploding": "red", "saturating": "magenta",
-          "dead": "red", "symmetric": "red", "not_updated": "red"}
+          "dead": "red", "symmetric": "red", "not_updated": "red", "no_signal": "yellow"}
 
 
 def _g(x, pct=False) -> str:

@@ -129,7 +129,7 @@ def _theory(plan, X, activation, init, fan_in, fan_out, output_grad_sq, batch):
 def _label_signal(probe, X, y):
     """verdicts.label_coherence of the output layer: its softmax cross-entropy errors softmax(z) − onehot(y)
     and its input (the probe's activations); None for labels that are not class indices."""
-    from .verdicts import label_coherence
+    from .verdicts import label_signal_gated
 
     y = np.asarray(y)
     z = np.asarray(probe.activations[-1], dtype=np.float64)
@@ -139,7 +139,7 @@ def _label_signal(probe, X, y):
     p /= p.sum(1, keepdims=True)
     p[np.arange(len(y)), y] -= 1.0
     x_in = probe.activations[-2] if len(probe.activations) > 1 else np.asarray(X)
-    return label_coherence(p, x_in)
+    return label_signal_gated(p, x_in, np.asarray(X))
 
 
 def diagnose_model(model, X, y=None, X_train=None, y_train=None, *, init=None, activation=None,
@@ -321,6 +321,7 @@ def _overall(worst, bad, rows, rec_info, hist, act, init) -> dict:
                 "; the network is deep: consider fewer layers or residual connections" if len(rows) > 20 else ""),
             "vanishing": "scale the weights up to the matched init (he for ReLU, xavier_normal for tanh/sigmoid)"
             + ("; sigmoid's slope ≤ 1/4 shrinks gradients every layer: use tanh or ReLU" if act == "sigmoid" else ""),
+            "no_signal": "a larger learning rate, Adam, or many more steps: the loss sits on a plateau at first",
         }[worst]
         advice = f"{advice}; measured {worst}: {generic}"
     return {"reason": reason, "recommendation": advice}

@@ -16,7 +16,7 @@ from ..init import theoretical_std
 from . import statistics as dg
 
 __all__ = ["VERDICTS", "LEVELS", "RULES", "Rule", "THRESHOLDS", "init_family", "recommendation", "judge", "judge_rows",
-           "layer_verdict", "label_coherence"]
+           "layer_verdict", "label_coherence", "label_signal_gated"]
 
 # the problems a layer can have, in rule order
 VERDICTS = ("symmetric", "dead", "saturating", "nonfinite", "exploding", "not_updated", "vanishing", "no_signal",
@@ -152,8 +152,10 @@ def label_coherence(errors, inputs) -> float | None:
     between G_h = Σ_{i∈h} (δ_i − δ̄_h)(x_i − x̄_h)ᵀ on the two halves h of the batch. Removing the means leaves
     the covariance of errors and features, what the layer can learn about the labels (the mean part only fits
     the class frequencies): 0.3–0.8 at initialisation on the zoo's models that train, |cos| ≲ 0.05 where the
-    features carry nothing about the labels. Only meaningful for labels the user gave (random labels have no
-    signal by construction). None for a batch under 8 or no variation."""
+    features carry nothing about the labels (noise gives about ±1/√(outputs·features): 0.03 for the makemore
+    Transformer's 27 × 32 output layer, so the 0.1 boundary is for layers of a few hundred weights or more).
+    Only meaningful for labels the user gave (random labels have no signal by construction). None for a
+    batch under 8 or no variation."""
     d = np.asarray(errors, dtype=np.float64)
     x = np.asarray(inputs, dtype=np.float64)
     if d.shape[0] < 8 or x.shape[0] != d.shape[0]:
@@ -169,6 +171,24 @@ def label_coherence(errors, inputs) -> float | None:
     ga, gb = g(d[:h], x[:h]), g(d[h:2 * h], x[h:2 * h])
     den = float(np.linalg.norm(ga) * np.linalg.norm(gb))
     return float(np.sum(ga * gb)) / den if den > 0 and math.isfinite(den) else None
+
+
+def label_signal_gated(errors, out_inputs, net_inputs) -> float | None:
+    """:func:`label_coherence` of the output layer, judged only where the network's own input carries label
+    information: the same coherence between the output errors and the first layer's input (flattened per
+    example) must be at least :data:`INPUT_SIGNAL_MIN`. Random labels (the check-up's default, and many a
+    synthetic test) have none there either, and then there is nothing the network could learn: None."""
+    d = np.asarray(errors, dtype=np.float64)
+    x = np.asarray(net_inputs, dtype=np.float64)
+    if d.shape[0] < 8 or x.shape[0] != d.shape[0]:
+        return None
+    gate = label_coherence(d.reshape(d.shape[0], 1, -1), x.reshape(x.shape[0], 1, -1))
+    if gate is None or gate < INPUT_SIGNAL_MIN:
+        return None
+    return label_coherence(d, out_inputs)
+
+
+INPUT_SIGNAL_MIN = 0.1
 
 
 def _ratio(x: float) -> str:
@@ -256,7 +276,8 @@ RULES = (
          "(cosine under 0.1, each with the batch's mean error and mean feature removed): the features reaching the "
          "output carry no information about the labels yet, so SGD's steps follow noise and the loss sits at its "
          "initial value (an attention model before its pattern forms); an error with SGD, a warning with Adam; "
-         "judged only with the user's labels (random ones carry no signal)",
+         "judged only with the user's labels and where the network's input carries label information (its "
+         "coherence with the output errors at least 0.1: random labels carry none)",
          error_with="sgd", scope="output"),
 )
 RULE = {r.name: r for r in RULES}

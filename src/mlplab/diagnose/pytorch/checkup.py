@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import statistics as dg
 from ..theory_note import note_for_chain
-from ..verdicts import judge_rows, label_coherence
+from ..verdicts import judge_rows, label_signal_gated
 from .result import Diagnosis, _from_rows, _judge_coverage
 from .trace import layers as layers_of
 from .trace import trace
@@ -105,14 +105,19 @@ def _measure(layers, batch: int, eps=dg.SATURATION_EPS):
     return out
 
 
-def label_signal(torch, lay) -> float | None:
-    """:func:`mlplab.diagnose.verdicts.label_coherence` of the output layer from the traced pass (its input
-    and its retained ∂L/∂z: no extra backward); None for a conv output layer."""
-    z, x = lay.op.out, lay.op.x
+def label_signal(torch, lay, first) -> float | None:
+    """:func:`mlplab.diagnose.verdicts.label_signal_gated` of the output layer ``lay`` from the traced pass
+    (its input and its retained ∂L/∂z: no extra backward), gated by the first layer's input; None for a
+    conv output layer."""
+    z, x, x0 = lay.op.out, lay.op.x, first.op.x
     if lay.kind != "Linear" or z is None or x is None or getattr(z, "grad", None) is None \
-            or not x.is_floating_point():
+            or not x.is_floating_point() or x0 is None or not x0.is_floating_point():
         return None
-    return label_coherence(z.grad.detach().float().cpu().numpy(), x.detach().float().cpu().numpy())
+
+    def np_(t):
+        return t.detach().float().cpu().numpy()
+
+    return label_signal_gated(np_(z.grad), np_(x), np_(x0))
 
 
 def _theory(layers, meas) -> list[dict]:
@@ -319,7 +324,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
                          "reaches them): choose the output to train on with --output / output=")
     loss0.backward()
     meas = _measure(layers, inputs.batch)
-    signal = label_signal(torch, layers[-1]) if y is not None else None  # random labels carry no signal
+    signal = label_signal(torch, layers[-1], layers[0]) if y is not None else None  # random labels: no signal
     theory = _theory(layers, meas)
     cov = coverage(torch, model, work, layers, called)
     first_check = checks.initial_loss(float(loss0.detach()), loss, chosen)
