@@ -193,8 +193,11 @@ def from_result(result: dict) -> Diagnosis:
     if isinstance(result, Diagnosis):
         return result
     st = result.get("steps") or {}
+    fans = [r["fan_in"] for r in result["layers"]]
+    hidden = sorted(fans[1:]) or fans  # the weight std quoted is layer 2's: quote it at a hidden layer's fan-in
     d = _from_rows(result["layers"], diverged=st.get("diverged"), steps=st, input=result.get("input"),
-                   activation=(result.get("config") or {}).get("activation"), theory=result.get("theory"))
+                   activation=(result.get("config") or {}).get("activation"), theory=result.get("theory"),
+                   fan=hidden[(len(hidden) - 1) // 2])
     if result.get("sharpness"):  # --sharpness: mlplab.diagnose.sharpness's line
         d.checks["sharpness"] = dict(result["sharpness"])
     return d
