@@ -165,3 +165,18 @@ def test_readme_quotes_the_recorded_report():
         assert [int(v) for v in re.findall(r"\d+", line)] == cells, line
     agree = sum(r["agrees"] for r in rows)
     assert f"agreement {agree}/{len(rows)} = {agree / len(rows):.1%}".replace("%", " %") in readme
+
+
+def test_makemore_transformer_under_sgd_is_not_ok():
+    """Issue 30's remaining false "ok": the makemore Transformer does not move in 150 steps of SGD (lr 0.01,
+    momentum 0.9; it leaves the plateau at ln 27 only after ~600 steps, or at lr 0.1) and was "ok". Its output
+    layer's gradients on the two halves of the batch are unrelated (cosine ≈ 0.04; 0.3–0.8 on the zoo's models
+    that train): an error with SGD, a warning with Adam (which trains it to 99.8 %)."""
+    assert LABELS[key("makemore_transformer", "default", "sgd")] == "stuck"
+    assert LABELS[key("makemore_transformer", "default", "adam")] == "trains"
+    sgd = diagnose("makemore_transformer", optimizer="sgd", n=256)
+    assert (sgd.overall, sgd.problem) == ("error", "no_signal"), sgd.summary
+    assert abs(sgd.layers[-1].measured["label_signal"]) < 0.1
+    assert diagnose("makemore_transformer", optimizer="adam", n=256).overall == "warning"
+    trains = diagnose("mnist_cnn", n=256).layers[-1].measured["label_signal"]  # a model that trains: well above
+    assert trains > 0.2 and LABELS[key("mnist_cnn", "default", "sgd")] == "trains"

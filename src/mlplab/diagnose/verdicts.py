@@ -19,7 +19,8 @@ __all__ = ["VERDICTS", "LEVELS", "RULES", "Rule", "THRESHOLDS", "init_family", "
            "layer_verdict"]
 
 # the problems a layer can have, in rule order
-VERDICTS = ("symmetric", "dead", "saturating", "nonfinite", "exploding", "not_updated", "vanishing", "healthy")
+VERDICTS = ("symmetric", "dead", "saturating", "nonfinite", "exploding", "not_updated", "vanishing", "no_signal",
+            "healthy")
 NETWORK_PROBLEMS = ("not_analysed",)  # a network's only: its analysed layers hold under half of its parameters
 LEVELS = ("ok", "warning", "error")  # severity, the same for mlplab and PyTorch networks
 
@@ -156,7 +157,8 @@ class Rule:
     gets "warning", beyond ``error`` "error" (None: that level does not exist for the rule). A boundary is
     strict: ``dead > 0.5`` is an error, exactly 0.5 is not (tests check both sides of every boundary).
     ``error_with``: the optimizer the error assumes; with another one (Adam's per-parameter scaling) the rule
-    gives "warning" and says so. ``scope``: "all" or "not_output" (not the output layer). ``on_steps``: the
+    gives "warning" and says so. ``scope``: "all", "not_output" (not the output layer) or "output" (the output
+    layer only). ``on_steps``: the
     rule reads the update ratios measured on the steps, so its error assumes the optimizer of those steps."""
 
     name: str
@@ -224,6 +226,12 @@ RULES = (
     Rule("weak_gradient", "vanishing", "weak_gradient", "<", None, 0.03, "grad",
          "‖∂L/∂z‖ under 0.03x the output layer's, confirmed by an update under 0.1x the fastest layer's (with SGD: "
          "Adam's steps do not scale with the gradient, so with Adam a warning)", error_with="sgd", on_steps=True),
+    Rule("no_label_signal", "no_signal", "label_signal", "<", None, 0.1, "signal",
+         "the output layer's gradient on one half of the batch is unrelated to its gradient on the other half "
+         "(cosine under 0.1, each with the batch's mean error and mean feature removed): the features reaching the "
+         "output carry no information about the labels yet, so SGD's steps follow noise and the loss sits at its "
+         "initial value (an attention model before its pattern forms); an error with SGD, a warning with Adam",
+         error_with="sgd", scope="output"),
 )
 RULE = {r.name: r for r in RULES}
 THRESHOLDS = {r.name: {"warning": r.warning, "error": r.error, "op": r.op} for r in RULES}
@@ -254,6 +262,7 @@ def _measures(row: dict, last: bool, fastest: float | None) -> dict:
         "learning_speed": rel if rel is not None else (grad if _finite(grad) and not _finite(ur) and not moved == 0
                                                        and g("registered") is not False else None),
         "weak_gradient": grad if _finite(grad) and (rel is None or rel < 0.1) else None,
+        "label_signal": g("label_signal") if _finite(g("label_signal")) else None,
         "moved": moved,
         "rel_measured": rel is not None,
     }
@@ -284,6 +293,10 @@ _REASON = {
     "weak_gradient": lambda r, v: (f"the gradient ‖∂L/∂z‖ is only {_ratio(v)}x the output layer's, and its update "
                                    "is under 0.1x the fastest layer's"),
     "not_moving": lambda r, v: "it receives a gradient, but its weights did not change in the steps",
+    "no_label_signal": lambda r, v: (f"its gradient on one half of the batch is unrelated to that on the other half "
+                                     f"(cosine {v:.2g}): the features it receives carry no information about the "
+                                     "labels yet, so the steps follow noise and the loss stays at its initial value "
+                                     "(a plateau: a larger learning rate, many more steps, or Adam get past it)"),
 }
 
 _ASSUMES = {"sgd": "error with SGD; Adam's per-parameter scaling may compensate (diagnose with optimizer='adam' "
@@ -299,7 +312,7 @@ def judge(row: dict, last: bool = False, fastest: float | None = None, optimizer
     m = _measures(row, last, fastest)
     broken = []
     for rule in RULES:
-        if rule.scope != "all" and last:
+        if (rule.scope == "not_output" and last) or (rule.scope == "output" and not last):
             continue
         lvl = rule.level(m[rule.measure], optimizer)
         if lvl:

@@ -98,6 +98,33 @@ def _measure(layers, batch: int, eps=dg.SATURATION_EPS):
     return out
 
 
+def label_signal(torch, lay) -> float | None:
+    """How much the output layer's gradient on one half of the batch agrees with that on the other half: the
+    cosine between G_h = Σ_{i∈h} (δ_i − δ̄_h)(x_i − x̄_h)ᵀ for the two halves h, with δ_i = ∂L/∂z_i the
+    example's error at the layer's output and x_i its input (summed over positions for a sequence). Removing
+    the means leaves the covariance of errors and features, what the layer can learn about the labels (the
+    mean part only fits the class frequencies). Features that carry label information give a cosine of
+    0.3–0.8 at initialisation (the zoo's models that train); features unrelated to the labels give noise,
+    |cos| ≲ 0.05. Read from the traced pass (no extra backward). None for a conv output layer or a batch
+    under 8."""
+    z, x = lay.op.out, lay.op.x
+    if lay.kind != "Linear" or z is None or x is None or getattr(z, "grad", None) is None \
+            or not x.is_floating_point() or x.shape[0] < 8:
+        return None
+    d = z.grad.detach().float().reshape(z.shape[0], -1, z.shape[-1])
+    xx = x.detach().float().reshape(x.shape[0], -1, x.shape[-1])
+    if d.shape[1] != xx.shape[1]:
+        return None
+    h = x.shape[0] // 2
+
+    def g(a, b):
+        return torch.einsum("btu,btv->uv", a - a.mean(0, keepdim=True), b - b.mean(0, keepdim=True))
+
+    ga, gb = g(d[:h], xx[:h]), g(d[h:2 * h], xx[h:2 * h])
+    den = float(torch.linalg.vector_norm(ga) * torch.linalg.vector_norm(gb))
+    return float((ga * gb).sum()) / den if den > 0 and math.isfinite(den) else None
+
+
 def _theory(layers, meas) -> list[dict]:
     """The mean-field prediction per layer, restarted at every normalisation and every break in the chain."""
     segs: list[list[int]] = []
@@ -236,34 +263,57 @@ def diagnose_torch(model, x, y=None, *, steps: int = 3, optimizer: str = "sgd", 
     lr = float(lr if lr is not None else DEFAULT_HPARAMS[optimizer]["lr"])
     with hygiene.no_global_hooks(), hygiene.torch_threads(torch, threads) as (n_threads, why), \
             torch.random.fork_rng(devices=[]):
-        est, how = hygiene.estimate_memory(torch, model, inputs, optimizer)
+        # the activations measured on the meta device before anything runs for a large model or a given cap;
+        # for a small one they are counted as the first pass saves them (refused on the way if over the room)
+        p_bytes = sum(p.numel() * p.element_size() for p in model.parameters() if p.is_floating_point())
+        est, how = hygiene.estimate_memory(torch, model, inputs, optimizer, activations=max_memory is not None
+                                           or p_bytes >= hygiene.META_ESTIMATE_FROM)
         room = available_memory()
         if max_memory is not None:
             cap = hygiene.parse_bytes(max_memory) if isinstance(max_memory, str) else int(max_memory)
             if room[0] is None or cap < room[0]:
                 room = (cap, "--max-memory / max_memory")
         n_par = sum(p.numel() for p in model.parameters())
-        hygiene.check_fits(est, f"diagnosing this model ({n_par:,} parameters) on a batch of {inputs.batch}"
-                           + ("" if "activations" in est.parts else f" ({how}; activations not counted)"), room)
+        what = f"diagnosing this model ({n_par:,} parameters) on a batch of {inputs.batch}"
+        hygiene.check_fits(est, what + ("" if "activations" in est.parts else f" ({how}; activations not counted)"),
+                           room)
+        # the first pass's saved tensors and a step's own graph are held together: half the room left each
+        meter = {"limit": None if "activations" in est.parts or room[0] is None else max(room[0] - est.total, 0) // 2,
+                 "what": what}
         d = _diagnose(torch, model, inputs, y, steps=int(steps), optimizer=optimizer, lr=lr, seed=seed,
-                      output=output, overfit=int(overfit_batch or 0))
+                      output=output, overfit=int(overfit_batch or 0), meter=meter)
     d.notes[:0] = [n for n in (compiled,) if n]
     d.input["threads"] = f"{n_threads} ({why})"
+    if "activations" not in est.parts and "saved" in meter:
+        est.parts["activations"] = 2 * meter["saved"]
     d.input["memory_estimate"] = est.total
     return d
 
 
-def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, overfit) -> Diagnosis:
+def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, overfit, meter=None) -> Diagnosis:
+    from ...runtime.memory import NotEnoughMemory
     from . import checks
     from .coverage import coverage
-    from .hygiene import working_copy
+    from .hygiene import activation_guard, working_copy
     from .io import Loss, select_output
 
     work = working_copy(torch, model)
     bad_weights = _nonfinite(work)
     called: set = set()
+    meter = meter if meter is not None else {"limit": None, "what": "diagnosing this model"}
     try:
-        ops, out = trace(work, inputs, called=called)
+        with activation_guard(torch, meter["limit"], meter["what"]) as saved:
+            ops, out = trace(work, inputs, called=called)
+        # as activation_bytes counts them: the saved tensors, the traced outputs the trace keeps (each storage
+        # once) and the gradients those will retain in the backward (their shapes)
+        held = {id(t._base if t._base is not None else t): t for t in (o.out for o in ops)
+                if isinstance(t, torch.Tensor)}
+        meter["saved"] = saved["saved"] + sum(
+            (t._base if t._base is not None else t).numel() * t.element_size()
+            for i, t in held.items() if i not in saved["seen"]) + sum(
+            o.out.numel() * o.out.element_size() for o in ops if isinstance(o.out, torch.Tensor) and o.out.retains_grad)
+    except NotEnoughMemory:
+        raise
     except Exception as e:  # the user's forward on this input: one line, said to be theirs
         from .io import _one_line
 
@@ -279,6 +329,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
                          "reaches them): choose the output to train on with --output / output=")
     loss0.backward()
     meas = _measure(layers, inputs.batch)
+    signal = label_signal(torch, layers[-1])
     theory = _theory(layers, meas)
     cov = coverage(torch, model, work, layers, called)
     first_check = checks.initial_loss(float(loss0.detach()), loss, chosen)
@@ -288,27 +339,34 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
         return select_output(torch, work(*inputs.args, **inputs.kwargs), output)[0]
 
     # a few steps on the copy; the weights a layer uses are read from a trace (a re-parametrized layer's
-    # weight is computed in the forward, so the parameter itself is not it)
+    # weight is computed in the forward, so the parameter itself is not it). The traced pass's gradients
+    # are the first step's (the same batch, the same weights): steps cost steps − 1 more forward+backward.
     params = [p for p in work.parameters() if p.requires_grad]
     opt = (torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam)(params, lr=lr)
     diverged, taken, prev = None, 0, None
     for s in range(0 if bad_weights else steps):
-        opt.zero_grad()
-        if s == steps - 1 and all(lay.op.weight.is_leaf for lay in layers):  # parameters: read them directly
+        if s == 0:
+            loss_t = loss0
+            prev = w0 if s == steps - 1 else None
+        elif s == steps - 1 and all(lay.op.weight.is_leaf for lay in layers):  # parameters: read them directly
+            opt.zero_grad()
             prev = [lay.op.weight.detach().clone() for lay in layers]
             loss_t = loss(forward())
         elif s == steps - 1:
+            opt.zero_grad()
             ops_s, o = trace(work, inputs)
             lay_s, _ = layers_of(ops_s)
             prev = [lay.op.weight.detach().clone() for lay in lay_s] if len(lay_s) == len(layers) else None
             del ops_s, lay_s
             loss_t = loss(select_output(torch, o, output)[0])
         else:
+            opt.zero_grad()
             loss_t = loss(forward())
         if not torch.isfinite(loss_t.detach()):
             diverged = f"training diverged at step {s + 1}: the loss is {float(loss_t.detach())}"
             break
-        loss_t.backward()
+        if s:
+            loss_t.backward()
         opt.step()
         taken += 1
     with torch.no_grad():
@@ -353,6 +411,8 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
             "registered": _registered(lay.op.weight, params), "shared_uses": uses[id(_base(lay.op.weight))],
             "normalization": lay.norm,
         }
+        if not hidden:
+            row["label_signal"] = signal
         rows.append(row)
     judge_rows(rows, optimizer)
     notes = [f"diagnosed on {out_words}; loss: {loss.words}"] if not isinstance(out, torch.Tensor) else \

@@ -115,7 +115,7 @@ def _g(x, pct=False) -> str:
 
 _MEASURED = ("act_mean", "act_std", "saturated", "zero", "dead", "weight_grad_norm", "pre_grad_norm", "signal_gain",
              "grad_gain", "update_ratio", "total_change", "distinct_units", "weight_std0", "weight_mean0", "registered",
-             "shared_uses")
+             "shared_uses", "label_signal")
 
 
 def _from_rows(rows: list[dict], *, names=None, kinds=None, norms=None, diverged=None, steps=None, input=None,
