@@ -80,10 +80,11 @@ def _skipped(why: str) -> dict:
     return {"skipped": why, "sentence": f"sharpness not measured: {why}"}
 
 
-def for_torch(model, x, lr: float, optimizer: str = "sgd", seed: int = 0) -> dict:
+def for_torch(model, x, lr: float, optimizer: str = "sgd", seed: int = 0, labels=None) -> dict:
     """The line for a torch module on the input batch ``x`` with the check-up's loss: cross-entropy on the random
-    labels it draws (the same draw, ``default_rng([seed, 2])``). ``{"skipped": reason, "sentence"}`` where the
-    check-up's input or loss is not a plain (batch, features) tensor to (batch, classes) logits."""
+    labels it draws (the same draw, ``default_rng([seed, 2])``), or on integer ``labels`` if given. ``{"skipped":
+    reason, "sentence"}`` where the check-up's input or loss is not a plain (batch, features) tensor to (batch,
+    classes) logits."""
     import torch
 
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
@@ -92,7 +93,11 @@ def for_torch(model, x, lr: float, optimizer: str = "sgd", seed: int = 0) -> dic
         out = model(x)
     if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[1] < 2:
         return _skipped("the output is not (batch, classes) logits, whose cross-entropy the line measures")
-    labels = np.random.default_rng([seed, 2]).integers(0, int(out.shape[1]), size=int(out.shape[0]))
+    if labels is None:
+        labels = np.random.default_rng([seed, 2]).integers(0, int(out.shape[1]), size=int(out.shape[0]))
+    labels = np.asarray(labels.detach().cpu() if hasattr(labels, "detach") else labels)
+    if labels.dtype.kind not in "iu" or labels.shape != (int(out.shape[0]),):
+        return _skipped("the labels are not one class index per example")
     from ..curvature.torch_hvp import TorchCurvature
 
     curv = TorchCurvature(model, x.detach().cpu().numpy(), labels, loss="cross_entropy")
