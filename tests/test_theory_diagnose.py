@@ -326,3 +326,5 @@ def test_sharpness_line_torch_against_curvature_top_eigenvalue():
     top = float(curvature.top_eigen(curv.hvp, curv.n_params, k=1)[0][0])
     assert s["sharpness"] == pytest.approx(top, rel=1e-4) and s["limit"] == pytest.approx(20.0)
     assert "not measured" in for_torch(model, torch.zeros(4, 12, dtype=torch.long), lr=0.1)["sentence"]
+    as_array = for_torch(model, x.numpy().astype(np.float32), lr=0.1, seed=3)  # the CLI's batch is an array
+    assert as_array["sharpness"] == pytest.approx(top, rel=1e-4)

@@ -87,8 +87,12 @@ def for_torch(model, x, lr: float, optimizer: str = "sgd", seed: int = 0, labels
     classes) logits."""
     import torch
 
+    if isinstance(x, np.ndarray) and x.dtype.kind == "f":  # the CLI's N(0, S²) batch, an array like the check-up's
+        x = torch.as_tensor(x)
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
         return _skipped("the input is not one float tensor (token ids, a tuple or a dict)")
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), x.dtype)
+    x = x.to(dtype)
     with torch.no_grad():
         out = model(x)
     if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[1] < 2:

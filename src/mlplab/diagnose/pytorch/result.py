@@ -157,8 +157,9 @@ def _from_rows(rows: list[dict], *, names=None, kinds=None, norms=None, diverged
                          depth=len(rows), label="its current weights")["advice"]
     from ..theory_note import critical_advice
 
-    rec = critical_advice(theory) or rec  # σ_w² on the critical line: the table's n σ² rule does not apply
-    if overall != "ok":
+    critical = critical_advice(theory)
+    rec = critical or rec  # σ_w² on the critical line: the table's n σ² rule does not apply
+    if overall != "ok" and not critical:  # a re-initialisation is no fix for weights already critical
         method = "he" if act_key in ("relu", "leaky_relu") else "xavier"
         rec += (f". Fix: fix_weights(model, {method!r}) or {'lsuv'!r} (CLI: --fix {method}) re-initialises every "
                 "layer with the gain of its own activation")
