@@ -151,7 +151,8 @@ def diagnose_model(model, X, y=None, X_train=None, y_train=None, *, init=None, a
         if sharpness:
             from .sharpness import for_torch
 
-            d.checks["sharpness"] = for_torch(model, X, d.steps["lr"], optimizer, seed, labels=y)
+            d.checks["sharpness"] = for_torch(model, X, d.steps["lr"], optimizer, seed, labels=y,
+                                              threads=torch_options.get("threads"))
         return d
     if torch_options:
         raise TypeError(f"{', '.join(sorted(torch_options))}: options of a torch model's check-up, not of an mlplab "
