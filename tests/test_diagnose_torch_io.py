@@ -628,9 +628,10 @@ def test_memory_estimate_against_a_real_process(tmp_path, width, depth, opt):
                          env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-500:]
     est, grown = map(int, out.stdout.split())
-    # measured 0.74 (a quiet fresh machine) to 1.01 (a loaded one): torch's and glibc's own caches make
-    # the process's peak vary by a quarter from run to run; the estimate is for refusing what cannot fit
-    assert 0.65 <= est / grown <= 1.35, (est, grown)
+    # was 0.74 (a quiet fresh machine) to 1.01: the statistics made float64 copies of every weight matrix
+    # (2·P at the peak, not in the estimate); now they accumulate in float64 without copies, and the one
+    # float64 copy left (the theory note's) is a part of the estimate: 0.95-1.06 measured on 2026-12-06
+    assert 0.85 <= est / grown <= 1.35, (est, grown)
 
 
 def test_new_paths_fit_the_json_schema():

@@ -61,6 +61,14 @@ def _norm(t) -> float:
     return float(torch.linalg.vector_norm(t.detach(), dtype=torch.float64))  # no float64 copy through NumPy
 
 
+def _mean_sq(a) -> float:
+    """E[a²] accumulated in float64 without a float64 copy of ``a`` (a weight matrix can be most of the memory)."""
+    import torch
+
+    t = torch.from_numpy(np.ascontiguousarray(a))
+    return float(torch.linalg.vector_norm(t, dtype=torch.float64) ** 2 / max(t.numel(), 1)) if t.numel() else 0.0
+
+
 RELU6_TOP = 6.0
 
 
@@ -86,15 +94,14 @@ def _measure(layers, batch: int, eps=dg.SATURATION_EPS):
         wg = lay.op.weight.grad
         s.pre_grad_norm = _norm(zg) if zg is not None else float("nan")
         s.weight_grad_norm = _norm(wg) if wg is not None else float("nan")
-        xin = _np(lay.op.x, conv).astype(np.float64) if lay.op.x is not None and lay.op.x.is_floating_point() \
-            else np.zeros(1)
+        xin = _np(lay.op.x, conv) if lay.op.x is not None and lay.op.x.is_floating_point() else np.zeros(1)
         b = lay.op.bias
         out.append({"stats": s, "weight": wm, "positions": positions, "elements": z.size,
-                    "in_sq": float(np.mean(xin**2)), "pre_sq": s.pre_sq,
+                    "in_sq": _mean_sq(xin), "pre_sq": s.pre_sq,
                     "bias_sq": float(np.mean(b.detach().cpu().double().numpy() ** 2)) if b is not None else 0.0,
                     "grad_sq": float(np.mean(zg.detach().cpu().double().numpy() ** 2)) if zg is not None else None,
                     "bwd_fan": units * int(np.prod(lay.op.weight.shape[2:])),
-                    "batch": int(batch), "in_std": float(np.std(xin))})
+                    "batch": int(batch), "in_std": float(np.std(xin, dtype=np.float64))})
     return out
 
 
@@ -138,7 +145,7 @@ def _theory(layers, meas) -> list[dict]:
         first = layers[seg[0]]
         m = [meas[i] for i in seg]
         fan_in = [mm["weight"].shape[0] for mm in m]
-        wv = [float(np.mean(mm["weight"].astype(np.float64) ** 2)) for mm in m]
+        wv = [_mean_sq(mm["weight"]) for mm in m]
         bv = [mm["bias_sq"] for mm in m]
         input_sq = m[0]["in_sq"]
         if first.norm:  # the normalisation sets Var z itself: a unit "layer" with n σ² E[x²] = measured E[z²]
@@ -158,7 +165,7 @@ def _theory(layers, meas) -> list[dict]:
                        else float(pred.factor[k]),
                        "weight_grad_norm": float("nan"), "pre_grad_norm": float("nan"),
                        "weight_std": math.sqrt(wv[k]) if not (k == 0 and first.norm) else math.sqrt(
-                           float(np.mean(meas[i]["weight"].astype(np.float64) ** 2))),
+                           _mean_sq(meas[i]["weight"])),
                        "reset": bool(first.norm) and k == 0}
                 if math.isfinite(var):
                     phi, _ = dg.activation_fn(act, layers[i].slope)
@@ -390,7 +397,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
     out_pre = last["stats"].pre_grad_norm
     rows = []
     for i, (lay, m, th) in enumerate(zip(layers, meas, theory)):
-        s, w = m["stats"], m["weight"].astype(np.float64)
+        s, w = m["stats"], m["weight"]  # float32: its mean and std accumulate in float64 without a float64 copy
         hidden = i < len(layers) - 1
         distinct = None
         if hidden and len(after) == len(layers):
@@ -399,7 +406,8 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
                 distinct = int(dg.count_distinct_units(a.reshape(-1, a.shape[-1])))
         row = {
             "layer": i + 1, "fan_in": s.fan_in, "fan_out": s.fan_out, "activation": lay.activation,
-            "weight_std0": 0.0 if np.all(w == w.flat[0]) else float(w.std()), "weight_mean0": float(w.mean()),
+            "weight_std0": 0.0 if np.all(w == w.flat[0]) else float(w.std(dtype=np.float64)),
+            "weight_mean0": float(w.mean(dtype=np.float64)),
             "act_mean": s.act_mean, "act_std": s.act_std, "saturated": s.saturated, "zero": s.zero, "dead": s.dead,
             "weight_grad_norm": s.weight_grad_norm, "pre_grad_norm": s.pre_grad_norm,
             "signal_gain": s.act_std / in_std if in_std > 0 else float("nan"),

@@ -247,6 +247,9 @@ def estimate_memory(torch, model, inputs, optimizer: str, activations: bool = Tr
     optimizer state                 ``P`` per array the optimizer keeps (SGD 0, Adam 2)
     weights kept for update sizes   ``3·P``: the weights before the steps and before the last
                                     step (torch), and the statistics' NumPy copy
+    statistics in float64           ``16·W``: W the largest weight's element count; the theory's
+                                    float64 copy of one weight matrix and its square (the check-up's
+                                    own statistics accumulate in float64 without copies)
     activations                     ``2·A``: A, what the traced forward and backward keep for
                                     the batch (:func:`activation_bytes`), held by the first
                                     trace while the steps build their own graph
@@ -257,7 +260,9 @@ def estimate_memory(torch, model, inputs, optimizer: str, activations: bool = Tr
     Returns (estimate, a few words on how the activations were found)."""
     p = sum(_nbytes(t) for t in model.parameters() if t.is_floating_point())
     k = {"sgd": 0, "adam": 2}.get(optimizer, 2)
-    parts = {"working copy": p, "gradients": p, f"{optimizer} state": k * p, "weights kept for update sizes": 3 * p}
+    w = max((t.numel() for t in model.parameters() if t.is_floating_point() and t.ndim >= 2), default=0)
+    parts = {"working copy": p, "gradients": p, f"{optimizer} state": k * p, "weights kept for update sizes": 3 * p,
+             "statistics in float64": 16 * w}
     act, how = activation_bytes(torch, model, inputs) if activations else (None, "counted as the first pass runs")
     if act is not None:
         parts["activations"] = 2 * act
