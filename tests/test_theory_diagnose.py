@@ -328,3 +328,12 @@ def test_sharpness_line_torch_against_curvature_top_eigenvalue():
     assert "not measured" in for_torch(model, torch.zeros(4, 12, dtype=torch.long), lr=0.1)["sentence"]
     as_array = for_torch(model, x.numpy().astype(np.float32), lr=0.1, seed=3)  # the CLI's batch is an array
     assert as_array["sharpness"] == pytest.approx(top, rel=1e-4)
+
+
+def test_cli_table_cites_the_theory(capsys):
+    from mlplab.cli import main as cli_main
+
+    assert cli_main(["diagnose", "--layers", "32,64,64,64,10", "--activation", "tanh", "--init", "lecun",
+                     "--input-std", "1", "--batch-size", "32", "--steps", "1"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "theory: tanh at σ_w² = " in out and "these 4 layers are within 6ξ_c" in out
