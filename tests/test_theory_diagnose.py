@@ -97,6 +97,15 @@ def test_note_numbers_are_the_papers():
     assert relu["phase"] == "unbounded" and "zero the biases" in relu["advice"]
 
 
+def test_mlplab_recommendation_quotes_a_hidden_fan_in():
+    """A xavier tanh 784-256-10 network's Diagnosis said "Var z grows 3.06x per layer": layer 2's std (1/16)
+    was read at the input's fan-in 784 instead of 256 (two layers: the theory note does not apply)."""
+    model = nn.MLP([784, 256, 10], activation="tanh", weight_init="xavier", rng=0)
+    X = np.random.default_rng(0).normal(size=(32, 784)).astype(np.float32)
+    rec = from_result(checkup(model, X, steps=1)).recommendation
+    assert "n = 256" in rec and "grows" not in rec
+
+
 def test_readme_quotes_the_note():
     """The README's example sentence is what note() says for tanh at (1.0, 0.05) and 30 layers."""
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
@@ -317,3 +326,14 @@ def test_sharpness_line_torch_against_curvature_top_eigenvalue():
     top = float(curvature.top_eigen(curv.hvp, curv.n_params, k=1)[0][0])
     assert s["sharpness"] == pytest.approx(top, rel=1e-4) and s["limit"] == pytest.approx(20.0)
     assert "not measured" in for_torch(model, torch.zeros(4, 12, dtype=torch.long), lr=0.1)["sentence"]
+    as_array = for_torch(model, x.numpy().astype(np.float32), lr=0.1, seed=3)  # the CLI's batch is an array
+    assert as_array["sharpness"] == pytest.approx(top, rel=1e-4)
+
+
+def test_cli_table_cites_the_theory(capsys):
+    from mlplab.cli import main as cli_main
+
+    assert cli_main(["diagnose", "--layers", "32,64,64,64,10", "--activation", "tanh", "--init", "lecun",
+                     "--input-std", "1", "--batch-size", "32", "--steps", "1"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "theory: tanh at σ_w² = " in out and "these 4 layers are within 6ξ_c" in out

@@ -320,7 +320,7 @@ def _main_torch(args) -> int:
             if getattr(args, "sharpness", False):
                 from ..diagnose.sharpness import for_torch
 
-                d.checks["sharpness"] = for_torch(model, x, d.steps["lr"], opt, seed)
+                d.checks["sharpness"] = for_torch(model, x, d.steps["lr"], opt, seed, threads=args.blas_threads)
             fixed = None
             if args.fix:
                 import copy

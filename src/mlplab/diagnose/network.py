@@ -144,7 +144,7 @@ def _label_signal(probe, X, y):
 
 def diagnose_model(model, X, y=None, X_train=None, y_train=None, *, init=None, activation=None,
                    steps: int | None = None, optimizer: str = "sgd", lr: float | None = None,
-                   batch_size: int | None = None, seed: int = 0, **torch_options):
+                   batch_size: int | None = None, seed: int = 0, sharpness: bool = False, **torch_options):
     """The check-up of a network, one contract for both kinds: an mlplab network (``nn.MLP``/``Sequential``)
     or a ``torch.nn.Module``. Either way it works on a copy (the model keeps its weights, gradients and flags
     bit for bit), takes ``steps`` (default 3) ``optimizer`` steps on that copy, judges every layer by
@@ -154,21 +154,29 @@ def diagnose_model(model, X, y=None, X_train=None, y_train=None, *, init=None, a
 
     The mlplab-specific table (theory per layer, init-table advice) is :func:`checkup`'s dict. ``torch_options``
     (``output``, ``overfit_batch``, ``max_memory``, ``threads``) go to
-    :func:`mlplab.diagnose.pytorch.diagnose_torch`; an mlplab network refuses them."""
+    :func:`mlplab.diagnose.pytorch.diagnose_torch`; an mlplab network refuses them. ``sharpness=True`` adds
+    ``checks["sharpness"]`` (:mod:`mlplab.diagnose.sharpness`: λ_max(H) against 2/η; tens of Hessian-vector
+    products, so off by default)."""
     from .pytorch import is_torch_module
 
     steps = 3 if steps is None else steps
     if is_torch_module(model):
         from .pytorch import diagnose_torch
 
-        return diagnose_torch(model, X, y, optimizer=optimizer, lr=lr, seed=seed, steps=steps, **torch_options)
+        d = diagnose_torch(model, X, y, optimizer=optimizer, lr=lr, seed=seed, steps=steps, **torch_options)
+        if sharpness:
+            from .sharpness import for_torch
+
+            d.checks["sharpness"] = for_torch(model, X, d.steps["lr"], optimizer, seed, labels=y,
+                                              threads=torch_options.get("threads"))
+        return d
     if torch_options:
         raise TypeError(f"{', '.join(sorted(torch_options))}: options of a torch model's check-up, not of an mlplab "
                         "network's")
     from .pytorch.result import from_result
 
     return from_result(checkup(model, X, y, X_train, y_train, init=init, activation=activation, steps=steps,
-                               optimizer=optimizer, lr=lr, batch_size=batch_size, seed=seed))
+                               optimizer=optimizer, lr=lr, batch_size=batch_size, seed=seed, sharpness=sharpness))
 
 
 def checkup(model, X, y=None, X_train=None, y_train=None, *, init=None, activation=None,

@@ -157,8 +157,9 @@ def _from_rows(rows: list[dict], *, names=None, kinds=None, norms=None, diverged
                          depth=len(rows), label="its current weights")["advice"]
     from ..theory_note import critical_advice
 
-    rec = critical_advice(theory) or rec  # σ_w² on the critical line: the table's n σ² rule does not apply
-    if overall != "ok":
+    critical = critical_advice(theory)
+    rec = critical or rec  # σ_w² on the critical line: the table's n σ² rule does not apply
+    if overall != "ok" and not critical:  # a re-initialisation is no fix for weights already critical
         method = "he" if act_key in ("relu", "leaky_relu") else "xavier"
         rec += (f". Fix: fix_weights(model, {method!r}) or {'lsuv'!r} (CLI: --fix {method}) re-initialises every "
                 "layer with the gain of its own activation")
@@ -193,8 +194,11 @@ def from_result(result: dict) -> Diagnosis:
     if isinstance(result, Diagnosis):
         return result
     st = result.get("steps") or {}
+    fans = [r["fan_in"] for r in result["layers"]]
+    hidden = sorted(fans[1:]) or fans  # the weight std quoted is layer 2's: quote it at a hidden layer's fan-in
     d = _from_rows(result["layers"], diverged=st.get("diverged"), steps=st, input=result.get("input"),
-                   activation=(result.get("config") or {}).get("activation"), theory=result.get("theory"))
+                   activation=(result.get("config") or {}).get("activation"), theory=result.get("theory"),
+                   fan=hidden[(len(hidden) - 1) // 2])
     if result.get("sharpness"):  # --sharpness: mlplab.diagnose.sharpness's line
         d.checks["sharpness"] = dict(result["sharpness"])
     return d
