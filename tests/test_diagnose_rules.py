@@ -155,3 +155,16 @@ def test_one_use_of_a_shared_weight_is_not_judged_by_its_own_gradient():
     assert judge(row, fastest=1e-3)["level"] == "ok"
     assert judge(healthy(grad_gain=0.0), fastest=1e-3)["rule"] == "no_gradient"
     assert judge(healthy(update_ratio=1e-6, shared_uses=8), fastest=1e-3)["rule"] == "slow_learning"  # still read
+
+
+def test_no_label_signal_boundary_on_both_sides_and_only_for_the_output_layer():
+    """Under 0.1 is an error with SGD (the steps follow noise: a plateau) and a warning with Adam; 0.1 itself
+    passes; a hidden layer is never judged by it."""
+    rule = RULE["no_label_signal"]
+    assert rule.scope == "output" and rule.error == 0.1 and rule.error_with == "sgd"
+    out = dict(fan_out=10, signal_gain=0.05)  # an output layer: its small signal is not judged either
+    assert "no_label_signal" not in judge(healthy(label_signal=0.1, **out), last=True, fastest=1e-3)["broken"]
+    j = judge(healthy(label_signal=0.1 - EPS, **out), last=True, fastest=1e-3, optimizer="sgd")
+    assert (j["rule"], j["level"], j["problem"], j["assumes"]) == ("no_label_signal", "error", "no_signal", "sgd")
+    assert judge(healthy(label_signal=0.02, **out), last=True, fastest=1e-3, optimizer="adam")["level"] == "warning"
+    assert judge(healthy(label_signal=0.02), last=False, fastest=1e-3)["level"] == "ok"

@@ -414,7 +414,7 @@ def model_py(tmp_path, monkeypatch):
     (["--torch", "model.py:good", "--steps", "-1"], "--steps must be a whole number >= 0, got -1"),
     (["--torch", "model.py:good", "--layers", "3,4"], "--layers describe an mlplab network"),
     (["--torch", "model.py:good", "--optimizer", "newton"], "a torch model takes sgd or adam"),
-    (["--fix", "he"], "--fix needs --torch")])
+    (["--fix", "lsuv"], "--fix lsuv rescales on a traced torch forward: it needs --torch")])
 def test_cli_errors_are_one_line(model_py, capsys, args, message):
     if "--input-shape" not in args and args[0] == "--torch":
         args = [*args, "--input-shape", "20"]

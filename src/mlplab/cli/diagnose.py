@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from ..settings import DIAGNOSE_DEFAULTS as DEFAULTS
 from ..settings import validate_diagnose
@@ -30,6 +31,9 @@ def add_arguments(p) -> None:
     p.add_argument("--lr", type=float, help="learning rate for the steps (default: the optimizer's)")
     p.add_argument("--seed", type=int, help="seed for the weights and the batch (default 0)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON only")
+    p.add_argument("--sharpness", action="store_true",
+                   help="add the sharpness line: the loss's top Hessian eigenvalue on the batch against 2/η for the "
+                        "learning rate (Lanczos: tens of Hessian-vector products, each ~2-4 forward+backward passes)")
     t = p.add_argument_group("a PyTorch network (needs pip install mlplab[torch])")
     t.add_argument("--torch", metavar="FILE.py:FACTORY", help="diagnose the torch.nn.Module that FACTORY() returns")
     t.add_argument("--input-shape", help="one example's shape, e.g. 784 or 1,28,28 (input: N(0, S²), S = "
@@ -48,8 +52,13 @@ def add_arguments(p) -> None:
     t.add_argument("--blas-threads", type=int, metavar="N",
                    help="torch's thread count for the check-up (default: the free cores)")
     t.add_argument("--state-dict", metavar="W.pt", help="load these weights (torch.save(model.state_dict(), W))")
-    t.add_argument("--fix", choices=("he", "xavier", "lsuv"), help="re-initialise, save the weights, diagnose again")
-    t.add_argument("--fix-out", metavar="PATH", help="where --fix saves (default FILE_FACTORY_METHOD.pt here)")
+    t.add_argument("--fix", choices=("he", "xavier", "lsuv", "critical"),
+                   help="re-initialise a copy and diagnose it again: critical puts σ_w² on the critical line χ₁ = 1 "
+                        "for each layer's activation and measured σ_b² (an mlplab network too); lsuv: --torch only")
+    t.add_argument("--fix-weights", choices=("normal", "orthogonal"),
+                   help="--fix critical's weights: Gaussian (default) or orthogonal of the same variance")
+    t.add_argument("--fix-out", metavar="PATH", help="where --fix saves the weights (--torch: default "
+                                                     "FILE_FACTORY_METHOD.pt here; an mlplab network: only if given)")
     t.add_argument("--fail-on", choices=("error", "warning"),
                    help="exit with status 1 if the overall verdict is this bad (for CI)")
 
@@ -62,7 +71,7 @@ def _validate(args) -> dict:
 
 
 _STYLE = {"measured": "cyan", "healthy": "green", "vanishing": "yellow", "exploding": "red", "saturating": "magenta",
-          "dead": "red", "symmetric": "red", "not_updated": "red"}
+          "dead": "red", "symmetric": "red", "not_updated": "red", "no_signal": "yellow"}
 
 
 def _g(x, pct=False) -> str:
@@ -87,12 +96,14 @@ def _span(layers: list[int]) -> str:
     return ", ".join(parts)
 
 
-def _print(result) -> None:
+def _print(result, title: str | None = None) -> None:
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
     con = Console(highlight=False, width=None if sys.stdout.isatty() else 132)
+    if title:
+        con.print(escape(title), style="bold")
     cfg = result["config"]
     arch = "-".join(map(str, cfg["layers"]))
     src = (f"Gaussian input (std {cfg['input_std']:g})" if cfg.get("input_std") else f"a batch of {cfg.get('dataset')}")
@@ -132,6 +143,11 @@ def _print(result) -> None:
     loss = f"loss {_g(st['loss_before'])} → {_g(st['loss_after'])}"
     con.print(escape(f"{st['steps']} {st['optimizer']} step{'s' if st['steps'] != 1 else ''} (lr {_g(st['lr'])}): "
                      f"{loss}") + (f"; [red]{escape(st['diverged'])}[/]" if st["diverged"] else ""))
+    th = result.get("theory") or {}
+    if th.get("applies"):
+        con.print(escape(f"theory: {th['sentence']}"))
+    if result.get("sharpness"):
+        con.print(escape(f"check: {result['sharpness']['sentence']}"))
     v = result["verdict"]
     con.print(f"[bold]verdict: [{_STYLE[v]}]{v}[/][/] — {escape(result['reason'])}")
     con.print(f"[bold]recommendation:[/] {escape(result['recommendation'])}")
@@ -143,17 +159,24 @@ def main(args) -> int:
 
     if getattr(args, "torch", None):
         return _main_torch(args)
-    for opt in ("input_shape", "state_dict", "fix", "fix_out", "input_vocab", "output", "overfit_batch", "max_memory",
+    for opt in ("input_shape", "state_dict", "input_vocab", "output", "overfit_batch", "max_memory",
                 "blas_threads"):
         if getattr(args, opt, None) is not None:
             raise UsageError(f"--{opt.replace('_', '-')} needs --torch FILE.py:FACTORY")
+    fix, fix_weights, fix_out = _fix_options(args)
+    if fix == "lsuv":
+        raise UsageError("--fix lsuv rescales on a traced torch forward: it needs --torch FILE.py:FACTORY; an mlplab "
+                         "network takes --fix critical, he or xavier")
+    if fix_out is not None and not Path(fix_out).parent.is_dir():
+        raise UsageError(f"--fix-out {fix_out!r}: the folder {str(Path(fix_out).parent)!r} does not exist")
     s = _validate(args)
     try:
         if getattr(args, "run_dir", None):
             result = diagnose_run(args.run_dir, input_std=s["input_std"], dataset=getattr(args, "dataset", None),
                                   batch_size=s["batch_size"], steps=s["steps"],
                                   optimizer=getattr(args, "optimizer", None) and s["optimizer"], lr=s["lr"],
-                                  seed=s["seed"])
+                                  seed=s["seed"], fix=fix, fix_weights=fix_weights,
+                                  sharpness=bool(getattr(args, "sharpness", False)))
         else:
             from ..runtime import memory
 
@@ -162,16 +185,59 @@ def main(args) -> int:
                                            eval_rows=s["batch_size"])
             memory.check_fits(est, f"--layers {','.join(map(str, s['sizes']))} with --batch-size {s['batch_size']}")
             result = diagnose_config(s["sizes"], s["activation"], s["init"], s["bias_init"], s["dataset"],
-                                     s["input_std"], s["batch_size"], s["steps"], s["optimizer"], s["lr"], s["seed"])
+                                     s["input_std"], s["batch_size"], s["steps"], s["optimizer"], s["lr"], s["seed"],
+                                     fix=fix, fix_weights=fix_weights,
+                                     sharpness=bool(getattr(args, "sharpness", False)))
     except ValueError as e:
         raise UsageError(str(e)) from None
+    fixed = result.pop("fix", None)
+    if fixed is not None and fix_out is not None:
+        try:
+            fixed["model"].save(fix_out)
+        except OSError as e:
+            raise UsageError(f"--fix-out {fix_out!r}: cannot write it ({e.strerror or e})") from None
     if getattr(args, "json", False):
         from ..diagnose.pytorch import from_result  # the same Diagnosis (and JSON schema) as --torch gives
 
-        print(json.dumps({**result, "diagnosis": from_result(result).to_dict()}, indent=2, ensure_ascii=False))
+        out = {**result, "diagnosis": from_result(result).to_dict()}
+        if fixed is not None:
+            out["fix"] = {**{k: v for k, v in fixed.items() if k != "model"}, "saved_to": fix_out,
+                          "diagnosis": from_result(fixed["result"]).to_dict()}
+        print(json.dumps(out, indent=2, ensure_ascii=False))
     else:
         _print(result)
+        if fixed is not None:
+            print()
+            how = f" ({fixed['weights']} weights)" if fixed["weights"] else ""
+            _print(fixed["result"], f"after --fix {fix}{how}"
+                   + (f", weights saved to {fix_out}" if fix_out else " (not saved: --fix-out PATH saves them)"))
+            for line in _critical_lines(fixed.get("critical")):
+                print(f"  --fix critical: {line}")
     return _fail_on(args, result)
+
+
+def _fix_options(args):
+    """(--fix, --fix-weights, --fix-out), checked against each other."""
+    fix, weights, out = getattr(args, "fix", None), getattr(args, "fix_weights", None), getattr(args, "fix_out", None)
+    if weights is not None and fix != "critical":
+        raise UsageError("--fix-weights goes with --fix critical")
+    if out is not None and not fix:
+        raise UsageError("--fix-out needs --fix critical|he|xavier|lsuv")
+    return fix, weights or "normal", out
+
+
+def _critical_lines(notes) -> list[str]:
+    """One line per run of layers that got the same (activation, σ_w², σ_b²) from --fix critical."""
+    runs: list[list] = []  # [key, first layer, last layer]
+    for n in notes or []:
+        key = (n["activation"], n["sigma_w2"], n["sigma_b2"])
+        if runs and runs[-1][0][0] == key[0] and abs(runs[-1][0][1] - key[1]) <= 1e-3 * key[1] \
+                and abs(runs[-1][0][2] - key[2]) <= 1e-3 * max(key[2], 1e-12):
+            runs[-1][2] = n["layer"]
+        else:
+            runs.append([key, n["layer"], n["layer"]])
+    return [(f"layers {a}–{b}" if a != b else f"layer {a}") + f": {k[0]} at σ_b² = {k[2]:.3g} → σ_w² = {k[1]:.4g} "
+            "(χ₁ = 1)" for k, a, b in runs]
 
 
 def _fail_on(args, result) -> int:
@@ -215,8 +281,7 @@ def _main_torch(args) -> int:
     if getattr(args, "input_shape", None) is None:
         raise UsageError("--torch needs --input-shape: one example's shape, e.g. 784 or 1,28,28"
                          + (" (for token ids: the sequence length, e.g. 32)" if args.input_vocab else ""))
-    if getattr(args, "fix_out", None) and not getattr(args, "fix", None):
-        raise UsageError("--fix-out needs --fix he|xavier|lsuv")
+    _fix_options(args)
     if args.input_vocab is not None and args.input_std is not None:
         raise UsageError("--input-vocab draws integer token ids; --input-std sets a Gaussian input: give one of them")
     batch = 256 if args.batch_size is None else args.batch_size
@@ -252,13 +317,18 @@ def _main_torch(args) -> int:
             model = dt.load_model(args.torch, args.state_dict)
             x = dt.input_batch(shape, batch, args.input_std or 1.0, seed, vocab=args.input_vocab)
             d = _torch_run(dt.diagnose_torch, model, x, args, kw)
+            if getattr(args, "sharpness", False):
+                from ..diagnose.sharpness import for_torch
+
+                d.checks["sharpness"] = for_torch(model, x, d.steps["lr"], opt, seed, threads=args.blas_threads)
             fixed = None
             if args.fix:
                 import copy
 
                 import torch
 
-                state = _torch_run(lambda m, xb, **_: dt.fix_weights(m, args.fix, xb, seed), model, x, args, {})
+                state = _torch_run(lambda m, xb, **_: dt.fix_weights(m, args.fix, xb, seed,
+                                                                     weights=_fix_options(args)[1]), model, x, args, {})
                 file, _, factory = args.torch.rpartition(":")
                 out = Path(args.fix_out or f"{Path(file).stem}_{factory}_{args.fix}.pt")
                 if not out.parent.is_dir():  # torch.save says so with a RuntimeError
@@ -269,7 +339,8 @@ def _main_torch(args) -> int:
                     raise UsageError(f"--fix-out {str(out)!r}: cannot write it ({e.strerror or e})") from None
                 fixed_model = copy.deepcopy(model)
                 fixed_model.load_state_dict(dict(state))
-                fixed = (str(out), _torch_run(dt.diagnose_torch, fixed_model, x, args, kw), state.skipped)
+                fixed = (str(out), _torch_run(dt.diagnose_torch, fixed_model, x, args, kw), state.skipped,
+                         state.critical)
         except ImportError as e:
             raise UsageError(str(e)) from None
         except ValueError as e:
@@ -285,6 +356,8 @@ def _main_torch(args) -> int:
         if fixed:
             out["fix"] = {"method": args.fix, "saved_to": fixed[0], "skipped": fixed[2],
                           "diagnosis": fixed[1].to_dict()}
+            if args.fix == "critical":
+                out["fix"].update(weights=_fix_options(args)[1], critical=fixed[3])
         print(json.dumps(out, indent=2, ensure_ascii=False))
     else:
         what = (f"token ids in [0, {args.input_vocab})" if args.input_vocab
@@ -292,7 +365,7 @@ def _main_torch(args) -> int:
         _print_torch(d, f"mlplab diagnose --torch {args.torch}: {what} of shape {(batch, *shape)}")
         if fixed:
             _print_torch(fixed[1], f"after --fix {args.fix} (weights saved to {fixed[0]}):")
-            for line in fixed[2]:
+            for line in fixed[2] + _critical_lines(fixed[3]):
                 print(f"  --fix {args.fix}: {line}")
     return _fail_on(args, d)
 
@@ -341,6 +414,8 @@ def _print_torch(d, title) -> None:
         con.print(escape(f"coverage: {d.coverage['summary']}"))
     for c in d.checks.values():
         con.print(escape(f"check: {c['sentence']}"))
+    if d.theory.get("applies"):
+        con.print(escape(f"theory: {d.theory['sentence']}"))
     summary = d.summary[len(d.overall) + 1:].lstrip() if d.summary.startswith(d.overall + ":") else d.summary
     con.print(f"[bold]verdict: [{_LEVEL_STYLE[d.overall]}]{d.overall}[/][/] — {escape(summary)}")
     con.print(f"[bold]recommendation:[/] {escape(d.recommendation)}")

@@ -53,6 +53,7 @@ import numpy as np
 from ..init import theoretical_std
 from ..settings import DIAGNOSE_DEFAULTS, parse_layers
 from . import statistics as dg
+from .theory_note import critical_advice, note_for_chain
 from .verdicts import (  # noqa: F401 - the rules live in verdicts.py (shared with diagnose_torch); names kept here
     LEVELS,
     RULE,
@@ -125,9 +126,25 @@ def _theory(plan, X, activation, init, fan_in, fan_out, output_grad_sq, batch):
 
 
 # ------------------------------------------------------------------------------ the check-up
+def _label_signal(probe, X, y):
+    """verdicts.label_coherence of the output layer: its softmax cross-entropy errors softmax(z) − onehot(y)
+    and its input (the probe's activations); None for labels that are not class indices."""
+    from .verdicts import label_signal_gated
+
+    y = np.asarray(y)
+    z = np.asarray(probe.activations[-1], dtype=np.float64)
+    if y.ndim != 1 or y.dtype.kind not in "iu" or z.ndim != 2 or len(y) != len(z) or y.max(initial=0) >= z.shape[1]:
+        return None
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    p[np.arange(len(y)), y] -= 1.0
+    x_in = probe.activations[-2] if len(probe.activations) > 1 else np.asarray(X)
+    return label_signal_gated(p, x_in, np.asarray(X))
+
+
 def diagnose_model(model, X, y=None, X_train=None, y_train=None, *, init=None, activation=None,
                    steps: int | None = None, optimizer: str = "sgd", lr: float | None = None,
-                   batch_size: int | None = None, seed: int = 0, **torch_options):
+                   batch_size: int | None = None, seed: int = 0, sharpness: bool = False, **torch_options):
     """The check-up of a network, one contract for both kinds: an mlplab network (``nn.MLP``/``Sequential``)
     or a ``torch.nn.Module``. Either way it works on a copy (the model keeps its weights, gradients and flags
     bit for bit), takes ``steps`` (default 3) ``optimizer`` steps on that copy, judges every layer by
@@ -137,26 +154,35 @@ def diagnose_model(model, X, y=None, X_train=None, y_train=None, *, init=None, a
 
     The mlplab-specific table (theory per layer, init-table advice) is :func:`checkup`'s dict. ``torch_options``
     (``output``, ``overfit_batch``, ``max_memory``, ``threads``) go to
-    :func:`mlplab.diagnose.pytorch.diagnose_torch`; an mlplab network refuses them."""
+    :func:`mlplab.diagnose.pytorch.diagnose_torch`; an mlplab network refuses them. ``sharpness=True`` adds
+    ``checks["sharpness"]`` (:mod:`mlplab.diagnose.sharpness`: λ_max(H) against 2/η; tens of Hessian-vector
+    products, so off by default)."""
     from .pytorch import is_torch_module
 
     steps = 3 if steps is None else steps
     if is_torch_module(model):
         from .pytorch import diagnose_torch
 
-        return diagnose_torch(model, X, y, optimizer=optimizer, lr=lr, seed=seed, steps=steps, **torch_options)
+        d = diagnose_torch(model, X, y, optimizer=optimizer, lr=lr, seed=seed, steps=steps, **torch_options)
+        if sharpness:
+            from .sharpness import for_torch
+
+            d.checks["sharpness"] = for_torch(model, X, d.steps["lr"], optimizer, seed, labels=y,
+                                              threads=torch_options.get("threads"))
+        return d
     if torch_options:
         raise TypeError(f"{', '.join(sorted(torch_options))}: options of a torch model's check-up, not of an mlplab "
                         "network's")
     from .pytorch.result import from_result
 
     return from_result(checkup(model, X, y, X_train, y_train, init=init, activation=activation, steps=steps,
-                               optimizer=optimizer, lr=lr, batch_size=batch_size, seed=seed))
+                               optimizer=optimizer, lr=lr, batch_size=batch_size, seed=seed, sharpness=sharpness))
 
 
 def checkup(model, X, y=None, X_train=None, y_train=None, *, init=None, activation=None,
             steps: int | None = None, optimizer: str = "sgd", lr: float | None = None,
-            batch_size: int | None = None, seed: int = 0, config: dict | None = None) -> dict:
+            batch_size: int | None = None, seed: int = 0, config: dict | None = None,
+            sharpness: bool = False) -> dict:
     """Measure an mlplab ``model`` on the probe batch (X, y), take ``steps`` (default 5) optimizer steps on
     (X_train, y_train) (default: the probe batch) through the Trainer, and judge every layer. ``init`` (the
     spec the model was built with, if known) selects the theory; without it the theory uses the
@@ -166,6 +192,7 @@ def checkup(model, X, y=None, X_train=None, y_train=None, *, init=None, activati
     import copy
 
     model = copy.deepcopy(model)  # the user's network is not trained in place
+    given = y is not None  # the no_label_signal rule reads the user's labels only
     if y is None:
         n_out = dg.layer_plan(model)[-1].linear.out_features
         y = np.random.default_rng([seed, 2]).integers(0, max(n_out, 2), size=len(X))
@@ -178,10 +205,12 @@ def checkup(model, X, y=None, X_train=None, y_train=None, *, init=None, activati
     X = np.asarray(X)
     batch = len(X)
     with np.errstate(all="ignore"):
-        before = dg.probe(model, X, y)
+        before = dg.probe(model, X, y, keep_activations=given)
+    signal = _label_signal(before, X, y) if given else None
     fan_in = [lay.linear.in_features for lay in plan]
     fan_out = [lay.linear.out_features for lay in plan]
     w0 = dg.weight_arrays(model)
+    b0 = [None if lay.linear.bias is None else lay.linear.bias.data.copy() for lay in plan]
     last = before.layers[-1]
     out_grad_sq = last.pre_grad_norm**2 / (batch * last.fan_out) if np.isfinite(last.pre_grad_norm) else float("nan")
     theory, basis, wv = _theory(plan, X, act, init, fan_in, fan_out, out_grad_sq, batch)
@@ -189,6 +218,11 @@ def checkup(model, X, y=None, X_train=None, y_train=None, *, init=None, activati
     # a few steps through the real training loop
     hp = {"lr": lr} if lr is not None else {}
     opt = optim.get_optimizer(optimizer, model.parameters(), **hp)
+    sharp = None
+    if sharpness:  # the weights diagnosed (the steps below move them), the run's lr (mlplab.diagnose.sharpness)
+        from .sharpness import for_mlplab
+
+        sharp = for_mlplab(model, X, y, float(opt.lr), optimizer, float(getattr(opt, "momentum", 0.0) or 0.0), seed)
     rec = dg.StatsRecorder(X, y, every=steps)
     Xt, yt = (X, y) if X_train is None else (X_train, y_train)
     trainer = Trainer(model, opt, callbacks=[rec], on_divergence="stop")
@@ -222,6 +256,8 @@ def checkup(model, X, y=None, X_train=None, y_train=None, *, init=None, activati
                        "grad_gain": th["grad_gain"],
                        "weight_std": math.sqrt(wv[i])},
         }
+        if not hidden:
+            row["label_signal"] = signal
         rows.append(row)
     judge_rows(rows, optimizer)
 
@@ -235,6 +271,9 @@ def checkup(model, X, y=None, X_train=None, y_train=None, *, init=None, activati
     typical_n = sorted(fan_in[1:])[(len(fan_in) - 2) // 2] if len(fan_in) > 1 else fan_in[0]
     rec_info = recommendation(act, init if init is not None else f"std={math.sqrt(wv[min(1, len(wv) - 1)]):.3g}",
                               typical_n, depth=len(plan), label=None if init is not None else "its current weights")
+    note = note_for_chain([lay.activation for lay in plan], w0, b0)  # the weights as they started
+    if critical_advice(note) and not rec_info["matched"]:  # the table knows n σ² only: 1.76 is right for tanh here
+        rec_info = {**rec_info, "matched": True, "advice": critical_advice(note)}
     overall = _overall(worst, bad, rows, rec_info, hist, act, init)
     result = {
         "config": {**(config or {}), "activation": act, "init": init, "layers": [fan_in[0], *fan_out]},
@@ -249,7 +288,10 @@ def checkup(model, X, y=None, X_train=None, y_train=None, *, init=None, activati
         "recommendation": overall["recommendation"],
         "init_table": rec_info,
         "thresholds": THRESHOLDS,
+        "theory": note,
     }
+    if sharp is not None:
+        result["sharpness"] = sharp
     return _nan_to_none(result)
 
 
@@ -287,6 +329,7 @@ def _overall(worst, bad, rows, rec_info, hist, act, init) -> dict:
                 "; the network is deep: consider fewer layers or residual connections" if len(rows) > 20 else ""),
             "vanishing": "scale the weights up to the matched init (he for ReLU, xavier_normal for tanh/sigmoid)"
             + ("; sigmoid's slope ≤ 1/4 shrinks gradients every layer: use tanh or ReLU" if act == "sigmoid" else ""),
+            "no_signal": "a larger learning rate, Adam, or many more steps: the loss sits on a plateau at first",
         }[worst]
         advice = f"{advice}; measured {worst}: {generic}"
     return {"reason": reason, "recommendation": advice}
@@ -323,10 +366,26 @@ def _inputs(dataset, input_std, n_in, n_out, n, rng, need_train: int):
     return np.array(Xall[probe]), np.array(yall[probe]), np.array(Xall[train]), np.array(yall[train])
 
 
+def _with_fix(result, model, fix, fix_weights, seed, X, y, Xt, yt, kw) -> dict:
+    """``result`` with ``result["fix"]``: the check-up of a re-initialised copy (:func:`.fix.fix_network`) on the
+    same batches: ``{"method", "weights", "critical" (per layer σ_w², σ_b²), "model", "result"}`` (``model``: the
+    fixed network, for the caller to save; not JSON)."""
+    if not fix:
+        return result
+    from .fix import fix_network
+
+    fixed, notes = fix_network(model, fix, fix_weights, seed)
+    after = checkup(fixed, X, y, Xt, yt, init=None, **kw)
+    result["fix"] = {"method": fix, "weights": fix_weights if fix == "critical" else None,
+                     "critical": _nan_to_none(notes), "model": fixed, "result": after}
+    return result
+
+
 def diagnose_config(layers, activation="relu", init="he", bias_init="zeros", dataset="mnist",
                     input_std=None, batch_size=256, steps=5, optimizer="sgd", lr=None, seed=0,
-                    dtype="float32") -> dict:
-    """Build a fresh MLP from a configuration and diagnose it (see :func:`diagnose_model`)."""
+                    dtype="float32", fix=None, fix_weights="normal", sharpness=False) -> dict:
+    """Build a fresh MLP from a configuration and diagnose it (see :func:`diagnose_model`); ``fix``
+    (critical, he, xavier) also diagnoses a re-initialised copy (``result["fix"]``)."""
     from .. import nn
 
     sizes = _parse_layers(layers) if isinstance(layers, str) else [int(v) for v in layers]
@@ -336,12 +395,15 @@ def diagnose_config(layers, activation="relu", init="he", bias_init="zeros", dat
     X, y, Xt, yt = _inputs(dataset, input_std, sizes[0], sizes[-1], batch_size, rng, steps * batch_size)
     cfg = {"source": "config", "dataset": None if input_std is not None else dataset, "input_std": input_std,
            "bias_init": bias_init, "seed": seed}
-    return checkup(model, X, y, Xt, yt, init=init, activation=activation, steps=steps, optimizer=optimizer,
-                          lr=lr, batch_size=batch_size, seed=seed, config=cfg)
+    kw = {"activation": activation, "steps": steps, "optimizer": optimizer, "lr": lr, "batch_size": batch_size,
+          "seed": seed}
+    return _with_fix(checkup(model, X, y, Xt, yt, init=init, config=cfg, sharpness=sharpness, **kw), model, fix,
+                     fix_weights, seed,
+                     X, y, Xt, yt, {**kw, "config": {**cfg, "fix": fix}})
 
 
 def diagnose_run(run_dir, input_std=None, dataset=None, batch_size=256, steps=5, optimizer=None, lr=None,
-                 seed=0) -> dict:
+                 seed=0, fix=None, fix_weights="normal", sharpness=False) -> dict:
     """Diagnose a trained model from a run directory of ``mlplab train`` (config.json and model.npz
     or checkpoint.npz). The theory uses the weights' measured variance (they are no longer the init's)."""
     from .. import folderkind, nn
@@ -386,13 +448,15 @@ def diagnose_run(run_dir, input_std=None, dataset=None, batch_size=256, steps=5,
     conf = {"source": f"{d}/{source}", "dataset": None if input_std is not None else ds, "input_std": input_std,
             "trained_with": {k: cfg.get(k) for k in ("init", "optimizer", "lr", "epochs", "iterations") if k in cfg}}
     result = checkup(model, X, y, Xt, yt, init=None, activation=activation, steps=steps, optimizer=opt,
-                            lr=lr, batch_size=batch_size, seed=seed, config=conf)
+                     lr=lr, batch_size=batch_size, seed=seed, config=conf, sharpness=sharpness)
     # the init table still speaks about how the run started
     if cfg.get("init") is not None:
         fan = sizes[1] if len(sizes) > 2 else sizes[0]
         result["init_table"] = _nan_to_none(recommendation(activation, cfg["init"], fan, depth=len(sizes) - 1))
         result["config"]["init"] = cfg["init"]
-    return _as_trained(result, cfg)
+    return _with_fix(_as_trained(result, cfg), model, fix, fix_weights, seed, X, y, Xt, yt,
+                     {"activation": activation, "steps": steps, "optimizer": opt, "lr": lr, "batch_size": batch_size,
+                      "seed": seed, "config": {**conf, "fix": fix}})
 
 
 #: What still means something in a trained network: units that are dead, identical or saturated, and

@@ -21,9 +21,11 @@ with iid zero-mean weights of variance σ_l² and fan-in n_l,
     Var z_{l+1} = n_{l+1} σ_{l+1}² E[φ(z_l)²]  (+ Var b),      z_l ~ N(0, Var z_l)
 
 For ReLU E[φ(z)²] = Var z / 2, so each layer multiplies the variance by σ² n / 2 (1 for He's 2/n);
-for the identity by σ² n; for tanh and sigmoid the expectation is computed numerically
-(:func:`gaussian_expectation`). Backwards, E[(∂L/∂z_l)²] = E[φ'(z_l)²] · n_out σ_{l+1}² ·
-E[(∂L/∂z_{l+1})²]. Pure NumPy: the lab draws the figures, a ``diagnose`` command can print verdicts.
+for the identity by σ² n; every E[φ(z)²] and E[φ'(z)²] is :mod:`mlplab.theory`'s (the one home of these
+formulas, which the studies, the live page and the ``critical`` init use too); :func:`gaussian_expectation` is
+only for what the theory has no map of (means, saturated fractions, relu6). Backwards,
+E[(∂L/∂z_l)²] = E[φ'(z_l)²] · n_out σ_{l+1}² · E[(∂L/∂z_{l+1})²]. Pure NumPy: the lab draws the figures, a
+``diagnose`` command can print verdicts.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
+from .. import theory
 from ..activations import canonical_activation
 from ..init import theoretical_std
 from ..tensor import Tensor, cross_entropy, no_grad
@@ -47,58 +50,32 @@ SATURATION_EPS = 0.01  # sigmoid below 0.01 / above 0.99, tanh beyond ±0.99
 
 # --------------------------------------------------------------------------- activation functions
 _BOUNDS = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
+#: Activations the check-up meets that the theory does not cover: ReLU capped at 6 (PyTorch's ReLU6), whose
+#: moments are :func:`gaussian_expectation`'s (a clipped line has no closed form in :mod:`mlplab.theory`).
+_NOT_THEORY = {"relu6": ((lambda z: np.clip(z, 0.0, 6.0)), (lambda z: ((z > 0) & (z < 6)).astype(float)))}
 
 
-def _sigmoid(z):
-    return 0.5 * (1.0 + np.tanh(0.5 * z))  # no overflow warnings for large |z|
+def _theory_act(name, slope: float = 0.01):
+    """The :class:`mlplab.theory.TheoryActivation` of ``name`` (any spelling; leaky relu with ``slope``)."""
+    return theory.theory_activation(name, slope=slope)
 
 
 def activation_fn(name: str, slope: float = 0.01):
-    """``(φ, φ')`` as NumPy functions for an activation name (relu, leaky_relu, tanh, sigmoid, identity; and
-    elu, silu, gelu, which only PyTorch networks have, see mlplab.diagnose.pytorch)."""
+    """``(φ, φ')`` as NumPy functions for an activation name: :mod:`mlplab.theory`'s own (relu, leaky_relu, tanh,
+    sigmoid, identity; erf, gelu, silu, elu, which only PyTorch networks have, see mlplab.diagnose.pytorch), and
+    relu6. GELU is the exact x Φ(x) (erf form), as torch's ``nn.GELU()`` computes by default
+    (``approximate='none'``); the tanh approximation differs by under 5e-4 in φ, 1e-3 in φ′."""
     key = _key(name)
-    if key in _SMOOTH:
-        return _SMOOTH[key]
-    if key == "relu":
-        return (lambda z: np.maximum(z, 0.0)), (lambda z: (z > 0).astype(float))
-    if key == "leaky_relu":
-        return (lambda z: np.where(z > 0, z, slope * z)), (lambda z: np.where(z > 0, 1.0, slope))
-    if key == "tanh":
-        return np.tanh, (lambda z: 1.0 - np.tanh(z) ** 2)
-    if key == "sigmoid":
-        return _sigmoid, (lambda z: _sigmoid(z) * (1.0 - _sigmoid(z)))
-    if key == "identity":
-        return (lambda z: z), (lambda z: np.ones_like(z))
-    raise AssertionError(key)  # pragma: no cover - the registry and this table list the same activations
-
-
-# smooth ReLU-likes, for diagnosing PyTorch networks (mlplab.diagnose.pytorch); ELU with α = 1. GELU is z Φ(z) in
-# its tanh form (within 5e-4 of the erf form, 1e-3 in φ′; NumPy has no erf).
-_GELU_C = math.sqrt(2.0 / math.pi)
-
-
-def _gelu(z):
-    return 0.5 * z * (1.0 + np.tanh(_GELU_C * (z + 0.044715 * z**3)))
-
-
-def _gelu_grad(z):
-    t = np.tanh(_GELU_C * (z + 0.044715 * z**3))
-    return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t**2) * _GELU_C * (1.0 + 3 * 0.044715 * z**2)
-
-
-_SMOOTH = {
-    "elu": ((lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0.0)))),
-            (lambda z: np.where(z > 0, 1.0, np.exp(np.minimum(z, 0.0))))),
-    "silu": ((lambda z: z * _sigmoid(z)), (lambda z: _sigmoid(z) * (1.0 + z * (1.0 - _sigmoid(z))))),
-    "gelu": (_gelu, _gelu_grad),
-    "relu6": ((lambda z: np.clip(z, 0.0, 6.0)), (lambda z: ((z > 0) & (z < 6)).astype(float))),  # ReLU capped at 6
-}
+    if key in _NOT_THEORY:
+        return _NOT_THEORY[key]
+    act = _theory_act(key, slope)
+    return act.phi, act.dphi
 
 
 def _key(name) -> str:
-    """The canonical activation name; elu/silu/gelu (torch-only, not in mlplab's registry) pass through."""
+    """The canonical activation name of the theory (relu6 passes through); ValueError for an unknown one."""
     key = str(name).strip().lower().replace("-", "_")
-    return key if key in _SMOOTH else canonical_activation(name)
+    return key if key in _NOT_THEORY else _theory_act(name).name
 
 
 def gaussian_expectation(f, var: float) -> float:
@@ -119,29 +96,23 @@ def gaussian_expectation(f, var: float) -> float:
 
 
 def second_moment(activation: str, var: float, slope: float = 0.01) -> float:
-    """E[φ(z)²] for z ~ N(0, var): var/2 for ReLU, var for the identity, quadrature otherwise."""
+    """E[φ(z)²] for z ~ N(0, var): :func:`mlplab.theory.mean_square` (closed forms for relu, leaky relu, the
+    identity, erf and elu; Gauss–Hermite or, for var > 100, panels that resolve φ's bend, otherwise)."""
     key = _key(activation)
-    if key == "relu":
-        return var / 2.0
-    if key == "leaky_relu":
-        return var * (1.0 + slope**2) / 2.0
-    if key == "identity":
-        return float(var)
-    phi, _ = activation_fn(key, slope)
-    return gaussian_expectation(lambda z: phi(z) ** 2, var)
+    if key in _NOT_THEORY:
+        phi = _NOT_THEORY[key][0]
+        return gaussian_expectation(lambda z: phi(z) ** 2, var)
+    return float(theory.mean_square(_theory_act(key, slope), float(var)))
 
 
 def derivative_moment(activation: str, var: float, slope: float = 0.01) -> float:
-    """E[φ'(z)²] for z ~ N(0, var): 1/2 for ReLU, 1 for the identity, quadrature otherwise."""
+    """E[φ'(z)²] for z ~ N(0, var): :func:`mlplab.theory.derivative_mean_square` (1/2 for ReLU, 1 for the
+    identity, the theory's quadrature otherwise)."""
     key = _key(activation)
-    if key == "relu":
-        return 0.5
-    if key == "leaky_relu":
-        return (1.0 + slope**2) / 2.0
-    if key == "identity":
-        return 1.0
-    _, dphi = activation_fn(key, slope)
-    return gaussian_expectation(lambda z: dphi(z) ** 2, var)
+    if key in _NOT_THEORY:
+        dphi = _NOT_THEORY[key][1]
+        return gaussian_expectation(lambda z: dphi(z) ** 2, var)
+    return float(theory.derivative_mean_square(_theory_act(key, slope), float(var)))
 
 
 # --------------------------------------------------------------------------- the network's layers

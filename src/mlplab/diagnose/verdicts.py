@@ -16,10 +16,11 @@ from ..init import theoretical_std
 from . import statistics as dg
 
 __all__ = ["VERDICTS", "LEVELS", "RULES", "Rule", "THRESHOLDS", "init_family", "recommendation", "judge", "judge_rows",
-           "layer_verdict"]
+           "layer_verdict", "label_coherence", "label_signal_gated"]
 
 # the problems a layer can have, in rule order
-VERDICTS = ("symmetric", "dead", "saturating", "nonfinite", "exploding", "not_updated", "vanishing", "healthy")
+VERDICTS = ("symmetric", "dead", "saturating", "nonfinite", "exploding", "not_updated", "vanishing", "no_signal",
+            "healthy")
 NETWORK_PROBLEMS = ("not_analysed",)  # a network's only: its analysed layers hold under half of its parameters
 LEVELS = ("ok", "warning", "error")  # severity, the same for mlplab and PyTorch networks
 
@@ -97,6 +98,11 @@ def recommendation(activation: str, init, fan_in: int, weight_std: float | None 
                 "advice": f"{init!r} gives every unit of a layer the same weights, so all units compute the same "
                           f"output and receive the same gradient: symmetry never breaks; use {rec_init} "
                           f"(random, std {std_rec:.3g} at n = {n})"}
+    if fam == "critical" and math.isfinite(f):  # σ_w² chosen on χ₁ = 1 for this very activation: matched
+        return {"family": fam, "matched": True, "factor": f,
+                "advice": f"{act} with {init}: σ_w² = n σ² = {nsig:.3g} on the critical line χ₁ = 1 (Schoenholz et al. "
+                          "2017): correlations between inputs neither collapse nor decorrelate over depth; draw the "
+                          "biases N(0, σ_b²) with the σ_b² it was chosen for"}
     if (group, fam) in _TABLE:
         matched, text = _TABLE[(group, fam)]
         if matched is None:
@@ -140,6 +146,51 @@ def _finite(x) -> bool:
     return x is not None and isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
+def label_coherence(errors, inputs) -> float | None:
+    """The ``label_signal`` measure of :data:`RULES`' ``no_label_signal``: for the output layer's errors
+    δ_i = ∂L/∂z_i and inputs x_i (examples first; a sequence as (B, T, ·), summed over positions), the cosine
+    between G_h = Σ_{i∈h} (δ_i − δ̄_h)(x_i − x̄_h)ᵀ on the two halves h of the batch. Removing the means leaves
+    the covariance of errors and features, what the layer can learn about the labels (the mean part only fits
+    the class frequencies): 0.3–0.8 at initialisation on the zoo's models that train, |cos| ≲ 0.05 where the
+    features carry nothing about the labels (noise gives about ±1/√(outputs·features): 0.03 for the makemore
+    Transformer's 27 × 32 output layer, so the 0.1 boundary is for layers of a few hundred weights or more).
+    Only meaningful for labels the user gave (random labels have no signal by construction). None for a
+    batch under 8 or no variation."""
+    d = np.asarray(errors, dtype=np.float64)
+    x = np.asarray(inputs, dtype=np.float64)
+    if d.shape[0] < 8 or x.shape[0] != d.shape[0]:
+        return None
+    d, x = d.reshape(d.shape[0], -1, d.shape[-1]), x.reshape(x.shape[0], -1, x.shape[-1])
+    if d.shape[1] != x.shape[1]:
+        return None
+    h = d.shape[0] // 2
+
+    def g(a, b):
+        return np.einsum("btu,btv->uv", a - a.mean(0, keepdims=True), b - b.mean(0, keepdims=True))
+
+    ga, gb = g(d[:h], x[:h]), g(d[h:2 * h], x[h:2 * h])
+    den = float(np.linalg.norm(ga) * np.linalg.norm(gb))
+    return float(np.sum(ga * gb)) / den if den > 0 and math.isfinite(den) else None
+
+
+def label_signal_gated(errors, out_inputs, net_inputs) -> float | None:
+    """:func:`label_coherence` of the output layer, judged only where the network's own input carries label
+    information: the same coherence between the output errors and the first layer's input (flattened per
+    example) must be at least :data:`INPUT_SIGNAL_MIN`. Random labels (the check-up's default, and many a
+    synthetic test) have none there either, and then there is nothing the network could learn: None."""
+    d = np.asarray(errors, dtype=np.float64)
+    x = np.asarray(net_inputs, dtype=np.float64)
+    if d.shape[0] < 8 or x.shape[0] != d.shape[0]:
+        return None
+    gate = label_coherence(d.reshape(d.shape[0], 1, -1), x.reshape(x.shape[0], 1, -1))
+    if gate is None or gate < INPUT_SIGNAL_MIN:
+        return None
+    return label_coherence(d, out_inputs)
+
+
+INPUT_SIGNAL_MIN = 0.1
+
+
 def _ratio(x: float) -> str:
     return "0" if x == 0 else f"{x:.2g}" if x < 1 else f"{x:.3g}"
 
@@ -151,7 +202,8 @@ class Rule:
     gets "warning", beyond ``error`` "error" (None: that level does not exist for the rule). A boundary is
     strict: ``dead > 0.5`` is an error, exactly 0.5 is not (tests check both sides of every boundary).
     ``error_with``: the optimizer the error assumes; with another one (Adam's per-parameter scaling) the rule
-    gives "warning" and says so. ``scope``: "all" or "not_output" (not the output layer). ``on_steps``: the
+    gives "warning" and says so. ``scope``: "all", "not_output" (not the output layer) or "output" (the output
+    layer only). ``on_steps``: the
     rule reads the update ratios measured on the steps, so its error assumes the optimizer of those steps."""
 
     name: str
@@ -219,6 +271,14 @@ RULES = (
     Rule("weak_gradient", "vanishing", "weak_gradient", "<", None, 0.03, "grad",
          "‖∂L/∂z‖ under 0.03x the output layer's, confirmed by an update under 0.1x the fastest layer's (with SGD: "
          "Adam's steps do not scale with the gradient, so with Adam a warning)", error_with="sgd", on_steps=True),
+    Rule("no_label_signal", "no_signal", "label_signal", "<", None, 0.1, "signal",
+         "the output layer's gradient on one half of the batch is unrelated to its gradient on the other half "
+         "(cosine under 0.1, each with the batch's mean error and mean feature removed): the features reaching the "
+         "output carry no information about the labels yet, so SGD's steps follow noise and the loss sits at its "
+         "initial value (an attention model before its pattern forms); an error with SGD, a warning with Adam; "
+         "judged only with the user's labels and where the network's input carries label information (its "
+         "coherence with the output errors at least 0.1: random labels carry none)",
+         error_with="sgd", scope="output"),
 )
 RULE = {r.name: r for r in RULES}
 THRESHOLDS = {r.name: {"warning": r.warning, "error": r.error, "op": r.op} for r in RULES}
@@ -249,6 +309,7 @@ def _measures(row: dict, last: bool, fastest: float | None) -> dict:
         "learning_speed": rel if rel is not None else (grad if _finite(grad) and not _finite(ur) and not moved == 0
                                                        and g("registered") is not False else None),
         "weak_gradient": grad if _finite(grad) and (rel is None or rel < 0.1) else None,
+        "label_signal": g("label_signal") if _finite(g("label_signal")) else None,
         "moved": moved,
         "rel_measured": rel is not None,
     }
@@ -279,6 +340,10 @@ _REASON = {
     "weak_gradient": lambda r, v: (f"the gradient ‖∂L/∂z‖ is only {_ratio(v)}x the output layer's, and its update "
                                    "is under 0.1x the fastest layer's"),
     "not_moving": lambda r, v: "it receives a gradient, but its weights did not change in the steps",
+    "no_label_signal": lambda r, v: (f"its gradient on one half of the batch is unrelated to that on the other half "
+                                     f"(cosine {v:.2g}): the features it receives carry no information about the "
+                                     "labels yet, so the steps follow noise and the loss stays at its initial value "
+                                     "(a plateau: a larger learning rate, many more steps, or Adam get past it)"),
 }
 
 _ASSUMES = {"sgd": "error with SGD; Adam's per-parameter scaling may compensate (diagnose with optimizer='adam' "
@@ -294,7 +359,7 @@ def judge(row: dict, last: bool = False, fastest: float | None = None, optimizer
     m = _measures(row, last, fastest)
     broken = []
     for rule in RULES:
-        if rule.scope != "all" and last:
+        if (rule.scope == "not_output" and last) or (rule.scope == "output" and not last):
             continue
         lvl = rule.level(m[rule.measure], optimizer)
         if lvl:

@@ -53,18 +53,48 @@ def order_for(q) -> np.ndarray:
     return levels[np.minimum(np.searchsorted(levels, 80.0 * q), len(levels) - 1)]
 
 
+WIDE_Q = MAX_ORDER_1D / 80.0  # beyond this variance (q = 100) the 1-D rule is :func:`wide_nodes`
+PANEL_ORDER = 24  # Gauss–Legendre nodes per panel of wide_nodes
+
+
+@lru_cache(maxsize=64)
+def wide_nodes(level: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights for E[f(√q z)] when q ≤ 4^level is too large for Gauss–Hermite (q > :data:`WIDE_Q`):
+    Gauss–Legendre (:data:`PANEL_ORDER` nodes) on panels of z whose edges are 0 and ±2^k z₀ (z₀ = 1/(8√(4^level)),
+    doubling up to 12) times the Gaussian density. In u = √q z the first panels are ≤ 1/8 wide, so a φ that bends
+    at |u| ≈ 1 (tanh, sigmoid, GELU, SiLU) stays resolved however large q is, the panels grow geometrically with
+    the density's own scale, and a kink at u = 0 (relu-likes) is a panel edge. Measured against adaptive quadrature
+    (scipy's QUADPACK, ``tests/test_theory_diagnose.py``): E[φ²] and E[φ′²] of tanh, sigmoid, GELU and SiLU to
+    ≤ 1e-9 relative for q from 100 to 1e12, where Gauss–Hermite of order 8001 was off by up to 25x in E[φ′²]."""
+    z0 = 0.125 / math.sqrt(4.0**level)
+    edges = [0.0]
+    while z0 * 2 ** (len(edges) - 1) < _Z:
+        edges.append(z0 * 2 ** (len(edges) - 1))
+    edges.append(_Z)
+    e = np.asarray(edges)
+    t, v = np.polynomial.legendre.leggauss(PANEL_ORDER)
+    half = (e[1:] - e[:-1]) / 2
+    mid = (e[1:] + e[:-1]) / 2
+    xp = (mid[:, None] + half[:, None] * t).ravel()
+    wp = (half[:, None] * v).ravel() * np.exp(-0.5 * xp * xp) / math.sqrt(2.0 * math.pi)
+    return np.concatenate([-xp[::-1], xp]), np.concatenate([wp[::-1], wp])
+
+
 def _by_order(rule, f, q, order):
-    """Σ_i w_i f(√q x_i) · rule(x_i) on each point's own order (points grouped by order)."""
+    """Σ_i w_i f(√q x_i) · rule(x_i) on each point's own order (points grouped by order); points with
+    q > :data:`WIDE_Q` (unless ``order`` is given) on :func:`wide_nodes`, grouped by ⌈log₄ q⌉."""
     q = np.asarray(q, dtype=float)
     if order is not None:
         x, w = nodes(int(order))
         return f(np.sqrt(q)[..., None] * x) @ (w * rule(x))
     flat = q.ravel()
     levels = order_for(flat)
+    wide = np.isfinite(flat) & (flat > WIDE_Q)
+    levels = np.where(wide, -np.ceil(np.log(np.where(wide, flat, 1.0)) / math.log(4.0)), levels).astype(int)
     out = np.empty(flat.size)
     for n in np.unique(levels):
         idx = np.flatnonzero(levels == n)
-        x, w = nodes(int(n))
+        x, w = nodes(int(n)) if n > 0 else wide_nodes(int(-n))
         out[idx] = f(np.sqrt(flat[idx])[:, None] * x) @ (w * rule(x))
     return out.reshape(q.shape)
 

@@ -34,10 +34,12 @@ update ‖ΔW‖/‖W‖ on the steps is under 1/30 of the fastest layer's. The 
 networks (``benchmarks/diagnose_accuracy.py``: "error" against one epoch of MNIST) and checked on the
 public model zoo (``benchmarks/diagnose_zoo.py``).
 
-``fix_weights(model, "he" | "xavier" | "lsuv", x)`` returns a re-initialised state dict (the model is
+``fix_weights(model, "he" | "xavier" | "lsuv" | "critical", x)`` returns a re-initialised state dict (the model is
 untouched): He N(0, g²/n_in) or Xavier N(0, 2g²/(n_in + n_out)) with the gain g of each layer's own
 activation, biases 0; or LSUV (Mishkin & Matas, *All you need is a good init*, 2016): orthonormal
-weights, then each layer in turn rescaled on the batch until its output variance is 1.
+weights, then each layer in turn rescaled on the batch until its output variance is 1; or ``critical``: σ_w² on
+the critical line χ₁ = 1 for each layer's activation and measured σ_b² (``weights="orthogonal"`` for gain·Q),
+biases kept (:mod:`mlplab.diagnose.fix`).
 """
 
 # the public names, and the helpers the CLI, the lab's display and the tests use (noqa: re-exported)

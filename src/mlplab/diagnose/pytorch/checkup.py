@@ -12,7 +12,8 @@ from types import SimpleNamespace
 import numpy as np
 
 from .. import statistics as dg
-from ..verdicts import judge_rows
+from ..theory_note import note_for_chain
+from ..verdicts import judge_rows, label_signal_gated
 from .result import Diagnosis, _from_rows, _judge_coverage
 from .trace import layers as layers_of
 from .trace import trace
@@ -60,6 +61,14 @@ def _norm(t) -> float:
     return float(torch.linalg.vector_norm(t.detach(), dtype=torch.float64))  # no float64 copy through NumPy
 
 
+def _mean_sq(a) -> float:
+    """E[a²] accumulated in float64 without a float64 copy of ``a`` (a weight matrix can be most of the memory)."""
+    import torch
+
+    t = torch.from_numpy(np.ascontiguousarray(a))
+    return float(torch.linalg.vector_norm(t, dtype=torch.float64) ** 2 / max(t.numel(), 1)) if t.numel() else 0.0
+
+
 RELU6_TOP = 6.0
 
 
@@ -85,16 +94,30 @@ def _measure(layers, batch: int, eps=dg.SATURATION_EPS):
         wg = lay.op.weight.grad
         s.pre_grad_norm = _norm(zg) if zg is not None else float("nan")
         s.weight_grad_norm = _norm(wg) if wg is not None else float("nan")
-        xin = _np(lay.op.x, conv).astype(np.float64) if lay.op.x is not None and lay.op.x.is_floating_point() \
-            else np.zeros(1)
+        xin = _np(lay.op.x, conv) if lay.op.x is not None and lay.op.x.is_floating_point() else np.zeros(1)
         b = lay.op.bias
         out.append({"stats": s, "weight": wm, "positions": positions, "elements": z.size,
-                    "in_sq": float(np.mean(xin**2)), "pre_sq": s.pre_sq,
+                    "in_sq": _mean_sq(xin), "pre_sq": s.pre_sq,
                     "bias_sq": float(np.mean(b.detach().cpu().double().numpy() ** 2)) if b is not None else 0.0,
                     "grad_sq": float(np.mean(zg.detach().cpu().double().numpy() ** 2)) if zg is not None else None,
                     "bwd_fan": units * int(np.prod(lay.op.weight.shape[2:])),
-                    "batch": int(batch), "in_std": float(np.std(xin))})
+                    "batch": int(batch), "in_std": float(np.std(xin, dtype=np.float64))})
     return out
+
+
+def label_signal(torch, lay, first) -> float | None:
+    """:func:`mlplab.diagnose.verdicts.label_signal_gated` of the output layer ``lay`` from the traced pass
+    (its input and its retained ∂L/∂z: no extra backward), gated by the first layer's input; None for a
+    conv output layer."""
+    z, x, x0 = lay.op.out, lay.op.x, first.op.x
+    if lay.kind != "Linear" or z is None or x is None or getattr(z, "grad", None) is None \
+            or not x.is_floating_point() or x0 is None or not x0.is_floating_point():
+        return None
+
+    def np_(t):
+        return t.detach().float().cpu().numpy()
+
+    return label_signal_gated(np_(z.grad), np_(x), np_(x0))
 
 
 def _theory(layers, meas) -> list[dict]:
@@ -110,7 +133,7 @@ def _theory(layers, meas) -> list[dict]:
         first = layers[seg[0]]
         m = [meas[i] for i in seg]
         fan_in = [mm["weight"].shape[0] for mm in m]
-        wv = [float(np.mean(mm["weight"].astype(np.float64) ** 2)) for mm in m]
+        wv = [_mean_sq(mm["weight"]) for mm in m]
         bv = [mm["bias_sq"] for mm in m]
         input_sq = m[0]["in_sq"]
         if first.norm:  # the normalisation sets Var z itself: a unit "layer" with n σ² E[x²] = measured E[z²]
@@ -130,7 +153,7 @@ def _theory(layers, meas) -> list[dict]:
                        else float(pred.factor[k]),
                        "weight_grad_norm": float("nan"), "pre_grad_norm": float("nan"),
                        "weight_std": math.sqrt(wv[k]) if not (k == 0 and first.norm) else math.sqrt(
-                           float(np.mean(meas[i]["weight"].astype(np.float64) ** 2))),
+                           _mean_sq(meas[i]["weight"])),
                        "reset": bool(first.norm) and k == 0}
                 if math.isfinite(var):
                     phi, _ = dg.activation_fn(act, layers[i].slope)
@@ -235,34 +258,57 @@ def diagnose_torch(model, x, y=None, *, steps: int = 3, optimizer: str = "sgd", 
     lr = float(lr if lr is not None else DEFAULT_HPARAMS[optimizer]["lr"])
     with hygiene.no_global_hooks(), hygiene.torch_threads(torch, threads) as (n_threads, why), \
             torch.random.fork_rng(devices=[]):
-        est, how = hygiene.estimate_memory(torch, model, inputs, optimizer)
+        # the activations measured on the meta device before anything runs for a large model or a given cap;
+        # for a small one they are counted as the first pass saves them (refused on the way if over the room)
+        p_bytes = sum(p.numel() * p.element_size() for p in model.parameters() if p.is_floating_point())
+        est, how = hygiene.estimate_memory(torch, model, inputs, optimizer, activations=max_memory is not None
+                                           or p_bytes >= hygiene.META_ESTIMATE_FROM)
         room = available_memory()
         if max_memory is not None:
             cap = hygiene.parse_bytes(max_memory) if isinstance(max_memory, str) else int(max_memory)
             if room[0] is None or cap < room[0]:
                 room = (cap, "--max-memory / max_memory")
         n_par = sum(p.numel() for p in model.parameters())
-        hygiene.check_fits(est, f"diagnosing this model ({n_par:,} parameters) on a batch of {inputs.batch}"
-                           + ("" if "activations" in est.parts else f" ({how}; activations not counted)"), room)
+        what = f"diagnosing this model ({n_par:,} parameters) on a batch of {inputs.batch}"
+        hygiene.check_fits(est, what + ("" if "activations" in est.parts else f" ({how}; activations not counted)"),
+                           room)
+        # the first pass's saved tensors and a step's own graph are held together: half the room left each
+        meter = {"limit": None if "activations" in est.parts or room[0] is None else max(room[0] - est.total, 0) // 2,
+                 "what": what}
         d = _diagnose(torch, model, inputs, y, steps=int(steps), optimizer=optimizer, lr=lr, seed=seed,
-                      output=output, overfit=int(overfit_batch or 0))
+                      output=output, overfit=int(overfit_batch or 0), meter=meter)
     d.notes[:0] = [n for n in (compiled,) if n]
     d.input["threads"] = f"{n_threads} ({why})"
+    if "activations" not in est.parts and "saved" in meter:
+        est.parts["activations"] = 2 * meter["saved"]
     d.input["memory_estimate"] = est.total
     return d
 
 
-def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, overfit) -> Diagnosis:
+def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, overfit, meter=None) -> Diagnosis:
+    from ...runtime.memory import NotEnoughMemory
     from . import checks
     from .coverage import coverage
-    from .hygiene import working_copy
+    from .hygiene import activation_guard, working_copy
     from .io import Loss, select_output
 
     work = working_copy(torch, model)
     bad_weights = _nonfinite(work)
     called: set = set()
+    meter = meter if meter is not None else {"limit": None, "what": "diagnosing this model"}
     try:
-        ops, out = trace(work, inputs, called=called)
+        with activation_guard(torch, meter["limit"], meter["what"]) as saved:
+            ops, out = trace(work, inputs, called=called)
+        # as activation_bytes counts them: the saved tensors, the traced outputs the trace keeps (each storage
+        # once) and the gradients those will retain in the backward (their shapes)
+        held = {id(t._base if t._base is not None else t): t for t in (o.out for o in ops)
+                if isinstance(t, torch.Tensor)}
+        meter["saved"] = saved["saved"] + sum(
+            (t._base if t._base is not None else t).numel() * t.element_size()
+            for i, t in held.items() if i not in saved["seen"]) + sum(
+            o.out.numel() * o.out.element_size() for o in ops if isinstance(o.out, torch.Tensor) and o.out.retains_grad)
+    except NotEnoughMemory:
+        raise
     except Exception as e:  # the user's forward on this input: one line, said to be theirs
         from .io import _one_line
 
@@ -278,6 +324,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
                          "reaches them): choose the output to train on with --output / output=")
     loss0.backward()
     meas = _measure(layers, inputs.batch)
+    signal = label_signal(torch, layers[-1], layers[0]) if y is not None else None  # random labels: no signal
     theory = _theory(layers, meas)
     cov = coverage(torch, model, work, layers, called)
     first_check = checks.initial_loss(float(loss0.detach()), loss, chosen)
@@ -287,27 +334,34 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
         return select_output(torch, work(*inputs.args, **inputs.kwargs), output)[0]
 
     # a few steps on the copy; the weights a layer uses are read from a trace (a re-parametrized layer's
-    # weight is computed in the forward, so the parameter itself is not it)
+    # weight is computed in the forward, so the parameter itself is not it). The traced pass's gradients
+    # are the first step's (the same batch, the same weights): steps cost steps − 1 more forward+backward.
     params = [p for p in work.parameters() if p.requires_grad]
     opt = (torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam)(params, lr=lr)
     diverged, taken, prev = None, 0, None
     for s in range(0 if bad_weights else steps):
-        opt.zero_grad()
-        if s == steps - 1 and all(lay.op.weight.is_leaf for lay in layers):  # parameters: read them directly
+        if s == 0:
+            loss_t = loss0
+            prev = w0 if s == steps - 1 else None
+        elif s == steps - 1 and all(lay.op.weight.is_leaf for lay in layers):  # parameters: read them directly
+            opt.zero_grad()
             prev = [lay.op.weight.detach().clone() for lay in layers]
             loss_t = loss(forward())
         elif s == steps - 1:
+            opt.zero_grad()
             ops_s, o = trace(work, inputs)
             lay_s, _ = layers_of(ops_s)
             prev = [lay.op.weight.detach().clone() for lay in lay_s] if len(lay_s) == len(layers) else None
             del ops_s, lay_s
             loss_t = loss(select_output(torch, o, output)[0])
         else:
+            opt.zero_grad()
             loss_t = loss(forward())
         if not torch.isfinite(loss_t.detach()):
             diverged = f"training diverged at step {s + 1}: the loss is {float(loss_t.detach())}"
             break
-        loss_t.backward()
+        if s:
+            loss_t.backward()
         opt.step()
         taken += 1
     with torch.no_grad():
@@ -331,7 +385,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
     out_pre = last["stats"].pre_grad_norm
     rows = []
     for i, (lay, m, th) in enumerate(zip(layers, meas, theory)):
-        s, w = m["stats"], m["weight"].astype(np.float64)
+        s, w = m["stats"], m["weight"]  # float32: its mean and std accumulate in float64 without a float64 copy
         hidden = i < len(layers) - 1
         distinct = None
         if hidden and len(after) == len(layers):
@@ -340,7 +394,8 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
                 distinct = int(dg.count_distinct_units(a.reshape(-1, a.shape[-1])))
         row = {
             "layer": i + 1, "fan_in": s.fan_in, "fan_out": s.fan_out, "activation": lay.activation,
-            "weight_std0": 0.0 if np.all(w == w.flat[0]) else float(w.std()), "weight_mean0": float(w.mean()),
+            "weight_std0": 0.0 if np.all(w == w.flat[0]) else float(w.std(dtype=np.float64)),
+            "weight_mean0": float(w.mean(dtype=np.float64)),
             "act_mean": s.act_mean, "act_std": s.act_std, "saturated": s.saturated, "zero": s.zero, "dead": s.dead,
             "weight_grad_norm": s.weight_grad_norm, "pre_grad_norm": s.pre_grad_norm,
             "signal_gain": s.act_std / in_std if in_std > 0 else float("nan"),
@@ -352,6 +407,8 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
             "registered": _registered(lay.op.weight, params), "shared_uses": uses[id(_base(lay.op.weight))],
             "normalization": lay.norm,
         }
+        if not hidden:
+            row["label_signal"] = signal
         rows.append(row)
     judge_rows(rows, optimizer)
     notes = [f"diagnosed on {out_words}; loss: {loss.words}"] if not isinstance(out, torch.Tensor) else \
@@ -375,6 +432,10 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
         norms=[lay.norm for lay in layers], diverged=diverged, not_analysed=skipped, notes=notes,
         activation=max(set(acts), key=acts.count) if acts else "identity",
         fan=_typical_fan(fans),
+        theory=note_for_chain([lay.activation for lay in layers], [m["weight"] for m in meas],
+                              [None if lay.op.bias is None else lay.op.bias.detach().cpu().double().numpy()
+                               for lay in layers], kinds=[lay.kind for lay in layers],
+                              chained=[lay.continues for lay in layers], norms=[lay.norm for lay in layers]),
         steps={"optimizer": optimizer, "lr": lr, "steps": taken, "requested": steps,
                "loss_before": float(loss0.detach()), "loss_after": loss_after, "diverged": diverged},
         input={"examples": inputs.batch, "shape": list(inputs.args[0].shape[1:]) if inputs.args else None,

@@ -161,8 +161,9 @@ def _nbytes(t) -> int:
 
 def activation_bytes(torch, model, inputs) -> tuple[int | None, str]:
     """(bytes, how) the traced forward and backward keep for the whole batch, measured on the meta device:
-    a copy of the model whose tensors have shapes and no storage runs the traced forward and the backward,
-    and the tensors autograd saves, the traced outputs and the retained gradients are added up (each once).
+    a copy of the model whose tensors have shapes and no storage runs the traced forward, and the tensors
+    autograd saves, the traced outputs and the gradients they will retain (their shapes) are added up
+    (each once).
     None when the forward cannot run on the meta device (code that reads values, e.g. ``.item()``)."""
     from .io import select_output
     from .trace import trace
@@ -195,15 +196,49 @@ def activation_bytes(torch, model, inputs) -> tuple[int | None, str]:
         for op in ops:
             count(op.out)
         forward = sum(seen.values())
-        loss.backward()
-        grads = sum(_nbytes(op.out.grad) for op in ops if isinstance(op.out, torch.Tensor)
-                    and op.out.retains_grad and op.out.grad is not None)
+        # the gradients the traced outputs retain have their shapes: counted without running the backward
+        # (on the meta device it runs through Python decompositions, the slowest part of the estimate)
+        grads = sum(_nbytes(op.out) for op in ops if isinstance(op.out, torch.Tensor) and op.out.retains_grad)
+        del loss
     except Exception as e:  # any failure of the user's code on meta tensors: no activation figure
         return None, f"the forward cannot run on the meta device ({type(e).__name__})"
     return forward + grads, "measured on the meta device"
 
 
-def estimate_memory(torch, model, inputs, optimizer: str) -> tuple[MemoryEstimate, str]:
+#: below this many bytes of parameters the activations are not measured on the meta device before the check-up
+#: (that pass runs every op through Python meta kernels: 50-180 ms, more than the whole rest of a small model's
+#: check-up) but counted as the first pass saves them, with :func:`activation_guard` refusing on the way
+META_ESTIMATE_FROM = 10_000_000
+
+
+@contextlib.contextmanager
+def activation_guard(torch, limit: int | None, what: str):
+    """Count the bytes autograd saves in the forward run inside (each storage once; parameters are not
+    counted); raise :class:`NotEnoughMemory` as soon as they pass ``limit`` (None: no limit). Yields a dict
+    whose ``"saved"`` is the count and ``"seen"`` the storages counted (id -> bytes)."""
+    from ...runtime.memory import NotEnoughMemory
+
+    seen: dict[int, int] = {}
+    meter = {"saved": 0, "seen": seen}
+
+    def pack(t):
+        if isinstance(t, torch.nn.Parameter):
+            return t
+        base = t._base if t._base is not None else t
+        if id(base) not in seen:
+            seen[id(base)] = _nbytes(base)
+            meter["saved"] += seen[id(base)]
+            if limit is not None and meter["saved"] > limit:
+                raise NotEnoughMemory(f"{what}: its forward pass saves more than {format_bytes(limit)} for the "
+                                      "backward, more than is left; diagnose a smaller batch (or with --max-memory "
+                                      "higher if the machine has it)")
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        yield meter
+
+
+def estimate_memory(torch, model, inputs, optimizer: str, activations: bool = True) -> tuple[MemoryEstimate, str]:
     """The check-up's peak in bytes, with P the bytes of the model's floating parameters:
 
     ==============================  ============================================================
@@ -212,17 +247,23 @@ def estimate_memory(torch, model, inputs, optimizer: str) -> tuple[MemoryEstimat
     optimizer state                 ``P`` per array the optimizer keeps (SGD 0, Adam 2)
     weights kept for update sizes   ``3·P``: the weights before the steps and before the last
                                     step (torch), and the statistics' NumPy copy
+    statistics in float64           ``16·W``: W the largest weight's element count; the theory's
+                                    float64 copy of one weight matrix and its square (the check-up's
+                                    own statistics accumulate in float64 without copies)
     activations                     ``2·A``: A, what the traced forward and backward keep for
                                     the batch (:func:`activation_bytes`), held by the first
                                     trace while the steps build their own graph
     ==============================  ============================================================
 
     The overfit probe (``--overfit-batch``) runs on a second copy after the first is freed: no more.
+    ``activations=False``: the parameters' parts only (the check-up then counts A as its first pass runs).
     Returns (estimate, a few words on how the activations were found)."""
     p = sum(_nbytes(t) for t in model.parameters() if t.is_floating_point())
     k = {"sgd": 0, "adam": 2}.get(optimizer, 2)
-    parts = {"working copy": p, "gradients": p, f"{optimizer} state": k * p, "weights kept for update sizes": 3 * p}
-    act, how = activation_bytes(torch, model, inputs)
+    w = max((t.numel() for t in model.parameters() if t.is_floating_point() and t.ndim >= 2), default=0)
+    parts = {"working copy": p, "gradients": p, f"{optimizer} state": k * p, "weights kept for update sizes": 3 * p,
+             "statistics in float64": 16 * w}
+    act, how = activation_bytes(torch, model, inputs) if activations else (None, "counted as the first pass runs")
     if act is not None:
         parts["activations"] = 2 * act
     return MemoryEstimate({k: int(v) for k, v in parts.items() if v}), how

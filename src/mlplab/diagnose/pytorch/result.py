@@ -42,7 +42,9 @@ class Diagnosis:
     "symmetric" if any layer is), ``summary`` and ``recommendation`` in plain words, the ``layers``, what was
     ``not_analysed``, ``notes`` (normalisations, dropout), the optimizer ``steps`` taken on a copy, the
     ``coverage`` (torch: what was traced, never reached, unregistered, frozen, shared, re-parametrized;
-    :mod:`mlplab.diagnose.pytorch.coverage`) and the expert's first ``checks`` (initial loss, overfit one batch)."""
+    :mod:`mlplab.diagnose.pytorch.coverage`), the expert's first ``checks`` (initial loss, overfit one batch) and
+    what signal-propagation ``theory`` says of a plain fully-connected chain (:mod:`mlplab.diagnose.theory_note`:
+    the phase, χ₁, ξ_c against the depth; ``{"applies": False, "why_not": …}`` for other networks)."""
 
     overall: str
     problem: str
@@ -55,6 +57,7 @@ class Diagnosis:
     input: dict = field(default_factory=dict)
     coverage: dict = field(default_factory=dict)
     checks: dict = field(default_factory=dict)
+    theory: dict = field(default_factory=dict)  # mlplab.diagnose.theory_note: phase, χ₁, ξ_c against the depth
 
     @property
     def will_train(self) -> bool:
@@ -112,11 +115,11 @@ def _g(x, pct=False) -> str:
 
 _MEASURED = ("act_mean", "act_std", "saturated", "zero", "dead", "weight_grad_norm", "pre_grad_norm", "signal_gain",
              "grad_gain", "update_ratio", "total_change", "distinct_units", "weight_std0", "weight_mean0", "registered",
-             "shared_uses")
+             "shared_uses", "label_signal")
 
 
 def _from_rows(rows: list[dict], *, names=None, kinds=None, norms=None, diverged=None, steps=None, input=None,
-               not_analysed=(), notes=(), activation=None, fan=None) -> Diagnosis:
+               not_analysed=(), notes=(), activation=None, fan=None, theory=None) -> Diagnosis:
     """A Diagnosis from mlplab.diagnose-style rows (each with its verdict/reason/decided_by)."""
     out = []
     for i, r in enumerate(rows):
@@ -146,17 +149,26 @@ def _from_rows(rows: list[dict], *, names=None, kinds=None, norms=None, diverged
                    f"; {problem} in {where}: {first}" if bad else f"{overall}: {problem}")
         if diverged:
             summary += f"; {diverged}"
+    theory = dict(theory or {})
     act = activation or next((x.activation for x in out if x.activation != "identity"), "identity")
     act_key = act if act in ("relu", "leaky_relu", "tanh", "sigmoid", "identity") else "relu"
     ws = [x.predicted.get("weight_std") for x in out if _finite(x.predicted.get("weight_std"))]
     rec = recommendation(act_key, f"std={ws[min(1, len(ws) - 1)]:.3g}" if ws else "std=1", fan or rows[0]["fan_in"],
                          depth=len(rows), label="its current weights")["advice"]
-    if overall != "ok":
+    from ..theory_note import critical_advice
+
+    critical = critical_advice(theory)
+    rec = critical or rec  # σ_w² on the critical line: the table's n σ² rule does not apply
+    if overall != "ok" and not critical:  # a re-initialisation is no fix for weights already critical
         method = "he" if act_key in ("relu", "leaky_relu") else "xavier"
         rec += (f". Fix: fix_weights(model, {method!r}) or {'lsuv'!r} (CLI: --fix {method}) re-initialises every "
                 "layer with the gain of its own activation")
+    if theory.get("applies"):  # the why cites the theory; beyond 6ξ_c its advice joins the recommendation
+        summary += f"; theory: {theory['sentence']}"
+        if theory.get("advice"):
+            rec += f"; theory: {theory['advice']}"
     return Diagnosis(overall, problem, summary, rec, out, list(not_analysed), list(notes), dict(steps or {}),
-                     dict(input or {}))
+                     dict(input or {}), theory=theory)
 
 
 #: Below this share of the model's parameters in analysed layers, "ok" cannot speak for the network.
@@ -182,8 +194,14 @@ def from_result(result: dict) -> Diagnosis:
     if isinstance(result, Diagnosis):
         return result
     st = result.get("steps") or {}
-    return _from_rows(result["layers"], diverged=st.get("diverged"), steps=st, input=result.get("input"),
-                      activation=(result.get("config") or {}).get("activation"))
+    fans = [r["fan_in"] for r in result["layers"]]
+    hidden = sorted(fans[1:]) or fans  # the weight std quoted is layer 2's: quote it at a hidden layer's fan-in
+    d = _from_rows(result["layers"], diverged=st.get("diverged"), steps=st, input=result.get("input"),
+                   activation=(result.get("config") or {}).get("activation"), theory=result.get("theory"),
+                   fan=hidden[(len(hidden) - 1) // 2])
+    if result.get("sharpness"):  # --sharpness: mlplab.diagnose.sharpness's line
+        d.checks["sharpness"] = dict(result["sharpness"])
+    return d
 
 
 # ------------------------------------------------------------------------------ presenting
@@ -223,5 +241,6 @@ def _text(d: Diagnosis) -> str:
     lines += [f"layer {lay.index} ({lay.name}): {lay.sentence}" for lay in d.layers if lay.verdict != "ok"]
     lines += [f"coverage: {d.coverage['summary']}"] if d.coverage else []
     lines += [f"check: {c['sentence']}" for c in d.checks.values()]
+    lines += [f"theory: {d.theory['sentence']}"] if d.theory.get("applies") else []
     lines += [f"verdict: {d.summary}", f"recommendation: {d.recommendation}"]
     return "\n".join(lines)
