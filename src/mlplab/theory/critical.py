@@ -34,6 +34,25 @@ def critical_point(q, activation) -> tuple[np.ndarray, np.ndarray]:
     return 1.0 / d, q - mean_square(act, q) / d
 
 
+def _brent(act, targets, lo, hi, found):
+    """q* for a few σ_b² by Brent's method in ln q* (~10 evaluations each, where bisection takes 60: a diagnosis
+    asks for one σ_b², issue 30's time budget), or None when a bracket from the table does not hold for the
+    scalar evaluation (its quadrature order can differ from the table's by a hair): then bisection decides."""
+    from scipy.optimize import brentq
+
+    out = []
+    for s, a, b, ok in zip(targets, lo, hi, found):
+        if not ok:
+            out.append(0.5 * (a + b))
+            continue
+        try:
+            out.append(brentq(lambda x, s=s: critical_point(np.exp(np.array([x])), act)[1][0] - s, a, b,
+                              xtol=1e-14, rtol=4 * np.finfo(float).eps))
+        except ValueError:
+            return None
+    return np.exp(np.array(out))
+
+
 def critical_line(sigma_b2, activation) -> tuple[np.ndarray, np.ndarray]:
     """(σ_w², q*) on the critical line χ₁ = 1 for each σ_b² of the array ``sigma_b2``.
 
@@ -55,13 +74,15 @@ def critical_line(sigma_b2, activation) -> tuple[np.ndarray, np.ndarray]:
     lo = _LOG_Q[np.maximum(first - 1, 0)]
     hi = _LOG_Q[first]
     exact_zero = (flat == 0) & (table[0] >= 0)
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        _, b = critical_point(np.exp(mid), act)
-        up = b >= flat
-        hi = np.where(up, mid, hi)
-        lo = np.where(up, lo, mid)
-    qs = np.exp(0.5 * (lo + hi))
+    qs = _brent(act, flat, lo, hi, found) if flat.size <= 4 else None
+    if qs is None:
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            _, b = critical_point(np.exp(mid), act)
+            up = b >= flat
+            hi = np.where(up, mid, hi)
+            lo = np.where(up, lo, mid)
+        qs = np.exp(0.5 * (lo + hi))
     qs = np.where(found, qs, np.nan)
     qs = np.where(exact_zero, 0.0, qs)
     w = np.where(np.isnan(qs), np.nan, 1.0 / derivative_mean_square(act, np.nan_to_num(qs)))
