@@ -113,11 +113,169 @@ def measure(settings: dict, ctx: Context) -> dict:
     claims["random_init_learns_strong_modes_first"] = {
         "measured": ordered, "paper": True, "holds": ordered,
         "source": SOURCE + ": from small random weights the modes are learned in the order of s (one seed)"}
-    return {"claims": claims, "tau": tau, "lr": lr, "steps": steps, "s": S, "u0": U0,
+    extra = {}
+    if settings.get("time_vs_depth"):
+        extra["time_vs_depth"] = time_vs_depth(settings["time_vs_depth"], ctx)
+    return {**extra, "claims": claims, "tau": tau, "lr": lr, "steps": steps, "s": S, "u0": U0,
             "half_time_theory": {k: v["half_time_theory"] for k, v in out.items() if "half_time_theory" in v},
             "half_times": {k: v["half_time"] for k, v in out.items()},
             "series": {k: {kk: vv for kk, vv in v.items() if kk not in ("half_time", "half_time_theory")}
                        for k, v in out.items()}}
+
+
+def _time_task(task: dict) -> dict:
+    """Time to learn of deep linear networks of one depth: every init × seed × learning-rate factor as one
+    ``MLP(stack=G)``, trained by full-batch gradient descent until each member's loss is below the criterion.
+
+    Member g's learning rate is c_g/D: one SGD with η = 1/D on the loss Σ_g c_g·L_g gives member g the gradient
+    c_g ∇L_g, the same as its own SGD at η = c_g/D. A pure function of ``task``."""
+    from ..init import orthogonal
+    from ..tensor import no_grad
+
+    depth, seeds, factors, steps = task["depth"], task["seeds"], task["lr_factors"], task["max_steps"]
+    U, V, T, X, Y = _problem(np.random.default_rng(task["problem_seed"]))
+    members = [(init, s, c) for init in ("orthogonal", "gaussian") for s in seeds for c in factors]
+    G = len(members)
+    net = MLP([N] * (depth + 1), activation="identity", bias=False, dtype=np.float64, weight_init="zeros", stack=G)
+    for g, (init, s, _) in enumerate(members):
+        rng = np.random.default_rng([s, depth])
+        for lin in net.linears:  # Saxe et al.: random orthogonal (scale 1), or scaled Gaussian N(0, 1/N)
+            lin.weight.data[g] = (orthogonal((N, N), rng, np.float64) if init == "orthogonal"
+                                  else rng.standard_normal((N, N)) / np.sqrt(N))
+    c = np.array([m[2] for m in members], dtype=np.float64)[:, None, None]
+    opt = SGD(net.parameters(), lr=1.0 / depth)
+    Xt, zero_loss = Tensor(X), float(np.mean(Y ** 2))
+    done = np.full(G, np.nan)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(steps + 1):
+            out = net(Xt)
+            err = out - Tensor(np.broadcast_to(Y, out.shape))
+            per = (err.data ** 2).mean(axis=(1, 2))
+            newly = np.isnan(done) & (per <= task["criterion"] * zero_loss)
+            done[newly] = t
+            if t == steps or not np.isnan(done).any():
+                break  # (each member's final loss is checked below: one that crossed and left is not counted)
+            opt.zero_grad()
+            ((err * err) * (Tensor(c) / (X.shape[0] * N))).sum().backward()
+            opt.step()
+    with no_grad():
+        final = ((net(Xt).data - Y) ** 2).mean(axis=(1, 2)) / zero_loss
+    done[~(final <= task["criterion"])] = np.nan  # crossed it on the way to diverging or oscillating: not learned
+    return {"depth": depth, "members": members, "steps_to_criterion": done, "final_relative_loss": final}
+
+
+def time_vs_depth(settings: dict, ctx: Context) -> dict:
+    """Steps to learn against depth for orthogonal and scaled-Gaussian inits (Saxe et al. 2014, §4 and Fig. 6),
+    each (depth, init) at its best learning-rate factor (the smallest median over seeds), as in the paper's
+    per-depth tuned rates."""
+    from ..sweep.executor import make_executor
+    from ..sweep.stats import describe
+
+    tasks = [{"depth": D, "seeds": [ctx.seed * 100 + k for k in range(settings["seeds"])],
+              "lr_factors": settings["lr_factors"], "max_steps": settings["max_steps"],
+              "criterion": settings["criterion"], "problem_seed": ctx.seed} for D in settings["depths"]]
+    ex = make_executor("local", workers=min(ctx.workers, len(tasks)))
+    try:
+        runs = [f.result() for f in [ex.submit(_time_task, t) for t in sorted(tasks, key=lambda t: -t["depth"])]]
+    finally:
+        ex.shutdown(wait=True)
+    runs.sort(key=lambda r: r["depth"])
+    budget = settings["max_steps"]
+    table = {"orthogonal": {}, "gaussian": {}}
+    for r in runs:
+        for init in table:
+            best = None
+            for c in settings["lr_factors"]:
+                t = np.array([r["steps_to_criterion"][g] for g, m in enumerate(r["members"]) if m[0] == init
+                              and m[2] == c])
+                med = float(np.median(np.where(np.isfinite(t), t, np.inf)))
+                if best is None or med < best[0]:
+                    best = (med, c, t)
+            _, c, t = best
+            table[init][str(r["depth"])] = {"lr_factor": c, "lr": c / r["depth"], "steps": t,
+                                            "reached": int(np.isfinite(t).sum()), "seeds": len(t),
+                                            "summary": describe(t), "median": float(np.median(
+                                                np.where(np.isfinite(t), t, budget)))}
+    depths = [str(D) for D in settings["depths"]]
+    med = {init: np.array([table[init][d]["median"] for d in depths]) for init in table}
+    o, g = med["orthogonal"], med["gaussian"]
+    claims = {
+        "orthogonal_time_flat": {
+            "measured": float(o.max() / o.min()), "paper": 1.0, "tolerance": settings["flat_tolerance"],
+            "holds": bool(o.max() / o.min() <= 1 + settings["flat_tolerance"] and np.all(np.isfinite(o))),
+            "source": SOURCE + f": with random orthogonal weights the time to learn is depth-independent; the "
+                               f"largest over smallest median steps across depths {depths[0]}–{depths[-1]}"},
+        "gaussian_time_grows": {
+            "measured": float(g[-1] / g[0]), "paper": "grows", "tolerance": settings["growth_min"],
+            "holds": bool(g[-1] / g[0] >= settings["growth_min"]),
+            "source": SOURCE + f": with scaled Gaussian weights the time grows with depth; median steps at depth "
+                               f"{depths[-1]} over depth {depths[0]} (a run that never learns counts as the budget "
+                               f"{budget}: a lower bound)"}}
+    return {"claims": claims, "table": table, "depths": settings["depths"], "max_steps": budget,
+            "criterion": settings["criterion"], "lr_factors": settings["lr_factors"], "seeds": settings["seeds"]}
+
+
+def _draw_time(tv: dict, out: Path) -> Figure:
+    fig, axes = subplots(1, 1, size=(6.0, 4.0))
+    ax = axes[0, 0]
+    depths = np.array(tv["depths"], dtype=float)
+    for init, color, mk in (("orthogonal", "#2ca02c", "s"), ("gaussian", "#1f77b4", "o")):
+        rows = [tv["table"][init][str(int(D))] for D in depths]
+        med = np.array([r["median"] for r in rows])
+        steps = [array(r["steps"]) for r in rows]
+        for D, st in zip(depths, steps):
+            shown = np.where(np.isfinite(st), st, tv["max_steps"])
+            ax.plot(np.full(len(st), D), shown, mk, color=color, ms=3, alpha=0.4,
+                    mfc="none" if init == "orthogonal" else color)
+        ax.plot(depths, med, "-" + mk, color=color, lw=1.5, label=f"{init} (median over seeds, each depth at its "
+                                                                     "best rate)")
+    ax.axhline(tv["max_steps"], color="0.5", ls=":", lw=1, label=f"budget ({tv['max_steps']} steps: not learned)")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("depth D (weight layers)")
+    ax.set_ylabel(f"steps until the loss ≤ {tv['criterion']:g} × the zero map's")
+    ax.set_title("time to learn against depth (dots: seeds)", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+    return Figure(save(fig, out / "deep_linear_time.png", "Time to learn against depth (Saxe et al. 2014)"),
+                  "Steps of gradient descent to learn the map, per depth at its best learning rate: random orthogonal "
+                  "weights against scaled Gaussian N(0, 1/N)")
+
+
+def _verdict(claim: dict) -> str:
+    return "holds" if claim["holds"] else "**does not hold**"
+
+
+def _write_time(tv: dict) -> str:
+    rows = []
+    for D in tv["depths"]:
+        cells = []
+        for init in ("orthogonal", "gaussian"):
+            r = tv["table"][init][str(D)]
+            sm = r["summary"]
+            ci = f" [{sm['ci'][0]:.0f}, {sm['ci'][1]:.0f}]" if sm.get("ci") and r["reached"] == r["seeds"] else ""
+            cells.append(f"{r['median']:.0f}{ci} ({r['reached']}/{r['seeds']}, η = {r['lr']:.3g})")
+        rows.append(f"| {D} | {' | '.join(cells)} |")
+    cl = tv["claims"]
+    return f"""
+**Time to learn against depth** (Saxe et al. 2014, §4): deep linear networks (N = {N}) learning the same map by
+full-batch gradient descent, {tv['seeds']} seeds per depth and initialization, each depth and initialization at its
+best learning rate η = c/D of c ∈ {{{', '.join(f'{c:g}' for c in tv['lr_factors'])}}} (the smallest median time; a run
+counts only if it ends below the criterion), time = steps until the loss falls below {tv['criterion']:g} of the zero
+map's (`deep_linear_time.png`). Median steps [95 % t-interval over seeds, when all reached it] (seeds that
+reached it, η):
+
+| D | random orthogonal | scaled Gaussian N(0, 1/N) |
+|---|---|---|
+{chr(10).join(rows)}
+
+Orthogonal weights keep every singular value of the product at 1, so the depth only rescales the step (η ∝ 1/D):
+the time is flat across depths (largest over smallest median {cl['orthogonal_time_flat']['measured']:.2g}, allowed
+{1 + cl['orthogonal_time_flat']['tolerance']:.2g}: {_verdict(cl['orthogonal_time_flat'])}).
+A product of scaled Gaussian matrices has singular values spread over decades that shrink with depth at width N
+(the Lyapunov spectrum), so its weak modes start near 0 and wait on a plateau: the time grows
+({cl['gaussian_time_grows']['measured']:.2g}× from depth {tv['depths'][0]} to {tv['depths'][-1]}, required ≥
+{cl['gaussian_time_grows']['tolerance']:g}: {_verdict(cl['gaussian_time_grows'])}).
+"""
 
 
 def draw(numbers: dict, out: Path) -> list[Figure]:
@@ -137,10 +295,13 @@ def draw(numbers: dict, out: Path) -> list[Figure]:
         ax.set_ylim(-0.05, 1.1)
     axes[0, 0].set_ylabel("mode strength u_α / s_α")
     axes[0, 0].legend(fontsize=8, loc="lower right")
-    return [Figure(save(fig, out / "deep_linear_modes.png",
-                        f"Deep linear networks learn mode by mode (τ = {numbers['tau']:g} steps)"),
-                   "Strength of each singular mode of the network's map over training: measured (dots) against "
-                   "Saxe et al.'s closed form (D = 2) and integrated ODE (D = 4), and from small random weights")]
+    figures = [Figure(save(fig, out / "deep_linear_modes.png",
+                           f"Deep linear networks learn mode by mode (τ = {numbers['tau']:g} steps)"),
+                      "Strength of each singular mode of the network's map over training: measured (dots) against "
+                      "Saxe et al.'s closed form (D = 2) and integrated ODE (D = 4), and from small random weights")]
+    if "time_vs_depth" in numbers:
+        figures.append(_draw_time(numbers["time_vs_depth"], out))
+    return figures
 
 
 def _check_row(key: str, v: dict) -> str:
@@ -177,7 +338,7 @@ Steps to reach half of each mode's strength, measured and from the theory:
 | check | measured | paper or theory | tolerance | holds | source |
 |---|---|---|---|---|---|
 {checks}
-"""
+""" + (_write_time(numbers["time_vs_depth"]) if "time_vs_depth" in numbers else "")
 
 
 STUDY = Study(
