@@ -13,6 +13,15 @@ the integrated τ du/dt = D u^{2−2/D}(s − u) for D = 4. Gradient descent is 
 1/τ of its time constant, so the measured curves lag the flow by a few steps: the half-learning times agree to
 ~1 % at τ = 100 (the checks allow 2 %), and the trajectories to ~2 % of s for D = 2 (allowed 5 %); D = 4's sharper
 transitions turn the same lag into a larger gap in u, reported but not checked.
+
+Time to learn against depth (settings ``time_vs_depth``, the paper's §4): the same map learned by networks of
+D = 2 … 64 layers from random orthogonal weights (every layer Haar-orthogonal: the product is orthogonal, all
+its singular values 1) or scaled Gaussian ones (N(0, 1/N): the product's singular values spread and shrink with
+depth at width N), full-batch gradient descent at η = c/D (the balanced network's flow moves ∝ D·η) with c the
+best of a few per depth and initialization, as the paper tuned the rate per depth; time = steps until the loss is
+below a fraction of the zero map's. All inits, seeds and factors of one depth are one `MLP(stack=G)`; the depths
+run on the sweep's executor. The claims: the orthogonal time stops growing with depth (a finite, depth-independent
+delay), the Gaussian time grows.
 """
 
 from __future__ import annotations
@@ -351,7 +360,9 @@ STUDY = Study(
     works=("saxe2014",),
     reproduces=("each mode's strength u(t) = s e^(2st/τ)/(e^(2st/τ) − 1 + s/u₀) for D = 2 (within 5 % of s)",
                 "half-learning times: τ/(2s) ln(s/u₀ − 1) for D = 2, the integral of τ du/dt = D u^(2−2/D)(s − u) "
-                "for D = 4 (2 %)", "from small random weights, modes learned in the order of s"),
+                "for D = 4 (2 %)", "from small random weights, modes learned in the order of s",
+                "time to learn against depth: flat (saturating) for random orthogonal weights, growing for scaled "
+                "Gaussian ones"),
     measure=measure, draw=draw, write=write,
     reference={"lr": 0.02, "steps": 3000},
     quick={"lr": 0.04, "steps": 1500},
