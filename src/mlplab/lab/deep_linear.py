@@ -42,6 +42,11 @@ S = np.array([3.0, 1.5, 0.75, 0.375])
 U0 = 1e-2
 SOURCE = "Saxe, McClelland, Ganguli 2014, Exact solutions to the nonlinear dynamics of learning in deep linear networks"
 COLORS = ["#d62728", "#ff7f0e", "#2ca02c", "#1f77b4"]
+# the inits of the time-vs-depth runs: Saxe et al.'s decoupled balanced condition at u₀ = 1 (each layer orthogonal,
+# the product aligned with the task's modes), random orthogonal layers, scaled Gaussian N(0, 1/N)
+TIME_INITS = ("balanced orthogonal", "random orthogonal", "gaussian")
+TIME_STYLE = {"balanced orthogonal": ("#2ca02c", "s"), "random orthogonal": ("#9467bd", "^"),
+              "gaussian": ("#1f77b4", "o")}
 
 
 def _problem(rng):
@@ -143,13 +148,18 @@ def _time_task(task: dict) -> dict:
 
     depth, seeds, factors, steps = task["depth"], task["seeds"], task["lr_factors"], task["max_steps"]
     U, V, T, X, Y = _problem(np.random.default_rng(task["problem_seed"]))
-    members = [(init, s, c) for init in ("orthogonal", "gaussian") for s in seeds for c in factors]
+    members = [(init, s, c) for init in TIME_INITS for s in seeds for c in factors]
     G = len(members)
     net = MLP([N] * (depth + 1), activation="identity", bias=False, dtype=np.float64, weight_init="zeros", stack=G)
     for g, (init, s, _) in enumerate(members):
         rng = np.random.default_rng([s, depth])
-        for lin in net.linears:  # Saxe et al.: random orthogonal (scale 1), or scaled Gaussian N(0, 1/N)
-            lin.weight.data[g] = (orthogonal((N, N), rng, np.float64) if init == "orthogonal"
+        if init == "balanced orthogonal":  # W_k = R_{k−1} R_kᵀ, R_0 = V, R_D = U: every layer orthogonal, W₁⋯W_D = V Uᵀ
+            R = [V] + [orthogonal((N, N), rng, np.float64) for _ in range(depth - 1)] + [U]
+            for k, lin in enumerate(net.linears):
+                lin.weight.data[g] = R[k] @ R[k + 1].T
+            continue
+        for lin in net.linears:  # random orthogonal (scale 1), or scaled Gaussian N(0, 1/N)
+            lin.weight.data[g] = (orthogonal((N, N), rng, np.float64) if init == "random orthogonal"
                                   else rng.standard_normal((N, N)) / np.sqrt(N))
     c = np.array([m[2] for m in members], dtype=np.float64)[:, None, None]
     opt = SGD(net.parameters(), lr=1.0 / depth)
@@ -190,7 +200,7 @@ def time_vs_depth(settings: dict, ctx: Context) -> dict:
         ex.shutdown(wait=True)
     runs.sort(key=lambda r: r["depth"])
     budget = settings["max_steps"]
-    table = {"orthogonal": {}, "gaussian": {}}
+    table = {init: {} for init in TIME_INITS}
     for r in runs:
         for init in table:
             best = None
@@ -207,13 +217,14 @@ def time_vs_depth(settings: dict, ctx: Context) -> dict:
                                                 np.where(np.isfinite(t), t, budget)))}
     depths = [str(D) for D in settings["depths"]]
     med = {init: np.array([table[init][d]["median"] for d in depths]) for init in table}
-    o, g = med["orthogonal"], med["gaussian"]
+    o, g = med["balanced orthogonal"], med["gaussian"]
     claims = {
         "orthogonal_time_flat": {
             "measured": float(o.max() / o.min()), "paper": 1.0, "tolerance": settings["flat_tolerance"],
             "holds": bool(o.max() / o.min() <= 1 + settings["flat_tolerance"] and np.all(np.isfinite(o))),
-            "source": SOURCE + f": with random orthogonal weights the time to learn is depth-independent; the "
-                               f"largest over smallest median steps across depths {depths[0]}–{depths[-1]}"},
+            "source": SOURCE + f": from the balanced (decoupled, orthogonal) initial condition the time to learn is "
+                               f"depth-independent; the largest over smallest median steps, depths {depths[0]}–"
+                               f"{depths[-1]}"},
         "gaussian_time_grows": {
             "measured": float(g[-1] / g[0]), "paper": "grows", "tolerance": settings["growth_min"],
             "holds": bool(g[-1] / g[0] >= settings["growth_min"]),
@@ -228,14 +239,13 @@ def _draw_time(tv: dict, out: Path) -> Figure:
     fig, axes = subplots(1, 1, size=(6.0, 4.0))
     ax = axes[0, 0]
     depths = np.array(tv["depths"], dtype=float)
-    for init, color, mk in (("orthogonal", "#2ca02c", "s"), ("gaussian", "#1f77b4", "o")):
+    for init, (color, mk) in TIME_STYLE.items():
         rows = [tv["table"][init][str(int(D))] for D in depths]
         med = np.array([r["median"] for r in rows])
         steps = [array(r["steps"]) for r in rows]
         for D, st in zip(depths, steps):
             shown = np.where(np.isfinite(st), st, tv["max_steps"])
-            ax.plot(np.full(len(st), D), shown, mk, color=color, ms=3, alpha=0.4,
-                    mfc="none" if init == "orthogonal" else color)
+            ax.plot(np.full(len(st), D), shown, mk, color=color, ms=3, alpha=0.4)
         ax.plot(depths, med, "-" + mk, color=color, lw=1.5, label=f"{init} (median over seeds, each depth at its "
                                                                      "best rate)")
     ax.axhline(tv["max_steps"], color="0.5", ls=":", lw=1, label=f"budget ({tv['max_steps']} steps: not learned)")
@@ -258,7 +268,7 @@ def _write_time(tv: dict) -> str:
     rows = []
     for D in tv["depths"]:
         cells = []
-        for init in ("orthogonal", "gaussian"):
+        for init in TIME_INITS:
             r = tv["table"][init][str(D)]
             sm = r["summary"]
             ci = f" [{sm['ci'][0]:.0f}, {sm['ci'][1]:.0f}]" if sm.get("ci") and r["reached"] == r["seeds"] else ""
@@ -273,13 +283,15 @@ counts only if it ends below the criterion), time = steps until the loss falls b
 map's (`deep_linear_time.png`). Median steps [95 % t-interval over seeds, when all reached it] (seeds that
 reached it, η):
 
-| D | random orthogonal | scaled Gaussian N(0, 1/N) |
-|---|---|---|
+| D | balanced orthogonal | random orthogonal | scaled Gaussian N(0, 1/N) |
+|---|---|---|---|
 {chr(10).join(rows)}
 
-Orthogonal weights keep every singular value of the product at 1, so the depth only rescales the step (η ∝ 1/D):
-the time is flat across depths (largest over smallest median {cl['orthogonal_time_flat']['measured']:.2g}, allowed
-{1 + cl['orthogonal_time_flat']['tolerance']:.2g}: {_verdict(cl['orthogonal_time_flat'])}).
+From the balanced condition (every layer orthogonal, the product V Uᵀ aligned with the map's modes: each mode
+starts at strength 1) the flow τ du/dt = D u^{{2−2/D}}(s − u) at η = c/D tends to a depth-independent one as D grows,
+so the time is flat across depths (largest over smallest median {cl['orthogonal_time_flat']['measured']:.2g}, allowed
+{1 + cl['orthogonal_time_flat']['tolerance']:.2g}: {_verdict(cl['orthogonal_time_flat'])}). Random orthogonal layers
+(isometric, but their product not aligned with the modes: some start near 0 or negative) are reported beside it.
 A product of scaled Gaussian matrices has singular values spread over decades that shrink with depth at width N
 (the Lyapunov spectrum), so its weak modes start near 0 and wait on a plateau: the time grows
 ({cl['gaussian_time_grows']['measured']:.2g}× from depth {tv['depths'][0]} to {tv['depths'][-1]}, required ≥
