@@ -95,3 +95,19 @@ def test_trainability_k_and_the_critical_line(quick):
     j = int(np.argmin(abs(w - 1.0)))
     assert acc[-1, j] < 0.3 and acc[0, j] >= n["trainable_accuracy"]
     assert n["cpu_seconds"] < 120  # the quick variant's budget (≤ 60 s on a quiet machine's 2 cores)
+
+
+def test_the_grid_runs_the_same_on_a_dask_cluster():
+    """The grid's tasks through the sweep's executors: a real Dask LocalCluster of two worker processes gives
+    the same accuracies as this process alone (every task seeds itself and runs with one BLAS thread)."""
+    pytest.importorskip("distributed", reason="Dask is the optional extra mlplab[dask]")
+    from mlplab.lab.base import Context
+    from mlplab.lab.trainability import STUDY, measure
+
+    tiny = {**STUDY.settings(quick=True), "width": 12, "train_images": 300, "eval_images": 100,
+            "depths": [2, 5], "sigma_w2": [1.0, 2.0, 4.0], "checkpoints": [10, 20], "chunks": 2}
+    here = measure({**tiny, "executor": "local"}, Context(seed=3, workers=1))
+    there = measure({**tiny, "executor": "dask"}, Context(seed=3, workers=2))
+    assert there["executor"] == "dask" and there["workers"] == 2
+    np.testing.assert_array_equal(array(here["series"]["accuracy"]), array(there["series"]["accuracy"]))
+    assert np.isfinite(array(here["series"]["accuracy"])).all()
