@@ -280,7 +280,8 @@ def _write_time(tv: dict) -> str:
             r = tv["table"][init][str(D)]
             sm = r["summary"]
             ci = f" [{sm['ci'][0]:.0f}, {sm['ci'][1]:.0f}]" if sm.get("ci") and r["reached"] == r["seeds"] else ""
-            cells.append(f"{r['median']:.0f}{ci} ({r['reached']}/{r['seeds']}, η = {r['lr']:.3g})")
+            med = f"{r['median']:.0f}" if r["reached"] * 2 > r["seeds"] else f"≥ {tv['max_steps']} (not learned)"
+            cells.append(f"{med}{ci} ({r['reached']}/{r['seeds']}, η = {r['lr']:.3g})")
         rows.append(f"| {D} | {' | '.join(cells)} |")
     cl = tv["claims"]
     return f"""

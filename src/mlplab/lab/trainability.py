@@ -239,7 +239,7 @@ def write(numbers: dict) -> str:
                           f"{'yes' if v['holds'] else '**no**'} | {v['source']} |")
         elif key == "deepest_trainable_at_critical":
             got = ", ".join(f"{x:g}" for x in v["trainable_sigma_w2"]) or "none"
-            checks.append(f"| `{key}` | σ_w² = {v['measured']:g} (L = {v['depth']}; trainable there: {got}) | "
+            checks.append(f"| `{key}` | σ_w² = {float(v['measured']):g} (L = {v['depth']}; trainable there: {got}) | "
                           f"{v['paper']:.3f} | ± {v['tolerance']:.2g} | "
                           f"{'yes' if v['holds'] else '**no**'} | {v['source']} |")
         else:
