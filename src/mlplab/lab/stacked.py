@@ -4,7 +4,9 @@ one batched ``np.matmul`` per layer for all G.
 The trainability grid (depth × σ_w²) and the isometry race train dozens of networks that differ only in their
 initial weights. One network of width 128 is a chain of small products (a 32 × 128 batch times 128 × 128
 weights) where NumPy's per-call cost and Python's loop weigh; stacking the G networks of one depth turns G
-products into one (G, B, n) @ (G, n, n) product. Every member sees the same minibatches (common random numbers:
+products into one (G, B, n) @ (G, n, n) product: 20 SGD steps of 10 tanh networks of depth 20 took 1.7× less CPU
+time stacked than one by one at width 128, 3.2× less at width 48 (batch 32, one BLAS thread, median of 3, load
+average 19). Every member sees the same minibatches (common random numbers:
 the cells of a grid differ only in their initialization), and its gradient is exactly that of its own mean
 loss: the stack's loss is Σ_g mean_i ℓ(g, i) (G times the mean over all G·B rows), as in the sweep's stacked
 trials (:func:`mlplab.sweep.trial.run_stacked`). Training is the library's: ``Tensor`` autodiff and
