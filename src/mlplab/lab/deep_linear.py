@@ -395,5 +395,5 @@ STUDY = Study(
            "time_vs_depth": {"depths": [2, 16, 32], "seeds": 3, "max_steps": 1000, "criterion": 0.01,
                              "lr_factors": [0.35, 0.5, 0.7, 1.0, 1.4, 2.0], "flat_from": 16,
                              "flat_tolerance": 0.5, "growth_min": 5.0}},
-    claims=("claims",),
+    claims=("claims", "time_vs_depth"),
 )

@@ -422,5 +422,5 @@ STUDY = Study(
            "mean_tolerance": 0.15, "var_tolerance": 0.25, "edge_tolerance": 0.2, "tanh_var_tolerance": 0.2,
            "race": {"depth": 48, "width": 48, "batch": 32, "lr": 0.01, "steps": 250, "eval_every": 25,
                     "train_images": 2000, "eval_images": 300, "seeds": 3, "target_accuracy": 0.5}},
-    claims=("claims",),
+    claims=("claims", "race"),
 )
