@@ -111,3 +111,33 @@ def test_the_grid_runs_the_same_on_a_dask_cluster():
     assert there["executor"] == "dask" and there["workers"] == 2
     np.testing.assert_array_equal(array(here["series"]["accuracy"]), array(there["series"]["accuracy"]))
     assert np.isfinite(array(here["series"]["accuracy"])).all()
+
+
+def test_the_readme_figures_come_from_the_recorded_reference_runs():
+    """The README's trainability and race sentences match the committed records of the reference runs, and the
+    records' k and agreement recompute from their accuracies (the runs take an hour under load: not repeated)."""
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    readme = " ".join((root / "README.md").read_text().split())  # lines joined: a sentence may wrap
+    n = json.loads((root / "docs/results/trainability-reference.json").read_text())
+    acc = array(n["series"]["accuracy"])
+    for c, t in enumerate(n["checkpoints"]):
+        f = fit_k(n["depths"], array(n["xi_c"]), acc[c] >= n["trainable_accuracy"])
+        assert f == pytest.approx(n["fits"][str(t)])
+        assert f"after {t} steps k = {f['k']:.2f}" in readme and f"explains {100 * f['agreement']:.0f} %" in readme
+    f = n["fits"]["1000"]
+    assert f"any k in {f['k_lo']:.2f}–{f['k_hi']:.2f}" in readme
+    assert f"k = 6: {100 * f['agreement_at_paper_k']:.0f} %" in readme
+    d = n["claims"]["deepest_trainable_at_critical"]
+    assert f"depth {d['depth']} with σ_w² = {d['measured']:g}" in readme
+    assert f"{n['cpu_seconds']:.0f} s of CPU" in readme
+    r = json.loads((root / "docs/results/isometry-race-reference.json").read_text())
+    assert r["depth"] == 200 and r["claim"]["holds"]
+    first = r["kinds"]["tanh orthogonal"]["steps_to_target"]
+    assert max(first) <= 50 and f"within {max(first):.0f} steps" in readme
+    assert f"at least {r['claim']['measured']:.0f}× faster" in readme and f"{r['cpu_seconds']:.0f} s of CPU" in readme
+    for kind, pct in (("tanh gaussian", "39 %"), ("relu gaussian", "23 %")):
+        assert r["kinds"][kind]["reached"] == 0
+        assert f"{100 * np.mean(r['kinds'][kind]['final_accuracy']):.0f} %" == pct and pct in readme

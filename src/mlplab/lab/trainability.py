@@ -209,7 +209,10 @@ def draw(numbers: dict, out: Path) -> list[Figure]:
         ax.set_xlim(_edges(sw2)[0], _edges(sw2)[-1])
         ax.set_xlabel("σ_w²")
         ax.set_title(f"after {t} SGD steps", fontsize=10)
-        ax.legend(fontsize=7, loc="upper right")
+        leg = ax.legend(fontsize=7, loc="upper right")
+        leg.get_frame().set_facecolor("0.3")  # the white dashed line must show in the legend too
+        for text in leg.get_texts():
+            text.set_color("white")
         ax.grid(False)
     axes[0, 0].set_ylabel("depth L (hidden layers)")
     fig.colorbar(mesh, ax=axes[0, -1], label="training accuracy")
