@@ -392,8 +392,8 @@ STUDY = Study(
                                  "lr_factors": [0.35, 0.5, 0.7, 1.0, 1.4, 2.0], "flat_from": 16,
                                  "flat_tolerance": 0.5, "growth_min": 5.0}},
     quick={"lr": 0.04, "steps": 1500,
-           "time_vs_depth": {"depths": [2, 16, 32], "seeds": 3, "max_steps": 1000, "criterion": 0.01,
-                             "lr_factors": [0.35, 0.5, 0.7, 1.0, 1.4, 2.0], "flat_from": 16,
+           "time_vs_depth": {"depths": [2, 16, 32], "seeds": 3, "max_steps": 600, "criterion": 0.01,
+                             "lr_factors": [0.5, 0.7, 1.0, 2.0], "flat_from": 16,
                              "flat_tolerance": 0.5, "growth_min": 5.0}},
     claims=("claims", "time_vs_depth"),
 )
