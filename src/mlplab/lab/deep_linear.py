@@ -218,7 +218,7 @@ def time_vs_depth(settings: dict, ctx: Context) -> dict:
             t = steps[c, r["depth"]]
             table[init][str(r["depth"])] = {"lr_factor": c, "lr": c / r["depth"], "steps": t,
                                             "reached": int(np.isfinite(t).sum()), "seeds": len(t),
-                                            "summary": describe(t),
+                                            "summary": describe(t, bounds=(0.0, float(budget))),
                                             "median": float(np.median(np.where(np.isfinite(t), t, budget)))}
     depths = [str(D) for D in settings["depths"]]
     med = {init: np.array([table[init][d]["median"] for d in depths]) for init in table}
@@ -290,8 +290,8 @@ full-batch gradient descent, {tv['seeds']} seeds per depth and initialization, a
 initialization, the best of c ∈ {{{', '.join(f'{c:g}' for c in tv['lr_factors'])}}} over all depths (chosen:
 {', '.join(f'{k} {v:g}' for k, v in tv['lr_factor'].items())}; a run counts only if it ends below the
 criterion), time = steps until the loss falls below {tv['criterion']:g} of the zero
-map's (`deep_linear_time.png`). Median steps [95 % t-interval over seeds, when all reached it] (seeds that
-reached it, η):
+map's (`deep_linear_time.png`). Median steps [95 % t-interval of the mean over seeds, cut at 0, when all reached
+it] (seeds that reached it, η):
 
 | D | balanced orthogonal | random orthogonal | scaled Gaussian N(0, 1/N) |
 |---|---|---|---|
