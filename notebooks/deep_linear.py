@@ -44,3 +44,13 @@ for key, times in n["half_times"].items():
     print(f"{key:18s} steps to s/2: {times}")
 print("theory (D = 2):  ", [round(t, 1) for t in n["half_time_theory"]["D=2 decoupled"]])
 assert all(c["holds"] for c in n["claims"].values() if "holds" in c)
+
+# %% [markdown]
+# Time to learn against depth (Saxe et al. §4): from the balanced orthogonal condition the time stops growing with
+# depth; from scaled Gaussian weights it grows (η = c/D, one c per initialization).
+
+# %%
+tv = n["time_vs_depth"]
+for init, rows in tv["table"].items():
+    print(f"{init:20s}", {D: r["median"] for D, r in rows.items()})
+assert all(c["holds"] for c in tv["claims"].values())

@@ -18,7 +18,7 @@ from .base import Context, Figure, Result, Study, render_study, run_study
 # module names, in the order the report presents them
 _MODULES = ["paths", "quadratic", "optimizers_mnist", "optimizers_tuned", "batching",
             "activations", "init_mnist", "depth", "linear_chain", "symmetry", "phase_diagram", "isometry",
-            "deep_linear", "width", "edge_of_stability"]
+            "deep_linear", "width", "trainability", "edge_of_stability"]
 
 
 # the source texts' own experiments: what `make demo` runs (about 2 minutes of studies on a quiet 2-core

@@ -14,6 +14,15 @@ L for Gaussian linear, 2L and L for relu, ≈ 0.0017 L for orthogonal tanh at q*
 Fuss–Catalan law with largest λ at (L + 1)^{L+1}/L^L. The theory is for N → ∞ at fixed L; at L comparable to N
 the measured spread of the heavy-tailed kinds departs from it (finite width), which the study shows rather than
 hides; its checks of those kinds are made at a depth L ≪ N.
+
+Then the training-speed race of the paper's §4 (settings ``race``): networks of depth 200 on MNIST — orthogonal
+tanh at q* = 1/64 (dynamical isometry), Gaussian tanh at the same (σ_w², σ_b²) (critical, not isometric) and He
+relu (σ_w² = 2, σ_b² = 0; relu cannot be isometric) — trained by plain SGD at one learning rate with the same
+batches, ``seeds`` networks of each kind stacked in one `MLP(stack=seeds)` (`lab/stacked.py`), the three kinds
+run by the sweep's executor. The measure is the steps each seed needs to reach a training accuracy, and the
+speed-up of orthogonal tanh over each other kind, seed by seed (a run that never reaches the target counts as
+the budget, so its speed-up is a lower bound). The paper tuned each network's rate; one rate is used here
+(η = 0.5/L, where a deep network's output moves ∝ L·η), which the section states.
 """
 
 from __future__ import annotations
@@ -120,9 +129,153 @@ def measure(settings: dict, ctx: Context) -> dict:
     claims["tanh_gaussian_within_2x_deepest"] = {
         "measured": r["tanh gaussian"]["depths"][deepest]["within_2x_of_1"],
         "note": "Gaussian tanh at the same (σ_w², σ_b²): the fraction of singular values within a factor 2 of 1"}
-    return {"claims": claims, "width": width, "depths": depths, "networks": nets, "check_depth": check,
+    extra = {}
+    if settings.get("race"):
+        extra["race"] = race(settings["race"], ctx)
+    return {**extra, "claims": claims, "width": width, "depths": depths, "networks": nets, "check_depth": check,
             "results": {k: {kk: vv for kk, vv in v.items() if kk != "lambda_deepest"} for k, v in r.items()},
             "series": {"lambda_deepest": {k: v["lambda_deepest"] for k, v in r.items()}}}
+
+
+RACE_KINDS = {"tanh orthogonal": ("tanh", "orthogonal"), "tanh gaussian": ("tanh", "gaussian"),
+              "relu gaussian": ("relu", "gaussian")}  # kind -> (activation, weights)
+RACE_COLORS = {"tanh orthogonal": "#2ca02c", "tanh gaussian": "#1f77b4", "relu gaussian": "#d62728"}
+
+
+def _race_task(task: dict) -> dict:
+    """One kind of network, all seeds stacked (one MLP(stack=seeds)), trained by SGD on MNIST; the training
+    accuracy every ``eval_every`` steps. A pure function of ``task`` (runs on any executor)."""
+    import time
+
+    from threadpoolctl import threadpool_limits
+
+    from ..data import load, subset
+    from .stacked import accuracy, stacked_mlp, train
+
+    t0 = time.process_time()
+    act, weights = RACE_KINDS[task["kind"]]
+    if act == "tanh":  # Pennington et al.'s q* = 1/64: σ_w² ≈ 1.031, σ_b² ≈ 4.7e-6, inputs scaled to q¹ = q*
+        sw2, sb2 = critical_variances("tanh", q_star=Q_STAR)
+    else:  # He: (2, 0), relu's critical point
+        sw2, sb2 = 2.0, 0.0
+    with threadpool_limits(limits=1, user_api="blas"):
+        X, y = load("mnist", "train")
+        X, y = subset(X, y, n=task["train_images"], rng=np.random.default_rng([task["seed"], 0]))
+        if act == "tanh":
+            X = X * np.float32(np.sqrt((Q_STAR - sb2) / (sw2 * np.mean(X.astype(np.float64) ** 2))))
+        Xe, ye = X[:task["eval_images"]], y[:task["eval_images"]]
+        nets = task["seeds"]
+        net = stacked_mlp(np.random.default_rng([task["seed"], 1, list(RACE_KINDS).index(task["kind"])]),
+                          [X.shape[1]] + [task["width"]] * task["depth"] + [10], [sw2] * nets, sb2, act, weights)
+        every = task["eval_every"]
+        steps = list(range(every, task["steps"] + 1, every))
+        acc0 = accuracy(net, Xe, ye)  # at initialization
+        acc, loss = train(net, X, y, task["steps"], task["batch"], task["lr"], np.random.default_rng([task["seed"], 2]),
+                          steps, Xe, ye, log_every=every)
+    return {"kind": task["kind"], "sigma_w2": sw2, "sigma_b2": sb2, "steps": [0] + steps,
+            "accuracy": np.vstack([acc0[None, :], acc]), "loss": loss,
+            "cpu_seconds": time.process_time() - t0}
+
+
+def _steps_to(acc: np.ndarray, steps, target: float) -> np.ndarray:
+    """First step count at which each member (column) reaches ``target``; NaN if it never does."""
+    hit = acc >= target
+    return np.array([steps[int(np.argmax(hit[:, g]))] if hit[:, g].any() else np.nan for g in range(acc.shape[1])])
+
+
+def race(settings: dict, ctx: Context) -> dict:
+    """Pennington et al. 2017's training-speed race at depth ``depth``: orthogonal tanh at q* = 1/64 against
+    Gaussian tanh at the same (σ_w², σ_b²) and He relu, steps to a training accuracy, over seeds."""
+    from ..sweep.executor import make_executor
+    from ..sweep.stats import describe
+
+    tasks = [{"kind": k, "seed": ctx.seed, **{key: settings[key] for key in (
+        "depth", "width", "batch", "lr", "steps", "eval_every", "train_images", "eval_images", "seeds")}}
+        for k in RACE_KINDS]
+    ex = make_executor("local", workers=min(ctx.workers, len(tasks)))
+    try:
+        runs = [f.result() for f in [ex.submit(_race_task, t) for t in tasks]]
+    finally:
+        ex.shutdown(wait=True)
+    target = settings["target_accuracy"]
+    out = {}
+    for r in runs:
+        t = _steps_to(np.asarray(r["accuracy"])[1:], r["steps"][1:], target)
+        out[r["kind"]] = {"sigma_w2": r["sigma_w2"], "sigma_b2": r["sigma_b2"], "steps_to_target": t,
+                          "reached": int(np.isfinite(t).sum()), "summary": describe(t),
+                          "final_accuracy": np.asarray(r["accuracy"])[-1], "accuracy": r["accuracy"],
+                          "eval_steps": r["steps"], "cpu_seconds": r["cpu_seconds"]}
+    o = out["tanh orthogonal"]["steps_to_target"]
+    # a run that never reached the target counts as the budget (a lower bound on its time): ratios are then ≥
+    cap = lambda v: np.where(np.isfinite(v), v, settings["steps"])  # noqa: E731
+    ratios = {k: cap(v["steps_to_target"]) / cap(o) for k, v in out.items() if k != "tanh orthogonal"}
+    claim = {
+        "measured": float(min(np.mean(r) for r in ratios.values())), "paper": "> 1",
+        "holds": bool(np.all(np.isfinite(o)) and all(np.all(r > 1) for r in ratios.values())),
+        "source": "Pennington, Schoenholz, Ganguli 2017, Resurrecting the sigmoid (§4, training speed)"
+                  f": isometric networks train faster (depth {settings['depth']}, MNIST): the smaller of "
+                           "the mean speed-ups over seeds (steps of the other kind / steps of orthogonal tanh, same "
+                           "seed, unreached counted as the budget); holds if every seed of orthogonal tanh reaches "
+                           "the target first"}
+    return {"kinds": out, "target_accuracy": target, "speedup": {k: {"per_seed": v, "mean": float(np.mean(v)),
+                                                                       "censored": bool(not np.all(np.isfinite(
+                                                                           out[k]["steps_to_target"])))}
+                                                                   for k, v in ratios.items()},
+            "claim": claim, **{k: settings[k] for k in ("depth", "width", "batch", "lr", "steps", "seeds",
+                                                        "train_images", "eval_images")},
+            "cpu_seconds": float(sum(r["cpu_seconds"] for r in runs))}
+
+
+def _draw_race(race_numbers: dict, out: Path) -> Figure:
+    fig, axes = subplots(1, 1, size=(6.4, 4.2))
+    ax = axes[0, 0]
+    for kind, r in race_numbers["kinds"].items():
+        acc = array(r["accuracy"])
+        steps = array(r["eval_steps"])
+        for g in range(acc.shape[1]):
+            ax.plot(steps, acc[:, g], "-", color=RACE_COLORS[kind], lw=1.2, alpha=0.8,
+                    label=f"{kind} (σ_w² = {r['sigma_w2']:.3g}, σ_b² = {r['sigma_b2']:.2g})" if g == 0 else None)
+    ax.axhline(race_numbers["target_accuracy"], color="0.4", ls=":", lw=1, label="target")
+    ax.set_xlabel("SGD step")
+    ax.set_ylabel("training accuracy")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"depth {race_numbers['depth']}, width {race_numbers['width']}, η = {race_numbers['lr']:g}: "
+                 f"one line per seed", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+    return Figure(save(fig, out / "isometry_race.png",
+                       f"Training speed at depth {race_numbers['depth']} on MNIST (Pennington et al. 2017)"),
+                  "Training accuracy over SGD steps: orthogonal tanh at q* = 1/64 (dynamical isometry) against "
+                  "Gaussian tanh at the same (σ_w², σ_b²) and He relu, each seed a line")
+
+
+def _write_race(r: dict) -> str:
+    rows = []
+    for kind, v in r["kinds"].items():
+        sm = v["summary"]
+        ci = f" [{sm['ci'][0]:.0f}, {sm['ci'][1]:.0f}]" if sm.get("ci") else ""
+        mean = f"{sm['mean']:.0f}{ci}" if sm["mean"] is not None else "—"
+        sp = r["speedup"].get(kind)
+        speed = "1 (reference)" if sp is None else (f"{'≥ ' if sp['censored'] else ''}{sp['mean']:.2g}× "
+                                                     f"(seeds: {', '.join(f'{x:.2g}' for x in sp['per_seed'])})")
+        rows.append(f"| {kind} | {v['sigma_w2']:.4g} | {v['sigma_b2']:.2g} | {mean} | {v['reached']} of {r['seeds']} | "
+                    f"{100 * float(np.mean(array(v['final_accuracy']))):.0f} % | {speed} |")
+    c = r["claim"]
+    return f"""
+**Training speed** (Pennington et al. 2017, §4): networks of depth {r['depth']} and width {r['width']} trained by
+SGD (η = {r['lr']:g}, batch {r['batch']}, {r['train_images']} MNIST training images, the same batches for every
+kind), and the steps each seed needs before its accuracy on {r['eval_images']} of those images reaches
+{100 * r['target_accuracy']:.0f} % (`isometry_race.png`; the tanh inputs are scaled so that the first layer's q is
+q*; the interval is the 95 % t-interval over the seeds that reached it):
+
+| network | σ_w² | σ_b² | steps to {100 * r['target_accuracy']:.0f} % | reached | final accuracy ({r['steps']} \
+steps) | slower than orthogonal tanh by |
+|---|---|---|---|---|---|---|
+{chr(10).join(rows)}
+
+Isometric networks train faster: {'yes' if c['holds'] else '**not shown**'} (every seed of orthogonal tanh reached the
+target before the same seed of the others; the smaller mean speed-up is {c['measured']:.2g}×, a lower bound where a
+run did not reach the target within the budget). The race took {r['cpu_seconds']:.0f} s of CPU time.
+"""
 
 
 def draw(numbers: dict, out: Path) -> list[Figure]:
@@ -187,6 +340,8 @@ def draw(numbers: dict, out: Path) -> list[Figure]:
                                f"Variance of JJᵀ's spectrum against depth (width {numbers['width']})"),
                           "Variance of the squared singular values against depth: measured against "
                           "L(μ₂/μ₁² − 1 − s₁) (Pennington et al. 2017)"))
+    if "race" in numbers:
+        figures.append(_draw_race(numbers["race"], out))
     return figures
 
 
@@ -239,7 +394,7 @@ Variance of λ, measured (theory):
 | check | measured | paper or theory | tolerance | holds | source |
 |---|---|---|---|---|---|
 {checks}
-"""
+""" + (_write_race(numbers["race"]) if "race" in numbers else "")
 
 
 STUDY = Study(
@@ -255,11 +410,17 @@ STUDY = Study(
                 "variance of λ ≈ L (Gaussian linear), 2L (relu Gaussian), L (relu orthogonal) at L ≪ N (±25 %)",
                 "Gaussian linear: largest λ at the Fuss–Catalan edge (L+1)^(L+1)/L^L (±20 %)",
                 "orthogonal tanh at q* = 1/64: variance L(μ₂/μ₁² − 1) (±20 %), ≥ 95 % of singular values within a "
-                "factor 2 of 1 at the deepest L"),
+                "factor 2 of 1 at the deepest L",
+                "training speed at depth 200 on MNIST: orthogonal tanh at q* = 1/64 reaches the target accuracy before "
+                "Gaussian tanh and He relu, seed by seed (speed-up measured, with the steps' intervals)"),
     measure=measure, draw=draw, write=write,
     reference={"width": 400, "depths": [1, 4, 10, 50, 200], "networks": 3, "check_depth": 10,
-               "mean_tolerance": 0.15, "var_tolerance": 0.25, "edge_tolerance": 0.2, "tanh_var_tolerance": 0.2},
+               "mean_tolerance": 0.15, "var_tolerance": 0.25, "edge_tolerance": 0.2, "tanh_var_tolerance": 0.2,
+               "race": {"depth": 200, "width": 128, "batch": 32, "lr": 0.0025, "steps": 600, "eval_every": 25,
+                        "train_images": 5000, "eval_images": 500, "seeds": 3, "target_accuracy": 0.6}},
     quick={"width": 200, "depths": [1, 4, 16, 32], "networks": 2, "check_depth": 4,
-           "mean_tolerance": 0.15, "var_tolerance": 0.25, "edge_tolerance": 0.2, "tanh_var_tolerance": 0.2},
-    claims=("claims",),
+           "mean_tolerance": 0.15, "var_tolerance": 0.25, "edge_tolerance": 0.2, "tanh_var_tolerance": 0.2,
+           "race": {"depth": 48, "width": 48, "batch": 32, "lr": 0.01, "steps": 250, "eval_every": 25,
+                    "train_images": 2000, "eval_images": 300, "seeds": 3, "target_accuracy": 0.5}},
+    claims=("claims", "race"),
 )
