@@ -368,3 +368,26 @@ def test_a_student_who_patches_numpy_cannot_change_the_reference(tmp_path):
                                       "def tanh(x, g):\n    return x * 0, g * 1\n")
     grade = grade_file(tmp_path, "tanh", seed=1)
     assert grade.passed == 0 and "wrong values" in grade.lines()[1], grade.lines()
+
+
+def test_start_writes_a_notebook_that_opens_and_grades_the_files(tmp_path, capsys):
+    """`start` writes a jupytext notebook beside the plain files (issue 29): run in a real kernel, it imports each
+    exercise file and grades it; a second `start` keeps the notebook (the student's) unless --force."""
+    import importlib.util
+
+    pytest.importorskip("nbclient")
+    hw = tmp_path / "hw1"
+    assert cli_main(["exercises", "start", "tanh", "Adam", "--dir", str(hw)]) == 0
+    assert "notebook.py (a jupytext notebook" in capsys.readouterr().out
+    _solution_file(hw, "tanh")  # tanh done, Adam still empty
+    spec = importlib.util.spec_from_file_location("run_notebooks", Path(__file__).parents[1] / "scripts" /
+                                                  "run_notebooks.py")
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    nb = runner.run_notebook(hw / "notebook.py", timeout=120)
+    text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert f"tanh: {REGISTRY['tanh'].points:.1f}/{REGISTRY['tanh'].points}" in text, text
+    assert "Adam: 0.0/" in text and "not implemented yet" in text, text
+    (hw / "notebook.py").write_text("# my own notes\n")
+    assert cli_main(["exercises", "start", "sigmoid", "--dir", str(hw)]) == 0
+    assert "kept " in capsys.readouterr().out and (hw / "notebook.py").read_text() == "# my own notes\n"

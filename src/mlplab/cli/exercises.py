@@ -52,6 +52,11 @@ def cmd_start(args):
                          "or --force to overwrite") from None
     for p in paths:
         print(f"wrote {p}")
+    from ..exercises.skeleton import NOTEBOOK_FILE, write_notebook
+
+    nb = write_notebook(names, folder, force=args.force)
+    print(f"wrote {nb} (a jupytext notebook that opens them: `jupyter lab {nb}`)" if nb is not None else
+          f"kept {folder / NOTEBOOK_FILE} (yours; --force writes a new one for these exercises)")
     print(f"Fill in the bodies, then: mlplab exercises check {folder}")
     return 0
 

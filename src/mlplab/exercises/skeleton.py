@@ -90,3 +90,73 @@ def write_skeletons(names, folder, force=False) -> list[Path]:
     for n, p in zip(names, paths):
         p.write_text(skeleton(REGISTRY[n], folder=str(folder)), encoding="utf-8")
     return paths
+
+
+NOTEBOOK_FILE = "notebook.py"
+
+_NOTEBOOK_HEAD = """# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # mlplab exercises in {folder}
+#
+# Each exercise is a plain file beside this notebook ({files}): write its body there, in your editor or in
+# Jupyter's, then run its cells here to try it on the public checks and to grade it. Open this file as a notebook
+# with Jupyter and jupytext (`pip install 'mlplab[notebook]'`). Your code reloads on every run (autoreload).
+
+# %%
+# %load_ext autoreload
+# %autoreload 2
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from mlplab.cli import main as mlplab
+
+HERE = Path.cwd()
+sys.path.insert(0, str(HERE))  # the exercise files are modules of this folder
+"""
+
+_NOTEBOOK_CELL = """
+# %% [markdown]
+# ## {title}
+#
+# Source: {source}. The formula and the public checks' values are in `{name}.py`.
+
+# %%
+from {name} import {name}
+
+{name}
+
+# %%
+mlplab(["exercises", "check", str(HERE), "{name}"])  # the public checks, then hidden ones drawn now; 0 = full marks
+"""
+
+
+def notebook(names, folder="hw1") -> str:
+    """A jupytext (py:percent) notebook that opens the exercise files of ``names`` beside it: a cell that imports
+    each (autoreloaded) and one that grades it with ``mlplab exercises check``."""
+    head = _NOTEBOOK_HEAD.format(folder=folder, files=", ".join(f"{n}.py" for n in names))
+    return head + "".join(_NOTEBOOK_CELL.format(name=n, title=REGISTRY[n].title, source=REGISTRY[n].source)
+                          for n in names)
+
+
+def write_notebook(names, folder, force=False) -> Path | None:
+    """``folder/notebook.py`` for ``names``; an existing one (perhaps with the student's own cells) is kept unless
+    ``force``: returns None then."""
+    path = Path(folder) / NOTEBOOK_FILE
+    if path.exists() and not force:
+        return None
+    path.write_text(notebook(list(names), folder=str(folder)), encoding="utf-8")
+    return path
