@@ -31,7 +31,9 @@ browser_only = [pytest.mark.browser, pytest.mark.skipif(CHROMIUM is None, reason
 def viz_server(tmp_path_factory):
     """``mlplab live`` started in a scratch folder (the boundary test exports its run there); the
     ``browser`` fixture is the shared one (tests/live_fixtures.py)."""
-    s = Server(cwd=tmp_path_factory.mktemp("live-viz"))
+    # --grace 30: the boundary test reloads its page and reattaches; under CI's load the reload took longer than
+    # the default 3 s once, and the run was freed (the reattachment itself is test_live_lifecycle's)
+    s = Server("--grace", "30", cwd=tmp_path_factory.mktemp("live-viz"))
     yield s
     if s.proc.poll() is None:
         s.proc.kill()
