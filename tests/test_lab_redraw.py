@@ -28,7 +28,43 @@ def _drawn(root):
     return {p.relative_to(root): p.read_bytes() for p in sorted(root.glob("*/*")) if p.suffix in (".png", ".md")}
 
 
-def test_report_redraws_every_figure_and_section(quick_lab, tmp_path):
+@pytest.fixture(scope="module")
+def redrawn(quick_lab, tmp_path_factory):
+    """A copy of the quick lab without its figures and sections, brought back by one `report.build_report` (25 s:
+    both tests below read it): (the copy, the report's HTML, per figure what matplotlib drew it with)."""
+    from matplotlib.text import Text
+
+    from mlplab.lab import plots
+
+    drawn = {}
+
+    def record(fig, path):
+        renderer = fig.canvas.get_renderer()
+        fonts = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+        legends = []
+        for i, ax in enumerate(fig.axes):
+            leg = ax.get_legend()
+            if leg is not None and leg.get_visible():
+                pts = plots.data_points(ax, renderer)
+                legends.append((i, plots.covered(leg, pts, renderer), len(pts)))
+        study = path.parent.parent.name if path.parent.name.startswith(".redraw") else path.parent.name
+        drawn[f"{study}/{path.name}"] = {"width_in": float(fig.get_size_inches()[0]),
+                                         "min_font_pt": min(fonts), "legends": legends}
+
+    copy = tmp_path_factory.mktemp("redrawn") / "lab"
+    shutil.copytree(quick_lab, copy)
+    for p in list(copy.glob("*/*.png")) + list(copy.glob("*/section.md")):
+        p.unlink()
+    assert not list(copy.glob("*/*.png"))
+    plots.LAYOUT_HOOKS.append(record)
+    try:
+        html_path, _ = report.build_report(sorted(p.parent for p in copy.glob("*/meta.json")), copy)
+    finally:
+        plots.LAYOUT_HOOKS.remove(record)
+    return copy, html_path, drawn
+
+
+def test_report_redraws_every_figure_and_section(quick_lab, redrawn):
     before = _drawn(quick_lab)
     names = set(lab.studies())
     assert {p.parts[0] for p in before} == names
@@ -36,12 +72,7 @@ def test_report_redraws_every_figure_and_section(quick_lab, tmp_path):
         assert any(p.parts[0] == study and p.suffix == ".png" for p in before), study
         section = (quick_lab / study / "section.md").read_text()
         assert len(section) > 200 and not re.search(r"\b00[0-9]_", section), study
-    copy = tmp_path / "lab"
-    shutil.copytree(quick_lab, copy)
-    for p in list(copy.glob("*/*.png")) + list(copy.glob("*/section.md")):
-        p.unlink()
-    assert not list(copy.glob("*/*.png"))
-    html_path, md_path = report.build_report(sorted(p.parent for p in copy.glob("*/meta.json")), copy)
+    copy, html_path, _ = redrawn
     after = _drawn(copy)
     assert set(after) == set(before)
     changed = [str(p) for p in before if before[p] != after[p]]
@@ -89,7 +120,7 @@ MIN_TEXT_PX = 8.0  # the smallest text of a figure, as shown in the report in a 
 
 
 @pytest.mark.browser
-def test_report_figures_are_readable_and_legends_hide_no_data(quick_lab, tmp_path):
+def test_report_figures_are_readable_and_legends_hide_no_data(redrawn, tmp_path):
     """Every figure of the report, in headless Chromium at 1280 x 900: its smallest text is shown >= 8 px
     (its width as displayed against its natural width, the PNG's pixels per inch, and the smallest font
     matplotlib drew it with); and no legend box covers a drawn data point (lines sampled every 2 px, in the
@@ -98,35 +129,10 @@ def test_report_figures_are_readable_and_legends_hide_no_data(quick_lab, tmp_pat
     import os
     from pathlib import Path
 
-    from matplotlib.text import Text
-
-    from mlplab.lab import plots
-
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("chromium not installed (run `make system-deps` or `apt-get install chromium`)")
-    drawn = {}
-
-    def record(fig, path):
-        renderer = fig.canvas.get_renderer()
-        fonts = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
-        legends = []
-        for i, ax in enumerate(fig.axes):
-            leg = ax.get_legend()
-            if leg is not None and leg.get_visible():
-                pts = plots.data_points(ax, renderer)
-                legends.append((i, plots.covered(leg, pts, renderer), len(pts)))
-        study = path.parent.parent.name if path.parent.name.startswith(".redraw") else path.parent.name
-        drawn[f"{study}/{path.name}"] = {"width_in": float(fig.get_size_inches()[0]),
-                                                    "min_font_pt": min(fonts), "legends": legends}
-
-    copy = tmp_path / "lab"
-    shutil.copytree(quick_lab, copy)
-    plots.LAYOUT_HOOKS.append(record)
-    try:
-        html_path, _ = report.build_report(sorted(p.parent for p in copy.glob("*/meta.json")), copy)
-    finally:
-        plots.LAYOUT_HOOKS.remove(record)
+    _, html_path, drawn = redrawn
     assert len(drawn) >= 20
     hidden = {name: [leg for leg in d["legends"] if leg[1]] for name, d in drawn.items()}
     assert not {k: v for k, v in hidden.items() if v}, "legends covering data (axes, points covered, of): " \
