@@ -11,16 +11,6 @@ from test_live_browser import CHROMIUM, Page, Server, _free_port
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")]
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
-
-
 def test_my_optimizer_appears_in_the_train_view_and_trains(tmp_path, browser):
     hw = tmp_path / "hw1"
     hw.mkdir()

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import mimetypes
 import threading
 import uuid
@@ -55,6 +54,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from ..runtime.fileio import finite as _finite  # strict JSON: NaN and inf as null
 from . import explain as live_explain
 from . import limits
 from . import paths as live_paths
@@ -76,14 +76,6 @@ def _json(obj, status=200):
     return JSONResponse(_finite(obj), status_code=status)
 
 
-def _finite(x):
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_finite(v) for v in x]
-    return x
 
 
 def _event_json(payload: dict) -> str:

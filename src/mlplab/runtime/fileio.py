@@ -15,7 +15,21 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write", "write_json", "current_umask"]
+__all__ = ["atomic_write", "write_json", "current_umask", "finite"]
+
+
+def finite(x):
+    """``x`` with every non-finite float (NaN, ±inf) replaced by None, through dicts, lists and tuples: strict
+    JSON has no NaN, and a browser's ``JSON.parse`` refuses it (the live page's answers, a watch recording)."""
+    import math
+
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [finite(v) for v in x]
+    return x
 
 
 def current_umask() -> int:

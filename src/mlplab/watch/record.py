@@ -36,9 +36,10 @@ another kind, a meta.json that is not this format or of a newer version, or a da
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
+
+from ..runtime.fileio import finite as _finite  # strict JSON: NaN and inf as null
 
 __all__ = ["FORMAT", "VERSION", "META", "FRAMES", "RecordingError", "Recording", "read", "check_folder",
            "encode_line", "LineWriter"]
@@ -52,16 +53,6 @@ _MAX_META = 10_000_000
 
 class RecordingError(ValueError):
     """The folder is not a readable recording; the message is one line saying what and what to do."""
-
-
-def _finite(x):
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_finite(v) for v in x]
-    return x
 
 
 def encode_line(obj: dict) -> bytes:
