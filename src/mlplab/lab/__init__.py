@@ -21,7 +21,7 @@ _MODULES = ["paths", "quadratic", "optimizers_mnist", "optimizers_tuned", "batch
             "deep_linear", "width", "trainability", "edge_of_stability"]
 
 
-# the source texts' own experiments: what `make demo` runs (about 2 minutes of studies on a quiet 2-core
+# the source texts' own experiments: what `make demo` runs (220 s of studies on a quiet 2-core
 # machine). Every other study is "frontier": the signal-propagation and curvature papers beyond the source
 # texts, minutes each at reference settings.
 TEXTBOOK = ("paths", "quadratic", "optimizers-mnist", "optimizers-tuned", "batching", "activations", "init-mnist",
