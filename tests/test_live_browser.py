@@ -114,28 +114,52 @@ def test_pause_and_single_step(server, browser):
     p.close()
 
 
+# every frame's step, η and ‖ΔW‖/‖W‖ per layer, as the page receives them (polled in the page: a frame
+# missed now and then does not matter, the medians below take what came)
+_RECORD_FRAMES = """() => { const seen = window._ratioFrames = [];
+    setInterval(() => { const f = window.mlplabLive.lastFrame;
+      if (f && (!seen.length || seen[seen.length - 1].step !== f.step) && f.layers[0].update_ratio)
+        seen.push({step: f.step, lr: f.lr, ratios: f.layers.map((l) => l.update_ratio)}); }, 5); }"""
+
+
+def _median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
 def test_a_learning_rate_changed_mid_run_takes_hold_and_is_marked(server, browser, tmp_path):
     """η set anew in the form while the run trains: the run goes on (the same run), the frames carry
     the new rate and the step it took hold at, the update sizes ‖ΔW‖/‖W‖ fall with it (SGD: ∝ η),
-    the loss and update charts mark the step (Export's command repeats it: tests/test_changes.py)."""
+    the loss and update charts mark the step (Export's command repeats it: tests/test_changes.py).
+
+    One step's ‖ΔW‖/‖W‖ is one minibatch's gradient (batch 16): it scatters from frame to frame by
+    more than the factor a test could ask of two single frames (once, one layer's 1.2e-4 read 1.3e-4
+    after the change). So each layer's median over ``N`` frames before the change is set against the
+    median over ``N`` frames after it: η falls 20×, and the medians must fall more than 4× (a change that
+    did not take hold leaves them where they were, or lower only by as much as the loss fell)."""
+    n = 7
     p = Page(browser, server)
     page = p.open("autostart=1&dataset=spirals&layers=2,32,32,3&iterations=10000000&batch_size=16"
                   "&optimizer=sgd&lr=0.1")
-    page.wait_for_function("window.mlplabLive.frames >= 8 && "
-                           "window.mlplabLive.lastFrame.layers[0].update_ratio", timeout=30_000)
+    page.evaluate(_RECORD_FRAMES)
+    page.wait_for_function(f"window._ratioFrames.filter((f) => f.lr === 0.1).length >= {n}", timeout=60_000)
     run = p.live("run")
-    before = page.evaluate("window.mlplabLive.lastFrame.layers.map((l) => l.update_ratio)")
     page.fill("input[name=lr]", "0.005")
     page.dispatch_event("input[name=lr]", "change")
     page.wait_for_function("window.mlplabLive.lastFrame.lr === 0.005 && "
                            "(window.mlplabLive.changes || []).length === 1", timeout=15_000)
-    frames = p.live("frames")
-    page.wait_for_function(f"window.mlplabLive.frames > {frames} + 5 && "
-                           "window.mlplabLive.lastFrame.layers[0].update_ratio", timeout=30_000)
-    after = page.evaluate("window.mlplabLive.lastFrame.layers.map((l) => l.update_ratio)")
-    assert all(a < b / 3 for a, b in zip(after, before)), (before, after)  # 20x smaller steps
     change = p.live("changes[0]")
     assert change["key"] == "lr" and change["value"] == 0.005 and change["step"] > 0
+    page.wait_for_function(f"window._ratioFrames.filter((f) => f.lr === 0.005 && f.step > {change['step']})"
+                           f".length >= {n}", timeout=60_000)
+    frames = page.evaluate("window._ratioFrames")
+    before = [f["ratios"] for f in frames if f["lr"] == 0.1 and f["step"] <= change["step"]][-n:]
+    after = [f["ratios"] for f in frames if f["lr"] == 0.005 and f["step"] > change["step"]][:n]
+    assert len(before) == len(after) == n
+    med_before = [_median(col) for col in zip(*before)]
+    med_after = [_median(col) for col in zip(*after)]
+    assert all(a < b / 4 for a, b in zip(med_after, med_before)), (med_before, med_after, before, after)
     assert p.live("run") == run and p.live("marksDrawn") > 0
     assert "η → 0.005 from the next step" in page.locator("#train-note").inner_text()
     page.click("#btn-pause")
