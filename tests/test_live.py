@@ -20,7 +20,7 @@ from mlplab.live import paths as live_paths
 from mlplab.live.histograms import histogram, histograms
 from mlplab.live.session import Downsampled, TrainSession
 from mlplab.live.validate import SettingsError, check_settings
-from mlplab.train import Trainer
+from mlplab.train import Callback, Trainer
 
 
 # ------------------------------------------------------------------------------------ toy data
@@ -533,3 +533,32 @@ def test_the_frame_at_initialization_has_no_gradient_yet_and_is_not_called_explo
     assert first["step"] == 0 and all(lay["grad_norm"] is None for lay in first["layers"])
     assert [lay["verdict"] for lay in first["layers"]] == ["healthy"] * 3, [lay["reason"] for lay in first["layers"]]
     assert last["step"] == 30 and [lay["verdict"] for lay in last["layers"]] == ["healthy"] * 3
+
+
+def test_the_loss_curves_start_at_step_0_with_the_loss_before_any_update():
+    """The step-0 frame comes before the first forward pass, so its loss is None and the page's loss
+    curves began at the first frame after it (step 130-210 on a busy machine). The first step's loss is
+    the loss at W_0: the frames after it carry it as ``initial_loss`` (the curves' point at step 0), the
+    same number, bit for bit, as a plain Trainer's first step with the same seed."""
+    raw = {"dataset": "spirals", "layers": "2,16,16,3", "iterations": "30", "batch_size": "16", "seed": "1"}
+    s = TrainSession(raw, fps=12)
+    try:
+        s.start()
+        s.thread.join(60)
+        assert s.status == "done", s.message
+        frames = [f for f in s.frames_after(0) if f.get("kind") == "frame"]
+    finally:
+        s.close(timeout=2)
+
+    class First(Callback):
+        def on_step_end(self, trainer, step, loss):
+            self.loss = getattr(self, "loss", loss)
+
+    first = First()
+    model = nn.MLP(s.sizes, activation="relu", weight_init="he", bias_init="zeros", rng=1, dtype=np.float32)
+    X, y = toydata.load_toy("spirals", "train", seed=1)
+    Trainer(model, optim.get_optimizer(s.opt_name, model.parameters(), **s.hp),
+            callbacks=[first]).fit(X, y, iterations=30, batch_size=16, rng=1)
+    assert frames[0]["step"] == 0 and frames[0]["loss"] is None and frames[0]["initial_loss"] is None
+    assert all(f["initial_loss"] == first.loss for f in frames[1:]) and len(frames) > 1
+    assert s.loss_history.points[0] == (0, first.loss)  # the history a reloaded page draws starts there too

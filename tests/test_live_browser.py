@@ -32,6 +32,9 @@ def test_a_run_started_from_the_url_streams_frames(server, browser, tmp_path):
     page = p.open("autostart=1&dataset=spirals&layers=2,32,32,3&epochs=400&optimizer=adam&seed=1")
     page.wait_for_function("window.mlplabLive.frames >= 5", timeout=30_000)
     first_step = p.live("lastFrame.step")
+    # the loss curve starts at step 0, at the loss before any update (not at the first frame after it)
+    steps, losses = p.live("trainLoss[0]"), p.live("trainLoss[1]")
+    assert steps[0] == 0 and losses[0] == p.live("lastFrame.initial_loss") > 0 and steps[1] > 0
     hist = _canvas(page, "#layers .layer .hist canvas")
     loss = _canvas(page, "#chart-loss canvas")
     page.wait_for_function(f"window.mlplabLive.lastFrame.step > {first_step} + 500", timeout=30_000)
@@ -354,6 +357,11 @@ def test_compare_two_runs(server, browser, tmp_path):
     page.wait_for_function("window.mlplabLive.compareFrames && window.mlplabLive.compareFrames.every(n => n >= 5)",
                            timeout=30_000)
     loss = _canvas(page, "#chart-cmp-loss canvas")
+    # each run's loss line starts at step 0, at its loss before any update (He's and Xavier's differ),
+    # not at the runs' first frames after it (steps 130-210 on a busy machine)
+    data = p.live("compareLoss")
+    assert data[0][0] == 0 and data[0][1] > 0
+    assert all(col[0] is not None and col[0] > 0 for col in data[1:]) and data[1][0] != data[2][0], data
     page.wait_for_function("window.mlplabLive.compareFrames.every(n => n >= 12)", timeout=30_000)
     assert _canvas(page, "#chart-cmp-loss canvas") != loss
     assert "v1=init%3Dhe" in page.url and "v2=init%3Dxavier" in page.url
@@ -424,6 +432,7 @@ def test_compare_over_seeds_draws_bands_and_overlaid_histograms(server, browser,
     assert page.locator("#cmp-hists .cmp-hist-row").count() == 3  # one row per layer
     bands = p.live("compareBands")
     assert len(bands) == 1 + 2 * 3  # x, then mean / smallest / largest per configuration
+    assert bands[0][0] == 0 and all(col[0] is not None for col in bands[1:])  # from the losses at step 0
     widths = []
     for j in range(2):
         mean, lo, hi = bands[1 + 3 * j:4 + 3 * j]

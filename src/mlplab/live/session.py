@@ -1,8 +1,9 @@
 """One live training run: the library's Trainer in a thread, observed by a callback that makes frames.
 
 A frame is what the page draws at one moment: the training loss (mean of the steps since the last
-frame), the evaluation rows, and per Linear layer l the histograms of its pre-activations z_l and
-activations a_l on a fixed probe batch of training examples, of its weight gradient ∂L/∂W_l (the
+frame; from the first step on also ``initial_loss``, the first step's loss, computed at W_0: the
+loss curves' point at step 0), the evaluation rows, and per Linear layer l the histograms of its
+pre-activations z_l and activations a_l on a fixed probe batch of training examples, of its weight gradient ∂L/∂W_l (the
 last training step's) and of its weights W_l, the dead / saturated fractions, ‖ΔW‖/‖W‖ of the
 last update and the per-layer verdict of ``mlplab diagnose`` (:func:`mlplab.live.frames.measure`).
 Frames are made at most ``1 / fps`` seconds apart, so the cost of observing is a fixed share of
@@ -143,6 +144,9 @@ class LiveCallback(Callback):
         self.loss_sum += loss
         self.loss_n += 1
         s = self.s
+        if s.initial_loss is None:  # the first step's loss is the one at W_0: the curves' point at step 0
+            s.initial_loss = _num(loss)
+            s.loss_history.add((0, loss))
         t0 = time.perf_counter()
         self._collect()
         collect_cost = time.perf_counter() - t0
@@ -248,6 +252,9 @@ class TrainSession:
             else None  # (a product would take seconds: no sharpness for so large a network)
         self.sharpness: list = []  # every sharpness measured, {"step", "value", "limit", ...}
         self.first_layers = None  # the step-0 frame's layers (the histograms' "at initialization")
+        # the training loss before any update (the first step's minibatch loss, computed at W_0): the step-0
+        # frame comes before that forward pass, so the frames after it carry it and the loss curves start at 0
+        self.initial_loss = None
         self.predicted_pre_std = self.probe.predicted_pre_std
         self.worker = worker  # a FrameWorker (frames made in a process of their own) or None (inline)
         self.frames: deque = deque(maxlen=keep_frames)
@@ -445,7 +452,8 @@ class TrainSession:
         elapsed = time.perf_counter() - self.t_start if self.t_start else 0.0
         return {"kind": "frame", "seed": self.settings["seed"], "step": trainer.step, "epoch": trainer.epoch + 1,
                 "total": trainer.total_steps, "loss": _num(loss) if loss is not None else None,
-                "lr": trainer._lr(), "elapsed": elapsed, "evals": self.evals[-20:], "status": self.status,
+                "initial_loss": self.initial_loss, "lr": trainer._lr(), "elapsed": elapsed,
+                "evals": self.evals[-20:], "status": self.status,
                 "changes": self.change_list() if self.changes.changes else []}
 
     def _append(self, meta: dict, layers: list, probe_acc: float, by_worker: bool = False, more=None) -> None:

@@ -23,7 +23,9 @@ function parseVariant(text) {
 // not the same across seeds: each run frames when its own clock says so); a bucket's value per
 // seed is the last one in it, and the mean / smallest / largest are over the seeds that have one
 function spread(series, width) {
-  const per = series.map((pts) => { const m = new Map(); for (const [x, v] of pts) if (v !== null) m.set(Math.floor(x / width), v); return m; });
+  // (step 0, the loss at initialization, keeps a bucket of its own at x = 0: (−0.5 + 0.5)·width)
+  const key = (x) => (x === 0 ? -0.5 : Math.floor(x / width));
+  const per = series.map((pts) => { const m = new Map(); for (const [x, v] of pts) if (v !== null) m.set(key(x), v); return m; });
   const keys = [...new Set(per.flatMap((m) => [...m.keys()]))].sort((a, b) => a - b);
   const out = [[], [], [], []];
   for (const k of keys) {
@@ -100,12 +102,13 @@ const cmp = {
     }
     return rows;
   },
-  aligned(series) {  // per-run [step, value] lists -> uPlot's columns on the union of steps
+  aligned(series) {  // per-run [step, value] lists -> uPlot's columns on the union of steps (each step once)
     const rows = [];
     series.forEach((pts, i) => pts.forEach(([x, v]) => rows.push([x, i, v])));
     rows.sort((a, b) => a[0] - b[0]);
-    const data = [rows.map((r) => r[0]), ...series.map(() => new Array(rows.length).fill(null))];
-    rows.forEach((r, k) => { data[r[1] + 1][k] = r[2]; });
+    const xs = [...new Set(rows.map((r) => r[0]))], index = new Map(xs.map((x, k) => [x, k]));
+    const data = [xs, ...series.map(() => new Array(xs.length).fill(null))];
+    rows.forEach((r) => { data[r[1] + 1][index.get(r[0])] = r[2]; });
     return data;
   },
   bandData(series, width) {  // per-member lists -> [x, mean_1, lo_1, hi_1, mean_2, ...] on one x axis
@@ -129,7 +132,10 @@ const cmp = {
     this.total = f.total || this.total;
     $('#status').textContent = `comparison ${live.run}: ${this.frames.length} runs`;
     this.last[i] = f;
-    if (f.loss !== null) this.pts[i].push([f.step, f.loss]);
+    // the curve starts at step 0 with the loss at initialization (the first step's, which the frames
+    // after it carry), not at the first frame's step (a hundred steps or more in on a busy machine)
+    if (f.initial_loss != null && !(this.pts[i].length && this.pts[i][0][0] === 0)) this.pts[i].unshift([0, f.initial_loss]);
+    if (f.loss !== null && f.step > 0) this.pts[i].push([f.step, f.loss]);
     for (const e of f.evals || []) this.acc[i].set(e.epoch, e.val_acc);
     for (const arr of [this.pts[i]]) if (arr.length > 1500) arr.splice(0, arr.length, ...arr.filter((_, k) => k % 2 === 0));
     const S = this.seeds, j = Math.floor(i / S);
@@ -148,7 +154,7 @@ const cmp = {
     const E = Math.max(0, ...this.acc.map((m) => m.size));
     const epochs = Array.from({length: E}, (_, k) => k + 1);
     if (S === 1) {
-      this.charts.loss.setData(this.aligned(this.pts));
+      this.charts.loss.setData(live.compareLoss = this.aligned(this.pts));
       this.charts.acc.setData([epochs, ...this.acc.map((m) => epochs.map((e) => m.get(e) ?? null))]);
     } else {
       const loss = this.bandData(this.pts, Math.max(1, Math.round(this.total / 200)));

@@ -138,7 +138,10 @@ function countFrame() {  // returns now; live.frameTimes keeps the last 2 s of a
 }
 function drawCurves(f) {
   if (f.changes && f.changes.length !== T.changes.length) { T.changes = f.changes; live.changes = f.changes; }
-  if (f.loss !== null && f.loss !== undefined) {
+  if (f.initial_loss != null && T.lossData[0][0] !== 0) {  // the curve starts at step 0, at the loss at W_0
+    T.lossData[0].unshift(0); T.lossData[1].unshift(f.initial_loss); T.lossData[2].unshift(null);
+  }
+  if (f.loss !== null && f.loss !== undefined && f.step > 0) {
     T.lossData[0].push(f.step); T.lossData[1].push(f.loss); T.lossData[2].push(null);
   }
   for (const e of f.evals || []) {
@@ -149,7 +152,7 @@ function drawCurves(f) {
   }
   if (T.lossData[0].length > 3000) T.lossData = decimate(T.lossData);
   if (T.accData[0].length > 3000) T.accData = T.accData.map((c) => c.filter((_, i) => i % 2 === 0));
-  T.loss.setData(T.lossData);
+  T.loss.setData(live.trainLoss = T.lossData);
   T.acc.setData(T.accData);
   if (f.layers.some((l) => l.update_ratio !== null)) {
     T.ratioData[0].push(f.step);
