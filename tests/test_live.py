@@ -561,4 +561,4 @@ def test_the_loss_curves_start_at_step_0_with_the_loss_before_any_update():
             callbacks=[first]).fit(X, y, iterations=30, batch_size=16, rng=1)
     assert frames[0]["step"] == 0 and frames[0]["loss"] is None and frames[0]["initial_loss"] is None
     assert all(f["initial_loss"] == first.loss for f in frames[1:]) and len(frames) > 1
-    assert s.loss_history.points[0] == (0, first.loss)  # the history a reloaded page draws starts there too
+    assert s.loss_history.points[0] == (0, first.loss)  # the run's loss history starts there too

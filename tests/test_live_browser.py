@@ -208,6 +208,25 @@ def test_dragging_the_start_point_moves_every_path(server, browser, tmp_path):
     p.close()
 
 
+def _check_critical_damping_curves(curves, lams):
+    """The rate map's dashed curves: every drawn point lies in the plot box (they used to run on past
+    it, over the μ labels), each on a critical-damping edge ηλ = (1 ± √μ)² of one of ``lams`` (read back
+    from the canvas position: η on 1e-3..10 log, μ on 0.99..0), and a curve cut by the box ends on it."""
+    x0, y0, x1, y1 = curves["box"]
+    # F2 (λ 0.1, 2): λ = 2's two edges enter the plot, λ = 0.1's lower one, and its upper one only at its corner
+    assert len(curves["lines"]) == 3, curves
+    for line in curves["lines"]:
+        assert all(x0 - 0.5 <= x <= x1 + 0.5 and y0 - 0.5 <= y <= y1 + 0.5 for x, y in line), line
+        on_edge = []
+        for x, y in line:
+            eta, mu = 10 ** ((x - x0) / (x1 - x0) * 4 - 3), (y1 - y) / (y1 - y0) * 0.99
+            on_edge.append(min(abs(eta * lam - (1 + s * mu ** 0.5) ** 2) / (1 + s * mu ** 0.5) ** 2
+                               for lam in lams for s in (-1, 1)) < 1e-6)
+        assert all(on_edge), line
+    ends = [pt for line in curves["lines"] for pt in (line[0], line[-1])]
+    assert any(abs(x - x0) < 0.5 for x, _ in ends)  # the edge cut at η = 1e-3 ends on the box's left side
+
+
 def test_paths_explains_the_function_and_each_opens_with_its_own_settings(server, browser, tmp_path):
     """Rosenbrock opens with settings that converge (it used to open with three optimizers diverged),
     its formula, the Hessian's eigenvalues at the start and each method's bound marked on its η slider;
@@ -233,6 +252,7 @@ def test_paths_explains_the_function_and_each_opens_with_its_own_settings(server
     assert page.locator("#rate-fig").is_visible()
     marker = p.live("rateMarker")
     assert (marker["method"], marker["eta"], marker["mu"]) == ("momentum", 0.1, 0.9)
+    _check_critical_damping_curves(p.live("rateCurves"), lams=(0.1, 2.0))
     page.locator('[data-key="momentum.momentum"] input').fill("0.5")
     page.wait_for_function("window.mlplabLive.rateMarker.mu === 0.5", timeout=10_000)
     assert p.live("rateMarker.y") > marker["y"]  # lower μ: lower on the map (larger y on the canvas)

@@ -204,9 +204,11 @@ const paths = {
   drawRateMap() {
     const g = this.grid, method = $('#rate-method').value;
     if (!g || !g.rate_maps) return;
-    const c = $('#rate-canvas'), ctx = c.getContext('2d'), W = c.width, H = c.height, L = 44, B = 30;
-    const map = g.rate_maps[method], w = W - L, h = H - B;
-    const X = (eta) => L + (Math.log10(eta) + 3) / 4 * w, Y = (mu) => h - mu / 0.99 * h;
+    // the plot box: x from L to L + w (η from 1e-3 to 10, log scale), y from 0 to h (μ from 0.99 to 0); the
+    // margins hold the labels (R: half of the last η label)
+    const c = $('#rate-canvas'), ctx = c.getContext('2d'), W = c.width, H = c.height, L = 44, B = 30, R = 14;
+    const map = g.rate_maps[method], w = W - L - R, h = H - B, ETA = [1e-3, 10], MU = 0.99;
+    const X = (eta) => L + (Math.log10(eta) + 3) / 4 * w, Y = (mu) => h - mu / MU * h;
     if (!this.rateImage || this.rateImageKey !== method) {
       const img = ctx.createImageData(w, h), nx = map.eta.length, ny = map.mu.length;
       for (let y = 0; y < h; y++) {
@@ -222,20 +224,33 @@ const paths = {
     }
     ctx.clearRect(0, 0, W, H);
     ctx.putImageData(this.rateImage, L, 0);
+    ctx.save();
+    ctx.beginPath(); ctx.rect(L, 0, w, h); ctx.clip();  // nothing of the curves on the labels
     ctx.strokeStyle = '#222'; ctx.setLineDash([5, 4]); ctx.lineWidth = 1.2;
     // heavy-ball momentum: complex roots (oscillation) for (1 − √μ)² < ηλ < (1 + √μ)², critical damping on
-    // the edges (Goh 2017); drawn for the smallest and the largest eigenvalue
+    // the edges (Goh 2017); drawn for the smallest and the largest eigenvalue, over the part of each edge
+    // inside the plot: η = (1 ± √μ)²/λ lies in [η₀, η₁] for √μ in [√(η₀λ) − 1, √(η₁λ) − 1] (+) or
+    // [1 − √(η₁λ), 1 − √(η₀λ)] (−), cut to μ in [0, 0.99]
     const lams = method === 'momentum' ? [g.eigenvalues[0], g.eigenvalues[g.eigenvalues.length - 1]] : [];
+    live.rateCurves = {box: [L, 0, L + w, h], lines: []};
     for (const lam of lams) {
       for (const sgn of [-1, 1]) {
+        const [r0, r1] = ETA.map((eta) => Math.sqrt(eta * lam));
+        const a = Math.max(0, sgn > 0 ? r0 - 1 : 1 - r1), b = Math.min(Math.sqrt(MU), sgn > 0 ? r1 - 1 : 1 - r0);
+        if (!(b > a)) continue;  // this edge lies outside the plot
+        const line = [];
         ctx.beginPath();
         for (let q = 0; q <= 60; q++) {
-          const mu = 0.99 * q / 60, x = X((1 + sgn * Math.sqrt(mu)) ** 2 / lam), y = Y(mu);
+          const r = a + (b - a) * q / 60, mu = Math.min(MU, r * r);
+          const x = X((1 + sgn * r) ** 2 / lam), y = Y(mu);
           if (q === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+          line.push([x, y]);
         }
         ctx.stroke();
+        live.rateCurves.lines.push(line);
       }
     }
+    ctx.restore();
     ctx.setLineDash([]);
     ctx.fillStyle = '#333'; ctx.font = '12px sans-serif'; ctx.textAlign = 'center'; ctx.textBaseline = 'top';
     for (let e = -3; e <= 1; e++) ctx.fillText(e === 0 ? '1' : `1e${e}`, X(10 ** e), h + 4);
