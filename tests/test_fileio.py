@@ -45,3 +45,18 @@ def test_as_generator_is_the_one_conversion():
     for bad in ("5", True, 1.5, []):
         with pytest.raises(TypeError, match="rng must be"):
             as_generator(bad)
+
+
+def test_unlink_quietly_removes_the_file_and_takes_a_gone_one_or_none(tmp_path):
+    from mlplab.runtime.fileio import unlink_quietly
+
+    f = tmp_path / "shared"
+    f.write_bytes(b"x")
+    unlink_quietly(f)
+    assert not f.exists()
+    unlink_quietly(f)  # gone already
+    unlink_quietly(None)  # no file was made
+    d = tmp_path / "a-folder"
+    d.mkdir()
+    unlink_quietly(d)  # an OSError (a folder is not unlinked): ignored, the folder stays
+    assert d.is_dir()

@@ -62,6 +62,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..runtime.fileio import unlink_quietly
+
 __all__ = ["FrameWorker", "REPLY_TIMEOUT", "main", "check_private"]
 
 REPLY_TIMEOUT = 5.0  # seconds a frame may take before the worker is given up
@@ -291,12 +293,8 @@ class FrameWorker:
         self._unlink()
 
     def _unlink(self) -> None:
-        if self._path is not None:
-            try:
-                os.unlink(self._path)
-            except OSError:
-                pass
-            self._path = None
+        unlink_quietly(self._path)
+        self._path = None
 
     def _kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -15,7 +15,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write", "write_json", "current_umask", "finite"]
+__all__ = ["atomic_write", "write_json", "current_umask", "finite", "unlink_quietly"]
 
 
 def finite(x):
@@ -30,6 +30,18 @@ def finite(x):
     if isinstance(x, (list, tuple)):
         return [finite(v) for v in x]
     return x
+
+
+def unlink_quietly(path) -> None:
+    """Remove the file ``path`` (None: nothing) if it is there. An ``OSError`` (gone already, or the folder
+    read-only) is ignored: this is the clean-up of a scratch file a frame worker's shared arrays were
+    in, which must never stop closing the worker, and whose name is forgotten afterwards either way."""
+    if path is None:
+        return
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def current_umask() -> int:

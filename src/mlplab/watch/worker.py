@@ -170,12 +170,10 @@ class Worker:
         return ok
 
     def _unlink(self):
-        if self.path is not None:
-            try:
-                os.unlink(self.path)
-            except OSError:
-                pass
-            self.path = None
+        from ..runtime.fileio import unlink_quietly
+
+        unlink_quietly(self.path)
+        self.path = None
 
     def close(self) -> None:
         try:
