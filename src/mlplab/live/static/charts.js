@@ -292,3 +292,36 @@ export function drawContours(g) {
   });
   return c;
 }
+
+// a tick step of 1, 2 or 5 × 10^k that cuts `range` into about `ticks` parts (no more)
+export function niceStep(range, ticks = 4) {
+  const raw = range / ticks, p = 10 ** Math.floor(Math.log10(raw));
+  return [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw);
+}
+
+// ticks and numbers on the bottom and left edges of a picture W × H showing [x0, x1] × [y0, y1] (the Paths
+// view's contours, the Train view's decision boundary), at steps of 1, 2 or 5 × 10^k, about `ticks` of them;
+// `st`: the font size, the tick length, the numbers' gap from the edge and their margin from the corners, and
+// the axes' names ([text, distance from the right, from the bottom] for x, [text, x, y] for y)
+export function edgeAxes(ctx, W, H, [x0, x1], [y0, y1], st) {
+  ctx.fillStyle = '#333'; ctx.strokeStyle = '#555'; ctx.font = `${st.font}px sans-serif`; ctx.lineWidth = 1;
+  for (const [axis, a, b] of [['x', x0, x1], ['y', y0, y1]]) {
+    const step = niceStep(b - a, st.ticks);
+    for (let v = Math.ceil(a / step) * step; v <= b + 1e-9; v += step) {
+      const t = (v - a) / (b - a), label = String(+v.toFixed(6));
+      ctx.beginPath();
+      if (axis === 'x') {
+        ctx.moveTo(t * W, H); ctx.lineTo(t * W, H - st.tick); ctx.stroke();
+        ctx.textAlign = 'center'; ctx.textBaseline = 'bottom';
+        ctx.fillText(label, Math.min(W - st.xEdge, Math.max(st.xEdge, t * W)), H - st.xGap);
+      } else {
+        ctx.moveTo(0, H - t * H); ctx.lineTo(st.tick, H - t * H); ctx.stroke();
+        ctx.textAlign = 'left'; ctx.textBaseline = 'middle';
+        ctx.fillText(label, st.yGap, Math.min(H - st.yEdge[1], Math.max(st.yEdge[0], H - t * H)));
+      }
+    }
+  }
+  const [xName, dx, dy] = st.xName, [yName, yx, yy] = st.yName;
+  ctx.textAlign = 'right'; ctx.textBaseline = 'bottom'; ctx.fillText(xName, W - dx, H - dy);
+  ctx.textAlign = 'left'; ctx.textBaseline = 'top'; ctx.fillText(yName, yx, yy);
+}

@@ -3,7 +3,7 @@
 // method too, is recomputed by the server (the library's own optimizers) and redrawn at once, with
 // f(θ_k) − f* per step. One request at a time: changes made meanwhile are sent together when it returns.
 import {api} from './api.js';
-import {drawContours, drawStar, stepLogChart} from './charts.js';
+import {drawContours, drawStar, edgeAxes, stepLogChart} from './charts.js';
 import {$, fmt, live, params, seriesStyle, showError} from './common.js';
 import {ETA, MU, tex, updateTex} from './formulas.js';
 import {setURL} from './url.js';
@@ -325,25 +325,8 @@ const paths = {
     ctx.lineWidth = 1;
   },
   drawAxes(ctx, W, H) {  // ticks and numbers on the bottom and left edges, at steps of 1, 2 or 5 × 10^k
-    const g = this.grid;
-    ctx.fillStyle = '#333'; ctx.strokeStyle = '#555'; ctx.font = '15px sans-serif'; ctx.lineWidth = 1;
-    for (const [axis, [a, b]] of [['x', g.xlim], ['y', g.ylim]]) {
-      const raw = (b - a) / 5, p = Math.pow(10, Math.floor(Math.log10(raw)));
-      const step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw);
-      for (let v = Math.ceil(a / step) * step; v <= b + 1e-9; v += step) {
-        const t = (v - a) / (b - a), label = String(+v.toFixed(6));
-        ctx.beginPath();
-        if (axis === 'x') {
-          ctx.moveTo(t * W, H); ctx.lineTo(t * W, H - 8); ctx.stroke();
-          ctx.textAlign = 'center'; ctx.textBaseline = 'bottom'; ctx.fillText(label, Math.min(W - 12, Math.max(12, t * W)), H - 10);
-        } else {
-          ctx.moveTo(0, H - t * H); ctx.lineTo(8, H - t * H); ctx.stroke();
-          ctx.textAlign = 'left'; ctx.textBaseline = 'middle'; ctx.fillText(label, 11, Math.min(H - 30, Math.max(10, H - t * H)));
-        }
-      }
-    }
-    ctx.textAlign = 'right'; ctx.textBaseline = 'bottom'; ctx.fillText('x →', W - 6, H - 28);
-    ctx.textAlign = 'left'; ctx.textBaseline = 'top'; ctx.fillText('↑ y', 40, 6);
+    edgeAxes(ctx, W, H, this.grid.xlim, this.grid.ylim, {font: 15, ticks: 5, tick: 8, xGap: 10, xEdge: 12, yGap: 11,
+      yEdge: [10, 30], xName: ['x →', 6, 28], yName: ['↑ y', 40, 6]});
   },
   drawValues(r) {  // f − f* per step (log scale; diverged steps left out) and the last values in words
     const names = Object.keys(r.f), fmin = r.f_min ?? 0;

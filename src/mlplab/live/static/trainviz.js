@@ -2,7 +2,7 @@
 // (TensorFlow Playground's picture), the sharpness λ₁ against its stability limit (mlplab.live.sharpness),
 // and the histograms' "at initialization vs now" pairs. The server computes every number (the frame
 // worker, mostly); this module draws them. window.mlplabLive.viz holds what was drawn, for the tests.
-import {chart, styled} from './charts.js';
+import {chart, edgeAxes, niceStep, styled} from './charts.js';
 import {$, COLORS, fmt, live} from './common.js';
 
 const V = {points: null, init: null, initStep: null, boundary: null, sharp: [[], [], []], chart: null, last: null};
@@ -89,28 +89,9 @@ function marker(ctx, kind, x, y, r) {
   else { ctx.moveTo(x, y - 1.3 * r); ctx.lineTo(x + r, y); ctx.lineTo(x, y + 1.3 * r); ctx.lineTo(x - r, y); ctx.closePath(); }
   ctx.fill(); ctx.stroke();
 }
-function niceStep(range) {
-  const raw = range / 4, p = 10 ** Math.floor(Math.log10(raw));
-  return [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw);
-}
-function axes(ctx, W, H, [x0, x1], [y0, y1]) {  // ticks and numbers on the bottom and left edges
-  ctx.fillStyle = '#333'; ctx.strokeStyle = '#555'; ctx.font = '11px sans-serif'; ctx.lineWidth = 1;
-  for (const [axis, a, b] of [['x', x0, x1], ['y', y0, y1]]) {
-    const step = niceStep(b - a);
-    for (let v = Math.ceil(a / step) * step; v <= b + 1e-9; v += step) {
-      const t = (v - a) / (b - a), label = String(+v.toFixed(6));
-      ctx.beginPath();
-      if (axis === 'x') {
-        ctx.moveTo(t * W, H); ctx.lineTo(t * W, H - 5); ctx.stroke();
-        ctx.textAlign = 'center'; ctx.textBaseline = 'bottom'; ctx.fillText(label, Math.min(W - 10, Math.max(10, t * W)), H - 6);
-      } else {
-        ctx.moveTo(0, H - t * H); ctx.lineTo(5, H - t * H); ctx.stroke();
-        ctx.textAlign = 'left'; ctx.textBaseline = 'middle'; ctx.fillText(label, 7, Math.min(H - 22, Math.max(8, H - t * H)));
-      }
-    }
-  }
-  ctx.textAlign = 'right'; ctx.textBaseline = 'bottom'; ctx.fillText('x₁ →', W - 4, H - 18);
-  ctx.textAlign = 'left'; ctx.textBaseline = 'top'; ctx.fillText('↑ x₂', 30, 3);
+function axes(ctx, W, H, xlim, ylim) {  // ticks and numbers on the bottom and left edges
+  edgeAxes(ctx, W, H, xlim, ylim, {font: 11, ticks: 4, tick: 5, xGap: 6, xEdge: 10, yGap: 7, yEdge: [8, 22],
+    xName: ['x₁ →', 4, 18], yName: ['↑ x₂', 30, 3]});
 }
 
 // ----------------------------------------------------------------------------- sharpness
