@@ -277,3 +277,16 @@ def test_frame_workers_only_where_there_is_a_core_for_them(monkeypatch, cores, e
     app = create_app()
     assert app.state.runs.frame_workers is expected
     assert create_app(frame_workers=False).state.runs.frame_workers is False
+
+
+def test_a_server_killed_before_it_read_attached_leaves_no_shared_file(worker):
+    """The server unlinks the shared file when it reads the worker's "attached"; one killed before that
+    (a test's teardown, kill -9, a crash) left the file in /dev/shm, one per killed server. The worker,
+    whose socket then ends, unlinks it as it exits."""
+    _, plan, _, X, y = _trained("relu", np.float32)
+    worker.attach(plan, Probe(X, y, [1.0] * 3), [12, 9, 7, 4], "relu")
+    path = worker._path
+    assert os.path.exists(path)
+    worker.conn.close()  # the server's end gone without a word, "attached" unread
+    assert worker.proc.wait(30) == 0
+    assert not os.path.exists(path)

@@ -34,11 +34,13 @@ frames are made inline again: watching never stops a run.
 **Who can read or write what.** The shared file is made by :func:`tempfile.mkstemp` (``O_EXCL``,
 mode 0600, then ``fchmod`` 0600 again, whatever the umask), in ``/dev/shm``, whose sticky bit
 keeps other users from renaming or replacing it, and it is unlinked as soon as the worker has
-mapped it. The worker opens it without following a symbolic link and, before mapping it, checks
-that it is a regular file owned by this user, readable and writable by nobody else, and as large as
-the layout says (:func:`check_private`); otherwise it answers an error and the run's frames are
-made inline. The file holds only raw numbers, read through ``np.ndarray`` views: nothing in it is
-ever decoded as an object. The messages are pickled (multiprocessing's ``Connection``), and that
+mapped it (by the server when it reads "attached"; by the worker as it exits, if the server was
+killed before that: such files were left in /dev/shm, one per killed server). The worker opens it
+without following a symbolic link and, before mapping it, checks that it is a regular file owned by
+this user, readable and writable by nobody else, and as large as the layout says
+(:func:`check_private`); otherwise it answers an error and the run's frames are made inline. The
+file holds only raw numbers, read through ``np.ndarray`` views: nothing in it is ever decoded as an
+object. The messages are pickled (multiprocessing's ``Connection``), and that
 is kept on purpose: they travel over an anonymous ``socket.socketpair()`` made by the server,
 whose one other end is inherited by the worker it starts (``pass_fds``); it has no name in the
 file system, so no other process, of this user or another, can connect to it or write into it
@@ -337,10 +339,12 @@ class _Mirror:
             raise ValueError(f"the shared file {path} cannot be opened without following a link ({e.strerror}): "
                              "refused") from None
         try:
-            check_private(os.fstat(fd), path, _needed(layout, dtype))  # what is mapped is what was checked
+            st = os.fstat(fd)
+            check_private(st, path, _needed(layout, dtype))  # what is mapped is what was checked
             self.mm = mmap.mmap(fd, 0)
         finally:
             os.close(fd)
+        self.path, self.file = path, (st.st_dev, st.st_ino)
         self.views = _views(self.mm, layout, dtype)
         model = nn.MLP(spec["sizes"], activation=spec["activation"], weight_init="zeros", bias_init="zeros",
                        bias=spec["bias"], dtype=dtype)
@@ -423,6 +427,16 @@ class _Mirror:
         except BufferError:
             pass
 
+    def forget_file(self) -> None:
+        """Unlink the shared file if its name still holds the file mapped here (the worker's last act: a
+        server killed before it read "attached", so before it unlinked the file, would leave it in /dev/shm)."""
+        try:
+            st = os.stat(self.path, follow_symlinks=False)
+        except OSError:
+            return  # unlinked by the server already
+        if (st.st_dev, st.st_ino) == self.file:
+            unlink_quietly(self.path)
+
 
 def _yield_to_training() -> None:
     """When the cores are all busy, training goes first: a late frame is better than a slow step.
@@ -442,14 +456,14 @@ def _yield_to_training() -> None:
 
 
 def _serve(conn: Connection) -> None:
+    mirror = None
     try:
         from .frames import measure  # noqa: F401  (the imports are the start-up: say ready after them)
 
         np.seterr(all="ignore")
         _yield_to_training()
         conn.send(("ready",))
-        mirror = None
-        while True:
+        while True:  # (the server unlinks the shared file when it reads "attached"; if it is gone by then: below)
             msg = conn.recv()
             if msg[0] == "attach":
                 mirror = _Mirror(*msg[1:])
@@ -470,6 +484,9 @@ def _serve(conn: Connection) -> None:
             conn.send(("error", f"{type(e).__name__}: {e}"))
         except OSError:
             pass
+    finally:
+        if mirror is not None:
+            mirror.forget_file()
 
 
 def main() -> None:
