@@ -51,7 +51,8 @@ products of a measurement and comparable between measurements); put dropout in e
 if you want it off. Your own forward hooks on the model run in the measurement's forward too.
 
 **When.** At the first optimizer step, then once at least ``every`` steps have passed *and* the time since the
-last measurement is at least its cost divided by ``share`` (default 5 %): the measurement runs in the training
+last measurement is at least its cost divided by ``share`` (default 5 %), and a frame has carried the last
+value (with ``every=N`` frames, no more often than they): the measurement runs in the training
 thread (after the step, while no frame is being captured), so the loop gives at most about ``share`` of its
 time to it, whatever the model and batch (README's ``mlplab.watch`` section has the measured figure). The
 value rides on the next frame of the recording as its optional ``sharpness`` entry (:mod:`mlplab.watch.record`)
@@ -168,7 +169,8 @@ def limit_for(optimizer) -> dict:
             return {**none, "limit": (2 + 2 * mu) / ((1 + 2 * mu) * lr) - wd,
                     "formula": f"(2 + 2β)/((1 + 2β)η){tail}, β = {mu:g} (Nesterov)", "reason": None}
         return {**none, "limit": (2 + 2 * mu) / ((1 - d) * lr) - wd,
-                "formula": ("(2 + 2β)/((1 − d)η)" if d else "(2 + 2β)/η") + f"{tail}, β = {mu:g}" + (f", d = {d:g}" if d else ""),
+                "formula": ("(2 + 2β)/((1 − d)η)" if d else "(2 + 2β)/η") + f"{tail}, β = {mu:g}"
+                + (f", d = {d:g}" if d else ""),
                 "reason": None}
     if name in ("Adam", "AdamW"):
         if not _same(groups, ("lr", "betas")):
@@ -349,7 +351,6 @@ class Tracker:
             with np.errstate(all="ignore"):
                 value, vec = sharpness(op, n, v0=self.v0, steps=steps, rng=SEED)
                 residual = float(np.linalg.norm(op(vec) - value * vec))
-            del grads, live, loss
         finite = math.isfinite(value) and bool(np.all(np.isfinite(vec)))
         self.v0 = vec if finite else None
         self.measurements += 1
