@@ -285,7 +285,8 @@ def _replay(folder):
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (run `make system-deps` or `apt-get install chromium`)")
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (run `make system-deps` or `apt-get install "
+                                            "chromium`)")
 def test_the_replayed_recordings_sharpness_chart_shows_the_points(browser, tmp_path):
     entries = _record(tmp_path / "with", True)
     assert [s["step"] for s in entries] == [1, 5, 9, 13, 17, 21, 25, 29]
@@ -295,8 +296,8 @@ def test_the_replayed_recordings_sharpness_chart_shows_the_points(browser, tmp_p
         try:
             page = browser.new_page(viewport={"width": 1300, "height": 1000})
             errors, requests = [], []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("request", lambda r: requests.append(r.url))
+            page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+            page.on("request", lambda r, requests=requests: requests.append(r.url))
             page.goto(url)
             page.wait_for_function("window.mlplabLive && window.mlplabLive.ready", timeout=30_000)
             if name == "without":  # a recording without measurements (or an older one): no chart
