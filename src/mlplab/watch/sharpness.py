@@ -297,6 +297,7 @@ class Tracker:
         """One measurement now: ``{"value", "limit", "formula", "preconditioned", "residual", "products", "ms",
         "examples", "parameters", "optimizer", "reason"}`` (None when Adam's state is not there yet)."""
         from ..curvature import preconditioned_hvp, sharpness
+        from threadpoolctl import threadpool_limits
 
         torch = self.torch
         t0 = time.perf_counter()
@@ -348,7 +349,9 @@ class Tracker:
                 return plain(v)
 
             steps = self.spec.steps_cold if self.v0 is None else self.spec.steps_warm
-            with np.errstate(all="ignore"):
+            # NumPy's BLAS on one thread for the Lanczos vectors' products (a few thousand flops each): with its
+            # default threads on a busy machine each call waited ~30 ms for them, more than the Hessian products
+            with np.errstate(all="ignore"), threadpool_limits(limits=1, user_api="blas"):
                 value, vec = sharpness(op, n, v0=self.v0, steps=steps, rng=SEED)
                 residual = float(np.linalg.norm(op(vec) - value * vec))
         finite = math.isfinite(value) and bool(np.all(np.isfinite(vec)))
