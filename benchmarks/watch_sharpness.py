@@ -100,7 +100,8 @@ def main():
     print(f"MLP 784-100×4-10, batch 128, sharpness on {args.examples} examples: steps/s with / without "
           f"median {statistics.median(ratios):.3f} (range {min(ratios):.3f}–{max(ratios):.3f}); time measuring "
           f"median {100 * statistics.median(shares):.1f} % of the loop; a warm measurement "
-          f"{statistics.median([w for w in warm if w] or [float('nan')]):.0f} ms; load average {load0:.1f} → {os.getloadavg()[0]:.1f}")
+          f"{statistics.median([w for w in warm if w] or [float('nan')]):.0f} ms; "
+          f"load average {load0:.1f} → {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

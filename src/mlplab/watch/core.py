@@ -299,7 +299,7 @@ class Watch:
             else:
                 self._stop(self._worker.broken)
                 return
-        if self._sharp is not None and not self._armed:  # no frame is being captured: its hooks are off
+        if self._sharp is not None and not self._armed and not self.paused:  # no frame capture: its hooks are off
             self._sharp.after_step(self.steps)
         if not self._armed and self._due():
             # every=N is exact: the loop waits for the worker if it is behind; at fps a frame is skipped instead

@@ -296,8 +296,9 @@ class Tracker:
     def measure(self) -> dict | None:
         """One measurement now: ``{"value", "limit", "formula", "preconditioned", "residual", "products", "ms",
         "examples", "parameters", "optimizer", "reason"}`` (None when Adam's state is not there yet)."""
-        from ..curvature import preconditioned_hvp, sharpness
         from threadpoolctl import threadpool_limits
+
+        from ..curvature import preconditioned_hvp, sharpness
 
         torch = self.torch
         t0 = time.perf_counter()
@@ -319,7 +320,11 @@ class Tracker:
             self.v0, self.operator = None, operator
         devices = sorted({p.device.index or 0 for _, p in named if p.device.type == "cuda"})
         with torch.random.fork_rng(devices=devices), torch.enable_grad():
-            torch.manual_seed(SEED)
+            # (not torch.manual_seed: it would also queue a seed for CUDA's generators, applied to the user's
+            # when CUDA starts later; only the generators fork_rng restores are seeded)
+            torch.random.default_generator.manual_seed(SEED)
+            for d in devices:
+                torch.cuda.default_generators[d].manual_seed(SEED)
             with torch.no_grad():
                 buffers = {k: b.detach().clone() for k, b in self.model.named_buffers()}
             leaves = {k: p.detach().requires_grad_(True) for k, p in named}
