@@ -5,6 +5,7 @@ recording's sharpness chart in real Chromium."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -21,7 +22,7 @@ torch = pytest.importorskip("torch")
 nn, F = torch.nn, torch.nn.functional
 
 from mlplab.watch import Sharpness, read, watch  # noqa: E402
-from mlplab.watch.sharpness import limit_for  # noqa: E402
+from mlplab.watch.sharpness import Tracker, limit_for  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,8 +67,10 @@ def _run(tmp_path, opt_name, form, steps=9):
            else torch.optim.Adam(model.parameters(), lr=0.05))
     spec = (Sharpness(F.cross_entropy, x, y, every=3, share=None) if form == "tuple"
             else Sharpness(lambda m: F.cross_entropy(m(x), y), every=3, share=None))
-    w = watch(model, opt, every=3, record=tmp_path / f"{opt_name}-{form}", sharpness=spec)
-    after = {}
+    # through watch() (the entries read back from the recording's frames), or the tracker alone (no frames)
+    w = watch(model, opt, every=3, record=tmp_path / f"{opt_name}-{form}", sharpness=spec) if form == "tuple" else None
+    tracker = Tracker(spec, model, opt) if w is None else None
+    after, entries = {}, []
     for s in range(1, steps + 1):
         opt.zero_grad()
         F.cross_entropy(model(x[:16]), y[:16]).backward()  # trains on other rows than the sharpness batch's
@@ -76,14 +79,18 @@ def _run(tmp_path, opt_name, form, steps=9):
         if opt_name == "adam":
             state = {id(p): {k: v.clone() for k, v in opt.state[p].items()} for p in model.parameters()}
         after[s] = ([p.detach().clone() for p in model.parameters()], state)
-    w.close()
-    return model, opt, x, y, after, read(w.folder)
+        if tracker is not None:
+            tracker.after_step(s)
+            entries += [tracker.take()] if tracker.pending else []
+    if w is not None:
+        w.close()
+        entries = [f["sharpness"] for f in read(w.folder).frames if "sharpness" in f]
+    return model, opt, x, y, after, entries
 
 
 @pytest.mark.parametrize("opt_name,form", [("sgd", "tuple"), ("adam", "callable")])
 def test_lambda_is_the_dense_hessians_top_eigenvalue(tmp_path, opt_name, form):
-    model, opt, x, y, after, rec = _run(tmp_path, opt_name, form)
-    got = [f["sharpness"] for f in rec.frames if "sharpness" in f]
+    model, opt, x, y, after, got = _run(tmp_path, opt_name, form)
     assert [s["step"] for s in got] == [1, 4, 7]  # the first step, then every 3 (the last at 10 is after the end)
     for s in got:
         params, state = after[s["step"]]
@@ -104,8 +111,6 @@ def test_lambda_is_the_dense_hessians_top_eigenvalue(tmp_path, opt_name, form):
 
 
 def test_the_tuple_and_the_callable_measure_the_same():
-    from mlplab.watch.sharpness import Tracker
-
     torch.manual_seed(1)
     model = _Tiny().double()
     x, y = torch.randn(40, 4, dtype=torch.float64), torch.randint(0, 3, (40,))
@@ -197,6 +202,10 @@ def _train(tmp_path, opt_name, sharp, steps=12):
         w.close()
         # steps 1, 3, then 6, 9, 12: a measurement waits until a frame (every 3rd step) has carried the previous
         assert w._sharp.measurements == 5 and w._sharp.off is None
+        rec = read(w.folder)  # the entries: plain JSON numbers on the frames, the format's version unchanged
+        entries = [f["sharpness"] for f in rec.frames if "sharpness" in f]
+        assert [e["step"] for e in entries] == [1, 3, 6, 9] and rec.meta["version"] == 1  # (12's after the end)
+        assert all(isinstance(e["value"], float) and np.isfinite(e["value"]) and e["limit"] > 0 for e in entries)
     return out
 
 
@@ -290,7 +299,13 @@ def _replay(folder):
 def test_the_replayed_recordings_sharpness_chart_shows_the_points(browser, tmp_path):
     entries = _record(tmp_path / "with", True)
     assert [s["step"] for s in entries] == [1, 5, 9, 13, 17, 21, 25, 29]
-    _record(tmp_path / "without", False)
+    # a recording without measurements (as before sharpness= existed): the same frames without the entries
+    (tmp_path / "without").mkdir()
+    for name in (".mlplab-folder.json", "meta.json"):
+        shutil.copy(tmp_path / "with" / name, tmp_path / "without" / name)
+    lines = [json.loads(line) for line in (tmp_path / "with" / "frames.jsonl").read_text().splitlines()]
+    (tmp_path / "without" / "frames.jsonl").write_text("".join(
+        json.dumps({k: v for k, v in obj.items() if k != "sharpness"}) + "\n" for obj in lines))
     for name in ("with", "without"):
         srv, url = _replay(tmp_path / name)
         try:
@@ -326,12 +341,3 @@ def test_the_replayed_recordings_sharpness_chart_shows_the_points(browser, tmp_p
         finally:
             srv.send_signal(signal.SIGINT)
             srv.communicate(timeout=15)
-
-
-def test_entries_are_strict_json_and_an_old_recording_reads(tmp_path):
-    """The optional field is plain JSON numbers; a recording without it (format version 1 as before) reads."""
-    entries = _record(tmp_path / "r", True)
-    assert all(set(s) >= {"step", "value", "limit", "formula", "preconditioned", "residual", "products", "ms"}
-               for s in entries)
-    assert all(isinstance(s["value"], float) and np.isfinite(s["value"]) for s in entries)
-    assert read(tmp_path / "r").meta["version"] == 1
