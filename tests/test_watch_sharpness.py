@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -163,6 +164,31 @@ def test_the_limits_of_the_other_optimizers():
     assert "no optimizer" in limit_for(None)["reason"]
     two = torch.optim.SGD([{"params": p}, {"params": [torch.zeros(1, requires_grad=True)], "lr": 0.5}], lr=0.1)
     assert limit_for(two)["limit"] is None and "param groups differ" in limit_for(two)["reason"]
+
+
+def test_measurements_are_spaced_by_steps_and_by_their_share_of_the_time():
+    torch.manual_seed(2)
+    model = _Tiny().double()
+    x, y = torch.randn(16, 4, dtype=torch.float64), torch.randint(0, 3, (16,))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+
+    def slow(m):  # one forward per measurement: its cost is at least this sleep
+        time.sleep(0.3)
+        return F.cross_entropy(m(x), y)
+
+    t = Tracker(Sharpness(slow, every=1, share=0.5), model, opt)
+    assert t.due(1)
+    t.after_step(1)
+    assert t.measurements == 1 and t.seconds >= 0.3 and not t.due(2)  # a frame has not carried it yet
+    assert t.take()["step"] == 1 and not t.due(2)  # at most half the time: another ≥ cost later
+    assert t.next_time - time.monotonic() > 0.2
+    time.sleep(max(0.0, t.next_time - time.monotonic()) + 0.01)
+    assert t.due(2)
+    steps = Tracker(Sharpness(F.cross_entropy, x, y, share=None), model, opt)  # the default: every 200 steps
+    steps.after_step(1)
+    steps.take()
+    assert not steps.due(200) and steps.due(201)
+    assert "maximize" in limit_for(torch.optim.SGD(model.parameters(), lr=0.1, maximize=True))["reason"]
 
 
 class _Net(nn.Module):

@@ -58,7 +58,8 @@ time to it, whatever the model and batch (README's ``mlplab.watch`` section has 
 value rides on the next frame of the recording as its optional ``sharpness`` entry (:mod:`mlplab.watch.record`)
 and the page draws it against the limit. A measurement that raises (the loss function fails, the loss is not
 a scalar) is recorded once as an entry with ``value`` null and an ``error``, and no more are taken: the
-training goes on.
+training goes on. The values travel with the frames, so a run whose frames stopped (no layer could be
+watched, the worker failed) measures no more either.
 """
 
 from __future__ import annotations
@@ -158,6 +159,8 @@ def limit_for(optimizer) -> dict:
     lr = float(_num(g.get("lr", float("nan"))))
     if not (math.isfinite(lr) and lr > 0):
         return {**none, "reason": f"the learning rate {lr!r} is not a positive number"}
+    if any(gr.get("maximize") for gr in groups):
+        return {**none, "reason": "the optimizer maximizes (maximize=True): it climbs, no descent limit applies"}
     if name == "SGD":
         if not _same(groups, ("lr", "momentum", "dampening", "nesterov", "weight_decay")):
             return {**none, "reason": "the param groups differ in lr, momentum or weight decay: no one limit"}
