@@ -6,10 +6,13 @@ the defaults (at least every 200 steps, at most 5 % of the loop's time). Paired 
 run without ``sharpness=`` and one with it, from the same initial weights, each first in turn; printed: the
 median ratio of steps/s (with / without) and its range, and from the tracker's own clock the share of the run's
 wall time spent measuring, the measurements taken and the milliseconds of a warm-started one (8 Lanczos steps
-+ the residual: 9 Hessian-vector products). The load average before and after is printed (the VM's two cores are
-shared: say so with the figures).
++ the residual: 9 Hessian-vector products). ``--blocks PAIRS``: also one long watched run in which measuring is
+switched off and on in alternating blocks of ``--block-seconds``, each on-block's steps/s divided by the mean
+of its two off neighbours' (the machine's load drifts out, as in benchmarks/watch_overhead.py). The load
+average before and after is printed (the VM's two cores are shared: say so with the figures).
 
-    python benchmarks/watch_sharpness.py [--rounds 3] [--run-seconds 20] [--examples 256]
+    python benchmarks/watch_sharpness.py [--rounds 3] [--run-seconds 20] [--examples 256] [--blocks 0]
+                                         [--block-seconds 8]
 """
 
 from __future__ import annotations
@@ -63,11 +66,49 @@ def _run(torch, state, X, y, d, seconds, examples, sharp: bool):
             "frames": w.frames}
 
 
+def blocks(torch, X, y, d, pairs, seconds, examples):
+    """Steps/s of on-blocks (measuring) over their off neighbours' in one watched run."""
+    from mlplab.watch import watch
+
+    F = torch.nn.functional
+    torch.manual_seed(0)
+    model = _mlp(torch)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    w = watch(model, opt, record=os.path.join(d, "blocks"), sharpness=(F.cross_entropy, X[:examples], y[:examples]))
+    n, i = len(X) // 128, 0
+
+    def run(on):
+        nonlocal i
+        w._sharp.off = None if on else "an off-block"  # (the tracker's switch: measurements stop while set)
+        m0, s0, t0 = w._sharp.measurements, w._sharp.seconds, time.perf_counter()
+        k0 = i
+        while time.perf_counter() - t0 < seconds:
+            k = i % n
+            i += 1
+            loss = F.cross_entropy(model(X[k * 128:(k + 1) * 128]), y[k * 128:(k + 1) * 128])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        wall = time.perf_counter() - t0
+        return (i - k0) / wall, w._sharp.measurements - m0, (w._sharp.seconds - s0) / wall
+
+    run(True)  # the cold first measurement and the worker's start-up
+    off, on = [run(False)], []
+    for _ in range(pairs):
+        on.append(run(True))
+        off.append(run(False))
+    w.close()
+    ratios = [on[j][0] / ((off[j][0] + off[j + 1][0]) / 2) for j in range(pairs)]
+    return ratios, [o[1] for o in on], [o[2] for o in on]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--run-seconds", type=float, default=20.0)
     ap.add_argument("--examples", type=int, default=256)
+    ap.add_argument("--blocks", type=int, default=0, help="on/off block pairs in one run (0: skip)")
+    ap.add_argument("--block-seconds", type=float, default=8.0)
     args = ap.parse_args()
     import numpy as np
     import torch
@@ -83,6 +124,13 @@ def main():
     load0 = os.getloadavg()[0]
     ratios, shares, warm, cold, count = [], [], [], [], []
     with tempfile.TemporaryDirectory() as d:
+        if args.blocks:
+            br, bm, bs = blocks(torch, X, y, d, args.blocks, args.block_seconds, args.examples)
+            q = statistics.quantiles(br, n=4) if len(br) >= 2 else [br[0]] * 3
+            print(f"blocks of {args.block_seconds:g} s: steps/s measuring on / off median {statistics.median(br):.3f} "
+                  f"(quartiles {q[0]:.3f}–{q[2]:.3f}, {len(br)} on-blocks, {sum(bm)} measurements); time measuring "
+                  f"in the on-blocks median {100 * statistics.median(bs):.1f} %; load average {os.getloadavg()[0]:.1f}",
+                  flush=True)
         for r in range(args.rounds):
             torch.manual_seed(r)
             state = _mlp(torch).state_dict()
@@ -97,6 +145,8 @@ def main():
             print(f"round {r + 1}: {res[False]['rate']:.0f} steps/s without, {res[True]['rate']:.0f} with "
                   f"(ratio {ratios[-1]:.3f}); measuring took {100 * shares[-1]:.1f} % of the run "
                   f"({count[-1]} measurements, cold {cold[-1]} ms, warm median {warm[-1]} ms)", flush=True)
+    if not ratios:
+        return
     print(f"MLP 784-100×4-10, batch 128, sharpness on {args.examples} examples: steps/s with / without "
           f"median {statistics.median(ratios):.3f} (range {min(ratios):.3f}–{max(ratios):.3f}); time measuring "
           f"median {100 * statistics.median(shares):.1f} % of the loop; a warm measurement "
