@@ -91,3 +91,36 @@ if kill_at is not None:
 print(w.url.split("?")[0])  # the page's address (with its token, w.url) while the kernel runs
 assert w.url.startswith("http://127.0.0.1:") and "token=" in w.url
 w.stop_page()  # the page's server (started when `w` was shown)
+
+# %% [markdown]
+# ## The sharpness against 2/η
+#
+# Source: Cohen, Kaur, Li, Kolter, Talwalkar 2021, *Gradient Descent on Neural Networks Typically Occurs at
+# the Edge of Stability*: gradient descent at step size η is stable along the top Hessian eigenvector only
+# while the sharpness $\lambda_1(H) < 2/\eta$, and full-batch training drives $\lambda_1$ up toward that limit.
+# `sharpness=(loss_fn, x, y)` measures $\lambda_1$ of the loss on that fixed batch while the loop trains
+# (warm-started Lanczos, about 5 % of the loop's time by default; `mlplab.watch.Sharpness(..., every=,
+# share=)` sets how often) and the page draws it against the optimizer's limit. Here full-batch gradient
+# descent on 512 images, measured every 10 steps.
+
+# %%
+from mlplab.watch import Sharpness
+
+torch.manual_seed(seed)
+gd_model = nn.Sequential(nn.Linear(784, 100), nn.Tanh(), nn.Linear(100, 100), nn.Tanh(), nn.Linear(100, 10))
+lr = 0.2
+gd = torch.optim.SGD(gd_model.parameters(), lr=lr)
+xs, ys = X[:512], y[:512]
+spec = Sharpness(nn.functional.cross_entropy, xs, ys, every=10, share=None)
+with watch(gd_model, gd, every=10, record=folder + "-sharpness", sharpness=spec) as w2:
+    for s in range(steps):
+        gd.zero_grad()
+        nn.functional.cross_entropy(gd_model(xs), ys).backward()
+        gd.step()
+for f in read(w2.folder).frames:
+    if "sharpness" in f:
+        m = f["sharpness"]
+        print(f"step {m['step']:3d}: λ₁ = {m['value']:.3f}  (2/η = {m['limit']:.1f}; ±{m['residual']:.1e}, "
+              f"{m['products']} products, {m['ms']:.0f} ms)")
+measured = [f["sharpness"] for f in read(w2.folder).frames if "sharpness" in f]
+assert measured and all(m["value"] > 0 and m["limit"] == 2 / lr for m in measured)

@@ -10,10 +10,12 @@
 :mod:`~mlplab.watch.core` (the hooks, what the loop pays), :mod:`~mlplab.watch.layers` (which layers),
 :mod:`~mlplab.watch.worker` (the process that makes and records the frames), :mod:`~mlplab.watch.stats`
 (quantile histograms, statistics, ``diagnose``'s verdicts), :mod:`~mlplab.watch.record` (the folder's format),
-:mod:`~mlplab.watch.server` (the page, live or replayed).
+:mod:`~mlplab.watch.server` (the page, live or replayed), :mod:`~mlplab.watch.sharpness` (``sharpness=``: λ₁ against
+the optimizer's stability limit).
 """
 
 from .core import Watch, watch
 from .record import Recording, RecordingError, read
+from .sharpness import Sharpness
 
-__all__ = ["watch", "Watch", "read", "Recording", "RecordingError"]
+__all__ = ["watch", "Watch", "read", "Recording", "RecordingError", "Sharpness"]

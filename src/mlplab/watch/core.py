@@ -17,7 +17,8 @@ What it does to the loop, step by step (k = optimizer steps done):
   copied, the forward hooks removed, and the worker told: it copies the arrays out, answers, and makes and
   records the frame while the loop goes on.
 
-Nothing else runs in the loop: between frames the cost is one Python call per step (the post-hook). The
+Nothing else runs in the loop: between frames the cost is one Python call per step (the post-hook), unless
+``sharpness=`` is given (:mod:`mlplab.watch.sharpness` measures λ₁ in the loop, about 5 % of its time). The
 model's parameters, buffers, gradients, the optimizer's state and torch's random state are not touched
 (``tests/test_watch.py`` trains with and without watching and compares the parameters bit for bit).
 """
@@ -49,7 +50,7 @@ class Watch:
     did not)."""
 
     def __init__(self, model, optimizer=None, every=None, port=None, record=None, fps: float = 12.0,
-                 sample: int = SAMPLE):
+                 sample: int = SAMPLE, sharpness=None):
         import torch
 
         from .. import folderkind
@@ -67,6 +68,10 @@ class Watch:
             raise ValueError(f"port= is a port number (0: any free one), got {port!r}")
         if not isinstance(sample, int) or sample < 1:
             raise ValueError(f"sample= is a number of values ≥ 1, got {sample!r}")
+        from .sharpness import Tracker, settings  # sharpness= (opt-in): λ₁ against the optimizer's limit
+
+        spec = settings(sharpness)
+        self._sharp = Tracker(spec, model, optimizer) if spec is not None else None
         self._torch = torch
         self.model, self.optimizer, self.every, self.fps, self.sample = model, optimizer, every, float(fps), sample
         self._temp = record is None
@@ -277,6 +282,8 @@ class Watch:
                 "losses": self._losses, "rows": rows, "have": have}
         if "x" in self._have[0]:
             info["x_rows"] = self._have[0]["x"]
+        if self._sharp is not None and self._sharp.pending is not None:
+            info["sharpness"] = self._sharp.take()
         self._loss_sum, self._losses = 0.0, 0
         self._armed = False
         self._last = time.monotonic()
@@ -293,6 +300,8 @@ class Watch:
             else:
                 self._stop(self._worker.broken)
                 return
+        if self._sharp is not None and not self._armed and not self.paused:  # no frame capture: its hooks are off
+            self._sharp.after_step(self.steps)
         if not self._armed and self._due():
             # every=N is exact: the loop waits for the worker if it is behind; at fps a frame is skipped instead
             if self._worker.free or (self.every is not None and self._worker.wait_free(EXACT_WAIT)):
@@ -426,7 +435,7 @@ def _np_dtype(dtype) -> str:
 
 
 def watch(model, optimizer=None, every: int | None = None, port: int | None = None, record=None,
-          fps: float = 12.0, sample: int = SAMPLE) -> Watch:
+          fps: float = 12.0, sample: int = SAMPLE, sharpness=None) -> Watch:
     """Watch a PyTorch model train in your own loop::
 
         w = watch(model, optimizer, record="runs/watch1")     # after building both
@@ -438,5 +447,9 @@ def watch(model, optimizer=None, every: int | None = None, port: int | None = No
     (default: ``fps`` frames per second). ``record``: the folder the frames are written to (a new one; default a
     temporary folder, ``w.folder``); ``mlplab live --replay FOLDER`` shows it afterwards. ``port``: also serve the
     page live on 127.0.0.1 (0: a free port; ``w.url``). In Jupyter, ``w`` as a cell's value shows the page.
-    ``sample``: values of each layer's z captured per frame (the batch's first rows up to it)."""
-    return Watch(model, optimizer, every=every, port=port, record=record, fps=fps, sample=sample)
+    ``sample``: values of each layer's z captured per frame (the batch's first rows up to it). ``sharpness``:
+    ``(loss_fn, inputs, targets)`` on a fixed batch, a callable model → loss, or :class:`mlplab.watch.Sharpness`:
+    also measure the loss's top Hessian eigenvalue against the optimizer's stability limit, at most about 5 %
+    of the loop's time (:mod:`mlplab.watch.sharpness`)."""
+    return Watch(model, optimizer, every=every, port=port, record=record, fps=fps, sample=sample,
+                 sharpness=sharpness)

@@ -19,7 +19,11 @@ Format ``mlplab-watch`` version 1 (``FORMAT``, ``VERSION``)::
                                         "mean", "std", "nonfinite", "size"} or null; "z_std", "a_std", "dead",
                                         "zero", "saturated", "update_ratio", "grad_norm", "gz_norm",
                                         "verdict", "level", "reason"],
-                             "events": [{"layer", "name", "from", "to", "reason"}: verdicts that changed]}
+                             "events": [{"layer", "name", "from", "to", "reason"}: verdicts that changed],
+                             optional "sharpness": {"step" measured at, "value" λ₁ or null, "limit" or null,
+                                        "formula", "preconditioned", "reason" (no limit), "residual", "products",
+                                        "ms", "examples", "parameters", "dtype", "optimizer", "error" (failed)}:
+                                        watch(sharpness=)'s newest measurement (mlplab.watch.sharpness)}
                             {"type": "end", "step", "frames", "reason": "closed" | "an exception: ..."}
 
 meta.json is written once, atomically (:func:`mlplab.runtime.fileio.write_json`), when the first batch has shown

@@ -250,7 +250,8 @@ class _Recorder:
         self.verdicts = [v["verdict"] for v in verdicts]
         self.out.write({"type": "frame", "frame": self.frames, "step": info["step"], "time": info["time"],
                         "loss": info.get("loss"), "losses": info.get("losses", 0),
-                        "in_std": in_std, "layers": rows, "events": events})
+                        "in_std": in_std, "layers": rows, "events": events,
+                        **({"sharpness": info["sharpness"]} if info.get("sharpness") else {})})
         self.frames += 1
 
     def close(self):

@@ -3,6 +3,7 @@
 // Train view); the numbers are the recording's, as the frame worker computed them.
 import {chart, drawHist, styled} from '/static/charts.js';
 import {$, fmt, live, pct, showError, showLines, token} from '/static/common.js';
+import {drawSharp, noteSharp, setupSharp} from './sharpness.js';
 
 const HIST_COLS = 120;  // frames drawn per histogram strip, ending at the frame shown
 const QUANTITIES = [['z', 'pre-activation z'], ['a', 'activation φ(z)'], ['gz', 'gradient ∂L/∂z'],
@@ -61,6 +62,7 @@ function setup(meta) {
   W.loss = chart($('#chart-loss'), [styled(0, {label: 'loss', spanGaps: true})], {marks});
   W.ratio = chart($('#chart-ratio'), meta.layers.map((lay, i) => styled(i, {label: `layer ${i + 1}`, spanGaps: true})),
     {marks, scales: {y: {distr: 3}}});
+  setupSharp(marks);
 }
 
 function drawCharts() {
@@ -70,6 +72,7 @@ function drawCharts() {
     const r = x.layers[i] && x.layers[i].update_ratio;
     return r > 0 ? r : null;
   }))]);
+  drawSharp(f);
 }
 
 function drawEvents(upto) {
@@ -112,6 +115,7 @@ function show(k) {
   $('#slider').setAttribute('aria-valuetext', `frame ${k + 1} of ${W.frames.length}, step ${f.step}`);
   $('#readout').textContent = `frame ${k + 1} / ${W.frames.length} · step ${f.step} · ${fmt(f.time)} s · loss ${fmt(f.loss, 4)}`;
   drawEvents(k);
+  noteSharp(W.frames, k);
   W.loss.redraw(false); W.ratio.redraw(false);  // (false: keep the scales; the data may not be committed yet)
   live.shown = k; live.lastFrame = f;
 }
