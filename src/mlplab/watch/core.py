@@ -180,7 +180,7 @@ class Watch:
                 "model": type(self.model).__name__, "optimizer": opt,
                 "optimizer_rules": "adam" if opt and "adam" in opt.lower() else "sgd" if opt else None,
                 "every": self.every, "fps": None if self.every else self.fps, "sample": self.sample,
-                "bins": 32, "tail": 0.001, "torch": self._torch.__version__,
+                "bins": 32, "tail": 0.001, "torch": str(self._torch.__version__),  # (a TorchVersion pickles as torch's)
                 "layers": found, "not_watched": self.not_watched}
         write_json(self.folder / "meta.json", meta)
         return meta
