@@ -1,8 +1,9 @@
 """The frame worker of :mod:`mlplab.watch`: a process that turns the copied tensors into frames and records them.
 
-The watched loop's part of a frame is a few ``copy_`` calls into shared memory (a file in ``/dev/shm``,
-private to this user, unlinked once mapped: :func:`mlplab.live.framer.check_private`, as the live page's
-worker does) and one short message. The worker copies the arrays out at once and answers ``("free",)``, so
+The watched loop's part of a frame is a few copies (NumPy's: :meth:`mlplab.watch.core.Watch._put`) into shared
+memory (a file in ``/dev/shm``, private to this user, unlinked once mapped:
+:func:`mlplab.live.framer.check_private`, as the live page's worker does) and one short message.
+The worker copies the arrays out at once and answers ``("free",)``, so
 the loop may write the next frame's tensors while this one is computed; then it computes the histograms,
 statistics and verdicts (:mod:`mlplab.watch.stats`, NumPy only: it never imports torch) and appends the
 frame to ``frames.jsonl`` (:class:`mlplab.watch.record.LineWriter`). It runs niced and ``SCHED_BATCH``
