@@ -20,7 +20,12 @@ CPU a frame costs the training thread and the worker, and the load average befor
 cores are shared: say so with the figures).
 
     python benchmarks/watch_overhead.py [--blocks 20] [--block-seconds 1] [--rounds 5] [--run-seconds 4]
-                                        [--models mlp,cnn]
+                                        [--models mlp,cnn] [--threads N] [--worker-policy batch|idle]
+
+``--threads``: torch's thread count instead of the free cores' (the quiet machine's choice is 2, a loaded one's
+1). ``--worker-policy idle``: the frame worker is switched to ``SCHED_IDLE`` once started (it then runs only on
+a core nothing else wants, and any waking thread preempts it at once) instead of the shipped niced
+``SCHED_BATCH``: an A/B of the scheduling policy, for a quiet machine.
 """
 
 from __future__ import annotations
@@ -86,6 +91,9 @@ class Loop:
         return steps / (time.perf_counter() - t0)
 
 
+POLICY = "batch"
+
+
 def _watched(torch, make, X, y, d):
     from mlplab.watch import watch
 
@@ -98,6 +106,8 @@ def _watched(torch, make, X, y, d):
     while w._worker.proc is not None and not w._worker.ready and time.monotonic() < deadline:
         w._worker._handle(0.1)
         loop.run(5)
+    if POLICY == "idle" and w._worker.ready:  # after the worker's own _yield_to_training
+        os.sched_setscheduler(w._worker.proc.pid, os.SCHED_IDLE, os.sched_param(0))
     return loop, w
 
 
@@ -150,7 +160,7 @@ def blocks(torch, make, X, y, pairs, seconds):
 
 
 def paired(torch, make, X, y, rounds, seconds):
-    ratios, plain_s, watched_s, fps = [], [], [], []
+    ratios, cpu_ratios, plain_s, watched_s, fps = [], [], [], [], []
     steps = None
     with tempfile.TemporaryDirectory() as d:
         for r in range(rounds):
@@ -167,13 +177,16 @@ def paired(torch, make, X, y, rounds, seconds):
                 steps = steps or max(30, round(seconds * rate))
                 f0, t0 = (w.frames, time.perf_counter()) if kind == "watched" else (0, 0)
                 res[kind] = loop.run(steps)
+                res[kind + " cpu"] = loop.cpu
                 if kind == "watched":
                     fps.append((w.frames - f0) / (time.perf_counter() - t0))
                     w.close()
             ratios.append(res["watched"] / res["plain"])
+            cpu_ratios.append(res["plain cpu"] / res["watched cpu"])
             plain_s.append(res["plain"])
             watched_s.append(res["watched"])
-    return ratios, statistics.median(plain_s), statistics.median(watched_s), statistics.median(fps), steps
+    return (ratios, cpu_ratios, statistics.median(plain_s), statistics.median(watched_s), statistics.median(fps),
+            steps)
 
 
 def main():
@@ -183,14 +196,21 @@ def main():
     ap.add_argument("--rounds", type=int, default=5, help="paired separate runs (0: skip)")
     ap.add_argument("--run-seconds", type=float, default=4.0, help="length of a paired run (steps: from the speed)")
     ap.add_argument("--models", default="mlp,cnn")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: the free cores)")
+    ap.add_argument("--worker-policy", choices=("batch", "idle"), default="batch",
+                    help="the frame worker's scheduling: as shipped (niced SCHED_BATCH) or SCHED_IDLE")
     args = ap.parse_args()
+    global POLICY
+    POLICY = args.worker_policy
     import torch
 
     from mlplab.runtime.threads import auto_blas_threads
 
     n, why = auto_blas_threads()
+    if args.threads:
+        n, why = args.threads, "--threads"
     torch.set_num_threads(n)
-    header(f"mlplab.watch overhead (torch threads {n}: {why})")
+    header(f"mlplab.watch overhead (torch threads {n}: {why}; worker {POLICY})")
     for kind in args.models.split(","):
         make = _models(torch)[kind]
         X, y = _data(torch, kind)
@@ -205,9 +225,10 @@ def main():
                   f"{b['worker_ms']:.1f} ms CPU; a step: {b['step_ms']:.2f} ms CPU"
                   + (f"; frames stopped: {b['broken']}" if b["broken"] and b["broken"] != "closed" else ""))
         if args.rounds:
-            ratios, p, wch, fps, steps = paired(torch, make, X, y, args.rounds, args.run_seconds)
+            ratios, cpu_ratios, p, wch, fps, steps = paired(torch, make, X, y, args.rounds, args.run_seconds)
             print(f"   paired runs of {steps} steps: watched/plain, median (quartiles) of {len(ratios)}: {_q(ratios)}; "
-                  f"steps/s plain {p:.0f}, watched {wch:.0f}; frames/s {fps:.1f}")
+                  f"by the training thread's CPU time per step: {_q(cpu_ratios)}; steps/s plain {p:.0f}, "
+                  f"watched {wch:.0f}; frames/s {fps:.1f}")
         print(f"   load average: {load0:.1f} before, {os.getloadavg()[0]:.1f} after (2 shared cores)")
 
 

@@ -1,8 +1,9 @@
 """The frame worker of :mod:`mlplab.watch`: a process that turns the copied tensors into frames and records them.
 
-The watched loop's part of a frame is a few ``copy_`` calls into shared memory (a file in ``/dev/shm``,
-private to this user, unlinked once mapped: :func:`mlplab.live.framer.check_private`, as the live page's
-worker does) and one short message. The worker copies the arrays out at once and answers ``("free",)``, so
+The watched loop's part of a frame is a few copies (NumPy's: :meth:`mlplab.watch.core.Watch._put`) into shared
+memory (a file in ``/dev/shm``, private to this user, unlinked once mapped:
+:func:`mlplab.live.framer.check_private`, as the live page's worker does) and one short message.
+The worker copies the arrays out at once and answers ``("free",)``, so
 the loop may write the next frame's tensors while this one is computed; then it computes the histograms,
 statistics and verdicts (:mod:`mlplab.watch.stats`, NumPy only: it never imports torch) and appends the
 frame to ``frames.jsonl`` (:class:`mlplab.watch.record.LineWriter`). It runs niced and ``SCHED_BATCH``
@@ -19,6 +20,7 @@ frame, so the worker is not niced then.
 
 from __future__ import annotations
 
+import json
 import math
 import mmap
 import os
@@ -128,6 +130,9 @@ class Worker:
             self.mm = mmap.mmap(fd, size)
         finally:
             os.close(fd)
+        # plain JSON values only: unpickling any torch object (torch.__version__ is a TorchVersion) would import
+        # torch in the worker, 1.4 s of CPU taken from the training at its start and 300 MB
+        meta = json.loads(json.dumps(meta))
         self._send(("attach", self.path, layout, meta, str(frames_path)))
         return views(self.mm, layout)
 
