@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -320,3 +321,21 @@ def test_the_frame_worker_never_loads_torch(tmp_path):
         maps = Path(f"/proc/{w._worker.proc.pid}/maps").read_text()
     assert "numpy" in maps and "libtorch" not in maps
     assert len(read(tmp_path / "rec").frames) == 3
+
+
+def test_a_parent_killed_before_it_read_attached_leaves_no_shared_file(tmp_path):
+    """The watched process unlinks the shared file when it reads the worker's "attached"; one killed before
+    that left the file in /dev/shm. The worker, whose socket then ends, unlinks it as it exits."""
+    from mlplab.watch.worker import Worker
+
+    w = Worker(yield_cpu=False)
+    w.attach([{"w": ([4, 3], "f4")}], {"layers": []}, tmp_path / "frames.jsonl")
+    path = w.path
+    assert os.path.exists(path)
+    deadline = time.monotonic() + 30
+    while not w.conn.poll(0.1) or w.conn.recv()[0] != "attached":  # the worker has mapped it; not handled
+        assert time.monotonic() < deadline
+    assert os.path.exists(path)
+    w.conn.close()  # the parent's end gone without a word
+    assert w.proc.wait(30) == 0
+    assert not os.path.exists(path)

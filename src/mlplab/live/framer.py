@@ -64,7 +64,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..runtime.fileio import unlink_quietly
+from ..runtime.fileio import unlink_if_same, unlink_quietly
 
 __all__ = ["FrameWorker", "REPLY_TIMEOUT", "main", "check_private"]
 
@@ -430,12 +430,7 @@ class _Mirror:
     def forget_file(self) -> None:
         """Unlink the shared file if its name still holds the file mapped here (the worker's last act: a
         server killed before it read "attached", so before it unlinked the file, would leave it in /dev/shm)."""
-        try:
-            st = os.stat(self.path, follow_symlinks=False)
-        except OSError:
-            return  # unlinked by the server already
-        if (st.st_dev, st.st_ino) == self.file:
-            unlink_quietly(self.path)
+        unlink_if_same(self.path, self.file)
 
 
 def _yield_to_training() -> None:

@@ -44,6 +44,18 @@ def unlink_quietly(path) -> None:
         pass
 
 
+def unlink_if_same(path, ident) -> None:
+    """Remove ``path`` if its name still holds the file ``ident`` = (st_dev, st_ino) (a frame worker's last act:
+    a parent killed before it unlinked the shared file would leave it in /dev/shm; a file made since under
+    the same name is not ours, and stays)."""
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return  # unlinked by the parent already
+    if (st.st_dev, st.st_ino) == tuple(ident):
+        unlink_quietly(path)
+
+
 def current_umask() -> int:
     """The process's umask, read without changing it (``/proc/self/status`` on Linux ≥ 4.7); elsewhere
     set and restored at once. A file written atomically gets ``0o666 & ~umask``, as ``open()`` would

@@ -206,8 +206,10 @@ class _Recorder:
                     for off, shape, dt in row.values()), default=0)
         fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
         try:
-            check_private(os.fstat(fd), path, need)
+            st = os.fstat(fd)
+            check_private(st, path, need)
             self.mm = mmap.mmap(fd, 0)
+            self.path, self.file = path, (st.st_dev, st.st_ino)
         finally:
             os.close(fd)
         self.views = views(self.mm, layout)
@@ -260,8 +262,11 @@ class _Recorder:
         self.frames += 1
 
     def close(self):
+        from ..runtime.fileio import unlink_if_same
+
         self.out.close()
         self.views = None
+        unlink_if_same(self.path, self.file)  # (the parent, killed before it read "attached", did not)
         try:
             self.mm.close()
         except BufferError:
