@@ -78,6 +78,11 @@ def _key(name) -> str:
     return key if key in _NOT_THEORY else _theory_act(name).name
 
 
+_UNIT_GRID = np.linspace(-12.0, 12.0, 4001)
+_FIXED_GRID = np.linspace(-20.0, 20.0, 4001)
+_UNIT_GRID.flags.writeable = _FIXED_GRID.flags.writeable = False
+
+
 def gaussian_expectation(f, var: float) -> float:
     """E[f(z)] for z ~ N(0, var), by the trapezoid rule on a grid that resolves both the
     Gaussian's scale (√var · [-12, 12]) and the activation's own (z in [-20, 20], where tanh and
@@ -89,7 +94,10 @@ def gaussian_expectation(f, var: float) -> float:
     if var == 0:
         return float(f(np.zeros(1))[0])
     sd = math.sqrt(var)
-    z = np.union1d(sd * np.linspace(-12.0, 12.0, 4001), np.linspace(-20.0, 20.0, 4001))
+    # the union of the two grids within ±12 sd (the fixed grid cut first: the same points, a smaller sort —
+    # the check-up calls this once or twice per layer, issue 30's time budget)
+    fixed = _FIXED_GRID[np.abs(_FIXED_GRID) <= 12.0 * sd]
+    z = np.union1d(sd * _UNIT_GRID, fixed)
     z = z[np.abs(z) <= 12.0 * sd]
     pdf = np.exp(-0.5 * z * z / var) / (sd * math.sqrt(2.0 * math.pi))
     return float(np.trapezoid(f(z) * pdf, z))
@@ -216,7 +224,11 @@ def _f(x) -> float:
     return float(x)
 
 
-def _summary(i, lay, z, a, eps):
+def _summary(i, lay, z, a, eps, full: bool = True):
+    """The :class:`LayerStats` of one layer from its pre-activations ``z`` and activations ``a`` (units last).
+    ``full=False``: only what the PyTorch check-up reads (fan-in and -out, the activation's mean and std, the
+    saturated, zero and dead fractions, E[z²]), the same numbers, the rest NaN — the weight's moments and the
+    norms are passes over the batch a small model's check-up paid for without reading them (issue 30's time)."""
     w = lay.linear.weight.data
     z64, a64 = z.astype(np.float64), a.astype(np.float64)
     n_units = a.shape[-1]
@@ -228,6 +240,13 @@ def _summary(i, lay, z, a, eps):
         off = a <= 0
         zero = _f(np.mean(off))
         dead = _f(np.mean(np.all(off.reshape(-1, n_units), axis=0)))
+    if not full:
+        nan = float("nan")
+        return LayerStats(
+            layer=i + 1, fan_in=int(w.shape[-2]), fan_out=int(w.shape[-1]), activation=lay.activation,
+            weight_mean=nan, weight_std=nan, weight_norm=nan, pre_mean=nan, pre_std=nan, pre_sq=_f(np.mean(z64**2)),
+            act_mean=_f(a64.mean()), act_std=_f(a64.std()), act_sq=nan, act_norm=nan, saturated=sat, zero=zero,
+            dead=dead)
     return LayerStats(
         layer=i + 1, fan_in=int(w.shape[-2]), fan_out=int(w.shape[-1]), activation=lay.activation,
         weight_mean=_f(w.mean()), weight_std=_f(w.std()), weight_norm=_f(np.linalg.norm(w)),
@@ -330,11 +349,17 @@ def count_distinct_units(a: np.ndarray, rtol: float = 1e-5) -> int:
     cand[order[1:][close]] = True
     cand[order[:-1][close]] = True
     k0 = int(np.count_nonzero(~cand))
+    # a column equal to an earlier candidate matches whatever that one matched (or became): only the first of
+    # the all-zero columns (a ReLU layer's dead units, up to half of a deep one) needs the comparisons
+    zero = ~a.any(axis=0) & cand
+    if np.count_nonzero(zero) > 1:
+        cand &= ~zero
+        cand[np.flatnonzero(zero)[0]] = True
     k = 0
     for j in np.flatnonzero(cand):
         col = a[:, j]
         near = np.flatnonzero(np.abs(rep_proj[:k] - proj[j]) <= bound)
-        if not any(np.max(np.abs(col - reps[i])) <= tol for i in near):
+        if not near.size or not np.any(np.max(np.abs(reps[near] - col), axis=1) <= tol):
             reps[k], rep_proj[k] = col, proj[j]
             k += 1
     return k0 + k
