@@ -348,13 +348,29 @@ def count_distinct_units(a: np.ndarray, rtol: float = 1e-5) -> int:
     cand = np.zeros(a.shape[1], dtype=bool)
     cand[order[1:][close]] = True
     cand[order[:-1][close]] = True
-    k0 = int(np.count_nonzero(~cand))
     # a column equal to an earlier candidate matches whatever that one matched (or became): only the first of
     # the all-zero columns (a ReLU layer's dead units, up to half of a deep one) needs the comparisons
     zero = ~a.any(axis=0) & cand
-    if np.count_nonzero(zero) > 1:
+    dropped = max(int(np.count_nonzero(zero)) - 1, 0)
+    if dropped:
         cand &= ~zero
         cand[np.flatnonzero(zero)[0]] = True
+    # the same test on 8 more projections, each among the columns still candidates (two columns that match stay
+    # neighbours in every projection, so both stay): a sigmoid layer's units, all near 0.5, leave most columns
+    # candidates of the first projection alone
+    rs = np.random.default_rng(1).standard_normal((8, a.shape[0]))
+    for rk in rs:
+        idx = np.flatnonzero(cand)
+        if idx.size < 3:
+            break
+        pk = a[:, idx].T @ rk
+        o = np.argsort(pk)
+        near_k = np.diff(pk[o]) <= tol * float(np.sum(np.abs(rk))) * (1 + 1e-6)
+        keep = np.zeros(idx.size, dtype=bool)
+        keep[o[1:][near_k]] = True
+        keep[o[:-1][near_k]] = True
+        cand[idx[~keep]] = False
+    k0 = int(np.count_nonzero(~cand)) - dropped
     k = 0
     for j in np.flatnonzero(cand):
         col = a[:, j]
