@@ -197,6 +197,13 @@ class ForwardFailed(ValueError):
 
 def _nonfinite(work) -> list[str]:
     """'0.weight (3 NaN, 1 inf)' for each parameter or buffer of ``work`` with values that are not finite."""
+    torch = _torch()
+    floats = [t for t in (*work.parameters(), *work.buffers()) if t.is_floating_point()]
+    # one norm per tensor in one call: a finite norm means finite values (NaN and inf propagate), so only a
+    # non-finite one (or an overflow of large finite values) is looked at element by element
+    norms = torch._foreach_norm([t.detach() for t in floats]) if floats else []
+    if all(bool(torch.isfinite(n)) for n in norms):
+        return []
     out = []
     for n, t in (*work.named_parameters(), *work.named_buffers()):
         if t.is_floating_point() and not bool(_torch().isfinite(t).all()):
@@ -388,8 +395,8 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
         den = float(torch.linalg.norm(b))
         return float(torch.linalg.norm(a - b)) / den if den > 0 else (math.inf if bool((a != b).any()) else 0.0)
 
-    in_std = float(inputs.float_input.detach().double().std()) if inputs.float_input is not None \
-        else meas[0]["in_std"]
+    x64 = inputs.float_input.detach().double() if inputs.float_input is not None else None  # converted once
+    in_std = float(x64.std()) if x64 is not None else meas[0]["in_std"]
     uses: dict[int, int] = {}
     for lay in layers:  # a weight called by several layers (tied, reused): one parameter, one update, k uses
         uses[id(_base(lay.op.weight))] = uses.get(id(_base(lay.op.weight)), 0) + 1
@@ -452,7 +459,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
                "loss_before": float(loss0.detach()), "loss_after": loss_after, "diverged": diverged},
         input={"examples": inputs.batch, "shape": list(inputs.args[0].shape[1:]) if inputs.args else None,
                "std": in_std, "mean_square": float(in_std ** 2) if inputs.float_input is None else
-               float(inputs.float_input.detach().double().pow(2).mean()), "description": inputs.description,
+               float(x64.pow(2).mean()), "description": inputs.description,
                "output": out_words, "loss": loss.words})
     _judge_coverage(d, _analysed_fraction(work, layers))
     work = ops = after_ops = layers = after = opt = params = None  # freed before the overfit probe's copy
