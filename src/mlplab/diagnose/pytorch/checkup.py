@@ -310,6 +310,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
     from .coverage import coverage
     from .hygiene import activation_guard, working_copy
     from .io import Loss, select_output
+    from .steps import Steps
 
     work = working_copy(torch, model)
     bad_weights = _nonfinite(work)
@@ -356,7 +357,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
     # weight is computed in the forward, so the parameter itself is not it). The traced pass's gradients
     # are the first step's (the same batch, the same weights): steps cost steps − 1 more forward+backward.
     params = [p for p in work.parameters() if p.requires_grad]
-    opt = (torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam)(params, lr=lr)
+    opt = Steps(torch, params, optimizer, lr)  # torch.optim's steps, without its first-call import of torch._dynamo
     diverged, taken, prev = None, 0, None
     for s in range(0 if bad_weights else steps):
         if s == 0:
