@@ -42,8 +42,8 @@ from ..tensor import Tensor, cross_entropy, no_grad
 
 __all__ = [
     "LayerStats", "Probe", "SignalPrediction", "StatsRecorder", "activation_fn", "columns",
-    "count_distinct_units", "derivative_moment", "gaussian_expectation", "layer_plan", "layer_stats",
-    "predict_for_model", "predict_signal", "probe", "relative_change", "second_moment", "weight_arrays",
+    "count_distinct_units", "derivative_moment", "gaussian_expectation", "gaussian_expectations", "layer_plan",
+    "layer_stats", "predict_for_model", "predict_signal", "probe", "relative_change", "second_moment", "weight_arrays",
 ]
 
 SATURATION_EPS = 0.01  # sigmoid below 0.01 / above 0.99, tanh beyond ±0.99
@@ -88,18 +88,23 @@ def gaussian_expectation(f, var: float) -> float:
     Gaussian's scale (√var · [-12, 12]) and the activation's own (z in [-20, 20], where tanh and
     sigmoid bend). Gauss-Hermite alone misses the bend once √var ≫ 1; this is accurate to ~1e-6
     for bounded smooth or piecewise-linear f at every variance."""
+    return gaussian_expectations([f], var)[0]
+
+
+def gaussian_expectations(fs, var: float) -> list[float]:
+    """:func:`gaussian_expectation` of each function of ``fs`` at one variance, on one grid and density (the
+    check-up asks for a layer's mean activation and its saturated fraction: issue 30's time budget)."""
     var = float(var)
     if not var >= 0:
         raise ValueError(f"variance must be >= 0, got {var}")
     if var == 0:
-        return float(f(np.zeros(1))[0])
+        return [float(f(np.zeros(1))[0]) for f in fs]
     sd = math.sqrt(var)
-    # the union of the two grids within ±12 sd (the fixed grid cut first: the same points, a smaller sort —
-    # the check-up calls this once or twice per layer, issue 30's time budget)
+    # the union of the two grids within ±12 sd (the fixed grid cut first: the same points, a smaller sort)
     fixed = _FIXED_GRID[np.abs(_FIXED_GRID) <= 12.0 * sd]
     z = np.union1d(sd * _UNIT_GRID, fixed)  # sd·12 is 12·sd exactly: every point is within the cut
     pdf = np.exp(-0.5 * z * z / var) / (sd * math.sqrt(2.0 * math.pi))
-    return float(np.trapezoid(f(z) * pdf, z))
+    return [float(np.trapezoid(f(z) * pdf, z)) for f in fs]
 
 
 def second_moment(activation: str, var: float, slope: float = 0.01) -> float:

@@ -169,17 +169,22 @@ def _theory(layers, meas) -> list[dict]:
                        "reset": bool(first.norm) and k == 0}
                 if math.isfinite(var):
                     phi, _ = dg.activation_fn(act, layers[i].slope)
-                    mean = dg.gaussian_expectation(phi, var)
-                    row["act_mean"] = mean
-                    row["act_std"] = math.sqrt(max(float(pred.act_sq[k]) - mean**2, 0.0))
+                    sat = None
                     if act == "relu6":  # the top bound only (0 is a ReLU's dead side, counted as dead)
-                        row["saturated"] = dg.gaussian_expectation(
-                            lambda z, phi=phi: (phi(z) >= RELU6_TOP - dg.SATURATION_EPS).astype(float), var)
+                        def sat(z, phi=phi):
+                            return (phi(z) >= RELU6_TOP - dg.SATURATION_EPS).astype(float)
                     elif act in dg._BOUNDS:
                         lo, hi = dg._BOUNDS[act]
-                        row["saturated"] = dg.gaussian_expectation(
-                            lambda z, phi=phi, lo=lo, hi=hi: ((phi(z) <= lo + dg.SATURATION_EPS)
-                                                              | (phi(z) >= hi - dg.SATURATION_EPS)).astype(float), var)
+
+                        def sat(z, phi=phi, lo=lo, hi=hi):
+                            a = phi(z)
+                            return ((a <= lo + dg.SATURATION_EPS) | (a >= hi - dg.SATURATION_EPS)).astype(float)
+                    got = dg.gaussian_expectations([phi] if sat is None else [phi, sat], var)  # one grid for both
+                    mean = got[0]
+                    row["act_mean"] = mean
+                    row["act_std"] = math.sqrt(max(float(pred.act_sq[k]) - mean**2, 0.0))
+                    if sat is not None:
+                        row["saturated"] = got[1]
                 if pred.grad_sq is not None and not row["reset"]:  # BatchNorm's Jacobian is not in the theory
                     prev = input_sq if k == 0 else float(pred.act_sq[k - 1])
                     mm = m[k]
