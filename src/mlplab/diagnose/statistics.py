@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
 
 import numpy as np
 
@@ -333,6 +334,14 @@ def columns(stats: list[LayerStats]) -> dict[str, np.ndarray]:
     return {f.name: np.array([getattr(s, f.name) for s in stats]) for f in fields(LayerStats)}
 
 
+@lru_cache(maxsize=8)
+def _projections(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """count_distinct_units' random directions for ``n`` examples (seeded: the same every call; read-only)."""
+    r, rs = np.random.default_rng(0).standard_normal(n), np.random.default_rng(1).standard_normal((8, n))
+    r.flags.writeable = rs.flags.writeable = False
+    return r, rs
+
+
 def count_distinct_units(a: np.ndarray, rtol: float = 1e-5) -> int:
     """How many different units a layer really has: columns of ``a`` (examples × units) that agree
     within ``rtol`` × (largest |value| in the batch) count as one (symmetry: identical units)."""
@@ -341,7 +350,7 @@ def count_distinct_units(a: np.ndarray, rtol: float = 1e-5) -> int:
     reps = np.empty((a.shape[1], a.shape[0]))  # representatives, one per row
     # columns within tol everywhere have projections on r within tol·‖r‖₁: a necessary condition that leaves
     # few candidates to compare in full (fast for 512 units; the count is the same)
-    r = np.random.default_rng(0).standard_normal(a.shape[0])
+    r = _projections(a.shape[0])[0]
     proj, rep_proj, bound = a.T @ r, np.empty(a.shape[1]), tol * float(np.sum(np.abs(r))) * (1 + 1e-6)
     if a.shape[1] < 2:
         return int(a.shape[1])
@@ -362,8 +371,7 @@ def count_distinct_units(a: np.ndarray, rtol: float = 1e-5) -> int:
     # the same test on 8 more projections, each among the columns still candidates (two columns that match stay
     # neighbours in every projection, so both stay): a sigmoid layer's units, all near 0.5, leave most columns
     # candidates of the first projection alone
-    rs = np.random.default_rng(1).standard_normal((8, a.shape[0]))
-    for rk in rs:
+    for rk in _projections(a.shape[0])[1]:
         idx = np.flatnonzero(cand)
         if idx.size < 3:
             break
