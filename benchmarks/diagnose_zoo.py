@@ -3,6 +3,8 @@
     python benchmarks/diagnose_zoo.py --train        # train the cases missing from the outcomes file (slow)
     python benchmarks/diagnose_zoo.py                # diagnose every case, compare with the recorded outcomes
     python benchmarks/diagnose_zoo.py --models lenet5_tanh_avgpool,mlp_mixer --inits default
+    python benchmarks/diagnose_zoo.py --time-only --update benchmarks/zoo/report.json   # re-time every model
+    python benchmarks/diagnose_zoo.py --readme benchmarks/zoo/report.json   # the README's time sentence
 
 The zoo (``benchmarks/zoo/models.py``): 21 architectures written from public repositories (MLPs, CNNs
 with BatchNorm and pooling, residual nets, a Mixer, a ViT, GRUs, embedding text and makemore-style
@@ -23,7 +25,8 @@ case's optimizer (plain SGD lr 0.01 for "sgd", Adam lr 1e-3). It agrees when it 
 case that trains, "error" on one that does not move, and "warning" or "error" on an impaired one. Reported:
 agreement, false "error" (on a case that trains), false "ok" (on one that does not move), warnings on cases
 that train, and the diagnosis time per model as a multiple of one forward+backward pass on the same batch
-(median of 3, one thread).
+(median of 3, one thread). The timed diagnoses follow a warm-up one: imports and first-call set-ups (the
+critical line's table of an activation, Gauss–Hermite nodes) are not in the multiple.
 """
 
 from __future__ import annotations
