@@ -17,7 +17,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from diagnose_zoo import classify, diagnosable, key, load_outcomes  # noqa: E402
+from diagnose_zoo import TARGET, classify, diagnosable, key, load_outcomes, time_paragraph  # noqa: E402
 from zoo.models import BY_NAME, ZOO, build  # noqa: E402
 from zoo.tasks import batch  # noqa: E402
 
@@ -189,6 +189,10 @@ def test_readme_quotes_the_recorded_time():
     assert (f"median {med:.1f} times one forward+backward" in readme
             and f"max {ratios[worst]:.0f}x ({worst}" in readme
             and f"load average {rep['time']['load_average']}" in readme)
+    # the sentence `diagnose_zoo.py --readme` makes of the report: every model over the target, with its times
+    assert " ".join(time_paragraph(rep).split()) in readme
+    for name in (k for k, r in ratios.items() if r > TARGET):
+        assert f"{name} {ratios[name]:.1f}x ({rep['timing'][name]['diagnosis'] * 1e3:.0f} ms against" in readme
 
 
 def test_makemore_transformer_under_sgd_is_not_ok():

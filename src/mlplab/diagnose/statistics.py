@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
 
 import numpy as np
 
@@ -42,8 +43,8 @@ from ..tensor import Tensor, cross_entropy, no_grad
 
 __all__ = [
     "LayerStats", "Probe", "SignalPrediction", "StatsRecorder", "activation_fn", "columns",
-    "count_distinct_units", "derivative_moment", "gaussian_expectation", "layer_plan", "layer_stats",
-    "predict_for_model", "predict_signal", "probe", "relative_change", "second_moment", "weight_arrays",
+    "count_distinct_units", "derivative_moment", "gaussian_expectation", "gaussian_expectations", "layer_plan",
+    "layer_stats", "predict_for_model", "predict_signal", "probe", "relative_change", "second_moment", "weight_arrays",
 ]
 
 SATURATION_EPS = 0.01  # sigmoid below 0.01 / above 0.99, tanh beyond ±0.99
@@ -78,21 +79,33 @@ def _key(name) -> str:
     return key if key in _NOT_THEORY else _theory_act(name).name
 
 
+_UNIT_GRID = np.linspace(-12.0, 12.0, 4001)
+_FIXED_GRID = np.linspace(-20.0, 20.0, 4001)
+_UNIT_GRID.flags.writeable = _FIXED_GRID.flags.writeable = False
+
+
 def gaussian_expectation(f, var: float) -> float:
     """E[f(z)] for z ~ N(0, var), by the trapezoid rule on a grid that resolves both the
     Gaussian's scale (√var · [-12, 12]) and the activation's own (z in [-20, 20], where tanh and
     sigmoid bend). Gauss-Hermite alone misses the bend once √var ≫ 1; this is accurate to ~1e-6
     for bounded smooth or piecewise-linear f at every variance."""
+    return gaussian_expectations([f], var)[0]
+
+
+def gaussian_expectations(fs, var: float) -> list[float]:
+    """:func:`gaussian_expectation` of each function of ``fs`` at one variance, on one grid and density (the
+    check-up asks for a layer's mean activation and its saturated fraction: issue 30's time budget)."""
     var = float(var)
     if not var >= 0:
         raise ValueError(f"variance must be >= 0, got {var}")
     if var == 0:
-        return float(f(np.zeros(1))[0])
+        return [float(f(np.zeros(1))[0]) for f in fs]
     sd = math.sqrt(var)
-    z = np.union1d(sd * np.linspace(-12.0, 12.0, 4001), np.linspace(-20.0, 20.0, 4001))
-    z = z[np.abs(z) <= 12.0 * sd]
+    # the union of the two grids within ±12 sd (the fixed grid cut first: the same points, a smaller sort)
+    fixed = _FIXED_GRID[np.abs(_FIXED_GRID) <= 12.0 * sd]
+    z = np.union1d(sd * _UNIT_GRID, fixed)  # sd·12 is 12·sd exactly: every point is within the cut
     pdf = np.exp(-0.5 * z * z / var) / (sd * math.sqrt(2.0 * math.pi))
-    return float(np.trapezoid(f(z) * pdf, z))
+    return [float(np.trapezoid(f(z) * pdf, z)) for f in fs]
 
 
 def second_moment(activation: str, var: float, slope: float = 0.01) -> float:
@@ -216,7 +229,11 @@ def _f(x) -> float:
     return float(x)
 
 
-def _summary(i, lay, z, a, eps):
+def _summary(i, lay, z, a, eps, full: bool = True):
+    """The :class:`LayerStats` of one layer from its pre-activations ``z`` and activations ``a`` (units last).
+    ``full=False``: only what the PyTorch check-up reads (fan-in and -out, the activation's mean and std, the
+    saturated, zero and dead fractions, E[z²]), the same numbers, the rest NaN — the weight's moments and the
+    norms are passes over the batch a small model's check-up paid for without reading them (issue 30's time)."""
     w = lay.linear.weight.data
     z64, a64 = z.astype(np.float64), a.astype(np.float64)
     n_units = a.shape[-1]
@@ -228,6 +245,13 @@ def _summary(i, lay, z, a, eps):
         off = a <= 0
         zero = _f(np.mean(off))
         dead = _f(np.mean(np.all(off.reshape(-1, n_units), axis=0)))
+    if not full:
+        nan = float("nan")
+        return LayerStats(
+            layer=i + 1, fan_in=int(w.shape[-2]), fan_out=int(w.shape[-1]), activation=lay.activation,
+            weight_mean=nan, weight_std=nan, weight_norm=nan, pre_mean=nan, pre_std=nan, pre_sq=_f(np.mean(z64**2)),
+            act_mean=_f(a64.mean()), act_std=_f(a64.std()), act_sq=nan, act_norm=nan, saturated=sat, zero=zero,
+            dead=dead)
     return LayerStats(
         layer=i + 1, fan_in=int(w.shape[-2]), fan_out=int(w.shape[-1]), activation=lay.activation,
         weight_mean=_f(w.mean()), weight_std=_f(w.std()), weight_norm=_f(np.linalg.norm(w)),
@@ -310,6 +334,14 @@ def columns(stats: list[LayerStats]) -> dict[str, np.ndarray]:
     return {f.name: np.array([getattr(s, f.name) for s in stats]) for f in fields(LayerStats)}
 
 
+@lru_cache(maxsize=8)
+def _projections(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """count_distinct_units' random directions for ``n`` examples (seeded: the same every call; read-only)."""
+    r, rs = np.random.default_rng(0).standard_normal(n), np.random.default_rng(1).standard_normal((8, n))
+    r.flags.writeable = rs.flags.writeable = False
+    return r, rs
+
+
 def count_distinct_units(a: np.ndarray, rtol: float = 1e-5) -> int:
     """How many different units a layer really has: columns of ``a`` (examples × units) that agree
     within ``rtol`` × (largest |value| in the batch) count as one (symmetry: identical units)."""
@@ -318,7 +350,7 @@ def count_distinct_units(a: np.ndarray, rtol: float = 1e-5) -> int:
     reps = np.empty((a.shape[1], a.shape[0]))  # representatives, one per row
     # columns within tol everywhere have projections on r within tol·‖r‖₁: a necessary condition that leaves
     # few candidates to compare in full (fast for 512 units; the count is the same)
-    r = np.random.default_rng(0).standard_normal(a.shape[0])
+    r = _projections(a.shape[0])[0]
     proj, rep_proj, bound = a.T @ r, np.empty(a.shape[1]), tol * float(np.sum(np.abs(r))) * (1 + 1e-6)
     if a.shape[1] < 2:
         return int(a.shape[1])
@@ -329,12 +361,33 @@ def count_distinct_units(a: np.ndarray, rtol: float = 1e-5) -> int:
     cand = np.zeros(a.shape[1], dtype=bool)
     cand[order[1:][close]] = True
     cand[order[:-1][close]] = True
-    k0 = int(np.count_nonzero(~cand))
+    # a column equal to an earlier candidate matches whatever that one matched (or became): only the first of
+    # the all-zero columns (a ReLU layer's dead units, up to half of a deep one) needs the comparisons
+    zero = ~a.any(axis=0) & cand
+    dropped = max(int(np.count_nonzero(zero)) - 1, 0)
+    if dropped:
+        cand &= ~zero
+        cand[np.flatnonzero(zero)[0]] = True
+    # the same test on 8 more projections, each among the columns still candidates (two columns that match stay
+    # neighbours in every projection, so both stay): a sigmoid layer's units, all near 0.5, leave most columns
+    # candidates of the first projection alone
+    for rk in _projections(a.shape[0])[1]:
+        idx = np.flatnonzero(cand)
+        if idx.size < 3:
+            break
+        pk = a[:, idx].T @ rk
+        o = np.argsort(pk)
+        near_k = np.diff(pk[o]) <= tol * float(np.sum(np.abs(rk))) * (1 + 1e-6)
+        keep = np.zeros(idx.size, dtype=bool)
+        keep[o[1:][near_k]] = True
+        keep[o[:-1][near_k]] = True
+        cand[idx[~keep]] = False
+    k0 = int(np.count_nonzero(~cand)) - dropped
     k = 0
     for j in np.flatnonzero(cand):
         col = a[:, j]
         near = np.flatnonzero(np.abs(rep_proj[:k] - proj[j]) <= bound)
-        if not any(np.max(np.abs(col - reps[i])) <= tol for i in near):
+        if not near.size or not np.any(np.max(np.abs(reps[near] - col), axis=1) <= tol):
             reps[k], rep_proj[k] = col, proj[j]
             k += 1
     return k0 + k

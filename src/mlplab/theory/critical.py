@@ -15,6 +15,8 @@ table of q* shared by every σ_b², refined by bisection in log q*). For tanh σ
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from .functions import theory_activation
@@ -53,6 +55,16 @@ def _brent(act, targets, lo, hi, found):
     return np.exp(np.array(out))
 
 
+@lru_cache(maxsize=32)
+def _table(act) -> np.ndarray:
+    """σ_b²(q*) on the table :data:`_LOG_Q` for one activation (read-only): it does not depend on the σ_b² asked
+    for, and its 400 quadratures were most of a diagnosis's theory note (issue 30's time budget), so a process
+    computes it once per activation."""
+    _, table = critical_point(np.exp(_LOG_Q), act)
+    table.flags.writeable = False
+    return table
+
+
 def critical_line(sigma_b2, activation) -> tuple[np.ndarray, np.ndarray]:
     """(σ_w², q*) on the critical line χ₁ = 1 for each σ_b² of the array ``sigma_b2``.
 
@@ -67,7 +79,7 @@ def critical_line(sigma_b2, activation) -> tuple[np.ndarray, np.ndarray]:
     if act.homogeneous:
         return np.full(sb2.shape, 1.0 / act.dslope2), np.where(sb2 == 0, np.nan, np.inf)
     flat = sb2.ravel()
-    _, table = critical_point(np.exp(_LOG_Q), act)
+    table = _table(act)
     above = table[None, :] >= flat[:, None]  # (targets, table)
     first = np.argmax(above, axis=1)
     found = above[np.arange(flat.size), first] & (first > 0)

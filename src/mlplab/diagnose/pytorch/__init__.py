@@ -8,7 +8,8 @@ torch's RNG state. The files, one concept each: :mod:`.io` (inputs as users have
 dicts, any float dtype; outputs: tensors, tuples, dicts, ``(logits, loss)``; the loss), :mod:`.hygiene`
 (the copy, hooks, torch.compile, threads, the meta device, the memory estimate), :mod:`.checkup` (the
 measurements), :mod:`.coverage` (what was traced, never reached, unregistered, frozen, shared,
-re-parametrized), :mod:`.checks` (the initial loss against ln C, overfit one batch), :mod:`.fix`,
+re-parametrized), :mod:`.checks` (the initial loss against ln C, overfit one batch), :mod:`.steps` (the optimizer
+steps: torch.optim's SGD and Adam without its import of torch._dynamo), :mod:`.fix`,
 :mod:`.result`, :mod:`.user_model` (``--torch FILE.py:FACTORY``). The forward is traced with
 a ``TorchFunctionMode`` (every ``F.linear``/``F.conv1d``/``F.conv2d``, activation, normalisation and
 dropout call, whether a module or functional code made it) plus forward hooks that name the module

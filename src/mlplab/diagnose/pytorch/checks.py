@@ -56,7 +56,9 @@ def overfit_batch(torch, work, call, loss, optimizer: str, lr: float, steps: int
     """``steps`` full-batch steps on ``work`` (a fresh working copy); ``call()`` runs the forward and returns
     the output to train. Returns the losses and the verdict."""
     params = [p for p in work.parameters() if p.requires_grad]
-    opt = (torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam)(params, lr=lr)
+    from .steps import Steps
+
+    opt = Steps(torch, params, optimizer, lr)
     losses = []
     for _ in range(int(steps)):
         opt.zero_grad()

@@ -72,9 +72,25 @@ def _mean_sq(a) -> float:
 RELU6_TOP = 6.0
 
 
+def _segments(layers) -> list[list[int]]:
+    """The chains the theory follows: a new one at the first layer, at every normalisation and every break."""
+    segs: list[list[int]] = []
+    for i, lay in enumerate(layers):
+        if not segs or not lay.continues or lay.norm:
+            segs.append([i])
+        else:
+            segs[-1].append(i)
+    return segs
+
+
 def _measure(layers, batch: int, eps=dg.SATURATION_EPS):
-    """Per layer: mlplab's LayerStats (dg._summary) plus gradient norms and shapes. ReLU6 counts as a ReLU
-    (dead and zero units) that also saturates: outputs within ``eps`` of 6, where φ' = 0."""
+    """Per layer: mlplab's LayerStats (dg._summary, the fields the check-up reads) plus gradient norms and
+    shapes. ReLU6 counts as a ReLU (dead and zero units) that also saturates: outputs within ``eps`` of 6, where
+    φ' = 0. What the theory reads only at a chain's ends is measured there only (issue 30's time budget): the
+    input's E[x²] at a chain's first layer (``in_sq``, else None), E[(∂L/∂z)²] at its last (``grad_sq``, else
+    None), the input's std at layer 1 (``in_std``)."""
+    segs = _segments(layers)
+    starts, ends = {seg[0] for seg in segs}, {seg[-1] for seg in segs}
     out = []
     for i, lay in enumerate(layers):
         conv = lay.kind != "Linear"
@@ -84,7 +100,7 @@ def _measure(layers, batch: int, eps=dg.SATURATION_EPS):
         a = _np(lay.a, conv)
         act = "relu" if lay.activation == "relu6" else lay.activation
         s = dg._summary(i, SimpleNamespace(linear=SimpleNamespace(weight=SimpleNamespace(data=wm)),
-                                           activation=act), z, a, eps)
+                                           activation=act), z, a, eps, full=False)
         if lay.activation == "relu6":
             s.activation = "relu6"
             s.saturated = float(np.mean(a >= RELU6_TOP - eps))
@@ -94,14 +110,16 @@ def _measure(layers, batch: int, eps=dg.SATURATION_EPS):
         wg = lay.op.weight.grad
         s.pre_grad_norm = _norm(zg) if zg is not None else float("nan")
         s.weight_grad_norm = _norm(wg) if wg is not None else float("nan")
-        xin = _np(lay.op.x, conv) if lay.op.x is not None and lay.op.x.is_floating_point() else np.zeros(1)
+        xin = (_np(lay.op.x, conv) if lay.op.x is not None and lay.op.x.is_floating_point() else np.zeros(1)) \
+            if i in starts or i == 0 else None
         b = lay.op.bias
         out.append({"stats": s, "weight": wm, "positions": positions, "elements": z.size,
-                    "in_sq": _mean_sq(xin), "pre_sq": s.pre_sq,
+                    "in_sq": _mean_sq(xin) if i in starts else None, "pre_sq": s.pre_sq,
                     "bias_sq": float(np.mean(b.detach().cpu().double().numpy() ** 2)) if b is not None else 0.0,
-                    "grad_sq": float(np.mean(zg.detach().cpu().double().numpy() ** 2)) if zg is not None else None,
+                    "grad_sq": float(np.mean(zg.detach().cpu().double().numpy() ** 2))
+                    if zg is not None and i in ends else None,
                     "bwd_fan": units * int(np.prod(lay.op.weight.shape[2:])),
-                    "batch": int(batch), "in_std": float(np.std(xin, dtype=np.float64))})
+                    "batch": int(batch), "in_std": float(np.std(xin, dtype=np.float64)) if i == 0 else None})
     return out
 
 
@@ -122,14 +140,8 @@ def label_signal(torch, lay, first) -> float | None:
 
 def _theory(layers, meas) -> list[dict]:
     """The mean-field prediction per layer, restarted at every normalisation and every break in the chain."""
-    segs: list[list[int]] = []
-    for i, lay in enumerate(layers):
-        if not segs or not lay.continues or lay.norm:
-            segs.append([i])
-        else:
-            segs[-1].append(i)
     th: list[dict] = [{} for _ in layers]
-    for seg in segs:
+    for seg in _segments(layers):
         first = layers[seg[0]]
         m = [meas[i] for i in seg]
         fan_in = [mm["weight"].shape[0] for mm in m]
@@ -157,17 +169,22 @@ def _theory(layers, meas) -> list[dict]:
                        "reset": bool(first.norm) and k == 0}
                 if math.isfinite(var):
                     phi, _ = dg.activation_fn(act, layers[i].slope)
-                    mean = dg.gaussian_expectation(phi, var)
-                    row["act_mean"] = mean
-                    row["act_std"] = math.sqrt(max(float(pred.act_sq[k]) - mean**2, 0.0))
+                    sat = None
                     if act == "relu6":  # the top bound only (0 is a ReLU's dead side, counted as dead)
-                        row["saturated"] = dg.gaussian_expectation(
-                            lambda z, phi=phi: (phi(z) >= RELU6_TOP - dg.SATURATION_EPS).astype(float), var)
+                        def sat(z, phi=phi):
+                            return (phi(z) >= RELU6_TOP - dg.SATURATION_EPS).astype(float)
                     elif act in dg._BOUNDS:
                         lo, hi = dg._BOUNDS[act]
-                        row["saturated"] = dg.gaussian_expectation(
-                            lambda z, phi=phi, lo=lo, hi=hi: ((phi(z) <= lo + dg.SATURATION_EPS)
-                                                              | (phi(z) >= hi - dg.SATURATION_EPS)).astype(float), var)
+
+                        def sat(z, phi=phi, lo=lo, hi=hi):
+                            a = phi(z)
+                            return ((a <= lo + dg.SATURATION_EPS) | (a >= hi - dg.SATURATION_EPS)).astype(float)
+                    got = dg.gaussian_expectations([phi] if sat is None else [phi, sat], var)  # one grid for both
+                    mean = got[0]
+                    row["act_mean"] = mean
+                    row["act_std"] = math.sqrt(max(float(pred.act_sq[k]) - mean**2, 0.0))
+                    if sat is not None:
+                        row["saturated"] = got[1]
                 if pred.grad_sq is not None and not row["reset"]:  # BatchNorm's Jacobian is not in the theory
                     prev = input_sq if k == 0 else float(pred.act_sq[k - 1])
                     mm = m[k]
@@ -185,6 +202,13 @@ class ForwardFailed(ValueError):
 
 def _nonfinite(work) -> list[str]:
     """'0.weight (3 NaN, 1 inf)' for each parameter or buffer of ``work`` with values that are not finite."""
+    torch = _torch()
+    floats = [t for t in (*work.parameters(), *work.buffers()) if t.is_floating_point()]
+    # one norm per tensor in one call: a finite norm means finite values (NaN and inf propagate), so only a
+    # non-finite one (or an overflow of large finite values) is looked at element by element
+    norms = torch._foreach_norm([t.detach() for t in floats]) if floats else []
+    if all(bool(torch.isfinite(n)) for n in norms):
+        return []
     out = []
     for n, t in (*work.named_parameters(), *work.named_buffers()):
         if t.is_floating_point() and not bool(_torch().isfinite(t).all()):
@@ -291,6 +315,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
     from .coverage import coverage
     from .hygiene import activation_guard, working_copy
     from .io import Loss, select_output
+    from .steps import Steps
 
     work = working_copy(torch, model)
     bad_weights = _nonfinite(work)
@@ -337,7 +362,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
     # weight is computed in the forward, so the parameter itself is not it). The traced pass's gradients
     # are the first step's (the same batch, the same weights): steps cost steps − 1 more forward+backward.
     params = [p for p in work.parameters() if p.requires_grad]
-    opt = (torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam)(params, lr=lr)
+    opt = Steps(torch, params, optimizer, lr)  # torch.optim's steps, without its first-call import of torch._dynamo
     diverged, taken, prev = None, 0, None
     for s in range(0 if bad_weights else steps):
         if s == 0:
@@ -376,8 +401,8 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
         den = float(torch.linalg.norm(b))
         return float(torch.linalg.norm(a - b)) / den if den > 0 else (math.inf if bool((a != b).any()) else 0.0)
 
-    in_std = float(inputs.float_input.detach().double().std()) if inputs.float_input is not None \
-        else meas[0]["in_std"]
+    x64 = inputs.float_input.detach().double() if inputs.float_input is not None else None  # converted once
+    in_std = float(x64.std()) if x64 is not None else meas[0]["in_std"]
     uses: dict[int, int] = {}
     for lay in layers:  # a weight called by several layers (tied, reused): one parameter, one update, k uses
         uses[id(_base(lay.op.weight))] = uses.get(id(_base(lay.op.weight)), 0) + 1
@@ -440,7 +465,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
                "loss_before": float(loss0.detach()), "loss_after": loss_after, "diverged": diverged},
         input={"examples": inputs.batch, "shape": list(inputs.args[0].shape[1:]) if inputs.args else None,
                "std": in_std, "mean_square": float(in_std ** 2) if inputs.float_input is None else
-               float(inputs.float_input.detach().double().pow(2).mean()), "description": inputs.description,
+               float(x64.pow(2).mean()), "description": inputs.description,
                "output": out_words, "loss": loss.words})
     _judge_coverage(d, _analysed_fraction(work, layers))
     work = ops = after_ops = layers = after = opt = params = None  # freed before the overfit probe's copy

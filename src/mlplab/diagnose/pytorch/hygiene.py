@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import re
+from collections import OrderedDict
 
 from ...runtime.memory import MemoryEstimate, check_fits, format_bytes  # noqa: F401  (re-exported for the CLI)
 
@@ -84,10 +85,26 @@ def _placeholders(torch, model, make) -> dict:
     return memo
 
 
+_EMPTY_TYPES = (dict, OrderedDict, set)
+
+
+def _empty_containers(model) -> dict:
+    """deepcopy's memo: each empty dict, OrderedDict or set held by a module (its dozen hook and state-dict-hook
+    tables, mostly empty) -> a new empty one of the same type, which is what deepcopy makes of it, without its
+    generic reduce-and-rebuild (about 10 µs each: 3 ms of a 20-layer MLP's copy, more than its forward pass)."""
+    memo = {}
+    for m in model.modules():
+        for v in vars(m).values():
+            if type(v) in _EMPTY_TYPES and not v and not getattr(v, "__dict__", None):
+                memo[id(v)] = type(v)()
+    return memo
+
+
 def working_copy(torch, model):
     """A deep copy in train mode (BatchNorm normalises by the batch), dropout off, every float parameter
     trainable so every layer gets a gradient, without the user's hooks. The user's model is never touched."""
     memo = _placeholders(torch, model, lambda t: t.detach().clone())
+    memo.update(_empty_containers(model))
     work = copy.deepcopy(model, memo)
     _recompute_reparam(work)
     strip_hooks(work)

@@ -131,15 +131,16 @@ def trace(model, x, on_weight=None, called: set | None = None):
             if called is not None:
                 called.add(name)
             rec.where.append(name)
-            module._mlplab_ops = len(rec.ops)
+            module.__dict__["_mlplab_ops"] = len(rec.ops)  # (not nn.Module.__setattr__: a hook per module call)
         return hook
 
     def post_hook(name):
         def hook(module, args, out):
             rec.where.pop()
-            leaf = not any(True for _ in module.children())
+            if type(module).__name__ in _MODULES or any(c is not None for c in module._modules.values()):
+                return  # a known module, or not a leaf (children() skips None entries too)
             mine = rec.ops[module._mlplab_ops:]
-            if leaf and type(module).__name__ not in _MODULES and all(op.kind == "skip" for op in mine):
+            if all(op.kind == "skip" for op in mine):
                 del rec.ops[module._mlplab_ops:]  # name the module (MaxPool2d), not its functional (max_pool2d)
                 rec.ops.append(_Op("skip", type(module).__name__, name, args[0] if args else None, out))
         return hook
