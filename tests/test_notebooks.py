@@ -10,18 +10,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from lab_quick import MNIST, runner
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
-# the notebooks that train on MNIST
-MNIST = {"optimizers_mnist", "init_mnist", "depth", "symmetry", "edge_of_stability", "watch"}
-
-
-def _runner():
-    spec = importlib.util.spec_from_file_location("run_notebooks", ROOT / "scripts" / "run_notebooks.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+_runner = runner  # scripts/run_notebooks.py as a module
 
 
 def test_every_study_has_a_notebook():
@@ -33,15 +26,16 @@ def test_every_study_has_a_notebook():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs(path, request, monkeypatch):
+def test_notebook_runs(path, request, quick_study):
+    """A study's notebook runs once per session (tests/lab_quick.py): its parameter ``out`` is the session's lab
+    folder, whose numbers the lab's claims tests read; the same run, whichever test asks first."""
     pytest.importorskip("nbclient")
     pytest.importorskip("jupytext")
     if path.stem in MNIST:
-        mnist = request.getfixturevalue("mnist_dir")  # fetched through mlplab's own verified fetch
-        monkeypatch.setenv("MLPLAB_DATA", str(mnist.parent))  # the kernel inherits where it is
+        request.getfixturevalue("mnist_dir")  # fetched through mlplab's own verified fetch (the kernel is told where)
     if path.stem in ("diagnose_torch", "watch"):
         pytest.importorskip("torch")
-    nb = _runner().run_notebook(path, timeout=300)
+    nb = quick_study.notebook(path)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code and all(c.execution_count for c in code)  # every cell ran
     assert any(c.metadata.get("tags") == ["parameters"] for c in code)  # a parameter cell to edit
