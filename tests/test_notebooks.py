@@ -54,6 +54,20 @@ def test_a_failing_notebook_fails(tmp_path):
         _runner().run_notebook(bad, timeout=60)
 
 
+def test_parameters_override_the_parameter_cell(tmp_path):
+    """run_notebook(parameters=...) assigns them right after the cell tagged parameters (what tests/lab_quick.py
+    uses to point a study's notebook at the session's lab folder); a notebook without that cell is refused."""
+    pytest.importorskip("nbclient")
+    nb_file = tmp_path / "p.py"
+    nb_file.write_text('# %% tags=["parameters"]\nout = None\nn = 1\n\n# %%\nassert out == "here" and n == 1, out\n')
+    nb = _runner().run_notebook(nb_file, timeout=60, parameters={"out": "here"})
+    assert [c.metadata.get("tags") for c in nb.cells] == [["parameters"], ["injected-parameters"], None]
+    assert nb.cells[1].source == "out = 'here'" and all(c.execution_count for c in nb.cells)
+    (tmp_path / "q.py").write_text("# %%\nout = None\n")
+    with pytest.raises(ValueError, match="no cell tagged 'parameters'"):
+        _runner().run_notebook(tmp_path / "q.py", timeout=60, parameters={"out": "here"})
+
+
 def test_the_runner_without_jupyter_says_what_to_install(monkeypatch, capsys):
     """`scripts/run_notebooks.py` in a venv made by `make demo` (no dev extra): one line naming the missing
     packages and the install command, before any notebook is tried (it printed "No module named 'jupytext'"
