@@ -60,11 +60,13 @@ _RUNNING: list = []  # the kernel manager of the notebook running now (for the s
 
 
 def run_notebook(path: Path, timeout: int = 600, out: Path | None = None, kernel: str | None = None,
-                 startup_timeout: float = STARTUP_TIMEOUT):
+                 startup_timeout: float = STARTUP_TIMEOUT, parameters: dict | None = None):
     """Run one notebook in a fresh kernel (working directory: the notebook's folder); returns the executed
     notebook. Raises :class:`KernelDidNotStart` if the kernel cannot be started, nbclient's
     CellExecutionError (with the cell and its traceback) if a cell fails. The kernel is shut down
-    (killed) on the way out, whatever happens."""
+    (killed) on the way out, whatever happens. ``parameters`` (name -> value) overrides the parameter
+    cell's values: a cell tagged ``injected-parameters`` assigning them runs right after it (as papermill
+    does; tests/lab_quick.py sets ``out``)."""
     import jupytext
     from jupyter_client import KernelManager
     from jupyter_client.kernelspec import NoSuchKernel
@@ -72,6 +74,8 @@ def run_notebook(path: Path, timeout: int = 600, out: Path | None = None, kernel
 
     kernel = kernel or os.environ.get("MLPLAB_KERNEL") or "python3"
     nb = jupytext.read(path)
+    if parameters:
+        _inject(nb, parameters)
     nb.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
     d = tempfile.mkdtemp(prefix="mlplab-nb-")  # the kernel talks over local sockets, no TCP
     km = KernelManager(kernel_name=kernel, transport="ipc", ip=str(Path(d) / "kernel"))
@@ -106,6 +110,18 @@ def run_notebook(path: Path, timeout: int = 600, out: Path | None = None, kernel
         out.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, out / (path.stem + ".ipynb"))
     return nb
+
+
+def _inject(nb, parameters: dict) -> None:
+    """A code cell assigning ``parameters`` after the cell tagged ``parameters`` (ValueError if there is none)."""
+    import nbformat
+
+    at = next((i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    if at is None:
+        raise ValueError("the notebook has no cell tagged 'parameters' to override")
+    cell = nbformat.v4.new_code_cell("\n".join(f"{k} = {v!r}" for k, v in parameters.items()))
+    cell.metadata["tags"] = ["injected-parameters"]
+    nb.cells.insert(at + 1, cell)
 
 
 def _kill(km) -> None:

@@ -23,5 +23,6 @@ def mnist_dir() -> Path:
         pytest.fail(f"real MNIST is needed and could not be fetched:\n{e}", pytrace=False)
 
 
-# the live page's browser fixtures (`browser`, `server`, `fresh_server`) and its Server / Page helpers
-pytest_plugins = ["live_fixtures"]
+# the live page's browser fixtures (`browser`, `server`, `fresh_server`) and its Server / Page helpers; the lab
+# studies' quick runs, each run once per session (`quick_study`)
+pytest_plugins = ["live_fixtures", "lab_quick"]

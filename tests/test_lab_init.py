@@ -3,37 +3,27 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mlplab.diagnose import statistics as D
-from mlplab.lab import get_study, run_study
 from mlplab.nn import MLP
 
 
-def _run(name, tmp_path):
-    result = run_study(get_study(name), tmp_path, quick=True, seed=0)
-    out = tmp_path / get_study(name).name
+def _run(name, quick_study):
+    """The study's quick variant (run once per session by tests/lab_quick.py, seed 0): its numbers."""
+    result = quick_study(name)
+    out = result.directory
     for fig in result.figures:
         assert (out / fig.file).stat().st_size > 10_000, fig.file
     assert (out / "numbers.json").exists() and (out / "section.md").read_text().strip()
     return result.numbers
 
 
-def test_activations(tmp_path, monkeypatch):
-    from mlplab.lab import activations
-
-    patches = {}
-    real_save = activations.save
-
-    def save(fig, path, *a, **kw):
-        patches[Path(path).name] = max(len(ax.patches) for ax in fig.axes)
-        return real_save(fig, path, *a, **kw)
-
-    monkeypatch.setattr(activations, "save", save)
-    n = _run("activations", tmp_path)
+def test_activations(quick_study):
+    n = _run("activations", quick_study)
+    patches = {f: d["max_patches"] for f, d in quick_study.drawn("activations").items()}
     # a histogram is one filled outline per panel: 30 bars a panel, 1800 a figure, made the quick run's drawing slow
     assert all(patches[f"hist_{act}.png"] == 1 for act in ("sigmoid", "tanh", "relu")), patches
     assert n["sigmoid"]["std_1"]["saturated"][-1] > 0.40  # piles at 0 and 1
@@ -50,8 +40,8 @@ def test_activations(tmp_path, monkeypatch):
             np.testing.assert_allclose(s["std"], s["predicted_std"], rtol=tol)
 
 
-def test_init_mnist(tmp_path, mnist_dir):
-    c = _run("init-mnist", tmp_path)["claims"]
+def test_init_mnist(quick_study, mnist_dir):
+    c = _run("init-mnist", quick_study)["claims"]
     assert abs(c["book_std001_final_minus_ln10"]) < 0.05  # std 0.01 never leaves ln 10
     assert c["book_he_final"] < math.log(10) - 1.0  # He falls well below
     assert c["book_he_final"] < c["book_xavier_final"]
@@ -61,8 +51,8 @@ def test_init_mnist(tmp_path, mnist_dir):
     assert c["dlai_best"] == "xavier"
 
 
-def test_depth(tmp_path, mnist_dir):
-    c = _run("depth", tmp_path)["claims"]
+def test_depth(quick_study, mnist_dir):
+    c = _run("depth", quick_study)["claims"]
     assert c["grad_ratio_3n_over_1n_min"] > 1e8
     assert 0.1 < c["act_norm_last_over_first"]["2/n"] < 10
     assert c["act_norm_last_over_first"]["1/n"] < 1e-5 and c["act_norm_last_over_first"]["3/n"] > 1e2
@@ -70,8 +60,8 @@ def test_depth(tmp_path, mnist_dir):
     assert c["max_relative_change_2n"] < 0.5
 
 
-def test_linear_chain(tmp_path):
-    n = _run("linear-chain", tmp_path)
+def test_linear_chain(quick_study):
+    n = _run("linear-chain", quick_study)
     for key, g in (("1.5", 1.5), ("0.5", 0.5), ("1.0", 1.0)):
         np.testing.assert_allclose(n[key]["act_ratio"], g, rtol=0.01)
         np.testing.assert_allclose(n[key]["grad_ratio"], g, rtol=0.01)  # ∂L/∂a_{l-1} = γ ∂L/∂a_l
@@ -80,18 +70,10 @@ def test_linear_chain(tmp_path):
     assert n["0.5"]["final_loss"] > 0.9 * n["zero_prediction_cost"]
 
 
-def test_symmetry(tmp_path, mnist_dir, monkeypatch):
-    from mlplab.lab import symmetry
-
-    labels = {}
-    real_save = symmetry.save
-
-    def save(fig, path, *a, **kw):  # every axis label of the figures, colour bars included
-        labels[Path(path).name] = [ax.get_ylabel() for ax in fig.axes]
-        return real_save(fig, path, *a, **kw)
-
-    monkeypatch.setattr(symmetry, "save", save)
-    n = _run("symmetry", tmp_path)
+def test_symmetry(quick_study, mnist_dir):
+    n = _run("symmetry", quick_study)
+    # every axis label of the figures, colour bars included
+    labels = {f: d["ylabels"] for f, d in quick_study.drawn("symmetry").items()}
     assert "activation sigmoid(z)" in labels["symmetry.png"]  # the heat maps' colour says what it measures
     z = n["zeros"]
     assert all(g == 0.0 for g in z["grad_norm_step0"][:-1]) and z["grad_norm_step0"][-1] > 0

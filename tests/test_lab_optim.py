@@ -9,13 +9,12 @@ import numpy as np
 import pytest
 
 from mlplab.functions import F2, get_function, run_optimizer
-from mlplab.lab import get_study, run_study
 
 
-def _run(name, tmp_path, seed=0):
-    study = get_study(name)
-    result = run_study(study, tmp_path, quick=True, seed=seed)
-    out = tmp_path / study.name
+def _run(name, quick_study):
+    """The study's quick variant (run once per session by tests/lab_quick.py, seed 0): its numbers."""
+    result = quick_study(name)
+    out = result.directory
     for fig in result.figures:
         png = out / fig.file
         assert png.exists(), png
@@ -32,8 +31,8 @@ def _run(name, tmp_path, seed=0):
 
 # --------------------------------------------------------------------------- paths
 @pytest.fixture(scope="module")
-def paths_numbers(tmp_path_factory):
-    return _run("paths", tmp_path_factory.mktemp("lab"))
+def paths_numbers(quick_study):
+    return _run("paths", quick_study)
 
 
 def test_paths_sgd_zigzags_on_f2_and_ends_farther_than_adagrad(paths_numbers):
@@ -61,8 +60,8 @@ def test_paths_adagrad_step_shrinks_rmsprop_does_not(paths_numbers):
 
 # --------------------------------------------------------------------------- quadratic
 @pytest.fixture(scope="module")
-def quad_numbers(tmp_path_factory):
-    return _run("quadratic", tmp_path_factory.mktemp("lab"))
+def quad_numbers(quick_study):
+    return _run("quadratic", quick_study)
 
 
 def test_quadratic_step_size_limit(quad_numbers):
@@ -96,8 +95,8 @@ def test_quadratic_unbiased_momentum_first_step_is_larger(quad_numbers):
 
 
 # --------------------------------------------------------------------------- optimizers-mnist
-def test_optimizers_mnist_sgd_is_slowest(mnist_dir, tmp_path):
-    numbers = _run("optimizers-mnist", tmp_path)
+def test_optimizers_mnist_sgd_is_slowest(mnist_dir, quick_study):
+    numbers = _run("optimizers-mnist", quick_study)
     opts = numbers["optimizers"]
     assert set(opts) >= {"sgd", "momentum", "adagrad", "adam"}
     assert all(o["n_seeds"] >= 2 for o in opts.values())  # spread over seeds
@@ -128,8 +127,8 @@ def test_optimizers_mnist_same_batches_for_every_optimizer(mnist_dir):
 
 # --------------------------------------------------------------------------- batching
 @pytest.fixture(scope="module")
-def batching_numbers(tmp_path_factory, mnist_dir):
-    return _run("batching", tmp_path_factory.mktemp("lab"))
+def batching_numbers(quick_study, mnist_dir):
+    return _run("batching", quick_study)
 
 
 def test_batching_gradient_noise_falls_with_batch_size(batching_numbers):

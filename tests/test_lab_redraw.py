@@ -13,15 +13,10 @@ from mlplab.lab.base import Context, as_json
 
 
 @pytest.fixture(scope="module")
-def quick_lab(tmp_path_factory, mnist_dir):
-    """Every study's quick variant, run once by the lab runner (one BLAS thread, as `mlplab lab run`)."""
-    from threadpoolctl import threadpool_limits
-
-    out = tmp_path_factory.mktemp("lab")
-    with threadpool_limits(limits=1, user_api="blas"):
-        for study in lab.studies().values():
-            lab.run_study(study, out, quick=True, seed=0)
-    return out
+def quick_lab(quick_study, mnist_dir):
+    """Every study's quick variant, run by the lab runner (one BLAS thread, as `mlplab lab run`) once per session
+    (tests/lab_quick.py: the claims' tests read the same runs). Read only: the tests below copy it first."""
+    return quick_study.everything()
 
 
 def _drawn(root):

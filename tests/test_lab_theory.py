@@ -7,13 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlplab.lab import get_study, run_study
 from mlplab.lab.base import array
 
 
-def _run(name, tmp_path):
-    result = run_study(get_study(name), tmp_path, quick=True, seed=0, workers=1)
-    out = tmp_path / get_study(name).name
+def _run(name, quick_study):
+    """The study's quick variant (run once per session by tests/lab_quick.py, seed 0): its numbers."""
+    result = quick_study(name)
+    out = result.directory
     for fig in result.figures:
         assert (out / fig.file).stat().st_size > 10_000, fig.file
     assert (out / "numbers.json").exists() and (out / "section.md").read_text().strip()
@@ -26,13 +26,13 @@ def _holds(c):
 
 
 @pytest.fixture(scope="module")
-def phase(tmp_path_factory):
-    return _run("phase-diagram", tmp_path_factory.mktemp("phase"))
+def phase(quick_study):
+    return _run("phase-diagram", quick_study)
 
 
 @pytest.fixture(scope="module")
-def isometry(tmp_path_factory):
-    return _run("isometry", tmp_path_factory.mktemp("iso"))
+def isometry(quick_study):
+    return _run("isometry", quick_study)
 
 
 def test_phase_diagram_reproduces_the_paper(phase):
@@ -100,8 +100,8 @@ def test_isometric_tanh_trains_faster(isometry):
     assert r["claim"]["holds"] and r["claim"]["measured"] > 1
 
 
-def test_deep_linear_modes_follow_saxe_et_al(tmp_path):
-    n = _run("deep-linear", tmp_path)
+def test_deep_linear_modes_follow_saxe_et_al(quick_study):
+    n = _run("deep-linear", quick_study)
     c = n["claims"]
     checks = {k: v for k, v in c.items() if "holds" in v}
     assert all(v["holds"] for v in checks.values()), [k for k, v in checks.items() if not v["holds"]]
@@ -127,8 +127,8 @@ def test_deep_linear_modes_follow_saxe_et_al(tmp_path):
     assert g[-1] >= 5 * g[0] and g[-1] > 2 * bal[-1]
 
 
-def test_width_spread_is_5_beta(tmp_path):
-    n = _run("width", tmp_path)
+def test_width_spread_is_5_beta(quick_study):
+    n = _run("width", quick_study)
     c = n["claims"]
     assert all(_holds(v) == v["holds"] for v in c.values())
     assert all(v["holds"] for v in c.values()), [k for k, v in c.items() if not v["holds"]]

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from mlplab import theory as T
-from mlplab.lab import get_study, run_study
 from mlplab.lab.base import array
 from mlplab.lab.stacked import stacked_mlp, train
 from mlplab.lab.trainability import PAPER_K, fit_k
@@ -66,11 +65,10 @@ def test_fit_k_recovers_a_planted_boundary():
 
 
 @pytest.fixture(scope="module")
-def quick(tmp_path_factory):
-    out = tmp_path_factory.mktemp("trainability")
-    result = run_study(get_study("trainability"), out, quick=True, seed=0, workers=2)
+def quick(quick_study):
+    result = quick_study("trainability")  # run once per session by tests/lab_quick.py (seed 0, 2 workers)
     for fig in result.figures:
-        assert (out / "trainability" / fig.file).stat().st_size > 10_000
+        assert (result.directory / fig.file).stat().st_size > 10_000
     return result.numbers
 
 

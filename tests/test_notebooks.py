@@ -10,18 +10,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from lab_quick import MNIST, runner
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
-# the notebooks that train on MNIST
-MNIST = {"optimizers_mnist", "init_mnist", "depth", "symmetry", "edge_of_stability", "watch"}
-
-
-def _runner():
-    spec = importlib.util.spec_from_file_location("run_notebooks", ROOT / "scripts" / "run_notebooks.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+_runner = runner  # scripts/run_notebooks.py as a module
 
 
 def test_every_study_has_a_notebook():
@@ -33,15 +26,16 @@ def test_every_study_has_a_notebook():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs(path, request, monkeypatch):
+def test_notebook_runs(path, request, quick_study):
+    """A study's notebook runs once per session (tests/lab_quick.py): its parameter ``out`` is the session's lab
+    folder, whose numbers the lab's claims tests read; the same run, whichever test asks first."""
     pytest.importorskip("nbclient")
     pytest.importorskip("jupytext")
     if path.stem in MNIST:
-        mnist = request.getfixturevalue("mnist_dir")  # fetched through mlplab's own verified fetch
-        monkeypatch.setenv("MLPLAB_DATA", str(mnist.parent))  # the kernel inherits where it is
+        request.getfixturevalue("mnist_dir")  # fetched through mlplab's own verified fetch (the kernel is told where)
     if path.stem in ("diagnose_torch", "watch"):
         pytest.importorskip("torch")
-    nb = _runner().run_notebook(path, timeout=300)
+    nb = quick_study.notebook(path)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code and all(c.execution_count for c in code)  # every cell ran
     assert any(c.metadata.get("tags") == ["parameters"] for c in code)  # a parameter cell to edit
@@ -58,6 +52,20 @@ def test_a_failing_notebook_fails(tmp_path):
     bad.write_text("# %%\nx = 1 + 1\n\n# %%\nassert x == 3, 'planted'\n")
     with pytest.raises(CellExecutionError, match="planted"):
         _runner().run_notebook(bad, timeout=60)
+
+
+def test_parameters_override_the_parameter_cell(tmp_path):
+    """run_notebook(parameters=...) assigns them right after the cell tagged parameters (what tests/lab_quick.py
+    uses to point a study's notebook at the session's lab folder); a notebook without that cell is refused."""
+    pytest.importorskip("nbclient")
+    nb_file = tmp_path / "p.py"
+    nb_file.write_text('# %% tags=["parameters"]\nout = None\nn = 1\n\n# %%\nassert out == "here" and n == 1, out\n')
+    nb = _runner().run_notebook(nb_file, timeout=60, parameters={"out": "here"})
+    assert [c.metadata.get("tags") for c in nb.cells] == [["parameters"], ["injected-parameters"], None]
+    assert nb.cells[1].source == "out = 'here'" and all(c.execution_count for c in nb.cells)
+    (tmp_path / "q.py").write_text("# %%\nout = None\n")
+    with pytest.raises(ValueError, match="no cell tagged 'parameters'"):
+        _runner().run_notebook(tmp_path / "q.py", timeout=60, parameters={"out": "here"})
 
 
 def test_the_runner_without_jupyter_says_what_to_install(monkeypatch, capsys):

@@ -1,0 +1,185 @@
+"""One run of each lab study's quick variant per test session, shared by every test that checks it.
+
+The quick variants are the suite's largest cost, and each ran three times: tests/test_lab_redraw.py ran all of them
+(`lab run all --quick` is over a minute on 2 cores), tests/test_lab_init.py, test_lab_optim.py, test_lab_theory.py,
+test_lab_trainability.py and test_lab_eos.py ran each again to check its claims, and tests/test_notebooks.py ran
+each again in its notebook. Now each runs once, in its notebook (notebooks/NAME.py, a fresh kernel): the study's
+cell is `run_study(study, out, quick=True, seed=0, workers=2)`, the lab runner's quick run, and the test sets the
+notebook's parameter ``out`` to this session's lab folder, so the same run is the notebook test's run and the
+claims' tests' numbers. Nothing is checked less: the notebook still runs top to bottom and asserts on its numbers,
+and the claims' tests read the numbers, figures and section that run wrote (`parallel_map` makes a study's
+numbers independent of its workers; every study seeds itself from the seed). A study without a notebook
+(optimizers-tuned), or a session without the notebook packages, runs in this process as `mlplab lab run --quick`
+does (the lab runner, seed 0, one BLAS thread).
+
+The fixture ``quick_study`` is a :class:`QuickLab`: ``quick_study("depth")`` runs that study the first time any
+test asks for it (only the studies the selected tests need run) and returns its :class:`mlplab.lab.Result`;
+``quick_study.notebook(path)`` runs a notebook (a study's notebook once per session, into the lab folder);
+``quick_study.drawn("depth")`` gives per figure what matplotlib drew it with (axis labels, the most patches of an
+axis), recorded through :data:`mlplab.lab.plots.LAYOUT_HOOKS` while the study's figures are drawn (redrawn from
+its numbers.json, in a copy, if the kernel drew them); ``quick_study.everything()`` runs every study and returns the
+folder holding them. Tests read the folder and never write into it (copy first).
+
+Registered as a pytest plugin in ``tests/conftest.py`` (``pytest_plugins``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+# the notebooks that train on MNIST: their kernel is told where the verified files are (MLPLAB_DATA)
+MNIST = {"optimizers_mnist", "init_mnist", "depth", "symmetry", "edge_of_stability", "watch"}
+
+
+def runner():
+    """scripts/run_notebooks.py as a module."""
+    spec = importlib.util.spec_from_file_location("run_notebooks", ROOT / "scripts" / "run_notebooks.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _can_run_notebooks() -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in ("nbclient", "jupytext", "ipykernel"))
+
+
+class QuickLab:
+    """Every study's quick variant, each run at most once, into one lab folder."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._results = {}
+        self._drawn = {}
+        self._notebooks = {}  # stem -> the executed notebook, or the error it raised
+
+    # ------------------------------------------------------------------------------- notebooks
+    def notebook(self, path: Path, timeout: int = 300):
+        """Run notebook ``path`` in a fresh kernel and return it executed (its error raised). A study's notebook
+        runs once per session, with ``out`` set to the lab folder; any other notebook runs as written."""
+        from mlplab import lab
+
+        stem = Path(path).stem
+        study = stem.replace("_", "-")
+        is_study = study in lab.studies()
+        if is_study and stem in self._notebooks:
+            got = self._notebooks[stem]
+            if isinstance(got, BaseException):
+                raise got
+            return got
+        old = os.environ.get("MLPLAB_DATA")
+        if stem in MNIST:
+            from mlplab.data import fetch  # as the fixture mnist_dir: the verified files, fetched once
+
+            os.environ["MLPLAB_DATA"] = str(Path(fetch("mnist")).parent)  # the kernel inherits where it is
+        try:
+            nb = runner().run_notebook(Path(path), timeout=timeout,
+                                       parameters={"out": str(self.root)} if is_study else None)
+        except Exception as e:
+            if is_study:
+                self._notebooks[stem] = e
+            raise
+        finally:
+            if stem in MNIST:
+                if old is None:
+                    os.environ.pop("MLPLAB_DATA", None)
+                else:
+                    os.environ["MLPLAB_DATA"] = old
+        if is_study:
+            self._notebooks[stem] = nb
+        return nb
+
+    # ------------------------------------------------------------------------------- studies
+    def __call__(self, name: str):
+        """The :class:`mlplab.lab.Result` of study ``name``'s quick variant (seed 0), run on first use."""
+        from mlplab.lab import get_study
+
+        study = get_study(name)
+        if study.name not in self._results:
+            path = NOTEBOOKS / (study.name.replace("-", "_") + ".py")
+            result = None
+            if path.exists() and _can_run_notebooks():
+                try:
+                    self.notebook(path)
+                    ran = True
+                except Exception:  # noqa: BLE001 (test_notebook_runs reports it; the run may have finished)
+                    ran = False
+                result = self._load(study.name)
+                assert result is not None or not ran, f"{path.name} ran but wrote no study into its `out`"
+            if result is None:
+                result = self._run_here(study)
+            self._results[study.name] = result
+        return self._results[study.name]
+
+    def _load(self, name: str):
+        """The Result the lab runner wrote into the lab folder (None if it did not finish: no meta.json)."""
+        from mlplab.lab.base import Figure, Result
+
+        d = self.root / name
+        if not (d / "meta.json").exists():
+            return None
+        meta = json.loads((d / "meta.json").read_text(encoding="utf-8"))
+        assert meta["quick"] is True and meta["seed"] == 0, meta
+        return Result(numbers=json.loads((d / "numbers.json").read_text(encoding="utf-8")),
+                      markdown=(d / "section.md").read_text(encoding="utf-8"),
+                      figures=[Figure(**f) for f in meta["figures"]], settings=meta["settings"], directory=d)
+
+    def _recording(self, fn):
+        """``fn()``, while every figure saved is recorded: (its result, file name -> what was drawn)."""
+        from mlplab.lab import plots
+
+        drawn = {}
+
+        def record(fig, path):
+            drawn[Path(path).name] = {"ylabels": [ax.get_ylabel() for ax in fig.axes],
+                                      "max_patches": max((len(ax.patches) for ax in fig.axes), default=0)}
+
+        plots.LAYOUT_HOOKS.append(record)
+        try:
+            return fn(), drawn
+        finally:
+            plots.LAYOUT_HOOKS.remove(record)
+
+    def _run_here(self, study):
+        from threadpoolctl import threadpool_limits
+
+        from mlplab.lab import run_study
+
+        def run():
+            with threadpool_limits(limits=1, user_api="blas"):  # as `mlplab lab run`
+                return run_study(study, self.root, quick=True, seed=0)
+
+        result, self._drawn[study.name] = self._recording(run)
+        return result
+
+    def drawn(self, name: str) -> dict:
+        """file name -> {"ylabels": [...], "max_patches": n} for each figure of study ``name``, as drawn."""
+        from mlplab.lab import get_study, render_study
+
+        study = get_study(name)
+        result = self(name)
+        if study.name not in self._drawn:  # drawn in the notebook's kernel: redraw a copy here
+            copy = self.root.parent / f"{self.root.name}-redrawn" / study.name
+            shutil.copytree(result.directory, copy)
+            self._drawn[study.name] = self._recording(lambda: render_study(study, copy))[1]
+        return self._drawn[study.name]
+
+    def everything(self) -> Path:
+        """The lab folder, once every study's quick variant is in it."""
+        from mlplab import lab
+
+        for name in lab.studies():
+            self(name)
+        return self.root
+
+
+@pytest.fixture(scope="session")
+def quick_study(tmp_path_factory) -> QuickLab:
+    return QuickLab(tmp_path_factory.mktemp("quick-lab"))
