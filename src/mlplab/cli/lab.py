@@ -38,7 +38,7 @@ def cmd_lab(args):
     extra = _check_extra(args.extra or [], [st.name for st in chosen])
     threads = check_threads(args.blas_threads)
     con = console()
-    t_all = time.perf_counter()
+    t_all, c_all = time.perf_counter(), lab.base.cpu_seconds()
     # the folder is locked for the whole command; a failed study leaves no half-written folder behind
     with run_folder(args.out, "lab run", kind="lab") as out, blas_threads(threads):
         for st in chosen:
@@ -46,9 +46,10 @@ def cmd_lab(args):
             with _study_bar(con, st) as progress:
                 result = lab.run_study(st, out, quick=args.quick, seed=args.seed, quiet=True, workers=args.jobs,
                                        progress=progress, extra=extra if st.name == "optimizers-mnist" else ())
-            con.print(f"[bold]{st.name}[/] done in {time.perf_counter() - t0:.1f} s: {len(result.figures)} "
-                      f"figure(s), numbers and section.md in {out / st.name}")
-        con.print(f"all done in {time.perf_counter() - t_all:.1f} s")
+            con.print(f"[bold]{st.name}[/] done in {time.perf_counter() - t0:.1f} s ({_cpu(result)}): "
+                      f"{len(result.figures)} figure(s), numbers and section.md in {out / st.name}")
+        con.print(f"all done in {time.perf_counter() - t_all:.1f} s ({lab.base.cpu_seconds() - c_all:.1f} s of CPU, "
+                  "worker processes included)")
         if group or args.report:
             from ..lab import report
 
@@ -56,6 +57,18 @@ def cmd_lab(args):
             html, md = report.build_report([out / st.name for st in chosen], out, redraw_figures=False)
             con.print(f"report: [bold]{html}[/] (and {md})")
     return 0
+
+
+def _cpu(result) -> str:
+    """The study's CPU time from its meta.json (workers included): on a shared machine wall time says how busy the
+    cores were, CPU time what the study cost."""
+    import json
+
+    try:
+        cpu = json.loads((result.directory / "meta.json").read_text())["cpu_seconds"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "CPU time unknown"
+    return f"{cpu:.1f} s of CPU"
 
 
 def _check_extra(specs, names):

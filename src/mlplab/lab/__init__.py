@@ -16,7 +16,7 @@ import importlib
 from .base import Context, Figure, Result, Study, render_study, run_study
 
 # module names, in the order the report presents them
-_MODULES = ["paths", "quadratic", "optimizers_mnist", "optimizers_tuned", "batching",
+_MODULES = ["paths", "quadratic", "optimizers_mnist", "optimizers_tuned", "optimizers_choi", "batching",
             "activations", "init_mnist", "depth", "linear_chain", "symmetry", "phase_diagram", "isometry",
             "deep_linear", "width", "trainability", "edge_of_stability"]
 

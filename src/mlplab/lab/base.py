@@ -228,6 +228,14 @@ def versions() -> dict:
             "matplotlib": matplotlib.__version__}
 
 
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and of its children that have ended and been waited for:
+    a study's worker processes are joined when its ``measure`` returns, so the difference around it is the
+    study's whole CPU time, which, unlike wall time, another job on the same cores hardly changes."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def draw_and_write(study: Study, numbers: dict, out: Path) -> Result:
     """The figures (saved into ``out``) and the section of ``numbers``; section.md is written too."""
     out.mkdir(parents=True, exist_ok=True)
@@ -253,14 +261,17 @@ def run_study(study: Study, out_root: Path, quick: bool = False, seed: int = 0, 
         settings["extra"] = list(extra)
     ctx = Context(seed=seed, workers=default_workers() if workers is None else max(1, int(workers)),
                   progress=progress)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     numbers = as_json(study.measure(settings, ctx))
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     write_json(out / "numbers.json", numbers)
+    t1 = time.perf_counter()
     result = draw_and_write(study, numbers, out)
     result.settings = settings
     result.directory = out
+    # seconds: measure's wall time; cpu_seconds: its CPU time, workers included; draw_seconds: figures + section
     meta = {"name": study.name, **_names(study), "quick": quick, "seed": seed, "seconds": round(seconds, 2),
+            "cpu_seconds": round(cpu, 2), "draw_seconds": round(time.perf_counter() - t1, 2),
             "settings": settings, "figures": [f.__dict__ for f in result.figures],
             "versions": versions(), "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
     write_json(out / "meta.json", meta)
