@@ -40,13 +40,23 @@ def _compact(summary: dict) -> dict:
     return out
 
 
-def record(kind: str, folder: Path, seconds: float, command: str, load: float | None = None) -> dict:
-    """The record of a finished run in ``folder`` (a sweep folder, or a lab study's folder)."""
+def record(kind: str, folder: Path, seconds: float, command: str, load: float | None = None,
+           cpu: float | None = None) -> dict:
+    """The record of a finished run in ``folder`` (a sweep folder, or a lab study's folder); ``cpu``: its CPU
+    seconds (user + system, worker processes included), which a busy machine hardly changes."""
     name = "summary.json" if kind == "race" else "numbers.json"
     data = json.loads((folder / name).read_text())
     data = _compact(data)
-    return {"command": command, "date": time.strftime("%Y-%m-%d", time.gmtime()), "seconds": seconds,
-            "load_average": round(os.getloadavg()[0] if load is None else load, 1), "summary": data}
+    rec = {"command": command, "date": time.strftime("%Y-%m-%d", time.gmtime()), "seconds": seconds,
+           "load_average": round(os.getloadavg()[0] if load is None else load, 1), "summary": data}
+    if cpu is not None:
+        rec = {**{k: v for k, v in rec.items() if k != "summary"}, "cpu_seconds": cpu, "summary": data}
+    return rec
+
+
+def _took(rec: dict) -> str:
+    cpu = f" ({rec['cpu_seconds']:.0f} s of CPU)" if rec.get("cpu_seconds") is not None else ""
+    return f"{rec['seconds']:.0f} s{cpu} on {rec['date']}, load average {rec['load_average']} at its start"
 
 
 def _pct(x, digits=1):
@@ -88,8 +98,7 @@ def study_paragraph(rec: dict) -> str:
     o = s["optimizers"]
     st = s["settings"]
     text = (f"The lab study `{rec['command']}` ({st['problem']['iterations']} iterations, {st['points']}-point "
-            f"grids, {len(st['seeds'])} seeds; {rec['seconds']:.0f} s on {rec['date']}, load average "
-            f"{rec['load_average']} at its start): tie groups at the book's learning rates "
+            f"grids, {len(st['seeds'])} seeds; {_took(rec)}): tie groups at the book's learning rates "
             f"{_groups(s['book_ranking'])}, with SGD at {_pct(o['sgd']['book_test']['accuracy']['mean'])} %; "
             f"at tuned ones {_groups(s['ranking'])} (SGD "
             f"η = {o['sgd']['best']['lr']:.3g}: {_pct(o['sgd']['test']['accuracy']['mean'])} %, Adam "
@@ -107,7 +116,7 @@ def choi_paragraph(rec: dict) -> str:
     return (f"The lab study `{rec['command']}` (Choi et al.'s protocol on the same network, data and seeds: "
             f"{cs['points']} Sobol settings of the learning rate, 1 − momentum or 1 − β₁, 1 − β₂ and ε per "
             f"optimizer, {len(cs['seeds'])} seeds, {c['trials']['select']} selection + {c['trials']['test']} test "
-            f"trials; {rec['seconds']:.0f} s on {rec['date']}, load average {rec['load_average']} at its start) "
+            f"trials; {_took(rec)}) "
             f"finds the inclusion claim {verdict} with that budget: tuned, {_groups(c['ranking'])}.")
 
 
@@ -146,6 +155,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("what", nargs="*", help="record race|study|choi FOLDER")
     ap.add_argument("--seconds", type=float)
+    ap.add_argument("--cpu", type=float, help="the run's CPU seconds (user + system, workers included)")
     ap.add_argument("--command")
     ap.add_argument("--load", type=float, help="the load average when the run started (default: now)")
     ap.add_argument("--write", action="store_true")
@@ -155,7 +165,7 @@ def main(argv=None) -> int:
         if len(args.what) != 3 or args.what[0] != "record" or args.what[1] not in RECORDS:
             ap.error("use: record race|study|choi FOLDER --seconds S --command TEXT")
         RESULTS.mkdir(parents=True, exist_ok=True)
-        rec = record(args.what[1], Path(args.what[2]), args.seconds, args.command, args.load)
+        rec = record(args.what[1], Path(args.what[2]), args.seconds, args.command, args.load, args.cpu)
         RECORDS[args.what[1]].write_text(json.dumps(rec, indent=1, ensure_ascii=False) + "\n")
         print(f"wrote {RECORDS[args.what[1]]}")
     if args.write:
