@@ -2,10 +2,12 @@
 
     python scripts/readme_sweep.py record race SWEEP_DIR --seconds 148.4 --load 0.4 --command "mlplab sweep ..."
     python scripts/readme_sweep.py record study LAB_DIR/optimizers-tuned --seconds 61.0 --command "..."
+    python scripts/readme_sweep.py record choi LAB_DIR/optimizers-choi --seconds 240 --command "..."
     python scripts/readme_sweep.py --write        # rewrite the README's generated paragraphs from the records
     python scripts/readme_sweep.py --check        # exit 1 when the README and the records disagree
 
-A record (``docs/results/sweep-race.json``, ``docs/results/optimizers-tuned.json``) is the run's
+A record (``docs/results/sweep-race.json``, ``docs/results/optimizers-tuned.json``,
+``docs/results/optimizers-choi.json``) is the run's
 ``summary.json`` (or the study's ``numbers.json``) without the per-setting learning-rate curves, with
 the command, the date, the wall time and the load average beside it. The README's paragraphs between
 ``<!-- generated: NAME -->`` and ``<!-- end: NAME -->`` are written from it by :func:`paragraphs`, and
@@ -27,7 +29,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs" / "results"
-RECORDS = {"race": RESULTS / "sweep-race.json", "study": RESULTS / "optimizers-tuned.json"}
+RECORDS = {"race": RESULTS / "sweep-race.json", "study": RESULTS / "optimizers-tuned.json",
+           "choi": RESULTS / "optimizers-choi.json"}
 LABEL = {"sgd": "SGD", "momentum": "Momentum", "adagrad": "AdaGrad", "adam": "Adam"}
 
 
@@ -37,16 +40,23 @@ def _compact(summary: dict) -> dict:
     return out
 
 
-def record(kind: str, folder: Path, seconds: float, command: str, load: float | None = None) -> dict:
-    """The record of a finished run in ``folder`` (a sweep folder, or a lab study's folder)."""
+def record(kind: str, folder: Path, seconds: float, command: str, load: float | None = None,
+           cpu: float | None = None) -> dict:
+    """The record of a finished run in ``folder`` (a sweep folder, or a lab study's folder); ``cpu``: its CPU
+    seconds (user + system, worker processes included), which a busy machine hardly changes."""
     name = "summary.json" if kind == "race" else "numbers.json"
     data = json.loads((folder / name).read_text())
-    if kind == "study":
-        data = {**_compact(data), "choi": _compact(data["choi"])} if "choi" in data else _compact(data)
-    else:
-        data = _compact(data)
-    return {"command": command, "date": time.strftime("%Y-%m-%d", time.gmtime()), "seconds": seconds,
-            "load_average": round(os.getloadavg()[0] if load is None else load, 1), "summary": data}
+    data = _compact(data)
+    rec = {"command": command, "date": time.strftime("%Y-%m-%d", time.gmtime()), "seconds": seconds,
+           "load_average": round(os.getloadavg()[0] if load is None else load, 1), "summary": data}
+    if cpu is not None:
+        rec = {**{k: v for k, v in rec.items() if k != "summary"}, "cpu_seconds": cpu, "summary": data}
+    return rec
+
+
+def _took(rec: dict) -> str:
+    cpu = f" ({rec['cpu_seconds']:.0f} s of CPU)" if rec.get("cpu_seconds") is not None else ""
+    return f"{rec['seconds']:.0f} s{cpu} on {rec['date']}, load average {rec['load_average']} at its start"
 
 
 def _pct(x, digits=1):
@@ -87,24 +97,27 @@ def study_paragraph(rec: dict) -> str:
     s = rec["summary"]
     o = s["optimizers"]
     st = s["settings"]
-    c = s.get("choi")
     text = (f"The lab study `{rec['command']}` ({st['problem']['iterations']} iterations, {st['points']}-point "
-            f"grids, {len(st['seeds'])} seeds; {rec['seconds']:.0f} s on {rec['date']}, load average "
-            f"{rec['load_average']} at its start): tie groups at the book's learning rates "
+            f"grids, {len(st['seeds'])} seeds; {_took(rec)}): tie groups at the book's learning rates "
             f"{_groups(s['book_ranking'])}, with SGD at {_pct(o['sgd']['book_test']['accuracy']['mean'])} %; "
             f"at tuned ones {_groups(s['ranking'])} (SGD "
             f"η = {o['sgd']['best']['lr']:.3g}: {_pct(o['sgd']['test']['accuracy']['mean'])} %, Adam "
             f"η = {o['adam']['best']['lr']:.2g}: {_pct(o['adam']['test']['accuracy']['mean'])} %); "
             f"{s['ranking_verdict']['text']}.")
-    if c:
-        inc = c["inclusion"]
-        cs = c["settings"]
-        verdict = {"holds": "not contradicted (no general optimizer significantly behind its special case)",
-                   "violated": "**violated**", "not tested": "not tested"}[inc["verdict"]]
-        text += (f" Its Choi et al. part ({cs['points']} Sobol settings of the learning rate, 1 − momentum or "
-                 f"1 − β₁, 1 − β₂ and ε per optimizer, {len(cs['seeds'])} seeds) finds the inclusion claim "
-                 f"{verdict} with that budget: tuned, {_groups(c['ranking'])}.")
     return text
+
+
+def choi_paragraph(rec: dict) -> str:
+    c = rec["summary"]
+    inc = c["inclusion"]
+    cs = c["settings"]
+    verdict = {"holds": "not contradicted (no general optimizer significantly behind its special case)",
+               "violated": "**violated**", "not tested": "not tested"}[inc["verdict"]]
+    return (f"The lab study `{rec['command']}` (Choi et al.'s protocol on the same network, data and seeds: "
+            f"{cs['points']} Sobol settings of the learning rate, 1 − momentum or 1 − β₁, 1 − β₂ and ε per "
+            f"optimizer, {len(cs['seeds'])} seeds, {c['trials']['select']} selection + {c['trials']['test']} test "
+            f"trials; {_took(rec)}) "
+            f"finds the inclusion claim {verdict} with that budget: tuned, {_groups(c['ranking'])}.")
 
 
 def paragraphs() -> dict[str, str]:
@@ -115,7 +128,7 @@ def paragraphs() -> dict[str, str]:
     for name, path in RECORDS.items():
         if path.exists():
             rec = json.loads(path.read_text())
-            text = race_paragraph(rec) if name == "race" else study_paragraph(rec)
+            text = {"race": race_paragraph, "study": study_paragraph, "choi": choi_paragraph}[name](rec)
             out[name] = textwrap.fill(text, 100, break_long_words=False, break_on_hyphens=False)
     return out
 
@@ -140,8 +153,9 @@ def write_readme(path: Path = ROOT / "README.md") -> bool:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", nargs="*", help="record race|study FOLDER")
+    ap.add_argument("what", nargs="*", help="record race|study|choi FOLDER")
     ap.add_argument("--seconds", type=float)
+    ap.add_argument("--cpu", type=float, help="the run's CPU seconds (user + system, workers included)")
     ap.add_argument("--command")
     ap.add_argument("--load", type=float, help="the load average when the run started (default: now)")
     ap.add_argument("--write", action="store_true")
@@ -149,9 +163,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.what:
         if len(args.what) != 3 or args.what[0] != "record" or args.what[1] not in RECORDS:
-            ap.error("use: record race|study FOLDER --seconds S --command TEXT")
+            ap.error("use: record race|study|choi FOLDER --seconds S --command TEXT")
         RESULTS.mkdir(parents=True, exist_ok=True)
-        rec = record(args.what[1], Path(args.what[2]), args.seconds, args.command, args.load)
+        rec = record(args.what[1], Path(args.what[2]), args.seconds, args.command, args.load, args.cpu)
         RECORDS[args.what[1]].write_text(json.dumps(rec, indent=1, ensure_ascii=False) + "\n")
         print(f"wrote {RECORDS[args.what[1]]}")
     if args.write:

@@ -38,17 +38,19 @@ def cmd_lab(args):
     extra = _check_extra(args.extra or [], [st.name for st in chosen])
     threads = check_threads(args.blas_threads)
     con = console()
-    t_all = time.perf_counter()
+    t_all, c_all = time.perf_counter(), lab.base.cpu_seconds()
     # the folder is locked for the whole command; a failed study leaves no half-written folder behind
-    with run_folder(args.out, "lab run", kind="lab") as out, blas_threads(threads):
+    with run_folder(args.out, "lab run", kind="lab") as out, blas_threads(threads), _Drawer(con, len(chosen)) as draw:
         for st in chosen:
             t0 = time.perf_counter()
             with _study_bar(con, st) as progress:
-                result = lab.run_study(st, out, quick=args.quick, seed=args.seed, quiet=True, workers=args.jobs,
-                                       progress=progress, extra=extra if st.name == "optimizers-mnist" else ())
-            con.print(f"[bold]{st.name}[/] done in {time.perf_counter() - t0:.1f} s: {len(result.figures)} "
-                      f"figure(s), numbers and section.md in {out / st.name}")
-        con.print(f"all done in {time.perf_counter() - t_all:.1f} s")
+                measured = lab.base.measure_study(st, out, quick=args.quick, seed=args.seed, workers=args.jobs,
+                                                  progress=progress,
+                                                  extra=extra if st.name == "optimizers-mnist" else ())
+            draw(st, measured, t0)
+        draw.wait()
+        con.print(f"all done in {time.perf_counter() - t_all:.1f} s ({lab.base.cpu_seconds() - c_all:.1f} s of CPU, "
+                  "worker processes included)")
         if group or args.report:
             from ..lab import report
 
@@ -56,6 +58,79 @@ def cmd_lab(args):
             html, md = report.build_report([out / st.name for st in chosen], out, redraw_figures=False)
             con.print(f"report: [bold]{html}[/] (and {md})")
     return 0
+
+
+def _finish(study, measured):
+    """The drawing process's task: :func:`mlplab.lab.base.finish_study` of a measured study (module level, as the
+    study's functions are: they reach the process by name)."""
+    from ..lab.base import finish_study
+
+    return finish_study(study, measured)
+
+
+class _Drawer:
+    """Draws each study's figures and writes its section while the next study measures.
+
+    A study's figures are drawn by matplotlib in one process, 1-7 s of CPU each (25 s for the textbook ten),
+    during which the workers of the next study would otherwise wait. With several studies they are drawn by
+    one extra forked process (:class:`~mlplab.sweep.executor.LocalExecutor`: one BLAS thread, dies with this
+    process, leaves Ctrl-C to it), from the saved numbers.json as ``mlplab report`` draws them, so the files are
+    the same. The lines "NAME done" come as drawings finish; :meth:`wait` waits for the last one and re-raises
+    a drawing's error; an error or Ctrl-C stops the drawing process before the folder is cleaned up. One study
+    is drawn here, after measuring, as before."""
+
+    def __init__(self, con, n_studies: int):
+        self.con, self.parallel = con, n_studies > 1
+        self.pool, self.pending = None, []
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, study, measured, t0):
+        import dataclasses
+
+        if not self.parallel:
+            self._done(study, measured, t0, _finish(study, measured))
+            return
+        if self.pool is None:
+            from ..sweep.executor import LocalExecutor
+
+            self.pool = LocalExecutor(1)
+        self.con.print(f"[bold]{study.name}[/] measured in {measured.seconds:.1f} s ({measured.cpu_seconds:.1f} s of "
+                       "CPU); its figures are drawn while the next study runs", highlight=False)
+        self.pending.append((study, measured, t0, self.pool.submit(_finish, study,
+                                                                   dataclasses.replace(measured, numbers=None))))
+        self._collect(block=False)
+
+    def _collect(self, block: bool):
+        while self.pending and (block or self.pending[0][3].done()):
+            study, measured, t0, future = self.pending.pop(0)
+            self._done(study, measured, t0, future.result())
+
+    def _done(self, study, measured, t0, result):
+        import json
+
+        try:
+            drawn = f"drawn in {json.loads((result.directory / 'meta.json').read_text())['draw_seconds']:.1f} s"
+        except (OSError, ValueError, KeyError, TypeError):
+            drawn = "drawn"
+        took = f"in {time.perf_counter() - t0:.1f} s " if not self.parallel else ""
+        self.con.print(f"[bold]{study.name}[/] done {took}(measured in {measured.seconds:.1f} s, "
+                       f"{measured.cpu_seconds:.1f} s of CPU; {drawn}): {len(result.figures)} figure(s), numbers "
+                       f"and section.md in {result.directory}", highlight=False)
+
+    def wait(self):
+        """Wait for every drawing (re-raising a drawing's error), then end the drawing process (so its CPU time
+        counts in the run's)."""
+        self._collect(block=True)
+        if self.pool is not None:
+            self.pool.shutdown()
+            self.pool = None
+
+    def __exit__(self, kind, exc, tb):
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=kind is not None)  # failed or Ctrl-C: stop drawing at once
+        return False
 
 
 def _check_extra(specs, names):

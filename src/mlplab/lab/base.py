@@ -228,6 +228,14 @@ def versions() -> dict:
             "matplotlib": matplotlib.__version__}
 
 
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and of its children that have ended and been waited for:
+    a study's worker processes are joined when its ``measure`` returns, so the difference around it is the
+    study's whole CPU time, which, unlike wall time, another job on the same cores hardly changes."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def draw_and_write(study: Study, numbers: dict, out: Path) -> Result:
     """The figures (saved into ``out``) and the section of ``numbers``; section.md is written too."""
     out.mkdir(parents=True, exist_ok=True)
@@ -237,12 +245,36 @@ def draw_and_write(study: Study, numbers: dict, out: Path) -> Result:
     return Result(numbers=numbers, markdown=markdown, figures=figures)
 
 
+@dataclass
+class Measured:
+    """A study measured but not yet drawn (:func:`measure_study`): where its numbers.json is, its settings and
+    what the measuring cost; ``numbers`` as they read back from numbers.json (None once handed to another
+    process, which reads the file)."""
+
+    name: str
+    directory: Path
+    settings: dict
+    quick: bool
+    seed: int
+    seconds: float  # measure's wall time
+    cpu_seconds: float  # measure's CPU time, worker processes included
+    numbers: dict | None = None
+
+
 def run_study(study: Study, out_root: Path, quick: bool = False, seed: int = 0, quiet: bool = True,
               workers: int | None = None, progress: Progress | None = None, extra=()) -> Result:
     """Run one study into ``out_root / study.name``: measure, save numbers.json, then draw the
     figures and write section.md from the saved numbers; meta.json records settings, seed,
     versions and run time. ``progress(done, total)`` hears about each finished unit of work. ``extra``: a
-    student's optimizers ("hw1:Adam") for optimizers-mnist, recorded in the settings."""
+    student's optimizers ("hw1:Adam") for optimizers-mnist, recorded in the settings. The two halves are
+    :func:`measure_study` and :func:`finish_study` (``mlplab lab run`` of a group draws one study while it
+    measures the next)."""
+    return finish_study(study, measure_study(study, out_root, quick, seed, workers, progress, extra))
+
+
+def measure_study(study: Study, out_root: Path, quick: bool = False, seed: int = 0, workers: int | None = None,
+                  progress: Progress | None = None, extra=()) -> Measured:
+    """The first half of :func:`run_study`: measure and save numbers.json."""
     from .. import folderkind
 
     folderkind.claim(out_root, "lab", "mlplab lab run")  # lab results, marked as such; a run or sweep is refused
@@ -253,15 +285,28 @@ def run_study(study: Study, out_root: Path, quick: bool = False, seed: int = 0, 
         settings["extra"] = list(extra)
     ctx = Context(seed=seed, workers=default_workers() if workers is None else max(1, int(workers)),
                   progress=progress)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     numbers = as_json(study.measure(settings, ctx))
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     write_json(out / "numbers.json", numbers)
+    return Measured(study.name, out, settings, quick, seed, seconds, cpu, numbers)
+
+
+def finish_study(study: Study, measured: Measured) -> Result:
+    """The second half of :func:`run_study`: the figures and section.md from the numbers, then meta.json
+    (settings, seed, versions, the measuring's wall and CPU time, the drawing's seconds)."""
+    out = measured.directory
+    numbers = measured.numbers
+    if numbers is None:  # measured in another process: the numbers as saved
+        numbers = json.loads((out / "numbers.json").read_text(encoding="utf-8"))
+    t1 = time.perf_counter()
     result = draw_and_write(study, numbers, out)
-    result.settings = settings
+    result.settings = measured.settings
     result.directory = out
-    meta = {"name": study.name, **_names(study), "quick": quick, "seed": seed, "seconds": round(seconds, 2),
-            "settings": settings, "figures": [f.__dict__ for f in result.figures],
+    meta = {"name": study.name, **_names(study), "quick": measured.quick, "seed": measured.seed,
+            "seconds": round(measured.seconds, 2), "cpu_seconds": round(measured.cpu_seconds, 2),
+            "draw_seconds": round(time.perf_counter() - t1, 2),
+            "settings": measured.settings, "figures": [f.__dict__ for f in result.figures],
             "versions": versions(), "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
     write_json(out / "meta.json", meta)
     return result
