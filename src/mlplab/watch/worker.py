@@ -131,7 +131,14 @@ class Worker:
         try:
             os.fchmod(fd, 0o600)
             os.ftruncate(fd, size)
+            # the pages reserved now: a tmpfs too small for them (Docker's /dev/shm is 64 MB) is an OSError here,
+            # and frames stop; a sparse file would be a SIGBUS in the user's loop at the first write past the end
+            if hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(fd, 0, size)
             self.mm = mmap.mmap(fd, size)
+        except OSError:
+            self._unlink()
+            raise
         finally:
             os.close(fd)
         # plain JSON values only: unpickling any torch object (torch.__version__ is a TorchVersion) would import
