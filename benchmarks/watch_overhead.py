@@ -21,6 +21,7 @@ cores are shared: say so with the figures).
 
     python benchmarks/watch_overhead.py [--blocks 20] [--block-seconds 1] [--rounds 5] [--run-seconds 4]
                                         [--models mlp,cnn] [--threads N] [--worker-policy batch|idle]
+                                        [--breakdown]
 
 ``--threads``: torch's thread count instead of the free cores' (the quiet machine's choice is 2, a loaded one's
 1). ``--worker-policy idle``: the frame worker is switched to ``SCHED_IDLE`` once started (it then runs only on
@@ -189,6 +190,34 @@ def paired(torch, make, X, y, rounds, seconds):
             steps)
 
 
+def breakdown(torch, make, X, y, frames=200):
+    """The training thread's CPU per frame, by part (in-process, the worker told nothing, so only this thread's
+    own work counts): arming (W copied, hooks put on), the armed step's extra over the plain step before it
+    (hooks, z and ∂L/∂z copied, then W and ∂L/∂W copied and the message made), and the same with the copies
+    left out (``_put`` a no-op): the difference is what the copies cost. Medians of ``frames`` pairs."""
+    with tempfile.TemporaryDirectory() as d:
+        loop, w = _watched(torch, make, X, y, d)
+        w._worker.wait_free()
+        w._worker.send_frame = lambda info: None  # (the frames go nowhere: the worker stays idle)
+        real, T = w._put, time.thread_time_ns
+        res = {"with copies": ([], []), "copies left out": ([], [])}
+        for _ in range(frames):
+            for kind, (arm, extra) in res.items():
+                w._put = real if kind == "with copies" else (lambda *a, **k: None)
+                c = T()
+                loop.run(1)
+                plain = T() - c
+                c = T()
+                w._arm()
+                arm.append(T() - c)
+                c = T()
+                loop.run(1)  # armed: the frame is captured and "sent" in its step post-hook
+                extra.append(T() - c - plain)
+        w._put = real
+        w.close()
+    return {k: (statistics.median(a) / 1e3, statistics.median(e) / 1e3) for k, (a, e) in res.items()}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--blocks", type=int, default=20, help="on/off block pairs (0: skip)")
@@ -197,6 +226,8 @@ def main():
     ap.add_argument("--run-seconds", type=float, default=4.0, help="length of a paired run (steps: from the speed)")
     ap.add_argument("--models", default="mlp,cnn")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: the free cores)")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="also the training thread's CPU per frame by part (arming, the armed step, the copies)")
     ap.add_argument("--worker-policy", choices=("batch", "idle"), default="batch",
                     help="the frame worker's scheduling: as shipped (niced SCHED_BATCH) or SCHED_IDLE")
     args = ap.parse_args()
@@ -224,6 +255,12 @@ def main():
                   f"({b['frames']} frames); per frame: training thread {b['thread_ms']:.2f} ms CPU, worker "
                   f"{b['worker_ms']:.1f} ms CPU; a step: {b['step_ms']:.2f} ms CPU"
                   + (f"; frames stopped: {b['broken']}" if b["broken"] and b["broken"] != "closed" else ""))
+        if args.breakdown:
+            parts = breakdown(torch, make, X, y)
+            (arm, extra), (arm0, extra0) = parts["with copies"], parts["copies left out"]
+            print(f"   the training thread's CPU per frame, median of 200: arming {arm:.0f} µs, the armed step's extra "
+                  f"{extra:.0f} µs; without the copies {arm0:.0f} + {extra0:.0f} µs (the copies: "
+                  f"{arm + extra - arm0 - extra0:.0f} µs)")
         if args.rounds:
             ratios, cpu_ratios, p, wch, fps, steps = paired(torch, make, X, y, args.rounds, args.run_seconds)
             print(f"   paired runs of {steps} steps: watched/plain, median (quartiles) of {len(ratios)}: {_q(ratios)}; "

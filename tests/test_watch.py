@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -339,3 +340,33 @@ def test_a_parent_killed_before_it_read_attached_leaves_no_shared_file(tmp_path)
     w.conn.close()  # the parent's end gone without a word
     assert w.proc.wait(30) == 0
     assert not os.path.exists(path)
+
+
+def test_shared_memory_too_small_stops_frames_not_the_training(tmp_path, monkeypatch):
+    """The two frame buffers are reserved when made (posix_fallocate): on a tmpfs too small for them (Docker's
+    64 MB /dev/shm) that is an OSError, frames stop with one warning and the file is gone; a sparse file
+    would have been a SIGBUS in the user's loop at the first write past the tmpfs's end."""
+    import errno
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full, raising=False)
+    made = []
+    real_mkstemp = tempfile.mkstemp
+    monkeypatch.setattr(tempfile, "mkstemp", lambda *a, **k: made.append(real_mkstemp(*a, **k)) or made[-1])
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    before = model[0].weight.detach().clone()
+    with pytest.warns(RuntimeWarning, match="no shared memory for the frames"):
+        with watch(model, opt, record=tmp_path / "rec") as w:
+            for _ in range(3):
+                loss = nn.functional.cross_entropy(model(torch.randn(4, 6)), torch.tensor([0, 1, 0, 1]))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    assert w.broken.startswith("no shared memory") and w.frames == 0 and w.steps == 3
+    assert not torch.equal(model[0].weight, before)  # the training went on
+    shm = [path for fd, path in made if os.path.basename(path).startswith("mlplab-watch-")]
+    assert len(shm) == 1 and not os.path.exists(shm[0])
+    assert read(tmp_path / "rec").end["reason"] == "closed"

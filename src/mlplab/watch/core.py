@@ -14,8 +14,8 @@ What it does to the loop, step by step (k = optimizer steps done):
   shared memory, and registers a hook on z that copies ∂L/∂z in the backward. The hooks return nothing, so
   the values and gradients of the user's computation are not changed.
 * After that step (the optimizer's step post-hook, or ``w.step(loss)`` without an optimizer) W and ∂L/∂W are
-  copied, the forward hooks removed, and the worker told: it copies the arrays out, answers, and makes and
-  records the frame while the loop goes on.
+  copied, the forward hooks removed, and the worker told: it makes and records the frame from that buffer of
+  the shared memory while the loop goes on, writing the next frame into the other buffer.
 
 Nothing else runs in the loop: between frames the cost is one Python call per step (the post-hook), unless
 ``sharpness=`` is given (:mod:`mlplab.watch.sharpness` measures λ₁ in the loop, about 5 % of its time). The
@@ -168,8 +168,9 @@ class Watch:
         except OSError as e:
             self._stop(f"no shared memory for the frames ({e.strerror or e})")
             return
-        self._arrays = views  # NumPy views of the shared memory (what _put writes into)
-        self._views = [{k: torch.from_numpy(v) for k, v in row.items()} for row in views]
+        self._buffers = views  # per buffer (the worker's two), NumPy views of the shared memory
+        self._torch_buffers = [[{k: torch.from_numpy(v) for k, v in row.items()} for row in b] for b in views]
+        self._arrays, self._views = views[0], self._torch_buffers[0]  # the buffer being written (_put's)
         self._modules = [modules[lay["name"]] for lay in found]
         self._norms = [modules[lay["norm_module"]] if lay["norm_module"] else None for lay in found]
         self._rows = [0] * len(found)
@@ -206,6 +207,8 @@ class Watch:
         return time.monotonic() - self._last >= 1.0 / self.fps
 
     def _arm(self) -> None:
+        b = self._worker.next  # the buffer the worker has done with (it makes the last frame from the other)
+        self._arrays, self._views = self._buffers[b], self._torch_buffers[b]
         for i, m in enumerate(self._modules):
             self._put(i, "before", m.weight)
         self._have = [dict() for _ in self._modules]
