@@ -660,7 +660,7 @@ def test_a_study_that_fails_half_way_leaves_nothing(tmp_path, monkeypatch, capsy
         (out / st.name / "numbers.json").write_text('{"half": ')  # half-written
         raise exc
 
-    monkeypatch.setattr(lab, "run_study", half_then_fail)
+    monkeypatch.setattr(lab.base, "measure_study", half_then_fail)  # (what `lab run` calls: it draws apart)
     (tmp_path / "keep").mkdir()
     (tmp_path / "keep" / "mine.txt").write_text("was here before")
     for out, left in ((tmp_path / "new", None), (tmp_path / "keep", ["mine.txt"])):
