@@ -22,11 +22,10 @@ sweep (:func:`.optimizers_tuned.draw_sweep`, :func:`.optimizers_tuned.write_swee
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from .base import Context, Figure, Study
-from .optimizers_tuned import _clean, draw_sweep, write_sweep
+from .optimizers_tuned import draw_sweep, run_in_temp, write_sweep
 
 OPTIMIZERS = ["sgd", "momentum", "adam"]  # Choi et al.'s inclusion chain SGD ⊆ Momentum ⊆ Adam
 
@@ -39,8 +38,6 @@ QUICK = {"budget": 4, "seeds": 2, "iterations": 100, "train_size": 3_000, "val_s
 def measure(settings: dict, ctx: Context) -> dict:
     """Run the sweep (Sobol selection on validation, then the chosen settings on test) in a temporary
     folder; the numbers are its summary (the verdict under ``inclusion``)."""
-    from ..sweep.executor import make_executor
-    from ..sweep.runner import run_sweep
     from ..sweep.settings import SweepSettings
 
     # the seeds and the problem of optimizers-tuned: the same trials, so the same numbers, as when it ran there
@@ -51,14 +48,7 @@ def measure(settings: dict, ctx: Context) -> dict:
     s = SweepSettings.from_options(",".join(OPTIMIZERS), space="choi", budget=settings["budget"], seeds=seeds,
                                    book=False, target=settings["target"], **problem)
     ctx.plan(len(OPTIMIZERS) * (settings["budget"] + 1) * settings["seeds"])
-    executor = make_executor("local", ctx.workers)
-    try:
-        with tempfile.TemporaryDirectory() as d:
-            summary = run_sweep(s, Path(d) / "choi", executor, log=lambda m: None,
-                                progress=lambda t, r, done, total: ctx.advance())
-    finally:
-        executor.shutdown()
-    return _clean(summary)
+    return run_in_temp(s, ctx)
 
 
 def draw(numbers: dict, out: Path) -> list[Figure]:

@@ -55,8 +55,6 @@ def _clean(x):
 def measure(settings: dict, ctx: Context) -> dict:
     """Run the sweep (selection on validation, then the tuned and the book's settings on test) in a
     temporary folder; the numbers are its summary."""
-    from ..sweep.executor import make_executor
-    from ..sweep.runner import run_sweep
     from ..sweep.settings import SweepSettings
 
     seeds = [ctx.seed * 1000 + i for i in range(settings["seeds"])]
@@ -66,6 +64,15 @@ def measure(settings: dict, ctx: Context) -> dict:
     s = SweepSettings.from_options(",".join(OPTIMIZERS), lr_grid=settings["lr_grid"], seeds=seeds, **problem)
     n_select = len(OPTIMIZERS) * settings["lr_grid"] * settings["seeds"]
     ctx.plan(n_select + 2 * len(OPTIMIZERS) * settings["seeds"])
+    return run_in_temp(s, ctx)
+
+
+def run_in_temp(s, ctx: Context) -> dict:
+    """The sweep ``s`` on a local executor of ``ctx.workers`` processes, in a temporary folder (a study keeps
+    its numbers, not the sweep's trial records), each finished trial one step of ``ctx``'s progress."""
+    from ..sweep.executor import make_executor
+    from ..sweep.runner import run_sweep
+
     executor = make_executor("local", ctx.workers)
     try:
         with tempfile.TemporaryDirectory() as d:
