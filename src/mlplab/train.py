@@ -28,11 +28,13 @@ from pathlib import Path
 import numpy as np
 
 from . import folderkind
-from .checkpoint import (
+from .checkpoint import (  # the run folder's checkpoint, re-exported here where it always was
+    CHECKPOINT_FILE,
+    LEGACY_CHECKPOINT_FILE,
     CheckpointError,
-    PickleCheckpoint,
-    convert_pickle_checkpoint,
-    read_checkpoint,
+    convert_legacy_checkpoint,
+    has_checkpoint,
+    load_checkpoint,
     write_checkpoint,
 )
 from .data import BatchIterator
@@ -44,8 +46,6 @@ from .tensor import Tensor, cross_entropy, no_grad
 __all__ = ["Trainer", "History", "Callback", "TrainingDiverged", "evaluate", "load_checkpoint",
            "convert_legacy_checkpoint", "has_checkpoint", "CHECKPOINT_FILE", "LEGACY_CHECKPOINT_FILE", "MODEL_FILE"]
 
-CHECKPOINT_FILE = "checkpoint.npz"  # arrays as .npy members, the rest JSON: see mlplab.checkpoint
-LEGACY_CHECKPOINT_FILE = "checkpoint.pkl"  # the pickle of mlplab before 2026-12: never read unless trusted
 MODEL_FILE = "model.npz"
 METRICS_FILE = "metrics.jsonl"
 
@@ -476,72 +476,3 @@ class Trainer:
             elif row["step"] <= step:
                 keep.append(line)
         path.write_text("".join(line + "\n" for line in keep))
-
-
-def has_checkpoint(run_dir) -> bool:
-    """Whether ``run_dir`` holds a checkpoint, in the current format or the old pickle one."""
-    return (Path(run_dir) / CHECKPOINT_FILE).exists() or (Path(run_dir) / LEGACY_CHECKPOINT_FILE).exists()
-
-
-def _pickle_message(run_dir) -> str:
-    return (f"{Path(run_dir) / LEGACY_CHECKPOINT_FILE} is a checkpoint in mlplab's old pickle format, which can run "
-            "any code when it is read, so it is not read; if you trust where this folder came from, convert it once "
-            f"with `mlplab train --out {run_dir} --resume --trust-pickle`")
-
-
-def load_checkpoint(run_dir):
-    """Read a run directory's checkpoint (a dict; ``losses`` a list of floats); a one-line error if there is none
-    (FileNotFoundError), it is damaged (:class:`~mlplab.checkpoint.CheckpointError`, a ValueError) or it is an old
-    pickle (:class:`~mlplab.checkpoint.PickleCheckpoint`, never unpickled here)."""
-    path = Path(run_dir) / CHECKPOINT_FILE
-    if not path.exists():
-        if (Path(run_dir) / LEGACY_CHECKPOINT_FILE).exists():
-            raise PickleCheckpoint(_pickle_message(run_dir))
-        raise FileNotFoundError(f"no checkpoint in {run_dir}: nothing to resume (start the run without --resume)")
-    ck = read_checkpoint(path)
-    wrong = _wrong_entry(ck)
-    if wrong:
-        raise CheckpointError(f"{path} is damaged (it does not hold a training checkpoint: {wrong}); delete it to "
-                              "start over")
-    ck["losses"] = np.asarray(ck["losses"], dtype=np.float64).tolist()
-    return ck
-
-
-_CHECKPOINT_TYPES = {"step": int, "epoch": int, "batch_in_epoch": int, "epoch_rng_state": dict | None,
-                     "epoch_acc": list, "model": dict, "optimizer": dict, "schedule": dict | None,
-                     "losses": np.ndarray, "evals": list, "seconds": float | int}
-
-
-def _wrong_entry(ck) -> str | None:
-    """What is missing or of the wrong type in a checkpoint read from disk (None: it has the Trainer's layout)."""
-    if not isinstance(ck, dict):
-        return f"a {type(ck).__name__}, not a dict"
-    for key, kind in _CHECKPOINT_TYPES.items():
-        if key not in ck:
-            return f"no {key}"
-        if not isinstance(ck[key], kind) or isinstance(ck[key], bool):
-            return f"{key} is a {type(ck[key]).__name__}"
-    if not all(isinstance(v, np.ndarray) for v in ck["model"].values()):
-        return "the model holds something else than arrays"
-    if ck["losses"].ndim != 1 or ck["losses"].dtype.kind != "f":
-        return "losses is not a list of numbers"
-    if not all(isinstance(r, dict) for r in ck["evals"]) or len(ck["epoch_acc"]) != 3:
-        return "evals or epoch_acc has the wrong shape"
-    return None
-
-
-def convert_legacy_checkpoint(run_dir) -> Path:
-    """Convert ``run_dir``'s old ``checkpoint.pkl`` to ``checkpoint.npz`` and remove the pickle. This UNPICKLES the
-    file, which runs any code it names: only on the user's explicit word (``--trust-pickle``)."""
-    old = Path(run_dir) / LEGACY_CHECKPOINT_FILE
-    if not old.exists():
-        raise FileNotFoundError(f"{run_dir} holds no {LEGACY_CHECKPOINT_FILE} to convert")
-
-    def prepare(ck):
-        if isinstance(ck, dict):
-            ck = {**ck, "model": dict(ck["model"]) if isinstance(ck.get("model"), dict) else ck.get("model")}
-            if isinstance(ck.get("losses"), list):
-                ck["losses"] = np.asarray(ck["losses"], dtype=np.float64)
-        return ck
-
-    return convert_pickle_checkpoint(old, Path(run_dir) / CHECKPOINT_FILE, prepare=prepare)

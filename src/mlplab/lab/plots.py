@@ -47,6 +47,10 @@ def save(fig, path: Path, title: str | None = None, rect=None) -> str:
         fig.suptitle(title, fontsize=12, fontweight="bold")
     readable(fig)
     fig.tight_layout(rect=rect)
+    for _ in range(2):  # a label wrapped to fit: the layout again, which may move its centre (checked once more)
+        if not fit_labels(fig):
+            break
+        fig.tight_layout(rect=rect)
     below = place_legends(fig)
     if below:  # the figure grows by the legends' height (per row of panels), so the panels keep theirs
         renderer, rows = fig.canvas.get_renderer(), {}
@@ -178,6 +182,65 @@ def readable(fig) -> None:
     for t in fig.findobj(Text):
         if t.get_fontsize() < MIN_FONT_PT:
             t.set_fontsize(MIN_FONT_PT)
+
+
+def fit_labels(fig, margin_px: float = 4.0) -> bool:
+    """Wrap, at spaces, every axis label and title (and the figure's title) whose drawn extent runs past the
+    figure's edge, into lines that fit; returns whether any was wrapped (the caller lays the figure out
+    again). tight_layout cannot help a label wider than the figure: a caption that names its interval in
+    full ("95 % Wilson interval of the pooled answers (n = 2: too few seeds for a seed interval)") was cut
+    at both edges of the PNG. A label is centred on its axes (the figure's title on the figure), not on the
+    figure, so the room it has is twice the distance from that centre to the nearer edge. The words are
+    kept, only the line breaks change; text with mathtext (``$...$``) is left as it is (a break inside it
+    would not parse). The centre is taken from the axes' box, which the layout has moved, not from the
+    label, which follows its axes only when drawn (a draw here would cost as much as the saving)."""
+    import textwrap
+
+    renderer = fig.canvas.get_renderer()
+    sup = getattr(fig, "_suptitle", None)
+    texts = [(sup, None)] if sup is not None else []
+    for ax in fig.axes:
+        texts += [(ax.title, ax), (ax.xaxis.label, ax), (ax.yaxis.label, ax)]
+    wrapped = False
+    for t, ax in texts:
+        if not t.get_visible() or not t.get_text().strip() or "$" in t.get_text() or t.get_ha() != "center":
+            continue
+        vertical = abs((t.get_rotation() % 180) - 90) < 1
+        limit = fig.bbox.height if vertical else fig.bbox.width
+        if ax is None:
+            centre = t.get_position()[0] * fig.bbox.width  # the figure's title, at a figure fraction
+        else:
+            box = ax.get_window_extent(renderer)
+            centre = (box.y0 + box.y1) / 2 if vertical else (box.x0 + box.x1) / 2
+
+        def length(t=t, vertical=vertical):
+            bb = t.get_window_extent(renderer)  # (its size is right; its place may not be)
+            return bb.height if vertical else bb.width
+
+        drawn = length()
+        if centre - drawn / 2 >= -0.5 and centre + drawn / 2 <= limit + 0.5:
+            continue
+        room = 2 * min(centre, limit - centre) - 2 * margin_px
+        room = room if room > 0.25 * limit else limit - 2 * margin_px  # (the layout will move it back in)
+        lines = t.get_text().split("\n")
+        per_px = max(len(line) for line in lines) / max(drawn, 1.0)  # characters per pixel, as drawn
+        width = max(int(room * per_px), 10)
+
+        def fill(width, lines=lines):
+            return "\n".join(textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False)
+                             for line in lines)
+
+        while True:
+            t.set_text(fill(width))
+            if length() <= room or width <= 10:
+                break
+            width -= max(1, width // 20)
+        n = fill(width).count("\n")
+        while width > 10 and fill(width - 1).count("\n") == n:  # as many lines, of even length
+            width -= 1
+        t.set_text(fill(width))
+        wrapped = True
+    return wrapped
 
 
 def _try(leg, loc, pts, renderer) -> int:

@@ -17,13 +17,15 @@ before it has started, or once it has failed, they are made here, in the trainin
 The run itself is exactly what ``mlplab train`` does with the same settings (same model, data,
 batches, evaluation and run directory), so :meth:`TrainSession.export` gives a run directory that
 the command line reproduces bit for bit: the probe only reads the model.
+
+Here: the session (the run's thread, its controls, the frames kept). The callback that makes the frames is
+:class:`mlplab.live.callback.LiveCallback` (re-exported here); the export and the retraining command are in
+:mod:`mlplab.live.export`.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import shlex
 import shutil
 import tempfile
 import threading
@@ -37,24 +39,18 @@ from .. import optim, toydata
 from ..changes import CHANGEABLE, SettingChanges
 from ..diagnose import statistics as dg
 from ..schedules import schedule_for_run
-from ..train import Callback, Trainer
+from ..train import Trainer
 from . import sharpness as sharp
 from .boundary import grid_for
+from .callback import OVERHEAD, LiveCallback
+from .export import export_run, retrain_command
 from .frames import Probe, _num, extras, measure, update_ratios
 from .validate import SettingsError, check_settings
 
 __all__ = ["TrainSession", "LiveCallback", "Downsampled", "update_ratios"]
 
-OVERHEAD = 0.03  # frames may take at most this share of the training time (target: >= 0.95x throughput;
-#                  the rest of the 5 % goes to the thread, the per-step callback and the first and last frames)
 PROBE_BATCH = 64
 MAX_LOSS_POINTS = 2000
-
-
-def _create(path: Path):
-    """A new file opened for writing: never an existing one, never through a symbolic link."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
-    return os.fdopen(fd, "wb")
 
 
 class Downsampled:
@@ -82,140 +78,6 @@ def _load(settings: dict):
     from .. import data
 
     return (*data.load(name, "train"), *data.load(name, "test"))
-
-
-class LiveCallback(Callback):
-    """Makes frames from inside the Trainer; also where the page's pause / step / stop act.
-
-    A frame due after a step is prepared in two steps: W is snapshot before the next update
-    ("armed"), and the frame is made after it, so it carries that update's ‖ΔW‖/‖W‖. With a
-    ready frame worker (:mod:`mlplab.live.framer`) both are copies into shared memory and the
-    frame is made in the worker and collected after a later step; otherwise it is made here."""
-
-    def __init__(self, session: TrainSession, fps: float, overhead: float = OVERHEAD):
-        self.s, self.interval, self.overhead = session, 1.0 / fps, overhead
-        self.last = 0.0
-        self.armed = None  # None, "inline" or "worker": where the armed frame will be made
-        self.before = None
-        self.snapshot_cost = 0.0
-        self.loss_sum, self.loss_n = 0.0, 0
-        self.pending = None  # the meta of the frame the worker is making
-        self.attached = False
-        # the sharpness (live.sharpness): measured by the worker, due at this step and time at the earliest;
-        # sharp_cost: the training thread's own time spent asking for it (the limit, Adam's P)
-        self.sharp_step, self.sharp_time, self.sharp_cost = sharp.EVERY, 0.0, 0.0
-        self.sharp_info = None  # what the measurement asked for is drawn against (live.sharpness.limit_for)
-
-    def _worker(self):
-        """The session's frame worker if it is usable now (attaching it when it has just started)."""
-        worker = self.s.worker
-        if worker is None or worker.broken is not None:
-            return None
-        if not self.attached:
-            if not worker.ready():
-                return None
-            worker.attach(self.s.plan, self.s.probe, self.s.sizes, self.s.settings["activation"], self.s.curv_batch)
-            self.attached = True
-        return worker
-
-    def _collect(self, wait: bool = False) -> None:
-        """Append the frame the worker has finished (waiting for it if ``wait``)."""
-        worker = self.s.worker
-        if self.pending is None or worker is None:
-            return
-        done = worker.drain() if wait else worker.collect()
-        for _, layers, acc, *more in done:
-            got = more[0] if more else {}
-            if "sharpness" in got:  # the next one no sooner than its cost allows (SHARE of the time)
-                sh = dict(got["sharpness"])
-                ms = sh.get("ms") or 0.0
-                self.sharp_time = time.perf_counter() + ms / 1e3 / sharp.SHARE
-                # measured on the weights of the frame that asked (its step), drawn against that step's limit
-                got = {**got, "sharpness": {**(self.sharp_info or {}), **sh, "step": sh.pop("token", None)}}
-            self.s._append(self.pending, layers, acc, by_worker=True, more=got)
-        if done or worker.broken is not None:
-            self.pending = None
-
-    def on_train_begin(self, trainer):
-        self.s.frame(trainer, None, None)
-        self.last = time.perf_counter()
-
-    def on_step_end(self, trainer, step, loss):
-        self.loss_sum += loss
-        self.loss_n += 1
-        s = self.s
-        if s.initial_loss is None:  # the first step's loss is the one at W_0: the curves' point at step 0
-            s.initial_loss = _num(loss)
-            s.loss_history.add((0, loss))
-        t0 = time.perf_counter()
-        self._collect()
-        collect_cost = time.perf_counter() - t0
-        framed = False
-        if self.armed:  # the step after the snapshot: its update is the frame's ‖ΔW‖/‖W‖
-            self._emit(trainer, with_ratio=True, extra=collect_cost)
-            framed = True
-        if s.pause_requested() and not s.stop_event.is_set():
-            self._collect(wait=True)
-            if not framed:  # show the state the run pauses in
-                self._emit(trainer, with_ratio=False)
-            s.wait_if_paused(trainer)
-            if s.pause_requested():  # single-stepping: snapshot, so the next step's frame has ‖ΔW‖/‖W‖
-                self.before, self.armed = [w.copy() for w in s.weights], "inline"
-        elif not framed and self.pending is None and (time.perf_counter() - self.last >= self.interval
-                                                      or step + 1 >= trainer.total_steps):
-            t0 = time.perf_counter()
-            worker = self._worker()
-            if worker is not None and worker.idle:
-                worker.snapshot_before(s.plan)
-                self.armed = "worker"
-            else:
-                self.before, self.armed = [w.copy() for w in s.weights], "inline"
-            self.snapshot_cost = time.perf_counter() - t0
-        if s.stop_event.is_set():
-            trainer.stop_training = True
-
-    def _emit(self, trainer, with_ratio, extra=0.0):
-        t0 = time.perf_counter()
-        loss = self.loss_sum / self.loss_n if self.loss_n else None
-        worker = self.s.worker
-        if self.armed == "worker" and worker is not None and worker.idle:
-            self.pending = self.s._meta(trainer, loss)
-            curv = self._sharpness_due(trainer)
-            worker.request(self.pending["step"], self.s.plan, with_ratio, trained=trainer.step > 0, curv=curv)
-        else:  # inline; a worker given up since the snapshot leaves no ‖ΔW‖/‖W‖ for this frame
-            ratio = update_ratios(self.s.weights, self.before) if with_ratio and self.armed == "inline" else None
-            self.s.frame(trainer, loss, ratio)
-        self.loss_sum, self.loss_n, self.armed = 0.0, 0, None
-        cost = time.perf_counter() - t0 + self.snapshot_cost + extra
-        # the next frame is due 1/fps after this one started, later if frames would take more than
-        # OVERHEAD of the time (a slow machine gets fewer frames, not slower training)
-        self.last = t0 + max(self.interval, cost / self.overhead) - self.interval
-
-    def _sharpness_due(self, trainer):
-        """A sharpness request for the worker when one is due (every ``sharp.EVERY`` steps, no more
-        than ``sharp.SHARE`` of the time), else None; the limit it is drawn against is kept until its
-        answer comes (the current step size: a schedule or a change moves it)."""
-        if self.s.curv_batch is None or trainer.step < self.sharp_step or time.perf_counter() < self.sharp_time:
-            return None
-        t0 = time.perf_counter()
-        opt = self.s.optimizer
-        info = sharp.limit_for(opt, trainer._lr())
-        P = sharp.preconditioner_of(opt, self.s.model.parameters()) if info["preconditioned"] else None
-        if info["preconditioned"] and P is None:
-            return None
-        self.sharp_info = info
-        self.sharp_step = trainer.step + sharp.EVERY
-        self.sharp_time = math.inf  # until its answer says what it cost
-        self.sharp_cost += time.perf_counter() - t0
-        return {"P": P}
-
-    def on_epoch_end(self, trainer, epoch, metrics):
-        self.s.evals.append({k: _num(v) if isinstance(v, float) else v for k, v in metrics.items()})
-
-    def on_train_end(self, trainer):  # the last word: the final state with the last evaluation
-        self._collect(wait=True)
-        self.s.frame(trainer, self.loss_sum / self.loss_n if self.loss_n else None, None)
-
 
 class TrainSession:
     """A run for one browser tab: ``start()``, ``pause()``, ``resume()``, ``step_once()``,
@@ -493,88 +355,11 @@ class TrainSession:
     def frames_after(self, seq: int) -> list:
         with self._lock:
             return [f for f in self.frames if f["seq"] > seq]
-
     # ------------------------------------------------------------------ export
     def export(self, out, root=None) -> Path:
-        """Copy the run (config.json, metrics.jsonl, model.npz, summary.json, its checkpoint) to ``out``,
-        with config.json's ``out`` naming it, as ``mlplab train --out out`` writes it.
-
-        A finished or stopped run has all of these (a stopped run is one of ``trainer.step`` steps).
-        A paused run is written as it stands: the training thread waits in the pause, so the model
-        is saved now (model.npz) with a summary.json of the steps so far; its metrics.jsonl holds the
-        lines written so far (the Trainer writes them buffered, so the newest may be missing).
-
-        ``out`` must be new or empty (:func:`mlplab.live.runsdir.check_empty`); with ``root`` (the
-        server's runs folder) it must also lie below it once made, links followed. Each file is created
-        exclusively, so nothing is written through a link or over a file that appeared meanwhile."""
-        import json
-
-        from .runsdir import check_below, check_empty
-
-        if self.status not in ("done", "stopped", "paused") or self.trainer is None:
-            raise SettingsError(f"export needs a finished, stopped or paused run (this one is {self.status})")
-        paused = self.status == "paused"
-        if paused and not self.held.wait(10.0):  # "paused" is said at once; the thread ends its step first
-            raise SettingsError("the run has not reached its pause yet: export again in a moment")
-        out = Path(out)
-        check_empty(out)
-        out.mkdir(parents=True, exist_ok=True)
-        if root is not None:
-            check_below(root, out, str(out))
-        check_empty(out)
-        config = json.loads((self.run_dir / "config.json").read_text())
-        config["out"] = str(out)
-        config.update(self.changes.settings())  # the changes made while it trained, at their steps
-        skip = {"config.json"} | ({"model.npz", "summary.json"} if paused else set())
-        sources = [p for p in sorted(self.run_dir.iterdir()) if p.is_file() and not p.is_symlink()
-                   and p.name not in skip and not p.name.startswith(".")]
-        for src in sources:
-            with open(src, "rb") as f, _create(out / src.name) as g:
-                shutil.copyfileobj(f, g, 1 << 20)
-        if paused:  # the model as it stands (saved beside, then copied in without following links)
-            scratch = Path(tempfile.mkdtemp(prefix="mlplab-live-export-"))
-            try:
-                self.model.save(scratch / "model.npz")
-                with open(scratch / "model.npz", "rb") as f, _create(out / "model.npz") as g:
-                    shutil.copyfileobj(f, g, 1 << 20)
-            finally:
-                shutil.rmtree(scratch, ignore_errors=True)
-            with _create(out / "summary.json") as g:
-                g.write(json.dumps({"steps": self.trainer.step, "paused": True,
-                                    "final": self.evals[-1] if self.evals else {}}, indent=2, default=float).encode())
-        with _create(out / "config.json") as g:
-            g.write(json.dumps(config, indent=2, default=float).encode())
-        from .. import folderkind
-
-        folderkind.mark(out, "run")  # a run folder, marked as the Trainer marks one (mlplab.folderkind)
-        return out
+        """Copy the run to ``out`` as ``mlplab train --out out`` writes it (:func:`mlplab.live.export.export_run`)."""
+        return export_run(self, out, root)
 
     def command(self, out) -> str:
-        """The ``mlplab train`` command line that retrains this run (MNIST-family sets only), into a
-        folder beside ``out`` (``out``-again, -again2, ...: never the export itself). A run stopped
-        or paused at step k is retrained for k steps (``--iterations k``: the same batches, the same
-        k updates; with a schedule, whose shape depends on the run's length, not the same rates)."""
-        s = self.settings
-        step = self.trainer.step if self.trainer is not None else 0
-        cut = self.status in ("stopped", "paused") and 0 < step < self.total
-        parts = ["mlplab train", f"--dataset {s['dataset']}", f"--layers {s['layers']}",
-                 f"--activation {s['activation']}", f"--init {s['init']}", f"--bias-init {s['bias_init']}",
-                 f"--optimizer {s['optimizer']}", f"--batch-size {s['batch_size']}", f"--seed {s['seed']}",
-                 f"--iterations {step}" if cut else
-                 f"--epochs {s['epochs']}" if s["epochs"] else f"--iterations {s['iterations']}",
-                 f"--dtype {s['dtype']}"]
-        threads = self.config().get("blas_threads")
-        if threads:  # float32 rounding depends on the BLAS thread count: the same count, the same bits
-            parts.append(f"--blas-threads {threads}")
-        for key in ("lr", "momentum", "weight_decay", "schedule"):
-            if s.get(key):
-                parts.append(f"--{key.replace('_', '-')} {s[key]}")
-        for name, value in self.changes.settings().items():
-            if value:
-                parts.append(f"--{name.replace('_', '-')} {value}")
-        out = Path(out)
-        again = out.with_name(f"{out.name}-again")
-        k = 2
-        while again.exists():
-            again, k = out.with_name(f"{out.name}-again{k}"), k + 1
-        return " ".join(parts + [f"--out {shlex.quote(str(again))}"])
+        """The ``mlplab train`` command that retrains this run (:func:`mlplab.live.export.retrain_command`)."""
+        return retrain_command(self, out)

@@ -1,7 +1,7 @@
 // The watch page: a recording of mlplab.watch (the user's own PyTorch loop), live while it grows and replayed
 // with a time slider. The drawing is the live page's (charts.js: uPlot charts, the histogram strips of the
 // Train view); the numbers are the recording's, as the frame worker computed them.
-import {chart, drawHist, styled} from '/static/charts.js';
+import {chart, drawHist, fitCharts, styled} from '/static/charts.js';
 import {$, fmt, live, pct, showError, showLines, token} from '/static/common.js';
 import {drawSharp, noteSharp, setupSharp} from './sharpness.js';
 
@@ -11,7 +11,8 @@ const QUANTITIES = [['z', 'pre-activation z'], ['a', 'activation φ(z)'], ['gz',
 const BOUNDED = {sigmoid: [0, 1], tanh: [-1, 1]};
 const TONE = {healthy: 'good', dead: 'bad', exploding: 'bad', symmetric: 'bad', not_updated: 'bad',
   saturating: 'warn', vanishing: 'warn'};
-const W = live.W = {meta: null, frames: [], end: null, partial: false, shown: -1, panels: [], loss: null, ratio: null};
+const W = live.W = {meta: null, frames: [], end: null, partial: false, shown: -1, panels: [], loss: null, ratio: null,
+  hasLoss: false, lossEmpty: false};
 Object.assign(live, {frames: 0, shown: -1, lastFrame: null, end: null, panelsDrawn: 0});
 
 async function get(path) {
@@ -73,6 +74,31 @@ function drawCharts() {
     return r > 0 ? r : null;
   }))]);
   drawSharp(f);
+}
+
+// The loss chart, empty, says why in its place: no frame has a loss while the loop never calls w.step(loss)
+// (with an optimizer given to watch() its steps make the frames and the loss comes only from w.step(loss);
+// without one, the loop calls w.step() without it). An optimizer-driven loop's first frame is taken before
+// that step's w.step(loss), so one frame without a loss says nothing yet; a second one, or the end, does.
+function explainLoss() {
+  const n = W.frames.length;
+  const empty = !W.hasLoss && (n >= 2 || (n >= 1 && !!W.end));
+  if (empty) {
+    const done = !!W.end;
+    const parts = W.meta.optimizer
+      ? [done ? 'No loss in this recording: its loop never called ' : 'No loss yet: your loop has not called ',
+        'w.step(loss)', '. Call it after each optimizer step to see the training loss here.']
+      : [done ? 'No loss in this recording: its loop called ' : 'No loss yet: your loop calls ', 'w.step()',
+        ' without the loss. Pass it, ', 'w.step(loss)', ', to see the training loss here.'];
+    const line = document.createElement('span');  // one line of text, centred in the chart's box
+    line.append(...parts.map((t, i) => (i % 2 ? Object.assign(document.createElement('code'), {textContent: t}) : t)));
+    $('#loss-empty').replaceChildren(line);
+  }
+  if (empty === W.lossEmpty) return;
+  W.lossEmpty = empty;
+  $('#loss-empty').hidden = !empty;
+  $('#chart-loss').hidden = empty;
+  if (!empty) fitCharts();  // (a chart's width is taken while it is shown)
 }
 
 function drawEvents(upto) {
@@ -139,6 +165,7 @@ async function poll() {
   if (data.error) { showError($('#page-error'), data.error); } else {
     showError($('#page-error'), '');
     W.frames.push(...data.frames);
+    W.hasLoss = W.hasLoss || data.frames.some((x) => x.loss !== null && x.loss !== undefined);
     W.end = data.end; W.partial = data.partial;
     live.frames = W.frames.length;
     if (data.frames.length) {
@@ -148,6 +175,8 @@ async function poll() {
       if ($('#follow').checked || W.shown < 0) show(W.frames.length - 1);
     }
     status();
+    explainLoss();
+    live.lossNote = W.lossEmpty ? $('#loss-empty').textContent : null;
     if (W.frames.length < data.total) return poll();  // more pages waiting
   }
   if (!W.end) setTimeout(poll, 500);
