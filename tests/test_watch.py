@@ -370,3 +370,29 @@ def test_shared_memory_too_small_stops_frames_not_the_training(tmp_path, monkeyp
     shm = [path for fd, path in made if os.path.basename(path).startswith("mlplab-watch-")]
     assert len(shm) == 1 and not os.path.exists(shm[0])
     assert read(tmp_path / "rec").end["reason"] == "closed"
+
+
+def test_frames_keep_their_rate_when_steps_are_slow(tmp_path):
+    """At fps=10 a frame is due every 100 ms of the loop's clock, not 100 ms after the previous one was sent:
+    that added the wait for a step's end and the armed step to every period, and a loop of 30 ms steps made
+    about 7 frames/s (a CNN of 12 ms steps 9-10 at fps=12)."""
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(4, 6), torch.tensor([0, 1, 0, 1])
+
+    def step():
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        time.sleep(0.03)
+
+    with watch(model, opt, fps=10, record=tmp_path / "rec") as w:
+        deadline = time.monotonic() + 60
+        while w.frames < 3 and time.monotonic() < deadline:  # the worker has started and made frames
+            step()
+        f0, t0 = w.frames, time.monotonic()
+        while time.monotonic() - t0 < 3.0:
+            step()
+        rate = (w.frames - f0) / (time.monotonic() - t0)
+    assert 9.0 <= rate <= 10.5, rate
