@@ -35,7 +35,7 @@ import math
 
 import numpy as np
 
-__all__ = ["BINS", "TAIL", "SAMPLE", "histogram", "activate", "layer_row", "judge", "ACTIVATIONS"]
+__all__ = ["BINS", "TAIL", "SAMPLE", "histogram", "spread", "activate", "layer_row", "judge", "ACTIVATIONS"]
 
 BINS = 32
 TAIL = 0.001
@@ -43,6 +43,15 @@ SAMPLE = 8192
 SATURATION_EPS = 0.01  # mlplab.diagnose.statistics.SATURATION_EPS (checked by the tests)
 _BOUNDS = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
 _SAMPLES: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _no_pause() -> None:
+    return None
+
+
+#: called between the histograms of a row (a point where the frame worker may give its core back: ``os.sched_yield``
+#: in :mod:`mlplab.watch.worker`, so torch's other intra-op thread waits at most one histogram for it, not a slice)
+PAUSE = _no_pause
 
 
 def _indices(n: int, cap: int) -> np.ndarray:
@@ -195,6 +204,15 @@ def activate(name: str, z: np.ndarray, slope: float = 0.01):
         return f(z, slope)
 
 
+def spread(x) -> float:
+    """``np.std(x, dtype=float64)`` (NaN if a value is not finite), in two float64 passes over a kept work array."""
+    flat = np.asarray(x).reshape(-1)
+    d = _scratch("d", flat.size)
+    np.copyto(d, flat)
+    d -= float(np.add.reduce(d)) / d.size
+    return math.sqrt(float(d.dot(d)) / d.size)
+
+
 def _norm(x) -> float:
     v = np.asarray(x).reshape(-1)
     if not v.size:
@@ -242,14 +260,18 @@ def layer_row(info: dict, z, zn, gz, w, before, gw, in_std: float | None) -> dic
     row = {}
     hz, sz, _ = _histogram(z) if z is not None else (None, None, 0.0)
     row["z"] = hz
+    PAUSE()
     ready = None
     if a is not None and zn is z and sz is not None and act in _MONOTONE and slope >= 0 and not hz["nonfinite"]:
         ends = activate(act, np.array([hz["min"], hz["max"]], dtype=z.dtype), slope)
         ready = (activate(act, sz, slope), float(ends[0]), float(ends[1]))
     row["a"] = _histogram(a, ready=ready)[0] if a is not None else None
+    PAUSE()
     hg, _, ss_g = _histogram(gz) if gz is not None else (None, None, 0.0)
     row["gz"] = hg
+    PAUSE()
     row["w"] = histogram(w) if w is not None else None
+    PAUSE()
     dw = None
     if w is not None and before is not None:
         dw = _scratch("dw", w.size).reshape(w.shape)
@@ -257,6 +279,7 @@ def layer_row(info: dict, z, zn, gz, w, before, gw, in_std: float | None) -> dic
         np.subtract(dw, before, out=dw)  # W − W_before in float64 (the float32 values exactly, one rounding)
     hd, _, ss_d = _histogram(dw) if dw is not None else (None, None, 0.0)
     row["dw"] = hd
+    PAUSE()
     nan = float("nan")
     zero = dead = sat = nan
     if a is not None and a.size and act in ("relu", "relu6"):

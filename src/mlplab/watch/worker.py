@@ -38,6 +38,10 @@ __all__ = ["Worker", "layout_for", "main"]
 
 _ALIGN = 64
 TIMEOUT = 10.0  # seconds to wait for the worker at the end of a run
+#: a worker that yields its core (at fps) also gives it back between histograms (``os.sched_yield``, about 1 µs):
+#: where torch's intra-op threads use every core, one of them otherwise waited for the worker's whole time slice
+#: while the training thread waited for it (benchmarks/watch_overhead.py ``--worker-slices off`` measures without)
+SLICES = True
 
 
 def layout_for(slots: list[dict]) -> tuple[list[dict], int]:
@@ -76,7 +80,7 @@ class Worker:
         self.ready = self.attached = False
         try:
             self.proc = subprocess.Popen([sys.executable, "-c", start, str(theirs.fileno()),
-                                          "1" if yield_cpu else "0"],
+                                          "1" if yield_cpu else "0", "1" if yield_cpu and SLICES else "0"],
                                          pass_fds=(theirs.fileno(),), start_new_session=True, env=env,
                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         except (OSError, ValueError) as e:
@@ -247,11 +251,12 @@ class _Recorder:
         return got
 
     def frame(self, info, arrays) -> None:
+        from . import stats
         from .stats import judge, layer_row
 
         layers = self.meta["layers"]
         x = arrays[0].get("x") if arrays else None
-        in_std = float(np.std(x, dtype=np.float64)) if x is not None and x.size else None
+        in_std = stats.spread(x) if x is not None and x.size else None
         rows = []
         for lay, a in zip(layers, arrays):
             zn = a.get("zn") if lay.get("norm_module") else a.get("z")
@@ -259,6 +264,7 @@ class _Recorder:
                 zn = None
             rows.append(layer_row(lay, a.get("z"), zn, a.get("gz"), a.get("w"),
                                   a.get("before") if "w" in a else None, a.get("gw"), in_std))
+        stats.PAUSE()
         verdicts = judge(rows, [lay["activation"] for lay in layers], [lay.get("norm") for lay in layers],
                          self.meta.get("optimizer_rules"))
         events = []
@@ -270,6 +276,7 @@ class _Recorder:
                                "from": None if self.verdicts is None else self.verdicts[i],
                                "to": v["verdict"], "reason": v["reason"]})
         self.verdicts = [v["verdict"] for v in verdicts]
+        stats.PAUSE()
         self.out.write({"type": "frame", "frame": self.frames, "step": info["step"], "time": info["time"],
                         "loss": info.get("loss"), "losses": info.get("losses", 0),
                         "in_std": in_std, "layers": rows, "events": events,
@@ -288,16 +295,18 @@ class _Recorder:
             pass
 
 
-def _serve(conn: Connection, yield_cpu: bool = True) -> None:
+def _serve(conn: Connection, yield_cpu: bool = True, slices: bool = False) -> None:
     rec = None
     try:
         from ..diagnose import verdicts  # noqa: F401  (the imports are the start-up: say ready after them)
         from ..live.framer import _yield_to_training
-        from . import stats  # noqa: F401
+        from . import stats
 
         np.seterr(all="ignore")
         if yield_cpu:
             _yield_to_training()
+        if slices and hasattr(os, "sched_yield"):
+            stats.PAUSE = os.sched_yield
         conn.send(("ready",))
         while True:
             try:
@@ -332,4 +341,5 @@ def _serve(conn: Connection, yield_cpu: bool = True) -> None:
 
 def main() -> None:
     """The worker's entry point: ``python -c "...; main()" FD``."""
-    _serve(Connection(int(sys.argv[1])), yield_cpu=len(sys.argv) < 3 or sys.argv[2] != "0")
+    _serve(Connection(int(sys.argv[1])), yield_cpu=len(sys.argv) < 3 or sys.argv[2] != "0",
+           slices=len(sys.argv) >= 4 and sys.argv[3] == "1")
