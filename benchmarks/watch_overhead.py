@@ -135,7 +135,8 @@ def blocks(torch, make, X, y, pairs, seconds):
         loop, w = _watched(torch, make, X, y, d)
         w.pause()
         rate = loop.run(20)
-        steps = max(10, round(seconds * rate))
+        rate = loop.run(max(20, round(0.25 * rate)))  # (the first steps after the start-up are slow: 20 made blocks
+        steps = max(10, round(seconds * rate))  # of 0.1 s, with one frame at each resume)
         on, off, fps, cpu_on, cpu_off = [], [], [], [], []
         off.append(loop.run(steps))
         cpu_off.append(loop.cpu)

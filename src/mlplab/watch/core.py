@@ -198,7 +198,9 @@ class Watch:
         self.paused = True
 
     def resume(self) -> None:
+        """Frames again, the first one period (1/``fps``) from now."""
         self.paused = False
+        self._next = time.monotonic() + 1.0 / self.fps
 
     def _due(self) -> bool:
         if self.paused:
