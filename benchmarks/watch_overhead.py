@@ -282,7 +282,7 @@ def worker_parts(torch, make, X, y, frames=100):
             encode_line({"type": "frame", "layers": rows, "events": []})
             res["json"].append(T() - c)
     rec.out.close()
-    return {k: statistics.median(v) / 1e6 for k, v in res.items()}
+    return {**{k: statistics.median(v) / 1e6 for k, v in res.items()}, "frame min": min(res["frame"]) / 1e6}
 
 
 def main():
@@ -334,7 +334,8 @@ def main():
         if args.breakdown:
             wp = worker_parts(torch, make, X, y)
             print(f"   the worker's CPU per frame, in-process on one thread, median of 100: {wp['frame']:.2f} ms (the "
-                  f"layers' rows {wp['rows']:.2f} ms, verdicts {wp['verdicts']:.2f} ms, JSON {wp['json']:.2f} ms)")
+                  f"layers' rows {wp['rows']:.2f} ms, verdicts {wp['verdicts']:.2f} ms, JSON {wp['json']:.2f} ms); "
+                  f"minimum {wp['frame min']:.2f} ms")
             parts = breakdown(torch, make, X, y)
             (arm, extra), (arm0, extra0) = parts["with copies"], parts["copies left out"]
             print(f"   the training thread's CPU per frame, median of 200: arming {arm:.0f} µs, the armed step's extra "
