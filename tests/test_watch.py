@@ -92,6 +92,37 @@ def test_a_histogram_survives_an_outlier_and_a_narrow_distribution_gets_every_bi
     assert wstats.SATURATION_EPS == __import__("mlplab.diagnose.statistics", fromlist=["x"]).SATURATION_EPS
 
 
+def test_a_layer_row_reuses_work_without_changing_a_number():
+    """What layer_row takes from work already done (φ(z)'s sorted sample from z's for a monotone φ, ‖∂L/∂z‖ and
+    ‖ΔW‖ from the histograms' moments, dead channels by a max) against each number computed on its own."""
+    rng = np.random.default_rng(4)
+    for act, conv, shape in (("relu", False, (128, 100)), ("relu6", True, (10, 8, 28, 28)),
+                             ("leaky_relu", True, (3, 4, 5, 5)), ("tanh", False, (64, 100))):
+        z = (3 * rng.normal(size=shape)).astype(np.float32)
+        z[:, 1:3] = -np.abs(z[:, 1:3])  # a dead unit (channel), and one alive at one example and position only
+        z[(0, 2, *([0] * (len(shape) - 2)))] = 1.0
+        gz = rng.normal(size=shape).astype(np.float32)
+        w = rng.normal(size=(shape[1], 9)).astype(np.float32)
+        before = w - 1e-3 * rng.normal(size=w.shape).astype(np.float32)
+        info = {"kind": "Conv2d" if conv else "Linear", "activation": act, "slope": 0.1, "shape": list(w.shape)}
+        row = wstats.layer_row(info, z, z, gz, w, before, gz[:1], 1.0)
+        a = wstats.activate(act, z, 0.1)
+        assert row["a"] == wstats.histogram(a), act  # bit for bit
+        _check_hist(row["a"], a)
+        assert row["gz_norm"] == pytest.approx(np.linalg.norm(gz.astype(np.float64)), rel=1e-12)
+        dw = w.astype(np.float64) - before
+        assert row["update_ratio"] == pytest.approx(np.linalg.norm(dw) / np.linalg.norm(before.astype(np.float64)),
+                                                    rel=1e-12)
+        if act in ("relu", "relu6"):
+            units = np.moveaxis(a, 1, -1).reshape(-1, shape[1]) if conv else a  # the definition: per unit
+            assert row["zero"] == np.mean(units <= 0) and row["dead"] == np.mean((units <= 0).all(axis=0)) > 0
+    z = rng.normal(size=(40, 50)).astype(np.float32)
+    z[3, 4] = np.nan  # not finite: φ(z) is binned on its own
+    row = wstats.layer_row({"kind": "Linear", "activation": "relu", "shape": [50, 2]}, z, z, None, None, None, None,
+                           None)
+    assert row["a"] == wstats.histogram(wstats.activate("relu", z)) and row["a"]["nonfinite"] == 1
+
+
 def test_activations_match_torch():
     z = torch.linspace(-8, 8, 1001)
     for name, f in (("relu", torch.relu), ("tanh", torch.tanh), ("sigmoid", torch.sigmoid),
