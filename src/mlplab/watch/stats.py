@@ -32,6 +32,7 @@ would call it dead.
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
@@ -85,15 +86,16 @@ def _empty(bins: int, size: int, nonfinite: int = 0) -> dict:
 
 _F64 = np.float64
 _EDGES: dict[int, np.ndarray] = {}
-_SCRATCH: dict[str, np.ndarray] = {}
+_SCRATCH = threading.local()
 
 
 def _scratch(name: str, n: int) -> np.ndarray:
-    """A float64 work array of ``n`` values, kept between calls (one per ``name``; the frame worker is single-
-    threaded): a fresh 600 kB array for the first layer's 78,400 weights cost its page faults on every frame."""
-    buf = _SCRATCH.get(name)
+    """A float64 work array of ``n`` values, kept between calls (one per ``name`` and thread): a fresh 600 kB array
+    for the first layer's 78,400 weights cost its page faults on every frame."""
+    kept = _SCRATCH.__dict__
+    buf = kept.get(name)
     if buf is None or buf.size < n:
-        buf = _SCRATCH[name] = np.empty(max(n, 1024), dtype=_F64)
+        buf = kept[name] = np.empty(max(n, 1024), dtype=_F64)
     return buf[:n]
 
 
