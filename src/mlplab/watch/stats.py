@@ -89,9 +89,14 @@ _EDGES: dict[int, np.ndarray] = {}
 _SCRATCH = threading.local()
 
 
+_KEEP = 1 << 21  # values: arrays up to 16 MB are kept (three of them at most); a larger one is made each time
+
+
 def _scratch(name: str, n: int) -> np.ndarray:
-    """A float64 work array of ``n`` values, kept between calls (one per ``name`` and thread): a fresh 600 kB array
-    for the first layer's 78,400 weights cost its page faults on every frame."""
+    """A float64 work array of ``n`` values, kept between calls (one per ``name`` and thread) up to ``_KEEP`` values:
+    a fresh 600 kB array for the first layer's 78,400 weights cost its page faults on every frame."""
+    if n > _KEEP:
+        return np.empty(n, dtype=_F64)
     kept = _SCRATCH.__dict__
     buf = kept.get(name)
     if buf is None or buf.size < n:
