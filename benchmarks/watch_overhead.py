@@ -26,8 +26,8 @@ cores are shared: say so with the figures).
 ``--threads``: torch's thread count instead of the free cores' (the quiet machine's choice is 2, a loaded one's
 1). ``--worker-policy idle``: the frame worker is switched to ``SCHED_IDLE`` once started (it then runs only on
 a core nothing else wants, and any waking thread preempts it at once) instead of the shipped niced
-``SCHED_BATCH``: an A/B of the scheduling policy, for a quiet machine. ``--worker-slices off``: the worker does
-not give its core back between histograms (``mlplab.watch.worker.SLICES``), the A/B of that.
+``SCHED_BATCH``: an A/B of the scheduling policy, for a quiet machine. ``--worker-slices on``: the worker also gives
+its core back between histograms (``mlplab.watch.worker.SLICES``, off as shipped), the A/B of that.
 """
 
 from __future__ import annotations
@@ -297,8 +297,8 @@ def main():
                     help="also the training thread's CPU per frame by part (arming, the armed step, the copies)")
     ap.add_argument("--worker-policy", choices=("batch", "idle"), default="batch",
                     help="the frame worker's scheduling: as shipped (niced SCHED_BATCH) or SCHED_IDLE")
-    ap.add_argument("--worker-slices", choices=("on", "off"), default="on",
-                    help="the worker gives its core back between histograms (os.sched_yield), as shipped, or not")
+    ap.add_argument("--worker-slices", choices=("on", "off"), default="off",
+                    help="the worker gives its core back between histograms (os.sched_yield), or not (as shipped)")
     args = ap.parse_args()
     global POLICY, FPS
     POLICY = args.worker_policy

@@ -50,8 +50,8 @@ def _no_pause() -> None:
     return None
 
 
-#: called between the histograms of a row (a point where the frame worker may give its core back: ``os.sched_yield``
-#: in :mod:`mlplab.watch.worker`, so torch's other intra-op thread waits at most one histogram for it, not a slice)
+#: called between the histograms of a row: a point where the frame worker may give its core back (``os.sched_yield``
+#: with :data:`mlplab.watch.worker.SLICES`)
 PAUSE = _no_pause
 
 

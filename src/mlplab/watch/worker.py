@@ -9,8 +9,7 @@ frame from the other, in place (no copy out: copying the MLP's 1.8 MB out took 0
 statistics and verdicts (:mod:`mlplab.watch.stats`, NumPy only: it never imports torch) and appends the
 frame to ``frames.jsonl`` (:class:`mlplab.watch.record.LineWriter`). It runs niced and ``SCHED_BATCH``
 (:func:`mlplab.live.framer._yield_to_training`, at ``fps``): when no core is free, the training loop gets the CPU first
-and frames come later, not the steps; and it gives its core back between histograms (``SLICES``), so a torch
-intra-op thread that wakes on its core waits at most one histogram, not the worker's time slice.
+and frames come later, not the steps (``SLICES``: also give the core back between histograms, an option).
 
 Protocol over an anonymous socket pair (multiprocessing's ``Connection``; why pickled messages are safe there
 is said in :mod:`mlplab.live.framer`): worker → ``("ready",)``; ``("attach", path, layouts, meta, frames_path)``
@@ -39,10 +38,11 @@ __all__ = ["Worker", "layout_for", "main"]
 
 _ALIGN = 64
 TIMEOUT = 10.0  # seconds to wait for the worker at the end of a run
-#: a worker that yields its core (at fps) also gives it back between histograms (``os.sched_yield``, about 1 µs):
-#: where torch's intra-op threads use every core, one of them otherwise waited for the worker's whole time slice
-#: while the training thread waited for it (benchmarks/watch_overhead.py ``--worker-slices off`` measures without)
-SLICES = True
+#: whether a worker that yields its core (at fps) also gives it back between histograms (``os.sched_yield``, about
+#: 1 µs), so that where torch's intra-op threads use every core, one that wakes on the worker's core waits at most a
+#: histogram, not the worker's time slice. Off: on the shared, loaded VM the A/B (benchmarks/watch_overhead.py
+#: ``--worker-slices on|off``) could not tell the two apart; for a quiet machine's A/B
+SLICES = False
 
 
 def layout_for(slots: list[dict]) -> tuple[list[dict], int]:
