@@ -1,4 +1,4 @@
-"""What watching costs a user's own PyTorch loop: ``mlplab.watch`` at its default 12 frames/s.
+"""What watching costs a user's own PyTorch loop: ``mlplab.watch`` at its default frame rate (11 a second).
 
 Two models on MNIST, batch 128, SGD with momentum, torch's thread count from the free cores
 (``mlplab.runtime.threads``, as the tests and ``diagnose`` choose it): the 784-100×4-10 ReLU MLP and a small CNN
@@ -21,18 +21,20 @@ cores are shared: say so with the figures).
 
     python benchmarks/watch_overhead.py [--blocks 20] [--block-seconds 1] [--rounds 5] [--run-seconds 4]
                                         [--models mlp,cnn] [--threads N] [--worker-policy batch|idle]
-                                        [--breakdown]
+                                        [--worker-slices on|off] [--breakdown]
 
 ``--threads``: torch's thread count instead of the free cores' (the quiet machine's choice is 2, a loaded one's
 1). ``--worker-policy idle``: the frame worker is switched to ``SCHED_IDLE`` once started (it then runs only on
 a core nothing else wants, and any waking thread preempts it at once) instead of the shipped niced
-``SCHED_BATCH``: an A/B of the scheduling policy, for a quiet machine.
+``SCHED_BATCH``: an A/B of the scheduling policy, for a quiet machine. ``--worker-slices on``: the worker also gives
+its core back between histograms (``mlplab.watch.worker.SLICES``, off as shipped), the A/B of that.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import inspect
 import os
 import statistics
 import sys
@@ -93,6 +95,7 @@ class Loop:
 
 
 POLICY = "batch"
+FPS = None  # watch()'s default frame rate (main)
 
 
 def _watched(torch, make, X, y, d):
@@ -132,7 +135,8 @@ def blocks(torch, make, X, y, pairs, seconds):
         loop, w = _watched(torch, make, X, y, d)
         w.pause()
         rate = loop.run(20)
-        steps = max(10, round(seconds * rate))
+        rate = loop.run(max(20, round(0.25 * rate)))  # (the first steps after the start-up are slow: 20 made blocks
+        steps = max(10, round(seconds * rate))  # of 0.1 s, with one frame at each resume)
         on, off, fps, cpu_on, cpu_off = [], [], [], [], []
         off.append(loop.run(steps))
         cpu_off.append(loop.cpu)
@@ -218,6 +222,69 @@ def breakdown(torch, make, X, y, frames=200):
     return {k: (statistics.median(a) / 1e3, statistics.median(e) / 1e3) for k, (a, e) in res.items()}
 
 
+def worker_parts(torch, make, X, y, frames=100):
+    """The worker's CPU per frame by part, in this process on one thread (``time.thread_time``, medians of
+    ``frames``): a real frame's arrays (captured from the watched loop's shared buffer as the worker gets them),
+    made into a frame by the worker's own code (:class:`mlplab.watch.worker._Recorder`, written to /dev/null),
+    and its parts apart: the layers' rows (histograms and statistics), the verdicts, the JSON line."""
+    import json
+
+    from threadpoolctl import threadpool_limits
+
+    from mlplab.watch import stats
+    from mlplab.watch.record import LineWriter, encode_line
+    from mlplab.watch.worker import _Recorder
+
+    with tempfile.TemporaryDirectory() as d:
+        model = make()
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        from mlplab.watch import watch
+
+        w = watch(model, opt, every=1, record=os.path.join(d, "rec"))
+        got = {}
+        send = w._worker.send_frame
+
+        def grab(info):
+            got["info"] = {**json.loads(json.dumps(info)), "buffer": 0}
+            got["arrays"] = [{k: v.copy() for k, v in row.items()} for row in w._buffers[w._worker.next]]
+            send(info)
+
+        w._worker.send_frame = grab
+        Loop(torch, model, X, y, w).run(20)
+        with open(os.path.join(d, "rec", "meta.json")) as f:
+            meta = json.load(f)
+        w.close()
+    rec = _Recorder.__new__(_Recorder)
+    rec.meta, rec.views, rec.frames, rec.verdicts = meta, [got["arrays"]], 0, None
+    rec.out = LineWriter(os.devnull)
+    info, layers = got["info"], meta["layers"]
+    arrays = rec.take(info)
+    T = time.thread_time_ns
+    res = {"frame": [], "rows": [], "verdicts": [], "json": []}
+    with threadpool_limits(1):  # as the worker (OPENBLAS_NUM_THREADS=1)
+        for _ in range(frames):
+            c = T()
+            rec.frame(info, rec.take(info))
+            res["frame"].append(T() - c)
+            c = T()
+            rows = [stats.layer_row(lay, a.get("z"), a.get("zn") if lay.get("norm_module") else a.get("z"),
+                                    a.get("gz"), a.get("w"), a.get("before"), a.get("gw"), 0.3)
+                    for lay, a in zip(layers, arrays)]
+            res["rows"].append(T() - c)
+            c = T()
+            verdicts = stats.judge(rows, [lay["activation"] for lay in layers], [lay.get("norm") for lay in layers],
+                                   meta.get("optimizer_rules"))
+            res["verdicts"].append(T() - c)
+            for r, v in zip(rows, verdicts):
+                r.update(v)
+                r.pop("weight_equal", None)
+            c = T()
+            encode_line({"type": "frame", "layers": rows, "events": []})
+            res["json"].append(T() - c)
+    rec.out.close()
+    return {**{k: statistics.median(v) / 1e6 for k, v in res.items()}, "frame min": min(res["frame"]) / 1e6}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--blocks", type=int, default=20, help="on/off block pairs (0: skip)")
@@ -230,10 +297,19 @@ def main():
                     help="also the training thread's CPU per frame by part (arming, the armed step, the copies)")
     ap.add_argument("--worker-policy", choices=("batch", "idle"), default="batch",
                     help="the frame worker's scheduling: as shipped (niced SCHED_BATCH) or SCHED_IDLE")
+    ap.add_argument("--worker-slices", choices=("on", "off"), default="off",
+                    help="the worker gives its core back between histograms (os.sched_yield), or not (as shipped)")
     args = ap.parse_args()
-    global POLICY
+    global POLICY, FPS
     POLICY = args.worker_policy
     import torch
+
+    from mlplab.watch import watch
+
+    FPS = inspect.signature(watch).parameters["fps"].default
+    from mlplab.watch import worker
+
+    worker.SLICES = args.worker_slices == "on"
 
     from mlplab.runtime.threads import auto_blas_threads
 
@@ -241,12 +317,12 @@ def main():
     if args.threads:
         n, why = args.threads, "--threads"
     torch.set_num_threads(n)
-    header(f"mlplab.watch overhead (torch threads {n}: {why}; worker {POLICY})")
+    header(f"mlplab.watch overhead (torch threads {n}: {why}; worker {POLICY}, slices {args.worker_slices})")
     for kind in args.models.split(","):
         make = _models(torch)[kind]
         X, y = _data(torch, kind)
         load0 = os.getloadavg()[0]
-        print(f"-- {kind}: batch 128, SGD momentum 0.9, watch at 12 frames/s")
+        print(f"-- {kind}: batch 128, SGD momentum 0.9, watch at its default {FPS:g} frames/s")
         if args.blocks:
             b = blocks(torch, make, X, y, args.blocks, args.block_seconds)
             print(f"   blocks of {b['steps']} steps: on/off steps/s ratio, median (quartiles) of {len(b['ratios'])}: "
@@ -256,6 +332,10 @@ def main():
                   f"{b['worker_ms']:.1f} ms CPU; a step: {b['step_ms']:.2f} ms CPU"
                   + (f"; frames stopped: {b['broken']}" if b["broken"] and b["broken"] != "closed" else ""))
         if args.breakdown:
+            wp = worker_parts(torch, make, X, y)
+            print(f"   the worker's CPU per frame, in-process on one thread, median of 100: {wp['frame']:.2f} ms (the "
+                  f"layers' rows {wp['rows']:.2f} ms, verdicts {wp['verdicts']:.2f} ms, JSON {wp['json']:.2f} ms); "
+                  f"minimum {wp['frame min']:.2f} ms")
             parts = breakdown(torch, make, X, y)
             (arm, extra), (arm0, extra0) = parts["with copies"], parts["copies left out"]
             print(f"   the training thread's CPU per frame, median of 200: arming {arm:.0f} µs, the armed step's extra "

@@ -6,8 +6,9 @@ What it does to the loop, step by step (k = optimizer steps done):
   (:func:`mlplab.watch.layers.find_layers`, on a working copy with torch's random state restored), writes
   meta.json and shares one block of memory with the frame worker (:mod:`mlplab.watch.worker`).
 * A frame is *armed* after a step when one is due (``every`` = N: for every N-th step, waiting for the worker
-  if it is behind; else when 1/``fps`` seconds have passed since the last and the worker has taken the
-  previous one, never waiting): the weights W are copied
+  if it is behind; else on a steady cadence of ``fps`` a second, each 1/``fps`` after the previous one was due,
+  at the first step after that time when the worker has taken the previous frame, never waiting; a frame more
+  than a period late starts the cadence again): the weights W are copied
   (the "before" of the update to come) and forward hooks are put on the watched modules.
 * In the next forward (with gradients on: an evaluation under ``no_grad`` is not taken), each hook copies the
   first rows of its module's output z (at most ``sample`` values), and of the normalisation's output, into the
@@ -51,7 +52,7 @@ class Watch:
     ``layers`` / ``not_watched`` what the first batch showed, ``broken`` why frames stopped (None if they
     did not)."""
 
-    def __init__(self, model, optimizer=None, every=None, port=None, record=None, fps: float = 12.0,
+    def __init__(self, model, optimizer=None, every=None, port=None, record=None, fps: float = 11.0,
                  sample: int = SAMPLE, sharpness=None):
         import torch
 
@@ -99,7 +100,7 @@ class Watch:
         self._armed = self._captured = False
         self._loss_sum, self._losses = 0.0, 0
         self._t0 = time.monotonic()
-        self._last = -math.inf
+        self._next = -math.inf  # when the next frame is due (fps=)
         self._views = None
         from .worker import Worker
 
@@ -197,16 +198,23 @@ class Watch:
         self.paused = True
 
     def resume(self) -> None:
+        """Frames again, the first one period (1/``fps``) from now."""
         self.paused = False
+        self._next = time.monotonic() + 1.0 / self.fps
 
     def _due(self) -> bool:
         if self.paused:
             return False
         if self.every is not None:
             return (self.steps + 1) % self.every == 0
-        return time.monotonic() - self._last >= 1.0 / self.fps
+        return time.monotonic() >= self._next
 
     def _arm(self) -> None:
+        if self.every is None:
+            # the cadence: due 1/fps after the previous frame was *due*, not after it was sent (that added the
+            # arming's wait and the armed step to every period: a CNN of 12 ms steps made 9-10 frames/s at 12)
+            now, period = time.monotonic(), 1.0 / self.fps
+            self._next = self._next + period if now - self._next < period else now + period
         b = self._worker.next  # the buffer the worker has done with (it makes the last frame from the other)
         self._arrays, self._views = self._buffers[b], self._torch_buffers[b]
         for i, m in enumerate(self._modules):
@@ -309,7 +317,6 @@ class Watch:
             info["sharpness"] = self._sharp.take()
         self._loss_sum, self._losses = 0.0, 0
         self._armed = False
-        self._last = time.monotonic()
         self._worker.send_frame(info)
         self.frames += 1
 
@@ -458,7 +465,7 @@ def _np_dtype(dtype) -> str:
 
 
 def watch(model, optimizer=None, every: int | None = None, port: int | None = None, record=None,
-          fps: float = 12.0, sample: int = SAMPLE, sharpness=None) -> Watch:
+          fps: float = 11.0, sample: int = SAMPLE, sharpness=None) -> Watch:
     """Watch a PyTorch model train in your own loop::
 
         w = watch(model, optimizer, record="runs/watch1")     # after building both

@@ -32,7 +32,7 @@ __all__ = ["WatchCallback"]
 class WatchCallback(Callback):
     """Watch a Lightning module while the Trainer fits it (see the module's docstring)."""
 
-    def __init__(self, every=None, port=None, record=None, fps: float = 12.0, sample: int | None = None,
+    def __init__(self, every=None, port=None, record=None, fps: float = 11.0, sample: int | None = None,
                  sharpness=None):
         from .core import SAMPLE
         from .sharpness import settings

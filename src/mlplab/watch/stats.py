@@ -32,10 +32,11 @@ would call it dead.
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
-__all__ = ["BINS", "TAIL", "SAMPLE", "histogram", "activate", "layer_row", "judge", "ACTIVATIONS"]
+__all__ = ["BINS", "TAIL", "SAMPLE", "histogram", "spread", "activate", "layer_row", "judge", "ACTIVATIONS"]
 
 BINS = 32
 TAIL = 0.001
@@ -45,13 +46,21 @@ _BOUNDS = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
 _SAMPLES: dict[tuple[int, int], np.ndarray] = {}
 
 
-def _sample(x: np.ndarray, cap: int) -> np.ndarray:
-    if x.size <= cap:
-        return x
-    idx = _SAMPLES.get((x.size, cap))
+def _no_pause() -> None:
+    return None
+
+
+#: called between the histograms of a row: a point where the frame worker may give its core back (``os.sched_yield``
+#: with :data:`mlplab.watch.worker.SLICES`)
+PAUSE = _no_pause
+
+
+def _indices(n: int, cap: int) -> np.ndarray:
+    """The fixed subset of ``cap`` of ``n`` values (sorted positions), the same for every frame."""
+    idx = _SAMPLES.get((n, cap))
     if idx is None:
-        idx = _SAMPLES[(x.size, cap)] = np.sort(np.random.default_rng(0).choice(x.size, cap, replace=False))
-    return x[idx]
+        idx = _SAMPLES[(n, cap)] = np.sort(np.random.default_rng(0).choice(n, cap, replace=False))
+    return idx
 
 
 def _num(v):
@@ -70,54 +79,108 @@ def _quantile(s: np.ndarray, p: float) -> float:
     return a + (b - a) * g if g < 0.5 else b - (b - a) * (1.0 - g)
 
 
+def _empty(bins: int, size: int, nonfinite: int = 0) -> dict:
+    return {"lo": None, "hi": None, "counts": [0] * bins, "below": 0, "above": 0, "min": None, "max": None,
+            "mean": None, "std": None, "nonfinite": nonfinite, "size": size, "sampled": 0}
+
+
+_F64 = np.float64
+_EDGES: dict[int, np.ndarray] = {}
+_SCRATCH = threading.local()
+
+
+_KEEP = 1 << 21  # values: arrays up to 16 MB are kept (three of them at most); a larger one is made each time
+
+
+def _scratch(name: str, n: int) -> np.ndarray:
+    """A float64 work array of ``n`` values, kept between calls (one per ``name`` and thread) up to ``_KEEP`` values:
+    a fresh 600 kB array for the first layer's 78,400 weights cost its page faults on every frame."""
+    if n > _KEEP:
+        return np.empty(n, dtype=_F64)
+    kept = _SCRATCH.__dict__
+    buf = kept.get(name)
+    if buf is None or buf.size < n:
+        buf = kept[name] = np.empty(max(n, 1024), dtype=_F64)
+    return buf[:n]
+
+
 def histogram(x, bins: int = BINS, tail: float = TAIL, cap: int = SAMPLE) -> dict:
     """``{"lo", "hi", "counts", "below", "above", "min", "max", "mean", "std", "nonfinite", "size", "sampled"}``
     of the flattened ``x`` (see the module's docstring): the range and the counts from the fixed subset of at
     most ``cap`` finite values (``sampled`` of them), min, max, mean and std from all of them; an empty or
-    all-non-finite array has no range (None).
+    all-non-finite array has no range (None)."""
+    return _histogram(x, bins, tail, cap)[0]
+
+
+def _histogram(x, bins: int = BINS, tail: float = TAIL, cap: int = SAMPLE, ready=None):
+    """:func:`histogram`, and what the layer's row reuses: ``(h, s, ss)`` with ``s`` the sorted sample (None if
+    there is none) and ``ss`` = Σ (x − mean)² over the finite values (so ‖x‖² = ss + n·mean² needs no other pass).
+
+    ``ready``: ``(s, min, max)`` when the caller has them for an all-finite ``x``: φ(z) for a ReLU-type φ, which
+    is monotone, so φ of z's sorted sample *is* the sorted sample of φ(z) (the same positions: the same size), and
+    φ(min z), φ(max z) are its extremes. Only mean and std then take a pass over the values.
 
     How it is cheap (the frame worker makes 15-25 of these a frame, on a core training may want): the sum in
     float64 also tells whether every value is finite (a sum of finite float32 values cannot overflow float64),
     so the finiteness pass is skipped in the usual case; the sample is *sorted* once (NumPy's vectorised sort of
     8,192 values costs less than one multi-``kth`` ``np.partition``), which gives both quantiles by indexing,
-    ``below`` and ``above`` by two binary searches, and the bin counts by binary searches on the bin indices
-    ⌊(x − lo)/w⌋, which are non-decreasing along the sorted values (each rounded operation is monotone)."""
-    flat = np.asarray(x).ravel()
-    out = {"lo": None, "hi": None, "counts": [0] * bins, "below": 0, "above": 0, "min": None, "max": None,
-           "mean": None, "std": None, "nonfinite": 0, "size": int(flat.size), "sampled": 0}
-    if flat.size == 0:
-        return out
-    total = float(flat.sum(dtype=np.float64))
-    v = flat
+    ``below`` and ``above`` by two binary searches, the bin counts by binary searches on the bin indices
+    ⌊(x − lo)/w⌋, which are non-decreasing along the sorted values (each rounded operation is monotone), and, when
+    every value is in the sample, min and max."""
+    flat = np.asarray(x).reshape(-1)
+    n = flat.size
+    if n == 0:
+        return _empty(bins, 0), None, 0.0
+    d = _scratch("d", n)
+    f64 = flat.dtype == _F64
+    if not f64:
+        np.copyto(d, flat)  # float64 (exact): one conversion, then float64 loops (NumPy's casting loops cost 2x)
+    total = float(np.add.reduce(flat if f64 else d))
+    v, nonfinite = flat, 0
     if not math.isfinite(total):  # some value is NaN or ±inf (or float64 values overflowed the sum)
         finite = np.isfinite(flat)
-        out["nonfinite"] = int(flat.size - np.count_nonzero(finite))
-        if out["nonfinite"]:
+        nonfinite = int(n - np.count_nonzero(finite))
+        if nonfinite:
+            ready = None
             v = flat[finite]
             if v.size == 0:
-                return out
-            total = float(v.sum(dtype=np.float64))
-    n = v.size
-    mean = total / n
-    d = np.subtract(v, mean, dtype=np.float64)  # two passes: a narrow distribution far from 0 keeps its digits
-    var = float(np.dot(d, d)) / n
-    s = np.sort(_sample(v, cap)).astype(np.float64, copy=False)
-    m = s.size
+                return _empty(bins, n, nonfinite), None, 0.0
+            d = d[:v.size]
+            np.copyto(d, v)
+            total = float(np.add.reduce(d))
+    m = v.size
+    mean = total / m
+    np.subtract(v if f64 else d, mean, out=d)  # two passes: a narrow distribution far from 0 keeps its digits
+    ss = float(d.dot(d))
+    if ready is not None:
+        s, mn, mx = ready
+    elif m > cap:
+        s = v.take(_indices(m, cap))
+        s.sort()
+        mn, mx = float(v.min()), float(v.max())
+    else:
+        s = np.sort(v)
+        mn, mx = float(s[0]), float(s[-1])
+    k = s.size
     lo, hi = _quantile(s, tail), _quantile(s, 1.0 - tail)
     if not hi > lo:  # a constant (or nearly): a range around it
         pad = 0.5 * max(abs(lo), 1e-12)
         lo, hi = lo - pad, hi + pad
     w = (hi - lo) / bins
-    below = int(np.searchsorted(s, lo, "left"))  # values < lo
-    top = int(np.searchsorted(s, hi, "right"))  # values ≤ hi
-    idx = np.subtract(s[below:top], lo)  # bin i: lo + i·w ≤ x < lo + (i+1)·w; x = hi (or a rounding) in the last
-    np.divide(idx, w, out=idx)
+    s64 = s if s.dtype == _F64 else s.astype(_F64)
+    below = int(s64.searchsorted(lo, "left"))  # values < lo
+    top = int(s64.searchsorted(hi, "right"))  # values ≤ hi
+    idx = np.subtract(s64[below:top], lo)  # bin i: lo + i·w ≤ x < lo + (i+1)·w; x = hi (or a rounding) in the last
+    idx /= w
     np.floor(idx, out=idx)
-    edges = [0, *np.searchsorted(idx, np.arange(1, bins, dtype=np.float64), "left").tolist(), top - below]
+    j = _EDGES.get(bins)
+    if j is None:
+        j = _EDGES[bins] = np.arange(1, bins, dtype=_F64)
+    edges = [0, *idx.searchsorted(j, "left").tolist(), top - below]
     counts = [b - a for a, b in zip(edges, edges[1:])]  # edges[i]: how many are in the bins before bin i
-    out.update(lo=lo, hi=hi, counts=counts, below=below, above=m - top, min=float(v.min()), max=float(v.max()),
-               mean=mean, std=math.sqrt(max(var, 0.0)), sampled=int(m))
-    return out
+    h = {"lo": lo, "hi": hi, "counts": counts, "below": below, "above": k - top, "min": float(mn), "max": float(mx),
+         "mean": mean, "std": math.sqrt(max(ss / m, 0.0)), "nonfinite": nonfinite, "size": n, "sampled": k}
+    return h, s, ss
 
 
 def _gelu(z):
@@ -148,9 +211,29 @@ def activate(name: str, z: np.ndarray, slope: float = 0.01):
         return f(z, slope)
 
 
+def spread(x) -> float:
+    """``np.std(x, dtype=float64)`` (NaN if a value is not finite), in two float64 passes over a kept work array."""
+    flat = np.asarray(x).reshape(-1)
+    d = _scratch("d", flat.size)
+    np.copyto(d, flat)
+    d -= float(np.add.reduce(d)) / d.size
+    return math.sqrt(float(d.dot(d)) / d.size)
+
+
 def _norm(x) -> float:
-    v = np.asarray(x, dtype=np.float64).ravel()
-    return math.sqrt(float(np.dot(v, v))) if v.size else float("nan")  # (the frame worker has one BLAS thread)
+    v = np.asarray(x).reshape(-1)
+    if not v.size:
+        return float("nan")
+    if v.dtype != _F64:
+        buf = _scratch("norm", v.size)
+        np.copyto(buf, v)  # float32 squares are exact in float64
+        v = buf
+    return math.sqrt(float(v.dot(v)))  # (the frame worker has one BLAS thread)
+
+
+def _norm_from(h: dict, ss: float) -> float:
+    """‖x‖ = √(Σ (x − mean)² + n·mean²) from a histogram's moments (all values finite), without another pass."""
+    return math.sqrt(ss + h["size"] * h["mean"] ** 2)
 
 
 def _std(h) -> float:
@@ -164,26 +247,54 @@ def _units_last(a: np.ndarray, conv: bool) -> np.ndarray:
     return a.reshape(-1, a.shape[-1]) if a.ndim > 1 else a.reshape(-1, 1)
 
 
+#: activations whose NumPy form is monotone non-decreasing in floating point (a maximum, a clip, a product with a
+#: slope ≥ 0): φ of z's sorted sample is φ(z)'s sorted sample (tanh, sigmoid, … are not assumed to be)
+_MONOTONE = {"relu", "relu6", "leaky_relu"}
+
+
 def layer_row(info: dict, z, zn, gz, w, before, gw, in_std: float | None) -> dict:
     """One layer's frame row. ``info``: the layer as meta.json describes it (activation, kind, slope);
     ``z``: its output (the captured examples), ``zn``: what the activation sees (the normalisation's output,
     or z; None when it could not be captured), ``gz``: ∂L/∂z, ``w``/``before``: the weight now and before the
-    last update, ``gw``: ∂L/∂W; any may be None. ``in_std``: the network input's spread (for the signal gain)."""
+    last update, ``gw``: ∂L/∂W; any may be None. ``in_std``: the network input's spread (for the signal gain).
+
+    Work not done twice: a ReLU-type layer without a normalisation reuses z's sorted sample for φ(z)'s histogram
+    (:func:`_histogram`'s ``ready``), and ‖∂L/∂z‖ and ‖ΔW‖ come from their histograms' moments."""
     conv = info["kind"] != "Linear"
     act = info["activation"]
-    a = activate(act, zn, info.get("slope", 0.01)) if zn is not None else None
-    row = {"z": histogram(z) if z is not None else None,
-           "a": histogram(a) if a is not None else None,
-           "gz": histogram(gz) if gz is not None else None,
-           "w": histogram(w) if w is not None else None}
-    dw = np.subtract(w, before, dtype=np.float64) if w is not None and before is not None else None
-    row["dw"] = histogram(dw) if dw is not None else None
+    slope = info.get("slope", 0.01)
+    a = activate(act, zn, slope) if zn is not None else None
+    row = {}
+    hz, sz, _ = _histogram(z) if z is not None else (None, None, 0.0)
+    row["z"] = hz
+    PAUSE()
+    ready = None
+    if a is not None and zn is z and sz is not None and act in _MONOTONE and slope >= 0 and not hz["nonfinite"]:
+        ends = activate(act, np.array([hz["min"], hz["max"]], dtype=z.dtype), slope)
+        ready = (activate(act, sz, slope), float(ends[0]), float(ends[1]))
+    row["a"] = _histogram(a, ready=ready)[0] if a is not None else None
+    PAUSE()
+    hg, _, ss_g = _histogram(gz) if gz is not None else (None, None, 0.0)
+    row["gz"] = hg
+    PAUSE()
+    row["w"] = histogram(w) if w is not None else None
+    PAUSE()
+    dw = None
+    if w is not None and before is not None:
+        dw = _scratch("dw", w.size).reshape(w.shape)
+        np.copyto(dw, w)
+        np.subtract(dw, before, out=dw)  # W − W_before in float64 (the float32 values exactly, one rounding)
+    hd, _, ss_d = _histogram(dw) if dw is not None else (None, None, 0.0)
+    row["dw"] = hd
+    PAUSE()
     nan = float("nan")
     zero = dead = sat = nan
     if a is not None and a.size and act in ("relu", "relu6"):
-        off = _units_last(a, conv) <= 0
-        zero = np.count_nonzero(off) / off.size
-        dead = np.count_nonzero(off.all(axis=0)) / off.shape[1]
+        zero = np.count_nonzero(a <= 0) / a.size
+        # a unit is dead when its largest output is ≤ 0 (NaN, as a <= 0, is not); a convolution's channel reduced
+        # in place over its examples and positions (moving the channels last copied the array: 0.2 ms a frame)
+        top = a.max(axis=(0, *range(2, a.ndim))) if conv and a.ndim > 2 else _units_last(a, False).max(axis=0)
+        dead = np.count_nonzero(top <= 0) / top.size
     if a is not None and a.size and act in _BOUNDS:
         lo, hi = _BOUNDS[act]
         sat = np.count_nonzero((a <= lo + SATURATION_EPS) | (a >= hi - SATURATION_EPS)) / a.size
@@ -194,13 +305,17 @@ def layer_row(info: dict, z, zn, gz, w, before, gw, in_std: float | None) -> dic
     ratio = nan
     if dw is not None:
         den = _norm(before)
-        ratio = _norm(dw) / den if den > 0 else (math.inf if np.any(dw) else 0.0)
+        num = _norm_from(hd, ss_d) if dw.size and not hd["nonfinite"] else _norm(dw)
+        ratio = num / den if den > 0 else (math.inf if np.any(dw) else 0.0)
+    gz_norm = None
+    if gz is not None:
+        gz_norm = _num(_norm_from(hg, ss_g) if gz.size and not hg["nonfinite"] else _norm(gz))
     shape = info["shape"]
     row.update({
         "z_std": _num(z_std) if z is not None and z.size else None,
         "a_std": _num(a_std), "dead": _num(dead), "zero": _num(zero), "saturated": _num(sat),
         "update_ratio": _num(ratio), "grad_norm": _num(_norm(gw)) if gw is not None else None,
-        "gz_norm": _num(_norm(gz)) if gz is not None else None,
+        "gz_norm": gz_norm,
         "fan_in": int(np.prod(shape[1:])), "fan_out": int(shape[0]),
         "signal_gain": _num(a_std / in_std) if in_std and in_std > 0 else None,
         "weight_equal": bool(w is not None and w.size > 1 and not row["w"]["nonfinite"]

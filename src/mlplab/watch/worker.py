@@ -9,7 +9,7 @@ frame from the other, in place (no copy out: copying the MLP's 1.8 MB out took 0
 statistics and verdicts (:mod:`mlplab.watch.stats`, NumPy only: it never imports torch) and appends the
 frame to ``frames.jsonl`` (:class:`mlplab.watch.record.LineWriter`). It runs niced and ``SCHED_BATCH``
 (:func:`mlplab.live.framer._yield_to_training`, at ``fps``): when no core is free, the training loop gets the CPU first
-and frames come later, not the steps.
+and frames come later, not the steps (``SLICES``: also give the core back between histograms, an option).
 
 Protocol over an anonymous socket pair (multiprocessing's ``Connection``; why pickled messages are safe there
 is said in :mod:`mlplab.live.framer`): worker → ``("ready",)``; ``("attach", path, layouts, meta, frames_path)``
@@ -38,6 +38,11 @@ __all__ = ["Worker", "layout_for", "main"]
 
 _ALIGN = 64
 TIMEOUT = 10.0  # seconds to wait for the worker at the end of a run
+#: whether a worker that yields its core (at fps) also gives it back between histograms (``os.sched_yield``, about
+#: 1 µs), so that where torch's intra-op threads use every core, one that wakes on the worker's core waits at most a
+#: histogram, not the worker's time slice. Off: on the shared, loaded VM the A/B (benchmarks/watch_overhead.py
+#: ``--worker-slices on|off``) could not tell the two apart; for a quiet machine's A/B
+SLICES = False
 
 
 def layout_for(slots: list[dict]) -> tuple[list[dict], int]:
@@ -76,7 +81,7 @@ class Worker:
         self.ready = self.attached = False
         try:
             self.proc = subprocess.Popen([sys.executable, "-c", start, str(theirs.fileno()),
-                                          "1" if yield_cpu else "0"],
+                                          "1" if yield_cpu else "0", "1" if yield_cpu and SLICES else "0"],
                                          pass_fds=(theirs.fileno(),), start_new_session=True, env=env,
                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         except (OSError, ValueError) as e:
@@ -247,11 +252,12 @@ class _Recorder:
         return got
 
     def frame(self, info, arrays) -> None:
+        from . import stats
         from .stats import judge, layer_row
 
         layers = self.meta["layers"]
         x = arrays[0].get("x") if arrays else None
-        in_std = float(np.std(x, dtype=np.float64)) if x is not None and x.size else None
+        in_std = stats.spread(x) if x is not None and x.size else None
         rows = []
         for lay, a in zip(layers, arrays):
             zn = a.get("zn") if lay.get("norm_module") else a.get("z")
@@ -259,6 +265,7 @@ class _Recorder:
                 zn = None
             rows.append(layer_row(lay, a.get("z"), zn, a.get("gz"), a.get("w"),
                                   a.get("before") if "w" in a else None, a.get("gw"), in_std))
+        stats.PAUSE()
         verdicts = judge(rows, [lay["activation"] for lay in layers], [lay.get("norm") for lay in layers],
                          self.meta.get("optimizer_rules"))
         events = []
@@ -270,6 +277,7 @@ class _Recorder:
                                "from": None if self.verdicts is None else self.verdicts[i],
                                "to": v["verdict"], "reason": v["reason"]})
         self.verdicts = [v["verdict"] for v in verdicts]
+        stats.PAUSE()
         self.out.write({"type": "frame", "frame": self.frames, "step": info["step"], "time": info["time"],
                         "loss": info.get("loss"), "losses": info.get("losses", 0),
                         "in_std": in_std, "layers": rows, "events": events,
@@ -288,16 +296,18 @@ class _Recorder:
             pass
 
 
-def _serve(conn: Connection, yield_cpu: bool = True) -> None:
+def _serve(conn: Connection, yield_cpu: bool = True, slices: bool = False) -> None:
     rec = None
     try:
         from ..diagnose import verdicts  # noqa: F401  (the imports are the start-up: say ready after them)
         from ..live.framer import _yield_to_training
-        from . import stats  # noqa: F401
+        from . import stats
 
         np.seterr(all="ignore")
         if yield_cpu:
             _yield_to_training()
+        if slices and hasattr(os, "sched_yield"):
+            stats.PAUSE = os.sched_yield
         conn.send(("ready",))
         while True:
             try:
@@ -332,4 +342,5 @@ def _serve(conn: Connection, yield_cpu: bool = True) -> None:
 
 def main() -> None:
     """The worker's entry point: ``python -c "...; main()" FD``."""
-    _serve(Connection(int(sys.argv[1])), yield_cpu=len(sys.argv) < 3 or sys.argv[2] != "0")
+    _serve(Connection(int(sys.argv[1])), yield_cpu=len(sys.argv) < 3 or sys.argv[2] != "0",
+           slices=len(sys.argv) >= 4 and sys.argv[3] == "1")
