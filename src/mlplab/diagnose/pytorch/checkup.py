@@ -192,58 +192,113 @@ def label_signal(torch, lay, first) -> float | None:
 
 
 def _theory(layers, meas) -> list[dict]:
-    """The mean-field prediction per layer, restarted at every normalisation and every break in the chain."""
+    """The mean-field prediction per layer, restarted at every normalisation and every break in the chain.
+
+    :func:`mlplab.diagnose.statistics.predict_signal`'s recursion for every chain at once (issue 30's time
+    budget: a GRU unrolled over 8 steps is 25 one-layer chains): step k takes the k-th layer of every chain
+    still that long, with one theory call per activation for E[φ²] (:func:`~mlplab.diagnose.statistics.moments_at`),
+    then E[φ′²] of every layer in one call for the backward recursion, and the activation's mean and saturated
+    fraction of every layer on one array of grids (:func:`~mlplab.diagnose.statistics.gaussian_expectations_at`).
+    The same operations per layer as ``predict_signal`` and ``gaussian_expectations``: the same numbers up to
+    the order of the quadratures' additions."""
     th: list[dict] = [{} for _ in layers]
-    for seg in _segments(layers):
+    segs = _segments(layers)
+    wsq: dict[int, float] = {}  # E[w²] per weight array (one for the layers sharing a weight)
+    for mm in meas:
+        if id(mm["weight"]) not in wsq:
+            wsq[id(mm["weight"])] = _mean_sq(mm["weight"])
+    chains = []
+    for seg in segs:
         first = layers[seg[0]]
         m = [meas[i] for i in seg]
-        fan_in = [mm["weight"].shape[0] for mm in m]
-        wv = [_mean_sq(mm["weight"]) for mm in m]
+        fan_in = [float(mm["weight"].shape[0]) for mm in m]
+        wv = [wsq[id(mm["weight"])] for mm in m]
         bv = [mm["bias_sq"] for mm in m]
         input_sq = m[0]["in_sq"]
         if first.norm:  # the normalisation sets Var z itself: a unit "layer" with n σ² E[x²] = measured E[z²]
-            fan_in[0], wv[0], bv[0], input_sq = 1, 1.0, 0.0, m[0]["pre_sq"]
+            fan_in[0], wv[0], bv[0], input_sq = 1.0, 1.0, 0.0, m[0]["pre_sq"]
         g = m[-1]["grad_sq"]
-        with np.errstate(all="ignore"):
-            pred = dg.predict_signal(fan_in, [mm["bwd_fan"] for mm in m], wv, [layers[i].activation for i in seg],
-                                     input_sq, bv, output_grad_sq=g if g is not None and math.isfinite(g) else None,
-                                     slope=first.slope)
+        chains.append({"seg": seg, "first": first, "m": m, "fan_in": fan_in, "wv": wv, "bv": bv,
+                       "input_sq": float(input_sq), "acts": [layers[i].activation for i in seg],
+                       "g": g if g is not None and math.isfinite(g) else None,
+                       "pre": np.zeros(len(seg)), "act_sq": np.zeros(len(seg)), "factor": np.zeros(len(seg))})
+    with np.errstate(all="ignore"):
+        prev = np.array([c["input_sq"] for c in chains])
+        prev_var = prev.copy()
+        for k in range(max(len(seg) for seg in segs)):
+            live = [j for j, c in enumerate(chains) if len(c["seg"]) > k]
+            pre = (np.array([chains[j]["fan_in"][k] for j in live]) * np.array([chains[j]["wv"][k] for j in live])
+                   * prev[live] + np.array([chains[j]["bv"][k] for j in live]))
+            act_sq = dg.moments_at("phi", [chains[j]["acts"][k] for j in live],
+                                   [chains[j]["first"].slope for j in live], pre)
+            factor = np.where(prev_var[live] > 0, pre / prev_var[live], np.inf)
+            for n, j in enumerate(live):
+                c = chains[j]
+                c["pre"][k], c["act_sq"][k], c["factor"][k] = pre[n], act_sq[n], factor[n]
+            prev[live], prev_var[live] = act_sq, pre
+        back = [c for c in chains if c["g"] is not None]
+        if back:
+            dm = dg.moments_at("dphi", [a for c in back for a in c["acts"]],
+                               [c["first"].slope for c in back for _ in c["seg"]],
+                               np.concatenate([c["pre"] for c in back]))
+            at = 0
+            for c in back:
+                n = len(c["seg"])
+                d, grad = dm[at:at + n], np.zeros(n)
+                at += n
+                grad[-1] = c["g"] * float(d[-1])
+                for l in range(n - 2, -1, -1):
+                    grad[l] = float(d[l]) * (c["m"][l + 1]["bwd_fan"] * c["wv"][l + 1] * grad[l + 1])
+                c["grad"] = grad
+        # the activation's mean (and saturated fraction) at each layer's predicted variance, grouped by activation
+        groups: dict[tuple, list[tuple[int, float]]] = {}
+        for c in chains:
+            for k, i in enumerate(c["seg"]):
+                if math.isfinite(float(c["pre"][k])):
+                    groups.setdefault((layers[i].activation, layers[i].slope), []).append((i, float(c["pre"][k])))
+        expect: dict[int, list[float]] = {}
+        for (act, slope), items in groups.items():
+            phi, _ = dg.activation_fn(act, slope)
+            sat = None
+            if act == "relu6":  # the top bound only (0 is a ReLU's dead side, counted as dead)
+                def sat(z, phi=phi):
+                    return (phi(z) >= RELU6_TOP - dg.SATURATION_EPS).astype(float)
+            elif act in dg._BOUNDS:
+                lo, hi = dg._BOUNDS[act]
+
+                def sat(z, phi=phi, lo=lo, hi=hi):
+                    a = phi(z)
+                    return ((a <= lo + dg.SATURATION_EPS) | (a >= hi - dg.SATURATION_EPS)).astype(float)
+            got = dg.gaussian_expectations_at([phi] if sat is None else [phi, sat], [v for _, v in items])
+            for n, (i, _) in enumerate(items):
+                expect[i] = [float(r[n]) for r in got]
+        for c in chains:
+            first, seg, m, wv = c["first"], c["seg"], c["m"], c["wv"]
             for k, i in enumerate(seg):
-                var = float(pred.pre_var[k])
+                var = float(c["pre"][k])
                 act = layers[i].activation
                 row = {"pre_std": math.sqrt(var) if var >= 0 else float("nan"), "act_mean": float("nan"),
                        "act_std": float("nan"), "saturated": float("nan"),
                        "dead": 0.0 if act in ("relu", "relu6") else float("nan"),
                        "variance_factor": float("nan") if (k == 0 and (first.norm or not first.continues))
-                       else float(pred.factor[k]),
+                       else float(c["factor"][k]),
                        "weight_grad_norm": float("nan"), "pre_grad_norm": float("nan"),
                        "weight_std": math.sqrt(wv[k]) if not (k == 0 and first.norm) else math.sqrt(
-                           _mean_sq(meas[i]["weight"])),
+                           wsq[id(meas[i]["weight"])]),
                        "reset": bool(first.norm) and k == 0}
-                if math.isfinite(var):
-                    phi, _ = dg.activation_fn(act, layers[i].slope)
-                    sat = None
-                    if act == "relu6":  # the top bound only (0 is a ReLU's dead side, counted as dead)
-                        def sat(z, phi=phi):
-                            return (phi(z) >= RELU6_TOP - dg.SATURATION_EPS).astype(float)
-                    elif act in dg._BOUNDS:
-                        lo, hi = dg._BOUNDS[act]
-
-                        def sat(z, phi=phi, lo=lo, hi=hi):
-                            a = phi(z)
-                            return ((a <= lo + dg.SATURATION_EPS) | (a >= hi - dg.SATURATION_EPS)).astype(float)
-                    got = dg.gaussian_expectations([phi] if sat is None else [phi, sat], var)  # one grid for both
-                    mean = got[0]
+                if i in expect:
+                    mean = expect[i][0]
                     row["act_mean"] = mean
-                    row["act_std"] = math.sqrt(max(float(pred.act_sq[k]) - mean**2, 0.0))
-                    if sat is not None:
-                        row["saturated"] = got[1]
-                if pred.grad_sq is not None and not row["reset"]:  # BatchNorm's Jacobian is not in the theory
-                    prev = input_sq if k == 0 else float(pred.act_sq[k - 1])
+                    row["act_std"] = math.sqrt(max(float(c["act_sq"][k]) - mean**2, 0.0))
+                    if len(expect[i]) > 1:
+                        row["saturated"] = expect[i][1]
+                if "grad" in c and not row["reset"]:  # BatchNorm's Jacobian is not in the theory
+                    prev_sq = c["input_sq"] if k == 0 else float(c["act_sq"][k - 1])
                     mm = m[k]
-                    gs = float(pred.grad_sq[k])
+                    gs = float(c["grad"][k])
                     row["pre_grad_norm"] = math.sqrt(mm["elements"] * gs)
-                    row["weight_grad_norm"] = math.sqrt(mm["weight"].size * mm["batch"] * mm["positions"] * prev * gs)
+                    row["weight_grad_norm"] = math.sqrt(mm["weight"].size * mm["batch"] * mm["positions"] * prev_sq
+                                                        * gs)
                 th[i] = row
     return th
 
