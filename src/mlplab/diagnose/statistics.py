@@ -127,7 +127,8 @@ def gaussian_expectations_at(fs, variances) -> list[np.ndarray]:
     if pos.size:
         v = var[pos][:, None]
         sd = np.sqrt(v)
-        z = np.concatenate([sd * _UNIT_GRID, np.clip(_FIXED_GRID, -12.0 * sd, 12.0 * sd)], axis=1)
+        fixed = _FIXED_GRID[np.abs(_FIXED_GRID) <= 12.0 * float(sd.max())]  # what no row reaches: cut, as before
+        z = np.concatenate([sd * _UNIT_GRID, np.clip(fixed, -12.0 * sd, 12.0 * sd)], axis=1)
         z.sort(axis=1)
         pdf = np.exp(-0.5 * z * z / v) / (sd * math.sqrt(2.0 * math.pi))
         for o, f in zip(out, fs):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -83,80 +84,41 @@ def _segments(layers) -> list[list[int]]:
 
 
 def _measure(layers, batch: int, eps=dg.SATURATION_EPS):
-    """Per layer: mlplab's LayerStats (the fields of dg._summary's ``full=False`` that the check-up reads) plus
-    gradient norms and shapes. ReLU6 counts as a ReLU (dead and zero units) that also saturates: outputs within
-    ``eps`` of 6, where φ' = 0. What the theory reads only at a chain's ends is measured there only (issue 30's
-    time budget): the input's E[x²] at a chain's first layer (``in_sq``, else None), E[(∂L/∂z)²] at its last
-    (``grad_sq``, else None), the input's std at layer 1 (``in_std``).
+    """Per layer: mlplab's LayerStats (dg._summary, the fields the check-up reads) plus gradient norms and
+    shapes. ReLU6 counts as a ReLU (dead and zero units) that also saturates: outputs within ``eps`` of 6, where
+    φ' = 0. What the theory reads only at a chain's ends is measured there only (issue 30's time budget): the
+    input's E[x²] at a chain's first layer (``in_sq``, else None), E[(∂L/∂z)²] at its last (``grad_sq``, else
+    None), the input's std at layer 1 (``in_std``). A weight several layers call (tied, reused: a GRU cell
+    unrolled over the steps) is copied and its gradient's norm taken once.
 
-    Batched over the layers (issue 30's time budget: one pass for all of them instead of a dozen NumPy calls per
-    layer): every layer's z and a are copied once into one float64 array each, and the sums E[z²], E[a] and
-    E[(a − E[a])²] (the two-pass std, as ``np.std``) are ``np.add.reduceat`` over the layers' spans — the numbers
-    of :func:`mlplab.diagnose.statistics._summary` up to the order of the float64 additions; a weight several
-    layers call (tied, reused) is copied and its gradient's norm taken once; the gradient norms are one
-    ``torch._foreach_norm`` in float64."""
-    torch = _torch()
+    Layer by layer, not on one array of all the layers' values: that was slower (the statistics of 20 layers of
+    256 × 64 in one float64 array of 2.6 MB leave the cache that a layer's 128 kB stays in)."""
     segs = _segments(layers)
     starts, ends = {seg[0] for seg in segs}, {seg[-1] for seg in segs}
-    weights: dict[int, np.ndarray] = {}
-    zs, acts, grads, grad_of = [], [], [], {}
-    for lay in layers:
-        if id(lay.op.weight) not in weights:
-            weights[id(lay.op.weight)] = _weight_matrix(lay.op.weight)
-        conv = lay.kind != "Linear"
-        zsrc = lay.z_values if lay.z_values is not None else lay.z
-        zs.append(_np(zsrc, conv))
-        acts.append(_np(lay.a, conv))
-        for t in (getattr(zsrc, "grad", None), lay.op.weight.grad):
-            if t is not None and id(t) not in grad_of:
-                grad_of[id(t)] = len(grads)
-                grads.append(t.detach())
-    norms = [float(n) for n in torch._foreach_norm(grads, 2, dtype=torch.float64)] if grads else []
-
-    def gnorm(t):
-        return norms[grad_of[id(t)]] if t is not None else float("nan")
-
-    sizes = np.array([z.size for z in zs])
-    a_sizes = np.array([a.size for a in acts])
-    with np.errstate(all="ignore"):  # an empty layer: NaN, as np.mean of nothing
-        z64 = np.concatenate([np.reshape(z, -1) for z in zs], dtype=np.float64)
-        a64 = np.concatenate([np.reshape(a, -1) for a in acts], dtype=np.float64)
-        z_at, a_at = np.concatenate([[0], np.cumsum(sizes)[:-1]]), np.concatenate([[0], np.cumsum(a_sizes)[:-1]])
-        pre_sq = _span_sums(z64 * z64, z_at, sizes) / sizes
-        act_mean = _span_sums(a64, a_at, a_sizes) / a_sizes
-        dev = a64 - np.repeat(act_mean, a_sizes)
-        act_std = np.sqrt(_span_sums(dev * dev, a_at, a_sizes) / a_sizes)
+    weights: dict[int, tuple] = {}
     out = []
     for i, lay in enumerate(layers):
-        z, a = zs[i], acts[i]
-        wm = weights[id(lay.op.weight)]
+        conv = lay.kind != "Linear"
+        if id(lay.op.weight) not in weights:
+            wg = lay.op.weight.grad
+            weights[id(lay.op.weight)] = (_weight_matrix(lay.op.weight), _norm(wg) if wg is not None else float("nan"))
+        wm, wg_norm = weights[id(lay.op.weight)]
+        zsrc = lay.z_values if lay.z_values is not None else lay.z
+        z = _np(zsrc, conv)
+        a = _np(lay.a, conv)
         act = "relu" if lay.activation == "relu6" else lay.activation
-        units = wm.shape[1]
-        sat = zero = dead = float("nan")
-        if act in dg._BOUNDS:
-            lo, hi = dg._BOUNDS[act]
-            a_ = a64[a_at[i]:a_at[i] + a_sizes[i]]
-            sat = float(np.mean((a_ <= lo + eps) | (a_ >= hi - eps)))
-        if act == "relu":
-            off = a <= 0
-            zero = float(np.mean(off))
-            dead = float(np.mean(np.all(off.reshape(-1, a.shape[-1]), axis=0)))
-        nan = float("nan")
-        s = dg.LayerStats(
-            layer=i + 1, fan_in=int(wm.shape[-2]), fan_out=int(wm.shape[-1]), activation=act, weight_mean=nan,
-            weight_std=nan, weight_norm=nan, pre_mean=nan, pre_std=nan, pre_sq=float(pre_sq[i]),
-            act_mean=float(act_mean[i]), act_std=float(act_std[i]), act_sq=nan, act_norm=nan, saturated=sat, zero=zero,
-            dead=dead)
+        s = dg._summary(i, SimpleNamespace(linear=SimpleNamespace(weight=SimpleNamespace(data=wm)),
+                                           activation=act), z, a, eps, full=False)
         if lay.activation == "relu6":
             s.activation = "relu6"
             s.saturated = float(np.mean(a >= RELU6_TOP - eps))
+        units = wm.shape[1]
         positions = max(1, z[0].size // units) if z.ndim > 1 else 1
-        zsrc = lay.z_values if lay.z_values is not None else lay.z
         zg = getattr(zsrc, "grad", None)
-        s.pre_grad_norm = gnorm(zg)
-        s.weight_grad_norm = gnorm(lay.op.weight.grad)
-        xin = (_np(lay.op.x, lay.kind != "Linear") if lay.op.x is not None and lay.op.x.is_floating_point()
-               else np.zeros(1)) if i in starts or i == 0 else None
+        s.pre_grad_norm = _norm(zg) if zg is not None else float("nan")
+        s.weight_grad_norm = wg_norm
+        xin = (_np(lay.op.x, conv) if lay.op.x is not None and lay.op.x.is_floating_point() else np.zeros(1)) \
+            if i in starts or i == 0 else None
         b = lay.op.bias
         out.append({"stats": s, "weight": wm, "positions": positions, "elements": z.size,
                     "in_sq": _mean_sq(xin) if i in starts else None, "pre_sq": s.pre_sq,
@@ -166,14 +128,6 @@ def _measure(layers, batch: int, eps=dg.SATURATION_EPS):
                     "bwd_fan": units * int(np.prod(lay.op.weight.shape[2:])),
                     "batch": int(batch), "in_std": float(np.std(xin, dtype=np.float64)) if i == 0 else None})
     return out
-
-
-def _span_sums(v: np.ndarray, at: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """The sum of ``v`` over each span [at, at + size) (consecutive spans covering ``v``; an empty one sums to 0)."""
-    if v.size == 0:
-        return np.zeros(len(at))
-    sums = np.add.reduceat(v, np.minimum(at, v.size - 1))
-    return np.where(sizes > 0, sums, 0.0)
 
 
 def label_signal(torch, lay, first) -> float | None:
