@@ -69,6 +69,21 @@ def _mean_sq(a) -> float:
     return float(torch.linalg.vector_norm(t, dtype=torch.float64) ** 2 / max(t.numel(), 1)) if t.numel() else 0.0
 
 
+def _spread(a) -> tuple[int, float, float]:
+    """(n, mean, Σ(x − mean)²) of an array in float64 without a float64 copy of it but the deviations: one pass
+    for the mean, one for the deviations' squares (the two passes of ``np.std``). The input's std (biased and
+    unbiased) and E[x²] = Σ(x − mean)²/n + mean² all come from it (issue 30's time budget: they were three
+    passes over the input in float64, and a float64 copy of it, for a 784-wide input as long as a layer's
+    statistics)."""
+    a = np.ravel(np.asarray(a))
+    n = a.size
+    if n == 0:
+        return 0, float("nan"), float("nan")
+    mean = float(np.mean(a, dtype=np.float64))
+    d = np.subtract(a, mean, dtype=np.float64)
+    return n, mean, float(np.dot(d, d))
+
+
 RELU6_TOP = 6.0
 
 
@@ -120,13 +135,15 @@ def _measure(layers, batch: int, eps=dg.SATURATION_EPS):
         xin = (_np(lay.op.x, conv) if lay.op.x is not None and lay.op.x.is_floating_point() else np.zeros(1)) \
             if i in starts or i == 0 else None
         b = lay.op.bias
+        spread = _spread(xin) if i == 0 else None
         out.append({"stats": s, "weight": wm, "positions": positions, "elements": z.size,
-                    "in_sq": _mean_sq(xin) if i in starts else None, "pre_sq": s.pre_sq,
+                    "in_sq": (spread[2] / spread[0] + spread[1] ** 2 if i == 0 else _mean_sq(xin))
+                    if i in starts else None, "pre_sq": s.pre_sq, "in_spread": spread,
                     "bias_sq": float(np.mean(b.detach().cpu().double().numpy() ** 2)) if b is not None else 0.0,
                     "grad_sq": float(np.mean(zg.detach().cpu().double().numpy() ** 2))
                     if zg is not None and i in ends else None,
                     "bwd_fan": units * int(np.prod(lay.op.weight.shape[2:])),
-                    "batch": int(batch), "in_std": float(np.std(xin, dtype=np.float64)) if i == 0 else None})
+                    "batch": int(batch), "in_std": math.sqrt(spread[2] / spread[0]) if i == 0 else None})
     return out
 
 
@@ -269,7 +286,7 @@ def _nonfinite(work) -> list[str]:
     # one norm per tensor in one call: a finite norm means finite values (NaN and inf propagate), so only a
     # non-finite one (or an overflow of large finite values) is looked at element by element
     norms = torch._foreach_norm([t.detach() for t in floats]) if floats else []
-    if all(bool(torch.isfinite(n)) for n in norms):
+    if not floats or bool(torch.isfinite(torch.stack(norms)).all()):
         return []
     out = []
     for n, t in (*work.named_parameters(), *work.named_buffers()):
@@ -483,8 +500,29 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
         den = float(torch.linalg.norm(b))
         return float(torch.linalg.norm(a - b)) / den if den > 0 else (math.inf if bool((a != b).any()) else 0.0)
 
-    x64 = inputs.float_input.detach().double() if inputs.float_input is not None else None  # converted once
-    in_std = float(x64.std()) if x64 is not None else meas[0]["in_std"]
+    if now is not None:  # every ‖a − b‖/‖b‖ the rows read, float32/float64 ones in two _foreach_norm calls
+        pairs = {(id(a), id(b)): (a, b) for a, b in zip(now, w0)}
+        if prev is not None and not diverged:
+            pairs.update({(id(a), id(b)): (a, b) for a, b in zip(now, prev)})
+        fast = [(k, a, b) for k, (a, b) in pairs.items() if a.dtype in (torch.float32, torch.float64)
+                and a.dtype == b.dtype and a.shape == b.shape]
+        if fast:
+            dens = torch._foreach_norm([b for _, _, b in fast])
+            nums = torch._foreach_norm(torch._foreach_sub([a for _, a, _ in fast], [b for _, _, b in fast]))
+            for (k, a, b), d, nu in zip(fast, dens, nums):
+                d = float(d)
+                ratios[k] = float(nu) / d if d > 0 else (math.inf if bool((a != b).any()) else 0.0)
+
+    fi = inputs.float_input
+    if fi is not None:  # its n, mean and Σ(x − mean)²: layer 1's own if layer 1 reads the input as it is
+        x0 = layers[0].op.x
+        same = x0 is not None and x0.dtype == fi.dtype and x0.numel() == fi.numel() and x0.is_contiguous() \
+            and fi.is_contiguous() and x0.data_ptr() == fi.data_ptr()
+        n_in, mean_in, ss_in = meas[0]["in_spread"] if same else _spread(_np(fi, False))
+    if fi is not None:  # torch's std: n − 1
+        in_std = math.sqrt(ss_in / (n_in - 1)) if n_in > 1 else float("nan")
+    else:
+        in_std = meas[0]["in_std"]
     uses: dict[int, int] = {}
     for lay in layers:  # a weight called by several layers (tied, reused): one parameter, one update, k uses
         uses[id(_base(lay.op.weight))] = uses.get(id(_base(lay.op.weight)), 0) + 1
@@ -552,7 +590,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
                "loss_before": float(loss0.detach()), "loss_after": loss_after, "diverged": diverged},
         input={"examples": inputs.batch, "shape": list(inputs.args[0].shape[1:]) if inputs.args else None,
                "std": in_std, "mean_square": float(in_std ** 2) if inputs.float_input is None else
-               float(x64.pow(2).mean()), "description": inputs.description,
+               ss_in / n_in + mean_in ** 2, "description": inputs.description,
                "output": out_words, "loss": loss.words})
     _judge_coverage(d, _analysed_fraction(work, layers))
     work = ops = after_ops = layers = after = opt = params = None  # freed before the overfit probe's copy
