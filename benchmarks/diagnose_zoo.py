@@ -5,6 +5,7 @@
     python benchmarks/diagnose_zoo.py --models lenet5_tanh_avgpool,mlp_mixer --inits default
     python benchmarks/diagnose_zoo.py --time-only --update benchmarks/zoo/report.json   # re-time every model
     python benchmarks/diagnose_zoo.py --readme benchmarks/zoo/report.json   # the README's time sentence
+    python benchmarks/diagnose_zoo_compare.py --dump FILE   # every case's diagnosis, to compare two versions
 
 The zoo (``benchmarks/zoo/models.py``): 21 architectures written from public repositories (MLPs, CNNs
 with BatchNorm and pooling, residual nets, a Mixer, a ViT, GRUs, embedding text and makemore-style

@@ -107,3 +107,134 @@ def test_working_copy_hook_tables_are_its_own():
     assert not net[0]._forward_hooks and not net._forward_pre_hooks
     assert work[0]._forward_hooks is not net[0]._forward_hooks
     assert all(torch.equal(p, q) and p is not q for p, q in zip(net.parameters(), work.parameters()))
+
+
+def test_sharpness_lanczos_runs_numpy_blas_on_one_thread():
+    """diagnose --sharpness pins NumPy's BLAS to one thread for its Lanczos vectors, as watch's sharpness does (with
+    two threads on the busy 2-core machine each small product waited for them): inside the line every
+    Hessian-vector product sees one BLAS thread, even where the caller allows two."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from mlplab.diagnose.sharpness import line
+
+    h = np.diag(np.linspace(0.1, 3.0, 40))
+    seen = []
+
+    def hvp(v):
+        seen.append({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})
+        return h @ v
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        out = line(hvp, 40, lr=0.1)
+    assert abs(out["sharpness"] - 3.0) < 1e-6 and seen
+    assert all(s <= {1} for s in seen), seen
+
+
+def test_batched_quadratures_are_the_per_layer_ones():
+    """The check-up's batched theory (every layer at once) gives the per-layer functions' numbers: the Gaussian
+    expectations on one array of grids (the fixed grid's far points moved onto the ends instead of cut) and the
+    moments by one theory call per activation, to rounding (1e-12), for variances from 0 to 1e8."""
+    from mlplab.diagnose import statistics as dg
+
+    var = np.array([0.0, 1e-6, 0.01, 0.3, 1.0, 2.5, 40.0, 1e4, 1e8])
+    for act in ("relu", "tanh", "sigmoid", "gelu", "relu6", "identity", "elu", "silu"):
+        phi, _ = dg.activation_fn(act)
+        sat = (lambda z, phi=phi: (np.abs(phi(z)) > 0.5).astype(float))
+        got = dg.gaussian_expectations_at([phi, sat], var)
+        for j, v in enumerate(var):
+            want = dg.gaussian_expectations([phi, sat], v)
+            for g, w in zip(got, want):
+                assert abs(g[j] - w) <= 1e-12 * max(abs(w), 1.0), (act, v, g[j], w)
+        for which, one in (("phi", dg.second_moment), ("dphi", dg.derivative_moment)):
+            m = dg.moments_at(which, [act] * len(var), [0.01] * len(var), var)
+            for j, v in enumerate(var):
+                w = one(act, v)
+                assert abs(m[j] - w) <= 1e-12 * max(abs(w), 1e-300), (act, which, v, m[j], w)
+
+
+def test_theory_of_all_chains_at_once_is_predict_signals():
+    """The check-up's theory (the recursion run for every chain in lockstep) is predict_signal's chain by chain: a
+    network with a break (a concatenation restarts the chain) and a tanh, a relu and an identity layer."""
+    from mlplab.diagnose import statistics as dg
+    from mlplab.diagnose.pytorch.checkup import _measure, _segments, _theory
+    from mlplab.diagnose.pytorch.trace import layers as layers_of
+    from mlplab.diagnose.pytorch.trace import trace
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = torch.nn.Linear(12, 16), torch.nn.Linear(16, 16)
+            self.c, self.d = torch.nn.Linear(28, 16), torch.nn.Linear(16, 5)
+
+        def forward(self, x):
+            h = torch.relu(self.b(torch.tanh(self.a(x))))
+            return self.d(torch.tanh(self.c(torch.cat([h, x], 1))))
+
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 12), torch.arange(64) % 5
+    ops, out = trace(Net(), x)
+    lays, _ = layers_of(ops)
+    torch.nn.functional.cross_entropy(out, y).backward()
+    meas = _measure(lays, 64)
+    th = _theory(lays, meas)
+    segs = _segments(lays)
+    assert [len(s) for s in segs] == [2, 2]
+    for seg in segs:
+        m = [meas[i] for i in seg]
+        pred = dg.predict_signal([mm["weight"].shape[0] for mm in m], [mm["bwd_fan"] for mm in m],
+                                 [float(np.mean(mm["weight"].astype(np.float64) ** 2)) for mm in m],
+                                 [lays[i].activation for i in seg], m[0]["in_sq"], [mm["bias_sq"] for mm in m],
+                                 output_grad_sq=m[-1]["grad_sq"])
+        for k, i in enumerate(seg):
+            assert th[i]["pre_std"] == pytest.approx(np.sqrt(pred.pre_var[k]), rel=1e-12)
+            assert th[i]["pre_grad_norm"] == pytest.approx(np.sqrt(m[k]["elements"] * pred.grad_sq[k]), rel=1e-12)
+            mean = dg.gaussian_expectation(dg.activation_fn(lays[i].activation)[0], pred.pre_var[k])
+            assert th[i]["act_mean"] == pytest.approx(mean, rel=1e-12, abs=1e-12)
+
+
+def test_trace_without_names_finds_the_same_layers():
+    """The pass after the steps is traced without module hooks: the same layers (weights, activations, chains)
+    as the named trace, only without the module names."""
+    from mlplab.diagnose.pytorch.trace import layers as layers_of
+    from mlplab.diagnose.pytorch.trace import trace
+
+    net = torch.nn.Sequential(torch.nn.Linear(12, 16), torch.nn.Tanh(), torch.nn.Dropout(0.1), torch.nn.Linear(16, 16),
+                              torch.nn.ReLU(), torch.nn.Linear(16, 5))
+    x = torch.randn(8, 12)
+    (named, _), (plain, _) = trace(net, x), trace(net, x, names=False)
+    a, b = layers_of(named)[0], layers_of(plain)[0]
+    assert [lay.label for lay in a] == ["0", "3", "5"] and [lay.label for lay in b] == ["F.linear"] * 3
+    assert [(l.op.weight is m.op.weight, l.activation, l.continues) for l, m in zip(a, b)] == \
+        [(True, "tanh", False), (True, "relu", True), (True, "identity", True)]
+    assert all(torch.equal(l.a, m.a) for l, m in zip(a, b))
+
+
+def test_input_spread_is_numpys():
+    """The input's mean, biased and unbiased std and E[x²] from one deviation pass are NumPy's and torch's."""
+    from mlplab.diagnose.pytorch.checkup import _spread
+
+    x = (np.random.default_rng(0).standard_normal((300, 7)) * 3 + 5).astype(np.float32)
+    n, mean, ss = _spread(x)
+    x64 = x.astype(np.float64)
+    assert n == x.size and mean == pytest.approx(x64.mean(), rel=1e-14)
+    assert np.sqrt(ss / n) == pytest.approx(x64.std(), rel=1e-13)
+    assert np.sqrt(ss / (n - 1)) == pytest.approx(float(torch.from_numpy(x64).std()), rel=1e-13)
+    assert ss / n + mean**2 == pytest.approx(np.mean(x64**2), rel=1e-13)
+
+
+def test_importing_the_torch_checkup_does_not_import_scipy_special():
+    """scipy.special (0.3-0.4 s of a fresh process, most of `import mlplab.diagnose.pytorch`) is imported at first
+    use: a ReLU network's diagnosis never needs it, a tanh network's does (Gauss–Hermite nodes)."""
+    code = ("import sys, torch\n"
+            "from mlplab.diagnose.pytorch import diagnose_torch\n"
+            "print('scipy.special' in sys.modules)\n"
+            "net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))\n"
+            "diagnose_torch(net, torch.randn(32, 8), torch.arange(32) % 3, threads=1)\n"
+            "print('scipy.special' in sys.modules)\n"
+            "net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))\n"
+            "diagnose_torch(net, torch.randn(32, 8), torch.arange(32) % 3, threads=1)\n"
+            "print('scipy.special' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["False", "False", "True"]

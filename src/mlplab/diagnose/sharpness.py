@@ -41,8 +41,15 @@ def line(hvp, n_params: int, lr: float, optimizer: str = "sgd", momentum: float 
         calls[0] += 1
         return hvp(v)
 
+    import scipy.sparse.linalg  # noqa: F401  (loads SciPy's own BLAS before the limit, so that it applies to it too)
+    from threadpoolctl import threadpool_limits
+
     t0 = time.perf_counter()
-    lam = float(curvature.top_eigen(counted, n_params, k=1, rng=seed, tol=TOL)[0][0])
+    # NumPy's BLAS on one thread for the Lanczos vectors' products (small: a few flops per parameter), as watch's
+    # sharpness does: with its default two threads on a busy 2-core machine each call waited for them (the
+    # curvature cell 6x slower)
+    with threadpool_limits(limits=1, user_api="blas"):
+        lam = float(curvature.top_eigen(counted, n_params, k=1, rng=seed, tol=TOL)[0][0])
     seconds = time.perf_counter() - t0
     steps = calls[0]
     lam = float(lam)

@@ -108,6 +108,54 @@ def gaussian_expectations(fs, var: float) -> list[float]:
     return [float(np.trapezoid(f(z) * pdf, z)) for f in fs]
 
 
+def gaussian_expectations_at(fs, variances) -> list[np.ndarray]:
+    """:func:`gaussian_expectations` at many variances at once (each ≥ 0): arrays, one value per variance. Each
+    variance's grid is the same union of points, laid out as one row of an array so that every φ and the density
+    are evaluated once for all the rows (issue 30's time budget: the check-up asks this of every layer). The
+    fixed grid's points beyond ±12 sd are moved onto ±12 sd instead of being cut, and points the two grids share
+    are kept twice: either way an interval of width 0, adding exactly 0 to the trapezoid sum, so the result is
+    :func:`gaussian_expectations`' up to the order of its additions."""
+    var = np.asarray(variances, dtype=float).ravel()
+    if np.any(~(var >= 0)):
+        raise ValueError(f"variances must be >= 0, got {var[~(var >= 0)][0]}")
+    out = [np.empty(var.size) for _ in fs]
+    zero = var == 0
+    if zero.any():
+        for o, f in zip(out, fs):
+            o[zero] = float(f(np.zeros(1))[0])
+    pos = np.flatnonzero(~zero)
+    if pos.size:
+        v = var[pos][:, None]
+        sd = np.sqrt(v)
+        fixed = _FIXED_GRID[np.abs(_FIXED_GRID) <= 12.0 * float(sd.max())]  # what no row reaches: cut, as before
+        z = np.concatenate([sd * _UNIT_GRID, np.clip(fixed, -12.0 * sd, 12.0 * sd)], axis=1)
+        z.sort(axis=1)
+        pdf = np.exp(-0.5 * z * z / v) / (sd * math.sqrt(2.0 * math.pi))
+        for o, f in zip(out, fs):
+            o[pos] = np.trapezoid(f(z) * pdf, z, axis=1)
+    return out
+
+
+def moments_at(which: str, activations, slopes, variances) -> np.ndarray:
+    """:func:`second_moment` (``which`` "phi") or :func:`derivative_moment` ("dphi") of each (activation, slope)
+    at its variance, one call of :mod:`mlplab.theory` per distinct activation (its maps take arrays)."""
+    q = np.asarray(variances, dtype=float).ravel()
+    out = np.empty(q.size)
+    groups: dict[tuple, list[int]] = {}
+    for j, key in enumerate(zip(activations, slopes)):
+        groups.setdefault(key, []).append(j)
+    for (name, slope), idx in groups.items():
+        key = _key(name)
+        if key in _NOT_THEORY:
+            one = second_moment if which == "phi" else derivative_moment
+            for j in idx:
+                out[j] = one(name, q[j], slope)
+            continue
+        fn = theory.mean_square if which == "phi" else theory.derivative_mean_square
+        out[idx] = fn(_theory_act(key, slope), q[idx])
+    return out
+
+
 def second_moment(activation: str, var: float, slope: float = 0.01) -> float:
     """E[φ(z)²] for z ~ N(0, var): :func:`mlplab.theory.mean_square` (closed forms for relu, leaky relu, the
     identity, erf and elu; Gauss–Hermite or, for var > 100, panels that resolve φ's bend, otherwise)."""

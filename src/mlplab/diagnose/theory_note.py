@@ -32,12 +32,13 @@ def _not(why: str) -> dict:
     return {"applies": False, "why_not": why}
 
 
-def note_for_chain(activations, weights, biases, *, kinds=None, chained=None, norms=None) -> dict:
+def note_for_chain(activations, weights, biases, *, kinds=None, chained=None, norms=None, weight_vars=None) -> dict:
     """The note for a network given per layer (input to output): ``activations`` (the φ after each layer,
     "identity" for none), ``weights`` as (fan_in, fan_out) arrays, ``biases`` (arrays or None), and optionally
     ``kinds`` ("Linear", "Conv2d", …), ``chained`` (the layer's input is the previous layer's output) and
-    ``norms`` (a normalisation after the layer). ``{"applies": False, "why_not": …}`` where the theory of a
-    plain fully-connected chain does not describe the network."""
+    ``norms`` (a normalisation after the layer); ``weight_vars``, each weight's Var W if the caller has it
+    (the check-up does: one pass over each weight fewer). ``{"applies": False, "why_not": …}`` where the theory
+    of a plain fully-connected chain does not describe the network."""
     from .. import theory
 
     L = len(weights)
@@ -62,7 +63,8 @@ def note_for_chain(activations, weights, biases, *, kinds=None, chained=None, no
     if max(widths) > MAX_WIDTH_RATIO * min(widths):
         return _not(f"hidden widths from {min(widths)} to {max(widths)}: not one width or close")
     inner = list(range(1, L - 1))  # input is a hidden activation, output a hidden pre-activation
-    sw2s = np.array([np.shape(weights[i])[0] * float(np.var(np.asarray(weights[i], dtype=np.float64)))
+    sw2s = np.array([np.shape(weights[i])[0] * (float(weight_vars[i]) if weight_vars is not None else
+                                                float(np.var(np.asarray(weights[i], dtype=np.float64))))
                      for i in inner])
     sb2s = np.array([float(np.var(np.asarray(biases[i], dtype=np.float64))) if biases[i] is not None
                      and np.size(biases[i]) > 1 else 0.0 for i in inner])

@@ -165,8 +165,9 @@ def label_coherence(errors, inputs) -> float | None:
         return None
     h = d.shape[0] // 2
 
-    def g(a, b):
-        return np.einsum("btu,btv->uv", a - a.mean(0, keepdims=True), b - b.mean(0, keepdims=True))
+    def g(a, b):  # Σ_b Σ_t a_bt b_btᵀ as one matrix product (einsum's unoptimised loop took ~1 ms for 10 × 784)
+        a, b = a - a.mean(0, keepdims=True), b - b.mean(0, keepdims=True)
+        return a.reshape(-1, a.shape[-1]).T @ b.reshape(-1, b.shape[-1])
 
     ga, gb = g(d[:h], x[:h]), g(d[h:2 * h], x[h:2 * h])
     den = float(np.linalg.norm(ga) * np.linalg.norm(gb))

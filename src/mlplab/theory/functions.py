@@ -46,10 +46,34 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import erf as _erf
-from scipy.special import erfcx, expit, ndtr
 
 from ..activations import canonical_activation, normalize_name
+
+
+def _special(name: str):
+    """``scipy.special.<name>``, imported at the first call: scipy.special takes ~0.4 s to import, most of a
+    fresh process's ``import mlplab.diagnose.pytorch`` (``mlplab diagnose`` always is one), and a network of
+    ReLUs never calls it (issue 30's time target)."""
+    from scipy import special
+
+    return getattr(special, name)
+
+
+def _erf(x):
+    return _special("erf")(x)
+
+
+def erfcx(x):
+    return _special("erfcx")(x)
+
+
+def expit(x):
+    return _special("expit")(x)
+
+
+def ndtr(x):
+    return _special("ndtr")(x)
+
 
 LEAKY_SLOPE = 0.01  # the registry's default negative slope
 _SQRT_2PI = math.sqrt(2.0 * math.pi)

@@ -69,6 +69,21 @@ def _mean_sq(a) -> float:
     return float(torch.linalg.vector_norm(t, dtype=torch.float64) ** 2 / max(t.numel(), 1)) if t.numel() else 0.0
 
 
+def _spread(a) -> tuple[int, float, float]:
+    """(n, mean, Σ(x − mean)²) of an array in float64 without a float64 copy of it but the deviations: one pass
+    for the mean, one for the deviations' squares (the two passes of ``np.std``). The input's std (biased and
+    unbiased) and E[x²] = Σ(x − mean)²/n + mean² all come from it (issue 30's time budget: they were three
+    passes over the input in float64, and a float64 copy of it, for a 784-wide input as long as a layer's
+    statistics)."""
+    a = np.ravel(np.asarray(a))
+    n = a.size
+    if n == 0:
+        return 0, float("nan"), float("nan")
+    mean = float(np.mean(a, dtype=np.float64))
+    d = np.subtract(a, mean, dtype=np.float64)
+    return n, mean, float(np.dot(d, d))
+
+
 RELU6_TOP = 6.0
 
 
@@ -88,13 +103,21 @@ def _measure(layers, batch: int, eps=dg.SATURATION_EPS):
     shapes. ReLU6 counts as a ReLU (dead and zero units) that also saturates: outputs within ``eps`` of 6, where
     φ' = 0. What the theory reads only at a chain's ends is measured there only (issue 30's time budget): the
     input's E[x²] at a chain's first layer (``in_sq``, else None), E[(∂L/∂z)²] at its last (``grad_sq``, else
-    None), the input's std at layer 1 (``in_std``)."""
+    None), the input's std at layer 1 (``in_std``). A weight several layers call (tied, reused: a GRU cell
+    unrolled over the steps) is copied and its gradient's norm taken once.
+
+    Layer by layer, not on one array of all the layers' values: that was slower (the statistics of 20 layers of
+    256 × 64 in one float64 array of 2.6 MB leave the cache that a layer's 128 kB stays in)."""
     segs = _segments(layers)
     starts, ends = {seg[0] for seg in segs}, {seg[-1] for seg in segs}
+    weights: dict[int, tuple] = {}
     out = []
     for i, lay in enumerate(layers):
         conv = lay.kind != "Linear"
-        wm = _weight_matrix(lay.op.weight)
+        if id(lay.op.weight) not in weights:
+            wg = lay.op.weight.grad
+            weights[id(lay.op.weight)] = (_weight_matrix(lay.op.weight), _norm(wg) if wg is not None else float("nan"))
+        wm, wg_norm = weights[id(lay.op.weight)]
         zsrc = lay.z_values if lay.z_values is not None else lay.z
         z = _np(zsrc, conv)
         a = _np(lay.a, conv)
@@ -107,19 +130,20 @@ def _measure(layers, batch: int, eps=dg.SATURATION_EPS):
         units = wm.shape[1]
         positions = max(1, z[0].size // units) if z.ndim > 1 else 1
         zg = getattr(zsrc, "grad", None)
-        wg = lay.op.weight.grad
         s.pre_grad_norm = _norm(zg) if zg is not None else float("nan")
-        s.weight_grad_norm = _norm(wg) if wg is not None else float("nan")
+        s.weight_grad_norm = wg_norm
         xin = (_np(lay.op.x, conv) if lay.op.x is not None and lay.op.x.is_floating_point() else np.zeros(1)) \
             if i in starts or i == 0 else None
         b = lay.op.bias
+        spread = _spread(xin) if i == 0 else None
         out.append({"stats": s, "weight": wm, "positions": positions, "elements": z.size,
-                    "in_sq": _mean_sq(xin) if i in starts else None, "pre_sq": s.pre_sq,
+                    "in_sq": (spread[2] / spread[0] + spread[1] ** 2 if i == 0 else _mean_sq(xin))
+                    if i in starts else None, "pre_sq": s.pre_sq, "in_spread": spread,
                     "bias_sq": float(np.mean(b.detach().cpu().double().numpy() ** 2)) if b is not None else 0.0,
                     "grad_sq": float(np.mean(zg.detach().cpu().double().numpy() ** 2))
                     if zg is not None and i in ends else None,
                     "bwd_fan": units * int(np.prod(lay.op.weight.shape[2:])),
-                    "batch": int(batch), "in_std": float(np.std(xin, dtype=np.float64)) if i == 0 else None})
+                    "batch": int(batch), "in_std": math.sqrt(spread[2] / spread[0]) if i == 0 else None})
     return out
 
 
@@ -139,58 +163,117 @@ def label_signal(torch, lay, first) -> float | None:
 
 
 def _theory(layers, meas) -> list[dict]:
-    """The mean-field prediction per layer, restarted at every normalisation and every break in the chain."""
+    """The mean-field prediction per layer, restarted at every normalisation and every break in the chain.
+
+    :func:`mlplab.diagnose.statistics.predict_signal`'s recursion for every chain at once (issue 30's time
+    budget: a GRU unrolled over 8 steps is 25 one-layer chains): step k takes the k-th layer of every chain
+    still that long, with one theory call per activation for E[φ²] (:func:`~mlplab.diagnose.statistics.moments_at`),
+    then E[φ′²] of every layer in one call for the backward recursion, and the activation's mean and saturated
+    fraction of every layer on one array of grids (:func:`~mlplab.diagnose.statistics.gaussian_expectations_at`).
+    The same operations per layer as ``predict_signal`` and ``gaussian_expectations``: the same numbers up to
+    the order of the quadratures' additions."""
     th: list[dict] = [{} for _ in layers]
-    for seg in _segments(layers):
+    segs = _segments(layers)
+    wsq: dict[int, float] = {}  # E[w²] per weight array (one for the layers sharing a weight)
+    for mm in meas:
+        if id(mm["weight"]) not in wsq:
+            wsq[id(mm["weight"])] = _mean_sq(mm["weight"])
+    chains = []
+    for seg in segs:
         first = layers[seg[0]]
         m = [meas[i] for i in seg]
-        fan_in = [mm["weight"].shape[0] for mm in m]
-        wv = [_mean_sq(mm["weight"]) for mm in m]
+        fan_in = [float(mm["weight"].shape[0]) for mm in m]
+        wv = [wsq[id(mm["weight"])] for mm in m]
         bv = [mm["bias_sq"] for mm in m]
         input_sq = m[0]["in_sq"]
         if first.norm:  # the normalisation sets Var z itself: a unit "layer" with n σ² E[x²] = measured E[z²]
-            fan_in[0], wv[0], bv[0], input_sq = 1, 1.0, 0.0, m[0]["pre_sq"]
+            fan_in[0], wv[0], bv[0], input_sq = 1.0, 1.0, 0.0, m[0]["pre_sq"]
         g = m[-1]["grad_sq"]
-        with np.errstate(all="ignore"):
-            pred = dg.predict_signal(fan_in, [mm["bwd_fan"] for mm in m], wv, [layers[i].activation for i in seg],
-                                     input_sq, bv, output_grad_sq=g if g is not None and math.isfinite(g) else None,
-                                     slope=first.slope)
+        chains.append({"seg": seg, "first": first, "m": m, "fan_in": fan_in, "wv": wv, "bv": bv,
+                       "input_sq": float(input_sq), "acts": [layers[i].activation for i in seg],
+                       "g": g if g is not None and math.isfinite(g) else None,
+                       "pre": np.zeros(len(seg)), "act_sq": np.zeros(len(seg)), "factor": np.zeros(len(seg))})
+    with np.errstate(all="ignore"):
+        prev = np.array([c["input_sq"] for c in chains])
+        prev_var = prev.copy()
+        for k in range(max(len(seg) for seg in segs)):
+            live = [j for j, c in enumerate(chains) if len(c["seg"]) > k]
+            pre = (np.array([chains[j]["fan_in"][k] for j in live]) * np.array([chains[j]["wv"][k] for j in live])
+                   * prev[live] + np.array([chains[j]["bv"][k] for j in live]))
+            act_sq = dg.moments_at("phi", [chains[j]["acts"][k] for j in live],
+                                   [chains[j]["first"].slope for j in live], pre)
+            factor = np.where(prev_var[live] > 0, pre / prev_var[live], np.inf)
+            for n, j in enumerate(live):
+                c = chains[j]
+                c["pre"][k], c["act_sq"][k], c["factor"][k] = pre[n], act_sq[n], factor[n]
+            prev[live], prev_var[live] = act_sq, pre
+        back = [c for c in chains if c["g"] is not None]
+        if back:
+            dm = dg.moments_at("dphi", [a for c in back for a in c["acts"]],
+                               [c["first"].slope for c in back for _ in c["seg"]],
+                               np.concatenate([c["pre"] for c in back]))
+            at = 0
+            for c in back:
+                n = len(c["seg"])
+                d, grad = dm[at:at + n], np.zeros(n)
+                at += n
+                grad[-1] = c["g"] * float(d[-1])
+                for l in range(n - 2, -1, -1):
+                    grad[l] = float(d[l]) * (c["m"][l + 1]["bwd_fan"] * c["wv"][l + 1] * grad[l + 1])
+                c["grad"] = grad
+        # the activation's mean (and saturated fraction) at each layer's predicted variance, grouped by activation
+        groups: dict[tuple, list[tuple[int, float]]] = {}
+        for c in chains:
+            for k, i in enumerate(c["seg"]):
+                if math.isfinite(float(c["pre"][k])):
+                    groups.setdefault((layers[i].activation, layers[i].slope), []).append((i, float(c["pre"][k])))
+        expect: dict[int, list[float]] = {}
+        for (act, slope), items in groups.items():
+            if act == "identity":  # E[z] = 0 for z ~ N(0, var): no quadrature (it gave 0 to rounding)
+                for i, _ in items:
+                    expect[i] = [0.0]
+                continue
+            phi, _ = dg.activation_fn(act, slope)
+            sat = None
+            if act == "relu6":  # the top bound only (0 is a ReLU's dead side, counted as dead)
+                def sat(z, phi=phi):
+                    return (phi(z) >= RELU6_TOP - dg.SATURATION_EPS).astype(float)
+            elif act in dg._BOUNDS:
+                lo, hi = dg._BOUNDS[act]
+
+                def sat(z, phi=phi, lo=lo, hi=hi):
+                    a = phi(z)
+                    return ((a <= lo + dg.SATURATION_EPS) | (a >= hi - dg.SATURATION_EPS)).astype(float)
+            got = dg.gaussian_expectations_at([phi] if sat is None else [phi, sat], [v for _, v in items])
+            for n, (i, _) in enumerate(items):
+                expect[i] = [float(r[n]) for r in got]
+        for c in chains:
+            first, seg, m, wv = c["first"], c["seg"], c["m"], c["wv"]
             for k, i in enumerate(seg):
-                var = float(pred.pre_var[k])
+                var = float(c["pre"][k])
                 act = layers[i].activation
                 row = {"pre_std": math.sqrt(var) if var >= 0 else float("nan"), "act_mean": float("nan"),
                        "act_std": float("nan"), "saturated": float("nan"),
                        "dead": 0.0 if act in ("relu", "relu6") else float("nan"),
                        "variance_factor": float("nan") if (k == 0 and (first.norm or not first.continues))
-                       else float(pred.factor[k]),
+                       else float(c["factor"][k]),
                        "weight_grad_norm": float("nan"), "pre_grad_norm": float("nan"),
                        "weight_std": math.sqrt(wv[k]) if not (k == 0 and first.norm) else math.sqrt(
-                           _mean_sq(meas[i]["weight"])),
+                           wsq[id(meas[i]["weight"])]),
                        "reset": bool(first.norm) and k == 0}
-                if math.isfinite(var):
-                    phi, _ = dg.activation_fn(act, layers[i].slope)
-                    sat = None
-                    if act == "relu6":  # the top bound only (0 is a ReLU's dead side, counted as dead)
-                        def sat(z, phi=phi):
-                            return (phi(z) >= RELU6_TOP - dg.SATURATION_EPS).astype(float)
-                    elif act in dg._BOUNDS:
-                        lo, hi = dg._BOUNDS[act]
-
-                        def sat(z, phi=phi, lo=lo, hi=hi):
-                            a = phi(z)
-                            return ((a <= lo + dg.SATURATION_EPS) | (a >= hi - dg.SATURATION_EPS)).astype(float)
-                    got = dg.gaussian_expectations([phi] if sat is None else [phi, sat], var)  # one grid for both
-                    mean = got[0]
+                if i in expect:
+                    mean = expect[i][0]
                     row["act_mean"] = mean
-                    row["act_std"] = math.sqrt(max(float(pred.act_sq[k]) - mean**2, 0.0))
-                    if sat is not None:
-                        row["saturated"] = got[1]
-                if pred.grad_sq is not None and not row["reset"]:  # BatchNorm's Jacobian is not in the theory
-                    prev = input_sq if k == 0 else float(pred.act_sq[k - 1])
+                    row["act_std"] = math.sqrt(max(float(c["act_sq"][k]) - mean**2, 0.0))
+                    if len(expect[i]) > 1:
+                        row["saturated"] = expect[i][1]
+                if "grad" in c and not row["reset"]:  # BatchNorm's Jacobian is not in the theory
+                    prev_sq = c["input_sq"] if k == 0 else float(c["act_sq"][k - 1])
                     mm = m[k]
-                    gs = float(pred.grad_sq[k])
+                    gs = float(c["grad"][k])
                     row["pre_grad_norm"] = math.sqrt(mm["elements"] * gs)
-                    row["weight_grad_norm"] = math.sqrt(mm["weight"].size * mm["batch"] * mm["positions"] * prev * gs)
+                    row["weight_grad_norm"] = math.sqrt(mm["weight"].size * mm["batch"] * mm["positions"] * prev_sq
+                                                        * gs)
                 th[i] = row
     return th
 
@@ -207,7 +290,7 @@ def _nonfinite(work) -> list[str]:
     # one norm per tensor in one call: a finite norm means finite values (NaN and inf propagate), so only a
     # non-finite one (or an overflow of large finite values) is looked at element by element
     norms = torch._foreach_norm([t.detach() for t in floats]) if floats else []
-    if all(bool(torch.isfinite(n)) for n in norms):
+    if not floats or bool(torch.isfinite(torch.stack(norms)).all()):
         return []
     out = []
     for n, t in (*work.named_parameters(), *work.named_buffers()):
@@ -222,6 +305,16 @@ def _typical_fan(fans: list[int]) -> int:
     (the lower middle value: np.median of 128 and 64 is 96, which no layer has)."""
     hidden = sorted(fans[1:]) if len(fans) > 1 else list(fans)
     return int(hidden[(len(hidden) - 1) // 2])
+
+
+def _snapshot(layers) -> list:
+    """A copy of each layer's weight as it is now; a weight several layers call (tied, reused) is copied once and
+    that one copy listed for each of them."""
+    copies: dict[int, object] = {}
+    for lay in layers:
+        if id(lay.op.weight) not in copies:
+            copies[id(lay.op.weight)] = lay.op.weight.detach().clone()
+    return [copies[id(lay.op.weight)] for lay in layers]
 
 
 def _base(weight):
@@ -353,7 +446,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
     theory = _theory(layers, meas)
     cov = coverage(torch, model, work, layers, called)
     first_check = checks.initial_loss(float(loss0.detach()), loss, chosen)
-    w0 = [lay.op.weight.detach().clone() for lay in layers]
+    w0 = _snapshot(layers)
 
     def forward():
         return select_output(torch, work(*inputs.args, **inputs.kwargs), output)[0]
@@ -370,13 +463,13 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
             prev = w0 if s == steps - 1 else None
         elif s == steps - 1 and all(lay.op.weight.is_leaf for lay in layers):  # parameters: read them directly
             opt.zero_grad()
-            prev = [lay.op.weight.detach().clone() for lay in layers]
+            prev = _snapshot(layers)
             loss_t = loss(forward())
         elif s == steps - 1:
             opt.zero_grad()
-            ops_s, o = trace(work, inputs)
+            ops_s, o = trace(work, inputs, names=False)
             lay_s, _ = layers_of(ops_s)
-            prev = [lay.op.weight.detach().clone() for lay in lay_s] if len(lay_s) == len(layers) else None
+            prev = _snapshot(lay_s) if len(lay_s) == len(layers) else None
             del ops_s, lay_s
             loss_t = loss(select_output(torch, o, output)[0])
         else:
@@ -390,24 +483,62 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
         opt.step()
         taken += 1
     with torch.no_grad():
-        after_ops, after_out = trace(work, inputs)
+        after_ops, after_out = trace(work, inputs, names=False)
         loss_after = float(loss(select_output(torch, after_out, output)[0]))
     after, _ = layers_of(after_ops)
     now = [lay.op.weight.detach() for lay in after] if len(after) == len(layers) else None
+    if now is not None:  # a weight several layers call: one tensor (the update ratio is taken once)
+        first_of = {}
+        now = [first_of.setdefault(id(lay.op.weight), t) for lay, t in zip(after, now)]
+    ratios: dict[tuple[int, int], float] = {}
 
     def rel(a, b):
+        k = (id(a), id(b))
+        if k not in ratios:
+            ratios[k] = _rel(a, b)
+        return ratios[k]
+
+    def _rel(a, b):
         if a.dtype not in (torch.float32, torch.float64):  # bfloat16/float16: the norms in float32
             a, b = a.float(), b.float()
         den = float(torch.linalg.norm(b))
         return float(torch.linalg.norm(a - b)) / den if den > 0 else (math.inf if bool((a != b).any()) else 0.0)
 
-    x64 = inputs.float_input.detach().double() if inputs.float_input is not None else None  # converted once
-    in_std = float(x64.std()) if x64 is not None else meas[0]["in_std"]
+    if now is not None:  # every ‖a − b‖/‖b‖ the rows read, float32/float64 ones in two _foreach_norm calls
+        pairs = {(id(a), id(b)): (a, b) for a, b in zip(now, w0)}
+        if prev is not None and not diverged:
+            pairs.update({(id(a), id(b)): (a, b) for a, b in zip(now, prev)})
+        fast = [(k, a, b) for k, (a, b) in pairs.items() if a.dtype in (torch.float32, torch.float64)
+                and a.dtype == b.dtype and a.shape == b.shape]
+        if fast:
+            dens = torch._foreach_norm([b for _, _, b in fast])
+            nums = torch._foreach_norm(torch._foreach_sub([a for _, a, _ in fast], [b for _, _, b in fast]))
+            for (k, a, b), d, nu in zip(fast, dens, nums):
+                d = float(d)
+                ratios[k] = float(nu) / d if d > 0 else (math.inf if bool((a != b).any()) else 0.0)
+
+    fi = inputs.float_input
+    if fi is not None:  # its n, mean and Σ(x − mean)²: layer 1's own if layer 1 reads the input as it is
+        x0 = layers[0].op.x
+        same = x0 is not None and x0.dtype == fi.dtype and x0.numel() == fi.numel() and x0.is_contiguous() \
+            and fi.is_contiguous() and x0.data_ptr() == fi.data_ptr()
+        n_in, mean_in, ss_in = meas[0]["in_spread"] if same else _spread(_np(fi, False))
+    if fi is not None:  # torch's std: n − 1
+        in_std = math.sqrt(ss_in / (n_in - 1)) if n_in > 1 else float("nan")
+    else:
+        in_std = meas[0]["in_std"]
     uses: dict[int, int] = {}
     for lay in layers:  # a weight called by several layers (tied, reused): one parameter, one update, k uses
         uses[id(_base(lay.op.weight))] = uses.get(id(_base(lay.op.weight)), 0) + 1
     last = meas[-1]
     out_pre = last["stats"].pre_grad_norm
+    moments = {}  # per weight array (one for the layers that share a weight): its std, mean and variance in float64
+    for m in meas:
+        w = m["weight"]
+        if id(w) not in moments:
+            var = float(w.var(dtype=np.float64))  # np.std is its square root: the same number, one pass fewer
+            moments[id(w)] = (0.0 if np.all(w == w.flat[0]) else math.sqrt(var), float(w.mean(dtype=np.float64)),
+                              var)
     rows = []
     for i, (lay, m, th) in enumerate(zip(layers, meas, theory)):
         s, w = m["stats"], m["weight"]  # float32: its mean and std accumulate in float64 without a float64 copy
@@ -419,8 +550,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
                 distinct = int(dg.count_distinct_units(a.reshape(-1, a.shape[-1])))
         row = {
             "layer": i + 1, "fan_in": s.fan_in, "fan_out": s.fan_out, "activation": lay.activation,
-            "weight_std0": 0.0 if np.all(w == w.flat[0]) else float(w.std(dtype=np.float64)),
-            "weight_mean0": float(w.mean(dtype=np.float64)),
+            "weight_std0": moments[id(w)][0], "weight_mean0": moments[id(w)][1],
             "act_mean": s.act_mean, "act_std": s.act_std, "saturated": s.saturated, "zero": s.zero, "dead": s.dead,
             "weight_grad_norm": s.weight_grad_norm, "pre_grad_norm": s.pre_grad_norm,
             "signal_gain": s.act_std / in_std if in_std > 0 else float("nan"),
@@ -460,12 +590,13 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
         theory=note_for_chain([lay.activation for lay in layers], [m["weight"] for m in meas],
                               [None if lay.op.bias is None else lay.op.bias.detach().cpu().double().numpy()
                                for lay in layers], kinds=[lay.kind for lay in layers],
-                              chained=[lay.continues for lay in layers], norms=[lay.norm for lay in layers]),
+                              chained=[lay.continues for lay in layers], norms=[lay.norm for lay in layers],
+                              weight_vars=[moments[id(m["weight"])][2] for m in meas]),
         steps={"optimizer": optimizer, "lr": lr, "steps": taken, "requested": steps,
                "loss_before": float(loss0.detach()), "loss_after": loss_after, "diverged": diverged},
         input={"examples": inputs.batch, "shape": list(inputs.args[0].shape[1:]) if inputs.args else None,
                "std": in_std, "mean_square": float(in_std ** 2) if inputs.float_input is None else
-               float(x64.pow(2).mean()), "description": inputs.description,
+               ss_in / n_in + mean_in ** 2, "description": inputs.description,
                "output": out_words, "loss": loss.words})
     _judge_coverage(d, _analysed_fraction(work, layers))
     work = ops = after_ops = layers = after = opt = params = None  # freed before the overfit probe's copy

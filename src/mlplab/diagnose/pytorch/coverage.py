@@ -126,8 +126,18 @@ def coverage(torch, user_model, work, layers, called: set) -> dict:
     loose, loose_where = unregistered(torch, work)
     reparam = reparametrized(torch, work)
 
+    # whether each parameter's gradient has a non-zero entry, for all of them in one call: a float64 norm is 0 exactly
+    # when every entry is (no square of a float32 underflows in float64; NaN and inf give a norm ≠ 0, as they
+    # are ≠ 0)
+    with_grad = [p for p in work.parameters() if p.grad is not None and p.grad.layout == torch.strided
+                 and p.grad.is_floating_point()]
+    norms = torch._foreach_norm([p.grad.detach() for p in with_grad], 2, dtype=torch.float64) if with_grad else []
+    nonzero = {id(p): v != 0 for p, v in zip(with_grad, torch.stack(norms).tolist() if norms else [])}
+
     def has_grad(p):
-        return p.grad is not None and bool((p.grad != 0).any())
+        if p.grad is None:
+            return False
+        return nonzero[id(p)] if id(p) in nonzero else bool((p.grad != 0).any())  # (a sparse gradient)
 
     owners = {}
     for mname, m in work.named_modules():

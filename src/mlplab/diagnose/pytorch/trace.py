@@ -118,45 +118,55 @@ def _recorder(on_weight=None):
     return Recorder()
 
 
-def trace(model, x, on_weight=None, called: set | None = None):
+def trace(model, x, on_weight=None, called: set | None = None, names: bool = True):
     """Run ``model(x)`` recording ops; returns (ops, output). Hooks live only during the call. ``x`` is a
     tensor or has ``args`` and ``kwargs`` (``model(*x.args, **x.kwargs)``); ``called`` collects the names
-    of the modules whose forward ran."""
+    of the modules whose forward ran. ``names=False``: no module hooks at all (the ops' ``where`` is "" and a
+    module not analysed is listed by its functional, e.g. max_pool2d): for a pass that reads only the layers'
+    tensors, such as the check-up's pass after the steps (two Python hooks per module call saved)."""
     rec = _recorder(on_weight)
     handles = []
     args, kwargs = (x.args, x.kwargs) if hasattr(x, "args") and hasattr(x, "kwargs") else ((x,), {})
 
-    def pre_hook(name):
+    # a known module (Linear, ReLU, ...) or one with children only needs its name pushed and popped; a leaf of
+    # another type also records where its ops start, so that its functional calls can be named after it
+    def pre_hook(name, leaf):
         def hook(module, args):
             if called is not None:
                 called.add(name)
             rec.where.append(name)
-            module.__dict__["_mlplab_ops"] = len(rec.ops)  # (not nn.Module.__setattr__: a hook per module call)
+            if leaf:
+                module.__dict__["_mlplab_ops"] = len(rec.ops)  # (not nn.Module.__setattr__: a hook per module call)
         return hook
+
+    def pop(module, args, out):
+        rec.where.pop()
 
     def post_hook(name):
         def hook(module, args, out):
             rec.where.pop()
-            if type(module).__name__ in _MODULES or any(c is not None for c in module._modules.values()):
-                return  # a known module, or not a leaf (children() skips None entries too)
             mine = rec.ops[module._mlplab_ops:]
             if all(op.kind == "skip" for op in mine):
                 del rec.ops[module._mlplab_ops:]  # name the module (MaxPool2d), not its functional (max_pool2d)
                 rec.ops.append(_Op("skip", type(module).__name__, name, args[0] if args else None, out))
         return hook
 
-    for name, m in model.named_modules():
-        if name:
-            handles.append(m.register_forward_pre_hook(pre_hook(name)))
-            handles.append(m.register_forward_hook(post_hook(name)))
+    if names:
+        for name, m in model.named_modules():
+            if name:
+                # a known module, or not a leaf (children() skips None entries too)
+                leaf = not (type(m).__name__ in _MODULES or any(c is not None for c in m._modules.values()))
+                handles.append(m.register_forward_pre_hook(pre_hook(name, leaf)))
+                handles.append(m.register_forward_hook(post_hook(name) if leaf else pop))
     try:
         with rec:
             out = model(*args, **kwargs)
     finally:
         for h in handles:
             h.remove()
-        for m in model.modules():
-            m.__dict__.pop("_mlplab_ops", None)
+        if names:
+            for m in model.modules():
+                m.__dict__.pop("_mlplab_ops", None)
     return rec.ops, out
 
 
