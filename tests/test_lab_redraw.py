@@ -115,7 +115,7 @@ MIN_TEXT_PX = 8.0  # the smallest text of a figure, as shown in the report in a 
 
 
 @pytest.mark.browser
-def test_report_figures_are_readable_and_legends_hide_no_data(redrawn, tmp_path):
+def test_report_figures_are_readable_and_legends_hide_no_data(redrawn, tmp_path, request):
     """Every figure of the report, in headless Chromium at 1280 x 900: its smallest text is shown >= 8 px
     (its width as displayed against its natural width, the PNG's pixels per inch, and the smallest font
     matplotlib drew it with); and no legend box covers a drawn data point (lines sampled every 2 px, in the
@@ -134,11 +134,9 @@ def test_report_figures_are_readable_and_legends_hide_no_data(redrawn, tmp_path)
         + str({k: v for k, v in hidden.items() if v})
     assert sum(len(d["legends"]) for d in drawn.values()) >= 15  # the check saw the legends
 
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+    browser = request.getfixturevalue("browser")  # the session's Chromium (tests/live_fixtures.py)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
         page.goto(html_path.as_uri())
         page.wait_for_load_state("load")
         shown = page.evaluate("""() => Array.from(document.querySelectorAll('figure')).map(f => {
@@ -150,7 +148,8 @@ def test_report_figures_are_readable_and_legends_hide_no_data(redrawn, tmp_path)
         shots = Path(os.environ.get("MLPLAB_ARTIFACTS", tmp_path))
         shots.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shots / "report_1280.png"), full_page=False)
-        browser.close()
+    finally:
+        page.close()
     assert len(shown) == len(drawn)
     small = []
     for f in shown:
