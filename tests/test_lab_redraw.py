@@ -24,38 +24,18 @@ def _drawn(root):
 
 
 @pytest.fixture(scope="module")
-def redrawn(quick_lab, tmp_path_factory):
-    """A copy of the quick lab without its figures and sections, brought back by one `report.build_report` (25 s:
-    both tests below read it): (the copy, the report's HTML, per figure what matplotlib drew it with)."""
-    from matplotlib.text import Text
-
-    from mlplab.lab import plots
-
+def redrawn(quick_lab, quick_study, tmp_path_factory):
+    """A copy of the quick lab whose figures and sections were deleted and brought back by the report's redraw of
+    each study from its numbers.json (tests/lab_quick.py's `redrawn`, once per session: test_lab_init.py reads what
+    two of them drew), then the report of the copy: (the copy, the report's HTML, per figure "study/file" what
+    matplotlib drew it with)."""
     drawn = {}
-
-    def record(fig, path):
-        renderer = fig.canvas.get_renderer()
-        fonts = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
-        legends = []
-        for i, ax in enumerate(fig.axes):
-            leg = ax.get_legend()
-            if leg is not None and leg.get_visible():
-                pts = plots.data_points(ax, renderer)
-                legends.append((i, plots.covered(leg, pts, renderer), len(pts)))
-        study = path.parent.parent.name if path.parent.name.startswith(".redraw") else path.parent.name
-        drawn[f"{study}/{path.name}"] = {"width_in": float(fig.get_size_inches()[0]),
-                                         "min_font_pt": min(fonts), "legends": legends}
-
-    copy = tmp_path_factory.mktemp("redrawn") / "lab"
-    shutil.copytree(quick_lab, copy)
-    for p in list(copy.glob("*/*.png")) + list(copy.glob("*/section.md")):
-        p.unlink()
-    assert not list(copy.glob("*/*.png"))
-    plots.LAYOUT_HOOKS.append(record)
-    try:
-        html_path, _ = report.build_report(sorted(p.parent for p in copy.glob("*/meta.json")), copy)
-    finally:
-        plots.LAYOUT_HOOKS.remove(record)
+    for name in sorted(p.parent.name for p in quick_lab.glob("*/meta.json")):
+        _, of_study = quick_study.redrawn(name)
+        drawn.update({f"{name}/{f}": d for f, d in of_study.items()})
+    copy = quick_study.redrawn_root
+    html_path, _ = report.build_report(sorted(p.parent for p in copy.glob("*/meta.json")),
+                                       tmp_path_factory.mktemp("report"), redraw_figures=False)
     return copy, html_path, drawn
 
 
