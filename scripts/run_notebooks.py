@@ -29,6 +29,12 @@ from pathlib import Path
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
+# nbformat imports jsonschema, which imports rfc3987_syntax when it is installed (jupyter's "format" extras install
+# it) only to check the "iri" string format; that module builds an Earley parser of RFC 3987's grammar at import,
+# 2-5 s of every start of this script. The notebook schema has no "format" keyword and nbformat validates without a
+# format checker, so nothing checked changes; jsonschema leaves that one format out when the import fails.
+sys.modules.setdefault("rfc3987_syntax", None)
+
 
 def notebook_files(names=()) -> list[Path]:
     """The notebooks of notebooks/ (all, or those named by stem or file name); a name that is a ``.py``

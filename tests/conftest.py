@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
+
+# jsonschema (imported by nbformat and tests/test_diagnose_contract.py) imports rfc3987_syntax, when installed (the
+# jupyter packages' "format" extra installs it), only to check the "iri" string format, and that module builds an
+# Earley parser of RFC 3987's grammar at import: 2-5 s of every session's collection. No schema the tests validate
+# against has a "format" keyword, and jsonschema.validate checks formats only when given a format checker, so
+# nothing checked changes; jsonschema skips that one format when the import fails (it is optional there).
+sys.modules.setdefault("rfc3987_syntax", None)
 
 
 @pytest.fixture(scope="session")

@@ -16,9 +16,13 @@ The fixture ``quick_study`` is a :class:`QuickLab`: ``quick_study("depth")`` run
 test asks for it (only the studies the selected tests need run) and returns its :class:`mlplab.lab.Result`;
 ``quick_study.notebook(path)`` runs a notebook (a study's notebook once per session, into the lab folder);
 ``quick_study.drawn("depth")`` gives per figure what matplotlib drew it with (axis labels, the most patches of an
-axis), recorded through :data:`mlplab.lab.plots.LAYOUT_HOOKS` while the study's figures are drawn (redrawn from
-its numbers.json, in a copy, if the kernel drew them); ``quick_study.everything()`` runs every study and returns the
-folder holding them. Tests read the folder and never write into it (copy first).
+axis, width, smallest font, what its legends cover), recorded through :data:`mlplab.lab.plots.LAYOUT_HOOKS` while
+the study's figures are drawn; if the kernel drew them, while ``quick_study.redrawn("depth")`` brings them back from
+numbers.json alone in a copy (once per session: the report's redraw that tests/test_lab_redraw.py checks byte for
+byte, so no study is drawn a third time; in a session that runs that check, each study's redraw starts as soon as the
+study has run, in a spawned drawing process, and so draws on the second core while the tests go on);
+``quick_study.everything()`` runs every study and returns the folder holding them. Tests read the folders and never
+write into them (copy first).
 
 Registered as a pytest plugin in ``tests/conftest.py`` (``pytest_plugins``).
 """
@@ -47,6 +51,46 @@ def runner():
     return mod
 
 
+def recording(fn):
+    """``fn()``, while every figure saved (in this process) is recorded: (its result, file name -> what was
+    drawn: its axes' y labels, the most patches of an axis, its width, its smallest font, and per visible axes
+    legend (axes index, data points it covers, data points))."""
+    from matplotlib.text import Text
+
+    from mlplab.lab import plots
+
+    drawn = {}
+
+    def record(fig, path):
+        renderer = fig.canvas.get_renderer()
+        fonts = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+        legends = []
+        for i, ax in enumerate(fig.axes):
+            leg = ax.get_legend()
+            if leg is not None and leg.get_visible():
+                pts = plots.data_points(ax, renderer)
+                legends.append((i, plots.covered(leg, pts, renderer), len(pts)))
+        drawn[Path(path).name] = {"ylabels": [ax.get_ylabel() for ax in fig.axes],
+                                  "max_patches": max((len(ax.patches) for ax in fig.axes), default=0),
+                                  "width_in": float(fig.get_size_inches()[0]),
+                                  "min_font_pt": min(fonts), "legends": legends}
+
+    plots.LAYOUT_HOOKS.append(record)
+    try:
+        return fn(), drawn
+    finally:
+        plots.LAYOUT_HOOKS.remove(record)
+
+
+
+def _redraw(copy: str):
+    """In another process (:class:`QuickLab`'s drawing process): the report's redraw of the study folder ``copy``
+    from its numbers.json, recorded: (the problem it reports, or None; file name -> what was drawn)."""
+    from mlplab.lab import report
+
+    return recording(lambda: report.redraw(Path(copy)))
+
+
 def _can_run_notebooks() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("nbclient", "jupytext", "ipykernel"))
 
@@ -58,6 +102,10 @@ class QuickLab:
         self.root = root
         self._results = {}
         self._drawn = {}
+        self._redrawn = {}  # study -> (its copy redrawn from numbers.json, file name -> what was drawn)
+        self._pending = {}  # study -> its redraw, running in the drawing process
+        self._pool = None  # the drawing process (see :meth:`redraw_soon`)
+        self.redraw_early = False  # set when the session's tests will ask for every study's redraw
         self._notebooks = {}  # stem -> the executed notebook, or the error it raised
 
     # ------------------------------------------------------------------------------- notebooks
@@ -116,6 +164,8 @@ class QuickLab:
             if result is None:
                 result = self._run_here(study)
             self._results[study.name] = result
+            if self.redraw_early:
+                self.redraw_soon(study.name)
         return self._results[study.name]
 
     def _load(self, name: str):
@@ -131,22 +181,6 @@ class QuickLab:
                       markdown=(d / "section.md").read_text(encoding="utf-8"),
                       figures=[Figure(**f) for f in meta["figures"]], settings=meta["settings"], directory=d)
 
-    def _recording(self, fn):
-        """``fn()``, while every figure saved is recorded: (its result, file name -> what was drawn)."""
-        from mlplab.lab import plots
-
-        drawn = {}
-
-        def record(fig, path):
-            drawn[Path(path).name] = {"ylabels": [ax.get_ylabel() for ax in fig.axes],
-                                      "max_patches": max((len(ax.patches) for ax in fig.axes), default=0)}
-
-        plots.LAYOUT_HOOKS.append(record)
-        try:
-            return fn(), drawn
-        finally:
-            plots.LAYOUT_HOOKS.remove(record)
-
     def _run_here(self, study):
         from threadpoolctl import threadpool_limits
 
@@ -156,20 +190,67 @@ class QuickLab:
             with threadpool_limits(limits=1, user_api="blas"):  # as `mlplab lab run`
                 return run_study(study, self.root, quick=True, seed=0)
 
-        result, self._drawn[study.name] = self._recording(run)
+        result, self._drawn[study.name] = recording(run)
         return result
 
     def drawn(self, name: str) -> dict:
-        """file name -> {"ylabels": [...], "max_patches": n} for each figure of study ``name``, as drawn."""
-        from mlplab.lab import get_study, render_study
+        """file name -> what was drawn (:func:`recording`) for each figure of study ``name``: recorded as it was
+        drawn if it was drawn in this process, else as :meth:`redrawn` drew it here."""
+        from mlplab.lab import get_study
 
         study = get_study(name)
-        result = self(name)
-        if study.name not in self._drawn:  # drawn in the notebook's kernel: redraw a copy here
-            copy = self.root.parent / f"{self.root.name}-redrawn" / study.name
-            shutil.copytree(result.directory, copy)
-            self._drawn[study.name] = self._recording(lambda: render_study(study, copy))[1]
+        self(name)
+        if study.name not in self._drawn:  # drawn in the notebook's kernel
+            return self.redrawn(study.name)[1]
         return self._drawn[study.name]
+
+    @property
+    def redrawn_root(self) -> Path:
+        """The lab folder of :meth:`redrawn`'s copies."""
+        return self.root.parent / f"{self.root.name}-redrawn"
+
+    def redrawn(self, name: str) -> tuple[Path, dict]:
+        """Study ``name``'s folder copied without its figures and section.md, both brought back from numbers.json
+        alone by the report's redraw (:func:`mlplab.lab.report.redraw`, what ``build_report`` does for each study),
+        in this process, once per session: (the copy, file name -> what was drawn). tests/test_lab_redraw.py
+        compares the copies with the originals byte for byte; :meth:`drawn` reads what was drawn."""
+        from mlplab.lab import get_study, report
+
+        study = get_study(name)
+        if study.name not in self._redrawn:
+            if study.name in self._pending:
+                copy = self.redrawn_root / study.name
+                problem, drawn = self._pending.pop(study.name).result()
+            else:
+                copy = self._stripped_copy(study.name)
+                problem, drawn = recording(lambda: report.redraw(copy))
+            assert problem is None, problem
+            self._redrawn[study.name] = (copy, drawn)
+        return self._redrawn[study.name]
+
+    def _stripped_copy(self, name: str) -> Path:
+        copy = self.redrawn_root / name
+        shutil.copytree(self(name).directory, copy)
+        for p in [*copy.glob("*.png"), copy / "section.md"]:
+            p.unlink()
+        return copy
+
+    def redraw_soon(self, name: str) -> None:
+        """Start :meth:`redrawn`'s redraw of study ``name`` in the drawing process: one fresh interpreter (spawned,
+        so no state of this one reaches it) that draws one study after another on the second core while the tests
+        go on here; :meth:`redrawn` waits for it. The same redraw, in a process of its own."""
+        if name in self._redrawn or name in self._pending:
+            return
+        if self._pool is None:
+            import concurrent.futures
+            import multiprocessing
+
+            self._pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        self._pending[name] = self._pool.submit(_redraw, str(self._stripped_copy(name)))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
     def everything(self) -> Path:
         """The lab folder, once every study's quick variant is in it."""
@@ -181,5 +262,9 @@ class QuickLab:
 
 
 @pytest.fixture(scope="session")
-def quick_study(tmp_path_factory) -> QuickLab:
-    return QuickLab(tmp_path_factory.mktemp("quick-lab"))
+def quick_study(tmp_path_factory, request):
+    lab = QuickLab(tmp_path_factory.mktemp("quick-lab"))
+    # a session that redraws every study (tests/test_lab_redraw.py) starts each redraw as soon as its study has run
+    lab.redraw_early = any("redrawn" in getattr(item, "fixturenames", ()) for item in request.session.items)
+    yield lab
+    lab.close()

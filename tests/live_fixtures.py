@@ -1,6 +1,6 @@
 """The live page's shared browser-test machinery: ``mlplab live`` as a real subprocess (:class:`Server`),
 a Playwright page that records every request (:class:`Page`), and the fixtures ``browser`` (Debian's
-Chromium, headless, one per test module), ``server`` (one ``mlplab live`` per test module) and
+Chromium, headless, one per test session), ``server`` (one ``mlplab live`` per test module) and
 ``fresh_server`` (one per test, for tests that count the server's runs or stop it).
 
 Registered as a pytest plugin in ``tests/conftest.py`` (``pytest_plugins``), so every test module gets the
@@ -143,9 +143,10 @@ def fresh_server():
     s.kill()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser():
-    """Debian's Chromium, headless, driven by Playwright (one per test module)."""
+    """Debian's Chromium, headless, driven by Playwright: one per test session (a launch is 1-3 s; each
+    ``browser.new_page`` is a fresh context of its own, with no cookies, storage or cache shared between pages)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

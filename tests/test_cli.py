@@ -300,14 +300,14 @@ def _on_a_terminal(argv, timeout=300):
     return p.wait(timeout=timeout), shown.decode("utf-8", "replace")
 
 
-def test_report_shows_progress_on_a_terminal(capsys, tmp_path):
+def test_report_shows_progress_on_a_terminal(capsys, tmp_path, quick_study):
     """`mlplab report` redraws every study's figures (30 s for the nine) with a progress bar naming the study
     (it was silent); into a pipe it stays quiet."""
     import re
     import shutil
 
-    assert run(capsys, "lab", "run", "linear-chain", "--quick", "--out", str(tmp_path / "lab0"))[0] == 0
-    shutil.copytree(tmp_path / "lab0", tmp_path / "lab1")
+    for i in range(2):  # two copies of the session's quick run of linear-chain (tests/lab_quick.py)
+        shutil.copytree(quick_study("linear-chain").directory, tmp_path / f"lab{i}" / "linear-chain")
     dirs = [str(tmp_path / f"lab{i}" / "linear-chain") for i in range(2)]
     code, shown = _on_a_terminal(["report", *dirs, "--out", str(tmp_path / "rep")])
     shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)

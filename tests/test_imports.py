@@ -5,6 +5,7 @@ Every import counts, also those inside functions: a lazy import still ties two m
 """
 
 import ast
+import functools
 from pathlib import Path
 
 import mlplab
@@ -22,7 +23,8 @@ def module_name(path: Path, root: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports(path: Path, root: Path) -> set[str]:
+@functools.cache  # each file parsed once for the three checks (seconds for the whole package)
+def imports(path: Path, root: Path) -> frozenset[str]:
     """Absolute names of everything ``path`` imports (relative imports resolved; ``from . import x``
     is module ``pkg.x`` when that file exists)."""
     name = module_name(path, root)
@@ -45,7 +47,7 @@ def imports(path: Path, root: Path) -> set[str]:
                 if (root / rel).with_suffix(".py").exists() or (root / rel / "__init__.py").exists():
                     subs.add(sub)
             found.update(subs if len(subs) == len(node.names) else {mod, *subs})
-    return found
+    return frozenset(found)
 
 
 def graph(root: Path) -> dict[str, set[str]]:

@@ -24,38 +24,18 @@ def _drawn(root):
 
 
 @pytest.fixture(scope="module")
-def redrawn(quick_lab, tmp_path_factory):
-    """A copy of the quick lab without its figures and sections, brought back by one `report.build_report` (25 s:
-    both tests below read it): (the copy, the report's HTML, per figure what matplotlib drew it with)."""
-    from matplotlib.text import Text
-
-    from mlplab.lab import plots
-
+def redrawn(quick_lab, quick_study, tmp_path_factory):
+    """A copy of the quick lab whose figures and sections were deleted and brought back by the report's redraw of
+    each study from its numbers.json (tests/lab_quick.py's `redrawn`, once per session: test_lab_init.py reads what
+    two of them drew), then the report of the copy: (the copy, the report's HTML, per figure "study/file" what
+    matplotlib drew it with)."""
     drawn = {}
-
-    def record(fig, path):
-        renderer = fig.canvas.get_renderer()
-        fonts = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
-        legends = []
-        for i, ax in enumerate(fig.axes):
-            leg = ax.get_legend()
-            if leg is not None and leg.get_visible():
-                pts = plots.data_points(ax, renderer)
-                legends.append((i, plots.covered(leg, pts, renderer), len(pts)))
-        study = path.parent.parent.name if path.parent.name.startswith(".redraw") else path.parent.name
-        drawn[f"{study}/{path.name}"] = {"width_in": float(fig.get_size_inches()[0]),
-                                         "min_font_pt": min(fonts), "legends": legends}
-
-    copy = tmp_path_factory.mktemp("redrawn") / "lab"
-    shutil.copytree(quick_lab, copy)
-    for p in list(copy.glob("*/*.png")) + list(copy.glob("*/section.md")):
-        p.unlink()
-    assert not list(copy.glob("*/*.png"))
-    plots.LAYOUT_HOOKS.append(record)
-    try:
-        html_path, _ = report.build_report(sorted(p.parent for p in copy.glob("*/meta.json")), copy)
-    finally:
-        plots.LAYOUT_HOOKS.remove(record)
+    for name in sorted(p.parent.name for p in quick_lab.glob("*/meta.json")):
+        _, of_study = quick_study.redrawn(name)
+        drawn.update({f"{name}/{f}": d for f, d in of_study.items()})
+    copy = quick_study.redrawn_root
+    html_path, _ = report.build_report(sorted(p.parent for p in copy.glob("*/meta.json")),
+                                       tmp_path_factory.mktemp("report"), redraw_figures=False)
     return copy, html_path, drawn
 
 
@@ -76,28 +56,30 @@ def test_report_redraws_every_figure_and_section(quick_lab, redrawn):
     assert "is missing" not in page and "could not redraw" not in page
 
 
+# the two tests below redraw optimizers-mnist: one figure, drawn in about a second (paths' four took ten)
 def test_cli_report_redraws(quick_lab, tmp_path):
     from mlplab.cli import main
 
+    name, fig = "optimizers-mnist", "optimizers_mnist.png"
     copy = tmp_path / "lab"
-    shutil.copytree(quick_lab / "paths", copy / "paths")
-    (copy / "paths" / "paths_F2.png").unlink()
-    (copy / "paths" / "section.md").unlink()
+    shutil.copytree(quick_lab / name, copy / name)
+    (copy / name / fig).unlink()
+    (copy / name / "section.md").unlink()
     assert main(["report", str(copy)]) == 0
-    assert (copy / "paths" / "paths_F2.png").read_bytes() == (quick_lab / "paths" / "paths_F2.png").read_bytes()
-    assert (copy / "paths" / "section.md").read_text() == (quick_lab / "paths" / "section.md").read_text()
+    assert (copy / name / fig).read_bytes() == (quick_lab / name / fig).read_bytes()
+    assert (copy / name / "section.md").read_text() == (quick_lab / name / "section.md").read_text()
 
 
 def test_a_changed_number_changes_the_redrawn_section(quick_lab, tmp_path):
     """The section is written from numbers.json, not copied: edit a number, the sentence follows."""
-    d = tmp_path / "quadratic"
-    shutil.copytree(quick_lab / "quadratic", d)
+    d = tmp_path / "optimizers-mnist"
+    shutil.copytree(quick_lab / "optimizers-mnist", d)
     numbers = json.loads((d / "numbers.json").read_text())
-    numbers["gd"]["slow"]["final_gap"] = 123456.0
+    numbers["optimizers"]["sgd"]["final_loss_mean"] = 123456.0
     (d / "numbers.json").write_text(json.dumps(numbers))
-    lab.render_study(lab.get_study("quadratic"), d)
-    assert "1.23e+05" in (d / "section.md").read_text()
-    assert (d / "section.md").read_text() != (quick_lab / "quadratic" / "section.md").read_text()
+    lab.render_study(lab.get_study("optimizers-mnist"), d)
+    assert "is 123456.000." in (d / "section.md").read_text()  # SGD's final loss, in the prose
+    assert (d / "section.md").read_text() != (quick_lab / "optimizers-mnist" / "section.md").read_text()
 
 
 def test_studies_measure_json_numbers_and_report_progress():
@@ -115,7 +97,7 @@ MIN_TEXT_PX = 8.0  # the smallest text of a figure, as shown in the report in a 
 
 
 @pytest.mark.browser
-def test_report_figures_are_readable_and_legends_hide_no_data(redrawn, tmp_path):
+def test_report_figures_are_readable_and_legends_hide_no_data(redrawn, tmp_path, request):
     """Every figure of the report, in headless Chromium at 1280 x 900: its smallest text is shown >= 8 px
     (its width as displayed against its natural width, the PNG's pixels per inch, and the smallest font
     matplotlib drew it with); and no legend box covers a drawn data point (lines sampled every 2 px, in the
@@ -134,11 +116,9 @@ def test_report_figures_are_readable_and_legends_hide_no_data(redrawn, tmp_path)
         + str({k: v for k, v in hidden.items() if v})
     assert sum(len(d["legends"]) for d in drawn.values()) >= 15  # the check saw the legends
 
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+    browser = request.getfixturevalue("browser")  # the session's Chromium (tests/live_fixtures.py)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
         page.goto(html_path.as_uri())
         page.wait_for_load_state("load")
         shown = page.evaluate("""() => Array.from(document.querySelectorAll('figure')).map(f => {
@@ -150,7 +130,8 @@ def test_report_figures_are_readable_and_legends_hide_no_data(redrawn, tmp_path)
         shots = Path(os.environ.get("MLPLAB_ARTIFACTS", tmp_path))
         shots.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shots / "report_1280.png"), full_page=False)
-        browser.close()
+    finally:
+        page.close()
     assert len(shown) == len(drawn)
     small = []
     for f in shown:

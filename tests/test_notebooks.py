@@ -148,7 +148,7 @@ def test_a_kernel_that_does_not_start_ends_the_runner_within_30_s(kind, tmp_path
     _kernel_spec(tmp_path, "mute", ["/bin/sh", "-c", f"echo $$ > {pidfile}; exec sleep 600", "{connection_file}"])
     env = {**os.environ, "JUPYTER_PATH": str(tmp_path), "MLPLAB_KERNEL": {"unknown": "nosuch"}.get(kind, kind)}
     t0 = time.monotonic()
-    p = _script(["linear_chain", "--startup-timeout", "8"], env)
+    p = _script(["linear_chain", "--startup-timeout", "3"], env)  # 3 s: the mute kernel is given up after it
     out, err = p.communicate(timeout=60)
     assert time.monotonic() - t0 < 30, err
     assert p.returncode == 2, (out, err)

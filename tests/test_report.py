@@ -11,7 +11,6 @@ import html
 import json
 import os
 import re
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -85,7 +84,10 @@ def _study(root: Path, name: str, title: str, n_figs: int = 2, quick: bool = Tru
 
 @pytest.fixture
 def two_studies(tmp_path):
-    root = tmp_path / "lab"
+    return _two_studies(tmp_path / "lab")
+
+
+def _two_studies(root):
     return [_study(root, "symmetry", "Symmetry <of> units", 1),
             _study(root, "paths", "Optimizer paths & co", 2, quick=False)]
 
@@ -241,26 +243,33 @@ def test_cli_report_rebuilds_from_saved_results(two_studies, tmp_path, capsys):
 
 
 @pytest.fixture(scope="module")
-def real_study(tmp_path_factory):
-    """A real quick study run by the lab runner (the fastest committed one)."""
+def real_study(quick_study):
+    """A real quick study run by the lab runner (the fastest committed one): the session's run of it
+    (tests/lab_quick.py), which tests/test_lab_redraw.py's `everything()` needs anyway. Read only."""
     from mlplab import lab
 
     available = lab.studies()
     name = next((n for n in ("linear-chain", "quadratic", "paths") if n in available), None)
     if name is None:
         pytest.skip("no quick study available to render")
-    out = tmp_path_factory.mktemp("lab")
-    lab.run_study(available[name], out, quick=True, seed=0)
-    return out / name
+    return quick_study(name).directory
 
 
-def test_real_study_report(real_study, tmp_path):
+@pytest.fixture(scope="module")
+def real_report(real_study, tmp_path_factory):
+    """The report of the two synthetic studies and the real one (which the report redraws from its numbers:
+    seconds, so built once for the tests below)."""
+    root = tmp_path_factory.mktemp("report")
+    html_path, _ = report.build_report([*_two_studies(root / "lab"), real_study], root / "site")
+    return html_path
+
+
+def test_real_study_report(real_study, real_report):
     meta = json.loads((real_study / "meta.json").read_text())
-    html_path, _ = report.build_report([real_study], tmp_path)
-    page = _parse(html_path)
-    assert len(page.imgs) == len(meta["figures"]) >= 1
+    page = _parse(real_report)
+    assert len(page.imgs) == 3 + len(meta["figures"]) and len(meta["figures"]) >= 1  # the synthetic ones: 3
     assert all(s.startswith("data:image/png;base64,") for s in page.imgs)
-    assert html.escape(meta["title"], quote=False) in html_path.read_text()
+    assert html.escape(meta["title"], quote=False) in real_report.read_text()
 
 
 # ------------------------------------------------------------------------------------ the browser
@@ -280,36 +289,35 @@ window.addEventListener('load', function () {
 </script>"""
 
 
-def _chromium(args, user_dir: Path, timeout=90):
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           "--disable-dev-shm-usage", f"--user-data-dir={user_dir}", "--virtual-time-budget=5000", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-
-
 @pytest.mark.browser
 @pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
                     reason="chromium not installed (run `make system-deps` or `apt-get install chromium`)")
-def test_report_in_headless_chromium(two_studies, real_study, tmp_path):
-    html_path, _ = report.build_report([*two_studies, real_study], tmp_path / "site")
+def test_report_in_headless_chromium(real_study, real_report, tmp_path, browser):
+    """In the session's headless Chromium (tests/live_fixtures.py), a page 1280 px wide."""
+    html_path = real_report
     n_figures = 3 + len(json.loads((real_study / "meta.json").read_text())["figures"])
     checked = tmp_path / "checked.html"  # a copy with the checking script; the report itself has none
     checked.write_text(html_path.read_text().replace("</body>", CHECK_SCRIPT + "</body>"))
-    r = _chromium(["--dump-dom", checked.as_uri()], tmp_path / "profile")
-    m = re.search(r'data-check="([^"]*)"', r.stdout)
-    assert m, f"the check script did not run; chromium said:\n{r.stderr[-2000:]}"
-    check = json.loads(html.unescape(m.group(1)))
-    assert check["images"] == n_figures and check["broken"] == []
-    assert check["badLinks"] == [] and check["tocLinks"] == 4  # three studies and the appendix
-    assert check["width"] <= 1280  # nothing overflows the page sideways
+    page = browser.new_page(viewport={"width": 1280, "height": 2000})
+    try:
+        page.goto(checked.as_uri(), wait_until="load")
+        page.wait_for_function("document.body.dataset.check !== undefined", timeout=30_000)
+        m = re.search(r'data-check="([^"]*)"', page.content())
+        assert m, "the check script did not run"
+        check = json.loads(html.unescape(m.group(1)))
+        assert check["images"] == n_figures and check["broken"] == []
+        assert check["badLinks"] == [] and check["tocLinks"] == 4  # three studies and the appendix
+        assert check["width"] <= 1280  # nothing overflows the page sideways
 
-    shots = Path(os.environ.get("MLPLAB_ARTIFACTS", tmp_path))
-    shots.mkdir(parents=True, exist_ok=True)
-    shot = shots / "report.png"
-    shot.unlink(missing_ok=True)
-    r = _chromium([f"--screenshot={shot}", "--window-size=1280,2000", "--hide-scrollbars", html_path.as_uri()],
-                  tmp_path / "profile")
-    assert shot.exists(), r.stderr[-2000:]
+        shots = Path(os.environ.get("MLPLAB_ARTIFACTS", tmp_path))
+        shots.mkdir(parents=True, exist_ok=True)
+        shot = shots / "report.png"
+        shot.unlink(missing_ok=True)
+        page.goto(html_path.as_uri(), wait_until="load")  # the report itself, without the checking script
+        page.screenshot(path=str(shot), full_page=False)
+    finally:
+        page.close()
+    assert shot.exists()
     assert shot.stat().st_size > 50_000  # a rendered page with figures, not a blank one
     from matplotlib.image import imread
 

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from mlplab.lab import display, get_study, render, run_study
+from mlplab.lab import display, get_study, render
 from mlplab.nn import MLP
 from mlplab.optim import SGD
 from mlplab.toydata import load_toy
@@ -62,10 +62,10 @@ def test_history_of_a_diverged_run_says_so():
     assert f"diverged at step {h.diverged['step']}" in page
 
 
-def test_study_result_is_its_report_section(tmp_path):
+def test_study_result_is_its_report_section(quick_study):
     study = get_study("paths")
-    r = run_study(study, tmp_path, quick=True, seed=0, workers=1)
-    assert r.directory == tmp_path / "paths"
+    r = quick_study("paths")  # the lab runner's quick run, once per session (tests/lab_quick.py); read only
+    assert r.directory.name == "paths" and (r.directory / "meta.json").exists()
     page = r._repr_html_()
     check_fragment(page)
     assert study.title in page and "quick" in page
@@ -74,7 +74,7 @@ def test_study_result_is_its_report_section(tmp_path):
     assert len(shown) + (int(left_out.group(1)) if left_out else 0) == len(r.figures) > 0
     # the report's figures, in order, scaled to at most display.MAX_WIDTH with their aspect ratio kept
     for png, f in zip(shown, r.figures):
-        w, h = render.png_size(tmp_path / "paths" / f.file)
+        w, h = render.png_size(r.directory / f.file)
         w2, h2 = display.png_size_bytes(png)
         assert w2 == min(w, display.MAX_WIDTH) and abs(h2 - h * w2 / w) <= 1
     assert not left_out  # four figures fit once shrunk
