@@ -47,6 +47,18 @@ def _get(url, token=None):
         return json.loads(r.read())
 
 
+def replay_server(folder):
+    """``mlplab live --replay FOLDER`` in a subprocess: ``(process, the URL with its token)`` once it says where."""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1",
+           "PYTHONPATH": os.pathsep.join([str(root / "src"), os.environ.get("PYTHONPATH", "")])}
+    srv = subprocess.Popen([sys.executable, "-m", "mlplab", "live", "--replay", str(folder), "--no-open", "--port",
+                            str(_free_port())], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = srv.stdout.readline()
+    assert line.startswith("mlplab live: http"), (line, srv.wait(10), srv.stderr.read())
+    return srv, line.split()[2]
+
+
 class Server:
     """``mlplab live`` in a subprocess; ``token`` is read from the URL it prints (None with --no-token)."""
 

@@ -22,6 +22,12 @@ CHEAP = ("linear-chain", "symmetry")  # two studies of seconds, one figure and t
 pytestmark = pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="forks its workers")
 
 
+def _new_children(before) -> set:
+    """The child processes alive now that were not before the test (the session's own, such as
+    tests/lab_quick.py's drawing process, are not the group's)."""
+    return set(multiprocessing.active_children()) - before
+
+
 def _two_studies(monkeypatch, studies=None):
     chosen = studies or [lab.get_study(n) for n in CHEAP]
     monkeypatch.setattr(lab, "select", lambda name: chosen)  # a "group" of cheap studies
@@ -30,6 +36,7 @@ def _two_studies(monkeypatch, studies=None):
 
 def test_a_group_draws_in_another_process_and_writes_what_one_by_one_writes(tmp_path, monkeypatch, mnist_dir,
                                                                               capsys):
+    before = set(multiprocessing.active_children())
     drew_in = tmp_path / "pids"
     monkeypatch.setattr(plots, "LAYOUT_HOOKS", [lambda fig, path: drew_in.open("a").write(f"{os.getpid()}\n")])
     _two_studies(monkeypatch)
@@ -48,7 +55,7 @@ def test_a_group_draws_in_another_process_and_writes_what_one_by_one_writes(tmp_
         assert meta["figures"] == alone["figures"] and meta["figures"] and meta["draw_seconds"] > 0
         for f in meta["figures"]:
             assert (g / f["file"]).read_bytes() == (one / f["file"]).read_bytes()
-    assert not multiprocessing.active_children()  # the drawing process has ended
+    assert not _new_children(before)  # the drawing process has ended
 
 
 def _broken_draw(numbers, out):
@@ -58,13 +65,14 @@ def _broken_draw(numbers, out):
 def test_a_drawing_that_fails_fails_the_run_and_leaves_no_folder(tmp_path, monkeypatch, mnist_dir, capsys):
     import dataclasses
 
+    before = set(multiprocessing.active_children())
     first = lab.get_study(CHEAP[0])
     _two_studies(monkeypatch, [dataclasses.replace(first, draw=_broken_draw), lab.get_study(CHEAP[1])])
     out = tmp_path / "o"
     assert main(["lab", "run", "textbook", "--quick", "--out", str(out)]) == 1  # an internal error
     assert "planted: a figure that cannot be drawn" in " ".join(capsys.readouterr().err.split())
     assert not out.exists() or not [p for p in out.iterdir() if not p.name.startswith(".mlplab")]
-    assert not multiprocessing.active_children()
+    assert not _new_children(before)
 
 
 def _interrupt(settings, ctx):
@@ -75,10 +83,11 @@ def _interrupt(settings, ctx):
 def test_ctrl_c_during_the_next_study_stops_the_drawing(tmp_path, monkeypatch, mnist_dir):
     import dataclasses
 
+    before = set(multiprocessing.active_children())
     second = lab.get_study(CHEAP[1])
     _two_studies(monkeypatch, [lab.get_study(CHEAP[0]), dataclasses.replace(second, measure=_interrupt)])
     assert main(["lab", "run", "textbook", "--quick", "--out", str(tmp_path / "o")]) == 130
-    assert not multiprocessing.active_children()
+    assert not _new_children(before)
 
 
 def _burn(seconds):

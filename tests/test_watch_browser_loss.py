@@ -9,12 +9,10 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from live_fixtures import replay_server
 
 torch = pytest.importorskip("torch")
 nn, F = torch.nn, torch.nn.functional
@@ -122,19 +120,6 @@ def test_live_the_empty_loss_chart_says_to_call_w_step_loss_then_draws_it(browse
         w.stop_page()
 
 
-def _replay(folder):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1",
-           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = subprocess.Popen([sys.executable, "-m", "mlplab", "live", "--replay", str(folder), "--no-open", "--port",
-                            str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = srv.stdout.readline()
-    assert line.startswith("mlplab live: http"), (line, srv.wait(10), srv.stderr.read())
-    return srv, line.split()[2]
-
-
 @pytest.mark.parametrize("with_optimizer,said", [
     (True, "No loss in this recording: its loop never called w.step(loss). Call it after each optimizer step"),
     (False, "No loss in this recording: its loop called w.step() without the loss. Pass it, w.step(loss),"),
@@ -149,7 +134,7 @@ def test_a_replayed_recording_without_losses_says_why_on_a_phone_and_a_desktop(b
         _train(w, model, opt, x, y, 5, give_loss=False)
     rec = read(tmp_path / "run")
     assert rec.end is not None and len(rec.frames) >= 4 and all(f["loss"] is None for f in rec.frames)
-    srv, url = _replay(tmp_path / "run")
+    srv, url = replay_server(tmp_path / "run")
     try:
         for name, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
             page, errors, requests = _open(browser, url, viewport)

@@ -7,25 +7,19 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import signal
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+from live_fixtures import replay_server
 
 torch = pytest.importorskip("torch")
 nn, F = torch.nn, torch.nn.functional
 
 from mlplab.watch import Sharpness, read, watch  # noqa: E402
 from mlplab.watch.sharpness import Tracker, limit_for  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _dense_top(model, params, x, y, precondition=None):
@@ -306,19 +300,6 @@ def _record(folder, sharp: bool) -> list[dict]:
     return [f["sharpness"] for f in read(folder).frames if "sharpness" in f]
 
 
-def _replay(folder):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1",
-           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = subprocess.Popen([sys.executable, "-m", "mlplab", "live", "--replay", str(folder), "--no-open", "--port",
-                            str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = srv.stdout.readline()
-    assert line.startswith("mlplab live: http"), (line, srv.wait(10), srv.stderr.read())
-    return srv, line.split()[2]
-
-
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (run `make system-deps` or `apt-get install "
                                             "chromium`)")
@@ -333,7 +314,7 @@ def test_the_replayed_recordings_sharpness_chart_shows_the_points(browser, tmp_p
     (tmp_path / "without" / "frames.jsonl").write_text("".join(
         json.dumps({k: v for k, v in obj.items() if k != "sharpness"}) + "\n" for obj in lines))
     for name in ("with", "without"):
-        srv, url = _replay(tmp_path / name)
+        srv, url = replay_server(tmp_path / name)
         try:
             page = browser.new_page(viewport={"width": 1300, "height": 1000})
             errors, requests = [], []
