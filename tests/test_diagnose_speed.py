@@ -13,6 +13,14 @@ torch = pytest.importorskip("torch")
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _fresh_python(code: str) -> subprocess.CompletedProcess:
+    """``code`` run by a new interpreter (nothing imported yet) with this checkout's sources; it must succeed."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out
+
+
 def _net(seed=0):
     torch.manual_seed(seed)
     return torch.nn.Sequential(torch.nn.Linear(12, 16), torch.nn.Tanh(), torch.nn.Linear(16, 16), torch.nn.ReLU(),
@@ -55,9 +63,7 @@ def test_a_diagnosis_does_not_import_torch_dynamo():
             " threads=1)\n"
             "assert d.steps['steps'] == 3 and d.checks['overfit_batch']['steps'] == 3, d.steps\n"
             "print('torch._dynamo' in sys.modules)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                         env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
-    assert out.returncode == 0, out.stderr[-2000:]
+    out = _fresh_python(code)
     assert out.stdout.strip() == "False"
 
 
@@ -156,7 +162,7 @@ def test_theory_of_all_chains_at_once_is_predict_signals():
     """The check-up's theory (the recursion run for every chain in lockstep) is predict_signal's chain by chain: a
     network with a break (a concatenation restarts the chain) and a tanh, a relu and an identity layer."""
     from mlplab.diagnose import statistics as dg
-    from mlplab.diagnose.pytorch.checkup import _measure, _segments, _theory
+    from mlplab.diagnose.pytorch.measure import _measure, _segments, _theory
     from mlplab.diagnose.pytorch.trace import layers as layers_of
     from mlplab.diagnose.pytorch.trace import trace
 
@@ -211,7 +217,7 @@ def test_trace_without_names_finds_the_same_layers():
 
 def test_input_spread_is_numpys():
     """The input's mean, biased and unbiased std and E[x²] from one deviation pass are NumPy's and torch's."""
-    from mlplab.diagnose.pytorch.checkup import _spread
+    from mlplab.diagnose.pytorch.measure import _spread
 
     x = (np.random.default_rng(0).standard_normal((300, 7)) * 3 + 5).astype(np.float32)
     n, mean, ss = _spread(x)
@@ -234,7 +240,5 @@ def test_importing_the_torch_checkup_does_not_import_scipy_special():
             "net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))\n"
             "diagnose_torch(net, torch.randn(32, 8), torch.arange(32) % 3, threads=1)\n"
             "print('scipy.special' in sys.modules)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                         env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
-    assert out.returncode == 0, out.stderr[-2000:]
+    out = _fresh_python(code)
     assert out.stdout.split() == ["False", "False", "True"]

@@ -770,7 +770,7 @@ def test_label_signal_reads_whether_the_features_predict_the_labels():
     """The output layer's gradient coherence between the batch's halves: labels that are a function of the input
     give a cosine near 1; labels independent of the input (random) are not judged at all (the input itself
     carries no label information, so there is nothing to learn), nor are labels the check-up draws itself."""
-    from mlplab.diagnose.pytorch.checkup import label_signal  # noqa: F401  (the measure itself is public)
+    from mlplab.diagnose.pytorch.measure import label_signal  # noqa: F401  (the measure itself is public)
 
     x = gauss(512, 20)
     torch.manual_seed(0)

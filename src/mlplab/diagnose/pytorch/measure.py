@@ -1,0 +1,258 @@
+"""What the check-up measures and predicts per layer, from the traced pass: the statistics
+(:func:`mlplab.diagnose.statistics._summary`'s fields, gradient norms, the input's spread), the label signal of the
+output layer, and the mean-field theory of each chain beside them (:func:`_theory`). :mod:`.checkup` runs the pass
+and the steps and puts these together into a :class:`~mlplab.diagnose.pytorch.result.Diagnosis`.
+"""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+
+from .. import statistics as dg
+from ..verdicts import label_signal_gated
+
+
+def _np(t, channel_axis: bool):
+    """A tensor as a NumPy array (float32 for bfloat16/float16: statistics are taken in float32 or wider)."""
+    if hasattr(t, "detach"):
+        import torch
+
+        t = t.detach()
+        a = (t.float() if t.is_floating_point() and t.dtype not in (torch.float32, torch.float64) else t).cpu().numpy()
+    else:
+        a = np.asarray(t)
+    return np.moveaxis(a, 1, -1) if channel_axis and a.ndim > 2 else a
+
+
+def _weight_matrix(w) -> np.ndarray:
+    """(fan_in, units): a Linear's (out, in) weight transposed; a conv's (C_out, C_in/g, *k) as (C_in/g·Πk, C_out)."""
+    w = w.detach().float().cpu().numpy().copy()  # a copy: the optimizer steps later change the parameter in place
+    return w.reshape(w.shape[0], -1).T
+
+
+def _norm(t) -> float:
+    if t is None:
+        return float("nan")
+    import torch
+
+    return float(torch.linalg.vector_norm(t.detach(), dtype=torch.float64))  # no float64 copy through NumPy
+
+
+def _mean_sq(a) -> float:
+    """E[a²] accumulated in float64 without a float64 copy of ``a`` (a weight matrix can be most of the memory)."""
+    import torch
+
+    t = torch.from_numpy(np.ascontiguousarray(a))
+    return float(torch.linalg.vector_norm(t, dtype=torch.float64) ** 2 / max(t.numel(), 1)) if t.numel() else 0.0
+
+
+def _spread(a) -> tuple[int, float, float]:
+    """(n, mean, Σ(x − mean)²) of an array in float64 without a float64 copy of it but the deviations: one pass
+    for the mean, one for the deviations' squares (the two passes of ``np.std``). The input's std (biased and
+    unbiased) and E[x²] = Σ(x − mean)²/n + mean² all come from it (issue 30's time budget: they were three
+    passes over the input in float64, and a float64 copy of it, for a 784-wide input as long as a layer's
+    statistics)."""
+    a = np.ravel(np.asarray(a))
+    n = a.size
+    if n == 0:
+        return 0, float("nan"), float("nan")
+    mean = float(np.mean(a, dtype=np.float64))
+    d = np.subtract(a, mean, dtype=np.float64)
+    return n, mean, float(np.dot(d, d))
+
+
+RELU6_TOP = 6.0
+
+
+def _segments(layers) -> list[list[int]]:
+    """The chains the theory follows: a new one at the first layer, at every normalisation and every break."""
+    segs: list[list[int]] = []
+    for i, lay in enumerate(layers):
+        if not segs or not lay.continues or lay.norm:
+            segs.append([i])
+        else:
+            segs[-1].append(i)
+    return segs
+
+
+def _measure(layers, batch: int, eps=dg.SATURATION_EPS):
+    """Per layer: mlplab's LayerStats (dg._summary, the fields the check-up reads) plus gradient norms and
+    shapes. ReLU6 counts as a ReLU (dead and zero units) that also saturates: outputs within ``eps`` of 6, where
+    φ' = 0. What the theory reads only at a chain's ends is measured there only (issue 30's time budget): the
+    input's E[x²] at a chain's first layer (``in_sq``, else None), E[(∂L/∂z)²] at its last (``grad_sq``, else
+    None), the input's std at layer 1 (``in_std``). A weight several layers call (tied, reused: a GRU cell
+    unrolled over the steps) is copied and its gradient's norm taken once.
+
+    Layer by layer, not on one array of all the layers' values: that was slower (the statistics of 20 layers of
+    256 × 64 in one float64 array of 2.6 MB leave the cache that a layer's 128 kB stays in)."""
+    segs = _segments(layers)
+    starts, ends = {seg[0] for seg in segs}, {seg[-1] for seg in segs}
+    weights: dict[int, tuple] = {}
+    out = []
+    for i, lay in enumerate(layers):
+        conv = lay.kind != "Linear"
+        if id(lay.op.weight) not in weights:
+            wg = lay.op.weight.grad
+            weights[id(lay.op.weight)] = (_weight_matrix(lay.op.weight), _norm(wg) if wg is not None else float("nan"))
+        wm, wg_norm = weights[id(lay.op.weight)]
+        zsrc = lay.z_values if lay.z_values is not None else lay.z
+        z = _np(zsrc, conv)
+        a = _np(lay.a, conv)
+        act = "relu" if lay.activation == "relu6" else lay.activation
+        s = dg._summary(i, SimpleNamespace(linear=SimpleNamespace(weight=SimpleNamespace(data=wm)),
+                                           activation=act), z, a, eps, full=False)
+        if lay.activation == "relu6":
+            s.activation = "relu6"
+            s.saturated = float(np.mean(a >= RELU6_TOP - eps))
+        units = wm.shape[1]
+        positions = max(1, z[0].size // units) if z.ndim > 1 else 1
+        zg = getattr(zsrc, "grad", None)
+        s.pre_grad_norm = _norm(zg) if zg is not None else float("nan")
+        s.weight_grad_norm = wg_norm
+        xin = (_np(lay.op.x, conv) if lay.op.x is not None and lay.op.x.is_floating_point() else np.zeros(1)) \
+            if i in starts or i == 0 else None
+        b = lay.op.bias
+        spread = _spread(xin) if i == 0 else None
+        out.append({"stats": s, "weight": wm, "positions": positions, "elements": z.size,
+                    "in_sq": (spread[2] / spread[0] + spread[1] ** 2 if i == 0 else _mean_sq(xin))
+                    if i in starts else None, "pre_sq": s.pre_sq, "in_spread": spread,
+                    "bias_sq": float(np.mean(b.detach().cpu().double().numpy() ** 2)) if b is not None else 0.0,
+                    "grad_sq": float(np.mean(zg.detach().cpu().double().numpy() ** 2))
+                    if zg is not None and i in ends else None,
+                    "bwd_fan": units * int(np.prod(lay.op.weight.shape[2:])),
+                    "batch": int(batch), "in_std": math.sqrt(spread[2] / spread[0]) if i == 0 else None})
+    return out
+
+
+def label_signal(torch, lay, first) -> float | None:
+    """:func:`mlplab.diagnose.verdicts.label_signal_gated` of the output layer ``lay`` from the traced pass
+    (its input and its retained ∂L/∂z: no extra backward), gated by the first layer's input; None for a
+    conv output layer."""
+    z, x, x0 = lay.op.out, lay.op.x, first.op.x
+    if lay.kind != "Linear" or z is None or x is None or getattr(z, "grad", None) is None \
+            or not x.is_floating_point() or x0 is None or not x0.is_floating_point():
+        return None
+
+    def np_(t):
+        return t.detach().float().cpu().numpy()
+
+    return label_signal_gated(np_(z.grad), np_(x), np_(x0))
+
+
+def _theory(layers, meas) -> list[dict]:
+    """The mean-field prediction per layer, restarted at every normalisation and every break in the chain.
+
+    :func:`mlplab.diagnose.statistics.predict_signal`'s recursion for every chain at once (issue 30's time
+    budget: a GRU unrolled over 8 steps is 25 one-layer chains): step k takes the k-th layer of every chain
+    still that long, with one theory call per activation for E[φ²] (:func:`~mlplab.diagnose.statistics.moments_at`),
+    then E[φ′²] of every layer in one call for the backward recursion, and the activation's mean and saturated
+    fraction of every layer on one array of grids (:func:`~mlplab.diagnose.statistics.gaussian_expectations_at`).
+    The same operations per layer as ``predict_signal`` and ``gaussian_expectations``: the same numbers up to
+    the order of the quadratures' additions."""
+    th: list[dict] = [{} for _ in layers]
+    segs = _segments(layers)
+    wsq: dict[int, float] = {}  # E[w²] per weight array (one for the layers sharing a weight)
+    for mm in meas:
+        if id(mm["weight"]) not in wsq:
+            wsq[id(mm["weight"])] = _mean_sq(mm["weight"])
+    chains = []
+    for seg in segs:
+        first = layers[seg[0]]
+        m = [meas[i] for i in seg]
+        fan_in = [float(mm["weight"].shape[0]) for mm in m]
+        wv = [wsq[id(mm["weight"])] for mm in m]
+        bv = [mm["bias_sq"] for mm in m]
+        input_sq = m[0]["in_sq"]
+        if first.norm:  # the normalisation sets Var z itself: a unit "layer" with n σ² E[x²] = measured E[z²]
+            fan_in[0], wv[0], bv[0], input_sq = 1.0, 1.0, 0.0, m[0]["pre_sq"]
+        g = m[-1]["grad_sq"]
+        chains.append({"seg": seg, "first": first, "m": m, "fan_in": fan_in, "wv": wv, "bv": bv,
+                       "input_sq": float(input_sq), "acts": [layers[i].activation for i in seg],
+                       "g": g if g is not None and math.isfinite(g) else None,
+                       "pre": np.zeros(len(seg)), "act_sq": np.zeros(len(seg)), "factor": np.zeros(len(seg))})
+    with np.errstate(all="ignore"):
+        prev = np.array([c["input_sq"] for c in chains])
+        prev_var = prev.copy()
+        for k in range(max(len(seg) for seg in segs)):
+            live = [j for j, c in enumerate(chains) if len(c["seg"]) > k]
+            pre = (np.array([chains[j]["fan_in"][k] for j in live]) * np.array([chains[j]["wv"][k] for j in live])
+                   * prev[live] + np.array([chains[j]["bv"][k] for j in live]))
+            act_sq = dg.moments_at("phi", [chains[j]["acts"][k] for j in live],
+                                   [chains[j]["first"].slope for j in live], pre)
+            factor = np.where(prev_var[live] > 0, pre / prev_var[live], np.inf)
+            for n, j in enumerate(live):
+                c = chains[j]
+                c["pre"][k], c["act_sq"][k], c["factor"][k] = pre[n], act_sq[n], factor[n]
+            prev[live], prev_var[live] = act_sq, pre
+        back = [c for c in chains if c["g"] is not None]
+        if back:
+            dm = dg.moments_at("dphi", [a for c in back for a in c["acts"]],
+                               [c["first"].slope for c in back for _ in c["seg"]],
+                               np.concatenate([c["pre"] for c in back]))
+            at = 0
+            for c in back:
+                n = len(c["seg"])
+                d, grad = dm[at:at + n], np.zeros(n)
+                at += n
+                grad[-1] = c["g"] * float(d[-1])
+                for l in range(n - 2, -1, -1):
+                    grad[l] = float(d[l]) * (c["m"][l + 1]["bwd_fan"] * c["wv"][l + 1] * grad[l + 1])
+                c["grad"] = grad
+        # the activation's mean (and saturated fraction) at each layer's predicted variance, grouped by activation
+        groups: dict[tuple, list[tuple[int, float]]] = {}
+        for c in chains:
+            for k, i in enumerate(c["seg"]):
+                if math.isfinite(float(c["pre"][k])):
+                    groups.setdefault((layers[i].activation, layers[i].slope), []).append((i, float(c["pre"][k])))
+        expect: dict[int, list[float]] = {}
+        for (act, slope), items in groups.items():
+            if act == "identity":  # E[z] = 0 for z ~ N(0, var): no quadrature (it gave 0 to rounding)
+                for i, _ in items:
+                    expect[i] = [0.0]
+                continue
+            phi, _ = dg.activation_fn(act, slope)
+            sat = None
+            if act == "relu6":  # the top bound only (0 is a ReLU's dead side, counted as dead)
+                def sat(z, phi=phi):
+                    return (phi(z) >= RELU6_TOP - dg.SATURATION_EPS).astype(float)
+            elif act in dg._BOUNDS:
+                lo, hi = dg._BOUNDS[act]
+
+                def sat(z, phi=phi, lo=lo, hi=hi):
+                    a = phi(z)
+                    return ((a <= lo + dg.SATURATION_EPS) | (a >= hi - dg.SATURATION_EPS)).astype(float)
+            got = dg.gaussian_expectations_at([phi] if sat is None else [phi, sat], [v for _, v in items])
+            for n, (i, _) in enumerate(items):
+                expect[i] = [float(r[n]) for r in got]
+        for c in chains:
+            first, seg, m, wv = c["first"], c["seg"], c["m"], c["wv"]
+            for k, i in enumerate(seg):
+                var = float(c["pre"][k])
+                act = layers[i].activation
+                row = {"pre_std": math.sqrt(var) if var >= 0 else float("nan"), "act_mean": float("nan"),
+                       "act_std": float("nan"), "saturated": float("nan"),
+                       "dead": 0.0 if act in ("relu", "relu6") else float("nan"),
+                       "variance_factor": float("nan") if (k == 0 and (first.norm or not first.continues))
+                       else float(c["factor"][k]),
+                       "weight_grad_norm": float("nan"), "pre_grad_norm": float("nan"),
+                       "weight_std": math.sqrt(wv[k]) if not (k == 0 and first.norm) else math.sqrt(
+                           wsq[id(meas[i]["weight"])]),
+                       "reset": bool(first.norm) and k == 0}
+                if i in expect:
+                    mean = expect[i][0]
+                    row["act_mean"] = mean
+                    row["act_std"] = math.sqrt(max(float(c["act_sq"][k]) - mean**2, 0.0))
+                    if len(expect[i]) > 1:
+                        row["saturated"] = expect[i][1]
+                if "grad" in c and not row["reset"]:  # BatchNorm's Jacobian is not in the theory
+                    prev_sq = c["input_sq"] if k == 0 else float(c["act_sq"][k - 1])
+                    mm = m[k]
+                    gs = float(c["grad"][k])
+                    row["pre_grad_norm"] = math.sqrt(mm["elements"] * gs)
+                    row["weight_grad_norm"] = math.sqrt(mm["weight"].size * mm["batch"] * mm["positions"] * prev_sq
+                                                        * gs)
+                th[i] = row
+    return th
