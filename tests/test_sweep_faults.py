@@ -484,6 +484,33 @@ def test_what_a_task_raises_is_never_stored(tmp_path, exc, lost):
     assert info.value.missing == 4 - len(rows) and (lost or len(rows) == 2)
 
 
+def _raise_two_ways(group, raised):
+    """Seed 1's first group raises a ValueError, its second a KilledWorker-like error (``raised``: the count)."""
+    from mlplab.sweep.trial import run_group
+
+    if group[0]["seed"] == 1:
+        raised.append(group)
+        raise ValueError("not enough values to unpack") if len(raised) == 1 else \
+            RuntimeError("KilledWorker: the task's worker died")
+    return run_group(group)
+
+
+def test_each_distinct_failure_is_said(tmp_path):
+    """Two groups failing differently (a Dask worker killed mid-task: KilledWorker for one task, a protocol
+    error for another): the line said only the first, which hid the killed worker (fresh-ci, 2026-12-06)."""
+    from mlplab.sweep.executor import InlineExecutor
+    from mlplab.sweep.runner import execute
+
+    with Store(tmp_path) as store:
+        with pytest.raises(TrialsNotRun) as info:
+            execute(_groups(), store, InlineExecutor(), trial_fn=partial(_raise_two_ways, raised=[]),
+                    phase="selection")
+    line = str(info.value)
+    assert line.count("ValueError: not enough values to unpack") == 1, line
+    assert line.count("RuntimeError: KilledWorker: the task's worker died") == 1, line
+    assert info.value.missing == 2 and not info.value.lost
+
+
 @pytest.mark.slow
 def test_a_scheduler_without_workers_is_one_line_not_a_wait_forever(tmp_path, cluster):
     """A scheduler with no worker kept the sweep waiting forever (left alone in session 6)."""

@@ -44,11 +44,12 @@ class TrialsNotRun(RuntimeError):
     retry limit, data unreadable on a worker). None of them is a result: nothing is stored for them,
     and the same command runs them again. ``lost`` says the executor itself is gone."""
 
-    def __init__(self, phase: str, missing: int, total: int, cause: BaseException, lost: bool):
+    def __init__(self, phase: str, missing: int, total: int, cause: BaseException, lost: bool, others=()):
         self.phase, self.missing, self.total, self.cause, self.lost = phase, missing, total, cause, lost
         self.partial_written = False  # set when summary.json marked partial was written
         what = "the executor was lost" if lost else "the executor could not run them"
-        super().__init__(f"{missing} of {total} {phase} trials did not run ({what}: {describe_failure(cause)}); "
+        said = list(dict.fromkeys(describe_failure(e) for e in (cause, *others)))  # each distinct failure once
+        super().__init__(f"{missing} of {total} {phase} trials did not run ({what}: {'; '.join(said)}); "
                          "nothing was stored for them: run the same command again to run them")
 
 
@@ -177,8 +178,10 @@ def _check_workers(executor, idle_since, phase, failed, pending, total, ran):
 
 
 def _not_run(phase, failed, pending, total, ran, cause, lost, executor=None) -> TrialsNotRun:
+    """:class:`TrialsNotRun` for ``cause``, also naming what the failed groups raised (a Dask worker killed
+    mid-task can make one task raise KilledWorker and another a protocol error: both are said)."""
     _cancel(executor, pending)
-    return TrialsNotRun(phase, total - ran, total, cause, lost)
+    return TrialsNotRun(phase, total - ran, total, cause, lost, others=[e for _, e in failed])
 
 
 def _cancel(executor, futures) -> None:
