@@ -17,8 +17,10 @@ data                        the images and labels, given by the caller
 plus the largest of these phases (they do not overlap)
 activations of one batch    ``B·s·(n_0 + Σ n_i)`` kept for backward (``2×`` for
                             activations other than the fused ReLU), ``3·B·max(n_i)·s``
-                            for the gradients and the mask in backward, ``W·s`` for
-                            an update temporary
+                            for the gradients and the derivative's temporaries in
+                            backward (``2.25·B·max(n_i)·s`` for the fused ReLU, whose
+                            derivative is a one-byte mask), ``W·s`` for an update
+                            temporary
 evaluation batch            ``2000·s·max(n_i + n_{i+1})``: evaluation runs 2000 rows at
                             a time without a graph, one layer's input and output alive
 checkpoint copy             ``((1 + k)·P + W)·s``: the checkpoint copies the weights and
@@ -111,10 +113,11 @@ def estimate_training(sizes, batch_size, optimizer="adam", hparams=None, dtype="
     k = optimizer_state_arrays(optimizer, hparams)
     b = int(batch_size)
     per_node = 1 if activation == "relu" else 2
+    backward = 2.25 if activation == "relu" else 3  # g, g·mask (+ the bool mask) / g, σ'(z), g·σ'(z)
     parts = {"parameters": P * s, "gradients": P * s, f"{optimizer} state": k * P * s, "data": int(data_bytes)}
     # the phases of a step do not overlap: only the largest of them adds to the arrays above
     phases = {
-        "activations of one batch": b * s * (sizes[0] + per_node * sum(sizes[1:])) + 3 * b * max(sizes) * s
+        "activations of one batch": b * s * (sizes[0] + per_node * sum(sizes[1:])) + backward * b * max(sizes) * s
         + W * s,  # forward outputs kept for backward; backward's gradients and mask; an update temporary
         "evaluation batch": int(eval_rows) * s * max(a + per_node * c for a, c in zip(sizes[:-1], sizes[1:])),
         "checkpoint copy": ((1 + k) * P + W) * s if checkpoints else 0,
