@@ -122,12 +122,18 @@ function markHook(marks) {
     const ctx = u.ctx, top = u.bbox.top, h = u.bbox.height, dpr = devicePixelRatio || 1;
     ctx.save();
     ctx.strokeStyle = '#444'; ctx.fillStyle = '#222'; ctx.setLineDash([4 * dpr, 3 * dpr]); ctx.lineWidth = dpr;
+    // (the alignment is set here: uPlot leaves the last axis' own, 'right' for the y axis' numbers, which put the
+    // label across its line)
     ctx.font = `${10 * dpr}px sans-serif`; ctx.textBaseline = 'top';
+    const right = u.bbox.left + u.bbox.width, gap = 3 * dpr;
     for (const m of ms) {
       const x = u.valToPos(m.x, 'x', true);
-      if (!(x >= u.bbox.left && x <= u.bbox.left + u.bbox.width)) continue;
+      if (!(x >= u.bbox.left && x <= right)) continue;
       ctx.beginPath(); ctx.moveTo(x, top); ctx.lineTo(x, top + h); ctx.stroke();
-      ctx.fillText(m.label, x + 3 * dpr, top + 2 * dpr);
+      // right of the line, or left of it where the label would run past the plot's right edge (the newest step)
+      const after = x + gap + ctx.measureText(m.label).width <= right;
+      ctx.textAlign = after ? 'left' : 'right';
+      ctx.fillText(m.label, after ? x + gap : x - gap, top + 2 * dpr);
       live.marksDrawn = (live.marksDrawn || 0) + 1;  // (for the browser tests)
     }
     ctx.restore();
@@ -145,7 +151,12 @@ function nearestValue(u, sidx, idx) {
   return idx;
 }
 
-// a uPlot line chart filling el's width; opts: height, xlabel ('step', 'epoch', 'layer'), scales, bands, marks
+// the x axis' tick spacings when x takes whole values only (layers, epochs, steps): 1, 2, 5 × 10^k (uPlot's own
+// spacings include 0.5 and 2.5, which put ticks between the steps of a few frames on a wide chart)
+const WHOLE_INCRS = Array.from({length: 10}, (_, k) => [1, 2, 5].map((m) => m * 10 ** k)).flat();
+
+// a uPlot line chart filling el's width; opts: height, xlabel ('step', 'epoch', 'layer'), scales, bands, marks,
+// wholeX (x is a whole number: ticks at whole values only; always so for layers and epochs)
 export function chart(el, series, opts = {}) {
   const w = widthOf(el);
   return keep(new uPlot({width: w, height: opts.height || 170, legend: {show: true, live: true}, bands: opts.bands || [],
@@ -155,7 +166,7 @@ export function chart(el, series, opts = {}) {
     // so the step under the pointer is often one the other series has no value at)
     cursor: {show: true, drag: {x: false, y: false}, points: {show: false}, dataIdx: nearestValue},
     scales: withLogRanges(Object.assign({x: {time: false}}, opts.scales || {})),
-    axes: [{size: 30, incrs: opts.xlabel === 'layer' || opts.xlabel === 'epoch' ? [1, 2, 5, 10, 20, 50, 100, 200, 500] : undefined},
+    axes: [{size: 30, incrs: opts.wholeX || opts.xlabel === 'layer' || opts.xlabel === 'epoch' ? WHOLE_INCRS : undefined},
       {size: 50, values: yTicks(el, opts.scales && opts.scales.y && opts.scales.y.distr === 3)}],
     series: [{label: opts.xlabel || 'step'}, ...series]},
     [[], ...series.map(() => [])], el), el, series);
