@@ -181,7 +181,7 @@ def test_an_unseeded_draw_is_named():
 BAD_FILES = {
     "raises": ("tanh", "def tanh(x, g):\n    raise ValueError('shapes do not match')\n",
                "raised ValueError: shapes do not match"),
-    "loops": ("tanh", "def tanh(x, g):\n    while True:\n        pass\n", "did not finish within 1 s"),
+    "loops": ("tanh", "def tanh(x, g):\n    while True:\n        pass\n", "did not finish within 1 s of CPU time"),
     "wrong-shape": ("tanh", "import numpy as np\ndef tanh(x, g):\n    return np.tanh(x).ravel()[:1], g\n",
                     "wrong shape"),
     "wrong-dtype": ("sigmoid", "import numpy as np\ndef sigmoid(x, g):\n"
@@ -215,14 +215,28 @@ def test_a_bad_file_gives_one_clear_line(case, tmp_path):
     assert "Traceback" not in lines[1]
 
 
-def test_an_endless_loop_the_alarm_cannot_stop_is_killed_at_the_exercise_limit(tmp_path):
+def test_an_endless_loop_the_timers_cannot_stop_is_killed_at_the_exercise_cpu_limit(tmp_path):
+    """The per-test timers' signals blocked: the kernel stops the process at the exercise's CPU time (RLIMIT_CPU)."""
     (tmp_path / "tanh.py").write_text("import signal\ndef tanh(x, g):\n"
-                                      "    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})\n"
+                                      "    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM, signal.SIGPROF})\n"
                                       "    while True:\n        pass\n")
     t0 = time.monotonic()
     grade = grade_file(tmp_path, "tanh", seed=1, timeout=3.0)
-    assert time.monotonic() - t0 < 6
-    assert grade.passed == 0 and "did not finish within the exercise's 3 s" in grade.lines()[1], grade.lines()
+    assert time.monotonic() - t0 < 30  # 3 s of CPU time, the clock's backstop at 30 s
+    assert grade.passed == 0 and "used more than the exercise's 3 s of CPU time and was stopped" in \
+        grade.lines()[1], grade.lines()
+
+
+def test_code_that_waits_with_the_timers_blocked_is_killed_at_the_exercise_wall_clock_limit(tmp_path):
+    """The timers' signals blocked and no CPU used: the clock's backstop (10 x the exercise's CPU limit) ends it."""
+    (tmp_path / "tanh.py").write_text("import signal, time\ndef tanh(x, g):\n"
+                                      "    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM, signal.SIGPROF})\n"
+                                      "    time.sleep(3600)\n")
+    t0 = time.monotonic()
+    grade = grade_file(tmp_path, "tanh", seed=1, timeout=1.0)
+    assert 10 <= time.monotonic() - t0 < 20
+    assert grade.passed == 0 and "did not finish within the exercise's 10 s of wall-clock time" in \
+        grade.lines()[1], grade.lines()
 
 
 def _solution_file(folder, name):

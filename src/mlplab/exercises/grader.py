@@ -9,12 +9,19 @@ solution's check) on the failing cases, and the variant differs from the solutio
 :func:`grade_callable` runs in this process (the tests' table uses it); :func:`grade_file` runs a student's
 file in a subprocess (``mlplab.exercises.runner``) with a time limit per test, so nothing the student's code
 does (raise, loop, print, exit, crash) reaches the grader.
+
+The time limits count CPU time, not time on the clock: on a loaded machine (other programs, a parallel test
+run) a correct solution waits for a core without using its budget, and a wall-clock limit failed it (a 1 s
+alarm once stopped ``orthogonal``'s hidden case). The clock is kept as a backstop, :data:`WALL_FACTOR` times
+longer, for code that uses no CPU while it waits (``time.sleep``, ``input()``, a lock). Each limit's line says
+which one was hit.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import signal
 import subprocess
@@ -30,8 +37,9 @@ import numpy as np
 from .catalog import REGISTRY, NotReproducible
 
 PRINT_LIMIT = 10_000          # characters a test may print
-TEST_SECONDS = 1.0            # time limit of one test
-EXERCISE_SECONDS = 5.0        # time limit of one exercise (all its tests, in its subprocess)
+TEST_SECONDS = 1.0            # CPU time limit of one test (ITIMER_PROF: the process' CPU time, all threads)
+EXERCISE_SECONDS = 5.0        # CPU time limit of one exercise's subprocess (RLIMIT_CPU: the kernel stops it)
+WALL_FACTOR = 10              # each limit's wall-clock backstop is this many times longer, for code that waits
 
 
 @dataclass
@@ -80,8 +88,49 @@ class Grade:
 
 
 class _TimeLimit(BaseException):
-    """Raised by the alarm inside a test that runs too long (a BaseException: a student's bare
-    ``except Exception`` does not swallow it)."""
+    """Raised by a timer inside a test that runs too long (a BaseException: a student's bare ``except
+    Exception`` does not swallow it); ``clock`` is ``"cpu"`` (SIGPROF) or ``"wall"`` (SIGALRM, the backstop)."""
+
+    def __init__(self, clock="cpu"):
+        super().__init__(clock)
+        self.clock = clock
+
+
+def time_limit_line(e: _TimeLimit, seconds: float) -> str:
+    """What a test stopped by a limit of ``seconds`` of CPU time (or its wall-clock backstop) says."""
+    if e.clock == "wall":
+        return (f"did not finish within {seconds * WALL_FACTOR:g} s of wall-clock time while using less than "
+                f"{seconds:g} s of CPU time (waiting: time.sleep, input() or a lock?)")
+    return f"did not finish within {seconds:g} s of CPU time (an endless loop?)"
+
+
+class time_limits:
+    """``with time_limits(seconds):`` raises :class:`_TimeLimit` in the block after ``seconds`` of this process'
+    CPU time (``ITIMER_PROF``, user + system, so waiting for a core on a loaded machine does not count) or
+    ``WALL_FACTOR × seconds`` on the clock, whichever comes first. A no-op where there are no interval timers
+    (not POSIX, not the main thread: signals reach the main thread only) or when ``seconds`` is 0/None.
+
+    The handlers and timers in force before are put back afterwards."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.on = bool(seconds) and hasattr(signal, "setitimer") and os.name == "posix" and _main_thread()
+
+    def __enter__(self):
+        if self.on:
+            self.old = (signal.signal(signal.SIGPROF, _raise_cpu_limit),
+                        signal.signal(signal.SIGALRM, _raise_wall_limit))
+            signal.setitimer(signal.ITIMER_REAL, self.seconds * WALL_FACTOR)
+            signal.setitimer(signal.ITIMER_PROF, self.seconds)
+        return self
+
+    def __exit__(self, *exc):
+        if self.on:
+            signal.setitimer(signal.ITIMER_PROF, 0)
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGPROF, self.old[0])
+            signal.signal(signal.SIGALRM, self.old[1])
+        return False
 
 
 class _CappedText(io.TextIOBase):
@@ -205,17 +254,13 @@ def run_case(ex, impl, planned: Planned, seconds=TEST_SECONDS) -> CaseResult:
     label, args, want = planned.label, planned.args, planned.want
     given = _copy_args(args)
     sink = _CappedText()
-    use_alarm = seconds and hasattr(signal, "setitimer") and os.name == "posix" and _main_thread()
-    if use_alarm:
-        old = signal.signal(signal.SIGALRM, _raise_time_limit)
-        signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        with redirect_stdout(sink), redirect_stderr(sink), np.errstate(all="ignore"):
+        with time_limits(seconds), redirect_stdout(sink), redirect_stderr(sink), np.errstate(all="ignore"):
             got = ex.run(impl, given)
     except PrintLimit:
         return CaseResult(label, False, f"printed more than {PRINT_LIMIT:,} characters; remove the print calls")
-    except _TimeLimit:
-        return CaseResult(label, False, f"did not finish within {seconds:g} s (an endless loop?)")
+    except _TimeLimit as e:
+        return CaseResult(label, False, time_limit_line(e, seconds))
     except NotReproducible:
         return CaseResult(label, False, "two draws with the same seed differ: draw from the rng argument, "
                                         "not from np.random")
@@ -227,10 +272,6 @@ def run_case(ex, impl, planned: Planned, seconds=TEST_SECONDS) -> CaseResult:
         return CaseResult(label, False, "raised RecursionError (a function calling itself without end)")
     except Exception as e:  # the student's error: one line
         return CaseResult(label, False, _exception_line(e))
-    finally:
-        if use_alarm:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old)
     if ex.kind != "optimizer":
         changed = _changed(args, given)
         if changed:
@@ -249,8 +290,12 @@ def _which_mistake(ex, variants, got, want):
     return None
 
 
-def _raise_time_limit(signum, frame):
-    raise _TimeLimit()
+def _raise_cpu_limit(signum, frame):
+    raise _TimeLimit("cpu")
+
+
+def _raise_wall_limit(signum, frame):
+    raise _TimeLimit("wall")
 
 
 def _main_thread():
@@ -275,8 +320,10 @@ def grade_callable(name: str, impl, seed: int = 0, seconds=TEST_SECONDS, on_case
         if on_case:
             on_case(r)
         if "did not finish" in r.line:  # one endless loop is enough: the rest would each wait too
-            for later in planned[i + 1:]:
+            for later in planned[i + 1:]:  # (reported too: the subprocess' caller counts the rows it gets)
                 grade.results.append(CaseResult(later.label, False, "not run (an earlier test timed out)"))
+                if on_case:
+                    on_case(grade.results[-1])
             break
     grade.mistake = _name_mistake(grade.results)
     return grade
@@ -291,12 +338,22 @@ def _name_mistake(results):
 
 
 # ----------------------------------------------------------------------------- the subprocess
+def _children_cpu() -> float:
+    """The CPU seconds of this process' ended and reaped children so far (user + system)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 def student_file(folder, name) -> Path:
     return Path(folder) / f"{name}.py"
 
 
 def grade_file(folder, name: str, seed: int, timeout: float = EXERCISE_SECONDS) -> Grade:
-    """Grade ``folder/name.py`` in a subprocess; never raises for anything the student's code does."""
+    """Grade ``folder/name.py`` in a subprocess; never raises for anything the student's code does.
+
+    ``timeout``: the subprocess' CPU time limit (whole seconds, rounded up: RLIMIT_CPU, so the kernel stops
+    also an endless loop in compiled code or one that blocks the per-test timers' signals); the subprocess is
+    killed after ``WALL_FACTOR × timeout`` on the clock whatever it does."""
     ex = REGISTRY[name]
     path = student_file(folder, name).resolve()
     if not path.is_file():
@@ -306,14 +363,15 @@ def grade_file(folder, name: str, seed: int, timeout: float = EXERCISE_SECONDS) 
     src = str(Path(mlplab.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    cpu = max(1, math.ceil(timeout))
     with tempfile.TemporaryDirectory(prefix="mlplab-grade-") as tmp:
         out = Path(tmp) / "results.jsonl"
-        t0 = time.monotonic()
+        t0, cpu0 = time.monotonic(), _children_cpu()
         try:
             proc = subprocess.run([sys.executable, "-m", "mlplab.exercises.runner", str(path), name, str(seed),
-                                   str(out)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE, timeout=timeout, env=env, cwd=str(path.parent),
-                                  start_new_session=True)
+                                   str(out), str(cpu)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, timeout=cpu * WALL_FACTOR, env=env,
+                                  cwd=str(path.parent), start_new_session=True)
             timed_out, code, err = False, proc.returncode, proc.stderr.decode(errors="replace")
         except subprocess.TimeoutExpired:
             timed_out, code, err = True, None, ""
@@ -336,7 +394,12 @@ def grade_file(folder, name: str, seed: int, timeout: float = EXERCISE_SECONDS) 
     labels = [lab for lab, _ in cases_for(ex, seed)]
     if len(grade.results) < len(labels):
         if timed_out:
-            why = f"did not finish within the exercise's {timeout:g} s (an endless loop in compiled code?)"
+            why = (f"did not finish within the exercise's {cpu * WALL_FACTOR:g} s of wall-clock time (waiting on "
+                   "something that does not return: time.sleep, input(), a lock?)")
+        elif code == -signal.SIGXCPU or (code == -signal.SIGKILL and _children_cpu() - cpu0 >= cpu):
+            # (SIGXCPU at the soft limit; SIGKILL at the hard one, 1 s later, if the code caught SIGXCPU)
+            why = (f"used more than the exercise's {cpu} s of CPU time and was stopped (an endless loop in "
+                   "compiled code, or one that blocks the time limit's signal?)")
         else:
             last = err.strip().splitlines()[-1] if err.strip() else ""
             why = f"the test process ended with status {code}" + (f" ({last[:200]})" if last else "") + \

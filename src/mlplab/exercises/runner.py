@@ -1,16 +1,17 @@
-"""The grading subprocess: ``python -m mlplab.exercises.runner FILE NAME SEED OUT``.
+"""The grading subprocess: ``python -m mlplab.exercises.runner FILE NAME SEED OUT [CPU_SECONDS]``.
 
 Imports the student's FILE (its prints counted and discarded), finds NAME in it, runs every case of the
 exercise under :func:`mlplab.exercises.grader.run_case` and appends one JSON line per case to OUT as it goes
 (so a crash or a kill still leaves the cases already graded). A file that cannot be imported, or has no NAME,
-gives one ``problem`` line.
+gives one ``problem`` line. CPU_SECONDS (whole seconds) limits the process' CPU time (RLIMIT_CPU: the kernel
+sends SIGXCPU at it and SIGKILL a second later, so even a loop in compiled code, or one that blocks the
+per-test timers' signals, ends); the per-test limits are :class:`mlplab.exercises.grader.time_limits`.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import signal
 import sys
 from contextlib import redirect_stderr, redirect_stdout
 
@@ -22,6 +23,11 @@ def _write(out, row):
 
 def main(argv):
     path, name, seed, out = argv[0], argv[1], int(argv[2]), argv[3]
+    if len(argv) > 4:
+        import resource
+
+        cpu = int(argv[4])
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     from . import grader
     from .catalog import REGISTRY
 
@@ -30,19 +36,17 @@ def main(argv):
     try:
         spec = importlib.util.spec_from_file_location(f"student_{name}", path)
         module = importlib.util.module_from_spec(spec)
-        signal.signal(signal.SIGALRM, grader._raise_time_limit)
-        signal.setitimer(signal.ITIMER_REAL, grader.TEST_SECONDS)
-        try:
-            with redirect_stdout(sink), redirect_stderr(sink):
-                spec.loader.exec_module(module)
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+        with grader.time_limits(grader.TEST_SECONDS), redirect_stdout(sink), redirect_stderr(sink):
+            spec.loader.exec_module(module)
     except SyntaxError as e:
         _write(out, {"type": "problem", "line": f"{path} line {e.lineno}: syntax error: {e.msg}"})
         return 0
-    except grader._TimeLimit:
-        _write(out, {"type": "problem", "line": f"importing {path} took more than {grader.TEST_SECONDS:g} s "
-                                                "(an endless loop at the top level of the file?)"})
+    except grader._TimeLimit as e:
+        t = grader.TEST_SECONDS
+        why = (f"took more than {t:g} s of CPU time (an endless loop at the top level of the file?)"
+               if e.clock == "cpu" else f"did not finish within {t * grader.WALL_FACTOR:g} s of wall-clock time "
+               "while using little CPU (waiting at the top level of the file: time.sleep, input() or a lock?)")
+        _write(out, {"type": "problem", "line": f"importing {path} {why}"})
         return 0
     except grader.PrintLimit:
         _write(out, {"type": "problem", "line": f"importing {path} printed more than {grader.PRINT_LIMIT:,} "
