@@ -1,7 +1,10 @@
 """The live page's shared browser-test machinery: ``mlplab live`` as a real subprocess (:class:`Server`),
-a Playwright page that records every request (:class:`Page`), and the fixtures ``browser`` (Debian's
-Chromium, headless, one per test session), ``server`` (one ``mlplab live`` per test module) and
-``fresh_server`` (one per test, for tests that count the server's runs or stop it).
+a Playwright page that records every request (:class:`Page`; :meth:`Page.at` for a watch page's address,
+:meth:`Page.done` for the end every browser test shares: nothing left the server, no page error, closed),
+``mlplab live --replay`` for a block (:func:`replayed`), the marks of a browser test (:data:`BROWSER_MARKS`,
+:func:`browser_test`), and the fixtures ``browser`` (Debian's Chromium, headless, one per test session),
+``server`` (one ``mlplab live`` per test module) and ``fresh_server`` (one per test, for tests that count the
+server's runs or stop it).
 
 Registered as a pytest plugin in ``tests/conftest.py`` (``pytest_plugins``), so every test module gets the
 fixtures without importing them (an imported fixture shadowed by a test's argument is ruff's F811).
@@ -10,6 +13,7 @@ fixtures without importing them (an imported fixture shadowed by a test's argume
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -24,6 +28,18 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = shutil.which("chromium")
+ROOT = Path(__file__).resolve().parents[1]
+# a browser test module's `pytestmark` (or a part of it)
+BROWSER_MARKS = [pytest.mark.browser,
+                 pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (run `make system-deps` or "
+                                                             "`apt-get install chromium`)")]
+
+
+def browser_test(f):
+    """:data:`BROWSER_MARKS` on one test, in a module whose other tests need no browser."""
+    for mark in BROWSER_MARKS:
+        f = mark(f)
+    return f
 
 
 def _free_port() -> int:
@@ -47,16 +63,52 @@ def _get(url, token=None):
         return json.loads(r.read())
 
 
+def src_env():
+    """The environment of a subprocess that runs this checkout's mlplab (its src/ first on the path), unbuffered."""
+    return {**os.environ, "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+
+
 def replay_server(folder):
-    """``mlplab live --replay FOLDER`` in a subprocess: ``(process, the URL with its token)`` once it says where."""
-    root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1",
-           "PYTHONPATH": os.pathsep.join([str(root / "src"), os.environ.get("PYTHONPATH", "")])}
+    """``mlplab live --replay FOLDER`` in a subprocess: ``(process, the URL with its token)`` once it says where
+    and takes connections (it prints its address before it listens: a page opened at once was refused)."""
+    port = _free_port()
     srv = subprocess.Popen([sys.executable, "-m", "mlplab", "live", "--replay", str(folder), "--no-open", "--port",
-                            str(_free_port())], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            str(port)], env=src_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = srv.stdout.readline()
     assert line.startswith("mlplab live: http"), (line, srv.wait(10), srv.stderr.read())
+    deadline = time.time() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if srv.poll() is not None or time.time() > deadline:
+                srv.kill()
+                raise RuntimeError(f"the replay server did not listen: {srv.communicate()}") from None
+            time.sleep(0.05)
     return srv, line.split()[2]
+
+
+def stop(proc, timeout=15):
+    """Ctrl-C (SIGINT) to a server, which must end within ``timeout`` s (killed and the test failed if not)."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+
+
+@contextlib.contextmanager
+def replayed(folder):
+    """``mlplab live --replay FOLDER`` for the block: yields the page's URL (with its token), then Ctrl-C."""
+    srv, url = replay_server(folder)
+    try:
+        yield url
+    finally:
+        stop(srv)
 
 
 class Server:
@@ -107,14 +159,28 @@ class Server:
 
 
 class Page:
-    """A page with every request recorded; opened as `mlplab live` opens it, with the server's token."""
+    """A page with every request and page error recorded; opened as `mlplab live` opens it, with the server's
+    token (:meth:`open`), or at a given address (:meth:`at`: a watch page's, a replay server's)."""
 
-    def __init__(self, browser, server):
-        self.base, self.token = server.base, server.token
-        self.page = browser.new_page(viewport={"width": 1500, "height": 1300})
+    def __init__(self, browser, server=None, viewport=None, base=None):
+        self.base, self.token = (server.base, server.token) if server is not None else (base, None)
+        self.page = browser.new_page(viewport=viewport or {"width": 1500, "height": 1300})
         self.requests, self.errors = [], []
         self.page.on("request", lambda r: self.requests.append(r.url))
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    @classmethod
+    def at(cls, browser, url, viewport=None, init_script=None):
+        """The page at ``url`` (its token in it), ``init_script`` run in it before the page's own scripts."""
+        p = cls(browser, viewport=viewport, base=url.split("/?", 1)[0])
+        if init_script:
+            p.page.add_init_script(init_script)
+        p.page.goto(url)
+        return p
+
+    def wait(self, cond, timeout=60_000):
+        """Until the JavaScript condition ``cond`` holds (once window.mlplabLive exists)."""
+        self.page.wait_for_function(f"window.mlplabLive && ({cond})", timeout=timeout)
 
     def open(self, query, token=True):
         self.page.goto(f"{self.base}/?{query}" + (f"&token={self.token}" if token and self.token else ""))
@@ -137,6 +203,11 @@ class Page:
 
     def close(self):
         self.page.close()
+
+    def done(self):
+        """The end of a page's test: it asked the server only, and nothing else (:meth:`check_local`); closed."""
+        self.check_local()
+        self.close()
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from live_fixtures import CHROMIUM, Page, Server, _alive, _free_port, _get  # noqa: F401 (re-exported)
+from live_fixtures import BROWSER_MARKS, CHROMIUM, Page, Server, _alive, _free_port, _get  # noqa: F401 (re-exported)
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (run `make system-deps` or "
-                                                "`apt-get install chromium`)"),
-]
+pytestmark = BROWSER_MARKS
 
 
 def _canvas(page, selector):
@@ -54,8 +50,7 @@ def test_a_run_started_from_the_url_streams_frames(server, browser, tmp_path):
     assert "token" not in page.url  # ... but never the token: the URL is what a user shares
     assert page.locator("#formula-update .katex").count() == 1  # the update rule, typeset
     p.shot(tmp_path, "live-train")
-    p.check_local()
-    p.close()
+    p.done()
 
 
 def test_invalid_settings_show_one_line_in_the_page(server, browser, tmp_path):
@@ -78,8 +73,7 @@ def test_invalid_settings_show_one_line_in_the_page(server, browser, tmp_path):
     assert "Traceback" not in text and "MemoryError" not in text
     assert p.live("frames") == 0
     p.shot(tmp_path, "live-memory-refusal")
-    p.check_local()
-    p.close()
+    p.done()
 
 
 def test_any_verdict_string_displays(server, browser):
@@ -96,8 +90,7 @@ def test_any_verdict_string_displays(server, browser):
         assert cls == f"verdict {tone}", (verdict, cls)
         assert text == (verdict if isinstance(verdict, str) and verdict else "3" if verdict == 3 else "—")
         assert title == ("trained: measured, not predicted" if verdict == "measured" else "")
-    p.check_local()
-    p.close()
+    p.done()
 
 
 def test_pause_and_single_step(server, browser):
@@ -113,8 +106,7 @@ def test_pause_and_single_step(server, browser):
     assert p.live("lastFrame.step") == step + 1 and p.live("status") == "paused"
     page.click("#btn-pause")  # Resume
     page.wait_for_function(f"window.mlplabLive.lastFrame.step > {step} + 100", timeout=15_000)
-    p.check_local()
-    p.close()
+    p.done()
 
 
 # every frame's step, η and ‖ΔW‖/‖W‖ per layer, as the page receives them (polled in the page: a frame
@@ -169,8 +161,7 @@ def test_a_learning_rate_changed_mid_run_takes_hold_and_is_marked(server, browse
     page.wait_for_function("window.mlplabLive.status === 'paused'", timeout=10_000)
     p.shot(tmp_path, "live-train-lr-change")
     page.click("#btn-reset")
-    p.check_local()
-    p.close()
+    p.done()
 
 
 def test_dragging_the_start_point_moves_every_path(server, browser, tmp_path):
@@ -204,8 +195,7 @@ def test_dragging_the_start_point_moves_every_path(server, browser, tmp_path):
     page.wait_for_function("window.mlplabLive.lastPaths.paths.sgd[200][1] === null || "
                            "Math.abs(window.mlplabLive.lastPaths.paths.sgd[200][1]) > 1e6", timeout=10_000)
     p.shot(tmp_path, "live-paths")
-    p.check_local()
-    p.close()
+    p.done()
 
 
 def _check_critical_damping_curves(curves, lams):
@@ -261,8 +251,7 @@ def test_paths_explains_the_function_and_each_opens_with_its_own_settings(server
                            timeout=10_000)
     assert "SGD: diverged at step" in page.locator("#paths-explain").inner_text()
     assert "fn=f2" in page.url and "sgd.lr=1.58" in page.url
-    p.check_local()
-    p.close()
+    p.done()
 
 
 def test_what_to_look_for_follows_the_setting_and_the_run(server, browser, tmp_path):
@@ -296,8 +285,7 @@ def test_what_to_look_for_follows_the_setting_and_the_run(server, browser, tmp_p
     assert page.locator("#layers .layer .hist >> nth=1").locator(".range").inner_text() == "0.00 … 1.00"
     p.shot(tmp_path, "live-train-explain")
     page.click("#btn-reset")
-    p.check_local()
-    p.close()
+    p.done()
 
 
 def test_teacher_flags_hide_controls(server, browser):
@@ -365,8 +353,7 @@ def test_mnist_book_network_frames(mnist_dir, server, browser, tmp_path):
     assert "1e-3" in ticks["#chart-ratio"].split() or "0.001" in ticks["#chart-ratio"].split(), ticks  # ‖ΔW‖/‖W‖
     assert not any("Infinity" in t or "NaN" in t for t in ticks.values()), ticks
     p.shot(tmp_path, "live-train-mnist")
-    p.check_local()
-    p.close()
+    p.done()
 
 
 def test_compare_two_runs(server, browser, tmp_path):
@@ -403,8 +390,7 @@ def test_compare_two_runs(server, browser, tmp_path):
     assert page.locator("#compare-formulas .formula").count() == 3
     assert "v1=init%3Dcritical" in page.url and "v3=init%3Dxavier" in page.url
     page.click("#btn-compare-stop")
-    p.check_local()
-    p.close()
+    p.done()
 
 
 def test_compare_steps_he_and_xavier_from_initialization(server, browser):
@@ -431,8 +417,7 @@ def test_compare_steps_he_and_xavier_from_initialization(server, browser):
                            ".textContent.split(' · ').every((t) => +t.split('step ')[1].split('/')[0] > 50)",
                            timeout=30_000)
     page.click("#btn-compare-stop")
-    p.check_local()
-    p.close()
+    p.done()
 
 
 def test_compare_over_seeds_draws_bands_and_overlaid_histograms(server, browser, tmp_path):
@@ -464,8 +449,7 @@ def test_compare_over_seeds_draws_bands_and_overlaid_histograms(server, browser,
     ticks = {c: page.get_attribute(c, "data-yticks") for c in ("#chart-cmp-ratio", "#chart-cmp-z")}
     assert all(ticks.values()) and not any("Infinity" in t or "NaN" in t for t in ticks.values()), ticks
     p.shot(tmp_path, "live-compare-seeds")
-    p.check_local()
-    p.close()
+    p.done()
 
 
 def test_the_seeds_box_keeps_what_is_typed(server, browser):
@@ -479,8 +463,7 @@ def test_the_seeds_box_keeps_what_is_typed(server, browser):
     page.fill(".variant >> nth=0", "lr=0.2")
     page.dispatch_event(".variant >> nth=0", "change")  # another control rewrites the URL
     assert page.input_value("#cmp-seeds") == "2" and "seeds=2" in page.url and "v1=lr%3D0.2" in page.url
-    p.check_local()
-    p.close()
+    p.done()
 
 
 def test_every_module_is_served_as_javascript(server):
@@ -579,8 +562,7 @@ def test_a_page_of_another_origin_cannot_drive_the_server(browser, tmp_path):
         assert after["runs"] == 1 and after["states"] == ["done"], after  # no run made, the tab's not stopped
         assert os.listdir(root / "runs") == exported and sorted(os.listdir(root)) == ["runs"]  # nothing written
         assert p.live("status") == "done"
-        p.check_local()
-        p.close()
+        p.done()
     finally:
         httpd.shutdown()
         s.proc.kill()
@@ -630,7 +612,6 @@ def test_a_run_over_the_servers_limit_is_refused_in_one_line_in_the_page(browser
         text = page.inner_text("#train-error")
         assert "holds 1 run already" in text and "close a tab" in text and "\n" not in text
         assert p.live("run") is None and p.live("frames") == 0
-        p.check_local()
-        p.close()
+        p.done()
     finally:
         ls.stop()

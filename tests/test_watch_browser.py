@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,48 +16,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from live_fixtures import BROWSER_MARKS, ROOT, Page, replayed, src_env
 
 pytest.importorskip("torch")
-CHROMIUM = shutil.which("chromium")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (run `make system-deps` or "
-                                                "`apt-get install chromium`)"),
-]
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = BROWSER_MARKS
 LOOP = ROOT / "tests" / "watch_loop.py"
-
-
-def _env():
-    return {**os.environ, "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Page:
-    def __init__(self, browser, url):
-        self.base = url.split("/?", 1)[0]
-        self.page = browser.new_page(viewport={"width": 1400, "height": 1100})
-        self.requests, self.errors = [], []
-        self.page.on("request", lambda r: self.requests.append(r.url))
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.goto(url)
-
-    def live(self, expr):
-        return self.page.evaluate(f"window.mlplabLive.{expr}")
-
-    def wait(self, cond, timeout=60_000):
-        self.page.wait_for_function(f"window.mlplabLive && ({cond})", timeout=timeout)
-
-    def check_local(self):
-        outside = [u for u in self.requests if not u.startswith(self.base + "/") and not u.startswith("data:")]
-        assert self.requests and not outside, f"requests left the local server: {outside}"
-        assert not self.errors, self.errors
+VIEWPORT = {"width": 1400, "height": 1100}
 
 
 def _replay_servers(folder) -> list[int]:
@@ -112,12 +74,12 @@ def test_a_watched_loop_live_then_killed_then_replayed(browser, tmp_path):
     rec_dir = tmp_path / "run"
     loop = subprocess.Popen([sys.executable, str(LOOP), str(rec_dir), "--model", "mlp", "--steps", "400",
                              "--every", "2", "--slow", "0.05", "--port", "--kill-at", "30"],
-                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=src_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = loop.stdout.readline()
         assert line.startswith("URL http://127.0.0.1:"), (line, loop.stderr.read() if loop.poll() is not None else "")
         url = line.split()[1]
-        p = Page(browser, url)
+        p = Page.at(browser, url, VIEWPORT)
         assert "token" not in p.page.url  # taken out of the address bar at once
         p.wait("window.mlplabLive.frames >= 3")
         first = p.live("frames")
@@ -153,13 +115,8 @@ def test_a_watched_loop_live_then_killed_then_replayed(browser, tmp_path):
             loop.kill()
         loop.communicate()
     # replayed afterwards by the command: every complete frame, and the time slider moves through them
-    port = _free_port()
-    srv = subprocess.Popen([sys.executable, "-m", "mlplab", "live", "--replay", str(rec_dir), "--no-open", "--port",
-                            str(port)], env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        printed = srv.stdout.readline()
-        assert printed.startswith("mlplab live: http"), (printed, srv.stderr.read() if srv.poll() is not None else "")
-        p = Page(browser, printed.split()[2])
+    with replayed(rec_dir) as url:
+        p = Page.at(browser, url, VIEWPORT)
         n = len(rec.frames)
         p.wait(f"window.mlplabLive.ready && window.mlplabLive.frames === {n}", timeout=30_000)
         assert p.live("shown") == n - 1
@@ -175,15 +132,9 @@ def test_a_watched_loop_live_then_killed_then_replayed(browser, tmp_path):
         assert "step " + str(rec.frames[2]["step"]) in p.page.locator("#readout").inner_text()
         assert not p.page.locator("#follow").is_checked()
         assert p.page.locator("#layers .layer").nth(1).locator(".verdict").inner_text() in ("healthy", "vanishing")
-        _check_guard(p.base, printed.split("?token=")[1].split()[0], rec)
-        p.page.screenshot(path=str(tmp_path / "watch-replay.png"), full_page=True)
-        if os.environ.get("MLPLAB_LIVE_SHOTS"):
-            shutil.copy(tmp_path / "watch-replay.png", Path(os.environ["MLPLAB_LIVE_SHOTS"]) / "watch-replay.png")
-        p.check_local()
-        p.page.close()
-    finally:
-        srv.send_signal(signal.SIGINT)
-        srv.communicate(timeout=15)
+        _check_guard(p.base, url.split("?token=")[1], rec)
+        p.shot(tmp_path, "watch-replay")
+        p.done()
 
 
 @pytest.mark.parametrize("setup,expected", [
@@ -202,6 +153,6 @@ def test_a_damaged_or_foreign_folder_is_one_line_exit_2(tmp_path, setup, expecte
     setup(d)
     extra = ["--blas-threads", "1"] if "does not apply" in expected else []
     r = subprocess.run([sys.executable, "-m", "mlplab", "live", "--replay", str(d), "--no-open", *extra],
-                       env=_env(), capture_output=True, text=True, timeout=60)
+                       env=src_env(), capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and expected in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "Traceback" not in r.stderr and r.stdout == ""

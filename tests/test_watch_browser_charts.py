@@ -9,22 +9,12 @@ and the canvas' width), so the test reads what was drawn, not what the page says
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-from pathlib import Path
-
 import pytest
-from live_fixtures import replay_server
+from live_fixtures import BROWSER_MARKS, Page, replayed
 
 torch = pytest.importorskip("torch")
 nn, F = torch.nn, torch.nn.functional
-CHROMIUM = shutil.which("chromium")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (run `make system-deps` or "
-                                                "`apt-get install chromium`)"),
-]
+pytestmark = BROWSER_MARKS
 PHONE, DESKTOP = {"width": 390, "height": 844}, {"width": 1400, "height": 1000}
 CHARTS = ("chart-loss", "chart-ratio")
 
@@ -71,16 +61,10 @@ def _drawn(page):
 def test_the_shown_mark_is_labelled_beside_its_line_and_the_steps_are_whole(browser, tmp_path):
     steps = 25  # on a desktop, uPlot's own spacing for 25 steps is 2.5
     _record(tmp_path / "run", steps)
-    srv, url = replay_server(tmp_path / "run")
-    base = url.split("/?", 1)[0]
-    try:
+    with replayed(tmp_path / "run") as url:
         for name, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
-            page = browser.new_page(viewport=viewport)
-            errors, requests = [], []
-            page.on("pageerror", lambda e: errors.append(str(e)))  # noqa: B023 (the page's own lists)
-            page.on("request", lambda r: requests.append(r.url))  # noqa: B023
-            page.add_init_script(RECORD_TEXT)
-            page.goto(url)
+            p = Page.at(browser, url, viewport, init_script=RECORD_TEXT)
+            page = p.page
             page.wait_for_function("window.mlplabLive.ready && window.mlplabLive.frames > 0", timeout=30_000)
             n = page.evaluate("window.mlplabLive.frames")
             assert n >= steps - 1 and page.evaluate("window.mlplabLive.shown") == n - 1  # the newest frame
@@ -111,11 +95,5 @@ def test_the_shown_mark_is_labelled_beside_its_line_and_the_steps_are_whole(brow
                     assert below and all(v.replace(",", "").isdigit() for v in below), (name, chart, below)
             page.locator("#slider").fill(str(n - 1))  # the newest frame shown again, as the page opens: looked at
             page.wait_for_function(f"window.mlplabLive.shown === {n - 1}")
-            page.screenshot(path=str(tmp_path / f"watch-charts-{name}.png"), full_page=True)
-            if os.environ.get("MLPLAB_LIVE_SHOTS"):
-                shutil.copy(tmp_path / f"watch-charts-{name}.png", Path(os.environ["MLPLAB_LIVE_SHOTS"]))
-            assert not errors and all(u.startswith(base + "/") or u.startswith("data:") for u in requests)
-            page.close()
-    finally:
-        srv.send_signal(signal.SIGINT)
-        srv.communicate(timeout=15)
+            p.shot(tmp_path, f"watch-charts-{name}")
+            p.done()

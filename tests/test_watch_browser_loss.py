@@ -6,23 +6,12 @@ a replayed recording, on a phone's screen and a desktop's, with axe-core finding
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-from pathlib import Path
-
 import pytest
-from live_fixtures import replay_server
+from live_fixtures import BROWSER_MARKS, ROOT, Page, replayed
 
 torch = pytest.importorskip("torch")
 nn, F = torch.nn, torch.nn.functional
-CHROMIUM = shutil.which("chromium")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (run `make system-deps` or "
-                                                "`apt-get install chromium`)"),
-]
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = BROWSER_MARKS
 AXE = ROOT / "tests" / "vendor" / "axe-core" / "axe.min.js"
 PHONE, DESKTOP = {"width": 390, "height": 844}, {"width": 1400, "height": 1000}
 
@@ -53,15 +42,6 @@ def _train(w, model, opt, x, y, steps, give_loss):
             w.step()  # the step, without the loss
 
 
-def _open(browser, url, viewport):
-    page = browser.new_page(viewport=viewport)
-    errors, requests = [], []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("request", lambda r: requests.append(r.url))
-    page.goto(url)
-    return page, errors, requests
-
-
 def _empty_state(page):
     """What the loss figure shows: the note's text and visibility, the chart's, and their boxes."""
     return page.evaluate("""(() => {
@@ -83,12 +63,6 @@ def _axe(page):
         .map((v) => `${v.impact} ${v.id}: ${v.help} at ${v.nodes.slice(0, 3).map((n) => n.target.join(' '))}`)""")
 
 
-def _shot(page, tmp_path, name):
-    page.screenshot(path=str(tmp_path / name), full_page=True)
-    if os.environ.get("MLPLAB_LIVE_SHOTS"):
-        shutil.copy(tmp_path / name, Path(os.environ["MLPLAB_LIVE_SHOTS"]) / name)
-
-
 def test_live_the_empty_loss_chart_says_to_call_w_step_loss_then_draws_it(browser, tmp_path):
     from mlplab.watch import watch
 
@@ -97,7 +71,8 @@ def test_live_the_empty_loss_chart_says_to_call_w_step_loss_then_draws_it(browse
     w = watch(model, opt, every=1, record=tmp_path / "run", port=0)
     try:
         _train(w, model, opt, x, y, 4, give_loss=False)
-        page, errors, requests = _open(browser, w.url, DESKTOP)
+        p = Page.at(browser, w.url, DESKTOP)
+        page = p.page
         page.wait_for_function("window.mlplabLive.ready && window.mlplabLive.frames >= 3", timeout=30_000)
         got = _empty_state(page)
         assert got["note"] and not got["chart"], got
@@ -112,9 +87,7 @@ def test_live_the_empty_loss_chart_says_to_call_w_step_loss_then_draws_it(browse
         drawn = page.evaluate("window.mlplabLive.W.loss.data[1]")
         assert any(v is not None and v > 0 for v in drawn)
         assert page.evaluate("window.mlplabLive.W.loss.width") > 300  # its width taken once shown again
-        base = w.url.split("/?", 1)[0]
-        assert not errors and all(u.startswith(base + "/") or u.startswith("data:") for u in requests)
-        page.close()
+        p.done()
     finally:
         w.close()
         w.stop_page()
@@ -134,10 +107,10 @@ def test_a_replayed_recording_without_losses_says_why_on_a_phone_and_a_desktop(b
         _train(w, model, opt, x, y, 5, give_loss=False)
     rec = read(tmp_path / "run")
     assert rec.end is not None and len(rec.frames) >= 4 and all(f["loss"] is None for f in rec.frames)
-    srv, url = replay_server(tmp_path / "run")
-    try:
+    with replayed(tmp_path / "run") as url:
         for name, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
-            page, errors, requests = _open(browser, url, viewport)
+            p = Page.at(browser, url, viewport)
+            page = p.page
             page.wait_for_function("window.mlplabLive.ready", timeout=30_000)
             got = _empty_state(page)
             assert got["note"] and not got["chart"], got
@@ -147,11 +120,6 @@ def test_a_replayed_recording_without_losses_says_why_on_a_phone_and_a_desktop(b
             assert fig_left <= left and right <= fig_right and right <= viewport["width"] and height >= 100, got
             assert got["scrollWidth"] <= viewport["width"], got  # nothing wider than the screen
             assert 1 <= got["lines"] <= (4 if name == "phone" else 2), got
-            _shot(page, tmp_path, f"watch-no-loss-{name}.png")
+            p.shot(tmp_path, f"watch-no-loss-{name}")
             assert _axe(page) == []
-            base = url.split("/?", 1)[0]
-            assert not errors and all(u.startswith(base + "/") or u.startswith("data:") for u in requests)
-            page.close()
-    finally:
-        srv.send_signal(signal.SIGINT)
-        srv.communicate(timeout=15)
+            p.done()

@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import signal
 import time
 
 import numpy as np
 import pytest
-from live_fixtures import replay_server
+from live_fixtures import Page, browser_test, replayed
 
 torch = pytest.importorskip("torch")
 nn, F = torch.nn, torch.nn.functional
@@ -283,7 +282,6 @@ def test_a_failing_loss_is_recorded_once_and_training_goes_on(tmp_path):
 
 
 # ---------------------------------------------------------------------- the page, in Chromium
-CHROMIUM = shutil.which("chromium")
 
 
 def _record(folder, sharp: bool) -> list[dict]:
@@ -300,9 +298,7 @@ def _record(folder, sharp: bool) -> list[dict]:
     return [f["sharpness"] for f in read(folder).frames if "sharpness" in f]
 
 
-@pytest.mark.browser
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (run `make system-deps` or `apt-get install "
-                                            "chromium`)")
+@browser_test
 def test_the_replayed_recordings_sharpness_chart_shows_the_points(browser, tmp_path):
     entries = _record(tmp_path / "with", True)
     assert [s["step"] for s in entries] == [1, 5, 9, 13, 17, 21, 25, 29]
@@ -314,13 +310,9 @@ def test_the_replayed_recordings_sharpness_chart_shows_the_points(browser, tmp_p
     (tmp_path / "without" / "frames.jsonl").write_text("".join(
         json.dumps({k: v for k, v in obj.items() if k != "sharpness"}) + "\n" for obj in lines))
     for name in ("with", "without"):
-        srv, url = replay_server(tmp_path / name)
-        try:
-            page = browser.new_page(viewport={"width": 1300, "height": 1000})
-            errors, requests = [], []
-            page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
-            page.on("request", lambda r, requests=requests: requests.append(r.url))
-            page.goto(url)
+        with replayed(tmp_path / name) as url:
+            p = Page.at(browser, url, {"width": 1300, "height": 1000})
+            page = p.page
             page.wait_for_function("window.mlplabLive && window.mlplabLive.ready", timeout=30_000)
             if name == "without":  # a recording without measurements (or an older one): no chart
                 assert page.locator("#sharp-fig").is_hidden()
@@ -342,9 +334,4 @@ def test_the_replayed_recordings_sharpness_chart_shows_the_points(browser, tmp_p
                 page.locator("#slider").fill("1")
                 page.wait_for_function("window.mlplabLive.shown === 1")
                 assert "Step 1: λ₁(H) = " in page.locator("#sharp-note").inner_text()
-            base = url.split("/?", 1)[0]
-            assert not errors and all(u.startswith(base + "/") or u.startswith("data:") for u in requests)
-            page.close()
-        finally:
-            srv.send_signal(signal.SIGINT)
-            srv.communicate(timeout=15)
+            p.done()
