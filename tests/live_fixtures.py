@@ -70,23 +70,19 @@ def src_env():
 
 
 def replay_server(folder):
-    """``mlplab live --replay FOLDER`` in a subprocess: ``(process, the URL with its token)`` once it says where
-    and takes connections (it prints its address before it listens: a page opened at once was refused)."""
+    """``mlplab live --replay FOLDER`` in a subprocess: ``(process, the URL with its token)`` once it says where.
+    It must take connections by then: it printed its address before it listened, and a page opened at once
+    (a notebook's frame, watch(port=...)'s URL) was refused."""
     port = _free_port()
     srv = subprocess.Popen([sys.executable, "-m", "mlplab", "live", "--replay", str(folder), "--no-open", "--port",
                             str(port)], env=src_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = srv.stdout.readline()
     assert line.startswith("mlplab live: http"), (line, srv.wait(10), srv.stderr.read())
-    deadline = time.time() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if srv.poll() is not None or time.time() > deadline:
-                srv.kill()
-                raise RuntimeError(f"the replay server did not listen: {srv.communicate()}") from None
-            time.sleep(0.05)
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError as e:
+        srv.kill()
+        raise AssertionError(f"the replay server said its address before it listened: {e}") from None
     return srv, line.split()[2]
 
 
@@ -131,15 +127,11 @@ class Server:
             raise RuntimeError(f"the server did not start: {self.printed!r} {self.proc.communicate()}")
         url = self.printed.split()[2]
         self.token = url.split("?token=", 1)[1] if "?token=" in url else None
-        t0 = time.time()
-        while True:
-            try:
-                _get(self.base + "/api/meta", self.token)
-                break
-            except OSError:
-                if self.proc.poll() is not None or time.time() - t0 > 30:
-                    raise RuntimeError(f"the server did not start: {self.proc.communicate()}") from None
-                time.sleep(0.1)
+        try:  # it says its address once it takes connections: a browser opened at once loads the page
+            _get(self.base + "/api/meta", self.token)
+        except OSError as e:
+            self.kill()
+            raise AssertionError(f"the server said its address before it answered: {e}") from None
 
     def runs(self):
         return _get(self.base + "/api/runs", self.token)

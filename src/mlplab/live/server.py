@@ -57,9 +57,9 @@ def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True, 
         print("warning: --no-token: any program that can reach this server (another user's on this machine, or on "
               "the network with --host) can start runs and export them; use it only where all of them are trusted",
               file=sys.stderr)
-    print(f"mlplab live: {url}  (Ctrl-C stops it; exports go below {app.state.root})", flush=True)
 
-    def on_started():
+    def on_started():  # the address is said once the server takes connections: a page opened at once loads
+        print(f"mlplab live: {url}  (Ctrl-C stops it; exports go below {app.state.root})", flush=True)
         if open_browser:
             webbrowser.open(url)
         if ready is not None:

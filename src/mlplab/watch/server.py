@@ -130,15 +130,16 @@ def serve(folder, host: str = "127.0.0.1", port: int = 8765, open_browser: bool 
               "recording. Use --host 127.0.0.1 unless you mean it.", file=sys.stderr)
     if no_token:
         print("warning: --no-token: any program that can reach this server can read the recording", file=sys.stderr)
-    print(f"mlplab live: {url}  (the recording {app.state.recording.folder}; Ctrl-C stops it)", flush=True)
 
-    def opener():
+    def opener():  # the address is said once the server takes connections: a page opened at once loads
         import time
 
         while not server.started and not server.should_exit:
             time.sleep(0.05)
-        if server.started and open_browser:
-            webbrowser.open(url)
+        if server.started:
+            print(f"mlplab live: {url}  (the recording {app.state.recording.folder}; Ctrl-C stops it)", flush=True)
+            if open_browser:
+                webbrowser.open(url)
 
     threading.Thread(target=opener, daemon=True).start()
     parent = os.environ.get(PARENT_ENV, "")
