@@ -156,7 +156,8 @@ function nearestValue(u, sidx, idx) {
 const WHOLE_INCRS = Array.from({length: 10}, (_, k) => [1, 2, 5].map((m) => m * 10 ** k)).flat();
 
 // a uPlot line chart filling el's width; opts: height, xlabel ('step', 'epoch', 'layer'), scales, bands, marks,
-// wholeX (x is a whole number: ticks at whole values only; always so for layers and epochs)
+// wholeX (default true: every x here is a step, an epoch or a layer, ticks at whole values only; false for
+// a fractional x)
 export function chart(el, series, opts = {}) {
   const w = widthOf(el);
   return keep(new uPlot({width: w, height: opts.height || 170, legend: {show: true, live: true}, bands: opts.bands || [],
@@ -166,7 +167,7 @@ export function chart(el, series, opts = {}) {
     // so the step under the pointer is often one the other series has no value at)
     cursor: {show: true, drag: {x: false, y: false}, points: {show: false}, dataIdx: nearestValue},
     scales: withLogRanges(Object.assign({x: {time: false}}, opts.scales || {})),
-    axes: [{size: 30, incrs: opts.wholeX || opts.xlabel === 'layer' || opts.xlabel === 'epoch' ? WHOLE_INCRS : undefined},
+    axes: [{size: 30, incrs: opts.wholeX === false ? undefined : WHOLE_INCRS},
       {size: 50, values: yTicks(el, opts.scales && opts.scales.y && opts.scales.y.distr === 3)}],
     series: [{label: opts.xlabel || 'step'}, ...series]},
     [[], ...series.map(() => [])], el), el, series);

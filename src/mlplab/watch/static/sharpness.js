@@ -13,7 +13,7 @@ export function setupSharp(marks) {
   S.chart = chart($('#chart-sharp'), [styled(0, {label: 'λ₁ (sharpness)', spanGaps: true, points: {show: true, size: 6}}),
     styled(1, {label: 'stability limit', dash: [8, 4], spanGaps: true, points: {show: false},
       paths: uPlot.paths.stepped({align: 1})})],
-  {marks, wholeX: true, scales: {y: {distr: 3}}});
+  {marks, scales: {y: {distr: 3}}});
   live.sharpChart = S.chart;
 }
 

@@ -60,9 +60,9 @@ function setup(meta) {
   showLines($('#not-watched'), meta.not_watched.length ? meta.not_watched.map((n) => `${n.where}: ${n.what} (${n.why})`)
     : ['every layer with weights is watched']);
   const marks = () => (W.shown >= 0 ? [{x: W.frames[W.shown].step, label: 'shown'}] : []);
-  W.loss = chart($('#chart-loss'), [styled(0, {label: 'loss', spanGaps: true})], {marks, wholeX: true});
+  W.loss = chart($('#chart-loss'), [styled(0, {label: 'loss', spanGaps: true})], {marks});
   W.ratio = chart($('#chart-ratio'), meta.layers.map((lay, i) => styled(i, {label: `layer ${i + 1}`, spanGaps: true})),
-    {marks, wholeX: true, scales: {y: {distr: 3}}});
+    {marks, scales: {y: {distr: 3}}});
   setupSharp(marks);
 }
 
