@@ -20,7 +20,7 @@ from functools import lru_cache
 import numpy as np
 
 from .functions import theory_activation
-from .maps import chi_1, derivative_mean_square, mean_square, phase_names, q_star
+from .maps import chi_1, derivative_mean_square, mean_squares, phase_names, q_star
 
 __all__ = ["PHASES", "critical_line", "critical_point", "phase", "phase_names"]
 
@@ -32,8 +32,8 @@ def critical_point(q, activation) -> tuple[np.ndarray, np.ndarray]:
     """(σ_w², σ_b²) of the critical point whose fixed length is q* = ``q`` (σ_b² < 0: no such point)."""
     act = theory_activation(activation)
     q = np.asarray(q, dtype=float)
-    d = derivative_mean_square(act, q)
-    return 1.0 / d, q - mean_square(act, q) / d
+    m, d = mean_squares(act, q)
+    return 1.0 / d, q - m / d
 
 
 def _brent(act, targets, lo, hi, found):
