@@ -43,7 +43,12 @@ def nodes(order: int) -> tuple[np.ndarray, np.ndarray]:
     from scipy.special import roots_hermitenorm  # here: scipy.special's import is ~0.4 s of a fresh process
 
     x, w = roots_hermitenorm(int(order))  # Golub–Welsch below order 150, asymptotic expansions above
-    return x, w / w.sum()
+    w = w / w.sum()
+    # the nodes whose weight is exactly 0 (e^(−x²/2) underflows beyond |x| ≈ 38.6: 5836 of order 8001's nodes,
+    # 1846 of 3201's) add nothing to any sum: dropped, a large order costs what its nodes within ±38.6 do (a
+    # sigmoid network's critical line is found at q* ≈ 46, order 8001: 3.7x fewer evaluations of φ)
+    keep = w > 0
+    return (x, w) if keep.all() else (x[keep], w[keep])
 
 
 def order_for(q) -> np.ndarray:
