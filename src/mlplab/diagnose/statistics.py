@@ -109,7 +109,9 @@ def gaussian_expectations(fs, var: float) -> list[float]:
 
 
 def gaussian_expectations_at(fs, variances) -> list[np.ndarray]:
-    """:func:`gaussian_expectations` at many variances at once (each ≥ 0): arrays, one value per variance. Each
+    """:func:`gaussian_expectations` at many variances at once (each ≥ 0): arrays, one value per variance.
+    ``fs``: a list of functions, or one function returning a tuple of arrays (functions of one evaluation of φ,
+    such as a layer's mean activation and its saturated fraction: φ on the grid once, not once each). Each
     variance's grid is the same union of points, laid out as one row of an array so that every φ and the density
     are evaluated once for all the rows (issue 30's time budget: the check-up asks this of every layer). The
     fixed grid's points beyond ±12 sd are moved onto ±12 sd instead of being cut, and points the two grids share
@@ -118,11 +120,16 @@ def gaussian_expectations_at(fs, variances) -> list[np.ndarray]:
     var = np.asarray(variances, dtype=float).ravel()
     if np.any(~(var >= 0)):
         raise ValueError(f"variances must be >= 0, got {var[~(var >= 0)][0]}")
-    out = [np.empty(var.size) for _ in fs]
+    if callable(fs):
+        many = fs
+    else:
+        def many(z, fs=tuple(fs)):
+            return [f(z) for f in fs]
+    out = [np.empty(var.size) for _ in many(np.zeros(1))]
     zero = var == 0
     if zero.any():
-        for o, f in zip(out, fs):
-            o[zero] = float(f(np.zeros(1))[0])
+        for o, v in zip(out, many(np.zeros(1))):
+            o[zero] = float(v[0])
     pos = np.flatnonzero(~zero)
     if pos.size:
         v = var[pos][:, None]
@@ -131,8 +138,8 @@ def gaussian_expectations_at(fs, variances) -> list[np.ndarray]:
         z = np.concatenate([sd * _UNIT_GRID, np.clip(fixed, -12.0 * sd, 12.0 * sd)], axis=1)
         z.sort(axis=1)
         pdf = np.exp(-0.5 * z * z / v) / (sd * math.sqrt(2.0 * math.pi))
-        for o, f in zip(out, fs):
-            o[pos] = np.trapezoid(f(z) * pdf, z, axis=1)
+        for o, v in zip(out, many(z)):
+            o[pos] = np.trapezoid(v * pdf, z, axis=1)
     return out
 
 

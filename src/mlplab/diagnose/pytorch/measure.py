@@ -214,17 +214,18 @@ def _theory(layers, meas) -> list[dict]:
                     expect[i] = [0.0]
                 continue
             phi, _ = dg.activation_fn(act, slope)
-            sat = None
+            fs = [phi]
             if act == "relu6":  # the top bound only (0 is a ReLU's dead side, counted as dead)
-                def sat(z, phi=phi):
-                    return (phi(z) >= RELU6_TOP - dg.SATURATION_EPS).astype(float)
-            elif act in dg._BOUNDS:
+                def fs(z, phi=phi):
+                    a = phi(z)
+                    return a, (a >= RELU6_TOP - dg.SATURATION_EPS).astype(float)
+            elif act in dg._BOUNDS:  # the mean and the saturated fraction from one φ on the grid
                 lo, hi = dg._BOUNDS[act]
 
-                def sat(z, phi=phi, lo=lo, hi=hi):
+                def fs(z, phi=phi, lo=lo, hi=hi):
                     a = phi(z)
-                    return ((a <= lo + dg.SATURATION_EPS) | (a >= hi - dg.SATURATION_EPS)).astype(float)
-            got = dg.gaussian_expectations_at([phi] if sat is None else [phi, sat], [v for _, v in items])
+                    return a, ((a <= lo + dg.SATURATION_EPS) | (a >= hi - dg.SATURATION_EPS)).astype(float)
+            got = dg.gaussian_expectations_at(fs, [v for _, v in items])
             for n, (i, _) in enumerate(items):
                 expect[i] = [float(r[n]) for r in got]
         for c in chains:
