@@ -287,26 +287,33 @@ def _f(x) -> float:
 def _summary(i, lay, z, a, eps, full: bool = True):
     """The :class:`LayerStats` of one layer from its pre-activations ``z`` and activations ``a`` (units last).
     ``full=False``: only what the PyTorch check-up reads (fan-in and -out, the activation's mean and std, the
-    saturated, zero and dead fractions, E[z²]), the same numbers, the rest NaN — the weight's moments and the
-    norms are passes over the batch a small model's check-up paid for without reading them (issue 30's time)."""
+    saturated, zero and dead fractions; E[z²] it takes itself), the same numbers to rounding, the rest NaN — the
+    weight's moments and the norms are passes over the batch a small model's check-up paid for without reading
+    them (issue 30's time)."""
     w = lay.linear.weight.data
-    z64, a64 = z.astype(np.float64), a.astype(np.float64)
     n_units = a.shape[-1]
     sat = zero = dead = float("nan")
-    if lay.activation in _BOUNDS:
+    if lay.activation in _BOUNDS:  # against float64 bounds (a strong scalar): a float32 a is compared in float64
         lo, hi = _BOUNDS[lay.activation]
-        sat = _f(np.mean((a64 <= lo + eps) | (a64 >= hi - eps)))
+        sat = np.count_nonzero((a <= np.float64(lo + eps)) | (a >= np.float64(hi - eps))) / max(a.size, 1) \
+            if a.size else float("nan")
     if lay.activation == "relu":
         off = a <= 0
         zero = _f(np.mean(off))
         dead = _f(np.mean(np.all(off.reshape(-1, n_units), axis=0)))
     if not full:
+        # accumulated in float64 from the float32 arrays, without float64 copies of them (two 256 KB copies were
+        # half of a 256 × 128 layer's statistics): the mean, then the deviations; E[z²] is the caller's (NaN here:
+        # the PyTorch check-up takes it by torch's float64 norm, which casts as it reads)
         nan = float("nan")
+        mean = _f(np.mean(a, dtype=np.float64)) if a.size else nan
+        dev = np.subtract(a, mean, dtype=np.float64).ravel()
         return LayerStats(
             layer=i + 1, fan_in=int(w.shape[-2]), fan_out=int(w.shape[-1]), activation=lay.activation,
-            weight_mean=nan, weight_std=nan, weight_norm=nan, pre_mean=nan, pre_std=nan, pre_sq=_f(np.mean(z64**2)),
-            act_mean=_f(a64.mean()), act_std=_f(a64.std()), act_sq=nan, act_norm=nan, saturated=sat, zero=zero,
-            dead=dead)
+            weight_mean=nan, weight_std=nan, weight_norm=nan, pre_mean=nan, pre_std=nan, pre_sq=nan,
+            act_mean=mean, act_std=math.sqrt(_f(np.dot(dev, dev)) / dev.size) if dev.size else nan, act_sq=nan,
+            act_norm=nan, saturated=_f(sat), zero=zero, dead=dead)
+    z64, a64 = z.astype(np.float64), a.astype(np.float64)
     return LayerStats(
         layer=i + 1, fan_in=int(w.shape[-2]), fan_out=int(w.shape[-1]), activation=lay.activation,
         weight_mean=_f(w.mean()), weight_std=_f(w.std()), weight_norm=_f(np.linalg.norm(w)),

@@ -104,6 +104,8 @@ def _measure(layers, batch: int, eps=dg.SATURATION_EPS):
         act = "relu" if lay.activation == "relu6" else lay.activation
         s = dg._summary(i, SimpleNamespace(linear=SimpleNamespace(weight=SimpleNamespace(data=wm)),
                                            activation=act), z, a, eps, full=False)
+        # E[z²] only where the theory reads it, a normalisation's output (each layer's was a pass over its batch)
+        s.pre_sq = (_mean_sq(z) if z.size else float("nan")) if lay.norm else float("nan")
         if lay.activation == "relu6":
             s.activation = "relu6"
             s.saturated = float(np.mean(a >= RELU6_TOP - eps))
