@@ -41,8 +41,15 @@ def _norm(t) -> float:
     return float(torch.linalg.vector_norm(t.detach(), dtype=torch.float64))  # no float64 copy through NumPy
 
 
+_SQ_NUMPY_MAX = 1 << 17  # values up to which E[a²] squares into a float64 array (1 MB at most)
+
+
 def _mean_sq(a) -> float:
-    """E[a²] accumulated in float64 without a float64 copy of ``a`` (a weight matrix can be most of the memory)."""
+    """E[a²] accumulated in float64 without a float64 copy of a large ``a`` (a weight matrix can be most of the
+    memory); a small one through a float64 square, 2-3x faster than torch's norm (two calls' overhead, and the
+    transposed weight made contiguous first)."""
+    if a.size <= _SQ_NUMPY_MAX:
+        return float(np.mean(np.square(a, dtype=np.float64))) if a.size else 0.0
     import torch
 
     t = torch.from_numpy(np.ascontiguousarray(a))
