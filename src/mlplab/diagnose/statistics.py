@@ -136,10 +136,12 @@ def gaussian_expectations_at(fs, variances) -> list[np.ndarray]:
         sd = np.sqrt(v)
         fixed = _FIXED_GRID[np.abs(_FIXED_GRID) <= 12.0 * float(sd.max())]  # what no row reaches: cut, as before
         z = np.concatenate([sd * _UNIT_GRID, np.clip(fixed, -12.0 * sd, 12.0 * sd)], axis=1)
-        z.sort(axis=1)
+        z.sort(axis=1, kind="stable")  # two sorted runs: merged (timsort), half quicksort's time; the same array
         pdf = np.exp(-0.5 * z * z / v) / (sd * math.sqrt(2.0 * math.pi))
+        d = np.diff(z, axis=1)  # np.trapezoid's own sum, on one diff of the grid for every function
         for o, v in zip(out, many(z)):
-            o[pos] = np.trapezoid(v * pdf, z, axis=1)
+            y = v * pdf
+            o[pos] = (d * (y[:, 1:] + y[:, :-1]) / 2.0).sum(1)
     return out
 
 
