@@ -6,11 +6,11 @@ found from its q*: at criticality σ_w² E[φ′(√q* z)²] = 1 and q* = σ_w²
     σ_w²(q*) = 1 / E[φ′(√q* z)²],        σ_b²(q*) = q* − E[φ(√q* z)²] / E[φ′(√q* z)²].
 
 :func:`critical_point` is that map; :func:`critical_line` inverts the second equation for given σ_b² (on a
-table of q* shared by every σ_b², refined by bisection in log q*). For tanh σ_b²(q*) rises from 0, so every
-σ_b² ≥ 0 has one critical σ_w² (1 at σ_b² = 0, 1.761 at σ_b² = 0.05). For the homogeneous activations
-(identity, relu, leaky relu) χ₁ = σ_w² E[φ′²] does not depend on q*, so the critical σ_w² is 1/E[φ′²]
-(1, 2, 2/(1 + a²)) for every σ_b², but only σ_b² = 0 gives a fixed length (the paper's ReLU critical point
-(2, 0)); with σ_b² > 0 the length grows by σ_b² a layer (q* = inf).
+table of q* shared by every σ_b², refined in log q*: Newton's method for a few σ_b², bisection for many). For
+tanh σ_b²(q*) rises from 0, so every σ_b² ≥ 0 has one critical σ_w² (1 at σ_b² = 0, 1.761 at σ_b² = 0.05).
+For the homogeneous activations (identity, relu, leaky relu) χ₁ = σ_w² E[φ′²] does not depend on q*, so the
+critical σ_w² is 1/E[φ′²] (1, 2, 2/(1 + a²)) for every σ_b², but only σ_b² = 0 gives a fixed length (the paper's
+ReLU critical point (2, 0)); with σ_b² > 0 the length grows by σ_b² a layer (q* = inf).
 """
 
 from __future__ import annotations

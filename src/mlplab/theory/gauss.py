@@ -7,7 +7,8 @@ c = q₁₂/√(q₁q₂), on the n × n product rule.
 
 Orders: one variable, :data:`ORDER_1D` = 101 nodes, raised to the next of :data:`ORDERS_1D` at or above 80 q
 for large variances (:func:`order_for`, at most :data:`MAX_ORDER_1D` = 8001); two variables, the smallest of
-:data:`ORDERS_2D` (48 … 160 per axis) at or above 30 q. Each point of a grid gets its own order. For a smooth
+:data:`ORDERS_2D` (48 … 160 per axis) at or above 30 q. Each point of a grid gets its own order; nodes whose
+weight underflows to 0 (beyond |x| ≈ 38.6, most of a large order's) are dropped, as they add nothing. For a smooth
 φ the error falls like exp(−2d√(2n)), d the distance of the nearest singularity of z ↦ φ(√q z) from the real
 axis (tanh: d = π/(2√q)), hence orders that grow with q. ``tests/test_theory.py`` measures the error against
 adaptive quadrature (scipy's QUADPACK): ≤ 1e-7 in one variable for every smooth activation up to q = 50, ≤ 1e-4
