@@ -792,3 +792,7 @@ def test_label_signal_reads_whether_the_features_predict_the_labels():
     assert label_coherence(errs, xs) > 0.6 and abs(label_coherence(rng.standard_normal((400, 10)), xs)) < 0.15
     assert abs(label_signal_gated(errs, rng.standard_normal((400, 64)), xs)) < 0.15  # gate open, output blind
     assert label_signal_gated(rng.standard_normal((400, 10)), xs, xs) is None  # gate closed
+    # features constant over the batch (the layer before zero-initialised) carry nothing: None, not a cosine of the
+    # roundings of Σ(δ − δ̄)xᵀ, which is 0 only in exact arithmetic (a speed-up that centred the errors alone read
+    # -0.24 here and turned mlp20_relu|std=0.01's output layer from healthy to no_signal)
+    assert label_coherence(rng.standard_normal((400, 10)), np.tile(rng.integers(-8, 8, 64) / 4.0, (400, 1))) is None

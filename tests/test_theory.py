@@ -349,3 +349,52 @@ def test_he_relu_is_critical_whatever_the_rounding_of_n_times_2_over_n():
         assert T.phase(sw2, 0.0, "relu") == "critical", sw2
         assert not np.isposinf(T.q_star(sw2, 0.0, "relu"))
     assert T.phase(2.0 * (1 + 1e-9), 0.0, "relu") == "unbounded"  # a real gain above 1 still grows without bound
+
+
+@pytest.mark.parametrize("name", ["tanh", "sigmoid", "gelu", "silu"])
+def test_critical_line_newton_agrees_with_bisection(name):
+    """Up to 4 targets are solved by Newton's method in ln q* (issue 30's time), more by 60 bisection steps: the
+    two solvers give one root (the sigmoid's at q* ≈ 46 is the one mlp5_sigmoid's note asks for)."""
+    sb2 = np.array([0.0026572270207500586, 0.05, 0.3, 1.0, 2.5])
+    w_one = np.array([float(T.critical_line(s, name)[0]) for s in sb2])  # one target each: Newton
+    w_all, q_all = T.critical_line(sb2, name)  # five at once: bisection
+    ok = np.isfinite(w_all)
+    assert ok.sum() >= 4
+    np.testing.assert_array_equal(np.isfinite(w_one), ok)
+    np.testing.assert_allclose(w_one[ok], w_all[ok], rtol=1e-12)
+    np.testing.assert_allclose(T.chi_1(w_one[ok], sb2[ok], name, q=q_all[ok]), 1.0, atol=1e-9)
+
+
+def test_shared_quadratures_are_the_separate_ones_bit_for_bit():
+    """q*'s Newton step and the critical line read E[φ²] with its Stein slope, and E[φ²] with E[φ′²], from one
+    evaluation of φ on the nodes: the same numbers as the separate calls."""
+    from mlplab.theory.maps import mean_squares
+
+    q = np.array([1e-6, 0.3, 4.0, 45.6, 99.0, 150.0, 1e5])
+    for name in ("tanh", "sigmoid", "gelu", "silu"):
+        act = THEORY_ACTIVATIONS[name]
+        m, d = mean_squares(act, q)
+        np.testing.assert_array_equal(m, T.mean_square(act, q))
+        np.testing.assert_array_equal(d, T.derivative_mean_square(act, q))
+        e, s = gauss.expect_with_slope(lambda u, act=act: act.phi(u) ** 2, q)
+        np.testing.assert_array_equal(e, T.mean_square(act, q))
+        np.testing.assert_array_equal(s, T.mean_square_slope(act, q))
+    # one variance's rule, read without array calls, is the one the array path gives it (at the orders' edges too)
+    edges = [n / 80.0 for n in gauss.ORDERS_1D] + [gauss.WIDE_Q, 4.0**5, 1e12]
+    near = [*np.nextafter(edges, 0), *np.nextafter(edges, 1e13)]
+    for v in [0.0, -1.0, np.nan, np.inf, 1e-9, 0.3, *edges, *near]:
+        assert gauss._levels(np.array([v]))[0] == gauss._levels(np.array([v, v]))[0], v
+
+
+def test_dropped_nodes_carry_no_weight():
+    """Gauss–Hermite nodes whose weight underflows to 0 are dropped: the rule's sums are the full rule's."""
+    from scipy.special import roots_hermitenorm
+
+    for order in (101, 3201, 8001):
+        x, w = gauss.nodes(order)
+        xf, wf = roots_hermitenorm(order)
+        wf = wf / wf.sum()
+        assert (x.size < order) == (order > 401) and np.all(w > 0)
+        np.testing.assert_array_equal(np.sort(wf[wf > 0]), np.sort(w))
+        f = np.tanh(np.sqrt(45.6) * xf) ** 2
+        assert float(np.tanh(np.sqrt(45.6) * x) ** 2 @ w) == pytest.approx(float(f @ wf), rel=1e-14)

@@ -165,6 +165,8 @@ def label_coherence(errors, inputs) -> float | None:
         return None
     h = d.shape[0] // 2
 
+    # both sides centred: Σ(δ−δ̄)xᵀ equals Σ(δ−δ̄)(x−x̄)ᵀ only in exact arithmetic, and features constant over the
+    # batch (a zero-initialised layer before) must give G = 0 exactly (no signal: None), not a cosine of roundings
     def g(a, b):  # Σ_b Σ_t a_bt b_btᵀ as one matrix product (einsum's unoptimised loop took ~1 ms for 10 × 784)
         a, b = a - a.mean(0, keepdims=True), b - b.mean(0, keepdims=True)
         return a.reshape(-1, a.shape[-1]).T @ b.reshape(-1, b.shape[-1])

@@ -6,11 +6,11 @@ found from its q*: at criticality σ_w² E[φ′(√q* z)²] = 1 and q* = σ_w²
     σ_w²(q*) = 1 / E[φ′(√q* z)²],        σ_b²(q*) = q* − E[φ(√q* z)²] / E[φ′(√q* z)²].
 
 :func:`critical_point` is that map; :func:`critical_line` inverts the second equation for given σ_b² (on a
-table of q* shared by every σ_b², refined by bisection in log q*). For tanh σ_b²(q*) rises from 0, so every
-σ_b² ≥ 0 has one critical σ_w² (1 at σ_b² = 0, 1.761 at σ_b² = 0.05). For the homogeneous activations
-(identity, relu, leaky relu) χ₁ = σ_w² E[φ′²] does not depend on q*, so the critical σ_w² is 1/E[φ′²]
-(1, 2, 2/(1 + a²)) for every σ_b², but only σ_b² = 0 gives a fixed length (the paper's ReLU critical point
-(2, 0)); with σ_b² > 0 the length grows by σ_b² a layer (q* = inf).
+table of q* shared by every σ_b², refined in log q*: Newton's method for a few σ_b², bisection for many). For
+tanh σ_b²(q*) rises from 0, so every σ_b² ≥ 0 has one critical σ_w² (1 at σ_b² = 0, 1.761 at σ_b² = 0.05).
+For the homogeneous activations (identity, relu, leaky relu) χ₁ = σ_w² E[φ′²] does not depend on q*, so the
+critical σ_w² is 1/E[φ′²] (1, 2, 2/(1 + a²)) for every σ_b², but only σ_b² = 0 gives a fixed length (the paper's
+ReLU critical point (2, 0)); with σ_b² > 0 the length grows by σ_b² a layer (q* = inf).
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from functools import lru_cache
 
 import numpy as np
 
+from . import gauss
 from .functions import theory_activation
-from .maps import chi_1, derivative_mean_square, mean_square, phase_names, q_star
+from .maps import _quadrature_only, chi_1, derivative_mean_square, mean_squares, phase_names, q_star
 
 __all__ = ["PHASES", "critical_line", "critical_point", "phase", "phase_names"]
 
@@ -32,8 +33,8 @@ def critical_point(q, activation) -> tuple[np.ndarray, np.ndarray]:
     """(σ_w², σ_b²) of the critical point whose fixed length is q* = ``q`` (σ_b² < 0: no such point)."""
     act = theory_activation(activation)
     q = np.asarray(q, dtype=float)
-    d = derivative_mean_square(act, q)
-    return 1.0 / d, q - mean_square(act, q) / d
+    m, d = mean_squares(act, q)
+    return 1.0 / d, q - m / d
 
 
 def _brent(act, targets, lo, hi, found):
@@ -55,6 +56,54 @@ def _brent(act, targets, lo, hi, found):
     return np.exp(np.array(out))
 
 
+def _sigma_b2_and_slope(act, t: float) -> tuple[float, float]:
+    """σ_b²(q*) at q* = e^t (:func:`critical_point`'s, the same number) and its derivative in t, from one
+    evaluation of φ and φ′ on the nodes: with M = E[φ²], D = E[φ′²] and (Stein's lemma) M′ = E[(z² − 1)φ²]/(2q),
+    D′ = E[(z² − 1)φ′²]/(2q), d/dt (q − M/D) = q (1 − (M′D − M D′)/D²)."""
+    q = np.exp(np.array([t]))
+
+    def both(u):
+        p, d = act.phi_dphi(u)
+        return p ** 2, d ** 2
+    (m, ms), (d, ds) = gauss._by_order_many((np.ones_like, gauss._stein_rule), both, q, None)
+    m, d, dm, dd, qv = float(m[0]), float(d[0]), float(ms[0]) / (2 * q[0]), float(ds[0]) / (2 * q[0]), float(q[0])
+    return qv - m / d, qv * (1.0 - (dm * d - m * dd) / (d * d))
+
+
+def _newton(act, targets, lo, hi, found, table_lo, table_hi):
+    """q* for a few σ_b² by Newton's method in t = ln q* inside the table's bracket [lo, hi] (bisection where a
+    step would leave it), started where the table's chord crosses the target: ~3 evaluations each where Brent's
+    method took 7–8 (issue 30's time budget: a sigmoid network's critical line is found at q* ≈ 46, where each
+    evaluation is a quadrature of order 8001). Stops as :func:`_brent` does (a step ≤ 1e-14 + 4ε|t|), at the
+    same root to ~1e-15 relative. For the activations whose E[φ²] and E[φ′²] are both quadratures."""
+    out = []
+    for s, a, b, ok, ga, gb in zip(targets, lo, hi, found, table_lo, table_hi):
+        if not ok:
+            out.append(0.5 * (a + b))
+            continue
+        t = a + (b - a) * (s - ga) / (gb - ga) if gb > ga else 0.5 * (a + b)
+        t = min(max(t, a), b)
+        for _ in range(100):
+            g, dg = _sigma_b2_and_slope(act, t)
+            g -= s
+            if g == 0:
+                break
+            if g < 0:
+                a = t
+            else:
+                b = t
+            new = t - g / dg if dg != 0 and np.isfinite(dg) else np.nan
+            if not (a < new < b):
+                new = 0.5 * (a + b)
+            tol = 1e-14 + 4 * np.finfo(float).eps * abs(new)
+            done = abs(new - t) <= tol or b - a <= tol
+            t = new
+            if done:
+                break
+        out.append(t)
+    return np.exp(np.array(out))
+
+
 @lru_cache(maxsize=32)
 def _table(act) -> np.ndarray:
     """σ_b²(q*) on the table :data:`_LOG_Q` for one activation (read-only): it does not depend on the σ_b² asked
@@ -69,7 +118,8 @@ def critical_line(sigma_b2, activation) -> tuple[np.ndarray, np.ndarray]:
     """(σ_w², q*) on the critical line χ₁ = 1 for each σ_b² of the array ``sigma_b2``.
 
     The first q* (from small to large) with σ_b²(q*) = the target: a table of 400 log-spaced q* in
-    [1e-8, 1e6] locates the crossing, 60 bisection steps in ln q* refine it (to ~1e-16 relative). Where no
+    [1e-8, 1e6] locates the crossing; for up to 4 targets Newton's method in ln q* (tanh, sigmoid, GELU, SiLU)
+    or Brent's (erf, elu) refines it, for more 60 bisection steps (to ~1e-16 relative). Where no
     q* in that range gives the target, nan. Homogeneous φ: σ_w² = 1/E[φ′²], q* nan at σ_b² = 0, else inf.
     """
     act = theory_activation(activation)
@@ -86,7 +136,12 @@ def critical_line(sigma_b2, activation) -> tuple[np.ndarray, np.ndarray]:
     lo = _LOG_Q[np.maximum(first - 1, 0)]
     hi = _LOG_Q[first]
     exact_zero = (flat == 0) & (table[0] >= 0)
-    qs = _brent(act, flat, lo, hi, found) if flat.size <= 4 else None
+    if flat.size > 4:
+        qs = None
+    elif _quadrature_only(act):
+        qs = _newton(act, flat, lo, hi, found, table[np.maximum(first - 1, 0)], table[first])
+    else:
+        qs = _brent(act, flat, lo, hi, found)
     if qs is None:
         for _ in range(60):
             mid = 0.5 * (lo + hi)

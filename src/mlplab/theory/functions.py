@@ -99,7 +99,7 @@ class TheoryActivation:
     dslope2: float | None = None  # E[φ′(z)²] when homogeneous
     bounded: bool = False  # |φ| bounded: the length map always has a finite fixed point
     odd: bool = False  # φ(−x) = −φ(x): the kernels' integrands are symmetric under u → −u (half the nodes)
-    both: Callable | None = None  # x ↦ (φ(x), φ′(x)) sharing work (tanh's φ′ = 1 − φ²)
+    both: Callable | None = None  # x ↦ (φ(x), φ′(x)) sharing work (tanh's φ′ = 1 − φ², sigmoid's σ(1 − σ))
     square: Callable | None = None  # closed forms q ↦ (E[φ(√q z)²], E[φ′(√q z)²], d/dq E[φ(√q z)²]), if any
     smoothed: Callable | None = None  # closed forms (a, b) ↦ (E[φ(a + b z)], E[φ′(a + b z)]), if any
 
@@ -175,6 +175,11 @@ def _sigmoid_d(x):
     return s * (1.0 - s)
 
 
+def _sigmoid_both(x):
+    s = expit(x)
+    return s, s * (1.0 - s)
+
+
 def _gelu(x):
     return x * ndtr(x)
 
@@ -188,6 +193,16 @@ def _silu_d(x):
     return s * (1.0 + x * (1.0 - s))
 
 
+def _silu_both(x):
+    s = expit(x)
+    return x * s, s * (1.0 + x * (1.0 - s))
+
+
+def _gelu_both(x):
+    p = ndtr(x)
+    return x * p, p + x * np.exp(-0.5 * x * x) / _SQRT_2PI
+
+
 THEORY_ACTIVATIONS: dict[str, TheoryActivation] = {a.name: a for a in (
     TheoryActivation("identity", lambda x: np.asarray(x, dtype=float), lambda x: np.ones_like(x, dtype=float), "x",
                      kernel=lambda q1, q2, q12: q12 + 0.0 * q1, dkernel=lambda q1, q2, q12: 1.0 + 0.0 * q12,
@@ -196,11 +211,11 @@ THEORY_ACTIVATIONS: dict[str, TheoryActivation] = {a.name: a for a in (
                      kernel=_relu_kernel, dkernel=_relu_dkernel, homogeneous=True, slope2=0.5, dslope2=0.5),
     _leaky(LEAKY_SLOPE),
     TheoryActivation("tanh", np.tanh, _tanh_d, "tanh x", bounded=True, odd=True, both=_tanh_both),
-    TheoryActivation("sigmoid", expit, _sigmoid_d, "1/(1 + exp(−x))", bounded=True),
+    TheoryActivation("sigmoid", expit, _sigmoid_d, "1/(1 + exp(−x))", bounded=True, both=_sigmoid_both),
     TheoryActivation("erf", _erf, lambda x: 2 / math.sqrt(math.pi) * np.exp(-x * x), "erf x",
                      kernel=_erf_kernel, dkernel=_erf_dkernel, bounded=True, odd=True),
-    TheoryActivation("gelu", _gelu, _gelu_d, "x Φ(x)"),
-    TheoryActivation("silu", lambda x: x * expit(x), _silu_d, "x σ(x)"),
+    TheoryActivation("gelu", _gelu, _gelu_d, "x Φ(x)", both=_gelu_both),
+    TheoryActivation("silu", lambda x: x * expit(x), _silu_d, "x σ(x)", both=_silu_both),
     TheoryActivation("elu", lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0.0))),
                      lambda x: np.where(x > 0, 1.0, np.exp(np.minimum(x, 0.0))), "x if x > 0 else exp(x) − 1",
                      square=_elu_square, smoothed=_elu_smoothed),

@@ -50,6 +50,27 @@ def _f(x) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- Gaussian expectations
+def _quadrature_only(act: TheoryActivation) -> bool:
+    """E[φ²], E[φ′²] and d/dq E[φ²] are all Gauss–Hermite sums of φ (no closed form for any of them): tanh,
+    sigmoid, GELU, SiLU."""
+    return not act.homogeneous and act.kernel is None and act.dkernel is None and act.square is None \
+        and act.name != "erf"
+
+
+def mean_squares(activation, q) -> tuple[np.ndarray, np.ndarray]:
+    """(E[φ(√q z)²], E[φ′(√q z)²]) on one evaluation of φ and φ′ where both are quadratures (the same numbers
+    as :func:`mean_square` and :func:`derivative_mean_square`, which it calls otherwise)."""
+    act = theory_activation(activation)
+    if not _quadrature_only(act):
+        return mean_square(act, q), derivative_mean_square(act, q)
+
+    def both(u):
+        p, d = act.phi_dphi(u)
+        return p ** 2, d ** 2
+    m, d = gauss.expect_each(both, _f(q))
+    return m, d
+
+
 def mean_square(activation, q, order: int | None = None) -> np.ndarray:
     """E[φ(√q z)²], z ~ N(0, 1)."""
     act = theory_activation(activation)
@@ -177,6 +198,15 @@ def _solve_q(act: TheoryActivation, sw2: np.ndarray, sb2: np.ndarray) -> np.ndar
     def F(q, idx):
         return sw2[idx] * mean_square(act, q) + sb2[idx] - q
 
+    def F_dF(q, idx):
+        """F and F′ at q (F′ = σ_w² d/dq E[φ²] − 1): one quadrature for both where E[φ²] is one (the same
+        numbers as mean_square and mean_square_slope apart)."""
+        if _quadrature_only(act) and bool(np.all(q >= _Q_TINY)):
+            m, slope = gauss.expect_with_slope(lambda u: act.phi(u) ** 2, q)
+        else:
+            m, slope = mean_square(act, q), mean_square_slope(act, q)
+        return sw2[idx] * m + sb2[idx] - q, sw2[idx] * slope - 1.0
+
     n = sw2.size
     everything = np.arange(n)
     lo = np.full(n, _Q_TINY)
@@ -199,8 +229,7 @@ def _solve_q(act: TheoryActivation, sw2: np.ndarray, sb2: np.ndarray) -> np.ndar
     for _ in range(200):
         if todo.size == 0:
             break
-        fx = F(x, todo)
-        dfx = sw2[todo] * mean_square_slope(act, x) - 1.0
+        fx, dfx = F_dF(x, todo)
         lo = np.where(fx >= 0, x, lo)
         hi = np.where(fx < 0, x, hi)
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -153,7 +153,9 @@ def _from_rows(rows: list[dict], *, names=None, kinds=None, norms=None, diverged
     act = activation or next((x.activation for x in out if x.activation != "identity"), "identity")
     act_key = act if act in ("relu", "leaky_relu", "tanh", "sigmoid", "identity") else "relu"
     ws = [x.predicted.get("weight_std") for x in out if _finite(x.predicted.get("weight_std"))]
-    rec = recommendation(act_key, f"std={ws[min(1, len(ws) - 1)]:.3g}" if ws else "std=1", fan or rows[0]["fan_in"],
+    spec = f"std={ws[min(1, len(ws) - 1)]:.3g}" if ws else "std=1"
+    # the std that spec stands for, given (the registry's parse of "std=x" gives float(x): a parse fewer)
+    rec = recommendation(act_key, spec, fan or rows[0]["fan_in"], weight_std=float(spec[4:]),
                          depth=len(rows), label="its current weights")["advice"]
     from ..theory_note import critical_advice
 
