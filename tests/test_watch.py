@@ -92,6 +92,21 @@ def test_a_histogram_survives_an_outlier_and_a_narrow_distribution_gets_every_bi
     assert wstats.SATURATION_EPS == __import__("mlplab.diagnose.statistics", fromlist=["x"]).SATURATION_EPS
 
 
+def test_the_spread_from_the_sum_of_squares_keeps_its_digits_far_from_zero():
+    """std from Σ x² − mean·Σ x (one pass) where that keeps all but 10 bits, two passes where it would not: against
+    np.std in float64 for means from 0 to 10⁶ spreads, at the sizes of a frame's arrays (float32 and float64)."""
+    rng = np.random.default_rng(7)
+    for n in (1000, 12800, 78400):
+        for ratio in (0.0, 1.0, 10.0, 31.0, 33.0, 1e3, 1e6):
+            for dt in (np.float32, np.float64):
+                x = (ratio + rng.normal(size=n)).astype(dt)
+                h, _, sq = wstats._histogram(x)
+                ref = x.astype(np.float64)
+                assert h["std"] == pytest.approx(float(ref.std()), rel=1e-9), (n, ratio, dt)
+                assert h["mean"] == pytest.approx(float(ref.mean()), rel=1e-12), (n, ratio, dt)
+                assert sq == pytest.approx(float(ref @ ref), rel=1e-12), (n, ratio, dt)
+
+
 def test_a_layer_row_reuses_work_without_changing_a_number():
     """What layer_row takes from work already done (φ(z)'s sorted sample from z's for a monotone φ, ‖∂L/∂z‖ and
     ‖ΔW‖ from the histograms' moments, dead channels by a max) against each number computed on its own."""

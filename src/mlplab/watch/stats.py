@@ -86,10 +86,11 @@ def _empty(bins: int, size: int, nonfinite: int = 0) -> dict:
 
 _F64 = np.float64
 _EDGES: dict[int, np.ndarray] = {}
+_ONE_PASS = 2.0 ** -10  # Σ (x − mean)² from Σ x² when it keeps all but 10 bits (_histogram)
 _SCRATCH = threading.local()
 
 
-_KEEP = 1 << 21  # values: arrays up to 16 MB are kept (three of them at most); a larger one is made each time
+_KEEP = 1 << 21  # values: arrays up to 16 MB are kept (six of them at most); a larger one is made each time
 
 
 def _scratch(name: str, n: int) -> np.ndarray:
@@ -112,30 +113,36 @@ def histogram(x, bins: int = BINS, tail: float = TAIL, cap: int = SAMPLE) -> dic
     return _histogram(x, bins, tail, cap)[0]
 
 
-def _histogram(x, bins: int = BINS, tail: float = TAIL, cap: int = SAMPLE, ready=None):
-    """:func:`histogram`, and what the layer's row reuses: ``(h, s, ss)`` with ``s`` the sorted sample (None if
-    there is none) and ``ss`` = Σ (x − mean)² over the finite values (so ‖x‖² = ss + n·mean² needs no other pass).
+def _histogram(x, bins: int = BINS, tail: float = TAIL, cap: int = SAMPLE, ready=None, wide=None):
+    """:func:`histogram`, and what the layer's row reuses: ``(h, s, sq)`` with ``s`` the sorted sample (None if
+    there is none) and ``sq`` = Σ x² over the finite values (‖x‖² without another pass).
 
     ``ready``: ``(s, min, max)`` when the caller has them for an all-finite ``x``: φ(z) for a ReLU-type φ, which
     is monotone, so φ of z's sorted sample *is* the sorted sample of φ(z) (the same positions: the same size), and
-    φ(min z), φ(max z) are its extremes. Only mean and std then take a pass over the values.
+    φ(min z), φ(max z) are its extremes. Only mean and std then take a pass over the values. ``wide``: the
+    float64 copy of a float32 ``x`` when the caller has made it (the weights: W is also needed in float64 for ΔW).
 
     How it is cheap (the frame worker makes 15-25 of these a frame, on a core training may want): the sum in
     float64 also tells whether every value is finite (a sum of finite float32 values cannot overflow float64),
-    so the finiteness pass is skipped in the usual case; the sample is *sorted* once (NumPy's vectorised sort of
-    8,192 values costs less than one multi-``kth`` ``np.partition``), which gives both quantiles by indexing,
-    ``below`` and ``above`` by two binary searches, the bin counts by binary searches on the bin indices
-    ⌊(x − lo)/w⌋, which are non-decreasing along the sorted values (each rounded operation is monotone), and, when
-    every value is in the sample, min and max."""
-    flat = np.asarray(x).reshape(-1)
+    so the finiteness pass is skipped in the usual case; the spread comes from Σ x² (one BLAS dot) as
+    Σ (x − mean)² = Σ x² − mean·Σ x, unless that loses more than 10 of the 53 bits (Σ (x − mean)² < 2⁻¹⁰ Σ x²: a
+    narrow distribution far from 0), where the second pass over x − mean is made; the sample is *sorted* once
+    (NumPy's vectorised sort of 8,192 values costs less than one multi-``kth`` ``np.partition``), which gives
+    both quantiles by indexing, ``below`` and ``above`` by one binary search each, the bin counts by binary
+    searches on the bin indices ⌊(x − lo)/w⌋, which are non-decreasing along the sorted values (each rounded
+    operation is monotone), and, when every value is in the sample, min and max."""
+    flat = (x if isinstance(x, np.ndarray) else np.asarray(x)).reshape(-1)
     n = flat.size
     if n == 0:
         return _empty(bins, 0), None, 0.0
-    d = _scratch("d", n)
-    f64 = flat.dtype == _F64
-    if not f64:
+    if flat.dtype == _F64:
+        d = flat
+    elif wide is not None:
+        d = wide.reshape(-1)
+    else:
+        d = _scratch("d", n)
         np.copyto(d, flat)  # float64 (exact): one conversion, then float64 loops (NumPy's casting loops cost 2x)
-    total = float(np.add.reduce(flat if f64 else d))
+    total = float(np.add.reduce(d))
     v, nonfinite = flat, 0
     if not math.isfinite(total):  # some value is NaN or ±inf (or float64 values overflowed the sum)
         finite = np.isfinite(flat)
@@ -145,13 +152,17 @@ def _histogram(x, bins: int = BINS, tail: float = TAIL, cap: int = SAMPLE, ready
             v = flat[finite]
             if v.size == 0:
                 return _empty(bins, n, nonfinite), None, 0.0
-            d = d[:v.size]
+            d = _scratch("d", v.size)
             np.copyto(d, v)
             total = float(np.add.reduce(d))
     m = v.size
     mean = total / m
-    np.subtract(v if f64 else d, mean, out=d)  # two passes: a narrow distribution far from 0 keeps its digits
-    ss = float(d.dot(d))
+    sq = float(d.dot(d))  # (the frame worker has one BLAS thread)
+    ss = sq - mean * total
+    if not (ss >= _ONE_PASS * sq and sq < math.inf):  # cancellation, an overflow: the two passes keep the digits
+        c = _scratch("c", m)
+        np.subtract(d, mean, out=c)
+        ss = float(c.dot(c))
     if ready is not None:
         s, mn, mx = ready
     elif m > cap:
@@ -168,8 +179,8 @@ def _histogram(x, bins: int = BINS, tail: float = TAIL, cap: int = SAMPLE, ready
         lo, hi = lo - pad, hi + pad
     w = (hi - lo) / bins
     s64 = s if s.dtype == _F64 else s.astype(_F64)
-    below = int(s64.searchsorted(lo, "left"))  # values < lo
-    top = int(s64.searchsorted(hi, "right"))  # values ≤ hi
+    # values < lo, and values ≤ hi (= values < the next double after hi): one search
+    below, top = s64.searchsorted((lo, math.nextafter(hi, math.inf))).tolist()
     idx = np.subtract(s64[below:top], lo)  # bin i: lo + i·w ≤ x < lo + (i+1)·w; x = hi (or a rounding) in the last
     idx /= w
     np.floor(idx, out=idx)
@@ -180,7 +191,7 @@ def _histogram(x, bins: int = BINS, tail: float = TAIL, cap: int = SAMPLE, ready
     counts = [b - a for a, b in zip(edges, edges[1:])]  # edges[i]: how many are in the bins before bin i
     h = {"lo": lo, "hi": hi, "counts": counts, "below": below, "above": k - top, "min": float(mn), "max": float(mx),
          "mean": mean, "std": math.sqrt(max(ss / m, 0.0)), "nonfinite": nonfinite, "size": n, "sampled": k}
-    return h, s, ss
+    return h, s, sq
 
 
 def _gelu(z):
@@ -231,11 +242,6 @@ def _norm(x) -> float:
     return math.sqrt(float(v.dot(v)))  # (the frame worker has one BLAS thread)
 
 
-def _norm_from(h: dict, ss: float) -> float:
-    """‖x‖ = √(Σ (x − mean)² + n·mean²) from a histogram's moments (all values finite), without another pass."""
-    return math.sqrt(ss + h["size"] * h["mean"] ** 2)
-
-
 def _std(h) -> float:
     return h["std"] if h is not None and h["std"] is not None and not h["nonfinite"] else float("nan")
 
@@ -259,7 +265,8 @@ def layer_row(info: dict, z, zn, gz, w, before, gw, in_std: float | None) -> dic
     last update, ``gw``: ∂L/∂W; any may be None. ``in_std``: the network input's spread (for the signal gain).
 
     Work not done twice: a ReLU-type layer without a normalisation reuses z's sorted sample for φ(z)'s histogram
-    (:func:`_histogram`'s ``ready``), and ‖∂L/∂z‖ and ‖ΔW‖ come from their histograms' moments."""
+    (:func:`_histogram`'s ``ready``), ‖∂L/∂z‖ and ‖ΔW‖ come from their histograms' Σ x², and W and W_before
+    are made float64 once (W's histogram, ΔW and ‖W_before‖ use those copies)."""
     conv = info["kind"] != "Linear"
     act = info["activation"]
     slope = info.get("slope", 0.01)
@@ -274,17 +281,23 @@ def layer_row(info: dict, z, zn, gz, w, before, gw, in_std: float | None) -> dic
         ready = (activate(act, sz, slope), float(ends[0]), float(ends[1]))
     row["a"] = _histogram(a, ready=ready)[0] if a is not None else None
     PAUSE()
-    hg, _, ss_g = _histogram(gz) if gz is not None else (None, None, 0.0)
+    hg, _, sq_g = _histogram(gz) if gz is not None else (None, None, 0.0)
     row["gz"] = hg
     PAUSE()
-    row["w"] = histogram(w) if w is not None else None
+    wide = dw = bwide = None
+    if w is not None and w.dtype != _F64:
+        wide = _scratch("w", w.size).reshape(w.shape)
+        np.copyto(wide, w)  # W in float64 once: its histogram's moments and ΔW
+    row["w"] = _histogram(w, wide=wide)[0] if w is not None else None
     PAUSE()
-    dw = None
     if w is not None and before is not None:
+        bwide = before
+        if before.dtype != _F64:
+            bwide = _scratch("b", before.size).reshape(before.shape)
+            np.copyto(bwide, before)  # (a float64 − float32 subtraction is a casting loop: 4x the time of these two)
         dw = _scratch("dw", w.size).reshape(w.shape)
-        np.copyto(dw, w)
-        np.subtract(dw, before, out=dw)  # W − W_before in float64 (the float32 values exactly, one rounding)
-    hd, _, ss_d = _histogram(dw) if dw is not None else (None, None, 0.0)
+        np.subtract(w if wide is None else wide, bwide, out=dw)  # W − W_before in float64 (exact for float32 values)
+    hd, _, sq_d = _histogram(dw) if dw is not None else (None, None, 0.0)
     row["dw"] = hd
     PAUSE()
     nan = float("nan")
@@ -304,12 +317,12 @@ def layer_row(info: dict, z, zn, gz, w, before, gw, in_std: float | None) -> dic
     a_std = _std(row["a"]) if a is not None and a.size else z_std
     ratio = nan
     if dw is not None:
-        den = _norm(before)
-        num = _norm_from(hd, ss_d) if dw.size and not hd["nonfinite"] else _norm(dw)
+        den = _norm(bwide)
+        num = math.sqrt(sq_d) if dw.size and not hd["nonfinite"] else _norm(dw)
         ratio = num / den if den > 0 else (math.inf if np.any(dw) else 0.0)
     gz_norm = None
     if gz is not None:
-        gz_norm = _num(_norm_from(hg, ss_g) if gz.size and not hg["nonfinite"] else _norm(gz))
+        gz_norm = _num(math.sqrt(sq_g) if gz.size and not hg["nonfinite"] else _norm(gz))
     shape = info["shape"]
     row.update({
         "z_std": _num(z_std) if z is not None and z.size else None,
