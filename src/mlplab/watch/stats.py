@@ -50,6 +50,10 @@ def _no_pause() -> None:
     return None
 
 
+#: NumPy's floating-point errors are ignored already (the frame worker's ``np.seterr(all="ignore")``): no
+#: ``np.errstate`` around each activation (2-5 µs each, three a layer)
+QUIET = False
+
 #: called between the histograms of a row: a point where the frame worker may give its core back (``os.sched_yield``
 #: with :data:`mlplab.watch.worker.SLICES`)
 PAUSE = _no_pause
@@ -68,15 +72,24 @@ def _num(v):
     return v if math.isfinite(v) else None
 
 
-def _quantile(s: np.ndarray, p: float) -> float:
-    """The ``p`` quantile of the *sorted* ``s`` as ``np.quantile`` computes it: linear between the order statistics
-    at (n−1)·p, with numpy's own interpolation (its ``_lerp``)."""
-    n = s.size
-    pos = p * (n - 1)
-    f = int(math.floor(pos))
-    a, b = float(s[f]), float(s[min(n - 1, f + 1)])
-    g = pos - f
-    return a + (b - a) * g if g < 0.5 else b - (b - a) * (1.0 - g)
+_AT: dict[tuple[int, float], tuple[np.ndarray, float, float]] = {}
+
+
+def _range(s: np.ndarray, tail: float) -> tuple[float, float]:
+    """The ``tail`` and ``1 − tail`` quantiles of the *sorted* ``s`` as ``np.quantile`` computes them: linear between
+    the order statistics at (n−1)·p, with numpy's own interpolation (its ``_lerp``); the four order statistics read
+    in one ``take``."""
+    at = _AT.get((s.size, tail))
+    if at is None:
+        n = s.size
+        pos = [p * (n - 1) for p in (tail, 1.0 - tail)]
+        f = [int(math.floor(x)) for x in pos]
+        at = _AT[(n, tail)] = (np.array([f[0], min(n - 1, f[0] + 1), f[1], min(n - 1, f[1] + 1)]),
+                               pos[0] - f[0], pos[1] - f[1])
+    idx, g0, g1 = at
+    a0, b0, a1, b1 = s.take(idx).tolist()  # (float32 values are exact as Python floats)
+    return (a0 + (b0 - a0) * g0 if g0 < 0.5 else b0 - (b0 - a0) * (1.0 - g0),
+            a1 + (b1 - a1) * g1 if g1 < 0.5 else b1 - (b1 - a1) * (1.0 - g1))
 
 
 def _empty(bins: int, size: int, nonfinite: int = 0) -> dict:
@@ -168,12 +181,12 @@ def _histogram(x, bins: int = BINS, tail: float = TAIL, cap: int = SAMPLE, ready
     elif m > cap:
         s = v.take(_indices(m, cap))
         s.sort()
-        mn, mx = float(v.min()), float(v.max())
+        mn, mx = float(np.minimum.reduce(v)), float(np.maximum.reduce(v))  # (ndarray.min's Python layer: 1 µs each)
     else:
         s = np.sort(v)
         mn, mx = float(s[0]), float(s[-1])
     k = s.size
-    lo, hi = _quantile(s, tail), _quantile(s, 1.0 - tail)
+    lo, hi = _range(s, tail)
     if not hi > lo:  # a constant (or nearly): a range around it
         pad = 0.5 * max(abs(lo), 1e-12)
         lo, hi = lo - pad, hi + pad
@@ -218,6 +231,8 @@ def activate(name: str, z: np.ndarray, slope: float = 0.01):
     f = ACTIVATIONS.get(name)
     if f is None:
         return None
+    if QUIET:
+        return f(z, slope)
     with np.errstate(all="ignore"):
         return f(z, slope)
 
@@ -306,7 +321,8 @@ def layer_row(info: dict, z, zn, gz, w, before, gw, in_std: float | None) -> dic
         zero = np.count_nonzero(a <= 0) / a.size
         # a unit is dead when its largest output is ≤ 0 (NaN, as a <= 0, is not); a convolution's channel reduced
         # in place over its examples and positions (moving the channels last copied the array: 0.2 ms a frame)
-        top = a.max(axis=(0, *range(2, a.ndim))) if conv and a.ndim > 2 else _units_last(a, False).max(axis=0)
+        top = (a.max(axis=(0, *range(2, a.ndim))) if conv and a.ndim > 2
+               else np.maximum.reduce(_units_last(a, False), axis=0))
         dead = np.count_nonzero(top <= 0) / top.size
     if a is not None and a.size and act in _BOUNDS:
         lo, hi = _BOUNDS[act]

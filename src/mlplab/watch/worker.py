@@ -43,9 +43,9 @@ TIMEOUT = 10.0  # seconds to wait for the worker at the end of a run
 #: histogram, not the worker's time slice. Off: on the shared, loaded VM the A/B (benchmarks/watch_overhead.py
 #: ``--worker-slices on|off``) could not tell the two apart; for a quiet machine's A/B
 SLICES = False
-#: with ``SLICES``, the core is given back once per ``QUANTUM`` seconds of the worker's run, at the next point between
-#: histograms (a yield every histogram, 0.1-0.2 ms apart, would cost fps where a torch thread spins: the worker then runs
-#: again only at a scheduler tick, 4 ms on a 250 Hz kernel)
+#: with ``SLICES``, the core is given back once per ``QUANTUM`` seconds of the worker's run, at the next point
+#: between histograms (a yield every histogram, 0.1-0.2 ms apart, would cost fps where a torch thread spins: the
+#: worker then runs again only at a scheduler tick, 4 ms on a 250 Hz kernel)
 QUANTUM = 0.0005
 
 
@@ -322,6 +322,7 @@ def _serve(conn: Connection, yield_cpu: bool = True, slices: bool = False) -> No
         from . import stats
 
         np.seterr(all="ignore")
+        stats.QUIET = True
         if yield_cpu:
             _yield_to_training()
         if slices and hasattr(os, "sched_yield"):
