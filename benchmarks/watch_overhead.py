@@ -229,6 +229,7 @@ def worker_parts(torch, make, X, y, frames=100):
     and its parts apart: the layers' rows (histograms and statistics), the verdicts, the JSON line."""
     import json
 
+    import numpy as np
     from threadpoolctl import threadpool_limits
 
     from mlplab.watch import stats
@@ -261,7 +262,9 @@ def worker_parts(torch, make, X, y, frames=100):
     arrays = rec.take(info)
     T = time.thread_time_ns
     res = {"frame": [], "rows": [], "verdicts": [], "json": []}
-    with threadpool_limits(1):  # as the worker (OPENBLAS_NUM_THREADS=1)
+    quiet = getattr(stats, "QUIET", False)
+    stats.QUIET = True  # as the worker: NumPy's floating-point errors ignored once, not around each activation
+    with threadpool_limits(1), np.errstate(all="ignore"):  # as the worker (OPENBLAS_NUM_THREADS=1, np.seterr)
         for _ in range(frames):
             c = T()
             rec.frame(info, rec.take(info))
@@ -281,6 +284,7 @@ def worker_parts(torch, make, X, y, frames=100):
             c = T()
             encode_line({"type": "frame", "layers": rows, "events": []})
             res["json"].append(T() - c)
+    stats.QUIET = quiet
     rec.out.close()
     return {**{k: statistics.median(v) / 1e6 for k, v in res.items()}, "frame min": min(res["frame"]) / 1e6}
 
