@@ -107,6 +107,24 @@ def test_the_spread_from_the_sum_of_squares_keeps_its_digits_far_from_zero():
                 assert sq == pytest.approx(float(ref @ ref), rel=1e-12), (n, ratio, dt)
 
 
+def test_the_worker_gives_its_core_back_once_per_quantum(monkeypatch):
+    """SLICES' pause (between histograms) yields only when QUANTUM has passed since the last yield: about one yield per
+    0.5 ms of the frame's run, whatever the number of pauses."""
+    from mlplab.watch import worker
+
+    yields = []
+    monkeypatch.setattr(worker.os, "sched_yield", lambda: yields.append(time.perf_counter()), raising=False)
+    pause = worker._Slicer(worker.QUANTUM)
+    t0 = time.perf_counter()
+    calls = 0
+    while time.perf_counter() - t0 < 0.02:  # 20 ms of "work", a pause every few µs
+        pause()
+        calls += 1
+    gaps = np.diff(yields)
+    assert calls > 200 and len(yields) <= 0.02 / worker.QUANTUM + 1
+    assert gaps.min() >= worker.QUANTUM and np.median(gaps) < 2 * worker.QUANTUM  # (a preemption makes one longer)
+
+
 def test_a_layer_row_reuses_work_without_changing_a_number():
     """What layer_row takes from work already done (φ(z)'s sorted sample from z's for a monotone φ, ‖∂L/∂z‖ and
     ‖ΔW‖ from the histograms' moments, dead channels by a max) against each number computed on its own."""
