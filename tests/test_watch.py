@@ -125,6 +125,35 @@ def test_the_worker_gives_its_core_back_once_per_quantum(monkeypatch):
     assert gaps.min() >= worker.QUANTUM and np.median(gaps) < 2 * worker.QUANTUM  # (a preemption makes one longer)
 
 
+def test_a_large_weight_by_blocks_is_its_own_histogram():
+    """A weight of more than two BLOCKs and its previous value go through one blocked pass (_weights): the same
+    range, counts, min and max as W's and ΔW's own histograms, the moments to the last bits; a NaN, or a narrow
+    W far from 0 (where the one-pass spread would lose digits), take the arrays one by one."""
+    rng = np.random.default_rng(3)
+    info = {"kind": "Linear", "activation": "relu", "shape": [100, 784]}
+    w = (0.05 * rng.normal(size=(100, 784))).astype(np.float32)
+    before = w - (1e-4 * rng.normal(size=w.shape)).astype(np.float32)
+    dw = w.astype(np.float64) - before
+    for ww, bb in ((w, before), (1 + 1e-6 * w, 1 + 1e-6 * before)):
+        row = wstats.layer_row(info, None, None, None, ww, bb, None, None)
+        ref = ww.astype(np.float64) - bb
+        for got, own in ((row["w"], wstats.histogram(ww)), (row["dw"], wstats.histogram(ref))):
+            for k in own:
+                if k in ("mean", "std"):
+                    assert got[k] == pytest.approx(own[k], rel=1e-12, abs=1e-300), k
+                else:
+                    assert got[k] == own[k], k
+        assert row["update_ratio"] == pytest.approx(np.linalg.norm(ref) / np.linalg.norm(bb.astype(np.float64)),
+                                                    rel=1e-12)
+    assert wstats._weights(w, before) is not None and wstats._weights(1 + 1e-6 * w, 1 + 1e-6 * before) is None
+    _check_hist(wstats._weights(w, before)[1], dw)
+    bad = w.copy()
+    bad[3, 5] = np.nan
+    assert wstats._weights(bad, before) is None
+    row = wstats.layer_row(info, None, None, None, bad, before, None, None)
+    assert row["w"]["nonfinite"] == 1 and row["dw"]["nonfinite"] == 1
+
+
 def test_a_layer_row_reuses_work_without_changing_a_number():
     """What layer_row takes from work already done (φ(z)'s sorted sample from z's for a monotone φ, ‖∂L/∂z‖ and
     ‖ΔW‖ from the histograms' moments, dead channels by a max) against each number computed on its own."""
