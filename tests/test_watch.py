@@ -134,8 +134,10 @@ def test_a_large_weight_by_blocks_is_its_own_histogram():
     w = (0.05 * rng.normal(size=(100, 784))).astype(np.float32)
     before = w - (1e-4 * rng.normal(size=w.shape)).astype(np.float32)
     dw = w.astype(np.float64) - before
+    gw = rng.normal(size=w.shape).astype(np.float32)
     for ww, bb in ((w, before), (1 + 1e-6 * w, 1 + 1e-6 * before)):
-        row = wstats.layer_row(info, None, None, None, ww, bb, None, None)
+        row = wstats.layer_row(info, None, None, None, ww, bb, gw, None)
+        assert row["grad_norm"] == pytest.approx(np.linalg.norm(gw.astype(np.float64)), rel=1e-12)
         ref = ww.astype(np.float64) - bb
         for got, own in ((row["w"], wstats.histogram(ww)), (row["dw"], wstats.histogram(ref))):
             for k in own:

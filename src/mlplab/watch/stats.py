@@ -215,9 +215,10 @@ def _binned(s, bins, tail, mn, mx, mean, std, nonfinite, n) -> dict:
 BLOCK = 16384
 
 
-def _weights(w, before, bins: int = BINS, tail: float = TAIL, cap: int = SAMPLE):
-    """``(h_w, h_dw, Σ ΔW², ‖W_before‖²)`` for a large float32 W (more than two ``BLOCK``s) and W_before, both
-    finite; None otherwise (the caller then takes the arrays one by one).
+def _weights(w, before, gw=None, bins: int = BINS, tail: float = TAIL, cap: int = SAMPLE):
+    """``(h_w, h_dw, Σ ΔW², ‖W_before‖², ‖∂L/∂W‖²)`` for a large float32 W (more than two ``BLOCK``s) and W_before,
+    both finite (and ∂L/∂W of W's shape and type, or None: its term is then None); None otherwise (the caller then
+    takes the arrays one by one).
 
     The same numbers as W's and ΔW's own histograms (up to the last bits of the sums: here added a block at a
     time), in one pass over W and W_before by blocks of ``BLOCK`` values made float64 in a work array that stays
@@ -225,9 +226,10 @@ def _weights(w, before, bins: int = BINS, tail: float = TAIL, cap: int = SAMPLE)
     read from the shared cache, not the core's own, and the weights' part of that layer's row took 0.56 ms; ΔW's
     sample is its values at the fixed positions, W(i) − W_before(i) in float64 as ΔW's own sample would be."""
     fw, fb = w.reshape(-1), before.reshape(-1)
+    fg = gw.reshape(-1) if gw is not None and gw.dtype == w.dtype and gw.size == w.size else None
     n = fw.size
     cw, cb, cd = _scratch("cw", BLOCK), _scratch("cb", BLOCK), _scratch("cd", BLOCK)
-    tw = qw = qb = td = qd = 0.0
+    tw = qw = qb = td = qd = qg = 0.0
     lo, hi = math.inf, -math.inf
     for a in range(0, n, BLOCK):
         k = min(BLOCK, n - a)
@@ -242,6 +244,9 @@ def _weights(w, before, bins: int = BINS, tail: float = TAIL, cap: int = SAMPLE)
         qd += float(d.dot(d))
         lo = min(lo, float(np.minimum.reduce(d)))
         hi = max(hi, float(np.maximum.reduce(d)))
+        if fg is not None:
+            np.copyto(x, fg[a:a + k])
+            qg += float(x.dot(x))
     if not all(math.isfinite(t) for t in (tw, qw, qb, td, qd)):
         return None
     mw, md = tw / n, td / n
@@ -257,7 +262,7 @@ def _weights(w, before, bins: int = BINS, tail: float = TAIL, cap: int = SAMPLE)
     hw = _binned(sw, bins, tail, float(np.minimum.reduce(fw)), float(np.maximum.reduce(fw)), mw,
                  math.sqrt(max(ssw / n, 0.0)), 0, n)
     hd = _binned(sd, bins, tail, lo, hi, md, math.sqrt(max(ssd / n, 0.0)), 0, n)
-    return hw, hd, qd, qb
+    return hw, hd, qd, qb, qg if fg is not None else None
 
 
 def _gelu(z):
@@ -356,9 +361,10 @@ def layer_row(info: dict, z, zn, gz, w, before, gw, in_std: float | None) -> dic
     both = None
     if (w is not None and before is not None and w.dtype == np.float32 and before.dtype == np.float32
             and w.shape == before.shape and w.size > 2 * BLOCK):
-        both = _weights(w, before)
+        both = _weights(w, before, gw)
+    sq_gw = None  # ‖∂L/∂W‖² when the blocked pass had it
     if both is not None:
-        row["w"], hd, sq_d, sq_b = both
+        row["w"], hd, sq_d, sq_b, sq_gw = both
         PAUSE()
     else:
         if w is not None and w.dtype != _F64:
@@ -401,6 +407,9 @@ def layer_row(info: dict, z, zn, gz, w, before, gw, in_std: float | None) -> dic
         den = _norm(bwide)
         num = math.sqrt(sq_d) if dw.size and not hd["nonfinite"] else _norm(dw)
         ratio = num / den if den > 0 else (math.inf if np.any(dw) else 0.0)
+    grad_norm = None
+    if gw is not None:
+        grad_norm = _num(math.sqrt(sq_gw) if sq_gw is not None else _norm(gw))
     gz_norm = None
     if gz is not None:
         gz_norm = _num(math.sqrt(sq_g) if gz.size and not hg["nonfinite"] else _norm(gz))
@@ -408,7 +417,7 @@ def layer_row(info: dict, z, zn, gz, w, before, gw, in_std: float | None) -> dic
     row.update({
         "z_std": _num(z_std) if z is not None and z.size else None,
         "a_std": _num(a_std), "dead": _num(dead), "zero": _num(zero), "saturated": _num(sat),
-        "update_ratio": _num(ratio), "grad_norm": _num(_norm(gw)) if gw is not None else None,
+        "update_ratio": _num(ratio), "grad_norm": grad_norm,
         "gz_norm": gz_norm,
         "fan_in": int(np.prod(shape[1:])), "fan_out": int(shape[0]),
         "signal_gain": _num(a_std / in_std) if in_std and in_std > 0 else None,
