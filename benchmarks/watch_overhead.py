@@ -27,7 +27,8 @@ cores are shared: say so with the figures).
 1). ``--worker-policy idle``: the frame worker is switched to ``SCHED_IDLE`` once started (it then runs only on
 a core nothing else wants, and any waking thread preempts it at once) instead of the shipped niced
 ``SCHED_BATCH``: an A/B of the scheduling policy, for a quiet machine. ``--worker-slices on``: the worker also gives
-its core back between histograms (``mlplab.watch.worker.SLICES``, off as shipped), the A/B of that.
+its core back once per ``mlplab.watch.worker.QUANTUM`` (0.5 ms) of a frame's run, between histograms
+(``mlplab.watch.worker.SLICES``, off as shipped), the A/B of that.
 """
 
 from __future__ import annotations
@@ -302,7 +303,7 @@ def main():
     ap.add_argument("--worker-policy", choices=("batch", "idle"), default="batch",
                     help="the frame worker's scheduling: as shipped (niced SCHED_BATCH) or SCHED_IDLE")
     ap.add_argument("--worker-slices", choices=("on", "off"), default="off",
-                    help="the worker gives its core back between histograms (os.sched_yield), or not (as shipped)")
+                    help="the worker gives its core back every 0.5 ms of a frame (os.sched_yield), or not (as shipped)")
     args = ap.parse_args()
     global POLICY, FPS
     POLICY = args.worker_policy

@@ -9,7 +9,8 @@ frame from the other, in place (no copy out: copying the MLP's 1.8 MB out took 0
 statistics and verdicts (:mod:`mlplab.watch.stats`, NumPy only: it never imports torch) and appends the
 frame to ``frames.jsonl`` (:class:`mlplab.watch.record.LineWriter`). It runs niced and ``SCHED_BATCH``
 (:func:`mlplab.live.framer._yield_to_training`, at ``fps``): when no core is free, the training loop gets the CPU first
-and frames come later, not the steps (``SLICES``: also give the core back between histograms, an option).
+and frames come later, not the steps (``SLICES``: also give the core back every ``QUANTUM`` of a frame's run,
+between histograms, an option).
 
 Protocol over an anonymous socket pair (multiprocessing's ``Connection``; why pickled messages are safe there
 is said in :mod:`mlplab.live.framer`): worker → ``("ready",)``; ``("attach", path, layouts, meta, frames_path)``
