@@ -40,9 +40,9 @@ __all__ = ["Worker", "layout_for", "main"]
 _ALIGN = 64
 TIMEOUT = 10.0  # seconds to wait for the worker at the end of a run
 #: whether a worker that yields its core (at fps) also gives it back between histograms (``os.sched_yield``, about
-#: 1 µs), so that where torch's intra-op threads use every core, one that wakes on the worker's core waits at most a
-#: histogram, not the worker's time slice. Off: on the shared, loaded VM the A/B (benchmarks/watch_overhead.py
-#: ``--worker-slices on|off``) could not tell the two apart; for a quiet machine's A/B
+#: 1 µs), so that where torch's intra-op threads use every core, one that wakes on the worker's core waits at most
+#: ``QUANTUM`` and a histogram, not the worker's time slice. Off: on the shared, loaded VM the A/B
+#: (benchmarks/watch_overhead.py ``--worker-slices on|off``) could not tell the two apart; for a quiet machine's A/B
 SLICES = False
 #: with ``SLICES``, the core is given back once per ``QUANTUM`` seconds of the worker's run, at the next point
 #: between histograms (a yield every histogram, 0.1-0.2 ms apart, would cost fps where a torch thread spins: the
