@@ -27,7 +27,8 @@ cores are shared: say so with the figures).
 1). ``--worker-policy idle``: the frame worker is switched to ``SCHED_IDLE`` once started (it then runs only on
 a core nothing else wants, and any waking thread preempts it at once) instead of the shipped niced
 ``SCHED_BATCH``: an A/B of the scheduling policy, for a quiet machine. ``--worker-slices on``: the worker also gives
-its core back between histograms (``mlplab.watch.worker.SLICES``, off as shipped), the A/B of that.
+its core back once per ``mlplab.watch.worker.QUANTUM`` (0.5 ms) of a frame's run, between histograms
+(``mlplab.watch.worker.SLICES``, off as shipped), the A/B of that.
 """
 
 from __future__ import annotations
@@ -229,6 +230,7 @@ def worker_parts(torch, make, X, y, frames=100):
     and its parts apart: the layers' rows (histograms and statistics), the verdicts, the JSON line."""
     import json
 
+    import numpy as np
     from threadpoolctl import threadpool_limits
 
     from mlplab.watch import stats
@@ -261,7 +263,9 @@ def worker_parts(torch, make, X, y, frames=100):
     arrays = rec.take(info)
     T = time.thread_time_ns
     res = {"frame": [], "rows": [], "verdicts": [], "json": []}
-    with threadpool_limits(1):  # as the worker (OPENBLAS_NUM_THREADS=1)
+    quiet = getattr(stats, "QUIET", False)
+    stats.QUIET = True  # as the worker: NumPy's floating-point errors ignored once, not around each activation
+    with threadpool_limits(1), np.errstate(all="ignore"):  # as the worker (OPENBLAS_NUM_THREADS=1, np.seterr)
         for _ in range(frames):
             c = T()
             rec.frame(info, rec.take(info))
@@ -281,6 +285,7 @@ def worker_parts(torch, make, X, y, frames=100):
             c = T()
             encode_line({"type": "frame", "layers": rows, "events": []})
             res["json"].append(T() - c)
+    stats.QUIET = quiet
     rec.out.close()
     return {**{k: statistics.median(v) / 1e6 for k, v in res.items()}, "frame min": min(res["frame"]) / 1e6}
 
@@ -298,7 +303,7 @@ def main():
     ap.add_argument("--worker-policy", choices=("batch", "idle"), default="batch",
                     help="the frame worker's scheduling: as shipped (niced SCHED_BATCH) or SCHED_IDLE")
     ap.add_argument("--worker-slices", choices=("on", "off"), default="off",
-                    help="the worker gives its core back between histograms (os.sched_yield), or not (as shipped)")
+                    help="the worker gives its core back every 0.5 ms of a frame (os.sched_yield), or not (as shipped)")
     args = ap.parse_args()
     global POLICY, FPS
     POLICY = args.worker_policy

@@ -92,6 +92,70 @@ def test_a_histogram_survives_an_outlier_and_a_narrow_distribution_gets_every_bi
     assert wstats.SATURATION_EPS == __import__("mlplab.diagnose.statistics", fromlist=["x"]).SATURATION_EPS
 
 
+def test_the_spread_from_the_sum_of_squares_keeps_its_digits_far_from_zero():
+    """std from Σ x² − mean·Σ x (one pass) where that keeps all but 10 bits, two passes where it would not: against
+    np.std in float64 for means from 0 to 10⁶ spreads, at the sizes of a frame's arrays (float32 and float64)."""
+    rng = np.random.default_rng(7)
+    for n in (1000, 12800, 78400):
+        for ratio in (0.0, 1.0, 10.0, 31.0, 33.0, 1e3, 1e6):
+            for dt in (np.float32, np.float64):
+                x = (ratio + rng.normal(size=n)).astype(dt)
+                h, _, sq = wstats._histogram(x)
+                ref = x.astype(np.float64)
+                assert h["std"] == pytest.approx(float(ref.std()), rel=1e-9), (n, ratio, dt)
+                assert h["mean"] == pytest.approx(float(ref.mean()), rel=1e-12), (n, ratio, dt)
+                assert sq == pytest.approx(float(ref @ ref), rel=1e-12), (n, ratio, dt)
+
+
+def test_the_worker_gives_its_core_back_once_per_quantum(monkeypatch):
+    """SLICES' pause (between histograms) yields only when QUANTUM has passed since the last yield: about one yield per
+    0.5 ms of the frame's run, whatever the number of pauses."""
+    from mlplab.watch import worker
+
+    yields = []
+    monkeypatch.setattr(worker.os, "sched_yield", lambda: yields.append(time.perf_counter()), raising=False)
+    pause = worker._Slicer(worker.QUANTUM)
+    t0 = time.perf_counter()
+    calls = 0
+    while time.perf_counter() - t0 < 0.02:  # 20 ms of "work", a pause every few µs
+        pause()
+        calls += 1
+    gaps = np.diff(yields)
+    assert calls > 200 and len(yields) <= 0.02 / worker.QUANTUM + 1
+    assert gaps.min() >= worker.QUANTUM and np.median(gaps) < 2 * worker.QUANTUM  # (a preemption makes one longer)
+
+
+def test_a_large_weight_by_blocks_is_its_own_histogram():
+    """A weight of more than two BLOCKs and its previous value go through one blocked pass (_weights): the same
+    range, counts, min and max as W's and ΔW's own histograms, the moments to the last bits; a NaN, or a narrow
+    W far from 0 (where the one-pass spread would lose digits), take the arrays one by one."""
+    rng = np.random.default_rng(3)
+    info = {"kind": "Linear", "activation": "relu", "shape": [100, 784]}
+    w = (0.05 * rng.normal(size=(100, 784))).astype(np.float32)
+    before = w - (1e-4 * rng.normal(size=w.shape)).astype(np.float32)
+    dw = w.astype(np.float64) - before
+    gw = rng.normal(size=w.shape).astype(np.float32)
+    for ww, bb in ((w, before), (1 + 1e-6 * w, 1 + 1e-6 * before)):
+        row = wstats.layer_row(info, None, None, None, ww, bb, gw, None)
+        assert row["grad_norm"] == pytest.approx(np.linalg.norm(gw.astype(np.float64)), rel=1e-12)
+        ref = ww.astype(np.float64) - bb
+        for got, own in ((row["w"], wstats.histogram(ww)), (row["dw"], wstats.histogram(ref))):
+            for k in own:
+                if k in ("mean", "std"):
+                    assert got[k] == pytest.approx(own[k], rel=1e-12, abs=1e-300), k
+                else:
+                    assert got[k] == own[k], k
+        assert row["update_ratio"] == pytest.approx(np.linalg.norm(ref) / np.linalg.norm(bb.astype(np.float64)),
+                                                    rel=1e-12)
+    assert wstats._weights(w, before) is not None and wstats._weights(1 + 1e-6 * w, 1 + 1e-6 * before) is None
+    _check_hist(wstats._weights(w, before)[1], dw)
+    bad = w.copy()
+    bad[3, 5] = np.nan
+    assert wstats._weights(bad, before) is None
+    row = wstats.layer_row(info, None, None, None, bad, before, None, None)
+    assert row["w"]["nonfinite"] == 1 and row["dw"]["nonfinite"] == 1
+
+
 def test_a_layer_row_reuses_work_without_changing_a_number():
     """What layer_row takes from work already done (φ(z)'s sorted sample from z's for a monotone φ, ‖∂L/∂z‖ and
     ‖ΔW‖ from the histograms' moments, dead channels by a max) against each number computed on its own."""

@@ -50,6 +50,10 @@ def _no_pause() -> None:
     return None
 
 
+#: NumPy's floating-point errors are ignored already (the frame worker's ``np.seterr(all="ignore")``): no
+#: ``np.errstate`` around each activation (2-5 µs each, three a layer)
+QUIET = False
+
 #: called between the histograms of a row: a point where the frame worker may give its core back (``os.sched_yield``
 #: with :data:`mlplab.watch.worker.SLICES`)
 PAUSE = _no_pause
@@ -68,15 +72,24 @@ def _num(v):
     return v if math.isfinite(v) else None
 
 
-def _quantile(s: np.ndarray, p: float) -> float:
-    """The ``p`` quantile of the *sorted* ``s`` as ``np.quantile`` computes it: linear between the order statistics
-    at (n−1)·p, with numpy's own interpolation (its ``_lerp``)."""
-    n = s.size
-    pos = p * (n - 1)
-    f = int(math.floor(pos))
-    a, b = float(s[f]), float(s[min(n - 1, f + 1)])
-    g = pos - f
-    return a + (b - a) * g if g < 0.5 else b - (b - a) * (1.0 - g)
+_AT: dict[tuple[int, float], tuple[np.ndarray, float, float]] = {}
+
+
+def _range(s: np.ndarray, tail: float) -> tuple[float, float]:
+    """The ``tail`` and ``1 − tail`` quantiles of the *sorted* ``s`` as ``np.quantile`` computes them: linear between
+    the order statistics at (n−1)·p, with numpy's own interpolation (its ``_lerp``); the four order statistics read
+    in one ``take``."""
+    at = _AT.get((s.size, tail))
+    if at is None:
+        n = s.size
+        pos = [p * (n - 1) for p in (tail, 1.0 - tail)]
+        f = [int(math.floor(x)) for x in pos]
+        at = _AT[(n, tail)] = (np.array([f[0], min(n - 1, f[0] + 1), f[1], min(n - 1, f[1] + 1)]),
+                               pos[0] - f[0], pos[1] - f[1])
+    idx, g0, g1 = at
+    a0, b0, a1, b1 = s.take(idx).tolist()  # (float32 values are exact as Python floats)
+    return (a0 + (b0 - a0) * g0 if g0 < 0.5 else b0 - (b0 - a0) * (1.0 - g0),
+            a1 + (b1 - a1) * g1 if g1 < 0.5 else b1 - (b1 - a1) * (1.0 - g1))
 
 
 def _empty(bins: int, size: int, nonfinite: int = 0) -> dict:
@@ -86,10 +99,11 @@ def _empty(bins: int, size: int, nonfinite: int = 0) -> dict:
 
 _F64 = np.float64
 _EDGES: dict[int, np.ndarray] = {}
+_ONE_PASS = 2.0 ** -10  # Σ (x − mean)² from Σ x² when it keeps all but 10 bits (_histogram)
 _SCRATCH = threading.local()
 
 
-_KEEP = 1 << 21  # values: arrays up to 16 MB are kept (three of them at most); a larger one is made each time
+_KEEP = 1 << 21  # values: arrays up to 16 MB are kept (six of them at most); a larger one is made each time
 
 
 def _scratch(name: str, n: int) -> np.ndarray:
@@ -112,30 +126,36 @@ def histogram(x, bins: int = BINS, tail: float = TAIL, cap: int = SAMPLE) -> dic
     return _histogram(x, bins, tail, cap)[0]
 
 
-def _histogram(x, bins: int = BINS, tail: float = TAIL, cap: int = SAMPLE, ready=None):
-    """:func:`histogram`, and what the layer's row reuses: ``(h, s, ss)`` with ``s`` the sorted sample (None if
-    there is none) and ``ss`` = Σ (x − mean)² over the finite values (so ‖x‖² = ss + n·mean² needs no other pass).
+def _histogram(x, bins: int = BINS, tail: float = TAIL, cap: int = SAMPLE, ready=None, wide=None):
+    """:func:`histogram`, and what the layer's row reuses: ``(h, s, sq)`` with ``s`` the sorted sample (None if
+    there is none) and ``sq`` = Σ x² over the finite values (‖x‖² without another pass).
 
     ``ready``: ``(s, min, max)`` when the caller has them for an all-finite ``x``: φ(z) for a ReLU-type φ, which
     is monotone, so φ of z's sorted sample *is* the sorted sample of φ(z) (the same positions: the same size), and
-    φ(min z), φ(max z) are its extremes. Only mean and std then take a pass over the values.
+    φ(min z), φ(max z) are its extremes. Only mean and std then take a pass over the values. ``wide``: the
+    float64 copy of a float32 ``x`` when the caller has made it (the weights: W is also needed in float64 for ΔW).
 
     How it is cheap (the frame worker makes 15-25 of these a frame, on a core training may want): the sum in
     float64 also tells whether every value is finite (a sum of finite float32 values cannot overflow float64),
-    so the finiteness pass is skipped in the usual case; the sample is *sorted* once (NumPy's vectorised sort of
-    8,192 values costs less than one multi-``kth`` ``np.partition``), which gives both quantiles by indexing,
-    ``below`` and ``above`` by two binary searches, the bin counts by binary searches on the bin indices
-    ⌊(x − lo)/w⌋, which are non-decreasing along the sorted values (each rounded operation is monotone), and, when
-    every value is in the sample, min and max."""
-    flat = np.asarray(x).reshape(-1)
+    so the finiteness pass is skipped in the usual case; the spread comes from Σ x² (one BLAS dot) as
+    Σ (x − mean)² = Σ x² − mean·Σ x, unless that loses more than 10 of the 53 bits (Σ (x − mean)² < 2⁻¹⁰ Σ x²: a
+    narrow distribution far from 0), where the second pass over x − mean is made; the sample is *sorted* once
+    (NumPy's vectorised sort of 8,192 values costs less than one multi-``kth`` ``np.partition``), which gives
+    both quantiles by indexing, ``below`` and ``above`` by one binary search each, the bin counts by binary
+    searches on the bin indices ⌊(x − lo)/w⌋, which are non-decreasing along the sorted values (each rounded
+    operation is monotone), and, when every value is in the sample, min and max."""
+    flat = (x if isinstance(x, np.ndarray) else np.asarray(x)).reshape(-1)
     n = flat.size
     if n == 0:
         return _empty(bins, 0), None, 0.0
-    d = _scratch("d", n)
-    f64 = flat.dtype == _F64
-    if not f64:
+    if flat.dtype == _F64:
+        d = flat
+    elif wide is not None:
+        d = wide.reshape(-1)
+    else:
+        d = _scratch("d", n)
         np.copyto(d, flat)  # float64 (exact): one conversion, then float64 loops (NumPy's casting loops cost 2x)
-    total = float(np.add.reduce(flat if f64 else d))
+    total = float(np.add.reduce(d))
     v, nonfinite = flat, 0
     if not math.isfinite(total):  # some value is NaN or ±inf (or float64 values overflowed the sum)
         finite = np.isfinite(flat)
@@ -145,31 +165,40 @@ def _histogram(x, bins: int = BINS, tail: float = TAIL, cap: int = SAMPLE, ready
             v = flat[finite]
             if v.size == 0:
                 return _empty(bins, n, nonfinite), None, 0.0
-            d = d[:v.size]
+            d = _scratch("d", v.size)
             np.copyto(d, v)
             total = float(np.add.reduce(d))
     m = v.size
     mean = total / m
-    np.subtract(v if f64 else d, mean, out=d)  # two passes: a narrow distribution far from 0 keeps its digits
-    ss = float(d.dot(d))
+    sq = float(d.dot(d))  # (the frame worker has one BLAS thread)
+    ss = sq - mean * total
+    if not (ss >= _ONE_PASS * sq and sq < math.inf):  # cancellation, an overflow: the two passes keep the digits
+        c = _scratch("c", m)
+        np.subtract(d, mean, out=c)
+        ss = float(c.dot(c))
     if ready is not None:
         s, mn, mx = ready
     elif m > cap:
         s = v.take(_indices(m, cap))
         s.sort()
-        mn, mx = float(v.min()), float(v.max())
+        mn, mx = float(np.minimum.reduce(v)), float(np.maximum.reduce(v))  # (ndarray.min's Python layer: 1 µs each)
     else:
         s = np.sort(v)
         mn, mx = float(s[0]), float(s[-1])
+    return _binned(s, bins, tail, mn, mx, mean, math.sqrt(max(ss / m, 0.0)), nonfinite, n), s, sq
+
+
+def _binned(s, bins, tail, mn, mx, mean, std, nonfinite, n) -> dict:
+    """The histogram's dict from the *sorted* sample ``s`` (its range and counts) and the moments of all values."""
     k = s.size
-    lo, hi = _quantile(s, tail), _quantile(s, 1.0 - tail)
+    lo, hi = _range(s, tail)
     if not hi > lo:  # a constant (or nearly): a range around it
         pad = 0.5 * max(abs(lo), 1e-12)
         lo, hi = lo - pad, hi + pad
     w = (hi - lo) / bins
     s64 = s if s.dtype == _F64 else s.astype(_F64)
-    below = int(s64.searchsorted(lo, "left"))  # values < lo
-    top = int(s64.searchsorted(hi, "right"))  # values ≤ hi
+    # values < lo, and values ≤ hi (= values < the next double after hi): one search
+    below, top = s64.searchsorted((lo, math.nextafter(hi, math.inf))).tolist()
     idx = np.subtract(s64[below:top], lo)  # bin i: lo + i·w ≤ x < lo + (i+1)·w; x = hi (or a rounding) in the last
     idx /= w
     np.floor(idx, out=idx)
@@ -178,9 +207,62 @@ def _histogram(x, bins: int = BINS, tail: float = TAIL, cap: int = SAMPLE, ready
         j = _EDGES[bins] = np.arange(1, bins, dtype=_F64)
     edges = [0, *idx.searchsorted(j, "left").tolist(), top - below]
     counts = [b - a for a, b in zip(edges, edges[1:])]  # edges[i]: how many are in the bins before bin i
-    h = {"lo": lo, "hi": hi, "counts": counts, "below": below, "above": k - top, "min": float(mn), "max": float(mx),
-         "mean": mean, "std": math.sqrt(max(ss / m, 0.0)), "nonfinite": nonfinite, "size": n, "sampled": k}
-    return h, s, ss
+    return {"lo": lo, "hi": hi, "counts": counts, "below": below, "above": k - top, "min": float(mn),
+            "max": float(mx), "mean": mean, "std": std, "nonfinite": nonfinite, "size": n, "sampled": k}
+
+
+#: values a block: the float64 work arrays of :func:`_weights` (three of 128 kB) stay in the core's cache
+BLOCK = 16384
+
+
+def _weights(w, before, gw=None, bins: int = BINS, tail: float = TAIL, cap: int = SAMPLE):
+    """``(h_w, h_dw, Σ ΔW², ‖W_before‖², ‖∂L/∂W‖²)`` for a large float32 W (more than two ``BLOCK``s) and W_before,
+    both finite (and ∂L/∂W of W's shape and type, or None: its term is then None); None otherwise (the caller then
+    takes the arrays one by one).
+
+    The same numbers as W's and ΔW's own histograms (up to the last bits of the sums: here added a block at a
+    time), in one pass over W and W_before by blocks of ``BLOCK`` values made float64 in a work array that stays
+    in the cache: the first layer's 78,400 weights as three float64 arrays of 627 kB (W, W_before, ΔW) were
+    read from the shared cache, not the core's own, and the weights' part of that layer's row took 0.56 ms; ΔW's
+    sample is its values at the fixed positions, W(i) − W_before(i) in float64 as ΔW's own sample would be."""
+    fw, fb = w.reshape(-1), before.reshape(-1)
+    fg = gw.reshape(-1) if gw is not None and gw.dtype == w.dtype and gw.size == w.size else None
+    n = fw.size
+    cw, cb, cd = _scratch("cw", BLOCK), _scratch("cb", BLOCK), _scratch("cd", BLOCK)
+    tw = qw = qb = td = qd = qg = 0.0
+    lo, hi = math.inf, -math.inf
+    for a in range(0, n, BLOCK):
+        k = min(BLOCK, n - a)
+        x, y, d = cw[:k], cb[:k], cd[:k]
+        np.copyto(x, fw[a:a + k])
+        np.copyto(y, fb[a:a + k])
+        np.subtract(x, y, out=d)
+        tw += float(np.add.reduce(x))
+        qw += float(x.dot(x))
+        qb += float(y.dot(y))
+        td += float(np.add.reduce(d))
+        qd += float(d.dot(d))
+        lo = min(lo, float(np.minimum.reduce(d)))
+        hi = max(hi, float(np.maximum.reduce(d)))
+        if fg is not None:
+            np.copyto(x, fg[a:a + k])
+            qg += float(x.dot(x))
+    if not all(math.isfinite(t) for t in (tw, qw, qb, td, qd)):
+        return None
+    mw, md = tw / n, td / n
+    ssw, ssd = qw - mw * tw, qd - md * td
+    if not (ssw >= _ONE_PASS * qw and ssd >= _ONE_PASS * qd):  # the two passes: by the arrays' own histograms
+        return None
+    at = _indices(n, cap) if n > cap else None
+    sw = fw.take(at) if at is not None else fw.copy()
+    sw.sort()
+    sd = (fw.take(at) if at is not None else fw).astype(_F64)
+    sd -= fb.take(at) if at is not None else fb
+    sd.sort()
+    hw = _binned(sw, bins, tail, float(np.minimum.reduce(fw)), float(np.maximum.reduce(fw)), mw,
+                 math.sqrt(max(ssw / n, 0.0)), 0, n)
+    hd = _binned(sd, bins, tail, lo, hi, md, math.sqrt(max(ssd / n, 0.0)), 0, n)
+    return hw, hd, qd, qb, qg if fg is not None else None
 
 
 def _gelu(z):
@@ -207,6 +289,8 @@ def activate(name: str, z: np.ndarray, slope: float = 0.01):
     f = ACTIVATIONS.get(name)
     if f is None:
         return None
+    if QUIET:
+        return f(z, slope)
     with np.errstate(all="ignore"):
         return f(z, slope)
 
@@ -229,11 +313,6 @@ def _norm(x) -> float:
         np.copyto(buf, v)  # float32 squares are exact in float64
         v = buf
     return math.sqrt(float(v.dot(v)))  # (the frame worker has one BLAS thread)
-
-
-def _norm_from(h: dict, ss: float) -> float:
-    """‖x‖ = √(Σ (x − mean)² + n·mean²) from a histogram's moments (all values finite), without another pass."""
-    return math.sqrt(ss + h["size"] * h["mean"] ** 2)
 
 
 def _std(h) -> float:
@@ -259,7 +338,8 @@ def layer_row(info: dict, z, zn, gz, w, before, gw, in_std: float | None) -> dic
     last update, ``gw``: ∂L/∂W; any may be None. ``in_std``: the network input's spread (for the signal gain).
 
     Work not done twice: a ReLU-type layer without a normalisation reuses z's sorted sample for φ(z)'s histogram
-    (:func:`_histogram`'s ``ready``), and ‖∂L/∂z‖ and ‖ΔW‖ come from their histograms' moments."""
+    (:func:`_histogram`'s ``ready``), ‖∂L/∂z‖ and ‖ΔW‖ come from their histograms' Σ x², and W and W_before
+    are made float64 once (W's histogram, ΔW and ‖W_before‖ use those copies)."""
     conv = info["kind"] != "Linear"
     act = info["activation"]
     slope = info.get("slope", 0.01)
@@ -274,17 +354,33 @@ def layer_row(info: dict, z, zn, gz, w, before, gw, in_std: float | None) -> dic
         ready = (activate(act, sz, slope), float(ends[0]), float(ends[1]))
     row["a"] = _histogram(a, ready=ready)[0] if a is not None else None
     PAUSE()
-    hg, _, ss_g = _histogram(gz) if gz is not None else (None, None, 0.0)
+    hg, _, sq_g = _histogram(gz) if gz is not None else (None, None, 0.0)
     row["gz"] = hg
     PAUSE()
-    row["w"] = histogram(w) if w is not None else None
-    PAUSE()
-    dw = None
-    if w is not None and before is not None:
-        dw = _scratch("dw", w.size).reshape(w.shape)
-        np.copyto(dw, w)
-        np.subtract(dw, before, out=dw)  # W − W_before in float64 (the float32 values exactly, one rounding)
-    hd, _, ss_d = _histogram(dw) if dw is not None else (None, None, 0.0)
+    wide = dw = bwide = None
+    both = None
+    if (w is not None and before is not None and w.dtype == np.float32 and before.dtype == np.float32
+            and w.shape == before.shape and w.size > 2 * BLOCK):
+        both = _weights(w, before, gw)
+    sq_gw = None  # ‖∂L/∂W‖² when the blocked pass had it
+    if both is not None:
+        row["w"], hd, sq_d, sq_b, sq_gw = both
+        PAUSE()
+    else:
+        if w is not None and w.dtype != _F64:
+            wide = _scratch("w", w.size).reshape(w.shape)
+            np.copyto(wide, w)  # W in float64 once: its histogram's moments and ΔW
+        row["w"] = _histogram(w, wide=wide)[0] if w is not None else None
+        PAUSE()
+        if w is not None and before is not None:
+            bwide = before
+            if before.dtype != _F64:
+                bwide = _scratch("b", before.size).reshape(before.shape)
+                np.copyto(bwide, before)  # (a float64 − float32 subtraction is a casting loop: 4x these two)
+            dw = _scratch("dw", w.size).reshape(w.shape)
+            np.subtract(w if wide is None else wide, bwide, out=dw)  # W − W_before in float64 (exact for float32)
+        hd, _, sq_d = _histogram(dw) if dw is not None else (None, None, 0.0)
+        sq_b = None
     row["dw"] = hd
     PAUSE()
     nan = float("nan")
@@ -293,7 +389,8 @@ def layer_row(info: dict, z, zn, gz, w, before, gw, in_std: float | None) -> dic
         zero = np.count_nonzero(a <= 0) / a.size
         # a unit is dead when its largest output is ≤ 0 (NaN, as a <= 0, is not); a convolution's channel reduced
         # in place over its examples and positions (moving the channels last copied the array: 0.2 ms a frame)
-        top = a.max(axis=(0, *range(2, a.ndim))) if conv and a.ndim > 2 else _units_last(a, False).max(axis=0)
+        top = (a.max(axis=(0, *range(2, a.ndim))) if conv and a.ndim > 2
+               else np.maximum.reduce(_units_last(a, False), axis=0))
         dead = np.count_nonzero(top <= 0) / top.size
     if a is not None and a.size and act in _BOUNDS:
         lo, hi = _BOUNDS[act]
@@ -303,18 +400,24 @@ def layer_row(info: dict, z, zn, gz, w, before, gw, in_std: float | None) -> dic
     z_std = _std(row["z"])  # (the histograms' std: NaN, as np.std's, when a value is not finite)
     a_std = _std(row["a"]) if a is not None and a.size else z_std
     ratio = nan
-    if dw is not None:
-        den = _norm(before)
-        num = _norm_from(hd, ss_d) if dw.size and not hd["nonfinite"] else _norm(dw)
+    if both is not None:
+        den, num = math.sqrt(sq_b), math.sqrt(sq_d)
+        ratio = num / den if den > 0 else (math.inf if num > 0 else 0.0)
+    elif dw is not None:
+        den = _norm(bwide)
+        num = math.sqrt(sq_d) if dw.size and not hd["nonfinite"] else _norm(dw)
         ratio = num / den if den > 0 else (math.inf if np.any(dw) else 0.0)
+    grad_norm = None
+    if gw is not None:
+        grad_norm = _num(math.sqrt(sq_gw) if sq_gw is not None else _norm(gw))
     gz_norm = None
     if gz is not None:
-        gz_norm = _num(_norm_from(hg, ss_g) if gz.size and not hg["nonfinite"] else _norm(gz))
+        gz_norm = _num(math.sqrt(sq_g) if gz.size and not hg["nonfinite"] else _norm(gz))
     shape = info["shape"]
     row.update({
         "z_std": _num(z_std) if z is not None and z.size else None,
         "a_std": _num(a_std), "dead": _num(dead), "zero": _num(zero), "saturated": _num(sat),
-        "update_ratio": _num(ratio), "grad_norm": _num(_norm(gw)) if gw is not None else None,
+        "update_ratio": _num(ratio), "grad_norm": grad_norm,
         "gz_norm": gz_norm,
         "fan_in": int(np.prod(shape[1:])), "fan_out": int(shape[0]),
         "signal_gain": _num(a_std / in_std) if in_std and in_std > 0 else None,

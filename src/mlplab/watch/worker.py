@@ -9,7 +9,8 @@ frame from the other, in place (no copy out: copying the MLP's 1.8 MB out took 0
 statistics and verdicts (:mod:`mlplab.watch.stats`, NumPy only: it never imports torch) and appends the
 frame to ``frames.jsonl`` (:class:`mlplab.watch.record.LineWriter`). It runs niced and ``SCHED_BATCH``
 (:func:`mlplab.live.framer._yield_to_training`, at ``fps``): when no core is free, the training loop gets the CPU first
-and frames come later, not the steps (``SLICES``: also give the core back between histograms, an option).
+and frames come later, not the steps (``SLICES``: also give the core back every ``QUANTUM`` of a frame's run,
+between histograms, an option).
 
 Protocol over an anonymous socket pair (multiprocessing's ``Connection``; why pickled messages are safe there
 is said in :mod:`mlplab.live.framer`): worker → ``("ready",)``; ``("attach", path, layouts, meta, frames_path)``
@@ -39,10 +40,28 @@ __all__ = ["Worker", "layout_for", "main"]
 _ALIGN = 64
 TIMEOUT = 10.0  # seconds to wait for the worker at the end of a run
 #: whether a worker that yields its core (at fps) also gives it back between histograms (``os.sched_yield``, about
-#: 1 µs), so that where torch's intra-op threads use every core, one that wakes on the worker's core waits at most a
-#: histogram, not the worker's time slice. Off: on the shared, loaded VM the A/B (benchmarks/watch_overhead.py
-#: ``--worker-slices on|off``) could not tell the two apart; for a quiet machine's A/B
+#: 1 µs), so that where torch's intra-op threads use every core, one that wakes on the worker's core waits at most
+#: ``QUANTUM`` and a histogram, not the worker's time slice. Off: on the shared, loaded VM the A/B
+#: (benchmarks/watch_overhead.py ``--worker-slices on|off``) could not tell the two apart; for a quiet machine's A/B
 SLICES = False
+#: with ``SLICES``, the core is given back once per ``QUANTUM`` seconds of the worker's run, at the next point
+#: between histograms (a yield every histogram, 0.1-0.2 ms apart, would cost fps where a torch thread spins: the
+#: worker then runs again only at a scheduler tick, 4 ms on a 250 Hz kernel)
+QUANTUM = 0.0005
+
+
+class _Slicer:
+    """``stats.PAUSE`` with ``SLICES``: ``os.sched_yield`` when ``quantum`` seconds have passed since the last one
+    (``time.perf_counter``: the vDSO's clock, about 50 ns a call)."""
+
+    def __init__(self, quantum: float):
+        self.quantum, self.last = quantum, time.perf_counter()
+
+    def __call__(self) -> None:
+        now = time.perf_counter()
+        if now - self.last >= self.quantum:
+            os.sched_yield()
+            self.last = time.perf_counter()
 
 
 def layout_for(slots: list[dict]) -> tuple[list[dict], int]:
@@ -304,10 +323,11 @@ def _serve(conn: Connection, yield_cpu: bool = True, slices: bool = False) -> No
         from . import stats
 
         np.seterr(all="ignore")
+        stats.QUIET = True
         if yield_cpu:
             _yield_to_training()
         if slices and hasattr(os, "sched_yield"):
-            stats.PAUSE = os.sched_yield
+            stats.PAUSE = _Slicer(QUANTUM)
         conn.send(("ready",))
         while True:
             try:
@@ -318,6 +338,8 @@ def _serve(conn: Connection, yield_cpu: bool = True, slices: bool = False) -> No
                 rec = _Recorder(*msg[1:])
                 conn.send(("attached",))
             elif msg[0] == "frame":
+                if slices and isinstance(stats.PAUSE, _Slicer):
+                    stats.PAUSE.last = time.perf_counter()  # (woken for the frame: a new slice)
                 rec.frame(msg[1], rec.take(msg[1]))  # from the buffer, in place
                 try:
                     conn.send(("free", msg[1].get("buffer", 0)))
