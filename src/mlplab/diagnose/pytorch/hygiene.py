@@ -199,13 +199,17 @@ def _recompute_reparam(work) -> None:
                 setattr(m, h.name, h.compute_weight(m, do_power_iteration=False))
 
 
+_GLOBAL_HOOK_NAMES: list[str] = []
+
+
 @contextlib.contextmanager
 def no_global_hooks():
     """Set aside the hooks registered for every module while the check-up runs."""
     from torch.nn.modules import module as mm
 
-    saved = {n: dict(getattr(mm, n)) for n in dir(mm)
-             if n.startswith("_global_") and "hook" in n and isinstance(getattr(mm, n), dict)}
+    if not _GLOBAL_HOOK_NAMES:  # the names once (dir() sorts the module's ~150 names: a check-up's µs)
+        _GLOBAL_HOOK_NAMES.extend(n for n in dir(mm) if n.startswith("_global_") and "hook" in n)
+    saved = {n: dict(getattr(mm, n)) for n in _GLOBAL_HOOK_NAMES if isinstance(getattr(mm, n, None), dict)}
     for n in saved:
         getattr(mm, n).clear()
     try:
