@@ -349,9 +349,10 @@ def estimate_memory(torch, model, inputs, optimizer: str, activations: bool = Tr
     The overfit probe (``--overfit-batch``) runs on a second copy after the first is freed: no more.
     ``activations=False``: the parameters' parts only (the check-up then counts A as its first pass runs).
     Returns (estimate, a few words on how the activations were found)."""
-    p = sum(_nbytes(t) for t in model.parameters() if t.is_floating_point())
+    floats = [t for t in model.parameters() if t.is_floating_point()]  # one walk over the model
+    p = sum(_nbytes(t) for t in floats)
     k = {"sgd": 0, "adam": 2}.get(optimizer, 2)
-    w = max((t.numel() for t in model.parameters() if t.is_floating_point() and t.ndim >= 2), default=0)
+    w = max((t.numel() for t in floats if t.ndim >= 2), default=0)
     parts = {"working copy": p, "gradients": p, f"{optimizer} state": k * p, "weights kept for update sizes": 3 * p,
              "statistics in float64": 16 * w}
     act, how = activation_bytes(torch, model, inputs) if activations else (None, "counted as the first pass runs")
