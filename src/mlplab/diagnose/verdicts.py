@@ -6,7 +6,9 @@ init table's recommendation keyed by (activation, init family). Pure Python and 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -30,6 +32,34 @@ def init_family(spec, activation: str | None = None) -> str:
     he, xavier, lecun, torch, orthogonal, identity, constant, fixed (an explicit std / distribution),
     or other."""
     return _init_family(spec, activation)
+
+
+# the registry's answers for a named spec, kept: the registry is fixed at import (mlplab.init's SCHEMES), and each
+# answer parses the spec and reads the scheme's signature with inspect (issue 30's time budget: ~0.2 ms a check-up)
+@lru_cache(maxsize=512)
+def _family_of_name(spec: str, activation: str | None) -> str:
+    return _init_family(spec, activation)
+
+
+@lru_cache(maxsize=512)
+def _std_of_name(spec: str, n: int, activation: str | None) -> float:
+    return theoretical_std(spec, (n, n), activation=activation)
+
+
+_STD_NUMBER = re.compile(r"std=[0-9]+(\.[0-9]*)?(e[+-]?[0-9]+)?")
+
+
+def _family(spec, activation):
+    """:func:`init_family`, kept per named spec; every "std=<a non-negative number>" (the PyTorch check-up's spec
+    of the weights' measured std) is N(0, x²) of family "fixed" whatever x: one entry for them all."""
+    if type(spec) is not str:
+        return init_family(spec, activation)
+    return _family_of_name("std=1" if _STD_NUMBER.fullmatch(spec) else spec, activation)
+
+
+def _theoretical_std(spec, n: int, activation=None) -> float:
+    return _std_of_name(spec, n, activation) if type(spec) is str else theoretical_std(spec, (n, n),
+                                                                                         activation=activation)
 
 
 def _matched_init(activation: str) -> str:
@@ -81,16 +111,16 @@ def recommendation(activation: str, init, fan_in: int, weight_std: float | None 
     number of layers, adds the compounded factor to the advice; ``label`` names the weights in it."""
     act = canonical_activation(activation)
     group = "relu" if act in ("relu", "leaky_relu") else act
-    fam = init_family(init, act)
+    fam = _family(init, act)
     n = int(fan_in)
     try:
-        std = weight_std if weight_std is not None else theoretical_std(init, (n, n), activation=act)
+        std = weight_std if weight_std is not None else _theoretical_std(init, n, act)
     except (ValueError, TypeError):
         std = float("nan")
     nsig = n * std**2
     f = _small_signal_factor(act, nsig)
     rec_init = _matched_init(act)
-    std_rec = theoretical_std(rec_init, (n, n))
+    std_rec = _theoretical_std(rec_init, n)
     ctx = {"act": act, "init": init, "f": f, "inv": 1 / f if f > 0 else math.inf, "nsig": nsig, "n": n,
            "std_rec": std_rec}
     if fam == "constant":

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 INITIAL_HIGH = 1.2  # × ln C
 INITIAL_LOW = 0.8
 OVERFIT_DONE = 0.1  # the loss after N steps / before
@@ -33,8 +35,8 @@ def initial_loss(loss0: float, loss, logits=None) -> dict:
     ratio = loss0 / chance if chance > 0 else math.inf
     spread = ""
     if logits is not None:
-        sd = float(logits.detach().float().reshape(-1, logits.shape[-1] if loss.last_axis else
-                                                     int(logits.numel() // logits.shape[0])).std(dim=-1).mean())
+        sd = _row_std_mean(logits.detach().float().cpu().numpy(), logits.shape[-1] if loss.last_axis else
+                           int(logits.numel() // logits.shape[0]))
         spread = f"; the logits' std across classes is {sd:.3g}"
     head = f"initial loss {loss0:.4g} vs ln {loss.classes} = {chance:.4g} ({ratio:.2f}x)"
     if not math.isfinite(loss0):
@@ -50,6 +52,16 @@ def initial_loss(loss0: float, loss, logits=None) -> dict:
         verdict, says = "ok", f"the network starts without a preference between the classes{spread}"
     return {"loss": loss0, "classes": loss.classes, "expected": chance, "ratio": ratio, "verdict": verdict,
             "sentence": f"{head}: {verdict}: {says}"}
+
+
+def _row_std_mean(a, classes: int) -> float:
+    """The mean over examples (and positions) of the logits' std across the ``classes`` (n − 1, as torch's
+    ``std``): in NumPy, a third of ``Tensor.std(dim=-1)``'s time on a small batch (about 80 µs for 256 × 27,
+    issue 30's time budget)."""
+    a = a.reshape(-1, classes)
+    d = a - a.mean(axis=-1, keepdims=True)
+    with np.errstate(all="ignore"):  # one class: no spread (nan, as torch gives)
+        return float(np.sqrt(np.einsum("ij,ij->i", d, d) / (classes - 1)).mean())
 
 
 def overfit_batch(torch, work, call, loss, optimizer: str, lr: float, steps: int) -> dict:

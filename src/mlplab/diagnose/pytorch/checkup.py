@@ -134,7 +134,8 @@ def diagnose_torch(model, x, y=None, *, steps: int = 3, optimizer: str = "sgd", 
             torch.random.fork_rng(devices=[]):
         # the activations measured on the meta device before anything runs for a large model or a given cap;
         # for a small one they are counted as the first pass saves them (refused on the way if over the room)
-        p_bytes = sum(p.numel() * p.element_size() for p in model.parameters() if p.is_floating_point())
+        every = list(model.parameters())  # one walk for the bytes and the count
+        p_bytes = sum(p.numel() * p.element_size() for p in every if p.is_floating_point())
         est, how = hygiene.estimate_memory(torch, model, inputs, optimizer, activations=max_memory is not None
                                            or p_bytes >= hygiene.META_ESTIMATE_FROM)
         room = available_memory()
@@ -142,7 +143,7 @@ def diagnose_torch(model, x, y=None, *, steps: int = 3, optimizer: str = "sgd", 
             cap = hygiene.parse_bytes(max_memory) if isinstance(max_memory, str) else int(max_memory)
             if room[0] is None or cap < room[0]:
                 room = (cap, "--max-memory / max_memory")
-        n_par = sum(p.numel() for p in model.parameters())
+        n_par = sum(p.numel() for p in every)
         what = f"diagnosing this model ({n_par:,} parameters) on a batch of {inputs.batch}"
         hygiene.check_fits(est, what + ("" if "activations" in est.parts else f" ({how}; activations not counted)"),
                            room)

@@ -121,15 +121,17 @@ def reparametrized(torch, model) -> dict:
 def coverage(torch, user_model, work, layers, called: set) -> dict:
     """The coverage of one check-up (after the first backward on the working copy ``work``)."""
     names: dict[int, list[str]] = {}
+    by_id = {}  # work.parameters(), from the same walk
     for n, p in work.named_parameters(remove_duplicate=False):
         names.setdefault(id(p), []).append(n)
+        by_id.setdefault(id(p), p)
     loose, loose_where = unregistered(torch, work)
     reparam = reparametrized(torch, work)
 
     # whether each parameter's gradient has a non-zero entry, for all of them in one call: a float64 norm is 0 exactly
     # when every entry is (no square of a float32 underflows in float64; NaN and inf give a norm ≠ 0, as they
     # are ≠ 0)
-    with_grad = [p for p in work.parameters() if p.grad is not None and p.grad.layout == torch.strided
+    with_grad = [p for p in by_id.values() if p.grad is not None and p.grad.layout == torch.strided
                  and p.grad.is_floating_point()]
     norms = torch._foreach_norm([p.grad.detach() for p in with_grad], 2, dtype=torch.float64) if with_grad else []
     nonzero = {id(p): v != 0 for p, v in zip(with_grad, torch.stack(norms).tolist() if norms else [])}
@@ -153,7 +155,6 @@ def coverage(torch, user_model, work, layers, called: set) -> dict:
     def in_unreached(pname):
         return any(pname == u or pname.startswith(u + ".") for u in unreached_set)
 
-    by_id = {id(p): p for p in work.parameters()}
     no_grad = [ns[0] for pid, ns in names.items() if not in_unreached(ns[0]) and not has_grad(by_id[pid])]
     frozen = [n for n, p in user_model.named_parameters() if not p.requires_grad]
     shared = [{"names": ns, "layers": []} for ns in names.values() if len(ns) > 1]

@@ -88,24 +88,94 @@ def _placeholders(torch, model, make) -> dict:
 _EMPTY_TYPES = (dict, OrderedDict, set)
 
 
-def _empty_containers(model) -> dict:
-    """deepcopy's memo: each empty dict, OrderedDict or set held by a module (its dozen hook and state-dict-hook
-    tables, mostly empty) -> a new empty one of the same type, which is what deepcopy makes of it, without its
-    generic reduce-and-rebuild (about 10 µs each: 3 ms of a 20-layer MLP's copy, more than its forward pass)."""
+def _copy_memo(torch, model) -> dict:
+    """deepcopy's memo before the copy, from one walk over the modules: each non-leaf tensor held as a module
+    attribute (a weight_norm weight) -> a detached placeholder (it cannot be deep-copied), and each empty dict,
+    OrderedDict or set a module holds (its dozen hook and state-dict-hook tables, mostly empty) -> a new empty one
+    of the same type, which is what deepcopy makes of it, without its generic reduce-and-rebuild (about 10 µs
+    each: 3 ms of a 20-layer MLP's copy, more than its forward pass)."""
     memo = {}
+    tensor = torch.Tensor
     for m in model.modules():
         for v in vars(m).values():
-            if type(v) in _EMPTY_TYPES and not v and not getattr(v, "__dict__", None):
-                memo[id(v)] = type(v)()
+            t = type(v)
+            if t in _EMPTY_TYPES:
+                if not v and not getattr(v, "__dict__", None):
+                    memo[id(v)] = t()
+            elif isinstance(v, tensor) and not v.is_leaf:
+                memo[id(v)] = v.detach().clone()
     return memo
+
+
+_ATOMIC = frozenset({type(None), int, float, bool, complex, str, bytes, type, range, type(Ellipsis),
+                     type(NotImplemented)})
+
+
+def _plain_module(torch, cls) -> bool:
+    """Whether deepcopy copies a module of this class the generic way (``__reduce_ex__`` through nn.Module's
+    ``__getstate__``, then ``__setstate__``): no ``__deepcopy__``, ``__reduce__``/``__reduce_ex__`` or
+    ``__getstate__`` of its own, no copyreg entry. Such a module is copied by :func:`_deepcopy_module`."""
+    import copyreg
+
+    got = _PLAIN.get(cls)
+    if got is None:
+        got = _PLAIN[cls] = (getattr(cls, "__deepcopy__", None) is None and cls.__reduce_ex__ is object.__reduce_ex__
+                             and cls.__reduce__ is object.__reduce__
+                             and cls.__getstate__ is torch.nn.Module.__getstate__
+                             and cls not in copyreg.dispatch_table and cls not in copy._deepcopy_dispatch)
+    return got
+
+
+_PLAIN: dict = {}
+
+
+def _deepcopy_module(torch, m, memo):
+    """``copy.deepcopy(m, memo)`` for a module that deepcopy copies the generic way (:func:`_plain_module`), the
+    same steps without its per-value dispatch: a new instance, the state (nn.Module's ``__getstate__``: the
+    ``__dict__`` without ``_compiled_call_impl``) copied value by value, ``__setstate__``. Immutable values are
+    kept, plain dicts (``_parameters``, ``_modules``, ...) and child modules of such classes copied here, anything
+    else by ``copy.deepcopy`` with the same memo (issue 30's time budget: deepcopy's dispatch for each of a
+    module's ~30 attributes was most of the working copy's time)."""
+    y = memo.get(id(m))
+    if y is not None:
+        return y
+    cls = type(m)
+    if not _plain_module(torch, cls):
+        return copy.deepcopy(m, memo)
+    y = cls.__new__(cls)
+    memo[id(m)] = y
+    copy._keep_alive(m, memo)
+    state = {}
+    for k, v in m.__dict__.items():
+        if k != "_compiled_call_impl":
+            state[k] = _deepcopy_value(torch, v, memo)
+    y.__setstate__(state)
+    return y
+
+
+def _deepcopy_value(torch, v, memo):
+    y = memo.get(id(v), memo)
+    if y is not memo:
+        return y
+    t = type(v)
+    if t in _ATOMIC:
+        return v
+    if t is dict:
+        y = memo[id(v)] = {}
+        copy._keep_alive(v, memo)
+        for k, x in v.items():
+            y[k if type(k) is str else copy.deepcopy(k, memo)] = _deepcopy_value(torch, x, memo)
+        return y
+    if isinstance(v, torch.nn.Module):
+        return _deepcopy_module(torch, v, memo)
+    return copy.deepcopy(v, memo)
 
 
 def working_copy(torch, model):
     """A deep copy in train mode (BatchNorm normalises by the batch), dropout off, every float parameter
     trainable so every layer gets a gradient, without the user's hooks. The user's model is never touched."""
-    memo = _placeholders(torch, model, lambda t: t.detach().clone())
-    memo.update(_empty_containers(model))
-    work = copy.deepcopy(model, memo)
+    memo = _copy_memo(torch, model)
+    work = _deepcopy_module(torch, model, memo)
     _recompute_reparam(work)
     strip_hooks(work)
     work.train()
@@ -129,13 +199,17 @@ def _recompute_reparam(work) -> None:
                 setattr(m, h.name, h.compute_weight(m, do_power_iteration=False))
 
 
+_GLOBAL_HOOK_NAMES: list[str] = []
+
+
 @contextlib.contextmanager
 def no_global_hooks():
     """Set aside the hooks registered for every module while the check-up runs."""
     from torch.nn.modules import module as mm
 
-    saved = {n: dict(getattr(mm, n)) for n in dir(mm)
-             if n.startswith("_global_") and "hook" in n and isinstance(getattr(mm, n), dict)}
+    if not _GLOBAL_HOOK_NAMES:  # the names once (dir() sorts the module's ~150 names: a check-up's µs)
+        _GLOBAL_HOOK_NAMES.extend(n for n in dir(mm) if n.startswith("_global_") and "hook" in n)
+    saved = {n: dict(getattr(mm, n)) for n in _GLOBAL_HOOK_NAMES if isinstance(getattr(mm, n, None), dict)}
     for n in saved:
         getattr(mm, n).clear()
     try:
@@ -275,9 +349,10 @@ def estimate_memory(torch, model, inputs, optimizer: str, activations: bool = Tr
     The overfit probe (``--overfit-batch``) runs on a second copy after the first is freed: no more.
     ``activations=False``: the parameters' parts only (the check-up then counts A as its first pass runs).
     Returns (estimate, a few words on how the activations were found)."""
-    p = sum(_nbytes(t) for t in model.parameters() if t.is_floating_point())
+    floats = [t for t in model.parameters() if t.is_floating_point()]  # one walk over the model
+    p = sum(_nbytes(t) for t in floats)
     k = {"sgd": 0, "adam": 2}.get(optimizer, 2)
-    w = max((t.numel() for t in model.parameters() if t.is_floating_point() and t.ndim >= 2), default=0)
+    w = max((t.numel() for t in floats if t.ndim >= 2), default=0)
     parts = {"working copy": p, "gradients": p, f"{optimizer} state": k * p, "weights kept for update sizes": 3 * p,
              "statistics in float64": 16 * w}
     act, how = activation_bytes(torch, model, inputs) if activations else (None, "counted as the first pass runs")

@@ -18,6 +18,7 @@ classes), as a language model is trained. The loss is computed in float32 whatev
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -52,7 +53,8 @@ class Inputs:
 
 
 def model_dtype_device(torch, model):
-    p = next((q for q in list(model.parameters()) + list(model.buffers()) if q.is_floating_point()), None)
+    # the first floating tensor, parameters first: the walk stops there (not two lists of every tensor)
+    p = next((q for q in itertools.chain(model.parameters(), model.buffers()) if q.is_floating_point()), None)
     return (p.dtype, p.device) if p is not None else (torch.float32, torch.device("cpu"))
 
 

@@ -49,15 +49,25 @@ class _Op:
     slope: float = 0.01
 
 
+_RECORDER: list = []  # the Recorder class, made once (a class statement per trace cost ~50 µs: issue 30's budget)
+
+
 def _recorder(on_weight=None):
     """A TorchFunctionMode that records the ops of interest, in call order, and keeps their tensors."""
+    if not _RECORDER:
+        _RECORDER.append(_recorder_class())
+    return _RECORDER[0](on_weight)
+
+
+def _recorder_class():
     from torch.overrides import TorchFunctionMode
 
     class Recorder(TorchFunctionMode):
-        def __init__(self):
+        def __init__(self, on_weight=None):
             super().__init__()
             self.ops: list[_Op] = []
             self.where = [""]
+            self.on_weight = on_weight
 
         def __torch_function__(self, func, types, args=(), kwargs=None):
             kwargs = dict(kwargs or {})
@@ -107,15 +117,15 @@ def _recorder(on_weight=None):
                 if op.weight.requires_grad and not op.weight.is_leaf:
                     op.weight.retain_grad()
             out = func(*args, **kwargs)
-            if kind == "weight" and on_weight is not None:
-                out = on_weight(sum(o.kind == "weight" for o in self.ops), op, out)
+            if kind == "weight" and self.on_weight is not None:
+                out = self.on_weight(sum(o.kind == "weight" for o in self.ops), op, out)
             op.out = out
             if kind in ("weight", "act", "norm") and getattr(out, "requires_grad", False) and op.pre is None:
                 out.retain_grad()
             self.ops.append(op)
             return out
 
-    return Recorder()
+    return Recorder
 
 
 def trace(model, x, on_weight=None, called: set | None = None, names: bool = True):
