@@ -24,6 +24,8 @@ plt.rcParams.update({
     "figure.dpi": 100, "savefig.dpi": 110, "axes.grid": True, "grid.alpha": 0.3,
     "axes.spines.top": False, "axes.spines.right": False, "font.size": 10,
     "axes.titlesize": 11, "legend.fontsize": 9, "legend.framealpha": 0.85,
+    # save() lays each figure out itself (and leaves no layout engine: set_layout_engine(None) reads these two)
+    "figure.autolayout": False, "figure.constrained_layout.use": False,
 })
 
 
