@@ -614,14 +614,15 @@ def test_the_table_is_long_enough_and_walks_every_subcommand(tmp_path):
 def test_real_command_one_line_and_debug_shows_the_traceback(argv, tmp_path):
     env = {**os.environ, "PYTHONPATH": SRC}
     env.pop("MLPLAB_DEBUG", None)
-    run = lambda extra, e: subprocess.run([sys.executable, "-m", "mlplab", *argv, *extra], cwd=tmp_path,  # noqa: E731
-                                          capture_output=True, text=True, env=e, timeout=300)
-    r = run([], env)
-    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
-    r = run(["--debug"], env)
-    assert r.returncode != 0 and "Traceback" in r.stderr
-    r = run([], {**env, "MLPLAB_DEBUG": "1"})
-    assert r.returncode != 0 and "Traceback" in r.stderr
+    # the three commands side by side (each a fresh interpreter: mostly its imports, one core each)
+    procs = [subprocess.Popen([sys.executable, "-m", "mlplab", *argv, *extra], cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=e)
+             for extra, e in (([], env), (["--debug"], env), ([], {**env, "MLPLAB_DEBUG": "1"}))]
+    (err, code), (err_debug, code_debug), (err_env, code_env) = [(p.communicate(timeout=300)[1], p.returncode)
+                                                                 for p in procs]
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert code_debug != 0 and "Traceback" in err_debug
+    assert code_env != 0 and "Traceback" in err_env
     assert list(tmp_path.iterdir()) == []  # lab run's folder was not even started
 
 

@@ -33,7 +33,6 @@ import numpy as np
 
 from .. import theory as T
 from ..init import critical, critical_variances
-from ..theory import isometry as iso
 from .base import Context, Figure, Study, array, parallel_map
 from .plots import save, subplots
 
@@ -82,6 +81,8 @@ def _claim(measured, paper, tolerance, source, relative=False) -> dict:
 
 
 def measure(settings: dict, ctx: Context) -> dict:
+    from ..theory import isometry as iso  # here: its scipy.special only where it is used
+
     width, depths, nets, check = settings["width"], settings["depths"], settings["networks"], settings["check_depth"]
     tasks = [(a, w, width, depths, ctx.seed * 1000 + 10 * i + k) for i, (a, w) in enumerate(CONFIGS)
              for k in range(nets)]
@@ -279,6 +280,8 @@ run did not reach the target within the budget). The race took {r['cpu_seconds']
 
 
 def draw(numbers: dict, out: Path) -> list[Figure]:
+    from ..theory import isometry as iso  # here: its scipy.special only where it is used
+
     res, depths = numbers["results"], numbers["depths"]
     deepest = max(depths)
     fig, axes = subplots(2, 3, size=(3.6, 2.8), sharex=True)

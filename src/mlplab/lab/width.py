@@ -19,7 +19,6 @@ import numpy as np
 
 from ..nn import MLP
 from ..tensor import Tensor, no_grad
-from ..theory import width as tw
 from .base import Context, Figure, Study, array
 from .plots import save, subplots
 
@@ -50,6 +49,8 @@ def _log_lengths(widths, K, rng, x) -> np.ndarray:
 
 
 def measure(settings: dict, ctx: Context) -> dict:
+    from ..theory import width as tw  # here: its scipy.stats is ~0.9 s of CPU of every process listing the studies
+
     K = settings["networks"]
     ctx.plan(len(PROFILES))
     x = ctx.rng(99).standard_normal(N0)
