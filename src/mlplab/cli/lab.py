@@ -45,7 +45,7 @@ def cmd_lab(args):
             t0 = time.perf_counter()
             with _study_bar(con, st) as progress:
                 measured = lab.base.measure_study(st, out, quick=args.quick, seed=args.seed, workers=args.jobs,
-                                                  progress=progress,
+                                                  progress=progress, blas_threads=threads,
                                                   extra=extra if st.name == "optimizers-mnist" else ())
             draw(st, measured, t0)
         draw.wait()

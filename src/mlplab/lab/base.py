@@ -262,19 +262,26 @@ class Measured:
 
 
 def run_study(study: Study, out_root: Path, quick: bool = False, seed: int = 0, quiet: bool = True,
-              workers: int | None = None, progress: Progress | None = None, extra=()) -> Result:
+              workers: int | None = None, progress: Progress | None = None, extra=(), blas_threads: int = 1) -> Result:
     """Run one study into ``out_root / study.name``: measure, save numbers.json, then draw the
     figures and write section.md from the saved numbers; meta.json records settings, seed,
     versions and run time. ``progress(done, total)`` hears about each finished unit of work. ``extra``: a
     student's optimizers ("hw1:Adam") for optimizers-mnist, recorded in the settings. The two halves are
     :func:`measure_study` and :func:`finish_study` (``mlplab lab run`` of a group draws one study while it
-    measures the next)."""
-    return finish_study(study, measure_study(study, out_root, quick, seed, workers, progress, extra))
+    measures the next). ``blas_threads``: NumPy's BLAS threads while measuring, 1 as ``mlplab lab run``'s
+    default (0: the BLAS library's own count): a product's rounding depends on how BLAS splits it, so a notebook
+    and the command give the same numbers bit for bit only at the same count (a notebook's kernel has the
+    library's count, 2 on a 2-core machine, and the symmetry study's numbers differed in their last digits)."""
+    return finish_study(study, measure_study(study, out_root, quick, seed, workers, progress, extra, blas_threads))
 
 
 def measure_study(study: Study, out_root: Path, quick: bool = False, seed: int = 0, workers: int | None = None,
-                  progress: Progress | None = None, extra=()) -> Measured:
+                  progress: Progress | None = None, extra=(), blas_threads: int = 1) -> Measured:
     """The first half of :func:`run_study`: measure and save numbers.json."""
+    import contextlib
+
+    from threadpoolctl import threadpool_limits
+
     from .. import folderkind
 
     folderkind.claim(out_root, "lab", "mlplab lab run")  # lab results, marked as such; a run or sweep is refused
@@ -286,7 +293,9 @@ def measure_study(study: Study, out_root: Path, quick: bool = False, seed: int =
     ctx = Context(seed=seed, workers=default_workers() if workers is None else max(1, int(workers)),
                   progress=progress)
     t0, c0 = time.perf_counter(), cpu_seconds()
-    numbers = as_json(study.measure(settings, ctx))
+    limit = threadpool_limits(limits=int(blas_threads), user_api="blas") if blas_threads else contextlib.nullcontext()
+    with limit:
+        numbers = as_json(study.measure(settings, ctx))
     seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     write_json(out / "numbers.json", numbers)
     return Measured(study.name, out, settings, quick, seed, seconds, cpu, numbers)
