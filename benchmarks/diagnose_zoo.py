@@ -233,7 +233,7 @@ def report(args) -> dict:
         d, secs, wrapped = diagnose_case(e, init, opt, args.seed)
         if e.name not in timing and not args.no_time:
             load = os.getloadavg()[0]
-            timing[e.name] = {**time_ratio(e, args.seed), "load": round((load + os.getloadavg()[0]) / 2, 1)}
+            timing[e.name] = {**time_ratio(e, args.seed, repeats=args.repeats), "load": round((load + os.getloadavg()[0]) / 2, 1)}
         r = data["cases"][k]
         row = {"case": k, "outcome": labels[k], "accuracy": r["accuracy"], "overall": d.overall,
                "problem": d.problem, "agrees": agrees(labels[k], d.overall), "wrapped": wrapped,
@@ -286,7 +286,7 @@ def time_only(args) -> dict:
         if args.models and e.name not in args.models:
             continue
         load = os.getloadavg()[0]
-        timing[e.name] = {**time_ratio(e, args.seed), "load": round((load + os.getloadavg()[0]) / 2, 1)}
+        timing[e.name] = {**time_ratio(e, args.seed, repeats=args.repeats), "load": round((load + os.getloadavg()[0]) / 2, 1)}
         t = timing[e.name]
         print(f"{e.name:22s} forward+backward {t['forward_backward'] * 1e3:8.1f} ms  diagnosis "
               f"{t['diagnosis'] * 1e3:8.0f} ms  ratio {t['ratio']:6.1f}  load {t['load']}", flush=True)
@@ -304,6 +304,7 @@ def main():
     ap.add_argument("--outcomes", type=Path, default=OUTCOMES)
     ap.add_argument("--out", type=Path, help="write the report's rows as JSON")
     ap.add_argument("--no-time", action="store_true", help="skip the time measurement (agreement only)")
+    ap.add_argument("--repeats", type=int, default=3, help="timed rounds per model (the multiple is their median)")
     ap.add_argument("--time-only", action="store_true", help="only the time measurement (with --update)")
     ap.add_argument("--update", type=Path, help="an earlier --out report: keep its rows and timings for the "
                                                 "cases and models not run now, write the result back to it")
