@@ -233,7 +233,8 @@ def report(args) -> dict:
         d, secs, wrapped = diagnose_case(e, init, opt, args.seed)
         if e.name not in timing and not args.no_time:
             load = os.getloadavg()[0]
-            timing[e.name] = {**time_ratio(e, args.seed, repeats=args.repeats), "load": round((load + os.getloadavg()[0]) / 2, 1)}
+            timing[e.name] = {**time_ratio(e, args.seed, repeats=args.repeats),
+                              "load": round((load + os.getloadavg()[0]) / 2, 1)}
         r = data["cases"][k]
         row = {"case": k, "outcome": labels[k], "accuracy": r["accuracy"], "overall": d.overall,
                "problem": d.problem, "agrees": agrees(labels[k], d.overall), "wrapped": wrapped,
@@ -286,7 +287,8 @@ def time_only(args) -> dict:
         if args.models and e.name not in args.models:
             continue
         load = os.getloadavg()[0]
-        timing[e.name] = {**time_ratio(e, args.seed, repeats=args.repeats), "load": round((load + os.getloadavg()[0]) / 2, 1)}
+        timing[e.name] = {**time_ratio(e, args.seed, repeats=args.repeats),
+                          "load": round((load + os.getloadavg()[0]) / 2, 1)}
         t = timing[e.name]
         print(f"{e.name:22s} forward+backward {t['forward_backward'] * 1e3:8.1f} ms  diagnosis "
               f"{t['diagnosis'] * 1e3:8.0f} ms  ratio {t['ratio']:6.1f}  load {t['load']}", flush=True)

@@ -36,10 +36,25 @@ from functools import lru_cache
 
 import numpy as np
 
-from .. import theory
 from ..activations import canonical_activation
 from ..init import theoretical_std
 from ..tensor import Tensor, cross_entropy, no_grad
+
+# the activations' φ, φ′ and the Gaussian expectations live in .gaussian; these names stay importable from here
+from .gaussian import (  # noqa: F401
+    _FIXED_GRID,
+    _NOT_THEORY,
+    _UNIT_GRID,
+    _key,
+    _theory_act,
+    activation_fn,
+    derivative_moment,
+    gaussian_expectation,
+    gaussian_expectations,
+    gaussian_expectations_at,
+    moments_at,
+    second_moment,
+)
 
 __all__ = [
     "LayerStats", "Probe", "SignalPrediction", "StatsRecorder", "activation_fn", "columns",
@@ -49,140 +64,7 @@ __all__ = [
 
 SATURATION_EPS = 0.01  # sigmoid below 0.01 / above 0.99, tanh beyond ±0.99
 
-# --------------------------------------------------------------------------- activation functions
 _BOUNDS = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
-#: Activations the check-up meets that the theory does not cover: ReLU capped at 6 (PyTorch's ReLU6), whose
-#: moments are :func:`gaussian_expectation`'s (a clipped line has no closed form in :mod:`mlplab.theory`).
-_NOT_THEORY = {"relu6": ((lambda z: np.clip(z, 0.0, 6.0)), (lambda z: ((z > 0) & (z < 6)).astype(float)))}
-
-
-def _theory_act(name, slope: float = 0.01):
-    """The :class:`mlplab.theory.TheoryActivation` of ``name`` (any spelling; leaky relu with ``slope``)."""
-    return theory.theory_activation(name, slope=slope)
-
-
-def activation_fn(name: str, slope: float = 0.01):
-    """``(φ, φ')`` as NumPy functions for an activation name: :mod:`mlplab.theory`'s own (relu, leaky_relu, tanh,
-    sigmoid, identity; erf, gelu, silu, elu, which only PyTorch networks have, see mlplab.diagnose.pytorch), and
-    relu6. GELU is the exact x Φ(x) (erf form), as torch's ``nn.GELU()`` computes by default
-    (``approximate='none'``); the tanh approximation differs by under 5e-4 in φ, 1e-3 in φ′."""
-    key = _key(name)
-    if key in _NOT_THEORY:
-        return _NOT_THEORY[key]
-    act = _theory_act(key, slope)
-    return act.phi, act.dphi
-
-
-def _key(name) -> str:
-    """The canonical activation name of the theory (relu6 passes through); ValueError for an unknown one."""
-    key = str(name).strip().lower().replace("-", "_")
-    return key if key in _NOT_THEORY else _theory_act(name).name
-
-
-_UNIT_GRID = np.linspace(-12.0, 12.0, 4001)
-_FIXED_GRID = np.linspace(-20.0, 20.0, 4001)
-_UNIT_GRID.flags.writeable = _FIXED_GRID.flags.writeable = False
-
-
-def gaussian_expectation(f, var: float) -> float:
-    """E[f(z)] for z ~ N(0, var), by the trapezoid rule on a grid that resolves both the
-    Gaussian's scale (√var · [-12, 12]) and the activation's own (z in [-20, 20], where tanh and
-    sigmoid bend). Gauss-Hermite alone misses the bend once √var ≫ 1; this is accurate to ~1e-6
-    for bounded smooth or piecewise-linear f at every variance."""
-    return gaussian_expectations([f], var)[0]
-
-
-def gaussian_expectations(fs, var: float) -> list[float]:
-    """:func:`gaussian_expectation` of each function of ``fs`` at one variance, on one grid and density (the
-    check-up asks for a layer's mean activation and its saturated fraction: issue 30's time budget)."""
-    var = float(var)
-    if not var >= 0:
-        raise ValueError(f"variance must be >= 0, got {var}")
-    if var == 0:
-        return [float(f(np.zeros(1))[0]) for f in fs]
-    sd = math.sqrt(var)
-    # the union of the two grids within ±12 sd (the fixed grid cut first: the same points, a smaller sort)
-    fixed = _FIXED_GRID[np.abs(_FIXED_GRID) <= 12.0 * sd]
-    z = np.union1d(sd * _UNIT_GRID, fixed)  # sd·12 is 12·sd exactly: every point is within the cut
-    pdf = np.exp(-0.5 * z * z / var) / (sd * math.sqrt(2.0 * math.pi))
-    return [float(np.trapezoid(f(z) * pdf, z)) for f in fs]
-
-
-def gaussian_expectations_at(fs, variances) -> list[np.ndarray]:
-    """:func:`gaussian_expectations` at many variances at once (each ≥ 0): arrays, one value per variance.
-    ``fs``: a list of functions, or one function returning a tuple of arrays (functions of one evaluation of φ,
-    such as a layer's mean activation and its saturated fraction: φ on the grid once, not once each). Each
-    variance's grid is the same union of points, laid out as one row of an array so that every φ and the density
-    are evaluated once for all the rows (issue 30's time budget: the check-up asks this of every layer). The
-    fixed grid's points beyond ±12 sd are moved onto ±12 sd instead of being cut, and points the two grids share
-    are kept twice: either way an interval of width 0, adding exactly 0 to the trapezoid sum, so the result is
-    :func:`gaussian_expectations`' up to the order of its additions."""
-    var = np.asarray(variances, dtype=float).ravel()
-    if np.any(~(var >= 0)):
-        raise ValueError(f"variances must be >= 0, got {var[~(var >= 0)][0]}")
-    if callable(fs):
-        many = fs
-    else:
-        def many(z, fs=tuple(fs)):
-            return [f(z) for f in fs]
-    out = [np.empty(var.size) for _ in many(np.zeros(1))]
-    zero = var == 0
-    if zero.any():
-        for o, v in zip(out, many(np.zeros(1))):
-            o[zero] = float(v[0])
-    pos = np.flatnonzero(~zero)
-    if pos.size:
-        v = var[pos][:, None]
-        sd = np.sqrt(v)
-        fixed = _FIXED_GRID[np.abs(_FIXED_GRID) <= 12.0 * float(sd.max())]  # what no row reaches: cut, as before
-        z = np.concatenate([sd * _UNIT_GRID, np.clip(fixed, -12.0 * sd, 12.0 * sd)], axis=1)
-        z.sort(axis=1, kind="stable")  # two sorted runs: merged (timsort), half quicksort's time; the same array
-        pdf = np.exp(-0.5 * z * z / v) / (sd * math.sqrt(2.0 * math.pi))
-        d = np.diff(z, axis=1)  # np.trapezoid's own sum, on one diff of the grid for every function
-        for o, v in zip(out, many(z)):
-            y = v * pdf
-            o[pos] = (d * (y[:, 1:] + y[:, :-1]) / 2.0).sum(1)
-    return out
-
-
-def moments_at(which: str, activations, slopes, variances) -> np.ndarray:
-    """:func:`second_moment` (``which`` "phi") or :func:`derivative_moment` ("dphi") of each (activation, slope)
-    at its variance, one call of :mod:`mlplab.theory` per distinct activation (its maps take arrays)."""
-    q = np.asarray(variances, dtype=float).ravel()
-    out = np.empty(q.size)
-    groups: dict[tuple, list[int]] = {}
-    for j, key in enumerate(zip(activations, slopes)):
-        groups.setdefault(key, []).append(j)
-    for (name, slope), idx in groups.items():
-        key = _key(name)
-        if key in _NOT_THEORY:
-            one = second_moment if which == "phi" else derivative_moment
-            for j in idx:
-                out[j] = one(name, q[j], slope)
-            continue
-        fn = theory.mean_square if which == "phi" else theory.derivative_mean_square
-        out[idx] = fn(_theory_act(key, slope), q[idx])
-    return out
-
-
-def second_moment(activation: str, var: float, slope: float = 0.01) -> float:
-    """E[φ(z)²] for z ~ N(0, var): :func:`mlplab.theory.mean_square` (closed forms for relu, leaky relu, the
-    identity, erf and elu; Gauss–Hermite or, for var > 100, panels that resolve φ's bend, otherwise)."""
-    key = _key(activation)
-    if key in _NOT_THEORY:
-        phi = _NOT_THEORY[key][0]
-        return gaussian_expectation(lambda z: phi(z) ** 2, var)
-    return float(theory.mean_square(_theory_act(key, slope), float(var)))
-
-
-def derivative_moment(activation: str, var: float, slope: float = 0.01) -> float:
-    """E[φ'(z)²] for z ~ N(0, var): :func:`mlplab.theory.derivative_mean_square` (1/2 for ReLU, 1 for the
-    identity, the theory's quadrature otherwise)."""
-    key = _key(activation)
-    if key in _NOT_THEORY:
-        dphi = _NOT_THEORY[key][1]
-        return gaussian_expectation(lambda z: dphi(z) ** 2, var)
-    return float(theory.derivative_mean_square(_theory_act(key, slope), float(var)))
 
 
 # --------------------------------------------------------------------------- the network's layers
