@@ -167,6 +167,7 @@ def _figure(result, path):
     ax.set_title(f"spectral density; top-{len(result['top'])} in red; trace {result['trace']:.3g} "
                  f"± {result['trace_stderr']:.2g}", fontsize=9)
     fig.tight_layout()
+    fig.set_layout_engine(None)  # tight_layout leaves a placeholder engine, and savefig would lay it out again
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
