@@ -25,6 +25,7 @@ def test_the_callers_blas_threads_do_not_change_a_studys_numbers(mnist_dir, tmp_
     assert _numbers(tmp_path / "two", 2) == one
     if len(os.sched_getaffinity(0)) < 2:
         pytest.skip("one core: BLAS splits nothing, the control below cannot differ")
-    # the control: measured with the caller's 2 threads (blas_threads=0, the library's count), the numbers differ,
-    # so the equality above is the pinning's doing
-    assert _numbers(tmp_path / "lib", 2, blas_threads=0) != one
+    # the control: measured with the caller's 2 threads (blas_threads=0, the library's count), the numbers differ
+    # (here, on a 2-core x86-64 with OpenBLAS), so the equality above is the pinning's doing
+    if _numbers(tmp_path / "lib", 2, blas_threads=0) == one:
+        pytest.skip("this BLAS rounds the study's products alike at 1 and 2 threads: the control cannot differ")
