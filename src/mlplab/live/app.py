@@ -34,6 +34,9 @@ headers, the token, JSON bodies of limited size); how many runs it holds and in 
 :mod:`mlplab.live.limits`; where Export may write is :mod:`mlplab.live.runsdir`. A run no stream
 has come for within the grace period (a page that sent ``/api/train`` and went away) is freed,
 as is a run whose tab's stream closed and did not come back within it.
+
+The tabs' runs are :mod:`mlplab.live.runs`; what the routes read from a request and how they answer,
+:mod:`mlplab.live.messages`.
 """
 
 from __future__ import annotations
@@ -41,7 +44,6 @@ from __future__ import annotations
 import asyncio
 import json
 import mimetypes
-import threading
 import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -49,18 +51,17 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..runtime.fileio import finite as _finite  # strict JSON: NaN and inf as null
 from . import explain as live_explain
 from . import limits
 from . import paths as live_paths
 from .compare import CompareGroup
-from .framer import FrameWorker
 from .guard import Guard, new_token
+from .messages import _body, _error, _event_json, _json, _refusal, _sid
+from .runs import Runs
 from .runsdir import export_folder
 from .session import TrainSession
 from .validate import DEFAULTS, SettingsError, check_settings, estimate
@@ -70,124 +71,6 @@ STATIC = Path(__file__).parent / "static"
 # systems' MIME tables (the Windows registry) map .js to text/plain, so the type is not left to them
 mimetypes.add_type("text/javascript", ".js")
 GRACE_SECONDS = 3.0
-
-
-def _json(obj, status=200):
-    return JSONResponse(_finite(obj), status_code=status)
-
-
-
-
-def _event_json(payload: dict) -> str:
-    """JSON for one event. Frames are made finite where they are built, so the walk through every
-    value that turns NaN and inf into null (:func:`_finite`, ~1000 calls for a frame of the book's
-    network, taken from the training thread's share of the GIL) runs only when one slipped through."""
-    try:
-        return json.dumps(payload, separators=(",", ":"), allow_nan=False)
-    except ValueError:
-        return json.dumps(_finite(payload), separators=(",", ":"))
-
-
-def _error(message, status=400):
-    return JSONResponse({"error": str(message)}, status_code=status)
-
-
-def _refusal(e: SettingsError):
-    """A refused setting answers 400, a run refused by a limit of the server 429."""
-    return _error(e, 429 if isinstance(e, limits.RunRefused) else 400)
-
-
-class Runs:
-    """The tabs' runs: sid -> TrainSession, and how many streams each tab has open.
-
-    With ``frame_workers``, a Train run's frames are made in a process of its own
-    (:mod:`mlplab.live.framer`): one worker is started with the server (``warm``) and handed to the
-    next run, and a finished run hands its worker back, so a run does not wait for one to start."""
-
-    def __init__(self, frame_workers: bool = True, max_runs: int | None = None):
-        self.max_runs, self.why_max = limits.max_runs() if max_runs is None else (int(max_runs), "set by its caller")
-        self.sessions: dict[str, TrainSession] = {}
-        self.streams: dict[str, int] = {}
-        self.closing = False
-        self.building = 0  # runs being built now (not yet in sessions): a large network takes seconds
-        self.frame_workers = frame_workers
-        self.spare: FrameWorker | None = None
-        self._lock = threading.Lock()
-
-    def warm(self) -> None:
-        if self.frame_workers and self.spare is None and not self.closing:
-            self.spare = FrameWorker()
-
-    def take_worker(self) -> FrameWorker | None:
-        if not self.frame_workers or self.closing:
-            return None
-        with self._lock:
-            w, self.spare = self.spare, None
-        if w is not None and w.broken is not None:
-            w.close()
-            w = None
-        return w if w is not None else FrameWorker()
-
-    def _retire(self, session) -> None:
-        if not isinstance(session, TrainSession):
-            session.close(timeout=2.0)
-            return
-        w = session.close(timeout=2.0, keep_worker=self.frame_workers and not self.closing)
-        if w is not None:
-            with self._lock:
-                if self.spare is None:
-                    self.spare, w = w, None
-            if w is not None:
-                w.close()
-
-    def others(self, sid: str) -> list:
-        """The runs of the other tabs (a tab's new run replaces its own)."""
-        return [s for k, s in list(self.sessions.items()) if k != sid]
-
-    def check_room(self, sid: str, need: int | None = None) -> None:
-        """Refuse (:class:`~mlplab.live.limits.RunRefused`) a new run for tab ``sid`` that is over the
-        count limit, or, with ``need`` (bytes it may take), over the memory available beside the others'."""
-        others = self.others(sid)
-        limits.check_count(len(others), self.max_runs, self.why_max)
-        if need is not None:
-            limits.check_memory(others, need)
-
-    def replace(self, sid: str, session: TrainSession) -> None:
-        old = self.sessions.get(sid)
-        self.sessions[sid] = session
-        if old is not None and old is not session:
-            self._retire(old)
-
-    def drop(self, sid: str) -> None:
-        session = self.sessions.pop(sid, None)
-        if session is not None:
-            self._retire(session)
-
-    def close_all(self) -> None:
-        self.closing = True
-        for sid in list(self.sessions):
-            self.drop(sid)
-        with self._lock:
-            w, self.spare = self.spare, None
-        if w is not None:
-            w.close()
-
-
-async def _body(request: Request) -> dict:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise SettingsError("the request body is not JSON") from None
-    if not isinstance(body, dict):
-        raise SettingsError("the request body must be a JSON object")
-    return body
-
-
-def _sid(value) -> str:
-    sid = str(value or "")
-    if not (1 <= len(sid) <= 64 and sid.replace("-", "").isalnum()):
-        raise SettingsError("missing or malformed tab id (sid)")
-    return sid
 
 
 def create_app(fps: float = 12.0, frame_workers: bool | None = None, *, token: str | None = None,
