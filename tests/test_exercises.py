@@ -215,28 +215,29 @@ def test_a_bad_file_gives_one_clear_line(case, tmp_path):
     assert "Traceback" not in lines[1]
 
 
-def test_an_endless_loop_the_timers_cannot_stop_is_killed_at_the_exercise_cpu_limit(tmp_path):
-    """The per-test timers' signals blocked: the kernel stops the process at the exercise's CPU time (RLIMIT_CPU)."""
-    (tmp_path / "tanh.py").write_text("import signal\ndef tanh(x, g):\n"
-                                      "    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM, signal.SIGPROF})\n"
-                                      "    while True:\n        pass\n")
-    t0 = time.monotonic()
-    grade = grade_file(tmp_path, "tanh", seed=1, timeout=3.0)
-    assert time.monotonic() - t0 < 30  # 3 s of CPU time, the clock's backstop at 30 s
-    assert grade.passed == 0 and "used more than the exercise's 3 s of CPU time and was stopped" in \
-        grade.lines()[1], grade.lines()
+# the per-test timers' signals blocked, so only the runner's limits can end the student's code:
+#   cpu: an endless loop; the kernel stops the process at the exercise's CPU time (RLIMIT_CPU): 3 s of CPU time,
+#        the clock's backstop at 30 s;
+#   wall: a wait that uses no CPU; the clock's backstop (10 x the exercise's CPU limit) ends it.
+LIMITS = {
+    "cpu": ("    while True:\n        pass\n", 3.0, (0, 30),
+            "used more than the exercise's 3 s of CPU time and was stopped"),
+    "wall": ("    time.sleep(3600)\n", 1.0, (10, 20),
+             "did not finish within the exercise's 10 s of wall-clock time"),
+}
 
 
-def test_code_that_waits_with_the_timers_blocked_is_killed_at_the_exercise_wall_clock_limit(tmp_path):
-    """The timers' signals blocked and no CPU used: the clock's backstop (10 x the exercise's CPU limit) ends it."""
+@pytest.mark.parametrize("limit", list(LIMITS))
+def test_code_the_timers_cannot_stop_is_killed_at_the_exercise_limit(limit, tmp_path):
+    """The timers' signals blocked: the CPU limit ends an endless loop, the wall-clock backstop a wait."""
+    body, timeout, (lo, hi), expected = LIMITS[limit]
     (tmp_path / "tanh.py").write_text("import signal, time\ndef tanh(x, g):\n"
                                       "    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM, signal.SIGPROF})\n"
-                                      "    time.sleep(3600)\n")
+                                      + body)
     t0 = time.monotonic()
-    grade = grade_file(tmp_path, "tanh", seed=1, timeout=1.0)
-    assert 10 <= time.monotonic() - t0 < 20
-    assert grade.passed == 0 and "did not finish within the exercise's 10 s of wall-clock time" in \
-        grade.lines()[1], grade.lines()
+    grade = grade_file(tmp_path, "tanh", seed=1, timeout=timeout)
+    assert lo <= time.monotonic() - t0 < hi
+    assert grade.passed == 0 and expected in grade.lines()[1], grade.lines()
 
 
 def _solution_file(folder, name):
