@@ -4,17 +4,16 @@ alone, and for resuming exactly from a state_dict."""
 
 from __future__ import annotations
 
-import math
 import pickle
 
 import numpy as np
 import pytest
 import torch
+from optim_problem import SHAPES, THETA0, flat, grad_fn, make_params, set_grads
 
 from mlplab import optim
-from mlplab.functions import Quadratic, Rosenbrock, Saddle, run_optimizer
+from mlplab.functions import Quadratic, Rosenbrock, run_optimizer
 from mlplab.optim import (
-    DEFAULT_HPARAMS,
     OPTIMIZERS,
     SGD,
     AdaGrad,
@@ -25,37 +24,13 @@ from mlplab.optim import (
     NAdam,
     Nesterov,
     NesterovEMA,
-    Newton,
     RMSProp,
-    get_optimizer,
 )
 from mlplab.tensor import Tensor
 
-# ------------------------------------------------------------------------------ a deterministic problem
-# Two parameters of different shapes; the gradient is nonlinear in θ, so trajectories are
-# sensitive to every detail of a rule.
-_rng = np.random.default_rng(0)
-SHAPES = [(3, 4), (4,)]
-THETA0 = [_rng.normal(size=s) for s in SHAPES]
-_D = [_rng.uniform(0.5, 2.0, size=s) for s in SHAPES]
-_C = [_rng.normal(size=s) for s in SHAPES]
-
-
-def grad_fn(thetas):
-    return [d * t + c + 0.3 * np.sin(2 * t) for t, d, c in zip(thetas, _D, _C)]
-
-
-def make_params(dtype=np.float64):
-    return [Tensor(t.astype(dtype), requires_grad=True) for t in THETA0]
-
-
-def set_grads(params):
-    for p, g in zip(params, grad_fn([p.data for p in params])):
-        p.grad = g.astype(p.dtype)
-
-
-def flat(arrays):
-    return np.concatenate([np.ravel(a) for a in arrays])
+# the problem (a deterministic gradient of two parameters) is tests/optim_problem.py; Newton, the validation and
+# registry, the schedules and the book's optimizers are test_optim_newton.py, test_optim_registry.py,
+# test_schedules.py and test_optim_book.py.
 
 
 # ------------------------------------------------------------------------------ formulas by hand
@@ -478,281 +453,6 @@ def test_nesterov_ema_parameters_hold_the_lookahead_point():
     for p, th, s in zip(params, theta, opt.state):
         np.testing.assert_allclose(p.data, th - 0.2 * s["u"], atol=1e-15)
         assert np.abs(s["u"]).max() > 1e-3
-
-
-# ------------------------------------------------------------------------------ Newton
-QUADS = [
-    Quadratic([[5.0, 4.5], [4.5, 5.0]], [1.0, -2.0]),
-    Quadratic(np.diag([0.1, 2.0])),
-    Quadratic((lambda A: A @ A.T + 0.1 * np.eye(5))(np.random.default_rng(1).normal(size=(5, 5))),
-              np.random.default_rng(2).normal(size=5)),
-]
-
-
-@pytest.mark.parametrize("quad", QUADS, ids=["2d_rotated", "F2", "5d"])
-def test_newton_full_step_solves_a_quadratic_in_one_step(quad):
-    start = np.arange(1.0, quad.P.shape[0] + 1) * 3
-    path = run_optimizer(quad, "newton", start, 1, lr=1.0)
-    np.testing.assert_allclose(path[1], quad.minimizer, atol=1e-10)
-
-
-@pytest.mark.parametrize("alpha", [0.5, 0.25])
-def test_damped_newton_shrinks_the_error_by_1_minus_alpha(alpha):
-    quad = QUADS[0]
-    path = run_optimizer(quad, "newton", [3.0, -4.0], 4, lr=alpha)
-    errors = path - quad.minimizer
-    for k in range(5):
-        np.testing.assert_allclose(errors[k], (1 - alpha) ** k * errors[0], atol=1e-10)
-
-
-def test_newton_matches_formula_on_rosenbrock_with_damping_and_several_tensors():
-    rosen, delta, alpha = Rosenbrock(), 0.5, 0.8
-    x, y = Tensor(np.array(-1.2), requires_grad=True), Tensor(np.array(1.0), requires_grad=True)
-    opt = Newton([x, y], lr=alpha, damping=delta)
-    theta = np.array([-1.2, 1.0])
-    for _ in range(5):
-        loss = opt.step(lambda: rosen(_stack2(x, y)))
-        assert math.isclose(loss.item(), rosen.f(theta), rel_tol=1e-14)
-        theta = theta - alpha * np.linalg.solve(rosen.hessian(theta) + delta * np.eye(2), rosen.grad(theta))
-        np.testing.assert_allclose([x.item(), y.item()], theta, atol=1e-12)
-    assert x.grad is None and y.grad is None
-
-
-def _stack2(x, y):
-    """(x, y) as one vector Tensor built from two scalar Tensors (for the test functions)."""
-    ex, ey = np.array([1.0, 0.0]), np.array([0.0, 1.0])
-    return x * ex + y * ey
-
-
-def test_newton_indefinite_hessian_modes():
-    saddle = Saddle()
-    start = [0.2, 0.5]  # f_xx = 3x² − 1 < 0: the Hessian is indefinite here
-    with pytest.raises(ValueError, match="not positive definite.*smallest eigenvalue"):
-        run_optimizer(saddle, "newton", start, 1)
-    g, H = saddle.grad(np.array(start)), saddle.hessian(np.array(start))
-    path = run_optimizer(saddle, "newton", start, 1, lr=0.5, on_indefinite="gradient")
-    np.testing.assert_allclose(path[1], start - 0.5 * g, atol=1e-14)
-    lam = np.diag(H)  # the saddle's Hessian is diagonal: its eigenvalues are f_xx and f_yy
-    path = run_optimizer(saddle, "newton", start, 1, on_indefinite="regularize")
-    np.testing.assert_allclose(path[1], start - g / np.abs(lam), atol=1e-12)  # |λ| replaces λ
-    assert saddle.f(path[1]) < saddle.f(np.array(start))
-    # enough damping makes the plain Newton step legal again
-    run_optimizer(saddle, "newton", start, 1, damping=-lam.min() + 0.1)
-
-
-def test_newton_refuses_too_many_parameters_and_needs_a_closure():
-    big = Tensor(np.zeros(5000), requires_grad=True)
-    with pytest.raises(ValueError, match=r"5000 parameters.*max_params=4096"):
-        Newton([big])
-    Newton([big], max_params=5000)
-    small = Tensor(np.zeros(3), requires_grad=True)
-    with pytest.raises(ValueError, match="closure"):
-        Newton([small]).step()
-
-
-# ------------------------------------------------------------------------------ validation and registry
-P = [Tensor(np.zeros(2), requires_grad=True)]
-INVALID = [
-    (SGD, {"lr": -0.1}, r"learning rate lr: -0.1 \(must be >= 0\)"),
-    (Momentum, {"momentum": 1.0}, r"momentum: 1.0 \(must be in \[0, 1\)\)"),
-    (Momentum, {"momentum": -0.1}, r"momentum: -0.1 \(must be in \[0, 1\)\)"),
-    (Nesterov, {"momentum": 1.5}, r"momentum: 1.5"),
-    (EMAMomentum, {"momentum": 1.0}, r"momentum"),
-    (Adam, {"betas": (1.0, 0.999)}, r"beta1 \(betas\[0\]\): 1.0 \(must be in \[0, 1\)\)"),
-    (Adam, {"betas": (0.9, 1.0)}, r"beta2 \(betas\[1\]\): 1.0"),
-    (Adam, {"eps": 0.0}, r"eps: 0.0 \(must be > 0\)"),
-    (Adam, {"eps_on": "sqrt_v"}, r"eps_on: 'sqrt_v' \(must be 'v_hat'"),
-    (AdamW, {"eps_on": None}, r"eps_on: None"),
-    (AdaGrad, {"eps": -1e-8}, r"eps"),
-    (RMSProp, {"alpha": 1.0}, r"alpha: 1.0 \(must be in \[0, 1\)\)"),
-    (RMSProp, {"momentum": 1.0}, r"momentum"),
-    (NAdam, {"betas": (0.9, -0.1)}, r"beta2"),
-    (SGD, {"weight_decay": -1.0}, r"weight_decay: -1.0 \(must be >= 0\)"),
-    (SGD, {"clip_norm": 0.0}, r"clip_norm: 0.0 \(must be > 0\)"),
-    (SGD, {"clip_value": -1.0}, r"clip_value"),
-    (SGD, {"lr": float("nan")}, r"learning rate"),
-    (Newton, {"on_indefinite": "ignore"}, r"on_indefinite: 'ignore'"),
-    (Newton, {"damping": -1.0}, r"damping"),
-]
-
-
-@pytest.mark.parametrize("cls, kwargs, message", INVALID)
-def test_invalid_hyperparameters_raise(cls, kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        cls(P, **kwargs)
-
-
-def test_lr_setter_validates_and_bad_params_raise():
-    opt = SGD(P, lr=0.1)
-    with pytest.raises(ValueError, match="learning rate"):
-        opt.lr = -1.0
-    with pytest.raises(ValueError, match="empty"):
-        SGD([], lr=0.1)
-    with pytest.raises(TypeError, match="not a Tensor"):
-        SGD([np.zeros(2)], lr=0.1)
-
-
-def test_registry():
-    assert set(DEFAULT_HPARAMS) == set(OPTIMIZERS)
-    for name in OPTIMIZERS:
-        opt = get_optimizer(name, [Tensor(np.zeros(2), requires_grad=True)])
-        assert isinstance(opt, OPTIMIZERS[name])
-        assert opt.lr == DEFAULT_HPARAMS[name]["lr"]
-    assert DEFAULT_HPARAMS["sgd"]["lr"] == 0.01 and DEFAULT_HPARAMS["adagrad"]["lr"] == 0.01
-    assert DEFAULT_HPARAMS["momentum"] == {"lr": 0.01, "momentum": 0.9} and DEFAULT_HPARAMS["adam"]["lr"] == 0.001
-    assert get_optimizer("Adam", P, lr=0.5).lr == 0.5
-    with pytest.raises(ValueError, match="valid names: sgd, momentum"):
-        get_optimizer("adamax", P)
-    with pytest.raises(ValueError, match="cannot be loaded into a SGD"):
-        SGD(P).load_state_dict(Adam(P).state_dict())
-
-
-# ------------------------------------------------------------------------------ schedules
-TORCH_SCHEDULES = [
-    (lambda o: optim.StepLR(o, step_size=7, gamma=0.3), lambda o: torch.optim.lr_scheduler.StepLR(o, 7, 0.3)),
-    (lambda o: optim.ExponentialLR(o, gamma=0.95), lambda o: torch.optim.lr_scheduler.ExponentialLR(o, 0.95)),
-    (lambda o: optim.CosineLR(o, total_steps=30, eta_min=0.01),
-     lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=30, eta_min=0.01)),
-]
-
-
-@pytest.mark.parametrize("ours, theirs", TORCH_SCHEDULES, ids=["step", "exponential", "cosine"])
-def test_schedules_match_torch(ours, theirs):
-    opt = SGD(make_params(), lr=0.3)
-    topt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.3)
-    s, ts = ours(opt), theirs(topt)
-    for _ in range(30):
-        assert math.isclose(opt.lr, topt.param_groups[0]["lr"], rel_tol=1e-12, abs_tol=1e-15)
-        topt.step()
-        s.step()
-        ts.step()
-
-
-def test_schedule_formulas():
-    lrs = lambda s, n: [s.lr_at(t) for t in range(n)]
-    assert lrs(optim.InverseTimeLR(SGD(P, lr=0.3), k=0.5), 3) == [0.3, 0.3 / 1.5, 0.3 / 2.0]
-    w = optim.WarmupCosineLR(SGD(P, lr=0.4), warmup_steps=4, total_steps=14, eta_min=0.01)
-    np.testing.assert_allclose(lrs(w, 5), [0.1, 0.2, 0.3, 0.4, 0.4])
-    assert math.isclose(w.lr_at(9), 0.01 + 0.39 * 0.5)  # half way through the cosine
-    assert w.lr_at(14) == w.lr_at(100) == 0.01
-    c = optim.CosineLR(SGD(P, lr=0.4), total_steps=10)
-    assert c.lr_at(10) == c.lr_at(50) == 0.0  # stays at eta_min after T (torch would rise again)
-
-
-def test_schedule_drives_any_optimizer_and_validates():
-    for name in ("sgd", "adam", "rmsprop", "nesterov_ema"):
-        opt = get_optimizer(name, make_params(), lr=0.2)
-        s = optim.get_schedule("1/t", opt, k=1.0)
-        s.step()
-        assert opt.lr == 0.1
-    with pytest.raises(ValueError, match="valid names: step, exponential"):
-        optim.get_schedule("poly", SGD(P))
-    with pytest.raises(ValueError, match="total_steps"):
-        optim.WarmupCosineLR(SGD(P), warmup_steps=10, total_steps=10)
-    with pytest.raises(ValueError, match="gamma"):
-        optim.StepLR(SGD(P), step_size=3, gamma=0.0)
-
-
-# ------------------------------------------------------------------------------ the book's optimizers
-# Deep Learning from Scratch (ch. 6) ships its update rules as small classes that take dicts of
-# parameters and gradients. Transcribed here line for line (ε = 1e-7 in all three adaptive ones),
-# they are the oracle for "mlplab runs each rule exactly as the book defines it".
-class BookAdaGrad:
-    def __init__(self, lr=0.01):
-        self.lr, self.h = lr, None
-
-    def update(self, params, grads):
-        if self.h is None:
-            self.h = {k: np.zeros_like(v) for k, v in params.items()}
-        for key in params:
-            self.h[key] += grads[key] * grads[key]
-            params[key] -= self.lr * grads[key] / (np.sqrt(self.h[key]) + 1e-7)
-
-
-class BookRMSprop:
-    def __init__(self, lr=0.01, decay_rate=0.99):
-        self.lr, self.decay_rate, self.h = lr, decay_rate, None
-
-    def update(self, params, grads):
-        if self.h is None:
-            self.h = {k: np.zeros_like(v) for k, v in params.items()}
-        for key in params:
-            self.h[key] *= self.decay_rate
-            self.h[key] += (1 - self.decay_rate) * grads[key] * grads[key]
-            params[key] -= self.lr * grads[key] / (np.sqrt(self.h[key]) + 1e-7)
-
-
-class BookAdam:
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999):
-        self.lr, self.beta1, self.beta2, self.iter, self.m, self.v = lr, beta1, beta2, 0, None, None
-
-    def update(self, params, grads):
-        if self.m is None:
-            self.m = {k: np.zeros_like(v) for k, v in params.items()}
-            self.v = {k: np.zeros_like(v) for k, v in params.items()}
-        self.iter += 1
-        lr_t = self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
-        for key in params:
-            self.m[key] += (1 - self.beta1) * (grads[key] - self.m[key])
-            self.v[key] += (1 - self.beta2) * (grads[key] ** 2 - self.v[key])
-            params[key] -= lr_t * self.m[key] / (np.sqrt(self.v[key]) + 1e-7)
-
-
-# id, the book's optimizer, mlplab's settings that must reproduce it
-BOOK_TABLE = [
-    ("adagrad", lambda: BookAdaGrad(lr=0.1), lambda p: AdaGrad(p, lr=0.1, eps=1e-7)),
-    ("rmsprop", lambda: BookRMSprop(lr=0.01), lambda p: RMSProp(p, lr=0.01, alpha=0.99, eps=1e-7)),
-    ("adam", lambda: BookAdam(lr=0.01), lambda p: Adam(p, lr=0.01, eps=1e-7, eps_on="v")),
-]
-
-
-def run_book_pair(book_factory, ours_factory, scale, steps=100):
-    """Both optimizers from THETA0 on gradients ``scale`` × grad_fn; returns the two paths."""
-    book, params = book_factory(), make_params()
-    opt = ours_factory(params)
-    theirs = {str(i): t.copy() for i, t in enumerate(THETA0)}
-    path_book, path_ours = [flat(THETA0)], [flat(THETA0)]
-    for _ in range(steps):
-        book.update(theirs, {k: scale * g for k, g in zip(theirs, grad_fn(list(theirs.values())))})
-        for p, g in zip(params, grad_fn([p.data for p in params])):
-            p.grad = scale * g
-        opt.step()
-        path_book.append(flat(theirs.values()))
-        path_ours.append(flat([p.data for p in params]))
-    return np.array(path_book), np.array(path_ours)
-
-
-@pytest.mark.parametrize("scale", [1.0, 1e-5], ids=["grad_1", "grad_1e-5"])
-@pytest.mark.parametrize("book, ours", [pytest.param(b, o, id=n) for n, b, o in BOOK_TABLE])
-def test_book_optimizers_reproduced_step_by_step(book, ours, scale):
-    """Gradients of size 1e-5 make ε = 1e-7 matter: there every detail of where ε enters shows."""
-    ref, path = run_book_pair(book, ours, scale)
-    moved = np.abs(ref[-1] - ref[0]).max()
-    assert moved > 1e-3
-    np.testing.assert_allclose(path, ref, rtol=0, atol=1e-12 * max(1.0, moved))
-
-
-def test_book_adam_differs_from_the_default_form():
-    """The default (torch's) form with the same ε is measurably not the book's Adam: the issue's
-    7 % of the movement after 100 steps on gradients of size 1e-5."""
-    ref, path = run_book_pair(lambda: BookAdam(lr=0.01), lambda p: Adam(p, lr=0.01, eps=1e-7), 1e-5)
-    moved = np.abs(ref[-1] - ref[0])
-    gap = np.abs(path[-1] - ref[-1])
-    assert gap.max() > 0.03 * moved.max()
-    # and with gradients of size 1 the forms agree to about ε: the difference is where ε enters
-    ref, path = run_book_pair(lambda: BookAdam(lr=0.01), lambda p: Adam(p, lr=0.01, eps=1e-7), 1.0)
-    assert 0 < np.abs(path - ref).max() < 1e-5
-
-
-def test_eps_on_is_saved_restored_and_shown():
-    opt = Adam(make_params(), eps=1e-7, eps_on="v")
-    assert opt.state_dict()["hparams"]["eps_on"] == "v"
-    assert "eps_on='v'" in repr(opt) and "eps=1e-07" in repr(opt)
-    fresh = Adam(make_params())
-    assert fresh.eps_on == "v_hat"
-    fresh.load_state_dict(opt.state_dict())
-    assert fresh.eps_on == "v" and fresh.eps == 1e-7
-    assert AdamW(make_params(), eps_on="v").eps_on == "v"
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
