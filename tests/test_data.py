@@ -1,4 +1,6 @@
-"""Tests for mlplab.data: IDX reader, verified fetch over real HTTP, preprocessing, mini-batches."""
+"""Tests for mlplab.data's verified fetch over real HTTP: the cache, the chain of sources, damage in place and
+skipped sources. The IDX reader is tests/test_data_idx.py; splits, mini-batches and the real files
+tests/test_datasets.py."""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ import io
 import os
 import socket
 import stat
-import struct
 import tarfile
 import threading
 import time
@@ -17,94 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from test_data_idx import idx_bytes
 
 from mlplab import data
-from mlplab.data import BatchIterator, DataError, DatasetSpec, FetchError, FileSpec
-
-CODES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-def idx_bytes(arr: np.ndarray, code: int = 0x08) -> bytes:
-    """Encode ``arr`` as IDX with the given dtype code."""
-    header = bytes([0, 0, code, arr.ndim]) + b"".join(struct.pack(">I", d) for d in arr.shape)
-    return header + np.ascontiguousarray(arr, dtype=CODES[code]).tobytes()
-
-
-# ------------------------------------------------------------------------------------------ IDX
-@pytest.mark.parametrize("code", sorted(CODES))
-@pytest.mark.parametrize("shape", [(7,), (3, 5), (2, 3, 4)])
-@pytest.mark.parametrize("compress", [False, True])
-def test_idx_round_trip(tmp_path, code, shape, compress):
-    rng = np.random.default_rng(code)
-    arr = rng.integers(-100 if code in (0x09, 0x0B, 0x0C) else 0, 100, size=shape)
-    if code in (0x0D, 0x0E):
-        arr = rng.normal(size=shape)
-    raw = idx_bytes(arr, code)
-    path = tmp_path / "noext"  # the extension must not matter
-    path.write_bytes(gzip.compress(raw) if compress else raw)
-    out = data.read_idx(path)
-    assert out.shape == shape and out.dtype == np.dtype(CODES[code]).newbyteorder("=")
-    np.testing.assert_array_equal(out, arr.astype(CODES[code]))
-    out[...] = 0  # writable
-    np.testing.assert_array_equal(data.parse_idx(raw), arr.astype(CODES[code]))
-
-
-GOOD = idx_bytes(np.arange(12, dtype=np.uint8).reshape(3, 4))
-
-
-@pytest.mark.parametrize("blob, words", [
-    (b"\x01\x00" + GOOD[2:], "magic"),
-    (GOOD[:2] + b"\x0a" + GOOD[3:], "dtype code"),
-    (GOOD[:-1], "truncated"),
-    (GOOD[:10], "truncated header"),
-    (GOOD + b"\x00", "too long"),
-    (b"\x00\x00\x08\x00", "zero dimensions"),
-    (bytes([0, 0, 8, 2, 0, 0, 0, 0, 0, 0, 0, 4]), "is zero"),
-    (b"\x00\x00", "too short"),
-    (b"", "too short"),
-    (b"\x1f\x8b\x08\x00garbage", "corrupt gzip"),
-    (gzip.compress(GOOD)[:-8], "corrupt gzip"),
-])
-def test_idx_rejects_with_file_name(tmp_path, blob, words):
-    path = tmp_path / "weird-file.idx"
-    path.write_bytes(blob)
-    with pytest.raises(DataError, match=words) as exc:
-        data.read_idx(path)
-    assert "weird-file.idx" in str(exc.value)
-
-
-def test_read_idx_missing_file(tmp_path):
-    with pytest.raises(DataError, match="nope.idx: cannot read"):
-        data.read_idx(tmp_path / "nope.idx")
-
-
-def _parse_or_dataerror(blob: bytes) -> None:
-    try:
-        out = data.parse_idx(blob, "fuzz")
-    except DataError as e:
-        assert "fuzz" in str(e)
-    else:
-        assert isinstance(out, np.ndarray)
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=200))
-def test_fuzz_arbitrary_bytes(blob):
-    _parse_or_dataerror(blob)
-    _parse_or_dataerror(gzip.compress(blob))
-
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(code=st.integers(0, 255), ndim=st.integers(0, 4), dims=st.lists(st.integers(0, 2**32 - 1), max_size=4),
-       body=st.binary(max_size=64), cut=st.integers(0, 100), gz=st.booleans())
-def test_fuzz_mutated_headers(code, ndim, dims, body, cut, gz):
-    header = bytes([0, 0, code, ndim]) + b"".join(struct.pack(">I", d) for d in dims)
-    blob = (header + body)[: len(header) + cut]
-    if gz:
-        blob = gzip.compress(blob)[: max(2, len(blob) - cut)]
-    _parse_or_dataerror(blob)
+from mlplab.data import DataError, DatasetSpec, FetchError, FileSpec
 
 
 # --------------------------------------------------------------------------- fake dataset + server
@@ -377,110 +294,6 @@ def test_load_fake_dataset(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="split"):
         data.load("fake", "val", root=tmp_path / "c")
     data.clear_cache()
-
-
-# ------------------------------------------------------------------------------------ preprocessing
-def test_train_val_split():
-    X, y = np.arange(100).reshape(50, 2), np.arange(50)
-    Xtr, ytr, Xv, yv = data.train_val_split(X, y, n_val=10)
-    assert len(Xtr) == 40 and list(yv) == list(range(40, 50))
-    a = data.train_val_split(X, y, val_fraction=0.2, rng=3)
-    b = data.train_val_split(X, y, val_fraction=0.2, rng=np.random.default_rng(3))
-    assert len(a[3]) == 10 and all(np.array_equal(p, q) for p, q in zip(a, b))
-    assert sorted(np.concatenate([a[1], a[3]])) == list(range(50))
-    with pytest.raises(ValueError):
-        data.train_val_split(X, y, val_fraction=1.5)
-
-
-def test_subset_and_one_hot():
-    X, y = np.arange(40).reshape(20, 2), np.arange(20) % 4
-    Xs, ys = data.subset(X, y, n=5)
-    assert list(ys) == [0, 1, 2, 3, 0] and np.array_equal(Xs, X[:5])
-    Xs, ys = data.subset(X, y, per_class=2)
-    assert list(np.bincount(ys)) == [2, 2, 2, 2] and list(Xs[:, 0] // 2) == [0, 1, 2, 3, 4, 5, 6, 7]
-    a, b = data.subset(X, y, per_class=3, rng=1), data.subset(X, y, per_class=3, rng=1)
-    assert np.array_equal(a[0], b[0]) and list(np.bincount(a[1])) == [3, 3, 3, 3]
-    with pytest.raises(ValueError, match="class"):
-        data.subset(X, y, per_class=6)
-    oh = data.one_hot(np.array([2, 0]), 3)
-    assert oh.dtype == np.float32 and oh.tolist() == [[0, 0, 1], [1, 0, 0]]
-
-
-# ------------------------------------------------------------------------------------ mini-batches
-X10, Y10 = np.arange(20).reshape(10, 2), np.arange(10)
-
-
-def epoch_labels(it) -> list[list[int]]:
-    return [list(yb) for _, yb in it]
-
-
-def test_batches_cover_every_example_once_and_are_deterministic():
-    it = data.batches(X10, Y10, 3, rng=7)
-    e1, e2 = epoch_labels(it), epoch_labels(it)
-    assert [len(b) for b in e1] == [3, 3, 3, 1] and len(it) == 4
-    assert sorted(sum(e1, [])) == list(range(10)) and sorted(sum(e2, [])) == list(range(10))
-    assert e1 != e2  # a new permutation each epoch
-    again = data.batches(X10, Y10, 3, rng=np.random.default_rng(7))
-    assert epoch_labels(again) == e1 and epoch_labels(again) == e2
-    for xb, yb in data.batches(X10, Y10, 4, rng=0):
-        assert np.array_equal(xb[:, 0] // 2, yb)  # rows stay paired
-
-
-def test_batches_options():
-    assert epoch_labels(data.batches(X10, Y10, 3, shuffle=False)) == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
-    assert [len(b) for b in epoch_labels(data.batches(X10, Y10, 3, rng=0, drop_last=True))] == [3, 3, 3]
-    assert [len(b) for b in epoch_labels(data.batches(X10, Y10, 1, rng=0))] == [1] * 10
-    for bs in (None, 10, 50):
-        (full,) = epoch_labels(data.batches(X10, Y10, bs, rng=0))
-        assert sorted(full) == list(range(10))
-    it = data.batches(X10, Y10, 3, rng=0, num_batches=2)
-    assert len(it) == 2 and len(epoch_labels(it)) == 2
-    assert len(data.batches(X10, Y10, 3, rng=0, num_batches=99)) == 4  # without replacement: one epoch max
-    with pytest.raises(ValueError):
-        data.batches(X10, Y10, 0)
-
-
-def test_batches_with_replacement():
-    it = BatchIterator(X10, Y10, 4, rng=5, replacement=True, num_batches=50)
-    drawn = epoch_labels(it)
-    assert len(drawn) == 50 and all(len(b) == 4 for b in drawn)
-    expect = np.random.default_rng(5)
-    assert all(b == list(expect.choice(10, 4)) for b in drawn)  # exactly rng.choice(N, batch_size)
-    assert len(epoch_labels(BatchIterator(X10, Y10, 4, rng=5, replacement=True))) == 3
-    stream = BatchIterator(X10, Y10, 4, rng=5, replacement=True).forever()
-    assert len([next(stream) for _ in range(20)]) == 20
-
-
-# ------------------------------------------------------------------------------------- real MNIST
-MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
-MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
-
-
-@pytest.mark.mnist
-def test_real_mnist(mnist_dir):
-    for fs in data.DATASETS["mnist"].files.values():
-        h = hashlib.sha256((mnist_dir / fs.filename).read_bytes()).hexdigest()
-        assert h == fs.sha256, fs.filename
-    for split, n, counts in [("train", 60000, MNIST_TRAIN_COUNTS), ("test", 10000, MNIST_TEST_COUNTS)]:
-        X, y = data.load("mnist", split, root=mnist_dir.parent)
-        assert X.shape == (n, 784) and X.dtype == np.float32 and y.shape == (n,) and y.dtype == np.int64
-        assert X.min() == 0.0 and X.max() == 1.0
-        assert np.bincount(y).tolist() == counts
-
-
-@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
-                    reason="Debian's dataset-fashion-mnist is not installed (make test installs it)")
-def test_real_fashion_mnist_from_debian_package(tmp_path):
-    """Fashion-MNIST comes from the Debian package's directory, verified by the same checksums."""
-    d = data.fetch("fashion-mnist", root=tmp_path)
-    X, y = data.load("fashion-mnist", "train", root=tmp_path)
-    Xt, yt = data.load("fashion-mnist", "test", root=tmp_path)
-    assert X.shape == (60000, 784) and Xt.shape == (10000, 784)
-    assert np.bincount(y).tolist() == [6000] * 10 and np.bincount(yt).tolist() == [1000] * 10
-    assert 0.0 <= X.min() and X.max() == 1.0 and X.dtype == np.float32
-    assert all(r["verified"] for r in data.info(root=tmp_path) if r["dataset"] == "fashion-mnist")
-    assert sorted(p.name for p in d.iterdir() if not p.name.startswith(".")) == sorted(
-        fs.filename for fs in data.DATASETS["fashion-mnist"].files.values())
 
 
 # ------------------------------------------------------------- damage in place, skipped sources (issue 12)
