@@ -1,6 +1,9 @@
-"""mlplab live without a browser: toy data, settings, histograms, paths, training sessions, export.
+"""mlplab live without a browser: training sessions, export, frames, the event stream's encoding, the page's
+files.
 
-The browser half (frames arriving, dragging, errors in the page) is in test_live_browser.py.
+The browser half (frames arriving, dragging, errors in the page) is in test_live_browser.py; toy data, settings,
+histograms, paths and comparisons are test_toydata.py, test_live_validate.py, test_live_histograms.py,
+test_live_paths.py and test_live_compare.py.
 """
 
 from __future__ import annotations
@@ -15,194 +18,9 @@ import numpy as np
 import pytest
 
 from mlplab import nn, optim, toydata
-from mlplab.functions import run_optimizer
-from mlplab.live import paths as live_paths
-from mlplab.live.histograms import histogram, histograms
-from mlplab.live.session import Downsampled, TrainSession
-from mlplab.live.validate import SettingsError, check_settings
+from mlplab.live.session import TrainSession
+from mlplab.live.validate import SettingsError
 from mlplab.train import Callback, Trainer
-
-
-# ------------------------------------------------------------------------------------ toy data
-@pytest.mark.parametrize("name", list(toydata.TOY_DATASETS))
-def test_toy_sets_are_seeded_balanced_and_typed(name):
-    X, y = toydata.load_toy(name, "train", seed=3)
-    X2, y2 = toydata.load_toy(name, "train", seed=3)
-    X3, _ = toydata.load_toy(name, "train", seed=4)
-    Xt, _ = toydata.load_toy(name, "test", seed=3)
-    k = toydata.toy_info(name)["classes"]
-    assert X.dtype == np.float32 and X.shape == (1000, 2) and y.dtype == np.int64
-    assert np.array_equal(X, X2) and np.array_equal(y, y2)  # same seed, same numbers
-    assert not np.array_equal(X, X3)  # another seed, other numbers
-    assert not np.array_equal(X[:500], Xt)  # the test split is another draw
-    counts = np.bincount(y, minlength=k)
-    # spirals and circles alternate the classes; xor's labels follow uniform points (binomial, sd ≈ 16)
-    assert len(counts) == k and counts.max() - counts.min() <= (80 if name == "xor" else 1)
-    assert y[:50].tolist() != sorted(y[:50].tolist())  # shuffled: no class order leaks into batches
-
-
-def test_toy_geometry_matches_the_definitions():
-    X, y = toydata.xor(n=2000, margin=0.1, rng=0)
-    assert np.all((X[:, 0] * X[:, 1] < 0) == (y == 1)) and np.min(np.abs(X)) >= 0.1
-    X, y = toydata.circles(n=4000, factor=0.4, noise=0.0, rng=0)
-    r = np.hypot(X[:, 0], X[:, 1])
-    assert np.allclose(r[y == 0], 1.0, atol=1e-6) and np.allclose(r[y == 1], 0.4, atol=1e-6)
-    X, y = toydata.spirals(n=3000, classes=3, noise=0.0, rng=0)
-    r = np.hypot(X[:, 0], X[:, 1])
-    assert r.min() >= 0.05 - 1e-6 and r.max() <= 1.0 + 1e-6
-    # an arm: angle = 2π(turns·r + k/K) (mod 2π), exactly, without noise
-    angle = np.arctan2(X[:, 1], X[:, 0])
-    expected = 2 * np.pi * (0.75 * r + y / 3)
-    assert np.allclose(np.angle(np.exp(1j * (angle - expected))), 0, atol=1e-4)
-    with pytest.raises(ValueError, match="unknown toy dataset"):
-        toydata.load_toy("moons")
-
-
-# ------------------------------------------------------------------------------------ settings
-BAD = [
-    ({"layers": "2,32,10"}, "does not fit spirals: its points have 2 coordinates and it has 3 classes"),
-    ({"layers": "2,x,3"}, "comma-separated integers"),
-    ({"dataset": "cifar"}, "unknown dataset 'cifar'; valid: spirals, circles, xor, mnist"),
-    ({"lr": "fast"}, "--lr must be a number"),
-    ({"lr": "-0.1"}, "--lr must be positive, got -0.1"),
-    ({"batch_size": "0"}, "--batch-size must be a positive integer"),
-    ({"optimizer": "newton"}, "Newton's method is for small problems"),
-    ({"activation": "swish"}, "unknown activation 'swish'"),
-    ({"init": "bogus"}, "--init: unknown initializer 'bogus'"),
-    ({"schedule": "weekly"}, "unknown schedule 'weekly'"),
-    ({"epochs": "", "iterations": ""}, "give --epochs or --iterations"),
-    ({"epochs": "3", "iterations": "10"}, "not both"),
-    ({"layers": "2,10000000000,3"}, "needs about"),  # ~10^11 bytes of parameters alone: no machine here has it
-    ({"iterations": "10000000000000"}, "10,000,000,000,000 steps) needs about"),  # 40 bytes a step: 400 TB
-    ({"colour": "red"}, "unknown settings ['colour']"),
-]
-
-
-@pytest.mark.parametrize("raw, message", BAD, ids=[m[:30] for _, m in BAD])
-def test_bad_settings_give_one_line(raw, message):
-    with pytest.raises(SettingsError) as e:
-        check_settings(raw)
-    assert message in str(e.value) and "\n" not in str(e.value)
-
-
-def test_settings_share_the_command_lines_messages():
-    """For an MNIST set the page's message is the settings module's, word for word (one validation)."""
-    from mlplab import settings
-
-    raw = {"dataset": "mnist", "layers": "784,100,10", "optimizer": "adamm"}
-    with pytest.raises(settings.SettingsError) as cli_error:
-        settings.validate_train(raw)
-    with pytest.raises(SettingsError) as page_error:
-        check_settings(raw)
-    assert str(page_error.value) == str(cli_error.value)
-
-
-def test_memory_limits_come_from_the_estimate():
-    """The limit on widths, depth and steps is the memory estimate, not a fixed number: a run fits
-    exactly when its estimate (the Trainer's peak plus 40 bytes per step) is at most what is
-    available, so a deep, a wide and a long run are refused at the same byte."""
-    from mlplab.live.validate import PER_STEP_BYTES, check_memory
-    from mlplab.runtime import memory
-
-    for layers, iters in (("2," + ",".join(["64"] * 40) + ",3", 10), ("2,50000,3", 10), ("2,8,3", 10 ** 7)):
-        s, sizes, name, hp = check_settings({"layers": layers, "iterations": str(iters)})
-        est = memory.estimate_training(sizes, s["batch_size"], name, hp, s["dtype"], s["activation"],
-                                       data_bytes=1500 * 2 * 4 + 1500 * 8)
-        need = est.total + iters * PER_STEP_BYTES
-        check_memory(s, sizes, available=(need, "a test"))  # fits exactly
-        with pytest.raises(SettingsError) as e:
-            check_memory(s, sizes, available=(need - 1, "a test"))
-        assert f"{iters:,} steps) needs about" in str(e.value) and "only" in str(e.value) and "a test" in str(e.value)
-        assert "fewer steps" in str(e.value) and "\n" not in str(e.value)
-
-
-def test_good_settings_are_typed():
-    s, sizes, name, hp = check_settings({"dataset": "xor", "layers": "2,8,2", "lr": "0.5", "momentum": "0.8",
-                                         "optimizer": "momentum", "iterations": "20", "seed": "7"})
-    assert sizes == [2, 8, 2] and name == "momentum" and hp == {"lr": 0.5, "momentum": 0.8}
-    assert s["iterations"] == 20 and s["epochs"] is None and s["seed"] == 7
-
-
-# ------------------------------------------------------------------------------------ binning
-def test_histogram_counts_everything_once():
-    rng = np.random.default_rng(0)
-    x = np.concatenate([rng.normal(0, 1, 10_000), [50.0, np.inf, np.nan]])  # an outlier, two non-finite
-    h = histogram(x, bins=16, cap=20_000)
-    assert sum(h["counts"]) == 10_001 and h["nonfinite"] == 2
-    assert h["hi"] < 50  # the range is mean ± 4 std, not the outlier's
-    assert h["counts"][-1] >= 1  # ... which is counted in the last bin
-    inside = x[np.isfinite(x) & (x >= h["lo"]) & (x <= h["hi"])]
-    ref, _ = np.histogram(inside, bins=16, range=(h["lo"], h["hi"]))
-    assert np.array_equal(np.array(h["counts"]) - ref, [0] * 15 + [1])
-    assert sum(histogram(np.full(7, 3.0))["counts"]) == 7  # a constant still gets a range
-    big = rng.normal(2.0, 0.5, 100_000)  # more than MAX_SAMPLE: a fixed subset stands for it
-    h1, h2 = histogram(big), histogram(big.copy())
-    assert h1 == h2 and sum(h1["counts"]) == h1["sampled"] == 2048 and h1["size"] == 100_000
-    centers = h1["lo"] + (np.arange(32) + 0.5) * (h1["hi"] - h1["lo"]) / 32
-    assert np.average(centers, weights=h1["counts"]) == pytest.approx(2.0, abs=0.045)  # 4 standard errors (0.5 / √2048)
-
-
-def test_many_histograms_in_one_pass_equal_each_one_binned_alone():
-    """The frame bins all its arrays at once (rows of one matrix, padded with copies of their own
-    first value): every array's counts equal np.histogram's over its own range, whatever its
-    neighbours hold, and equal what binning it alone gives."""
-    rng = np.random.default_rng(1)
-    arrays = [rng.normal(0, 1, 6400).astype(np.float32), np.zeros(0), np.full(5, -2.0),
-              np.concatenate([rng.normal(3, 0.1, 500), [np.nan, -np.inf, 1e6]]), rng.uniform(-1, 1, (784, 100)),
-              np.array([7.0]), np.array([np.nan, np.inf]), rng.exponential(1.0, 1000) + 40.0]
-    hists = histograms(arrays, 16)
-    for x, h in zip(arrays, hists):
-        alone = histogram(x, bins=16)  # the same up to float64 summation order
-        assert h["counts"] == alone["counts"] and h["nonfinite"] == alone["nonfinite"]
-        assert (h["lo"], h["hi"]) == (pytest.approx(alone["lo"], rel=1e-9), pytest.approx(alone["hi"], rel=1e-9))
-        flat = np.asarray(x, np.float64).ravel()
-        assert h["size"] == flat.size and h["sampled"] == min(flat.size, 2048)
-        if flat.size > 2048:
-            continue  # the subset: checked in test_histogram_counts_everything_once
-        fin = flat[np.isfinite(flat)]
-        assert h["nonfinite"] == flat.size - fin.size and sum(h["counts"]) == fin.size
-        if fin.size:
-            lo, hi = max(fin.min(), fin.mean() - 4 * fin.std()), min(fin.max(), fin.mean() + 4 * fin.std())
-            if hi > lo:
-                assert (h["lo"], h["hi"]) == (pytest.approx(lo, rel=1e-9), pytest.approx(hi, rel=1e-9))
-            ref, _ = np.histogram(np.clip(fin, h["lo"], h["hi"]), bins=16, range=(h["lo"], h["hi"]))
-            assert h["counts"] == ref.tolist()
-
-
-def test_downsampled_history_stays_bounded():
-    d = Downsampled(cap=100)
-    for i in range(100_000):
-        d.add(i)
-    assert len(d.points) <= 100 and d.points[0] == 0
-    steps = np.diff(d.points)
-    assert len(set(steps.tolist())) == 1  # evenly spaced over the whole run
-    assert d.points[-1] > 90_000
-
-
-# ------------------------------------------------------------------------------------ paths
-@pytest.mark.parametrize("function", ["f1", "f2", "quadratic", "rosenbrock", "saddle"])
-@pytest.mark.parametrize("lr", [1.0, 0.5])
-def test_newton_with_closed_form_hessian_follows_the_autodiff_path(function, lr):
-    fn = live_paths.make_function(function)
-    for start in ([-1.5, 2.5], [0.3, -0.4]):
-        fast = live_paths.newton_path(fn, start, 60, lr=lr, on_indefinite="regularize")
-        ref = run_optimizer(fn, "newton", start, 60, lr=lr, on_indefinite="regularize")
-        np.testing.assert_allclose(fast, ref, rtol=1e-9, atol=1e-9)
-
-
-def test_paths_are_the_library_optimizers():
-    r = live_paths.compute_paths("f2", [-7, 2], 50, {"sgd": {"lr": 0.9}, "adam": {"lr": 0.2, "beta1": 0.8}})
-    fn = live_paths.make_function("f2")
-    assert np.array_equal(np.array(r["paths"]["sgd"]), run_optimizer(fn, "sgd", [-7, 2], 50, lr=0.9))
-    adam = run_optimizer(fn, "adam", [-7, 2], 50, lr=0.2, betas=(0.8, 0.999))
-    assert np.array_equal(np.array(r["paths"]["adam"]), adam)
-    assert r["f"]["sgd"][0] == pytest.approx(0.05 * 49 + 4)
-    diverged = live_paths.compute_paths("f2", [-7, 2], 400, {"sgd": {"lr": 1.5}})  # 1.5 > 2/λ_max = 1
-    assert diverged["paths"]["sgd"][-1] == [None, None] or abs(diverged["paths"]["sgd"][-1][1]) > 1e10
-    for bad, msg in [(("f9", [0, 0], 10, None), "unknown function"), (("f1", [0], 10, None), "two finite"),
-                     (("f1", [0, 0], 0, None), "steps must be"), (("f1", [0, 0], 5, {"sgd": {"mu": 1}}), "unknown")]:
-        with pytest.raises(SettingsError, match=msg):
-            live_paths.compute_paths(*bad)
 
 
 # ------------------------------------------------------------------------------------ sessions
@@ -330,58 +148,7 @@ def test_export_is_reproduced_bit_for_bit_by_the_cli(mnist_dir, tmp_path, capsys
     session.close()
 
 
-# ------------------------------------------------------------------------------------ compare
-def test_compared_runs_are_paired():
-    """Same seed, same batches: two learning rates give the same first loss (same weights, same
-    batch), then part; variants may not change what pairs them."""
-    from mlplab.live.compare import CompareGroup
-
-    base = {"dataset": "circles", "layers": "2,16,2", "optimizer": "sgd", "iterations": "30", "batch_size": "25"}
-    group = CompareGroup(base, [{"lr": "0.5"}, {"lr": "0.05"}, {"init": "xavier"}])
-    group.start()
-    for m in group.members:
-        m.thread.join(30)
-    assert group.status == "done"
-    rows = [[json.loads(line) for line in (m.run_dir / "metrics.jsonl").read_text().splitlines()]
-            for m in group.members]
-    assert rows[0][0]["loss"] == rows[1][0]["loss"]  # the same first batch through the same weights
-    assert rows[0][1]["loss"] != rows[1][1]["loss"]  # then the learning rates tell
-    assert rows[2][0]["loss"] != rows[0][0]["loss"]  # another init: other weights
-    group.close()
-    with pytest.raises(SettingsError, match="run 2 sets seed"):
-        CompareGroup(base, [{"lr": "0.5"}, {"seed": "3"}])
-    with pytest.raises(SettingsError, match="run 1: --lr must be a number"):
-        CompareGroup(base, [{"lr": "x"}, {"lr": "0.1"}])
-    with pytest.raises(SettingsError, match="two to 4"):
-        CompareGroup(base, [{"lr": "0.5"}])
-
-
-def test_compare_over_several_seeds_pairs_seed_by_seed():
-    """seeds=3: each configuration runs from seeds s, s+1, s+2 (member j·3 + k has seed s+k); the
-    k-th runs of the two configurations start from the same weights and batches, runs of one
-    configuration from different ones (else the spread over seeds would be zero)."""
-    from mlplab.live.compare import CompareGroup
-
-    base = {"dataset": "circles", "layers": "2,16,2", "optimizer": "sgd", "iterations": "5", "batch_size": "25",
-            "seed": "7"}
-    group = CompareGroup(base, [{"lr": "0.5"}, {"lr": "0.05"}], seeds="3")
-    assert [m.settings["seed"] for m in group.members] == [7, 8, 9, 7, 8, 9]
-    w = [m.model.parameters()[0].data.copy() for m in group.members]
-    for k in range(3):
-        assert np.array_equal(w[k], w[3 + k])  # paired: same seed, same initial weights
-    assert not np.array_equal(w[0], w[1]) and not np.array_equal(w[1], w[2])
-    group.start()
-    for m in group.members:
-        m.thread.join(30)
-    rows = [[json.loads(line) for line in (m.run_dir / "metrics.jsonl").read_text().splitlines()]
-            for m in group.members]
-    assert rows[1][0]["loss"] == rows[4][0]["loss"] and rows[1][0]["loss"] != rows[2][0]["loss"]
-    group.close()
-    for bad, message in (("0", "between 1 and 5"), ("6", "between 1 and 5"), ("two", "whole number")):
-        with pytest.raises(SettingsError, match=message):
-            CompareGroup(base, [{"lr": "0.5"}, {"lr": "0.1"}], seeds=bad)
-
-
+# ------------------------------------------------------------------------------------ the page, frames, events
 def test_every_static_file_ships_in_the_package():
     """pyproject's package-data patterns cover every file the page loads (no CDN, nothing missing)."""
     import fnmatch
@@ -429,39 +196,6 @@ def test_update_ratios_match_diagnostics(dtype):
     assert update_ratios([zero, zero + 1], [zero, zero]) == [0.0, math.inf]
 
 
-def test_a_diverging_path_is_sent_as_nulls_and_encodes_as_strict_json():
-    """SGD with lr 50 on F2 overflows: the non-finite points become None (the fast ``tolist`` path
-    is taken only when every number is finite), so the server's strict encoding accepts it."""
-    r = live_paths.compute_paths("f2", (-7.0, 2.0), 200, methods={"sgd": {"lr": 50}, "adam": {}})
-    assert r["paths"]["sgd"][-1] == [None, None] and r["f"]["sgd"][-1] is None
-    assert r["paths"]["sgd"][0] == [-7.0, 2.0] and all(v is not None for v in r["f"]["adam"])
-    json.loads(json.dumps(r, allow_nan=False))
-
-
-def test_compared_runs_are_refused_together_when_they_do_not_fit(monkeypatch):
-    """Each member fits alone, but the group's summed estimate does not: refused in one line,
-    and the members built so far are closed (their scratch directories gone)."""
-    from mlplab.live import compare, validate
-    from mlplab.runtime import memory
-
-    base = {"dataset": "circles", "layers": "2,64,2", "iterations": "5"}
-    s, sizes, _, _ = check_settings(base)
-    one = validate.estimate(s, sizes).total
-    made = []
-    real = compare.TrainSession
-
-    def spy(*a, **k):
-        made.append(real(*a, **k))
-        return made[-1]
-
-    monkeypatch.setattr(compare, "TrainSession", spy)
-    monkeypatch.setattr(memory, "available_memory", lambda: (int(3.5 * one), "a test"))
-    compare.CompareGroup(base, [{"lr": "0.1"}, {"lr": "0.2"}], seeds=1).close()  # 2 runs: fit
-    with pytest.raises(SettingsError, match=r"6 runs of --layers 2,64,2-like networks .* needs about .*\(a test\)"):
-        compare.CompareGroup(base, [{"lr": "0.1"}, {"lr": "0.2"}], seeds=3)
-    assert all(not m.run_dir.exists() for m in made[2:])
-
-
 def test_events_are_strict_json_even_when_a_value_is_not_finite():
     from mlplab.live.app import _event_json
 
@@ -471,48 +205,6 @@ def test_events_are_strict_json_even_when_a_value_is_not_finite():
     text = _event_json(bad)
     assert "NaN" not in text and "Infinity" not in text
     assert json.loads(text) == {"loss": None, "layers": [{"pred_z_std": None, "counts": [1]}]}
-
-
-def test_a_variant_naming_another_optimizer_uses_its_own_default_rate():
-    """"Adam vs Momentum" from a Train form set for momentum (η 0.1, μ 0.8): Adam runs at its own
-    default η (0.001), not at momentum's 0.1; a variant keeping the optimizer keeps the form's values."""
-    from mlplab.live.compare import CompareGroup
-
-    base = {"dataset": "xor", "layers": "2,8,2", "iterations": "10", "optimizer": "momentum", "lr": "0.1",
-            "momentum": "0.8"}
-    group = CompareGroup(base, [{"optimizer": "adam"}, {"optimizer": "momentum", "lr": "0.01"}, {"init": "xavier"},
-                                {"optimizer": "nesterov", "lr": "0.05"}])
-    try:
-        (adam, mom, same, nest) = (m.optimizer for m in group.members)
-        assert type(adam).__name__ == "Adam" and adam.lr == optim.DEFAULT_HPARAMS["adam"]["lr"] == 0.001
-        assert (mom.lr, mom.momentum) == (0.01, 0.8) and (same.lr, same.momentum) == (0.1, 0.8)
-        assert nest.lr == 0.05 and nest.momentum == optim.DEFAULT_HPARAMS["nesterov"]["momentum"]
-    finally:
-        group.close()
-
-
-def test_a_comparison_pauses_and_steps_all_its_runs_together():
-    """Frozen at initialization (started paused), one step at a time: every run of the comparison
-    takes the same steps, so He and Xavier are compared step for step."""
-    from mlplab.live.compare import CompareGroup
-
-    group = CompareGroup({"dataset": "spirals", "layers": "2,16,16,3", "iterations": "100000", "batch_size": "16"},
-                         [{"init": "he"}, {"init": "xavier"}], seeds=2)
-    try:
-        assert group.thread is None
-        group.pause()
-        group.start()
-        _wait(lambda: all(m.held.is_set() for m in group.members))
-        assert [m.trainer.step for m in group.members] == [1, 1, 1, 1]  # the first step, then the pause
-        for k in (2, 3):
-            group.step_once()
-            _wait(lambda k=k: all(m.trainer.step == k and m.held.is_set() for m in group.members))
-        time.sleep(0.2)
-        assert [m.trainer.step for m in group.members] == [3] * 4 and group.status == "paused"
-        group.resume()
-        _wait(lambda: all(m.trainer.step > 50 for m in group.members))
-    finally:
-        group.close()
 
 
 def test_the_frame_at_initialization_has_no_gradient_yet_and_is_not_called_exploding():

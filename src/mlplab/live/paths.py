@@ -36,7 +36,7 @@ GRID = 90
 # with: the lab's, except SGD kept below 2/λ_max at the start (0.18 < 2/9.5 and 2/10; 0.3 < 2/4.88 on
 # the saddle); on
 # Rosenbrock (λ_max ≈ 1400 at the start, ≈ 1000 at the minimum) step sizes that converge, and more
-# steps along its flat valley (tests/test_live.py runs each from its start: none diverges)
+# steps along its flat valley (tests/test_live_explain.py runs each from its start: none diverges)
 FORMULAS = {
     "f1": r"f(x, y) = x^2 + y^2",
     "f2": r"f(x, y) = \tfrac{1}{20}x^2 + y^2",
