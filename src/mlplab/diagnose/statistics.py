@@ -290,16 +290,20 @@ def _projections(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def count_distinct_units(a: np.ndarray, rtol: float = 1e-5) -> int:
     """How many different units a layer really has: columns of ``a`` (examples × units) that agree
-    within ``rtol`` × (largest |value| in the batch) count as one (symmetry: identical units)."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, np.shape(a)[-1])
-    tol = rtol * max(float(np.max(np.abs(a))), 1e-30)
-    reps = np.empty((a.shape[1], a.shape[0]))  # representatives, one per row
+    within ``rtol`` × (largest |value| in the batch) count as one (symmetry: identical units).
+
+    The largest |value| and the all-zero columns are read from ``a`` as it is (a float32 array: its values are
+    exactly their float64 casts, at half the bytes); projections and comparisons are in float64."""
+    a32 = np.asarray(a)
+    a32 = a32.reshape(-1, np.shape(a32)[-1])
+    if a32.shape[1] < 2:
+        return int(a32.shape[1])
+    tol = rtol * max(float(np.max(np.abs(a32))), 1e-30)
+    a = a32 if a32.dtype == np.float64 else a32.astype(np.float64)  # (BLAS takes one dtype: a float64 copy)
     # columns within tol everywhere have projections on r within tol·‖r‖₁: a necessary condition that leaves
     # few candidates to compare in full (fast for 512 units; the count is the same)
-    r = _projections(a.shape[0])[0]
-    proj, rep_proj, bound = a.T @ r, np.empty(a.shape[1]), tol * float(np.sum(np.abs(r))) * (1 + 1e-6)
-    if a.shape[1] < 2:
-        return int(a.shape[1])
+    r, rs = _projections(a.shape[0])
+    proj, bound = a.T @ r, tol * float(np.sum(np.abs(r))) * (1 + 1e-6)
     # a column whose projection has no neighbour within the bound can match no other column: it is a unit of its
     # own, and only the others (e.g. a ReLU layer's all-zero units) go through the loop
     order = np.argsort(proj)
@@ -307,9 +311,11 @@ def count_distinct_units(a: np.ndarray, rtol: float = 1e-5) -> int:
     cand = np.zeros(a.shape[1], dtype=bool)
     cand[order[1:][close]] = True
     cand[order[:-1][close]] = True
+    if not cand.any():
+        return int(a.shape[1])
     # a column equal to an earlier candidate matches whatever that one matched (or became): only the first of
     # the all-zero columns (a ReLU layer's dead units, up to half of a deep one) needs the comparisons
-    zero = ~a.any(axis=0) & cand
+    zero = ~a32.any(axis=0) & cand
     dropped = max(int(np.count_nonzero(zero)) - 1, 0)
     if dropped:
         cand &= ~zero
@@ -317,7 +323,7 @@ def count_distinct_units(a: np.ndarray, rtol: float = 1e-5) -> int:
     # the same test on 8 more projections, each among the columns still candidates (two columns that match stay
     # neighbours in every projection, so both stay): a sigmoid layer's units, all near 0.5, leave most columns
     # candidates of the first projection alone
-    for rk in _projections(a.shape[0])[1]:
+    for rk in rs:
         idx = np.flatnonzero(cand)
         if idx.size < 3:
             break
@@ -329,8 +335,11 @@ def count_distinct_units(a: np.ndarray, rtol: float = 1e-5) -> int:
         keep[o[:-1][near_k]] = True
         cand[idx[~keep]] = False
     k0 = int(np.count_nonzero(~cand)) - dropped
+    idx = np.flatnonzero(cand)
+    reps = np.empty((idx.size, a.shape[0]))  # representatives, one per row
+    rep_proj = np.empty(idx.size)
     k = 0
-    for j in np.flatnonzero(cand):
+    for j in idx:
         col = a[:, j]
         near = np.flatnonzero(np.abs(rep_proj[:k] - proj[j]) <= bound)
         if not near.size or not np.any(np.max(np.abs(reps[near] - col), axis=1) <= tol):
