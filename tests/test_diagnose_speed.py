@@ -158,6 +158,22 @@ def test_batched_quadratures_are_the_per_layer_ones():
                 assert abs(m[j] - w) <= 1e-12 * max(abs(w), 1e-300), (act, which, v, m[j], w)
 
 
+def test_relu_means_on_the_half_grid_are_the_full_grids():
+    """A ReLU's mean on the grids' halves z >= 0 (``zero_below``: the check-up's theory for ReLU layers) is the full
+    grid's to rounding (1e-12), from variance 0 to 1e8: the intervals below 0 add exactly 0; and a function that
+    is not 0 below 0 (tanh) shows the half grid is a different sum, so the comparison can fail."""
+    from mlplab.diagnose import statistics as dg
+
+    var = np.array([0.0, 1e-8, 1e-6, 0.01, 0.3, 1.0, 2.5, 40.0, 1e4, 1e8])
+    relu, _ = dg.activation_fn("relu")
+    full, half = dg.gaussian_expectations_at([relu], var)[0], dg.gaussian_expectations_at([relu], var, True)[0]
+    assert np.all(np.abs(full - half) <= 1e-12 * np.abs(full)), (full, half)
+    assert np.all(full[1:] > 0)
+    sq = (lambda z: np.tanh(z) ** 2)  # even: the half grid holds half of it
+    full, half = dg.gaussian_expectations_at([sq], var[1:])[0], dg.gaussian_expectations_at([sq], var[1:], True)[0]
+    assert np.all(np.abs(full - 2 * half) <= 1e-6 * full) and np.all(full > 0)
+
+
 def test_theory_of_all_chains_at_once_is_predict_signals():
     """The check-up's theory (the recursion run for every chain in lockstep) is predict_signal's chain by chain: a
     network with a break (a concatenation restarts the chain) and a tanh, a relu and an identity layer."""

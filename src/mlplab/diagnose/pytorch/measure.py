@@ -259,7 +259,7 @@ def _theory(layers, meas) -> list[dict]:
                 def fs(z, phi=phi, lo=lo, hi=hi):
                     a = phi(z)
                     return a, ((a <= lo + dg.SATURATION_EPS) | (a >= hi - dg.SATURATION_EPS)).astype(float)
-            got = dg.gaussian_expectations_at(fs, [v for _, v in items])
+            got = dg.gaussian_expectations_at(fs, [v for _, v in items], zero_below=act == "relu")  # φ = 0 below 0
             for n, (i, _) in enumerate(items):
                 expect[i] = [float(r[n]) for r in got]
         for c in chains:
