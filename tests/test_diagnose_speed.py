@@ -258,3 +258,36 @@ def test_importing_the_torch_checkup_does_not_import_scipy_special():
             "print('scipy.special' in sys.modules)\n")
     out = _fresh_python(code)
     assert out.stdout.split() == ["False", "False", "True"]
+
+
+def test_trace_keeps_the_gradients_it_reads_and_counts_all_it_makes():
+    """The traced pass keeps ∂L/∂z of the layers (what the statistics read), not the activations' outputs'
+    gradients (the backward makes and frees them, which the memory count still includes: the estimate is the
+    same number); its module names come from two global hooks, removed after, that ignore a module the forward
+    makes itself (it had no hooks before either)."""
+    from torch.nn.modules import module as mm
+
+    from mlplab.diagnose.pytorch.trace import layers as layers_of
+    from mlplab.diagnose.pytorch.trace import trace
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
+
+        def forward(self, x):
+            return torch.nn.Identity()(self.body(x))  # a module made in the forward: no name, no hook
+
+    torch.manual_seed(0)
+    net, called = Net(), set()
+    before = (dict(mm._global_forward_pre_hooks), dict(mm._global_forward_hooks))
+    ops, out = trace(net, torch.randn(5, 6), called=called)
+    assert (dict(mm._global_forward_pre_hooks), dict(mm._global_forward_hooks)) == before
+    out.square().sum().backward()
+    lays, _ = layers_of(ops)
+    assert [lay.label for lay in lays] == ["body.0", "body.2"] and called == {"body", "body.0", "body.1", "body.2"}
+    acts = [op for op in ops if op.kind == "act"]
+    assert len(acts) == 1 and acts[0].grad and acts[0].out.requires_grad and not acts[0].out.retains_grad
+    assert all(lay.z.grad is not None and lay.op.grad for lay in lays)
+    # the count of the gradients made: both z's and the activation's output (5 × 8 + 5 × 8 + 5 × 3 floats)
+    assert sum(op.out.numel() * op.out.element_size() for op in ops if op.grad) == 4 * (40 + 40 + 15)

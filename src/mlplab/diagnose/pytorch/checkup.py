@@ -176,13 +176,13 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
         with activation_guard(torch, meter["limit"], meter["what"]) as saved:
             ops, out = trace(work, inputs, called=called)
         # as activation_bytes counts them: the saved tensors, the traced outputs the trace keeps (each storage
-        # once) and the gradients those will retain in the backward (their shapes)
+        # once) and the gradients the backward makes for them (their shapes; kept for the layers' z)
         held = {id(t._base if t._base is not None else t): t for t in (o.out for o in ops)
                 if isinstance(t, torch.Tensor)}
         meter["saved"] = saved["saved"] + sum(
             (t._base if t._base is not None else t).numel() * t.element_size()
             for i, t in held.items() if i not in saved["seen"]) + sum(
-            o.out.numel() * o.out.element_size() for o in ops if isinstance(o.out, torch.Tensor) and o.out.retains_grad)
+            o.out.numel() * o.out.element_size() for o in ops if o.grad and isinstance(o.out, torch.Tensor))
     except NotEnoughMemory:
         raise
     except Exception as e:  # the user's forward on this input: one line, said to be theirs

@@ -243,8 +243,8 @@ def _nbytes(t) -> int:
 def activation_bytes(torch, model, inputs) -> tuple[int | None, str]:
     """(bytes, how) the traced forward and backward keep for the whole batch, measured on the meta device:
     a copy of the model whose tensors have shapes and no storage runs the traced forward, and the tensors
-    autograd saves, the traced outputs and the gradients they will retain (their shapes) are added up
-    (each once).
+    autograd saves, the traced outputs and the gradients the backward makes for them (their shapes) are added
+    up (each once).
     None when the forward cannot run on the meta device (code that reads values, e.g. ``.item()``)."""
     from .io import select_output
     from .trace import trace
@@ -277,9 +277,9 @@ def activation_bytes(torch, model, inputs) -> tuple[int | None, str]:
         for op in ops:
             count(op.out)
         forward = sum(seen.values())
-        # the gradients the traced outputs retain have their shapes: counted without running the backward
-        # (on the meta device it runs through Python decompositions, the slowest part of the estimate)
-        grads = sum(_nbytes(op.out) for op in ops if isinstance(op.out, torch.Tensor) and op.out.retains_grad)
+        # the gradients the backward makes for the traced outputs have their shapes: counted without running the
+        # backward (on the meta device it runs through Python decompositions, the slowest part of the estimate)
+        grads = sum(_nbytes(op.out) for op in ops if op.grad and isinstance(op.out, torch.Tensor))
         del loss
     except Exception as e:  # any failure of the user's code on meta tensors: no activation figure
         return None, f"the forward cannot run on the meta device ({type(e).__name__})"
