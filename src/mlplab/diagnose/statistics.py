@@ -181,10 +181,10 @@ def _summary(i, lay, z, a, eps, full: bool = True):
         lo, hi = _BOUNDS[lay.activation]
         sat = np.count_nonzero((a <= np.float64(lo + eps)) | (a >= np.float64(hi - eps))) / max(a.size, 1) \
             if a.size else float("nan")
-    if lay.activation == "relu":
+    if lay.activation == "relu":  # the fractions as counts over sizes: np.mean's value of a bool array, exactly
         off = a <= 0
-        zero = _f(np.mean(off))
-        dead = _f(np.mean(np.all(off.reshape(-1, n_units), axis=0)))
+        zero = np.count_nonzero(off) / off.size if off.size else float("nan")
+        dead = np.count_nonzero(np.all(off.reshape(-1, n_units), axis=0)) / n_units if off.size else float("nan")
     if not full:
         # accumulated in float64 from the float32 arrays, without float64 copies of them (two 256 KB copies were
         # half of a 256 × 128 layer's statistics): the mean, then the deviations; E[z²] is the caller's (NaN here:

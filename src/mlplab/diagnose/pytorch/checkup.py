@@ -290,13 +290,8 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
         uses[id(_base(lay.op.weight))] = uses.get(id(_base(lay.op.weight)), 0) + 1
     last = meas[-1]
     out_pre = last["stats"].pre_grad_norm
-    moments = {}  # per weight array (one for the layers that share a weight): its std, mean and variance in float64
-    for m in meas:
-        w = m["weight"]
-        if id(w) not in moments:
-            var = float(w.var(dtype=np.float64))  # np.std is its square root: the same number, one pass fewer
-            moments[id(w)] = (0.0 if np.all(w == w.flat[0]) else math.sqrt(var), float(w.mean(dtype=np.float64)),
-                              var)
+    # per weight array (one for the layers that share a weight): its std, mean and variance in float64 (_measure's)
+    moments = {id(m["weight"]): m["moments"] for m in meas}
     rows = []
     for i, (lay, m, th) in enumerate(zip(layers, meas, theory)):
         s, w = m["stats"], m["weight"]  # float32: its mean and std accumulate in float64 without a float64 copy
