@@ -40,10 +40,12 @@ class ForwardFailed(ValueError):
     """The user's forward pass raised on the check-up's input (a shape or dtype that does not fit)."""
 
 
-def _nonfinite(work) -> list[str]:
-    """'0.weight (3 NaN, 1 inf)' for each parameter or buffer of ``work`` with values that are not finite."""
+def _nonfinite(work, params=None) -> list[str]:
+    """'0.weight (3 NaN, 1 inf)' for each parameter or buffer of ``work`` with values that are not finite
+    (``params``: ``list(work.parameters())`` if the caller has it)."""
     torch = _torch()
-    floats = [t for t in (*work.parameters(), *work.buffers()) if t.is_floating_point()]
+    floats = [t for t in (*(work.parameters() if params is None else params), *work.buffers())
+              if t.is_floating_point()]
     # one norm per tensor in one call: a finite norm means finite values (NaN and inf propagate), so only a
     # non-finite one (or an overflow of large finite values) is looked at element by element
     norms = torch._foreach_norm([t.detach() for t in floats]) if floats else []
@@ -81,8 +83,9 @@ def _base(weight):
     return weight
 
 
-def _analysed_fraction(work, layers) -> float:
-    """The share of the model's trainable parameters that the analysed layers hold (weights and biases)."""
+def _analysed_fraction(work, layers, params=None) -> float:
+    """The share of the model's trainable parameters that the analysed layers hold (weights and biases);
+    ``params``: ``list(work.parameters())`` if the caller has it."""
     seen, analysed = set(), 0
     for lay in layers:
         for t in (_base(lay.op.weight), lay.op.bias):
@@ -90,7 +93,8 @@ def _analysed_fraction(work, layers) -> float:
             if t is not None and id(t) not in seen:
                 seen.add(id(t))
                 analysed += t.numel()
-    total = sum(p.numel() for p in work.parameters() if p.is_floating_point() and id(p) not in seen) + analysed
+    total = sum(p.numel() for p in (work.parameters() if params is None else params)
+                if p.is_floating_point() and id(p) not in seen) + analysed
     return analysed / total if total else 1.0
 
 
@@ -137,7 +141,7 @@ def diagnose_torch(model, x, y=None, *, steps: int = 3, optimizer: str = "sgd", 
         every = list(model.parameters())  # one walk for the bytes and the count
         p_bytes = sum(p.numel() * p.element_size() for p in every if p.is_floating_point())
         est, how = hygiene.estimate_memory(torch, model, inputs, optimizer, activations=max_memory is not None
-                                           or p_bytes >= hygiene.META_ESTIMATE_FROM)
+                                           or p_bytes >= hygiene.META_ESTIMATE_FROM, params=every)
         room = available_memory()
         if max_memory is not None:
             cap = hygiene.parse_bytes(max_memory) if isinstance(max_memory, str) else int(max_memory)
@@ -169,7 +173,8 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
     from .steps import Steps
 
     work = working_copy(torch, model)
-    bad_weights = _nonfinite(work)
+    wparams = list(work.parameters())  # one walk for the readers below
+    bad_weights = _nonfinite(work, wparams)
     called: set = set()
     meter = meter if meter is not None else {"limit": None, "what": "diagnosing this model"}
     try:
@@ -212,7 +217,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
     # a few steps on the copy; the weights a layer uses are read from a trace (a re-parametrized layer's
     # weight is computed in the forward, so the parameter itself is not it). The traced pass's gradients
     # are the first step's (the same batch, the same weights): steps cost steps − 1 more forward+backward.
-    params = [p for p in work.parameters() if p.requires_grad]
+    params = [p for p in wparams if p.requires_grad]
     opt = Steps(torch, params, optimizer, lr)  # torch.optim's steps, without its first-call import of torch._dynamo
     diverged, taken, prev = None, 0, None
     for s in range(0 if bad_weights else steps):
@@ -351,8 +356,8 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
                "std": in_std, "mean_square": float(in_std ** 2) if inputs.float_input is None else
                ss_in / n_in + mean_in ** 2, "description": inputs.description,
                "output": out_words, "loss": loss.words})
-    _judge_coverage(d, _analysed_fraction(work, layers))
-    work = ops = after_ops = layers = after = opt = params = None  # freed before the overfit probe's copy
+    _judge_coverage(d, _analysed_fraction(work, layers, wparams))
+    work = ops = after_ops = layers = after = opt = params = wparams = None  # freed before the overfit probe's copy
     _apply_coverage(d, cov, bad_weights)
     d.checks["initial_loss"] = first_check
     if overfit > 0:

@@ -319,7 +319,8 @@ def activation_guard(torch, limit: int | None, what: str):
         yield meter
 
 
-def estimate_memory(torch, model, inputs, optimizer: str, activations: bool = True) -> tuple[MemoryEstimate, str]:
+def estimate_memory(torch, model, inputs, optimizer: str, activations: bool = True,
+                    params: list | None = None) -> tuple[MemoryEstimate, str]:
     """The check-up's peak in bytes, with P the bytes of the model's floating parameters:
 
     ==============================  ============================================================
@@ -337,9 +338,10 @@ def estimate_memory(torch, model, inputs, optimizer: str, activations: bool = Tr
     ==============================  ============================================================
 
     The overfit probe (``--overfit-batch``) runs on a second copy after the first is freed: no more.
-    ``activations=False``: the parameters' parts only (the check-up then counts A as its first pass runs).
-    Returns (estimate, a few words on how the activations were found)."""
-    floats = [t for t in model.parameters() if t.is_floating_point()]  # one walk over the model
+    ``activations=False``: the parameters' parts only (the check-up then counts A as its first pass runs);
+    ``params``: ``list(model.parameters())`` if the caller has it. Returns (estimate, a few words on how the
+    activations were found)."""
+    floats = [t for t in (model.parameters() if params is None else params) if t.is_floating_point()]
     p = sum(_nbytes(t) for t in floats)
     k = {"sgd": 0, "adam": 2}.get(optimizer, 2)
     w = max((t.numel() for t in floats if t.ndim >= 2), default=0)
