@@ -291,3 +291,23 @@ def test_trace_keeps_the_gradients_it_reads_and_counts_all_it_makes():
     assert all(lay.z.grad is not None and lay.op.grad for lay in lays)
     # the count of the gradients made: both z's and the activation's output (5 × 8 + 5 × 8 + 5 × 3 floats)
     assert sum(op.out.numel() * op.out.element_size() for op in ops if op.grad) == 4 * (40 + 40 + 15)
+
+
+def test_label_coherence_of_float32_values_is_that_of_their_float64_copies():
+    """label_coherence centres float32 errors and features in float64 without a float64 copy of them first: the
+    same cosine, bit for bit, as from the float64 copies (2-D and sequence-shaped), and the gate likewise."""
+    from mlplab.diagnose.verdicts import label_coherence, label_signal_gated
+
+    rng = np.random.default_rng(3)
+    for shape_d, shape_x in (((256, 10), (256, 784)), ((64, 8, 27), (64, 8, 32))):
+        d = rng.standard_normal(shape_d).astype(np.float32)
+        x = (rng.standard_normal(shape_x) * 2 + 1).astype(np.float32)
+        x[..., : shape_x[-1] // 2] += d[..., :1]  # some signal: a cosine away from 0
+        got, want = label_coherence(d, x), label_coherence(d.astype(np.float64), x.astype(np.float64))
+        assert got == want and abs(got) > 0.05, (got, want)
+    d = rng.standard_normal((256, 10)).astype(np.float32)
+    x0 = (d @ rng.standard_normal((10, 784)) + rng.standard_normal((256, 784))).astype(np.float32)
+    h = np.tanh(x0[:, :64] + d[:, :1]).astype(np.float32)
+    got, want = label_signal_gated(d, h, x0), label_signal_gated(d.astype(np.float64), h.astype(np.float64),
+                                                                 x0.astype(np.float64))
+    assert got is not None and got == want

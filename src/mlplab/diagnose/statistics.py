@@ -281,11 +281,12 @@ def columns(stats: list[LayerStats]) -> dict[str, np.ndarray]:
 
 
 @lru_cache(maxsize=8)
-def _projections(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """count_distinct_units' random directions for ``n`` examples (seeded: the same every call; read-only)."""
+def _projections(n: int) -> tuple[np.ndarray, np.ndarray, float, list[float]]:
+    """count_distinct_units' random directions for ``n`` examples (seeded: the same every call; read-only) and
+    their L1 norms (the bounds' factors)."""
     r, rs = np.random.default_rng(0).standard_normal(n), np.random.default_rng(1).standard_normal((8, n))
     r.flags.writeable = rs.flags.writeable = False
-    return r, rs
+    return r, rs, float(np.sum(np.abs(r))), [float(np.sum(np.abs(rk))) for rk in rs]
 
 
 def count_distinct_units(a: np.ndarray, rtol: float = 1e-5) -> int:
@@ -302,8 +303,8 @@ def count_distinct_units(a: np.ndarray, rtol: float = 1e-5) -> int:
     a = a32 if a32.dtype == np.float64 else a32.astype(np.float64)  # (BLAS takes one dtype: a float64 copy)
     # columns within tol everywhere have projections on r within tol·‖r‖₁: a necessary condition that leaves
     # few candidates to compare in full (fast for 512 units; the count is the same)
-    r, rs = _projections(a.shape[0])
-    proj, bound = a.T @ r, tol * float(np.sum(np.abs(r))) * (1 + 1e-6)
+    r, rs, r1, rs1 = _projections(a.shape[0])
+    proj, bound = a.T @ r, tol * r1 * (1 + 1e-6)
     # a column whose projection has no neighbour within the bound can match no other column: it is a unit of its
     # own, and only the others (e.g. a ReLU layer's all-zero units) go through the loop
     order = np.argsort(proj)
@@ -323,13 +324,13 @@ def count_distinct_units(a: np.ndarray, rtol: float = 1e-5) -> int:
     # the same test on 8 more projections, each among the columns still candidates (two columns that match stay
     # neighbours in every projection, so both stay): a sigmoid layer's units, all near 0.5, leave most columns
     # candidates of the first projection alone
-    for rk in rs:
+    for rk, rk1 in zip(rs, rs1):
         idx = np.flatnonzero(cand)
         if idx.size < 3:
             break
         pk = a[:, idx].T @ rk
         o = np.argsort(pk)
-        near_k = np.diff(pk[o]) <= tol * float(np.sum(np.abs(rk))) * (1 + 1e-6)
+        near_k = np.diff(pk[o]) <= tol * rk1 * (1 + 1e-6)
         keep = np.zeros(idx.size, dtype=bool)
         keep[o[1:][near_k]] = True
         keep[o[:-1][near_k]] = True

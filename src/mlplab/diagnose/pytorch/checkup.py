@@ -238,8 +238,9 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
         else:
             opt.zero_grad()
             loss_t = loss(forward())
-        if not torch.isfinite(loss_t.detach()):
-            diverged = f"training diverged at step {s + 1}: the loss is {float(loss_t.detach())}"
+        value = float(loss_t.detach())  # (math.isfinite on the float: torch.isfinite and bool() were ~13 µs)
+        if not math.isfinite(value):
+            diverged = f"training diverged at step {s + 1}: the loss is {value}"
             break
         if s:
             loss_t.backward()
