@@ -267,8 +267,8 @@ def test_trace_keeps_the_gradients_it_reads_and_counts_all_it_makes():
     makes itself (it had no hooks before either)."""
     from torch.nn.modules import module as mm
 
+    from mlplab.diagnose.pytorch.trace import grad_bytes, trace
     from mlplab.diagnose.pytorch.trace import layers as layers_of
-    from mlplab.diagnose.pytorch.trace import trace
 
     class Net(torch.nn.Module):
         def __init__(self):
@@ -290,7 +290,12 @@ def test_trace_keeps_the_gradients_it_reads_and_counts_all_it_makes():
     assert len(acts) == 1 and acts[0].grad and acts[0].out.requires_grad and not acts[0].out.retains_grad
     assert all(lay.z.grad is not None and lay.op.grad for lay in lays)
     # the count of the gradients made: both z's and the activation's output (5 × 8 + 5 × 8 + 5 × 3 floats)
-    assert sum(op.out.numel() * op.out.element_size() for op in ops if op.grad) == 4 * (40 + 40 + 15)
+    assert grad_bytes(ops) == 4 * (40 + 40 + 15)
+    # dropout switched off hands its input on: that output is counted again, as the estimate always did
+    drop = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Dropout(0.5), torch.nn.Linear(8, 3))
+    ops, _ = trace(drop.train(), torch.randn(5, 6))
+    assert [op.kind for op in ops] == ["weight", "act", "dropout", "weight"] and ops[2].out is ops[1].out
+    assert grad_bytes(ops) == 4 * (40 + 40 + 40 + 15)
 
 
 def test_label_coherence_of_float32_values_is_that_of_their_float64_copies():

@@ -15,8 +15,8 @@ from ..theory_note import note_for_chain
 from ..verdicts import judge_rows
 from .measure import _measure, _np, _spread, _theory, label_signal
 from .result import Diagnosis, _from_rows, _judge_coverage
+from .trace import grad_bytes, trace
 from .trace import layers as layers_of
-from .trace import trace
 
 INSTALL_HINT = "this needs PyTorch, which is not installed: pip install mlplab[torch]"
 
@@ -186,8 +186,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
                 if isinstance(t, torch.Tensor)}
         meter["saved"] = saved["saved"] + sum(
             (t._base if t._base is not None else t).numel() * t.element_size()
-            for i, t in held.items() if i not in saved["seen"]) + sum(
-            o.out.numel() * o.out.element_size() for o in ops if o.grad and isinstance(o.out, torch.Tensor))
+            for i, t in held.items() if i not in saved["seen"]) + grad_bytes(ops)
     except NotEnoughMemory:
         raise
     except Exception as e:  # the user's forward on this input: one line, said to be theirs

@@ -247,7 +247,7 @@ def activation_bytes(torch, model, inputs) -> tuple[int | None, str]:
     up (each once).
     None when the forward cannot run on the meta device (code that reads values, e.g. ``.item()``)."""
     from .io import select_output
-    from .trace import trace
+    from .trace import grad_bytes, trace
 
     def meta(t):
         m = torch.empty_like(t, device="meta")
@@ -279,7 +279,7 @@ def activation_bytes(torch, model, inputs) -> tuple[int | None, str]:
         forward = sum(seen.values())
         # the gradients the backward makes for the traced outputs have their shapes: counted without running the
         # backward (on the meta device it runs through Python decompositions, the slowest part of the estimate)
-        grads = sum(_nbytes(op.out) for op in ops if op.grad and isinstance(op.out, torch.Tensor))
+        grads = grad_bytes(ops)
         del loss
     except Exception as e:  # any failure of the user's code on meta tensors: no activation figure
         return None, f"the forward cannot run on the meta device ({type(e).__name__})"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["trace", "layers"]
+__all__ = ["trace", "layers", "grad_bytes"]
 
 _ACT = {"relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid", "gelu": "gelu", "silu": "silu", "elu": "elu",
         "leaky_relu": "leaky_relu", "relu6": "relu6"}
@@ -191,6 +191,16 @@ def trace(model, x, on_weight=None, called: set | None = None, names: bool = Tru
         for m in leaves:
             m.__dict__.pop("_mlplab_ops", None)
     return rec.ops, out
+
+
+def grad_bytes(ops) -> int:
+    """The bytes of the gradients the backward makes for the traced outputs (their shapes), as the memory counts
+    take them: each op whose output is the output of a weight, activation or normalisation op that needs a
+    gradient — an op that passes its input through (dropout switched off returns it) counts it again, as when
+    every such output kept its gradient (``retains_grad``) and was counted by that flag: the same estimate."""
+    made = {id(op.out) for op in ops if op.grad}
+    return sum(op.out.numel() * op.out.element_size() for op in ops
+               if id(op.out) in made and hasattr(op.out, "element_size"))
 
 
 @dataclass
