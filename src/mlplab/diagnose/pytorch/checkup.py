@@ -346,7 +346,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
         activation=max(set(acts), key=acts.count) if acts else "identity",
         fan=_typical_fan(fans),
         theory=note_for_chain([lay.activation for lay in layers], [m["weight"] for m in meas],
-                              [None if lay.op.bias is None else lay.op.bias.detach().cpu().double().numpy()
+                              [None if lay.op.bias is None else _np(lay.op.bias, False)  # (float64 in the note)
                                for lay in layers], kinds=[lay.kind for lay in layers],
                               chained=[lay.continues for lay in layers], norms=[lay.norm for lay in layers],
                               weight_vars=[moments[id(m["weight"])][2] for m in meas]),
