@@ -316,3 +316,35 @@ def test_label_coherence_of_float32_values_is_that_of_their_float64_copies():
     got, want = label_signal_gated(d, h, x0), label_signal_gated(d.astype(np.float64), h.astype(np.float64),
                                                                  x0.astype(np.float64))
     assert got is not None and got == want
+
+
+def test_coverage_with_the_statistics_gradient_norms_is_the_same():
+    """The coverage reads whether each parameter got a gradient from the norms the statistics took in their one
+    call: the same coverage as taking them itself, on a network with a parameter the loss never reaches (its
+    gradient all zero) and one it does not use at all (no gradient)."""
+    from mlplab.diagnose.pytorch.coverage import coverage
+    from mlplab.diagnose.pytorch.hygiene import working_copy
+    from mlplab.diagnose.pytorch.measure import _measure
+    from mlplab.diagnose.pytorch.trace import layers as layers_of
+    from mlplab.diagnose.pytorch.trace import trace
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b, self.unused = torch.nn.Linear(6, 8), torch.nn.Linear(8, 3), torch.nn.Linear(2, 2)
+            self.gate = torch.nn.Parameter(torch.ones(3))
+
+        def forward(self, x):
+            return self.b(torch.relu(self.a(x))) + 0.0 * self.gate
+
+    torch.manual_seed(0)
+    net = Net()
+    work, called = working_copy(torch, net), set()
+    ops, out = trace(work, torch.randn(16, 6), called=called)
+    out.square().sum().backward()
+    lays, _ = layers_of(ops)
+    norms: dict = {}
+    _measure(lays, 16, params=list(work.parameters()), norms_out=norms)
+    assert id(work.gate.grad) in norms and norms[id(work.gate.grad)] == 0.0
+    mine, theirs = coverage(torch, net, work, lays, called, norms), coverage(torch, net, work, lays, called)
+    assert mine == theirs and "gate" in mine["no_gradient"] and mine["never_reached"] == ["unused"]

@@ -203,10 +203,11 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
         raise ValueError(f"the loss on {out_words} does not depend on the model's parameters (no gradient "
                          "reaches them): choose the output to train on with --output / output=")
     loss0.backward()
-    meas = _measure(layers, inputs.batch)
+    grad_norms: dict = {}  # every parameter's gradient norm in the statistics' one call, for the coverage too
+    meas = _measure(layers, inputs.batch, params=wparams, norms_out=grad_norms)
     signal = label_signal(torch, layers[-1], layers[0]) if y is not None else None  # random labels: no signal
     theory = _theory(layers, meas)
-    cov = coverage(torch, model, work, layers, called)
+    cov = coverage(torch, model, work, layers, called, grad_norms)
     first_check = checks.initial_loss(float(loss0.detach()), loss, chosen)
     w0 = _snapshot(layers)
 

@@ -121,8 +121,9 @@ def reparametrized(torch, model, mods: list | None = None) -> dict:
     return out
 
 
-def coverage(torch, user_model, work, layers, called: set) -> dict:
-    """The coverage of one check-up (after the first backward on the working copy ``work``)."""
+def coverage(torch, user_model, work, layers, called: set, grad_norms: dict | None = None) -> dict:
+    """The coverage of one check-up (after the first backward on the working copy ``work``); ``grad_norms``:
+    id(gradient) -> its float64 norm where the caller has taken it (the others are taken here)."""
     names: dict[int, list[str]] = {}
     by_id = {}  # work.parameters(), from the same walk
     for n, p in work.named_parameters(remove_duplicate=False):
@@ -137,8 +138,11 @@ def coverage(torch, user_model, work, layers, called: set) -> dict:
     # are ≠ 0)
     with_grad = [p for p in by_id.values() if p.grad is not None and p.grad.layout == torch.strided
                  and p.grad.is_floating_point()]
+    known = grad_norms or {}
+    nonzero = {id(p): known[id(p.grad)] != 0 for p in with_grad if id(p.grad) in known}
+    with_grad = [p for p in with_grad if id(p) not in nonzero]
     norms = torch._foreach_norm([p.grad.detach() for p in with_grad], 2, dtype=torch.float64) if with_grad else []
-    nonzero = {id(p): v != 0 for p, v in zip(with_grad, torch.stack(norms).tolist() if norms else [])}
+    nonzero.update({id(p): v != 0 for p, v in zip(with_grad, torch.stack(norms).tolist() if norms else [])})
 
     def has_grad(p):
         if p.grad is None:
