@@ -348,3 +348,18 @@ def test_coverage_with_the_statistics_gradient_norms_is_the_same():
     assert id(work.gate.grad) in norms and norms[id(work.gate.grad)] == 0.0
     mine, theirs = coverage(torch, net, work, lays, called, norms), coverage(torch, net, work, lays, called)
     assert mine == theirs and "gate" in mine["no_gradient"] and mine["never_reached"] == ["unused"]
+
+
+def test_saturation_bounds_in_float32_are_the_float64_comparison():
+    """A bounded layer's saturated fraction compares float32 values with float32 bounds chosen so that the
+    comparison is the float64 one exactly: values a hair either side of the bounds, and the bounds themselves."""
+    from mlplab.diagnose.statistics import _at_least, _at_most
+
+    rng = np.random.default_rng(0)
+    for c in (0.01, 0.99, -0.99, 1.0 - 1e-9, 1e-30, 0.5, 3.0):
+        near = np.float32(c) + (np.arange(-40, 41) * np.spacing(np.float32(c))).astype(np.float32)
+        a = np.concatenate([near, rng.standard_normal(200).astype(np.float32), [np.nan, np.inf, -np.inf]]
+                           ).astype(np.float32)
+        assert np.array_equal(a <= _at_most(a.dtype, c), a.astype(np.float64) <= c), c
+        assert np.array_equal(a >= _at_least(a.dtype, c), a.astype(np.float64) >= c), c
+        assert _at_most(np.float32, c).dtype == np.float32 and _at_most(np.float64, c) == c

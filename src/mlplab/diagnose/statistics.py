@@ -168,6 +168,24 @@ def _f(x) -> float:
     return float(x)
 
 
+def _at_most(dtype, c: float):
+    """A bound b of ``dtype`` with x <= b exactly when x <= c for every x of ``dtype``: for float32, the largest
+    float32 not above c (comparing float32 values with it needs no float64 cast of the array, a third of the time of
+    a bounded layer's saturated fraction); otherwise c as a float64 (a strong scalar)."""
+    if dtype != np.float32:
+        return np.float64(c)
+    b = np.float32(c)
+    return b if float(b) <= c else np.nextafter(b, np.float32(-np.inf))
+
+
+def _at_least(dtype, c: float):
+    """As :func:`_at_most` for x >= c: for float32, the smallest float32 not below c."""
+    if dtype != np.float32:
+        return np.float64(c)
+    b = np.float32(c)
+    return b if float(b) >= c else np.nextafter(b, np.float32(np.inf))
+
+
 def _summary(i, lay, z, a, eps, full: bool = True):
     """The :class:`LayerStats` of one layer from its pre-activations ``z`` and activations ``a`` (units last).
     ``full=False``: only what the PyTorch check-up reads (fan-in and -out, the activation's mean and std, the
@@ -177,10 +195,10 @@ def _summary(i, lay, z, a, eps, full: bool = True):
     w = lay.linear.weight.data
     n_units = a.shape[-1]
     sat = zero = dead = float("nan")
-    if lay.activation in _BOUNDS:  # against float64 bounds (a strong scalar): a float32 a is compared in float64
+    if lay.activation in _BOUNDS:  # against the float64 bounds exactly (a float32 a: see _at_most)
         lo, hi = _BOUNDS[lay.activation]
-        sat = np.count_nonzero((a <= np.float64(lo + eps)) | (a >= np.float64(hi - eps))) / max(a.size, 1) \
-            if a.size else float("nan")
+        low, high = _at_most(a.dtype, lo + eps), _at_least(a.dtype, hi - eps)
+        sat = np.count_nonzero((a <= low) | (a >= high)) / max(a.size, 1) if a.size else float("nan")
     if lay.activation == "relu":  # the fractions as counts over sizes: np.mean's value of a bool array, exactly
         off = a <= 0
         zero = np.count_nonzero(off) / off.size if off.size else float("nan")

@@ -136,9 +136,11 @@ def _deepcopy_module(torch, m, memo):
     memo[id(m)] = y
     copy._keep_alive(m, memo)
     state = {}
+    atomic = _ATOMIC
     for k, v in m.__dict__.items():
-        if k != "_compiled_call_impl":
-            state[k] = _deepcopy_value(torch, v, memo)
+        if k == "_compiled_call_impl":
+            continue
+        state[k] = v if type(v) in atomic else _deepcopy_value(torch, v, memo)  # (atomic: kept, without a call)
     y.__setstate__(state)
     return y
 
