@@ -158,6 +158,22 @@ def test_batched_quadratures_are_the_per_layer_ones():
                 assert abs(m[j] - w) <= 1e-12 * max(abs(w), 1e-300), (act, which, v, m[j], w)
 
 
+def test_relu_means_on_the_half_grid_are_the_full_grids():
+    """A ReLU's mean on the grids' halves z >= 0 (``zero_below``: the check-up's theory for ReLU layers) is the full
+    grid's to rounding (1e-12), from variance 0 to 1e8: the intervals below 0 add exactly 0; and a function that
+    is not 0 below 0 (tanh) shows the half grid is a different sum, so the comparison can fail."""
+    from mlplab.diagnose import statistics as dg
+
+    var = np.array([0.0, 1e-8, 1e-6, 0.01, 0.3, 1.0, 2.5, 40.0, 1e4, 1e8])
+    relu, _ = dg.activation_fn("relu")
+    full, half = dg.gaussian_expectations_at([relu], var)[0], dg.gaussian_expectations_at([relu], var, True)[0]
+    assert np.all(np.abs(full - half) <= 1e-12 * np.abs(full)), (full, half)
+    assert np.all(full[1:] > 0)
+    sq = (lambda z: np.tanh(z) ** 2)  # even: the half grid holds half of it
+    full, half = dg.gaussian_expectations_at([sq], var[1:])[0], dg.gaussian_expectations_at([sq], var[1:], True)[0]
+    assert np.all(np.abs(full - 2 * half) <= 1e-6 * full) and np.all(full > 0)
+
+
 def test_theory_of_all_chains_at_once_is_predict_signals():
     """The check-up's theory (the recursion run for every chain in lockstep) is predict_signal's chain by chain: a
     network with a break (a concatenation restarts the chain) and a tanh, a relu and an identity layer."""
@@ -242,3 +258,108 @@ def test_importing_the_torch_checkup_does_not_import_scipy_special():
             "print('scipy.special' in sys.modules)\n")
     out = _fresh_python(code)
     assert out.stdout.split() == ["False", "False", "True"]
+
+
+def test_trace_keeps_the_gradients_it_reads_and_counts_all_it_makes():
+    """The traced pass keeps ∂L/∂z of the layers (what the statistics read), not the activations' outputs'
+    gradients (the backward makes and frees them, which the memory count still includes: the estimate is the
+    same number); its module names come from two global hooks, removed after, that ignore a module the forward
+    makes itself (it had no hooks before either)."""
+    from torch.nn.modules import module as mm
+
+    from mlplab.diagnose.pytorch.trace import grad_bytes, trace
+    from mlplab.diagnose.pytorch.trace import layers as layers_of
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
+
+        def forward(self, x):
+            return torch.nn.Identity()(self.body(x))  # a module made in the forward: no name, no hook
+
+    torch.manual_seed(0)
+    net, called = Net(), set()
+    before = (dict(mm._global_forward_pre_hooks), dict(mm._global_forward_hooks))
+    ops, out = trace(net, torch.randn(5, 6), called=called)
+    assert (dict(mm._global_forward_pre_hooks), dict(mm._global_forward_hooks)) == before
+    out.square().sum().backward()
+    lays, _ = layers_of(ops)
+    assert [lay.label for lay in lays] == ["body.0", "body.2"] and called == {"body", "body.0", "body.1", "body.2"}
+    acts = [op for op in ops if op.kind == "act"]
+    assert len(acts) == 1 and acts[0].grad and acts[0].out.requires_grad and not acts[0].out.retains_grad
+    assert all(lay.z.grad is not None and lay.op.grad for lay in lays)
+    # the count of the gradients made: both z's and the activation's output (5 × 8 + 5 × 8 + 5 × 3 floats)
+    assert grad_bytes(ops) == 4 * (40 + 40 + 15)
+    # dropout switched off hands its input on: that output is counted again, as the estimate always did
+    drop = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Dropout(0.5), torch.nn.Linear(8, 3))
+    ops, _ = trace(drop.train(), torch.randn(5, 6))
+    assert [op.kind for op in ops] == ["weight", "act", "dropout", "weight"] and ops[2].out is ops[1].out
+    assert grad_bytes(ops) == 4 * (40 + 40 + 40 + 15)
+
+
+def test_label_coherence_of_float32_values_is_that_of_their_float64_copies():
+    """label_coherence centres float32 errors and features in float64 without a float64 copy of them first: the
+    same cosine, bit for bit, as from the float64 copies (2-D and sequence-shaped), and the gate likewise."""
+    from mlplab.diagnose.verdicts import label_coherence, label_signal_gated
+
+    rng = np.random.default_rng(3)
+    for shape_d, shape_x in (((256, 10), (256, 784)), ((64, 8, 27), (64, 8, 32))):
+        d = rng.standard_normal(shape_d).astype(np.float32)
+        x = (rng.standard_normal(shape_x) * 2 + 1).astype(np.float32)
+        x[..., : shape_x[-1] // 2] += d[..., :1]  # some signal: a cosine away from 0
+        got, want = label_coherence(d, x), label_coherence(d.astype(np.float64), x.astype(np.float64))
+        assert got == want and abs(got) > 0.05, (got, want)
+    d = rng.standard_normal((256, 10)).astype(np.float32)
+    x0 = (d @ rng.standard_normal((10, 784)) + rng.standard_normal((256, 784))).astype(np.float32)
+    h = np.tanh(x0[:, :64] + d[:, :1]).astype(np.float32)
+    got, want = label_signal_gated(d, h, x0), label_signal_gated(d.astype(np.float64), h.astype(np.float64),
+                                                                 x0.astype(np.float64))
+    assert got is not None and got == want
+
+
+def test_coverage_with_the_statistics_gradient_norms_is_the_same():
+    """The coverage reads whether each parameter got a gradient from the norms the statistics took in their one
+    call: the same coverage as taking them itself, on a network with a parameter the loss never reaches (its
+    gradient all zero) and one it does not use at all (no gradient)."""
+    from mlplab.diagnose.pytorch.coverage import coverage
+    from mlplab.diagnose.pytorch.hygiene import working_copy
+    from mlplab.diagnose.pytorch.measure import _measure
+    from mlplab.diagnose.pytorch.trace import layers as layers_of
+    from mlplab.diagnose.pytorch.trace import trace
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b, self.unused = torch.nn.Linear(6, 8), torch.nn.Linear(8, 3), torch.nn.Linear(2, 2)
+            self.gate = torch.nn.Parameter(torch.ones(3))
+
+        def forward(self, x):
+            return self.b(torch.relu(self.a(x))) + 0.0 * self.gate
+
+    torch.manual_seed(0)
+    net = Net()
+    work, called = working_copy(torch, net), set()
+    ops, out = trace(work, torch.randn(16, 6), called=called)
+    out.square().sum().backward()
+    lays, _ = layers_of(ops)
+    norms: dict = {}
+    _measure(lays, 16, params=list(work.parameters()), norms_out=norms)
+    assert id(work.gate.grad) in norms and norms[id(work.gate.grad)] == 0.0
+    mine, theirs = coverage(torch, net, work, lays, called, norms), coverage(torch, net, work, lays, called)
+    assert mine == theirs and "gate" in mine["no_gradient"] and mine["never_reached"] == ["unused"]
+
+
+def test_saturation_bounds_in_float32_are_the_float64_comparison():
+    """A bounded layer's saturated fraction compares float32 values with float32 bounds chosen so that the
+    comparison is the float64 one exactly: values a hair either side of the bounds, and the bounds themselves."""
+    from mlplab.diagnose.statistics import _at_least, _at_most
+
+    rng = np.random.default_rng(0)
+    for c in (0.01, 0.99, -0.99, 1.0 - 1e-9, 1e-30, 0.5, 3.0):
+        near = np.float32(c) + (np.arange(-40, 41) * np.spacing(np.float32(c))).astype(np.float32)
+        a = np.concatenate([near, rng.standard_normal(200).astype(np.float32), [np.nan, np.inf, -np.inf]]
+                           ).astype(np.float32)
+        assert np.array_equal(a <= _at_most(a.dtype, c), a.astype(np.float64) <= c), c
+        assert np.array_equal(a >= _at_least(a.dtype, c), a.astype(np.float64) >= c), c
+        assert _at_most(np.float32, c).dtype == np.float32 and _at_most(np.float64, c) == c

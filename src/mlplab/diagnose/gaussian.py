@@ -46,6 +46,8 @@ def _key(name) -> str:
 _UNIT_GRID = np.linspace(-12.0, 12.0, 4001)
 _FIXED_GRID = np.linspace(-20.0, 20.0, 4001)
 _UNIT_GRID.flags.writeable = _FIXED_GRID.flags.writeable = False
+# their halves z >= 0 (both grids hold 0 exactly): for functions that are 0 below 0 (gaussian_expectations_at)
+_UNIT_HALF, _FIXED_HALF = _UNIT_GRID[_UNIT_GRID >= 0.0], _FIXED_GRID[_FIXED_GRID >= 0.0]
 
 
 def gaussian_expectation(f, var: float) -> float:
@@ -72,7 +74,7 @@ def gaussian_expectations(fs, var: float) -> list[float]:
     return [float(np.trapezoid(f(z) * pdf, z)) for f in fs]
 
 
-def gaussian_expectations_at(fs, variances) -> list[np.ndarray]:
+def gaussian_expectations_at(fs, variances, zero_below: bool = False) -> list[np.ndarray]:
     """:func:`gaussian_expectations` at many variances at once (each ≥ 0): arrays, one value per variance.
     ``fs``: a list of functions, or one function returning a tuple of arrays (functions of one evaluation of φ,
     such as a layer's mean activation and its saturated fraction: φ on the grid once, not once each). Each
@@ -80,7 +82,12 @@ def gaussian_expectations_at(fs, variances) -> list[np.ndarray]:
     are evaluated once for all the rows (issue 30's time budget: the check-up asks this of every layer). The
     fixed grid's points beyond ±12 sd are moved onto ±12 sd instead of being cut, and points the two grids share
     are kept twice: either way an interval of width 0, adding exactly 0 to the trapezoid sum, so the result is
-    :func:`gaussian_expectations`' up to the order of its additions."""
+    :func:`gaussian_expectations`' up to the order of its additions.
+
+    ``zero_below``: every function is 0 for z <= 0 (a ReLU's mean): the grids' halves z >= 0 only. Both grids hold
+    0 itself, so every interval of the full grid below it adds exactly 0 (0 · density): the same sum without
+    them, up to the order of its additions, at half the work (issue 30's time budget: a 20-layer ReLU net's
+    means were a tenth of its check-up)."""
     var = np.asarray(variances, dtype=float).ravel()
     if np.any(~(var >= 0)):
         raise ValueError(f"variances must be >= 0, got {var[~(var >= 0)][0]}")
@@ -98,8 +105,9 @@ def gaussian_expectations_at(fs, variances) -> list[np.ndarray]:
     if pos.size:
         v = var[pos][:, None]
         sd = np.sqrt(v)
-        fixed = _FIXED_GRID[np.abs(_FIXED_GRID) <= 12.0 * float(sd.max())]  # what no row reaches: cut, as before
-        z = np.concatenate([sd * _UNIT_GRID, np.clip(fixed, -12.0 * sd, 12.0 * sd)], axis=1)
+        unit, grid = (_UNIT_HALF, _FIXED_HALF) if zero_below else (_UNIT_GRID, _FIXED_GRID)
+        fixed = grid[np.abs(grid) <= 12.0 * float(sd.max())]  # what no row reaches: cut, as before
+        z = np.concatenate([sd * unit, np.clip(fixed, -12.0 * sd, 12.0 * sd)], axis=1)
         z.sort(axis=1, kind="stable")  # two sorted runs: merged (timsort), half quicksort's time; the same array
         pdf = np.exp(-0.5 * z * z / v) / (sd * math.sqrt(2.0 * math.pi))
         d = np.diff(z, axis=1)  # np.trapezoid's own sum, on one diff of the grid for every function

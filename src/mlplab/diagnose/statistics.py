@@ -168,6 +168,24 @@ def _f(x) -> float:
     return float(x)
 
 
+def _at_most(dtype, c: float):
+    """A bound b of ``dtype`` with x <= b exactly when x <= c for every x of ``dtype``: for float32, the largest
+    float32 not above c (comparing float32 values with it needs no float64 cast of the array, a third of the time of
+    a bounded layer's saturated fraction); otherwise c as a float64 (a strong scalar)."""
+    if dtype != np.float32:
+        return np.float64(c)
+    b = np.float32(c)
+    return b if float(b) <= c else np.nextafter(b, np.float32(-np.inf))
+
+
+def _at_least(dtype, c: float):
+    """As :func:`_at_most` for x >= c: for float32, the smallest float32 not below c."""
+    if dtype != np.float32:
+        return np.float64(c)
+    b = np.float32(c)
+    return b if float(b) >= c else np.nextafter(b, np.float32(np.inf))
+
+
 def _summary(i, lay, z, a, eps, full: bool = True):
     """The :class:`LayerStats` of one layer from its pre-activations ``z`` and activations ``a`` (units last).
     ``full=False``: only what the PyTorch check-up reads (fan-in and -out, the activation's mean and std, the
@@ -177,14 +195,14 @@ def _summary(i, lay, z, a, eps, full: bool = True):
     w = lay.linear.weight.data
     n_units = a.shape[-1]
     sat = zero = dead = float("nan")
-    if lay.activation in _BOUNDS:  # against float64 bounds (a strong scalar): a float32 a is compared in float64
+    if lay.activation in _BOUNDS:  # against the float64 bounds exactly (a float32 a: see _at_most)
         lo, hi = _BOUNDS[lay.activation]
-        sat = np.count_nonzero((a <= np.float64(lo + eps)) | (a >= np.float64(hi - eps))) / max(a.size, 1) \
-            if a.size else float("nan")
-    if lay.activation == "relu":
+        low, high = _at_most(a.dtype, lo + eps), _at_least(a.dtype, hi - eps)
+        sat = np.count_nonzero((a <= low) | (a >= high)) / max(a.size, 1) if a.size else float("nan")
+    if lay.activation == "relu":  # the fractions as counts over sizes: np.mean's value of a bool array, exactly
         off = a <= 0
-        zero = _f(np.mean(off))
-        dead = _f(np.mean(np.all(off.reshape(-1, n_units), axis=0)))
+        zero = np.count_nonzero(off) / off.size if off.size else float("nan")
+        dead = np.count_nonzero(np.all(off.reshape(-1, n_units), axis=0)) / n_units if off.size else float("nan")
     if not full:
         # accumulated in float64 from the float32 arrays, without float64 copies of them (two 256 KB copies were
         # half of a 256 × 128 layer's statistics): the mean, then the deviations; E[z²] is the caller's (NaN here:
@@ -281,25 +299,30 @@ def columns(stats: list[LayerStats]) -> dict[str, np.ndarray]:
 
 
 @lru_cache(maxsize=8)
-def _projections(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """count_distinct_units' random directions for ``n`` examples (seeded: the same every call; read-only)."""
+def _projections(n: int) -> tuple[np.ndarray, np.ndarray, float, list[float]]:
+    """count_distinct_units' random directions for ``n`` examples (seeded: the same every call; read-only) and
+    their L1 norms (the bounds' factors)."""
     r, rs = np.random.default_rng(0).standard_normal(n), np.random.default_rng(1).standard_normal((8, n))
     r.flags.writeable = rs.flags.writeable = False
-    return r, rs
+    return r, rs, float(np.sum(np.abs(r))), [float(np.sum(np.abs(rk))) for rk in rs]
 
 
 def count_distinct_units(a: np.ndarray, rtol: float = 1e-5) -> int:
     """How many different units a layer really has: columns of ``a`` (examples × units) that agree
-    within ``rtol`` × (largest |value| in the batch) count as one (symmetry: identical units)."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, np.shape(a)[-1])
-    tol = rtol * max(float(np.max(np.abs(a))), 1e-30)
-    reps = np.empty((a.shape[1], a.shape[0]))  # representatives, one per row
+    within ``rtol`` × (largest |value| in the batch) count as one (symmetry: identical units).
+
+    The largest |value| and the all-zero columns are read from ``a`` as it is (a float32 array: its values are
+    exactly their float64 casts, at half the bytes); projections and comparisons are in float64."""
+    a32 = np.asarray(a)
+    a32 = a32.reshape(-1, np.shape(a32)[-1])
+    if a32.shape[1] < 2:
+        return int(a32.shape[1])
+    tol = rtol * max(float(np.max(np.abs(a32))), 1e-30)
+    a = a32 if a32.dtype == np.float64 else a32.astype(np.float64)  # (BLAS takes one dtype: a float64 copy)
     # columns within tol everywhere have projections on r within tol·‖r‖₁: a necessary condition that leaves
     # few candidates to compare in full (fast for 512 units; the count is the same)
-    r = _projections(a.shape[0])[0]
-    proj, rep_proj, bound = a.T @ r, np.empty(a.shape[1]), tol * float(np.sum(np.abs(r))) * (1 + 1e-6)
-    if a.shape[1] < 2:
-        return int(a.shape[1])
+    r, rs, r1, rs1 = _projections(a.shape[0])
+    proj, bound = a.T @ r, tol * r1 * (1 + 1e-6)
     # a column whose projection has no neighbour within the bound can match no other column: it is a unit of its
     # own, and only the others (e.g. a ReLU layer's all-zero units) go through the loop
     order = np.argsort(proj)
@@ -307,9 +330,11 @@ def count_distinct_units(a: np.ndarray, rtol: float = 1e-5) -> int:
     cand = np.zeros(a.shape[1], dtype=bool)
     cand[order[1:][close]] = True
     cand[order[:-1][close]] = True
+    if not cand.any():
+        return int(a.shape[1])
     # a column equal to an earlier candidate matches whatever that one matched (or became): only the first of
     # the all-zero columns (a ReLU layer's dead units, up to half of a deep one) needs the comparisons
-    zero = ~a.any(axis=0) & cand
+    zero = ~a32.any(axis=0) & cand
     dropped = max(int(np.count_nonzero(zero)) - 1, 0)
     if dropped:
         cand &= ~zero
@@ -317,20 +342,23 @@ def count_distinct_units(a: np.ndarray, rtol: float = 1e-5) -> int:
     # the same test on 8 more projections, each among the columns still candidates (two columns that match stay
     # neighbours in every projection, so both stay): a sigmoid layer's units, all near 0.5, leave most columns
     # candidates of the first projection alone
-    for rk in _projections(a.shape[0])[1]:
+    for rk, rk1 in zip(rs, rs1):
         idx = np.flatnonzero(cand)
         if idx.size < 3:
             break
         pk = a[:, idx].T @ rk
         o = np.argsort(pk)
-        near_k = np.diff(pk[o]) <= tol * float(np.sum(np.abs(rk))) * (1 + 1e-6)
+        near_k = np.diff(pk[o]) <= tol * rk1 * (1 + 1e-6)
         keep = np.zeros(idx.size, dtype=bool)
         keep[o[1:][near_k]] = True
         keep[o[:-1][near_k]] = True
         cand[idx[~keep]] = False
     k0 = int(np.count_nonzero(~cand)) - dropped
+    idx = np.flatnonzero(cand)
+    reps = np.empty((idx.size, a.shape[0]))  # representatives, one per row
+    rep_proj = np.empty(idx.size)
     k = 0
-    for j in np.flatnonzero(cand):
+    for j in idx:
         col = a[:, j]
         near = np.flatnonzero(np.abs(rep_proj[:k] - proj[j]) <= bound)
         if not near.size or not np.any(np.max(np.abs(reps[near] - col), axis=1) <= tol):

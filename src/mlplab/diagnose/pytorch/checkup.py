@@ -15,8 +15,8 @@ from ..theory_note import note_for_chain
 from ..verdicts import judge_rows
 from .measure import _measure, _np, _spread, _theory, label_signal
 from .result import Diagnosis, _from_rows, _judge_coverage
+from .trace import grad_bytes, trace
 from .trace import layers as layers_of
-from .trace import trace
 
 INSTALL_HINT = "this needs PyTorch, which is not installed: pip install mlplab[torch]"
 
@@ -40,10 +40,12 @@ class ForwardFailed(ValueError):
     """The user's forward pass raised on the check-up's input (a shape or dtype that does not fit)."""
 
 
-def _nonfinite(work) -> list[str]:
-    """'0.weight (3 NaN, 1 inf)' for each parameter or buffer of ``work`` with values that are not finite."""
+def _nonfinite(work, params=None) -> list[str]:
+    """'0.weight (3 NaN, 1 inf)' for each parameter or buffer of ``work`` with values that are not finite
+    (``params``: ``list(work.parameters())`` if the caller has it)."""
     torch = _torch()
-    floats = [t for t in (*work.parameters(), *work.buffers()) if t.is_floating_point()]
+    floats = [t for t in (*(work.parameters() if params is None else params), *work.buffers())
+              if t.is_floating_point()]
     # one norm per tensor in one call: a finite norm means finite values (NaN and inf propagate), so only a
     # non-finite one (or an overflow of large finite values) is looked at element by element
     norms = torch._foreach_norm([t.detach() for t in floats]) if floats else []
@@ -81,8 +83,9 @@ def _base(weight):
     return weight
 
 
-def _analysed_fraction(work, layers) -> float:
-    """The share of the model's trainable parameters that the analysed layers hold (weights and biases)."""
+def _analysed_fraction(work, layers, params=None) -> float:
+    """The share of the model's trainable parameters that the analysed layers hold (weights and biases);
+    ``params``: ``list(work.parameters())`` if the caller has it."""
     seen, analysed = set(), 0
     for lay in layers:
         for t in (_base(lay.op.weight), lay.op.bias):
@@ -90,7 +93,8 @@ def _analysed_fraction(work, layers) -> float:
             if t is not None and id(t) not in seen:
                 seen.add(id(t))
                 analysed += t.numel()
-    total = sum(p.numel() for p in work.parameters() if p.is_floating_point() and id(p) not in seen) + analysed
+    total = sum(p.numel() for p in (work.parameters() if params is None else params)
+                if p.is_floating_point() and id(p) not in seen) + analysed
     return analysed / total if total else 1.0
 
 
@@ -137,7 +141,7 @@ def diagnose_torch(model, x, y=None, *, steps: int = 3, optimizer: str = "sgd", 
         every = list(model.parameters())  # one walk for the bytes and the count
         p_bytes = sum(p.numel() * p.element_size() for p in every if p.is_floating_point())
         est, how = hygiene.estimate_memory(torch, model, inputs, optimizer, activations=max_memory is not None
-                                           or p_bytes >= hygiene.META_ESTIMATE_FROM)
+                                           or p_bytes >= hygiene.META_ESTIMATE_FROM, params=every)
         room = available_memory()
         if max_memory is not None:
             cap = hygiene.parse_bytes(max_memory) if isinstance(max_memory, str) else int(max_memory)
@@ -169,20 +173,20 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
     from .steps import Steps
 
     work = working_copy(torch, model)
-    bad_weights = _nonfinite(work)
+    wparams = list(work.parameters())  # one walk for the readers below
+    bad_weights = _nonfinite(work, wparams)
     called: set = set()
     meter = meter if meter is not None else {"limit": None, "what": "diagnosing this model"}
     try:
         with activation_guard(torch, meter["limit"], meter["what"]) as saved:
             ops, out = trace(work, inputs, called=called)
         # as activation_bytes counts them: the saved tensors, the traced outputs the trace keeps (each storage
-        # once) and the gradients those will retain in the backward (their shapes)
+        # once) and the gradients the backward makes for them (their shapes; kept for the layers' z)
         held = {id(t._base if t._base is not None else t): t for t in (o.out for o in ops)
                 if isinstance(t, torch.Tensor)}
         meter["saved"] = saved["saved"] + sum(
             (t._base if t._base is not None else t).numel() * t.element_size()
-            for i, t in held.items() if i not in saved["seen"]) + sum(
-            o.out.numel() * o.out.element_size() for o in ops if isinstance(o.out, torch.Tensor) and o.out.retains_grad)
+            for i, t in held.items() if i not in saved["seen"]) + grad_bytes(ops)
     except NotEnoughMemory:
         raise
     except Exception as e:  # the user's forward on this input: one line, said to be theirs
@@ -199,10 +203,11 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
         raise ValueError(f"the loss on {out_words} does not depend on the model's parameters (no gradient "
                          "reaches them): choose the output to train on with --output / output=")
     loss0.backward()
-    meas = _measure(layers, inputs.batch)
+    grad_norms: dict = {}  # every parameter's gradient norm in the statistics' one call, for the coverage too
+    meas = _measure(layers, inputs.batch, params=wparams, norms_out=grad_norms)
     signal = label_signal(torch, layers[-1], layers[0]) if y is not None else None  # random labels: no signal
     theory = _theory(layers, meas)
-    cov = coverage(torch, model, work, layers, called)
+    cov = coverage(torch, model, work, layers, called, grad_norms)
     first_check = checks.initial_loss(float(loss0.detach()), loss, chosen)
     w0 = _snapshot(layers)
 
@@ -212,7 +217,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
     # a few steps on the copy; the weights a layer uses are read from a trace (a re-parametrized layer's
     # weight is computed in the forward, so the parameter itself is not it). The traced pass's gradients
     # are the first step's (the same batch, the same weights): steps cost steps − 1 more forward+backward.
-    params = [p for p in work.parameters() if p.requires_grad]
+    params = [p for p in wparams if p.requires_grad]
     opt = Steps(torch, params, optimizer, lr)  # torch.optim's steps, without its first-call import of torch._dynamo
     diverged, taken, prev = None, 0, None
     for s in range(0 if bad_weights else steps):
@@ -233,8 +238,9 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
         else:
             opt.zero_grad()
             loss_t = loss(forward())
-        if not torch.isfinite(loss_t.detach()):
-            diverged = f"training diverged at step {s + 1}: the loss is {float(loss_t.detach())}"
+        value = float(loss_t.detach())  # (math.isfinite on the float: torch.isfinite and bool() were ~13 µs)
+        if not math.isfinite(value):
+            diverged = f"training diverged at step {s + 1}: the loss is {value}"
             break
         if s:
             loss_t.backward()
@@ -290,13 +296,8 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
         uses[id(_base(lay.op.weight))] = uses.get(id(_base(lay.op.weight)), 0) + 1
     last = meas[-1]
     out_pre = last["stats"].pre_grad_norm
-    moments = {}  # per weight array (one for the layers that share a weight): its std, mean and variance in float64
-    for m in meas:
-        w = m["weight"]
-        if id(w) not in moments:
-            var = float(w.var(dtype=np.float64))  # np.std is its square root: the same number, one pass fewer
-            moments[id(w)] = (0.0 if np.all(w == w.flat[0]) else math.sqrt(var), float(w.mean(dtype=np.float64)),
-                              var)
+    # per weight array (one for the layers that share a weight): its std, mean and variance in float64 (_measure's)
+    moments = {id(m["weight"]): m["moments"] for m in meas}
     rows = []
     for i, (lay, m, th) in enumerate(zip(layers, meas, theory)):
         s, w = m["stats"], m["weight"]  # float32: its mean and std accumulate in float64 without a float64 copy
@@ -346,7 +347,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
         activation=max(set(acts), key=acts.count) if acts else "identity",
         fan=_typical_fan(fans),
         theory=note_for_chain([lay.activation for lay in layers], [m["weight"] for m in meas],
-                              [None if lay.op.bias is None else lay.op.bias.detach().cpu().double().numpy()
+                              [None if lay.op.bias is None else _np(lay.op.bias, False)  # (float64 in the note)
                                for lay in layers], kinds=[lay.kind for lay in layers],
                               chained=[lay.continues for lay in layers], norms=[lay.norm for lay in layers],
                               weight_vars=[moments[id(m["weight"])][2] for m in meas]),
@@ -356,8 +357,8 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
                "std": in_std, "mean_square": float(in_std ** 2) if inputs.float_input is None else
                ss_in / n_in + mean_in ** 2, "description": inputs.description,
                "output": out_words, "loss": loss.words})
-    _judge_coverage(d, _analysed_fraction(work, layers))
-    work = ops = after_ops = layers = after = opt = params = None  # freed before the overfit probe's copy
+    _judge_coverage(d, _analysed_fraction(work, layers, wparams))
+    work = ops = after_ops = layers = after = opt = params = wparams = None  # freed before the overfit probe's copy
     _apply_coverage(d, cov, bad_weights)
     d.checks["initial_loss"] = first_check
     if overfit > 0:

@@ -63,11 +63,13 @@ def _internal(torch) -> set:
     return _INTERNAL
 
 
-def unregistered(torch, model) -> tuple[list[dict], dict]:
+def unregistered(torch, model, mods: list | None = None) -> tuple[list[dict], dict]:
     """Modules and trainable tensors reachable as plain attributes/lists/dicts but not registered:
-    ([{"path", "what", "parameters"}], id(tensor) -> its path)."""
-    registered = {id(m) for m in model.modules()}
-    params = {id(p) for p in model.parameters()} | {id(b) for b in model.buffers()}
+    ([{"path", "what", "parameters"}], id(tensor) -> its path). ``mods``: ``list(model.named_modules())`` if the
+    caller has it (one walk over the model for the modules, their parameters and buffers)."""
+    mods = list(model.named_modules()) if mods is None else mods
+    registered = {id(m) for _, m in mods}
+    params = {id(t) for _, m in mods for d in (m._parameters, m._buffers) for t in d.values() if t is not None}
     found, where = [], {}
 
     def visit(obj, path, depth=0):
@@ -91,19 +93,20 @@ def unregistered(torch, model) -> tuple[list[dict], dict]:
                 visit(v, f"{path}[{k!r}]", depth + 1)
 
     internal = _internal(torch)
-    for name, m in list(model.named_modules()):
+    for name, m in mods:
         for attr, v in vars(m).items():
             if attr not in internal and not attr.startswith("_mlplab"):
                 visit(v, f"{name}.{attr}" if name else attr)
     return found, where
 
 
-def reparametrized(torch, model) -> dict:
-    """module name -> {"tensor", "how", "api"} for each re-parametrized weight."""
+def reparametrized(torch, model, mods: list | None = None) -> dict:
+    """module name -> {"tensor", "how", "api"} for each re-parametrized weight (``mods`` as for
+    :func:`unregistered`)."""
     from torch.nn.utils import parametrize
 
     out = {}
-    for name, m in model.named_modules():
+    for name, m in (model.named_modules() if mods is None else mods):
         if parametrize.is_parametrized(m):
             for t, plist in m.parametrizations.items():
                 how = "+".join(type(p).__name__.lstrip("_").replace("WeightNorm", "weight_norm")
@@ -118,23 +121,28 @@ def reparametrized(torch, model) -> dict:
     return out
 
 
-def coverage(torch, user_model, work, layers, called: set) -> dict:
-    """The coverage of one check-up (after the first backward on the working copy ``work``)."""
+def coverage(torch, user_model, work, layers, called: set, grad_norms: dict | None = None) -> dict:
+    """The coverage of one check-up (after the first backward on the working copy ``work``); ``grad_norms``:
+    id(gradient) -> its float64 norm where the caller has taken it (the others are taken here)."""
     names: dict[int, list[str]] = {}
     by_id = {}  # work.parameters(), from the same walk
     for n, p in work.named_parameters(remove_duplicate=False):
         names.setdefault(id(p), []).append(n)
         by_id.setdefault(id(p), p)
-    loose, loose_where = unregistered(torch, work)
-    reparam = reparametrized(torch, work)
+    mods = list(work.named_modules())  # one walk for the three readers below
+    loose, loose_where = unregistered(torch, work, mods)
+    reparam = reparametrized(torch, work, mods)
 
     # whether each parameter's gradient has a non-zero entry, for all of them in one call: a float64 norm is 0 exactly
     # when every entry is (no square of a float32 underflows in float64; NaN and inf give a norm ≠ 0, as they
     # are ≠ 0)
     with_grad = [p for p in by_id.values() if p.grad is not None and p.grad.layout == torch.strided
                  and p.grad.is_floating_point()]
+    known = grad_norms or {}
+    nonzero = {id(p): known[id(p.grad)] != 0 for p in with_grad if id(p.grad) in known}
+    with_grad = [p for p in with_grad if id(p) not in nonzero]
     norms = torch._foreach_norm([p.grad.detach() for p in with_grad], 2, dtype=torch.float64) if with_grad else []
-    nonzero = {id(p): v != 0 for p, v in zip(with_grad, torch.stack(norms).tolist() if norms else [])}
+    nonzero.update({id(p): v != 0 for p, v in zip(with_grad, torch.stack(norms).tolist() if norms else [])})
 
     def has_grad(p):
         if p.grad is None:
@@ -142,7 +150,7 @@ def coverage(torch, user_model, work, layers, called: set) -> dict:
         return nonzero[id(p)] if id(p) in nonzero else bool((p.grad != 0).any())  # (a sparse gradient)
 
     owners = {}
-    for mname, m in work.named_modules():
+    for mname, m in mods:
         if ".parametrizations." in f".{mname}." or mname.endswith("parametrizations"):
             continue
         own = [p for p in m._parameters.values() if p is not None]

@@ -136,9 +136,11 @@ def _deepcopy_module(torch, m, memo):
     memo[id(m)] = y
     copy._keep_alive(m, memo)
     state = {}
+    atomic = _ATOMIC
     for k, v in m.__dict__.items():
-        if k != "_compiled_call_impl":
-            state[k] = _deepcopy_value(torch, v, memo)
+        if k == "_compiled_call_impl":
+            continue
+        state[k] = v if type(v) in atomic else _deepcopy_value(torch, v, memo)  # (atomic: kept, without a call)
     y.__setstate__(state)
     return y
 
@@ -243,11 +245,11 @@ def _nbytes(t) -> int:
 def activation_bytes(torch, model, inputs) -> tuple[int | None, str]:
     """(bytes, how) the traced forward and backward keep for the whole batch, measured on the meta device:
     a copy of the model whose tensors have shapes and no storage runs the traced forward, and the tensors
-    autograd saves, the traced outputs and the gradients they will retain (their shapes) are added up
-    (each once).
+    autograd saves, the traced outputs and the gradients the backward makes for them (their shapes) are added
+    up (each once).
     None when the forward cannot run on the meta device (code that reads values, e.g. ``.item()``)."""
     from .io import select_output
-    from .trace import trace
+    from .trace import grad_bytes, trace
 
     def meta(t):
         m = torch.empty_like(t, device="meta")
@@ -277,9 +279,9 @@ def activation_bytes(torch, model, inputs) -> tuple[int | None, str]:
         for op in ops:
             count(op.out)
         forward = sum(seen.values())
-        # the gradients the traced outputs retain have their shapes: counted without running the backward
-        # (on the meta device it runs through Python decompositions, the slowest part of the estimate)
-        grads = sum(_nbytes(op.out) for op in ops if isinstance(op.out, torch.Tensor) and op.out.retains_grad)
+        # the gradients the backward makes for the traced outputs have their shapes: counted without running the
+        # backward (on the meta device it runs through Python decompositions, the slowest part of the estimate)
+        grads = grad_bytes(ops)
         del loss
     except Exception as e:  # any failure of the user's code on meta tensors: no activation figure
         return None, f"the forward cannot run on the meta device ({type(e).__name__})"
@@ -319,7 +321,8 @@ def activation_guard(torch, limit: int | None, what: str):
         yield meter
 
 
-def estimate_memory(torch, model, inputs, optimizer: str, activations: bool = True) -> tuple[MemoryEstimate, str]:
+def estimate_memory(torch, model, inputs, optimizer: str, activations: bool = True,
+                    params: list | None = None) -> tuple[MemoryEstimate, str]:
     """The check-up's peak in bytes, with P the bytes of the model's floating parameters:
 
     ==============================  ============================================================
@@ -337,9 +340,10 @@ def estimate_memory(torch, model, inputs, optimizer: str, activations: bool = Tr
     ==============================  ============================================================
 
     The overfit probe (``--overfit-batch``) runs on a second copy after the first is freed: no more.
-    ``activations=False``: the parameters' parts only (the check-up then counts A as its first pass runs).
-    Returns (estimate, a few words on how the activations were found)."""
-    floats = [t for t in model.parameters() if t.is_floating_point()]  # one walk over the model
+    ``activations=False``: the parameters' parts only (the check-up then counts A as its first pass runs);
+    ``params``: ``list(model.parameters())`` if the caller has it. Returns (estimate, a few words on how the
+    activations were found)."""
+    floats = [t for t in (model.parameters() if params is None else params) if t.is_floating_point()]
     p = sum(_nbytes(t) for t in floats)
     k = {"sgd": 0, "adam": 2}.get(optimizer, 2)
     w = max((t.numel() for t in floats if t.ndim >= 2), default=0)

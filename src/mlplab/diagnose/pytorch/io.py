@@ -170,7 +170,6 @@ class Loss:
 
     def __init__(self, torch, out, y, seed: int, tokens: bool):
         self.torch = torch
-        rng = np.random.default_rng([seed, 2])
         b = int(out.shape[0]) if out.dim() else 0
         self.kind, self.classes, self.last_axis, self.labels = "ce", None, False, None
         if out.numel() == 1 and y is None:  # the model's own loss
@@ -185,6 +184,7 @@ class Loss:
                 self.labels = yt.long()
                 self.last_axis = out.dim() >= 3 and tuple(yt.shape) == tuple(out.shape[:-1])
         else:
+            rng = np.random.default_rng([seed, 2])  # (only for labels it draws: the generator costs ~13 µs)
             self.last_axis = tokens and out.dim() == 3
             classes = int(out.shape[-1]) if self.last_axis else int(out.numel() // max(b, 1))
             if classes >= 2:

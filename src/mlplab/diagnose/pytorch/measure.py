@@ -106,13 +106,20 @@ def _segments(layers) -> list[list[int]]:
     return segs
 
 
-def _measure(layers, batch: int, eps=dg.SATURATION_EPS):
+def _measure(layers, batch: int, eps=dg.SATURATION_EPS, params=(), norms_out: dict | None = None):
     """Per layer: mlplab's LayerStats (dg._summary, the fields the check-up reads) plus gradient norms and
     shapes. ReLU6 counts as a ReLU (dead and zero units) that also saturates: outputs within ``eps`` of 6, where
     φ' = 0. What the theory reads only at a chain's ends is measured there only (issue 30's time budget): the
     input's E[x²] at a chain's first layer (``in_sq``, else None), E[(∂L/∂z)²] at its last (``grad_sq``, else
     None), the input's std at layer 1 (``in_std``). A weight several layers call (tied, reused: a GRU cell
     unrolled over the steps) is copied and its gradient's norm taken once.
+
+    Each weight's moments in float64, once per weight array (``moments``: its std (0 for a constant one), mean,
+    variance and E[w²] = Var + mean², the theory's; one pass fewer than taking E[w²] on its own); E[b²] and
+    E[(∂L/∂z)²] from the float64 norms taken for all the layers in one call (issue 30's time budget).
+
+    ``params``: more parameters whose gradients' norms to take in the same call, all of them put in ``norms_out``
+    (id(tensor) -> ‖tensor‖) for the coverage's "got a gradient" (one ``_foreach_norm`` call, not two).
 
     Layer by layer, not on one array of all the layers' values: that was slower (the statistics of 20 layers of
     256 × 64 in one float64 array of 2.6 MB leave the cache that a layer's 128 kB stays in)."""
@@ -122,14 +129,22 @@ def _measure(layers, batch: int, eps=dg.SATURATION_EPS):
     out = []
     grads = [g for lay in layers for g in (lay.op.weight.grad, getattr(lay.z_values if lay.z_values is not None
                                                                        else lay.z, "grad", None)) if g is not None]
-    norms = _norms(grads)
+    extra = []
+    if params:  # dense gradients only (the coverage takes a sparse one its own way)
+        import torch
+
+        extra = [p.grad for p in params if p.grad is not None and p.grad.layout == torch.strided
+                 and p.grad.is_floating_point()]
+    norms = _norms(grads + [lay.op.bias for lay in layers if lay.op.bias is not None] + extra)
+    if norms_out is not None:
+        norms_out.update(norms)
     for i, lay in enumerate(layers):
         conv = lay.kind != "Linear"
         if id(lay.op.weight) not in weights:
             wg = lay.op.weight.grad
-            weights[id(lay.op.weight)] = (_weight_matrix(lay.op.weight),
-                                          norms[id(wg)] if wg is not None else float("nan"))
-        wm, wg_norm = weights[id(lay.op.weight)]
+            wm = _weight_matrix(lay.op.weight)
+            weights[id(lay.op.weight)] = (wm, norms[id(wg)] if wg is not None else float("nan"), _moments(wm))
+        wm, wg_norm, moments = weights[id(lay.op.weight)]
         zsrc = lay.z_values if lay.z_values is not None else lay.z
         z = _np(zsrc, conv)
         a = _np(lay.a, conv)
@@ -150,15 +165,30 @@ def _measure(layers, batch: int, eps=dg.SATURATION_EPS):
             if i in starts or i == 0 else None
         b = lay.op.bias
         spread = _spread(xin) if i == 0 else None
-        out.append({"stats": s, "weight": wm, "positions": positions, "elements": z.size,
+        out.append({"stats": s, "weight": wm, "moments": moments, "positions": positions, "elements": z.size,
                     "in_sq": (spread[2] / spread[0] + spread[1] ** 2 if i == 0 else _mean_sq(xin))
                     if i in starts else None, "pre_sq": s.pre_sq, "in_spread": spread,
-                    "bias_sq": float(np.mean(b.detach().cpu().double().numpy() ** 2)) if b is not None else 0.0,
-                    "grad_sq": float(np.mean(zg.detach().cpu().double().numpy() ** 2))
-                    if zg is not None and i in ends else None,
+                    "bias_sq": _sq_from_norm(norms[id(b)], b) if b is not None else 0.0,
+                    "grad_sq": _sq_from_norm(norms[id(zg)], zg) if zg is not None and i in ends else None,
                     "bwd_fan": units * int(np.prod(lay.op.weight.shape[2:])),
                     "batch": int(batch), "in_std": math.sqrt(spread[2] / spread[0]) if i == 0 else None})
     return out
+
+
+def _sq_from_norm(norm: float, t) -> float:
+    """E[t²] from ‖t‖ (accumulated in float64): ‖t‖²/n."""
+    n = t.numel()
+    return norm * norm / n if n else float("nan")
+
+
+def _moments(w) -> tuple[float, float, float, float]:
+    """(std, mean, variance, E[w²]) of a weight array in float64; the std of a constant array is 0 (not the
+    rounding of its variance), and E[w²] = Var + mean² (E[w²] itself where that is not finite)."""
+    var = float(w.var(dtype=np.float64))  # np.std is its square root: the same number, one pass fewer
+    mean = float(w.mean(dtype=np.float64))
+    sq = var + mean * mean
+    return (0.0 if np.all(w == w.flat[0]) else math.sqrt(var), mean, var,
+            sq if math.isfinite(sq) else _mean_sq(w))
 
 
 def label_signal(torch, lay, first) -> float | None:
@@ -191,7 +221,7 @@ def _theory(layers, meas) -> list[dict]:
     wsq: dict[int, float] = {}  # E[w²] per weight array (one for the layers sharing a weight)
     for mm in meas:
         if id(mm["weight"]) not in wsq:
-            wsq[id(mm["weight"])] = _mean_sq(mm["weight"])
+            wsq[id(mm["weight"])] = mm["moments"][3] if "moments" in mm else _mean_sq(mm["weight"])
     chains = []
     for seg in segs:
         first = layers[seg[0]]
@@ -259,7 +289,7 @@ def _theory(layers, meas) -> list[dict]:
                 def fs(z, phi=phi, lo=lo, hi=hi):
                     a = phi(z)
                     return a, ((a <= lo + dg.SATURATION_EPS) | (a >= hi - dg.SATURATION_EPS)).astype(float)
-            got = dg.gaussian_expectations_at(fs, [v for _, v in items])
+            got = dg.gaussian_expectations_at(fs, [v for _, v in items], zero_below=act == "relu")  # φ = 0 below 0
             for n, (i, _) in enumerate(items):
                 expect[i] = [float(r[n]) for r in got]
         for c in chains:
