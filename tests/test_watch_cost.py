@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from mlplab.runtime.fileio import finite
-from mlplab.watch import record
+from mlplab.watch import bins, record
 from mlplab.watch import stats as wstats
 
 
@@ -54,3 +54,52 @@ def test_a_frame_line_says_the_same_in_a_fraction_of_the_standard_encoders_time(
     ours = _best(lambda: record.encode_line(frame))
     std = _best(lambda: json.dumps(frame, separators=(",", ":"), allow_nan=True))
     assert ours < std / 3, (ours, std)
+
+
+def _documented_bins(x, lo, hi, bins=32):
+    """Bin i holds lo + i·w ≤ x < lo + (i+1)·w as computed, ⌊(x − lo)/w⌋ in float64, x = hi in the last bin."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    w = (hi - lo) / bins
+    inside = x[(x >= lo) & (x <= hi)]
+    idx = np.minimum(np.floor((inside - lo) / w), bins - 1).astype(int)
+    return np.bincount(idx, minlength=bins).tolist(), int(np.sum(x < lo)), int(np.sum(x > hi))
+
+
+def test_a_frames_bins_found_by_searches_are_the_documented_bins(monkeypatch):
+    """bin_all (two binary searches around each edge, the values within a few roundings of an edge put by the
+    formula) against the definition on every value: float32 and float64 samples, values placed on the computed
+    edges and one step either side, ties, a narrow distribution far from 0, ReLU's zeros, heavy tails; the searches
+    are the path taken for continuous samples, and the formula over every value gives the same numbers."""
+    rng = np.random.default_rng(11)
+    cases = []
+    for dt in (np.float32, np.float64):
+        cases.append(rng.normal(size=8192).astype(dt))
+        cases.append(np.maximum(rng.normal(size=8192), 0).astype(dt))  # half zeros: lo = 0
+        cases.append((1.0 + 1e-5 * rng.normal(size=8192)).astype(dt))  # narrow, far from 0 (float32: quantized)
+        cases.append(np.round(rng.normal(size=8192), 1).astype(dt))  # ties
+        cases.append((rng.standard_t(1.5, size=3000) * 1e-4).astype(dt))  # heavy tails, small
+    searched = []
+    monkeypatch.setattr(bins, "_by_formula", lambda h, s, b, f=bins._by_formula: (searched.append(False), f(h, s, b)))
+    for k, x in enumerate(cases):
+        s = np.sort(x)
+        lo, hi = bins.quantile_range(s, wstats.TAIL)
+        w = (hi - lo) / wstats.BINS
+        # values on the computed edges lo + i·w and a step either side, where the rounding decides (the tails kept,
+        # so that these are the edges of the new sample too)
+        e = lo + np.arange(1, wstats.BINS) * w
+        near = np.concatenate([e, np.nextafter(e, np.inf), np.nextafter(e, -np.inf)]).astype(x.dtype)
+        near = np.concatenate([near, np.nextafter(near, np.inf), np.nextafter(near, -np.inf)])
+        near = near[(near > s[9]) & (near < s[-10])]
+        mid = s[10:-10]
+        y = np.sort(np.concatenate([s[:10], s[-10:], near, mid[: mid.size - near.size]]))
+        assert bins.quantile_range(y, wstats.TAIL) == (lo, hi)
+        for v, window in ((s, bins.WINDOW), (y, 10_000)):  # y: every margin's values put one by one
+            monkeypatch.setattr(bins, "WINDOW", window)
+            pending, searched[:] = [], []
+            got = bins.histogram_dict(v, wstats.BINS, wstats.TAIL, v[0], v[-1], 0.0, 1.0, 0, v.size, pending)
+            assert got["counts"] is None
+            bins.bin_all(pending)
+            assert (got["counts"], got["below"], got["above"]) == _documented_bins(v, got["lo"], got["hi"]), k
+            assert not searched or (v is s and k in (2, 3, 8))  # (quantized: ties near the edges, the formula)
+            alone = bins.histogram_dict(v, wstats.BINS, wstats.TAIL, v[0], v[-1], 0.0, 1.0, 0, v.size)
+            assert alone == got  # the formula over every value
