@@ -1,4 +1,5 @@
-"""What a watch frame costs, kept down without changing a number: the frame's JSON line, ..."""
+"""What a watch frame costs, kept down without changing a number: the frame's JSON line (msgspec), the bin counts by
+searches around the edges (mlplab.watch.bins), ReLU against kept zeros."""
 
 from __future__ import annotations
 
@@ -103,3 +104,19 @@ def test_a_frames_bins_found_by_searches_are_the_documented_bins(monkeypatch):
             assert not searched or (v is s and k in (2, 3, 8))  # (quantized: ties near the edges, the formula)
             alone = bins.histogram_dict(v, wstats.BINS, wstats.TAIL, v[0], v[-1], 0.0, 1.0, 0, v.size)
             assert alone == got  # the formula over every value
+
+
+def test_relu_against_kept_zeros_is_numpys_maximum_with_zero():
+    """φ(z) for a ReLU is np.maximum(z, kept zeros): value for value np.maximum(z, 0) (NaN kept, +0.0 where z ≤ 0,
+    −0.0 included), for each float type and shape, and the kept zeros are never written."""
+    rng = np.random.default_rng(5)
+    for dt in (np.float32, np.float64):
+        for shape in ((4,), (128, 100), (2, 8, 5, 5), (40_000,)):
+            z = rng.normal(size=shape).astype(dt)
+            z.reshape(-1)[:4] = (np.nan, -0.0, np.inf, -np.inf)
+            got, want = wstats.activate("relu", z), np.maximum(z, 0)
+            assert got.dtype == want.dtype and got.shape == want.shape
+            assert np.array_equal(got, want, equal_nan=True) and not np.signbit(got[~np.isnan(got)]).any()
+            got[...] = 7  # the result is the caller's own array
+            assert not wstats.activate("relu", np.full(shape, -1.0, dt)).any()
+    assert np.array_equal(wstats.activate("relu", np.array([-2, 3])), [0, 3])  # (integers: np.maximum(z, 0))
