@@ -271,9 +271,11 @@ def worker_parts(torch, make, X, y, frames=100):
             rec.frame(info, rec.take(info))
             res["frame"].append(T() - c)
             c = T()
+            pending = []  # (the counts of all the frame's histograms made together, as the worker does)
             rows = [stats.layer_row(lay, a.get("z"), a.get("zn") if lay.get("norm_module") else a.get("z"),
-                                    a.get("gz"), a.get("w"), a.get("before"), a.get("gw"), 0.3)
+                                    a.get("gz"), a.get("w"), a.get("before"), a.get("gw"), 0.3, pending)
                     for lay, a in zip(layers, arrays)]
+            stats.bin_all(pending)
             res["rows"].append(T() - c)
             c = T()
             verdicts = stats.judge(rows, [lay["activation"] for lay in layers], [lay.get("norm") for lay in layers],

@@ -1,0 +1,117 @@
+"""The watch worker's CPU a frame, this checkout's code against an older commit's, on the same frame, alternately.
+
+A change to the frame worker (``mlplab.watch.stats``, ``bins``, ``record``) saves a few per cent of a 2-3 ms frame,
+less than the drift of a shared machine's load between two runs. So both versions make the same real frame in one
+process, one after the other in alternating order, and the median of the per-pair ratios new/old is the change:
+
+    python benchmarks/watch_frame_ab.py --ref da6d1b2 [--frames 300] [--repeats 3] [--models mlp,cnn]
+
+The frame: the arrays the worker gets for the 784-100×4-10 MLP and the small CNN of ``watch_overhead.py`` after 50
+steps of its loop (captured from the shared buffer as ``watch_overhead.worker_parts`` does). The older code is
+``git archive REF src/mlplab`` unpacked in a temporary folder as the package ``mlplab_ref`` (its imports are
+relative, so it runs as it was). CPU time of this thread (``time.thread_time``), one BLAS thread, NumPy's
+floating-point errors ignored, as in the worker; the frame's line written to /dev/null.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import header  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _capture(torch, kind):
+    """(meta, info, arrays) of a real frame of ``kind`` at step 50."""
+    from watch_overhead import Loop, _data, _models
+
+    from mlplab.watch import watch
+
+    X, y = _data(torch, kind, n=12800)
+    with tempfile.TemporaryDirectory() as d:
+        torch.manual_seed(0)
+        model = _models(torch)[kind]()
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        w = watch(model, opt, every=25, record=os.path.join(d, "rec"))
+        got, send = {}, w._worker.send_frame
+
+        def grab(info):
+            got["info"] = {**json.loads(json.dumps(info)), "buffer": 0}
+            got["arrays"] = [{k: v.copy() for k, v in row.items()} for row in w._buffers[w._worker.next]]
+            send(info)
+
+        w._worker.send_frame = grab
+        Loop(torch, model, X, y, w).run(60)
+        with open(os.path.join(d, "rec", "meta.json")) as f:
+            meta = json.load(f)
+        w.close()
+    return meta, got["info"], got["arrays"]
+
+
+def _ref_package(ref: str, into: str) -> str:
+    data = subprocess.run(["git", "-C", ROOT, "archive", ref, "src/mlplab"], check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(data)) as t:
+        t.extractall(into, filter="data")
+    os.rename(os.path.join(into, "src", "mlplab"), os.path.join(into, "mlplab_ref"))
+    sys.path.insert(0, into)
+    return "mlplab_ref"
+
+
+def _recorder(pkg, meta, arrays):
+    worker = importlib.import_module(pkg + ".watch.worker")
+    record = importlib.import_module(pkg + ".watch.record")
+    stats = importlib.import_module(pkg + ".watch.stats")
+    stats.QUIET = True
+    rec = worker._Recorder.__new__(worker._Recorder)
+    rec.meta, rec.views, rec.frames, rec.verdicts = meta, [arrays], 0, None
+    rec.out = record.LineWriter(os.devnull)
+    return rec
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--ref", required=True, help="the older commit (or branch) to compare with")
+    ap.add_argument("--frames", type=int, default=300, help="frames per version and repeat")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--models", default="mlp,cnn")
+    args = ap.parse_args()
+    import numpy as np
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(2)
+    header(f"mlplab.watch: the worker's frame, this checkout against {args.ref}")
+    np.seterr(all="ignore")
+    with tempfile.TemporaryDirectory() as d:
+        ref = _ref_package(args.ref, d)
+        for kind in args.models.split(","):
+            meta, info, arrays = _capture(torch, kind)
+            recs = [_recorder(ref, meta, arrays), _recorder("mlplab", meta, arrays)]
+            print(f"-- {kind}: {len(meta['layers'])} layers")
+            with threadpool_limits(1):
+                for _ in range(args.repeats):
+                    ts = [[], []]
+                    for i in range(args.frames):
+                        for j in ((0, 1) if i % 2 else (1, 0)):
+                            c = time.thread_time_ns()
+                            recs[j].frame(info, recs[j].take(info))
+                            ts[j].append(time.thread_time_ns() - c)
+                    old, new = (np.array(t) / 1e6 for t in ts)
+                    print(f"   {args.ref}: median {np.median(old):.2f} ms (minimum {old.min():.2f}); this checkout: "
+                          f"median {np.median(new):.2f} ms (minimum {new.min():.2f}); new/old, median of "
+                          f"{args.frames} pairs: {np.median(new / old):.3f}; load average {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
