@@ -96,6 +96,7 @@ class Loop:
 
 
 POLICY = "batch"
+WORKER = "auto"  # watch(worker=...) (main: --worker)
 FPS = None  # watch()'s default frame rate (main)
 
 
@@ -104,14 +105,14 @@ def _watched(torch, make, X, y, d):
 
     model = make()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    w = watch(model, opt, record=os.path.join(d, f"rec{time.perf_counter_ns()}"))
+    w = watch(model, opt, record=os.path.join(d, f"rec{time.perf_counter_ns()}"), worker=WORKER)
     loop = Loop(torch, model, X, y, w)
     loop.run(30)  # the first batch (layers found, meta.json) and the worker's start-up
     deadline = time.monotonic() + 30
     while w._worker.proc is not None and not w._worker.ready and time.monotonic() < deadline:
         w._worker._handle(0.1)
         loop.run(5)
-    if POLICY == "idle" and w._worker.ready:  # after the worker's own _yield_to_training
+    if POLICY == "idle" and w._worker.ready and w._worker.proc is not None:  # after the worker's own _yield_to_training
         os.sched_setscheduler(w._worker.proc.pid, os.SCHED_IDLE, os.sched_param(0))
     return loop, w
 
@@ -141,7 +142,8 @@ def blocks(torch, make, X, y, pairs, seconds):
         on, off, fps, cpu_on, cpu_off = [], [], [], [], []
         off.append(loop.run(steps))
         cpu_off.append(loop.cpu)
-        frames0, worker0 = w.frames, _cpu(w._worker.proc.pid)
+        pid = w._worker.proc.pid if w._worker.proc is not None else None  # (inline: no worker process)
+        frames0, worker0 = w.frames, _cpu(pid) if pid else 0.0
         for _ in range(pairs):
             w.resume()
             f0, t0 = w.frames, time.perf_counter()
@@ -152,7 +154,7 @@ def blocks(torch, make, X, y, pairs, seconds):
             off.append(loop.run(steps))
             cpu_off.append(loop.cpu)
         w._worker.wait_free()
-        worker_ms = 1000 * (_cpu(w._worker.proc.pid) - worker0) / max(1, w.frames - frames0)
+        worker_ms = 1000 * (_cpu(pid) - worker0) / max(1, w.frames - frames0) if pid else 0.0
         w.close()
     ratios = [on[i] / ((off[i] + off[i + 1]) / 2) for i in range(len(on))]
     cpu_ratios = [((cpu_off[i] + cpu_off[i + 1]) / 2) / cpu_on[i] for i in range(len(on))]
@@ -304,11 +306,14 @@ def main():
                     help="also the training thread's CPU per frame by part (arming, the armed step, the copies)")
     ap.add_argument("--worker-policy", choices=("batch", "idle"), default="batch",
                     help="the frame worker's scheduling: as shipped (niced SCHED_BATCH) or SCHED_IDLE")
+    ap.add_argument("--worker", choices=("auto", "process", "inline"), default="auto",
+                    help="watch(worker=...): frames in a worker process, on the training thread, or as watch picks "
+                         "(a process when a core is free beside torch's threads)")
     ap.add_argument("--worker-slices", choices=("on", "off"), default="off",
                     help="the worker gives its core back every 0.5 ms of a frame (os.sched_yield), or not (as shipped)")
     args = ap.parse_args()
-    global POLICY, FPS
-    POLICY = args.worker_policy
+    global POLICY, FPS, WORKER
+    POLICY, WORKER = args.worker_policy, args.worker
     import torch
 
     from mlplab.watch import watch
@@ -324,7 +329,11 @@ def main():
     if args.threads:
         n, why = args.threads, "--threads"
     torch.set_num_threads(n)
-    header(f"mlplab.watch overhead (torch threads {n}: {why}; worker {POLICY}, slices {args.worker_slices})")
+    from mlplab.watch.core import worker_for
+
+    made = worker_for(WORKER, n)
+    header(f"mlplab.watch overhead (torch threads {n}: {why}; frames made {made} (--worker {WORKER})"
+           + (f"; worker {POLICY}, slices {args.worker_slices})" if made == "process" else ")"))
     for kind in args.models.split(","):
         make = _models(torch)[kind]
         X, y = _data(torch, kind)

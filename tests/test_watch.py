@@ -211,13 +211,13 @@ class _Net(nn.Module):
         return self.c(torch.tanh(self.b(h)))
 
 
-def _train(watched: bool, tmp_path, steps=12):
+def _train(watched: bool, tmp_path, steps=12, worker="auto"):
     torch.manual_seed(3)
     model = _Net()
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     g = torch.Generator().manual_seed(5)
     X, y = torch.randn(256, 20, generator=g), torch.randint(0, 4, (256,), generator=g)
-    w = watch(model, opt, every=2, record=tmp_path / "rec") if watched else None
+    w = watch(model, opt, every=2, record=tmp_path / f"rec-{worker}", worker=worker) if watched else None
     for s in range(steps):
         xb, yb = X[(s * 32) % 256:][:32], y[(s * 32) % 256:][:32]
         loss = nn.functional.cross_entropy(model(xb), yb)
@@ -239,9 +239,10 @@ def _train(watched: bool, tmp_path, steps=12):
     return state, grads, opt_state, rng, out, w
 
 
-def test_watching_leaves_the_training_bit_identical(tmp_path):
+@pytest.mark.parametrize("worker", ["process", "inline"])
+def test_watching_leaves_the_training_bit_identical(tmp_path, worker):
     plain = _train(False, tmp_path)
-    watched = _train(True, tmp_path)
+    watched = _train(True, tmp_path, worker=worker)
     for a, b in zip(plain[:2], watched[:2]):  # parameters and BatchNorm's buffers; gradients
         assert a.keys() == b.keys()
         for k in a:
@@ -254,6 +255,7 @@ def test_watching_leaves_the_training_bit_identical(tmp_path):
     w = watched[5]
     rec = read(w.folder)
     assert [f["step"] for f in rec.frames] == [1, 2, 4, 6, 8, 10, 12] and rec.end["reason"] == "closed"
+    assert rec.meta["worker"] == worker and w.worker == worker and rec.end["frames"] == 7
     names = [lay["name"] for lay in rec.meta["layers"]]
     assert names == ["a", "b", "c"]
     assert [lay["activation"] for lay in rec.meta["layers"]] == ["relu", "tanh", "identity"]
@@ -267,13 +269,14 @@ def model_hooks_left(model) -> list:
 
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory):
-    """The MLP and the CNN trained on MNIST in subprocesses, at once; a layer killed at step 10."""
+    """The MLP and the CNN trained on MNIST in subprocesses, at once; a layer killed at step 10. The MLP's frames
+    are made on its training thread, the CNN's by a worker process (the two ways of watch(worker=...))."""
     tmp = tmp_path_factory.mktemp("watch")
     procs = {}
-    for kind, kill_layer in (("mlp", 1), ("cnn", 0)):
+    for kind, kill_layer, worker in (("mlp", 1, "inline"), ("cnn", 0, "process")):
         procs[kind] = subprocess.Popen(
             [sys.executable, str(LOOP), str(tmp / kind), "--model", kind, "--steps", "22", "--every", "4",
-             "--kill-at", "10", "--kill-layer", str(kill_layer), "--capture"],
+             "--kill-at", "10", "--kill-layer", str(kill_layer), "--capture", "--worker", worker],
             env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for p in procs.values():
         out, err = p.communicate(timeout=240)
@@ -288,6 +291,7 @@ def test_each_frame_matches_the_models_tensors_at_that_step(recorded, kind, kill
     cap = np.load(recorded / f"capture-{kind}.npz")
     steps = [f["step"] for f in rec.frames]
     assert steps == [1, 4, 8, 12, 16, 20]
+    assert rec.meta["worker"] == ("inline" if kind == "mlp" else "process")
     layers = rec.meta["layers"]
     assert [lay["kind"] for lay in layers] == (["Linear"] * 4 if kind == "mlp" else ["Conv2d", "Conv2d", "Linear"])
     if kind == "cnn":
@@ -407,7 +411,7 @@ def test_the_frame_worker_never_loads_torch(tmp_path):
     made it import torch on unpickling, 1.4 s of CPU taken from the training as frames began."""
     model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2))
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    with watch(model, opt, every=1, record=tmp_path / "rec") as w:
+    with watch(model, opt, every=1, record=tmp_path / "rec", worker="process") as w:
         for _ in range(3):
             loss = nn.functional.cross_entropy(model(torch.randn(4, 6)), torch.tensor([0, 1, 0, 1]))
             opt.zero_grad()
@@ -454,7 +458,7 @@ def test_shared_memory_too_small_stops_frames_not_the_training(tmp_path, monkeyp
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     before = model[0].weight.detach().clone()
     with pytest.warns(RuntimeWarning, match="no shared memory for the frames"):
-        with watch(model, opt, record=tmp_path / "rec") as w:
+        with watch(model, opt, record=tmp_path / "rec", worker="process") as w:
             for _ in range(3):
                 loss = nn.functional.cross_entropy(model(torch.randn(4, 6)), torch.tensor([0, 1, 0, 1]))
                 opt.zero_grad()
@@ -487,7 +491,7 @@ def test_frames_keep_their_rate_when_steps_are_slow(tmp_path, monkeypatch):
         opt.step()
         time.sleep(0.03)
 
-    with watch(model, opt, fps=10, record=tmp_path / "rec") as w:
+    with watch(model, opt, fps=10, record=tmp_path / "rec", worker="process") as w:
         deadline = time.monotonic() + 60
         while w.frames < 3 and time.monotonic() < deadline:  # the worker has started and made frames
             step()
@@ -496,3 +500,54 @@ def test_frames_keep_their_rate_when_steps_are_slow(tmp_path, monkeypatch):
             step()
         rate = (w.frames - f0) / (time.monotonic() - t0)
     assert 8.5 <= rate <= 10.5, rate
+
+
+def test_auto_makes_frames_in_a_process_only_beside_a_free_core(monkeypatch):
+    """worker="auto": a frame worker process only where a core is left beside torch's intra-op threads; where
+    torch has them all, the worker would take a core one of torch's threads needs (and the training thread
+    would wait for it), so frames are made on the training thread."""
+    from mlplab.watch.core import worker_for
+
+    assert worker_for("auto", torch_threads=1, cores=2) == "process"
+    assert worker_for("auto", torch_threads=2, cores=2) == "inline"
+    assert worker_for("auto", torch_threads=4, cores=2) == "inline"
+    assert worker_for("auto", torch_threads=7, cores=8) == "process"
+    assert worker_for("process", torch_threads=2, cores=2) == "process"
+    assert worker_for("inline", torch_threads=1, cores=8) == "inline"
+    monkeypatch.setattr("mlplab.runtime.threads.usable_cores", lambda: 3)
+    assert worker_for("auto", torch_threads=2) == "process" and worker_for("auto", torch_threads=3) == "inline"
+
+
+def test_an_inline_frame_that_fails_stops_the_frames_not_the_training(tmp_path, monkeypatch):
+    """Made on the training thread, a frame's failure is the worker's: one warning, frames stop, the run goes on,
+    and the recording ends with what was made."""
+    from mlplab.watch import stats
+
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    real, calls = stats.layer_row, []
+
+    def failing(*a, **k):
+        calls.append(1)
+        if len(calls) > 4:  # two frames of two layers, then a failure
+            raise FloatingPointError("planted")
+        return real(*a, **k)
+
+    monkeypatch.setattr(stats, "layer_row", failing)
+    with pytest.warns(RuntimeWarning, match="the frame maker failed: FloatingPointError: planted"):
+        with watch(model, opt, every=1, record=tmp_path / "rec", worker="inline") as w:
+            for _ in range(5):
+                loss = nn.functional.cross_entropy(model(torch.randn(4, 6)), torch.tensor([0, 1, 0, 1]))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    assert w.steps == 5 and w.broken.startswith("the frame maker failed")
+    rec = read(tmp_path / "rec")
+    assert [f["step"] for f in rec.frames] == [1, 2] and rec.end["reason"] == "closed"
+    assert np.geterr()["invalid"] == "warn" and stats.QUIET is False  # the user's NumPy settings as they were
+
+
+def test_bad_worker_is_one_line(tmp_path):
+    model = nn.Sequential(nn.Linear(6, 2))
+    with pytest.raises(ValueError, match="worker= is one of 'auto', 'process', 'inline', got 'thread'"):
+        watch(model, worker="thread", record=tmp_path / "a")

@@ -50,6 +50,7 @@ def main():
     ap.add_argument("--slow", type=float, default=0.0)
     ap.add_argument("--capture", action="store_true")
     ap.add_argument("--port", action="store_true")
+    ap.add_argument("--worker", default="auto", help="watch(worker=...)")
     a = ap.parse_args()
     torch.set_num_threads(auto_blas_threads()[0])
     torch.manual_seed(0)
@@ -93,7 +94,7 @@ def main():
             m.register_forward_hook(fwd(i, m))
             if acts[m] is not None:
                 acts[m].register_forward_hook(act_hook(i))
-    w = watch(model, opt, every=a.every, record=a.out, port=0 if a.port else None)
+    w = watch(model, opt, every=a.every, record=a.out, port=0 if a.port else None, worker=a.worker)
     if a.port:
         print("URL", w.url, flush=True)
     print("START", flush=True)

@@ -53,7 +53,7 @@ class Watch:
     did not)."""
 
     def __init__(self, model, optimizer=None, every=None, port=None, record=None, fps: float = 11.0,
-                 sample: int = SAMPLE, sharpness=None):
+                 sample: int = SAMPLE, sharpness=None, worker: str = "auto"):
         import torch
 
         from .. import folderkind
@@ -71,6 +71,8 @@ class Watch:
             raise ValueError(f"port= is a port number (0: any free one), got {port!r}")
         if not isinstance(sample, int) or sample < 1:
             raise ValueError(f"sample= is a number of values ≥ 1, got {sample!r}")
+        if worker not in WORKERS:
+            raise ValueError(f"worker= is one of {', '.join(map(repr, WORKERS))}, got {worker!r}")
         from .sharpness import Tracker, settings  # sharpness= (opt-in): λ₁ against the optimizer's limit
 
         spec = settings(sharpness)
@@ -102,9 +104,10 @@ class Watch:
         self._t0 = time.monotonic()
         self._next = -math.inf  # when the next frame is due (fps=)
         self._views = None
-        from .worker import Worker
+        from .worker import Inline, Worker
 
-        self._worker = Worker(yield_cpu=every is None)
+        self.worker = worker_for(worker, torch.get_num_threads())
+        self._worker = Inline() if self.worker == "inline" else Worker(yield_cpu=every is None)
         self._pre = model.register_forward_pre_hook(self._first_forward, with_kwargs=True)
         self._post = optimizer.register_step_post_hook(lambda opt, a, k: self._after_step()) if optimizer else None
         atexit.register(self._at_exit)
@@ -187,6 +190,7 @@ class Watch:
                 "model": type(self.model).__name__, "optimizer": opt,
                 "optimizer_rules": "adam" if opt and "adam" in opt.lower() else "sgd" if opt else None,
                 "every": self.every, "fps": None if self.every else self.fps, "sample": self.sample,
+                "worker": self.worker,
                 "bins": 32, "tail": 0.001, "torch": str(self._torch.__version__),  # (a TorchVersion pickles as torch's)
                 "layers": found, "not_watched": self.not_watched}
         write_json(self.folder / "meta.json", meta)
@@ -463,6 +467,25 @@ class Watch:
                 f"recording {self.folder}{', closed' if self.closed else ''}>")
 
 
+WORKERS = ("auto", "process", "inline")
+
+
+def worker_for(worker: str, torch_threads: int, cores: int | None = None) -> str:
+    """Where frames are made: ``"process"`` (a frame worker process, :class:`mlplab.watch.worker.Worker`) or
+    ``"inline"`` (on the training thread, :class:`mlplab.watch.worker.Inline`). ``"auto"``: a process when a
+    core is left beside torch's ``torch_threads`` intra-op threads (``cores``: the usable ones,
+    :func:`mlplab.runtime.threads.usable_cores`), else inline: a process on a core torch uses costs the loop
+    about its whole CPU a frame and more (torch's other threads wait for the one it displaced), inline the
+    frame's CPU once."""
+    if worker != "auto":
+        return worker
+    if cores is None:
+        from ..runtime.threads import usable_cores
+
+        cores = usable_cores()
+    return "process" if cores > torch_threads else "inline"
+
+
 def _np_dtype(dtype) -> str:
     import torch
 
@@ -470,7 +493,7 @@ def _np_dtype(dtype) -> str:
 
 
 def watch(model, optimizer=None, every: int | None = None, port: int | None = None, record=None,
-          fps: float = 11.0, sample: int = SAMPLE, sharpness=None) -> Watch:
+          fps: float = 11.0, sample: int = SAMPLE, sharpness=None, worker: str = "auto") -> Watch:
     """Watch a PyTorch model train in your own loop::
 
         w = watch(model, optimizer, record="runs/watch1")     # after building both
@@ -485,6 +508,8 @@ def watch(model, optimizer=None, every: int | None = None, port: int | None = No
     ``sample``: values of each layer's z captured per frame (the batch's first rows up to it). ``sharpness``:
     ``(loss_fn, inputs, targets)`` on a fixed batch, a callable model → loss, or :class:`mlplab.watch.Sharpness`:
     also measure the loss's top Hessian eigenvalue against the optimizer's stability limit, at most about 5 %
-    of the loop's time (:mod:`mlplab.watch.sharpness`)."""
+    of the loop's time (:mod:`mlplab.watch.sharpness`). ``worker``: where frames are made, ``"process"`` (a
+    worker process beside the loop), ``"inline"`` (on the training thread, right after the armed step) or
+    ``"auto"``: a process when a core is free beside torch's threads, else inline (:func:`worker_for`)."""
     return Watch(model, optimizer, every=every, port=port, record=record, fps=fps, sample=sample,
-                 sharpness=sharpness)
+                 sharpness=sharpness, worker=worker)

@@ -33,13 +33,15 @@ class WatchCallback(Callback):
     """Watch a Lightning module while the Trainer fits it (see the module's docstring)."""
 
     def __init__(self, every=None, port=None, record=None, fps: float = 11.0, sample: int | None = None,
-                 sharpness=None):
-        from .core import SAMPLE
+                 sharpness=None, worker: str = "auto"):
+        from .core import SAMPLE, WORKERS
         from .sharpness import settings
 
         settings(sharpness)  # a bad setting is said now, not when fitting starts
+        if worker not in WORKERS:
+            raise ValueError(f"worker= is one of {', '.join(map(repr, WORKERS))}, got {worker!r}")
         self.kwargs = {"every": every, "port": port, "record": record, "fps": fps,
-                       "sample": SAMPLE if sample is None else sample, "sharpness": sharpness}
+                       "sample": SAMPLE if sample is None else sample, "sharpness": sharpness, "worker": worker}
         self.watch = None
 
     def on_fit_start(self, trainer, pl_module) -> None:

@@ -6,7 +6,8 @@ Format ``mlplab-watch`` version 1 (``FORMAT``, ``VERSION``)::
       .mlplab-folder.json   {"kind": "watch", "version": 1}       (mlplab.folderkind)
       meta.json             {"format": "mlplab-watch", "version": 1, "created": ISO time, "model": class name,
                              "optimizer": its class name or null, "every": N or null, "fps": frames/s or null,
-                             "bins": 32, "tail": 0.001, "torch": version,
+                             "bins": 32, "tail": 0.001, "torch": version, "worker": where frames were made,
+                             "process" or "inline" (absent in recordings before it; informative only),
                              "layers": [{"name", "kind", "shape", "activation", "slope", "norm", "norm_module",
                                          "out_shape", "rows"}],
                              "not_watched": [{"where", "what", "why"}]}

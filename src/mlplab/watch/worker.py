@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Worker", "layout_for", "main"]
+__all__ = ["Worker", "Inline", "layout_for", "main"]
 
 _ALIGN = 64
 TIMEOUT = 10.0  # seconds to wait for the worker at the end of a run
@@ -235,23 +235,88 @@ class Worker:
             self.broken = "closed"
 
 
+class Inline:
+    """:class:`Worker`'s interface with no process: each frame is made on the training thread when it is sent.
+
+    For a machine with no core left beside torch's intra-op threads (``watch(worker="auto")`` picks it then).
+    There a frame worker is not off the training's path: while it runs it holds a core one of torch's threads
+    needed, and the training thread spins at torch's barrier waiting for that thread, so the loop loses about
+    the worker's whole CPU time a frame, and its cache besides (``benchmarks/watch_overhead.py``: the MLP's
+    training thread charged 3.7 ms a frame beside a worker of 4.8 ms, against 1 ms of its own). Made here, a
+    frame costs the loop its CPU once, with the arrays still in the core's cache, and no shared memory: the
+    arrays are one private buffer, written by the armed step and read right after it. The frame and the
+    recording are the same as the worker's (:class:`_Frames`); a failure stops the frames, never the run."""
+
+    def __init__(self):
+        self.broken: str | None = None
+        self.next = 0  # one buffer: a frame is made before the next is armed
+        self.ready = self.attached = True
+        self.proc = self._buf = None
+        self._frames: _Frames | None = None
+
+    def attach(self, slots, meta, frames_path):
+        from . import stats
+
+        layout, size = layout_for(slots)
+        self._buf = np.zeros(size, dtype=np.uint8)  # (written before any frame reads it)
+        one = views(self._buf, layout)
+        meta = json.loads(json.dumps(meta))  # (the worker's copy: plain JSON values)
+        self._frames = _Frames([one], meta, frames_path)
+        self._stats = stats
+        from threadpoolctl import ThreadpoolController
+
+        # NumPy's BLAS on one thread for the frame, as in the worker process: OpenBLAS splits a dot of more than
+        # 10,000 values over its threads, which would wake (and leave spinning) a thread beside torch's
+        self._blas = ThreadpoolController().select(user_api="blas")
+        return [one, one]
+
+    @property
+    def free(self) -> bool:
+        return self.broken is None
+
+    def send_frame(self, info: dict) -> None:
+        info["buffer"] = 0
+        stats, quiet = self._stats, self._stats.QUIET
+        try:
+            with np.errstate(all="ignore"), self._blas.limit(limits=1):
+                stats.QUIET = True  # (NumPy's errors ignored around the whole frame, once)
+                try:
+                    self._frames.frame(info, self._frames.take(info))
+                finally:
+                    stats.QUIET = quiet
+        except Exception as e:  # said where the worker's failure is: frames stop, the training goes on
+            self.broken = f"the frame maker failed: {type(e).__name__}: {e}"
+
+    def wait_free(self, timeout: float = TIMEOUT) -> bool:
+        return self.free
+
+    def end(self, info: dict, timeout: float = TIMEOUT) -> bool:
+        ok = False
+        if self.broken is None and self._frames is not None:
+            try:
+                self._frames.out.write({"type": "end", **info, "frames": self._frames.frames})
+                ok = True
+            except OSError:
+                pass
+        self.close()
+        return ok
+
+    def close(self) -> None:
+        if self._frames is not None:
+            self._frames.out.close()
+            self._frames.views = None
+        self._buf = None
+
+
 # ---------------------------------------------------------------------- the worker's side
-class _Recorder:
-    def __init__(self, path, layouts, meta, frames_path):
-        from ..live.framer import check_private
+class _Frames:
+    """Makes a frame from its arrays and appends it to ``frames.jsonl``: the worker process's part, and
+    :class:`Inline`'s on the training thread. ``views``: per buffer, per layer ``{name: array}``."""
+
+    def __init__(self, views_, meta, frames_path):
         from .record import LineWriter
 
-        need = max((off + math.prod(shape) * np.dtype(dt).itemsize for layout in layouts for row in layout
-                    for off, shape, dt in row.values()), default=0)
-        fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
-        try:
-            st = os.fstat(fd)
-            check_private(st, path, need)
-            self.mm = mmap.mmap(fd, 0)
-            self.path, self.file = path, (st.st_dev, st.st_ino)
-        finally:
-            os.close(fd)
-        self.views = [views(self.mm, layout) for layout in layouts]  # the two buffers
+        self.views = views_
         self.meta = meta
         self.out = LineWriter(frames_path)
         self.frames = 0
@@ -303,6 +368,25 @@ class _Recorder:
                         "in_std": in_std, "layers": rows, "events": events,
                         **({"sharpness": info["sharpness"]} if info.get("sharpness") else {})})
         self.frames += 1
+
+
+class _Recorder(_Frames):
+    """The worker process's frames, from the parent's shared memory (``path``, mapped once and unlinked)."""
+
+    def __init__(self, path, layouts, meta, frames_path):
+        from ..live.framer import check_private
+
+        need = max((off + math.prod(shape) * np.dtype(dt).itemsize for layout in layouts for row in layout
+                    for off, shape, dt in row.values()), default=0)
+        fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+        try:
+            st = os.fstat(fd)
+            check_private(st, path, need)
+            self.mm = mmap.mmap(fd, 0)
+            self.path, self.file = path, (st.st_dev, st.st_ino)
+        finally:
+            os.close(fd)
+        super().__init__([views(self.mm, layout) for layout in layouts], meta, frames_path)  # the two buffers
 
     def close(self):
         from ..runtime.fileio import unlink_if_same
