@@ -274,14 +274,19 @@ class Inline:
     def free(self) -> bool:
         return self.broken is None
 
-    def send_frame(self, info: dict) -> None:
+    def send_frame(self, info: dict, direct: list[dict] | None = None) -> None:
+        """Make the frame now. ``direct``: per layer, arrays read in place of the buffer's (W and ∂L/∂W as the
+        model holds them: no copy, as the frame is made before the loop goes on)."""
         info["buffer"] = 0
         stats, quiet = self._stats, self._stats.QUIET
         try:
             with np.errstate(all="ignore"), self._blas.limit(limits=1):
                 stats.QUIET = True  # (NumPy's errors ignored around the whole frame, once)
                 try:
-                    self._frames.frame(info, self._frames.take(info))
+                    arrays = self._frames.take(info)
+                    for row, got in zip(arrays, direct or ()):
+                        row.update(got)
+                    self._frames.frame(info, arrays)
                 finally:
                     stats.QUIET = quiet
         except Exception as e:  # said where the worker's failure is: frames stop, the training goes on
