@@ -365,6 +365,38 @@ def test_critical_line_newton_agrees_with_bisection(name):
     np.testing.assert_allclose(T.chi_1(w_one[ok], sb2[ok], name, q=q_all[ok]), 1.0, atol=1e-9)
 
 
+@pytest.mark.parametrize("name,sw2,sb2", [("tanh", 0.334, 0.0026), ("gelu", 1.5, 0.05), ("sigmoid", 16.0, 0.0)])
+def test_q_star_newton_stops_at_a_step_below_its_tolerance(name, sw2, sb2, monkeypatch):
+    """q*'s Newton iteration converges in a few quadratures: a step below the tolerance that lands on the end of the
+    bracket x has just become (F at rounding level) is convergence. It once bisected from there to the tolerance:
+    18 quadratures for mlp10_tanh's (0.334, 0.0026), 35 for GELU at (1.5, 0.05), against 6 and 7. The root is
+    brentq's on the same F to 1e-12."""
+    from mlplab.theory import maps
+
+    calls = []
+    real = maps.gauss.expect_with_slope
+    monkeypatch.setattr(maps.gauss, "expect_with_slope", lambda *a, **k: calls.append(1) or real(*a, **k))
+    q = float(T.q_star(sw2, sb2, name))
+    assert 0 < len(calls) <= 8
+    root = optimize.brentq(lambda x: sw2 * float(T.mean_square(name, x)) + sb2 - x, 1e-9, 200.0, xtol=1e-300,
+                           rtol=4 * np.finfo(float).eps)
+    assert q == pytest.approx(root, rel=1e-12)
+
+
+def test_critical_line_newton_stops_at_a_step_below_its_tolerance(monkeypatch):
+    """The critical line's Newton iteration in ln q*: sigmoid at σ_b² = 0.01 (mlp5_sigmoid's note) in 4 quadratures;
+    it took 9, bisecting from the end of the bracket where a step at rounding level had landed."""
+    from mlplab.theory import critical
+
+    calls = []
+    real = critical._sigma_b2_and_slope
+    monkeypatch.setattr(critical, "_sigma_b2_and_slope", lambda *a: calls.append(1) or real(*a))
+    w, q = T.critical_line(0.01, "sigmoid")
+    assert len(calls) <= 5
+    assert float(T.chi_1(w, 0.01, "sigmoid", q=q)) == pytest.approx(1.0, abs=1e-9)
+    assert float(w) == pytest.approx(float(T.critical_line(np.array([0.01] * 5), "sigmoid")[0][0]), rel=1e-12)
+
+
 def test_shared_quadratures_are_the_separate_ones_bit_for_bit():
     """q*'s Newton step and the critical line read E[φ²] with its Stein slope, and E[φ²] with E[φ′²], from one
     evaluation of φ on the nodes: the same numbers as the separate calls."""

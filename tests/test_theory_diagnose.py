@@ -170,6 +170,36 @@ def test_torch_mlp_diagnosis_cites_the_theory():
     assert "chaotic phase" in d.summary
 
 
+def test_torch_note_reads_the_network_as_given():
+    """The note describes the network it was given (its initialization, as the mlplab network's note does): σ_w²
+    and σ_b² both from the weights and biases before the check-up's optimizer steps. Adam at lr 0.1 moves every
+    bias by about 0.1 a step (its step is ~lr whatever the gradient's size): after the 3 steps the median variance
+    the note read was 0.057 against the initial 0.037, when it read the biases after the steps and the weights
+    before them."""
+    torch = pytest.importorskip("torch")
+    from mlplab.diagnose.pytorch import diagnose_torch
+
+    torch.manual_seed(1)
+    layers = []
+    for i in range(6):
+        lin = torch.nn.Linear(64 if i else 16, 64)
+        torch.nn.init.normal_(lin.weight, std=math.sqrt(1.5 / lin.in_features))
+        torch.nn.init.normal_(lin.bias, std=0.2)
+        layers += [lin, torch.nn.Tanh()]
+    model = torch.nn.Sequential(*layers, torch.nn.Linear(64, 4))
+    linear = [m for m in model if isinstance(m, torch.nn.Linear)]
+    inner = linear[1:-1]  # the layers whose input is a hidden activation
+    sb2 = float(np.median([np.var(m.bias.detach().double().numpy()) for m in inner]))
+    sw2 = float(np.median([m.in_features * np.var(m.weight.detach().double().numpy()) for m in inner]))
+    d = diagnose_torch(model, torch.randn(128, 16), torch.randint(0, 4, (128,)), steps=3, optimizer="adam",
+                       lr=0.1)
+    assert d.steps["steps"] == 3 and d.steps["loss_after"] != d.steps["loss_before"]
+    assert d.theory["applies"]
+    assert d.theory["sigma_b2"] == pytest.approx(sb2, rel=1e-12)
+    assert d.theory["sigma_w2"] == pytest.approx(sw2, rel=1e-6)  # (Var W of the float32 copy, in float64)
+    assert d.theory["chi_1"] == pytest.approx(float(theory.chi_1(sw2, sb2, "tanh")), rel=1e-5)
+
+
 # ---------------------------------------------------------------------------- --fix critical
 def _pair_correlations(layers, c0=0.5, pairs=200, n=96):
     """Two inputs at correlation c0 through a torch chain: their mean cosine after every Linear layer."""

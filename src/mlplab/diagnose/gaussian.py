@@ -21,8 +21,21 @@ _NOT_THEORY = {"relu6": ((lambda z: np.clip(z, 0.0, 6.0)), (lambda z: ((z > 0) &
 
 
 def _theory_act(name, slope: float = 0.01):
-    """The :class:`mlplab.theory.TheoryActivation` of ``name`` (any spelling; leaky relu with ``slope``)."""
-    return theory.theory_activation(name, slope=slope)
+    """The :class:`mlplab.theory.TheoryActivation` of ``name`` (any spelling; leaky relu with ``slope``), looked up
+    once per name and slope (issue 30's time budget: the theory of a layer asks for it about ten times, and each
+    look-up normalises the name again)."""
+    k = (name, slope) if type(name) is str else None
+    got = _ACTS.get(k) if k is not None else None
+    if got is None:
+        got = theory.theory_activation(name, slope=slope)
+        if k is not None and len(_ACTS) < _CACHE_MAX:
+            _ACTS[k] = got
+    return got
+
+
+_ACTS: dict = {}  # (name, slope) -> TheoryActivation (immutable: one object shared)
+_KEYS: dict = {}  # a spelling -> its canonical name
+_CACHE_MAX = 256  # spellings and slopes kept (a caller passing many distinct slopes does not grow it forever)
 
 
 def activation_fn(name: str, slope: float = 0.01):
@@ -39,8 +52,13 @@ def activation_fn(name: str, slope: float = 0.01):
 
 def _key(name) -> str:
     """The canonical activation name of the theory (relu6 passes through); ValueError for an unknown one."""
-    key = str(name).strip().lower().replace("-", "_")
-    return key if key in _NOT_THEORY else _theory_act(name).name
+    got = _KEYS.get(name) if type(name) is str else None
+    if got is None:
+        key = str(name).strip().lower().replace("-", "_")
+        got = key if key in _NOT_THEORY else _theory_act(name).name
+        if type(name) is str and len(_KEYS) < _CACHE_MAX:
+            _KEYS[name] = got
+    return got
 
 
 _UNIT_GRID = np.linspace(-12.0, 12.0, 4001)

@@ -4,6 +4,7 @@ depth against ξ_c (Schoenholz, Gilmer, Ganguli, Sohl-Dickstein 2017, *Deep Info
 For a plain chain of fully-connected layers (Linear + one activation, one hidden width or close: the widest
 hidden layer at most :data:`MAX_WIDTH_RATIO` times the narrowest, no normalisation, no skip), the weights are
 read as the mean-field model's: σ_w² = n_in · Var W and σ_b² = Var b, measured per layer from the weights and
+biases as the network was given (its initialization: the check-up reads both before its optimizer steps) and
 taken as the median over the layers whose input is a hidden activation (layer 2 to the last hidden one; the
 first sees the data, the last is the read-out). :mod:`mlplab.theory` then gives q*, χ₁ = σ_w² E[φ′(√q* z)²],
 the phase (ordered χ₁ < 1, chaotic χ₁ > 1, critical within :data:`CRITICAL_TOL`; unbounded where the length has

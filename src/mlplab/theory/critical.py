@@ -93,7 +93,10 @@ def _newton(act, targets, lo, hi, found, table_lo, table_hi):
             else:
                 b = t
             new = t - g / dg if dg != 0 and np.isfinite(dg) else np.nan
-            if not (a < new < b):
+            # a Newton step below the tolerance is convergence, even where it lands on the end of the bracket t
+            # has just become (the step of a g at rounding level): it once bisected from there, ~6 evaluations more
+            close = abs(new - t) <= 1e-14 + 4 * np.finfo(float).eps * abs(t)
+            if not (a < new < b) and not close:
                 new = 0.5 * (a + b)
             tol = 1e-14 + 4 * np.finfo(float).eps * abs(new)
             done = abs(new - t) <= tol or b - a <= tol

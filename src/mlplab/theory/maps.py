@@ -235,7 +235,10 @@ def _solve_q(act: TheoryActivation, sw2: np.ndarray, sb2: np.ndarray) -> np.ndar
         with np.errstate(divide="ignore", invalid="ignore"):
             newton = x - fx / dfx
         inside = (newton > lo) & (newton < hi) & np.isfinite(newton)
-        new = np.where(inside, newton, 0.5 * (lo + hi))
+        # a Newton step below the tolerance is convergence, even where it lands on the end of the bracket x has just
+        # become (F at rounding level): it once bisected from there to the tolerance, several quadratures more
+        close = np.isfinite(newton) & (np.abs(newton - x) <= 1e-13 * np.maximum(x, 1e-300))
+        new = np.where(inside | close, newton, 0.5 * (lo + hi))
         done = (np.abs(new - x) <= 1e-13 * np.maximum(x, 1e-300)) | (hi - lo <= 1e-15 * hi)
         x = new
         if done.any():

@@ -207,6 +207,13 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
     meas = _measure(layers, inputs.batch, params=wparams, norms_out=grad_norms)
     signal = label_signal(torch, layers[-1], layers[0]) if y is not None else None  # random labels: no signal
     theory = _theory(layers, meas)
+    # the network as given (its initialization, as the mlplab network's note): the weights are _measure's copies,
+    # and the biases are read here, before the steps change them in place (they were read after the steps once)
+    theory_note = note_for_chain([lay.activation for lay in layers], [m["weight"] for m in meas],
+                                 [None if lay.op.bias is None else _np(lay.op.bias, False)  # (float64 in the note)
+                                  for lay in layers], kinds=[lay.kind for lay in layers],
+                                 chained=[lay.continues for lay in layers], norms=[lay.norm for lay in layers],
+                                 weight_vars=[m["moments"][2] for m in meas])
     cov = coverage(torch, model, work, layers, called, grad_norms)
     first_check = checks.initial_loss(float(loss0.detach()), loss, chosen)
     w0 = _snapshot(layers)
@@ -346,11 +353,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
         norms=[lay.norm for lay in layers], diverged=diverged, not_analysed=skipped, notes=notes,
         activation=max(set(acts), key=acts.count) if acts else "identity",
         fan=_typical_fan(fans),
-        theory=note_for_chain([lay.activation for lay in layers], [m["weight"] for m in meas],
-                              [None if lay.op.bias is None else _np(lay.op.bias, False)  # (float64 in the note)
-                               for lay in layers], kinds=[lay.kind for lay in layers],
-                              chained=[lay.continues for lay in layers], norms=[lay.norm for lay in layers],
-                              weight_vars=[moments[id(m["weight"])][2] for m in meas]),
+        theory=theory_note,
         steps={"optimizer": optimizer, "lr": lr, "steps": taken, "requested": steps,
                "loss_before": float(loss0.detach()), "loss_after": loss_after, "diverged": diverged},
         input={"examples": inputs.batch, "shape": list(inputs.args[0].shape[1:]) if inputs.args else None,

@@ -53,10 +53,11 @@ def _is_reparam_hook(h) -> bool:
     return type(h).__name__ in _REPARAM_HOOKS
 
 
-def strip_hooks(model) -> int:
-    """Remove the user's forward/backward hooks from (a copy of) ``model``; the count removed."""
+def strip_hooks(model, modules=None) -> int:
+    """Remove the user's forward/backward hooks from (a copy of) ``model``; the count removed (``modules``:
+    ``list(model.modules())`` if the caller has it)."""
     removed = 0
-    for m in model.modules():
+    for m in model.modules() if modules is None else modules:
         keep: set = set()
         for attr in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks"):
             d = getattr(m, attr, None)
@@ -168,22 +169,28 @@ def working_copy(torch, model):
     trainable so every layer gets a gradient, without the user's hooks. The user's model is never touched."""
     memo = _copy_memo(torch, model)
     work = _deepcopy_module(torch, model, memo)
-    _recompute_reparam(work)
-    strip_hooks(work)
+    mods = list(work.modules())  # one walk for the four passes below (issue 30's time budget)
+    _recompute_reparam(work, mods)
+    strip_hooks(work, mods)
     work.train()
-    for m in work.modules():
-        if isinstance(m, torch.nn.modules.dropout._DropoutNd):
+    dropout = torch.nn.modules.dropout._DropoutNd
+    seen: set = set()
+    for m in mods:
+        if isinstance(m, dropout):
             m.eval()
-    for p in work.parameters():
-        if p.is_floating_point():
-            p.requires_grad_(True)
-            p.grad = None
+        for p in m._parameters.values():  # work.parameters(): each parameter once
+            if p is not None and id(p) not in seen:
+                seen.add(id(p))
+                if p.is_floating_point():
+                    p.requires_grad_(True)
+                    p.grad = None
     return work
 
 
-def _recompute_reparam(work) -> None:
-    """The old weight_norm/spectral_norm weights of the copy, from the copy's own parameters."""
-    for m in work.modules():
+def _recompute_reparam(work, modules=None) -> None:
+    """The old weight_norm/spectral_norm weights of the copy, from the copy's own parameters (``modules``:
+    ``list(work.modules())`` if the caller has it)."""
+    for m in work.modules() if modules is None else modules:
         for h in list(m._forward_pre_hooks.values()):
             if type(h).__name__ == "WeightNorm":
                 setattr(m, h.name, h.compute_weight(m))

@@ -31,6 +31,7 @@ _SKIP = ("max_pool", "avg_pool", "adaptive_", "lp_pool", "softmax", "log_softmax
          "selu", "celu", "mish", "hardswish", "hardsigmoid", "softsign", "prelu", "rrelu", "glu", "logsigmoid",
          "conv3d", "conv_transpose", "embedding", "bilinear", "multi_head_attention", "scaled_dot_product",
          "lstm", "gru", "rnn_")
+_PASS_CHECK = _SKIP + ("hardtanh",)  # names looked at beyond _KIND (the others run untouched, without a copy of kwargs)
 _MODULES = {"Linear", "Conv1d", "Conv2d", "ReLU", "ReLU6", "LeakyReLU", "ELU", "GELU", "SiLU", "Tanh", "Sigmoid",
             "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "Dropout",
             "Dropout1d", "Dropout2d", "AlphaDropout", "Flatten", "Unflatten", "Identity"}
@@ -71,8 +72,10 @@ def _recorder_class():
             self.on_weight = on_weight
 
         def __torch_function__(self, func, types, args=(), kwargs=None):
-            kwargs = dict(kwargs or {})
             name = getattr(func, "__name__", "")
+            if name not in _KIND and not name.startswith(_PASS_CHECK):  # not recorded: called as it is
+                return func(*args, **(kwargs or {}))
+            kwargs = dict(kwargs or {})
             if name.rstrip("_") == "hardtanh":  # ReLU6 is hardtanh(0, 6): a ReLU that saturates at 6
                 lo = args[1] if len(args) > 1 else kwargs.get("min_val", -1.0)
                 hi = args[2] if len(args) > 2 else kwargs.get("max_val", 1.0)
