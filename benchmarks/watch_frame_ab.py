@@ -43,7 +43,7 @@ def _capture(torch, kind):
         torch.manual_seed(0)
         model = _models(torch)[kind]()
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-        w = watch(model, opt, every=25, record=os.path.join(d, "rec"))
+        w = watch(model, opt, every=25, record=os.path.join(d, "rec"), worker="process")
         got, send = {}, w._worker.send_frame
 
         def grab(info):

@@ -21,14 +21,15 @@ cores are shared: say so with the figures).
 
     python benchmarks/watch_overhead.py [--blocks 20] [--block-seconds 1] [--rounds 5] [--run-seconds 4]
                                         [--models mlp,cnn] [--threads N] [--worker-policy batch|idle]
-                                        [--worker-slices on|off] [--breakdown]
+                                        [--worker-slices on|off] [--worker process|inline] [--breakdown]
 
 ``--threads``: torch's thread count instead of the free cores' (the quiet machine's choice is 2, a loaded one's
 1). ``--worker-policy idle``: the frame worker is switched to ``SCHED_IDLE`` once started (it then runs only on
 a core nothing else wants, and any waking thread preempts it at once) instead of the shipped niced
 ``SCHED_BATCH``: an A/B of the scheduling policy, for a quiet machine. ``--worker-slices on``: the worker also gives
 its core back once per ``mlplab.watch.worker.QUANTUM`` (0.5 ms) of a frame's run, between histograms
-(``mlplab.watch.worker.SLICES``, off as shipped), the A/B of that.
+(``mlplab.watch.worker.SLICES``, off as shipped), the A/B of that. ``--worker inline``: ``watch(worker="inline")``,
+frames made on the training thread (``--breakdown``'s parts then measure the worker process's way).
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ class Loop:
 
 
 POLICY = "batch"
-WORKER = "auto"  # watch(worker=...) (main: --worker)
+WORKER = "process"  # watch(worker=...) (main: --worker)
 FPS = None  # watch()'s default frame rate (main)
 
 
@@ -205,7 +206,7 @@ def breakdown(torch, make, X, y, frames=200):
     with tempfile.TemporaryDirectory() as d:
         loop, w = _watched(torch, make, X, y, d)
         w._worker.wait_free()
-        w._worker.send_frame = lambda info: None  # (the frames go nowhere: the worker stays idle)
+        w._worker.send_frame = lambda info, direct=None: None  # (the frames go nowhere: no frame is made)
         real, T = w._put, time.thread_time_ns
         res = {"with copies": ([], []), "copies left out": ([], [])}
         for _ in range(frames):
@@ -244,7 +245,7 @@ def worker_parts(torch, make, X, y, frames=100):
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         from mlplab.watch import watch
 
-        w = watch(model, opt, every=1, record=os.path.join(d, "rec"))
+        w = watch(model, opt, every=1, record=os.path.join(d, "rec"), worker="process")
         got = {}
         send = w._worker.send_frame
 
@@ -306,9 +307,8 @@ def main():
                     help="also the training thread's CPU per frame by part (arming, the armed step, the copies)")
     ap.add_argument("--worker-policy", choices=("batch", "idle"), default="batch",
                     help="the frame worker's scheduling: as shipped (niced SCHED_BATCH) or SCHED_IDLE")
-    ap.add_argument("--worker", choices=("auto", "process", "inline"), default="auto",
-                    help="watch(worker=...): frames in a worker process, on the training thread, or as watch picks "
-                         "(a process when a core is free beside torch's threads)")
+    ap.add_argument("--worker", choices=("process", "inline"), default="process",
+                    help="watch(worker=...): frames made in a worker process (as shipped) or on the training thread")
     ap.add_argument("--worker-slices", choices=("on", "off"), default="off",
                     help="the worker gives its core back every 0.5 ms of a frame (os.sched_yield), or not (as shipped)")
     args = ap.parse_args()
@@ -329,11 +329,8 @@ def main():
     if args.threads:
         n, why = args.threads, "--threads"
     torch.set_num_threads(n)
-    from mlplab.watch.core import worker_for
-
-    made = worker_for(WORKER, n)
-    header(f"mlplab.watch overhead (torch threads {n}: {why}; frames made {made} (--worker {WORKER})"
-           + (f"; worker {POLICY}, slices {args.worker_slices})" if made == "process" else ")"))
+    header(f"mlplab.watch overhead (torch threads {n}: {why}; frames made: {WORKER}"
+           + (f"; worker {POLICY}, slices {args.worker_slices})" if WORKER == "process" else ")"))
     for kind in args.models.split(","):
         make = _models(torch)[kind]
         X, y = _data(torch, kind)

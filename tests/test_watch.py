@@ -211,7 +211,7 @@ class _Net(nn.Module):
         return self.c(torch.tanh(self.b(h)))
 
 
-def _train(watched: bool, tmp_path, steps=12, worker="auto"):
+def _train(watched: bool, tmp_path, steps=12, worker="process"):
     torch.manual_seed(3)
     model = _Net()
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -502,22 +502,6 @@ def test_frames_keep_their_rate_when_steps_are_slow(tmp_path, monkeypatch):
     assert 8.5 <= rate <= 10.5, rate
 
 
-def test_auto_makes_frames_in_a_process_only_beside_a_free_core(monkeypatch):
-    """worker="auto": a frame worker process only where a core is left beside torch's intra-op threads; where
-    torch has them all, the worker would take a core one of torch's threads needs (and the training thread
-    would wait for it), so frames are made on the training thread."""
-    from mlplab.watch.core import worker_for
-
-    assert worker_for("auto", torch_threads=1, cores=2) == "process"
-    assert worker_for("auto", torch_threads=2, cores=2) == "inline"
-    assert worker_for("auto", torch_threads=4, cores=2) == "inline"
-    assert worker_for("auto", torch_threads=7, cores=8) == "process"
-    assert worker_for("process", torch_threads=2, cores=2) == "process"
-    assert worker_for("inline", torch_threads=1, cores=8) == "inline"
-    monkeypatch.setattr("mlplab.runtime.threads.usable_cores", lambda: 3)
-    assert worker_for("auto", torch_threads=2) == "process" and worker_for("auto", torch_threads=3) == "inline"
-
-
 def test_an_inline_frame_that_fails_stops_the_frames_not_the_training(tmp_path, monkeypatch):
     """Made on the training thread, a frame's failure is the worker's: one warning, frames stop, the run goes on,
     and the recording ends with what was made."""
@@ -549,5 +533,5 @@ def test_an_inline_frame_that_fails_stops_the_frames_not_the_training(tmp_path, 
 
 def test_bad_worker_is_one_line(tmp_path):
     model = nn.Sequential(nn.Linear(6, 2))
-    with pytest.raises(ValueError, match="worker= is one of 'auto', 'process', 'inline', got 'thread'"):
+    with pytest.raises(ValueError, match="worker= is one of 'process', 'inline', got 'thread'"):
         watch(model, worker="thread", record=tmp_path / "a")

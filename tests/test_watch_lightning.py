@@ -63,5 +63,5 @@ def test_the_callback_records_the_fit_and_leaves_it_bit_identical(tmp_path):
 def test_a_bad_setting_is_said_when_the_callback_is_made():
     with pytest.raises(TypeError, match="sharpness= takes"):
         WatchCallback(sharpness=3)
-    with pytest.raises(ValueError, match="worker= is one of 'auto', 'process', 'inline', got 'gpu'"):
+    with pytest.raises(ValueError, match="worker= is one of 'process', 'inline', got 'gpu'"):
         WatchCallback(worker="gpu")

@@ -50,7 +50,7 @@ def main():
     ap.add_argument("--slow", type=float, default=0.0)
     ap.add_argument("--capture", action="store_true")
     ap.add_argument("--port", action="store_true")
-    ap.add_argument("--worker", default="auto", help="watch(worker=...)")
+    ap.add_argument("--worker", default="process", help="watch(worker=...)")
     a = ap.parse_args()
     torch.set_num_threads(auto_blas_threads()[0])
     torch.manual_seed(0)

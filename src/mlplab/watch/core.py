@@ -53,7 +53,7 @@ class Watch:
     did not)."""
 
     def __init__(self, model, optimizer=None, every=None, port=None, record=None, fps: float = 11.0,
-                 sample: int = SAMPLE, sharpness=None, worker: str = "auto"):
+                 sample: int = SAMPLE, sharpness=None, worker: str = "process"):
         import torch
 
         from .. import folderkind
@@ -106,7 +106,7 @@ class Watch:
         self._views = None
         from .worker import Inline, Worker
 
-        self.worker = worker_for(worker, torch.get_num_threads())
+        self.worker = worker
         self._worker = Inline() if self.worker == "inline" else Worker(yield_cpu=every is None)
         self._pre = model.register_forward_pre_hook(self._first_forward, with_kwargs=True)
         self._post = optimizer.register_step_post_hook(lambda opt, a, k: self._after_step()) if optimizer else None
@@ -490,23 +490,7 @@ class Watch:
                 f"recording {self.folder}{', closed' if self.closed else ''}>")
 
 
-WORKERS = ("auto", "process", "inline")
-
-
-def worker_for(worker: str, torch_threads: int, cores: int | None = None) -> str:
-    """Where frames are made: ``"process"`` (a frame worker process, :class:`mlplab.watch.worker.Worker`) or
-    ``"inline"`` (on the training thread, :class:`mlplab.watch.worker.Inline`). ``"auto"``: a process when a
-    core is left beside torch's ``torch_threads`` intra-op threads (``cores``: the usable ones,
-    :func:`mlplab.runtime.threads.usable_cores`), else inline: a process on a core torch uses costs the loop
-    about its whole CPU a frame and more (torch's other threads wait for the one it displaced), inline the
-    frame's CPU once."""
-    if worker != "auto":
-        return worker
-    if cores is None:
-        from ..runtime.threads import usable_cores
-
-        cores = usable_cores()
-    return "process" if cores > torch_threads else "inline"
+WORKERS = ("process", "inline")
 
 
 def _np_dtype(dtype) -> str:
@@ -516,7 +500,7 @@ def _np_dtype(dtype) -> str:
 
 
 def watch(model, optimizer=None, every: int | None = None, port: int | None = None, record=None,
-          fps: float = 11.0, sample: int = SAMPLE, sharpness=None, worker: str = "auto") -> Watch:
+          fps: float = 11.0, sample: int = SAMPLE, sharpness=None, worker: str = "process") -> Watch:
     """Watch a PyTorch model train in your own loop::
 
         w = watch(model, optimizer, record="runs/watch1")     # after building both
@@ -532,7 +516,7 @@ def watch(model, optimizer=None, every: int | None = None, port: int | None = No
     ``(loss_fn, inputs, targets)`` on a fixed batch, a callable model → loss, or :class:`mlplab.watch.Sharpness`:
     also measure the loss's top Hessian eigenvalue against the optimizer's stability limit, at most about 5 %
     of the loop's time (:mod:`mlplab.watch.sharpness`). ``worker``: where frames are made, ``"process"`` (a
-    worker process beside the loop), ``"inline"`` (on the training thread, right after the armed step) or
-    ``"auto"``: a process when a core is free beside torch's threads, else inline (:func:`worker_for`)."""
+    worker process beside the loop, from shared memory) or ``"inline"`` (on the training thread, right after the
+    armed step: no process, no shared memory, W and ∂L/∂W read in place; the loop pays the frame's CPU)."""
     return Watch(model, optimizer, every=every, port=port, record=record, fps=fps, sample=sample,
                  sharpness=sharpness, worker=worker)

@@ -33,7 +33,7 @@ class WatchCallback(Callback):
     """Watch a Lightning module while the Trainer fits it (see the module's docstring)."""
 
     def __init__(self, every=None, port=None, record=None, fps: float = 11.0, sample: int | None = None,
-                 sharpness=None, worker: str = "auto"):
+                 sharpness=None, worker: str = "process"):
         from .core import SAMPLE, WORKERS
         from .sharpness import settings
 
