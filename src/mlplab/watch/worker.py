@@ -240,7 +240,7 @@ class Inline:
     (``watch(worker="inline")``), before the loop goes on, so W and ∂L/∂W are read where the model holds them
     and the other arrays sit in one private buffer: no process to start, no shared memory (a container's
     64 MB ``/dev/shm`` is too small for a large model's frame buffers). The loop pays the frame's CPU: measured
-    (``benchmarks/watch_inline.py``), 4.3-5.6 ms a frame for the 784-100×4-10 MLP at batch 128, about what the
+    (``benchmarks/watch_inline.py``), 4.2-5.6 ms a frame for the 784-100×4-10 MLP at batch 128, about what the
     worker process's frames cost it where torch's threads take every core, and more than they cost where a
     core is free. The frame and the recording are the worker's (:class:`_Frames`); a failure stops the frames, never
     the run."""

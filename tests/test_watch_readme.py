@@ -1,0 +1,65 @@
+"""README's *What it costs* (mlplab.watch) quotes benchmark runs: each figure of its table and of the inline
+paragraph must be in the run's output as printed (benchmarks/watch_results/)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "watch_results"
+
+
+def _section() -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index("Two runs on the quiet machine after this session's cuts")
+    return text[start:text.index("So: the CNN met the target", start)]
+
+
+def _model_part(out: str, model: str) -> str:
+    start = out.index(f"-- {model}:")
+    end = out.find("\n-- ", start + 1)
+    return out[start:end if end > 0 else None]
+
+
+def test_the_tables_ratios_are_the_runs():
+    rows = {r.split("|")[1].strip(): [c.strip() for c in r.split("|")[2:6]]
+            for r in _section().splitlines() if r.startswith("| ") and not r.startswith("| ---")}
+    files = [("threads2", "mlp"), ("threads2", "cnn"), ("threads1", "mlp"), ("threads1", "cnn")]
+    for label, pattern in (("blocks", r"blocks of \d+ steps: .*?: ([0-9.]+ \([0-9.]+–[0-9.]+\))"),
+                           ("paired runs", r"paired runs of \d+ steps: .*?: ([0-9.]+ \([0-9.]+–[0-9.]+\))")):
+        cells = next(v for k, v in rows.items() if k.startswith(label))
+        for cell, (run, model) in zip(cells, files):
+            out = _model_part((RESULTS / f"2026-12-06-{run}.txt").read_text(), model)
+            printed = re.search(pattern, out).group(1)
+            assert cell.replace("**", "") == printed, (label, run, model, cell, printed)
+    frames = next(v for k, v in rows.items() if k.startswith("frames per second"))
+    for cell, (run, model) in zip(frames, files):
+        out = _model_part((RESULTS / f"2026-12-06-{run}.txt").read_text(), model)
+        blocks, paired = (x.strip() for x in cell.split("/"))
+        assert f"frames/s while on {blocks} " in out and f"frames/s {paired}" in out, (run, model, cell)
+    worker = next(v for k, v in rows.items() if k.startswith("the worker's frame"))
+    for cell, model in zip(worker[:2], ("mlp", "cnn")):
+        med, low = re.match(r"([0-9.]+) \(([0-9.]+)\) ms", cell).groups()
+        out = _model_part((RESULTS / "2026-12-06-threads2.txt").read_text(), model)
+        assert f"median of 100: {med} ms" in out and f"minimum {low} ms" in out, (model, cell)
+
+
+def test_the_inline_figures_are_the_runs():
+    text = (ROOT / "README.md").read_text()
+    para = text[text.index('- `worker="inline"`: the training thread makes the frame'):]
+    para = para[:para.index("`meta.json` records which")]
+    costs = {}
+    for n in (1, 2):
+        out = (RESULTS / f"2026-12-06-inline-threads{n}.txt").read_text()
+        costs[n] = {m: v for m, v in re.findall(r"^\s+(.+?): [0-9.]+ ms \(.*?a frame costs it ([0-9.]+) ms",
+                                                         out, re.M)}
+    said = str  # (as printed)
+    flat = " ".join(para.split())
+    one, two = said(costs[1]["inline"]), said(costs[2]["inline"])
+    assert f"{one} ms a frame with torch on one thread and {two} ms on two" in flat
+    assert f"{said(costs[2]['inline, BLAS free'])} ms of CPU instead of {said(costs[2]['inline'])}" in flat
+    assert f"charges the training thread {said(costs[1]['process'])} and {said(costs[2]['process'])} ms" in flat
+    ab = (RESULTS / "2026-12-06-inline-vs-process-mlp.txt").read_text()
+    got = {w: re.findall(rf"^{w}:\s+blocks of \d+ steps: .*?: ([0-9.]+) \(", ab, re.M) for w in ("inline", "process")}
+    assert f"{', '.join(got['inline'])} against {', '.join(got['process'])}" in flat, got
