@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import io
-import json
 import os
 import subprocess
 import sys
@@ -34,29 +33,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def _capture(torch, kind):
     """(meta, info, arrays) of a real frame of ``kind`` at step 50."""
-    from watch_overhead import Loop, _data, _models
-
-    from mlplab.watch import watch
+    from watch_overhead import _data, _models, capture_frame
 
     X, y = _data(torch, kind, n=12800)
-    with tempfile.TemporaryDirectory() as d:
-        torch.manual_seed(0)
-        model = _models(torch)[kind]()
-        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-        w = watch(model, opt, every=25, record=os.path.join(d, "rec"), worker="process")
-        got, send = {}, w._worker.send_frame
-
-        def grab(info):
-            got["info"] = {**json.loads(json.dumps(info)), "buffer": 0}
-            got["arrays"] = [{k: v.copy() for k, v in row.items()} for row in w._buffers[w._worker.next]]
-            send(info)
-
-        w._worker.send_frame = grab
-        Loop(torch, model, X, y, w).run(60)
-        with open(os.path.join(d, "rec", "meta.json")) as f:
-            meta = json.load(f)
-        w.close()
-    return meta, got["info"], got["arrays"]
+    torch.manual_seed(0)
+    return capture_frame(torch, _models(torch)[kind](), X, y, every=25, steps=60)
 
 
 def _ref_package(ref: str, into: str) -> str:

@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import copy
 import inspect
+import json
 import os
 import statistics
 import sys
@@ -226,28 +227,15 @@ def breakdown(torch, make, X, y, frames=200):
     return {k: (statistics.median(a) / 1e3, statistics.median(e) / 1e3) for k, (a, e) in res.items()}
 
 
-def worker_parts(torch, make, X, y, frames=100):
-    """The worker's CPU per frame by part, in this process on one thread (``time.thread_time``, medians of
-    ``frames``): a real frame's arrays (captured from the watched loop's shared buffer as the worker gets them),
-    made into a frame by the worker's own code (:class:`mlplab.watch.worker._Recorder`, written to /dev/null),
-    and its parts apart: the layers' rows (histograms and statistics), the verdicts, the JSON line."""
-    import json
-
-    import numpy as np
-    from threadpoolctl import threadpool_limits
-
-    from mlplab.watch import stats
-    from mlplab.watch.record import LineWriter, encode_line
-    from mlplab.watch.worker import _Recorder
+def capture_frame(torch, model, X, y, every: int, steps: int):
+    """(meta, info, arrays) of a real frame: ``model`` trained ``steps`` steps watched with ``every``; the last
+    frame's arrays as the worker process would read them (copied out of the shared buffer)."""
+    from mlplab.watch import watch
 
     with tempfile.TemporaryDirectory() as d:
-        model = make()
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-        from mlplab.watch import watch
-
-        w = watch(model, opt, every=1, record=os.path.join(d, "rec"), worker="process")
-        got = {}
-        send = w._worker.send_frame
+        w = watch(model, opt, every=every, record=os.path.join(d, "rec"), worker="process")
+        got, send = {}, w._worker.send_frame
 
         def grab(info):
             got["info"] = {**json.loads(json.dumps(info)), "buffer": 0}
@@ -255,14 +243,29 @@ def worker_parts(torch, make, X, y, frames=100):
             send(info)
 
         w._worker.send_frame = grab
-        Loop(torch, model, X, y, w).run(20)
+        Loop(torch, model, X, y, w).run(steps)
         with open(os.path.join(d, "rec", "meta.json")) as f:
             meta = json.load(f)
         w.close()
-    rec = _Recorder.__new__(_Recorder)
-    rec.meta, rec.views, rec.frames, rec.verdicts = meta, [got["arrays"]], 0, None
-    rec.out = LineWriter(os.devnull)
-    info, layers = got["info"], meta["layers"]
+    return meta, got["info"], got["arrays"]
+
+
+def worker_parts(torch, make, X, y, frames=100):
+    """The worker's CPU per frame by part, in this process on one thread (``time.thread_time``, medians of
+    ``frames``): a real frame's arrays (captured from the watched loop's shared buffer as the worker gets them),
+    made into a frame by the worker's own code (:class:`mlplab.watch.worker._Frames`, written to /dev/null),
+    and its parts apart: the layers' rows (histograms and statistics), the verdicts, the JSON line."""
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    from mlplab.watch import stats
+    from mlplab.watch.record import encode_line
+    from mlplab.watch.worker import _Frames
+
+    torch.manual_seed(0)
+    meta, info, arrays = capture_frame(torch, make(), X, y, every=1, steps=20)
+    rec = _Frames([arrays], meta, os.devnull)
+    layers = meta["layers"]
     arrays = rec.take(info)
     T = time.thread_time_ns
     res = {"frame": [], "rows": [], "verdicts": [], "json": []}
