@@ -535,3 +535,29 @@ def test_bad_worker_is_one_line(tmp_path):
     model = nn.Sequential(nn.Linear(6, 2))
     with pytest.raises(ValueError, match="worker= is one of 'process', 'inline', got 'thread'"):
         watch(model, worker="thread", record=tmp_path / "a")
+
+
+def test_an_inline_frame_reads_a_large_weight_in_place_and_leaves_it_alone(tmp_path):
+    """Inline, W and ∂L/∂W are the model's own arrays (no copy); a weight of more than 32,768 values goes
+    through the worker's blocked pass (float64 work arrays): the training stays bit-identical all the same."""
+    def run(watched):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(784, 100), nn.ReLU(), nn.Linear(100, 10))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        g = torch.Generator().manual_seed(1)
+        X, y = torch.randn(256, 784, generator=g), torch.randint(0, 10, (256,), generator=g)
+        w = watch(model, opt, every=1, record=tmp_path / "rec", worker="inline") if watched else None
+        for s in range(8):
+            loss = nn.functional.cross_entropy(model(X[s * 32:(s + 1) * 32]), y[s * 32:(s + 1) * 32])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        if w is not None:
+            w.close()
+            assert w.frames == 8 and w.broken is None
+        return [t.detach().clone() for p in model.parameters() for t in (p, p.grad)]
+
+    for a, b in zip(run(False), run(True)):
+        assert torch.equal(a, b)
+    rec = read(tmp_path / "rec")
+    assert rec.meta["layers"][0]["shape"] == [100, 784] and len(rec.frames) == 8
