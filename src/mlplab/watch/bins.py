@@ -34,6 +34,7 @@ WINDOW = 64  # values in a sample's margins that are put one by one before the f
 _AT: dict[tuple[int, float], tuple[np.ndarray, float, float]] = {}
 _J: dict[int, np.ndarray] = {}
 _ZERO: dict[int, np.ndarray] = {}
+_WAY: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
 
 def quantile_range(s: np.ndarray, tail: float) -> tuple[float, float]:
@@ -92,6 +93,16 @@ def _edges_j(bins: int) -> np.ndarray:
     return j
 
 
+def _ways(bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per key of :func:`bin_all`'s row, the way its float32 rounding must go (+1 up, −1 down) and the float32
+    infinity toward which one step goes back."""
+    got = _WAY.get(bins)
+    if got is None:
+        way = np.concatenate([[1.0], -np.ones(bins - 1), np.ones(bins - 1), [-1.0]])
+        got = _WAY[bins] = (way, np.where(way > 0, np.inf, -np.inf).astype(_F32))
+    return got
+
+
 def bin_all(pending: list) -> None:
     """Fill in ``counts``, ``below`` and ``above`` of every ``(h, s, bins)`` in ``pending`` (see the module's
     docstring), then empty it."""
@@ -108,44 +119,42 @@ def bin_all(pending: list) -> None:
     pending.clear()
     for (f32, bins), items in groups.items():
         j = _edges_j(bins)
-        lo = np.array([h["lo"] for h, _, _ in items])
-        hi = np.array([h["hi"] for h, _, _ in items])
+        lohi = np.array([(h["lo"], h["hi"]) for h, _, _ in items])
+        lo, hi = lohi[:, :1], lohi[:, 1:]
         w = (hi - lo) / bins
-        e = j[None, :] * w[:, None]
-        d = 16.0 * _U * (np.abs(lo)[:, None] + e)
-        e += lo[:, None]
+        e = j * w
+        d = np.abs(lo) + e
+        d *= 16.0 * _U
+        e += lo
         # one search a sample, all "left" (count of x < key): [lo, e_i − δ_i …, after(e_i + δ_i) …, after(hi)], with
-        # after(k) the next number up (x ≤ k ⟺ x < after(k)); float32 keys rounded outwards first
-        if f32:  # x < lo ⟺ x < the least float32 ≥ lo; x ≤ hi ⟺ x ≤ the greatest float32 ≤ hi
-            keys = np.concatenate([lo[:, None], e - d, e + d, hi[:, None]], axis=1)
+        # after(k) the next number up (x ≤ k ⟺ x < after(k))
+        keys = np.concatenate([lo, e - d, e + d, hi], axis=1)
+        if f32:  # float32 keys rounded each its way (_WAY): x < lo ⟺ x < the least float32 ≥ lo, the margins' lower
+            # ends down and upper ends up, x ≤ hi ⟺ x ≤ the greatest float32 ≤ hi
+            way, toward = _ways(bins)
             k = keys.astype(_F32)
-            k[:, :bins] = np.where(k[:, :bins] > keys[:, :bins], np.nextafter(k[:, :bins], _F32(-np.inf)), k[:, :bins])
-            k[:, 0] = np.where(k[:, 0] < keys[:, 0], np.nextafter(k[:, 0], _F32(np.inf)), k[:, 0])
-            top = k[:, bins:]
-            top[:, :-1] = np.where(top[:, :-1] < keys[:, bins:-1], np.nextafter(top[:, :-1], _F32(np.inf)), top[:, :-1])
-            top[:, -1] = np.where(top[:, -1] > keys[:, -1], np.nextafter(top[:, -1], _F32(-np.inf)), top[:, -1])
-            k[:, bins:] = np.nextafter(top, _F32(np.inf))
-            ok = np.isfinite(k).all(axis=1).tolist()
+            wrong = (k - keys) * way < 0  # rounded the other way: one float32 step back
+            k = np.where(wrong, np.nextafter(k, toward), k)
         else:
-            k = np.concatenate([lo[:, None], e - d, e + d, hi[:, None]], axis=1)
-            k[:, bins:] = np.nextafter(k[:, bins:], np.inf)
-            ok = np.isfinite(k).all(axis=1).tolist()
+            k = keys
+        k[:, bins:] = np.nextafter(k[:, bins:], k.dtype.type(np.inf))
+        fin = np.isfinite(k)
+        ok = [True] * len(items) if fin.all() else fin.all(axis=1).tolist()
         zero = _ZERO.setdefault(bins, np.zeros(2 * bins, dtype=np.intp))
-        found = [s.searchsorted(k[r]) if ok[r] else zero for r, (_h, s, _) in enumerate(items)]
-        found = np.array(found)  # [below, a_1 … a_{bins−1}, b_1 … b_{bins−1}, top]
-        a, b = found[:, :bins], found[:, bins:]
+        found = np.array([s.searchsorted(k[r]) if ok[r] else zero for r, (_h, s, _) in enumerate(items)])
+        a, b = found[:, :bins], found[:, bins:]  # [below, a_1 … a_{bins−1}], [b_1 … b_{bins−1}, top]
         span = b[:, :-1] - a[:, 1:]
         wide = span.sum(axis=1).tolist()
         cut = np.concatenate([a, b[:, -1:]], axis=1)
         cut[:, 1:-1] = np.minimum(np.maximum(cut[:, 1:-1], a[:, :1]), b[:, -1:])
-        counts = np.diff(cut, axis=1).tolist()
+        counts = (cut[:, 1:] - cut[:, :-1]).tolist()
         belows, tops = a[:, 0].tolist(), b[:, -1].tolist()
         for r, (h, s, _) in enumerate(items):
             if not ok[r] or wide[r] > WINDOW:
                 _by_formula(h, s, bins)
                 continue
             if wide[r]:  # values within a margin of an edge: put by the formula itself
-                lo_r, w_r = h["lo"], float(w[r])
+                lo_r, w_r = h["lo"], float(w[r, 0])
                 row = [belows[r], *a[r, 1:].tolist(), tops[r]]  # (before the clipping to [below, top])
                 for i in np.flatnonzero(span[r]).tolist():
                     x = s[a[r, i + 1]:b[r, i]].astype(_F64)
