@@ -110,8 +110,7 @@ def histogram(x, bins: int = BINS, tail: float = TAIL, cap: int = SAMPLE) -> dic
     return _histogram(x, bins, tail, cap)[0]
 
 
-def _histogram(x, bins: int = BINS, tail: float = TAIL, cap: int = SAMPLE, ready=None, wide=None, pending=None,
-               keep=None):
+def _histogram(x, bins: int = BINS, tail: float = TAIL, cap: int = SAMPLE, ready=None, wide=None, pending=None):
     """:func:`histogram`, and what the layer's row reuses: ``(h, s, sq)`` with ``s`` the sorted sample (None if
     there is none) and ``sq`` = Σ x² over the finite values (‖x‖² without another pass).
 
@@ -119,8 +118,6 @@ def _histogram(x, bins: int = BINS, tail: float = TAIL, cap: int = SAMPLE, ready
     is monotone, so φ of z's sorted sample *is* the sorted sample of φ(z) (the same positions: the same size), and
     φ(min z), φ(max z) are its extremes. Only mean and std then take a pass over the values. ``wide``: the
     float64 copy of a float32 ``x`` when the caller has made it (the weights: W is also needed in float64 for ΔW).
-    ``keep``: a list that gets the float64 values the moments were taken over (every value of ``x``: only when all
-    are finite, else nothing), for a ReLU's φ(z) = max(z, 0) without a float32 φ(z) and its conversion.
 
     How it is cheap (the frame worker makes 15-25 of these a frame, on a core training may want): the sum in
     float64 also tells whether every value is finite (a sum of finite float32 values cannot overflow float64),
@@ -158,8 +155,6 @@ def _histogram(x, bins: int = BINS, tail: float = TAIL, cap: int = SAMPLE, ready
             total = float(np.add.reduce(d))
     m = v.size
     mean = total / m
-    if keep is not None and not nonfinite:
-        keep.append(d)
     sq = float(d.dot(d))  # (the frame worker has one BLAS thread)
     ss = sq - mean * total
     if not (ss >= _ONE_PASS * sq and sq < math.inf):  # cancellation, an overflow: the two passes keep the digits
@@ -339,32 +334,17 @@ def layer_row(info: dict, z, zn, gz, w, before, gw, in_std: float | None, pendin
     conv = info["kind"] != "Linear"
     act = info["activation"]
     slope = info.get("slope", 0.01)
-    # a ReLU on z itself: φ(z) = max(z, 0) is not made in float32 at all when z is finite (its moments from z's
-    # float64 values, its sample and extremes from z's, its zeros and dead units from z: z ≤ 0 ⟺ max(z, 0) ≤ 0)
-    relu = (act == "relu" and zn is z and z is not None and isinstance(z, np.ndarray) and z.dtype.kind == "f"
-            and z.ndim > 0 and z.size > 0)
-    a = activate(act, zn, slope) if zn is not None and not relu else None
+    a = activate(act, zn, slope) if zn is not None else None
     row = {}
     later = [] if pending is None else pending  # the histograms' counts, made together at the end
-    kept = [] if relu else None
-    hz, sz, _ = _histogram(z, pending=later, keep=kept) if z is not None else (None, None, 0.0)
+    hz, sz, _ = _histogram(z, pending=later) if z is not None else (None, None, 0.0)
     row["z"] = hz
     PAUSE()
     ready = None
-    if relu and (not kept or sz is None):  # a value of z is not finite: φ(z) made and binned on its own
-        relu, a = False, activate(act, z, slope)
-    if relu:
-        d = kept[0]  # z's values in float64 (exact): max(d, 0) is φ(z)'s float32 values made float64, value for value
-        ad = _scratch("a", d.size)
-        np.maximum(d, _zeros(d), out=ad)
+    if a is not None and zn is z and sz is not None and act in _MONOTONE and slope >= 0 and not hz["nonfinite"]:
         ends = activate(act, np.array([hz["min"], hz["max"]], dtype=z.dtype), slope)
-        row["a"] = _histogram(ad, ready=(activate(act, sz, slope), float(ends[0]), float(ends[1])), pending=later)[0]
-        a = z  # (for the zeros and dead units below)
-    else:
-        if a is not None and zn is z and sz is not None and act in _MONOTONE and slope >= 0 and not hz["nonfinite"]:
-            ends = activate(act, np.array([hz["min"], hz["max"]], dtype=z.dtype), slope)
-            ready = (activate(act, sz, slope), float(ends[0]), float(ends[1]))
-        row["a"] = _histogram(a, ready=ready, pending=later)[0] if a is not None else None
+        ready = (activate(act, sz, slope), float(ends[0]), float(ends[1]))
+    row["a"] = _histogram(a, ready=ready, pending=later)[0] if a is not None else None
     PAUSE()
     hg, _, sq_g = _histogram(gz, pending=later) if gz is not None else (None, None, 0.0)
     row["gz"] = hg
