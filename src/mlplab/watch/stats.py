@@ -223,9 +223,9 @@ def _weights(w, before, gw=None, bins: int = BINS, tail: float = TAIL, cap: int 
         return None
     at = _indices(n, cap) if n > cap else None
     sw = fw.take(at) if at is not None else fw.copy()
-    sw.sort()
-    sd = (fw.take(at) if at is not None else fw).astype(_F64)
+    sd = sw.astype(_F64)  # (W's sample before it is sorted: one read of W at the positions, not two)
     sd -= fb.take(at) if at is not None else fb
+    sw.sort()
     sd.sort()
     hw = _binned(sw, bins, tail, float(np.minimum.reduce(fw)), float(np.maximum.reduce(fw)), mw,
                  math.sqrt(max(ssw / n, 0.0)), 0, n, pending)
