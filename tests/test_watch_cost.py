@@ -120,3 +120,38 @@ def test_relu_against_kept_zeros_is_numpys_maximum_with_zero():
             got[...] = 7  # the result is the caller's own array
             assert not wstats.activate("relu", np.full(shape, -1.0, dt)).any()
     assert np.array_equal(wstats.activate("relu", np.array([-2, 3])), [0, 3])  # (integers: np.maximum(z, 0))
+
+
+def test_float32_keys_rounded_each_its_way_count_the_values_at_lo_and_hi_and_at_float32s_ends():
+    """bin_all's float32 keys (one where: the least float32 ≥ lo, the greatest ≤ hi, the margins outwards) against
+    the documented bins on every value: ranges whose lo and hi are sample values (n − 1 a multiple of 1000: the
+    quantiles land on order statistics) with ties at them and values one float32 step either side, negative and
+    zero-crossing ranges, subnormals, values near float32's largest (keys that overflow go by the formula), and lo
+    and hi a fraction of a float32 step above the order statistic below them (the nearest float32 is the wrong key)."""
+    rng = np.random.default_rng(23)
+    f32 = np.float32
+    cases = []
+    for scale, shift in ((1.0, 0.0), (1e-3, -5.0), (1e-41, 0.0), (1e37, 0.0), (3e37, 3e38), (1.0, 1e7)):
+        with np.errstate(over="ignore"):  # (beyond float32's largest: inf, dropped)
+            x = (shift + scale * rng.normal(size=8001)).astype(f32)
+        x = x[np.isfinite(x)]
+        s = np.sort(x)
+        cases.append(s)
+        lo, hi = bins.quantile_range(s, wstats.TAIL)
+        near = np.array([lo, hi], dtype=f32)  # the ends and a step either side, three times each (ties)
+        near = np.concatenate([near, np.nextafter(near, f32(np.inf)), np.nextafter(near, f32(-np.inf))])
+        y = np.sort(np.concatenate([s[:-near.size * 3], np.repeat(near, 3)]))
+        cases.append(y[np.isfinite(y)])
+    for scale in (1.0, 1e-30, 1e30):  # lo and hi between two adjacent float32 values (its order statistics): the
+        s = np.sort((scale * rng.normal(size=8192)).astype(f32))  # nearest float32 would count one value wrong
+        s[8], s[8182] = np.nextafter(s[9], f32(-np.inf)), np.nextafter(s[8183], f32(-np.inf))
+        lo, hi = bins.quantile_range(s, wstats.TAIL)
+        a, b, c, d = (float(s[i]) for i in (8, 9, 8182, 8183))
+        assert a < lo < b and c < hi < d and f32(lo) == a and f32(hi) == d
+        cases.append(s)
+    for s in cases:
+        pending = []
+        got = bins.histogram_dict(s, wstats.BINS, wstats.TAIL, s[0], s[-1], 0.0, 1.0, 0, s.size, pending)
+        bins.bin_all(pending)
+        assert (got["counts"], got["below"], got["above"]) == _documented_bins(s, got["lo"], got["hi"])
+        assert got == bins.histogram_dict(s, wstats.BINS, wstats.TAIL, s[0], s[-1], 0.0, 1.0, 0, s.size)
