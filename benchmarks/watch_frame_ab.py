@@ -5,6 +5,12 @@ less than the drift of a shared machine's load between two runs. So both version
 process, one after the other in alternating order, and the median of the per-pair ratios new/old is the change:
 
     python benchmarks/watch_frame_ab.py --ref da6d1b2 [--frames 300] [--repeats 3] [--models mlp,cnn]
+    python benchmarks/watch_frame_ab.py --without weights,activations,bins,verdicts,json
+
+``--without PART``: what a part of the frame costs in the frame, as the frame without it against the whole frame (both
+this checkout's code, the same alternation): ``weights`` (W, W_before and ∂L/∂W: their histograms and norms),
+``activations`` (z, φ(z) and ∂L/∂z), ``bins`` (the counts of every histogram, ``bin_all``), ``verdicts``, ``json``
+(the line written). 1 − the ratio is the part's share: a part alone, timed apart, runs with its data in the cache.
 
 The frame: the arrays the worker gets for the 784-100×4-10 MLP and the small CNN of ``watch_overhead.py`` after 50
 steps of its loop (captured from the shared buffer as ``watch_overhead.worker_parts`` does). The older code is
@@ -60,38 +66,95 @@ def _recorder(pkg, meta, arrays):
     return rec
 
 
+def _working_package(into: str) -> str:
+    import shutil
+
+    shutil.copytree(os.path.join(ROOT, "src", "mlplab"), os.path.join(into, "mlplab_part"))
+    if into not in sys.path:
+        sys.path.insert(0, into)
+    return "mlplab_part"
+
+
+PARTS = ("weights", "activations", "bins", "verdicts", "json")
+
+
+def _leave_out(rec, pkg: str, part: str) -> None:
+    """Make ``rec`` (a recorder of package ``pkg``, a copy of this checkout's) skip ``part`` of every frame."""
+    stats = importlib.import_module(pkg + ".watch.stats")
+    if part in ("weights", "activations"):
+        real = stats.layer_row
+
+        def row(info, z, zn, gz, w, before, gw, in_std, pending=None):
+            if part == "weights":
+                w = before = gw = None
+            else:
+                z = zn = gz = None
+            return real(info, z, zn, gz, w, before, gw, in_std, pending)
+
+        stats.layer_row = row
+    elif part == "bins":
+        def no_counts(pending):
+            for h, _s, bins in pending:
+                h["counts"] = [0] * bins
+            pending.clear()
+
+        stats.bin_all = no_counts
+    elif part == "verdicts":
+        stats.judge = lambda rows, *a, **k: [{"verdict": "ok", "level": 0, "reason": ""} for _ in rows]
+    elif part == "json":
+        rec.out.write = lambda obj: None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--ref", required=True, help="the older commit (or branch) to compare with")
+    ap.add_argument("--ref", help="the older commit (or branch) to compare with")
+    ap.add_argument("--without", help=f"parts of the frame to leave out, one at a time ({', '.join(PARTS)})")
     ap.add_argument("--frames", type=int, default=300, help="frames per version and repeat")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--models", default="mlp,cnn")
     args = ap.parse_args()
+    parts = [p for p in (args.without or "").split(",") if p]
+    if bool(args.ref) == bool(parts) or any(p not in PARTS for p in parts):
+        ap.error(f"give --ref COMMIT or --without PARTS (of {', '.join(PARTS)}), not both")
     import numpy as np
     import torch
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(2)
-    header(f"mlplab.watch: the worker's frame, this checkout against {args.ref}")
+    header(f"mlplab.watch: the worker's frame, this checkout against {args.ref}" if args.ref else
+           f"mlplab.watch: the worker's frame without each of {', '.join(parts)}, against the whole frame")
     np.seterr(all="ignore")
     with tempfile.TemporaryDirectory() as d:
-        ref = _ref_package(args.ref, d)
+        other = _ref_package(args.ref, d) if args.ref else _working_package(d)
         for kind in args.models.split(","):
             meta, info, arrays = _capture(torch, kind)
-            recs = [_recorder(ref, meta, arrays), _recorder("mlplab", meta, arrays)]
             print(f"-- {kind}: {len(meta['layers'])} layers")
-            with threadpool_limits(1):
-                for _ in range(args.repeats):
-                    ts = [[], []]
-                    for i in range(args.frames):
-                        for j in ((0, 1) if i % 2 else (1, 0)):
-                            c = time.thread_time_ns()
-                            recs[j].frame(info, recs[j].take(info))
-                            ts[j].append(time.thread_time_ns() - c)
-                    old, new = (np.array(t) / 1e6 for t in ts)
-                    print(f"   {args.ref}: median {np.median(old):.2f} ms (minimum {old.min():.2f}); this checkout: "
-                          f"median {np.median(new):.2f} ms (minimum {new.min():.2f}); new/old, median of "
-                          f"{args.frames} pairs: {np.median(new / old):.3f}; load average {os.getloadavg()[0]:.1f}")
+            for part in parts or [None]:
+                if part is None:
+                    recs = [_recorder(other, meta, arrays), _recorder("mlplab", meta, arrays)]
+                    names = (args.ref, "this checkout")
+                else:
+                    importlib.reload(importlib.import_module(other + ".watch.stats"))  # (the last part back in)
+                    recs = [_recorder("mlplab", meta, arrays), _recorder(other, meta, arrays)]
+                    _leave_out(recs[1], other, part)
+                    names = ("the whole frame", f"without {part}")
+                _pairs(recs, names, info, args, np, threadpool_limits)
+
+
+def _pairs(recs, names, info, args, np, threadpool_limits):
+    """The two recorders' frames alternately, ``args.repeats`` times ``args.frames`` pairs: medians and ratios."""
+    with threadpool_limits(1):
+        for _ in range(args.repeats):
+            ts = [[], []]
+            for i in range(args.frames):
+                for j in ((0, 1) if i % 2 else (1, 0)):
+                    c = time.thread_time_ns()
+                    recs[j].frame(info, recs[j].take(info))
+                    ts[j].append(time.thread_time_ns() - c)
+            old, new = (np.array(t) / 1e6 for t in ts)
+            print(f"   {names[0]}: median {np.median(old):.2f} ms (minimum {old.min():.2f}); {names[1]}: "
+                  f"median {np.median(new):.2f} ms (minimum {new.min():.2f}); new/old, median of "
+                  f"{args.frames} pairs: {np.median(new / old):.3f}; load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
