@@ -127,7 +127,8 @@ def test_float32_keys_rounded_each_its_way_count_the_values_at_lo_and_hi_and_at_
     the documented bins on every value: ranges whose lo and hi are sample values (n − 1 a multiple of 1000: the
     quantiles land on order statistics) with ties at them and values one float32 step either side, negative and
     zero-crossing ranges, subnormals, values near float32's largest (keys that overflow go by the formula), and lo
-    and hi a fraction of a float32 step above the order statistic below them (the nearest float32 is the wrong key)."""
+    and hi a fraction of a float32 step above the order statistic below them (the nearest float32 is the wrong key);
+    all of them, and their float64 copies, binned in one call as each alone."""
     rng = np.random.default_rng(23)
     f32 = np.float32
     cases = []
@@ -149,9 +150,16 @@ def test_float32_keys_rounded_each_its_way_count_the_values_at_lo_and_hi_and_at_
         a, b, c, d = (float(s[i]) for i in (8, 9, 8182, 8183))
         assert a < lo < b and c < hi < d and f32(lo) == a and f32(hi) == d
         cases.append(s)
-    for s in cases:
+    alone, together, later = [], [], []
+    for s in cases + [c.astype(np.float64) for c in cases]:
         pending = []
         got = bins.histogram_dict(s, wstats.BINS, wstats.TAIL, s[0], s[-1], 0.0, 1.0, 0, s.size, pending)
         bins.bin_all(pending)
         assert (got["counts"], got["below"], got["above"]) == _documented_bins(s, got["lo"], got["hi"])
         assert got == bins.histogram_dict(s, wstats.BINS, wstats.TAIL, s[0], s[-1], 0.0, 1.0, 0, s.size)
+        alone.append(got)
+        together.append(bins.histogram_dict(s, wstats.BINS, wstats.TAIL, s[0], s[-1], 0.0, 1.0, 0, s.size, later))
+    order = rng.permutation(len(later))  # float32 and float64 samples, with and without overflowing keys, binned
+    shuffled = [later[i] for i in order]  # in one call, in any order: each as alone
+    bins.bin_all(shuffled)
+    assert together == alone

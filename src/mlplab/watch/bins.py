@@ -115,9 +115,11 @@ def bin_all(pending: list) -> None:
                 or w < 1e-290):
             _by_formula(h, s, bins)
         else:
-            groups.setdefault((s.dtype == _F32, bins), []).append(item)
+            groups.setdefault(bins, []).append(item)
     pending.clear()
-    for (f32, bins), items in groups.items():
+    for bins, items in groups.items():  # (float32 and float64 samples together: NumPy's calls on small arrays, not
+        # their work, are the cost here, and after a frame's rows each takes several µs, its code and data out of cache)
+        f32 = [s.dtype == _F32 for _, s, _ in items]
         j = _edges_j(bins)
         lohi = np.array([(h["lo"], h["hi"]) for h, _, _ in items])
         lo, hi = lohi[:, :1], lohi[:, 1:]
@@ -129,19 +131,25 @@ def bin_all(pending: list) -> None:
         # one search a sample, all "left" (count of x < key): [lo, e_i − δ_i …, after(e_i + δ_i) …, after(hi)], with
         # after(k) the next number up (x ≤ k ⟺ x < after(k))
         keys = np.concatenate([lo, e - d, e + d, hi], axis=1)
-        if f32:  # float32 keys rounded each its way (_WAY): x < lo ⟺ x < the least float32 ≥ lo, the margins' lower
-            # ends down and upper ends up, x ≤ hi ⟺ x ≤ the greatest float32 ≤ hi
+        k32 = None
+        if any(f32):  # float32 keys rounded each its way (_WAY): x < lo ⟺ x < the least float32 ≥ lo, the margins'
+            # lower ends down and upper ends up, x ≤ hi ⟺ x ≤ the greatest float32 ≤ hi
             way, toward = _ways(bins)
-            k = keys.astype(_F32)
-            wrong = (k - keys) * way < 0  # rounded the other way: one float32 step back
-            k = np.where(wrong, np.nextafter(k, toward), k)
+            k32 = keys.astype(_F32)
+            wrong = (k32 - keys) * way < 0  # rounded the other way: one float32 step back
+            k32 = np.where(wrong, np.nextafter(k32, toward), k32)
+            k32[:, bins:] = np.nextafter(k32[:, bins:], _F32(np.inf))
+            fin32 = np.isfinite(k32)
+        if not all(f32):
+            keys[:, bins:] = np.nextafter(keys[:, bins:], np.inf)
+        fin = np.isfinite(keys)
+        if fin.all() and (k32 is None or fin32.all()):
+            ok = [True] * len(items)
         else:
-            k = keys
-        k[:, bins:] = np.nextafter(k[:, bins:], k.dtype.type(np.inf))
-        fin = np.isfinite(k)
-        ok = [True] * len(items) if fin.all() else fin.all(axis=1).tolist()
+            ok = [bool((fin32 if f32[r] else fin)[r].all()) for r in range(len(items))]
         zero = _ZERO.setdefault(bins, np.zeros(2 * bins, dtype=np.intp))
-        found = np.array([s.searchsorted(k[r]) if ok[r] else zero for r, (_h, s, _) in enumerate(items)])
+        found = np.array([s.searchsorted(k32[r] if f32[r] else keys[r]) if ok[r] else zero
+                          for r, (_h, s, _) in enumerate(items)])
         a, b = found[:, :bins], found[:, bins:]  # [below, a_1 … a_{bins−1}], [b_1 … b_{bins−1}, top]
         span = b[:, :-1] - a[:, 1:]
         wide = span.sum(axis=1).tolist()
