@@ -342,7 +342,11 @@ def layer_row(info: dict, z, zn, gz, w, before, gw, in_std: float | None, pendin
     PAUSE()
     ready = None
     if a is not None and zn is z and sz is not None and act in _MONOTONE and slope >= 0 and not hz["nonfinite"]:
-        ends = activate(act, np.array([hz["min"], hz["max"]], dtype=z.dtype), slope)
+        mn, mx = hz["min"], hz["max"]
+        if act == "relu":  # (φ's extremes in Python: max(x, 0) with +0.0 for x ≤ 0, as np.maximum against zeros gives)
+            ends = (mn if mn > 0 else 0.0, mx if mx > 0 else 0.0)
+        else:
+            ends = activate(act, np.array([mn, mx], dtype=z.dtype), slope).tolist()
         ready = (activate(act, sz, slope), float(ends[0]), float(ends[1]))
     row["a"] = _histogram(a, ready=ready, pending=later)[0] if a is not None else None
     PAUSE()
