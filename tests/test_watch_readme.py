@@ -63,3 +63,23 @@ def test_the_inline_figures_are_the_runs():
     ab = (RESULTS / "2026-12-06-inline-vs-process-mlp.txt").read_text()
     got = {w: re.findall(rf"^{w}:\s+blocks of \d+ steps: .*?: ([0-9.]+) \(", ab, re.M) for w in ("inline", "process")}
     assert f"{', '.join(got['inline'])} against {', '.join(got['process'])}" in flat, got
+
+
+def test_the_frames_parts_and_ab_ratios_are_the_runs():
+    """The worker's frame by part (`watch_frame_ab.py --without`) and this checkout against f6747c7 (`--ref`), as
+    README's *What it costs* quotes them: each ratio as printed, in the run's order."""
+    text = " ".join((ROOT / "README.md").read_text().split())
+    para = text[text.index("**What the MLP's frame is made of**"):]
+    para = para[:para.index("- Not done:")]
+    out = (RESULTS / "2026-12-07-frame-without.txt").read_text()
+    for model, part, said in (("mlp", "weights", "without W, W_before and ∂L/∂W (their histograms and norms)"),
+                              ("mlp", "activations", "without z, φ(z) and ∂L/∂z"),
+                              ("mlp", "bins", "without the bin counts"), ("mlp", "verdicts", "without the verdicts"),
+                              ("mlp", "json", "without the JSON line"),
+                              ("cnn", "activations", "the CNN: without z, φ(z) and ∂L/∂z")):
+        got = re.findall(rf"without {part}: .*?new/old, median of \d+ pairs: ([0-9.]+)", _model_part(out, model))
+        assert len(got) == 2 and f"{said} {got[0]} and {got[1]}" in para, (model, part, got)
+    ab = (RESULTS / "2026-12-07-frame-ab.txt").read_text()
+    for model, name in (("mlp", "MLP"), ("cnn", "CNN")):
+        got = re.findall(r"new/old, median of 300 pairs: ([0-9.]+)", _model_part(ab, model))
+        assert len(got) == 3 and f"{', '.join(got)} ({name}" in para, (model, got)
