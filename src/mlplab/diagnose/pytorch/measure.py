@@ -106,7 +106,8 @@ def _segments(layers) -> list[list[int]]:
     return segs
 
 
-def _measure(layers, batch: int, eps=dg.SATURATION_EPS, params=(), norms_out: dict | None = None):
+def _measure(layers, batch: int, eps=dg.SATURATION_EPS, params=(), norms_out: dict | None = None,
+             weights: bool = False):
     """Per layer: mlplab's LayerStats (dg._summary, the fields the check-up reads) plus gradient norms and
     shapes. ReLU6 counts as a ReLU (dead and zero units) that also saturates: outputs within ``eps`` of 6, where
     φ' = 0. What the theory reads only at a chain's ends is measured there only (issue 30's time budget): the
@@ -119,7 +120,9 @@ def _measure(layers, batch: int, eps=dg.SATURATION_EPS, params=(), norms_out: di
     E[(∂L/∂z)²] from the float64 norms taken for all the layers in one call (issue 30's time budget).
 
     ``params``: more parameters whose gradients' norms to take in the same call, all of them put in ``norms_out``
-    (id(tensor) -> ‖tensor‖) for the coverage's "got a gradient" (one ``_foreach_norm`` call, not two).
+    (id(tensor) -> ‖tensor‖) for the coverage's "got a gradient" (one ``_foreach_norm`` call, not two);
+    ``weights=True``: the norms of the (floating) parameters themselves too, for the check-up's "not finite"
+    (a third call saved).
 
     Layer by layer, not on one array of all the layers' values: that was slower (the statistics of 20 layers of
     256 × 64 in one float64 array of 2.6 MB leave the cache that a layer's 128 kB stays in)."""
@@ -135,6 +138,8 @@ def _measure(layers, batch: int, eps=dg.SATURATION_EPS, params=(), norms_out: di
 
         extra = [p.grad for p in params if p.grad is not None and p.grad.layout == torch.strided
                  and p.grad.is_floating_point()]
+        if weights:
+            extra += [p for p in params if p.is_floating_point()]
     norms = _norms(grads + [lay.op.bias for lay in layers if lay.op.bias is not None] + extra)
     if norms_out is not None:
         norms_out.update(norms)
