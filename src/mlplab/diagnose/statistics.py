@@ -307,17 +307,19 @@ def _projections(n: int) -> tuple[np.ndarray, np.ndarray, float, list[float]]:
     return r, rs, float(np.sum(np.abs(r))), [float(np.sum(np.abs(rk))) for rk in rs]
 
 
-def count_distinct_units(a: np.ndarray, rtol: float = 1e-5) -> int:
+def count_distinct_units(a: np.ndarray, rtol: float = 1e-5, amax: float | None = None) -> int:
     """How many different units a layer really has: columns of ``a`` (examples × units) that agree
     within ``rtol`` × (largest |value| in the batch) count as one (symmetry: identical units).
 
     The largest |value| and the all-zero columns are read from ``a`` as it is (a float32 array: its values are
-    exactly their float64 casts, at half the bytes); projections and comparisons are in float64."""
+    exactly their float64 casts, at half the bytes); projections and comparisons are in float64. ``amax``: that
+    largest |value| where the caller has it (the check-up takes it to know that the values are finite: one pass
+    over the layer's outputs, not two)."""
     a32 = np.asarray(a)
     a32 = a32.reshape(-1, np.shape(a32)[-1])
     if a32.shape[1] < 2:
         return int(a32.shape[1])
-    tol = rtol * max(float(np.max(np.abs(a32))), 1e-30)
+    tol = rtol * max(float(np.max(np.abs(a32))) if amax is None else float(amax), 1e-30)
     a = a32 if a32.dtype == np.float64 else a32.astype(np.float64)  # (BLAS takes one dtype: a float64 copy)
     # columns within tol everywhere have projections on r within tol·‖r‖₁: a necessary condition that leaves
     # few candidates to compare in full (fast for 512 units; the count is the same)

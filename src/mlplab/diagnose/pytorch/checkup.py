@@ -323,8 +323,11 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
         distinct = None
         if hidden and len(after) == len(layers):
             a = _np(after[i].a, lay.kind != "Linear")
-            if np.all(np.isfinite(a)):
-                distinct = int(dg.count_distinct_units(a.reshape(-1, a.shape[-1])))
+            a = a.reshape(-1, a.shape[-1])
+            # finite values exactly when their largest |value| is (NaN propagates): the count's own tolerance
+            amax = float(np.max(np.abs(a))) if a.size else None
+            if amax is None or math.isfinite(amax):
+                distinct = int(dg.count_distinct_units(a, amax=amax))
         row = {
             "layer": i + 1, "fan_in": s.fan_in, "fan_out": s.fan_out, "activation": lay.activation,
             "weight_std0": moments[id(w)][0], "weight_mean0": moments[id(w)][1],

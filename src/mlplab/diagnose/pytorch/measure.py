@@ -151,18 +151,23 @@ def _measure(layers, batch: int, eps=dg.SATURATION_EPS, params=(), norms_out: di
             weights[id(lay.op.weight)] = (wm, norms[id(wg)] if wg is not None else float("nan"), _moments(wm))
         wm, wg_norm, moments = weights[id(lay.op.weight)]
         zsrc = lay.z_values if lay.z_values is not None else lay.z
-        z = _np(zsrc, conv)
         a = _np(lay.a, conv)
         act = "relu" if lay.activation == "relu6" else lay.activation
+        # (_summary(full=False) reads a, not z: z as an array only for E[z²]; its sizes from the tensor)
         s = dg._summary(i, SimpleNamespace(linear=SimpleNamespace(weight=SimpleNamespace(data=wm)),
-                                           activation=act), z, a, eps, full=False)
+                                           activation=act), None, a, eps, full=False)
         # E[z²] only where the theory reads it, a normalisation's output (each layer's was a pass over its batch)
-        s.pre_sq = (_mean_sq(z) if z.size else float("nan")) if lay.norm else float("nan")
+        if lay.norm:
+            z = _np(zsrc, conv)
+            s.pre_sq = _mean_sq(z) if z.size else float("nan")
+        else:
+            s.pre_sq = float("nan")
         if lay.activation == "relu6":
             s.activation = "relu6"
             s.saturated = float(np.mean(a >= RELU6_TOP - eps))
         units = wm.shape[1]
-        positions = max(1, z[0].size // units) if z.ndim > 1 else 1
+        z_size = int(zsrc.numel())
+        positions = max(1, (z_size // int(zsrc.shape[0]) if zsrc.shape[0] else 0) // units) if zsrc.dim() > 1 else 1
         zg = getattr(zsrc, "grad", None)
         s.pre_grad_norm = norms[id(zg)] if zg is not None else float("nan")
         s.weight_grad_norm = wg_norm
@@ -170,7 +175,7 @@ def _measure(layers, batch: int, eps=dg.SATURATION_EPS, params=(), norms_out: di
             if i in starts or i == 0 else None
         b = lay.op.bias
         spread = _spread(xin) if i == 0 else None
-        out.append({"stats": s, "weight": wm, "moments": moments, "positions": positions, "elements": z.size,
+        out.append({"stats": s, "weight": wm, "moments": moments, "positions": positions, "elements": z_size,
                     "in_sq": (spread[2] / spread[0] + spread[1] ** 2 if i == 0 else _mean_sq(xin))
                     if i in starts else None, "pre_sq": s.pre_sq, "in_spread": spread,
                     "bias_sq": _sq_from_norm(norms[id(b)], b) if b is not None else 0.0,
