@@ -363,3 +363,38 @@ def test_saturation_bounds_in_float32_are_the_float64_comparison():
         assert np.array_equal(a <= _at_most(a.dtype, c), a.astype(np.float64) <= c), c
         assert np.array_equal(a >= _at_least(a.dtype, c), a.astype(np.float64) >= c), c
         assert _at_most(np.float32, c).dtype == np.float32 and _at_most(np.float64, c) == c
+
+
+def test_scratch_buffer_gives_the_fresh_arrays_numbers_and_is_reused():
+    """The check-up's per-layer float64 temporaries in one reused buffer (dg.Scratch: no page faults per layer):
+    the layer statistics, the input's spread and the distinct-unit count are those of fresh arrays, bit for bit,
+    for float32 layers of several sizes in a row (the buffer grown, then reused by smaller ones), a channels-last
+    view (a conv's units moved last), and a float64 array (no copy); an array over Scratch.MAX is made fresh."""
+    from types import SimpleNamespace
+
+    from mlplab.diagnose import statistics as dg
+    from mlplab.diagnose.pytorch.measure import _spread
+
+    rng = np.random.default_rng(0)
+    scratch = dg.Scratch()
+    arrays = [rng.standard_normal((256, 64)).astype(np.float32), rng.standard_normal((256, 128)).astype(np.float32),
+              np.maximum(rng.standard_normal((64, 40)), 0).astype(np.float32),
+              np.moveaxis(rng.standard_normal((8, 6, 5, 5)).astype(np.float32), 1, -1),
+              rng.standard_normal((100, 30)), np.tanh(rng.standard_normal((50, 20))).astype(np.float32)]
+    arrays[1][:, :5] = arrays[1][:, 5:10]  # identical units
+    for a in arrays:
+        for act in ("relu", "tanh", "identity"):
+            lay = SimpleNamespace(linear=SimpleNamespace(weight=SimpleNamespace(data=np.ones((3, a.shape[-1])))),
+                                  activation=act)
+            fresh = dg._summary(0, lay, None, a, dg.SATURATION_EPS, full=False)
+            reused = dg._summary(0, lay, None, a, dg.SATURATION_EPS, full=False, scratch=scratch)
+            f, r = fresh.as_dict(), reused.as_dict()
+            assert f.keys() == r.keys() and all(f[k] == r[k] or (f[k] != f[k] and r[k] != r[k]) for k in f), act
+        assert _spread(a) == _spread(a, scratch)
+        flat = a.reshape(-1, a.shape[-1])
+        assert dg.count_distinct_units(flat) == dg.count_distinct_units(flat, amax=float(np.max(np.abs(flat))),
+                                                                         scratch=scratch)
+    assert dg.count_distinct_units(arrays[1], scratch=scratch) == 123
+    assert scratch.buf.size == 256 * 128  # grown once to the largest, then reused
+    base = scratch.buf
+    assert scratch.f64((10, 7)).base is base and scratch.f64((dg.Scratch.MAX + 1,)).base is not base

@@ -317,6 +317,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
     # per weight array (one for the layers that share a weight): its std, mean and variance in float64 (_measure's)
     moments = {id(m["weight"]): m["moments"] for m in meas}
     rows = []
+    scratch = dg.Scratch()  # the distinct-unit counts' float64 copies in one reused buffer
     for i, (lay, m, th) in enumerate(zip(layers, meas, theory)):
         s, w = m["stats"], m["weight"]  # float32: its mean and std accumulate in float64 without a float64 copy
         hidden = i < len(layers) - 1
@@ -327,7 +328,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
             # finite values exactly when their largest |value| is (NaN propagates): the count's own tolerance
             amax = float(np.max(np.abs(a))) if a.size else None
             if amax is None or math.isfinite(amax):
-                distinct = int(dg.count_distinct_units(a, amax=amax))
+                distinct = int(dg.count_distinct_units(a, amax=amax, scratch=scratch))
         row = {
             "layer": i + 1, "fan_in": s.fan_in, "fan_out": s.fan_out, "activation": lay.activation,
             "weight_std0": moments[id(w)][0], "weight_mean0": moments[id(w)][1],
@@ -345,6 +346,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
         if not hidden:
             row["label_signal"] = signal
         rows.append(row)
+    scratch = None
     judge_rows(rows, optimizer)
     notes = [f"diagnosed on {out_words}; loss: {loss.words}"] if not isinstance(out, torch.Tensor) else \
         [f"loss: {loss.words}"]

@@ -77,7 +77,7 @@ def _mean_sq(a) -> float:
     return float(torch.linalg.vector_norm(t, dtype=torch.float64) ** 2 / max(t.numel(), 1)) if t.numel() else 0.0
 
 
-def _spread(a) -> tuple[int, float, float]:
+def _spread(a, scratch=None) -> tuple[int, float, float]:
     """(n, mean, Σ(x − mean)²) of an array in float64 without a float64 copy of it but the deviations: one pass
     for the mean, one for the deviations' squares (the two passes of ``np.std``). The input's std (biased and
     unbiased) and E[x²] = Σ(x − mean)²/n + mean² all come from it (issue 30's time budget: they were three
@@ -88,7 +88,8 @@ def _spread(a) -> tuple[int, float, float]:
     if n == 0:
         return 0, float("nan"), float("nan")
     mean = float(np.mean(a, dtype=np.float64))
-    d = np.subtract(a, mean, dtype=np.float64)
+    d = np.subtract(a, mean, dtype=np.float64) if scratch is None else \
+        np.subtract(a, mean, out=scratch.f64(a.shape), dtype=np.float64)  # (a dg.Scratch: the same values)
     return n, mean, float(np.dot(d, d))
 
 
@@ -128,6 +129,7 @@ def _measure(layers, batch: int, eps=dg.SATURATION_EPS, params=(), norms_out: di
     256 × 64 in one float64 array of 2.6 MB leave the cache that a layer's 128 kB stays in)."""
     segs = _segments(layers)
     starts, ends = {seg[0] for seg in segs}, {seg[-1] for seg in segs}
+    scratch = dg.Scratch()  # the layers' float64 deviations in one reused buffer (freed on return)
     weights: dict[int, tuple] = {}
     out = []
     grads = [g for lay in layers for g in (lay.op.weight.grad, getattr(lay.z_values if lay.z_values is not None
@@ -155,7 +157,7 @@ def _measure(layers, batch: int, eps=dg.SATURATION_EPS, params=(), norms_out: di
         act = "relu" if lay.activation == "relu6" else lay.activation
         # (_summary(full=False) reads a, not z: z as an array only for E[z²]; its sizes from the tensor)
         s = dg._summary(i, SimpleNamespace(linear=SimpleNamespace(weight=SimpleNamespace(data=wm)),
-                                           activation=act), None, a, eps, full=False)
+                                           activation=act), None, a, eps, full=False, scratch=scratch)
         # E[z²] only where the theory reads it, a normalisation's output (each layer's was a pass over its batch)
         if lay.norm:
             z = _np(zsrc, conv)
@@ -174,7 +176,7 @@ def _measure(layers, batch: int, eps=dg.SATURATION_EPS, params=(), norms_out: di
         xin = (_np(lay.op.x, conv) if lay.op.x is not None and lay.op.x.is_floating_point() else np.zeros(1)) \
             if i in starts or i == 0 else None
         b = lay.op.bias
-        spread = _spread(xin) if i == 0 else None
+        spread = _spread(xin, scratch) if i == 0 else None
         out.append({"stats": s, "weight": wm, "moments": moments, "positions": positions, "elements": z_size,
                     "in_sq": (spread[2] / spread[0] + spread[1] ** 2 if i == 0 else _mean_sq(xin))
                     if i in starts else None, "pre_sq": s.pre_sq, "in_spread": spread,
