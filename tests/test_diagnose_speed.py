@@ -1,6 +1,7 @@
 """Issue 30's time target: what the check-up of a small PyTorch model stopped paying for, each shortcut checked
 against what it replaced (the same numbers, bit for bit)."""
 
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -398,3 +399,29 @@ def test_scratch_buffer_gives_the_fresh_arrays_numbers_and_is_reused():
     assert scratch.buf.size == 256 * 128  # grown once to the largest, then reused
     base = scratch.buf
     assert scratch.f64((10, 7)).base is base and scratch.f64((dg.Scratch.MAX + 1,)).base is not base
+
+
+def test_weight_moments_are_numpys_var_and_mean_bit_for_bit():
+    """_moments takes the mean once (np.var's steps after it) and rules a constant array out by a positive float32
+    variance: the same var, mean and std-0-for-constant as np.var, np.mean and the element comparison, bit for bit,
+    on weights as the check-up holds them (transposed views), constant, huge, NaN and inf ones, float64 too."""
+    from mlplab.diagnose.pytorch.measure import _moments
+
+    rng = np.random.default_rng(1)
+    cases = []
+    for shape in [(64, 64), (128, 784), (27, 64), (3,), (1,)]:
+        w = (rng.standard_normal(shape) * rng.choice([1e-3, 1.0, 1e3])).astype(np.float32)
+        nan, inf = w.copy(), w.copy()
+        nan.flat[0], inf.flat[-1] = np.nan, np.inf
+        cases += [w, w.T, w.reshape(w.shape[0], -1).T, np.zeros(shape, np.float32), np.full(shape, 0.1, np.float32),
+                  w.astype(np.float64), np.full(shape, 0.1), np.full(shape, 3e38, np.float32), nan, inf]
+    with np.errstate(invalid="ignore"):
+        for w in cases:
+            std, mean, var, _ = _moments(w)
+            want_var, want_mean = float(w.var(dtype=np.float64)), float(w.mean(dtype=np.float64))
+            assert (var == want_var or (np.isnan(var) and np.isnan(want_var))) and (
+                mean == want_mean or (np.isnan(mean) and np.isnan(want_mean))), (w.shape, w.dtype)
+            if bool(np.all(w == w.flat[0])):
+                assert std == 0.0
+            else:
+                assert std == math.sqrt(var) or (np.isnan(std) and np.isnan(var))

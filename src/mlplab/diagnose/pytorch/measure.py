@@ -196,10 +196,24 @@ def _sq_from_norm(norm: float, t) -> float:
 def _moments(w) -> tuple[float, float, float, float]:
     """(std, mean, variance, E[w²]) of a weight array in float64; the std of a constant array is 0 (not the
     rounding of its variance), and E[w²] = Var + mean² (E[w²] itself where that is not finite)."""
-    var = float(w.var(dtype=np.float64))  # np.std is its square root: the same number, one pass fewer
-    mean = float(w.mean(dtype=np.float64))
+    # np.var's own steps with the mean taken once (np.var sums for a mean that np.mean then sums again): the mean
+    # in float64, the deviations from it in float64 in w's memory order, squared in place, summed, over n — the
+    # same operations on the same values, so the same numbers bit for bit (tests/test_diagnose_speed.py)
+    n = w.size
+    mean = float(np.mean(w, dtype=np.float64)) if n else math.nan
+    if n:
+        x = np.subtract(w, np.float64(mean), dtype=np.float64)
+        np.multiply(x, x, out=x)
+        var = float(np.sum(x, dtype=np.float64)) / n
+    else:
+        var = float(w.var(dtype=np.float64))
     sq = var + mean * mean
-    return (0.0 if np.all(w == w.flat[0]) else math.sqrt(var), mean, var,
+    # a constant float32 array's float64 mean is its value exactly (the partial sums of n < 2**29 copies of a 24-bit
+    # mantissa are exact in float64), so its variance is 0: a positive one rules "constant" out without another
+    # pass; 0, NaN (inf or NaN values) or a float64 array are looked at
+    constant = (not (var > 0.0 and w.dtype == np.float32 and n < 2 ** 29) and bool(np.all(w == w.flat[0]))) \
+        if n else False
+    return (0.0 if constant else math.sqrt(var), mean, var,
             sq if math.isfinite(sq) else _mean_sq(w))
 
 
