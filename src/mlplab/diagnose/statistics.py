@@ -189,9 +189,10 @@ def _at_least(dtype, c: float):
 class Scratch:
     """One float64 buffer that a check-up's per-layer temporaries of the same size reuse, instead of a fresh array
     each (issue 30's time): a layer's 256 × 64 float64 deviations are 128 KiB, at glibc's default mmap threshold,
-    so each fresh one was mapped, faulted in page by page and unmapped again — about 500 page faults a check-up of
-    a 20-layer MLP in a process that has not moved glibc's thresholds (``mlplab.runtime.allocator`` does that for
-    the ``mlplab`` command, not for a library call). The values written into it are those of the fresh array, so
+    so a fresh one may be mapped, faulted in page by page and unmapped again, depending on the process's history
+    (glibc moves its thresholds as blocks are freed; ``mlplab.runtime.allocator`` fixes them for the ``mlplab``
+    command, not for a library call): a 20-layer MLP's check-up faulted 127-700 pages without the buffer, 56-402
+    with it (five processes each). The values written into it are those of the fresh array, so
     every number is the same. Owned by one phase of one check-up (freed with it), never shared between threads;
     an array of more than :attr:`MAX` values is made fresh (its faults are small beside its passes, and a large
     buffer kept through the phase would add to the check-up's peak memory)."""
