@@ -1,6 +1,7 @@
 """Issue 30's time target: what the check-up of a small PyTorch model stopped paying for, each shortcut checked
 against what it replaced (the same numbers, bit for bit)."""
 
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -363,3 +364,64 @@ def test_saturation_bounds_in_float32_are_the_float64_comparison():
         assert np.array_equal(a <= _at_most(a.dtype, c), a.astype(np.float64) <= c), c
         assert np.array_equal(a >= _at_least(a.dtype, c), a.astype(np.float64) >= c), c
         assert _at_most(np.float32, c).dtype == np.float32 and _at_most(np.float64, c) == c
+
+
+def test_scratch_buffer_gives_the_fresh_arrays_numbers_and_is_reused():
+    """The check-up's per-layer float64 temporaries in one reused buffer (dg.Scratch: no page faults per layer):
+    the layer statistics, the input's spread and the distinct-unit count are those of fresh arrays, bit for bit,
+    for float32 layers of several sizes in a row (the buffer grown, then reused by smaller ones), a channels-last
+    view (a conv's units moved last), and a float64 array (no copy); an array over Scratch.MAX is made fresh."""
+    from types import SimpleNamespace
+
+    from mlplab.diagnose import statistics as dg
+    from mlplab.diagnose.pytorch.measure import _spread
+
+    rng = np.random.default_rng(0)
+    scratch = dg.Scratch()
+    arrays = [rng.standard_normal((256, 64)).astype(np.float32), rng.standard_normal((256, 128)).astype(np.float32),
+              np.maximum(rng.standard_normal((64, 40)), 0).astype(np.float32),
+              np.moveaxis(rng.standard_normal((8, 6, 5, 5)).astype(np.float32), 1, -1),
+              rng.standard_normal((100, 30)), np.tanh(rng.standard_normal((50, 20))).astype(np.float32)]
+    arrays[1][:, :5] = arrays[1][:, 5:10]  # identical units
+    for a in arrays:
+        for act in ("relu", "tanh", "identity"):
+            lay = SimpleNamespace(linear=SimpleNamespace(weight=SimpleNamespace(data=np.ones((3, a.shape[-1])))),
+                                  activation=act)
+            fresh = dg._summary(0, lay, None, a, dg.SATURATION_EPS, full=False)
+            reused = dg._summary(0, lay, None, a, dg.SATURATION_EPS, full=False, scratch=scratch)
+            f, r = fresh.as_dict(), reused.as_dict()
+            assert f.keys() == r.keys() and all(f[k] == r[k] or (f[k] != f[k] and r[k] != r[k]) for k in f), act
+        assert _spread(a) == _spread(a, scratch)
+        flat = a.reshape(-1, a.shape[-1])
+        assert dg.count_distinct_units(flat) == dg.count_distinct_units(flat, amax=float(np.max(np.abs(flat))),
+                                                                         scratch=scratch)
+    assert dg.count_distinct_units(arrays[1], scratch=scratch) == 123
+    assert scratch.buf.size == 256 * 128  # grown once to the largest, then reused
+    base = scratch.buf
+    assert scratch.f64((10, 7)).base is base and scratch.f64((dg.Scratch.MAX + 1,)).base is not base
+
+
+def test_weight_moments_are_numpys_var_and_mean_bit_for_bit():
+    """_moments takes the mean once (np.var's steps after it) and rules a constant array out by a positive float32
+    variance: the same var, mean and std-0-for-constant as np.var, np.mean and the element comparison, bit for bit,
+    on weights as the check-up holds them (transposed views), constant, huge, NaN and inf ones, float64 too."""
+    from mlplab.diagnose.pytorch.measure import _moments
+
+    rng = np.random.default_rng(1)
+    cases = []
+    for shape in [(64, 64), (128, 784), (27, 64), (3,), (1,)]:
+        w = (rng.standard_normal(shape) * rng.choice([1e-3, 1.0, 1e3])).astype(np.float32)
+        nan, inf = w.copy(), w.copy()
+        nan.flat[0], inf.flat[-1] = np.nan, np.inf
+        cases += [w, w.T, w.reshape(w.shape[0], -1).T, np.zeros(shape, np.float32), np.full(shape, 0.1, np.float32),
+                  w.astype(np.float64), np.full(shape, 0.1), np.full(shape, 3e38, np.float32), nan, inf]
+    with np.errstate(invalid="ignore"):
+        for w in cases:
+            std, mean, var, _ = _moments(w)
+            want_var, want_mean = float(w.var(dtype=np.float64)), float(w.mean(dtype=np.float64))
+            assert (var == want_var or (np.isnan(var) and np.isnan(want_var))) and (
+                mean == want_mean or (np.isnan(mean) and np.isnan(want_mean))), (w.shape, w.dtype)
+            if bool(np.all(w == w.flat[0])):
+                assert std == 0.0
+            else:
+                assert std == math.sqrt(var) or (np.isnan(std) and np.isnan(var))

@@ -445,6 +445,29 @@ def test_nan_weights_named_without_warnings():
     assert "overflowed" not in d.summary and "exploding" not in d.summary
 
 
+def test_nonfinite_names_the_weights_and_buffers_as_given_not_as_the_forward_leaves_them():
+    """The weights are checked from the statistics' norms after the first pass (issue 30's time), the buffers
+    before it: a NaN weight makes BatchNorm's running statistics NaN in that pass, and they are not blamed; a
+    running variance that was inf is, after the weight (parameters first, as named_parameters then buffers)."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(20, 16), torch.nn.BatchNorm1d(16), torch.nn.ReLU(),
+                                torch.nn.Linear(16, 3))
+    with torch.no_grad():
+        model[0].weight[0, 0] = float("nan")
+    d = diag(model, gauss(32, 20))
+    assert d.overall == "error" and d.problem == "nonfinite"
+    assert "the weights are not finite: 0.weight (1 NaN); load" in d.summary and "running" not in d.summary
+    with torch.no_grad():
+        model[1].running_var[2] = float("inf")
+    d = diag(model, gauss(32, 20))
+    assert "the weights are not finite: 0.weight (1 NaN), 1.running_var (1 inf); load" in d.summary
+    with torch.no_grad():
+        model[0].weight[0, 0] = 0.5
+    d = diag(model, gauss(32, 20))
+    assert "the weights are not finite: 1.running_var (1 inf); load" in d.summary
+    assert all(math.isfinite(v) for v in model[1].running_mean.tolist())  # the user's model untouched
+
+
 def test_recommendation_quotes_a_fan_in_the_network_has():
     d = diag(mlp([784, 128, 64, 10]), gauss(64, 784))  # np.median(128, 64) = 96 was quoted before
     assert "n = 96" not in d.recommendation and ("n = 128" in d.recommendation or "n = 64" in d.recommendation)

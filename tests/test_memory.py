@@ -167,3 +167,35 @@ def test_available_memory_follows_ulimit_v():
 
 def test_format_bytes():
     assert [memory.format_bytes(n) for n in (512, 1536, 2.5e9, 1.43e13)] == ["512 B", "1.54 KB", "2.5 GB", "14.3 TB"]
+
+
+def _cgroup_tree(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+
+
+def test_cgroup_room_reads_v2_groups_and_their_ancestors_and_v1_limits(tmp_path):
+    # a made-up cgroup file system: the tightest of the limits minus usages, each group's usage its own
+    fs = tmp_path / "cg"
+    _cgroup_tree(fs, {"memory.max": "max\n", "a/memory.max": "1000000\n", "a/memory.current": "250000\n",
+                      "a/b/memory.max": "max\n", "a/b/memory.current": "900000\n",
+                      "memory/job/memory.limit_in_bytes": "800000\n", "memory/job/memory.usage_in_bytes": "100000\n"})
+    proc = tmp_path / "cgroup"
+    proc.write_text("0::/a/b\n")
+    assert memory._cgroup_room(str(proc), str(fs)) == 1000000 - 250000  # a's limit (b has none: "max")
+    proc.write_text("4:memory,cpu:/job\n0::/a/b\n")
+    assert memory._cgroup_room(str(proc), str(fs)) == 800000 - 100000  # v1's is tighter
+    (fs / "a/memory.current").unlink()
+    proc.write_text("0::/a/b\n")
+    assert memory._cgroup_room(str(proc), str(fs)) == 1000000  # no usage file: the limit itself
+    # v1 without a limit (the kernel's "unlimited" is a huge number), the root's v2 group (no memory.max there,
+    # as in a container whose cgroup namespace shows "0::/"), and an unreadable file: no room known
+    (fs / "memory/job/memory.limit_in_bytes").write_text(f"{2 ** 63 - 4096}\n")
+    proc.write_text("4:memory:/job\n0::/\n")
+    (fs / "memory.max").unlink()
+    assert memory._cgroup_room(str(proc), str(fs)) is None
+    (fs / "memory.max").write_text("500000\n")
+    (fs / "memory.current").write_text("123\n")
+    assert memory._cgroup_room(str(proc), str(fs)) == 500000 - 123
+    assert memory._cgroup_room(str(tmp_path / "missing"), str(fs)) is None

@@ -186,7 +186,34 @@ def _at_least(dtype, c: float):
     return b if float(b) >= c else np.nextafter(b, np.float32(np.inf))
 
 
-def _summary(i, lay, z, a, eps, full: bool = True):
+class Scratch:
+    """One float64 buffer that a check-up's per-layer temporaries of the same size reuse, instead of a fresh array
+    each (issue 30's time): a layer's 256 × 64 float64 deviations are 128 KiB, at glibc's default mmap threshold,
+    so a fresh one may be mapped, faulted in page by page and unmapped again, depending on the process's history
+    (glibc moves its thresholds as blocks are freed; ``mlplab.runtime.allocator`` fixes them for the ``mlplab``
+    command, not for a library call): a 20-layer MLP's check-up faulted 127-700 pages without the buffer, 56-402
+    with it (five processes each). The values written into it are those of the fresh array, so
+    every number is the same. Owned by one phase of one check-up (freed with it), never shared between threads;
+    an array of more than :attr:`MAX` values is made fresh (its faults are small beside its passes, and a large
+    buffer kept through the phase would add to the check-up's peak memory)."""
+
+    MAX = 1 << 19  # values (4 MiB): a 784-wide input's 256 rows fit
+
+    def __init__(self):
+        self.buf = np.empty(0)
+
+    def f64(self, shape) -> np.ndarray:
+        """A C-contiguous float64 array of ``shape`` over the buffer (grown when too small); its values are the
+        caller's to write."""
+        n = math.prod(shape)
+        if n > self.MAX:
+            return np.empty(shape)
+        if self.buf.size < n:
+            self.buf = np.empty(n)
+        return self.buf[:n].reshape(shape)
+
+
+def _summary(i, lay, z, a, eps, full: bool = True, scratch: Scratch | None = None):
     """The :class:`LayerStats` of one layer from its pre-activations ``z`` and activations ``a`` (units last).
     ``full=False``: only what the PyTorch check-up reads (fan-in and -out, the activation's mean and std, the
     saturated, zero and dead fractions; E[z²] it takes itself), the same numbers to rounding, the rest NaN — the
@@ -209,7 +236,9 @@ def _summary(i, lay, z, a, eps, full: bool = True):
         # the PyTorch check-up takes it by torch's float64 norm, which casts as it reads)
         nan = float("nan")
         mean = _f(np.mean(a, dtype=np.float64)) if a.size else nan
-        dev = np.subtract(a, mean, dtype=np.float64).ravel()
+        dev = np.subtract(a, mean, dtype=np.float64) if scratch is None else \
+            np.subtract(a, mean, out=scratch.f64(a.shape), dtype=np.float64)
+        dev = dev.ravel()
         return LayerStats(
             layer=i + 1, fan_in=int(w.shape[-2]), fan_out=int(w.shape[-1]), activation=lay.activation,
             weight_mean=nan, weight_std=nan, weight_norm=nan, pre_mean=nan, pre_std=nan, pre_sq=nan,
@@ -307,18 +336,27 @@ def _projections(n: int) -> tuple[np.ndarray, np.ndarray, float, list[float]]:
     return r, rs, float(np.sum(np.abs(r))), [float(np.sum(np.abs(rk))) for rk in rs]
 
 
-def count_distinct_units(a: np.ndarray, rtol: float = 1e-5) -> int:
+def count_distinct_units(a: np.ndarray, rtol: float = 1e-5, amax: float | None = None,
+                         scratch: Scratch | None = None) -> int:
     """How many different units a layer really has: columns of ``a`` (examples × units) that agree
     within ``rtol`` × (largest |value| in the batch) count as one (symmetry: identical units).
 
     The largest |value| and the all-zero columns are read from ``a`` as it is (a float32 array: its values are
-    exactly their float64 casts, at half the bytes); projections and comparisons are in float64."""
+    exactly their float64 casts, at half the bytes); projections and comparisons are in float64. ``amax``: that
+    largest |value| where the caller has it (the check-up takes it to know that the values are finite: one pass
+    over the layer's outputs, not two); ``scratch``: a :class:`Scratch` for the float64 copy."""
     a32 = np.asarray(a)
     a32 = a32.reshape(-1, np.shape(a32)[-1])
     if a32.shape[1] < 2:
         return int(a32.shape[1])
-    tol = rtol * max(float(np.max(np.abs(a32))), 1e-30)
-    a = a32 if a32.dtype == np.float64 else a32.astype(np.float64)  # (BLAS takes one dtype: a float64 copy)
+    tol = rtol * max(float(np.max(np.abs(a32))) if amax is None else float(amax), 1e-30)
+    if a32.dtype == np.float64:
+        a = a32
+    elif scratch is None or not a32.flags.c_contiguous:
+        a = a32.astype(np.float64)  # (BLAS takes one dtype: a float64 copy)
+    else:  # the same copy (C order, as astype makes of a C-contiguous array) in the check-up's reused buffer
+        a = scratch.f64(a32.shape)
+        np.copyto(a, a32)
     # columns within tol everywhere have projections on r within tol·‖r‖₁: a necessary condition that leaves
     # few candidates to compare in full (fast for 512 units; the count is the same)
     r, rs, r1, rs1 = _projections(a.shape[0])

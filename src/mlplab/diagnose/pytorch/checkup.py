@@ -40,19 +40,26 @@ class ForwardFailed(ValueError):
     """The user's forward pass raised on the check-up's input (a shape or dtype that does not fit)."""
 
 
-def _nonfinite(work, params=None) -> list[str]:
+def _nonfinite(work, params=None, which: str = "both", norms: dict | None = None) -> list[str]:
     """'0.weight (3 NaN, 1 inf)' for each parameter or buffer of ``work`` with values that are not finite
-    (``params``: ``list(work.parameters())`` if the caller has it)."""
+    (``params``: ``list(work.parameters())`` if the caller has it; ``which``: "both", "parameters" or "buffers";
+    ``norms``: id(tensor) -> its norm where the caller has taken the parameters' already)."""
     torch = _torch()
-    floats = [t for t in (*(work.parameters() if params is None else params), *work.buffers())
-              if t.is_floating_point()]
+    ps = [] if which == "buffers" else (work.parameters() if params is None else params)
+    floats = [t for t in (*ps, *(work.buffers() if which != "parameters" else ())) if t.is_floating_point()]
+    if not floats:
+        return []
     # one norm per tensor in one call: a finite norm means finite values (NaN and inf propagate), so only a
     # non-finite one (or an overflow of large finite values) is looked at element by element
-    norms = torch._foreach_norm([t.detach() for t in floats]) if floats else []
-    if not floats or bool(torch.isfinite(torch.stack(norms)).all()):
+    if norms is not None and all(id(t) in norms for t in floats):
+        if all(math.isfinite(norms[id(t)]) for t in floats):
+            return []
+    elif bool(torch.isfinite(torch.stack(torch._foreach_norm([t.detach() for t in floats]))).all()):
         return []
     out = []
-    for n, t in (*work.named_parameters(), *work.named_buffers()):
+    named = (*(work.named_parameters() if which != "buffers" else ()),
+             *(work.named_buffers() if which != "parameters" else ()))
+    for n, t in named:
         if t.is_floating_point() and not bool(_torch().isfinite(t).all()):
             nan, inf = int(_torch().isnan(t).sum()), int(_torch().isinf(t).sum())
             out.append(f"{n} ({', '.join(x for x in (f'{nan} NaN' if nan else '', f'{inf} inf' if inf else '') if x)})")
@@ -100,11 +107,12 @@ def _analysed_fraction(work, layers, params=None) -> float:
 
 def _registered(weight, params) -> bool | None:
     """Whether a layer's weight (or the tensor it is a view of) is one of the parameters the optimizer updates
-    (None: not a leaf tensor, e.g. computed by a parametrization, so the question does not apply)."""
+    (None: not a leaf tensor, e.g. computed by a parametrization, so the question does not apply). ``params``: the
+    parameters, or a set of their ids (the same test, one look-up: the check-up asks it of every layer)."""
     weight = _base(weight)
     if not getattr(weight, "is_leaf", False):
         return None
-    return any(weight is p for p in params)
+    return id(weight) in params if isinstance(params, (set, frozenset)) else any(weight is p for p in params)
 
 
 def diagnose_torch(model, x, y=None, *, steps: int = 3, optimizer: str = "sgd", lr: float | None = None,
@@ -131,14 +139,14 @@ def diagnose_torch(model, x, y=None, *, steps: int = 3, optimizer: str = "sgd", 
     if optimizer not in ("sgd", "adam"):
         raise ValueError(f"optimizer must be 'sgd' or 'adam' for a torch model, got {optimizer!r}")
     model, compiled = hygiene.unwrap_compiled(model)
-    hygiene.refuse_meta(model)
+    every = list(model.parameters())  # one walk for the meta check, the bytes, the count and the coverage
+    hygiene.refuse_meta(model, every)
     inputs = as_inputs(torch, model, x)
     lr = float(lr if lr is not None else DEFAULT_HPARAMS[optimizer]["lr"])
     with hygiene.no_global_hooks(), hygiene.torch_threads(torch, threads) as (n_threads, why), \
             torch.random.fork_rng(devices=[]):
         # the activations measured on the meta device before anything runs for a large model or a given cap;
         # for a small one they are counted as the first pass saves them (refused on the way if over the room)
-        every = list(model.parameters())  # one walk for the bytes and the count
         p_bytes = sum(p.numel() * p.element_size() for p in every if p.is_floating_point())
         est, how = hygiene.estimate_memory(torch, model, inputs, optimizer, activations=max_memory is not None
                                            or p_bytes >= hygiene.META_ESTIMATE_FROM, params=every)
@@ -155,7 +163,7 @@ def diagnose_torch(model, x, y=None, *, steps: int = 3, optimizer: str = "sgd", 
         meter = {"limit": None if "activations" in est.parts or room[0] is None else max(room[0] - est.total, 0) // 2,
                  "what": what}
         d = _diagnose(torch, model, inputs, y, steps=int(steps), optimizer=optimizer, lr=lr, seed=seed,
-                      output=output, overfit=int(overfit_batch or 0), meter=meter)
+                      output=output, overfit=int(overfit_batch or 0), meter=meter, user_params=every)
     d.notes[:0] = [n for n in (compiled,) if n]
     d.input["threads"] = f"{n_threads} ({why})"
     if "activations" not in est.parts and "saved" in meter:
@@ -164,7 +172,8 @@ def diagnose_torch(model, x, y=None, *, steps: int = 3, optimizer: str = "sgd", 
     return d
 
 
-def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, overfit, meter=None) -> Diagnosis:
+def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, overfit, meter=None,
+              user_params=None) -> Diagnosis:
     from ...runtime.memory import NotEnoughMemory
     from . import checks
     from .coverage import coverage
@@ -174,7 +183,9 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
 
     work = working_copy(torch, model)
     wparams = list(work.parameters())  # one walk for the readers below
-    bad_weights = _nonfinite(work, wparams)
+    # buffers that are not finite, before the forward changes them (BatchNorm's running statistics); the
+    # parameters' are read from the statistics' float64 norms below (the forward leaves them as they are)
+    bad_buffers = _nonfinite(work, which="buffers")
     called: set = set()
     meter = meter if meter is not None else {"limit": None, "what": "diagnosing this model"}
     try:
@@ -204,7 +215,8 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
                          "reaches them): choose the output to train on with --output / output=")
     loss0.backward()
     grad_norms: dict = {}  # every parameter's gradient norm in the statistics' one call, for the coverage too
-    meas = _measure(layers, inputs.batch, params=wparams, norms_out=grad_norms)
+    meas = _measure(layers, inputs.batch, params=wparams, norms_out=grad_norms, weights=True)
+    bad_weights = _nonfinite(work, wparams, "parameters", grad_norms) + bad_buffers
     signal = label_signal(torch, layers[-1], layers[0]) if y is not None else None  # random labels: no signal
     theory = _theory(layers, meas)
     # the network as given (its initialization, as the mlplab network's note): the weights are _measure's copies,
@@ -214,7 +226,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
                                   for lay in layers], kinds=[lay.kind for lay in layers],
                                  chained=[lay.continues for lay in layers], norms=[lay.norm for lay in layers],
                                  weight_vars=[m["moments"][2] for m in meas])
-    cov = coverage(torch, model, work, layers, called, grad_norms)
+    cov = coverage(torch, model, work, layers, called, grad_norms, user_params)
     first_check = checks.initial_loss(float(loss0.detach()), loss, chosen)
     w0 = _snapshot(layers)
 
@@ -285,8 +297,9 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
         if fast:
             dens = torch._foreach_norm([b for _, _, b in fast])
             nums = torch._foreach_norm(torch._foreach_sub([a for _, a, _ in fast], [b for _, _, b in fast]))
-            for (k, a, b), d, nu in zip(fast, dens, nums):
-                ratios[k] = _ratio(float(nu), float(d), a, b)
+            # (the norms as Python floats in one call each: a float() per 0-d tensor was ~1.5 µs)
+            for (k, a, b), d, nu in zip(fast, torch.stack(dens).tolist(), torch.stack(nums).tolist()):
+                ratios[k] = _ratio(nu, d, a, b)
 
     fi = inputs.float_input
     if fi is not None:  # its n, mean and Σ(x − mean)²: layer 1's own if layer 1 reads the input as it is
@@ -306,14 +319,19 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
     # per weight array (one for the layers that share a weight): its std, mean and variance in float64 (_measure's)
     moments = {id(m["weight"]): m["moments"] for m in meas}
     rows = []
+    param_ids = {id(p) for p in params}  # (the parameters are alive, so their ids are theirs)
+    scratch = dg.Scratch()  # the distinct-unit counts' float64 copies in one reused buffer
     for i, (lay, m, th) in enumerate(zip(layers, meas, theory)):
         s, w = m["stats"], m["weight"]  # float32: its mean and std accumulate in float64 without a float64 copy
         hidden = i < len(layers) - 1
         distinct = None
         if hidden and len(after) == len(layers):
             a = _np(after[i].a, lay.kind != "Linear")
-            if np.all(np.isfinite(a)):
-                distinct = int(dg.count_distinct_units(a.reshape(-1, a.shape[-1])))
+            a = a.reshape(-1, a.shape[-1])
+            # finite values exactly when their largest |value| is (NaN propagates): the count's own tolerance
+            amax = float(np.max(np.abs(a))) if a.size else None
+            if amax is None or math.isfinite(amax):
+                distinct = int(dg.count_distinct_units(a, amax=amax, scratch=scratch))
         row = {
             "layer": i + 1, "fan_in": s.fan_in, "fan_out": s.fan_out, "activation": lay.activation,
             "weight_std0": moments[id(w)][0], "weight_mean0": moments[id(w)][1],
@@ -325,12 +343,13 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
             else float("nan"),
             "total_change": rel(now[i], w0[i]) if now is not None else float("nan"),
             "distinct_units": distinct, "theory": th,
-            "registered": _registered(lay.op.weight, params), "shared_uses": uses[id(_base(lay.op.weight))],
+            "registered": _registered(lay.op.weight, param_ids), "shared_uses": uses[id(_base(lay.op.weight))],
             "normalization": lay.norm,
         }
         if not hidden:
             row["label_signal"] = signal
         rows.append(row)
+    scratch = None
     judge_rows(rows, optimizer)
     notes = [f"diagnosed on {out_words}; loss: {loss.words}"] if not isinstance(out, torch.Tensor) else \
         [f"loss: {loss.words}"]

@@ -121,9 +121,11 @@ def reparametrized(torch, model, mods: list | None = None) -> dict:
     return out
 
 
-def coverage(torch, user_model, work, layers, called: set, grad_norms: dict | None = None) -> dict:
+def coverage(torch, user_model, work, layers, called: set, grad_norms: dict | None = None,
+             user_params: list | None = None) -> dict:
     """The coverage of one check-up (after the first backward on the working copy ``work``); ``grad_norms``:
-    id(gradient) -> its float64 norm where the caller has taken it (the others are taken here)."""
+    id(gradient) -> its float64 norm where the caller has taken it (the others are taken here); ``user_params``:
+    ``list(user_model.parameters())`` if the caller has it (the names of frozen ones are walked for only if any)."""
     names: dict[int, list[str]] = {}
     by_id = {}  # work.parameters(), from the same walk
     for n, p in work.named_parameters(remove_duplicate=False):
@@ -164,7 +166,8 @@ def coverage(torch, user_model, work, layers, called: set, grad_norms: dict | No
         return any(pname == u or pname.startswith(u + ".") for u in unreached_set)
 
     no_grad = [ns[0] for pid, ns in names.items() if not in_unreached(ns[0]) and not has_grad(by_id[pid])]
-    frozen = [n for n, p in user_model.named_parameters() if not p.requires_grad]
+    frozen = [] if user_params is not None and all(p.requires_grad for p in user_params) else \
+        [n for n, p in user_model.named_parameters() if not p.requires_grad]
     shared = [{"names": ns, "layers": []} for ns in names.values() if len(ns) > 1]
 
     per_layer = []

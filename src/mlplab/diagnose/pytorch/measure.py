@@ -77,7 +77,7 @@ def _mean_sq(a) -> float:
     return float(torch.linalg.vector_norm(t, dtype=torch.float64) ** 2 / max(t.numel(), 1)) if t.numel() else 0.0
 
 
-def _spread(a) -> tuple[int, float, float]:
+def _spread(a, scratch=None) -> tuple[int, float, float]:
     """(n, mean, Σ(x − mean)²) of an array in float64 without a float64 copy of it but the deviations: one pass
     for the mean, one for the deviations' squares (the two passes of ``np.std``). The input's std (biased and
     unbiased) and E[x²] = Σ(x − mean)²/n + mean² all come from it (issue 30's time budget: they were three
@@ -88,7 +88,8 @@ def _spread(a) -> tuple[int, float, float]:
     if n == 0:
         return 0, float("nan"), float("nan")
     mean = float(np.mean(a, dtype=np.float64))
-    d = np.subtract(a, mean, dtype=np.float64)
+    d = np.subtract(a, mean, dtype=np.float64) if scratch is None else \
+        np.subtract(a, mean, out=scratch.f64(a.shape), dtype=np.float64)  # (a dg.Scratch: the same values)
     return n, mean, float(np.dot(d, d))
 
 
@@ -106,7 +107,8 @@ def _segments(layers) -> list[list[int]]:
     return segs
 
 
-def _measure(layers, batch: int, eps=dg.SATURATION_EPS, params=(), norms_out: dict | None = None):
+def _measure(layers, batch: int, eps=dg.SATURATION_EPS, params=(), norms_out: dict | None = None,
+             weights: bool = False):
     """Per layer: mlplab's LayerStats (dg._summary, the fields the check-up reads) plus gradient norms and
     shapes. ReLU6 counts as a ReLU (dead and zero units) that also saturates: outputs within ``eps`` of 6, where
     φ' = 0. What the theory reads only at a chain's ends is measured there only (issue 30's time budget): the
@@ -119,12 +121,15 @@ def _measure(layers, batch: int, eps=dg.SATURATION_EPS, params=(), norms_out: di
     E[(∂L/∂z)²] from the float64 norms taken for all the layers in one call (issue 30's time budget).
 
     ``params``: more parameters whose gradients' norms to take in the same call, all of them put in ``norms_out``
-    (id(tensor) -> ‖tensor‖) for the coverage's "got a gradient" (one ``_foreach_norm`` call, not two).
+    (id(tensor) -> ‖tensor‖) for the coverage's "got a gradient" (one ``_foreach_norm`` call, not two);
+    ``weights=True``: the norms of the (floating) parameters themselves too, for the check-up's "not finite"
+    (a third call saved).
 
     Layer by layer, not on one array of all the layers' values: that was slower (the statistics of 20 layers of
     256 × 64 in one float64 array of 2.6 MB leave the cache that a layer's 128 kB stays in)."""
     segs = _segments(layers)
     starts, ends = {seg[0] for seg in segs}, {seg[-1] for seg in segs}
+    scratch = dg.Scratch()  # the layers' float64 deviations in one reused buffer (freed on return)
     weights: dict[int, tuple] = {}
     out = []
     grads = [g for lay in layers for g in (lay.op.weight.grad, getattr(lay.z_values if lay.z_values is not None
@@ -135,6 +140,8 @@ def _measure(layers, batch: int, eps=dg.SATURATION_EPS, params=(), norms_out: di
 
         extra = [p.grad for p in params if p.grad is not None and p.grad.layout == torch.strided
                  and p.grad.is_floating_point()]
+        if weights:
+            extra += [p for p in params if p.is_floating_point()]
     norms = _norms(grads + [lay.op.bias for lay in layers if lay.op.bias is not None] + extra)
     if norms_out is not None:
         norms_out.update(norms)
@@ -146,26 +153,31 @@ def _measure(layers, batch: int, eps=dg.SATURATION_EPS, params=(), norms_out: di
             weights[id(lay.op.weight)] = (wm, norms[id(wg)] if wg is not None else float("nan"), _moments(wm))
         wm, wg_norm, moments = weights[id(lay.op.weight)]
         zsrc = lay.z_values if lay.z_values is not None else lay.z
-        z = _np(zsrc, conv)
         a = _np(lay.a, conv)
         act = "relu" if lay.activation == "relu6" else lay.activation
+        # (_summary(full=False) reads a, not z: z as an array only for E[z²]; its sizes from the tensor)
         s = dg._summary(i, SimpleNamespace(linear=SimpleNamespace(weight=SimpleNamespace(data=wm)),
-                                           activation=act), z, a, eps, full=False)
+                                           activation=act), None, a, eps, full=False, scratch=scratch)
         # E[z²] only where the theory reads it, a normalisation's output (each layer's was a pass over its batch)
-        s.pre_sq = (_mean_sq(z) if z.size else float("nan")) if lay.norm else float("nan")
+        if lay.norm:
+            z = _np(zsrc, conv)
+            s.pre_sq = _mean_sq(z) if z.size else float("nan")
+        else:
+            s.pre_sq = float("nan")
         if lay.activation == "relu6":
             s.activation = "relu6"
             s.saturated = float(np.mean(a >= RELU6_TOP - eps))
         units = wm.shape[1]
-        positions = max(1, z[0].size // units) if z.ndim > 1 else 1
+        z_size = int(zsrc.numel())
+        positions = max(1, (z_size // int(zsrc.shape[0]) if zsrc.shape[0] else 0) // units) if zsrc.dim() > 1 else 1
         zg = getattr(zsrc, "grad", None)
         s.pre_grad_norm = norms[id(zg)] if zg is not None else float("nan")
         s.weight_grad_norm = wg_norm
         xin = (_np(lay.op.x, conv) if lay.op.x is not None and lay.op.x.is_floating_point() else np.zeros(1)) \
             if i in starts or i == 0 else None
         b = lay.op.bias
-        spread = _spread(xin) if i == 0 else None
-        out.append({"stats": s, "weight": wm, "moments": moments, "positions": positions, "elements": z.size,
+        spread = _spread(xin, scratch) if i == 0 else None
+        out.append({"stats": s, "weight": wm, "moments": moments, "positions": positions, "elements": z_size,
                     "in_sq": (spread[2] / spread[0] + spread[1] ** 2 if i == 0 else _mean_sq(xin))
                     if i in starts else None, "pre_sq": s.pre_sq, "in_spread": spread,
                     "bias_sq": _sq_from_norm(norms[id(b)], b) if b is not None else 0.0,
@@ -184,10 +196,24 @@ def _sq_from_norm(norm: float, t) -> float:
 def _moments(w) -> tuple[float, float, float, float]:
     """(std, mean, variance, E[w²]) of a weight array in float64; the std of a constant array is 0 (not the
     rounding of its variance), and E[w²] = Var + mean² (E[w²] itself where that is not finite)."""
-    var = float(w.var(dtype=np.float64))  # np.std is its square root: the same number, one pass fewer
-    mean = float(w.mean(dtype=np.float64))
+    # np.var's own steps with the mean taken once (np.var sums for a mean that np.mean then sums again): the mean
+    # in float64, the deviations from it in float64 in w's memory order, squared in place, summed, over n — the
+    # same operations on the same values, so the same numbers bit for bit (tests/test_diagnose_speed.py)
+    n = w.size
+    mean = float(np.mean(w, dtype=np.float64)) if n else math.nan
+    if n:
+        x = np.subtract(w, np.float64(mean), dtype=np.float64)
+        np.multiply(x, x, out=x)
+        var = float(np.sum(x, dtype=np.float64)) / n
+    else:
+        var = float(w.var(dtype=np.float64))
     sq = var + mean * mean
-    return (0.0 if np.all(w == w.flat[0]) else math.sqrt(var), mean, var,
+    # a constant float32 array's float64 mean is its value exactly (the partial sums of n < 2**29 copies of a 24-bit
+    # mantissa are exact in float64), so its variance is 0: a positive one rules "constant" out without another
+    # pass; 0, NaN (inf or NaN values) or a float64 array are looked at
+    constant = (not (var > 0.0 and w.dtype == np.float32 and n < 2 ** 29) and bool(np.all(w == w.flat[0]))) \
+        if n else False
+    return (0.0 if constant else math.sqrt(var), mean, var,
             sq if math.isfinite(sq) else _mean_sq(w))
 
 
