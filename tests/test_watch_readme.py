@@ -8,6 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "watch_results"
+TABLE = "2026-12-07"  # the runs the table quotes (benchmarks/watch_results/TABLE-threads2.txt, -threads1.txt)
 
 
 def _section() -> str:
@@ -30,18 +31,18 @@ def test_the_tables_ratios_are_the_runs():
                            ("paired runs", r"paired runs of \d+ steps: .*?: ([0-9.]+ \([0-9.]+–[0-9.]+\))")):
         cells = next(v for k, v in rows.items() if k.startswith(label))
         for cell, (run, model) in zip(cells, files):
-            out = _model_part((RESULTS / f"2026-12-06-{run}.txt").read_text(), model)
+            out = _model_part((RESULTS / f"{TABLE}-{run}.txt").read_text(), model)
             printed = re.search(pattern, out).group(1)
             assert cell.replace("**", "") == printed, (label, run, model, cell, printed)
     frames = next(v for k, v in rows.items() if k.startswith("frames per second"))
     for cell, (run, model) in zip(frames, files):
-        out = _model_part((RESULTS / f"2026-12-06-{run}.txt").read_text(), model)
+        out = _model_part((RESULTS / f"{TABLE}-{run}.txt").read_text(), model)
         blocks, paired = (x.strip() for x in cell.split("/"))
         assert f"frames/s while on {blocks} " in out and f"frames/s {paired}" in out, (run, model, cell)
     worker = next(v for k, v in rows.items() if k.startswith("the worker's frame"))
     for cell, model in zip(worker[:2], ("mlp", "cnn")):
         med, low = re.match(r"([0-9.]+) \(([0-9.]+)\) ms", cell).groups()
-        out = _model_part((RESULTS / "2026-12-06-threads2.txt").read_text(), model)
+        out = _model_part((RESULTS / f"{TABLE}-threads2.txt").read_text(), model)
         assert f"median of 100: {med} ms" in out and f"minimum {low} ms" in out, (model, cell)
 
 
