@@ -76,7 +76,7 @@ def test_user_model_left_exactly_as_it_was():
     model.fc1.weight.grad = torch.ones_like(model.fc1.weight)  # a gradient the user had
     before, rng = snapshot(model), torch.get_rng_state()
     d = dt.diagnose_torch(model, gauss(64, 20), steps=3, overfit_batch=3, threads=1)  # and the new paths:
-    fixed = dt.fix_weights(model, "lsuv", gauss(64, 20))  # tokens, weight_norm, lists: test_diagnose_torch_io.py
+    fixed = dt.fix_weights(model, "lsuv", gauss(64, 20))  # tokens, weight_norm, lists: test_diagnose_torch_io/_coverage
     assert len(d.layers) == 3 and fixed.keys() == model.state_dict().keys()
     assert same(before, snapshot(model)) and torch.equal(rng, torch.get_rng_state())
 
