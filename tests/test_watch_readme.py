@@ -84,3 +84,25 @@ def test_the_frames_parts_and_ab_ratios_are_the_runs():
     for model, name in (("mlp", "MLP"), ("cnn", "CNN")):
         got = re.findall(r"new/old, median of 300 pairs: ([0-9.]+)", _model_part(ab, model))
         assert len(got) == 3 and f"{', '.join(got)} ({name}" in para, (model, got)
+
+
+def test_the_second_runs_and_the_charges_are_the_runs():
+    """The second pair of runs quoted after the table (its blocks' and paired runs' medians) and the training
+    thread's CPU a frame the text gives for both pairs, as the kept outputs print them."""
+    text = " ".join((ROOT / "README.md").read_text().split())
+
+    def medians(run, model):
+        out = _model_part((RESULTS / f"{TABLE}-{run}.txt").read_text(), model)
+        b = re.search(r"blocks of \d+ steps: .*?: ([0-9.]+) \(", out).group(1)
+        p = re.search(r"paired runs of \d+ steps: .*?: ([0-9.]+) \(", out).group(1)
+        charge = re.search(r"per frame: training thread ([0-9.-]+) ms CPU", out).group(1)
+        return b, p, charge
+
+    m2, c2 = medians("threads2-second", "mlp"), medians("threads2-second", "cnn")
+    m1, c1 = medians("threads1-second", "mlp"), medians("threads1-second", "cnn")
+    assert (f"MLP at 2 threads blocks {m2[0]}, paired {m2[1]}; CNN at 2 threads {c2[0]} and {c2[1]}; MLP at 1 thread "
+            f"{m1[0]} and {m1[1]}; CNN at 1 thread {c1[0]} and {c1[1]}.") in text
+    first2, first1 = medians("threads2", "mlp")[2], medians("threads1", "mlp")[2]
+    assert f"the training thread is charged {first2} ms a frame (today's clean run" in text
+    assert f"{m2[2]} ms in the disturbed second run" in text
+    assert f"still charged {first1} and {m1[2]} ms" in text
