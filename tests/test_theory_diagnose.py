@@ -152,18 +152,24 @@ def test_mlplab_network_diagnosis_cites_the_theory():
         jsonschema.validate(bad, SCHEMA)
 
 
+def _tanh_chain(torch, seed, depth, n_in, width, out, sw2, bias_std):
+    """``depth`` Linear+Tanh layers of ``width`` (weights N(0, sw2/fan_in), biases N(0, bias_std²)), then a Linear
+    to ``out`` logits at torch's default init."""
+    torch.manual_seed(seed)
+    layers = []
+    for i in range(depth):
+        lin = torch.nn.Linear(width if i else n_in, width)
+        torch.nn.init.normal_(lin.weight, std=math.sqrt(sw2 / lin.in_features))
+        torch.nn.init.normal_(lin.bias, std=bias_std)
+        layers += [lin, torch.nn.Tanh()]
+    return torch.nn.Sequential(*layers, torch.nn.Linear(width, out))
+
+
 def test_torch_mlp_diagnosis_cites_the_theory():
     torch = pytest.importorskip("torch")
     from mlplab.diagnose.pytorch import diagnose_torch
 
-    torch.manual_seed(0)
-    layers = []
-    for i in range(12):
-        lin = torch.nn.Linear(128 if i else 20, 128)
-        torch.nn.init.normal_(lin.weight, std=math.sqrt(4.0 / lin.in_features))
-        torch.nn.init.normal_(lin.bias, std=math.sqrt(0.05))
-        layers += [lin, torch.nn.Tanh()]
-    model = torch.nn.Sequential(*layers, torch.nn.Linear(128, 3))
+    model = _tanh_chain(torch, 0, depth=12, n_in=20, width=128, out=3, sw2=4.0, bias_std=math.sqrt(0.05))
     d = diagnose_torch(model, torch.randn(64, 20), steps=1)
     assert d.theory["applies"] and d.theory["phase"] == "chaotic"
     assert d.theory["sigma_w2"] == pytest.approx(4.0, rel=0.03)
@@ -179,14 +185,7 @@ def test_torch_note_reads_the_network_as_given():
     torch = pytest.importorskip("torch")
     from mlplab.diagnose.pytorch import diagnose_torch
 
-    torch.manual_seed(1)
-    layers = []
-    for i in range(6):
-        lin = torch.nn.Linear(64 if i else 16, 64)
-        torch.nn.init.normal_(lin.weight, std=math.sqrt(1.5 / lin.in_features))
-        torch.nn.init.normal_(lin.bias, std=0.2)
-        layers += [lin, torch.nn.Tanh()]
-    model = torch.nn.Sequential(*layers, torch.nn.Linear(64, 4))
+    model = _tanh_chain(torch, 1, depth=6, n_in=16, width=64, out=4, sw2=1.5, bias_std=0.2)
     linear = [m for m in model if isinstance(m, torch.nn.Linear)]
     inner = linear[1:-1]  # the layers whose input is a hidden activation
     sb2 = float(np.median([np.var(m.bias.detach().double().numpy()) for m in inner]))
