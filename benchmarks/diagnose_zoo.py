@@ -7,11 +7,11 @@
     python benchmarks/diagnose_zoo.py --readme benchmarks/zoo/report.json   # the README's time sentence
     python benchmarks/diagnose_zoo_compare.py --dump FILE   # every case's diagnosis, to compare two versions
 
-The zoo (``benchmarks/zoo/models.py``): 21 architectures written from public repositories (MLPs, CNNs
-with BatchNorm and pooling, residual nets, a Mixer, a ViT, GRUs, embedding text and makemore-style
-character models, tied and shared weights). Each is a *case* at its default initialization and at
-planted bad ones — every weight matrix N(0, 1), zero, or N(0, 0.01²), and (for models with a stack of
-blocks) its blocks kept in a plain Python list, so the optimizer never sees them — under each of two
+The zoo (``benchmarks/zoo/models.py``; the classes in ``mlp_cnn.py`` and ``attention_rnn.py``): 21 architectures
+written from public repositories (MLPs, CNNs with BatchNorm and pooling, residual nets, a Mixer, a ViT, GRUs,
+embedding text and makemore-style character models, tied and shared weights). Each is a *case* at its default
+initialization and at planted bad ones — every weight matrix N(0, 1), zero, or N(0, 0.01²), and (for models with
+a stack of blocks) its blocks kept in a plain Python list, so the optimizer never sees them — under each of two
 optimizers: SGD with momentum (lr 0.01, μ 0.9) and Adam (lr 1e-3).
 
 The ground truth (``--train``; ``benchmarks/zoo/tasks.py``): 150 steps of batch 64 on MNIST or a synthetic
