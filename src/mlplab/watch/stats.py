@@ -87,6 +87,7 @@ _F64 = np.float64
 _F32 = np.float32
 _ONE_PASS = 2.0 ** -10  # Σ (x − mean)² from Σ x² when it keeps all but 10 bits (_histogram)
 _SCRATCH = threading.local()
+_GROUP_OFF = True
 
 
 _KEEP = 1 << 21  # values: arrays up to 16 MB are kept (six of them at most); a larger one is made each time
@@ -189,61 +190,71 @@ def _rows_dot(D: np.ndarray) -> list[float]:
     return np.matmul(D[:, None, :], D[:, :, None]).reshape(D.shape[0]).tolist()
 
 
-def _stack(xs: list, name: str = "") -> tuple[np.ndarray, np.ndarray]:
-    """``(F, D)``: the arrays ``xs`` (one type, float32 or float64, one size) as the rows of a kept work array ``F`` of
-    their type, and ``D`` its float64 copy (``D is F`` for float64). float32 rows are stacked as float32 (one call),
-    then made float64 in one conversion: ``np.stack`` into a float64 array casts by buffers, 3x slower."""
+def _stack(xs: list, name: str = "") -> np.ndarray:
+    """The arrays ``xs`` (one type, float32 or float64, one size) made float64 as the rows of a kept work array, one
+    conversion a row (``np.stack`` into a float64 array casts by buffers: 3x slower)."""
+    D = _scratch("D" + name, len(xs) * xs[0].size).reshape(len(xs), xs[0].size)
+    for x, row in zip(xs, D):
+        np.copyto(row, x.reshape(-1))
+    return D
+
+
+def _stacked(xs: list, readies: list, pending, bins: int = BINS, tail: float = TAIL, cap: int = SAMPLE) -> list[tuple]:
+    """:func:`_histogram` of each of ``xs`` (one type, float32 or float64, one size; ``readies`` each one's ``ready``,
+    all None or none), the same ``(h, s, sq)``: the moments one array at a time (a float64 copy in one work array,
+    as :func:`_histogram` does), the samples taken into the rows of one array and sorted by one row-wise sort, the
+    quantiles of all rows by one ``take``. An array with a non-finite value goes alone through :func:`_histogram`."""
     k, n = len(xs), xs[0].size
-    flat = [x.reshape(-1) for x in xs]
-    D = _scratch("D" + name, k * n).reshape(k, n)
-    if xs[0].dtype == _F64:
-        np.stack(flat, out=D)
-        return D, D
-    F = _scratch("F" + name, k * n, _F32).reshape(k, n)
-    np.stack(flat, out=F)
-    np.copyto(D, F)
-    return F, D
-
-
-def _stacked(F: np.ndarray, D: np.ndarray, xs: list, readies: list, pending, bins: int = BINS, tail: float = TAIL,
-             cap: int = SAMPLE) -> list[tuple]:
-    """:func:`_histogram` of each row of ``F`` (``D`` its float64 copy, ``xs`` the arrays as given, ``readies`` each
-    row's ``ready``, all None or none), the same ``(h, s, sq)``, each NumPy step once for all rows: the sums, the
-    Σ x² (:func:`_rows_dot`), min and max along the rows, the samples by one ``take`` of the same fixed positions,
-    one row-wise sort, the quantiles by one ``take``. A row whose sum is not finite (a NaN, ±inf, an overflow) is
-    redone alone by :func:`_histogram`, as is the second pass of a row whose one-pass spread would lose digits."""
-    k, n = D.shape
-    tot = np.add.reduce(D, axis=1).tolist()  # (pairwise along each row: the 1-D reduce's sum of that row, bit for bit)
-    sqs = _rows_dot(D)
     ready = readies[0] is not None
+    big = n > cap
     if not ready:
-        if n > cap:
-            S = F.take(_indices(n, cap), axis=1)
-            S.sort(axis=1)
-            mns, mxs = np.minimum.reduce(F, axis=1).tolist(), np.maximum.reduce(F, axis=1).tolist()
+        S = np.empty((k, min(n, cap)), dtype=xs[0].dtype)
+        at = _indices(n, cap) if big else None
+    mom, alone = [], []
+    d = _scratch("d", n) if xs[0].dtype != _F64 else None
+    for i, x in enumerate(xs):
+        flat = x.reshape(-1)
+        if d is None:
+            v = flat
         else:
-            S = np.sort(F, axis=1)
-            mns, mxs = S[:, 0].tolist(), S[:, -1].tolist()
-        ends = quantile_ranges(S, tail)
-    out = []
-    for i in range(k):
-        total, sq = tot[i], sqs[i]
+            v = d
+            np.copyto(d, flat)
+        total = float(np.add.reduce(v))
         if not math.isfinite(total):
-            out.append(_histogram(xs[i], bins, tail, cap, ready=readies[i], pending=pending))
+            alone.append(i)
+            mom.append(None)
             continue
+        sq = float(v.dot(v))
         mean = total / n
         ss = sq - mean * total
         if not (ss >= _ONE_PASS * sq and sq < math.inf):
             c = _scratch("c", n)
-            np.subtract(D[i], mean, out=c)
+            np.subtract(v, mean, out=c)
             ss = float(c.dot(c))
-        std = math.sqrt(max(ss / n, 0.0))
+        mm = None
+        if not ready:
+            if big:
+                np.take(flat, at, out=S[i], mode="clip")  # (in range: "clip" writes straight into the row)
+                mm = (float(np.minimum.reduce(flat)), float(np.maximum.reduce(flat)))
+            else:
+                np.copyto(S[i], flat)
+        mom.append((mean, math.sqrt(max(ss / n, 0.0)), sq, mm))
+    if not ready:
+        S.sort(axis=1)
+        ends = quantile_ranges(S, tail)
+    out = []
+    for i in range(k):
+        if mom[i] is None:
+            out.append(_histogram(xs[i], bins, tail, cap, ready=readies[i], pending=pending))
+            continue
+        mean, std, sq, mm = mom[i]
         if ready:
             s, mn, mx = readies[i]
             out.append((histogram_dict(s, bins, tail, mn, mx, mean, std, 0, n, pending), s, sq))
         else:
             s = S[i]
-            out.append((histogram_dict(s, bins, tail, mns[i], mxs[i], mean, std, 0, n, pending, ends[i]), s, sq))
+            mn, mx = mm if mm is not None else (float(s[0]), float(s[-1]))
+            out.append((histogram_dict(s, bins, tail, mn, mx, mean, std, 0, n, pending, ends[i]), s, sq))
     return out
 
 
@@ -256,17 +267,20 @@ def _grouped(jobs: list, pending) -> list[tuple]:
     for j, (x, ready) in enumerate(jobs):
         if x is None:
             continue
-        if isinstance(x, np.ndarray) and x.dtype in (_F32, _F64) and x.size:
+        if isinstance(x, np.ndarray) and x.dtype in (_F32, _F64) and 0 < x.size <= 2 * BLOCK:
             groups.setdefault((x.dtype.str, x.size, ready is None), []).append(j)
         else:
             out[j] = _histogram(x, ready=ready, pending=pending)
     for js in groups.values():
+        if len(js) == 1 or _GROUP_OFF:
+          for j0 in js:
+            out[j0] = _histogram(jobs[j0][0], ready=jobs[j0][1], pending=pending)
+          continue
         if len(js) == 1:
             out[js[0]] = _histogram(jobs[js[0]][0], ready=jobs[js[0]][1], pending=pending)
             continue
         xs = [jobs[j][0] for j in js]
-        F, D = _stack(xs)
-        for j, r in zip(js, _stacked(F, D, xs, [jobs[j][1] for j in js], pending)):
+        for j, r in zip(js, _stacked(xs, [jobs[j][1] for j in js], pending)):
             out[j] = r
     return out
 
@@ -279,16 +293,19 @@ def _norms(xs: list) -> list:
     for j, x in enumerate(xs):
         if x is None:
             continue
-        if isinstance(x, np.ndarray) and x.dtype in (_F32, _F64) and x.size:
+        if isinstance(x, np.ndarray) and x.dtype in (_F32, _F64) and 0 < x.size <= 2 * BLOCK:
             groups.setdefault((x.dtype.str, x.size), []).append(j)
         else:
             out[j] = _norm(x)
     for js in groups.values():
+        if len(js) == 1 or _GROUP_OFF:
+          for j0 in js:
+            out[j0] = _norm(xs[j0])
+          continue
         if len(js) == 1:
             out[js[0]] = _norm(xs[js[0]])
             continue
-        _, D = _stack([xs[j] for j in js], "g")
-        for j, sq in zip(js, _rows_dot(D)):
+        for j, sq in zip(js, _rows_dot(_stack([xs[j] for j in js], "g"))):
             out[j] = math.sqrt(sq)
     return out
 
@@ -502,19 +519,18 @@ def _weight_parts(parts: list[tuple], pending) -> list[tuple]:
     for i, (_z, _zn, _gz, w, before, _gw) in enumerate(parts):
         if (w is not None and before is not None and isinstance(w, np.ndarray) and isinstance(before, np.ndarray)
                 and w.dtype in (_F32, _F64) and before.dtype == w.dtype and w.shape == before.shape and w.size
-                and not (w.dtype == _F32 and w.size > 2 * BLOCK)):
+                and w.size <= 2 * BLOCK):
             groups.setdefault((w.dtype.str, w.shape), []).append(i)
     grads: list = [None] * k  # ‖∂L/∂W‖ still to be taken
     for js in groups.values():
-        if len(js) == 1:
+        if len(js) == 1 or _GROUP_OFF or True:
             continue
         ws, bs = [parts[i][3] for i in js], [parts[i][4] for i in js]
-        F, Dw = _stack(ws, "w")
-        _, Db = _stack(bs, "b")
-        hws = _stacked(F, Dw, ws, [None] * len(js), pending)
+        Dw, Db = _stack(ws, "w"), _stack(bs, "b")
+        hws = _stacked(Dw, ws, [None] * len(js), pending)
         DW = _scratch("DW", Dw.size).reshape(Dw.shape)
         np.subtract(Dw, Db, out=DW)  # W − W_before in float64 (exact for float32)
-        hds = _stacked(DW, DW, list(DW), [None] * len(js), pending)
+        hds = _stacked(DW, list(DW), [None] * len(js), pending)
         sqbs = _rows_dot(Db)
         for r, i in enumerate(js):
             hd, _, sq_d = hds[r]
