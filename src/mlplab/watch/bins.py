@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-__all__ = ["quantile_range", "quantile_ranges", "histogram_dict", "bin_all"]
+__all__ = ["quantile_range", "histogram_dict", "bin_all"]
 
 _F64 = np.float64
 _F32 = np.float32
@@ -37,41 +37,28 @@ _ZERO: dict[int, np.ndarray] = {}
 _WAY: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
 
-def _at(n: int, tail: float) -> tuple[np.ndarray, float, float]:
-    at = _AT.get((n, tail))
-    if at is None:
-        pos = [p * (n - 1) for p in (tail, 1.0 - tail)]
-        f = [int(math.floor(x)) for x in pos]
-        at = _AT[(n, tail)] = (np.array([f[0], min(n - 1, f[0] + 1), f[1], min(n - 1, f[1] + 1)]),
-                               pos[0] - f[0], pos[1] - f[1])
-    return at
-
-
-def _lerp(a0, b0, a1, b1, g0, g1) -> tuple[float, float]:
-    return (a0 + (b0 - a0) * g0 if g0 < 0.5 else b0 - (b0 - a0) * (1.0 - g0),
-            a1 + (b1 - a1) * g1 if g1 < 0.5 else b1 - (b1 - a1) * (1.0 - g1))
-
-
 def quantile_range(s: np.ndarray, tail: float) -> tuple[float, float]:
     """The ``tail`` and ``1 − tail`` quantiles of the *sorted* ``s`` as ``np.quantile`` computes them: linear between
     the order statistics at (n−1)·p, with numpy's own interpolation (its ``_lerp``); the four order statistics read
     in one ``take``."""
-    idx, g0, g1 = _at(s.size, tail)
-    return _lerp(*s.take(idx).tolist(), g0, g1)  # (float32 values are exact as Python floats)
+    at = _AT.get((s.size, tail))
+    if at is None:
+        n = s.size
+        pos = [p * (n - 1) for p in (tail, 1.0 - tail)]
+        f = [int(math.floor(x)) for x in pos]
+        at = _AT[(n, tail)] = (np.array([f[0], min(n - 1, f[0] + 1), f[1], min(n - 1, f[1] + 1)]),
+                               pos[0] - f[0], pos[1] - f[1])
+    idx, g0, g1 = at
+    a0, b0, a1, b1 = s.take(idx).tolist()  # (float32 values are exact as Python floats)
+    return (a0 + (b0 - a0) * g0 if g0 < 0.5 else b0 - (b0 - a0) * (1.0 - g0),
+            a1 + (b1 - a1) * g1 if g1 < 0.5 else b1 - (b1 - a1) * (1.0 - g1))
 
 
-def quantile_ranges(S: np.ndarray, tail: float) -> list[tuple[float, float]]:
-    """:func:`quantile_range` of each row of the 2-D ``S`` (each row sorted), the order statistics of all rows read
-    in one ``take``."""
-    idx, g0, g1 = _at(S.shape[1], tail)
-    return [_lerp(*r, g0, g1) for r in S.take(idx, axis=1).tolist()]
-
-
-def histogram_dict(s, bins, tail, mn, mx, mean, std, nonfinite, n, pending: list | None = None, ends=None) -> dict:
+def histogram_dict(s, bins, tail, mn, mx, mean, std, nonfinite, n, pending: list | None = None) -> dict:
     """The histogram's dict from the *sorted* sample ``s`` (its range and counts) and the moments of all values.
     With ``pending`` (a list) the counts are left for :func:`bin_all` (the dict and its sample are appended);
-    without, they are made now. ``ends``: ``quantile_range(s, tail)`` when the caller has it."""
-    lo, hi = quantile_range(s, tail) if ends is None else ends
+    without, they are made now."""
+    lo, hi = quantile_range(s, tail)
     if not hi > lo:  # a constant (or nearly): a range around it
         pad = 0.5 * max(abs(lo), 1e-12)
         lo, hi = lo - pad, hi + pad

@@ -36,10 +36,9 @@ import threading
 
 import numpy as np
 
-from .bins import bin_all, histogram_dict, quantile_range, quantile_ranges
+from .bins import bin_all, histogram_dict, quantile_range
 
-__all__ = ["BINS", "TAIL", "SAMPLE", "histogram", "spread", "activate", "layer_row", "layer_rows", "judge",
-           "ACTIVATIONS"]
+__all__ = ["BINS", "TAIL", "SAMPLE", "histogram", "spread", "activate", "layer_row", "judge", "ACTIVATIONS"]
 
 BINS = 32
 TAIL = 0.001
@@ -84,24 +83,22 @@ def _empty(bins: int, size: int, nonfinite: int = 0) -> dict:
 
 
 _F64 = np.float64
-_F32 = np.float32
 _ONE_PASS = 2.0 ** -10  # Σ (x − mean)² from Σ x² when it keeps all but 10 bits (_histogram)
 _SCRATCH = threading.local()
-_GROUP_OFF = True
 
 
 _KEEP = 1 << 21  # values: arrays up to 16 MB are kept (six of them at most); a larger one is made each time
 
 
-def _scratch(name: str, n: int, dtype=_F64) -> np.ndarray:
-    """A work array of ``n`` values (float64 unless ``dtype``), kept between calls (one per ``name`` and thread) up to
-    ``_KEEP`` values: a fresh 600 kB array for the first layer's 78,400 weights cost its page faults on every frame."""
+def _scratch(name: str, n: int) -> np.ndarray:
+    """A float64 work array of ``n`` values, kept between calls (one per ``name`` and thread) up to ``_KEEP`` values:
+    a fresh 600 kB array for the first layer's 78,400 weights cost its page faults on every frame."""
     if n > _KEEP:
-        return np.empty(n, dtype=dtype)
+        return np.empty(n, dtype=_F64)
     kept = _SCRATCH.__dict__
     buf = kept.get(name)
     if buf is None or buf.size < n:
-        buf = kept[name] = np.empty(max(n, 1024), dtype=dtype)
+        buf = kept[name] = np.empty(max(n, 1024), dtype=_F64)
     return buf[:n]
 
 
@@ -180,134 +177,6 @@ def _binned(s, bins, tail, mn, mx, mean, std, nonfinite, n, pending=None) -> dic
     """The histogram's dict from the *sorted* sample ``s`` and the moments of all values (its range and counts by
     :mod:`mlplab.watch.bins`; with ``pending`` the counts are filled in later, by ``bin_all(pending)``)."""
     return histogram_dict(s, bins, tail, mn, mx, mean, std, nonfinite, n, pending)
-
-
-# ---------------------------------------------------------------------- arrays of several layers together
-def _rows_dot(D: np.ndarray) -> list[float]:
-    """Σ x² of each row of the 2-D float64 ``D``: ``matmul`` of (k, 1, n) by (k, n, 1), whose vector-by-vector inner
-    loop is the BLAS dot ``ndarray.dot`` calls, so each is ``D[i].dot(D[i])`` bit for bit (the tests check it), in one
-    call."""
-    return np.matmul(D[:, None, :], D[:, :, None]).reshape(D.shape[0]).tolist()
-
-
-def _stack(xs: list, name: str = "") -> np.ndarray:
-    """The arrays ``xs`` (one type, float32 or float64, one size) made float64 as the rows of a kept work array, one
-    conversion a row (``np.stack`` into a float64 array casts by buffers: 3x slower)."""
-    D = _scratch("D" + name, len(xs) * xs[0].size).reshape(len(xs), xs[0].size)
-    for x, row in zip(xs, D):
-        np.copyto(row, x.reshape(-1))
-    return D
-
-
-def _stacked(xs: list, readies: list, pending, bins: int = BINS, tail: float = TAIL, cap: int = SAMPLE) -> list[tuple]:
-    """:func:`_histogram` of each of ``xs`` (one type, float32 or float64, one size; ``readies`` each one's ``ready``,
-    all None or none), the same ``(h, s, sq)``: the moments one array at a time (a float64 copy in one work array,
-    as :func:`_histogram` does), the samples taken into the rows of one array and sorted by one row-wise sort, the
-    quantiles of all rows by one ``take``. An array with a non-finite value goes alone through :func:`_histogram`."""
-    k, n = len(xs), xs[0].size
-    ready = readies[0] is not None
-    big = n > cap
-    if not ready:
-        S = np.empty((k, min(n, cap)), dtype=xs[0].dtype)
-        at = _indices(n, cap) if big else None
-    mom, alone = [], []
-    d = _scratch("d", n) if xs[0].dtype != _F64 else None
-    for i, x in enumerate(xs):
-        flat = x.reshape(-1)
-        if d is None:
-            v = flat
-        else:
-            v = d
-            np.copyto(d, flat)
-        total = float(np.add.reduce(v))
-        if not math.isfinite(total):
-            alone.append(i)
-            mom.append(None)
-            continue
-        sq = float(v.dot(v))
-        mean = total / n
-        ss = sq - mean * total
-        if not (ss >= _ONE_PASS * sq and sq < math.inf):
-            c = _scratch("c", n)
-            np.subtract(v, mean, out=c)
-            ss = float(c.dot(c))
-        mm = None
-        if not ready:
-            if big:
-                np.take(flat, at, out=S[i], mode="clip")  # (in range: "clip" writes straight into the row)
-                mm = (float(np.minimum.reduce(flat)), float(np.maximum.reduce(flat)))
-            else:
-                np.copyto(S[i], flat)
-        mom.append((mean, math.sqrt(max(ss / n, 0.0)), sq, mm))
-    if not ready:
-        S.sort(axis=1)
-        ends = quantile_ranges(S, tail)
-    out = []
-    for i in range(k):
-        if mom[i] is None:
-            out.append(_histogram(xs[i], bins, tail, cap, ready=readies[i], pending=pending))
-            continue
-        mean, std, sq, mm = mom[i]
-        if ready:
-            s, mn, mx = readies[i]
-            out.append((histogram_dict(s, bins, tail, mn, mx, mean, std, 0, n, pending), s, sq))
-        else:
-            s = S[i]
-            mn, mx = mm if mm is not None else (float(s[0]), float(s[-1]))
-            out.append((histogram_dict(s, bins, tail, mn, mx, mean, std, 0, n, pending, ends[i]), s, sq))
-    return out
-
-
-def _grouped(jobs: list, pending) -> list[tuple]:
-    """``(h, s, sq)`` of :func:`_histogram` for each ``(x, ready)`` of ``jobs`` (``(None, None, 0.0)`` for x None): the
-    float32 and float64 arrays of one type and size with ``ready`` alike taken together (:func:`_stacked`), the
-    others one by one."""
-    out: list = [(None, None, 0.0)] * len(jobs)
-    groups: dict[tuple, list[int]] = {}
-    for j, (x, ready) in enumerate(jobs):
-        if x is None:
-            continue
-        if isinstance(x, np.ndarray) and x.dtype in (_F32, _F64) and 0 < x.size <= 2 * BLOCK:
-            groups.setdefault((x.dtype.str, x.size, ready is None), []).append(j)
-        else:
-            out[j] = _histogram(x, ready=ready, pending=pending)
-    for js in groups.values():
-        if len(js) == 1 or _GROUP_OFF:
-          for j0 in js:
-            out[j0] = _histogram(jobs[j0][0], ready=jobs[j0][1], pending=pending)
-          continue
-        if len(js) == 1:
-            out[js[0]] = _histogram(jobs[js[0]][0], ready=jobs[js[0]][1], pending=pending)
-            continue
-        xs = [jobs[j][0] for j in js]
-        for j, r in zip(js, _stacked(xs, [jobs[j][1] for j in js], pending)):
-            out[j] = r
-    return out
-
-
-def _norms(xs: list) -> list:
-    """``_norm`` of each array of ``xs`` (None stays None), those of one type and size in one float64 copy and one
-    :func:`_rows_dot`."""
-    out: list = [None] * len(xs)
-    groups: dict[tuple, list[int]] = {}
-    for j, x in enumerate(xs):
-        if x is None:
-            continue
-        if isinstance(x, np.ndarray) and x.dtype in (_F32, _F64) and 0 < x.size <= 2 * BLOCK:
-            groups.setdefault((x.dtype.str, x.size), []).append(j)
-        else:
-            out[j] = _norm(x)
-    for js in groups.values():
-        if len(js) == 1 or _GROUP_OFF:
-          for j0 in js:
-            out[j0] = _norm(xs[j0])
-          continue
-        if len(js) == 1:
-            out[js[0]] = _norm(xs[js[0]])
-            continue
-        for j, sq in zip(js, _rows_dot(_stack([xs[j] for j in js], "g"))):
-            out[j] = math.sqrt(sq)
-    return out
 
 
 #: values a block: the float64 work arrays of :func:`_weights` (three of 128 kB) stay in the core's cache
@@ -461,111 +330,43 @@ def layer_row(info: dict, z, zn, gz, w, before, gw, in_std: float | None, pendin
     (:func:`_histogram`'s ``ready``), ‖∂L/∂z‖ and ‖ΔW‖ come from their histograms' Σ x², and W and W_before
     are made float64 once (W's histogram, ΔW and ‖W_before‖ use those copies). ``pending``: a list that collects the
     histograms whose counts are still to be made, for one :func:`mlplab.watch.bins.bin_all` over the frame's rows
-    (without it, the row's own histograms are binned together before it is returned). :func:`layer_rows` makes the
-    rows of all a frame's layers, the same numbers, in fewer NumPy calls."""
-    return layer_rows([info], [(z, zn, gz, w, before, gw)], in_std, pending)[0]
-
-
-def layer_rows(infos: list[dict], parts: list[tuple], in_std: float | None, pending: list | None = None) -> list[dict]:
-    """:func:`layer_row` of each layer, ``parts`` its ``(z, zn, gz, w, before, gw)``: the same rows, bit for bit.
-
-    How it is cheap: the layers of an MLP have arrays of equal shapes (the 784-100×4-10 MLP's z and ∂L/∂z are
-    eight arrays of 128×100 values, its hidden weights three of 100×100), and after a frame's first rows each NumPy
-    call costs several µs (its code and data out of the core's cache) whatever its work. So the arrays of one type
-    and size, of all the layers, are stacked as the rows of one work array and each step of :func:`_histogram` is one
-    call for all of them (:func:`_stacked`: the row sums, one batched BLAS dot, min and max along the rows, one
-    ``take`` of the fixed positions, one row-wise sort of the samples); ΔW and ‖W_before‖ of stacked weights by one
-    subtraction and one dot, the ‖∂L/∂W‖ likewise (:func:`_norms`). An array alone of its kind, a weight of more than
-    two ``BLOCK``s (:func:`_weights`) and a row with a non-finite value go as before, one by one."""
+    (without it, the row's own histograms are binned together before it is returned)."""
+    conv = info["kind"] != "Linear"
+    act = info["activation"]
+    slope = info.get("slope", 0.01)
+    a = activate(act, zn, slope) if zn is not None else None
+    row = {}
     later = [] if pending is None else pending  # the histograms' counts, made together at the end
-    k = len(infos)
-    zg = _grouped([(p[0], None) for p in parts] + [(p[2], None) for p in parts], later)
+    hz, sz, _ = _histogram(z, pending=later) if z is not None else (None, None, 0.0)
+    row["z"] = hz
     PAUSE()
-    acts, a_jobs = [], []
-    for info, (z, zn, _gz, _w, _b, _gw), (hz, sz, _) in zip(infos, parts, zg):
-        act = info["activation"]
-        slope = info.get("slope", 0.01)
-        a = activate(act, zn, slope) if zn is not None else None
-        ready = None
-        if (a is not None and zn is z and sz is not None and act in _MONOTONE and slope >= 0
-                and not hz["nonfinite"]):
-            mn, mx = hz["min"], hz["max"]
-            if act == "relu":  # (φ's extremes in Python: max(x, 0) with +0.0 for x ≤ 0, as np.maximum against zeros)
-                ends = (mn if mn > 0 else 0.0, mx if mx > 0 else 0.0)
-            else:
-                ends = activate(act, np.array([mn, mx], dtype=z.dtype), slope).tolist()
-            ready = (activate(act, sz, slope), float(ends[0]), float(ends[1]))
-        acts.append(a)
-        a_jobs.append((a, ready))
-    ha = _grouped(a_jobs, later)
+    ready = None
+    if a is not None and zn is z and sz is not None and act in _MONOTONE and slope >= 0 and not hz["nonfinite"]:
+        mn, mx = hz["min"], hz["max"]
+        if act == "relu":  # (φ's extremes in Python: max(x, 0) with +0.0 for x ≤ 0, as np.maximum against zeros gives)
+            ends = (mn if mn > 0 else 0.0, mx if mx > 0 else 0.0)
+        else:
+            ends = activate(act, np.array([mn, mx], dtype=z.dtype), slope).tolist()
+        ready = (activate(act, sz, slope), float(ends[0]), float(ends[1]))
+    row["a"] = _histogram(a, ready=ready, pending=later)[0] if a is not None else None
     PAUSE()
-    weights = _weight_parts(parts, later)
+    hg, _, sq_g = _histogram(gz, pending=later) if gz is not None else (None, None, 0.0)
+    row["gz"] = hg
     PAUSE()
-    rows = [_row(info, p, zg[i][0], ha[i][0], zg[k + i], acts[i], weights[i], in_std)
-            for i, (info, p) in enumerate(zip(infos, parts))]
-    if pending is None:
-        bin_all(later)
-    return rows
-
-
-def _weight_parts(parts: list[tuple], pending) -> list[tuple]:
-    """Per layer ``(h_w, h_dw, ratio, grad_norm)``: W's and ΔW's histograms, ‖ΔW‖/‖W_before‖ and ‖∂L/∂W‖ (None where
-    there is no such array). Weights of one type and shape with a W_before alike stacked (:func:`_stack`): ΔW in
-    float64 (exact for float32 values) by one subtraction of the stacked float64 copies, ‖W_before‖² by one
-    :func:`_rows_dot`."""
-    k = len(parts)
-    out: list = [None] * k
-    groups: dict[tuple, list[int]] = {}
-    for i, (_z, _zn, _gz, w, before, _gw) in enumerate(parts):
-        if (w is not None and before is not None and isinstance(w, np.ndarray) and isinstance(before, np.ndarray)
-                and w.dtype in (_F32, _F64) and before.dtype == w.dtype and w.shape == before.shape and w.size
-                and w.size <= 2 * BLOCK):
-            groups.setdefault((w.dtype.str, w.shape), []).append(i)
-    grads: list = [None] * k  # ‖∂L/∂W‖ still to be taken
-    for js in groups.values():
-        if len(js) == 1 or _GROUP_OFF or True:
-            continue
-        ws, bs = [parts[i][3] for i in js], [parts[i][4] for i in js]
-        Dw, Db = _stack(ws, "w"), _stack(bs, "b")
-        hws = _stacked(Dw, ws, [None] * len(js), pending)
-        DW = _scratch("DW", Dw.size).reshape(Dw.shape)
-        np.subtract(Dw, Db, out=DW)  # W − W_before in float64 (exact for float32)
-        hds = _stacked(DW, list(DW), [None] * len(js), pending)
-        sqbs = _rows_dot(Db)
-        for r, i in enumerate(js):
-            hd, _, sq_d = hds[r]
-            den = math.sqrt(sqbs[r])
-            num = math.sqrt(sq_d) if not hd["nonfinite"] else _norm(DW[r])
-            ratio = num / den if den > 0 else (math.inf if np.any(DW[r]) else 0.0)
-            out[i] = (hws[r][0], hd, ratio, None)
-            grads[i] = parts[i][5]
-    for i, p in enumerate(parts):
-        if out[i] is None:
-            out[i] = _weight_part(*p[3:], pending)
-    norms = _norms(grads)
-    return [(hw, hd, ratio, _num(g) if g is not None else gn) for (hw, hd, ratio, gn), g in zip(out, norms)]
-
-
-def _weight_part(w, before, gw, pending) -> tuple:
-    """:func:`_weight_parts` of one layer: the blocked pass of a large float32 weight (:func:`_weights`), else W made
-    float64 once (its histogram, ΔW and ‖W_before‖)."""
-    nan = float("nan")
+    wide = dw = bwide = None
     both = None
     if (w is not None and before is not None and w.dtype == np.float32 and before.dtype == np.float32
             and w.shape == before.shape and w.size > 2 * BLOCK):
-        both = _weights(w, before, gw, pending=pending)
+        both = _weights(w, before, gw, pending=later)
     sq_gw = None  # ‖∂L/∂W‖² when the blocked pass had it
-    ratio = nan
     if both is not None:
-        hw, hd, sq_d, sq_b, sq_gw = both
-        den, num = math.sqrt(sq_b), math.sqrt(sq_d)
-        ratio = num / den if den > 0 else (math.inf if num > 0 else 0.0)
+        row["w"], hd, sq_d, sq_b, sq_gw = both
+        PAUSE()
     else:
-        wide = dw = None
         if w is not None and w.dtype != _F64:
             wide = _scratch("w", w.size).reshape(w.shape)
             np.copyto(wide, w)  # W in float64 once: its histogram's moments and ΔW
-        hw = _histogram(w, wide=wide, pending=pending)[0] if w is not None else None
+        row["w"] = _histogram(w, wide=wide, pending=later)[0] if w is not None else None
         PAUSE()
         if w is not None and before is not None:
             bwide = before
@@ -574,25 +375,10 @@ def _weight_part(w, before, gw, pending) -> tuple:
                 np.copyto(bwide, before)  # (a float64 − float32 subtraction is a casting loop: 4x these two)
             dw = _scratch("dw", w.size).reshape(w.shape)
             np.subtract(w if wide is None else wide, bwide, out=dw)  # W − W_before in float64 (exact for float32)
-        hd, _, sq_d = _histogram(dw, pending=pending) if dw is not None else (None, None, 0.0)
-        if dw is not None:
-            den = _norm(bwide)
-            num = math.sqrt(sq_d) if dw.size and not hd["nonfinite"] else _norm(dw)
-            ratio = num / den if den > 0 else (math.inf if np.any(dw) else 0.0)
-    grad_norm = None
-    if gw is not None:
-        grad_norm = _num(math.sqrt(sq_gw) if sq_gw is not None else _norm(gw))
-    return hw, hd, ratio, grad_norm
-
-
-def _row(info: dict, parts: tuple, hz, ha, g: tuple, a, weight: tuple, in_std) -> dict:
-    """The row's dict from its histograms and norms (:func:`layer_rows`), the per-unit fractions counted here."""
-    z, _zn, gz, w, _before, _gw = parts
-    hg, _, sq_g = g
-    hw, hd, ratio, grad_norm = weight
-    conv = info["kind"] != "Linear"
-    act = info["activation"]
-    row = {"z": hz, "a": ha, "gz": hg, "w": hw, "dw": hd}
+        hd, _, sq_d = _histogram(dw, pending=later) if dw is not None else (None, None, 0.0)
+        sq_b = None
+    row["dw"] = hd
+    PAUSE()
     nan = float("nan")
     zero = dead = sat = nan
     if a is not None and a.size and act in ("relu", "relu6"):
@@ -607,8 +393,19 @@ def _row(info: dict, parts: tuple, hz, ha, g: tuple, a, weight: tuple, in_std) -
         sat = np.count_nonzero((a <= lo + SATURATION_EPS) | (a >= hi - SATURATION_EPS)) / a.size
     elif a is not None and a.size and act == "relu6":
         sat = np.count_nonzero(a >= 6 - SATURATION_EPS) / a.size
-    z_std = _std(hz)  # (the histograms' std: NaN, as np.std's, when a value is not finite)
-    a_std = _std(ha) if a is not None and a.size else z_std
+    z_std = _std(row["z"])  # (the histograms' std: NaN, as np.std's, when a value is not finite)
+    a_std = _std(row["a"]) if a is not None and a.size else z_std
+    ratio = nan
+    if both is not None:
+        den, num = math.sqrt(sq_b), math.sqrt(sq_d)
+        ratio = num / den if den > 0 else (math.inf if num > 0 else 0.0)
+    elif dw is not None:
+        den = _norm(bwide)
+        num = math.sqrt(sq_d) if dw.size and not hd["nonfinite"] else _norm(dw)
+        ratio = num / den if den > 0 else (math.inf if np.any(dw) else 0.0)
+    grad_norm = None
+    if gw is not None:
+        grad_norm = _num(math.sqrt(sq_gw) if sq_gw is not None else _norm(gw))
     gz_norm = None
     if gz is not None:
         gz_norm = _num(math.sqrt(sq_g) if gz.size and not hg["nonfinite"] else _norm(gz))
@@ -620,9 +417,12 @@ def _row(info: dict, parts: tuple, hz, ha, g: tuple, a, weight: tuple, in_std) -
         "gz_norm": gz_norm,
         "fan_in": math.prod(int(k) for k in shape[1:]), "fan_out": int(shape[0]),
         "signal_gain": _num(a_std / in_std) if in_std and in_std > 0 else None,
-        "weight_equal": bool(w is not None and w.size > 1 and not hw["nonfinite"] and hw["min"] == hw["max"]),
-        "nonfinite": sum(h["nonfinite"] for h in (hz, ha, hg, hw) if h is not None),
+        "weight_equal": bool(w is not None and w.size > 1 and not row["w"]["nonfinite"]
+                             and row["w"]["min"] == row["w"]["max"]),
+        "nonfinite": sum(h["nonfinite"] for h in (row[k] for k in ("z", "a", "gz", "w")) if h is not None),
     })
+    if pending is None:
+        bin_all(later)
     return row
 
 

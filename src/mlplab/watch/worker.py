@@ -340,19 +340,18 @@ class _Frames:
 
     def frame(self, info, arrays) -> None:
         from . import stats
-        from .stats import judge, layer_rows
+        from .stats import judge, layer_row
 
         layers = self.meta["layers"]
         x = arrays[0].get("x") if arrays else None
         in_std = stats.spread(x) if x is not None and x.size else None
-        parts = []
+        rows, pending = [], []  # (the histograms' counts: all of the frame's made together, stats.bin_all)
         for lay, a in zip(layers, arrays):
             zn = a.get("zn") if lay.get("norm_module") else a.get("z")
             if lay.get("norm") and not lay.get("norm_module"):
                 zn = None
-            parts.append((a.get("z"), zn, a.get("gz"), a.get("w"), a.get("before") if "w" in a else None, a.get("gw")))
-        pending: list = []  # (the histograms' counts: all of the frame's made together, stats.bin_all)
-        rows = layer_rows(layers, parts, in_std, pending)  # (the layers' arrays of one shape taken together)
+            rows.append(layer_row(lay, a.get("z"), zn, a.get("gz"), a.get("w"),
+                                  a.get("before") if "w" in a else None, a.get("gw"), in_std, pending))
         stats.bin_all(pending)
         stats.PAUSE()
         verdicts = judge(rows, [lay["activation"] for lay in layers], [lay.get("norm") for lay in layers],
