@@ -6,6 +6,12 @@ process, one after the other in alternating order, and the median of the per-pai
 
     python benchmarks/watch_frame_ab.py --ref da6d1b2 [--frames 300] [--repeats 3] [--models mlp,cnn]
     python benchmarks/watch_frame_ab.py --without weights,activations,bins,verdicts,json
+    python benchmarks/watch_frame_ab.py --variant sample=4096,rows=64,sample=4096+rows=64
+
+``--variant NAME=VALUE``: what a product decision would save, the frame with it against the frame as it is (both this
+checkout's code, the same alternation; not shipped settings): ``sample=N`` bins N values of an array instead of
+``stats.SAMPLE``, ``rows=N`` gives the frame the first N captured rows of z, ∂L/∂z (watch's ``sample=`` capturing
+fewer examples); ``+`` joins the settings of one variant.
 
 ``--without PART``: what a part of the frame costs in the frame, as the frame without it against the whole frame (both
 this checkout's code, the same alternation): ``weights`` (W, W_before and ∂L/∂W: their histograms and norms),
@@ -105,23 +111,50 @@ def _leave_out(rec, pkg: str, part: str) -> None:
         rec.out.write = lambda obj: None
 
 
+def _with_sample(stats, cap: int) -> None:
+    """The copy's histograms bin ``cap`` values (their default argument, bound when the module was made)."""
+    for f in (stats.histogram, stats._histogram, stats._weights):
+        names = f.__code__.co_varnames[:f.__code__.co_argcount]
+        f.__defaults__ = tuple(cap if n == "cap" else d
+                               for n, d in zip(names[len(names) - len(f.__defaults__):], f.__defaults__))
+
+
+def _first_rows(rec, rows: int) -> None:
+    """``rec`` gets the first ``rows`` captured rows of z, its norm's output and ∂L/∂z of every layer."""
+    take = rec.take
+
+    def first(info):
+        return [{k: (v[:rows] if k in ("z", "zn", "gz") else v) for k, v in layer.items()} for layer in take(info)]
+
+    rec.take = first
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--ref", help="the older commit (or branch) to compare with")
     ap.add_argument("--without", help=f"parts of the frame to leave out, one at a time ({', '.join(PARTS)})")
+    ap.add_argument("--variant", help="product decisions to measure, one at a time: sample=N, rows=N")
     ap.add_argument("--frames", type=int, default=300, help="frames per version and repeat")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--models", default="mlp,cnn")
     args = ap.parse_args()
     parts = [p for p in (args.without or "").split(",") if p]
-    if bool(args.ref) == bool(parts) or any(p not in PARTS for p in parts):
-        ap.error(f"give --ref COMMIT or --without PARTS (of {', '.join(PARTS)}), not both")
+    variants = [[s.split("=", 1) for s in v.split("+")] for v in (args.variant or "").split(",") if v]
+    if (bool(args.ref) + bool(parts) + bool(variants) != 1 or any(p not in PARTS for p in parts)
+            or any(len(s) != 2 or s[0] not in ("sample", "rows") or not s[1].isdigit() or int(s[1]) < 1
+                   for v in variants for s in v)):
+        ap.error(f"give one of --ref COMMIT, --without PARTS (of {', '.join(PARTS)}), --variant sample=N,rows=N "
+                 "(settings of one variant joined by +)")
+    if variants:
+        parts = [("variant", {name: int(value) for name, value in v}) for v in variants]
     import numpy as np
     import torch
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(2)
     header(f"mlplab.watch: the worker's frame, this checkout against {args.ref}" if args.ref else
+           f"mlplab.watch: the worker's frame with {args.variant}, one at a time, against the frame as it is"
+           if variants else
            f"mlplab.watch: the worker's frame without each of {', '.join(parts)}, against the whole frame")
     np.seterr(all="ignore")
     with tempfile.TemporaryDirectory() as d:
@@ -133,6 +166,15 @@ def main():
                 if part is None:
                     recs = [_recorder(other, meta, arrays), _recorder("mlplab", meta, arrays)]
                     names = (args.ref, "this checkout")
+                elif isinstance(part, tuple):
+                    settings = part[1]
+                    stats = importlib.reload(importlib.import_module(other + ".watch.stats"))
+                    if "sample" in settings:
+                        _with_sample(stats, settings["sample"])
+                    recs = [_recorder("mlplab", meta, arrays), _recorder(other, meta, arrays)]
+                    names = ("as it is", "+".join(f"{k}={v}" for k, v in settings.items()))
+                    if "rows" in settings:
+                        _first_rows(recs[1], settings["rows"])
                 else:
                     importlib.reload(importlib.import_module(other + ".watch.stats"))  # (the last part back in)
                     recs = [_recorder("mlplab", meta, arrays), _recorder(other, meta, arrays)]

@@ -163,3 +163,40 @@ def test_float32_keys_rounded_each_its_way_count_the_values_at_lo_and_hi_and_at_
     shuffled = [later[i] for i in order]  # in one call, in any order: each as alone
     bins.bin_all(shuffled)
     assert together == alone
+
+
+def test_the_frame_ab_variants_measure_what_they_say(tmp_path):
+    """`watch_frame_ab.py --variant` (the product decisions' savings README quotes): ``sample=N`` makes the copy of
+    the package bin N values of every array (W's blocked pass and ΔW's too), this checkout's code still 8,192;
+    ``rows=N`` gives the frame the first N rows of z, the norm's output and ∂L/∂z, the weights whole."""
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        ab = importlib.import_module("watch_frame_ab")
+        stats = importlib.import_module(ab._working_package(str(tmp_path)) + ".watch.stats")
+        ab._with_sample(stats, 4096)
+    finally:
+        sys.path.remove(str(__import__("pathlib").Path(__file__).resolve().parents[1] / "benchmarks"))
+        sys.path.remove(str(tmp_path))
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=20000).astype(np.float32)
+    assert stats.histogram(x)["sampled"] == 4096 and wstats.histogram(x)["sampled"] == 8192
+    assert stats._histogram(x)[0] == stats.histogram(x) and stats._histogram(x)[1].size == 4096
+    w = rng.normal(size=(100, 784)).astype(np.float32)
+    before = w - 1e-3 * rng.normal(size=w.shape).astype(np.float32)
+    row = stats.layer_row({"kind": "Linear", "activation": "relu", "shape": [100, 784]}, x.reshape(200, 100),
+                          x.reshape(200, 100), x.reshape(200, 100), w, before, w, None)
+    assert {row[k]["sampled"] for k in ("z", "gz", "w", "dw")} == {4096}
+
+    class Rec:
+        def take(self, info):
+            return [{"z": np.zeros((128, 4)), "zn": np.zeros((128, 4)), "gz": np.zeros((128, 4)),
+                     "w": np.zeros((4, 3)), "x": np.zeros((10, 3))}]
+
+    rec = Rec()
+    ab._first_rows(rec, 64)
+    got = rec.take({})[0]
+    assert {k: v.shape for k, v in got.items()} == {"z": (64, 4), "zn": (64, 4), "gz": (64, 4), "w": (4, 3),
+                                                    "x": (10, 3)}

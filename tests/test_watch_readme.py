@@ -106,3 +106,27 @@ def test_the_second_runs_and_the_charges_are_the_runs():
     assert f"the training thread is charged {first2} ms a frame (today's clean run" in text
     assert f"{m2[2]} ms in the disturbed second run" in text
     assert f"still charged {first1} and {m1[2]} ms" in text
+
+
+def test_the_structural_tries_and_the_product_variants_are_the_runs():
+    """The ratios README gives for the layers' arrays taken together (two ways, against be59b40) and for the product
+    decisions not made (`watch_frame_ab.py --variant`), each as the kept run prints it, in its order."""
+    text = " ".join((ROOT / "README.md").read_text().split())
+    para = text[text.index("**What the MLP's frame is made of**"):]
+    para = para[:para.index("Two runs on the quiet machine after this session's cuts")]
+
+    def ratios(name, model, label=""):
+        out = _model_part((RESULTS / name).read_text(), model)
+        return re.findall(rf"{label}.*?new/old, median of 300 pairs: ([0-9.]+)", out)
+
+    for name, said in (("2026-12-07-frame-ab-stacked.txt", "bit for bit: {} the MLP's frame and {} the CNN's"),
+                       ("2026-12-07-frame-ab-sorted-together.txt", "one array at a time as before: {} and {} (")):
+        mlp, cnn = ratios(name, "mlp"), ratios(name, "cnn")
+        assert len(mlp) == len(cnn) == 3 and min(mlp + cnn) > "1"  # slower, every time (why they were not kept)
+        assert said.format(", ".join(mlp), ", ".join(cnn)) in para, (name, mlp, cnn)
+    variants = "2026-12-07-frame-variants.txt"
+    s4, rows, both = (ratios(variants, "mlp", f"{v}: median")
+                      for v in ("; sample=4096", "; rows=64", r"; sample=4096\+rows=64"))
+    s4_cnn = ratios(variants, "cnn", "; sample=4096: median")
+    assert f"the MLP's frame {', '.join(s4)} of itself, the CNN's {', '.join(s4_cnn)}," in para, (s4, s4_cnn)
+    assert f"(watch's `sample=`; the MLP's {', '.join(rows)}); both ({', '.join(both)})" in para, (rows, both)
