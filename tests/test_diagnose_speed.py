@@ -425,3 +425,36 @@ def test_weight_moments_are_numpys_var_and_mean_bit_for_bit():
                 assert std == 0.0
             else:
                 assert std == math.sqrt(var) or (np.isnan(std) and np.isnan(var))
+
+
+def test_measure_hands_the_parameters_norms_to_the_finiteness_check():
+    """``_measure(..., weights=True)`` puts every floating parameter's own float64 norm in ``norms_out`` beside the
+    gradients', so the check-up's "not finite" reads them instead of a ``_foreach_norm`` call of its own (a local
+    named ``weights`` hid the argument: the parameters' norms were never taken there, and the check made its
+    call). Both reach the same answer: a NaN planted in a weight is named either way."""
+    from mlplab.diagnose.pytorch import checkup
+    from mlplab.diagnose.pytorch.measure import _measure
+    from mlplab.diagnose.pytorch.trace import layers as layers_of
+    from mlplab.diagnose.pytorch.trace import trace
+
+    net = _net()
+    x, y = torch.randn(32, 12, generator=torch.Generator().manual_seed(1)), torch.arange(32) % 5
+    ops, out = trace(net, x)
+    lays, _ = layers_of(ops)
+    torch.nn.functional.cross_entropy(out, y).backward()
+    params, norms = list(net.parameters()), {}
+    _measure(lays, 32, params=params, norms_out=norms, weights=True)
+    for p in params:
+        assert norms[id(p)] == float(torch.linalg.vector_norm(p.detach(), dtype=torch.float64))
+        assert norms[id(p.grad)] == float(torch.linalg.vector_norm(p.grad, dtype=torch.float64))
+    calls = []
+    real = torch._foreach_norm
+    try:
+        torch._foreach_norm = lambda *a, **k: calls.append(1) or real(*a, **k)
+        assert checkup._nonfinite(net, params, "parameters", norms) == [] and not calls
+        with torch.no_grad():
+            net[2].weight[0, 0] = float("nan")
+        assert checkup._nonfinite(net, params, "parameters", norms) == []  # (the norms are from before the NaN)
+        assert checkup._nonfinite(net, params, "parameters") == ["2.weight (1 NaN)"] and calls
+    finally:
+        torch._foreach_norm = real

@@ -130,7 +130,7 @@ def _measure(layers, batch: int, eps=dg.SATURATION_EPS, params=(), norms_out: di
     segs = _segments(layers)
     starts, ends = {seg[0] for seg in segs}, {seg[-1] for seg in segs}
     scratch = dg.Scratch()  # the layers' float64 deviations in one reused buffer (freed on return)
-    weights: dict[int, tuple] = {}
+    per_weight: dict[int, tuple] = {}  # (not ``weights``: that is the argument, read below)
     out = []
     grads = [g for lay in layers for g in (lay.op.weight.grad, getattr(lay.z_values if lay.z_values is not None
                                                                        else lay.z, "grad", None)) if g is not None]
@@ -147,11 +147,11 @@ def _measure(layers, batch: int, eps=dg.SATURATION_EPS, params=(), norms_out: di
         norms_out.update(norms)
     for i, lay in enumerate(layers):
         conv = lay.kind != "Linear"
-        if id(lay.op.weight) not in weights:
+        if id(lay.op.weight) not in per_weight:
             wg = lay.op.weight.grad
             wm = _weight_matrix(lay.op.weight)
-            weights[id(lay.op.weight)] = (wm, norms[id(wg)] if wg is not None else float("nan"), _moments(wm))
-        wm, wg_norm, moments = weights[id(lay.op.weight)]
+            per_weight[id(lay.op.weight)] = (wm, norms[id(wg)] if wg is not None else float("nan"), _moments(wm))
+        wm, wg_norm, moments = per_weight[id(lay.op.weight)]
         zsrc = lay.z_values if lay.z_values is not None else lay.z
         a = _np(lay.a, conv)
         act = "relu" if lay.activation == "relu6" else lay.activation
