@@ -102,6 +102,32 @@ def test_working_copy_leaves_the_model_bit_for_bit():
     assert all(p.requires_grad for p in work.parameters())
 
 
+def test_working_copy_trains_as_module_train_does():
+    """The copy is in train mode as ``Module.train()`` puts it (set module by module, without its recursion), dropout
+    switched off, the user's model left in eval mode; a module with a ``train()`` of its own (one that keeps its
+    BatchNorm frozen) has it called, as before."""
+    from mlplab.diagnose.pytorch.hygiene import working_copy
+
+    class Frozen(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.bn = torch.nn.Linear(4, 4), torch.nn.BatchNorm1d(4)
+
+        def train(self, mode=True):
+            super().train(mode)
+            self.bn.eval()
+            return self
+
+    plain = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.Dropout(0.5),
+                                torch.nn.Sequential(torch.nn.Linear(8, 2))).eval()
+    work = working_copy(torch, plain)
+    assert [m.training for m in work.modules()] == [True, True, True, False, True, True]
+    assert not any(m.training for m in plain.modules())
+    frozen = torch.nn.Sequential(Frozen(), torch.nn.Tanh()).eval()
+    work = working_copy(torch, frozen)
+    assert [m.training for m in work.modules()] == [True, True, True, False, True]
+
+
 def test_batched_norms_equal_one_norm_each():
     from mlplab.diagnose.pytorch.measure import _norm, _norms
 

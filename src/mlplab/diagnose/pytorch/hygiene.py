@@ -176,7 +176,12 @@ def working_copy(torch, model):
     mods = list(work.modules())  # one walk for the four passes below (issue 30's time budget)
     _recompute_reparam(work, mods)
     strip_hooks(work, mods)
-    work.train()
+    train = torch.nn.Module.train
+    if all(type(m).train is train and type(m.__dict__.get("training")) is bool for m in mods):
+        for m in mods:  # what Module.train() sets, without its recursion and Module.__setattr__ per module
+            m.__dict__["training"] = True
+    else:  # a module with a train() of its own: called
+        work.train()
     dropout = torch.nn.modules.dropout._DropoutNd
     seen: set = set()
     for m in mods:
