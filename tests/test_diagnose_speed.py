@@ -264,8 +264,9 @@ def test_importing_the_torch_checkup_does_not_import_scipy_special():
 def test_trace_keeps_the_gradients_it_reads_and_counts_all_it_makes():
     """The traced pass keeps ∂L/∂z of the layers (what the statistics read), not the activations' outputs'
     gradients (the backward makes and frees them, which the memory count still includes: the estimate is the
-    same number); its module names come from two global hooks, removed after, that ignore a module the forward
-    makes itself (it had no hooks before either)."""
+    same number); its module names come from wrappers of the modules' forward set on the instances for the call
+    (no global hook: the global hook tables are as they were), removed after, and a module with a forward of its
+    own on the instance gets it back; a module the forward makes itself is not named."""
     from torch.nn.modules import module as mm
 
     from mlplab.diagnose.pytorch.trace import grad_bytes, trace
@@ -284,6 +285,11 @@ def test_trace_keeps_the_gradients_it_reads_and_counts_all_it_makes():
     before = (dict(mm._global_forward_pre_hooks), dict(mm._global_forward_hooks))
     ops, out = trace(net, torch.randn(5, 6), called=called)
     assert (dict(mm._global_forward_pre_hooks), dict(mm._global_forward_hooks)) == before
+    assert not any("forward" in m.__dict__ for m in net.modules())
+    own = net.body[1].__dict__["forward"] = lambda x: torch.tanh(x)  # an instance's own forward: put back
+    trace(net, torch.randn(5, 6))
+    assert net.body[1].__dict__["forward"] is own
+    del net.body[1].__dict__["forward"]
     out.square().sum().backward()
     lays, _ = layers_of(ops)
     assert [lay.label for lay in lays] == ["body.0", "body.2"] and called == {"body", "body.0", "body.1", "body.2"}
