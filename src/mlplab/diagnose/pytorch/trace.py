@@ -1,15 +1,15 @@
 """Tracing a PyTorch forward pass into layers, for :mod:`mlplab.diagnose.pytorch`.
 
-A ``TorchFunctionMode`` sees every call of ``F.linear``/``F.conv1d``/``F.conv2d``, of an activation
-(ReLU, ReLU6 = ``hardtanh(0, 6)``, LeakyReLU, ELU, GELU, SiLU, Tanh, Sigmoid: module, function or
-tensor method), of a normalisation, dropout or reshape, whichever code made it; a wrapper of each module's
-forward, set on the copy's instances for the call, names the module each call came from (and records which
-modules ran), and lists leaf modules of other types as not analysed. Activations asked to run in place with ``inplace=True`` run out of place (so z is kept); a
-tensor method such as ``h.relu_()`` still changes h in place, through a differentiable copy z of h
-that keeps its own gradient (h ← φ(z), z = clone(h)), so the layer's gradient statistics exist.
-Dropout runs switched off. :func:`layers` then groups the calls: each weight call is one
-layer, with the normalisation and the activation that consume its output (through reshapes), and a
-flag saying whether its input is the previous layer's output.
+A ``TorchFunctionMode`` sees every call of ``F.linear``/``F.conv1d``/``F.conv2d``, of an activation (ReLU,
+ReLU6 = ``hardtanh(0, 6)``, LeakyReLU, ELU, GELU, SiLU, Tanh, Sigmoid: module, function or tensor method), of
+a normalisation, dropout or reshape, whichever code made it; a wrapper of each module's forward, set on the
+copy's instances for the call, names the module each call came from (and records which modules ran), and lists
+leaf modules of other types as not analysed. Activations asked to run in place with ``inplace=True`` run out
+of place (so z is kept); a tensor method such as ``h.relu_()`` still changes h in place, through a
+differentiable copy z of h that keeps its own gradient (h ← φ(z), z = clone(h)), so the layer's gradient
+statistics exist. Dropout runs switched off. :func:`layers` then groups the calls: each weight call is one
+layer, with the normalisation and the activation that consume its output (through reshapes), and a flag saying
+whether its input is the previous layer's output.
 """
 
 from __future__ import annotations
