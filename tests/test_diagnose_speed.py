@@ -464,3 +464,36 @@ def test_measure_hands_the_parameters_norms_to_the_finiteness_check():
         assert checkup._nonfinite(net, params, "parameters") == ["2.weight (1 NaN)"] and calls
     finally:
         torch._foreach_norm = real
+
+
+@pytest.mark.parametrize("scale", [0.3, 3.0, 40.0])
+def test_tanh_theory_mean_is_zero_and_its_saturation_the_full_quadrature(scale):
+    """The theory of a tanh layer takes E[tanh z] = 0 (odd, on grids symmetric about 0: the full quadrature gave 0
+    to rounding) and the saturated fraction as twice the integral over z ≥ 0 (its band is even): the full grid's
+    trapezoid sums to 1e-13, at variances where almost none, some and most of the units saturate."""
+    from mlplab.diagnose import statistics as dg
+    from mlplab.diagnose.pytorch.measure import _measure, _theory
+    from mlplab.diagnose.pytorch.trace import layers as layers_of
+    from mlplab.diagnose.pytorch.trace import trace
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(12, 16), torch.nn.Tanh(), torch.nn.Linear(16, 16), torch.nn.Tanh(),
+                              torch.nn.Linear(16, 5))
+    with torch.no_grad():
+        for m in net[::2]:
+            m.weight.mul_(scale)
+    x, y = torch.randn(64, 12), torch.arange(64) % 5
+    ops, out = trace(net, x)
+    lays, _ = layers_of(ops)
+    torch.nn.functional.cross_entropy(out, y).backward()
+    th = _theory(lays, _measure(lays, 64))
+    phi, _ = dg.activation_fn("tanh")
+    lo, hi = dg._BOUNDS["tanh"]
+    for row in th[:2]:
+        var = row["pre_std"] ** 2
+        mean, sat = dg.gaussian_expectations(
+            [phi, lambda z: ((phi(z) <= lo + dg.SATURATION_EPS) | (phi(z) >= hi - dg.SATURATION_EPS)).astype(float)],
+            var)
+        assert row["act_mean"] == 0.0 and abs(mean) < 1e-15
+        assert row["saturated"] == pytest.approx(sat, rel=1e-13, abs=1e-300)
+    assert th[1]["saturated"] > (0.5 if scale > 10 else -1)

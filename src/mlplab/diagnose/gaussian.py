@@ -102,9 +102,10 @@ def gaussian_expectations_at(fs, variances, zero_below: bool = False) -> list[np
     are kept twice: either way an interval of width 0, adding exactly 0 to the trapezoid sum, so the result is
     :func:`gaussian_expectations`' up to the order of its additions.
 
-    ``zero_below``: every function is 0 for z <= 0 (a ReLU's mean): the grids' halves z >= 0 only. Both grids hold
-    0 itself, so every interval of the full grid below it adds exactly 0 (0 · density): the same sum without
-    them, up to the order of its additions, at half the work (issue 30's time budget: a 20-layer ReLU net's
+    ``zero_below``: every function is 0 for z <= 0 (a ReLU's mean): the grids' halves z >= 0 only (the integral
+    over z >= 0: for an even function, half its expectation, as the check-up takes tanh's saturated fraction).
+    Both grids hold 0 itself, so every interval of the full grid below it adds exactly 0 (0 · density): the same
+    sum without them, up to the order of its additions, at half the work (issue 30's time budget: a 20-layer ReLU net's
     means were a tenth of its check-up)."""
     var = np.asarray(variances, dtype=float).ravel()
     if np.any(~(var >= 0)):

@@ -304,6 +304,20 @@ def _theory(layers, meas) -> list[dict]:
                     expect[i] = [0.0]
                 continue
             phi, _ = dg.activation_fn(act, slope)
+            if act == "tanh":
+                # tanh is odd (its φ(−z) = −φ(z) exactly in floating point too) and its saturated band even: on
+                # the grids, which are symmetric about 0 and hold 0, E[tanh z] = 0 exactly (the quadrature gave
+                # 0 to rounding, ~1e-17) and the saturated fraction is twice the integral over z ≥ 0 (equal to
+                # rounding, ~1e-15): the half grids, one function (issue 30's time budget: a third of the work)
+                lo, hi = dg._BOUNDS[act]
+
+                def band(z, phi=phi, lo=lo, hi=hi):
+                    a = phi(z)
+                    return (((a <= lo + dg.SATURATION_EPS) | (a >= hi - dg.SATURATION_EPS)).astype(float),)
+                (half,) = dg.gaussian_expectations_at(band, [v for _, v in items], zero_below=True)
+                for n, (i, _) in enumerate(items):
+                    expect[i] = [0.0, 2.0 * float(half[n])]
+                continue
             fs = [phi]
             if act == "relu6":  # the top bound only (0 is a ReLU's dead side, counted as dead)
                 def fs(z, phi=phi):
