@@ -497,3 +497,31 @@ def test_tanh_theory_mean_is_zero_and_its_saturation_the_full_quadrature(scale):
         assert row["act_mean"] == 0.0 and abs(mean) < 1e-15
         assert row["saturated"] == pytest.approx(sat, rel=1e-13, abs=1e-300)
     assert th[1]["saturated"] > (0.5 if scale > 10 else -1)
+
+
+def test_means_without_numpys_wrapper_are_np_mean_bit_for_bit():
+    """The statistics' means summed by ``np.add.reduce`` and divided (np.mean's own steps, without its Python
+    wrapper): the input's spread, a layer's act_mean, a weight's mean and the label signal's centred halves are
+    np.mean's numbers bit for bit, float32 and float64 arrays, odd sizes."""
+    from types import SimpleNamespace
+
+    from mlplab.diagnose import statistics as dg
+    from mlplab.diagnose.pytorch.measure import _moments, _spread
+    from mlplab.diagnose.verdicts import _centred_halves
+
+    rng = np.random.default_rng(5)
+    for shape in ((257, 31), (64, 128), (3, 1)):
+        for dt in (np.float32, np.float64):
+            a = (rng.standard_normal(shape) * 3 + 0.7).astype(dt)
+            assert _spread(a)[1] == float(np.mean(a, dtype=np.float64))
+            assert _moments(a)[1] == float(np.mean(a, dtype=np.float64))
+            lay = SimpleNamespace(linear=SimpleNamespace(weight=SimpleNamespace(data=np.zeros((2, shape[1])))),
+                                  activation="identity")
+            assert dg._summary(0, lay, None, a, dg.SATURATION_EPS, full=False).act_mean == \
+                float(np.mean(a, dtype=np.float64))
+            b = a.reshape(shape[0], 1, shape[1])
+            h = shape[0] // 2
+            want = np.subtract(b[:2 * h].reshape(2, h, 1, shape[1]),
+                               b[:2 * h].reshape(2, h, 1, shape[1]).mean(1, keepdims=True, dtype=np.float64),
+                               dtype=np.float64).reshape(2, h, shape[1])
+            assert np.array_equal(_centred_halves(b), want)

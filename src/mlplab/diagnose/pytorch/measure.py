@@ -87,7 +87,7 @@ def _spread(a, scratch=None) -> tuple[int, float, float]:
     n = a.size
     if n == 0:
         return 0, float("nan"), float("nan")
-    mean = float(np.mean(a, dtype=np.float64))
+    mean = float(np.add.reduce(a, axis=None, dtype=np.float64)) / n  # np.mean's sum and division, bit for bit
     d = np.subtract(a, mean, dtype=np.float64) if scratch is None else \
         np.subtract(a, mean, out=scratch.f64(a.shape), dtype=np.float64)  # (a dg.Scratch: the same values)
     return n, mean, float(np.dot(d, d))
@@ -200,7 +200,7 @@ def _moments(w) -> tuple[float, float, float, float]:
     # in float64, the deviations from it in float64 in w's memory order, squared in place, summed, over n — the
     # same operations on the same values, so the same numbers bit for bit (tests/test_diagnose_speed.py)
     n = w.size
-    mean = float(np.mean(w, dtype=np.float64)) if n else math.nan
+    mean = float(np.add.reduce(w, axis=None, dtype=np.float64)) / n if n else math.nan  # (np.mean's steps)
     if n:
         x = np.subtract(w, np.float64(mean), dtype=np.float64)
         np.multiply(x, x, out=x)
