@@ -525,3 +525,17 @@ def test_means_without_numpys_wrapper_are_np_mean_bit_for_bit():
                                b[:2 * h].reshape(2, h, 1, shape[1]).mean(1, keepdims=True, dtype=np.float64),
                                dtype=np.float64).reshape(2, h, shape[1])
             assert np.array_equal(_centred_halves(b), want)
+
+
+def test_both_moments_at_once_are_moments_at_bit_for_bit():
+    """The theory's E[φ²] and E[φ′²] at a layer's variance from one evaluation of φ (``moments_both_at``) are
+    ``moments_at``'s "phi" and "dphi", bit for bit: quadrature activations, closed forms, relu6 and two leaky
+    slopes, variances from 1e-6 to 1e6."""
+    from mlplab.diagnose.gaussian import moments_at, moments_both_at
+
+    acts = ["tanh", "sigmoid", "gelu", "silu", "elu", "relu", "leaky_relu", "leaky_relu", "identity", "relu6"] * 3
+    slopes = [0.01] * 7 + [0.2, 0.01, 0.01] + [0.01] * 7 + [0.2, 0.01, 0.01] + [0.01] * 7 + [0.2, 0.01, 0.01]
+    q = np.repeat([1e-6, 0.7, 1e6], 10) * np.linspace(1.0, 1.5, 30)
+    phi, dphi = moments_both_at(acts, slopes, q)
+    assert np.array_equal(phi, moments_at("phi", acts, slopes, q))
+    assert np.array_equal(dphi, moments_at("dphi", acts, slopes, q))

@@ -156,6 +156,27 @@ def moments_at(which: str, activations, slopes, variances) -> np.ndarray:
     return out
 
 
+def moments_both_at(activations, slopes, variances) -> tuple[np.ndarray, np.ndarray]:
+    """(:func:`moments_at` "phi", :func:`moments_at` "dphi") of each (activation, slope) at its variance in one
+    call of :mod:`mlplab.theory` per distinct activation (``theory.maps.mean_squares``: E[φ²] and E[φ′²] from one
+    evaluation of φ on the nodes where both are quadratures; the same numbers, bit for bit)."""
+    from ..theory.maps import mean_squares
+
+    q = np.asarray(variances, dtype=float).ravel()
+    phi, dphi = np.empty(q.size), np.empty(q.size)
+    groups: dict[tuple, list[int]] = {}
+    for j, key in enumerate(zip(activations, slopes)):
+        groups.setdefault(key, []).append(j)
+    for (name, slope), idx in groups.items():
+        key = _key(name)
+        if key in _NOT_THEORY:
+            for j in idx:
+                phi[j], dphi[j] = second_moment(name, q[j], slope), derivative_moment(name, q[j], slope)
+            continue
+        phi[idx], dphi[idx] = mean_squares(_theory_act(key, slope), q[idx])
+    return phi, dphi
+
+
 def second_moment(activation: str, var: float, slope: float = 0.01) -> float:
     """E[φ(z)²] for z ~ N(0, var): :func:`mlplab.theory.mean_square` (closed forms for relu, leaky relu, the
     identity, erf and elu; Gauss–Hermite or, for var > 100, panels that resolve φ's bend, otherwise)."""

@@ -53,6 +53,7 @@ from .gaussian import (  # noqa: F401
     gaussian_expectations,
     gaussian_expectations_at,
     moments_at,
+    moments_both_at,
     second_moment,
 )
 from .prediction import SignalPrediction, predict_signal  # noqa: F401  (their home is .prediction)

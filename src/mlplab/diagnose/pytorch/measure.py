@@ -237,9 +237,10 @@ def _theory(layers, meas) -> list[dict]:
 
     :func:`mlplab.diagnose.statistics.predict_signal`'s recursion for every chain at once (issue 30's time
     budget: a GRU unrolled over 8 steps is 25 one-layer chains): step k takes the k-th layer of every chain
-    still that long, with one theory call per activation for E[φ²] (:func:`~mlplab.diagnose.statistics.moments_at`),
-    then E[φ′²] of every layer in one call for the backward recursion, and the activation's mean and saturated
-    fraction of every layer on one array of grids (:func:`~mlplab.diagnose.statistics.gaussian_expectations_at`).
+    still that long, with one theory call per activation for E[φ²] and, at the same variance, E[φ′²] for the
+    backward recursion (:func:`~mlplab.diagnose.gaussian.moments_both_at`: one φ for both), and the activation's
+    mean and saturated fraction of every layer on one array of grids
+    (:func:`~mlplab.diagnose.statistics.gaussian_expectations_at`; tanh's by its symmetry, on half the grid).
     The same operations per layer as ``predict_signal`` and ``gaussian_expectations``: the same numbers up to
     the order of the quadratures' additions."""
     th: list[dict] = [{} for _ in layers]
@@ -262,7 +263,8 @@ def _theory(layers, meas) -> list[dict]:
         chains.append({"seg": seg, "first": first, "m": m, "fan_in": fan_in, "wv": wv, "bv": bv,
                        "input_sq": float(input_sq), "acts": [layers[i].activation for i in seg],
                        "g": g if g is not None and math.isfinite(g) else None,
-                       "pre": np.zeros(len(seg)), "act_sq": np.zeros(len(seg)), "factor": np.zeros(len(seg))})
+                       "pre": np.zeros(len(seg)), "act_sq": np.zeros(len(seg)), "factor": np.zeros(len(seg)),
+                       "dphi": np.zeros(len(seg))})
     with np.errstate(all="ignore"):
         prev = np.array([c["input_sq"] for c in chains])
         prev_var = prev.copy()
@@ -270,23 +272,19 @@ def _theory(layers, meas) -> list[dict]:
             live = [j for j, c in enumerate(chains) if len(c["seg"]) > k]
             pre = (np.array([chains[j]["fan_in"][k] for j in live]) * np.array([chains[j]["wv"][k] for j in live])
                    * prev[live] + np.array([chains[j]["bv"][k] for j in live]))
-            act_sq = dg.moments_at("phi", [chains[j]["acts"][k] for j in live],
-                                   [chains[j]["first"].slope for j in live], pre)
+            # E[φ²] for the next step and E[φ′²] for the backward recursion at the same variance, from one φ
+            act_sq, dphi = dg.moments_both_at([chains[j]["acts"][k] for j in live],
+                                              [chains[j]["first"].slope for j in live], pre)
             factor = np.where(prev_var[live] > 0, pre / prev_var[live], np.inf)
             for n, j in enumerate(live):
                 c = chains[j]
-                c["pre"][k], c["act_sq"][k], c["factor"][k] = pre[n], act_sq[n], factor[n]
+                c["pre"][k], c["act_sq"][k], c["factor"][k], c["dphi"][k] = pre[n], act_sq[n], factor[n], dphi[n]
             prev[live], prev_var[live] = act_sq, pre
         back = [c for c in chains if c["g"] is not None]
         if back:
-            dm = dg.moments_at("dphi", [a for c in back for a in c["acts"]],
-                               [c["first"].slope for c in back for _ in c["seg"]],
-                               np.concatenate([c["pre"] for c in back]))
-            at = 0
             for c in back:
                 n = len(c["seg"])
-                d, grad = dm[at:at + n], np.zeros(n)
-                at += n
+                d, grad = c["dphi"], np.zeros(n)
                 grad[-1] = c["g"] * float(d[-1])
                 for l in range(n - 2, -1, -1):
                     grad[l] = float(d[l]) * (c["m"][l + 1]["bwd_fan"] * c["wv"][l + 1] * grad[l + 1])
