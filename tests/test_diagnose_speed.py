@@ -539,3 +539,21 @@ def test_both_moments_at_once_are_moments_at_bit_for_bit():
     phi, dphi = moments_both_at(acts, slopes, q)
     assert np.array_equal(phi, moments_at("phi", acts, slopes, q))
     assert np.array_equal(dphi, moments_at("dphi", acts, slopes, q))
+
+
+def test_members_of_one_module_walk_are_parameters_and_buffers_in_order():
+    """The check-up's one walk over the copy's modules lists its parameters and buffers as ``parameters()`` and
+    ``buffers()`` do: the same tensors, once each, in the same order, with a tied weight, a module registered twice
+    and BatchNorm's buffers."""
+    from mlplab.diagnose.pytorch.checkup import _members
+
+    torch.manual_seed(0)
+    enc, bn = torch.nn.Linear(6, 4), torch.nn.BatchNorm1d(4)
+    dec = torch.nn.Linear(4, 6)
+    dec.weight = torch.nn.Parameter(enc.weight.detach().t().clone())
+    model = torch.nn.Sequential(enc, bn, torch.nn.Tanh(), dec, torch.nn.Sequential(bn, torch.nn.Linear(6, 3)))
+    model[4][1].weight = enc.weight  # tied
+    mods = list(model.named_modules())
+    for kind, want in (("_parameters", list(model.parameters())), ("_buffers", list(model.buffers()))):
+        got = _members(mods, kind)
+        assert len(got) == len(want) and all(a is b for a, b in zip(got, want))

@@ -40,13 +40,15 @@ class ForwardFailed(ValueError):
     """The user's forward pass raised on the check-up's input (a shape or dtype that does not fit)."""
 
 
-def _nonfinite(work, params=None, which: str = "both", norms: dict | None = None) -> list[str]:
+def _nonfinite(work, params=None, which: str = "both", norms: dict | None = None, buffers=None) -> list[str]:
     """'0.weight (3 NaN, 1 inf)' for each parameter or buffer of ``work`` with values that are not finite
-    (``params``: ``list(work.parameters())`` if the caller has it; ``which``: "both", "parameters" or "buffers";
-    ``norms``: id(tensor) -> its norm where the caller has taken the parameters' already)."""
+    (``params``, ``buffers``: ``list(work.parameters())``, ``list(work.buffers())`` if the caller has them;
+    ``which``: "both", "parameters" or "buffers"; ``norms``: id(tensor) -> its norm where the caller has taken the
+    parameters' already)."""
     torch = _torch()
     ps = [] if which == "buffers" else (work.parameters() if params is None else params)
-    floats = [t for t in (*ps, *(work.buffers() if which != "parameters" else ())) if t.is_floating_point()]
+    bs = () if which == "parameters" else (work.buffers() if buffers is None else buffers)
+    floats = [t for t in (*ps, *bs) if t.is_floating_point()]
     if not floats:
         return []
     # one norm per tensor in one call: a finite norm means finite values (NaN and inf propagate), so only a
@@ -63,6 +65,19 @@ def _nonfinite(work, params=None, which: str = "both", norms: dict | None = None
         if t.is_floating_point() and not bool(_torch().isfinite(t).all()):
             nan, inf = int(_torch().isnan(t).sum()), int(_torch().isinf(t).sum())
             out.append(f"{n} ({', '.join(x for x in (f'{nan} NaN' if nan else '', f'{inf} inf' if inf else '') if x)})")
+    return out
+
+
+def _members(mods, kind: str) -> list:
+    """The parameters (``kind`` "_parameters") or buffers ("_buffers") of the modules ``mods`` (``named_modules()``'s
+    pairs), each once, in ``Module.parameters()``'s / ``buffers()``'s order (the same walk: each module's own, a
+    tensor registered twice listed where first met)."""
+    seen, out = set(), []
+    for _, m in mods:
+        for t in getattr(m, kind).values():
+            if t is not None and id(t) not in seen:
+                seen.add(id(t))
+                out.append(t)
     return out
 
 
@@ -182,15 +197,18 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
     from .steps import Steps
 
     work = working_copy(torch, model)
-    wparams = list(work.parameters())  # one walk for the readers below
+    # one walk over the copy's modules for the readers below: its parameters and buffers (each once, in
+    # parameters()' and buffers()' order), the trace's names, the coverage
+    wmods = list(work.named_modules())
+    wparams, wbuffers = _members(wmods, "_parameters"), _members(wmods, "_buffers")
     # buffers that are not finite, before the forward changes them (BatchNorm's running statistics); the
     # parameters' are read from the statistics' float64 norms below (the forward leaves them as they are)
-    bad_buffers = _nonfinite(work, which="buffers")
+    bad_buffers = _nonfinite(work, which="buffers", buffers=wbuffers)
     called: set = set()
     meter = meter if meter is not None else {"limit": None, "what": "diagnosing this model"}
     try:
         with activation_guard(torch, meter["limit"], meter["what"]) as saved:
-            ops, out = trace(work, inputs, called=called)
+            ops, out = trace(work, inputs, called=called, modules=wmods)
         # as activation_bytes counts them: the saved tensors, the traced outputs the trace keeps (each storage
         # once) and the gradients the backward makes for them (their shapes; kept for the layers' z)
         held = {id(t._base if t._base is not None else t): t for t in (o.out for o in ops)
@@ -226,7 +244,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
                                   for lay in layers], kinds=[lay.kind for lay in layers],
                                  chained=[lay.continues for lay in layers], norms=[lay.norm for lay in layers],
                                  weight_vars=[m["moments"][2] for m in meas])
-    cov = coverage(torch, model, work, layers, called, grad_norms, user_params)
+    cov = coverage(torch, model, work, layers, called, grad_norms, user_params, wmods)
     first_check = checks.initial_loss(float(loss0.detach()), loss, chosen)
     w0 = _snapshot(layers)
 

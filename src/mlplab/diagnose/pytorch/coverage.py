@@ -129,16 +129,17 @@ def reparametrized(torch, model, mods: list | None = None) -> dict:
 
 
 def coverage(torch, user_model, work, layers, called: set, grad_norms: dict | None = None,
-             user_params: list | None = None) -> dict:
+             user_params: list | None = None, mods: list | None = None) -> dict:
     """The coverage of one check-up (after the first backward on the working copy ``work``); ``grad_norms``:
     id(gradient) -> its float64 norm where the caller has taken it (the others are taken here); ``user_params``:
-    ``list(user_model.parameters())`` if the caller has it (the names of frozen ones are walked for only if any)."""
+    ``list(user_model.parameters())`` if the caller has it (the names of frozen ones are walked for only if any);
+    ``mods``: ``list(work.named_modules())`` if the caller has it."""
     names: dict[int, list[str]] = {}
     by_id = {}  # work.parameters(), from the same walk
     for n, p in work.named_parameters(remove_duplicate=False):
         names.setdefault(id(p), []).append(n)
         by_id.setdefault(id(p), p)
-    mods = list(work.named_modules())  # one walk for the three readers below
+    mods = list(work.named_modules()) if mods is None else mods  # one walk for the three readers below
     loose, loose_where = unregistered(torch, work, mods)
     reparam = reparametrized(torch, work, mods)
 

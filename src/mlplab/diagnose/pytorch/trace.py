@@ -134,12 +134,12 @@ def _recorder_class():
     return Recorder
 
 
-def trace(model, x, on_weight=None, called: set | None = None, names: bool = True):
+def trace(model, x, on_weight=None, called: set | None = None, names: bool = True, modules: list | None = None):
     """Run ``model(x)`` recording ops; returns (ops, output). ``x`` is a tensor or has ``args`` and ``kwargs``
     (``model(*x.args, **x.kwargs)``); ``called`` collects the names of the modules whose forward ran.
     ``names=False``: the modules are not named (the ops' ``where`` is "" and a module not analysed is listed by its
     functional, e.g. max_pool2d): for a pass that reads only the layers' tensors, such as the check-up's pass after
-    the steps.
+    the steps. ``modules``: ``list(model.named_modules())`` if the caller has it (a walk fewer).
 
     A module is named by a wrapper of its ``forward`` set on the instance for the call (``module.__dict__``, where
     ``Module.__call__`` finds it before the class's method; the instance's own ``forward`` attribute, if it had one,
@@ -152,7 +152,7 @@ def trace(model, x, on_weight=None, called: set | None = None, names: bool = Tru
     args, kwargs = (x.args, x.kwargs) if hasattr(x, "args") and hasattr(x, "kwargs") else ((x,), {})
     patched = []
     if names:
-        for name, m in model.named_modules():
+        for name, m in model.named_modules() if modules is None else modules:
             if name:
                 # a known module (Linear, ReLU, ...) or one with children only needs its name pushed and popped; a
                 # leaf of another type also records where its ops start, so that its functional calls can be named
