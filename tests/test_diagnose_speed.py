@@ -557,3 +557,20 @@ def test_members_of_one_module_walk_are_parameters_and_buffers_in_order():
     for kind, want in (("_parameters", list(model.parameters())), ("_buffers", list(model.buffers()))):
         got = _members(mods, kind)
         assert len(got) == len(want) and all(a is b for a, b in zip(got, want))
+
+
+def test_expectations_at_one_variance_are_the_rows_bit_for_bit():
+    """``gaussian_expectations_at`` at one variance takes the same steps on one 1-D row as the batched rows (here two
+    rows of that variance): the same numbers bit for bit, full and half grids, variances from 1e-10 to 1e10."""
+    from mlplab.diagnose import statistics as dg
+
+    phi, _ = dg.activation_fn("tanh")
+    relu, _ = dg.activation_fn("relu")
+    fs = [phi, relu, lambda z: (np.abs(phi(z)) > 0.5).astype(float)]
+    for v in np.concatenate([10 ** np.random.default_rng(1).uniform(-10, 10, 60), [1.0, 1 / 144, 400 / 144]]):
+        for half in (False, True):
+            one, two = dg.gaussian_expectations_at(fs, [v], half), dg.gaussian_expectations_at(fs, [v, v], half)
+            assert all(a.shape == (1,) and a[0] == b[0] == b[1] for a, b in zip(one, two))
+    assert [float(a[0]) for a in dg.gaussian_expectations_at(fs, [0.0])] == [0.0, 0.0, 0.0]
+    with pytest.raises(ValueError):
+        dg.gaussian_expectations_at(fs, [-1.0])
