@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from .. import theory
+from ..theory.maps import mean_squares as _mean_squares
 
 # --------------------------------------------------------------------------- activation functions
 #: Activations the check-up meets that the theory does not cover: ReLU capped at 6 (PyTorch's ReLU6), whose
@@ -182,8 +183,6 @@ def moments_both_at(activations, slopes, variances) -> tuple[np.ndarray, np.ndar
     """(:func:`moments_at` "phi", :func:`moments_at` "dphi") of each (activation, slope) at its variance in one
     call of :mod:`mlplab.theory` per distinct activation (``theory.maps.mean_squares``: E[φ²] and E[φ′²] from one
     evaluation of φ on the nodes where both are quadratures; the same numbers, bit for bit)."""
-    from ..theory.maps import mean_squares
-
     q = np.asarray(variances, dtype=float).ravel()
     phi, dphi = np.empty(q.size), np.empty(q.size)
     groups: dict[tuple, list[int]] = {}
@@ -195,7 +194,7 @@ def moments_both_at(activations, slopes, variances) -> tuple[np.ndarray, np.ndar
             for j in idx:
                 phi[j], dphi[j] = second_moment(name, q[j], slope), derivative_moment(name, q[j], slope)
             continue
-        phi[idx], dphi[idx] = mean_squares(_theory_act(key, slope), q[idx])
+        phi[idx], dphi[idx] = _mean_squares(_theory_act(key, slope), q[idx])
     return phi, dphi
 
 
