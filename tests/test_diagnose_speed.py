@@ -574,3 +574,17 @@ def test_expectations_at_one_variance_are_the_rows_bit_for_bit():
     assert [float(a[0]) for a in dg.gaussian_expectations_at(fs, [0.0])] == [0.0, 0.0, 0.0]
     with pytest.raises(ValueError):
         dg.gaussian_expectations_at(fs, [-1.0])
+
+
+def test_coherence_is_the_cosine_np_linalg_norm_gives_bit_for_bit():
+    """The label signal's cosine with the norms as ``np.linalg.norm`` takes them (the dot of the raveled G with
+    itself) and the sum of the 1-D products: the number the 2-D ``np.linalg.norm``/``np.sum`` gave, bit for bit."""
+    from mlplab.diagnose.verdicts import _centred_halves, _coherence
+
+    rng = np.random.default_rng(7)
+    for n, c, f in ((256, 27, 128), (64, 10, 784), (33, 3, 5)):
+        d = _centred_halves(rng.standard_normal((n, 1, c)).astype(np.float32))
+        x = _centred_halves(rng.standard_normal((n, 1, f)).astype(np.float32))
+        g = np.matmul(d.transpose(0, 2, 1), x)
+        want = float(np.sum(g[0] * g[1])) / float(np.linalg.norm(g[0]) * np.linalg.norm(g[1]))
+        assert _coherence(d, x) == want

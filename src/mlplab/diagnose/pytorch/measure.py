@@ -182,7 +182,7 @@ def _measure(layers, batch: int, eps=dg.SATURATION_EPS, params=(), norms_out: di
                     if i in starts else None, "pre_sq": s.pre_sq, "in_spread": spread,
                     "bias_sq": _sq_from_norm(norms[id(b)], b) if b is not None else 0.0,
                     "grad_sq": _sq_from_norm(norms[id(zg)], zg) if zg is not None and i in ends else None,
-                    "bwd_fan": units * int(np.prod(lay.op.weight.shape[2:])),
+                    "bwd_fan": units * math.prod(lay.op.weight.shape[2:]),
                     "batch": int(batch), "in_std": math.sqrt(spread[2] / spread[0]) if i == 0 else None})
     return out
 
