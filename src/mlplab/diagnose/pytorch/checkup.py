@@ -10,11 +10,17 @@ import sys
 
 import numpy as np
 
+from ...runtime import memory as _memory  # (available_memory read from it at each call: tests replace it there)
+from ...runtime.memory import NotEnoughMemory
 from .. import statistics as dg
 from ..theory_note import note_for_chain
 from ..verdicts import judge_rows
+from . import checks, hygiene  # (hygiene's functions read from it at each call: tests replace them there)
+from .coverage import complete, coverage
+from .io import Loss, _one_line, as_inputs, select_output
 from .measure import _measure, _np, _spread, _theory, label_signal
 from .result import Diagnosis, _from_rows, _judge_coverage
+from .steps import Steps
 from .trace import grad_bytes, trace
 from .trace import layers as layers_of
 
@@ -145,9 +151,6 @@ def diagnose_torch(model, x, y=None, *, steps: int = 3, optimizer: str = "sgd", 
     larger, or larger than what is available); ``threads``: torch's thread count (None: the free cores)."""
     torch = _torch()
     from ...optim import DEFAULT_HPARAMS
-    from ...runtime.memory import available_memory
-    from . import hygiene
-    from .io import as_inputs
 
     if not is_torch_module(model):
         raise TypeError(f"diagnose_torch needs a torch.nn.Module, got {type(model).__name__}")
@@ -165,7 +168,7 @@ def diagnose_torch(model, x, y=None, *, steps: int = 3, optimizer: str = "sgd", 
         p_bytes = sum(p.numel() * p.element_size() for p in every if p.is_floating_point())
         est, how = hygiene.estimate_memory(torch, model, inputs, optimizer, activations=max_memory is not None
                                            or p_bytes >= hygiene.META_ESTIMATE_FROM, params=every)
-        room = available_memory()
+        room = _memory.available_memory()
         if max_memory is not None:
             cap = hygiene.parse_bytes(max_memory) if isinstance(max_memory, str) else int(max_memory)
             if room[0] is None or cap < room[0]:
@@ -189,14 +192,8 @@ def diagnose_torch(model, x, y=None, *, steps: int = 3, optimizer: str = "sgd", 
 
 def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, overfit, meter=None,
               user_params=None) -> Diagnosis:
-    from ...runtime.memory import NotEnoughMemory
-    from . import checks
-    from .coverage import coverage
-    from .hygiene import activation_guard, working_copy
-    from .io import Loss, select_output
-    from .steps import Steps
 
-    work = working_copy(torch, model)
+    work = hygiene.working_copy(torch, model)
     # one walk over the copy's modules for the readers below: its parameters and buffers (each once, in
     # parameters()' and buffers()' order), the trace's names, the coverage
     wmods = list(work.named_modules())
@@ -207,7 +204,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
     called: set = set()
     meter = meter if meter is not None else {"limit": None, "what": "diagnosing this model"}
     try:
-        with activation_guard(torch, meter["limit"], meter["what"]) as saved:
+        with hygiene.activation_guard(torch, meter["limit"], meter["what"]) as saved:
             ops, out = trace(work, inputs, called=called, modules=wmods)
         # as activation_bytes counts them: the saved tensors, the traced outputs the trace keeps (each storage
         # once) and the gradients the backward makes for them (their shapes; kept for the layers' z)
@@ -219,8 +216,6 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
     except NotEnoughMemory:
         raise
     except Exception as e:  # the user's forward on this input: one line, said to be theirs
-        from .io import _one_line
-
         raise ForwardFailed(f"the model's forward pass failed on {inputs.description} ({_one_line(e)})") from None
     chosen, out_words = select_output(torch, out, output)
     layers, skipped = layers_of(ops)
@@ -402,7 +397,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
     _apply_coverage(d, cov, bad_weights)
     d.checks["initial_loss"] = first_check
     if overfit > 0:
-        fresh = working_copy(torch, model)
+        fresh = hygiene.working_copy(torch, model)
         d.checks["overfit_batch"] = checks.overfit_batch(
             torch, fresh, lambda: select_output(torch, fresh(*inputs.args, **inputs.kwargs), output)[0], loss,
             optimizer, lr, overfit)
@@ -412,8 +407,6 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
 def _apply_coverage(d: Diagnosis, cov: dict, bad_weights: list[str]) -> None:
     """Coverage into the result: weights that are not finite are named (NaN is not an overflow); the summary
     counts what was not covered."""
-    from .coverage import complete
-
     d.coverage = cov  # a layer whose weights are not registered is judged by verdicts' not_registered rule
     if bad_weights:
         d.overall, d.problem = "error", "nonfinite"
