@@ -588,3 +588,23 @@ def test_coherence_is_the_cosine_np_linalg_norm_gives_bit_for_bit():
         g = np.matmul(d.transpose(0, 2, 1), x)
         want = float(np.sum(g[0] * g[1])) / float(np.linalg.norm(g[0]) * np.linalg.norm(g[1]))
         assert _coherence(d, x) == want
+
+
+def test_global_hooks_set_aside_and_put_back_as_they_were():
+    """``no_global_hooks`` copies only the global hook tables that hold hooks: inside, none is left; after, the
+    user's hook is back and one registered meanwhile (a model's forward may) is gone, in any table."""
+    from torch.nn.modules import module as mm
+
+    from mlplab.diagnose.pytorch.hygiene import no_global_hooks
+
+    mine = mm.register_module_forward_hook(lambda m, i, o: None)
+    try:
+        before = {n: dict(getattr(mm, n)) for n in dir(mm) if n.startswith("_global_") and
+                  isinstance(getattr(mm, n), dict)}
+        with no_global_hooks():
+            assert not any(getattr(mm, n) for n in before)
+            mm.register_module_forward_pre_hook(lambda m, i: None)
+            mm.register_module_forward_hook(lambda m, i, o: None)
+        assert {n: dict(getattr(mm, n)) for n in before} == before and mine.id in mm._global_forward_hooks
+    finally:
+        mine.remove()

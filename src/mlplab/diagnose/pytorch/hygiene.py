@@ -239,15 +239,18 @@ def no_global_hooks():
 
     if not _GLOBAL_HOOK_NAMES:  # the names once (dir() sorts the module's ~150 names: a check-up's µs)
         _GLOBAL_HOOK_NAMES.extend(n for n in dir(mm) if n.startswith("_global_") and "hook" in n)
-    saved = {n: dict(getattr(mm, n)) for n in _GLOBAL_HOOK_NAMES if isinstance(getattr(mm, n, None), dict)}
+    names = [n for n in _GLOBAL_HOOK_NAMES if isinstance(getattr(mm, n, None), dict)]
+    saved = {n: dict(getattr(mm, n)) for n in names if getattr(mm, n)}  # (the tables that hold hooks: most hold none)
     for n in saved:
         getattr(mm, n).clear()
     try:
         yield
     finally:
-        for n, d in saved.items():
-            getattr(mm, n).clear()
-            getattr(mm, n).update(d)
+        for n in names:  # as they were: a hook registered meanwhile (by the model's forward) is removed too
+            d = getattr(mm, n)
+            if d or n in saved:
+                d.clear()
+                d.update(saved.get(n, {}))
 
 
 @contextlib.contextmanager
