@@ -608,3 +608,16 @@ def test_global_hooks_set_aside_and_put_back_as_they_were():
         assert {n: dict(getattr(mm, n)) for n in before} == before and mine.id in mm._global_forward_hooks
     finally:
         mine.remove()
+
+
+def test_largest_magnitude_without_the_absolute_copy():
+    """The distinct-unit count's largest |value| as max(max a, −min a) is np.max(np.abs(a)) exactly, and NaN (the
+    check-up's "not finite") propagates as through np.abs, wherever it sits."""
+    rng = np.random.default_rng(3)
+    for a in (rng.standard_normal((256, 64)).astype(np.float32), -np.abs(rng.standard_normal((5, 3))),
+              np.array([[np.inf, 1.0]], np.float32), np.array([[-np.inf, 1.0]])):
+        assert float(np.maximum(a.max(), -a.min())) == float(np.max(np.abs(a)))
+    for where in ((0, 0), (3, 1), (4, 2)):
+        a = rng.standard_normal((5, 3))
+        a[where] = np.nan
+        assert np.isnan(float(np.maximum(a.max(), -a.min()))) and np.isnan(float(np.max(np.abs(a))))

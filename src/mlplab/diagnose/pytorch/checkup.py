@@ -240,7 +240,8 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
                                  chained=[lay.continues for lay in layers], norms=[lay.norm for lay in layers],
                                  weight_vars=[m["moments"][2] for m in meas])
     cov = coverage(torch, model, work, layers, called, grad_norms, user_params, wmods)
-    first_check = checks.initial_loss(float(loss0.detach()), loss, chosen)
+    value0 = float(loss0.detach())  # (read once: the initial-loss check, step 1's test and loss_before)
+    first_check = checks.initial_loss(value0, loss, chosen)
     w0 = _snapshot(layers)
 
     def forward():
@@ -270,7 +271,8 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
         else:
             opt.zero_grad()
             loss_t = loss(forward())
-        value = float(loss_t.detach())  # (math.isfinite on the float: torch.isfinite and bool() were ~13 µs)
+        value = value0 if s == 0 else float(loss_t.detach())  # (math.isfinite on the float: torch.isfinite
+        # and bool() were ~13 µs)
         if not math.isfinite(value):
             diverged = f"training diverged at step {s + 1}: the loss is {value}"
             break
@@ -299,7 +301,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
             a, b = a.float(), b.float()
         return _ratio(float(torch.linalg.norm(a - b)), float(torch.linalg.norm(b)), a, b)
 
-    if now is not None:  # every ‖a − b‖/‖b‖ the rows read, float32/float64 ones in two _foreach_norm calls
+    if now is not None:  # every ‖a − b‖/‖b‖ the rows read, float32/float64 ones in one _foreach_norm call
         pairs = {(id(a), id(b)): (a, b) for a, b in zip(now, w0)}
         if prev is not None and not diverged:
             pairs.update({(id(a), id(b)): (a, b) for a, b in zip(now, prev)})
@@ -308,10 +310,12 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
         fast = [(k, a, b) for k, (a, b) in pairs.items() if a.dtype in (torch.float32, torch.float64)
                 and a.dtype == b.dtype and a.shape == b.shape and a.numel() <= _FOREACH_MAX]
         if fast:
-            dens = torch._foreach_norm([b for _, _, b in fast])
-            nums = torch._foreach_norm(torch._foreach_sub([a for _, a, _ in fast], [b for _, _, b in fast]))
+            bs = [b for _, _, b in fast]
+            # the differences' norms and the weights' in one call (the same norms, one tensor each)
+            both = torch.stack(torch._foreach_norm([*torch._foreach_sub([a for _, a, _ in fast], bs), *bs])).tolist()
+            nums, dens = both[:len(fast)], both[len(fast):]
             # (the norms as Python floats in one call each: a float() per 0-d tensor was ~1.5 µs)
-            for (k, a, b), d, nu in zip(fast, torch.stack(dens).tolist(), torch.stack(nums).tolist()):
+            for (k, a, b), d, nu in zip(fast, dens, nums):
                 ratios[k] = _ratio(nu, d, a, b)
 
     fi = inputs.float_input
@@ -342,7 +346,8 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
             a = _np(after[i].a, lay.kind != "Linear")
             a = a.reshape(-1, a.shape[-1])
             # finite values exactly when their largest |value| is (NaN propagates): the count's own tolerance
-            amax = float(np.max(np.abs(a))) if a.size else None
+            # max |a| as max(max a, −min a), exactly (NaN propagates through np.maximum), without |a|'s copy
+            amax = float(np.maximum(a.max(), -a.min())) if a.size else None
             if amax is None or math.isfinite(amax):
                 distinct = int(dg.count_distinct_units(a, amax=amax, scratch=scratch))
         row = {
@@ -387,7 +392,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
         fan=_typical_fan(fans),
         theory=theory_note,
         steps={"optimizer": optimizer, "lr": lr, "steps": taken, "requested": steps,
-               "loss_before": float(loss0.detach()), "loss_after": loss_after, "diverged": diverged},
+               "loss_before": value0, "loss_after": loss_after, "diverged": diverged},
         input={"examples": inputs.batch, "shape": list(inputs.args[0].shape[1:]) if inputs.args else None,
                "std": in_std, "mean_square": float(in_std ** 2) if inputs.float_input is None else
                ss_in / n_in + mean_in ** 2, "description": inputs.description,
