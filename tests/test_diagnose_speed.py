@@ -621,3 +621,19 @@ def test_largest_magnitude_without_the_absolute_copy():
         a = rng.standard_normal((5, 3))
         a[where] = np.nan
         assert np.isnan(float(np.maximum(a.max(), -a.min()))) and np.isnan(float(np.max(np.abs(a))))
+
+
+def test_centred_halves_are_the_cast_sums_bit_for_bit():
+    """The label signal's halves centred in their one float64 array (the values cast once, the means summed and
+    subtracted there) are the numbers of summing and subtracting with casts from the float32 values, bit for bit:
+    sequences (B, T, C), odd batches, float32 and float64."""
+    from mlplab.diagnose.verdicts import _centred_halves
+
+    rng = np.random.default_rng(11)
+    for shape in ((256, 1, 128), (255, 1, 784), (64, 8, 32), (9, 3, 2)):
+        for dt in (np.float32, np.float64):
+            a = (rng.standard_normal(shape) * 4 + 2).astype(dt)
+            h = shape[0] // 2
+            b = a[:2 * h].reshape(2, h, shape[1], shape[2])
+            want = np.subtract(b, np.add.reduce(b, 1, dtype=np.float64, keepdims=True) / h, dtype=np.float64)
+            assert np.array_equal(_centred_halves(a), want.reshape(2, h * shape[1], shape[2]))
