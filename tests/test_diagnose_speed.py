@@ -637,3 +637,20 @@ def test_centred_halves_are_the_cast_sums_bit_for_bit():
             b = a[:2 * h].reshape(2, h, shape[1], shape[2])
             want = np.subtract(b, np.add.reduce(b, 1, dtype=np.float64, keepdims=True) / h, dtype=np.float64)
             assert np.array_equal(_centred_halves(a), want.reshape(2, h * shape[1], shape[2]))
+
+
+def test_logit_spread_is_np_means_bit_for_bit():
+    """The initial-loss sentence's logit spread with the rows' means as ``a.mean(axis=-1, keepdims=True)`` takes
+    them (its sum and its division by the count, without its wrapper): the number of the mean's own call, bit for
+    bit (float32 logits, odd class counts, positions)."""
+    from mlplab.diagnose.pytorch.checks import _row_std_mean
+
+    rng = np.random.default_rng(13)
+    for shape, classes in (((256, 27), 27), ((8, 5, 11), 11), ((16, 3, 4), 12), ((7, 1), 1)):
+        a = (rng.standard_normal(shape) * 3 + 1).astype(np.float32)
+        r = a.reshape(-1, classes)
+        d = r - r.mean(axis=-1, keepdims=True)
+        with np.errstate(all="ignore"):
+            want = float(np.sqrt(np.einsum("ij,ij->i", d, d) / (classes - 1)).mean())
+        got = _row_std_mean(a, classes)
+        assert got == want or (math.isnan(got) and math.isnan(want))
