@@ -654,3 +654,29 @@ def test_logit_spread_is_np_means_bit_for_bit():
             want = float(np.sqrt(np.einsum("ij,ij->i", d, d) / (classes - 1)).mean())
         got = _row_std_mean(a, classes)
         assert got == want or (math.isnan(got) and math.isnan(want))
+
+
+def test_sgd_steps_with_a_sparse_gradient_are_torch_optims():
+    """SGD's step with a sparse gradient (an Embedding(sparse=True)) beside dense ones: the dense in one call, the
+    sparse one added on its own, the same weights as torch.optim.SGD's to the bit after three steps."""
+    from mlplab.diagnose.pytorch.steps import Steps
+
+    def make():
+        torch.manual_seed(4)
+        return torch.nn.ModuleDict({"emb": torch.nn.Embedding(20, 6, sparse=True), "fc": torch.nn.Linear(6, 3),
+                                    "out": torch.nn.Linear(3, 3)})
+
+    idx, y = torch.arange(32) % 20, torch.arange(32) % 3
+    nets = []
+    for mine in (False, True):
+        net = make()
+        params = list(net.parameters())
+        opt = Steps(torch, params, "sgd", 0.3) if mine else torch.optim.SGD(params, lr=0.3)
+        for _ in range(3):
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(net["out"](torch.tanh(net["fc"](net["emb"](idx)))), y)
+            loss.backward()
+            assert net["emb"].weight.grad.is_sparse
+            opt.step()
+        nets.append(net)
+    assert all(torch.equal(a, b) for a, b in zip(nets[0].parameters(), nets[1].parameters()))
