@@ -102,6 +102,51 @@ def test_working_copy_leaves_the_model_bit_for_bit():
     assert all(p.requires_grad for p in work.parameters())
 
 
+def test_working_copy_trains_as_module_train_does():
+    """The copy is in train mode as ``Module.train()`` puts it (set module by module, without its recursion), dropout
+    switched off, the user's model left in eval mode; a module with a ``train()`` of its own (one that keeps its
+    BatchNorm frozen) has it called, as before."""
+    from mlplab.diagnose.pytorch.hygiene import working_copy
+
+    class Frozen(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.bn = torch.nn.Linear(4, 4), torch.nn.BatchNorm1d(4)
+
+        def train(self, mode=True):
+            super().train(mode)
+            self.bn.eval()
+            return self
+
+    plain = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.Dropout(0.5),
+                                torch.nn.Sequential(torch.nn.Linear(8, 2))).eval()
+    work = working_copy(torch, plain)
+    assert [m.training for m in work.modules()] == [True, True, True, False, True, True]
+    assert not any(m.training for m in plain.modules())
+    frozen = torch.nn.Sequential(Frozen(), torch.nn.Tanh()).eval()
+    work = working_copy(torch, frozen)
+    assert [m.training for m in work.modules()] == [True, True, True, False, True]
+
+
+def test_working_copy_of_non_leaf_tensors_held_anywhere():
+    """The copy's one pass makes a non-leaf tensor it meets as a module attribute (the old weight_norm's weight) a
+    detached clone; one held in a list (which deepcopy refuses) sends it to the copy with _copy_memo's pass first:
+    either way the copy holds a clone of the same values, shared where the original shares it, and the model is
+    untouched."""
+    from mlplab.diagnose.pytorch.hygiene import working_copy
+
+    torch.manual_seed(3)
+    lin = torch.nn.Linear(3, 2)
+    model = torch.nn.Sequential(lin, torch.nn.Tanh())
+    model.cached = lin.weight * 2  # a non-leaf attribute
+    work = working_copy(torch, model)
+    assert work.cached.is_leaf and torch.equal(work.cached, model.cached) and work.cached is not model.cached
+    model.held = [model.cached, model.cached]  # and the same tensor in a list
+    work = working_copy(torch, model)
+    assert work.held[0] is work.held[1] is work.cached and torch.equal(work.cached, model.cached)
+    assert not model.cached.is_leaf and model.held[0] is model.cached
+
+
 def test_batched_norms_equal_one_norm_each():
     from mlplab.diagnose.pytorch.measure import _norm, _norms
 

@@ -264,8 +264,9 @@ def test_importing_the_torch_checkup_does_not_import_scipy_special():
 def test_trace_keeps_the_gradients_it_reads_and_counts_all_it_makes():
     """The traced pass keeps ∂L/∂z of the layers (what the statistics read), not the activations' outputs'
     gradients (the backward makes and frees them, which the memory count still includes: the estimate is the
-    same number); its module names come from two global hooks, removed after, that ignore a module the forward
-    makes itself (it had no hooks before either)."""
+    same number); its module names come from wrappers of the modules' forward set on the instances for the call
+    (no global hook: the global hook tables are as they were), removed after, and a module with a forward of its
+    own on the instance gets it back; a module the forward makes itself is not named."""
     from torch.nn.modules import module as mm
 
     from mlplab.diagnose.pytorch.trace import grad_bytes, trace
@@ -284,6 +285,11 @@ def test_trace_keeps_the_gradients_it_reads_and_counts_all_it_makes():
     before = (dict(mm._global_forward_pre_hooks), dict(mm._global_forward_hooks))
     ops, out = trace(net, torch.randn(5, 6), called=called)
     assert (dict(mm._global_forward_pre_hooks), dict(mm._global_forward_hooks)) == before
+    assert not any("forward" in m.__dict__ for m in net.modules())
+    own = net.body[1].__dict__["forward"] = lambda x: torch.tanh(x)  # an instance's own forward: put back
+    trace(net, torch.randn(5, 6))
+    assert net.body[1].__dict__["forward"] is own
+    del net.body[1].__dict__["forward"]
     out.square().sum().backward()
     lays, _ = layers_of(ops)
     assert [lay.label for lay in lays] == ["body.0", "body.2"] and called == {"body", "body.0", "body.1", "body.2"}
@@ -425,3 +431,252 @@ def test_weight_moments_are_numpys_var_and_mean_bit_for_bit():
                 assert std == 0.0
             else:
                 assert std == math.sqrt(var) or (np.isnan(std) and np.isnan(var))
+
+
+def test_measure_hands_the_parameters_norms_to_the_finiteness_check():
+    """``_measure(..., weights=True)`` puts every floating parameter's own float64 norm in ``norms_out`` beside the
+    gradients', so the check-up's "not finite" reads them instead of a ``_foreach_norm`` call of its own (a local
+    named ``weights`` hid the argument: the parameters' norms were never taken there, and the check made its
+    call). Both reach the same answer: a NaN planted in a weight is named either way."""
+    from mlplab.diagnose.pytorch import checkup
+    from mlplab.diagnose.pytorch.measure import _measure
+    from mlplab.diagnose.pytorch.trace import layers as layers_of
+    from mlplab.diagnose.pytorch.trace import trace
+
+    net = _net()
+    x, y = torch.randn(32, 12, generator=torch.Generator().manual_seed(1)), torch.arange(32) % 5
+    ops, out = trace(net, x)
+    lays, _ = layers_of(ops)
+    torch.nn.functional.cross_entropy(out, y).backward()
+    params, norms = list(net.parameters()), {}
+    _measure(lays, 32, params=params, norms_out=norms, weights=True)
+    for p in params:
+        assert norms[id(p)] == float(torch.linalg.vector_norm(p.detach(), dtype=torch.float64))
+        assert norms[id(p.grad)] == float(torch.linalg.vector_norm(p.grad, dtype=torch.float64))
+    calls = []
+    real = torch._foreach_norm
+    try:
+        torch._foreach_norm = lambda *a, **k: calls.append(1) or real(*a, **k)
+        assert checkup._nonfinite(net, params, "parameters", norms) == [] and not calls
+        with torch.no_grad():
+            net[2].weight[0, 0] = float("nan")
+        assert checkup._nonfinite(net, params, "parameters", norms) == []  # (the norms are from before the NaN)
+        assert checkup._nonfinite(net, params, "parameters") == ["2.weight (1 NaN)"] and calls
+    finally:
+        torch._foreach_norm = real
+
+
+@pytest.mark.parametrize("scale", [0.3, 3.0, 40.0])
+def test_tanh_theory_mean_is_zero_and_its_saturation_the_full_quadrature(scale):
+    """The theory of a tanh layer takes E[tanh z] = 0 (odd, on grids symmetric about 0: the full quadrature gave 0
+    to rounding) and the saturated fraction as twice the integral over z ≥ 0 (its band is even): the full grid's
+    trapezoid sums to 1e-13, at variances where almost none, some and most of the units saturate."""
+    from mlplab.diagnose import statistics as dg
+    from mlplab.diagnose.pytorch.measure import _measure, _theory
+    from mlplab.diagnose.pytorch.trace import layers as layers_of
+    from mlplab.diagnose.pytorch.trace import trace
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(12, 16), torch.nn.Tanh(), torch.nn.Linear(16, 16), torch.nn.Tanh(),
+                              torch.nn.Linear(16, 5))
+    with torch.no_grad():
+        for m in net[::2]:
+            m.weight.mul_(scale)
+    x, y = torch.randn(64, 12), torch.arange(64) % 5
+    ops, out = trace(net, x)
+    lays, _ = layers_of(ops)
+    torch.nn.functional.cross_entropy(out, y).backward()
+    th = _theory(lays, _measure(lays, 64))
+    phi, _ = dg.activation_fn("tanh")
+    lo, hi = dg._BOUNDS["tanh"]
+    for row in th[:2]:
+        var = row["pre_std"] ** 2
+        mean, sat = dg.gaussian_expectations(
+            [phi, lambda z: ((phi(z) <= lo + dg.SATURATION_EPS) | (phi(z) >= hi - dg.SATURATION_EPS)).astype(float)],
+            var)
+        assert row["act_mean"] == 0.0 and abs(mean) < 1e-15
+        assert row["saturated"] == pytest.approx(sat, rel=1e-13, abs=1e-300)
+    assert th[1]["saturated"] > (0.5 if scale > 10 else -1)
+
+
+def test_means_without_numpys_wrapper_are_np_mean_bit_for_bit():
+    """The statistics' means summed by ``np.add.reduce`` and divided (np.mean's own steps, without its Python
+    wrapper): the input's spread, a layer's act_mean, a weight's mean and the label signal's centred halves are
+    np.mean's numbers bit for bit, float32 and float64 arrays, odd sizes."""
+    from types import SimpleNamespace
+
+    from mlplab.diagnose import statistics as dg
+    from mlplab.diagnose.pytorch.measure import _moments, _spread
+    from mlplab.diagnose.verdicts import _centred_halves
+
+    rng = np.random.default_rng(5)
+    for shape in ((257, 31), (64, 128), (3, 1)):
+        for dt in (np.float32, np.float64):
+            a = (rng.standard_normal(shape) * 3 + 0.7).astype(dt)
+            assert _spread(a)[1] == float(np.mean(a, dtype=np.float64))
+            assert _moments(a)[1] == float(np.mean(a, dtype=np.float64))
+            lay = SimpleNamespace(linear=SimpleNamespace(weight=SimpleNamespace(data=np.zeros((2, shape[1])))),
+                                  activation="identity")
+            assert dg._summary(0, lay, None, a, dg.SATURATION_EPS, full=False).act_mean == \
+                float(np.mean(a, dtype=np.float64))
+            b = a.reshape(shape[0], 1, shape[1])
+            h = shape[0] // 2
+            want = np.subtract(b[:2 * h].reshape(2, h, 1, shape[1]),
+                               b[:2 * h].reshape(2, h, 1, shape[1]).mean(1, keepdims=True, dtype=np.float64),
+                               dtype=np.float64).reshape(2, h, shape[1])
+            assert np.array_equal(_centred_halves(b), want)
+
+
+def test_both_moments_at_once_are_moments_at_bit_for_bit():
+    """The theory's E[φ²] and E[φ′²] at a layer's variance from one evaluation of φ (``moments_both_at``) are
+    ``moments_at``'s "phi" and "dphi", bit for bit: quadrature activations, closed forms, relu6 and two leaky
+    slopes, variances from 1e-6 to 1e6."""
+    from mlplab.diagnose.gaussian import moments_at, moments_both_at
+
+    acts = ["tanh", "sigmoid", "gelu", "silu", "elu", "relu", "leaky_relu", "leaky_relu", "identity", "relu6"] * 3
+    slopes = [0.01] * 7 + [0.2, 0.01, 0.01] + [0.01] * 7 + [0.2, 0.01, 0.01] + [0.01] * 7 + [0.2, 0.01, 0.01]
+    q = np.repeat([1e-6, 0.7, 1e6], 10) * np.linspace(1.0, 1.5, 30)
+    phi, dphi = moments_both_at(acts, slopes, q)
+    assert np.array_equal(phi, moments_at("phi", acts, slopes, q))
+    assert np.array_equal(dphi, moments_at("dphi", acts, slopes, q))
+
+
+def test_members_of_one_module_walk_are_parameters_and_buffers_in_order():
+    """The check-up's one walk over the copy's modules lists its parameters and buffers as ``parameters()`` and
+    ``buffers()`` do: the same tensors, once each, in the same order, with a tied weight, a module registered twice
+    and BatchNorm's buffers."""
+    from mlplab.diagnose.pytorch.checkup import _members
+
+    torch.manual_seed(0)
+    enc, bn = torch.nn.Linear(6, 4), torch.nn.BatchNorm1d(4)
+    dec = torch.nn.Linear(4, 6)
+    dec.weight = torch.nn.Parameter(enc.weight.detach().t().clone())
+    model = torch.nn.Sequential(enc, bn, torch.nn.Tanh(), dec, torch.nn.Sequential(bn, torch.nn.Linear(6, 3)))
+    model[4][1].weight = enc.weight  # tied
+    mods = list(model.named_modules())
+    for kind, want in (("_parameters", list(model.parameters())), ("_buffers", list(model.buffers()))):
+        got = _members(mods, kind)
+        assert len(got) == len(want) and all(a is b for a, b in zip(got, want))
+
+
+def test_expectations_at_one_variance_are_the_rows_bit_for_bit():
+    """``gaussian_expectations_at`` at one variance takes the same steps on one 1-D row as the batched rows (here two
+    rows of that variance): the same numbers bit for bit, full and half grids, variances from 1e-10 to 1e10."""
+    from mlplab.diagnose import statistics as dg
+
+    phi, _ = dg.activation_fn("tanh")
+    relu, _ = dg.activation_fn("relu")
+    fs = [phi, relu, lambda z: (np.abs(phi(z)) > 0.5).astype(float)]
+    for v in np.concatenate([10 ** np.random.default_rng(1).uniform(-10, 10, 60), [1.0, 1 / 144, 400 / 144]]):
+        for half in (False, True):
+            one, two = dg.gaussian_expectations_at(fs, [v], half), dg.gaussian_expectations_at(fs, [v, v], half)
+            assert all(a.shape == (1,) and a[0] == b[0] == b[1] for a, b in zip(one, two))
+    assert [float(a[0]) for a in dg.gaussian_expectations_at(fs, [0.0])] == [0.0, 0.0, 0.0]
+    with pytest.raises(ValueError):
+        dg.gaussian_expectations_at(fs, [-1.0])
+
+
+def test_coherence_is_the_cosine_np_linalg_norm_gives_bit_for_bit():
+    """The label signal's cosine with the norms as ``np.linalg.norm`` takes them (the dot of the raveled G with
+    itself) and the sum of the 1-D products: the number the 2-D ``np.linalg.norm``/``np.sum`` gave, bit for bit."""
+    from mlplab.diagnose.verdicts import _centred_halves, _coherence
+
+    rng = np.random.default_rng(7)
+    for n, c, f in ((256, 27, 128), (64, 10, 784), (33, 3, 5)):
+        d = _centred_halves(rng.standard_normal((n, 1, c)).astype(np.float32))
+        x = _centred_halves(rng.standard_normal((n, 1, f)).astype(np.float32))
+        g = np.matmul(d.transpose(0, 2, 1), x)
+        want = float(np.sum(g[0] * g[1])) / float(np.linalg.norm(g[0]) * np.linalg.norm(g[1]))
+        assert _coherence(d, x) == want
+
+
+def test_global_hooks_set_aside_and_put_back_as_they_were():
+    """``no_global_hooks`` copies only the global hook tables that hold hooks: inside, none is left; after, the
+    user's hook is back and one registered meanwhile (a model's forward may) is gone, in any table."""
+    from torch.nn.modules import module as mm
+
+    from mlplab.diagnose.pytorch.hygiene import no_global_hooks
+
+    mine = mm.register_module_forward_hook(lambda m, i, o: None)
+    try:
+        before = {n: dict(getattr(mm, n)) for n in dir(mm) if n.startswith("_global_") and
+                  isinstance(getattr(mm, n), dict)}
+        with no_global_hooks():
+            assert not any(getattr(mm, n) for n in before)
+            mm.register_module_forward_pre_hook(lambda m, i: None)
+            mm.register_module_forward_hook(lambda m, i, o: None)
+        assert {n: dict(getattr(mm, n)) for n in before} == before and mine.id in mm._global_forward_hooks
+    finally:
+        mine.remove()
+
+
+def test_largest_magnitude_without_the_absolute_copy():
+    """The distinct-unit count's largest |value| as max(max a, −min a) is np.max(np.abs(a)) exactly, and NaN (the
+    check-up's "not finite") propagates as through np.abs, wherever it sits."""
+    rng = np.random.default_rng(3)
+    for a in (rng.standard_normal((256, 64)).astype(np.float32), -np.abs(rng.standard_normal((5, 3))),
+              np.array([[np.inf, 1.0]], np.float32), np.array([[-np.inf, 1.0]])):
+        assert float(np.maximum(a.max(), -a.min())) == float(np.max(np.abs(a)))
+    for where in ((0, 0), (3, 1), (4, 2)):
+        a = rng.standard_normal((5, 3))
+        a[where] = np.nan
+        assert np.isnan(float(np.maximum(a.max(), -a.min()))) and np.isnan(float(np.max(np.abs(a))))
+
+
+def test_centred_halves_are_the_cast_sums_bit_for_bit():
+    """The label signal's halves centred in their one float64 array (the values cast once, the means summed and
+    subtracted there) are the numbers of summing and subtracting with casts from the float32 values, bit for bit:
+    sequences (B, T, C), odd batches, float32 and float64."""
+    from mlplab.diagnose.verdicts import _centred_halves
+
+    rng = np.random.default_rng(11)
+    for shape in ((256, 1, 128), (255, 1, 784), (64, 8, 32), (9, 3, 2)):
+        for dt in (np.float32, np.float64):
+            a = (rng.standard_normal(shape) * 4 + 2).astype(dt)
+            h = shape[0] // 2
+            b = a[:2 * h].reshape(2, h, shape[1], shape[2])
+            want = np.subtract(b, np.add.reduce(b, 1, dtype=np.float64, keepdims=True) / h, dtype=np.float64)
+            assert np.array_equal(_centred_halves(a), want.reshape(2, h * shape[1], shape[2]))
+
+
+def test_logit_spread_is_np_means_bit_for_bit():
+    """The initial-loss sentence's logit spread with the rows' means as ``a.mean(axis=-1, keepdims=True)`` takes
+    them (its sum and its division by the count, without its wrapper): the number of the mean's own call, bit for
+    bit (float32 logits, odd class counts, positions)."""
+    from mlplab.diagnose.pytorch.checks import _row_std_mean
+
+    rng = np.random.default_rng(13)
+    for shape, classes in (((256, 27), 27), ((8, 5, 11), 11), ((16, 3, 4), 12), ((7, 1), 1)):
+        a = (rng.standard_normal(shape) * 3 + 1).astype(np.float32)
+        r = a.reshape(-1, classes)
+        d = r - r.mean(axis=-1, keepdims=True)
+        with np.errstate(all="ignore"):
+            want = float(np.sqrt(np.einsum("ij,ij->i", d, d) / (classes - 1)).mean())
+        got = _row_std_mean(a, classes)
+        assert got == want or (math.isnan(got) and math.isnan(want))
+
+
+def test_sgd_steps_with_a_sparse_gradient_are_torch_optims():
+    """SGD's step with a sparse gradient (an Embedding(sparse=True)) beside dense ones: the dense in one call, the
+    sparse one added on its own, the same weights as torch.optim.SGD's to the bit after three steps."""
+    from mlplab.diagnose.pytorch.steps import Steps
+
+    def make():
+        torch.manual_seed(4)
+        return torch.nn.ModuleDict({"emb": torch.nn.Embedding(20, 6, sparse=True), "fc": torch.nn.Linear(6, 3),
+                                    "out": torch.nn.Linear(3, 3)})
+
+    idx, y = torch.arange(32) % 20, torch.arange(32) % 3
+    nets = []
+    for mine in (False, True):
+        net = make()
+        params = list(net.parameters())
+        opt = Steps(torch, params, "sgd", 0.3) if mine else torch.optim.SGD(params, lr=0.3)
+        for _ in range(3):
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(net["out"](torch.tanh(net["fc"](net["emb"](idx)))), y)
+            loss.backward()
+            assert net["emb"].weight.grad.is_sparse
+            opt.step()
+        nets.append(net)
+    assert all(torch.equal(a, b) for a, b in zip(nets[0].parameters(), nets[1].parameters()))

@@ -206,3 +206,46 @@ def test_label_signal_reads_whether_the_features_predict_the_labels():
     # roundings of Σ(δ − δ̄)xᵀ, which is 0 only in exact arithmetic (a speed-up that centred the errors alone read
     # -0.24 here and turned mlp20_relu|std=0.01's output layer from healthy to no_signal)
     assert label_coherence(rng.standard_normal((400, 10)), np.tile(rng.integers(-8, 8, 64) / 4.0, (400, 1))) is None
+
+
+def test_the_process_own_cgroup_files_are_found_once_and_their_limits_read_each_time(tmp_path, monkeypatch):
+    """The check-up asks the room on every call: for the process's own groups (``/proc/self/cgroup``) the limit files
+    that exist are listed once per process, and only their limits and usages are read again (a limit set later is
+    seen, a usage that grew too); another cgroup file (a test's) is read on every call, as before."""
+    import os
+    from pathlib import Path
+
+    from mlplab.runtime import memory
+
+    fs = tmp_path / "cg"
+    limits = []
+    for line in Path("/proc/self/cgroup").read_text().splitlines():  # this process's groups, in a made-up tree
+        _, controllers, rel = line.split(":", 2)
+        parts = [q for q in rel.strip("/").split("/") if q]
+        if controllers == "":
+            base = fs.joinpath(*parts)
+            limits.append((base / "memory.max", base / "memory.current"))
+        elif "memory" in controllers.split(","):
+            base = fs.joinpath("memory", *parts)
+            limits.append((base / "memory.limit_in_bytes", base / "memory.usage_in_bytes"))
+    if not limits:
+        pytest.skip("no memory cgroup in /proc/self/cgroup")
+    limit, usage = limits[0]
+    usage.parent.mkdir(parents=True, exist_ok=True)
+    limit.write_text("1000000\n")
+    usage.write_text("1000\n")
+    monkeypatch.setattr(memory, "_LIMIT_FILES", {})
+    assert memory._cgroup_room(root=str(fs)) == 1000000 - 1000
+    assert memory._LIMIT_FILES[(os.getpid(), str(fs))] == [(str(limit), str(usage), limit.name != "memory.max")]
+    limit.write_text("500000\n")  # a new limit and a usage that grew: read again
+    usage.write_text("7000\n")
+    assert memory._cgroup_room(root=str(fs)) == 500000 - 7000
+    # the same tree through another cgroup file: parsed on every call (the made-up trees of test_memory)
+    other = tmp_path / "cgroup"
+    other.write_text(Path("/proc/self/cgroup").read_text())
+    assert memory._cgroup_room(str(other), str(fs)) == 500000 - 7000 and len(memory._LIMIT_FILES) == 1
+    # and the real one: the same answer as the uncached reading of the same files
+    real = tmp_path / "real"
+    real.write_text(Path("/proc/self/cgroup").read_text())
+    got, want = memory._cgroup_room(), memory._cgroup_room(str(real))
+    assert (got is None) == (want is None) and (got is None or abs(got - want) < 64 << 20)

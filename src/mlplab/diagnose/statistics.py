@@ -53,6 +53,7 @@ from .gaussian import (  # noqa: F401
     gaussian_expectations,
     gaussian_expectations_at,
     moments_at,
+    moments_both_at,
     second_moment,
 )
 from .prediction import SignalPrediction, predict_signal  # noqa: F401  (their home is .prediction)
@@ -236,7 +237,8 @@ def _summary(i, lay, z, a, eps, full: bool = True, scratch: Scratch | None = Non
         # half of a 256 × 128 layer's statistics): the mean, then the deviations; E[z²] is the caller's (NaN here:
         # the PyTorch check-up takes it by torch's float64 norm, which casts as it reads)
         nan = float("nan")
-        mean = _f(np.mean(a, dtype=np.float64)) if a.size else nan
+        # np.mean's sum and division without its Python wrapper (the same number; issue 30's time)
+        mean = float(np.add.reduce(a, axis=None, dtype=np.float64)) / a.size if a.size else nan
         dev = np.subtract(a, mean, dtype=np.float64) if scratch is None else \
             np.subtract(a, mean, out=scratch.f64(a.shape), dtype=np.float64)
         dev = dev.ravel()

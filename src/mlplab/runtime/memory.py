@@ -157,29 +157,51 @@ def _cgroup_room(proc: str = "/proc/self/cgroup", root: str = "/sys/fs/cgroup") 
 
     Paths are joined as strings (``pathlib`` took most of this function's ~50 µs: issue 30's time, as every
     ``diagnose`` asks), and a group's usage is read only where it has a limit (v2's ``memory.max`` is "max",
-    or missing at the root, in most groups)."""
+    or missing at the root, in most groups). For the process's own groups (the default ``proc``) the limit files
+    that exist are found once per process (:func:`_limit_files`) and only they are read again: the limits and
+    usages change, the groups a process is in practically never (reading ``/proc/self/cgroup`` and trying a file
+    that is not there were half of this function's time on every check-up)."""
+    files = _limit_files(proc, root)
+    if files is None:
+        return None
+    rooms = []
+    for limit_file, usage_file, v1 in files:
+        limit = _read_int(limit_file)
+        if limit is not None and not (v1 and limit >= 2 ** 60):
+            used = _read_int(usage_file)
+            rooms.append(limit - (used or 0))
+    return min(rooms) if rooms else None
+
+
+_LIMIT_FILES: dict = {}  # (pid, root) -> the process's own groups' limit files (see _limit_files)
+
+
+def _limit_files(proc: str, root: str) -> list[tuple[str, str, bool]] | None:
+    """(limit file, usage file, whether cgroup v1) for each group of ``proc`` and, in v2, its ancestors, in the
+    order :func:`_cgroup_room` reads them; None when ``proc`` cannot be read. For the default ``proc`` the list of
+    the files that exist is kept per process (a fork asks again); for any other it is made on every call."""
+    own = proc == "/proc/self/cgroup"
+    key = (os.getpid(), root)
+    if own and key in _LIMIT_FILES:
+        return _LIMIT_FILES[key]
     try:
         lines = _read_text(proc).splitlines()
     except OSError:
         return None
-    rooms = []
+    files = []
     for line in lines:
         _, controllers, rel = line.split(":", 2)
-        if controllers == "":  # cgroup v2: check this group and its ancestors
+        if controllers == "":  # cgroup v2: this group and its ancestors
             parts = rel.strip("/").split("/") if rel.strip("/") else []
             for depth in range(len(parts), -1, -1):
                 base = "/".join((root, *parts[:depth]))
-                limit = _read_int(base + "/memory.max")
-                if limit is not None:
-                    used = _read_int(base + "/memory.current")
-                    rooms.append(limit - (used or 0))
+                files.append((base + "/memory.max", base + "/memory.current", False))
         elif "memory" in controllers.split(","):
             base = "/".join((root, "memory", *[q for q in rel.strip("/").split("/") if q]))
-            limit = _read_int(base + "/memory.limit_in_bytes")
-            if limit is not None and limit < 2 ** 60:
-                used = _read_int(base + "/memory.usage_in_bytes")
-                rooms.append(limit - (used or 0))
-    return min(rooms) if rooms else None
+            files.append((base + "/memory.limit_in_bytes", base + "/memory.usage_in_bytes", True))
+    if own:
+        _LIMIT_FILES[key] = files = [f for f in files if os.path.exists(f[0])]
+    return files
 
 
 def _meminfo_available() -> int | None:

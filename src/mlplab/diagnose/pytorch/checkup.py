@@ -10,11 +10,17 @@ import sys
 
 import numpy as np
 
+from ...runtime import memory as _memory  # (available_memory read from it at each call: tests replace it there)
+from ...runtime.memory import NotEnoughMemory
 from .. import statistics as dg
 from ..theory_note import note_for_chain
 from ..verdicts import judge_rows
+from . import checks, hygiene  # (hygiene's functions read from it at each call: tests replace them there)
+from .coverage import complete, coverage
+from .io import Loss, _one_line, as_inputs, select_output
 from .measure import _measure, _np, _spread, _theory, label_signal
 from .result import Diagnosis, _from_rows, _judge_coverage
+from .steps import Steps
 from .trace import grad_bytes, trace
 from .trace import layers as layers_of
 
@@ -40,13 +46,15 @@ class ForwardFailed(ValueError):
     """The user's forward pass raised on the check-up's input (a shape or dtype that does not fit)."""
 
 
-def _nonfinite(work, params=None, which: str = "both", norms: dict | None = None) -> list[str]:
+def _nonfinite(work, params=None, which: str = "both", norms: dict | None = None, buffers=None) -> list[str]:
     """'0.weight (3 NaN, 1 inf)' for each parameter or buffer of ``work`` with values that are not finite
-    (``params``: ``list(work.parameters())`` if the caller has it; ``which``: "both", "parameters" or "buffers";
-    ``norms``: id(tensor) -> its norm where the caller has taken the parameters' already)."""
+    (``params``, ``buffers``: ``list(work.parameters())``, ``list(work.buffers())`` if the caller has them;
+    ``which``: "both", "parameters" or "buffers"; ``norms``: id(tensor) -> its norm where the caller has taken the
+    parameters' already)."""
     torch = _torch()
     ps = [] if which == "buffers" else (work.parameters() if params is None else params)
-    floats = [t for t in (*ps, *(work.buffers() if which != "parameters" else ())) if t.is_floating_point()]
+    bs = () if which == "parameters" else (work.buffers() if buffers is None else buffers)
+    floats = [t for t in (*ps, *bs) if t.is_floating_point()]
     if not floats:
         return []
     # one norm per tensor in one call: a finite norm means finite values (NaN and inf propagate), so only a
@@ -63,6 +71,19 @@ def _nonfinite(work, params=None, which: str = "both", norms: dict | None = None
         if t.is_floating_point() and not bool(_torch().isfinite(t).all()):
             nan, inf = int(_torch().isnan(t).sum()), int(_torch().isinf(t).sum())
             out.append(f"{n} ({', '.join(x for x in (f'{nan} NaN' if nan else '', f'{inf} inf' if inf else '') if x)})")
+    return out
+
+
+def _members(mods, kind: str) -> list:
+    """The parameters (``kind`` "_parameters") or buffers ("_buffers") of the modules ``mods`` (``named_modules()``'s
+    pairs), each once, in ``Module.parameters()``'s / ``buffers()``'s order (the same walk: each module's own, a
+    tensor registered twice listed where first met)."""
+    seen, out = set(), []
+    for _, m in mods:
+        for t in getattr(m, kind).values():
+            if t is not None and id(t) not in seen:
+                seen.add(id(t))
+                out.append(t)
     return out
 
 
@@ -130,9 +151,6 @@ def diagnose_torch(model, x, y=None, *, steps: int = 3, optimizer: str = "sgd", 
     larger, or larger than what is available); ``threads``: torch's thread count (None: the free cores)."""
     torch = _torch()
     from ...optim import DEFAULT_HPARAMS
-    from ...runtime.memory import available_memory
-    from . import hygiene
-    from .io import as_inputs
 
     if not is_torch_module(model):
         raise TypeError(f"diagnose_torch needs a torch.nn.Module, got {type(model).__name__}")
@@ -150,7 +168,7 @@ def diagnose_torch(model, x, y=None, *, steps: int = 3, optimizer: str = "sgd", 
         p_bytes = sum(p.numel() * p.element_size() for p in every if p.is_floating_point())
         est, how = hygiene.estimate_memory(torch, model, inputs, optimizer, activations=max_memory is not None
                                            or p_bytes >= hygiene.META_ESTIMATE_FROM, params=every)
-        room = available_memory()
+        room = _memory.available_memory()
         if max_memory is not None:
             cap = hygiene.parse_bytes(max_memory) if isinstance(max_memory, str) else int(max_memory)
             if room[0] is None or cap < room[0]:
@@ -174,23 +192,20 @@ def diagnose_torch(model, x, y=None, *, steps: int = 3, optimizer: str = "sgd", 
 
 def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, overfit, meter=None,
               user_params=None) -> Diagnosis:
-    from ...runtime.memory import NotEnoughMemory
-    from . import checks
-    from .coverage import coverage
-    from .hygiene import activation_guard, working_copy
-    from .io import Loss, select_output
-    from .steps import Steps
 
-    work = working_copy(torch, model)
-    wparams = list(work.parameters())  # one walk for the readers below
+    work = hygiene.working_copy(torch, model)
+    # one walk over the copy's modules for the readers below: its parameters and buffers (each once, in
+    # parameters()' and buffers()' order), the trace's names, the coverage
+    wmods = list(work.named_modules())
+    wparams, wbuffers = _members(wmods, "_parameters"), _members(wmods, "_buffers")
     # buffers that are not finite, before the forward changes them (BatchNorm's running statistics); the
     # parameters' are read from the statistics' float64 norms below (the forward leaves them as they are)
-    bad_buffers = _nonfinite(work, which="buffers")
+    bad_buffers = _nonfinite(work, which="buffers", buffers=wbuffers)
     called: set = set()
     meter = meter if meter is not None else {"limit": None, "what": "diagnosing this model"}
     try:
-        with activation_guard(torch, meter["limit"], meter["what"]) as saved:
-            ops, out = trace(work, inputs, called=called)
+        with hygiene.activation_guard(torch, meter["limit"], meter["what"]) as saved:
+            ops, out = trace(work, inputs, called=called, modules=wmods)
         # as activation_bytes counts them: the saved tensors, the traced outputs the trace keeps (each storage
         # once) and the gradients the backward makes for them (their shapes; kept for the layers' z)
         held = {id(t._base if t._base is not None else t): t for t in (o.out for o in ops)
@@ -201,8 +216,6 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
     except NotEnoughMemory:
         raise
     except Exception as e:  # the user's forward on this input: one line, said to be theirs
-        from .io import _one_line
-
         raise ForwardFailed(f"the model's forward pass failed on {inputs.description} ({_one_line(e)})") from None
     chosen, out_words = select_output(torch, out, output)
     layers, skipped = layers_of(ops)
@@ -226,8 +239,9 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
                                   for lay in layers], kinds=[lay.kind for lay in layers],
                                  chained=[lay.continues for lay in layers], norms=[lay.norm for lay in layers],
                                  weight_vars=[m["moments"][2] for m in meas])
-    cov = coverage(torch, model, work, layers, called, grad_norms, user_params)
-    first_check = checks.initial_loss(float(loss0.detach()), loss, chosen)
+    cov = coverage(torch, model, work, layers, called, grad_norms, user_params, wmods)
+    value0 = float(loss0.detach())  # (read once: the initial-loss check, step 1's test and loss_before)
+    first_check = checks.initial_loss(value0, loss, chosen)
     w0 = _snapshot(layers)
 
     def forward():
@@ -257,7 +271,8 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
         else:
             opt.zero_grad()
             loss_t = loss(forward())
-        value = float(loss_t.detach())  # (math.isfinite on the float: torch.isfinite and bool() were ~13 µs)
+        value = value0 if s == 0 else float(loss_t.detach())  # (math.isfinite on the float: torch.isfinite
+        # and bool() were ~13 µs)
         if not math.isfinite(value):
             diverged = f"training diverged at step {s + 1}: the loss is {value}"
             break
@@ -286,7 +301,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
             a, b = a.float(), b.float()
         return _ratio(float(torch.linalg.norm(a - b)), float(torch.linalg.norm(b)), a, b)
 
-    if now is not None:  # every ‖a − b‖/‖b‖ the rows read, float32/float64 ones in two _foreach_norm calls
+    if now is not None:  # every ‖a − b‖/‖b‖ the rows read, float32/float64 ones in one _foreach_norm call
         pairs = {(id(a), id(b)): (a, b) for a, b in zip(now, w0)}
         if prev is not None and not diverged:
             pairs.update({(id(a), id(b)): (a, b) for a, b in zip(now, prev)})
@@ -295,10 +310,12 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
         fast = [(k, a, b) for k, (a, b) in pairs.items() if a.dtype in (torch.float32, torch.float64)
                 and a.dtype == b.dtype and a.shape == b.shape and a.numel() <= _FOREACH_MAX]
         if fast:
-            dens = torch._foreach_norm([b for _, _, b in fast])
-            nums = torch._foreach_norm(torch._foreach_sub([a for _, a, _ in fast], [b for _, _, b in fast]))
+            bs = [b for _, _, b in fast]
+            # the differences' norms and the weights' in one call (the same norms, one tensor each)
+            both = torch.stack(torch._foreach_norm([*torch._foreach_sub([a for _, a, _ in fast], bs), *bs])).tolist()
+            nums, dens = both[:len(fast)], both[len(fast):]
             # (the norms as Python floats in one call each: a float() per 0-d tensor was ~1.5 µs)
-            for (k, a, b), d, nu in zip(fast, torch.stack(dens).tolist(), torch.stack(nums).tolist()):
+            for (k, a, b), d, nu in zip(fast, dens, nums):
                 ratios[k] = _ratio(nu, d, a, b)
 
     fi = inputs.float_input
@@ -329,7 +346,8 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
             a = _np(after[i].a, lay.kind != "Linear")
             a = a.reshape(-1, a.shape[-1])
             # finite values exactly when their largest |value| is (NaN propagates): the count's own tolerance
-            amax = float(np.max(np.abs(a))) if a.size else None
+            # max |a| as max(max a, −min a), exactly (NaN propagates through np.maximum), without |a|'s copy
+            amax = float(np.maximum(a.max(), -a.min())) if a.size else None
             if amax is None or math.isfinite(amax):
                 distinct = int(dg.count_distinct_units(a, amax=amax, scratch=scratch))
         row = {
@@ -374,7 +392,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
         fan=_typical_fan(fans),
         theory=theory_note,
         steps={"optimizer": optimizer, "lr": lr, "steps": taken, "requested": steps,
-               "loss_before": float(loss0.detach()), "loss_after": loss_after, "diverged": diverged},
+               "loss_before": value0, "loss_after": loss_after, "diverged": diverged},
         input={"examples": inputs.batch, "shape": list(inputs.args[0].shape[1:]) if inputs.args else None,
                "std": in_std, "mean_square": float(in_std ** 2) if inputs.float_input is None else
                ss_in / n_in + mean_in ** 2, "description": inputs.description,
@@ -384,7 +402,7 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
     _apply_coverage(d, cov, bad_weights)
     d.checks["initial_loss"] = first_check
     if overfit > 0:
-        fresh = working_copy(torch, model)
+        fresh = hygiene.working_copy(torch, model)
         d.checks["overfit_batch"] = checks.overfit_batch(
             torch, fresh, lambda: select_output(torch, fresh(*inputs.args, **inputs.kwargs), output)[0], loss,
             optimizer, lr, overfit)
@@ -394,8 +412,6 @@ def _diagnose(torch, model, inputs, y, *, steps, optimizer, lr, seed, output, ov
 def _apply_coverage(d: Diagnosis, cov: dict, bad_weights: list[str]) -> None:
     """Coverage into the result: weights that are not finite are named (NaN is not an overflow); the summary
     counts what was not covered."""
-    from .coverage import complete
-
     d.coverage = cov  # a layer whose weights are not registered is judged by verdicts' not_registered rule
     if bad_weights:
         d.overall, d.problem = "error", "nonfinite"

@@ -63,6 +63,9 @@ def _internal(torch) -> set:
     return _INTERNAL
 
 
+_ATOMIC = frozenset({type(None), bool, int, float, str})
+
+
 def unregistered(torch, model, mods: list | None = None) -> tuple[list[dict], dict]:
     """Modules and trainable tensors reachable as plain attributes/lists/dicts but not registered:
     ([{"path", "what", "parameters"}], id(tensor) -> its path). ``mods``: ``list(model.named_modules())`` if the
@@ -95,7 +98,8 @@ def unregistered(torch, model, mods: list | None = None) -> tuple[list[dict], di
     internal = _internal(torch)
     for name, m in mods:
         for attr, v in vars(m).items():
-            if attr not in internal and not attr.startswith("_mlplab"):
+            # (a number, string or None holds nothing: not visited, as most of a module's attributes)
+            if type(v) not in _ATOMIC and attr not in internal and not attr.startswith("_mlplab"):
                 visit(v, f"{name}.{attr}" if name else attr)
     return found, where
 
@@ -107,7 +111,10 @@ def reparametrized(torch, model, mods: list | None = None) -> dict:
 
     out = {}
     for name, m in (model.named_modules() if mods is None else mods):
-        if parametrize.is_parametrized(m):
+        # (is_parametrized's getattr goes through Module.__getattr__'s AttributeError for every module without
+        # parametrizations: asked only of a module that has the attribute somewhere)
+        if ("parametrizations" in m._modules or "parametrizations" in m.__dict__
+                or hasattr(type(m), "parametrizations")) and parametrize.is_parametrized(m):
             for t, plist in m.parametrizations.items():
                 how = "+".join(type(p).__name__.lstrip("_").replace("WeightNorm", "weight_norm")
                                .replace("SpectralNorm", "spectral_norm").replace("Orthogonal", "orthogonal")
@@ -122,16 +129,17 @@ def reparametrized(torch, model, mods: list | None = None) -> dict:
 
 
 def coverage(torch, user_model, work, layers, called: set, grad_norms: dict | None = None,
-             user_params: list | None = None) -> dict:
+             user_params: list | None = None, mods: list | None = None) -> dict:
     """The coverage of one check-up (after the first backward on the working copy ``work``); ``grad_norms``:
     id(gradient) -> its float64 norm where the caller has taken it (the others are taken here); ``user_params``:
-    ``list(user_model.parameters())`` if the caller has it (the names of frozen ones are walked for only if any)."""
+    ``list(user_model.parameters())`` if the caller has it (the names of frozen ones are walked for only if any);
+    ``mods``: ``list(work.named_modules())`` if the caller has it."""
     names: dict[int, list[str]] = {}
     by_id = {}  # work.parameters(), from the same walk
     for n, p in work.named_parameters(remove_duplicate=False):
         names.setdefault(id(p), []).append(n)
         by_id.setdefault(id(p), p)
-    mods = list(work.named_modules())  # one walk for the three readers below
+    mods = list(work.named_modules()) if mods is None else mods  # one walk for the three readers below
     loose, loose_where = unregistered(torch, work, mods)
     reparam = reparametrized(torch, work, mods)
 

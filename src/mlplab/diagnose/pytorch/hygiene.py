@@ -141,11 +141,22 @@ def _deepcopy_module(torch, m, memo):
     memo[id(m)] = y
     copy._keep_alive(m, memo)
     state = {}
-    atomic = _ATOMIC
+    atomic, empty = _ATOMIC, _EMPTY_TYPES
     for k, v in m.__dict__.items():
         if k == "_compiled_call_impl":
             continue
-        state[k] = v if type(v) in atomic else _deepcopy_value(torch, v, memo)  # (atomic: kept, without a call)
+        t = type(v)
+        if t in atomic:  # kept, without a call
+            state[k] = v
+        elif t in empty and not v and not getattr(v, "__dict__", None):
+            # an empty hook or state-dict-hook table (a module has a dozen): a new empty one, what deepcopy makes of
+            # it (memoised: a table two attributes share stays one)
+            got = memo.get(id(v))
+            if got is None:
+                got = memo[id(v)] = t()
+            state[k] = got
+        else:
+            state[k] = _deepcopy_value(torch, v, memo)
     y.__setstate__(state)
     return y
 
@@ -165,18 +176,34 @@ def _deepcopy_value(torch, v, memo):
         return y
     if isinstance(v, torch.nn.Module):
         return _deepcopy_module(torch, v, memo)
+    if _NON_LEAF in memo and isinstance(v, torch.Tensor) and not v.is_leaf:
+        y = memo[id(v)] = memo[_NON_LEAF](v)  # (working_copy: a weight_norm weight, which deepcopy refuses)
+        return y
     return copy.deepcopy(v, memo)
+
+
+_NON_LEAF = "mlplab: non-leaf tensors"  # a memo key (deepcopy's are ints): how to copy a non-leaf tensor met
 
 
 def working_copy(torch, model):
     """A deep copy in train mode (BatchNorm normalises by the batch), dropout off, every float parameter
     trainable so every layer gets a gradient, without the user's hooks. The user's model is never touched."""
-    memo = _copy_memo(torch, model)
-    work = _deepcopy_module(torch, model, memo)
+    # one pass: the empty tables and the non-leaf tensors met as module attributes or dict values are made as the
+    # copy meets them (a pass before over every module's attributes cost about a third of the copy); a non-leaf
+    # tensor held elsewhere (a list) makes deepcopy raise: then the copy is made again with _copy_memo's pass first
+    try:
+        work = _deepcopy_module(torch, model, {_NON_LEAF: lambda t: t.detach().clone()})
+    except RuntimeError:
+        work = _deepcopy_module(torch, model, _copy_memo(torch, model))
     mods = list(work.modules())  # one walk for the four passes below (issue 30's time budget)
     _recompute_reparam(work, mods)
     strip_hooks(work, mods)
-    work.train()
+    train = torch.nn.Module.train
+    if all(type(m).train is train and type(m.__dict__.get("training")) is bool for m in mods):
+        for m in mods:  # what Module.train() sets, without its recursion and Module.__setattr__ per module
+            m.__dict__["training"] = True
+    else:  # a module with a train() of its own: called
+        work.train()
     dropout = torch.nn.modules.dropout._DropoutNd
     seen: set = set()
     for m in mods:
@@ -212,15 +239,18 @@ def no_global_hooks():
 
     if not _GLOBAL_HOOK_NAMES:  # the names once (dir() sorts the module's ~150 names: a check-up's µs)
         _GLOBAL_HOOK_NAMES.extend(n for n in dir(mm) if n.startswith("_global_") and "hook" in n)
-    saved = {n: dict(getattr(mm, n)) for n in _GLOBAL_HOOK_NAMES if isinstance(getattr(mm, n, None), dict)}
+    names = [n for n in _GLOBAL_HOOK_NAMES if isinstance(getattr(mm, n, None), dict)]
+    saved = {n: dict(getattr(mm, n)) for n in names if getattr(mm, n)}  # (the tables that hold hooks: most hold none)
     for n in saved:
         getattr(mm, n).clear()
     try:
         yield
     finally:
-        for n, d in saved.items():
-            getattr(mm, n).clear()
-            getattr(mm, n).update(d)
+        for n in names:  # as they were: a hook registered meanwhile (by the model's forward) is removed too
+            d = getattr(mm, n)
+            if d or n in saved:
+                d.clear()
+                d.update(saved.get(n, {}))
 
 
 @contextlib.contextmanager

@@ -87,7 +87,7 @@ def _spread(a, scratch=None) -> tuple[int, float, float]:
     n = a.size
     if n == 0:
         return 0, float("nan"), float("nan")
-    mean = float(np.mean(a, dtype=np.float64))
+    mean = float(np.add.reduce(a, axis=None, dtype=np.float64)) / n  # np.mean's sum and division, bit for bit
     d = np.subtract(a, mean, dtype=np.float64) if scratch is None else \
         np.subtract(a, mean, out=scratch.f64(a.shape), dtype=np.float64)  # (a dg.Scratch: the same values)
     return n, mean, float(np.dot(d, d))
@@ -130,7 +130,7 @@ def _measure(layers, batch: int, eps=dg.SATURATION_EPS, params=(), norms_out: di
     segs = _segments(layers)
     starts, ends = {seg[0] for seg in segs}, {seg[-1] for seg in segs}
     scratch = dg.Scratch()  # the layers' float64 deviations in one reused buffer (freed on return)
-    weights: dict[int, tuple] = {}
+    per_weight: dict[int, tuple] = {}  # (not ``weights``: that is the argument, read below)
     out = []
     grads = [g for lay in layers for g in (lay.op.weight.grad, getattr(lay.z_values if lay.z_values is not None
                                                                        else lay.z, "grad", None)) if g is not None]
@@ -147,11 +147,11 @@ def _measure(layers, batch: int, eps=dg.SATURATION_EPS, params=(), norms_out: di
         norms_out.update(norms)
     for i, lay in enumerate(layers):
         conv = lay.kind != "Linear"
-        if id(lay.op.weight) not in weights:
+        if id(lay.op.weight) not in per_weight:
             wg = lay.op.weight.grad
             wm = _weight_matrix(lay.op.weight)
-            weights[id(lay.op.weight)] = (wm, norms[id(wg)] if wg is not None else float("nan"), _moments(wm))
-        wm, wg_norm, moments = weights[id(lay.op.weight)]
+            per_weight[id(lay.op.weight)] = (wm, norms[id(wg)] if wg is not None else float("nan"), _moments(wm))
+        wm, wg_norm, moments = per_weight[id(lay.op.weight)]
         zsrc = lay.z_values if lay.z_values is not None else lay.z
         a = _np(lay.a, conv)
         act = "relu" if lay.activation == "relu6" else lay.activation
@@ -182,7 +182,7 @@ def _measure(layers, batch: int, eps=dg.SATURATION_EPS, params=(), norms_out: di
                     if i in starts else None, "pre_sq": s.pre_sq, "in_spread": spread,
                     "bias_sq": _sq_from_norm(norms[id(b)], b) if b is not None else 0.0,
                     "grad_sq": _sq_from_norm(norms[id(zg)], zg) if zg is not None and i in ends else None,
-                    "bwd_fan": units * int(np.prod(lay.op.weight.shape[2:])),
+                    "bwd_fan": units * math.prod(lay.op.weight.shape[2:]),
                     "batch": int(batch), "in_std": math.sqrt(spread[2] / spread[0]) if i == 0 else None})
     return out
 
@@ -200,7 +200,7 @@ def _moments(w) -> tuple[float, float, float, float]:
     # in float64, the deviations from it in float64 in w's memory order, squared in place, summed, over n — the
     # same operations on the same values, so the same numbers bit for bit (tests/test_diagnose_speed.py)
     n = w.size
-    mean = float(np.mean(w, dtype=np.float64)) if n else math.nan
+    mean = float(np.add.reduce(w, axis=None, dtype=np.float64)) / n if n else math.nan  # (np.mean's steps)
     if n:
         x = np.subtract(w, np.float64(mean), dtype=np.float64)
         np.multiply(x, x, out=x)
@@ -237,9 +237,10 @@ def _theory(layers, meas) -> list[dict]:
 
     :func:`mlplab.diagnose.statistics.predict_signal`'s recursion for every chain at once (issue 30's time
     budget: a GRU unrolled over 8 steps is 25 one-layer chains): step k takes the k-th layer of every chain
-    still that long, with one theory call per activation for E[φ²] (:func:`~mlplab.diagnose.statistics.moments_at`),
-    then E[φ′²] of every layer in one call for the backward recursion, and the activation's mean and saturated
-    fraction of every layer on one array of grids (:func:`~mlplab.diagnose.statistics.gaussian_expectations_at`).
+    still that long, with one theory call per activation for E[φ²] and, at the same variance, E[φ′²] for the
+    backward recursion (:func:`~mlplab.diagnose.gaussian.moments_both_at`: one φ for both), and the activation's
+    mean and saturated fraction of every layer on one array of grids
+    (:func:`~mlplab.diagnose.statistics.gaussian_expectations_at`; tanh's by its symmetry, on half the grid).
     The same operations per layer as ``predict_signal`` and ``gaussian_expectations``: the same numbers up to
     the order of the quadratures' additions."""
     th: list[dict] = [{} for _ in layers]
@@ -262,7 +263,8 @@ def _theory(layers, meas) -> list[dict]:
         chains.append({"seg": seg, "first": first, "m": m, "fan_in": fan_in, "wv": wv, "bv": bv,
                        "input_sq": float(input_sq), "acts": [layers[i].activation for i in seg],
                        "g": g if g is not None and math.isfinite(g) else None,
-                       "pre": np.zeros(len(seg)), "act_sq": np.zeros(len(seg)), "factor": np.zeros(len(seg))})
+                       "pre": np.zeros(len(seg)), "act_sq": np.zeros(len(seg)), "factor": np.zeros(len(seg)),
+                       "dphi": np.zeros(len(seg))})
     with np.errstate(all="ignore"):
         prev = np.array([c["input_sq"] for c in chains])
         prev_var = prev.copy()
@@ -270,23 +272,19 @@ def _theory(layers, meas) -> list[dict]:
             live = [j for j, c in enumerate(chains) if len(c["seg"]) > k]
             pre = (np.array([chains[j]["fan_in"][k] for j in live]) * np.array([chains[j]["wv"][k] for j in live])
                    * prev[live] + np.array([chains[j]["bv"][k] for j in live]))
-            act_sq = dg.moments_at("phi", [chains[j]["acts"][k] for j in live],
-                                   [chains[j]["first"].slope for j in live], pre)
+            # E[φ²] for the next step and E[φ′²] for the backward recursion at the same variance, from one φ
+            act_sq, dphi = dg.moments_both_at([chains[j]["acts"][k] for j in live],
+                                              [chains[j]["first"].slope for j in live], pre)
             factor = np.where(prev_var[live] > 0, pre / prev_var[live], np.inf)
             for n, j in enumerate(live):
                 c = chains[j]
-                c["pre"][k], c["act_sq"][k], c["factor"][k] = pre[n], act_sq[n], factor[n]
+                c["pre"][k], c["act_sq"][k], c["factor"][k], c["dphi"][k] = pre[n], act_sq[n], factor[n], dphi[n]
             prev[live], prev_var[live] = act_sq, pre
         back = [c for c in chains if c["g"] is not None]
         if back:
-            dm = dg.moments_at("dphi", [a for c in back for a in c["acts"]],
-                               [c["first"].slope for c in back for _ in c["seg"]],
-                               np.concatenate([c["pre"] for c in back]))
-            at = 0
             for c in back:
                 n = len(c["seg"])
-                d, grad = dm[at:at + n], np.zeros(n)
-                at += n
+                d, grad = c["dphi"], np.zeros(n)
                 grad[-1] = c["g"] * float(d[-1])
                 for l in range(n - 2, -1, -1):
                     grad[l] = float(d[l]) * (c["m"][l + 1]["bwd_fan"] * c["wv"][l + 1] * grad[l + 1])
@@ -304,6 +302,20 @@ def _theory(layers, meas) -> list[dict]:
                     expect[i] = [0.0]
                 continue
             phi, _ = dg.activation_fn(act, slope)
+            if act == "tanh":
+                # tanh is odd (its φ(−z) = −φ(z) exactly in floating point too) and its saturated band even: on
+                # the grids, which are symmetric about 0 and hold 0, E[tanh z] = 0 exactly (the quadrature gave
+                # 0 to rounding, ~1e-17) and the saturated fraction is twice the integral over z ≥ 0 (equal to
+                # rounding, ~1e-15): the half grids, one function (issue 30's time budget: a third of the work)
+                lo, hi = dg._BOUNDS[act]
+
+                def band(z, phi=phi, lo=lo, hi=hi):
+                    a = phi(z)
+                    return (((a <= lo + dg.SATURATION_EPS) | (a >= hi - dg.SATURATION_EPS)).astype(float),)
+                (half,) = dg.gaussian_expectations_at(band, [v for _, v in items], zero_below=True)
+                for n, (i, _) in enumerate(items):
+                    expect[i] = [0.0, 2.0 * float(half[n])]
+                continue
             fs = [phi]
             if act == "relu6":  # the top bound only (0 is a ReLU's dead side, counted as dead)
                 def fs(z, phi=phi):

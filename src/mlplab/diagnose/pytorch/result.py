@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+from ..theory_note import critical_advice
 from ..verdicts import LEVELS, RULES, _finite, _nan_to_none, judge, recommendation
 
 #: The boundaries of every rule (mlplab.diagnose.verdicts.RULES, the one definition), by rule name.
@@ -157,8 +158,6 @@ def _from_rows(rows: list[dict], *, names=None, kinds=None, norms=None, diverged
     # the std that spec stands for, given (the registry's parse of "std=x" gives float(x): a parse fewer)
     rec = recommendation(act_key, spec, fan or rows[0]["fan_in"], weight_std=float(spec[4:]),
                          depth=len(rows), label="its current weights")["advice"]
-    from ..theory_note import critical_advice
-
     critical = critical_advice(theory)
     rec = critical or rec  # σ_w² on the critical line: the table's n σ² rule does not apply
     if overall != "ok" and not critical:  # a re-initialisation is no fix for weights already critical

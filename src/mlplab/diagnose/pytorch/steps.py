@@ -37,12 +37,19 @@ class Steps:
         torch = self.torch
         with torch.no_grad():
             if self.kind == "sgd":  # one call for every dense gradient (p.add_ each: the same kernel, per tensor)
-                dense = [(p, p.grad) for p in self.params if p.grad is not None and not p.grad.is_sparse]
-                if len(dense) > 1:
-                    torch._foreach_add_([p for p, _ in dense], [g for _, g in dense], alpha=-self.lr)
-                    for p in self.params:
-                        if p.grad is not None and p.grad.is_sparse:
-                            p.add_(p.grad, alpha=-self.lr)
+                ps, gs, sparse = [], [], []
+                for p in self.params:
+                    g = p.grad
+                    if g is not None:
+                        if g.is_sparse:
+                            sparse.append(p)
+                        else:
+                            ps.append(p)
+                            gs.append(g)
+                if len(ps) > 1:
+                    torch._foreach_add_(ps, gs, alpha=-self.lr)
+                    for p in sparse:
+                        p.add_(p.grad, alpha=-self.lr)
                     return
             for p in self.params:
                 g = p.grad

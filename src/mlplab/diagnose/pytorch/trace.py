@@ -1,15 +1,15 @@
 """Tracing a PyTorch forward pass into layers, for :mod:`mlplab.diagnose.pytorch`.
 
-A ``TorchFunctionMode`` sees every call of ``F.linear``/``F.conv1d``/``F.conv2d``, of an activation
-(ReLU, ReLU6 = ``hardtanh(0, 6)``, LeakyReLU, ELU, GELU, SiLU, Tanh, Sigmoid: module, function or
-tensor method), of a normalisation, dropout or reshape, whichever code made it; forward hooks name the
-module each call came from (and record which modules ran), and list leaf modules of other types as not
-analysed. Activations asked to run in place with ``inplace=True`` run out of place (so z is kept); a
-tensor method such as ``h.relu_()`` still changes h in place, through a differentiable copy z of h
-that keeps its own gradient (h ← φ(z), z = clone(h)), so the layer's gradient statistics exist.
-Dropout runs switched off. :func:`layers` then groups the calls: each weight call is one
-layer, with the normalisation and the activation that consume its output (through reshapes), and a
-flag saying whether its input is the previous layer's output.
+A ``TorchFunctionMode`` sees every call of ``F.linear``/``F.conv1d``/``F.conv2d``, of an activation (ReLU,
+ReLU6 = ``hardtanh(0, 6)``, LeakyReLU, ELU, GELU, SiLU, Tanh, Sigmoid: module, function or tensor method), of
+a normalisation, dropout or reshape, whichever code made it; a wrapper of each module's forward, set on the
+copy's instances for the call, names the module each call came from (and records which modules ran), and lists
+leaf modules of other types as not analysed. Activations asked to run in place with ``inplace=True`` run out
+of place (so z is kept); a tensor method such as ``h.relu_()`` still changes h in place, through a
+differentiable copy z of h that keeps its own gradient (h ← φ(z), z = clone(h)), so the layer's gradient
+statistics exist. Dropout runs switched off. :func:`layers` then groups the calls: each weight call is one
+layer, with the normalisation and the activation that consume its output (through reshapes), and a flag saying
+whether its input is the previous layer's output.
 """
 
 from __future__ import annotations
@@ -134,66 +134,65 @@ def _recorder_class():
     return Recorder
 
 
-def trace(model, x, on_weight=None, called: set | None = None, names: bool = True):
-    """Run ``model(x)`` recording ops; returns (ops, output). Hooks live only during the call. ``x`` is a
-    tensor or has ``args`` and ``kwargs`` (``model(*x.args, **x.kwargs)``); ``called`` collects the names
-    of the modules whose forward ran. ``names=False``: no module hooks at all (the ops' ``where`` is "" and a
-    module not analysed is listed by its functional, e.g. max_pool2d): for a pass that reads only the layers'
-    tensors, such as the check-up's pass after the steps (two Python hooks per module call saved).
+def trace(model, x, on_weight=None, called: set | None = None, names: bool = True, modules: list | None = None):
+    """Run ``model(x)`` recording ops; returns (ops, output). ``x`` is a tensor or has ``args`` and ``kwargs``
+    (``model(*x.args, **x.kwargs)``); ``called`` collects the names of the modules whose forward ran.
+    ``names=False``: the modules are not named (the ops' ``where`` is "" and a module not analysed is listed by its
+    functional, e.g. max_pool2d): for a pass that reads only the layers' tensors, such as the check-up's pass after
+    the steps. ``modules``: ``list(model.named_modules())`` if the caller has it (a walk fewer).
 
-    The module hooks are one global pre-hook and one global hook (``register_module_forward_pre_hook``) that look
-    the module up among the model's own, not two hooks registered on every module and removed after (issue 30's
-    time budget: 0.26 ms for a 20-layer MLP's 24 modules, more than its tracing); a module that is not the
-    model's (made in the forward) is ignored, as it had no hooks before."""
+    A module is named by a wrapper of its ``forward`` set on the instance for the call (``module.__dict__``, where
+    ``Module.__call__`` finds it before the class's method; the instance's own ``forward`` attribute, if it had one,
+    is put back after), which pushes its name while its forward runs. ``trace`` is run on the check-up's copies
+    only. Not hooks (issue 30's time budget): any global module hook, as the two this used, sends every module call
+    through ``Module.__call__``'s slow path (a closure, the hook lists) on top of the two hook calls — about 10 µs a
+    module call, a tenth of a small model's traced pass — and two hooks registered on every module cost more
+    still. A module that is not the model's (made in the forward) is not named, as before."""
     rec = _recorder(on_weight)
-    handles = []
     args, kwargs = (x.args, x.kwargs) if hasattr(x, "args") and hasattr(x, "kwargs") else ((x,), {})
-    info: dict[int, tuple[str, bool]] = {}  # id(module) -> (its name, whether it is a leaf of an unknown type)
-    leaves = []
-
-    # a known module (Linear, ReLU, ...) or one with children only needs its name pushed and popped; a leaf of
-    # another type also records where its ops start, so that its functional calls can be named after it
-    def pre_hook(module, args):
-        got = info.get(id(module))
-        if got is None:
-            return
-        if called is not None:
-            called.add(got[0])
-        rec.where.append(got[0])
-        if got[1]:
-            module.__dict__["_mlplab_ops"] = len(rec.ops)  # (not nn.Module.__setattr__: a hook per module call)
-
-    def post_hook(module, args, out):
-        got = info.get(id(module))
-        if got is None:
-            return
-        rec.where.pop()
-        if got[1]:
-            mine = rec.ops[module._mlplab_ops:]
-            if all(op.kind == "skip" for op in mine):
-                del rec.ops[module._mlplab_ops:]  # name the module (MaxPool2d), not its functional (max_pool2d)
-                rec.ops.append(_Op("skip", type(module).__name__, got[0], args[0] if args else None, out))
-
+    patched = []
     if names:
-        from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
-
-        for name, m in model.named_modules():
+        for name, m in model.named_modules() if modules is None else modules:
             if name:
-                # a known module, or not a leaf (children() skips None entries too)
+                # a known module (Linear, ReLU, ...) or one with children only needs its name pushed and popped; a
+                # leaf of another type also records where its ops start, so that its functional calls can be named
+                # after it (children() skips None entries too)
                 leaf = not (type(m).__name__ in _MODULES or any(c is not None for c in m._modules.values()))
-                info[id(m)] = (name, leaf)
-                if leaf:
-                    leaves.append(m)
-        handles = [register_module_forward_pre_hook(pre_hook), register_module_forward_hook(post_hook)]
+                d = m.__dict__
+                patched.append((d, d.get("forward", _NONE)))
+                d["forward"] = _named(rec, m, name, leaf, called, m.forward)
     try:
         with rec:
             out = model(*args, **kwargs)
     finally:
-        for h in handles:
-            h.remove()
-        for m in leaves:
-            m.__dict__.pop("_mlplab_ops", None)
+        for d, before in patched:
+            if before is _NONE:
+                d.pop("forward", None)
+            else:
+                d["forward"] = before
     return rec.ops, out
+
+
+_NONE = object()  # a module without a ``forward`` of its own in its ``__dict__``
+
+
+def _named(rec, module, name: str, leaf: bool, called: set | None, forward):
+    """``forward`` of ``module`` with its name pushed while it runs (:func:`trace`)."""
+    ops, where = rec.ops, rec.where
+
+    def named_forward(*args, **kwargs):
+        if called is not None:
+            called.add(name)
+        where.append(name)
+        first = len(ops)
+        out = forward(*args, **kwargs)
+        where.pop()
+        if leaf and all(op.kind == "skip" for op in ops[first:]):
+            del ops[first:]  # name the module (MaxPool2d), not its functional (max_pool2d)
+            ops.append(_Op("skip", type(module).__name__, name, args[0] if args else None, out))
+        return out
+
+    return named_forward
 
 
 def grad_bytes(ops) -> int:
