@@ -1,9 +1,14 @@
-"""Shared helpers for the benchmarks: medians of repeated timings and a header."""
+"""Shared helpers for the benchmarks: medians of repeated timings, a header, an older commit's package."""
 
 from __future__ import annotations
 
+import io
+import os
 import platform
 import statistics
+import subprocess
+import sys
+import tarfile
 import time
 
 import numpy as np
@@ -53,3 +58,18 @@ def header(title):
     print(f"== {title}")
     print(f"   python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}; threads: "
           f"torch {torch.get_num_threads()}, numpy's BLAS ({blas}); load average {os.getloadavg()[0]:.1f}")
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def ref_package(ref: str, into: str) -> str:
+    """The package ``src/mlplab`` of commit ``ref`` (``git archive``) unpacked in the folder ``into`` as the package
+    ``mlplab_ref``, importable (``into`` put first on ``sys.path``): its imports are relative, so it runs as it was,
+    beside this checkout's ``mlplab`` in the same process (the A/B benchmarks' older side). Returns its name."""
+    data = subprocess.run(["git", "-C", ROOT, "archive", ref, "src/mlplab"], check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(data)) as t:
+        t.extractall(into, filter="data")
+    os.rename(os.path.join(into, "src", "mlplab"), os.path.join(into, "mlplab_ref"))
+    sys.path.insert(0, into)
+    return "mlplab_ref"

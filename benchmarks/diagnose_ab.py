@@ -18,27 +18,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import io
 import os
 import statistics
-import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _ref_package(ref: str, into: str) -> str:
-    data = subprocess.run(["git", "-C", ROOT, "archive", ref, "src/mlplab"], check=True, capture_output=True).stdout
-    with tarfile.open(fileobj=io.BytesIO(data)) as t:
-        t.extractall(into, filter="data")
-    os.rename(os.path.join(into, "src", "mlplab"), os.path.join(into, "mlplab_ref"))
-    sys.path.insert(0, into)
-    return "mlplab_ref"
+from _common import ref_package  # noqa: E402
 
 
 def main() -> None:
@@ -55,7 +42,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp, threadpool_limits(limits=1, user_api="blas"):
-        old = importlib.import_module(_ref_package(args.ref, tmp) + ".diagnose.pytorch").diagnose_torch
+        old = importlib.import_module(ref_package(args.ref, tmp) + ".diagnose.pytorch").diagnose_torch
         new = importlib.import_module("mlplab.diagnose.pytorch").diagnose_torch
         for name in args.models.split(","):
             model = build(BY_NAME[name], "default", 0)

@@ -29,18 +29,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import io
 import os
-import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import header  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from _common import ROOT, header, ref_package  # noqa: E402
 
 
 def _capture(torch, kind):
@@ -50,15 +45,6 @@ def _capture(torch, kind):
     X, y = _data(torch, kind, n=12800)
     torch.manual_seed(0)
     return capture_frame(torch, _models(torch)[kind](), X, y, every=25, steps=60)
-
-
-def _ref_package(ref: str, into: str) -> str:
-    data = subprocess.run(["git", "-C", ROOT, "archive", ref, "src/mlplab"], check=True, capture_output=True).stdout
-    with tarfile.open(fileobj=io.BytesIO(data)) as t:
-        t.extractall(into, filter="data")
-    os.rename(os.path.join(into, "src", "mlplab"), os.path.join(into, "mlplab_ref"))
-    sys.path.insert(0, into)
-    return "mlplab_ref"
 
 
 def _recorder(pkg, meta, arrays):
@@ -158,7 +144,7 @@ def main():
            f"mlplab.watch: the worker's frame without each of {', '.join(parts)}, against the whole frame")
     np.seterr(all="ignore")
     with tempfile.TemporaryDirectory() as d:
-        other = _ref_package(args.ref, d) if args.ref else _working_package(d)
+        other = ref_package(args.ref, d) if args.ref else _working_package(d)
         for kind in args.models.split(","):
             meta, info, arrays = _capture(torch, kind)
             print(f"-- {kind}: {len(meta['layers'])} layers")

@@ -31,6 +31,18 @@ def mnist_dir() -> Path:
         pytest.fail(f"real MNIST is needed and could not be fetched:\n{e}", pytrace=False)
 
 
+@pytest.fixture
+def torch_one_thread():
+    """torch on one intra-op thread for the test, its count put back after (the zoo's diagnoses and trainings run at
+    one thread, as benchmarks/diagnose_zoo.py runs them)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 # the live page's browser fixtures (`browser`, `server`, `fresh_server`) and its Server / Page helpers; the lab
 # studies' quick runs, each run once per session (`quick_study`)
 pytest_plugins = ["live_fixtures", "lab_quick"]

@@ -35,11 +35,8 @@ def diagnose(name, init="default", optimizer="sgd", n=128, steps=3, seed=0):
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def one_thread(torch_one_thread):
+    """Every test here at one torch thread (conftest's ``torch_one_thread``)."""
 
 
 @pytest.mark.parametrize("entry", ZOO, ids=[e.name for e in ZOO])

@@ -21,11 +21,8 @@ from zoo.tasks import batch, kept, train  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def one_thread(torch_one_thread):
+    """Every test here at one torch thread (conftest's ``torch_one_thread``)."""
 
 
 def _outputs(model, x):

@@ -159,15 +159,20 @@ def _expectations_one(many, v: float, zero_below: bool) -> list[np.ndarray]:
     return out
 
 
+def _by_activation(activations, slopes) -> dict[tuple, list[int]]:
+    """(activation, slope) → the positions where it occurs, in order of first occurrence."""
+    groups: dict[tuple, list[int]] = {}
+    for j, key in enumerate(zip(activations, slopes)):
+        groups.setdefault(key, []).append(j)
+    return groups
+
+
 def moments_at(which: str, activations, slopes, variances) -> np.ndarray:
     """:func:`second_moment` (``which`` "phi") or :func:`derivative_moment` ("dphi") of each (activation, slope)
     at its variance, one call of :mod:`mlplab.theory` per distinct activation (its maps take arrays)."""
     q = np.asarray(variances, dtype=float).ravel()
     out = np.empty(q.size)
-    groups: dict[tuple, list[int]] = {}
-    for j, key in enumerate(zip(activations, slopes)):
-        groups.setdefault(key, []).append(j)
-    for (name, slope), idx in groups.items():
+    for (name, slope), idx in _by_activation(activations, slopes).items():
         key = _key(name)
         if key in _NOT_THEORY:
             one = second_moment if which == "phi" else derivative_moment
@@ -185,10 +190,7 @@ def moments_both_at(activations, slopes, variances) -> tuple[np.ndarray, np.ndar
     evaluation of φ on the nodes where both are quadratures; the same numbers, bit for bit)."""
     q = np.asarray(variances, dtype=float).ravel()
     phi, dphi = np.empty(q.size), np.empty(q.size)
-    groups: dict[tuple, list[int]] = {}
-    for j, key in enumerate(zip(activations, slopes)):
-        groups.setdefault(key, []).append(j)
-    for (name, slope), idx in groups.items():
+    for (name, slope), idx in _by_activation(activations, slopes).items():
         key = _key(name)
         if key in _NOT_THEORY:
             for j in idx:
