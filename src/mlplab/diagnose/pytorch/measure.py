@@ -198,7 +198,7 @@ def _moments(w) -> tuple[float, float, float, float]:
     rounding of its variance), and E[w²] = Var + mean² (E[w²] itself where that is not finite)."""
     # np.var's own steps with the mean taken once (np.var sums for a mean that np.mean then sums again): the mean
     # in float64, the deviations from it in float64 in w's memory order, squared in place, summed, over n — the
-    # same operations on the same values, so the same numbers bit for bit (tests/test_diagnose_speed.py)
+    # same operations on the same values, so the same numbers bit for bit (tests/test_diagnose_speed_numbers.py)
     n = w.size
     mean = float(np.add.reduce(w, axis=None, dtype=np.float64)) / n if n else math.nan  # (np.mean's steps)
     if n:
