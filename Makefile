@@ -51,7 +51,7 @@ lint: $(DEV)
 	$(BIN)/ruff check src tests benchmarks
 
 test: $(DEV) system-deps lint
-	$(BIN)/python -m pytest -q -rs
+	$(BIN)/python -m pytest -q -rs --durations=25
 
 # every notebook of notebooks/ (jupytext py:percent), run headless in a fresh kernel; each asserts on its numbers
 notebooks: $(DEV)
