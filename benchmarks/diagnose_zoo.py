@@ -115,8 +115,9 @@ def classify(outcomes: dict) -> dict:
     relative to the best of the cases it is compared with (:func:`_group`)."""
     best: dict[tuple, float] = {}
     for k, r in outcomes["cases"].items():
-        if judged_accuracy(k, r) is not None:
-            best[_group(k, r)] = max(best.get(_group(k, r), 0.0), judged_accuracy(k, r))
+        acc = judged_accuracy(k, r)
+        if acc is not None:
+            best[_group(k, r)] = max(best.get(_group(k, r), 0.0), acc)
     out = {}
     for k, r in outcomes["cases"].items():
         name = k.split("|")[0]

@@ -42,7 +42,6 @@ def note_for_chain(activations, weights, biases, *, kinds=None, chained=None, no
     ``norms`` (a normalisation after the layer); ``weight_vars``, each weight's Var W if the caller has it
     (the check-up does: one pass over each weight fewer). ``{"applies": False, "why_not": …}`` where the theory
     of a plain fully-connected chain does not describe the network."""
-
     L = len(weights)
     hidden = list(range(L - 1))
     if L < 3:
@@ -80,7 +79,6 @@ def note(activation: str, sigma_w2: float, sigma_b2: float, depth: int, spread=N
     """The note for an activation at (σ_w², σ_b²) and a depth of ``depth`` layers: ``{"applies": True,
     "activation", "sigma_w2", "sigma_b2", "q_star", "chi_1", "phase", "xi_c", "depth", "depth_over_xi_c",
     "beyond", "critical_sigma_w2", "sentence", "advice"}`` (non-finite numbers as None)."""
-
     p = theory.propagation(sigma_w2, sigma_b2, activation)
     q, chi, xi, cs = float(p.q_star), float(p.chi_1), float(p.xi_c), float(p.c_star)
     phase = str(theory.phase_names(chi, q, CRITICAL_TOL))
